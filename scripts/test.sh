@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The single test command: installs what the tests need (Debian packages, a cached
+# venv with the real OpenStack clients), builds the release binary, runs the Rust
+# unit + integration tests, then the acceptance suite (tests/acceptance) that drives
+# target/release/onestack with python-openstackclient and openstacksdk.
+# Works from any directory; exits non-zero on the first failing stage.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+
+# Debian packages the test suite needs. Later issues append here (qemu, dnsmasq, nftables...).
+APT_PACKAGES="build-essential pkg-config curl ca-certificates"
+
+section() { printf '\n==================== %s ====================\n' "$*"; }
+
+section "system packages"
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    APT_PACKAGES="$APT_PACKAGES python3 python3-venv"
+fi
+missing=()
+for pkg in $APT_PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$pkg")
+    fi
+done
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    SUDO=""
+    [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+    echo "all present: $APT_PACKAGES"
+fi
+
+section "python venv (OpenStack clients)"
+VENV="$(scripts/venv.sh)"
+echo "venv: $VENV ($("$VENV/bin/openstack" --version 2>&1))"
+
+section "cargo build --release"
+cargo build --release
+test -x target/release/onestack
+
+section "rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --release --no-fail-fast
+else
+    cargo test --release --no-fail-fast
+fi
+
+section "acceptance (real openstack CLI + openstacksdk)"
+export ONESTACK_BIN="$ROOT/target/release/onestack"
+export ONESTACK_VENV="$VENV"
+"$VENV/bin/python" -m pytest tests/acceptance -v -p no:cacheprovider --timeout=300 "$@"
+
+section "all tests passed"

@@ -1,0 +1,281 @@
+//! The `onestack` command line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::identity::bootstrap::Credentials;
+use crate::profile::Profile;
+use crate::state::{self, CloudInfo, RuntimeInfo};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "onestack",
+    version,
+    about = "A one-process OpenStack cloud for one machine"
+)]
+pub struct Cli {
+    /// State directory (database, keys, blobs). Default: /var/lib/onestack as root,
+    /// else ~/.local/share/onestack.
+    #[arg(long, global = true, env = "ONESTACK_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the cloud in the foreground.
+    Up {
+        /// A built-in profile name (default, minimal) or a path to a profile file.
+        #[arg(long, default_value = "default")]
+        profile: String,
+        /// Listen address, overriding the profile's (e.g. 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Whether the cloud is up, its services and object counts.
+    Status,
+    /// Print shell exports for the openstack CLI.
+    Openrc {
+        /// admin or demo.
+        #[arg(long, default_value = "admin")]
+        user: String,
+    },
+    /// Print a clouds.yaml with the onestack, onestack-admin and onestack-system-admin clouds.
+    CloudsYaml,
+    /// Rotate the Fernet token keys (a running cloud picks them up within 10 s).
+    FernetRotate,
+    /// Delete the whole state directory.
+    Reset {
+        /// Confirm that everything in the state directory may be deleted.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+impl Cli {
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(state::default_dir)
+    }
+}
+
+struct Account {
+    user: &'static str,
+    project: Option<&'static str>,
+    password: String,
+}
+
+fn load_account(dir: &Path, user: &str) -> anyhow::Result<(CloudInfo, Account)> {
+    let info: CloudInfo = state::read_json(dir, state::CLOUD_FILE)?.with_context(|| {
+        format!(
+            "{} has no cloud yet: run `onestack up` with it first",
+            dir.display()
+        )
+    })?;
+    let creds = Credentials::load(dir)?.context("the state directory has no credentials file")?;
+    let account = match user {
+        "admin" => Account {
+            user: "admin",
+            project: Some("admin"),
+            password: creds.admin_password,
+        },
+        "demo" => Account {
+            user: "demo",
+            project: Some("demo"),
+            password: creds.demo_password,
+        },
+        other => {
+            anyhow::bail!("unknown user `{other}`: onestack knows the passwords of admin and demo")
+        }
+    };
+    Ok((info, account))
+}
+
+/// Quotes a value for a POSIX shell only when it needs it.
+fn shell_quote(v: &str) -> String {
+    if !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:@,+=".contains(c))
+    {
+        v.to_owned()
+    } else {
+        format!("'{}'", v.replace('\'', r"'\''"))
+    }
+}
+
+pub fn openrc(dir: &Path, user: &str) -> anyhow::Result<String> {
+    let (info, acct) = load_account(dir, user)?;
+    let mut vars = vec![
+        ("OS_AUTH_URL", info.auth_url),
+        ("OS_AUTH_TYPE", "password".to_owned()),
+        ("OS_IDENTITY_API_VERSION", "3".to_owned()),
+        ("OS_REGION_NAME", info.region),
+        ("OS_USERNAME", acct.user.to_owned()),
+        ("OS_PASSWORD", acct.password),
+        ("OS_USER_DOMAIN_NAME", "Default".to_owned()),
+    ];
+    if let Some(p) = acct.project {
+        vars.push(("OS_PROJECT_NAME", p.to_owned()));
+        vars.push(("OS_PROJECT_DOMAIN_NAME", "Default".to_owned()));
+    }
+    Ok(vars
+        .into_iter()
+        .map(|(k, v)| format!("export {k}={}\n", shell_quote(&v)))
+        .collect())
+}
+
+pub fn clouds_yaml(dir: &Path) -> anyhow::Result<String> {
+    let (info, admin) = load_account(dir, "admin")?;
+    let (_, demo) = load_account(dir, "demo")?;
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let cloud = |name: &str, a: &Account, scope: &str| {
+        format!(
+            "  {name}:\n    auth:\n      auth_url: {}\n      username: {}\n      password: {}\n      user_domain_id: default\n{scope}    region_name: {}\n    identity_api_version: 3\n",
+            q(&info.auth_url),
+            q(a.user),
+            q(&a.password),
+            q(&info.region),
+        )
+    };
+    let project = |p: &str| format!("      project_name: {p}\n      project_domain_id: default\n");
+    Ok(format!(
+        "clouds:\n{}{}{}",
+        cloud("onestack", &demo, &project("demo")),
+        cloud("onestack-admin", &admin, &project("admin")),
+        cloud("onestack-system-admin", &admin, "      system_scope: all\n"),
+    ))
+}
+
+/// A plain HTTP GET over loopback, enough for `status` to see the API answer.
+fn probe(listen: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(addr) = listen.parse::<SocketAddr>() else {
+        return false;
+    };
+    let addr = if addr.ip().is_unspecified() {
+        SocketAddr::new([127, 0, 0, 1].into(), addr.port())
+    } else {
+        addr
+    };
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))
+    else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+    let req = format!("GET /identity/v3 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf), Ok(n) if n >= 12 && &buf[9..12] == b"200")
+}
+
+pub fn status(dir: &Path) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let runtime: Option<RuntimeInfo> = state::read_json(dir, state::RUNTIME_FILE)?;
+    match runtime.filter(|r| state::pid_alive(r.pid)) {
+        Some(r) => {
+            let answering = if probe(&r.listen) {
+                "answering"
+            } else {
+                "NOT answering"
+            };
+            out += &format!(
+                "onestack is up (pid {}, {} on {}, since {})\n",
+                r.pid, answering, r.listen, r.started_at
+            );
+            out += &format!("services: {}\n", r.services.join(", "));
+        }
+        None => out += "onestack is not running\n",
+    }
+    let db_path = dir.join(state::DB_FILE);
+    if db_path.exists() {
+        let conn = rusqlite::Connection::open_with_flags(
+            &db_path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        let counts = crate::identity::store::counts(&conn).map_err(|e| anyhow::anyhow!("{e}"))?;
+        for (what, n) in counts {
+            out += &format!("{what}: {n}\n");
+        }
+    }
+    Ok(out)
+}
+
+pub fn reset(dir: &Path, yes: bool) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        yes,
+        "reset deletes everything in {}; pass --yes to confirm",
+        dir.display()
+    );
+    let runtime: Option<RuntimeInfo> = state::read_json(dir, state::RUNTIME_FILE).unwrap_or(None);
+    if let Some(r) = runtime.filter(|r| state::pid_alive(r.pid)) {
+        anyhow::bail!("onestack is running (pid {}); stop it before reset", r.pid);
+    }
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(format!("removed {}\n", dir.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(format!("{} does not exist\n", dir.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("removing {}", dir.display())),
+    }
+}
+
+pub fn fernet_rotate(dir: &Path) -> anyhow::Result<String> {
+    let n = crate::identity::token::rotate(&dir.join(state::FERNET_DIR))?;
+    Ok(format!("key {n} is now the primary Fernet key\n"))
+}
+
+pub fn load_profile(name: &str) -> anyhow::Result<Profile> {
+    Ok(Profile::load(name)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("http://h:80/identity"), "http://h:80/identity");
+        assert_eq!(shell_quote("a b'c"), "'a b'\\''c'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn openrc_and_clouds_yaml_from_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        state::write_json(
+            dir.path(),
+            state::CLOUD_FILE,
+            &CloudInfo {
+                auth_url: "http://127.0.0.1:5000/identity".into(),
+                region: "RegionOne".into(),
+                public_url: "http://127.0.0.1:5000".into(),
+            },
+        )
+        .expect("cloud.json");
+        let creds = Credentials {
+            admin_password: "adm pw".into(),
+            demo_password: "demopw".into(),
+        };
+        crate::fsutil::write_atomic(
+            &dir.path().join("credentials.json"),
+            &serde_json::to_vec(&creds).expect("json"),
+            0o600,
+        )
+        .expect("creds");
+        let rc = openrc(dir.path(), "admin").expect("openrc");
+        assert!(rc.contains("export OS_PASSWORD='adm pw'\n"), "{rc}");
+        assert!(rc.contains("export OS_AUTH_URL=http://127.0.0.1:5000/identity\n"));
+        assert!(openrc(dir.path(), "nobody").is_err());
+        let y = clouds_yaml(dir.path()).expect("yaml");
+        assert!(
+            y.contains("onestack-admin:")
+                && y.contains("\"demopw\"")
+                && y.contains("system_scope: all")
+        );
+    }
+}

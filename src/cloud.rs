@@ -1,0 +1,17 @@
+//! The shared handle every service and handler holds: configuration, the state
+//! database and the in-process services, which call each other through it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::db::Db;
+use crate::identity::Identity;
+use crate::profile::Profile;
+
+#[derive(Clone)]
+pub struct Cloud {
+    pub profile: Arc<Profile>,
+    pub state_dir: Arc<PathBuf>,
+    pub db: Db,
+    pub identity: Identity,
+}

@@ -1,0 +1,220 @@
+//! `onestack up`: opens the state, bootstraps, wires the services behind one
+//! listener and runs until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::cloud::Cloud;
+use crate::db::Db;
+use crate::http::error::{ApiError, FaultFormat};
+use crate::http::{authenticate, render_faults, request_id};
+use crate::identity::bootstrap::{self, Credentials};
+use crate::identity::token::TokenProvider;
+use crate::identity::{Identity, IdentityConfig};
+use crate::profile::Profile;
+use crate::services::SERVICES;
+use crate::state::{self, CloudInfo, RuntimeInfo};
+
+pub struct UpOptions {
+    pub profile: Profile,
+    pub state_dir: PathBuf,
+    pub listen: Option<SocketAddr>,
+}
+
+/// Everything `up` needs before it accepts connections.
+pub struct Prepared {
+    pub cloud: Cloud,
+    pub listen: SocketAddr,
+    _lock: std::fs::File,
+}
+
+/// Opens the state directory (taking its lock), migrates, and bootstraps.
+pub fn prepare(opts: UpOptions) -> anyhow::Result<Prepared> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut profile = opts.profile;
+    if let Some(l) = opts.listen {
+        profile.cloud.listen = l;
+    }
+    let dir = opts.state_dir;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating state directory {}", dir.display()))?;
+    let lock = std::fs::File::create(dir.join(state::LOCK_FILE))?;
+    lock.try_lock()
+        .map_err(|_| anyhow::anyhow!("another onestack is already running on {}", dir.display()))?;
+    let db = Db::open(&dir.join(state::DB_FILE))?;
+    let (creds, changed) = Credentials::resolve(&dir, &profile)?;
+    bootstrap::run(&db, &profile, &creds, changed)?;
+    let tokens = TokenProvider::open(&dir.join(state::FERNET_DIR))?;
+    let identity = Identity::new(
+        db.clone(),
+        tokens,
+        IdentityConfig {
+            token_expiration: chrono::Duration::seconds(profile.identity.token_expiration.into()),
+        },
+    );
+    let public_url = profile.public_url();
+    state::write_json(
+        &dir,
+        state::CLOUD_FILE,
+        &CloudInfo {
+            auth_url: format!("{public_url}/identity"),
+            region: profile.cloud.region.clone(),
+            public_url,
+        },
+    )?;
+    let listen = profile.cloud.listen;
+    Ok(Prepared {
+        cloud: Cloud {
+            profile: Arc::new(profile),
+            state_dir: Arc::new(dir),
+            db,
+            identity,
+        },
+        listen,
+        _lock: lock,
+    })
+}
+
+/// The whole HTTP surface: one listener, DevStack-style prefixes.
+pub fn router(cloud: Cloud) -> Router {
+    let identity = crate::identity::api::router()
+        .layer(from_fn_with_state(FaultFormat::Keystone, render_faults));
+    Router::new()
+        .nest("/identity", identity)
+        .route("/", axum::routing::get(root))
+        .fallback(not_found)
+        .layer(from_fn_with_state(cloud.clone(), authenticate))
+        .layer(from_fn(request_id))
+        .with_state(cloud)
+}
+
+/// `GET /`: where each API lives, for people poking at the host with a browser.
+async fn root(
+    axum::extract::State(cloud): axum::extract::State<Cloud>,
+    headers: HeaderMap,
+) -> Response {
+    let base = crate::http::base_url(&headers);
+    let services: Vec<_> = SERVICES
+        .iter()
+        .filter(|s| s.implemented && cloud.profile.services.enabled.contains(&s.name))
+        .filter_map(|s| s.endpoint_path.map(|p| json!({"type": s.catalog_type, "url": format!("{base}{}", p.split("/$(").next().unwrap_or(p))})))
+        .collect();
+    axum::Json(json!({"onestack": env!("CARGO_PKG_VERSION"), "services": services})).into_response()
+}
+
+async fn not_found() -> Response {
+    let mut r = ApiError::Missing("The resource could not be found.".into()).into_response();
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    FaultFormat::Keystone.render(r, None)
+}
+
+/// Runs the cloud until a stop signal.
+pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let state_dir = opts.state_dir.clone();
+    let prepared = tokio::task::spawn_blocking(move || prepare(opts)).await??;
+    let cloud = prepared.cloud.clone();
+    let listener = tokio::net::TcpListener::bind(prepared.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (a port below 1024 needs root; try --listen 127.0.0.1:8080)",
+                prepared.listen
+            )
+        })?;
+    let local = listener.local_addr()?;
+    let services: Vec<String> = SERVICES
+        .iter()
+        .filter(|s| s.implemented && cloud.profile.services.enabled.contains(&s.name))
+        .map(|s| s.catalog_type.to_owned())
+        .collect();
+    state::write_json(
+        &state_dir,
+        state::RUNTIME_FILE,
+        &RuntimeInfo {
+            pid: std::process::id(),
+            listen: local.to_string(),
+            started_at: chrono::Utc::now().to_rfc3339(),
+            services: services.clone(),
+        },
+    )?;
+    let pending: Vec<&str> = SERVICES
+        .iter()
+        .filter(|s| !s.implemented && cloud.profile.services.enabled.contains(&s.name))
+        .map(|s| s.catalog_type)
+        .collect();
+    if !pending.is_empty() {
+        tracing::warn!(services = ?pending, "enabled in the profile but not available in this build yet");
+    }
+    tokio::spawn(housekeeping(cloud.clone()));
+    let public = cloud.profile.public_url();
+    tracing::info!(listen = %local, ms = started.elapsed().as_millis() as u64, "onestack is ready");
+    println!(
+        "onestack is up in {} ms, listening on {local}",
+        started.elapsed().as_millis()
+    );
+    println!("  identity (auth URL): {public}/identity");
+    println!("  services: {}", services.join(", "));
+    println!(
+        "  credentials: onestack openrc --state-dir {} [--user admin|demo], or onestack clouds-yaml",
+        state_dir.display()
+    );
+    let app = router(cloud);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    let _ = std::fs::remove_file(state_dir.join(state::RUNTIME_FILE));
+    tracing::info!("onestack stopped");
+    drop(prepared);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM");
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("stop signal received, finishing requests in flight");
+}
+
+/// Periodic upkeep: pick up rotated Fernet keys, drop revocation events that can no
+/// longer match a live token.
+async fn housekeeping(cloud: Cloud) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        if let Err(e) = cloud.identity.tokens().reload() {
+            tracing::warn!(error = %e, "reloading Fernet keys failed");
+        }
+        let horizon = chrono::Utc::now()
+            - chrono::Duration::seconds(i64::from(cloud.profile.identity.token_expiration) + 300);
+        let pruned = cloud
+            .db
+            .write(move |c| crate::identity::store::revocation_prune(c, horizon))
+            .await;
+        if let Err(e) = pruned {
+            tracing::warn!(error = %e, "pruning revocation events failed");
+        }
+    }
+}

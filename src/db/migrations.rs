@@ -1,0 +1,68 @@
+//! Schema migrations embedded in the binary, applied in order at start and tracked
+//! with `PRAGMA user_version` so each runs exactly once.
+
+use anyhow::Context;
+use rusqlite::Connection;
+
+/// Every migration, oldest first. Never edit a released one: append a new one.
+pub const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_identity",
+    include_str!("migrations/0001_identity.sql"),
+)];
+
+pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {
+    let current: usize =
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if current > migrations.len() {
+        anyhow::bail!(
+            "the state database has schema version {current}, newer than this onestack ({}); \
+             upgrade onestack or use another state directory",
+            migrations.len()
+        );
+    }
+    for (i, (name, sql)) in migrations.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("applying migration {name}"))?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(migration = name, "applied schema migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upgrades_an_old_schema_in_place() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        let v1: &[(&str, &str)] = &[("a", "CREATE TABLE t (id TEXT PRIMARY KEY);")];
+        migrate(&mut conn, v1).expect("v1");
+        conn.execute("INSERT INTO t (id) VALUES ('x')", [])
+            .expect("insert");
+        let v2: &[(&str, &str)] = &[
+            v1[0],
+            (
+                "b",
+                "ALTER TABLE t ADD COLUMN name TEXT NOT NULL DEFAULT '';",
+            ),
+        ];
+        migrate(&mut conn, v2).expect("v2");
+        let (id, name): (String, String) = conn
+            .query_row("SELECT id, name FROM t", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("row kept");
+        assert_eq!((id.as_str(), name.as_str()), ("x", ""));
+        assert!(
+            migrate(&mut conn, &v2[..1]).is_err(),
+            "newer schema is refused"
+        );
+    }
+
+    #[test]
+    fn all_embedded_migrations_apply() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        migrate(&mut conn, MIGRATIONS).expect("migrations apply");
+    }
+}

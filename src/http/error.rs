@@ -1,0 +1,228 @@
+//! One error type for every API, rendered once per service in that service's wire format.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// Errors that handlers and services return; `render_faults` turns them into the
+/// fault body of the service that served the request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("Could not find {kind}: {id}.")]
+    NotFound { kind: &'static str, id: String },
+    /// A 404 whose message must not echo the identifier (tokens are secrets).
+    #[error("{0}")]
+    Missing(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    OverQuota(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("{0}")]
+    NotAcceptable(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+        ApiError::NotFound {
+            kind,
+            id: id.into(),
+        }
+    }
+
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        ApiError::BadRequest(msg.into())
+    }
+
+    pub fn forbidden() -> Self {
+        ApiError::Forbidden("You are not authorized to perform the requested action.".into())
+    }
+
+    pub fn unauthorized() -> Self {
+        ApiError::Unauthorized("The request you have made requires authentication.".into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound { .. } | ApiError::Missing(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) | ApiError::OverQuota(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError::Internal(e)
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+/// What a fault-rendering layer needs to know about a failed request.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl Fault {
+    /// Title used by Keystone-style bodies ("Not Found", "Unauthorized", ...).
+    pub fn title(&self) -> &'static str {
+        self.status.canonical_reason().unwrap_or("Error")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = match &self {
+            ApiError::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                "An unexpected error prevented the server from fulfilling your request.".into()
+            }
+            other => other.to_string(),
+        };
+        let fault = Fault { status, message };
+        // A neutral body; the service's fault layer replaces it with its own format.
+        let body = serde_json::json!({"error": {"code": status.as_u16(), "message": fault.message, "title": fault.title()}});
+        let mut resp = (status, axum::Json(body)).into_response();
+        resp.extensions_mut().insert(fault);
+        resp
+    }
+}
+
+/// The wire format of a service's faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultFormat {
+    /// `{"error": {"code", "message", "title"}}`
+    Keystone,
+    /// `{"itemNotFound": {"code", "message"}}` and friends
+    Nova,
+    /// `{"NeutronError": {"type", "message", "detail"}}`
+    Neutron,
+    /// `{"message": ..., "code": ..., "title": ...}` as Glance and Heat use.
+    Plain,
+}
+
+impl FaultFormat {
+    pub fn body(self, fault: &Fault) -> serde_json::Value {
+        let code = fault.status.as_u16();
+        match self {
+            FaultFormat::Keystone => serde_json::json!({
+                "error": {"code": code, "message": fault.message, "title": fault.title()}
+            }),
+            FaultFormat::Nova => {
+                let key = match fault.status {
+                    StatusCode::NOT_FOUND => "itemNotFound",
+                    StatusCode::BAD_REQUEST => "badRequest",
+                    StatusCode::FORBIDDEN => "forbidden",
+                    StatusCode::CONFLICT => "conflictingRequest",
+                    StatusCode::PAYLOAD_TOO_LARGE => "overLimit",
+                    StatusCode::UNAUTHORIZED => "unauthorized",
+                    _ => "computeFault",
+                };
+                serde_json::json!({ key: {"code": code, "message": fault.message} })
+            }
+            FaultFormat::Neutron => {
+                let kind = match fault.status {
+                    StatusCode::NOT_FOUND => "NotFound",
+                    StatusCode::BAD_REQUEST => "BadRequest",
+                    StatusCode::FORBIDDEN => "PolicyNotAuthorized",
+                    StatusCode::CONFLICT => "Conflict",
+                    StatusCode::PAYLOAD_TOO_LARGE => "OverQuota",
+                    StatusCode::PRECONDITION_FAILED => "PreconditionFailed",
+                    _ => "InternalServerError",
+                };
+                serde_json::json!({"NeutronError": {"type": kind, "message": fault.message, "detail": ""}})
+            }
+            FaultFormat::Plain => serde_json::json!({
+                "code": code, "title": fault.title(), "message": fault.message
+            }),
+        }
+    }
+
+    /// Replaces a neutral fault body with this service's format.
+    pub fn render(self, mut resp: Response, www_authenticate: Option<&str>) -> Response {
+        let Some(fault) = resp.extensions_mut().remove::<Fault>() else {
+            return resp;
+        };
+        let mut out = (fault.status, axum::Json(self.body(&fault))).into_response();
+        *out.headers_mut() = std::mem::take(resp.headers_mut());
+        out.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        out.headers_mut().remove(header::CONTENT_LENGTH);
+        if fault.status == StatusCode::UNAUTHORIZED {
+            if let Some(v) = www_authenticate.and_then(|v| HeaderValue::from_str(v).ok()) {
+                out.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nova_not_found_uses_item_not_found() {
+        let f = Fault {
+            status: StatusCode::NOT_FOUND,
+            message: "gone".into(),
+        };
+        let b = FaultFormat::Nova.body(&f);
+        assert_eq!(b["itemNotFound"]["code"], 404);
+        assert_eq!(b["itemNotFound"]["message"], "gone");
+    }
+
+    #[test]
+    fn keystone_body_has_title() {
+        let f = Fault {
+            status: StatusCode::UNAUTHORIZED,
+            message: "nope".into(),
+        };
+        let b = FaultFormat::Keystone.body(&f);
+        assert_eq!(b["error"]["title"], "Unauthorized");
+        assert_eq!(b["error"]["code"], 401);
+    }
+
+    #[test]
+    fn neutron_conflict_type() {
+        let f = Fault {
+            status: StatusCode::CONFLICT,
+            message: "in use".into(),
+        };
+        assert_eq!(
+            FaultFormat::Neutron.body(&f)["NeutronError"]["type"],
+            "Conflict"
+        );
+    }
+}

@@ -1,0 +1,99 @@
+//! A JSON body extractor whose failures are ordinary `ApiError::BadRequest`s, so a
+//! malformed body gets the serving service's fault format and a 400, never a 422/500.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// Largest JSON body accepted by any API (blobs use streaming routes instead).
+pub const MAX_JSON_BODY: usize = 1 << 20;
+
+pub struct Json<T>(pub T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge("Request body is too large.".into())
+            } else {
+                ApiError::bad_request(format!("Could not read request body: {e}"))
+            }
+        })?;
+        parse(&bytes).map(Json)
+    }
+}
+
+/// Parses a request body, naming the offending field or position on failure.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "Malformed request body: the request body is empty.",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_request(format!("Malformed request body: {inner}"))
+        } else if path == "." || path.is_empty() {
+            ApiError::bad_request(format!("Invalid input for request body: {inner}"))
+        } else {
+            ApiError::bad_request(format!("Invalid input for field '{path}': {inner}"))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Body {
+        project: Project,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Project {
+        name: String,
+        enabled: Option<bool>,
+    }
+
+    fn msg(r: Result<Body, ApiError>) -> String {
+        match r {
+            Err(ApiError::BadRequest(m)) => m,
+            other => panic!("expected BadRequest, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_bad_request() {
+        assert!(msg(parse(b"{\"project\": ")).starts_with("Malformed request body"));
+        assert!(msg(parse(b"not json")).starts_with("Malformed request body"));
+        assert!(msg(parse(b"")).contains("empty"));
+    }
+
+    #[test]
+    fn missing_and_mistyped_fields_are_named() {
+        assert!(msg(parse(b"{\"project\": {}}")).contains("name"));
+        let m = msg(parse(
+            b"{\"project\": {\"name\": \"p\", \"enabled\": \"yes\"}}",
+        ));
+        assert!(m.contains("project.enabled"), "{m}");
+    }
+
+    #[test]
+    fn good_body_parses() {
+        let b: Body = parse(b"{\"project\": {\"name\": \"p\"}}").expect("valid body");
+        assert_eq!(b.project.name, "p");
+    }
+}

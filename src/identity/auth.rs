@@ -1,0 +1,585 @@
+//! Authentication (`POST /v3/auth/tokens`) and token validation and revocation.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use rusqlite::Connection;
+use serde::Deserialize;
+
+use super::model::*;
+use super::token::{ScopePayload, TokenPayload, new_audit_id};
+use super::{Identity, found, password, store};
+use crate::http::context::{AppCredRef, NamedRef, RequestContext, Scope};
+use crate::http::error::{ApiError, ApiResult};
+
+// --- request body -----------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthRequest {
+    pub identity: AuthIdentity,
+    #[serde(default)]
+    pub scope: Option<ScopeRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuthIdentity {
+    pub methods: Vec<String>,
+    pub password: Option<PasswordMethod>,
+    pub token: Option<TokenMethod>,
+    pub application_credential: Option<AppCredMethod>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordMethod {
+    pub user: UserRef,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserRef {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub domain: Option<DomainRef>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct DomainRef {
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenMethod {
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AppCredMethod {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub secret: String,
+    pub user: Option<UserRef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ScopeRequest {
+    Named(String),
+    Target(ScopeTarget),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ScopeTarget {
+    pub project: Option<ProjectRef>,
+    pub domain: Option<DomainRef>,
+    pub system: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProjectRef {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub domain: Option<DomainRef>,
+}
+
+/// A token just issued: the secret string (sent as `X-Subject-Token`) and who it is for.
+pub struct IssuedToken {
+    pub token: String,
+    pub context: Arc<RequestContext>,
+}
+
+fn unauthorized(msg: &str) -> ApiError {
+    ApiError::Unauthorized(msg.to_owned())
+}
+
+const AUTH_FAILED: &str = "The request you have made requires authentication.";
+
+/// Where an authentication request leads, once its identity is proven.
+enum Proven {
+    User {
+        user_id: String,
+        methods: Vec<String>,
+        expires_at: Option<i64>,
+        parent_audit: Option<String>,
+    },
+    AppCred(AppCredential),
+}
+
+impl Identity {
+    /// `POST /v3/auth/tokens`.
+    pub async fn authenticate(&self, req: AuthRequest) -> ApiResult<IssuedToken> {
+        let proven = self.prove_identity(&req).await?;
+        let scope_req = req.scope;
+        let now = Utc::now();
+        let default_exp = (now + self.inner.config.token_expiration).timestamp_micros();
+        let payload = match proven {
+            Proven::AppCred(ac) => {
+                if scope_req.is_some() {
+                    let wanted = self
+                        .read(move |c| resolve_scope(c, scope_req.as_ref()))
+                        .await?;
+                    if wanted != ScopePayload::Project(ac.project_id.clone()) {
+                        return Err(unauthorized(
+                            "Application credentials cannot request a scope other than their project.",
+                        ));
+                    }
+                }
+                let exp = ac
+                    .expires_at
+                    .map(|e| e.timestamp_micros().min(default_exp))
+                    .unwrap_or(default_exp);
+                TokenPayload {
+                    user_id: ac.user_id.clone(),
+                    methods: vec!["application_credential".into()],
+                    scope: ScopePayload::Project(ac.project_id.clone()),
+                    issued_at: now.timestamp_micros(),
+                    expires_at: exp,
+                    audit_ids: vec![new_audit_id()],
+                    app_cred_id: Some(ac.id.clone()),
+                }
+            }
+            Proven::User {
+                user_id,
+                methods,
+                expires_at,
+                parent_audit,
+            } => {
+                let uid = user_id.clone();
+                let scope = self
+                    .read(move |c| {
+                        let explicit = resolve_scope(c, scope_req.as_ref())?;
+                        Ok(match explicit {
+                            ScopePayload::Unscoped if scope_req.is_none() => {
+                                default_scope(c, &uid)?
+                            }
+                            other => other,
+                        })
+                    })
+                    .await?;
+                let mut audit_ids = vec![new_audit_id()];
+                audit_ids.extend(parent_audit);
+                TokenPayload {
+                    user_id,
+                    methods,
+                    scope,
+                    issued_at: now.timestamp_micros(),
+                    expires_at: expires_at.unwrap_or(default_exp),
+                    audit_ids,
+                    app_cred_id: None,
+                }
+            }
+        };
+        let context = self.resolve(payload.clone()).await.map_err(|e| match e {
+            ApiError::Unauthorized(m) | ApiError::Missing(m) => ApiError::Unauthorized(m),
+            other => other,
+        })?;
+        let token = self.inner.tokens.encode(&payload)?;
+        Ok(IssuedToken { token, context })
+    }
+
+    async fn prove_identity(&self, req: &AuthRequest) -> ApiResult<Proven> {
+        let id = &req.identity;
+        if id.methods.is_empty() {
+            return Err(ApiError::bad_request(
+                "Invalid input for field 'identity/methods': [] is too short",
+            ));
+        }
+        for m in &id.methods {
+            let present = match m.as_str() {
+                "password" => id.password.is_some(),
+                "token" => id.token.is_some(),
+                "application_credential" => id.application_credential.is_some(),
+                _ => {
+                    return Err(unauthorized(
+                        "Attempted to authenticate with an unsupported method.",
+                    ));
+                }
+            };
+            if !present {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid input for field 'identity': '{m}' is a required property"
+                )));
+            }
+        }
+        if id.methods.iter().any(|m| m == "application_credential") {
+            let ac = id
+                .application_credential
+                .as_ref()
+                .ok_or_else(|| unauthorized(AUTH_FAILED))?;
+            return self.prove_app_cred(ac).await.map(Proven::AppCred);
+        }
+        if id.methods.iter().any(|m| m == "password") {
+            let user = &id
+                .password
+                .as_ref()
+                .ok_or_else(|| unauthorized(AUTH_FAILED))?
+                .user;
+            let user_id = self.prove_password(user).await?;
+            return Ok(Proven::User {
+                user_id,
+                methods: vec!["password".into()],
+                expires_at: None,
+                parent_audit: None,
+            });
+        }
+        let tok = id.token.as_ref().ok_or_else(|| unauthorized(AUTH_FAILED))?;
+        let payload = self
+            .inner
+            .tokens
+            .decode(&tok.id)
+            .ok_or_else(|| unauthorized(AUTH_FAILED))?;
+        let ctx = self
+            .resolve(payload.clone())
+            .await
+            .map_err(|_| unauthorized(AUTH_FAILED))?;
+        if ctx.application_credential.is_some() {
+            return Err(ApiError::Forbidden(
+                "Rescoping an application credential token is not allowed.".into(),
+            ));
+        }
+        let mut methods = vec!["token".to_owned()];
+        methods.extend(payload.methods.iter().filter(|m| *m != "token").cloned());
+        Ok(Proven::User {
+            user_id: payload.user_id,
+            methods,
+            expires_at: Some(payload.expires_at),
+            parent_audit: payload.audit_ids.first().cloned(),
+        })
+    }
+
+    async fn prove_password(&self, user: &UserRef) -> ApiResult<String> {
+        let secret = user.password.clone().ok_or_else(|| {
+            ApiError::bad_request(
+                "Invalid input for field 'password/user': 'password' is a required property",
+            )
+        })?;
+        let (id, name, domain) = (user.id.clone(), user.name.clone(), user.domain.clone());
+        if id.is_none() && name.is_none() {
+            return Err(ApiError::bad_request(
+                "Invalid input for field 'password/user': 'id' or 'name' is required",
+            ));
+        }
+        if id.is_none() && domain.is_none() {
+            return Err(ApiError::bad_request(
+                "Invalid input for field 'password/user': 'domain' is required with 'name'",
+            ));
+        }
+        let found = self
+            .read(move |c| {
+                let user = match (&id, &name) {
+                    (Some(id), _) => store::user_get(c, id)?,
+                    (None, Some(name)) => match lookup_domain(c, domain.as_ref())? {
+                        Some(d) => store::user_by_name(c, &d.id, name)?,
+                        None => None,
+                    },
+                    _ => None,
+                };
+                Ok(user)
+            })
+            .await?;
+        let Some(user) = found else {
+            tracing::info!("authentication failed: unknown user");
+            return Err(unauthorized(AUTH_FAILED));
+        };
+        let hash = user.password_hash.clone().unwrap_or_default();
+        let ok = tokio::task::spawn_blocking(move || password::verify(&secret, &hash))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            tracing::info!(user_id = %user.id, "authentication failed: wrong password");
+            return Err(unauthorized(AUTH_FAILED));
+        }
+        if !user.enabled {
+            return Err(unauthorized(AUTH_FAILED));
+        }
+        Ok(user.id)
+    }
+
+    async fn prove_app_cred(&self, m: &AppCredMethod) -> ApiResult<AppCredential> {
+        let (id, name, user) = (
+            m.id.clone(),
+            m.name.clone(),
+            m.user
+                .as_ref()
+                .map(|u| (u.id.clone(), u.name.clone(), u.domain.clone())),
+        );
+        let secret = m.secret.clone();
+        let ac = self
+            .read(move |c| {
+                if let Some(id) = &id {
+                    return store::app_cred_get(c, id);
+                }
+                let Some(name) = &name else {
+                    return Err(ApiError::bad_request(
+                        "Invalid input for field 'application_credential': 'id' or 'name' is required",
+                    ));
+                };
+                let user_id = match user {
+                    Some((Some(uid), _, _)) => Some(uid),
+                    Some((None, Some(uname), domain)) => match lookup_domain(c, domain.as_ref())? {
+                        Some(d) => store::user_by_name(c, &d.id, &uname)?.map(|u| u.id),
+                        None => None,
+                    },
+                    _ => {
+                        return Err(ApiError::bad_request(
+                            "Invalid input for field 'application_credential': 'user' is required with 'name'",
+                        ));
+                    }
+                };
+                match user_id {
+                    Some(uid) => store::app_cred_by_name(c, &uid, name),
+                    None => Ok(None),
+                }
+            })
+            .await?
+            .ok_or_else(|| unauthorized(AUTH_FAILED))?;
+        let hash = ac.secret_hash.clone();
+        let ok = tokio::task::spawn_blocking(move || password::verify(&secret, &hash))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            return Err(unauthorized(AUTH_FAILED));
+        }
+        if ac.expires_at.is_some_and(|e| e <= Utc::now()) {
+            return Err(unauthorized("The application credential has expired."));
+        }
+        Ok(ac)
+    }
+
+    /// Validates an `X-Auth-Token`; any failure is a 401.
+    pub async fn validate_token(&self, token: &str) -> ApiResult<Arc<RequestContext>> {
+        if let Some(ctx) = self.cache_get(token) {
+            return Ok(ctx);
+        }
+        let generation = self.generation();
+        let payload = self
+            .inner
+            .tokens
+            .decode(token)
+            .ok_or_else(ApiError::unauthorized)?;
+        let ctx = self.resolve(payload).await?;
+        self.cache_put(token, generation, ctx.clone());
+        Ok(ctx)
+    }
+
+    /// Validates an `X-Subject-Token`; failures are 404 as Keystone answers.
+    pub async fn validate_subject(&self, token: &str) -> ApiResult<Arc<RequestContext>> {
+        self.validate_token(token).await.map_err(|e| match e {
+            ApiError::Unauthorized(_) | ApiError::Missing(_) => {
+                ApiError::Missing("Could not find token.".into())
+            }
+            other => other,
+        })
+    }
+
+    /// `DELETE /v3/auth/tokens`: durably revokes the token (and its rescoped children).
+    pub async fn revoke_token(&self, caller: &RequestContext, token: &str) -> ApiResult<()> {
+        let subject = self.validate_subject(token).await?;
+        if subject.user.id != caller.user.id && !caller.is_admin() {
+            return Err(ApiError::forbidden());
+        }
+        let audit_id = subject.audit_ids.first().cloned();
+        let issued = subject.issued_at;
+        self.write(move |c| {
+            store::revocation_add(
+                c,
+                &RevocationEvent {
+                    audit_id,
+                    issued_before: issued,
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+    }
+
+    /// Checks a decoded token against the database and computes its roles.
+    async fn resolve(&self, p: TokenPayload) -> ApiResult<Arc<RequestContext>> {
+        if p.expires_at() <= Utc::now() {
+            return Err(unauthorized("The token has expired."));
+        }
+        self.read(move |c| resolve_payload(c, &p))
+            .await
+            .map(Arc::new)
+    }
+}
+
+fn lookup_domain(c: &Connection, d: Option<&DomainRef>) -> ApiResult<Option<Domain>> {
+    match d {
+        Some(DomainRef { id: Some(id), .. }) => store::domain_get(c, id),
+        Some(DomainRef {
+            name: Some(name), ..
+        }) => store::domain_by_name(c, name),
+        _ => Ok(None),
+    }
+}
+
+/// Turns the requested scope into a payload scope, checking only that the target
+/// exists; access is checked when the payload is resolved.
+fn resolve_scope(c: &Connection, req: Option<&ScopeRequest>) -> ApiResult<ScopePayload> {
+    let target = match req {
+        None => return Ok(ScopePayload::Unscoped),
+        Some(ScopeRequest::Named(s)) if s == "unscoped" => return Ok(ScopePayload::Unscoped),
+        Some(ScopeRequest::Named(s)) => {
+            return Err(ApiError::bad_request(format!("Invalid scope '{s}'.")));
+        }
+        Some(ScopeRequest::Target(t)) => t,
+    };
+    let given = [
+        target.project.is_some(),
+        target.domain.is_some(),
+        target.system.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(ApiError::bad_request(
+            "Specify only one of project, domain or system as scope.",
+        ));
+    }
+    if let Some(p) = &target.project {
+        let project = match (&p.id, &p.name) {
+            (Some(id), _) => store::project_get(c, id)?,
+            (None, Some(name)) => {
+                let domain = lookup_domain(c, p.domain.as_ref())?.ok_or_else(|| {
+                    unauthorized("Could not find the domain of the requested project scope.")
+                })?;
+                store::project_by_name(c, &domain.id, name)?
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "A project scope needs an id or a name and domain.",
+                ));
+            }
+        };
+        let project =
+            project.ok_or_else(|| unauthorized("Could not find the project to scope to."))?;
+        return Ok(ScopePayload::Project(project.id));
+    }
+    if let Some(d) = &target.domain {
+        let domain = lookup_domain(c, Some(d))?
+            .ok_or_else(|| unauthorized("Could not find the domain to scope to."))?;
+        return Ok(ScopePayload::Domain(domain.id));
+    }
+    if let Some(sys) = &target.system {
+        if sys.get("all").and_then(|v| v.as_bool()) == Some(true) {
+            return Ok(ScopePayload::System);
+        }
+        return Err(ApiError::bad_request(
+            "The system scope must be {\"all\": true}.",
+        ));
+    }
+    Ok(ScopePayload::Unscoped)
+}
+
+/// Keystone scopes a scopeless request to the user's default project when it can.
+fn default_scope(c: &Connection, user_id: &str) -> ApiResult<ScopePayload> {
+    let user = store::user_get(c, user_id)?;
+    let Some(pid) = user.and_then(|u| u.default_project_id) else {
+        return Ok(ScopePayload::Unscoped);
+    };
+    let Some(project) = store::project_get(c, &pid)? else {
+        return Ok(ScopePayload::Unscoped);
+    };
+    let roles = store::effective_roles(
+        c,
+        user_id,
+        &super::assignment::project_targets(c, &project)?,
+    )?;
+    Ok(if project.enabled && !roles.is_empty() {
+        ScopePayload::Project(pid)
+    } else {
+        ScopePayload::Unscoped
+    })
+}
+
+fn named(id: &str, name: &str) -> NamedRef {
+    NamedRef {
+        id: id.to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+/// The heart of validation: revocation, user and scope still valid, current roles.
+fn resolve_payload(c: &Connection, p: &TokenPayload) -> ApiResult<RequestContext> {
+    let project_id = match &p.scope {
+        ScopePayload::Project(id) => Some(id.as_str()),
+        _ => None,
+    };
+    if store::is_revoked(c, &p.audit_ids, &p.user_id, project_id, p.issued_at())? {
+        return Err(unauthorized("The token has been revoked."));
+    }
+    let user = store::user_get(c, &p.user_id)?.ok_or_else(|| unauthorized(AUTH_FAILED))?;
+    let user_domain =
+        store::domain_get(c, &user.domain_id)?.ok_or_else(|| unauthorized(AUTH_FAILED))?;
+    if !user.enabled || !user_domain.enabled {
+        return Err(unauthorized("The user or its domain is disabled."));
+    }
+    let (scope, mut roles) = match &p.scope {
+        ScopePayload::Unscoped => (Scope::Unscoped, Vec::new()),
+        ScopePayload::Project(id) => {
+            let project = found(store::project_get(c, id)?, "project", id)
+                .map_err(|_| unauthorized("The project of the token no longer exists."))?;
+            let domain = found(
+                store::domain_get(c, &project.domain_id)?,
+                "domain",
+                &project.domain_id,
+            )?;
+            if !project.enabled || !domain.enabled {
+                return Err(unauthorized("The project of the token is disabled."));
+            }
+            let targets = super::assignment::project_targets(c, &project)?;
+            let roles = store::effective_roles(c, &user.id, &targets)?;
+            let scope = Scope::Project {
+                project: named(&project.id, &project.name),
+                domain: named(&domain.id, &domain.name),
+            };
+            (scope, roles)
+        }
+        ScopePayload::Domain(id) => {
+            let domain = store::domain_get(c, id)?
+                .ok_or_else(|| unauthorized("The domain of the token no longer exists."))?;
+            if !domain.enabled {
+                return Err(unauthorized("The domain of the token is disabled."));
+            }
+            let roles = store::effective_roles(c, &user.id, &[format!("domain:{id}:0")])?;
+            (Scope::Domain(named(&domain.id, &domain.name)), roles)
+        }
+        ScopePayload::System => {
+            let roles = store::effective_roles(c, &user.id, &[format!("system:{SYSTEM_ALL}:0")])?;
+            (Scope::System, roles)
+        }
+    };
+    let application_credential = match &p.app_cred_id {
+        None => None,
+        Some(id) => {
+            let ac = store::app_cred_get(c, id)?
+                .ok_or_else(|| unauthorized("The application credential was deleted."))?;
+            if ac.expires_at.is_some_and(|e| e <= Utc::now()) {
+                return Err(unauthorized("The application credential has expired."));
+            }
+            roles.retain(|r| ac.roles.iter().any(|a| a.id == r.id));
+            Some(AppCredRef {
+                id: ac.id,
+                name: ac.name,
+                unrestricted: ac.unrestricted,
+            })
+        }
+    };
+    if scope != Scope::Unscoped && roles.is_empty() {
+        return Err(unauthorized(&format!(
+            "User {} has no access to the requested scope.",
+            user.id
+        )));
+    }
+    Ok(RequestContext {
+        user: named(&user.id, &user.name),
+        user_domain: named(&user_domain.id, &user_domain.name),
+        scope,
+        roles: roles.iter().map(|r| named(&r.id, &r.name)).collect(),
+        methods: p.methods.clone(),
+        audit_ids: p.audit_ids.clone(),
+        issued_at: p.issued_at(),
+        expires_at: p.expires_at(),
+        application_credential,
+    })
+}

@@ -1,0 +1,136 @@
+//! Keystone v3: authentication with Fernet tokens, the identity and assignment
+//! backends, the catalog, and application credentials.
+
+pub mod api;
+mod assignment;
+mod auth;
+pub mod bootstrap;
+mod catalog;
+pub mod model;
+pub mod password;
+mod resources;
+pub mod store;
+pub mod token;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, Transaction};
+
+use crate::db::Db;
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+use token::TokenProvider;
+
+pub use auth::{AuthRequest, IssuedToken};
+
+/// Settings the identity service reads from the profile.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    pub token_expiration: chrono::Duration,
+}
+
+/// The identity service. Cloning is cheap; every clone shares state.
+#[derive(Clone)]
+pub struct Identity {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    tokens: TokenProvider,
+    config: IdentityConfig,
+    /// Bumped after every identity write; cached validations from an older
+    /// generation are recomputed, so a revocation or role change takes effect at once.
+    generation: AtomicU64,
+    cache: Mutex<HashMap<String, CachedToken>>,
+    catalog: CatalogCache,
+}
+
+type CatalogCache = Mutex<Option<(u64, Arc<Vec<catalog::CatalogEntry>>)>>;
+
+struct CachedToken {
+    generation: u64,
+    context: Arc<RequestContext>,
+}
+
+const TOKEN_CACHE_LIMIT: usize = 50_000;
+
+impl Identity {
+    pub fn new(db: Db, tokens: TokenProvider, config: IdentityConfig) -> Identity {
+        Identity {
+            inner: Arc::new(Inner {
+                db,
+                tokens,
+                config,
+                generation: AtomicU64::new(1),
+                cache: Mutex::new(HashMap::new()),
+                catalog: Mutex::new(None),
+            }),
+        }
+    }
+
+    pub fn tokens(&self) -> &TokenProvider {
+        &self.inner.tokens
+    }
+
+    fn inner_catalog(&self) -> &CatalogCache {
+        &self.inner.catalog
+    }
+
+    fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// Runs a read on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        self.inner.db.read(f).await
+    }
+
+    /// Runs a write transaction and invalidates cached token validations.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let out = self.inner.db.write(f).await;
+        if out.is_ok() {
+            self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        out
+    }
+
+    fn cache_get(&self, token: &str) -> Option<Arc<RequestContext>> {
+        let cache = self.inner.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let hit = cache.get(token)?;
+        (hit.generation == self.generation() && hit.context.expires_at > chrono::Utc::now())
+            .then(|| hit.context.clone())
+    }
+
+    fn cache_put(&self, token: &str, generation: u64, context: Arc<RequestContext>) {
+        let mut cache = self.inner.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= TOKEN_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(
+            token.to_owned(),
+            CachedToken {
+                generation,
+                context,
+            },
+        );
+    }
+
+    /// Object counts for `onestack status`.
+    pub async fn counts(&self) -> ApiResult<Vec<(&'static str, i64)>> {
+        self.read(store::counts).await
+    }
+}
+
+/// Requires that a looked-up row exists.
+fn found<T>(v: Option<T>, kind: &'static str, id: &str) -> ApiResult<T> {
+    v.ok_or_else(|| ApiError::not_found(kind, id))
+}

@@ -1,0 +1,920 @@
+//! Domains, projects, users, groups, roles and application credentials: the
+//! create/read/update/delete logic and who may do it.
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde::Deserialize;
+
+use super::model::*;
+use super::{Identity, found, password, store};
+use crate::http::context::{RequestContext, Scope};
+use crate::http::error::{ApiError, ApiResult};
+
+fn check_name(kind: &str, name: &str) -> ApiResult<()> {
+    if name.trim().is_empty() || name.len() > 255 {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field '{kind}/name': the name must be 1 to 255 characters."
+        )));
+    }
+    Ok(())
+}
+
+fn domain_id_of(
+    c: &Connection,
+    requested: Option<&str>,
+    ctx: &RequestContext,
+) -> ApiResult<String> {
+    let id = match requested {
+        Some(id) => id.to_owned(),
+        None => match &ctx.scope {
+            Scope::Domain(d) => d.id.clone(),
+            _ => DEFAULT_DOMAIN_ID.to_owned(),
+        },
+    };
+    found(store::domain_get(c, &id)?, "domain", &id).map(|d| d.id)
+}
+
+fn revoke_user_tokens(c: &Connection, user_id: &str) -> ApiResult<()> {
+    store::revocation_add(
+        c,
+        &RevocationEvent {
+            user_id: Some(user_id.to_owned()),
+            issued_before: Utc::now(),
+            ..Default::default()
+        },
+    )
+}
+
+fn revoke_project_tokens(c: &Connection, project_id: &str) -> ApiResult<()> {
+    store::revocation_add(
+        c,
+        &RevocationEvent {
+            project_id: Some(project_id.to_owned()),
+            issued_before: Utc::now(),
+            ..Default::default()
+        },
+    )
+}
+
+// --- inputs ---------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+pub struct DomainInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+    pub tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ProjectInput {
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
+    pub parent_id: Option<String>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+    pub is_domain: Option<bool>,
+    pub tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct UserInput {
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
+    pub enabled: Option<bool>,
+    pub password: Option<String>,
+    pub default_project_id: Option<String>,
+    /// Any other attribute (email, description...) is kept as given.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct GroupInput {
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct RoleInput {
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordChange {
+    pub password: String,
+    pub original_password: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AppCredInput {
+    pub name: String,
+    pub description: Option<String>,
+    pub secret: Option<String>,
+    pub expires_at: Option<String>,
+    pub roles: Option<Vec<RoleSelector>>,
+    #[serde(default)]
+    pub unrestricted: bool,
+    pub access_rules: Option<Vec<serde_json::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoleSelector {
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+fn require<T>(v: Option<T>, field: &str) -> ApiResult<T> {
+    v.ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Invalid input for field '{field}': '{field}' is a required property."
+        ))
+    })
+}
+
+impl Identity {
+    // --- domains ----------------------------------------------------------------
+
+    pub async fn domain_create(
+        &self,
+        ctx: &RequestContext,
+        input: DomainInput,
+    ) -> ApiResult<Domain> {
+        ctx.require_admin()?;
+        let name = require(input.name, "name")?;
+        check_name("domain", &name)?;
+        let d = Domain {
+            id: new_id(),
+            name,
+            description: input.description.unwrap_or_default(),
+            enabled: input.enabled.unwrap_or(true),
+            tags: input.tags.unwrap_or_default(),
+        };
+        let out = d.clone();
+        self.write(move |c| store::domain_insert(c, &d)).await?;
+        Ok(out)
+    }
+
+    pub async fn domain_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Domain>> {
+        ctx.require_admin()?;
+        self.read(store::domain_list).await
+    }
+
+    pub async fn domain_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Domain> {
+        let own = ctx.user_domain.id == id
+            || matches!(&ctx.scope, Scope::Project { domain, .. } | Scope::Domain(domain) if domain.id == id);
+        if !(ctx.is_admin() || own) {
+            return Err(ApiError::forbidden());
+        }
+        self.read(move |c| found(store::domain_get(c, &id)?, "domain", &id))
+            .await
+    }
+
+    pub async fn domain_update(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        input: DomainInput,
+    ) -> ApiResult<Domain> {
+        ctx.require_admin()?;
+        self.write(move |c| {
+            let mut d = found(store::domain_get(c, &id)?, "domain", &id)?;
+            if let Some(name) = input.name {
+                check_name("domain", &name)?;
+                d.name = name;
+            }
+            if let Some(v) = input.description {
+                d.description = v;
+            }
+            if let Some(v) = input.enabled {
+                d.enabled = v;
+            }
+            if let Some(v) = input.tags {
+                d.tags = v;
+            }
+            store::domain_update(c, &d)?;
+            Ok(d)
+        })
+        .await
+    }
+
+    pub async fn domain_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        ctx.require_admin()?;
+        self.write(move |c| {
+            let d = found(store::domain_get(c, &id)?, "domain", &id)?;
+            if d.enabled {
+                return Err(ApiError::Forbidden(
+                    "Cannot delete a domain that is enabled, please disable it first.".into(),
+                ));
+            }
+            store::domain_delete(c, &id)
+        })
+        .await
+    }
+
+    // --- projects ---------------------------------------------------------------
+
+    pub async fn project_create(
+        &self,
+        ctx: &RequestContext,
+        input: ProjectInput,
+    ) -> ApiResult<Project> {
+        ctx.require_admin()?;
+        if input.is_domain == Some(true) {
+            return Err(ApiError::bad_request(
+                "Projects acting as domains are not supported; create a domain instead.",
+            ));
+        }
+        let name = require(input.name, "name")?;
+        check_name("project", &name)?;
+        let ctx2 = ctx.clone();
+        self.write(move |c| {
+            let parent = match input.parent_id.as_deref() {
+                Some(pid) => Some(found(store::project_get(c, pid)?, "project", pid)?),
+                None => None,
+            };
+            let domain_id = match (&parent, input.domain_id.as_deref()) {
+                (Some(p), None) => p.domain_id.clone(),
+                (Some(p), Some(d)) if p.domain_id != d => {
+                    return Err(ApiError::bad_request(
+                        "The parent project is in another domain.",
+                    ));
+                }
+                (_, requested) => domain_id_of(c, requested, &ctx2)?,
+            };
+            let p = Project {
+                id: new_id(),
+                name,
+                domain_id,
+                parent_id: parent.map(|p| p.id),
+                description: input.description.unwrap_or_default(),
+                enabled: input.enabled.unwrap_or(true),
+                tags: input.tags.unwrap_or_default(),
+            };
+            store::project_insert(c, &p)?;
+            Ok(p)
+        })
+        .await
+    }
+
+    pub async fn project_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Project>> {
+        ctx.require_admin()?;
+        self.read(store::project_list).await
+    }
+
+    pub async fn project_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Project> {
+        if !(ctx.is_admin() || ctx.project_id() == Some(id.as_str())) {
+            return Err(ApiError::forbidden());
+        }
+        self.read(move |c| found(store::project_get(c, &id)?, "project", &id))
+            .await
+    }
+
+    pub async fn project_update(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        input: ProjectInput,
+    ) -> ApiResult<Project> {
+        ctx.require_admin()?;
+        self.write(move |c| {
+            let mut p = found(store::project_get(c, &id)?, "project", &id)?;
+            if input.domain_id.as_ref().is_some_and(|d| *d != p.domain_id) {
+                return Err(ApiError::bad_request(
+                    "Update of `domain_id` is not allowed.",
+                ));
+            }
+            if let Some(name) = input.name {
+                check_name("project", &name)?;
+                p.name = name;
+            }
+            if let Some(v) = input.description {
+                p.description = v;
+            }
+            if let Some(v) = input.tags {
+                p.tags = v;
+            }
+            if let Some(v) = input.enabled {
+                if p.enabled && !v {
+                    revoke_project_tokens(c, &p.id)?;
+                }
+                p.enabled = v;
+            }
+            store::project_update(c, &p)?;
+            Ok(p)
+        })
+        .await
+    }
+
+    pub async fn project_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        ctx.require_admin()?;
+        self.write(move |c| {
+            found(store::project_get(c, &id)?, "project", &id)?;
+            if store::project_has_children(c, &id)? {
+                return Err(ApiError::Forbidden(
+                    "Cannot delete the project since it is not a leaf in the hierarchy.".into(),
+                ));
+            }
+            revoke_project_tokens(c, &id)?;
+            store::project_delete(c, &id)
+        })
+        .await
+    }
+
+    // --- users ------------------------------------------------------------------
+
+    pub async fn user_create(&self, ctx: &RequestContext, input: UserInput) -> ApiResult<User> {
+        ctx.require_admin()?;
+        let name = require(input.name, "name")?;
+        check_name("user", &name)?;
+        let hash = match input.password {
+            Some(pw) => Some(hash_password(pw).await?),
+            None => None,
+        };
+        let ctx2 = ctx.clone();
+        self.write(move |c| {
+            let domain_id = domain_id_of(c, input.domain_id.as_deref(), &ctx2)?;
+            if let Some(pid) = input.default_project_id.as_deref() {
+                found(store::project_get(c, pid)?, "project", pid)?;
+            }
+            let u = User {
+                id: new_id(),
+                name,
+                domain_id,
+                enabled: input.enabled.unwrap_or(true),
+                password_hash: hash,
+                default_project_id: input.default_project_id,
+                extra: input
+                    .extra
+                    .into_iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .collect(),
+            };
+            store::user_insert(c, &u)?;
+            Ok(u)
+        })
+        .await
+    }
+
+    pub async fn user_list(&self, ctx: &RequestContext) -> ApiResult<Vec<User>> {
+        ctx.require_admin()?;
+        self.read(store::user_list).await
+    }
+
+    pub async fn user_get(&self, ctx: &RequestContext, id: String) -> ApiResult<User> {
+        if !(ctx.is_admin() || ctx.user.id == id) {
+            return Err(ApiError::forbidden());
+        }
+        self.read(move |c| found(store::user_get(c, &id)?, "user", &id))
+            .await
+    }
+
+    pub async fn user_update(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        input: UserInput,
+    ) -> ApiResult<User> {
+        ctx.require_admin()?;
+        let hash = match input.password {
+            Some(pw) => Some(hash_password(pw).await?),
+            None => None,
+        };
+        self.write(move |c| {
+            let mut u = found(store::user_get(c, &id)?, "user", &id)?;
+            if input.domain_id.as_ref().is_some_and(|d| *d != u.domain_id) {
+                return Err(ApiError::bad_request(
+                    "Update of `domain_id` is not allowed.",
+                ));
+            }
+            if let Some(name) = input.name {
+                check_name("user", &name)?;
+                u.name = name;
+            }
+            if let Some(pid) = input.default_project_id {
+                found(store::project_get(c, &pid)?, "project", &pid)?;
+                u.default_project_id = Some(pid);
+            }
+            let mut revoke = false;
+            if let Some(v) = input.enabled {
+                revoke |= u.enabled && !v;
+                u.enabled = v;
+            }
+            if hash.is_some() {
+                u.password_hash = hash;
+                revoke = true;
+            }
+            for (k, v) in input.extra {
+                if v.is_null() {
+                    u.extra.remove(&k);
+                } else {
+                    u.extra.insert(k, v);
+                }
+            }
+            if revoke {
+                revoke_user_tokens(c, &u.id)?;
+            }
+            store::user_update(c, &u)?;
+            Ok(u)
+        })
+        .await
+    }
+
+    pub async fn user_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        ctx.require_admin()?;
+        self.write(move |c| {
+            found(store::user_get(c, &id)?, "user", &id)?;
+            revoke_user_tokens(c, &id)?;
+            store::user_delete(c, &id)
+        })
+        .await
+    }
+
+    /// `POST /v3/users/{id}/password`: the user proves the old password; their
+    /// existing tokens are revoked.
+    pub async fn user_password_change(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        change: PasswordChange,
+    ) -> ApiResult<()> {
+        if ctx.user.id != id && !ctx.is_admin() {
+            return Err(ApiError::forbidden());
+        }
+        let uid = id.clone();
+        let user = self
+            .read(move |c| found(store::user_get(c, &uid)?, "user", &uid))
+            .await?;
+        let old_hash = user.password_hash.unwrap_or_default();
+        let original = change.original_password;
+        let ok = tokio::task::spawn_blocking(move || password::verify(&original, &old_hash))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            return Err(ApiError::Unauthorized(
+                "The original password is not correct.".into(),
+            ));
+        }
+        if change.password.is_empty() {
+            return Err(ApiError::bad_request(
+                "Invalid input for field 'user/password': the password must not be empty.",
+            ));
+        }
+        let hash = hash_password(change.password).await?;
+        self.write(move |c| {
+            let mut u = found(store::user_get(c, &id)?, "user", &id)?;
+            u.password_hash = Some(hash);
+            store::user_update(c, &u)?;
+            revoke_user_tokens(c, &id)
+        })
+        .await
+    }
+
+    pub async fn user_groups(&self, ctx: &RequestContext, id: String) -> ApiResult<Vec<Group>> {
+        if !(ctx.is_admin() || ctx.user.id == id) {
+            return Err(ApiError::forbidden());
+        }
+        self.read(move |c| {
+            found(store::user_get(c, &id)?, "user", &id)?;
+            store::user_groups(c, &id)
+        })
+        .await
+    }
+
+    // --- groups -----------------------------------------------------------------
+
+    pub async fn group_create(&self, ctx: &RequestContext, input: GroupInput) -> ApiResult<Group> {
+        ctx.require_admin()?;
+        let name = require(input.name, "name")?;
+        check_name("group", &name)?;
+        let ctx2 = ctx.clone();
+        self.write(move |c| {
+            let g = Group {
+                id: new_id(),
+                name,
+                domain_id: domain_id_of(c, input.domain_id.as_deref(), &ctx2)?,
+                description: input.description.unwrap_or_default(),
+            };
+            store::group_insert(c, &g)?;
+            Ok(g)
+        })
+        .await
+    }
+
+    pub async fn group_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Group>> {
+        ctx.require_admin()?;
+        self.read(store::group_list).await
+    }
+
+    pub async fn group_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Group> {
+        ctx.require_admin()?;
+        self.read(move |c| found(store::group_get(c, &id)?, "group", &id))
+            .await
+    }
+
+    pub async fn group_update(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        input: GroupInput,
+    ) -> ApiResult<Group> {
+        ctx.require_admin()?;
+        self.write(move |c| {
+            let mut g = found(store::group_get(c, &id)?, "group", &id)?;
+            if let Some(name) = input.name {
+                check_name("group", &name)?;
+                g.name = name;
+            }
+            if let Some(v) = input.description {
+                g.description = v;
+            }
+            store::group_update(c, &g)?;
+            Ok(g)
+        })
+        .await
+    }
+
+    pub async fn group_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        ctx.require_admin()?;
+        self.write(move |c| {
+            found(store::group_get(c, &id)?, "group", &id)?;
+            store::group_delete(c, &id)
+        })
+        .await
+    }
+
+    pub async fn group_users(&self, ctx: &RequestContext, id: String) -> ApiResult<Vec<User>> {
+        ctx.require_admin()?;
+        self.read(move |c| {
+            found(store::group_get(c, &id)?, "group", &id)?;
+            store::group_users(c, &id)
+        })
+        .await
+    }
+
+    /// PUT (`Some(true)`), DELETE (`Some(false)`) or HEAD (`None`) of a membership.
+    pub async fn group_member(
+        &self,
+        ctx: &RequestContext,
+        group_id: String,
+        user_id: String,
+        op: Option<bool>,
+    ) -> ApiResult<()> {
+        ctx.require_admin()?;
+        let body = move |c: &Connection| -> ApiResult<()> {
+            found(store::group_get(c, &group_id)?, "group", &group_id)?;
+            found(store::user_get(c, &user_id)?, "user", &user_id)?;
+            let present = match op {
+                Some(true) => {
+                    store::group_member_add(c, &group_id, &user_id)?;
+                    true
+                }
+                Some(false) => store::group_member_remove(c, &group_id, &user_id)?,
+                None => store::group_member_exists(c, &group_id, &user_id)?,
+            };
+            if present {
+                Ok(())
+            } else {
+                Err(ApiError::Missing(format!(
+                    "User '{user_id}' not found in group '{group_id}'."
+                )))
+            }
+        };
+        match op {
+            None => self.read(move |c| body(c)).await,
+            Some(_) => self.write(move |c| body(c)).await,
+        }
+    }
+
+    // --- roles ------------------------------------------------------------------
+
+    pub async fn role_create(&self, ctx: &RequestContext, input: RoleInput) -> ApiResult<Role> {
+        ctx.require_admin()?;
+        let name = require(input.name, "name")?;
+        check_name("role", &name)?;
+        self.write(move |c| {
+            if let Some(d) = input.domain_id.as_deref() {
+                found(store::domain_get(c, d)?, "domain", d)?;
+            }
+            let r = Role {
+                id: new_id(),
+                name,
+                domain_id: input.domain_id,
+                description: input.description.unwrap_or_default(),
+            };
+            store::role_insert(c, &r)?;
+            Ok(r)
+        })
+        .await
+    }
+
+    pub async fn role_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Role>> {
+        ctx.require_admin()?;
+        self.read(store::role_list).await
+    }
+
+    pub async fn role_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Role> {
+        ctx.require_admin()?;
+        self.read(move |c| found(store::role_get(c, &id)?, "role", &id))
+            .await
+    }
+
+    pub async fn role_update(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        input: RoleInput,
+    ) -> ApiResult<Role> {
+        ctx.require_admin()?;
+        self.write(move |c| {
+            let mut r = found(store::role_get(c, &id)?, "role", &id)?;
+            if let Some(name) = input.name {
+                check_name("role", &name)?;
+                r.name = name;
+            }
+            if let Some(v) = input.description {
+                r.description = v;
+            }
+            store::role_update(c, &r)?;
+            Ok(r)
+        })
+        .await
+    }
+
+    pub async fn role_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        ctx.require_admin()?;
+        self.write(move |c| {
+            found(store::role_get(c, &id)?, "role", &id)?;
+            store::role_delete(c, &id)
+        })
+        .await
+    }
+
+    /// PUT (`Some(true)`), DELETE (`Some(false)`) or GET/HEAD (`None`) of an implied role.
+    pub async fn implied_role(
+        &self,
+        ctx: &RequestContext,
+        prior: String,
+        implied: String,
+        op: Option<bool>,
+    ) -> ApiResult<(Role, Role)> {
+        ctx.require_admin()?;
+        let body = move |c: &Connection| -> ApiResult<(Role, Role)> {
+            let p = found(store::role_get(c, &prior)?, "role", &prior)?;
+            let i = found(store::role_get(c, &implied)?, "role", &implied)?;
+            let present = match op {
+                Some(true) => {
+                    if p.id == i.id || implies(c, &i.id, &p.id)? {
+                        return Err(ApiError::bad_request(
+                            "An implied role may not create a cycle.",
+                        ));
+                    }
+                    store::implied_role_add(c, &p.id, &i.id)?;
+                    true
+                }
+                Some(false) => store::implied_role_remove(c, &p.id, &i.id)?,
+                None => store::implied_role_list(c)?.contains(&(p.id.clone(), i.id.clone())),
+            };
+            if present {
+                Ok((p, i))
+            } else {
+                Err(ApiError::Missing(format!(
+                    "{prior} does not imply {implied}."
+                )))
+            }
+        };
+        match op {
+            None => self.read(move |c| body(c)).await,
+            Some(_) => self.write(move |c| body(c)).await,
+        }
+    }
+
+    /// Every inference rule, as (prior role, implied roles).
+    pub async fn role_inferences(
+        &self,
+        ctx: &RequestContext,
+        prior: Option<String>,
+    ) -> ApiResult<Vec<(Role, Vec<Role>)>> {
+        ctx.require_admin()?;
+        self.read(move |c| {
+            if let Some(p) = &prior {
+                found(store::role_get(c, p)?, "role", p)?;
+            }
+            let mut out: Vec<(Role, Vec<Role>)> = Vec::new();
+            for (p, i) in store::implied_role_list(c)? {
+                if prior.as_ref().is_some_and(|want| *want != p) {
+                    continue;
+                }
+                let (Some(pr), Some(ir)) = (store::role_get(c, &p)?, store::role_get(c, &i)?)
+                else {
+                    continue;
+                };
+                match out.iter_mut().find(|(r, _)| r.id == pr.id) {
+                    Some((_, list)) => list.push(ir),
+                    None => out.push((pr, vec![ir])),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    // --- application credentials --------------------------------------------------
+
+    pub async fn app_cred_create(
+        &self,
+        ctx: &RequestContext,
+        user_id: String,
+        input: AppCredInput,
+    ) -> ApiResult<(AppCredential, String)> {
+        if ctx.user.id != user_id {
+            return Err(ApiError::forbidden());
+        }
+        if ctx
+            .application_credential
+            .as_ref()
+            .is_some_and(|a| !a.unrestricted)
+        {
+            return Err(ApiError::Forbidden(
+                "A restricted application credential cannot create another application credential."
+                    .into(),
+            ));
+        }
+        let project_id = ctx
+            .project_id()
+            .ok_or_else(|| {
+                ApiError::bad_request("Application credentials need a project-scoped token.")
+            })?
+            .to_owned();
+        check_name("application_credential", &input.name)?;
+        if input.access_rules.as_ref().is_some_and(|r| !r.is_empty()) {
+            return Err(ApiError::bad_request(
+                "Access rules are not supported by this cloud.",
+            ));
+        }
+        let expires_at = match input.expires_at.as_deref() {
+            None => None,
+            Some(s) => Some(parse_time(s)?),
+        };
+        if expires_at.is_some_and(|e| e <= Utc::now()) {
+            return Err(ApiError::bad_request(
+                "The expiration time must be in the future.",
+            ));
+        }
+        // An empty list (what the CLI sends without --role) means all of the token's roles.
+        let roles: Vec<Role> = match input.roles.as_ref().filter(|r| !r.is_empty()) {
+            None => ctx
+                .roles
+                .iter()
+                .map(|r| Role {
+                    id: r.id.clone(),
+                    name: r.name.clone(),
+                    domain_id: None,
+                    description: String::new(),
+                })
+                .collect(),
+            Some(wanted) => {
+                let mut out = Vec::new();
+                for w in wanted {
+                    let held = ctx
+                        .roles
+                        .iter()
+                        .find(|r| Some(&r.id) == w.id.as_ref() || Some(&r.name) == w.name.as_ref());
+                    let held = held.ok_or_else(|| ApiError::Forbidden(
+                        "An application credential can only carry roles its user holds on the project.".into(),
+                    ))?;
+                    out.push(Role {
+                        id: held.id.clone(),
+                        name: held.name.clone(),
+                        domain_id: None,
+                        description: String::new(),
+                    });
+                }
+                out
+            }
+        };
+        let secret = input
+            .secret
+            .clone()
+            .unwrap_or_else(|| password::generate(64));
+        let secret_hash = hash_password(secret.clone()).await?;
+        let ac = AppCredential {
+            id: new_id(),
+            name: input.name,
+            user_id,
+            project_id,
+            secret_hash,
+            description: input.description.unwrap_or_default(),
+            expires_at,
+            unrestricted: input.unrestricted,
+            roles,
+        };
+        let out = ac.clone();
+        self.write(move |c| store::app_cred_insert(c, &ac)).await?;
+        Ok((out, secret))
+    }
+
+    pub async fn app_cred_list(
+        &self,
+        ctx: &RequestContext,
+        user_id: String,
+        name: Option<String>,
+    ) -> ApiResult<Vec<AppCredential>> {
+        if !(ctx.is_admin() || ctx.user.id == user_id) {
+            return Err(ApiError::forbidden());
+        }
+        self.read(move |c| {
+            found(store::user_get(c, &user_id)?, "user", &user_id)?;
+            let mut list = store::app_cred_list(c, &user_id)?;
+            if let Some(n) = name {
+                list.retain(|a| a.name == n);
+            }
+            Ok(list)
+        })
+        .await
+    }
+
+    pub async fn app_cred_get(
+        &self,
+        ctx: &RequestContext,
+        user_id: String,
+        id: String,
+    ) -> ApiResult<AppCredential> {
+        if !(ctx.is_admin() || ctx.user.id == user_id) {
+            return Err(ApiError::forbidden());
+        }
+        self.read(move |c| {
+            let ac = store::app_cred_get(c, &id)?.filter(|a| a.user_id == user_id);
+            found(ac, "application credential", &id)
+        })
+        .await
+    }
+
+    pub async fn app_cred_delete(
+        &self,
+        ctx: &RequestContext,
+        user_id: String,
+        id: String,
+    ) -> ApiResult<()> {
+        if !(ctx.is_admin() || ctx.user.id == user_id) {
+            return Err(ApiError::forbidden());
+        }
+        if ctx
+            .application_credential
+            .as_ref()
+            .is_some_and(|a| !a.unrestricted)
+        {
+            return Err(ApiError::forbidden());
+        }
+        self.write(move |c| {
+            let ac = store::app_cred_get(c, &id)?.filter(|a| a.user_id == user_id);
+            found(ac, "application credential", &id)?;
+            store::app_cred_delete(c, &id)
+        })
+        .await
+    }
+}
+
+fn implies(c: &Connection, from: &str, to: &str) -> ApiResult<bool> {
+    let pairs = store::implied_role_list(c)?;
+    let mut stack = vec![from.to_owned()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(r) = stack.pop() {
+        if r == to {
+            return Ok(true);
+        }
+        if seen.insert(r.clone()) {
+            stack.extend(
+                pairs
+                    .iter()
+                    .filter(|(p, _)| *p == r)
+                    .map(|(_, i)| i.clone()),
+            );
+        }
+    }
+    Ok(false)
+}
+
+async fn hash_password(pw: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || password::hash(&pw))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(ApiError::Internal)
+}
+
+/// Accepts Keystone's time formats (RFC 3339 with or without zone).
+pub fn parse_time(s: &str) -> ApiResult<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .map(|t| t.and_utc())
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "Invalid time '{s}': expected ISO 8601, e.g. 2030-01-01T00:00:00Z."
+            ))
+        })
+}

@@ -1,0 +1,12 @@
+//! onestack: a single-process, restart-safe OpenStack-compatible cloud for one machine.
+
+pub mod cli;
+pub mod cloud;
+pub mod daemon;
+pub mod db;
+pub mod fsutil;
+pub mod http;
+pub mod identity;
+pub mod profile;
+pub mod services;
+pub mod state;

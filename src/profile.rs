@@ -1,0 +1,263 @@
+//! Profiles (`profiles/*.toml`): DevStack's local.conf made typed. An unknown key or a
+//! bad value is an error naming the file, key and line before anything starts.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Profiles shipped inside the binary, so `--profile NAME` works from any directory.
+const BUILTIN: &[(&str, &str)] = &[
+    ("default", include_str!("../profiles/default.toml")),
+    ("minimal", include_str!("../profiles/minimal.toml")),
+];
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub cloud: CloudSection,
+    pub identity: IdentitySection,
+    pub services: ServicesSection,
+    pub compute: ComputeSection,
+    pub network: NetworkSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudSection {
+    pub listen: SocketAddr,
+    #[serde(default)]
+    pub public_host: String,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySection {
+    #[serde(default)]
+    pub admin_password: String,
+    #[serde(default)]
+    pub demo_password: String,
+    pub token_expiration: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicesSection {
+    pub enabled: Vec<ServiceName>,
+}
+
+/// The OpenStack services onestack knows by their catalog type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceName {
+    Identity,
+    Compute,
+    Image,
+    Network,
+    Volume,
+    ObjectStore,
+    Placement,
+    Orchestration,
+    Metric,
+    Dashboard,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hypervisor {
+    Auto,
+    Qemu,
+    CloudHypervisor,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComputeSection {
+    pub hypervisor: Hypervisor,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    pub floating_range: Cidr,
+    pub public_gateway: Ipv4Addr,
+    pub fixed_range: Cidr,
+}
+
+/// An IPv4 prefix such as `172.24.4.0/24`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Cidr {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl TryFrom<String> for Cidr {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let (a, p) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not a CIDR like 10.0.0.0/24"))?;
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| format!("`{a}` is not an IPv4 address"))?;
+        let prefix: u8 = p
+            .parse()
+            .ok()
+            .filter(|p| *p <= 32)
+            .ok_or_else(|| format!("`{p}` is not a prefix length (0-32)"))?;
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl From<Cidr> for String {
+    fn from(c: Cidr) -> String {
+        format!("{}/{}", c.addr, c.prefix)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("profile {file}: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("profile {file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("no profile named `{0}` (built in: default, minimal); pass a file path instead")]
+    Unknown(String),
+}
+
+impl Profile {
+    /// Loads a built-in profile by name, or a file when `name` looks like a path.
+    pub fn load(name: &str) -> Result<Profile, ProfileError> {
+        if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name) {
+            return Profile::parse(text, &format!("profiles/{name}.toml"));
+        }
+        let path = PathBuf::from(name);
+        if name.contains('/') || name.ends_with(".toml") || path.exists() {
+            return Profile::from_file(&path);
+        }
+        Err(ProfileError::Unknown(name.to_owned()))
+    }
+
+    pub fn from_file(path: &Path) -> Result<Profile, ProfileError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Profile::parse(&text, &file)
+    }
+
+    /// Parses and checks a profile; toml's messages carry the line, column and key.
+    pub fn parse(text: &str, file: &str) -> Result<Profile, ProfileError> {
+        let invalid = |message: String| ProfileError::Invalid {
+            file: file.to_owned(),
+            message,
+        };
+        let profile: Profile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        profile.check().map_err(invalid)?;
+        Ok(profile)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.cloud.region.trim().is_empty() {
+            return Err("key `cloud.region` must not be empty".into());
+        }
+        if !self.services.enabled.contains(&ServiceName::Identity) {
+            return Err(
+                "key `services.enabled` must include \"identity\": every other service needs it"
+                    .into(),
+            );
+        }
+        if !(60..=7 * 24 * 3600).contains(&self.identity.token_expiration) {
+            return Err(
+                "key `identity.token_expiration` must be between 60 and 604800 seconds".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The host put in catalog URLs.
+    pub fn public_host(&self) -> String {
+        if !self.cloud.public_host.is_empty() {
+            return self.cloud.public_host.clone();
+        }
+        let ip = self.cloud.listen.ip();
+        if ip.is_unspecified() {
+            "127.0.0.1".into()
+        } else {
+            ip.to_string()
+        }
+    }
+
+    /// `http://host[:port]`, the root of every service URL in the catalog.
+    pub fn public_url(&self) -> String {
+        let port = self.cloud.listen.port();
+        let host = self.public_host();
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        if port == 80 {
+            format!("http://{host}")
+        } else {
+            format!("http://{host}:{port}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_profiles_parse() {
+        for (name, _) in BUILTIN {
+            Profile::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    #[test]
+    fn unknown_key_names_file_key_and_line() {
+        let text = include_str!("../profiles/default.toml").replace(
+            "region = \"RegionOne\"",
+            "region = \"RegionOne\"\nregoin = \"x\"",
+        );
+        let err = Profile::parse(&text, "my.toml")
+            .expect_err("unknown key")
+            .to_string();
+        assert!(err.contains("my.toml"), "{err}");
+        assert!(err.contains("regoin"), "{err}");
+        assert!(err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        let base = include_str!("../profiles/default.toml");
+        for (from, to) in [
+            ("\"0.0.0.0:80\"", "\"nowhere\""),
+            ("\"172.24.4.0/24\"", "\"172.24.4.0/33\""),
+            ("\"identity\", \"compute\"", "\"identity\", \"computer\""),
+            ("hypervisor = \"auto\"", "hypervisor = \"vmware\""),
+            ("token_expiration = 3600", "token_expiration = 5"),
+        ] {
+            assert!(base.contains(from), "fixture lacks {from}");
+            let text = base.replace(from, to);
+            let err = Profile::parse(&text, "p.toml");
+            assert!(err.is_err(), "{to} accepted");
+        }
+    }
+
+    #[test]
+    fn public_url_omits_port_80() {
+        let mut p = Profile::load("default").expect("default");
+        assert_eq!(p.public_url(), "http://127.0.0.1");
+        p.cloud.listen = "10.1.2.3:8080".parse().expect("addr");
+        assert_eq!(p.public_url(), "http://10.1.2.3:8080");
+    }
+}

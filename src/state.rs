@@ -1,0 +1,76 @@
+//! The state directory: where it is, and the small files that describe a running
+//! or last-run cloud to the CLI (`status`, `openrc`, `clouds-yaml`).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::write_atomic;
+
+pub const DB_FILE: &str = "state.db";
+pub const FERNET_DIR: &str = "fernet-keys";
+pub const CLOUD_FILE: &str = "cloud.json";
+pub const RUNTIME_FILE: &str = "runtime.json";
+pub const LOCK_FILE: &str = "onestack.lock";
+
+/// `/var/lib/onestack` for root (an installed cloud), else the user's data directory.
+pub fn default_dir() -> PathBuf {
+    if is_root() {
+        return PathBuf::from("/var/lib/onestack");
+    }
+    match std::env::var_os("XDG_DATA_HOME") {
+        Some(d) if !d.is_empty() => PathBuf::from(d).join("onestack"),
+        _ => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join(".local/share/onestack"),
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Where clients reach the cloud; recorded by `up` for the credential commands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CloudInfo {
+    pub auth_url: String,
+    pub region: String,
+    pub public_url: String,
+}
+
+/// The running process, recorded by `up` and removed on a clean stop.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuntimeInfo {
+    pub pid: u32,
+    pub listen: String,
+    pub started_at: String,
+    pub services: Vec<String>,
+}
+
+pub fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> anyhow::Result<()> {
+    write_atomic(&dir.join(name), &serde_json::to_vec_pretty(value)?, 0o600)
+}
+
+pub fn read_json<T: for<'de> Deserialize<'de>>(
+    dir: &Path,
+    name: &str,
+) -> anyhow::Result<Option<T>> {
+    match std::fs::read(dir.join(name)) {
+        Ok(b) => Ok(Some(serde_json::from_slice(&b)?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a recorded pid still names a live process.
+pub fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
