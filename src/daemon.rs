@@ -37,22 +37,28 @@ pub struct Prepared {
     _lock: std::fs::File,
 }
 
-/// Opens the state directory (taking its lock), migrates, and bootstraps.
-pub fn prepare(opts: UpOptions) -> anyhow::Result<Prepared> {
+/// Creates the state directory and takes its lock, so two clouds never share it.
+pub fn lock_state_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating state directory {}", dir.display()))?;
+    let lock = std::fs::File::create(dir.join(state::LOCK_FILE))?;
+    lock.try_lock()
+        .map_err(|_| anyhow::anyhow!("another onestack is already running on {}", dir.display()))?;
+    Ok(lock)
+}
+
+/// Migrates and bootstraps the locked state directory. `opts.listen` must be the
+/// address actually bound, so catalog URLs carry the real port.
+pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared> {
     let mut profile = opts.profile;
     if let Some(l) = opts.listen {
         profile.cloud.listen = l;
     }
     let dir = opts.state_dir;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .with_context(|| format!("creating state directory {}", dir.display()))?;
-    let lock = std::fs::File::create(dir.join(state::LOCK_FILE))?;
-    lock.try_lock()
-        .map_err(|_| anyhow::anyhow!("another onestack is already running on {}", dir.display()))?;
     let db = Db::open(&dir.join(state::DB_FILE))?;
     let (creds, changed) = Credentials::resolve(&dir, &profile)?;
     bootstrap::run(&db, &profile, &creds, changed)?;
@@ -124,17 +130,18 @@ async fn not_found() -> Response {
 pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     let started = Instant::now();
     let state_dir = opts.state_dir.clone();
-    let prepared = tokio::task::spawn_blocking(move || prepare(opts)).await??;
-    let cloud = prepared.cloud.clone();
-    let listener = tokio::net::TcpListener::bind(prepared.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (a port below 1024 needs root; try --listen 127.0.0.1:8080)",
-                prepared.listen
-            )
-        })?;
+    let lock = lock_state_dir(&state_dir)?;
+    let wanted = opts.listen.unwrap_or(opts.profile.cloud.listen);
+    let listener = tokio::net::TcpListener::bind(wanted).await.with_context(|| {
+        format!("cannot listen on {wanted} (a port below 1024 needs root; try --listen 127.0.0.1:8080)")
+    })?;
     let local = listener.local_addr()?;
+    let opts = UpOptions {
+        listen: Some(local),
+        ..opts
+    };
+    let prepared = tokio::task::spawn_blocking(move || prepare(opts, lock)).await??;
+    let cloud = prepared.cloud.clone();
     let services: Vec<String> = SERVICES
         .iter()
         .filter(|s| s.implemented && cloud.profile.services.enabled.contains(&s.name))

@@ -179,10 +179,9 @@ impl FaultFormat {
             HeaderValue::from_static("application/json"),
         );
         out.headers_mut().remove(header::CONTENT_LENGTH);
-        if fault.status == StatusCode::UNAUTHORIZED {
-            if let Some(v) = www_authenticate.and_then(|v| HeaderValue::from_str(v).ok()) {
-                out.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-            }
+        let challenge = www_authenticate.and_then(|v| HeaderValue::from_str(v).ok());
+        if let (StatusCode::UNAUTHORIZED, Some(v)) = (fault.status, challenge) {
+            out.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
         out
     }

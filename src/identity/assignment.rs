@@ -150,14 +150,6 @@ impl Identity {
             return Err(ApiError::forbidden());
         }
         self.read(move |c| {
-            let probe = Assignment {
-                actor_type,
-                actor_id: actor_id.clone(),
-                target_type,
-                target_id: target_id.clone(),
-                role_id: String::new(),
-                inherited,
-            };
             match actor_type {
                 ActorType::User => {
                     found(store::user_get(c, &actor_id)?, "user", &actor_id).map(drop)?
@@ -168,14 +160,17 @@ impl Identity {
             }
             let mut roles = Vec::new();
             for a in store::assignment_list(c)? {
-                if (Assignment {
-                    role_id: String::new(),
-                    ..a.clone()
-                }) == probe
+                let same_grant = a.actor_type == actor_type
+                    && a.actor_id == actor_id
+                    && a.target_type == target_type
+                    && a.target_id == target_id
+                    && a.inherited == inherited;
+                if let Some(r) = same_grant
+                    .then(|| store::role_get(c, &a.role_id))
+                    .transpose()?
+                    .flatten()
                 {
-                    if let Some(r) = store::role_get(c, &a.role_id)? {
-                        roles.push(r);
-                    }
+                    roles.push(r);
                 }
             }
             Ok(roles)

@@ -68,10 +68,8 @@ impl Identity {
                 .inner_catalog()
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            if let Some((g, cat)) = cached.as_ref() {
-                if *g == generation {
-                    return Ok(cat.clone());
-                }
+            if let Some((_, cat)) = cached.as_ref().filter(|(g, _)| *g == generation) {
+                return Ok(cat.clone());
             }
         }
         let cat = Arc::new(

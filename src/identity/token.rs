@@ -206,8 +206,9 @@ mod tests {
     fn round_trip_and_tamper() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = TokenProvider::open(&dir.path().join("keys")).expect("open");
-        let t = p.encode(&payload()).expect("encode");
-        assert_eq!(p.decode(&t), Some(payload()));
+        let original = payload();
+        let t = p.encode(&original).expect("encode");
+        assert_eq!(p.decode(&t), Some(original));
         let mut bad = t.clone();
         bad.replace_range(20..21, if &t[20..21] == "A" { "B" } else { "A" });
         assert_eq!(p.decode(&bad), None);

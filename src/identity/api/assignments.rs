@@ -179,7 +179,7 @@ async fn role_assignment_list(
         role_id: q.get("role.id").cloned(),
         project_id: q.get("scope.project.id").cloned(),
         domain_id: q.get("scope.domain.id").cloned(),
-        system: q.get("scope.system").is_some(),
+        system: q.contains_key("scope.system"),
         inherited: q.get("scope.OS-INHERIT:inherited_to").map(|_| true),
         effective: flag(&q, "effective"),
     };

@@ -114,7 +114,7 @@ fn field_matches(v: Option<&Value>, want: &str) -> bool {
             _ => false,
         },
         Some(Value::Null) | None => want.is_empty(),
-        Some(other) => other.to_string() == want,
+        Some(other) => *other == want,
     }
 }
 

@@ -1,0 +1,211 @@
+//! Starts the real `onestack` binary on 127.0.0.1 with a temporary state directory
+//! and drives it over HTTP.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use reqwest::blocking::{Client, Response};
+use serde_json::{Value, json};
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub base: String,
+    pub client: Client,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_onestack")
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Server {
+            dir,
+            child: None,
+            base: String::new(),
+            client: Client::new(),
+        };
+        s.launch();
+        s
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Starts (or restarts) the process on the same state directory.
+    pub fn launch(&mut self) {
+        let runtime = self.state_dir().join("runtime.json");
+        let _ = std::fs::remove_file(&runtime);
+        let log = std::fs::File::create(self.state_dir().join("server.log")).expect("log");
+        let child = Command::new(bin())
+            .args(["--state-dir"])
+            .arg(self.state_dir())
+            .args(["up", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn onestack");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&runtime) {
+                let v: Value = serde_json::from_str(&text).expect("runtime.json");
+                self.base = format!("http://{}", v["listen"].as_str().expect("listen"));
+                if self
+                    .client
+                    .get(format!("{}/identity/v3", self.base))
+                    .send()
+                    .is_ok()
+                {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "onestack did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state_dir().join("server.log")).unwrap_or_default()
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("kill -9");
+            c.wait().expect("reap");
+        }
+    }
+
+    pub fn password(&self, user: &str) -> String {
+        let v: Value = serde_json::from_str(
+            &std::fs::read_to_string(self.state_dir().join("credentials.json"))
+                .expect("credentials"),
+        )
+        .expect("json");
+        v[format!("{user}_password")]
+            .as_str()
+            .expect("password")
+            .to_owned()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/identity/v3{path}", self.base)
+    }
+
+    pub fn req(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut r = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            r = r.header("X-Auth-Token", t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send().expect("request")
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> Response {
+        self.req(Method::GET, path, Some(token), None)
+    }
+
+    pub fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        self.req(Method::POST, path, Some(token), Some(body))
+    }
+
+    /// `GET /v3/auth/tokens` of `subject` with `auth` as the caller.
+    pub fn validate(&self, auth: &str, subject: &str) -> Response {
+        self.client
+            .get(self.url("/auth/tokens"))
+            .header("X-Auth-Token", auth)
+            .header("X-Subject-Token", subject)
+            .send()
+            .expect("validate")
+    }
+
+    /// Password auth scoped to a project in the default domain; returns the token.
+    pub fn token(&self, user: &str, password: &str, project: Option<&str>) -> String {
+        let r = self.auth(
+            user,
+            password,
+            project.map(|p| json!({"project": {"name": p, "domain": {"id": "default"}}})),
+        );
+        assert_eq!(r.status(), 201, "auth as {user}");
+        r.headers()["x-subject-token"]
+            .to_str()
+            .expect("token")
+            .to_owned()
+    }
+
+    pub fn auth(&self, user: &str, password: &str, scope: Option<Value>) -> Response {
+        let mut auth = json!({"identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"name": "Default"}, "password": password}}}});
+        if let Some(s) = scope {
+            auth["scope"] = s;
+        }
+        self.req(
+            Method::POST,
+            "/auth/tokens",
+            None,
+            Some(json!({"auth": auth})),
+        )
+    }
+
+    pub fn admin(&self) -> String {
+        self.token("admin", &self.password("admin"), Some("admin"))
+    }
+
+    pub fn demo(&self) -> String {
+        self.token("demo", &self.password("demo"), Some("demo"))
+    }
+
+    pub fn onestack(&self, args: &[&str]) -> std::process::Output {
+        Command::new(bin())
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .args(args)
+            .output()
+            .expect("run onestack")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn json_of(r: Response) -> Value {
+    let status = r.status();
+    let text = r.text().expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("status {status}, not JSON: {text}"))
+}
+
+/// Asserts a status and the Keystone fault shape, returning the message.
+pub fn expect_error(r: Response, status: u16) -> String {
+    assert_eq!(r.status().as_u16(), status, "expected {status}");
+    assert!(r.headers().contains_key("x-openstack-request-id"));
+    let v = json_of(r);
+    assert_eq!(v["error"]["code"], status, "{v}");
+    v["error"]["message"].as_str().expect("message").to_owned()
+}
+
+pub fn tmp_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}

@@ -1,0 +1,159 @@
+//! The binary's lifecycle: restart safety after kill -9, profile errors before
+//! start, and the credential/status/reset commands.
+
+mod common;
+
+use common::{Server, bin, json_of};
+use serde_json::json;
+
+#[test]
+fn everything_survives_kill_9_including_tokens() {
+    let mut s = Server::start();
+    let a = s.admin();
+    let p = json_of(s.post("/projects", &a, json!({"project": {"name": "durable"}})));
+    let pid = p["project"]["id"].as_str().expect("id").to_owned();
+    let u = json_of(s.post(
+        "/users",
+        &a,
+        json!({"user": {"name": "durable-user", "password": "pw", "default_project_id": pid}}),
+    ));
+    let uid = u["user"]["id"].as_str().expect("id").to_owned();
+    let member = json_of(s.get("/roles?name=member", &a))["roles"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    s.req(
+        reqwest::Method::PUT,
+        &format!("/projects/{pid}/users/{uid}/roles/{member}"),
+        Some(&a),
+        None,
+    );
+    let user_token = s.token("durable-user", "pw", Some("durable"));
+    let revoked = s.token("durable-user", "pw", Some("durable"));
+    assert_eq!(
+        s.client
+            .delete(s.url("/auth/tokens"))
+            .header("X-Auth-Token", &a)
+            .header("X-Subject-Token", &revoked)
+            .send()
+            .expect("revoke")
+            .status(),
+        204
+    );
+    let admin_pw = s.password("admin");
+
+    s.kill9();
+    s.launch();
+
+    assert_eq!(
+        s.password("admin"),
+        admin_pw,
+        "generated passwords are kept"
+    );
+    assert_eq!(
+        s.get(&format!("/projects/{pid}"), &a).status(),
+        200,
+        "admin token still valid"
+    );
+    let v = json_of(s.validate(&a, &user_token));
+    assert_eq!(v["token"]["project"]["name"], "durable");
+    assert_eq!(
+        s.validate(&a, &revoked).status(),
+        404,
+        "revocation survived"
+    );
+    assert_eq!(s.auth("durable-user", "pw", None).status(), 201);
+    let names = json_of(s.get("/users", &a));
+    assert!(
+        names["users"]
+            .as_array()
+            .expect("users")
+            .iter()
+            .any(|u| u["name"] == "durable-user")
+    );
+}
+
+#[test]
+fn bad_profiles_are_rejected_before_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("bad.toml");
+    let text = include_str!("../profiles/minimal.toml").replace(
+        "region = \"RegionOne\"",
+        "region = \"RegionOne\"\nregoin = 1",
+    );
+    std::fs::write(&profile, text).expect("write");
+    let out = std::process::Command::new(bin())
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .args(["up", "--listen", "127.0.0.1:0", "--profile"])
+        .arg(&profile)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("regoin") && err.contains("line"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("state").exists(),
+        "nothing was started or created"
+    );
+    let out = std::process::Command::new(bin())
+        .args(["up", "--profile", "no-such-profile"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+}
+
+#[test]
+fn openrc_clouds_yaml_status_rotate_and_reset() {
+    let mut s = Server::start();
+    let out = s.onestack(&["openrc", "--user", "demo"]);
+    assert!(out.status.success());
+    let rc = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        rc.contains("export OS_USERNAME=demo") && rc.contains("export OS_PROJECT_NAME=demo"),
+        "{rc}"
+    );
+    assert!(
+        rc.contains(&format!("export OS_AUTH_URL={}/identity", s.base)),
+        "{rc}"
+    );
+    let out = s.onestack(&["clouds-yaml"]);
+    let y = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(y.contains("onestack-admin:") && y.contains(&s.password("admin")));
+    let out = s.onestack(&["status"]);
+    let st = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        st.contains("onestack is up") && st.contains("answering") && st.contains("users: 2"),
+        "{st}"
+    );
+
+    // Rotation keeps existing tokens valid; a running server picks up keys itself.
+    let t = s.admin();
+    assert!(s.onestack(&["fernet-rotate"]).status.success());
+    assert_eq!(s.get("/auth/catalog", &t).status(), 200);
+
+    let out = s.onestack(&["reset", "--yes"]);
+    assert!(!out.status.success(), "reset refuses while running");
+    s.kill9();
+    let out = s.onestack(&["reset"]);
+    assert!(!out.status.success(), "reset needs --yes");
+    let out = s.onestack(&["reset", "--yes"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!s.state_dir().exists());
+    std::fs::create_dir_all(s.state_dir()).expect("recreate for tempdir cleanup");
+}
+
+#[test]
+fn a_second_instance_on_the_same_state_is_refused() {
+    let s = Server::start();
+    let out = s.onestack(&["up", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
+}
