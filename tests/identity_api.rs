@@ -815,3 +815,46 @@ fn members_see_only_their_own_and_readers_only_read() {
         403,
     );
 }
+
+#[test]
+fn expired_and_forged_tokens_are_refused() {
+    use onestack::identity::token::{ScopePayload, TokenPayload, TokenProvider, new_audit_id};
+    let s = Server::start();
+    let a = s.admin();
+    let me = json_of(s.validate(&a, &a))["token"]["user"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // Sign a payload with the cloud's own keys, but an expiry in the past.
+    let keys = TokenProvider::open(&s.state_dir().join("fernet-keys")).expect("keys");
+    let now = chrono::Utc::now().timestamp_micros();
+    let expired = keys
+        .encode(&TokenPayload {
+            user_id: me,
+            methods: vec!["password".into()],
+            scope: ScopePayload::System,
+            issued_at: now - 7_200_000_000,
+            expires_at: now - 3_600_000_000,
+            audit_ids: vec![new_audit_id()],
+            app_cred_id: None,
+        })
+        .expect("encode");
+    expect_error(s.get("/auth/catalog", &expired), 401);
+    expect_error(s.validate(&a, &expired), 404);
+    // A token from another cloud's keys is not ours.
+    let other = tempfile::tempdir().expect("tempdir");
+    let foreign = TokenProvider::open(other.path()).expect("keys");
+    let forged = foreign
+        .encode(&TokenPayload {
+            user_id: "someone".into(),
+            methods: vec!["password".into()],
+            scope: ScopePayload::Unscoped,
+            issued_at: now,
+            expires_at: now + 3_600_000_000,
+            audit_ids: vec![new_audit_id()],
+            app_cred_id: None,
+        })
+        .expect("encode");
+    expect_error(s.get("/auth/catalog", &forged), 401);
+    expect_error(s.validate(&a, &forged), 404);
+}
