@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::db::Db;
 use crate::identity::Identity;
+use crate::image::ImageService;
 use crate::profile::Profile;
 
 #[derive(Clone)]
@@ -14,4 +15,5 @@ pub struct Cloud {
     pub state_dir: Arc<PathBuf>,
     pub db: Db,
     pub identity: Identity,
+    pub image: ImageService,
 }

@@ -20,7 +20,8 @@ use crate::http::{authenticate, render_faults, request_id};
 use crate::identity::bootstrap::{self, Credentials};
 use crate::identity::token::TokenProvider;
 use crate::identity::{Identity, IdentityConfig};
-use crate::profile::Profile;
+use crate::image::{ImageFiles, ImageService};
+use crate::profile::{Profile, ServiceName};
 use crate::services::SERVICES;
 use crate::state::{self, CloudInfo, RuntimeInfo};
 
@@ -34,6 +35,8 @@ pub struct UpOptions {
 pub struct Prepared {
     pub cloud: Cloud,
     pub listen: SocketAddr,
+    /// Images whose import a crash interrupted; resumed once serving.
+    pub resumable_imports: Vec<String>,
     _lock: std::fs::File,
 }
 
@@ -80,6 +83,8 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
             public_url,
         },
     )?;
+    let image = ImageService::new(db.clone(), ImageFiles::open(&dir)?, profile.image.clone());
+    let resumable_imports = image.recover()?;
     let listen = profile.cloud.listen;
     Ok(Prepared {
         cloud: Cloud {
@@ -87,19 +92,26 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
             state_dir: Arc::new(dir),
             db,
             identity,
+            image,
         },
         listen,
+        resumable_imports,
         _lock: lock,
     })
 }
 
 /// The whole HTTP surface: one listener, DevStack-style prefixes.
 pub fn router(cloud: Cloud) -> Router {
+    let enabled = |s: ServiceName| cloud.profile.services.enabled.contains(&s);
     let identity = crate::identity::api::router()
         .layer(from_fn_with_state(FaultFormat::Keystone, render_faults));
-    Router::new()
-        .nest("/identity", identity)
-        .route("/", axum::routing::get(root))
+    let mut app = Router::new().nest("/identity", identity);
+    if enabled(ServiceName::Image) {
+        let image = crate::image::api::router()
+            .layer(from_fn_with_state(FaultFormat::Plain, render_faults));
+        app = app.nest("/image", image);
+    }
+    app.route("/", axum::routing::get(root))
         .fallback(not_found)
         .layer(from_fn_with_state(cloud.clone(), authenticate))
         .layer(from_fn(request_id))
@@ -140,7 +152,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         listen: Some(local),
         ..opts
     };
-    let prepared = tokio::task::spawn_blocking(move || prepare(opts, lock)).await??;
+    let mut prepared = tokio::task::spawn_blocking(move || prepare(opts, lock)).await??;
     let cloud = prepared.cloud.clone();
     let services: Vec<String> = SERVICES
         .iter()
@@ -166,6 +178,10 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         tracing::warn!(services = ?pending, "enabled in the profile but not available in this build yet");
     }
     tokio::spawn(housekeeping(cloud.clone()));
+    tokio::spawn(start_background_work(
+        cloud.clone(),
+        std::mem::take(&mut prepared.resumable_imports),
+    ));
     let public = cloud.profile.public_url();
     tracing::info!(listen = %local, ms = started.elapsed().as_millis() as u64, "onestack is ready");
     println!(
@@ -186,6 +202,21 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     tracing::info!("onestack stopped");
     drop(prepared);
     Ok(())
+}
+
+/// Work that may take a while and must not delay serving: resuming interrupted
+/// image imports and registering the bootstrap image.
+async fn start_background_work(cloud: Cloud, imports: Vec<String>) {
+    cloud.image.resume_imports(imports).await;
+    let admin = match cloud.identity.project_id_by_name("default", "admin").await {
+        Ok(Some(id)) => id,
+        _ => return,
+    };
+    match cloud.image.register_bootstrap_image(admin).await {
+        Ok(Some(id)) => tracing::info!(image = %id, "registered the bootstrap image"),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not register the bootstrap image"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -7,6 +7,7 @@ pub mod db;
 pub mod fsutil;
 pub mod http;
 pub mod identity;
+pub mod image;
 pub mod profile;
 pub mod services;
 pub mod state;

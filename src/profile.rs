@@ -20,6 +20,37 @@ pub struct Profile {
     pub services: ServicesSection,
     pub compute: ComputeSection,
     pub network: NetworkSection,
+    #[serde(default)]
+    pub image: ImageSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImageSection {
+    /// Images a project may own; -1 is unlimited.
+    pub quota_images: i64,
+    /// Bytes of image data a project may store; -1 is unlimited.
+    pub quota_bytes: i64,
+    /// The largest single image accepted, in bytes (Glance's image_size_cap).
+    pub size_cap: i64,
+    /// A bootable image registered as public on start when the file exists, as
+    /// DevStack does with CirrOS. Empty = none.
+    pub bootstrap_image: String,
+    pub bootstrap_image_name: String,
+    pub bootstrap_image_format: String,
+}
+
+impl Default for ImageSection {
+    fn default() -> Self {
+        ImageSection {
+            quota_images: 100,
+            quota_bytes: 100 << 30,
+            size_cap: 1 << 40,
+            bootstrap_image: String::new(),
+            bootstrap_image_name: "cirros".into(),
+            bootstrap_image_format: "qcow2".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -172,6 +203,16 @@ impl Profile {
                 "key `services.enabled` must include \"identity\": every other service needs it"
                     .into(),
             );
+        }
+        if self.image.quota_images < -1 || self.image.quota_bytes < -1 || self.image.size_cap < 1 {
+            return Err("keys `image.quota_images`/`image.quota_bytes` must be -1 or more and `image.size_cap` positive".into());
+        }
+        if !crate::image::model::DISK_FORMATS.contains(&self.image.bootstrap_image_format.as_str())
+        {
+            return Err(format!(
+                "key `image.bootstrap_image_format`: unknown disk format `{}`",
+                self.image.bootstrap_image_format
+            ));
         }
         if !(60..=7 * 24 * 3600).contains(&self.identity.token_expiration) {
             return Err(

@@ -34,7 +34,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         catalog_type: "image",
         catalog_name: "glance",
         endpoint_path: Some("/image"),
-        implemented: false,
+        implemented: true,
     },
     ServiceSpec {
         name: ServiceName::Network,

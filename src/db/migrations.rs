@@ -5,10 +5,13 @@ use anyhow::Context;
 use rusqlite::Connection;
 
 /// Every migration, oldest first. Never edit a released one: append a new one.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_identity",
-    include_str!("migrations/0001_identity.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_identity",
+        include_str!("migrations/0001_identity.sql"),
+    ),
+    ("0002_image", include_str!("migrations/0002_image.sql")),
+];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {
     let current: usize =

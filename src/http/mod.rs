@@ -5,6 +5,7 @@ pub mod context;
 pub mod error;
 pub mod json;
 pub mod pagination;
+pub mod time;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};

@@ -124,6 +124,19 @@ impl Identity {
         );
     }
 
+    /// The id of a project by name, for services that act for the bootstrap projects.
+    pub async fn project_id_by_name(
+        &self,
+        domain_id: &str,
+        name: &str,
+    ) -> ApiResult<Option<String>> {
+        let (d, n) = (domain_id.to_owned(), name.to_owned());
+        Ok(self
+            .read(move |c| store::project_by_name(c, &d, &n))
+            .await?
+            .map(|p| p.id))
+    }
+
     /// Object counts for `onestack status`.
     pub async fn counts(&self) -> ApiResult<Vec<(&'static str, i64)>> {
         self.read(store::counts).await

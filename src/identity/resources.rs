@@ -1,7 +1,7 @@
 //! Domains, projects, users, groups, roles and application credentials: the
 //! create/read/update/delete logic and who may do it.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rusqlite::Connection;
 use serde::Deserialize;
 
@@ -757,7 +757,7 @@ impl Identity {
         }
         let expires_at = match input.expires_at.as_deref() {
             None => None,
-            Some(s) => Some(parse_time(s)?),
+            Some(s) => Some(crate::http::time::parse(s)?),
         };
         if expires_at.is_some_and(|e| e <= Utc::now()) {
             return Err(ApiError::bad_request(
@@ -903,18 +903,4 @@ async fn hash_password(pw: String) -> ApiResult<String> {
         .await
         .map_err(|e| ApiError::Internal(e.into()))?
         .map_err(ApiError::Internal)
-}
-
-/// Accepts Keystone's time formats (RFC 3339 with or without zone).
-pub fn parse_time(s: &str) -> ApiResult<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-        .map(|t| t.and_utc())
-        .map_err(|_| {
-            ApiError::bad_request(format!(
-                "Invalid time '{s}': expected ISO 8601, e.g. 2030-01-01T00:00:00Z."
-            ))
-        })
 }

@@ -9,7 +9,7 @@ use crate::db::conflict_on_unique;
 use crate::http::error::{ApiError, ApiResult};
 
 pub fn ts(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    crate::http::time::iso_micros(t)
 }
 
 fn now() -> String {

@@ -176,9 +176,7 @@ async fn auth_system(
     Ok(axum::Json(body).into_response())
 }
 
-fn fmt_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
+use crate::http::time::iso_micros as fmt_time;
 
 /// The `{"token": ...}` body shared by issue and validate.
 async fn token_view(cloud: &Cloud, ctx: &RequestContext, with_catalog: bool) -> ApiResult<Value> {

@@ -1,0 +1,138 @@
+//! `/v2/images/{id}/members` and `/v2/tasks` (Image API v2: Image members, Tasks).
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::cloud::Cloud;
+use crate::http::context::Ctx;
+use crate::http::error::ApiResult;
+use crate::http::json::Json;
+use crate::image::model::{Member, Task};
+
+pub fn routes() -> Router<Cloud> {
+    Router::new()
+        .route(
+            "/v2/images/{image_id}/members",
+            get(member_list).post(member_create),
+        )
+        .route(
+            "/v2/images/{image_id}/members/{member_id}",
+            get(member_show).put(member_update).delete(member_delete),
+        )
+        .route("/v2/images/{image_id}/tasks", get(image_task_list))
+        .route("/v2/tasks", get(task_list))
+        .route("/v2/tasks/{task_id}", get(task_show))
+}
+
+fn member_view(m: &Member) -> Value {
+    json!({
+        "image_id": m.image_id, "member_id": m.member_id, "status": m.status,
+        "created_at": m.created_at, "updated_at": m.updated_at, "schema": "/v2/schemas/member",
+    })
+}
+
+fn task_view(t: &Task) -> Value {
+    json!({
+        "id": t.id, "type": t.task_type, "status": t.status, "owner": t.owner, "input": t.input,
+        "result": t.result, "message": t.message, "image_id": t.image_id,
+        "created_at": t.created_at, "updated_at": t.updated_at, "expires_at": t.expires_at,
+        "self": format!("/v2/tasks/{}", t.id), "schema": "/v2/schemas/task",
+    })
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    member: String,
+}
+
+#[derive(Deserialize)]
+struct UpdateBody {
+    status: String,
+}
+
+async fn member_list(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let list = cloud.image.member_list(&ctx, id).await?;
+    Ok(axum::Json(
+        json!({"members": list.iter().map(member_view).collect::<Vec<_>>(), "schema": "/v2/schemas/members"}),
+    ))
+}
+
+async fn member_create(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Json(b): Json<CreateBody>,
+) -> ApiResult<axum::Json<Value>> {
+    Ok(axum::Json(member_view(
+        &cloud.image.member_create(&ctx, id, b.member).await?,
+    )))
+}
+
+async fn member_show(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path((id, member)): Path<(String, String)>,
+) -> ApiResult<axum::Json<Value>> {
+    Ok(axum::Json(member_view(
+        &cloud.image.member_get(&ctx, id, member).await?,
+    )))
+}
+
+async fn member_update(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path((id, member)): Path<(String, String)>,
+    Json(b): Json<UpdateBody>,
+) -> ApiResult<axum::Json<Value>> {
+    Ok(axum::Json(member_view(
+        &cloud
+            .image
+            .member_update(&ctx, id, member, b.status)
+            .await?,
+    )))
+}
+
+async fn member_delete(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path((id, member)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    cloud.image.member_delete(&ctx, id, member).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn image_task_list(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let tasks = cloud.image.task_list(&ctx, Some(id)).await?;
+    Ok(axum::Json(
+        json!({"tasks": tasks.iter().map(task_view).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn task_list(State(cloud): State<Cloud>, ctx: Ctx) -> ApiResult<axum::Json<Value>> {
+    let tasks = cloud.image.task_list(&ctx, None).await?;
+    Ok(axum::Json(
+        json!({"tasks": tasks.iter().map(task_view).collect::<Vec<_>>(), "first": "/v2/tasks", "schema": "/v2/schemas/tasks"}),
+    ))
+}
+
+async fn task_show(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    Ok(axum::Json(task_view(
+        &cloud.image.task_get(&ctx, id).await?,
+    )))
+}

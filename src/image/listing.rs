@@ -1,0 +1,338 @@
+//! `GET /v2/images`: visibility rules, filters, sorting and marker/limit paging as
+//! Glance does them.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use super::model::*;
+use super::{ImageService, store};
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+
+pub const DEFAULT_LIMIT: usize = 25;
+pub const MAX_LIMIT: usize = 1000;
+
+const SORT_KEYS: &[&str] = &[
+    "name",
+    "status",
+    "container_format",
+    "disk_format",
+    "size",
+    "id",
+    "created_at",
+    "updated_at",
+    "visibility",
+    "owner",
+    "min_disk",
+    "min_ram",
+    "virtual_size",
+];
+
+/// The raw query pairs (repeated keys kept: `tag`, `sort_key`, `sort_dir`).
+#[derive(Debug, Default, Clone)]
+pub struct ListQuery(pub Vec<(String, String)>);
+
+impl ListQuery {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+    fn all(&self, key: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// A page of images and the marker for the next page, if any.
+pub struct ImagePage {
+    pub images: Vec<Image>,
+    pub next_marker: Option<String>,
+    pub limit: usize,
+}
+
+fn sort_value(i: &Image, key: &str) -> (Option<i64>, Option<String>) {
+    match key {
+        "size" => (i.size, None),
+        "virtual_size" => (i.virtual_size, None),
+        "min_disk" => (Some(i.min_disk), None),
+        "min_ram" => (Some(i.min_ram), None),
+        "name" => (None, i.name.clone()),
+        "status" => (None, Some(i.status.as_str().into())),
+        "container_format" => (None, i.container_format.clone()),
+        "disk_format" => (None, i.disk_format.clone()),
+        "created_at" => (None, Some(i.created_at.clone())),
+        "updated_at" => (None, Some(i.updated_at.clone())),
+        "visibility" => (None, Some(i.visibility.clone())),
+        "owner" => (None, i.owner.clone()),
+        _ => (None, Some(i.id.clone())),
+    }
+}
+
+fn parse_sort(q: &ListQuery) -> ApiResult<Vec<(String, bool)>> {
+    let mut keys: Vec<(String, bool)> = Vec::new();
+    if let Some(sort) = q.get("sort") {
+        for part in sort.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, dir) = part.split_once(':').unwrap_or((part, "desc"));
+            keys.push((k.to_owned(), parse_dir(dir)?));
+        }
+    } else {
+        let dirs: Vec<&str> = q
+            .all("sort_dir")
+            .iter()
+            .flat_map(|d| d.split(','))
+            .collect();
+        for (n, k) in q
+            .all("sort_key")
+            .iter()
+            .flat_map(|k| k.split(','))
+            .enumerate()
+        {
+            let dir = dirs.get(n).or(dirs.last()).copied().unwrap_or("desc");
+            keys.push((k.trim().to_owned(), parse_dir(dir)?));
+        }
+        if keys.is_empty() && !dirs.is_empty() {
+            keys.push(("created_at".into(), parse_dir(dirs[0])?));
+        }
+    }
+    if keys.is_empty() {
+        keys.push(("created_at".into(), true));
+    }
+    for (k, _) in &keys {
+        if !SORT_KEYS.contains(&k.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid sort key: {k}. It should be one of: {}.",
+                SORT_KEYS.join(", ")
+            )));
+        }
+    }
+    if !keys.iter().any(|(k, _)| k == "id") {
+        let desc = keys.last().map(|(_, d)| *d).unwrap_or(true);
+        keys.push(("id".into(), desc));
+    }
+    Ok(keys)
+}
+
+/// `true` for descending.
+fn parse_dir(d: &str) -> ApiResult<bool> {
+    match d.trim() {
+        "desc" => Ok(true),
+        "asc" => Ok(false),
+        other => Err(ApiError::bad_request(format!(
+            "Invalid sort direction: {other}. It must be asc or desc."
+        ))),
+    }
+}
+
+/// `in:a,b` lists and plain values.
+fn value_matches(filter: &str, actual: Option<&str>) -> bool {
+    match filter.strip_prefix("in:") {
+        Some(list) => list
+            .split(',')
+            .map(|v| v.trim().trim_matches('"'))
+            .any(|v| Some(v) == actual),
+        None => Some(filter) == actual,
+    }
+}
+
+/// `gte:2026-01-01T00:00:00Z` style time filters.
+fn time_matches(filter: &str, actual: &str) -> ApiResult<bool> {
+    let (op, value) = filter
+        .split_once(':')
+        .filter(|(op, _)| ["gt", "gte", "lt", "lte", "eq", "neq"].contains(op))
+        .unwrap_or(("eq", filter));
+    let want = crate::http::time::parse(value)?;
+    let have = crate::http::time::parse(actual)?;
+    Ok(match op {
+        "gt" => have > want,
+        "gte" => have >= want,
+        "lt" => have < want,
+        "lte" => have <= want,
+        "neq" => have != want,
+        _ => have == want,
+    })
+}
+
+fn parse_bool(key: &str, v: &str) -> ApiResult<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ApiError::bad_request(format!(
+            "Invalid value '{v}' for {key}: expected true or false."
+        ))),
+    }
+}
+
+impl ImageService {
+    /// `GET /v2/images` as the caller may see it.
+    pub async fn image_list(&self, ctx: &RequestContext, q: ListQuery) -> ApiResult<ImagePage> {
+        let limit = match q.get("limit") {
+            None => DEFAULT_LIMIT,
+            Some(l) => l
+                .parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("Invalid limit: {l}")))?
+                .min(MAX_LIMIT),
+        };
+        let sort = parse_sort(&q)?;
+        let project = ctx.project_id().map(str::to_owned);
+        let admin = ctx.is_admin();
+        let (images, memberships) = self
+            .read(move |c| {
+                let members: HashMap<String, String> = match &project {
+                    Some(p) => store::memberships_of(c, p)?
+                        .into_iter()
+                        .map(|m| (m.image_id, m.status))
+                        .collect(),
+                    None => HashMap::new(),
+                };
+                Ok((store::image_list(c)?, members))
+            })
+            .await?;
+        let project = ctx.project_id();
+        let visibility = q.get("visibility");
+        if let Some(v) = visibility.filter(|v| *v != "all" && !VISIBILITIES.contains(v)) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid visibility value: {v}"
+            )));
+        }
+        let member_status = q.get("member_status").unwrap_or("accepted");
+        if !["pending", "accepted", "rejected", "all"].contains(&member_status) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid status value: {member_status}"
+            )));
+        }
+        let hidden = q
+            .get("os_hidden")
+            .map(|v| parse_bool("os_hidden", v))
+            .transpose()?
+            .unwrap_or(false);
+        let protected = q
+            .get("protected")
+            .map(|v| parse_bool("protected", v))
+            .transpose()?;
+        let size_min = q
+            .get("size_min")
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| ApiError::bad_request("Invalid size_min"))
+            })
+            .transpose()?;
+        let size_max = q
+            .get("size_max")
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| ApiError::bad_request("Invalid size_max"))
+            })
+            .transpose()?;
+        let tags = q.all("tag");
+
+        let mut out = Vec::new();
+        for image in images {
+            let own = project.is_some() && image.owner.as_deref() == project;
+            let membership = memberships.get(&image.id).map(String::as_str);
+            let shared_ok = image.visibility == "shared"
+                && membership.is_some_and(|s| member_status == "all" || s == member_status);
+            let listed = match visibility {
+                None => {
+                    own || image.visibility == "public"
+                        || shared_ok
+                        || (admin && image.visibility != "community")
+                }
+                Some("all") => {
+                    own || image.visibility == "public"
+                        || image.visibility == "community"
+                        || shared_ok
+                        || admin
+                }
+                Some("shared") => {
+                    image.visibility == "shared"
+                        && (shared_ok
+                            || own
+                            || (admin && membership.is_none() && member_status == "all"))
+                }
+                Some(v) => {
+                    image.visibility == v && (own || admin || v == "public" || v == "community")
+                }
+            };
+            if !listed || image.os_hidden != hidden {
+                continue;
+            }
+            let text_filters = [
+                ("name", image.name.as_deref()),
+                ("status", Some(image.status.as_str())),
+                ("owner", image.owner.as_deref()),
+                ("disk_format", image.disk_format.as_deref()),
+                ("container_format", image.container_format.as_deref()),
+                ("id", Some(image.id.as_str())),
+            ];
+            if text_filters
+                .iter()
+                .any(|(k, actual)| q.get(k).is_some_and(|f| !value_matches(f, *actual)))
+            {
+                continue;
+            }
+            if protected.is_some_and(|p| p != image.protected)
+                || size_min.is_some_and(|m| image.size.unwrap_or(0) < m)
+                || size_max.is_some_and(|m| image.size.unwrap_or(0) > m)
+                || !tags.iter().all(|t| image.tags.iter().any(|it| it == t))
+            {
+                continue;
+            }
+            let mut time_ok = match q.get("changes-since") {
+                Some(since) => time_matches(&format!("gte:{since}"), &image.updated_at)?,
+                None => true,
+            };
+            for (key, actual) in [
+                ("created_at", &image.created_at),
+                ("updated_at", &image.updated_at),
+            ] {
+                if let Some(f) = q.get(key) {
+                    time_ok &= time_matches(f, actual)?;
+                }
+            }
+            let props_ok = q.0.iter().all(|(k, v)| match image.properties.get(k) {
+                Some(serde_json::Value::String(s)) => s == v,
+                _ => true,
+            });
+            if time_ok && props_ok {
+                out.push(image);
+            }
+        }
+        out.sort_by(|a, b| {
+            for (key, desc) in &sort {
+                let ord = sort_value(a, key).cmp(&sort_value(b, key));
+                let ord = if *desc { ord.reverse() } else { ord };
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+            }
+            Ordering::Equal
+        });
+        let start = match q.get("marker") {
+            None => 0,
+            Some(m) => out
+                .iter()
+                .position(|i| i.id == m)
+                .map(|p| p + 1)
+                .ok_or_else(|| ApiError::bad_request(format!("marker {m} could not be found.")))?,
+        };
+        let mut page: Vec<Image> = out.into_iter().skip(start).collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next_marker = if more {
+            page.last().map(|i| i.id.clone())
+        } else {
+            None
+        };
+        Ok(ImagePage {
+            images: page,
+            next_marker,
+            limit,
+        })
+    }
+}

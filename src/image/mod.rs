@@ -1,0 +1,564 @@
+//! Glance v2: images with streamed uploads and downloads, format checks, sharing
+//! through members, interoperable import with tasks, tags and per-project quotas.
+
+pub mod api;
+mod data;
+pub mod format;
+mod import;
+mod listing;
+mod members;
+pub mod model;
+mod patch;
+pub mod store;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use rusqlite::{Connection, Transaction};
+use serde_json::{Map, Value};
+
+use crate::db::Db;
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+use crate::profile::ImageSection;
+pub use data::{ImageFiles, parse_range as data_range, stream_file as data_stream};
+pub use listing::ListQuery;
+use model::*;
+
+/// Import methods this cloud offers (`GET /v2/info/import`).
+pub fn import_methods() -> &'static [&'static str] {
+    import::IMPORT_METHODS
+}
+
+/// The image service. Cloning is cheap; clones share state.
+#[derive(Clone)]
+pub struct ImageService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    files: ImageFiles,
+    config: ImageSection,
+}
+
+/// Attributes the server owns; a client setting one gets 403 as from Glance.
+const READ_ONLY: &[&str] = &[
+    "status",
+    "checksum",
+    "size",
+    "virtual_size",
+    "created_at",
+    "updated_at",
+    "file",
+    "self",
+    "schema",
+    "direct_url",
+    "locations",
+    "os_hash_algo",
+    "os_hash_value",
+    "deleted",
+    "deleted_at",
+    "stores",
+];
+
+impl ImageService {
+    pub fn new(db: Db, files: ImageFiles, config: ImageSection) -> ImageService {
+        ImageService {
+            inner: Arc::new(Inner { db, files, config }),
+        }
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        self.inner.db.read(f).await
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        self.inner.db.write(f).await
+    }
+
+    /// Loads an image the caller may see; anything else is a 404, so private
+    /// images of other projects are not even confirmed to exist.
+    async fn visible_image(&self, ctx: &RequestContext, id: String) -> ApiResult<Image> {
+        let project = ctx.project_id().map(str::to_owned);
+        let admin = ctx.is_admin();
+        self.read(move |c| {
+            let image = store::image_get(c, &id)?.ok_or_else(|| store::not_found(&id))?;
+            if admin || can_see(c, &image, project.as_deref())? {
+                Ok(image)
+            } else {
+                Err(store::not_found(&id))
+            }
+        })
+        .await
+    }
+
+    /// Loads an image the caller may change: admin, or a member of the owning project.
+    async fn owned_image(&self, ctx: &RequestContext, id: String) -> ApiResult<Image> {
+        let image = self.visible_image(ctx, id).await?;
+        check_owner(ctx, &image)?;
+        Ok(image)
+    }
+
+    // --- images -------------------------------------------------------------------
+
+    /// `POST /v2/images`.
+    pub async fn image_create(
+        &self,
+        ctx: &RequestContext,
+        body: Map<String, Value>,
+    ) -> ApiResult<Image> {
+        let project = ctx.project_id().ok_or_else(ApiError::forbidden)?.to_owned();
+        if !ctx.can_write() {
+            return Err(ApiError::forbidden());
+        }
+        let now = store::now();
+        let mut image = Image {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: None,
+            owner: Some(project),
+            status: ImageStatus::Queued,
+            visibility: "shared".into(),
+            protected: false,
+            os_hidden: false,
+            disk_format: None,
+            container_format: None,
+            min_disk: 0,
+            min_ram: 0,
+            size: None,
+            virtual_size: None,
+            checksum: None,
+            os_hash_algo: None,
+            os_hash_value: None,
+            properties: Map::new(),
+            tags: vec![],
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        for (key, value) in body {
+            if key == "id" {
+                let id = value.as_str().and_then(|s| uuid::Uuid::parse_str(s).ok());
+                image.id = id
+                    .ok_or_else(|| ApiError::bad_request("Invalid id: it must be a UUID."))?
+                    .to_string();
+                continue;
+            }
+            patch::set_attribute(ctx, &mut image, &key, value, true)?;
+        }
+        let quota = self.inner.config.quota_images;
+        self.write(move |c| {
+            let owner = image.owner.clone().unwrap_or_default();
+            let (count, _) = store::project_usage(c, &owner)?;
+            if quota >= 0 && count >= quota {
+                return Err(ApiError::OverQuota(format!(
+                    "Image count quota exceeded: the project may own at most {quota} images."
+                )));
+            }
+            store::image_insert(c, &image)?;
+            Ok(image)
+        })
+        .await
+    }
+
+    /// `GET /v2/images/{id}`.
+    pub async fn image_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Image> {
+        self.visible_image(ctx, id).await
+    }
+
+    /// `PATCH /v2/images/{id}` with a JSON patch.
+    pub async fn image_update(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        ops: Vec<patch::PatchOp>,
+    ) -> ApiResult<Image> {
+        let image = self.owned_image(ctx, id).await?;
+        let mut updated = image.clone();
+        for op in ops {
+            patch::apply(ctx, &mut updated, op)?;
+        }
+        updated.updated_at = store::now();
+        self.write(move |c| {
+            let current =
+                store::image_get(c, &updated.id)?.ok_or_else(|| store::not_found(&updated.id))?;
+            // Data-related fields may have moved on (an upload finished) since we read.
+            updated.status = current.status;
+            updated.size = current.size;
+            updated.virtual_size = current.virtual_size;
+            updated.checksum = current.checksum;
+            updated.os_hash_algo = current.os_hash_algo;
+            updated.os_hash_value = current.os_hash_value;
+            store::image_update(c, &updated)?;
+            Ok(updated)
+        })
+        .await
+    }
+
+    /// `DELETE /v2/images/{id}`.
+    pub async fn image_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        let image = self.owned_image(ctx, id.clone()).await?;
+        if image.protected {
+            return Err(ApiError::Forbidden(format!(
+                "Image {id} is protected and cannot be deleted."
+            )));
+        }
+        self.write(move |c| store::image_delete(c, &id)).await?;
+        self.inner.files.remove(&image.id).await;
+        Ok(())
+    }
+
+    /// `POST /v2/images/{id}/actions/{deactivate|reactivate}`.
+    pub async fn image_set_active(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        active: bool,
+    ) -> ApiResult<()> {
+        self.owned_image(ctx, id.clone()).await?;
+        let to = if active {
+            ImageStatus::Active
+        } else {
+            ImageStatus::Deactivated
+        };
+        self.write(move |c| {
+            let mut image = store::image_get(c, &id)?.ok_or_else(|| store::not_found(&id))?;
+            image.status = image.status.transition(to).map_err(|_| {
+                ApiError::Forbidden(format!(
+                    "Not allowed to {} image in status '{}'",
+                    if active { "reactivate" } else { "deactivate" },
+                    image.status
+                ))
+            })?;
+            image.updated_at = store::now();
+            store::image_update(c, &image)
+        })
+        .await
+    }
+
+    /// `PUT|DELETE /v2/images/{id}/tags/{tag}`.
+    pub async fn image_tag(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        tag: String,
+        add: bool,
+    ) -> ApiResult<()> {
+        self.owned_image(ctx, id.clone()).await?;
+        if tag.is_empty() || tag.len() > 255 {
+            return Err(ApiError::bad_request("A tag must be 1 to 255 characters."));
+        }
+        self.write(move |c| {
+            let mut image = store::image_get(c, &id)?.ok_or_else(|| store::not_found(&id))?;
+            let present = image.tags.contains(&tag);
+            match (add, present) {
+                (true, false) => image.tags.push(tag),
+                (false, true) => image.tags.retain(|t| *t != tag),
+                (true, true) => return Ok(()),
+                (false, false) => {
+                    return Err(ApiError::Missing(format!(
+                        "Tag {tag} not found on image {id}."
+                    )));
+                }
+            }
+            image.updated_at = store::now();
+            store::image_update(c, &image)
+        })
+        .await
+    }
+
+    // --- data ---------------------------------------------------------------------
+
+    /// Bytes the owner may still store: quota minus usage, and never above the cap.
+    async fn upload_limit(&self, owner: String, image_id: String) -> ApiResult<i64> {
+        let cap = self.inner.config.size_cap;
+        let quota = self.inner.config.quota_bytes;
+        let (_, used) = self
+            .read(move |c| {
+                let (n, bytes) = store::project_usage(c, &owner)?;
+                let own = store::image_get(c, &image_id)?
+                    .and_then(|i| i.size)
+                    .unwrap_or(0);
+                Ok((n, bytes - own))
+            })
+            .await?;
+        Ok(if quota < 0 {
+            cap
+        } else {
+            cap.min(quota - used).max(0)
+        })
+    }
+
+    /// Moves an image through a status change inside one transaction.
+    async fn move_status(&self, id: String, to: ImageStatus) -> ApiResult<Image> {
+        self.write(move |c| {
+            let mut image = store::image_get(c, &id)?.ok_or_else(|| store::not_found(&id))?;
+            image.status = image.status.transition(to)?;
+            image.updated_at = store::now();
+            store::image_update(c, &image)?;
+            Ok(image)
+        })
+        .await
+    }
+
+    /// `PUT /v2/images/{id}/file`: queued -> saving -> active, or back to queued on
+    /// any failure. The status is persisted before the bytes flow, so a crash leaves
+    /// `saving`, which start-up turns back into `queued`.
+    pub async fn image_upload(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        body: Body,
+    ) -> ApiResult<()> {
+        let image = self.owned_image(ctx, id.clone()).await?;
+        if image.disk_format.is_none() || image.container_format.is_none() {
+            return Err(ApiError::bad_request(
+                "Properties disk_format, container_format must be set prior to saving data.",
+            ));
+        }
+        if image.status == ImageStatus::Deactivated {
+            return Err(ApiError::Forbidden(
+                "Image upload is not allowed for deactivated images.".into(),
+            ));
+        }
+        let limit = self
+            .upload_limit(image.owner.clone().unwrap_or_default(), id.clone())
+            .await?;
+        self.move_status(id.clone(), ImageStatus::Saving).await?;
+        let dest = self.inner.files.path(&id);
+        let outcome = match self.inner.files.receive(&id, body, &dest, limit).await {
+            Ok(received) => check_format(&image, &received.detected).map(|()| received),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(received) => {
+                self.finish_data(id, received.data, ImageStatus::Active)
+                    .await
+            }
+            Err(e) => {
+                self.inner.files.remove(&id).await;
+                let _ = self.move_status(id, ImageStatus::Queued).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Records the data of an upload or import and activates the image; if the image
+    /// was deleted meanwhile, its file goes too.
+    async fn finish_data(&self, id: String, data: ImageData, to: ImageStatus) -> ApiResult<()> {
+        let image_id = id.clone();
+        let done = self
+            .write(move |c| {
+                let Some(mut image) = store::image_get(c, &id)? else {
+                    return Ok(false);
+                };
+                image.status = image.status.transition(to)?;
+                image.size = Some(data.size);
+                image.virtual_size = Some(data.virtual_size);
+                image.checksum = Some(data.checksum);
+                image.os_hash_algo = Some(HASH_ALGO.into());
+                image.os_hash_value = Some(data.os_hash_value);
+                image.updated_at = store::now();
+                store::image_update(c, &image)?;
+                Ok(true)
+            })
+            .await;
+        if !matches!(done, Ok(true)) {
+            // Deleted while uploading, or the record failed: no file without a record.
+            self.inner.files.remove(&image_id).await;
+        }
+        match done {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(store::not_found(&image_id)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /v2/images/{id}/file`: `None` when the image has no data (Glance's 204).
+    pub async fn image_download(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<Option<(Image, std::path::PathBuf)>> {
+        let image = self.visible_image(ctx, id).await?;
+        match image.status {
+            ImageStatus::Active => {}
+            ImageStatus::Deactivated if ctx.is_admin() => {}
+            ImageStatus::Deactivated => {
+                return Err(ApiError::Forbidden(
+                    "The requested image has been deactivated. Image data download is forbidden."
+                        .into(),
+                ));
+            }
+            _ => return Ok(None),
+        }
+        let path = self.inner.files.path(&image.id);
+        Ok(Some((image, path)))
+    }
+
+    /// Usage and limits of the caller's project (`GET /v2/info/usage`).
+    pub async fn usage(&self, ctx: &RequestContext) -> ApiResult<(i64, i64, i64, i64)> {
+        let project = ctx.project_id().ok_or_else(ApiError::forbidden)?.to_owned();
+        let (count, bytes) = self
+            .read(move |c| store::project_usage(c, &project))
+            .await?;
+        Ok((
+            count,
+            self.inner.config.quota_images,
+            bytes,
+            self.inner.config.quota_bytes,
+        ))
+    }
+
+    /// Start-up recovery: uploads cut by a crash go back to `queued` (their partial
+    /// files are removed), interrupted imports are resumed.
+    pub fn recover(&self) -> anyhow::Result<Vec<String>> {
+        let swept = self.inner.files.sweep_temps();
+        if swept > 0 {
+            tracing::info!(files = swept, "removed partial image uploads");
+        }
+        let files = self.inner.files.clone();
+        let resumable = self.inner.db.write_blocking(|c| -> ApiResult<Vec<String>> {
+            for status in [ImageStatus::Saving, ImageStatus::Uploading] {
+                for mut image in store::images_in_status(c, status)? {
+                    tracing::warn!(image = %image.id, %status, "upload was interrupted; image is queued again");
+                    let _ = std::fs::remove_file(files.path(&image.id));
+                    let _ = std::fs::remove_file(files.staging_path(&image.id));
+                    image.status = ImageStatus::Queued;
+                    image.updated_at = store::now();
+                    store::image_update(c, &image)?;
+                }
+            }
+            Ok(store::images_in_status(c, ImageStatus::Importing)?.into_iter().map(|i| i.id).collect())
+        })?;
+        Ok(resumable)
+    }
+}
+
+/// Whether a project may see an image: public, community, its own, or shared with it.
+fn can_see(c: &Connection, image: &Image, project: Option<&str>) -> ApiResult<bool> {
+    if matches!(image.visibility.as_str(), "public" | "community") {
+        return Ok(true);
+    }
+    let Some(project) = project else {
+        return Ok(false);
+    };
+    if image.owner.as_deref() == Some(project) {
+        return Ok(true);
+    }
+    Ok(image.visibility == "shared" && store::member_get(c, &image.id, project)?.is_some())
+}
+
+fn check_owner(ctx: &RequestContext, image: &Image) -> ApiResult<()> {
+    if ctx.is_admin()
+        || (ctx.can_write() && image.owner.is_some() && image.owner.as_deref() == ctx.project_id())
+    {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+fn check_format(image: &Image, detected: &format::Detected) -> ApiResult<()> {
+    if let Some(reason) = &detected.unsafe_reason {
+        return Err(ApiError::bad_request(format!("Image rejected: {reason}.")));
+    }
+    let declared = image.disk_format.as_deref().unwrap_or("raw");
+    if !format::matches_declared(declared, detected) {
+        return Err(ApiError::bad_request(format!(
+            "Image format mismatch: disk_format is {declared} but the data is {}.",
+            detected.format
+        )));
+    }
+    Ok(())
+}
+
+impl ImageService {
+    /// Registers a local file as a public image owned by `owner`, once (DevStack's
+    /// CirrOS): skipped when an image from the same file already exists.
+    pub async fn register_bootstrap_image(&self, owner: String) -> ApiResult<Option<String>> {
+        let cfg = &self.inner.config;
+        let path = std::path::PathBuf::from(&cfg.bootstrap_image);
+        if cfg.bootstrap_image.is_empty() || !path.is_file() {
+            return Ok(None);
+        }
+        let source = cfg.bootstrap_image.clone();
+        let exists = self
+            .read(move |c| {
+                Ok(store::image_list(c)?.iter().any(|i| {
+                    i.properties.get(BOOTSTRAP_SOURCE).and_then(Value::as_str)
+                        == Some(source.as_str())
+                }))
+            })
+            .await?;
+        if exists {
+            return Ok(None);
+        }
+        let now = store::now();
+        let mut properties = Map::new();
+        properties.insert(
+            BOOTSTRAP_SOURCE.into(),
+            Value::String(cfg.bootstrap_image.clone()),
+        );
+        let image = Image {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: Some(cfg.bootstrap_image_name.clone()),
+            owner: Some(owner),
+            status: ImageStatus::Saving,
+            visibility: "public".into(),
+            protected: false,
+            os_hidden: false,
+            disk_format: Some(cfg.bootstrap_image_format.clone()),
+            container_format: Some("bare".into()),
+            min_disk: 0,
+            min_ram: 0,
+            size: None,
+            virtual_size: None,
+            checksum: None,
+            os_hash_algo: None,
+            os_hash_value: None,
+            properties,
+            tags: vec![],
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        let id = image.id.clone();
+        let record = image.clone();
+        self.write(move |c| store::image_insert(c, &record)).await?;
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+        let dest = self.inner.files.path(&id);
+        let received = self
+            .inner
+            .files
+            .receive(&id, body, &dest, self.inner.config.size_cap)
+            .await;
+        let checked = received.and_then(|r| check_format(&image, &r.detected).map(|()| r));
+        match checked {
+            Ok(r) => {
+                self.finish_data(id.clone(), r.data, ImageStatus::Active)
+                    .await?
+            }
+            Err(e) => {
+                self.inner.files.remove(&id).await;
+                self.write({
+                    let id = id.clone();
+                    move |c| store::image_delete(c, &id)
+                })
+                .await?;
+                return Err(e);
+            }
+        }
+        Ok(Some(id))
+    }
+}
+
+/// Property marking the image registered from the profile's `bootstrap_image`.
+const BOOTSTRAP_SOURCE: &str = "onestack_bootstrap_source";

@@ -1,0 +1,225 @@
+//! Image attributes as clients set them: on create and through JSON patch
+//! (`application/openstack-images-v2.1-json-patch`), with Glance's rules for
+//! read-only, reserved and typed attributes.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::READ_ONLY;
+use super::model::*;
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchOp {
+    pub op: String,
+    pub path: String,
+    #[serde(default)]
+    pub value: Option<Value>,
+}
+
+const CORE: &[&str] = &[
+    "name",
+    "visibility",
+    "protected",
+    "os_hidden",
+    "tags",
+    "disk_format",
+    "container_format",
+    "min_disk",
+    "min_ram",
+    "owner",
+    "id",
+];
+
+fn bad_type(key: &str, wanted: &str) -> ApiError {
+    ApiError::bad_request(format!("Invalid value for '{key}': expected {wanted}."))
+}
+
+fn one_of(key: &str, v: &Value, allowed: &[&str]) -> ApiResult<String> {
+    match v.as_str() {
+        Some(s) if allowed.contains(&s) => Ok(s.to_owned()),
+        _ => Err(ApiError::bad_request(format!(
+            "Invalid value for '{key}': {v}; allowed values are {}.",
+            allowed.join(", ")
+        ))),
+    }
+}
+
+fn optional_enum(key: &str, v: Value, allowed: &[&str]) -> ApiResult<Option<String>> {
+    if v.is_null() {
+        Ok(None)
+    } else {
+        one_of(key, &v, allowed).map(Some)
+    }
+}
+
+/// Sets one attribute on an image being created (`creating`) or patched.
+pub fn set_attribute(
+    ctx: &RequestContext,
+    image: &mut Image,
+    key: &str,
+    value: Value,
+    creating: bool,
+) -> ApiResult<()> {
+    if READ_ONLY.contains(&key) {
+        return Err(ApiError::Forbidden(format!(
+            "Attribute '{key}' is read-only."
+        )));
+    }
+    if key.starts_with("os_glance") {
+        return Err(ApiError::Forbidden(format!(
+            "Attribute '{key}' is reserved."
+        )));
+    }
+    match key {
+        "id" => return Err(ApiError::Forbidden("Attribute 'id' is read-only.".into())),
+        "name" => {
+            image.name = match value {
+                Value::Null => None,
+                Value::String(s) if s.len() <= 255 => Some(s),
+                _ => return Err(bad_type(key, "a string of at most 255 characters or null")),
+            }
+        }
+        "visibility" => {
+            let v = one_of(key, &value, VISIBILITIES)?;
+            if v == "public" && !ctx.is_admin() {
+                return Err(ApiError::Forbidden(
+                    "You are not authorized to complete publicize_image action.".into(),
+                ));
+            }
+            image.visibility = v;
+        }
+        "protected" => {
+            image.protected = value.as_bool().ok_or_else(|| bad_type(key, "a boolean"))?
+        }
+        "os_hidden" => {
+            image.os_hidden = value.as_bool().ok_or_else(|| bad_type(key, "a boolean"))?
+        }
+        "tags" => {
+            let tags: Vec<String> =
+                serde_json::from_value(value).map_err(|_| bad_type(key, "a list of strings"))?;
+            if tags.iter().any(|t| t.is_empty() || t.len() > 255) {
+                return Err(bad_type(key, "tags of 1 to 255 characters"));
+            }
+            let mut unique = Vec::new();
+            for t in tags {
+                if !unique.contains(&t) {
+                    unique.push(t);
+                }
+            }
+            image.tags = unique;
+        }
+        "disk_format" | "container_format" => {
+            if !creating && image.status != ImageStatus::Queued {
+                return Err(ApiError::Forbidden(format!(
+                    "Attribute {key} can be only replaced for a queued image."
+                )));
+            }
+            let allowed = if key == "disk_format" {
+                DISK_FORMATS
+            } else {
+                CONTAINER_FORMATS
+            };
+            let v = optional_enum(key, value, allowed)?;
+            if key == "disk_format" {
+                image.disk_format = v;
+            } else {
+                image.container_format = v;
+            }
+        }
+        "min_disk" | "min_ram" => {
+            let n = value
+                .as_i64()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| bad_type(key, "a non-negative integer"))?;
+            if key == "min_disk" {
+                image.min_disk = n;
+            } else {
+                image.min_ram = n;
+            }
+        }
+        "owner" => {
+            let owner = match value {
+                Value::Null => None,
+                Value::String(s) => Some(s),
+                _ => return Err(bad_type(key, "a project id")),
+            };
+            if !ctx.is_admin() && owner.as_deref() != ctx.project_id() {
+                return Err(ApiError::Forbidden(
+                    "Only an administrator may change the owner of an image.".into(),
+                ));
+            }
+            image.owner = owner;
+        }
+        extra => {
+            if extra.is_empty() || extra.len() > 255 {
+                return Err(ApiError::bad_request(
+                    "Property names must be 1 to 255 characters.",
+                ));
+            }
+            match value {
+                Value::String(s) => {
+                    image.properties.insert(extra.to_owned(), Value::String(s));
+                }
+                _ => return Err(bad_type(extra, "a string (custom properties are strings)")),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn path_key(path: &str) -> ApiResult<String> {
+    let inner = path
+        .strip_prefix('/')
+        .filter(|p| !p.is_empty() && !p.contains('/'))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("Invalid JSON pointer for this resource: '{path}'"))
+        })?;
+    Ok(inner.replace("~1", "/").replace("~0", "~"))
+}
+
+/// Applies one JSON patch operation.
+pub fn apply(ctx: &RequestContext, image: &mut Image, op: PatchOp) -> ApiResult<()> {
+    if op.path == "/locations" || op.path.starts_with("/locations/") {
+        return Err(ApiError::Forbidden(
+            "Image locations are not exposed by this cloud.".into(),
+        ));
+    }
+    let key = path_key(&op.path)?;
+    match op.op.as_str() {
+        "add" | "replace" => {
+            let value = op.value.ok_or_else(|| {
+                ApiError::bad_request(format!("Operation '{}' needs a value.", op.op))
+            })?;
+            let is_extra = !CORE.contains(&key.as_str()) && !READ_ONLY.contains(&key.as_str());
+            if op.op == "replace" && is_extra && !image.properties.contains_key(&key) {
+                return Err(ApiError::Conflict(format!(
+                    "Property {key} does not exist."
+                )));
+            }
+            set_attribute(ctx, image, &key, value, false)
+        }
+        "remove" => {
+            if READ_ONLY.contains(&key.as_str()) {
+                return Err(ApiError::Forbidden(format!(
+                    "Attribute '{key}' is read-only."
+                )));
+            }
+            if CORE.contains(&key.as_str()) {
+                return Err(ApiError::Forbidden(format!(
+                    "Attribute '{key}' is a base attribute and cannot be removed."
+                )));
+            }
+            image
+                .properties
+                .remove(&key)
+                .map(drop)
+                .ok_or_else(|| ApiError::Conflict(format!("Property {key} does not exist.")))
+        }
+        other => Err(ApiError::bad_request(format!(
+            "Invalid operation: `{other}`. It must be one of the following: add, replace, remove."
+        ))),
+    }
+}
