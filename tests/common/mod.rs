@@ -16,6 +16,7 @@ pub struct Server {
     pub child: Option<Child>,
     pub base: String,
     pub client: Client,
+    pub profile: Option<PathBuf>,
 }
 
 pub fn bin() -> &'static str {
@@ -24,13 +25,24 @@ pub fn bin() -> &'static str {
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_with_profile(None)
+    }
+
+    /// Starts with a profile file written from `text` (the built-in default otherwise).
+    pub fn start_with_profile(text: Option<&str>) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = Server {
             dir,
             child: None,
             base: String::new(),
             client: Client::new(),
+            profile: None,
         };
+        if let Some(t) = text {
+            let path = s.state_dir().join("profile.toml");
+            std::fs::write(&path, t).expect("profile");
+            s.profile = Some(path);
+        }
         s.launch();
         s
     }
@@ -44,10 +56,14 @@ impl Server {
         let runtime = self.state_dir().join("runtime.json");
         let _ = std::fs::remove_file(&runtime);
         let log = std::fs::File::create(self.state_dir().join("server.log")).expect("log");
-        let child = Command::new(bin())
-            .args(["--state-dir"])
+        let mut cmd = Command::new(bin());
+        cmd.arg("--state-dir")
             .arg(self.state_dir())
-            .args(["up", "--listen", "127.0.0.1:0"])
+            .args(["up", "--listen", "127.0.0.1:0"]);
+        if let Some(p) = &self.profile {
+            cmd.arg("--profile").arg(p);
+        }
+        let child = cmd
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)
