@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod cloud;
 pub mod daemon;
+pub mod dataplane;
 pub mod db;
 pub mod fsutil;
 pub mod http;

@@ -1,0 +1,197 @@
+//! The desired host networking, computed from the networking service's database.
+//! The dataplane converges the host to a `HostPlan`: whatever the plan names is
+//! created or fixed, whatever onestack owns but the plan does not name is removed.
+//! Names of host objects are derived from Neutron ids the way Neutron's Linux bridge
+//! agent derives them (`brq` + 11 characters of the network id, `tap` + 11 of the
+//! port id, `qrouter-<id>`, `qdhcp-<id>`), limited to the 15 characters Linux allows.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the dataplane must make true on the host.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostPlan {
+    /// The external (provider) bridge, when an external network exists.
+    pub external: Option<ExternalPlan>,
+    pub networks: Vec<NetworkPlan>,
+    pub routers: Vec<RouterPlan>,
+    /// Ports of instances (and test stand-ins): a tap on the network's bridge,
+    /// filtered by security groups.
+    pub ports: Vec<PortPlan>,
+    pub security_groups: Vec<SecurityGroupPlan>,
+}
+
+/// The bridge that carries the external network (DevStack's `br-ex`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExternalPlan {
+    pub network_id: String,
+    /// Bridge name, `br-ex` by default.
+    pub bridge: String,
+    /// Address the host itself holds on the bridge (the external subnet's gateway,
+    /// e.g. `172.24.4.1/24`), so the host reaches floating IPs directly.
+    pub host_address: Option<String>,
+    /// The external subnet, e.g. `172.24.4.0/24`.
+    pub cidr: String,
+    /// Masquerade traffic from `cidr` leaving the host (NAT to the outside world).
+    pub masquerade: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkPlan {
+    pub id: String,
+    /// `brq` + first 11 characters of the id; for the external network, the
+    /// external bridge.
+    pub bridge: String,
+    pub mtu: u32,
+    pub admin_state_up: bool,
+    /// DHCP service for the network, when any of its subnets has DHCP enabled.
+    pub dhcp: Option<DhcpPlan>,
+}
+
+/// One dnsmasq in the network's `qdhcp-<id>` namespace, plugged into the bridge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DhcpPlan {
+    pub namespace: String,
+    /// The DHCP port (device_owner network:dhcp): its MAC and addresses.
+    pub port_id: String,
+    pub mac: String,
+    /// `10.0.0.2/24` style, one per DHCP-enabled subnet.
+    pub addresses: Vec<String>,
+    pub subnets: Vec<DhcpSubnet>,
+    /// Fixed leases: every port of the network gets exactly its own address.
+    pub hosts: Vec<DhcpHost>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DhcpSubnet {
+    pub subnet_id: String,
+    pub cidr: String,
+    pub gateway: Option<Ipv4Addr>,
+    pub dns_servers: Vec<Ipv4Addr>,
+    /// (destination CIDR, next hop)
+    pub host_routes: Vec<(String, Ipv4Addr)>,
+    pub lease_seconds: u32,
+    pub mtu: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DhcpHost {
+    pub mac: String,
+    pub ip: Ipv4Addr,
+    /// `host-10-0-0-5` as Neutron names them, or the port's dns_name.
+    pub hostname: String,
+}
+
+/// A router: the `qrouter-<id>` namespace with a leg on each attached network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouterPlan {
+    pub id: String,
+    pub namespace: String,
+    pub interfaces: Vec<RouterInterface>,
+    pub gateway: Option<RouterGateway>,
+    pub floating_ips: Vec<FloatingIpPlan>,
+    /// Static routes (destination CIDR, next hop).
+    pub routes: Vec<(String, Ipv4Addr)>,
+}
+
+/// A router leg (`qr-` device in the router namespace, its peer on the bridge).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouterInterface {
+    pub port_id: String,
+    pub bridge: String,
+    pub mac: String,
+    /// `10.0.0.1/24` style.
+    pub address: String,
+}
+
+/// The router's leg on the external network (`qg-` device).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouterGateway {
+    pub port_id: String,
+    pub bridge: String,
+    pub mac: String,
+    /// `172.24.4.10/24` style.
+    pub address: String,
+    /// The external subnet's gateway, used as the default route.
+    pub next_hop: Option<Ipv4Addr>,
+    /// SNAT of the internal subnets to `address`.
+    pub snat: bool,
+    /// Internal subnets that SNAT applies to.
+    pub internal_cidrs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FloatingIpPlan {
+    pub floating_ip: Ipv4Addr,
+    pub fixed_ip: Ipv4Addr,
+}
+
+/// An instance port: the tap `tap<id11>` on the network's bridge. The VMM opens the
+/// tap; the dataplane creates it when missing so the wiring exists before boot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortPlan {
+    pub id: String,
+    pub tap: String,
+    pub bridge: String,
+    pub mac: String,
+    pub ips: Vec<Ipv4Addr>,
+    pub admin_state_up: bool,
+    /// When false: no anti-spoofing and no security group filtering.
+    pub port_security: bool,
+    pub security_groups: Vec<String>,
+    /// Extra (CIDR, MAC) pairs the port may send from.
+    pub allowed_address_pairs: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecurityGroupPlan {
+    pub id: String,
+    pub rules: Vec<RulePlan>,
+    /// Addresses of the ports in this group, for rules naming it as remote group.
+    pub member_ips: Vec<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RulePlan {
+    pub id: String,
+    /// `ingress` (to the port) or `egress` (from the port).
+    pub direction: String,
+    /// `IPv4` or `IPv6`; IPv6 rules are kept for the API but not enforced on v4-only plans.
+    pub ethertype: String,
+    /// `tcp`, `udp`, `icmp`, a protocol number as a string, or `None` for any.
+    pub protocol: Option<String>,
+    pub port_range_min: Option<u16>,
+    pub port_range_max: Option<u16>,
+    pub remote_ip_prefix: Option<String>,
+    pub remote_group_id: Option<String>,
+}
+
+/// Linux interface names are at most 15 characters.
+pub fn device_name(prefix: &str, id: &str) -> String {
+    let keep = 14usize.saturating_sub(prefix.len()).min(id.len());
+    let cut = id.char_indices().nth(keep).map(|(i, _)| i).unwrap_or(id.len());
+    format!("{prefix}{}", &id[..cut])
+}
+
+pub fn bridge_name(network_id: &str) -> String {
+    device_name("brq", network_id)
+}
+
+pub fn tap_name(port_id: &str) -> String {
+    device_name("tap", port_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_linux_limits() {
+        let id = "3f2a1b4c-5d6e-7f80-9a1b-2c3d4e5f6a7b";
+        assert_eq!(bridge_name(id), "brq3f2a1b4c-5d");
+        assert_eq!(tap_name(id), "tap3f2a1b4c-5d");
+        assert!(device_name("qr-", id).len() <= 15);
+        assert_eq!(device_name("qr-", "short"), "qr-short");
+    }
+}
