@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::db::Db;
 use crate::identity::Identity;
 use crate::image::ImageService;
+use crate::network::NetworkService;
 use crate::profile::Profile;
 
 #[derive(Clone)]
@@ -16,4 +17,5 @@ pub struct Cloud {
     pub db: Db,
     pub identity: Identity,
     pub image: ImageService,
+    pub network: NetworkService,
 }

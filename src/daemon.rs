@@ -21,6 +21,7 @@ use crate::identity::bootstrap::{self, Credentials};
 use crate::identity::token::TokenProvider;
 use crate::identity::{Identity, IdentityConfig};
 use crate::image::{ImageFiles, ImageService};
+use crate::network::NetworkService;
 use crate::profile::{Profile, ServiceName};
 use crate::services::SERVICES;
 use crate::state::{self, CloudInfo, RuntimeInfo};
@@ -84,6 +85,7 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
         },
     )?;
     let image = ImageService::new(db.clone(), ImageFiles::open(&dir)?, profile.image.clone());
+    let db_for_network = db.clone();
     let resumable_imports = image.recover()?;
     let listen = profile.cloud.listen;
     Ok(Prepared {
@@ -93,6 +95,7 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
             db,
             identity,
             image,
+            network: NetworkService::new(db_for_network),
         },
         listen,
         resumable_imports,
@@ -110,6 +113,11 @@ pub fn router(cloud: Cloud) -> Router {
         let image = crate::image::api::router()
             .layer(from_fn_with_state(FaultFormat::Plain, render_faults));
         app = app.nest("/image", image);
+    }
+    if enabled(ServiceName::Network) {
+        let network = crate::network::api::router()
+            .layer(from_fn_with_state(FaultFormat::Neutron, render_faults));
+        app = app.nest("/networking", network);
     }
     app.route("/", axum::routing::get(root))
         .fallback(not_found)
@@ -212,6 +220,32 @@ async fn start_background_work(cloud: Cloud, imports: Vec<String>) {
         Ok(Some(id)) => id,
         _ => return,
     };
+    let demo = cloud
+        .identity
+        .project_id_by_name("default", "demo")
+        .await
+        .ok()
+        .flatten();
+    let net_cfg = &cloud.profile.network;
+    if let (true, true, Some(demo)) = (
+        cloud
+            .profile
+            .services
+            .enabled
+            .contains(&ServiceName::Network),
+        net_cfg.create_default_networks,
+        demo,
+    ) {
+        match cloud
+            .network
+            .create_default_networks(net_cfg, &admin, &demo)
+            .await
+        {
+            Ok(true) => tracing::info!("created the public and private networks and router1"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "could not create the default networks"),
+        }
+    }
     match cloud.image.register_bootstrap_image(admin).await {
         Ok(Some(id)) => tracing::info!(image = %id, "registered the bootstrap image"),
         Ok(None) => {}

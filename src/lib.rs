@@ -9,6 +9,7 @@ pub mod fsutil;
 pub mod http;
 pub mod identity;
 pub mod image;
+pub mod network;
 pub mod profile;
 pub mod services;
 pub mod state;

@@ -114,6 +114,45 @@ pub struct NetworkSection {
     pub floating_range: Cidr,
     pub public_gateway: Ipv4Addr,
     pub fixed_range: Cidr,
+    /// `host`: converge bridges, namespaces, nftables and dnsmasq on this machine;
+    /// `off`: the networking API only.
+    #[serde(default = "default_dataplane")]
+    pub dataplane: DataplaneMode,
+    #[serde(default = "default_external_bridge")]
+    pub external_bridge: String,
+    /// Run the dataplane inside this network namespace instead of the host's own
+    /// (a whole fake host, for tests).
+    #[serde(default)]
+    pub host_netns: String,
+    /// Prefix of the router/DHCP namespaces onestack creates.
+    #[serde(default)]
+    pub namespace_prefix: String,
+    /// Masquerade the floating range out of the host (instances reach the internet).
+    #[serde(default = "default_true")]
+    pub masquerade: bool,
+    /// Create DevStack's `public` network, the demo `private` network and `router1`
+    /// on first start.
+    #[serde(default = "default_true")]
+    pub create_default_networks: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataplaneMode {
+    Host,
+    Off,
+}
+
+fn default_dataplane() -> DataplaneMode {
+    DataplaneMode::Host
+}
+
+fn default_external_bridge() -> String {
+    "br-ex".into()
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// An IPv4 prefix such as `172.24.4.0/24`.

@@ -41,7 +41,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         catalog_type: "network",
         catalog_name: "neutron",
         endpoint_path: Some("/networking"),
-        implemented: false,
+        implemented: true,
     },
     ServiceSpec {
         name: ServiceName::Volume,

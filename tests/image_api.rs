@@ -891,7 +891,7 @@ fn interoperable_import_runs_as_a_task() {
 
 #[test]
 fn quotas_give_413() {
-    let profile = include_str!("../profiles/default.toml")
+    let profile = common::test_profile()
         .replace("quota_images = 100", "quota_images = 3")
         .replace("quota_bytes = 107374182400", "quota_bytes = 100000");
     let s = Server::start_with_profile(Some(&profile));
@@ -999,7 +999,7 @@ fn bootstrap_image_is_registered_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("guest.qcow2");
     std::fs::write(&file, qcow2_bytes(64 << 20, 10_000)).expect("write");
-    let profile = include_str!("../profiles/default.toml").replace(
+    let profile = common::test_profile().replace(
         "bootstrap_image = \"/usr/local/share/onestack/test-image.qcow2\"",
         &format!("bootstrap_image = \"{}\"", file.display()),
     );

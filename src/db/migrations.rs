@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0001_identity.sql"),
     ),
     ("0002_image", include_str!("migrations/0002_image.sql")),
+    ("0003_network", include_str!("migrations/0003_network.sql")),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

@@ -24,8 +24,10 @@ pub fn bin() -> &'static str {
 }
 
 impl Server {
+    /// Starts with the default profile, the dataplane off: tests never touch the
+    /// machine's own networking (dataplane tests bring their own namespace).
     pub fn start() -> Server {
-        Server::start_with_profile(None)
+        Server::start_with_profile(Some(&test_profile()))
     }
 
     /// Starts with a profile file written from `text` (the built-in default otherwise).
@@ -205,6 +207,13 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// The default profile with the dataplane switched off.
+pub fn test_profile() -> String {
+    let text = include_str!("../../profiles/default.toml");
+    assert!(text.contains("dataplane = \"host\""));
+    text.replace("dataplane = \"host\"", "dataplane = \"off\"")
 }
 
 pub fn json_of(r: Response) -> Value {

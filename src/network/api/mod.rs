@@ -1,0 +1,16 @@
+//! Neutron v2.0 HTTP routes under `/networking`: discovery, the resource
+//! collections, extensions, agents, availability zones, IP availability, quotas.
+
+mod info;
+mod resources;
+mod view;
+
+use axum::Router;
+
+use crate::cloud::Cloud;
+
+pub fn router() -> Router<Cloud> {
+    Router::new()
+        .merge(info::routes())
+        .merge(resources::routes())
+}

@@ -1,0 +1,197 @@
+//! Neutron v2.0: networks, subnets, ports, routers, floating IPs, security groups
+//! and quotas, kept in the database and converged onto the Linux dataplane.
+
+pub mod api;
+mod bootstrap;
+pub mod ipam;
+pub mod model;
+pub mod networks;
+pub mod plan;
+pub mod ports;
+mod quotas;
+pub mod routers;
+pub mod security;
+pub mod store;
+
+use std::sync::Arc;
+
+use rusqlite::{Connection, Transaction};
+use tokio::sync::Notify;
+
+use crate::db::Db;
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+use model::*;
+
+pub use ports::PortCreate;
+
+/// The networking service. Cloning is cheap; clones share state.
+#[derive(Clone)]
+pub struct NetworkService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    /// Woken after every committed change, so the dataplane converges.
+    changed: Arc<Notify>,
+}
+
+impl NetworkService {
+    pub fn new(db: Db) -> NetworkService {
+        NetworkService {
+            inner: Arc::new(Inner {
+                db,
+                changed: Arc::new(Notify::new()),
+            }),
+        }
+    }
+
+    /// What the dataplane reconciler waits on.
+    pub fn changes(&self) -> Arc<Notify> {
+        self.inner.changed.clone()
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        self.inner.db.read(f).await
+    }
+
+    /// A write transaction; the dataplane is told about it once it committed.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let out = self.inner.db.write(f).await;
+        if out.is_ok() {
+            self.inner.changed.notify_one();
+        }
+        out
+    }
+
+    /// The whole desired host plan, for the reconciler.
+    pub async fn host_plan(
+        &self,
+        external_bridge: String,
+        masquerade: bool,
+    ) -> ApiResult<crate::dataplane::plan::HostPlan> {
+        self.read(move |c| plan::build(c, &external_bridge, masquerade))
+            .await
+    }
+}
+
+/// The project a new resource belongs to: the caller's, or any for an admin.
+fn owner_project(ctx: &RequestContext, requested: Option<String>) -> ApiResult<String> {
+    let own = ctx.project_id().map(str::to_owned);
+    match (requested, own) {
+        (Some(p), Some(own)) if p == own => Ok(p),
+        (Some(p), _) if ctx.is_admin() => Ok(p),
+        (Some(_), _) => Err(ApiError::Forbidden(
+            "Only an administrator may create resources for another project.".into(),
+        )),
+        (None, Some(own)) => Ok(own),
+        (None, None) => Err(ApiError::bad_request("A project-scoped token is required.")),
+    }
+}
+
+/// Whether the caller sees a resource owned by `project_id`.
+fn sees(ctx: &RequestContext, project_id: &str) -> bool {
+    ctx.is_admin() || ctx.project_id() == Some(project_id)
+}
+
+/// Whether the caller may change a resource owned by `project_id`.
+fn may_change(ctx: &RequestContext, project_id: &str) -> ApiResult<()> {
+    if ctx.is_admin() || (ctx.can_write() && ctx.project_id() == Some(project_id)) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+fn not_found(kind: &str, id: &str) -> ApiError {
+    let label = match kind {
+        NETWORK => "Network",
+        SUBNET => "Subnet",
+        PORT => "Port",
+        ROUTER => "Router",
+        FLOATING_IP => "Floating IP",
+        SECURITY_GROUP => "Security group",
+        SECURITY_GROUP_RULE => "Security group rule",
+        _ => "Resource",
+    };
+    ApiError::Missing(format!("{label} {id} could not be found."))
+}
+
+/// Loads a resource the caller may see (networks also when shared or external).
+fn load_visible<T: Resource>(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<T> {
+    let r: T = store::get(c, id)?.ok_or_else(|| not_found(T::KIND, id))?;
+    if sees(ctx, &r.std().project_id) || shared_network(c, T::KIND, id)? {
+        Ok(r)
+    } else {
+        Err(not_found(T::KIND, id))
+    }
+}
+
+fn shared_network(c: &Connection, kind: &str, id: &str) -> ApiResult<bool> {
+    if kind != NETWORK {
+        return Ok(false);
+    }
+    Ok(store::get::<Network>(c, id)?.is_some_and(|n| n.shared || n.external))
+}
+
+/// Rejects a write whose `If-Match: revision_number=N` no longer holds.
+pub fn check_revision(std: &Std, if_match: Option<&str>) -> ApiResult<()> {
+    let Some(want) = if_match.and_then(|h| h.trim().strip_prefix("revision_number=")) else {
+        return Ok(());
+    };
+    if want.trim().parse::<u64>().ok() == Some(std.revision_number) {
+        Ok(())
+    } else {
+        Err(ApiError::PreconditionFailed(format!(
+            "Constraint revision_number={want} failed: current revision is {}.",
+            std.revision_number
+        )))
+    }
+}
+
+impl NetworkService {
+    /// `GET /v2.0/network-ip-availabilities[/{id}]` (admin): pool sizes and use.
+    pub async fn ip_availability(
+        &self,
+        ctx: &RequestContext,
+        network_id: Option<String>,
+    ) -> ApiResult<Vec<serde_json::Value>> {
+        ctx.require_admin()?;
+        self.read(move |c| {
+            let subnets = store::list::<Subnet>(c)?;
+            let mut out = Vec::new();
+            for net in store::list::<Network>(c)?.into_iter().filter(|n| network_id.as_ref().is_none_or(|id| *id == n.std.id)) {
+                let mut per_subnet = Vec::new();
+                let (mut total, mut used) = (0u128, 0u128);
+                for s in subnets.iter().filter(|s| s.network_id == net.std.id) {
+                    let size: u128 = s
+                        .allocation_pools
+                        .iter()
+                        .filter_map(|p| Some(ipam::to_u128(p.end.parse().ok()?) - ipam::to_u128(p.start.parse().ok()?) + 1))
+                        .sum();
+                    let in_use = store::ips_in_subnet(c, &s.std.id)?.len() as u128;
+                    total += size;
+                    used += in_use;
+                    per_subnet.push(serde_json::json!({
+                        "subnet_id": s.std.id, "subnet_name": s.name, "cidr": s.cidr, "ip_version": s.ip_version,
+                        "total_ips": size, "used_ips": in_use,
+                    }));
+                }
+                out.push(serde_json::json!({
+                    "network_id": net.std.id, "network_name": net.name, "project_id": net.std.project_id,
+                    "tenant_id": net.std.project_id, "total_ips": total, "used_ips": used,
+                    "subnet_ip_availability": per_subnet,
+                }));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

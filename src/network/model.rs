@@ -1,0 +1,264 @@
+//! Neutron resources as stored and shown: each struct serializes to its API view
+//! (less `tenant_id`, which the API adds as a copy of `project_id`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const NETWORK: &str = "network";
+pub const SUBNET: &str = "subnet";
+pub const PORT: &str = "port";
+pub const ROUTER: &str = "router";
+pub const FLOATING_IP: &str = "floatingip";
+pub const SECURITY_GROUP: &str = "security_group";
+pub const SECURITY_GROUP_RULE: &str = "security_group_rule";
+
+pub const OWNER_DHCP: &str = "network:dhcp";
+pub const OWNER_ROUTER_INTERFACE: &str = "network:router_interface";
+pub const OWNER_ROUTER_GATEWAY: &str = "network:router_gateway";
+pub const OWNER_FLOATING_IP: &str = "network:floatingip";
+
+/// Attributes every Neutron resource has (standard-attr-* extensions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Std {
+    pub id: String,
+    pub project_id: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub revision_number: u64,
+}
+
+impl Std {
+    pub fn new(project_id: &str, description: Option<String>) -> Std {
+        let now = crate::http::time::iso_seconds(chrono::Utc::now());
+        Std {
+            id: uuid::Uuid::new_v4().to_string(),
+            project_id: project_id.to_owned(),
+            description: description.unwrap_or_default(),
+            tags: vec![],
+            created_at: now.clone(),
+            updated_at: now,
+            revision_number: 1,
+        }
+    }
+
+    /// Marks a change: newer `updated_at`, next revision.
+    pub fn touch(&mut self) {
+        self.updated_at = crate::http::time::iso_seconds(chrono::Utc::now());
+        self.revision_number += 1;
+    }
+}
+
+/// Common access to the standard attributes of any resource.
+pub trait Resource: Serialize + for<'de> Deserialize<'de> + Clone + Send + 'static {
+    const KIND: &'static str;
+    fn std(&self) -> &Std;
+    fn std_mut(&mut self) -> &mut Std;
+}
+
+macro_rules! resource {
+    ($t:ty, $kind:expr) => {
+        impl Resource for $t {
+            const KIND: &'static str = $kind;
+            fn std(&self) -> &Std {
+                &self.std
+            }
+            fn std_mut(&mut self) -> &mut Std {
+                &mut self.std
+            }
+        }
+    };
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Network {
+    #[serde(flatten)]
+    pub std: Std,
+    pub name: String,
+    pub admin_state_up: bool,
+    pub status: String,
+    pub subnets: Vec<String>,
+    pub shared: bool,
+    #[serde(rename = "router:external")]
+    pub external: bool,
+    pub mtu: u32,
+    pub port_security_enabled: bool,
+    #[serde(rename = "provider:network_type")]
+    pub network_type: String,
+    #[serde(rename = "provider:physical_network")]
+    pub physical_network: Option<String>,
+    #[serde(rename = "provider:segmentation_id")]
+    pub segmentation_id: Option<u32>,
+    pub availability_zone_hints: Vec<String>,
+    pub availability_zones: Vec<String>,
+    pub ipv4_address_scope: Option<String>,
+    pub ipv6_address_scope: Option<String>,
+    pub is_default: bool,
+    pub dns_domain: String,
+    pub l2_adjacency: bool,
+}
+resource!(Network, NETWORK);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AllocationPool {
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostRoute {
+    pub destination: String,
+    pub nexthop: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subnet {
+    #[serde(flatten)]
+    pub std: Std,
+    pub name: String,
+    pub network_id: String,
+    pub ip_version: u8,
+    pub cidr: String,
+    pub gateway_ip: Option<String>,
+    pub allocation_pools: Vec<AllocationPool>,
+    pub dns_nameservers: Vec<String>,
+    pub host_routes: Vec<HostRoute>,
+    pub enable_dhcp: bool,
+    pub ipv6_ra_mode: Option<String>,
+    pub ipv6_address_mode: Option<String>,
+    pub subnetpool_id: Option<String>,
+    pub service_types: Vec<String>,
+    pub segment_id: Option<String>,
+}
+resource!(Subnet, SUBNET);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixedIp {
+    pub subnet_id: String,
+    pub ip_address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddressPair {
+    pub ip_address: String,
+    pub mac_address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Port {
+    #[serde(flatten)]
+    pub std: Std,
+    pub name: String,
+    pub network_id: String,
+    pub mac_address: String,
+    pub admin_state_up: bool,
+    pub status: String,
+    pub fixed_ips: Vec<FixedIp>,
+    pub device_id: String,
+    pub device_owner: String,
+    pub security_groups: Vec<String>,
+    pub allowed_address_pairs: Vec<AddressPair>,
+    pub extra_dhcp_opts: Vec<Value>,
+    pub port_security_enabled: bool,
+    #[serde(rename = "binding:host_id")]
+    pub binding_host_id: String,
+    #[serde(rename = "binding:vif_type")]
+    pub binding_vif_type: String,
+    #[serde(rename = "binding:vnic_type")]
+    pub binding_vnic_type: String,
+    #[serde(rename = "binding:profile")]
+    pub binding_profile: Value,
+    #[serde(rename = "binding:vif_details")]
+    pub binding_vif_details: Value,
+    pub dns_name: String,
+    pub dns_assignment: Vec<Value>,
+    pub qos_policy_id: Option<String>,
+    pub propagate_uplink_status: bool,
+}
+resource!(Port, PORT);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GatewayInfo {
+    pub network_id: String,
+    pub enable_snat: bool,
+    pub external_fixed_ips: Vec<FixedIp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Route {
+    pub destination: String,
+    pub nexthop: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Router {
+    #[serde(flatten)]
+    pub std: Std,
+    pub name: String,
+    pub admin_state_up: bool,
+    pub status: String,
+    pub external_gateway_info: Option<GatewayInfo>,
+    pub routes: Vec<Route>,
+    pub distributed: bool,
+    pub ha: bool,
+    pub availability_zone_hints: Vec<String>,
+    pub availability_zones: Vec<String>,
+    pub flavor_id: Option<String>,
+}
+resource!(Router, ROUTER);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FloatingIp {
+    #[serde(flatten)]
+    pub std: Std,
+    pub floating_ip_address: String,
+    pub floating_network_id: String,
+    pub router_id: Option<String>,
+    pub port_id: Option<String>,
+    pub fixed_ip_address: Option<String>,
+    pub status: String,
+    pub dns_domain: String,
+    pub dns_name: String,
+    pub qos_policy_id: Option<String>,
+}
+resource!(FloatingIp, FLOATING_IP);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    #[serde(flatten)]
+    pub std: Std,
+    pub name: String,
+    pub stateful: bool,
+    pub shared: bool,
+}
+resource!(SecurityGroup, SECURITY_GROUP);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecurityGroupRule {
+    #[serde(flatten)]
+    pub std: Std,
+    pub security_group_id: String,
+    pub direction: String,
+    pub ethertype: String,
+    pub protocol: Option<String>,
+    pub port_range_min: Option<u32>,
+    pub port_range_max: Option<u32>,
+    pub remote_ip_prefix: Option<String>,
+    pub remote_group_id: Option<String>,
+    pub remote_address_group_id: Option<String>,
+    pub normalized_cidr: Option<String>,
+    pub belongs_to_default_sg: bool,
+}
+resource!(SecurityGroupRule, SECURITY_GROUP_RULE);
+
+/// Neutron's default quotas; -1 is unlimited.
+pub const DEFAULT_QUOTAS: &[(&str, i64)] = &[
+    ("network", 100),
+    ("subnet", 100),
+    ("port", 500),
+    ("router", 10),
+    ("floatingip", 50),
+    ("security_group", 10),
+    ("security_group_rule", 100),
+];

@@ -1,0 +1,499 @@
+//! Networks and subnets (Networking API v2.0: Networks, Subnets).
+
+use std::collections::HashSet;
+
+use rusqlite::Connection;
+use serde::Deserialize;
+
+use super::model::*;
+use super::{
+    NetworkService, ipam, load_visible, may_change, not_found, owner_project, ports, quotas, sees,
+    store,
+};
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub admin_state_up: Option<bool>,
+    pub shared: Option<bool>,
+    #[serde(rename = "router:external")]
+    pub external: Option<bool>,
+    pub mtu: Option<u32>,
+    pub port_security_enabled: Option<bool>,
+    #[serde(rename = "provider:network_type")]
+    pub network_type: Option<String>,
+    #[serde(rename = "provider:physical_network")]
+    pub physical_network: Option<String>,
+    #[serde(rename = "provider:segmentation_id")]
+    pub segmentation_id: Option<u32>,
+    pub project_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub availability_zone_hints: Option<Vec<String>>,
+    pub dns_domain: Option<String>,
+    pub is_default: Option<bool>,
+    pub tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SubnetInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub network_id: Option<String>,
+    pub ip_version: Option<u8>,
+    pub cidr: Option<String>,
+    /// `Some(None)` is an explicit `null`: no gateway.
+    #[serde(default, deserialize_with = "explicit_null")]
+    pub gateway_ip: Option<Option<String>>,
+    pub allocation_pools: Option<Vec<AllocationPool>>,
+    pub dns_nameservers: Option<Vec<String>>,
+    pub host_routes: Option<Vec<HostRoute>>,
+    pub enable_dhcp: Option<bool>,
+    pub ipv6_ra_mode: Option<String>,
+    pub ipv6_address_mode: Option<String>,
+    pub subnetpool_id: Option<String>,
+    pub prefixlen: Option<u8>,
+    pub project_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub service_types: Option<Vec<String>>,
+    pub segment_id: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+fn explicit_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+const DEFAULT_MTU: u32 = 1500;
+
+fn check_name(name: &Option<String>) -> ApiResult<()> {
+    if name.as_ref().is_some_and(|n| n.len() > 255) {
+        return Err(ApiError::bad_request(
+            "Invalid input for name: the name is longer than 255 characters.",
+        ));
+    }
+    Ok(())
+}
+
+fn provider_requested(i: &NetworkInput) -> bool {
+    i.network_type.is_some() || i.physical_network.is_some() || i.segmentation_id.is_some()
+}
+
+impl NetworkService {
+    /// `POST /v2.0/networks`.
+    pub async fn network_create(
+        &self,
+        ctx: &RequestContext,
+        input: NetworkInput,
+    ) -> ApiResult<Network> {
+        let project = owner_project(ctx, input.project_id.clone().or(input.tenant_id.clone()))?;
+        if !ctx.can_write() {
+            return Err(ApiError::forbidden());
+        }
+        let privileged = input.shared == Some(true)
+            || input.external == Some(true)
+            || provider_requested(&input);
+        if privileged && !ctx.is_admin() {
+            return Err(ApiError::Forbidden(
+                "(rule:create_network and (rule:create_network:shared or rule:create_network:router:external or rule:create_network:provider)) is disallowed by policy".into(),
+            ));
+        }
+        check_name(&input.name)?;
+        if input.mtu.is_some_and(|m| !(68..=9000).contains(&m)) {
+            return Err(ApiError::bad_request(
+                "Invalid input for mtu: it must be between 68 and 9000.",
+            ));
+        }
+        let external = input.external.unwrap_or(false);
+        let mut std = Std::new(&project, input.description);
+        std.tags = input.tags.unwrap_or_default();
+        let net = Network {
+            std,
+            name: input.name.unwrap_or_default(),
+            admin_state_up: input.admin_state_up.unwrap_or(true),
+            status: "ACTIVE".into(),
+            subnets: vec![],
+            shared: input.shared.unwrap_or(false),
+            external,
+            mtu: input.mtu.unwrap_or(DEFAULT_MTU),
+            port_security_enabled: input.port_security_enabled.unwrap_or(true),
+            network_type: input.network_type.unwrap_or_else(|| {
+                if external {
+                    "flat".into()
+                } else {
+                    "local".into()
+                }
+            }),
+            physical_network: input
+                .physical_network
+                .or_else(|| external.then(|| "public".into())),
+            segmentation_id: input.segmentation_id,
+            availability_zone_hints: input.availability_zone_hints.unwrap_or_default(),
+            availability_zones: vec!["nova".into()],
+            ipv4_address_scope: None,
+            ipv6_address_scope: None,
+            is_default: input.is_default.unwrap_or(false),
+            dns_domain: input.dns_domain.unwrap_or_default(),
+            l2_adjacency: true,
+        };
+        self.write(move |c| {
+            quotas::check(c, NETWORK, &net.std.project_id)?;
+            if net.external && store::list::<Network>(c)?.iter().any(|n| n.external) {
+                tracing::info!("a second external network shares the external bridge");
+            }
+            store::put(c, &net)?;
+            Ok(net)
+        })
+        .await
+    }
+
+    pub async fn network_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Network> {
+        let ctx = ctx.clone();
+        self.read(move |c| load_visible(c, &ctx, &id)).await
+    }
+
+    pub async fn network_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Network>> {
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            Ok(store::list::<Network>(c)?
+                .into_iter()
+                .filter(|n| sees(&ctx, &n.std.project_id) || n.shared || n.external)
+                .collect())
+        })
+        .await
+    }
+
+    pub async fn network_update(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        input: NetworkInput,
+        if_match: Option<String>,
+    ) -> ApiResult<Network> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let mut net: Network = load_visible(c, &ctx, &id)?;
+            may_change(&ctx, &net.std.project_id)?;
+            super::check_revision(&net.std, if_match.as_deref())?;
+            let privileged =
+                input.shared.is_some() || input.external.is_some() || provider_requested(&input);
+            if privileged && !ctx.is_admin() {
+                return Err(ApiError::forbidden());
+            }
+            if input.project_id.is_some() || input.tenant_id.is_some() {
+                return Err(ApiError::bad_request(
+                    "Cannot update read-only attribute project_id",
+                ));
+            }
+            check_name(&input.name)?;
+            if let Some(v) = input.name {
+                net.name = v;
+            }
+            if let Some(v) = input.description {
+                net.std.description = v;
+            }
+            if let Some(v) = input.admin_state_up {
+                net.admin_state_up = v;
+            }
+            if let Some(v) = input.shared {
+                net.shared = v;
+            }
+            if let Some(v) = input.external {
+                net.external = v;
+            }
+            if let Some(v) = input.mtu {
+                net.mtu = v;
+            }
+            if let Some(v) = input.port_security_enabled {
+                net.port_security_enabled = v;
+            }
+            if let Some(v) = input.dns_domain {
+                net.dns_domain = v;
+            }
+            if let Some(v) = input.tags {
+                net.std.tags = v;
+            }
+            net.std.touch();
+            store::put(c, &net)?;
+            Ok(net)
+        })
+        .await
+    }
+
+    /// `DELETE /v2.0/networks/{id}`: 409 while ports other than DHCP are in use.
+    pub async fn network_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let net: Network = load_visible(c, &ctx, &id)?;
+            may_change(&ctx, &net.std.project_id)?;
+            let ports: Vec<Port> = store::list::<Port>(c)?.into_iter().filter(|p| p.network_id == id).collect();
+            if ports.iter().any(|p| p.device_owner != OWNER_DHCP) {
+                return Err(ApiError::Conflict(format!(
+                    "Unable to complete operation on network {id}. There are one or more ports still in use on the network."
+                )));
+            }
+            for p in ports {
+                ports::delete_port_tx(c, &p)?;
+            }
+            for s in &net.subnets {
+                store::delete::<Subnet>(c, s)?;
+            }
+            store::delete::<Network>(c, &id)
+        })
+        .await
+    }
+
+    // --- subnets ------------------------------------------------------------------
+
+    /// `POST /v2.0/subnets`.
+    pub async fn subnet_create(
+        &self,
+        ctx: &RequestContext,
+        input: SubnetInput,
+    ) -> ApiResult<Subnet> {
+        let ctx = ctx.clone();
+        self.write(move |c| subnet_create_tx(c, &ctx, input)).await
+    }
+
+    pub async fn subnet_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Subnet> {
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            let s: Subnet = store::get(c, &id)?.ok_or_else(|| not_found(SUBNET, &id))?;
+            if sees(&ctx, &s.std.project_id) || super::shared_network(c, NETWORK, &s.network_id)? {
+                Ok(s)
+            } else {
+                Err(not_found(SUBNET, &id))
+            }
+        })
+        .await
+    }
+
+    pub async fn subnet_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Subnet>> {
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            let mut out = Vec::new();
+            for s in store::list::<Subnet>(c)? {
+                if sees(&ctx, &s.std.project_id)
+                    || super::shared_network(c, NETWORK, &s.network_id)?
+                {
+                    out.push(s);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn subnet_update(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        input: SubnetInput,
+        if_match: Option<String>,
+    ) -> ApiResult<Subnet> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let mut s: Subnet = store::get(c, &id)?
+                .filter(|s: &Subnet| sees(&ctx, &s.std.project_id))
+                .ok_or_else(|| not_found(SUBNET, &id))?;
+            may_change(&ctx, &s.std.project_id)?;
+            super::check_revision(&s.std, if_match.as_deref())?;
+            if input.cidr.is_some() || input.network_id.is_some() || input.ip_version.is_some() {
+                return Err(ApiError::bad_request(
+                    "Cannot update read-only attribute cidr, network_id or ip_version",
+                ));
+            }
+            let net = ipam::parse_cidr(&s.cidr, s.ip_version)?;
+            check_name(&input.name)?;
+            if let Some(v) = input.name {
+                s.name = v;
+            }
+            if let Some(v) = input.description {
+                s.std.description = v;
+            }
+            if let Some(g) = input.gateway_ip {
+                s.gateway_ip = check_gateway(&net, g.as_deref())?.map(|g| g.to_string());
+            }
+            if let Some(pools) = input.allocation_pools {
+                ipam::check_pools(
+                    &net,
+                    &pools,
+                    s.gateway_ip.as_deref().map(ipam::parse_ip).transpose()?,
+                )?;
+                s.allocation_pools = pools;
+            }
+            if let Some(v) = input.dns_nameservers {
+                s.dns_nameservers = check_dns(v)?;
+            }
+            if let Some(v) = input.host_routes {
+                s.host_routes = check_routes(v)?;
+            }
+            if let Some(v) = input.tags {
+                s.std.tags = v;
+            }
+            if let Some(v) = input.enable_dhcp {
+                s.enable_dhcp = v;
+            }
+            s.std.touch();
+            store::put(c, &s)?;
+            ports::sync_dhcp_port(c, &s.network_id)?;
+            Ok(s)
+        })
+        .await
+    }
+
+    /// `DELETE /v2.0/subnets/{id}`: 409 while addresses other than DHCP are allocated.
+    pub async fn subnet_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let s: Subnet = store::get(c, &id)?.filter(|s: &Subnet| sees(&ctx, &s.std.project_id)).ok_or_else(|| not_found(SUBNET, &id))?;
+            may_change(&ctx, &s.std.project_id)?;
+            for (_, port_id) in store::ips_in_subnet(c, &id)? {
+                let owner = store::get::<Port>(c, &port_id)?.map(|p| p.device_owner).unwrap_or_default();
+                if owner != OWNER_DHCP {
+                    return Err(ApiError::Conflict(format!(
+                        "Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."
+                    )));
+                }
+            }
+            store::delete::<Subnet>(c, &id)?;
+            if let Some(mut net) = store::get::<Network>(c, &s.network_id)? {
+                net.subnets.retain(|x| *x != id);
+                net.std.touch();
+                store::put(c, &net)?;
+            }
+            ports::sync_dhcp_port(c, &s.network_id)
+        })
+        .await
+    }
+}
+
+fn check_gateway(net: &ipnet::IpNet, gateway: Option<&str>) -> ApiResult<Option<std::net::IpAddr>> {
+    let Some(g) = gateway else { return Ok(None) };
+    let ip = ipam::parse_ip(g)?;
+    let (first, last) = ipam::host_range(net);
+    let n = ipam::to_u128(ip);
+    if !net.contains(&ip) || n < first || n > last {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for operation: Gateway IP {g} is not a host address of subnet {net}."
+        )));
+    }
+    Ok(Some(ip))
+}
+
+fn check_dns(servers: Vec<String>) -> ApiResult<Vec<String>> {
+    let mut seen = HashSet::new();
+    for s in &servers {
+        ipam::parse_ip(s)?;
+        if !seen.insert(s.clone()) {
+            return Err(ApiError::bad_request(format!(
+                "Duplicate nameserver '{s}'."
+            )));
+        }
+    }
+    Ok(servers)
+}
+
+fn check_routes(routes: Vec<HostRoute>) -> ApiResult<Vec<HostRoute>> {
+    for r in &routes {
+        r.destination.parse::<ipnet::IpNet>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "Invalid host route destination '{}'.",
+                r.destination
+            ))
+        })?;
+        ipam::parse_ip(&r.nexthop)?;
+    }
+    Ok(routes)
+}
+
+fn subnet_create_tx(c: &Connection, ctx: &RequestContext, input: SubnetInput) -> ApiResult<Subnet> {
+    let network_id = input
+        .network_id
+        .clone()
+        .ok_or_else(|| ApiError::bad_request("Invalid input: network_id is required."))?;
+    let mut net: Network = load_visible(c, ctx, &network_id)?;
+    if !ctx.is_admin() && ctx.project_id() != Some(net.std.project_id.as_str()) {
+        return Err(ApiError::Forbidden(
+            "Only the owner of a network may add subnets to it.".into(),
+        ));
+    }
+    let project = owner_project(ctx, input.project_id.clone().or(input.tenant_id.clone()))?;
+    if !ctx.can_write() {
+        return Err(ApiError::forbidden());
+    }
+    if input.subnetpool_id.is_some() || input.prefixlen.is_some() {
+        return Err(ApiError::bad_request(
+            "Subnet pools are not supported by this cloud; give a cidr.",
+        ));
+    }
+    let ip_version = input.ip_version.unwrap_or(4);
+    if ![4, 6].contains(&ip_version) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for ip_version: {ip_version} is not in [4, 6]."
+        )));
+    }
+    let cidr_text = input
+        .cidr
+        .clone()
+        .ok_or_else(|| ApiError::bad_request("Invalid input: a cidr is required."))?;
+    let cidr = ipam::parse_cidr(&cidr_text, ip_version)?;
+    check_name(&input.name)?;
+    for other in store::list::<Subnet>(c)?
+        .iter()
+        .filter(|s| s.network_id == network_id)
+    {
+        let overlapping = other
+            .cidr
+            .parse::<ipnet::IpNet>()
+            .is_ok_and(|o| ipam::overlaps(&o, &cidr));
+        if overlapping {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for operation: Requested subnet with cidr: {cidr} for network: {network_id} overlaps with another subnet."
+            )));
+        }
+    }
+    let gateway = match &input.gateway_ip {
+        None => Some(ipam::default_gateway(&cidr)),
+        Some(g) => check_gateway(&cidr, g.as_deref())?,
+    };
+    let pools = match input.allocation_pools {
+        Some(p) if !p.is_empty() => {
+            ipam::check_pools(&cidr, &p, gateway)?;
+            p
+        }
+        _ => ipam::default_pools(&cidr, gateway),
+    };
+    quotas::check(c, SUBNET, &project)?;
+    let mut std = Std::new(&project, input.description);
+    std.tags = input.tags.unwrap_or_default();
+    let subnet = Subnet {
+        std,
+        name: input.name.unwrap_or_default(),
+        network_id: network_id.clone(),
+        ip_version,
+        cidr: cidr.to_string(),
+        gateway_ip: gateway.map(|g| g.to_string()),
+        allocation_pools: pools,
+        dns_nameservers: check_dns(input.dns_nameservers.unwrap_or_default())?,
+        host_routes: check_routes(input.host_routes.unwrap_or_default())?,
+        enable_dhcp: input.enable_dhcp.unwrap_or(true),
+        ipv6_ra_mode: input.ipv6_ra_mode,
+        ipv6_address_mode: input.ipv6_address_mode,
+        subnetpool_id: None,
+        service_types: input.service_types.unwrap_or_default(),
+        segment_id: input.segment_id,
+    };
+    store::put(c, &subnet)?;
+    net.subnets.push(subnet.std.id.clone());
+    net.std.touch();
+    store::put(c, &net)?;
+    ports::sync_dhcp_port(c, &network_id)?;
+    Ok(subnet)
+}

@@ -1,0 +1,314 @@
+//! Turns the networking database into the dataplane's `HostPlan`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+
+use rusqlite::Connection;
+
+use super::model::*;
+use super::store;
+use crate::dataplane::plan::*;
+use crate::http::error::ApiResult;
+
+/// Whether a port stands for an instance NIC the dataplane must wire: bound to a
+/// host, or owned by compute.
+pub fn is_instance_port(p: &Port) -> bool {
+    !p.device_owner.starts_with("network:")
+        && (!p.binding_host_id.is_empty() || p.device_owner.starts_with("compute:"))
+}
+
+struct Index {
+    networks: HashMap<String, Network>,
+    subnets: HashMap<String, Subnet>,
+    ports: Vec<Port>,
+}
+
+impl Index {
+    fn bridge(&self, network_id: &str, external_bridge: &str) -> String {
+        match self.networks.get(network_id) {
+            Some(n) if n.external => external_bridge.to_owned(),
+            _ => bridge_name(network_id),
+        }
+    }
+
+    /// `10.0.0.5/24` for an address of a subnet.
+    fn with_prefix(&self, f: &FixedIp) -> Option<String> {
+        let s = self.subnets.get(&f.subnet_id)?;
+        let prefix = s.cidr.split('/').nth(1)?;
+        Some(format!("{}/{prefix}", f.ip_address))
+    }
+
+    fn v4(&self, ips: &[FixedIp]) -> Vec<Ipv4Addr> {
+        ips.iter()
+            .filter_map(|f| f.ip_address.parse().ok())
+            .collect()
+    }
+}
+
+pub fn build(c: &Connection, external_bridge: &str, masquerade: bool) -> ApiResult<HostPlan> {
+    let idx = Index {
+        networks: store::list::<Network>(c)?
+            .into_iter()
+            .map(|n| (n.std.id.clone(), n))
+            .collect(),
+        subnets: store::list::<Subnet>(c)?
+            .into_iter()
+            .map(|s| (s.std.id.clone(), s))
+            .collect(),
+        ports: store::list::<Port>(c)?,
+    };
+    let mut plan = HostPlan {
+        external: external(&idx, external_bridge, masquerade),
+        ..Default::default()
+    };
+    let mut networks: Vec<&Network> = idx.networks.values().collect();
+    networks.sort_by(|a, b| a.std.id.cmp(&b.std.id));
+    for net in networks {
+        plan.networks.push(NetworkPlan {
+            id: net.std.id.clone(),
+            bridge: idx.bridge(&net.std.id, external_bridge),
+            mtu: net.mtu,
+            admin_state_up: net.admin_state_up,
+            dhcp: dhcp(&idx, net),
+        });
+    }
+    let fips = store::list::<FloatingIp>(c)?;
+    for router in store::list::<Router>(c)?
+        .into_iter()
+        .filter(|r| r.admin_state_up)
+    {
+        plan.routers
+            .push(router_plan(&idx, &router, &fips, external_bridge));
+    }
+    let mut groups: BTreeSet<String> = BTreeSet::new();
+    for p in idx.ports.iter().filter(|p| is_instance_port(p)) {
+        groups.extend(p.security_groups.iter().cloned());
+        plan.ports.push(PortPlan {
+            id: p.std.id.clone(),
+            tap: tap_name(&p.std.id),
+            bridge: idx.bridge(&p.network_id, external_bridge),
+            mac: p.mac_address.clone(),
+            ips: idx.v4(&p.fixed_ips),
+            admin_state_up: p.admin_state_up,
+            port_security: p.port_security_enabled,
+            security_groups: p.security_groups.clone(),
+            allowed_address_pairs: p
+                .allowed_address_pairs
+                .iter()
+                .map(|a| (a.ip_address.clone(), a.mac_address.clone()))
+                .collect(),
+        });
+    }
+    let rules = store::list::<SecurityGroupRule>(c)?;
+    // Remote groups named by the rules need their member addresses too.
+    let remote: Vec<String> = rules
+        .iter()
+        .filter(|r| groups.contains(&r.security_group_id))
+        .filter_map(|r| r.remote_group_id.clone())
+        .collect();
+    groups.extend(remote);
+    for g in groups {
+        plan.security_groups.push(SecurityGroupPlan {
+            rules: rules
+                .iter()
+                .filter(|r| r.security_group_id == g)
+                .map(rule_plan)
+                .collect(),
+            member_ips: idx
+                .ports
+                .iter()
+                .filter(|p| p.security_groups.contains(&g))
+                .flat_map(|p| idx.v4(&p.fixed_ips))
+                .collect(),
+            id: g,
+        });
+    }
+    Ok(plan)
+}
+
+fn external(idx: &Index, bridge: &str, masquerade: bool) -> Option<ExternalPlan> {
+    let mut nets: Vec<&Network> = idx.networks.values().filter(|n| n.external).collect();
+    nets.sort_by(|a, b| a.std.created_at.cmp(&b.std.created_at));
+    let net = nets.first()?;
+    let subnet = idx
+        .subnets
+        .values()
+        .filter(|s| s.network_id == net.std.id && s.ip_version == 4)
+        .min_by(|a, b| a.std.created_at.cmp(&b.std.created_at));
+    Some(ExternalPlan {
+        network_id: net.std.id.clone(),
+        bridge: bridge.to_owned(),
+        host_address: subnet.and_then(|s| {
+            let prefix = s.cidr.split('/').nth(1)?;
+            Some(format!("{}/{prefix}", s.gateway_ip.as_ref()?))
+        }),
+        cidr: subnet.map(|s| s.cidr.clone()).unwrap_or_default(),
+        masquerade,
+    })
+}
+
+fn dhcp(idx: &Index, net: &Network) -> Option<DhcpPlan> {
+    let port = idx
+        .ports
+        .iter()
+        .find(|p| p.network_id == net.std.id && p.device_owner == OWNER_DHCP)?;
+    let subnets: Vec<&Subnet> = idx
+        .subnets
+        .values()
+        .filter(|s| s.network_id == net.std.id && s.enable_dhcp && s.ip_version == 4)
+        .collect();
+    let dhcp_ids: BTreeSet<&str> = subnets.iter().map(|s| s.std.id.as_str()).collect();
+    let mut hosts = Vec::new();
+    for p in idx
+        .ports
+        .iter()
+        .filter(|p| p.network_id == net.std.id && p.std.id != port.std.id)
+    {
+        for f in p
+            .fixed_ips
+            .iter()
+            .filter(|f| dhcp_ids.contains(f.subnet_id.as_str()))
+        {
+            let Ok(ip) = f.ip_address.parse::<Ipv4Addr>() else {
+                continue;
+            };
+            let hostname = if p.dns_name.is_empty() {
+                format!("host-{}", f.ip_address.replace('.', "-"))
+            } else {
+                p.dns_name.clone()
+            };
+            hosts.push(DhcpHost {
+                mac: p.mac_address.clone(),
+                ip,
+                hostname,
+            });
+        }
+    }
+    hosts.sort_by_key(|h| h.ip);
+    let mut subnet_plans: Vec<DhcpSubnet> = subnets
+        .iter()
+        .map(|s| DhcpSubnet {
+            subnet_id: s.std.id.clone(),
+            cidr: s.cidr.clone(),
+            gateway: s.gateway_ip.as_ref().and_then(|g| g.parse().ok()),
+            dns_servers: s
+                .dns_nameservers
+                .iter()
+                .filter_map(|d| d.parse().ok())
+                .collect(),
+            host_routes: s
+                .host_routes
+                .iter()
+                .filter_map(|r| Some((r.destination.clone(), r.nexthop.parse().ok()?)))
+                .collect(),
+            lease_seconds: 86_400,
+            mtu: net.mtu,
+        })
+        .collect();
+    subnet_plans.sort_by(|a, b| a.subnet_id.cmp(&b.subnet_id));
+    Some(DhcpPlan {
+        namespace: format!("qdhcp-{}", net.std.id),
+        port_id: port.std.id.clone(),
+        mac: port.mac_address.clone(),
+        addresses: port
+            .fixed_ips
+            .iter()
+            .filter_map(|f| idx.with_prefix(f))
+            .collect(),
+        subnets: subnet_plans,
+        hosts,
+    })
+}
+
+fn router_plan(
+    idx: &Index,
+    router: &Router,
+    fips: &[FloatingIp],
+    external_bridge: &str,
+) -> RouterPlan {
+    let ports: Vec<&Port> = idx
+        .ports
+        .iter()
+        .filter(|p| p.device_id == router.std.id)
+        .collect();
+    let mut interfaces = Vec::new();
+    let mut internal = Vec::new();
+    for p in ports
+        .iter()
+        .filter(|p| p.device_owner == OWNER_ROUTER_INTERFACE)
+    {
+        for f in &p.fixed_ips {
+            let Some(address) = idx.with_prefix(f) else {
+                continue;
+            };
+            if let Some(s) = idx.subnets.get(&f.subnet_id).filter(|s| s.ip_version == 4) {
+                internal.push(s.cidr.clone());
+                interfaces.push(RouterInterface {
+                    port_id: p.std.id.clone(),
+                    bridge: idx.bridge(&p.network_id, external_bridge),
+                    mac: p.mac_address.clone(),
+                    address,
+                });
+            }
+        }
+    }
+    let gateway = ports
+        .iter()
+        .find(|p| p.device_owner == OWNER_ROUTER_GATEWAY)
+        .and_then(|p| {
+            let f = p
+                .fixed_ips
+                .iter()
+                .find(|f| f.ip_address.parse::<Ipv4Addr>().is_ok())?;
+            Some(RouterGateway {
+                port_id: p.std.id.clone(),
+                bridge: external_bridge.to_owned(),
+                mac: p.mac_address.clone(),
+                address: idx.with_prefix(f)?,
+                next_hop: idx
+                    .subnets
+                    .get(&f.subnet_id)
+                    .and_then(|s| s.gateway_ip.as_ref()?.parse().ok()),
+                snat: router
+                    .external_gateway_info
+                    .as_ref()
+                    .is_some_and(|g| g.enable_snat),
+                internal_cidrs: internal.clone(),
+            })
+        });
+    let floating_ips = fips
+        .iter()
+        .filter(|f| f.router_id.as_deref() == Some(router.std.id.as_str()))
+        .filter_map(|f| {
+            Some(FloatingIpPlan {
+                floating_ip: f.floating_ip_address.parse().ok()?,
+                fixed_ip: f.fixed_ip_address.as_ref()?.parse().ok()?,
+            })
+        })
+        .collect();
+    RouterPlan {
+        id: router.std.id.clone(),
+        namespace: format!("qrouter-{}", router.std.id),
+        interfaces,
+        gateway,
+        floating_ips,
+        routes: router
+            .routes
+            .iter()
+            .filter_map(|r| Some((r.destination.clone(), r.nexthop.parse().ok()?)))
+            .collect(),
+    }
+}
+
+fn rule_plan(r: &SecurityGroupRule) -> RulePlan {
+    RulePlan {
+        id: r.std.id.clone(),
+        direction: r.direction.clone(),
+        ethertype: r.ethertype.clone(),
+        protocol: r.protocol.clone(),
+        port_range_min: r.port_range_min.and_then(|p| u16::try_from(p).ok()),
+        port_range_max: r.port_range_max.and_then(|p| u16::try_from(p).ok()),
+        remote_ip_prefix: r.remote_ip_prefix.clone(),
+        remote_group_id: r.remote_group_id.clone(),
+    }
+}

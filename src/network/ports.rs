@@ -1,0 +1,600 @@
+//! Ports and their addresses (Networking API v2.0: Ports), including the ports the
+//! service makes for itself: DHCP, router legs and floating IPs.
+
+use std::collections::HashSet;
+
+use rusqlite::Connection;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::model::*;
+use super::{
+    NetworkService, ipam, load_visible, may_change, not_found, owner_project, quotas, security,
+    sees, store,
+};
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FixedIpRequest {
+    pub subnet_id: Option<String>,
+    pub ip_address: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct PortCreate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub network_id: Option<String>,
+    pub fixed_ips: Option<Vec<FixedIpRequest>>,
+    pub mac_address: Option<String>,
+    pub admin_state_up: Option<bool>,
+    pub device_id: Option<String>,
+    pub device_owner: Option<String>,
+    pub security_groups: Option<Vec<String>>,
+    pub allowed_address_pairs: Option<Vec<AddressPairRequest>>,
+    pub port_security_enabled: Option<bool>,
+    #[serde(rename = "binding:host_id")]
+    pub binding_host_id: Option<String>,
+    #[serde(rename = "binding:vnic_type")]
+    pub binding_vnic_type: Option<String>,
+    #[serde(rename = "binding:profile")]
+    pub binding_profile: Option<Value>,
+    pub dns_name: Option<String>,
+    pub project_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub extra_dhcp_opts: Option<Vec<Value>>,
+    pub tags: Option<Vec<String>>,
+    pub qos_policy_id: Option<String>,
+    pub propagate_uplink_status: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct AddressPairRequest {
+    pub ip_address: String,
+    pub mac_address: Option<String>,
+}
+
+fn check_mac(mac: &str) -> ApiResult<String> {
+    let parts: Vec<&str> = mac.split(':').collect();
+    let ok = parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && u8::from_str_radix(p, 16).is_ok());
+    let multicast = parts
+        .first()
+        .and_then(|p| u8::from_str_radix(p, 16).ok())
+        .is_some_and(|b| b & 1 == 1);
+    if !ok || multicast {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for mac_address: '{mac}' is not a valid unicast MAC address."
+        )));
+    }
+    Ok(mac.to_ascii_lowercase())
+}
+
+fn subnets_of(c: &Connection, network_id: &str) -> ApiResult<Vec<Subnet>> {
+    Ok(store::list::<Subnet>(c)?
+        .into_iter()
+        .filter(|s| s.network_id == network_id)
+        .collect())
+}
+
+fn used_ips(c: &Connection, subnet_id: &str) -> ApiResult<HashSet<String>> {
+    Ok(store::ips_in_subnet(c, subnet_id)?
+        .into_iter()
+        .map(|(ip, _)| ip)
+        .collect())
+}
+
+/// Resolves requested fixed IPs into concrete (subnet, address) pairs and records
+/// them; with no request, one address from the network's first IPv4 subnet.
+fn allocate(
+    c: &Connection,
+    net: &Network,
+    port_id: &str,
+    requests: Option<Vec<FixedIpRequest>>,
+) -> ApiResult<Vec<FixedIp>> {
+    let subnets = subnets_of(c, &net.std.id)?;
+    let requests = match requests {
+        Some(r) => r,
+        None => {
+            let first = subnets
+                .iter()
+                .find(|s| s.ip_version == 4)
+                .or(subnets.first());
+            match first {
+                Some(s) => vec![FixedIpRequest {
+                    subnet_id: Some(s.std.id.clone()),
+                    ip_address: None,
+                }],
+                None => vec![],
+            }
+        }
+    };
+    let mut out = Vec::new();
+    for r in requests {
+        let subnet = match (&r.subnet_id, &r.ip_address) {
+            (Some(id), _) => subnets.iter().find(|s| s.std.id == *id).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Invalid input for operation: Failed to find subnet {id} on network {}.",
+                    net.std.id
+                ))
+            })?,
+            (None, Some(ip)) => {
+                let addr = ipam::parse_ip(ip)?;
+                subnets
+                    .iter()
+                    .find(|s| s.cidr.parse::<ipnet::IpNet>().is_ok_and(|n| n.contains(&addr)))
+                    .ok_or_else(|| ApiError::bad_request(format!("Invalid input for operation: IP address {ip} is not a valid IP for the specified network.")))?
+            }
+            (None, None) => {
+                return Err(ApiError::bad_request(
+                    "Invalid input for fixed_ips: each entry needs a subnet_id or an ip_address.",
+                ));
+            }
+        };
+        let cidr = ipam::parse_cidr(&subnet.cidr, subnet.ip_version)?;
+        let ip = match &r.ip_address {
+            Some(ip) => {
+                let addr = ipam::parse_ip(ip)?;
+                if !cidr.contains(&addr)
+                    || addr == cidr.network()
+                    || (cidr.addr().is_ipv4() && addr == cidr.broadcast())
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input for operation: IP address {ip} is not a valid IP for the specified subnet."
+                    )));
+                }
+                addr
+            }
+            None => {
+                let mut used = used_ips(c, &subnet.std.id)?;
+                used.extend(
+                    out.iter()
+                        .filter(|f: &&FixedIp| f.subnet_id == subnet.std.id)
+                        .map(|f| f.ip_address.clone()),
+                );
+                ipam::next_free(&cidr, &subnet.allocation_pools, &used)?
+            }
+        };
+        store::ip_allocate(c, &subnet.std.id, &ip.to_string(), port_id, &net.std.id)?;
+        out.push(FixedIp {
+            subnet_id: subnet.std.id.clone(),
+            ip_address: ip.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// What the service itself asks for when it makes a port.
+pub struct PortSpec {
+    pub project_id: String,
+    pub network_id: String,
+    pub name: String,
+    pub device_id: String,
+    pub device_owner: String,
+    pub fixed_ips: Option<Vec<FixedIpRequest>>,
+}
+
+/// Creates a port for the service's own use (DHCP, router leg, gateway, floating IP).
+pub fn create_service_port(c: &Connection, spec: PortSpec) -> ApiResult<Port> {
+    let net: Network =
+        store::get(c, &spec.network_id)?.ok_or_else(|| not_found(NETWORK, &spec.network_id))?;
+    let mut std = Std::new(&spec.project_id, None);
+    std.id = uuid::Uuid::new_v4().to_string();
+    let mac = ipam::random_mac();
+    store::mac_allocate(c, &mac, &std.id)?;
+    let fixed_ips = allocate(c, &net, &std.id, spec.fixed_ips)?;
+    let port = Port {
+        std,
+        name: spec.name,
+        network_id: spec.network_id,
+        mac_address: mac,
+        admin_state_up: true,
+        status: "ACTIVE".into(),
+        fixed_ips,
+        device_id: spec.device_id,
+        device_owner: spec.device_owner,
+        security_groups: vec![],
+        allowed_address_pairs: vec![],
+        extra_dhcp_opts: vec![],
+        port_security_enabled: false,
+        binding_host_id: String::new(),
+        binding_vif_type: "unbound".into(),
+        binding_vnic_type: "normal".into(),
+        binding_profile: Value::Object(Default::default()),
+        binding_vif_details: Value::Object(Default::default()),
+        dns_name: String::new(),
+        dns_assignment: vec![],
+        qos_policy_id: None,
+        propagate_uplink_status: false,
+    };
+    store::put(c, &port)?;
+    Ok(port)
+}
+
+/// Removes a port with its addresses and MAC, and unhooks floating IPs from it.
+pub fn delete_port_tx(c: &Connection, port: &Port) -> ApiResult<()> {
+    store::ip_release_port(c, &port.std.id)?;
+    store::mac_release_port(c, &port.std.id)?;
+    for mut fip in store::list::<FloatingIp>(c)?
+        .into_iter()
+        .filter(|f| f.port_id.as_deref() == Some(port.std.id.as_str()))
+    {
+        fip.port_id = None;
+        fip.fixed_ip_address = None;
+        fip.router_id = None;
+        fip.status = "DOWN".into();
+        fip.std.touch();
+        store::put(c, &fip)?;
+    }
+    store::delete::<Port>(c, &port.std.id)
+}
+
+/// Keeps the network's DHCP port in step with its DHCP-enabled subnets: created
+/// with the first one, one address per such subnet, removed with the last.
+pub fn sync_dhcp_port(c: &Connection, network_id: &str) -> ApiResult<()> {
+    let Some(net) = store::get::<Network>(c, network_id)? else {
+        return Ok(());
+    };
+    let dhcp_subnets: Vec<Subnet> = subnets_of(c, network_id)?
+        .into_iter()
+        .filter(|s| s.enable_dhcp && s.ip_version == 4)
+        .collect();
+    let existing = store::list::<Port>(c)?
+        .into_iter()
+        .find(|p| p.network_id == network_id && p.device_owner == OWNER_DHCP);
+    match (existing, dhcp_subnets.is_empty()) {
+        (None, true) => Ok(()),
+        (Some(p), true) => delete_port_tx(c, &p),
+        (None, false) => {
+            let requests = dhcp_subnets
+                .iter()
+                .map(|s| FixedIpRequest {
+                    subnet_id: Some(s.std.id.clone()),
+                    ip_address: None,
+                })
+                .collect();
+            create_service_port(
+                c,
+                PortSpec {
+                    project_id: net.std.project_id.clone(),
+                    network_id: network_id.to_owned(),
+                    name: String::new(),
+                    device_id: format!("dhcp-{network_id}"),
+                    device_owner: OWNER_DHCP.into(),
+                    fixed_ips: Some(requests),
+                },
+            )
+            .map(drop)
+        }
+        (Some(mut p), false) => {
+            let wanted: HashSet<&str> = dhcp_subnets.iter().map(|s| s.std.id.as_str()).collect();
+            let have: HashSet<String> = p.fixed_ips.iter().map(|f| f.subnet_id.clone()).collect();
+            if wanted.len() == have.len() && have.iter().all(|h| wanted.contains(h.as_str())) {
+                return Ok(());
+            }
+            store::ip_release_port(c, &p.std.id)?;
+            let keep: Vec<FixedIpRequest> = dhcp_subnets
+                .iter()
+                .map(|s| FixedIpRequest {
+                    subnet_id: Some(s.std.id.clone()),
+                    ip_address: p
+                        .fixed_ips
+                        .iter()
+                        .find(|f| f.subnet_id == s.std.id)
+                        .map(|f| f.ip_address.clone()),
+                })
+                .collect();
+            p.fixed_ips = allocate(c, &net, &p.std.id, Some(keep))?;
+            p.std.touch();
+            store::put(c, &p)
+        }
+    }
+}
+
+fn address_pairs(reqs: Vec<AddressPairRequest>, port_mac: &str) -> ApiResult<Vec<AddressPair>> {
+    reqs.into_iter()
+        .map(|r| {
+            r.ip_address
+                .parse::<ipnet::IpNet>()
+                .map(drop)
+                .or_else(|_| ipam::parse_ip(&r.ip_address).map(drop))
+                .map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "Invalid allowed address pair ip_address '{}'.",
+                        r.ip_address
+                    ))
+                })?;
+            let mac = match r.mac_address {
+                Some(m) => check_mac(&m)?,
+                None => port_mac.to_owned(),
+            };
+            Ok(AddressPair {
+                ip_address: r.ip_address,
+                mac_address: mac,
+            })
+        })
+        .collect()
+}
+
+/// Security groups for a new or updated port: named ones must be the project's own.
+fn resolve_groups(
+    c: &Connection,
+    project_id: &str,
+    requested: Option<Vec<String>>,
+    port_security: bool,
+    service_port: bool,
+) -> ApiResult<Vec<String>> {
+    if service_port {
+        return Ok(vec![]);
+    }
+    let groups = match requested {
+        Some(g) => g,
+        None if port_security => vec![security::ensure_default_group(c, project_id)?],
+        None => vec![],
+    };
+    if !port_security && !groups.is_empty() {
+        return Err(ApiError::Conflict("Port has security group associated. Cannot disable port security or IP address until security group is removed.".into()));
+    }
+    for g in &groups {
+        let sg = store::get::<SecurityGroup>(c, g)?
+            .filter(|sg| sg.std.project_id == project_id || sg.shared);
+        if sg.is_none() {
+            return Err(ApiError::Missing(format!(
+                "Security group {g} does not exist"
+            )));
+        }
+    }
+    Ok(groups)
+}
+
+impl NetworkService {
+    /// `POST /v2.0/ports`.
+    pub async fn port_create(&self, ctx: &RequestContext, input: PortCreate) -> ApiResult<Port> {
+        let ctx = ctx.clone();
+        self.write(move |c| port_create_tx(c, &ctx, input)).await
+    }
+
+    pub async fn port_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Port> {
+        let ctx = ctx.clone();
+        self.read(move |c| load_visible(c, &ctx, &id)).await
+    }
+
+    pub async fn port_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Port>> {
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            Ok(store::list::<Port>(c)?
+                .into_iter()
+                .filter(|p| sees(&ctx, &p.std.project_id))
+                .collect())
+        })
+        .await
+    }
+
+    pub async fn port_update(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        input: PortCreate,
+        if_match: Option<String>,
+    ) -> ApiResult<Port> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let mut p: Port = load_visible(c, &ctx, &id)?;
+            may_change(&ctx, &p.std.project_id)?;
+            super::check_revision(&p.std, if_match.as_deref())?;
+            if input
+                .network_id
+                .as_ref()
+                .is_some_and(|n| *n != p.network_id)
+            {
+                return Err(ApiError::bad_request(
+                    "Cannot update read-only attribute network_id",
+                ));
+            }
+            let admin_only = input.binding_host_id.is_some()
+                || input.binding_profile.is_some()
+                || input.mac_address.is_some();
+            if admin_only && !ctx.is_admin() {
+                return Err(ApiError::forbidden());
+            }
+            if let Some(v) = input.name {
+                p.name = v;
+            }
+            if let Some(v) = input.description {
+                p.std.description = v;
+            }
+            if let Some(v) = input.admin_state_up {
+                p.admin_state_up = v;
+            }
+            if let Some(v) = input.device_id {
+                p.device_id = v;
+            }
+            if let Some(v) = input.device_owner {
+                p.device_owner = v;
+            }
+            if let Some(v) = input.dns_name {
+                p.dns_name = v;
+            }
+            if let Some(v) = input.tags {
+                p.std.tags = v;
+            }
+            if let Some(v) = input.extra_dhcp_opts {
+                p.extra_dhcp_opts = v;
+            }
+            if let Some(h) = input.binding_host_id {
+                p.binding_vif_type = if h.is_empty() {
+                    "unbound".into()
+                } else {
+                    "bridge".into()
+                };
+                p.status = if h.is_empty() {
+                    "DOWN".into()
+                } else {
+                    "ACTIVE".into()
+                };
+                p.binding_host_id = h;
+            }
+            if let Some(v) = input.binding_profile {
+                p.binding_profile = v;
+            }
+            if let Some(mac) = input.mac_address {
+                let mac = check_mac(&mac)?;
+                if mac != p.mac_address {
+                    store::mac_release_port(c, &p.std.id)?;
+                    store::mac_allocate(c, &mac, &p.std.id)?;
+                    p.mac_address = mac;
+                }
+            }
+            if let Some(pairs) = input.allowed_address_pairs {
+                p.allowed_address_pairs = address_pairs(pairs, &p.mac_address)?;
+            }
+            let port_security = input
+                .port_security_enabled
+                .unwrap_or(p.port_security_enabled);
+            if input.port_security_enabled.is_some() || input.security_groups.is_some() {
+                let requested = input.security_groups.or_else(|| {
+                    if port_security {
+                        Some(p.security_groups.clone())
+                    } else {
+                        Some(vec![])
+                    }
+                });
+                let requested = requested.filter(|g| !g.is_empty() || !port_security);
+                p.security_groups =
+                    resolve_groups(c, &p.std.project_id, requested, port_security, false)?;
+                p.port_security_enabled = port_security;
+            }
+            if let Some(reqs) = input.fixed_ips {
+                let net: Network = store::get(c, &p.network_id)?
+                    .ok_or_else(|| not_found(NETWORK, &p.network_id))?;
+                store::ip_release_port(c, &p.std.id)?;
+                p.fixed_ips = allocate(c, &net, &p.std.id, Some(reqs))?;
+            }
+            p.std.touch();
+            store::put(c, &p)?;
+            Ok(p)
+        })
+        .await
+    }
+
+    /// `DELETE /v2.0/ports/{id}`: router legs and gateways go through the router API.
+    pub async fn port_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let p: Port = load_visible(c, &ctx, &id)?;
+            may_change(&ctx, &p.std.project_id)?;
+            if [
+                OWNER_ROUTER_INTERFACE,
+                OWNER_ROUTER_GATEWAY,
+                OWNER_FLOATING_IP,
+            ]
+            .contains(&p.device_owner.as_str())
+            {
+                return Err(ApiError::Conflict(format!(
+                    "Port {id} cannot be deleted directly via the port API: has device owner {}.",
+                    p.device_owner
+                )));
+            }
+            delete_port_tx(c, &p)
+        })
+        .await
+    }
+}
+
+pub fn port_create_tx(c: &Connection, ctx: &RequestContext, input: PortCreate) -> ApiResult<Port> {
+    let network_id = input
+        .network_id
+        .clone()
+        .ok_or_else(|| ApiError::bad_request("Invalid input: network_id is required."))?;
+    let net: Network = load_visible(c, ctx, &network_id)?;
+    let project = owner_project(ctx, input.project_id.clone().or(input.tenant_id.clone()))?;
+    if !ctx.can_write() {
+        return Err(ApiError::forbidden());
+    }
+    let admin_only = input.binding_host_id.is_some()
+        || input.binding_profile.is_some()
+        || input.mac_address.is_some();
+    if admin_only && !ctx.is_admin() {
+        return Err(ApiError::Forbidden(
+            "Setting binding:* or mac_address is allowed for administrators only.".into(),
+        ));
+    }
+    if input
+        .fixed_ips
+        .as_ref()
+        .is_some_and(|f| f.iter().any(|r| r.ip_address.is_some()))
+        && !ctx.is_admin()
+        && net.std.project_id != project
+    {
+        return Err(ApiError::Forbidden(
+            "Only the network owner may choose a fixed IP address on a shared network.".into(),
+        ));
+    }
+    quotas::check(c, PORT, &project)?;
+    let mut std = Std::new(&project, input.description);
+    std.tags = input.tags.unwrap_or_default();
+    let mac = match input.mac_address {
+        Some(m) => check_mac(&m)?,
+        None => ipam::random_mac(),
+    };
+    store::mac_allocate(c, &mac, &std.id)?;
+    let fixed_ips = allocate(c, &net, &std.id, input.fixed_ips)?;
+    let device_owner = input.device_owner.unwrap_or_default();
+    let service_port = device_owner.starts_with("network:");
+    let port_security = input
+        .port_security_enabled
+        .unwrap_or(net.port_security_enabled);
+    let security_groups = resolve_groups(
+        c,
+        &project,
+        input.security_groups,
+        port_security && !service_port,
+        service_port,
+    )?;
+    let host = input.binding_host_id.unwrap_or_default();
+    let port = Port {
+        name: input.name.unwrap_or_default(),
+        network_id,
+        allowed_address_pairs: address_pairs(
+            input.allowed_address_pairs.unwrap_or_default(),
+            &mac,
+        )?,
+        mac_address: mac,
+        admin_state_up: input.admin_state_up.unwrap_or(true),
+        status: if service_port || !host.is_empty() {
+            "ACTIVE".into()
+        } else {
+            "DOWN".into()
+        },
+        fixed_ips,
+        device_id: input.device_id.unwrap_or_default(),
+        device_owner,
+        security_groups,
+        extra_dhcp_opts: input.extra_dhcp_opts.unwrap_or_default(),
+        port_security_enabled: port_security,
+        binding_vif_type: if host.is_empty() {
+            "unbound".into()
+        } else {
+            "bridge".into()
+        },
+        binding_host_id: host,
+        binding_vnic_type: input.binding_vnic_type.unwrap_or_else(|| "normal".into()),
+        binding_profile: input
+            .binding_profile
+            .unwrap_or(Value::Object(Default::default())),
+        binding_vif_details: Value::Object(Default::default()),
+        dns_name: input.dns_name.unwrap_or_default(),
+        dns_assignment: vec![],
+        qos_policy_id: input.qos_policy_id,
+        propagate_uplink_status: input.propagate_uplink_status.unwrap_or(false),
+        std,
+    };
+    store::put(c, &port)?;
+    Ok(port)
+}

@@ -1,0 +1,432 @@
+//! Security groups and rules (Networking API v2.0: Security groups, Security group
+//! rules), with the per-project `default` group Neutron creates on first use.
+
+use rusqlite::Connection;
+use serde::Deserialize;
+
+use super::model::*;
+use super::{
+    NetworkService, load_visible, may_change, not_found, owner_project, quotas, sees, store,
+};
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GroupInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub stateful: Option<bool>,
+    pub project_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RuleInput {
+    pub security_group_id: Option<String>,
+    pub direction: Option<String>,
+    pub ethertype: Option<String>,
+    pub protocol: Option<serde_json::Value>,
+    pub port_range_min: Option<u32>,
+    pub port_range_max: Option<u32>,
+    pub remote_ip_prefix: Option<String>,
+    pub remote_group_id: Option<String>,
+    pub remote_address_group_id: Option<String>,
+    pub description: Option<String>,
+    pub project_id: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+/// Protocol names Neutron accepts, with their numbers.
+const PROTOCOLS: &[(&str, u8)] = &[
+    ("icmp", 1),
+    ("igmp", 2),
+    ("tcp", 6),
+    ("egp", 8),
+    ("udp", 17),
+    ("ipv6-encap", 41),
+    ("ipv6-route", 43),
+    ("ipv6-frag", 44),
+    ("gre", 47),
+    ("esp", 50),
+    ("ah", 51),
+    ("ipv6-icmp", 58),
+    ("icmpv6", 58),
+    ("ipv6-nonxt", 59),
+    ("ipv6-opts", 60),
+    ("ospf", 89),
+    ("pgm", 113),
+    ("sctp", 132),
+    ("udplite", 136),
+    ("vrrp", 112),
+    ("dccp", 33),
+];
+
+fn rule(
+    project: &str,
+    group: &str,
+    direction: &str,
+    ethertype: &str,
+    remote_group: Option<&str>,
+) -> SecurityGroupRule {
+    SecurityGroupRule {
+        std: Std::new(project, None),
+        security_group_id: group.to_owned(),
+        direction: direction.to_owned(),
+        ethertype: ethertype.to_owned(),
+        protocol: None,
+        port_range_min: None,
+        port_range_max: None,
+        remote_ip_prefix: None,
+        remote_group_id: remote_group.map(str::to_owned),
+        remote_address_group_id: None,
+        normalized_cidr: None,
+        belongs_to_default_sg: true,
+    }
+}
+
+/// Returns the project's `default` group, creating it with Neutron's default rules
+/// (ingress from members of the group, all egress) when missing.
+pub fn ensure_default_group(c: &Connection, project_id: &str) -> ApiResult<String> {
+    if let Some(sg) = store::list::<SecurityGroup>(c)?
+        .into_iter()
+        .find(|g| g.std.project_id == project_id && g.name == "default")
+    {
+        return Ok(sg.std.id);
+    }
+    let sg = SecurityGroup {
+        std: Std::new(project_id, Some("Default security group".into())),
+        name: "default".into(),
+        stateful: true,
+        shared: false,
+    };
+    store::put(c, &sg)?;
+    for (direction, ethertype, remote) in [
+        ("ingress", "IPv4", Some(sg.std.id.as_str())),
+        ("ingress", "IPv6", Some(sg.std.id.as_str())),
+        ("egress", "IPv4", None),
+        ("egress", "IPv6", None),
+    ] {
+        store::put(
+            c,
+            &rule(project_id, &sg.std.id, direction, ethertype, remote),
+        )?;
+    }
+    Ok(sg.std.id)
+}
+
+pub fn rules_of(c: &Connection, group_id: &str) -> ApiResult<Vec<SecurityGroupRule>> {
+    Ok(store::list::<SecurityGroupRule>(c)?
+        .into_iter()
+        .filter(|r| r.security_group_id == group_id)
+        .collect())
+}
+
+fn normalize_protocol(p: Option<serde_json::Value>) -> ApiResult<Option<String>> {
+    let text = match p {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::String(s)) if s.is_empty() || s.eq_ignore_ascii_case("any") => {
+            return Ok(None);
+        }
+        Some(serde_json::Value::String(s)) => s.to_ascii_lowercase(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Security group rule protocol {other} not supported."
+            )));
+        }
+    };
+    if PROTOCOLS.iter().any(|(name, _)| *name == text) {
+        return Ok(Some(text));
+    }
+    match text.parse::<u16>() {
+        Ok(n) if n <= 255 => Ok(Some(text)),
+        _ => Err(ApiError::bad_request(format!(
+            "Security group rule protocol {text} not supported. Only protocol values {} and integer representations [0 to 255] are supported.",
+            PROTOCOLS
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Port ranges: only for protocols with ports; for ICMP, type and code.
+fn check_ports(protocol: Option<&str>, min: Option<u32>, max: Option<u32>) -> ApiResult<()> {
+    let with_ports = matches!(
+        protocol,
+        Some("tcp" | "udp" | "sctp" | "dccp" | "udplite" | "6" | "17" | "132")
+    );
+    let icmp = matches!(protocol, Some("icmp" | "ipv6-icmp" | "icmpv6" | "1" | "58"));
+    match (min, max) {
+        (None, None) => Ok(()),
+        _ if with_ports => {
+            let (lo, hi) = (min.unwrap_or(1), max.unwrap_or(65535));
+            if min.is_none() || lo < 1 || hi > 65535 || lo > hi {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid value for port {lo}-{hi}: the port range must be 1-65535 with port_range_min <= port_range_max."
+                )));
+            }
+            Ok(())
+        }
+        _ if icmp => {
+            if min.is_some_and(|t| t > 255)
+                || max.is_some_and(|c| c > 255)
+                || (min.is_none() && max.is_some())
+            {
+                return Err(ApiError::bad_request(
+                    "Invalid value for ICMP type/code: they must be 0-255, and a code needs a type.",
+                ));
+            }
+            Ok(())
+        }
+        _ => Err(ApiError::bad_request(
+            "Invalid input: port ranges need a protocol with ports (tcp, udp, sctp) or ICMP.",
+        )),
+    }
+}
+
+impl NetworkService {
+    pub async fn security_group_create(
+        &self,
+        ctx: &RequestContext,
+        input: GroupInput,
+    ) -> ApiResult<SecurityGroup> {
+        let project = owner_project(ctx, input.project_id.clone().or(input.tenant_id.clone()))?;
+        if !ctx.can_write() {
+            return Err(ApiError::forbidden());
+        }
+        let name = input.name.unwrap_or_default();
+        if name == "default" {
+            return Err(ApiError::Conflict(
+                "Default security group already exists.".into(),
+            ));
+        }
+        self.write(move |c| {
+            ensure_default_group(c, &project)?;
+            quotas::check(c, SECURITY_GROUP, &project)?;
+            let mut std = Std::new(&project, input.description);
+            std.tags = input.tags.unwrap_or_default();
+            let sg = SecurityGroup {
+                std,
+                name,
+                stateful: input.stateful.unwrap_or(true),
+                shared: false,
+            };
+            store::put(c, &sg)?;
+            for ethertype in ["IPv4", "IPv6"] {
+                let mut r = rule(&project, &sg.std.id, "egress", ethertype, None);
+                r.belongs_to_default_sg = false;
+                store::put(c, &r)?;
+            }
+            Ok(sg)
+        })
+        .await
+    }
+
+    pub async fn security_group_get(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<(SecurityGroup, Vec<SecurityGroupRule>)> {
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            let sg: SecurityGroup = load_visible(c, &ctx, &id)?;
+            let rules = rules_of(c, &id)?;
+            Ok((sg, rules))
+        })
+        .await
+    }
+
+    /// Lists groups; a project's `default` group appears on its first listing.
+    pub async fn security_group_list(
+        &self,
+        ctx: &RequestContext,
+    ) -> ApiResult<Vec<(SecurityGroup, Vec<SecurityGroupRule>)>> {
+        if let Some(p) = ctx.project_id().map(str::to_owned) {
+            self.write(move |c| ensure_default_group(c, &p).map(drop))
+                .await?;
+        }
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            let rules = store::list::<SecurityGroupRule>(c)?;
+            Ok(store::list::<SecurityGroup>(c)?
+                .into_iter()
+                .filter(|g| sees(&ctx, &g.std.project_id) || g.shared)
+                .map(|g| {
+                    let mine = rules
+                        .iter()
+                        .filter(|r| r.security_group_id == g.std.id)
+                        .cloned()
+                        .collect();
+                    (g, mine)
+                })
+                .collect())
+        })
+        .await
+    }
+
+    pub async fn security_group_update(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        input: GroupInput,
+    ) -> ApiResult<(SecurityGroup, Vec<SecurityGroupRule>)> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let mut sg: SecurityGroup = load_visible(c, &ctx, &id)?;
+            may_change(&ctx, &sg.std.project_id)?;
+            if let Some(n) = input.name {
+                if sg.name == "default" && n != "default" {
+                    return Err(ApiError::Conflict(
+                        "Updating default security group not allowed.".into(),
+                    ));
+                }
+                sg.name = n;
+            }
+            if let Some(d) = input.description {
+                sg.std.description = d;
+            }
+            if let Some(t) = input.tags {
+                sg.std.tags = t;
+            }
+            if let Some(s) = input.stateful {
+                sg.stateful = s;
+            }
+            sg.std.touch();
+            store::put(c, &sg)?;
+            Ok((sg, rules_of(c, &id)?))
+        })
+        .await
+    }
+
+    pub async fn security_group_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let sg: SecurityGroup = load_visible(c, &ctx, &id)?;
+            may_change(&ctx, &sg.std.project_id)?;
+            if sg.name == "default" && !ctx.is_admin() {
+                return Err(ApiError::Conflict(
+                    "Insufficient rights for removing default security group.".into(),
+                ));
+            }
+            if store::list::<Port>(c)?
+                .iter()
+                .any(|p| p.security_groups.contains(&id))
+            {
+                return Err(ApiError::Conflict(format!("Security Group {id} in use.")));
+            }
+            for r in rules_of(c, &id)? {
+                store::delete::<SecurityGroupRule>(c, &r.std.id)?;
+            }
+            store::delete::<SecurityGroup>(c, &id)
+        })
+        .await
+    }
+
+    pub async fn security_group_rule_create(
+        &self,
+        ctx: &RequestContext,
+        input: RuleInput,
+    ) -> ApiResult<SecurityGroupRule> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let group_id = input.security_group_id.clone().ok_or_else(|| ApiError::bad_request("Invalid input: security_group_id is required."))?;
+            let sg: SecurityGroup = load_visible(c, &ctx, &group_id)?;
+            may_change(&ctx, &sg.std.project_id)?;
+            let direction = input.direction.clone().unwrap_or_default();
+            if !["ingress", "egress"].contains(&direction.as_str()) {
+                return Err(ApiError::bad_request(format!("Invalid input for direction. Reason: '{direction}' is not in ['ingress', 'egress'].")));
+            }
+            let ethertype = input.ethertype.clone().unwrap_or_else(|| "IPv4".into());
+            if !["IPv4", "IPv6"].contains(&ethertype.as_str()) {
+                return Err(ApiError::bad_request(format!("Invalid input for ethertype. Reason: '{ethertype}' is not in ['IPv4', 'IPv6'].")));
+            }
+            let protocol = normalize_protocol(input.protocol.clone())?;
+            check_ports(protocol.as_deref(), input.port_range_min, input.port_range_max)?;
+            if input.remote_ip_prefix.is_some() && input.remote_group_id.is_some() {
+                return Err(ApiError::bad_request("Only remote_ip_prefix or remote_group_id may be provided."));
+            }
+            let prefix = match &input.remote_ip_prefix {
+                None => None,
+                Some(p) => {
+                    let net: ipnet::IpNet = p.parse().or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| ApiError::bad_request(format!("Invalid input for remote_ip_prefix: '{p}' is not a valid CIDR.")))?;
+                    let v = if net.addr().is_ipv4() { "IPv4" } else { "IPv6" };
+                    if v != ethertype {
+                        return Err(ApiError::bad_request(format!("Conflicting value ethertype {ethertype} for CIDR {p}")));
+                    }
+                    Some(net)
+                }
+            };
+            if let Some(g) = &input.remote_group_id {
+                store::get::<SecurityGroup>(c, g)?.ok_or_else(|| ApiError::Missing(format!("Security group {g} does not exist")))?;
+            }
+            quotas::check(c, SECURITY_GROUP_RULE, &sg.std.project_id)?;
+            let mut r = rule(&sg.std.project_id, &group_id, &direction, &ethertype, input.remote_group_id.as_deref());
+            r.std.description = input.description.unwrap_or_default();
+            r.protocol = protocol;
+            r.port_range_min = input.port_range_min;
+            r.port_range_max = input.port_range_max.or(if input.port_range_min.is_some() && r.protocol.as_deref().is_some_and(|p| p == "tcp" || p == "udp") { input.port_range_min } else { None });
+            r.remote_ip_prefix = prefix.map(|p| p.to_string());
+            r.normalized_cidr = prefix.map(|p| p.trunc().to_string());
+            r.remote_address_group_id = input.remote_address_group_id;
+            r.belongs_to_default_sg = sg.name == "default";
+            let same = |o: &SecurityGroupRule| {
+                (o.direction.as_str(), o.ethertype.as_str(), &o.protocol, o.port_range_min, o.port_range_max, &o.normalized_cidr, &o.remote_group_id)
+                    == (r.direction.as_str(), r.ethertype.as_str(), &r.protocol, r.port_range_min, r.port_range_max, &r.normalized_cidr, &r.remote_group_id)
+            };
+            if let Some(dup) = rules_of(c, &group_id)?.iter().find(|o| same(o)) {
+                return Err(ApiError::Conflict(format!("Security group rule already exists. Rule id is {}.", dup.std.id)));
+            }
+            store::put(c, &r)?;
+            let mut group = sg;
+            group.std.touch();
+            store::put(c, &group)?;
+            Ok(r)
+        })
+        .await
+    }
+
+    pub async fn security_group_rule_get(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<SecurityGroupRule> {
+        let ctx = ctx.clone();
+        self.read(move |c| load_visible(c, &ctx, &id)).await
+    }
+
+    pub async fn security_group_rule_list(
+        &self,
+        ctx: &RequestContext,
+    ) -> ApiResult<Vec<SecurityGroupRule>> {
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            Ok(store::list::<SecurityGroupRule>(c)?
+                .into_iter()
+                .filter(|r| sees(&ctx, &r.std.project_id))
+                .collect())
+        })
+        .await
+    }
+
+    pub async fn security_group_rule_delete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let r: SecurityGroupRule = store::get(c, &id)?
+                .filter(|r: &SecurityGroupRule| sees(&ctx, &r.std.project_id))
+                .ok_or_else(|| not_found(SECURITY_GROUP_RULE, &id))?;
+            may_change(&ctx, &r.std.project_id)?;
+            store::delete::<SecurityGroupRule>(c, &id)
+        })
+        .await
+    }
+}

@@ -1,0 +1,138 @@
+//! SQL for the networking service: typed documents per resource kind, and the
+//! address/MAC allocation tables whose primary keys forbid double allocation.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::model::Resource;
+use crate::db::conflict_on_unique;
+use crate::http::error::{ApiError, ApiResult};
+
+fn decode<T: Resource>(doc: String) -> ApiResult<T> {
+    serde_json::from_str(&doc)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("corrupt {} document: {e}", T::KIND)))
+}
+
+pub fn put<T: Resource>(c: &Connection, r: &T) -> ApiResult<()> {
+    let doc = serde_json::to_string(r).map_err(|e| ApiError::Internal(e.into()))?;
+    c.execute(
+        "INSERT INTO net_resources (kind, id, project_id, doc) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (kind, id) DO UPDATE SET project_id = excluded.project_id, doc = excluded.doc",
+        params![T::KIND, r.std().id, r.std().project_id, doc],
+    )?;
+    Ok(())
+}
+
+pub fn get<T: Resource>(c: &Connection, id: &str) -> ApiResult<Option<T>> {
+    let doc: Option<String> = c
+        .query_row(
+            "SELECT doc FROM net_resources WHERE kind = ?1 AND id = ?2",
+            params![T::KIND, id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    doc.map(decode).transpose()
+}
+
+pub fn list<T: Resource>(c: &Connection) -> ApiResult<Vec<T>> {
+    let mut st = c.prepare_cached("SELECT doc FROM net_resources WHERE kind = ?1 ORDER BY id")?;
+    let docs: Vec<String> = st
+        .query_map([T::KIND], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    docs.into_iter().map(decode).collect()
+}
+
+pub fn count(c: &Connection, kind: &str, project_id: &str) -> ApiResult<i64> {
+    Ok(c.query_row(
+        "SELECT count(*) FROM net_resources WHERE kind = ?1 AND project_id = ?2",
+        params![kind, project_id],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn delete<T: Resource>(c: &Connection, id: &str) -> ApiResult<()> {
+    c.execute(
+        "DELETE FROM net_resources WHERE kind = ?1 AND id = ?2",
+        params![T::KIND, id],
+    )?;
+    Ok(())
+}
+
+// --- allocations ----------------------------------------------------------------
+
+/// Records an address; a second holder of the same address is a 409.
+pub fn ip_allocate(
+    c: &Connection,
+    subnet_id: &str,
+    ip: &str,
+    port_id: &str,
+    network_id: &str,
+) -> ApiResult<()> {
+    c.execute(
+        "INSERT INTO ip_allocations (subnet_id, ip_address, port_id, network_id) VALUES (?1, ?2, ?3, ?4)",
+        params![subnet_id, ip, port_id, network_id],
+    )
+    .map_err(|e| conflict_on_unique(e, || format!("IP address {ip} already allocated in subnet {subnet_id}")))?;
+    Ok(())
+}
+
+pub fn ip_release_port(c: &Connection, port_id: &str) -> ApiResult<()> {
+    c.execute("DELETE FROM ip_allocations WHERE port_id = ?1", [port_id])?;
+    Ok(())
+}
+
+pub fn ips_in_subnet(c: &Connection, subnet_id: &str) -> ApiResult<Vec<(String, String)>> {
+    let mut st =
+        c.prepare_cached("SELECT ip_address, port_id FROM ip_allocations WHERE subnet_id = ?1")?;
+    let rows = st
+        .query_map([subnet_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn mac_allocate(c: &Connection, mac: &str, port_id: &str) -> ApiResult<()> {
+    c.execute(
+        "INSERT INTO mac_allocations (mac_address, port_id) VALUES (?1, ?2)",
+        params![mac, port_id],
+    )
+    .map_err(|e| {
+        conflict_on_unique(e, || {
+            format!("Unable to complete operation for network. The mac address {mac} is in use.")
+        })
+    })?;
+    Ok(())
+}
+
+pub fn mac_release_port(c: &Connection, port_id: &str) -> ApiResult<()> {
+    c.execute("DELETE FROM mac_allocations WHERE port_id = ?1", [port_id])?;
+    Ok(())
+}
+
+// --- quotas ---------------------------------------------------------------------
+
+pub fn quota_overrides(c: &Connection, project_id: &str) -> ApiResult<Vec<(String, i64)>> {
+    let mut st = c.prepare("SELECT resource, quota FROM net_quotas WHERE project_id = ?1")?;
+    let rows = st
+        .query_map([project_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn quota_projects(c: &Connection) -> ApiResult<Vec<String>> {
+    let mut st = c.prepare("SELECT DISTINCT project_id FROM net_quotas ORDER BY 1")?;
+    let rows = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn quota_set(c: &Connection, project_id: &str, resource: &str, quota: i64) -> ApiResult<()> {
+    c.execute(
+        "INSERT INTO net_quotas (project_id, resource, quota) VALUES (?1, ?2, ?3)
+         ON CONFLICT (project_id, resource) DO UPDATE SET quota = excluded.quota",
+        params![project_id, resource, quota],
+    )?;
+    Ok(())
+}
+
+pub fn quota_reset(c: &Connection, project_id: &str) -> ApiResult<()> {
+    c.execute("DELETE FROM net_quotas WHERE project_id = ?1", [project_id])?;
+    Ok(())
+}
