@@ -1,4 +1,335 @@
 //! The Linux dataplane: bridges, taps, namespaces, nftables and dnsmasq, converged
 //! to a plan computed from the networking service's database.
+//!
+//! `Dataplane::converge` is idempotent: it observes the host, creates what is
+//! missing, fixes what differs and removes what onestack owns but the plan no longer
+//! names. It never stops at the first failure: every item's error is collected in
+//! the report, so one broken port cannot keep the rest of the cloud offline.
+//! Ownership: namespaces named `{prefix}qrouter-*` / `{prefix}qdhcp-*`, host devices
+//! whose alias is `onestack` (created) or `onestack-adopted` (found and enslaved),
+//! nftables tables named `onestack`, and dnsmasq processes started with a config
+//! under `{state_dir}/dhcp/`.
 
+pub mod cmd;
+pub mod dnsmasq;
+pub mod ipv4;
+pub mod links;
+pub mod nft;
 pub mod plan;
+pub mod router;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use cmd::{Ns, Runner};
+use links::{ALIAS_OWNED, Links};
+use plan::HostPlan;
+
+/// Where the dataplane lives and how its objects are named.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataplaneConfig {
+    /// The namespace playing "the host" (None: the root namespace, in production).
+    pub host_netns: Option<String>,
+    /// Prepended to every namespace the dataplane creates, so tests can isolate.
+    pub namespace_prefix: String,
+    /// dnsmasq files go under `{state_dir}/dhcp/<network id>/`.
+    pub state_dir: PathBuf,
+}
+
+/// What a converge did: the number of changing commands issued, and every error.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConvergeReport {
+    pub applied: usize,
+    pub errors: Vec<String>,
+}
+
+impl ConvergeReport {
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// The Linux implementation of the host networking.
+#[derive(Debug)]
+pub struct Dataplane {
+    config: DataplaneConfig,
+    runner: Runner,
+    nft: nft::NftCache,
+    /// One converge or teardown at a time: they read, then change, the same objects.
+    busy: tokio::sync::Mutex<()>,
+}
+
+/// Namespace kinds the dataplane creates (after the prefix).
+const NS_KINDS: [&str; 2] = ["qrouter-", "qdhcp-"];
+
+impl Dataplane {
+    pub fn new(config: DataplaneConfig) -> Dataplane {
+        Dataplane {
+            config,
+            runner: Runner::default(),
+            nft: nft::NftCache::default(),
+            busy: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn config(&self) -> &DataplaneConfig {
+        &self.config
+    }
+
+    /// Total changing commands issued by this dataplane so far.
+    pub fn mutations(&self) -> usize {
+        self.runner.mutations()
+    }
+
+    fn host(&self) -> Ns {
+        Ns::from_option(self.config.host_netns.as_deref())
+    }
+
+    /// The real namespace name for a plan's `qrouter-<id>` / `qdhcp-<id>`.
+    pub fn ns_name(&self, plan_name: &str) -> String {
+        format!("{}{plan_name}", self.config.namespace_prefix)
+    }
+
+    /// Namespaces that exist and are ours.
+    fn our_namespaces(&self) -> BTreeSet<String> {
+        let p = &self.config.namespace_prefix;
+        links::list_namespaces()
+            .into_iter()
+            .filter(|n| NS_KINDS.iter().any(|k| n.starts_with(&format!("{p}{k}"))))
+            .collect()
+    }
+
+    /// Makes the host match `plan`; see the module doc for what is touched.
+    pub async fn converge(&self, plan: &HostPlan) -> ConvergeReport {
+        let _busy = self.busy.lock().await;
+        let before = self.runner.mutations();
+        let mut errors = Vec::new();
+        if let Ns::Named(host) = self.host()
+            && let Err(e) = links::ensure_namespace(&self.runner, &host).await
+        {
+            errors.push(format!("host namespace {host}: {e}"));
+        }
+        errors.extend(self.remove_stale_services(plan).await);
+        match links::dump(&self.runner, &self.host()).await {
+            Ok(mut host_links) => errors.extend(self.converge_host(plan, &mut host_links).await),
+            Err(e) => errors.push(format!("host devices: {e}")),
+        }
+        errors.extend(self.converge_nft(plan).await);
+        for e in &errors {
+            tracing::warn!(error = %e, "dataplane converge");
+        }
+        let applied = self.runner.mutations() - before;
+        tracing::info!(applied, errors = errors.len(), "dataplane converged");
+        ConvergeReport { applied, errors }
+    }
+
+    /// dnsmasq of networks without DHCP, then namespaces the plan no longer names.
+    async fn remove_stale_services(&self, plan: &HostPlan) -> Vec<String> {
+        let dhcp_nets: BTreeSet<String> = plan
+            .networks
+            .iter()
+            .filter(|n| n.dhcp.is_some())
+            .map(|n| n.id.clone())
+            .collect();
+        let mut errors = dnsmasq::remove_stale(self, &dhcp_nets).await;
+        let mut keep: BTreeSet<String> = plan
+            .routers
+            .iter()
+            .map(|r| self.ns_name(&r.namespace))
+            .collect();
+        keep.extend(
+            plan.networks
+                .iter()
+                .filter_map(|n| n.dhcp.as_ref())
+                .map(|d| self.ns_name(&d.namespace)),
+        );
+        for ns in self.our_namespaces().difference(&keep) {
+            if let Err(e) = links::delete_namespace(&self.runner, ns).await {
+                errors.push(format!("namespace {ns}: {e}"));
+            }
+            self.nft.forget(&Ns::Named(ns.clone())).await;
+        }
+        errors
+    }
+
+    /// Bridges, routers, DHCP legs and ports, then removal of stale host devices.
+    async fn converge_host(&self, plan: &HostPlan, host_links: &mut Links) -> Vec<String> {
+        let host = self.host();
+        let r = &self.runner;
+        let mut errors = Vec::new();
+        let bridges = desired_bridges(plan);
+        let mtus: BTreeMap<String, u32> = bridges
+            .iter()
+            .map(|(b, (mtu, _))| (b.clone(), *mtu))
+            .collect();
+        let mut wanted: BTreeSet<String> = bridges.keys().cloned().collect();
+        for (name, (mtu, up)) in &bridges {
+            if let Err(e) = links::ensure_bridge(r, &host, host_links, name, *mtu, *up).await {
+                errors.push(format!("bridge {name}: {e}"));
+            }
+        }
+        if let Some(ext) = &plan.external
+            && let Some(addr) = ext.host_address.as_deref().and_then(router::canonical_addr)
+        {
+            let have = host_links
+                .get(&ext.bridge)
+                .map(|l| l.addrs.clone())
+                .unwrap_or_default();
+            for e in links::sync_addrs(r, &host, &ext.bridge, &have, &[addr]).await {
+                errors.push(format!("external bridge {}: {e}", ext.bridge));
+            }
+        }
+        for rp in &plan.routers {
+            let (devices, errs) = router::converge(self, host_links, &mtus, rp).await;
+            wanted.extend(devices);
+            errors.extend(errs);
+        }
+        for net in &plan.networks {
+            if let Some(dhcp) = &net.dhcp {
+                let (device, errs) = dnsmasq::converge(self, host_links, net, dhcp).await;
+                wanted.insert(device);
+                errors.extend(errs);
+            }
+        }
+        for p in &plan.ports {
+            let mtu = mtus.get(&p.bridge).copied().unwrap_or(1500);
+            let res = links::ensure_port_device(
+                r,
+                &host,
+                host_links,
+                &p.tap,
+                &p.bridge,
+                mtu,
+                p.admin_state_up,
+            );
+            if let Err(e) = res.await {
+                errors.push(format!("port {}: {e}", p.id));
+            }
+            wanted.insert(p.tap.clone());
+        }
+        errors.extend(self.remove_stale_devices(host_links, &wanted).await);
+        if let Err(e) = self.ensure_host_forwarding(plan).await {
+            errors.push(format!("host forwarding: {e}"));
+        }
+        errors
+    }
+
+    /// Deletes devices we created and releases devices we adopted, when unplanned.
+    async fn remove_stale_devices(
+        &self,
+        host_links: &Links,
+        wanted: &BTreeSet<String>,
+    ) -> Vec<String> {
+        let host = self.host();
+        let mut errors = Vec::new();
+        // Ports first, so a bridge removal never races its own ports.
+        let mut stale: Vec<&links::Link> = host_links
+            .values()
+            .filter(|l| l.is_ours() && !wanted.contains(&l.name))
+            .collect();
+        stale.sort_by_key(|l| l.kind.as_deref() == Some("bridge"));
+        for l in stale {
+            let res = match l.alias.as_deref() {
+                Some(ALIAS_OWNED) => links::delete_link(&self.runner, &host, &l.name).await,
+                _ => {
+                    let argv = host.ip(&["link", "set", "dev", &l.name, "nomaster", "alias", ""]);
+                    self.runner.mutate(argv).await.map(drop)
+                }
+            };
+            if let Err(e) = res {
+                errors.push(format!("device {}: {e}", l.name));
+            }
+        }
+        errors
+    }
+
+    /// Masquerading the external network needs forwarding in the host namespace.
+    async fn ensure_host_forwarding(&self, plan: &HostPlan) -> Result<(), cmd::CmdError> {
+        if !plan.external.as_ref().is_some_and(|e| e.masquerade) {
+            return Ok(());
+        }
+        let host = self.host();
+        let cur = self
+            .runner
+            .query(host.exec(&["sysctl", "-n", "net.ipv4.ip_forward"]))
+            .await?;
+        if cur.trim() != "1" {
+            let argv = host.exec(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+            self.runner.mutate(argv).await?;
+        }
+        Ok(())
+    }
+
+    /// Security-group tables and the external masquerade in the host namespace.
+    async fn converge_nft(&self, plan: &HostPlan) -> Vec<String> {
+        let host = self.host();
+        let sg = nft::security_tables(plan);
+        let mut errors: Vec<String> = sg
+            .errors
+            .iter()
+            .map(|e| format!("security groups: {e}"))
+            .collect();
+        let tables = [
+            ("inet", sg.inet),
+            ("bridge", sg.bridge),
+            ("ip", nft::host_nat(plan.external.as_ref())),
+        ];
+        for (family, text) in tables {
+            if let Err(e) = self
+                .nft
+                .apply(&self.runner, &host, family, text.as_deref())
+                .await
+            {
+                errors.push(format!("nftables {family} {}: {e}", nft::TABLE));
+            }
+        }
+        errors
+    }
+
+    /// Removes everything onestack owns (for `onestack down --purge-network`),
+    /// continuing past failures and returning them all.
+    pub async fn teardown(&self) -> Vec<String> {
+        let _busy = self.busy.lock().await;
+        let mut errors = dnsmasq::remove_stale(self, &BTreeSet::new()).await;
+        for ns in self.our_namespaces() {
+            if let Err(e) = links::delete_namespace(&self.runner, &ns).await {
+                errors.push(format!("namespace {ns}: {e}"));
+            }
+            self.nft.forget(&Ns::Named(ns)).await;
+        }
+        let host = self.host();
+        if self
+            .config
+            .host_netns
+            .as_deref()
+            .is_none_or(|n| links::list_namespaces().contains(n))
+        {
+            match links::dump(&self.runner, &host).await {
+                Ok(l) => errors.extend(self.remove_stale_devices(&l, &BTreeSet::new()).await),
+                Err(e) => errors.push(format!("host devices: {e}")),
+            }
+            for family in ["inet", "bridge", "ip"] {
+                if let Err(e) = self.nft.apply(&self.runner, &host, family, None).await {
+                    errors.push(format!("nftables {family} {}: {e}", nft::TABLE));
+                }
+            }
+        }
+        for e in &errors {
+            tracing::warn!(error = %e, "dataplane teardown");
+        }
+        errors
+    }
+}
+
+/// Every bridge the plan needs, with (MTU, up). The external bridge is always up.
+fn desired_bridges(plan: &HostPlan) -> BTreeMap<String, (u32, bool)> {
+    let mut b: BTreeMap<String, (u32, bool)> = plan
+        .networks
+        .iter()
+        .map(|n| (n.bridge.clone(), (n.mtu, n.admin_state_up)))
+        .collect();
+    if let Some(ext) = &plan.external {
+        b.entry(ext.bridge.clone()).or_insert((1500, true));
+    }
+    b
+}

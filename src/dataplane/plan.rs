@@ -170,7 +170,11 @@ pub struct RulePlan {
 /// Linux interface names are at most 15 characters.
 pub fn device_name(prefix: &str, id: &str) -> String {
     let keep = 14usize.saturating_sub(prefix.len()).min(id.len());
-    let cut = id.char_indices().nth(keep).map(|(i, _)| i).unwrap_or(id.len());
+    let cut = id
+        .char_indices()
+        .nth(keep)
+        .map(|(i, _)| i)
+        .unwrap_or(id.len());
     format!("{prefix}{}", &id[..cut])
 }
 

@@ -1,0 +1,410 @@
+//! DHCP: per network, a `qdhcp-` namespace with an `ns-` leg into the bridge and one
+//! dnsmasq running inside it, answering only for the planned ports (static ranges
+//! plus a hosts file), so every instance always gets its own port's address.
+//! Files live in `{state_dir}/dhcp/<network id>/`. A host change rewrites the hosts
+//! file and sends SIGHUP; a config change, a rebuilt leg or a dead process restarts
+//! it. A process is only ever signalled after `/proc/PID/cmdline` proves it is the
+//! dnsmasq started with our config file.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::Dataplane;
+use super::cmd::{CmdError, Ns};
+use super::ipv4;
+use super::links::{self, ALIAS_OWNED, Links, Want};
+use super::plan::{DhcpPlan, NetworkPlan, device_name, tap_name};
+use super::router::canonical_addr;
+
+/// The files of one network's dnsmasq.
+struct Files {
+    dir: PathBuf,
+    conf: PathBuf,
+    hosts: PathBuf,
+    pid: PathBuf,
+}
+
+impl Files {
+    fn new(state_dir: &Path, network_id: &str) -> Files {
+        let dir = state_dir.join("dhcp").join(network_id);
+        Files {
+            conf: dir.join("dnsmasq.conf"),
+            hosts: dir.join("hosts"),
+            pid: dir.join("pid"),
+            dir,
+        }
+    }
+}
+
+/// Converges the DHCP namespace and dnsmasq of one network; returns the host device
+/// it uses and its errors.
+pub async fn converge(
+    dp: &Dataplane,
+    host_links: &mut Links,
+    net: &NetworkPlan,
+    dhcp: &DhcpPlan,
+) -> (String, Vec<String>) {
+    let item = format!("dhcp of network {}", net.id);
+    let outer = tap_name(&dhcp.port_id);
+    let errs = |e: &dyn std::fmt::Display| vec![format!("{item}: {e}")];
+    if !safe_id(&net.id) {
+        return (outer, errs(&"network id is not a safe directory name"));
+    }
+    let name = dp.ns_name(&dhcp.namespace);
+    let (relinked, mut errors) = match ensure_leg(dp, host_links, net, dhcp, &name, &outer).await {
+        Ok(v) => v,
+        Err(e) => return (outer, errs(&e)),
+    };
+    let files = Files::new(&dp.config.state_dir, &net.id);
+    let inner = device_name("ns-", &dhcp.port_id);
+    if let Err(e) = ensure_process(dp, &files, &name, &inner, dhcp, relinked).await {
+        errors.push(e);
+    }
+    (
+        outer,
+        errors.into_iter().map(|e| format!("{item}: {e}")).collect(),
+    )
+}
+
+fn safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+/// Namespace, veth and addresses; `Ok((recreated, item errors))`.
+async fn ensure_leg(
+    dp: &Dataplane,
+    host_links: &mut Links,
+    net: &NetworkPlan,
+    dhcp: &DhcpPlan,
+    name: &str,
+    outer: &str,
+) -> Result<(bool, Vec<String>), CmdError> {
+    let r = &dp.runner;
+    let host = dp.host();
+    links::ensure_namespace(r, name).await?;
+    let ns = Ns::Named(name.to_string());
+    let mut inner_links = links::dump(r, &ns).await?;
+    let inner = device_name("ns-", &dhcp.port_id);
+    let relinked =
+        links::ensure_veth(r, &host, host_links, outer, name, &mut inner_links, &inner).await?;
+    let mut errors = Vec::new();
+    let outer_want = Want {
+        master: Some(&net.bridge),
+        mtu: Some(net.mtu),
+        up: true,
+        alias: Some(ALIAS_OWNED),
+        mac: None,
+    };
+    if let Err(e) = links::fix(r, &host, &host_links[outer], &outer_want).await {
+        errors.push(e.to_string());
+    }
+    let have = inner_links[&inner].clone();
+    let inner_want = Want {
+        mtu: Some(net.mtu),
+        mac: Some(&dhcp.mac),
+        up: true,
+        ..Want::default()
+    };
+    if let Err(e) = links::fix(r, &ns, &have, &inner_want).await {
+        errors.push(e.to_string());
+    }
+    let want: Vec<String> = dhcp
+        .addresses
+        .iter()
+        .filter_map(|a| canonical_addr(a))
+        .collect();
+    let addr_errors = links::sync_addrs(r, &ns, &inner, &have.addrs, &want).await;
+    errors.extend(addr_errors.into_iter().map(|e| e.to_string()));
+    for stale in inner_links.keys().filter(|n| *n != "lo" && **n != inner) {
+        if let Err(e) = links::delete_link(r, &ns, stale).await {
+            errors.push(e.to_string());
+        }
+    }
+    Ok((relinked, errors))
+}
+
+/// Writes the files and makes sure the right dnsmasq runs with them.
+async fn ensure_process(
+    dp: &Dataplane,
+    files: &Files,
+    ns: &str,
+    interface: &str,
+    dhcp: &DhcpPlan,
+    relinked: bool,
+) -> Result<(), String> {
+    tokio::fs::create_dir_all(&files.dir)
+        .await
+        .map_err(|e| format!("create {}: {e}", files.dir.display()))?;
+    let conf_changed = write_if_changed(&files.conf, &config(files, interface, dhcp)).await?;
+    let hosts_changed = write_if_changed(&files.hosts, &hosts(dhcp)).await?;
+    let running = running_pid(files).filter(|pid| in_namespace(*pid, ns));
+    match running {
+        Some(pid) if !conf_changed && !relinked => {
+            if hosts_changed {
+                signal(dp, pid, "HUP").await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+        _ => {
+            stop(dp, files).await?;
+            start(dp, files, ns).await
+        }
+    }
+}
+
+async fn write_if_changed(path: &Path, text: &str) -> Result<bool, String> {
+    if tokio::fs::read_to_string(path).await.ok().as_deref() == Some(text) {
+        return Ok(false);
+    }
+    crate::fsutil::write_atomic(path, text.as_bytes(), 0o644)
+        .map_err(|e| format!("write {}: {e}", path.display()))?;
+    Ok(true)
+}
+
+/// dnsmasq's configuration. It runs as root because the state directory may be
+/// private (0700) and the hosts file is re-read on SIGHUP after privileges drop.
+fn config(files: &Files, interface: &str, dhcp: &DhcpPlan) -> String {
+    let dir = files.dir.display();
+    let mut c = format!(
+        "# generated by onestack; rewritten on every converge\n\
+         interface={interface}\nexcept-interface=lo\nbind-interfaces\n\
+         no-resolv\nno-hosts\nuser=root\ngroup=root\n\
+         pid-file={}\ndhcp-hostsfile={}\ndhcp-leasefile={dir}/leases\n\
+         log-facility={dir}/log\ndhcp-authoritative\ndomain=openstacklocal\n",
+        files.pid.display(),
+        files.hosts.display(),
+    );
+    for (i, s) in dhcp.subnets.iter().enumerate() {
+        let Some((addr, len)) = ipv4::parse_cidr(&s.cidr) else {
+            continue;
+        };
+        let net = std::net::Ipv4Addr::from(u32::from(addr) & u32::from(ipv4::mask(len)));
+        let tag = format!("tag:s{i}");
+        let lease = s.lease_seconds.max(120);
+        let _ = writeln!(
+            c,
+            "dhcp-range=set:s{i},{net},static,{},{lease}s",
+            ipv4::mask(len)
+        );
+        match s.gateway {
+            Some(gw) => {
+                let _ = writeln!(c, "dhcp-option={tag},option:router,{gw}");
+            }
+            None => {
+                let _ = writeln!(c, "dhcp-option={tag},option:router");
+            }
+        }
+        if !s.dns_servers.is_empty() {
+            let dns: Vec<String> = s.dns_servers.iter().map(|d| d.to_string()).collect();
+            let _ = writeln!(c, "dhcp-option={tag},option:dns-server,{}", dns.join(","));
+        }
+        if !s.host_routes.is_empty() {
+            let _ = writeln!(
+                c,
+                "dhcp-option={tag},option:classless-static-route,{}",
+                routes(s)
+            );
+            let _ = writeln!(c, "dhcp-option={tag},249,{}", routes(s));
+        }
+        if s.mtu > 0 {
+            let _ = writeln!(c, "dhcp-option={tag},option:mtu,{}", s.mtu);
+        }
+    }
+    c
+}
+
+/// Option 121 routes; clients that get 121 ignore option 3, so the default route
+/// through the gateway is repeated here as Neutron does.
+fn routes(s: &super::plan::DhcpSubnet) -> String {
+    let mut v: Vec<String> = s
+        .host_routes
+        .iter()
+        .filter_map(|(dst, nh)| Some(format!("{},{nh}", ipv4::network(dst)?)))
+        .collect();
+    if let Some(gw) = s.gateway
+        && !s
+            .host_routes
+            .iter()
+            .any(|(d, _)| ipv4::network(d).as_deref() == Some("0.0.0.0/0"))
+    {
+        v.push(format!("0.0.0.0/0,{gw}"));
+    }
+    v.join(",")
+}
+
+fn hosts(dhcp: &DhcpPlan) -> String {
+    let mut s = String::new();
+    for h in &dhcp.hosts {
+        let _ = writeln!(
+            s,
+            "{},{},{}",
+            h.mac.to_lowercase(),
+            hostname(&h.hostname, h.ip),
+            h.ip
+        );
+    }
+    s
+}
+
+/// A DNS label dnsmasq accepts; Neutron's `host-a-b-c-d` when the name is unusable.
+fn hostname(name: &str, ip: std::net::Ipv4Addr) -> String {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.starts_with('-');
+    if ok {
+        name.to_string()
+    } else {
+        format!("host-{}", ip.to_string().replace('.', "-"))
+    }
+}
+
+/// The pid in our pid file, if that process is the dnsmasq using our config.
+fn running_pid(files: &Files) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(&files.pid)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    is_our_dnsmasq(pid, &files.conf).then_some(pid)
+}
+
+fn is_our_dnsmasq(pid: u32, conf: &Path) -> bool {
+    let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<String> = raw
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let want = format!("--conf-file={}", conf.display());
+    args.first().is_some_and(|a| a.ends_with("dnsmasq")) && args.contains(&want)
+}
+
+/// Whether the process runs in namespace `ns` (a namespace deleted and recreated by
+/// hand leaves dnsmasq serving an orphan namespace).
+fn in_namespace(pid: u32, ns: &str) -> bool {
+    let proc_ns = std::fs::metadata(format!("/proc/{pid}/ns/net"));
+    let named = std::fs::metadata(format!("/run/netns/{ns}"));
+    match (proc_ns, named) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+async fn start(dp: &Dataplane, files: &Files, ns: &str) -> Result<(), String> {
+    let conf = format!("--conf-file={}", files.conf.display());
+    let argv = Ns::Named(ns.to_string()).exec(&["dnsmasq", &conf]);
+    dp.runner.mutate(argv).await.map_err(|e| e.to_string())?;
+    // dnsmasq's parent exits once the daemon is initialised; the pid file is then there.
+    match running_pid(files) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "dnsmasq in {ns} exited after start, see {}/log",
+            files.dir.display()
+        )),
+    }
+}
+
+async fn signal(dp: &Dataplane, pid: u32, sig: &str) -> Result<(), CmdError> {
+    let argv = vec!["kill".into(), format!("-{sig}"), pid.to_string()];
+    dp.runner.mutate(argv).await.map(drop)
+}
+
+/// Stops our dnsmasq for these files, if it runs (TERM, then KILL after 3 s).
+async fn stop(dp: &Dataplane, files: &Files) -> Result<(), String> {
+    let Some(pid) = running_pid(files) else {
+        return Ok(());
+    };
+    signal(dp, pid, "TERM").await.map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while is_our_dnsmasq(pid, &files.conf) {
+        if Instant::now() > deadline {
+            signal(dp, pid, "KILL").await.map_err(|e| e.to_string())?;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+/// Stops dnsmasq and removes the files of every network not in `keep`.
+pub async fn remove_stale(dp: &Dataplane, keep: &BTreeSet<String>) -> Vec<String> {
+    let root = dp.config.state_dir.join("dhcp");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return Vec::new();
+    };
+    let mut errors = Vec::new();
+    for e in entries.filter_map(Result::ok) {
+        let Ok(id) = e.file_name().into_string() else {
+            continue;
+        };
+        if keep.contains(&id) {
+            continue;
+        }
+        let files = Files::new(&dp.config.state_dir, &id);
+        if let Err(err) = stop(dp, &files).await {
+            errors.push(format!("dhcp of network {id}: {err}"));
+            continue;
+        }
+        if let Err(err) = std::fs::remove_dir_all(&files.dir) {
+            errors.push(format!(
+                "dhcp of network {id}: remove {}: {err}",
+                files.dir.display()
+            ));
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane::plan::{DhcpHost, DhcpSubnet};
+
+    fn plan() -> DhcpPlan {
+        DhcpPlan {
+            namespace: "qdhcp-n".into(),
+            port_id: "p".into(),
+            mac: "fa:16:3e:00:00:02".into(),
+            addresses: vec!["10.0.0.2/24".into()],
+            subnets: vec![DhcpSubnet {
+                subnet_id: "s".into(),
+                cidr: "10.0.0.0/24".into(),
+                gateway: Some("10.0.0.1".parse().unwrap()),
+                dns_servers: vec!["10.0.0.53".parse().unwrap()],
+                host_routes: vec![("10.9.0.0/16".into(), "10.0.0.9".parse().unwrap())],
+                lease_seconds: 86400,
+                mtu: 1450,
+            }],
+            hosts: vec![DhcpHost {
+                mac: "FA:16:3E:00:00:05".into(),
+                ip: "10.0.0.5".parse().unwrap(),
+                hostname: "bad name".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn config_and_hosts() {
+        let files = Files::new(Path::new("/s"), "n");
+        let c = config(&files, "ns-p", &plan());
+        assert!(c.contains("dhcp-range=set:s0,10.0.0.0,static,255.255.255.0,86400s\n"));
+        assert!(c.contains("dhcp-option=tag:s0,option:router,10.0.0.1\n"));
+        assert!(
+            c.contains("option:classless-static-route,10.9.0.0/16,10.0.0.9,0.0.0.0/0,10.0.0.1\n")
+        );
+        assert!(c.contains("dhcp-option=tag:s0,option:mtu,1450\n"));
+        assert!(c.contains("dhcp-hostsfile=/s/dhcp/n/hosts\n"));
+        assert_eq!(hosts(&plan()), "fa:16:3e:00:00:05,host-10-0-0-5,10.0.0.5\n");
+        assert!(!safe_id("../x") && safe_id("3f2a-11"));
+    }
+}

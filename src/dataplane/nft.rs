@@ -1,0 +1,580 @@
+//! nftables: the security-group tables of the host namespace, the NAT table of each
+//! router namespace and the external masquerade. Each table is generated whole from
+//! the plan and replaced atomically (one `nft -f -` transaction) only when its text
+//! or the kernel's listing of it changed since we last wrote it.
+//!
+//! Security groups need conntrack for bridged traffic. This kernel family has no
+//! `nf_conntrack_bridge`, so bridged IPv4 is tracked through br_netfilter instead
+//! (each bridge is created with `nf_call_iptables 1`): an `inet` prerouting chain
+//! puts each network in its own conntrack zone (overlapping tenant CIDRs) and copies
+//! the connection state into bits of the packet mark, and the `bridge` table, which
+//! sees the real bridge ports, filters per port on those bits.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+
+use tokio::sync::Mutex;
+
+use super::cmd::{CmdError, Ns, Runner};
+use super::ipv4;
+use super::plan::{
+    ExternalPlan, HostPlan, PortPlan, RouterGateway, RouterPlan, RulePlan, SecurityGroupPlan,
+};
+
+/// Name of every table onestack owns, in whichever family.
+pub const TABLE: &str = "onestack";
+/// Packet-mark bits carrying conntrack state from the inet to the bridge table.
+const MARK_MASK: &str = "0x0f000000";
+const MARK_EST: &str = "0x01000000";
+const MARK_INVALID: &str = "0x02000000";
+
+/// The security-group tables for the host namespace (None: table must not exist).
+#[derive(Debug, Default, PartialEq)]
+pub struct SecurityTables {
+    pub inet: Option<String>,
+    pub bridge: Option<String>,
+    /// Rules that could not be expressed (unknown protocol, bad prefix...).
+    pub errors: Vec<String>,
+}
+
+/// Generates both security-group tables from the plan.
+pub fn security_tables(plan: &HostPlan) -> SecurityTables {
+    let ports: Vec<&PortPlan> = plan.ports.iter().filter(|p| p.port_security).collect();
+    if ports.is_empty() {
+        return SecurityTables::default();
+    }
+    let bridges: BTreeSet<&str> = ports.iter().map(|p| p.bridge.as_str()).collect();
+    let groups: HashMap<&str, &SecurityGroupPlan> = plan
+        .security_groups
+        .iter()
+        .map(|g| (g.id.as_str(), g))
+        .collect();
+    let mut errors = Vec::new();
+    let mut chains = String::new();
+    for port in &ports {
+        chains.push_str(&port_chains(port, &groups, &mut errors));
+    }
+    SecurityTables {
+        inet: Some(inet_table(&bridges)),
+        bridge: Some(bridge_table(&ports, &chains)),
+        errors,
+    }
+}
+
+/// Conntrack zone per bridge, stable across plans (a hash, not a position).
+fn zone(bridge: &str) -> u32 {
+    let h = bridge.bytes().fold(0x811c9dc5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x01000193)
+    });
+    1 + h % 65534
+}
+
+fn quoted_set<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<String> = items.map(|s| format!("\"{s}\"")).collect();
+    format!("{{ {} }}", v.join(", "))
+}
+
+fn inet_table(bridges: &BTreeSet<&str>) -> String {
+    let zones: Vec<String> = bridges
+        .iter()
+        .map(|b| format!("\"{b}\" : {}", zone(b)))
+        .collect();
+    let set = quoted_set(bridges.iter().copied());
+    format!(
+        "table inet {TABLE} {{\n\
+         \tchain ct_zone {{\n\
+         \t\ttype filter hook prerouting priority raw; policy accept;\n\
+         \t\tct zone set iifname map {{ {zones} }} comment \"one conntrack zone per network\"\n\
+         \t}}\n\
+         \tchain ct_state {{\n\
+         \t\ttype filter hook prerouting priority mangle; policy accept;\n\
+         \t\tiifname {set} meta mark set meta mark & 0xf0ffffff\n\
+         \t\tiifname {set} ct state established,related meta mark set meta mark | {MARK_EST} comment \"established\"\n\
+         \t\tiifname {set} ct state invalid meta mark set meta mark | {MARK_INVALID} comment \"invalid\"\n\
+         \t}}\n\
+         }}\n",
+        zones = zones.join(", ")
+    )
+}
+
+fn chain_id(tap: &str) -> String {
+    tap.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+fn bridge_table(ports: &[&PortPlan], chains: &str) -> String {
+    let out_map: Vec<String> = ports
+        .iter()
+        .map(|p| format!("\"{}\" : jump o_{}", p.tap, chain_id(&p.tap)))
+        .collect();
+    let in_map: Vec<String> = ports
+        .iter()
+        .map(|p| format!("\"{}\" : jump i_{}", p.tap, chain_id(&p.tap)))
+        .collect();
+    let (out_map, in_map) = (out_map.join(", "), in_map.join(", "));
+    format!(
+        "table bridge {TABLE} {{\n\
+         \tchain forward {{\n\
+         \t\ttype filter hook forward priority filter; policy accept;\n\
+         \t\tiifname vmap {{ {out_map} }} comment \"from ports\"\n\
+         \t\toifname vmap {{ {in_map} }} comment \"to ports\"\n\
+         \t}}\n\
+         \tchain input {{\n\
+         \t\ttype filter hook input priority filter; policy accept;\n\
+         \t\tiifname vmap {{ {out_map} }} comment \"from ports to the host\"\n\
+         \t}}\n\
+         {chains}}}\n"
+    )
+}
+
+fn comment(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .filter(|c| *c != '"' && *c != '\\')
+        .take(120)
+        .collect();
+    format!("comment \"{clean}\"")
+}
+
+/// The three chains of a port: `o_` anti-spoofing, `e_` egress rules, `i_` ingress rules.
+fn port_chains(
+    port: &PortPlan,
+    groups: &HashMap<&str, &SecurityGroupPlan>,
+    errors: &mut Vec<String>,
+) -> String {
+    let id = chain_id(&port.tap);
+    let mut s = String::new();
+    let _ = writeln!(s, "\tchain o_{id} {{");
+    for line in spoofing_rules(port, &id) {
+        let _ = writeln!(s, "\t\t{line}");
+    }
+    let _ = writeln!(s, "\t}}\n\tchain e_{id} {{");
+    for line in rule_chain(port, groups, "egress", errors) {
+        let _ = writeln!(s, "\t\t{line}");
+    }
+    let _ = writeln!(s, "\t}}\n\tchain i_{id} {{");
+    let p = &port.id;
+    let _ = writeln!(
+        s,
+        "\t\tether type arp return {}",
+        comment(&format!("port {p}: arp"))
+    );
+    let _ = writeln!(
+        s,
+        "\t\tether type ip udp sport 67 udp dport 68 return {}",
+        comment(&format!("port {p}: dhcp replies"))
+    );
+    let _ = writeln!(
+        s,
+        "\t\tether type != ip drop {}",
+        comment(&format!("port {p}: not IPv4"))
+    );
+    for line in rule_chain(port, groups, "ingress", errors) {
+        let _ = writeln!(s, "\t\t{line}");
+    }
+    let _ = writeln!(s, "\t}}");
+    s
+}
+
+/// What the port may send from: its MAC with its IPs, plus allowed address pairs.
+fn spoofing_rules(port: &PortPlan, id: &str) -> Vec<String> {
+    let p = &port.id;
+    let mac = port.mac.to_lowercase();
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if !port.ips.is_empty() {
+        let ips: Vec<String> = port.ips.iter().map(|i| i.to_string()).collect();
+        pairs.push((mac.clone(), format!("{{ {} }}", ips.join(", "))));
+    }
+    for (cidr, pmac) in &port.allowed_address_pairs {
+        let Some(net) = ipv4::network(cidr) else {
+            continue;
+        };
+        let pmac = if pmac.is_empty() {
+            mac.clone()
+        } else {
+            pmac.to_lowercase()
+        };
+        pairs.push((pmac, net));
+    }
+    let mut v = Vec::new();
+    for (m, ips) in &pairs {
+        v.push(format!(
+            "ether type arp ether saddr {m} arp saddr ether {m} arp saddr ip {ips} return {}",
+            comment(&format!("port {p}: arp from own address"))
+        ));
+    }
+    v.push(format!(
+        "ether type arp ether saddr {mac} arp saddr ether {mac} arp saddr ip 0.0.0.0 return {}",
+        comment(&format!("port {p}: arp probe"))
+    ));
+    v.push(format!(
+        "ether type arp drop {}",
+        comment(&format!("port {p}: arp spoofing"))
+    ));
+    v.push(format!(
+        "ether type ip ether saddr {mac} udp sport 68 udp dport 67 return {}",
+        comment(&format!("port {p}: dhcp client"))
+    ));
+    v.push(format!(
+        "ether type ip udp sport 67 udp dport 68 drop {}",
+        comment(&format!("port {p}: no dhcp server"))
+    ));
+    for (m, ips) in &pairs {
+        v.push(format!(
+            "ether type ip ether saddr {m} ip saddr {ips} goto e_{id} {}",
+            comment(&format!("port {p}: own addresses"))
+        ));
+    }
+    v.push(format!(
+        "drop {}",
+        comment(&format!("port {p}: spoofed or not IPv4"))
+    ));
+    v
+}
+
+/// Stateful part plus the port's group rules for one direction, then drop.
+fn rule_chain(
+    port: &PortPlan,
+    groups: &HashMap<&str, &SecurityGroupPlan>,
+    direction: &str,
+    errors: &mut Vec<String>,
+) -> Vec<String> {
+    let p = &port.id;
+    let mut v = vec![
+        format!(
+            "meta mark & {MARK_MASK} == {MARK_INVALID} drop {}",
+            comment(&format!("port {p}: {direction} invalid"))
+        ),
+        format!(
+            "meta mark & {MARK_MASK} == {MARK_EST} return {}",
+            comment(&format!("port {p}: {direction} established"))
+        ),
+    ];
+    for gid in &port.security_groups {
+        let Some(group) = groups.get(gid.as_str()) else {
+            errors.push(format!("port {p}: security group {gid} is not in the plan"));
+            continue;
+        };
+        for rule in group.rules.iter().filter(|r| r.direction == direction) {
+            match rule_match(rule, groups) {
+                Ok(Some(m)) => v.push(format!(
+                    "{m} return {}",
+                    comment(&format!("port {p} rule {}", rule.id))
+                )),
+                Ok(None) => {}
+                Err(e) => errors.push(format!("port {p} rule {}: {e}", rule.id)),
+            }
+        }
+    }
+    v.push(format!(
+        "drop {}",
+        comment(&format!("port {p}: {direction} default"))
+    ));
+    v
+}
+
+/// The match part of one rule; `Ok(None)` when it cannot match IPv4 traffic.
+pub fn rule_match(
+    rule: &RulePlan,
+    groups: &HashMap<&str, &SecurityGroupPlan>,
+) -> Result<Option<String>, String> {
+    if !rule.ethertype.eq_ignore_ascii_case("ipv4") {
+        return Ok(None);
+    }
+    let remote = if rule.direction == "ingress" {
+        "saddr"
+    } else {
+        "daddr"
+    };
+    let mut m = String::from("ether type ip");
+    if let Some(prefix) = &rule.remote_ip_prefix {
+        if prefix.contains(':') {
+            return Ok(None);
+        }
+        let net = ipv4::network(prefix).ok_or_else(|| format!("bad remote_ip_prefix {prefix}"))?;
+        if net != "0.0.0.0/0" {
+            let _ = write!(m, " ip {remote} {net}");
+        }
+    }
+    if let Some(gid) = &rule.remote_group_id {
+        let members = groups.get(gid.as_str()).map(|g| &g.member_ips);
+        let Some(members) = members.filter(|m| !m.is_empty()) else {
+            return Ok(None);
+        };
+        let ips: Vec<String> = members.iter().map(|i| i.to_string()).collect();
+        let _ = write!(m, " ip {remote} {{ {} }}", ips.join(", "));
+    }
+    let proto = rule.protocol.as_deref().map(str::to_ascii_lowercase);
+    match proto.as_deref() {
+        None | Some("any") | Some("") => {}
+        Some("tcp" | "6") => m.push_str(&ports("tcp", rule)),
+        Some("udp" | "17") => m.push_str(&ports("udp", rule)),
+        Some("icmp" | "1") => {
+            m.push_str(" meta l4proto icmp");
+            if let Some(t) = rule.port_range_min {
+                let _ = write!(m, " icmp type {t}");
+                if let Some(c) = rule.port_range_max {
+                    let _ = write!(m, " icmp code {c}");
+                }
+            }
+        }
+        Some("ipv6-icmp" | "icmpv6" | "58") => return Ok(None),
+        Some(other) => {
+            let n = named_protocol(other)
+                .or_else(|| other.parse::<u8>().ok())
+                .ok_or_else(|| format!("unknown protocol {other}"))?;
+            let _ = write!(m, " meta l4proto {n}");
+        }
+    }
+    Ok(Some(m))
+}
+
+fn named_protocol(name: &str) -> Option<u8> {
+    Some(match name {
+        "igmp" => 2,
+        "gre" => 47,
+        "esp" => 50,
+        "ah" => 51,
+        "ospf" => 89,
+        "vrrp" => 112,
+        "sctp" => 132,
+        "dccp" => 33,
+        _ => return None,
+    })
+}
+
+fn ports(proto: &str, rule: &RulePlan) -> String {
+    match (rule.port_range_min, rule.port_range_max) {
+        (Some(a), Some(b)) if a != b => format!(" {proto} dport {a}-{b}"),
+        (Some(a), _) | (None, Some(a)) => format!(" {proto} dport {a}"),
+        (None, None) => format!(" meta l4proto {proto}"),
+    }
+}
+
+/// The NAT table of a router namespace: floating IPs, then SNAT of internal subnets.
+pub fn router_nat(router: &RouterPlan, qg: &str) -> Option<String> {
+    let gw: &RouterGateway = router.gateway.as_ref()?;
+    let gw_ip = ipv4::parse_cidr(&gw.address)?.0;
+    let mut pre = String::new();
+    let mut post = String::new();
+    for f in &router.floating_ips {
+        let c = comment(&format!("floating ip {}", f.floating_ip));
+        let _ = writeln!(
+            pre,
+            "\t\tip daddr {} dnat to {} {c}",
+            f.floating_ip, f.fixed_ip
+        );
+        let _ = writeln!(
+            post,
+            "\t\toifname \"{qg}\" ip saddr {} snat to {} {c}",
+            f.fixed_ip, f.floating_ip
+        );
+    }
+    let nets: Vec<String> = gw
+        .internal_cidrs
+        .iter()
+        .filter_map(|c| ipv4::network(c))
+        .collect();
+    if gw.snat && !nets.is_empty() {
+        let _ = writeln!(
+            post,
+            "\t\toifname \"{qg}\" ip saddr {{ {} }} snat to {gw_ip} {}",
+            nets.join(", "),
+            comment(&format!("router {} snat", router.id))
+        );
+    }
+    if pre.is_empty() && post.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "table ip {TABLE} {{\n\
+         \tchain prerouting {{\n\
+         \t\ttype nat hook prerouting priority dstnat; policy accept;\n{pre}\t}}\n\
+         \tchain postrouting {{\n\
+         \t\ttype nat hook postrouting priority srcnat; policy accept;\n{post}\t}}\n\
+         }}\n"
+    ))
+}
+
+/// Masquerade of the external network leaving the host by any other device.
+pub fn host_nat(external: Option<&ExternalPlan>) -> Option<String> {
+    let ext = external.filter(|e| e.masquerade)?;
+    let net = ipv4::network(&ext.cidr)?;
+    Some(format!(
+        "table ip {TABLE} {{\n\
+         \tchain postrouting {{\n\
+         \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
+         \t\tip saddr {net} oifname != \"{}\" masquerade {}\n\
+         \t}}\n\
+         }}\n",
+        ext.bridge,
+        comment("external network to the outside")
+    ))
+}
+
+/// What we last wrote per (namespace, table) and how the kernel listed it then.
+#[derive(Debug, Default)]
+pub struct NftCache {
+    applied: Mutex<BTreeMap<(String, String), (String, String)>>,
+}
+
+impl NftCache {
+    /// Makes table `family onestack` in `ns` exactly `desired` (or absent).
+    pub async fn apply(
+        &self,
+        r: &Runner,
+        ns: &Ns,
+        family: &str,
+        desired: Option<&str>,
+    ) -> Result<(), CmdError> {
+        let key = (ns.label().to_string(), family.to_string());
+        let listing = list_table(r, ns, family).await?;
+        let mut applied = self.applied.lock().await;
+        let Some(text) = desired else {
+            applied.remove(&key);
+            if listing.is_some() {
+                let script = format!("delete table {family} {TABLE}\n");
+                r.mutate_stdin(ns.exec(&["nft", "-f", "-"]), Some(script))
+                    .await?;
+            }
+            return Ok(());
+        };
+        if let (Some(now), Some((t, l))) = (&listing, applied.get(&key))
+            && t == text
+            && l == now
+        {
+            return Ok(());
+        }
+        // `table` first so that `delete` never fails; all three are one transaction.
+        let script = format!("table {family} {TABLE}\ndelete table {family} {TABLE}\n{text}");
+        r.mutate_stdin(ns.exec(&["nft", "-f", "-"]), Some(script))
+            .await?;
+        let now = list_table(r, ns, family).await?.unwrap_or_default();
+        applied.insert(key, (text.to_string(), now));
+        Ok(())
+    }
+
+    /// Forgets a namespace (it was deleted), so a new one with that name is rewritten.
+    pub async fn forget(&self, ns: &Ns) {
+        self.applied
+            .lock()
+            .await
+            .retain(|(n, _), _| n != ns.label());
+    }
+}
+
+async fn list_table(r: &Runner, ns: &Ns, family: &str) -> Result<Option<String>, CmdError> {
+    match r
+        .query(ns.exec(&["nft", "list", "table", family, TABLE]))
+        .await
+    {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.stderr().contains("No such file") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane::plan::FloatingIpPlan;
+
+    fn rule(dir: &str, proto: Option<&str>, min: Option<u16>, max: Option<u16>) -> RulePlan {
+        RulePlan {
+            id: "r1".into(),
+            direction: dir.into(),
+            ethertype: "IPv4".into(),
+            protocol: proto.map(String::from),
+            port_range_min: min,
+            port_range_max: max,
+            remote_ip_prefix: None,
+            remote_group_id: None,
+        }
+    }
+
+    #[test]
+    fn rule_matches() {
+        let g = HashMap::new();
+        let m = |r: &RulePlan| rule_match(r, &g).unwrap();
+        assert_eq!(
+            m(&rule("ingress", Some("tcp"), Some(22), Some(22))).as_deref(),
+            Some("ether type ip tcp dport 22")
+        );
+        assert_eq!(
+            m(&rule("ingress", Some("udp"), Some(1000), Some(2000))).as_deref(),
+            Some("ether type ip udp dport 1000-2000")
+        );
+        assert_eq!(
+            m(&rule("ingress", Some("icmp"), Some(8), None)).as_deref(),
+            Some("ether type ip meta l4proto icmp icmp type 8")
+        );
+        assert_eq!(
+            m(&rule("egress", None, None, None)).as_deref(),
+            Some("ether type ip")
+        );
+        let mut r = rule("egress", Some("gre"), None, None);
+        r.remote_ip_prefix = Some("10.1.2.3/8".into());
+        assert_eq!(
+            m(&r).as_deref(),
+            Some("ether type ip ip daddr 10.0.0.0/8 meta l4proto 47")
+        );
+        r.protocol = Some("bogus".into());
+        assert!(rule_match(&r, &g).is_err());
+        r.ethertype = "IPv6".into();
+        assert_eq!(m(&r), None);
+    }
+
+    #[test]
+    fn remote_group_uses_members() {
+        let sg = SecurityGroupPlan {
+            id: "g".into(),
+            rules: vec![],
+            member_ips: vec!["10.0.0.5".parse().unwrap()],
+        };
+        let g: HashMap<&str, &SecurityGroupPlan> = [("g", &sg)].into_iter().collect();
+        let mut r = rule("ingress", None, None, None);
+        r.remote_group_id = Some("g".into());
+        assert_eq!(
+            rule_match(&r, &g).unwrap().as_deref(),
+            Some("ether type ip ip saddr { 10.0.0.5 }")
+        );
+        r.remote_group_id = Some("missing".into());
+        assert_eq!(rule_match(&r, &g).unwrap(), None);
+    }
+
+    #[test]
+    fn no_secured_ports_no_tables() {
+        assert_eq!(
+            security_tables(&HostPlan::default()),
+            SecurityTables::default()
+        );
+    }
+
+    #[test]
+    fn router_nat_has_fip_and_snat() {
+        let r = RouterPlan {
+            id: "r".into(),
+            namespace: "qrouter-r".into(),
+            interfaces: vec![],
+            gateway: Some(RouterGateway {
+                port_id: "p".into(),
+                bridge: "br-ex".into(),
+                mac: "fa:16:3e:00:00:01".into(),
+                address: "172.24.4.10/24".into(),
+                next_hop: None,
+                snat: true,
+                internal_cidrs: vec!["10.0.0.0/24".into()],
+            }),
+            floating_ips: vec![FloatingIpPlan {
+                floating_ip: "172.24.4.20".parse().unwrap(),
+                fixed_ip: "10.0.0.5".parse().unwrap(),
+            }],
+            routes: vec![],
+        };
+        let t = router_nat(&r, "qg-p").unwrap();
+        assert!(t.contains("ip daddr 172.24.4.20 dnat to 10.0.0.5"));
+        assert!(t.contains("ip saddr 10.0.0.5 snat to 172.24.4.20"));
+        assert!(t.contains("ip saddr { 10.0.0.0/24 } snat to 172.24.4.10"));
+    }
+}

@@ -1,0 +1,247 @@
+//! Routers: one namespace per router with a `qr-` leg on each attached network and
+//! a `qg-` leg on the external bridge, forwarding on, routes from the plan, and an
+//! nftables NAT table for SNAT and floating IPs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::Dataplane;
+use super::cmd::{CmdError, Ns};
+use super::ipv4;
+use super::links::{self, ALIAS_OWNED, Links, Want};
+use super::plan::{RouterPlan, device_name, tap_name};
+
+/// One veth leg of a router: host end on `bridge`, inner end in the router.
+struct Leg<'a> {
+    port_id: &'a str,
+    prefix: &'static str,
+    bridge: &'a str,
+    mac: &'a str,
+    addrs: Vec<String>,
+}
+
+/// Converges one router; returns the host devices it uses and its errors.
+pub async fn converge(
+    dp: &Dataplane,
+    host_links: &mut Links,
+    mtus: &BTreeMap<String, u32>,
+    router: &RouterPlan,
+) -> (Vec<String>, Vec<String>) {
+    let name = dp.ns_name(&router.namespace);
+    let item = format!("router {}", router.id);
+    if let Err(e) = links::ensure_namespace(&dp.runner, &name).await {
+        return (Vec::new(), vec![format!("{item}: {e}")]);
+    }
+    let ns = Ns::Named(name.clone());
+    let mut errors = Vec::new();
+    let mut inner_links = match links::dump(&dp.runner, &ns).await {
+        Ok(l) => l,
+        Err(e) => return (Vec::new(), vec![format!("{item}: {e}")]),
+    };
+    if let Err(e) = ensure_forwarding(dp, &ns).await {
+        errors.push(format!("{item}: {e}"));
+    }
+    let mut legs: Vec<Leg> = router
+        .interfaces
+        .iter()
+        .map(|i| Leg {
+            port_id: &i.port_id,
+            prefix: "qr-",
+            bridge: &i.bridge,
+            mac: &i.mac,
+            addrs: vec![i.address.clone()],
+        })
+        .collect();
+    if let Some(gw) = &router.gateway {
+        let mut addrs = vec![gw.address.clone()];
+        addrs.extend(
+            router
+                .floating_ips
+                .iter()
+                .map(|f| format!("{}/32", f.floating_ip)),
+        );
+        legs.push(Leg {
+            port_id: &gw.port_id,
+            prefix: "qg-",
+            bridge: &gw.bridge,
+            mac: &gw.mac,
+            addrs,
+        });
+    }
+    let mut host_devices = Vec::new();
+    let mut inner_devices = BTreeSet::from(["lo".to_string()]);
+    for leg in &legs {
+        let mtu = mtus.get(leg.bridge).copied().unwrap_or(1500);
+        let inner = device_name(leg.prefix, leg.port_id);
+        let outer = tap_name(leg.port_id);
+        let res = ensure_leg(
+            dp,
+            host_links,
+            &ns,
+            &mut inner_links,
+            leg,
+            &outer,
+            &inner,
+            mtu,
+        );
+        errors.extend(
+            res.await
+                .into_iter()
+                .map(|e| format!("{item} port {}: {e}", leg.port_id)),
+        );
+        host_devices.push(outer);
+        inner_devices.insert(inner);
+    }
+    for stale in inner_links.keys().filter(|n| !inner_devices.contains(*n)) {
+        if let Err(e) = links::delete_link(&dp.runner, &ns, stale).await {
+            errors.push(format!("{item}: {e}"));
+        }
+    }
+    errors.extend(
+        sync_routes(dp, &ns, router)
+            .await
+            .into_iter()
+            .map(|e| format!("{item}: {e}")),
+    );
+    let qg = router
+        .gateway
+        .as_ref()
+        .map(|g| device_name("qg-", &g.port_id));
+    let nat = qg.and_then(|qg| super::nft::router_nat(router, &qg));
+    if let Err(e) = dp.nft.apply(&dp.runner, &ns, "ip", nat.as_deref()).await {
+        errors.push(format!("{item}: nat: {e}"));
+    }
+    (host_devices, errors)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ensure_leg(
+    dp: &Dataplane,
+    host_links: &mut Links,
+    ns: &Ns,
+    inner_links: &mut Links,
+    leg: &Leg<'_>,
+    outer: &str,
+    inner: &str,
+    mtu: u32,
+) -> Vec<CmdError> {
+    let host = dp.host();
+    let r = &dp.runner;
+    let ns_name = ns.label().to_string();
+    if let Err(e) =
+        links::ensure_veth(r, &host, host_links, outer, &ns_name, inner_links, inner).await
+    {
+        return vec![e];
+    }
+    let mut errors = Vec::new();
+    let outer_want = Want {
+        master: Some(leg.bridge),
+        mtu: Some(mtu),
+        up: true,
+        alias: Some(ALIAS_OWNED),
+        mac: None,
+    };
+    if let Err(e) = links::fix(r, &host, &host_links[outer], &outer_want).await {
+        errors.push(e);
+    }
+    let inner_want = Want {
+        mtu: Some(mtu),
+        mac: Some(leg.mac),
+        up: true,
+        ..Want::default()
+    };
+    let have = inner_links[inner].clone();
+    if let Err(e) = links::fix(r, ns, &have, &inner_want).await {
+        errors.push(e);
+    }
+    let want_addrs: Vec<String> = leg.addrs.iter().filter_map(|a| canonical_addr(a)).collect();
+    errors.extend(links::sync_addrs(r, ns, inner, &have.addrs, &want_addrs).await);
+    errors
+}
+
+/// `10.0.0.1/24` as `ip` prints it (no leading zeros, explicit prefix).
+pub fn canonical_addr(a: &str) -> Option<String> {
+    let (ip, len) = ipv4::parse_cidr(a)?;
+    Some(format!("{ip}/{len}"))
+}
+
+/// Routers forward; a fresh namespace starts with forwarding off.
+async fn ensure_forwarding(dp: &Dataplane, ns: &Ns) -> Result<(), CmdError> {
+    let cur = dp
+        .runner
+        .query(ns.exec(&["sysctl", "-n", "net.ipv4.ip_forward"]))
+        .await?;
+    if cur.trim() != "1" {
+        dp.runner
+            .mutate(ns.exec(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Default route via the external next hop plus the static routes, all `proto static`
+/// so routes the kernel adds for connected subnets are never touched.
+async fn sync_routes(dp: &Dataplane, ns: &Ns, router: &RouterPlan) -> Vec<CmdError> {
+    let mut want: BTreeSet<(String, String)> = BTreeSet::new();
+    if let Some(nh) = router.gateway.as_ref().and_then(|g| g.next_hop) {
+        want.insert(("default".into(), nh.to_string()));
+    }
+    for (dst, nh) in &router.routes {
+        if let Some(d) = ipv4::route_dst(dst) {
+            want.insert((d, nh.to_string()));
+        }
+    }
+    let have = match dp
+        .runner
+        .query(ns.ip(&["-j", "route", "show", "proto", "static"]))
+        .await
+    {
+        Ok(out) => parse_routes(&out),
+        Err(e) => return vec![e],
+    };
+    let mut errors = Vec::new();
+    for (dst, via) in have.difference(&want) {
+        let argv = ["route", "del", dst, "via", via, "proto", "static"];
+        if let Err(e) = dp.runner.mutate(ns.ip(&argv)).await {
+            errors.push(e);
+        }
+    }
+    for (dst, via) in want.difference(&have) {
+        let argv = ["route", "replace", dst, "via", via, "proto", "static"];
+        if let Err(e) = dp.runner.mutate(ns.ip(&argv)).await {
+            errors.push(e);
+        }
+    }
+    errors
+}
+
+fn parse_routes(json: &str) -> BTreeSet<(String, String)> {
+    let items: Vec<Value> = serde_json::from_str(json).unwrap_or_default();
+    items
+        .iter()
+        .filter_map(|r| {
+            let dst = r.get("dst")?.as_str()?.to_string();
+            let via = r.get("gateway")?.as_str()?.to_string();
+            Some((dst, via))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse() {
+        let j = r#"[{"dst":"default","gateway":"172.24.4.1","dev":"qg-x","protocol":"static","flags":[]},
+                    {"dst":"10.9.0.0/24","gateway":"10.0.0.7","dev":"qr-y","flags":[]}]"#;
+        let r = parse_routes(j);
+        assert!(r.contains(&("default".into(), "172.24.4.1".into())));
+        assert!(r.contains(&("10.9.0.0/24".into(), "10.0.0.7".into())));
+        assert_eq!(
+            canonical_addr("10.0.0.1/24").as_deref(),
+            Some("10.0.0.1/24")
+        );
+    }
+}

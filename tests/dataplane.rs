@@ -1,0 +1,894 @@
+//! Privileged dataplane tests with real traffic. Each test builds a whole fake host
+//! inside network namespaces it creates ("host", instances), converges hand-made
+//! plans into it and checks DHCP, security groups, SNAT, floating IPs, restart and
+//! idempotence with real packets. The traffic helpers (a DHCP client, ping, TCP)
+//! are in this file and run on threads that entered the instance's namespace, so no
+//! DHCP client or ping binary is needed. Tests skip loudly unless root with `ip`,
+//! `nft` and `dnsmasq` installed. Everything is removed by a Drop guard.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use onestack::dataplane::plan::*;
+use onestack::dataplane::{ConvergeReport, Dataplane, DataplaneConfig};
+
+// ---------------------------------------------------------------- environment
+
+fn skip_reason() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let uid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1).map(str::to_string));
+    if uid.as_deref() != Some("0") {
+        return Some("not root".into());
+    }
+    for tool in ["ip", "nft", "dnsmasq", "sysctl", "kill"] {
+        let found = std::env::var("PATH")
+            .unwrap_or_default()
+            .split(':')
+            .chain(["/usr/sbin", "/sbin"])
+            .any(|d| std::path::Path::new(d).join(tool).exists());
+        if !found {
+            return Some(format!("`{tool}` is not installed"));
+        }
+    }
+    None
+}
+
+macro_rules! require_privileges {
+    () => {
+        if let Some(reason) = skip_reason() {
+            eprintln!("SKIPPED: {reason}");
+            return;
+        }
+    };
+}
+
+fn sh(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One fake host: a unique namespace prefix, the host namespace, a state dir, and
+/// the dataplane. Dropping it removes every namespace and process of the test.
+struct Env {
+    tag: String,
+    host: String,
+    state: tempfile::TempDir,
+    dp: Dataplane,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Env {
+    fn new() -> Env {
+        let tag = format!("ost{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+        let host = format!("{tag}-host");
+        sh(&["ip", "netns", "add", &host]);
+        sh(&["ip", "-n", &host, "link", "set", "lo", "up"]);
+        let state = tempfile::tempdir().expect("tempdir");
+        let dp = Dataplane::new(DataplaneConfig {
+            host_netns: Some(host.clone()),
+            namespace_prefix: format!("{tag}-"),
+            state_dir: state.path().to_path_buf(),
+        });
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        Env {
+            tag,
+            host,
+            state,
+            dp,
+            rt,
+        }
+    }
+
+    fn converge(&self, plan: &HostPlan) -> ConvergeReport {
+        self.rt.block_on(self.dp.converge(plan))
+    }
+
+    fn converge_ok(&self, plan: &HostPlan) -> ConvergeReport {
+        let r = self.converge(plan);
+        assert!(r.errors.is_empty(), "converge errors: {:#?}", r.errors);
+        r
+    }
+
+    /// An "instance": a namespace whose eth0 is a veth, the host end named as the
+    /// port's tap, the way a VM's tap is plugged.
+    fn instance(&self, name: &str, port: &PortPlan) -> String {
+        let ns = format!("{}-{name}", self.tag);
+        sh(&["ip", "netns", "add", &ns]);
+        sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        sh(&[
+            "ip", "-n", &self.host, "link", "add", &port.tap, "type", "veth", "peer", "name",
+            "eth0", "netns", &ns,
+        ]);
+        sh(&[
+            "ip", "-n", &ns, "link", "set", "eth0", "address", &port.mac, "up",
+        ]);
+        ns
+    }
+
+    fn host_ip(&self, args: &[&str]) -> String {
+        let mut v = vec!["ip", "-n", &self.host];
+        v.extend_from_slice(args);
+        sh(&v)
+    }
+
+    /// `ip -d -j link` of the host without the ever-moving bridge timers.
+    fn host_links(&self) -> serde_json::Value {
+        fn strip(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    m.retain(|k, _| !k.ends_with("_timer"));
+                    m.values_mut().for_each(strip);
+                }
+                serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        let mut v =
+            serde_json::from_str(&self.host_ip(&["-d", "-j", "link", "show"])).expect("json");
+        strip(&mut v);
+        v
+    }
+
+    fn our_namespaces(&self) -> Vec<String> {
+        std::fs::read_dir("/run/netns")
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|n| n.starts_with(&format!("{}-q", self.tag)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // dnsmasq first (by our pid files, checked against our state dir), then every
+        // namespace this test created.
+        let dhcp = self.state.path().join("dhcp");
+        for e in std::fs::read_dir(dhcp).into_iter().flatten().flatten() {
+            let Ok(pid) = std::fs::read_to_string(e.path().join("pid")) else {
+                continue;
+            };
+            let pid = pid.trim();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let ours =
+                String::from_utf8_lossy(&cmdline).contains(&*self.state.path().to_string_lossy());
+            if ours {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+        }
+        for e in std::fs::read_dir("/run/netns")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&self.tag) {
+                let _ = Command::new("ip").args(["netns", "del", &name]).status();
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------- namespace-bound sockets
+
+mod sys {
+    use std::ffi::c_void;
+    unsafe extern "C" {
+        pub fn setns(fd: i32, nstype: i32) -> i32;
+        pub fn socket(domain: i32, ty: i32, protocol: i32) -> i32;
+        pub fn setsockopt(fd: i32, level: i32, name: i32, val: *const c_void, len: u32) -> i32;
+    }
+    pub const CLONE_NEWNET: i32 = 0x4000_0000;
+    pub const AF_INET: i32 = 2;
+    pub const SOCK_RAW: i32 = 3;
+    pub const IPPROTO_ICMP: i32 = 1;
+    pub const SOL_SOCKET: i32 = 1;
+    pub const SO_BINDTODEVICE: i32 = 25;
+}
+
+/// Runs `f` on a thread that entered namespace `ns`; sockets it creates stay there.
+fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).expect("open netns");
+        // SAFETY: setns on a valid fd only changes this thread's network namespace.
+        let rc = unsafe { sys::setns(file.as_raw_fd(), sys::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .expect("netns thread panicked")
+}
+
+fn bind_to_device(fd: i32, dev: &str) {
+    // SAFETY: the pointer and length describe `dev`'s bytes, valid for the call.
+    let rc = unsafe {
+        sys::setsockopt(
+            fd,
+            sys::SOL_SOCKET,
+            sys::SO_BINDTODEVICE,
+            dev.as_ptr().cast(),
+            dev.len() as u32,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "SO_BINDTODEVICE: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+// ------------------------------------------------------------------ DHCP client
+
+#[derive(Debug, Clone, PartialEq)]
+struct Lease {
+    ip: Ipv4Addr,
+    prefix: u8,
+    router: Option<Ipv4Addr>,
+    mtu: Option<u16>,
+}
+
+fn dhcp_packet(xid: u32, mac: [u8; 6], kind: u8, extra: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut p = vec![0u8; 236];
+    p[0] = 1; // BOOTREQUEST
+    p[1] = 1; // ethernet
+    p[2] = 6;
+    p[4..8].copy_from_slice(&xid.to_be_bytes());
+    p[10] = 0x80; // broadcast flag: we have no address to receive unicast on
+    p[28..34].copy_from_slice(&mac);
+    p.extend_from_slice(&[99, 130, 83, 99, 53, 1, kind]);
+    for (code, val) in extra {
+        p.push(*code);
+        p.push(val.len() as u8);
+        p.extend_from_slice(val);
+    }
+    p.extend_from_slice(&[55, 4, 1, 3, 26, 121, 255]);
+    p
+}
+
+/// (message type, yiaddr, options) of a reply to `xid`.
+/// A DHCP option: (code, value).
+type DhcpOpt = (u8, Vec<u8>);
+
+fn dhcp_parse(p: &[u8], xid: u32) -> Option<(u8, Ipv4Addr, Vec<DhcpOpt>)> {
+    if p.len() < 240
+        || p[0] != 2
+        || p[4..8] != xid.to_be_bytes()
+        || p[236..240] != [99, 130, 83, 99]
+    {
+        return None;
+    }
+    let yiaddr = Ipv4Addr::new(p[16], p[17], p[18], p[19]);
+    let mut opts = Vec::new();
+    let mut i = 240;
+    while i + 1 < p.len() && p[i] != 255 {
+        if p[i] == 0 {
+            i += 1;
+            continue;
+        }
+        let (code, len) = (p[i], p[i + 1] as usize);
+        opts.push((code, p.get(i + 2..i + 2 + len)?.to_vec()));
+        i += 2 + len;
+    }
+    let kind = opts.iter().find(|(c, _)| *c == 53)?.1.first().copied()?;
+    Some((kind, yiaddr, opts))
+}
+
+fn opt(opts: &[DhcpOpt], code: u8) -> Option<&[u8]> {
+    opts.iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, v)| v.as_slice())
+}
+
+fn v4(b: &[u8]) -> Option<Ipv4Addr> {
+    (b.len() >= 4).then(|| Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+}
+
+/// DISCOVER/OFFER/REQUEST/ACK on `eth0` of `ns`; configures the address and the
+/// default route the way a DHCP client does.
+fn dhcp(ns: &str, mac: &str) -> Result<Lease, String> {
+    let mac_bytes: Vec<u8> = mac
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16).unwrap_or(0))
+        .collect();
+    let mac6: [u8; 6] = mac_bytes.try_into().map_err(|_| "bad mac".to_string())?;
+    let lease = in_netns(ns, move || dhcp_exchange(mac6))?;
+    let prefix = format!("{}/{}", lease.ip, lease.prefix);
+    sh(&["ip", "-n", ns, "addr", "replace", &prefix, "dev", "eth0"]);
+    if let Some(gw) = lease.router {
+        sh(&[
+            "ip",
+            "-n",
+            ns,
+            "route",
+            "replace",
+            "default",
+            "via",
+            &gw.to_string(),
+        ]);
+    }
+    Ok(lease)
+}
+
+fn dhcp_exchange(mac: [u8; 6]) -> Result<Lease, String> {
+    let sock = UdpSocket::bind("0.0.0.0:68").map_err(|e| e.to_string())?;
+    bind_to_device(sock.as_raw_fd(), "eth0");
+    sock.set_broadcast(true).map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .map_err(|e| e.to_string())?;
+    let xid: u32 = rand_xid();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let server: SocketAddr = "255.255.255.255:67".parse().map_err(|_| "addr")?;
+    let mut offer: Option<(Ipv4Addr, Vec<u8>)> = None;
+    let mut buf = [0u8; 1500];
+    let mut last_send = Instant::now() - Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if last_send.elapsed() > Duration::from_secs(1) {
+            let pkt = match &offer {
+                None => dhcp_packet(xid, mac, 1, &[]),
+                Some((ip, sid)) => dhcp_packet(
+                    xid,
+                    mac,
+                    3,
+                    &[(50, ip.octets().to_vec()), (54, sid.clone())],
+                ),
+            };
+            sock.send_to(&pkt, server)
+                .map_err(|e| format!("send: {e}"))?;
+            last_send = Instant::now();
+        }
+        let Ok((n, _)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let Some((kind, yiaddr, opts)) = dhcp_parse(&buf[..n], xid) else {
+            continue;
+        };
+        match (kind, &offer) {
+            (2, None) => {
+                let sid = opt(&opts, 54).ok_or("offer without server id")?.to_vec();
+                offer = Some((yiaddr, sid));
+                last_send = Instant::now() - Duration::from_secs(10);
+            }
+            (5, Some(_)) => {
+                let mask = opt(&opts, 1).and_then(v4).ok_or("ack without netmask")?;
+                return Ok(Lease {
+                    ip: yiaddr,
+                    prefix: u32::from(mask).count_ones() as u8,
+                    router: opt(&opts, 3).and_then(v4),
+                    mtu: opt(&opts, 26).map(|b| u16::from_be_bytes([b[0], b[1]])),
+                });
+            }
+            (6, _) => return Err("DHCPNAK".into()),
+            _ => {}
+        }
+    }
+    Err("no DHCP answer within 15 s".into())
+}
+
+fn rand_xid() -> u32 {
+    uuid::Uuid::new_v4().as_u128() as u32
+}
+
+// --------------------------------------------------------------- ping and TCP
+
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// One ICMP echo from `ns` to `dst`; true when the reply came within `wait`.
+fn ping(ns: &str, dst: Ipv4Addr, wait: Duration) -> bool {
+    in_netns(ns, move || {
+        // SAFETY: plain socket(2); the fd is owned by the UdpSocket below.
+        let fd = unsafe { sys::socket(sys::AF_INET, sys::SOCK_RAW, sys::IPPROTO_ICMP) };
+        assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
+        // SAFETY: fd is a fresh, valid datagram-style socket we own.
+        let sock = unsafe { UdpSocket::from_raw_fd(fd) };
+        let id = (rand_xid() & 0xffff) as u16;
+        let mut pkt = vec![8, 0, 0, 0];
+        pkt.extend_from_slice(&id.to_be_bytes());
+        pkt.extend_from_slice(&[0, 1]);
+        pkt.extend_from_slice(b"onestack-ping");
+        let c = checksum(&pkt);
+        pkt[2..4].copy_from_slice(&c.to_be_bytes());
+        let deadline = Instant::now() + wait;
+        if sock.send_to(&pkt, SocketAddr::from((dst, 0))).is_err() {
+            return false;
+        }
+        let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
+        let mut buf = [0u8; 1500];
+        while Instant::now() < deadline {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            let ihl = ((buf[0] & 0x0f) as usize) * 4;
+            let icmp = &buf[ihl.min(n)..n];
+            if from.ip() == dst && icmp.len() >= 8 && icmp[0] == 0 && icmp[4..6] == id.to_be_bytes()
+            {
+                return true;
+            }
+        }
+        false
+    })
+}
+
+/// A TCP listener in `ns` that answers each connection with the peer's address.
+fn serve_peer_address(ns: &str, port: u16) {
+    let listener = in_netns(ns, move || {
+        TcpListener::bind(("0.0.0.0", port)).expect("bind")
+    });
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let peer = conn
+                .peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default();
+            let _ = conn.write_all(peer.as_bytes());
+        }
+    });
+}
+
+/// Connects from `ns` and returns what the server wrote (the address it saw), or
+/// the error kind (a timeout means the SYN was dropped).
+fn tcp_peer(
+    ns: &str,
+    dst: Ipv4Addr,
+    port: u16,
+    wait: Duration,
+) -> Result<String, std::io::ErrorKind> {
+    in_netns(ns, move || {
+        let mut s = TcpStream::connect_timeout(&SocketAddr::from((dst, port)), wait)
+            .map_err(|e| e.kind())?;
+        s.set_read_timeout(Some(wait)).map_err(|e| e.kind())?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).map_err(|e| e.kind())?;
+        Ok(out)
+    })
+}
+
+/// Polls `f` until true or the deadline (links and ARP settle in milliseconds).
+fn eventually(wait: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ------------------------------------------------------------------ the plans
+
+const NET: &str = "5e0c1a2b-0000-4000-8000-000000000001";
+const EXT: &str = "5e0c1a2b-0000-4000-8000-0000000000ee";
+const ROUTER: &str = "77aa0000-0000-4000-8000-000000000001";
+const SG: &str = "5c000000-0000-4000-8000-000000000001";
+const FIP: Ipv4Addr = Ipv4Addr::new(172, 24, 4, 20);
+const ROUTER_GW: Ipv4Addr = Ipv4Addr::new(172, 24, 4, 10);
+const HOST_EXT: Ipv4Addr = Ipv4Addr::new(172, 24, 4, 1);
+
+fn port(n: u8, ip: Ipv4Addr) -> PortPlan {
+    let id = format!("0b0b{n:04x}-0000-4000-8000-00000000000{n}");
+    PortPlan {
+        tap: tap_name(&id),
+        id,
+        bridge: bridge_name(NET),
+        mac: format!("fa:16:3e:00:00:{n:02x}"),
+        ips: vec![ip],
+        admin_state_up: true,
+        port_security: true,
+        security_groups: vec![SG.into()],
+        allowed_address_pairs: vec![],
+    }
+}
+
+fn vm1() -> PortPlan {
+    port(1, Ipv4Addr::new(10, 0, 0, 5))
+}
+
+fn vm2() -> PortPlan {
+    port(2, Ipv4Addr::new(10, 0, 0, 6))
+}
+
+fn sg_rule(id: &str, dir: &str, proto: Option<&str>, port: Option<u16>) -> RulePlan {
+    RulePlan {
+        id: id.into(),
+        direction: dir.into(),
+        ethertype: "IPv4".into(),
+        protocol: proto.map(String::from),
+        port_range_min: port,
+        port_range_max: port,
+        remote_ip_prefix: Some("0.0.0.0/0".into()),
+        remote_group_id: None,
+    }
+}
+
+/// One tenant network with DHCP, two instance ports, a router with SNAT and a
+/// floating IP for vm1, and a group that opens TCP 80 (and ICMP when `icmp`).
+fn plan(icmp: bool) -> HostPlan {
+    let ports = vec![vm1(), vm2()];
+    let mut rules = vec![
+        sg_rule("eg-any", "egress", None, None),
+        sg_rule("in-http", "ingress", Some("tcp"), Some(80)),
+    ];
+    if icmp {
+        rules.push(sg_rule("in-icmp", "ingress", Some("icmp"), None));
+    }
+    let hosts = ports
+        .iter()
+        .map(|p| DhcpHost {
+            mac: p.mac.clone(),
+            ip: p.ips[0],
+            hostname: format!("vm-{}", &p.id[..8]),
+        })
+        .collect();
+    let dhcp_port = "d0d00000-0000-4000-8000-000000000001";
+    HostPlan {
+        external: Some(ExternalPlan {
+            network_id: EXT.into(),
+            bridge: "br-ex".into(),
+            host_address: Some(format!("{HOST_EXT}/24")),
+            cidr: "172.24.4.0/24".into(),
+            masquerade: true,
+        }),
+        networks: vec![
+            NetworkPlan {
+                id: NET.into(),
+                bridge: bridge_name(NET),
+                mtu: 1450,
+                admin_state_up: true,
+                dhcp: Some(DhcpPlan {
+                    namespace: format!("qdhcp-{NET}"),
+                    port_id: dhcp_port.into(),
+                    mac: "fa:16:3e:00:00:d0".into(),
+                    addresses: vec!["10.0.0.2/24".into()],
+                    subnets: vec![DhcpSubnet {
+                        subnet_id: "5b000000-0000-4000-8000-000000000001".into(),
+                        cidr: "10.0.0.0/24".into(),
+                        gateway: Some(Ipv4Addr::new(10, 0, 0, 1)),
+                        dns_servers: vec![],
+                        host_routes: vec![],
+                        lease_seconds: 600,
+                        mtu: 1450,
+                    }],
+                    hosts,
+                }),
+            },
+            NetworkPlan {
+                id: EXT.into(),
+                bridge: "br-ex".into(),
+                mtu: 1500,
+                admin_state_up: true,
+                dhcp: None,
+            },
+        ],
+        routers: vec![RouterPlan {
+            id: ROUTER.into(),
+            namespace: format!("qrouter-{ROUTER}"),
+            interfaces: vec![RouterInterface {
+                port_id: "a1a10000-0000-4000-8000-000000000001".into(),
+                bridge: bridge_name(NET),
+                mac: "fa:16:3e:00:00:a1".into(),
+                address: "10.0.0.1/24".into(),
+            }],
+            gateway: Some(RouterGateway {
+                port_id: "9a9a0000-0000-4000-8000-000000000001".into(),
+                bridge: "br-ex".into(),
+                mac: "fa:16:3e:00:00:9a".into(),
+                address: format!("{ROUTER_GW}/24"),
+                next_hop: Some(HOST_EXT),
+                snat: true,
+                internal_cidrs: vec!["10.0.0.0/24".into()],
+            }),
+            floating_ips: vec![FloatingIpPlan {
+                floating_ip: FIP,
+                fixed_ip: Ipv4Addr::new(10, 0, 0, 5),
+            }],
+            routes: vec![],
+        }],
+        ports,
+        security_groups: vec![SecurityGroupPlan {
+            id: SG.into(),
+            rules,
+            member_ips: vec![Ipv4Addr::new(10, 0, 0, 5), Ipv4Addr::new(10, 0, 0, 6)],
+        }],
+    }
+}
+
+const SHORT: Duration = Duration::from_millis(700);
+const LONG: Duration = Duration::from_secs(5);
+
+/// Both instances lease their planned addresses, with the planned router and MTU.
+fn lease_both(env: &Env, a: &str, b: &str) {
+    for (ns, p) in [(a, vm1()), (b, vm2())] {
+        let lease = dhcp(ns, &p.mac).unwrap_or_else(|e| panic!("DHCP for {ns}: {e}"));
+        assert_eq!(lease.ip, p.ips[0], "{ns} got the planned address");
+        assert_eq!(lease.prefix, 24);
+        assert_eq!(lease.router, Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(lease.mtu, Some(1450));
+    }
+    let _ = env;
+}
+
+/// Outbound through SNAT (the outside sees the router's address, or the floating IP
+/// for the instance that has one) and inbound through the floating IP.
+fn check_router(env: &Env, with_fip: &str, without_fip: &str) {
+    let seen = tcp_peer(without_fip, HOST_EXT, 8080, LONG).expect("instance reaches the outside");
+    assert_eq!(
+        seen,
+        ROUTER_GW.to_string(),
+        "outside sees the router's SNAT address"
+    );
+    let seen = tcp_peer(with_fip, HOST_EXT, 8080, LONG).expect("instance reaches the outside");
+    assert_eq!(seen, FIP.to_string(), "outside sees the floating IP");
+    assert!(ping(&env.host, FIP, LONG), "outside pings the floating IP");
+    let seen = tcp_peer(&env.host, FIP, 80, LONG).expect("outside reaches the floating IP");
+    assert_eq!(seen, HOST_EXT.to_string(), "instance sees the real client");
+}
+
+// ---------------------------------------------------------------------- tests
+
+#[test]
+fn dhcp_and_security_groups_filter_real_traffic() {
+    require_privileges!();
+    let env = Env::new();
+    let (a, b) = (env.instance("vm1", &vm1()), env.instance("vm2", &vm2()));
+    env.converge_ok(&plan(false));
+    lease_both(&env, &a, &b);
+    serve_peer_address(&b, 80);
+    serve_peer_address(&b, 81);
+    let vm2_ip = vm2().ips[0];
+    let seen = tcp_peer(&a, vm2_ip, 80, LONG).expect("TCP 80 is open in the group");
+    assert_eq!(seen, vm1().ips[0].to_string());
+    assert_eq!(
+        tcp_peer(&a, vm2_ip, 81, SHORT),
+        Err(std::io::ErrorKind::TimedOut),
+        "TCP 81 (listening, not in the group) is dropped"
+    );
+    assert!(!ping(&a, vm2_ip, SHORT), "ICMP is dropped without a rule");
+
+    env.converge_ok(&plan(true));
+    assert!(
+        ping(&a, vm2_ip, LONG),
+        "ICMP passes once the group allows it"
+    );
+    assert!(ping(&b, vm1().ips[0], LONG), "both ways");
+
+    // Anti-spoofing: from an address that is not its port's, vm1 reaches nobody;
+    // back on its own address it does again.
+    sh(&["ip", "-n", &a, "addr", "flush", "dev", "eth0"]);
+    sh(&["ip", "-n", &a, "addr", "add", "10.0.0.99/24", "dev", "eth0"]);
+    assert!(!ping(&a, vm2_ip, SHORT), "a spoofed source is dropped");
+    sh(&["ip", "-n", &a, "addr", "flush", "dev", "eth0"]);
+    sh(&["ip", "-n", &a, "addr", "add", "10.0.0.5/24", "dev", "eth0"]);
+    assert!(
+        eventually(LONG, || ping(&a, vm2_ip, SHORT)),
+        "own address passes again"
+    );
+}
+
+#[test]
+fn router_snat_floating_ip_restart_and_idempotence() {
+    require_privileges!();
+    let env = Env::new();
+    let (a, b) = (env.instance("vm1", &vm1()), env.instance("vm2", &vm2()));
+    let full = plan(true);
+    env.converge_ok(&full);
+    lease_both(&env, &a, &b);
+    serve_peer_address(&env.host, 8080);
+    serve_peer_address(&a, 80);
+    check_router(&env, &a, &b);
+
+    // Idempotence: a second converge issues no changing command and the host's
+    // links and ruleset are byte-for-byte the same.
+    let links_before = env.host_links();
+    let nft_before = sh(&["ip", "netns", "exec", &env.host, "nft", "list", "ruleset"]);
+    let again = env.converge_ok(&full);
+    assert_eq!(again.applied, 0, "second converge changed nothing");
+    assert_eq!(links_before, env.host_links());
+    assert_eq!(
+        nft_before,
+        sh(&["ip", "netns", "exec", &env.host, "nft", "list", "ruleset"])
+    );
+
+    // Restart: wreck the dataplane by hand, converge, same traffic, same addresses.
+    env.host_ip(&["link", "del", "br-ex"]);
+    env.host_ip(&["link", "del", &bridge_name(NET)]);
+    for ns in env.our_namespaces() {
+        sh(&["ip", "netns", "del", &ns]);
+    }
+    sh(&[
+        "ip", "netns", "exec", &env.host, "nft", "flush", "table", "bridge", "onestack",
+    ]);
+    sh(&["ip", "-n", &a, "addr", "flush", "dev", "eth0"]);
+    let report = env.converge_ok(&full);
+    assert!(report.applied > 0);
+    lease_both(&env, &a, &b);
+    assert!(
+        eventually(LONG, || ping(&a, vm2().ips[0], SHORT)),
+        "east-west after restart"
+    );
+    check_router(&env, &a, &b);
+    assert_eq!(
+        env.converge_ok(&full).applied,
+        0,
+        "converged state is stable"
+    );
+}
+
+#[test]
+fn plan_changes_remove_what_is_gone_and_teardown_leaves_nothing() {
+    require_privileges!();
+    let env = Env::new();
+    let _a = env.instance("vm1", &vm1());
+    env.converge_ok(&plan(true));
+    assert_eq!(env.our_namespaces().len(), 2, "router and dhcp namespaces");
+
+    // Drop the router and vm2: its namespace and tap go, the adopted veth stays.
+    let mut smaller = plan(true);
+    smaller.routers.clear();
+    smaller.ports.retain(|p| p.id == vm1().id);
+    env.converge_ok(&smaller);
+    assert_eq!(env.our_namespaces().len(), 1);
+    let links = env.host_ip(&["-j", "link", "show"]);
+    assert!(
+        !links.contains(&vm2().tap),
+        "created tap of a removed port is deleted"
+    );
+    assert!(links.contains(&vm1().tap));
+
+    let errors = env.rt.block_on(env.dp.teardown());
+    assert!(errors.is_empty(), "teardown errors: {errors:#?}");
+    assert!(env.our_namespaces().is_empty());
+    let links = env.host_ip(&["-d", "-j", "link", "show"]);
+    assert!(
+        !links.contains("\"onestack"),
+        "no owned or adopted device left: {links}"
+    );
+    assert!(
+        links.contains(&vm1().tap),
+        "the instance's own veth is left alone"
+    );
+    let ruleset = sh(&["ip", "netns", "exec", &env.host, "nft", "list", "ruleset"]);
+    assert!(!ruleset.contains("onestack"), "no table left: {ruleset}");
+    let dhcp_dir = env.state.path().join("dhcp");
+    assert!(
+        std::fs::read_dir(&dhcp_dir)
+            .map(|d| d.count() == 0)
+            .unwrap_or(true)
+    );
+}
+
+#[test]
+fn converge_collects_errors_and_keeps_going() {
+    require_privileges!();
+    let env = Env::new();
+    let mut p = plan(true);
+    // A port on a bridge that does not exist fails; everything else still converges.
+    let mut bad = vm2();
+    bad.bridge = "brqmissing".into();
+    p.ports = vec![vm1(), bad];
+    p.security_groups[0]
+        .rules
+        .push(sg_rule("bogus", "ingress", Some("nonsense"), None));
+    let report = env.converge(&p);
+    assert!(
+        report.errors.iter().any(|e| e.contains(&vm2().id)),
+        "{:#?}",
+        report.errors
+    );
+    assert!(
+        report.errors.iter().any(|e| e.contains("bogus")),
+        "{:#?}",
+        report.errors
+    );
+    assert_eq!(env.our_namespaces().len(), 2, "router and dhcp still built");
+}
+
+/// Rebuild time of 50 networks / 200 ports (4 per network), each with DHCP, from
+/// scratch and again when already converged. Run with `--run-ignored only`.
+#[test]
+#[ignore = "benchmark: cargo nextest run -E 'binary(dataplane)' --run-ignored only --no-capture"]
+fn bench_converge_50_networks_200_ports() {
+    require_privileges!();
+    let env = Env::new();
+    let mut plan = HostPlan::default();
+    for n in 0..50u32 {
+        let net = format!("{n:08x}-1111-4000-8000-000000000000");
+        let hosts: Vec<DhcpHost> = (0..4u32)
+            .map(|i| DhcpHost {
+                mac: format!("fa:16:3e:01:{n:02x}:{i:02x}"),
+                ip: Ipv4Addr::new(10, n as u8, 0, 10 + i as u8),
+                hostname: format!("h{n}-{i}"),
+            })
+            .collect();
+        for h in &hosts {
+            let id = format!(
+                "{n:04x}{:04x}-2222-4000-8000-000000000000",
+                h.ip.octets()[3]
+            );
+            plan.ports.push(PortPlan {
+                tap: tap_name(&id),
+                id,
+                bridge: bridge_name(&net),
+                mac: h.mac.clone(),
+                ips: vec![h.ip],
+                admin_state_up: true,
+                port_security: true,
+                security_groups: vec![SG.into()],
+                allowed_address_pairs: vec![],
+            });
+        }
+        plan.networks.push(NetworkPlan {
+            id: net.clone(),
+            bridge: bridge_name(&net),
+            mtu: 1450,
+            admin_state_up: true,
+            dhcp: Some(DhcpPlan {
+                namespace: format!("qdhcp-{net}"),
+                port_id: format!("{n:08x}-3333-4000-8000-000000000000"),
+                mac: format!("fa:16:3e:02:{n:02x}:02"),
+                addresses: vec![format!("10.{n}.0.2/24")],
+                subnets: vec![DhcpSubnet {
+                    subnet_id: net.clone(),
+                    cidr: format!("10.{n}.0.0/24"),
+                    gateway: Some(Ipv4Addr::new(10, n as u8, 0, 1)),
+                    dns_servers: vec![],
+                    host_routes: vec![],
+                    lease_seconds: 600,
+                    mtu: 1450,
+                }],
+                hosts,
+            }),
+        });
+    }
+    plan.security_groups = vec![SecurityGroupPlan {
+        id: SG.into(),
+        rules: vec![
+            sg_rule("eg", "egress", None, None),
+            sg_rule("ssh", "ingress", Some("tcp"), Some(22)),
+        ],
+        member_ips: plan.ports.iter().map(|p| p.ips[0]).collect(),
+    }];
+    let t = Instant::now();
+    let first = env.converge_ok(&plan);
+    let cold = t.elapsed();
+    let t = Instant::now();
+    let second = env.converge_ok(&plan);
+    let warm = t.elapsed();
+    eprintln!(
+        "BENCH converge 50 networks / 200 ports: cold {cold:?} ({} changes), converged {warm:?} ({} changes)",
+        first.applied, second.applied
+    );
+    assert_eq!(second.applied, 0);
+}
