@@ -48,6 +48,12 @@ pub enum Command {
     CloudsYaml,
     /// Rotate the Fernet token keys (a running cloud picks them up within 10 s).
     FernetRotate,
+    /// Stop a running cloud (SIGTERM, then wait), optionally removing its host networking.
+    Down {
+        /// Also remove every bridge, namespace, nftables table and dnsmasq onestack made.
+        #[arg(long)]
+        purge_network: bool,
+    },
     /// Delete the whole state directory.
     Reset {
         /// Confirm that everything in the state directory may be deleted.
@@ -191,6 +197,22 @@ pub fn status(dir: &Path) -> anyhow::Result<String> {
         }
         None => out += "onestack is not running\n",
     }
+    if let Some(d) =
+        state::read_json::<crate::reconcile::DataplaneStatus>(dir, crate::reconcile::STATUS_FILE)?
+    {
+        out += &format!(
+            "dataplane: converged at {} in {} ms ({} networks, {} routers, {} ports), {} errors\n",
+            d.converged_at,
+            d.millis,
+            d.networks,
+            d.routers,
+            d.ports,
+            d.errors.len()
+        );
+        for e in d.errors.iter().take(10) {
+            out += &format!("  error: {e}\n");
+        }
+    }
     let db_path = dir.join(state::DB_FILE);
     if db_path.exists() {
         let conn = rusqlite::Connection::open_with_flags(
@@ -200,6 +222,14 @@ pub fn status(dir: &Path) -> anyhow::Result<String> {
         let counts = crate::identity::store::counts(&conn).map_err(|e| anyhow::anyhow!("{e}"))?;
         for (what, n) in counts {
             out += &format!("{what}: {n}\n");
+        }
+        let err = |e: crate::http::error::ApiError| anyhow::anyhow!("{e}");
+        out += &format!(
+            "images: {}\n",
+            crate::image::store::count(&conn).map_err(err)?
+        );
+        for (kind, n) in crate::network::store::counts(&conn).map_err(err)? {
+            out += &format!("{kind}s: {n}\n");
         }
     }
     Ok(out)
@@ -221,6 +251,49 @@ pub fn reset(dir: &Path, yes: bool) -> anyhow::Result<String> {
             Ok(format!("{} does not exist\n", dir.display()))
         }
         Err(e) => Err(e).with_context(|| format!("removing {}", dir.display())),
+    }
+}
+
+/// Stops the cloud recorded in the state directory and waits for it to exit.
+pub fn stop(dir: &Path) -> anyhow::Result<String> {
+    let runtime: Option<RuntimeInfo> = state::read_json(dir, state::RUNTIME_FILE)?;
+    let Some(r) = runtime.filter(|r| state::pid_alive(r.pid)) else {
+        return Ok("onestack is not running\n".into());
+    };
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &r.pid.to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "could not signal pid {}", r.pid);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while state::pid_alive(r.pid) {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "pid {} did not stop within 30 s",
+            r.pid
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(format!("stopped onestack (pid {})\n", r.pid))
+}
+
+/// Removes the host networking of the cloud recorded in the state directory.
+pub async fn purge_network(dir: &Path) -> anyhow::Result<String> {
+    let info: Option<CloudInfo> = state::read_json(dir, state::CLOUD_FILE)?;
+    let Some(net) = info.and_then(|i| i.network) else {
+        return Ok("no host networking recorded\n".into());
+    };
+    let dataplane = crate::dataplane::Dataplane::new(crate::reconcile::dataplane_config(dir, &net));
+    let errors = dataplane.teardown().await;
+    if errors.is_empty() {
+        Ok(
+            "removed onestack's bridges, namespaces, nftables tables and dnsmasq processes\n"
+                .into(),
+        )
+    } else {
+        anyhow::bail!(
+            "host networking removed with errors:\n  {}",
+            errors.join("\n  ")
+        )
     }
 }
 
@@ -254,6 +327,7 @@ mod tests {
                 auth_url: "http://127.0.0.1:5000/identity".into(),
                 region: "RegionOne".into(),
                 public_url: "http://127.0.0.1:5000".into(),
+                network: None,
             },
         )
         .expect("cloud.json");

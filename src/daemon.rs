@@ -82,6 +82,7 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
             auth_url: format!("{public_url}/identity"),
             region: profile.cloud.region.clone(),
             public_url,
+            network: Some(profile.network.clone()),
         },
     )?;
     let image = ImageService::new(db.clone(), ImageFiles::open(&dir)?, profile.image.clone());
@@ -186,6 +187,14 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         tracing::warn!(services = ?pending, "enabled in the profile but not available in this build yet");
     }
     tokio::spawn(housekeeping(cloud.clone()));
+    if cloud
+        .profile
+        .services
+        .enabled
+        .contains(&ServiceName::Network)
+    {
+        tokio::spawn(crate::reconcile::run(cloud.clone()));
+    }
     tokio::spawn(start_background_work(
         cloud.clone(),
         std::mem::take(&mut prepared.resumable_imports),

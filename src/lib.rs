@@ -11,5 +11,6 @@ pub mod identity;
 pub mod image;
 pub mod network;
 pub mod profile;
+pub mod reconcile;
 pub mod services;
 pub mod state;

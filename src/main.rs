@@ -40,6 +40,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Openrc { user } => cli::openrc(&dir, &user)?,
         Command::CloudsYaml => cli::clouds_yaml(&dir)?,
         Command::FernetRotate => cli::fernet_rotate(&dir)?,
+        Command::Down { purge_network } => {
+            let mut text = cli::stop(&dir)?;
+            if purge_network {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                text += &runtime.block_on(cli::purge_network(&dir))?;
+            }
+            text
+        }
         Command::Reset { yes } => cli::reset(&dir, yes)?,
     };
     print!("{text}");

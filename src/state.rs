@@ -44,6 +44,9 @@ pub struct CloudInfo {
     pub auth_url: String,
     pub region: String,
     pub public_url: String,
+    /// Where the dataplane lives, so `down --purge-network` can remove it.
+    #[serde(default)]
+    pub network: Option<crate::profile::NetworkSection>,
 }
 
 /// The running process, recorded by `up` and removed on a clean stop.

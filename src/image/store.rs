@@ -262,3 +262,7 @@ pub fn tasks_in_status(c: &Connection, status: &str) -> ApiResult<Vec<Task>> {
 pub fn not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("No image found with ID {id}"))
 }
+
+pub fn count(c: &Connection) -> ApiResult<i64> {
+    Ok(c.query_row("SELECT count(*) FROM images", [], |r| r.get(0))?)
+}

@@ -136,3 +136,13 @@ pub fn quota_reset(c: &Connection, project_id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM net_quotas WHERE project_id = ?1", [project_id])?;
     Ok(())
 }
+
+/// Resources per kind, for `onestack status`.
+pub fn counts(c: &Connection) -> ApiResult<Vec<(String, i64)>> {
+    let mut st =
+        c.prepare("SELECT kind, count(*) FROM net_resources GROUP BY kind ORDER BY kind")?;
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}

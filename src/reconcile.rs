@@ -1,0 +1,97 @@
+//! The reconciler: converges the host to the database at start, after every
+//! networking change, and periodically to repair drift (a bridge or namespace
+//! deleted by hand, a dnsmasq that died). Its last outcome is written to the state
+//! directory for `onestack status`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cloud::Cloud;
+use crate::dataplane::{Dataplane, DataplaneConfig};
+use crate::profile::{DataplaneMode, NetworkSection};
+
+pub const STATUS_FILE: &str = "dataplane-status.json";
+
+/// How often the host is checked even without changes.
+const RESYNC: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DataplaneStatus {
+    pub converged_at: String,
+    pub millis: u64,
+    pub changes: usize,
+    pub networks: usize,
+    pub routers: usize,
+    pub ports: usize,
+    pub errors: Vec<String>,
+}
+
+pub fn dataplane_config(state_dir: &std::path::Path, net: &NetworkSection) -> DataplaneConfig {
+    DataplaneConfig {
+        host_netns: Some(net.host_netns.clone()).filter(|n| !n.is_empty()),
+        namespace_prefix: net.namespace_prefix.clone(),
+        state_dir: state_dir.join("dataplane"),
+    }
+}
+
+/// Runs forever: one converge per batch of changes.
+pub async fn run(cloud: Cloud) {
+    let net = cloud.profile.network.clone();
+    if net.dataplane == DataplaneMode::Off {
+        tracing::info!("dataplane is off in the profile: networking is API-only");
+        return;
+    }
+    let dataplane = Arc::new(Dataplane::new(dataplane_config(&cloud.state_dir, &net)));
+    let changes = cloud.network.changes();
+    loop {
+        converge_once(&cloud, &dataplane, &net).await;
+        tokio::select! {
+            _ = changes.notified() => {
+                // Let a burst of API calls settle into one converge.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            _ = tokio::time::sleep(RESYNC) => {}
+        }
+    }
+}
+
+async fn converge_once(cloud: &Cloud, dataplane: &Dataplane, net: &NetworkSection) {
+    let started = Instant::now();
+    let plan = match cloud
+        .network
+        .host_plan(net.external_bridge.clone(), net.masquerade)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "could not compute the host networking plan");
+            return;
+        }
+    };
+    let report = dataplane.converge(&plan).await;
+    let status = DataplaneStatus {
+        converged_at: crate::http::time::iso_seconds(chrono::Utc::now()),
+        millis: started.elapsed().as_millis() as u64,
+        changes: report.applied,
+        networks: plan.networks.len(),
+        routers: plan.routers.len(),
+        ports: plan.ports.len(),
+        errors: report.errors.clone(),
+    };
+    if report.applied > 0 || !report.errors.is_empty() {
+        tracing::info!(
+            changes = report.applied,
+            errors = report.errors.len(),
+            ms = status.millis,
+            "dataplane converged"
+        );
+    }
+    for e in &report.errors {
+        tracing::warn!(error = %e, "dataplane item failed");
+    }
+    if let Err(e) = crate::state::write_json(&cloud.state_dir, STATUS_FILE, &status) {
+        tracing::warn!(error = %e, "could not record the dataplane status");
+    }
+}
