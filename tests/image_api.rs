@@ -132,6 +132,20 @@ fn upload_download_round_trip_with_hashes_and_ranges() {
         204
     );
 
+    let r = call(&s, Method::PUT, &format!("/images/{id}/file"), &t)
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .expect("upload");
+    glance_error(r, 415);
+    let r = call(&s, Method::POST, "/images", &t)
+        .json(&json!({"name": "h"}))
+        .send()
+        .expect("create");
+    assert_eq!(
+        r.headers()["openstack-image-import-methods"],
+        "glance-direct"
+    );
     let data = qcow2_bytes(1 << 30, 300_000);
     assert_eq!(upload(&s, &t, &id, data.clone()).status(), 204);
     let v = json_of(
@@ -1092,6 +1106,8 @@ fn every_image_route_needs_a_token() {
             };
             let ctype = if m == Method::PATCH {
                 PATCH
+            } else if path.ends_with("/file") || path.ends_with("/stage") {
+                "application/octet-stream"
             } else {
                 "application/json"
             };

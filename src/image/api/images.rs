@@ -109,9 +109,18 @@ async fn image_create(
 ) -> ApiResult<Response> {
     let image = cloud.image.image_create(&ctx, body).await?;
     let mut resp = (StatusCode::CREATED, axum::Json(view(&image))).into_response();
+    let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&format!("/v2/images/{}", image.id)) {
-        resp.headers_mut().insert(header::LOCATION, v);
+        h.insert(header::LOCATION, v);
     }
+    // openstacksdk learns the import methods from this header (use_import=True).
+    if let Ok(v) = HeaderValue::from_str(&crate::image::import_methods().join(",")) {
+        h.insert("openstack-image-import-methods", v);
+    }
+    h.insert(
+        "openstack-image-store-ids",
+        HeaderValue::from_static("local"),
+    );
     Ok(resp)
 }
 
@@ -161,13 +170,30 @@ async fn image_delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Image data must be sent as `application/octet-stream` (415 otherwise, as Glance).
+fn require_octet_stream(headers: &HeaderMap) -> ApiResult<()> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream");
+    if ctype.starts_with("application/octet-stream") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "Unsupported Content-Type '{ctype}': image data must be application/octet-stream."
+        )))
+    }
+}
+
 /// `PUT /v2/images/{id}/file`: the body streams to disk.
 async fn image_upload(
     State(cloud): State<Cloud>,
     ctx: Ctx,
+    headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
 ) -> ApiResult<StatusCode> {
+    require_octet_stream(&headers)?;
     cloud.image.image_upload(&ctx, id, body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -229,9 +255,11 @@ async fn image_download(
 async fn image_stage(
     State(cloud): State<Cloud>,
     ctx: Ctx,
+    headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
 ) -> ApiResult<StatusCode> {
+    require_octet_stream(&headers)?;
     cloud.image.image_stage(&ctx, id, body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
