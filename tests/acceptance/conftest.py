@@ -24,7 +24,17 @@ import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("ONESTACK_BIN", REPO_ROOT / "target" / "release" / "onestack"))
-PROFILE = os.environ.get("ONESTACK_TEST_PROFILE", "default")
+def _test_profile() -> str:
+    """The default profile with the dataplane off: acceptance tests never touch the
+    machine's own interfaces (host networking is tested inside namespaces)."""
+    text = (REPO_ROOT / "profiles" / "default.toml").read_text()
+    assert 'dataplane = "host"' in text
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"onestack-acceptance-{os.getpid()}.toml"
+    path.write_text(text.replace('dataplane = "host"', 'dataplane = "off"'))
+    return str(path)
+
+
+PROFILE = os.environ.get("ONESTACK_TEST_PROFILE") or _test_profile()
 READY_TIMEOUT = float(os.environ.get("ONESTACK_READY_TIMEOUT", "20"))
 VENV_BIN = Path(sys.executable).parent
 OPENSTACK = os.environ.get("ONESTACK_OPENSTACK_CLI") or str(VENV_BIN / "openstack")
