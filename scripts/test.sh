@@ -9,8 +9,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$PWD"
 
-# Debian packages the test suite needs. Later issues append here (qemu, dnsmasq, nftables...).
-APT_PACKAGES="build-essential pkg-config curl ca-certificates"
+# Debian packages the test suite needs.
+# iproute2, nftables and dnsmasq-base: the dataplane tests (inside test namespaces);
+# qemu-utils: the image acceptance tests make real qcow2 files.
+APT_PACKAGES="build-essential pkg-config curl ca-certificates iproute2 nftables dnsmasq-base qemu-utils"
 
 section() { printf '\n==================== %s ====================\n' "$*"; }
 
