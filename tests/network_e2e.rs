@@ -1,0 +1,571 @@
+//! End to end networking: the real `onestack` binary, driven only over the Neutron
+//! API, with its dataplane converging inside a network namespace this test creates
+//! (a whole fake host with its own br-ex and nftables). Two "instances" (namespaces
+//! whose eth0 is a veth, the host end named as the port's tap) get their port's
+//! address from dnsmasq by DHCP, talk to each other as the security group allows,
+//! reach the outside through the router's SNAT and are reached through a floating
+//! IP; then the server is killed, the dataplane wrecked by hand, and after a restart
+//! on the same state directory the same traffic passes with the same addresses.
+//! Skips loudly unless root with `ip`, `nft` and `dnsmasq`. A Drop guard removes the
+//! server, every dnsmasq it started and every namespace of the test.
+
+#[macro_use]
+#[path = "common/netns.rs"]
+mod netns;
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::Server;
+use netns::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const SHORT: Duration = Duration::from_millis(700);
+const LONG: Duration = Duration::from_secs(5);
+const CONVERGE: Duration = Duration::from_secs(20);
+const HOST_EXT: Ipv4Addr = Ipv4Addr::new(172, 24, 4, 1);
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 1);
+
+/// The server and the fake host; dropping it removes everything the test made.
+struct Cloud {
+    tag: String,
+    host: String,
+    server: Server,
+    token: String,
+}
+
+impl Cloud {
+    fn start() -> Cloud {
+        let tag = format!("e2e{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+        let host = format!("{tag}-host");
+        sh(&["ip", "netns", "add", &host]);
+        sh(&["ip", "-n", &host, "link", "set", "lo", "up"]);
+        let base = common::test_profile();
+        assert!(base.contains("dataplane = \"off\"") && base.contains("masquerade = true"));
+        let profile = base
+            .replace(
+                "dataplane = \"off\"",
+                &format!(
+                    "dataplane = \"host\"\nhost_netns = \"{host}\"\nnamespace_prefix = \"{tag}-\""
+                ),
+            )
+            .replace("masquerade = true", "masquerade = false");
+        // From here on the guard owns the host namespace, even if the start fails.
+        let mut cloud = Cloud {
+            tag,
+            host,
+            server: Server {
+                dir: tempfile::tempdir().expect("tempdir"),
+                child: None,
+                base: String::new(),
+                client: reqwest::blocking::Client::new(),
+                profile: None,
+            },
+            token: String::new(),
+        };
+        let path = cloud.server.state_dir().join("profile.toml");
+        std::fs::write(&path, profile).expect("profile");
+        cloud.server.profile = Some(path);
+        cloud.server.launch();
+        cloud.token = cloud.server.admin();
+        cloud
+    }
+
+    /// A Neutron call as admin: (status, JSON body or Null).
+    fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut r = self
+            .server
+            .client
+            .request(
+                method.clone(),
+                format!("{}/networking/v2.0{path}", self.server.base),
+            )
+            .header("X-Auth-Token", &self.token);
+        if let Some(b) = &body {
+            r = r.json(b);
+        }
+        let resp = r.send().expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().expect("body");
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{method} {path}: {status}, not JSON: {text}"))
+        };
+        (status, v)
+    }
+
+    /// A call that must answer `want`; panics with the request and the answer.
+    fn ok(&self, method: Method, path: &str, body: Option<Value>, want: u16) -> Value {
+        let (status, v) = self.call(method.clone(), path, body.clone());
+        assert_eq!(
+            status,
+            want,
+            "{method} {path} {body:?} answered {status}: {v}\n--- server log ---\n{}",
+            self.server.log()
+        );
+        v
+    }
+
+    fn create(&self, collection: &str, key: &str, body: Value) -> Value {
+        let v = self.ok(
+            Method::POST,
+            &format!("/{collection}"),
+            Some(json!({ key: body })),
+            201,
+        );
+        v[key].clone()
+    }
+
+    fn state(&self) -> &Path {
+        self.server.state_dir()
+    }
+
+    fn status_file(&self) -> PathBuf {
+        self.state().join("dataplane-status.json")
+    }
+
+    /// Waits for a dataplane converge that finished after `since`, planned `ports`
+    /// instance ports and reported no error; returns its status.
+    fn converged(&self, since: SystemTime, ports: u64) -> Value {
+        let deadline = Instant::now() + CONVERGE;
+        let mut last = Value::Null;
+        loop {
+            let path = self.status_file();
+            let fresh = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= since);
+            if fresh
+                && let Ok(v) = std::fs::read_to_string(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
+            {
+                if v["ports"] == ports && v["errors"].as_array().is_some_and(|e| e.is_empty()) {
+                    return v;
+                }
+                last = v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the dataplane did not converge within {CONVERGE:?}; last status {last}\n\
+                 --- server log ---\n{}",
+                self.server.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// An "instance": a namespace whose eth0 (with the port's MAC) is a veth whose
+    /// other end sits in the host namespace named as the port's tap.
+    fn instance(&self, name: &str, port: &Value) -> String {
+        let ns = format!("{}-{name}", self.tag);
+        sh(&["ip", "netns", "add", &ns]);
+        sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        sh(&[
+            "ip",
+            "-n",
+            &self.host,
+            "link",
+            "add",
+            &tap(port),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &ns,
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &ns,
+            "link",
+            "set",
+            "eth0",
+            "address",
+            port["mac_address"].as_str().expect("mac"),
+            "up",
+        ]);
+        ns
+    }
+
+    /// The master of a device of the host namespace.
+    fn master_of(&self, dev: &str) -> Option<String> {
+        let out = Command::new("ip")
+            .args(["-n", &self.host, "-j", "link", "show", "dev", dev])
+            .output()
+            .ok()?;
+        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+        v[0]["master"].as_str().map(str::to_owned)
+    }
+
+    /// Namespaces of this test whose name starts with `{tag}-{kind}`.
+    fn namespaces(&self, kind: &str) -> Vec<String> {
+        let prefix = format!("{}-{kind}", self.tag);
+        std::fs::read_dir("/run/netns")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.starts_with(&prefix))
+            .collect()
+    }
+
+    /// dnsmasq processes started for this state directory (checked by command line).
+    fn our_dnsmasqs(&self) -> Vec<String> {
+        let state = self.state().to_string_lossy().into_owned();
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let pid = e.file_name().into_string().ok()?;
+                pid.parse::<u32>().ok()?;
+                let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+                let args: Vec<String> = raw
+                    .split(|b| *b == 0)
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
+                let is_ours = args.first().is_some_and(|a| a.ends_with("dnsmasq"))
+                    && args.iter().any(|a| a.contains(&state));
+                is_ours.then_some(pid)
+            })
+            .collect()
+    }
+
+    /// The fake host's side of a `kill -9` plus a reboot: every bridge and every
+    /// router/DHCP namespace gone, the security-group tables flushed.
+    fn wreck_dataplane(&self) {
+        let out = sh(&[
+            "ip", "-n", &self.host, "-j", "link", "show", "type", "bridge",
+        ]);
+        let bridges: Value = serde_json::from_str(&out).expect("json");
+        for b in bridges.as_array().into_iter().flatten() {
+            let name = b["ifname"].as_str().expect("ifname");
+            sh(&["ip", "-n", &self.host, "link", "del", name]);
+        }
+        for ns in self.namespaces("q") {
+            sh(&["ip", "netns", "del", &ns]);
+        }
+        let ruleset = sh(&["ip", "netns", "exec", &self.host, "nft", "list", "tables"]);
+        for family in ["bridge", "inet"] {
+            if ruleset.contains(&format!("table {family} onestack")) {
+                sh(&[
+                    "ip", "netns", "exec", &self.host, "nft", "flush", "table", family, "onestack",
+                ]);
+            }
+        }
+    }
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        // The server first (it would rebuild what we remove), then every dnsmasq
+        // of our state directory: by pid file, then any left (verified as dnsmasq
+        // with our state directory on its command line), then our namespaces.
+        self.server.kill9();
+        let mut pids = Vec::new();
+        let dhcp = self.state().join("dataplane").join("dhcp");
+        for e in std::fs::read_dir(dhcp).into_iter().flatten().flatten() {
+            if let Ok(pid) = std::fs::read_to_string(e.path().join("pid")) {
+                pids.push(pid.trim().to_owned());
+            }
+        }
+        let ours = self.our_dnsmasqs();
+        let killed: Vec<&String> = pids.iter().filter(|p| ours.contains(p)).collect();
+        for pid in &killed {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+        // A killed process stays in /proc until it is gone; wait for that.
+        eventually(Duration::from_secs(2), || {
+            let left = self.our_dnsmasqs();
+            !killed.iter().any(|p| left.contains(p))
+        });
+        for pid in self.our_dnsmasqs() {
+            eprintln!("cleanup: dnsmasq {pid} of this test had no pid file; killing it");
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
+        for ns in self.namespaces("") {
+            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        }
+    }
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_owned()
+}
+
+fn tap(port: &Value) -> String {
+    onestack::dataplane::plan::tap_name(&id(port))
+}
+
+fn fixed_ip(port: &Value) -> Ipv4Addr {
+    port["fixed_ips"][0]["ip_address"]
+        .as_str()
+        .expect("fixed ip")
+        .parse()
+        .expect("IPv4")
+}
+
+/// DHCP in `ns` must hand out the port's address with the subnet's gateway.
+fn lease(ns: &str, port: &Value) {
+    let mac = port["mac_address"].as_str().expect("mac");
+    let got = dhcp(ns, mac).unwrap_or_else(|e| panic!("DHCP in {ns}: {e}"));
+    assert_eq!(got.ip, fixed_ip(port), "{ns} leased its port's fixed IP");
+    assert_eq!(got.prefix, 24);
+    assert_eq!(got.router, Some(GATEWAY));
+}
+
+/// The traffic the security group and the router must let through (and not).
+fn check_traffic(
+    host: &str,
+    (a, port_a): (&str, &Value),
+    (b, port_b): (&str, &Value),
+    fip: Ipv4Addr,
+    snat: Ipv4Addr,
+) {
+    let (ip_a, ip_b) = (fixed_ip(port_a), fixed_ip(port_b));
+    assert!(
+        eventually(LONG, || ping(a, ip_b, SHORT)),
+        "A pings B (ICMP open)"
+    );
+    assert!(ping(b, ip_a, LONG), "B pings A");
+    let seen = tcp_peer(a, ip_b, 22, LONG).expect("TCP 22 is open in the group");
+    assert_eq!(seen, ip_a.to_string(), "east-west is not NATed");
+    assert_eq!(
+        tcp_peer(a, ip_b, 23, SHORT),
+        Err(std::io::ErrorKind::TimedOut),
+        "TCP 23 (listening, no rule) is dropped"
+    );
+    assert!(
+        eventually(LONG, || ping(host, fip, SHORT)),
+        "the host pings the floating IP"
+    );
+    let seen = tcp_peer(host, fip, 22, LONG).expect("the host reaches A's floating IP");
+    assert_eq!(seen, HOST_EXT.to_string(), "A sees the real client");
+    let seen = tcp_peer(b, HOST_EXT, 8080, LONG).expect("B reaches the outside");
+    assert_eq!(
+        seen,
+        snat.to_string(),
+        "B is SNATed to the router's gateway"
+    );
+    let seen = tcp_peer(a, HOST_EXT, 8080, LONG).expect("A reaches the outside");
+    assert_eq!(seen, fip.to_string(), "A leaves with its floating IP");
+}
+
+#[test]
+fn neutron_api_drives_a_real_dataplane_across_a_restart() {
+    require_privileges!();
+    let started = Instant::now();
+    let mut cloud = Cloud::start();
+
+    // The defaults: `public` with 172.24.4.1 on br-ex in the fake host.
+    let nets = cloud.ok(Method::GET, "/networks?name=public", None, 200);
+    let public = id(&nets["networks"][0]);
+    cloud.converged(SystemTime::UNIX_EPOCH, 0);
+    let addrs = sh(&[
+        "ip",
+        "-n",
+        &cloud.host,
+        "-4",
+        "addr",
+        "show",
+        "dev",
+        "br-ex",
+    ]);
+    assert!(addrs.contains("172.24.4.1/24"), "br-ex: {addrs}");
+
+    // 1. Network, subnet, router with a gateway on public, a security group.
+    let net = cloud.create("networks", "network", json!({"name": "e2e-net"}));
+    let subnet = cloud.create(
+        "subnets",
+        "subnet",
+        json!({"network_id": id(&net), "ip_version": 4, "cidr": "10.20.0.0/24",
+               "enable_dhcp": true, "name": "e2e-subnet"}),
+    );
+    assert_eq!(subnet["gateway_ip"], GATEWAY.to_string());
+    let router = cloud.create(
+        "routers",
+        "router",
+        json!({"name": "e2e-router", "external_gateway_info": {"network_id": public}}),
+    );
+    cloud.ok(
+        Method::PUT,
+        &format!("/routers/{}/add_router_interface", id(&router)),
+        Some(json!({"subnet_id": id(&subnet)})),
+        200,
+    );
+    let router =
+        cloud.ok(Method::GET, &format!("/routers/{}", id(&router)), None, 200)["router"].clone();
+    let snat: Ipv4Addr = router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+        .as_str()
+        .expect("router gateway address")
+        .parse()
+        .expect("IPv4");
+    let sg = cloud.create(
+        "security-groups",
+        "security_group",
+        json!({"name": "e2e-sg"}),
+    );
+    let icmp = cloud.create(
+        "security-group-rules",
+        "security_group_rule",
+        json!({"security_group_id": id(&sg), "direction": "ingress",
+               "ethertype": "IPv4", "protocol": "icmp"}),
+    );
+    cloud.create(
+        "security-group-rules",
+        "security_group_rule",
+        json!({"security_group_id": id(&sg), "direction": "ingress", "ethertype": "IPv4",
+               "protocol": "tcp", "port_range_min": 22, "port_range_max": 22}),
+    );
+
+    // 2. Two ports; their "VM taps" plugged in; then bound to a host, which is
+    // what makes the dataplane wire them.
+    let ports: Vec<Value> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            cloud.create(
+                "ports",
+                "port",
+                json!({"network_id": id(&net), "name": format!("e2e-{n}"),
+                       "security_groups": [id(&sg)]}),
+            )
+        })
+        .collect();
+    let (port_a, port_b) = (&ports[0], &ports[1]);
+    let a = cloud.instance("vmA", port_a);
+    let b = cloud.instance("vmB", port_b);
+    serve_peer_address(&b, 22);
+    serve_peer_address(&b, 23);
+    serve_peer_address(&a, 22);
+    serve_peer_address(&cloud.host, 8080);
+
+    let bind_since = SystemTime::now();
+    let bound_at = Instant::now();
+    for p in &ports {
+        let v = cloud.ok(
+            Method::PUT,
+            &format!("/ports/{}", id(p)),
+            Some(json!({"port": {"binding:host_id": "e2e-compute"}})),
+            200,
+        );
+        assert_eq!(v["port"]["binding:host_id"], "e2e-compute");
+    }
+
+    // 3. Converged: taps enslaved to the network's bridge; DHCP gives each
+    // instance its port's address.
+    let status = cloud.converged(bind_since, 2);
+    let converged_after = bound_at.elapsed();
+    let bridge = onestack::dataplane::plan::bridge_name(&id(&net));
+    for p in &ports {
+        assert_eq!(cloud.master_of(&tap(p)).as_deref(), Some(bridge.as_str()));
+    }
+    lease(&a, port_a);
+    let lease_a = bound_at.elapsed();
+    lease(&b, port_b);
+    let lease_b = bound_at.elapsed();
+    eprintln!(
+        "FIGURE port binding API call -> DHCP lease in the instance: {lease_a:?} \
+         (converge seen after {converged_after:?}, converge itself {} ms; second port {lease_b:?})",
+        status["millis"]
+    );
+
+    let (ip_a, ip_b) = (fixed_ip(port_a), fixed_ip(port_b));
+    assert!(
+        eventually(LONG, || ping(&a, ip_b, SHORT)),
+        "A pings B (ICMP open)"
+    );
+    let seen = tcp_peer(&a, ip_b, 22, LONG).expect("TCP 22 is open in the group");
+    assert_eq!(seen, ip_a.to_string());
+    assert_eq!(
+        tcp_peer(&a, ip_b, 23, SHORT),
+        Err(std::io::ErrorKind::TimedOut),
+        "TCP 23 (listening, no rule) is dropped"
+    );
+
+    // Removing the ICMP rule through the API stops ping within seconds.
+    let removed_at = Instant::now();
+    cloud.ok(
+        Method::DELETE,
+        &format!("/security-group-rules/{}", id(&icmp)),
+        None,
+        204,
+    );
+    assert!(
+        eventually(LONG, || !ping(&a, ip_b, SHORT)),
+        "ICMP is dropped once its rule is deleted"
+    );
+    eprintln!(
+        "FIGURE security group rule delete -> ping blocked: {:?}",
+        removed_at.elapsed()
+    );
+    // Back again, for the rest of the test.
+    cloud.create(
+        "security-group-rules",
+        "security_group_rule",
+        json!({"security_group_id": id(&sg), "direction": "ingress",
+               "ethertype": "IPv4", "protocol": "icmp"}),
+    );
+    assert!(
+        eventually(LONG, || ping(&a, ip_b, SHORT)),
+        "ICMP passes again once a rule allows it"
+    );
+
+    // 4. A floating IP for A: the host reaches A through it; B leaves with the
+    // router's address.
+    let fip = cloud.create(
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": public, "port_id": id(port_a)}),
+    );
+    assert_eq!(fip["fixed_ip_address"], ip_a.to_string());
+    assert_eq!(fip["router_id"], id(&router));
+    let fip: Ipv4Addr = fip["floating_ip_address"]
+        .as_str()
+        .expect("floating_ip_address")
+        .parse()
+        .expect("IPv4");
+    check_traffic(&cloud.host, (&a, port_a), (&b, port_b), fip, snat);
+
+    // 5. kill -9, wreck the fake host's dataplane by hand, start again on the same
+    // state directory: same addresses, same traffic.
+    cloud.server.kill9();
+    cloud.wreck_dataplane();
+    assert!(cloud.namespaces("q").is_empty());
+    for ns in [&a, &b] {
+        sh(&["ip", "-n", ns, "addr", "flush", "dev", "eth0"]);
+    }
+    let restart_since = SystemTime::now();
+    let restarted_at = Instant::now();
+    cloud.server.launch();
+    let status = cloud.converged(restart_since, 2);
+    eprintln!(
+        "FIGURE restart -> dataplane rebuilt: {:?} (converge {} ms, {} changes)",
+        restarted_at.elapsed(),
+        status["millis"],
+        status["changes"]
+    );
+    assert_eq!(
+        cloud.namespaces("q").len(),
+        4,
+        "2 routers + 2 DHCP namespaces"
+    );
+    lease(&a, port_a);
+    lease(&b, port_b);
+    check_traffic(&cloud.host, (&a, port_a), (&b, port_b), fip, snat);
+    let dnsmasqs = cloud.our_dnsmasqs();
+    assert_eq!(
+        dnsmasqs.len(),
+        2,
+        "one dnsmasq per DHCP network (private, e2e-net), none left from before the restart: {dnsmasqs:?}"
+    );
+    eprintln!("FIGURE whole test: {:?}", started.elapsed());
+}
