@@ -195,3 +195,23 @@ impl NetworkService {
         .await
     }
 }
+
+impl NetworkService {
+    /// One resource the caller may see (404 otherwise).
+    async fn get_visible<T: Resource>(&self, ctx: &RequestContext, id: String) -> ApiResult<T> {
+        let ctx = ctx.clone();
+        self.read(move |c| load_visible(c, &ctx, &id)).await
+    }
+
+    /// The resources of the caller's project (all of them for an admin).
+    async fn list_owned<T: Resource>(&self, ctx: &RequestContext) -> ApiResult<Vec<T>> {
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            Ok(store::list::<T>(c)?
+                .into_iter()
+                .filter(|r| sees(&ctx, &r.std().project_id))
+                .collect())
+        })
+        .await
+    }
+}

@@ -154,8 +154,7 @@ impl NetworkService {
     }
 
     pub async fn network_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Network> {
-        let ctx = ctx.clone();
-        self.read(move |c| load_visible(c, &ctx, &id)).await
+        self.get_visible(ctx, id).await
     }
 
     pub async fn network_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Network>> {

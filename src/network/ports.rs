@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::model::*;
 use super::{
     NetworkService, ipam, load_visible, may_change, not_found, owner_project, quotas, security,
-    sees, store,
+    store,
 };
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
@@ -361,19 +361,11 @@ impl NetworkService {
     }
 
     pub async fn port_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Port> {
-        let ctx = ctx.clone();
-        self.read(move |c| load_visible(c, &ctx, &id)).await
+        self.get_visible(ctx, id).await
     }
 
     pub async fn port_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Port>> {
-        let ctx = ctx.clone();
-        self.read(move |c| {
-            Ok(store::list::<Port>(c)?
-                .into_iter()
-                .filter(|p| sees(&ctx, &p.std.project_id))
-                .collect())
-        })
-        .await
+        self.list_owned(ctx).await
     }
 
     pub async fn port_update(

@@ -245,19 +245,11 @@ impl NetworkService {
     }
 
     pub async fn router_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Router> {
-        let ctx = ctx.clone();
-        self.read(move |c| load_visible(c, &ctx, &id)).await
+        self.get_visible(ctx, id).await
     }
 
     pub async fn router_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Router>> {
-        let ctx = ctx.clone();
-        self.read(move |c| {
-            Ok(store::list::<Router>(c)?
-                .into_iter()
-                .filter(|r| sees(&ctx, &r.std.project_id))
-                .collect())
-        })
-        .await
+        self.list_owned(ctx).await
     }
 
     pub async fn router_update(
@@ -498,19 +490,11 @@ impl NetworkService {
     }
 
     pub async fn floating_ip_get(&self, ctx: &RequestContext, id: String) -> ApiResult<FloatingIp> {
-        let ctx = ctx.clone();
-        self.read(move |c| load_visible(c, &ctx, &id)).await
+        self.get_visible(ctx, id).await
     }
 
     pub async fn floating_ip_list(&self, ctx: &RequestContext) -> ApiResult<Vec<FloatingIp>> {
-        let ctx = ctx.clone();
-        self.read(move |c| {
-            Ok(store::list::<FloatingIp>(c)?
-                .into_iter()
-                .filter(|f| sees(&ctx, &f.std.project_id))
-                .collect())
-        })
-        .await
+        self.list_owned(ctx).await
     }
 
     /// `PUT /v2.0/floatingips/{id}`: associate with a port, or disassociate with null.

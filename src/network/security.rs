@@ -396,22 +396,14 @@ impl NetworkService {
         ctx: &RequestContext,
         id: String,
     ) -> ApiResult<SecurityGroupRule> {
-        let ctx = ctx.clone();
-        self.read(move |c| load_visible(c, &ctx, &id)).await
+        self.get_visible(ctx, id).await
     }
 
     pub async fn security_group_rule_list(
         &self,
         ctx: &RequestContext,
     ) -> ApiResult<Vec<SecurityGroupRule>> {
-        let ctx = ctx.clone();
-        self.read(move |c| {
-            Ok(store::list::<SecurityGroupRule>(c)?
-                .into_iter()
-                .filter(|r| sees(&ctx, &r.std.project_id))
-                .collect())
-        })
-        .await
+        self.list_owned(ctx).await
     }
 
     pub async fn security_group_rule_delete(
