@@ -774,3 +774,39 @@ fn addresses_stay_allocated_across_kill_9() {
         409,
     );
 }
+
+#[test]
+fn tags_on_resources() {
+    let s = Server::start();
+    let t = s.demo();
+    let router =
+        json_of(call(&s, Method::GET, "/routers?name=router1", &t, None))["routers"][0].clone();
+    let path = format!("/routers/{}/tags", id(&router));
+    assert_eq!(
+        call(&s, Method::PUT, &format!("{path}/blue"), &t, None).status(),
+        201
+    );
+    assert_eq!(
+        call(&s, Method::GET, &format!("{path}/blue"), &t, None).status(),
+        204
+    );
+    neutron_error(call(&s, Method::GET, &format!("{path}/red"), &t, None), 404);
+    let v = json_of(call(
+        &s,
+        Method::PUT,
+        &path,
+        &t,
+        Some(json!({"tags": ["a", "b"]})),
+    ));
+    assert_eq!(v["tags"], json!(["a", "b"]));
+    let list = json_of(call(&s, Method::GET, "/routers?tags=a,b", &t, None));
+    assert_eq!(list["routers"].as_array().map(Vec::len), Some(1));
+    let list = json_of(call(&s, Method::GET, "/routers?not-tags-any=a", &t, None));
+    assert_eq!(list["routers"].as_array().map(Vec::len), Some(0));
+    assert_eq!(call(&s, Method::DELETE, &path, &t, None).status(), 204);
+    assert_eq!(
+        json_of(call(&s, Method::GET, &path, &t, None))["tags"],
+        json!([])
+    );
+    neutron_error(call(&s, Method::PUT, "/nowhere/1/tags/x", &t, None), 404);
+}

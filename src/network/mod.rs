@@ -215,3 +215,90 @@ impl NetworkService {
         .await
     }
 }
+
+/// `/v2.0/<collection>/{id}/tags` operations (the standard-attr-tag extension).
+pub enum TagOp {
+    Get,
+    Check(String),
+    Add(String),
+    Remove(String),
+    ReplaceAll(Vec<String>),
+    RemoveAll,
+}
+
+fn apply_tag_op<T: Resource>(
+    c: &Connection,
+    ctx: &RequestContext,
+    id: &str,
+    op: &TagOp,
+) -> ApiResult<Vec<String>> {
+    let mut r: T = load_visible(c, ctx, id)?;
+    if matches!(op, TagOp::Get | TagOp::Check(_)) {
+        return match op {
+            TagOp::Check(t) if !r.std().tags.contains(t) => Err(ApiError::Missing(format!(
+                "Tag {t} could not be found for {} {id}.",
+                T::KIND
+            ))),
+            _ => Ok(r.std().tags.clone()),
+        };
+    }
+    may_change(ctx, &r.std().project_id)?;
+    let tags = &mut r.std_mut().tags;
+    match op {
+        TagOp::Add(t) if !tags.contains(t) => tags.push(t.clone()),
+        TagOp::Remove(t) => {
+            if !tags.contains(t) {
+                return Err(ApiError::Missing(format!(
+                    "Tag {t} could not be found for {} {id}.",
+                    T::KIND
+                )));
+            }
+            tags.retain(|x| x != t);
+        }
+        TagOp::ReplaceAll(all) => *tags = all.clone(),
+        TagOp::RemoveAll => tags.clear(),
+        _ => {}
+    }
+    if tags
+        .iter()
+        .any(|t| t.is_empty() || t.len() > 255 || t.contains(','))
+    {
+        return Err(ApiError::bad_request(
+            "Invalid tag: tags are 1 to 255 characters without commas.",
+        ));
+    }
+    let out = tags.clone();
+    r.std_mut().touch();
+    store::put(c, &r)?;
+    Ok(out)
+}
+
+impl NetworkService {
+    /// Reads or changes the tags of any taggable resource, by collection name.
+    pub async fn tags(
+        &self,
+        ctx: &RequestContext,
+        collection: String,
+        id: String,
+        op: TagOp,
+    ) -> ApiResult<Vec<String>> {
+        let ctx = ctx.clone();
+        let mutating = !matches!(op, TagOp::Get | TagOp::Check(_));
+        let run = move |c: &Connection| match collection.as_str() {
+            "networks" => apply_tag_op::<Network>(c, &ctx, &id, &op),
+            "subnets" => apply_tag_op::<Subnet>(c, &ctx, &id, &op),
+            "ports" => apply_tag_op::<Port>(c, &ctx, &id, &op),
+            "routers" => apply_tag_op::<Router>(c, &ctx, &id, &op),
+            "floatingips" => apply_tag_op::<FloatingIp>(c, &ctx, &id, &op),
+            "security-groups" => apply_tag_op::<SecurityGroup>(c, &ctx, &id, &op),
+            other => Err(ApiError::Missing(format!(
+                "The resource could not be found: {other} has no tags."
+            ))),
+        };
+        if mutating {
+            self.write(move |c| run(c)).await
+        } else {
+            self.read(move |c| run(c)).await
+        }
+    }
+}

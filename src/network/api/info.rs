@@ -132,6 +132,11 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Extension indicating that If-Match based on revision_number is supported.",
     ),
     (
+        "standard-attr-tag",
+        "Tag support",
+        "Enables to set tag on resources with standard attribute.",
+    ),
+    (
         "stateful-security-group",
         "Stateful security group",
         "Indicates if the security group is stateful or not",

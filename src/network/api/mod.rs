@@ -13,4 +13,5 @@ pub fn router() -> Router<Cloud> {
     Router::new()
         .merge(info::routes())
         .merge(resources::routes())
+        .merge(resources::tag_routes())
 }

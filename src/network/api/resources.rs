@@ -13,6 +13,7 @@ use crate::cloud::Cloud;
 use crate::http::context::{Ctx, RequestContext};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
+use crate::network::TagOp;
 use crate::network::model::{SecurityGroup, SecurityGroupRule};
 use crate::network::networks::{NetworkInput, SubnetInput};
 use crate::network::ports::PortCreate;
@@ -602,5 +603,86 @@ async fn security_group_rule_delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     cloud.network.security_group_rule_delete(&ctx, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Tag routes of every taggable collection.
+pub fn tag_routes() -> Router<Cloud> {
+    Router::new()
+        .route(
+            "/v2.0/{collection}/{id}/tags",
+            get(tags_get).put(tags_replace).delete(tags_clear),
+        )
+        .route(
+            "/v2.0/{collection}/{id}/tags/{tag}",
+            get(tag_check).put(tag_add).delete(tag_remove),
+        )
+}
+
+#[derive(Deserialize)]
+struct TagsBody {
+    tags: Vec<String>,
+}
+
+async fn tags_get(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path((coll, id)): Path<(String, String)>,
+) -> ApiResult<axum::Json<Value>> {
+    Ok(axum::Json(
+        json!({"tags": cloud.network.tags(&ctx, coll, id, TagOp::Get).await?}),
+    ))
+}
+
+async fn tags_replace(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path((coll, id)): Path<(String, String)>,
+    Json(b): Json<TagsBody>,
+) -> ApiResult<axum::Json<Value>> {
+    Ok(axum::Json(
+        json!({"tags": cloud.network.tags(&ctx, coll, id, TagOp::ReplaceAll(b.tags)).await?}),
+    ))
+}
+
+async fn tags_clear(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path((coll, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    cloud.network.tags(&ctx, coll, id, TagOp::RemoveAll).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn tag_check(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path((coll, id, tag)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    cloud
+        .network
+        .tags(&ctx, coll, id, TagOp::Check(tag))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn tag_add(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path((coll, id, tag)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    cloud.network.tags(&ctx, coll, id, TagOp::Add(tag)).await?;
+    Ok(StatusCode::CREATED)
+}
+
+async fn tag_remove(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path((coll, id, tag)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    cloud
+        .network
+        .tags(&ctx, coll, id, TagOp::Remove(tag))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
