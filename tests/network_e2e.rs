@@ -370,17 +370,26 @@ fn neutron_api_drives_a_real_dataplane_across_a_restart() {
     let nets = cloud.ok(Method::GET, "/networks?name=public", None, 200);
     let public = id(&nets["networks"][0]);
     cloud.converged(SystemTime::UNIX_EPOCH, 0);
-    let addrs = sh(&[
-        "ip",
-        "-n",
-        &cloud.host,
-        "-4",
-        "addr",
-        "show",
-        "dev",
-        "br-ex",
-    ]);
-    assert!(addrs.contains("172.24.4.1/24"), "br-ex: {addrs}");
+    // The default networks are created just after start-up, so the first converge
+    // may predate them: wait for the one that plumbs br-ex.
+    let br_ex_ready = eventually(CONVERGE, || {
+        sh(&[
+            "ip",
+            "-n",
+            &cloud.host,
+            "-4",
+            "addr",
+            "show",
+            "dev",
+            "br-ex",
+        ])
+        .contains("172.24.4.1/24")
+    });
+    assert!(
+        br_ex_ready,
+        "br-ex never got 172.24.4.1/24:\n{}",
+        cloud.server.log()
+    );
 
     // 1. Network, subnet, router with a gateway on public, a security group.
     let net = cloud.create("networks", "network", json!({"name": "e2e-net"}));
