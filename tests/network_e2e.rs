@@ -373,17 +373,10 @@ fn neutron_api_drives_a_real_dataplane_across_a_restart() {
     // The default networks are created just after start-up, so the first converge
     // may predate them: wait for the one that plumbs br-ex.
     let br_ex_ready = eventually(CONVERGE, || {
-        sh(&[
-            "ip",
-            "-n",
-            &cloud.host,
-            "-4",
-            "addr",
-            "show",
-            "dev",
-            "br-ex",
-        ])
-        .contains("172.24.4.1/24")
+        std::process::Command::new("ip")
+            .args(["-n", &cloud.host, "-4", "addr", "show", "dev", "br-ex"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("172.24.4.1/24"))
     });
     assert!(
         br_ex_ready,
