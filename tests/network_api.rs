@@ -810,3 +810,42 @@ fn tags_on_resources() {
     );
     neutron_error(call(&s, Method::PUT, "/nowhere/1/tags/x", &t, None), 404);
 }
+
+#[test]
+fn an_empty_gateway_object_clears_the_gateway() {
+    let s = Server::start();
+    let t = s.demo();
+    let router = post(&s, &t, "routers", "router", json!({"name": "gw"}));
+    let public =
+        json_of(call(&s, Method::GET, "/networks?name=public", &t, None))["networks"][0].clone();
+    let path = format!("/routers/{}", id(&router));
+    let set = json_of(call(
+        &s,
+        Method::PUT,
+        &path,
+        &t,
+        Some(json!({"router": {"external_gateway_info": {"network_id": public["id"]}}})),
+    ));
+    assert_eq!(
+        set["router"]["external_gateway_info"]["network_id"],
+        public["id"]
+    );
+    let cleared = json_of(call(
+        &s,
+        Method::PUT,
+        &path,
+        &t,
+        Some(json!({"router": {"external_gateway_info": {}}})),
+    ));
+    assert_eq!(cleared["router"]["external_gateway_info"], Value::Null);
+    neutron_error(
+        call(
+            &s,
+            Method::PUT,
+            &path,
+            &t,
+            Some(json!({"router": {"external_gateway_info": {"enable_snat": true}}})),
+        ),
+        400,
+    );
+}

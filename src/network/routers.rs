@@ -30,10 +30,17 @@ pub struct RouterInput {
     pub tags: Option<Vec<String>>,
 }
 
+/// `null` and `{}` both clear the gateway (what `router unset --external-gateway` sends).
 fn explicit_null<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Option<GatewayRequest>>, D::Error> {
-    Option::<GatewayRequest>::deserialize(d).map(Some)
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None => Ok(Some(None)),
+        Some(serde_json::Value::Object(o)) if o.is_empty() => Ok(Some(None)),
+        Some(v) => serde_json::from_value(v)
+            .map(|g| Some(Some(g)))
+            .map_err(serde::de::Error::custom),
+    }
 }
 
 #[derive(Debug, Deserialize, Clone)]

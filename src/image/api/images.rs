@@ -192,10 +192,27 @@ async fn image_upload(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
-) -> ApiResult<StatusCode> {
-    require_octet_stream(&headers)?;
-    cloud.image.image_upload(&ctx, id, body).await?;
+) -> Result<StatusCode, ClosingError> {
+    require_octet_stream(&headers).map_err(ClosingError)?;
+    cloud
+        .image
+        .image_upload(&ctx, id, body)
+        .await
+        .map_err(ClosingError)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// An error answered before the request body was read: the connection cannot be
+/// reused (the unread bytes would be taken for the next request), so say so.
+struct ClosingError(ApiError);
+
+impl IntoResponse for ClosingError {
+    fn into_response(self) -> Response {
+        let mut r = self.0.into_response();
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    }
 }
 
 /// `GET /v2/images/{id}/file`, with `Range` support and `Content-MD5`.
@@ -258,9 +275,13 @@ async fn image_stage(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
-) -> ApiResult<StatusCode> {
-    require_octet_stream(&headers)?;
-    cloud.image.image_stage(&ctx, id, body).await?;
+) -> Result<StatusCode, ClosingError> {
+    require_octet_stream(&headers).map_err(ClosingError)?;
+    cloud
+        .image
+        .image_stage(&ctx, id, body)
+        .await
+        .map_err(ClosingError)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
