@@ -35,7 +35,6 @@ pub struct UpOptions {
 /// Everything `up` needs before it accepts connections.
 pub struct Prepared {
     pub cloud: Cloud,
-    pub listen: SocketAddr,
     /// Images whose import a crash interrupted; resumed once serving.
     pub resumable_imports: Vec<String>,
     _lock: std::fs::File,
@@ -88,7 +87,6 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
     let image = ImageService::new(db.clone(), ImageFiles::open(&dir)?, profile.image.clone());
     let db_for_network = db.clone();
     let resumable_imports = image.recover()?;
-    let listen = profile.cloud.listen;
     Ok(Prepared {
         cloud: Cloud {
             profile: Arc::new(profile),
@@ -98,7 +96,6 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
             image,
             network: NetworkService::new(db_for_network),
         },
-        listen,
         resumable_imports,
         _lock: lock,
     })

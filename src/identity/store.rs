@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::model::*;
 use crate::db::conflict_on_unique;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::ApiResult;
 
 pub fn ts(t: DateTime<Utc>) -> String {
     crate::http::time::iso_micros(t)
@@ -876,8 +876,4 @@ pub fn counts(c: &Connection) -> ApiResult<Vec<(&'static str, i64)>> {
         out.push((label, n));
     }
     Ok(out)
-}
-
-pub fn not_found(kind: &'static str, id: &str) -> ApiError {
-    ApiError::not_found(kind, id)
 }

@@ -230,7 +230,3 @@ pub fn expect_error(r: Response, status: u16) -> String {
     assert_eq!(v["error"]["code"], status, "{v}");
     v["error"]["message"].as_str().expect("message").to_owned()
 }
-
-pub fn tmp_path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
-}
