@@ -14,3 +14,4 @@ pub mod profile;
 pub mod reconcile;
 pub mod services;
 pub mod state;
+pub mod virt;

@@ -1,0 +1,184 @@
+//! Hypervisor drivers behind one narrow trait: what Nova's compute manager asks of
+//! a VMM (launch, power, pause, save, reboot, NIC hot-plug), independent of whether
+//! QEMU or cloud-hypervisor runs the guest.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// Which VMM runs the instances, as os-hypervisors reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HypervisorKind {
+    Qemu,
+    CloudHypervisor,
+    /// In-memory driver for unit tests.
+    Fake,
+}
+
+impl HypervisorKind {
+    /// `hypervisor_type` in os-hypervisors.
+    pub fn hypervisor_type(self) -> &'static str {
+        match self {
+            HypervisorKind::Qemu => "QEMU",
+            HypervisorKind::CloudHypervisor => "cloud-hypervisor",
+            HypervisorKind::Fake => "fake",
+        }
+    }
+}
+
+/// Power state of a guest as the VMM sees it (Nova's power_state values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PowerState {
+    /// No VMM process (never started, shut down, or lost with a host reboot).
+    NoState,
+    Running,
+    Paused,
+    /// The process exists but the guest has powered off.
+    Shutdown,
+    Crashed,
+    /// Memory saved to disk, no process (Nova's suspend / managed save).
+    Suspended,
+}
+
+impl PowerState {
+    /// The integer Nova exposes as `OS-EXT-STS:power_state`.
+    pub fn code(self) -> i64 {
+        match self {
+            PowerState::NoState => 0,
+            PowerState::Running => 1,
+            PowerState::Paused => 3,
+            PowerState::Shutdown => 4,
+            PowerState::Crashed => 6,
+            PowerState::Suspended => 7,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskFormat {
+    Qcow2,
+    Raw,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskKind {
+    /// A virtio block device.
+    Disk,
+    /// A read-only CD-ROM (the config drive).
+    Cdrom,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskSpec {
+    /// Stable device id, e.g. `root`, `config`, or a volume id.
+    pub id: String,
+    pub path: PathBuf,
+    pub format: DiskFormat,
+    pub kind: DiskKind,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NicSpec {
+    /// The Neutron port id; the device id inside the VMM.
+    pub port_id: String,
+    /// An existing tap device the VMM opens (the dataplane created and bridged it).
+    pub tap: String,
+    pub mac: String,
+}
+
+/// How the guest boots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BootSource {
+    /// Firmware (BIOS) boots the first disk.
+    Firmware,
+    /// Direct kernel boot (aki/ari images).
+    Kernel {
+        kernel: PathBuf,
+        initrd: Option<PathBuf>,
+        cmdline: String,
+    },
+}
+
+/// Everything a driver needs to create and boot one guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmSpec {
+    /// The server id (UUID); also written into the VMM command line so a process can
+    /// be recognised again after a restart.
+    pub instance_id: String,
+    /// Nova's instance name (`instance-0000000a`).
+    pub name: String,
+    pub vcpus: u32,
+    pub memory_mb: u64,
+    pub disks: Vec<DiskSpec>,
+    pub nics: Vec<NicSpec>,
+    pub boot: BootSource,
+    /// Per-instance directory: control socket, pid file, console log, saved state.
+    pub run_dir: PathBuf,
+    /// Network namespace the VMM must run in to open its taps (tests run the whole
+    /// dataplane inside one); None = the host's.
+    pub netns: Option<String>,
+}
+
+impl VmSpec {
+    /// The serial console log, appended across boots (os-getConsoleOutput reads it).
+    pub fn console_log(&self) -> PathBuf {
+        self.run_dir.join("console.log")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VirtError {
+    #[error("no VMM process for instance {0}")]
+    NotRunning(String),
+    #[error("the VMM is missing: {0}")]
+    Unavailable(String),
+    #[error("{op} failed: {message}")]
+    Failed { op: &'static str, message: String },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+pub type VirtResult<T> = Result<T, VirtError>;
+
+/// The operations the compute service needs from a VMM. Every call is idempotent
+/// where the domain allows (launching a running guest adopts it; destroying a gone
+/// one succeeds), so a restarted onestack can replay any step.
+#[async_trait]
+pub trait Hypervisor: Send + Sync {
+    fn kind(&self) -> HypervisorKind;
+
+    /// Starts the VMM process for `spec` and boots the guest. If a process for this
+    /// instance is already alive (onestack restarted), it is adopted instead.
+    /// If a saved state exists (suspended), the guest resumes from it.
+    async fn launch(&self, spec: &VmSpec) -> VirtResult<()>;
+
+    /// What the VMM reports; `NoState` when there is no process and no saved state.
+    async fn power_state(&self, spec: &VmSpec) -> VirtResult<PowerState>;
+
+    /// ACPI power-off, waiting up to `grace`, then the process is stopped.
+    async fn shutdown(&self, spec: &VmSpec, grace: std::time::Duration) -> VirtResult<()>;
+
+    /// Stops the process at once and removes its sockets and saved state (not disks).
+    async fn destroy(&self, spec: &VmSpec) -> VirtResult<()>;
+
+    /// Soft: ACPI reboot request; hard: reset.
+    async fn reboot(&self, spec: &VmSpec, hard: bool) -> VirtResult<()>;
+
+    async fn pause(&self, spec: &VmSpec) -> VirtResult<()>;
+    async fn unpause(&self, spec: &VmSpec) -> VirtResult<()>;
+
+    /// Saves the guest's memory to `run_dir` and stops the process; `launch`
+    /// resumes from it.
+    async fn suspend(&self, spec: &VmSpec) -> VirtResult<()>;
+
+    /// Hot-plugs a NIC into a running guest.
+    async fn attach_nic(&self, spec: &VmSpec, nic: &NicSpec) -> VirtResult<()>;
+    async fn detach_nic(&self, spec: &VmSpec, port_id: &str) -> VirtResult<()>;
+
+    /// Process id of the VMM, for status and RSS figures.
+    async fn pid(&self, spec: &VmSpec) -> Option<u32>;
+}
