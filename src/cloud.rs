@@ -4,10 +4,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::compute::ComputeService;
 use crate::db::Db;
 use crate::identity::Identity;
 use crate::image::ImageService;
 use crate::network::NetworkService;
+use crate::placement::PlacementService;
 use crate::profile::Profile;
 
 #[derive(Clone)]
@@ -18,4 +20,6 @@ pub struct Cloud {
     pub identity: Identity,
     pub image: ImageService,
     pub network: NetworkService,
+    pub placement: PlacementService,
+    pub compute: ComputeService,
 }

@@ -22,6 +22,7 @@ use crate::identity::token::TokenProvider;
 use crate::identity::{Identity, IdentityConfig};
 use crate::image::{ImageFiles, ImageService};
 use crate::network::NetworkService;
+use crate::placement::PlacementService;
 use crate::profile::{Profile, ServiceName};
 use crate::services::SERVICES;
 use crate::state::{self, CloudInfo, RuntimeInfo};
@@ -85,7 +86,9 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
         },
     )?;
     let image = ImageService::new(db.clone(), ImageFiles::open(&dir)?, profile.image.clone());
-    let db_for_network = db.clone();
+    let network = NetworkService::new(db.clone());
+    let placement = PlacementService::new(db.clone());
+    let compute = compute_service(&profile, &dir, &db, &image, &network, &placement);
     let resumable_imports = image.recover()?;
     Ok(Prepared {
         cloud: Cloud {
@@ -94,11 +97,57 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
             db,
             identity,
             image,
-            network: NetworkService::new(db_for_network),
+            network,
+            placement,
+            compute,
         },
         resumable_imports,
         _lock: lock,
     })
+}
+
+/// The compute service on the VMM the profile and the host allow.
+fn compute_service(
+    profile: &Profile,
+    dir: &std::path::Path,
+    db: &Db,
+    image: &ImageService,
+    network: &NetworkService,
+    placement: &PlacementService,
+) -> crate::compute::ComputeService {
+    let reason = "no VMM driver is built in yet".to_owned();
+    let hypervisor: Arc<dyn crate::virt::Hypervisor> =
+        Arc::new(crate::virt::unavailable::Unavailable {
+            kind: crate::virt::HypervisorKind::Qemu,
+            reason: reason.clone(),
+        });
+    let host = hostname();
+    let net = &profile.network;
+    crate::compute::ComputeService::new(
+        db.clone(),
+        crate::compute::ComputeConfig {
+            instances_dir: dir.join("instances"),
+            netns: Some(net.host_netns.clone()).filter(|n| !n.is_empty()),
+            provider_uuid: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_DNS, host.as_bytes())
+                .to_string(),
+            host,
+            hypervisor_reason: reason,
+            dataplane: net.dataplane == crate::profile::DataplaneMode::Host,
+        },
+        hypervisor,
+        image.clone(),
+        network.clone(),
+        placement.clone(),
+    )
+}
+
+/// This machine's host name.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// The whole HTTP surface: one listener, DevStack-style prefixes.
@@ -111,6 +160,11 @@ pub fn router(cloud: Cloud) -> Router {
         let image = crate::image::api::router()
             .layer(from_fn_with_state(FaultFormat::Plain, render_faults));
         app = app.nest("/image", image);
+    }
+    if enabled(ServiceName::Compute) {
+        let compute = crate::compute::api::router()
+            .layer(from_fn_with_state(FaultFormat::Nova, render_faults));
+        app = app.nest("/compute", compute);
     }
     if enabled(ServiceName::Network) {
         let network = crate::network::api::router()

@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod cloud;
+pub mod compute;
 pub mod daemon;
 pub mod dataplane;
 pub mod db;
@@ -10,6 +11,7 @@ pub mod http;
 pub mod identity;
 pub mod image;
 pub mod network;
+pub mod placement;
 pub mod profile;
 pub mod reconcile;
 pub mod services;

@@ -27,7 +27,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         catalog_type: "compute",
         catalog_name: "nova",
         endpoint_path: Some("/compute/v2.1"),
-        implemented: false,
+        implemented: true,
     },
     ServiceSpec {
         name: ServiceName::Image,

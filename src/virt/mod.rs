@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+pub mod unavailable;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 

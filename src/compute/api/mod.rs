@@ -1,0 +1,47 @@
+//! Nova v2.1 HTTP routes under `/compute`: version discovery, microversions and the
+//! resource routes, one file per api-ref section.
+
+pub mod microversion;
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::middleware::from_fn;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+pub use microversion::Microversion;
+
+use crate::cloud::Cloud;
+
+pub fn router() -> Router<Cloud> {
+    let v21 = Router::new()
+        .route("/", get(version_v21))
+        .layer(from_fn(microversion::layer));
+    Router::new()
+        .route("/", get(versions))
+        .route("/v2.1", get(version_v21))
+        .nest("/v2.1", v21)
+}
+
+fn version_doc(headers: &HeaderMap) -> Value {
+    let base = crate::http::base_url(headers);
+    json!({
+        "id": "v2.1",
+        "status": "CURRENT",
+        "version": microversion::MAX.label(),
+        "min_version": microversion::MIN.label(),
+        "updated": "2013-07-23T11:33:21Z",
+        "links": [{"rel": "self", "href": format!("{base}/compute/v2.1/")}],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}],
+    })
+}
+
+/// `GET /compute/`: the API versions (no token needed).
+async fn versions(headers: HeaderMap) -> axum::Json<Value> {
+    axum::Json(json!({"versions": [version_doc(&headers)]}))
+}
+
+/// `GET /compute/v2.1`: the version document keystoneauth reads the maximum from.
+async fn version_v21(headers: HeaderMap) -> axum::Json<Value> {
+    axum::Json(json!({"version": version_doc(&headers)}))
+}

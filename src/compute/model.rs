@@ -1,0 +1,489 @@
+//! Nova's domain types: servers with their vm_state / task_state / power_state and
+//! the one transition function that decides which actions are legal, flavors,
+//! keypairs, instance actions.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::http::error::ApiError;
+
+/// A flavor, as stored and embedded in servers (Nova keeps a copy per instance).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flavor {
+    pub id: String,
+    pub name: String,
+    pub ram: i64,
+    pub vcpus: i64,
+    /// Root disk in GiB; 0 = the image's size.
+    pub disk: i64,
+    pub ephemeral: i64,
+    /// Swap in MiB; 0 = none.
+    pub swap: i64,
+    pub rxtx_factor: f64,
+    pub is_public: bool,
+    pub disabled: bool,
+    pub description: Option<String>,
+    pub extra_specs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Keypair {
+    pub name: String,
+    pub user_id: String,
+    pub public_key: String,
+    pub fingerprint: String,
+    /// `ssh` or `x509`.
+    pub key_type: String,
+    pub created_at: String,
+}
+
+/// Nova's vm_state: the stable state of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VmState {
+    Building,
+    Active,
+    Stopped,
+    Paused,
+    Suspended,
+    Resized,
+    Error,
+    Deleted,
+}
+
+/// Nova's task_state: the operation in progress, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    Scheduling,
+    Networking,
+    BlockDeviceMapping,
+    Spawning,
+    PoweringOff,
+    PoweringOn,
+    Rebooting,
+    RebootingHard,
+    Pausing,
+    Unpausing,
+    Suspending,
+    Resuming,
+    RebuildSpawning,
+    ResizePrep,
+    ResizeFinish,
+    ResizeReverting,
+    ResizeConfirming,
+    ImageSnapshot,
+    ImageUploading,
+    Deleting,
+}
+
+impl VmState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VmState::Building => "building",
+            VmState::Active => "active",
+            VmState::Stopped => "stopped",
+            VmState::Paused => "paused",
+            VmState::Suspended => "suspended",
+            VmState::Resized => "resized",
+            VmState::Error => "error",
+            VmState::Deleted => "deleted",
+        }
+    }
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Scheduling => "scheduling",
+            TaskState::Networking => "networking",
+            TaskState::BlockDeviceMapping => "block_device_mapping",
+            TaskState::Spawning => "spawning",
+            TaskState::PoweringOff => "powering-off",
+            TaskState::PoweringOn => "powering-on",
+            TaskState::Rebooting => "rebooting",
+            TaskState::RebootingHard => "rebooting_hard",
+            TaskState::Pausing => "pausing",
+            TaskState::Unpausing => "unpausing",
+            TaskState::Suspending => "suspending",
+            TaskState::Resuming => "resuming",
+            TaskState::RebuildSpawning => "rebuild_spawning",
+            TaskState::ResizePrep => "resize_prep",
+            TaskState::ResizeFinish => "resize_finish",
+            TaskState::ResizeReverting => "resize_reverting",
+            TaskState::ResizeConfirming => "resize_confirming",
+            TaskState::ImageSnapshot => "image_snapshot",
+            TaskState::ImageUploading => "image_uploading",
+            TaskState::Deleting => "deleting",
+        }
+    }
+}
+
+/// The `status` clients see, derived from vm_state and task_state as Nova's
+/// `nova.api.openstack.common.status_from_state` does.
+pub fn status(vm: VmState, task: Option<TaskState>) -> &'static str {
+    use TaskState as T;
+    match (vm, task) {
+        (VmState::Building, _) => "BUILD",
+        (VmState::Active, Some(T::Rebooting)) => "REBOOT",
+        (VmState::Active, Some(T::RebootingHard)) => "HARD_REBOOT",
+        (VmState::Active, Some(T::RebuildSpawning)) => "REBUILD",
+        (VmState::Stopped, Some(T::RebuildSpawning)) => "REBUILD",
+        (VmState::Active | VmState::Stopped, Some(T::ResizePrep | T::ResizeFinish)) => "RESIZE",
+        (VmState::Resized, Some(T::ResizeReverting)) => "REVERT_RESIZE",
+        (VmState::Resized, _) => "VERIFY_RESIZE",
+        (VmState::Active, _) => "ACTIVE",
+        (VmState::Stopped, _) => "SHUTOFF",
+        (VmState::Paused, _) => "PAUSED",
+        (VmState::Suspended, _) => "SUSPENDED",
+        (VmState::Error, _) => "ERROR",
+        (VmState::Deleted, _) => "DELETED",
+    }
+}
+
+/// The operations that change an instance's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Start,
+    Stop,
+    RebootSoft,
+    RebootHard,
+    Pause,
+    Unpause,
+    Suspend,
+    Resume,
+    Rebuild,
+    Resize,
+    ConfirmResize,
+    RevertResize,
+    CreateImage,
+    Delete,
+    AttachInterface,
+    DetachInterface,
+}
+
+impl Op {
+    /// The action name as Nova's os-instance-actions record it.
+    pub fn action(self) -> &'static str {
+        match self {
+            Op::Start => "start",
+            Op::Stop => "stop",
+            Op::RebootSoft | Op::RebootHard => "reboot",
+            Op::Pause => "pause",
+            Op::Unpause => "unpause",
+            Op::Suspend => "suspend",
+            Op::Resume => "resume",
+            Op::Rebuild => "rebuild",
+            Op::Resize => "resize",
+            Op::ConfirmResize => "confirmResize",
+            Op::RevertResize => "revertResize",
+            Op::CreateImage => "createImage",
+            Op::Delete => "delete",
+            Op::AttachInterface => "attach_interface",
+            Op::DetachInterface => "detach_interface",
+        }
+    }
+
+    /// The API's name for the action in 409 messages.
+    fn api_name(self) -> &'static str {
+        match self {
+            Op::Start => "start",
+            Op::Stop => "stop",
+            Op::RebootSoft | Op::RebootHard => "reboot",
+            Op::Pause => "pause",
+            Op::Unpause => "unpause",
+            Op::Suspend => "suspend",
+            Op::Resume => "resume",
+            Op::Rebuild => "rebuild",
+            Op::Resize => "resize",
+            Op::ConfirmResize => "confirmResize",
+            Op::RevertResize => "revertResize",
+            Op::CreateImage => "createImage",
+            Op::Delete => "delete",
+            Op::AttachInterface => "attach_interface",
+            Op::DetachInterface => "detach_interface",
+        }
+    }
+}
+
+/// Decides whether `op` may start from (vm, task) and which task_state it sets, as
+/// Nova's `check_instance_state` decorators do. Illegal moves are 409 with Nova's
+/// message. Interface attach/detach set no task state: see
+/// `interface_change_allowed`.
+pub fn begin(vm: VmState, task: Option<TaskState>, op: Op) -> Result<TaskState, ApiError> {
+    use TaskState as T;
+    use VmState as V;
+    let next = match (op, vm, task) {
+        // Delete is allowed from any state, even with a task in progress.
+        (Op::Delete, _, _) => Some(T::Deleting),
+        // A hard reboot may interrupt a stuck soft reboot or a start/stop.
+        (Op::RebootHard, V::Active | V::Stopped | V::Paused | V::Suspended | V::Error, t)
+            if t.is_none()
+                || matches!(
+                    t,
+                    Some(
+                        T::Rebooting
+                            | T::RebootingHard
+                            | T::PoweringOn
+                            | T::PoweringOff
+                            | T::Pausing
+                            | T::Unpausing
+                            | T::Suspending
+                            | T::Resuming
+                    )
+                ) =>
+        {
+            Some(T::RebootingHard)
+        }
+        (_, _, Some(_)) => None,
+        (Op::Start, V::Stopped, None) => Some(T::PoweringOn),
+        (Op::Stop, V::Active | V::Error, None) => Some(T::PoweringOff),
+        (Op::RebootSoft, V::Active, None) => Some(T::Rebooting),
+        (Op::Pause, V::Active, None) => Some(T::Pausing),
+        (Op::Unpause, V::Paused, None) => Some(T::Unpausing),
+        (Op::Suspend, V::Active, None) => Some(T::Suspending),
+        (Op::Resume, V::Suspended, None) => Some(T::Resuming),
+        (Op::Rebuild, V::Active | V::Stopped | V::Error, None) => Some(T::RebuildSpawning),
+        (Op::Resize, V::Active | V::Stopped, None) => Some(T::ResizePrep),
+        (Op::ConfirmResize, V::Resized, None) => Some(T::ResizeConfirming),
+        (Op::RevertResize, V::Resized, None) => Some(T::ResizeReverting),
+        (Op::CreateImage, V::Active | V::Stopped | V::Paused | V::Suspended, None) => {
+            Some(T::ImageSnapshot)
+        }
+        _ => None,
+    };
+    next.ok_or_else(|| conflict(vm, task, op))
+}
+
+/// Whether an interface attach/detach is allowed (no task_state is set for it).
+pub fn interface_change_allowed(
+    vm: VmState,
+    task: Option<TaskState>,
+    op: Op,
+) -> Result<(), ApiError> {
+    match (vm, task) {
+        (VmState::Active | VmState::Stopped | VmState::Paused, None) => Ok(()),
+        _ => Err(conflict(vm, task, op)),
+    }
+}
+
+fn conflict(vm: VmState, task: Option<TaskState>, op: Op) -> ApiError {
+    match task {
+        Some(t) => ApiError::Conflict(format!(
+            "Cannot '{}' instance while it is in task_state {}",
+            op.api_name(),
+            t.as_str()
+        )),
+        None => ApiError::Conflict(format!(
+            "Cannot '{}' instance while it is in vm_state {}",
+            op.api_name(),
+            vm.as_str()
+        )),
+    }
+}
+
+/// The vm_state an operation ends in when it succeeds.
+pub fn finish(vm: VmState, op: Op) -> VmState {
+    match op {
+        Op::Start | Op::RebootSoft | Op::RebootHard | Op::Unpause | Op::Resume => VmState::Active,
+        Op::Stop => VmState::Stopped,
+        Op::Pause => VmState::Paused,
+        Op::Suspend => VmState::Suspended,
+        Op::Rebuild => match vm {
+            VmState::Stopped => VmState::Stopped,
+            _ => VmState::Active,
+        },
+        Op::Resize => VmState::Resized,
+        Op::ConfirmResize => vm_after_resize(vm),
+        Op::RevertResize => vm_after_resize(vm),
+        Op::CreateImage | Op::AttachInterface | Op::DetachInterface => vm,
+        Op::Delete => VmState::Deleted,
+    }
+}
+
+fn vm_after_resize(_vm: VmState) -> VmState {
+    VmState::Active
+}
+
+/// An instance fault, shown as `fault` when the server is in ERROR.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerFault {
+    pub code: u16,
+    pub message: String,
+    pub details: String,
+    pub created: String,
+}
+
+/// A NIC of the server: a Neutron port, and whether Nova made it (and so deletes it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerPort {
+    pub port_id: String,
+    pub network_id: String,
+    pub created_by_compute: bool,
+    /// Device tag (2.32+).
+    pub tag: Option<String>,
+}
+
+/// A server as stored: everything Nova's instance record holds that we use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Server {
+    pub id: String,
+    /// `instance-0000000a`, from the row's sequence number.
+    pub instance_name: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub project_id: String,
+    pub user_id: String,
+    /// Empty when booted from a volume.
+    pub image_id: String,
+    pub flavor: Flavor,
+    /// The flavor before a resize, until it is confirmed or reverted.
+    pub old_flavor: Option<Flavor>,
+    pub key_name: Option<String>,
+    pub key_data: Option<String>,
+    /// Base64 as the API received it.
+    pub user_data: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub tags: Vec<String>,
+    /// Security group names requested at boot (applied to the ports Nova makes).
+    pub security_groups: Vec<String>,
+    pub availability_zone: String,
+    pub config_drive: bool,
+    pub hostname: String,
+    pub vm_state: VmState,
+    pub task_state: Option<TaskState>,
+    /// Nova's power_state integer.
+    pub power_state: i64,
+    pub locked: bool,
+    pub locked_reason: Option<String>,
+    pub locked_by: Option<String>,
+    pub launch_index: u32,
+    pub reservation_id: String,
+    pub fault: Option<ServerFault>,
+    pub ports: Vec<ServerPort>,
+    /// The requested networks, kept so a build resumed after a crash asks the same.
+    pub requested_networks: serde_json::Value,
+    pub server_group: Option<String>,
+    pub progress: u8,
+    pub created_at: String,
+    pub updated_at: String,
+    pub launched_at: Option<String>,
+    pub terminated_at: Option<String>,
+    pub deleted_at: Option<String>,
+    /// Bumped on every write; a writer holding an older copy loses (optimistic
+    /// concurrency between the API and the task runner).
+    pub generation: i64,
+}
+
+impl Server {
+    pub fn status(&self) -> &'static str {
+        status(self.vm_state, self.task_state)
+    }
+}
+
+/// One `os-instance-actions` record and its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceAction {
+    pub request_id: String,
+    pub server_id: String,
+    pub action: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub start_time: String,
+    pub updated_at: String,
+    pub message: Option<String>,
+    pub events: Vec<ActionEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionEvent {
+    pub event: String,
+    pub start_time: String,
+    pub finish_time: Option<String>,
+    /// `Success` or `Error`; None while running.
+    pub result: Option<String>,
+    pub traceback: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_derivation_matches_nova() {
+        assert_eq!(
+            status(VmState::Building, Some(TaskState::Spawning)),
+            "BUILD"
+        );
+        assert_eq!(status(VmState::Active, None), "ACTIVE");
+        assert_eq!(
+            status(VmState::Active, Some(TaskState::Rebooting)),
+            "REBOOT"
+        );
+        assert_eq!(
+            status(VmState::Active, Some(TaskState::RebootingHard)),
+            "HARD_REBOOT"
+        );
+        assert_eq!(status(VmState::Stopped, None), "SHUTOFF");
+        assert_eq!(
+            status(VmState::Active, Some(TaskState::ResizePrep)),
+            "RESIZE"
+        );
+        assert_eq!(status(VmState::Resized, None), "VERIFY_RESIZE");
+        assert_eq!(
+            status(VmState::Active, Some(TaskState::RebuildSpawning)),
+            "REBUILD"
+        );
+        assert_eq!(status(VmState::Error, None), "ERROR");
+    }
+
+    #[test]
+    fn illegal_moves_are_conflicts_with_novas_message() {
+        let e = begin(VmState::Stopped, None, Op::Stop).expect_err("stop a stopped server");
+        assert!(
+            matches!(&e, ApiError::Conflict(m) if m == "Cannot 'stop' instance while it is in vm_state stopped")
+        );
+        let e = begin(VmState::Active, Some(TaskState::Pausing), Op::Stop).expect_err("busy");
+        assert!(matches!(&e, ApiError::Conflict(m) if m.contains("task_state pausing")));
+        assert!(begin(VmState::Paused, None, Op::Start).is_err());
+        assert!(begin(VmState::Active, None, Op::Resume).is_err());
+        assert!(begin(VmState::Active, None, Op::ConfirmResize).is_err());
+    }
+
+    #[test]
+    fn legal_moves_set_the_task_state() {
+        assert_eq!(
+            begin(VmState::Active, None, Op::Stop).ok(),
+            Some(TaskState::PoweringOff)
+        );
+        assert_eq!(
+            begin(VmState::Stopped, None, Op::Start).ok(),
+            Some(TaskState::PoweringOn)
+        );
+        assert_eq!(
+            begin(VmState::Resized, None, Op::ConfirmResize).ok(),
+            Some(TaskState::ResizeConfirming)
+        );
+        assert_eq!(
+            begin(VmState::Building, Some(TaskState::Spawning), Op::Delete).ok(),
+            Some(TaskState::Deleting)
+        );
+        assert_eq!(
+            begin(VmState::Active, Some(TaskState::Rebooting), Op::RebootHard).ok(),
+            Some(TaskState::RebootingHard)
+        );
+        assert_eq!(
+            begin(VmState::Error, None, Op::RebootHard).ok(),
+            Some(TaskState::RebootingHard)
+        );
+    }
+
+    #[test]
+    fn finish_states() {
+        assert_eq!(finish(VmState::Active, Op::Stop), VmState::Stopped);
+        assert_eq!(finish(VmState::Stopped, Op::Rebuild), VmState::Stopped);
+        assert_eq!(finish(VmState::Active, Op::Resize), VmState::Resized);
+        assert_eq!(finish(VmState::Resized, Op::RevertResize), VmState::Active);
+    }
+}

@@ -1,0 +1,159 @@
+//! All compute SQL: servers and their actions here, the catalog resources (flavors,
+//! keypairs, server groups, quotas) in `catalog`.
+
+pub mod catalog;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::model::{InstanceAction, Server};
+use crate::http::error::{ApiError, ApiResult};
+
+fn decode<T: serde::de::DeserializeOwned>(kind: &str, doc: &str) -> ApiResult<T> {
+    serde_json::from_str(doc)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("corrupt {kind} document: {e}")))
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> ApiResult<String> {
+    serde_json::to_string(v).map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// Reserves the row and returns its sequence number (Nova's instance name is
+/// derived from it); the document is written by `server_put`.
+pub fn server_insert(c: &Connection, s: &Server) -> ApiResult<i64> {
+    c.execute(
+        "INSERT INTO servers (id, project_id, user_id, name, created_at, generation, doc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            s.id,
+            s.project_id,
+            s.user_id,
+            s.name,
+            s.created_at,
+            s.generation,
+            encode(s)?
+        ],
+    )
+    .map_err(|e| crate::db::conflict_on_unique(e, || format!("Server {} already exists.", s.id)))?;
+    Ok(c.last_insert_rowid())
+}
+
+/// Writes `s` if nobody wrote a newer generation since it was read; bumps its
+/// generation. A stale writer gets a 409.
+pub fn server_put(c: &Connection, s: &mut Server) -> ApiResult<()> {
+    let read_generation = s.generation;
+    s.generation += 1;
+    s.updated_at = crate::http::time::iso_seconds(chrono::Utc::now());
+    let n = c.execute(
+        "UPDATE servers SET name = ?2, deleted_at = ?3, generation = ?4, doc = ?5
+         WHERE id = ?1 AND generation = ?6",
+        params![
+            s.id,
+            s.name,
+            s.deleted_at,
+            s.generation,
+            encode(s)?,
+            read_generation
+        ],
+    )?;
+    if n == 0 {
+        s.generation = read_generation;
+        return Err(ApiError::Conflict(format!(
+            "Server {} was changed by another request; retry.",
+            s.id
+        )));
+    }
+    Ok(())
+}
+
+/// A server that is not deleted.
+pub fn server_get(c: &Connection, id: &str) -> ApiResult<Option<Server>> {
+    let doc: Option<String> = c
+        .query_row(
+            "SELECT doc FROM servers WHERE id = ?1 AND deleted_at IS NULL",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    doc.map(|d| decode("server", &d)).transpose()
+}
+
+/// A server, deleted or not (instance actions of deleted servers stay readable).
+pub fn server_get_any(c: &Connection, id: &str) -> ApiResult<Option<Server>> {
+    let doc: Option<String> = c
+        .query_row("SELECT doc FROM servers WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?;
+    doc.map(|d| decode("server", &d)).transpose()
+}
+
+/// Servers in creation order, newest first as Nova lists them; `project` None = all
+/// projects; `deleted` includes soft-deleted rows.
+pub fn server_list(c: &Connection, project: Option<&str>, deleted: bool) -> ApiResult<Vec<Server>> {
+    let mut st = c.prepare_cached(
+        "SELECT doc FROM servers
+         WHERE (?1 IS NULL OR project_id = ?1) AND (?2 OR deleted_at IS NULL)
+         ORDER BY seq DESC",
+    )?;
+    let docs: Vec<String> = st
+        .query_map(params![project, deleted], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    docs.iter().map(|d| decode("server", d)).collect()
+}
+
+/// (instances, cores, ram MiB) a project uses, for quotas and limits.
+pub fn project_usage(c: &Connection, project_id: &str) -> ApiResult<(i64, i64, i64)> {
+    let servers = server_list(c, Some(project_id), false)?;
+    Ok(servers.iter().fold((0, 0, 0), |(n, cores, ram), s| {
+        (n + 1, cores + s.flavor.vcpus, ram + s.flavor.ram)
+    }))
+}
+
+/// Removes the row for good (a build rolled back before it was acknowledged).
+pub fn server_purge(c: &Connection, id: &str) -> ApiResult<()> {
+    c.execute("DELETE FROM servers WHERE id = ?1", [id])?;
+    c.execute("DELETE FROM instance_actions WHERE server_id = ?1", [id])?;
+    Ok(())
+}
+
+pub fn action_put(c: &Connection, a: &InstanceAction) -> ApiResult<()> {
+    c.execute(
+        "INSERT INTO instance_actions (request_id, server_id, start_time, doc) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (server_id, request_id) DO UPDATE SET doc = excluded.doc",
+        params![a.request_id, a.server_id, a.start_time, encode(a)?],
+    )?;
+    Ok(())
+}
+
+pub fn action_get(
+    c: &Connection,
+    server_id: &str,
+    request_id: &str,
+) -> ApiResult<Option<InstanceAction>> {
+    let doc: Option<String> = c
+        .query_row(
+            "SELECT doc FROM instance_actions WHERE server_id = ?1 AND request_id = ?2",
+            [server_id, request_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    doc.map(|d| decode("instance action", &d)).transpose()
+}
+
+/// Newest first, as Nova lists them.
+pub fn action_list(c: &Connection, server_id: &str) -> ApiResult<Vec<InstanceAction>> {
+    let mut st = c.prepare_cached(
+        "SELECT doc FROM instance_actions WHERE server_id = ?1 ORDER BY start_time DESC, rowid DESC",
+    )?;
+    let docs: Vec<String> = st
+        .query_map([server_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    docs.iter().map(|d| decode("instance action", d)).collect()
+}
+
+/// Server rows per state, for `onestack status`.
+pub fn counts(c: &Connection) -> ApiResult<i64> {
+    Ok(c.query_row(
+        "SELECT count(*) FROM servers WHERE deleted_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?)
+}
