@@ -59,6 +59,7 @@ pub async fn run(cloud: Cloud) {
 
 async fn converge_once(cloud: &Cloud, dataplane: &Dataplane, net: &NetworkSection) {
     let started = Instant::now();
+    let seq = cloud.network.change_seq();
     let plan = match cloud
         .network
         .host_plan(net.external_bridge.clone(), net.masquerade)
@@ -71,6 +72,7 @@ async fn converge_once(cloud: &Cloud, dataplane: &Dataplane, net: &NetworkSectio
         }
     };
     let report = dataplane.converge(&plan).await;
+    cloud.network.mark_converged(seq);
     let status = DataplaneStatus {
         converged_at: crate::http::time::iso_seconds(chrono::Utc::now()),
         millis: started.elapsed().as_millis() as u64,

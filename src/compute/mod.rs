@@ -2,7 +2,14 @@
 //! the create and every action run as persisted steps that a restart resumes.
 
 pub mod api;
+pub mod build;
+pub mod flavors;
+pub mod keypairs;
 pub mod model;
+pub mod quotas;
+pub mod runtime;
+pub mod server_groups;
+pub mod servers;
 pub mod store;
 
 use std::collections::HashMap;

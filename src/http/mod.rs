@@ -21,10 +21,30 @@ pub const REQUEST_ID_HEADER: &str = "x-openstack-request-id";
 pub const AUTH_TOKEN_HEADER: &str = "x-auth-token";
 pub const SUBJECT_TOKEN_HEADER: &str = "x-subject-token";
 
+/// The id of the request being served (os-instance-actions record it).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(format!("req-{}", uuid::Uuid::new_v4()))))
+    }
+}
+
 /// Gives every request an id (`req-<uuid>`), a tracing span carrying it, and the
 /// `x-openstack-request-id` response header.
-pub async fn request_id(req: Request, next: Next) -> Response {
+pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id = format!("req-{}", uuid::Uuid::new_v4());
+    req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", id = %id);
     let method = req.method().clone();
     let path = req.uri().path().to_owned();

@@ -166,6 +166,11 @@ impl ImageService {
         .await
     }
 
+    /// Where an active image's bytes live (the compute service builds disks from it).
+    pub fn file_path(&self, id: &str) -> std::path::PathBuf {
+        self.inner.files.path(id)
+    }
+
     /// `GET /v2/images/{id}`.
     pub async fn image_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Image> {
         self.visible_image(ctx, id).await

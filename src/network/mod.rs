@@ -3,6 +3,7 @@
 
 pub mod api;
 mod bootstrap;
+pub mod instance;
 pub mod ipam;
 pub mod model;
 pub mod networks;
@@ -16,7 +17,9 @@ pub mod store;
 use std::sync::Arc;
 
 use rusqlite::{Connection, Transaction};
-use tokio::sync::Notify;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{Notify, watch};
 
 use crate::db::Db;
 use crate::http::context::RequestContext;
@@ -35,6 +38,9 @@ struct Inner {
     db: Db,
     /// Woken after every committed change, so the dataplane converges.
     changed: Arc<Notify>,
+    /// Committed changes so far; the reconciler publishes the last one it converged.
+    changes: AtomicU64,
+    converged: watch::Sender<u64>,
 }
 
 impl NetworkService {
@@ -43,6 +49,8 @@ impl NetworkService {
             inner: Arc::new(Inner {
                 db,
                 changed: Arc::new(Notify::new()),
+                changes: AtomicU64::new(0),
+                converged: watch::Sender::new(0),
             }),
         }
     }
@@ -66,9 +74,26 @@ impl NetworkService {
     ) -> ApiResult<T> {
         let out = self.inner.db.write(f).await;
         if out.is_ok() {
+            self.inner.changes.fetch_add(1, Ordering::SeqCst);
             self.inner.changed.notify_one();
         }
         out
+    }
+
+    /// How many changes were committed so far (read before building a plan).
+    pub fn change_seq(&self) -> u64 {
+        self.inner.changes.load(Ordering::SeqCst)
+    }
+
+    /// The reconciler converged every change up to `seq`.
+    pub fn mark_converged(&self, seq: u64) {
+        self.inner.converged.send_if_modified(|v| {
+            let newer = seq > *v;
+            if newer {
+                *v = seq;
+            }
+            newer
+        });
     }
 
     /// The whole desired host plan, for the reconciler.

@@ -1,0 +1,471 @@
+//! Server create as persisted steps, Nova's build: claim in Placement →
+//! ports → root disk and config drive → VMM launch. Each step is recorded in the
+//! server row (task_state, ports) before the next starts and is idempotent, so a
+//! restart replays the build; a failure undoes every step in reverse and leaves
+//! the server in ERROR with a fault, holding no port, disk, claim or process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::model::*;
+use super::servers::{RequestedNetworks, RequestedNic};
+use super::{ComputeService, store};
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+use crate::image::model::Image;
+use crate::network::instance::InstanceNic;
+
+/// How long a build waits for the dataplane to wire its taps.
+const WIRING_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why a build failed: the fault Nova would record.
+#[derive(Debug)]
+pub struct BuildFailure {
+    pub code: u16,
+    pub message: String,
+    pub details: String,
+}
+
+impl BuildFailure {
+    fn no_valid_host(reason: &str) -> BuildFailure {
+        BuildFailure {
+            code: 500,
+            message: "No valid host was found. ".into(),
+            details: reason.to_owned(),
+        }
+    }
+
+    fn from_api(step: &str, e: ApiError) -> BuildFailure {
+        let code = match &e {
+            ApiError::Internal(_) => 500,
+            other => other.status().as_u16(),
+        };
+        let details = match &e {
+            ApiError::Internal(inner) => format!("{inner:#}"),
+            other => other.to_string(),
+        };
+        BuildFailure {
+            code,
+            message: format!(
+                "Build of instance failed during {step}: {}",
+                short(&details)
+            ),
+            details,
+        }
+    }
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+/// Event names as Nova's compute manager records them.
+pub const EVENT_BUILD: &str = "compute__do_build_and_run_instance";
+
+impl ComputeService {
+    /// Runs the build of `id` in the background.
+    pub fn spawn_build(&self, id: String, ctx: Arc<RequestContext>, request_id: String) {
+        let this = self.clone();
+        tokio::spawn(async move { this.build(&id, &ctx, &request_id).await });
+    }
+
+    /// The whole build; the server's lock is held throughout.
+    pub async fn build(&self, id: &str, ctx: &RequestContext, request_id: &str) {
+        let lock = self.server_lock(id);
+        let _held = lock.lock().await;
+        let _ = self.event_start(id, request_id, EVENT_BUILD).await;
+        match self.build_steps(id, ctx).await {
+            Ok(true) => {
+                let _ = self.event_finish(id, request_id, EVENT_BUILD, None).await;
+                tracing::info!(server = id, "server is active");
+            }
+            Ok(false) => {}
+            Err(f) => {
+                tracing::warn!(server = id, error = %f.details, "build failed; rolling back");
+                self.undo_build(id).await;
+                let fault = ServerFault {
+                    code: f.code,
+                    message: f.message.clone(),
+                    details: f.details.clone(),
+                    created: crate::http::time::iso_seconds(chrono::Utc::now()),
+                };
+                let _ = self
+                    .mutate(id, move |s| {
+                        if s.task_state != Some(TaskState::Deleting) {
+                            s.vm_state = VmState::Error;
+                            s.task_state = None;
+                            s.power_state = 0;
+                            s.fault = Some(fault);
+                        }
+                        Ok(())
+                    })
+                    .await;
+                let _ = self
+                    .event_finish(id, request_id, EVENT_BUILD, Some(f.details))
+                    .await;
+            }
+        }
+    }
+
+    /// Ok(false) when the server went away (deleted) before the build finished.
+    async fn build_steps(&self, id: &str, ctx: &RequestContext) -> Result<bool, BuildFailure> {
+        let Some(s) = self.load_building(id).await? else {
+            return Ok(false);
+        };
+        // 1. Scheduling: a claim against this host's provider.
+        let resources = claim_resources(&s.flavor);
+        self.inner
+            .placement
+            .claim(
+                &s.id,
+                &s.project_id,
+                &s.user_id,
+                &self.inner.config.provider_uuid,
+                resources,
+            )
+            .await
+            .map_err(|e| match e {
+                ApiError::Conflict(m) => BuildFailure::no_valid_host(&m),
+                other => BuildFailure::from_api("scheduling", other),
+            })?;
+        self.set_task(id, TaskState::Networking).await?;
+
+        // 2. Networking: one port per requested NIC, recorded as soon as made.
+        self.allocate_ports(&s, ctx).await?;
+        self.set_task(id, TaskState::BlockDeviceMapping).await?;
+
+        // 3. Disks.
+        let Some(s) = self.load_building(id).await? else {
+            return Ok(false);
+        };
+        self.prepare_disks(&s, ctx)
+            .await
+            .map_err(|e| BuildFailure::from_api("block device mapping", e))?;
+        self.set_task(id, TaskState::Spawning).await?;
+
+        // 4. Spawning: the dataplane wires the taps, then the VMM starts.
+        let nics = self
+            .inner
+            .network
+            .instance_nics(s.ports.iter().map(|p| p.port_id.clone()).collect())
+            .await
+            .map_err(|e| BuildFailure::from_api("networking", e))?;
+        if self.inner.config.dataplane
+            && !nics.is_empty()
+            && !self.inner.network.wait_converged(WIRING_TIMEOUT).await
+        {
+            tracing::warn!(
+                server = id,
+                "the dataplane did not converge in time; launching anyway"
+            );
+        }
+        let spec = self.vm_spec(&s, &nics);
+        self.inner
+            .hypervisor
+            .launch(&spec)
+            .await
+            .map_err(|e| BuildFailure {
+                code: 500,
+                message: format!("Build of instance {id} aborted: {}", short(&e.to_string())),
+                details: e.to_string(),
+            })?;
+        let power = self
+            .inner
+            .hypervisor
+            .power_state(&spec)
+            .await
+            .map(|p| p.code())
+            .unwrap_or(1);
+        let alive = self
+            .mutate(id, move |s| {
+                if s.task_state == Some(TaskState::Deleting) {
+                    return Ok(false);
+                }
+                s.vm_state = VmState::Active;
+                s.task_state = None;
+                s.power_state = power;
+                s.progress = 100;
+                s.launched_at = Some(crate::http::time::iso_seconds(chrono::Utc::now()));
+                Ok(true)
+            })
+            .await
+            .map_err(|e| BuildFailure::from_api("spawning", e))?;
+        Ok(alive)
+    }
+
+    /// The server if it is still to be built (not deleted, not being deleted).
+    async fn load_building(&self, id: &str) -> Result<Option<Server>, BuildFailure> {
+        let id = id.to_owned();
+        let s = self
+            .read(move |c| store::server_get(c, &id))
+            .await
+            .map_err(|e| BuildFailure::from_api("scheduling", e))?;
+        Ok(s.filter(|s| s.task_state != Some(TaskState::Deleting)))
+    }
+
+    async fn set_task(&self, id: &str, task: TaskState) -> Result<(), BuildFailure> {
+        self.mutate(id, move |s| {
+            if s.task_state != Some(TaskState::Deleting) {
+                s.task_state = Some(task);
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| BuildFailure::from_api(task.as_str(), e))
+    }
+
+    /// Creates or binds the ports of the requested NICs. Ports already recorded
+    /// (a replayed build) are kept.
+    async fn allocate_ports(&self, s: &Server, ctx: &RequestContext) -> Result<(), BuildFailure> {
+        let fail = |e| BuildFailure::from_api("networking", e);
+        let requested = match &s.requested_networks {
+            serde_json::Value::String(v) if v == "none" => RequestedNetworks::None,
+            serde_json::Value::String(_) => RequestedNetworks::Auto,
+            other => RequestedNetworks::List(
+                serde_json::from_value(other.clone())
+                    .map_err(|e| fail(ApiError::Internal(e.into())))?,
+            ),
+        };
+        let nics = match requested {
+            RequestedNetworks::None => vec![],
+            RequestedNetworks::Auto => {
+                let net = self.inner.network.network_auto(ctx).await.map_err(fail)?;
+                vec![RequestedNic::Network {
+                    id: net,
+                    fixed_ip: None,
+                    tag: None,
+                }]
+            }
+            RequestedNetworks::List(n) => n,
+        };
+        let host = self.inner.config.host.clone();
+        for (i, nic) in nics.into_iter().enumerate() {
+            if s.ports.len() > i {
+                continue;
+            }
+            let (port, created, tag) = match nic {
+                RequestedNic::Network { id, fixed_ip, tag } => {
+                    let p = self
+                        .inner
+                        .network
+                        .instance_port_create(
+                            ctx,
+                            id,
+                            fixed_ip,
+                            s.security_groups.clone(),
+                            s.id.clone(),
+                            host.clone(),
+                        )
+                        .await
+                        .map_err(fail)?;
+                    (p, true, tag)
+                }
+                RequestedNic::Port { id, tag } => {
+                    let p = self
+                        .inner
+                        .network
+                        .instance_port_bind(ctx, id, s.id.clone(), host.clone())
+                        .await
+                        .map_err(fail)?;
+                    (p, false, tag)
+                }
+            };
+            let record = ServerPort {
+                port_id: port.std.id.clone(),
+                network_id: port.network_id.clone(),
+                created_by_compute: created,
+                tag,
+            };
+            self.mutate(&s.id, move |s| {
+                if !s.ports.iter().any(|p| p.port_id == record.port_id) {
+                    s.ports.push(record);
+                }
+                Ok(())
+            })
+            .await
+            .map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// Root disk from the image, kernel/ramdisk for aki/ari images, config drive.
+    async fn prepare_disks(&self, s: &Server, ctx: &RequestContext) -> ApiResult<()> {
+        let p = self.paths(&s.id);
+        tokio::fs::create_dir_all(&p.dir)
+            .await
+            .map_err(super::runtime::io_err)?;
+        let image = self.inner.image.image_get(ctx, s.image_id.clone()).await?;
+        if !p.disk.exists() {
+            self.prepare_root_disk(s, &image, &p.disk).await?;
+        }
+        self.copy_kernel_files(s, &image, ctx).await?;
+        if s.config_drive {
+            self.write_config_drive(s).await?;
+        }
+        Ok(())
+    }
+
+    /// Direct kernel boot: an image whose `kernel_id` (and `ramdisk_id`) name aki/ari
+    /// images boots those, copied into the instance directory as Nova does.
+    async fn copy_kernel_files(
+        &self,
+        s: &Server,
+        image: &Image,
+        ctx: &RequestContext,
+    ) -> ApiResult<()> {
+        let p = self.paths(&s.id);
+        let prop = |k: &str| {
+            image
+                .properties
+                .get(k)
+                .and_then(serde_json::Value::as_str)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        for (key, dest) in [("kernel_id", &p.kernel), ("ramdisk_id", &p.ramdisk)] {
+            let Some(id) = prop(key) else { continue };
+            if dest.exists() {
+                continue;
+            }
+            let file = self
+                .inner
+                .image
+                .image_get(ctx, id.clone())
+                .await
+                .map_err(|_| {
+                    ApiError::bad_request(format!("Image {id} named by {key} could not be found."))
+                })?;
+            self.copy_boot_file(&file.id, dest).await?;
+        }
+        Ok(())
+    }
+
+    /// Undoes whatever a failed build did, in reverse; every step tolerates
+    /// "already undone", and errors are logged, never stop the others.
+    pub async fn undo_build(&self, id: &str) {
+        let sid = id.to_owned();
+        let Ok(Some(s)) = self.read(move |c| store::server_get_any(c, &sid)).await else {
+            return;
+        };
+        let spec = self.vm_spec(&s, &[]);
+        if let Err(e) = self.inner.hypervisor.destroy(&spec).await {
+            tracing::warn!(server = id, error = %e, "undo: VMM");
+        }
+        let dir = self.paths(id).dir;
+        if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(server = id, error = %e, "undo: instance directory");
+            }
+        }
+        for p in &s.ports {
+            if let Err(e) = self
+                .inner
+                .network
+                .instance_port_release(p.port_id.clone(), p.created_by_compute)
+                .await
+            {
+                tracing::warn!(server = id, port = p.port_id, error = %e, "undo: port");
+            }
+        }
+        let _ = self
+            .mutate(id, |s| {
+                s.ports.clear();
+                Ok(())
+            })
+            .await;
+        if let Err(e) = self.inner.placement.release(id).await {
+            tracing::warn!(server = id, error = %e, "undo: placement allocation");
+        }
+    }
+
+    /// Loads, changes and writes one server in a single transaction.
+    pub async fn mutate<T: Send + 'static>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Server) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            let mut s = store::server_get_any(c, &id)?
+                .ok_or_else(|| super::servers::server_not_found(&id))?;
+            let out = f(&mut s)?;
+            store::server_put(c, &mut s)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn event_start(&self, id: &str, request_id: &str, event: &str) -> ApiResult<()> {
+        let (id, request_id, event) = (id.to_owned(), request_id.to_owned(), event.to_owned());
+        self.write(move |c| {
+            let Some(mut a) = store::action_get(c, &id, &request_id)? else {
+                return Ok(());
+            };
+            let now = crate::http::time::iso_micros(chrono::Utc::now());
+            a.events.push(ActionEvent {
+                event,
+                start_time: now.clone(),
+                finish_time: None,
+                result: None,
+                traceback: None,
+            });
+            a.updated_at = now;
+            store::action_put(c, &a)
+        })
+        .await
+    }
+
+    /// Finishes an event: `error` None is Success.
+    pub async fn event_finish(
+        &self,
+        id: &str,
+        request_id: &str,
+        event: &str,
+        error: Option<String>,
+    ) -> ApiResult<()> {
+        let (id, request_id, event) = (id.to_owned(), request_id.to_owned(), event.to_owned());
+        self.write(move |c| {
+            let Some(mut a) = store::action_get(c, &id, &request_id)? else {
+                return Ok(());
+            };
+            let now = crate::http::time::iso_micros(chrono::Utc::now());
+            if let Some(ev) = a
+                .events
+                .iter_mut()
+                .rev()
+                .find(|e| e.event == event && e.finish_time.is_none())
+            {
+                ev.finish_time = Some(now.clone());
+                ev.result = Some(if error.is_some() { "Error" } else { "Success" }.into());
+                ev.traceback = error.clone();
+            }
+            if error.is_some() {
+                a.message = Some("Error".into());
+            }
+            a.updated_at = now;
+            store::action_put(c, &a)
+        })
+        .await
+    }
+
+    /// The NICs of a server as the dataplane has them.
+    pub async fn server_nics(&self, s: &Server) -> ApiResult<Vec<InstanceNic>> {
+        self.inner
+            .network
+            .instance_nics(s.ports.iter().map(|p| p.port_id.clone()).collect())
+            .await
+    }
+}
+
+/// What a flavor claims in Placement.
+pub fn claim_resources(f: &Flavor) -> Vec<(String, i64)> {
+    let mut r = vec![
+        ("VCPU".to_owned(), f.vcpus),
+        ("MEMORY_MB".to_owned(), f.ram),
+    ];
+    let disk = f.disk + f.ephemeral + (f.swap + 1023) / 1024;
+    if disk > 0 {
+        r.push(("DISK_GB".to_owned(), disk));
+    }
+    r
+}

@@ -1,0 +1,880 @@
+//! Servers (Compute API: Servers): create, list, show, update, delete, and the
+//! request validation Nova's JSON schemas do. The slow part of a create runs in
+//! `build`, after the 202.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::api::Microversion;
+use super::model::*;
+use super::{ComputeService, caller_project, may_change, sees, store};
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+
+/// `POST /servers` body (`server`), with every field Nova's schema allows up to 2.79.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServerCreate {
+    pub name: Option<String>,
+    #[serde(rename = "imageRef")]
+    pub image_ref: Option<String>,
+    #[serde(rename = "flavorRef")]
+    pub flavor_ref: Option<Value>,
+    #[serde(rename = "adminPass")]
+    pub admin_pass: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub networks: Option<Value>,
+    #[serde(rename = "OS-DCF:diskConfig")]
+    pub disk_config: Option<String>,
+    #[serde(rename = "accessIPv4")]
+    pub access_ipv4: Option<String>,
+    #[serde(rename = "accessIPv6")]
+    pub access_ipv6: Option<String>,
+    pub personality: Option<Vec<Value>>,
+    pub key_name: Option<String>,
+    pub user_data: Option<String>,
+    pub security_groups: Option<Vec<SecurityGroupRef>>,
+    pub config_drive: Option<Value>,
+    pub availability_zone: Option<String>,
+    pub block_device_mapping: Option<Vec<Value>>,
+    pub block_device_mapping_v2: Option<Vec<BlockDeviceMapping>>,
+    pub min_count: Option<Value>,
+    pub max_count: Option<Value>,
+    pub return_reservation_id: Option<bool>,
+    pub description: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub trusted_image_certificates: Option<Vec<String>>,
+    pub host: Option<String>,
+    pub hypervisor_hostname: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityGroupRef {
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct BlockDeviceMapping {
+    pub uuid: Option<String>,
+    pub boot_index: Option<Value>,
+    pub source_type: Option<String>,
+    pub destination_type: Option<String>,
+    pub delete_on_termination: Option<bool>,
+    pub volume_size: Option<Value>,
+    pub device_name: Option<String>,
+    pub disk_bus: Option<String>,
+    pub device_type: Option<String>,
+    pub guest_format: Option<String>,
+    pub tag: Option<String>,
+    pub volume_type: Option<String>,
+    pub no_device: Option<bool>,
+}
+
+/// The whole `POST /servers` document (`os:scheduler_hints` sits beside `server`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerCreateBody {
+    pub server: ServerCreate,
+    #[serde(rename = "os:scheduler_hints")]
+    pub scheduler_hints: Option<BTreeMap<String, Value>>,
+    #[serde(rename = "OS-SCH-HNT:scheduler_hints")]
+    pub scheduler_hints_legacy: Option<BTreeMap<String, Value>>,
+}
+
+/// One requested NIC.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub enum RequestedNic {
+    Network {
+        id: String,
+        fixed_ip: Option<String>,
+        tag: Option<String>,
+    },
+    Port {
+        id: String,
+        tag: Option<String>,
+    },
+}
+
+/// `networks` after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestedNetworks {
+    Auto,
+    None,
+    List(Vec<RequestedNic>),
+}
+
+/// `PUT /servers/{id}` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerUpdate {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    #[serde(rename = "accessIPv4")]
+    pub access_ipv4: Option<String>,
+    #[serde(rename = "accessIPv6")]
+    pub access_ipv6: Option<String>,
+    #[serde(rename = "OS-DCF:diskConfig")]
+    pub disk_config: Option<String>,
+    pub hostname: Option<String>,
+}
+
+pub fn check_name(name: &str) -> ApiResult<()> {
+    if name.is_empty() || name.len() > 255 || name.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute name. Value must be 1-255 characters and not only whitespace.",
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_description(d: &Option<String>) -> ApiResult<()> {
+    if d.as_ref().is_some_and(|d| d.chars().count() > 255) {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute description. Value has more than 255 characters.",
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_metadata(meta: &BTreeMap<String, String>) -> ApiResult<()> {
+    if meta.len() > 128 {
+        return Err(ApiError::Forbidden(
+            "Quota exceeded, too many metadata items.".into(),
+        ));
+    }
+    for (k, v) in meta {
+        if k.is_empty() || k.len() > 255 || v.len() > 255 {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute metadata. Key '{k}' or its value is empty or longer than 255 characters."
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub fn check_tags(tags: &[String]) -> ApiResult<()> {
+    if tags.len() > 50 {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute tags: at most 50 tags.",
+        ));
+    }
+    for t in tags {
+        if t.is_empty() || t.len() > 60 || t.contains('/') || t.contains(',') {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute tags. Value: {t}. Tags are 1-60 characters without '/' or ','."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A positive integer that JSON may carry as a number or a numeric string.
+fn count(v: &Option<Value>, field: &str) -> ApiResult<Option<u32>> {
+    let bad = || {
+        ApiError::bad_request(format!(
+            "Invalid input for field/attribute {field}. Value must be an integer greater than or equal to 1."
+        ))
+    };
+    match v {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .filter(|n| *n >= 1 && *n <= 1000)
+            .map(|n| Some(n as u32))
+            .ok_or_else(bad),
+        Some(Value::String(s)) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .map(Some)
+            .ok_or_else(bad),
+        _ => Err(bad()),
+    }
+}
+
+fn is_uuid(s: &str) -> bool {
+    uuid::Uuid::parse_str(s).is_ok()
+}
+
+/// Validates `networks` as Nova does for the given microversion.
+pub fn parse_networks(v: &Option<Value>, mv: Microversion) -> ApiResult<RequestedNetworks> {
+    match v {
+        None if mv.at_least(37) => Err(ApiError::bad_request(
+            "Invalid input for field/attribute networks. 'networks' is a required property.",
+        )),
+        None => Ok(RequestedNetworks::Auto),
+        Some(Value::String(s)) if mv.at_least(37) && s == "auto" => Ok(RequestedNetworks::Auto),
+        Some(Value::String(s)) if mv.at_least(37) && s == "none" => Ok(RequestedNetworks::None),
+        Some(Value::Array(items)) => {
+            let mut nics = Vec::new();
+            for item in items {
+                let obj = item.as_object().ok_or_else(|| {
+                    ApiError::bad_request(
+                        "Invalid input for field/attribute networks. Each entry must be an object.",
+                    )
+                })?;
+                for key in obj.keys() {
+                    if !["uuid", "port", "fixed_ip", "tag"].contains(&key.as_str()) {
+                        return Err(ApiError::bad_request(format!(
+                            "Invalid input for field/attribute networks. Additional properties are not allowed ('{key}' was unexpected)."
+                        )));
+                    }
+                }
+                let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
+                let tag = text("tag");
+                if tag.is_some() && !mv.at_least(32) {
+                    return Err(ApiError::bad_request(
+                        "Invalid input for field/attribute networks. 'tag' needs microversion 2.32.",
+                    ));
+                }
+                match (text("port"), text("uuid")) {
+                    (Some(port), _) => {
+                        if !is_uuid(&port) {
+                            return Err(ApiError::bad_request(format!(
+                                "Bad networks format: port uuid ({port}) is not in proper format"
+                            )));
+                        }
+                        if obj.contains_key("fixed_ip") {
+                            return Err(ApiError::bad_request(
+                                "Specified Fixed IP cannot be used with port: the port already has a Fixed IP allocated.",
+                            ));
+                        }
+                        nics.push(RequestedNic::Port { id: port, tag });
+                    }
+                    (None, Some(net)) => {
+                        if !is_uuid(&net) {
+                            return Err(ApiError::bad_request(format!(
+                                "Bad networks format: network uuid is not in proper format ({net})"
+                            )));
+                        }
+                        let fixed_ip = text("fixed_ip");
+                        if let Some(ip) = &fixed_ip {
+                            if ip.parse::<std::net::IpAddr>().is_err() {
+                                return Err(ApiError::bad_request(format!(
+                                    "Invalid fixed IP address ({ip})"
+                                )));
+                            }
+                        }
+                        nics.push(RequestedNic::Network {
+                            id: net,
+                            fixed_ip,
+                            tag,
+                        });
+                    }
+                    (None, None) => {
+                        return Err(ApiError::bad_request(
+                            "Bad networks format: each entry needs a 'uuid' or a 'port'.",
+                        ));
+                    }
+                }
+            }
+            Ok(RequestedNetworks::List(nics))
+        }
+        Some(other) => Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute networks. Value: {other}. It must be 'auto', 'none' or a list."
+        ))),
+    }
+}
+
+/// The image to boot: `imageRef`, or the image of a boot_index 0 BDM.
+fn boot_image(req: &ServerCreate) -> ApiResult<String> {
+    let from_bdm = req.block_device_mapping_v2.iter().flatten().find(|b| {
+        matches!(&b.boot_index, Some(Value::Number(n)) if n.as_i64() == Some(0))
+            || matches!(&b.boot_index, Some(Value::String(s)) if s == "0")
+    });
+    if let Some(b) = from_bdm {
+        match (b.source_type.as_deref(), b.destination_type.as_deref()) {
+            (Some("image"), Some("local") | None) => {}
+            (Some("volume" | "snapshot"), _) | (Some("image"), Some("volume")) => {
+                return Err(ApiError::bad_request(
+                    "Booting from a volume is not available: this cloud has no block storage service yet.",
+                ));
+            }
+            (Some("blank"), _) => {
+                return Err(ApiError::bad_request(
+                    "Blank boot devices are not supported.",
+                ));
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "Invalid block_device_mapping_v2 boot entry.",
+                ));
+            }
+        }
+    }
+    let image = match (
+        req.image_ref.as_deref().filter(|s| !s.is_empty()),
+        from_bdm.and_then(|b| b.uuid.clone()),
+    ) {
+        (Some(i), _) => i.to_owned(),
+        (None, Some(i)) => i,
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "Block Device Mapping is Invalid: imageRef or a boot_index 0 image mapping is required.",
+            ));
+        }
+    };
+    // imageRef may be a URL ending in the id, as in the v2.0 API.
+    let id = image.rsplit('/').next().unwrap_or(&image).to_owned();
+    if !is_uuid(&id) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid imageRef provided: {image}"
+        )));
+    }
+    Ok(id)
+}
+
+fn flavor_id(v: &Option<Value>) -> ApiResult<String> {
+    let id = match v {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "Invalid input for field/attribute flavorRef. 'flavorRef' is a required property.",
+            ));
+        }
+    };
+    Ok(id.rsplit('/').next().unwrap_or(&id).to_owned())
+}
+
+fn config_drive(v: &Option<Value>) -> ApiResult<bool> {
+    match v {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+            "" | "false" | "0" | "no" | "off" => Ok(false),
+            "true" | "1" | "yes" | "on" => Ok(true),
+            _ => Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute config_drive. Value: {s}"
+            ))),
+        },
+        Some(other) => Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute config_drive. Value: {other}"
+        ))),
+    }
+}
+
+/// A server name turned into a hostname as Nova sanitizes it.
+pub fn hostname_for(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        match c {
+            'a'..='z' | '0'..='9' | '-' => out.push(c),
+            'A'..='Z' => out.push(c.to_ascii_lowercase()),
+            ' ' | '_' | '.' => out.push('-'),
+            _ => {}
+        }
+    }
+    let trimmed: String = out.trim_matches('-').chars().take(63).collect();
+    let trimmed = trimmed.trim_end_matches('-').to_owned();
+    if trimmed.is_empty() {
+        "server".into()
+    } else {
+        trimmed
+    }
+}
+
+/// What a validated create resolves to before any row is written.
+pub struct CreatePlan {
+    pub name: String,
+    pub image: crate::image::model::Image,
+    pub flavor: Flavor,
+    pub networks: RequestedNetworks,
+    pub keypair: Option<Keypair>,
+    pub count: u32,
+    pub req: ServerCreate,
+    pub group: Option<String>,
+}
+
+impl ComputeService {
+    /// Validates a create against the image, flavor, network and keypair services.
+    pub async fn server_create_plan(
+        &self,
+        ctx: &RequestContext,
+        body: ServerCreateBody,
+        mv: Microversion,
+    ) -> ApiResult<CreatePlan> {
+        let req = body.server;
+        if !ctx.can_write() {
+            return Err(ApiError::forbidden());
+        }
+        let project = caller_project(ctx)?;
+        let name = req.name.clone().ok_or_else(|| {
+            ApiError::bad_request(
+                "Invalid input for field/attribute name. 'name' is a required property.",
+            )
+        })?;
+        check_name(&name)?;
+        check_description(&req.description)?;
+        if req.description.is_some() && !mv.at_least(19) {
+            return Err(ApiError::bad_request(
+                "Invalid input for field/attribute description: needs microversion 2.19.",
+            ));
+        }
+        if req.tags.is_some() && !mv.at_least(52) {
+            return Err(ApiError::bad_request(
+                "Invalid input for field/attribute tags: needs microversion 2.52.",
+            ));
+        }
+        if req.personality.is_some() && mv.at_least(57) {
+            return Err(ApiError::bad_request(
+                "Additional properties are not allowed ('personality' was unexpected).",
+            ));
+        }
+        if (req.host.is_some() || req.hypervisor_hostname.is_some()) && !mv.at_least(74) {
+            return Err(ApiError::bad_request(
+                "Additional properties are not allowed ('host' was unexpected).",
+            ));
+        }
+        check_tags(req.tags.as_deref().unwrap_or_default())?;
+        let metadata = req.metadata.clone().unwrap_or_default();
+        check_metadata(&metadata)?;
+        if let Some(az) = &req.availability_zone {
+            let zone = az.split(':').next().unwrap_or(az);
+            if zone != "nova" && !zone.is_empty() {
+                return Err(ApiError::bad_request(format!(
+                    "The requested availability zone is not available: {az}"
+                )));
+            }
+        }
+        if let Some(ud) = &req.user_data {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(ud.trim())
+                .map_err(|_| ApiError::bad_request("User data needs to be valid base 64."))?;
+            if raw.len() > 65535 {
+                return Err(ApiError::bad_request(
+                    "User data too large. User data must be no larger than 65535 bytes once base64 encoded.",
+                ));
+            }
+        }
+        config_drive(&req.config_drive)?;
+        let min = count(&req.min_count, "min_count")?.unwrap_or(1);
+        let max = count(&req.max_count, "max_count")?.unwrap_or(min);
+        if min > max {
+            return Err(ApiError::bad_request("min_count must be <= max_count"));
+        }
+        let networks = parse_networks(&req.networks, mv)?;
+        if max > 1
+            && matches!(&networks, RequestedNetworks::List(n) if n.iter().any(|x| matches!(x, RequestedNic::Port { .. })))
+        {
+            return Err(ApiError::bad_request(
+                "Multiple instances cannot use the same port: max_count > 1 with a port.",
+            ));
+        }
+        let image_id = boot_image(&req)?;
+        let flavor_ref = flavor_id(&req.flavor_ref)?;
+        let hints = body
+            .scheduler_hints
+            .or(body.scheduler_hints_legacy)
+            .unwrap_or_default();
+        let group = hints
+            .get("group")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+
+        let image = self
+            .inner
+            .image
+            .image_get(ctx, image_id.clone())
+            .await
+            .map_err(|e| match e {
+                ApiError::Internal(e) => ApiError::Internal(e),
+                _ => ApiError::bad_request(format!("Image {image_id} could not be found.")),
+            })?;
+        if image.status != crate::image::model::ImageStatus::Active {
+            return Err(ApiError::bad_request(format!(
+                "Image {image_id} is not active."
+            )));
+        }
+        let flavor = {
+            let ctx = ctx.clone();
+            let id = flavor_ref.clone();
+            self.read(move |c| super::flavors::flavor_for_boot(c, &ctx, &id))
+                .await?
+        };
+        check_image_fits(&image, &flavor)?;
+        let keypair = match &req.key_name {
+            None => None,
+            Some(k) => {
+                let user = ctx.user.id.clone();
+                let k = k.clone();
+                Some(
+                    self.read(move |c| super::keypairs::keypair_for_boot(c, &user, &k))
+                        .await?,
+                )
+            }
+        };
+        match &networks {
+            RequestedNetworks::List(nics) => {
+                for nic in nics {
+                    if let RequestedNic::Network { id, .. } = nic {
+                        self.inner.network.network_for_boot(ctx, id.clone()).await?;
+                    }
+                }
+            }
+            RequestedNetworks::Auto | RequestedNetworks::None => {}
+        }
+        let (vcpus, ram) = (flavor.vcpus, flavor.ram);
+        self.read(move |c| {
+            super::quotas::check_server_quota(
+                c,
+                &project,
+                i64::from(min),
+                vcpus * i64::from(min),
+                ram * i64::from(min),
+            )
+        })
+        .await?;
+        Ok(CreatePlan {
+            name,
+            image,
+            flavor,
+            networks,
+            keypair,
+            count: max,
+            req,
+            group,
+        })
+    }
+
+    /// Records the servers of a validated create (BUILD/scheduling) and their
+    /// "create" actions, in one transaction; the builds start after it commits.
+    pub async fn server_create_records(
+        &self,
+        ctx: &RequestContext,
+        plan: CreatePlan,
+        networks: RequestedNetworks,
+        request_id: String,
+    ) -> ApiResult<Vec<Server>> {
+        let project = caller_project(ctx)?;
+        let ctx = ctx.clone();
+        let now = crate::http::time::iso_seconds(chrono::Utc::now());
+        let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let requested = match &networks {
+            RequestedNetworks::Auto => Value::String("auto".into()),
+            RequestedNetworks::None => Value::String("none".into()),
+            RequestedNetworks::List(n) => {
+                serde_json::to_value(n).map_err(|e| ApiError::Internal(e.into()))?
+            }
+        };
+        let security_groups: Vec<String> = plan
+            .req
+            .security_groups
+            .iter()
+            .flatten()
+            .map(|g| g.name.clone())
+            .collect();
+        let cfg_drive = config_drive(&plan.req.config_drive)?;
+        let group = plan.group.clone();
+        let mut servers = Vec::new();
+        for i in 0..plan.count {
+            let name = if plan.count > 1 {
+                format!("{}-{}", plan.name, i + 1)
+            } else {
+                plan.name.clone()
+            };
+            servers.push(Server {
+                id: uuid::Uuid::new_v4().to_string(),
+                instance_name: String::new(),
+                hostname: hostname_for(&name),
+                name,
+                description: plan.req.description.clone(),
+                project_id: project.clone(),
+                user_id: ctx.user.id.clone(),
+                image_id: plan.image.id.clone(),
+                flavor: plan.flavor.clone(),
+                old_flavor: None,
+                key_name: plan.keypair.as_ref().map(|k| k.name.clone()),
+                key_data: plan.keypair.as_ref().map(|k| k.public_key.clone()),
+                user_data: plan.req.user_data.clone(),
+                metadata: plan.req.metadata.clone().unwrap_or_default(),
+                tags: plan.req.tags.clone().unwrap_or_default(),
+                security_groups: if security_groups.is_empty() {
+                    vec!["default".into()]
+                } else {
+                    security_groups.clone()
+                },
+                availability_zone: "nova".into(),
+                config_drive: cfg_drive,
+                vm_state: VmState::Building,
+                task_state: Some(TaskState::Scheduling),
+                power_state: 0,
+                locked: false,
+                locked_reason: None,
+                locked_by: None,
+                launch_index: i,
+                reservation_id: reservation_id.clone(),
+                fault: None,
+                ports: vec![],
+                requested_networks: requested.clone(),
+                server_group: group.clone(),
+                progress: 0,
+                created_at: now.clone(),
+                updated_at: now.clone(),
+                launched_at: None,
+                terminated_at: None,
+                deleted_at: None,
+                generation: 1,
+            });
+        }
+        self.write(move |c| {
+            let mut out = Vec::new();
+            for mut s in servers {
+                let seq = store::server_insert(c, &s)?;
+                s.instance_name = format!("instance-{seq:08x}");
+                store::server_put(c, &mut s)?;
+                if let Some(g) = &s.server_group {
+                    super::server_groups::add_member(c, g, &s.id, &ctx)?;
+                }
+                store::action_put(c, &new_action(&s, "create", &request_id, &ctx))?;
+                out.push(s);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// `GET /servers/{id}`: 404 for servers the caller may not see.
+    pub async fn server_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Server> {
+        let ctx = ctx.clone();
+        self.read(move |c| visible(c, &ctx, &id)).await
+    }
+
+    /// `GET /servers[/detail]`: the caller's project, or every project for an
+    /// admin asking `all_tenants`.
+    pub async fn server_list(
+        &self,
+        ctx: &RequestContext,
+        all_projects: bool,
+        project: Option<String>,
+        deleted: bool,
+    ) -> ApiResult<Vec<Server>> {
+        if !ctx.can_read() {
+            return Err(ApiError::forbidden());
+        }
+        let scope = if ctx.is_admin() && (all_projects || project.is_some()) {
+            project
+        } else {
+            Some(caller_project(ctx)?)
+        };
+        let deleted = deleted && ctx.is_admin();
+        self.read(move |c| store::server_list(c, scope.as_deref(), deleted))
+            .await
+    }
+
+    /// `PUT /servers/{id}`.
+    pub async fn server_update(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        up: ServerUpdate,
+        mv: Microversion,
+    ) -> ApiResult<Server> {
+        if let Some(n) = &up.name {
+            check_name(n)?;
+        }
+        if let Some(d) = &up.description {
+            if !mv.at_least(19) {
+                return Err(ApiError::bad_request(
+                    "Additional properties are not allowed ('description' was unexpected).",
+                ));
+            }
+            check_description(d)?;
+        }
+        if up.hostname.is_some() && !mv.at_least(90) {
+            return Err(ApiError::bad_request(
+                "Additional properties are not allowed ('hostname' was unexpected).",
+            ));
+        }
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let mut s = visible(c, &ctx, &id)?;
+            may_change(&ctx, &s.project_id)?;
+            if let Some(n) = up.name {
+                s.name = n;
+            }
+            if let Some(d) = up.description {
+                s.description = d;
+            }
+            store::server_put(c, &mut s)?;
+            Ok(s)
+        })
+        .await
+    }
+
+    /// The instance actions of a server the caller sees.
+    pub async fn server_actions(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<Vec<InstanceAction>> {
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            let s = store::server_get_any(c, &id)?
+                .filter(|s| sees(&ctx, &s.project_id))
+                .ok_or_else(|| server_not_found(&id))?;
+            store::action_list(c, &s.id)
+        })
+        .await
+    }
+
+    pub async fn server_action_get(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        request_id: String,
+    ) -> ApiResult<InstanceAction> {
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            let s = store::server_get_any(c, &id)?
+                .filter(|s| sees(&ctx, &s.project_id))
+                .ok_or_else(|| server_not_found(&id))?;
+            store::action_get(c, &s.id, &request_id)?.ok_or_else(|| {
+                ApiError::Missing(format!("Action {request_id} could not be found."))
+            })
+        })
+        .await
+    }
+}
+
+/// Root disk must hold the image (flavor disk 0 means "the image's size").
+fn check_image_fits(image: &crate::image::model::Image, flavor: &Flavor) -> ApiResult<()> {
+    const GIB: i64 = 1 << 30;
+    if flavor.ram < image.min_ram {
+        return Err(ApiError::bad_request(
+            "Flavor's memory is too small for requested image.",
+        ));
+    }
+    if flavor.disk == 0 {
+        return Ok(());
+    }
+    let image_size = image.virtual_size.or(image.size).unwrap_or(0);
+    if image_size > flavor.disk * GIB {
+        return Err(ApiError::bad_request(format!(
+            "Flavor's disk is too small for requested image. Flavor disk is {} bytes, image is {image_size} bytes.",
+            flavor.disk * GIB
+        )));
+    }
+    if image.min_disk > flavor.disk {
+        return Err(ApiError::bad_request(format!(
+            "Flavor's disk is too small for requested image. Flavor disk is {} bytes, image min_disk is {} GiB.",
+            flavor.disk * GIB,
+            image.min_disk
+        )));
+    }
+    Ok(())
+}
+
+pub fn server_not_found(id: &str) -> ApiError {
+    ApiError::Missing(format!("Instance {id} could not be found."))
+}
+
+/// A live server the caller may see.
+pub fn visible(c: &rusqlite::Connection, ctx: &RequestContext, id: &str) -> ApiResult<Server> {
+    store::server_get(c, id)?
+        .filter(|s| sees(ctx, &s.project_id))
+        .ok_or_else(|| server_not_found(id))
+}
+
+pub fn new_action(
+    s: &Server,
+    action: &str,
+    request_id: &str,
+    ctx: &RequestContext,
+) -> InstanceAction {
+    let now = crate::http::time::iso_micros(chrono::Utc::now());
+    InstanceAction {
+        request_id: request_id.to_owned(),
+        server_id: s.id.clone(),
+        action: action.to_owned(),
+        project_id: ctx.project_id().unwrap_or(&s.project_id).to_owned(),
+        user_id: ctx.user.id.clone(),
+        start_time: now.clone(),
+        updated_at: now,
+        message: None,
+        events: vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_follow_the_microversion() {
+        let auto = Some(Value::String("auto".into()));
+        assert_eq!(
+            parse_networks(&auto, Microversion(2, 37)).ok(),
+            Some(RequestedNetworks::Auto)
+        );
+        assert!(parse_networks(&auto, Microversion(2, 1)).is_err());
+        assert!(parse_networks(&None, Microversion(2, 37)).is_err());
+        assert_eq!(
+            parse_networks(&None, Microversion(2, 1)).ok(),
+            Some(RequestedNetworks::Auto)
+        );
+        let list = serde_json::json!([{"uuid": "6f4c3f66-8d0b-4b7a-9b57-4cd4c6d1f7a1", "fixed_ip": "10.0.0.5"}]);
+        let parsed = parse_networks(&Some(list), Microversion(2, 79)).expect("valid");
+        assert!(matches!(parsed, RequestedNetworks::List(ref n) if n.len() == 1));
+        let bad = serde_json::json!([{"uuid": "not-a-uuid"}]);
+        assert!(parse_networks(&Some(bad), Microversion(2, 79)).is_err());
+        let unknown =
+            serde_json::json!([{"uuid": "6f4c3f66-8d0b-4b7a-9b57-4cd4c6d1f7a1", "bogus": 1}]);
+        assert!(parse_networks(&Some(unknown), Microversion(2, 79)).is_err());
+        let bad_ip = serde_json::json!([{"uuid": "6f4c3f66-8d0b-4b7a-9b57-4cd4c6d1f7a1", "fixed_ip": "10.0.0"}]);
+        assert!(parse_networks(&Some(bad_ip), Microversion(2, 79)).is_err());
+    }
+
+    #[test]
+    fn hostnames_are_sanitized() {
+        assert_eq!(hostname_for("My Server_1"), "my-server-1");
+        assert_eq!(hostname_for("!!!"), "server");
+        assert_eq!(hostname_for("vm.example"), "vm-example");
+    }
+
+    #[test]
+    fn bdm_image_entry_gives_the_image() {
+        let req = ServerCreate {
+            block_device_mapping_v2: Some(vec![BlockDeviceMapping {
+                uuid: Some("6f4c3f66-8d0b-4b7a-9b57-4cd4c6d1f7a1".into()),
+                boot_index: Some(Value::from(0)),
+                source_type: Some("image".into()),
+                destination_type: Some("local".into()),
+                delete_on_termination: Some(true),
+                volume_size: None,
+                device_name: None,
+                disk_bus: None,
+                device_type: None,
+                guest_format: None,
+                tag: None,
+                volume_type: None,
+                no_device: None,
+            }]),
+            ..Default::default()
+        };
+        assert_eq!(
+            boot_image(&req).ok().as_deref(),
+            Some("6f4c3f66-8d0b-4b7a-9b57-4cd4c6d1f7a1")
+        );
+        assert!(boot_image(&ServerCreate::default()).is_err());
+    }
+
+    #[test]
+    fn counts_and_config_drive() {
+        assert_eq!(
+            count(&Some(Value::from(2)), "max_count").ok(),
+            Some(Some(2))
+        );
+        assert!(count(&Some(Value::from(0)), "max_count").is_err());
+        assert_eq!(
+            count(&Some(Value::from("3")), "min_count").ok(),
+            Some(Some(3))
+        );
+        assert_eq!(config_drive(&Some(Value::from("True"))).ok(), Some(true));
+        assert!(config_drive(&Some(Value::from("maybe"))).is_err());
+    }
+}
