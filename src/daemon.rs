@@ -246,6 +246,18 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     {
         tokio::spawn(crate::reconcile::run(cloud.clone()));
     }
+    if cloud
+        .profile
+        .services
+        .enabled
+        .contains(&ServiceName::Compute)
+    {
+        let compute = cloud.compute.clone();
+        tokio::spawn(async move {
+            compute.recover().await;
+            compute.power_sync_loop().await;
+        });
+    }
     tokio::spawn(start_background_work(
         cloud.clone(),
         std::mem::take(&mut prepared.resumable_imports),

@@ -1,14 +1,19 @@
 //! Nova v2.1: flavors, keypairs, servers and their lifecycle on a real VMM, with
 //! the create and every action run as persisted steps that a restart resumes.
 
+pub mod actions;
 pub mod api;
 pub mod build;
 pub mod flavors;
+pub mod interfaces;
 pub mod keypairs;
+pub mod listing;
 pub mod model;
 pub mod quotas;
+pub mod recover;
 pub mod runtime;
 pub mod server_groups;
+pub mod server_meta;
 pub mod servers;
 pub mod store;
 

@@ -301,3 +301,29 @@ fn group_ids(c: &Connection, project: &str, wanted: &[String]) -> ApiResult<Vec<
         })
         .collect()
 }
+
+impl NetworkService {
+    /// Security group id → name, for server views.
+    pub async fn security_group_names(
+        &self,
+    ) -> ApiResult<std::collections::HashMap<String, String>> {
+        self.read(|c| {
+            Ok(store::list::<SecurityGroup>(c)?
+                .into_iter()
+                .map(|g| (g.std.id, g.name))
+                .collect())
+        })
+        .await
+    }
+
+    /// Ports whose device is `device_id` (a server), for os-interface.
+    pub async fn ports_of_device(&self, device_id: String) -> ApiResult<Vec<Port>> {
+        self.read(move |c| {
+            Ok(store::list::<Port>(c)?
+                .into_iter()
+                .filter(|p| p.device_id == device_id)
+                .collect())
+        })
+        .await
+    }
+}

@@ -49,7 +49,8 @@ impl NetworkService {
             inner: Arc::new(Inner {
                 db,
                 changed: Arc::new(Notify::new()),
-                changes: AtomicU64::new(0),
+                // Starts at 1 so that waiting before the first converge waits for it.
+                changes: AtomicU64::new(1),
                 converged: watch::Sender::new(0),
             }),
         }

@@ -2,6 +2,10 @@
 //! resource routes, one file per api-ref section.
 
 pub mod microversion;
+mod server_actions;
+mod server_extras;
+pub mod servers;
+pub mod view;
 
 use axum::Router;
 use axum::http::HeaderMap;
@@ -16,6 +20,9 @@ use crate::cloud::Cloud;
 pub fn router() -> Router<Cloud> {
     let v21 = Router::new()
         .route("/", get(version_v21))
+        .merge(servers::routes())
+        .merge(server_actions::routes())
+        .merge(server_extras::routes())
         .layer(from_fn(microversion::layer));
     Router::new()
         .route("/", get(versions))

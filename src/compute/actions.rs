@@ -1,0 +1,748 @@
+//! Server actions (Compute API: Servers - run an action): each one is accepted
+//! in one transaction that checks policy, the lock and the state machine, sets
+//! the task_state and records an instance action; the VMM work then runs in the
+//! background under the server's lock and records the outcome.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::model::*;
+use super::runtime::{io_err, run_tool};
+use super::servers::{new_action, visible};
+use super::{ComputeService, may_change, store};
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+use crate::virt::PowerState;
+
+/// The state-changing work an accepted action runs.
+#[derive(Debug, Clone)]
+pub enum Work {
+    Start,
+    Stop,
+    Reboot { hard: bool },
+    Pause,
+    Unpause,
+    Suspend,
+    Resume,
+    Rebuild(Rebuild),
+    Resize { flavor: Flavor },
+    ConfirmResize,
+    RevertResize,
+    Snapshot { image_id: String },
+    Delete,
+}
+
+/// What a rebuild changes besides the image.
+#[derive(Debug, Clone, Default)]
+pub struct Rebuild {
+    pub image_id: String,
+    pub name: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub user_data: Option<Option<String>>,
+    pub key: Option<Option<Keypair>>,
+    pub description: Option<Option<String>>,
+}
+
+impl Work {
+    fn op(&self) -> Op {
+        match self {
+            Work::Start => Op::Start,
+            Work::Stop => Op::Stop,
+            Work::Reboot { hard: true } => Op::RebootHard,
+            Work::Reboot { hard: false } => Op::RebootSoft,
+            Work::Pause => Op::Pause,
+            Work::Unpause => Op::Unpause,
+            Work::Suspend => Op::Suspend,
+            Work::Resume => Op::Resume,
+            Work::Rebuild(_) => Op::Rebuild,
+            Work::Resize { .. } => Op::Resize,
+            Work::ConfirmResize => Op::ConfirmResize,
+            Work::RevertResize => Op::RevertResize,
+            Work::Snapshot { .. } => Op::CreateImage,
+            Work::Delete => Op::Delete,
+        }
+    }
+
+    /// The event name Nova's compute manager records for this work.
+    fn event(&self) -> &'static str {
+        match self {
+            Work::Start => "compute_start_instance",
+            Work::Stop => "compute_stop_instance",
+            Work::Reboot { .. } => "compute_reboot_instance",
+            Work::Pause => "compute_pause_instance",
+            Work::Unpause => "compute_unpause_instance",
+            Work::Suspend => "compute_suspend_instance",
+            Work::Resume => "compute_resume_instance",
+            Work::Rebuild(_) => "compute_rebuild_instance",
+            Work::Resize { .. } => "compute_resize_instance",
+            Work::ConfirmResize => "compute_confirm_resize",
+            Work::RevertResize => "compute_revert_resize",
+            Work::Snapshot { .. } => "compute_snapshot_instance",
+            Work::Delete => "compute_terminate_instance",
+        }
+    }
+}
+
+/// How long a guest gets to power off on ACPI before it is stopped hard
+/// (Nova's `shutdown_timeout`).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
+
+impl ComputeService {
+    /// Accepts `work` on server `id`: 409 when the state machine forbids it or the
+    /// server is locked, 404 when the caller cannot see it. Returns the server as
+    /// accepted (task_state set); the work runs in the background.
+    pub async fn server_action(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        work: Work,
+        request_id: String,
+    ) -> ApiResult<Server> {
+        let op = work.op();
+        let tx_ctx = ctx.clone();
+        let rid = request_id.clone();
+        let tx_work = work.clone();
+        let accepted = self
+            .write(move |c| {
+                let mut s = visible(c, &tx_ctx, &id)?;
+                may_change(&tx_ctx, &s.project_id)?;
+                check_lock(&tx_ctx, &s)?;
+                let task = begin(s.vm_state, s.task_state, op)?;
+                if let Work::Resize { flavor } = &tx_work {
+                    check_resize(&s, flavor)?;
+                    super::quotas::check_resize_quota(
+                        c,
+                        &s.project_id,
+                        flavor.vcpus - s.flavor.vcpus,
+                        flavor.ram - s.flavor.ram,
+                    )?;
+                }
+                s.task_state = Some(task);
+                store::server_put(c, &mut s)?;
+                store::action_put(c, &new_action(&s, op.action(), &rid, &tx_ctx))?;
+                Ok(s)
+            })
+            .await?;
+        let this = self.clone();
+        let ctx = Arc::new(ctx.clone());
+        let sid = accepted.id.clone();
+        tokio::spawn(async move { this.run_work(&sid, work, &ctx, &request_id).await });
+        Ok(accepted)
+    }
+
+    /// Runs accepted work under the server's lock and records its outcome.
+    pub async fn run_work(&self, id: &str, work: Work, ctx: &RequestContext, request_id: &str) {
+        let lock = self.server_lock(id);
+        let _held = lock.lock().await;
+        let event = work.event();
+        let _ = self.event_start(id, request_id, event).await;
+        let op = work.op();
+        let outcome = self.do_work(id, &work, ctx).await;
+        match outcome {
+            Ok(()) => {
+                let _ = self.event_finish(id, request_id, event, None).await;
+            }
+            Err(e) => {
+                let details = match &e {
+                    ApiError::Internal(inner) => format!("{inner:#}"),
+                    other => other.to_string(),
+                };
+                tracing::warn!(server = id, action = op.action(), error = %details, "server action failed");
+                let fault = ServerFault {
+                    code: 500,
+                    message: details.chars().take(255).collect(),
+                    details: details.clone(),
+                    created: crate::http::time::iso_seconds(chrono::Utc::now()),
+                };
+                let power = self.observed_power(id).await;
+                let _ = self
+                    .mutate(id, move |s| {
+                        if matches!(
+                            op,
+                            Op::Rebuild
+                                | Op::Resize
+                                | Op::RevertResize
+                                | Op::RebootHard
+                                | Op::RebootSoft
+                        ) {
+                            s.vm_state = VmState::Error;
+                        }
+                        s.task_state = None;
+                        if let Some(p) = power {
+                            s.power_state = p.code();
+                        }
+                        s.fault = Some(fault);
+                        Ok(())
+                    })
+                    .await;
+                let _ = self
+                    .event_finish(id, request_id, event, Some(details))
+                    .await;
+            }
+        }
+    }
+
+    async fn do_work(&self, id: &str, work: &Work, ctx: &RequestContext) -> ApiResult<()> {
+        let sid = id.to_owned();
+        let s = self
+            .read(move |c| store::server_get_any(c, &sid))
+            .await?
+            .ok_or_else(|| super::servers::server_not_found(id))?;
+        let nics = self.server_nics(&s).await?;
+        let spec = self.vm_spec(&s, &nics);
+        let hv = self.inner.hypervisor.clone();
+        let op = work.op();
+        match work {
+            Work::Start | Work::Resume => hv.launch(&spec).await.map_err(virt)?,
+            Work::Stop => hv.shutdown(&spec, SHUTDOWN_GRACE).await.map_err(virt)?,
+            Work::Reboot { hard } => {
+                let state = hv.power_state(&spec).await.map_err(virt)?;
+                if matches!(state, PowerState::Running | PowerState::Paused) {
+                    hv.reboot(&spec, *hard).await.map_err(virt)?;
+                } else {
+                    hv.launch(&spec).await.map_err(virt)?;
+                }
+            }
+            Work::Pause => hv.pause(&spec).await.map_err(virt)?,
+            Work::Unpause => hv.unpause(&spec).await.map_err(virt)?,
+            Work::Suspend => hv.suspend(&spec).await.map_err(virt)?,
+            Work::Rebuild(r) => return self.rebuild(&s, r, ctx).await,
+            Work::Resize { flavor } => return self.resize(&s, flavor).await,
+            Work::ConfirmResize => return self.confirm_resize(&s).await,
+            Work::RevertResize => return self.revert_resize(&s).await,
+            Work::Snapshot { image_id } => return self.snapshot(&s, image_id, ctx).await,
+            Work::Delete => return self.terminate(&s).await,
+        }
+        let power = hv.power_state(&spec).await.map_err(virt)?;
+        self.mutate(id, move |s| {
+            s.vm_state = finish(s.vm_state, op);
+            s.task_state = None;
+            s.power_state = power.code();
+            s.fault = None;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn observed_power(&self, id: &str) -> Option<PowerState> {
+        let sid = id.to_owned();
+        let s = self
+            .read(move |c| store::server_get_any(c, &sid))
+            .await
+            .ok()
+            .flatten()?;
+        let spec = self.vm_spec(&s, &[]);
+        self.inner.hypervisor.power_state(&spec).await.ok()
+    }
+
+    /// Rebuild: a fresh root disk from the (new) image, same ports and flavor.
+    async fn rebuild(&self, s: &Server, r: &Rebuild, ctx: &RequestContext) -> ApiResult<()> {
+        let image = self.inner.image.image_get(ctx, r.image_id.clone()).await?;
+        let nics = self.server_nics(s).await?;
+        let was_running = s.vm_state != VmState::Stopped;
+        let hv = &self.inner.hypervisor;
+        hv.destroy(&self.vm_spec(s, &nics)).await.map_err(virt)?;
+        let p = self.paths(&s.id);
+        let _ = tokio::fs::remove_file(&p.disk).await;
+        let _ = tokio::fs::remove_file(&p.kernel).await;
+        let _ = tokio::fs::remove_file(&p.ramdisk).await;
+        let mut rebuilt = s.clone();
+        rebuilt.image_id = image.id.clone();
+        if let Some(ud) = &r.user_data {
+            rebuilt.user_data = ud.clone();
+        }
+        if let Some(k) = &r.key {
+            rebuilt.key_name = k.as_ref().map(|k| k.name.clone());
+            rebuilt.key_data = k.as_ref().map(|k| k.public_key.clone());
+        }
+        self.prepare_root_disk(&rebuilt, &image, &p.disk).await?;
+        if rebuilt.config_drive {
+            self.write_config_drive(&rebuilt).await?;
+        }
+        let spec = self.vm_spec(&rebuilt, &nics);
+        if was_running {
+            hv.launch(&spec).await.map_err(virt)?;
+        }
+        let power = hv.power_state(&spec).await.map_err(virt)?;
+        let r = r.clone();
+        self.mutate(&s.id, move |s| {
+            s.image_id = rebuilt.image_id;
+            s.user_data = rebuilt.user_data;
+            s.key_name = rebuilt.key_name;
+            s.key_data = rebuilt.key_data;
+            if let Some(n) = r.name {
+                s.name = n;
+            }
+            if let Some(m) = r.metadata {
+                s.metadata = m;
+            }
+            if let Some(d) = r.description {
+                s.description = d;
+            }
+            s.vm_state = if was_running {
+                VmState::Active
+            } else {
+                VmState::Stopped
+            };
+            s.task_state = None;
+            s.power_state = power.code();
+            s.fault = None;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Resize on this one host: claim the new flavor, keep the old disk aside,
+    /// grow the root disk, restart with the new CPUs and memory; VERIFY_RESIZE.
+    async fn resize(&self, s: &Server, flavor: &Flavor) -> ApiResult<()> {
+        self.inner
+            .placement
+            .claim(
+                &s.id,
+                &s.project_id,
+                &s.user_id,
+                &self.inner.config.provider_uuid,
+                super::build::claim_resources(flavor),
+            )
+            .await
+            .map_err(|e| match e {
+                ApiError::Conflict(m) => {
+                    ApiError::Conflict(format!("No valid host was found. {m}"))
+                }
+                other => other,
+            })?;
+        let nics = self.server_nics(s).await?;
+        let hv = &self.inner.hypervisor;
+        let was_running = s.vm_state == VmState::Active;
+        hv.shutdown(&self.vm_spec(s, &nics), SHUTDOWN_GRACE)
+            .await
+            .map_err(virt)?;
+        let p = self.paths(&s.id);
+        tokio::fs::copy(&p.disk, &p.disk_before_resize)
+            .await
+            .map_err(io_err)?;
+        if flavor.disk > s.flavor.disk {
+            let size = format!("{}G", flavor.disk);
+            run_tool(
+                "qemu-img",
+                &[
+                    "resize".into(),
+                    "-q".into(),
+                    p.disk.display().to_string(),
+                    size,
+                ],
+            )
+            .await?;
+        }
+        let mut resized = s.clone();
+        resized.flavor = flavor.clone();
+        let spec = self.vm_spec(&resized, &nics);
+        if was_running {
+            hv.launch(&spec).await.map_err(virt)?;
+        }
+        let power = hv.power_state(&spec).await.map_err(virt)?;
+        let flavor = flavor.clone();
+        self.mutate(&s.id, move |s| {
+            s.old_flavor = Some(std::mem::replace(&mut s.flavor, flavor));
+            s.vm_state = VmState::Resized;
+            s.task_state = None;
+            s.power_state = power.code();
+            Ok(())
+        })
+        .await
+    }
+
+    async fn confirm_resize(&self, s: &Server) -> ApiResult<()> {
+        let p = self.paths(&s.id);
+        let _ = tokio::fs::remove_file(&p.disk_before_resize).await;
+        let spec = self.vm_spec(s, &[]);
+        let power = self
+            .inner
+            .hypervisor
+            .power_state(&spec)
+            .await
+            .map_err(virt)?;
+        self.mutate(&s.id, move |s| {
+            s.old_flavor = None;
+            s.vm_state = vm_state_for(power);
+            s.task_state = None;
+            s.power_state = power.code();
+            Ok(())
+        })
+        .await
+    }
+
+    /// Revert: the old disk and flavor back, the old claim restored.
+    async fn revert_resize(&self, s: &Server) -> ApiResult<()> {
+        let old = s
+            .old_flavor
+            .clone()
+            .ok_or_else(|| ApiError::Conflict("The server has no resize to revert.".into()))?;
+        let nics = self.server_nics(s).await?;
+        let hv = &self.inner.hypervisor;
+        let running = matches!(
+            hv.power_state(&self.vm_spec(s, &nics))
+                .await
+                .map_err(virt)?,
+            PowerState::Running
+        );
+        hv.destroy(&self.vm_spec(s, &nics)).await.map_err(virt)?;
+        let p = self.paths(&s.id);
+        if p.disk_before_resize.exists() {
+            tokio::fs::rename(&p.disk_before_resize, &p.disk)
+                .await
+                .map_err(io_err)?;
+        }
+        self.inner
+            .placement
+            .claim(
+                &s.id,
+                &s.project_id,
+                &s.user_id,
+                &self.inner.config.provider_uuid,
+                super::build::claim_resources(&old),
+            )
+            .await?;
+        let mut reverted = s.clone();
+        reverted.flavor = old.clone();
+        let spec = self.vm_spec(&reverted, &nics);
+        if running {
+            hv.launch(&spec).await.map_err(virt)?;
+        }
+        let power = hv.power_state(&spec).await.map_err(virt)?;
+        self.mutate(&s.id, move |s| {
+            s.flavor = old;
+            s.old_flavor = None;
+            s.vm_state = vm_state_for(power);
+            s.task_state = None;
+            s.power_state = power.code();
+            Ok(())
+        })
+        .await
+    }
+
+    /// createImage: the root disk flattened into a qcow2 and uploaded to the image
+    /// service. A running guest is paused for the copy, so the image is consistent.
+    async fn snapshot(&self, s: &Server, image_id: &str, ctx: &RequestContext) -> ApiResult<()> {
+        let nics = self.server_nics(s).await?;
+        let spec = self.vm_spec(s, &nics);
+        let hv = &self.inner.hypervisor;
+        let state = hv.power_state(&spec).await.map_err(virt)?;
+        let p = self.paths(&s.id);
+        let tmp = p.dir.join(format!("snapshot-{image_id}.qcow2"));
+        if state == PowerState::Running {
+            hv.pause(&spec).await.map_err(virt)?;
+        }
+        let copied = run_tool(
+            "qemu-img",
+            &[
+                "convert".into(),
+                "-U".into(),
+                "-q".into(),
+                "-O".into(),
+                "qcow2".into(),
+                p.disk.display().to_string(),
+                tmp.display().to_string(),
+            ],
+        )
+        .await;
+        if state == PowerState::Running {
+            hv.unpause(&spec).await.map_err(virt)?;
+        }
+        let uploaded = match copied {
+            Ok(_) => {
+                self.mutate(&s.id, |s| {
+                    s.task_state = Some(TaskState::ImageUploading);
+                    Ok(())
+                })
+                .await?;
+                let file = tokio::fs::File::open(&tmp).await.map_err(io_err)?;
+                let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+                self.inner
+                    .image
+                    .image_upload(ctx, image_id.to_owned(), body)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let _ = tokio::fs::remove_file(&tmp).await;
+        if uploaded.is_err() {
+            let _ = self
+                .inner
+                .image
+                .image_delete(ctx, image_id.to_owned())
+                .await;
+        }
+        uploaded?;
+        self.mutate(&s.id, |s| {
+            s.task_state = None;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Delete: the VMM, the directory, ports Nova made (others are unbound), the
+    /// claim and the group membership go; the row stays soft-deleted for usage.
+    async fn terminate(&self, s: &Server) -> ApiResult<()> {
+        self.undo_build(&s.id).await;
+        let id = s.id.clone();
+        self.write(move |c| {
+            let Some(mut s) = store::server_get_any(c, &id)? else {
+                return Ok(());
+            };
+            super::server_groups::remove_member(c, &s.id)?;
+            let now = crate::http::time::iso_seconds(chrono::Utc::now());
+            s.vm_state = VmState::Deleted;
+            s.task_state = None;
+            s.power_state = 0;
+            s.terminated_at = Some(now.clone());
+            s.deleted_at = Some(now);
+            store::server_put(c, &mut s)
+        })
+        .await
+    }
+
+    /// `DELETE /servers/{id}`: 204 at once; the teardown runs in the background.
+    pub async fn server_delete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        request_id: String,
+    ) -> ApiResult<()> {
+        self.server_action(ctx, id, Work::Delete, request_id)
+            .await
+            .map(drop)
+    }
+
+    /// lock / unlock (no task state; admin locks bind members).
+    pub async fn server_lock_set(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        lock: bool,
+        reason: Option<String>,
+        request_id: String,
+    ) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let mut s = visible(c, &ctx, &id)?;
+            may_change(&ctx, &s.project_id)?;
+            if !lock && s.locked && s.locked_by.as_deref() == Some("admin") && !ctx.is_admin() {
+                return Err(ApiError::forbidden());
+            }
+            s.locked = lock;
+            s.locked_reason = if lock { reason } else { None };
+            s.locked_by = lock.then(|| {
+                if ctx.is_admin() && ctx.project_id() != Some(s.project_id.as_str()) {
+                    "admin"
+                } else {
+                    "owner"
+                }
+                .to_owned()
+            });
+            store::server_put(c, &mut s)?;
+            store::action_put(
+                c,
+                &new_action(&s, if lock { "lock" } else { "unlock" }, &request_id, &ctx),
+            )
+        })
+        .await
+    }
+
+    /// `os-getConsoleOutput`: the last `length` lines of the serial console log.
+    pub async fn server_console_output(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        length: Option<i64>,
+    ) -> ApiResult<String> {
+        let s = self.server_get(ctx, id).await?;
+        if s.vm_state == VmState::Building && s.task_state != Some(TaskState::Spawning) {
+            return Err(ApiError::Conflict(format!(
+                "Instance {} has not been launched yet.",
+                s.id
+            )));
+        }
+        let spec = self.vm_spec(&s, &[]);
+        let text = match tokio::fs::read(spec.console_log()).await {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io_err(e)),
+        };
+        Ok(match length {
+            Some(n) if n >= 0 => {
+                let lines: Vec<&str> = text.lines().collect();
+                let start = lines.len().saturating_sub(n as usize);
+                lines[start..].join("\n")
+            }
+            _ => text,
+        })
+    }
+
+    /// add/removeSecurityGroup on every port of the server.
+    pub async fn server_security_group(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        group: String,
+        add: bool,
+    ) -> ApiResult<()> {
+        let s = self.server_get(ctx, id).await?;
+        may_change(ctx, &s.project_id)?;
+        let ports: Vec<String> = s.ports.iter().map(|p| p.port_id.clone()).collect();
+        if ports.is_empty() {
+            return Err(ApiError::bad_request(
+                "The server has no network interface.",
+            ));
+        }
+        self.inner
+            .network
+            .instance_security_group(ctx, ports, group, add)
+            .await
+    }
+
+    /// Creates the image record of a createImage (queued), before the 202.
+    pub async fn snapshot_image_create(
+        &self,
+        ctx: &RequestContext,
+        s: &Server,
+        name: String,
+        metadata: BTreeMap<String, String>,
+    ) -> ApiResult<String> {
+        let mut body = serde_json::Map::new();
+        body.insert("name".into(), name.into());
+        body.insert("disk_format".into(), "qcow2".into());
+        body.insert("container_format".into(), "bare".into());
+        body.insert("visibility".into(), "private".into());
+        body.insert("image_type".into(), "snapshot".into());
+        body.insert("instance_uuid".into(), s.id.clone().into());
+        body.insert("base_image_ref".into(), s.image_id.clone().into());
+        body.insert("user_id".into(), s.user_id.clone().into());
+        for (k, v) in metadata {
+            body.insert(k, v.into());
+        }
+        Ok(self.inner.image.image_create(ctx, body).await?.id)
+    }
+}
+
+fn virt(e: crate::virt::VirtError) -> ApiError {
+    ApiError::Internal(anyhow::Error::new(e))
+}
+
+/// The stable state matching what the VMM reports.
+fn vm_state_for(p: PowerState) -> VmState {
+    match p {
+        PowerState::Running => VmState::Active,
+        PowerState::Paused => VmState::Paused,
+        PowerState::Suspended => VmState::Suspended,
+        _ => VmState::Stopped,
+    }
+}
+
+/// A locked server only accepts actions from an admin.
+fn check_lock(ctx: &RequestContext, s: &Server) -> ApiResult<()> {
+    if s.locked && !ctx.is_admin() {
+        return Err(ApiError::Conflict(format!("Instance {} is locked", s.id)));
+    }
+    Ok(())
+}
+
+/// Nova refuses resizes to the same flavor and disk shrinks up front.
+fn check_resize(s: &Server, flavor: &Flavor) -> ApiResult<()> {
+    if flavor.id == s.flavor.id {
+        return Err(ApiError::bad_request(
+            "When resizing, instances must change flavor!",
+        ));
+    }
+    if flavor.disk != 0 && flavor.disk < s.flavor.disk {
+        return Err(ApiError::bad_request(
+            "Resize error: Unable to resize disk down.",
+        ));
+    }
+    Ok(())
+}
+
+impl ComputeService {
+    /// Validates a rebuild request before it is accepted.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn rebuild_plan(
+        &self,
+        ctx: &RequestContext,
+        image_ref: &str,
+        name: Option<String>,
+        metadata: Option<BTreeMap<String, String>>,
+        key_name: Option<Option<String>>,
+        user_data: Option<Option<String>>,
+        description: Option<Option<String>>,
+    ) -> ApiResult<Rebuild> {
+        use base64::Engine;
+        let image_id = image_ref.rsplit('/').next().unwrap_or(image_ref).to_owned();
+        let image = self
+            .inner
+            .image
+            .image_get(ctx, image_id.clone())
+            .await
+            .map_err(|_| ApiError::bad_request(format!("Image {image_id} could not be found.")))?;
+        if image.status != crate::image::model::ImageStatus::Active {
+            return Err(ApiError::bad_request(format!(
+                "Image {image_id} is not active."
+            )));
+        }
+        if let Some(n) = &name {
+            super::servers::check_name(n)?;
+        }
+        if let Some(m) = &metadata {
+            super::servers::check_metadata(m)?;
+        }
+        if let Some(d) = &description {
+            super::servers::check_description(d)?;
+        }
+        if let Some(Some(ud)) = &user_data {
+            base64::engine::general_purpose::STANDARD
+                .decode(ud.trim())
+                .map_err(|_| ApiError::bad_request("User data needs to be valid base 64."))?;
+        }
+        let key = match key_name {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(k)) => {
+                let user = ctx.user.id.clone();
+                Some(Some(
+                    self.read(move |c| super::keypairs::keypair_for_boot(c, &user, &k))
+                        .await?,
+                ))
+            }
+        };
+        Ok(Rebuild {
+            image_id,
+            name,
+            metadata,
+            user_data,
+            key,
+            description,
+        })
+    }
+
+    /// The flavor a resize asks for (400 when unknown).
+    pub async fn resize_flavor(
+        &self,
+        ctx: &RequestContext,
+        flavor_ref: &serde_json::Value,
+    ) -> ApiResult<Flavor> {
+        let id = match flavor_ref {
+            serde_json::Value::String(s) if !s.is_empty() => {
+                s.rsplit('/').next().unwrap_or(s).to_owned()
+            }
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "Invalid input for field/attribute flavorRef.",
+                ));
+            }
+        };
+        let ctx = ctx.clone();
+        self.read(move |c| super::flavors::flavor_for_boot(c, &ctx, &id))
+            .await
+    }
+}

@@ -1,0 +1,311 @@
+//! `POST /servers/{id}/action` (api-ref: compute "Servers - run an action"): one
+//! key per body, each mapped to a service call.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+use super::Microversion;
+use crate::cloud::Cloud;
+use crate::compute::actions::Work;
+use crate::http::RequestId;
+use crate::http::context::Ctx;
+use crate::http::error::{ApiError, ApiResult};
+
+pub fn routes() -> Router<Cloud> {
+    Router::new().route("/servers/{id}/action", post(server_action))
+}
+
+fn arg<T: DeserializeOwned>(action: &str, v: Value) -> ApiResult<T> {
+    serde_json::from_value(v).map_err(|e| {
+        ApiError::bad_request(format!("Invalid input for field/attribute {action}. {e}"))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RebootArg {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RebuildArg {
+    #[serde(rename = "imageRef")]
+    image_ref: String,
+    name: Option<String>,
+    metadata: Option<BTreeMap<String, String>>,
+    #[serde(rename = "adminPass")]
+    admin_pass: Option<String>,
+    preserve_ephemeral: Option<bool>,
+    #[serde(rename = "OS-DCF:diskConfig")]
+    disk_config: Option<String>,
+    #[serde(rename = "accessIPv4")]
+    access_ipv4: Option<String>,
+    #[serde(rename = "accessIPv6")]
+    access_ipv6: Option<String>,
+    personality: Option<Vec<Value>>,
+    key_name: Option<Option<String>>,
+    user_data: Option<Option<String>>,
+    description: Option<Option<String>>,
+    trusted_image_certificates: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResizeArg {
+    #[serde(rename = "flavorRef")]
+    flavor_ref: Value,
+    #[serde(rename = "OS-DCF:diskConfig")]
+    disk_config: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateImageArg {
+    name: String,
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConsoleArg {
+    length: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupArg {
+    name: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LockArg {
+    locked_reason: Option<String>,
+}
+
+/// `POST /servers/{id}/action`.
+async fn server_action(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    RequestId(request_id): RequestId,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let doc: Map<String, Value> = crate::http::json::parse(&body)?;
+    if doc.len() != 1 {
+        return Err(ApiError::bad_request(
+            "Malformed request body: exactly one action is expected.",
+        ));
+    }
+    let Some((action, value)) = doc.into_iter().next() else {
+        return Err(ApiError::bad_request("Malformed request body."));
+    };
+    let compute = &cloud.compute;
+    let accepted = || StatusCode::ACCEPTED.into_response();
+    let simple = |w: Work| (w, id.clone());
+    let work = match action.as_str() {
+        "os-start" => Some(simple(Work::Start)),
+        "os-stop" => Some(simple(Work::Stop)),
+        "pause" => Some(simple(Work::Pause)),
+        "unpause" => Some(simple(Work::Unpause)),
+        "suspend" => Some(simple(Work::Suspend)),
+        "resume" => Some(simple(Work::Resume)),
+        "confirmResize" => Some(simple(Work::ConfirmResize)),
+        "revertResize" => Some(simple(Work::RevertResize)),
+        "reboot" => {
+            let a: RebootArg = arg(&action, value.clone())?;
+            let hard = match a.kind.to_ascii_uppercase().as_str() {
+                "HARD" => true,
+                "SOFT" => false,
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input for field/attribute type. Value: {other}. It must be SOFT or HARD."
+                    )));
+                }
+            };
+            Some(simple(Work::Reboot { hard }))
+        }
+        _ => None,
+    };
+    if let Some((work, id)) = work {
+        let confirm = matches!(work, Work::ConfirmResize);
+        compute.server_action(&ctx, id, work, request_id).await?;
+        return Ok(if confirm {
+            StatusCode::NO_CONTENT.into_response()
+        } else {
+            accepted()
+        });
+    }
+    match action.as_str() {
+        "rebuild" => {
+            let a: RebuildArg = arg(&action, value)?;
+            let _ = (
+                &a.admin_pass,
+                &a.preserve_ephemeral,
+                &a.disk_config,
+                &a.access_ipv4,
+                &a.access_ipv6,
+                &a.trusted_image_certificates,
+            );
+            if a.personality.is_some() && mv.at_least(57) {
+                return Err(ApiError::bad_request(
+                    "Additional properties are not allowed ('personality' was unexpected).",
+                ));
+            }
+            if a.key_name.is_some() && !mv.at_least(54) {
+                return Err(ApiError::bad_request(
+                    "Additional properties are not allowed ('key_name' was unexpected).",
+                ));
+            }
+            if a.user_data.is_some() && !mv.at_least(57) {
+                return Err(ApiError::bad_request(
+                    "Additional properties are not allowed ('user_data' was unexpected).",
+                ));
+            }
+            if a.description.is_some() && !mv.at_least(19) {
+                return Err(ApiError::bad_request(
+                    "Additional properties are not allowed ('description' was unexpected).",
+                ));
+            }
+            let plan = compute
+                .rebuild_plan(
+                    &ctx,
+                    &a.image_ref,
+                    a.name,
+                    a.metadata,
+                    a.key_name,
+                    a.user_data,
+                    a.description,
+                )
+                .await?;
+            let s = compute
+                .server_action(&ctx, id, Work::Rebuild(plan), request_id)
+                .await?;
+            let doc = super::servers::render_one(&cloud, &headers, mv, &ctx, &s).await?;
+            Ok((StatusCode::ACCEPTED, axum::Json(json!({"server": doc}))).into_response())
+        }
+        "resize" => {
+            let a: ResizeArg = arg(&action, value)?;
+            let _ = a.disk_config;
+            let flavor = compute.resize_flavor(&ctx, &a.flavor_ref).await?;
+            compute
+                .server_action(&ctx, id, Work::Resize { flavor }, request_id)
+                .await?;
+            Ok(accepted())
+        }
+        "createImage" => {
+            let a: CreateImageArg = arg(&action, value)?;
+            if a.name.trim().is_empty() || a.name.len() > 255 {
+                return Err(ApiError::bad_request(
+                    "Invalid input for field/attribute name.",
+                ));
+            }
+            let s = compute.server_get(&ctx, id.clone()).await?;
+            let image_id = compute
+                .snapshot_image_create(&ctx, &s, a.name, a.metadata.unwrap_or_default())
+                .await?;
+            let accepted_action = compute
+                .server_action(
+                    &ctx,
+                    id,
+                    Work::Snapshot {
+                        image_id: image_id.clone(),
+                    },
+                    request_id,
+                )
+                .await;
+            if let Err(e) = accepted_action {
+                let _ = cloud.image.image_delete(&ctx, image_id).await;
+                return Err(e);
+            }
+            let location = format!(
+                "{}/image/v2/images/{image_id}",
+                crate::http::base_url(&headers)
+            );
+            if mv.at_least(45) {
+                Ok((
+                    StatusCode::ACCEPTED,
+                    axum::Json(json!({"image_id": image_id})),
+                )
+                    .into_response())
+            } else {
+                Ok((
+                    StatusCode::ACCEPTED,
+                    [(axum::http::header::LOCATION, location)],
+                )
+                    .into_response())
+            }
+        }
+        "os-getConsoleOutput" => {
+            let a: ConsoleArg = if value.is_null() {
+                ConsoleArg::default()
+            } else {
+                arg(&action, value)?
+            };
+            let length = match a.length {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(n)) => n.as_i64(),
+                Some(Value::String(s)) => Some(s.parse::<i64>().map_err(|_| {
+                    ApiError::bad_request("Invalid input for field/attribute length.")
+                })?),
+                Some(_) => {
+                    return Err(ApiError::bad_request(
+                        "Invalid input for field/attribute length.",
+                    ));
+                }
+            };
+            if length.is_some_and(|l| l < -1) {
+                return Err(ApiError::bad_request(
+                    "Invalid input for field/attribute length. Value must be >= -1.",
+                ));
+            }
+            let output = compute.server_console_output(&ctx, id, length).await?;
+            Ok(axum::Json(json!({"output": output})).into_response())
+        }
+        "lock" => {
+            let a: LockArg = if value.is_null() {
+                LockArg::default()
+            } else {
+                arg(&action, value)?
+            };
+            if a.locked_reason.is_some() && !mv.at_least(73) {
+                return Err(ApiError::bad_request(
+                    "Invalid input for field/attribute lock.",
+                ));
+            }
+            compute
+                .server_lock_set(&ctx, id, true, a.locked_reason, request_id)
+                .await?;
+            Ok(accepted())
+        }
+        "unlock" => {
+            compute
+                .server_lock_set(&ctx, id, false, None, request_id)
+                .await?;
+            Ok(accepted())
+        }
+        "addSecurityGroup" | "removeSecurityGroup" => {
+            let a: GroupArg = arg(&action, value)?;
+            compute
+                .server_security_group(&ctx, id, a.name, action == "addSecurityGroup")
+                .await?;
+            Ok(accepted())
+        }
+        other => Err(ApiError::bad_request(format!(
+            "There is no such action: {other}"
+        ))),
+    }
+}

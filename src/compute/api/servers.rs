@@ -1,0 +1,276 @@
+//! Servers (api-ref: compute "Servers"): list, detail, create, show, update,
+//! delete.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::Microversion;
+use super::view::{self, ViewCtx};
+use crate::cloud::Cloud;
+use crate::compute::model::Server;
+use crate::compute::servers::{ServerCreateBody, ServerUpdate};
+use crate::http::RequestId;
+use crate::http::context::{Ctx, RequestContext};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::Json;
+use crate::http::pagination::PageQuery;
+
+pub fn routes() -> Router<Cloud> {
+    Router::new()
+        .route("/servers", get(server_list).post(server_create))
+        .route("/servers/detail", get(server_list_detail))
+        .route(
+            "/servers/{id}",
+            get(server_show).put(server_update).delete(server_delete),
+        )
+}
+
+/// Renders servers with their NICs and security group names fetched in one go.
+pub async fn render(
+    cloud: &Cloud,
+    headers: &HeaderMap,
+    mv: Microversion,
+    ctx: &RequestContext,
+    servers: &[Server],
+) -> ApiResult<Vec<Value>> {
+    let ports: Vec<String> = servers
+        .iter()
+        .flat_map(|s| s.ports.iter().map(|p| p.port_id.clone()))
+        .collect();
+    let nics: HashMap<String, _> = cloud
+        .network
+        .instance_nics(ports)
+        .await?
+        .into_iter()
+        .map(|n| (n.port.std.id.clone(), n))
+        .collect();
+    let names = cloud.network.security_group_names().await?;
+    let base = crate::http::base_url(headers);
+    let host = cloud.compute.config().host.clone();
+    let v = ViewCtx {
+        base: &base,
+        mv,
+        ctx,
+        host: &host,
+        nics: &nics,
+    };
+    Ok(servers
+        .iter()
+        .map(|s| view::detail(&v, s, &names))
+        .collect())
+}
+
+pub async fn render_one(
+    cloud: &Cloud,
+    headers: &HeaderMap,
+    mv: Microversion,
+    ctx: &RequestContext,
+    s: &Server,
+) -> ApiResult<Value> {
+    let mut v = render(cloud, headers, mv, ctx, std::slice::from_ref(s)).await?;
+    Ok(v.pop().unwrap_or(Value::Null))
+}
+
+/// `GET /servers`.
+async fn server_list(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<axum::Json<Value>> {
+    let (servers, next) = filtered(&cloud, &ctx, mv, &headers, &q).await?;
+    let base = crate::http::base_url(&headers);
+    let items: Vec<Value> = servers.iter().map(|s| view::brief(&base, s)).collect();
+    Ok(axum::Json(page_doc(items, next)))
+}
+
+/// `GET /servers/detail`.
+async fn server_list_detail(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<axum::Json<Value>> {
+    let (servers, next) = filtered(&cloud, &ctx, mv, &headers, &q).await?;
+    let items = render(&cloud, &headers, mv, &ctx, &servers).await?;
+    Ok(axum::Json(page_doc(items, next)))
+}
+
+fn page_doc(items: Vec<Value>, next: Option<String>) -> Value {
+    let mut doc = json!({ "servers": items });
+    if let Some(href) = next {
+        doc["servers_links"] = json!([{"rel": "next", "href": href}]);
+    }
+    doc
+}
+
+/// Applies Nova's list filters, sorting and paging.
+async fn filtered(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    mv: Microversion,
+    headers: &HeaderMap,
+    q: &[(String, String)],
+) -> ApiResult<(Vec<Server>, Option<String>)> {
+    let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let truthy = |v: Option<&str>| {
+        v.is_some_and(|v| {
+            matches!(
+                v.to_ascii_lowercase().as_str(),
+                "" | "1" | "true" | "yes" | "on"
+            )
+        })
+    };
+    let all = truthy(get("all_tenants")) || truthy(get("all_projects"));
+    let project = get("project_id").or(get("tenant_id")).map(str::to_owned);
+    let deleted = truthy(get("deleted"));
+    let servers = cloud
+        .compute
+        .server_list(ctx, all, project, deleted)
+        .await?;
+    let filter = crate::compute::listing::ServerFilter::from_query(q, mv, ctx.is_admin())?;
+    let servers = filter.apply(servers, cloud).await?;
+    let page = PageQuery {
+        limit: get("limit").map(str::to_owned),
+        marker: get("marker").map(str::to_owned),
+    };
+    let cut = page
+        .apply(servers, |s| s.id.as_str())
+        .map_err(|e| match e {
+            ApiError::BadRequest(_) => ApiError::bad_request(format!(
+                "marker [{}] not found",
+                get("marker").unwrap_or_default()
+            )),
+            other => other,
+        })?;
+    let next = match (cut.has_more, cut.items.last()) {
+        (true, Some(last)) => {
+            let base = crate::http::base_url(headers);
+            let mut params: Vec<(String, String)> =
+                q.iter().filter(|(k, _)| k != "marker").cloned().collect();
+            params.push(("marker".into(), last.id.clone()));
+            let qs = serde_urlencoded::to_string(&params).unwrap_or_default();
+            Some(format!("{base}/compute/v2.1/servers?{qs}"))
+        }
+        _ => None,
+    };
+    Ok((cut.items, next))
+}
+
+/// `POST /servers`: 202 with the new server's id, links and (Nova's) adminPass.
+async fn server_create(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    RequestId(request_id): RequestId,
+    headers: HeaderMap,
+    Json(body): Json<ServerCreateBody>,
+) -> ApiResult<Response> {
+    let return_reservation = body.server.return_reservation_id.unwrap_or(false);
+    let plan = cloud.compute.server_create_plan(&ctx, body, mv).await?;
+    let networks = plan.networks.clone();
+    let servers = cloud
+        .compute
+        .server_create_records(&ctx, plan, networks, request_id.clone())
+        .await?;
+    for s in &servers {
+        cloud
+            .compute
+            .spawn_build(s.id.clone(), ctx.0.clone(), request_id.clone());
+    }
+    let Some(first) = servers.first() else {
+        return Err(ApiError::Internal(anyhow::anyhow!("no server was created")));
+    };
+    if return_reservation {
+        return Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(json!({"reservation_id": first.reservation_id})),
+        )
+            .into_response());
+    }
+    let base = crate::http::base_url(&headers);
+    let groups: Vec<Value> = first
+        .security_groups
+        .iter()
+        .map(|g| json!({"name": g}))
+        .collect();
+    let body = json!({"server": {
+        "id": first.id,
+        "links": view::links(&base, "servers", &first.id),
+        "OS-DCF:diskConfig": "MANUAL",
+        "security_groups": groups,
+        "adminPass": admin_pass(),
+    }});
+    let location = format!("{base}/compute/v2.1/servers/{}", first.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(axum::http::header::LOCATION, location)],
+        axum::Json(body),
+    )
+        .into_response())
+}
+
+/// A random admin password, as Nova returns one (the guest may ignore it).
+fn admin_pass() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..12)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// `GET /servers/{id}`.
+async fn server_show(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let s = cloud.compute.server_get(&ctx, id).await?;
+    let doc = render_one(&cloud, &headers, mv, &ctx, &s).await?;
+    Ok(axum::Json(json!({ "server": doc })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    server: ServerUpdate,
+}
+
+/// `PUT /servers/{id}`.
+async fn server_update(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateBody>,
+) -> ApiResult<axum::Json<Value>> {
+    let s = cloud
+        .compute
+        .server_update(&ctx, id, body.server, mv)
+        .await?;
+    let doc = render_one(&cloud, &headers, mv, &ctx, &s).await?;
+    Ok(axum::Json(json!({ "server": doc })))
+}
+
+/// `DELETE /servers/{id}`: 204; the server disappears once torn down.
+async fn server_delete(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    RequestId(request_id): RequestId,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    cloud.compute.server_delete(&ctx, id, request_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,202 @@
+//! Port interfaces (api-ref: compute "Port Interfaces"): attach a NIC to a
+//! server (a new port on a network, or a port the user made) and detach it,
+//! hot-plugging the VMM when the guest runs.
+
+use serde::Deserialize;
+
+use super::model::{Op, ServerPort, interface_change_allowed};
+use super::servers::new_action;
+use super::{ComputeService, may_change, store};
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+use crate::network::instance::InstanceNic;
+use crate::virt::PowerState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceAttach {
+    pub net_id: Option<String>,
+    pub port_id: Option<String>,
+    pub fixed_ips: Option<Vec<FixedIpArg>>,
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedIpArg {
+    pub ip_address: String,
+}
+
+impl ComputeService {
+    pub async fn interface_attach(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        req: InterfaceAttach,
+        request_id: String,
+    ) -> ApiResult<InstanceNic> {
+        let s = self.server_get(ctx, id.clone()).await?;
+        may_change(ctx, &s.project_id)?;
+        interface_change_allowed(s.vm_state, s.task_state, Op::AttachInterface)?;
+        if s.locked && !ctx.is_admin() {
+            return Err(ApiError::Conflict(format!("Instance {} is locked", s.id)));
+        }
+        let lock = self.server_lock(&id);
+        let _held = lock.lock().await;
+        let host = self.inner.config.host.clone();
+        let (port, created) = match (req.port_id, req.net_id) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::bad_request(
+                    "Must not input both network_id and port_id",
+                ));
+            }
+            (Some(p), None) => {
+                if req.fixed_ips.is_some() {
+                    return Err(ApiError::bad_request(
+                        "Must input network_id when requesting IP address",
+                    ));
+                }
+                (
+                    self.inner
+                        .network
+                        .instance_port_bind(ctx, p, s.id.clone(), host)
+                        .await?,
+                    false,
+                )
+            }
+            (None, net) => {
+                let net = match net {
+                    Some(n) => n,
+                    None => self.inner.network.network_auto(ctx).await?,
+                };
+                self.inner
+                    .network
+                    .network_for_boot(ctx, net.clone())
+                    .await?;
+                let ip = req
+                    .fixed_ips
+                    .and_then(|f| f.into_iter().next())
+                    .map(|f| f.ip_address);
+                let p = self
+                    .inner
+                    .network
+                    .instance_port_create(ctx, net, ip, vec![], s.id.clone(), host)
+                    .await?;
+                (p, true)
+            }
+        };
+        let record = ServerPort {
+            port_id: port.std.id.clone(),
+            network_id: port.network_id.clone(),
+            created_by_compute: created,
+            tag: req.tag,
+        };
+        let ctx2 = ctx.clone();
+        let updated = self
+            .write(move |c| {
+                let mut s = store::server_get(c, &id)?
+                    .ok_or_else(|| super::servers::server_not_found(&id))?;
+                s.ports.push(record);
+                store::server_put(c, &mut s)?;
+                store::action_put(c, &new_action(&s, "attach_interface", &request_id, &ctx2))?;
+                Ok(s)
+            })
+            .await?;
+        let nics = self.server_nics(&updated).await?;
+        let spec = self.vm_spec(&updated, &nics);
+        let running = matches!(
+            self.inner.hypervisor.power_state(&spec).await,
+            Ok(PowerState::Running | PowerState::Paused)
+        );
+        let nic = nics
+            .into_iter()
+            .find(|n| n.port.std.id == port.std.id)
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("attached port vanished")))?;
+        if running {
+            if self.inner.config.dataplane {
+                self.inner
+                    .network
+                    .wait_converged(std::time::Duration::from_secs(20))
+                    .await;
+            }
+            let nic_spec = spec.nics.iter().find(|n| n.port_id == port.std.id).cloned();
+            if let Some(n) = nic_spec {
+                if let Err(e) = self.inner.hypervisor.attach_nic(&spec, &n).await {
+                    tracing::warn!(server = updated.id, error = %e, "hot-plug failed; rolling back the attach");
+                    let pid = port.std.id.clone();
+                    let sid = updated.id.clone();
+                    let _ = self
+                        .write(move |c| {
+                            if let Some(mut s) = store::server_get(c, &sid)? {
+                                s.ports.retain(|p| p.port_id != pid);
+                                store::server_put(c, &mut s)?;
+                            }
+                            Ok::<(), ApiError>(())
+                        })
+                        .await;
+                    let _ = self
+                        .inner
+                        .network
+                        .instance_port_release(port.std.id.clone(), created)
+                        .await;
+                    return Err(ApiError::Internal(anyhow::anyhow!(
+                        "Failed to attach network adapter device: {e}"
+                    )));
+                }
+            }
+        }
+        Ok(nic)
+    }
+
+    pub async fn interface_detach(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        port_id: String,
+        request_id: String,
+    ) -> ApiResult<()> {
+        let s = self.server_get(ctx, id.clone()).await?;
+        may_change(ctx, &s.project_id)?;
+        interface_change_allowed(s.vm_state, s.task_state, Op::DetachInterface)?;
+        if s.locked && !ctx.is_admin() {
+            return Err(ApiError::Conflict(format!("Instance {} is locked", s.id)));
+        }
+        let record = s
+            .ports
+            .iter()
+            .find(|p| p.port_id == port_id)
+            .cloned()
+            .ok_or_else(|| ApiError::Missing(format!("Port {port_id} is not attached")))?;
+        let lock = self.server_lock(&id);
+        let _held = lock.lock().await;
+        let nics = self.server_nics(&s).await?;
+        let spec = self.vm_spec(&s, &nics);
+        if matches!(
+            self.inner.hypervisor.power_state(&spec).await,
+            Ok(PowerState::Running | PowerState::Paused)
+        ) {
+            self.inner
+                .hypervisor
+                .detach_nic(&spec, &port_id)
+                .await
+                .map_err(|e| {
+                    ApiError::Internal(anyhow::anyhow!(
+                        "Failed to detach network adapter device: {e}"
+                    ))
+                })?;
+        }
+        let ctx2 = ctx.clone();
+        self.write(move |c| {
+            let mut s =
+                store::server_get(c, &id)?.ok_or_else(|| super::servers::server_not_found(&id))?;
+            s.ports.retain(|p| p.port_id != port_id);
+            store::server_put(c, &mut s)?;
+            store::action_put(c, &new_action(&s, "detach_interface", &request_id, &ctx2))
+        })
+        .await?;
+        self.inner
+            .network
+            .instance_port_release(record.port_id, record.created_by_compute)
+            .await
+    }
+}
