@@ -190,7 +190,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         .enabled
         .contains(&ServiceName::Network)
     {
-        tokio::spawn(crate::reconcile::run(cloud.clone()));
+        tokio::spawn(crate::reconcile::run(cloud.clone(), None));
     }
     tokio::spawn(start_background_work(
         cloud.clone(),
