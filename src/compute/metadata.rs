@@ -631,8 +631,14 @@ mod tests {
             json!([{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": "10.0.0.1"},
                    {"network": "10.9.0.0", "netmask": "255.255.0.0", "gateway": "10.0.0.9"}])
         );
-        assert_eq!(net["services"], json!([{"type": "dns", "address": "10.0.0.53"}]));
-        assert_eq!(nd["services"], json!([{"type": "dns", "address": "10.0.0.53"}]));
+        assert_eq!(
+            net["services"],
+            json!([{"type": "dns", "address": "10.0.0.53"}])
+        );
+        assert_eq!(
+            nd["services"],
+            json!([{"type": "dns", "address": "10.0.0.53"}])
+        );
         i.links[0].ips[0].dhcp = true;
         i.links[0].ips.push(LinkIp {
             address: "fd00::5".parse().unwrap(),
@@ -671,16 +677,38 @@ mod tests {
             body(i.lookup("/openstack/latest/user_data")).0,
             "#!/bin/sh\necho hi\n"
         );
-        assert_eq!(get_json(&i, "/openstack/latest/vendor_data.json"), json!({}));
-        assert_eq!(get_json(&i, "/openstack/latest/vendor_data2.json"), json!({}));
+        assert_eq!(
+            get_json(&i, "/openstack/latest/vendor_data.json"),
+            json!({})
+        );
+        assert_eq!(
+            get_json(&i, "/openstack/latest/vendor_data2.json"),
+            json!({})
+        );
         assert_eq!(body(i.lookup("/openstack/latest/password")).0, "");
-        assert_eq!(i.lookup("/openstack/2012-08-10/network_data.json"), MetadataReply::NotFound);
-        assert_eq!(i.lookup("/openstack/1999-01-01/meta_data.json"), MetadataReply::NotFound);
-        assert_eq!(i.lookup("/openstack/latest/nothing"), MetadataReply::NotFound);
+        assert_eq!(
+            i.lookup("/openstack/2012-08-10/network_data.json"),
+            MetadataReply::NotFound
+        );
+        assert_eq!(
+            i.lookup("/openstack/1999-01-01/meta_data.json"),
+            MetadataReply::NotFound
+        );
+        assert_eq!(
+            i.lookup("/openstack/latest/nothing"),
+            MetadataReply::NotFound
+        );
         let mut none = i.clone();
         none.user_data = None;
-        assert_eq!(none.lookup("/openstack/latest/user_data"), MetadataReply::NotFound);
-        assert!(!body(none.lookup("/openstack/latest")).0.contains("user_data"));
+        assert_eq!(
+            none.lookup("/openstack/latest/user_data"),
+            MetadataReply::NotFound
+        );
+        assert!(
+            !body(none.lookup("/openstack/latest"))
+                .0
+                .contains("user_data")
+        );
     }
 
     #[test]
@@ -713,19 +741,49 @@ mod tests {
             ]
         );
         assert_eq!(body(i.lookup("/latest/meta-data/public-keys")).0, "0=mykey");
-        assert_eq!(body(i.lookup("/latest/meta-data/public-keys/0")).0, "openssh-key");
-        assert_eq!(body(i.lookup("/latest/meta-data/public-keys/0/openssh-key")).0, KEY);
-        assert_eq!(body(i.lookup("/2009-04-04/meta-data/local-ipv4")).0, "10.0.0.5");
+        assert_eq!(
+            body(i.lookup("/latest/meta-data/public-keys/0")).0,
+            "openssh-key"
+        );
+        assert_eq!(
+            body(i.lookup("/latest/meta-data/public-keys/0/openssh-key")).0,
+            KEY
+        );
+        assert_eq!(
+            body(i.lookup("/2009-04-04/meta-data/local-ipv4")).0,
+            "10.0.0.5"
+        );
         assert_eq!(body(i.lookup("/latest/meta-data/ami-launch-index")).0, "0");
-        assert_eq!(body(i.lookup("/latest/meta-data/security-groups")).0, "default\nweb");
-        assert_eq!(body(i.lookup("/latest/meta-data/placement/availability-zone")).0, "nova");
-        assert_eq!(body(i.lookup("/latest/meta-data/instance-type")).0, "m1.tiny");
-        assert_eq!(body(i.lookup("/latest/meta-data/instance-id")).0, "i-8d1e6a0c");
-        assert_eq!(body(i.lookup("/latest/user-data")).0, "#!/bin/sh\necho hi\n");
+        assert_eq!(
+            body(i.lookup("/latest/meta-data/security-groups")).0,
+            "default\nweb"
+        );
+        assert_eq!(
+            body(i.lookup("/latest/meta-data/placement/availability-zone")).0,
+            "nova"
+        );
+        assert_eq!(
+            body(i.lookup("/latest/meta-data/instance-type")).0,
+            "m1.tiny"
+        );
+        assert_eq!(
+            body(i.lookup("/latest/meta-data/instance-id")).0,
+            "i-8d1e6a0c"
+        );
+        assert_eq!(
+            body(i.lookup("/latest/user-data")).0,
+            "#!/bin/sh\necho hi\n"
+        );
         // Old versions lack newer keys; unknown paths and versions are 404.
-        assert_eq!(i.lookup("/1.0/meta-data/instance-type"), MetadataReply::NotFound);
+        assert_eq!(
+            i.lookup("/1.0/meta-data/instance-type"),
+            MetadataReply::NotFound
+        );
         assert_eq!(i.lookup("/latest/meta-data/nope"), MetadataReply::NotFound);
-        assert_eq!(i.lookup("/latest/meta-data/public-keys/0/_name"), MetadataReply::NotFound);
+        assert_eq!(
+            i.lookup("/latest/meta-data/public-keys/0/_name"),
+            MetadataReply::NotFound
+        );
         assert_eq!(i.lookup("/2010-01-01/meta-data"), MetadataReply::NotFound);
         assert_eq!(body(i.lookup("/ec2/latest/meta-data/hostname")).0, "vm1");
         let mut none = i;

@@ -429,7 +429,10 @@ mod tests {
         bare.subnets[0].host_routes.clear();
         bare.subnets[0].gateway = None;
         let c = config(&files, "ns-p", &bare);
-        assert!(c.contains("option:classless-static-route,169.254.169.254/32,10.0.0.2\n"), "{c}");
+        assert!(
+            c.contains("option:classless-static-route,169.254.169.254/32,10.0.0.2\n"),
+            "{c}"
+        );
         assert!(c.contains("dhcp-option=tag:s0,option:mtu,1450\n"));
         assert!(c.contains("dhcp-hostsfile=/s/dhcp/n/hosts\n"));
         assert_eq!(hosts(&plan()), "fa:16:3e:00:00:05,host-10-0-0-5,10.0.0.5\n");

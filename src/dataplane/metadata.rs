@@ -258,12 +258,10 @@ struct AppState {
 }
 
 fn router(network_id: String, resolver: ResolverSlot) -> axum::Router {
-    axum::Router::new()
-        .fallback(serve)
-        .with_state(AppState {
-            network_id: network_id.into(),
-            resolver,
-        })
+    axum::Router::new().fallback(serve).with_state(AppState {
+        network_id: network_id.into(),
+        resolver,
+    })
 }
 
 /// Every path goes to the resolver; the caller is the TCP peer, whatever the headers say.
@@ -274,7 +272,11 @@ async fn serve(
     uri: Uri,
 ) -> Response {
     if method != Method::GET && method != Method::HEAD {
-        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET, HEAD")],
+        )
+            .into_response();
     }
     let resolver = st.resolver.read().ok().and_then(|r| r.clone());
     let reply = match resolver {
@@ -329,7 +331,10 @@ mod tests {
             .unwrap();
         req.extensions_mut()
             .insert(ConnectInfo(SocketAddr::from((from, 40000))));
-        let resp = router("n1".into(), slot.clone()).oneshot(req).await.unwrap();
+        let resp = router("n1".into(), slot.clone())
+            .oneshot(req)
+            .await
+            .unwrap();
         let status = resp.status();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         (status, String::from_utf8_lossy(&body).into_owned())
