@@ -244,7 +244,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         .enabled
         .contains(&ServiceName::Network)
     {
-        tokio::spawn(crate::reconcile::run(cloud.clone()));
+        tokio::spawn(crate::reconcile::run(cloud.clone(), None));
     }
     if cloud
         .profile

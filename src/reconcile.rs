@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::Cloud;
+use crate::dataplane::metadata::MetadataResolver;
 use crate::dataplane::{Dataplane, DataplaneConfig};
 use crate::profile::{DataplaneMode, NetworkSection};
 
@@ -36,14 +37,16 @@ pub fn dataplane_config(state_dir: &std::path::Path, net: &NetworkSection) -> Da
     }
 }
 
-/// Runs forever: one converge per batch of changes.
-pub async fn run(cloud: Cloud) {
+/// Runs forever: one converge per batch of changes. `metadata` answers requests to
+/// 169.254.169.254 from instances (None: every metadata request is a 404).
+pub async fn run(cloud: Cloud, metadata: Option<Arc<dyn MetadataResolver>>) {
     let net = cloud.profile.network.clone();
     if net.dataplane == DataplaneMode::Off {
         tracing::info!("dataplane is off in the profile: networking is API-only");
         return;
     }
     let dataplane = Arc::new(Dataplane::new(dataplane_config(&cloud.state_dir, &net)));
+    dataplane.set_metadata_resolver(metadata);
     let changes = cloud.network.changes();
     loop {
         converge_once(&cloud, &dataplane, &net).await;

@@ -4,7 +4,9 @@
 //! Files live in `{state_dir}/dhcp/<network id>/`. A host change rewrites the hosts
 //! file and sends SIGHUP; a config change, a rebuilt leg or a dead process restarts
 //! it. A process is only ever signalled after `/proc/PID/cmdline` proves it is the
-//! dnsmasq started with our config file.
+//! dnsmasq started with our config file. The leg also carries 169.254.169.254/32,
+//! where onestack answers metadata requests (see `metadata.rs`), and every subnet's
+//! option 121 routes that address through the DHCP port.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -116,11 +118,12 @@ async fn ensure_leg(
     if let Err(e) = links::fix(r, &ns, &have, &inner_want).await {
         errors.push(e.to_string());
     }
-    let want: Vec<String> = dhcp
+    let mut want: Vec<String> = dhcp
         .addresses
         .iter()
         .filter_map(|a| canonical_addr(a))
         .collect();
+    want.push(super::metadata::METADATA_CIDR.to_string());
     let addr_errors = links::sync_addrs(r, &ns, &inner, &have.addrs, &want).await;
     errors.extend(addr_errors.into_iter().map(|e| e.to_string()));
     for stale in inner_links.keys().filter(|n| *n != "lo" && **n != inner) {
@@ -206,13 +209,13 @@ fn config(files: &Files, interface: &str, dhcp: &DhcpPlan) -> String {
             let dns: Vec<String> = s.dns_servers.iter().map(|d| d.to_string()).collect();
             let _ = writeln!(c, "dhcp-option={tag},option:dns-server,{}", dns.join(","));
         }
-        if !s.host_routes.is_empty() {
+        let routes = routes(s, &dhcp.addresses);
+        if !routes.is_empty() {
             let _ = writeln!(
                 c,
-                "dhcp-option={tag},option:classless-static-route,{}",
-                routes(s)
+                "dhcp-option={tag},option:classless-static-route,{routes}"
             );
-            let _ = writeln!(c, "dhcp-option={tag},249,{}", routes(s));
+            let _ = writeln!(c, "dhcp-option={tag},249,{routes}");
         }
         if s.mtu > 0 {
             let _ = writeln!(c, "dhcp-option={tag},option:mtu,{}", s.mtu);
@@ -221,14 +224,32 @@ fn config(files: &Files, interface: &str, dhcp: &DhcpPlan) -> String {
     c
 }
 
-/// Option 121 routes; clients that get 121 ignore option 3, so the default route
-/// through the gateway is repeated here as Neutron does.
-fn routes(s: &super::plan::DhcpSubnet) -> String {
+/// Option 121 routes, in Neutron's order: the subnet's host routes, the metadata
+/// address through the DHCP port's address on this subnet, then the default route
+/// through the gateway (clients that get option 121 ignore option 3).
+fn routes(s: &super::plan::DhcpSubnet, dhcp_addresses: &[String]) -> String {
     let mut v: Vec<String> = s
         .host_routes
         .iter()
         .filter_map(|(dst, nh)| Some(format!("{},{nh}", ipv4::network(dst)?)))
         .collect();
+    let metadata = super::metadata::METADATA_CIDR;
+    let own = ipv4::parse_cidr(&s.cidr).and_then(|(net, len)| {
+        let m = u32::from(ipv4::mask(len));
+        dhcp_addresses
+            .iter()
+            .filter_map(|a| ipv4::parse_cidr(a))
+            .map(|(a, _)| a)
+            .find(|a| u32::from(*a) & m == u32::from(net) & m)
+    });
+    if let Some(addr) = own
+        && !s
+            .host_routes
+            .iter()
+            .any(|(d, _)| ipv4::network(d).as_deref() == Some(metadata))
+    {
+        v.push(format!("{metadata},{addr}"));
+    }
     if let Some(gw) = s.gateway
         && !s
             .host_routes
@@ -400,7 +421,17 @@ mod tests {
         assert!(c.contains("dhcp-range=set:s0,10.0.0.0,static,255.255.255.0,86400s\n"));
         assert!(c.contains("dhcp-option=tag:s0,option:router,10.0.0.1\n"));
         assert!(
-            c.contains("option:classless-static-route,10.9.0.0/16,10.0.0.9,0.0.0.0/0,10.0.0.1\n")
+            c.contains("option:classless-static-route,10.9.0.0/16,10.0.0.9,169.254.169.254/32,10.0.0.2,0.0.0.0/0,10.0.0.1\n")
+        );
+        assert!(c.contains("dhcp-option=tag:s0,249,10.9.0.0/16,10.0.0.9,169.254.169.254/32,10.0.0.2,0.0.0.0/0,10.0.0.1\n"));
+        // Without host routes or gateway, the metadata route alone is still given.
+        let mut bare = plan();
+        bare.subnets[0].host_routes.clear();
+        bare.subnets[0].gateway = None;
+        let c = config(&files, "ns-p", &bare);
+        assert!(
+            c.contains("option:classless-static-route,169.254.169.254/32,10.0.0.2\n"),
+            "{c}"
         );
         assert!(c.contains("dhcp-option=tag:s0,option:mtu,1450\n"));
         assert!(c.contains("dhcp-hostsfile=/s/dhcp/n/hosts\n"));

@@ -8,18 +8,21 @@
 //! Ownership: namespaces named `{prefix}qrouter-*` / `{prefix}qdhcp-*`, host devices
 //! whose alias is `onestack` (created) or `onestack-adopted` (found and enslaved),
 //! nftables tables named `onestack`, and dnsmasq processes started with a config
-//! under `{state_dir}/dhcp/`.
+//! under `{state_dir}/dhcp/`. The metadata listeners (169.254.169.254:80 in each
+//! DHCP namespace) are tasks of this process, kept in `metadata::MetadataServers`.
 
 pub mod cmd;
 pub mod dnsmasq;
 pub mod ipv4;
 pub mod links;
+pub mod metadata;
 pub mod nft;
 pub mod plan;
 pub mod router;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use cmd::{Ns, Runner};
 use links::{ALIAS_OWNED, Links};
@@ -55,6 +58,7 @@ pub struct Dataplane {
     config: DataplaneConfig,
     runner: Runner,
     nft: nft::NftCache,
+    metadata: metadata::MetadataServers,
     /// One converge or teardown at a time: they read, then change, the same objects.
     busy: tokio::sync::Mutex<()>,
 }
@@ -68,8 +72,19 @@ impl Dataplane {
             config,
             runner: Runner::default(),
             nft: nft::NftCache::default(),
+            metadata: metadata::MetadataServers::default(),
             busy: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Who answers metadata requests (compute); `None` answers every request 404.
+    pub fn set_metadata_resolver(&self, resolver: Option<Arc<dyn metadata::MetadataResolver>>) {
+        self.metadata.set_resolver(resolver);
+    }
+
+    /// Networks whose metadata listener is running.
+    pub async fn metadata_listeners(&self) -> BTreeSet<String> {
+        self.metadata.running().await
     }
 
     pub fn config(&self) -> &DataplaneConfig {
@@ -115,12 +130,21 @@ impl Dataplane {
             Err(e) => errors.push(format!("host devices: {e}")),
         }
         errors.extend(self.converge_nft(plan).await);
+        errors.extend(self.metadata.sync(&self.metadata_namespaces(plan)).await);
         for e in &errors {
             tracing::warn!(error = %e, "dataplane converge");
         }
         let applied = self.runner.mutations() - before;
         tracing::info!(applied, errors = errors.len(), "dataplane converged");
         ConvergeReport { applied, errors }
+    }
+
+    /// Network id -> DHCP namespace of every network that serves metadata.
+    fn metadata_namespaces(&self, plan: &HostPlan) -> BTreeMap<String, String> {
+        plan.networks
+            .iter()
+            .filter_map(|n| Some((n.id.clone(), self.ns_name(&n.dhcp.as_ref()?.namespace))))
+            .collect()
     }
 
     /// dnsmasq of networks without DHCP, then namespaces the plan no longer names.
@@ -290,6 +314,7 @@ impl Dataplane {
     /// continuing past failures and returning them all.
     pub async fn teardown(&self) -> Vec<String> {
         let _busy = self.busy.lock().await;
+        self.metadata.stop_all().await;
         let mut errors = dnsmasq::remove_stale(self, &BTreeSet::new()).await;
         for ns in self.our_namespaces() {
             if let Err(e) = links::delete_namespace(&self.runner, &ns).await {

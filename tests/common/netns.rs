@@ -116,6 +116,27 @@ pub struct Lease {
     pub prefix: u8,
     pub router: Option<Ipv4Addr>,
     pub mtu: Option<u16>,
+    /// Classless static routes (option 121) as (`a.b.c.d/len`, next hop).
+    pub routes: Vec<(String, Ipv4Addr)>,
+}
+
+/// Decodes option 121 (RFC 3442): width, significant octets of the destination, router.
+pub fn classless_routes(b: &[u8]) -> Vec<(String, Ipv4Addr)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let width = b[i] as usize;
+        let n = width.div_ceil(8);
+        let Some(chunk) = b.get(i + 1..i + 1 + n + 4) else {
+            break;
+        };
+        let mut dst = [0u8; 4];
+        dst[..n].copy_from_slice(&chunk[..n]);
+        let gw = Ipv4Addr::new(chunk[n], chunk[n + 1], chunk[n + 2], chunk[n + 3]);
+        out.push((format!("{}/{width}", Ipv4Addr::from(dst)), gw));
+        i += 1 + n + 4;
+    }
+    out
 }
 
 pub fn dhcp_packet(xid: u32, mac: [u8; 6], kind: u8, extra: &[(u8, Vec<u8>)]) -> Vec<u8> {
@@ -175,7 +196,8 @@ pub fn v4(b: &[u8]) -> Option<Ipv4Addr> {
 }
 
 /// DISCOVER/OFFER/REQUEST/ACK on `eth0` of `ns`; configures the address and the
-/// default route the way a DHCP client does.
+/// routes the way a DHCP client does: the option 121 routes when there are any
+/// (the router option is then ignored, RFC 3442), else the default route.
 pub fn dhcp(ns: &str, mac: &str) -> Result<Lease, String> {
     let mac_bytes: Vec<u8> = mac
         .split(':')
@@ -185,7 +207,20 @@ pub fn dhcp(ns: &str, mac: &str) -> Result<Lease, String> {
     let lease = in_netns(ns, move || dhcp_exchange(mac6))?;
     let prefix = format!("{}/{}", lease.ip, lease.prefix);
     sh(&["ip", "-n", ns, "addr", "replace", &prefix, "dev", "eth0"]);
-    if let Some(gw) = lease.router {
+    for (dst, gw) in &lease.routes {
+        let dst = if dst == "0.0.0.0/0" { "default" } else { dst };
+        sh(&[
+            "ip",
+            "-n",
+            ns,
+            "route",
+            "replace",
+            dst,
+            "via",
+            &gw.to_string(),
+        ]);
+    }
+    if let Some(gw) = lease.router.filter(|_| lease.routes.is_empty()) {
         sh(&[
             "ip",
             "-n",
@@ -246,6 +281,7 @@ pub fn dhcp_exchange(mac: [u8; 6]) -> Result<Lease, String> {
                     prefix: u32::from(mask).count_ones() as u8,
                     router: opt(&opts, 3).and_then(v4),
                     mtu: opt(&opts, 26).map(|b| u16::from_be_bytes([b[0], b[1]])),
+                    routes: opt(&opts, 121).map(classless_routes).unwrap_or_default(),
                 });
             }
             (6, _) => return Err("DHCPNAK".into()),
