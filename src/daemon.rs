@@ -244,7 +244,9 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         .enabled
         .contains(&ServiceName::Network)
     {
-        tokio::spawn(crate::reconcile::run(cloud.clone(), None));
+        let resolver: std::sync::Arc<dyn crate::dataplane::metadata::MetadataResolver> =
+            std::sync::Arc::new(cloud.compute.clone());
+        tokio::spawn(crate::reconcile::run(cloud.clone(), Some(resolver)));
     }
     if cloud
         .profile

@@ -17,8 +17,3 @@ pub mod reconcile;
 pub mod services;
 pub mod state;
 pub mod virt;
-// Temporary until src/compute/mod.rs lands: the metadata and config drive modules.
-pub mod compute {
-    pub mod configdrive;
-    pub mod metadata;
-}

@@ -4,10 +4,13 @@
 pub mod actions;
 pub mod api;
 pub mod build;
+pub mod configdrive;
 pub mod flavors;
 pub mod interfaces;
 pub mod keypairs;
 pub mod listing;
+pub mod metadata;
+pub mod metadata_service;
 pub mod model;
 pub mod quotas;
 pub mod recover;

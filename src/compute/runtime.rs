@@ -232,12 +232,3 @@ pub fn owner_context(s: &Server) -> RequestContext {
         application_credential: None,
     }
 }
-
-impl ComputeService {
-    /// The config drive (ISO 9660, label `config-2`) of a server.
-    pub async fn write_config_drive(&self, _s: &Server) -> ApiResult<()> {
-        Err(ApiError::bad_request(
-            "Config drives are not available in this build.",
-        ))
-    }
-}

@@ -206,6 +206,31 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+        kill_vmms(self.state_dir());
+    }
+}
+
+/// Ends the VMM processes the server started (they outlive it by design): every
+/// `qemu.pid`/`vmm.pid` under `<state>/instances`, checked against the instance id
+/// in the process's command line so an unrelated process is never touched.
+pub fn kill_vmms(state_dir: &Path) {
+    let Ok(dirs) = std::fs::read_dir(state_dir.join("instances")) else {
+        return;
+    };
+    for d in dirs.flatten() {
+        let id = d.file_name().to_string_lossy().into_owned();
+        for pidfile in ["qemu.pid", "vmm.pid"] {
+            let Some(pid) = std::fs::read_to_string(d.path().join(pidfile))
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&id) {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
     }
 }
 
