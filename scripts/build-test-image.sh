@@ -224,12 +224,13 @@ source=none
 meta=/run/meta_data.json
 MD=http://169.254.169.254/openstack/latest
 if [ "$ip_addr" != none ]; then
+    # busybox-static 1.35's `wget -T` segfaults: bound each try with timeout instead.
     t0=$(date +%s)
     while :; do
-        if wget -q -T 3 -O $meta.tmp "$MD/meta_data.json" 2>/dev/null && [ -s $meta.tmp ]; then
+        if timeout 3 wget -q -O $meta.tmp "$MD/meta_data.json" 2>/dev/null && [ -s $meta.tmp ]; then
             mv $meta.tmp $meta
             source=metadata
-            wget -q -T 3 -O /run/user_data "$MD/user_data" 2>/dev/null || rm -f /run/user_data
+            timeout 3 wget -q -O /run/user_data "$MD/user_data" 2>/dev/null || rm -f /run/user_data
             break
         fi
         [ $(($(date +%s) - t0)) -ge 10 ] && break
