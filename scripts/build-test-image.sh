@@ -101,8 +101,23 @@ extract_deb() {
     printf '%s\n' "$dir"
 }
 
-kernel_dir="$(extract_deb "$(fetch_deb "$kernel_pkg")")"
-busybox_dir="$(extract_deb "$(fetch_deb busybox-static)")"
+kernel_deb="$(fetch_deb "$kernel_pkg")"
+busybox_deb="$(fetch_deb busybox-static)"
+
+# Up to date: same script, same packages, all outputs there.
+stamp="$(cat "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16) $(basename "$kernel_deb") $(basename "$busybox_deb")"
+if [[ -f $OUTDIR/.build-stamp && $(cat "$OUTDIR/.build-stamp") == "$stamp" ]] &&
+    [[ -f $OUTDIR/vmlinuz && -f $OUTDIR/initrd.img && -f $OUTDIR/test-image.qcow2 ]]; then
+    say "up to date"
+    for f in vmlinuz vmlinux initrd.img test-image.qcow2; do
+        [[ -f $OUTDIR/$f ]] && printf '%s\t%s bytes\n' "$OUTDIR/$f" "$(stat -c %s "$OUTDIR/$f")"
+    done
+    exit 0
+fi
+rm -f "$OUTDIR/.build-stamp"
+
+kernel_dir="$(extract_deb "$kernel_deb")"
+busybox_dir="$(extract_deb "$busybox_deb")"
 kver="$(basename "$(find "$kernel_dir/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -n1)")"
 [[ -n $kver && -f $kernel_dir/boot/vmlinuz-$kver ]] || die "no kernel found in $kernel_dir"
 BUSYBOX="$busybox_dir/bin/busybox"
@@ -245,7 +260,7 @@ iso_label() { dd if="$1" bs=8 skip=4101 count=4 2>/dev/null | tr -d '\0' | sed '
 if [ $source = none ]; then
     mkdir -p /mnt/config
     tries=0
-    while [ $source = none ] && [ $tries -lt 6 ]; do
+    while [ $source = none ] && [ $tries -lt 3 ]; do
         for dev in /dev/vd? /dev/sr? /dev/sd? /dev/hd?; do
             [ -b "$dev" ] || continue
             [ "$(iso_label "$dev")" = config-2 ] || continue
@@ -255,14 +270,15 @@ if [ $source = none ]; then
                     [ -f /mnt/config/openstack/latest/user_data ] &&
                         cp /mnt/config/openstack/latest/user_data /run/user_data
                     source=config-drive
-                    log "config drive on $dev"
+                    log "config drive on $dev (try $tries) at $(now) s"
                     break
                 fi
                 umount /mnt/config
             fi
         done
-        # ATA/SCSI CD-ROMs are probed asynchronously: give them a moment.
-        [ $source = none ] && { tries=$((tries + 1)); sleep 0.5; }
+        # Disks and CD-ROMs are probed while their modules load; a short grace period
+        # covers slower controllers.
+        [ $source = none ] && { tries=$((tries + 1)); sleep 0.3; }
     done
 fi
 
@@ -355,6 +371,27 @@ chmod 755 "$RD/etc/acpi/PWRF/00000080"
 mv "$WORK/initrd.img" "$OUTDIR/initrd.img"
 cp "$kernel_dir/boot/vmlinuz-$kver" "$OUTDIR/vmlinuz"
 
+# vmlinux: the uncompressed ELF kernel inside the bzImage, for direct kernel boot
+# (QEMU boots it through its PVH entry point and skips the in-guest decompression, which
+# costs seconds under TCG). Optional: a kernel compressed some other way is just skipped.
+extract_vmlinux() {
+    local img="$1" out="$2" magic tool off
+    for pair in $'\xfd7zXZ:xz -dc' $'\x28\xb5\x2f\xfd:zstd -qdc' $'\x1f\x8b\x08:gzip -dc'; do
+        magic="${pair%%:*}" tool="${pair#*:}"
+        while read -r off; do
+            # shellcheck disable=SC2086
+            tail -c +$((off + 1)) "$img" | $tool >"$out.tmp" 2>/dev/null || true
+            if [[ $(head -c 4 "$out.tmp" 2>/dev/null | od -An -c | tr -d ' ') == 177ELF ]]; then
+                mv "$out.tmp" "$out"
+                return 0
+            fi
+        done < <(LC_ALL=C grep -abo "$magic" "$img" | cut -d: -f1 | head -n 5)
+    done
+    rm -f "$out.tmp"
+    return 1
+}
+extract_vmlinux "$OUTDIR/vmlinuz" "$OUTDIR/vmlinux" || { say "warning: could not extract vmlinux from vmlinuz"; rm -f "$OUTDIR/vmlinux"; }
+
 # --- bootable disk: MBR (syslinux mbr.bin) + one active FAT16 partition ------------------
 RAW="$WORK/disk.raw"
 PART="$WORK/part.img"
@@ -394,6 +431,7 @@ qemu-img convert -f raw -O qcow2 "$RAW" "$WORK/test-image.qcow2"
 mv "$WORK/test-image.qcow2" "$OUTDIR/test-image.qcow2"
 rm -rf "$WORK"
 
-for f in vmlinuz initrd.img test-image.qcow2; do
-    printf '%s\t%s bytes\n' "$OUTDIR/$f" "$(stat -c %s "$OUTDIR/$f")"
+echo "$stamp" >"$OUTDIR/.build-stamp"
+for f in vmlinuz vmlinux initrd.img test-image.qcow2; do
+    [[ -f $OUTDIR/$f ]] && printf '%s\t%s bytes\n' "$OUTDIR/$f" "$(stat -c %s "$OUTDIR/$f")"
 done
