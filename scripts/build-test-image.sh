@@ -217,7 +217,7 @@ while read -r m; do
     insmod "/lib/modules/$m.ko" 2>/dev/null
 done </etc/modules
 
-# Network: every interface up, DHCP on eth0 (3 tries over ~6 s; keeps trying and
+# Network: every interface up, DHCP on eth0 (4 discovers over ~4 s; keeps trying and
 # renewing in the background).
 ip link set lo up
 for d in /sys/class/net/eth*; do
@@ -225,7 +225,7 @@ for d in /sys/class/net/eth*; do
 done
 ip_addr=none
 if [ -e /sys/class/net/eth0 ]; then
-    udhcpc -i eth0 -t 3 -T 2 -A 2 -b -S -p /run/udhcpc.eth0.pid \
+    udhcpc -i eth0 -t 4 -T 1 -A 2 -b -S -p /run/udhcpc.eth0.pid \
         -s /usr/share/udhcpc/default.script -O staticroutes
     a="$(ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1 | head -n1)"
     [ -n "$a" ] && ip_addr="$a"
