@@ -233,6 +233,7 @@ else
     log "no eth0"
 fi
 log "network: eth0 ip=$ip_addr at $(now) s"
+[ "$ip_addr" != none ] && log "routes: $(ip -4 route | tr '\n' ';')"
 
 # Metadata: the metadata service first (only with an address), then a config drive.
 source=none

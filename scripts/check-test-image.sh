@@ -5,7 +5,8 @@
 #
 #   1. disk boot (SeaBIOS + syslinux), virtio-net NIC on a tap inside a network namespace
 #      this script creates, where dnsmasq hands out an address (with option 121 classless
-#      routes) and python3 -m http.server on 169.254.169.254:80 plays the metadata
+#      routes; its option 3 router is a dead address, so the metadata service is only
+#      reachable when the guest applies option 121) and python3 -m http.server on 169.254.169.254:80 plays the metadata
 #      service: expects hostname=guest-check, the leased IP, source=metadata, the public
 #      key written and the `#!` user_data run; then an ACPI power-button press (QMP
 #      system_powerdown) must power the guest off by itself;
@@ -89,7 +90,7 @@ ip netns exec "$NS" dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 
     --no-resolv --no-hosts --leasefile-ro --interface=tap0 --bind-interfaces \
     --dhcp-range="$SUBNET.10,$SUBNET.50,255.255.255.0,1h" \
     --dhcp-host="$GUEST_MAC,$GUEST_IP" \
-    --dhcp-option=3,"$SUBNET.1" \
+    --dhcp-option=3,"$SUBNET.254" \
     --dhcp-option=121,"169.254.169.254/32,$SUBNET.1,0.0.0.0/0,$SUBNET.1" \
     --log-facility="$TMP/dnsmasq.log" --log-dhcp &
 PIDS+=($!)
