@@ -45,7 +45,7 @@ trap 'die "failed at line $LINENO (command: $BASH_COMMAND)"' ERR
 SUDO=""
 [[ $(id -u) -eq 0 ]] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-APT_LOCK="-o DPkg::Lock::Timeout=600"
+APT_LOCK=(-o DPkg::Lock::Timeout=600)
 
 # --- build tools -------------------------------------------------------------------
 need_pkgs=()
@@ -56,9 +56,8 @@ for pair in syslinux:/usr/bin/syslinux syslinux-common:/usr/lib/syslinux/mbr/mbr
 done
 if ((${#need_pkgs[@]})); then
     say "installing build tools: ${need_pkgs[*]}"
-    # shellcheck disable=SC2086
-    $SUDO apt-get $APT_LOCK install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null ||
-        { $SUDO apt-get $APT_LOCK update -qq && $SUDO apt-get $APT_LOCK install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null; } ||
+    $SUDO apt-get "${APT_LOCK[@]}" install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null ||
+        { $SUDO apt-get "${APT_LOCK[@]}" update -qq && $SUDO apt-get "${APT_LOCK[@]}" install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null; } ||
         die "could not install ${need_pkgs[*]}"
 fi
 
@@ -81,7 +80,7 @@ fetch_deb() {
         say "downloading $pkg" >&2
         # apt's _apt user cannot write a root-owned cache: download as the invoking user.
         (cd "$DEBS" && apt-get -q download "$pkg" 2>&1 | { grep -v 'unsandboxed' >&2 || true; }) ||
-            { $SUDO apt-get $APT_LOCK update -qq && (cd "$DEBS" && apt-get -q download "$pkg" >&2); } ||
+            { $SUDO apt-get "${APT_LOCK[@]}" update -qq && (cd "$DEBS" && apt-get -q download "$pkg" >&2); } ||
             die "apt-get download $pkg failed"
         deb="$(find "$DEBS" -maxdepth 1 -name "${pkg}_*.deb" -printf '%p\n' | sort -V | tail -n1)"
         [[ -n $deb ]] || die "apt-get download $pkg left no .deb in $DEBS"
@@ -105,7 +104,7 @@ kernel_deb="$(fetch_deb "$kernel_pkg")"
 busybox_deb="$(fetch_deb busybox-static)"
 
 # Up to date: same script, same packages, all outputs there.
-stamp="$(cat "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16) $(basename "$kernel_deb") $(basename "$busybox_deb")"
+stamp="$(sha256sum <"${BASH_SOURCE[0]}" | cut -c1-16) $(basename "$kernel_deb") $(basename "$busybox_deb")"
 if [[ -f $OUTDIR/.build-stamp && $(cat "$OUTDIR/.build-stamp") == "$stamp" ]] &&
     [[ -f $OUTDIR/vmlinuz && -f $OUTDIR/initrd.img && -f $OUTDIR/test-image.qcow2 ]]; then
     say "up to date"
@@ -324,15 +323,20 @@ chmod 755 "$RD/init"
 cat >"$RD/usr/share/udhcpc/default.script" <<'UDHCPC'
 #!/bin/sh
 # udhcpc hook: address, routes (option 121 classless static routes take precedence
-# over option 3 routers, as RFC 3442 says), DNS.
+# over option 3 routers, as RFC 3442 says), DNS. udhcpc passes the lease in the
+# environment; word splitting of its lists is intended.
+# shellcheck disable=SC2154,SC2086
 case "$1" in
 deconfig)
     ip -4 addr flush dev "$interface"
     ip link set "$interface" up
     ;;
 bound | renew)
-    ip -4 addr flush dev "$interface"
-    ip addr add "$ip/${mask:-24}" ${broadcast:+broadcast "$broadcast"} dev "$interface"
+    # A renewal that keeps the address leaves it (and open connections) alone.
+    if ! ip -4 -o addr show dev "$interface" | grep -q " $ip/${mask:-24} "; then
+        ip -4 addr flush dev "$interface"
+        ip addr add "$ip/${mask:-24}" ${broadcast:+broadcast "$broadcast"} dev "$interface"
+    fi
     [ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
     if [ -n "$staticroutes" ]; then
         set -- $staticroutes
@@ -417,6 +421,7 @@ syslinux --install "$PART"
 
 truncate -s $((disk_sectors * 512)) "$RAW"
 dd if=/usr/lib/syslinux/mbr/mbr.bin of="$RAW" conv=notrunc status=none
+# shellcheck disable=SC2059  # the format is the point: it spells the bytes
 le32() { printf "\\x$(printf %02x $(($1 & 255)))\\x$(printf %02x $((($1 >> 8) & 255)))\\x$(printf %02x $((($1 >> 16) & 255)))\\x$(printf %02x $((($1 >> 24) & 255)))"; }
 {
     printf '\x4f\x4e\x45\x53'                  # disk signature

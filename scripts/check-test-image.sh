@@ -102,6 +102,7 @@ cat >"$TMP/www/openstack/latest/meta_data.json" <<EOF
  "public_keys": {"check": "$SSH_KEY\\n"}, "keys": [{"name": "check", "type": "ssh", "data": "$SSH_KEY\\n"}],
  "availability_zone": "nova", "launch_index": 0, "project_id": "check"}
 EOF
+# shellcheck disable=SC2016  # $(hostname) runs in the guest
 printf '#!/bin/sh\necho "user-data says hello from $(hostname)"\n' >"$TMP/www/openstack/latest/user_data"
 cat >"$TMP/cd/openstack/latest/meta_data.json" <<'EOF'
 {"uuid": "6f1c4e0a-0000-4000-8000-000000000002", "name": "guest-config-drive", "hostname": "guest-config-drive",
@@ -183,7 +184,7 @@ for cmd in ("qmp_capabilities", sys.argv[2]):
 PY
 }
 
-NIC0=(-netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off
+NIC0=(-netdev "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off"
     -device "virtio-net-pci,netdev=n0,mac=$GUEST_MAC")
 disk() { echo "-drive" "file=$TMP/overlay-$1.qcow2,if=virtio,format=qcow2"; }
 
