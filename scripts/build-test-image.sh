@@ -372,7 +372,8 @@ poweroff -f
 PWRF
 chmod 755 "$RD/etc/acpi/PWRF/00000080"
 
-(cd "$RD" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -9n >"$WORK/initrd.img"
+find "$RD" -exec touch -h -d @0 {} +   # same inputs, same initrd.img
+(cd "$RD" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) | gzip -9n >"$WORK/initrd.img"
 mv "$WORK/initrd.img" "$OUTDIR/initrd.img"
 cp "$kernel_dir/boot/vmlinuz-$kver" "$OUTDIR/vmlinuz"
 
@@ -403,7 +404,7 @@ PART="$WORK/part.img"
 disk_sectors=$((DISK_MIB * 2048))
 part_sectors=$((disk_sectors - PART_START))
 rm -f "$PART" "$RAW"
-mkfs.fat -C -F 16 -n ONESTACK -h "$PART_START" "$PART" $((part_sectors / 2)) >/dev/null
+mkfs.fat -C -F 16 -n ONESTACK -i 4f4e4553 -h "$PART_START" "$PART" $((part_sectors / 2)) >/dev/null
 cat >"$WORK/syslinux.cfg" <<'CFG'
 DEFAULT onestack
 PROMPT 0
