@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use super::detect::VirtConfig;
 use super::process;
 use super::{
-    BootSource, DiskFormat, Hypervisor, HypervisorKind, NicSpec, PowerState, VirtError,
-    VirtResult, VmSpec,
+    BootSource, DiskFormat, Hypervisor, HypervisorKind, NicSpec, PowerState, VirtError, VirtResult,
+    VmSpec,
 };
 
 const API_TIMEOUT: Duration = Duration::from_secs(30);
@@ -297,7 +297,8 @@ impl ChClient {
 
     pub async fn remove_device(&self, id: &str) -> VirtResult<()> {
         let body = VmRemoveDevice { id: id.to_string() };
-        self.put("detach_nic", "vm.remove-device", Some(&body)).await
+        self.put("detach_nic", "vm.remove-device", Some(&body))
+            .await
     }
 
     pub async fn resize(&self, resize: &VmResize) -> VirtResult<()> {
@@ -505,7 +506,10 @@ impl CloudHypervisorDriver {
                 let _ = process::kill_and_wait(pid).await;
                 return Err(failed(
                     "launch",
-                    format!("cloud-hypervisor API did not come up (see {})", f.log.display()),
+                    format!(
+                        "cloud-hypervisor API did not come up (see {})",
+                        f.log.display()
+                    ),
                 ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -534,7 +538,9 @@ impl CloudHypervisorDriver {
         let _ = Self::client(spec).put_empty(op, "vmm.shutdown").await;
         if !process::wait_exit(pid, Duration::from_secs(5)).await {
             tracing::warn!(instance = %spec.instance_id, pid, "cloud-hypervisor ignored vmm.shutdown, killing it");
-            process::kill_and_wait(pid).await.map_err(|e| failed(op, e))?;
+            process::kill_and_wait(pid)
+                .await
+                .map_err(|e| failed(op, e))?;
         }
         Self::clean_run_files(spec)
     }
@@ -547,10 +553,10 @@ impl CloudHypervisorDriver {
             if !process::alive(pid) {
                 return true;
             }
-            if let Ok(Some(info)) = client.info().await {
-                if info.state == VmState::Shutdown {
-                    return true;
-                }
+            if let Ok(Some(info)) = client.info().await
+                && info.state == VmState::Shutdown
+            {
+                return true;
             }
             if tokio::time::Instant::now() >= deadline {
                 return false;
@@ -679,9 +685,7 @@ impl Hypervisor for CloudHypervisorDriver {
     }
 
     async fn unpause(&self, spec: &VmSpec) -> VirtResult<()> {
-        Self::require(spec)?
-            .put_empty("unpause", "vm.resume")
-            .await
+        Self::require(spec)?.put_empty("unpause", "vm.resume").await
     }
 
     async fn suspend(&self, spec: &VmSpec) -> VirtResult<()> {
@@ -696,10 +700,10 @@ impl Hypervisor for CloudHypervisorDriver {
             };
         };
         let client = Self::client(spec);
-        if let Some(info) = client.info().await? {
-            if info.state != VmState::Paused {
-                client.put_empty("suspend", "vm.pause").await?;
-            }
+        if let Some(info) = client.info().await?
+            && info.state != VmState::Paused
+        {
+            client.put_empty("suspend", "vm.pause").await?;
         }
         match std::fs::remove_dir_all(&f.snapshot_tmp) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),

@@ -270,7 +270,10 @@ mod tests {
         let (driver, reason) = select(Choice::Auto, cfg).unwrap();
         assert_eq!(driver.kind(), super::super::HypervisorKind::Qemu);
         assert!(reason.starts_with("QEMU with"), "{reason}");
-        assert!(reason.contains("cloud-hypervisor is not installed"), "{reason}");
+        assert!(
+            reason.contains("cloud-hypervisor is not installed"),
+            "{reason}"
+        );
         if kvm_usable().is_err() {
             assert!(reason.contains("TCG"), "{reason}");
         }

@@ -97,14 +97,14 @@ impl FakeHypervisor {
             op,
             instance_id: spec.instance_id.clone(),
         });
-        if let Some(n) = inner.fail_next.get_mut(op) {
-            if *n > 0 {
-                *n -= 1;
-                return Err(VirtError::Failed {
-                    op,
-                    message: "injected failure".into(),
-                });
-            }
+        if let Some(n) = inner.fail_next.get_mut(op)
+            && *n > 0
+        {
+            *n -= 1;
+            return Err(VirtError::Failed {
+                op,
+                message: "injected failure".into(),
+            });
         }
         f(&mut inner)
     }
@@ -136,15 +136,12 @@ impl Hypervisor for FakeHypervisor {
             }
             inner.next_pid += 1;
             let pid = 10_000 + inner.next_pid;
-            let vm = inner
-                .vms
-                .entry(spec.instance_id.clone())
-                .or_insert(FakeVm {
-                    state: PowerState::NoState,
-                    nics: Vec::new(),
-                    pid: None,
-                    boots: 0,
-                });
+            let vm = inner.vms.entry(spec.instance_id.clone()).or_insert(FakeVm {
+                state: PowerState::NoState,
+                nics: Vec::new(),
+                pid: None,
+                boots: 0,
+            });
             if vm.state != PowerState::Suspended {
                 vm.nics = spec.nics.iter().map(|n| n.port_id.clone()).collect();
                 vm.boots += 1;
@@ -190,15 +187,12 @@ impl Hypervisor for FakeHypervisor {
                 inner.next_pid += 1;
             }
             let pid = 10_000 + inner.next_pid;
-            let vm = inner
-                .vms
-                .entry(spec.instance_id.clone())
-                .or_insert(FakeVm {
-                    state: PowerState::NoState,
-                    nics: spec.nics.iter().map(|n| n.port_id.clone()).collect(),
-                    pid: None,
-                    boots: 0,
-                });
+            let vm = inner.vms.entry(spec.instance_id.clone()).or_insert(FakeVm {
+                state: PowerState::NoState,
+                nics: spec.nics.iter().map(|n| n.port_id.clone()).collect(),
+                pid: None,
+                boots: 0,
+            });
             vm.state = PowerState::Running;
             vm.pid.get_or_insert(pid);
             vm.boots += 1;

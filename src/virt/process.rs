@@ -15,7 +15,10 @@ pub fn alive(pid: u32) -> bool {
         return false;
     };
     // The state letter follows the parenthesised command name, which may contain spaces.
-    match stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()) {
+    match stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+    {
         Some(state) => state != "Z" && state != "X",
         None => false,
     }
@@ -41,7 +44,9 @@ pub fn signal(pid: u32, signal: libc::c_int) -> std::io::Result<()> {
         return Err(std::io::Error::other(format!("pid {pid} out of range")));
     };
     if raw <= 1 {
-        return Err(std::io::Error::other(format!("refusing to signal pid {pid}")));
+        return Err(std::io::Error::other(format!(
+            "refusing to signal pid {pid}"
+        )));
     }
     // SAFETY: kill(2) takes plain integers and has no memory effects.
     let rc = unsafe { libc::kill(raw, signal) };

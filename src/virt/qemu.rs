@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::detect::VirtConfig;
 use super::process;
 use super::qmp::{
-    IdArgs, MigrateArgs, MigrationInfo, NicDeviceArgs, NetdevTapArgs, NoArgs, ObjectProperty,
+    IdArgs, MigrateArgs, MigrationInfo, NetdevTapArgs, NicDeviceArgs, NoArgs, ObjectProperty,
     PathArgs, Qmp, QmpError, StatusInfo, VersionInfo,
 };
 use super::{
@@ -278,7 +278,9 @@ impl QemuDriver {
         }
         if !process::wait_exit(pid, Duration::from_secs(5)).await {
             tracing::warn!(instance = %spec.instance_id, pid, "QEMU ignored quit, killing it");
-            process::kill_and_wait(pid).await.map_err(|e| failed(op, e))?;
+            process::kill_and_wait(pid)
+                .await
+                .map_err(|e| failed(op, e))?;
         }
         Self::clean_run_files(spec)
     }
@@ -328,12 +330,13 @@ impl QemuDriver {
             )
         })?;
         let mut qmp = Self::qmp(spec, "launch").await?;
-        if incoming.is_some() {
-            if let Err(e) = Self::finish_resume(&mut qmp, &f).await {
-                drop(qmp);
-                let _ = Self::stop_process(spec, pid, "launch").await;
-                return Err(e);
-            }
+        if incoming.is_some()
+            && let Err(e) = Self::finish_resume(&mut qmp, &f).await
+        {
+            // The saved state stays: a later launch can retry, destroy drops it.
+            drop(qmp);
+            let _ = Self::stop_process(spec, pid, "launch").await;
+            return Err(e);
         }
         tracing::info!(instance = %spec.instance_id, pid, "QEMU running");
         Ok(())
@@ -483,10 +486,10 @@ impl Hypervisor for QemuDriver {
         let Some(pid) = Self::live_pid(spec) else {
             return Self::clean_run_files(spec);
         };
-        if let Ok(mut qmp) = Self::qmp(spec, "shutdown").await {
-            if let Err(e) = qmp.run("system_powerdown").await {
-                tracing::warn!(instance = %spec.instance_id, error = %e, "system_powerdown failed");
-            }
+        if let Ok(mut qmp) = Self::qmp(spec, "shutdown").await
+            && let Err(e) = qmp.run("system_powerdown").await
+        {
+            tracing::warn!(instance = %spec.instance_id, error = %e, "system_powerdown failed");
         }
         if process::wait_exit(pid, grace).await {
             tracing::info!(instance = %spec.instance_id, "guest powered off");

@@ -53,7 +53,8 @@ async fn answer(vmm: Shared, req: Request<Incoming>) -> Result<Response<Full<Byt
         "vm.info" => match v.state {
             Some(state) => reply(
                 StatusCode::OK,
-                json!({"config": {"payload": {}}, "state": state, "memory_actual_size": 1}).to_string(),
+                json!({"config": {"payload": {}}, "state": state, "memory_actual_size": 1})
+                    .to_string(),
             ),
             None => reply(StatusCode::NOT_FOUND, String::new()),
         },
@@ -186,8 +187,14 @@ async fn boot_creates_then_boots_with_the_documented_body() {
         .unwrap();
     let c = calls(&vmm);
     assert_eq!(c.len(), 2);
-    assert_eq!((c[0].0.as_str(), c[0].1.as_str()), ("PUT", "/api/v1/vm.create"));
-    assert_eq!((c[1].0.as_str(), c[1].1.as_str()), ("PUT", "/api/v1/vm.boot"));
+    assert_eq!(
+        (c[0].0.as_str(), c[0].1.as_str()),
+        ("PUT", "/api/v1/vm.create")
+    );
+    assert_eq!(
+        (c[1].0.as_str(), c[1].1.as_str()),
+        ("PUT", "/api/v1/vm.boot")
+    );
     assert_eq!(c[1].2, Value::Null);
     let console = spec.console_log().display().to_string();
     assert_eq!(
@@ -209,7 +216,10 @@ fn firmware_boot_needs_firmware() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = spec(dir.path());
     s.boot = BootSource::Firmware;
-    assert!(matches!(vm_config(&s, None), Err(VirtError::Unavailable(_))));
+    assert!(matches!(
+        vm_config(&s, None),
+        Err(VirtError::Unavailable(_))
+    ));
     let c = vm_config(&s, Some(Path::new("/fw/hypervisor-fw"))).unwrap();
     assert_eq!(c.payload.firmware.as_deref(), Some("/fw/hypervisor-fw"));
     assert!(c.payload.kernel.is_none());
@@ -224,7 +234,10 @@ async fn driver_sends_the_documented_requests() {
 
     // No process yet: nothing to talk to.
     assert_eq!(d.power_state(&spec).await.unwrap(), PowerState::NoState);
-    assert!(matches!(d.pause(&spec).await, Err(VirtError::NotRunning(_))));
+    assert!(matches!(
+        d.pause(&spec).await,
+        Err(VirtError::NotRunning(_))
+    ));
 
     let _proc = FakeProcess::start(&spec);
     // Launch adopts the live VMM; it has no VM yet, so it creates and boots one.
@@ -243,7 +256,11 @@ async fn driver_sends_the_documented_requests() {
     d.launch(&spec).await.unwrap();
     assert_eq!(
         paths(&vmm),
-        ["GET /api/v1/vm.info", "GET /api/v1/vmm.ping", "GET /api/v1/vm.info"]
+        [
+            "GET /api/v1/vm.info",
+            "GET /api/v1/vmm.ping",
+            "GET /api/v1/vm.info"
+        ]
     );
 
     d.pause(&spec).await.unwrap();
@@ -251,7 +268,11 @@ async fn driver_sends_the_documented_requests() {
     d.reboot(&spec, true).await.unwrap();
     assert_eq!(
         paths(&vmm),
-        ["PUT /api/v1/vm.pause", "PUT /api/v1/vm.resume", "PUT /api/v1/vm.reboot"]
+        [
+            "PUT /api/v1/vm.pause",
+            "PUT /api/v1/vm.resume",
+            "PUT /api/v1/vm.reboot"
+        ]
     );
 
     // Soft reboot: power button, the guest goes off, booted again.
@@ -360,7 +381,10 @@ async fn errors_carry_the_body_text() {
         VirtError::Failed { op, message } => {
             assert_eq!(op, "launch");
             assert!(message.contains("500"), "{message}");
-            assert!(message.contains("The VM could not boot: bad kernel"), "{message}");
+            assert!(
+                message.contains("The VM could not boot: bad kernel"),
+                "{message}"
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
