@@ -333,6 +333,21 @@ async fn shutdown_with_a_short_grace_ends_the_process() {
     ));
 }
 
+#[tokio::test]
+async fn a_failed_start_reports_qemus_reason() {
+    if !qemu_present("a_failed_start_reports_qemus_reason") {
+        return;
+    }
+    let mut g = Guest::new();
+    g.spec.disks[0].path = g.spec.run_dir.join("missing.raw");
+    let h = driver(fast_cfg());
+    let err = h.launch(&g.spec).await.unwrap_err().to_string();
+    assert!(err.contains("missing.raw"), "{err}");
+    assert_eq!(h.pid(&g.spec).await, None);
+    assert!(processes_with(&g.spec.instance_id).is_empty());
+    assert_eq!(h.power_state(&g.spec).await.unwrap(), PowerState::NoState);
+}
+
 fn run(args: &[&str]) -> bool {
     std::process::Command::new(args[0])
         .args(&args[1..])

@@ -301,6 +301,11 @@ impl ChClient {
             .await
     }
 
+    /// Deletes the VM, keeping the VMM process.
+    pub async fn delete(&self) -> VirtResult<()> {
+        self.put_empty("delete", "vm.delete").await
+    }
+
     pub async fn resize(&self, resize: &VmResize) -> VirtResult<()> {
         self.put("resize", "vm.resize", Some(resize)).await
     }

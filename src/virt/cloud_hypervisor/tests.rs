@@ -314,6 +314,10 @@ async fn driver_sends_the_documented_requests() {
     let c = calls(&vmm);
     assert_eq!(c[0].2, json!({"desired_vcpus": 4}));
     assert_eq!(c[1].1, "/api/v1/vm.counters");
+
+    client.delete().await.unwrap();
+    assert_eq!(paths(&vmm), ["PUT /api/v1/vm.delete"]);
+    assert!(client.info().await.unwrap().is_none());
 }
 
 #[tokio::test]
