@@ -248,6 +248,71 @@ async fn launch_pause_adopt_and_destroy() {
     h.destroy(&g.spec).await.unwrap();
 }
 
+const SPEC_ENV: &str = "ONESTACK_VIRT_TEST_SPEC";
+
+/// Not a test on its own: `survives_the_death_of_its_launcher` runs it in a child
+/// process that launches the guest, says so, and waits to be killed.
+#[tokio::test]
+#[ignore = "helper process for survives_the_death_of_its_launcher"]
+async fn launcher_child() {
+    let Ok(raw) = std::env::var(SPEC_ENV) else {
+        eprintln!(
+            "SKIP launcher_child: only runs as the child of survives_the_death_of_its_launcher"
+        );
+        return;
+    };
+    let spec: VmSpec = serde_json::from_str(&raw).unwrap();
+    driver(fast_cfg()).launch(&spec).await.unwrap();
+    println!("LAUNCHED");
+    tokio::time::sleep(Duration::from_secs(120)).await;
+}
+
+#[tokio::test]
+async fn survives_the_death_of_its_launcher() {
+    use std::io::Read;
+    if !qemu_present("survives_the_death_of_its_launcher") {
+        return;
+    }
+    let g = Guest::new();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "launcher_child", "--nocapture"])
+        .env(SPEC_ENV, serde_json::to_string(&g.spec).unwrap())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    while !seen.contains("LAUNCHED") {
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "launcher ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    // kill -9 the "onestack" that launched it.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // EOF proves QEMU holds no copy of the launcher's stdout pipe.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        let _ = out.read_to_end(&mut rest);
+        let _ = tx.send(());
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(5)).is_ok(),
+        "the VMM still holds the launcher's pipe"
+    );
+    g.wait_marker(1);
+    let pid = process::read_pid_file(&g.pid_file()).expect("pid file");
+    assert!(process::alive(pid), "QEMU died with its launcher");
+    let h = driver(fast_cfg());
+    h.launch(&g.spec).await.unwrap();
+    assert_eq!(h.pid(&g.spec).await, Some(pid));
+    assert_eq!(processes_with(&g.spec.instance_id), vec![pid]);
+    assert_eq!(g.marker_count(), 1);
+    h.destroy(&g.spec).await.unwrap();
+}
+
 #[tokio::test]
 async fn suspend_saves_to_disk_and_launch_resumes() {
     if !qemu_present("suspend_saves_to_disk_and_launch_resumes") {
