@@ -315,6 +315,22 @@ async fn driver_sends_the_documented_requests() {
     assert_eq!(c[0].2, json!({"desired_vcpus": 4}));
     assert_eq!(c[1].1, "/api/v1/vm.counters");
 
+    client
+        .add_disk(&DiskConfig {
+            path: "/d/vol.raw".into(),
+            readonly: false,
+            id: Some("vol-1".into()),
+            image_type: Some("Raw".into()),
+        })
+        .await
+        .unwrap();
+    let c = calls(&vmm);
+    assert_eq!(c[0].1, "/api/v1/vm.add-disk");
+    assert_eq!(
+        c[0].2,
+        json!({"path": "/d/vol.raw", "readonly": false, "id": "vol-1", "image_type": "Raw"})
+    );
+
     client.delete().await.unwrap();
     assert_eq!(paths(&vmm), ["PUT /api/v1/vm.delete"]);
     assert!(client.info().await.unwrap().is_none());
