@@ -2,6 +2,15 @@
 //! a VMM (launch, power, pause, save, reboot, NIC hot-plug), independent of whether
 //! QEMU or cloud-hypervisor runs the guest.
 
+pub mod cloud_hypervisor;
+pub mod detect;
+pub mod fake;
+pub mod process;
+pub mod qemu;
+pub mod qmp;
+
+pub use detect::{VirtConfig, kvm_usable, select, which};
+
 use std::path::PathBuf;
 
 pub mod unavailable;

@@ -1,0 +1,798 @@
+//! The QEMU driver: one daemonized `qemu-system-x86_64` per instance, controlled
+//! only over QMP, recognised again after an onestack restart by its pid file and
+//! the instance id on its command line.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::detect::VirtConfig;
+use super::process;
+use super::qmp::{
+    IdArgs, MigrateArgs, MigrationInfo, NetdevTapArgs, NicDeviceArgs, NoArgs, ObjectProperty,
+    PathArgs, Qmp, QmpError, StatusInfo, VersionInfo,
+};
+use super::{
+    BootSource, DiskFormat, DiskKind, Hypervisor, HypervisorKind, NicSpec, PowerState, VirtError,
+    VirtResult, VmSpec,
+};
+
+/// How QEMU executes guest code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    /// Software emulation (no usable KVM).
+    Tcg,
+}
+
+const QMP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on waiting for a suspend to reach disk or a resume to load.
+const MIGRATION_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Files the driver keeps in the instance's run directory.
+struct RunFiles {
+    pid: PathBuf,
+    qmp: PathBuf,
+    state: PathBuf,
+    state_tmp: PathBuf,
+    log: PathBuf,
+}
+
+impl RunFiles {
+    fn of(spec: &VmSpec) -> RunFiles {
+        let d = &spec.run_dir;
+        RunFiles {
+            pid: d.join("qemu.pid"),
+            qmp: d.join("qmp.sock"),
+            state: d.join("suspend.state"),
+            state_tmp: d.join("suspend.state.tmp"),
+            log: d.join("qemu.log"),
+        }
+    }
+}
+
+pub struct QemuDriver {
+    binary: PathBuf,
+    accel: Accel,
+    cfg: VirtConfig,
+    /// One operation at a time per instance: QMP serves one client at a time and
+    /// multi-step operations must not interleave.
+    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+fn failed(op: &'static str, e: impl std::fmt::Display) -> VirtError {
+    VirtError::Failed {
+        op,
+        message: e.to_string(),
+    }
+}
+
+/// QEMU option values escape a comma by doubling it.
+fn opt_escape(p: &Path) -> String {
+    p.display().to_string().replace(',', ",,")
+}
+
+/// QEMU ids must start with a letter and hold only letters, digits, `-`, `.`, `_`.
+fn qemu_id(prefix: &str, raw: &str) -> String {
+    let clean: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{prefix}-{clean}")
+}
+
+/// The QEMU command line for `spec` (without the binary), pure so it can be tested.
+pub fn command_line(
+    spec: &VmSpec,
+    accel: Accel,
+    qboot: Option<&Path>,
+    incoming: Option<&Path>,
+) -> Vec<String> {
+    let f = RunFiles::of(spec);
+    let mut a: Vec<String> = Vec::new();
+    let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
+    let (accel_opt, cpu) = match accel {
+        Accel::Kvm => ("kvm".to_string(), "host"),
+        // A bounded translation cache keeps an idle TCG guest's RSS small.
+        Accel::Tcg => ("tcg,tb-size=64".to_string(), "max"),
+    };
+    push(&["-name", &format!("guest={}", spec.name.replace(',', ",,"))]);
+    push(&["-uuid", &spec.instance_id]);
+    push(&["-machine", "pc", "-accel", &accel_opt, "-cpu", cpu]);
+    push(&["-m", &spec.memory_mb.to_string()]);
+    push(&["-smp", &spec.vcpus.max(1).to_string()]);
+    push(&["-nodefaults", "-no-user-config", "-display", "none"]);
+    push(&["-daemonize", "-pidfile", &opt_escape(&f.pid)]);
+    push(&[
+        "-qmp",
+        &format!("unix:{},server=on,wait=off", opt_escape(&f.qmp)),
+    ]);
+    push(&[
+        "-chardev",
+        &format!(
+            "file,id=serial0,path={},append=on",
+            opt_escape(&spec.console_log())
+        ),
+        "-device",
+        "isa-serial,chardev=serial0",
+    ]);
+    let root = spec
+        .disks
+        .iter()
+        .find(|d| d.id == "root" && d.kind == DiskKind::Disk)
+        .or_else(|| spec.disks.iter().find(|d| d.kind == DiskKind::Disk))
+        .map(|d| d.id.clone());
+    for d in &spec.disks {
+        let drive = qemu_id("drive", &d.id);
+        let fmt = match d.format {
+            DiskFormat::Qcow2 => "qcow2",
+            DiskFormat::Raw => "raw",
+        };
+        match d.kind {
+            DiskKind::Disk => {
+                push(&[
+                    "-drive",
+                    &format!(
+                        "if=none,id={drive},file={},format={fmt},readonly={}",
+                        opt_escape(&d.path),
+                        if d.read_only { "on" } else { "off" }
+                    ),
+                ]);
+                let boot = if root.as_deref() == Some(d.id.as_str()) {
+                    ",bootindex=0"
+                } else {
+                    ""
+                };
+                push(&[
+                    "-device",
+                    &format!(
+                        "virtio-blk-pci,drive={drive},id={}{boot}",
+                        qemu_id("disk", &d.id)
+                    ),
+                ]);
+            }
+            DiskKind::Cdrom => {
+                push(&[
+                    "-drive",
+                    &format!(
+                        "if=none,id={drive},file={},format={fmt},media=cdrom,readonly=on",
+                        opt_escape(&d.path)
+                    ),
+                ]);
+                push(&[
+                    "-device",
+                    &format!("ide-cd,drive={drive},id={}", qemu_id("disk", &d.id)),
+                ]);
+            }
+        }
+    }
+    for n in &spec.nics {
+        let netdev = qemu_id("net", &n.port_id);
+        push(&[
+            "-netdev",
+            &format!(
+                "tap,id={netdev},ifname={},script=no,downscript=no,vhost=off",
+                n.tap
+            ),
+            "-device",
+            &format!(
+                "virtio-net-pci,netdev={netdev},mac={},id={}",
+                n.mac,
+                qemu_id("nic", &n.port_id)
+            ),
+        ]);
+    }
+    if let BootSource::Kernel {
+        kernel,
+        initrd,
+        cmdline,
+    } = &spec.boot
+    {
+        if let Some(q) = qboot {
+            push(&["-bios", &q.display().to_string()]);
+        }
+        push(&["-kernel", &kernel.display().to_string()]);
+        if let Some(i) = initrd {
+            push(&["-initrd", &i.display().to_string()]);
+        }
+        push(&["-append", cmdline]);
+    }
+    if let Some(state) = incoming {
+        push(&["-incoming", &format!("file:{}", state.display())]);
+    }
+    a
+}
+
+/// Nova's view of a QEMU run state (`query-status`).
+pub fn power_state_of(status: &str) -> PowerState {
+    match status {
+        "running" | "colo" => PowerState::Running,
+        "shutdown" => PowerState::Shutdown,
+        "guest-panicked" | "internal-error" | "io-error" | "watchdog" => PowerState::Crashed,
+        // paused, suspended, debug, prelaunch, inmigrate, postmigrate, finish-migrate,
+        // save-vm, restore-vm: the guest is not executing.
+        _ => PowerState::Paused,
+    }
+}
+
+impl QemuDriver {
+    pub fn new(binary: PathBuf, accel: Accel, cfg: VirtConfig) -> QemuDriver {
+        QemuDriver {
+            binary,
+            accel,
+            cfg,
+            locks: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn accel(&self) -> Accel {
+        self.accel
+    }
+
+    fn lock_for(&self, spec: &VmSpec) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(spec.instance_id.clone()).or_default().clone()
+    }
+
+    /// The pid of this instance's QEMU if it is alive and really ours.
+    fn live_pid(spec: &VmSpec) -> Option<u32> {
+        let pid = process::read_pid_file(&RunFiles::of(spec).pid)?;
+        process::cmdline_contains(pid, &spec.instance_id).then_some(pid)
+    }
+
+    async fn qmp(spec: &VmSpec, op: &'static str) -> VirtResult<Qmp> {
+        Qmp::connect(&RunFiles::of(spec).qmp, QMP_TIMEOUT)
+            .await
+            .map_err(|e| failed(op, e))
+    }
+
+    async fn status(qmp: &mut Qmp, op: &'static str) -> VirtResult<StatusInfo> {
+        qmp.execute("query-status", None::<&NoArgs>)
+            .await
+            .map_err(|e| failed(op, e))
+    }
+
+    fn clean_run_files(spec: &VmSpec) -> VirtResult<()> {
+        let f = RunFiles::of(spec);
+        process::remove_if_present(&f.pid)?;
+        process::remove_if_present(&f.qmp)?;
+        Ok(())
+    }
+
+    /// Ends the process: `quit` over QMP, then SIGKILL by pid.
+    async fn stop_process(spec: &VmSpec, pid: u32, op: &'static str) -> VirtResult<()> {
+        if let Ok(mut qmp) = Qmp::connect(&RunFiles::of(spec).qmp, Duration::from_secs(3)).await {
+            // The reply may be lost as QEMU exits; the wait below decides.
+            let _ = qmp.run("quit").await;
+        }
+        if !process::wait_exit(pid, Duration::from_secs(5)).await {
+            tracing::warn!(instance = %spec.instance_id, pid, "QEMU ignored quit, killing it");
+            process::kill_and_wait(pid)
+                .await
+                .map_err(|e| failed(op, e))?;
+        }
+        Self::clean_run_files(spec)
+    }
+
+    async fn start(&self, spec: &VmSpec) -> VirtResult<()> {
+        let f = RunFiles::of(spec);
+        std::fs::create_dir_all(&spec.run_dir)?;
+        Self::clean_run_files(spec)?;
+        let incoming = f.state.is_file().then(|| f.state.clone());
+        let qboot = self.cfg.qboot_path();
+        let args = command_line(spec, self.accel, qboot.as_deref(), incoming.as_deref());
+        let mut cmd = match &spec.netns {
+            Some(ns) => {
+                let mut c = tokio::process::Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&self.binary);
+                c
+            }
+            None => tokio::process::Command::new(&self.binary),
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&f.log)?;
+        // Files, not pipes, and its own process group: the daemon must not die with
+        // us or block on a pipe nobody reads. QEMU itself setsid()s as it daemonizes.
+        cmd.args(&args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .kill_on_drop(false);
+        tracing::info!(instance = %spec.instance_id, accel = ?self.accel, resume = incoming.is_some(), "starting QEMU");
+        let status = cmd
+            .status()
+            .await
+            .map_err(|e| failed("launch", format!("{}: {e}", self.binary.display())))?;
+        if !status.success() {
+            return Err(failed(
+                "launch",
+                format!("QEMU exited with {status}: {}", log_tail(&f.log)),
+            ));
+        }
+        let pid = Self::live_pid(spec).ok_or_else(|| {
+            failed(
+                "launch",
+                format!("QEMU daemonized but is not running: {}", log_tail(&f.log)),
+            )
+        })?;
+        let mut qmp = Self::qmp(spec, "launch").await?;
+        if incoming.is_some()
+            && let Err(e) = Self::finish_resume(&mut qmp, &f).await
+        {
+            // The saved state stays: a later launch can retry, destroy drops it.
+            drop(qmp);
+            let _ = Self::stop_process(spec, pid, "launch").await;
+            return Err(e);
+        }
+        tracing::info!(instance = %spec.instance_id, pid, "QEMU running");
+        Ok(())
+    }
+
+    /// After `-incoming file:`: wait for the state to load, run the guest, and drop
+    /// the file once it runs again.
+    async fn finish_resume(qmp: &mut Qmp, f: &RunFiles) -> VirtResult<()> {
+        let deadline = tokio::time::Instant::now() + MIGRATION_TIMEOUT;
+        loop {
+            let st = Self::status(qmp, "launch").await?;
+            if st.status != "inmigrate" {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(failed("launch", "restoring the saved state timed out"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mig: MigrationInfo = qmp
+            .execute("query-migrate", None::<&NoArgs>)
+            .await
+            .map_err(|e| failed("launch", e))?;
+        if mig.status.as_deref() == Some("failed") {
+            return Err(failed(
+                "launch",
+                format!(
+                    "restoring the saved state failed: {}",
+                    mig.error_desc.unwrap_or_default()
+                ),
+            ));
+        }
+        if !Self::status(qmp, "launch").await?.running {
+            qmp.run("cont").await.map_err(|e| failed("launch", e))?;
+        }
+        if !Self::status(qmp, "launch").await?.running {
+            return Err(failed("launch", "guest did not run after restore"));
+        }
+        process::remove_if_present(&f.state)?;
+        Ok(())
+    }
+
+    async fn wait_migration(qmp: &mut Qmp) -> VirtResult<()> {
+        let deadline = tokio::time::Instant::now() + MIGRATION_TIMEOUT;
+        loop {
+            let info: MigrationInfo = qmp
+                .execute("query-migrate", None::<&NoArgs>)
+                .await
+                .map_err(|e| failed("suspend", e))?;
+            match info.status.as_deref() {
+                Some("completed") => return Ok(()),
+                Some("failed") | Some("cancelled") => {
+                    return Err(failed(
+                        "suspend",
+                        format!(
+                            "saving the guest failed: {}",
+                            info.error_desc.unwrap_or_default()
+                        ),
+                    ));
+                }
+                _ if tokio::time::Instant::now() >= deadline => {
+                    return Err(failed("suspend", "saving the guest timed out"));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    async fn device_present(qmp: &mut Qmp, id: &str, op: &'static str) -> VirtResult<bool> {
+        let props: Vec<ObjectProperty> = qmp
+            .execute(
+                "qom-list",
+                Some(&PathArgs {
+                    path: "/machine/peripheral",
+                }),
+            )
+            .await
+            .map_err(|e| failed(op, e))?;
+        Ok(props
+            .iter()
+            .any(|p| p.name == id && p.kind.starts_with("child<")))
+    }
+
+    async fn do_launch(&self, spec: &VmSpec) -> VirtResult<()> {
+        if let Some(pid) = Self::live_pid(spec) {
+            let answers = match Qmp::connect(&RunFiles::of(spec).qmp, QMP_TIMEOUT).await {
+                Ok(mut qmp) => Self::status(&mut qmp, "launch").await.is_ok(),
+                Err(_) => false,
+            };
+            if answers {
+                tracing::info!(instance = %spec.instance_id, pid, "adopting running QEMU");
+                return Ok(());
+            }
+            tracing::warn!(instance = %spec.instance_id, pid, "QEMU alive but QMP silent; restarting it");
+            Self::stop_process(spec, pid, "launch").await?;
+        }
+        self.start(spec).await
+    }
+
+    async fn require_qmp(spec: &VmSpec, op: &'static str) -> VirtResult<(u32, Qmp)> {
+        let pid =
+            Self::live_pid(spec).ok_or_else(|| VirtError::NotRunning(spec.instance_id.clone()))?;
+        Ok((pid, Self::qmp(spec, op).await?))
+    }
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().rev().take(5).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}
+
+fn is_not_found(e: &QmpError) -> bool {
+    matches!(e, QmpError::Command { class, desc } if class == "DeviceNotFound" || desc.contains("not found"))
+}
+
+#[async_trait]
+impl Hypervisor for QemuDriver {
+    fn kind(&self) -> HypervisorKind {
+        HypervisorKind::Qemu
+    }
+
+    async fn launch(&self, spec: &VmSpec) -> VirtResult<()> {
+        let lock = self.lock_for(spec);
+        let _g = lock.lock().await;
+        self.do_launch(spec).await
+    }
+
+    async fn power_state(&self, spec: &VmSpec) -> VirtResult<PowerState> {
+        let lock = self.lock_for(spec);
+        let _g = lock.lock().await;
+        if Self::live_pid(spec).is_none() {
+            return Ok(if RunFiles::of(spec).state.is_file() {
+                PowerState::Suspended
+            } else {
+                PowerState::NoState
+            });
+        }
+        let mut qmp = Self::qmp(spec, "power_state").await?;
+        let st = Self::status(&mut qmp, "power_state").await?;
+        Ok(power_state_of(&st.status))
+    }
+
+    async fn shutdown(&self, spec: &VmSpec, grace: Duration) -> VirtResult<()> {
+        let lock = self.lock_for(spec);
+        let _g = lock.lock().await;
+        let Some(pid) = Self::live_pid(spec) else {
+            return Self::clean_run_files(spec);
+        };
+        if let Ok(mut qmp) = Self::qmp(spec, "shutdown").await
+            && let Err(e) = qmp.run("system_powerdown").await
+        {
+            tracing::warn!(instance = %spec.instance_id, error = %e, "system_powerdown failed");
+        }
+        if process::wait_exit(pid, grace).await {
+            tracing::info!(instance = %spec.instance_id, "guest powered off");
+            return Self::clean_run_files(spec);
+        }
+        tracing::info!(instance = %spec.instance_id, ?grace, "guest ignored the power button; stopping QEMU");
+        Self::stop_process(spec, pid, "shutdown").await
+    }
+
+    async fn destroy(&self, spec: &VmSpec) -> VirtResult<()> {
+        let lock = self.lock_for(spec);
+        let _g = lock.lock().await;
+        if let Some(pid) = Self::live_pid(spec) {
+            Self::stop_process(spec, pid, "destroy").await?;
+        }
+        let f = RunFiles::of(spec);
+        Self::clean_run_files(spec)?;
+        process::remove_if_present(&f.state)?;
+        process::remove_if_present(&f.state_tmp)?;
+        Ok(())
+    }
+
+    async fn reboot(&self, spec: &VmSpec, hard: bool) -> VirtResult<()> {
+        let lock = self.lock_for(spec);
+        let _g = lock.lock().await;
+        let Some(pid) = Self::live_pid(spec) else {
+            return self.do_launch(spec).await;
+        };
+        let mut qmp = Self::qmp(spec, "reboot").await?;
+        if !hard {
+            qmp.run("system_powerdown")
+                .await
+                .map_err(|e| failed("reboot", e))?;
+            drop(qmp);
+            if process::wait_exit(pid, self.cfg.soft_reboot_grace).await {
+                Self::clean_run_files(spec)?;
+                return self.start(spec).await;
+            }
+            tracing::info!(instance = %spec.instance_id, "guest ignored the power button; resetting");
+            qmp = Self::qmp(spec, "reboot").await?;
+        }
+        qmp.run("system_reset")
+            .await
+            .map_err(|e| failed("reboot", e))?;
+        let st = Self::status(&mut qmp, "reboot").await?;
+        if !st.running {
+            qmp.run("cont").await.map_err(|e| failed("reboot", e))?;
+        }
+        Ok(())
+    }
+
+    async fn pause(&self, spec: &VmSpec) -> VirtResult<()> {
+        let lock = self.lock_for(spec);
+        let _g = lock.lock().await;
+        let (_, mut qmp) = Self::require_qmp(spec, "pause").await?;
+        qmp.run("stop").await.map_err(|e| failed("pause", e))
+    }
+
+    async fn unpause(&self, spec: &VmSpec) -> VirtResult<()> {
+        let lock = self.lock_for(spec);
+        let _g = lock.lock().await;
+        let (_, mut qmp) = Self::require_qmp(spec, "unpause").await?;
+        qmp.run("cont").await.map_err(|e| failed("unpause", e))
+    }
+
+    async fn suspend(&self, spec: &VmSpec) -> VirtResult<()> {
+        let lock = self.lock_for(spec);
+        let _g = lock.lock().await;
+        let f = RunFiles::of(spec);
+        let Some(pid) = Self::live_pid(spec) else {
+            return if f.state.is_file() {
+                Ok(())
+            } else {
+                Err(VirtError::NotRunning(spec.instance_id.clone()))
+            };
+        };
+        let mut qmp = Self::qmp(spec, "suspend").await?;
+        let v: VersionInfo = qmp
+            .execute("query-version", None::<&NoArgs>)
+            .await
+            .map_err(|e| failed("suspend", e))?;
+        if (v.qemu.major, v.qemu.minor) < (8, 2) {
+            return Err(failed(
+                "suspend",
+                format!(
+                    "QEMU {}.{}.{} cannot save to a file (needs 8.2 or later)",
+                    v.qemu.major, v.qemu.minor, v.qemu.micro
+                ),
+            ));
+        }
+        process::remove_if_present(&f.state_tmp)?;
+        qmp.run("stop").await.map_err(|e| failed("suspend", e))?;
+        let uri = format!("file:{}", f.state_tmp.display());
+        let saved = match qmp
+            .execute::<_, Value>("migrate", Some(&MigrateArgs { uri: &uri }))
+            .await
+        {
+            Ok(_) => Self::wait_migration(&mut qmp).await,
+            Err(e) => Err(failed("suspend", e)),
+        };
+        if let Err(e) = saved {
+            let _ = process::remove_if_present(&f.state_tmp);
+            let _ = qmp.run("cont").await;
+            return Err(e);
+        }
+        // The state is complete only once renamed: a crash before leaves no file
+        // `launch` would try to resume from.
+        std::fs::rename(&f.state_tmp, &f.state)?;
+        drop(qmp);
+        Self::stop_process(spec, pid, "suspend").await?;
+        tracing::info!(instance = %spec.instance_id, "guest saved to disk");
+        Ok(())
+    }
+
+    async fn attach_nic(&self, spec: &VmSpec, nic: &NicSpec) -> VirtResult<()> {
+        let lock = self.lock_for(spec);
+        let _g = lock.lock().await;
+        let (_, mut qmp) = Self::require_qmp(spec, "attach_nic").await?;
+        let dev = qemu_id("nic", &nic.port_id);
+        let netdev = qemu_id("net", &nic.port_id);
+        if Self::device_present(&mut qmp, &dev, "attach_nic").await? {
+            return Ok(());
+        }
+        let add = qmp
+            .execute::<_, Value>(
+                "netdev_add",
+                Some(&NetdevTapArgs {
+                    kind: "tap",
+                    id: &netdev,
+                    ifname: &nic.tap,
+                    script: "no",
+                    downscript: "no",
+                    vhost: false,
+                }),
+            )
+            .await;
+        if let Err(e) = add {
+            // Left over from an attach that died between the two steps.
+            if !matches!(&e, QmpError::Command { desc, .. } if desc.contains("Duplicate")) {
+                return Err(failed("attach_nic", e));
+            }
+        }
+        let added = qmp
+            .execute::<_, Value>(
+                "device_add",
+                Some(&NicDeviceArgs {
+                    driver: "virtio-net-pci",
+                    id: &dev,
+                    netdev: &netdev,
+                    mac: &nic.mac,
+                }),
+            )
+            .await;
+        if let Err(e) = added {
+            let _ = qmp
+                .execute::<_, Value>("netdev_del", Some(&IdArgs { id: &netdev }))
+                .await;
+            return Err(failed("attach_nic", e));
+        }
+        Ok(())
+    }
+
+    async fn detach_nic(&self, spec: &VmSpec, port_id: &str) -> VirtResult<()> {
+        let lock = self.lock_for(spec);
+        let _g = lock.lock().await;
+        let (_, mut qmp) = Self::require_qmp(spec, "detach_nic").await?;
+        let dev = qemu_id("nic", port_id);
+        let netdev = qemu_id("net", port_id);
+        if Self::device_present(&mut qmp, &dev, "detach_nic").await? {
+            match qmp
+                .execute::<_, Value>("device_del", Some(&IdArgs { id: &dev }))
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(failed("detach_nic", e)),
+            }
+            let deadline = tokio::time::Instant::now() + self.cfg.detach_timeout;
+            // The guest must acknowledge the unplug; wait for its event, polling
+            // the device tree in case the event went to another connection.
+            loop {
+                if qmp
+                    .wait_device_event("DEVICE_DELETED", &dev, Duration::from_millis(250))
+                    .await
+                    || !Self::device_present(&mut qmp, &dev, "detach_nic").await?
+                {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(failed(
+                        "detach_nic",
+                        format!(
+                            "the guest did not release {dev} within {:?}",
+                            self.cfg.detach_timeout
+                        ),
+                    ));
+                }
+            }
+        }
+        match qmp
+            .execute::<_, Value>("netdev_del", Some(&IdArgs { id: &netdev }))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(failed("detach_nic", e)),
+        }
+    }
+
+    async fn pid(&self, spec: &VmSpec) -> Option<u32> {
+        Self::live_pid(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::virt::{DiskSpec, NicSpec};
+
+    fn spec() -> VmSpec {
+        VmSpec {
+            instance_id: "6f0c4b3e-0000-4000-8000-000000000001".into(),
+            name: "instance-00000001".into(),
+            vcpus: 2,
+            memory_mb: 256,
+            disks: vec![
+                DiskSpec {
+                    id: "config".into(),
+                    path: "/r/config.iso".into(),
+                    format: DiskFormat::Raw,
+                    kind: DiskKind::Cdrom,
+                    read_only: true,
+                },
+                DiskSpec {
+                    id: "root".into(),
+                    path: "/r/a,b.qcow2".into(),
+                    format: DiskFormat::Qcow2,
+                    kind: DiskKind::Disk,
+                    read_only: false,
+                },
+            ],
+            nics: vec![NicSpec {
+                port_id: "p1".into(),
+                tap: "tapp1".into(),
+                mac: "fa:16:3e:00:00:01".into(),
+            }],
+            boot: BootSource::Kernel {
+                kernel: "/k/vmlinux".into(),
+                initrd: Some("/k/initrd".into()),
+                cmdline: "console=ttyS0".into(),
+            },
+            run_dir: "/run/x".into(),
+            netns: None,
+        }
+    }
+
+    #[test]
+    fn command_line_has_every_part() {
+        let args = command_line(
+            &spec(),
+            Accel::Tcg,
+            Some(Path::new("/q/qboot.rom")),
+            Some(Path::new("/run/x/suspend.state")),
+        );
+        let line = args.join(" ");
+        for want in [
+            "-name guest=instance-00000001",
+            "-uuid 6f0c4b3e-0000-4000-8000-000000000001",
+            "-machine pc -accel tcg,tb-size=64 -cpu max",
+            "-m 256 -smp 2",
+            "-nodefaults -no-user-config -display none -daemonize -pidfile /run/x/qemu.pid",
+            "-qmp unix:/run/x/qmp.sock,server=on,wait=off",
+            "file,id=serial0,path=/run/x/console.log,append=on",
+            "if=none,id=drive-root,file=/r/a,,b.qcow2,format=qcow2,readonly=off",
+            "virtio-blk-pci,drive=drive-root,id=disk-root,bootindex=0",
+            "media=cdrom,readonly=on",
+            "ide-cd,drive=drive-config,id=disk-config",
+            "tap,id=net-p1,ifname=tapp1,script=no,downscript=no,vhost=off",
+            "virtio-net-pci,netdev=net-p1,mac=fa:16:3e:00:00:01,id=nic-p1",
+            "-bios /q/qboot.rom -kernel /k/vmlinux -initrd /k/initrd -append console=ttyS0",
+            "-incoming file:/run/x/suspend.state",
+        ] {
+            assert!(line.contains(want), "missing `{want}` in {line}");
+        }
+        assert!(!line.contains("-no-reboot"));
+        let kvm = command_line(&spec(), Accel::Kvm, None, None).join(" ");
+        assert!(kvm.contains("-accel kvm -cpu host"));
+        assert!(!kvm.contains("-bios") && !kvm.contains("-incoming"));
+    }
+
+    #[test]
+    fn run_states_map_to_power_states() {
+        assert_eq!(power_state_of("running"), PowerState::Running);
+        assert_eq!(power_state_of("paused"), PowerState::Paused);
+        assert_eq!(power_state_of("inmigrate"), PowerState::Paused);
+        assert_eq!(power_state_of("postmigrate"), PowerState::Paused);
+        assert_eq!(power_state_of("shutdown"), PowerState::Shutdown);
+        assert_eq!(power_state_of("guest-panicked"), PowerState::Crashed);
+        assert_eq!(power_state_of("internal-error"), PowerState::Crashed);
+    }
+
+    #[test]
+    fn ids_are_sanitised() {
+        assert_eq!(qemu_id("nic", "a b/c"), "nic-a_b_c");
+    }
+}
