@@ -115,12 +115,19 @@ fn compute_service(
     network: &NetworkService,
     placement: &PlacementService,
 ) -> crate::compute::ComputeService {
-    let reason = "no VMM driver is built in yet".to_owned();
-    let hypervisor: Arc<dyn crate::virt::Hypervisor> =
-        Arc::new(crate::virt::unavailable::Unavailable {
-            kind: crate::virt::HypervisorKind::Qemu,
-            reason: reason.clone(),
-        });
+    let (hypervisor, reason): (Arc<dyn crate::virt::Hypervisor>, String) =
+        match crate::virt::select(profile.compute.hypervisor, crate::virt::VirtConfig::default()) {
+            Ok(chosen) => chosen,
+            Err(why) => {
+                tracing::warn!(reason = %why, "no hypervisor can run instances on this host");
+                let driver = crate::virt::unavailable::Unavailable {
+                    kind: crate::virt::HypervisorKind::Qemu,
+                    reason: why.clone(),
+                };
+                (Arc::new(driver), why)
+            }
+        };
+    tracing::info!(hypervisor = hypervisor.kind().hypervisor_type(), reason = %reason, "compute driver chosen");
     let host = hostname();
     let net = &profile.network;
     crate::compute::ComputeService::new(
