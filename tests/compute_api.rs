@@ -400,7 +400,7 @@ fn server_lifecycle_on_a_real_guest() {
     let image = demo.image_id("cirros");
     let r = demo.create(
         json!({"server": {"name": "life", "imageRef": image, "flavorRef": "42", "networks": "none",
-        "metadata": {"role": "test"}, "user_data": "IyEvYmluL3NoCmVjaG8gaGk="}}),
+        "config_drive": true, "metadata": {"role": "test"}, "user_data": "IyEvYmluL3NoCmVjaG8gaGk="}}),
     );
     assert_eq!(r.status(), 202, "{}", r.text().unwrap_or_default());
     let id = json_of(r)["server"]["id"].as_str().expect("id").to_owned();

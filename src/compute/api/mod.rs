@@ -26,7 +26,7 @@ pub fn router() -> Router<Cloud> {
         .layer(from_fn(microversion::layer));
     Router::new()
         .route("/", get(versions))
-        .route("/v2.1", get(version_v21))
+        .route("/v2.1/", get(version_v21))
         .nest("/v2.1", v21)
 }
 
