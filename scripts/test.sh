@@ -12,7 +12,9 @@ ROOT="$PWD"
 # Debian packages the test suite needs.
 # iproute2, nftables and dnsmasq-base: the dataplane tests (inside test namespaces);
 # qemu-utils: the image acceptance tests make real qcow2 files.
-APT_PACKAGES="build-essential pkg-config curl ca-certificates iproute2 nftables dnsmasq-base qemu-utils"
+# genisoimage: config drives; qemu-system-x86 comes from scripts/ensure-qemu.sh (backports
+# on Debian 12); the test guest's own build tools from scripts/build-test-image.sh.
+APT_PACKAGES="build-essential pkg-config curl ca-certificates iproute2 nftables dnsmasq-base qemu-utils genisoimage"
 
 section() { printf '\n==================== %s ====================\n' "$*"; }
 
@@ -36,6 +38,11 @@ if ((${#missing[@]})); then
 else
     echo "all present: $APT_PACKAGES"
 fi
+
+section "QEMU and the test guest image"
+scripts/ensure-qemu.sh
+scripts/build-test-image.sh "$ROOT/target/test-image"
+export ONESTACK_TEST_IMAGE="$ROOT/target/test-image/test-image.qcow2"
 
 section "python venv (OpenStack clients)"
 VENV="$(scripts/venv.sh)"
