@@ -8,6 +8,7 @@ use crate::db::Db;
 use crate::identity::Identity;
 use crate::image::ImageService;
 use crate::network::NetworkService;
+use crate::placement::PlacementService;
 use crate::profile::Profile;
 
 #[derive(Clone)]
@@ -18,4 +19,5 @@ pub struct Cloud {
     pub identity: Identity,
     pub image: ImageService,
     pub network: NetworkService,
+    pub placement: PlacementService,
 }

@@ -22,6 +22,7 @@ use crate::identity::token::TokenProvider;
 use crate::identity::{Identity, IdentityConfig};
 use crate::image::{ImageFiles, ImageService};
 use crate::network::NetworkService;
+use crate::placement::PlacementService;
 use crate::profile::{Profile, ServiceName};
 use crate::services::SERVICES;
 use crate::state::{self, CloudInfo, RuntimeInfo};
@@ -87,6 +88,10 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
     let image = ImageService::new(db.clone(), ImageFiles::open(&dir)?, profile.image.clone());
     let db_for_network = db.clone();
     let resumable_imports = image.recover()?;
+    let placement = PlacementService::new(db.clone());
+    if profile.services.enabled.contains(&ServiceName::Placement) {
+        register_compute_node(&placement, &dir)?;
+    }
     Ok(Prepared {
         cloud: Cloud {
             profile: Arc::new(profile),
@@ -95,10 +100,28 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
             identity,
             image,
             network: NetworkService::new(db_for_network),
+            placement,
         },
         resumable_imports,
         _lock: lock,
     })
+}
+
+/// Records this host as the compute node's resource provider (create or refresh its
+/// inventory and CPU traits), before the listener accepts requests.
+fn register_compute_node(
+    placement: &PlacementService,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let uuid = crate::placement::compute_node_uuid();
+    let name = crate::placement::host::hostname();
+    let inventory = crate::placement::host_inventory(dir)?;
+    let traits = crate::placement::host_cpu_traits();
+    placement
+        .register_blocking(&uuid, &name, &inventory, traits)
+        .map_err(|e| anyhow::anyhow!("registering compute node provider {uuid}: {e}"))?;
+    tracing::info!(provider = %uuid, host = %name, "compute node resource provider ready");
+    Ok(())
 }
 
 /// The whole HTTP surface: one listener, DevStack-style prefixes.
@@ -116,6 +139,11 @@ pub fn router(cloud: Cloud) -> Router {
         let network = crate::network::api::router()
             .layer(from_fn_with_state(FaultFormat::Neutron, render_faults));
         app = app.nest("/networking", network);
+    }
+    if enabled(ServiceName::Placement) {
+        let placement = crate::placement::api::router()
+            .layer(from_fn_with_state(FaultFormat::Placement, render_faults));
+        app = app.nest("/placement", placement);
     }
     app.route("/", axum::routing::get(root))
         .fallback(not_found)

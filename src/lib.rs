@@ -10,6 +10,7 @@ pub mod http;
 pub mod identity;
 pub mod image;
 pub mod network;
+pub mod placement;
 pub mod profile;
 pub mod reconcile;
 pub mod services;

@@ -21,10 +21,15 @@ pub const REQUEST_ID_HEADER: &str = "x-openstack-request-id";
 pub const AUTH_TOKEN_HEADER: &str = "x-auth-token";
 pub const SUBJECT_TOKEN_HEADER: &str = "x-subject-token";
 
+/// The request's id, in the request extensions for fault bodies that carry it.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 /// Gives every request an id (`req-<uuid>`), a tracing span carrying it, and the
 /// `x-openstack-request-id` response header.
-pub async fn request_id(req: Request, next: Next) -> Response {
+pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id = format!("req-{}", uuid::Uuid::new_v4());
+    req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", id = %id);
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -70,7 +75,11 @@ pub async fn render_faults(
     next: Next,
 ) -> Response {
     let www = format!("Keystone uri=\"{}/identity\"", base_url(req.headers()));
-    let resp = next.run(req).await;
+    let rid = req.extensions().get::<RequestId>().cloned();
+    let mut resp = next.run(req).await;
+    if let Some(rid) = rid {
+        resp.extensions_mut().insert(rid);
+    }
     format.render(resp, Some(&www))
 }
 
