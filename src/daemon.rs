@@ -143,7 +143,7 @@ pub fn router(cloud: Cloud) -> Router {
     if enabled(ServiceName::Placement) {
         let placement = crate::placement::api::router()
             .layer(from_fn_with_state(FaultFormat::Placement, render_faults));
-        app = app.nest("/placement", placement);
+        app = app.merge(placement);
     }
     app.route("/", axum::routing::get(root))
         .fallback(not_found)

@@ -962,6 +962,11 @@ fn write_allocations(tx: &Transaction, requests: &[ConsumerAllocations]) -> ApiR
         store::consumer_allocations_delete(tx, &r.consumer)?;
     }
     for r in requests {
+        if r.allocations.values().all(BTreeMap::is_empty) {
+            store::consumer_delete(tx, &r.consumer)?;
+            continue;
+        }
+        store::consumer_save(tx, &r.consumer, &r.project_id, &r.user_id)?;
         for (provider, resources) in &r.allocations {
             if store::provider_get(tx, provider)?.is_none() {
                 return Err(ApiError::bad_request(format!(
@@ -993,11 +998,6 @@ fn write_allocations(tx: &Transaction, requests: &[ConsumerAllocations]) -> ApiR
                 store::allocation_insert(tx, &r.consumer, provider, class, amount)?;
             }
             touched.insert(provider.clone());
-        }
-        if r.allocations.values().all(BTreeMap::is_empty) {
-            store::consumer_delete(tx, &r.consumer)?;
-        } else {
-            store::consumer_save(tx, &r.consumer, &r.project_id, &r.user_id)?;
         }
     }
     for p in &touched {

@@ -25,13 +25,23 @@ use crate::http::error::{ApiError, ApiResult};
 /// Prefix of the links Placement puts in its bodies.
 const PREFIX: &str = "/placement";
 
+/// Everything under `/placement` (with and without the trailing slash on the root),
+/// behind the microversion layer; the caller adds the fault layer.
 pub fn router() -> Router<Cloud> {
-    Router::new()
+    let inner = Router::new()
         .route("/", get(root))
         .merge(providers::routes())
         .merge(catalog::routes())
         .merge(allocations::routes())
+        .fallback(not_found);
+    Router::new()
+        .nest(PREFIX, inner)
+        .route("/placement/", get(root))
         .layer(from_fn(microversion_layer))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::Missing("The resource could not be found.".into())
 }
 
 /// `GET /placement/`: the one version document; no token needed, as in Placement.
