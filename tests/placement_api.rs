@@ -222,11 +222,15 @@ fn providers_inventories_classes_and_traits() {
         .at("1.19")
         .post("/resource_providers", json!({"name": "old-style"}));
     assert_eq!(r.status(), 201);
+    let loc = r.headers()["location"].to_str().expect("loc").to_owned();
     assert!(
-        r.headers()["location"]
-            .to_str()
-            .expect("loc")
-            .starts_with("/placement/resource_providers/")
+        loc.starts_with(&format!("{}/placement/resource_providers/", s.base)),
+        "absolute, as clients GET it: {loc}"
+    );
+    assert_eq!(
+        p.get(&loc.replace(&format!("{}/placement", s.base), ""))
+            .status(),
+        200
     );
     let given = "aaaaaaaa-0000-4000-8000-000000000001";
     let r = p
@@ -385,7 +389,11 @@ fn providers_inventories_classes_and_traits() {
     assert_eq!(r.status(), 201);
     assert_eq!(
         r.headers()["location"],
-        format!("/placement/resource_providers/{given}/inventories/DISK_GB").as_str()
+        format!(
+            "{}/placement/resource_providers/{given}/inventories/DISK_GB",
+            s.base
+        )
+        .as_str()
     );
     let g = json_of(r)["resource_provider_generation"]
         .as_i64()

@@ -3,13 +3,13 @@
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Admin, Mv, PREFIX, check_params, link, query_pairs, single};
+use super::{Admin, Mv, PREFIX, check_params, link, location, query_pairs, single};
 use crate::cloud::Cloud;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
@@ -63,13 +63,14 @@ async fn resource_class_create(
     _: Admin,
     mv: Mv,
     State(cloud): State<Cloud>,
+    headers: HeaderMap,
     Json(body): Json<ClassCreate>,
 ) -> ApiResult<Response> {
     mv.require(2)?;
     cloud.placement.class_create(&body.name, false).await?;
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, class_href(&body.name))],
+        location(&headers, &class_href(&body.name)),
     )
         .into_response())
 }
@@ -90,6 +91,7 @@ async fn resource_class_update(
     _: Admin,
     mv: Mv,
     State(cloud): State<Cloud>,
+    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
     mv.require(2)?;
@@ -100,7 +102,7 @@ async fn resource_class_update(
         ));
     }
     if cloud.placement.class_create(&name, true).await? {
-        Ok((StatusCode::CREATED, [(header::LOCATION, class_href(&name))]).into_response())
+        Ok((StatusCode::CREATED, location(&headers, &class_href(&name))).into_response())
     } else {
         Ok(StatusCode::NO_CONTENT.into_response())
     }
@@ -159,13 +161,14 @@ async fn trait_update(
     _: Admin,
     mv: Mv,
     State(cloud): State<Cloud>,
+    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
     mv.require(6)?;
     if cloud.placement.trait_put(&name).await? {
         Ok((
             StatusCode::CREATED,
-            [(header::LOCATION, format!("{PREFIX}/traits/{name}"))],
+            location(&headers, &format!("{PREFIX}/traits/{name}")),
         )
             .into_response())
     } else {

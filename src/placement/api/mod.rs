@@ -195,6 +195,14 @@ pub fn single<'a>(pairs: &'a [(String, String)], key: &str) -> ApiResult<Option<
     Ok(first)
 }
 
+/// An absolute `Location` (clients GET it as is), as WebOb makes Placement's.
+pub fn location(headers: &axum::http::HeaderMap, path: &str) -> [(header::HeaderName, String); 1] {
+    [(
+        header::LOCATION,
+        format!("{}{path}", crate::http::base_url(headers)),
+    )]
+}
+
 fn link(rel: &str, href: String) -> Value {
     json!({"rel": rel, "href": href})
 }

@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Admin, Mv, PREFIX, check_params, link, query_pairs, single};
+use super::{Admin, Mv, PREFIX, check_params, link, location, query_pairs, single};
 use crate::cloud::Cloud;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
@@ -176,6 +176,7 @@ async fn resource_provider_create(
     _: Admin,
     mv: Mv,
     State(cloud): State<Cloud>,
+    headers: HeaderMap,
     Json(body): Json<ProviderCreate>,
 ) -> ApiResult<Response> {
     let parent = parent_field(body.parent_provider_uuid, mv)?;
@@ -183,7 +184,7 @@ async fn resource_provider_create(
         .placement
         .provider_create(body.uuid, body.name, parent)
         .await?;
-    let location = [(header::LOCATION, provider_href(&p.uuid))];
+    let location = location(&headers, &provider_href(&p.uuid));
     if mv.at_least(20) {
         Ok((StatusCode::OK, location, axum::Json(provider_view(&p, mv))).into_response())
     } else {
@@ -361,6 +362,7 @@ async fn inventory_create(
     _: Admin,
     mv: Mv,
     State(cloud): State<Cloud>,
+    headers: HeaderMap,
     Path(uuid): Path<String>,
     Json(body): Json<InventoryPost>,
 ) -> ApiResult<Response> {
@@ -384,14 +386,17 @@ async fn inventory_create(
             mv.at_least(26),
         )
         .await?;
-    let location = format!(
-        "{}/inventories/{}",
-        provider_href(&uuid),
-        inv.resource_class
+    let location = location(
+        &headers,
+        &format!(
+            "{}/inventories/{}",
+            provider_href(&uuid),
+            inv.resource_class
+        ),
     );
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, location)],
+        location,
         axum::Json(inventory_body(rp_gen, &inv)),
     )
         .into_response())
