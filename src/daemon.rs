@@ -89,8 +89,11 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
     let db_for_network = db.clone();
     let resumable_imports = image.recover()?;
     let placement = PlacementService::new(db.clone());
-    if profile.services.enabled.contains(&ServiceName::Placement) {
-        register_compute_node(&placement, &dir)?;
+    if profile.services.enabled.contains(&ServiceName::Placement)
+        && let Err(e) = register_compute_node(&placement, &dir)
+    {
+        // Placement still serves; only claims against this host fail until fixed.
+        tracing::error!(error = %e, "could not register this host with placement");
     }
     Ok(Prepared {
         cloud: Cloud {

@@ -294,6 +294,7 @@ fn providers_inventories_classes_and_traits() {
     fault(p.at("1.3").get("/resource_providers?resources=VCPU:1"), 400);
     fault(p.get("/resource_providers?resources=VCPU"), 400);
     fault(p.get(&format!("/resources_providers/{given}")), 404);
+    fault(p.req(Method::PATCH, "/resource_providers", None), 405);
     // Deleting a parent is refused.
     let (_, code) = fault(p.delete(&format!("/resource_providers/{given}")), 409);
     assert_eq!(code, "placement.resource_provider.cannot_delete_parent");

@@ -33,7 +33,8 @@ pub fn router() -> Router<Cloud> {
         .merge(providers::routes())
         .merge(catalog::routes())
         .merge(allocations::routes())
-        .fallback(not_found);
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest(PREFIX, inner)
         .route("/placement/", get(root))
@@ -42,6 +43,12 @@ pub fn router() -> Router<Cloud> {
 
 async fn not_found() -> ApiError {
     ApiError::Missing("The resource could not be found.".into())
+}
+
+async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "The method specified is not allowed for this resource: {method}."
+    ))
 }
 
 /// `GET /placement/`: the one version document; no token needed, as in Placement.
