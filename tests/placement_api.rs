@@ -288,6 +288,8 @@ fn providers_inventories_classes_and_traits() {
     assert_eq!(child["root_provider_uuid"], given);
     let tree = p.ok(&format!("/resource_providers?in_tree={child_uuid}"));
     assert_eq!(tree["resource_providers"].as_array().expect("l").len(), 2);
+    let none = p.ok("/resource_providers?in_tree=bbbbbbbb-0000-4000-8000-000000000001");
+    assert_eq!(none["resource_providers"], json!([]));
     let by_name = p.ok("/resource_providers?name=rp1");
     assert_eq!(by_name["resource_providers"][0]["uuid"], given);
     fault(p.get("/resource_providers?bogus=1"), 400);

@@ -199,17 +199,12 @@ impl PlacementService {
     pub async fn provider_list(&self, f: ProviderFilter) -> ApiResult<Vec<Provider>> {
         self.read(move |c| {
             let all = store::provider_list(c)?;
+            // An unknown `in_tree` provider matches nothing, as in Placement.
             let tree_root = match &f.in_tree {
-                Some(u) => Some(
-                    all.iter()
-                        .find(|p| &p.uuid == u)
-                        .map(|p| p.root_uuid.clone())
-                        .ok_or_else(|| {
-                            ApiError::bad_request(format!(
-                                "Invalid uuid value: {u}: no resource provider with this uuid."
-                            ))
-                        })?,
-                ),
+                Some(u) => match all.iter().find(|p| &p.uuid == u) {
+                    Some(p) => Some(p.root_uuid.clone()),
+                    None => return Ok(vec![]),
+                },
                 None => None,
             };
             check_traits_exist(c, &f.traits)?;
