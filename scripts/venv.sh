@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create or refresh the cached Python venv holding the real OpenStack clients
-# (python-openstackclient, openstacksdk) and pytest, used by the acceptance tests.
+# (python-openstackclient, openstacksdk, osc-placement) and pytest, used by the acceptance tests.
 # Idempotent: a stamp file records the requirement hash; re-runs are instant.
 # Usage: scripts/venv.sh            -> prints the venv path on stdout
 #        ONESTACK_VENV=/path scripts/venv.sh
@@ -12,6 +12,7 @@ PYTHON="${PYTHON:-python3}"
 # Pinned client versions (what the acceptance suite is written against).
 REQUIREMENTS="python-openstackclient==10.5.0
 openstacksdk==4.22.0
+osc-placement==4.9.1
 pytest==9.2.0
 pytest-timeout==2.4.0
 requests"

@@ -90,6 +90,12 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
     let placement = PlacementService::new(db.clone());
     let compute = compute_service(&profile, &dir, &db, &image, &network, &placement);
     let resumable_imports = image.recover()?;
+    if profile.services.enabled.contains(&ServiceName::Placement)
+        && let Err(e) = register_compute_node(&placement, &dir)
+    {
+        // Placement still serves; only claims against this host fail until fixed.
+        tracing::error!(error = %e, "could not register this host with placement");
+    }
     Ok(Prepared {
         cloud: Cloud {
             profile: Arc::new(profile),
@@ -115,28 +121,29 @@ fn compute_service(
     network: &NetworkService,
     placement: &PlacementService,
 ) -> crate::compute::ComputeService {
-    let (hypervisor, reason): (Arc<dyn crate::virt::Hypervisor>, String) =
-        match crate::virt::select(profile.compute.hypervisor, crate::virt::VirtConfig::default()) {
-            Ok(chosen) => chosen,
-            Err(why) => {
-                tracing::warn!(reason = %why, "no hypervisor can run instances on this host");
-                let driver = crate::virt::unavailable::Unavailable {
-                    kind: crate::virt::HypervisorKind::Qemu,
-                    reason: why.clone(),
-                };
-                (Arc::new(driver), why)
-            }
-        };
+    let (hypervisor, reason): (Arc<dyn crate::virt::Hypervisor>, String) = match crate::virt::select(
+        profile.compute.hypervisor,
+        crate::virt::VirtConfig::default(),
+    ) {
+        Ok(chosen) => chosen,
+        Err(why) => {
+            tracing::warn!(reason = %why, "no hypervisor can run instances on this host");
+            let driver = crate::virt::unavailable::Unavailable {
+                kind: crate::virt::HypervisorKind::Qemu,
+                reason: why.clone(),
+            };
+            (Arc::new(driver), why)
+        }
+    };
     tracing::info!(hypervisor = hypervisor.kind().hypervisor_type(), reason = %reason, "compute driver chosen");
-    let host = hostname();
+    let host = crate::placement::host::hostname();
     let net = &profile.network;
     crate::compute::ComputeService::new(
         db.clone(),
         crate::compute::ComputeConfig {
             instances_dir: dir.join("instances"),
             netns: Some(net.host_netns.clone()).filter(|n| !n.is_empty()),
-            provider_uuid: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_DNS, host.as_bytes())
-                .to_string(),
+            provider_uuid: crate::placement::compute_node_uuid(),
             host,
             hypervisor_reason: reason,
             dataplane: net.dataplane == crate::profile::DataplaneMode::Host,
@@ -148,13 +155,21 @@ fn compute_service(
     )
 }
 
-/// This machine's host name.
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+/// Records this host as the compute node's resource provider (create or refresh its
+/// inventory and CPU traits), before the listener accepts requests.
+fn register_compute_node(
+    placement: &PlacementService,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let uuid = crate::placement::compute_node_uuid();
+    let name = crate::placement::host::hostname();
+    let inventory = crate::placement::host_inventory(dir)?;
+    let traits = crate::placement::host_cpu_traits();
+    placement
+        .register_blocking(&uuid, &name, &inventory, traits)
+        .map_err(|e| anyhow::anyhow!("registering compute node provider {uuid}: {e}"))?;
+    tracing::info!(provider = %uuid, host = %name, "compute node resource provider ready");
+    Ok(())
 }
 
 /// The whole HTTP surface: one listener, DevStack-style prefixes.
@@ -177,6 +192,11 @@ pub fn router(cloud: Cloud) -> Router {
         let network = crate::network::api::router()
             .layer(from_fn_with_state(FaultFormat::Neutron, render_faults));
         app = app.nest("/networking", network);
+    }
+    if enabled(ServiceName::Placement) {
+        let placement = crate::placement::api::router()
+            .layer(from_fn_with_state(FaultFormat::Placement, render_faults));
+        app = app.merge(placement);
     }
     app.route("/", axum::routing::get(root))
         .fallback(not_found)

@@ -62,7 +62,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         catalog_type: "placement",
         catalog_name: "placement",
         endpoint_path: Some("/placement"),
-        implemented: false,
+        implemented: true,
     },
     ServiceSpec {
         name: ServiceName::Orchestration,

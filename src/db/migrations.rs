@@ -12,6 +12,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0002_image", include_str!("migrations/0002_image.sql")),
     ("0003_network", include_str!("migrations/0003_network.sql")),
+    (
+        "0004_placement",
+        include_str!("migrations/0004_placement.sql"),
+    ),
     ("0005_compute", include_str!("migrations/0005_compute.sql")),
 ];
 

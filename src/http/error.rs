@@ -134,10 +134,17 @@ pub enum FaultFormat {
     Neutron,
     /// `{"message": ..., "code": ..., "title": ...}` as Glance and Heat use.
     Plain,
+    /// `{"errors": [{"status", "title", "detail", "code", "request_id"}]}`
+    Placement,
 }
 
 impl FaultFormat {
     pub fn body(self, fault: &Fault) -> serde_json::Value {
+        self.body_for(fault, None)
+    }
+
+    /// The fault body; formats that carry the request id (Placement) get `request_id`.
+    pub fn body_for(self, fault: &Fault, request_id: Option<&str>) -> serde_json::Value {
         let code = fault.status.as_u16();
         match self {
             FaultFormat::Keystone => serde_json::json!({
@@ -170,6 +177,13 @@ impl FaultFormat {
             FaultFormat::Plain => serde_json::json!({
                 "code": code, "title": fault.title(), "message": fault.message
             }),
+            FaultFormat::Placement => serde_json::json!({"errors": [{
+                "status": code,
+                "title": fault.title(),
+                "detail": fault.message,
+                "code": placement_code(fault),
+                "request_id": request_id.unwrap_or_default(),
+            }]}),
         }
     }
 
@@ -178,7 +192,12 @@ impl FaultFormat {
         let Some(fault) = resp.extensions_mut().remove::<Fault>() else {
             return resp;
         };
-        let mut out = (fault.status, axum::Json(self.body(&fault))).into_response();
+        let rid = resp
+            .extensions()
+            .get::<crate::http::RequestId>()
+            .map(|r| r.0.clone());
+        let body = self.body_for(&fault, rid.as_deref());
+        let mut out = (fault.status, axum::Json(body)).into_response();
         *out.headers_mut() = std::mem::take(resp.headers_mut());
         out.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -190,6 +209,31 @@ impl FaultFormat {
             out.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
         out
+    }
+}
+
+/// Placement's machine-readable error code (its `errors.py`), told apart by the
+/// message, since `ApiError` has no code of its own. Clients (Nova) retry on
+/// `placement.concurrent_update`.
+fn placement_code(fault: &Fault) -> &'static str {
+    let m = fault.message.as_str();
+    match fault.status {
+        StatusCode::CONFLICT if m.contains("generation conflict") => "placement.concurrent_update",
+        StatusCode::CONFLICT if m.contains("Conflicting resource provider name") => {
+            "placement.duplicate_name"
+        }
+        StatusCode::CONFLICT if m.contains("Resource provider has allocations") => {
+            "placement.resource_provider.inuse"
+        }
+        StatusCode::CONFLICT if m.contains("child resource providers") => {
+            "placement.resource_provider.cannot_delete_parent"
+        }
+        StatusCode::CONFLICT
+            if m.starts_with("update conflict: Inventory") && m.ends_with("in use.") =>
+        {
+            "placement.inventory.inuse"
+        }
+        _ => "placement.undefined_code",
     }
 }
 
@@ -228,6 +272,29 @@ mod tests {
         assert_eq!(
             FaultFormat::Neutron.body(&f)["NeutronError"]["type"],
             "Conflict"
+        );
+    }
+
+    #[test]
+    fn placement_body_carries_code_and_request_id() {
+        let f = Fault {
+            status: StatusCode::NOT_FOUND,
+            message: "No resource provider with uuid x found".into(),
+        };
+        let b = FaultFormat::Placement.body_for(&f, Some("req-1"));
+        let e = &b["errors"][0];
+        assert_eq!(e["status"], 404);
+        assert_eq!(e["title"], "Not Found");
+        assert_eq!(e["detail"], "No resource provider with uuid x found");
+        assert_eq!(e["code"], "placement.undefined_code");
+        assert_eq!(e["request_id"], "req-1");
+        let c = Fault {
+            status: StatusCode::CONFLICT,
+            message: "resource provider generation conflict".into(),
+        };
+        assert_eq!(
+            FaultFormat::Placement.body(&c)["errors"][0]["code"],
+            "placement.concurrent_update"
         );
     }
 }

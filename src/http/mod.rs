@@ -90,7 +90,11 @@ pub async fn render_faults(
     next: Next,
 ) -> Response {
     let www = format!("Keystone uri=\"{}/identity\"", base_url(req.headers()));
-    let resp = next.run(req).await;
+    let rid = req.extensions().get::<RequestId>().cloned();
+    let mut resp = next.run(req).await;
+    if let Some(rid) = rid {
+        resp.extensions_mut().insert(rid);
+    }
     format.render(resp, Some(&www))
 }
 

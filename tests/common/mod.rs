@@ -19,8 +19,11 @@ pub struct Server {
     pub profile: Option<PathBuf>,
 }
 
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_onestack")
+/// The binary under test: `ONESTACK_TEST_BIN` if set (a copy taken right after the
+/// build, when a shared target directory may be rebuilt by another checkout), else
+/// the one Cargo built for this test.
+pub fn bin() -> String {
+    std::env::var("ONESTACK_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_onestack").to_owned())
 }
 
 impl Server {
