@@ -118,12 +118,16 @@ pub fn apply(host: &mut Host, plan: &SetupPlan) -> Result<(), CmdError> {
         let routes = nics::parse_routes(
             &host.query(host.ns.ip(&["-j", "-4", "route", "show", "table", "main"]))?,
         );
-        for (dst, via) in &t.routes {
+        for m in &t.routes {
             let present = routes
                 .iter()
-                .any(|r| &r.dst == dst && r.dev == br && r.gateway == Some(*via));
+                .any(|r| r.dst == m.dst && r.dev == br && r.gateway == Some(m.via));
             if !present {
-                host.ip(&["route", "replace", dst, "via", &via.to_string(), "dev", br])?;
+                let (via, metric) = (m.via.to_string(), m.metric.to_string());
+                let argv = [
+                    "route", "replace", &m.dst, "via", &via, "dev", br, "metric", &metric,
+                ];
+                host.ip(&argv)?;
             }
         }
     }
@@ -217,16 +221,12 @@ pub fn revert(host: &mut Host, plan: &SetupPlan, created_bridge: bool) -> Vec<St
                 errors.push(e.to_string());
             }
         }
-        for (dst, via) in &t.routes {
-            if let Err(e) = host.ip(&[
-                "route",
-                "replace",
-                dst,
-                "via",
-                &via.to_string(),
-                "dev",
-                &t.nic,
-            ]) {
+        for m in &t.routes {
+            let (via, metric) = (m.via.to_string(), m.metric.to_string());
+            let argv = [
+                "route", "replace", &m.dst, "via", &via, "dev", &t.nic, "metric", &metric,
+            ];
+            if let Err(e) = host.ip(&argv) {
                 errors.push(e.to_string());
             }
         }

@@ -41,8 +41,16 @@ pub struct Takeover {
     /// reservations stay valid.
     pub mac: String,
     pub addresses: Vec<String>,
-    /// Gateway routes (not default) through the NIC, moved to the bridge: (dst, via).
-    pub routes: Vec<(String, Ipv4Addr)>,
+    /// Gateway routes through the NIC (a bridged NIC's own default route too),
+    /// moved to the bridge with their metric.
+    pub routes: Vec<MovedRoute>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MovedRoute {
+    pub dst: String,
+    pub via: Ipv4Addr,
+    pub metric: u32,
 }
 
 /// A masquerade rule of the `ip onestack-host` table.
@@ -134,8 +142,14 @@ fn takeover_plan(
     let routes = obs
         .routes
         .iter()
-        .filter(|r| (r.dev == dev || r.dev == bridge || r.dev == nic.name) && r.dst != "default")
-        .filter_map(|r| Some((r.dst.clone(), r.gateway?)))
+        .filter(|r| r.dev == dev || r.dev == bridge || r.dev == nic.name)
+        .filter_map(|r| {
+            Some(MovedRoute {
+                dst: r.dst.clone(),
+                via: r.gateway?,
+                metric: r.metric,
+            })
+        })
         .collect();
     if nic.dhcp {
         notes.push(format!(
