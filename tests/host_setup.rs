@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 
 use netns::{in_netns, sh};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_onestack")
+/// The binary under test; `ONESTACK_BIN` points at a copy when the build
+/// directory is shared and may be rebuilt while the tests run.
+fn bin() -> String {
+    std::env::var("ONESTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_onestack").to_string())
 }
 
 /// The namespaces of one scenario, removed on drop (also when the test panics),
@@ -25,6 +27,7 @@ fn bin() -> &'static str {
 struct Lab {
     tag: String,
     dnsmasq: Option<Child>,
+    server: Option<Child>,
     dir: tempfile::TempDir,
 }
 
@@ -34,6 +37,7 @@ impl Lab {
         let lab = Lab {
             tag,
             dnsmasq: None,
+            server: None,
             dir: tempfile::tempdir().expect("tempdir"),
         };
         for ns in [lab.vm(), lab.nat(), lab.laptop()] {
@@ -238,8 +242,19 @@ impl Drop for Lab {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for ns in [self.vm(), self.nat(), self.laptop()] {
-            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        if let Some(mut c) = self.server.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Ours and the ones the cloud made with our prefix (qrouter-, qdhcp-).
+        let all = Command::new("ip").args(["netns", "list"]).output();
+        let listed = all
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for ns in listed.lines().filter_map(|l| l.split_whitespace().next()) {
+            if ns.starts_with(&format!("{}-", self.tag)) {
+                let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            }
         }
     }
 }
@@ -586,4 +601,159 @@ fn devstack_range_already_routed() {
     assert_eq!(lab.addrs("br-ex"), vec!["172.24.5.1/24".to_string()]);
     assert!(lab.nft_host_table().contains("ip saddr 172.24.5.0/24"));
     assert_eq!(changes(&lab.install(&[])), 0);
+}
+
+/// The whole path: install, the cloud started with the effective profile (its
+/// dataplane in the VM), a class created through its API, the laptop reaching a
+/// student router's gateway on the host-only network; then uninstall with the
+/// cloud running.
+#[test]
+fn install_then_up_and_lab() {
+    require_privileges!();
+    let mut lab = Lab::new("e");
+    lab.nat_nic();
+    lab.second_nic("192.168.56.10/24", "192.168.56.1/24");
+    lab.install(&[]);
+    let state = lab.state();
+    let log = std::fs::File::create(lab.dir.path().join("server.log")).expect("log");
+    // The control plane runs in the root namespace (a process inside `ip netns
+    // exec` has its own mount namespace, where the namespaces the dataplane adds
+    // would not be visible to the rest of the test), on loopback; the dataplane
+    // runs in the VM namespace as the effective profile says.
+    let profile = std::fs::read_to_string(state.join("profile.toml"))
+        .expect("profile")
+        .replace(
+            "public_host = \"192.168.56.10\"",
+            "public_host = \"127.0.0.1\"",
+        );
+    std::fs::write(lab.dir.path().join("up.toml"), profile).expect("write");
+    let child = Command::new(bin())
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["up", "--listen", "127.0.0.1:0", "--profile"])
+        .arg(lab.dir.path().join("up.toml"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("onestack up");
+    lab.server = Some(child);
+    let server_log =
+        || std::fs::read_to_string(lab.dir.path().join("server.log")).unwrap_or_default();
+    let mut port = 0u16;
+    assert!(
+        netns::eventually(Duration::from_secs(30), || {
+            let rt: Option<serde_json::Value> = std::fs::read_to_string(state.join("runtime.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+            port = rt
+                .and_then(|v| v["listen"].as_str()?.rsplit(':').next()?.parse().ok())
+                .unwrap_or(0);
+            port != 0
+        }),
+        "the cloud did not start:\n{}",
+        server_log()
+    );
+    let converged = || -> Option<serde_json::Value> {
+        std::fs::read_to_string(state.join("dataplane-status.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+    };
+    assert!(
+        netns::eventually(Duration::from_secs(30), || converged()
+            .is_some_and(|v| v["routers"].as_u64() >= Some(1))),
+        "no converge:\n{}",
+        server_log()
+    );
+    // The cloud's converge kept what install set up.
+    assert_eq!(lab.addrs("br-ex"), vec!["192.168.56.10/24".to_string()]);
+
+    let out_dir = lab.dir.path().join("class");
+    let lab_create = |lab: &Lab| {
+        let out = Command::new(bin())
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["lab", "create", "--students", "2", "--out-dir"])
+            .arg(&out_dir)
+            .output()
+            .expect("lab create");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "lab create: {text}\n{}", server_log());
+        text
+    };
+    let table = lab_create(&lab);
+    eprintln!("{table}");
+    assert!(
+        table.contains("student01") && table.contains("student02"),
+        "{table}"
+    );
+    assert_eq!(
+        lab_create(&lab),
+        table,
+        "a second lab create is the same class"
+    );
+    for s in ["student01", "student02"] {
+        let f = out_dir.join(s).join("clouds.yaml");
+        assert_eq!(mode(&f), 0o600);
+        assert!(
+            std::fs::read_to_string(&f)
+                .expect("yaml")
+                .contains(&format!("username: \"{s}\""))
+        );
+    }
+    // student01's router has its gateway in the floating pool, reachable from the laptop.
+    let router = table
+        .lines()
+        .find(|l| l.starts_with("student01"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .expect("router id")
+        .to_string();
+    let rns = format!("{}-qrouter-{router}", lab.vm());
+    let mut gw: Option<Ipv4Addr> = None;
+    assert!(
+        netns::eventually(Duration::from_secs(20), || {
+            let out = Command::new("ip")
+                .args(["-n", &rns, "-4", "-j", "addr", "show"])
+                .output();
+            let v: serde_json::Value = out
+                .ok()
+                .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+                .unwrap_or_default();
+            gw = v
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|l| l["ifname"].as_str().is_some_and(|n| n.starts_with("qg-")))
+                .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+                .find_map(|a| a["local"].as_str()?.parse().ok());
+            gw.is_some()
+        }),
+        "no router gateway in {rns}:\n{}\n{}\n{:?}",
+        server_log(),
+        sh(&["ip", "netns", "list"]),
+        converged()
+    );
+    let gw = gw.expect("gateway");
+    assert!(
+        gw.octets()[..3] == [192, 168, 56] && gw.octets()[3] >= 128,
+        "gateway {gw} outside the pool"
+    );
+    assert!(
+        netns::ping(&lab.laptop(), gw, Duration::from_secs(5)),
+        "laptop reaches router gateway {gw}"
+    );
+
+    let (ok, text) = lab.onestack(&["uninstall"]);
+    assert!(ok, "uninstall: {text}");
+    if let Some(mut c) = lab.server.take() {
+        let _ = c.wait();
+    }
+    assert!(!lab.link_exists("br-ex"), "{text}");
+    assert_eq!(lab.addrs("enp0s8"), vec!["192.168.56.10/24".to_string()]);
+    let left = sh(&["ip", "netns", "list"]);
+    assert!(!left.contains(&format!("{}-qrouter", lab.vm())), "{left}");
 }

@@ -233,6 +233,13 @@ fn effective_profile(
     n.floating_pool_end = Some(plan.pool_end);
     n.external_bridge = plan.bridge.clone();
     n.host_netns = netns.unwrap_or_default().to_owned();
+    // A namespace standing in for the host: name the router/DHCP namespaces after
+    // it, so they are told apart (and cleaned up) with it.
+    if let Some(ns) = netns
+        && n.namespace_prefix.is_empty()
+    {
+        n.namespace_prefix = format!("{ns}-");
+    }
     if profile.cloud.public_host.is_empty() && profile.cloud.listen.ip().is_unspecified() {
         profile.cloud.public_host = plan.public_host.clone();
     }
