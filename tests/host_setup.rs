@@ -669,7 +669,7 @@ fn install_then_up_and_lab() {
     assert_eq!(lab.addrs("br-ex"), vec!["192.168.56.10/24".to_string()]);
 
     let out_dir = lab.dir.path().join("class");
-    let lab_create = |lab: &Lab| {
+    let lab_create = || {
         let out = Command::new(bin())
             .arg("--state-dir")
             .arg(&state)
@@ -685,14 +685,14 @@ fn install_then_up_and_lab() {
         assert!(out.status.success(), "lab create: {text}\n{}", server_log());
         text
     };
-    let table = lab_create(&lab);
+    let table = lab_create();
     eprintln!("{table}");
     assert!(
         table.contains("student01") && table.contains("student02"),
         "{table}"
     );
     assert_eq!(
-        lab_create(&lab),
+        lab_create(),
         table,
         "a second lab create is the same class"
     );
