@@ -271,9 +271,12 @@ fn changes(text: &str) -> usize {
 
 /// An echo server in the VM and an established session to it from vbox-nat.
 fn ssh_like_session(lab: &Lab) -> TcpStream {
-    let listener = in_netns(&lab.vm(), || {
-        TcpListener::bind("10.0.2.15:2222").expect("bind")
-    });
+    session(lab, &lab.nat(), "10.0.2.15:2222")
+}
+
+/// An echo server in the VM on `addr` and an established session to it from `from`.
+fn session(lab: &Lab, from: &str, addr: &'static str) -> TcpStream {
+    let listener = in_netns(&lab.vm(), move || TcpListener::bind(addr).expect("bind"));
     std::thread::spawn(move || {
         if let Ok((mut c, _)) = listener.accept() {
             let mut buf = [0u8; 64];
@@ -285,10 +288,10 @@ fn ssh_like_session(lab: &Lab) -> TcpStream {
         }
     });
     // Retried: a neighbour entry left FAILED by the DHCP exchange clears in a moment.
-    let mut s = in_netns(&lab.nat(), || {
+    let mut s = in_netns(from, move || {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match TcpStream::connect("10.0.2.15:2222") {
+            match TcpStream::connect(addr) {
                 Ok(s) => return s,
                 Err(e) if Instant::now() < deadline => {
                     eprintln!("connect: {e}, retrying");
@@ -351,6 +354,8 @@ fn nat_and_host_only() {
     lab.nat_nic();
     lab.second_nic("192.168.56.10/24", "192.168.56.1/24");
     let mut session = ssh_like_session(&lab);
+    // A session from the laptop to the host-only address, whose NIC br-ex takes over.
+    let mut laptop_session = session(&lab, &lab.laptop(), "192.168.56.10:2223");
 
     let dry = lab.install(&["--dry-run"]);
     assert!(dry.contains("enp0s3") && dry.contains("NAT "), "{dry}");
@@ -393,6 +398,7 @@ fn nat_and_host_only() {
         "laptop reaches the VM over br-ex"
     );
     echo(&mut session, b"after the install");
+    echo(&mut laptop_session, b"after the address moved to br-ex");
 
     let profile = std::fs::read_to_string(lab.state().join("profile.toml")).expect("profile");
     for want in [
@@ -691,11 +697,7 @@ fn install_then_up_and_lab() {
         table.contains("student01") && table.contains("student02"),
         "{table}"
     );
-    assert_eq!(
-        lab_create(),
-        table,
-        "a second lab create is the same class"
-    );
+    assert_eq!(lab_create(), table, "a second lab create is the same class");
     for s in ["student01", "student02"] {
         let f = out_dir.join(s).join("clouds.yaml");
         assert_eq!(mode(&f), 0o600);

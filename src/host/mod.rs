@@ -136,7 +136,9 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
     file(&mut changes, &profile_path, &profile_text, 0o644)?;
     let unit = systemd::unit_text(&o.binary, &o.state_dir, &profile_path);
     let unit_path = o.unit_dir.join(systemd::UNIT_NAME);
-    let unit_changed = std::fs::read_to_string(&unit_path).ok().as_deref() != Some(unit.as_str());
+    // A new unit or a new effective profile needs the running cloud restarted.
+    let restart = std::fs::read_to_string(&unit_path).ok().as_deref() != Some(unit.as_str())
+        || std::fs::read_to_string(&profile_path).ok().as_deref() != Some(profile_text.as_str());
     file(&mut changes, &unit_path, &unit, 0o644)?;
 
     if !o.dry_run {
@@ -179,7 +181,7 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
         && systemd::systemd_booted()
         && o.unit_dir == Path::new("/etc/systemd/system");
     if manage_service {
-        changes.extend(systemd::enable(unit_changed)?);
+        changes.extend(systemd::enable(restart)?);
     } else {
         let _ = writeln!(
             out,

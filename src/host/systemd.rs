@@ -60,9 +60,9 @@ pub fn write_if_changed(path: &Path, data: &str, mode: u32, dry_run: bool) -> an
     Ok(true)
 }
 
-/// `systemctl daemon-reload`, then enable and start the unit when it is not yet.
-/// Returns the commands it ran.
-pub fn enable(unit_changed: bool) -> anyhow::Result<Vec<String>> {
+/// `systemctl daemon-reload` and a restart when the unit or profile changed, then
+/// enable and start the unit when it is not yet. Returns the commands it ran.
+pub fn enable(restart: bool) -> anyhow::Result<Vec<String>> {
     let mut done = Vec::new();
     let sc = |args: &[&str]| -> Vec<String> {
         std::iter::once("systemctl")
@@ -75,13 +75,13 @@ pub fn enable(unit_changed: bool) -> anyhow::Result<Vec<String>> {
         done.push(argv.join(" "));
         Ok(())
     };
-    if unit_changed {
+    if restart {
         run(sc(&["daemon-reload"]), &mut done)?;
     }
     if run_sync(&sc(&["is-enabled", "--quiet", UNIT_NAME]), None).is_err() {
         run(sc(&["enable", UNIT_NAME]), &mut done)?;
     }
-    if unit_changed {
+    if restart {
         run(sc(&["restart", UNIT_NAME]), &mut done)?;
     } else if run_sync(&sc(&["is-active", "--quiet", UNIT_NAME]), None).is_err() {
         run(sc(&["start", UNIT_NAME]), &mut done)?;
