@@ -271,11 +271,11 @@ fn changes(text: &str) -> usize {
 
 /// An echo server in the VM and an established session to it from vbox-nat.
 fn ssh_like_session(lab: &Lab) -> TcpStream {
-    session(lab, &lab.nat(), "10.0.2.15:2222")
+    echo_session(lab, &lab.nat(), "10.0.2.15:2222")
 }
 
 /// An echo server in the VM on `addr` and an established session to it from `from`.
-fn session(lab: &Lab, from: &str, addr: &'static str) -> TcpStream {
+fn echo_session(lab: &Lab, from: &str, addr: &'static str) -> TcpStream {
     let listener = in_netns(&lab.vm(), move || TcpListener::bind(addr).expect("bind"));
     std::thread::spawn(move || {
         if let Ok((mut c, _)) = listener.accept() {
@@ -355,7 +355,7 @@ fn nat_and_host_only() {
     lab.second_nic("192.168.56.10/24", "192.168.56.1/24");
     let mut session = ssh_like_session(&lab);
     // A session from the laptop to the host-only address, whose NIC br-ex takes over.
-    let mut laptop_session = session(&lab, &lab.laptop(), "192.168.56.10:2223");
+    let mut laptop_session = echo_session(&lab, &lab.laptop(), "192.168.56.10:2223");
 
     let dry = lab.install(&["--dry-run"]);
     assert!(dry.contains("enp0s3") && dry.contains("NAT "), "{dry}");
