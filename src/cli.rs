@@ -54,11 +54,69 @@ pub enum Command {
         #[arg(long)]
         purge_network: bool,
     },
+    /// Set this machine up as a cloud host: packages, external network (br-ex, NAT),
+    /// effective profile, clouds.yaml/openrc and the systemd unit. Idempotent.
+    Install {
+        /// Base profile (built-in name or file) for the effective profile.
+        #[arg(long, default_value = "default")]
+        profile: String,
+        /// Print the plan and the changes it would make; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Treat this network namespace as the host (tests, simulated VMs).
+        #[arg(long)]
+        netns: Option<String>,
+        /// Root for openstack/clouds.yaml and the openrc files.
+        #[arg(long, env = "ONESTACK_ETC_DIR", default_value = "/etc")]
+        etc_dir: PathBuf,
+        /// Where onestack.service goes. Default: <etc-dir>/systemd/system.
+        #[arg(long, env = "ONESTACK_UNIT_DIR")]
+        unit_dir: Option<PathBuf>,
+        /// Do not install OS packages.
+        #[arg(long)]
+        no_packages: bool,
+    },
+    /// Undo `install`: unit, bridges, NAT table, NIC addresses back, client files.
+    Uninstall {
+        /// Also delete the state directory (database, images, disks).
+        #[arg(long)]
+        purge: bool,
+        #[arg(long, env = "ONESTACK_ETC_DIR", default_value = "/etc")]
+        etc_dir: PathBuf,
+        #[arg(long, env = "ONESTACK_UNIT_DIR")]
+        unit_dir: Option<PathBuf>,
+    },
+    /// Re-apply the host networking recorded by `install` (run by the unit at boot).
+    HostRestore,
+    /// Classroom setups on a running cloud.
+    Lab {
+        #[command(subcommand)]
+        command: LabCommand,
+    },
     /// Delete the whole state directory.
     Reset {
         /// Confirm that everything in the state directory may be deleted.
         #[arg(long)]
         yes: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LabCommand {
+    /// One project, user (member), private network and router per student, with
+    /// quotas from the profile's [lab] section; prints the credentials and writes
+    /// one clouds.yaml per student.
+    Create {
+        #[arg(long)]
+        students: u32,
+        #[arg(long, default_value = "student")]
+        prefix: String,
+        /// Profile whose [lab] section gives quotas and the private range.
+        #[arg(long, default_value = "teaching")]
+        profile: String,
+        /// Where `<name>/clouds.yaml` files go. Default: <state>/lab.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
     },
 }
 

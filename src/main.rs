@@ -51,6 +51,61 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             text
         }
         Command::Reset { yes } => cli::reset(&dir, yes)?,
+        Command::Install {
+            profile,
+            dry_run,
+            netns,
+            etc_dir,
+            unit_dir,
+            no_packages,
+        } => {
+            let report = onestack::host::install(&onestack::host::InstallOptions {
+                state_dir: dir,
+                profile,
+                dry_run,
+                netns,
+                unit_dir: unit_dir
+                    .unwrap_or_else(|| onestack::host::systemd::default_unit_dir(&etc_dir)),
+                etc_dir,
+                no_packages,
+                binary: std::env::current_exe()?,
+            })?;
+            report.text
+        }
+        Command::Uninstall {
+            purge,
+            etc_dir,
+            unit_dir,
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(onestack::host::uninstall(
+                &onestack::host::UninstallOptions {
+                    state_dir: dir,
+                    unit_dir: unit_dir
+                        .unwrap_or_else(|| onestack::host::systemd::default_unit_dir(&etc_dir)),
+                    etc_dir,
+                    purge,
+                },
+            ))?
+        }
+        Command::HostRestore => onestack::host::restore(&dir)?,
+        Command::Lab {
+            command:
+                cli::LabCommand::Create {
+                    students,
+                    prefix,
+                    profile,
+                    out_dir,
+                },
+        } => onestack::lab::create(&onestack::lab::LabOptions {
+            out_dir: out_dir.unwrap_or_else(|| dir.join("lab")),
+            state_dir: dir,
+            students,
+            prefix,
+            profile: cli::load_profile(&profile)?,
+        })?,
     };
     print!("{text}");
     Ok(())

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 const BUILTIN: &[(&str, &str)] = &[
     ("default", include_str!("../profiles/default.toml")),
     ("minimal", include_str!("../profiles/minimal.toml")),
+    ("teaching", include_str!("../profiles/teaching.toml")),
 ];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -22,6 +23,49 @@ pub struct Profile {
     pub network: NetworkSection,
     #[serde(default)]
     pub image: ImageSection,
+    #[serde(default)]
+    pub lab: LabSection,
+}
+
+/// A classroom (`onestack lab create`): what each student gets.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LabSection {
+    /// Each student's private subnet (the same range in every project: routers keep
+    /// them apart).
+    pub private_cidr: Cidr,
+    pub dns_nameservers: Vec<Ipv4Addr>,
+    pub quota_networks: i64,
+    pub quota_subnets: i64,
+    pub quota_ports: i64,
+    pub quota_routers: i64,
+    pub quota_floating_ips: i64,
+    pub quota_security_groups: i64,
+    /// Compute quotas, applied when the cloud serves compute.
+    pub quota_instances: i64,
+    pub quota_cores: i64,
+    pub quota_ram_mb: i64,
+}
+
+impl Default for LabSection {
+    fn default() -> Self {
+        LabSection {
+            private_cidr: Cidr {
+                addr: Ipv4Addr::new(10, 10, 0, 0),
+                prefix: 24,
+            },
+            dns_nameservers: Vec::new(),
+            quota_networks: 2,
+            quota_subnets: 2,
+            quota_ports: 20,
+            quota_routers: 1,
+            quota_floating_ips: 2,
+            quota_security_groups: 5,
+            quota_instances: 2,
+            quota_cores: 2,
+            quota_ram_mb: 2048,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -113,6 +157,13 @@ pub struct ComputeSection {
 pub struct NetworkSection {
     pub floating_range: Cidr,
     pub public_gateway: Ipv4Addr,
+    /// First and last floating IP of the public subnet's allocation pool; unset =
+    /// the whole floating range. `onestack install` sets them when the floating IPs
+    /// share a subnet with the host (a VirtualBox host-only or bridged network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floating_pool_start: Option<Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floating_pool_end: Option<Ipv4Addr>,
     pub fixed_range: Cidr,
     /// `host`: converge bridges, namespaces, nftables and dnsmasq on this machine;
     /// `off`: the networking API only.
@@ -196,7 +247,9 @@ pub enum ProfileError {
     },
     #[error("profile {file}: {message}")]
     Invalid { file: String, message: String },
-    #[error("no profile named `{0}` (built in: default, minimal); pass a file path instead")]
+    #[error(
+        "no profile named `{0}` (built in: default, minimal, teaching); pass a file path instead"
+    )]
     Unknown(String),
 }
 

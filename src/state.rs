@@ -73,7 +73,15 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(
     }
 }
 
-/// Whether a recorded pid still names a live process.
+/// Whether a recorded pid still names a live process. A zombie (exited, not yet
+/// reaped by its parent) is not alive: it serves nothing and holds no lock.
 pub fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name, which may hold spaces.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_none_or(|state| state != "Z"),
+        Err(_) => false,
+    }
 }

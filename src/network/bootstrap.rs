@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::NetworkService;
+use super::model::AllocationPool;
 use super::networks::{NetworkInput, SubnetInput};
 use super::routers::{GatewayRequest, InterfaceRequest, RouterInput};
 use crate::http::context::{NamedRef, RequestContext, Scope};
@@ -77,6 +78,13 @@ impl NetworkService {
                 ip_version: Some(4),
                 cidr: Some(floating),
                 gateway_ip: Some(Some(cfg.public_gateway.to_string())),
+                allocation_pools: match (cfg.floating_pool_start, cfg.floating_pool_end) {
+                    (Some(start), Some(end)) => Some(vec![AllocationPool {
+                        start: start.to_string(),
+                        end: end.to_string(),
+                    }]),
+                    _ => None,
+                },
                 enable_dhcp: Some(false),
                 ..Default::default()
             },

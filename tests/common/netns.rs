@@ -236,8 +236,13 @@ pub fn dhcp(ns: &str, mac: &str) -> Result<Lease, String> {
 }
 
 pub fn dhcp_exchange(mac: [u8; 6]) -> Result<Lease, String> {
+    dhcp_exchange_on("eth0", mac)
+}
+
+/// The DHCP exchange over device `dev` of the calling thread's namespace.
+pub fn dhcp_exchange_on(dev: &str, mac: [u8; 6]) -> Result<Lease, String> {
     let sock = UdpSocket::bind("0.0.0.0:68").map_err(|e| e.to_string())?;
-    bind_to_device(sock.as_raw_fd(), "eth0");
+    bind_to_device(sock.as_raw_fd(), dev);
     sock.set_broadcast(true).map_err(|e| e.to_string())?;
     sock.set_read_timeout(Some(Duration::from_millis(300)))
         .map_err(|e| e.to_string())?;

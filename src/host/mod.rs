@@ -1,0 +1,332 @@
+//! Host setup: `onestack install` turns a fresh Ubuntu/Debian machine (typically a
+//! VirtualBox VM) into a cloud host — preflight, OS packages, NIC roles, the
+//! external network (br-ex and its NAT), the effective profile, client files and
+//! the systemd unit — idempotently; `onestack uninstall` undoes it.
+//!
+//! One job per file: `preflight` (OS, memory, disk, KVM), `packages` (apt),
+//! `nics` (NIC roles), `plan` (the external network choice), `apply` (host
+//! changes), `systemd` (unit and client files).
+
+pub mod apply;
+pub mod nics;
+pub mod packages;
+pub mod plan;
+pub mod preflight;
+pub mod systemd;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::dataplane::cmd::Ns;
+use crate::identity::bootstrap::Credentials;
+use crate::profile::{Cidr, Profile};
+use crate::state::{self, CloudInfo};
+use apply::Host;
+use plan::SetupPlan;
+
+/// What `install` applied, kept in the state directory for `host-restore` (at
+/// boot, from the unit) and `uninstall`.
+pub const RECORD_FILE: &str = "host-setup.json";
+/// The effective profile `install` writes and the unit passes to `up`.
+pub const PROFILE_FILE: &str = "profile.toml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Installed {
+    pub plan: SetupPlan,
+    /// The namespace playing the host (tests), None in production.
+    pub netns: Option<String>,
+    /// Whether `install` created the bridge (then `uninstall` deletes it).
+    pub created_bridge: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct InstallOptions {
+    pub state_dir: PathBuf,
+    /// Base profile (built-in name or file) the effective profile derives from.
+    pub profile: String,
+    pub dry_run: bool,
+    pub netns: Option<String>,
+    /// Root of `openstack/clouds.yaml` and the openrc files (`/etc`).
+    pub etc_dir: PathBuf,
+    /// Where the unit goes (`/etc/systemd/system`).
+    pub unit_dir: PathBuf,
+    pub no_packages: bool,
+    /// The `onestack` binary the unit runs.
+    pub binary: PathBuf,
+}
+
+/// The printed report and the number of changes made (0 on a provisioned host).
+#[derive(Debug, Clone)]
+pub struct InstallReport {
+    pub text: String,
+    pub changes: Vec<String>,
+    pub plan: SetupPlan,
+}
+
+/// `onestack install`.
+pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
+    let mut out = String::new();
+    let pre = preflight::run(&o.state_dir);
+    out += "Preflight:\n";
+    for l in &pre.lines {
+        let _ = writeln!(out, "  {l}");
+    }
+    let mut changes: Vec<String> = Vec::new();
+    if o.no_packages {
+        out += "Packages: skipped (--no-packages)\n";
+    } else if o.dry_run {
+        let m = packages::missing();
+        let _ = writeln!(
+            out,
+            "Packages: would install {}",
+            if m.is_empty() {
+                "nothing".into()
+            } else {
+                m.join(" ")
+            }
+        );
+    } else {
+        let done = packages::ensure(&pre.os)?;
+        changes.extend(done);
+    }
+
+    let mut profile = Profile::load(&o.profile)?;
+    let ns = Ns::from_option(o.netns.as_deref());
+    let observed = nics::observe(&ns, &nics::lease_dirs())?;
+    let nic_list = nics::classify(&observed);
+    let plan = plan::choose(&observed, nic_list, &profile.network.external_bridge)?;
+    effective_profile(&mut profile, &plan, o.netns.as_deref())?;
+    let _ = write!(out, "{}", plan.describe(&profile.public_url()));
+
+    let bridge_existed = observed.links.iter().any(|l| l.name == plan.bridge);
+    let mut host = Host::new(ns, o.dry_run);
+    apply::apply(&mut host, &plan).context("applying the host networking plan")?;
+    changes.extend(host.changes);
+
+    let previous: Option<Installed> = state::read_json(&o.state_dir, RECORD_FILE).unwrap_or(None);
+    let record = Installed {
+        plan: plan.clone(),
+        netns: o.netns.clone(),
+        created_bridge: previous.as_ref().is_some_and(|p| p.created_bridge) || !bridge_existed,
+    };
+    let profile_path = o.state_dir.join(PROFILE_FILE);
+    let profile_text = format!(
+        "# Written by `onestack install` from profile `{}` and the host's networks; `install` rewrites it.\n{}",
+        o.profile,
+        toml::to_string(&profile).context("serializing the effective profile")?
+    );
+    let file =
+        |changes: &mut Vec<String>, path: &Path, text: &str, mode: u32| -> anyhow::Result<()> {
+            if systemd::write_if_changed(path, text, mode, o.dry_run)? {
+                changes.push(format!("write {}", path.display()));
+            }
+            Ok(())
+        };
+    if !o.dry_run {
+        std::fs::create_dir_all(&o.state_dir)
+            .with_context(|| format!("creating {}", o.state_dir.display()))?;
+        // The record is bookkeeping, not a host change: it does not count.
+        if previous.as_ref() != Some(&record) {
+            state::write_json(&o.state_dir, RECORD_FILE, &record)?;
+        }
+    }
+    file(&mut changes, &profile_path, &profile_text, 0o644)?;
+    let unit = systemd::unit_text(&o.binary, &o.state_dir, &profile_path);
+    let unit_path = o.unit_dir.join(systemd::UNIT_NAME);
+    // A new unit or a new effective profile needs the running cloud restarted.
+    let restart = std::fs::read_to_string(&unit_path).ok().as_deref() != Some(unit.as_str())
+        || std::fs::read_to_string(&profile_path).ok().as_deref() != Some(profile_text.as_str());
+    file(&mut changes, &unit_path, &unit, 0o644)?;
+
+    if !o.dry_run {
+        let (_, created) = Credentials::resolve(&o.state_dir, &profile)?;
+        if created {
+            changes.push("generate admin and demo passwords".into());
+        }
+        let public_url = profile.public_url();
+        let info = CloudInfo {
+            auth_url: format!("{public_url}/identity"),
+            region: profile.cloud.region.clone(),
+            public_url,
+            network: Some(profile.network.clone()),
+        };
+        file(
+            &mut changes,
+            &o.state_dir.join(state::CLOUD_FILE),
+            &serde_json::to_string_pretty(&info)?,
+            0o600,
+        )?;
+        let os_dir = o.etc_dir.join("openstack");
+        file(
+            &mut changes,
+            &os_dir.join("clouds.yaml"),
+            &crate::cli::clouds_yaml(&o.state_dir)?,
+            0o600,
+        )?;
+        for user in ["admin", "demo"] {
+            file(
+                &mut changes,
+                &os_dir.join(format!("{user}-openrc.sh")),
+                &crate::cli::openrc(&o.state_dir, user)?,
+                0o600,
+            )?;
+        }
+    }
+
+    let manage_service = !o.dry_run
+        && o.netns.is_none()
+        && systemd::systemd_booted()
+        && o.unit_dir == Path::new("/etc/systemd/system");
+    if manage_service {
+        changes.extend(systemd::enable(restart)?);
+    } else {
+        let _ = writeln!(
+            out,
+            "Service: not started here ({}); it would run: systemctl daemon-reload && systemctl enable --now {}",
+            if o.dry_run {
+                "dry run"
+            } else if o.netns.is_some() {
+                "--netns"
+            } else if !systemd::systemd_booted() {
+                "systemd is not PID 1"
+            } else {
+                "unit written outside /etc/systemd/system"
+            },
+            systemd::UNIT_NAME
+        );
+    }
+    let verb = if o.dry_run { "would make" } else { "made" };
+    let _ = writeln!(out, "Changes: {verb} {}", changes.len());
+    for c in &changes {
+        let _ = writeln!(out, "  {c}");
+    }
+    if !o.dry_run {
+        let _ = writeln!(
+            out,
+            "Credentials: {}/openstack/clouds.yaml (clouds onestack, onestack-admin), `onestack openrc --user admin`",
+            o.etc_dir.display()
+        );
+    }
+    Ok(InstallReport {
+        text: out,
+        changes,
+        plan,
+    })
+}
+
+/// Makes `profile` describe the chosen external network.
+fn effective_profile(
+    profile: &mut Profile,
+    plan: &SetupPlan,
+    netns: Option<&str>,
+) -> anyhow::Result<()> {
+    let range: Cidr = plan
+        .floating_range
+        .clone()
+        .try_into()
+        .map_err(|e: String| anyhow::anyhow!(e))?;
+    let n = &mut profile.network;
+    n.floating_range = range;
+    n.public_gateway = plan.public_gateway;
+    n.floating_pool_start = Some(plan.pool_start);
+    n.floating_pool_end = Some(plan.pool_end);
+    n.external_bridge = plan.bridge.clone();
+    n.host_netns = netns.unwrap_or_default().to_owned();
+    // A namespace standing in for the host: name the router/DHCP namespaces after
+    // it, so they are told apart (and cleaned up) with it.
+    if let Some(ns) = netns
+        && n.namespace_prefix.is_empty()
+    {
+        n.namespace_prefix = format!("{ns}-");
+    }
+    if profile.cloud.public_host.is_empty() && profile.cloud.listen.ip().is_unspecified() {
+        profile.cloud.public_host = plan.public_host.clone();
+    }
+    Ok(())
+}
+
+/// `onestack host-restore` (the unit's ExecStartPre): re-applies the recorded
+/// plan, since a reboot loses bridges, addresses and nft tables.
+pub fn restore(state_dir: &Path) -> anyhow::Result<String> {
+    let Some(rec) = state::read_json::<Installed>(state_dir, RECORD_FILE)? else {
+        return Ok("no host setup recorded (run `onestack install`)\n".into());
+    };
+    let mut host = Host::new(Ns::from_option(rec.netns.as_deref()), false);
+    apply::apply(&mut host, &rec.plan)?;
+    Ok(format!(
+        "host networking restored: {} changes\n",
+        host.changes.len()
+    ))
+}
+
+#[derive(Debug, Clone)]
+pub struct UninstallOptions {
+    pub state_dir: PathBuf,
+    pub etc_dir: PathBuf,
+    pub unit_dir: PathBuf,
+    pub purge: bool,
+}
+
+/// `onestack uninstall`: the unit, the cloud's host networking, our bridge, NIC
+/// addresses back, our nft table, the client files; with `purge` the state too.
+/// Keeps going past failures and reports them all at the end.
+pub async fn uninstall(o: &UninstallOptions) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let mut errors: Vec<String> = Vec::new();
+    match systemd::remove(&o.unit_dir) {
+        Ok(done) => done.iter().for_each(|d| {
+            let _ = writeln!(out, "{d}");
+        }),
+        Err(e) => errors.push(format!("{e:#}")),
+    }
+    match crate::cli::stop(&o.state_dir) {
+        Ok(t) => out += &t,
+        Err(e) => errors.push(format!("{e:#}")),
+    }
+    match crate::cli::purge_network(&o.state_dir).await {
+        Ok(t) => out += &t,
+        Err(e) => errors.push(format!("{e:#}")),
+    }
+    match state::read_json::<Installed>(&o.state_dir, RECORD_FILE) {
+        Ok(Some(rec)) => {
+            let mut host = Host::new(Ns::from_option(rec.netns.as_deref()), false);
+            errors.extend(apply::revert(&mut host, &rec.plan, rec.created_bridge));
+            for c in &host.changes {
+                let _ = writeln!(out, "{c}");
+            }
+            if let Err(e) = std::fs::remove_file(o.state_dir.join(RECORD_FILE)) {
+                errors.push(format!("removing {RECORD_FILE}: {e}"));
+            }
+        }
+        Ok(None) => out += "no host setup recorded\n",
+        Err(e) => errors.push(format!("{e:#}")),
+    }
+    let os_dir = o.etc_dir.join("openstack");
+    for f in ["clouds.yaml", "admin-openrc.sh", "demo-openrc.sh"] {
+        let p = os_dir.join(f);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {
+                let _ = writeln!(out, "removed {}", p.display());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => errors.push(format!("{}: {e}", p.display())),
+        }
+    }
+    if o.purge {
+        match crate::cli::reset(&o.state_dir, true) {
+            Ok(t) => out += &t,
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        anyhow::bail!(
+            "{out}uninstall finished with errors:\n  {}",
+            errors.join("\n  ")
+        )
+    }
+}
