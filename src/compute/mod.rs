@@ -2,7 +2,12 @@
 //! the create and every action run as persisted steps that a restart resumes.
 
 pub mod api;
+pub mod flavors;
+pub mod info;
+pub mod keypairs;
 pub mod model;
+pub mod quotas;
+pub mod server_groups;
 pub mod store;
 
 use std::collections::HashMap;

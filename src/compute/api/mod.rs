@@ -1,7 +1,13 @@
 //! Nova v2.1 HTTP routes under `/compute`: version discovery, microversions and the
 //! resource routes, one file per api-ref section.
 
+mod flavors;
+mod info;
+mod keypairs;
+mod limits;
 pub mod microversion;
+mod params;
+mod server_groups;
 
 use axum::Router;
 use axum::http::HeaderMap;
@@ -16,6 +22,11 @@ use crate::cloud::Cloud;
 pub fn router() -> Router<Cloud> {
     let v21 = Router::new()
         .route("/", get(version_v21))
+        .merge(flavors::routes())
+        .merge(keypairs::routes())
+        .merge(limits::routes())
+        .merge(server_groups::routes())
+        .merge(info::routes())
         .layer(from_fn(microversion::layer));
     Router::new()
         .route("/", get(versions))
