@@ -19,8 +19,13 @@ pub struct Server {
     pub profile: Option<PathBuf>,
 }
 
+/// The binary under test: Cargo's, or `ONESTACK_TEST_BIN` when set (a copy taken
+/// right after the build, for target directories that other builds also write).
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_onestack")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("ONESTACK_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_onestack").into())
+    })
 }
 
 impl Server {

@@ -30,7 +30,9 @@ pub fn router() -> Router<Cloud> {
         .layer(from_fn(microversion::layer));
     Router::new()
         .route("/", get(versions))
-        .route("/v2.1", get(version_v21))
+        // `/v2.1` itself is the nested router's `/`; the trailing-slash form is
+        // routed here so both spellings answer.
+        .route("/v2.1/", get(version_v21))
         .nest("/v2.1", v21)
 }
 
