@@ -48,6 +48,8 @@ pub fn meminfo_total_kb(text: &str) -> Option<i64> {
 }
 
 /// (total, free) GiB of the filesystem holding `dir` (or its nearest existing parent).
+// statvfs field widths differ between libc targets, hence the casts.
+#[allow(clippy::unnecessary_cast)]
 fn disk_gb(dir: &std::path::Path) -> Option<(i64, i64)> {
     let existing = dir.ancestors().find(|p| p.exists())?;
     let path = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()).ok()?;
@@ -252,6 +254,75 @@ impl ComputeService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::compute::quotas::tests::server;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        crate::http::time::parse(s).expect("time")
+    }
+
+    #[test]
+    fn usage_hours_are_clamped_to_the_period() {
+        let (start, end, now) = (
+            t("2030-01-01T00:00:00Z"),
+            t("2030-01-02T00:00:00Z"),
+            t("2030-01-03T00:00:00Z"),
+        );
+        // Launched before the period and still running: the whole day.
+        let s = server("a", "p", 2, 512, Some("2029-12-31T00:00:00Z"), None);
+        let u = server_usage(&s, start, end, now).expect("in period");
+        assert_eq!(u.hours, 24.0);
+        assert_eq!(u.uptime, 3 * 86400);
+        // Launched at noon, deleted at 18:00: six hours.
+        let s = server(
+            "b",
+            "p",
+            1,
+            256,
+            Some("2030-01-01T12:00:00Z"),
+            Some("2030-01-01T18:00:00Z"),
+        );
+        assert_eq!(
+            server_usage(&s, start, end, now).expect("in period").hours,
+            6.0
+        );
+        // Deleted before the period, or launched after it: not in the report.
+        let s = server(
+            "c",
+            "p",
+            1,
+            256,
+            Some("2029-01-01T00:00:00Z"),
+            Some("2029-06-01T00:00:00Z"),
+        );
+        assert!(server_usage(&s, start, end, now).is_none());
+        let s = server("d", "p", 1, 256, Some("2030-02-01T00:00:00Z"), None);
+        assert!(server_usage(&s, start, end, now).is_none());
+        // Totals per project.
+        let servers = vec![
+            server("a", "p", 2, 512, Some("2029-12-31T00:00:00Z"), None),
+            server(
+                "b",
+                "p",
+                1,
+                256,
+                Some("2030-01-01T12:00:00Z"),
+                Some("2030-01-01T18:00:00Z"),
+            ),
+            server("e", "q", 4, 1024, Some("2030-01-01T23:00:00Z"), None),
+        ];
+        let usages = tenant_usages(&servers, start, end, now);
+        assert_eq!(usages.len(), 2);
+        let p = &usages[0];
+        assert_eq!(p.tenant_id, "p");
+        assert_eq!(p.total_hours, 30.0);
+        assert_eq!(p.total_vcpus_usage, 2.0 * 24.0 + 6.0);
+        assert_eq!(p.total_memory_mb_usage, 512.0 * 24.0 + 256.0 * 6.0);
+        assert_eq!(p.total_local_gb_usage, 30.0);
+        assert_eq!(usages[1].total_vcpus_usage, 4.0);
+        assert_eq!(usage_state(&servers[1]), "terminated");
+        assert_eq!(usage_state(&servers[0]), "active");
+    }
 
     #[test]
     fn meminfo() {

@@ -284,9 +284,100 @@ impl ComputeService {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::compute::model::Server;
+    use crate::db::Db;
+    use crate::http::context::{NamedRef, RequestContext, Scope};
     use serde_json::json;
+
+    /// A fresh migrated state database in a temp dir.
+    pub(crate) fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("state.db")).expect("db");
+        (dir, db)
+    }
+
+    /// A server row document with the given owner, size and life times.
+    pub(crate) fn server(
+        id: &str,
+        project: &str,
+        vcpus: i64,
+        ram: i64,
+        launched: Option<&str>,
+        deleted: Option<&str>,
+    ) -> Server {
+        serde_json::from_value(json!({
+            "id": id, "instance_name": format!("instance-{id}"), "name": format!("vm-{id}"),
+            "description": null, "project_id": project, "user_id": "u", "image_id": "img",
+            "flavor": {"id": "1", "name": "m1.tiny", "ram": ram, "vcpus": vcpus, "disk": 1,
+                "ephemeral": 0, "swap": 0, "rxtx_factor": 1.0, "is_public": true,
+                "disabled": false, "description": null, "extra_specs": {}},
+            "old_flavor": null, "key_name": null, "key_data": null, "user_data": null,
+            "metadata": {}, "tags": [], "security_groups": [], "availability_zone": "nova",
+            "config_drive": false, "hostname": "vm", "vm_state": "active", "task_state": null,
+            "power_state": 1, "locked": false, "locked_reason": null, "locked_by": null,
+            "launch_index": 0, "reservation_id": "r-1", "fault": null, "ports": [],
+            "requested_networks": null, "server_group": null, "progress": 0,
+            "created_at": "2030-01-01T00:00:00Z", "updated_at": "2030-01-01T00:00:00Z",
+            "launched_at": launched, "terminated_at": deleted, "deleted_at": deleted,
+            "generation": 0
+        }))
+        .expect("server fixture")
+    }
+
+    /// A member of `project`.
+    pub(crate) fn member(project: &str) -> RequestContext {
+        let named = |id: &str| NamedRef {
+            id: id.into(),
+            name: id.into(),
+        };
+        RequestContext {
+            user: named("u"),
+            user_domain: named("default"),
+            scope: Scope::Project {
+                project: named(project),
+                domain: named("default"),
+            },
+            roles: vec![named("member")],
+            methods: vec!["password".into()],
+            audit_ids: vec![],
+            issued_at: chrono::Utc::now(),
+            expires_at: chrono::Utc::now(),
+            application_credential: None,
+        }
+    }
+
+    #[test]
+    fn server_quota_counts_live_servers_and_overrides() {
+        let (_dir, db) = db();
+        db.write_blocking(|c| {
+            check_server_quota(c, "p", 10, 2, 512)?;
+            for i in 0..10 {
+                super::store::server_insert(c, &server(&format!("s{i}"), "p", 1, 512, None, None))?;
+            }
+            // A deleted server no longer counts.
+            let mut gone = server("gone", "p", 1, 512, None, None);
+            super::store::server_insert(c, &gone)?;
+            gone.deleted_at = Some("2030-01-01T00:00:00Z".into());
+            super::store::server_put(c, &mut gone)?;
+            let e = check_server_quota(c, "p", 1, 1, 64).expect_err("11th instance");
+            assert!(matches!(&e, ApiError::Forbidden(m)
+                if m == "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances"), "{e:?}");
+            // Other projects are unaffected; cores and ram are checked too.
+            check_server_quota(c, "q", 1, 20, 51200)?;
+            assert!(check_server_quota(c, "q", 1, 21, 64).is_err());
+            assert!(check_server_quota(c, "q", 2, 1, 30000).is_err());
+            catalog::quota_put(c, "p", "instances", -1)?;
+            check_server_quota(c, "p", 5, 1, 64)?;
+            // Resize: 10 cores used of 20.
+            check_resize_quota(c, "p", 10, 0)?;
+            assert!(check_resize_quota(c, "p", 11, 0).is_err());
+            check_resize_quota(c, "p", -5, -512)?;
+            Ok::<_, ApiError>(())
+        })
+        .expect("quota checks");
+    }
 
     #[test]
     fn quota_math() {

@@ -292,7 +292,68 @@ impl ComputeService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compute::quotas::tests::{db, member, server};
     use serde_json::json;
+
+    fn group(id: &str, policy: &str, max: Option<i64>) -> ServerGroup {
+        ServerGroup {
+            id: id.into(),
+            name: id.into(),
+            project_id: "p".into(),
+            user_id: "u".into(),
+            policy: policy.into(),
+            max_server_per_host: max,
+            created_at: "2030-01-01T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn membership_on_one_host() {
+        let (_dir, db) = db();
+        let ctx = member("p");
+        db.write_blocking(|c| {
+            for i in 0..4 {
+                crate::compute::store::server_insert(
+                    c,
+                    &server(&format!("s{i}"), "p", 1, 64, None, None),
+                )?;
+            }
+            store::server_group_insert(c, &group("anti", "anti-affinity", None))?;
+            store::server_group_insert(c, &group("anti2", "anti-affinity", Some(2)))?;
+            store::server_group_insert(c, &group("aff", "affinity", None))?;
+            add_member(c, "anti", "s0", &ctx)?;
+            let e = add_member(c, "anti", "s1", &ctx).expect_err("second anti-affinity member");
+            assert!(
+                matches!(&e, ApiError::Conflict(m) if m.starts_with("No valid host was found."))
+            );
+            // The failed add left nothing behind: s1 can join another group.
+            add_member(c, "anti2", "s1", &ctx)?;
+            add_member(c, "anti2", "s2", &ctx)?;
+            assert!(add_member(c, "anti2", "s3", &ctx).is_err());
+            // Another project cannot use the group: 400, as Nova's create does.
+            let e = add_member(c, "aff", "s3", &member("q")).expect_err("foreign group");
+            assert!(matches!(e, ApiError::BadRequest(_)));
+            assert!(matches!(
+                add_member(c, "nope", "s3", &ctx),
+                Err(ApiError::BadRequest(_))
+            ));
+            // Member quota.
+            catalog_quota(c)?;
+            add_member(c, "aff", "s3", &ctx)?;
+            remove_member(c, "s0")?;
+            add_member(c, "anti", "s0", &ctx)?;
+            assert_eq!(store::server_group_members(c, "anti")?, ["s0"]);
+            Ok::<_, ApiError>(())
+        })
+        .expect("membership");
+    }
+
+    fn catalog_quota(c: &Connection) -> ApiResult<()> {
+        store::quota_put(c, "p", "server_group_members", 0)?;
+        let e = add_member(c, "aff", "s3", &member("p")).expect_err("member quota");
+        assert!(matches!(&e, ApiError::Forbidden(m) if m.contains("too many servers in group")));
+        store::quota_put(c, "p", "server_group_members", 10)
+    }
 
     #[test]
     fn policies_by_microversion() {
