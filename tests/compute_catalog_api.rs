@@ -767,6 +767,35 @@ fn keypairs_import_generate_list_show_delete() {
             400,
         );
     }
+    // An x509 certificate (2.2): SHA-1 of the DER.
+    let cert = "-----BEGIN CERTIFICATE-----\nMIIBhTCCASugAwIBAgIUfKjiFBSYjRrMNF/KVi1f89Z2Mc8wCgYIKoZIzj0EAwIw\nGDEWMBQGA1UEAwwNb25lc3RhY2stdGVzdDAeFw0yNjEyMDIyMDE3MjJaFw0zNjEx\nMjkyMDE3MjJaMBgxFjAUBgNVBAMMDW9uZXN0YWNrLXRlc3QwWTATBgcqhkjOPQIB\nBggqhkjOPQMBBwNCAAQa6DfqshI3KFT0Ot1bMbSKif5p/cBdCqZBgOzvfxSYT3eu\nFRD+TYUqbBQLsH2+9SOsB5/jqMjH/Kc35QMl9STao1MwUTAdBgNVHQ4EFgQU5Rtr\nVGDcqlmr91MEAAn9MXZMbf4wHwYDVR0jBBgwFoAU5RtrVGDcqlmr91MEAAn9MXZM\nbf4wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiBa0BEIaJQJ8igo\nl7iOFwFPB2b1+S9LN3f445uoS56jHQIhAKZaYDXVlLpGmfEoih+ebzR0EclHYkg1\n6OstJzzrDUYc\n-----END CERTIFICATE-----";
+    let r = call(
+        &s,
+        Method::POST,
+        "/os-keypairs",
+        Some(&demo),
+        "2.2",
+        Some(json!({"keypair": {"name": "cert", "public_key": cert, "type": "x509"}})),
+    );
+    assert_eq!(r.status(), 201);
+    let v = json_of(r);
+    assert_eq!(
+        v["keypair"]["fingerprint"],
+        "a2:48:63:13:4a:da:d1:d4:4a:64:c8:a9:4d:7e:b3:dd:c3:b8:5d:6e"
+    );
+    assert_eq!(v["keypair"]["type"], "x509");
+    assert_eq!(
+        call(
+            &s,
+            Method::DELETE,
+            "/os-keypairs/cert",
+            Some(&demo),
+            "2.2",
+            None
+        )
+        .status(),
+        204
+    );
     // `type` is unknown below 2.2.
     fault(
         call(

@@ -235,6 +235,17 @@ mod tests {
         );
     }
 
+    /// A self-signed certificate; `openssl x509 -fingerprint -sha1` gives the value below.
+    const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBhTCCASugAwIBAgIUfKjiFBSYjRrMNF/KVi1f89Z2Mc8wCgYIKoZIzj0EAwIw\nGDEWMBQGA1UEAwwNb25lc3RhY2stdGVzdDAeFw0yNjEyMDIyMDE3MjJaFw0zNjEx\nMjkyMDE3MjJaMBgxFjAUBgNVBAMMDW9uZXN0YWNrLXRlc3QwWTATBgcqhkjOPQIB\nBggqhkjOPQMBBwNCAAQa6DfqshI3KFT0Ot1bMbSKif5p/cBdCqZBgOzvfxSYT3eu\nFRD+TYUqbBQLsH2+9SOsB5/jqMjH/Kc35QMl9STao1MwUTAdBgNVHQ4EFgQU5Rtr\nVGDcqlmr91MEAAn9MXZMbf4wHwYDVR0jBBgwFoAU5RtrVGDcqlmr91MEAAn9MXZM\nbf4wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiBa0BEIaJQJ8igo\nl7iOFwFPB2b1+S9LN3f445uoS56jHQIhAKZaYDXVlLpGmfEoih+ebzR0EclHYkg1\n6OstJzzrDUYc\n-----END CERTIFICATE-----";
+
+    #[test]
+    fn x509_fingerprint_is_sha1_of_the_der() {
+        assert_eq!(
+            x509_fingerprint(CERT).expect("certificate"),
+            "a2:48:63:13:4a:da:d1:d4:4a:64:c8:a9:4d:7e:b3:dd:c3:b8:5d:6e"
+        );
+    }
+
     #[test]
     fn generated_keys_round_trip() {
         let (public, private) = generate().expect("generate");
