@@ -66,6 +66,8 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
     let db = Db::open(&dir.join(state::DB_FILE))?;
     let (creds, changed) = Credentials::resolve(&dir, &profile)?;
     bootstrap::run(&db, &profile, &creds, changed)?;
+    db.write_blocking(crate::compute::flavors::bootstrap_flavors)
+        .map_err(|e| anyhow::anyhow!("creating the default flavors: {e}"))?;
     let tokens = TokenProvider::open(&dir.join(state::FERNET_DIR))?;
     let identity = Identity::new(
         db.clone(),

@@ -6,6 +6,7 @@ pub mod api;
 pub mod build;
 pub mod configdrive;
 pub mod flavors;
+pub mod info;
 pub mod interfaces;
 pub mod keypairs;
 pub mod listing;

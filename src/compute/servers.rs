@@ -628,7 +628,23 @@ impl ComputeService {
                 s.instance_name = format!("instance-{seq:08x}");
                 store::server_put(c, &mut s)?;
                 if let Some(g) = &s.server_group {
-                    super::server_groups::add_member(c, g, &s.id, &ctx)?;
+                    match super::server_groups::add_member(c, g, &s.id, &ctx) {
+                        Ok(()) => {}
+                        // The scheduler's answer for a policy this one host cannot
+                        // meet: the server exists, in ERROR with NoValidHost.
+                        Err(ApiError::Conflict(m)) => {
+                            s.vm_state = VmState::Error;
+                            s.task_state = None;
+                            s.fault = Some(ServerFault {
+                                code: 500,
+                                message: "No valid host was found. ".into(),
+                                details: m,
+                                created: now.clone(),
+                            });
+                            store::server_put(c, &mut s)?;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 store::action_put(c, &new_action(&s, "create", &request_id, &ctx))?;
                 out.push(s);

@@ -1,9 +1,15 @@
 //! Nova v2.1 HTTP routes under `/compute`: version discovery, microversions and the
 //! resource routes, one file per api-ref section.
 
+mod flavors;
+mod info;
+mod keypairs;
+mod limits;
 pub mod microversion;
+mod params;
 mod server_actions;
 mod server_extras;
+mod server_groups;
 pub mod servers;
 pub mod view;
 
@@ -20,12 +26,19 @@ use crate::cloud::Cloud;
 pub fn router() -> Router<Cloud> {
     let v21 = Router::new()
         .route("/", get(version_v21))
+        .merge(flavors::routes())
+        .merge(keypairs::routes())
+        .merge(limits::routes())
+        .merge(server_groups::routes())
+        .merge(info::routes())
         .merge(servers::routes())
         .merge(server_actions::routes())
         .merge(server_extras::routes())
         .layer(from_fn(microversion::layer));
     Router::new()
         .route("/", get(versions))
+        // `/v2.1` itself is the nested router's `/`; the trailing-slash form is
+        // routed here so both spellings answer.
         .route("/v2.1/", get(version_v21))
         .nest("/v2.1", v21)
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::Microversion;
 use super::view::{self, ViewCtx};
 use crate::cloud::Cloud;
-use crate::compute::model::Server;
+use crate::compute::model::{Server, VmState};
 use crate::compute::servers::{ServerCreateBody, ServerUpdate};
 use crate::http::RequestId;
 use crate::http::context::{Ctx, RequestContext};
@@ -181,7 +181,7 @@ async fn server_create(
         .compute
         .server_create_records(&ctx, plan, networks, request_id.clone())
         .await?;
-    for s in &servers {
+    for s in servers.iter().filter(|s| s.vm_state == VmState::Building) {
         cloud
             .compute
             .spawn_build(s.id.clone(), ctx.0.clone(), request_id.clone());

@@ -62,3 +62,9 @@ CREATE TABLE compute_quotas (
     hard_limit INTEGER NOT NULL,
     PRIMARY KEY (project_id, resource)
 );
+
+-- Compute bookkeeping (e.g. that DevStack's flavors were created once).
+CREATE TABLE compute_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

@@ -1,0 +1,152 @@
+//! Limits and quota sets (api-ref: compute "Limits (limits)", "Quota sets
+//! (os-quota-sets)"): routes and views.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde_json::{Map, Value, json};
+
+use super::Microversion;
+use super::params::query;
+use crate::cloud::Cloud;
+use crate::compute::quotas::{self, DEFAULTS};
+use crate::http::context::Ctx;
+use crate::http::error::ApiResult;
+use crate::http::json::Json;
+
+pub fn routes() -> Router<Cloud> {
+    Router::new()
+        .route("/limits", get(limits_show))
+        .route(
+            "/os-quota-sets/{tenant_id}",
+            get(quota_show).put(quota_update).delete(quota_delete),
+        )
+        .route("/os-quota-sets/{tenant_id}/defaults", get(quota_defaults))
+        .route("/os-quota-sets/{tenant_id}/detail", get(quota_detail))
+}
+
+/// Show Rate And Absolute Limits: `GET /limits`.
+async fn limits_show(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<axum::Json<Value>> {
+    let q = query(raw)?;
+    let (lim, used) = cloud
+        .compute
+        .limits_show(&ctx, q.get("tenant_id").cloned())
+        .await?;
+    let l = |k: &str| lim.get(k).copied().unwrap_or(-1);
+    let u = |k: &str| used.get(k).copied().unwrap_or(0);
+    let mut abs = json!({
+        "maxTotalInstances": l("instances"),
+        "maxTotalCores": l("cores"),
+        "maxTotalRAMSize": l("ram"),
+        "maxServerMeta": l("metadata_items"),
+        "maxTotalKeypairs": l("key_pairs"),
+        "maxServerGroups": l("server_groups"),
+        "maxServerGroupMembers": l("server_group_members"),
+        "totalInstancesUsed": u("instances"),
+        "totalCoresUsed": u("cores"),
+        "totalRAMUsed": u("ram"),
+        "totalServerGroupsUsed": u("server_groups"),
+    });
+    if !mv.at_least(36) {
+        abs["maxTotalFloatingIps"] = json!(l("floating_ips"));
+        abs["maxSecurityGroups"] = json!(l("security_groups"));
+        abs["maxSecurityGroupRules"] = json!(l("security_group_rules"));
+        abs["totalFloatingIpsUsed"] = json!(0);
+        abs["totalSecurityGroupsUsed"] = json!(0);
+    }
+    if !mv.at_least(39) {
+        abs["maxImageMeta"] = json!(l("metadata_items"));
+    }
+    if !mv.at_least(57) {
+        abs["maxPersonality"] = json!(l("injected_files"));
+        abs["maxPersonalitySize"] = json!(l("injected_file_content_bytes"));
+    }
+    Ok(axum::Json(json!({"limits": {"rate": [], "absolute": abs}})))
+}
+
+/// The quota_set body: the resources this microversion knows, plus `id`.
+fn quota_set(
+    id: Option<&str>,
+    mv: Microversion,
+    values: impl Iterator<Item = (String, Value)>,
+) -> Value {
+    let mut m: Map<String, Value> = values.filter(|(k, _)| quotas::shown_at(k, mv.1)).collect();
+    if let Some(id) = id {
+        m.insert("id".into(), json!(id));
+    }
+    json!({"quota_set": m})
+}
+
+fn numbers(lim: BTreeMap<String, i64>) -> impl Iterator<Item = (String, Value)> {
+    lim.into_iter().map(|(k, v)| (k, json!(v)))
+}
+
+/// Show A Quota: `GET /os-quota-sets/{tenant_id}`.
+async fn quota_show(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    Path(tenant): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let lim = cloud.compute.quota_show(&ctx, tenant.clone()).await?;
+    Ok(axum::Json(quota_set(Some(&tenant), mv, numbers(lim))))
+}
+
+/// Show The Detail Of Quota: `GET /os-quota-sets/{tenant_id}/detail`.
+async fn quota_detail(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    Path(tenant): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let d = cloud.compute.quota_detail(&ctx, tenant.clone()).await?;
+    let values = d
+        .into_iter()
+        .map(|(k, (limit, in_use))| (k, json!({"limit": limit, "in_use": in_use, "reserved": 0})));
+    Ok(axum::Json(quota_set(Some(&tenant), mv, values)))
+}
+
+/// List Default Quotas For Tenant: `GET /os-quota-sets/{tenant_id}/defaults`.
+async fn quota_defaults(
+    _ctx: Ctx,
+    mv: Microversion,
+    Path(tenant): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let values = DEFAULTS.iter().map(|(k, v)| ((*k).to_owned(), json!(v)));
+    Ok(axum::Json(quota_set(Some(&tenant), mv, values)))
+}
+
+/// Update Quotas: `PUT /os-quota-sets/{tenant_id}` (admin).
+async fn quota_update(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    Path(tenant): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<axum::Json<Value>> {
+    ctx.require_admin()?;
+    let (changes, force) = quotas::parse_update(&body, mv.1)?;
+    let lim = cloud
+        .compute
+        .quota_update(&ctx, tenant, changes, force)
+        .await?;
+    Ok(axum::Json(quota_set(None, mv, numbers(lim))))
+}
+
+/// Revert Quotas To Defaults: `DELETE /os-quota-sets/{tenant_id}` (admin) -> 202.
+async fn quota_delete(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(tenant): Path<String>,
+) -> ApiResult<StatusCode> {
+    cloud.compute.quota_delete(&ctx, tenant).await?;
+    Ok(StatusCode::ACCEPTED)
+}
