@@ -188,7 +188,15 @@ pub fn router(cloud: Cloud) -> Router {
     if enabled(ServiceName::Compute) {
         let compute = crate::compute::api::router()
             .layer(from_fn_with_state(FaultFormat::Nova, render_faults));
-        app = app.nest("/compute", compute);
+        // `/compute/` (keystoneauth's form of the catalog URL's root) is not part of
+        // the nested router, which only serves `/compute` itself.
+        app = app
+            .route(
+                "/compute/",
+                axum::routing::get(crate::compute::api::versions)
+                    .layer(from_fn_with_state(FaultFormat::Nova, render_faults)),
+            )
+            .nest("/compute", compute);
     }
     if enabled(ServiceName::Network) {
         let network = crate::network::api::router()

@@ -133,9 +133,21 @@ impl Api<'_> {
         }
     }
 
+    /// The id of image `name` once it is active (the bootstrap image is registered
+    /// in the background at start).
     fn image_id(&self, name: &str) -> String {
-        let v = self.get(&format!("/image/v2/images?name={name}"));
-        v["images"][0]["id"].as_str().expect("image").to_owned()
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self.get(&format!("/image/v2/images?name={name}"));
+            if v["images"][0]["status"] == "active" {
+                return v["images"][0]["id"].as_str().expect("image").to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "image {name} never became active: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn create(&self, body: Value) -> Response {
@@ -609,7 +621,8 @@ fn servers_survive_kill_9_and_the_loss_of_their_vmm() {
         api.wait_status(&off, "ACTIVE", Duration::from_secs(60));
         assert_eq!(api.action(&off, json!({"os-stop": null})).status(), 202);
         api.wait_status(&off, "SHUTOFF", Duration::from_secs(90));
-        (id, vmm_pid(&s, &id))
+        let pid = vmm_pid(&s, &id);
+        (id, pid)
     };
     s.kill9();
     assert!(

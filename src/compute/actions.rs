@@ -214,7 +214,7 @@ impl ComputeService {
             Work::Snapshot { image_id } => return self.snapshot(&s, image_id, ctx).await,
             Work::Delete => return self.terminate(&s).await,
         }
-        let power = hv.power_state(&spec).await.map_err(virt)?;
+        let power = shown_power(hv.power_state(&spec).await.map_err(virt)?);
         self.mutate(id, move |s| {
             s.vm_state = finish(s.vm_state, op);
             s.task_state = None;
@@ -264,7 +264,7 @@ impl ComputeService {
         if was_running {
             hv.launch(&spec).await.map_err(virt)?;
         }
-        let power = hv.power_state(&spec).await.map_err(virt)?;
+        let power = shown_power(hv.power_state(&spec).await.map_err(virt)?);
         let r = r.clone();
         self.mutate(&s.id, move |s| {
             s.image_id = rebuilt.image_id;
@@ -341,7 +341,7 @@ impl ComputeService {
         if was_running {
             hv.launch(&spec).await.map_err(virt)?;
         }
-        let power = hv.power_state(&spec).await.map_err(virt)?;
+        let power = shown_power(hv.power_state(&spec).await.map_err(virt)?);
         let flavor = flavor.clone();
         self.mutate(&s.id, move |s| {
             s.old_flavor = Some(std::mem::replace(&mut s.flavor, flavor));
@@ -410,7 +410,7 @@ impl ComputeService {
         if running {
             hv.launch(&spec).await.map_err(virt)?;
         }
-        let power = hv.power_state(&spec).await.map_err(virt)?;
+        let power = shown_power(hv.power_state(&spec).await.map_err(virt)?);
         self.mutate(&s.id, move |s| {
             s.flavor = old;
             s.old_flavor = None;
@@ -623,6 +623,15 @@ impl ComputeService {
             body.insert(k, v.into());
         }
         Ok(self.inner.image.image_create(ctx, body).await?.id)
+    }
+}
+
+/// What Nova shows for a guest without a VMM process: an instance that is off is
+/// SHUTDOWN (4), as libvirt reports a defined but stopped domain.
+pub fn shown_power(p: PowerState) -> PowerState {
+    match p {
+        PowerState::NoState => PowerState::Shutdown,
+        other => other,
     }
 }
 

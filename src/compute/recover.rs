@@ -68,7 +68,8 @@ impl ComputeService {
         let nics = self.server_nics(s).await?;
         let spec = self.vm_spec(s, &nics);
         let hv = self.inner.hypervisor.clone();
-        let power = hv.power_state(&spec).await.unwrap_or(PowerState::NoState);
+        let power =
+            super::actions::shown_power(hv.power_state(&spec).await.unwrap_or(PowerState::NoState));
         let request_id = self.last_request_id(&s.id).await;
         let ctx = owner_context(s);
         match (s.vm_state, s.task_state) {
@@ -202,6 +203,7 @@ impl ComputeService {
                 let Ok(power) = self.inner.hypervisor.power_state(&spec).await else {
                     continue;
                 };
+                let power = super::actions::shown_power(power);
                 let stopped = matches!(
                     power,
                     PowerState::NoState | PowerState::Shutdown | PowerState::Crashed

@@ -57,7 +57,7 @@ fn version_doc(headers: &HeaderMap) -> Value {
 }
 
 /// `GET /compute/`: the API versions (no token needed).
-async fn versions(headers: HeaderMap) -> axum::Json<Value> {
+pub async fn versions(headers: HeaderMap) -> axum::Json<Value> {
     axum::Json(json!({"versions": [version_doc(&headers)]}))
 }
 
