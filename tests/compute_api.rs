@@ -677,3 +677,189 @@ fn vmm_pid(s: &Server, id: &str) -> i32 {
         .parse()
         .expect("pid")
 }
+
+/// Waits for ERROR and returns the server document.
+fn wait_error(api: &Api, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = api.server(id);
+        if s["status"] == "ERROR" {
+            return s;
+        }
+        assert!(s["status"] != "ACTIVE", "build should have failed: {s}");
+        assert!(Instant::now() < deadline, "server never reached ERROR: {s}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Nothing of a failed build is left: no port, no allocation, no directory, no VMM.
+fn assert_clean_slate(s: &Server, admin: &Api, id: &str) {
+    let ports = admin.get(&format!("/networking/v2.0/ports?device_id={id}"));
+    assert_eq!(
+        ports["ports"].as_array().map(Vec::len),
+        Some(0),
+        "leaked ports: {ports}"
+    );
+    let r = admin
+        .s
+        .client
+        .get(format!("{}/placement/allocations/{id}", s.base))
+        .header("X-Auth-Token", &admin.token)
+        .send()
+        .expect("allocations");
+    let alloc = json_of(r);
+    assert_eq!(
+        alloc["allocations"].as_object().map(|o| o.len()),
+        Some(0),
+        "leaked allocation: {alloc}"
+    );
+    assert!(
+        !s.state_dir().join("instances").join(id).exists(),
+        "instance directory left behind"
+    );
+}
+
+#[test]
+fn failed_builds_leave_nothing_behind() {
+    let Some(image_file) = guest_image() else {
+        return;
+    };
+    let s = Server::start_with_profile(Some(&profile(Some(&image_file))));
+    let demo = Api {
+        s: &s,
+        token: s.demo(),
+    };
+    let admin = Api {
+        s: &s,
+        token: s.admin(),
+    };
+    let image = demo.image_id("cirros");
+    let net = demo.get("/networking/v2.0/networks?name=private")["networks"][0]["id"]
+        .as_str()
+        .expect("private")
+        .to_owned();
+
+    // Scheduling: a flavor (within an unlimited RAM quota) larger than this host's
+    // memory capacity in Placement is NoValidHost.
+    let project = demo.get("/identity/v3/auth/projects")["projects"]
+        .as_array()
+        .expect("projects")
+        .iter()
+        .find(|p| p["name"] == "demo")
+        .expect("demo project")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let r = admin.req(
+        Method::PUT,
+        &format!("/compute/v2.1/os-quota-sets/{project}"),
+        Some(json!({"quota_set": {"ram": -1}})),
+    );
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    let providers = admin.get("/placement/resource_providers");
+    let rp = providers["resource_providers"][0]["uuid"]
+        .as_str()
+        .expect("provider")
+        .to_owned();
+    let inv = admin.get(&format!("/placement/resource_providers/{rp}/inventories"));
+    let mem = &inv["inventories"]["MEMORY_MB"];
+    let capacity = (mem["total"].as_f64().expect("total")
+        - mem["reserved"].as_f64().unwrap_or(0.0))
+        * mem["allocation_ratio"].as_f64().expect("ratio");
+    let r = admin.req(Method::POST, "/compute/v2.1/flavors", Some(json!({"flavor": {"name": "huge", "ram": capacity as i64 + 1024, "vcpus": 1, "disk": 1, "id": "huge"}})));
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    let r = demo.create(json!({"server": {"name": "nohost", "imageRef": image, "flavorRef": "huge", "networks": [{"uuid": net}]}}));
+    assert_eq!(r.status(), 202);
+    let id = json_of(r)["server"]["id"].as_str().expect("id").to_owned();
+    let v = wait_error(&demo, &id);
+    assert!(
+        v["fault"]["message"]
+            .as_str()
+            .expect("fault")
+            .contains("No valid host"),
+        "{v}"
+    );
+    assert_clean_slate(&s, &admin, &id);
+
+    // Spawning: a kernel that cannot boot (an aki image of garbage) makes the VMM
+    // fail after ports, claim and disk were made; all of them are undone.
+    let junk = small_image(&admin, "bad-kernel");
+    let r = admin.req(Method::POST, "/image/v2/images", Some(json!({"name": "with-bad-kernel", "disk_format": "qcow2", "container_format": "bare", "visibility": "public", "kernel_id": junk})));
+    assert_eq!(r.status(), 201);
+    let bad = json_of(r)["id"].as_str().expect("id").to_owned();
+    let put = admin
+        .s
+        .client
+        .put(format!("{}/image/v2/images/{bad}/file", s.base))
+        .header("X-Auth-Token", &admin.token)
+        .header("Content-Type", "application/octet-stream")
+        .body(std::fs::read(&image_file).expect("image"))
+        .send()
+        .expect("upload");
+    assert_eq!(put.status(), 204);
+    let r = demo.create(json!({"server": {"name": "nokernel", "imageRef": bad, "flavorRef": "42", "networks": [{"uuid": net}]}}));
+    assert_eq!(r.status(), 202);
+    let id = json_of(r)["server"]["id"].as_str().expect("id").to_owned();
+    let v = wait_error(&demo, &id);
+    assert!(
+        v["fault"]["message"]
+            .as_str()
+            .expect("fault")
+            .contains("aborted"),
+        "{v}"
+    );
+    assert_clean_slate(&s, &admin, &id);
+
+    // An ERROR server can still be deleted, and goes.
+    assert_eq!(
+        demo.req(Method::DELETE, &format!("/compute/v2.1/servers/{id}"), None)
+            .status(),
+        204
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while demo
+        .req(Method::GET, &format!("/compute/v2.1/servers/{id}"), None)
+        .status()
+        != 404
+    {
+        assert!(Instant::now() < deadline, "ERROR server never went away");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Quota: ERROR servers count, as in Nova; with none left the project may boot
+    // 1 instance and the second is a 403.
+    let listed = demo.get("/compute/v2.1/servers");
+    for srv in listed["servers"].as_array().expect("servers") {
+        let sid = srv["id"].as_str().expect("id");
+        assert_eq!(
+            demo.req(
+                Method::DELETE,
+                &format!("/compute/v2.1/servers/{sid}"),
+                None
+            )
+            .status(),
+            204
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !demo.get("/compute/v2.1/servers")["servers"]
+        .as_array()
+        .expect("servers")
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "servers never went away");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let r = admin.req(
+        Method::PUT,
+        &format!("/compute/v2.1/os-quota-sets/{project}"),
+        Some(json!({"quota_set": {"instances": 1}})),
+    );
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    let first = demo.create(
+        json!({"server": {"name": "q1", "imageRef": image, "flavorRef": "42", "networks": "none"}}),
+    );
+    assert_eq!(first.status(), 202, "{}", first.text().unwrap_or_default());
+    let msg = nova_error(demo.create(json!({"server": {"name": "q2", "imageRef": image, "flavorRef": "42", "networks": "none"}})), 403);
+    assert!(msg.contains("Quota exceeded"), "{msg}");
+}
