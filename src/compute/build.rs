@@ -352,10 +352,10 @@ impl ComputeService {
             tracing::warn!(server = id, error = %e, "undo: VMM");
         }
         let dir = self.paths(id).dir;
-        if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(server = id, error = %e, "undo: instance directory");
-            }
+        if let Err(e) = tokio::fs::remove_dir_all(&dir).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(server = id, error = %e, "undo: instance directory");
         }
         for p in &s.ports {
             if let Err(e) = self

@@ -120,29 +120,29 @@ impl ComputeService {
                     .await;
             }
             let nic_spec = spec.nics.iter().find(|n| n.port_id == port.std.id).cloned();
-            if let Some(n) = nic_spec {
-                if let Err(e) = self.inner.hypervisor.attach_nic(&spec, &n).await {
-                    tracing::warn!(server = updated.id, error = %e, "hot-plug failed; rolling back the attach");
-                    let pid = port.std.id.clone();
-                    let sid = updated.id.clone();
-                    let _ = self
-                        .write(move |c| {
-                            if let Some(mut s) = store::server_get(c, &sid)? {
-                                s.ports.retain(|p| p.port_id != pid);
-                                store::server_put(c, &mut s)?;
-                            }
-                            Ok::<(), ApiError>(())
-                        })
-                        .await;
-                    let _ = self
-                        .inner
-                        .network
-                        .instance_port_release(port.std.id.clone(), created)
-                        .await;
-                    return Err(ApiError::Internal(anyhow::anyhow!(
-                        "Failed to attach network adapter device: {e}"
-                    )));
-                }
+            if let Some(n) = nic_spec
+                && let Err(e) = self.inner.hypervisor.attach_nic(&spec, &n).await
+            {
+                tracing::warn!(server = updated.id, error = %e, "hot-plug failed; rolling back the attach");
+                let pid = port.std.id.clone();
+                let sid = updated.id.clone();
+                let _ = self
+                    .write(move |c| {
+                        if let Some(mut s) = store::server_get(c, &sid)? {
+                            s.ports.retain(|p| p.port_id != pid);
+                            store::server_put(c, &mut s)?;
+                        }
+                        Ok::<(), ApiError>(())
+                    })
+                    .await;
+                let _ = self
+                    .inner
+                    .network
+                    .instance_port_release(port.std.id.clone(), created)
+                    .await;
+                return Err(ApiError::Internal(anyhow::anyhow!(
+                    "Failed to attach network adapter device: {e}"
+                )));
             }
         }
         Ok(nic)

@@ -116,13 +116,8 @@ impl ServerFilter {
         f.uuid = get("uuid").map(str::to_owned);
         f.key_name = get("key_name").map(str::to_owned);
         f.reservation_id = get("reservation_id").map(str::to_owned);
-        f.locked = match get("locked") {
-            None => None,
-            Some(v) => Some(matches!(
-                v.to_ascii_lowercase().as_str(),
-                "true" | "1" | "yes"
-            )),
-        };
+        f.locked =
+            get("locked").map(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
         if admin || mv.at_least(83) {
             f.user_id = get("user_id").map(str::to_owned);
         }

@@ -252,12 +252,12 @@ pub fn parse_networks(v: &Option<Value>, mv: Microversion) -> ApiResult<Requeste
                             )));
                         }
                         let fixed_ip = text("fixed_ip");
-                        if let Some(ip) = &fixed_ip {
-                            if ip.parse::<std::net::IpAddr>().is_err() {
-                                return Err(ApiError::bad_request(format!(
-                                    "Invalid fixed IP address ({ip})"
-                                )));
-                            }
+                        if let Some(ip) = &fixed_ip
+                            && ip.parse::<std::net::IpAddr>().is_err()
+                        {
+                            return Err(ApiError::bad_request(format!(
+                                "Invalid fixed IP address ({ip})"
+                            )));
                         }
                         nics.push(RequestedNic::Network {
                             id: net,
