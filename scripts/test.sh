@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The single test command: installs what the tests need (Debian packages, a cached
-# venv with the real OpenStack clients), builds the release binary, runs the Rust
+# venv with the real OpenStack clients, QEMU and the test guest), builds, runs the Rust
 # unit + integration tests, then the acceptance suite (tests/acceptance) that drives
-# target/release/onestack with python-openstackclient and openstacksdk.
+# target/debug/onestack with python-openstackclient and openstacksdk.
 # Works from any directory; exits non-zero on the first failing stage.
 set -euo pipefail
 
@@ -48,19 +48,22 @@ section "python venv (OpenStack clients)"
 VENV="$(scripts/venv.sh)"
 echo "venv: $VENV ($("$VENV/bin/openstack" --version 2>&1))"
 
-section "cargo build --release"
-cargo build --release
-test -x target/release/onestack
+# One build profile for the whole suite: the dev profile, with dependencies
+# optimized (Cargo.toml), so the Rust tests and the acceptance tests share one
+# build and no release/LTO build is needed.
+section "cargo build"
+cargo build
+test -x target/debug/onestack
 
 section "rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --release --no-fail-fast
+    cargo nextest run --no-fail-fast
 else
-    cargo test --release --no-fail-fast
+    cargo test --no-fail-fast
 fi
 
 section "acceptance (real openstack CLI + openstacksdk)"
-export ONESTACK_BIN="$ROOT/target/release/onestack"
+export ONESTACK_BIN="$ROOT/target/debug/onestack"
 export ONESTACK_VENV="$VENV"
 "$VENV/bin/python" -m pytest tests/acceptance -v -p no:cacheprovider --timeout=300 "$@"
 

@@ -1,6 +1,6 @@
 """Acceptance-test plumbing: run the real onestack binary and the real OpenStack clients.
 
-- `OnestackServer` starts target/release/onestack (or $ONESTACK_BIN) on a free loopback
+- `OnestackServer` starts $ONESTACK_BIN (scripts/test.sh: target/debug/onestack; default target/release/onestack) on a free loopback
   port with its own state dir, waits for `GET /identity/v3` == 200, and stops it by PID.
 - `cloud` (session fixture) is one shared server; `fresh_server` gives a test its own.
 - `Osc` runs the venv's `openstack` CLI with an explicit OS_* environment.
