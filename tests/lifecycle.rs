@@ -164,19 +164,25 @@ fn status_names_the_compute_driver_its_reason_and_the_instance_restore() {
         .arg("--version")
         .output()
         .is_ok();
-    let profile =
-        common::test_profile().replace("hypervisor = \"auto\"", "hypervisor = \"qemu\"");
+    let profile = common::test_profile().replace("hypervisor = \"auto\"", "hypervisor = \"qemu\"");
     let s = Server::start_with_profile(Some(&profile));
     // The restore runs once serving; wait for its outcome to be recorded.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let st = loop {
         let out = s.onestack(&["status"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let st = String::from_utf8_lossy(&out.stdout).to_string();
         if !st.contains("not finished") {
             break st;
         }
-        assert!(std::time::Instant::now() < deadline, "restore never recorded:\n{st}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "restore never recorded:\n{st}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     if qemu_installed {
@@ -188,16 +194,12 @@ fn status_names_the_compute_driver_its_reason_and_the_instance_restore() {
     } else {
         eprintln!("note: qemu-system-x86_64 is not installed; checking the refusal reason");
         assert!(
-            st.contains(
-                "compute: QEMU (QEMU was chosen but qemu-system-x86_64 is not installed)"
-            ),
+            st.contains("compute: QEMU (QEMU was chosen but qemu-system-x86_64 is not installed)"),
             "{st}"
         );
     }
     assert!(
-        st.contains(
-            "): 0 adopted, 0 restarted, 0 builds resumed, 0 tasks finished, 0 errors"
-        ),
+        st.contains("): 0 adopted, 0 restarted, 0 builds resumed, 0 tasks finished, 0 errors"),
         "{st}"
     );
     assert!(st.contains("\nservers: 0\n"), "{st}");
@@ -206,5 +208,8 @@ fn status_names_the_compute_driver_its_reason_and_the_instance_restore() {
     )
     .expect("json");
     assert_eq!(recorded["hypervisor"], "QEMU");
-    assert!(recorded["recovery"]["errors"].as_array().is_some(), "{recorded}");
+    assert!(
+        recorded["recovery"]["errors"].as_array().is_some(),
+        "{recorded}"
+    );
 }

@@ -174,3 +174,42 @@ pub fn status_counts(c: &Connection) -> ApiResult<Vec<(String, i64)>> {
         .map(|(k, n)| (k.to_owned(), n))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compute::model::{TaskState, VmState};
+    use crate::compute::quotas::tests::{db, server};
+
+    #[test]
+    fn status_counts_group_live_servers_by_api_status() {
+        let (_dir, db) = db();
+        let counts = db
+            .write_blocking(|c| {
+                assert!(status_counts(c)?.is_empty());
+                for (id, vm, task) in [
+                    ("a", VmState::Active, None),
+                    ("b", VmState::Active, None),
+                    ("c", VmState::Active, Some(TaskState::Rebooting)),
+                    ("d", VmState::Stopped, None),
+                    ("e", VmState::Building, Some(TaskState::Spawning)),
+                ] {
+                    let mut s = server(id, "p", 1, 64, None, None);
+                    s.vm_state = vm;
+                    s.task_state = task;
+                    server_insert(c, &s)?;
+                }
+                let mut gone = server("gone", "p", 1, 64, None, None);
+                server_insert(c, &gone)?;
+                gone.deleted_at = Some("2030-01-01T00:00:00Z".into());
+                server_put(c, &mut gone)?;
+                status_counts(c)
+            })
+            .expect("counts");
+        let want: Vec<(String, i64)> = [("ACTIVE", 2), ("BUILD", 1), ("REBOOT", 1), ("SHUTOFF", 1)]
+            .into_iter()
+            .map(|(k, n)| (k.to_owned(), n))
+            .collect();
+        assert_eq!(counts, want);
+    }
+}
