@@ -271,6 +271,28 @@ pub fn status(dir: &Path) -> anyhow::Result<String> {
             out += &format!("  error: {e}\n");
         }
     }
+    if let Some(c) = state::read_json::<state::ComputeStatus>(dir, state::COMPUTE_STATUS_FILE)? {
+        out += &format!("compute: {} ({})\n", c.hypervisor, c.reason);
+        out += &match (&c.recovery, &c.recovered_at) {
+            (Some(r), Some(at)) => format!(
+                "instance restore at last start ({at}): {} adopted, {} restarted, {} builds resumed, {} tasks finished, {} errors\n",
+                r.adopted,
+                r.restarted,
+                r.resumed_builds,
+                r.finished_tasks,
+                r.errors.len()
+            ),
+            _ => format!(
+                "instance restore at last start ({}): not finished\n",
+                c.started_at
+            ),
+        };
+        if let Some(r) = &c.recovery {
+            for e in r.errors.iter().take(10) {
+                out += &format!("  error: {e}\n");
+            }
+        }
+    }
     let db_path = dir.join(state::DB_FILE);
     if db_path.exists() {
         let conn = rusqlite::Connection::open_with_flags(
@@ -288,6 +310,17 @@ pub fn status(dir: &Path) -> anyhow::Result<String> {
         );
         for (kind, n) in crate::network::store::counts(&conn).map_err(err)? {
             out += &format!("{kind}s: {n}\n");
+        }
+        let per_status = crate::compute::store::status_counts(&conn).map_err(err)?;
+        let total: i64 = per_status.iter().map(|(_, n)| n).sum();
+        let detail: Vec<String> = per_status
+            .iter()
+            .map(|(status, n)| format!("{status} {n}"))
+            .collect();
+        if detail.is_empty() {
+            out += "servers: 0\n";
+        } else {
+            out += &format!("servers: {total} ({})\n", detail.join(", "));
         }
     }
     Ok(out)

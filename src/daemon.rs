@@ -138,6 +138,16 @@ fn compute_service(
         }
     };
     tracing::info!(hypervisor = hypervisor.kind().hypervisor_type(), reason = %reason, "compute driver chosen");
+    let record = state::ComputeStatus {
+        hypervisor: hypervisor.kind().hypervisor_type().to_owned(),
+        reason: reason.clone(),
+        started_at: chrono::Utc::now().to_rfc3339(),
+        recovery: None,
+        recovered_at: None,
+    };
+    if let Err(e) = state::write_json(dir, state::COMPUTE_STATUS_FILE, &record) {
+        tracing::warn!(error = %e, "could not record the compute driver for `onestack status`");
+    }
     let host = crate::placement::host::hostname();
     let net = &profile.network;
     crate::compute::ComputeService::new(
@@ -155,6 +165,20 @@ fn compute_service(
         network.clone(),
         placement.clone(),
     )
+}
+
+/// Adds the start-up instance restore outcome to `compute-status.json`.
+fn record_recovery(dir: &std::path::Path, report: crate::compute::recover::RecoveryReport) {
+    let recorded = state::read_json::<state::ComputeStatus>(dir, state::COMPUTE_STATUS_FILE)
+        .and_then(|found| {
+            let mut record = found.context("compute-status.json is missing")?;
+            record.recovery = Some(report);
+            record.recovered_at = Some(chrono::Utc::now().to_rfc3339());
+            state::write_json(dir, state::COMPUTE_STATUS_FILE, &record)
+        });
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "could not record the instance restore for `onestack status`");
+    }
 }
 
 /// Records this host as the compute node's resource provider (create or refresh its
@@ -292,8 +316,10 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         .contains(&ServiceName::Compute)
     {
         let compute = cloud.compute.clone();
+        let dir = state_dir.clone();
         tokio::spawn(async move {
-            compute.recover().await;
+            let report = compute.recover().await;
+            record_recovery(&dir, report);
             compute.power_sync_loop().await;
         });
     }

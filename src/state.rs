@@ -12,6 +12,7 @@ pub const FERNET_DIR: &str = "fernet-keys";
 pub const CLOUD_FILE: &str = "cloud.json";
 pub const RUNTIME_FILE: &str = "runtime.json";
 pub const LOCK_FILE: &str = "onestack.lock";
+pub const COMPUTE_STATUS_FILE: &str = "compute-status.json";
 
 /// `/var/lib/onestack` for root (an installed cloud), else the user's data directory.
 pub fn default_dir() -> PathBuf {
@@ -56,6 +57,22 @@ pub struct RuntimeInfo {
     pub listen: String,
     pub started_at: String,
     pub services: Vec<String>,
+}
+
+/// The compute driver `up` chose and what its start-up instance restore did,
+/// rewritten on every start so `status` never shows a previous run's outcome.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ComputeStatus {
+    /// Nova's hypervisor_type (`QEMU`, `cloud-hypervisor`).
+    pub hypervisor: String,
+    /// Why this driver was chosen, or why none can run instances.
+    pub reason: String,
+    pub started_at: String,
+    /// None until the restore of this start has finished.
+    #[serde(default)]
+    pub recovery: Option<crate::compute::recover::RecoveryReport>,
+    #[serde(default)]
+    pub recovered_at: Option<String>,
 }
 
 pub fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> anyhow::Result<()> {

@@ -157,3 +157,59 @@ fn a_second_instance_on_the_same_state_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
 }
+
+#[test]
+fn status_names_the_compute_driver_its_reason_and_the_instance_restore() {
+    let qemu_installed = std::process::Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_ok();
+    let profile = common::test_profile().replace("hypervisor = \"auto\"", "hypervisor = \"qemu\"");
+    let s = Server::start_with_profile(Some(&profile));
+    // The restore runs once serving; wait for its outcome to be recorded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let st = loop {
+        let out = s.onestack(&["status"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let st = String::from_utf8_lossy(&out.stdout).to_string();
+        if !st.contains("not finished") {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "restore never recorded:\n{st}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    if qemu_installed {
+        assert!(st.contains("compute: QEMU (QEMU with "), "{st}");
+        assert!(
+            st.contains("KVM acceleration") || st.contains("TCG emulation: "),
+            "the reason says which accelerator and why: {st}"
+        );
+    } else {
+        eprintln!("note: qemu-system-x86_64 is not installed; checking the refusal reason");
+        assert!(
+            st.contains("compute: QEMU (QEMU was chosen but qemu-system-x86_64 is not installed)"),
+            "{st}"
+        );
+    }
+    assert!(
+        st.contains("): 0 adopted, 0 restarted, 0 builds resumed, 0 tasks finished, 0 errors"),
+        "{st}"
+    );
+    assert!(st.contains("\nservers: 0\n"), "{st}");
+    let recorded: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(s.state_dir().join("compute-status.json")).expect("file"),
+    )
+    .expect("json");
+    assert_eq!(recorded["hypervisor"], "QEMU");
+    assert!(
+        recorded["recovery"]["errors"].as_array().is_some(),
+        "{recorded}"
+    );
+}

@@ -149,11 +149,67 @@ pub fn action_list(c: &Connection, server_id: &str) -> ApiResult<Vec<InstanceAct
     docs.iter().map(|d| decode("instance action", d)).collect()
 }
 
-/// Server rows per state, for `onestack status`.
-pub fn counts(c: &Connection) -> ApiResult<i64> {
-    Ok(c.query_row(
-        "SELECT count(*) FROM servers WHERE deleted_at IS NULL",
-        [],
-        |r| r.get(0),
-    )?)
+/// Servers that are not deleted, per API status (`ACTIVE`, `SHUTOFF`, ...), for
+/// `onestack status`.
+pub fn status_counts(c: &Connection) -> ApiResult<Vec<(String, i64)>> {
+    let mut st = c.prepare(
+        "SELECT json_extract(doc, '$.vm_state'), json_extract(doc, '$.task_state'), count(*)
+         FROM servers WHERE deleted_at IS NULL GROUP BY 1, 2",
+    )?;
+    let rows: Vec<(String, Option<String>, i64)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    fn state<T: serde::de::DeserializeOwned>(v: String) -> ApiResult<T> {
+        serde_json::from_value(serde_json::Value::String(v))
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("corrupt server document: {e}")))
+    }
+    let mut by_status = std::collections::BTreeMap::<&'static str, i64>::new();
+    for (vm, task, n) in rows {
+        let vm: super::model::VmState = state(vm)?;
+        let task: Option<super::model::TaskState> = task.map(state).transpose()?;
+        *by_status.entry(super::model::status(vm, task)).or_default() += n;
+    }
+    Ok(by_status
+        .into_iter()
+        .map(|(k, n)| (k.to_owned(), n))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compute::model::{TaskState, VmState};
+    use crate::compute::quotas::tests::{db, server};
+
+    #[test]
+    fn status_counts_group_live_servers_by_api_status() {
+        let (_dir, db) = db();
+        let counts = db
+            .write_blocking(|c| {
+                assert!(status_counts(c)?.is_empty());
+                for (id, vm, task) in [
+                    ("a", VmState::Active, None),
+                    ("b", VmState::Active, None),
+                    ("c", VmState::Active, Some(TaskState::Rebooting)),
+                    ("d", VmState::Stopped, None),
+                    ("e", VmState::Building, Some(TaskState::Spawning)),
+                ] {
+                    let mut s = server(id, "p", 1, 64, None, None);
+                    s.vm_state = vm;
+                    s.task_state = task;
+                    server_insert(c, &s)?;
+                }
+                let mut gone = server("gone", "p", 1, 64, None, None);
+                server_insert(c, &gone)?;
+                gone.deleted_at = Some("2030-01-01T00:00:00Z".into());
+                server_put(c, &mut gone)?;
+                status_counts(c)
+            })
+            .expect("counts");
+        let want: Vec<(String, i64)> = [("ACTIVE", 2), ("BUILD", 1), ("REBOOT", 1), ("SHUTOFF", 1)]
+            .into_iter()
+            .map(|(k, n)| (k.to_owned(), n))
+            .collect();
+        assert_eq!(counts, want);
+    }
 }
