@@ -208,7 +208,11 @@ impl NetworkService {
     /// The NICs behind `port_ids`, in that order (missing ports are skipped).
     pub async fn instance_nics(&self, port_ids: Vec<String>) -> ApiResult<Vec<InstanceNic>> {
         self.read(move |c| {
+            if port_ids.is_empty() {
+                return Ok(vec![]);
+            }
             let fips = store::list::<FloatingIp>(c)?;
+            let all_subnets = store::list::<Subnet>(c)?;
             let mut out = Vec::new();
             for id in port_ids {
                 let Some(port) = store::get::<Port>(c, &id)? else {
@@ -217,9 +221,10 @@ impl NetworkService {
                 let Some(network) = store::get::<Network>(c, &port.network_id)? else {
                     continue;
                 };
-                let subnets = store::list::<Subnet>(c)?
-                    .into_iter()
+                let subnets = all_subnets
+                    .iter()
                     .filter(|s| s.network_id == network.std.id)
+                    .cloned()
                     .collect();
                 let floating_ips = fips
                     .iter()
