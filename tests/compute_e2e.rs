@@ -351,8 +351,16 @@ fn a_booted_server_lives_on_a_real_network_across_restarts_and_a_host_reboot() {
             200,
         )["networks"][0]["id"],
     );
-    let image_id =
-        str_of(&api.ok(Method::GET, "/image/v2/images?name=cirros", None, 200)["images"][0]["id"]);
+    // The bootstrap image is imported in the background at start.
+    let mut image_id = String::new();
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            let v = api.ok(Method::GET, "/image/v2/images?name=cirros", None, 200);
+            image_id = v["images"][0]["id"].as_str().unwrap_or_default().to_owned();
+            v["images"][0]["status"] == "active"
+        }),
+        "the bootstrap image never became active"
+    );
     let posted = Instant::now();
     let v = api.ok(
         Method::POST,
