@@ -129,8 +129,13 @@ impl ComputeService {
             return Ok(base);
         }
         let src = self.inner.image.file_path(&image.id);
-        let tmp = base_dir.join(format!(".tmp-{}", image.id));
-        let _ = tokio::fs::remove_file(&tmp).await;
+        // A temp name per call: concurrent builds of one image each make their own
+        // and the last atomic rename wins (the contents are the same).
+        let tmp = base_dir.join(format!(
+            ".tmp-{}-{}",
+            image.id,
+            uuid::Uuid::new_v4().simple()
+        ));
         if matches!(image.disk_format.as_deref(), Some("qcow2" | "raw")) {
             if tokio::fs::hard_link(&src, &tmp).await.is_err() {
                 tokio::fs::copy(&src, &tmp).await.map_err(io_err)?;
