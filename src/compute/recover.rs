@@ -29,6 +29,7 @@ impl ComputeService {
     /// Converges every server once; a failure on one does not stop the others.
     pub async fn recover(&self) -> RecoveryReport {
         let mut report = RecoveryReport::default();
+        self.sweep_base_temps().await;
         let servers = match self.read(|c| store::server_list(c, None, false)).await {
             Ok(s) => s,
             Err(e) => {
@@ -115,6 +116,19 @@ impl ComputeService {
             (VmState::Suspended | VmState::Error | VmState::Deleted, None) => {}
         }
         Ok(())
+    }
+
+    /// Half-copied base images a crash left behind (no build runs yet at start).
+    async fn sweep_base_temps(&self) {
+        let base = self.inner.config.instances_dir.join("_base");
+        let Ok(mut dir) = tokio::fs::read_dir(&base).await else {
+            return;
+        };
+        while let Ok(Some(e)) = dir.next_entry().await {
+            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                let _ = tokio::fs::remove_file(e.path()).await;
+            }
+        }
     }
 
     /// A task cut by a crash: power operations settle on what the VMM shows;
