@@ -431,7 +431,10 @@ mod tests {
         assert_eq!(VmState::Stopped.power_code(P::Shutdown), 4);
         assert_eq!(VmState::Active.power_code(P::Running), 1);
         assert_eq!(VmState::Error.power_code(P::NoState), 0);
-        assert_eq!(VmState::Suspended.power_code(P::Suspended), P::Suspended.code());
+        assert_eq!(
+            VmState::Suspended.power_code(P::Suspended),
+            P::Suspended.code()
+        );
     }
 
     #[test]
