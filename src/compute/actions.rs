@@ -218,7 +218,7 @@ impl ComputeService {
         self.mutate(id, move |s| {
             s.vm_state = finish(s.vm_state, op);
             s.task_state = None;
-            s.power_state = power.code();
+            s.power_state = s.vm_state.power_code(power);
             s.fault = None;
             Ok(())
         })

@@ -52,6 +52,20 @@ pub enum VmState {
     Deleted,
 }
 
+impl VmState {
+    /// The `OS-EXT-STS:power_state` to record for what the hypervisor reports. A stopped
+    /// server has no VMM process here, but Nova (a defined, shut-off libvirt domain)
+    /// reports SHUTDOWN (4) for it, and clients show that, not NOSTATE.
+    pub fn power_code(self, power: crate::virt::PowerState) -> i64 {
+        match (self, power) {
+            (VmState::Stopped, crate::virt::PowerState::NoState) => {
+                crate::virt::PowerState::Shutdown.code()
+            }
+            _ => power.code(),
+        }
+    }
+}
+
 /// Nova's task_state: the operation in progress, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -409,6 +423,19 @@ pub struct ActionEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stopped_server_without_vmm_reports_shutdown() {
+        use crate::virt::PowerState as P;
+        assert_eq!(VmState::Stopped.power_code(P::NoState), 4);
+        assert_eq!(VmState::Stopped.power_code(P::Shutdown), 4);
+        assert_eq!(VmState::Active.power_code(P::Running), 1);
+        assert_eq!(VmState::Error.power_code(P::NoState), 0);
+        assert_eq!(
+            VmState::Suspended.power_code(P::Suspended),
+            P::Suspended.code()
+        );
+    }
 
     #[test]
     fn status_derivation_matches_nova() {

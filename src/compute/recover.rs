@@ -184,7 +184,7 @@ impl ComputeService {
         p: PowerState,
     ) -> Result<(), crate::http::error::ApiError> {
         self.mutate(id, move |s| {
-            s.power_state = p.code();
+            s.power_state = s.vm_state.power_code(p);
             Ok(())
         })
         .await
@@ -239,7 +239,9 @@ impl ComputeService {
                             Ok(())
                         })
                         .await;
-                } else if s.power_state != power.code() && s.vm_state != VmState::Building {
+                } else if s.power_state != s.vm_state.power_code(power)
+                    && s.vm_state != VmState::Building
+                {
                     let _ = self.record_power(&s.id, power).await;
                 }
             }

@@ -69,8 +69,10 @@ def parse_openrc(text: str) -> dict[str, str]:
 
 
 class OnestackServer:
-    def __init__(self, state_dir: Path, log_path: Path, port: int | None = None):
+    def __init__(self, state_dir: Path, log_path: Path, port: int | None = None,
+                 profile: str | None = None):
         self.state_dir = Path(state_dir)
+        self.profile = profile or PROFILE
         self.log_path = Path(log_path)
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
@@ -110,7 +112,7 @@ class OnestackServer:
         self._log.write(f"\n----- start #{self.start_count} -----\n".encode())
         self._log.flush()
         cmd = [str(BIN), "up", "--state-dir", str(self.state_dir), "--listen", self.listen,
-               "--profile", PROFILE]
+               "--profile", self.profile]
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT)
