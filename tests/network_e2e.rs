@@ -615,6 +615,41 @@ fn neutron_api_drives_a_real_dataplane_across_a_restart() {
         .expect("IPv4");
     check_traffic(&cloud.host, (&a, port_a), (&b, port_b), fip, snat);
 
+    // Hairpin: A reaches B's floating IP from behind the same router; B sees the
+    // router's gateway address (the SNAT that brings the reply back through it).
+    let fip_b = cloud.create(
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": public, "port_id": id(port_b)}),
+    );
+    let fip_b_ip: Ipv4Addr = fip_b["floating_ip_address"]
+        .as_str()
+        .expect("floating_ip_address")
+        .parse()
+        .expect("IPv4");
+    assert!(
+        eventually(LONG, || ping(&a, fip_b_ip, SHORT)),
+        "A pings B's floating IP (hairpin)"
+    );
+    let seen = tcp_peer(&a, fip_b_ip, 22, LONG).expect("A reaches B's floating IP over TCP");
+    assert_eq!(
+        seen,
+        snat.to_string(),
+        "hairpin is SNATed to the router gateway"
+    );
+    let seen = tcp_peer(&cloud.host, fip_b_ip, 22, LONG).expect("the host reaches B's FIP");
+    assert_eq!(
+        seen,
+        HOST_EXT.to_string(),
+        "outside clients are not hairpin-SNATed"
+    );
+    cloud.ok(
+        Method::DELETE,
+        &format!("/floatingips/{}", id(&fip_b)),
+        None,
+        204,
+    );
+
     // 5. kill -9, wreck the fake host's dataplane by hand, start again on the same
     // state directory: same addresses, same traffic.
     cloud.server.kill9();
