@@ -75,6 +75,15 @@ async fn converge_once(cloud: &Cloud, dataplane: &Dataplane, net: &NetworkSectio
         }
     };
     let report = dataplane.converge(&plan).await;
+    match cloud
+        .network
+        .port_status_sync(report.ports_up.clone())
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(ports = n, "port status follows the dataplane"),
+        Err(e) => tracing::warn!(error = %e, "could not record port status"),
+    }
     cloud.network.mark_converged(seq);
     let status = DataplaneStatus {
         converged_at: crate::http::time::iso_seconds(chrono::Utc::now()),

@@ -360,6 +360,82 @@ fn check_traffic(
     assert_eq!(seen, fip.to_string(), "A leaves with its floating IP");
 }
 
+/// Port status through the API: a bound port is DOWN while the "VM" has not opened
+/// its end (peer down), ACTIVE once it has, DOWN when the device disappears. A
+/// harmless port update wakes the reconciler, standing in for its periodic resync.
+fn port_status_follows_the_device(cloud: &Cloud, net: &str, wired: &[Value]) {
+    let port = cloud.create(
+        "ports",
+        "port",
+        json!({"network_id": net, "name": "e2e-status", "device_owner": "compute:nova",
+               "binding:host_id": "e2e-compute"}),
+    );
+    let path = format!("/ports/{}", id(&port));
+    let ns = format!("{}-vmC", cloud.tag);
+    sh(&["ip", "netns", "add", &ns]);
+    sh(&[
+        "ip",
+        "-n",
+        &cloud.host,
+        "link",
+        "add",
+        &tap(&port),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        &ns,
+    ]);
+    let status_after_poke = |want: &str| {
+        let mut n = 0;
+        eventually(LONG, || {
+            n += 1;
+            let body = json!({"port": {"description": format!("status poke {n}")}});
+            cloud.ok(Method::PUT, &path, Some(body), 200);
+            std::thread::sleep(Duration::from_millis(150));
+            cloud.ok(Method::GET, &path, None, 200)["port"]["status"] == want
+        })
+    };
+    // Wired by the dataplane (on the bridge, up) but nobody holds the other end.
+    let bridge = onestack::dataplane::plan::bridge_name(net);
+    assert!(eventually(LONG, || cloud.master_of(&tap(&port)).as_deref()
+        == Some(bridge.as_str())));
+    // Created bound (ACTIVE as the API reports a bound port), then the host shows
+    // a device without carrier: DOWN, and it stays DOWN across further converges.
+    assert!(status_after_poke("DOWN"), "DOWN while the peer is down");
+    assert!(
+        status_after_poke("DOWN"),
+        "still DOWN after another converge"
+    );
+    let rev_down = cloud.ok(Method::GET, &path, None, 200)["port"]["revision_number"].clone();
+    let opened = Instant::now();
+    sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+    assert!(status_after_poke("ACTIVE"), "ACTIVE once the VM end is up");
+    eprintln!(
+        "FIGURE device up -> port ACTIVE in the API: {:?}",
+        opened.elapsed()
+    );
+    let rev_up = cloud.ok(Method::GET, &path, None, 200)["port"]["revision_number"].clone();
+    assert!(
+        rev_up.as_u64() > rev_down.as_u64(),
+        "the status change bumps the revision"
+    );
+    // The other wired ports have carrier by now, so they are ACTIVE too.
+    for p in wired {
+        let v = cloud.ok(Method::GET, &format!("/ports/{}", id(p)), None, 200);
+        assert_eq!(v["port"]["status"], "ACTIVE", "{}", v["port"]["name"]);
+    }
+    sh(&["ip", "-n", &ns, "link", "set", "eth0", "down"]);
+    assert!(
+        status_after_poke("DOWN"),
+        "DOWN again when the VM end goes down"
+    );
+    sh(&["ip", "netns", "del", &ns]);
+    cloud.ok(Method::DELETE, &path, None, 204);
+}
+
 #[test]
 fn neutron_api_drives_a_real_dataplane_across_a_restart() {
     require_privileges!();
@@ -480,6 +556,8 @@ fn neutron_api_drives_a_real_dataplane_across_a_restart() {
         status["millis"]
     );
 
+    port_status_follows_the_device(&cloud, &id(&net), &ports);
+
     let (ip_a, ip_b) = (fixed_ip(port_a), fixed_ip(port_b));
     assert!(
         eventually(LONG, || ping(&a, ip_b, SHORT)),
@@ -536,6 +614,41 @@ fn neutron_api_drives_a_real_dataplane_across_a_restart() {
         .parse()
         .expect("IPv4");
     check_traffic(&cloud.host, (&a, port_a), (&b, port_b), fip, snat);
+
+    // Hairpin: A reaches B's floating IP from behind the same router; B sees the
+    // router's gateway address (the SNAT that brings the reply back through it).
+    let fip_b = cloud.create(
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": public, "port_id": id(port_b)}),
+    );
+    let fip_b_ip: Ipv4Addr = fip_b["floating_ip_address"]
+        .as_str()
+        .expect("floating_ip_address")
+        .parse()
+        .expect("IPv4");
+    assert!(
+        eventually(LONG, || ping(&a, fip_b_ip, SHORT)),
+        "A pings B's floating IP (hairpin)"
+    );
+    let seen = tcp_peer(&a, fip_b_ip, 22, LONG).expect("A reaches B's floating IP over TCP");
+    assert_eq!(
+        seen,
+        snat.to_string(),
+        "hairpin is SNATed to the router gateway"
+    );
+    let seen = tcp_peer(&cloud.host, fip_b_ip, 22, LONG).expect("the host reaches B's FIP");
+    assert_eq!(
+        seen,
+        HOST_EXT.to_string(),
+        "outside clients are not hairpin-SNATed"
+    );
+    cloud.ok(
+        Method::DELETE,
+        &format!("/floatingips/{}", id(&fip_b)),
+        None,
+        204,
+    );
 
     // 5. kill -9, wreck the fake host's dataplane by hand, start again on the same
     // state directory: same addresses, same traffic.

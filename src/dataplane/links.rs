@@ -25,6 +25,8 @@ pub struct Link {
     pub mac: String,
     pub mtu: u32,
     pub up: bool,
+    /// `LOWER_UP`: the device has carrier (a VMM holds the tap open, a veth's peer is up).
+    pub carrier: bool,
     pub master: Option<String>,
     pub alias: Option<String>,
     /// IPv4 addresses of global scope, `a.b.c.d/len`.
@@ -78,6 +80,7 @@ fn parse_link(v: &Value) -> Option<Link> {
         mac: s("address").unwrap_or_default().to_lowercase(),
         mtu: v.get("mtu").and_then(Value::as_u64).unwrap_or(0) as u32,
         up: flags.is_some_and(|f| f.iter().any(|x| x == "UP")),
+        carrier: flags.is_some_and(|f| f.iter().any(|x| x == "LOWER_UP")),
         master: s("master"),
         alias: s("ifalias").filter(|a| !a.is_empty()),
         addrs,
@@ -361,12 +364,12 @@ mod tests {
              "address":"00:00:00:00:00:01","master":"brq1","addr_info":[]}]"#;
         let links = parse_dump(json);
         let br = &links["brq1"];
-        assert!(br.up && br.is_ours());
+        assert!(br.up && br.is_ours() && !br.carrier);
         assert_eq!(br.mac, "aa:bb:cc:dd:ee:ff");
         assert_eq!(br.addrs, vec!["10.0.0.1/24".to_string()]);
         assert_eq!(br.nf_call_iptables, Some(true));
         let tap = &links["tapx"];
-        assert!(!tap.up && !tap.is_ours());
+        assert!(!tap.up && !tap.is_ours() && !tap.carrier);
         assert_eq!(tap.master.as_deref(), Some("brq1"));
     }
 

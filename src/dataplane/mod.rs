@@ -39,11 +39,15 @@ pub struct DataplaneConfig {
     pub state_dir: PathBuf,
 }
 
-/// What a converge did: the number of changing commands issued, and every error.
+/// What a converge did: the number of changing commands issued, every error, and
+/// what it saw of each planned port.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConvergeReport {
     pub applied: usize,
     pub errors: Vec<String>,
+    /// Port id -> whether its device is wired (on its bridge, up) and has carrier,
+    /// i.e. a VMM opened the tap. Drives the API's port `status` (ACTIVE/DOWN).
+    pub ports_up: BTreeMap<String, bool>,
 }
 
 impl ConvergeReport {
@@ -125,8 +129,12 @@ impl Dataplane {
             errors.push(format!("host namespace {host}: {e}"));
         }
         errors.extend(self.remove_stale_services(plan).await);
+        let mut ports_up = BTreeMap::new();
         match links::dump(&self.runner, &self.host()).await {
-            Ok(mut host_links) => errors.extend(self.converge_host(plan, &mut host_links).await),
+            Ok(mut host_links) => errors.extend(
+                self.converge_host(plan, &mut host_links, &mut ports_up)
+                    .await,
+            ),
             Err(e) => errors.push(format!("host devices: {e}")),
         }
         errors.extend(self.converge_nft(plan).await);
@@ -136,7 +144,11 @@ impl Dataplane {
         }
         let applied = self.runner.mutations() - before;
         tracing::info!(applied, errors = errors.len(), "dataplane converged");
-        ConvergeReport { applied, errors }
+        ConvergeReport {
+            applied,
+            errors,
+            ports_up,
+        }
     }
 
     /// Network id -> DHCP namespace of every network that serves metadata.
@@ -177,7 +189,13 @@ impl Dataplane {
     }
 
     /// Bridges, routers, DHCP legs and ports, then removal of stale host devices.
-    async fn converge_host(&self, plan: &HostPlan, host_links: &mut Links) -> Vec<String> {
+    /// Records in `ports_up` whether each planned port is wired and has carrier.
+    async fn converge_host(
+        &self,
+        plan: &HostPlan,
+        host_links: &mut Links,
+        ports_up: &mut BTreeMap<String, bool>,
+    ) -> Vec<String> {
         let host = self.host();
         let r = &self.runner;
         let mut errors = Vec::new();
@@ -217,6 +235,9 @@ impl Dataplane {
         }
         for p in &plan.ports {
             let mtu = mtus.get(&p.bridge).copied().unwrap_or(1500);
+            // Carrier as observed before this converge: a device created or brought
+            // up just now has none yet, and a later converge will see it.
+            let carrier = host_links.get(&p.tap).is_some_and(|l| l.carrier);
             let res = links::ensure_port_device(
                 r,
                 &host,
@@ -226,9 +247,14 @@ impl Dataplane {
                 mtu,
                 p.admin_state_up,
             );
-            if let Err(e) = res.await {
-                errors.push(format!("port {}: {e}", p.id));
-            }
+            let wired = match res.await {
+                Ok(()) => true,
+                Err(e) => {
+                    errors.push(format!("port {}: {e}", p.id));
+                    false
+                }
+            };
+            ports_up.insert(p.id.clone(), wired && p.admin_state_up && carrier);
             wanted.insert(p.tap.clone());
         }
         errors.extend(self.remove_stale_devices(host_links, &wanted).await);

@@ -371,6 +371,16 @@ pub fn router_nat(router: &RouterPlan, qg: &str) -> Option<String> {
             f.fixed_ip, f.floating_ip
         );
     }
+    if !router.floating_ips.is_empty() {
+        // Hairpin, as Neutron's L3 agent does: an instance reaching another's
+        // floating IP from behind this router is DNATed above; without this SNAT
+        // the reply would go straight back (same subnet) and miss the un-NAT.
+        let _ = writeln!(
+            post,
+            "\t\tiifname != \"{qg}\" oifname != \"{qg}\" ct status dnat snat to {gw_ip} {}",
+            comment(&format!("router {} hairpin", router.id))
+        );
+    }
     let nets: Vec<String> = gw
         .internal_cidrs
         .iter()
@@ -576,5 +586,8 @@ mod tests {
         assert!(t.contains("ip daddr 172.24.4.20 dnat to 10.0.0.5"));
         assert!(t.contains("ip saddr 10.0.0.5 snat to 172.24.4.20"));
         assert!(t.contains("ip saddr { 10.0.0.0/24 } snat to 172.24.4.10"));
+        assert!(t.contains(
+            "iifname != \"qg-p\" oifname != \"qg-p\" ct status dnat snat to 172.24.4.10"
+        ));
     }
 }

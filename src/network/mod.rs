@@ -8,6 +8,7 @@ pub mod ipam;
 pub mod model;
 pub mod networks;
 pub mod plan;
+mod port_status;
 pub mod ports;
 mod quotas;
 pub mod routers;
