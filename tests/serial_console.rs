@@ -162,18 +162,18 @@ fn serial_console_reaches_the_guest_shell() {
     };
     let s = Server::start_with_profile(Some(&profile(&image)));
     let token = s.demo();
-    let images = json_of(req(
-        &s,
-        &token,
-        "2.79",
-        Method::GET,
-        "/image/v2/images?name=cirros",
-        None,
-    ));
-    let image_id = images["images"][0]["id"]
-        .as_str()
-        .expect("image")
-        .to_owned();
+    // The bootstrap image is imported in the background: wait until it is active.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let image_id = loop {
+        let path = "/image/v2/images?name=cirros";
+        let images = json_of(req(&s, &token, "2.79", Method::GET, path, None));
+        let img = &images["images"][0];
+        if img["status"] == "active" {
+            break img["id"].as_str().expect("image").to_owned();
+        }
+        assert!(Instant::now() < deadline, "image never active: {images}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
     let r = req(
         &s,
         &token,
@@ -184,7 +184,7 @@ fn serial_console_reaches_the_guest_shell() {
             json!({"server": {"name": "serial", "imageRef": image_id, "flavorRef": "42", "networks": "none"}}),
         ),
     );
-    assert_eq!(r.status(), 202);
+    assert_eq!(r.status(), 202, "{}", r.text().unwrap_or_default());
     let id = json_of(r)["server"]["id"].as_str().expect("id").to_owned();
     wait_server(&s, &token, &id, "ACTIVE", Duration::from_secs(60));
     let deadline = Instant::now() + Duration::from_secs(90);
