@@ -16,6 +16,7 @@ pub mod model;
 pub mod quotas;
 pub mod recover;
 pub mod runtime;
+pub mod serial;
 pub mod server_groups;
 pub mod server_meta;
 pub mod servers;
@@ -67,6 +68,8 @@ struct Inner {
     placement: PlacementService,
     /// One lock per server, so two operations never drive the same VMM at once.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Serial console tokens handed out and not yet expired.
+    consoles: serial::ConsoleTokens,
 }
 
 impl ComputeService {
@@ -87,6 +90,7 @@ impl ComputeService {
                 network,
                 placement,
                 locks: Mutex::new(HashMap::new()),
+                consoles: serial::ConsoleTokens::default(),
             }),
         }
     }

@@ -139,6 +139,12 @@ impl VmSpec {
     pub fn console_log(&self) -> PathBuf {
         self.run_dir.join("console.log")
     }
+
+    /// The unix socket an interactive serial console attaches to (drivers that
+    /// offer one; see `Hypervisor::serial_socket`).
+    pub fn serial_socket(&self) -> PathBuf {
+        self.run_dir.join("serial.sock")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,4 +198,11 @@ pub trait Hypervisor: Send + Sync {
 
     /// Process id of the VMM, for status and RSS figures.
     async fn pid(&self, spec: &VmSpec) -> Option<u32>;
+
+    /// The unix socket carrying the guest's serial port interactively, when this
+    /// driver offers one (Nova's serial console); None = no interactive console.
+    fn serial_socket(&self, spec: &VmSpec) -> Option<PathBuf> {
+        let _ = spec;
+        None
+    }
 }

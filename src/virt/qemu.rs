@@ -118,10 +118,14 @@ pub fn command_line(
         "-qmp",
         &format!("unix:{},server=on,wait=off", opt_escape(&f.qmp)),
     ]);
+    // The serial port is a listening unix socket (the interactive console) that
+    // also tees everything the guest prints into console.log (os-getConsoleOutput).
+    // wait=off: the guest runs whether or not anyone is attached.
     push(&[
         "-chardev",
         &format!(
-            "file,id=serial0,path={},append=on",
+            "socket,id=serial0,path={},server=on,wait=off,logfile={},logappend=on",
+            opt_escape(&spec.serial_socket()),
             opt_escape(&spec.console_log())
         ),
         "-device",
@@ -267,6 +271,7 @@ impl QemuDriver {
         let f = RunFiles::of(spec);
         process::remove_if_present(&f.pid)?;
         process::remove_if_present(&f.qmp)?;
+        process::remove_if_present(&spec.serial_socket())?;
         Ok(())
     }
 
@@ -702,6 +707,10 @@ impl Hypervisor for QemuDriver {
     async fn pid(&self, spec: &VmSpec) -> Option<u32> {
         Self::live_pid(spec)
     }
+
+    fn serial_socket(&self, spec: &VmSpec) -> Option<PathBuf> {
+        Some(spec.serial_socket())
+    }
 }
 
 #[cfg(test)]
@@ -762,7 +771,7 @@ mod tests {
             "-m 256 -smp 2",
             "-nodefaults -no-user-config -display none -daemonize -pidfile /run/x/qemu.pid",
             "-qmp unix:/run/x/qmp.sock,server=on,wait=off",
-            "file,id=serial0,path=/run/x/console.log,append=on",
+            "socket,id=serial0,path=/run/x/serial.sock,server=on,wait=off,logfile=/run/x/console.log,logappend=on",
             "if=none,id=drive-root,file=/r/a,,b.qcow2,format=qcow2,readonly=off",
             "virtio-blk-pci,drive=drive-root,id=disk-root,bootindex=0",
             "media=cdrom,readonly=on",

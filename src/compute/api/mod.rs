@@ -7,6 +7,7 @@ mod keypairs;
 mod limits;
 pub mod microversion;
 mod params;
+mod remote_consoles;
 mod server_actions;
 mod server_extras;
 mod server_groups;
@@ -34,12 +35,14 @@ pub fn router() -> Router<Cloud> {
         .merge(servers::routes())
         .merge(server_actions::routes())
         .merge(server_extras::routes())
+        .merge(remote_consoles::routes())
         .layer(from_fn(microversion::layer));
     Router::new()
         .route("/", get(versions))
         // `/v2.1` itself is the nested router's `/`; the trailing-slash form is
         // routed here so both spellings answer.
         .route("/v2.1/", get(version_v21))
+        .merge(remote_consoles::proxy_routes())
         .nest("/v2.1", v21)
 }
 

@@ -30,6 +30,14 @@ fn arg<T: DeserializeOwned>(action: &str, v: Value) -> ApiResult<T> {
     })
 }
 
+/// `os-getSerialConsole` (deprecated by remote-consoles at 2.6, still answered).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SerialConsoleArg {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RebootArg {
@@ -274,6 +282,18 @@ async fn server_action(
             }
             let output = compute.server_console_output(&ctx, id, length).await?;
             Ok(axum::Json(json!({"output": output})).into_response())
+        }
+        "os-getSerialConsole" => {
+            let a: SerialConsoleArg = arg(&action, value)?;
+            if a.kind != "serial" {
+                return Err(ApiError::bad_request(format!(
+                    "Unavailable console type {}.",
+                    a.kind
+                )));
+            }
+            let url =
+                super::remote_consoles::serial_console_url(&cloud, &ctx, &headers, id).await?;
+            Ok(axum::Json(json!({"console": {"type": "serial", "url": url}})).into_response())
         }
         "lock" => {
             let a: LockArg = if value.is_null() {
