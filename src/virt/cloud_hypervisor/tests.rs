@@ -141,6 +141,11 @@ impl FakeProcess {
             // Not a lone command: sh would exec it and lose the socket argument.
             .arg("while :; do sleep 1; done")
             .arg(f.sock.display().to_string())
+            // Its `sleep` outlives a SIGKILL of the shell by up to a second: it must
+            // not hold the test's output pipes.
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
         std::fs::write(&f.pid, child.id().to_string()).unwrap();
