@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{Server, json_of};
@@ -15,43 +14,6 @@ use reqwest::blocking::Response;
 use serde_json::{Value, json};
 
 const MV: &str = "compute 2.79";
-
-/// The locally built test guest, or None (with the reason printed).
-fn guest_image() -> Option<PathBuf> {
-    let path = std::env::var_os("ONESTACK_TEST_IMAGE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-image/test-image.qcow2")
-        });
-    if !path.is_file() {
-        eprintln!(
-            "SKIP: no test guest image at {} (run scripts/build-test-image.sh)",
-            path.display()
-        );
-        return None;
-    }
-    if std::process::Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIP: qemu-system-x86_64 is not installed (run scripts/ensure-qemu.sh)");
-        return None;
-    }
-    Some(path)
-}
-
-/// The test profile with compute on QEMU and `image` registered as `cirros`.
-fn profile(image: Option<&PathBuf>) -> String {
-    let mut p = common::test_profile().replace("hypervisor = \"auto\"", "hypervisor = \"qemu\"");
-    if let Some(i) = image {
-        p = p.replace(
-            "bootstrap_image = \"/usr/local/share/onestack/test-image.qcow2\"",
-            &format!("bootstrap_image = \"{}\"", i.display()),
-        );
-    }
-    p
-}
 
 struct Api<'a> {
     s: &'a Server,
@@ -187,7 +149,7 @@ fn small_image(api: &Api, name: &str) -> String {
 
 #[test]
 fn discovery_and_microversions() {
-    let s = Server::start_with_profile(Some(&profile(None)));
+    let s = Server::start_with_profile(Some(&common::compute_profile(None)));
     let r = s
         .client
         .get(format!("{}/compute/", s.base))
@@ -243,7 +205,7 @@ fn discovery_and_microversions() {
 
 #[test]
 fn server_create_rejects_bad_input() {
-    let s = Server::start_with_profile(Some(&profile(None)));
+    let s = Server::start_with_profile(Some(&common::compute_profile(None)));
     let api = Api {
         s: &s,
         token: s.demo(),
@@ -397,10 +359,10 @@ fn server_create_rejects_bad_input() {
 
 #[test]
 fn server_lifecycle_on_a_real_guest() {
-    let Some(image_file) = guest_image() else {
+    let Some(image_file) = common::guest_image() else {
         return;
     };
-    let s = Server::start_with_profile(Some(&profile(Some(&image_file))));
+    let s = Server::start_with_profile(Some(&common::compute_profile(Some(&image_file))));
     let demo = Api {
         s: &s,
         token: s.demo(),
@@ -598,10 +560,10 @@ fn server_lifecycle_on_a_real_guest() {
 
 #[test]
 fn servers_survive_kill_9_and_the_loss_of_their_vmm() {
-    let Some(image_file) = guest_image() else {
+    let Some(image_file) = common::guest_image() else {
         return;
     };
-    let mut s = Server::start_with_profile(Some(&profile(Some(&image_file))));
+    let mut s = Server::start_with_profile(Some(&common::compute_profile(Some(&image_file))));
     let token = s.demo();
     let (id, pid) = {
         let api = Api {
@@ -721,10 +683,10 @@ fn assert_clean_slate(s: &Server, admin: &Api, id: &str) {
 
 #[test]
 fn failed_builds_leave_nothing_behind() {
-    let Some(image_file) = guest_image() else {
+    let Some(image_file) = common::guest_image() else {
         return;
     };
-    let s = Server::start_with_profile(Some(&profile(Some(&image_file))));
+    let s = Server::start_with_profile(Some(&common::compute_profile(Some(&image_file))));
     let demo = Api {
         s: &s,
         token: s.demo(),

@@ -18,7 +18,6 @@ mod netns;
 mod common;
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -49,31 +48,6 @@ fn user_data() -> String {
          echo \"e2e-gateway-ping failed\"\n"
     );
     base64::engine::general_purpose::STANDARD.encode(script)
-}
-
-/// The test image, or None with the reason printed.
-fn guest_image() -> Option<PathBuf> {
-    let path = std::env::var_os("ONESTACK_TEST_IMAGE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-image/test-image.qcow2")
-        });
-    if !path.is_file() {
-        eprintln!(
-            "SKIPPED: no test guest image at {} (run scripts/build-test-image.sh)",
-            path.display()
-        );
-        return None;
-    }
-    if Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: qemu-system-x86_64 is not installed (run scripts/ensure-qemu.sh)");
-        return None;
-    }
-    Some(path)
 }
 
 /// The server and the fake host; dropping it removes everything the test made.
@@ -326,7 +300,7 @@ fn str_of(v: &Value) -> String {
 #[test]
 fn a_booted_server_lives_on_a_real_network_across_restarts_and_a_host_reboot() {
     require_privileges!();
-    let Some(image) = guest_image() else {
+    let Some(image) = common::guest_image() else {
         return;
     };
     let started = Instant::now();

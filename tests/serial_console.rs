@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{Server, json_of};
@@ -14,40 +13,6 @@ use reqwest::blocking::Response;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-/// The locally built test guest and QEMU, or None (with the reason printed).
-fn guest_image() -> Option<PathBuf> {
-    let path = std::env::var_os("ONESTACK_TEST_IMAGE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-image/test-image.qcow2")
-        });
-    if !path.is_file() {
-        eprintln!(
-            "SKIP: no test guest image at {} (run scripts/build-test-image.sh)",
-            path.display()
-        );
-        return None;
-    }
-    if std::process::Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIP: qemu-system-x86_64 is not installed (run scripts/ensure-qemu.sh)");
-        return None;
-    }
-    Some(path)
-}
-
-fn profile(image: &std::path::Path) -> String {
-    common::test_profile()
-        .replace("hypervisor = \"auto\"", "hypervisor = \"qemu\"")
-        .replace(
-            "bootstrap_image = \"/usr/local/share/onestack/test-image.qcow2\"",
-            &format!("bootstrap_image = \"{}\"", image.display()),
-        )
-}
 
 fn req(
     s: &Server,
@@ -157,10 +122,10 @@ async fn refused_status(url: &str) -> u16 {
 
 #[test]
 fn serial_console_reaches_the_guest_shell() {
-    let Some(image) = guest_image() else {
+    let Some(image) = common::guest_image() else {
         return;
     };
-    let s = Server::start_with_profile(Some(&profile(&image)));
+    let s = Server::start_with_profile(Some(&common::compute_profile(Some(&image))));
     let token = s.demo();
     // The bootstrap image is imported in the background: wait until it is active.
     let deadline = Instant::now() + Duration::from_secs(60);

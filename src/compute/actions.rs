@@ -296,22 +296,10 @@ impl ComputeService {
     /// Resize on this one host: claim the new flavor, keep the old disk aside,
     /// grow the root disk, restart with the new CPUs and memory; VERIFY_RESIZE.
     async fn resize(&self, s: &Server, flavor: &Flavor) -> ApiResult<()> {
-        self.inner
-            .placement
-            .claim(
-                &s.id,
-                &s.project_id,
-                &s.user_id,
-                &self.inner.config.provider_uuid,
-                super::build::claim_resources(flavor),
-            )
-            .await
-            .map_err(|e| match e {
-                ApiError::Conflict(m) => {
-                    ApiError::Conflict(format!("No valid host was found. {m}"))
-                }
-                other => other,
-            })?;
+        self.claim_flavor(s, flavor).await.map_err(|e| match e {
+            ApiError::Conflict(m) => ApiError::Conflict(format!("No valid host was found. {m}")),
+            other => other,
+        })?;
         let nics = self.server_nics(s).await?;
         let hv = &self.inner.hypervisor;
         let was_running = s.vm_state == VmState::Active;
@@ -394,16 +382,7 @@ impl ComputeService {
                 .await
                 .map_err(io_err)?;
         }
-        self.inner
-            .placement
-            .claim(
-                &s.id,
-                &s.project_id,
-                &s.user_id,
-                &self.inner.config.provider_uuid,
-                super::build::claim_resources(&old),
-            )
-            .await?;
+        self.claim_flavor(s, &old).await?;
         let mut reverted = s.clone();
         reverted.flavor = old.clone();
         let spec = self.vm_spec(&reverted, &nics);

@@ -113,16 +113,7 @@ impl ComputeService {
             return Ok(false);
         };
         // 1. Scheduling: a claim against this host's provider.
-        let resources = claim_resources(&s.flavor);
-        self.inner
-            .placement
-            .claim(
-                &s.id,
-                &s.project_id,
-                &s.user_id,
-                &self.inner.config.provider_uuid,
-                resources,
-            )
+        self.claim_flavor(&s, &s.flavor)
             .await
             .map_err(|e| match e {
                 ApiError::Conflict(m) => BuildFailure::no_valid_host(&m),
@@ -453,6 +444,23 @@ impl ComputeService {
         self.inner
             .network
             .instance_nics(s.ports.iter().map(|p| p.port_id.clone()).collect())
+            .await
+    }
+}
+
+impl ComputeService {
+    /// Claims (or re-claims: a consumer's allocations are replaced) what `flavor`
+    /// needs on this host for server `s`; a Conflict means no room.
+    pub async fn claim_flavor(&self, s: &Server, flavor: &Flavor) -> ApiResult<()> {
+        self.inner
+            .placement
+            .claim(
+                &s.id,
+                &s.project_id,
+                &s.user_id,
+                &self.inner.config.provider_uuid,
+                claim_resources(flavor),
+            )
             .await
     }
 }

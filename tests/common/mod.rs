@@ -258,3 +258,43 @@ pub fn expect_error(r: Response, status: u16) -> String {
     assert_eq!(v["error"]["code"], status, "{v}");
     v["error"]["message"].as_str().expect("message").to_owned()
 }
+
+/// The locally built test guest (`$ONESTACK_TEST_IMAGE`, else
+/// `target/test-image/test-image.qcow2`) when QEMU is installed too; otherwise None,
+/// with the reason printed so the calling test skips loudly.
+pub fn guest_image() -> Option<PathBuf> {
+    let path = std::env::var_os("ONESTACK_TEST_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-image/test-image.qcow2")
+        });
+    if !path.is_file() {
+        eprintln!(
+            "SKIP: no test guest image at {} (run scripts/build-test-image.sh)",
+            path.display()
+        );
+        return None;
+    }
+    if Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: qemu-system-x86_64 is not installed (run scripts/ensure-qemu.sh)");
+        return None;
+    }
+    Some(path)
+}
+
+/// The test profile with compute on QEMU and, when given, `image` registered at
+/// start as the public `cirros` image.
+pub fn compute_profile(image: Option<&Path>) -> String {
+    let mut p = test_profile().replace("hypervisor = \"auto\"", "hypervisor = \"qemu\"");
+    if let Some(i) = image {
+        p = p.replace(
+            "bootstrap_image = \"/usr/local/share/onestack/test-image.qcow2\"",
+            &format!("bootstrap_image = \"{}\"", i.display()),
+        );
+    }
+    p
+}
