@@ -952,6 +952,44 @@ impl Drop for Cloud {
     }
 }
 
+/// The VM's and its routers' addresses, routes and nft rules, for a failure message.
+fn diagnose(lab: &Lab) -> String {
+    let vm = lab.vm();
+    let mut out = String::new();
+    let run = |argv: &[&str]| {
+        Command::new(argv[0])
+            .args(&argv[1..])
+            .output()
+            .map(|o| {
+                format!(
+                    "$ {}\n{}{}",
+                    argv.join(" "),
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            })
+            .unwrap_or_default()
+    };
+    let listed = sh(&["ip", "netns", "list"]);
+    let mut spaces = vec![vm.clone()];
+    spaces.extend(
+        listed
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with(&format!("{vm}-qrouter")))
+            .map(str::to_owned),
+    );
+    for ns in &spaces {
+        let reached = netns::ping(ns, Ipv4Addr::new(10, 0, 2, 2), Duration::from_secs(2));
+        out += &format!("ping 10.0.2.2 from {ns}: {reached}\n");
+        out += &run(&["ip", "-n", ns, "-br", "addr"]);
+        out += &run(&["ip", "-n", ns, "route"]);
+        out += &run(&["ip", "netns", "exec", ns, "sysctl", "net.ipv4.ip_forward"]);
+        out += &run(&["ip", "netns", "exec", ns, "nft", "list", "ruleset"]);
+    }
+    out
+}
+
 fn text_of(v: &serde_json::Value) -> String {
     v.as_str()
         .unwrap_or_else(|| panic!("not a string: {v}"))
@@ -1145,7 +1183,8 @@ fn instance_in_the_vm_survives_a_reboot() {
     let console = cloud.wait_console(&token, &id, "e2e-nat-ping ", 1);
     assert!(
         console.contains("e2e-nat-ping ok"),
-        "the guest reaches 10.0.2.2 through SNAT and the NAT NIC:\n{console}"
+        "the guest reaches 10.0.2.2 through SNAT and the NAT NIC:\n{console}\n{}",
+        diagnose(&lab)
     );
     cloud.wait_status(&token, &off, "ACTIVE", Duration::from_secs(120));
     cloud.call(
