@@ -99,6 +99,18 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
     let nic_list = nics::classify(&observed);
     let plan = plan::choose(&observed, nic_list, &profile.network.external_bridge)?;
     effective_profile(&mut profile, &plan, o.netns.as_deref())?;
+    let fixed = &mut profile.network.fixed_range;
+    let (addr, prefix) =
+        plan::free_fixed_range(&observed, &plan.bridge, (fixed.addr, fixed.prefix));
+    if (addr, prefix) != (fixed.addr, fixed.prefix) {
+        let _ = writeln!(
+            out,
+            "Tenant range: {}/{} overlaps the host's networks; using {addr}/{prefix}",
+            fixed.addr, fixed.prefix
+        );
+        fixed.addr = addr;
+        fixed.prefix = prefix;
+    }
     let _ = write!(out, "{}", plan.describe(&profile.public_url()));
 
     let bridge_existed = observed.links.iter().any(|l| l.name == plan.bridge);
