@@ -970,6 +970,13 @@ fn diagnose(lab: &Lab) -> String {
             })
             .unwrap_or_default()
     };
+    let gateway = netns::ping(
+        &lab.laptop(),
+        Ipv4Addr::new(192, 168, 56, 128),
+        Duration::from_secs(2),
+    );
+    out += &format!("ping 192.168.56.128 from the laptop: {gateway}\n");
+    out += &run(&["ip", "-n", &lab.laptop(), "neigh"]);
     let listed = sh(&["ip", "netns", "list"]);
     let mut spaces = vec![vm.clone()];
     spaces.extend(
@@ -1238,8 +1245,9 @@ fn instance_in_the_vm_survives_a_reboot() {
     };
     assert!(
         pings(30),
-        "the laptop never reached floating IP {fip}\n{}",
-        cloud.0.log()
+        "the laptop never reached floating IP {fip}\n{}\n{}",
+        cloud.0.log(),
+        diagnose(&lab)
     );
     let before_pid = cloud.vmm_pid(&id).expect("a running VMM");
     eprintln!(
