@@ -987,8 +987,14 @@ fn diagnose(lab: &Lab) -> String {
             .map(str::to_owned),
     );
     for ns in &spaces {
-        let reached = netns::ping(ns, Ipv4Addr::new(10, 0, 2, 2), Duration::from_secs(2));
-        out += &format!("ping 10.0.2.2 from {ns}: {reached}\n");
+        for dst in [
+            Ipv4Addr::new(10, 0, 2, 2),
+            Ipv4Addr::new(10, 1, 0, 3),
+            Ipv4Addr::new(192, 168, 56, 129),
+        ] {
+            let reached = netns::ping(ns, dst, Duration::from_secs(2));
+            out += &format!("ping {dst} from {ns}: {reached}\n");
+        }
         out += &run(&["ip", "-n", ns, "-br", "addr"]);
         out += &run(&["ip", "-n", ns, "route"]);
         out += &run(&["ip", "netns", "exec", ns, "sysctl", "net.ipv4.ip_forward"]);

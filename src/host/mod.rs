@@ -247,6 +247,12 @@ fn effective_profile(
     n.floating_pool_end = Some(plan.pool_end);
     n.external_bridge = plan.bridge.clone();
     n.host_netns = netns.unwrap_or_default().to_owned();
+    // The host table masquerades the floating range out of the uplink only; the
+    // dataplane's broader rule (any device but the bridge) would also catch frames
+    // bridged to taps and veths under br_netfilter and break floating IPs.
+    if !plan.nat.is_empty() {
+        n.masquerade = false;
+    }
     // A namespace standing in for the host: name the router/DHCP namespaces after
     // it, so they are told apart (and cleaned up) with it.
     if let Some(ns) = netns
