@@ -7,6 +7,8 @@
 #[path = "common/netns.rs"]
 mod netns;
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -174,9 +176,14 @@ impl Lab {
     }
 
     fn onestack(&self, args: &[&str]) -> (bool, String) {
+        self.onestack_at(&self.state(), args)
+    }
+
+    /// `onestack` on the state directory `state` with this lab's etc and lease dirs.
+    fn onestack_at(&self, state: &Path, args: &[&str]) -> (bool, String) {
         let out = Command::new(bin())
             .arg("--state-dir")
-            .arg(self.state())
+            .arg(state)
             .args(args)
             .env("ONESTACK_ETC_DIR", self.etc())
             .env("ONESTACK_LEASE_DIRS", self.leases())
@@ -758,4 +765,552 @@ fn install_then_up_and_lab() {
     assert_eq!(lab.addrs("enp0s8"), vec!["192.168.56.10/24".to_string()]);
     let left = sh(&["ip", "netns", "list"]);
     assert!(!left.contains(&format!("{}-qrouter", lab.vm())), "{left}");
+}
+
+/// What the guest of the end-to-end test runs from metadata: a ping to the
+/// VirtualBox NAT gateway (10.0.2.2), which it can only reach through the
+/// router's SNAT, br-ex and the VM's masquerade out of enp0s3.
+const NAT_PING: &str = "#!/bin/sh\n\
+    for i in 1 2 3 4 5 6; do\n\
+    if ping -c 1 -W 2 10.0.2.2 >/dev/null 2>&1; then echo \"e2e-nat-ping ok\"; exit 0; fi\n\
+    sleep 1\n\
+    done\n\
+    echo \"e2e-nat-ping fail\"\n";
+const GUEST_MARKER: &str = "onestack-guest ready ";
+
+/// The test guest image and QEMU, or None with the reason printed.
+fn guest_image() -> Option<PathBuf> {
+    let path = std::env::var_os("ONESTACK_TEST_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-image/test-image.qcow2")
+        });
+    if !path.is_file() {
+        eprintln!(
+            "SKIPPED: no test guest image at {} (run scripts/build-test-image.sh)",
+            path.display()
+        );
+        return None;
+    }
+    if Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: qemu-system-x86_64 is not installed (run scripts/ensure-qemu.sh)");
+        return None;
+    }
+    Some(path)
+}
+
+/// The cloud of the end-to-end test; dropping it ends onestack, every VMM and every
+/// dnsmasq of its state directory by PID (before the lab removes the namespaces).
+struct Cloud(common::Server);
+
+impl Cloud {
+    /// dnsmasq processes whose command line names this state directory.
+    fn dnsmasqs(&self) -> Vec<i32> {
+        let state = self.0.state_dir().to_string_lossy().into_owned();
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+                let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+                let args: Vec<String> = raw
+                    .split(|b| *b == 0)
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
+                (args.first().is_some_and(|a| a.ends_with("dnsmasq"))
+                    && args.iter().any(|a| a.contains(&state)))
+                .then_some(pid)
+            })
+            .collect()
+    }
+
+    /// onestack, the VMMs and dnsmasq gone, as after a power cut.
+    fn kill_all(&mut self) {
+        self.0.kill9();
+        common::kill_vmms(self.0.state_dir());
+        let ours = self.dnsmasqs();
+        for pid in &ours {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        netns::eventually(Duration::from_secs(3), || {
+            let left = self.dnsmasqs();
+            !ours.iter().any(|p| left.contains(p))
+        });
+    }
+
+    /// A call as `token` that must answer `want`; its JSON body (or Null).
+    fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        want: u16,
+    ) -> serde_json::Value {
+        let mut r = self
+            .0
+            .client
+            .request(method.clone(), format!("{}{path}", self.0.base))
+            .header("X-Auth-Token", token)
+            .header("OpenStack-API-Version", "compute 2.79");
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().expect("body");
+        assert_eq!(
+            status,
+            want,
+            "{method} {path} answered {status}: {text}\n--- server log ---\n{}",
+            self.0.log()
+        );
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn server(&self, token: &str, id: &str) -> serde_json::Value {
+        self.call(
+            token,
+            reqwest::Method::GET,
+            &format!("/compute/v2.1/servers/{id}"),
+            None,
+            200,
+        )["server"]
+            .clone()
+    }
+
+    /// Polls until the server is `status` with no task (panics on ERROR).
+    fn wait_status(&self, token: &str, id: &str, status: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let s = self.server(token, id);
+            if s["status"] == status && s["OS-EXT-STS:task_state"].is_null() {
+                return;
+            }
+            assert!(s["status"] != "ERROR", "server went to ERROR: {s}");
+            assert!(
+                Instant::now() < deadline,
+                "server never reached {status}: {s}\n{}",
+                self.0.log()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Waits until the console shows `text` `times` times; returns the console.
+    fn wait_console(&self, token: &str, id: &str, text: &str, times: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let out = self.call(
+                token,
+                reqwest::Method::POST,
+                &format!("/compute/v2.1/servers/{id}/action"),
+                Some(serde_json::json!({"os-getConsoleOutput": {"length": null}})),
+                200,
+            )["output"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if out.matches(text).count() >= times {
+                return out;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the console never showed {text:?} x{times}:\n{out}\n--- server log ---\n{}",
+                self.0.log()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn vmm_pid(&self, id: &str) -> Option<i32> {
+        let path = self
+            .0
+            .state_dir()
+            .join("instances")
+            .join(id)
+            .join("qemu.pid");
+        std::fs::read_to_string(path)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+            .filter(|p| Path::new(&format!("/proc/{p}")).exists())
+    }
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+/// The VM's and its routers' addresses, routes and nft rules, for a failure message.
+fn diagnose(lab: &Lab) -> String {
+    let vm = lab.vm();
+    let mut out = String::new();
+    let run = |argv: &[&str]| {
+        Command::new(argv[0])
+            .args(&argv[1..])
+            .output()
+            .map(|o| {
+                format!(
+                    "$ {}\n{}{}",
+                    argv.join(" "),
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            })
+            .unwrap_or_default()
+    };
+    let gateway = netns::ping(
+        &lab.laptop(),
+        Ipv4Addr::new(192, 168, 56, 128),
+        Duration::from_secs(2),
+    );
+    out += &format!("ping 192.168.56.128 from the laptop: {gateway}\n");
+    out += &run(&["ip", "-n", &lab.laptop(), "neigh"]);
+    let listed = sh(&["ip", "netns", "list"]);
+    let mut spaces = vec![vm.clone()];
+    spaces.extend(
+        listed
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with(&format!("{vm}-qrouter")))
+            .map(str::to_owned),
+    );
+    for ns in &spaces {
+        for dst in [
+            Ipv4Addr::new(10, 0, 2, 2),
+            Ipv4Addr::new(10, 1, 0, 3),
+            Ipv4Addr::new(192, 168, 56, 129),
+        ] {
+            let reached = netns::ping(ns, dst, Duration::from_secs(2));
+            out += &format!("ping {dst} from {ns}: {reached}\n");
+        }
+        out += &run(&["ip", "-n", ns, "-br", "addr"]);
+        out += &run(&["ip", "-n", ns, "route"]);
+        out += &run(&["ip", "netns", "exec", ns, "sysctl", "net.ipv4.ip_forward"]);
+        out += &run(&["ip", "netns", "exec", ns, "nft", "list", "ruleset"]);
+    }
+    out
+}
+
+fn text_of(v: &serde_json::Value) -> String {
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a string: {v}"))
+        .to_owned()
+}
+
+/// What a reboot of the VM loses, inside the "vm" namespace only: every router and
+/// DHCP namespace of the cloud, every link but lo and the two NICs (br-ex, the
+/// network bridges, taps, veths), every nft table, IP forwarding; enp0s8 comes back
+/// with its configured address as netplan would bring it up.
+fn reboot_vm(lab: &Lab, cloud: &mut Cloud) {
+    cloud.kill_all();
+    let vm = lab.vm();
+    let listed = sh(&["ip", "netns", "list"]);
+    for ns in listed.lines().filter_map(|l| l.split_whitespace().next()) {
+        if ns.starts_with(&format!("{vm}-")) {
+            sh(&["ip", "netns", "del", ns]);
+        }
+    }
+    let links: serde_json::Value =
+        serde_json::from_str(&lab.ip(&vm, "-j link show")).expect("json");
+    for l in links.as_array().into_iter().flatten() {
+        let name = l["ifname"].as_str().unwrap_or_default();
+        if !["lo", "enp0s3", "enp0s8"].contains(&name) {
+            // A veth's peer goes with it, so a later delete may find nothing.
+            let _ = Command::new("ip")
+                .args(["-n", &vm, "link", "del", name])
+                .status();
+        }
+    }
+    sh(&["ip", "netns", "exec", &vm, "nft", "flush", "ruleset"]);
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &vm,
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv4.ip_forward=0",
+    ]);
+    lab.ip(&vm, "addr add 192.168.56.10/24 dev enp0s8");
+    let left: serde_json::Value = serde_json::from_str(&lab.ip(&vm, "-j link show")).expect("json");
+    assert_eq!(
+        left.as_array().map(Vec::len),
+        Some(3),
+        "only lo and the NICs survive: {left}"
+    );
+    assert!(
+        !sh(&["ip", "netns", "list"]).contains(&format!("{vm}-")),
+        "a cloud namespace survived"
+    );
+}
+
+/// End to end in the simulated VirtualBox VM (NAT + host-only): install, `up`,
+/// a real guest (test image, m1.nano, demo's `private`) whose floating IP from the
+/// host-only range answers ping from the laptop and which reaches 10.0.2.2 through
+/// SNAT; then a reboot of the VM (processes, bridges, namespaces and nft tables
+/// gone), `host-restore` and `up`: the floating IP answers again, the ACTIVE server
+/// is ACTIVE with the same fixed IP, the SHUTOFF one stays SHUTOFF.
+#[test]
+fn instance_in_the_vm_survives_a_reboot() {
+    require_privileges!();
+    let Some(image) = guest_image() else {
+        return;
+    };
+    let started = Instant::now();
+    let mut lab = Lab::new("f");
+    lab.nat_nic();
+    lab.second_nic("192.168.56.10/24", "192.168.56.1/24");
+    let state_dir = tempfile::tempdir().expect("tempdir");
+    let state = state_dir.path().to_path_buf();
+    let vm = lab.vm();
+    let (ok, text) = lab.onestack_at(&state, &["install", "--netns", &vm, "--no-packages"]);
+    assert!(ok, "install failed:\n{text}");
+
+    // The effective profile, with the control plane on loopback in the root
+    // namespace (see install_then_up_and_lab), QEMU and the test image.
+    let mut profile: toml::Table =
+        toml::from_str(&std::fs::read_to_string(state.join("profile.toml")).expect("profile"))
+            .expect("toml");
+    assert_eq!(
+        profile["network"]["floating_range"].as_str(),
+        Some("192.168.56.0/24")
+    );
+    assert_eq!(profile["network"]["host_netns"].as_str(), Some(vm.as_str()));
+    let set = |t: &mut toml::Table, section: &str, key: &str, v: &str| {
+        t.entry(section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .expect("section")
+            .insert(key.into(), toml::Value::String(v.into()));
+    };
+    set(&mut profile, "cloud", "public_host", "127.0.0.1");
+    set(&mut profile, "compute", "hypervisor", "qemu");
+    set(
+        &mut profile,
+        "image",
+        "bootstrap_image",
+        &image.to_string_lossy(),
+    );
+    let up_profile = state.join("up.toml");
+    std::fs::write(&up_profile, toml::to_string(&profile).expect("toml")).expect("write");
+    let mut cloud = Cloud(common::Server {
+        dir: state_dir,
+        child: None,
+        base: String::new(),
+        client: reqwest::blocking::Client::new(),
+        profile: Some(up_profile),
+    });
+    cloud.0.launch();
+    let token = cloud.0.demo();
+    use reqwest::Method;
+    use serde_json::json;
+
+    let private = text_of(
+        &cloud.call(
+            &token,
+            Method::GET,
+            "/networking/v2.0/networks?name=private",
+            None,
+            200,
+        )["networks"][0]["id"],
+    );
+    let public = text_of(
+        &cloud.call(
+            &token,
+            Method::GET,
+            "/networking/v2.0/networks?name=public",
+            None,
+            200,
+        )["networks"][0]["id"],
+    );
+    let mut image_id = String::new();
+    assert!(
+        netns::eventually(Duration::from_secs(60), || {
+            let v = cloud.call(
+                &token,
+                Method::GET,
+                "/image/v2/images?name=cirros",
+                None,
+                200,
+            );
+            image_id = v["images"][0]["id"].as_str().unwrap_or_default().to_owned();
+            v["images"][0]["status"] == "active"
+        }),
+        "the bootstrap image never became active\n{}",
+        cloud.0.log()
+    );
+    use base64::Engine as _;
+    let v = cloud.call(
+        &token,
+        Method::POST,
+        "/compute/v2.1/servers",
+        Some(
+            json!({"server": {"name": "vbox-vm", "imageRef": image_id, "flavorRef": "42",
+               "networks": [{"uuid": private}],
+               "user_data": base64::engine::general_purpose::STANDARD.encode(NAT_PING)}}),
+        ),
+        202,
+    );
+    let id = text_of(&v["server"]["id"]);
+    let v = cloud.call(
+        &token,
+        Method::POST,
+        "/compute/v2.1/servers",
+        Some(
+            json!({"server": {"name": "vbox-off", "imageRef": image_id, "flavorRef": "42",
+               "networks": "none"}}),
+        ),
+        202,
+    );
+    let off = text_of(&v["server"]["id"]);
+    cloud.wait_status(&token, &id, "ACTIVE", Duration::from_secs(120));
+    let port = cloud.call(
+        &token,
+        Method::GET,
+        &format!("/networking/v2.0/ports?device_id={id}"),
+        None,
+        200,
+    )["ports"][0]
+        .clone();
+    let ip = text_of(&port["fixed_ips"][0]["ip_address"]);
+    let console = cloud.wait_console(&token, &id, GUEST_MARKER, 1);
+    assert!(
+        console.contains(&format!(
+            "onestack-guest ready hostname=vbox-vm ip={ip} source=metadata"
+        )),
+        "DHCP and metadata in the VM:\n{console}"
+    );
+    let console = cloud.wait_console(&token, &id, "e2e-nat-ping ", 1);
+    assert!(
+        console.contains("e2e-nat-ping ok"),
+        "the guest reaches 10.0.2.2 through SNAT and the NAT NIC:\n{console}\n{}",
+        diagnose(&lab)
+    );
+    cloud.wait_status(&token, &off, "ACTIVE", Duration::from_secs(120));
+    cloud.call(
+        &token,
+        Method::POST,
+        &format!("/compute/v2.1/servers/{off}/action"),
+        Some(json!({"os-stop": null})),
+        202,
+    );
+    cloud.wait_status(&token, &off, "SHUTOFF", Duration::from_secs(120));
+
+    // ICMP allowed by the server's group, then a floating IP from the host-only range.
+    let sg = text_of(
+        &cloud.call(
+            &token,
+            Method::GET,
+            "/networking/v2.0/security-groups?name=default",
+            None,
+            200,
+        )["security_groups"][0]["id"],
+    );
+    cloud.call(
+        &token,
+        Method::POST,
+        "/networking/v2.0/security-group-rules",
+        Some(
+            json!({"security_group_rule": {"security_group_id": sg, "direction": "ingress",
+               "ethertype": "IPv4", "protocol": "icmp"}}),
+        ),
+        201,
+    );
+    let fip = cloud.call(
+        &token,
+        Method::POST,
+        "/networking/v2.0/floatingips",
+        Some(json!({"floatingip": {"floating_network_id": public,
+               "port_id": text_of(&port["id"])}})),
+        201,
+    )["floatingip"]
+        .clone();
+    let fip: Ipv4Addr = text_of(&fip["floating_ip_address"]).parse().expect("IPv4");
+    assert!(
+        fip.octets()[..3] == [192, 168, 56] && fip.octets()[3] >= 128,
+        "floating IP {fip} outside the host-only pool"
+    );
+    let laptop = lab.laptop();
+    let pings = |within: u64| {
+        netns::eventually(Duration::from_secs(within), || {
+            netns::ping(&laptop, fip, Duration::from_millis(700))
+        })
+    };
+    assert!(
+        pings(30),
+        "the laptop never reached floating IP {fip}\n{}\n{}",
+        cloud.0.log(),
+        diagnose(&lab)
+    );
+    let before_pid = cloud.vmm_pid(&id).expect("a running VMM");
+    eprintln!(
+        "figure: install + up + boot + floating IP {:?}",
+        started.elapsed()
+    );
+
+    // The VM reboots: the unit runs host-restore, then up.
+    reboot_vm(&lab, &mut cloud);
+    assert!(!pings(2), "the floating IP answered with everything gone");
+    let restore_at = Instant::now();
+    let (ok, text) = lab.onestack_at(&state, &["host-restore"]);
+    assert!(ok, "host-restore: {text}");
+    let host_restore = restore_at.elapsed();
+    assert_eq!(lab.addrs("br-ex"), vec!["192.168.56.10/24".to_string()]);
+    let up_at = Instant::now();
+    cloud.0.launch();
+    assert!(
+        pings(120),
+        "the floating IP never answered after the reboot\n{}",
+        cloud.0.log()
+    );
+    let to_ping = up_at.elapsed();
+    eprintln!(
+        "figure: after a simulated VM reboot: host-restore {host_restore:?}, `onestack up` -> floating IP answers ping from the laptop {to_ping:?}"
+    );
+    let token = cloud.0.demo();
+    cloud.wait_status(&token, &id, "ACTIVE", Duration::from_secs(30));
+    let after = cloud.server(&token, &id);
+    assert_eq!(
+        after["addresses"]["private"][0]["addr"], ip,
+        "the same fixed IP after the reboot: {after}"
+    );
+    let new_pid = cloud.vmm_pid(&id).expect("a VMM after the reboot");
+    assert_ne!(new_pid, before_pid, "a new QEMU process");
+    let console = cloud.wait_console(&token, &id, GUEST_MARKER, 2);
+    assert_eq!(
+        console
+            .lines()
+            .filter(|l| l.starts_with(&format!("onestack-guest ready hostname=vbox-vm ip={ip} ")))
+            .count(),
+        2,
+        "booted again with the same address:\n{console}"
+    );
+    assert_eq!(
+        console.matches("e2e-nat-ping ok").count(),
+        2,
+        "SNAT to 10.0.2.2 works again after the reboot:\n{console}"
+    );
+    assert_eq!(
+        cloud.server(&token, &off)["status"],
+        "SHUTOFF",
+        "SHUTOFF stays off"
+    );
+    assert!(
+        cloud.vmm_pid(&off).is_none(),
+        "no VMM for the SHUTOFF server"
+    );
+    eprintln!("figure: whole test {:?}", started.elapsed());
 }

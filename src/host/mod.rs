@@ -99,6 +99,18 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
     let nic_list = nics::classify(&observed);
     let plan = plan::choose(&observed, nic_list, &profile.network.external_bridge)?;
     effective_profile(&mut profile, &plan, o.netns.as_deref())?;
+    let fixed = &mut profile.network.fixed_range;
+    let (addr, prefix) =
+        plan::free_fixed_range(&observed, &plan.bridge, (fixed.addr, fixed.prefix));
+    if (addr, prefix) != (fixed.addr, fixed.prefix) {
+        let _ = writeln!(
+            out,
+            "Tenant range: {}/{} overlaps the host's networks; using {addr}/{prefix}",
+            fixed.addr, fixed.prefix
+        );
+        fixed.addr = addr;
+        fixed.prefix = prefix;
+    }
     let _ = write!(out, "{}", plan.describe(&profile.public_url()));
 
     let bridge_existed = observed.links.iter().any(|l| l.name == plan.bridge);
@@ -235,6 +247,12 @@ fn effective_profile(
     n.floating_pool_end = Some(plan.pool_end);
     n.external_bridge = plan.bridge.clone();
     n.host_netns = netns.unwrap_or_default().to_owned();
+    // The host table masquerades the floating range out of the uplink only; the
+    // dataplane's broader rule (any device but the bridge) would also catch frames
+    // bridged to taps and veths under br_netfilter and break floating IPs.
+    if !plan.nat.is_empty() {
+        n.masquerade = false;
+    }
     // A namespace standing in for the host: name the router/DHCP namespaces after
     // it, so they are told apart (and cleaned up) with it.
     if let Some(ns) = netns

@@ -253,6 +253,38 @@ pub fn free_range(obs: &Observed, bridge: &str) -> Option<Ipv4Addr> {
     candidates.into_iter().find(|c| !overlaps(u32::from(*c)))
 }
 
+/// The tenant (fixed) range: `want` unless a host address or route overlaps it —
+/// DevStack's 10.0.0.0/22 contains VirtualBox's NAT network 10.0.2.0/24, and a
+/// router would then send instances' traffic for 10.0.2.2 back into the tenant
+/// network instead of out through SNAT — then the first free 10.x.0.0 of the same
+/// size.
+pub fn free_fixed_range(obs: &Observed, bridge: &str, want: (Ipv4Addr, u8)) -> (Ipv4Addr, u8) {
+    let mut used: Vec<(u32, u8)> = Vec::new();
+    for l in obs.links.iter().filter(|l| l.name != bridge) {
+        used.extend(l.addrs.iter().map(|a| (u32::from(a.network()), a.prefix)));
+    }
+    for r in obs
+        .routes
+        .iter()
+        .filter(|r| r.dev != bridge && r.dst != "default")
+    {
+        if let Some((a, p)) = crate::dataplane::ipv4::parse_cidr(&r.dst) {
+            used.push((u32::from(a) & mask(p), p));
+        }
+    }
+    let prefix = want.1;
+    let overlaps = |net: u32| {
+        used.iter().any(|&(u, p)| {
+            let m = mask(p.min(prefix));
+            (u & m) == (net & m)
+        })
+    };
+    std::iter::once(want.0)
+        .chain((1..=254u8).map(|x| Ipv4Addr::new(10, x, 0, 0)))
+        .find(|c| !overlaps(u32::from(*c)))
+        .map_or(want, |c| (c, prefix))
+}
+
 impl SetupPlan {
     /// The plan as a person reads it.
     pub fn describe(&self, url: &str) -> String {
@@ -372,6 +404,22 @@ mod tests {
         assert_eq!(p.public_gateway, Ipv4Addr::new(192, 168, 56, 10));
         assert_eq!(p.nat[0].out_interface, "enp0s3");
         assert_eq!(p.public_host, "192.168.56.10");
+    }
+
+    #[test]
+    fn tenant_range_avoids_the_virtualbox_nat_network() {
+        let devstack = (Ipv4Addr::new(10, 0, 0, 0), 22);
+        let mut obs = Observed {
+            links: vec![l("enp0s8", "192.168.56.10/24")],
+            ..Default::default()
+        };
+        assert_eq!(free_fixed_range(&obs, "br-ex", devstack), devstack);
+        obs.links.push(l("enp0s3", "10.0.2.15/24"));
+        obs.routes.push(nat_route());
+        assert_eq!(
+            free_fixed_range(&obs, "br-ex", devstack),
+            (Ipv4Addr::new(10, 1, 0, 0), 22)
+        );
     }
 
     #[test]
