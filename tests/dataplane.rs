@@ -865,7 +865,13 @@ fn ipv6_slaac_security_groups_and_router_gateway() {
     );
     let qrouter = format!("{}-qrouter-{ROUTER}", env.tag);
     let fwd = sh(&[
-        "ip", "netns", "exec", &qrouter, "sysctl", "-n", "net.ipv6.conf.all.forwarding",
+        "ip",
+        "netns",
+        "exec",
+        &qrouter,
+        "sysctl",
+        "-n",
+        "net.ipv6.conf.all.forwarding",
     ]);
     assert_eq!(fwd.trim(), "1");
     let qr = sh(&["ip", "-n", &qrouter, "-6", "addr", "show"]);
@@ -888,12 +894,33 @@ fn ipv6_slaac_security_groups_and_router_gateway() {
 
     // Anti-spoofing: from an address that is not its port's, vm1 reaches nobody.
     sh(&[
-        "ip", "netns", "exec", &a, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_ra=0",
+        "ip",
+        "netns",
+        "exec",
+        &a,
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv6.conf.eth0.accept_ra=0",
     ]);
-    sh(&["ip", "-n", &a, "-6", "addr", "flush", "dev", "eth0", "scope", "global"]);
-    sh(&["ip", "-n", &a, "addr", "add", "fd00:1::99/64", "dev", "eth0", "nodad"]);
+    sh(&[
+        "ip", "-n", &a, "-6", "addr", "flush", "dev", "eth0", "scope", "global",
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &a,
+        "addr",
+        "add",
+        "fd00:1::99/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
     assert!(!ping6(&a, v2, SHORT), "a spoofed IPv6 source is dropped");
-    sh(&["ip", "-n", &a, "-6", "addr", "flush", "dev", "eth0", "scope", "global"]);
+    sh(&[
+        "ip", "-n", &a, "-6", "addr", "flush", "dev", "eth0", "scope", "global",
+    ]);
     let own = format!("{v1}/64");
     sh(&["ip", "-n", &a, "addr", "add", &own, "dev", "eth0", "nodad"]);
     assert!(
@@ -923,10 +950,16 @@ fn ipv6_dhcpv6_stateful_hands_out_the_port_address() {
         sh(&["ip", "-n", ns, "addr", "add", &own, "dev", "eth0", "nodad"]);
     }
     assert!(ping6(&a, GW6, LONG), "the router's IPv6 gateway answers");
-    assert!(ping6(&a, addr6(&vm2(), mode), LONG), "same group, both stateful");
+    assert!(
+        ping6(&a, addr6(&vm2(), mode), LONG),
+        "same group, both stateful"
+    );
     let formed: Vec<String> = global6(&a)
         .into_iter()
         .filter(|x| *x != addr6(&vm1(), mode).to_string())
         .collect();
-    assert!(formed.is_empty(), "no SLAAC address on a stateful subnet: {formed:?}");
+    assert!(
+        formed.is_empty(),
+        "no SLAAC address on a stateful subnet: {formed:?}"
+    );
 }

@@ -894,7 +894,11 @@ fn ipv6_subnets_slaac_and_stateful_addresses() {
             .to_owned()
     };
     let eui = onestack::dataplane::plan::eui64("fd00:61::".parse().unwrap(), mac).unwrap();
-    assert_eq!(by_subnet(&slaac), eui.to_string(), "SLAAC address from the MAC");
+    assert_eq!(
+        by_subnet(&slaac),
+        eui.to_string(),
+        "SLAAC address from the MAC"
+    );
     assert!(by_subnet(&stateful).starts_with("fd00:62::"));
     assert!(by_subnet(&v4).starts_with("10.61.0."));
     assert_eq!(p["fixed_ips"].as_array().map(Vec::len), Some(3));
@@ -907,5 +911,9 @@ fn ipv6_subnets_slaac_and_stateful_addresses() {
         None,
     ));
     let dhcp = &ports["ports"][0];
-    assert_eq!(dhcp["fixed_ips"].as_array().map(Vec::len), Some(3), "{dhcp}");
+    assert_eq!(
+        dhcp["fixed_ips"].as_array().map(Vec::len),
+        Some(3),
+        "{dhcp}"
+    );
 }

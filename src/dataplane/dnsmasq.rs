@@ -510,11 +510,23 @@ mod tests {
             hostname: String::new(),
         }];
         let c = config(&files, "ns-p", &p);
-        assert!(c.contains("dhcp-range=set:v6s0,fd00:1::,ra-only,64,86400s\n"), "{c}");
-        assert!(c.contains("dhcp-range=set:v6s1,fd00:2::,static,64,86400s\n"), "{c}");
-        assert!(c.contains("dhcp-range=set:v6s2,fd00:3::,ra-stateless,64,86400s\n"), "{c}");
+        assert!(
+            c.contains("dhcp-range=set:v6s0,fd00:1::,ra-only,64,86400s\n"),
+            "{c}"
+        );
+        assert!(
+            c.contains("dhcp-range=set:v6s1,fd00:2::,static,64,86400s\n"),
+            "{c}"
+        );
+        assert!(
+            c.contains("dhcp-range=set:v6s2,fd00:3::,ra-stateless,64,86400s\n"),
+            "{c}"
+        );
         assert!(c.contains("dhcp-option=tag:v6s2,option6:dns-server,[fd00:3::53]\n"));
-        assert!(c.contains("enable-ra\nra-param=ns-p,mtu:1450,30,0\n"), "{c}");
+        assert!(
+            c.contains("enable-ra\nra-param=ns-p,mtu:1450,30,0\n"),
+            "{c}"
+        );
         assert!(
             hosts(&p).ends_with("fa:16:3e:00:00:05,host-fd00-2--5,[fd00:2::5]\n"),
             "{}",

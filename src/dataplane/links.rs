@@ -169,7 +169,7 @@ pub fn alias_for(have: Option<&Link>) -> &'static str {
 }
 
 /// A Linux bridge that passes bridged IPv4 and IPv6 through conntrack (for
-/// security groups).
+/// security groups), without IPv6 addresses of the host's own when created here.
 pub async fn ensure_bridge(
     r: &Runner,
     ns: &Ns,
@@ -199,6 +199,11 @@ pub async fn ensure_bridge(
         ]);
         r.mutate(ns.ip(&argv)).await?;
         links.insert(name.into(), created(name, "bridge", mtu));
+        // The host has no IPv6 of its own on a bridge it made, as with Neutron's
+        // Linux bridge agent: it must not take addresses from tenant router
+        // advertisements, nor be reachable from the tenant network that way.
+        let key = format!("net.ipv6.conf.{name}.disable_ipv6=1");
+        r.mutate(ns.exec(&["sysctl", "-q", "-w", &key])).await?;
     }
     let have = links[name].clone();
     if have.nf_call_iptables == Some(false) || have.nf_call_ip6tables == Some(false) {

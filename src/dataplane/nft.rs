@@ -265,7 +265,10 @@ fn spoofing_rules(port: &PortPlan, id: &str) -> Vec<String> {
 fn spoofing_rules6(port: &PortPlan, id: &str) -> Vec<String> {
     let p = &port.id;
     let mac = port.mac.to_lowercase();
-    let mut own: Vec<String> = link_local(&mac).into_iter().map(|a| a.to_string()).collect();
+    let mut own: Vec<String> = link_local(&mac)
+        .into_iter()
+        .map(|a| a.to_string())
+        .collect();
     own.extend(port.ips6.iter().map(|a| a.to_string()));
     let mut pairs: Vec<(String, String)> = Vec::new();
     if !own.is_empty() {
@@ -673,7 +676,10 @@ mod tests {
             "ether type ip6 ether saddr fa:16:3e:12:34:56 ip6 saddr { fe80::f816:3eff:fe12:3456, fd00::f816:3eff:fe12:3456 } goto e_tapp"
         ), "{v}");
         assert!(v.contains("ip6 saddr fd00:9::/64 goto e_tapp"), "{v}");
-        assert!(v.contains("icmpv6 type { nd-router-advert, nd-redirect } drop"), "{v}");
+        assert!(
+            v.contains("icmpv6 type { nd-router-advert, nd-redirect } drop"),
+            "{v}"
+        );
         assert!(v.contains("ip6 saddr :: icmpv6 type"), "{v}");
         assert_eq!(network6("fd00::1"), Some("fd00::1/128".into()));
     }

@@ -297,7 +297,10 @@ mod tests {
             Some("fd00:1::f816:3eff:fe12:3456".parse().unwrap())
         );
         assert_eq!(link_local("nonsense"), None);
-        assert_eq!(Ipv6Mode::parse("dhcpv6-stateful"), Some(Ipv6Mode::Dhcpv6Stateful));
+        assert_eq!(
+            Ipv6Mode::parse("dhcpv6-stateful"),
+            Some(Ipv6Mode::Dhcpv6Stateful)
+        );
         assert!(Ipv6Mode::Slaac.is_auto_address());
     }
 }

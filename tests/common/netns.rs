@@ -332,7 +332,8 @@ pub fn dhcp6_solicit(ns: &str, mac: &str) -> Result<Ipv6Addr, String> {
         opt6(&mut pkt, 1, &duid);
         opt6(&mut pkt, 3, &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
         opt6(&mut pkt, 8, &[0, 0]);
-        let server = std::net::SocketAddrV6::new("ff02::1:2".parse().expect("addr"), 547, 0, ifindex);
+        let server =
+            std::net::SocketAddrV6::new("ff02::1:2".parse().expect("addr"), 547, 0, ifindex);
         let deadline = Instant::now() + Duration::from_secs(15);
         let mut last_send = Instant::now() - Duration::from_secs(10);
         let mut buf = [0u8; 1500];
