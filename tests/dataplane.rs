@@ -12,7 +12,7 @@
 mod netns;
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -169,6 +169,7 @@ fn port(n: u8, ip: Ipv4Addr) -> PortPlan {
         bridge: bridge_name(NET),
         mac: format!("fa:16:3e:00:00:{n:02x}"),
         ips: vec![ip],
+        ips6: vec![],
         admin_state_up: true,
         port_security: true,
         security_groups: vec![SG.into()],
@@ -246,6 +247,8 @@ fn plan(icmp: bool) -> HostPlan {
                         mtu: 1450,
                     }],
                     hosts,
+                    subnets6: vec![],
+                    hosts6: vec![],
                 }),
             },
             NetworkPlan {
@@ -285,6 +288,7 @@ fn plan(icmp: bool) -> HostPlan {
             id: SG.into(),
             rules,
             member_ips: vec![Ipv4Addr::new(10, 0, 0, 5), Ipv4Addr::new(10, 0, 0, 6)],
+            member_ips6: vec![],
         }],
     }
 }
@@ -507,6 +511,7 @@ fn bench_converge_50_networks_200_ports() {
                 bridge: bridge_name(&net),
                 mac: h.mac.clone(),
                 ips: vec![h.ip],
+                ips6: vec![],
                 admin_state_up: true,
                 port_security: true,
                 security_groups: vec![SG.into()],
@@ -533,6 +538,8 @@ fn bench_converge_50_networks_200_ports() {
                     mtu: 1450,
                 }],
                 hosts,
+                subnets6: vec![],
+                hosts6: vec![],
             }),
         });
     }
@@ -543,6 +550,7 @@ fn bench_converge_50_networks_200_ports() {
             sg_rule("ssh", "ingress", Some("tcp"), Some(22)),
         ],
         member_ips: plan.ports.iter().map(|p| p.ips[0]).collect(),
+        member_ips6: vec![],
     }];
     let t = Instant::now();
     let first = env.converge_ok(&plan);
@@ -728,4 +736,230 @@ fn metadata_through_the_dhcp_namespace() {
     env.converge_ok(&no_dhcp);
     assert!(env.rt.block_on(env.dp.metadata_listeners()).is_empty());
     assert_ne!(curl_in(&a, MD_URL, &["--max-time", "1"]).0, 200);
+}
+
+// ------------------------------------------------------------------------ IPv6
+
+const PREFIX6: Ipv6Addr = Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 0);
+const GW6: Ipv6Addr = Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 1);
+
+/// The SLAAC address of a port on `PREFIX6`.
+fn slaac(p: &PortPlan) -> Ipv6Addr {
+    eui64(PREFIX6, &p.mac).expect("mac")
+}
+
+/// `plan(..)` plus a SLAAC subnet fd00:1::/64 on the same network, as Neutron's
+/// `--ipv6-ra-mode slaac --ipv6-address-mode slaac`: the router leg carries the
+/// gateway fd00:1::1 beside 10.0.0.1 (one port, two addresses), dnsmasq
+/// advertises the prefix, the ports hold their EUI-64 addresses. The group is
+/// Neutron's default one (egress anything, ingress from the group) when
+/// `same_group`, else egress only.
+fn plan6(same_group: bool) -> HostPlan {
+    plan6_mode(same_group, Ipv6Mode::Slaac)
+}
+
+/// The port's address on `PREFIX6` under `mode`: EUI-64, or ::5 / ::6 from IPAM.
+fn addr6(p: &PortPlan, mode: Ipv6Mode) -> Ipv6Addr {
+    if mode.is_auto_address() {
+        slaac(p)
+    } else {
+        let last = p.ips[0].octets()[3] as u16;
+        Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, last)
+    }
+}
+
+/// `plan6` with the subnet in another address mode; stateful gives the ports
+/// fd00:1::5 and ::6 as fixed DHCPv6 leases.
+fn plan6_mode(same_group: bool, mode: Ipv6Mode) -> HostPlan {
+    let mut p = plan(false);
+    for port in &mut p.ports {
+        port.ips6 = vec![addr6(port, mode)];
+    }
+    let hosts6: Vec<Dhcp6Host> = p
+        .ports
+        .iter()
+        .filter(|_| !mode.is_auto_address())
+        .map(|port| Dhcp6Host {
+            mac: port.mac.clone(),
+            ip: port.ips6[0],
+            hostname: String::new(),
+        })
+        .collect();
+    let dhcp = p.networks[0].dhcp.as_mut().expect("dhcp");
+    dhcp.hosts6 = hosts6;
+    let dhcp_v6 = eui64(PREFIX6, &dhcp.mac).expect("mac");
+    dhcp.addresses.push(format!("{dhcp_v6}/64"));
+    dhcp.subnets6 = vec![Dhcp6Subnet {
+        subnet_id: "5b000000-0000-4000-8000-000000000006".into(),
+        cidr: "fd00:1::/64".into(),
+        address_mode: mode,
+        advertise: true,
+        dns_servers: vec![],
+        lease_seconds: 600,
+        mtu: 1450,
+    }];
+    let leg = p.routers[0].interfaces[0].clone();
+    p.routers[0].interfaces.push(RouterInterface {
+        address: format!("{GW6}/64"),
+        ..leg
+    });
+    let group = &mut p.security_groups[0];
+    group.member_ips6 = p.ports.iter().flat_map(|p| p.ips6.clone()).collect();
+    let rule = |id: &str, dir: &str, ethertype: &str, remote: Option<&str>| RulePlan {
+        id: id.into(),
+        direction: dir.into(),
+        ethertype: ethertype.into(),
+        protocol: None,
+        port_range_min: None,
+        port_range_max: None,
+        remote_ip_prefix: None,
+        remote_group_id: remote.map(String::from),
+    };
+    group.rules = vec![
+        rule("eg4", "egress", "IPv4", None),
+        rule("eg6", "egress", "IPv6", None),
+    ];
+    if same_group {
+        group.rules.push(rule("in4", "ingress", "IPv4", Some(SG)));
+        group.rules.push(rule("in6", "ingress", "IPv6", Some(SG)));
+    }
+    p
+}
+
+/// Global IPv6 addresses of `eth0` in `ns` that finished duplicate address detection.
+fn global6(ns: &str) -> Vec<String> {
+    let out = sh(&["ip", "-n", ns, "-j", "-6", "addr", "show", "dev", "eth0"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+        .filter(|a| a["scope"] == "global" && a.get("tentative").is_none())
+        .filter_map(|a| a["local"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn ipv6_slaac_security_groups_and_router_gateway() {
+    require_privileges!();
+    let env = Env::new();
+    let (a, b) = (env.instance("vm1", &vm1()), env.instance("vm2", &vm2()));
+    let started = Instant::now();
+    env.converge_ok(&plan6(false));
+    // Kick router solicitation now that dnsmasq listens (a real guest boots later).
+    for ns in [&a, &b] {
+        sh(&["ip", "-n", ns, "link", "set", "eth0", "down"]);
+        sh(&["ip", "-n", ns, "link", "set", "eth0", "up"]);
+    }
+    for (ns, p) in [(&a, vm1()), (&b, vm2())] {
+        let want = slaac(&p).to_string();
+        assert!(
+            eventually(Duration::from_secs(20), || global6(ns).contains(&want)),
+            "{ns} forms {want} from the advertised prefix: {:?}",
+            global6(ns)
+        );
+    }
+    eprintln!(
+        "BENCH IPv6: converge to SLAAC addresses on both instances in {:?}",
+        started.elapsed()
+    );
+    let qrouter = format!("{}-qrouter-{ROUTER}", env.tag);
+    let fwd = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &qrouter,
+        "sysctl",
+        "-n",
+        "net.ipv6.conf.all.forwarding",
+    ]);
+    assert_eq!(fwd.trim(), "1");
+    let qr = sh(&["ip", "-n", &qrouter, "-6", "addr", "show"]);
+    assert!(qr.contains("fd00:1::1/64"), "{qr}");
+    let qr4 = sh(&["ip", "-n", &qrouter, "-4", "addr", "show"]);
+    assert!(qr4.contains("10.0.0.1/24"), "one leg carries both: {qr4}");
+
+    let (v1, v2) = (slaac(&vm1()), slaac(&vm2()));
+    assert!(ping6(&a, GW6, LONG), "the router's IPv6 gateway answers");
+    assert!(!ping6(&a, v2, SHORT), "no ingress IPv6 rule: dropped");
+
+    env.converge_ok(&plan6(true));
+    assert!(ping6(&a, v2, LONG), "the default group lets its members in");
+    assert!(ping6(&b, v1, LONG), "both ways");
+    assert_eq!(
+        env.converge_ok(&plan6(true)).applied,
+        0,
+        "converged IPv6 state is stable"
+    );
+
+    // Anti-spoofing: from an address that is not its port's, vm1 reaches nobody.
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &a,
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv6.conf.eth0.accept_ra=0",
+    ]);
+    sh(&[
+        "ip", "-n", &a, "-6", "addr", "flush", "dev", "eth0", "scope", "global",
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &a,
+        "addr",
+        "add",
+        "fd00:1::99/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    assert!(!ping6(&a, v2, SHORT), "a spoofed IPv6 source is dropped");
+    sh(&[
+        "ip", "-n", &a, "-6", "addr", "flush", "dev", "eth0", "scope", "global",
+    ]);
+    let own = format!("{v1}/64");
+    sh(&["ip", "-n", &a, "addr", "add", &own, "dev", "eth0", "nodad"]);
+    assert!(
+        eventually(LONG, || ping6(&a, v2, SHORT)),
+        "own address passes again"
+    );
+    // IPv4 on the same ports still works alongside.
+    lease_both(&env, &a, &b);
+    assert!(ping(&a, vm2().ips[0], LONG), "IPv4 in the same group");
+}
+
+#[test]
+fn ipv6_dhcpv6_stateful_hands_out_the_port_address() {
+    require_privileges!();
+    let env = Env::new();
+    let (a, b) = (env.instance("vm1", &vm1()), env.instance("vm2", &vm2()));
+    let mode = Ipv6Mode::Dhcpv6Stateful;
+    env.converge_ok(&plan6_mode(true, mode));
+    let conf = std::fs::read_to_string(env.state.path().join(format!("dhcp/{NET}/dnsmasq.conf")))
+        .expect("dnsmasq.conf");
+    assert!(conf.contains(",static,64,"), "{conf}");
+    for (ns, p) in [(&a, vm1()), (&b, vm2())] {
+        let got = dhcp6_solicit(ns, &p.mac).unwrap_or_else(|e| panic!("DHCPv6 for {ns}: {e}"));
+        assert_eq!(got, addr6(&p, mode), "{ns} is offered its port's address");
+        // A stateful prefix is not for SLAAC: only the leased address may appear.
+        let own = format!("{got}/64");
+        sh(&["ip", "-n", ns, "addr", "add", &own, "dev", "eth0", "nodad"]);
+    }
+    assert!(ping6(&a, GW6, LONG), "the router's IPv6 gateway answers");
+    assert!(
+        ping6(&a, addr6(&vm2(), mode), LONG),
+        "same group, both stateful"
+    );
+    let formed: Vec<String> = global6(&a)
+        .into_iter()
+        .filter(|x| *x != addr6(&vm1(), mode).to_string())
+        .collect();
+    assert!(
+        formed.is_empty(),
+        "no SLAAC address on a stateful subnet: {formed:?}"
+    );
 }

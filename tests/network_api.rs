@@ -849,3 +849,71 @@ fn an_empty_gateway_object_clears_the_gateway() {
         400,
     );
 }
+
+#[test]
+fn ipv6_subnets_slaac_and_stateful_addresses() {
+    let s = Server::start();
+    let t = s.demo();
+    let nid = id(&post(&s, &t, "networks", "network", json!({"name": "n6"})));
+    let v4 = post(
+        &s,
+        &t,
+        "subnets",
+        "subnet",
+        json!({"network_id": nid, "ip_version": 4, "cidr": "10.61.0.0/24"}),
+    );
+    let slaac = post(
+        &s,
+        &t,
+        "subnets",
+        "subnet",
+        json!({"network_id": nid, "ip_version": 6, "cidr": "fd00:61::/64",
+               "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}),
+    );
+    let stateful = post(
+        &s,
+        &t,
+        "subnets",
+        "subnet",
+        json!({"network_id": nid, "ip_version": 6, "cidr": "fd00:62::/64",
+               "ipv6_ra_mode": "dhcpv6-stateful", "ipv6_address_mode": "dhcpv6-stateful"}),
+    );
+    assert_eq!(slaac["gateway_ip"], "fd00:61::1");
+    // No fixed_ips asked for: one IPv4, one stateful IPv6, the SLAAC address.
+    let p = post(&s, &t, "ports", "port", json!({"network_id": nid}));
+    let mac = p["mac_address"].as_str().expect("mac");
+    let by_subnet = |sub: &Value| -> String {
+        p["fixed_ips"]
+            .as_array()
+            .expect("fixed_ips")
+            .iter()
+            .find(|f| f["subnet_id"] == sub["id"])
+            .unwrap_or_else(|| panic!("no address on {}: {p}", sub["cidr"]))["ip_address"]
+            .as_str()
+            .expect("ip")
+            .to_owned()
+    };
+    let eui = onestack::dataplane::plan::eui64("fd00:61::".parse().unwrap(), mac).unwrap();
+    assert_eq!(
+        by_subnet(&slaac),
+        eui.to_string(),
+        "SLAAC address from the MAC"
+    );
+    assert!(by_subnet(&stateful).starts_with("fd00:62::"));
+    assert!(by_subnet(&v4).starts_with("10.61.0."));
+    assert_eq!(p["fixed_ips"].as_array().map(Vec::len), Some(3));
+    // The DHCP port serves every DHCP-enabled subnet, IPv6 included.
+    let ports = json_of(call(
+        &s,
+        Method::GET,
+        &format!("/ports?network_id={nid}&device_owner=network:dhcp"),
+        &t,
+        None,
+    ));
+    let dhcp = &ports["ports"][0];
+    assert_eq!(
+        dhcp["fixed_ips"].as_array().map(Vec::len),
+        Some(3),
+        "{dhcp}"
+    );
+}

@@ -7,6 +7,16 @@
 //! dnsmasq started with our config file. The leg also carries 169.254.169.254/32,
 //! where onestack answers metadata requests (see `metadata.rs`), and every subnet's
 //! option 121 routes that address through the DHCP port.
+//!
+//! IPv6: the same dnsmasq sends the router advertisements of the network's IPv6
+//! subnets (`enable-ra`; the leg holds the DHCP port's address in each prefix,
+//! which is how dnsmasq picks the interface), with the flags of the subnet's
+//! address mode: `ra-only` for SLAAC, `ra-stateless` (A+O) for DHCPv6-stateless,
+//! `static` (M, fixed leases by MAC only) for DHCPv6-stateful. Neutron runs radvd
+//! in the router namespace instead; onestack keeps dnsmasq as its only helper
+//! process, so its advertisements say "router lifetime 0": hosts learn the prefix
+//! (on-link, SLAAC) but take no default route from the DHCP namespace, which does
+//! not forward.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -18,7 +28,7 @@ use super::Dataplane;
 use super::cmd::{CmdError, Ns};
 use super::ipv4;
 use super::links::{self, ALIAS_OWNED, Links, Want};
-use super::plan::{DhcpPlan, NetworkPlan, device_name, tap_name};
+use super::plan::{DhcpPlan, Ipv6Mode, NetworkPlan, device_name, tap_name};
 use super::router::canonical_addr;
 
 /// The files of one network's dnsmasq.
@@ -221,7 +231,49 @@ fn config(files: &Files, interface: &str, dhcp: &DhcpPlan) -> String {
             let _ = writeln!(c, "dhcp-option={tag},option:mtu,{}", s.mtu);
         }
     }
+    config6(&mut c, interface, dhcp);
     c
+}
+
+/// The IPv6 part: router advertisements and DHCPv6 per subnet (tags `v6s<i>`).
+fn config6(c: &mut String, interface: &str, dhcp: &DhcpPlan) {
+    let mut advertise = false;
+    for (i, s) in dhcp.subnets6.iter().enumerate() {
+        let Ok(net) = s.cidr.parse::<ipnet::Ipv6Net>() else {
+            continue;
+        };
+        let (prefix, len) = (net.trunc().addr(), net.prefix_len());
+        let lease = s.lease_seconds.max(120);
+        let mode = match (s.advertise, s.address_mode) {
+            (true, Ipv6Mode::Slaac) => "ra-only",
+            (true, Ipv6Mode::Dhcpv6Stateless) => "ra-stateless",
+            (false, Ipv6Mode::Slaac) => continue,
+            // DHCPv6 without advertisements (an outside router sends them);
+            // `static` answers only the ports we know.
+            (false, _) => "static",
+            (true, Ipv6Mode::Dhcpv6Stateful) => "static",
+        };
+        advertise |= s.advertise;
+        let _ = writeln!(c, "dhcp-range=set:v6s{i},{prefix},{mode},{len},{lease}s");
+        if !s.dns_servers.is_empty() {
+            let dns: Vec<String> = s.dns_servers.iter().map(|d| format!("[{d}]")).collect();
+            let _ = writeln!(
+                c,
+                "dhcp-option=tag:v6s{i},option6:dns-server,{}",
+                dns.join(",")
+            );
+        }
+    }
+    if advertise {
+        let mtu = dhcp
+            .subnets6
+            .iter()
+            .map(|s| s.mtu)
+            .find(|m| *m >= 1280)
+            .map(|m| format!("mtu:{m},"))
+            .unwrap_or_default();
+        let _ = writeln!(c, "enable-ra\nra-param={interface},{mtu}30,0");
+    }
 }
 
 /// Option 121 routes, in Neutron's order: the subnet's host routes, the metadata
@@ -268,15 +320,27 @@ fn hosts(dhcp: &DhcpPlan) -> String {
             s,
             "{},{},{}",
             h.mac.to_lowercase(),
-            hostname(&h.hostname, h.ip),
+            hostname(&h.hostname, h.ip.into()),
+            h.ip
+        );
+    }
+    // One line per address, as Neutron writes them; dnsmasq matches a DHCPv6
+    // client to its MAC through the link-local source of its request.
+    for h in &dhcp.hosts6 {
+        let _ = writeln!(
+            s,
+            "{},{},[{}]",
+            h.mac.to_lowercase(),
+            hostname(&h.hostname, h.ip.into()),
             h.ip
         );
     }
     s
 }
 
-/// A DNS label dnsmasq accepts; Neutron's `host-a-b-c-d` when the name is unusable.
-fn hostname(name: &str, ip: std::net::Ipv4Addr) -> String {
+/// A DNS label dnsmasq accepts; Neutron's `host-a-b-c-d` (`host-fd00--5`) when the
+/// name is unusable.
+fn hostname(name: &str, ip: std::net::IpAddr) -> String {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -284,7 +348,7 @@ fn hostname(name: &str, ip: std::net::Ipv4Addr) -> String {
     if ok {
         name.to_string()
     } else {
-        format!("host-{}", ip.to_string().replace('.', "-"))
+        format!("host-{}", ip.to_string().replace(['.', ':'], "-"))
     }
 }
 
@@ -389,7 +453,7 @@ pub async fn remove_stale(dp: &Dataplane, keep: &BTreeSet<String>) -> Vec<String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataplane::plan::{DhcpHost, DhcpSubnet};
+    use crate::dataplane::plan::{Dhcp6Host, Dhcp6Subnet, DhcpHost, DhcpSubnet};
 
     fn plan() -> DhcpPlan {
         DhcpPlan {
@@ -411,7 +475,67 @@ mod tests {
                 ip: "10.0.0.5".parse().unwrap(),
                 hostname: "bad name".into(),
             }],
+            subnets6: vec![],
+            hosts6: vec![],
         }
+    }
+
+    fn subnet6(id: &str, cidr: &str, mode: Ipv6Mode) -> Dhcp6Subnet {
+        Dhcp6Subnet {
+            subnet_id: id.into(),
+            cidr: cidr.into(),
+            address_mode: mode,
+            advertise: true,
+            dns_servers: vec![],
+            lease_seconds: 86400,
+            mtu: 1450,
+        }
+    }
+
+    #[test]
+    fn ipv6_config_and_hosts() {
+        let files = Files::new(Path::new("/s"), "n");
+        let mut p = plan();
+        let c = config(&files, "ns-p", &p);
+        assert!(!c.contains("enable-ra"), "no IPv6, no RA: {c}");
+        p.subnets6 = vec![
+            subnet6("a", "fd00:1::/64", Ipv6Mode::Slaac),
+            subnet6("b", "fd00:2::5/64", Ipv6Mode::Dhcpv6Stateful),
+            subnet6("c", "fd00:3::/64", Ipv6Mode::Dhcpv6Stateless),
+        ];
+        p.subnets6[2].dns_servers = vec!["fd00:3::53".parse().unwrap()];
+        p.hosts6 = vec![Dhcp6Host {
+            mac: "FA:16:3E:00:00:05".into(),
+            ip: "fd00:2::5".parse().unwrap(),
+            hostname: String::new(),
+        }];
+        let c = config(&files, "ns-p", &p);
+        assert!(
+            c.contains("dhcp-range=set:v6s0,fd00:1::,ra-only,64,86400s\n"),
+            "{c}"
+        );
+        assert!(
+            c.contains("dhcp-range=set:v6s1,fd00:2::,static,64,86400s\n"),
+            "{c}"
+        );
+        assert!(
+            c.contains("dhcp-range=set:v6s2,fd00:3::,ra-stateless,64,86400s\n"),
+            "{c}"
+        );
+        assert!(c.contains("dhcp-option=tag:v6s2,option6:dns-server,[fd00:3::53]\n"));
+        assert!(
+            c.contains("enable-ra\nra-param=ns-p,mtu:1450,30,0\n"),
+            "{c}"
+        );
+        assert!(
+            hosts(&p).ends_with("fa:16:3e:00:00:05,host-fd00-2--5,[fd00:2::5]\n"),
+            "{}",
+            hosts(&p)
+        );
+        // A SLAAC subnet without ra_mode expects an outside router: nothing to do.
+        p.subnets6 = vec![subnet6("a", "fd00:1::/64", Ipv6Mode::Slaac)];
+        p.subnets6[0].advertise = false;
+        assert!(!config(&files, "ns-p", &p).contains("fd00:1"));
     }
 
     #[test]

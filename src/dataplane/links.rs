@@ -29,10 +29,13 @@ pub struct Link {
     pub carrier: bool,
     pub master: Option<String>,
     pub alias: Option<String>,
-    /// IPv4 addresses of global scope, `a.b.c.d/len`.
+    /// Configured addresses of global scope, `a.b.c.d/len` or `fd00::1/64`;
+    /// addresses the kernel formed itself (SLAAC, `dynamic`) are not listed.
     pub addrs: Vec<String>,
     /// For bridges: whether bridged IPv4 goes through the inet hooks (conntrack).
     pub nf_call_iptables: Option<bool>,
+    /// For bridges: the same for bridged IPv6.
+    pub nf_call_ip6tables: Option<bool>,
 }
 
 impl Link {
@@ -69,7 +72,7 @@ fn parse_link(v: &Value) -> Option<Link> {
     let addrs = v
         .get("addr_info")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(global_v4).collect())
+        .map(|a| a.iter().filter_map(global_addr).collect())
         .unwrap_or_default();
     Some(Link {
         name: s("ifname")?,
@@ -84,16 +87,24 @@ fn parse_link(v: &Value) -> Option<Link> {
         master: s("master"),
         alias: s("ifalias").filter(|a| !a.is_empty()),
         addrs,
-        nf_call_iptables: info
-            .and_then(|i| i.get("info_data"))
-            .and_then(|d| d.get("nf_call_iptables"))
-            .and_then(Value::as_u64)
-            .map(|n| n != 0),
+        nf_call_iptables: bridge_flag(info, "nf_call_iptables"),
+        nf_call_ip6tables: bridge_flag(info, "nf_call_ip6tables"),
     })
 }
 
-fn global_v4(a: &Value) -> Option<String> {
-    if a.get("family")? != "inet" || a.get("scope")? != "global" {
+fn bridge_flag(info: Option<&Value>, key: &str) -> Option<bool> {
+    info.and_then(|i| i.get("info_data"))
+        .and_then(|d| d.get(key))
+        .and_then(Value::as_u64)
+        .map(|n| n != 0)
+}
+
+fn global_addr(a: &Value) -> Option<String> {
+    let family = a.get("family")?.as_str()?;
+    if !matches!(family, "inet" | "inet6") || a.get("scope")? != "global" {
+        return None;
+    }
+    if a.get("dynamic").and_then(Value::as_bool) == Some(true) {
         return None;
     }
     Some(format!(
@@ -157,7 +168,8 @@ pub fn alias_for(have: Option<&Link>) -> &'static str {
     }
 }
 
-/// A Linux bridge that passes bridged IPv4 through conntrack (for security groups).
+/// A Linux bridge that passes bridged IPv4 and IPv6 through conntrack (for
+/// security groups), without IPv6 addresses of the host's own when created here.
 pub async fn ensure_bridge(
     r: &Runner,
     ns: &Ns,
@@ -177,12 +189,24 @@ pub async fn ensure_bridge(
         let mtu_s = mtu.to_string();
         let argv = ["link", "add", "name", name, "mtu", &mtu_s, "type", "bridge"];
         let mut argv: Vec<&str> = argv.to_vec();
-        argv.extend(["forward_delay", "0", "nf_call_iptables", "1"]);
+        argv.extend([
+            "forward_delay",
+            "0",
+            "nf_call_iptables",
+            "1",
+            "nf_call_ip6tables",
+            "1",
+        ]);
         r.mutate(ns.ip(&argv)).await?;
         links.insert(name.into(), created(name, "bridge", mtu));
+        // The host has no IPv6 of its own on a bridge it made, as with Neutron's
+        // Linux bridge agent: it must not take addresses from tenant router
+        // advertisements, nor be reachable from the tenant network that way.
+        let key = format!("net.ipv6.conf.{name}.disable_ipv6=1");
+        r.mutate(ns.exec(&["sysctl", "-q", "-w", &key])).await?;
     }
     let have = links[name].clone();
-    if have.nf_call_iptables == Some(false) {
+    if have.nf_call_iptables == Some(false) || have.nf_call_ip6tables == Some(false) {
         let argv = [
             "link",
             "set",
@@ -191,6 +215,8 @@ pub async fn ensure_bridge(
             "type",
             "bridge",
             "nf_call_iptables",
+            "1",
+            "nf_call_ip6tables",
             "1",
         ];
         r.mutate(ns.ip(&argv)).await?;
@@ -275,7 +301,9 @@ pub async fn delete_link(r: &Runner, ns: &Ns, name: &str) -> Result<(), CmdError
     }
 }
 
-/// Makes the IPv4 addresses of `dev` exactly `want` (each `a.b.c.d/len`).
+/// Makes the configured addresses of `dev` exactly `want` (each `a.b.c.d/len` or
+/// `fd00::1/64`). IPv6 ones skip duplicate address detection: they are the
+/// port's own, allocated by IPAM, and usable at once.
 pub async fn sync_addrs(
     r: &Runner,
     ns: &Ns,
@@ -292,7 +320,11 @@ pub async fn sync_addrs(
         }
     }
     for a in want_set.difference(&have_set) {
-        if let Err(e) = r.mutate(ns.ip(&["addr", "add", a, "dev", dev])).await {
+        let mut argv = vec!["addr", "add", a, "dev", dev];
+        if a.contains(':') {
+            argv.push("nodad");
+        }
+        if let Err(e) = r.mutate(ns.ip(&argv)).await {
             errors.push(e);
         }
     }
@@ -359,6 +391,8 @@ mod tests {
             "mtu":1450,"address":"AA:bb:cc:dd:ee:ff","ifalias":"onestack",
             "linkinfo":{"info_kind":"bridge","info_data":{"nf_call_iptables":1}},
             "addr_info":[{"family":"inet","local":"10.0.0.1","prefixlen":24,"scope":"global"},
+                         {"family":"inet6","local":"fd00::1","prefixlen":64,"scope":"global"},
+                         {"family":"inet6","local":"fd00::5054:ff:fe00:1","prefixlen":64,"scope":"global","dynamic":true},
                          {"family":"inet6","local":"fe80::1","prefixlen":64,"scope":"link"}]},
             {"ifindex":4,"ifname":"tapx","flags":["BROADCAST"],"mtu":1500,
              "address":"00:00:00:00:00:01","master":"brq1","addr_info":[]}]"#;
@@ -366,7 +400,10 @@ mod tests {
         let br = &links["brq1"];
         assert!(br.up && br.is_ours() && !br.carrier);
         assert_eq!(br.mac, "aa:bb:cc:dd:ee:ff");
-        assert_eq!(br.addrs, vec!["10.0.0.1/24".to_string()]);
+        assert_eq!(
+            br.addrs,
+            vec!["10.0.0.1/24".to_string(), "fd00::1/64".to_string()]
+        );
         assert_eq!(br.nf_call_iptables, Some(true));
         let tap = &links["tapx"];
         assert!(!tap.up && !tap.is_ours() && !tap.carrier);

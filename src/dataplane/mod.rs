@@ -213,10 +213,14 @@ impl Dataplane {
         if let Some(ext) = &plan.external
             && let Some(addr) = ext.host_address.as_deref().and_then(router::canonical_addr)
         {
-            let have = host_links
+            // Only IPv4 is ours on the external bridge (no external IPv6 yet).
+            let have: Vec<String> = host_links
                 .get(&ext.bridge)
                 .map(|l| l.addrs.clone())
-                .unwrap_or_default();
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|a| !a.contains(':'))
+                .collect();
             for e in links::sync_addrs(r, &host, &ext.bridge, &have, &[addr]).await {
                 errors.push(format!("external bridge {}: {e}", ext.bridge));
             }

@@ -9,6 +9,12 @@
 //! puts each network in its own conntrack zone (overlapping tenant CIDRs) and copies
 //! the connection state into bits of the packet mark, and the `bridge` table, which
 //! sees the real bridge ports, filters per port on those bits.
+//!
+//! IPv6 follows Neutron: bridges also pass IPv6 to conntrack (`nf_call_ip6tables`),
+//! ICMPv6 for neighbour discovery and MLD always passes (router advertisements
+//! only towards ports, never from them), DHCPv6 replies only towards ports, and a
+//! port sends IPv6 only from its MAC with its fixed addresses, its link-local
+//! address (derived from the MAC) or `::` for duplicate address detection.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -19,6 +25,7 @@ use super::cmd::{CmdError, Ns, Runner};
 use super::ipv4;
 use super::plan::{
     ExternalPlan, HostPlan, PortPlan, RouterGateway, RouterPlan, RulePlan, SecurityGroupPlan,
+    link_local,
 };
 
 /// Name of every table onestack owns, in whichever family.
@@ -27,6 +34,14 @@ pub const TABLE: &str = "onestack";
 const MARK_MASK: &str = "0x0f000000";
 const MARK_EST: &str = "0x01000000";
 const MARK_INVALID: &str = "0x02000000";
+/// ICMPv6 a port must always receive: router advertisements, neighbour discovery
+/// and MLD queries (Neutron's allowed ingress ICMPv6 types).
+const ICMP6_IN: &str =
+    "{ nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-query }";
+/// ICMPv6 a port may always send from its own addresses: solicitations, adverts
+/// and MLD reports, never router advertisements or redirects.
+const ICMP6_OUT: &str = "{ nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, \
+                         mld-listener-report, mld2-listener-report }";
 
 /// The security-group tables for the host namespace (None: table must not exist).
 #[derive(Debug, Default, PartialEq)]
@@ -167,8 +182,18 @@ fn port_chains(
     );
     let _ = writeln!(
         s,
-        "\t\tether type != ip drop {}",
-        comment(&format!("port {p}: not IPv4"))
+        "\t\tether type ip6 icmpv6 type {ICMP6_IN} return {}",
+        comment(&format!("port {p}: neighbour discovery"))
+    );
+    let _ = writeln!(
+        s,
+        "\t\tether type ip6 udp sport 547 udp dport 546 return {}",
+        comment(&format!("port {p}: dhcpv6 replies"))
+    );
+    let _ = writeln!(
+        s,
+        "\t\tether type != {{ ip, ip6 }} drop {}",
+        comment(&format!("port {p}: not IP"))
     );
     for line in rule_chain(port, groups, "ingress", errors) {
         let _ = writeln!(s, "\t\t{line}");
@@ -226,11 +251,88 @@ fn spoofing_rules(port: &PortPlan, id: &str) -> Vec<String> {
             comment(&format!("port {p}: own addresses"))
         ));
     }
+    v.extend(spoofing_rules6(port, id));
     v.push(format!(
         "drop {}",
-        comment(&format!("port {p}: spoofed or not IPv4"))
+        comment(&format!("port {p}: spoofed or not IP"))
     ));
     v
+}
+
+/// The IPv6 part of `spoofing_rules`: DAD and MLD from `::`, neighbour discovery
+/// and DHCPv6 from the port's own addresses, then its own addresses to the egress
+/// rules. The link-local address always counts as the port's own.
+fn spoofing_rules6(port: &PortPlan, id: &str) -> Vec<String> {
+    let p = &port.id;
+    let mac = port.mac.to_lowercase();
+    let mut own: Vec<String> = link_local(&mac)
+        .into_iter()
+        .map(|a| a.to_string())
+        .collect();
+    own.extend(port.ips6.iter().map(|a| a.to_string()));
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if !own.is_empty() {
+        pairs.push((mac.clone(), format!("{{ {} }}", own.join(", "))));
+    }
+    for (cidr, pmac) in &port.allowed_address_pairs {
+        let Some(net) = network6(cidr) else {
+            continue;
+        };
+        let pmac = if pmac.is_empty() {
+            mac.clone()
+        } else {
+            pmac.to_lowercase()
+        };
+        pairs.push((pmac, net));
+    }
+    let mut v = vec![
+        format!(
+            "ether type ip6 ether saddr {mac} ip6 saddr :: icmpv6 type \
+             {{ nd-neighbor-solicit, nd-router-solicit, mld-listener-report, mld2-listener-report }} \
+             return {}",
+            comment(&format!("port {p}: duplicate address detection"))
+        ),
+        format!(
+            "ether type ip6 icmpv6 type {{ nd-router-advert, nd-redirect }} drop {}",
+            comment(&format!("port {p}: no router advertisements"))
+        ),
+        format!(
+            "ether type ip6 udp sport 547 udp dport 546 drop {}",
+            comment(&format!("port {p}: no dhcpv6 server"))
+        ),
+    ];
+    if let Some((m, ips)) = pairs.first().filter(|_| !own.is_empty()) {
+        v.insert(
+            2,
+            format!(
+                "ether type ip6 ether saddr {m} ip6 saddr {ips} udp sport 546 udp dport 547 return {}",
+                comment(&format!("port {p}: dhcpv6 client"))
+            ),
+        );
+    }
+    for (m, ips) in &pairs {
+        v.push(format!(
+            "ether type ip6 ether saddr {m} ip6 saddr {ips} icmpv6 type {ICMP6_OUT} return {}",
+            comment(&format!("port {p}: neighbour discovery"))
+        ));
+    }
+    for (m, ips) in &pairs {
+        v.push(format!(
+            "ether type ip6 ether saddr {m} ip6 saddr {ips} goto e_{id} {}",
+            comment(&format!("port {p}: own IPv6 addresses"))
+        ));
+    }
+    v
+}
+
+/// `fd00::5/64` -> `fd00::/64` (nft refuses host bits); None unless IPv6.
+fn network6(s: &str) -> Option<String> {
+    let net: ipnet::Ipv6Net = if s.contains('/') {
+        s.trim().parse().ok()?
+    } else {
+        ipnet::Ipv6Net::new(s.trim().parse().ok()?, 128).ok()?
+    };
+    Some(net.trunc().to_string())
 }
 
 /// Stateful part plus the port's group rules for one direction, then drop.
@@ -274,42 +376,64 @@ fn rule_chain(
     v
 }
 
-/// The match part of one rule; `Ok(None)` when it cannot match IPv4 traffic.
+/// The match part of one rule; `Ok(None)` when it can match nothing (a prefix of
+/// the other family, an empty remote group).
 pub fn rule_match(
     rule: &RulePlan,
     groups: &HashMap<&str, &SecurityGroupPlan>,
 ) -> Result<Option<String>, String> {
-    if !rule.ethertype.eq_ignore_ascii_case("ipv4") {
-        return Ok(None);
-    }
+    let v6 = match rule.ethertype.to_ascii_lowercase().as_str() {
+        "ipv4" => false,
+        "ipv6" => true,
+        _ => return Ok(None),
+    };
     let remote = if rule.direction == "ingress" {
         "saddr"
     } else {
         "daddr"
     };
-    let mut m = String::from("ether type ip");
+    let fam = if v6 { "ip6" } else { "ip" };
+    let mut m = format!("ether type {fam}");
     if let Some(prefix) = &rule.remote_ip_prefix {
-        if prefix.contains(':') {
+        if prefix.contains(':') != v6 {
             return Ok(None);
         }
-        let net = ipv4::network(prefix).ok_or_else(|| format!("bad remote_ip_prefix {prefix}"))?;
-        if net != "0.0.0.0/0" {
-            let _ = write!(m, " ip {remote} {net}");
+        let net = if v6 {
+            network6(prefix)
+        } else {
+            ipv4::network(prefix)
+        };
+        let net = net.ok_or_else(|| format!("bad remote_ip_prefix {prefix}"))?;
+        if net != "0.0.0.0/0" && net != "::/0" {
+            let _ = write!(m, " {fam} {remote} {net}");
         }
     }
     if let Some(gid) = &rule.remote_group_id {
-        let members = groups.get(gid.as_str()).map(|g| &g.member_ips);
-        let Some(members) = members.filter(|m| !m.is_empty()) else {
-            return Ok(None);
+        let ips: Vec<String> = match groups.get(gid.as_str()) {
+            Some(g) if v6 => g.member_ips6.iter().map(|i| i.to_string()).collect(),
+            Some(g) => g.member_ips.iter().map(|i| i.to_string()).collect(),
+            None => Vec::new(),
         };
-        let ips: Vec<String> = members.iter().map(|i| i.to_string()).collect();
-        let _ = write!(m, " ip {remote} {{ {} }}", ips.join(", "));
+        if ips.is_empty() {
+            return Ok(None);
+        }
+        let _ = write!(m, " {fam} {remote} {{ {} }}", ips.join(", "));
     }
     let proto = rule.protocol.as_deref().map(str::to_ascii_lowercase);
     match proto.as_deref() {
         None | Some("any") | Some("") => {}
         Some("tcp" | "6") => m.push_str(&ports("tcp", rule)),
         Some("udp" | "17") => m.push_str(&ports("udp", rule)),
+        // Neutron reads `icmp` on an IPv6 rule as ICMPv6.
+        Some("icmp" | "1" | "ipv6-icmp" | "icmpv6" | "58") if v6 => {
+            m.push_str(" meta l4proto ipv6-icmp");
+            if let Some(t) = rule.port_range_min {
+                let _ = write!(m, " icmpv6 type {t}");
+                if let Some(c) = rule.port_range_max {
+                    let _ = write!(m, " icmpv6 code {c}");
+                }
+            }
+        }
         Some("icmp" | "1") => {
             m.push_str(" meta l4proto icmp");
             if let Some(t) = rule.port_range_min {
@@ -490,6 +614,76 @@ mod tests {
     use super::*;
     use crate::dataplane::plan::FloatingIpPlan;
 
+    #[test]
+    fn ipv6_rules() {
+        let sg = SecurityGroupPlan {
+            id: "g".into(),
+            rules: vec![],
+            member_ips: vec!["10.0.0.5".parse().unwrap()],
+            member_ips6: vec!["fd00::5".parse().unwrap()],
+        };
+        let g: HashMap<&str, &SecurityGroupPlan> = [("g", &sg)].into_iter().collect();
+        let mut r = rule("ingress", Some("icmp"), None, None);
+        r.ethertype = "IPv6".into();
+        assert_eq!(
+            rule_match(&r, &g).unwrap().as_deref(),
+            Some("ether type ip6 meta l4proto ipv6-icmp")
+        );
+        r.protocol = Some("ipv6-icmp".into());
+        r.port_range_min = Some(128);
+        assert_eq!(
+            rule_match(&r, &g).unwrap().as_deref(),
+            Some("ether type ip6 meta l4proto ipv6-icmp icmpv6 type 128")
+        );
+        r.protocol = Some("tcp".into());
+        r.port_range_min = Some(22);
+        r.port_range_max = Some(22);
+        r.remote_ip_prefix = Some("fd00:1::7/64".into());
+        assert_eq!(
+            rule_match(&r, &g).unwrap().as_deref(),
+            Some("ether type ip6 ip6 saddr fd00:1::/64 tcp dport 22")
+        );
+        r.remote_ip_prefix = Some("10.0.0.0/8".into());
+        assert_eq!(rule_match(&r, &g).unwrap(), None, "v4 prefix on a v6 rule");
+        let mut r = rule("ingress", None, None, None);
+        r.ethertype = "IPv6".into();
+        r.remote_group_id = Some("g".into());
+        assert_eq!(
+            rule_match(&r, &g).unwrap().as_deref(),
+            Some("ether type ip6 ip6 saddr { fd00::5 }")
+        );
+        // ICMPv6 on an IPv4 rule matches nothing.
+        let r = rule("ingress", Some("ipv6-icmp"), None, None);
+        assert_eq!(rule_match(&r, &g).unwrap(), None);
+    }
+
+    #[test]
+    fn ipv6_anti_spoofing() {
+        let port = PortPlan {
+            id: "p".into(),
+            tap: "tapp".into(),
+            bridge: "brq".into(),
+            mac: "FA:16:3E:12:34:56".into(),
+            ips: vec!["10.0.0.5".parse().unwrap()],
+            ips6: vec!["fd00::f816:3eff:fe12:3456".parse().unwrap()],
+            admin_state_up: true,
+            port_security: true,
+            security_groups: vec![],
+            allowed_address_pairs: vec![("fd00:9::1/64".into(), String::new())],
+        };
+        let v = spoofing_rules(&port, "tapp").join("\n");
+        assert!(v.contains(
+            "ether type ip6 ether saddr fa:16:3e:12:34:56 ip6 saddr { fe80::f816:3eff:fe12:3456, fd00::f816:3eff:fe12:3456 } goto e_tapp"
+        ), "{v}");
+        assert!(v.contains("ip6 saddr fd00:9::/64 goto e_tapp"), "{v}");
+        assert!(
+            v.contains("icmpv6 type { nd-router-advert, nd-redirect } drop"),
+            "{v}"
+        );
+        assert!(v.contains("ip6 saddr :: icmpv6 type"), "{v}");
+        assert_eq!(network6("fd00::1"), Some("fd00::1/128".into()));
+    }
+
     fn rule(dir: &str, proto: Option<&str>, min: Option<u16>, max: Option<u16>) -> RulePlan {
         RulePlan {
             id: "r1".into(),
@@ -541,6 +735,7 @@ mod tests {
             id: "g".into(),
             rules: vec![],
             member_ips: vec!["10.0.0.5".parse().unwrap()],
+            member_ips6: vec![],
         };
         let g: HashMap<&str, &SecurityGroupPlan> = [("g", &sg)].into_iter().collect();
         let mut r = rule("ingress", None, None, None);

@@ -5,7 +5,7 @@
 //! agent derives them (`brq` + 11 characters of the network id, `tap` + 11 of the
 //! port id, `qrouter-<id>`, `qdhcp-<id>`), limited to the 15 characters Linux allows.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -56,11 +56,67 @@ pub struct DhcpPlan {
     /// The DHCP port (device_owner network:dhcp): its MAC and addresses.
     pub port_id: String,
     pub mac: String,
-    /// `10.0.0.2/24` style, one per DHCP-enabled subnet.
+    /// `10.0.0.2/24` / `fd00:1::2/64` style, one per DHCP-enabled subnet. dnsmasq
+    /// serves (and advertises) an IPv6 subnet only on a leg holding an address in it.
     pub addresses: Vec<String>,
     pub subnets: Vec<DhcpSubnet>,
     /// Fixed leases: every port of the network gets exactly its own address.
     pub hosts: Vec<DhcpHost>,
+    /// DHCP-enabled IPv6 subnets: router advertisements and DHCPv6.
+    #[serde(default)]
+    pub subnets6: Vec<Dhcp6Subnet>,
+    /// DHCPv6 fixed leases (stateful subnets only), by MAC as Neutron writes them.
+    #[serde(default)]
+    pub hosts6: Vec<Dhcp6Host>,
+}
+
+/// How hosts on an IPv6 subnet get their address (Neutron's `ipv6_address_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ipv6Mode {
+    /// SLAAC from the advertised prefix (A flag), no DHCPv6.
+    Slaac,
+    /// SLAAC plus DHCPv6 for options only (A and O flags).
+    Dhcpv6Stateless,
+    /// DHCPv6 hands out the port's address (M flag, no A flag).
+    Dhcpv6Stateful,
+}
+
+impl Ipv6Mode {
+    /// Neutron's `slaac`, `dhcpv6-stateless`, `dhcpv6-stateful`.
+    pub fn parse(s: &str) -> Option<Ipv6Mode> {
+        match s {
+            "slaac" => Some(Ipv6Mode::Slaac),
+            "dhcpv6-stateless" => Some(Ipv6Mode::Dhcpv6Stateless),
+            "dhcpv6-stateful" => Some(Ipv6Mode::Dhcpv6Stateful),
+            _ => None,
+        }
+    }
+
+    /// Whether hosts form their own address from the prefix and their MAC.
+    pub fn is_auto_address(self) -> bool {
+        self != Ipv6Mode::Dhcpv6Stateful
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dhcp6Subnet {
+    pub subnet_id: String,
+    /// `fd00:1::/64`
+    pub cidr: String,
+    pub address_mode: Ipv6Mode,
+    /// Send router advertisements for the prefix (the subnet has an `ipv6_ra_mode`).
+    pub advertise: bool,
+    pub dns_servers: Vec<Ipv6Addr>,
+    pub lease_seconds: u32,
+    pub mtu: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dhcp6Host {
+    pub mac: String,
+    pub ip: Ipv6Addr,
+    pub hostname: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,7 +157,7 @@ pub struct RouterInterface {
     pub port_id: String,
     pub bridge: String,
     pub mac: String,
-    /// `10.0.0.1/24` style.
+    /// `10.0.0.1/24` or `fd00:1::1/64` style.
     pub address: String,
 }
 
@@ -136,6 +192,10 @@ pub struct PortPlan {
     pub bridge: String,
     pub mac: String,
     pub ips: Vec<Ipv4Addr>,
+    /// The port's IPv6 fixed addresses (SLAAC ones included); its link-local
+    /// address is derived from `mac`.
+    #[serde(default)]
+    pub ips6: Vec<Ipv6Addr>,
     pub admin_state_up: bool,
     /// When false: no anti-spoofing and no security group filtering.
     pub port_security: bool,
@@ -150,6 +210,8 @@ pub struct SecurityGroupPlan {
     pub rules: Vec<RulePlan>,
     /// Addresses of the ports in this group, for rules naming it as remote group.
     pub member_ips: Vec<Ipv4Addr>,
+    #[serde(default)]
+    pub member_ips6: Vec<Ipv6Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,7 +219,7 @@ pub struct RulePlan {
     pub id: String,
     /// `ingress` (to the port) or `egress` (from the port).
     pub direction: String,
-    /// `IPv4` or `IPv6`; IPv6 rules are kept for the API but not enforced on v4-only plans.
+    /// `IPv4` or `IPv6`.
     pub ethertype: String,
     /// `tcp`, `udp`, `icmp`, a protocol number as a string, or `None` for any.
     pub protocol: Option<String>,
@@ -186,6 +248,30 @@ pub fn tap_name(port_id: &str) -> String {
     device_name("tap", port_id)
 }
 
+/// `fa:16:3e:01:02:03` as six bytes.
+pub fn parse_mac(mac: &str) -> Option<[u8; 6]> {
+    let v: Vec<u8> = mac
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16).ok())
+        .collect::<Option<_>>()?;
+    v.try_into().ok()
+}
+
+/// The modified EUI-64 address a host forms from `prefix` (its upper 64 bits) and
+/// its MAC (RFC 4291 appendix A): what SLAAC gives an instance, and with `fe80::`
+/// its link-local address.
+pub fn eui64(prefix: Ipv6Addr, mac: &str) -> Option<Ipv6Addr> {
+    let m = parse_mac(mac)?;
+    let mut o = prefix.octets();
+    o[8..].copy_from_slice(&[m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]]);
+    Some(Ipv6Addr::from(o))
+}
+
+/// The link-local address of a port with this MAC.
+pub fn link_local(mac: &str) -> Option<Ipv6Addr> {
+    eui64(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), mac)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +283,24 @@ mod tests {
         assert_eq!(tap_name(id), "tap3f2a1b4c-5d");
         assert!(device_name("qr-", id).len() <= 15);
         assert_eq!(device_name("qr-", "short"), "qr-short");
+    }
+
+    #[test]
+    fn eui64_addresses() {
+        let mac = "fa:16:3e:12:34:56";
+        assert_eq!(
+            link_local(mac),
+            Some("fe80::f816:3eff:fe12:3456".parse().unwrap())
+        );
+        assert_eq!(
+            eui64("fd00:1::".parse().unwrap(), mac),
+            Some("fd00:1::f816:3eff:fe12:3456".parse().unwrap())
+        );
+        assert_eq!(link_local("nonsense"), None);
+        assert_eq!(
+            Ipv6Mode::parse("dhcpv6-stateful"),
+            Some(Ipv6Mode::Dhcpv6Stateful)
+        );
+        assert!(Ipv6Mode::Slaac.is_auto_address());
     }
 }

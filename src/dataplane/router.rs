@@ -1,6 +1,9 @@
 //! Routers: one namespace per router with a `qr-` leg on each attached network and
 //! a `qg-` leg on the external bridge, forwarding on, routes from the plan, and an
-//! nftables NAT table for SNAT and floating IPs.
+//! nftables NAT table for SNAT and floating IPs. A leg on an IPv6 subnet carries the
+//! subnet's gateway address and the namespace forwards IPv6 too; IPv6 is routed,
+//! never NATed (Neutron has no IPv6 NAT either), and router advertisements come
+//! from the network's dnsmasq (see `dnsmasq.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -42,17 +45,20 @@ pub async fn converge(
     if let Err(e) = ensure_forwarding(dp, &ns).await {
         errors.push(format!("{item}: {e}"));
     }
-    let mut legs: Vec<Leg> = router
-        .interfaces
-        .iter()
-        .map(|i| Leg {
-            port_id: &i.port_id,
-            prefix: "qr-",
-            bridge: &i.bridge,
-            mac: &i.mac,
-            addrs: vec![i.address.clone()],
-        })
-        .collect();
+    // One leg per port: a port with an IPv4 and an IPv6 address is one device.
+    let mut legs: Vec<Leg> = Vec::new();
+    for i in &router.interfaces {
+        match legs.iter_mut().find(|l| l.port_id == i.port_id) {
+            Some(leg) => leg.addrs.push(i.address.clone()),
+            None => legs.push(Leg {
+                port_id: &i.port_id,
+                prefix: "qr-",
+                bridge: &i.bridge,
+                mac: &i.mac,
+                addrs: vec![i.address.clone()],
+            }),
+        }
+    }
     if let Some(gw) = &router.gateway {
         let mut addrs = vec![gw.address.clone()];
         addrs.extend(
@@ -160,22 +166,29 @@ async fn ensure_leg(
     errors
 }
 
-/// `10.0.0.1/24` as `ip` prints it (no leading zeros, explicit prefix).
+/// `10.0.0.1/24` or `fd00:1::1/64` as `ip` prints it (no leading zeros, IPv6
+/// compressed, explicit prefix).
 pub fn canonical_addr(a: &str) -> Option<String> {
+    if a.contains(':') {
+        let (ip, len) = a.split_once('/').unwrap_or((a, "128"));
+        let ip: std::net::Ipv6Addr = ip.trim().parse().ok()?;
+        let len: u8 = len.parse().ok().filter(|l| *l <= 128)?;
+        return Some(format!("{ip}/{len}"));
+    }
     let (ip, len) = ipv4::parse_cidr(a)?;
     Some(format!("{ip}/{len}"))
 }
 
-/// Routers forward; a fresh namespace starts with forwarding off.
+/// Routers forward IPv4 and IPv6; a fresh namespace starts with both off.
 async fn ensure_forwarding(dp: &Dataplane, ns: &Ns) -> Result<(), CmdError> {
-    let cur = dp
-        .runner
-        .query(ns.exec(&["sysctl", "-n", "net.ipv4.ip_forward"]))
-        .await?;
-    if cur.trim() != "1" {
-        dp.runner
-            .mutate(ns.exec(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]))
-            .await?;
+    for key in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
+        let cur = dp.runner.query(ns.exec(&["sysctl", "-n", key])).await?;
+        if cur.trim() != "1" {
+            let set = format!("{key}=1");
+            dp.runner
+                .mutate(ns.exec(&["sysctl", "-q", "-w", &set]))
+                .await?;
+        }
     }
     Ok(())
 }
@@ -243,5 +256,10 @@ mod tests {
             canonical_addr("10.0.0.1/24").as_deref(),
             Some("10.0.0.1/24")
         );
+        assert_eq!(
+            canonical_addr("FD00:0001:0:0::1/64").as_deref(),
+            Some("fd00:1::1/64")
+        );
+        assert_eq!(canonical_addr("fd00::1/129"), None);
     }
 }

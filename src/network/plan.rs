@@ -1,7 +1,10 @@
 //! Turns the networking database into the dataplane's `HostPlan`.
+//! IPv6 subnets reach the dataplane as router legs (the gateway address), DHCP
+//! (router advertisements, DHCPv6) and security groups; external networks,
+//! SNAT and floating IPs stay IPv4 only.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use rusqlite::Connection;
 
@@ -43,6 +46,23 @@ impl Index {
             .filter_map(|f| f.ip_address.parse().ok())
             .collect()
     }
+
+    fn v6(&self, ips: &[FixedIp]) -> Vec<Ipv6Addr> {
+        ips.iter()
+            .filter_map(|f| f.ip_address.parse().ok())
+            .collect()
+    }
+}
+
+/// A subnet's IPv6 address mode: `ipv6_address_mode`, else `ipv6_ra_mode`, else
+/// DHCPv6-stateful (what Neutron's dnsmasq serves for a DHCP-enabled IPv6 subnet
+/// without modes).
+fn address_mode(s: &Subnet) -> Ipv6Mode {
+    s.ipv6_address_mode
+        .as_deref()
+        .or(s.ipv6_ra_mode.as_deref())
+        .and_then(Ipv6Mode::parse)
+        .unwrap_or(Ipv6Mode::Dhcpv6Stateful)
 }
 
 pub fn build(c: &Connection, external_bridge: &str, masquerade: bool) -> ApiResult<HostPlan> {
@@ -89,6 +109,7 @@ pub fn build(c: &Connection, external_bridge: &str, masquerade: bool) -> ApiResu
             bridge: idx.bridge(&p.network_id, external_bridge),
             mac: p.mac_address.clone(),
             ips: idx.v4(&p.fixed_ips),
+            ips6: idx.v6(&p.fixed_ips),
             admin_state_up: p.admin_state_up,
             port_security: p.port_security_enabled,
             security_groups: p.security_groups.clone(),
@@ -119,6 +140,12 @@ pub fn build(c: &Connection, external_bridge: &str, masquerade: bool) -> ApiResu
                 .iter()
                 .filter(|p| p.security_groups.contains(&g))
                 .flat_map(|p| idx.v4(&p.fixed_ips))
+                .collect(),
+            member_ips6: idx
+                .ports
+                .iter()
+                .filter(|p| p.security_groups.contains(&g))
+                .flat_map(|p| idx.v6(&p.fixed_ips))
                 .collect(),
             id: g,
         });
@@ -157,6 +184,55 @@ fn dhcp(idx: &Index, net: &Network) -> Option<DhcpPlan> {
         .values()
         .filter(|s| s.network_id == net.std.id && s.enable_dhcp && s.ip_version == 4)
         .collect();
+    let subnets6: Vec<&Subnet> = idx
+        .subnets
+        .values()
+        .filter(|s| s.network_id == net.std.id && s.enable_dhcp && s.ip_version == 6)
+        .collect();
+    let stateful6: BTreeSet<&str> = subnets6
+        .iter()
+        .filter(|s| address_mode(s) == Ipv6Mode::Dhcpv6Stateful)
+        .map(|s| s.std.id.as_str())
+        .collect();
+    let mut hosts6 = Vec::new();
+    for p in idx
+        .ports
+        .iter()
+        .filter(|p| p.network_id == net.std.id && p.std.id != port.std.id)
+    {
+        for f in p
+            .fixed_ips
+            .iter()
+            .filter(|f| stateful6.contains(f.subnet_id.as_str()))
+        {
+            let Ok(ip) = f.ip_address.parse::<Ipv6Addr>() else {
+                continue;
+            };
+            hosts6.push(Dhcp6Host {
+                mac: p.mac_address.clone(),
+                ip,
+                hostname: p.dns_name.clone(),
+            });
+        }
+    }
+    hosts6.sort_by_key(|h| h.ip);
+    let mut subnet6_plans: Vec<Dhcp6Subnet> = subnets6
+        .iter()
+        .map(|s| Dhcp6Subnet {
+            subnet_id: s.std.id.clone(),
+            cidr: s.cidr.clone(),
+            address_mode: address_mode(s),
+            advertise: s.ipv6_ra_mode.is_some(),
+            dns_servers: s
+                .dns_nameservers
+                .iter()
+                .filter_map(|d| d.parse().ok())
+                .collect(),
+            lease_seconds: 86_400,
+            mtu: net.mtu,
+        })
+        .collect();
+    subnet6_plans.sort_by(|a, b| a.subnet_id.cmp(&b.subnet_id));
     let dhcp_ids: BTreeSet<&str> = subnets.iter().map(|s| s.std.id.as_str()).collect();
     let mut hosts = Vec::new();
     for p in idx
@@ -217,6 +293,8 @@ fn dhcp(idx: &Index, net: &Network) -> Option<DhcpPlan> {
             .collect(),
         subnets: subnet_plans,
         hosts,
+        subnets6: subnet6_plans,
+        hosts6,
     })
 }
 
@@ -241,8 +319,11 @@ fn router_plan(
             let Some(address) = idx.with_prefix(f) else {
                 continue;
             };
-            if let Some(s) = idx.subnets.get(&f.subnet_id).filter(|s| s.ip_version == 4) {
-                internal.push(s.cidr.clone());
+            if let Some(s) = idx.subnets.get(&f.subnet_id) {
+                // SNAT is IPv4 only; IPv6 is routed as it is.
+                if s.ip_version == 4 {
+                    internal.push(s.cidr.clone());
+                }
                 interfaces.push(RouterInterface {
                     port_id: p.std.id.clone(),
                     bridge: idx.bridge(&p.network_id, external_bridge),

@@ -12,6 +12,7 @@ use super::{
     NetworkService, ipam, load_visible, may_change, not_found, owner_project, quotas, security,
     store,
 };
+use crate::dataplane::plan::{Ipv6Mode, eui64};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 
@@ -90,29 +91,53 @@ fn used_ips(c: &Connection, subnet_id: &str) -> ApiResult<HashSet<String>> {
         .collect())
 }
 
+/// Whether hosts on the subnet form their address from the prefix and their MAC
+/// (IPv6 `slaac` / `dhcpv6-stateless`), so IPAM must record exactly that address.
+fn is_auto_address(s: &Subnet) -> bool {
+    s.ip_version == 6
+        && s.ipv6_address_mode
+            .as_deref()
+            .or(s.ipv6_ra_mode.as_deref())
+            .and_then(Ipv6Mode::parse)
+            .is_some_and(Ipv6Mode::is_auto_address)
+}
+
 /// Resolves requested fixed IPs into concrete (subnet, address) pairs and records
-/// them; with no request, one address from the network's first IPv4 subnet.
+/// them. With no request, as Neutron: one address from the first IPv4 subnet (or
+/// the first subnet when there is none), one from the first stateful IPv6 subnet,
+/// and the SLAAC address on every auto-address IPv6 subnet.
 fn allocate(
     c: &Connection,
     net: &Network,
     port_id: &str,
+    mac: &str,
     requests: Option<Vec<FixedIpRequest>>,
 ) -> ApiResult<Vec<FixedIp>> {
     let subnets = subnets_of(c, &net.std.id)?;
     let requests = match requests {
         Some(r) => r,
         None => {
-            let first = subnets
+            let mut chosen: Vec<&Subnet> = Vec::new();
+            if let Some(s) = subnets.iter().find(|s| s.ip_version == 4) {
+                chosen.push(s);
+            }
+            if let Some(s) = subnets
                 .iter()
-                .find(|s| s.ip_version == 4)
-                .or(subnets.first());
-            match first {
-                Some(s) => vec![FixedIpRequest {
+                .find(|s| s.ip_version == 6 && !is_auto_address(s))
+            {
+                chosen.push(s);
+            }
+            chosen.extend(subnets.iter().filter(|s| is_auto_address(s)));
+            if chosen.is_empty() {
+                chosen.extend(subnets.first());
+            }
+            chosen
+                .into_iter()
+                .map(|s| FixedIpRequest {
                     subnet_id: Some(s.std.id.clone()),
                     ip_address: None,
-                }],
-                None => vec![],
-            }
+                })
+                .collect()
         }
     };
     let mut out = Vec::new();
@@ -151,6 +176,18 @@ fn allocate(
                 }
                 addr
             }
+            None if is_auto_address(subnet) => {
+                let prefix = match cidr.network() {
+                    std::net::IpAddr::V6(p) => p,
+                    std::net::IpAddr::V4(_) => {
+                        return Err(ApiError::bad_request("An IPv6 subnet has an IPv4 cidr."));
+                    }
+                };
+                let addr = eui64(prefix, mac).ok_or_else(|| {
+                    ApiError::bad_request(format!("Invalid mac_address {mac} for SLAAC."))
+                })?;
+                std::net::IpAddr::V6(addr)
+            }
             None => {
                 let mut used = used_ips(c, &subnet.std.id)?;
                 used.extend(
@@ -188,7 +225,7 @@ pub fn create_service_port(c: &Connection, spec: PortSpec) -> ApiResult<Port> {
     std.id = uuid::Uuid::new_v4().to_string();
     let mac = ipam::random_mac();
     store::mac_allocate(c, &mac, &std.id)?;
-    let fixed_ips = allocate(c, &net, &std.id, spec.fixed_ips)?;
+    let fixed_ips = allocate(c, &net, &std.id, &mac, spec.fixed_ips)?;
     let port = Port {
         std,
         name: spec.name,
@@ -243,7 +280,7 @@ pub fn sync_dhcp_port(c: &Connection, network_id: &str) -> ApiResult<()> {
     };
     let dhcp_subnets: Vec<Subnet> = subnets_of(c, network_id)?
         .into_iter()
-        .filter(|s| s.enable_dhcp && s.ip_version == 4)
+        .filter(|s| s.enable_dhcp)
         .collect();
     let existing = store::list::<Port>(c)?
         .into_iter()
@@ -290,7 +327,7 @@ pub fn sync_dhcp_port(c: &Connection, network_id: &str) -> ApiResult<()> {
                         .map(|f| f.ip_address.clone()),
                 })
                 .collect();
-            p.fixed_ips = allocate(c, &net, &p.std.id, Some(keep))?;
+            p.fixed_ips = allocate(c, &net, &p.std.id, &p.mac_address, Some(keep))?;
             p.std.touch();
             store::put(c, &p)
         }
@@ -466,7 +503,7 @@ impl NetworkService {
                 let net: Network = store::get(c, &p.network_id)?
                     .ok_or_else(|| not_found(NETWORK, &p.network_id))?;
                 store::ip_release_port(c, &p.std.id)?;
-                p.fixed_ips = allocate(c, &net, &p.std.id, Some(reqs))?;
+                p.fixed_ips = allocate(c, &net, &p.std.id, &p.mac_address, Some(reqs))?;
             }
             p.std.touch();
             store::put(c, &p)?;
@@ -536,7 +573,7 @@ pub fn port_create_tx(c: &Connection, ctx: &RequestContext, input: PortCreate) -
         None => ipam::random_mac(),
     };
     store::mac_allocate(c, &mac, &std.id)?;
-    let fixed_ips = allocate(c, &net, &std.id, input.fixed_ips)?;
+    let fixed_ips = allocate(c, &net, &std.id, &mac, input.fixed_ips)?;
     let device_owner = input.device_owner.unwrap_or_default();
     let service_port = device_owner.starts_with("network:");
     let port_security = input

@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -71,6 +71,8 @@ pub mod sys {
     pub const AF_INET: i32 = 2;
     pub const SOCK_RAW: i32 = 3;
     pub const IPPROTO_ICMP: i32 = 1;
+    pub const AF_INET6: i32 = 10;
+    pub const IPPROTO_ICMPV6: i32 = 58;
     pub const SOL_SOCKET: i32 = 1;
     pub const SO_BINDTODEVICE: i32 = 25;
 }
@@ -300,6 +302,72 @@ pub fn rand_xid() -> u32 {
     uuid::Uuid::new_v4().as_u128() as u32
 }
 
+// ---------------------------------------------------------------- DHCPv6 client
+
+/// DHCPv6 Solicit from `eth0` of `ns` (client id DUID-LL from `mac`, one IA_NA);
+/// returns the address the server's Advertise offers. Enough to prove which
+/// address a stateful server hands this MAC, without a full client.
+pub fn dhcp6_solicit(ns: &str, mac: &str) -> Result<Ipv6Addr, String> {
+    let mac6: Vec<u8> = mac
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16).unwrap_or(0))
+        .collect();
+    let link = sh(&["ip", "-n", ns, "-j", "link", "show", "dev", "eth0"]);
+    let v: serde_json::Value = serde_json::from_str(&link).map_err(|e| e.to_string())?;
+    let ifindex = v[0]["ifindex"].as_u64().ok_or("no ifindex")? as u32;
+    in_netns(ns, move || {
+        let sock = UdpSocket::bind("[::]:546").map_err(|e| e.to_string())?;
+        bind_to_device(sock.as_raw_fd(), "eth0");
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .map_err(|e| e.to_string())?;
+        let xid = rand_xid().to_be_bytes();
+        let mut pkt = vec![1, xid[1], xid[2], xid[3]];
+        let mut duid = vec![0, 3, 0, 1];
+        duid.extend_from_slice(&mac6);
+        let opt6 = |p: &mut Vec<u8>, code: u16, val: &[u8]| {
+            p.extend_from_slice(&code.to_be_bytes());
+            p.extend_from_slice(&(val.len() as u16).to_be_bytes());
+            p.extend_from_slice(val);
+        };
+        opt6(&mut pkt, 1, &duid);
+        opt6(&mut pkt, 3, &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        opt6(&mut pkt, 8, &[0, 0]);
+        let server =
+            std::net::SocketAddrV6::new("ff02::1:2".parse().expect("addr"), 547, 0, ifindex);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut last_send = Instant::now() - Duration::from_secs(10);
+        let mut buf = [0u8; 1500];
+        while Instant::now() < deadline {
+            // Sending fails while the link-local address is still tentative.
+            if last_send.elapsed() > Duration::from_secs(1) && sock.send_to(&pkt, server).is_ok() {
+                last_send = Instant::now();
+            }
+            let Ok((n, _)) = sock.recv_from(&mut buf) else {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            };
+            let b = &buf[..n];
+            if n < 4 || b[0] != 2 || b[1..4] != pkt[1..4] {
+                continue;
+            }
+            let mut i = 4;
+            while i + 4 <= n {
+                let code = u16::from_be_bytes([b[i], b[i + 1]]);
+                let len = u16::from_be_bytes([b[i + 2], b[i + 3]]) as usize;
+                let val = b.get(i + 4..i + 4 + len).ok_or("truncated option")?;
+                // IA_NA: IAID, T1, T2, then options; IAADDR (5) starts with the address.
+                if code == 3 && val.len() >= 12 + 4 + 16 && val[12..14] == [0, 5] {
+                    let a: [u8; 16] = val[16..32].try_into().map_err(|_| "iaaddr")?;
+                    return Ok(Ipv6Addr::from(a));
+                }
+                i += 4 + len;
+            }
+            return Err(format!("advertise without an address: {b:02x?}"));
+        }
+        Err("no DHCPv6 advertise within 15 s".into())
+    })
+}
+
 // --------------------------------------------------------------- ping and TCP
 
 pub fn checksum(data: &[u8]) -> u16 {
@@ -342,6 +410,39 @@ pub fn ping(ns: &str, dst: Ipv4Addr, wait: Duration) -> bool {
             let icmp = &buf[ihl.min(n)..n];
             if from.ip() == dst && icmp.len() >= 8 && icmp[0] == 0 && icmp[4..6] == id.to_be_bytes()
             {
+                return true;
+            }
+        }
+        false
+    })
+}
+
+/// One ICMPv6 echo from `ns` to `dst`; true when the reply came within `wait`. The
+/// kernel fills in the ICMPv6 checksum of raw ICMPv6 sockets and strips the IPv6
+/// header from what they receive.
+pub fn ping6(ns: &str, dst: Ipv6Addr, wait: Duration) -> bool {
+    in_netns(ns, move || {
+        // SAFETY: plain socket(2); the fd is owned by the UdpSocket below.
+        let fd = unsafe { sys::socket(sys::AF_INET6, sys::SOCK_RAW, sys::IPPROTO_ICMPV6) };
+        assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
+        // SAFETY: fd is a fresh, valid datagram-style socket we own.
+        let sock = unsafe { UdpSocket::from_raw_fd(fd) };
+        let id = (rand_xid() & 0xffff) as u16;
+        let mut pkt = vec![128, 0, 0, 0];
+        pkt.extend_from_slice(&id.to_be_bytes());
+        pkt.extend_from_slice(&[0, 1]);
+        pkt.extend_from_slice(b"onestack-ping6");
+        let deadline = Instant::now() + wait;
+        if sock.send_to(&pkt, SocketAddr::from((dst, 0))).is_err() {
+            return false;
+        }
+        let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
+        let mut buf = [0u8; 1500];
+        while Instant::now() < deadline {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            if from.ip() == dst && n >= 8 && buf[0] == 129 && buf[4..6] == id.to_be_bytes() {
                 return true;
             }
         }
