@@ -123,10 +123,11 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        // dnsmasq first (by our pid files, checked against our state dir), then every
-        // namespace this test created.
-        let dhcp = self.state.path().join("dhcp");
-        for e in std::fs::read_dir(dhcp).into_iter().flatten().flatten() {
+        // dnsmasq first (DHCP and router advertisements, by our pid files, checked
+        // against our state dir), then every namespace this test created.
+        let dirs = ["dhcp", "ra"].map(|d| self.state.path().join(d));
+        let entries = dirs.iter().flat_map(std::fs::read_dir).flatten().flatten();
+        for e in entries {
             let Ok(pid) = std::fs::read_to_string(e.path().join("pid")) else {
                 continue;
             };
@@ -267,6 +268,8 @@ fn plan(icmp: bool) -> HostPlan {
                 bridge: bridge_name(NET),
                 mac: "fa:16:3e:00:00:a1".into(),
                 address: "10.0.0.1/24".into(),
+                ra_mode: None,
+                dns_servers: vec![],
             }],
             gateway: Some(RouterGateway {
                 port_id: "9a9a0000-0000-4000-8000-000000000001".into(),

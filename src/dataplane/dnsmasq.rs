@@ -8,15 +8,16 @@
 //! where onestack answers metadata requests (see `metadata.rs`), and every subnet's
 //! option 121 routes that address through the DHCP port.
 //!
-//! IPv6: the same dnsmasq sends the router advertisements of the network's IPv6
-//! subnets (`enable-ra`; the leg holds the DHCP port's address in each prefix,
-//! which is how dnsmasq picks the interface), with the flags of the subnet's
-//! address mode: `ra-only` for SLAAC, `ra-stateless` (A+O) for DHCPv6-stateless,
-//! `static` (M, fixed leases by MAC only) for DHCPv6-stateful. Neutron runs radvd
-//! in the router namespace instead; onestack keeps dnsmasq as its only helper
-//! process, so its advertisements say "router lifetime 0": hosts learn the prefix
-//! (on-link, SLAAC) but take no default route from the DHCP namespace, which does
-//! not forward.
+//! IPv6: the same dnsmasq serves DHCPv6 (the leg holds the DHCP port's address in
+//! each prefix, which is how dnsmasq picks the interface): `static` (fixed leases
+//! by MAC only) for DHCPv6-stateful, information requests for DHCPv6-stateless.
+//! Router advertisements of a subnet attached to a router come from that router's
+//! namespace (`ra.rs`, as Neutron's radvd). A subnet with an `ipv6_ra_mode` but no
+//! router is advertised from here with the flags of its address mode (`ra-only`
+//! for SLAAC, `ra-stateless` (A+O) for DHCPv6-stateless, `static` under
+//! `enable-ra` (M) for DHCPv6-stateful) and "router lifetime 0": hosts learn the
+//! prefix (on-link, SLAAC) but take no default route from the DHCP namespace,
+//! which does not forward. The DHCP leg itself accepts no advertisements.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -31,17 +32,21 @@ use super::links::{self, ALIAS_OWNED, Links, Want};
 use super::plan::{DhcpPlan, Ipv6Mode, NetworkPlan, device_name, tap_name};
 use super::router::canonical_addr;
 
-/// The files of one network's dnsmasq.
-struct Files {
-    dir: PathBuf,
-    conf: PathBuf,
-    hosts: PathBuf,
-    pid: PathBuf,
+/// The files of one dnsmasq: a network's (`{state_dir}/dhcp/<network id>/`) or a
+/// router's (`{state_dir}/ra/<router id>/`, see `ra.rs`).
+pub(super) struct Files {
+    pub(super) dir: PathBuf,
+    pub(super) conf: PathBuf,
+    pub(super) hosts: PathBuf,
+    pub(super) pid: PathBuf,
 }
 
 impl Files {
     fn new(state_dir: &Path, network_id: &str) -> Files {
-        let dir = state_dir.join("dhcp").join(network_id);
+        Files::at(state_dir.join(DHCP_DIR).join(network_id))
+    }
+
+    pub(super) fn at(dir: PathBuf) -> Files {
         Files {
             conf: dir.join("dnsmasq.conf"),
             hosts: dir.join("hosts"),
@@ -50,6 +55,9 @@ impl Files {
         }
     }
 }
+
+/// Under the state directory: one directory per network's DHCP dnsmasq.
+const DHCP_DIR: &str = "dhcp";
 
 /// Converges the DHCP namespace and dnsmasq of one network; returns the host device
 /// it uses and its errors.
@@ -81,7 +89,7 @@ pub async fn converge(
     )
 }
 
-fn safe_id(id: &str) -> bool {
+pub(super) fn safe_id(id: &str) -> bool {
     !id.is_empty()
         && id != "."
         && id != ".."
@@ -108,6 +116,14 @@ async fn ensure_leg(
     let relinked =
         links::ensure_veth(r, &host, host_links, outer, name, &mut inner_links, &inner).await?;
     let mut errors = Vec::new();
+    if relinked {
+        // As Neutron's DHCP agent: the DHCP port takes no router advertisements
+        // (no default route, no addresses of its own from a router's prefixes).
+        let key = format!("net.ipv6.conf.{inner}.accept_ra=0");
+        if let Err(e) = r.mutate(ns.exec(&["sysctl", "-q", "-w", &key])).await {
+            errors.push(e.to_string());
+        }
+    }
     let outer_want = Want {
         master: Some(&net.bridge),
         mtu: Some(net.mtu),
@@ -153,11 +169,30 @@ async fn ensure_process(
     dhcp: &DhcpPlan,
     relinked: bool,
 ) -> Result<(), String> {
+    let conf = config(files, interface, dhcp);
+    ensure_daemon(dp, files, ns, &conf, Some(&hosts(dhcp)), relinked).await
+}
+
+/// Writes `conf` (and the hosts file) and makes sure one dnsmasq runs with them in
+/// namespace `ns`: started when missing, restarted when the config changed, the
+/// namespace or its devices were recreated (`relinked`), or it runs elsewhere;
+/// sent SIGHUP when only the hosts changed.
+pub(super) async fn ensure_daemon(
+    dp: &Dataplane,
+    files: &Files,
+    ns: &str,
+    conf: &str,
+    hosts: Option<&str>,
+    relinked: bool,
+) -> Result<(), String> {
     tokio::fs::create_dir_all(&files.dir)
         .await
         .map_err(|e| format!("create {}: {e}", files.dir.display()))?;
-    let conf_changed = write_if_changed(&files.conf, &config(files, interface, dhcp)).await?;
-    let hosts_changed = write_if_changed(&files.hosts, &hosts(dhcp)).await?;
+    let conf_changed = write_if_changed(&files.conf, conf).await?;
+    let hosts_changed = match hosts {
+        Some(h) => write_if_changed(&files.hosts, h).await?,
+        None => false,
+    };
     let running = running_pid(files).filter(|pid| in_namespace(*pid, ns));
     match running {
         Some(pid) if !conf_changed && !relinked => {
@@ -236,8 +271,12 @@ fn config(files: &Files, interface: &str, dhcp: &DhcpPlan) -> String {
 }
 
 /// The IPv6 part: router advertisements and DHCPv6 per subnet (tags `v6s<i>`).
+/// `static` ranges are advertised only under `enable-ra`, so that is set only when
+/// a stateful subnet is ours to advertise: a subnet its router advertises is
+/// served DHCPv6 here without a second, conflicting advertisement.
 fn config6(c: &mut String, interface: &str, dhcp: &DhcpPlan) {
     let mut advertise = false;
+    let mut enable_ra = false;
     for (i, s) in dhcp.subnets6.iter().enumerate() {
         let Ok(net) = s.cidr.parse::<ipnet::Ipv6Net>() else {
             continue;
@@ -254,6 +293,7 @@ fn config6(c: &mut String, interface: &str, dhcp: &DhcpPlan) {
             (true, Ipv6Mode::Dhcpv6Stateful) => "static",
         };
         advertise |= s.advertise;
+        enable_ra |= s.advertise && mode == "static";
         let _ = writeln!(c, "dhcp-range=set:v6s{i},{prefix},{mode},{len},{lease}s");
         if !s.dns_servers.is_empty() {
             let dns: Vec<String> = s.dns_servers.iter().map(|d| format!("[{d}]")).collect();
@@ -272,7 +312,10 @@ fn config6(c: &mut String, interface: &str, dhcp: &DhcpPlan) {
             .find(|m| *m >= 1280)
             .map(|m| format!("mtu:{m},"))
             .unwrap_or_default();
-        let _ = writeln!(c, "enable-ra\nra-param={interface},{mtu}30,0");
+        if enable_ra {
+            c.push_str("enable-ra\n");
+        }
+        let _ = writeln!(c, "ra-param={interface},{mtu}30,0");
     }
 }
 
@@ -423,7 +466,19 @@ async fn stop(dp: &Dataplane, files: &Files) -> Result<(), String> {
 
 /// Stops dnsmasq and removes the files of every network not in `keep`.
 pub async fn remove_stale(dp: &Dataplane, keep: &BTreeSet<String>) -> Vec<String> {
-    let root = dp.config.state_dir.join("dhcp");
+    remove_stale_under(dp, DHCP_DIR, "dhcp of network", keep).await
+}
+
+/// Stops the dnsmasq of, and removes, every directory under `{state_dir}/{sub}`
+/// whose name (a network or router id) is not in `keep`; `what` names the item
+/// in errors.
+pub(super) async fn remove_stale_under(
+    dp: &Dataplane,
+    sub: &str,
+    what: &str,
+    keep: &BTreeSet<String>,
+) -> Vec<String> {
+    let root = dp.config.state_dir.join(sub);
     let Ok(entries) = std::fs::read_dir(&root) else {
         return Vec::new();
     };
@@ -435,14 +490,14 @@ pub async fn remove_stale(dp: &Dataplane, keep: &BTreeSet<String>) -> Vec<String
         if keep.contains(&id) {
             continue;
         }
-        let files = Files::new(&dp.config.state_dir, &id);
+        let files = Files::at(root.join(&id));
         if let Err(err) = stop(dp, &files).await {
-            errors.push(format!("dhcp of network {id}: {err}"));
+            errors.push(format!("{what} {id}: {err}"));
             continue;
         }
         if let Err(err) = std::fs::remove_dir_all(&files.dir) {
             errors.push(format!(
-                "dhcp of network {id}: remove {}: {err}",
+                "{what} {id}: remove {}: {err}",
                 files.dir.display()
             ));
         }

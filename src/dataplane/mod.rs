@@ -8,8 +8,9 @@
 //! Ownership: namespaces named `{prefix}qrouter-*` / `{prefix}qdhcp-*`, host devices
 //! whose alias is `onestack` (created) or `onestack-adopted` (found and enslaved),
 //! nftables tables named `onestack`, and dnsmasq processes started with a config
-//! under `{state_dir}/dhcp/`. The metadata listeners (169.254.169.254:80 in each
-//! DHCP namespace) are tasks of this process, kept in `metadata::MetadataServers`.
+//! under `{state_dir}/dhcp/` (DHCP) or `{state_dir}/ra/` (router advertisements).
+//! The metadata listeners (169.254.169.254:80 in each DHCP namespace) are tasks of
+//! this process, kept in `metadata::MetadataServers`.
 
 pub mod cmd;
 pub mod dnsmasq;
@@ -18,6 +19,7 @@ pub mod links;
 pub mod metadata;
 pub mod nft;
 pub mod plan;
+pub mod ra;
 pub mod router;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,7 +37,8 @@ pub struct DataplaneConfig {
     pub host_netns: Option<String>,
     /// Prepended to every namespace the dataplane creates, so tests can isolate.
     pub namespace_prefix: String,
-    /// dnsmasq files go under `{state_dir}/dhcp/<network id>/`.
+    /// dnsmasq files go under `{state_dir}/dhcp/<network id>/` and
+    /// `{state_dir}/ra/<router id>/`.
     pub state_dir: PathBuf,
 }
 
@@ -159,7 +162,8 @@ impl Dataplane {
             .collect()
     }
 
-    /// dnsmasq of networks without DHCP, then namespaces the plan no longer names.
+    /// dnsmasq of networks without DHCP and of routers that no longer advertise,
+    /// then namespaces the plan no longer names.
     async fn remove_stale_services(&self, plan: &HostPlan) -> Vec<String> {
         let dhcp_nets: BTreeSet<String> = plan
             .networks
@@ -168,6 +172,13 @@ impl Dataplane {
             .map(|n| n.id.clone())
             .collect();
         let mut errors = dnsmasq::remove_stale(self, &dhcp_nets).await;
+        let advertising: BTreeSet<String> = plan
+            .routers
+            .iter()
+            .filter(|r| ra::advertises(r))
+            .map(|r| r.id.clone())
+            .collect();
+        errors.extend(ra::remove_stale(self, &advertising).await);
         let mut keep: BTreeSet<String> = plan
             .routers
             .iter()
@@ -346,6 +357,7 @@ impl Dataplane {
         let _busy = self.busy.lock().await;
         self.metadata.stop_all().await;
         let mut errors = dnsmasq::remove_stale(self, &BTreeSet::new()).await;
+        errors.extend(ra::remove_stale(self, &BTreeSet::new()).await);
         for ns in self.our_namespaces() {
             if let Err(e) = links::delete_namespace(&self.runner, &ns).await {
                 errors.push(format!("namespace {ns}: {e}"));

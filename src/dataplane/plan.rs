@@ -105,7 +105,9 @@ pub struct Dhcp6Subnet {
     /// `fd00:1::/64`
     pub cidr: String,
     pub address_mode: Ipv6Mode,
-    /// Send router advertisements for the prefix (the subnet has an `ipv6_ra_mode`).
+    /// Send router advertisements for the prefix from this namespace: the subnet has
+    /// an `ipv6_ra_mode` but no router advertises it (see `RouterInterface::ra_mode`),
+    /// so hosts still form addresses, though without a default route.
     pub advertise: bool,
     pub dns_servers: Vec<Ipv6Addr>,
     pub lease_seconds: u32,
@@ -159,6 +161,15 @@ pub struct RouterInterface {
     pub mac: String,
     /// `10.0.0.1/24` or `fd00:1::1/64` style.
     pub address: String,
+    /// For an IPv6 address: the subnet's `ipv6_ra_mode`, with which the router
+    /// advertises the prefix and itself as default router (Neutron's radvd); `None`
+    /// for IPv4 and for subnets without an RA mode.
+    #[serde(default)]
+    pub ra_mode: Option<Ipv6Mode>,
+    /// DNS servers announced (RDNSS) with the prefix; Neutron's radvd announces
+    /// those of SLAAC subnets only.
+    #[serde(default)]
+    pub dns_servers: Vec<Ipv6Addr>,
 }
 
 /// The router's leg on the external network (`qg-` device).

@@ -2,8 +2,8 @@
 //! a `qg-` leg on the external bridge, forwarding on, routes from the plan, and an
 //! nftables NAT table for SNAT and floating IPs. A leg on an IPv6 subnet carries the
 //! subnet's gateway address and the namespace forwards IPv6 too; IPv6 is routed,
-//! never NATed (Neutron has no IPv6 NAT either), and router advertisements come
-//! from the network's dnsmasq (see `dnsmasq.rs`).
+//! never NATed (Neutron has no IPv6 NAT either). Legs on subnets with an RA mode
+//! advertise their prefixes and the router as default router (see `ra.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,6 +22,8 @@ struct Leg<'a> {
     bridge: &'a str,
     mac: &'a str,
     addrs: Vec<String>,
+    /// Sends router advertisements (an IPv6 subnet with an RA mode).
+    advertises: bool,
 }
 
 /// Converges one router; returns the host devices it uses and its errors.
@@ -49,13 +51,17 @@ pub async fn converge(
     let mut legs: Vec<Leg> = Vec::new();
     for i in &router.interfaces {
         match legs.iter_mut().find(|l| l.port_id == i.port_id) {
-            Some(leg) => leg.addrs.push(i.address.clone()),
+            Some(leg) => {
+                leg.addrs.push(i.address.clone());
+                leg.advertises |= i.ra_mode.is_some();
+            }
             None => legs.push(Leg {
                 port_id: &i.port_id,
                 prefix: "qr-",
                 bridge: &i.bridge,
                 mac: &i.mac,
                 addrs: vec![i.address.clone()],
+                advertises: i.ra_mode.is_some(),
             }),
         }
     }
@@ -73,10 +79,12 @@ pub async fn converge(
             bridge: &gw.bridge,
             mac: &gw.mac,
             addrs,
+            advertises: false,
         });
     }
     let mut host_devices = Vec::new();
     let mut inner_devices = BTreeSet::from(["lo".to_string()]);
+    let mut relinked = false;
     for leg in &legs {
         let mtu = mtus.get(leg.bridge).copied().unwrap_or(1500);
         let inner = device_name(leg.prefix, leg.port_id);
@@ -91,9 +99,10 @@ pub async fn converge(
             &inner,
             mtu,
         );
+        let (recreated, errs) = res.await;
+        relinked |= recreated && leg.advertises;
         errors.extend(
-            res.await
-                .into_iter()
+            errs.into_iter()
                 .map(|e| format!("{item} port {}: {e}", leg.port_id)),
         );
         host_devices.push(outer);
@@ -104,6 +113,8 @@ pub async fn converge(
             errors.push(format!("{item}: {e}"));
         }
     }
+    let mtu_of = |bridge: &str| mtus.get(bridge).copied().unwrap_or(1500);
+    errors.extend(super::ra::converge(dp, router, mtu_of, relinked).await);
     errors.extend(
         sync_routes(dp, &ns, router)
             .await
@@ -131,15 +142,15 @@ async fn ensure_leg(
     outer: &str,
     inner: &str,
     mtu: u32,
-) -> Vec<CmdError> {
+) -> (bool, Vec<CmdError>) {
     let host = dp.host();
     let r = &dp.runner;
     let ns_name = ns.label().to_string();
-    if let Err(e) =
-        links::ensure_veth(r, &host, host_links, outer, &ns_name, inner_links, inner).await
-    {
-        return vec![e];
-    }
+    let relinked =
+        match links::ensure_veth(r, &host, host_links, outer, &ns_name, inner_links, inner).await {
+            Ok(v) => v,
+            Err(e) => return (false, vec![e]),
+        };
     let mut errors = Vec::new();
     let outer_want = Want {
         master: Some(leg.bridge),
@@ -163,7 +174,7 @@ async fn ensure_leg(
     }
     let want_addrs: Vec<String> = leg.addrs.iter().filter_map(|a| canonical_addr(a)).collect();
     errors.extend(links::sync_addrs(r, ns, inner, &have.addrs, &want_addrs).await);
-    errors
+    (relinked, errors)
 }
 
 /// `10.0.0.1/24` or `fd00:1::1/64` as `ip` prints it (no leading zeros, IPv6

@@ -1,7 +1,8 @@
 //! Turns the networking database into the dataplane's `HostPlan`.
-//! IPv6 subnets reach the dataplane as router legs (the gateway address), DHCP
-//! (router advertisements, DHCPv6) and security groups; external networks,
-//! SNAT and floating IPs stay IPv4 only.
+//! IPv6 subnets reach the dataplane as router legs (the gateway address and, with
+//! an `ipv6_ra_mode`, the router's advertisements), DHCP (DHCPv6, and the
+//! advertisements of subnets no router advertises) and security groups; external
+//! networks, SNAT and floating IPs stay IPv4 only.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -81,6 +82,15 @@ pub fn build(c: &Connection, external_bridge: &str, masquerade: bool) -> ApiResu
         external: external(&idx, external_bridge, masquerade),
         ..Default::default()
     };
+    let fips = store::list::<FloatingIp>(c)?;
+    for router in store::list::<Router>(c)?
+        .into_iter()
+        .filter(|r| r.admin_state_up)
+    {
+        plan.routers
+            .push(router_plan(&idx, &router, &fips, external_bridge));
+    }
+    let advertised = router_advertised(&idx, &plan.routers);
     let mut networks: Vec<&Network> = idx.networks.values().collect();
     networks.sort_by(|a, b| a.std.id.cmp(&b.std.id));
     for net in networks {
@@ -89,16 +99,8 @@ pub fn build(c: &Connection, external_bridge: &str, masquerade: bool) -> ApiResu
             bridge: idx.bridge(&net.std.id, external_bridge),
             mtu: net.mtu,
             admin_state_up: net.admin_state_up,
-            dhcp: dhcp(&idx, net),
+            dhcp: dhcp(&idx, net, &advertised),
         });
-    }
-    let fips = store::list::<FloatingIp>(c)?;
-    for router in store::list::<Router>(c)?
-        .into_iter()
-        .filter(|r| r.admin_state_up)
-    {
-        plan.routers
-            .push(router_plan(&idx, &router, &fips, external_bridge));
     }
     let mut groups: BTreeSet<String> = BTreeSet::new();
     for p in idx.ports.iter().filter(|p| is_instance_port(p)) {
@@ -174,7 +176,30 @@ fn external(idx: &Index, bridge: &str, masquerade: bool) -> Option<ExternalPlan>
     })
 }
 
-fn dhcp(idx: &Index, net: &Network) -> Option<DhcpPlan> {
+/// IPv6 subnets a planned router advertises (a leg in the subnet with an RA
+/// mode): their DHCP namespace must not advertise the same prefix too.
+fn router_advertised(idx: &Index, routers: &[RouterPlan]) -> BTreeSet<String> {
+    let planned: BTreeSet<&str> = routers.iter().map(|r| r.id.as_str()).collect();
+    idx.ports
+        .iter()
+        .filter(|p| p.device_owner == OWNER_ROUTER_INTERFACE)
+        .filter(|p| planned.contains(p.device_id.as_str()))
+        .flat_map(|p| &p.fixed_ips)
+        .filter(|f| {
+            idx.subnets
+                .get(&f.subnet_id)
+                .is_some_and(|s| s.ip_version == 6 && ra_mode(s).is_some())
+        })
+        .map(|f| f.subnet_id.clone())
+        .collect()
+}
+
+/// Neutron's `ipv6_ra_mode` of a subnet, when it has one.
+fn ra_mode(s: &Subnet) -> Option<Ipv6Mode> {
+    s.ipv6_ra_mode.as_deref().and_then(Ipv6Mode::parse)
+}
+
+fn dhcp(idx: &Index, net: &Network, router_advertised: &BTreeSet<String>) -> Option<DhcpPlan> {
     let port = idx
         .ports
         .iter()
@@ -222,7 +247,7 @@ fn dhcp(idx: &Index, net: &Network) -> Option<DhcpPlan> {
             subnet_id: s.std.id.clone(),
             cidr: s.cidr.clone(),
             address_mode: address_mode(s),
-            advertise: s.ipv6_ra_mode.is_some(),
+            advertise: ra_mode(s).is_some() && !router_advertised.contains(&s.std.id),
             dns_servers: s
                 .dns_nameservers
                 .iter()
@@ -324,11 +349,22 @@ fn router_plan(
                 if s.ip_version == 4 {
                     internal.push(s.cidr.clone());
                 }
+                let ra_mode = if s.ip_version == 6 { ra_mode(s) } else { None };
+                let dns_servers = match ra_mode {
+                    Some(Ipv6Mode::Slaac) => s
+                        .dns_nameservers
+                        .iter()
+                        .filter_map(|d| d.parse().ok())
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 interfaces.push(RouterInterface {
                     port_id: p.std.id.clone(),
                     bridge: idx.bridge(&p.network_id, external_bridge),
                     mac: p.mac_address.clone(),
                     address,
+                    ra_mode,
+                    dns_servers,
                 });
             }
         }
