@@ -966,3 +966,275 @@ fn ipv6_dhcpv6_stateful_hands_out_the_port_address() {
         "no SLAAC address on a stateful subnet: {formed:?}"
     );
 }
+
+// ----------------------------------------------- IPv6 router advertisements
+
+/// Networks of the routed IPv6 test: A and B behind one router, C without one.
+const NET_A: &str = "6a000001-0000-4000-8000-000000000001";
+const NET_B: &str = "6b000002-0000-4000-8000-000000000002";
+const NET_C: &str = "6c000003-0000-4000-8000-000000000003";
+const ROUTER6: &str = "7e000006-0000-4000-8000-000000000006";
+
+/// The /64 of network `n` (0xa, 0xb, 0xc): fd00:a::/64 ...
+fn prefix_of(n: u16) -> Ipv6Addr {
+    Ipv6Addr::new(0xfd00, n, 0, 0, 0, 0, 0, 0)
+}
+
+/// The instance port on network `net` (`n` as in `prefix_of`), with its SLAAC address.
+fn port6(net: &str, n: u16) -> PortPlan {
+    let id = format!("0c0c{n:04x}-0000-4000-8000-00000000000{n:x}");
+    let mac = format!("fa:16:3e:00:06:{n:02x}");
+    PortPlan {
+        tap: tap_name(&id),
+        id,
+        bridge: bridge_name(net),
+        ips: vec![],
+        ips6: vec![eui64(prefix_of(n), &mac).expect("mac")],
+        mac,
+        admin_state_up: true,
+        port_security: true,
+        security_groups: vec![SG.into()],
+        allowed_address_pairs: vec![],
+    }
+}
+
+/// A network with DHCP and one SLAAC subnet, `advertise` as the plan builder sets
+/// it (only when no router advertises the subnet).
+fn network6(net: &str, n: u16, advertise: bool) -> NetworkPlan {
+    let dhcp_port = format!("d0d0{n:04x}-0000-4000-8000-00000000000{n:x}");
+    let mac = format!("fa:16:3e:00:0d:{n:02x}");
+    let dhcp_v6 = eui64(prefix_of(n), &mac).expect("mac");
+    NetworkPlan {
+        id: net.into(),
+        bridge: bridge_name(net),
+        mtu: 1450,
+        admin_state_up: true,
+        dhcp: Some(DhcpPlan {
+            namespace: format!("qdhcp-{net}"),
+            port_id: dhcp_port,
+            mac,
+            addresses: vec![format!("{dhcp_v6}/64")],
+            subnets: vec![],
+            hosts: vec![],
+            subnets6: vec![Dhcp6Subnet {
+                subnet_id: format!("5b00{n:04x}-0000-4000-8000-000000000006"),
+                cidr: format!("{}/64", prefix_of(n)),
+                address_mode: Ipv6Mode::Slaac,
+                advertise,
+                dns_servers: vec![],
+                lease_seconds: 600,
+                mtu: 1450,
+            }],
+            hosts6: vec![],
+        }),
+    }
+}
+
+/// The router's leg on network `n`: the subnet's gateway `prefix::1`.
+fn leg6(net: &str, n: u16, ra_mode: Ipv6Mode) -> RouterInterface {
+    RouterInterface {
+        port_id: format!("a1a1{n:04x}-0000-4000-8000-00000000000{n:x}"),
+        bridge: bridge_name(net),
+        mac: format!("fa:16:3e:00:0a:{n:02x}"),
+        address: format!("{}1/64", prefix_of(n)),
+        ra_mode: Some(ra_mode),
+        dns_servers: vec![],
+    }
+}
+
+/// Neutron's `--ipv6-ra-mode slaac --ipv6-address-mode slaac` subnets on networks
+/// A and B, both attached to one router (which advertises them), and one on C
+/// that no router serves (its DHCP namespace advertises it, router lifetime 0).
+/// One group lets any IPv6 in and out.
+fn routed6_plan(mode_b: Ipv6Mode) -> HostPlan {
+    let ports = vec![port6(NET_A, 0xa), port6(NET_B, 0xb), port6(NET_C, 0xc)];
+    let rule = |id: &str, dir: &str| RulePlan {
+        id: id.into(),
+        direction: dir.into(),
+        ethertype: "IPv6".into(),
+        protocol: None,
+        port_range_min: None,
+        port_range_max: None,
+        remote_ip_prefix: None,
+        remote_group_id: None,
+    };
+    HostPlan {
+        external: None,
+        networks: vec![
+            network6(NET_A, 0xa, false),
+            network6(NET_B, 0xb, false),
+            network6(NET_C, 0xc, true),
+        ],
+        routers: vec![RouterPlan {
+            id: ROUTER6.into(),
+            namespace: format!("qrouter-{ROUTER6}"),
+            interfaces: vec![leg6(NET_A, 0xa, Ipv6Mode::Slaac), leg6(NET_B, 0xb, mode_b)],
+            gateway: None,
+            floating_ips: vec![],
+            routes: vec![],
+        }],
+        security_groups: vec![SecurityGroupPlan {
+            id: SG.into(),
+            rules: vec![rule("eg6", "egress"), rule("in6", "ingress")],
+            member_ips: vec![],
+            member_ips6: ports.iter().flat_map(|p| p.ips6.clone()).collect(),
+        }],
+        ports,
+    }
+}
+
+/// IPv6 default routes of `ns` as (gateway, device, protocol).
+fn default6(ns: &str) -> Vec<(String, String, String)> {
+    let out = sh(&["ip", "-n", ns, "-6", "-j", "route", "show", "default"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let s = |r: &serde_json::Value, k: &str| r[k].as_str().unwrap_or_default().to_string();
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| (s(r, "gateway"), s(r, "dev"), s(r, "protocol")))
+        .collect()
+}
+
+/// The link-local address of `dev` in `ns`.
+fn link_local_of(ns: &str, dev: &str) -> String {
+    let out = sh(&["ip", "-n", ns, "-j", "-6", "addr", "show", "dev", dev]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    v[0]["addr_info"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["scope"] == "link")
+        .and_then(|a| a["local"].as_str().map(String::from))
+        .unwrap_or_else(|| panic!("no link-local address on {dev} in {ns}"))
+}
+
+/// The pid of the router's advertising dnsmasq, if its pid file names a live one.
+fn ra_pid(env: &Env) -> Option<u32> {
+    let pid_file = env.state.path().join(format!("ra/{ROUTER6}/pid"));
+    let pid: u32 = std::fs::read_to_string(pid_file)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    dnsmasq_alive(pid).then_some(pid)
+}
+
+/// Whether `pid` is a live dnsmasq (a zombie has no command line).
+fn dnsmasq_alive(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| String::from_utf8_lossy(&c).contains("dnsmasq"))
+}
+
+#[test]
+fn ipv6_router_advertises_default_route_between_subnets() {
+    require_privileges!();
+    let env = Env::new();
+    let (pa, pb, pc) = (port6(NET_A, 0xa), port6(NET_B, 0xb), port6(NET_C, 0xc));
+    let (a, b, c) = (
+        env.instance("vma", &pa),
+        env.instance("vmb", &pb),
+        env.instance("vmc", &pc),
+    );
+    let started = Instant::now();
+    let plan = routed6_plan(Ipv6Mode::Slaac);
+    env.converge_ok(&plan);
+    // Kick router solicitation now that the advertisers run (a guest boots later).
+    for ns in [&a, &b, &c] {
+        sh(&["ip", "-n", ns, "link", "set", "eth0", "down"]);
+        sh(&["ip", "-n", ns, "link", "set", "eth0", "up"]);
+    }
+    let qrouter = format!("{}-qrouter-{ROUTER6}", env.tag);
+    for (ns, p, net, n) in [(&a, &pa, NET_A, 0xa), (&b, &pb, NET_B, 0xb)] {
+        let want = p.ips6[0].to_string();
+        assert!(
+            eventually(Duration::from_secs(30), || global6(ns).contains(&want)
+                && !default6(ns).is_empty()),
+            "{ns} forms {want} and takes a default route from the router: {:?} {:?}",
+            global6(ns),
+            default6(ns)
+        );
+        let qr = device_name("qr-", &leg6(net, n, Ipv6Mode::Slaac).port_id);
+        let router_ll = link_local_of(&qrouter, &qr);
+        assert_eq!(
+            default6(ns),
+            vec![(router_ll, "eth0".to_string(), "ra".to_string())],
+            "{ns}: one default route, via the router's link-local address, learned from its RA"
+        );
+    }
+    eprintln!(
+        "BENCH IPv6 RA: converge to SLAAC addresses and default routes on both instances in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        ping6(&a, pb.ips6[0], LONG),
+        "vm A reaches vm B across the router"
+    );
+    assert!(ping6(&b, pa.ips6[0], LONG), "and back");
+
+    // No router on C: its DHCP namespace advertises the prefix, but not itself as
+    // default router.
+    let want = pc.ips6[0].to_string();
+    assert!(
+        eventually(Duration::from_secs(30), || global6(&c).contains(&want)),
+        "{c} forms {want} from the DHCP namespace's advertisement: {:?}",
+        global6(&c)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        default6(&c).is_empty(),
+        "no router, no default route: {:?}",
+        default6(&c)
+    );
+    assert!(!ping6(&c, pa.ips6[0], SHORT), "C has no route to A");
+
+    // The DHCP namespaces of routed subnets send no advertisements of their own.
+    let conf = |net: &str| {
+        std::fs::read_to_string(env.state.path().join(format!("dhcp/{net}/dnsmasq.conf")))
+            .expect("dnsmasq.conf")
+    };
+    assert!(!conf(NET_A).contains("ra-param"), "{}", conf(NET_A));
+    assert!(!conf(NET_A).contains("enable-ra"), "{}", conf(NET_A));
+    assert!(conf(NET_C).contains("ra-param="), "{}", conf(NET_C));
+    let ra_conf =
+        std::fs::read_to_string(env.state.path().join(format!("ra/{ROUTER6}/dnsmasq.conf")))
+            .expect("router dnsmasq.conf");
+    assert!(ra_conf.contains("port=0\n"), "{ra_conf}");
+    let fwd = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &qrouter,
+        "sysctl",
+        "-n",
+        "net.ipv6.conf.all.forwarding",
+    ]);
+    assert_eq!(fwd.trim(), "1", "the router forwards IPv6");
+
+    // Idempotent: nothing changes and the advertiser keeps running.
+    let pid = ra_pid(&env).expect("the router's dnsmasq runs");
+    assert_eq!(
+        env.converge_ok(&plan).applied,
+        0,
+        "converged state is stable"
+    );
+    assert_eq!(ra_pid(&env), Some(pid), "not restarted without a change");
+
+    // A changed RA mode restarts it with the new flags.
+    env.converge_ok(&routed6_plan(Ipv6Mode::Dhcpv6Stateless));
+    let new_pid = ra_pid(&env).expect("the router's dnsmasq runs again");
+    assert_ne!(new_pid, pid, "restarted on a config change");
+    let ra_conf =
+        std::fs::read_to_string(env.state.path().join(format!("ra/{ROUTER6}/dnsmasq.conf")))
+            .expect("router dnsmasq.conf");
+    assert!(ra_conf.contains(",ra-stateless,64,"), "{ra_conf}");
+
+    // Without IPv6 legs the router advertises nothing: its dnsmasq and files go.
+    let mut plan = routed6_plan(Ipv6Mode::Slaac);
+    plan.routers[0].interfaces.clear();
+    env.converge_ok(&plan);
+    assert!(!dnsmasq_alive(new_pid), "the advertiser stopped");
+    assert!(
+        !env.state.path().join(format!("ra/{ROUTER6}")).exists(),
+        "its files are gone"
+    );
+}
