@@ -917,3 +917,43 @@ fn ipv6_subnets_slaac_and_stateful_addresses() {
         "{dhcp}"
     );
 }
+
+#[test]
+fn ipv6_subnet_for_an_external_router_cannot_join_a_router() {
+    let s = Server::start();
+    let t = s.demo();
+    let nid = id(&post(&s, &t, "networks", "network", json!({"name": "n6r"})));
+    let external_ra = post(
+        &s,
+        &t,
+        "subnets",
+        "subnet",
+        json!({"network_id": nid, "ip_version": 6, "cidr": "fd00:71::/64",
+               "ipv6_address_mode": "slaac"}),
+    );
+    let routed = post(
+        &s,
+        &t,
+        "subnets",
+        "subnet",
+        json!({"network_id": nid, "ip_version": 6, "cidr": "fd00:72::/64",
+               "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}),
+    );
+    let rid = id(&post(&s, &t, "routers", "router", json!({"name": "r6"})));
+    let add = |body: Value| {
+        call(
+            &s,
+            Method::PUT,
+            &format!("/routers/{rid}/add_router_interface"),
+            &t,
+            Some(body),
+        )
+    };
+    let msg = neutron_error(add(json!({"subnet_id": id(&external_ra)})), 400);
+    assert!(
+        msg.contains("configured to receive RAs from an external router"),
+        "{msg}"
+    );
+    let r = add(json!({"subnet_id": id(&routed)}));
+    assert_eq!(r.status(), 200, "a subnet with an RA mode joins the router");
+}

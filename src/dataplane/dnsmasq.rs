@@ -591,6 +591,22 @@ mod tests {
         p.subnets6 = vec![subnet6("a", "fd00:1::/64", Ipv6Mode::Slaac)];
         p.subnets6[0].advertise = false;
         assert!(!config(&files, "ns-p", &p).contains("fd00:1"));
+        // Its router advertises the stateless subnet: DHCPv6 here, and no
+        // `enable-ra`, which would advertise the `static` range too.
+        p.subnets6 = vec![
+            subnet6("a", "fd00:1::/64", Ipv6Mode::Slaac),
+            subnet6("c", "fd00:3::/64", Ipv6Mode::Dhcpv6Stateless),
+        ];
+        p.subnets6[1].advertise = false;
+        let c = config(&files, "ns-p", &p);
+        assert!(
+            c.contains("dhcp-range=set:v6s1,fd00:3::,static,64,86400s\n"),
+            "{c}"
+        );
+        assert!(!c.contains("enable-ra"), "{c}");
+        assert!(c.contains("ra-param=ns-p,mtu:1450,30,0\n"), "{c}");
+        p.subnets6.remove(0);
+        assert!(!config(&files, "ns-p", &p).contains("ra-param"));
     }
 
     #[test]

@@ -429,3 +429,179 @@ fn rule_plan(r: &SecurityGroupRule) -> RulePlan {
         remote_group_id: r.remote_group_id.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn std(id: &str) -> Std {
+        let mut s = Std::new("p", None);
+        s.id = id.into();
+        s
+    }
+
+    fn network(id: &str) -> Network {
+        Network {
+            std: std(id),
+            name: String::new(),
+            admin_state_up: true,
+            status: "ACTIVE".into(),
+            subnets: vec![],
+            shared: false,
+            external: false,
+            mtu: 1450,
+            port_security_enabled: true,
+            network_type: "vxlan".into(),
+            physical_network: None,
+            segmentation_id: None,
+            availability_zone_hints: vec![],
+            availability_zones: vec![],
+            ipv4_address_scope: None,
+            ipv6_address_scope: None,
+            is_default: false,
+            dns_domain: String::new(),
+            l2_adjacency: true,
+        }
+    }
+
+    fn subnet6(id: &str, n: u16, ra: Option<&str>, address: Option<&str>) -> Subnet {
+        Subnet {
+            std: std(id),
+            name: String::new(),
+            network_id: "net".into(),
+            ip_version: 6,
+            cidr: format!("fd00:{n:x}::/64"),
+            gateway_ip: Some(format!("fd00:{n:x}::1")),
+            allocation_pools: vec![],
+            dns_nameservers: vec![format!("fd00:{n:x}::53")],
+            host_routes: vec![],
+            enable_dhcp: true,
+            ipv6_ra_mode: ra.map(String::from),
+            ipv6_address_mode: address.map(String::from),
+            subnetpool_id: None,
+            service_types: vec![],
+            segment_id: None,
+        }
+    }
+
+    fn port(id: &str, owner: &str, device: &str, ips: &[(&str, String)]) -> Port {
+        Port {
+            std: std(id),
+            name: String::new(),
+            network_id: "net".into(),
+            mac_address: "fa:16:3e:00:00:01".into(),
+            admin_state_up: true,
+            status: "ACTIVE".into(),
+            fixed_ips: ips
+                .iter()
+                .map(|(s, ip)| FixedIp {
+                    subnet_id: (*s).into(),
+                    ip_address: ip.clone(),
+                })
+                .collect(),
+            device_id: device.into(),
+            device_owner: owner.into(),
+            security_groups: vec![],
+            allowed_address_pairs: vec![],
+            extra_dhcp_opts: vec![],
+            port_security_enabled: false,
+            binding_host_id: String::new(),
+            binding_vif_type: String::new(),
+            binding_vnic_type: "normal".into(),
+            binding_profile: serde_json::json!({}),
+            binding_vif_details: serde_json::json!({}),
+            dns_name: String::new(),
+            dns_assignment: vec![],
+            qos_policy_id: None,
+            propagate_uplink_status: false,
+        }
+    }
+
+    fn router(id: &str) -> Router {
+        Router {
+            std: std(id),
+            name: String::new(),
+            admin_state_up: true,
+            status: "ACTIVE".into(),
+            external_gateway_info: None,
+            routes: vec![],
+            distributed: false,
+            ha: false,
+            availability_zone_hints: vec![],
+            availability_zones: vec![],
+            flavor_id: None,
+        }
+    }
+
+    /// A router on a SLAAC and a stateful subnet advertises both (RDNSS for SLAAC
+    /// only), and the DHCP namespace then advertises neither; a SLAAC subnet no
+    /// router serves is still advertised from the DHCP namespace.
+    #[test]
+    fn the_router_advertises_its_subnets_the_dhcp_namespace_the_others() {
+        let subnets = [
+            subnet6("s-slaac", 1, Some("slaac"), Some("slaac")),
+            subnet6("s-stateful", 2, Some("dhcpv6-stateful"), None),
+            subnet6("s-alone", 3, Some("slaac"), Some("slaac")),
+        ];
+        let ip = |n: u16, last: &str| format!("fd00:{n:x}::{last}");
+        let idx = Index {
+            networks: [("net".to_string(), network("net"))].into(),
+            subnets: subnets
+                .iter()
+                .map(|s| (s.std.id.clone(), s.clone()))
+                .collect(),
+            ports: vec![
+                port(
+                    "p-r1",
+                    OWNER_ROUTER_INTERFACE,
+                    "r",
+                    &[("s-slaac", ip(1, "1"))],
+                ),
+                port(
+                    "p-r2",
+                    OWNER_ROUTER_INTERFACE,
+                    "r",
+                    &[("s-stateful", ip(2, "1"))],
+                ),
+                port(
+                    "p-dhcp",
+                    OWNER_DHCP,
+                    "dhcp",
+                    &[
+                        ("s-slaac", ip(1, "2")),
+                        ("s-stateful", ip(2, "2")),
+                        ("s-alone", ip(3, "2")),
+                    ],
+                ),
+            ],
+        };
+        let rp = router_plan(&idx, &router("r"), &[], "br-ex");
+        let modes: Vec<_> = rp
+            .interfaces
+            .iter()
+            .map(|i| (i.address.as_str(), i.ra_mode, i.dns_servers.len()))
+            .collect();
+        assert_eq!(
+            modes,
+            vec![
+                ("fd00:1::1/64", Some(Ipv6Mode::Slaac), 1),
+                ("fd00:2::1/64", Some(Ipv6Mode::Dhcpv6Stateful), 0),
+            ]
+        );
+        let advertised = router_advertised(&idx, std::slice::from_ref(&rp));
+        let d = dhcp(&idx, &idx.networks["net"], &advertised).expect("dhcp");
+        let adv: Vec<(&str, bool)> = d
+            .subnets6
+            .iter()
+            .map(|s| (s.subnet_id.as_str(), s.advertise))
+            .collect();
+        assert_eq!(
+            adv,
+            vec![("s-alone", true), ("s-slaac", false), ("s-stateful", false)]
+        );
+        // A router that is not planned (admin down) advertises nothing.
+        let none = router_advertised(&idx, &[]);
+        let d = dhcp(&idx, &idx.networks["net"], &none).expect("dhcp");
+        assert!(d.subnets6.iter().all(|s| s.advertise));
+    }
+}

@@ -176,6 +176,19 @@ fn set_gateway(
 }
 
 /// Routes must point at a next hop on a subnet the router is attached to.
+/// Neutron's rule: an IPv6 subnet with an address mode but no RA mode expects
+/// advertisements from a router outside OpenStack, so no Neutron router may serve it.
+fn refuse_external_ra(subnet: &Subnet) -> ApiResult<()> {
+    if subnet.ip_version == 6 && subnet.ipv6_ra_mode.is_none() && subnet.ipv6_address_mode.is_some()
+    {
+        return Err(ApiError::bad_request(format!(
+            "Bad router request: IPv6 subnet {} configured to receive RAs from an external router cannot be added to Neutron Router.",
+            subnet.std.id
+        )));
+    }
+    Ok(())
+}
+
 fn check_routes(c: &Connection, router_id: &str, routes: &[Route]) -> ApiResult<()> {
     let mut cidrs = Vec::new();
     for p in router_ports(c, router_id)? {
@@ -341,6 +354,7 @@ impl NetworkService {
                     if attached.contains(&subnet_id) {
                         return Err(ApiError::bad_request(format!("Bad router request: Router already has a port on subnet {subnet_id}.")));
                     }
+                    refuse_external_ra(&subnet)?;
                     create_service_port(
                         c,
                         PortSpec {
@@ -363,6 +377,11 @@ impl NetworkService {
                     }
                     if port.fixed_ips.iter().any(|f| attached.contains(&f.subnet_id)) {
                         return Err(ApiError::bad_request("Bad router request: Router already has a port on that subnet."));
+                    }
+                    for f in &port.fixed_ips {
+                        if let Some(subnet) = store::get::<Subnet>(c, &f.subnet_id)? {
+                            refuse_external_ra(&subnet)?;
+                        }
                     }
                     port.device_id = id.clone();
                     port.device_owner = OWNER_ROUTER_INTERFACE.into();
