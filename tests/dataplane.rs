@@ -1238,3 +1238,80 @@ fn ipv6_router_advertises_default_route_between_subnets() {
         "its files are gone"
     );
 }
+
+/// `--ipv6-ra-mode dhcpv6-stateful --ipv6-address-mode dhcpv6-stateful` on network
+/// B behind the router: the router advertises the prefix with M and without A, so
+/// the instance takes its default route but forms no address; DHCPv6 (from the
+/// DHCP namespace only: the router's dnsmasq answers no client) hands out the
+/// port's fixed address.
+#[test]
+fn ipv6_router_advertises_stateful_subnet_and_leaves_dhcpv6_to_dhcp() {
+    require_privileges!();
+    let env = Env::new();
+    let mut plan = routed6_plan(Ipv6Mode::Dhcpv6Stateful);
+    let fixed = Ipv6Addr::new(0xfd00, 0xb, 0, 0, 0, 0, 0, 5);
+    plan.ports[1].ips6 = vec![fixed];
+    let pb = plan.ports[1].clone();
+    let dhcp = plan.networks[1].dhcp.as_mut().expect("dhcp");
+    dhcp.subnets6[0].address_mode = Ipv6Mode::Dhcpv6Stateful;
+    dhcp.hosts6 = vec![Dhcp6Host {
+        mac: pb.mac.clone(),
+        ip: fixed,
+        hostname: String::new(),
+    }];
+    plan.security_groups[0].member_ips6 = plan.ports.iter().flat_map(|p| p.ips6.clone()).collect();
+    let (a, b) = (
+        env.instance("vma", &plan.ports[0]),
+        env.instance("vmb", &pb),
+    );
+    env.converge_ok(&plan);
+    for ns in [&a, &b] {
+        sh(&["ip", "-n", ns, "link", "set", "eth0", "down"]);
+        sh(&["ip", "-n", ns, "link", "set", "eth0", "up"]);
+    }
+    let qrouter = format!("{}-qrouter-{ROUTER6}", env.tag);
+    let qr = device_name("qr-", &leg6(NET_B, 0xb, Ipv6Mode::Dhcpv6Stateful).port_id);
+    let router_ll = link_local_of(&qrouter, &qr);
+    assert!(
+        eventually(Duration::from_secs(30), || default6(&b)
+            .iter()
+            .any(|(gw, dev, _)| *gw == router_ll && dev == "eth0")),
+        "{b} takes the router as default route: {:?}",
+        default6(&b)
+    );
+    assert!(
+        global6(&b).is_empty(),
+        "no A flag, no SLAAC address: {:?}",
+        global6(&b)
+    );
+    let got = dhcp6_solicit(&b, &pb.mac).expect("DHCPv6 advertise");
+    assert_eq!(got, fixed, "the DHCP namespace offers the port's address");
+    let ra_log = || {
+        std::fs::read_to_string(env.state.path().join(format!("ra/{ROUTER6}/log")))
+            .unwrap_or_default()
+    };
+    assert!(
+        eventually(LONG, || ra_log().contains("DHCPSOLICIT")),
+        "the router's dnsmasq saw the solicit: {}",
+        ra_log()
+    );
+    assert!(
+        ra_log()
+            .lines()
+            .filter(|l| l.contains("DHCPSOLICIT"))
+            .all(|l| l.ends_with("ignored")),
+        "and ignored it: {}",
+        ra_log()
+    );
+    let own = format!("{fixed}/64");
+    sh(&["ip", "-n", &b, "addr", "add", &own, "dev", "eth0", "nodad"]);
+    let va = plan.ports[0].ips6[0].to_string();
+    assert!(
+        eventually(Duration::from_secs(30), || global6(&a).contains(&va)),
+        "{a} forms {va}"
+    );
+    assert!(
+        ping6(&b, plan.ports[0].ips6[0], LONG),
+        "the stateful instance reaches the SLAAC one across the router"
+    );
+}
