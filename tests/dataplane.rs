@@ -1314,4 +1314,10 @@ fn ipv6_router_advertises_stateful_subnet_and_leaves_dhcpv6_to_dhcp() {
         ping6(&b, plan.ports[0].ips6[0], LONG),
         "the stateful instance reaches the SLAAC one across the router"
     );
+    // Teardown stops the advertiser before its namespace goes.
+    let pid = ra_pid(&env).expect("the router's dnsmasq runs");
+    let errors = env.rt.block_on(env.dp.teardown());
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(!dnsmasq_alive(pid), "the advertiser stopped");
+    assert!(!env.state.path().join("ra").join(ROUTER6).exists());
 }
