@@ -272,8 +272,9 @@ impl Drop for Cloud {
         // with our state directory on its command line), then our namespaces.
         self.server.kill9();
         let mut pids = Vec::new();
-        let dhcp = self.state().join("dataplane").join("dhcp");
-        for e in std::fs::read_dir(dhcp).into_iter().flatten().flatten() {
+        // DHCP and router-advertisement dnsmasqs.
+        let dirs = ["dhcp", "ra"].map(|d| self.state().join("dataplane").join(d));
+        for e in dirs.iter().flat_map(std::fs::read_dir).flatten().flatten() {
             if let Ok(pid) = std::fs::read_to_string(e.path().join("pid")) {
                 pids.push(pid.trim().to_owned());
             }
