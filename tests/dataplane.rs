@@ -415,6 +415,33 @@ fn router_snat_floating_ip_restart_and_idempotence() {
 }
 
 #[test]
+fn a_new_floating_ip_is_announced_by_gratuitous_arp() {
+    require_privileges!();
+    let env = Env::new();
+    let mut without = plan(true);
+    without.routers[0].floating_ips.clear();
+    env.converge_ok(&without);
+    // The outside still remembers the floating IP at the MAC it had before (another
+    // router, an earlier association).
+    let fip = FIP.to_string();
+    let stale = "02:00:00:00:00:99";
+    env.host_ip(&[
+        "neigh", "replace", &fip, "lladdr", stale, "dev", "br-ex", "nud", "stale",
+    ]);
+    // Past the neighbour table's locktime (1 s), so an update is allowed at all.
+    std::thread::sleep(Duration::from_millis(1100));
+    env.converge_ok(&plan(true));
+    let gateway_mac = "fa:16:3e:00:00:9a";
+    assert!(
+        eventually(LONG, || env
+            .host_ip(&["neigh", "show", &fip, "dev", "br-ex"])
+            .contains(gateway_mac)),
+        "the outside learned the floating IP at the router's MAC without sending to it: {}",
+        env.host_ip(&["neigh", "show", &fip, "dev", "br-ex"])
+    );
+}
+
+#[test]
 fn plan_changes_remove_what_is_gone_and_teardown_leaves_nothing() {
     require_privileges!();
     let env = Env::new();

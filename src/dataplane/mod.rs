@@ -13,6 +13,7 @@
 
 pub mod cmd;
 pub mod dnsmasq;
+pub mod garp;
 pub mod ipv4;
 pub mod links;
 pub mod metadata;

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::Dataplane;
 use super::cmd::{CmdError, Ns};
+use super::garp;
 use super::ipv4;
 use super::links::{self, ALIAS_OWNED, Links, Want};
 use super::plan::{RouterPlan, device_name, tap_name};
@@ -162,8 +163,31 @@ async fn ensure_leg(
         errors.push(e);
     }
     let want_addrs: Vec<String> = leg.addrs.iter().filter_map(|a| canonical_addr(a)).collect();
-    errors.extend(links::sync_addrs(r, ns, inner, &have.addrs, &want_addrs).await);
+    let added = new_ipv4(&have.addrs, &want_addrs);
+    let addr_errors = links::sync_addrs(r, ns, inner, &have.addrs, &want_addrs).await;
+    // The external leg announces the addresses it just took on (its gateway IP, a
+    // floating IP), so the outside stops sending to wherever they were before.
+    if leg.prefix == "qg-" && addr_errors.is_empty() && !added.is_empty() {
+        garp::announce(garp::Announcement {
+            netns: match ns {
+                Ns::Named(n) => Some(std::path::PathBuf::from(format!("/run/netns/{n}"))),
+                Ns::Root => None,
+            },
+            device: inner.to_owned(),
+            mac: leg.mac.to_owned(),
+            addresses: added,
+        });
+    }
+    errors.extend(addr_errors);
     errors
+}
+
+/// IPv4 addresses in `want` (`a.b.c.d/len`) that `have` lacks.
+fn new_ipv4(have: &[String], want: &[String]) -> Vec<std::net::Ipv4Addr> {
+    want.iter()
+        .filter(|a| !have.contains(a))
+        .filter_map(|a| a.split('/').next()?.parse().ok())
+        .collect()
 }
 
 /// `10.0.0.1/24` or `fd00:1::1/64` as `ip` prints it (no leading zeros, IPv6
@@ -261,5 +285,19 @@ mod tests {
             Some("fd00:1::1/64")
         );
         assert_eq!(canonical_addr("fd00::1/129"), None);
+    }
+
+    #[test]
+    fn only_new_ipv4_addresses_are_announced() {
+        let have = vec!["172.24.4.10/24".to_string()];
+        let want = vec![
+            "172.24.4.10/24".to_string(),
+            "172.24.4.20/32".to_string(),
+            "2001:db8::1/64".to_string(),
+        ];
+        assert_eq!(
+            new_ipv4(&have, &want),
+            vec![std::net::Ipv4Addr::new(172, 24, 4, 20)]
+        );
     }
 }
