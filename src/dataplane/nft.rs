@@ -169,32 +169,31 @@ fn port_chains(
         let _ = writeln!(s, "\t\t{line}");
     }
     let _ = writeln!(s, "\t}}\n\tchain i_{id} {{");
-    let p = &port.id;
-    let _ = writeln!(
-        s,
-        "\t\tether type arp return {}",
-        comment(&format!("port {p}: arp"))
-    );
-    let _ = writeln!(
-        s,
-        "\t\tether type ip udp sport 67 udp dport 68 return {}",
-        comment(&format!("port {p}: dhcp replies"))
-    );
-    let _ = writeln!(
-        s,
-        "\t\tether type ip6 icmpv6 type {ICMP6_IN} return {}",
-        comment(&format!("port {p}: neighbour discovery"))
-    );
-    let _ = writeln!(
-        s,
-        "\t\tether type ip6 udp sport 547 udp dport 546 return {}",
-        comment(&format!("port {p}: dhcpv6 replies"))
-    );
-    let _ = writeln!(
-        s,
-        "\t\tether type != {{ ip, ip6 }} drop {}",
-        comment(&format!("port {p}: not IP"))
-    );
+    // What reaches a port whatever its groups say: ARP, DHCP and DHCPv6 replies,
+    // neighbour discovery; anything that is not IP stops here.
+    let always = [
+        ("ether type arp return", "arp"),
+        (
+            "ether type ip udp sport 67 udp dport 68 return",
+            "dhcp replies",
+        ),
+        (
+            &*format!("ether type ip6 icmpv6 type {ICMP6_IN} return"),
+            "neighbour discovery",
+        ),
+        (
+            "ether type ip6 udp sport 547 udp dport 546 return",
+            "dhcpv6 replies",
+        ),
+        ("ether type != { ip, ip6 } drop", "not IP"),
+    ];
+    for (rule, what) in always {
+        let _ = writeln!(
+            s,
+            "\t\t{rule} {}",
+            comment(&format!("port {}: {what}", port.id))
+        );
+    }
     for line in rule_chain(port, groups, "ingress", errors) {
         let _ = writeln!(s, "\t\t{line}");
     }
