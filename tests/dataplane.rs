@@ -442,6 +442,78 @@ fn a_new_floating_ip_is_announced_by_gratuitous_arp() {
 }
 
 #[test]
+fn external_masquerade_leaves_by_the_uplink_and_spares_bridged_traffic() {
+    require_privileges!();
+    let env = Env::new();
+    let (a, b) = (env.instance("vm1", &vm1()), env.instance("vm2", &vm2()));
+    // The host's uplink: up0 (198.51.100.2) to a "wan" namespace, the default route.
+    let wan = format!("{}-wan", env.tag);
+    sh(&["ip", "netns", "add", &wan]);
+    sh(&["ip", "-n", &wan, "link", "set", "lo", "up"]);
+    env.host_ip(&[
+        "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", &wan,
+    ]);
+    env.host_ip(&["addr", "add", "198.51.100.2/24", "dev", "up0"]);
+    env.host_ip(&["link", "set", "up0", "up"]);
+    sh(&[
+        "ip",
+        "-n",
+        &wan,
+        "addr",
+        "add",
+        "198.51.100.1/24",
+        "dev",
+        "eth0",
+    ]);
+    sh(&["ip", "-n", &wan, "link", "set", "eth0", "up"]);
+    env.host_ip(&["route", "add", "default", "via", "198.51.100.1"]);
+    env.converge_ok(&plan(true));
+    // A laptop on the external segment, through a NIC that is a port of br-ex (a
+    // host-only adapter taken over by the bridge).
+    let laptop = format!("{}-laptop", env.tag);
+    sh(&["ip", "netns", "add", &laptop]);
+    env.host_ip(&[
+        "link", "add", "lap0", "type", "veth", "peer", "name", "eth0", "netns", &laptop,
+    ]);
+    env.host_ip(&["link", "set", "lap0", "master", "br-ex", "up"]);
+    sh(&[
+        "ip",
+        "-n",
+        &laptop,
+        "addr",
+        "add",
+        "172.24.4.50/24",
+        "dev",
+        "eth0",
+    ]);
+    sh(&["ip", "-n", &laptop, "link", "set", "eth0", "up"]);
+    lease_both(&env, &a, &b);
+    serve_peer_address(&wan, 8080);
+    serve_peer_address(&laptop, 8080);
+
+    let wan_peer = Ipv4Addr::new(198, 51, 100, 1);
+    assert_eq!(
+        tcp_peer(&a, wan_peer, 8080, LONG).as_deref(),
+        Ok("198.51.100.2"),
+        "the outside sees the host's uplink address"
+    );
+    assert_eq!(
+        tcp_peer(&a, Ipv4Addr::new(172, 24, 4, 50), 8080, LONG).as_deref(),
+        Ok(FIP.to_string().as_str()),
+        "the laptop on the external segment sees the floating IP, not a masquerade"
+    );
+    assert_eq!(
+        tcp_peer(&b, Ipv4Addr::new(172, 24, 4, 50), 8080, LONG).as_deref(),
+        Ok(ROUTER_GW.to_string().as_str()),
+        "and the router's SNAT address for an instance without one"
+    );
+    let table = sh(&[
+        "ip", "netns", "exec", &env.host, "nft", "list", "table", "ip", "onestack",
+    ]);
+    assert!(table.contains("oifname \"up0\" masquerade"), "{table}");
+}
+
+#[test]
 fn plan_changes_remove_what_is_gone_and_teardown_leaves_nothing() {
     require_privileges!();
     let env = Env::new();

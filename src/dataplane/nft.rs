@@ -530,20 +530,43 @@ pub fn router_nat(router: &RouterPlan, qg: &str) -> Option<String> {
     ))
 }
 
-/// Masquerade of the external network leaving the host by any other device.
-pub fn host_nat(external: Option<&ExternalPlan>) -> Option<String> {
+/// Masquerade of the external network leaving the host through its uplinks (the
+/// devices of its default routes), as DevStack masquerades the floating range out
+/// of the default route's device: traffic to any other local network (bridged
+/// under br_netfilter, or routed to a second NIC) keeps the floating IP as source.
+pub fn host_nat(external: Option<&ExternalPlan>, uplinks: &[String]) -> Option<String> {
     let ext = external.filter(|e| e.masquerade)?;
     let net = ipv4::network(&ext.cidr)?;
+    let devices: Vec<String> = uplinks
+        .iter()
+        .filter(|d| **d != ext.bridge)
+        .map(|d| format!("\"{d}\""))
+        .collect();
+    if devices.is_empty() {
+        return None;
+    }
     Some(format!(
         "table ip {TABLE} {{\n\
          \tchain postrouting {{\n\
          \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
-         \t\tip saddr {net} oifname != \"{}\" masquerade {}\n\
+         \t\tip saddr {net} oifname {{ {} }} masquerade {}\n\
          \t}}\n\
          }}\n",
-        ext.bridge,
+        devices.join(", "),
         comment("external network to the outside")
     ))
+}
+
+/// The devices of the IPv4 default routes in `ip -j route show default` output.
+pub fn default_route_devices(json: &str) -> Vec<String> {
+    let routes: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
+    let mut devs: Vec<String> = routes
+        .iter()
+        .filter_map(|r| r.get("dev")?.as_str().map(str::to_owned))
+        .collect();
+    devs.sort();
+    devs.dedup();
+    devs
 }
 
 /// What we last wrote per (namespace, table) and how the kernel listed it then.
@@ -612,6 +635,38 @@ async fn list_table(r: &Runner, ns: &Ns, family: &str) -> Result<Option<String>,
 mod tests {
     use super::*;
     use crate::dataplane::plan::FloatingIpPlan;
+
+    #[test]
+    fn external_masquerade_goes_out_of_the_uplinks_only() {
+        let json = r#"[{"dst":"default","gateway":"10.0.2.2","dev":"enp0s3","flags":[]},
+                       {"dst":"default","gateway":"192.168.1.1","dev":"wlan0","metric":600,"flags":[]},
+                       {"dst":"default","gateway":"172.24.4.1","dev":"br-ex","flags":[]}]"#;
+        let uplinks = default_route_devices(json);
+        assert_eq!(uplinks, vec!["br-ex", "enp0s3", "wlan0"]);
+        let ext = ExternalPlan {
+            network_id: "e".into(),
+            bridge: "br-ex".into(),
+            host_address: None,
+            cidr: "172.24.4.0/24".into(),
+            masquerade: true,
+        };
+        let t = host_nat(Some(&ext), &uplinks).expect("a table");
+        assert!(
+            t.contains("ip saddr 172.24.4.0/24 oifname { \"enp0s3\", \"wlan0\" } masquerade"),
+            "{t}"
+        );
+        assert_eq!(
+            host_nat(Some(&ext), &["br-ex".to_owned()]),
+            None,
+            "no uplink, no rule"
+        );
+        let off = ExternalPlan {
+            masquerade: false,
+            ..ext
+        };
+        assert_eq!(host_nat(Some(&off), &uplinks), None);
+        assert!(default_route_devices("not json").is_empty());
+    }
 
     #[test]
     fn ipv6_rules() {
