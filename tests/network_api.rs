@@ -1020,8 +1020,9 @@ fn subnet_pools_crud_allocation_and_prefix_ops() {
     assert_eq!(s1["gateway_ip"], "10.10.0.1");
     let sub = |body: Value| cidr_of(pool_subnet(&s, &demo, &net, body));
     assert_eq!(sub(json!({"subnetpool_id": pid})), "10.10.1.0/24");
+    // The openstack CLI sends prefixlen as a string.
     assert_eq!(
-        sub(json!({"subnetpool_id": pid, "prefixlen": 26})),
+        sub(json!({"subnetpool_id": pid, "prefixlen": "26"})),
         "10.10.2.0/26"
     );
     assert_eq!(sub(json!({"subnetpool_id": pid})), "10.10.3.0/24");

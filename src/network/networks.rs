@@ -56,7 +56,8 @@ pub struct SubnetInput {
     pub ipv6_ra_mode: Option<String>,
     pub ipv6_address_mode: Option<String>,
     pub subnetpool_id: Option<String>,
-    pub prefixlen: Option<u8>,
+    /// A number or a numeric string (the openstack CLI sends `"24"`).
+    pub prefixlen: Option<serde_json::Value>,
     pub use_default_subnetpool: Option<bool>,
     pub project_id: Option<String>,
     pub tenant_id: Option<String>,
@@ -431,7 +432,13 @@ fn subnet_create_tx(c: &Connection, ctx: &RequestContext, input: SubnetInput) ->
         return Err(ApiError::forbidden());
     }
     let bad = |msg: &str| ApiError::bad_request(format!("Bad subnets request: {msg}."));
-    if input.cidr.is_some() && input.prefixlen.is_some() {
+    let prefixlen = input
+        .prefixlen
+        .as_ref()
+        .filter(|v| !v.is_null())
+        .map(|v| subnetpools::prefixlen(v, "prefixlen"))
+        .transpose()?;
+    if input.cidr.is_some() && prefixlen.is_some() {
         return Err(bad("cidr and prefixlen must not be supplied together"));
     }
     let cidr_version = input
@@ -468,7 +475,7 @@ fn subnet_create_tx(c: &Connection, ctx: &RequestContext, input: SubnetInput) ->
             )));
         }
         Some(p) => {
-            let net = subnetpools::allocate(c, p, &project, requested, input.prefixlen)?;
+            let net = subnetpools::allocate(c, p, &project, requested, prefixlen)?;
             // The usual subnet rules still apply (e.g. room for addresses).
             ipam::parse_cidr(&net.to_string(), ip_version)?
         }

@@ -61,7 +61,8 @@ fn non_negative(v: &Value, attr: &str) -> ApiResult<u64> {
     }
 }
 
-fn prefixlen(v: &Value, attr: &str) -> ApiResult<u8> {
+/// A prefix length given as a number or numeric string.
+pub(super) fn prefixlen(v: &Value, attr: &str) -> ApiResult<u8> {
     let n = non_negative(v, attr)?;
     // Anything above 128 fails the bounds check below with Neutron's message.
     Ok(u8::try_from(n.min(255)).unwrap_or(u8::MAX))
