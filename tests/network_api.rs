@@ -1548,3 +1548,40 @@ fn concurrent_subnet_creates_get_distinct_prefixes() {
         409,
     );
 }
+
+#[test]
+fn pool_prefixes_stay_allocated_across_kill_9() {
+    let mut s = Server::start();
+    let t = s.demo();
+    let pool = id(&post(
+        &s,
+        &t,
+        "subnetpools",
+        "subnetpool",
+        json!({"name": "k", "prefixes": ["10.80.0.0/23"], "default_prefixlen": 24}),
+    ));
+    let net = id(&post(&s, &t, "networks", "network", json!({"name": "n"})));
+    assert_eq!(
+        cidr_of(pool_subnet(&s, &t, &net, json!({"subnetpool_id": pool}))),
+        "10.80.0.0/24"
+    );
+    s.kill9();
+    s.launch();
+    let t = s.demo();
+    assert_eq!(
+        cidr_of(pool_subnet(&s, &t, &net, json!({"subnetpool_id": pool}))),
+        "10.80.1.0/24"
+    );
+    neutron_error(
+        pool_subnet(&s, &t, &net, json!({"subnetpool_id": pool})),
+        409,
+    );
+    let shown = json_of(call(
+        &s,
+        Method::GET,
+        &format!("/subnetpools/{pool}"),
+        &t,
+        None,
+    ));
+    assert_eq!(shown["subnetpool"]["prefixes"], json!(["10.80.0.0/23"]));
+}
