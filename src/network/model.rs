@@ -6,6 +6,7 @@ use serde_json::Value;
 
 pub const NETWORK: &str = "network";
 pub const SUBNET: &str = "subnet";
+pub const SUBNETPOOL: &str = "subnetpool";
 pub const PORT: &str = "port";
 pub const ROUTER: &str = "router";
 pub const FLOATING_IP: &str = "floatingip";
@@ -133,6 +134,27 @@ pub struct Subnet {
 }
 resource!(Subnet, SUBNET);
 
+/// A pool of prefixes that subnets are carved from (Neutron's subnet_allocation).
+/// `prefixes` is kept compacted (merged and sorted), as Neutron shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubnetPool {
+    #[serde(flatten)]
+    pub std: Std,
+    pub name: String,
+    pub prefixes: Vec<String>,
+    pub default_prefixlen: u8,
+    pub min_prefixlen: u8,
+    pub max_prefixlen: u8,
+    /// Per-project limit in addresses (IPv4) or /64s (IPv6); `None` is unlimited.
+    pub default_quota: Option<u64>,
+    pub ip_version: u8,
+    pub shared: bool,
+    pub is_default: bool,
+    /// Address scopes are not offered, so this is always `null`.
+    pub address_scope_id: Option<String>,
+}
+resource!(SubnetPool, SUBNETPOOL);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FixedIp {
     pub subnet_id: String,
@@ -256,6 +278,7 @@ resource!(SecurityGroupRule, SECURITY_GROUP_RULE);
 pub const DEFAULT_QUOTAS: &[(&str, i64)] = &[
     ("network", 100),
     ("subnet", 100),
+    ("subnetpool", -1),
     ("port", 500),
     ("router", 10),
     ("floatingip", 50),

@@ -333,7 +333,7 @@ impl NetworkService {
                 }
                 (Some(subnet_id), None) => {
                     let subnet: Subnet = store::get(c, &subnet_id)?
-                        .filter(|s: &Subnet| sees(&ctx, &s.std.project_id) || super::shared_network(c, NETWORK, &s.network_id).unwrap_or(false))
+                        .filter(|s: &Subnet| sees(&ctx, &s.std.project_id) || super::shared_with_all(c, NETWORK, &s.network_id).unwrap_or(false))
                         .ok_or_else(|| not_found(SUBNET, &subnet_id))?;
                     let gateway = subnet.gateway_ip.clone().ok_or_else(|| {
                         ApiError::bad_request(format!("Bad router request: Subnet {subnet_id} does not have a gateway IP."))

@@ -107,6 +107,49 @@ pub fn mac_release_port(c: &Connection, port_id: &str) -> ApiResult<()> {
     Ok(())
 }
 
+// --- subnet pool allocations -----------------------------------------------------
+
+/// Records that `subnet_id` holds `cidr` from a pool; the same prefix twice is a 409.
+pub fn pool_allocation_add(
+    c: &Connection,
+    subnetpool_id: &str,
+    cidr: &str,
+    subnet_id: &str,
+    project_id: &str,
+) -> ApiResult<()> {
+    c.execute(
+        "INSERT INTO subnetpool_allocations (subnetpool_id, cidr, subnet_id, project_id)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![subnetpool_id, cidr, subnet_id, project_id],
+    )
+    .map_err(|e| {
+        conflict_on_unique(e, || {
+            format!("Prefix {cidr} of subnet pool {subnetpool_id} is already allocated.")
+        })
+    })?;
+    Ok(())
+}
+
+/// The prefixes allocated from a pool, with the project holding each.
+pub fn pool_allocations(c: &Connection, subnetpool_id: &str) -> ApiResult<Vec<(String, String)>> {
+    let mut st = c.prepare_cached(
+        "SELECT cidr, project_id FROM subnetpool_allocations WHERE subnetpool_id = ?1 ORDER BY cidr",
+    )?;
+    let rows = st
+        .query_map([subnetpool_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Returns a deleted subnet's prefix to its pool (a no-op for other subnets).
+pub fn pool_allocation_release(c: &Connection, subnet_id: &str) -> ApiResult<()> {
+    c.execute(
+        "DELETE FROM subnetpool_allocations WHERE subnet_id = ?1",
+        [subnet_id],
+    )?;
+    Ok(())
+}
+
 // --- quotas ---------------------------------------------------------------------
 
 pub fn quota_overrides(c: &Connection, project_id: &str) -> ApiResult<Vec<(String, i64)>> {

@@ -61,6 +61,11 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Adds external network attribute to network resource.",
     ),
     (
+        "default-subnetpools",
+        "Default Subnetpools",
+        "Provides ability to mark and use a subnetpool as the default.",
+    ),
+    (
         "ext-gw-mode",
         "Neutron L3 Configurable external gateway mode",
         "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway",
@@ -137,6 +142,16 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Enables to set tag on resources with standard attribute.",
     ),
     (
+        "subnet_allocation",
+        "Subnet Allocation",
+        "Enables allocation of subnets from a subnet pool",
+    ),
+    (
+        "subnetpool-prefix-ops",
+        "Subnet Pool Prefix Operations",
+        "Provides support for adjusting the prefix list of subnet pools",
+    ),
+    (
         "stateful-security-group",
         "Stateful security group",
         "Indicates if the security group is stateful or not",
@@ -156,7 +171,7 @@ async fn versions(headers: HeaderMap) -> axum::Json<Value> {
 
 async fn resources(headers: HeaderMap) -> axum::Json<Value> {
     let base = format!("{}/networking/v2.0", crate::http::base_url(&headers));
-    let list: Vec<Value> = [("network", "networks"), ("subnet", "subnets"), ("port", "ports")]
+    let list: Vec<Value> = [("network", "networks"), ("subnet", "subnets"), ("subnetpool", "subnetpools"), ("port", "ports")]
         .iter()
         .map(|(name, coll)| json!({"name": name, "collection": coll, "links": [{"rel": "self", "href": format!("{base}/{coll}")}]}))
         .collect();

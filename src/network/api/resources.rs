@@ -85,17 +85,17 @@ pub fn query(raw: Option<String>) -> ApiResult<Vec<(String, String)>> {
         .map_err(|e| ApiError::bad_request(format!("Invalid query string: {e}")))
 }
 
-fn if_match(h: &HeaderMap) -> Option<String> {
+pub(super) fn if_match(h: &HeaderMap) -> Option<String> {
     h.get("if-match")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }
 
-fn created(key: &str, v: Value) -> Response {
+pub(super) fn created(key: &str, v: Value) -> Response {
     (StatusCode::CREATED, axum::Json(json!({ key: v }))).into_response()
 }
 
-fn one(key: &str, v: Value, raw: Option<String>) -> ApiResult<axum::Json<Value>> {
+pub(super) fn one(key: &str, v: Value, raw: Option<String>) -> ApiResult<axum::Json<Value>> {
     Ok(axum::Json(json!({ key: select_fields(v, &query(raw)?) })))
 }
 
