@@ -282,6 +282,7 @@ fn plan(icmp: bool) -> HostPlan {
                 fixed_ip: Ipv4Addr::new(10, 0, 0, 5),
             }],
             routes: vec![],
+            port_forwardings: vec![],
         }],
         ports,
         security_groups: vec![SecurityGroupPlan {

@@ -1,7 +1,8 @@
 //! Neutron v2.0 HTTP routes under `/networking`: discovery, the resource
-//! collections, extensions, agents, availability zones, IP availability, quotas.
+//! collections, floating IP port forwardings, extensions, agents, availability zones, IP availability, quotas.
 
 mod info;
+mod port_forwardings;
 mod resources;
 mod view;
 
@@ -14,4 +15,5 @@ pub fn router() -> Router<Cloud> {
         .merge(info::routes())
         .merge(resources::routes())
         .merge(resources::tag_routes())
+        .merge(port_forwardings::routes())
 }
