@@ -2,9 +2,8 @@
 //! a `qg-` leg on the external bridge, forwarding on, routes from the plan, and an
 //! nftables NAT table for SNAT, floating IPs and their port forwardings. A leg on
 //! an IPv6 subnet carries the subnet's gateway address and the namespace forwards
-//! IPv6 too; IPv6 is routed,
-//! never NATed (Neutron has no IPv6 NAT either), and router advertisements come
-//! from the network's dnsmasq (see `dnsmasq.rs`).
+//! IPv6 too; IPv6 is routed, never NATed (Neutron has no IPv6 NAT either), and
+//! router advertisements come from the network's dnsmasq (see `dnsmasq.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
