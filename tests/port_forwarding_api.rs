@@ -161,6 +161,7 @@ fn port_forwarding_crud_binds_the_floating_ip_and_survives_kill_9() {
         "floating-ip-port-forwarding",
         "floating-ip-port-forwarding-description",
         "floating-ip-port-forwarding-port-ranges",
+        "expose-port-forwarding-in-fip",
     ] {
         assert!(aliases.contains(&a), "{a} listed");
     }
@@ -189,6 +190,12 @@ fn port_forwarding_crud_binds_the_floating_ip_and_survives_kill_9() {
     );
     assert_eq!(bound["status"], "ACTIVE");
     assert_eq!(bound["port_id"], Value::Null);
+    assert_eq!(
+        bound["port_forwardings"],
+        json!([{"id": id(&pf), "internal_ip_address": ip(&topo.port), "protocol": "tcp",
+                "internal_port": 22, "external_port": 2222, "internal_port_id": id(&topo.port)}]),
+        "expose-port-forwarding-in-fip"
+    );
 
     // Show, list, filters and fields.
     let one = format!("{}/{}", pfs(fip), id(&pf));
@@ -269,6 +276,7 @@ fn port_forwarding_crud_binds_the_floating_ip_and_survives_kill_9() {
     let freed = fip_show(&s, &t, fip);
     assert_eq!(freed["router_id"], Value::Null);
     assert_eq!(freed["status"], "DOWN");
+    assert_eq!(freed["port_forwardings"], json!([]));
     let _ = topo.public;
 }
 

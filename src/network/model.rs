@@ -283,6 +283,20 @@ pub struct PortForwarding {
 }
 
 impl PortForwarding {
+    /// The summary a floating IP shows of each of its forwardings (Neutron's
+    /// expose-port-forwarding-in-fip fields).
+    pub fn summary(&self) -> Value {
+        let single = |(a, b): (u16, u16)| (a == b).then_some(a);
+        serde_json::json!({
+            "id": self.id,
+            "internal_ip_address": self.internal_ip_address,
+            "protocol": self.protocol,
+            "internal_port": single(self.internal),
+            "external_port": single(self.external),
+            "internal_port_id": self.internal_port_id,
+        })
+    }
+
     /// The API view: a single port shows as `external_port` and as a range of one
     /// (`"22:22"`); a range shows `external_port: null`.
     pub fn view(&self) -> Value {

@@ -354,6 +354,23 @@ pub fn router_subnet_in_use(c: &Connection, router_id: &str, subnet_id: &str) ->
 }
 
 impl NetworkService {
+    /// Every forwarding by floating IP id, for the `port_forwardings` attribute
+    /// of floating IPs (expose-port-forwarding-in-fip). Callers pass only floating
+    /// IPs the caller may see.
+    pub async fn port_forwardings_by_fip(
+        &self,
+    ) -> ApiResult<std::collections::HashMap<String, Vec<PortForwarding>>> {
+        self.read(|c| {
+            let mut by_fip: std::collections::HashMap<String, Vec<PortForwarding>> =
+                std::collections::HashMap::new();
+            for pf in store::pf_list(c, None)? {
+                by_fip.entry(pf.floatingip_id.clone()).or_default().push(pf);
+            }
+            Ok(by_fip)
+        })
+        .await
+    }
+
     /// `POST /v2.0/floatingips/{floatingip_id}/port_forwardings`.
     pub async fn port_forwarding_create(
         &self,

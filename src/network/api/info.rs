@@ -71,6 +71,11 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Extra routes configuration for L3 router",
     ),
     (
+        "expose-port-forwarding-in-fip",
+        "Expose port forwardings in a floating IP",
+        "Expose on floating IPs the port forwardings of the floating IP",
+    ),
+    (
         "floating-ip-port-forwarding",
         "Floating IP Port Forwarding",
         "Allow port forwarding from floating IP port to an internal port",
