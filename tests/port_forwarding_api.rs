@@ -286,7 +286,9 @@ fn port_forwarding_validation_and_collisions() {
     let t = s.demo();
     let topo = topo(&s, &t);
     let fip = &topo.fip;
-    assert_eq!(create(&s, &t, fip, ssh(&topo.port, 2222)).status(), 201);
+    let r = create(&s, &t, fip, ssh(&topo.port, 2222));
+    assert_eq!(r.status(), 201);
+    let first = json_of(r)["port_forwarding"].clone();
 
     let mut bad = Vec::new();
     let mut with = |k: &str, v: Value| {
@@ -408,6 +410,35 @@ fn port_forwarding_validation_and_collisions() {
     neutron_error(create(&s, &t, &associated, ssh(&topo.port, 4000)), 409);
     let m = neutron_error(create(&s, &t, fip, ssh(&lonely, 4000)), 409);
     assert!(m.contains("already has a binding floating IP"), "{m}");
+
+    // A port that is already a target may still get a floating IP of its own (as
+    // in Neutron without DVR), and its rules stay editable.
+    let own = post(
+        &s,
+        &t,
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": topo.public, "port_id": id(&topo.port)}),
+    );
+    let r = call(
+        &s,
+        Method::PUT,
+        &format!("{}/{}", pfs(fip), id(&first)),
+        &t,
+        Some(json!({"port_forwarding": {"description": "still editable"}})),
+    );
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        call(
+            &s,
+            Method::DELETE,
+            &format!("/floatingips/{}", id(&own)),
+            &t,
+            None
+        )
+        .status(),
+        204
+    );
 
     // Deleting the internal port drops its forwardings; the floating IP stays bound
     // while one is left, and is freed with the last.

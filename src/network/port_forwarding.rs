@@ -170,6 +170,7 @@ fn check_internal(
     ctx: &RequestContext,
     fip: &FloatingIp,
     pf: &mut PortForwarding,
+    new_port: bool,
 ) -> ApiResult<String> {
     let port: Port = store::get(c, &pf.internal_port_id)?
         .filter(|p: &Port| sees(ctx, &p.std.project_id))
@@ -215,7 +216,10 @@ fn check_internal(
         )));
     }
     // Neutron: a port whose address already has a floating IP of its own cannot
-    // also be the target of port forwardings.
+    // become the target of port forwardings (checked when the port is named).
+    if !new_port {
+        return Ok(router);
+    }
     if let Some(other) = store::list::<FloatingIp>(c)?
         .into_iter()
         .find(|f| f.port_id.as_deref() == Some(port.std.id.as_str()))
@@ -403,7 +407,7 @@ impl NetworkService {
                     fip.floating_network_id
                 )));
             }
-            let router = check_internal(c, &ctx, &fip, &mut pf)?;
+            let router = check_internal(c, &ctx, &fip, &mut pf, true)?;
             check_collisions(c, &pf)?;
             store::pf_put(c, &pf)?;
             bind_fip(c, &mut fip, Some(router))?;
@@ -470,7 +474,7 @@ impl NetworkService {
                 }
             }
             // Neutron keeps the floating IP's router; the forwarding must still reach it.
-            check_internal(c, &ctx, &fip, &mut pf)?;
+            check_internal(c, &ctx, &fip, &mut pf, input.internal_port_id.is_some())?;
             check_collisions(c, &pf)?;
             store::pf_put(c, &pf)?;
             Ok(pf)
