@@ -24,8 +24,8 @@ use tokio::sync::Mutex;
 use super::cmd::{CmdError, Ns, Runner};
 use super::ipv4;
 use super::plan::{
-    ExternalPlan, HostPlan, PortPlan, RouterGateway, RouterPlan, RulePlan, SecurityGroupPlan,
-    link_local,
+    ExternalPlan, HostPlan, PortForwardPlan, PortPlan, RouterGateway, RouterPlan, RulePlan,
+    SecurityGroupPlan, link_local,
 };
 
 /// Name of every table onestack owns, in whichever family.
@@ -475,12 +475,56 @@ fn ports(proto: &str, rule: &RulePlan) -> String {
     }
 }
 
-/// The NAT table of a router namespace: floating IPs, then SNAT of internal subnets.
+/// The DNAT rule of one port forwarding. Replies need no rule of their own:
+/// conntrack reverses the DNAT, so they leave with the floating IP and external
+/// port as source.
+fn port_forward_rule(p: &PortForwardPlan) -> String {
+    let proto = &p.protocol;
+    let span = |(a, b): (u16, u16)| {
+        if a == b {
+            a.to_string()
+        } else {
+            format!("{a}-{b}")
+        }
+    };
+    let target = if p.internal.0 == p.internal.1 {
+        format!("{}:{}", p.internal_ip, p.internal.0)
+    } else if p.internal == p.external {
+        p.internal_ip.to_string()
+    } else {
+        // Shifted ranges of one size: port for port through a map.
+        let pairs: Vec<String> = (p.external.0..=p.external.1)
+            .zip(p.internal.0..=p.internal.1)
+            .map(|(e, i)| format!("{e} : {i}"))
+            .collect();
+        format!(
+            "{} : {proto} dport map {{ {} }}",
+            p.internal_ip,
+            pairs.join(", ")
+        )
+    };
+    let c = comment(&format!(
+        "port forwarding {}:{} {proto}",
+        p.floating_ip,
+        span(p.external)
+    ));
+    format!(
+        "\t\tip daddr {} {proto} dport {} dnat to {target} {c}",
+        p.floating_ip,
+        span(p.external)
+    )
+}
+
+/// The NAT table of a router namespace: port forwardings and floating IPs, then
+/// SNAT of internal subnets.
 pub fn router_nat(router: &RouterPlan, qg: &str) -> Option<String> {
     let gw: &RouterGateway = router.gateway.as_ref()?;
     let gw_ip = ipv4::parse_cidr(&gw.address)?.0;
     let mut pre = String::new();
     let mut post = String::new();
+    for p in &router.port_forwardings {
+        let _ = writeln!(pre, "{}", port_forward_rule(p));
+    }
     for f in &router.floating_ips {
         let c = comment(&format!("floating ip {}", f.floating_ip));
         let _ = writeln!(
@@ -494,7 +538,7 @@ pub fn router_nat(router: &RouterPlan, qg: &str) -> Option<String> {
             f.fixed_ip, f.floating_ip
         );
     }
-    if !router.floating_ips.is_empty() {
+    if !router.floating_ips.is_empty() || !router.port_forwardings.is_empty() {
         // Hairpin, as Neutron's L3 agent does: an instance reaching another's
         // floating IP from behind this router is DNATed above; without this SNAT
         // the reply would go straight back (same subnet) and miss the un-NAT.
@@ -830,6 +874,7 @@ mod tests {
                 fixed_ip: "10.0.0.5".parse().unwrap(),
             }],
             routes: vec![],
+            port_forwardings: vec![],
         };
         let t = router_nat(&r, "qg-p").unwrap();
         assert!(t.contains("ip daddr 172.24.4.20 dnat to 10.0.0.5"));
@@ -838,5 +883,52 @@ mod tests {
         assert!(t.contains(
             "iifname != \"qg-p\" oifname != \"qg-p\" ct status dnat snat to 172.24.4.10"
         ));
+    }
+
+    #[test]
+    fn router_nat_has_port_forwardings() {
+        let fip: std::net::Ipv4Addr = "172.24.4.30".parse().unwrap();
+        let vm: std::net::Ipv4Addr = "10.0.0.6".parse().unwrap();
+        let pf = |protocol: &str, external, internal| PortForwardPlan {
+            floating_ip: fip,
+            protocol: protocol.into(),
+            external,
+            internal_ip: vm,
+            internal,
+        };
+        let r = RouterPlan {
+            id: "r".into(),
+            namespace: "qrouter-r".into(),
+            interfaces: vec![],
+            gateway: Some(RouterGateway {
+                port_id: "p".into(),
+                bridge: "br-ex".into(),
+                mac: "fa:16:3e:00:00:01".into(),
+                address: "172.24.4.10/24".into(),
+                next_hop: None,
+                snat: false,
+                internal_cidrs: vec![],
+            }),
+            floating_ips: vec![],
+            routes: vec![],
+            port_forwardings: vec![
+                pf("tcp", (2222, 2222), (22, 22)),
+                pf("udp", (5000, 5010), (5000, 5010)),
+                pf("tcp", (8000, 8002), (80, 82)),
+                pf("tcp", (9000, 9009), (443, 443)),
+            ],
+        };
+        let t = router_nat(&r, "qg-p").unwrap();
+        assert!(t.contains("ip daddr 172.24.4.30 tcp dport 2222 dnat to 10.0.0.6:22"));
+        assert!(t.contains("ip daddr 172.24.4.30 udp dport 5000-5010 dnat to 10.0.0.6 "));
+        assert!(t.contains(
+            "tcp dport 8000-8002 dnat to 10.0.0.6 : tcp dport map { 8000 : 80, 8001 : 81, 8002 : 82 }"
+        ));
+        assert!(t.contains("tcp dport 9000-9009 dnat to 10.0.0.6:443"));
+        assert!(t.contains("ct status dnat snat to 172.24.4.10"), "hairpin");
+        assert!(
+            !t.contains("ip daddr 172.24.4.30 dnat"),
+            "no whole-address DNAT"
+        );
     }
 }

@@ -1,9 +1,9 @@
 //! Routers: one namespace per router with a `qr-` leg on each attached network and
 //! a `qg-` leg on the external bridge, forwarding on, routes from the plan, and an
-//! nftables NAT table for SNAT and floating IPs. A leg on an IPv6 subnet carries the
-//! subnet's gateway address and the namespace forwards IPv6 too; IPv6 is routed,
-//! never NATed (Neutron has no IPv6 NAT either), and router advertisements come
-//! from the network's dnsmasq (see `dnsmasq.rs`).
+//! nftables NAT table for SNAT, floating IPs and their port forwardings. A leg on
+//! an IPv6 subnet carries the subnet's gateway address and the namespace forwards
+//! IPv6 too; IPv6 is routed, never NATed (Neutron has no IPv6 NAT either), and
+//! router advertisements come from the network's dnsmasq (see `dnsmasq.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -61,13 +61,16 @@ pub async fn converge(
         }
     }
     if let Some(gw) = &router.gateway {
+        // The qg- leg answers ARP for every floating IP it NATs, those that only
+        // carry port forwardings included.
+        let fips: BTreeSet<std::net::Ipv4Addr> = router
+            .floating_ips
+            .iter()
+            .map(|f| f.floating_ip)
+            .chain(router.port_forwardings.iter().map(|p| p.floating_ip))
+            .collect();
         let mut addrs = vec![gw.address.clone()];
-        addrs.extend(
-            router
-                .floating_ips
-                .iter()
-                .map(|f| format!("{}/32", f.floating_ip)),
-        );
+        addrs.extend(fips.iter().map(|f| format!("{f}/32")));
         legs.push(Leg {
             port_id: &gw.port_id,
             prefix: "qg-",

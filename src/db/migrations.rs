@@ -21,6 +21,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_subnetpools",
         include_str!("migrations/0006_subnetpools.sql"),
     ),
+    (
+        "0007_port_forwardings",
+        include_str!("migrations/0007_port_forwardings.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

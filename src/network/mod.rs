@@ -1,5 +1,6 @@
-//! Neutron v2.0: networks, subnets, subnet pools, ports, routers, floating IPs,
-//! security groups and quotas, kept in the database and converged onto the Linux dataplane.
+//! Neutron v2.0: networks, subnets, subnet pools, ports, routers, floating IPs and
+//! their port forwardings, security groups and quotas, kept in the database and
+//! converged onto the Linux dataplane.
 
 pub mod api;
 mod bootstrap;
@@ -8,6 +9,7 @@ pub mod ipam;
 pub mod model;
 pub mod networks;
 pub mod plan;
+pub mod port_forwarding;
 mod port_status;
 pub mod ports;
 mod quotas;

@@ -285,3 +285,55 @@ pub const DEFAULT_QUOTAS: &[(&str, i64)] = &[
     ("security_group", 10),
     ("security_group_rule", 100),
 ];
+
+/// A floating IP port forwarding (floating-ip-port-forwarding): traffic to the
+/// floating IP on `external` ports of `protocol` goes to `internal_ip_address` on
+/// `internal` ports. Not a standard-attribute resource: no project, tags or
+/// timestamps of its own; it belongs to its floating IP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortForwarding {
+    pub id: String,
+    pub floatingip_id: String,
+    pub internal_port_id: String,
+    pub internal_ip_address: String,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// First and last external port; equal for a single port.
+    pub external: (u16, u16),
+    /// First and last internal port; equal for a single port (1-N forwarding).
+    pub internal: (u16, u16),
+    pub description: String,
+}
+
+impl PortForwarding {
+    /// The summary a floating IP shows of each of its forwardings (Neutron's
+    /// expose-port-forwarding-in-fip fields).
+    pub fn summary(&self) -> Value {
+        let single = |(a, b): (u16, u16)| (a == b).then_some(a);
+        serde_json::json!({
+            "id": self.id,
+            "internal_ip_address": self.internal_ip_address,
+            "protocol": self.protocol,
+            "internal_port": single(self.internal),
+            "external_port": single(self.external),
+            "internal_port_id": self.internal_port_id,
+        })
+    }
+
+    /// The API view: a single port shows as `external_port` and as a range of one
+    /// (`"22:22"`); a range shows `external_port: null`.
+    pub fn view(&self) -> Value {
+        let single = |(a, b): (u16, u16)| (a == b).then_some(a);
+        serde_json::json!({
+            "id": self.id,
+            "external_port": single(self.external),
+            "internal_port": single(self.internal),
+            "external_port_range": format!("{}:{}", self.external.0, self.external.1),
+            "internal_port_range": format!("{}:{}", self.internal.0, self.internal.1),
+            "internal_ip_address": self.internal_ip_address,
+            "internal_port_id": self.internal_port_id,
+            "protocol": self.protocol,
+            "description": self.description,
+        })
+    }
+}

@@ -76,6 +76,26 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Extra routes configuration for L3 router",
     ),
     (
+        "expose-port-forwarding-in-fip",
+        "Expose port forwardings in a floating IP",
+        "Expose on floating IPs the port forwardings of the floating IP",
+    ),
+    (
+        "floating-ip-port-forwarding",
+        "Floating IP Port Forwarding",
+        "Allow port forwarding from floating IP port to an internal port",
+    ),
+    (
+        "floating-ip-port-forwarding-description",
+        "Floating IP Port Forwarding new attribute description",
+        "Add a description field to Port Forwarding rules",
+    ),
+    (
+        "floating-ip-port-forwarding-port-ranges",
+        "Floating IP Port Forwarding support port ranges",
+        "Add suport to port ranges",
+    ),
+    (
         "net-mtu",
         "Network MTU",
         "Provides MTU attribute for a network resource.",

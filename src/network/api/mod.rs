@@ -1,7 +1,9 @@
 //! Neutron v2.0 HTTP routes under `/networking`: discovery, the resource
-//! collections, subnet pools, extensions, agents, availability zones, IP availability, quotas.
+//! collections, subnet pools, floating IP port forwardings, extensions, agents, availability
+//! zones, IP availability, quotas.
 
 mod info;
+mod port_forwardings;
 mod resources;
 mod subnetpools;
 mod view;
@@ -16,4 +18,5 @@ pub fn router() -> Router<Cloud> {
         .merge(resources::routes())
         .merge(subnetpools::routes())
         .merge(resources::tag_routes())
+        .merge(port_forwardings::routes())
 }
