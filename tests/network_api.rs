@@ -2,46 +2,11 @@
 
 mod common;
 
+use common::neutron::{call, id, neutron_error, post};
 use common::{Server, json_of};
 use reqwest::Method;
 use reqwest::blocking::Response;
 use serde_json::{Value, json};
-
-fn call(s: &Server, m: Method, path: &str, token: &str, body: Option<Value>) -> Response {
-    let mut r = s
-        .client
-        .request(m, format!("{}/networking/v2.0{path}", s.base))
-        .header("X-Auth-Token", token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    r.send().expect("request")
-}
-
-fn post(s: &Server, token: &str, coll: &str, key: &str, body: Value) -> Value {
-    let r = call(
-        s,
-        Method::POST,
-        &format!("/{coll}"),
-        token,
-        Some(json!({ key: body })),
-    );
-    assert_eq!(r.status(), 201, "create {coll}");
-    json_of(r)[key].clone()
-}
-
-fn neutron_error(r: Response, code: u16) -> String {
-    assert_eq!(r.status().as_u16(), code);
-    let v = json_of(r);
-    v["NeutronError"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("NeutronError body: {v}"))
-        .to_owned()
-}
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().expect("id").to_owned()
-}
 
 #[test]
 fn discovery_defaults_and_extensions() {
