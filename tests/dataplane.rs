@@ -514,8 +514,9 @@ fn port_forwarding_reaches_the_instance_and_goes_with_the_rule() {
     {
         sh(&["ip", "netns", "del", ns]);
     }
+    // The kernel dismantles a deleted namespace asynchronously.
     assert!(
-        tcp_peer(&env.host, FIP2, 2222, SHORT).is_err(),
+        eventually(LONG, || tcp_peer(&env.host, FIP2, 2222, SHORT).is_err()),
         "gone with the router"
     );
     assert!(env.converge_ok(&with).applied > 0);

@@ -917,7 +917,7 @@ impl Cloud {
             .trim()
             .parse()
             .ok()
-            .filter(|p| Path::new(&format!("/proc/{p}")).exists())
+            .filter(|p| common::process_alive(*p))
     }
 }
 
@@ -1238,7 +1238,15 @@ fn instance_in_the_vm_survives_a_reboot() {
 
     // The VM reboots: the unit runs host-restore, then up.
     reboot_vm(&lab, &mut cloud);
-    assert!(!pings(2), "the floating IP answered with everything gone");
+    // The kernel dismantles deleted namespaces asynchronously: wait for silence.
+    assert!(
+        netns::eventually(Duration::from_secs(10), || !netns::ping(
+            &laptop,
+            fip,
+            Duration::from_millis(700)
+        )),
+        "the floating IP answered with everything gone"
+    );
     let restore_at = Instant::now();
     let (ok, text) = lab.onestack_at(&state, &["host-restore"]);
     assert!(ok, "host-restore: {text}");

@@ -46,6 +46,17 @@ pub async fn converge(
     if let Err(e) = ensure_forwarding(dp, &ns).await {
         errors.push(format!("{item}: {e}"));
     }
+    // NAT before addresses (its rules name devices, which need not exist yet): a
+    // floating IP on the qg- leg without its DNAT would be answered by the router
+    // itself, and announced by gratuitous ARP, while the instance is unreachable.
+    let qg = router
+        .gateway
+        .as_ref()
+        .map(|g| device_name("qg-", &g.port_id));
+    let nat = qg.and_then(|qg| super::nft::router_nat(router, &qg));
+    if let Err(e) = dp.nft.apply(&dp.runner, &ns, "ip", nat.as_deref()).await {
+        errors.push(format!("{item}: nat: {e}"));
+    }
     // One leg per port: a port with an IPv4 and an IPv6 address is one device.
     let mut legs: Vec<Leg> = Vec::new();
     for i in &router.interfaces {
@@ -114,14 +125,6 @@ pub async fn converge(
             .into_iter()
             .map(|e| format!("{item}: {e}")),
     );
-    let qg = router
-        .gateway
-        .as_ref()
-        .map(|g| device_name("qg-", &g.port_id));
-    let nat = qg.and_then(|qg| super::nft::router_nat(router, &qg));
-    if let Err(e) = dp.nft.apply(&dp.runner, &ns, "ip", nat.as_deref()).await {
-        errors.push(format!("{item}: nat: {e}"));
-    }
     (host_devices, errors)
 }
 
