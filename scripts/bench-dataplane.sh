@@ -15,13 +15,14 @@
 #
 # Usage (root): scripts/bench-dataplane.sh
 #   env: BENCH_PINGS=50 BENCH_IPERF_SECONDS=5 BENCH_SKIP_CONVERGE=1 (skip the cargo part)
+#        ONESTACK_BIN=<binary> (use it as is instead of building target/release/onestack)
 # Cleanup (trap): the server (by PID), dnsmasq by the pid files under the state dir
 # (command line verified), every namespace with this run's prefix, the temp dir.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$PWD"
-BIN="$ROOT/target/release/onestack"
+BIN="${ONESTACK_BIN:-$ROOT/target/release/onestack}"
 PINGS="${BENCH_PINGS:-50}"
 IPERF_S="${BENCH_IPERF_SECONDS:-5}"
 
@@ -44,8 +45,10 @@ fi
 PING="$(command -v ping)"
 IPERF="$(command -v iperf3)"
 
-echo "== build"
-cargo build --release --quiet
+if [[ -z "${ONESTACK_BIN:-}" ]]; then
+    echo "== build"
+    cargo build --release --quiet
+fi
 VENV="$(scripts/venv.sh)"
 PY="$VENV/bin/python"
 

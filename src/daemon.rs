@@ -93,7 +93,7 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
     let compute = compute_service(&profile, &dir, &db, &image, &network, &placement);
     let resumable_imports = image.recover()?;
     if profile.services.enabled.contains(&ServiceName::Placement)
-        && let Err(e) = register_compute_node(&placement, &dir)
+        && let Err(e) = register_compute_node(&placement, &db, &dir)
     {
         // Placement still serves; only claims against this host fail until fixed.
         tracing::error!(error = %e, "could not register this host with placement");
@@ -185,12 +185,19 @@ fn record_recovery(dir: &std::path::Path, report: crate::compute::recover::Recov
 /// inventory and CPU traits), before the listener accepts requests.
 fn register_compute_node(
     placement: &PlacementService,
+    db: &Db,
     dir: &std::path::Path,
 ) -> anyhow::Result<()> {
     let uuid = crate::placement::compute_node_uuid();
     let name = crate::placement::host::hostname();
     let inventory = crate::placement::host_inventory(dir)?;
-    let traits = crate::placement::host_cpu_traits();
+    let mut traits = crate::placement::host_cpu_traits();
+    // An operator-disabled nova-compute stays disabled across restarts.
+    if crate::compute::services::compute_disabled_blocking(db)
+        .map_err(|e| anyhow::anyhow!("reading the compute service state: {e}"))?
+    {
+        traits.push(crate::compute::services::DISABLED_TRAIT.to_owned());
+    }
     placement
         .register_blocking(&uuid, &name, &inventory, traits)
         .map_err(|e| anyhow::anyhow!("registering compute node provider {uuid}: {e}"))?;

@@ -587,10 +587,7 @@ fn servers_survive_kill_9_and_the_loss_of_their_vmm() {
         (id, pid)
     };
     s.kill9();
-    assert!(
-        std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "the VMM must outlive onestack"
-    );
+    assert!(common::process_alive(pid), "the VMM must outlive onestack");
     s.launch();
     let api = Api {
         s: &s,
@@ -615,7 +612,7 @@ fn servers_survive_kill_9_and_the_loss_of_their_vmm() {
             std::fs::read_to_string(s.state_dir().join("instances").join(&id).join("qemu.pid"))
                 .ok()
                 .and_then(|p| p.trim().parse::<i32>().ok())
-                .is_some_and(|p| p != pid && std::path::Path::new(&format!("/proc/{p}")).exists());
+                .is_some_and(|p| p != pid && common::process_alive(p));
         if running {
             break;
         }
@@ -824,4 +821,229 @@ fn failed_builds_leave_nothing_behind() {
     assert_eq!(first.status(), 202, "{}", first.text().unwrap_or_default());
     let msg = nova_error(demo.create(json!({"server": {"name": "q2", "imageRef": image, "flavorRef": "42", "networks": "none"}})), 403);
     assert!(msg.contains("Quota exceeded"), "{msg}");
+}
+
+/// One compute request at microversion `mv` (os-services changes shape across them).
+fn at_mv(api: &Api, mv: &str, method: Method, path: &str, body: Option<Value>) -> Response {
+    let mut r = api
+        .s
+        .client
+        .request(method, format!("{}/compute/v2.1{path}", api.s.base))
+        .header("X-Auth-Token", &api.token)
+        .header("OpenStack-API-Version", format!("compute {mv}"));
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    r.send().expect("request")
+}
+
+/// The standard traits of this host's resource provider.
+fn provider_traits(api: &Api) -> Vec<String> {
+    let rps = api.get("/placement/resource_providers");
+    let rp = rps["resource_providers"][0]["uuid"]
+        .as_str()
+        .expect("provider")
+        .to_owned();
+    let r = api
+        .s
+        .client
+        .get(format!(
+            "{}/placement/resource_providers/{rp}/traits",
+            api.s.base
+        ))
+        .header("X-Auth-Token", &api.token)
+        .header("OpenStack-API-Version", "placement 1.6")
+        .send()
+        .expect("traits");
+    let v = json_of(r);
+    serde_json::from_value(v["traits"].clone()).expect("trait names")
+}
+
+#[test]
+fn a_disabled_compute_service_takes_no_new_servers() {
+    let mut s = Server::start();
+    let (admin_token, demo_token) = (s.admin(), s.demo());
+    let sid = {
+        let admin = Api {
+            s: &s,
+            token: admin_token.clone(),
+        };
+        let demo = Api {
+            s: &s,
+            token: demo_token.clone(),
+        };
+        let v = admin.get("/compute/v2.1/os-services?binary=nova-compute");
+        let sid = v["services"][0]["id"].as_str().expect("uuid").to_owned();
+        let path = format!("/os-services/{sid}");
+
+        // Nova's validation and policy.
+        let bad = [
+            json!({"status": "enabled", "disabled_reason": "why"}),
+            json!({"status": "off"}),
+            json!({"disabled_reason": "no status"}),
+            json!({"status": "disabled", "colour": "red"}),
+        ];
+        for body in bad {
+            nova_error(at_mv(&admin, "2.53", Method::PUT, &path, Some(body)), 400);
+        }
+        nova_error(
+            at_mv(
+                &demo,
+                "2.53",
+                Method::PUT,
+                &path,
+                Some(json!({"status": "disabled"})),
+            ),
+            403,
+        );
+        let missing = "/os-services/00000000-0000-0000-0000-000000000000";
+        nova_error(
+            at_mv(
+                &admin,
+                "2.53",
+                Method::PUT,
+                missing,
+                Some(json!({"status": "disabled"})),
+            ),
+            404,
+        );
+        let sched =
+            admin.get("/compute/v2.1/os-services?binary=nova-scheduler")["services"][0]["id"]
+                .as_str()
+                .expect("scheduler")
+                .to_owned();
+        nova_error(
+            at_mv(
+                &admin,
+                "2.53",
+                Method::PUT,
+                &format!("/os-services/{sched}"),
+                Some(json!({"forced_down": true})),
+            ),
+            400,
+        );
+        nova_error(at_mv(&admin, "2.53", Method::DELETE, &path, None), 409);
+
+        // Disable with a reason: os-services, os-hypervisors, zones and Placement agree.
+        let r = at_mv(
+            &admin,
+            "2.53",
+            Method::PUT,
+            &path,
+            Some(json!({"status": "disabled", "disabled_reason": "maintenance"})),
+        );
+        assert_eq!(r.status(), 200);
+        let v = json_of(r);
+        assert_eq!(v["service"]["status"], "disabled", "{v}");
+        assert_eq!(v["service"]["disabled_reason"], "maintenance");
+        assert_eq!(v["service"]["id"], sid.as_str());
+        let h = admin.get("/compute/v2.1/os-hypervisors/detail");
+        assert_eq!(h["hypervisors"][0]["status"], "disabled", "{h}");
+        assert_eq!(
+            h["hypervisors"][0]["service"]["disabled_reason"],
+            "maintenance"
+        );
+        let z = admin.get("/compute/v2.1/os-availability-zone");
+        assert_eq!(
+            z["availabilityZoneInfo"][0]["zoneState"]["available"],
+            false
+        );
+        assert!(provider_traits(&admin).contains(&"COMPUTE_STATUS_DISABLED".to_owned()));
+
+        // The scheduler refuses the host: NoValidHost, nothing left behind.
+        let image = small_image(&admin, "tiny");
+        let r = demo.create(
+            json!({"server": {"name": "nohost", "imageRef": image, "flavorRef": "1", "networks": "none"}}),
+        );
+        assert_eq!(r.status(), 202);
+        let id = json_of(r)["server"]["id"].as_str().expect("id").to_owned();
+        wait_error(&demo, &id);
+        let v = admin.server(&id);
+        assert!(
+            v["fault"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("No valid host")),
+            "{v}"
+        );
+        assert!(
+            v["fault"]["details"]
+                .as_str()
+                .is_some_and(|m| m.contains("is disabled")),
+            "{v}"
+        );
+        assert_clean_slate(&s, &admin, &id);
+        sid
+    };
+
+    // The state survives a restart.
+    s.kill9();
+    s.launch();
+    let admin = Api {
+        s: &s,
+        token: s.admin(),
+    };
+    let v = admin.get("/compute/v2.1/os-services?binary=nova-compute");
+    assert_eq!(v["services"][0]["status"], "disabled", "{v}");
+    assert_eq!(v["services"][0]["disabled_reason"], "maintenance");
+    assert!(provider_traits(&admin).contains(&"COMPUTE_STATUS_DISABLED".to_owned()));
+
+    // The pre-2.53 actions, with host and binary in the body.
+    let host = v["services"][0]["host"].as_str().expect("host").to_owned();
+    let body = json!({"host": host, "binary": "nova-compute"});
+    let r = at_mv(
+        &admin,
+        "2.1",
+        Method::PUT,
+        "/os-services/enable",
+        Some(body.clone()),
+    );
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        json_of(r)["service"],
+        json!({"host": host, "binary": "nova-compute", "status": "enabled"})
+    );
+    assert!(!provider_traits(&admin).contains(&"COMPUTE_STATUS_DISABLED".to_owned()));
+    nova_error(
+        at_mv(
+            &admin,
+            "2.1",
+            Method::PUT,
+            "/os-services/enable",
+            Some(json!({"host": "elsewhere", "binary": "nova-compute"})),
+        ),
+        404,
+    );
+    nova_error(
+        at_mv(
+            &admin,
+            "2.10",
+            Method::PUT,
+            "/os-services/force-down",
+            Some(json!({"host": host, "binary": "nova-compute", "forced_down": true})),
+        ),
+        404,
+    );
+    let r = at_mv(
+        &admin,
+        "2.11",
+        Method::PUT,
+        "/os-services/force-down",
+        Some(json!({"host": host, "binary": "nova-compute", "forced_down": true})),
+    );
+    assert_eq!(r.status(), 200);
+    assert_eq!(json_of(r)["service"]["forced_down"], true);
+    let v = admin.get("/compute/v2.1/os-services?binary=nova-compute");
+    assert_eq!(v["services"][0]["state"], "down", "{v}");
+    assert_eq!(v["services"][0]["status"], "enabled", "{v}");
+    let r = at_mv(
+        &admin,
+        "2.53",
+        Method::PUT,
+        &format!("/os-services/{sid}"),
+        Some(json!({"forced_down": false})),
+    );
+    assert_eq!(r.status(), 200);
+    let v = json_of(r);
+    assert_eq!(v["service"]["state"], "up", "{v}");
+    assert_eq!(v["service"]["forced_down"], false, "{v}");
 }

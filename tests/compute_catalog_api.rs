@@ -1448,7 +1448,7 @@ fn zones_services_hypervisors_and_usage() {
             &format!("/os-services/{sid}"),
             Some(&admin),
             "2.53",
-            Some(json!({"status": "disabled"})),
+            Some(json!({"status": "paused"})),
         ),
         400,
     );

@@ -288,7 +288,7 @@ fn vmm_pid(s: &Server, id: &str) -> Option<i32> {
         .trim()
         .parse()
         .ok()
-        .filter(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+        .filter(|p| common::process_alive(*p))
 }
 
 fn str_of(v: &Value) -> String {
@@ -525,7 +525,7 @@ fn a_booted_server_lives_on_a_real_network_across_restarts_and_a_host_reboot() {
     );
     let to_ping = up_at.elapsed();
     let new_pid = vmm_pid(&cloud.server, &id).expect("a new VMM");
-    assert_ne!(new_pid, pid, "a new QEMU process");
+    assert_ne!(new_pid, pid, "a new QEMU process\n{}", cloud.server.log());
     api.wait_status(&id, "ACTIVE", Duration::from_secs(30));
     let console = api.wait_marker(&id, 2, BOOT);
     assert_eq!(

@@ -1,7 +1,8 @@
 //! Privileged dataplane tests with real traffic. Each test builds a whole fake host
 //! inside network namespaces it creates ("host", instances), converges hand-made
-//! plans into it and checks DHCP, security groups, SNAT, floating IPs, the metadata
-//! service on 169.254.169.254, restart and idempotence with real packets. The traffic helpers (a DHCP client, ping, TCP)
+//! plans into it and checks DHCP, security groups, SNAT, floating IPs and their
+//! port forwardings, the metadata service on 169.254.169.254, restart and
+//! idempotence with real packets. The traffic helpers (a DHCP client, ping, TCP)
 //! are in `tests/common/netns.rs` and run on threads that entered the instance's
 //! namespace, so no DHCP client or ping binary is needed. Tests skip loudly unless
 //! root with `ip`, `nft` and `dnsmasq` installed. Everything is removed by a Drop
@@ -285,6 +286,7 @@ fn plan(icmp: bool) -> HostPlan {
                 fixed_ip: Ipv4Addr::new(10, 0, 0, 5),
             }],
             routes: vec![],
+            port_forwardings: vec![],
         }],
         ports,
         security_groups: vec![SecurityGroupPlan {
@@ -415,6 +417,233 @@ fn router_snat_floating_ip_restart_and_idempotence() {
         0,
         "converged state is stable"
     );
+}
+
+const FIP2: Ipv4Addr = Ipv4Addr::new(172, 24, 4, 30);
+
+/// `plan(false)` with TCP 22 and 30-31 open in the group and, when `forward`, a
+/// floating IP that only carries port forwardings to vm2: 2222 to 22, and the
+/// shifted range 8000-8001 to 30-31.
+fn plan_pf(forward: bool) -> HostPlan {
+    let mut p = plan(false);
+    // The fake host's masquerade of the external range would also rewrite the
+    // bridged, br_netfilter-tracked packets on the tenant bridge (to the host's
+    // 172.24.4.1), hiding which source address vm2 really sees.
+    if let Some(e) = p.external.as_mut() {
+        e.masquerade = false;
+    }
+    let rules = &mut p.security_groups[0].rules;
+    rules.push(sg_rule("in-ssh", "ingress", Some("tcp"), Some(22)));
+    let mut range = sg_rule("in-30-31", "ingress", Some("tcp"), Some(30));
+    range.port_range_max = Some(31);
+    rules.push(range);
+    if forward {
+        let vm = vm2().ips[0];
+        p.routers[0].port_forwardings = vec![
+            PortForwardPlan {
+                floating_ip: FIP2,
+                protocol: "tcp".into(),
+                external: (2222, 2222),
+                internal_ip: vm,
+                internal: (22, 22),
+            },
+            PortForwardPlan {
+                floating_ip: FIP2,
+                protocol: "tcp".into(),
+                external: (8000, 8001),
+                internal_ip: vm,
+                internal: (30, 31),
+            },
+        ];
+    }
+    p
+}
+
+#[test]
+fn port_forwarding_reaches_the_instance_and_goes_with_the_rule() {
+    require_privileges!();
+    let env = Env::new();
+    let (a, b) = (env.instance("vm1", &vm1()), env.instance("vm2", &vm2()));
+    let with = plan_pf(true);
+    env.converge_ok(&with);
+    lease_both(&env, &a, &b);
+    serve_peer_address(&b, 22);
+    serve_peer_address(&b, 31);
+    let check = |what: &str| {
+        let seen = tcp_peer(&env.host, FIP2, 2222, LONG)
+            .unwrap_or_else(|e| panic!("{what}: outside reaches vm2:22 through FIP2:2222: {e:?}"));
+        assert_eq!(
+            seen,
+            HOST_EXT.to_string(),
+            "{what}: vm2 sees the real client"
+        );
+        let seen = tcp_peer(&env.host, FIP2, 8001, LONG)
+            .unwrap_or_else(|e| panic!("{what}: FIP2:8001 reaches vm2:31: {e:?}"));
+        assert_eq!(seen, HOST_EXT.to_string());
+    };
+    check("first converge");
+    // Only the forwarded ports: FIP2:22 ends at the router itself (refused), and
+    // FIP2:8000 goes to vm2:30 where nothing listens.
+    assert!(tcp_peer(&env.host, FIP2, 22, SHORT).is_err());
+    assert_eq!(
+        tcp_peer(&env.host, FIP2, 8000, SHORT),
+        Err(std::io::ErrorKind::ConnectionRefused),
+        "8000 maps to 30, not to 31"
+    );
+    // Hairpin: vm1, behind the same router, reaches the forwarding too.
+    let seen = tcp_peer(&a, FIP2, 2222, LONG).expect("hairpin through the forwarding");
+    assert_eq!(
+        seen,
+        ROUTER_GW.to_string(),
+        "hairpin is SNATed to the router"
+    );
+    // vm2's own outbound traffic still leaves through the router's SNAT.
+    serve_peer_address(&env.host, 8080);
+    let seen = tcp_peer(&b, HOST_EXT, 8080, LONG).expect("vm2 reaches the outside");
+    assert_eq!(seen, ROUTER_GW.to_string());
+
+    // Idempotent: a second converge changes nothing.
+    assert_eq!(
+        env.converge_ok(&with).applied,
+        0,
+        "second converge changed nothing"
+    );
+
+    // The router namespace lost (a reboot): the converge rebuilds the forwarding.
+    for ns in env
+        .our_namespaces()
+        .iter()
+        .filter(|n| n.contains("qrouter"))
+    {
+        sh(&["ip", "netns", "del", ns]);
+    }
+    // The kernel dismantles a deleted namespace asynchronously.
+    assert!(
+        eventually(LONG, || tcp_peer(&env.host, FIP2, 2222, SHORT).is_err()),
+        "gone with the router"
+    );
+    assert!(env.converge_ok(&with).applied > 0);
+    assert!(
+        eventually(LONG, || tcp_peer(&env.host, FIP2, 2222, SHORT).is_ok()),
+        "forwarding rebuilt"
+    );
+    check("after the rebuild");
+
+    // The forwarding deleted: FIP2 no longer answers and the rule is gone.
+    env.converge_ok(&plan_pf(false));
+    assert!(
+        tcp_peer(&env.host, FIP2, 2222, SHORT).is_err(),
+        "no forwarding after it was deleted"
+    );
+    let router_ns = env
+        .our_namespaces()
+        .into_iter()
+        .find(|n| n.contains("qrouter"))
+        .expect("router namespace");
+    let nat = sh(&["ip", "netns", "exec", &router_ns, "nft", "list", "ruleset"]);
+    assert!(!nat.contains("2222"), "no port forwarding rule left: {nat}");
+    assert!(!nat.contains(&FIP2.to_string()), "{nat}");
+    let addrs = sh(&["ip", "-n", &router_ns, "-j", "addr", "show"]);
+    assert!(!addrs.contains(&FIP2.to_string()), "FIP2 left the qg- leg");
+}
+
+#[test]
+fn a_new_floating_ip_is_announced_by_gratuitous_arp() {
+    require_privileges!();
+    let env = Env::new();
+    let mut without = plan(true);
+    without.routers[0].floating_ips.clear();
+    env.converge_ok(&without);
+    // The outside still remembers the floating IP at the MAC it had before (another
+    // router, an earlier association).
+    let fip = FIP.to_string();
+    let stale = "02:00:00:00:00:99";
+    env.host_ip(&[
+        "neigh", "replace", &fip, "lladdr", stale, "dev", "br-ex", "nud", "stale",
+    ]);
+    // Past the neighbour table's locktime (1 s), so an update is allowed at all.
+    std::thread::sleep(Duration::from_millis(1100));
+    env.converge_ok(&plan(true));
+    let gateway_mac = "fa:16:3e:00:00:9a";
+    assert!(
+        eventually(LONG, || env
+            .host_ip(&["neigh", "show", &fip, "dev", "br-ex"])
+            .contains(gateway_mac)),
+        "the outside learned the floating IP at the router's MAC without sending to it: {}",
+        env.host_ip(&["neigh", "show", &fip, "dev", "br-ex"])
+    );
+}
+
+#[test]
+fn external_masquerade_leaves_by_the_uplink_and_spares_bridged_traffic() {
+    require_privileges!();
+    let env = Env::new();
+    let (a, b) = (env.instance("vm1", &vm1()), env.instance("vm2", &vm2()));
+    // The host's uplink: up0 (198.51.100.2) to a "wan" namespace, the default route.
+    let wan = format!("{}-wan", env.tag);
+    sh(&["ip", "netns", "add", &wan]);
+    sh(&["ip", "-n", &wan, "link", "set", "lo", "up"]);
+    env.host_ip(&[
+        "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", &wan,
+    ]);
+    env.host_ip(&["addr", "add", "198.51.100.2/24", "dev", "up0"]);
+    env.host_ip(&["link", "set", "up0", "up"]);
+    sh(&[
+        "ip",
+        "-n",
+        &wan,
+        "addr",
+        "add",
+        "198.51.100.1/24",
+        "dev",
+        "eth0",
+    ]);
+    sh(&["ip", "-n", &wan, "link", "set", "eth0", "up"]);
+    env.host_ip(&["route", "add", "default", "via", "198.51.100.1"]);
+    env.converge_ok(&plan(true));
+    // A laptop on the external segment, through a NIC that is a port of br-ex (a
+    // host-only adapter taken over by the bridge).
+    let laptop = format!("{}-laptop", env.tag);
+    sh(&["ip", "netns", "add", &laptop]);
+    env.host_ip(&[
+        "link", "add", "lap0", "type", "veth", "peer", "name", "eth0", "netns", &laptop,
+    ]);
+    env.host_ip(&["link", "set", "lap0", "master", "br-ex", "up"]);
+    sh(&[
+        "ip",
+        "-n",
+        &laptop,
+        "addr",
+        "add",
+        "172.24.4.50/24",
+        "dev",
+        "eth0",
+    ]);
+    sh(&["ip", "-n", &laptop, "link", "set", "eth0", "up"]);
+    lease_both(&env, &a, &b);
+    serve_peer_address(&wan, 8080);
+    serve_peer_address(&laptop, 8080);
+
+    let wan_peer = Ipv4Addr::new(198, 51, 100, 1);
+    assert_eq!(
+        tcp_peer(&a, wan_peer, 8080, LONG).as_deref(),
+        Ok("198.51.100.2"),
+        "the outside sees the host's uplink address"
+    );
+    assert_eq!(
+        tcp_peer(&a, Ipv4Addr::new(172, 24, 4, 50), 8080, LONG).as_deref(),
+        Ok(FIP.to_string().as_str()),
+        "the laptop on the external segment sees the floating IP, not a masquerade"
+    );
+    assert_eq!(
+        tcp_peer(&b, Ipv4Addr::new(172, 24, 4, 50), 8080, LONG).as_deref(),
+        Ok(ROUTER_GW.to_string().as_str()),
+        "and the router's SNAT address for an instance without one"
+    );
+    let table = sh(&[
+        "ip", "netns", "exec", &env.host, "nft", "list", "table", "ip", "onestack",
+    ]);
+    assert!(table.contains("oifname \"up0\" masquerade"), "{table}");
 }
 
 #[test]
@@ -1072,6 +1301,7 @@ fn routed6_plan(mode_b: Ipv6Mode) -> HostPlan {
             gateway: None,
             floating_ips: vec![],
             routes: vec![],
+            port_forwardings: vec![],
         }],
         security_groups: vec![SecurityGroupPlan {
             id: SG.into(),

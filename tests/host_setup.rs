@@ -778,31 +778,6 @@ const NAT_PING: &str = "#!/bin/sh\n\
     echo \"e2e-nat-ping fail\"\n";
 const GUEST_MARKER: &str = "onestack-guest ready ";
 
-/// The test guest image and QEMU, or None with the reason printed.
-fn guest_image() -> Option<PathBuf> {
-    let path = std::env::var_os("ONESTACK_TEST_IMAGE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-image/test-image.qcow2")
-        });
-    if !path.is_file() {
-        eprintln!(
-            "SKIPPED: no test guest image at {} (run scripts/build-test-image.sh)",
-            path.display()
-        );
-        return None;
-    }
-    if Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: qemu-system-x86_64 is not installed (run scripts/ensure-qemu.sh)");
-        return None;
-    }
-    Some(path)
-}
-
 /// The cloud of the end-to-end test; dropping it ends onestack, every VMM and every
 /// dnsmasq of its state directory by PID (before the lab removes the namespaces).
 struct Cloud(common::Server);
@@ -942,7 +917,7 @@ impl Cloud {
             .trim()
             .parse()
             .ok()
-            .filter(|p| Path::new(&format!("/proc/{p}")).exists())
+            .filter(|p| common::process_alive(*p))
     }
 }
 
@@ -1066,7 +1041,7 @@ fn reboot_vm(lab: &Lab, cloud: &mut Cloud) {
 #[test]
 fn instance_in_the_vm_survives_a_reboot() {
     require_privileges!();
-    let Some(image) = guest_image() else {
+    let Some(image) = common::guest_image() else {
         return;
     };
     let started = Instant::now();
@@ -1263,7 +1238,15 @@ fn instance_in_the_vm_survives_a_reboot() {
 
     // The VM reboots: the unit runs host-restore, then up.
     reboot_vm(&lab, &mut cloud);
-    assert!(!pings(2), "the floating IP answered with everything gone");
+    // The kernel dismantles deleted namespaces asynchronously: wait for silence.
+    assert!(
+        netns::eventually(Duration::from_secs(10), || !netns::ping(
+            &laptop,
+            fip,
+            Duration::from_millis(700)
+        )),
+        "the floating IP answered with everything gone"
+    );
     let restore_at = Instant::now();
     let (ok, text) = lab.onestack_at(&state, &["host-restore"]);
     assert!(ok, "host-restore: {text}");

@@ -2,46 +2,11 @@
 
 mod common;
 
+use common::neutron::{call, id, neutron_error, post};
 use common::{Server, json_of};
 use reqwest::Method;
 use reqwest::blocking::Response;
 use serde_json::{Value, json};
-
-fn call(s: &Server, m: Method, path: &str, token: &str, body: Option<Value>) -> Response {
-    let mut r = s
-        .client
-        .request(m, format!("{}/networking/v2.0{path}", s.base))
-        .header("X-Auth-Token", token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    r.send().expect("request")
-}
-
-fn post(s: &Server, token: &str, coll: &str, key: &str, body: Value) -> Value {
-    let r = call(
-        s,
-        Method::POST,
-        &format!("/{coll}"),
-        token,
-        Some(json!({ key: body })),
-    );
-    assert_eq!(r.status(), 201, "create {coll}");
-    json_of(r)[key].clone()
-}
-
-fn neutron_error(r: Response, code: u16) -> String {
-    assert_eq!(r.status().as_u16(), code);
-    let v = json_of(r);
-    v["NeutronError"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("NeutronError body: {v}"))
-        .to_owned()
-}
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().expect("id").to_owned()
-}
 
 #[test]
 fn discovery_defaults_and_extensions() {
@@ -956,4 +921,672 @@ fn ipv6_subnet_for_an_external_router_cannot_join_a_router() {
     );
     let r = add(json!({"subnet_id": id(&routed)}));
     assert_eq!(r.status(), 200, "a subnet with an RA mode joins the router");
+}
+
+// --- subnet pools ------------------------------------------------------------------
+
+fn pool_subnet(s: &Server, token: &str, net: &str, body: Value) -> Response {
+    let mut b = json!({"network_id": net, "ip_version": 4});
+    for (k, v) in body.as_object().expect("object") {
+        b[k] = v.clone();
+    }
+    call(
+        s,
+        Method::POST,
+        "/subnets",
+        token,
+        Some(json!({"subnet": b})),
+    )
+}
+
+fn cidr_of(r: Response) -> String {
+    assert_eq!(r.status(), 201, "subnet from pool");
+    json_of(r)["subnet"]["cidr"]
+        .as_str()
+        .expect("cidr")
+        .to_owned()
+}
+
+#[test]
+fn subnet_pools_crud_allocation_and_prefix_ops() {
+    let s = Server::start();
+    let demo = s.demo();
+    let ext = json_of(call(&s, Method::GET, "/extensions", &demo, None));
+    let aliases: Vec<&str> = ext["extensions"]
+        .as_array()
+        .expect("extensions")
+        .iter()
+        .filter_map(|e| e["alias"].as_str())
+        .collect();
+    for a in [
+        "subnet_allocation",
+        "default-subnetpools",
+        "subnetpool-prefix-ops",
+    ] {
+        assert!(aliases.contains(&a), "{a} in {aliases:?}");
+    }
+    let pool = post(
+        &s,
+        &demo,
+        "subnetpools",
+        "subnetpool",
+        json!({"name": "p", "prefixes": ["10.10.0.0/16"], "default_prefixlen": 24}),
+    );
+    let pid = id(&pool);
+    assert_eq!(pool["prefixes"], json!(["10.10.0.0/16"]));
+    assert_eq!(
+        (
+            &pool["default_prefixlen"],
+            &pool["min_prefixlen"],
+            &pool["max_prefixlen"]
+        ),
+        (&json!(24), &json!(8), &json!(32))
+    );
+    assert_eq!(pool["ip_version"], 4);
+    assert_eq!(pool["shared"], false);
+    assert_eq!(pool["is_default"], false);
+    assert_eq!(pool["address_scope_id"], Value::Null);
+    assert_eq!(pool["default_quota"], Value::Null);
+    assert_eq!(pool["revision_number"], 1);
+    assert_eq!(pool["tenant_id"], pool["project_id"]);
+    for k in ["created_at", "updated_at", "description", "tags"] {
+        assert!(pool.get(k).is_some(), "{k} in {pool}");
+    }
+    let listed = json_of(call(
+        &s,
+        Method::GET,
+        "/subnetpools?name=p&fields=id&fields=name",
+        &demo,
+        None,
+    ));
+    assert_eq!(listed["subnetpools"], json!([{"id": pid, "name": "p"}]));
+    let shown = json_of(call(
+        &s,
+        Method::GET,
+        &format!("/subnetpools/{pid}"),
+        &demo,
+        None,
+    ));
+    assert_eq!(shown["subnetpool"]["id"], pid);
+
+    // Allocation: first free /24s in order, then Neutron's tightest-fit for other sizes.
+    let net = id(&post(
+        &s,
+        &demo,
+        "networks",
+        "network",
+        json!({"name": "n"}),
+    ));
+    let r = pool_subnet(&s, &demo, &net, json!({"name": "s1", "subnetpool_id": pid}));
+    assert_eq!(r.status(), 201);
+    let s1 = json_of(r)["subnet"].clone();
+    assert_eq!(s1["cidr"], "10.10.0.0/24");
+    assert_eq!(s1["subnetpool_id"], pid);
+    assert_eq!(s1["gateway_ip"], "10.10.0.1");
+    let sub = |body: Value| cidr_of(pool_subnet(&s, &demo, &net, body));
+    assert_eq!(sub(json!({"subnetpool_id": pid})), "10.10.1.0/24");
+    // The openstack CLI sends prefixlen as a string.
+    assert_eq!(
+        sub(json!({"subnetpool_id": pid, "prefixlen": "26"})),
+        "10.10.2.0/26"
+    );
+    assert_eq!(sub(json!({"subnetpool_id": pid})), "10.10.3.0/24");
+    assert_eq!(
+        sub(json!({"subnetpool_id": pid, "cidr": "10.10.8.0/22"})),
+        "10.10.8.0/22"
+    );
+    let shown = json_of(call(
+        &s,
+        Method::GET,
+        &format!("/subnets/{}", id(&s1)),
+        &demo,
+        None,
+    ));
+    assert_eq!(shown["subnet"]["subnetpool_id"], pid);
+
+    // Errors, with Neutron's messages.
+    let taken = pool_subnet(
+        &s,
+        &demo,
+        &net,
+        json!({"subnetpool_id": pid, "cidr": "10.10.0.128/25"}),
+    );
+    assert!(neutron_error(taken, 409).contains("Cannot allocate requested subnet"));
+    let outside = pool_subnet(
+        &s,
+        &demo,
+        &net,
+        json!({"subnetpool_id": pid, "cidr": "192.168.7.0/24"}),
+    );
+    assert!(neutron_error(outside, 400).contains("Cannot allocate requested subnet"));
+    assert_eq!(
+        neutron_error(
+            pool_subnet(
+                &s,
+                &demo,
+                &net,
+                json!({"subnetpool_id": pid, "prefixlen": 7})
+            ),
+            400
+        ),
+        "Unable to allocate subnet with prefix length 7, minimum allowed prefix is 8."
+    );
+    assert_eq!(
+        neutron_error(
+            pool_subnet(
+                &s,
+                &demo,
+                &net,
+                json!({"subnetpool_id": pid, "prefixlen": 33})
+            ),
+            400
+        ),
+        "Unable to allocate subnet with prefix length 33, maximum allowed prefix is 32."
+    );
+    let both = pool_subnet(
+        &s,
+        &demo,
+        &net,
+        json!({"subnetpool_id": pid, "cidr": "10.10.9.0/24", "prefixlen": 24}),
+    );
+    assert!(neutron_error(both, 400).contains("must not be supplied together"));
+    let none = pool_subnet(&s, &demo, &net, json!({}));
+    assert!(
+        neutron_error(none, 400)
+            .contains("A cidr must be specified in the absence of a subnet pool")
+    );
+    let v6 = pool_subnet(
+        &s,
+        &demo,
+        &net,
+        json!({"subnetpool_id": pid, "ip_version": 6}),
+    );
+    assert!(neutron_error(v6, 400).contains("Cannot allocate IPv6 subnet from IPv4 subnet pool"));
+    let missing = pool_subnet(&s, &demo, &net, json!({"subnetpool_id": "nope"}));
+    assert!(neutron_error(missing, 404).contains("Subnet pool nope could not be found"));
+
+    // A deleted subnet gives its prefix back.
+    assert_eq!(
+        call(
+            &s,
+            Method::DELETE,
+            &format!("/subnets/{}", id(&s1)),
+            &demo,
+            None
+        )
+        .status(),
+        204
+    );
+    assert_eq!(sub(json!({"subnetpool_id": pid})), "10.10.0.0/24");
+
+    // Updates: If-Match, growing prefixes only, bounds re-checked.
+    let put = |body: Value, if_match: Option<&str>| {
+        let mut r = s
+            .client
+            .put(format!("{}/networking/v2.0/subnetpools/{pid}", s.base))
+            .header("X-Auth-Token", &demo)
+            .json(&json!({ "subnetpool": body }));
+        if let Some(m) = if_match {
+            r = r.header("If-Match", m);
+        }
+        r.send().expect("put")
+    };
+    neutron_error(put(json!({"name": "q"}), Some("revision_number=7")), 412);
+    let r = put(json!({"name": "q"}), Some("revision_number=1"));
+    assert_eq!(r.status(), 200);
+    let v = json_of(r);
+    assert_eq!(v["subnetpool"]["name"], "q");
+    assert_eq!(v["subnetpool"]["revision_number"], 2);
+    assert!(
+        neutron_error(put(json!({"prefixes": ["10.10.0.0/17"]}), None), 400)
+            .contains("Existing prefixes must be a subset of the new prefixes")
+    );
+    assert_eq!(
+        neutron_error(put(json!({"min_prefixlen": 25}), None), 400),
+        "Illegal prefix bounds: default_prefixlen=24, min_prefixlen=25."
+    );
+    neutron_error(put(json!({"shared": true}), None), 400);
+    let v = json_of(put(
+        json!({"prefixes": ["10.10.0.0/16", "172.16.0.0/24"]}),
+        None,
+    ));
+    assert_eq!(
+        v["subnetpool"]["prefixes"],
+        json!(["10.10.0.0/16", "172.16.0.0/24"])
+    );
+
+    // add_prefixes / remove_prefixes: compacted lists, prefixes in use stay.
+    let action = |name: &str, prefixes: Value| {
+        call(
+            &s,
+            Method::PUT,
+            &format!("/subnetpools/{pid}/{name}"),
+            &demo,
+            Some(json!({ "prefixes": prefixes })),
+        )
+    };
+    let v = json_of(action("add_prefixes", json!(["10.11.0.0/16"])));
+    assert_eq!(v["prefixes"], json!(["10.10.0.0/15", "172.16.0.0/24"]));
+    let busy = action("remove_prefixes", json!(["10.10.0.0/16"]));
+    assert!(neutron_error(busy, 400).contains("in use by a subnet"));
+    let v = json_of(action(
+        "remove_prefixes",
+        json!(["10.11.0.0/16", "172.16.0.0/24"]),
+    ));
+    assert_eq!(v["prefixes"], json!(["10.10.0.0/16"]));
+
+    // A pool that subnets use cannot go (Neutron's SubnetPoolDeleteError is a 400).
+    assert_eq!(
+        neutron_error(
+            call(
+                &s,
+                Method::DELETE,
+                &format!("/subnetpools/{pid}"),
+                &demo,
+                None
+            ),
+            400
+        ),
+        "Unable to delete subnet pool: Subnet pool has existing allocations."
+    );
+    assert_eq!(
+        call(&s, Method::DELETE, &format!("/networks/{net}"), &demo, None).status(),
+        204
+    );
+    assert_eq!(
+        call(
+            &s,
+            Method::DELETE,
+            &format!("/subnetpools/{pid}"),
+            &demo,
+            None
+        )
+        .status(),
+        204
+    );
+    neutron_error(
+        call(&s, Method::GET, &format!("/subnetpools/{pid}"), &demo, None),
+        404,
+    );
+}
+
+#[test]
+fn subnet_pool_bounds_exhaustion_defaults_and_quota() {
+    let s = Server::start();
+    let admin = s.admin();
+    let demo = s.demo();
+    let create = |token: &str, body: Value| {
+        call(
+            &s,
+            Method::POST,
+            "/subnetpools",
+            token,
+            Some(json!({"subnetpool": body})),
+        )
+    };
+    assert_eq!(
+        neutron_error(
+            create(
+                &demo,
+                json!({"name": "b", "prefixes": ["10.30.0.0/24"], "min_prefixlen": 27, "max_prefixlen": 26})
+            ),
+            400
+        ),
+        "Illegal prefix bounds: min_prefixlen=27, max_prefixlen=26."
+    );
+    assert_eq!(
+        neutron_error(
+            create(
+                &demo,
+                json!({"name": "b", "prefixes": ["10.30.0.0/24"], "max_prefixlen": 33})
+            ),
+            400
+        ),
+        "Illegal prefix bounds: max_prefixlen=33, ip_version_max=32."
+    );
+    neutron_error(create(&demo, json!({"prefixes": ["10.30.0.0/24"]})), 400);
+    neutron_error(create(&demo, json!({"name": "b"})), 400);
+    neutron_error(create(&demo, json!({"name": "b", "prefixes": []})), 400);
+    neutron_error(
+        create(
+            &demo,
+            json!({"name": "b", "prefixes": ["10.30.0.0/24", "fd00::/64"]}),
+        ),
+        400,
+    );
+    neutron_error(
+        create(&demo, json!({"name": "b", "prefixes": ["10.30.0.1/24"]})),
+        400,
+    );
+    neutron_error(
+        create(
+            &demo,
+            json!({"name": "b", "prefixes": ["10.30.0.0/24"], "address_scope_id": "x"}),
+        ),
+        404,
+    );
+
+    // Exhaustion: four /26s fit a /24, the fifth does not.
+    let r = create(
+        &demo,
+        json!({"name": "small", "prefixes": ["10.30.0.0/24"], "min_prefixlen": 25, "default_prefixlen": 26, "max_prefixlen": 26}),
+    );
+    assert_eq!(r.status(), 201);
+    let small = id(&json_of(r)["subnetpool"]);
+    let net = id(&post(
+        &s,
+        &demo,
+        "networks",
+        "network",
+        json!({"name": "n"}),
+    ));
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(cidr_of(pool_subnet(
+            &s,
+            &demo,
+            &net,
+            json!({"subnetpool_id": small}),
+        )));
+    }
+    assert_eq!(
+        got,
+        [
+            "10.30.0.0/26",
+            "10.30.0.64/26",
+            "10.30.0.128/26",
+            "10.30.0.192/26"
+        ]
+    );
+    assert_eq!(
+        neutron_error(
+            pool_subnet(&s, &demo, &net, json!({"subnetpool_id": small})),
+            409
+        ),
+        "Failed to allocate subnet: Insufficient prefix space to allocate subnet size /26."
+    );
+
+    // Default pools: admin only, one per IP version, used by use_default_subnetpool.
+    neutron_error(
+        create(
+            &demo,
+            json!({"name": "d", "prefixes": ["10.40.0.0/16"], "is_default": true}),
+        ),
+        403,
+    );
+    let r = create(
+        &admin,
+        json!({"name": "d", "prefixes": ["10.40.0.0/16"], "default_prefixlen": 24, "is_default": true, "shared": true}),
+    );
+    assert_eq!(r.status(), 201);
+    let default = id(&json_of(r)["subnetpool"]);
+    let second = create(
+        &admin,
+        json!({"name": "d2", "prefixes": ["10.41.0.0/16"], "is_default": true}),
+    );
+    assert!(neutron_error(second, 400).contains("Only one default may exist per IP family"));
+    let r = pool_subnet(&s, &demo, &net, json!({"use_default_subnetpool": true}));
+    assert_eq!(r.status(), 201);
+    let v = json_of(r);
+    assert_eq!(v["subnet"]["cidr"], "10.40.0.0/24");
+    assert_eq!(v["subnet"]["subnetpool_id"], default);
+    let v6 = pool_subnet(
+        &s,
+        &demo,
+        &net,
+        json!({"use_default_subnetpool": true, "ip_version": 6}),
+    );
+    assert!(neutron_error(v6, 400).contains("No default subnetpool found for IPv6"));
+
+    // default_quota counts addresses per project (IPv4).
+    let r = create(
+        &demo,
+        json!({"name": "q", "prefixes": ["10.50.0.0/16"], "default_prefixlen": 24, "default_quota": 512}),
+    );
+    assert_eq!(r.status(), 201);
+    let q = id(&json_of(r)["subnetpool"]);
+    let net2 = id(&post(
+        &s,
+        &demo,
+        "networks",
+        "network",
+        json!({"name": "n2"}),
+    ));
+    cidr_of(pool_subnet(&s, &demo, &net2, json!({"subnetpool_id": q})));
+    cidr_of(pool_subnet(&s, &demo, &net2, json!({"subnetpool_id": q})));
+    assert_eq!(
+        neutron_error(
+            pool_subnet(&s, &demo, &net2, json!({"subnetpool_id": q})),
+            409
+        ),
+        "Per-tenant subnet pool prefix quota exceeded."
+    );
+
+    // The pool quota is listed with the others.
+    let demo_project = json_of(s.validate(&demo, &demo))["token"]["project"]["id"]
+        .as_str()
+        .expect("p")
+        .to_owned();
+    let d = json_of(call(
+        &s,
+        Method::GET,
+        &format!("/quotas/{demo_project}/details"),
+        &demo,
+        None,
+    ));
+    assert_eq!(d["quota"]["subnetpool"]["limit"], -1);
+    assert_eq!(d["quota"]["subnetpool"]["used"], 2);
+}
+
+#[test]
+fn subnet_pool_isolation() {
+    let s = Server::start();
+    let admin = s.admin();
+    let demo = s.demo();
+    let private = post(
+        &s,
+        &admin,
+        "subnetpools",
+        "subnetpool",
+        json!({"name": "adm", "prefixes": ["10.60.0.0/16"]}),
+    );
+    let shared = post(
+        &s,
+        &admin,
+        "subnetpools",
+        "subnetpool",
+        json!({"name": "pub", "prefixes": ["10.61.0.0/16"], "shared": true, "default_prefixlen": 24}),
+    );
+    let (private, shared) = (id(&private), id(&shared));
+    neutron_error(
+        call(
+            &s,
+            Method::GET,
+            &format!("/subnetpools/{private}"),
+            &demo,
+            None,
+        ),
+        404,
+    );
+    let listed = json_of(call(&s, Method::GET, "/subnetpools", &demo, None));
+    let ids: Vec<&str> = listed["subnetpools"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(ids, [shared.as_str()]);
+    let net = id(&post(
+        &s,
+        &demo,
+        "networks",
+        "network",
+        json!({"name": "n"}),
+    ));
+    neutron_error(
+        pool_subnet(&s, &demo, &net, json!({"subnetpool_id": private})),
+        404,
+    );
+    // A shared pool lends prefixes to every project but only its owner changes it.
+    assert_eq!(
+        cidr_of(pool_subnet(
+            &s,
+            &demo,
+            &net,
+            json!({"subnetpool_id": shared})
+        )),
+        "10.61.0.0/24"
+    );
+    neutron_error(
+        call(
+            &s,
+            Method::PUT,
+            &format!("/subnetpools/{shared}"),
+            &demo,
+            Some(json!({"subnetpool": {"name": "x"}})),
+        ),
+        403,
+    );
+    neutron_error(
+        call(
+            &s,
+            Method::PUT,
+            &format!("/subnetpools/{shared}/add_prefixes"),
+            &demo,
+            Some(json!({"prefixes": ["10.62.0.0/16"]})),
+        ),
+        403,
+    );
+    neutron_error(
+        call(
+            &s,
+            Method::DELETE,
+            &format!("/subnetpools/{shared}"),
+            &demo,
+            None,
+        ),
+        403,
+    );
+    neutron_error(
+        call(
+            &s,
+            Method::POST,
+            "/subnetpools",
+            &demo,
+            Some(
+                json!({"subnetpool": {"name": "s", "prefixes": ["10.63.0.0/16"], "shared": true}}),
+            ),
+        ),
+        403,
+    );
+    // The admin sees every project's pools.
+    let mine = post(
+        &s,
+        &demo,
+        "subnetpools",
+        "subnetpool",
+        json!({"name": "mine", "prefixes": ["10.64.0.0/16"]}),
+    );
+    let all = json_of(call(&s, Method::GET, "/subnetpools", &admin, None));
+    assert_eq!(all["subnetpools"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        call(
+            &s,
+            Method::GET,
+            &format!("/subnetpools/{}", id(&mine)),
+            &admin,
+            None
+        )
+        .status(),
+        200
+    );
+}
+
+#[test]
+fn concurrent_subnet_creates_get_distinct_prefixes() {
+    let s = Server::start();
+    let demo = s.demo();
+    let pool = id(&post(
+        &s,
+        &demo,
+        "subnetpools",
+        "subnetpool",
+        json!({"name": "c", "prefixes": ["10.70.0.0/21"], "default_prefixlen": 24}),
+    ));
+    // One network per create, so only the pool keeps the prefixes apart.
+    let nets: Vec<String> = (0..8)
+        .map(|i| {
+            id(&post(
+                &s,
+                &demo,
+                "networks",
+                "network",
+                json!({"name": format!("c{i}")}),
+            ))
+        })
+        .collect();
+    let cidrs: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = nets
+            .iter()
+            .map(|net| {
+                let (s, demo, pool) = (&s, &demo, &pool);
+                scope.spawn(move || {
+                    cidr_of(pool_subnet(s, demo, net, json!({"subnetpool_id": pool})))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    let mut sorted = cidrs.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 8, "distinct prefixes: {cidrs:?}");
+    let all: Vec<String> = (0..8).map(|i| format!("10.70.{i}.0/24")).collect();
+    let mut want = all.clone();
+    want.sort();
+    assert_eq!(sorted, want);
+    neutron_error(
+        pool_subnet(&s, &demo, &nets[0], json!({"subnetpool_id": pool})),
+        409,
+    );
+}
+
+#[test]
+fn pool_prefixes_stay_allocated_across_kill_9() {
+    let mut s = Server::start();
+    let t = s.demo();
+    let pool = id(&post(
+        &s,
+        &t,
+        "subnetpools",
+        "subnetpool",
+        json!({"name": "k", "prefixes": ["10.80.0.0/23"], "default_prefixlen": 24}),
+    ));
+    let net = id(&post(&s, &t, "networks", "network", json!({"name": "n"})));
+    assert_eq!(
+        cidr_of(pool_subnet(&s, &t, &net, json!({"subnetpool_id": pool}))),
+        "10.80.0.0/24"
+    );
+    s.kill9();
+    s.launch();
+    let t = s.demo();
+    assert_eq!(
+        cidr_of(pool_subnet(&s, &t, &net, json!({"subnetpool_id": pool}))),
+        "10.80.1.0/24"
+    );
+    neutron_error(
+        pool_subnet(&s, &t, &net, json!({"subnetpool_id": pool})),
+        409,
+    );
+    let shown = json_of(call(
+        &s,
+        Method::GET,
+        &format!("/subnetpools/{pool}"),
+        &t,
+        None,
+    ));
+    assert_eq!(shown["subnetpool"]["prefixes"], json!(["10.80.0.0/23"]));
 }

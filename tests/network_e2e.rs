@@ -685,3 +685,129 @@ fn neutron_api_drives_a_real_dataplane_across_a_restart() {
     );
     eprintln!("FIGURE whole test: {:?}", started.elapsed());
 }
+
+/// A floating IP port forwarding made through the API: the host reaches the
+/// instance's TCP 22 on the floating IP's port 2222 once the dataplane converged,
+/// again after kill -9 and a wrecked dataplane, and no longer once it is deleted.
+#[test]
+fn port_forwarding_through_the_api_across_a_restart() {
+    require_privileges!();
+    let mut cloud = Cloud::start();
+    let nets = cloud.ok(Method::GET, "/networks?name=public", None, 200);
+    let public = id(&nets["networks"][0]);
+    let br_ex_ready = eventually(CONVERGE, || {
+        std::process::Command::new("ip")
+            .args(["-n", &cloud.host, "-4", "addr", "show", "dev", "br-ex"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("172.24.4.1/24"))
+    });
+    assert!(br_ex_ready, "br-ex never got 172.24.4.1/24");
+
+    let net = cloud.create("networks", "network", json!({"name": "pf-net"}));
+    let subnet = cloud.create(
+        "subnets",
+        "subnet",
+        json!({"network_id": id(&net), "ip_version": 4, "cidr": "10.20.0.0/24"}),
+    );
+    let router = cloud.create(
+        "routers",
+        "router",
+        json!({"name": "pf-router", "external_gateway_info": {"network_id": public}}),
+    );
+    cloud.ok(
+        Method::PUT,
+        &format!("/routers/{}/add_router_interface", id(&router)),
+        Some(json!({"subnet_id": id(&subnet)})),
+        200,
+    );
+    let sg = cloud.create(
+        "security-groups",
+        "security_group",
+        json!({"name": "pf-sg"}),
+    );
+    cloud.create(
+        "security-group-rules",
+        "security_group_rule",
+        json!({"security_group_id": id(&sg), "direction": "ingress", "ethertype": "IPv4",
+               "protocol": "tcp", "port_range_min": 22, "port_range_max": 22}),
+    );
+    let port = cloud.create(
+        "ports",
+        "port",
+        json!({"network_id": id(&net), "security_groups": [id(&sg)]}),
+    );
+    let vm = cloud.instance("vm", &port);
+    serve_peer_address(&vm, 22);
+    let since = SystemTime::now();
+    cloud.ok(
+        Method::PUT,
+        &format!("/ports/{}", id(&port)),
+        Some(json!({"port": {"binding:host_id": "e2e-compute"}})),
+        200,
+    );
+    cloud.converged(since, 1);
+    lease(&vm, &port);
+
+    let fip = cloud.create(
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": public}),
+    );
+    let fip_ip: Ipv4Addr = fip["floating_ip_address"]
+        .as_str()
+        .expect("floating_ip_address")
+        .parse()
+        .expect("IPv4");
+    let created_at = Instant::now();
+    let pf = cloud.ok(
+        Method::POST,
+        &format!("/floatingips/{}/port_forwardings", id(&fip)),
+        Some(json!({"port_forwarding": {
+            "internal_port_id": id(&port), "internal_ip_address": fixed_ip(&port).to_string(),
+            "internal_port": 22, "external_port": 2222, "protocol": "tcp"}})),
+        201,
+    )["port_forwarding"]
+        .clone();
+    assert!(
+        eventually(LONG, || tcp_peer(&cloud.host, fip_ip, 2222, SHORT).is_ok()),
+        "the host reaches the instance through {fip_ip}:2222\n{}",
+        cloud.server.log()
+    );
+    eprintln!(
+        "FIGURE port forwarding create -> first TCP connect through it: {:?}",
+        created_at.elapsed()
+    );
+    let seen = tcp_peer(&cloud.host, fip_ip, 2222, LONG).expect("through the forwarding");
+    assert_eq!(
+        seen,
+        HOST_EXT.to_string(),
+        "the instance sees the real client"
+    );
+
+    // kill -9, dataplane wrecked, start again: the forwarding is rebuilt from the
+    // database.
+    cloud.server.kill9();
+    cloud.wreck_dataplane();
+    sh(&["ip", "-n", &vm, "addr", "flush", "dev", "eth0"]);
+    let since = SystemTime::now();
+    cloud.server.launch();
+    cloud.token = cloud.server.admin();
+    cloud.converged(since, 1);
+    lease(&vm, &port);
+    assert!(
+        eventually(LONG, || tcp_peer(&cloud.host, fip_ip, 2222, SHORT).is_ok()),
+        "the forwarding is back after the restart"
+    );
+
+    // Deleted: nothing answers on the floating IP any more.
+    cloud.ok(
+        Method::DELETE,
+        &format!("/floatingips/{}/port_forwardings/{}", id(&fip), id(&pf)),
+        None,
+        204,
+    );
+    assert!(
+        eventually(LONG, || tcp_peer(&cloud.host, fip_ip, 2222, SHORT).is_err()),
+        "no forwarding after the delete"
+    );
+}

@@ -296,7 +296,11 @@ impl ComputeService {
     /// Resize on this one host: claim the new flavor, keep the old disk aside,
     /// grow the root disk, restart with the new CPUs and memory; VERIFY_RESIZE.
     async fn resize(&self, s: &Server, flavor: &Flavor) -> ApiResult<()> {
-        self.claim_flavor(s, flavor).await.map_err(|e| match e {
+        let scheduled = match self.ensure_schedulable().await {
+            Ok(()) => self.claim_flavor(s, flavor).await,
+            Err(e) => Err(e),
+        };
+        scheduled.map_err(|e| match e {
             ApiError::Conflict(m) => ApiError::Conflict(format!("No valid host was found. {m}")),
             other => other,
         })?;

@@ -112,13 +112,16 @@ impl ComputeService {
         let Some(s) = self.load_building(id).await? else {
             return Ok(false);
         };
-        // 1. Scheduling: a claim against this host's provider.
-        self.claim_flavor(&s, &s.flavor)
-            .await
-            .map_err(|e| match e {
-                ApiError::Conflict(m) => BuildFailure::no_valid_host(&m),
-                other => BuildFailure::from_api("scheduling", other),
-            })?;
+        // 1. Scheduling: this host must take new servers, then a claim against
+        //    its provider.
+        let scheduled = match self.ensure_schedulable().await {
+            Ok(()) => self.claim_flavor(&s, &s.flavor).await,
+            Err(e) => Err(e),
+        };
+        scheduled.map_err(|e| match e {
+            ApiError::Conflict(m) => BuildFailure::no_valid_host(&m),
+            other => BuildFailure::from_api("scheduling", other),
+        })?;
         self.set_task(id, TaskState::Networking).await?;
 
         // 2. Networking: one port per requested NIC, recorded as soon as made.

@@ -20,6 +20,7 @@ pub mod serial;
 pub mod server_groups;
 pub mod server_meta;
 pub mod servers;
+pub mod services;
 pub mod store;
 
 use std::collections::HashMap;

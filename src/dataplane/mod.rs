@@ -14,6 +14,7 @@
 
 pub mod cmd;
 pub mod dnsmasq;
+pub mod garp;
 pub mod ipv4;
 pub mod links;
 pub mod metadata;
@@ -334,10 +335,24 @@ impl Dataplane {
             .iter()
             .map(|e| format!("security groups: {e}"))
             .collect();
+        let uplinks = match plan.external.as_ref().filter(|e| e.masquerade) {
+            Some(_) => match self
+                .runner
+                .query(host.ip(&["-4", "-j", "route", "show", "default"]))
+                .await
+            {
+                Ok(out) => nft::default_route_devices(&out),
+                Err(e) => {
+                    errors.push(format!("external masquerade: default routes: {e}"));
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
         let tables = [
             ("inet", sg.inet),
             ("bridge", sg.bridge),
-            ("ip", nft::host_nat(plan.external.as_ref())),
+            ("ip", nft::host_nat(plan.external.as_ref(), &uplinks)),
         ];
         for (family, text) in tables {
             if let Err(e) = self

@@ -24,8 +24,8 @@ use tokio::sync::Mutex;
 use super::cmd::{CmdError, Ns, Runner};
 use super::ipv4;
 use super::plan::{
-    ExternalPlan, HostPlan, PortPlan, RouterGateway, RouterPlan, RulePlan, SecurityGroupPlan,
-    link_local,
+    ExternalPlan, HostPlan, PortForwardPlan, PortPlan, RouterGateway, RouterPlan, RulePlan,
+    SecurityGroupPlan, link_local,
 };
 
 /// Name of every table onestack owns, in whichever family.
@@ -169,32 +169,31 @@ fn port_chains(
         let _ = writeln!(s, "\t\t{line}");
     }
     let _ = writeln!(s, "\t}}\n\tchain i_{id} {{");
-    let p = &port.id;
-    let _ = writeln!(
-        s,
-        "\t\tether type arp return {}",
-        comment(&format!("port {p}: arp"))
-    );
-    let _ = writeln!(
-        s,
-        "\t\tether type ip udp sport 67 udp dport 68 return {}",
-        comment(&format!("port {p}: dhcp replies"))
-    );
-    let _ = writeln!(
-        s,
-        "\t\tether type ip6 icmpv6 type {ICMP6_IN} return {}",
-        comment(&format!("port {p}: neighbour discovery"))
-    );
-    let _ = writeln!(
-        s,
-        "\t\tether type ip6 udp sport 547 udp dport 546 return {}",
-        comment(&format!("port {p}: dhcpv6 replies"))
-    );
-    let _ = writeln!(
-        s,
-        "\t\tether type != {{ ip, ip6 }} drop {}",
-        comment(&format!("port {p}: not IP"))
-    );
+    // What reaches a port whatever its groups say: ARP, DHCP and DHCPv6 replies,
+    // neighbour discovery; anything that is not IP stops here.
+    let always = [
+        ("ether type arp return", "arp"),
+        (
+            "ether type ip udp sport 67 udp dport 68 return",
+            "dhcp replies",
+        ),
+        (
+            &*format!("ether type ip6 icmpv6 type {ICMP6_IN} return"),
+            "neighbour discovery",
+        ),
+        (
+            "ether type ip6 udp sport 547 udp dport 546 return",
+            "dhcpv6 replies",
+        ),
+        ("ether type != { ip, ip6 } drop", "not IP"),
+    ];
+    for (rule, what) in always {
+        let _ = writeln!(
+            s,
+            "\t\t{rule} {}",
+            comment(&format!("port {}: {what}", port.id))
+        );
+    }
     for line in rule_chain(port, groups, "ingress", errors) {
         let _ = writeln!(s, "\t\t{line}");
     }
@@ -476,12 +475,56 @@ fn ports(proto: &str, rule: &RulePlan) -> String {
     }
 }
 
-/// The NAT table of a router namespace: floating IPs, then SNAT of internal subnets.
+/// The DNAT rule of one port forwarding. Replies need no rule of their own:
+/// conntrack reverses the DNAT, so they leave with the floating IP and external
+/// port as source.
+fn port_forward_rule(p: &PortForwardPlan) -> String {
+    let proto = &p.protocol;
+    let span = |(a, b): (u16, u16)| {
+        if a == b {
+            a.to_string()
+        } else {
+            format!("{a}-{b}")
+        }
+    };
+    let target = if p.internal.0 == p.internal.1 {
+        format!("{}:{}", p.internal_ip, p.internal.0)
+    } else if p.internal == p.external {
+        p.internal_ip.to_string()
+    } else {
+        // Shifted ranges of one size: port for port through a map.
+        let pairs: Vec<String> = (p.external.0..=p.external.1)
+            .zip(p.internal.0..=p.internal.1)
+            .map(|(e, i)| format!("{e} : {i}"))
+            .collect();
+        format!(
+            "{} : {proto} dport map {{ {} }}",
+            p.internal_ip,
+            pairs.join(", ")
+        )
+    };
+    let c = comment(&format!(
+        "port forwarding {}:{} {proto}",
+        p.floating_ip,
+        span(p.external)
+    ));
+    format!(
+        "\t\tip daddr {} {proto} dport {} dnat to {target} {c}",
+        p.floating_ip,
+        span(p.external)
+    )
+}
+
+/// The NAT table of a router namespace: port forwardings and floating IPs, then
+/// SNAT of internal subnets.
 pub fn router_nat(router: &RouterPlan, qg: &str) -> Option<String> {
     let gw: &RouterGateway = router.gateway.as_ref()?;
     let gw_ip = ipv4::parse_cidr(&gw.address)?.0;
     let mut pre = String::new();
     let mut post = String::new();
+    for p in &router.port_forwardings {
+        let _ = writeln!(pre, "{}", port_forward_rule(p));
+    }
     for f in &router.floating_ips {
         let c = comment(&format!("floating ip {}", f.floating_ip));
         let _ = writeln!(
@@ -495,7 +538,7 @@ pub fn router_nat(router: &RouterPlan, qg: &str) -> Option<String> {
             f.fixed_ip, f.floating_ip
         );
     }
-    if !router.floating_ips.is_empty() {
+    if !router.floating_ips.is_empty() || !router.port_forwardings.is_empty() {
         // Hairpin, as Neutron's L3 agent does: an instance reaching another's
         // floating IP from behind this router is DNATed above; without this SNAT
         // the reply would go straight back (same subnet) and miss the un-NAT.
@@ -531,20 +574,43 @@ pub fn router_nat(router: &RouterPlan, qg: &str) -> Option<String> {
     ))
 }
 
-/// Masquerade of the external network leaving the host by any other device.
-pub fn host_nat(external: Option<&ExternalPlan>) -> Option<String> {
+/// Masquerade of the external network leaving the host through its uplinks (the
+/// devices of its default routes), as DevStack masquerades the floating range out
+/// of the default route's device: traffic to any other local network (bridged
+/// under br_netfilter, or routed to a second NIC) keeps the floating IP as source.
+pub fn host_nat(external: Option<&ExternalPlan>, uplinks: &[String]) -> Option<String> {
     let ext = external.filter(|e| e.masquerade)?;
     let net = ipv4::network(&ext.cidr)?;
+    let devices: Vec<String> = uplinks
+        .iter()
+        .filter(|d| **d != ext.bridge)
+        .map(|d| format!("\"{d}\""))
+        .collect();
+    if devices.is_empty() {
+        return None;
+    }
     Some(format!(
         "table ip {TABLE} {{\n\
          \tchain postrouting {{\n\
          \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
-         \t\tip saddr {net} oifname != \"{}\" masquerade {}\n\
+         \t\tip saddr {net} oifname {{ {} }} masquerade {}\n\
          \t}}\n\
          }}\n",
-        ext.bridge,
+        devices.join(", "),
         comment("external network to the outside")
     ))
+}
+
+/// The devices of the IPv4 default routes in `ip -j route show default` output.
+pub fn default_route_devices(json: &str) -> Vec<String> {
+    let routes: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
+    let mut devs: Vec<String> = routes
+        .iter()
+        .filter_map(|r| r.get("dev")?.as_str().map(str::to_owned))
+        .collect();
+    devs.sort();
+    devs.dedup();
+    devs
 }
 
 /// What we last wrote per (namespace, table) and how the kernel listed it then.
@@ -613,6 +679,38 @@ async fn list_table(r: &Runner, ns: &Ns, family: &str) -> Result<Option<String>,
 mod tests {
     use super::*;
     use crate::dataplane::plan::FloatingIpPlan;
+
+    #[test]
+    fn external_masquerade_goes_out_of_the_uplinks_only() {
+        let json = r#"[{"dst":"default","gateway":"10.0.2.2","dev":"enp0s3","flags":[]},
+                       {"dst":"default","gateway":"192.168.1.1","dev":"wlan0","metric":600,"flags":[]},
+                       {"dst":"default","gateway":"172.24.4.1","dev":"br-ex","flags":[]}]"#;
+        let uplinks = default_route_devices(json);
+        assert_eq!(uplinks, vec!["br-ex", "enp0s3", "wlan0"]);
+        let ext = ExternalPlan {
+            network_id: "e".into(),
+            bridge: "br-ex".into(),
+            host_address: None,
+            cidr: "172.24.4.0/24".into(),
+            masquerade: true,
+        };
+        let t = host_nat(Some(&ext), &uplinks).expect("a table");
+        assert!(
+            t.contains("ip saddr 172.24.4.0/24 oifname { \"enp0s3\", \"wlan0\" } masquerade"),
+            "{t}"
+        );
+        assert_eq!(
+            host_nat(Some(&ext), &["br-ex".to_owned()]),
+            None,
+            "no uplink, no rule"
+        );
+        let off = ExternalPlan {
+            masquerade: false,
+            ..ext
+        };
+        assert_eq!(host_nat(Some(&off), &uplinks), None);
+        assert!(default_route_devices("not json").is_empty());
+    }
 
     #[test]
     fn ipv6_rules() {
@@ -776,6 +874,7 @@ mod tests {
                 fixed_ip: "10.0.0.5".parse().unwrap(),
             }],
             routes: vec![],
+            port_forwardings: vec![],
         };
         let t = router_nat(&r, "qg-p").unwrap();
         assert!(t.contains("ip daddr 172.24.4.20 dnat to 10.0.0.5"));
@@ -784,5 +883,52 @@ mod tests {
         assert!(t.contains(
             "iifname != \"qg-p\" oifname != \"qg-p\" ct status dnat snat to 172.24.4.10"
         ));
+    }
+
+    #[test]
+    fn router_nat_has_port_forwardings() {
+        let fip: std::net::Ipv4Addr = "172.24.4.30".parse().unwrap();
+        let vm: std::net::Ipv4Addr = "10.0.0.6".parse().unwrap();
+        let pf = |protocol: &str, external, internal| PortForwardPlan {
+            floating_ip: fip,
+            protocol: protocol.into(),
+            external,
+            internal_ip: vm,
+            internal,
+        };
+        let r = RouterPlan {
+            id: "r".into(),
+            namespace: "qrouter-r".into(),
+            interfaces: vec![],
+            gateway: Some(RouterGateway {
+                port_id: "p".into(),
+                bridge: "br-ex".into(),
+                mac: "fa:16:3e:00:00:01".into(),
+                address: "172.24.4.10/24".into(),
+                next_hop: None,
+                snat: false,
+                internal_cidrs: vec![],
+            }),
+            floating_ips: vec![],
+            routes: vec![],
+            port_forwardings: vec![
+                pf("tcp", (2222, 2222), (22, 22)),
+                pf("udp", (5000, 5010), (5000, 5010)),
+                pf("tcp", (8000, 8002), (80, 82)),
+                pf("tcp", (9000, 9009), (443, 443)),
+            ],
+        };
+        let t = router_nat(&r, "qg-p").unwrap();
+        assert!(t.contains("ip daddr 172.24.4.30 tcp dport 2222 dnat to 10.0.0.6:22"));
+        assert!(t.contains("ip daddr 172.24.4.30 udp dport 5000-5010 dnat to 10.0.0.6 "));
+        assert!(t.contains(
+            "tcp dport 8000-8002 dnat to 10.0.0.6 : tcp dport map { 8000 : 80, 8001 : 81, 8002 : 82 }"
+        ));
+        assert!(t.contains("tcp dport 9000-9009 dnat to 10.0.0.6:443"));
+        assert!(t.contains("ct status dnat snat to 172.24.4.10"), "hairpin");
+        assert!(
+            !t.contains("ip daddr 172.24.4.30 dnat"),
+            "no whole-address DNAT"
+        );
     }
 }

@@ -151,6 +151,9 @@ pub struct RouterPlan {
     pub floating_ips: Vec<FloatingIpPlan>,
     /// Static routes (destination CIDR, next hop).
     pub routes: Vec<(String, Ipv4Addr)>,
+    /// Floating IP port forwardings (DNAT of one protocol's ports only).
+    #[serde(default)]
+    pub port_forwardings: Vec<PortForwardPlan>,
 }
 
 /// A router leg (`qr-` device in the router namespace, its peer on the bridge).
@@ -192,6 +195,20 @@ pub struct RouterGateway {
 pub struct FloatingIpPlan {
     pub floating_ip: Ipv4Addr,
     pub fixed_ip: Ipv4Addr,
+}
+
+/// Packets to `floating_ip` on `external` ports of `protocol` go to `internal_ip`
+/// on `internal` ports: the same port when both ranges are equal, port for port
+/// when they are shifted ranges of one size, one port behind a range (1-N).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortForwardPlan {
+    pub floating_ip: Ipv4Addr,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// First and last port, equal for one port.
+    pub external: (u16, u16),
+    pub internal_ip: Ipv4Addr,
+    pub internal: (u16, u16),
 }
 
 /// An instance port: the tap `tap<id11>` on the network's bridge. The VMM opens the

@@ -183,6 +183,7 @@ mod tests {
             gateway: None,
             floating_ips: vec![],
             routes: vec![],
+            port_forwardings: vec![],
         }
     }
 

@@ -1,9 +1,10 @@
 //! Routers: one namespace per router with a `qr-` leg on each attached network and
 //! a `qg-` leg on the external bridge, forwarding on, routes from the plan, and an
-//! nftables NAT table for SNAT and floating IPs. A leg on an IPv6 subnet carries the
-//! subnet's gateway address and the namespace forwards IPv6 too; IPv6 is routed,
-//! never NATed (Neutron has no IPv6 NAT either). Legs on subnets with an RA mode
-//! advertise their prefixes and the router as default router (see `ra.rs`).
+//! nftables NAT table for SNAT, floating IPs and their port forwardings. A leg on
+//! an IPv6 subnet carries the subnet's gateway address and the namespace forwards
+//! IPv6 too; IPv6 is routed, never NATed (Neutron has no IPv6 NAT either). Legs on
+//! subnets with an RA mode advertise their prefixes and the router as default
+//! router (see `ra.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,6 +12,7 @@ use serde_json::Value;
 
 use super::Dataplane;
 use super::cmd::{CmdError, Ns};
+use super::garp;
 use super::ipv4;
 use super::links::{self, ALIAS_OWNED, Links, Want};
 use super::plan::{RouterPlan, device_name, tap_name};
@@ -47,6 +49,17 @@ pub async fn converge(
     if let Err(e) = ensure_forwarding(dp, &ns).await {
         errors.push(format!("{item}: {e}"));
     }
+    // NAT before addresses (its rules name devices, which need not exist yet): a
+    // floating IP on the qg- leg without its DNAT would be answered by the router
+    // itself, and announced by gratuitous ARP, while the instance is unreachable.
+    let qg = router
+        .gateway
+        .as_ref()
+        .map(|g| device_name("qg-", &g.port_id));
+    let nat = qg.and_then(|qg| super::nft::router_nat(router, &qg));
+    if let Err(e) = dp.nft.apply(&dp.runner, &ns, "ip", nat.as_deref()).await {
+        errors.push(format!("{item}: nat: {e}"));
+    }
     // One leg per port: a port with an IPv4 and an IPv6 address is one device.
     let mut legs: Vec<Leg> = Vec::new();
     for i in &router.interfaces {
@@ -66,13 +79,16 @@ pub async fn converge(
         }
     }
     if let Some(gw) = &router.gateway {
+        // The qg- leg answers ARP for every floating IP it NATs, those that only
+        // carry port forwardings included.
+        let fips: BTreeSet<std::net::Ipv4Addr> = router
+            .floating_ips
+            .iter()
+            .map(|f| f.floating_ip)
+            .chain(router.port_forwardings.iter().map(|p| p.floating_ip))
+            .collect();
         let mut addrs = vec![gw.address.clone()];
-        addrs.extend(
-            router
-                .floating_ips
-                .iter()
-                .map(|f| format!("{}/32", f.floating_ip)),
-        );
+        addrs.extend(fips.iter().map(|f| format!("{f}/32")));
         legs.push(Leg {
             port_id: &gw.port_id,
             prefix: "qg-",
@@ -121,14 +137,6 @@ pub async fn converge(
             .into_iter()
             .map(|e| format!("{item}: {e}")),
     );
-    let qg = router
-        .gateway
-        .as_ref()
-        .map(|g| device_name("qg-", &g.port_id));
-    let nat = qg.and_then(|qg| super::nft::router_nat(router, &qg));
-    if let Err(e) = dp.nft.apply(&dp.runner, &ns, "ip", nat.as_deref()).await {
-        errors.push(format!("{item}: nat: {e}"));
-    }
     (host_devices, errors)
 }
 
@@ -173,8 +181,31 @@ async fn ensure_leg(
         errors.push(e);
     }
     let want_addrs: Vec<String> = leg.addrs.iter().filter_map(|a| canonical_addr(a)).collect();
-    errors.extend(links::sync_addrs(r, ns, inner, &have.addrs, &want_addrs).await);
+    let added = new_ipv4(&have.addrs, &want_addrs);
+    let addr_errors = links::sync_addrs(r, ns, inner, &have.addrs, &want_addrs).await;
+    // The external leg announces the addresses it just took on (its gateway IP, a
+    // floating IP), so the outside stops sending to wherever they were before.
+    if leg.prefix == "qg-" && addr_errors.is_empty() && !added.is_empty() {
+        garp::announce(garp::Announcement {
+            netns: match ns {
+                Ns::Named(n) => Some(std::path::PathBuf::from(format!("/run/netns/{n}"))),
+                Ns::Root => None,
+            },
+            device: inner.to_owned(),
+            mac: leg.mac.to_owned(),
+            addresses: added,
+        });
+    }
+    errors.extend(addr_errors);
     (relinked, errors)
+}
+
+/// IPv4 addresses in `want` (`a.b.c.d/len`) that `have` lacks.
+fn new_ipv4(have: &[String], want: &[String]) -> Vec<std::net::Ipv4Addr> {
+    want.iter()
+        .filter(|a| !have.contains(a))
+        .filter_map(|a| a.split('/').next()?.parse().ok())
+        .collect()
 }
 
 /// `10.0.0.1/24` or `fd00:1::1/64` as `ip` prints it (no leading zeros, IPv6
@@ -272,5 +303,19 @@ mod tests {
             Some("fd00:1::1/64")
         );
         assert_eq!(canonical_addr("fd00::1/129"), None);
+    }
+
+    #[test]
+    fn only_new_ipv4_addresses_are_announced() {
+        let have = vec!["172.24.4.10/24".to_string()];
+        let want = vec![
+            "172.24.4.10/24".to_string(),
+            "172.24.4.20/32".to_string(),
+            "2001:db8::1/64".to_string(),
+        ];
+        assert_eq!(
+            new_ipv4(&have, &want),
+            vec![std::net::Ipv4Addr::new(172, 24, 4, 20)]
+        );
     }
 }

@@ -17,6 +17,14 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0004_placement.sql"),
     ),
     ("0005_compute", include_str!("migrations/0005_compute.sql")),
+    (
+        "0006_subnetpools",
+        include_str!("migrations/0006_subnetpools.sql"),
+    ),
+    (
+        "0007_port_forwardings",
+        include_str!("migrations/0007_port_forwardings.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

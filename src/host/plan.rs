@@ -339,10 +339,13 @@ impl SetupPlan {
         if self.nat.is_empty() {
             let _ = writeln!(s, "  none");
         }
-        let _ = writeln!(
-            s,
-            "URLs:\n  dashboard  {url}/dashboard\n  identity   {url}/identity/v3"
-        );
+        let _ = writeln!(s, "URLs:");
+        if crate::services::spec(crate::profile::ServiceName::Dashboard)
+            .is_some_and(|d| d.implemented)
+        {
+            let _ = writeln!(s, "  dashboard  {url}/dashboard");
+        }
+        let _ = writeln!(s, "  identity   {url}/identity/v3");
         for n in &self.notes {
             let _ = writeln!(s, "note: {n}");
         }

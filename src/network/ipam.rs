@@ -166,6 +166,96 @@ pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
+// --- subnet pool prefixes ---------------------------------------------------------
+
+/// Parses a subnet pool's prefix list as Neutron does: CIDRs without host bits, all
+/// of one IP version, merged and sorted. Returns the IP version and the prefixes.
+pub fn pool_prefixes(prefixes: &[String]) -> ApiResult<(u8, Vec<IpNet>)> {
+    let mut nets = Vec::with_capacity(prefixes.len());
+    for p in prefixes {
+        let net: IpNet = p.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "Invalid input for prefixes. Reason: '{p}' is not a valid IP subnet."
+            ))
+        })?;
+        if net.trunc() != net {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for prefixes. Reason: '{p}' isn't a recognized IP subnet cidr, '{}' is recommended.",
+                net.trunc()
+            )));
+        }
+        nets.push(net);
+    }
+    let Some(first) = nets.first() else {
+        return Err(ApiError::bad_request("Empty subnet pool prefix list."));
+    };
+    let v6 = first.addr().is_ipv6();
+    if nets.iter().any(|n| n.addr().is_ipv6() != v6) {
+        return Err(ApiError::bad_request(
+            "Cannot mix IPv4 and IPv6 prefixes in a subnet pool.",
+        ));
+    }
+    Ok((if v6 { 6 } else { 4 }, IpNet::aggregate(&nets)))
+}
+
+fn bounds(n: &IpNet) -> (u128, u128) {
+    (to_u128(n.network()), to_u128(n.broadcast()))
+}
+
+/// `have` minus `take` as the fewest aligned CIDR blocks, in address order (what
+/// netaddr's `IPSet.iter_cidrs()` yields). Both lists must be of one IP version.
+pub fn difference(have: &[IpNet], take: &[IpNet]) -> Vec<IpNet> {
+    let v6 = have.first().is_some_and(|n| n.addr().is_ipv6());
+    let mut take: Vec<(u128, u128)> = take.iter().map(bounds).collect();
+    take.sort_unstable();
+    let mut ranges = Vec::new();
+    for (a, b) in IpNet::aggregate(&have.to_vec()).iter().map(bounds) {
+        // `None` once the cursor passed the very last address of the family.
+        let mut cur = Some(a);
+        for &(c, d) in take.iter().filter(|(c, d)| *d >= a && *c <= b) {
+            let Some(from) = cur else { break };
+            if c > from {
+                ranges.push((from, c - 1));
+            }
+            cur = d.checked_add(1).map(|next| next.max(from));
+        }
+        if let Some(from) = cur.filter(|f| *f <= b) {
+            ranges.push((from, b));
+        }
+    }
+    let mut out = Vec::new();
+    for (a, b) in ranges {
+        if v6 {
+            let nets = ipnet::Ipv6Subnets::new(Ipv6Addr::from(a), Ipv6Addr::from(b), 0);
+            out.extend(nets.map(IpNet::V6));
+        } else {
+            let (a, b) = (Ipv4Addr::from(a as u32), Ipv4Addr::from(b as u32));
+            out.extend(ipnet::Ipv4Subnets::new(a, b, 0).map(IpNet::V4));
+        }
+    }
+    out
+}
+
+/// Neutron's pick for "any /prefixlen" from the free blocks of a pool: the smallest
+/// block that can hold it (lowest address first among equals), its first prefix.
+/// Taking from the tightest block keeps large blocks whole for large requests.
+pub fn pick_prefix(free: &[IpNet], prefixlen: u8) -> Option<IpNet> {
+    let mut blocks = free.to_vec();
+    blocks.sort_by_key(|b| std::cmp::Reverse(b.prefix_len()));
+    blocks
+        .iter()
+        .find(|b| b.prefix_len() <= prefixlen)
+        .and_then(|b| IpNet::new(b.network(), prefixlen).ok())
+}
+
+/// The size of a prefix in subnet pool quota units: addresses for IPv4, /64s for IPv6.
+pub fn quota_units(net: &IpNet) -> u128 {
+    match net {
+        IpNet::V4(n) => 1u128 << (32 - n.prefix_len()),
+        IpNet::V6(n) => 1u128 << 64u8.saturating_sub(n.prefix_len()),
+    }
+}
+
 /// A random MAC with OpenStack's `fa:16:3e` prefix.
 pub fn random_mac() -> String {
     let b: [u8; 3] = rand::random();
@@ -203,6 +293,64 @@ mod tests {
         assert!(check_pools(&net, &gw_in_pool, Some("10.0.0.1".parse().expect("ip"))).is_err());
         let v6 = parse_cidr("fd00::/64", 6).expect("v6");
         assert_eq!(default_gateway(&v6).to_string(), "fd00::1");
+    }
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|s| s.parse().expect("net")).collect()
+    }
+
+    #[test]
+    fn pool_prefixes_merge_and_refuse_bad_lists() {
+        let (v, p) = pool_prefixes(&["10.1.0.0/17".into(), "10.1.128.0/17".into()]).expect("ok");
+        assert_eq!((v, p), (4, nets(&["10.1.0.0/16"])));
+        let (v, _) = pool_prefixes(&["fd00::/48".into()]).expect("v6");
+        assert_eq!(v, 6);
+        assert!(pool_prefixes(&[]).is_err(), "empty");
+        assert!(pool_prefixes(&["10.0.0.5/24".into()]).is_err(), "host bits");
+        assert!(
+            pool_prefixes(&["10.0.0.0/24".into(), "fd00::/64".into()]).is_err(),
+            "mixed"
+        );
+        assert!(pool_prefixes(&["bogus".into()]).is_err());
+    }
+
+    #[test]
+    fn difference_and_pick_follow_neutron() {
+        let pool = nets(&["10.10.0.0/16"]);
+        assert_eq!(difference(&pool, &[]), pool);
+        let free = difference(&pool, &nets(&["10.10.0.0/24"]));
+        assert_eq!(
+            free,
+            nets(&[
+                "10.10.1.0/24",
+                "10.10.2.0/23",
+                "10.10.4.0/22",
+                "10.10.8.0/21",
+                "10.10.16.0/20",
+                "10.10.32.0/19",
+                "10.10.64.0/18",
+                "10.10.128.0/17"
+            ])
+        );
+        // The tightest block that fits: the /24 hole, not the start of the /17.
+        assert_eq!(
+            pick_prefix(&free, 24),
+            Some("10.10.1.0/24".parse().expect("n"))
+        );
+        assert_eq!(
+            pick_prefix(&free, 20),
+            Some("10.10.16.0/20".parse().expect("n"))
+        );
+        assert_eq!(pick_prefix(&free, 8), None);
+        let full = difference(
+            &nets(&["10.0.0.0/30"]),
+            &nets(&["10.0.0.0/31", "10.0.0.2/31"]),
+        );
+        assert!(full.is_empty());
+        let v6 = difference(&nets(&["::/0"]), &nets(&["ffff::/16"]));
+        assert_eq!(v6.last(), Some(&"fffe::/16".parse().expect("n")));
+        assert_eq!(quota_units(&"10.0.0.0/24".parse().expect("n")), 256);
+        assert_eq!(quota_units(&"fd00::/62".parse().expect("n")), 4);
     }
 
     #[test]

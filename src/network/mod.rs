@@ -1,5 +1,6 @@
-//! Neutron v2.0: networks, subnets, ports, routers, floating IPs, security groups
-//! and quotas, kept in the database and converged onto the Linux dataplane.
+//! Neutron v2.0: networks, subnets, subnet pools, ports, routers, floating IPs and
+//! their port forwardings, security groups and quotas, kept in the database and
+//! converged onto the Linux dataplane.
 
 pub mod api;
 mod bootstrap;
@@ -8,12 +9,14 @@ pub mod ipam;
 pub mod model;
 pub mod networks;
 pub mod plan;
+pub mod port_forwarding;
 mod port_status;
 pub mod ports;
 mod quotas;
 pub mod routers;
 pub mod security;
 pub mod store;
+pub mod subnetpools;
 
 use std::sync::Arc;
 
@@ -141,6 +144,7 @@ fn not_found(kind: &str, id: &str) -> ApiError {
     let label = match kind {
         NETWORK => "Network",
         SUBNET => "Subnet",
+        SUBNETPOOL => "Subnet pool",
         PORT => "Port",
         ROUTER => "Router",
         FLOATING_IP => "Floating IP",
@@ -151,21 +155,23 @@ fn not_found(kind: &str, id: &str) -> ApiError {
     ApiError::Missing(format!("{label} {id} could not be found."))
 }
 
-/// Loads a resource the caller may see (networks also when shared or external).
+/// Loads a resource the caller may see (also when shared with every project).
 fn load_visible<T: Resource>(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<T> {
     let r: T = store::get(c, id)?.ok_or_else(|| not_found(T::KIND, id))?;
-    if sees(ctx, &r.std().project_id) || shared_network(c, T::KIND, id)? {
+    if sees(ctx, &r.std().project_id) || shared_with_all(c, T::KIND, id)? {
         Ok(r)
     } else {
         Err(not_found(T::KIND, id))
     }
 }
 
-fn shared_network(c: &Connection, kind: &str, id: &str) -> ApiResult<bool> {
-    if kind != NETWORK {
-        return Ok(false);
+/// Whether every project sees a resource: shared or external networks, shared pools.
+fn shared_with_all(c: &Connection, kind: &str, id: &str) -> ApiResult<bool> {
+    match kind {
+        NETWORK => Ok(store::get::<Network>(c, id)?.is_some_and(|n| n.shared || n.external)),
+        SUBNETPOOL => Ok(store::get::<SubnetPool>(c, id)?.is_some_and(|p| p.shared)),
+        _ => Ok(false),
     }
-    Ok(store::get::<Network>(c, id)?.is_some_and(|n| n.shared || n.external))
 }
 
 /// Rejects a write whose `If-Match: revision_number=N` no longer holds.
@@ -314,6 +320,7 @@ impl NetworkService {
         let run = move |c: &Connection| match collection.as_str() {
             "networks" => apply_tag_op::<Network>(c, &ctx, &id, &op),
             "subnets" => apply_tag_op::<Subnet>(c, &ctx, &id, &op),
+            "subnetpools" => apply_tag_op::<SubnetPool>(c, &ctx, &id, &op),
             "ports" => apply_tag_op::<Port>(c, &ctx, &id, &op),
             "routers" => apply_tag_op::<Router>(c, &ctx, &id, &op),
             "floatingips" => apply_tag_op::<FloatingIp>(c, &ctx, &id, &op),

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 pub const NETWORK: &str = "network";
 pub const SUBNET: &str = "subnet";
+pub const SUBNETPOOL: &str = "subnetpool";
 pub const PORT: &str = "port";
 pub const ROUTER: &str = "router";
 pub const FLOATING_IP: &str = "floatingip";
@@ -133,6 +134,27 @@ pub struct Subnet {
 }
 resource!(Subnet, SUBNET);
 
+/// A pool of prefixes that subnets are carved from (Neutron's subnet_allocation).
+/// `prefixes` is kept compacted (merged and sorted), as Neutron shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubnetPool {
+    #[serde(flatten)]
+    pub std: Std,
+    pub name: String,
+    pub prefixes: Vec<String>,
+    pub default_prefixlen: u8,
+    pub min_prefixlen: u8,
+    pub max_prefixlen: u8,
+    /// Per-project limit in addresses (IPv4) or /64s (IPv6); `None` is unlimited.
+    pub default_quota: Option<u64>,
+    pub ip_version: u8,
+    pub shared: bool,
+    pub is_default: bool,
+    /// Address scopes are not offered, so this is always `null`.
+    pub address_scope_id: Option<String>,
+}
+resource!(SubnetPool, SUBNETPOOL);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FixedIp {
     pub subnet_id: String,
@@ -256,9 +278,62 @@ resource!(SecurityGroupRule, SECURITY_GROUP_RULE);
 pub const DEFAULT_QUOTAS: &[(&str, i64)] = &[
     ("network", 100),
     ("subnet", 100),
+    ("subnetpool", -1),
     ("port", 500),
     ("router", 10),
     ("floatingip", 50),
     ("security_group", 10),
     ("security_group_rule", 100),
 ];
+
+/// A floating IP port forwarding (floating-ip-port-forwarding): traffic to the
+/// floating IP on `external` ports of `protocol` goes to `internal_ip_address` on
+/// `internal` ports. Not a standard-attribute resource: no project, tags or
+/// timestamps of its own; it belongs to its floating IP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortForwarding {
+    pub id: String,
+    pub floatingip_id: String,
+    pub internal_port_id: String,
+    pub internal_ip_address: String,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// First and last external port; equal for a single port.
+    pub external: (u16, u16),
+    /// First and last internal port; equal for a single port (1-N forwarding).
+    pub internal: (u16, u16),
+    pub description: String,
+}
+
+impl PortForwarding {
+    /// The summary a floating IP shows of each of its forwardings (Neutron's
+    /// expose-port-forwarding-in-fip fields).
+    pub fn summary(&self) -> Value {
+        let single = |(a, b): (u16, u16)| (a == b).then_some(a);
+        serde_json::json!({
+            "id": self.id,
+            "internal_ip_address": self.internal_ip_address,
+            "protocol": self.protocol,
+            "internal_port": single(self.internal),
+            "external_port": single(self.external),
+            "internal_port_id": self.internal_port_id,
+        })
+    }
+
+    /// The API view: a single port shows as `external_port` and as a range of one
+    /// (`"22:22"`); a range shows `external_port: null`.
+    pub fn view(&self) -> Value {
+        let single = |(a, b): (u16, u16)| (a == b).then_some(a);
+        serde_json::json!({
+            "id": self.id,
+            "external_port": single(self.external),
+            "internal_port": single(self.internal),
+            "external_port_range": format!("{}:{}", self.external.0, self.external.1),
+            "internal_port_range": format!("{}:{}", self.internal.0, self.internal.1),
+            "internal_ip_address": self.internal_ip_address,
+            "internal_port_id": self.internal_port_id,
+            "protocol": self.protocol,
+            "description": self.description,
+        })
+    }
+}

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::model::*;
 use super::{
     NetworkService, ipam, load_visible, may_change, not_found, owner_project, ports, quotas, sees,
-    store,
+    store, subnetpools,
 };
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
@@ -56,7 +56,9 @@ pub struct SubnetInput {
     pub ipv6_ra_mode: Option<String>,
     pub ipv6_address_mode: Option<String>,
     pub subnetpool_id: Option<String>,
-    pub prefixlen: Option<u8>,
+    /// A number or a numeric string (the openstack CLI sends `"24"`).
+    pub prefixlen: Option<serde_json::Value>,
+    pub use_default_subnetpool: Option<bool>,
     pub project_id: Option<String>,
     pub tenant_id: Option<String>,
     pub service_types: Option<Vec<String>>,
@@ -242,6 +244,7 @@ impl NetworkService {
             }
             for s in &net.subnets {
                 store::delete::<Subnet>(c, s)?;
+                store::pool_allocation_release(c, s)?;
             }
             store::delete::<Network>(c, &id)
         })
@@ -264,7 +267,7 @@ impl NetworkService {
         let ctx = ctx.clone();
         self.read(move |c| {
             let s: Subnet = store::get(c, &id)?.ok_or_else(|| not_found(SUBNET, &id))?;
-            if sees(&ctx, &s.std.project_id) || super::shared_network(c, NETWORK, &s.network_id)? {
+            if sees(&ctx, &s.std.project_id) || super::shared_with_all(c, NETWORK, &s.network_id)? {
                 Ok(s)
             } else {
                 Err(not_found(SUBNET, &id))
@@ -279,7 +282,7 @@ impl NetworkService {
             let mut out = Vec::new();
             for s in store::list::<Subnet>(c)? {
                 if sees(&ctx, &s.std.project_id)
-                    || super::shared_network(c, NETWORK, &s.network_id)?
+                    || super::shared_with_all(c, NETWORK, &s.network_id)?
                 {
                     out.push(s);
                 }
@@ -362,6 +365,7 @@ impl NetworkService {
                 }
             }
             store::delete::<Subnet>(c, &id)?;
+            store::pool_allocation_release(c, &id)?;
             if let Some(mut net) = store::get::<Network>(c, &s.network_id)? {
                 net.subnets.retain(|x| *x != id);
                 net.std.touch();
@@ -427,22 +431,57 @@ fn subnet_create_tx(c: &Connection, ctx: &RequestContext, input: SubnetInput) ->
     if !ctx.can_write() {
         return Err(ApiError::forbidden());
     }
-    if input.subnetpool_id.is_some() || input.prefixlen.is_some() {
-        return Err(ApiError::bad_request(
-            "Subnet pools are not supported by this cloud; give a cidr.",
-        ));
+    let bad = |msg: &str| ApiError::bad_request(format!("Bad subnets request: {msg}."));
+    let prefixlen = input
+        .prefixlen
+        .as_ref()
+        .filter(|v| !v.is_null())
+        .map(|v| subnetpools::prefixlen(v, "prefixlen"))
+        .transpose()?;
+    if input.cidr.is_some() && prefixlen.is_some() {
+        return Err(bad("cidr and prefixlen must not be supplied together"));
     }
-    let ip_version = input.ip_version.unwrap_or(4);
+    let cidr_version = input
+        .cidr
+        .as_deref()
+        .and_then(|t| t.parse::<ipnet::IpNet>().ok())
+        .map(|n| if n.addr().is_ipv6() { 6 } else { 4 });
+    let pool = subnetpools::requested_pool(
+        c,
+        ctx,
+        input.subnetpool_id.as_deref(),
+        input.use_default_subnetpool.unwrap_or(false),
+        cidr_version.or(input.ip_version),
+    )?;
+    let ip_version = input
+        .ip_version
+        .or(pool.as_ref().map(|p| p.ip_version))
+        .unwrap_or(4);
     if ![4, 6].contains(&ip_version) {
         return Err(ApiError::bad_request(format!(
             "Invalid input for ip_version: {ip_version} is not in [4, 6]."
         )));
     }
-    let cidr_text = input
+    let requested = input
         .cidr
-        .clone()
-        .ok_or_else(|| ApiError::bad_request("Invalid input: a cidr is required."))?;
-    let cidr = ipam::parse_cidr(&cidr_text, ip_version)?;
+        .as_deref()
+        .map(|t| ipam::parse_cidr(t, ip_version))
+        .transpose()?;
+    let cidr = match &pool {
+        Some(p) if p.ip_version != ip_version => {
+            return Err(bad(&format!(
+                "Cannot allocate IPv{ip_version} subnet from IPv{} subnet pool",
+                p.ip_version
+            )));
+        }
+        Some(p) => {
+            let net = subnetpools::allocate(c, p, &project, requested, prefixlen)?;
+            // The usual subnet rules still apply (e.g. room for addresses).
+            ipam::parse_cidr(&net.to_string(), ip_version)?
+        }
+        None => requested
+            .ok_or_else(|| bad("A cidr must be specified in the absence of a subnet pool"))?,
+    };
     check_name(&input.name)?;
     for other in store::list::<Subnet>(c)?
         .iter()
@@ -485,10 +524,15 @@ fn subnet_create_tx(c: &Connection, ctx: &RequestContext, input: SubnetInput) ->
         enable_dhcp: input.enable_dhcp.unwrap_or(true),
         ipv6_ra_mode: input.ipv6_ra_mode,
         ipv6_address_mode: input.ipv6_address_mode,
-        subnetpool_id: None,
+        subnetpool_id: pool.as_ref().map(|p| p.std.id.clone()),
         service_types: input.service_types.unwrap_or_default(),
         segment_id: input.segment_id,
     };
+    if let Some(p) = &pool {
+        let cidr = subnet.cidr.as_str();
+        store::pool_allocation_add(c, &p.std.id, cidr, &subnet.std.id, &project)?;
+        tracing::info!(subnet = %subnet.std.id, pool = %p.std.id, cidr, "prefix allocated from subnet pool");
+    }
     store::put(c, &subnet)?;
     net.subnets.push(subnet.std.id.clone());
     net.std.touch();

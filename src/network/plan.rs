@@ -2,7 +2,7 @@
 //! IPv6 subnets reach the dataplane as router legs (the gateway address and, with
 //! an `ipv6_ra_mode`, the router's advertisements), DHCP (DHCPv6, and the
 //! advertisements of subnets no router advertises) and security groups; external
-//! networks, SNAT and floating IPs stay IPv4 only.
+//! networks, SNAT, floating IPs and their port forwardings stay IPv4 only.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -83,12 +83,14 @@ pub fn build(c: &Connection, external_bridge: &str, masquerade: bool) -> ApiResu
         ..Default::default()
     };
     let fips = store::list::<FloatingIp>(c)?;
+    let forwardings = store::pf_list(c, None)?;
     for router in store::list::<Router>(c)?
         .into_iter()
         .filter(|r| r.admin_state_up)
     {
-        plan.routers
-            .push(router_plan(&idx, &router, &fips, external_bridge));
+        let mut r = router_plan(&idx, &router, &fips, external_bridge);
+        r.port_forwardings = port_forwardings(&router, &fips, &forwardings);
+        plan.routers.push(r);
     }
     let advertised = router_advertised(&idx, &plan.routers);
     let mut networks: Vec<&Network> = idx.networks.values().collect();
@@ -414,7 +416,36 @@ fn router_plan(
             .iter()
             .filter_map(|r| Some((r.destination.clone(), r.nexthop.parse().ok()?)))
             .collect(),
+        port_forwardings: vec![],
     }
+}
+
+/// The port forwardings of the floating IPs bound to `router`, in a stable order.
+fn port_forwardings(
+    router: &Router,
+    fips: &[FloatingIp],
+    forwardings: &[PortForwarding],
+) -> Vec<PortForwardPlan> {
+    let mut out: Vec<PortForwardPlan> = forwardings
+        .iter()
+        .filter_map(|pf| {
+            let fip = fips.iter().find(|f| f.std.id == pf.floatingip_id)?;
+            if fip.router_id.as_deref() != Some(router.std.id.as_str()) {
+                return None;
+            }
+            Some(PortForwardPlan {
+                floating_ip: fip.floating_ip_address.parse().ok()?,
+                protocol: pf.protocol.clone(),
+                external: pf.external,
+                internal_ip: pf.internal_ip_address.parse().ok()?,
+                internal: pf.internal,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (a.floating_ip, &a.protocol, a.external).cmp(&(b.floating_ip, &b.protocol, b.external))
+    });
+    out
 }
 
 fn rule_plan(r: &SecurityGroupRule) -> RulePlan {

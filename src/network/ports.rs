@@ -254,8 +254,10 @@ pub fn create_service_port(c: &Connection, spec: PortSpec) -> ApiResult<Port> {
     Ok(port)
 }
 
-/// Removes a port with its addresses and MAC, and unhooks floating IPs from it.
+/// Removes a port with its addresses and MAC, unhooks floating IPs from it and
+/// drops the port forwardings to it.
 pub fn delete_port_tx(c: &Connection, port: &Port) -> ApiResult<()> {
+    super::port_forwarding::forget_port(c, &port.std.id, &[])?;
     store::ip_release_port(c, &port.std.id)?;
     store::mac_release_port(c, &port.std.id)?;
     for mut fip in store::list::<FloatingIp>(c)?
@@ -504,6 +506,8 @@ impl NetworkService {
                     .ok_or_else(|| not_found(NETWORK, &p.network_id))?;
                 store::ip_release_port(c, &p.std.id)?;
                 p.fixed_ips = allocate(c, &net, &p.std.id, &p.mac_address, Some(reqs))?;
+                // Forwardings to an address the port no longer has go, as in Neutron.
+                super::port_forwarding::forget_port(c, &p.std.id, &p.fixed_ips)?;
             }
             p.std.touch();
             store::put(c, &p)?;

@@ -346,7 +346,7 @@ impl NetworkService {
                 }
                 (Some(subnet_id), None) => {
                     let subnet: Subnet = store::get(c, &subnet_id)?
-                        .filter(|s: &Subnet| sees(&ctx, &s.std.project_id) || super::shared_network(c, NETWORK, &s.network_id).unwrap_or(false))
+                        .filter(|s: &Subnet| sees(&ctx, &s.std.project_id) || super::shared_with_all(c, NETWORK, &s.network_id).unwrap_or(false))
                         .ok_or_else(|| not_found(SUBNET, &subnet_id))?;
                     let gateway = subnet.gateway_ip.clone().ok_or_else(|| {
                         ApiError::bad_request(format!("Bad router request: Subnet {subnet_id} does not have a gateway IP."))
@@ -435,7 +435,7 @@ impl NetworkService {
                 f.router_id.as_deref() == Some(id.as_str())
                     && f.port_id.as_ref().and_then(|p| store::get::<Port>(c, p).ok().flatten()).is_some_and(|p| p.fixed_ips.iter().any(|x| x.subnet_id == subnet_id))
             });
-            if in_use {
+            if in_use || super::port_forwarding::router_subnet_in_use(c, &id, &subnet_id)? {
                 return Err(ApiError::Conflict(format!(
                     "Router interface for subnet {subnet_id} on router {id} cannot be deleted, as it is required by one or more floating IPs."
                 )));
@@ -549,19 +549,24 @@ impl NetworkService {
             }
             match input.port_id {
                 None => {}
+                // A floating IP that serves port forwardings stays on its router.
+                Some(None) if fip.port_id.is_none() => {}
                 Some(None) => {
                     fip.port_id = None;
                     fip.fixed_ip_address = None;
                     fip.router_id = None;
                     fip.status = "DOWN".into();
                 }
-                Some(Some(port_id)) => associate(
-                    c,
-                    &ctx,
-                    &mut fip,
-                    &port_id,
-                    input.fixed_ip_address.as_deref(),
-                )?,
+                Some(Some(port_id)) => {
+                    super::port_forwarding::check_fip_free(c, &id)?;
+                    associate(
+                        c,
+                        &ctx,
+                        &mut fip,
+                        &port_id,
+                        input.fixed_ip_address.as_deref(),
+                    )?
+                }
             }
             fip.std.touch();
             store::put(c, &fip)?;
@@ -575,6 +580,7 @@ impl NetworkService {
         self.write(move |c| {
             let fip: FloatingIp = load_visible(c, &ctx, &id)?;
             may_change(&ctx, &fip.std.project_id)?;
+            super::port_forwarding::check_fip_free(c, &id)?;
             for p in store::list::<Port>(c)?
                 .into_iter()
                 .filter(|p| p.device_owner == OWNER_FLOATING_IP && p.device_id == id)
@@ -636,20 +642,7 @@ fn associate(
             fip.floating_ip_address, fip.std.id, fixed_ip.ip_address, other.floating_network_id
         )));
     }
-    let router = store::list::<Router>(c)?.into_iter().find(|r| {
-        r.external_gateway_info
-            .as_ref()
-            .is_some_and(|g| g.network_id == fip.floating_network_id)
-            && router_ports(c, &r.std.id)
-                .unwrap_or_default()
-                .iter()
-                .any(|p| {
-                    p.device_owner == OWNER_ROUTER_INTERFACE
-                        && p.fixed_ips
-                            .iter()
-                            .any(|f| f.subnet_id == fixed_ip.subnet_id)
-                })
-    });
+    let router = router_for_subnet(c, &fip.floating_network_id, &fixed_ip.subnet_id)?;
     let router = router.ok_or_else(|| {
         ApiError::Missing(format!(
             "External network {} is not reachable from subnet {}. Therefore, cannot associate Port {port_id} with a Floating IP.",
@@ -658,7 +651,31 @@ fn associate(
     })?;
     fip.port_id = Some(port_id.to_owned());
     fip.fixed_ip_address = Some(fixed_ip.ip_address);
-    fip.router_id = Some(router.std.id);
+    fip.router_id = Some(router);
     fip.status = "ACTIVE".into();
     Ok(())
+}
+
+/// The router with a gateway on `external_network_id` and an interface on
+/// `subnet_id`: the one that carries a floating IP of that network to the subnet.
+pub(super) fn router_for_subnet(
+    c: &Connection,
+    external_network_id: &str,
+    subnet_id: &str,
+) -> ApiResult<Option<String>> {
+    for r in store::list::<Router>(c)? {
+        let gateway = r
+            .external_gateway_info
+            .as_ref()
+            .is_some_and(|g| g.network_id == external_network_id);
+        if gateway
+            && router_ports(c, &r.std.id)?.iter().any(|p| {
+                p.device_owner == OWNER_ROUTER_INTERFACE
+                    && p.fixed_ips.iter().any(|f| f.subnet_id == subnet_id)
+            })
+        {
+            return Ok(Some(r.std.id));
+        }
+    }
+    Ok(None)
 }

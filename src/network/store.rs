@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::model::Resource;
+use super::model::{PortForwarding, Resource};
 use crate::db::conflict_on_unique;
 use crate::http::error::{ApiError, ApiResult};
 
@@ -107,6 +107,49 @@ pub fn mac_release_port(c: &Connection, port_id: &str) -> ApiResult<()> {
     Ok(())
 }
 
+// --- subnet pool allocations -----------------------------------------------------
+
+/// Records that `subnet_id` holds `cidr` from a pool; the same prefix twice is a 409.
+pub fn pool_allocation_add(
+    c: &Connection,
+    subnetpool_id: &str,
+    cidr: &str,
+    subnet_id: &str,
+    project_id: &str,
+) -> ApiResult<()> {
+    c.execute(
+        "INSERT INTO subnetpool_allocations (subnetpool_id, cidr, subnet_id, project_id)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![subnetpool_id, cidr, subnet_id, project_id],
+    )
+    .map_err(|e| {
+        conflict_on_unique(e, || {
+            format!("Prefix {cidr} of subnet pool {subnetpool_id} is already allocated.")
+        })
+    })?;
+    Ok(())
+}
+
+/// The prefixes allocated from a pool, with the project holding each.
+pub fn pool_allocations(c: &Connection, subnetpool_id: &str) -> ApiResult<Vec<(String, String)>> {
+    let mut st = c.prepare_cached(
+        "SELECT cidr, project_id FROM subnetpool_allocations WHERE subnetpool_id = ?1 ORDER BY cidr",
+    )?;
+    let rows = st
+        .query_map([subnetpool_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Returns a deleted subnet's prefix to its pool (a no-op for other subnets).
+pub fn pool_allocation_release(c: &Connection, subnet_id: &str) -> ApiResult<()> {
+    c.execute(
+        "DELETE FROM subnetpool_allocations WHERE subnet_id = ?1",
+        [subnet_id],
+    )?;
+    Ok(())
+}
+
 // --- quotas ---------------------------------------------------------------------
 
 pub fn quota_overrides(c: &Connection, project_id: &str) -> ApiResult<Vec<(String, i64)>> {
@@ -145,4 +188,92 @@ pub fn counts(c: &Connection) -> ApiResult<Vec<(String, i64)>> {
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+// --- port forwardings -------------------------------------------------------------
+
+const PF_COLUMNS: &str = "id, floatingip_id, internal_port_id, internal_ip_address, protocol,
+     external_port_start, external_port_end, internal_port_start, internal_port_end, description";
+
+fn pf_row(r: &rusqlite::Row) -> rusqlite::Result<PortForwarding> {
+    Ok(PortForwarding {
+        id: r.get(0)?,
+        floatingip_id: r.get(1)?,
+        internal_port_id: r.get(2)?,
+        internal_ip_address: r.get(3)?,
+        protocol: r.get(4)?,
+        external: (r.get(5)?, r.get(6)?),
+        internal: (r.get(7)?, r.get(8)?),
+        description: r.get(9)?,
+    })
+}
+
+/// Inserts or replaces a port forwarding; a second rule for the same floating IP,
+/// protocol and first external port is a 409.
+pub fn pf_put(c: &Connection, pf: &PortForwarding) -> ApiResult<()> {
+    c.execute(
+        &format!(
+            "INSERT INTO net_port_forwardings ({PF_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (id) DO UPDATE SET internal_port_id = excluded.internal_port_id,
+               internal_ip_address = excluded.internal_ip_address, protocol = excluded.protocol,
+               external_port_start = excluded.external_port_start, external_port_end = excluded.external_port_end,
+               internal_port_start = excluded.internal_port_start, internal_port_end = excluded.internal_port_end,
+               description = excluded.description"
+        ),
+        params![
+            pf.id,
+            pf.floatingip_id,
+            pf.internal_port_id,
+            pf.internal_ip_address,
+            pf.protocol,
+            pf.external.0,
+            pf.external.1,
+            pf.internal.0,
+            pf.internal.1,
+            pf.description
+        ],
+    )
+    .map_err(|e| {
+        conflict_on_unique(e, || {
+            format!(
+                "A duplicate port forwarding entry with same attributes already exists, conflicting values are external_port {} protocol {}",
+                pf.external.0, pf.protocol
+            )
+        })
+    })?;
+    Ok(())
+}
+
+pub fn pf_get(c: &Connection, id: &str) -> ApiResult<Option<PortForwarding>> {
+    Ok(c.query_row(
+        &format!("SELECT {PF_COLUMNS} FROM net_port_forwardings WHERE id = ?1"),
+        [id],
+        pf_row,
+    )
+    .optional()?)
+}
+
+/// The forwardings of one floating IP, or of every floating IP with `None`.
+pub fn pf_list(c: &Connection, floatingip_id: Option<&str>) -> ApiResult<Vec<PortForwarding>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {PF_COLUMNS} FROM net_port_forwardings
+         WHERE ?1 IS NULL OR floatingip_id = ?1 ORDER BY id"
+    ))?;
+    let rows = st
+        .query_map([floatingip_id], pf_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn pf_list_for_port(c: &Connection, port_id: &str) -> ApiResult<Vec<PortForwarding>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {PF_COLUMNS} FROM net_port_forwardings WHERE internal_port_id = ?1 ORDER BY id"
+    ))?;
+    let rows = st.query_map([port_id], pf_row)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn pf_delete(c: &Connection, id: &str) -> ApiResult<()> {
+    c.execute("DELETE FROM net_port_forwardings WHERE id = ?1", [id])?;
+    Ok(())
 }

@@ -125,6 +125,27 @@ impl PlacementService {
             .await
     }
 
+    /// Adds (`present`) or removes one standard trait on a provider, bumping its
+    /// generation only on a change; compute mirrors its service status this way.
+    pub async fn provider_trait_set(&self, uuid: &str, name: &str, present: bool) -> ApiResult<()> {
+        let (uuid, name) = (uuid.to_owned(), name.to_owned());
+        self.write(move |tx| {
+            load_provider(tx, &uuid)?;
+            let current = store::provider_traits(tx, &uuid)?;
+            let mut want: Vec<String> = current.iter().filter(|t| **t != name).cloned().collect();
+            if present {
+                want.push(name);
+            }
+            want.sort();
+            if current != want {
+                store::provider_traits_set(tx, &uuid, &want)?;
+                store::provider_bump(tx, &uuid, None)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Replaces the allocations of `consumer` against `provider` with `resources`,
     /// atomically; capacity is checked without the consumer's own current allocations.
     /// `Err(ApiError::Conflict(..))` when there is no room.

@@ -418,6 +418,8 @@ pub struct CloudHypervisorDriver {
     binary: PathBuf,
     cfg: VirtConfig,
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// `--version` of the binary, asked once.
+    version: std::sync::OnceLock<Option<u64>>,
 }
 
 impl CloudHypervisorDriver {
@@ -426,6 +428,7 @@ impl CloudHypervisorDriver {
             binary,
             cfg,
             locks: std::sync::Mutex::new(HashMap::new()),
+            version: std::sync::OnceLock::new(),
         }
     }
 
@@ -606,6 +609,12 @@ impl CloudHypervisorDriver {
 impl Hypervisor for CloudHypervisorDriver {
     fn kind(&self) -> HypervisorKind {
         HypervisorKind::CloudHypervisor
+    }
+
+    fn version(&self) -> Option<u64> {
+        *self
+            .version
+            .get_or_init(|| process::binary_version(&self.binary))
     }
 
     async fn launch(&self, spec: &VmSpec) -> VirtResult<()> {

@@ -196,6 +196,12 @@ pub trait Hypervisor: Send + Sync {
     async fn attach_nic(&self, spec: &VmSpec, nic: &NicSpec) -> VirtResult<()>;
     async fn detach_nic(&self, spec: &VmSpec, port_id: &str) -> VirtResult<()>;
 
+    /// The VMM's version as os-hypervisors reports it (`hypervisor_version`);
+    /// None when unknown.
+    fn version(&self) -> Option<u64> {
+        None
+    }
+
     /// Process id of the VMM, for status and RSS figures.
     async fn pid(&self, spec: &VmSpec) -> Option<u32>;
 

@@ -124,3 +124,44 @@ mod tests {
         assert!(signal(0, libc::SIGKILL).is_err());
     }
 }
+
+/// The version a VMM binary prints for `--version`, as Nova encodes hypervisor
+/// versions (major * 1,000,000 + minor * 1,000 + micro); None when it cannot run.
+pub fn binary_version(binary: &Path) -> Option<u64> {
+    let out = std::process::Command::new(binary)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    parse_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The first `X.Y[.Z]` number in `text` (`QEMU emulator version 10.0.2 (...)`,
+/// `cloud-hypervisor v40.0.0`), encoded as `binary_version` says.
+pub fn parse_version(text: &str) -> Option<u64> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter(|w| w.contains('.'))
+        .find_map(|w| {
+            let mut parts = w.split('.').map(|p| p.parse::<u64>().ok());
+            let major = parts.next()??;
+            let minor = parts.next()??;
+            let micro = parts.next().flatten().unwrap_or(0);
+            Some(major * 1_000_000 + minor.min(999) * 1_000 + micro.min(999))
+        })
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::parse_version;
+
+    #[test]
+    fn versions_as_nova_encodes_them() {
+        assert_eq!(
+            parse_version("QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-1~bpo12+1)\n"),
+            Some(10_000_002)
+        );
+        assert_eq!(parse_version("cloud-hypervisor v40.0\n"), Some(40_000_000));
+        assert_eq!(parse_version("no version here"), None);
+    }
+}

@@ -63,6 +63,8 @@ pub struct QemuDriver {
     /// One operation at a time per instance: QMP serves one client at a time and
     /// multi-step operations must not interleave.
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// `--version` of the binary, asked once.
+    version: std::sync::OnceLock<Option<u64>>,
 }
 
 fn failed(op: &'static str, e: impl std::fmt::Display) -> VirtError {
@@ -237,6 +239,7 @@ impl QemuDriver {
             accel,
             cfg,
             locks: std::sync::Mutex::new(HashMap::new()),
+            version: std::sync::OnceLock::new(),
         }
     }
 
@@ -462,6 +465,12 @@ fn is_not_found(e: &QmpError) -> bool {
 impl Hypervisor for QemuDriver {
     fn kind(&self) -> HypervisorKind {
         HypervisorKind::Qemu
+    }
+
+    fn version(&self) -> Option<u64> {
+        *self
+            .version
+            .get_or_init(|| process::binary_version(&self.binary))
     }
 
     async fn launch(&self, spec: &VmSpec) -> VirtResult<()> {

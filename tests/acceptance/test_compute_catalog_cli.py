@@ -127,6 +127,27 @@ def test_zones_hypervisors_services(admin: Osc, demo: Osc):
     demo.fail("compute", "service", "list")
 
 
+def test_compute_service_disable_and_force_down(admin: Osc, demo: Osc):
+    host = admin.json("compute", "service", "list", "--service", "nova-compute")[0]["Host"]
+    admin.run("compute", "service", "set", "--disable", "--disable-reason", "maintenance",
+              host, "nova-compute")
+    try:
+        row = admin.json("compute", "service", "list", "--long", "--service", "nova-compute")[0]
+        assert row["Status"] == "disabled" and row["Disabled Reason"] == "maintenance", row
+        hyp = admin.json("hypervisor", "list")[0]
+        zones = demo.json("availability", "zone", "list", "--compute")
+        assert zones[0]["Zone Status"] == "not available", zones
+        admin.run("compute", "service", "set", "--down", host, "nova-compute")
+        row = admin.json("compute", "service", "list", "--service", "nova-compute")[0]
+        assert row["State"] == "down", row
+        assert hyp["State"] == "up", hyp
+    finally:
+        admin.run("compute", "service", "set", "--enable", "--up", host, "nova-compute")
+    row = admin.json("compute", "service", "list", "--long", "--service", "nova-compute")[0]
+    assert (row["Status"], row["State"], row["Disabled Reason"]) == ("enabled", "up", None), row
+    demo.fail("compute", "service", "set", "--disable", host, "nova-compute")
+
+
 def test_server_groups(demo: Osc):
     name = unique("sg")
     g = demo.json("server", "group", "create", "--policy", "anti-affinity", name)

@@ -353,3 +353,54 @@ def test_sdk_network_subnet_port(demo_env):
             conn.network.get_network(net.id)
     finally:
         conn.close()
+
+
+# --------------------------------------------------------------------------- subnet pools
+
+def test_subnet_pool_allocation_flow(demo, cleanup):
+    pool, net = unique("pool"), unique("pooled")
+    p = demo.json("subnet", "pool", "create", "--pool-prefix", "10.210.0.0/16",
+                  "--default-prefix-length", "24", pool)
+    cleanup.add(demo, "subnet", "pool", "delete", p["id"])
+    assert p["name"] == pool
+    assert p["prefixes"] == ["10.210.0.0/16"], p
+    assert int(p["default_prefixlen"]) == 24, p
+    assert int(p["ip_version"]) == 4, p
+
+    n = demo.json("network", "create", net)
+    cleanup.add(demo, "network", "delete", n["id"])
+    s1 = demo.json("subnet", "create", "--subnet-pool", pool, "--network", net, unique("s1"))
+    cleanup.add(demo, "subnet", "delete", s1["id"])
+    s2 = demo.json("subnet", "create", "--subnet-pool", pool, "--network", net, unique("s2"))
+    cleanup.add(demo, "subnet", "delete", s2["id"])
+    assert (s1["cidr"], s2["cidr"]) == ("10.210.0.0/24", "10.210.1.0/24"), (s1, s2)
+    assert s1["subnetpool_id"] == p["id"] and s2["subnetpool_id"] == p["id"]
+    a, b = ipaddress.ip_network(s1["cidr"]), ipaddress.ip_network(s2["cidr"])
+    assert not a.overlaps(b)
+    assert s1["gateway_ip"] == "10.210.0.1"
+
+    # a prefix length the pool forbids, and a range outside it
+    demo.fail("subnet", "create", "--subnet-pool", pool, "--prefix-length", "4",
+              "--network", net, unique("bad"), expect="minimum allowed prefix is 8")
+    demo.fail("subnet", "create", "--subnet-pool", pool, "--subnet-range", "192.168.5.0/24",
+              "--network", net, unique("bad"), expect="Cannot allocate requested subnet")
+
+    shown = demo.json("subnet", "pool", "show", pool)
+    assert shown["id"] == p["id"]
+    assert int(shown["min_prefixlen"]) == 8 and int(shown["max_prefixlen"]) == 32, shown
+    assert shown.get("address_scope_id") in (None, ""), shown
+
+    # growing the pool; the client sends the old prefixes with the new one
+    demo.run("subnet", "pool", "set", "--pool-prefix", "10.211.0.0/16", pool)
+    shown = demo.json("subnet", "pool", "show", pool)
+    assert shown["prefixes"] == ["10.210.0.0/15"], shown
+    assert int(shown["revision_number"]) == 2, shown
+
+    listed = demo.json("subnet", "pool", "list")
+    assert by_name(listed, pool)["ID"] == p["id"]
+
+    # in use: the pool stays until its subnets are gone
+    demo.fail("subnet", "pool", "delete", pool, expect="existing allocations")
+    demo.run("subnet", "delete", s1["id"], s2["id"])
+    demo.run("subnet", "pool", "delete", pool)
+    assert all(x["ID"] != p["id"] for x in demo.json("subnet", "pool", "list"))

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod neutron;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -232,8 +234,29 @@ pub fn kill_vmms(state_dir: &Path) {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             if String::from_utf8_lossy(&cmdline).contains(&id) {
                 let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                wait_gone(pid);
             }
         }
+    }
+}
+
+/// True while `pid` is a process that has not finished exiting (a zombie has).
+pub fn process_alive(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .is_some_and(|state| state != "Z" && state != "X")
+}
+
+/// Waits (up to 20 s) for a killed process to finish exiting: a large process
+/// can take a while on a loaded host, and a reboot leaves none behind. Never
+/// panics (it runs in `Drop`); callers that care check `process_alive` after.
+fn wait_gone(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while process_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

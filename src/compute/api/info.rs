@@ -9,14 +9,19 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::{get, put};
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Microversion;
 use super::params::{flag, query};
 use crate::cloud::Cloud;
 use crate::compute::info::{TenantUsage, usage_state};
+use crate::compute::services::{
+    COMPUTE_BINARY, SERVICES, ServiceChange, ServiceKind, ServiceState, kind,
+};
 use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::Json;
 
 pub fn routes() -> Router<Cloud> {
     Router::new()
@@ -30,8 +35,6 @@ pub fn routes() -> Router<Cloud> {
             "/os-services/{id}",
             put(service_update).delete(service_delete),
         )
-        .route("/os-services/disable", put(service_update_legacy))
-        .route("/os-services/enable", put(service_update_legacy))
         .route("/os-hypervisors", get(hypervisor_list))
         .route("/os-hypervisors/detail", get(hypervisor_list_detail))
         .route("/os-hypervisors/statistics", get(hypervisor_statistics))
@@ -41,13 +44,6 @@ pub fn routes() -> Router<Cloud> {
         .route("/os-simple-tenant-usage/{tenant_id}", get(usage_show))
 }
 
-/// The three services this process stands in for: (binary, zone, legacy id).
-const SERVICES: &[(&str, &str, i64)] = &[
-    ("nova-conductor", "internal", 1),
-    ("nova-scheduler", "internal", 2),
-    ("nova-compute", "nova", 3),
-];
-
 fn service_uuid(host: &str, binary: &str) -> String {
     uuid::Uuid::new_v5(
         &uuid::Uuid::NAMESPACE_OID,
@@ -56,11 +52,11 @@ fn service_uuid(host: &str, binary: &str) -> String {
     .to_string()
 }
 
-fn service_id(host: &str, binary: &str, legacy: i64, mv: Microversion) -> Value {
+fn service_id(host: &str, kind: ServiceKind, mv: Microversion) -> Value {
     if mv.at_least(53) {
-        json!(service_uuid(host, binary))
+        json!(service_uuid(host, kind.binary))
     } else {
-        json!(legacy)
+        json!(kind.legacy_id)
     }
 }
 
@@ -68,11 +64,16 @@ fn now_micros() -> String {
     Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
-/// Get Availability Zone Information: `GET /os-availability-zone`.
-async fn availability_zone_list(_ctx: Ctx) -> axum::Json<Value> {
-    axum::Json(json!({"availabilityZoneInfo": [
-        {"zoneName": "nova", "zoneState": {"available": true}, "hosts": null}
-    ]}))
+/// Get Availability Zone Information: `GET /os-availability-zone`; a zone whose
+/// services are all disabled is listed as unavailable, as Nova does.
+async fn availability_zone_list(
+    State(cloud): State<Cloud>,
+    _ctx: Ctx,
+) -> ApiResult<axum::Json<Value>> {
+    let compute = cloud.compute.service_state(COMPUTE_BINARY).await?;
+    Ok(axum::Json(json!({"availabilityZoneInfo": [
+        {"zoneName": "nova", "zoneState": {"available": !compute.disabled}, "hosts": null}
+    ]})))
 }
 
 /// Get Detailed Availability Zone Information (admin).
@@ -83,20 +84,45 @@ async fn availability_zone_list_detail(
     ctx.require_admin()?;
     let host = &cloud.compute.config().host;
     let updated = now_micros();
-    let svc = |binary: &str| {
-        (
-            binary.to_owned(),
-            json!({"available": true, "active": true, "updated_at": updated}),
-        )
-    };
-    let internal: serde_json::Map<String, Value> = [svc("nova-conductor"), svc("nova-scheduler")]
+    let mut zones: Vec<(&str, serde_json::Map<String, Value>)> = vec![
+        ("internal", Default::default()),
+        ("nova", Default::default()),
+    ];
+    for kind in SERVICES {
+        let st = cloud.compute.service_state(kind.binary).await?;
+        if let Some((_, services)) = zones.iter_mut().find(|(z, _)| *z == kind.zone) {
+            services.insert(
+                kind.binary.to_owned(),
+                json!({"available": !st.disabled, "active": !st.forced_down, "updated_at": updated}),
+            );
+        }
+    }
+    let list: Vec<Value> = zones
         .into_iter()
+        .map(|(zone, services)| {
+            let available = services.values().any(|v| v["available"] == json!(true));
+            json!({"zoneName": zone, "zoneState": {"available": available}, "hosts": {host: services}})
+        })
         .collect();
-    let nova: serde_json::Map<String, Value> = [svc("nova-compute")].into_iter().collect();
-    Ok(axum::Json(json!({"availabilityZoneInfo": [
-        {"zoneName": "internal", "zoneState": {"available": true}, "hosts": {host: internal}},
-        {"zoneName": "nova", "zoneState": {"available": true}, "hosts": {host: nova}},
-    ]})))
+    Ok(axum::Json(json!({"availabilityZoneInfo": list})))
+}
+
+/// One service as os-services shows it.
+fn service_view(host: &str, kind: ServiceKind, st: &ServiceState, mv: Microversion) -> Value {
+    let mut v = json!({
+        "id": service_id(host, kind, mv),
+        "binary": kind.binary,
+        "host": host,
+        "zone": kind.zone,
+        "status": if st.disabled { "disabled" } else { "enabled" },
+        "state": if st.forced_down { "down" } else { "up" },
+        "updated_at": now_micros(),
+        "disabled_reason": st.disabled_reason,
+    });
+    if mv.at_least(11) {
+        v["forced_down"] = json!(st.forced_down);
+    }
+    v
 }
 
 /// List Compute Services: `GET /os-services` (admin), filters `host`, `binary`.
@@ -109,55 +135,154 @@ async fn service_list(
     ctx.require_admin()?;
     let q = query(raw)?;
     let host = &cloud.compute.config().host;
-    let updated = now_micros();
-    let list: Vec<Value> = SERVICES
-        .iter()
-        .filter(|(b, _, _)| q.get("binary").is_none_or(|x| x == b))
-        .filter(|_| q.get("host").is_none_or(|x| x == host))
-        .map(|(binary, zone, legacy)| {
-            let mut v = json!({
-                "id": service_id(host, binary, *legacy, mv),
-                "binary": binary,
-                "host": host,
-                "zone": zone,
-                "status": "enabled",
-                "state": "up",
-                "updated_at": updated,
-                "disabled_reason": null,
-            });
-            if mv.at_least(11) {
-                v["forced_down"] = json!(false);
-            }
-            v
-        })
-        .collect();
+    let mut list = Vec::new();
+    for kind in SERVICES {
+        if q.get("binary").is_some_and(|b| b != kind.binary)
+            || q.get("host").is_some_and(|h| h != host)
+        {
+            continue;
+        }
+        let st = cloud.compute.service_state(kind.binary).await?;
+        list.push(service_view(host, *kind, &st, mv));
+    }
     Ok(axum::Json(json!({"services": list})))
 }
 
-/// Onestack's services are this process; they cannot be disabled or deleted
-/// separately, so such requests are refused rather than pretended.
-fn services_fixed() -> ApiError {
-    ApiError::bad_request(
-        "onestack runs the compute services inside one process on one host; they cannot be disabled, forced down or deleted.",
-    )
+/// The body of `PUT /os-services/{service_id}` (2.53).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceUpdate {
+    status: Option<String>,
+    disabled_reason: Option<String>,
+    forced_down: Option<bool>,
 }
 
-/// Update Compute Service: `PUT /os-services/{service_id}` (2.53, admin).
-async fn service_update(ctx: Ctx, Path(_id): Path<String>) -> ApiResult<axum::Json<Value>> {
+/// The body of the pre-2.53 `PUT /os-services/{action}` calls.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyServiceUpdate {
+    host: String,
+    binary: String,
+    disabled_reason: Option<String>,
+    forced_down: Option<bool>,
+}
+
+fn parse_status(status: &str) -> ApiResult<bool> {
+    match status {
+        "enabled" => Ok(false),
+        "disabled" => Ok(true),
+        other => Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute status. Value: {other}. '{other}' is not one of ['enabled', 'disabled']"
+        ))),
+    }
+}
+
+/// Update Compute Service: `PUT /os-services/{service_id}` (2.53, admin); below
+/// 2.53 the last segment names the action instead (`enable`, `disable`,
+/// `disable-log-reason`, and `force-down` from 2.11), with host and binary in the body.
+async fn service_update(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<axum::Json<Value>> {
     ctx.require_admin()?;
-    Err(services_fixed())
+    let host = cloud.compute.config().host.clone();
+    if !mv.at_least(53) {
+        return service_update_legacy(&cloud, &host, mv, &id, body).await;
+    }
+    let b: ServiceUpdate = serde_json::from_value(body)
+        .map_err(|e| ApiError::bad_request(format!("Invalid input for the service update: {e}")))?;
+    let kind = SERVICES
+        .iter()
+        .copied()
+        .find(|k| service_uuid(&host, k.binary) == id)
+        .ok_or_else(|| {
+            if uuid::Uuid::parse_str(&id).is_err() {
+                ApiError::bad_request(format!("Invalid uuid {id}"))
+            } else {
+                ApiError::Missing(format!("Service {id} could not be found."))
+            }
+        })?;
+    if b.status.is_none() && b.forced_down.is_none() {
+        return Err(ApiError::bad_request(
+            "No updates were requested. Fields 'status' or 'forced_down' should be specified.",
+        ));
+    }
+    let change = ServiceChange {
+        disabled: b.status.as_deref().map(parse_status).transpose()?,
+        disabled_reason: b.disabled_reason.map(Some),
+        forced_down: b.forced_down,
+    };
+    let st = cloud.compute.service_update(kind.binary, change).await?;
+    Ok(axum::Json(
+        json!({"service": service_view(&host, kind, &st, mv)}),
+    ))
 }
 
-/// Disable/Enable Scheduling For A Compute Service (below 2.53, admin).
-async fn service_update_legacy(ctx: Ctx) -> ApiResult<axum::Json<Value>> {
-    ctx.require_admin()?;
-    Err(services_fixed())
+async fn service_update_legacy(
+    cloud: &Cloud,
+    host: &str,
+    mv: Microversion,
+    action: &str,
+    body: Value,
+) -> ApiResult<axum::Json<Value>> {
+    let b: LegacyServiceUpdate = serde_json::from_value(body)
+        .map_err(|e| ApiError::bad_request(format!("Invalid input for the service update: {e}")))?;
+    let change = match action {
+        "enable" => ServiceChange {
+            disabled: Some(false),
+            ..Default::default()
+        },
+        "disable" => ServiceChange {
+            disabled: Some(true),
+            ..Default::default()
+        },
+        "disable-log-reason" => ServiceChange {
+            disabled: Some(true),
+            disabled_reason: Some(Some(
+                b.disabled_reason
+                    .clone()
+                    .ok_or_else(|| ApiError::bad_request("Missing disabled reason field"))?,
+            )),
+            ..Default::default()
+        },
+        "force-down" if mv.at_least(11) => ServiceChange {
+            forced_down: Some(
+                b.forced_down
+                    .ok_or_else(|| ApiError::bad_request("Missing forced_down field"))?,
+            ),
+            ..Default::default()
+        },
+        other => return Err(ApiError::Missing(format!("Unknown action {other}"))),
+    };
+    let kind = kind(&b.binary).filter(|_| b.host == host).ok_or_else(|| {
+        ApiError::Missing(format!(
+            "Could not find binary {} on host {}.",
+            b.binary, b.host
+        ))
+    })?;
+    let st = cloud.compute.service_update(kind.binary, change).await?;
+    let mut v = json!({"host": host, "binary": kind.binary});
+    if action == "force-down" {
+        v["forced_down"] = json!(st.forced_down);
+    } else {
+        v["status"] = json!(if st.disabled { "disabled" } else { "enabled" });
+        if action == "disable-log-reason" {
+            v["disabled_reason"] = json!(st.disabled_reason);
+        }
+    }
+    Ok(axum::Json(json!({"service": v})))
 }
 
-/// Delete Compute Service (admin).
+/// Delete Compute Service (admin): this host's services are this process, so
+/// there is nothing to delete; disabling is the way to take the host out of use.
 async fn service_delete(ctx: Ctx, Path(_id): Path<String>) -> ApiResult<axum::Json<Value>> {
     ctx.require_admin()?;
-    Err(services_fixed())
+    Err(ApiError::Conflict(
+        "onestack runs its compute services inside one process on one host; they cannot be deleted. Disable the nova-compute service instead.".into(),
+    ))
 }
 
 fn hypervisor_id(cloud: &Cloud, mv: Microversion) -> Value {
@@ -168,27 +293,35 @@ fn hypervisor_id(cloud: &Cloud, mv: Microversion) -> Value {
     }
 }
 
-fn brief(cloud: &Cloud, mv: Microversion) -> Value {
-    json!({
+/// The hypervisor's id, name, and the state and status of its nova-compute.
+async fn brief(cloud: &Cloud, mv: Microversion) -> ApiResult<Value> {
+    let st = cloud.compute.service_state(COMPUTE_BINARY).await?;
+    Ok(json!({
         "id": hypervisor_id(cloud, mv),
         "hypervisor_hostname": cloud.compute.config().host,
-        "state": "up",
-        "status": "enabled",
-    })
+        "state": if st.forced_down { "down" } else { "up" },
+        "status": if st.disabled { "disabled" } else { "enabled" },
+    }))
 }
 
 async fn detail(cloud: &Cloud, mv: Microversion) -> ApiResult<Value> {
     let st = cloud.compute.hypervisor_stats().await?;
+    let service = cloud.compute.service_state(COMPUTE_BINARY).await?;
     let host = &cloud.compute.config().host;
-    let mut v = brief(cloud, mv);
+    let compute = kind(COMPUTE_BINARY).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "nova-compute missing from the service list"
+        ))
+    })?;
+    let mut v = brief(cloud, mv).await?;
     let fields = json!({
         "hypervisor_type": cloud.compute.hypervisor().kind().hypervisor_type(),
-        "hypervisor_version": 0,
+        "hypervisor_version": cloud.compute.hypervisor().version().unwrap_or(0),
         "host_ip": cloud.profile.public_host(),
         "service": {
-            "id": service_id(host, "nova-compute", 3, mv),
+            "id": service_id(host, compute, mv),
             "host": host,
-            "disabled_reason": null,
+            "disabled_reason": service.disabled_reason,
         },
         "vcpus": st.vcpus,
         "memory_mb": st.memory_mb,
@@ -240,7 +373,7 @@ async fn hypervisors(
         let mut v = if full {
             detail(cloud, mv).await?
         } else {
-            brief(cloud, mv)
+            brief(cloud, mv).await?
         };
         if mv.at_least(53) && flag(&q, "with_servers") {
             with_servers(cloud, &mut v).await?;
@@ -328,7 +461,7 @@ async fn hypervisor_uptime(
                 .and_then(|s| s.parse::<f64>().ok())
         })
         .unwrap_or(0.0) as i64;
-    let mut v = brief(&cloud, mv);
+    let mut v = brief(&cloud, mv).await?;
     v["uptime"] = json!(format!(
         " {} up {} days, {:02}:{:02}",
         Utc::now().format("%H:%M:%S"),

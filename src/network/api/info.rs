@@ -61,6 +61,11 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Adds external network attribute to network resource.",
     ),
     (
+        "default-subnetpools",
+        "Default Subnetpools",
+        "Provides ability to mark and use a subnetpool as the default.",
+    ),
+    (
         "ext-gw-mode",
         "Neutron L3 Configurable external gateway mode",
         "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway",
@@ -69,6 +74,26 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "extraroute",
         "Neutron Extra Route",
         "Extra routes configuration for L3 router",
+    ),
+    (
+        "expose-port-forwarding-in-fip",
+        "Expose port forwardings in a floating IP",
+        "Expose on floating IPs the port forwardings of the floating IP",
+    ),
+    (
+        "floating-ip-port-forwarding",
+        "Floating IP Port Forwarding",
+        "Allow port forwarding from floating IP port to an internal port",
+    ),
+    (
+        "floating-ip-port-forwarding-description",
+        "Floating IP Port Forwarding new attribute description",
+        "Add a description field to Port Forwarding rules",
+    ),
+    (
+        "floating-ip-port-forwarding-port-ranges",
+        "Floating IP Port Forwarding support port ranges",
+        "Add suport to port ranges",
     ),
     (
         "net-mtu",
@@ -137,6 +162,16 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Enables to set tag on resources with standard attribute.",
     ),
     (
+        "subnet_allocation",
+        "Subnet Allocation",
+        "Enables allocation of subnets from a subnet pool",
+    ),
+    (
+        "subnetpool-prefix-ops",
+        "Subnet Pool Prefix Operations",
+        "Provides support for adjusting the prefix list of subnet pools",
+    ),
+    (
         "stateful-security-group",
         "Stateful security group",
         "Indicates if the security group is stateful or not",
@@ -156,7 +191,7 @@ async fn versions(headers: HeaderMap) -> axum::Json<Value> {
 
 async fn resources(headers: HeaderMap) -> axum::Json<Value> {
     let base = format!("{}/networking/v2.0", crate::http::base_url(&headers));
-    let list: Vec<Value> = [("network", "networks"), ("subnet", "subnets"), ("port", "ports")]
+    let list: Vec<Value> = [("network", "networks"), ("subnet", "subnets"), ("subnetpool", "subnetpools"), ("port", "ports")]
         .iter()
         .map(|(name, coll)| json!({"name": name, "collection": coll, "links": [{"rel": "self", "href": format!("{base}/{coll}")}]}))
         .collect();

@@ -1,8 +1,11 @@
 //! Neutron v2.0 HTTP routes under `/networking`: discovery, the resource
-//! collections, extensions, agents, availability zones, IP availability, quotas.
+//! collections, subnet pools, floating IP port forwardings, extensions, agents, availability
+//! zones, IP availability, quotas.
 
 mod info;
+mod port_forwardings;
 mod resources;
+mod subnetpools;
 mod view;
 
 use axum::Router;
@@ -13,5 +16,7 @@ pub fn router() -> Router<Cloud> {
     Router::new()
         .merge(info::routes())
         .merge(resources::routes())
+        .merge(subnetpools::routes())
         .merge(resources::tag_routes())
+        .merge(port_forwardings::routes())
 }

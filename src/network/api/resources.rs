@@ -14,7 +14,7 @@ use crate::http::context::{Ctx, RequestContext};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 use crate::network::TagOp;
-use crate::network::model::{SecurityGroup, SecurityGroupRule};
+use crate::network::model::{FloatingIp, PortForwarding, SecurityGroup, SecurityGroupRule};
 use crate::network::networks::{NetworkInput, SubnetInput};
 use crate::network::ports::PortCreate;
 use crate::network::routers::{FloatingIpInput, InterfaceInfo, InterfaceRequest, RouterInput};
@@ -85,17 +85,17 @@ pub fn query(raw: Option<String>) -> ApiResult<Vec<(String, String)>> {
         .map_err(|e| ApiError::bad_request(format!("Invalid query string: {e}")))
 }
 
-fn if_match(h: &HeaderMap) -> Option<String> {
+pub(super) fn if_match(h: &HeaderMap) -> Option<String> {
     h.get("if-match")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }
 
-fn created(key: &str, v: Value) -> Response {
+pub(super) fn created(key: &str, v: Value) -> Response {
     (StatusCode::CREATED, axum::Json(json!({ key: v }))).into_response()
 }
 
-fn one(key: &str, v: Value, raw: Option<String>) -> ApiResult<axum::Json<Value>> {
+pub(super) fn one(key: &str, v: Value, raw: Option<String>) -> ApiResult<axum::Json<Value>> {
     Ok(axum::Json(json!({ key: select_fields(v, &query(raw)?) })))
 }
 
@@ -410,19 +410,42 @@ async fn router_remove_interface(
 
 // --- floating IPs -------------------------------------------------------------------
 
+/// A floating IP's view with its `port_forwardings` (expose-port-forwarding-in-fip).
+async fn fip_views(
+    cloud: &Cloud,
+    fips: &[FloatingIp],
+    ctx: &RequestContext,
+) -> ApiResult<Vec<Value>> {
+    let by_fip = cloud.network.port_forwardings_by_fip().await?;
+    Ok(fips
+        .iter()
+        .map(|f| {
+            let mut v = view(f, ctx);
+            let pfs: Vec<Value> = by_fip
+                .get(&f.std.id)
+                .map(|l| l.iter().map(PortForwarding::summary).collect())
+                .unwrap_or_default();
+            v["port_forwardings"] = json!(pfs);
+            v
+        })
+        .collect())
+}
+
+async fn fip_view(cloud: &Cloud, fip: FloatingIp, ctx: &RequestContext) -> ApiResult<Value> {
+    Ok(fip_views(cloud, &[fip], ctx)
+        .await?
+        .pop()
+        .unwrap_or(Value::Null))
+}
+
 async fn floating_ip_list(
     State(cloud): State<Cloud>,
     ctx: Ctx,
     h: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<axum::Json<Value>> {
-    let items = cloud
-        .network
-        .floating_ip_list(&ctx)
-        .await?
-        .iter()
-        .map(|f| view(f, &ctx))
-        .collect();
+    let fips = cloud.network.floating_ip_list(&ctx).await?;
+    let items = fip_views(&cloud, &fips, &ctx).await?;
     Ok(axum::Json(list_body(
         &h,
         "floatingips",
@@ -435,13 +458,8 @@ async fn floating_ip_create(
     ctx: Ctx,
     Json(b): Json<FloatingIpBody>,
 ) -> ApiResult<Response> {
-    Ok(created(
-        "floatingip",
-        view(
-            &cloud.network.floating_ip_create(&ctx, b.floatingip).await?,
-            &ctx,
-        ),
-    ))
+    let f = cloud.network.floating_ip_create(&ctx, b.floatingip).await?;
+    Ok(created("floatingip", fip_view(&cloud, f, &ctx).await?))
 }
 async fn floating_ip_show(
     State(cloud): State<Cloud>,
@@ -449,11 +467,8 @@ async fn floating_ip_show(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<axum::Json<Value>> {
-    one(
-        "floatingip",
-        view(&cloud.network.floating_ip_get(&ctx, id).await?, &ctx),
-        raw,
-    )
+    let f = cloud.network.floating_ip_get(&ctx, id).await?;
+    one("floatingip", fip_view(&cloud, f, &ctx).await?, raw)
 }
 async fn floating_ip_update(
     State(cloud): State<Cloud>,
@@ -466,7 +481,9 @@ async fn floating_ip_update(
         .network
         .floating_ip_update(&ctx, id, b.floatingip, if_match(&h))
         .await?;
-    Ok(axum::Json(json!({"floatingip": view(&f, &ctx)})))
+    Ok(axum::Json(
+        json!({"floatingip": fip_view(&cloud, f, &ctx).await?}),
+    ))
 }
 async fn floating_ip_delete(
     State(cloud): State<Cloud>,

@@ -110,6 +110,18 @@ pub fn list_body(
     items: Vec<Value>,
     q: &[(String, String)],
 ) -> ApiResult<Value> {
+    list_body_at(headers, plural, plural, items, q)
+}
+
+/// `list_body` for a collection served under `path` (a sub-resource such as
+/// `floatingips/{id}/port_forwardings`), which the next-page link points at.
+pub fn list_body_at(
+    headers: &HeaderMap,
+    plural: &str,
+    path: &str,
+    items: Vec<Value>,
+    q: &[(String, String)],
+) -> ApiResult<Value> {
     let mut items: Vec<Value> = items
         .into_iter()
         .filter(|item| {
@@ -180,7 +192,7 @@ pub fn list_body(
     if let (true, Some(last)) = (page.has_more, page.items.last()) {
         let marker = last.get("id").and_then(Value::as_str).unwrap_or("");
         let limit = get("limit").unwrap_or_default();
-        links.push(json!({"rel": "next", "href": format!("{}/networking/v2.0/{plural}?limit={limit}&marker={marker}", crate::http::base_url(headers))}));
+        links.push(json!({"rel": "next", "href": format!("{}/networking/v2.0/{path}?limit={limit}&marker={marker}", crate::http::base_url(headers))}));
     }
     let items: Vec<Value> = page
         .items

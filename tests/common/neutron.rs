@@ -1,0 +1,43 @@
+//! Neutron v2.0 request helpers shared by the networking API tests.
+
+use reqwest::Method;
+use reqwest::blocking::Response;
+use serde_json::{Value, json};
+
+use super::{Server, json_of};
+
+pub fn call(s: &Server, m: Method, path: &str, token: &str, body: Option<Value>) -> Response {
+    let mut r = s
+        .client
+        .request(m, format!("{}/networking/v2.0{path}", s.base))
+        .header("X-Auth-Token", token);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    r.send().expect("request")
+}
+
+pub fn post(s: &Server, token: &str, coll: &str, key: &str, body: Value) -> Value {
+    let r = call(
+        s,
+        Method::POST,
+        &format!("/{coll}"),
+        token,
+        Some(json!({ key: body })),
+    );
+    assert_eq!(r.status(), 201, "create {coll}");
+    json_of(r)[key].clone()
+}
+
+pub fn neutron_error(r: Response, code: u16) -> String {
+    assert_eq!(r.status().as_u16(), code);
+    let v = json_of(r);
+    v["NeutronError"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("NeutronError body: {v}"))
+        .to_owned()
+}
+
+pub fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_owned()
+}
