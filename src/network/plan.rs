@@ -201,6 +201,25 @@ fn ra_mode(s: &Subnet) -> Option<Ipv6Mode> {
     s.ipv6_ra_mode.as_deref().and_then(Ipv6Mode::parse)
 }
 
+/// Each address a network's ports (its DHCP port aside) hold on one of `subnets`,
+/// with the port: what dnsmasq gets as host entries.
+fn served_addresses<'a, A: std::str::FromStr>(
+    idx: &'a Index,
+    net: &'a Network,
+    dhcp_port: &'a Port,
+    subnets: &'a BTreeSet<&str>,
+) -> impl Iterator<Item = (&'a Port, A)> + 'a {
+    idx.ports
+        .iter()
+        .filter(move |p| p.network_id == net.std.id && p.std.id != dhcp_port.std.id)
+        .flat_map(move |p| {
+            p.fixed_ips
+                .iter()
+                .filter(move |f| subnets.contains(f.subnet_id.as_str()))
+                .filter_map(move |f| Some((p, f.ip_address.parse::<A>().ok()?)))
+        })
+}
+
 fn dhcp(idx: &Index, net: &Network, router_advertised: &BTreeSet<String>) -> Option<DhcpPlan> {
     let port = idx
         .ports
@@ -221,27 +240,13 @@ fn dhcp(idx: &Index, net: &Network, router_advertised: &BTreeSet<String>) -> Opt
         .filter(|s| address_mode(s) == Ipv6Mode::Dhcpv6Stateful)
         .map(|s| s.std.id.as_str())
         .collect();
-    let mut hosts6 = Vec::new();
-    for p in idx
-        .ports
-        .iter()
-        .filter(|p| p.network_id == net.std.id && p.std.id != port.std.id)
-    {
-        for f in p
-            .fixed_ips
-            .iter()
-            .filter(|f| stateful6.contains(f.subnet_id.as_str()))
-        {
-            let Ok(ip) = f.ip_address.parse::<Ipv6Addr>() else {
-                continue;
-            };
-            hosts6.push(Dhcp6Host {
-                mac: p.mac_address.clone(),
-                ip,
-                hostname: p.dns_name.clone(),
-            });
-        }
-    }
+    let mut hosts6: Vec<Dhcp6Host> = served_addresses(idx, net, port, &stateful6)
+        .map(|(p, ip)| Dhcp6Host {
+            mac: p.mac_address.clone(),
+            ip,
+            hostname: p.dns_name.clone(),
+        })
+        .collect();
     hosts6.sort_by_key(|h| h.ip);
     let mut subnet6_plans: Vec<Dhcp6Subnet> = subnets6
         .iter()
@@ -261,32 +266,17 @@ fn dhcp(idx: &Index, net: &Network, router_advertised: &BTreeSet<String>) -> Opt
         .collect();
     subnet6_plans.sort_by(|a, b| a.subnet_id.cmp(&b.subnet_id));
     let dhcp_ids: BTreeSet<&str> = subnets.iter().map(|s| s.std.id.as_str()).collect();
-    let mut hosts = Vec::new();
-    for p in idx
-        .ports
-        .iter()
-        .filter(|p| p.network_id == net.std.id && p.std.id != port.std.id)
-    {
-        for f in p
-            .fixed_ips
-            .iter()
-            .filter(|f| dhcp_ids.contains(f.subnet_id.as_str()))
-        {
-            let Ok(ip) = f.ip_address.parse::<Ipv4Addr>() else {
-                continue;
-            };
-            let hostname = if p.dns_name.is_empty() {
-                format!("host-{}", f.ip_address.replace('.', "-"))
+    let mut hosts: Vec<DhcpHost> = served_addresses(idx, net, port, &dhcp_ids)
+        .map(|(p, ip): (&Port, Ipv4Addr)| DhcpHost {
+            mac: p.mac_address.clone(),
+            ip,
+            hostname: if p.dns_name.is_empty() {
+                format!("host-{}", ip.to_string().replace('.', "-"))
             } else {
                 p.dns_name.clone()
-            };
-            hosts.push(DhcpHost {
-                mac: p.mac_address.clone(),
-                ip,
-                hostname,
-            });
-        }
-    }
+            },
+        })
+        .collect();
     hosts.sort_by_key(|h| h.ip);
     let mut subnet_plans: Vec<DhcpSubnet> = subnets
         .iter()

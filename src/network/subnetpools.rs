@@ -307,21 +307,14 @@ impl NetworkService {
         id: String,
         prefixes: Vec<String>,
     ) -> ApiResult<Vec<String>> {
-        let ctx = ctx.clone();
-        self.write(move |c| {
-            let mut pool: SubnetPool = load_visible(c, &ctx, &id)?;
-            may_change(&ctx, &pool.std.project_id)?;
-            if prefixes.is_empty() {
-                return Ok(pool.prefixes);
-            }
+        self.change_prefixes(ctx, id, prefixes, |c, ctx, pool, prefixes| {
             let mut all = pool.prefixes.clone();
             all.extend(prefixes);
             let input = SubnetPoolInput {
                 prefixes: Some(all),
                 ..SubnetPoolInput::default()
             };
-            update_pool(c, &ctx, &mut pool, input)?;
-            Ok(pool.prefixes)
+            update_pool(c, ctx, pool, input)
         })
         .await
     }
@@ -333,22 +326,19 @@ impl NetworkService {
         id: String,
         prefixes: Vec<String>,
     ) -> ApiResult<Vec<String>> {
-        let ctx = ctx.clone();
-        self.write(move |c| {
-            let mut pool: SubnetPool = load_visible(c, &ctx, &id)?;
-            may_change(&ctx, &pool.std.project_id)?;
-            if prefixes.is_empty() {
-                return Ok(pool.prefixes);
-            }
+        self.change_prefixes(ctx, id, prefixes, |c, _, pool, prefixes| {
             let (version, removal) = ipam::pool_prefixes(&prefixes)?;
-            let have = pool_nets(&pool)?;
+            let have = pool_nets(pool)?;
             let overlapping = |a: &[IpNet], b: &[IpNet]| {
                 a.iter().any(|x| b.iter().any(|y| ipam::overlaps(x, y)))
             };
             if version != pool.ip_version || !overlapping(&have, &removal) {
-                return Ok(pool.prefixes);
+                return Ok(());
             }
-            let allocated: Vec<IpNet> = allocated_nets(c, &id)?.into_iter().map(|(n, _)| n).collect();
+            let allocated: Vec<IpNet> = allocated_nets(c, &pool.std.id)?
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
             if overlapping(&allocated, &removal) {
                 return Err(ApiError::bad_request(
                     "Illegal update to prefixes: One or more the prefixes to be removed is in use by a subnet.",
@@ -356,7 +346,30 @@ impl NetworkService {
             }
             pool.prefixes = to_strings(&ipam::difference(&have, &removal));
             pool.std.touch();
-            store::put(c, &pool)?;
+            store::put(c, pool)
+        })
+        .await
+    }
+
+    /// The shared part of add/remove_prefixes: the pool as its caller may see and
+    /// change it, `change` applied in one transaction unless the list is empty, and
+    /// the resulting prefix list.
+    async fn change_prefixes(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        prefixes: Vec<String>,
+        change: impl FnOnce(&Connection, &RequestContext, &mut SubnetPool, Vec<String>) -> ApiResult<()>
+        + Send
+        + 'static,
+    ) -> ApiResult<Vec<String>> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let mut pool: SubnetPool = load_visible(c, &ctx, &id)?;
+            may_change(&ctx, &pool.std.project_id)?;
+            if !prefixes.is_empty() {
+                change(c, &ctx, &mut pool, prefixes)?;
+            }
             Ok(pool.prefixes)
         })
         .await

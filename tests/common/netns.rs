@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -383,19 +383,37 @@ pub fn checksum(data: &[u8]) -> u16 {
 
 /// One ICMP echo from `ns` to `dst`; true when the reply came within `wait`.
 pub fn ping(ns: &str, dst: Ipv4Addr, wait: Duration) -> bool {
+    echo(ns, IpAddr::V4(dst), wait)
+}
+
+/// One ICMPv6 echo from `ns` to `dst`; true when the reply came within `wait`.
+pub fn ping6(ns: &str, dst: Ipv6Addr, wait: Duration) -> bool {
+    echo(ns, IpAddr::V6(dst), wait)
+}
+
+/// One echo request over a raw socket in `ns`. IPv4 raw sockets carry the IP
+/// header on receive and need our checksum; for ICMPv6 the kernel fills in the
+/// checksum and strips the header.
+fn echo(ns: &str, dst: IpAddr, wait: Duration) -> bool {
+    let (family, proto, request, reply) = match dst {
+        IpAddr::V4(_) => (sys::AF_INET, sys::IPPROTO_ICMP, 8u8, 0u8),
+        IpAddr::V6(_) => (sys::AF_INET6, sys::IPPROTO_ICMPV6, 128, 129),
+    };
     in_netns(ns, move || {
         // SAFETY: plain socket(2); the fd is owned by the UdpSocket below.
-        let fd = unsafe { sys::socket(sys::AF_INET, sys::SOCK_RAW, sys::IPPROTO_ICMP) };
+        let fd = unsafe { sys::socket(family, sys::SOCK_RAW, proto) };
         assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
         // SAFETY: fd is a fresh, valid datagram-style socket we own.
         let sock = unsafe { UdpSocket::from_raw_fd(fd) };
         let id = (rand_xid() & 0xffff) as u16;
-        let mut pkt = vec![8, 0, 0, 0];
+        let mut pkt = vec![request, 0, 0, 0];
         pkt.extend_from_slice(&id.to_be_bytes());
         pkt.extend_from_slice(&[0, 1]);
         pkt.extend_from_slice(b"onestack-ping");
-        let c = checksum(&pkt);
-        pkt[2..4].copy_from_slice(&c.to_be_bytes());
+        if dst.is_ipv4() {
+            let c = checksum(&pkt);
+            pkt[2..4].copy_from_slice(&c.to_be_bytes());
+        }
         let deadline = Instant::now() + wait;
         if sock.send_to(&pkt, SocketAddr::from((dst, 0))).is_err() {
             return false;
@@ -406,43 +424,17 @@ pub fn ping(ns: &str, dst: Ipv4Addr, wait: Duration) -> bool {
             let Ok((n, from)) = sock.recv_from(&mut buf) else {
                 continue;
             };
-            let ihl = ((buf[0] & 0x0f) as usize) * 4;
-            let icmp = &buf[ihl.min(n)..n];
-            if from.ip() == dst && icmp.len() >= 8 && icmp[0] == 0 && icmp[4..6] == id.to_be_bytes()
+            let header = if dst.is_ipv4() {
+                ((buf[0] & 0x0f) as usize) * 4
+            } else {
+                0
+            };
+            let icmp = &buf[header.min(n)..n];
+            if from.ip() == dst
+                && icmp.len() >= 8
+                && icmp[0] == reply
+                && icmp[4..6] == id.to_be_bytes()
             {
-                return true;
-            }
-        }
-        false
-    })
-}
-
-/// One ICMPv6 echo from `ns` to `dst`; true when the reply came within `wait`. The
-/// kernel fills in the ICMPv6 checksum of raw ICMPv6 sockets and strips the IPv6
-/// header from what they receive.
-pub fn ping6(ns: &str, dst: Ipv6Addr, wait: Duration) -> bool {
-    in_netns(ns, move || {
-        // SAFETY: plain socket(2); the fd is owned by the UdpSocket below.
-        let fd = unsafe { sys::socket(sys::AF_INET6, sys::SOCK_RAW, sys::IPPROTO_ICMPV6) };
-        assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
-        // SAFETY: fd is a fresh, valid datagram-style socket we own.
-        let sock = unsafe { UdpSocket::from_raw_fd(fd) };
-        let id = (rand_xid() & 0xffff) as u16;
-        let mut pkt = vec![128, 0, 0, 0];
-        pkt.extend_from_slice(&id.to_be_bytes());
-        pkt.extend_from_slice(&[0, 1]);
-        pkt.extend_from_slice(b"onestack-ping6");
-        let deadline = Instant::now() + wait;
-        if sock.send_to(&pkt, SocketAddr::from((dst, 0))).is_err() {
-            return false;
-        }
-        let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
-        let mut buf = [0u8; 1500];
-        while Instant::now() < deadline {
-            let Ok((n, from)) = sock.recv_from(&mut buf) else {
-                continue;
-            };
-            if from.ip() == dst && n >= 8 && buf[0] == 129 && buf[4..6] == id.to_be_bytes() {
                 return true;
             }
         }
