@@ -1,6 +1,7 @@
 //! Nova's serial console end to end: a real QEMU guest, a console URL from the
 //! compute API, a WebSocket to the serial proxy, and a command typed into the
-//! guest's shell on ttyS0.
+//! guest's shell on ttyS0; console tokens kept across kill -9 of onestack, stored
+//! only as hashes, and dropped with their server.
 
 mod common;
 
@@ -79,6 +80,42 @@ fn console_output(s: &Server, token: &str, id: &str) -> String {
     json_of(r)["output"].as_str().unwrap_or_default().to_owned()
 }
 
+/// Boots a server from the bootstrap image and waits until its shell on ttyS0 is
+/// ready; returns its id.
+fn boot_guest(s: &Server, token: &str, name: &str) -> String {
+    // The bootstrap image is imported in the background: wait until it is active.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let image_id = loop {
+        let path = "/image/v2/images?name=cirros";
+        let images = json_of(req(s, token, "2.79", Method::GET, path, None));
+        let img = &images["images"][0];
+        if img["status"] == "active" {
+            break img["id"].as_str().expect("image").to_owned();
+        }
+        assert!(Instant::now() < deadline, "image never active: {images}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let r = req(
+        s,
+        token,
+        "2.79",
+        Method::POST,
+        "/compute/v2.1/servers",
+        Some(
+            json!({"server": {"name": name, "imageRef": image_id, "flavorRef": "42", "networks": "none"}}),
+        ),
+    );
+    assert_eq!(r.status(), 202, "{}", r.text().unwrap_or_default());
+    let id = json_of(r)["server"]["id"].as_str().expect("id").to_owned();
+    wait_server(s, token, &id, "ACTIVE", Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !console_output(s, token, &id).contains("onestack-guest ready") {
+        assert!(Instant::now() < deadline, "guest never got ready");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    id
+}
+
 /// Opens the console URL with Nova's `binary` subprotocol, types `line` and
 /// returns everything the guest printed until `want` appeared (or the timeout).
 async fn type_into_console(url: &str, line: &str, want: &str, within: Duration) -> String {
@@ -127,36 +164,7 @@ fn serial_console_reaches_the_guest_shell() {
     };
     let s = Server::start_with_profile(Some(&common::compute_profile(Some(&image))));
     let token = s.demo();
-    // The bootstrap image is imported in the background: wait until it is active.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let image_id = loop {
-        let path = "/image/v2/images?name=cirros";
-        let images = json_of(req(&s, &token, "2.79", Method::GET, path, None));
-        let img = &images["images"][0];
-        if img["status"] == "active" {
-            break img["id"].as_str().expect("image").to_owned();
-        }
-        assert!(Instant::now() < deadline, "image never active: {images}");
-        std::thread::sleep(Duration::from_millis(250));
-    };
-    let r = req(
-        &s,
-        &token,
-        "2.79",
-        Method::POST,
-        "/compute/v2.1/servers",
-        Some(
-            json!({"server": {"name": "serial", "imageRef": image_id, "flavorRef": "42", "networks": "none"}}),
-        ),
-    );
-    assert_eq!(r.status(), 202, "{}", r.text().unwrap_or_default());
-    let id = json_of(r)["server"]["id"].as_str().expect("id").to_owned();
-    wait_server(&s, &token, &id, "ACTIVE", Duration::from_secs(60));
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !console_output(&s, &token, &id).contains("onestack-guest ready") {
-        assert!(Instant::now() < deadline, "guest never got ready");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let id = boot_guest(&s, &token, "serial");
 
     let consoles = format!("/compute/v2.1/servers/{id}/remote-consoles");
     let body = json!({"remote_console": {"protocol": "serial", "type": "serial"}});
@@ -296,4 +304,120 @@ fn serial_console_reaches_the_guest_shell() {
         req(&s, &token, "2.6", Method::POST, &consoles, Some(body)),
         409,
     );
+}
+
+/// Bytes of every file of the SQLite database (main file, WAL, shared memory).
+fn database_bytes(s: &Server) -> Vec<(String, Vec<u8>)> {
+    std::fs::read_dir(s.state_dir())
+        .expect("state dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("state.db"))
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(e.path()).expect("read database file"))
+        })
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Rows of `console_auth_tokens` for a server: (token_hash, console_type, ttl in s).
+fn token_rows(s: &Server, server_id: &str) -> Vec<(String, String, i64)> {
+    let c = rusqlite::Connection::open(s.state_dir().join("state.db")).expect("open db");
+    c.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
+    let mut st = c
+        .prepare(
+            "SELECT token_hash, console_type, expires_at - created_at
+             FROM console_auth_tokens WHERE instance_uuid = ?1",
+        )
+        .expect("prepare");
+    st.query_map([server_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+#[test]
+fn console_tokens_survive_kill_9_and_die_with_their_server() {
+    let Some(image) = common::guest_image() else {
+        return;
+    };
+    let mut s = Server::start_with_profile(Some(&common::compute_profile(Some(&image))));
+    let token = s.demo();
+    let id = boot_guest(&s, &token, "durable-console");
+    let r = req(
+        &s,
+        &token,
+        "2.6",
+        Method::POST,
+        &format!("/compute/v2.1/servers/{id}/remote-consoles"),
+        Some(json!({"remote_console": {"protocol": "serial", "type": "serial"}})),
+    );
+    assert_eq!(r.status(), 200);
+    let url = json_of(r)["remote_console"]["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let secret = url
+        .rsplit_once("token=")
+        .expect("token in url")
+        .1
+        .to_owned();
+
+    // Stored as its SHA-256 with Nova's 600 s lifetime, never in clear: neither in
+    // the database file nor in the WAL a kill -9 leaves unmerged.
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(secret.as_bytes()));
+    assert_eq!(token_rows(&s, &id), vec![(hash, "serial".to_owned(), 600)]);
+    s.kill9();
+    let files = database_bytes(&s);
+    assert!(files.iter().any(|(n, _)| n == "state.db"), "no database");
+    for (name, bytes) in &files {
+        assert!(
+            !contains(bytes, secret.as_bytes()),
+            "console token in clear in {name}"
+        );
+    }
+
+    // After the restart (the guest's VMM is adopted) the same token opens the console.
+    s.launch();
+    wait_server(&s, &token, &id, "ACTIVE", Duration::from_secs(60));
+    let ws_base = s.base.replacen("http://", "ws://", 1);
+    let url = format!("{ws_base}/compute/serial/?token={secret}");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let out = rt.block_on(type_into_console(
+        &url,
+        "\recho kept-$((40+2))\r",
+        "kept-42",
+        Duration::from_secs(30),
+    ));
+    assert!(out.contains("kept-42"), "the shell never answered: {out:?}");
+    assert!(
+        !s.log().contains(&secret),
+        "console token leaked into the log"
+    );
+
+    // Deleting the server drops its tokens: the URL is refused before any upgrade.
+    let r = req(
+        &s,
+        &token,
+        "2.79",
+        Method::DELETE,
+        &format!("/compute/v2.1/servers/{id}"),
+        None,
+    );
+    assert_eq!(r.status(), 204);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let path = format!("/compute/v2.1/servers/{id}");
+        if req(&s, &token, "2.79", Method::GET, &path, None).status() == 404 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "server never went away");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(rt.block_on(refused_status(&url)), 401);
+    assert!(token_rows(&s, &id).is_empty(), "tokens outlived the server");
 }

@@ -466,7 +466,8 @@ impl ComputeService {
     }
 
     /// Delete: the VMM, the directory, ports Nova made (others are unbound), the
-    /// claim and the group membership go; the row stays soft-deleted for usage.
+    /// claim, the group membership and the console tokens go; the row stays
+    /// soft-deleted for usage.
     async fn terminate(&self, s: &Server) -> ApiResult<()> {
         self.undo_build(&s.id).await;
         let id = s.id.clone();
@@ -475,6 +476,8 @@ impl ComputeService {
                 return Ok(());
             };
             super::server_groups::remove_member(c, &s.id)?;
+            // As Nova does: a deleted server's console URLs stop working.
+            store::consoles::console_tokens_delete_for_server(c, &s.id)?;
             let now = crate::http::time::iso_seconds(chrono::Utc::now());
             s.vm_state = VmState::Deleted;
             s.task_state = None;

@@ -69,8 +69,6 @@ struct Inner {
     placement: PlacementService,
     /// One lock per server, so two operations never drive the same VMM at once.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Serial console tokens handed out and not yet expired.
-    consoles: serial::ConsoleTokens,
 }
 
 impl ComputeService {
@@ -91,7 +89,6 @@ impl ComputeService {
                 network,
                 placement,
                 locks: Mutex::new(HashMap::new()),
-                consoles: serial::ConsoleTokens::default(),
             }),
         }
     }

@@ -1,15 +1,20 @@
 //! Nova's serial console: short-lived access tokens for one server's serial port,
 //! and the checks Nova makes before handing one out.
+//!
+//! Tokens are durable, as in Nova's `console_auth_tokens`: a console URL handed out
+//! keeps working across a restart of onestack (kill -9 included) until it expires,
+//! and the database holds only the token's SHA-256, never the token. Expiry is
+//! wall-clock Unix time, so it holds across restarts too.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 
 use super::ComputeService;
 use super::model::VmState;
+use super::store::consoles::{self, NewConsoleToken};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 use crate::virt::PowerState;
@@ -17,49 +22,41 @@ use crate::virt::PowerState;
 /// How long a console URL stays usable (Nova's `[consoleauth] token_ttl` default).
 pub const TOKEN_TTL: Duration = Duration::from_secs(600);
 
-/// What a token opens: one server's serial socket, until `expires`.
+/// Nova's console type of a serial console token.
+pub const CONSOLE_TYPE_SERIAL: &str = "serial";
+
+/// What a token opens: one server's serial socket, until `expires_at` (Unix seconds).
 #[derive(Debug, Clone)]
 pub struct ConsoleGrant {
     pub server_id: String,
     pub socket: PathBuf,
-    expires: Instant,
+    pub expires_at: i64,
 }
 
-/// Tokens live in memory only: a restart invalidates every console URL, which a
-/// client handles by asking for a new one (they expire within minutes anyway).
-#[derive(Default)]
-pub struct ConsoleTokens {
-    grants: Mutex<HashMap<String, ConsoleGrant>>,
+/// A fresh random token: 128 bits, hex, as it appears in the console URL.
+pub fn new_token() -> String {
+    let mut raw = [0u8; 16];
+    rand::rng().fill_bytes(&mut raw);
+    hex::encode(raw)
 }
 
-impl ConsoleTokens {
-    /// A fresh random token (128 bits, hex) for `server_id`'s `socket`.
-    pub fn issue(&self, server_id: &str, socket: PathBuf, ttl: Duration) -> String {
-        let mut raw = [0u8; 16];
-        rand::rng().fill_bytes(&mut raw);
-        let token = hex::encode(raw);
-        let now = Instant::now();
-        let mut grants = self.grants.lock().unwrap_or_else(|p| p.into_inner());
-        grants.retain(|_, g| g.expires > now);
-        grants.insert(
-            token.clone(),
-            ConsoleGrant {
-                server_id: server_id.to_owned(),
-                socket,
-                expires: now + ttl,
-            },
-        );
-        token
-    }
+/// The key a token is stored under: its SHA-256, hex. A copy of the database
+/// therefore opens no console.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
 
-    /// The grant behind `token` if it exists and has not expired. A token may be
-    /// used again until it expires, as with Nova's console auth.
-    pub fn check(&self, token: &str) -> Option<ConsoleGrant> {
-        let mut grants = self.grants.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        grants.retain(|_, g| g.expires > now);
-        grants.get(token).cloned()
-    }
+/// When a token issued at `now` (Unix seconds) stops working.
+pub fn expiry(now: i64, ttl: Duration) -> i64 {
+    now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::Unauthorized("The token is invalid or has expired.".into())
 }
 
 impl ComputeService {
@@ -82,16 +79,52 @@ impl ComputeService {
                 s.id
             )));
         }
-        Ok(self.inner.consoles.issue(&s.id, socket, TOKEN_TTL))
+        let socket = socket
+            .to_str()
+            .ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!(
+                    "serial socket path {} is not UTF-8",
+                    socket.display()
+                ))
+            })?
+            .to_owned();
+        let token = new_token();
+        let hash = token_hash(&token);
+        let server_id = s.id.clone();
+        let now = unix_now();
+        let expired = self
+            .write(move |c| {
+                let expired = consoles::console_tokens_delete_expired(c, now)?;
+                consoles::console_token_insert(
+                    c,
+                    &NewConsoleToken {
+                        token_hash: &hash,
+                        server_id: &server_id,
+                        console_type: CONSOLE_TYPE_SERIAL,
+                        socket: &socket,
+                        created_at: now,
+                        expires_at: expiry(now, TOKEN_TTL),
+                    },
+                )?;
+                Ok(expired)
+            })
+            .await?;
+        tracing::info!(server = %s.id, expired, "serial console token issued");
+        Ok(token)
     }
 
-    /// The socket a console token opens; unknown and expired tokens are refused
-    /// without saying which.
-    pub fn serial_console_check(&self, token: &str) -> ApiResult<ConsoleGrant> {
-        self.inner
-            .consoles
-            .check(token)
-            .ok_or_else(|| ApiError::Unauthorized("The token is invalid or has expired.".into()))
+    /// The socket a console token opens; unknown, expired and deleted servers'
+    /// tokens are refused without saying which. A token may be used again until it
+    /// expires, as with Nova's console auth.
+    pub async fn serial_console_check(&self, token: &str) -> ApiResult<ConsoleGrant> {
+        if token.is_empty() {
+            return Err(invalid_token());
+        }
+        let hash = token_hash(token);
+        let now = unix_now();
+        self.read(move |c| consoles::console_token_get(c, &hash, CONSOLE_TYPE_SERIAL, now))
+            .await?
+            .ok_or_else(invalid_token)
     }
 }
 
@@ -100,18 +133,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_random_and_expire() {
-        let t = ConsoleTokens::default();
-        let a = t.issue("s1", PathBuf::from("/r/s1/serial.sock"), TOKEN_TTL);
-        let b = t.issue("s1", PathBuf::from("/r/s1/serial.sock"), TOKEN_TTL);
+    fn tokens_are_random_hex() {
+        let a = new_token();
+        let b = new_token();
         assert_ne!(a, b);
         assert_eq!(a.len(), 32);
-        let g = t.check(&a).expect("fresh token");
-        assert_eq!(g.server_id, "s1");
-        assert_eq!(g.socket, PathBuf::from("/r/s1/serial.sock"));
-        assert!(t.check(&a).is_some(), "usable until it expires");
-        assert!(t.check("nope").is_none());
-        let gone = t.issue("s2", PathBuf::from("/x"), Duration::ZERO);
-        assert!(t.check(&gone).is_none(), "expired token refused");
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn hash_is_hex_sha256_and_hides_the_token() {
+        // SHA-256("abc"), FIPS 180-2 test vector.
+        assert_eq!(
+            token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let t = new_token();
+        let h = token_hash(&t);
+        assert_eq!(h.len(), 64);
+        assert_eq!(h, token_hash(&t), "stable: the same token finds its row");
+        assert!(!h.contains(&t));
+    }
+
+    #[test]
+    fn expiry_is_wall_clock_seconds_after_issue() {
+        assert_eq!(expiry(1_000, TOKEN_TTL), 1_600);
+        assert_eq!(expiry(1_000, Duration::ZERO), 1_000, "expired at once");
+        assert_eq!(expiry(i64::MAX - 1, TOKEN_TTL), i64::MAX, "no overflow");
     }
 }

@@ -25,6 +25,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_port_forwardings",
         include_str!("migrations/0007_port_forwardings.sql"),
     ),
+    (
+        "0008_console_auth_tokens",
+        include_str!("migrations/0008_console_auth_tokens.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

@@ -126,7 +126,7 @@ async fn serial_proxy(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let token = q.token.unwrap_or_default();
-    let grant = cloud.compute.serial_console_check(&token)?;
+    let grant = cloud.compute.serial_console_check(&token).await?;
     let ws = ws.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let stream = UnixStream::connect(&grant.socket).await.map_err(|e| {
         tracing::warn!(server = %grant.server_id, error = %e, "serial socket unreachable");

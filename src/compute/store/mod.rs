@@ -1,7 +1,8 @@
 //! All compute SQL: servers and their actions here, the catalog resources (flavors,
-//! keypairs, server groups, quotas) in `catalog`.
+//! keypairs, server groups, quotas) in `catalog`, console access tokens in `consoles`.
 
 pub mod catalog;
+pub mod consoles;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -111,6 +112,7 @@ pub fn project_usage(c: &Connection, project_id: &str) -> ApiResult<(i64, i64, i
 pub fn server_purge(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM servers WHERE id = ?1", [id])?;
     c.execute("DELETE FROM instance_actions WHERE server_id = ?1", [id])?;
+    consoles::console_tokens_delete_for_server(c, id)?;
     Ok(())
 }
 
