@@ -1096,16 +1096,7 @@ fn ipv6_slaac_security_groups_and_router_gateway() {
         started.elapsed()
     );
     let qrouter = format!("{}-qrouter-{ROUTER}", env.tag);
-    let fwd = sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &qrouter,
-        "sysctl",
-        "-n",
-        "net.ipv6.conf.all.forwarding",
-    ]);
-    assert_eq!(fwd.trim(), "1");
+    assert!(forwards_ipv6(&qrouter), "the router forwards IPv6");
     let qr = sh(&["ip", "-n", &qrouter, "-6", "addr", "show"]);
     assert!(qr.contains("fd00:1::1/64"), "{qr}");
     let qr4 = sh(&["ip", "-n", &qrouter, "-4", "addr", "show"]);
@@ -1429,16 +1420,7 @@ fn ipv6_router_advertises_default_route_between_subnets() {
         std::fs::read_to_string(env.state.path().join(format!("ra/{ROUTER6}/dnsmasq.conf")))
             .expect("router dnsmasq.conf");
     assert!(ra_conf.contains("port=0\n"), "{ra_conf}");
-    let fwd = sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &qrouter,
-        "sysctl",
-        "-n",
-        "net.ipv6.conf.all.forwarding",
-    ]);
-    assert_eq!(fwd.trim(), "1", "the router forwards IPv6");
+    assert!(forwards_ipv6(&qrouter), "the router forwards IPv6");
 
     // Idempotent: nothing changes and the advertiser keeps running.
     let pid = ra_pid(&env).expect("the router's dnsmasq runs");
@@ -1550,4 +1532,18 @@ fn ipv6_router_advertises_stateful_subnet_and_leaves_dhcpv6_to_dhcp() {
     assert!(errors.is_empty(), "{errors:#?}");
     assert!(!dnsmasq_alive(pid), "the advertiser stopped");
     assert!(!env.state.path().join("ra").join(ROUTER6).exists());
+}
+
+/// Whether namespace `ns` forwards IPv6.
+fn forwards_ipv6(ns: &str) -> bool {
+    let out = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "sysctl",
+        "-n",
+        "net.ipv6.conf.all.forwarding",
+    ]);
+    out.trim() == "1"
 }
