@@ -298,7 +298,9 @@ impl TryFrom<String> for Cidr {
 
 impl Cidr {
     fn mask(&self) -> u32 {
-        u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0)
+        u32::MAX
+            .checked_shl(32 - u32::from(self.prefix))
+            .unwrap_or(0)
     }
 
     /// No host bits set (`10.0.0.0/22`, not `10.0.0.1/22`).
@@ -485,7 +487,10 @@ mod tests {
         let minimal = include_str!("../profiles/minimal.toml");
         let old = format!("{minimal}fixed_range = \"10.1.0.0/24\"\n");
         let p = Profile::parse(&old, "old.toml").expect("old profile");
-        assert_eq!(String::from(p.network.ipv4_addrs_safe_to_use), "10.0.0.0/22");
+        assert_eq!(
+            String::from(p.network.ipv4_addrs_safe_to_use),
+            "10.0.0.0/22"
+        );
         assert_eq!(String::from(p.network.private_range()), "10.1.0.0/24");
     }
 
@@ -493,10 +498,26 @@ mod tests {
     fn tenant_range_knobs_are_checked() {
         let base = include_str!("../profiles/default.toml");
         let bad = [
-            ("ipv4_addrs_safe_to_use = \"10.0.0.0/22\"", "ipv4_addrs_safe_to_use = \"10.0.1.0/22\"", "host bits"),
-            ("subnetpool_size_v4 = 26", "subnetpool_size_v4 = 20", "subnetpool_size_v4"),
-            ("subnetpool_size_v4 = 26", "subnetpool_size_v4 = 31", "subnetpool_size_v4"),
-            ("# fixed_range = \"10.0.0.0/24\"", "fixed_range = \"10.0.0.0/16\"", "inside"),
+            (
+                "ipv4_addrs_safe_to_use = \"10.0.0.0/22\"",
+                "ipv4_addrs_safe_to_use = \"10.0.1.0/22\"",
+                "host bits",
+            ),
+            (
+                "subnetpool_size_v4 = 26",
+                "subnetpool_size_v4 = 20",
+                "subnetpool_size_v4",
+            ),
+            (
+                "subnetpool_size_v4 = 26",
+                "subnetpool_size_v4 = 31",
+                "subnetpool_size_v4",
+            ),
+            (
+                "# fixed_range = \"10.0.0.0/24\"",
+                "fixed_range = \"10.0.0.0/16\"",
+                "inside",
+            ),
         ];
         for (from, to, why) in bad {
             assert!(base.contains(from), "fixture lacks {from}");
@@ -505,14 +526,20 @@ mod tests {
                 .to_string();
             assert!(err.contains(why), "{to}: {err}");
         }
-        for to in ["fixed_range = \"10.0.1.0/24\"", "fixed_range = \"192.168.7.0/24\""] {
+        for to in [
+            "fixed_range = \"10.0.1.0/24\"",
+            "fixed_range = \"192.168.7.0/24\"",
+        ] {
             let text = base.replace("# fixed_range = \"10.0.0.0/24\"", to);
             Profile::parse(&text, "p.toml").unwrap_or_else(|e| panic!("{to}: {e}"));
         }
         // Without the pool any fixed range goes.
         let text = base
             .replace("use_subnetpool = true", "use_subnetpool = false")
-            .replace("# fixed_range = \"10.0.0.0/24\"", "fixed_range = \"10.0.0.0/16\"");
+            .replace(
+                "# fixed_range = \"10.0.0.0/24\"",
+                "fixed_range = \"10.0.0.0/16\"",
+            );
         Profile::parse(&text, "p.toml").expect("no pool");
     }
 

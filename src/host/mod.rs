@@ -101,7 +101,10 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
     effective_profile(&mut profile, &plan, o.netns.as_deref())?;
     let net = &mut profile.network;
     for (key, range) in [
-        ("ipv4_addrs_safe_to_use", Some(&mut net.ipv4_addrs_safe_to_use)),
+        (
+            "ipv4_addrs_safe_to_use",
+            Some(&mut net.ipv4_addrs_safe_to_use),
+        ),
         ("fixed_range", net.fixed_range.as_mut()),
     ] {
         let Some(range) = range else { continue };

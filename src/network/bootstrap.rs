@@ -285,3 +285,115 @@ impl NetworkService {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+    use crate::profile::Profile;
+
+    const ADMIN: &str = "admin-project";
+    const DEMO: &str = "demo-project";
+
+    fn service(dir: &tempfile::TempDir) -> NetworkService {
+        NetworkService::new(Db::open(&dir.path().join("state.db")).expect("db"))
+    }
+
+    fn network_cfg() -> NetworkSection {
+        Profile::load("default").expect("default").network
+    }
+
+    async fn counts(net: &NetworkService) -> (usize, usize, usize, usize, usize) {
+        let ctx = service_context(ADMIN, "admin");
+        let pools = net.subnetpool_list(&ctx).await.expect("pools");
+        let nets = net.network_list(&ctx).await.expect("networks");
+        let subnets = net.subnet_list(&ctx).await.expect("subnets");
+        let routers = net.router_list(&ctx).await.expect("routers");
+        let legs = net.port_list(&ctx).await.expect("ports");
+        let legs = legs
+            .iter()
+            .filter(|p| p.device_owner == OWNER_ROUTER_INTERFACE)
+            .count();
+        (pools.len(), nets.len(), subnets.len(), routers.len(), legs)
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_first_start_is_finished_without_duplicates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let net = service(&dir);
+        let cfg = network_cfg();
+        // A first start that stopped after the pool, `public` and the private network.
+        let admin = service_context(ADMIN, "admin");
+        let demo = service_context(DEMO, "demo");
+        let pool = net
+            .default_pool_v4(&admin, &cfg, ADMIN)
+            .await
+            .expect("pool");
+        net.default_public(&admin, &cfg, ADMIN)
+            .await
+            .expect("public");
+        net.network_create(
+            &demo,
+            NetworkInput {
+                name: Some("private".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("private");
+        assert_eq!(counts(&net).await, (1, 2, 1, 0, 0));
+
+        assert!(
+            net.create_default_networks(&cfg, ADMIN, DEMO)
+                .await
+                .expect("resume")
+        );
+        assert_eq!(counts(&net).await, (1, 2, 2, 1, 1));
+        let subnets = net.subnet_list(&admin).await.expect("subnets");
+        let private = subnets
+            .iter()
+            .find(|s| s.name == "private-subnet")
+            .expect("private-subnet");
+        assert_eq!(private.cidr, "10.0.0.0/26");
+        assert_eq!(private.subnetpool_id.as_deref(), Some(pool.std.id.as_str()));
+        assert!(
+            !net.create_default_networks(&cfg, ADMIN, DEMO)
+                .await
+                .expect("again"),
+            "runs once"
+        );
+        assert_eq!(counts(&net).await, (1, 2, 2, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn private_subnet_follows_the_profile() {
+        let cases = [
+            // (use_subnetpool, fixed_range, cidr, from the pool, pools)
+            (true, None, "10.0.0.0/26", true, 1),
+            (true, Some("10.0.1.0/24"), "10.0.1.0/24", true, 1),
+            (true, Some("192.168.100.0/24"), "192.168.100.0/24", false, 1),
+            (false, None, "10.0.0.0/22", false, 0),
+            (false, Some("10.0.0.0/24"), "10.0.0.0/24", false, 0),
+        ];
+        for (use_pool, fixed, cidr, pooled, pools) in cases {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let net = service(&dir);
+            let mut cfg = network_cfg();
+            cfg.use_subnetpool = use_pool;
+            cfg.fixed_range = fixed.map(|f| f.to_owned().try_into().expect("cidr"));
+            net.create_default_networks(&cfg, ADMIN, DEMO)
+                .await
+                .expect("bootstrap");
+            let admin = service_context(ADMIN, "admin");
+            let subnets = net.subnet_list(&admin).await.expect("subnets");
+            let private = subnets
+                .iter()
+                .find(|s| s.name == "private-subnet")
+                .expect("private-subnet");
+            let case = format!("use_subnetpool={use_pool} fixed_range={fixed:?}");
+            assert_eq!(private.cidr, cidr, "{case}");
+            assert_eq!(private.subnetpool_id.is_some(), pooled, "{case}");
+            assert_eq!(counts(&net).await.0, pools, "{case}");
+        }
+    }
+}
