@@ -385,7 +385,9 @@ async fn start_background_work(cloud: Cloud, imports: Vec<String>) {
             .create_default_networks(net_cfg, &admin, &demo)
             .await
         {
-            Ok(true) => tracing::info!("created the public and private networks and router1"),
+            Ok(true) => tracing::info!(
+                "created the default subnet pool, the public and private networks and router1"
+            ),
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "could not create the default networks"),
         }

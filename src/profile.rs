@@ -164,7 +164,23 @@ pub struct NetworkSection {
     pub floating_pool_start: Option<Ipv4Addr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floating_pool_end: Option<Ipv4Addr>,
-    pub fixed_range: Cidr,
+    /// DevStack's IPV4_ADDRS_SAFE_TO_USE: the tenants' IPv4 address space, the prefix
+    /// of the shared default pool `shared-default-subnetpool-v4`.
+    #[serde(default = "default_ipv4_addrs_safe_to_use")]
+    pub ipv4_addrs_safe_to_use: Cidr,
+    /// DevStack's USE_SUBNETPOOL: create the shared default pool on first start and
+    /// carve `private-subnet` out of it.
+    #[serde(default = "default_true")]
+    pub use_subnetpool: bool,
+    /// DevStack's SUBNETPOOL_SIZE_V4: the pool's default prefix length, which
+    /// `private-subnet` and every subnet asked of the pool without a size get.
+    #[serde(default = "default_subnetpool_size_v4")]
+    pub subnetpool_size_v4: u8,
+    /// A fixed range for `private-subnet` instead of the pool's first block; unset =
+    /// from the pool (or all of `ipv4_addrs_safe_to_use` with `use_subnetpool` off,
+    /// DevStack's FIXED_RANGE default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_range: Option<Cidr>,
     /// `host`: converge bridges, namespaces, nftables and dnsmasq on this machine;
     /// `off`: the networking API only.
     #[serde(default = "default_dataplane")]
@@ -206,6 +222,54 @@ fn default_true() -> bool {
     true
 }
 
+/// DevStack's IPV4_ADDRS_SAFE_TO_USE default (stackrc).
+fn default_ipv4_addrs_safe_to_use() -> Cidr {
+    Cidr {
+        addr: Ipv4Addr::new(10, 0, 0, 0),
+        prefix: 22,
+    }
+}
+
+/// DevStack's SUBNETPOOL_SIZE_V4 default (lib/neutron_plugins/services/l3).
+fn default_subnetpool_size_v4() -> u8 {
+    26
+}
+
+impl NetworkSection {
+    /// The range `private-subnet` is made with when it does not come from the pool:
+    /// `fixed_range`, else DevStack's FIXED_RANGE default, the whole safe range.
+    pub fn private_range(&self) -> Cidr {
+        self.fixed_range.unwrap_or(self.ipv4_addrs_safe_to_use)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let safe = self.ipv4_addrs_safe_to_use;
+        if !safe.is_network() {
+            return Err(format!(
+                "key `network.ipv4_addrs_safe_to_use`: `{}` has host bits set",
+                String::from(safe)
+            ));
+        }
+        if !(safe.prefix..=30).contains(&self.subnetpool_size_v4) {
+            return Err(format!(
+                "key `network.subnetpool_size_v4` must be between {} (the prefix length of `ipv4_addrs_safe_to_use`) and 30",
+                safe.prefix
+            ));
+        }
+        if let (true, Some(fixed)) = (self.use_subnetpool, self.fixed_range)
+            && fixed.overlaps(&safe)
+            && !safe.contains(&fixed)
+        {
+            return Err(format!(
+                "key `network.fixed_range`: `{}` must lie inside `ipv4_addrs_safe_to_use` ({}) or not overlap it",
+                String::from(fixed),
+                String::from(safe)
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// An IPv4 prefix such as `172.24.4.0/24`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -229,6 +293,29 @@ impl TryFrom<String> for Cidr {
             .filter(|p| *p <= 32)
             .ok_or_else(|| format!("`{p}` is not a prefix length (0-32)"))?;
         Ok(Cidr { addr, prefix })
+    }
+}
+
+impl Cidr {
+    fn mask(&self) -> u32 {
+        u32::MAX
+            .checked_shl(32 - u32::from(self.prefix))
+            .unwrap_or(0)
+    }
+
+    /// No host bits set (`10.0.0.0/22`, not `10.0.0.1/22`).
+    pub fn is_network(&self) -> bool {
+        u32::from(self.addr) & !self.mask() == 0
+    }
+
+    /// Whether `other` lies wholly inside this prefix.
+    pub fn contains(&self, other: &Cidr) -> bool {
+        other.prefix >= self.prefix
+            && u32::from(other.addr) & self.mask() == u32::from(self.addr) & self.mask()
+    }
+
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        self.contains(other) || other.contains(self)
     }
 }
 
@@ -306,6 +393,7 @@ impl Profile {
                 self.image.bootstrap_image_format
             ));
         }
+        self.network.check()?;
         if !(60..=7 * 24 * 3600).contains(&self.identity.token_expiration) {
             return Err(
                 "key `identity.token_expiration` must be between 60 and 604800 seconds".into(),
@@ -384,6 +472,75 @@ mod tests {
             let err = Profile::parse(&text, "p.toml");
             assert!(err.is_err(), "{to} accepted");
         }
+    }
+
+    #[test]
+    fn tenant_range_knobs_default_to_devstack() {
+        let p = Profile::load("default").expect("default");
+        let n = &p.network;
+        assert_eq!(String::from(n.ipv4_addrs_safe_to_use), "10.0.0.0/22");
+        assert!(n.use_subnetpool);
+        assert_eq!(n.subnetpool_size_v4, 26);
+        assert_eq!(n.fixed_range, None);
+        assert_eq!(String::from(n.private_range()), "10.0.0.0/22");
+        // A profile written before the pool knobs (only `fixed_range`) still loads.
+        let minimal = include_str!("../profiles/minimal.toml");
+        let old = format!("{minimal}fixed_range = \"10.1.0.0/24\"\n");
+        let p = Profile::parse(&old, "old.toml").expect("old profile");
+        assert_eq!(
+            String::from(p.network.ipv4_addrs_safe_to_use),
+            "10.0.0.0/22"
+        );
+        assert_eq!(String::from(p.network.private_range()), "10.1.0.0/24");
+    }
+
+    #[test]
+    fn tenant_range_knobs_are_checked() {
+        let base = include_str!("../profiles/default.toml");
+        let bad = [
+            (
+                "ipv4_addrs_safe_to_use = \"10.0.0.0/22\"",
+                "ipv4_addrs_safe_to_use = \"10.0.1.0/22\"",
+                "host bits",
+            ),
+            (
+                "subnetpool_size_v4 = 26",
+                "subnetpool_size_v4 = 20",
+                "subnetpool_size_v4",
+            ),
+            (
+                "subnetpool_size_v4 = 26",
+                "subnetpool_size_v4 = 31",
+                "subnetpool_size_v4",
+            ),
+            (
+                "# fixed_range = \"10.0.0.0/24\"",
+                "fixed_range = \"10.0.0.0/16\"",
+                "inside",
+            ),
+        ];
+        for (from, to, why) in bad {
+            assert!(base.contains(from), "fixture lacks {from}");
+            let err = Profile::parse(&base.replace(from, to), "p.toml")
+                .expect_err(to)
+                .to_string();
+            assert!(err.contains(why), "{to}: {err}");
+        }
+        for to in [
+            "fixed_range = \"10.0.1.0/24\"",
+            "fixed_range = \"192.168.7.0/24\"",
+        ] {
+            let text = base.replace("# fixed_range = \"10.0.0.0/24\"", to);
+            Profile::parse(&text, "p.toml").unwrap_or_else(|e| panic!("{to}: {e}"));
+        }
+        // Without the pool any fixed range goes.
+        let text = base
+            .replace("use_subnetpool = true", "use_subnetpool = false")
+            .replace(
+                "# fixed_range = \"10.0.0.0/24\"",
+                "fixed_range = \"10.0.0.0/16\"",
+            );
+        Profile::parse(&text, "p.toml").expect("no pool");
     }
 
     #[test]

@@ -522,6 +522,13 @@ fn nat_only() {
             && profile.contains("public_host = \"10.0.2.15\""),
         "{profile}"
     );
+    // DevStack's tenant range (the default pool's prefix) holds the NAT network.
+    assert!(
+        first.contains("Tenant range (ipv4_addrs_safe_to_use): 10.0.0.0/22 overlaps")
+            && profile.contains("ipv4_addrs_safe_to_use = \"10.1.0.0/22\"")
+            && !profile.contains("fixed_range"),
+        "{first}\n{profile}"
+    );
     // An "instance" on the external range (the laptop namespace is free here)
     // reaches the fake internet through br-ex, forwarding and the masquerade.
     let inst = lab.laptop();

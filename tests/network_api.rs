@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::neutron::{call, id, neutron_error, post};
+use common::neutron::{call, id, neutron_error, post, wait_default_networks};
 use common::{Server, json_of};
 use reqwest::Method;
 use reqwest::blocking::Response;
@@ -947,6 +947,168 @@ fn cidr_of(r: Response) -> String {
         .to_owned()
 }
 
+/// DevStack's `shared-default-subnetpool-v4`, as `token` sees it.
+fn default_pool_v4(s: &Server, token: &str) -> Value {
+    let v = json_of(call(
+        s,
+        Method::GET,
+        "/subnetpools?name=shared-default-subnetpool-v4",
+        token,
+        None,
+    ));
+    let pools = v["subnetpools"].as_array().expect("list");
+    assert_eq!(pools.len(), 1, "{v}");
+    pools[0].clone()
+}
+
+fn project_id(s: &Server, token: &str) -> String {
+    json_of(s.validate(token, token))["token"]["project"]["id"]
+        .as_str()
+        .expect("project")
+        .to_owned()
+}
+
+/// The first-start bootstrap makes DevStack's shared default IPv4 pool (admin's,
+/// IPV4_ADDRS_SAFE_TO_USE, SUBNETPOOL_SIZE_V4) and carves `private-subnet` from it;
+/// tenants allocate from it; once deleted it stays deleted across restarts.
+#[test]
+fn bootstrap_makes_devstacks_default_subnet_pool() {
+    let mut s = Server::start();
+    let admin = s.admin();
+    let demo = s.demo();
+    wait_default_networks(&s, &demo);
+
+    let all = json_of(call(&s, Method::GET, "/subnetpools", &admin, None));
+    let names: Vec<&str> = all["subnetpools"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["shared-default-subnetpool-v4"],
+        "no IPv6 pool: the bootstrap makes no IPv6 private subnet"
+    );
+    let pool = default_pool_v4(&s, &admin);
+    assert_eq!(pool["prefixes"], json!(["10.0.0.0/22"]));
+    assert_eq!(pool["default_prefixlen"], 26);
+    assert_eq!(
+        (&pool["min_prefixlen"], &pool["max_prefixlen"]),
+        (&json!(8), &json!(32))
+    );
+    assert_eq!(pool["ip_version"], 4);
+    assert_eq!(pool["shared"], true);
+    assert_eq!(pool["is_default"], true);
+    assert_eq!(pool["project_id"], project_id(&s, &admin));
+    assert_eq!(default_pool_v4(&s, &demo)["id"], pool["id"], "demo sees it");
+    let pool_id = id(&pool);
+
+    let subnets = json_of(call(
+        &s,
+        Method::GET,
+        "/subnets?name=private-subnet",
+        &demo,
+        None,
+    ));
+    let private = &subnets["subnets"][0];
+    assert_eq!(private["subnetpool_id"], pool_id.as_str());
+    assert_eq!(private["cidr"], "10.0.0.0/26", "the pool's first /26");
+    assert_eq!(private["gateway_ip"], "10.0.0.1");
+    assert_eq!(
+        private["allocation_pools"],
+        json!([{"start": "10.0.0.2", "end": "10.0.0.62"}])
+    );
+    assert_eq!(private["project_id"], project_id(&s, &demo));
+
+    // `openstack subnet create --subnet-pool shared-default-subnetpool-v4` by demo (the
+    // client sends the pool's id), then with a size and from the default pool.
+    let net = id(&post(
+        &s,
+        &demo,
+        "networks",
+        "network",
+        json!({"name": "mine"}),
+    ));
+    let mine: Vec<Value> = [
+        json!({"subnetpool_id": pool_id}),
+        json!({"subnetpool_id": pool_id, "prefixlen": "24"}),
+        json!({"use_default_subnetpool": true}),
+    ]
+    .into_iter()
+    .map(|body| {
+        let r = pool_subnet(&s, &demo, &net, body);
+        assert_eq!(r.status(), 201, "subnet from the default pool");
+        json_of(r)["subnet"].clone()
+    })
+    .collect();
+    let cidrs: Vec<&str> = mine.iter().filter_map(|v| v["cidr"].as_str()).collect();
+    assert_eq!(cidrs, ["10.0.0.64/26", "10.0.1.0/24", "10.0.0.128/26"]);
+    assert!(mine.iter().all(|v| v["subnetpool_id"] == pool_id.as_str()));
+    // Shared but the admin's: demo may not change or delete it.
+    let path = format!("/subnetpools/{pool_id}");
+    neutron_error(call(&s, Method::DELETE, &path, &demo, None), 403);
+    neutron_error(call(&s, Method::DELETE, &path, &admin, None), 400);
+
+    // Free the pool (demo's subnets, router1's leg, private-subnet), then delete it.
+    for v in &mine {
+        let r = call(
+            &s,
+            Method::DELETE,
+            &format!("/subnets/{}", id(v)),
+            &demo,
+            None,
+        );
+        assert_eq!(r.status(), 204);
+    }
+    let router = json_of(call(&s, Method::GET, "/routers?name=router1", &demo, None));
+    let r = call(
+        &s,
+        Method::PUT,
+        &format!(
+            "/routers/{}/remove_router_interface",
+            id(&router["routers"][0])
+        ),
+        &demo,
+        Some(json!({"subnet_id": private["id"]})),
+    );
+    assert_eq!(r.status(), 200);
+    let r = call(
+        &s,
+        Method::DELETE,
+        &format!("/subnets/{}", id(private)),
+        &demo,
+        None,
+    );
+    assert_eq!(r.status(), 204);
+    assert_eq!(call(&s, Method::DELETE, &path, &admin, None).status(), 204);
+
+    // A restart does not bring the pool (or private-subnet) back.
+    s.kill9();
+    s.launch();
+    let admin = s.admin();
+    let all = json_of(call(&s, Method::GET, "/subnetpools", &admin, None));
+    assert_eq!(
+        all["subnetpools"],
+        json!([]),
+        "the deleted pool stays deleted"
+    );
+    let subnets = json_of(call(
+        &s,
+        Method::GET,
+        "/subnets?name=private-subnet",
+        &admin,
+        None,
+    ));
+    assert_eq!(subnets["subnets"], json!([]));
+    let nets = json_of(call(&s, Method::GET, "/networks?name=public", &admin, None));
+    assert_eq!(
+        nets["networks"].as_array().map(Vec::len),
+        Some(1),
+        "no second public"
+    );
+}
+
 #[test]
 fn subnet_pools_crud_allocation_and_prefix_ops() {
     let s = Server::start();
@@ -1306,7 +1468,8 @@ fn subnet_pool_bounds_exhaustion_defaults_and_quota() {
         "Failed to allocate subnet: Insufficient prefix space to allocate subnet size /26."
     );
 
-    // Default pools: admin only, one per IP version, used by use_default_subnetpool.
+    // Default pools: admin only, one per IP version (the bootstrap's
+    // shared-default-subnetpool-v4 is the IPv4 one), used by use_default_subnetpool.
     neutron_error(
         create(
             &demo,
@@ -1314,22 +1477,21 @@ fn subnet_pool_bounds_exhaustion_defaults_and_quota() {
         ),
         403,
     );
-    let r = create(
-        &admin,
-        json!({"name": "d", "prefixes": ["10.40.0.0/16"], "default_prefixlen": 24, "is_default": true, "shared": true}),
-    );
-    assert_eq!(r.status(), 201);
-    let default = id(&json_of(r)["subnetpool"]);
+    wait_default_networks(&s, &demo);
     let second = create(
         &admin,
         json!({"name": "d2", "prefixes": ["10.41.0.0/16"], "is_default": true}),
     );
     assert!(neutron_error(second, 400).contains("Only one default may exist per IP family"));
+    let default = default_pool_v4(&s, &demo);
     let r = pool_subnet(&s, &demo, &net, json!({"use_default_subnetpool": true}));
     assert_eq!(r.status(), 201);
     let v = json_of(r);
-    assert_eq!(v["subnet"]["cidr"], "10.40.0.0/24");
-    assert_eq!(v["subnet"]["subnetpool_id"], default);
+    assert_eq!(
+        v["subnet"]["cidr"], "10.0.0.64/26",
+        "private-subnet has the first /26"
+    );
+    assert_eq!(v["subnet"]["subnetpool_id"], default["id"]);
     let v6 = pool_subnet(
         &s,
         &demo,
@@ -1398,6 +1560,8 @@ fn subnet_pool_isolation() {
         json!({"name": "pub", "prefixes": ["10.61.0.0/16"], "shared": true, "default_prefixlen": 24}),
     );
     let (private, shared) = (id(&private), id(&shared));
+    wait_default_networks(&s, &demo);
+    let devstack = id(&default_pool_v4(&s, &demo));
     neutron_error(
         call(
             &s,
@@ -1409,13 +1573,16 @@ fn subnet_pool_isolation() {
         404,
     );
     let listed = json_of(call(&s, Method::GET, "/subnetpools", &demo, None));
-    let ids: Vec<&str> = listed["subnetpools"]
+    let mut ids: Vec<&str> = listed["subnetpools"]
         .as_array()
         .expect("list")
         .iter()
         .filter_map(|p| p["id"].as_str())
         .collect();
-    assert_eq!(ids, [shared.as_str()]);
+    ids.sort();
+    let mut want = [shared.as_str(), devstack.as_str()];
+    want.sort();
+    assert_eq!(ids, want, "the shared pools, not the admin's private one");
     let net = id(&post(
         &s,
         &demo,
@@ -1488,7 +1655,7 @@ fn subnet_pool_isolation() {
         json!({"name": "mine", "prefixes": ["10.64.0.0/16"]}),
     );
     let all = json_of(call(&s, Method::GET, "/subnetpools", &admin, None));
-    assert_eq!(all["subnetpools"].as_array().map(Vec::len), Some(3));
+    assert_eq!(all["subnetpools"].as_array().map(Vec::len), Some(4));
     assert_eq!(
         call(
             &s,

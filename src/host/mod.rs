@@ -99,17 +99,26 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
     let nic_list = nics::classify(&observed);
     let plan = plan::choose(&observed, nic_list, &profile.network.external_bridge)?;
     effective_profile(&mut profile, &plan, o.netns.as_deref())?;
-    let fixed = &mut profile.network.fixed_range;
-    let (addr, prefix) =
-        plan::free_fixed_range(&observed, &plan.bridge, (fixed.addr, fixed.prefix));
-    if (addr, prefix) != (fixed.addr, fixed.prefix) {
-        let _ = writeln!(
-            out,
-            "Tenant range: {}/{} overlaps the host's networks; using {addr}/{prefix}",
-            fixed.addr, fixed.prefix
-        );
-        fixed.addr = addr;
-        fixed.prefix = prefix;
+    let net = &mut profile.network;
+    for (key, range) in [
+        (
+            "ipv4_addrs_safe_to_use",
+            Some(&mut net.ipv4_addrs_safe_to_use),
+        ),
+        ("fixed_range", net.fixed_range.as_mut()),
+    ] {
+        let Some(range) = range else { continue };
+        let (addr, prefix) =
+            plan::free_fixed_range(&observed, &plan.bridge, (range.addr, range.prefix));
+        if (addr, prefix) != (range.addr, range.prefix) {
+            let _ = writeln!(
+                out,
+                "Tenant range ({key}): {}/{} overlaps the host's networks; using {addr}/{prefix}",
+                range.addr, range.prefix
+            );
+            range.addr = addr;
+            range.prefix = prefix;
+        }
     }
     let _ = write!(out, "{}", plan.describe(&profile.public_url()));
 

@@ -253,11 +253,11 @@ pub fn free_range(obs: &Observed, bridge: &str) -> Option<Ipv4Addr> {
     candidates.into_iter().find(|c| !overlaps(u32::from(*c)))
 }
 
-/// The tenant (fixed) range: `want` unless a host address or route overlaps it —
-/// DevStack's 10.0.0.0/22 contains VirtualBox's NAT network 10.0.2.0/24, and a
-/// router would then send instances' traffic for 10.0.2.2 back into the tenant
-/// network instead of out through SNAT — then the first free 10.x.0.0 of the same
-/// size.
+/// A tenant range (the default subnet pool's prefix, or a fixed range): `want` unless
+/// a host address or route overlaps it — DevStack's 10.0.0.0/22 contains VirtualBox's
+/// NAT network 10.0.2.0/24, and a router would then send instances' traffic for
+/// 10.0.2.2 back into the tenant network instead of out through SNAT — then the
+/// first free 10.x.0.0 of the same size.
 pub fn free_fixed_range(obs: &Observed, bridge: &str, want: (Ipv4Addr, u8)) -> (Ipv4Addr, u8) {
     let mut used: Vec<(u32, u8)> = Vec::new();
     for l in obs.links.iter().filter(|l| l.name != bridge) {

@@ -75,7 +75,7 @@ def test_network_lifecycle_as_demo(demo, cleanup):
     assert n["shared"] is False
     assert n["subnets"] == []
 
-    # subnet (10.0.0.0/24 overlaps the demo `private` network's 10.0.0.0/22: allowed)
+    # subnet (10.0.0.0/24 overlaps the demo `private-subnet`, 10.0.0.0/26: allowed)
     s = demo.json("subnet", "create", "--network", net, "--subnet-range", "10.0.0.0/24", sub)
     cleanup.add(demo, "subnet", "delete", s["id"])
     assert s["cidr"] == "10.0.0.0/24"
@@ -404,3 +404,40 @@ def test_subnet_pool_allocation_flow(demo, cleanup):
     demo.run("subnet", "delete", s1["id"], s2["id"])
     demo.run("subnet", "pool", "delete", pool)
     assert all(x["ID"] != p["id"] for x in demo.json("subnet", "pool", "list"))
+
+
+def test_devstack_default_subnet_pool(admin, demo, cleanup):
+    """What DevStack's create_neutron_initial_network leaves: the admin's shared default
+    pool `shared-default-subnetpool-v4` (IPV4_ADDRS_SAFE_TO_USE, /26 blocks) and
+    `private-subnet` carved from it; a project allocates from it by name or as the default."""
+    pool = admin.json("subnet", "pool", "show", "shared-default-subnetpool-v4")
+    assert pool["prefixes"] == ["10.0.0.0/22"], pool
+    assert int(pool["default_prefixlen"]) == 26, pool
+    assert pool["shared"] is True and pool["is_default"] is True, pool
+    admin_project = admin.json("project", "show", "admin")["id"]
+    assert pool["project_id"] == admin_project, pool
+    names = [p["Name"] for p in admin.json("subnet", "pool", "list")]
+    assert "shared-default-subnetpool-v6" not in names, names
+
+    private = demo.json("subnet", "show", "private-subnet")
+    assert private["subnetpool_id"] == pool["id"], private
+    assert private["cidr"] == "10.0.0.0/26", private
+    assert private["gateway_ip"] == "10.0.0.1", private
+
+    net = demo.json("network", "create", unique("pooled"))
+    cleanup.add(demo, "network", "delete", net["id"])
+    by_name_ = demo.json("subnet", "create", "--subnet-pool", "shared-default-subnetpool-v4",
+                         "--network", net["id"], unique("s"))
+    cleanup.add(demo, "subnet", "delete", by_name_["id"])
+    by_default = demo.json("subnet", "create", "--use-default-subnet-pool", "--ip-version", "4",
+                           "--network", net["id"], unique("s"))
+    cleanup.add(demo, "subnet", "delete", by_default["id"])
+    safe = ipaddress.ip_network("10.0.0.0/22")
+    taken = [ipaddress.ip_network(private["cidr"])]
+    for s in (by_name_, by_default):
+        assert s["subnetpool_id"] == pool["id"], s
+        cidr = ipaddress.ip_network(s["cidr"])
+        assert cidr.prefixlen == 26 and cidr.subnet_of(safe), s
+        assert not any(cidr.overlaps(t) for t in taken), (s, taken)
+        taken.append(cidr)
+    demo.fail("subnet", "pool", "delete", "shared-default-subnetpool-v4")

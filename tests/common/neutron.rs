@@ -41,3 +41,25 @@ pub fn neutron_error(r: Response, code: u16) -> String {
 pub fn id(v: &Value) -> String {
     v["id"].as_str().expect("id").to_owned()
 }
+
+/// Waits for the first-start bootstrap (it runs just after the listener is up) to
+/// finish: `router1`'s leg on `private-subnet` is the last thing it makes.
+pub fn wait_default_networks(s: &Server, token: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let routers = json_of(call(s, Method::GET, "/routers?name=router1", token, None));
+        if let Some(r) = routers["routers"][0]["id"].as_str() {
+            let path = format!("/ports?device_id={r}&device_owner=network:router_interface");
+            let ports = json_of(call(s, Method::GET, &path, token, None));
+            if ports["ports"].as_array().is_some_and(|p| !p.is_empty()) {
+                return;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the default networks never appeared:\n{}",
+            s.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
