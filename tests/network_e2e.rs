@@ -942,17 +942,20 @@ fn masquerade_follows_a_default_route_that_appears_and_moves() {
         "via",
         "198.51.100.1",
     ]);
+    let rule = "oifname \"up0\" masquerade";
+    let ruled = eventually(ROUTE_FOLLOW, || nat().contains(rule));
+    eprintln!(
+        "FIGURE default route added -> masquerade rule: {:?}",
+        added.elapsed()
+    );
     assert!(
-        eventually(ROUTE_FOLLOW, || {
-            tcp_peer(&vm, FAR, 8080, SHORT).as_deref() == Ok("198.51.100.2")
-        }),
+        ruled
+            && eventually(ROUTE_FOLLOW, || {
+                tcp_peer(&vm, FAR, 8080, SHORT).as_deref() == Ok("198.51.100.2")
+            }),
         "the instance goes out masqueraded by up0 once the default route exists\n{}\n{}",
         nat(),
         cloud.server.log()
-    );
-    eprintln!(
-        "FIGURE default route added -> masqueraded connection: {:?}",
-        added.elapsed()
     );
 
     // The default route moves to the other uplink: so does the masquerade.
@@ -969,17 +972,20 @@ fn masquerade_follows_a_default_route_that_appears_and_moves() {
         "dev",
         "up1",
     ]);
+    let rule = "oifname \"up1\" masquerade";
+    let ruled = eventually(ROUTE_FOLLOW, || nat().contains(rule));
+    eprintln!(
+        "FIGURE default route moved -> masquerade rule: {:?}",
+        moved.elapsed()
+    );
     assert!(
-        eventually(ROUTE_FOLLOW, || {
-            tcp_peer(&vm, FAR, 8080, SHORT).as_deref() == Ok("198.51.101.2")
-        }),
+        ruled
+            && eventually(ROUTE_FOLLOW, || {
+                tcp_peer(&vm, FAR, 8080, SHORT).as_deref() == Ok("198.51.101.2")
+            }),
         "the instance goes out masqueraded by up1 once the default route moved\n{}\n{}",
         nat(),
         cloud.server.log()
-    );
-    eprintln!(
-        "FIGURE default route moved -> masqueraded connection: {:?}",
-        moved.elapsed()
     );
     let ruleset = nat();
     assert!(

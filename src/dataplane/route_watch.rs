@@ -104,7 +104,7 @@ pub async fn watch(dataplane: Arc<Dataplane>, wake: Arc<Notify>) {
     let mut asked_for: Option<Vec<String>> = None;
     let mut failing = false;
     loop {
-        let mut events = match RouteEvents::open(netns.as_deref()).await {
+        let events = match RouteEvents::open(netns.as_deref()).await {
             Ok(e) => e,
             Err(e) => {
                 if !failing {
@@ -117,37 +117,43 @@ pub async fn watch(dataplane: Arc<Dataplane>, wake: Arc<Notify>) {
         };
         failing = false;
         tracing::debug!(netns = ?netns, "following default route changes");
-        let identity = netns
-            .as_deref()
-            .and_then(super::metadata::namespace_identity);
-        // Anything that changed before the subscription started.
-        check(&dataplane, &wake, &mut asked_for).await;
-        let mut ns_check = tokio::time::interval(NS_CHECK);
-        ns_check.tick().await;
-        loop {
-            tokio::select! {
-                got = events.next() => match got {
-                    Ok(false) => {}
-                    Ok(true) => {
-                        tokio::time::sleep(SETTLE).await;
-                        // Whatever arrived meanwhile is covered by the read below.
-                        if let Err(e) = drain(&mut events).await {
-                            tracing::warn!(error = %e, "route change subscription failed");
-                            break;
-                        }
-                        check(&dataplane, &wake, &mut asked_for).await;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "route change subscription failed");
-                        break;
-                    }
-                },
-                _ = ns_check.tick(), if identity.is_some() => {
-                    let now = netns.as_deref().and_then(super::metadata::namespace_identity);
-                    if now != identity {
-                        tracing::info!(netns = ?netns, "host namespace recreated: subscribing again");
-                        break;
-                    }
+        match follow(events, netns.as_deref(), &dataplane, &wake, &mut asked_for).await {
+            Ok(()) => tracing::info!(netns = ?netns, "host namespace recreated: subscribing again"),
+            Err(e) => {
+                tracing::warn!(error = %e, "route change subscription failed; subscribing again");
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
+
+/// Serves one subscription until it fails, or (Ok) until the named host
+/// namespace it was opened in has been replaced by another of the same name.
+async fn follow(
+    mut events: RouteEvents,
+    netns: Option<&str>,
+    dataplane: &Dataplane,
+    wake: &Notify,
+    asked_for: &mut Option<Vec<String>>,
+) -> Result<(), WatchError> {
+    let identity = netns.and_then(super::metadata::namespace_identity);
+    // Anything that changed before the subscription started.
+    check(dataplane, wake, asked_for).await;
+    let mut ns_check = tokio::time::interval(NS_CHECK);
+    ns_check.tick().await;
+    loop {
+        tokio::select! {
+            got = events.next() => {
+                if got? {
+                    tokio::time::sleep(SETTLE).await;
+                    // Whatever arrived meanwhile is covered by the read below.
+                    drain(&mut events).await?;
+                    check(dataplane, wake, asked_for).await;
+                }
+            }
+            _ = ns_check.tick(), if identity.is_some() => {
+                if netns.and_then(super::metadata::namespace_identity) != identity {
+                    return Ok(());
                 }
             }
         }
