@@ -1,16 +1,19 @@
 //! The reconciler: converges the host to the database at start, after every
-//! networking change, and periodically to repair drift (a bridge or namespace
-//! deleted by hand, a dnsmasq that died). Its last outcome is written to the state
+//! networking change, when the host's default routes move (with `masquerade` on,
+//! see `dataplane::route_watch`), and periodically to repair drift (a bridge or
+//! namespace deleted by hand, a dnsmasq that died). Its last outcome is written to the state
 //! directory for `onestack status`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
 
 use crate::cloud::Cloud;
 use crate::dataplane::metadata::MetadataResolver;
-use crate::dataplane::{Dataplane, DataplaneConfig};
+use crate::dataplane::{Dataplane, DataplaneConfig, route_watch};
 use crate::profile::{DataplaneMode, NetworkSection};
 
 pub const STATUS_FILE: &str = "dataplane-status.json";
@@ -48,15 +51,24 @@ pub async fn run(cloud: Cloud, metadata: Option<Arc<dyn MetadataResolver>>) {
     let dataplane = Arc::new(Dataplane::new(dataplane_config(&cloud.state_dir, &net)));
     dataplane.set_metadata_resolver(metadata);
     let changes = cloud.network.changes();
+    let routes = Arc::new(Notify::new());
+    // Dropped with this task, which ends the route watcher too.
+    let mut helpers = JoinSet::new();
+    converge_once(&cloud, &dataplane, &net).await;
+    if net.masquerade {
+        // After the first converge: a named host namespace exists by then.
+        helpers.spawn(route_watch::watch(dataplane.clone(), routes.clone()));
+    }
     loop {
-        converge_once(&cloud, &dataplane, &net).await;
         tokio::select! {
             _ = changes.notified() => {
                 // Let a burst of API calls settle into one converge.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            _ = routes.notified() => {}
             _ = tokio::time::sleep(RESYNC) => {}
         }
+        converge_once(&cloud, &dataplane, &net).await;
     }
 }
 

@@ -22,6 +22,7 @@ use netns::*;
 use onestack::compute::metadata::InstanceMetadata;
 use onestack::dataplane::metadata::{MetadataReply, MetadataResolver};
 use onestack::dataplane::plan::*;
+use onestack::dataplane::route_watch::RouteEvents;
 use onestack::dataplane::{ConvergeReport, Dataplane, DataplaneConfig};
 
 /// One fake host: a unique namespace prefix, the host namespace, a state dir, and
@@ -644,6 +645,77 @@ fn external_masquerade_leaves_by_the_uplink_and_spares_bridged_traffic() {
         "ip", "netns", "exec", &env.host, "nft", "list", "table", "ip", "onestack",
     ]);
     assert!(table.contains("oifname \"up0\" masquerade"), "{table}");
+}
+
+/// Whether `events` reports a batch that may change the default routes within `wait`.
+async fn default_route_news(events: &mut RouteEvents, wait: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Ok(true)) => return true,
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => panic!("route events: {e}"),
+            Err(_) => return false,
+        }
+    }
+}
+
+/// The route-change subscription behind the masquerade's route watcher: opened in
+/// the fake host, it reports a default route coming, a device going down (which
+/// drops its routes without a route message), and neither a prefix route nor a
+/// default route of another namespace.
+#[test]
+fn route_events_see_default_routes_of_their_namespace_only() {
+    require_privileges!();
+    let env = Env::new();
+    let other = format!("{}-other", env.tag);
+    sh(&["ip", "netns", "add", &other]);
+    env.host_ip(&["link", "add", "up0", "type", "veth", "peer", "name", "up0p"]);
+    env.host_ip(&["addr", "add", "198.51.100.2/24", "dev", "up0"]);
+    env.host_ip(&["link", "set", "up0p", "up"]);
+    env.host_ip(&["link", "set", "up0", "up"]);
+    let quiet = Duration::from_millis(500);
+    let soon = Duration::from_secs(2);
+    env.rt.block_on(async {
+        let mut events = RouteEvents::open(Some(&env.host))
+            .await
+            .expect("subscribed in the fake host");
+        env.host_ip(&["route", "add", "10.9.0.0/16", "via", "198.51.100.1"]);
+        assert!(
+            !default_route_news(&mut events, quiet).await,
+            "a prefix route is no news"
+        );
+        for args in [
+            &["link", "add", "d0", "type", "veth", "peer", "name", "d0p"][..],
+            &["addr", "add", "192.0.2.2/24", "dev", "d0"],
+            &["link", "set", "d0p", "up"],
+            &["link", "set", "d0", "up"],
+            &["route", "add", "default", "via", "192.0.2.1"],
+        ] {
+            let mut argv = vec!["ip", "-n", other.as_str()];
+            argv.extend_from_slice(args);
+            sh(&argv);
+        }
+        assert!(
+            !default_route_news(&mut events, quiet).await,
+            "another namespace's routes are not seen"
+        );
+        env.host_ip(&["route", "add", "default", "via", "198.51.100.1"]);
+        assert!(
+            default_route_news(&mut events, soon).await,
+            "a new default route is seen"
+        );
+        env.host_ip(&["link", "set", "up0", "down"]);
+        assert!(
+            default_route_news(&mut events, soon).await,
+            "the uplink going down is seen"
+        );
+    });
+    assert_eq!(
+        env.host_ip(&["-4", "route", "show", "default"]).trim(),
+        "",
+        "the kernel dropped the default route with its device"
+    );
 }
 
 #[test]

@@ -41,6 +41,12 @@ struct Cloud {
 
 impl Cloud {
     fn start() -> Cloud {
+        Cloud::start_with(false)
+    }
+
+    /// With `masquerade` on, the fake host masquerades the external range out of
+    /// its default-route devices (the other tests keep it off).
+    fn start_with(masquerade: bool) -> Cloud {
         let tag = format!("e2e{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
         let host = format!("{tag}-host");
         sh(&["ip", "netns", "add", &host]);
@@ -54,7 +60,7 @@ impl Cloud {
                     "dataplane = \"host\"\nhost_netns = \"{host}\"\nnamespace_prefix = \"{tag}-\""
                 ),
             )
-            .replace("masquerade = true", "masquerade = false");
+            .replace("masquerade = true", &format!("masquerade = {masquerade}"));
         // From here on the guard owns the host namespace, even if the start fails.
         let mut cloud = Cloud {
             tag,
@@ -809,5 +815,181 @@ fn port_forwarding_through_the_api_across_a_restart() {
     assert!(
         eventually(LONG, || tcp_peer(&cloud.host, fip_ip, 2222, SHORT).is_err()),
         "no forwarding after the delete"
+    );
+}
+
+/// An uplink of the fake host: `dev` (`{net}.2/24`) is a veth to namespace
+/// `{tag}-{name}` (`{net}.1/24`), an "ISP" that also holds `FAR` and serves on
+/// 8080 the address each client came from. Nothing routes back to the external
+/// range there, so only a masqueraded connection gets an answer.
+fn uplink(cloud: &Cloud, name: &str, dev: &str, net: &str) {
+    let ns = format!("{}-{name}", cloud.tag);
+    sh(&["ip", "netns", "add", &ns]);
+    sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+    sh(&[
+        "ip",
+        "-n",
+        &cloud.host,
+        "link",
+        "add",
+        dev,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        &ns,
+    ]);
+    let (host_addr, isp_addr) = (format!("{net}.2/24"), format!("{net}.1/24"));
+    sh(&[
+        "ip",
+        "-n",
+        &cloud.host,
+        "addr",
+        "add",
+        &host_addr,
+        "dev",
+        dev,
+    ]);
+    sh(&["ip", "-n", &cloud.host, "link", "set", dev, "up"]);
+    sh(&["ip", "-n", &ns, "addr", "add", &isp_addr, "dev", "eth0"]);
+    sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+    sh(&[
+        "ip",
+        "-n",
+        &ns,
+        "addr",
+        "add",
+        &format!("{FAR}/32"),
+        "dev",
+        "lo",
+    ]);
+    serve_peer_address(&ns, 8080);
+}
+
+/// A server beyond the host's default route, reachable through either uplink.
+const FAR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+/// Well below the 60 s periodic resync: only a converge on the route change passes.
+const ROUTE_FOLLOW: Duration = Duration::from_secs(15);
+
+/// The external masquerade follows the host's default route without waiting for the
+/// periodic resync: no default route when onestack starts, then one appears (a NAT
+/// NIC's late DHCP lease) and later moves to another device (a laptop changing
+/// networks). Each time an instance behind the router's SNAT reaches a server
+/// beyond the default route, seen from the uplink's address.
+#[test]
+fn masquerade_follows_a_default_route_that_appears_and_moves() {
+    require_privileges!();
+    let cloud = Cloud::start_with(true);
+    let nets = cloud.ok(Method::GET, "/networks?name=public", None, 200);
+    let public = id(&nets["networks"][0]);
+    let br_ex_ready = eventually(CONVERGE, || {
+        std::process::Command::new("ip")
+            .args(["-n", &cloud.host, "-4", "addr", "show", "dev", "br-ex"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("172.24.4.1/24"))
+    });
+    assert!(br_ex_ready, "br-ex never got 172.24.4.1/24");
+    let net = cloud.create("networks", "network", json!({"name": "uplink-net"}));
+    let subnet = cloud.create(
+        "subnets",
+        "subnet",
+        json!({"network_id": id(&net), "ip_version": 4, "cidr": "10.20.0.0/24"}),
+    );
+    let router = cloud.create(
+        "routers",
+        "router",
+        json!({"name": "uplink-router", "external_gateway_info": {"network_id": public}}),
+    );
+    cloud.ok(
+        Method::PUT,
+        &format!("/routers/{}/add_router_interface", id(&router)),
+        Some(json!({"subnet_id": id(&subnet)})),
+        200,
+    );
+    let port = cloud.create("ports", "port", json!({"network_id": id(&net)}));
+    let vm = cloud.instance("vm", &port);
+    let since = SystemTime::now();
+    cloud.ok(
+        Method::PUT,
+        &format!("/ports/{}", id(&port)),
+        Some(json!({"port": {"binding:host_id": "e2e-compute"}})),
+        200,
+    );
+    cloud.converged(since, 1);
+    lease(&vm, &port);
+
+    // Both uplinks exist, neither carries the default route: nothing goes far.
+    uplink(&cloud, "ispa", "up0", "198.51.100");
+    uplink(&cloud, "ispb", "up1", "198.51.101");
+    assert!(
+        tcp_peer(&vm, FAR, 8080, SHORT).is_err(),
+        "no way out without a default route"
+    );
+    let nat = || sh(&["ip", "netns", "exec", &cloud.host, "nft", "list", "ruleset"]);
+    assert!(!nat().contains("masquerade"), "no uplink, no masquerade");
+
+    // The default route appears after start: the masquerade follows at once.
+    let added = Instant::now();
+    sh(&[
+        "ip",
+        "-n",
+        &cloud.host,
+        "route",
+        "add",
+        "default",
+        "via",
+        "198.51.100.1",
+    ]);
+    let rule = "oifname \"up0\" masquerade";
+    let ruled = eventually(ROUTE_FOLLOW, || nat().contains(rule));
+    eprintln!(
+        "FIGURE default route added -> masquerade rule: {:?}",
+        added.elapsed()
+    );
+    assert!(
+        ruled
+            && eventually(ROUTE_FOLLOW, || {
+                tcp_peer(&vm, FAR, 8080, SHORT).as_deref() == Ok("198.51.100.2")
+            }),
+        "the instance goes out masqueraded by up0 once the default route exists\n{}\n{}",
+        nat(),
+        cloud.server.log()
+    );
+
+    // The default route moves to the other uplink: so does the masquerade.
+    let moved = Instant::now();
+    sh(&[
+        "ip",
+        "-n",
+        &cloud.host,
+        "route",
+        "replace",
+        "default",
+        "via",
+        "198.51.101.1",
+        "dev",
+        "up1",
+    ]);
+    let rule = "oifname \"up1\" masquerade";
+    let ruled = eventually(ROUTE_FOLLOW, || nat().contains(rule));
+    eprintln!(
+        "FIGURE default route moved -> masquerade rule: {:?}",
+        moved.elapsed()
+    );
+    assert!(
+        ruled
+            && eventually(ROUTE_FOLLOW, || {
+                tcp_peer(&vm, FAR, 8080, SHORT).as_deref() == Ok("198.51.101.2")
+            }),
+        "the instance goes out masqueraded by up1 once the default route moved\n{}\n{}",
+        nat(),
+        cloud.server.log()
+    );
+    let ruleset = nat();
+    assert!(
+        ruleset.contains("oifname \"up1\" masquerade") && !ruleset.contains("\"up0\""),
+        "{ruleset}"
     );
 }

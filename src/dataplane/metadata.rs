@@ -195,7 +195,7 @@ impl MetadataServers {
 }
 
 /// (dev, inode) of `/run/netns/<ns>`: a namespace recreated under the same name differs.
-fn namespace_identity(ns: &str) -> Option<(u64, u64)> {
+pub(crate) fn namespace_identity(ns: &str) -> Option<(u64, u64)> {
     let m = std::fs::metadata(format!("/run/netns/{ns}")).ok()?;
     Some((m.dev(), m.ino()))
 }

@@ -21,6 +21,7 @@ pub mod metadata;
 pub mod nft;
 pub mod plan;
 pub mod ra;
+pub mod route_watch;
 pub mod router;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -69,6 +70,9 @@ pub struct Dataplane {
     metadata: metadata::MetadataServers,
     /// One converge or teardown at a time: they read, then change, the same objects.
     busy: tokio::sync::Mutex<()>,
+    /// The default-route devices the last converge masqueraded the external range
+    /// to (None: no masquerade planned), for `route_watch` to compare against.
+    uplinks: std::sync::Mutex<Option<Vec<String>>>,
 }
 
 /// Namespace kinds the dataplane creates (after the prefix).
@@ -82,6 +86,7 @@ impl Dataplane {
             nft: nft::NftCache::default(),
             metadata: metadata::MetadataServers::default(),
             busy: tokio::sync::Mutex::new(()),
+            uplinks: std::sync::Mutex::new(None),
         }
     }
 
@@ -97,6 +102,18 @@ impl Dataplane {
 
     pub fn config(&self) -> &DataplaneConfig {
         &self.config
+    }
+
+    /// The default-route devices the last converge masqueraded the external range
+    /// out of; None when it planned no masquerade.
+    pub fn masquerade_uplinks(&self) -> Option<Vec<String>> {
+        self.uplinks.lock().ok().and_then(|u| u.clone())
+    }
+
+    /// The devices of the host namespace's IPv4 default routes, sorted, deduplicated.
+    pub async fn default_route_devices(&self) -> Result<Vec<String>, cmd::CmdError> {
+        let argv = self.host().ip(&["-4", "-j", "route", "show", "default"]);
+        Ok(nft::default_route_devices(&self.runner.query(argv).await?))
     }
 
     /// Total changing commands issued by this dataplane so far.
@@ -336,19 +353,19 @@ impl Dataplane {
             .map(|e| format!("security groups: {e}"))
             .collect();
         let uplinks = match plan.external.as_ref().filter(|e| e.masquerade) {
-            Some(_) => match self
-                .runner
-                .query(host.ip(&["-4", "-j", "route", "show", "default"]))
-                .await
-            {
-                Ok(out) => nft::default_route_devices(&out),
+            Some(_) => Some(match self.default_route_devices().await {
+                Ok(devices) => devices,
                 Err(e) => {
                     errors.push(format!("external masquerade: default routes: {e}"));
                     Vec::new()
                 }
-            },
-            None => Vec::new(),
+            }),
+            None => None,
         };
+        if let Ok(mut last) = self.uplinks.lock() {
+            last.clone_from(&uplinks);
+        }
+        let uplinks = uplinks.unwrap_or_default();
         let tables = [
             ("inet", sg.inet),
             ("bridge", sg.bridge),
