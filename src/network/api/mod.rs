@@ -2,6 +2,7 @@
 //! collections, subnet pools, floating IP port forwardings, extensions, agents, availability
 //! zones, IP availability, quotas.
 
+mod crud;
 mod info;
 mod port_forwardings;
 mod resources;

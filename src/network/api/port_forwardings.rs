@@ -1,16 +1,18 @@
 //! Routes of `/v2.0/floatingips/{floatingip_id}/port_forwardings` (api-ref:
-//! Floating IPs port forwarding), thin over `network::port_forwarding`.
+//! Floating IPs port forwarding), thin over `network::port_forwarding`. Written
+//! out rather than through `crud`: nested under a floating IP, shown without the
+//! common view, updated without `If-Match`.
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::resources::query;
-use super::view::{list_body_at, select_fields};
+use super::crud::{created, one, query};
+use super::view::list_body_at;
 use crate::cloud::Cloud;
 use crate::http::context::Ctx;
 use crate::http::error::ApiResult;
@@ -74,11 +76,7 @@ async fn port_forwarding_create(
         .network
         .port_forwarding_create(&ctx, fip, b.port_forwarding)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({"port_forwarding": pf.view()})),
-    )
-        .into_response())
+    Ok(created("port_forwarding", pf.view()))
 }
 
 /// Show port forwarding.
@@ -89,9 +87,7 @@ async fn port_forwarding_show(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<axum::Json<Value>> {
     let pf = cloud.network.port_forwarding_get(&ctx, fip, id).await?;
-    Ok(axum::Json(
-        json!({"port_forwarding": select_fields(pf.view(), &query(raw)?)}),
-    ))
+    one("port_forwarding", pf.view(), raw)
 }
 
 /// Update a port forwarding.

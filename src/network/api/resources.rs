@@ -1,46 +1,66 @@
-//! CRUD routes of the Neutron collections, thin over the service.
+//! CRUD routes of the Neutron collections, thin over the service: networks,
+//! subnets, ports, routers and security group rules through the generic handlers
+//! of `crud`; router interfaces, floating IPs (shown with their port forwardings),
+//! security groups (shown with their rules) and tags written out here.
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::view::{list_body, select_fields, view};
+use super::crud::{
+    Collection, Updatable, create, created, delete, if_match, list, one, query, show, update,
+};
+use super::view::{list_body, view};
 use crate::cloud::Cloud;
 use crate::http::context::{Ctx, RequestContext};
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::ApiResult;
 use crate::http::json::Json;
-use crate::network::TagOp;
-use crate::network::model::{FloatingIp, PortForwarding, SecurityGroup, SecurityGroupRule};
+use crate::network::model::{
+    self, FloatingIp, Network, Port, PortForwarding, SecurityGroup, SecurityGroupRule, Subnet,
+};
 use crate::network::networks::{NetworkInput, SubnetInput};
 use crate::network::ports::PortCreate;
 use crate::network::routers::{FloatingIpInput, InterfaceInfo, InterfaceRequest, RouterInput};
 use crate::network::security::{GroupInput, RuleInput};
+use crate::network::{NetworkService, TagOp};
 
 pub fn routes() -> Router<Cloud> {
     Router::new()
-        .route("/v2.0/networks", get(network_list).post(network_create))
+        .route(
+            "/v2.0/networks",
+            get(list::<Network>).post(create::<Network>),
+        )
         .route(
             "/v2.0/networks/{id}",
-            get(network_show).put(network_update).delete(network_delete),
+            get(show::<Network>)
+                .put(update::<Network>)
+                .delete(delete::<Network>),
         )
-        .route("/v2.0/subnets", get(subnet_list).post(subnet_create))
+        .route("/v2.0/subnets", get(list::<Subnet>).post(create::<Subnet>))
         .route(
             "/v2.0/subnets/{id}",
-            get(subnet_show).put(subnet_update).delete(subnet_delete),
+            get(show::<Subnet>)
+                .put(update::<Subnet>)
+                .delete(delete::<Subnet>),
         )
-        .route("/v2.0/ports", get(port_list).post(port_create))
+        .route("/v2.0/ports", get(list::<Port>).post(create::<Port>))
         .route(
             "/v2.0/ports/{id}",
-            get(port_show).put(port_update).delete(port_delete),
+            get(show::<Port>).put(update::<Port>).delete(delete::<Port>),
         )
-        .route("/v2.0/routers", get(router_list).post(router_create))
+        .route(
+            "/v2.0/routers",
+            get(list::<model::Router>).post(create::<model::Router>),
+        )
         .route(
             "/v2.0/routers/{id}",
-            get(router_show).put(router_update).delete(router_delete),
+            get(show::<model::Router>)
+                .put(update::<model::Router>)
+                .delete(delete::<model::Router>),
         )
         .route(
             "/v2.0/routers/{id}/add_router_interface",
@@ -72,31 +92,13 @@ pub fn routes() -> Router<Cloud> {
         )
         .route(
             "/v2.0/security-group-rules",
-            get(security_group_rule_list).post(security_group_rule_create),
+            get(list::<SecurityGroupRule>).post(create::<SecurityGroupRule>),
         )
+        // Rules are immutable: no PUT.
         .route(
             "/v2.0/security-group-rules/{id}",
-            get(security_group_rule_show).delete(security_group_rule_delete),
+            get(show::<SecurityGroupRule>).delete(delete::<SecurityGroupRule>),
         )
-}
-
-pub fn query(raw: Option<String>) -> ApiResult<Vec<(String, String)>> {
-    serde_urlencoded::from_str(&raw.unwrap_or_default())
-        .map_err(|e| ApiError::bad_request(format!("Invalid query string: {e}")))
-}
-
-pub(super) fn if_match(h: &HeaderMap) -> Option<String> {
-    h.get("if-match")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-pub(super) fn created(key: &str, v: Value) -> Response {
-    (StatusCode::CREATED, axum::Json(json!({ key: v }))).into_response()
-}
-
-pub(super) fn one(key: &str, v: Value, raw: Option<String>) -> ApiResult<axum::Json<Value>> {
-    Ok(axum::Json(json!({ key: select_fields(v, &query(raw)?) })))
 }
 
 fn group_view(g: &SecurityGroup, rules: &[SecurityGroupRule], ctx: &RequestContext) -> Value {
@@ -107,19 +109,19 @@ fn group_view(g: &SecurityGroup, rules: &[SecurityGroupRule], ctx: &RequestConte
 
 // Envelopes: `{"network": {...}}` and friends.
 #[derive(Deserialize)]
-struct NetworkBody {
+pub(super) struct NetworkBody {
     network: NetworkInput,
 }
 #[derive(Deserialize)]
-struct SubnetBody {
+pub(super) struct SubnetBody {
     subnet: SubnetInput,
 }
 #[derive(Deserialize)]
-struct PortBody {
+pub(super) struct PortBody {
     port: PortCreate,
 }
 #[derive(Deserialize)]
-struct RouterBody {
+pub(super) struct RouterBody {
     router: RouterInput,
 }
 #[derive(Deserialize)]
@@ -131,253 +133,148 @@ struct GroupBody {
     security_group: GroupInput,
 }
 #[derive(Deserialize)]
-struct RuleBody {
+pub(super) struct RuleBody {
     security_group_rule: RuleInput,
 }
 
-// --- networks -----------------------------------------------------------------------
+// --- the collections of the common shape ---------------------------------------------
 
-async fn network_list(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<axum::Json<Value>> {
-    let items = cloud
-        .network
-        .network_list(&ctx)
-        .await?
-        .iter()
-        .map(|n| view(n, &ctx))
-        .collect();
-    Ok(axum::Json(list_body(&h, "networks", items, &query(raw)?)?))
+impl Collection for Network {
+    const SINGULAR: &'static str = "network";
+    const PLURAL: &'static str = "networks";
+    type Body = NetworkBody;
+    async fn list(net: &NetworkService, ctx: &RequestContext) -> ApiResult<Vec<Self>> {
+        net.network_list(ctx).await
+    }
+    async fn create(net: &NetworkService, ctx: &RequestContext, b: NetworkBody) -> ApiResult<Self> {
+        net.network_create(ctx, b.network).await
+    }
+    async fn get(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<Self> {
+        net.network_get(ctx, id).await
+    }
+    async fn delete(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        net.network_delete(ctx, id).await
+    }
 }
-async fn network_create(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Json(b): Json<NetworkBody>,
-) -> ApiResult<Response> {
-    Ok(created(
-        "network",
-        view(&cloud.network.network_create(&ctx, b.network).await?, &ctx),
-    ))
-}
-async fn network_show(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<axum::Json<Value>> {
-    one(
-        "network",
-        view(&cloud.network.network_get(&ctx, id).await?, &ctx),
-        raw,
-    )
-}
-async fn network_update(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<NetworkBody>,
-) -> ApiResult<axum::Json<Value>> {
-    let n = cloud
-        .network
-        .network_update(&ctx, id, b.network, if_match(&h))
-        .await?;
-    Ok(axum::Json(json!({"network": view(&n, &ctx)})))
-}
-async fn network_delete(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    cloud.network.network_delete(&ctx, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+impl Updatable for Network {
+    async fn update(
+        net: &NetworkService,
+        ctx: &RequestContext,
+        id: String,
+        b: NetworkBody,
+        if_match: Option<String>,
+    ) -> ApiResult<Self> {
+        net.network_update(ctx, id, b.network, if_match).await
+    }
 }
 
-// --- subnets ------------------------------------------------------------------------
-
-async fn subnet_list(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<axum::Json<Value>> {
-    let items = cloud
-        .network
-        .subnet_list(&ctx)
-        .await?
-        .iter()
-        .map(|s| view(s, &ctx))
-        .collect();
-    Ok(axum::Json(list_body(&h, "subnets", items, &query(raw)?)?))
+impl Collection for Subnet {
+    const SINGULAR: &'static str = "subnet";
+    const PLURAL: &'static str = "subnets";
+    type Body = SubnetBody;
+    async fn list(net: &NetworkService, ctx: &RequestContext) -> ApiResult<Vec<Self>> {
+        net.subnet_list(ctx).await
+    }
+    async fn create(net: &NetworkService, ctx: &RequestContext, b: SubnetBody) -> ApiResult<Self> {
+        net.subnet_create(ctx, b.subnet).await
+    }
+    async fn get(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<Self> {
+        net.subnet_get(ctx, id).await
+    }
+    async fn delete(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        net.subnet_delete(ctx, id).await
+    }
 }
-async fn subnet_create(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Json(b): Json<SubnetBody>,
-) -> ApiResult<Response> {
-    Ok(created(
-        "subnet",
-        view(&cloud.network.subnet_create(&ctx, b.subnet).await?, &ctx),
-    ))
-}
-async fn subnet_show(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<axum::Json<Value>> {
-    one(
-        "subnet",
-        view(&cloud.network.subnet_get(&ctx, id).await?, &ctx),
-        raw,
-    )
-}
-async fn subnet_update(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<SubnetBody>,
-) -> ApiResult<axum::Json<Value>> {
-    let s = cloud
-        .network
-        .subnet_update(&ctx, id, b.subnet, if_match(&h))
-        .await?;
-    Ok(axum::Json(json!({"subnet": view(&s, &ctx)})))
-}
-async fn subnet_delete(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    cloud.network.subnet_delete(&ctx, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+impl Updatable for Subnet {
+    async fn update(
+        net: &NetworkService,
+        ctx: &RequestContext,
+        id: String,
+        b: SubnetBody,
+        if_match: Option<String>,
+    ) -> ApiResult<Self> {
+        net.subnet_update(ctx, id, b.subnet, if_match).await
+    }
 }
 
-// --- ports --------------------------------------------------------------------------
-
-async fn port_list(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<axum::Json<Value>> {
-    let items = cloud
-        .network
-        .port_list(&ctx)
-        .await?
-        .iter()
-        .map(|p| view(p, &ctx))
-        .collect();
-    Ok(axum::Json(list_body(&h, "ports", items, &query(raw)?)?))
+impl Collection for Port {
+    const SINGULAR: &'static str = "port";
+    const PLURAL: &'static str = "ports";
+    type Body = PortBody;
+    async fn list(net: &NetworkService, ctx: &RequestContext) -> ApiResult<Vec<Self>> {
+        net.port_list(ctx).await
+    }
+    async fn create(net: &NetworkService, ctx: &RequestContext, b: PortBody) -> ApiResult<Self> {
+        net.port_create(ctx, b.port).await
+    }
+    async fn get(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<Self> {
+        net.port_get(ctx, id).await
+    }
+    async fn delete(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        net.port_delete(ctx, id).await
+    }
 }
-async fn port_create(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Json(b): Json<PortBody>,
-) -> ApiResult<Response> {
-    Ok(created(
-        "port",
-        view(&cloud.network.port_create(&ctx, b.port).await?, &ctx),
-    ))
-}
-async fn port_show(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<axum::Json<Value>> {
-    one(
-        "port",
-        view(&cloud.network.port_get(&ctx, id).await?, &ctx),
-        raw,
-    )
-}
-async fn port_update(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<PortBody>,
-) -> ApiResult<axum::Json<Value>> {
-    let p = cloud
-        .network
-        .port_update(&ctx, id, b.port, if_match(&h))
-        .await?;
-    Ok(axum::Json(json!({"port": view(&p, &ctx)})))
-}
-async fn port_delete(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    cloud.network.port_delete(&ctx, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+impl Updatable for Port {
+    async fn update(
+        net: &NetworkService,
+        ctx: &RequestContext,
+        id: String,
+        b: PortBody,
+        if_match: Option<String>,
+    ) -> ApiResult<Self> {
+        net.port_update(ctx, id, b.port, if_match).await
+    }
 }
 
-// --- routers ------------------------------------------------------------------------
+impl Collection for model::Router {
+    const SINGULAR: &'static str = "router";
+    const PLURAL: &'static str = "routers";
+    type Body = RouterBody;
+    async fn list(net: &NetworkService, ctx: &RequestContext) -> ApiResult<Vec<Self>> {
+        net.router_list(ctx).await
+    }
+    async fn create(net: &NetworkService, ctx: &RequestContext, b: RouterBody) -> ApiResult<Self> {
+        net.router_create(ctx, b.router).await
+    }
+    async fn get(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<Self> {
+        net.router_get(ctx, id).await
+    }
+    async fn delete(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        net.router_delete(ctx, id).await
+    }
+}
+impl Updatable for model::Router {
+    async fn update(
+        net: &NetworkService,
+        ctx: &RequestContext,
+        id: String,
+        b: RouterBody,
+        if_match: Option<String>,
+    ) -> ApiResult<Self> {
+        net.router_update(ctx, id, b.router, if_match).await
+    }
+}
 
-async fn router_list(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<axum::Json<Value>> {
-    let items = cloud
-        .network
-        .router_list(&ctx)
-        .await?
-        .iter()
-        .map(|r| view(r, &ctx))
-        .collect();
-    Ok(axum::Json(list_body(&h, "routers", items, &query(raw)?)?))
+impl Collection for SecurityGroupRule {
+    const SINGULAR: &'static str = "security_group_rule";
+    const PLURAL: &'static str = "security_group_rules";
+    type Body = RuleBody;
+    async fn list(net: &NetworkService, ctx: &RequestContext) -> ApiResult<Vec<Self>> {
+        net.security_group_rule_list(ctx).await
+    }
+    async fn create(net: &NetworkService, ctx: &RequestContext, b: RuleBody) -> ApiResult<Self> {
+        net.security_group_rule_create(ctx, b.security_group_rule)
+            .await
+    }
+    async fn get(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<Self> {
+        net.security_group_rule_get(ctx, id).await
+    }
+    async fn delete(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        net.security_group_rule_delete(ctx, id).await
+    }
 }
-async fn router_create(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Json(b): Json<RouterBody>,
-) -> ApiResult<Response> {
-    Ok(created(
-        "router",
-        view(&cloud.network.router_create(&ctx, b.router).await?, &ctx),
-    ))
-}
-async fn router_show(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<axum::Json<Value>> {
-    one(
-        "router",
-        view(&cloud.network.router_get(&ctx, id).await?, &ctx),
-        raw,
-    )
-}
-async fn router_update(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<RouterBody>,
-) -> ApiResult<axum::Json<Value>> {
-    let r = cloud
-        .network
-        .router_update(&ctx, id, b.router, if_match(&h))
-        .await?;
-    Ok(axum::Json(json!({"router": view(&r, &ctx)})))
-}
-async fn router_delete(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    cloud.network.router_delete(&ctx, id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
+
+// --- router interfaces ----------------------------------------------------------------
 
 fn interface_view(i: &InterfaceInfo) -> Value {
     json!({
@@ -409,6 +306,7 @@ async fn router_remove_interface(
 }
 
 // --- floating IPs -------------------------------------------------------------------
+// Written out: a floating IP is shown with its port forwardings, read in one batch.
 
 /// A floating IP's view with its `port_forwardings` (expose-port-forwarding-in-fip).
 async fn fip_views(
@@ -495,6 +393,8 @@ async fn floating_ip_delete(
 }
 
 // --- security groups ----------------------------------------------------------------
+// Written out: a group is shown with its rules, created then read back, and updated
+// without `If-Match`.
 
 async fn security_group_list(
     State(cloud): State<Cloud>,
@@ -560,66 +460,6 @@ async fn security_group_delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     cloud.network.security_group_delete(&ctx, id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn security_group_rule_list(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<axum::Json<Value>> {
-    let items = cloud
-        .network
-        .security_group_rule_list(&ctx)
-        .await?
-        .iter()
-        .map(|r| view(r, &ctx))
-        .collect();
-    Ok(axum::Json(list_body(
-        &h,
-        "security_group_rules",
-        items,
-        &query(raw)?,
-    )?))
-}
-async fn security_group_rule_create(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Json(b): Json<RuleBody>,
-) -> ApiResult<Response> {
-    Ok(created(
-        "security_group_rule",
-        view(
-            &cloud
-                .network
-                .security_group_rule_create(&ctx, b.security_group_rule)
-                .await?,
-            &ctx,
-        ),
-    ))
-}
-async fn security_group_rule_show(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<axum::Json<Value>> {
-    one(
-        "security_group_rule",
-        view(
-            &cloud.network.security_group_rule_get(&ctx, id).await?,
-            &ctx,
-        ),
-        raw,
-    )
-}
-async fn security_group_rule_delete(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    cloud.network.security_group_rule_delete(&ctx, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

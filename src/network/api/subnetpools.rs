@@ -1,32 +1,32 @@
-//! Subnet pool routes (`/v2.0/subnetpools`, and the subnetpool-prefix-ops actions).
+//! Subnet pool routes: `/v2.0/subnetpools` through the generic handlers of `crud`,
+//! and the subnetpool-prefix-ops actions.
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::extract::{Path, State};
 use axum::routing::{get, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::resources::{created, if_match, one, query};
-use super::view::{list_body, view};
+use super::crud::{Collection, Updatable, create, delete, list, show, update};
 use crate::cloud::Cloud;
-use crate::http::context::Ctx;
+use crate::http::context::{Ctx, RequestContext};
 use crate::http::error::ApiResult;
 use crate::http::json::Json;
+use crate::network::NetworkService;
+use crate::network::model::SubnetPool;
 use crate::network::subnetpools::SubnetPoolInput;
 
 pub fn routes() -> Router<Cloud> {
     Router::new()
         .route(
             "/v2.0/subnetpools",
-            get(subnetpool_list).post(subnetpool_create),
+            get(list::<SubnetPool>).post(create::<SubnetPool>),
         )
         .route(
             "/v2.0/subnetpools/{id}",
-            get(subnetpool_show)
-                .put(subnetpool_update)
-                .delete(subnetpool_delete),
+            get(show::<SubnetPool>)
+                .put(update::<SubnetPool>)
+                .delete(delete::<SubnetPool>),
         )
         .route(
             "/v2.0/subnetpools/{id}/add_prefixes",
@@ -39,7 +39,7 @@ pub fn routes() -> Router<Cloud> {
 }
 
 #[derive(Deserialize)]
-struct SubnetPoolBody {
+pub(super) struct SubnetPoolBody {
     subnetpool: SubnetPoolInput,
 }
 
@@ -51,72 +51,37 @@ struct PrefixesBody {
     prefixes: Vec<String>,
 }
 
-/// `GET /v2.0/subnetpools` (List subnet pools).
-async fn subnetpool_list(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<axum::Json<Value>> {
-    let items = cloud
-        .network
-        .subnetpool_list(&ctx)
-        .await?
-        .iter()
-        .map(|p| view(p, &ctx))
-        .collect();
-    Ok(axum::Json(list_body(
-        &h,
-        "subnetpools",
-        items,
-        &query(raw)?,
-    )?))
+impl Collection for SubnetPool {
+    const SINGULAR: &'static str = "subnetpool";
+    const PLURAL: &'static str = "subnetpools";
+    type Body = SubnetPoolBody;
+    async fn list(net: &NetworkService, ctx: &RequestContext) -> ApiResult<Vec<Self>> {
+        net.subnetpool_list(ctx).await
+    }
+    async fn create(
+        net: &NetworkService,
+        ctx: &RequestContext,
+        b: SubnetPoolBody,
+    ) -> ApiResult<Self> {
+        net.subnetpool_create(ctx, b.subnetpool).await
+    }
+    async fn get(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<Self> {
+        net.subnetpool_get(ctx, id).await
+    }
+    async fn delete(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        net.subnetpool_delete(ctx, id).await
+    }
 }
-
-/// `POST /v2.0/subnetpools` (Create subnet pool).
-async fn subnetpool_create(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Json(b): Json<SubnetPoolBody>,
-) -> ApiResult<Response> {
-    let p = cloud.network.subnetpool_create(&ctx, b.subnetpool).await?;
-    Ok(created("subnetpool", view(&p, &ctx)))
-}
-
-/// `GET /v2.0/subnetpools/{id}` (Show subnet pool).
-async fn subnetpool_show(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<axum::Json<Value>> {
-    let p = cloud.network.subnetpool_get(&ctx, id).await?;
-    one("subnetpool", view(&p, &ctx), raw)
-}
-
-/// `PUT /v2.0/subnetpools/{id}` (Update subnet pool), honouring `If-Match`.
-async fn subnetpool_update(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<SubnetPoolBody>,
-) -> ApiResult<axum::Json<Value>> {
-    let p = cloud
-        .network
-        .subnetpool_update(&ctx, id, b.subnetpool, if_match(&h))
-        .await?;
-    Ok(axum::Json(json!({"subnetpool": view(&p, &ctx)})))
-}
-
-/// `DELETE /v2.0/subnetpools/{id}` (Delete subnet pool).
-async fn subnetpool_delete(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    cloud.network.subnetpool_delete(&ctx, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+impl Updatable for SubnetPool {
+    async fn update(
+        net: &NetworkService,
+        ctx: &RequestContext,
+        id: String,
+        b: SubnetPoolBody,
+        if_match: Option<String>,
+    ) -> ApiResult<Self> {
+        net.subnetpool_update(ctx, id, b.subnetpool, if_match).await
+    }
 }
 
 /// `PUT /v2.0/subnetpools/{id}/add_prefixes` (Add prefixes).

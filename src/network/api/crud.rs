@@ -1,0 +1,143 @@
+//! The common shape of a Neutron collection's routes, written once: a resource
+//! type implements [`Collection`] (and [`Updatable`]) by naming its keys, its
+//! request envelope and its `NetworkService` calls; the generic handlers here add
+//! the view, the envelopes, list filters/paging, `fields`, status codes and `If-Match`.
+
+use std::future::Future;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::view::{list_body, select_fields, view};
+use crate::cloud::Cloud;
+use crate::http::context::{Ctx, RequestContext};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::Json;
+use crate::network::NetworkService;
+use crate::network::model::Resource;
+
+/// A collection served by [`list`], [`create`], [`show`] and [`delete`]: its
+/// resources are shown by [`view`] as they are, under `SINGULAR` / `PLURAL`.
+pub(super) trait Collection: Resource + Sync {
+    /// Key of one resource in request and response bodies (`"network"`).
+    const SINGULAR: &'static str;
+    /// Key of the list and of its `<plural>_links` (`"networks"`).
+    const PLURAL: &'static str;
+    /// The request envelope, `{"<singular>": {...}}`.
+    type Body: DeserializeOwned + Send + 'static;
+
+    fn list(
+        net: &NetworkService,
+        ctx: &RequestContext,
+    ) -> impl Future<Output = ApiResult<Vec<Self>>> + Send;
+    fn create(
+        net: &NetworkService,
+        ctx: &RequestContext,
+        body: Self::Body,
+    ) -> impl Future<Output = ApiResult<Self>> + Send;
+    fn get(
+        net: &NetworkService,
+        ctx: &RequestContext,
+        id: String,
+    ) -> impl Future<Output = ApiResult<Self>> + Send;
+    fn delete(
+        net: &NetworkService,
+        ctx: &RequestContext,
+        id: String,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+}
+
+/// A [`Collection`] whose `PUT` ([`update`]) honours `If-Match` revision checks.
+pub(super) trait Updatable: Collection {
+    fn update(
+        net: &NetworkService,
+        ctx: &RequestContext,
+        id: String,
+        body: Self::Body,
+        if_match: Option<String>,
+    ) -> impl Future<Output = ApiResult<Self>> + Send;
+}
+
+/// `GET /v2.0/<plural>`: filters, `fields`, sorting and paging.
+pub(super) async fn list<R: Collection>(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    h: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<axum::Json<Value>> {
+    let items = R::list(&cloud.network, &ctx)
+        .await?
+        .iter()
+        .map(|r| view(r, &ctx))
+        .collect();
+    Ok(axum::Json(list_body(&h, R::PLURAL, items, &query(raw)?)?))
+}
+
+/// `POST /v2.0/<plural>` -> 201 with the new resource.
+pub(super) async fn create<R: Collection>(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Json(b): Json<R::Body>,
+) -> ApiResult<Response> {
+    let r = R::create(&cloud.network, &ctx, b).await?;
+    Ok(created(R::SINGULAR, view(&r, &ctx)))
+}
+
+/// `GET /v2.0/<plural>/{id}`, with `fields`.
+pub(super) async fn show<R: Collection>(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<axum::Json<Value>> {
+    let r = R::get(&cloud.network, &ctx, id).await?;
+    one(R::SINGULAR, view(&r, &ctx), raw)
+}
+
+/// `PUT /v2.0/<plural>/{id}`, honouring `If-Match`.
+pub(super) async fn update<R: Updatable>(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Json(b): Json<R::Body>,
+) -> ApiResult<axum::Json<Value>> {
+    let r = R::update(&cloud.network, &ctx, id, b, if_match(&h)).await?;
+    Ok(axum::Json(json!({ R::SINGULAR: view(&r, &ctx) })))
+}
+
+/// `DELETE /v2.0/<plural>/{id}` -> 204.
+pub(super) async fn delete<R: Collection>(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    R::delete(&cloud.network, &ctx, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The query string as ordered pairs (a key may repeat: `fields`, filters).
+pub(super) fn query(raw: Option<String>) -> ApiResult<Vec<(String, String)>> {
+    serde_urlencoded::from_str(&raw.unwrap_or_default())
+        .map_err(|e| ApiError::bad_request(format!("Invalid query string: {e}")))
+}
+
+/// The `If-Match` header (`revision_number=<n>`), checked by the service.
+pub(super) fn if_match(h: &HeaderMap) -> Option<String> {
+    h.get("if-match")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// 201 with `{"<key>": v}`.
+pub(super) fn created(key: &str, v: Value) -> Response {
+    (StatusCode::CREATED, axum::Json(json!({ key: v }))).into_response()
+}
+
+/// `{"<key>": v}` cut down to the requested `fields`.
+pub(super) fn one(key: &str, v: Value, raw: Option<String>) -> ApiResult<axum::Json<Value>> {
+    Ok(axum::Json(json!({ key: select_fields(v, &query(raw)?) })))
+}
