@@ -1,7 +1,8 @@
 //! The common shape of a Neutron collection's routes, written once: a resource
-//! type implements [`Collection`] (and [`Updatable`]) by naming its keys, its
-//! request envelope and its `NetworkService` calls; the generic handlers here add
-//! the view, the envelopes, list filters/paging, `fields`, status codes and `If-Match`.
+//! type implements [`Collection`] (and [`Updatable`]), through `collection!`, by
+//! naming its keys, its request envelope and its `NetworkService` calls; the
+//! generic handlers here add the view, the envelopes, list filters/paging,
+//! `fields`, status codes and `If-Match`.
 
 use std::future::Future;
 
@@ -60,6 +61,64 @@ pub(super) trait Updatable: Collection {
         if_match: Option<String>,
     ) -> impl Future<Output = ApiResult<Self>> + Send;
 }
+
+/// Implements [`Collection`] for `$ty` by delegating to the `NetworkService` calls
+/// named in brackets (list, create, get, delete), and [`Updatable`] when an update
+/// call is named after them; `$body { $field }` is the request envelope and the
+/// field holding the input.
+macro_rules! collection {
+    (
+        $ty:ty, $singular:literal, $plural:literal, $body:ident { $field:ident },
+        [$list:ident, $create:ident, $get:ident, $delete:ident] $(, $update:ident)?
+    ) => {
+        impl $crate::network::api::crud::Collection for $ty {
+            const SINGULAR: &'static str = $singular;
+            const PLURAL: &'static str = $plural;
+            type Body = $body;
+            async fn list(
+                net: &$crate::network::NetworkService,
+                ctx: &$crate::http::context::RequestContext,
+            ) -> $crate::http::error::ApiResult<Vec<Self>> {
+                net.$list(ctx).await
+            }
+            async fn create(
+                net: &$crate::network::NetworkService,
+                ctx: &$crate::http::context::RequestContext,
+                b: $body,
+            ) -> $crate::http::error::ApiResult<Self> {
+                net.$create(ctx, b.$field).await
+            }
+            async fn get(
+                net: &$crate::network::NetworkService,
+                ctx: &$crate::http::context::RequestContext,
+                id: String,
+            ) -> $crate::http::error::ApiResult<Self> {
+                net.$get(ctx, id).await
+            }
+            async fn delete(
+                net: &$crate::network::NetworkService,
+                ctx: &$crate::http::context::RequestContext,
+                id: String,
+            ) -> $crate::http::error::ApiResult<()> {
+                net.$delete(ctx, id).await
+            }
+        }
+        $(
+            impl $crate::network::api::crud::Updatable for $ty {
+                async fn update(
+                    net: &$crate::network::NetworkService,
+                    ctx: &$crate::http::context::RequestContext,
+                    id: String,
+                    b: $body,
+                    if_match: Option<String>,
+                ) -> $crate::http::error::ApiResult<Self> {
+                    net.$update(ctx, id, b.$field, if_match).await
+                }
+            }
+        )?
+    };
+}
+pub(super) use collection;
 
 /// `GET /v2.0/<plural>`: filters, `fields`, sorting and paging.
 pub(super) async fn list<R: Collection>(

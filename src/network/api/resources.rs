@@ -11,14 +11,13 @@ use axum::routing::{get, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::crud::{
-    Collection, Updatable, create, created, delete, if_match, list, one, query, show, update,
-};
+use super::crud::{collection, create, created, delete, if_match, list, one, query, show, update};
 use super::view::{list_body, view};
 use crate::cloud::Cloud;
 use crate::http::context::{Ctx, RequestContext};
 use crate::http::error::ApiResult;
 use crate::http::json::Json;
+use crate::network::TagOp;
 use crate::network::model::{
     self, FloatingIp, Network, Port, PortForwarding, SecurityGroup, SecurityGroupRule, Subnet,
 };
@@ -26,7 +25,6 @@ use crate::network::networks::{NetworkInput, SubnetInput};
 use crate::network::ports::PortCreate;
 use crate::network::routers::{FloatingIpInput, InterfaceInfo, InterfaceRequest, RouterInput};
 use crate::network::security::{GroupInput, RuleInput};
-use crate::network::{NetworkService, TagOp};
 
 pub fn routes() -> Router<Cloud> {
     Router::new()
@@ -139,139 +137,30 @@ pub(super) struct RuleBody {
 
 // --- the collections of the common shape ---------------------------------------------
 
-impl Collection for Network {
-    const SINGULAR: &'static str = "network";
-    const PLURAL: &'static str = "networks";
-    type Body = NetworkBody;
-    async fn list(net: &NetworkService, ctx: &RequestContext) -> ApiResult<Vec<Self>> {
-        net.network_list(ctx).await
-    }
-    async fn create(net: &NetworkService, ctx: &RequestContext, b: NetworkBody) -> ApiResult<Self> {
-        net.network_create(ctx, b.network).await
-    }
-    async fn get(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<Self> {
-        net.network_get(ctx, id).await
-    }
-    async fn delete(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<()> {
-        net.network_delete(ctx, id).await
-    }
+collection! {
+    Network, "network", "networks", NetworkBody { network },
+    [network_list, network_create, network_get, network_delete], network_update
 }
-impl Updatable for Network {
-    async fn update(
-        net: &NetworkService,
-        ctx: &RequestContext,
-        id: String,
-        b: NetworkBody,
-        if_match: Option<String>,
-    ) -> ApiResult<Self> {
-        net.network_update(ctx, id, b.network, if_match).await
-    }
+collection! {
+    Subnet, "subnet", "subnets", SubnetBody { subnet },
+    [subnet_list, subnet_create, subnet_get, subnet_delete], subnet_update
 }
-
-impl Collection for Subnet {
-    const SINGULAR: &'static str = "subnet";
-    const PLURAL: &'static str = "subnets";
-    type Body = SubnetBody;
-    async fn list(net: &NetworkService, ctx: &RequestContext) -> ApiResult<Vec<Self>> {
-        net.subnet_list(ctx).await
-    }
-    async fn create(net: &NetworkService, ctx: &RequestContext, b: SubnetBody) -> ApiResult<Self> {
-        net.subnet_create(ctx, b.subnet).await
-    }
-    async fn get(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<Self> {
-        net.subnet_get(ctx, id).await
-    }
-    async fn delete(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<()> {
-        net.subnet_delete(ctx, id).await
-    }
+collection! {
+    Port, "port", "ports", PortBody { port },
+    [port_list, port_create, port_get, port_delete], port_update
 }
-impl Updatable for Subnet {
-    async fn update(
-        net: &NetworkService,
-        ctx: &RequestContext,
-        id: String,
-        b: SubnetBody,
-        if_match: Option<String>,
-    ) -> ApiResult<Self> {
-        net.subnet_update(ctx, id, b.subnet, if_match).await
-    }
+collection! {
+    model::Router, "router", "routers", RouterBody { router },
+    [router_list, router_create, router_get, router_delete], router_update
 }
-
-impl Collection for Port {
-    const SINGULAR: &'static str = "port";
-    const PLURAL: &'static str = "ports";
-    type Body = PortBody;
-    async fn list(net: &NetworkService, ctx: &RequestContext) -> ApiResult<Vec<Self>> {
-        net.port_list(ctx).await
-    }
-    async fn create(net: &NetworkService, ctx: &RequestContext, b: PortBody) -> ApiResult<Self> {
-        net.port_create(ctx, b.port).await
-    }
-    async fn get(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<Self> {
-        net.port_get(ctx, id).await
-    }
-    async fn delete(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<()> {
-        net.port_delete(ctx, id).await
-    }
-}
-impl Updatable for Port {
-    async fn update(
-        net: &NetworkService,
-        ctx: &RequestContext,
-        id: String,
-        b: PortBody,
-        if_match: Option<String>,
-    ) -> ApiResult<Self> {
-        net.port_update(ctx, id, b.port, if_match).await
-    }
-}
-
-impl Collection for model::Router {
-    const SINGULAR: &'static str = "router";
-    const PLURAL: &'static str = "routers";
-    type Body = RouterBody;
-    async fn list(net: &NetworkService, ctx: &RequestContext) -> ApiResult<Vec<Self>> {
-        net.router_list(ctx).await
-    }
-    async fn create(net: &NetworkService, ctx: &RequestContext, b: RouterBody) -> ApiResult<Self> {
-        net.router_create(ctx, b.router).await
-    }
-    async fn get(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<Self> {
-        net.router_get(ctx, id).await
-    }
-    async fn delete(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<()> {
-        net.router_delete(ctx, id).await
-    }
-}
-impl Updatable for model::Router {
-    async fn update(
-        net: &NetworkService,
-        ctx: &RequestContext,
-        id: String,
-        b: RouterBody,
-        if_match: Option<String>,
-    ) -> ApiResult<Self> {
-        net.router_update(ctx, id, b.router, if_match).await
-    }
-}
-
-impl Collection for SecurityGroupRule {
-    const SINGULAR: &'static str = "security_group_rule";
-    const PLURAL: &'static str = "security_group_rules";
-    type Body = RuleBody;
-    async fn list(net: &NetworkService, ctx: &RequestContext) -> ApiResult<Vec<Self>> {
-        net.security_group_rule_list(ctx).await
-    }
-    async fn create(net: &NetworkService, ctx: &RequestContext, b: RuleBody) -> ApiResult<Self> {
-        net.security_group_rule_create(ctx, b.security_group_rule)
-            .await
-    }
-    async fn get(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<Self> {
-        net.security_group_rule_get(ctx, id).await
-    }
-    async fn delete(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<()> {
-        net.security_group_rule_delete(ctx, id).await
-    }
+// Rules are immutable: no update.
+collection! {
+    SecurityGroupRule, "security_group_rule", "security_group_rules",
+    RuleBody { security_group_rule },
+    [
+        security_group_rule_list, security_group_rule_create,
+        security_group_rule_get, security_group_rule_delete
+    ]
 }
 
 // --- router interfaces ----------------------------------------------------------------

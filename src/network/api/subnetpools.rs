@@ -7,12 +7,11 @@ use axum::routing::{get, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::crud::{Collection, Updatable, create, delete, list, show, update};
+use super::crud::{collection, create, delete, list, show, update};
 use crate::cloud::Cloud;
-use crate::http::context::{Ctx, RequestContext};
+use crate::http::context::Ctx;
 use crate::http::error::ApiResult;
 use crate::http::json::Json;
-use crate::network::NetworkService;
 use crate::network::model::SubnetPool;
 use crate::network::subnetpools::SubnetPoolInput;
 
@@ -51,37 +50,9 @@ struct PrefixesBody {
     prefixes: Vec<String>,
 }
 
-impl Collection for SubnetPool {
-    const SINGULAR: &'static str = "subnetpool";
-    const PLURAL: &'static str = "subnetpools";
-    type Body = SubnetPoolBody;
-    async fn list(net: &NetworkService, ctx: &RequestContext) -> ApiResult<Vec<Self>> {
-        net.subnetpool_list(ctx).await
-    }
-    async fn create(
-        net: &NetworkService,
-        ctx: &RequestContext,
-        b: SubnetPoolBody,
-    ) -> ApiResult<Self> {
-        net.subnetpool_create(ctx, b.subnetpool).await
-    }
-    async fn get(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<Self> {
-        net.subnetpool_get(ctx, id).await
-    }
-    async fn delete(net: &NetworkService, ctx: &RequestContext, id: String) -> ApiResult<()> {
-        net.subnetpool_delete(ctx, id).await
-    }
-}
-impl Updatable for SubnetPool {
-    async fn update(
-        net: &NetworkService,
-        ctx: &RequestContext,
-        id: String,
-        b: SubnetPoolBody,
-        if_match: Option<String>,
-    ) -> ApiResult<Self> {
-        net.subnetpool_update(ctx, id, b.subnetpool, if_match).await
-    }
+collection! {
+    SubnetPool, "subnetpool", "subnetpools", SubnetPoolBody { subnetpool },
+    [subnetpool_list, subnetpool_create, subnetpool_get, subnetpool_delete], subnetpool_update
 }
 
 /// `PUT /v2.0/subnetpools/{id}/add_prefixes` (Add prefixes).
