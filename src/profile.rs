@@ -242,8 +242,9 @@ pub enum IpVersion {
     V4V6,
 }
 
+/// `4`, not DevStack's `4+6`: see docs/ARCHITECTURE.md (network bootstrap).
 fn default_ip_version() -> IpVersion {
-    IpVersion::V4V6
+    IpVersion::V4
 }
 
 /// DevStack's SUBNETPOOL_SIZE_V6 default.
@@ -608,7 +609,7 @@ mod tests {
         assert_eq!(n.subnetpool_size_v4, 26);
         assert_eq!(n.fixed_range, None);
         assert_eq!(String::from(n.private_range()), "10.0.0.0/22");
-        assert_eq!(n.ip_version, IpVersion::V4V6);
+        assert_eq!(n.ip_version, IpVersion::V4);
         assert_eq!(n.ipv6_addrs_safe_to_use, None);
         assert_eq!(n.subnetpool_size_v6, 64);
         assert_eq!(
@@ -653,7 +654,7 @@ mod tests {
                 "fixed_range = \"10.0.0.0/16\"",
                 "inside",
             ),
-            ("ip_version = \"4+6\"", "ip_version = \"6\"", "ip_version"),
+            ("ip_version = \"4\"", "ip_version = \"6\"", "ip_version"),
             (
                 "ipv6_ra_mode = \"slaac\"",
                 "ipv6_ra_mode = \"radvd\"",

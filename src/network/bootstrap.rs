@@ -575,7 +575,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let net = service(&dir);
         let mut cfg = Profile::load("default").expect("default").network;
-        assert!(cfg.with_ipv6(), "DevStack's IP_VERSION default");
+        cfg.ip_version = crate::profile::IpVersion::V4V6;
         cfg.ipv6_addrs_safe_to_use = Some("fd12:3456:789a::/56".parse().expect("net"));
         let safe6 = cfg.ipv6_addrs_safe_to_use.expect("set");
         let admin = service_context(ADMIN, "admin");
@@ -658,6 +658,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let net = service(&dir);
         let mut cfg = Profile::load("default").expect("default").network;
+        cfg.ip_version = crate::profile::IpVersion::V4V6;
         cfg.use_subnetpool = false;
         net.create_default_networks(&cfg, ADMIN, DEMO)
             .await
