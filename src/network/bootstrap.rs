@@ -644,6 +644,14 @@ mod tests {
         assert_eq!(legs6.len(), 1);
         assert_eq!(legs6[0].address, "fd12:3456:789a::1/64");
 
+        // `public` now holds more than 2^64 addresses: the count saturates.
+        let avail = net.ip_availability(&admin, None).await.expect("availability");
+        let public = avail
+            .iter()
+            .find(|a| a["network_name"] == "public")
+            .expect("public");
+        assert_eq!(public["total_ips"].as_u64(), Some(u64::MAX));
+
         assert!(
             !net.create_default_networks(&cfg, ADMIN, DEMO)
                 .await
