@@ -330,6 +330,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
             compute.power_sync_loop().await;
         });
     }
+    create_default_networks(&cloud).await;
     tokio::spawn(start_background_work(
         cloud.clone(),
         std::mem::take(&mut prepared.resumable_imports),
@@ -356,13 +357,12 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Work that may take a while and must not delay serving: resuming interrupted
-/// image imports and registering the bootstrap image.
-async fn start_background_work(cloud: Cloud, imports: Vec<String>) {
-    cloud.image.resume_imports(imports).await;
-    let admin = match cloud.identity.project_id_by_name("default", "admin").await {
-        Ok(Some(id)) => id,
-        _ => return,
+/// DevStack's default networks, on the first start only (a few rows; later starts
+/// just read the marker). Done before serving, as DevStack has them when stack.sh
+/// ends: a client that sees the API up also sees `public`, `private` and `router1`.
+async fn create_default_networks(cloud: &Cloud) {
+    let Ok(Some(admin)) = cloud.identity.project_id_by_name("default", "admin").await else {
+        return;
     };
     let demo = cloud
         .identity
@@ -392,6 +392,15 @@ async fn start_background_work(cloud: Cloud, imports: Vec<String>) {
             Err(e) => tracing::warn!(error = %e, "could not create the default networks"),
         }
     }
+}
+
+/// Work that may take a while and must not delay serving: resuming interrupted
+/// image imports and registering the bootstrap image.
+async fn start_background_work(cloud: Cloud, imports: Vec<String>) {
+    cloud.image.resume_imports(imports).await;
+    let Ok(Some(admin)) = cloud.identity.project_id_by_name("default", "admin").await else {
+        return;
+    };
     match cloud.image.register_bootstrap_image(admin).await {
         Ok(Some(id)) => tracing::info!(image = %id, "registered the bootstrap image"),
         Ok(None) => {}

@@ -693,6 +693,47 @@ fn quotas_and_isolation() {
             .expect("get");
         assert_eq!(r.status(), 401, "{path}");
     }
+    // Authentication comes before the body: an anonymous malformed create is 401,
+    // the same body from a member is 400.
+    for collection in [
+        "networks",
+        "subnets",
+        "ports",
+        "routers",
+        "subnetpools",
+        "security-group-rules",
+    ] {
+        let url = format!("{}/networking/v2.0/{collection}", s.base);
+        let anonymous = s
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .expect("post");
+        assert_eq!(anonymous.status(), 401, "anonymous POST /{collection}");
+        let member = s
+            .client
+            .post(&url)
+            .header("x-auth-token", &demo)
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .expect("post");
+        neutron_error(member, 400);
+    }
+    // Security group rules cannot be updated (no PUT in Neutron's API).
+    let sg = json_of(call(&s, Method::GET, "/security-groups", &demo, None));
+    let rule = &sg["security_groups"][0]["security_group_rules"][0]["id"];
+    let rule = rule.as_str().expect("a default rule");
+    let put = call(
+        &s,
+        Method::PUT,
+        &format!("/security-group-rules/{rule}"),
+        &demo,
+        Some(json!({"security_group_rule": {"description": "x"}})),
+    );
+    assert_eq!(put.status(), 405);
 }
 
 #[test]

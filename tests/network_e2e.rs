@@ -692,6 +692,46 @@ fn neutron_api_drives_a_real_dataplane_across_a_restart() {
     eprintln!("FIGURE whole test: {:?}", started.elapsed());
 }
 
+impl Cloud {
+    /// Waits for the default `public` network on br-ex, then makes `<prefix>-net`
+    /// (10.20.0.0/24) behind `<prefix>-router`, whose gateway is on `public`.
+    /// Returns `public`'s id and the new network.
+    fn routed_network(&self, prefix: &str) -> (String, Value) {
+        let nets = self.ok(Method::GET, "/networks?name=public", None, 200);
+        let public = id(&nets["networks"][0]);
+        let br_ex_ready = eventually(CONVERGE, || {
+            std::process::Command::new("ip")
+                .args(["-n", &self.host, "-4", "addr", "show", "dev", "br-ex"])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("172.24.4.1/24"))
+        });
+        assert!(br_ex_ready, "br-ex never got 172.24.4.1/24");
+        let net = self.create(
+            "networks",
+            "network",
+            json!({"name": format!("{prefix}-net")}),
+        );
+        let subnet = self.create(
+            "subnets",
+            "subnet",
+            json!({"network_id": id(&net), "ip_version": 4, "cidr": "10.20.0.0/24"}),
+        );
+        let router = self.create(
+            "routers",
+            "router",
+            json!({"name": format!("{prefix}-router"),
+                   "external_gateway_info": {"network_id": public}}),
+        );
+        self.ok(
+            Method::PUT,
+            &format!("/routers/{}/add_router_interface", id(&router)),
+            Some(json!({"subnet_id": id(&subnet)})),
+            200,
+        );
+        (public, net)
+    }
+}
+
 /// A floating IP port forwarding made through the API: the host reaches the
 /// instance's TCP 22 on the floating IP's port 2222 once the dataplane converged,
 /// again after kill -9 and a wrecked dataplane, and no longer once it is deleted.
@@ -699,33 +739,7 @@ fn neutron_api_drives_a_real_dataplane_across_a_restart() {
 fn port_forwarding_through_the_api_across_a_restart() {
     require_privileges!();
     let mut cloud = Cloud::start();
-    let nets = cloud.ok(Method::GET, "/networks?name=public", None, 200);
-    let public = id(&nets["networks"][0]);
-    let br_ex_ready = eventually(CONVERGE, || {
-        std::process::Command::new("ip")
-            .args(["-n", &cloud.host, "-4", "addr", "show", "dev", "br-ex"])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("172.24.4.1/24"))
-    });
-    assert!(br_ex_ready, "br-ex never got 172.24.4.1/24");
-
-    let net = cloud.create("networks", "network", json!({"name": "pf-net"}));
-    let subnet = cloud.create(
-        "subnets",
-        "subnet",
-        json!({"network_id": id(&net), "ip_version": 4, "cidr": "10.20.0.0/24"}),
-    );
-    let router = cloud.create(
-        "routers",
-        "router",
-        json!({"name": "pf-router", "external_gateway_info": {"network_id": public}}),
-    );
-    cloud.ok(
-        Method::PUT,
-        &format!("/routers/{}/add_router_interface", id(&router)),
-        Some(json!({"subnet_id": id(&subnet)})),
-        200,
-    );
+    let (public, net) = cloud.routed_network("pf");
     let sg = cloud.create(
         "security-groups",
         "security_group",
@@ -882,32 +896,7 @@ const ROUTE_FOLLOW: Duration = Duration::from_secs(15);
 fn masquerade_follows_a_default_route_that_appears_and_moves() {
     require_privileges!();
     let cloud = Cloud::start_with(true);
-    let nets = cloud.ok(Method::GET, "/networks?name=public", None, 200);
-    let public = id(&nets["networks"][0]);
-    let br_ex_ready = eventually(CONVERGE, || {
-        std::process::Command::new("ip")
-            .args(["-n", &cloud.host, "-4", "addr", "show", "dev", "br-ex"])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("172.24.4.1/24"))
-    });
-    assert!(br_ex_ready, "br-ex never got 172.24.4.1/24");
-    let net = cloud.create("networks", "network", json!({"name": "uplink-net"}));
-    let subnet = cloud.create(
-        "subnets",
-        "subnet",
-        json!({"network_id": id(&net), "ip_version": 4, "cidr": "10.20.0.0/24"}),
-    );
-    let router = cloud.create(
-        "routers",
-        "router",
-        json!({"name": "uplink-router", "external_gateway_info": {"network_id": public}}),
-    );
-    cloud.ok(
-        Method::PUT,
-        &format!("/routers/{}/add_router_interface", id(&router)),
-        Some(json!({"subnet_id": id(&subnet)})),
-        200,
-    );
+    let (_, net) = cloud.routed_network("uplink");
     let port = cloud.create("ports", "port", json!({"network_id": id(&net)}));
     let vm = cloud.instance("vm", &port);
     let since = SystemTime::now();

@@ -109,18 +109,10 @@ pub fn frame(mac: [u8; 6], ip: Ipv4Addr) -> Vec<u8> {
 }
 
 fn enter(path: &std::path::Path) -> Result<(), GarpError> {
-    let enter_err = |source| GarpError::Enter {
+    super::netns::enter_path(path).map_err(|source| GarpError::Enter {
         path: path.display().to_string(),
         source,
-    };
-    let file = std::fs::File::open(path).map_err(enter_err)?;
-    // SAFETY: setns(2) on a valid namespace fd; it changes only this thread, which
-    // exists for this announcement alone.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc != 0 {
-        return Err(enter_err(std::io::Error::last_os_error()));
-    }
-    Ok(())
+    })
 }
 
 fn raw_socket() -> Result<OwnedFd, GarpError> {

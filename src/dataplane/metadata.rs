@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, RwLock};
 
@@ -232,15 +231,11 @@ fn bind_here(
         path: path.to_string(),
         source,
     })?;
-    // SAFETY: setns(2) on a valid namespace fd; it only changes this thread's
-    // network namespace, and this thread ends right after binding.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc != 0 {
-        return Err(BindError::Enter {
-            path: path.to_string(),
-            source: std::io::Error::last_os_error(),
-        });
-    }
+    // This thread ends right after binding.
+    super::netns::enter(&file).map_err(|source| BindError::Enter {
+        path: path.to_string(),
+        source,
+    })?;
     let bind_err = |source| BindError::Bind {
         addr,
         ns: ns.to_string(),

@@ -18,6 +18,7 @@ pub mod garp;
 pub mod ipv4;
 pub mod links;
 pub mod metadata;
+pub mod netns;
 pub mod nft;
 pub mod plan;
 pub mod ra;

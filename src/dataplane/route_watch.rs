@@ -228,18 +228,10 @@ pub fn may_change_default_routes(batch: &[u8]) -> bool {
 }
 
 fn enter(path: &str) -> Result<(), WatchError> {
-    let enter_err = |source| WatchError::Enter {
+    super::netns::enter_path(std::path::Path::new(path)).map_err(|source| WatchError::Enter {
         path: path.to_string(),
         source,
-    };
-    let file = std::fs::File::open(path).map_err(enter_err)?;
-    // SAFETY: setns(2) on a valid namespace fd; it changes only this thread, which
-    // ends right after opening the socket.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc != 0 {
-        return Err(enter_err(std::io::Error::last_os_error()));
-    }
-    Ok(())
+    })
 }
 
 /// A nonblocking NETLINK_ROUTE socket bound to the link, IPv4 address and IPv4

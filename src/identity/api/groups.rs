@@ -1,4 +1,5 @@
-//! `/v3/groups` and group membership (Identity API v3: Groups).
+//! `/v3/groups` (Identity API v3: Groups) through the generic handlers of `crud.rs`;
+//! a group's users and membership, which differ from that shape, written out.
 
 use std::collections::HashMap;
 
@@ -10,20 +11,22 @@ use axum::routing::{get, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{created, list_response, no_content, self_link, users};
+use super::crud::{collection, create, delete, list, show, update};
+use super::{list_response, no_content, self_link, users};
 use crate::cloud::Cloud;
 use crate::http::context::Ctx;
 use crate::http::error::ApiResult;
-use crate::http::json::Json;
 use crate::identity::model::Group;
 use crate::identity::resources::GroupInput;
 
 pub fn routes() -> Router<Cloud> {
     Router::new()
-        .route("/v3/groups", get(group_list).post(group_create))
+        .route("/v3/groups", get(list::<Group>).post(create::<Group>))
         .route(
             "/v3/groups/{group_id}",
-            get(group_show).patch(group_update).delete(group_delete),
+            get(show::<Group>)
+                .patch(update::<Group>)
+                .delete(delete::<Group>),
         )
         .route("/v3/groups/{group_id}/users", get(group_users))
         .route(
@@ -36,7 +39,7 @@ pub fn routes() -> Router<Cloud> {
 }
 
 #[derive(Deserialize)]
-struct Body {
+pub(super) struct Body {
     group: GroupInput,
 }
 
@@ -47,67 +50,10 @@ pub fn view(h: &HeaderMap, g: &Group) -> Value {
     })
 }
 
-async fn group_list(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Response> {
-    let items = cloud
-        .identity
-        .group_list(&ctx)
-        .await?
-        .iter()
-        .map(|g| view(&h, g))
-        .collect();
-    list_response(
-        &h,
-        "groups",
-        "groups",
-        items,
-        &q,
-        &["name", "domain_id", "id"],
-    )
-}
-
-async fn group_create(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Json(b): Json<Body>,
-) -> ApiResult<Response> {
-    let g = cloud.identity.group_create(&ctx, b.group).await?;
-    Ok(created(json!({"group": view(&h, &g)})))
-}
-
-async fn group_show(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<Value>> {
-    let g = cloud.identity.group_get(&ctx, id).await?;
-    Ok(axum::Json(json!({"group": view(&h, &g)})))
-}
-
-async fn group_update(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<Body>,
-) -> ApiResult<axum::Json<Value>> {
-    let g = cloud.identity.group_update(&ctx, id, b.group).await?;
-    Ok(axum::Json(json!({"group": view(&h, &g)})))
-}
-
-async fn group_delete(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    cloud.identity.group_delete(&ctx, id).await?;
-    Ok(no_content())
+collection! {
+    Group, "group", "groups", Body { group }, view,
+    filters: ["name", "domain_id", "id"],
+    [group_list, group_create, group_get, group_update, group_delete]
 }
 
 async fn group_users(

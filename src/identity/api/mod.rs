@@ -3,6 +3,7 @@
 mod assignments;
 mod auth;
 mod catalog;
+mod crud;
 mod domains;
 mod groups;
 mod projects;

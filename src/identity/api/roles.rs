@@ -1,29 +1,30 @@
-//! `/v3/roles`, implied roles and `/v3/role_inferences` (Identity API v3: Roles).
-
-use std::collections::HashMap;
+//! `/v3/roles` (Identity API v3: Roles) through the generic handlers of `crud.rs`;
+//! implied roles and `/v3/role_inferences`, which differ from that shape, written out.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{created, list_response, no_content, self_link, v3_url};
+use super::crud::{collection, create, delete, list, show, update};
+use super::{no_content, self_link, v3_url};
 use crate::cloud::Cloud;
 use crate::http::context::Ctx;
 use crate::http::error::ApiResult;
-use crate::http::json::Json;
 use crate::identity::model::Role;
 use crate::identity::resources::RoleInput;
 
 pub fn routes() -> Router<Cloud> {
     Router::new()
-        .route("/v3/roles", get(role_list).post(role_create))
+        .route("/v3/roles", get(list::<Role>).post(create::<Role>))
         .route(
             "/v3/roles/{role_id}",
-            get(role_show).patch(role_update).delete(role_delete),
+            get(show::<Role>)
+                .patch(update::<Role>)
+                .delete(delete::<Role>),
         )
         .route("/v3/roles/{prior_role_id}/implies", get(implied_role_list))
         .route(
@@ -37,7 +38,7 @@ pub fn routes() -> Router<Cloud> {
 }
 
 #[derive(Deserialize)]
-struct Body {
+pub(super) struct Body {
     role: RoleInput,
 }
 
@@ -52,67 +53,10 @@ fn brief(h: &HeaderMap, r: &Role) -> Value {
     json!({"id": r.id, "name": r.name, "links": self_link(h, &format!("roles/{}", r.id))})
 }
 
-async fn role_list(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Response> {
-    let items = cloud
-        .identity
-        .role_list(&ctx)
-        .await?
-        .iter()
-        .map(|r| view(&h, r))
-        .collect();
-    list_response(
-        &h,
-        "roles",
-        "roles",
-        items,
-        &q,
-        &["name", "domain_id", "id"],
-    )
-}
-
-async fn role_create(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Json(b): Json<Body>,
-) -> ApiResult<Response> {
-    let r = cloud.identity.role_create(&ctx, b.role).await?;
-    Ok(created(json!({"role": view(&h, &r)})))
-}
-
-async fn role_show(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<Value>> {
-    let r = cloud.identity.role_get(&ctx, id).await?;
-    Ok(axum::Json(json!({"role": view(&h, &r)})))
-}
-
-async fn role_update(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<Body>,
-) -> ApiResult<axum::Json<Value>> {
-    let r = cloud.identity.role_update(&ctx, id, b.role).await?;
-    Ok(axum::Json(json!({"role": view(&h, &r)})))
-}
-
-async fn role_delete(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    cloud.identity.role_delete(&ctx, id).await?;
-    Ok(no_content())
+collection! {
+    Role, "role", "roles", Body { role }, view,
+    filters: ["name", "domain_id", "id"],
+    [role_list, role_create, role_get, role_update, role_delete]
 }
 
 fn inference_view(h: &HeaderMap, prior: &Role, implies: Value) -> Value {

@@ -1,5 +1,6 @@
-//! `/v3/users`, password change, a user's groups and projects, and application
-//! credentials (Identity API v3: Users, Application credentials).
+//! `/v3/users` (Identity API v3: Users) through the generic handlers of `crud.rs`;
+//! password change, a user's groups and projects, and application credentials
+//! (Identity API v3: Application credentials), which differ from that shape, written out.
 
 use std::collections::HashMap;
 
@@ -11,6 +12,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::crud::{collection, create, delete, list, show, update};
 use super::{created, groups, list_response, no_content, projects, self_link};
 use crate::cloud::Cloud;
 use crate::http::context::Ctx;
@@ -21,10 +23,12 @@ use crate::identity::resources::{AppCredInput, PasswordChange, UserInput};
 
 pub fn routes() -> Router<Cloud> {
     Router::new()
-        .route("/v3/users", get(user_list).post(user_create))
+        .route("/v3/users", get(list::<User>).post(create::<User>))
         .route(
             "/v3/users/{user_id}",
-            get(user_show).patch(user_update).delete(user_delete),
+            get(show::<User>)
+                .patch(update::<User>)
+                .delete(delete::<User>),
         )
         .route("/v3/users/{user_id}/password", post(user_password_change))
         .route("/v3/users/{user_id}/groups", get(user_groups))
@@ -40,7 +44,7 @@ pub fn routes() -> Router<Cloud> {
 }
 
 #[derive(Deserialize)]
-struct Body {
+pub(super) struct Body {
     user: UserInput,
 }
 
@@ -86,67 +90,10 @@ fn app_cred_view(h: &HeaderMap, a: &AppCredential, secret: Option<&str>) -> Valu
     v
 }
 
-async fn user_list(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Response> {
-    let items = cloud
-        .identity
-        .user_list(&ctx)
-        .await?
-        .iter()
-        .map(|u| view(&h, u))
-        .collect();
-    list_response(
-        &h,
-        "users",
-        "users",
-        items,
-        &q,
-        &["name", "domain_id", "enabled", "id"],
-    )
-}
-
-async fn user_create(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Json(b): Json<Body>,
-) -> ApiResult<Response> {
-    let u = cloud.identity.user_create(&ctx, b.user).await?;
-    Ok(created(json!({"user": view(&h, &u)})))
-}
-
-async fn user_show(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<Value>> {
-    let u = cloud.identity.user_get(&ctx, id).await?;
-    Ok(axum::Json(json!({"user": view(&h, &u)})))
-}
-
-async fn user_update(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<Body>,
-) -> ApiResult<axum::Json<Value>> {
-    let u = cloud.identity.user_update(&ctx, id, b.user).await?;
-    Ok(axum::Json(json!({"user": view(&h, &u)})))
-}
-
-async fn user_delete(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    cloud.identity.user_delete(&ctx, id).await?;
-    Ok(no_content())
+collection! {
+    User, "user", "users", Body { user }, view,
+    filters: ["name", "domain_id", "enabled", "id"],
+    [user_list, user_create, user_get, user_update, user_delete]
 }
 
 async fn user_password_change(
