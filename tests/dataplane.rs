@@ -256,13 +256,7 @@ fn plan(icmp: bool) -> HostPlan {
                     hosts6: vec![],
                 }),
             },
-            NetworkPlan {
-                id: EXT.into(),
-                bridge: "br-ex".into(),
-                mtu: 1500,
-                admin_state_up: true,
-                dhcp: None,
-            },
+            external_network(),
         ],
         routers: vec![RouterPlan {
             id: ROUTER.into(),
@@ -1296,6 +1290,17 @@ fn port6(net: &str, n: u16) -> PortPlan {
 
 /// A network with DHCP and one SLAAC subnet, `advertise` as the plan builder sets
 /// it (only when no router advertises the subnet).
+/// The external network's own entry: `br-ex`, no DHCP.
+fn external_network() -> NetworkPlan {
+    NetworkPlan {
+        id: EXT.into(),
+        bridge: "br-ex".into(),
+        mtu: 1500,
+        admin_state_up: true,
+        dhcp: None,
+    }
+}
+
 fn network6(net: &str, n: u16, advertise: bool) -> NetworkPlan {
     let dhcp_port = format!("d0d0{n:04x}-0000-4000-8000-00000000000{n:x}");
     let mac = format!("fa:16:3e:00:0d:{n:02x}");
@@ -1660,13 +1665,7 @@ fn external6_plan(echo_in: bool) -> HostPlan {
         }),
         networks: vec![
             network6(NET_A, 0xa, false),
-            NetworkPlan {
-                id: EXT.into(),
-                bridge: "br-ex".into(),
-                mtu: 1500,
-                admin_state_up: true,
-                dhcp: None,
-            },
+            external_network(),
         ],
         routers: vec![RouterPlan {
             id: ROUTER6.into(),
@@ -1789,6 +1788,11 @@ fn ipv6_external_network_routes_host_and_instances_both_ways() {
     gw.next_hop6 = None;
     env.converge_ok(&v4_only);
     assert!(host_routes6(&env).is_empty(), "{:?}", host_routes6(&env));
+    let brex = env.host_ip(&["-6", "addr", "show", "dev", "br-ex"]);
+    assert!(
+        !brex.contains("2001:db8::2"),
+        "the host gives the external IPv6 gateway up with its subnet: {brex}"
+    );
     let qg_addrs = sh(&["ip", "-n", &qrouter, "addr", "show", "dev", &qg]);
     assert!(!qg_addrs.contains("2001:db8::1"), "{qg_addrs}");
     assert!(qg_addrs.contains("172.24.4.10/24"), "{qg_addrs}");

@@ -259,25 +259,8 @@ impl Dataplane {
                 errors.push(format!("external bridge {}: {e}", ext.bridge));
             }
         }
-        if let Some(ext) = &plan.external
-            && let Some(addr) = ext
-                .host_address6
-                .as_deref()
-                .and_then(router::canonical_addr)
-        {
-            if let Err(e) = self.enable_bridge_ipv6(&ext.bridge).await {
-                errors.push(format!("external bridge {}: {e}", ext.bridge));
-            }
-            let have: Vec<String> = host_links
-                .get(&ext.bridge)
-                .map(|l| l.addrs.clone())
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|a| a.contains(':'))
-                .collect();
-            for e in links::sync_addrs(r, &host, &ext.bridge, &have, &[addr]).await {
-                errors.push(format!("external bridge {}: {e}", ext.bridge));
-            }
+        if let Some(ext) = &plan.external {
+            errors.extend(self.sync_bridge_addr6(host_links, ext).await);
         }
         for rp in &plan.routers {
             let (devices, errs) = router::converge(self, host_links, &mtus, rp).await;
@@ -321,6 +304,43 @@ impl Dataplane {
         errors.extend(self.remove_stale_devices(host_links, &wanted).await);
         if let Err(e) = self.ensure_host_forwarding(plan).await {
             errors.push(format!("host forwarding: {e}"));
+        }
+        errors
+    }
+
+    /// The external IPv6 gateway address on the external bridge. A bridge onestack
+    /// created holds exactly the planned address (none once the external IPv6 subnet
+    /// is gone); an adopted NIC's own static IPv6 addresses are never removed.
+    async fn sync_bridge_addr6(
+        &self,
+        host_links: &Links,
+        ext: &plan::ExternalPlan,
+    ) -> Vec<String> {
+        let host = self.host();
+        let want: Vec<String> = ext
+            .host_address6
+            .as_deref()
+            .and_then(router::canonical_addr)
+            .into_iter()
+            .collect();
+        let link = host_links.get(&ext.bridge);
+        let owned = link.is_some_and(|l| l.alias.as_deref() == Some(ALIAS_OWNED));
+        let mut errors = Vec::new();
+        if !want.is_empty()
+            && let Err(e) = self.enable_bridge_ipv6(&ext.bridge).await
+        {
+            errors.push(format!("external bridge {}: {e}", ext.bridge));
+        }
+        let have: Vec<String> = link
+            .map(|l| l.addrs.iter().filter(|a| a.contains(':')).cloned().collect())
+            .unwrap_or_default();
+        let have: Vec<String> = if owned {
+            have
+        } else {
+            have.into_iter().filter(|a| want.contains(a)).collect()
+        };
+        for e in links::sync_addrs(&self.runner, &host, &ext.bridge, &have, &want).await {
+            errors.push(format!("external bridge {}: {e}", ext.bridge));
         }
         errors
     }

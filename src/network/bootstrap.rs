@@ -187,37 +187,52 @@ impl NetworkService {
         Ok(true)
     }
 
-    /// DevStack's `subnet pool create shared-default-subnetpool-v4 --share --default`
-    /// by the admin: IPV4_ADDRS_SAFE_TO_USE with SUBNETPOOL_SIZE_V4 blocks.
-    async fn default_pool_v4(
+    /// DevStack's `subnet pool create <name> --share --default` by the admin:
+    /// `shared-default-subnetpool-v4` on IPV4_ADDRS_SAFE_TO_USE with SUBNETPOOL_SIZE_V4
+    /// blocks, `shared-default-subnetpool-v6` on IPV6_ADDRS_SAFE_TO_USE with
+    /// SUBNETPOOL_SIZE_V6 blocks.
+    async fn default_pool(
         &self,
         admin: &RequestContext,
-        cfg: &NetworkSection,
         admin_project: &str,
+        name: &str,
+        prefix: String,
+        size: u8,
     ) -> ApiResult<SubnetPool> {
         let found = self.subnetpool_list(admin).await?;
-        if let Some(pool) = made_before(found, admin_project, DEFAULT_POOL_V4, |p| &p.name) {
+        if let Some(pool) = made_before(found, admin_project, name, |p| &p.name) {
             return Ok(pool);
         }
         let pool = self
             .subnetpool_create(
                 admin,
                 SubnetPoolInput {
-                    name: Some(DEFAULT_POOL_V4.into()),
-                    prefixes: Some(vec![cfg.ipv4_addrs_safe_to_use.into()]),
-                    default_prefixlen: Some(json!(cfg.subnetpool_size_v4)),
+                    name: Some(name.into()),
+                    prefixes: Some(vec![prefix]),
+                    default_prefixlen: Some(json!(size)),
                     shared: Some(true),
                     is_default: Some(true),
                     ..Default::default()
                 },
             )
             .await?;
-        tracing::info!(id = %pool.std.id, prefixes = ?pool.prefixes, "created the default subnet pool");
+        tracing::info!(id = %pool.std.id, name, prefixes = ?pool.prefixes, "created a default subnet pool");
         Ok(pool)
     }
 
-    /// DevStack's `subnet pool create shared-default-subnetpool-v6 --share --default`:
-    /// IPV6_ADDRS_SAFE_TO_USE with SUBNETPOOL_SIZE_V6 blocks.
+    /// The IPv4 default pool from the profile.
+    async fn default_pool_v4(
+        &self,
+        admin: &RequestContext,
+        cfg: &NetworkSection,
+        admin_project: &str,
+    ) -> ApiResult<SubnetPool> {
+        let prefix = cfg.ipv4_addrs_safe_to_use.into();
+        self.default_pool(admin, admin_project, DEFAULT_POOL_V4, prefix, cfg.subnetpool_size_v4)
+            .await
+    }
+
+    /// The IPv6 default pool on `safe6` (the profile's, or the one drawn at random).
     async fn default_pool_v6(
         &self,
         admin: &RequestContext,
@@ -225,25 +240,9 @@ impl NetworkService {
         admin_project: &str,
         safe6: Ipv6Net,
     ) -> ApiResult<SubnetPool> {
-        let found = self.subnetpool_list(admin).await?;
-        if let Some(pool) = made_before(found, admin_project, DEFAULT_POOL_V6, |p| &p.name) {
-            return Ok(pool);
-        }
-        let pool = self
-            .subnetpool_create(
-                admin,
-                SubnetPoolInput {
-                    name: Some(DEFAULT_POOL_V6.into()),
-                    prefixes: Some(vec![safe6.to_string()]),
-                    default_prefixlen: Some(json!(cfg.subnetpool_size_v6)),
-                    shared: Some(true),
-                    is_default: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        tracing::info!(id = %pool.std.id, prefixes = ?pool.prefixes, "created the default IPv6 subnet pool");
-        Ok(pool)
+        let prefix = safe6.to_string();
+        self.default_pool(admin, admin_project, DEFAULT_POOL_V6, prefix, cfg.subnetpool_size_v6)
+            .await
     }
 
     /// The admin's external `public` network, `public-subnet` (the floating range)
