@@ -1,7 +1,7 @@
 //! Profiles (`profiles/*.toml`): DevStack's local.conf made typed. An unknown key or a
 //! bad value is an error naming the file, key and line before anything starts.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -181,6 +181,36 @@ pub struct NetworkSection {
     /// DevStack's FIXED_RANGE default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_range: Option<Cidr>,
+    /// DevStack's IP_VERSION: `4`, or `4+6` for the IPv6 half of the default
+    /// networks too (the pool `shared-default-subnetpool-v6`, `ipv6-private-subnet`
+    /// on router1, `ipv6-public-subnet` on `public`, routed to the host).
+    #[serde(default = "default_ip_version")]
+    pub ip_version: IpVersion,
+    /// DevStack's IPV6_ADDRS_SAFE_TO_USE: the tenants' IPv6 space and the prefix of
+    /// the default IPv6 pool; unset = a random RFC 4193 `fdXX:XXXX:XXXX::/56` drawn
+    /// on first start (DevStack's `fd$IPV6_GLOBAL_ID::/56`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_addrs_safe_to_use: Option<ipnet::Ipv6Net>,
+    /// DevStack's SUBNETPOOL_SIZE_V6.
+    #[serde(default = "default_subnetpool_size_v6")]
+    pub subnetpool_size_v6: u8,
+    /// DevStack's IPV6_RA_MODE and IPV6_ADDRESS_MODE for `ipv6-private-subnet`
+    /// (`slaac`, `dhcpv6-stateless` or `dhcpv6-stateful`).
+    #[serde(default = "default_ipv6_mode")]
+    pub ipv6_ra_mode: String,
+    #[serde(default = "default_ipv6_mode")]
+    pub ipv6_address_mode: String,
+    /// DevStack's IPV6_PUBLIC_RANGE: `ipv6-public-subnet` on `public`.
+    #[serde(default = "default_ipv6_public_range")]
+    pub ipv6_public_range: ipnet::Ipv6Net,
+    /// DevStack's IPV6_PUBLIC_NETWORK_GATEWAY: the host's address on the external
+    /// bridge, the routers' IPv6 default gateway.
+    #[serde(default = "default_ipv6_public_network_gateway")]
+    pub ipv6_public_network_gateway: Ipv6Addr,
+    /// DevStack's IPV6_ROUTER_GW_IP: router1's address on `ipv6-public-subnet`,
+    /// through which the host routes to `ipv6-private-subnet`.
+    #[serde(default = "default_ipv6_router_gw_ip")]
+    pub ipv6_router_gw_ip: Ipv6Addr,
     /// `host`: converge bridges, namespaces, nftables and dnsmasq on this machine;
     /// `off`: the networking API only.
     #[serde(default = "default_dataplane")]
@@ -201,6 +231,43 @@ pub struct NetworkSection {
     /// on first start.
     #[serde(default = "default_true")]
     pub create_default_networks: bool,
+}
+
+/// DevStack's IP_VERSION values onestack's bootstrap supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum IpVersion {
+    #[serde(rename = "4")]
+    V4,
+    #[serde(rename = "4+6")]
+    V4V6,
+}
+
+/// `4`, not DevStack's `4+6`: see docs/ARCHITECTURE.md (network bootstrap).
+fn default_ip_version() -> IpVersion {
+    IpVersion::V4
+}
+
+/// DevStack's SUBNETPOOL_SIZE_V6 default.
+fn default_subnetpool_size_v6() -> u8 {
+    64
+}
+
+/// DevStack's IPV6_RA_MODE / IPV6_ADDRESS_MODE default.
+fn default_ipv6_mode() -> String {
+    "slaac".into()
+}
+
+/// DevStack's IPV6_PUBLIC_RANGE default (the documentation prefix, RFC 3849).
+fn default_ipv6_public_range() -> ipnet::Ipv6Net {
+    ipnet::Ipv6Net::new(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 64).unwrap_or_default()
+}
+
+fn default_ipv6_public_network_gateway() -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2)
+}
+
+fn default_ipv6_router_gw_ip() -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -242,6 +309,64 @@ impl NetworkSection {
         self.fixed_range.unwrap_or(self.ipv4_addrs_safe_to_use)
     }
 
+    /// Whether the default networks get their IPv6 half (IP_VERSION `4+6`).
+    pub fn with_ipv6(&self) -> bool {
+        self.ip_version == IpVersion::V4V6
+    }
+
+    fn check_v6(&self) -> Result<(), String> {
+        for (key, mode) in [
+            ("ipv6_ra_mode", &self.ipv6_ra_mode),
+            ("ipv6_address_mode", &self.ipv6_address_mode),
+        ] {
+            if crate::dataplane::plan::Ipv6Mode::parse(mode).is_none() {
+                return Err(format!(
+                    "key `network.{key}`: `{mode}` is not slaac, dhcpv6-stateless or dhcpv6-stateful"
+                ));
+            }
+        }
+        let public = self.ipv6_public_range;
+        if public.trunc() != public {
+            return Err(format!(
+                "key `network.ipv6_public_range`: `{public}` has host bits set"
+            ));
+        }
+        for (key, ip) in [
+            (
+                "ipv6_public_network_gateway",
+                self.ipv6_public_network_gateway,
+            ),
+            ("ipv6_router_gw_ip", self.ipv6_router_gw_ip),
+        ] {
+            if !public.contains(&ip) || ip == public.network() {
+                return Err(format!(
+                    "key `network.{key}`: `{ip}` is not a host address of ipv6_public_range ({public})"
+                ));
+            }
+        }
+        if self.ipv6_public_network_gateway == self.ipv6_router_gw_ip {
+            return Err(
+                "keys `network.ipv6_public_network_gateway` and `network.ipv6_router_gw_ip` must differ"
+                    .into(),
+            );
+        }
+        let min = self.ipv6_addrs_safe_to_use.map_or(56, |s| s.prefix_len());
+        if let Some(safe) = self.ipv6_addrs_safe_to_use
+            && safe.trunc() != safe
+        {
+            return Err(format!(
+                "key `network.ipv6_addrs_safe_to_use`: `{safe}` has host bits set"
+            ));
+        }
+        // SLAAC needs /64 subnets, so neither the space nor its blocks may be longer.
+        if !(min..=64).contains(&self.subnetpool_size_v6) {
+            return Err(format!(
+                "key `network.subnetpool_size_v6` must be between {min} (the prefix length of `ipv6_addrs_safe_to_use`) and 64"
+            ));
+        }
+        Ok(())
+    }
+
     fn check(&self) -> Result<(), String> {
         let safe = self.ipv4_addrs_safe_to_use;
         if !safe.is_network() {
@@ -256,6 +381,7 @@ impl NetworkSection {
                 safe.prefix
             ));
         }
+        self.check_v6()?;
         if let (true, Some(fixed)) = (self.use_subnetpool, self.fixed_range)
             && fixed.overlaps(&safe)
             && !safe.contains(&fixed)
@@ -483,6 +609,16 @@ mod tests {
         assert_eq!(n.subnetpool_size_v4, 26);
         assert_eq!(n.fixed_range, None);
         assert_eq!(String::from(n.private_range()), "10.0.0.0/22");
+        assert_eq!(n.ip_version, IpVersion::V4);
+        assert_eq!(n.ipv6_addrs_safe_to_use, None);
+        assert_eq!(n.subnetpool_size_v6, 64);
+        assert_eq!(
+            (&*n.ipv6_ra_mode, &*n.ipv6_address_mode),
+            ("slaac", "slaac")
+        );
+        assert_eq!(n.ipv6_public_range.to_string(), "2001:db8::/64");
+        assert_eq!(n.ipv6_public_network_gateway.to_string(), "2001:db8::2");
+        assert_eq!(n.ipv6_router_gw_ip.to_string(), "2001:db8::1");
         // A profile written before the pool knobs (only `fixed_range`) still loads.
         let minimal = include_str!("../profiles/minimal.toml");
         let old = format!("{minimal}fixed_range = \"10.1.0.0/24\"\n");
@@ -517,6 +653,32 @@ mod tests {
                 "# fixed_range = \"10.0.0.0/24\"",
                 "fixed_range = \"10.0.0.0/16\"",
                 "inside",
+            ),
+            ("ip_version = \"4\"", "ip_version = \"6\"", "ip_version"),
+            (
+                "ipv6_ra_mode = \"slaac\"",
+                "ipv6_ra_mode = \"radvd\"",
+                "ipv6_ra_mode",
+            ),
+            (
+                "subnetpool_size_v6 = 64",
+                "subnetpool_size_v6 = 80",
+                "subnetpool_size_v6",
+            ),
+            (
+                "# ipv6_addrs_safe_to_use = \"fd00:1234:5678::/56\"",
+                "ipv6_addrs_safe_to_use = \"fd00:1234:5678::1/56\"",
+                "host bits",
+            ),
+            (
+                "ipv6_router_gw_ip = \"2001:db8::1\"",
+                "ipv6_router_gw_ip = \"2001:db9::1\"",
+                "ipv6_router_gw_ip",
+            ),
+            (
+                "ipv6_router_gw_ip = \"2001:db8::1\"",
+                "ipv6_router_gw_ip = \"2001:db8::2\"",
+                "must differ",
             ),
         ];
         for (from, to, why) in bad {

@@ -228,6 +228,8 @@ fn plan(icmp: bool) -> HostPlan {
             host_address: Some(format!("{HOST_EXT}/24")),
             cidr: "172.24.4.0/24".into(),
             masquerade: true,
+            host_address6: None,
+            routes6: vec![],
         }),
         networks: vec![
             NetworkPlan {
@@ -254,13 +256,7 @@ fn plan(icmp: bool) -> HostPlan {
                     hosts6: vec![],
                 }),
             },
-            NetworkPlan {
-                id: EXT.into(),
-                bridge: "br-ex".into(),
-                mtu: 1500,
-                admin_state_up: true,
-                dhcp: None,
-            },
+            external_network(),
         ],
         routers: vec![RouterPlan {
             id: ROUTER.into(),
@@ -281,6 +277,8 @@ fn plan(icmp: bool) -> HostPlan {
                 next_hop: Some(HOST_EXT),
                 snat: true,
                 internal_cidrs: vec!["10.0.0.0/24".into()],
+                address6: None,
+                next_hop6: None,
             }),
             floating_ips: vec![FloatingIpPlan {
                 floating_ip: FIP,
@@ -1292,6 +1290,17 @@ fn port6(net: &str, n: u16) -> PortPlan {
 
 /// A network with DHCP and one SLAAC subnet, `advertise` as the plan builder sets
 /// it (only when no router advertises the subnet).
+/// The external network's own entry: `br-ex`, no DHCP.
+fn external_network() -> NetworkPlan {
+    NetworkPlan {
+        id: EXT.into(),
+        bridge: "br-ex".into(),
+        mtu: 1500,
+        admin_state_up: true,
+        dhcp: None,
+    }
+}
+
 fn network6(net: &str, n: u16, advertise: bool) -> NetworkPlan {
     let dhcp_port = format!("d0d0{n:04x}-0000-4000-8000-00000000000{n:x}");
     let mac = format!("fa:16:3e:00:0d:{n:02x}");
@@ -1618,4 +1627,181 @@ fn forwards_ipv6(ns: &str) -> bool {
         "net.ipv6.conf.all.forwarding",
     ]);
     out.trim() == "1"
+}
+
+const EXT_GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+const ROUTER_GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+
+/// DevStack's IP_VERSION=4+6 shape: a SLAAC subnet on network A behind a router
+/// whose gateway leg holds 172.24.4.10 and 2001:db8::1 on `public`, whose
+/// ipv6-public-subnet gateway 2001:db8::2 the host holds on br-ex with a route to
+/// the tenant prefix via the router. The group lets IPv6 out, and ICMPv6 echo in
+/// only when `echo_in`.
+fn external6_plan(echo_in: bool) -> HostPlan {
+    let port = port6(NET_A, 0xa);
+    let rule = |id: &str, dir: &str, protocol: Option<&str>| RulePlan {
+        id: id.into(),
+        direction: dir.into(),
+        ethertype: "IPv6".into(),
+        protocol: protocol.map(String::from),
+        port_range_min: None,
+        port_range_max: None,
+        remote_ip_prefix: Some("::/0".into()),
+        remote_group_id: None,
+    };
+    let mut rules = vec![rule("eg6", "egress", None)];
+    if echo_in {
+        rules.push(rule("in-echo6", "ingress", Some("ipv6-icmp")));
+    }
+    HostPlan {
+        external: Some(ExternalPlan {
+            network_id: EXT.into(),
+            bridge: "br-ex".into(),
+            host_address: Some(format!("{HOST_EXT}/24")),
+            cidr: "172.24.4.0/24".into(),
+            masquerade: false,
+            host_address6: Some(format!("{EXT_GW6}/64")),
+            routes6: vec![(format!("{}/64", prefix_of(0xa)), ROUTER_GW6)],
+        }),
+        networks: vec![
+            network6(NET_A, 0xa, false),
+            external_network(),
+        ],
+        routers: vec![RouterPlan {
+            id: ROUTER6.into(),
+            namespace: format!("qrouter-{ROUTER6}"),
+            interfaces: vec![leg6(NET_A, 0xa, Ipv6Mode::Slaac)],
+            gateway: Some(RouterGateway {
+                port_id: "9a9a0006-0000-4000-8000-000000000006".into(),
+                bridge: "br-ex".into(),
+                mac: "fa:16:3e:00:00:96".into(),
+                address: format!("{ROUTER_GW}/24"),
+                next_hop: Some(HOST_EXT),
+                snat: true,
+                internal_cidrs: vec![],
+                address6: Some(format!("{ROUTER_GW6}/64")),
+                next_hop6: Some(EXT_GW6),
+            }),
+            floating_ips: vec![],
+            routes: vec![],
+            port_forwardings: vec![],
+        }],
+        security_groups: vec![SecurityGroupPlan {
+            id: SG.into(),
+            rules,
+            member_ips: vec![],
+            member_ips6: port.ips6.clone(),
+        }],
+        ports: vec![port],
+    }
+}
+
+/// The host's IPv6 routes on br-ex as (destination, gateway, protocol).
+fn host_routes6(env: &Env) -> Vec<(String, String, String)> {
+    let out = env.host_ip(&["-6", "-j", "route", "show", "dev", "br-ex"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let s = |r: &serde_json::Value, k: &str| match &r[k] {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r.get("gateway").is_some())
+        .map(|r| (s(r, "dst"), s(r, "gateway"), s(r, "protocol")))
+        .collect()
+}
+
+#[test]
+fn ipv6_external_network_routes_host_and_instances_both_ways() {
+    require_privileges!();
+    let env = Env::new();
+    let pa = port6(NET_A, 0xa);
+    let vm = pa.ips6[0];
+    let a = env.instance("vma", &pa);
+    let started = Instant::now();
+    env.converge_ok(&external6_plan(false));
+    let converged = started.elapsed();
+    sh(&["ip", "-n", &a, "link", "set", "eth0", "down"]);
+    sh(&["ip", "-n", &a, "link", "set", "eth0", "up"]);
+    assert!(
+        eventually(Duration::from_secs(30), || global6(&a)
+            .contains(&vm.to_string())
+            && !default6(&a).is_empty()),
+        "the instance forms {vm} and a default route from the router's RA: {:?} {:?}",
+        global6(&a),
+        default6(&a)
+    );
+    let qrouter = format!("{}-qrouter-{ROUTER6}", env.tag);
+    let qg = device_name("qg-", "9a9a0006-0000-4000-8000-000000000006");
+    let qg_addrs = sh(&["ip", "-n", &qrouter, "addr", "show", "dev", &qg]);
+    assert!(qg_addrs.contains("2001:db8::1/64"), "{qg_addrs}");
+    assert!(qg_addrs.contains("172.24.4.10/24"), "{qg_addrs}");
+    assert!(
+        default6(&qrouter).contains(&(EXT_GW6.to_string(), qg.clone(), "static".into())),
+        "the router's IPv6 default route is the external gateway: {:?}",
+        default6(&qrouter)
+    );
+    let brex = env.host_ip(&["-6", "addr", "show", "dev", "br-ex"]);
+    assert!(brex.contains("2001:db8::2/64"), "{brex}");
+    assert_eq!(
+        host_routes6(&env),
+        vec![(
+            "fd00:a::/64".to_string(),
+            ROUTER_GW6.to_string(),
+            onestack::dataplane::HOST_ROUTE_PROTO.to_string()
+        )],
+        "the host routes the tenant prefix via the router, with onestack's protocol"
+    );
+
+    let t = Instant::now();
+    assert!(
+        ping6(&a, EXT_GW6, LONG),
+        "the instance reaches the host's br-ex"
+    );
+    eprintln!(
+        "BENCH external IPv6: converge {converged:?}, first instance->host echo {:?}",
+        t.elapsed()
+    );
+    assert!(
+        !ping6(&env.host, vm, SHORT),
+        "no ingress ICMPv6 rule: the host's echo is dropped"
+    );
+    env.converge_ok(&external6_plan(true));
+    assert!(
+        ping6(&env.host, vm, LONG),
+        "routed (no NAT66) to the instance"
+    );
+    assert_eq!(
+        env.converge_ok(&external6_plan(true)).applied,
+        0,
+        "converged external IPv6 state is stable"
+    );
+
+    // Without the external IPv6 subnet: the addresses and routes go, IPv4 stays.
+    let mut v4_only = external6_plan(true);
+    let ext = v4_only.external.as_mut().expect("external");
+    ext.host_address6 = None;
+    ext.routes6.clear();
+    let gw = v4_only.routers[0].gateway.as_mut().expect("gateway");
+    gw.address6 = None;
+    gw.next_hop6 = None;
+    env.converge_ok(&v4_only);
+    assert!(host_routes6(&env).is_empty(), "{:?}", host_routes6(&env));
+    let brex = env.host_ip(&["-6", "addr", "show", "dev", "br-ex"]);
+    assert!(
+        !brex.contains("2001:db8::2"),
+        "the host gives the external IPv6 gateway up with its subnet: {brex}"
+    );
+    let qg_addrs = sh(&["ip", "-n", &qrouter, "addr", "show", "dev", &qg]);
+    assert!(!qg_addrs.contains("2001:db8::1"), "{qg_addrs}");
+    assert!(qg_addrs.contains("172.24.4.10/24"), "{qg_addrs}");
+    assert!(
+        !default6(&qrouter)
+            .iter()
+            .any(|r| r.0 == EXT_GW6.to_string()),
+        "{:?}",
+        default6(&qrouter)
+    );
+    assert!(!ping6(&env.host, vm, SHORT), "no route, no reach");
 }

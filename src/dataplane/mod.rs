@@ -76,6 +76,10 @@ pub struct Dataplane {
     uplinks: std::sync::Mutex<Option<Vec<String>>>,
 }
 
+/// The routing protocol number of the host routes onestack owns (tenant IPv6
+/// subnets via their router); unassigned in iproute2's `rt_protos`.
+pub const HOST_ROUTE_PROTO: &str = "201";
+
 /// Namespace kinds the dataplane creates (after the prefix).
 const NS_KINDS: [&str; 2] = ["qrouter-", "qdhcp-"];
 
@@ -243,7 +247,7 @@ impl Dataplane {
         if let Some(ext) = &plan.external
             && let Some(addr) = ext.host_address.as_deref().and_then(router::canonical_addr)
         {
-            // Only IPv4 is ours on the external bridge (no external IPv6 yet).
+            // IPv4 here, IPv6 below: each family's address is synced on its own.
             let have: Vec<String> = host_links
                 .get(&ext.bridge)
                 .map(|l| l.addrs.clone())
@@ -255,10 +259,16 @@ impl Dataplane {
                 errors.push(format!("external bridge {}: {e}", ext.bridge));
             }
         }
+        if let Some(ext) = &plan.external {
+            errors.extend(self.sync_bridge_addr6(host_links, ext).await);
+        }
         for rp in &plan.routers {
             let (devices, errs) = router::converge(self, host_links, &mtus, rp).await;
             wanted.extend(devices);
             errors.extend(errs);
+        }
+        if let Some(ext) = &plan.external {
+            errors.extend(self.sync_host_routes6(ext).await);
         }
         for net in &plan.networks {
             if let Some(dhcp) = &net.dhcp {
@@ -294,6 +304,109 @@ impl Dataplane {
         errors.extend(self.remove_stale_devices(host_links, &wanted).await);
         if let Err(e) = self.ensure_host_forwarding(plan).await {
             errors.push(format!("host forwarding: {e}"));
+        }
+        errors
+    }
+
+    /// The external IPv6 gateway address on the external bridge. A bridge onestack
+    /// created holds exactly the planned address (none once the external IPv6 subnet
+    /// is gone); an adopted NIC's own static IPv6 addresses are never removed.
+    async fn sync_bridge_addr6(
+        &self,
+        host_links: &Links,
+        ext: &plan::ExternalPlan,
+    ) -> Vec<String> {
+        let host = self.host();
+        let want: Vec<String> = ext
+            .host_address6
+            .as_deref()
+            .and_then(router::canonical_addr)
+            .into_iter()
+            .collect();
+        let link = host_links.get(&ext.bridge);
+        let owned = link.is_some_and(|l| l.alias.as_deref() == Some(ALIAS_OWNED));
+        let mut errors = Vec::new();
+        if !want.is_empty()
+            && let Err(e) = self.enable_bridge_ipv6(&ext.bridge).await
+        {
+            errors.push(format!("external bridge {}: {e}", ext.bridge));
+        }
+        let have: Vec<String> = link
+            .map(|l| l.addrs.iter().filter(|a| a.contains(':')).cloned().collect())
+            .unwrap_or_default();
+        let have: Vec<String> = if owned {
+            have
+        } else {
+            have.into_iter().filter(|a| want.contains(a)).collect()
+        };
+        for e in links::sync_addrs(&self.runner, &host, &ext.bridge, &have, &want).await {
+            errors.push(format!("external bridge {}: {e}", ext.bridge));
+        }
+        errors
+    }
+
+    /// IPv6 on the external bridge, which bridges are created without, so the host
+    /// can hold the external IPv6 gateway; router advertisements arriving there are
+    /// ignored, so nothing on the external network can steer the host's routes.
+    async fn enable_bridge_ipv6(&self, bridge: &str) -> Result<(), cmd::CmdError> {
+        let host = self.host();
+        for (key, want) in [("accept_ra", "0"), ("disable_ipv6", "0")] {
+            let key = format!("net.ipv6.conf.{bridge}.{key}");
+            let cur = self
+                .runner
+                .query(host.exec(&["sysctl", "-n", &key]))
+                .await?;
+            if cur.trim() != want {
+                let set = format!("{key}={want}");
+                self.runner
+                    .mutate(host.exec(&["sysctl", "-q", "-w", &set]))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The host's routes to tenant IPv6 subnets on the external bridge, tagged with
+    /// their own routing protocol number so no other route is ever touched. With
+    /// no external bridge address planned, the routes the bridge has are removed.
+    async fn sync_host_routes6(&self, ext: &plan::ExternalPlan) -> Vec<String> {
+        let host = self.host();
+        let dev = ext.bridge.as_str();
+        let show = [
+            "-6",
+            "-j",
+            "route",
+            "show",
+            "dev",
+            dev,
+            "proto",
+            HOST_ROUTE_PROTO,
+        ];
+        let have: BTreeSet<(String, String)> = match self.runner.query(host.ip(&show)).await {
+            Ok(out) => router::parse_routes(&out),
+            // No bridge (yet): nothing of ours can be routed through it.
+            Err(_) if ext.routes6.is_empty() => return Vec::new(),
+            Err(e) => return vec![format!("external IPv6 routes: {e}")],
+        };
+        let want: BTreeSet<(String, String)> = ext
+            .routes6
+            .iter()
+            .map(|(dst, via)| (dst.clone(), via.to_string()))
+            .collect();
+        let mut errors = Vec::new();
+        for (dst, via) in have.difference(&want) {
+            let argv = ["-6", "route", "del", dst, "via", via, "dev", dev];
+            let argv = [&argv[..], &["proto", HOST_ROUTE_PROTO]].concat();
+            if let Err(e) = self.runner.mutate(host.ip(&argv)).await {
+                errors.push(format!("external IPv6 route {dst}: {e}"));
+            }
+        }
+        for (dst, via) in want.difference(&have) {
+            let argv = ["-6", "route", "replace", dst, "via", via, "dev", dev];
+            let argv = [&argv[..], &["proto", HOST_ROUTE_PROTO]].concat();
+            if let Err(e) = self.runner.mutate(host.ip(&argv)).await {
+                errors.push(format!("external IPv6 route {dst}: {e}"));
+            }
         }
         errors
     }
@@ -407,6 +520,11 @@ impl Dataplane {
             match links::dump(&self.runner, &host).await {
                 Ok(l) => errors.extend(self.remove_stale_devices(&l, &BTreeSet::new()).await),
                 Err(e) => errors.push(format!("host devices: {e}")),
+            }
+            // Routes through a kept (adopted) bridge outlive its devices.
+            let flush = ["-6", "route", "flush", "proto", HOST_ROUTE_PROTO];
+            if let Err(e) = self.runner.mutate(host.ip(&flush)).await {
+                errors.push(format!("external IPv6 routes: {e}"));
             }
             for family in ["inet", "bridge", "ip"] {
                 if let Err(e) = self.nft.apply(&self.runner, &host, family, None).await {

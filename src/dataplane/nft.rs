@@ -693,6 +693,8 @@ mod tests {
             host_address: None,
             cidr: "172.24.4.0/24".into(),
             masquerade: true,
+            host_address6: None,
+            routes6: vec![],
         };
         let t = host_nat(Some(&ext), &uplinks).expect("a table");
         assert!(
@@ -868,6 +870,8 @@ mod tests {
                 next_hop: None,
                 snat: true,
                 internal_cidrs: vec!["10.0.0.0/24".into()],
+                address6: None,
+                next_hop6: None,
             }),
             floating_ips: vec![FloatingIpPlan {
                 floating_ip: "172.24.4.20".parse().unwrap(),
@@ -908,6 +912,8 @@ mod tests {
                 next_hop: None,
                 snat: false,
                 internal_cidrs: vec![],
+                address6: None,
+                next_hop6: None,
             }),
             floating_ips: vec![],
             routes: vec![],

@@ -35,6 +35,15 @@ pub struct ExternalPlan {
     pub cidr: String,
     /// Masquerade traffic from `cidr` leaving the host (NAT to the outside world).
     pub masquerade: bool,
+    /// The external IPv6 subnet's gateway the host holds on the bridge (DevStack's
+    /// `ip -6 addr replace $ipv6_ext_gw_ip/$len dev br-ex`), e.g. `2001:db8::2/64`.
+    #[serde(default)]
+    pub host_address6: Option<String>,
+    /// Routes the host needs to reach tenant IPv6 subnets, which are routed, never
+    /// NATed: (router-attached subnet, that router's IPv6 gateway address), as
+    /// DevStack's `ip -6 route replace $FIXED_RANGE_V6 via $IPV6_ROUTER_GW_IP dev br-ex`.
+    #[serde(default)]
+    pub routes6: Vec<(String, Ipv6Addr)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,6 +198,13 @@ pub struct RouterGateway {
     pub snat: bool,
     /// Internal subnets that SNAT applies to.
     pub internal_cidrs: Vec<String>,
+    /// The leg's address on the external IPv6 subnet (`2001:db8::1/64` style), when
+    /// the external network has one.
+    #[serde(default)]
+    pub address6: Option<String>,
+    /// The external IPv6 subnet's gateway: the router's IPv6 default route.
+    #[serde(default)]
+    pub next_hop6: Option<Ipv6Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

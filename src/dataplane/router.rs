@@ -1,5 +1,6 @@
 //! Routers: one namespace per router with a `qr-` leg on each attached network and
-//! a `qg-` leg on the external bridge, forwarding on, routes from the plan, and an
+//! a `qg-` leg on the external bridge (with an IPv6 address and IPv6 default route
+//! when the external network has an IPv6 subnet), forwarding on, routes from the plan, and an
 //! nftables NAT table for SNAT, floating IPs and their port forwardings. A leg on
 //! an IPv6 subnet carries the subnet's gateway address and the namespace forwards
 //! IPv6 too; IPv6 is routed, never NATed (Neutron has no IPv6 NAT either). Legs on
@@ -88,6 +89,7 @@ pub async fn converge(
             .chain(router.port_forwardings.iter().map(|p| p.floating_ip))
             .collect();
         let mut addrs = vec![gw.address.clone()];
+        addrs.extend(gw.address6.clone());
         addrs.extend(fips.iter().map(|f| format!("{f}/32")));
         legs.push(Leg {
             port_id: &gw.port_id,
@@ -235,11 +237,15 @@ async fn ensure_forwarding(dp: &Dataplane, ns: &Ns) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// Default route via the external next hop plus the static routes, all `proto static`
-/// so routes the kernel adds for connected subnets are never touched.
+/// Default routes via the external next hops (IPv4, and IPv6 when the external
+/// network has an IPv6 subnet) plus the static routes, all `proto static` so routes
+/// the kernel adds for connected subnets are never touched.
 async fn sync_routes(dp: &Dataplane, ns: &Ns, router: &RouterPlan) -> Vec<CmdError> {
     let mut want: BTreeSet<(String, String)> = BTreeSet::new();
     if let Some(nh) = router.gateway.as_ref().and_then(|g| g.next_hop) {
+        want.insert(("default".into(), nh.to_string()));
+    }
+    if let Some(nh) = router.gateway.as_ref().and_then(|g| g.next_hop6) {
         want.insert(("default".into(), nh.to_string()));
     }
     for (dst, nh) in &router.routes {
@@ -247,23 +253,42 @@ async fn sync_routes(dp: &Dataplane, ns: &Ns, router: &RouterPlan) -> Vec<CmdErr
             want.insert((d, nh.to_string()));
         }
     }
-    let have = match dp
-        .runner
-        .query(ns.ip(&["-j", "route", "show", "proto", "static"]))
-        .await
-    {
-        Ok(out) => parse_routes(&out),
-        Err(e) => return vec![e],
-    };
+    let mut have = BTreeSet::new();
+    for family in ["-4", "-6"] {
+        let argv = ns.ip(&[family, "-j", "route", "show", "proto", "static"]);
+        match dp.runner.query(argv).await {
+            Ok(out) => have.extend(parse_routes(&out)),
+            Err(e) => return vec![e],
+        }
+    }
+    let family = |via: &str| if via.contains(':') { "-6" } else { "-4" };
     let mut errors = Vec::new();
     for (dst, via) in have.difference(&want) {
-        let argv = ["route", "del", dst, "via", via, "proto", "static"];
+        let argv = [
+            family(via),
+            "route",
+            "del",
+            dst,
+            "via",
+            via,
+            "proto",
+            "static",
+        ];
         if let Err(e) = dp.runner.mutate(ns.ip(&argv)).await {
             errors.push(e);
         }
     }
     for (dst, via) in want.difference(&have) {
-        let argv = ["route", "replace", dst, "via", via, "proto", "static"];
+        let argv = [
+            family(via),
+            "route",
+            "replace",
+            dst,
+            "via",
+            via,
+            "proto",
+            "static",
+        ];
         if let Err(e) = dp.runner.mutate(ns.ip(&argv)).await {
             errors.push(e);
         }
@@ -271,7 +296,7 @@ async fn sync_routes(dp: &Dataplane, ns: &Ns, router: &RouterPlan) -> Vec<CmdErr
     errors
 }
 
-fn parse_routes(json: &str) -> BTreeSet<(String, String)> {
+pub(crate) fn parse_routes(json: &str) -> BTreeSet<(String, String)> {
     let items: Vec<Value> = serde_json::from_str(json).unwrap_or_default();
     items
         .iter()

@@ -214,12 +214,12 @@ impl NetworkService {
                     used += in_use;
                     per_subnet.push(serde_json::json!({
                         "subnet_id": s.std.id, "subnet_name": s.name, "cidr": s.cidr, "ip_version": s.ip_version,
-                        "total_ips": size, "used_ips": in_use,
+                        "total_ips": json_count(size), "used_ips": json_count(in_use),
                     }));
                 }
                 out.push(serde_json::json!({
                     "network_id": net.std.id, "network_name": net.name, "project_id": net.std.project_id,
-                    "tenant_id": net.std.project_id, "total_ips": total, "used_ips": used,
+                    "tenant_id": net.std.project_id, "total_ips": json_count(total), "used_ips": json_count(used),
                     "subnet_ip_availability": per_subnet,
                 }));
             }
@@ -335,4 +335,11 @@ impl NetworkService {
             self.read(move |c| run(c)).await
         }
     }
+}
+
+/// An address count as JSON: a network with an IPv4 and a /64 IPv6 subnet (or two
+/// /64s) holds more than 2^64 addresses, past what a JSON number carries here, so
+/// counts saturate at u64::MAX instead of failing the whole listing.
+fn json_count(n: u128) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }

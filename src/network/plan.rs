@@ -1,8 +1,10 @@
 //! Turns the networking database into the dataplane's `HostPlan`.
 //! IPv6 subnets reach the dataplane as router legs (the gateway address and, with
 //! an `ipv6_ra_mode`, the router's advertisements), DHCP (DHCPv6, and the
-//! advertisements of subnets no router advertises) and security groups; external
-//! networks, SNAT, floating IPs and their port forwardings stay IPv4 only.
+//! advertisements of subnets no router advertises) and security groups. An IPv6
+//! subnet on the external network gives router gateways an IPv6 leg and the host an
+//! address and routes to the tenant IPv6 subnets (routed, no NAT66); SNAT, floating
+//! IPs and their port forwardings stay IPv4 only.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -92,6 +94,9 @@ pub fn build(c: &Connection, external_bridge: &str, masquerade: bool) -> ApiResu
         r.port_forwardings = port_forwardings(&router, &fips, &forwardings);
         plan.routers.push(r);
     }
+    if let Some(ext) = plan.external.as_mut().filter(|e| e.host_address6.is_some()) {
+        ext.routes6 = host_routes6(&plan.routers);
+    }
     let advertised = router_advertised(&idx, &plan.routers);
     let mut networks: Vec<&Network> = idx.networks.values().collect();
     networks.sort_by(|a, b| a.std.id.cmp(&b.std.id));
@@ -161,12 +166,20 @@ fn external(idx: &Index, bridge: &str, masquerade: bool) -> Option<ExternalPlan>
     let mut nets: Vec<&Network> = idx.networks.values().filter(|n| n.external).collect();
     nets.sort_by(|a, b| a.std.created_at.cmp(&b.std.created_at));
     let net = nets.first()?;
-    let subnet = idx
-        .subnets
-        .values()
-        .filter(|s| s.network_id == net.std.id && s.ip_version == 4)
-        .min_by(|a, b| a.std.created_at.cmp(&b.std.created_at));
+    let first = |version: u8| {
+        idx.subnets
+            .values()
+            .filter(|s| s.network_id == net.std.id && s.ip_version == version)
+            .min_by(|a, b| a.std.created_at.cmp(&b.std.created_at))
+    };
+    let subnet = first(4);
     Some(ExternalPlan {
+        host_address6: first(6).and_then(|s| {
+            let prefix = s.cidr.split('/').nth(1)?;
+            let gw: Ipv6Addr = s.gateway_ip.as_ref()?.parse().ok()?;
+            Some(format!("{gw}/{prefix}"))
+        }),
+        routes6: Vec::new(),
         network_id: net.std.id.clone(),
         bridge: bridge.to_owned(),
         host_address: subnet.and_then(|s| {
@@ -176,6 +189,29 @@ fn external(idx: &Index, bridge: &str, masquerade: bool) -> Option<ExternalPlan>
         cidr: subnet.map(|s| s.cidr.clone()).unwrap_or_default(),
         masquerade,
     })
+}
+
+/// How the host reaches tenant IPv6 subnets (routed, no NAT): each IPv6 subnet
+/// attached to a router with an external IPv6 address, via that address.
+fn host_routes6(routers: &[RouterPlan]) -> Vec<(String, Ipv6Addr)> {
+    let mut routes: Vec<(String, Ipv6Addr)> = routers
+        .iter()
+        .filter_map(|r| {
+            let g = r.gateway.as_ref()?;
+            let via = g.address6.as_deref()?.split('/').next()?.parse().ok()?;
+            Some((r, via))
+        })
+        .flat_map(|(r, via)| {
+            r.interfaces
+                .iter()
+                .filter_map(|i| i.address.parse::<ipnet::Ipv6Net>().ok())
+                .map(move |n| (n.trunc().to_string(), via))
+        })
+        .collect();
+    routes.sort();
+    // Two routers cannot both own one subnet: the first keeps it.
+    routes.dedup_by(|a, b| a.0 == b.0);
+    routes
 }
 
 /// IPv6 subnets a planned router advertises (a leg in the subnet with an RA
@@ -369,7 +405,17 @@ fn router_plan(
                 .fixed_ips
                 .iter()
                 .find(|f| f.ip_address.parse::<Ipv4Addr>().is_ok())?;
+            // Neutron gives the gateway port one address on the first IPv6 subnet
+            // of the external network too; that leg routes the tenant IPv6 subnets.
+            let f6 = p
+                .fixed_ips
+                .iter()
+                .find(|f| f.ip_address.parse::<Ipv6Addr>().is_ok());
             Some(RouterGateway {
+                address6: f6.and_then(|f| idx.with_prefix(f)),
+                next_hop6: f6
+                    .and_then(|f| idx.subnets.get(&f.subnet_id))
+                    .and_then(|s| s.gateway_ip.as_ref()?.parse().ok()),
                 port_id: p.std.id.clone(),
                 bridge: external_bridge.to_owned(),
                 mac: p.mac_address.clone(),

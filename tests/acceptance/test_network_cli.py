@@ -9,12 +9,13 @@ real Neutron gives for conflicts, bad ranges and foreign resources.
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import openstack
 import openstack.exceptions
 import pytest
 
-from conftest import Osc, unique
+from conftest import PROFILE, OnestackServer, Osc, unique
 
 
 def connect(env: dict[str, str]):
@@ -441,3 +442,57 @@ def test_devstack_default_subnet_pool(admin, demo, cleanup):
         assert not any(cidr.overlaps(t) for t in taken), (s, taken)
         taken.append(cidr)
     demo.fail("subnet", "pool", "delete", "shared-default-subnetpool-v4")
+
+
+def test_devstack_ip_version_4_and_6(tmp_path):
+    """A profile with DevStack's IP_VERSION=4+6: first start leaves the IPv6 half of
+    create_neutron_initial_network too — the shared default IPv6 pool, `ipv6-public-subnet`
+    on public, `ipv6-private-subnet` (SLAAC) from the pool on router1, and router1's
+    gateway at IPV6_ROUTER_GW_IP — and a restart makes none of it twice."""
+    text = Path(PROFILE).read_text()
+    assert 'ip_version = "4"' in text
+    text = text.replace('ip_version = "4"', 'ip_version = "4+6"')
+    text = text.replace('# ipv6_addrs_safe_to_use = "fd00:1234:5678::/56"',
+                        'ipv6_addrs_safe_to_use = "fd00:1234:5678::/56"')
+    profile = tmp_path / "profile.toml"
+    profile.write_text(text)
+    srv = OnestackServer(tmp_path / "state", tmp_path / "onestack.log", profile=str(profile))
+    srv.start()
+    try:
+        admin, demo = Osc(srv.openrc("admin")), Osc(srv.openrc("demo"))
+        pool6 = admin.json("subnet", "pool", "show", "shared-default-subnetpool-v6")
+        assert pool6["prefixes"] == ["fd00:1234:5678::/56"], pool6
+        assert int(pool6["default_prefixlen"]) == 64, pool6
+        assert pool6["shared"] is True and pool6["is_default"] is True, pool6
+
+        public6 = admin.json("subnet", "show", "ipv6-public-subnet")
+        public = admin.json("network", "show", "public")
+        assert public6["network_id"] == public["id"], public6
+        assert public6["cidr"] == "2001:db8::/64", public6
+        assert public6["gateway_ip"] == "2001:db8::2", public6
+        assert public6["enable_dhcp"] is False, public6
+
+        private6 = demo.json("subnet", "show", "ipv6-private-subnet")
+        assert private6["subnetpool_id"] == pool6["id"], private6
+        cidr = ipaddress.ip_network(private6["cidr"])
+        assert cidr.prefixlen == 64, private6
+        assert cidr.subnet_of(ipaddress.ip_network("fd00:1234:5678::/56")), private6
+        assert private6["ipv6_ra_mode"] == "slaac", private6
+        assert private6["ipv6_address_mode"] == "slaac", private6
+
+        router = demo.json("router", "show", "router1")
+        fixed = router["external_gateway_info"]["external_fixed_ips"]
+        assert {"subnet_id": public6["id"], "ip_address": "2001:db8::1"} in fixed, router
+        assert any(ipaddress.ip_address(f["ip_address"]).version == 4 for f in fixed), router
+        legs = demo.json("port", "list", "--router", "router1", "--long")
+        assert private6["id"] in str(legs), legs
+
+        srv.restart_hard()
+        again = [s["Name"] for s in admin.json("subnet", "list")]
+        for name in ("ipv6-public-subnet", "ipv6-private-subnet", "public-subnet",
+                     "private-subnet"):
+            assert again.count(name) == 1, again
+        pools = [p["Name"] for p in admin.json("subnet", "pool", "list")]
+        assert pools.count("shared-default-subnetpool-v6") == 1, pools
+    finally:
+        srv.stop()
