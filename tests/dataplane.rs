@@ -1663,10 +1663,7 @@ fn external6_plan(echo_in: bool) -> HostPlan {
             host_address6: Some(format!("{EXT_GW6}/64")),
             routes6: vec![(format!("{}/64", prefix_of(0xa)), ROUTER_GW6)],
         }),
-        networks: vec![
-            network6(NET_A, 0xa, false),
-            external_network(),
-        ],
+        networks: vec![network6(NET_A, 0xa, false), external_network()],
         routers: vec![RouterPlan {
             id: ROUTER6.into(),
             namespace: format!("qrouter-{ROUTER6}"),

@@ -311,11 +311,7 @@ impl Dataplane {
     /// The external IPv6 gateway address on the external bridge. A bridge onestack
     /// created holds exactly the planned address (none once the external IPv6 subnet
     /// is gone); an adopted NIC's own static IPv6 addresses are never removed.
-    async fn sync_bridge_addr6(
-        &self,
-        host_links: &Links,
-        ext: &plan::ExternalPlan,
-    ) -> Vec<String> {
+    async fn sync_bridge_addr6(&self, host_links: &Links, ext: &plan::ExternalPlan) -> Vec<String> {
         let host = self.host();
         let want: Vec<String> = ext
             .host_address6
@@ -332,7 +328,13 @@ impl Dataplane {
             errors.push(format!("external bridge {}: {e}", ext.bridge));
         }
         let have: Vec<String> = link
-            .map(|l| l.addrs.iter().filter(|a| a.contains(':')).cloned().collect())
+            .map(|l| {
+                l.addrs
+                    .iter()
+                    .filter(|a| a.contains(':'))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         let have: Vec<String> = if owned {
             have

@@ -228,8 +228,14 @@ impl NetworkService {
         admin_project: &str,
     ) -> ApiResult<SubnetPool> {
         let prefix = cfg.ipv4_addrs_safe_to_use.into();
-        self.default_pool(admin, admin_project, DEFAULT_POOL_V4, prefix, cfg.subnetpool_size_v4)
-            .await
+        self.default_pool(
+            admin,
+            admin_project,
+            DEFAULT_POOL_V4,
+            prefix,
+            cfg.subnetpool_size_v4,
+        )
+        .await
     }
 
     /// The IPv6 default pool on `safe6` (the profile's, or the one drawn at random).
@@ -241,8 +247,14 @@ impl NetworkService {
         safe6: Ipv6Net,
     ) -> ApiResult<SubnetPool> {
         let prefix = safe6.to_string();
-        self.default_pool(admin, admin_project, DEFAULT_POOL_V6, prefix, cfg.subnetpool_size_v6)
-            .await
+        self.default_pool(
+            admin,
+            admin_project,
+            DEFAULT_POOL_V6,
+            prefix,
+            cfg.subnetpool_size_v6,
+        )
+        .await
     }
 
     /// The admin's external `public` network, `public-subnet` (the floating range)
@@ -644,7 +656,10 @@ mod tests {
         assert_eq!(legs6[0].address, "fd12:3456:789a::1/64");
 
         // `public` now holds more than 2^64 addresses: the count saturates.
-        let avail = net.ip_availability(&admin, None).await.expect("availability");
+        let avail = net
+            .ip_availability(&admin, None)
+            .await
+            .expect("availability");
         let public = avail
             .iter()
             .find(|a| a["network_name"] == "public")
