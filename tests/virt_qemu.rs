@@ -248,6 +248,53 @@ async fn launch_pause_adopt_and_destroy() {
     h.destroy(&g.spec).await.unwrap();
 }
 
+/// A state directory deep enough that `<run dir>/serial.sock` exceeds `sun_path`
+/// (108 bytes): the guest still boots, answers QMP, is adopted, and its serial
+/// console accepts a connection; destroy removes the short link.
+#[tokio::test]
+async fn a_deep_run_directory_boots_adopts_and_serves_its_console() {
+    if !qemu_present("a_deep_run_directory_boots_adopts_and_serves_its_console") {
+        return;
+    }
+    let mut g = Guest::new();
+    let deep = g.spec.run_dir.join("d".repeat(90)).join("run");
+    g.spec.run_dir = deep;
+    assert!(g.spec.run_dir.join("serial.sock").as_os_str().len() >= 108);
+    let h = driver(fast_cfg());
+    h.launch(&g.spec)
+        .await
+        .expect("launch with a deep run directory");
+    g.wait_marker(1);
+    let pid = h.pid(&g.spec).await.expect("pid");
+    h.pause(&g.spec).await.expect("QMP through the short path");
+    assert_eq!(h.power_state(&g.spec).await.unwrap(), PowerState::Paused);
+    h.unpause(&g.spec).await.expect("unpause");
+
+    let h2 = driver(fast_cfg());
+    h2.launch(&g.spec).await.expect("adopt");
+    assert_eq!(
+        h2.pid(&g.spec).await,
+        Some(pid),
+        "the same process is adopted"
+    );
+    let serial = h2
+        .serial_socket(&g.spec)
+        .expect("QEMU offers a serial socket");
+    assert!(serial.as_os_str().len() < 108, "{}", serial.display());
+    tokio::net::UnixStream::connect(&serial)
+        .await
+        .expect("the serial console accepts a connection");
+
+    h2.destroy(&g.spec).await.expect("destroy");
+    assert!(!process::alive(pid));
+    let link = serial.parent().expect("link").to_path_buf();
+    assert!(
+        std::fs::symlink_metadata(&link).is_err(),
+        "the short link goes with the instance: {}",
+        link.display()
+    );
+}
+
 const SPEC_ENV: &str = "ONESTACK_VIRT_TEST_SPEC";
 
 /// Not a test on its own: `survives_the_death_of_its_launcher` runs it in a child

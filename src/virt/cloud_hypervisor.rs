@@ -406,7 +406,7 @@ impl RunFiles {
         let d = &spec.run_dir;
         RunFiles {
             pid: d.join("ch.pid"),
-            sock: d.join("ch.sock"),
+            sock: spec.socket("ch.sock"),
             log: d.join("vmm.log"),
             snapshot: d.join("suspend.snapshot"),
             snapshot_tmp: d.join("suspend.snapshot.tmp"),
@@ -464,6 +464,7 @@ impl CloudHypervisorDriver {
     async fn spawn_vmm(&self, spec: &VmSpec) -> VirtResult<u32> {
         let f = RunFiles::of(spec);
         std::fs::create_dir_all(&spec.run_dir)?;
+        super::sockpath::prepare(&spec.run_dir)?;
         Self::clean_run_files(spec)?;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -670,6 +671,7 @@ impl Hypervisor for CloudHypervisorDriver {
                 _ => {}
             }
         }
+        super::sockpath::release(&spec.run_dir)?;
         Ok(())
     }
 

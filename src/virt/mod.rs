@@ -8,6 +8,7 @@ pub mod fake;
 pub mod process;
 pub mod qemu;
 pub mod qmp;
+pub mod sockpath;
 
 pub use detect::{VirtConfig, kvm_usable, select, which};
 
@@ -143,7 +144,13 @@ impl VmSpec {
     /// The unix socket an interactive serial console attaches to (drivers that
     /// offer one; see `Hypervisor::serial_socket`).
     pub fn serial_socket(&self) -> PathBuf {
-        self.run_dir.join("serial.sock")
+        self.socket("serial.sock")
+    }
+
+    /// A unix socket of the run directory, by a path short enough to bind
+    /// (`sockpath`).
+    pub fn socket(&self, name: &str) -> PathBuf {
+        sockpath::socket_path(&self.run_dir, name)
     }
 }
 

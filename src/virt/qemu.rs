@@ -48,7 +48,7 @@ impl RunFiles {
         let d = &spec.run_dir;
         RunFiles {
             pid: d.join("qemu.pid"),
-            qmp: d.join("qmp.sock"),
+            qmp: spec.socket("qmp.sock"),
             state: d.join("suspend.state"),
             state_tmp: d.join("suspend.state.tmp"),
             log: d.join("qemu.log"),
@@ -296,6 +296,7 @@ impl QemuDriver {
     async fn start(&self, spec: &VmSpec) -> VirtResult<()> {
         let f = RunFiles::of(spec);
         std::fs::create_dir_all(&spec.run_dir)?;
+        super::sockpath::prepare(&spec.run_dir)?;
         Self::clean_run_files(spec)?;
         let incoming = f.state.is_file().then(|| f.state.clone());
         let qboot = self.cfg.qboot_path();
@@ -523,6 +524,7 @@ impl Hypervisor for QemuDriver {
         Self::clean_run_files(spec)?;
         process::remove_if_present(&f.state)?;
         process::remove_if_present(&f.state_tmp)?;
+        super::sockpath::release(&spec.run_dir)?;
         Ok(())
     }
 
