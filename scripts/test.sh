@@ -65,6 +65,10 @@ fi
 section "acceptance (real openstack CLI + openstacksdk)"
 export ONESTACK_BIN="$ROOT/target/debug/onestack"
 export ONESTACK_VENV="$VENV"
-"$VENV/bin/python" -m pytest tests/acceptance -v -p no:cacheprovider --timeout=300 "$@"
+# Two workers, one test file each at a time (`--dist loadfile`): a file's module
+# fixtures (one onestack server, one booted guest) stay on one worker, and the
+# workers' servers are separate clouds.
+"$VENV/bin/python" -m pytest tests/acceptance -v -p no:cacheprovider --timeout=300 \
+    -n 2 --dist loadfile --durations=15 "$@"
 
 section "all tests passed"

@@ -15,6 +15,7 @@ openstacksdk==4.22.0
 osc-placement==4.9.1
 pytest==9.2.0
 pytest-timeout==2.4.0
+pytest-xdist==3.8.0
 requests"
 
 want_hash="$(printf '%s\n%s\n' "$REQUIREMENTS" "$("$PYTHON" -c 'import sys; print(sys.version)')" | sha256sum | cut -d' ' -f1)"
