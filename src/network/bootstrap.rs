@@ -274,6 +274,8 @@ impl NetworkService {
                     NetworkInput {
                         name: Some("public".into()),
                         external: Some(true),
+                        // DevStack's `--is-default`, given with the default pools.
+                        is_default: Some(cfg.use_subnetpool),
                         shared: Some(false),
                         network_type: Some("flat".into()),
                         physical_network: Some("public".into()),

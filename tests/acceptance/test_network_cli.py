@@ -419,6 +419,8 @@ def test_devstack_default_subnet_pool(admin, demo, cleanup):
     assert pool["project_id"] == admin_project, pool
     names = [p["Name"] for p in admin.json("subnet", "pool", "list")]
     assert "shared-default-subnetpool-v6" not in names, names
+    public = admin.json("network", "show", "public")
+    assert public["is_default"] is True and public["router:external"] is True, public
 
     private = demo.json("subnet", "show", "private-subnet")
     assert private["subnetpool_id"] == pool["id"], private
