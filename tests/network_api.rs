@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::neutron::{call, id, neutron_error, post, wait_default_networks};
+use common::neutron::{call, id, neutron_error, post, post_subnet, wait_default_networks};
 use common::{Server, json_of};
 use reqwest::Method;
 use reqwest::blocking::Response;
@@ -94,11 +94,9 @@ fn subnets_ports_and_ipam_rules() {
     let t = s.demo();
     let net = post(&s, &t, "networks", "network", json!({"name": "n1"}));
     let nid = id(&net);
-    let sub = post(
+    let sub = post_subnet(
         &s,
         &t,
-        "subnets",
-        "subnet",
         json!({"network_id": nid, "ip_version": 4, "cidr": "10.5.0.0/24", "name": "s1"}),
     );
     assert_eq!(sub["gateway_ip"], "10.5.0.1");
@@ -310,11 +308,9 @@ fn routers_floating_ips_and_their_errors() {
     let public =
         json_of(call(&s, Method::GET, "/networks?name=public", &t, None))["networks"][0].clone();
     let net = post(&s, &t, "networks", "network", json!({"name": "n"}));
-    let sub = post(
+    let sub = post_subnet(
         &s,
         &t,
-        "subnets",
-        "subnet",
         json!({"network_id": id(&net), "ip_version": 4, "cidr": "10.8.0.0/24"}),
     );
     let router = post(&s, &t, "routers", "router", json!({"name": "r"}));
@@ -380,11 +376,9 @@ fn routers_floating_ips_and_their_errors() {
         "network",
         json!({"name": "admin-net"}),
     );
-    post(
+    post_subnet(
         &s,
         &admin,
-        "subnets",
-        "subnet",
         json!({"network_id": id(&admin_net), "ip_version": 4, "cidr": "10.9.0.0/24"}),
     );
     let admin_port = post(
@@ -741,11 +735,9 @@ fn addresses_stay_allocated_across_kill_9() {
     let mut s = Server::start();
     let t = s.demo();
     let net = post(&s, &t, "networks", "network", json!({"name": "n"}));
-    post(
+    post_subnet(
         &s,
         &t,
-        "subnets",
-        "subnet",
         json!({"network_id": id(&net), "ip_version": 4, "cidr": "10.3.0.0/29"}),
     );
     let mut held = Vec::new();
@@ -861,26 +853,20 @@ fn ipv6_subnets_slaac_and_stateful_addresses() {
     let s = Server::start();
     let t = s.demo();
     let nid = id(&post(&s, &t, "networks", "network", json!({"name": "n6"})));
-    let v4 = post(
+    let v4 = post_subnet(
         &s,
         &t,
-        "subnets",
-        "subnet",
         json!({"network_id": nid, "ip_version": 4, "cidr": "10.61.0.0/24"}),
     );
-    let slaac = post(
+    let slaac = post_subnet(
         &s,
         &t,
-        "subnets",
-        "subnet",
         json!({"network_id": nid, "ip_version": 6, "cidr": "fd00:61::/64",
                "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}),
     );
-    let stateful = post(
+    let stateful = post_subnet(
         &s,
         &t,
-        "subnets",
-        "subnet",
         json!({"network_id": nid, "ip_version": 6, "cidr": "fd00:62::/64",
                "ipv6_ra_mode": "dhcpv6-stateful", "ipv6_address_mode": "dhcpv6-stateful"}),
     );
@@ -929,19 +915,15 @@ fn ipv6_subnet_for_an_external_router_cannot_join_a_router() {
     let s = Server::start();
     let t = s.demo();
     let nid = id(&post(&s, &t, "networks", "network", json!({"name": "n6r"})));
-    let external_ra = post(
+    let external_ra = post_subnet(
         &s,
         &t,
-        "subnets",
-        "subnet",
         json!({"network_id": nid, "ip_version": 6, "cidr": "fd00:71::/64",
                "ipv6_address_mode": "slaac"}),
     );
-    let routed = post(
+    let routed = post_subnet(
         &s,
         &t,
-        "subnets",
-        "subnet",
         json!({"network_id": nid, "ip_version": 6, "cidr": "fd00:72::/64",
                "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}),
     );

@@ -919,62 +919,40 @@ fn masquerade_follows_a_default_route_that_appears_and_moves() {
     let nat = || sh(&["ip", "netns", "exec", &cloud.host, "nft", "list", "ruleset"]);
     assert!(!nat().contains("masquerade"), "no uplink, no masquerade");
 
-    // The default route appears after start: the masquerade follows at once.
-    let added = Instant::now();
-    sh(&[
-        "ip",
-        "-n",
-        &cloud.host,
-        "route",
-        "add",
-        "default",
-        "via",
-        "198.51.100.1",
-    ]);
-    let rule = "oifname \"up0\" masquerade";
-    let ruled = eventually(ROUTE_FOLLOW, || nat().contains(rule));
-    eprintln!(
-        "FIGURE default route added -> masquerade rule: {:?}",
-        added.elapsed()
+    // The default route appears after start, then moves to the other uplink: each
+    // time the masquerade follows at once.
+    let follow = |what: &str, change: &[&str], uplink: &str, seen_as: &str| {
+        let started = Instant::now();
+        let mut argv = vec!["ip", "-n", cloud.host.as_str(), "route"];
+        argv.extend_from_slice(change);
+        sh(&argv);
+        let rule = format!("oifname \"{uplink}\" masquerade");
+        let ruled = eventually(ROUTE_FOLLOW, || nat().contains(&rule));
+        eprintln!(
+            "FIGURE default route {what} -> masquerade rule: {:?}",
+            started.elapsed()
+        );
+        assert!(
+            ruled
+                && eventually(ROUTE_FOLLOW, || {
+                    tcp_peer(&vm, FAR, 8080, SHORT).as_deref() == Ok(seen_as)
+                }),
+            "the instance goes out masqueraded by {uplink} once the default route {what}\n{}\n{}",
+            nat(),
+            cloud.server.log()
+        );
+    };
+    follow(
+        "added",
+        &["add", "default", "via", "198.51.100.1"],
+        "up0",
+        "198.51.100.2",
     );
-    assert!(
-        ruled
-            && eventually(ROUTE_FOLLOW, || {
-                tcp_peer(&vm, FAR, 8080, SHORT).as_deref() == Ok("198.51.100.2")
-            }),
-        "the instance goes out masqueraded by up0 once the default route exists\n{}\n{}",
-        nat(),
-        cloud.server.log()
-    );
-
-    // The default route moves to the other uplink: so does the masquerade.
-    let moved = Instant::now();
-    sh(&[
-        "ip",
-        "-n",
-        &cloud.host,
-        "route",
-        "replace",
-        "default",
-        "via",
-        "198.51.101.1",
-        "dev",
+    follow(
+        "moved",
+        &["replace", "default", "via", "198.51.101.1", "dev", "up1"],
         "up1",
-    ]);
-    let rule = "oifname \"up1\" masquerade";
-    let ruled = eventually(ROUTE_FOLLOW, || nat().contains(rule));
-    eprintln!(
-        "FIGURE default route moved -> masquerade rule: {:?}",
-        moved.elapsed()
-    );
-    assert!(
-        ruled
-            && eventually(ROUTE_FOLLOW, || {
-                tcp_peer(&vm, FAR, 8080, SHORT).as_deref() == Ok("198.51.101.2")
-            }),
-        "the instance goes out masqueraded by up1 once the default route moved\n{}\n{}",
-        nat(),
-        cloud.server.log()
+        "198.51.101.2",
     );
     let ruleset = nat();
     assert!(

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::neutron::{call, id, neutron_error, post};
+use common::neutron::{call, id, neutron_error, post, post_subnet};
 use common::{Server, json_of};
 use reqwest::Method;
 use reqwest::blocking::Response;
@@ -34,11 +34,9 @@ fn topo(s: &Server, t: &str) -> Topo {
     let public =
         id(&json_of(call(s, Method::GET, "/networks?name=public", t, None))["networks"][0]);
     let net = post(s, t, "networks", "network", json!({"name": "pf-net"}));
-    let sub = post(
+    let sub = post_subnet(
         s,
         t,
-        "subnets",
-        "subnet",
         json!({"network_id": id(&net), "ip_version": 4, "cidr": "10.8.0.0/24"}),
     );
     let router = post(
@@ -57,11 +55,9 @@ fn topo(s: &Server, t: &str) -> Topo {
     );
     assert_eq!(r.status(), 200);
     let other = post(s, t, "networks", "network", json!({"name": "pf-lonely"}));
-    post(
+    post_subnet(
         s,
         t,
-        "subnets",
-        "subnet",
         json!({"network_id": id(&other), "ip_version": 4, "cidr": "10.9.0.0/24"}),
     );
     Topo {

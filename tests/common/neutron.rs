@@ -29,6 +29,11 @@ pub fn post(s: &Server, token: &str, coll: &str, key: &str, body: Value) -> Valu
     json_of(r)[key].clone()
 }
 
+/// POST /subnets with `body` as the subnet; returns the created subnet.
+pub fn post_subnet(s: &Server, token: &str, body: Value) -> Value {
+    post(s, token, "subnets", "subnet", body)
+}
+
 pub fn neutron_error(r: Response, code: u16) -> String {
     assert_eq!(r.status().as_u16(), code);
     let v = json_of(r);
