@@ -1780,3 +1780,77 @@ fn pool_prefixes_stay_allocated_across_kill_9() {
     ));
     assert_eq!(shown["subnetpool"]["prefixes"], json!(["10.80.0.0/23"]));
 }
+
+/// `is_default` on networks as Neutron keeps it: the bootstrap's `public` is the
+/// default external network, only an admin sets the flag, at most one external
+/// network holds it (409 naming the holder), and an internal network never does.
+#[test]
+fn one_default_external_network() {
+    let s = Server::start();
+    let admin = s.admin();
+    let demo = s.demo();
+    wait_default_networks(&s, &demo);
+    let public = json_of(call(&s, Method::GET, "/networks?name=public", &admin, None))["networks"]
+        [0]
+    .clone();
+    assert_eq!(public["is_default"], true, "{public}");
+    let public_id = id(&public);
+
+    let body = json!({"network": {"name": "ext2", "router:external": true, "is_default": true}});
+    let msg = neutron_error(call(&s, Method::POST, "/networks", &admin, Some(body)), 409);
+    assert!(msg.contains(&public_id), "{msg}");
+    let ext2 = post(
+        &s,
+        &admin,
+        "networks",
+        "network",
+        json!({"name": "ext2", "router:external": true}),
+    );
+    let ext2_path = format!("/networks/{}", id(&ext2));
+    let make_default = json!({"network": {"is_default": true}});
+    neutron_error(
+        call(
+            &s,
+            Method::PUT,
+            &ext2_path,
+            &admin,
+            Some(make_default.clone()),
+        ),
+        409,
+    );
+    neutron_error(
+        call(
+            &s,
+            Method::PUT,
+            &ext2_path,
+            &demo,
+            Some(make_default.clone()),
+        ),
+        403,
+    );
+
+    // Moving the flag: off public, then onto ext2.
+    let public_path = format!("/networks/{public_id}");
+    let r = call(
+        &s,
+        Method::PUT,
+        &public_path,
+        &admin,
+        Some(json!({"network": {"is_default": false}})),
+    );
+    assert_eq!(json_of(r)["network"]["is_default"], false);
+    let r = call(&s, Method::PUT, &ext2_path, &admin, Some(make_default));
+    assert_eq!(json_of(r)["network"]["is_default"], true);
+
+    // A network that is not external is never the default one.
+    let internal = post(
+        &s,
+        &admin,
+        "networks",
+        "network",
+        json!({"name": "int", "is_default": true}),
+    );
+    assert_eq!(internal["is_default"], false, "{internal}");
+    let body = json!({"network": {"name": "d", "is_default": true}});
+    neutron_error(call(&s, Method::POST, "/networks", &demo, Some(body)), 403);
+}

@@ -83,6 +83,23 @@ fn check_name(name: &Option<String>) -> ApiResult<()> {
     Ok(())
 }
 
+/// Neutron's rule for `is_default`: at most one default external network.
+fn only_default_external(c: &Connection, net: &Network) -> ApiResult<()> {
+    if !net.is_default {
+        return Ok(());
+    }
+    let other = store::list::<Network>(c)?
+        .into_iter()
+        .find(|n| n.external && n.is_default && n.std.id != net.std.id);
+    match other {
+        Some(n) => Err(ApiError::Conflict(format!(
+            "A default external network already exists: {}.",
+            n.std.id
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn provider_requested(i: &NetworkInput) -> bool {
     i.network_type.is_some() || i.physical_network.is_some() || i.segmentation_id.is_some()
 }
@@ -100,6 +117,7 @@ impl NetworkService {
         }
         let privileged = input.shared == Some(true)
             || input.external == Some(true)
+            || input.is_default == Some(true)
             || provider_requested(&input);
         if privileged && !ctx.is_admin() {
             return Err(ApiError::Forbidden(
@@ -140,12 +158,15 @@ impl NetworkService {
             availability_zones: vec!["nova".into()],
             ipv4_address_scope: None,
             ipv6_address_scope: None,
-            is_default: input.is_default.unwrap_or(false),
+            // Only an external network can be the default one (Neutron keeps the
+            // flag with the network's external record).
+            is_default: external && input.is_default.unwrap_or(false),
             dns_domain: input.dns_domain.unwrap_or_default(),
             l2_adjacency: true,
         };
         self.write(move |c| {
             quotas::check(c, NETWORK, &net.std.project_id)?;
+            only_default_external(c, &net)?;
             if net.external && store::list::<Network>(c)?.iter().any(|n| n.external) {
                 tracing::info!("a second external network shares the external bridge");
             }
@@ -182,8 +203,10 @@ impl NetworkService {
             let mut net: Network = load_visible(c, &ctx, &id)?;
             may_change(&ctx, &net.std.project_id)?;
             super::check_revision(&net.std, if_match.as_deref())?;
-            let privileged =
-                input.shared.is_some() || input.external.is_some() || provider_requested(&input);
+            let privileged = input.shared.is_some()
+                || input.external.is_some()
+                || input.is_default.is_some()
+                || provider_requested(&input);
             if privileged && !ctx.is_admin() {
                 return Err(ApiError::forbidden());
             }
@@ -208,6 +231,11 @@ impl NetworkService {
             if let Some(v) = input.external {
                 net.external = v;
             }
+            if let Some(v) = input.is_default {
+                net.is_default = v;
+            }
+            net.is_default &= net.external;
+            only_default_external(c, &net)?;
             if let Some(v) = input.mtu {
                 net.mtu = v;
             }

@@ -489,6 +489,13 @@ def test_devstack_ip_version_4_and_6(tmp_path):
         legs = demo.json("port", "list", "--router", "router1", "--long")
         assert private6["id"] in str(legs), legs
 
+        # `network set --no-default / --default` moves DevStack's default external flag.
+        assert admin.json("network", "show", "public")["is_default"] is True
+        admin.run("network", "set", "--no-default", "public")
+        assert admin.json("network", "show", "public")["is_default"] is False
+        admin.run("network", "set", "--default", "public")
+        assert admin.json("network", "show", "public")["is_default"] is True
+
         srv.restart_hard()
         again = [s["Name"] for s in admin.json("subnet", "list")]
         for name in ("ipv6-public-subnet", "ipv6-private-subnet", "public-subnet",
