@@ -19,18 +19,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT="$PWD"
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-if [[ -n "${ONESTACK_BIN:-}" ]]; then
-    BIN="$ONESTACK_BIN"
-elif [[ -x "$TARGET/release/onestack" ]]; then
-    BIN="$TARGET/release/onestack"
-else
-    BIN="$TARGET/debug/onestack"
-fi
-[[ -x "$BIN" ]] || { echo "no onestack binary at $BIN: run cargo build first"; exit 1; }
-IMAGE="${ONESTACK_TEST_IMAGE:-$TARGET/test-image/test-image.qcow2}"
-[[ -f "$IMAGE" ]] || { echo "no test image at $IMAGE: run scripts/build-test-image.sh"; exit 1; }
+# shellcheck source=scripts/bench-common.sh
+source scripts/bench-common.sh
 [[ "$(id -u)" == 0 ]] || { echo "run as root (network namespaces)"; exit 1; }
 for tool in ip nft dnsmasq qemu-system-x86_64 python3; do
     command -v "$tool" >/dev/null || { echo "$tool is required"; exit 1; }
