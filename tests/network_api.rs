@@ -1854,3 +1854,127 @@ fn one_default_external_network() {
     let body = json!({"network": {"name": "d", "is_default": true}});
     neutron_error(call(&s, Method::POST, "/networks", &demo, Some(body)), 403);
 }
+
+/// Neutron's handling of ports that exist when an IPv6 subnet is added: a router
+/// gateway set before the external network had IPv6 gets an address on the new
+/// IPv6 subnet (DevStack's order for ipv6-public-subnet), and on a SLAAC subnet
+/// every port but router interfaces gets its MAC-derived address.
+#[test]
+fn a_new_ipv6_subnet_reaches_the_ports_that_exist() {
+    let s = Server::start();
+    let admin = s.admin();
+    let demo = s.demo();
+    let ext = id(&post(
+        &s,
+        &admin,
+        "networks",
+        "network",
+        json!({"name": "ext6", "router:external": true}),
+    ));
+    post_subnet(
+        &s,
+        &admin,
+        json!({"network_id": ext, "ip_version": 4, "cidr": "198.18.0.0/24"}),
+    );
+    let router = post(
+        &s,
+        &admin,
+        "routers",
+        "router",
+        json!({"name": "r6", "external_gateway_info": {"network_id": ext}}),
+    );
+    let rid = id(&router);
+    let gateway_ips = || {
+        let r = json_of(call(
+            &s,
+            Method::GET,
+            &format!("/routers/{rid}"),
+            &admin,
+            None,
+        ));
+        r["router"]["external_gateway_info"]["external_fixed_ips"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(gateway_ips().len(), 1, "{:?}", gateway_ips());
+    let v6 = post_subnet(
+        &s,
+        &admin,
+        json!({"network_id": ext, "ip_version": 6, "cidr": "2001:db8:6::/64", "enable_dhcp": false}),
+    );
+    let ips = gateway_ips();
+    let on_v6: Vec<&Value> = ips.iter().filter(|f| f["subnet_id"] == v6["id"]).collect();
+    assert_eq!(on_v6.len(), 1, "the gateway gets an IPv6 address: {ips:?}");
+    assert!(
+        on_v6[0]["ip_address"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("2001:db8:6::")),
+        "{ips:?}"
+    );
+    assert_eq!(ips.len(), 2, "{ips:?}");
+
+    let nid = id(&post(
+        &s,
+        &demo,
+        "networks",
+        "network",
+        json!({"name": "n66"}),
+    ));
+    let v4 = post_subnet(
+        &s,
+        &demo,
+        json!({"network_id": nid, "ip_version": 4, "cidr": "10.66.0.0/24"}),
+    );
+    let port = post(&s, &demo, "ports", "port", json!({"network_id": nid}));
+    let r2 = id(&post(
+        &s,
+        &demo,
+        "routers",
+        "router",
+        json!({"name": "r66"}),
+    ));
+    let r = call(
+        &s,
+        Method::PUT,
+        &format!("/routers/{r2}/add_router_interface"),
+        &demo,
+        Some(json!({"subnet_id": v4["id"]})),
+    );
+    assert_eq!(r.status(), 200);
+    let slaac = post_subnet(
+        &s,
+        &demo,
+        json!({"network_id": nid, "ip_version": 6, "cidr": "fd00:66::/64",
+               "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}),
+    );
+    let shown = json_of(call(
+        &s,
+        Method::GET,
+        &format!("/ports/{}", id(&port)),
+        &demo,
+        None,
+    ));
+    let mac = shown["port"]["mac_address"].as_str().expect("mac");
+    let eui = onestack::dataplane::plan::eui64("fd00:66::".parse().unwrap(), mac).unwrap();
+    let fixed = &shown["port"]["fixed_ips"];
+    assert!(
+        fixed
+            .as_array()
+            .expect("fixed_ips")
+            .iter()
+            .any(|f| f["subnet_id"] == slaac["id"] && f["ip_address"] == eui.to_string()),
+        "the existing port gets its SLAAC address: {fixed}"
+    );
+    let legs = json_of(call(
+        &s,
+        Method::GET,
+        &format!("/ports?device_id={r2}"),
+        &demo,
+        None,
+    ));
+    assert!(
+        !legs.to_string().contains("fd00:66::"),
+        "router interfaces get no SLAAC address: {legs}"
+    );
+}

@@ -566,5 +566,6 @@ fn subnet_create_tx(c: &Connection, ctx: &RequestContext, input: SubnetInput) ->
     net.std.touch();
     store::put(c, &net)?;
     ports::sync_dhcp_port(c, &network_id)?;
+    ports::add_subnet_to_existing_ports(c, &net, &subnet)?;
     Ok(subnet)
 }

@@ -336,6 +336,65 @@ pub fn sync_dhcp_port(c: &Connection, network_id: &str) -> ApiResult<()> {
     }
 }
 
+/// What Neutron does for ports that exist when an IPv6 subnet is added to their
+/// network: on an auto-address subnet (SLAAC, DHCPv6-stateless) every port but
+/// router interfaces gets its address, since its host forms it anyway; on an
+/// external network a new stateful IPv6 subnet gives each router gateway port that
+/// has no IPv6 address one (so a gateway set before `ipv6-public-subnet` existed
+/// routes IPv6 too). DHCP ports follow `sync_dhcp_port`.
+pub fn add_subnet_to_existing_ports(
+    c: &Connection,
+    net: &Network,
+    subnet: &Subnet,
+) -> ApiResult<()> {
+    if subnet.ip_version != 6 {
+        return Ok(());
+    }
+    let auto = is_auto_address(subnet);
+    let ports: Vec<Port> = store::list::<Port>(c)?
+        .into_iter()
+        .filter(|p| p.network_id == net.std.id && p.device_owner != OWNER_DHCP)
+        .filter(|p| !p.fixed_ips.iter().any(|f| f.subnet_id == subnet.std.id))
+        .collect();
+    for mut port in ports {
+        let wanted = if auto {
+            port.device_owner != OWNER_ROUTER_INTERFACE
+        } else {
+            net.external
+                && port.device_owner == OWNER_ROUTER_GATEWAY
+                && !port.fixed_ips.iter().any(|f| f.ip_address.contains(':'))
+        };
+        if !wanted {
+            continue;
+        }
+        let request = FixedIpRequest {
+            subnet_id: Some(subnet.std.id.clone()),
+            ip_address: None,
+        };
+        let added = allocate(c, net, &port.std.id, &port.mac_address, Some(vec![request]))?;
+        port.fixed_ips.extend(added);
+        port.std.touch();
+        store::put(c, &port)?;
+        if port.device_owner == OWNER_ROUTER_GATEWAY {
+            sync_router_gateway(c, &port)?;
+        }
+    }
+    Ok(())
+}
+
+/// The router's `external_gateway_info` mirrors its gateway port's addresses.
+fn sync_router_gateway(c: &Connection, port: &Port) -> ApiResult<()> {
+    let Some(mut router) = store::get::<Router>(c, &port.device_id)? else {
+        return Ok(());
+    };
+    if let Some(gw) = router.external_gateway_info.as_mut() {
+        gw.external_fixed_ips = port.fixed_ips.clone();
+        router.std.touch();
+        store::put(c, &router)?;
+    }
+    Ok(())
+}
+
 fn address_pairs(reqs: Vec<AddressPairRequest>, port_mac: &str) -> ApiResult<Vec<AddressPair>> {
     reqs.into_iter()
         .map(|r| {
