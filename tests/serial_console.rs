@@ -370,7 +370,10 @@ fn console_tokens_survive_kill_9_and_die_with_their_server() {
     // Stored as its SHA-256 with Nova's 600 s lifetime, never in clear: neither in
     // the database file nor in the WAL a kill -9 leaves unmerged.
     let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(secret.as_bytes()));
-    assert_eq!(token_rows(&s, &id), vec![(hash, "serial".to_owned(), 600)]);
+    assert_eq!(
+        token_rows(&s, &id),
+        vec![(hash.clone(), "serial".to_owned(), 600)]
+    );
     s.kill9();
     let files = database_bytes(&s);
     assert!(files.iter().any(|(n, _)| n == "state.db"), "no database");
@@ -381,9 +384,31 @@ fn console_tokens_survive_kill_9_and_die_with_their_server() {
         );
     }
 
+    // A token that expired while onestack was down is dropped at start.
+    {
+        let c = rusqlite::Connection::open(s.state_dir().join("state.db")).expect("open db");
+        c.execute(
+            "INSERT INTO console_auth_tokens
+                 (token_hash, instance_uuid, console_type, access_path, expires_at, created_at)
+             VALUES ('expired', ?1, 'serial', '/nonexistent', 1, 0)",
+            [&id],
+        )
+        .expect("insert an expired token");
+    }
+
     // After the restart (the guest's VMM is adopted) the same token opens the console.
     s.launch();
     wait_server(&s, &token, &id, "ACTIVE", Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while token_rows(&s, &id).len() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the expired token stayed: {:?}",
+            token_rows(&s, &id)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(token_rows(&s, &id), vec![(hash, "serial".to_owned(), 600)]);
     let ws_base = s.base.replacen("http://", "ws://", 1);
     let url = format!("{ws_base}/compute/serial/?token={secret}");
     let rt = tokio::runtime::Runtime::new().expect("runtime");

@@ -30,6 +30,9 @@ impl ComputeService {
     pub async fn recover(&self) -> RecoveryReport {
         let mut report = RecoveryReport::default();
         self.sweep_base_temps().await;
+        if let Err(e) = self.prune_console_tokens().await {
+            report.errors.push(format!("pruning console tokens: {e}"));
+        }
         let servers = match self.read(|c| store::server_list(c, None, false)).await {
             Ok(s) => s,
             Err(e) => {

@@ -113,6 +113,19 @@ impl ComputeService {
         Ok(token)
     }
 
+    /// Drops the console tokens that expired while onestack was down (they are
+    /// refused anyway; this keeps the table from growing across restarts).
+    pub async fn prune_console_tokens(&self) -> ApiResult<usize> {
+        let now = unix_now();
+        let pruned = self
+            .write(move |c| consoles::console_tokens_delete_expired(c, now))
+            .await?;
+        if pruned > 0 {
+            tracing::info!(pruned, "expired console tokens removed");
+        }
+        Ok(pruned)
+    }
+
     /// The socket a console token opens; unknown, expired and deleted servers'
     /// tokens are refused without saying which. A token may be used again until it
     /// expires, as with Nova's console auth.
