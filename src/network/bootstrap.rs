@@ -66,7 +66,7 @@ fn random_ula56() -> Ipv6Net {
 /// The ids `default_public` made or found.
 struct Public {
     network: String,
-    subnet4: Option<String>,
+    subnet4: String,
     subnet6: Option<String>,
 }
 
@@ -291,11 +291,11 @@ impl NetworkService {
                 .filter(|s| s.network_id == public.std.id)
                 .map(|s| s.std.id)
         };
-        let mut subnet4 = on_public("public-subnet");
         let mut subnet6 = on_public("ipv6-public-subnet");
-        if subnet4.is_none() {
-            let made = self
-                .subnet_create(
+        let subnet4 = match on_public("public-subnet") {
+            Some(id) => id,
+            None => {
+                self.subnet_create(
                     admin,
                     SubnetInput {
                         name: Some("public-subnet".into()),
@@ -314,9 +314,11 @@ impl NetworkService {
                         ..Default::default()
                     },
                 )
-                .await?;
-            subnet4 = Some(made.std.id);
-        }
+                .await?
+                .std
+                .id
+            }
+        };
         if cfg.with_ipv6() && subnet6.is_none() {
             let made = self
                 .subnet_create(
@@ -412,19 +414,18 @@ impl NetworkService {
     ) -> ApiResult<()> {
         // Without IPv6 the gateway takes what Neutron picks; with it, router1 holds
         // DevStack's IPV6_ROUTER_GW_IP, the next hop of the host's IPv6 route.
-        let external_fixed_ips = match (&public.subnet4, &public.subnet6) {
-            (Some(v4), Some(v6)) => Some(vec![
+        let external_fixed_ips = public.subnet6.as_ref().map(|v6| {
+            vec![
                 FixedIpRequest {
-                    subnet_id: Some(v4.clone()),
+                    subnet_id: Some(public.subnet4.clone()),
                     ip_address: None,
                 },
                 FixedIpRequest {
                     subnet_id: Some(v6.clone()),
                     ip_address: Some(cfg.ipv6_router_gw_ip.to_string()),
                 },
-            ]),
-            _ => None,
-        };
+            ]
+        });
         let found = self.router_list(demo).await?;
         let router = match made_before(found, demo_project, "router1", |r| &r.name) {
             Some(r) => r,
