@@ -51,6 +51,10 @@ echo "venv: $VENV ($("$VENV/bin/openstack" --version 2>&1))"
 # One build profile for the whole suite: the dev profile, with dependencies
 # optimized (Cargo.toml), so the Rust tests and the acceptance tests share one
 # build and no release/LTO build is needed.
+section "cargo fmt --check and clippy"
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+
 section "cargo build"
 cargo build
 test -x target/debug/onestack
