@@ -299,19 +299,19 @@ pub fn status(dir: &Path) -> anyhow::Result<String> {
             &db_path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
         )?;
-        let counts = crate::identity::store::counts(&conn).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let counts = crate::identity::facade::counts(&conn).map_err(|e| anyhow::anyhow!("{e}"))?;
         for (what, n) in counts {
             out += &format!("{what}: {n}\n");
         }
         let err = |e: crate::http::error::ApiError| anyhow::anyhow!("{e}");
         out += &format!(
             "images: {}\n",
-            crate::image::store::count(&conn).map_err(err)?
+            crate::image::facade::count(&conn).map_err(err)?
         );
-        for (kind, n) in crate::network::store::counts(&conn).map_err(err)? {
+        for (kind, n) in crate::network::facade::counts(&conn).map_err(err)? {
             out += &format!("{kind}s: {n}\n");
         }
-        let per_status = crate::compute::store::status_counts(&conn).map_err(err)?;
+        let per_status = crate::compute::facade::status_counts(&conn).map_err(err)?;
         let total: i64 = per_status.iter().map(|(_, n)| n).sum();
         let detail: Vec<String> = per_status
             .iter()

@@ -438,7 +438,7 @@ async fn housekeeping(cloud: Cloud) {
             - chrono::Duration::seconds(i64::from(cloud.profile.identity.token_expiration) + 300);
         let pruned = cloud
             .db
-            .write(move |c| crate::identity::store::revocation_prune(c, horizon))
+            .write(move |c| crate::identity::facade::revocations_prune_tx(c, horizon))
             .await;
         if let Err(e) = pruned {
             tracing::warn!(error = %e, "pruning revocation events failed");

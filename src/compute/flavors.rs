@@ -595,7 +595,7 @@ impl ComputeService {
                         "Can not add access to a public flavor.".into(),
                     ));
                 }
-                if crate::identity::store::project_get(c, &project)?.is_none() {
+                if !crate::identity::facade::project_exists_tx(c, &project)? {
                     return Err(ApiError::bad_request(format!(
                         "Project ID {project} is not a valid project."
                     )));

@@ -5,6 +5,7 @@ pub mod actions;
 pub mod api;
 pub mod build;
 pub mod configdrive;
+pub mod facade;
 pub mod flavors;
 pub mod info;
 pub mod interfaces;
@@ -21,7 +22,7 @@ pub mod server_groups;
 pub mod server_meta;
 pub mod servers;
 pub mod services;
-pub mod store;
+pub(crate) mod store;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -237,7 +237,7 @@ impl ComputeService {
     ) -> ApiResult<BTreeMap<String, i64>> {
         ctx.require_admin()?;
         self.write(move |c| {
-            if crate::identity::store::project_get(c, &project_id)?.is_none() {
+            if !crate::identity::facade::project_exists_tx(c, &project_id)? {
                 return Err(ApiError::bad_request(format!(
                     "Project ID {project_id} is not a valid project."
                 )));

@@ -2,6 +2,7 @@
 //! `PRAGMA user_version`, and every call run off the async worker threads.
 
 mod migrations;
+pub mod settings;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -137,21 +138,12 @@ fn open_conn(path: &Path, read_only: bool) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
-/// Maps SQLite constraint violations to the API's Conflict; everything else is internal.
-pub fn conflict_on_unique(
-    e: rusqlite::Error,
-    what: impl FnOnce() -> String,
-) -> crate::http::error::ApiError {
-    use crate::http::error::ApiError;
-    match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
-        {
-            ApiError::Conflict(what())
-        }
-        _ => ApiError::Internal(e.into()),
-    }
+/// Whether `e` is a UNIQUE or PRIMARY KEY violation: the database's way of saying
+/// "that already exists", which callers turn into their own conflict error.
+pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
 #[cfg(test)]

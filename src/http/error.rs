@@ -78,6 +78,15 @@ impl ApiError {
     }
 }
 
+/// Maps SQLite constraint violations to the API's Conflict; everything else is internal.
+pub fn conflict_on_unique(e: rusqlite::Error, what: impl FnOnce() -> String) -> ApiError {
+    if crate::db::is_unique_violation(&e) {
+        ApiError::Conflict(what())
+    } else {
+        ApiError::Internal(e.into())
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         ApiError::Internal(e)

@@ -6,10 +6,11 @@ mod assignment;
 mod auth;
 pub mod bootstrap;
 mod catalog;
+pub mod facade;
 pub mod model;
 pub mod password;
 mod resources;
-pub mod store;
+pub(crate) mod store;
 pub mod token;
 
 use std::collections::HashMap;

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::model::*;
-use crate::db::conflict_on_unique;
 use crate::http::error::ApiResult;
+use crate::http::error::conflict_on_unique;
 
 pub fn ts(t: DateTime<Utc>) -> String {
     crate::http::time::iso_micros(t)
@@ -37,26 +37,6 @@ fn dup(what: &'static str, name: &str) -> impl FnOnce() -> String {
             "Conflict occurred attempting to store {what} - Duplicate entry found with name {name}."
         )
     }
-}
-
-// --- settings -------------------------------------------------------------------
-
-pub fn setting_get(c: &Connection, key: &str) -> ApiResult<Option<String>> {
-    Ok(
-        c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-            r.get(0)
-        })
-        .optional()?,
-    )
-}
-
-pub fn setting_put(c: &Connection, key: &str, value: &str) -> ApiResult<()> {
-    c.execute(
-        "INSERT INTO settings (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [key, value],
-    )?;
-    Ok(())
 }
 
 // --- domains --------------------------------------------------------------------

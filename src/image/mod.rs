@@ -3,13 +3,14 @@
 
 pub mod api;
 mod data;
+pub mod facade;
 pub mod format;
 mod import;
 mod listing;
 mod members;
 pub mod model;
 mod patch;
-pub mod store;
+pub(crate) mod store;
 
 use std::sync::Arc;
 

@@ -53,7 +53,7 @@ pub fn image_insert(c: &Connection, i: &Image) -> ApiResult<()> {
             i.created_at, i.updated_at
         ],
     )
-    .map_err(|e| crate::db::conflict_on_unique(e, || format!("An image with identifier {} already exists", i.id)))?;
+    .map_err(|e| crate::http::error::conflict_on_unique(e, || format!("An image with identifier {} already exists", i.id)))?;
     Ok(())
 }
 
@@ -146,7 +146,7 @@ pub fn member_insert(c: &Connection, m: &Member) -> ApiResult<()> {
         params![m.image_id, m.member_id, m.status, m.created_at, m.updated_at],
     )
     .map_err(|e| {
-        crate::db::conflict_on_unique(e, || format!("Member {} already exists for image {}", m.member_id, m.image_id))
+        crate::http::error::conflict_on_unique(e, || format!("Member {} already exists for image {}", m.member_id, m.image_id))
     })?;
     Ok(())
 }

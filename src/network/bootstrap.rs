@@ -18,7 +18,7 @@ use super::ports::FixedIpRequest;
 use super::routers::{GatewayRequest, InterfaceRequest, RouterInput};
 use super::subnetpools::SubnetPoolInput;
 use crate::http::context::{NamedRef, RequestContext, Scope};
-use crate::http::error::ApiResult;
+use crate::http::error::{ApiError, ApiResult};
 use crate::profile::NetworkSection;
 
 /// An admin acting inside `project_id`, for work the cloud does on its own behalf.
@@ -148,7 +148,7 @@ impl NetworkService {
         demo_project: &str,
     ) -> ApiResult<bool> {
         let done = self
-            .read(|c| crate::identity::store::setting_get(c, MARKER))
+            .read(|c| Ok::<_, ApiError>(crate::db::settings::get(c, MARKER)?))
             .await?;
         if done.is_some() {
             return Ok(false);
@@ -182,7 +182,7 @@ impl NetworkService {
         }
         self.default_router(&demo, cfg, demo_project, public, subnets)
             .await?;
-        self.write(|c| crate::identity::store::setting_put(c, MARKER, "1"))
+        self.write(|c| Ok::<_, ApiError>(crate::db::settings::put(c, MARKER, "1")?))
             .await?;
         Ok(true)
     }

@@ -4,6 +4,7 @@
 
 pub mod api;
 mod bootstrap;
+pub mod facade;
 pub mod instance;
 pub mod ipam;
 pub mod model;
@@ -15,7 +16,7 @@ pub mod ports;
 mod quotas;
 pub mod routers;
 pub mod security;
-pub mod store;
+pub(crate) mod store;
 pub mod subnetpools;
 
 use std::sync::Arc;

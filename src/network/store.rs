@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::model::{PortForwarding, Resource};
-use crate::db::conflict_on_unique;
+use crate::http::error::conflict_on_unique;
 use crate::http::error::{ApiError, ApiResult};
 
 fn decode<T: Resource>(doc: String) -> ApiResult<T> {

@@ -7,7 +7,7 @@ pub mod api;
 pub mod host;
 pub mod microversion;
 pub mod model;
-pub mod store;
+pub(crate) mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
 

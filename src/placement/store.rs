@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::model::{InventorySpec, Provider};
-use crate::db::conflict_on_unique;
+use crate::http::error::conflict_on_unique;
 use crate::http::error::{ApiError, ApiResult};
 
 fn now() -> String {
@@ -79,15 +79,6 @@ pub fn provider_update(
         params![uuid, name, parent, root, now()],
     )
     .map_err(|e| duplicate_name(e, name))?;
-    Ok(())
-}
-
-/// Moves every provider of the tree rooted at `old_root` under `new_root`.
-pub fn providers_reroot(c: &Connection, old_root: &str, new_root: &str) -> ApiResult<()> {
-    c.execute(
-        "UPDATE placement_providers SET root_uuid = ?2 WHERE root_uuid = ?1",
-        params![old_root, new_root],
-    )?;
     Ok(())
 }
 

@@ -72,7 +72,9 @@ pub fn flavor_insert(c: &Connection, f: &Flavor) -> ApiResult<()> {
         "INSERT INTO flavors (id, name, doc) VALUES (?1, ?2, ?3)",
         params![f.id, f.name, encode(f)?],
     )
-    .map_err(|e| crate::db::conflict_on_unique(e, || format!("Flavor {} already exists.", f.id)))?;
+    .map_err(|e| {
+        crate::http::error::conflict_on_unique(e, || format!("Flavor {} already exists.", f.id))
+    })?;
     Ok(())
 }
 
@@ -148,7 +150,9 @@ pub fn keypair_insert(c: &Connection, k: &Keypair) -> ApiResult<i64> {
         params![k.user_id, k.name, encode(k)?],
     )
     .map_err(|e| {
-        crate::db::conflict_on_unique(e, || format!("Key pair '{}' already exists.", k.name))
+        crate::http::error::conflict_on_unique(e, || {
+            format!("Key pair '{}' already exists.", k.name)
+        })
     })?;
     Ok(c.last_insert_rowid())
 }
@@ -166,7 +170,9 @@ pub fn server_group_insert(c: &Connection, g: &ServerGroup) -> ApiResult<()> {
         params![g.id, g.project_id, encode(g)?],
     )
     .map_err(|e| {
-        crate::db::conflict_on_unique(e, || format!("Server group {} already exists.", g.id))
+        crate::http::error::conflict_on_unique(e, || {
+            format!("Server group {} already exists.", g.id)
+        })
     })?;
     Ok(())
 }
@@ -220,7 +226,7 @@ pub fn server_group_member_add(c: &Connection, group_id: &str, server_id: &str) 
         [group_id, server_id],
     )
     .map_err(|e| {
-        crate::db::conflict_on_unique(e, || {
+        crate::http::error::conflict_on_unique(e, || {
             format!("Server {server_id} is already a member of a server group.")
         })
     })?;

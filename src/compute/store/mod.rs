@@ -34,7 +34,9 @@ pub fn server_insert(c: &Connection, s: &Server) -> ApiResult<i64> {
             encode(s)?
         ],
     )
-    .map_err(|e| crate::db::conflict_on_unique(e, || format!("Server {} already exists.", s.id)))?;
+    .map_err(|e| {
+        crate::http::error::conflict_on_unique(e, || format!("Server {} already exists.", s.id))
+    })?;
     Ok(c.last_insert_rowid())
 }
 
@@ -106,14 +108,6 @@ pub fn project_usage(c: &Connection, project_id: &str) -> ApiResult<(i64, i64, i
     Ok(servers.iter().fold((0, 0, 0), |(n, cores, ram), s| {
         (n + 1, cores + s.flavor.vcpus, ram + s.flavor.ram)
     }))
-}
-
-/// Removes the row for good (a build rolled back before it was acknowledged).
-pub fn server_purge(c: &Connection, id: &str) -> ApiResult<()> {
-    c.execute("DELETE FROM servers WHERE id = ?1", [id])?;
-    c.execute("DELETE FROM instance_actions WHERE server_id = ?1", [id])?;
-    consoles::console_tokens_delete_for_server(c, id)?;
-    Ok(())
 }
 
 pub fn action_put(c: &Connection, a: &InstanceAction) -> ApiResult<()> {

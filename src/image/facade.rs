@@ -1,0 +1,11 @@
+//! What other parts of onestack may ask of the image service directly, besides
+//! `ImageService`'s methods.
+
+use rusqlite::Connection;
+
+use crate::http::error::ApiResult;
+
+/// How many images exist, for `onestack status`.
+pub fn count(c: &Connection) -> ApiResult<i64> {
+    super::store::count(c)
+}
