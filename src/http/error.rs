@@ -34,9 +34,22 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     RangeNotSatisfiable(String),
+    /// A fault the real service names with a machine-readable code beside its
+    /// status: Placement's `errors[].code`, Neutron's `NeutronError.type`.
+    #[error("{message}")]
+    Typed {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
+
+/// The machine-readable code of a typed fault, carried beside `Fault` to the
+/// service's fault layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultCode(pub &'static str);
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -60,8 +73,23 @@ impl ApiError {
         ApiError::Unauthorized("The request you have made requires authentication.".into())
     }
 
+    /// A fault with the real service's code for it (see `ApiError::Typed`).
+    pub fn typed(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Typed {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 409 with the real service's code for it.
+    pub fn conflict_typed(code: &'static str, message: impl Into<String>) -> Self {
+        Self::typed(StatusCode::CONFLICT, code, message)
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::Typed { status, .. } => *status,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -123,11 +151,18 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
+        let code = match &self {
+            ApiError::Typed { code, .. } => Some(FaultCode(code)),
+            _ => None,
+        };
         let fault = Fault { status, message };
         // A neutral body; the service's fault layer replaces it with its own format.
         let body = serde_json::json!({"error": {"code": status.as_u16(), "message": fault.message, "title": fault.title()}});
         let mut resp = (status, axum::Json(body)).into_response();
         resp.extensions_mut().insert(fault);
+        if let Some(code) = code {
+            resp.extensions_mut().insert(code);
+        }
         resp
     }
 }
@@ -154,6 +189,16 @@ impl FaultFormat {
 
     /// The fault body; formats that carry the request id (Placement) get `request_id`.
     pub fn body_for(self, fault: &Fault, request_id: Option<&str>) -> serde_json::Value {
+        self.body_typed(fault, None, request_id)
+    }
+
+    /// The fault body with the fault's machine-readable code, where the format has one.
+    pub fn body_typed(
+        self,
+        fault: &Fault,
+        typed: Option<FaultCode>,
+        request_id: Option<&str>,
+    ) -> serde_json::Value {
         let code = fault.status.as_u16();
         match self {
             FaultFormat::Keystone => serde_json::json!({
@@ -172,14 +217,9 @@ impl FaultFormat {
                 serde_json::json!({ key: {"code": code, "message": fault.message} })
             }
             FaultFormat::Neutron => {
-                let kind = match fault.status {
-                    StatusCode::NOT_FOUND => "NotFound",
-                    StatusCode::BAD_REQUEST => "BadRequest",
-                    StatusCode::FORBIDDEN => "PolicyNotAuthorized",
-                    StatusCode::CONFLICT => "Conflict",
-                    StatusCode::PAYLOAD_TOO_LARGE => "OverQuota",
-                    StatusCode::PRECONDITION_FAILED => "PreconditionFailed",
-                    _ => "InternalServerError",
+                let kind = match (typed, fault.status) {
+                    (Some(FaultCode(t)), _) => t,
+                    (None, status) => neutron_type(status),
                 };
                 serde_json::json!({"NeutronError": {"type": kind, "message": fault.message, "detail": ""}})
             }
@@ -190,7 +230,7 @@ impl FaultFormat {
                 "status": code,
                 "title": fault.title(),
                 "detail": fault.message,
-                "code": placement_code(fault),
+                "code": typed.map_or(placement::UNDEFINED, |FaultCode(c)| c),
                 "request_id": request_id.unwrap_or_default(),
             }]}),
         }
@@ -205,7 +245,8 @@ impl FaultFormat {
             .extensions()
             .get::<crate::http::RequestId>()
             .map(|r| r.0.clone());
-        let body = self.body_for(&fault, rid.as_deref());
+        let typed = resp.extensions_mut().remove::<FaultCode>();
+        let body = self.body_typed(&fault, typed, rid.as_deref());
         let mut out = (fault.status, axum::Json(body)).into_response();
         *out.headers_mut() = std::mem::take(resp.headers_mut());
         out.headers_mut().insert(
@@ -221,29 +262,30 @@ impl FaultFormat {
     }
 }
 
-/// Placement's machine-readable error code (its `errors.py`), told apart by the
-/// message, since `ApiError` has no code of its own. Clients (Nova) retry on
-/// `placement.concurrent_update`.
-fn placement_code(fault: &Fault) -> &'static str {
-    let m = fault.message.as_str();
-    match fault.status {
-        StatusCode::CONFLICT if m.contains("generation conflict") => "placement.concurrent_update",
-        StatusCode::CONFLICT if m.contains("Conflicting resource provider name") => {
-            "placement.duplicate_name"
-        }
-        StatusCode::CONFLICT if m.contains("Resource provider has allocations") => {
-            "placement.resource_provider.inuse"
-        }
-        StatusCode::CONFLICT if m.contains("child resource providers") => {
-            "placement.resource_provider.cannot_delete_parent"
-        }
-        StatusCode::CONFLICT
-            if m.starts_with("update conflict: Inventory") && m.ends_with("in use.") =>
-        {
-            "placement.inventory.inuse"
-        }
-        _ => "placement.undefined_code",
+/// Neutron's fault type for a status, when the fault names no type of its own.
+fn neutron_type(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "NotFound",
+        StatusCode::BAD_REQUEST => "BadRequest",
+        StatusCode::FORBIDDEN => "PolicyNotAuthorized",
+        StatusCode::CONFLICT => "Conflict",
+        StatusCode::PAYLOAD_TOO_LARGE => "OverQuota",
+        StatusCode::PRECONDITION_FAILED => "PreconditionFailed",
+        StatusCode::UNAUTHORIZED => "NotAuthorized",
+        _ => "InternalServerError",
     }
+}
+
+/// Placement's machine-readable error codes (its `errors.py`). Clients (Nova) retry
+/// on `CONCURRENT_UPDATE`.
+pub mod placement {
+    pub const UNDEFINED: &str = "placement.undefined_code";
+    pub const CONCURRENT_UPDATE: &str = "placement.concurrent_update";
+    pub const DUPLICATE_NAME: &str = "placement.duplicate_name";
+    pub const PROVIDER_IN_USE: &str = "placement.resource_provider.inuse";
+    pub const PROVIDER_CANNOT_DELETE_PARENT: &str =
+        "placement.resource_provider.cannot_delete_parent";
+    pub const INVENTORY_IN_USE: &str = "placement.inventory.inuse";
 }
 
 #[cfg(test)]
@@ -297,13 +339,51 @@ mod tests {
         assert_eq!(e["detail"], "No resource provider with uuid x found");
         assert_eq!(e["code"], "placement.undefined_code");
         assert_eq!(e["request_id"], "req-1");
-        let c = Fault {
+    }
+
+    /// The code travels with the error through the response to the service's
+    /// fault layer; the message plays no part in it.
+    #[tokio::test]
+    async fn a_typed_fault_keeps_its_code_whatever_its_message() {
+        use http_body_util::BodyExt;
+        async fn body(r: Response) -> serde_json::Value {
+            let bytes = r.into_body().collect().await.expect("body").to_bytes();
+            serde_json::from_slice(&bytes).expect("json")
+        }
+        let err = ApiError::conflict_typed(placement::CONCURRENT_UPDATE, "anything at all");
+        let resp = FaultFormat::Placement.render(err.into_response(), None);
+        assert_eq!(resp.status(), StatusCode::CONFLICT);
+        assert_eq!(
+            body(resp).await["errors"][0]["code"],
+            placement::CONCURRENT_UPDATE
+        );
+        let typed = ApiError::typed(StatusCode::CONFLICT, "PortInUse", "Port p is in use");
+        let neutron = FaultFormat::Neutron.render(typed.into_response(), None);
+        assert_eq!(neutron.status(), StatusCode::CONFLICT);
+        let b = body(neutron).await;
+        assert_eq!(b["NeutronError"]["type"], "PortInUse");
+        assert_eq!(b["NeutronError"]["message"], "Port p is in use");
+        let f = Fault {
             status: StatusCode::CONFLICT,
             message: "resource provider generation conflict".into(),
         };
+        // Untyped, even a message that reads like a known fault is undefined.
         assert_eq!(
-            FaultFormat::Placement.body(&c)["errors"][0]["code"],
-            "placement.concurrent_update"
+            FaultFormat::Placement.body(&f)["errors"][0]["code"],
+            placement::UNDEFINED
+        );
+        assert_eq!(
+            FaultFormat::Placement.body_typed(
+                &f,
+                Some(FaultCode(placement::CONCURRENT_UPDATE)),
+                None
+            )["errors"][0]["code"],
+            placement::CONCURRENT_UPDATE
+        );
+        assert_eq!(
+            FaultFormat::Neutron.body_typed(&f, Some(FaultCode("PortInUse")), None)["NeutronError"]
+                ["type"],
+            "PortInUse"
         );
     }
 }

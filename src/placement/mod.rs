@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::{Connection, Transaction};
 
 use crate::db::Db;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, placement as codes};
 pub use host::{compute_node_uuid, host_cpu_traits, host_inventory};
 pub use model::InventorySpec;
 use model::*;
@@ -343,14 +343,20 @@ impl PlacementService {
         self.write(move |tx| {
             load_provider(tx, &uuid)?;
             if store::provider_has_allocations(tx, &uuid)? {
-                return Err(ApiError::Conflict(format!(
-                    "Unable to delete resource provider {uuid}: Resource provider has allocations."
-                )));
+                return Err(ApiError::conflict_typed(
+                    codes::PROVIDER_IN_USE,
+                    format!(
+                        "Unable to delete resource provider {uuid}: Resource provider has allocations."
+                    ),
+                ));
             }
             if store::provider_has_children(tx, &uuid)? {
-                return Err(ApiError::Conflict(format!(
-                    "Unable to delete parent resource provider {uuid}: It has child resource providers."
-                )));
+                return Err(ApiError::conflict_typed(
+                    codes::PROVIDER_CANNOT_DELETE_PARENT,
+                    format!(
+                        "Unable to delete parent resource provider {uuid}: It has child resource providers."
+                    ),
+                ));
             }
             store::provider_delete(tx, &uuid)
         })
@@ -894,9 +900,12 @@ fn sorted(mut v: Vec<InventorySpec>) -> Vec<InventorySpec> {
 }
 
 fn inventory_in_use(provider: &str, class: &str) -> ApiError {
-    ApiError::Conflict(format!(
-        "update conflict: Inventory for '{class}' on resource provider '{provider}' in use."
-    ))
+    ApiError::conflict_typed(
+        codes::INVENTORY_IN_USE,
+        format!(
+            "update conflict: Inventory for '{class}' on resource provider '{provider}' in use."
+        ),
+    )
 }
 
 fn check_class_known(c: &Connection, provider: &str, class: &str) -> ApiResult<()> {
@@ -959,16 +968,20 @@ fn write_allocations(tx: &Transaction, requests: &[ConsumerAllocations]) -> ApiR
                 (Some(k), Some(g)) if k.generation == g => {}
                 (None, None) => {}
                 (Some(k), got) => {
-                    return Err(ApiError::Conflict(format!(
-                        "consumer generation conflict - expected {} but got {}",
-                        k.generation,
-                        got.map_or("None".to_owned(), |g| g.to_string())
-                    )));
+                    return Err(ApiError::conflict_typed(
+                        codes::CONCURRENT_UPDATE,
+                        format!(
+                            "consumer generation conflict - expected {} but got {}",
+                            k.generation,
+                            got.map_or("None".to_owned(), |g| g.to_string())
+                        ),
+                    ));
                 }
                 (None, Some(g)) => {
-                    return Err(ApiError::Conflict(format!(
-                        "consumer generation conflict - expected null but got {g}"
-                    )));
+                    return Err(ApiError::conflict_typed(
+                        codes::CONCURRENT_UPDATE,
+                        format!("consumer generation conflict - expected null but got {g}"),
+                    ));
                 }
             }
         }

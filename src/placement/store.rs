@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::model::{InventorySpec, Provider};
 use crate::http::error::conflict_on_unique;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, placement as codes};
 
 fn now() -> String {
     crate::http::time::iso_micros(chrono::Utc::now())
@@ -39,9 +39,14 @@ pub fn provider_list(c: &Connection) -> ApiResult<Vec<Provider>> {
 }
 
 fn duplicate_name(e: rusqlite::Error, name: &str) -> ApiError {
-    conflict_on_unique(e, || {
-        format!("Conflicting resource provider name: {name} already exists.")
-    })
+    if crate::db::is_unique_violation(&e) {
+        ApiError::conflict_typed(
+            codes::DUPLICATE_NAME,
+            format!("Conflicting resource provider name: {name} already exists."),
+        )
+    } else {
+        ApiError::Internal(e.into())
+    }
 }
 
 pub fn provider_insert(c: &Connection, p: &Provider) -> ApiResult<()> {
@@ -97,8 +102,9 @@ pub fn provider_bump(c: &Connection, uuid: &str, expected: Option<i64>) -> ApiRe
         )?,
     };
     if n == 0 {
-        return Err(ApiError::Conflict(
-            "resource provider generation conflict".into(),
+        return Err(ApiError::conflict_typed(
+            codes::CONCURRENT_UPDATE,
+            "resource provider generation conflict",
         ));
     }
     Ok(c.query_row(
