@@ -520,7 +520,9 @@ HEADER = """\
 # scripts/test.sh runs `scripts/tempest.sh --check`, which fails on a failure not listed
 # here and on a listed test that passes, so this list only shrinks.
 # Regenerate with `scripts/tempest.sh --update-expected` (a full run of the four services):
-# passing entries are dropped, reasons are kept, new failures get "TODO: reason".
+# passing entries are dropped, reasons are kept, new failures get "TODO: reason"
+# for a person to replace with the real one (a single-node limit, or "not yet: ...");
+# `scripts/tempest.sh --update-expected --from target/tempest` does it from the last run.
 """
 
 
@@ -556,19 +558,39 @@ def check(results: dict, services: list[str]) -> bool:
                   and expected[t] in ("", TODO_REASON))
     for title, ids in (("failed but not in expected-failures.txt", unexpected),
                        ("passed but listed in expected-failures.txt (remove them)", fixed),
-                       ("listed but no longer selected (remove them)", vanished),
-                       ("listed without a reason", todo)):
+                       ("listed but no longer selected (remove them)", vanished)):
         if ids:
             ok = False
             print(f"\nUNEXPECTED: {len(ids)} test(s) {title}:")
             for t in ids:
                 print(f"  {t}")
+    if todo:
+        print(f"\nWARNING: {len(todo)} expected failure(s) still without a reason "
+              f"(\"{TODO_REASON}\" in {EXPECTED.relative_to(REPO)})")
     if ok:
         print("\nexpected-failures check: ok")
     return ok
 
 
 # --------------------------------------------------------------------------- main
+
+def from_results(src: Path, services: list[str], args) -> int:
+    """--check / --update-expected against the results.json files of an earlier run."""
+    results = {}
+    for svc in services:
+        path = src / svc / "results.json"
+        if not path.exists():
+            raise SystemExit(f"tempest: no {path} (run scripts/tempest.sh {svc} first)")
+        results.update(json.loads(path.read_text()))
+    for svc in services:
+        print((src / svc / "summary.txt").read_text().rstrip())
+    rc = 0
+    if args.update_expected:
+        update_expected(results, services)
+    if args.check:
+        rc = 0 if check(results, services) else 1
+    return rc
+
 
 def main() -> int:
     p = argparse.ArgumentParser(prog="scripts/tempest.sh", add_help=True)
@@ -579,6 +601,8 @@ def main() -> int:
     p.add_argument("--update-expected", action="store_true")
     p.add_argument("--out", type=Path, default=REPO / "target" / "tempest")
     p.add_argument("--dataplane", choices=["host", "off"], default=None)
+    p.add_argument("--from", dest="from_dir", type=Path, default=None,
+                   help="no run: --check/--update-expected against DIR's results")
     args, extra = p.parse_known_args()
     if "--" in extra:
         extra.remove("--")
@@ -597,6 +621,9 @@ def main() -> int:
     custom_regex = any(a in ("--regex", "-r") or a.startswith("--regex=") for a in extra)
     if (args.check or args.update_expected) and (smoke or custom_regex):
         p.error("--check/--update-expected need a full run of each service (no smoke, no --regex)")
+
+    if args.from_dir is not None:
+        return from_results(args.from_dir.resolve(), services, args)
 
     out = args.out.resolve()
     if out.exists():
