@@ -210,7 +210,15 @@ pub fn router(cloud: Cloud) -> Router {
     let enabled = |s: ServiceName| cloud.profile.services.enabled.contains(&s);
     let identity = crate::identity::api::router()
         .layer(from_fn_with_state(FaultFormat::Keystone, render_faults));
-    let mut app = Router::new().nest("/identity", identity);
+    // `/identity/` (the version-discovery URL clients derive from the catalog) is
+    // not part of the nested router, which only serves `/identity` itself.
+    let mut app = Router::new()
+        .route(
+            "/identity/",
+            axum::routing::get(crate::identity::api::versions)
+                .layer(from_fn_with_state(FaultFormat::Keystone, render_faults)),
+        )
+        .nest("/identity", identity);
     if enabled(ServiceName::Image) {
         let image = crate::image::api::router()
             .layer(from_fn_with_state(FaultFormat::Plain, render_faults));

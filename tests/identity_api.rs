@@ -872,3 +872,132 @@ fn expired_and_forged_tokens_are_refused() {
     expect_error(s.get("/auth/catalog", &forged), 401);
     expect_error(s.validate(&a, &forged), 404);
 }
+
+/// Keystone's `identity:validate_token`/`check_token`: the token's own user, an
+/// admin, a service or a system reader; another user gets 403 (also for a bogus token).
+#[test]
+fn only_the_subject_an_admin_or_a_service_validates_a_token() {
+    let s = Server::start();
+    let admin = s.admin();
+    let demo = s.demo();
+    let validate = |caller: &str, subject: &str, method: Method| {
+        s.client
+            .request(method, s.url("/auth/tokens"))
+            .header("X-Auth-Token", caller)
+            .header("X-Subject-Token", subject)
+            .send()
+            .expect("req")
+    };
+    // Its own token: yes.
+    assert_eq!(validate(&demo, &demo, Method::GET).status(), 200);
+    assert_eq!(validate(&demo, &demo, Method::HEAD).status(), 200);
+    // Somebody else's: no, whether the token is valid or not.
+    expect_error(validate(&demo, &admin, Method::GET), 403);
+    assert_eq!(validate(&demo, &admin, Method::HEAD).status(), 403);
+    expect_error(validate(&demo, "gAAAAAbogus", Method::GET), 403);
+    // An admin validates any token; a bogus one is 404 for it.
+    assert_eq!(validate(&admin, &demo, Method::GET).status(), 200);
+    expect_error(validate(&admin, "gAAAAAbogus", Method::GET), 404);
+    // A user holding the service role validates other users' tokens.
+    let pw = "svc-password-1";
+    let user = json_of(s.post(
+        "/users",
+        &admin,
+        json!({"user": {"name": "svc-validator", "password": pw, "domain_id": "default"}}),
+    ));
+    let uid = user["user"]["id"].as_str().expect("id").to_owned();
+    let roles = json_of(s.get("/roles?name=service", &admin));
+    let service_role = match roles["roles"][0]["id"].as_str() {
+        Some(id) => id.to_owned(),
+        None => {
+            json_of(s.post("/roles", &admin, json!({"role": {"name": "service"}})))["role"]["id"]
+                .as_str()
+                .expect("role id")
+                .to_owned()
+        }
+    };
+    let projects = json_of(s.get("/projects?name=service", &admin));
+    let project = match projects["projects"][0]["id"].as_str() {
+        Some(id) => id.to_owned(),
+        None => {
+            json_of(s.post("/projects", &admin, json!({"project": {"name": "service"}})))["project"]
+                ["id"]
+                .as_str()
+                .expect("project id")
+                .to_owned()
+        }
+    };
+    let r = s.req(
+        Method::PUT,
+        &format!("/projects/{project}/users/{uid}/roles/{service_role}"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.status(), 204);
+    let r = s.req(
+        Method::POST,
+        "/auth/tokens",
+        None,
+        Some(json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "id": uid, "password": pw}}},
+            "scope": {"project": {"id": project}}}})),
+    );
+    assert_eq!(r.status(), 201);
+    let svc = r.headers()["x-subject-token"]
+        .to_str()
+        .expect("token")
+        .to_owned();
+    assert_eq!(validate(&svc, &demo, Method::GET).status(), 200);
+}
+
+/// `PUT /v3/regions/{id}` creates a region with that id (409 the second time);
+/// project and domain names are at most 64 characters (Keystone's schema).
+#[test]
+fn region_put_and_name_length_limits() {
+    let s = Server::start();
+    let admin = s.admin();
+    let put = |body: Value| s.req(Method::PUT, "/regions/my-region", Some(&admin), Some(body));
+    let r = put(json!({"region": {"description": "mine"}}));
+    assert_eq!(r.status(), 201);
+    let v = json_of(r);
+    assert_eq!(v["region"]["id"], "my-region");
+    assert_eq!(v["region"]["description"], "mine");
+    expect_error(put(json!({"region": {}})), 409);
+    let r = s.req(
+        Method::PUT,
+        "/regions/other",
+        Some(&admin),
+        Some(json!({"region": {"id": "not-other"}})),
+    );
+    expect_error(r, 400);
+    let demo = s.demo();
+    let r = s.req(
+        Method::PUT,
+        "/regions/by-demo",
+        Some(&demo),
+        Some(json!({"region": {}})),
+    );
+    expect_error(r, 403);
+    assert_eq!(
+        json_of(s.get("/regions/my-region", &admin))["region"]["id"],
+        "my-region"
+    );
+
+    let long = "x".repeat(65);
+    let r = s.post("/projects", &admin, json!({"project": {"name": long}}));
+    expect_error(r, 400);
+    let r = s.post("/domains", &admin, json!({"domain": {"name": long}}));
+    expect_error(r, 400);
+    let ok = "y".repeat(64);
+    let r = s.post("/projects", &admin, json!({"project": {"name": ok}}));
+    assert_eq!(r.status(), 201);
+
+    // The version document also answers on `/identity/` (tempest's discovery URL).
+    let r = s
+        .client
+        .get(format!("{}/identity/", s.base))
+        .send()
+        .expect("get");
+    assert_eq!(r.status(), 300);
+}

@@ -373,6 +373,26 @@ impl Identity {
         })
     }
 
+    /// `GET`/`HEAD /v3/auth/tokens` for `caller`: Keystone's `identity:validate_token`
+    /// and `identity:check_token` default, `rule:admin_required or (role:reader and
+    /// system_scope:all) or rule:service_role or rule:token_subject`. Anyone else gets
+    /// 403, for an invalid token too (the policy sees no subject to match).
+    pub async fn validate_subject_for(
+        &self,
+        caller: &RequestContext,
+        token: &str,
+    ) -> ApiResult<Arc<RequestContext>> {
+        let privileged = caller.is_admin()
+            || caller.has_role("service")
+            || (caller.scope == Scope::System && caller.can_read());
+        match self.validate_subject(token).await {
+            Ok(subject) if privileged || subject.user.id == caller.user.id => Ok(subject),
+            Err(e) if privileged => Err(e),
+            Ok(_) | Err(ApiError::Missing(_)) => Err(ApiError::forbidden()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `DELETE /v3/auth/tokens`: durably revokes the token (and its rescoped children).
     pub async fn revoke_token(&self, caller: &RequestContext, token: &str) -> ApiResult<()> {
         let subject = self.validate_subject(token).await?;

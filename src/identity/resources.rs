@@ -11,9 +11,15 @@ use crate::http::context::{RequestContext, Scope};
 use crate::http::error::{ApiError, ApiResult};
 
 fn check_name(kind: &str, name: &str) -> ApiResult<()> {
-    if name.trim().is_empty() || name.len() > 255 {
+    check_name_len(kind, name, 255)
+}
+
+/// Keystone's schemas: a project's or a domain's name is 1 to 64 characters, other
+/// names 1 to 255.
+fn check_name_len(kind: &str, name: &str, max: usize) -> ApiResult<()> {
+    if name.trim().is_empty() || name.chars().count() > max {
         return Err(ApiError::bad_request(format!(
-            "Invalid input for field '{kind}/name': the name must be 1 to 255 characters."
+            "Invalid input for field '{kind}/name': the name must be 1 to {max} characters."
         )));
     }
     Ok(())
@@ -145,7 +151,7 @@ impl Identity {
     ) -> ApiResult<Domain> {
         ctx.require_admin()?;
         let name = require(input.name, "name")?;
-        check_name("domain", &name)?;
+        check_name_len("domain", &name, 64)?;
         let d = Domain {
             id: new_id(),
             name,
@@ -183,7 +189,7 @@ impl Identity {
         self.write(move |c| {
             let mut d = found(store::domain_get(c, &id)?, "domain", &id)?;
             if let Some(name) = input.name {
-                check_name("domain", &name)?;
+                check_name_len("domain", &name, 64)?;
                 d.name = name;
             }
             if let Some(v) = input.description {
@@ -229,7 +235,7 @@ impl Identity {
             ));
         }
         let name = require(input.name, "name")?;
-        check_name("project", &name)?;
+        check_name_len("project", &name, 64)?;
         let ctx2 = ctx.clone();
         self.write(move |c| {
             let parent = match input.parent_id.as_deref() {
@@ -288,7 +294,7 @@ impl Identity {
                 ));
             }
             if let Some(name) = input.name {
-                check_name("project", &name)?;
+                check_name_len("project", &name, 64)?;
                 p.name = name;
             }
             if let Some(v) = input.description {

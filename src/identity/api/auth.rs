@@ -70,12 +70,12 @@ async fn token_issue(
 /// `GET /v3/auth/tokens`: validate the X-Subject-Token and show it.
 async fn token_validate(
     State(cloud): State<Cloud>,
-    _caller: Ctx,
+    caller: Ctx,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let token = subject_token(&headers)?;
-    let ctx = cloud.identity.validate_subject(&token).await?;
+    let ctx = cloud.identity.validate_subject_for(&caller, &token).await?;
     let view = token_view(&cloud, &ctx, wants_catalog(&q)).await?;
     let mut resp = axum::Json(view).into_response();
     if let Ok(v) = HeaderValue::from_str(&token) {
@@ -87,11 +87,11 @@ async fn token_validate(
 /// `HEAD /v3/auth/tokens`.
 async fn token_check(
     State(cloud): State<Cloud>,
-    _caller: Ctx,
+    caller: Ctx,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     let token = subject_token(&headers)?;
-    cloud.identity.validate_subject(&token).await?;
+    cloud.identity.validate_subject_for(&caller, &token).await?;
     Ok(StatusCode::OK)
 }
 

@@ -7,9 +7,15 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use axum::extract::{Path, State};
+use axum::response::Response;
+
 use super::crud::{collection, create, delete, list, show, update};
-use super::self_link;
+use super::{created, self_link};
 use crate::cloud::Cloud;
+use crate::http::context::Ctx;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::Json;
 use crate::identity::catalog::{EndpointInput, RegionInput, ServiceInput};
 use crate::identity::model::{Endpoint, Region, Service};
 
@@ -19,6 +25,7 @@ pub fn routes() -> Router<Cloud> {
         .route(
             "/v3/regions/{region_id}",
             get(show::<Region>)
+                .put(region_put)
                 .patch(update::<Region>)
                 .delete(delete::<Region>),
         )
@@ -39,6 +46,25 @@ pub fn routes() -> Router<Cloud> {
                 .patch(update::<Endpoint>)
                 .delete(delete::<Endpoint>),
         )
+}
+
+/// `PUT /v3/regions/{region_id}`: creates the region with the id of the URL -> 201
+/// (409 when it exists; Keystone refuses a different `id` in the body).
+async fn region_put(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Json(mut b): Json<RegionBody>,
+) -> ApiResult<Response> {
+    if b.region.id.as_deref().is_some_and(|body_id| body_id != id) {
+        return Err(ApiError::bad_request(
+            "The region id in the body does not match the one of the URL.",
+        ));
+    }
+    b.region.id = Some(id);
+    let r = cloud.identity.region_create(&ctx, b.region).await?;
+    Ok(created(json!({"region": region_view(&h, &r)})))
 }
 
 #[derive(Deserialize)]

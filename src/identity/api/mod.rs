@@ -52,7 +52,7 @@ fn version_doc(headers: &HeaderMap) -> Value {
 }
 
 /// `GET /identity`: 300 Multiple Choices listing v3, as Keystone answers.
-async fn versions(headers: HeaderMap) -> Response {
+pub async fn versions(headers: HeaderMap) -> Response {
     let body = json!({"versions": {"values": [version_doc(&headers)]}});
     (StatusCode::MULTIPLE_CHOICES, axum::Json(body)).into_response()
 }
