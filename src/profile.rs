@@ -221,7 +221,10 @@ pub struct NetworkSection {
     /// (a whole fake host, for tests).
     #[serde(default)]
     pub host_netns: String,
-    /// Prefix of the router/DHCP namespaces onestack creates.
+    /// Prefix of the router/DHCP namespaces onestack creates. Empty: none for the
+    /// installed cloud (`/var/lib/onestack`, DevStack's `qrouter-<id>`), else
+    /// `os<tag>-` with a tag derived from the state directory, so that clouds on one
+    /// machine never share names (see `dataplane::Owner`).
     #[serde(default)]
     pub namespace_prefix: String,
     /// Masquerade the floating range out of the host (instances reach the internet).

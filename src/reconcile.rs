@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::cloud::Cloud;
 use crate::dataplane::metadata::MetadataResolver;
-use crate::dataplane::{Dataplane, DataplaneConfig, route_watch};
+use crate::dataplane::{Dataplane, DataplaneConfig, Owner, route_watch};
 use crate::profile::{DataplaneMode, NetworkSection};
 
 pub const STATUS_FILE: &str = "dataplane-status.json";
@@ -32,11 +32,21 @@ pub struct DataplaneStatus {
     pub errors: Vec<String>,
 }
 
+/// The dataplane of the cloud in `state_dir`: its objects are told apart from any
+/// other onestack's on the machine by an owner derived from the state directory,
+/// which also names its namespaces when the profile sets no `namespace_prefix`.
 pub fn dataplane_config(state_dir: &std::path::Path, net: &NetworkSection) -> DataplaneConfig {
+    let owner = Owner::for_state_dir(state_dir);
+    let namespace_prefix = if net.namespace_prefix.is_empty() {
+        owner.namespace_prefix()
+    } else {
+        net.namespace_prefix.clone()
+    };
     DataplaneConfig {
         host_netns: Some(net.host_netns.clone()).filter(|n| !n.is_empty()),
-        namespace_prefix: net.namespace_prefix.clone(),
+        namespace_prefix,
         state_dir: state_dir.join("dataplane"),
+        owner,
     }
 }
 

@@ -23,7 +23,7 @@ use onestack::compute::metadata::InstanceMetadata;
 use onestack::dataplane::metadata::{MetadataReply, MetadataResolver};
 use onestack::dataplane::plan::*;
 use onestack::dataplane::route_watch::RouteEvents;
-use onestack::dataplane::{ConvergeReport, Dataplane, DataplaneConfig};
+use onestack::dataplane::{ConvergeReport, Dataplane, DataplaneConfig, Owner};
 
 /// One fake host: a unique namespace prefix, the host namespace, a state dir, and
 /// the dataplane. Dropping it removes every namespace and process of the test.
@@ -46,6 +46,8 @@ impl Env {
             host_netns: Some(host.clone()),
             namespace_prefix: format!("{tag}-"),
             state_dir: state.path().to_path_buf(),
+            // The installed cloud's names: tables `onestack`, alias `onestack`.
+            owner: Owner::default(),
         });
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -35,6 +35,8 @@ const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 1);
 struct Cloud {
     tag: String,
     host: String,
+    /// The prefix of its router/DHCP namespaces.
+    ns_prefix: String,
     server: Server,
     token: String,
 }
@@ -51,22 +53,37 @@ impl Cloud {
         let host = format!("{tag}-host");
         sh(&["ip", "netns", "add", &host]);
         sh(&["ip", "-n", &host, "link", "set", "lo", "up"]);
+        let prefix = format!("namespace_prefix = \"{tag}-\"\n");
+        let masq = format!("masquerade = {masquerade}");
+        Cloud::start_in(&tag, &host, &[("masquerade = true", &masq)], &prefix)
+    }
+
+    /// A cloud whose dataplane lives in the fake host `host` (made by the caller,
+    /// whose namespaces start with `{tag}-`), the default test profile with `edits`
+    /// applied and `extra` added to its `[network]` section.
+    fn start_in(tag: &str, host: &str, edits: &[(&str, &str)], extra: &str) -> Cloud {
         let base = common::test_profile();
         assert!(base.contains("dataplane = \"off\"") && base.contains("masquerade = true"));
-        let profile = base
-            .replace(
-                "dataplane = \"off\"",
-                &format!(
-                    "dataplane = \"host\"\nhost_netns = \"{host}\"\nnamespace_prefix = \"{tag}-\""
-                ),
-            )
-            .replace("masquerade = true", &format!("masquerade = {masquerade}"));
+        let mut profile = base.replace(
+            "dataplane = \"off\"",
+            &format!("dataplane = \"host\"\nhost_netns = \"{host}\"\n{extra}"),
+        );
+        for (from, to) in edits {
+            assert!(profile.contains(from), "the profile has {from}");
+            profile = profile.replace(from, to);
+        }
         // From here on the guard owns the host namespace, even if the start fails.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ns_prefix = match extra.contains("namespace_prefix") {
+            true => format!("{tag}-"),
+            false => onestack::dataplane::Owner::for_state_dir(dir.path()).namespace_prefix(),
+        };
         let mut cloud = Cloud {
-            tag,
-            host,
+            tag: tag.to_owned(),
+            host: host.to_owned(),
+            ns_prefix,
             server: Server {
-                dir: tempfile::tempdir().expect("tempdir"),
+                dir,
                 child: None,
                 base: String::new(),
                 client: reqwest::blocking::Client::new(),
@@ -214,14 +231,15 @@ impl Cloud {
 
     /// Namespaces of this test whose name starts with `{tag}-{kind}`.
     fn namespaces(&self, kind: &str) -> Vec<String> {
-        let prefix = format!("{}-{kind}", self.tag);
-        std::fs::read_dir("/run/netns")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.starts_with(&prefix))
-            .collect()
+        netns_starting(&format!("{}-{kind}", self.tag))
+    }
+
+    /// The cloud's router and DHCP namespaces.
+    fn cloud_namespaces(&self) -> Vec<String> {
+        let mut v = netns_starting(&format!("{}qrouter-", self.ns_prefix));
+        v.extend(netns_starting(&format!("{}qdhcp-", self.ns_prefix)));
+        v.sort();
+        v
     }
 
     /// dnsmasq processes started for this state directory (checked by command line).
@@ -260,11 +278,15 @@ impl Cloud {
         for ns in self.namespaces("q") {
             sh(&["ip", "netns", "del", &ns]);
         }
+        // The cloud's tables are named after its state directory (`onestack-<tag>`).
         let ruleset = sh(&["ip", "netns", "exec", &self.host, "nft", "list", "tables"]);
-        for family in ["bridge", "inet"] {
-            if ruleset.contains(&format!("table {family} onestack")) {
+        for line in ruleset.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let ["table", family @ ("bridge" | "inet"), name] = words[..]
+                && name.starts_with("onestack")
+            {
                 sh(&[
-                    "ip", "netns", "exec", &self.host, "nft", "flush", "table", family, "onestack",
+                    "ip", "netns", "exec", &self.host, "nft", "flush", "table", family, name,
                 ]);
             }
         }
@@ -299,10 +321,22 @@ impl Drop for Cloud {
             eprintln!("cleanup: dnsmasq {pid} of this test had no pid file; killing it");
             let _ = Command::new("kill").args(["-KILL", &pid]).status();
         }
-        for ns in self.namespaces("") {
+        let mut left = self.namespaces("");
+        left.extend(self.cloud_namespaces());
+        for ns in left {
             let _ = Command::new("ip").args(["netns", "del", &ns]).status();
         }
     }
+}
+
+fn netns_starting(prefix: &str) -> Vec<String> {
+    std::fs::read_dir("/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
 }
 
 fn id(v: &Value) -> String {
@@ -959,4 +993,164 @@ fn masquerade_follows_a_default_route_that_appears_and_moves() {
         ruleset.contains("oifname \"up1\" masquerade") && !ruleset.contains("\"up0\""),
         "{ruleset}"
     );
+}
+
+/// An "instance" of `cloud` on DevStack's `private` network with a floating IP
+/// that admits ICMP: (namespace, port, floating IP, the subnet's gateway).
+fn private_instance(cloud: &Cloud, name: &str) -> (String, Value, Ipv4Addr, Ipv4Addr) {
+    let nets = cloud.ok(Method::GET, "/networks?name=private", None, 200);
+    let net = id(&nets["networks"][0]);
+    let subnets = cloud.ok(Method::GET, "/subnets?name=private-subnet", None, 200);
+    let gateway: Ipv4Addr = subnets["subnets"][0]["gateway_ip"]
+        .as_str()
+        .expect("gateway")
+        .parse()
+        .expect("IPv4");
+    let port = cloud.create(
+        "ports",
+        "port",
+        json!({"network_id": net, "name": name, "device_owner": "compute:nova",
+               "binding:host_id": "e2e-compute"}),
+    );
+    let group = port["security_groups"][0].as_str().expect("a group");
+    cloud.create(
+        "security-group-rules",
+        "security_group_rule",
+        json!({"security_group_id": group, "direction": "ingress", "ethertype": "IPv4",
+               "protocol": "icmp"}),
+    );
+    let publics = cloud.ok(Method::GET, "/networks?name=public", None, 200);
+    let fip = cloud.create(
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": id(&publics["networks"][0]), "port_id": id(&port)}),
+    );
+    let fip: Ipv4Addr = fip["floating_ip_address"]
+        .as_str()
+        .expect("address")
+        .parse()
+        .expect("IPv4");
+    let ns = cloud.instance(name, &port);
+    (ns, port, fip, gateway)
+}
+
+/// A harmless change that makes the cloud converge; waits for that converge,
+/// which must report no error.
+fn poke(cloud: &Cloud, port: &Value, n: usize) {
+    let since = SystemTime::now();
+    let body = json!({"port": {"description": format!("poke {n}")}});
+    cloud.ok(
+        Method::PUT,
+        &format!("/ports/{}", id(port)),
+        Some(body),
+        200,
+    );
+    cloud.converged(since, 1);
+}
+
+/// DHCP, the router and the floating IP from the fake host, for one instance.
+fn instance_traffic(cloud: &Cloud, (ns, port, fip, gateway): &(String, Value, Ipv4Addr, Ipv4Addr)) {
+    let got = eventually(LONG, || {
+        dhcp(ns, port["mac_address"].as_str().expect("mac")).is_ok()
+    });
+    assert!(
+        got,
+        "{ns}: DHCP answers\n--- log ---\n{}",
+        cloud.server.log()
+    );
+    assert!(
+        eventually(LONG, || ping(ns, *gateway, SHORT)),
+        "{ns} pings its router"
+    );
+    assert!(
+        eventually(LONG, || ping(&cloud.host, *fip, SHORT)),
+        "the host pings {ns}'s floating IP {fip}\n--- log ---\n{}",
+        cloud.server.log()
+    );
+}
+
+/// Two clouds on one machine: two state directories, one (fake) host, neither
+/// profile naming a namespace prefix, each with DevStack's `router1` and DHCP
+/// network `private` and an instance with a floating IP, one cloud on br-ex and the
+/// other on br-ex2. Through several converges of each (each one a full converge,
+/// as the periodic one), both keep their namespaces and traffic; a namespace left
+/// that cannot be entered is rebuilt; `down --purge-network` of one leaves the
+/// other whole.
+#[test]
+fn two_clouds_on_one_host_keep_apart() {
+    require_privileges!();
+    let tag = format!("two{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+    let host = format!("{tag}-host");
+    sh(&["ip", "netns", "add", &host]);
+    sh(&["ip", "-n", &host, "link", "set", "lo", "up"]);
+    let a = Cloud::start_in(&tag, &host, &[], "");
+    let mut b = Cloud::start_in(
+        &tag,
+        &host,
+        &[
+            (
+                "floating_range = \"172.24.4.0/24\"",
+                "floating_range = \"172.24.5.0/24\"",
+            ),
+            (
+                "public_gateway = \"172.24.4.1\"",
+                "public_gateway = \"172.24.5.1\"",
+            ),
+            (
+                "external_bridge = \"br-ex\"",
+                "external_bridge = \"br-ex2\"",
+            ),
+        ],
+        "",
+    );
+    assert!(!a.ns_prefix.is_empty() && !b.ns_prefix.is_empty());
+    assert_ne!(
+        a.ns_prefix, b.ns_prefix,
+        "each state directory names its namespaces"
+    );
+    let vm_a = private_instance(&a, "vmA");
+    let vm_b = private_instance(&b, "vmB");
+    a.converged(SystemTime::UNIX_EPOCH, 1);
+    b.converged(SystemTime::UNIX_EPOCH, 1);
+    let (ns_a, ns_b) = (a.cloud_namespaces(), b.cloud_namespaces());
+    assert_eq!(ns_a.len(), 2, "router1 and private's DHCP: {ns_a:?}");
+    assert_eq!(ns_b.len(), 2, "router1 and private's DHCP: {ns_b:?}");
+    instance_traffic(&a, &vm_a);
+    instance_traffic(&b, &vm_b);
+
+    for n in 0..3 {
+        poke(&a, &vm_a.1, n);
+        poke(&b, &vm_b.1, n);
+    }
+    assert_eq!(a.cloud_namespaces(), ns_a, "cloud A kept its namespaces");
+    assert_eq!(b.cloud_namespaces(), ns_b, "cloud B kept its namespaces");
+    instance_traffic(&a, &vm_a);
+    instance_traffic(&b, &vm_b);
+
+    // A namespace whose /run/netns entry is left but cannot be entered is rebuilt.
+    let dhcp_ns = ns_a
+        .iter()
+        .find(|n| n.contains("qdhcp-"))
+        .expect("a DHCP namespace")
+        .clone();
+    sh(&["ip", "netns", "del", &dhcp_ns]);
+    std::fs::write(Path::new("/run/netns").join(&dhcp_ns), b"").expect("stale entry");
+    poke(&a, &vm_a.1, 10);
+    sh(&["ip", "-n", &dhcp_ns, "link", "show", "dev", "lo"]);
+    instance_traffic(&a, &vm_a);
+
+    // One cloud's purge takes its own, and nothing of the other's.
+    b.server.kill9();
+    let out = b.server.onestack(&["down", "--purge-network"]);
+    assert!(
+        out.status.success(),
+        "purge: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(b.cloud_namespaces().is_empty(), "B's namespaces are gone");
+    assert!(b.master_of(&tap(&vm_b.1)).is_none(), "B's tap is released");
+    assert_eq!(a.cloud_namespaces(), ns_a, "A's namespaces are untouched");
+    instance_traffic(&a, &vm_a);
+    poke(&a, &vm_a.1, 11);
+    instance_traffic(&a, &vm_a);
 }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use super::Dataplane;
 use super::cmd::{CmdError, Ns};
 use super::ipv4;
-use super::links::{self, ALIAS_OWNED, Links, Want};
+use super::links::{self, Links, Want};
 use super::plan::{DhcpPlan, Ipv6Mode, NetworkPlan, device_name, tap_name};
 use super::router::canonical_addr;
 
@@ -109,12 +109,21 @@ async fn ensure_leg(
 ) -> Result<(bool, Vec<String>), CmdError> {
     let r = &dp.runner;
     let host = dp.host();
-    links::ensure_namespace(r, name).await?;
+    links::ensure_namespace(r, &dp.config.owner, name).await?;
     let ns = Ns::Named(name.to_string());
     let mut inner_links = links::dump(r, &ns).await?;
     let inner = device_name("ns-", &dhcp.port_id);
-    let relinked =
-        links::ensure_veth(r, &host, host_links, outer, name, &mut inner_links, &inner).await?;
+    let relinked = links::ensure_veth(
+        r,
+        &dp.config.owner,
+        &host,
+        host_links,
+        outer,
+        name,
+        &mut inner_links,
+        &inner,
+    )
+    .await?;
     let mut errors = Vec::new();
     if relinked {
         // As Neutron's DHCP agent: the DHCP port takes no router advertisements
@@ -124,11 +133,12 @@ async fn ensure_leg(
             errors.push(e.to_string());
         }
     }
+    let owned = dp.config.owner.owned_alias();
     let outer_want = Want {
         master: Some(&net.bridge),
         mtu: Some(net.mtu),
         up: true,
-        alias: Some(ALIAS_OWNED),
+        alias: Some(&owned),
         mac: None,
     };
     if let Err(e) = links::fix(r, &host, &host_links[outer], &outer_want).await {

@@ -1,20 +1,28 @@
 //! Network devices and namespaces: observe them with one `ip -d -j addr show` per
 //! namespace, then create what is missing and fix what differs with as few `ip`
-//! calls as possible. Devices onestack creates carry the alias `onestack`; devices
-//! that already existed under a planned name (a tap opened by QEMU, a test's veth)
-//! are adopted with the alias `onestack-adopted`, so they are released, never
-//! deleted, when the plan drops them.
+//! calls as possible. Devices onestack creates carry its owned alias (`onestack`
+//! for the installed cloud); devices that already existed under a planned name (a
+//! tap opened by QEMU, a test's veth) are adopted with its adopted alias
+//! (`onestack-adopted`), so they are released, never deleted, when the plan drops
+//! them. A device or namespace marked by another onestack is never taken over.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use super::Owner;
 use super::cmd::{CmdError, Ns, Runner};
 
-/// Alias of devices onestack created (and may delete).
+/// Alias of devices the installed onestack created (and may delete); others
+/// append their owner tag (see `Owner`).
 pub const ALIAS_OWNED: &str = "onestack";
-/// Alias of devices onestack found and enslaved (never deleted).
+/// Alias of devices the installed onestack found and enslaved (never deleted).
 pub const ALIAS_ADOPTED: &str = "onestack-adopted";
+
+/// Whether an alias marks a device as some onestack's (this one's or another's).
+pub fn is_onestack_alias(alias: &str) -> bool {
+    alias == ALIAS_OWNED || alias.starts_with("onestack-")
+}
 
 /// What `ip` reports about one device.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -39,11 +47,11 @@ pub struct Link {
 }
 
 impl Link {
-    pub fn is_ours(&self) -> bool {
-        matches!(
-            self.alias.as_deref(),
-            Some(ALIAS_OWNED) | Some(ALIAS_ADOPTED)
-        )
+    /// Created or adopted by `owner`.
+    pub fn is_ours(&self, owner: &Owner) -> bool {
+        self.alias
+            .as_deref()
+            .is_some_and(|a| a == owner.owned_alias() || a == owner.adopted_alias())
     }
 }
 
@@ -159,12 +167,25 @@ pub async fn fix(r: &Runner, ns: &Ns, have: &Link, want: &Want<'_>) -> Result<()
     r.mutate(ns.ip(&argv)).await.map(drop)
 }
 
-/// The alias to keep on a host device: ours stays ours, anything else is adopted.
-pub fn alias_for(have: Option<&Link>) -> &'static str {
-    match have.and_then(|l| l.alias.as_deref()) {
-        Some(ALIAS_OWNED) => ALIAS_OWNED,
-        _ if have.is_none() => ALIAS_OWNED,
-        _ => ALIAS_ADOPTED,
+/// The alias to keep on a host device: a new one or ours stays ours, anything else
+/// is adopted, but a device another onestack marked is refused.
+pub fn alias_for(owner: &Owner, have: Option<&Link>) -> Result<String, CmdError> {
+    let Some(link) = have else {
+        return Ok(owner.owned_alias());
+    };
+    match link.alias.as_deref() {
+        Some(a) if a == owner.owned_alias() => Ok(owner.owned_alias()),
+        Some(a) if a == owner.adopted_alias() => Ok(owner.adopted_alias()),
+        Some(a) if is_onestack_alias(a) => Err(CmdError::Failed {
+            command: format!("take device {}", link.name),
+            status: "conflict".into(),
+            stderr: format!(
+                "device {} belongs to another onestack on this machine (alias {a}); \
+                 give each cloud its own external_bridge",
+                link.name
+            ),
+        }),
+        _ => Ok(owner.adopted_alias()),
     }
 }
 
@@ -172,6 +193,7 @@ pub fn alias_for(have: Option<&Link>) -> &'static str {
 /// security groups), without IPv6 addresses of the host's own when created here.
 pub async fn ensure_bridge(
     r: &Runner,
+    owner: &Owner,
     ns: &Ns,
     links: &mut Links,
     name: &str,
@@ -184,7 +206,7 @@ pub async fn ensure_bridge(
     {
         return Err(not_a(name, "bridge", ns));
     }
-    let alias = alias_for(links.get(name));
+    let alias = alias_for(owner, links.get(name))?;
     if !links.contains_key(name) {
         let mtu_s = mtu.to_string();
         let argv = ["link", "add", "name", name, "mtu", &mtu_s, "type", "bridge"];
@@ -224,15 +246,17 @@ pub async fn ensure_bridge(
     let want = Want {
         mtu: Some(mtu),
         up,
-        alias: Some(alias),
+        alias: Some(&alias),
         ..Want::default()
     };
     fix(r, ns, &have, &want).await
 }
 
 /// A port device on a bridge: kept if it exists (VM tap, test veth), else a new tap.
+#[allow(clippy::too_many_arguments)]
 pub async fn ensure_port_device(
     r: &Runner,
+    owner: &Owner,
     ns: &Ns,
     links: &mut Links,
     name: &str,
@@ -240,7 +264,7 @@ pub async fn ensure_port_device(
     mtu: u32,
     up: bool,
 ) -> Result<(), CmdError> {
-    let alias = alias_for(links.get(name));
+    let alias = alias_for(owner, links.get(name))?;
     if !links.contains_key(name) {
         r.mutate(ns.ip(&["tuntap", "add", "dev", name, "mode", "tap"]))
             .await?;
@@ -251,7 +275,7 @@ pub async fn ensure_port_device(
         master: Some(bridge),
         mtu: Some(mtu),
         up,
-        alias: Some(alias),
+        alias: Some(&alias),
         ..Want::default()
     };
     fix(r, ns, &have, &want).await
@@ -263,6 +287,7 @@ pub async fn ensure_port_device(
 #[allow(clippy::too_many_arguments)]
 pub async fn ensure_veth(
     r: &Runner,
+    owner: &Owner,
     host: &Ns,
     host_links: &mut Links,
     outer: &str,
@@ -277,7 +302,7 @@ pub async fn ensure_veth(
     if outer_ok && inner_ok {
         return Ok(false);
     }
-    if host_links.get(outer).is_some_and(Link::is_ours) {
+    if host_links.get(outer).is_some_and(|l| l.is_ours(owner)) {
         delete_link(r, host, outer).await?;
     }
     if inner_ok {
@@ -363,16 +388,63 @@ pub fn list_namespaces() -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Creates `name` with `lo` up, if it does not exist.
-pub async fn ensure_namespace(r: &Runner, name: &str) -> Result<(), CmdError> {
+/// Creates `name` with `lo` up, if it does not exist (the namespace standing in
+/// for the host, which is not marked).
+pub async fn ensure_host_namespace(r: &Runner, name: &str) -> Result<(), CmdError> {
     if list_namespaces().contains(name) {
         return Ok(());
     }
+    add_namespace(r, name, None).await
+}
+
+async fn add_namespace(r: &Runner, name: &str, mark: Option<&str>) -> Result<(), CmdError> {
     r.mutate(vec!["ip".into(), "netns".into(), "add".into(), name.into()])
         .await?;
-    r.mutate(Ns::Named(name.into()).ip(&["link", "set", "dev", "lo", "up"]))
-        .await
-        .map(drop)
+    let mut argv = vec!["link", "set", "dev", "lo", "up"];
+    if let Some(m) = mark {
+        argv.extend(["alias", m]);
+    }
+    r.mutate(Ns::Named(name.into()).ip(&argv)).await.map(drop)
+}
+
+/// Who marked namespace `name` (the alias of its `lo`; None: unmarked). An error
+/// means the namespace cannot be entered (its `/run/netns` entry is left from a
+/// namespace that is gone, or not a namespace at all).
+pub async fn namespace_mark(r: &Runner, name: &str) -> Result<Option<String>, CmdError> {
+    let out = r
+        .query(Ns::Named(name.into()).ip(&["-j", "link", "show", "dev", "lo"]))
+        .await?;
+    Ok(parse_dump(&out).remove("lo").and_then(|l| l.alias))
+}
+
+/// Makes router/DHCP namespace `name` exist, `owner`'s: created with `lo` up and
+/// marked; an unmarked one (made by an older onestack) is marked; one that cannot
+/// be entered is rebuilt; one another onestack marked is refused, untouched.
+pub async fn ensure_namespace(r: &Runner, owner: &Owner, name: &str) -> Result<(), CmdError> {
+    let mine = owner.owned_alias();
+    if !list_namespaces().contains(name) {
+        return add_namespace(r, name, Some(&mine)).await;
+    }
+    match namespace_mark(r, name).await {
+        Ok(Some(m)) if m == mine => Ok(()),
+        Ok(None) => {
+            let argv = ["link", "set", "dev", "lo", "alias", mine.as_str()];
+            r.mutate(Ns::Named(name.into()).ip(&argv)).await.map(drop)
+        }
+        Ok(Some(m)) => Err(CmdError::Failed {
+            command: format!("take namespace {name}"),
+            status: "conflict".into(),
+            stderr: format!(
+                "namespace {name} belongs to another onestack on this machine ({m}); \
+                 give each cloud its own namespace_prefix"
+            ),
+        }),
+        Err(e) => {
+            tracing::warn!(namespace = name, error = %e, "namespace cannot be entered: rebuilding it");
+            delete_namespace(r, name).await?;
+            add_namespace(r, name, Some(&mine)).await
+        }
+    }
 }
 
 pub async fn delete_namespace(r: &Runner, name: &str) -> Result<(), CmdError> {
@@ -398,7 +470,7 @@ mod tests {
              "address":"00:00:00:00:00:01","master":"brq1","addr_info":[]}]"#;
         let links = parse_dump(json);
         let br = &links["brq1"];
-        assert!(br.up && br.is_ours() && !br.carrier);
+        assert!(br.up && br.is_ours(&Owner::default()) && !br.carrier);
         assert_eq!(br.mac, "aa:bb:cc:dd:ee:ff");
         assert_eq!(
             br.addrs,
@@ -406,16 +478,42 @@ mod tests {
         );
         assert_eq!(br.nf_call_iptables, Some(true));
         let tap = &links["tapx"];
-        assert!(!tap.up && !tap.is_ours() && !tap.carrier);
+        assert!(!tap.up && !tap.is_ours(&Owner::default()) && !tap.carrier);
         assert_eq!(tap.master.as_deref(), Some("brq1"));
     }
 
     #[test]
     fn adoption_keeps_foreign_devices_foreign() {
+        let owner = Owner::default();
+        let alias_for = |l: Option<&Link>| alias_for(&owner, l).expect("not foreign");
         assert_eq!(alias_for(None), ALIAS_OWNED);
         let mut l = Link::default();
         assert_eq!(alias_for(Some(&l)), ALIAS_ADOPTED);
         l.alias = Some(ALIAS_OWNED.into());
         assert_eq!(alias_for(Some(&l)), ALIAS_OWNED);
+    }
+
+    #[test]
+    fn another_onestacks_devices_are_refused() {
+        let other = Owner {
+            tag: "a1b2c3".into(),
+        };
+        assert_eq!(other.owned_alias(), "onestack-a1b2c3");
+        assert_eq!(other.adopted_alias(), "onestack-a1b2c3-adopted");
+        let mut l = Link {
+            name: "br-ex".into(),
+            alias: Some(ALIAS_OWNED.into()),
+            ..Link::default()
+        };
+        assert!(alias_for(&other, Some(&l)).is_err());
+        assert!(!l.is_ours(&other));
+        l.alias = Some(other.adopted_alias());
+        assert!(l.is_ours(&other) && !l.is_ours(&Owner::default()));
+        assert!(alias_for(&Owner::default(), Some(&l)).is_err());
+        l.alias = Some("eth0 uplink".into());
+        assert_eq!(
+            alias_for(&other, Some(&l)).expect("adopted"),
+            other.adopted_alias()
+        );
     }
 }

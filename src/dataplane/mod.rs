@@ -5,10 +5,13 @@
 //! missing, fixes what differs and removes what onestack owns but the plan no longer
 //! names. It never stops at the first failure: every item's error is collected in
 //! the report, so one broken port cannot keep the rest of the cloud offline.
-//! Ownership: namespaces named `{prefix}qrouter-*` / `{prefix}qdhcp-*`, host devices
-//! whose alias is `onestack` (created) or `onestack-adopted` (found and enslaved),
-//! nftables tables named `onestack`, and dnsmasq processes started with a config
-//! under `{state_dir}/dhcp/` (DHCP) or `{state_dir}/ra/` (router advertisements).
+//! Ownership: one onestack per state directory, told apart by its `Owner`. It owns
+//! the namespaces named `{prefix}qrouter-*` / `{prefix}qdhcp-*` whose `lo` carries
+//! its alias (a namespace of another onestack, or of Neutron, is never entered for
+//! changes nor deleted), host devices whose alias is its own (created) or its
+//! adopted alias (found and enslaved), the host's nftables tables of its name, and
+//! dnsmasq processes started with a config under `{state_dir}/dhcp/` (DHCP) or
+//! `{state_dir}/ra/` (router advertisements).
 //! The metadata listeners (169.254.169.254:80 in each DHCP namespace) are tasks of
 //! this process, kept in `metadata::MetadataServers`.
 
@@ -30,7 +33,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cmd::{Ns, Runner};
-use links::{ALIAS_OWNED, Links};
+use links::Links;
 use plan::HostPlan;
 
 /// Where the dataplane lives and how its objects are named.
@@ -43,6 +46,73 @@ pub struct DataplaneConfig {
     /// dnsmasq files go under `{state_dir}/dhcp/<network id>/` and
     /// `{state_dir}/ra/<router id>/`.
     pub state_dir: PathBuf,
+    /// Whose objects these are, among the onestacks of this machine.
+    pub owner: Owner,
+}
+
+/// One onestack among several on a machine (a classroom host, CI): the names and
+/// marks of what it owns on the host, derived from its state directory so that two
+/// clouds never take each other's namespaces, devices or tables for their own.
+/// The installed cloud (`/var/lib/onestack`) keeps DevStack's names: `qrouter-<id>`,
+/// aliases `onestack`/`onestack-adopted`, nftables tables `onestack`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Owner {
+    /// Empty for `/var/lib/onestack`, else six hex digits of the state directory's
+    /// canonical path.
+    pub tag: String,
+}
+
+/// The state directory of the installed cloud, whose owner tag is empty.
+pub const INSTALLED_STATE_DIR: &str = "/var/lib/onestack";
+
+impl Owner {
+    pub fn for_state_dir(dir: &std::path::Path) -> Owner {
+        use sha2::Digest;
+        let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        if canonical == std::path::Path::new(INSTALLED_STATE_DIR) {
+            return Owner::default();
+        }
+        let digest = sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+        Owner {
+            tag: hex::encode(&digest[..3]),
+        }
+    }
+
+    fn suffixed(&self, base: &str) -> String {
+        if self.tag.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}-{}", self.tag)
+        }
+    }
+
+    /// The alias of host devices (and of `lo` in namespaces) this onestack created.
+    pub fn owned_alias(&self) -> String {
+        self.suffixed(links::ALIAS_OWNED)
+    }
+
+    /// The alias of host devices this onestack found and enslaved.
+    pub fn adopted_alias(&self) -> String {
+        if self.tag.is_empty() {
+            links::ALIAS_ADOPTED.to_string()
+        } else {
+            format!("{}-adopted", self.owned_alias())
+        }
+    }
+
+    /// The name of its nftables tables in the host namespace.
+    pub fn nft_table(&self) -> String {
+        self.suffixed(nft::TABLE)
+    }
+
+    /// The prefix of its router/DHCP namespaces when the profile names none.
+    pub fn namespace_prefix(&self) -> String {
+        if self.tag.is_empty() {
+            String::new()
+        } else {
+            format!("os{}-", self.tag)
+        }
+    }
 }
 
 /// What a converge did: the number of changing commands issued, every error, and
@@ -135,13 +205,39 @@ impl Dataplane {
         format!("{}{plan_name}", self.config.namespace_prefix)
     }
 
-    /// Namespaces that exist and are ours.
-    fn our_namespaces(&self) -> BTreeSet<String> {
+    /// Namespaces named like ours (prefix and kind), whoever marked them.
+    fn namespaces_named_ours(&self) -> BTreeSet<String> {
         let p = &self.config.namespace_prefix;
         links::list_namespaces()
             .into_iter()
             .filter(|n| NS_KINDS.iter().any(|k| n.starts_with(&format!("{p}{k}"))))
             .collect()
+    }
+
+    /// Deletes those of `names` that carry our mark; an unmarked namespace, one
+    /// another onestack marked, or one that cannot be entered is left alone, since
+    /// nothing shows it is ours.
+    async fn delete_our_namespaces(&self, names: impl Iterator<Item = &String>) -> Vec<String> {
+        let mine = self.config.owner.owned_alias();
+        let mut errors = Vec::new();
+        for ns in names {
+            match links::namespace_mark(&self.runner, ns).await {
+                Ok(Some(m)) if m == mine => {}
+                Ok(mark) => {
+                    tracing::debug!(namespace = %ns, ?mark, "not ours: kept");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::debug!(namespace = %ns, error = %e, "cannot be entered: kept");
+                    continue;
+                }
+            }
+            if let Err(e) = links::delete_namespace(&self.runner, ns).await {
+                errors.push(format!("namespace {ns}: {e}"));
+            }
+            self.nft.forget(&Ns::Named(ns.clone())).await;
+        }
+        errors
     }
 
     /// Makes the host match `plan`; see the module doc for what is touched.
@@ -150,7 +246,7 @@ impl Dataplane {
         let before = self.runner.mutations();
         let mut errors = Vec::new();
         if let Ns::Named(host) = self.host()
-            && let Err(e) = links::ensure_namespace(&self.runner, &host).await
+            && let Err(e) = links::ensure_host_namespace(&self.runner, &host).await
         {
             errors.push(format!("host namespace {host}: {e}"));
         }
@@ -213,12 +309,8 @@ impl Dataplane {
                 .filter_map(|n| n.dhcp.as_ref())
                 .map(|d| self.ns_name(&d.namespace)),
         );
-        for ns in self.our_namespaces().difference(&keep) {
-            if let Err(e) = links::delete_namespace(&self.runner, ns).await {
-                errors.push(format!("namespace {ns}: {e}"));
-            }
-            self.nft.forget(&Ns::Named(ns.clone())).await;
-        }
+        let named = self.namespaces_named_ours();
+        errors.extend(self.delete_our_namespaces(named.difference(&keep)).await);
         errors
     }
 
@@ -240,7 +332,10 @@ impl Dataplane {
             .collect();
         let mut wanted: BTreeSet<String> = bridges.keys().cloned().collect();
         for (name, (mtu, up)) in &bridges {
-            if let Err(e) = links::ensure_bridge(r, &host, host_links, name, *mtu, *up).await {
+            if let Err(e) =
+                links::ensure_bridge(r, &self.config.owner, &host, host_links, name, *mtu, *up)
+                    .await
+            {
                 errors.push(format!("bridge {name}: {e}"));
             }
         }
@@ -284,6 +379,7 @@ impl Dataplane {
             let carrier = host_links.get(&p.tap).is_some_and(|l| l.carrier);
             let res = links::ensure_port_device(
                 r,
+                &self.config.owner,
                 &host,
                 host_links,
                 &p.tap,
@@ -320,7 +416,8 @@ impl Dataplane {
             .into_iter()
             .collect();
         let link = host_links.get(&ext.bridge);
-        let owned = link.is_some_and(|l| l.alias.as_deref() == Some(ALIAS_OWNED));
+        let owned =
+            link.is_some_and(|l| l.alias.as_deref() == Some(&self.config.owner.owned_alias()));
         let mut errors = Vec::new();
         if !want.is_empty()
             && let Err(e) = self.enable_bridge_ipv6(&ext.bridge).await
@@ -424,12 +521,13 @@ impl Dataplane {
         // Ports first, so a bridge removal never races its own ports.
         let mut stale: Vec<&links::Link> = host_links
             .values()
-            .filter(|l| l.is_ours() && !wanted.contains(&l.name))
+            .filter(|l| l.is_ours(&self.config.owner) && !wanted.contains(&l.name))
             .collect();
         stale.sort_by_key(|l| l.kind.as_deref() == Some("bridge"));
+        let owned = self.config.owner.owned_alias();
         for l in stale {
             let res = match l.alias.as_deref() {
-                Some(ALIAS_OWNED) => links::delete_link(&self.runner, &host, &l.name).await,
+                Some(a) if a == owned => links::delete_link(&self.runner, &host, &l.name).await,
                 _ => {
                     let argv = host.ip(&["link", "set", "dev", &l.name, "nomaster", "alias", ""]);
                     self.runner.mutate(argv).await.map(drop)
@@ -462,7 +560,8 @@ impl Dataplane {
     /// Security-group tables and the external masquerade in the host namespace.
     async fn converge_nft(&self, plan: &HostPlan) -> Vec<String> {
         let host = self.host();
-        let sg = nft::security_tables(plan);
+        let table = self.config.owner.nft_table();
+        let sg = nft::security_tables(plan, &table);
         let mut errors: Vec<String> = sg
             .errors
             .iter()
@@ -485,15 +584,18 @@ impl Dataplane {
         let tables = [
             ("inet", sg.inet),
             ("bridge", sg.bridge),
-            ("ip", nft::host_nat(plan.external.as_ref(), &uplinks)),
+            (
+                "ip",
+                nft::host_nat(plan.external.as_ref(), &uplinks, &table),
+            ),
         ];
         for (family, text) in tables {
             if let Err(e) = self
                 .nft
-                .apply(&self.runner, &host, family, text.as_deref())
+                .apply(&self.runner, &host, family, &table, text.as_deref())
                 .await
             {
-                errors.push(format!("nftables {family} {}: {e}", nft::TABLE));
+                errors.push(format!("nftables {family} {table}: {e}"));
             }
         }
         errors
@@ -506,12 +608,8 @@ impl Dataplane {
         self.metadata.stop_all().await;
         let mut errors = dnsmasq::remove_stale(self, &BTreeSet::new()).await;
         errors.extend(ra::remove_stale(self, &BTreeSet::new()).await);
-        for ns in self.our_namespaces() {
-            if let Err(e) = links::delete_namespace(&self.runner, &ns).await {
-                errors.push(format!("namespace {ns}: {e}"));
-            }
-            self.nft.forget(&Ns::Named(ns)).await;
-        }
+        let named = self.namespaces_named_ours();
+        errors.extend(self.delete_our_namespaces(named.iter()).await);
         let host = self.host();
         if self
             .config
@@ -528,9 +626,11 @@ impl Dataplane {
             if let Err(e) = self.runner.mutate(host.ip(&flush)).await {
                 errors.push(format!("external IPv6 routes: {e}"));
             }
+            let table = self.config.owner.nft_table();
             for family in ["inet", "bridge", "ip"] {
-                if let Err(e) = self.nft.apply(&self.runner, &host, family, None).await {
-                    errors.push(format!("nftables {family} {}: {e}", nft::TABLE));
+                let res = self.nft.apply(&self.runner, &host, family, &table, None);
+                if let Err(e) = res.await {
+                    errors.push(format!("nftables {family} {table}: {e}"));
                 }
             }
         }

@@ -28,7 +28,8 @@ use super::plan::{
     SecurityGroupPlan, link_local,
 };
 
-/// Name of every table onestack owns, in whichever family.
+/// Name of the tables onestack owns in its router namespaces, and of the installed
+/// cloud's host tables (others add their owner tag: `Owner::nft_table`).
 pub const TABLE: &str = "onestack";
 /// Packet-mark bits carrying conntrack state from the inet to the bridge table.
 const MARK_MASK: &str = "0x0f000000";
@@ -53,7 +54,7 @@ pub struct SecurityTables {
 }
 
 /// Generates both security-group tables from the plan.
-pub fn security_tables(plan: &HostPlan) -> SecurityTables {
+pub fn security_tables(plan: &HostPlan, table: &str) -> SecurityTables {
     let ports: Vec<&PortPlan> = plan.ports.iter().filter(|p| p.port_security).collect();
     if ports.is_empty() {
         return SecurityTables::default();
@@ -70,8 +71,8 @@ pub fn security_tables(plan: &HostPlan) -> SecurityTables {
         chains.push_str(&port_chains(port, &groups, &mut errors));
     }
     SecurityTables {
-        inet: Some(inet_table(&bridges)),
-        bridge: Some(bridge_table(&ports, &chains)),
+        inet: Some(inet_table(&bridges, table)),
+        bridge: Some(bridge_table(&ports, &chains, table)),
         errors,
     }
 }
@@ -89,14 +90,14 @@ fn quoted_set<'a>(items: impl Iterator<Item = &'a str>) -> String {
     format!("{{ {} }}", v.join(", "))
 }
 
-fn inet_table(bridges: &BTreeSet<&str>) -> String {
+fn inet_table(bridges: &BTreeSet<&str>, table: &str) -> String {
     let zones: Vec<String> = bridges
         .iter()
         .map(|b| format!("\"{b}\" : {}", zone(b)))
         .collect();
     let set = quoted_set(bridges.iter().copied());
     format!(
-        "table inet {TABLE} {{\n\
+        "table inet {table} {{\n\
          \tchain ct_zone {{\n\
          \t\ttype filter hook prerouting priority raw; policy accept;\n\
          \t\tct zone set iifname map {{ {zones} }} comment \"one conntrack zone per network\"\n\
@@ -118,7 +119,7 @@ fn chain_id(tap: &str) -> String {
         .collect()
 }
 
-fn bridge_table(ports: &[&PortPlan], chains: &str) -> String {
+fn bridge_table(ports: &[&PortPlan], chains: &str, table: &str) -> String {
     let out_map: Vec<String> = ports
         .iter()
         .map(|p| format!("\"{}\" : jump o_{}", p.tap, chain_id(&p.tap)))
@@ -129,7 +130,7 @@ fn bridge_table(ports: &[&PortPlan], chains: &str) -> String {
         .collect();
     let (out_map, in_map) = (out_map.join(", "), in_map.join(", "));
     format!(
-        "table bridge {TABLE} {{\n\
+        "table bridge {table} {{\n\
          \tchain forward {{\n\
          \t\ttype filter hook forward priority filter; policy accept;\n\
          \t\tiifname vmap {{ {out_map} }} comment \"from ports\"\n\
@@ -578,7 +579,11 @@ pub fn router_nat(router: &RouterPlan, qg: &str) -> Option<String> {
 /// devices of its default routes), as DevStack masquerades the floating range out
 /// of the default route's device: traffic to any other local network (bridged
 /// under br_netfilter, or routed to a second NIC) keeps the floating IP as source.
-pub fn host_nat(external: Option<&ExternalPlan>, uplinks: &[String]) -> Option<String> {
+pub fn host_nat(
+    external: Option<&ExternalPlan>,
+    uplinks: &[String],
+    table: &str,
+) -> Option<String> {
     let ext = external.filter(|e| e.masquerade)?;
     let net = ipv4::network(&ext.cidr)?;
     let devices: Vec<String> = uplinks
@@ -590,7 +595,7 @@ pub fn host_nat(external: Option<&ExternalPlan>, uplinks: &[String]) -> Option<S
         return None;
     }
     Some(format!(
-        "table ip {TABLE} {{\n\
+        "table ip {table} {{\n\
          \tchain postrouting {{\n\
          \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
          \t\tip saddr {net} oifname {{ {} }} masquerade {}\n\
@@ -620,21 +625,22 @@ pub struct NftCache {
 }
 
 impl NftCache {
-    /// Makes table `family onestack` in `ns` exactly `desired` (or absent).
+    /// Makes table `family table` in `ns` exactly `desired` (or absent).
     pub async fn apply(
         &self,
         r: &Runner,
         ns: &Ns,
         family: &str,
+        table: &str,
         desired: Option<&str>,
     ) -> Result<(), CmdError> {
-        let key = (ns.label().to_string(), family.to_string());
-        let listing = list_table(r, ns, family).await?;
+        let key = (ns.label().to_string(), format!("{family} {table}"));
+        let listing = list_table(r, ns, family, table).await?;
         let mut applied = self.applied.lock().await;
         let Some(text) = desired else {
             applied.remove(&key);
             if listing.is_some() {
-                let script = format!("delete table {family} {TABLE}\n");
+                let script = format!("delete table {family} {table}\n");
                 r.mutate_stdin(ns.exec(&["nft", "-f", "-"]), Some(script))
                     .await?;
             }
@@ -647,10 +653,10 @@ impl NftCache {
             return Ok(());
         }
         // `table` first so that `delete` never fails; all three are one transaction.
-        let script = format!("table {family} {TABLE}\ndelete table {family} {TABLE}\n{text}");
+        let script = format!("table {family} {table}\ndelete table {family} {table}\n{text}");
         r.mutate_stdin(ns.exec(&["nft", "-f", "-"]), Some(script))
             .await?;
-        let now = list_table(r, ns, family).await?.unwrap_or_default();
+        let now = list_table(r, ns, family, table).await?.unwrap_or_default();
         applied.insert(key, (text.to_string(), now));
         Ok(())
     }
@@ -664,9 +670,14 @@ impl NftCache {
     }
 }
 
-async fn list_table(r: &Runner, ns: &Ns, family: &str) -> Result<Option<String>, CmdError> {
+async fn list_table(
+    r: &Runner,
+    ns: &Ns,
+    family: &str,
+    table: &str,
+) -> Result<Option<String>, CmdError> {
     match r
-        .query(ns.exec(&["nft", "list", "table", family, TABLE]))
+        .query(ns.exec(&["nft", "list", "table", family, table]))
         .await
     {
         Ok(s) => Ok(Some(s)),
@@ -696,13 +707,13 @@ mod tests {
             host_address6: None,
             routes6: vec![],
         };
-        let t = host_nat(Some(&ext), &uplinks).expect("a table");
+        let t = host_nat(Some(&ext), &uplinks, TABLE).expect("a table");
         assert!(
             t.contains("ip saddr 172.24.4.0/24 oifname { \"enp0s3\", \"wlan0\" } masquerade"),
             "{t}"
         );
         assert_eq!(
-            host_nat(Some(&ext), &["br-ex".to_owned()]),
+            host_nat(Some(&ext), &["br-ex".to_owned()], TABLE),
             None,
             "no uplink, no rule"
         );
@@ -710,7 +721,7 @@ mod tests {
             masquerade: false,
             ..ext
         };
-        assert_eq!(host_nat(Some(&off), &uplinks), None);
+        assert_eq!(host_nat(Some(&off), &uplinks, TABLE), None);
         assert!(default_route_devices("not json").is_empty());
     }
 
@@ -851,7 +862,7 @@ mod tests {
     #[test]
     fn no_secured_ports_no_tables() {
         assert_eq!(
-            security_tables(&HostPlan::default()),
+            security_tables(&HostPlan::default(), TABLE),
             SecurityTables::default()
         );
     }

@@ -15,7 +15,7 @@ use super::Dataplane;
 use super::cmd::{CmdError, Ns};
 use super::garp;
 use super::ipv4;
-use super::links::{self, ALIAS_OWNED, Links, Want};
+use super::links::{self, Links, Want};
 use super::plan::{RouterPlan, device_name, tap_name};
 
 /// One veth leg of a router: host end on `bridge`, inner end in the router.
@@ -38,7 +38,7 @@ pub async fn converge(
 ) -> (Vec<String>, Vec<String>) {
     let name = dp.ns_name(&router.namespace);
     let item = format!("router {}", router.id);
-    if let Err(e) = links::ensure_namespace(&dp.runner, &name).await {
+    if let Err(e) = links::ensure_namespace(&dp.runner, &dp.config.owner, &name).await {
         return (Vec::new(), vec![format!("{item}: {e}")]);
     }
     let ns = Ns::Named(name.clone());
@@ -58,7 +58,11 @@ pub async fn converge(
         .as_ref()
         .map(|g| device_name("qg-", &g.port_id));
     let nat = qg.and_then(|qg| super::nft::router_nat(router, &qg));
-    if let Err(e) = dp.nft.apply(&dp.runner, &ns, "ip", nat.as_deref()).await {
+    if let Err(e) = dp
+        .nft
+        .apply(&dp.runner, &ns, "ip", super::nft::TABLE, nat.as_deref())
+        .await
+    {
         errors.push(format!("{item}: nat: {e}"));
     }
     // One leg per port: a port with an IPv4 and an IPv6 address is one device.
@@ -156,17 +160,28 @@ async fn ensure_leg(
     let host = dp.host();
     let r = &dp.runner;
     let ns_name = ns.label().to_string();
-    let relinked =
-        match links::ensure_veth(r, &host, host_links, outer, &ns_name, inner_links, inner).await {
-            Ok(v) => v,
-            Err(e) => return (false, vec![e]),
-        };
+    let relinked = match links::ensure_veth(
+        r,
+        &dp.config.owner,
+        &host,
+        host_links,
+        outer,
+        &ns_name,
+        inner_links,
+        inner,
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(e) => return (false, vec![e]),
+    };
     let mut errors = Vec::new();
+    let owned = dp.config.owner.owned_alias();
     let outer_want = Want {
         master: Some(leg.bridge),
         mtu: Some(mtu),
         up: true,
-        alias: Some(ALIAS_OWNED),
+        alias: Some(&owned),
         mac: None,
     };
     if let Err(e) = links::fix(r, &host, &host_links[outer], &outer_want).await {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::dataplane::cmd::{CmdError, Ns, run_sync};
-use crate::dataplane::links::{ALIAS_ADOPTED, ALIAS_OWNED};
+use crate::dataplane::links::is_onestack_alias;
 
 /// What VirtualBox network a NIC is attached to, as far as the guest can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -334,7 +334,7 @@ fn is_nic(l: &ObservedLink) -> bool {
             l.kind.as_deref(),
             Some("bridge" | "tun" | "dummy" | "vxlan" | "bond" | "vlan" | "macvlan")
         )
-        && !matches!(l.alias.as_deref(), Some(ALIAS_OWNED | ALIAS_ADOPTED))
+        && !l.alias.as_deref().is_some_and(is_onestack_alias)
 }
 
 fn private(ip: Ipv4Addr) -> bool {
