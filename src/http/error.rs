@@ -34,9 +34,21 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     RangeNotSatisfiable(String),
+    /// A fault whose type the service names (Neutron's `IpAddressAlreadyAllocated`...);
+    /// formats with a type field show `kind`, the others render it by status.
+    #[error("{message}")]
+    Typed {
+        status: StatusCode,
+        kind: &'static str,
+        message: String,
+    },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
+
+/// The service-named type of a fault, carried beside [`Fault`] to the renderer.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultKind(pub &'static str);
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -45,6 +57,15 @@ impl ApiError {
         ApiError::NotFound {
             kind,
             id: id.into(),
+        }
+    }
+
+    /// A fault of the given status whose type is `kind` where the format has one.
+    pub fn typed(status: StatusCode, kind: &'static str, msg: impl Into<String>) -> Self {
+        ApiError::Typed {
+            status,
+            kind,
+            message: msg.into(),
         }
     }
 
@@ -73,6 +94,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::Typed { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -114,11 +136,18 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
+        let kind = match &self {
+            ApiError::Typed { kind, .. } => Some(FaultKind(kind)),
+            _ => None,
+        };
         let fault = Fault { status, message };
         // A neutral body; the service's fault layer replaces it with its own format.
         let body = serde_json::json!({"error": {"code": status.as_u16(), "message": fault.message, "title": fault.title()}});
         let mut resp = (status, axum::Json(body)).into_response();
         resp.extensions_mut().insert(fault);
+        if let Some(k) = kind {
+            resp.extensions_mut().insert(k);
+        }
         resp
     }
 }
@@ -196,7 +225,12 @@ impl FaultFormat {
             .extensions()
             .get::<crate::http::RequestId>()
             .map(|r| r.0.clone());
-        let body = self.body_for(&fault, rid.as_deref());
+        let mut body = self.body_for(&fault, rid.as_deref());
+        if let (FaultFormat::Neutron, Some(FaultKind(kind))) =
+            (self, resp.extensions_mut().remove::<FaultKind>())
+        {
+            body["NeutronError"]["type"] = serde_json::json!(kind);
+        }
         let mut out = (fault.status, axum::Json(body)).into_response();
         *out.headers_mut() = std::mem::take(resp.headers_mut());
         out.headers_mut().insert(
