@@ -240,7 +240,15 @@ pub fn router(cloud: Cloud) -> Router {
     if enabled(ServiceName::Network) {
         let network = crate::network::api::router()
             .layer(from_fn_with_state(FaultFormat::Neutron, render_faults));
-        app = app.nest("/networking", network);
+        // `/networking/` (tempest's unversioned form of the catalog URL) is not part
+        // of the nested router, which only serves `/networking` itself.
+        app = app
+            .route(
+                "/networking/",
+                axum::routing::get(crate::network::api::versions)
+                    .layer(from_fn_with_state(FaultFormat::Neutron, render_faults)),
+            )
+            .nest("/networking", network);
     }
     if enabled(ServiceName::Placement) {
         let placement = crate::placement::api::router()

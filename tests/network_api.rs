@@ -1978,3 +1978,537 @@ fn a_new_ipv6_subnet_reaches_the_ports_that_exist() {
         "router interfaces get no SLAAC address: {legs}"
     );
 }
+
+/// A second project with its own member user; returns its token.
+fn other_member(s: &Server, admin: &str) -> String {
+    let p = json_of(s.post("/projects", admin, json!({"project": {"name": "other"}})));
+    let pid = p["project"]["id"].as_str().expect("pid").to_owned();
+    let u = json_of(s.post(
+        "/users",
+        admin,
+        json!({"user": {"name": "other", "password": "secret-pw", "default_project_id": pid}}),
+    ));
+    let uid = u["user"]["id"].as_str().expect("uid").to_owned();
+    let roles = json_of(s.get("/roles?name=member", admin));
+    let rid = roles["roles"][0]["id"].as_str().expect("rid").to_owned();
+    let r = s.req(
+        Method::PUT,
+        &format!("/projects/{pid}/users/{uid}/roles/{rid}"),
+        Some(admin),
+        None,
+    );
+    assert_eq!(r.status(), 204);
+    s.token("other", "secret-pw", Some("other"))
+}
+
+fn ids_of(v: &Value, key: &str) -> Vec<String> {
+    v[key].as_array().expect("list").iter().map(id).collect()
+}
+
+#[test]
+fn bulk_create_is_all_or_nothing() {
+    let s = Server::start();
+    let demo = s.demo();
+    let r = call(
+        &s,
+        Method::POST,
+        "/networks",
+        &demo,
+        Some(json!({"networks": [{"name": "bulk-a"}, {"name": "bulk-b"}]})),
+    );
+    assert_eq!(r.status(), 201);
+    let made = json_of(r);
+    let nets = made["networks"].as_array().expect("networks");
+    assert_eq!(nets.len(), 2);
+    assert_eq!(nets[1]["name"], "bulk-b");
+    let (a, b) = (id(&nets[0]), id(&nets[1]));
+    let subnets = json_of(call(
+        &s,
+        Method::POST,
+        "/subnets",
+        &demo,
+        Some(json!({"subnets": [
+            {"network_id": a, "cidr": "10.61.0.0/24", "ip_version": 4},
+            {"network_id": b, "cidr": "10.62.0.0/24", "ip_version": 4},
+        ]})),
+    ));
+    assert_eq!(subnets["subnets"].as_array().map(Vec::len), Some(2));
+    let ports = json_of(call(
+        &s,
+        Method::POST,
+        "/ports",
+        &demo,
+        Some(json!({"ports": [{"network_id": a, "name": "p1"}, {"network_id": b, "name": "p2"}]})),
+    ));
+    assert_eq!(ports["ports"][1]["name"], "p2");
+    // The second port asks for an address outside its subnet: nothing is made.
+    let before = json_of(call(&s, Method::GET, "/ports", &demo, None))["ports"]
+        .as_array()
+        .map(Vec::len);
+    neutron_error(
+        call(
+            &s,
+            Method::POST,
+            "/ports",
+            &demo,
+            Some(json!({"ports": [
+                {"network_id": a, "name": "kept?"},
+                {"network_id": b, "fixed_ips": [{"ip_address": "10.99.0.5"}]},
+            ]})),
+        ),
+        400,
+    );
+    let after = json_of(call(&s, Method::GET, "/ports", &demo, None));
+    assert_eq!(after["ports"].as_array().map(Vec::len), before);
+    assert!(
+        !after["ports"]
+            .as_array()
+            .expect("ports")
+            .iter()
+            .any(|p| p["name"] == "kept?")
+    );
+    neutron_error(
+        call(
+            &s,
+            Method::POST,
+            "/networks",
+            &demo,
+            Some(json!({"networks": []})),
+        ),
+        400,
+    );
+}
+
+#[test]
+fn router_routes_clear_with_null_and_overlapping_subnets_are_refused() {
+    let s = Server::start();
+    let demo = s.demo();
+    let router = id(&post(&s, &demo, "routers", "router", json!({"name": "r"})));
+    let mut subnets = Vec::new();
+    for (i, cidr) in ["10.71.0.0/24", "10.72.0.0/24"].iter().enumerate() {
+        let net = id(&post(
+            &s,
+            &demo,
+            "networks",
+            "network",
+            json!({"name": format!("n{i}")}),
+        ));
+        subnets.push(id(&post_subnet(
+            &s,
+            &demo,
+            json!({"network_id": net, "cidr": cidr, "ip_version": 4}),
+        )));
+        let r = call(
+            &s,
+            Method::PUT,
+            &format!("/routers/{router}/add_router_interface"),
+            &demo,
+            Some(json!({"subnet_id": subnets[i]})),
+        );
+        assert_eq!(r.status(), 200);
+    }
+    let routes = json!([
+        {"destination": "10.71.0.0/24", "nexthop": "10.71.0.2"},
+        {"destination": "192.168.50.0/24", "nexthop": "10.72.0.9"},
+    ]);
+    let v = json_of(call(
+        &s,
+        Method::PUT,
+        &format!("/routers/{router}"),
+        &demo,
+        Some(json!({"router": {"routes": routes}})),
+    ));
+    assert_eq!(v["router"]["routes"].as_array().map(Vec::len), Some(2));
+    let v = json_of(call(
+        &s,
+        Method::PUT,
+        &format!("/routers/{router}"),
+        &demo,
+        Some(json!({"router": {"routes": null}})),
+    ));
+    assert_eq!(v["router"]["routes"], json!([]));
+    let shown = json_of(call(
+        &s,
+        Method::GET,
+        &format!("/routers/{router}"),
+        &demo,
+        None,
+    ));
+    assert_eq!(shown["router"]["routes"], json!([]));
+    // A third network whose subnet overlaps the first: 400, no leg made.
+    let net = id(&post(
+        &s,
+        &demo,
+        "networks",
+        "network",
+        json!({"name": "n3"}),
+    ));
+    let overlapping = id(&post_subnet(
+        &s,
+        &demo,
+        json!({"network_id": net, "cidr": "10.71.0.128/25", "ip_version": 4}),
+    ));
+    let msg = neutron_error(
+        call(
+            &s,
+            Method::PUT,
+            &format!("/routers/{router}/add_router_interface"),
+            &demo,
+            Some(json!({"subnet_id": overlapping})),
+        ),
+        400,
+    );
+    assert!(msg.contains("overlaps with cidr 10.71.0.0/24"), "{msg}");
+    let legs = json_of(call(
+        &s,
+        Method::GET,
+        &format!("/ports?device_id={router}"),
+        &demo,
+        None,
+    ));
+    assert_eq!(legs["ports"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn port_policy_follows_neutron_defaults() {
+    let s = Server::start();
+    let admin = s.admin();
+    let demo = s.demo();
+    wait_default_networks(&s, &demo);
+    let public =
+        json_of(call(&s, Method::GET, "/networks?name=public", &demo, None))["networks"][0].clone();
+    // A member may not make ports on the admin's unshared external network.
+    let msg = neutron_error(
+        call(
+            &s,
+            Method::POST,
+            "/ports",
+            &demo,
+            Some(json!({"port": {"network_id": public["id"]}})),
+        ),
+        403,
+    );
+    assert!(msg.contains("create_port"), "{msg}");
+    // On its own network the owner may choose the MAC and a network:* owner.
+    let net = id(&post(
+        &s,
+        &demo,
+        "networks",
+        "network",
+        json!({"name": "mine"}),
+    ));
+    post_subnet(
+        &s,
+        &demo,
+        json!({"network_id": net, "cidr": "10.81.0.0/24", "ip_version": 4}),
+    );
+    let port = post(
+        &s,
+        &demo,
+        "ports",
+        "port",
+        json!({"network_id": net, "mac_address": "fa:16:3e:11:22:33"}),
+    );
+    assert_eq!(port["mac_address"], "fa:16:3e:11:22:33");
+    post(
+        &s,
+        &demo,
+        "ports",
+        "port",
+        json!({"network_id": net, "device_owner": "network:custom"}),
+    );
+    // Changing a MAC is for admins (and project managers).
+    neutron_error(
+        call(
+            &s,
+            Method::PUT,
+            &format!("/ports/{}", id(&port)),
+            &demo,
+            Some(json!({"port": {"mac_address": "fa:16:3e:11:22:34"}})),
+        ),
+        403,
+    );
+    // On a network shared with it, another project may make ports, but neither a
+    // chosen MAC nor a network:* owner.
+    let shared = id(&post(
+        &s,
+        &admin,
+        "networks",
+        "network",
+        json!({"name": "shared", "shared": true}),
+    ));
+    post_subnet(
+        &s,
+        &admin,
+        json!({"network_id": shared, "cidr": "10.82.0.0/24", "ip_version": 4}),
+    );
+    post(&s, &demo, "ports", "port", json!({"network_id": shared}));
+    for extra in [
+        json!({"device_owner": "network:router_interface"}),
+        json!({"mac_address": "fa:16:3e:11:22:35"}),
+    ] {
+        let mut body = extra.clone();
+        body["network_id"] = json!(shared);
+        let msg = neutron_error(
+            call(
+                &s,
+                Method::POST,
+                "/ports",
+                &demo,
+                Some(json!({"port": body})),
+            ),
+            403,
+        );
+        assert!(msg.contains("is disallowed by policy"), "{msg}");
+    }
+    // The admin still makes ports anywhere.
+    post(
+        &s,
+        &admin,
+        "ports",
+        "port",
+        json!({"network_id": public["id"]}),
+    );
+    // Agents: an empty list for others, the agents for an admin.
+    let agents = json_of(call(&s, Method::GET, "/agents", &demo, None));
+    assert_eq!(agents["agents"], json!([]));
+    let agents = json_of(call(&s, Method::GET, "/agents", &admin, None));
+    assert!(agents["agents"].as_array().is_some_and(|a| !a.is_empty()));
+}
+
+#[test]
+fn security_group_names_rules_and_remote_groups() {
+    let s = Server::start();
+    let admin = s.admin();
+    let demo = s.demo();
+    let other = other_member(&s, &admin);
+    let theirs = id(&post(
+        &s,
+        &other,
+        "security-groups",
+        "security_group",
+        json!({"name": "theirs"}),
+    ));
+    let mine = id(&post(
+        &s,
+        &demo,
+        "security-groups",
+        "security_group",
+        json!({"name": "mine"}),
+    ));
+    // Another project's group as remote_group_id is as absent as a missing one.
+    let rule = |remote: &str| {
+        call(
+            &s,
+            Method::POST,
+            "/security-group-rules",
+            &demo,
+            Some(json!({"security_group_rule": {
+                "security_group_id": mine, "direction": "ingress", "remote_group_id": remote}})),
+        )
+    };
+    let msg = neutron_error(rule(&theirs), 404);
+    assert!(msg.contains(&theirs), "{msg}");
+    assert_eq!(rule(&mine).status(), 201);
+    // The default group keeps its name; no other group takes it.
+    let groups = json_of(call(
+        &s,
+        Method::GET,
+        "/security-groups?name=default",
+        &demo,
+        None,
+    ));
+    let default = ids_of(&groups, "security_groups")[0].clone();
+    let rename = |g: &str, name: &str| {
+        call(
+            &s,
+            Method::PUT,
+            &format!("/security-groups/{g}"),
+            &demo,
+            Some(json!({"security_group": {"name": name}})),
+        )
+    };
+    assert!(neutron_error(rename(&default, "renamed"), 409).contains("default security group"));
+    assert!(neutron_error(rename(&mine, "default"), 409).contains("already exists"));
+    assert_eq!(rename(&mine, "still-mine").status(), 200);
+    // Port range checks in Neutron's words.
+    for (proto, min, max, want) in [
+        ("tcp", json!(-16), json!(80), "Invalid value for port -16"),
+        (
+            "tcp",
+            json!(80),
+            json!(79),
+            "port_range_min must be <= port_range_max",
+        ),
+        (
+            "tcp",
+            json!(80),
+            json!(65536),
+            "Invalid value for port 65536",
+        ),
+        (
+            "tcp",
+            Value::Null,
+            json!(6),
+            "port_range_min must be <= port_range_max",
+        ),
+        ("icmp", json!(1), json!(256), "Invalid value for ICMP code"),
+        ("icmp", json!(300), json!(1), "Invalid value for ICMP type"),
+        (
+            "icmp",
+            Value::Null,
+            json!(6),
+            "ICMP type (port-range-min) is missing",
+        ),
+    ] {
+        let r = call(
+            &s,
+            Method::POST,
+            "/security-group-rules",
+            &demo,
+            Some(json!({"security_group_rule": {
+                "security_group_id": mine, "direction": "ingress", "protocol": proto,
+                "port_range_min": min, "port_range_max": max}})),
+        );
+        let msg = neutron_error(r, 400);
+        assert!(msg.contains(want), "{proto} {min} {max}: {msg}");
+    }
+}
+
+#[test]
+fn ipv6_modes_typed_faults_and_external_cleanup() {
+    let s = Server::start();
+    let admin = s.admin();
+    let demo = s.demo();
+    let net = id(&post(
+        &s,
+        &demo,
+        "networks",
+        "network",
+        json!({"name": "v6"}),
+    ));
+    let subnet = |body: Value| {
+        let mut b = body;
+        b["network_id"] = json!(net);
+        b["ip_version"] = json!(6);
+        call(
+            &s,
+            Method::POST,
+            "/subnets",
+            &demo,
+            Some(json!({"subnet": b})),
+        )
+    };
+    let msg = neutron_error(
+        subnet(json!({"cidr": "2001:db8:1::/64", "ipv6_ra_mode": "slaac",
+            "ipv6_address_mode": "dhcpv6-stateful"})),
+        400,
+    );
+    assert!(msg.contains("they must be the same value"), "{msg}");
+    neutron_error(
+        subnet(json!({"cidr": "2001:db8:1::/80", "ipv6_address_mode": "slaac"})),
+        400,
+    );
+    let slaac = json_of(subnet(json!({"cidr": "2001:db8:1::/64",
+        "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"})));
+    let slaac = id(&slaac["subnet"]);
+    let port = post(&s, &demo, "ports", "port", json!({"network_id": net}));
+    // A SLAAC subnet goes with its addresses; the port stays, so the network
+    // cannot go.
+    let r = call(
+        &s,
+        Method::DELETE,
+        &format!("/subnets/{slaac}"),
+        &demo,
+        None,
+    );
+    assert_eq!(r.status(), 204);
+    let shown = json_of(call(
+        &s,
+        Method::GET,
+        &format!("/ports/{}", id(&port)),
+        &demo,
+        None,
+    ));
+    assert_eq!(shown["port"]["fixed_ips"], json!([]));
+    neutron_error(
+        call(&s, Method::DELETE, &format!("/networks/{net}"), &demo, None),
+        409,
+    );
+    // A taken address is Neutron's IpAddressAlreadyAllocated.
+    let v4 = post_subnet(
+        &s,
+        &demo,
+        json!({"network_id": net, "cidr": "10.91.0.0/24", "ip_version": 4}),
+    );
+    let fixed = json!([{"subnet_id": id(&v4), "ip_address": "10.91.0.20"}]);
+    post(
+        &s,
+        &demo,
+        "ports",
+        "port",
+        json!({"network_id": net, "fixed_ips": fixed}),
+    );
+    let r = call(
+        &s,
+        Method::POST,
+        "/ports",
+        &demo,
+        Some(json!({"port": {"network_id": net, "fixed_ips": fixed}})),
+    );
+    assert_eq!(r.status(), 409);
+    assert_eq!(
+        json_of(r)["NeutronError"]["type"],
+        "IpAddressAlreadyAllocated"
+    );
+    // Subnets of an external network say so, and free floating IPs go with it.
+    let ext = id(&post(
+        &s,
+        &admin,
+        "networks",
+        "network",
+        json!({"name": "ext2", "router:external": true}),
+    ));
+    let ext_subnet = post_subnet(
+        &s,
+        &admin,
+        json!({"network_id": ext, "cidr": "172.31.9.0/24", "ip_version": 4, "enable_dhcp": false}),
+    );
+    assert_eq!(ext_subnet["router:external"], true);
+    let fip = post(
+        &s,
+        &admin,
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": ext}),
+    );
+    assert_eq!(
+        call(
+            &s,
+            Method::DELETE,
+            &format!("/networks/{ext}"),
+            &admin,
+            None
+        )
+        .status(),
+        204
+    );
+    neutron_error(
+        call(
+            &s,
+            Method::GET,
+            &format!("/floatingips/{}", id(&fip)),
+            &admin,
+            None,
+        ),
+        404,
+    );
+    // The unversioned root with a trailing slash lists the versions too.
+    let v = json_of(
+        s.client
+            .get(format!("{}/networking/", s.base))
+            .send()
+            .expect("get"),
+    );
+    assert_eq!(v["versions"][0]["id"], "v2.0");
+}

@@ -1154,3 +1154,51 @@ fn two_clouds_on_one_host_keep_apart() {
     poke(&a, &vm_a.1, 11);
     instance_traffic(&a, &vm_a);
 }
+/// A router's extra routes set over the API reach its namespace's routing table,
+/// and `routes: null` takes them out again.
+#[test]
+fn router_extra_routes_reach_the_router_namespace() {
+    require_privileges!();
+    let cloud = Cloud::start();
+    cloud.routed_network("xr");
+    let routers = cloud.ok(Method::GET, "/routers?name=xr-router", None, 200);
+    let router = id(&routers["routers"][0]);
+    let ns = format!("{}-qrouter-{router}", cloud.tag);
+    let table = || {
+        Command::new("ip")
+            .args(["-n", &ns, "-4", "route", "show", "proto", "static"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let want = "192.168.77.0/24 via 10.20.0.50";
+    cloud.ok(
+        Method::PUT,
+        &format!("/routers/{router}"),
+        Some(json!({"router": {"routes": [
+            {"destination": "192.168.77.0/24", "nexthop": "10.20.0.50"}]}})),
+        200,
+    );
+    assert!(
+        eventually(CONVERGE, || table().contains(want)),
+        "the route never reached {ns}: {}\n{}",
+        table(),
+        cloud.server.log()
+    );
+    cloud.ok(
+        Method::PUT,
+        &format!("/routers/{router}"),
+        Some(json!({"router": {"routes": null}})),
+        200,
+    );
+    assert!(
+        eventually(CONVERGE, || !table().contains("192.168.77.0/24")),
+        "the route stayed in {ns}: {}",
+        table()
+    );
+    assert!(
+        table().contains("default via"),
+        "the gateway route stays: {}",
+        table()
+    );
+}

@@ -61,6 +61,15 @@ impl ApiError {
         }
     }
 
+    /// A fault of the given status whose type is `kind` where the format has one.
+    pub fn typed(status: StatusCode, kind: &'static str, msg: impl Into<String>) -> Self {
+        ApiError::Typed {
+            status,
+            kind,
+            message: msg.into(),
+        }
+    }
+
     pub fn bad_request(msg: impl Into<String>) -> Self {
         ApiError::BadRequest(msg.into())
     }
@@ -101,6 +110,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::Typed { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -131,6 +131,10 @@ pub struct Subnet {
     pub subnetpool_id: Option<String>,
     pub service_types: Vec<String>,
     pub segment_id: Option<String>,
+    /// Whether the subnet's network is external (the subnet-external-network
+    /// extension): read from the network whenever a subnet is shown.
+    #[serde(rename = "router:external", default)]
+    pub router_external: bool,
 }
 resource!(Subnet, SUBNET);
 

@@ -261,6 +261,24 @@ impl NetworkService {
         self.write(move |c| {
             let net: Network = load_visible(c, &ctx, &id)?;
             may_change(&ctx, &net.std.project_id)?;
+            if net.external {
+                // Neutron's delete_disassociated_floatingips: free floating IPs
+                // (no port, no forwardings) go with their network.
+                let forwarded = store::pf_list(c, None)?;
+                for f in store::list::<FloatingIp>(c)?.into_iter().filter(|f| {
+                    f.floating_network_id == id
+                        && f.port_id.is_none()
+                        && !forwarded.iter().any(|pf| pf.floatingip_id == f.std.id)
+                }) {
+                    for p in store::list::<Port>(c)?
+                        .into_iter()
+                        .filter(|p| p.device_owner == OWNER_FLOATING_IP && p.device_id == f.std.id)
+                    {
+                        ports::delete_port_tx(c, &p)?;
+                    }
+                    store::delete::<FloatingIp>(c, &f.std.id)?;
+                }
+            }
             let ports: Vec<Port> = store::list::<Port>(c)?.into_iter().filter(|p| p.network_id == id).collect();
             if ports.iter().any(|p| p.device_owner != OWNER_DHCP) {
                 return Err(ApiError::Conflict(format!(
@@ -296,7 +314,7 @@ impl NetworkService {
         self.read(move |c| {
             let s: Subnet = store::get(c, &id)?.ok_or_else(|| not_found(SUBNET, &id))?;
             if sees(&ctx, &s.std.project_id) || super::shared_with_all(c, NETWORK, &s.network_id)? {
-                Ok(s)
+                with_external(c, s)
             } else {
                 Err(not_found(SUBNET, &id))
             }
@@ -312,7 +330,7 @@ impl NetworkService {
                 if sees(&ctx, &s.std.project_id)
                     || super::shared_with_all(c, NETWORK, &s.network_id)?
                 {
-                    out.push(s);
+                    out.push(with_external(c, s)?);
                 }
             }
             Ok(out)
@@ -373,7 +391,7 @@ impl NetworkService {
             s.std.touch();
             store::put(c, &s)?;
             ports::sync_dhcp_port(c, &s.network_id)?;
-            Ok(s)
+            with_external(c, s)
         })
         .await
     }
@@ -384,13 +402,32 @@ impl NetworkService {
         self.write(move |c| {
             let s: Subnet = store::get(c, &id)?.filter(|s: &Subnet| sees(&ctx, &s.std.project_id)).ok_or_else(|| not_found(SUBNET, &id))?;
             may_change(&ctx, &s.std.project_id)?;
+            // On a SLAAC/DHCPv6-stateless subnet the addresses are the ports' own
+            // (EUI-64): Neutron takes them off the ports, except router legs.
+            let auto = [&s.ipv6_ra_mode, &s.ipv6_address_mode]
+                .iter()
+                .any(|m| matches!(m.as_deref(), Some("slaac" | "dhcpv6-stateless")));
+            let mut strip = Vec::new();
             for (_, port_id) in store::ips_in_subnet(c, &id)? {
-                let owner = store::get::<Port>(c, &port_id)?.map(|p| p.device_owner).unwrap_or_default();
-                if owner != OWNER_DHCP {
-                    return Err(ApiError::Conflict(format!(
-                        "Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."
-                    )));
+                let Some(port) = store::get::<Port>(c, &port_id)? else { continue };
+                let router_leg = port.device_owner.starts_with("network:router");
+                if port.device_owner == OWNER_DHCP || (auto && !router_leg) {
+                    if port.device_owner != OWNER_DHCP {
+                        strip.push(port);
+                    }
+                    continue;
                 }
+                return Err(ApiError::typed(
+                    axum::http::StatusCode::CONFLICT,
+                    "SubnetInUse",
+                    format!("Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."),
+                ));
+            }
+            for mut port in strip {
+                port.fixed_ips.retain(|f| f.subnet_id != id);
+                store::ip_release(c, &id, &port.std.id)?;
+                port.std.touch();
+                store::put(c, &port)?;
             }
             store::delete::<Subnet>(c, &id)?;
             store::pool_allocation_release(c, &id)?;
@@ -403,6 +440,12 @@ impl NetworkService {
         })
         .await
     }
+}
+
+/// `s` with `router:external` of its network as it is now.
+fn with_external(c: &Connection, mut s: Subnet) -> ApiResult<Subnet> {
+    s.router_external = store::get::<Network>(c, &s.network_id)?.is_some_and(|n| n.external);
+    Ok(s)
 }
 
 fn check_gateway(net: &ipnet::IpNet, gateway: Option<&str>) -> ApiResult<Option<std::net::IpAddr>> {
@@ -442,6 +485,54 @@ fn check_routes(routes: Vec<HostRoute>) -> ApiResult<Vec<HostRoute>> {
         ipam::parse_ip(&r.nexthop)?;
     }
     Ok(routes)
+}
+
+/// Neutron's `_validate_ipv6_attributes` for a new subnet: known modes, only on
+/// IPv6, with DHCP on, the same mode twice when both are given, and /64 for
+/// the EUI-64 (SLAAC, DHCPv6-stateless) modes.
+fn check_ipv6_modes(input: &SubnetInput, ip_version: u8, cidr: &ipnet::IpNet) -> ApiResult<()> {
+    const MODES: [&str; 3] = ["dhcpv6-stateful", "dhcpv6-stateless", "slaac"];
+    let invalid = |m: String| ApiError::bad_request(format!("Invalid input for operation: {m}"));
+    let ra = input.ipv6_ra_mode.as_deref();
+    let address = input.ipv6_address_mode.as_deref();
+    for (attr, v) in [("ipv6_ra_mode", ra), ("ipv6_address_mode", address)] {
+        if let Some(v) = v.filter(|v| !MODES.contains(v)) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for {attr}. Reason: '{v}' is not in ['dhcpv6-stateful', 'dhcpv6-stateless', 'slaac']."
+            )));
+        }
+        if v.is_some() && ip_version == 4 {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for operation: {attr} is not valid when ip_version is 4."
+            )));
+        }
+    }
+    if ra.is_none() && address.is_none() {
+        return Ok(());
+    }
+    if input.enable_dhcp == Some(false) {
+        return Err(invalid(
+            "ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False"
+                .into(),
+        ));
+    }
+    if let (Some(ra), Some(address)) = (ra, address)
+        && ra != address
+    {
+        return Err(invalid(format!(
+            "ipv6_ra_mode set to '{ra}' with ipv6_address_mode set to '{address}' is not valid. If both attributes are set, they must be the same value"
+        )));
+    }
+    let auto = [ra, address]
+        .iter()
+        .flatten()
+        .any(|m| *m == "slaac" || *m == "dhcpv6-stateless");
+    if auto && cidr.prefix_len() != 64 {
+        return Err(invalid(format!(
+            "Invalid CIDR {cidr} for IPv6 address mode. OpenStack uses the EUI-64 address format, which requires the prefix to be /64"
+        )));
+    }
+    Ok(())
 }
 
 fn subnet_create_tx(c: &Connection, ctx: &RequestContext, input: SubnetInput) -> ApiResult<Subnet> {
@@ -511,6 +602,7 @@ fn subnet_create_tx(c: &Connection, ctx: &RequestContext, input: SubnetInput) ->
             .ok_or_else(|| bad("A cidr must be specified in the absence of a subnet pool"))?,
     };
     check_name(&input.name)?;
+    check_ipv6_modes(&input, ip_version, &cidr)?;
     for other in store::list::<Subnet>(c)?
         .iter()
         .filter(|s| s.network_id == network_id)
@@ -555,6 +647,7 @@ fn subnet_create_tx(c: &Connection, ctx: &RequestContext, input: SubnetInput) ->
         subnetpool_id: pool.as_ref().map(|p| p.std.id.clone()),
         service_types: input.service_types.unwrap_or_default(),
         segment_id: input.segment_id,
+        router_external: net.external,
     };
     if let Some(p) = &pool {
         let cidr = subnet.cidr.as_str();

@@ -548,6 +548,7 @@ mod tests {
             subnetpool_id: None,
             service_types: vec![],
             segment_id: None,
+            router_external: false,
         }
     }
 

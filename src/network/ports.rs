@@ -487,12 +487,9 @@ impl NetworkService {
                     "Cannot update read-only attribute network_id",
                 ));
             }
-            let admin_only = input.binding_host_id.is_some()
-                || input.binding_profile.is_some()
-                || input.mac_address.is_some();
-            if admin_only && !ctx.is_admin() {
-                return Err(ApiError::forbidden());
-            }
+            let net: Network =
+                store::get(c, &p.network_id)?.ok_or_else(|| not_found(NETWORK, &p.network_id))?;
+            check_update_policy(&ctx, &net, &input)?;
             if let Some(v) = input.name {
                 p.name = v;
             }
@@ -599,6 +596,113 @@ impl NetworkService {
     }
 }
 
+/// Neutron's default policy: whether the caller is an admin or a member of the
+/// project that owns `net` (`ADMIN_OR_NET_OWNER_MEMBER`).
+fn net_owner_member(ctx: &RequestContext, net: &Network) -> bool {
+    ctx.is_admin() || (ctx.can_write() && ctx.project_id() == Some(net.std.project_id.as_str()))
+}
+
+/// 403 in Neutron's words for policy rule `rule`.
+fn disallowed(rule: &str) -> ApiError {
+    ApiError::Forbidden(format!("({rule}) is disallowed by policy"))
+}
+
+/// Whether `owner` names a network device (`network:*`: router legs, DHCP,
+/// floating IPs), which only an admin or the network's owner may create.
+fn network_device(owner: Option<&str>) -> bool {
+    owner.is_some_and(|o| o.starts_with("network:"))
+}
+
+/// The attribute rules of Neutron's `create_port` policy defaults.
+fn check_create_policy(ctx: &RequestContext, net: &Network, input: &PortCreate) -> ApiResult<()> {
+    let owner = net_owner_member(ctx, net);
+    // create_port: admin, the network owner, or anyone on a shared network. An
+    // external network is visible to every project but not shared with it.
+    if !owner && !net.shared {
+        return Err(disallowed("rule:create_port"));
+    }
+    if network_device(input.device_owner.as_deref()) && !owner {
+        return Err(disallowed(
+            "rule:create_port and rule:create_port:device_owner",
+        ));
+    }
+    if input.mac_address.is_some() && !owner {
+        return Err(disallowed(
+            "rule:create_port and rule:create_port:mac_address",
+        ));
+    }
+    if input.port_security_enabled.is_some() && !owner {
+        return Err(disallowed(
+            "rule:create_port and rule:create_port:port_security_enabled",
+        ));
+    }
+    if input
+        .fixed_ips
+        .as_ref()
+        .is_some_and(|f| f.iter().any(|r| r.ip_address.is_some()))
+        && !owner
+    {
+        return Err(disallowed(
+            "rule:create_port and rule:create_port:fixed_ips:ip_address",
+        ));
+    }
+    if input.binding_host_id.is_some() && !ctx.is_admin() {
+        return Err(disallowed(
+            "rule:create_port and rule:create_port:binding:host_id",
+        ));
+    }
+    if input.binding_profile.is_some() && !ctx.is_admin() {
+        return Err(disallowed(
+            "rule:create_port and rule:create_port:binding:profile",
+        ));
+    }
+    Ok(())
+}
+
+/// The attribute rules of Neutron's `update_port` policy defaults.
+fn check_update_policy(ctx: &RequestContext, net: &Network, input: &PortCreate) -> ApiResult<()> {
+    let owner = net_owner_member(ctx, net);
+    if network_device(input.device_owner.as_deref()) && !owner {
+        return Err(disallowed(
+            "rule:update_port and rule:update_port:device_owner",
+        ));
+    }
+    // update_port:mac_address: an admin, or a manager of the network's project.
+    let manager = ctx.is_admin()
+        || (ctx.has_role("manager") && ctx.project_id() == Some(net.std.project_id.as_str()));
+    if input.mac_address.is_some() && !manager {
+        return Err(disallowed(
+            "rule:update_port and rule:update_port:mac_address",
+        ));
+    }
+    if input.port_security_enabled.is_some() && !owner {
+        return Err(disallowed(
+            "rule:update_port and rule:update_port:port_security_enabled",
+        ));
+    }
+    if input
+        .fixed_ips
+        .as_ref()
+        .is_some_and(|f| f.iter().any(|r| r.ip_address.is_some()))
+        && !owner
+    {
+        return Err(disallowed(
+            "rule:update_port and rule:update_port:fixed_ips:ip_address",
+        ));
+    }
+    if input.binding_host_id.is_some() && !ctx.is_admin() {
+        return Err(disallowed(
+            "rule:update_port and rule:update_port:binding:host_id",
+        ));
+    }
+    if input.binding_profile.is_some() && !ctx.is_admin() {
+        return Err(disallowed(
+            "rule:update_port and rule:update_port:binding:profile",
+        ));
+    }
+    Ok(())
+}
+
 pub fn port_create_tx(c: &Connection, ctx: &RequestContext, input: PortCreate) -> ApiResult<Port> {
     let network_id = input
         .network_id
@@ -609,25 +713,7 @@ pub fn port_create_tx(c: &Connection, ctx: &RequestContext, input: PortCreate) -
     if !ctx.can_write() {
         return Err(ApiError::forbidden());
     }
-    let admin_only = input.binding_host_id.is_some()
-        || input.binding_profile.is_some()
-        || input.mac_address.is_some();
-    if admin_only && !ctx.is_admin() {
-        return Err(ApiError::Forbidden(
-            "Setting binding:* or mac_address is allowed for administrators only.".into(),
-        ));
-    }
-    if input
-        .fixed_ips
-        .as_ref()
-        .is_some_and(|f| f.iter().any(|r| r.ip_address.is_some()))
-        && !ctx.is_admin()
-        && net.std.project_id != project
-    {
-        return Err(ApiError::Forbidden(
-            "Only the network owner may choose a fixed IP address on a shared network.".into(),
-        ));
-    }
+    check_create_policy(ctx, &net, &input)?;
     quotas::check(c, PORT, &project)?;
     let mut std = Std::new(&project, input.description);
     std.tags = input.tags.unwrap_or_default();

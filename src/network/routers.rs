@@ -21,6 +21,8 @@ pub struct RouterInput {
     /// `Some(None)` clears the gateway.
     #[serde(default, deserialize_with = "explicit_null")]
     pub external_gateway_info: Option<Option<GatewayRequest>>,
+    /// `null` clears the routes, as `[]` does.
+    #[serde(default, deserialize_with = "null_is_empty")]
     pub routes: Option<Vec<Route>>,
     pub distributed: Option<bool>,
     pub ha: Option<bool>,
@@ -75,6 +77,10 @@ pub struct FloatingIpInput {
     pub dns_name: Option<String>,
     pub tags: Option<Vec<String>>,
     pub qos_policy_id: Option<String>,
+}
+
+fn null_is_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Route>>, D::Error> {
+    Option::<Vec<Route>>::deserialize(d).map(|r| Some(r.unwrap_or_default()))
 }
 
 fn explicit_null_str<'de, D: serde::Deserializer<'de>>(
@@ -185,6 +191,29 @@ fn refuse_external_ra(subnet: &Subnet) -> ApiResult<()> {
             "Bad router request: IPv6 subnet {} configured to receive RAs from an external router cannot be added to Neutron Router.",
             subnet.std.id
         )));
+    }
+    Ok(())
+}
+
+/// A router cannot join two subnets whose CIDRs overlap (Neutron's
+/// `_check_for_dup_router_subnets`): 400.
+fn refuse_overlap(c: &Connection, attached: &[String], subnet: &Subnet) -> ApiResult<()> {
+    let Ok(cidr) = subnet.cidr.parse::<ipnet::IpNet>() else {
+        return Ok(());
+    };
+    for id in attached {
+        let Some(other) = store::get::<Subnet>(c, id)? else {
+            continue;
+        };
+        let Ok(o) = other.cidr.parse::<ipnet::IpNet>() else {
+            continue;
+        };
+        if o.contains(&cidr.network()) || cidr.contains(&o.network()) {
+            return Err(ApiError::bad_request(format!(
+                "Bad router request: Cidr {} of subnet {} overlaps with cidr {} of subnet {}.",
+                subnet.cidr, subnet.std.id, other.cidr, other.std.id
+            )));
+        }
     }
     Ok(())
 }
@@ -339,7 +368,14 @@ impl NetworkService {
         self.write(move |c| {
             let mut router: Router = load_visible(c, &ctx, &id)?;
             may_change(&ctx, &router.std.project_id)?;
-            let attached: Vec<String> = router_ports(c, &id)?.iter().flat_map(|p| p.fixed_ips.iter().map(|f| f.subnet_id.clone())).collect();
+            let legs = router_ports(c, &id)?;
+            let attached: Vec<String> = legs.iter().flat_map(|p| p.fixed_ips.iter().map(|f| f.subnet_id.clone())).collect();
+            // Overlap is checked against the interfaces only, not the gateway.
+            let interfaces: Vec<String> = legs
+                .iter()
+                .filter(|p| p.device_owner == OWNER_ROUTER_INTERFACE)
+                .flat_map(|p| p.fixed_ips.iter().map(|f| f.subnet_id.clone()))
+                .collect();
             let port = match (req.subnet_id, req.port_id) {
                 (Some(_), Some(_)) | (None, None) => {
                     return Err(ApiError::bad_request("Bad router request: Cannot specify both subnet-id and port-id, or neither."));
@@ -354,6 +390,7 @@ impl NetworkService {
                     if attached.contains(&subnet_id) {
                         return Err(ApiError::bad_request(format!("Bad router request: Router already has a port on subnet {subnet_id}.")));
                     }
+                    refuse_overlap(c, &interfaces, &subnet)?;
                     refuse_external_ra(&subnet)?;
                     create_service_port(
                         c,
@@ -380,6 +417,7 @@ impl NetworkService {
                     }
                     for f in &port.fixed_ips {
                         if let Some(subnet) = store::get::<Subnet>(c, &f.subnet_id)? {
+                            refuse_overlap(c, &interfaces, &subnet)?;
                             refuse_external_ra(&subnet)?;
                         }
                     }

@@ -29,8 +29,9 @@ pub struct RuleInput {
     pub direction: Option<String>,
     pub ethertype: Option<String>,
     pub protocol: Option<serde_json::Value>,
-    pub port_range_min: Option<u32>,
-    pub port_range_max: Option<u32>,
+    /// A number or a numeric string, checked by [`port_value`].
+    pub port_range_min: Option<serde_json::Value>,
+    pub port_range_max: Option<serde_json::Value>,
     pub remote_ip_prefix: Option<String>,
     pub remote_group_id: Option<String>,
     pub remote_address_group_id: Option<String>,
@@ -154,39 +155,79 @@ fn normalize_protocol(p: Option<serde_json::Value>) -> ApiResult<Option<String>>
     }
 }
 
-/// Port ranges: only for protocols with ports; for ICMP, type and code.
+/// A port bound as Neutron converts it (`convert_validate_port_value`): an
+/// integer (or numeric string) 0-65535, `null` for none.
+fn port_value(v: Option<serde_json::Value>) -> ApiResult<Option<u32>> {
+    let n = match &v {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::Number(n)) => n.as_i64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<i64>().ok(),
+        Some(_) => None,
+    };
+    let shown = match &v {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    match n.and_then(|n| u32::try_from(n).ok()) {
+        Some(p) if p <= 65535 => Ok(Some(p)),
+        _ => Err(ApiError::bad_request(format!(
+            "Invalid value for port {shown}"
+        ))),
+    }
+}
+
+/// Port ranges as Neutron's `_validate_port_range` checks them: only for protocols
+/// with ports (min <= max, no port 0); for ICMP, type and code 0-255.
 fn check_ports(protocol: Option<&str>, min: Option<u32>, max: Option<u32>) -> ApiResult<()> {
+    if min.is_none() && max.is_none() {
+        return Ok(());
+    }
+    let Some(protocol) = protocol else {
+        return Err(ApiError::bad_request(
+            "Must also specify protocol if port range is given.",
+        ));
+    };
     let with_ports = matches!(
         protocol,
-        Some("tcp" | "udp" | "sctp" | "dccp" | "udplite" | "6" | "17" | "132")
+        "tcp" | "udp" | "sctp" | "dccp" | "udplite" | "6" | "17" | "33" | "132" | "136"
     );
-    let icmp = matches!(protocol, Some("icmp" | "ipv6-icmp" | "icmpv6" | "1" | "58"));
-    match (min, max) {
-        (None, None) => Ok(()),
-        _ if with_ports => {
-            let (lo, hi) = (min.unwrap_or(1), max.unwrap_or(65535));
-            if min.is_none() || lo < 1 || hi > 65535 || lo > hi {
+    let icmp = matches!(protocol, "icmp" | "ipv6-icmp" | "icmpv6" | "1" | "58");
+    if with_ports {
+        if min == Some(0) || max == Some(0) {
+            return Err(ApiError::bad_request("Invalid value for port 0"));
+        }
+        return match (min, max) {
+            (Some(lo), Some(hi)) if lo <= hi => Ok(()),
+            _ => Err(ApiError::bad_request(
+                "For TCP/UDP protocols, port_range_min must be <= port_range_max",
+            )),
+        };
+    }
+    if icmp {
+        for (v, field, attr) in [
+            (min, "type", "port_range_min"),
+            (max, "code", "port_range_max"),
+        ] {
+            if let Some(v) = v.filter(|v| *v > 255) {
                 return Err(ApiError::bad_request(format!(
-                    "Invalid value for port {lo}-{hi}: the port range must be 1-65535 with port_range_min <= port_range_max."
+                    "Invalid value for ICMP {field} ({attr}) {v}. It must be 0 to 255."
                 )));
             }
-            Ok(())
         }
-        _ if icmp => {
-            if min.is_some_and(|t| t > 255)
-                || max.is_some_and(|c| c > 255)
-                || (min.is_none() && max.is_some())
-            {
-                return Err(ApiError::bad_request(
-                    "Invalid value for ICMP type/code: they must be 0-255, and a code needs a type.",
-                ));
-            }
-            Ok(())
+        if let (None, Some(code)) = (min, max) {
+            return Err(ApiError::bad_request(format!(
+                "ICMP code (port-range-max) {code} is provided but ICMP type (port-range-min) is missing."
+            )));
         }
-        _ => Err(ApiError::bad_request(
-            "Invalid input: port ranges need a protocol with ports (tcp, udp, sctp) or ICMP.",
-        )),
+        return Ok(());
     }
+    if min.is_some() && min != max {
+        return Err(ApiError::bad_request(format!(
+            "Ports cannot be specified for protocol {protocol}. Ports are only supported for tcp, udp, udplite, sctp, dccp, icmp, ipv6-icmp."
+        )));
+    }
+    Ok(())
 }
 
 impl NetworkService {
@@ -200,7 +241,7 @@ impl NetworkService {
             return Err(ApiError::forbidden());
         }
         let name = input.name.unwrap_or_default();
-        if name == "default" {
+        if name.eq_ignore_ascii_case("default") {
             return Err(ApiError::Conflict(
                 "Default security group already exists.".into(),
             ));
@@ -280,7 +321,14 @@ impl NetworkService {
             let mut sg: SecurityGroup = load_visible(c, &ctx, &id)?;
             may_change(&ctx, &sg.std.project_id)?;
             if let Some(n) = input.name {
-                if sg.name == "default" && n != "default" {
+                // Neutron's name_not_default validator runs first, then the
+                // default group refuses any new name.
+                if n.eq_ignore_ascii_case("default") {
+                    return Err(ApiError::Conflict(
+                        "Default security group already exists.".into(),
+                    ));
+                }
+                if sg.name == "default" {
                     return Err(ApiError::Conflict(
                         "Updating default security group not allowed.".into(),
                     ));
@@ -346,7 +394,9 @@ impl NetworkService {
                 return Err(ApiError::bad_request(format!("Invalid input for ethertype. Reason: '{ethertype}' is not in ['IPv4', 'IPv6'].")));
             }
             let protocol = normalize_protocol(input.protocol.clone())?;
-            check_ports(protocol.as_deref(), input.port_range_min, input.port_range_max)?;
+            let port_min = port_value(input.port_range_min.clone())?;
+            let port_max = port_value(input.port_range_max.clone())?;
+            check_ports(protocol.as_deref(), port_min, port_max)?;
             if input.remote_ip_prefix.is_some() && input.remote_group_id.is_some() {
                 return Err(ApiError::bad_request("Only remote_ip_prefix or remote_group_id may be provided."));
             }
@@ -363,14 +413,17 @@ impl NetworkService {
                 }
             };
             if let Some(g) = &input.remote_group_id {
-                store::get::<SecurityGroup>(c, g)?.ok_or_else(|| ApiError::Missing(format!("Security group {g} does not exist")))?;
+                // Another project's group is as absent as a missing one (unless shared).
+                store::get::<SecurityGroup>(c, g)?
+                    .filter(|r| sees(&ctx, &r.std.project_id) || r.shared)
+                    .ok_or_else(|| ApiError::Missing(format!("Security group {g} does not exist")))?;
             }
             quotas::check(c, SECURITY_GROUP_RULE, &sg.std.project_id)?;
             let mut r = rule(&sg.std.project_id, &group_id, &direction, &ethertype, input.remote_group_id.as_deref());
             r.std.description = input.description.unwrap_or_default();
             r.protocol = protocol;
-            r.port_range_min = input.port_range_min;
-            r.port_range_max = input.port_range_max.or(if input.port_range_min.is_some() && r.protocol.as_deref().is_some_and(|p| p == "tcp" || p == "udp") { input.port_range_min } else { None });
+            r.port_range_min = port_min;
+            r.port_range_max = port_max;
             r.remote_ip_prefix = prefix.map(|p| p.to_string());
             r.normalized_cidr = prefix.map(|p| p.trunc().to_string());
             r.remote_address_group_id = input.remote_address_group_id;

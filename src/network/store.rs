@@ -1,6 +1,7 @@
 //! SQL for the networking service: typed documents per resource kind, and the
 //! address/MAC allocation tables whose primary keys forbid double allocation.
 
+use axum::http::StatusCode;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::model::{PortForwarding, Resource};
@@ -71,12 +72,24 @@ pub fn ip_allocate(
         "INSERT INTO ip_allocations (subnet_id, ip_address, port_id, network_id) VALUES (?1, ?2, ?3, ?4)",
         params![subnet_id, ip, port_id, network_id],
     )
-    .map_err(|e| conflict_on_unique(e, || format!("IP address {ip} already allocated in subnet {subnet_id}")))?;
+    .map_err(|e| match conflict_on_unique(e, || format!("IP address {ip} already allocated in subnet {subnet_id}")) {
+        ApiError::Conflict(m) => ApiError::typed(StatusCode::CONFLICT, "IpAddressAlreadyAllocated", m),
+        other => other,
+    })?;
     Ok(())
 }
 
 pub fn ip_release_port(c: &Connection, port_id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM ip_allocations WHERE port_id = ?1", [port_id])?;
+    Ok(())
+}
+
+/// Releases `port_id`'s addresses in one subnet.
+pub fn ip_release(c: &Connection, subnet_id: &str, port_id: &str) -> ApiResult<()> {
+    c.execute(
+        "DELETE FROM ip_allocations WHERE subnet_id = ?1 AND port_id = ?2",
+        [subnet_id, port_id],
+    )?;
     Ok(())
 }
 
@@ -95,9 +108,12 @@ pub fn mac_allocate(c: &Connection, mac: &str, port_id: &str) -> ApiResult<()> {
         params![mac, port_id],
     )
     .map_err(|e| {
-        conflict_on_unique(e, || {
+        match conflict_on_unique(e, || {
             format!("Unable to complete operation for network. The mac address {mac} is in use.")
-        })
+        }) {
+            ApiError::Conflict(m) => ApiError::typed(StatusCode::CONFLICT, "MacAddressInUse", m),
+            other => other,
+        }
     })?;
     Ok(())
 }

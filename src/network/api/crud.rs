@@ -6,6 +6,7 @@
 
 use std::future::Future;
 
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +17,7 @@ use super::view::{list_body, select_fields, view};
 use crate::cloud::Cloud;
 use crate::http::context::{Ctx, RequestContext};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::json::Json;
+use crate::http::json::{self, Json};
 use crate::network::NetworkService;
 use crate::network::model::Resource;
 
@@ -135,14 +136,64 @@ pub(super) async fn list<R: Collection>(
     Ok(axum::Json(list_body(&h, R::PLURAL, items, &query(raw)?)?))
 }
 
-/// `POST /v2.0/<plural>` -> 201 with the new resource.
+/// `POST /v2.0/<plural>` -> 201 with the new resource; or, with `{"<plural>": [...]}`,
+/// the bulk form: every resource or none (those made before a failure are deleted
+/// again, as Neutron's bulk create rolls back), 201 with `{"<plural>": [...]}`.
 pub(super) async fn create<R: Collection>(
     State(cloud): State<Cloud>,
     ctx: Ctx,
-    Json(b): Json<R::Body>,
+    body: Bytes,
 ) -> ApiResult<Response> {
-    let r = R::create(&cloud.network, &ctx, b).await?;
-    Ok(created(R::SINGULAR, view(&r, &ctx)))
+    let Some(bodies) = bulk::<R>(&body)? else {
+        let b: R::Body = json::parse(&body)?;
+        let r = R::create(&cloud.network, &ctx, b).await?;
+        return Ok(created(R::SINGULAR, view(&r, &ctx)));
+    };
+    let mut made: Vec<R> = Vec::with_capacity(bodies.len());
+    for b in bodies {
+        match R::create(&cloud.network, &ctx, b).await {
+            Ok(r) => made.push(r),
+            Err(e) => {
+                for r in made.iter().rev() {
+                    let id = r.std().id.clone();
+                    if let Err(undo) = R::delete(&cloud.network, &ctx, id.clone()).await {
+                        tracing::warn!(kind = R::SINGULAR, %id, error = %undo,
+                            "bulk create: could not delete a resource made before the failure");
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
+    let views: Vec<Value> = made.iter().map(|r| view(r, &ctx)).collect();
+    Ok(created(R::PLURAL, json!(views)))
+}
+
+/// The bulk form's items, each parsed as a single-resource body; `None` for the
+/// single form.
+fn bulk<R: Collection>(body: &[u8]) -> ApiResult<Option<Vec<R::Body>>> {
+    let v: Value = json::parse(body)?;
+    let Some(items) = v.get(R::PLURAL) else {
+        return Ok(None);
+    };
+    let Some(items) = items.as_array() else {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for {}. Reason: not a list.",
+            R::PLURAL
+        )));
+    };
+    if items.is_empty() {
+        return Err(ApiError::bad_request("Resources required"));
+    }
+    items
+        .iter()
+        .map(|item| {
+            let one = serde_json::to_vec(&json!({ R::SINGULAR: item }))
+                .map_err(|e| ApiError::bad_request(format!("Malformed request body: {e}")))?;
+            json::parse(&one)
+        })
+        .collect::<ApiResult<Vec<_>>>()
+        .map(Some)
 }
 
 /// `GET /v2.0/<plural>/{id}`, with `fields`.

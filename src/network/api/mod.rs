@@ -13,6 +13,8 @@ use axum::Router;
 
 use crate::cloud::Cloud;
 
+pub use info::versions;
+
 pub fn router() -> Router<Cloud> {
     Router::new()
         .merge(info::routes())
