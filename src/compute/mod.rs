@@ -2,10 +2,12 @@
 //! the create and every action run as persisted steps that a restart resumes.
 
 pub mod actions;
+pub mod aggregates;
 pub mod api;
 pub mod build;
 pub mod configdrive;
 pub mod flavors;
+pub mod hosts;
 pub mod info;
 pub mod interfaces;
 pub mod keypairs;

@@ -34,6 +34,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     RangeNotSatisfiable(String),
+    /// 501: the request is valid but this cloud does not implement it.
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -158,6 +162,7 @@ impl FaultFormat {
                     StatusCode::CONFLICT => "conflictingRequest",
                     StatusCode::PAYLOAD_TOO_LARGE => "overLimit",
                     StatusCode::UNAUTHORIZED => "unauthorized",
+                    StatusCode::NOT_IMPLEMENTED => "notImplemented",
                     _ => "computeFault",
                 };
                 serde_json::json!({ key: {"code": code, "message": fault.message} })

@@ -1,13 +1,16 @@
 //! Nova v2.1 HTTP routes under `/compute`: version discovery, microversions and the
 //! resource routes, one file per api-ref section.
 
+mod aggregates;
 mod flavors;
+mod hosts;
 mod info;
 mod keypairs;
 mod limits;
 pub mod microversion;
 mod params;
 mod remote_consoles;
+mod schema;
 mod server_actions;
 mod server_extras;
 mod server_groups;
@@ -27,7 +30,9 @@ use crate::cloud::Cloud;
 pub fn router() -> Router<Cloud> {
     let v21 = Router::new()
         .route("/", get(version_v21))
+        .merge(aggregates::routes())
         .merge(flavors::routes())
+        .merge(hosts::routes())
         .merge(keypairs::routes())
         .merge(limits::routes())
         .merge(server_groups::routes())
