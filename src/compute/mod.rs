@@ -6,6 +6,7 @@ pub mod aggregates;
 pub mod api;
 pub mod build;
 pub mod configdrive;
+pub mod diagnostics;
 pub mod flavors;
 pub mod hosts;
 pub mod info;

@@ -12,6 +12,7 @@ mod params;
 mod remote_consoles;
 mod schema;
 mod server_actions;
+mod server_admin;
 mod server_extras;
 mod server_groups;
 pub mod servers;
@@ -39,6 +40,7 @@ pub fn router() -> Router<Cloud> {
         .merge(info::routes())
         .merge(servers::routes())
         .merge(server_actions::routes())
+        .merge(server_admin::routes())
         .merge(server_extras::routes())
         .merge(remote_consoles::routes())
         .layer(from_fn(microversion::layer));
