@@ -2,6 +2,7 @@
 //! the create and every action run as persisted steps that a restart resumes.
 
 pub mod actions;
+pub mod admin_actions;
 pub mod aggregates;
 pub mod api;
 pub mod build;

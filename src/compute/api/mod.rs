@@ -1,6 +1,7 @@
 //! Nova v2.1 HTTP routes under `/compute`: version discovery, microversions and the
 //! resource routes, one file per api-ref section.
 
+mod admin_actions;
 mod aggregates;
 mod flavors;
 mod hosts;

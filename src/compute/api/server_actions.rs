@@ -324,8 +324,15 @@ async fn server_action(
                 .await?;
             Ok(accepted())
         }
-        other => Err(ApiError::bad_request(format!(
-            "There is no such action: {other}"
-        ))),
+        other => {
+            let handled =
+                super::admin_actions::dispatch(&cloud, &ctx, mv, id, other, value, request_id)
+                    .await;
+            handled.unwrap_or_else(|| {
+                Err(ApiError::bad_request(format!(
+                    "There is no such action: {other}"
+                )))
+            })
+        }
     }
 }
