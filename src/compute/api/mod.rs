@@ -44,7 +44,8 @@ pub fn router() -> Router<Cloud> {
         .merge(server_admin::routes())
         .merge(server_extras::routes())
         .merge(remote_consoles::routes())
-        .layer(from_fn(microversion::layer));
+        .layer(from_fn(microversion::layer))
+        .layer(from_fn(compute_request_id));
     Router::new()
         .route("/", get(versions))
         // `/v2.1` itself is the nested router's `/`; the trailing-slash form is
@@ -52,6 +53,20 @@ pub fn router() -> Router<Cloud> {
         .route("/v2.1/", get(version_v21))
         .merge(remote_consoles::proxy_routes())
         .nest("/v2.1", v21)
+}
+
+/// Nova also names the request id `x-compute-request-id` (clients read it to
+/// look up instance actions).
+async fn compute_request_id(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let id = req.extensions().get::<crate::http::RequestId>().cloned();
+    let mut resp = next.run(req).await;
+    if let Some(v) = id.and_then(|i| axum::http::HeaderValue::from_str(&i.0).ok()) {
+        resp.headers_mut().insert("x-compute-request-id", v);
+    }
+    resp
 }
 
 fn version_doc(headers: &HeaderMap) -> Value {
