@@ -5,6 +5,7 @@ mod admin_actions;
 mod aggregates;
 mod flavors;
 mod hosts;
+mod images;
 mod info;
 mod keypairs;
 mod limits;
@@ -35,6 +36,7 @@ pub fn router() -> Router<Cloud> {
         .merge(aggregates::routes())
         .merge(flavors::routes())
         .merge(hosts::routes())
+        .merge(images::routes())
         .merge(keypairs::routes())
         .merge(limits::routes())
         .merge(server_groups::routes())
