@@ -337,6 +337,8 @@ pub fn parse_create(body: &Value, description_allowed: bool) -> ApiResult<Flavor
         None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
         Some(Value::String(s)) if s == "auto" => uuid::Uuid::new_v4().to_string(),
         Some(Value::String(s)) if valid_flavor_id(s) => s.clone(),
+        // Nova's schema takes a number too and stores its text form.
+        Some(Value::Number(n)) if valid_flavor_id(&n.to_string()) => n.to_string(),
         Some(v) => return Err(invalid("id", v, "is not a valid flavor id")),
     };
     let required = |field: &str, min: i64| -> ApiResult<i64> {

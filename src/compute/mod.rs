@@ -2,11 +2,15 @@
 //! the create and every action run as persisted steps that a restart resumes.
 
 pub mod actions;
+pub mod admin_actions;
+pub mod aggregates;
 pub mod api;
 pub mod build;
 pub mod configdrive;
 pub mod facade;
+pub mod diagnostics;
 pub mod flavors;
+pub mod hosts;
 pub mod info;
 pub mod interfaces;
 pub mod keypairs;

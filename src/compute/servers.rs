@@ -388,6 +388,8 @@ pub struct CreatePlan {
     pub count: u32,
     pub req: ServerCreate,
     pub group: Option<String>,
+    /// The availability zone the servers land in.
+    pub zone: String,
 }
 
 impl ComputeService {
@@ -433,14 +435,6 @@ impl ComputeService {
         check_tags(req.tags.as_deref().unwrap_or_default())?;
         let metadata = req.metadata.clone().unwrap_or_default();
         check_metadata(&metadata)?;
-        if let Some(az) = &req.availability_zone {
-            let zone = az.split(':').next().unwrap_or(az);
-            if zone != "nova" && !zone.is_empty() {
-                return Err(ApiError::bad_request(format!(
-                    "The requested availability zone is not available: {az}"
-                )));
-            }
-        }
         if let Some(ud) = &req.user_data {
             let raw = base64::engine::general_purpose::STANDARD
                 .decode(ud.trim())
@@ -476,6 +470,7 @@ impl ComputeService {
             .and_then(Value::as_str)
             .map(str::to_owned);
 
+        let zone = self.check_destination(ctx, &req).await?;
         let image = self
             .inner
             .image
@@ -508,16 +503,7 @@ impl ComputeService {
                 )
             }
         };
-        match &networks {
-            RequestedNetworks::List(nics) => {
-                for nic in nics {
-                    if let RequestedNic::Network { id, .. } = nic {
-                        self.inner.network.network_for_boot(ctx, id.clone()).await?;
-                    }
-                }
-            }
-            RequestedNetworks::Auto | RequestedNetworks::None => {}
-        }
+        self.check_networks(ctx, &networks, &req).await?;
         let (vcpus, ram) = (flavor.vcpus, flavor.ram);
         self.read(move |c| {
             super::quotas::check_server_quota(
@@ -538,7 +524,81 @@ impl ComputeService {
             count: max,
             req,
             group,
+            zone,
         })
+    }
+
+    /// Where a server is asked to go: `zone:host[:node]` and `host` /
+    /// `hypervisor_hostname` (2.74) are admin-only in Nova's default policy; the
+    /// zone must be this host's. Returns the server's zone.
+    async fn check_destination(
+        &self,
+        ctx: &RequestContext,
+        req: &ServerCreate,
+    ) -> ApiResult<String> {
+        let denied = |rule: &str| {
+            ApiError::Forbidden(format!("Policy doesn't allow {rule} to be performed."))
+        };
+        let forced = req
+            .availability_zone
+            .as_deref()
+            .is_some_and(|az| az.contains(':'));
+        if forced && !ctx.is_admin() {
+            return Err(denied("os_compute_api:servers:create:forced_host"));
+        }
+        let destination = req.host.iter().chain(req.hypervisor_hostname.iter());
+        for host in destination {
+            if !ctx.is_admin() {
+                return Err(denied("compute:servers:create:requested_destination"));
+            }
+            if *host != self.config().host {
+                return Err(ApiError::bad_request(format!(
+                    "Compute host {host} could not be found."
+                )));
+            }
+        }
+        let zone = self.host_zone().await?;
+        if let Some(az) = &req.availability_zone {
+            let asked = az.split(':').next().unwrap_or(az);
+            if !asked.is_empty() && asked != zone {
+                return Err(ApiError::bad_request(format!(
+                    "The requested availability zone is not available: {az}"
+                )));
+            }
+        }
+        Ok(zone)
+    }
+
+    /// The networks must be usable by the caller, the ports the caller's and
+    /// free, the security groups the caller's: Nova refuses a create at once
+    /// (400/409) rather than failing the build later.
+    async fn check_networks(
+        &self,
+        ctx: &RequestContext,
+        networks: &RequestedNetworks,
+        req: &ServerCreate,
+    ) -> ApiResult<()> {
+        let mut ports = Vec::new();
+        if let RequestedNetworks::List(nics) = networks {
+            for nic in nics {
+                match nic {
+                    RequestedNic::Network { id, .. } => {
+                        self.inner.network.network_for_boot(ctx, id.clone()).await?;
+                    }
+                    RequestedNic::Port { id, .. } => ports.push(id.clone()),
+                }
+            }
+        }
+        let groups = req
+            .security_groups
+            .iter()
+            .flatten()
+            .map(|g| g.name.clone())
+            .collect();
+        self.inner
+            .network
+            .instance_boot_check(ctx, ports, groups)
+            .await
     }
 
     /// Records the servers of a validated create (BUILD/scheduling) and their
@@ -598,7 +658,7 @@ impl ComputeService {
                 } else {
                     security_groups.clone()
                 },
-                availability_zone: "nova".into(),
+                availability_zone: plan.zone.clone(),
                 config_drive: cfg_drive,
                 vm_state: VmState::Building,
                 task_state: Some(TaskState::Scheduling),

@@ -42,6 +42,9 @@ pub enum ApiError {
         code: &'static str,
         message: String,
     },
+    /// 501: the request is valid but this cloud does not implement it.
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -111,6 +114,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::Typed { status, .. } => *status,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -222,6 +226,7 @@ impl FaultFormat {
                     StatusCode::CONFLICT => "conflictingRequest",
                     StatusCode::PAYLOAD_TOO_LARGE => "overLimit",
                     StatusCode::UNAUTHORIZED => "unauthorized",
+                    StatusCode::NOT_IMPLEMENTED => "notImplemented",
                     _ => "computeFault",
                 };
                 serde_json::json!({ key: {"code": code, "message": fault.message} })

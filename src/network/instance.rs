@@ -331,4 +331,32 @@ impl NetworkService {
         })
         .await
     }
+    /// What Nova's API checks before it accepts a server create: every given
+    /// port is the caller's and free, every named security group resolves in
+    /// the caller's project (by name or id) or is shared.
+    pub async fn instance_boot_check(
+        &self,
+        ctx: &RequestContext,
+        port_ids: Vec<String>,
+        security_groups: Vec<String>,
+    ) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            for id in &port_ids {
+                let port: Port = load_visible(c, &ctx, id)
+                    .map_err(|_| ApiError::bad_request(format!("Port {id} could not be found.")))?;
+                may_change(&ctx, &port.std.project_id)
+                    .map_err(|_| ApiError::bad_request(format!("Port {id} could not be found.")))?;
+                if !port.device_id.is_empty() {
+                    return Err(ApiError::Conflict(format!("Port {id} is still in use.")));
+                }
+            }
+            if !security_groups.is_empty() {
+                let project = ctx.project_id().unwrap_or_default().to_owned();
+                group_ids(c, &project, &security_groups)?;
+            }
+            Ok(())
+        })
+        .await
+    }
 }

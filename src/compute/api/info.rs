@@ -71,8 +71,9 @@ async fn availability_zone_list(
     _ctx: Ctx,
 ) -> ApiResult<axum::Json<Value>> {
     let compute = cloud.compute.service_state(COMPUTE_BINARY).await?;
+    let zone = cloud.compute.host_zone().await?;
     Ok(axum::Json(json!({"availabilityZoneInfo": [
-        {"zoneName": "nova", "zoneState": {"available": !compute.disabled}, "hosts": null}
+        {"zoneName": zone, "zoneState": {"available": !compute.disabled}, "hosts": null}
     ]})))
 }
 
@@ -84,13 +85,19 @@ async fn availability_zone_list_detail(
     ctx.require_admin()?;
     let host = &cloud.compute.config().host;
     let updated = now_micros();
+    let compute_zone = cloud.compute.host_zone().await?;
     let mut zones: Vec<(&str, serde_json::Map<String, Value>)> = vec![
         ("internal", Default::default()),
-        ("nova", Default::default()),
+        (&compute_zone, Default::default()),
     ];
     for kind in SERVICES {
         let st = cloud.compute.service_state(kind.binary).await?;
-        if let Some((_, services)) = zones.iter_mut().find(|(z, _)| *z == kind.zone) {
+        let zone = if kind.binary == COMPUTE_BINARY {
+            compute_zone.as_str()
+        } else {
+            kind.zone
+        };
+        if let Some((_, services)) = zones.iter_mut().find(|(z, _)| *z == zone) {
             services.insert(
                 kind.binary.to_owned(),
                 json!({"available": !st.disabled, "active": !st.forced_down, "updated_at": updated}),

@@ -1,14 +1,20 @@
 //! Nova v2.1 HTTP routes under `/compute`: version discovery, microversions and the
 //! resource routes, one file per api-ref section.
 
+mod admin_actions;
+mod aggregates;
 mod flavors;
+mod hosts;
+mod images;
 mod info;
 mod keypairs;
 mod limits;
 pub mod microversion;
 mod params;
 mod remote_consoles;
+mod schema;
 mod server_actions;
+mod server_admin;
 mod server_extras;
 mod server_groups;
 pub mod servers;
@@ -27,16 +33,21 @@ use crate::cloud::Cloud;
 pub fn router() -> Router<Cloud> {
     let v21 = Router::new()
         .route("/", get(version_v21))
+        .merge(aggregates::routes())
         .merge(flavors::routes())
+        .merge(hosts::routes())
+        .merge(images::routes())
         .merge(keypairs::routes())
         .merge(limits::routes())
         .merge(server_groups::routes())
         .merge(info::routes())
         .merge(servers::routes())
         .merge(server_actions::routes())
+        .merge(server_admin::routes())
         .merge(server_extras::routes())
         .merge(remote_consoles::routes())
-        .layer(from_fn(microversion::layer));
+        .layer(from_fn(microversion::layer))
+        .layer(from_fn(compute_request_id));
     Router::new()
         .route("/", get(versions))
         // `/v2.1` itself is the nested router's `/`; the trailing-slash form is
@@ -44,6 +55,20 @@ pub fn router() -> Router<Cloud> {
         .route("/v2.1/", get(version_v21))
         .merge(remote_consoles::proxy_routes())
         .nest("/v2.1", v21)
+}
+
+/// Nova also names the request id `x-compute-request-id` (clients read it to
+/// look up instance actions).
+async fn compute_request_id(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let id = req.extensions().get::<crate::http::RequestId>().cloned();
+    let mut resp = next.run(req).await;
+    if let Some(v) = id.and_then(|i| axum::http::HeaderValue::from_str(&i.0).ok()) {
+        resp.headers_mut().insert("x-compute-request-id", v);
+    }
+    resp
 }
 
 fn version_doc(headers: &HeaderMap) -> Value {

@@ -160,8 +160,11 @@ async fn server_action(
     match action.as_str() {
         "rebuild" => {
             let a: RebuildArg = arg(&action, value)?;
+            let pass = a
+                .admin_pass
+                .clone()
+                .unwrap_or_else(super::servers::admin_pass);
             let _ = (
-                &a.admin_pass,
                 &a.preserve_ephemeral,
                 &a.disk_config,
                 &a.access_ipv4,
@@ -202,7 +205,9 @@ async fn server_action(
             let s = compute
                 .server_action(&ctx, id, Work::Rebuild(plan), request_id)
                 .await?;
-            let doc = super::servers::render_one(&cloud, &headers, mv, &ctx, &s).await?;
+            let mut doc = super::servers::render_one(&cloud, &headers, mv, &ctx, &s).await?;
+            super::servers::basic_view(&mut doc, mv, true);
+            doc["adminPass"] = json!(pass);
             Ok((StatusCode::ACCEPTED, axum::Json(json!({"server": doc}))).into_response())
         }
         "resize" => {
@@ -324,8 +329,15 @@ async fn server_action(
                 .await?;
             Ok(accepted())
         }
-        other => Err(ApiError::bad_request(format!(
-            "There is no such action: {other}"
-        ))),
+        other => {
+            let handled =
+                super::admin_actions::dispatch(&cloud, &ctx, mv, id, other, value, request_id)
+                    .await;
+            handled.unwrap_or_else(|| {
+                Err(ApiError::bad_request(format!(
+                    "There is no such action: {other}"
+                )))
+            })
+        }
     }
 }

@@ -261,7 +261,8 @@ async fn tag_delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn action_view(a: &InstanceAction, with_events: bool, admin: bool) -> Value {
+/// An instance action: `updated_at` from 2.58, events' `host`/`hostId` from 2.62.
+fn action_view(a: &InstanceAction, with_events: bool, admin: bool, mv: Microversion) -> Value {
     let mut v = json!({
         "action": a.action,
         "instance_uuid": a.server_id,
@@ -270,8 +271,10 @@ fn action_view(a: &InstanceAction, with_events: bool, admin: bool) -> Value {
         "project_id": a.project_id,
         "start_time": a.start_time,
         "message": a.message,
-        "updated_at": a.updated_at,
     });
+    if mv.at_least(58) {
+        v["updated_at"] = json!(a.updated_at);
+    }
     if with_events {
         let events: Vec<Value> = a
             .events
@@ -285,7 +288,11 @@ fn action_view(a: &InstanceAction, with_events: bool, admin: bool) -> Value {
                 });
                 if admin {
                     ev["traceback"] = e.traceback.clone().into();
+                }
+                if admin && mv.at_least(62) {
                     ev["host"] = "".into();
+                }
+                if mv.at_least(62) {
                     ev["hostId"] = "".into();
                 }
                 ev
@@ -299,12 +306,13 @@ fn action_view(a: &InstanceAction, with_events: bool, admin: bool) -> Value {
 async fn actions_list(
     State(cloud): State<Cloud>,
     ctx: Ctx,
+    mv: Microversion,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     let actions = cloud.compute.server_actions(&ctx, id).await?;
     let list: Vec<Value> = actions
         .iter()
-        .map(|a| action_view(a, false, ctx.is_admin()))
+        .map(|a| action_view(a, false, ctx.is_admin(), mv))
         .collect();
     Ok(axum::Json(json!({"instanceActions": list})))
 }
@@ -312,11 +320,12 @@ async fn actions_list(
 async fn action_show(
     State(cloud): State<Cloud>,
     ctx: Ctx,
+    mv: Microversion,
     Path((id, rid)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<Value>> {
     let a = cloud.compute.server_action_get(&ctx, id, rid).await?;
     Ok(axum::Json(
-        json!({"instanceAction": action_view(&a, true, ctx.is_admin())}),
+        json!({"instanceAction": action_view(&a, true, ctx.is_admin(), mv)}),
     ))
 }
 

@@ -175,6 +175,7 @@ async fn server_create(
     Json(body): Json<ServerCreateBody>,
 ) -> ApiResult<Response> {
     let return_reservation = body.server.return_reservation_id.unwrap_or(false);
+    let requested_pass = body.server.admin_pass.clone();
     let plan = cloud.compute.server_create_plan(&ctx, body, mv).await?;
     let networks = plan.networks.clone();
     let servers = cloud
@@ -207,7 +208,7 @@ async fn server_create(
         "links": view::links(&base, "servers", &first.id),
         "OS-DCF:diskConfig": "MANUAL",
         "security_groups": groups,
-        "adminPass": admin_pass(),
+        "adminPass": requested_pass.unwrap_or_else(admin_pass),
     }});
     let location = format!("{base}/compute/v2.1/servers/{}", first.id);
     Ok((
@@ -219,13 +220,46 @@ async fn server_create(
 }
 
 /// A random admin password, as Nova returns one (the guest may ignore it).
-fn admin_pass() -> String {
+pub(super) fn admin_pass() -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
     (0..12)
         .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
         .collect()
+}
+
+/// Below 2.75 the update and rebuild answers are Nova's basic view: no
+/// extended attributes (zone, states, usage, config drive, security groups,
+/// volumes, host) and addresses without their type and MAC; a rebuild shows
+/// `key_name` from 2.54 and `user_data` from 2.57.
+pub fn basic_view(doc: &mut Value, mv: Microversion, rebuild: bool) {
+    if mv.at_least(75) {
+        return;
+    }
+    let Some(o) = doc.as_object_mut() else {
+        return;
+    };
+    let keep_key = rebuild && mv.at_least(54);
+    let keep_user_data = rebuild && mv.at_least(57);
+    o.retain(|k, _| {
+        !(k.starts_with("OS-EXT-")
+            || k.starts_with("OS-SRV-USG:")
+            || k.starts_with("os-extended-volumes:")
+            || matches!(
+                k.as_str(),
+                "config_drive" | "security_groups" | "host_status" | "server_groups"
+            )
+            || (k == "key_name" && !keep_key)
+            || (k == "user_data" && !keep_user_data))
+    });
+    if let Some(nets) = o.get_mut("addresses").and_then(Value::as_object_mut) {
+        for ips in nets.values_mut().filter_map(Value::as_array_mut) {
+            for ip in ips.iter_mut().filter_map(Value::as_object_mut) {
+                ip.retain(|k, _| !k.starts_with("OS-EXT-IPS"));
+            }
+        }
+    }
 }
 
 /// `GET /servers/{id}`.
@@ -260,7 +294,8 @@ async fn server_update(
         .compute
         .server_update(&ctx, id, body.server, mv)
         .await?;
-    let doc = render_one(&cloud, &headers, mv, &ctx, &s).await?;
+    let mut doc = render_one(&cloud, &headers, mv, &ctx, &s).await?;
+    basic_view(&mut doc, mv, false);
     Ok(axum::Json(json!({ "server": doc })))
 }
 

@@ -1,6 +1,7 @@
 //! All compute SQL: servers and their actions here, the catalog resources (flavors,
 //! keypairs, server groups, quotas) in `catalog`, console access tokens in `consoles`.
 
+pub mod aggregates;
 pub mod catalog;
 pub mod consoles;
 
