@@ -7,8 +7,9 @@ pub mod format;
 mod import;
 mod listing;
 mod members;
+pub mod metadefs;
 pub mod model;
-mod patch;
+pub mod patch;
 pub mod store;
 
 use std::sync::Arc;

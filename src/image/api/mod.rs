@@ -2,6 +2,7 @@
 
 mod images;
 mod members;
+mod metadefs;
 
 use axum::Router;
 use axum::extract::State;
@@ -29,6 +30,7 @@ pub fn router() -> Router<Cloud> {
         .route("/v2/schemas/{name}", get(schema))
         .merge(images::routes())
         .merge(members::routes())
+        .merge(metadefs::routes())
 }
 
 fn versions(headers: &HeaderMap) -> Value {
