@@ -67,3 +67,8 @@ CREATE TABLE metadef_tags (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (namespace, name)
 );
+
+-- Import tasks remember who asked and in which request (Glance's user_id and
+-- request_id, shown by GET /v2/images/{id}/tasks).
+ALTER TABLE image_tasks ADD COLUMN request_id TEXT;
+ALTER TABLE image_tasks ADD COLUMN user_id TEXT;

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::cloud::Cloud;
+use crate::http::RequestId;
 use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{Json, parse};
@@ -298,10 +299,14 @@ struct ImportMethod {
 async fn image_import(
     State(cloud): State<Cloud>,
     ctx: Ctx,
+    RequestId(request_id): RequestId,
     Path(id): Path<String>,
     Json(b): Json<ImportBody>,
 ) -> ApiResult<StatusCode> {
-    cloud.image.image_import(&ctx, id, b.method.name).await?;
+    cloud
+        .image
+        .image_import(&ctx, id, b.method.name, request_id)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -49,7 +49,7 @@ fn versions(headers: &HeaderMap) -> Value {
 }
 
 /// `GET /image`: 300 Multiple Choices, as glance-api answers an unversioned URL.
-async fn versions_choice(headers: HeaderMap) -> Response {
+pub async fn versions_choice(headers: HeaderMap) -> Response {
     (StatusCode::MULTIPLE_CHOICES, axum::Json(versions(&headers))).into_response()
 }
 
