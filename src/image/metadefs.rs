@@ -181,12 +181,15 @@ fn association_view(
     v
 }
 
-/// Objects or properties of a namespace: (name, stored definition, created, updated).
+/// A stored object or property: name, definition, created and updated times.
+type Definition = (String, Map<String, Value>, String, String);
+
+/// Objects or properties of a namespace.
 fn definitions(
     c: &Connection,
     table: &str,
     ns: &str,
-) -> ApiResult<Vec<(String, Map<String, Value>, String, String)>> {
+) -> ApiResult<Vec<Definition>> {
     let mut st = c.prepare(&format!(
         "SELECT name, body, created_at, updated_at FROM {table} WHERE namespace = ?1 ORDER BY name"
     ))?;
@@ -209,7 +212,7 @@ fn definition(
     table: &str,
     ns: &str,
     name: &str,
-) -> ApiResult<Option<(String, Map<String, Value>, String, String)>> {
+) -> ApiResult<Option<Definition>> {
     Ok(c.query_row(
         &format!(
             "SELECT name, body, created_at, updated_at FROM {table} WHERE namespace = ?1 AND name = ?2"
@@ -545,7 +548,7 @@ impl DefKind {
     fn view(
         self,
         ns: &str,
-        (name, body, created, updated): &(String, Map<String, Value>, String, String),
+        (name, body, created, updated): &Definition,
     ) -> Value {
         match self {
             DefKind::Object => object_view(ns, name, body, created, updated),
