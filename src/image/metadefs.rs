@@ -185,11 +185,7 @@ fn association_view(
 type Definition = (String, Map<String, Value>, String, String);
 
 /// Objects or properties of a namespace.
-fn definitions(
-    c: &Connection,
-    table: &str,
-    ns: &str,
-) -> ApiResult<Vec<Definition>> {
+fn definitions(c: &Connection, table: &str, ns: &str) -> ApiResult<Vec<Definition>> {
     let mut st = c.prepare(&format!(
         "SELECT name, body, created_at, updated_at FROM {table} WHERE namespace = ?1 ORDER BY name"
     ))?;
@@ -207,12 +203,7 @@ fn definitions(
     Ok(rows)
 }
 
-fn definition(
-    c: &Connection,
-    table: &str,
-    ns: &str,
-    name: &str,
-) -> ApiResult<Option<Definition>> {
+fn definition(c: &Connection, table: &str, ns: &str, name: &str) -> ApiResult<Option<Definition>> {
     Ok(c.query_row(
         &format!(
             "SELECT name, body, created_at, updated_at FROM {table} WHERE namespace = ?1 AND name = ?2"
@@ -545,11 +536,7 @@ impl DefKind {
         }
     }
 
-    fn view(
-        self,
-        ns: &str,
-        (name, body, created, updated): &Definition,
-    ) -> Value {
+    fn view(self, ns: &str, (name, body, created, updated): &Definition) -> Value {
         match self {
             DefKind::Object => object_view(ns, name, body, created, updated),
             DefKind::Property => property_view(name, body),
