@@ -222,7 +222,15 @@ pub fn router(cloud: Cloud) -> Router {
     if enabled(ServiceName::Image) {
         let image = crate::image::api::router()
             .layer(from_fn_with_state(FaultFormat::Plain, render_faults));
-        app = app.nest("/image", image);
+        // `/image/` (tempest's and keystoneauth's form of the catalog URL's root) is
+        // not part of the nested router either.
+        app = app
+            .route(
+                "/image/",
+                axum::routing::get(crate::image::api::versions_choice)
+                    .layer(from_fn_with_state(FaultFormat::Plain, render_faults)),
+            )
+            .nest("/image", image);
     }
     if enabled(ServiceName::Compute) {
         let compute = crate::compute::api::router()

@@ -1047,3 +1047,40 @@ fn a_disabled_compute_service_takes_no_new_servers() {
     assert_eq!(v["service"]["state"], "up", "{v}");
     assert_eq!(v["service"]["forced_down"], false, "{v}");
 }
+
+/// Before 2.37 a server that names no network gets the project's one network, or
+/// none at all when the project has none (Nova boots it without a NIC); only an
+/// explicit `"auto"` insists on a network.
+#[test]
+fn a_server_asking_for_no_network_in_particular_boots_without_one() {
+    let Some(image_file) = common::guest_image() else {
+        return;
+    };
+    let s = Server::start_with_profile(Some(&common::compute_profile(Some(&image_file))));
+    let admin = Api {
+        s: &s,
+        token: s.admin(),
+    };
+    let image = admin.image_id("cirros");
+    // The admin project owns only the external `public` network, which is not a
+    // candidate.
+    let r = at_mv(
+        &admin,
+        "2.1",
+        Method::POST,
+        "/servers",
+        Some(json!({"server": {"name": "nonet", "imageRef": image, "flavorRef": "42"}})),
+    );
+    assert_eq!(r.status(), 202, "{}", r.text().unwrap_or_default());
+    let id = json_of(r)["server"]["id"].as_str().expect("id").to_owned();
+    let v = admin.wait_status(&id, "ACTIVE", Duration::from_secs(120));
+    assert_eq!(v["addresses"], json!({}), "{v}");
+    let ports = admin.get(&format!("/networking/v2.0/ports?device_id={id}"));
+    assert_eq!(ports["ports"], json!([]));
+    assert_eq!(
+        admin
+            .req(Method::DELETE, &format!("/compute/v2.1/servers/{id}"), None)
+            .status(),
+        204
+    );
+}

@@ -829,6 +829,10 @@ fn interoperable_import_runs_as_a_task() {
         .send()
         .expect("i");
     assert_eq!(r.status(), 202);
+    let request_id = r.headers()["x-openstack-request-id"]
+        .to_str()
+        .expect("request id")
+        .to_owned();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while status(&s, &t, id) != "active" {
         assert!(
@@ -855,6 +859,8 @@ fn interoperable_import_runs_as_a_task() {
     };
     assert_eq!(tasks["tasks"][0]["status"], "success");
     assert_eq!(tasks["tasks"][0]["type"], "api_image_import");
+    assert_eq!(tasks["tasks"][0]["request_id"], request_id.as_str());
+    assert!(tasks["tasks"][0]["user_id"].is_string(), "{tasks}");
     let tid = tasks["tasks"][0]["id"].as_str().expect("tid");
     assert_eq!(
         json_of(
@@ -1138,4 +1144,388 @@ fn every_image_route_needs_a_token() {
     );
     assert_eq!(schema["name"], "image");
     assert_eq!(schema["additionalProperties"]["type"], "string");
+}
+
+#[test]
+fn the_older_patch_dialect_works_beside_2_1() {
+    let s = Server::start();
+    let t = s.admin();
+    let img = create(
+        &s,
+        &t,
+        json!({"name": "old", "disk_format": "raw", "container_format": "bare", "protected": true}),
+    );
+    let id = img["id"].as_str().expect("id");
+    let old = |ops: Value| {
+        call(&s, Method::PATCH, &format!("/images/{id}"), &t)
+            .header(
+                "Content-Type",
+                "application/openstack-images-v2.0-json-patch",
+            )
+            .body(ops.to_string())
+            .send()
+            .expect("patch")
+    };
+    let r = old(json!([
+        {"replace": "/name", "value": "renamed"},
+        {"add": "/color", "value": "blue"},
+        {"replace": "/protected", "value": false},
+    ]));
+    assert_eq!(r.status(), 200);
+    let v = json_of(r);
+    assert_eq!(v["name"], "renamed");
+    assert_eq!(v["color"], "blue");
+    assert_eq!(v["protected"], false);
+    // In this dialect adding what exists is a conflict (2.1 replaces it).
+    assert!(glance_error(old(json!([{"add": "/color", "value": "red"}])), 409).contains("color"));
+    assert_eq!(
+        patch(
+            &s,
+            &t,
+            id,
+            json!([{"op": "add", "path": "/color", "value": "red"}])
+        )
+        .status(),
+        200
+    );
+    glance_error(
+        old(json!([{"remove": "/color"}, {"remove": "/color"}])),
+        409,
+    );
+    glance_error(
+        old(json!([{"add": "/a", "replace": "/b", "value": "x"}])),
+        400,
+    );
+    glance_error(old(json!([{"op": "add", "path": "/a", "value": "x"}])), 400);
+    glance_error(old(json!([{"add": "/a"}])), 400);
+    glance_error(old(json!({"add": "/a", "value": "x"})), 400);
+    glance_error(old(json!([{"add": "/os_glance_x", "value": "x"}])), 403);
+    let r = call(&s, Method::PATCH, &format!("/images/{id}"), &t)
+        .header("Content-Type", "application/json")
+        .body("[]")
+        .send()
+        .expect("patch");
+    assert_eq!(r.status(), 415);
+    // Nothing of the refused patches was applied.
+    let v = json_of(
+        call(&s, Method::GET, &format!("/images/{id}"), &t)
+            .send()
+            .expect("show"),
+    );
+    assert_eq!(v["color"], "red");
+    assert!(v.get("a").is_none());
+    assert_eq!(
+        call(&s, Method::DELETE, &format!("/images/{id}"), &t)
+            .send()
+            .expect("delete")
+            .status(),
+        204
+    );
+}
+
+#[test]
+fn image_root_with_a_slash_lists_versions() {
+    let s = Server::start();
+    let r = s
+        .client
+        .get(format!("{}/image/", s.base))
+        .send()
+        .expect("get");
+    assert_eq!(r.status(), 300);
+    assert_eq!(json_of(r)["versions"][0]["status"], "CURRENT");
+}
+
+fn metadef(s: &Server, m: Method, path: &str, token: &str, body: Option<Value>) -> Response {
+    let r = call(s, m, &format!("/metadefs{path}"), token);
+    match body {
+        Some(b) => r.json(&b),
+        None => r,
+    }
+    .send()
+    .expect("metadefs request")
+}
+
+#[test]
+fn metadata_definitions_follow_glance_and_survive_restart() {
+    let mut s = Server::start();
+    let admin = s.admin();
+    let demo = s.demo();
+    let types = json_of(metadef(&s, Method::GET, "/resource_types", &demo, None));
+    let names: Vec<&str> = types["resource_types"]
+        .as_array()
+        .expect("types")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"OS::Glance::Image"), "{types}");
+    assert!(names.contains(&"OS::Nova::Flavor"), "{types}");
+
+    // Only an admin defines; a member is refused.
+    let ns = json!({"namespace": "Test::Ns", "display_name": "Test", "visibility": "public",
+                    "protected": true, "resource_type_associations": [{"name": "OS::Glance::Image", "prefix": "hw_"}]});
+    assert_eq!(
+        metadef(&s, Method::POST, "/namespaces", &demo, Some(ns.clone())).status(),
+        403
+    );
+    let r = metadef(&s, Method::POST, "/namespaces", &admin, Some(ns.clone()));
+    assert_eq!(r.status(), 201);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .expect("location")
+            .ends_with("/v2/metadefs/namespaces/Test::Ns")
+    );
+    let v = json_of(r);
+    assert_eq!(v["protected"], true);
+    assert_eq!(v["resource_type_associations"][0]["prefix"], "hw_");
+    glance_error(
+        metadef(&s, Method::POST, "/namespaces", &admin, Some(ns)),
+        409,
+    );
+    glance_error(
+        metadef(
+            &s,
+            Method::POST,
+            "/namespaces",
+            &admin,
+            Some(json!({"namespace": "x", "bogus": 1})),
+        ),
+        400,
+    );
+    let private = json!({"namespace": "Test::Private"});
+    assert_eq!(
+        metadef(&s, Method::POST, "/namespaces", &admin, Some(private)).status(),
+        201
+    );
+
+    // Contents: objects, properties, tags, associations.
+    let prop = json!({"name": "hypervisor_type", "title": "Hypervisor", "type": "string", "enum": ["kvm", "qemu"]});
+    let r = metadef(
+        &s,
+        Method::POST,
+        "/namespaces/Test::Ns/properties",
+        &admin,
+        Some(prop),
+    );
+    assert_eq!(r.status(), 201);
+    assert_eq!(json_of(r)["enum"], json!(["kvm", "qemu"]));
+    glance_error(
+        metadef(
+            &s,
+            Method::POST,
+            "/namespaces/Test::Ns/properties",
+            &admin,
+            Some(json!({"name": "p", "title": "P", "type": "strange"})),
+        ),
+        400,
+    );
+    let r = metadef(
+        &s,
+        Method::POST,
+        "/namespaces/Test::Ns/objects",
+        &admin,
+        Some(json!({"name": "CPU", "description": "limits",
+                                "properties": {"quota:cpu": {"title": "Q", "type": "integer"}}})),
+    );
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        json_of(r)["self"],
+        "/v2/metadefs/namespaces/Test::Ns/objects/CPU"
+    );
+    let r = metadef(
+        &s,
+        Method::POST,
+        "/namespaces/Test::Ns/tags",
+        &admin,
+        Some(json!({"tags": [{"name": "a"}, {"name": "b"}]})),
+    );
+    assert_eq!(r.status(), 201);
+    glance_error(
+        metadef(
+            &s,
+            Method::POST,
+            "/namespaces/Test::Ns/tags/A",
+            &admin,
+            None,
+        ),
+        409,
+    );
+    assert_eq!(
+        metadef(
+            &s,
+            Method::POST,
+            "/namespaces/Test::Ns/tags/c",
+            &admin,
+            None
+        )
+        .status(),
+        201
+    );
+    let r = metadef(
+        &s,
+        Method::PUT,
+        "/namespaces/Test::Ns/tags/c",
+        &admin,
+        Some(json!({"name": "d"})),
+    );
+    assert_eq!(json_of(r)["name"], "d");
+
+    // A reader of another project sees the public namespace with its contents, not
+    // the private one.
+    let shown = json_of(metadef(
+        &s,
+        Method::GET,
+        "/namespaces/Test::Ns",
+        &demo,
+        None,
+    ));
+    assert_eq!(
+        shown["properties"]["hypervisor_type"]["title"],
+        "Hypervisor"
+    );
+    assert_eq!(shown["objects"][0]["name"], "CPU");
+    assert_eq!(shown["tags"].as_array().map(Vec::len), Some(3));
+    glance_error(
+        metadef(&s, Method::GET, "/namespaces/Test::Private", &demo, None),
+        404,
+    );
+    let listed = json_of(metadef(&s, Method::GET, "/namespaces", &demo, None));
+    let listed: Vec<&str> = listed["namespaces"]
+        .as_array()
+        .expect("namespaces")
+        .iter()
+        .filter_map(|n| n["namespace"].as_str())
+        .collect();
+    assert!(listed.contains(&"Test::Ns") && !listed.contains(&"Test::Private"));
+    let filtered = json_of(metadef(
+        &s,
+        Method::GET,
+        "/namespaces?resource_types=OS::Nova::Flavor",
+        &admin,
+        None,
+    ));
+    assert_eq!(filtered["namespaces"].as_array().map(Vec::len), Some(0));
+    glance_error(
+        metadef(
+            &s,
+            Method::DELETE,
+            "/namespaces/Test::Ns/tags/a",
+            &demo,
+            None,
+        ),
+        403,
+    );
+
+    // Protected: nothing inside or the namespace itself can be deleted.
+    glance_error(
+        metadef(&s, Method::DELETE, "/namespaces/Test::Ns", &admin, None),
+        403,
+    );
+    glance_error(
+        metadef(
+            &s,
+            Method::DELETE,
+            "/namespaces/Test::Ns/objects/CPU",
+            &admin,
+            None,
+        ),
+        403,
+    );
+
+    // Everything is in SQLite.
+    s.kill9();
+    s.launch();
+    let admin = s.admin();
+    let props = json_of(metadef(
+        &s,
+        Method::GET,
+        "/namespaces/Test::Ns/properties",
+        &admin,
+        None,
+    ));
+    assert_eq!(props["properties"]["hypervisor_type"]["type"], "string");
+
+    // Renaming keeps the contents; unprotected, it goes with all of them.
+    let r = metadef(
+        &s,
+        Method::PUT,
+        "/namespaces/Test::Ns",
+        &admin,
+        Some(json!({"namespace": "Test::Renamed", "visibility": "private", "protected": false})),
+    );
+    assert_eq!(r.status(), 200);
+    let v = json_of(r);
+    assert_eq!(v["protected"], false);
+    assert!(
+        v.get("display_name").is_none(),
+        "unset attributes return to defaults"
+    );
+    let objects = json_of(metadef(
+        &s,
+        Method::GET,
+        "/namespaces/Test::Renamed/objects",
+        &admin,
+        None,
+    ));
+    assert_eq!(objects["objects"][0]["name"], "CPU");
+    assert_eq!(
+        metadef(
+            &s,
+            Method::DELETE,
+            "/namespaces/Test::Renamed/resource_types/OS::Glance::Image",
+            &admin,
+            None
+        )
+        .status(),
+        204
+    );
+    assert_eq!(
+        metadef(
+            &s,
+            Method::DELETE,
+            "/namespaces/Test::Renamed",
+            &admin,
+            None
+        )
+        .status(),
+        204
+    );
+    glance_error(
+        metadef(
+            &s,
+            Method::GET,
+            "/namespaces/Test::Renamed/objects",
+            &admin,
+            None,
+        ),
+        404,
+    );
+    for name in [
+        "namespace",
+        "namespaces",
+        "object",
+        "objects",
+        "property",
+        "properties",
+        "tag",
+        "tags",
+    ] {
+        let v = json_of(
+            call(
+                &s,
+                Method::GET,
+                &format!("/schemas/metadefs/{name}"),
+                &admin,
+            )
+            .send()
+            .expect("schema"),
+        );
+        assert_eq!(v["name"], name);
+    }
+    let v = json_of(
+        call(&s, Method::GET, "/schemas/metadefs/resource_type", &admin)
+            .send()
+            .expect("schema"),
+    );
+    assert_eq!(v["name"], "resource_type_association");
 }

@@ -214,6 +214,7 @@ impl ComputeService {
         let fail = |e| BuildFailure::from_api("networking", e);
         let requested = match &s.requested_networks {
             serde_json::Value::String(v) if v == "none" => RequestedNetworks::None,
+            serde_json::Value::String(v) if v == "any" => RequestedNetworks::Any,
             serde_json::Value::String(_) => RequestedNetworks::Auto,
             other => RequestedNetworks::List(
                 serde_json::from_value(other.clone())
@@ -230,6 +231,15 @@ impl ComputeService {
                     tag: None,
                 }]
             }
+            RequestedNetworks::Any => match self.inner.network.network_if_any(ctx).await {
+                Ok(Some(net)) => vec![RequestedNic::Network {
+                    id: net,
+                    fixed_ip: None,
+                    tag: None,
+                }],
+                Ok(None) => vec![],
+                Err(e) => return Err(fail(e)),
+            },
             RequestedNetworks::List(n) => n,
         };
         let host = self.inner.config.host.clone();

@@ -102,7 +102,10 @@ pub enum RequestedNic {
 /// `networks` after validation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RequestedNetworks {
+    /// `"auto"` (2.37+): the project's network, and an error when there is none.
     Auto,
+    /// No `networks` before 2.37: the project's network if it has one, else no NIC.
+    Any,
     None,
     List(Vec<RequestedNic>),
 }
@@ -206,7 +209,7 @@ pub fn parse_networks(v: &Option<Value>, mv: Microversion) -> ApiResult<Requeste
         None if mv.at_least(37) => Err(ApiError::bad_request(
             "Invalid input for field/attribute networks. 'networks' is a required property.",
         )),
-        None => Ok(RequestedNetworks::Auto),
+        None => Ok(RequestedNetworks::Any),
         Some(Value::String(s)) if mv.at_least(37) && s == "auto" => Ok(RequestedNetworks::Auto),
         Some(Value::String(s)) if mv.at_least(37) && s == "none" => Ok(RequestedNetworks::None),
         Some(Value::Array(items)) => {
@@ -616,6 +619,7 @@ impl ComputeService {
         let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let requested = match &networks {
             RequestedNetworks::Auto => Value::String("auto".into()),
+            RequestedNetworks::Any => Value::String("any".into()),
             RequestedNetworks::None => Value::String("none".into()),
             RequestedNetworks::List(n) => {
                 serde_json::to_value(n).map_err(|e| ApiError::Internal(e.into()))?
@@ -891,7 +895,7 @@ mod tests {
         assert!(parse_networks(&None, Microversion(2, 37)).is_err());
         assert_eq!(
             parse_networks(&None, Microversion(2, 1)).ok(),
-            Some(RequestedNetworks::Auto)
+            Some(RequestedNetworks::Any)
         );
         let list = serde_json::json!([{"uuid": "6f4c3f66-8d0b-4b7a-9b57-4cd4c6d1f7a1", "fixed_ip": "10.0.0.5"}]);
         let parsed = parse_networks(&Some(list), Microversion(2, 79)).expect("valid");

@@ -33,6 +33,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_compute_aggregates",
         include_str!("migrations/0009_compute_aggregates.sql"),
     ),
+    (
+        "0010_image_metadefs",
+        include_str!("migrations/0010_image_metadefs.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

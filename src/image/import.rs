@@ -37,6 +37,7 @@ impl ImageService {
         ctx: &RequestContext,
         id: String,
         method: String,
+        request_id: String,
     ) -> ApiResult<Task> {
         let image = self.visible_image(ctx, id.clone()).await?;
         super::check_owner(ctx, &image)?;
@@ -65,6 +66,8 @@ impl ImageService {
             created_at: now.clone(),
             updated_at: now,
             expires_at: None,
+            request_id: Some(request_id),
+            user_id: Some(ctx.user.id.clone()),
         };
         let record = task.clone();
         self.write(move |c| {

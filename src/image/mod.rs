@@ -8,6 +8,7 @@ pub mod format;
 mod import;
 mod listing;
 mod members;
+pub mod metadefs;
 pub mod model;
 mod patch;
 pub(crate) mod store;

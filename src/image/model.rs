@@ -135,6 +135,9 @@ pub struct Task {
     pub created_at: String,
     pub updated_at: String,
     pub expires_at: Option<String>,
+    /// The `x-openstack-request-id` of the request that started the task.
+    pub request_id: Option<String>,
+    pub user_id: Option<String>,
 }
 
 /// Checksums and sizes computed while the bytes streamed in.

@@ -10,13 +10,99 @@ use super::model::*;
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 
+/// One change of a JSON patch, whichever dialect it came in.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PatchOp {
     pub op: String,
     pub path: String,
     #[serde(default)]
     pub value: Option<Value>,
+    /// The older dialect (`application/openstack-images-v2.0-json-patch`), where
+    /// adding an attribute that is already there is a conflict.
+    #[serde(skip)]
+    pub draft4: bool,
+}
+
+const OPERATIONS: &[&str] = &["add", "remove", "replace"];
+
+/// The patch dialects Glance accepts: `true` for the older one (JSON Schema
+/// draft 4, `{"replace": "/name", "value": ...}`), `false` for the current one
+/// (`{"op": "replace", "path": "/name", "value": ...}`).
+pub const PATCH_TYPES: &[(&str, bool)] = &[
+    ("application/openstack-images-v2.0-json-patch", true),
+    ("application/openstack-images-v2.1-json-patch", false),
+];
+
+/// Parses a patch body in either dialect, with Glance's messages for bad shapes.
+pub fn parse_patch(body: Value, draft4: bool) -> ApiResult<Vec<PatchOp>> {
+    let Value::Array(changes) = body else {
+        return Err(ApiError::bad_request(
+            "Request body must be a JSON array of operation objects.",
+        ));
+    };
+    let mut ops = Vec::with_capacity(changes.len());
+    for change in changes {
+        let Value::Object(mut change) = change else {
+            return Err(ApiError::bad_request("Operations must be JSON objects."));
+        };
+        let (op, path) = if draft4 {
+            let mut found = OPERATIONS.iter().filter(|o| change.contains_key(**o));
+            let op = found.next().ok_or_else(|| {
+                ApiError::bad_request(
+                    "Operation objects must contain exactly one member named \"add\", \"remove\", or \"replace\".",
+                )
+            })?;
+            if found.next().is_some() {
+                return Err(ApiError::bad_request(
+                    "Operation objects must contain only one member named \"add\", \"remove\", or \"replace\".",
+                ));
+            }
+            (op.to_string(), change.remove(*op))
+        } else {
+            let op = match change.remove("op") {
+                Some(Value::String(op)) if OPERATIONS.contains(&op.as_str()) => op,
+                Some(other) => {
+                    let shown = other
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or(other.to_string());
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid operation: `{shown}`. It must be one of the following: add, replace, remove."
+                    )));
+                }
+                None => {
+                    return Err(ApiError::bad_request(
+                        "Unable to find `op` in JSON Schema change. It must be one of the following: add, replace, remove.",
+                    ));
+                }
+            };
+            let path = change.remove("path").ok_or_else(|| {
+                ApiError::bad_request("Unable to find 'path' in JSON Schema change")
+            })?;
+            (op, Some(path))
+        };
+        let path = match path {
+            Some(Value::String(p)) => p,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "The path of a change must be a string.",
+                ));
+            }
+        };
+        let value = change.remove("value");
+        if op != "remove" && value.is_none() {
+            return Err(ApiError::bad_request(format!(
+                "Operation \"{op}\" requires a member named \"value\"."
+            )));
+        }
+        ops.push(PatchOp {
+            op,
+            path,
+            value,
+            draft4,
+        });
+    }
+    Ok(ops)
 }
 
 const CORE: &[&str] = &[
@@ -197,6 +283,11 @@ pub fn apply(ctx: &RequestContext, image: &mut Image, op: PatchOp) -> ApiResult<
             if op.op == "replace" && is_extra && !image.properties.contains_key(&key) {
                 return Err(ApiError::Conflict(format!(
                     "Property {key} does not exist."
+                )));
+            }
+            if op.op == "add" && op.draft4 && (!is_extra || image.properties.contains_key(&key)) {
+                return Err(ApiError::Conflict(format!(
+                    "Property {key} already present."
                 )));
             }
             set_attribute(ctx, image, &key, value, false)

@@ -198,8 +198,8 @@ pub fn member_delete(c: &Connection, image_id: &str, member_id: &str) -> ApiResu
 
 // --- tasks ----------------------------------------------------------------------
 
-const TASK_COLS: &str =
-    "id, type, status, owner, image_id, input, result, message, created_at, updated_at, expires_at";
+const TASK_COLS: &str = "id, type, status, owner, image_id, input, result, message, created_at, updated_at, expires_at, \
+     request_id, user_id";
 
 fn task_row(r: &Row) -> rusqlite::Result<Task> {
     let input: String = r.get(5)?;
@@ -216,17 +216,20 @@ fn task_row(r: &Row) -> rusqlite::Result<Task> {
         created_at: r.get(8)?,
         updated_at: r.get(9)?,
         expires_at: r.get(10)?,
+        request_id: r.get(11)?,
+        user_id: r.get(12)?,
     })
 }
 
 pub fn task_upsert(c: &Connection, t: &Task) -> ApiResult<()> {
     c.execute(
-        &format!("INSERT INTO image_tasks ({TASK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+        &format!("INSERT INTO image_tasks ({TASK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
           ON CONFLICT (id) DO UPDATE SET status = excluded.status, result = excluded.result,
             message = excluded.message, updated_at = excluded.updated_at, expires_at = excluded.expires_at"),
         params![
             t.id, t.task_type, t.status, t.owner, t.image_id, t.input.to_string(),
-            t.result.as_ref().map(|r| r.to_string()), t.message, t.created_at, t.updated_at, t.expires_at
+            t.result.as_ref().map(|r| r.to_string()), t.message, t.created_at, t.updated_at, t.expires_at,
+            t.request_id, t.user_id
         ],
     )?;
     Ok(())

@@ -30,6 +30,16 @@ impl NetworkService {
     /// Resolves `"auto"`: the one network the project can use (its own or shared,
     /// not external), as Nova's get-me-a-network would settle on.
     pub async fn network_auto(&self, ctx: &RequestContext) -> ApiResult<String> {
+        self.network_if_any(ctx).await?.ok_or_else(|| {
+            ApiError::bad_request(
+                "Unable to automatically allocate a network for project: no network is available.",
+            )
+        })
+    }
+
+    /// The one network the project can use, or `None` when it has none (Nova then
+    /// boots a server that asked for no network in particular without a NIC).
+    pub async fn network_if_any(&self, ctx: &RequestContext) -> ApiResult<Option<String>> {
         let ctx = ctx.clone();
         self.read(move |c| {
             let candidates: Vec<Network> = store::list::<Network>(c)?
@@ -38,12 +48,11 @@ impl NetworkService {
                 .filter(|n| n.shared || ctx.project_id() == Some(n.std.project_id.as_str()))
                 .collect();
             match candidates.as_slice() {
-                [one] => Ok(one.std.id.clone()),
-                [] => Err(ApiError::bad_request(
-                    "Unable to automatically allocate a network for project: no network is available.",
-                )),
+                [one] => Ok(Some(one.std.id.clone())),
+                [] => Ok(None),
                 _ => Err(ApiError::Conflict(
-                    "Multiple possible networks found, use a Network ID to be more specific.".into(),
+                    "Multiple possible networks found, use a Network ID to be more specific."
+                        .into(),
                 )),
             }
         })

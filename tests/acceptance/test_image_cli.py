@@ -509,3 +509,58 @@ def test_list_limit_and_marker(admin, admin_glance, cleanup):
     assert third == [], third
     names = [r["Name"] for r in admin.json("image", "list", "--tag", tag, "--sort", "name:desc")]
     assert names == [f"{tag}-{i}" for i in (3, 2, 1, 0)], names
+
+
+# --------------------------------------------------------------------------- metadefs
+
+def test_metadef_namespaces_through_the_cli(admin, demo, admin_glance, demo_glance):
+    """`openstack image metadef ...` (openstacksdk) against /v2/metadefs: the admin
+    defines, a member of another project reads public definitions only."""
+    types = {t["Name"] for t in demo.json("image", "metadef", "resource", "type", "list")}
+    assert "OS::Glance::Image" in types
+
+    ns = unique("Onestack::Test")
+    ns_private = unique("Onestack::Private")
+    demo.fail("image", "metadef", "namespace", "create", "--public", ns)
+    admin.run("image", "metadef", "namespace", "create", "--public", "--protected",
+              "--display-name", "Test namespace", "--description", "for the CLI", ns)
+    admin.run("image", "metadef", "namespace", "create", "--private", ns_private)
+    try:
+        shown = admin.json("image", "metadef", "namespace", "show", ns)
+        assert shown["display_name"] == "Test namespace"
+        assert shown["protected"] is True
+
+        admin.run("image", "metadef", "resource", "type", "association", "create",
+                  ns, "OS::Nova::Flavor")
+        assocs = admin.json("image", "metadef", "resource", "type", "association", "list", ns)
+        assert [a["Name"] for a in assocs] == ["OS::Nova::Flavor"]
+
+        admin.run("image", "metadef", "property", "create", "--name", "hw_rng_model",
+                  "--title", "RNG model", "--type", "string",
+                  "--schema", json.dumps({"enum": ["virtio", "none"]}), ns)
+        props = admin.json("image", "metadef", "property", "list", ns)
+        assert [p["name"] for p in props] == ["hw_rng_model"], props
+        prop = demo.json("image", "metadef", "property", "show", ns, "hw_rng_model")
+        assert prop["enum"] == ["virtio", "none"]
+
+        admin.run("image", "metadef", "object", "create", "--namespace", ns, "CPU Limits")
+        objs = demo.json("image", "metadef", "object", "list", ns)
+        assert [o["name"] for o in objs] == ["CPU Limits"], objs
+
+        listed = {n["namespace"] for n in demo.json("image", "metadef", "namespace", "list")}
+        assert ns in listed and ns_private not in listed
+        r = demo_glance.req("GET", f"/metadefs/namespaces/{ns_private}")
+        assert r.status_code == 404, r.text[:300]
+        r = demo_glance.req("DELETE", f"/metadefs/namespaces/{ns}/properties/hw_rng_model")
+        assert r.status_code == 403, r.text[:300]
+
+        # Protected: the namespace and what is in it stay until unprotected.
+        admin.fail("image", "metadef", "namespace", "delete", ns)
+        r = admin_glance.req("DELETE", f"/metadefs/namespaces/{ns}/objects/CPU Limits")
+        assert r.status_code == 403, r.text[:300]
+    finally:
+        admin_glance.req("PUT", f"/metadefs/namespaces/{ns}",
+                         json={"namespace": ns, "visibility": "public", "protected": False})
+        admin.run("image", "metadef", "namespace", "delete", ns, ns_private)
+    r = admin_glance.req("GET", f"/metadefs/namespaces/{ns}/properties")
+    assert r.status_code == 404, r.text[:300]

@@ -11,11 +11,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::cloud::Cloud;
+use crate::http::RequestId;
 use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{Json, parse};
 use crate::image::ListQuery;
 use crate::image::model::Image;
+use crate::image::patch::{PATCH_TYPES, parse_patch};
 
 pub fn routes() -> Router<Cloud> {
     Router::new()
@@ -132,12 +134,8 @@ async fn image_show(
     Ok(axum::Json(view(&cloud.image.image_get(&ctx, id).await?)))
 }
 
-const PATCH_TYPES: &[&str] = &[
-    "application/openstack-images-v2.1-json-patch",
-    "application/openstack-images-v2.0-json-patch",
-];
-
-/// `PATCH /v2/images/{id}` with `application/openstack-images-v2.1-json-patch`.
+/// `PATCH /v2/images/{id}` with `application/openstack-images-v2.1-json-patch` or
+/// the older `application/openstack-images-v2.0-json-patch`.
 async fn image_update(
     State(cloud): State<Cloud>,
     ctx: Ctx,
@@ -149,13 +147,15 @@ async fn image_update(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !PATCH_TYPES.iter().any(|t| ctype.starts_with(t)) {
+    let media = ctype.split(';').next().unwrap_or("").trim();
+    let Some(&(_, draft4)) = PATCH_TYPES.iter().find(|(t, _)| *t == media) else {
+        let allowed: Vec<&str> = PATCH_TYPES.iter().map(|(t, _)| *t).collect();
         return Err(ApiError::UnsupportedMediaType(format!(
-            "Unsupported Content-Type '{ctype}': use {}.",
-            PATCH_TYPES[0]
+            "Image PATCH expects Content-Type one of: {}",
+            allowed.join(", ")
         )));
-    }
-    let ops = parse(&body)?;
+    };
+    let ops = parse_patch(parse(&body)?, draft4)?;
     Ok(axum::Json(view(
         &cloud.image.image_update(&ctx, id, ops).await?,
     )))
@@ -299,10 +299,14 @@ struct ImportMethod {
 async fn image_import(
     State(cloud): State<Cloud>,
     ctx: Ctx,
+    RequestId(request_id): RequestId,
     Path(id): Path<String>,
     Json(b): Json<ImportBody>,
 ) -> ApiResult<StatusCode> {
-    cloud.image.image_import(&ctx, id, b.method.name).await?;
+    cloud
+        .image
+        .image_import(&ctx, id, b.method.name, request_id)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -40,6 +40,7 @@ fn task_view(t: &Task) -> Value {
         "id": t.id, "type": t.task_type, "status": t.status, "owner": t.owner, "input": t.input,
         "result": t.result, "message": t.message, "image_id": t.image_id,
         "created_at": t.created_at, "updated_at": t.updated_at, "expires_at": t.expires_at,
+        "request_id": t.request_id, "user_id": t.user_id,
         "self": format!("/v2/tasks/{}", t.id), "schema": "/v2/schemas/task",
     })
 }

@@ -2,6 +2,7 @@
 
 mod images;
 mod members;
+mod metadefs;
 
 use axum::Router;
 use axum::extract::State;
@@ -29,6 +30,7 @@ pub fn router() -> Router<Cloud> {
         .route("/v2/schemas/{name}", get(schema))
         .merge(images::routes())
         .merge(members::routes())
+        .merge(metadefs::routes())
 }
 
 fn versions(headers: &HeaderMap) -> Value {
@@ -47,7 +49,7 @@ fn versions(headers: &HeaderMap) -> Value {
 }
 
 /// `GET /image`: 300 Multiple Choices, as glance-api answers an unversioned URL.
-async fn versions_choice(headers: HeaderMap) -> Response {
+pub async fn versions_choice(headers: HeaderMap) -> Response {
     (StatusCode::MULTIPLE_CHOICES, axum::Json(versions(&headers))).into_response()
 }
 

@@ -1,0 +1,1172 @@
+//! Glance v2 metadata definitions (`/v2/metadefs`): namespaces holding objects,
+//! properties and tags, associated with resource types. Reading follows Glance's
+//! default policy (a reader sees public namespaces and its own project's private
+//! ones, anything else is a 404); every change needs the admin role
+//! (`metadef_admin`). A protected namespace and its contents cannot be deleted.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Map, Value, json};
+
+use super::{ImageService, store};
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+
+/// The longest namespace, object, property, tag or resource type name Glance takes.
+const NAME_MAX: usize = 80;
+
+const PROPERTY_TYPES: &[&str] = &["array", "boolean", "integer", "number", "object", "string"];
+
+/// A namespace row.
+#[derive(Debug, Clone)]
+struct Namespace {
+    namespace: String,
+    display_name: Option<String>,
+    description: Option<String>,
+    visibility: String,
+    protected: bool,
+    owner: String,
+    created_at: String,
+    updated_at: String,
+}
+
+fn ns_missing(name: &str) -> ApiError {
+    ApiError::Missing(format!(
+        "Metadata definition namespace={name} was not found."
+    ))
+}
+
+fn protected(kind: &str, name: &str) -> ApiError {
+    ApiError::Forbidden(format!(
+        "Metadata definition {kind} {name} is protected and cannot be deleted."
+    ))
+}
+
+fn name_field(body: &Map<String, Value>, key: &str) -> ApiResult<String> {
+    match body.get(key) {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= NAME_MAX => {
+            Ok(s.clone())
+        }
+        Some(Value::String(_)) => Err(ApiError::bad_request(format!(
+            "'{key}' must be 1 to {NAME_MAX} characters."
+        ))),
+        Some(_) => Err(ApiError::bad_request(format!("'{key}' must be a string."))),
+        None => Err(ApiError::bad_request(format!(
+            "'{key}' is a required property"
+        ))),
+    }
+}
+
+fn optional_string(body: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::bad_request(format!("'{key}' must be a string."))),
+    }
+}
+
+fn check_keys(body: &Map<String, Value>, allowed: &[&str]) -> ApiResult<()> {
+    match body.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::bad_request(format!(
+            "Additional properties are not allowed ('{k}' was unexpected)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+// --- SQL ------------------------------------------------------------------------
+
+const NS_COLS: &str =
+    "namespace, display_name, description, visibility, protected, owner, created_at, updated_at";
+
+fn ns_row(r: &rusqlite::Row) -> rusqlite::Result<Namespace> {
+    Ok(Namespace {
+        namespace: r.get(0)?,
+        display_name: r.get(1)?,
+        description: r.get(2)?,
+        visibility: r.get(3)?,
+        protected: r.get(4)?,
+        owner: r.get(5)?,
+        created_at: r.get(6)?,
+        updated_at: r.get(7)?,
+    })
+}
+
+fn ns_get(c: &Connection, name: &str) -> ApiResult<Option<Namespace>> {
+    Ok(c.query_row(
+        &format!("SELECT {NS_COLS} FROM metadef_namespaces WHERE namespace = ?1"),
+        [name],
+        ns_row,
+    )
+    .optional()?)
+}
+
+fn ns_list(c: &Connection) -> ApiResult<Vec<Namespace>> {
+    let mut st = c.prepare(&format!(
+        "SELECT {NS_COLS} FROM metadef_namespaces ORDER BY created_at DESC, namespace"
+    ))?;
+    let rows = st.query_map([], ns_row)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Inserts a namespace (`old` is `None`) or rewrites the one named `old`, which
+/// may rename it (its contents follow through `ON UPDATE CASCADE`).
+fn ns_write(c: &Connection, old: Option<&str>, ns: &Namespace) -> ApiResult<()> {
+    let sql = if old.is_some() {
+        "UPDATE metadef_namespaces SET namespace = ?1, display_name = ?2, description = ?3,
+            visibility = ?4, protected = ?5, owner = ?6, created_at = ?7, updated_at = ?8
+         WHERE namespace = ?9"
+    } else {
+        "INSERT INTO metadef_namespaces (namespace, display_name, description, visibility,
+            protected, owner, created_at, updated_at)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE ?9 IS NULL"
+    };
+    c.execute(
+        sql,
+        params![
+            ns.namespace,
+            ns.display_name,
+            ns.description,
+            ns.visibility,
+            ns.protected,
+            ns.owner,
+            ns.created_at,
+            ns.updated_at,
+            old
+        ],
+    )
+    .map_err(|e| {
+        crate::db::conflict_on_unique(e, || {
+            format!(
+                "The metadata definition namespace={} already exists.",
+                ns.namespace
+            )
+        })
+    })?;
+    Ok(())
+}
+
+fn associations(c: &Connection, ns: &str) -> ApiResult<Vec<Value>> {
+    let mut st = c.prepare(
+        "SELECT resource_type, prefix, properties_target, created_at, updated_at
+         FROM metadef_associations WHERE namespace = ?1 ORDER BY created_at, resource_type",
+    )?;
+    let rows = st
+        .query_map([ns], |r| {
+            Ok(association_view(
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+fn association_view(
+    name: String,
+    prefix: Option<String>,
+    target: Option<String>,
+    created: String,
+    updated: String,
+) -> Value {
+    let mut v = json!({"name": name, "created_at": created, "updated_at": updated});
+    if let Some(p) = prefix {
+        v["prefix"] = json!(p);
+    }
+    if let Some(t) = target {
+        v["properties_target"] = json!(t);
+    }
+    v
+}
+
+/// A stored object or property: name, definition, created and updated times.
+type Definition = (String, Map<String, Value>, String, String);
+
+/// Objects or properties of a namespace.
+fn definitions(c: &Connection, table: &str, ns: &str) -> ApiResult<Vec<Definition>> {
+    let mut st = c.prepare(&format!(
+        "SELECT name, body, created_at, updated_at FROM {table} WHERE namespace = ?1 ORDER BY name"
+    ))?;
+    let rows = st
+        .query_map([ns], |r| {
+            let body: String = r.get(1)?;
+            Ok((
+                r.get(0)?,
+                serde_json::from_str(&body).unwrap_or_default(),
+                r.get(2)?,
+                r.get(3)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+fn definition(c: &Connection, table: &str, ns: &str, name: &str) -> ApiResult<Option<Definition>> {
+    Ok(c.query_row(
+        &format!(
+            "SELECT name, body, created_at, updated_at FROM {table} WHERE namespace = ?1 AND name = ?2"
+        ),
+        [ns, name],
+        |r| {
+            let body: String = r.get(1)?;
+            Ok((
+                r.get(0)?,
+                serde_json::from_str(&body).unwrap_or_default(),
+                r.get(2)?,
+                r.get(3)?,
+            ))
+        },
+    )
+    .optional()?)
+}
+
+fn tags(c: &Connection, ns: &str) -> ApiResult<Vec<Value>> {
+    let mut st = c.prepare(
+        "SELECT name, created_at, updated_at FROM metadef_tags WHERE namespace = ?1 ORDER BY created_at, name",
+    )?;
+    let rows = st
+        .query_map([ns], |r| Ok(tag_view(r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+fn tag_view(name: String, created: String, updated: String) -> Value {
+    json!({"name": name, "created_at": created, "updated_at": updated})
+}
+
+fn tag_insert(c: &Connection, ns: &str, name: &str, now: &str) -> ApiResult<()> {
+    c.execute(
+        "INSERT INTO metadef_tags (namespace, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+        params![ns, name, now],
+    )
+    .map_err(|e| {
+        crate::db::conflict_on_unique(e, || {
+            format!(
+                "A metadata tag with name={name} already exists in namespace={ns}. \
+                 (Please note that metadata tag names are case insensitive)."
+            )
+        })
+    })?;
+    Ok(())
+}
+
+// --- views ----------------------------------------------------------------------
+
+fn ns_view(ns: &Namespace, assocs: Vec<Value>) -> Value {
+    let mut v = json!({
+        "namespace": ns.namespace, "visibility": ns.visibility, "protected": ns.protected,
+        "owner": ns.owner, "created_at": ns.created_at, "updated_at": ns.updated_at,
+        "schema": "/v2/schemas/metadefs/namespace",
+        "self": format!("/v2/metadefs/namespaces/{}", ns.namespace),
+    });
+    if let Some(d) = &ns.display_name {
+        v["display_name"] = json!(d);
+    }
+    if let Some(d) = &ns.description {
+        v["description"] = json!(d);
+    }
+    if !assocs.is_empty() {
+        v["resource_type_associations"] = Value::Array(assocs);
+    }
+    v
+}
+
+fn object_view(
+    ns: &str,
+    name: &str,
+    body: &Map<String, Value>,
+    created: &str,
+    updated: &str,
+) -> Value {
+    let mut v = Value::Object(body.clone());
+    v["name"] = json!(name);
+    v["created_at"] = json!(created);
+    v["updated_at"] = json!(updated);
+    v["schema"] = json!("/v2/schemas/metadefs/object");
+    v["self"] = json!(format!("/v2/metadefs/namespaces/{ns}/objects/{name}"));
+    v
+}
+
+fn property_view(name: &str, body: &Map<String, Value>) -> Value {
+    let mut v = Value::Object(body.clone());
+    v["name"] = json!(name);
+    v
+}
+
+// --- validation of definitions ----------------------------------------------------
+
+/// A property definition (`title` and `type` required, JSON-schema keywords beside).
+fn property_definition(body: &Map<String, Value>) -> ApiResult<(String, Map<String, Value>)> {
+    let name = name_field(body, "name")?;
+    match body.get("title") {
+        Some(Value::String(_)) => {}
+        Some(_) => return Err(ApiError::bad_request("'title' must be a string.")),
+        None => return Err(ApiError::bad_request("'title' is a required property")),
+    }
+    match body.get("type").and_then(Value::as_str) {
+        Some(t) if PROPERTY_TYPES.contains(&t) => {}
+        Some(t) => {
+            return Err(ApiError::bad_request(format!(
+                "'{t}' is not one of {PROPERTY_TYPES:?}"
+            )));
+        }
+        None => return Err(ApiError::bad_request("'type' is a required property")),
+    }
+    if let Some(e) = body.get("enum")
+        && !e.is_array()
+    {
+        return Err(ApiError::bad_request("'enum' must be an array."));
+    }
+    let mut def = body.clone();
+    def.remove("name");
+    Ok((name, def))
+}
+
+/// An object definition (`name` required; `properties` a map of property definitions).
+fn object_definition(body: &Map<String, Value>) -> ApiResult<(String, Map<String, Value>)> {
+    check_keys(
+        body,
+        &[
+            "name",
+            "description",
+            "required",
+            "properties",
+            "schema",
+            "self",
+            "created_at",
+            "updated_at",
+        ],
+    )?;
+    let name = name_field(body, "name")?;
+    optional_string(body, "description")?;
+    let mut def = Map::new();
+    if let Some(d) = body.get("description").filter(|d| !d.is_null()) {
+        def.insert("description".into(), d.clone());
+    }
+    match body.get("required") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(r)) if r.iter().all(Value::is_string) => {
+            def.insert("required".into(), Value::Array(r.clone()));
+        }
+        Some(_) => return Err(ApiError::bad_request("'required' must be a list of names.")),
+    }
+    match body.get("properties") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(props)) => {
+            let mut checked = Map::new();
+            for (pname, pdef) in props {
+                let Value::Object(pdef) = pdef else {
+                    return Err(ApiError::bad_request(format!(
+                        "Property {pname} must be an object."
+                    )));
+                };
+                let mut with_name = pdef.clone();
+                with_name.insert("name".into(), json!(pname));
+                let (_, d) = property_definition(&with_name)?;
+                checked.insert(pname.clone(), Value::Object(d));
+            }
+            def.insert("properties".into(), Value::Object(checked));
+        }
+        Some(_) => return Err(ApiError::bad_request("'properties' must be an object.")),
+    }
+    Ok((name, def))
+}
+
+/// Namespace attributes from a create or update body.
+fn namespace_fields(
+    ctx: &RequestContext,
+    body: &Map<String, Value>,
+    now: &str,
+) -> ApiResult<Namespace> {
+    let visibility = match body.get("visibility") {
+        None | Some(Value::Null) => "private".to_owned(),
+        Some(Value::String(v)) if v == "public" || v == "private" => v.clone(),
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "{v} is not one of ['public', 'private']"
+            )));
+        }
+    };
+    let protected = match body.get("protected") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::bad_request("'protected' must be a boolean.")),
+    };
+    let owner = match optional_string(body, "owner")? {
+        Some(o) => o,
+        None => ctx.project_id().ok_or_else(ApiError::forbidden)?.to_owned(),
+    };
+    Ok(Namespace {
+        namespace: name_field(body, "namespace")?,
+        display_name: optional_string(body, "display_name")?,
+        description: optional_string(body, "description")?,
+        visibility,
+        protected,
+        owner,
+        created_at: now.to_owned(),
+        updated_at: now.to_owned(),
+    })
+}
+
+fn may_see(ctx: &RequestContext, ns: &Namespace) -> bool {
+    ctx.is_admin()
+        || (ctx.can_read()
+            && (ns.visibility == "public" || ctx.project_id() == Some(ns.owner.as_str())))
+}
+
+/// The namespace if the caller may see it, else Glance's 404.
+fn visible(c: &Connection, ctx: &RequestContext, name: &str) -> ApiResult<Namespace> {
+    match ns_get(c, name)? {
+        Some(ns) if may_see(ctx, &ns) => Ok(ns),
+        _ => Err(ns_missing(name)),
+    }
+}
+
+fn association_insert(
+    c: &Connection,
+    ns: &str,
+    body: &Map<String, Value>,
+    now: &str,
+) -> ApiResult<Value> {
+    check_keys(
+        body,
+        &[
+            "name",
+            "prefix",
+            "properties_target",
+            "created_at",
+            "updated_at",
+        ],
+    )?;
+    let name = name_field(body, "name")?;
+    let prefix = optional_string(body, "prefix")?;
+    let target = optional_string(body, "properties_target")?;
+    c.execute(
+        "INSERT OR IGNORE INTO metadef_resource_types (name, protected, created_at, updated_at)
+         VALUES (?1, 0, ?2, ?2)",
+        params![name, now],
+    )?;
+    c.execute(
+        "INSERT INTO metadef_associations (namespace, resource_type, prefix, properties_target,
+            created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![ns, name, prefix, target, now],
+    )
+    .map_err(|e| {
+        crate::db::conflict_on_unique(e, || {
+            format!(
+                "The metadata definition resource-type association of resource-type={name} \
+                 to namespace={ns} already exists."
+            )
+        })
+    })?;
+    Ok(association_view(
+        name,
+        prefix,
+        target,
+        now.to_owned(),
+        now.to_owned(),
+    ))
+}
+
+fn definition_insert(
+    c: &Connection,
+    table: &str,
+    ns: &str,
+    name: &str,
+    def: &Map<String, Value>,
+    now: &str,
+) -> ApiResult<()> {
+    let kind = if table == "metadef_objects" {
+        "object"
+    } else {
+        "property"
+    };
+    c.execute(
+        &format!(
+            "INSERT INTO {table} (namespace, name, body, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?4)"
+        ),
+        params![ns, name, Value::Object(def.clone()).to_string(), now],
+    )
+    .map_err(|e| {
+        crate::db::conflict_on_unique(e, || {
+            format!(
+                "A metadata definition {kind} with name={name} already exists in namespace={ns}."
+            )
+        })
+    })?;
+    Ok(())
+}
+
+/// Which table holds a kind of definition, and how its absence reads.
+#[derive(Clone, Copy)]
+pub enum DefKind {
+    Object,
+    Property,
+}
+
+impl DefKind {
+    fn table(self) -> &'static str {
+        match self {
+            DefKind::Object => "metadef_objects",
+            DefKind::Property => "metadef_properties",
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            DefKind::Object => "object",
+            DefKind::Property => "property",
+        }
+    }
+
+    fn missing(self, ns: &str, name: &str) -> ApiError {
+        ApiError::Missing(format!(
+            "The metadata definition {} with name={name} was not found in namespace={ns}.",
+            self.word()
+        ))
+    }
+
+    fn parse(self, body: &Map<String, Value>) -> ApiResult<(String, Map<String, Value>)> {
+        match self {
+            DefKind::Object => object_definition(body),
+            DefKind::Property => property_definition(body),
+        }
+    }
+
+    fn view(self, ns: &str, (name, body, created, updated): &Definition) -> Value {
+        match self {
+            DefKind::Object => object_view(ns, name, body, created, updated),
+            DefKind::Property => property_view(name, body),
+        }
+    }
+}
+
+/// Filters of `GET /v2/metadefs/namespaces`.
+#[derive(Debug, Default)]
+pub struct NamespaceQuery {
+    pub visibility: Option<String>,
+    pub resource_types: Vec<String>,
+    pub limit: Option<usize>,
+    pub marker: Option<String>,
+}
+
+impl ImageService {
+    /// `GET /v2/metadefs/namespaces`.
+    pub async fn metadef_namespace_list(
+        &self,
+        ctx: &RequestContext,
+        q: NamespaceQuery,
+    ) -> ApiResult<(Vec<Value>, Option<String>)> {
+        if !ctx.can_read() {
+            return Err(ApiError::forbidden());
+        }
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            let mut out = Vec::new();
+            let mut started = q.marker.is_none();
+            let mut next = None;
+            for ns in ns_list(c)? {
+                if !started {
+                    started = q.marker.as_deref() == Some(ns.namespace.as_str());
+                    continue;
+                }
+                if !may_see(&ctx, &ns) || q.visibility.as_ref().is_some_and(|v| *v != ns.visibility)
+                {
+                    continue;
+                }
+                let assocs = associations(c, &ns.namespace)?;
+                if !q.resource_types.is_empty()
+                    && !assocs.iter().any(|a| {
+                        a["name"]
+                            .as_str()
+                            .is_some_and(|n| q.resource_types.iter().any(|r| r == n))
+                    })
+                {
+                    continue;
+                }
+                if q.limit.is_some_and(|l| out.len() >= l) {
+                    next = out
+                        .last()
+                        .and_then(|v: &Value| v["namespace"].as_str().map(str::to_owned));
+                    break;
+                }
+                out.push(ns_view(&ns, assocs));
+            }
+            if !started {
+                return Err(ns_missing(q.marker.as_deref().unwrap_or_default()));
+            }
+            Ok((out, next))
+        })
+        .await
+    }
+
+    /// `POST /v2/metadefs/namespaces`, with optional associations, objects,
+    /// properties and tags created in the same transaction.
+    pub async fn metadef_namespace_create(
+        &self,
+        ctx: &RequestContext,
+        body: Map<String, Value>,
+    ) -> ApiResult<Value> {
+        ctx.require_admin()?;
+        check_keys(
+            &body,
+            &[
+                "namespace",
+                "display_name",
+                "description",
+                "visibility",
+                "protected",
+                "owner",
+                "resource_type_associations",
+                "properties",
+                "objects",
+                "tags",
+                "schema",
+                "self",
+                "created_at",
+                "updated_at",
+            ],
+        )?;
+        let now = store::now();
+        let ns = namespace_fields(ctx, &body, &now)?;
+        let list = |key: &str| -> ApiResult<Vec<Map<String, Value>>> {
+            match body.get(key) {
+                None | Some(Value::Null) => Ok(vec![]),
+                Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
+                    ApiError::bad_request(format!("'{key}' must be a list of objects."))
+                }),
+            }
+        };
+        let assocs = list("resource_type_associations")?;
+        let objects = list("objects")?
+            .iter()
+            .map(object_definition)
+            .collect::<ApiResult<Vec<_>>>()?;
+        let tag_names = list("tags")?
+            .iter()
+            .map(|t| name_field(t, "name"))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let properties = match body.get("properties") {
+            None | Some(Value::Null) => vec![],
+            Some(Value::Object(props)) => props
+                .iter()
+                .map(|(name, def)| {
+                    let mut d = def.as_object().cloned().unwrap_or_default();
+                    d.insert("name".into(), json!(name));
+                    property_definition(&d)
+                })
+                .collect::<ApiResult<Vec<_>>>()?,
+            Some(_) => return Err(ApiError::bad_request("'properties' must be an object.")),
+        };
+        self.write(move |c| {
+            ns_write(c, None, &ns)?;
+            let name = ns.namespace.as_str();
+            let mut views = Vec::new();
+            for a in &assocs {
+                views.push(association_insert(c, name, a, &now)?);
+            }
+            for (oname, def) in &objects {
+                definition_insert(c, "metadef_objects", name, oname, def, &now)?;
+            }
+            for (pname, def) in &properties {
+                definition_insert(c, "metadef_properties", name, pname, def, &now)?;
+            }
+            for t in &tag_names {
+                tag_insert(c, name, t, &now)?;
+            }
+            let mut v = ns_view(&ns, views);
+            if !objects.is_empty() {
+                v["objects"] = Value::Array(
+                    objects
+                        .iter()
+                        .map(|(n, d)| object_view(name, n, d, &now, &now))
+                        .collect(),
+                );
+            }
+            if !properties.is_empty() {
+                v["properties"] = Value::Object(
+                    properties
+                        .iter()
+                        .map(|(n, d)| (n.clone(), Value::Object(d.clone())))
+                        .collect(),
+                );
+            }
+            if !tag_names.is_empty() {
+                v["tags"] = Value::Array(tag_names.iter().map(|t| json!({"name": t})).collect());
+            }
+            Ok(v)
+        })
+        .await
+    }
+
+    /// `GET /v2/metadefs/namespaces/{ns}`: the namespace with everything in it.
+    pub async fn metadef_namespace_get(
+        &self,
+        ctx: &RequestContext,
+        name: String,
+    ) -> ApiResult<Value> {
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            let ns = visible(c, &ctx, &name)?;
+            let mut v = ns_view(&ns, associations(c, &name)?);
+            let objects = definitions(c, "metadef_objects", &name)?;
+            if !objects.is_empty() {
+                v["objects"] = Value::Array(
+                    objects
+                        .iter()
+                        .map(|o| DefKind::Object.view(&name, o))
+                        .collect(),
+                );
+            }
+            let properties = definitions(c, "metadef_properties", &name)?;
+            if !properties.is_empty() {
+                v["properties"] = Value::Object(
+                    properties
+                        .into_iter()
+                        .map(|(n, d, _, _)| (n, Value::Object(d)))
+                        .collect(),
+                );
+            }
+            let tags = tags(c, &name)?;
+            if !tags.is_empty() {
+                v["tags"] = Value::Array(tags);
+            }
+            Ok(v)
+        })
+        .await
+    }
+
+    /// `PUT /v2/metadefs/namespaces/{ns}`: attributes not sent return to their
+    /// defaults, as in Glance; the contents stay.
+    pub async fn metadef_namespace_update(
+        &self,
+        ctx: &RequestContext,
+        name: String,
+        body: Map<String, Value>,
+    ) -> ApiResult<Value> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let current = visible(c, &ctx, &name)?;
+            ctx.require_admin()?;
+            let mut ns = namespace_fields(&ctx, &body, &store::now())?;
+            if body.get("owner").is_none_or(Value::is_null) {
+                ns.owner = current.owner.clone();
+            }
+            ns.created_at = current.created_at;
+            ns_write(c, Some(&name), &ns)?;
+            Ok(ns_view(&ns, associations(c, &ns.namespace)?))
+        })
+        .await
+    }
+
+    /// `DELETE /v2/metadefs/namespaces/{ns}`: with everything in it, unless protected.
+    pub async fn metadef_namespace_delete(
+        &self,
+        ctx: &RequestContext,
+        name: String,
+    ) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let ns = visible(c, &ctx, &name)?;
+            ctx.require_admin()?;
+            if ns.protected {
+                return Err(ApiError::Forbidden(format!(
+                    "Namespace {name} is protected and cannot be deleted."
+                )));
+            }
+            c.execute(
+                "DELETE FROM metadef_namespaces WHERE namespace = ?1",
+                [&name],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// `GET /v2/metadefs/resource_types`.
+    pub async fn metadef_resource_types(&self, ctx: &RequestContext) -> ApiResult<Vec<Value>> {
+        if !ctx.can_read() {
+            return Err(ApiError::forbidden());
+        }
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT name, created_at, updated_at FROM metadef_resource_types ORDER BY rowid",
+            )?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(
+                        json!({"name": r.get::<_, String>(0)?, "created_at": r.get::<_, String>(1)?,
+                              "updated_at": r.get::<_, String>(2)?}),
+                    )
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// `GET /v2/metadefs/namespaces/{ns}/resource_types`.
+    pub async fn metadef_association_list(
+        &self,
+        ctx: &RequestContext,
+        ns: String,
+    ) -> ApiResult<Vec<Value>> {
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            visible(c, &ctx, &ns)?;
+            associations(c, &ns)
+        })
+        .await
+    }
+
+    /// `POST /v2/metadefs/namespaces/{ns}/resource_types`: an unknown resource type
+    /// is created on the way, as Glance does.
+    pub async fn metadef_association_create(
+        &self,
+        ctx: &RequestContext,
+        ns: String,
+        body: Map<String, Value>,
+    ) -> ApiResult<Value> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            visible(c, &ctx, &ns)?;
+            ctx.require_admin()?;
+            association_insert(c, &ns, &body, &store::now())
+        })
+        .await
+    }
+
+    /// `DELETE /v2/metadefs/namespaces/{ns}/resource_types/{name}`.
+    pub async fn metadef_association_delete(
+        &self,
+        ctx: &RequestContext,
+        ns: String,
+        name: String,
+    ) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let namespace = visible(c, &ctx, &ns)?;
+            ctx.require_admin()?;
+            if namespace.protected {
+                return Err(protected("resource-type association", &name));
+            }
+            let n = c.execute(
+                "DELETE FROM metadef_associations WHERE namespace = ?1 AND resource_type = ?2",
+                params![ns, name],
+            )?;
+            if n == 0 {
+                return Err(ApiError::Missing(format!(
+                    "The metadata definition resource-type association of resource-type={name} \
+                     to namespace={ns}, was not found."
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// `GET /v2/metadefs/namespaces/{ns}/{objects|properties}`.
+    pub async fn metadef_definition_list(
+        &self,
+        ctx: &RequestContext,
+        kind: DefKind,
+        ns: String,
+    ) -> ApiResult<Vec<(String, Value)>> {
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            visible(c, &ctx, &ns)?;
+            Ok(definitions(c, kind.table(), &ns)?
+                .iter()
+                .map(|d| (d.0.clone(), kind.view(&ns, d)))
+                .collect())
+        })
+        .await
+    }
+
+    /// `GET /v2/metadefs/namespaces/{ns}/{objects|properties}/{name}`.
+    pub async fn metadef_definition_get(
+        &self,
+        ctx: &RequestContext,
+        kind: DefKind,
+        ns: String,
+        name: String,
+    ) -> ApiResult<Value> {
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            visible(c, &ctx, &ns)?;
+            let d =
+                definition(c, kind.table(), &ns, &name)?.ok_or_else(|| kind.missing(&ns, &name))?;
+            Ok(kind.view(&ns, &d))
+        })
+        .await
+    }
+
+    /// `POST /v2/metadefs/namespaces/{ns}/{objects|properties}`.
+    pub async fn metadef_definition_create(
+        &self,
+        ctx: &RequestContext,
+        kind: DefKind,
+        ns: String,
+        body: Map<String, Value>,
+    ) -> ApiResult<Value> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            visible(c, &ctx, &ns)?;
+            ctx.require_admin()?;
+            let (name, def) = kind.parse(&body)?;
+            let now = store::now();
+            definition_insert(c, kind.table(), &ns, &name, &def, &now)?;
+            Ok(kind.view(&ns, &(name, def, now.clone(), now)))
+        })
+        .await
+    }
+
+    /// `PUT /v2/metadefs/namespaces/{ns}/{objects|properties}/{name}`: the new
+    /// definition replaces the old one, and may rename it.
+    pub async fn metadef_definition_update(
+        &self,
+        ctx: &RequestContext,
+        kind: DefKind,
+        ns: String,
+        name: String,
+        body: Map<String, Value>,
+    ) -> ApiResult<Value> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            visible(c, &ctx, &ns)?;
+            ctx.require_admin()?;
+            let current =
+                definition(c, kind.table(), &ns, &name)?.ok_or_else(|| kind.missing(&ns, &name))?;
+            let (new_name, def) = kind.parse(&body)?;
+            let now = store::now();
+            c.execute(
+                &format!(
+                    "UPDATE {} SET name = ?3, body = ?4, updated_at = ?5 WHERE namespace = ?1 AND name = ?2",
+                    kind.table()
+                ),
+                params![ns, name, new_name, Value::Object(def.clone()).to_string(), now],
+            )
+            .map_err(|e| {
+                crate::db::conflict_on_unique(e, || {
+                    format!(
+                        "A metadata definition {} with name={new_name} already exists in namespace={ns}.",
+                        kind.word()
+                    )
+                })
+            })?;
+            Ok(kind.view(&ns, &(new_name, def, current.2, now)))
+        })
+        .await
+    }
+
+    /// `DELETE /v2/metadefs/namespaces/{ns}/{objects|properties}[/{name}]`: one
+    /// definition, or all of them when `name` is `None`.
+    pub async fn metadef_definition_delete(
+        &self,
+        ctx: &RequestContext,
+        kind: DefKind,
+        ns: String,
+        name: Option<String>,
+    ) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let namespace = visible(c, &ctx, &ns)?;
+            ctx.require_admin()?;
+            if namespace.protected {
+                return Err(protected(kind.word(), name.as_deref().unwrap_or(&ns)));
+            }
+            match name {
+                Some(name) => {
+                    let n = c.execute(
+                        &format!(
+                            "DELETE FROM {} WHERE namespace = ?1 AND name = ?2",
+                            kind.table()
+                        ),
+                        params![ns, name],
+                    )?;
+                    if n == 0 {
+                        return Err(kind.missing(&ns, &name));
+                    }
+                }
+                None => {
+                    c.execute(
+                        &format!("DELETE FROM {} WHERE namespace = ?1", kind.table()),
+                        [&ns],
+                    )?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// `GET /v2/metadefs/namespaces/{ns}/tags`.
+    pub async fn metadef_tag_list(
+        &self,
+        ctx: &RequestContext,
+        ns: String,
+    ) -> ApiResult<Vec<Value>> {
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            visible(c, &ctx, &ns)?;
+            tags(c, &ns)
+        })
+        .await
+    }
+
+    /// `POST /v2/metadefs/namespaces/{ns}/tags`: the namespace's tags become the
+    /// given ones, or are added to when `append` (`X-Openstack-Append: true`).
+    pub async fn metadef_tags_create(
+        &self,
+        ctx: &RequestContext,
+        ns: String,
+        body: Map<String, Value>,
+        append: bool,
+    ) -> ApiResult<Vec<String>> {
+        check_keys(&body, &["tags"])?;
+        let list: Vec<Map<String, Value>> = match body.get("tags") {
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|_| ApiError::bad_request("'tags' must be a list of objects."))?,
+            None => return Err(ApiError::bad_request("'tags' is a required property")),
+        };
+        let names = list
+            .iter()
+            .map(|t| name_field(t, "name"))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            visible(c, &ctx, &ns)?;
+            ctx.require_admin()?;
+            // Replacing is allowed on a protected namespace, as in Glance; only the
+            // delete calls are refused there.
+            if !append {
+                c.execute("DELETE FROM metadef_tags WHERE namespace = ?1", [&ns])?;
+            }
+            let now = store::now();
+            for n in &names {
+                tag_insert(c, &ns, n, &now)?;
+            }
+            Ok(names)
+        })
+        .await
+    }
+
+    /// `GET /v2/metadefs/namespaces/{ns}/tags/{tag}`.
+    pub async fn metadef_tag_get(
+        &self,
+        ctx: &RequestContext,
+        ns: String,
+        tag: String,
+    ) -> ApiResult<Value> {
+        let ctx = ctx.clone();
+        self.read(move |c| {
+            visible(c, &ctx, &ns)?;
+            tag_get(c, &ns, &tag)
+        })
+        .await
+    }
+
+    /// `POST /v2/metadefs/namespaces/{ns}/tags/{tag}`.
+    pub async fn metadef_tag_create(
+        &self,
+        ctx: &RequestContext,
+        ns: String,
+        tag: String,
+    ) -> ApiResult<Value> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            visible(c, &ctx, &ns)?;
+            ctx.require_admin()?;
+            let mut body = Map::new();
+            body.insert("name".into(), json!(tag));
+            let tag = name_field(&body, "name")?;
+            let now = store::now();
+            tag_insert(c, &ns, &tag, &now)?;
+            Ok(tag_view(tag, now.clone(), now))
+        })
+        .await
+    }
+
+    /// `PUT /v2/metadefs/namespaces/{ns}/tags/{tag}`: renames the tag.
+    pub async fn metadef_tag_update(
+        &self,
+        ctx: &RequestContext,
+        ns: String,
+        tag: String,
+        body: Map<String, Value>,
+    ) -> ApiResult<Value> {
+        check_keys(&body, &["name", "created_at", "updated_at"])?;
+        let new_name = name_field(&body, "name")?;
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            visible(c, &ctx, &ns)?;
+            ctx.require_admin()?;
+            let current = tag_get(c, &ns, &tag)?;
+            let now = store::now();
+            c.execute(
+                "UPDATE metadef_tags SET name = ?3, updated_at = ?4 WHERE namespace = ?1 AND name = ?2",
+                params![ns, tag, new_name, now],
+            )
+            .map_err(|e| {
+                crate::db::conflict_on_unique(e, || {
+                    format!("A metadata tag with name={new_name} already exists in namespace={ns}.")
+                })
+            })?;
+            let created = current["created_at"].as_str().unwrap_or_default().to_owned();
+            Ok(tag_view(new_name, created, now))
+        })
+        .await
+    }
+
+    /// `DELETE /v2/metadefs/namespaces/{ns}/tags[/{tag}]`.
+    pub async fn metadef_tag_delete(
+        &self,
+        ctx: &RequestContext,
+        ns: String,
+        tag: Option<String>,
+    ) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let namespace = visible(c, &ctx, &ns)?;
+            ctx.require_admin()?;
+            if namespace.protected {
+                return Err(protected("tag", tag.as_deref().unwrap_or(&ns)));
+            }
+            match tag {
+                Some(tag) => {
+                    let n = c.execute(
+                        "DELETE FROM metadef_tags WHERE namespace = ?1 AND name = ?2",
+                        params![ns, tag],
+                    )?;
+                    if n == 0 {
+                        return Err(tag_missing(&ns, &tag));
+                    }
+                }
+                None => {
+                    c.execute("DELETE FROM metadef_tags WHERE namespace = ?1", [&ns])?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn tag_missing(ns: &str, tag: &str) -> ApiError {
+    ApiError::Missing(format!(
+        "The metadata definition tag with name={tag} was not found in namespace={ns}."
+    ))
+}
+
+fn tag_get(c: &Connection, ns: &str, tag: &str) -> ApiResult<Value> {
+    c.query_row(
+        "SELECT name, created_at, updated_at FROM metadef_tags WHERE namespace = ?1 AND name = ?2",
+        [ns, tag],
+        |r| Ok(tag_view(r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .optional()?
+    .ok_or_else(|| tag_missing(ns, tag))
+}
