@@ -10,7 +10,9 @@
 //!   So a flood of idle or half-sent connections cannot lock clients out: their
 //!   requests are in flight at once and are never the ones closed.
 //! - A response to a request whose body the handler left unread (an early 401 or
-//!   413) says `Connection: close`, since hyper closes such a connection after it.
+//!   413) says `Connection: close`, since hyper closes such a connection after it;
+//!   the rest of that body is then read and dropped for a moment before the socket
+//!   closes (a "lingering close"), so the client reads the answer instead of a reset.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -34,6 +36,13 @@ use tower::ServiceExt;
 /// Largest request head (request line and headers) a connection may buffer; hyper
 /// answers 431 beyond it. Keeps the memory of a slow or hostile client small.
 const MAX_BUF: usize = 64 * 1024;
+
+/// How long a lingering close reads what the client still sends, and how much.
+const LINGER: Duration = Duration::from_secs(5);
+const LINGER_BYTES: u64 = 64 << 20;
+/// Lingering closes at once; over this a socket just closes.
+const MAX_LINGERING: usize = 256;
+static LINGERING: AtomicUsize = AtomicUsize::new(0);
 
 /// How long shutdown waits for requests in flight.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -232,8 +241,13 @@ impl Connection {
         let Admitted { id, busy, evict } = admitted;
         let app = self.app.clone();
         let body_timeout = self.limits.body_timeout;
+        let linger = Arc::new(AtomicBool::new(false));
+        let stream = LingerStream {
+            inner: Some(stream),
+            linger: linger.clone(),
+        };
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-            handle(app.clone(), req, busy.clone(), body_timeout)
+            handle(app.clone(), req, busy.clone(), body_timeout, linger.clone())
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
@@ -282,6 +296,7 @@ async fn handle(
     req: Request<Incoming>,
     busy: Arc<AtomicUsize>,
     body_timeout: Duration,
+    linger: Arc<AtomicBool>,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     let guard = BusyGuard::new(busy);
     let (mut parts, incoming) = req.into_parts();
@@ -299,6 +314,7 @@ async fn handle(
     };
     let (mut parts, body) = resp.into_parts();
     if !finished.load(Ordering::Acquire) {
+        linger.store(true, Ordering::Release);
         parts
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -308,6 +324,100 @@ async fn handle(
         f
     }));
     Ok(Response::from_parts(parts, body))
+}
+
+/// The connection's socket; dropped after a response that said `Connection: close`
+/// with the request body unread, it reads and discards what the client still sends
+/// (up to 5 s) before closing, since closing with unread data would reset the
+/// connection and could destroy the answer before the client reads it.
+struct LingerStream {
+    inner: Option<tokio::net::TcpStream>,
+    linger: Arc<AtomicBool>,
+}
+
+impl LingerStream {
+    fn stream(&mut self) -> std::io::Result<&mut tokio::net::TcpStream> {
+        self.inner
+            .as_mut()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))
+    }
+}
+
+impl tokio::io::AsyncRead for LingerStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.stream() {
+            Ok(s) => Pin::new(s).poll_read(cx, buf),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for LingerStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.stream() {
+            Ok(s) => Pin::new(s).poll_write(cx, buf),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.stream() {
+            Ok(s) => Pin::new(s).poll_flush(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.stream() {
+            Ok(s) => Pin::new(s).poll_shutdown(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl Drop for LingerStream {
+    fn drop(&mut self) {
+        let Some(mut stream) = self.inner.take() else {
+            return;
+        };
+        if !self.linger.load(Ordering::Acquire) {
+            return;
+        }
+        if LINGERING.fetch_add(1, Ordering::AcqRel) >= MAX_LINGERING {
+            LINGERING.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            LINGERING.fetch_sub(1, Ordering::AcqRel);
+            return;
+        };
+        rt.spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let drain = async {
+                // FIN first (hyper may have sent it already), so the client
+                // knows the answer is complete; then read until it stops sending.
+                if let Err(e) = stream.shutdown().await {
+                    tracing::debug!(error = %e, "shutdown before a lingering close");
+                }
+                let mut rest = (&mut stream).take(LINGER_BYTES);
+                if let Err(e) = tokio::io::copy(&mut rest, &mut tokio::io::sink()).await {
+                    tracing::debug!(error = %e, "lingering close");
+                }
+            };
+            if tokio::time::timeout(LINGER, drain).await.is_err() {
+                tracing::debug!("client still sending after a lingering close");
+            }
+            LINGERING.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
 }
 
 /// Counts a request in flight on its connection while alive.
