@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::cloud::Cloud;
 use crate::db::Db;
-use crate::http::error::{ApiError, FaultFormat};
+use crate::http::error::FaultFormat;
 use crate::http::{authenticate, render_faults, request_id};
 use crate::identity::bootstrap::{self, Credentials};
 use crate::identity::token::TokenProvider;
@@ -205,10 +205,18 @@ fn register_compute_node(
     Ok(())
 }
 
-/// The whole HTTP surface: one listener, DevStack-style prefixes.
+/// The whole HTTP surface: one listener, DevStack-style prefixes. Each service's
+/// router renders its own faults (and axum's rejections) in its format; a path no
+/// service routes gets the fault format of the prefix it is under.
 pub fn router(cloud: Cloud) -> Router {
+    use axum::extract::DefaultBodyLimit;
     let enabled = |s: ServiceName| cloud.profile.services.enabled.contains(&s);
+    // Keystone and Nova refuse bodies over oslo.middleware's max_request_body_size;
+    // the others take bulk bodies up to the largest JSON body of any API.
+    let oslo_limit = DefaultBodyLimit::max(cloud.profile.http.max_json_body);
+    let bulk_limit = DefaultBodyLimit::max(crate::http::json::MAX_JSON_BODY);
     let identity = crate::identity::api::router()
+        .layer(oslo_limit)
         .layer(from_fn_with_state(FaultFormat::Keystone, render_faults));
     // `/identity/` (the version-discovery URL clients derive from the catalog) is
     // not part of the nested router, which only serves `/identity` itself.
@@ -221,6 +229,7 @@ pub fn router(cloud: Cloud) -> Router {
         .nest("/identity", identity);
     if enabled(ServiceName::Image) {
         let image = crate::image::api::router()
+            .layer(bulk_limit)
             .layer(from_fn_with_state(FaultFormat::Plain, render_faults));
         // `/image/` (tempest's and keystoneauth's form of the catalog URL's root) is
         // not part of the nested router either.
@@ -234,19 +243,13 @@ pub fn router(cloud: Cloud) -> Router {
     }
     if enabled(ServiceName::Compute) {
         let compute = crate::compute::api::router()
+            .layer(oslo_limit)
             .layer(from_fn_with_state(FaultFormat::Nova, render_faults));
-        // `/compute/` (keystoneauth's form of the catalog URL's root) is not part of
-        // the nested router, which only serves `/compute` itself.
-        app = app
-            .route(
-                "/compute/",
-                axum::routing::get(crate::compute::api::versions)
-                    .layer(from_fn_with_state(FaultFormat::Nova, render_faults)),
-            )
-            .nest("/compute", compute);
+        app = app.nest("/compute", compute);
     }
     if enabled(ServiceName::Network) {
         let network = crate::network::api::router()
+            .layer(bulk_limit)
             .layer(from_fn_with_state(FaultFormat::Neutron, render_faults));
         // `/networking/` (tempest's unversioned form of the catalog URL) is not part
         // of the nested router, which only serves `/networking` itself.
@@ -260,12 +263,14 @@ pub fn router(cloud: Cloud) -> Router {
     }
     if enabled(ServiceName::Placement) {
         let placement = crate::placement::api::router()
+            .layer(bulk_limit)
             .layer(from_fn_with_state(FaultFormat::Placement, render_faults));
         app = app.merge(placement);
     }
     app.route("/", axum::routing::get(root))
-        .fallback(not_found)
+        .fallback(crate::http::unknown_route)
         .layer(from_fn_with_state(cloud.clone(), authenticate))
+        .layer(from_fn_with_state(cloud.clone(), crate::http::public_links))
         .layer(from_fn(request_id))
         .with_state(cloud)
 }
@@ -282,12 +287,6 @@ async fn root(
         .filter_map(|s| s.endpoint_path.map(|p| json!({"type": s.catalog_type, "url": format!("{base}{}", p.split("/$(").next().unwrap_or(p))})))
         .collect();
     axum::Json(json!({"onestack": env!("CARGO_PKG_VERSION"), "services": services})).into_response()
-}
-
-async fn not_found() -> Response {
-    let mut r = ApiError::Missing("The resource could not be found.".into()).into_response();
-    *r.status_mut() = StatusCode::NOT_FOUND;
-    FaultFormat::Keystone.render(r, None)
 }
 
 /// Runs the cloud until a stop signal.
@@ -371,10 +370,15 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         "  credentials: onestack openrc --state-dir {} [--user admin|demo], or onestack clouds-yaml",
         state_dir.display()
     );
+    let http = &cloud.profile.http;
+    let limits = crate::http::listener::Limits {
+        max_connections: crate::http::listener::connection_cap(http.max_connections),
+        max_connections_per_address: http.max_connections_per_address,
+        header_timeout: Duration::from_secs(http.header_timeout_secs),
+        body_timeout: Duration::from_secs(http.body_timeout_secs),
+    };
     let app = router(cloud);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    crate::http::listener::serve(listener, app, limits, shutdown_signal()).await;
     let _ = std::fs::remove_file(state_dir.join(state::RUNTIME_FILE));
     tracing::info!("onestack stopped");
     drop(prepared);

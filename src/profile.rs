@@ -25,6 +25,41 @@ pub struct Profile {
     pub image: ImageSection,
     #[serde(default)]
     pub lab: LabSection,
+    #[serde(default)]
+    pub http: HttpSection,
+}
+
+/// The API listener's limits (see `http::listener`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Connections held open at once; a new one over the cap closes the oldest idle one.
+    pub max_connections: usize,
+    /// Connections held open from one client address.
+    pub max_connections_per_address: usize,
+    /// Seconds a client has to send a request's headers; also how long an idle
+    /// keep-alive connection stays open.
+    pub header_timeout_secs: u64,
+    /// Longest pause, in seconds, while a client sends a request body.
+    pub body_timeout_secs: u64,
+    /// Largest JSON request body, in bytes (oslo.middleware's max_request_body_size).
+    pub max_json_body: usize,
+    /// Build links in responses from the request's Host and X-Forwarded-Proto
+    /// headers (behind a proxy that sets them) instead of the configured public host.
+    pub links_from_request: bool,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            max_connections: 1024,
+            max_connections_per_address: 256,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            max_json_body: 114_688,
+            links_from_request: false,
+        }
+    }
 }
 
 /// A classroom (`onestack lab create`): what each student gets.

@@ -31,6 +31,7 @@ const READERS: usize = 4;
 impl Db {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> anyhow::Result<Db> {
+        create_private(path)?;
         let mut writer = open_conn(path, false)
             .with_context(|| format!("opening state database {}", path.display()))?;
         migrations::migrate(&mut writer, MIGRATIONS)?;
@@ -117,6 +118,25 @@ where
         Ok(r) => r,
         Err(e) => Err(anyhow::anyhow!("database task failed: {e}").into()),
     }
+}
+
+/// Creates the database file owner-only before SQLite opens it (its WAL and SHM
+/// files take the database's mode), and makes existing ones private.
+fn create_private(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        crate::fsutil::make_private(Path::new(&p))?;
+    }
+    Ok(())
 }
 
 fn open_conn(path: &Path, read_only: bool) -> anyhow::Result<Connection> {

@@ -226,7 +226,10 @@ impl FaultFormat {
                     StatusCode::CONFLICT => "conflictingRequest",
                     StatusCode::PAYLOAD_TOO_LARGE => "overLimit",
                     StatusCode::UNAUTHORIZED => "unauthorized",
+                    StatusCode::METHOD_NOT_ALLOWED => "badMethod",
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "badMediaType",
                     StatusCode::NOT_IMPLEMENTED => "notImplemented",
+                    StatusCode::SERVICE_UNAVAILABLE => "serviceUnavailable",
                     _ => "computeFault",
                 };
                 serde_json::json!({ key: {"code": code, "message": fault.message} })
@@ -253,9 +256,19 @@ impl FaultFormat {
 
     /// Replaces a neutral fault body with this service's format.
     pub fn render(self, mut resp: Response, www_authenticate: Option<&str>) -> Response {
-        let Some(fault) = resp.extensions_mut().remove::<Fault>() else {
+        let Some(mut fault) = resp.extensions_mut().remove::<Fault>() else {
             return resp;
         };
+        if self == FaultFormat::Keystone && fault.status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            // Keystone answers a non-JSON body with a validation error.
+            fault = Fault {
+                status: StatusCode::BAD_REQUEST,
+                message: "Expecting to find application/json in Content-Type header - the server \
+                          could not comply with the request since it is either malformed or \
+                          otherwise incorrect. The client is assumed to be in error."
+                    .into(),
+            };
+        }
         let rid = resp
             .extensions()
             .get::<crate::http::RequestId>()
@@ -287,7 +300,86 @@ fn neutron_type(status: StatusCode) -> &'static str {
         StatusCode::PAYLOAD_TOO_LARGE => "OverQuota",
         StatusCode::PRECONDITION_FAILED => "PreconditionFailed",
         StatusCode::UNAUTHORIZED => "NotAuthorized",
+        StatusCode::METHOD_NOT_ALLOWED => "HTTPMethodNotAllowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "InvalidContentType",
+        s if s.is_client_error() => "BadRequest",
         _ => "InternalServerError",
+    }
+}
+
+/// Largest rejection body read to recover its message.
+const REJECTION_TEXT: usize = 4096;
+
+/// Gives an error response that no handler shaped (axum's rejections: `text/plain`
+/// or empty bodies for a bad path, query or body, a wrong method, an over-long body)
+/// a `Fault`, with the status the OpenStack services give, so the service's fault
+/// layer renders it in its format. Shaped and successful responses pass unchanged.
+pub async fn shape_rejection(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error())
+        || resp.extensions().get::<Fault>().is_some()
+        || is_json
+    {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = match axum::body::to_bytes(body, REJECTION_TEXT).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let (status, message) = match status {
+        // A path parameter that is not valid UTF-8 names nothing (Python services
+        // look the raw text up and find no such object).
+        StatusCode::BAD_REQUEST if text.starts_with("Invalid URL") => (
+            StatusCode::NOT_FOUND,
+            "The resource could not be found.".to_owned(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (status, "Request is too large.".to_owned()),
+        StatusCode::UNPROCESSABLE_ENTITY => (StatusCode::BAD_REQUEST, text),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            status,
+            "The method specified is not allowed for this resource.".to_owned(),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (status, "Unsupported Content-Type".to_owned()),
+        _ if text.is_empty() => (
+            status,
+            status.canonical_reason().unwrap_or("Error").to_owned(),
+        ),
+        _ => (status, text),
+    };
+    let mut out = Response::from_parts(parts, axum::body::Body::empty());
+    *out.status_mut() = status;
+    out.extensions_mut().insert(Fault { status, message });
+    out
+}
+
+/// Placement's machine-readable error code (its `errors.py`), told apart by the
+/// message, since `ApiError` has no code of its own. Clients (Nova) retry on
+/// `placement.concurrent_update`.
+fn placement_code(fault: &Fault) -> &'static str {
+    let m = fault.message.as_str();
+    match fault.status {
+        StatusCode::CONFLICT if m.contains("generation conflict") => "placement.concurrent_update",
+        StatusCode::CONFLICT if m.contains("Conflicting resource provider name") => {
+            "placement.duplicate_name"
+        }
+        StatusCode::CONFLICT if m.contains("Resource provider has allocations") => {
+            "placement.resource_provider.inuse"
+        }
+        StatusCode::CONFLICT if m.contains("child resource providers") => {
+            "placement.resource_provider.cannot_delete_parent"
+        }
+        StatusCode::CONFLICT
+            if m.starts_with("update conflict: Inventory") && m.ends_with("in use.") =>
+        {
+            "placement.inventory.inuse"
+        }
+        _ => "placement.undefined_code",
     }
 }
 

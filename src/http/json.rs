@@ -20,6 +20,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        require_json(req.headers())?;
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge("Request body is too large.".into())
@@ -28,6 +29,31 @@ where
             }
         })?;
         parse(&bytes).map(Json)
+    }
+}
+
+/// A body sent with a Content-Type other than JSON is refused (415; Keystone's
+/// fault layer makes it its 400), as the OpenStack services do; a body without
+/// one is read as JSON.
+pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = ct
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let (kind, sub) = essence.split_once('/').unwrap_or_default();
+    if kind == "application" && (sub == "json" || sub.ends_with("+json")) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "The media type {essence} is not supported, use application/json"
+        )))
     }
 }
 
@@ -89,6 +115,30 @@ mod tests {
             b"{\"project\": {\"name\": \"p\", \"enabled\": \"yes\"}}",
         ));
         assert!(m.contains("project.enabled"), "{m}");
+    }
+
+    #[test]
+    fn only_json_media_types_pass() {
+        let mut h = axum::http::HeaderMap::new();
+        assert!(require_json(&h).is_ok());
+        for ok in [
+            "application/json",
+            "application/json; charset=UTF-8",
+            "application/vnd.openstack.compute+json",
+        ] {
+            h.insert(axum::http::header::CONTENT_TYPE, ok.parse().expect("value"));
+            assert!(require_json(&h).is_ok(), "{ok}");
+        }
+        for bad in ["text/plain", "application/x-www-form-urlencoded", "json"] {
+            h.insert(
+                axum::http::header::CONTENT_TYPE,
+                bad.parse().expect("value"),
+            );
+            assert!(
+                matches!(require_json(&h), Err(ApiError::UnsupportedMediaType(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod error;
 pub mod json;
+pub mod listener;
 pub mod pagination;
 pub mod time;
 
@@ -83,7 +84,9 @@ pub async fn authenticate(State(cloud): State<Cloud>, mut req: Request, next: Ne
     next.run(req).await
 }
 
-/// Renders the faults of one service (`/identity`, `/compute`, ...) in its format.
+/// Renders the faults of one service (`/identity`, `/compute`, ...) in its format,
+/// including the rejections no handler shaped (axum's extractor and routing errors:
+/// a bad path, query or body, a wrong method, an over-long body).
 pub async fn render_faults(
     State(format): State<FaultFormat>,
     req: Request,
@@ -91,11 +94,64 @@ pub async fn render_faults(
 ) -> Response {
     let www = format!("Keystone uri=\"{}/identity\"", base_url(req.headers()));
     let rid = req.extensions().get::<RequestId>().cloned();
-    let mut resp = next.run(req).await;
+    let mut resp = error::shape_rejection(next.run(req).await).await;
     if let Some(rid) = rid {
         resp.extensions_mut().insert(rid);
     }
     format.render(resp, Some(&www))
+}
+
+/// The service whose fault format a path falls under (by its URL prefix); paths
+/// outside every service get Keystone's, as the root of the catalog.
+pub fn format_for_path(path: &str) -> FaultFormat {
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    if under("/compute") {
+        FaultFormat::Nova
+    } else if under("/networking") {
+        FaultFormat::Neutron
+    } else if under("/image") {
+        FaultFormat::Plain
+    } else if under("/placement") {
+        FaultFormat::Placement
+    } else {
+        FaultFormat::Keystone
+    }
+}
+
+/// The fallback of the whole API: an unknown path, answered in the fault format of
+/// the service whose prefix it is under.
+pub async fn unknown_route(uri: axum::extract::OriginalUri, rid: RequestId) -> Response {
+    let fault = error::Fault {
+        status: axum::http::StatusCode::NOT_FOUND,
+        message: "The resource could not be found.".into(),
+    };
+    let mut resp = axum::response::IntoResponse::into_response(axum::http::StatusCode::NOT_FOUND);
+    resp.extensions_mut().insert(fault);
+    resp.extensions_mut().insert(rid);
+    format_for_path(uri.path()).render(resp, None)
+}
+
+/// Unless the profile trusts the request's Host and X-Forwarded-Proto headers
+/// (`http.links_from_request`, behind a proxy that sets them), replaces them with
+/// the configured public URL, so every link in a response points there.
+pub async fn public_links(State(cloud): State<Cloud>, mut req: Request, next: Next) -> Response {
+    if !cloud.profile.http.links_from_request {
+        let public = cloud.profile.public_url();
+        let authority = public.strip_prefix("http://").unwrap_or(&public);
+        match HeaderValue::from_str(authority) {
+            Ok(v) => {
+                req.headers_mut().insert(header::HOST, v);
+            }
+            Err(_) => {
+                req.headers_mut().remove(header::HOST);
+            }
+        }
+        req.headers_mut().remove("x-forwarded-proto");
+    }
+    next.run(req).await
 }
 
 /// The scheme and authority clients used to reach us, for absolute links.
@@ -111,4 +167,57 @@ pub fn base_url(headers: &HeaderMap) -> String {
         .filter(|p| *p == "https")
         .unwrap_or("http");
     format!("{proto}://{host}")
+}
+
+/// Before routing: a service root with a trailing slash (`/identity/`,
+/// `/networking/`, ...: keystoneauth's form of a catalog URL) is the service root
+/// itself, whose version document every service serves.
+pub fn normalize_service_root(uri: &mut axum::http::Uri) {
+    let path = uri.path();
+    let Some(name) = path.strip_prefix('/').and_then(|p| p.strip_suffix('/')) else {
+        return;
+    };
+    if name.is_empty() || name.contains('/') {
+        return;
+    }
+    let rebuilt = match uri.query() {
+        Some(q) => format!("/{name}?{q}"),
+        None => format!("/{name}"),
+    };
+    if let Ok(pq) = axum::http::uri::PathAndQuery::try_from(rebuilt) {
+        let mut parts = std::mem::take(uri).into_parts();
+        parts.path_and_query = Some(pq);
+        if let Ok(u) = axum::http::Uri::from_parts(parts) {
+            *uri = u;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_roots_lose_their_trailing_slash_only() {
+        for (given, want) in [
+            ("/identity/", "/identity"),
+            ("/networking/?x=1", "/networking?x=1"),
+            ("/", "/"),
+            ("/identity/v3/", "/identity/v3/"),
+            ("/image", "/image"),
+        ] {
+            let mut u: axum::http::Uri = given.parse().expect("uri");
+            normalize_service_root(&mut u);
+            assert_eq!(u.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn faults_follow_the_service_prefix() {
+        assert_eq!(format_for_path("/networking/v2.0/x"), FaultFormat::Neutron);
+        assert_eq!(format_for_path("/compute"), FaultFormat::Nova);
+        assert_eq!(format_for_path("/computer"), FaultFormat::Keystone);
+        assert_eq!(format_for_path("/image/v2/x"), FaultFormat::Plain);
+        assert_eq!(format_for_path("/nothing"), FaultFormat::Keystone);
+    }
 }

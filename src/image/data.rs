@@ -86,6 +86,7 @@ impl ImageFiles {
         };
         for d in [&files.images, &files.staging] {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            crate::fsutil::make_private(d)?;
         }
         Ok(files)
     }
@@ -174,6 +175,7 @@ async fn write_stream(tmp: &Path, body: Body, limit: i64) -> Result<Received, Ap
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(0o600)
         .open(tmp)
         .await
         .map_err(internal)?;

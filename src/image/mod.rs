@@ -495,48 +495,34 @@ impl ImageService {
             return Ok(None);
         }
         let source = cfg.bootstrap_image.clone();
-        let exists = self
+        let existing = self
             .read(move |c| {
-                Ok(store::image_list(c)?.iter().any(|i| {
+                Ok(store::image_list(c)?.into_iter().find(|i| {
                     i.properties.get(BOOTSTRAP_SOURCE).and_then(Value::as_str)
                         == Some(source.as_str())
                 }))
             })
             .await?;
-        if exists {
-            return Ok(None);
-        }
-        let now = store::now();
-        let mut properties = Map::new();
-        properties.insert(
-            BOOTSTRAP_SOURCE.into(),
-            Value::String(cfg.bootstrap_image.clone()),
-        );
-        let image = Image {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: Some(cfg.bootstrap_image_name.clone()),
-            owner: Some(owner),
-            status: ImageStatus::Saving,
-            visibility: "public".into(),
-            protected: false,
-            os_hidden: false,
-            disk_format: Some(cfg.bootstrap_image_format.clone()),
-            container_format: Some("bare".into()),
-            min_disk: 0,
-            min_ram: 0,
-            size: None,
-            virtual_size: None,
-            checksum: None,
-            os_hash_algo: None,
-            os_hash_value: None,
-            properties,
-            tags: vec![],
-            created_at: now.clone(),
-            updated_at: now,
+        let image = match existing {
+            // A first start stopped during the import: start recovery queued the
+            // image again; import its data now, as every interrupted step resumes.
+            Some(mut image) if image.status == ImageStatus::Queued => {
+                tracing::info!(image = %image.id, "resuming the interrupted bootstrap image import");
+                image.status = ImageStatus::Saving;
+                image.updated_at = store::now();
+                let record = image.clone();
+                self.write(move |c| store::image_update(c, &record)).await?;
+                image
+            }
+            Some(_) => return Ok(None),
+            None => {
+                let image = self.bootstrap_record(owner);
+                let record = image.clone();
+                self.write(move |c| store::image_insert(c, &record)).await?;
+                image
+            }
         };
         let id = image.id.clone();
-        let record = image.clone();
-        self.write(move |c| store::image_insert(c, &record)).await?;
         let file = tokio::fs::File::open(&path)
             .await
             .map_err(|e| ApiError::Internal(e.into()))?;
@@ -564,6 +550,39 @@ impl ImageService {
             }
         }
         Ok(Some(id))
+    }
+
+    /// The row of the bootstrap image, before its data is imported.
+    fn bootstrap_record(&self, owner: String) -> Image {
+        let cfg = &self.inner.config;
+        let now = store::now();
+        let mut properties = Map::new();
+        properties.insert(
+            BOOTSTRAP_SOURCE.into(),
+            Value::String(cfg.bootstrap_image.clone()),
+        );
+        Image {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: Some(cfg.bootstrap_image_name.clone()),
+            owner: Some(owner),
+            status: ImageStatus::Saving,
+            visibility: "public".into(),
+            protected: false,
+            os_hidden: false,
+            disk_format: Some(cfg.bootstrap_image_format.clone()),
+            container_format: Some("bare".into()),
+            min_disk: 0,
+            min_ram: 0,
+            size: None,
+            virtual_size: None,
+            checksum: None,
+            os_hash_algo: None,
+            os_hash_value: None,
+            properties,
+            tags: vec![],
+            created_at: now.clone(),
+            updated_at: now,
+        }
     }
 }
 

@@ -148,8 +148,10 @@ pub struct PciDeviceInfo {
     pub bdf: String,
 }
 
-/// `GET vm.counters`: device -> counter -> value.
-pub type VmCounters = HashMap<String, HashMap<String, i64>>;
+/// `GET vm.counters`: device -> counter -> value. The VMM keeps its counters as
+/// unsigned 64-bit (`Wrapping<u64>`); a latency minimum with no sample yet is
+/// `u64::MAX`.
+pub type VmCounters = HashMap<String, HashMap<String, u64>>;
 
 /// Nova's view of a cloud-hypervisor VM state.
 pub fn power_state_of(state: VmState) -> PowerState {

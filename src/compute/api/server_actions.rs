@@ -112,6 +112,7 @@ async fn server_action(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
+    crate::http::json::require_json(&headers)?;
     let doc: Map<String, Value> = crate::http::json::parse(&body)?;
     if doc.len() != 1 {
         return Err(ApiError::bad_request(

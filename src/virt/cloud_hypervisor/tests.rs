@@ -13,6 +13,28 @@ use serde_json::{Value, json};
 use super::*;
 use crate::virt::{DiskKind, DiskSpec};
 
+/// A `vm.counters` answer of cloud-hypervisor v54 for a booted VM with one disk
+/// never written to and one NIC (the counter names of its block and net devices;
+/// the write latency minimum and maximum still hold their initial `u64::MAX`).
+const COUNTERS_ANSWER: &str = r#"{
+  "_disk0": {
+    "read_bytes": 147753984, "read_ops": 64306, "write_bytes": 0, "write_ops": 0,
+    "read_latency_min": 3, "read_latency_max": 65932, "read_latency_avg": 19,
+    "write_latency_min": 18446744073709551615,
+    "write_latency_max": 18446744073709551615,
+    "write_latency_avg": 1844674407370955
+  },
+  "_net1": {"rx_bytes": 90112, "rx_frames": 1021, "tx_bytes": 4096, "tx_frames": 37}
+}"#;
+
+#[test]
+fn counters_are_unsigned_64_bit() {
+    let c: VmCounters = serde_json::from_str(COUNTERS_ANSWER).expect("v54 counters parse");
+    assert_eq!(c["_disk0"]["write_latency_min"], u64::MAX);
+    assert_eq!(c["_disk0"]["write_latency_avg"], 1_844_674_407_370_955);
+    assert_eq!(c["_net1"]["rx_frames"], 1021);
+}
+
 #[derive(Default)]
 struct FakeVmm {
     /// (method, path, JSON body or Null).
@@ -58,10 +80,7 @@ async fn answer(vmm: Shared, req: Request<Incoming>) -> Result<Response<Full<Byt
             ),
             None => reply(StatusCode::NOT_FOUND, String::new()),
         },
-        "vm.counters" => reply(
-            StatusCode::OK,
-            json!({"_disk0": {"read_bytes": 5}}).to_string(),
-        ),
+        "vm.counters" => reply(StatusCode::OK, COUNTERS_ANSWER.to_owned()),
         "vm.add-net" => reply(
             StatusCode::OK,
             json!({"id": "p2", "bdf": "0000:00:06.0"}).to_string(),
@@ -315,7 +334,9 @@ async fn driver_sends_the_documented_requests() {
         })
         .await
         .unwrap();
-    assert_eq!(client.counters().await.unwrap()["_disk0"]["read_bytes"], 5);
+    let counters = client.counters().await.unwrap();
+    assert_eq!(counters["_disk0"]["read_bytes"], 147_753_984);
+    assert_eq!(counters["_disk0"]["write_latency_min"], u64::MAX);
     let c = calls(&vmm);
     assert_eq!(c[0].2, json!({"desired_vcpus": 4}));
     assert_eq!(c[1].1, "/api/v1/vm.counters");
