@@ -4,6 +4,7 @@
 pub mod context;
 pub mod error;
 pub mod json;
+pub mod microversion;
 pub mod pagination;
 pub mod time;
 
