@@ -11,6 +11,7 @@ use crate::image::ImageService;
 use crate::network::NetworkService;
 use crate::placement::PlacementService;
 use crate::profile::Profile;
+use crate::volume::VolumeService;
 
 #[derive(Clone)]
 pub struct Cloud {
@@ -22,4 +23,5 @@ pub struct Cloud {
     pub network: NetworkService,
     pub placement: PlacementService,
     pub compute: ComputeService,
+    pub volume: VolumeService,
 }

@@ -91,6 +91,8 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
     let network = NetworkService::new(db.clone());
     let placement = PlacementService::new(db.clone());
     let compute = compute_service(&profile, &dir, &db, &image, &network, &placement);
+    let volume =
+        crate::volume::VolumeService::open(db.clone(), &dir, crate::placement::host::hostname())?;
     let resumable_imports = image.recover()?;
     if profile.services.enabled.contains(&ServiceName::Placement)
         && let Err(e) = register_compute_node(&placement, &db, &dir)
@@ -108,6 +110,7 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
             network,
             placement,
             compute,
+            volume,
         },
         resumable_imports,
         _lock: lock,
@@ -261,6 +264,11 @@ pub fn router(cloud: Cloud) -> Router {
             )
             .nest("/networking", network);
     }
+    if enabled(ServiceName::Volume) {
+        let volume = crate::volume::api::router(cloud.clone())
+            .layer(from_fn_with_state(FaultFormat::Nova, render_faults));
+        app = app.merge(volume);
+    }
     if enabled(ServiceName::Placement) {
         let placement = crate::placement::api::router()
             .layer(bulk_limit)
@@ -354,6 +362,20 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         });
     }
     create_default_networks(&cloud).await;
+    if cloud
+        .profile
+        .services
+        .enabled
+        .contains(&ServiceName::Volume)
+    {
+        // Before serving: no client sees a volume an interrupted task left `creating`.
+        let report = cloud.volume.recover().await;
+        tracing::info!(
+            finished = report.finished,
+            failed = report.failed,
+            "volume tasks recovered"
+        );
+    }
     tokio::spawn(start_background_work(
         cloud.clone(),
         std::mem::take(&mut prepared.resumable_imports),

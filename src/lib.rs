@@ -19,3 +19,4 @@ pub mod reconcile;
 pub mod services;
 pub mod state;
 pub mod virt;
+pub mod volume;

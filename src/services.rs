@@ -48,7 +48,16 @@ pub const SERVICES: &[ServiceSpec] = &[
         catalog_type: "block-storage",
         catalog_name: "cinder",
         endpoint_path: Some("/volume/v3/$(project_id)s"),
-        implemented: false,
+        implemented: true,
+    },
+    // DevStack registers Cinder a second time under its versioned type, which older
+    // clients (and tempest's `catalog_type`) look up.
+    ServiceSpec {
+        name: ServiceName::Volume,
+        catalog_type: "volumev3",
+        catalog_name: "cinderv3",
+        endpoint_path: Some("/volume/v3/$(project_id)s"),
+        implemented: true,
     },
     ServiceSpec {
         name: ServiceName::ObjectStore,

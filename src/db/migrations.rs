@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0010_image_metadefs",
         include_str!("migrations/0010_image_metadefs.sql"),
     ),
+    ("0011_volume", include_str!("migrations/0011_volume.sql")),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@ pub mod context;
 pub mod error;
 pub mod json;
 pub mod listener;
+pub mod microversion;
 pub mod pagination;
 pub mod time;
 

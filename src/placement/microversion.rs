@@ -1,88 +1,35 @@
 //! Placement microversions: the `OpenStack-API-Version: placement 1.x` request
 //! header, parsed once per request and handed to handlers as an extension.
 
-use crate::http::error::ApiError;
-
 /// Oldest and newest microversion served. 1.25+ granular request groups (numbered
 /// `resourcesN=`) are refused, so the newest is 1.28, before nested candidates (1.29).
 pub const MIN: Version = Version(1, 0);
 pub const MAX: Version = Version(1, 28);
 
-pub const HEADER: &str = "openstack-api-version";
+use crate::http::microversion::Spec;
+pub use crate::http::microversion::{HEADER, Refused, Version};
+
 pub const SERVICE: &str = "placement";
 
-/// A `major.minor` microversion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Version(pub u32, pub u32);
+const SPEC: Spec = Spec {
+    service: SERVICE,
+    min: MIN,
+    max: MAX,
+};
 
-impl Version {
-    /// True when this request asked for at least `1.minor`.
-    pub fn at_least(self, minor: u32) -> bool {
-        self >= Version(1, minor)
-    }
-}
-
-impl std::fmt::Display for Version {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.0, self.1)
-    }
-}
-
-/// Why a version header was refused.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Refused {
-    /// Malformed: 400.
-    Invalid(String),
-    /// Well-formed but outside MIN..=MAX: 406.
-    Unacceptable(String),
-}
-
-impl From<Refused> for ApiError {
-    fn from(r: Refused) -> ApiError {
-        match r {
-            Refused::Invalid(m) => ApiError::BadRequest(m),
-            Refused::Unacceptable(m) => ApiError::NotAcceptable(m),
-        }
-    }
-}
-
-/// The version a request asks for, from all its `OpenStack-API-Version` values.
+/// The version a request asks for, from all its `OpenStack-API-Version` values
+/// (the shared parser), with Placement's own wording of refusals.
 /// Values naming another service are ignored; none for placement means MIN.
 pub fn negotiate<'a>(values: impl Iterator<Item = &'a str>) -> Result<Version, Refused> {
-    let mut wanted = None;
-    for value in values.flat_map(|v| v.split(',')) {
-        let mut words = value.split_whitespace();
-        let (Some(service), Some(ver)) = (words.next(), words.next()) else {
-            continue;
-        };
-        if service.eq_ignore_ascii_case(SERVICE) {
-            wanted = Some(ver.to_owned());
-        }
-    }
-    let Some(ver) = wanted else {
+    let Some(ver) = SPEC.requested(values) else {
         return Ok(MIN);
     };
-    if ver.eq_ignore_ascii_case("latest") {
-        return Ok(MAX);
-    }
-    let parsed = ver
-        .split_once('.')
-        .and_then(|(a, b)| Some(Version(parse_part(a)?, parse_part(b)?)))
-        .ok_or_else(|| Refused::Invalid(format!("invalid version string: {ver}")))?;
-    if parsed < MIN || parsed > MAX {
-        return Err(Refused::Unacceptable(format!(
-            "Unacceptable version header: {ver}"
-        )));
-    }
-    Ok(parsed)
-}
-
-fn parse_part(s: &str) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
-    {
-        return None;
-    }
-    s.parse().ok()
+    SPEC.parse(&ver).map_err(|r| match r {
+        Refused::Invalid(_) => Refused::Invalid(format!("invalid version string: {ver}")),
+        Refused::Unacceptable(_) => {
+            Refused::Unacceptable(format!("Unacceptable version header: {ver}"))
+        }
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,98 @@
+//! How volumes and types look on the wire, per microversion and role.
+
+use serde_json::{Value, json};
+
+use super::Mv;
+use crate::http::context::RequestContext;
+use crate::volume::model::{Volume, VolumeType};
+
+/// Cinder's `links`: a versioned self link and an unversioned bookmark.
+pub fn links(root: &str, collection: &str, id: &str) -> Value {
+    let bookmark = root.replacen("/volume/v3", "/volume", 1);
+    json!([
+        {"rel": "self", "href": format!("{root}/{collection}/{id}")},
+        {"rel": "bookmark", "href": format!("{bookmark}/{collection}/{id}")},
+    ])
+}
+
+/// The list form: id, name and links.
+pub fn volume_summary(root: &str, v: &Volume) -> Value {
+    json!({"id": v.id, "name": v.name, "links": links(root, "volumes", &v.id)})
+}
+
+/// The detail form, with the admin-only attributes for admins.
+pub fn volume_detail(root: &str, v: &Volume, mv: Mv, ctx: &RequestContext, host: &str) -> Value {
+    let mut out = json!({
+        "id": v.id,
+        "name": v.name,
+        "description": v.description,
+        "status": v.status.as_str(),
+        "size": v.size,
+        "availability_zone": v.availability_zone,
+        "created_at": v.created_at,
+        "updated_at": v.updated_at,
+        "attachments": [],
+        "bootable": if v.bootable { "true" } else { "false" },
+        "encrypted": false,
+        "multiattach": v.multiattach,
+        "volume_type": v.type_name,
+        "snapshot_id": v.snapshot_id,
+        "source_volid": v.source_volid,
+        "metadata": v.metadata,
+        "links": links(root, "volumes", &v.id),
+        "user_id": v.user_id,
+        "replication_status": null,
+        "consistencygroup_id": null,
+        "migration_status": null,
+        "os-vol-tenant-attr:tenant_id": v.project_id,
+    });
+    if !v.image_metadata.is_empty() {
+        out["volume_image_metadata"] = json!(v.image_metadata);
+    }
+    if ctx.is_admin() {
+        out["os-vol-host-attr:host"] = json!(host);
+        out["os-vol-mig-status-attr:migstat"] = Value::Null;
+        out["os-vol-mig-status-attr:name_id"] = Value::Null;
+    }
+    if mv.at_least(13) {
+        out["group_id"] = Value::Null;
+    }
+    if mv.at_least(21) && ctx.is_admin() {
+        out["provider_id"] = Value::Null;
+    }
+    if mv.at_least(48) {
+        out["service_uuid"] = json!(crate::volume::facade::service_uuid(host));
+        // 3.69: null means "not known until attached" (no shared targets here).
+        out["shared_targets"] = if mv.at_least(69) {
+            Value::Null
+        } else {
+            json!(false)
+        };
+    }
+    if mv.at_least(61) && ctx.is_admin() {
+        out["cluster_name"] = Value::Null;
+    }
+    if mv.at_least(63) {
+        out["volume_type_id"] = json!(v.type_id);
+    }
+    if mv.at_least(64) {
+        out["encryption_key_id"] = Value::Null;
+    }
+    if mv.at_least(65) {
+        out["consumes_quota"] = json!(true);
+    }
+    out
+}
+
+/// A volume type; `os-volume-type-access:is_public` is Cinder's older spelling.
+pub fn volume_type(t: &VolumeType) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "description": t.description,
+        "is_public": t.is_public,
+        "os-volume-type-access:is_public": t.is_public,
+        "extra_specs": t.extra_specs,
+        "qos_specs_id": null,
+    })
+}

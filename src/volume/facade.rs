@@ -1,0 +1,32 @@
+//! What the rest of onestack may call on block storage: opening it at start and the
+//! start-up recovery of interrupted volume operations.
+
+use std::path::Path;
+
+use crate::db::Db;
+
+use super::VolumeService;
+
+impl VolumeService {
+    /// The service on the file backend in `<state_dir>/volumes`; `host` names this
+    /// machine in the services listing.
+    pub fn open(db: Db, state_dir: &Path, host: String) -> anyhow::Result<VolumeService> {
+        VolumeService::open_files(db, state_dir, host)
+    }
+
+    /// Finishes or rolls back the volume operations a crash interrupted, so no
+    /// volume stays `creating`, `extending` or `deleting`. Run once at start.
+    pub async fn recover(&self) -> super::tasks::RecoveryReport {
+        self.recover_tasks().await
+    }
+}
+
+/// The stable id of this host's volume service (Cinder's `service_uuid`), derived
+/// from the host string so it survives restarts.
+pub fn service_uuid(host: &str) -> String {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("cinder-volume:{host}").as_bytes(),
+    )
+    .to_string()
+}

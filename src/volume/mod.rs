@@ -1,0 +1,120 @@
+//! Block storage (Cinder v3): volumes on a backend behind one trait (sparse files in
+//! the state directory by default), volume types with extra specs and access, quotas
+//! and limits, availability zones and the services listing.
+//!
+//! Rooms: `api/` (routes and views), `model.rs` (types and the one status transition
+//! function), `store.rs` (all SQL), `volumes.rs`, `types.rs`, `quotas.rs` (the
+//! service logic), `backend.rs` (storage), `tasks.rs` (persisted multi-step work and
+//! its `recover()`), `facade.rs` (what other services may call).
+
+pub mod api;
+mod backend;
+pub mod facade;
+pub(crate) mod model;
+mod quotas;
+pub(crate) mod store;
+mod tasks;
+mod types;
+mod volumes;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::{Connection, Transaction};
+
+use crate::db::Db;
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+use backend::{Backend, FileBackend};
+
+/// The block storage service; other services use only what `facade.rs` offers.
+#[derive(Clone)]
+pub struct VolumeService {
+    inner: Arc<Inner>,
+}
+
+/// Directory of the file backend, below the state directory.
+pub const VOLUMES_DIR: &str = "volumes";
+
+struct Inner {
+    db: Db,
+    backend: Arc<dyn Backend>,
+    /// This host's name, as the services listing and `os-vol-host-attr:host` show it.
+    host: String,
+    /// One lock per volume, serializing its tasks.
+    locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl VolumeService {
+    /// Opens the file backend in `state_dir/volumes`.
+    fn open_files(db: Db, state_dir: &Path, host: String) -> anyhow::Result<VolumeService> {
+        let backend = FileBackend::open(&state_dir.join(VOLUMES_DIR))?;
+        Ok(VolumeService {
+            inner: Arc::new(Inner {
+                db,
+                backend: Arc::new(backend),
+                host,
+                locks: Default::default(),
+            }),
+        })
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        self.inner.db.read(f).await
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        self.inner.db.write(f).await
+    }
+
+    /// `host@backend#pool`, Cinder's volume host string.
+    pub(crate) fn volume_host(&self) -> String {
+        format!(
+            "{}@{}#{}",
+            self.inner.host,
+            model::BACKEND_NAME,
+            model::BACKEND_NAME
+        )
+    }
+
+    pub(crate) fn host(&self) -> &str {
+        &self.inner.host
+    }
+}
+
+/// Cinder's default policy: an admin anywhere, or a reader of the owning project.
+pub(crate) fn sees(ctx: &RequestContext, project_id: &str) -> bool {
+    ctx.is_admin() || (ctx.can_read() && ctx.project_id() == Some(project_id))
+}
+
+/// A member of the owning project, or an admin.
+pub(crate) fn may_change(ctx: &RequestContext, project_id: &str) -> ApiResult<()> {
+    if ctx.is_admin() || (ctx.can_write() && ctx.project_id() == Some(project_id)) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+/// The caller's project; every block storage route is project scoped.
+pub(crate) fn caller_project(ctx: &RequestContext) -> ApiResult<String> {
+    ctx.project_id()
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::bad_request("A project-scoped token is required."))
+}
+
+/// Cinder's "Volume <id> could not be found." (404).
+pub(crate) fn volume_not_found(id: &str) -> ApiError {
+    ApiError::Missing(format!("Volume {id} could not be found."))
+}
+
+/// The 500 of a failed SQL statement.
+pub(crate) fn sql(e: rusqlite::Error) -> ApiError {
+    ApiError::Internal(e.into())
+}

@@ -1,0 +1,283 @@
+//! Block storage domain types, and `VolumeStatus::transition`, the one place that
+//! decides which status a volume moves to.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A volume's status, as Cinder names it on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VolumeStatus {
+    Creating,
+    Available,
+    Reserved,
+    Attaching,
+    InUse,
+    Detaching,
+    Deleting,
+    Extending,
+    Maintenance,
+    Error,
+    ErrorDeleting,
+    ErrorExtending,
+}
+
+impl VolumeStatus {
+    pub const ALL: [VolumeStatus; 12] = [
+        VolumeStatus::Creating,
+        VolumeStatus::Available,
+        VolumeStatus::Reserved,
+        VolumeStatus::Attaching,
+        VolumeStatus::InUse,
+        VolumeStatus::Detaching,
+        VolumeStatus::Deleting,
+        VolumeStatus::Extending,
+        VolumeStatus::Maintenance,
+        VolumeStatus::Error,
+        VolumeStatus::ErrorDeleting,
+        VolumeStatus::ErrorExtending,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeStatus::Creating => "creating",
+            VolumeStatus::Available => "available",
+            VolumeStatus::Reserved => "reserved",
+            VolumeStatus::Attaching => "attaching",
+            VolumeStatus::InUse => "in-use",
+            VolumeStatus::Detaching => "detaching",
+            VolumeStatus::Deleting => "deleting",
+            VolumeStatus::Extending => "extending",
+            VolumeStatus::Maintenance => "maintenance",
+            VolumeStatus::Error => "error",
+            VolumeStatus::ErrorDeleting => "error_deleting",
+            VolumeStatus::ErrorExtending => "error_extending",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<VolumeStatus> {
+        VolumeStatus::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// What happens to a volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The backend made the volume's storage.
+    Created,
+    CreateFailed,
+    ExtendStart,
+    /// The backend grew the storage; `attached` says where the volume returns to.
+    Extended {
+        attached: bool,
+    },
+    ExtendFailed,
+    DeleteStart {
+        /// `force`: an admin deletes whatever the status (not while attached).
+        force: bool,
+    },
+    DeleteFailed,
+    /// An admin's `os-reset_status`.
+    Reset(VolumeStatus),
+}
+
+/// A refused move: the action and the status that forbids it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub action: &'static str,
+    pub needs: &'static str,
+    pub current: VolumeStatus,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Invalid volume: Volume status must be {} to {}, but current status is: {}.",
+            self.needs,
+            self.action,
+            self.current.as_str()
+        )
+    }
+}
+
+impl VolumeStatus {
+    /// The status after `event`, or why the event is not allowed now.
+    pub fn transition(self, event: Event) -> Result<VolumeStatus, Refused> {
+        use VolumeStatus as S;
+        let refuse = |action, needs| Refused {
+            action,
+            needs,
+            current: self,
+        };
+        match (event, self) {
+            (Event::Created, S::Creating) => Ok(S::Available),
+            (Event::Created, _) => Err(refuse("finish creating", "creating")),
+            (Event::CreateFailed, S::Creating) => Ok(S::Error),
+            (Event::CreateFailed, _) => Err(refuse("fail creating", "creating")),
+            (Event::ExtendStart, S::Available | S::InUse) => Ok(S::Extending),
+            (Event::ExtendStart, _) => Err(refuse("extend", "available or in-use")),
+            (Event::Extended { attached }, S::Extending) => {
+                Ok(if attached { S::InUse } else { S::Available })
+            }
+            (Event::ExtendFailed, S::Extending) => Ok(S::ErrorExtending),
+            (Event::Extended { .. } | Event::ExtendFailed, _) => {
+                Err(refuse("finish extending", "extending"))
+            }
+            (Event::DeleteStart { .. }, S::Available | S::Error | S::ErrorExtending) => {
+                Ok(S::Deleting)
+            }
+            // A forced delete also takes what a crash or a failed operation left.
+            (
+                Event::DeleteStart { force: true },
+                S::Creating | S::ErrorDeleting | S::Deleting | S::Maintenance | S::Extending,
+            ) => Ok(S::Deleting),
+            (Event::DeleteStart { .. }, _) => Err(refuse(
+                "delete",
+                "available or error or error_restoring or error_extending or error_managing \
+                 and must not be migrating, attached, belong to a group, have snapshots, \
+                 awaiting a transfer, or be disassociated from snapshots after volume transfer",
+            )),
+            (Event::DeleteFailed, S::Deleting) => Ok(S::ErrorDeleting),
+            (Event::DeleteFailed, _) => Err(refuse("fail deleting", "deleting")),
+            (Event::Reset(to), _) => Ok(to),
+        }
+    }
+}
+
+/// A volume row.
+#[derive(Debug, Clone)]
+pub struct Volume {
+    pub id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub size: i64,
+    pub status: VolumeStatus,
+    pub attach_status: String,
+    pub availability_zone: String,
+    pub type_id: String,
+    pub type_name: String,
+    pub bootable: bool,
+    pub multiattach: bool,
+    pub snapshot_id: Option<String>,
+    pub source_volid: Option<String>,
+    pub image_id: Option<String>,
+    pub task: Option<Task>,
+    pub error_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+    pub launched_at: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub image_metadata: BTreeMap<String, String>,
+    pub admin_metadata: BTreeMap<String, String>,
+}
+
+/// The multi-step operation a volume is in, persisted before its first step so
+/// `tasks::recover` can finish or undo it after a crash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Task {
+    /// Make the backing storage of `size` GiB (blank).
+    Create { size: i64 },
+    /// Grow the backing storage to `new_size` GiB; `attached` is where it returns.
+    Extend { new_size: i64, attached: bool },
+    /// Remove the backing storage, then the row.
+    Delete,
+}
+
+/// A volume type with its extra specs.
+#[derive(Debug, Clone)]
+pub struct VolumeType {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub is_public: bool,
+    pub extra_specs: BTreeMap<String, String>,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+/// Cinder's built-in type, which always exists.
+pub const DEFAULT_TYPE_NAME: &str = "__DEFAULT__";
+/// DevStack's LVM backend type, the cloud's default volume type.
+pub const DEVSTACK_TYPE_NAME: &str = "lvmdriver-1";
+/// The availability zone of every volume (Cinder's storage_availability_zone).
+pub const ZONE: &str = "nova";
+/// The volume backend name (DevStack's `lvmdriver-1` section).
+pub const BACKEND_NAME: &str = "lvmdriver-1";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_extend_delete_paths() {
+        use VolumeStatus as S;
+        assert_eq!(S::Creating.transition(Event::Created), Ok(S::Available));
+        assert_eq!(S::Creating.transition(Event::CreateFailed), Ok(S::Error));
+        assert_eq!(
+            S::Available.transition(Event::ExtendStart),
+            Ok(S::Extending)
+        );
+        assert_eq!(S::InUse.transition(Event::ExtendStart), Ok(S::Extending));
+        assert_eq!(
+            S::Extending.transition(Event::Extended { attached: true }),
+            Ok(S::InUse)
+        );
+        assert_eq!(
+            S::Extending.transition(Event::Extended { attached: false }),
+            Ok(S::Available)
+        );
+        assert_eq!(
+            S::Extending.transition(Event::ExtendFailed),
+            Ok(S::ErrorExtending)
+        );
+        assert!(S::Available.transition(Event::ExtendFailed).is_err());
+        assert_eq!(
+            S::Error.transition(Event::DeleteStart { force: false }),
+            Ok(S::Deleting)
+        );
+        assert_eq!(
+            S::Deleting.transition(Event::DeleteFailed),
+            Ok(S::ErrorDeleting)
+        );
+    }
+
+    #[test]
+    fn in_use_and_busy_volumes_refuse_delete() {
+        use VolumeStatus as S;
+        for s in [S::InUse, S::Attaching, S::Reserved, S::Detaching] {
+            for force in [false, true] {
+                let e = s
+                    .transition(Event::DeleteStart { force })
+                    .expect_err("refused");
+                assert!(e.to_string().contains("must be available"), "{e}");
+            }
+        }
+        assert!(
+            S::Creating
+                .transition(Event::DeleteStart { force: false })
+                .is_err()
+        );
+        assert_eq!(
+            S::Creating.transition(Event::DeleteStart { force: true }),
+            Ok(S::Deleting)
+        );
+        let e = S::Creating
+            .transition(Event::ExtendStart)
+            .expect_err("refused");
+        assert_eq!(
+            e.to_string(),
+            "Invalid volume: Volume status must be available or in-use to extend, but current status is: creating."
+        );
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in VolumeStatus::ALL {
+            assert_eq!(VolumeStatus::parse(s.as_str()), Some(s));
+        }
+    }
+}

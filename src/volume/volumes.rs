@@ -1,0 +1,547 @@
+//! Volumes: create, list (filters and sorting), show, update, delete, extend,
+//! metadata, bootable/readonly flags and the admin's status reset. Each multi-step
+//! operation records its status and task in the same transaction that checks it,
+//! then the task runs (tasks.rs).
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use super::model::{Event, Task, Volume, VolumeStatus, ZONE};
+use super::{
+    VolumeService, caller_project, may_change, quotas, sees, sql, store, types, volume_not_found,
+};
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+
+/// A new volume, as the API validated it.
+#[derive(Debug, Default)]
+pub struct VolumeCreate {
+    pub size: i64,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub volume_type: Option<String>,
+    pub availability_zone: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub multiattach: bool,
+}
+
+/// Changes to a volume's name, description and metadata.
+#[derive(Debug, Default)]
+pub struct VolumeUpdate {
+    pub name: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// A list's filters (exact or, with `like`, substring) and sort keys.
+#[derive(Debug, Default, Clone)]
+pub struct ListOptions {
+    /// Every project's volumes (admin's `all_tenants`).
+    pub all_projects: bool,
+    /// Only this project's (admin, with `all_tenants`).
+    pub project_id: Option<String>,
+    pub name: Option<Filter>,
+    pub status: Option<String>,
+    pub bootable: Option<bool>,
+    pub availability_zone: Option<String>,
+    pub size: Option<i64>,
+    pub metadata: BTreeMap<String, String>,
+    /// (key, ascending)
+    pub sort: Vec<(SortKey, bool)>,
+}
+
+/// A name filter: exact, or substring for `name~` (3.34).
+#[derive(Debug, Clone)]
+pub enum Filter {
+    Exact(String),
+    Like(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Id,
+    Name,
+    Status,
+    Size,
+    CreatedAt,
+    UpdatedAt,
+    AvailabilityZone,
+    Bootable,
+}
+
+impl SortKey {
+    pub fn parse(s: &str) -> Option<SortKey> {
+        Some(match s {
+            "id" => SortKey::Id,
+            "name" | "display_name" => SortKey::Name,
+            "status" => SortKey::Status,
+            "size" => SortKey::Size,
+            "created_at" => SortKey::CreatedAt,
+            "updated_at" => SortKey::UpdatedAt,
+            "availability_zone" => SortKey::AvailabilityZone,
+            "bootable" => SortKey::Bootable,
+            _ => return None,
+        })
+    }
+
+    fn cmp(self, a: &Volume, b: &Volume) -> Ordering {
+        match self {
+            SortKey::Id => a.id.cmp(&b.id),
+            SortKey::Name => a.name.cmp(&b.name),
+            SortKey::Status => a.status.as_str().cmp(b.status.as_str()),
+            SortKey::Size => a.size.cmp(&b.size),
+            SortKey::CreatedAt => a.created_at.cmp(&b.created_at),
+            SortKey::UpdatedAt => a.updated_at.cmp(&b.updated_at),
+            SortKey::AvailabilityZone => a.availability_zone.cmp(&b.availability_zone),
+            SortKey::Bootable => a.bootable.cmp(&b.bootable),
+        }
+    }
+}
+
+/// Applies the filters, then sorts (default: newest first), ties broken by id.
+pub fn filter_and_sort(vols: Vec<Volume>, o: &ListOptions) -> Vec<Volume> {
+    let mut out: Vec<Volume> = vols
+        .into_iter()
+        .filter(|v| match &o.name {
+            None => true,
+            Some(Filter::Exact(n)) => v.name.as_deref() == Some(n.as_str()),
+            Some(Filter::Like(n)) => v.name.as_deref().is_some_and(|x| x.contains(n.as_str())),
+        })
+        .filter(|v| o.status.as_deref().is_none_or(|s| v.status.as_str() == s))
+        .filter(|v| o.bootable.is_none_or(|b| v.bootable == b))
+        .filter(|v| {
+            o.availability_zone
+                .as_deref()
+                .is_none_or(|z| v.availability_zone == z)
+        })
+        .filter(|v| o.size.is_none_or(|s| v.size == s))
+        .filter(|v| {
+            o.metadata
+                .iter()
+                .all(|(k, val)| v.metadata.get(k) == Some(val))
+        })
+        .collect();
+    let keys: Vec<(SortKey, bool)> = if o.sort.is_empty() {
+        vec![(SortKey::CreatedAt, false)]
+    } else {
+        o.sort.clone()
+    };
+    out.sort_by(|a, b| {
+        for (k, asc) in &keys {
+            let ord = k.cmp(a, b);
+            if ord != Ordering::Equal {
+                return if *asc { ord } else { ord.reverse() };
+            }
+        }
+        b.id.cmp(&a.id)
+    });
+    out
+}
+
+fn check_text(field: &str, v: &Option<String>) -> ApiResult<()> {
+    if let Some(s) = v
+        && s.chars().count() > 255
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute {field}. Value: {s}. '{s}' is too long"
+        )));
+    }
+    Ok(())
+}
+
+pub fn check_metadata(m: &BTreeMap<String, String>) -> ApiResult<()> {
+    for (k, v) in m {
+        if k.is_empty() || k.chars().count() > 255 {
+            return Err(ApiError::bad_request(
+                "Invalid input for field/attribute metadata. Metadata property key must be 1 to 255 characters.",
+            ));
+        }
+        if v.chars().count() > 255 {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute metadata. Metadata property value of key {k} is longer than 255 characters."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The volume the caller may see, or 404 (another project's volume is not found).
+fn visible_tx(c: &rusqlite::Connection, ctx: &RequestContext, id: &str) -> ApiResult<Volume> {
+    match store::volume_get(c, id).map_err(sql)? {
+        Some(v) if sees(ctx, &v.project_id) => Ok(v),
+        _ => Err(volume_not_found(id)),
+    }
+}
+
+/// Moves a volume by `event`, recording `task` (None when the work is done).
+fn transition_tx(
+    c: &rusqlite::Connection,
+    v: &Volume,
+    event: Event,
+    task: Option<&Task>,
+) -> ApiResult<VolumeStatus> {
+    let to = v
+        .status
+        .transition(event)
+        .map_err(|r| ApiError::bad_request(r.to_string()))?;
+    store::volume_set_state(c, &v.id, to, task, None).map_err(sql)?;
+    Ok(to)
+}
+
+impl VolumeService {
+    pub async fn volume_create(
+        &self,
+        ctx: &RequestContext,
+        req: VolumeCreate,
+    ) -> ApiResult<Volume> {
+        let project = caller_project(ctx)?;
+        may_change(ctx, &project)?;
+        if req.size < 1 {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute size. Value: {}. {} is less than the minimum of 1",
+                req.size, req.size
+            )));
+        }
+        check_text("name", &req.name)?;
+        check_metadata(&req.metadata)?;
+        let zone = req.availability_zone.clone().unwrap_or_else(|| ZONE.into());
+        if zone != ZONE {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input received: Availability zone '{zone}' is invalid."
+            )));
+        }
+        let ctx2 = ctx.clone();
+        let user = ctx.user.id.clone();
+        let v = self
+            .write(move |c| {
+                let t = types::type_for_volume_tx(c, &ctx2, req.volume_type.as_deref())?;
+                quotas::check_tx(c, &project, &t.name, 1, req.size, req.size)?;
+                let v = Volume {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    project_id: project,
+                    user_id: user,
+                    name: req.name,
+                    description: req.description,
+                    size: req.size,
+                    status: VolumeStatus::Creating,
+                    attach_status: "detached".into(),
+                    availability_zone: zone,
+                    type_id: t.id,
+                    type_name: t.name,
+                    bootable: false,
+                    multiattach: req.multiattach
+                        || t.extra_specs.get("multiattach").map(String::as_str)
+                            == Some("<is> True"),
+                    snapshot_id: None,
+                    source_volid: None,
+                    image_id: None,
+                    task: Some(Task::Create { size: req.size }),
+                    error_reason: None,
+                    created_at: store::now(),
+                    updated_at: None,
+                    launched_at: None,
+                    metadata: req.metadata,
+                    image_metadata: BTreeMap::new(),
+                    admin_metadata: BTreeMap::new(),
+                };
+                store::volume_insert(c, &v).map_err(sql)?;
+                Ok(v)
+            })
+            .await?;
+        tracing::info!(volume = %v.id, size = v.size, "volume create accepted");
+        self.spawn_task(v.id.clone());
+        Ok(v)
+    }
+
+    pub async fn volume_list(
+        &self,
+        ctx: &RequestContext,
+        o: ListOptions,
+    ) -> ApiResult<Vec<Volume>> {
+        let own = caller_project(ctx)?;
+        if !ctx.can_read() {
+            return Err(ApiError::forbidden());
+        }
+        let scope = if ctx.is_admin() && o.all_projects {
+            o.project_id.clone()
+        } else {
+            Some(own)
+        };
+        let vols = self
+            .read(move |c| store::volume_list(c, scope.as_deref()).map_err(sql))
+            .await?;
+        Ok(filter_and_sort(vols, &o))
+    }
+
+    pub async fn volume_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Volume> {
+        let ctx = ctx.clone();
+        self.read(move |c| visible_tx(c, &ctx, &id)).await
+    }
+
+    pub async fn volume_update(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        req: VolumeUpdate,
+    ) -> ApiResult<Volume> {
+        if let Some(n) = &req.name {
+            check_text("name", n)?;
+        }
+        if let Some(m) = &req.metadata {
+            check_metadata(m)?;
+        }
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let v = visible_tx(c, &ctx, &id)?;
+            may_change(&ctx, &v.project_id)?;
+            let name = req.name.unwrap_or(v.name.clone());
+            let description = req.description.unwrap_or(v.description.clone());
+            store::volume_update(c, &id, name.as_deref(), description.as_deref()).map_err(sql)?;
+            if let Some(m) = &req.metadata {
+                store::metadata_replace(c, &id, "user", m).map_err(sql)?;
+            }
+            visible_tx(c, &ctx, &id)
+        })
+        .await
+    }
+
+    /// Starts a delete (202); `force` (admin) also takes volumes a failure left
+    /// behind. `cascade` would also delete snapshots, which do not exist yet.
+    pub async fn volume_delete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        force: bool,
+    ) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        let vid = id.clone();
+        self.write(move |c| {
+            let v = visible_tx(c, &ctx, &vid)?;
+            may_change(&ctx, &v.project_id)?;
+            if force {
+                ctx.require_admin()?;
+            }
+            if v.attach_status == "attached" {
+                return Err(ApiError::bad_request(
+                    VolumeStatus::InUse
+                        .transition(Event::DeleteStart { force })
+                        .map(|_| String::new())
+                        .unwrap_or_else(|r| r.to_string()),
+                ));
+            }
+            transition_tx(c, &v, Event::DeleteStart { force }, Some(&Task::Delete))?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(volume = %id, "volume delete accepted");
+        self.spawn_task(id);
+        Ok(())
+    }
+
+    /// `os-extend`: grows an available volume (attached ones need the hypervisor).
+    pub async fn volume_extend(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        new_size: i64,
+    ) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        let vid = id.clone();
+        self.write(move |c| {
+            let v = visible_tx(c, &ctx, &vid)?;
+            may_change(&ctx, &v.project_id)?;
+            if v.status != VolumeStatus::Available {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid volume: Volume status must be available to extend, but current status is: {}.",
+                    v.status.as_str()
+                )));
+            }
+            if new_size <= v.size {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid input received: New size for extend must be greater than current size. (current: {}, extended: {new_size}).",
+                    v.size
+                )));
+            }
+            quotas::check_tx(c, &v.project_id, &v.type_name, 0, new_size - v.size, new_size)?;
+            let task = Task::Extend {
+                new_size,
+                attached: false,
+            };
+            transition_tx(c, &v, Event::ExtendStart, Some(&task))?;
+            Ok(())
+        })
+        .await?;
+        self.spawn_task(id);
+        Ok(())
+    }
+
+    /// Metadata changes: `replace` the whole set, else merge `set`; then `delete`.
+    pub async fn metadata_change(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        set: BTreeMap<String, String>,
+        replace: bool,
+        delete: Option<String>,
+    ) -> ApiResult<BTreeMap<String, String>> {
+        check_metadata(&set)?;
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let v = visible_tx(c, &ctx, &id)?;
+            may_change(&ctx, &v.project_id)?;
+            if replace {
+                store::metadata_replace(c, &id, "user", &set).map_err(sql)?;
+            } else {
+                store::metadata_merge(c, &id, "user", &set).map_err(sql)?;
+            }
+            if let Some(k) = delete
+                && !store::metadata_delete(c, &id, "user", &k).map_err(sql)?
+            {
+                return Err(ApiError::Missing(format!(
+                    "Volume {id} has no metadata with key {k}."
+                )));
+            }
+            Ok(visible_tx(c, &ctx, &id)?.metadata)
+        })
+        .await
+    }
+
+    /// `os-set_bootable`.
+    pub async fn volume_set_bootable(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        bootable: bool,
+    ) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let v = visible_tx(c, &ctx, &id)?;
+            may_change(&ctx, &v.project_id)?;
+            store::volume_set_bootable(c, &id, bootable).map_err(sql)
+        })
+        .await
+    }
+
+    /// `os-update_readonly_flag`: recorded in the admin metadata as Cinder does.
+    pub async fn volume_set_readonly(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        readonly: bool,
+    ) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let v = visible_tx(c, &ctx, &id)?;
+            may_change(&ctx, &v.project_id)?;
+            if !matches!(v.status, VolumeStatus::Available | VolumeStatus::InUse) {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid volume: Volume status must be available or in-use to update readonly flag, but current status is: {}.",
+                    v.status.as_str()
+                )));
+            }
+            let value = if readonly { "True" } else { "False" };
+            let m = BTreeMap::from([("readonly".to_owned(), value.to_owned())]);
+            store::metadata_merge(c, &id, "admin", &m).map_err(sql)
+        })
+        .await
+    }
+
+    /// `os-reset_status` (admin): sets the status (and attach status) as given,
+    /// dropping any task, as an operator's repair.
+    pub async fn volume_reset_status(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        status: Option<VolumeStatus>,
+        attach_status: Option<String>,
+    ) -> ApiResult<()> {
+        ctx.require_admin()?;
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let v = visible_tx(c, &ctx, &id)?;
+            if let Some(s) = status {
+                transition_tx(c, &v, Event::Reset(s), None)?;
+            }
+            if let Some(a) = attach_status {
+                c.execute(
+                    "UPDATE volumes SET attach_status = ?2 WHERE id = ?1",
+                    rusqlite::params![id, a],
+                )
+                .map_err(sql)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vol(id: &str, name: &str, size: i64, created: &str) -> Volume {
+        Volume {
+            id: id.into(),
+            project_id: "p".into(),
+            user_id: "u".into(),
+            name: Some(name.into()),
+            description: None,
+            size,
+            status: VolumeStatus::Available,
+            attach_status: "detached".into(),
+            availability_zone: ZONE.into(),
+            type_id: "t".into(),
+            type_name: "lvmdriver-1".into(),
+            bootable: false,
+            multiattach: false,
+            snapshot_id: None,
+            source_volid: None,
+            image_id: None,
+            task: None,
+            error_reason: None,
+            created_at: created.into(),
+            updated_at: None,
+            launched_at: None,
+            metadata: BTreeMap::new(),
+            image_metadata: BTreeMap::new(),
+            admin_metadata: BTreeMap::new(),
+        }
+    }
+
+    fn ids(v: &[Volume]) -> Vec<&str> {
+        v.iter().map(|v| v.id.as_str()).collect()
+    }
+
+    #[test]
+    fn default_order_is_newest_first_and_sort_keys_apply() {
+        let vols = vec![
+            vol("a", "x", 1, "1"),
+            vol("b", "y", 3, "3"),
+            vol("c", "z", 2, "2"),
+        ];
+        let out = filter_and_sort(vols.clone(), &ListOptions::default());
+        assert_eq!(ids(&out), ["b", "c", "a"]);
+        let o = ListOptions {
+            sort: vec![(SortKey::Size, true)],
+            ..Default::default()
+        };
+        assert_eq!(ids(&filter_and_sort(vols.clone(), &o)), ["a", "c", "b"]);
+        let o = ListOptions {
+            name: Some(Filter::Like("y".into())),
+            ..Default::default()
+        };
+        assert_eq!(ids(&filter_and_sort(vols, &o)), ["b"]);
+    }
+
+    #[test]
+    fn metadata_filter_needs_every_pair() {
+        let mut a = vol("a", "x", 1, "1");
+        a.metadata.insert("k".into(), "v".into());
+        let b = vol("b", "y", 1, "2");
+        let o = ListOptions {
+            metadata: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+            ..Default::default()
+        };
+        assert_eq!(ids(&filter_and_sort(vec![a, b], &o)), ["a"]);
+    }
+}

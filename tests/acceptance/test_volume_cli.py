@@ -1,0 +1,108 @@
+"""Block storage (`/volume/v3/{project_id}`) through the real `openstack` CLI: the
+services listing, volumes on the file backend (create, list, show, set --size,
+properties, delete), volume types with properties, quotas and limits, zones, the
+errors a user gets, and a volume that survives kill -9 of onestack.
+"""
+
+from __future__ import annotations
+
+import time
+
+from conftest import OnestackServer, Osc, unique
+
+
+def wait_status(osc: Osc, name: str, want: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        v = osc.json("volume", "show", name)
+        if v["status"] == want:
+            return v
+        assert time.monotonic() < deadline, f"{name} stuck in {v['status']}"
+        time.sleep(0.3)
+
+
+def test_volume_service_list_shows_scheduler_and_volume_up(admin):
+    rows = admin.json("volume", "service", "list")
+    binaries = {r["Binary"]: r for r in rows}
+    assert set(binaries) == {"cinder-scheduler", "cinder-volume"}, rows
+    assert all(r["State"] == "up" and r["Status"] == "enabled" for r in rows)
+    assert binaries["cinder-volume"]["Host"].endswith("@lvmdriver-1")
+
+
+def test_volume_create_list_show_extend_delete(demo):
+    name = unique("vol")
+    v = demo.json("volume", "create", "--size", "1", "--property", "lab=1", name)
+    assert v["size"] == 1 and v["type"] == "lvmdriver-1"
+    v = wait_status(demo, name, "available")
+    assert v["properties"] == {"lab": "1"}
+    assert name in {r["Name"] for r in demo.json("volume", "list")}
+    demo.run("volume", "set", "--size", "2", "--description", "grown", name)
+    v = wait_status(demo, name, "available")
+    assert v["size"] == 2 and v["description"] == "grown"
+    demo.run("volume", "set", "--bootable", name)
+    assert demo.json("volume", "show", name)["bootable"] is True
+    demo.run("volume", "delete", name)
+    deadline = time.monotonic() + 30
+    while name in {r["Name"] for r in demo.json("volume", "list")}:
+        assert time.monotonic() < deadline, "volume not deleted"
+        time.sleep(0.3)
+
+
+def test_bad_input_and_other_projects(admin, demo):
+    demo.fail("volume", "create", "--size", "0", unique("bad"), expect="minimum of 1")
+    demo.fail("volume", "create", "--size", "1", "--type", "no-such-type", unique("bad"),
+              expect="could not be found")
+    name = unique("admins")
+    admin.run("volume", "create", "--size", "1", name)
+    wait_status(admin, name, "available")
+    # Another project's volume is not found by name or id.
+    vid = admin.json("volume", "show", name)["id"]
+    demo.fail("volume", "show", vid, expect="No Volume found")
+    admin.run("volume", "delete", name)
+
+
+def test_volume_type_with_properties_and_access(admin, demo):
+    name = unique("gold")
+    t = admin.json("volume", "type", "create", "--property", "tier=gold", "--private",
+                   "--description", "fast", name)
+    assert t["is_public"] is False and t["properties"] == {"tier": "gold"}
+    assert name not in {r["Name"] for r in demo.json("volume", "type", "list")}
+    demo_project = admin.json("project", "show", "demo")["id"]
+    admin.run("volume", "type", "set", "--project", demo_project, name)
+    assert name in {r["Name"] for r in demo.json("volume", "type", "list")}
+    vol = unique("typed")
+    v = demo.json("volume", "create", "--size", "1", "--type", name, vol)
+    assert v["type"] == name
+    wait_status(demo, vol, "available")
+    admin.fail("volume", "type", "delete", name, expect="in use")
+    demo.run("volume", "delete", vol)
+    names = {r["Name"] for r in admin.json("volume", "type", "list", "--long")}
+    assert {"lvmdriver-1", "__DEFAULT__"} <= names
+
+
+def test_quota_set_volumes_and_limits(fresh_server: OnestackServer):
+    admin = Osc(fresh_server.openrc("admin"))
+    demo = Osc(fresh_server.openrc("demo"))
+    admin.run("quota", "set", "--volumes", "1", "--gigabytes", "3", "demo")
+    q = admin.json("quota", "show", "demo")
+    rows = {r["Resource"]: r["Limit"] for r in q} if isinstance(q, list) else q
+    assert rows["volumes"] == 1 and rows["gigabytes"] == 3, rows
+    demo.fail("volume", "create", "--size", "4", unique("big"), expect="gigabytes")
+    demo.run("volume", "create", "--size", "1", "one")
+    demo.fail("volume", "create", "--size", "1", "two", expect="Maximum number of volumes")
+    limits = {r["Name"]: r["Value"] for r in demo.json("limits", "show", "--absolute")}
+    # OSC shows Cinder's maxTotalVolumes/totalVolumesUsed in snake case.
+    assert limits["max_total_volumes"] == 1 and limits["total_volumes_used"] == 1, limits
+    zones = demo.json("availability", "zone", "list", "--volume")
+    assert [z["Zone Name"] for z in zones] == ["nova"]
+
+
+def test_volume_survives_kill9(fresh_server: OnestackServer):
+    demo = Osc(fresh_server.openrc("demo"))
+    demo.run("volume", "create", "--size", "1", "--property", "k=v", "kept")
+    wait_status(demo, "kept", "available")
+    fresh_server.restart_hard()
+    demo = Osc(fresh_server.openrc("demo"))
+    v = demo.json("volume", "show", "kept")
+    assert v["status"] == "available" and v["properties"] == {"k": "v"}
+    demo.run("volume", "delete", "kept")

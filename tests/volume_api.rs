@@ -1,0 +1,1073 @@
+//! Block storage v3 over HTTP against the real binary: discovery and microversions,
+//! volumes on the file backend (create, list with filters/sort/paging, update,
+//! metadata, extend, delete), types and extra specs, quotas and limits, zones and
+//! services, project isolation and admin-only routes, Cinder's fault shape, and
+//! interrupted volume tasks finished after kill -9.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Server, json_of};
+use reqwest::Method;
+use reqwest::blocking::Response;
+use serde_json::{Value, json};
+
+const GIB: u64 = 1 << 30;
+
+/// A caller: token and project.
+struct U {
+    token: String,
+    project: String,
+}
+
+fn login(s: &Server, user: &str) -> U {
+    let r = s.auth(
+        user,
+        &s.password(user),
+        Some(json!({"project": {"name": user, "domain": {"id": "default"}}})),
+    );
+    assert_eq!(r.status(), 201);
+    let token = r.headers()["x-subject-token"]
+        .to_str()
+        .expect("token")
+        .to_owned();
+    let v = json_of(r);
+    let project = v["token"]["project"]["id"]
+        .as_str()
+        .expect("project")
+        .to_owned();
+    U { token, project }
+}
+
+fn call(
+    s: &Server,
+    u: &U,
+    m: Method,
+    path: &str,
+    version: Option<&str>,
+    body: Option<Value>,
+) -> Response {
+    let mut r = s
+        .client
+        .request(m, format!("{}/volume/v3/{}{path}", s.base, u.project))
+        .header("X-Auth-Token", &u.token);
+    if let Some(v) = version {
+        r = r.header("OpenStack-API-Version", format!("volume {v}"));
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    r.send().expect("request")
+}
+
+fn get(s: &Server, u: &U, path: &str) -> Value {
+    let r = call(s, u, Method::GET, path, Some("3.70"), None);
+    assert_eq!(r.status(), 200, "GET {path}");
+    json_of(r)
+}
+
+/// Asserts Cinder's fault shape (`{"<kind>": {"code", "message"}}`); returns the message.
+fn fault(r: Response, status: u16, kind: &str) -> String {
+    assert_eq!(r.status().as_u16(), status, "expected {status}");
+    let v = json_of(r);
+    assert_eq!(v[kind]["code"], status, "{v}");
+    v[kind]["message"].as_str().expect("message").to_owned()
+}
+
+fn create(s: &Server, u: &U, body: Value) -> Value {
+    let r = call(
+        s,
+        u,
+        Method::POST,
+        "/volumes",
+        Some("3.70"),
+        Some(json!({"volume": body})),
+    );
+    assert_eq!(r.status(), 202, "create");
+    json_of(r)["volume"].clone()
+}
+
+fn wait_status(s: &Server, u: &U, id: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = get(s, u, &format!("/volumes/{id}"))["volume"].clone();
+        if v["status"] == want {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "volume {id} stuck in {}",
+            v["status"]
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_gone(s: &Server, u: &U, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while call(s, u, Method::GET, &format!("/volumes/{id}"), None, None).status() != 404 {
+        assert!(Instant::now() < deadline, "volume {id} not deleted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn file_of(s: &Server, id: &str) -> std::path::PathBuf {
+    s.state_dir().join("volumes").join(format!("volume-{id}"))
+}
+
+#[test]
+fn discovery_microversions_and_catalog() {
+    let s = Server::start();
+    let r = s
+        .client
+        .get(format!("{}/volume", s.base))
+        .send()
+        .expect("get");
+    assert_eq!(r.status(), 300);
+    let v = json_of(r);
+    assert_eq!(v["versions"][0]["id"], "v3.0");
+    assert_eq!(v["versions"][0]["min_version"], "3.0");
+    assert_eq!(v["versions"][0]["version"], "3.70");
+    let r = s
+        .client
+        .get(format!("{}/volume/v3/", s.base))
+        .send()
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    let admin = login(&s, "admin");
+    let r = call(&s, &admin, Method::GET, "/volumes", Some("latest"), None);
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["openstack-api-version"], "volume 3.70");
+    let r = call(&s, &admin, Method::GET, "/volumes", None, None);
+    assert_eq!(r.headers()["openstack-api-version"], "volume 3.0");
+    fault(
+        call(&s, &admin, Method::GET, "/volumes", Some("3.71"), None),
+        406,
+        "computeFault",
+    );
+    fault(
+        call(&s, &admin, Method::GET, "/volumes", Some("3.x"), None),
+        400,
+        "badRequest",
+    );
+    // Without a token: 401; a URL naming another project: Cinder's 400.
+    let r = s
+        .client
+        .get(format!("{}/volume/v3/{}/volumes", s.base, admin.project))
+        .send()
+        .expect("get");
+    assert_eq!(r.status(), 401);
+    let demo = login(&s, "demo");
+    let r = s
+        .client
+        .get(format!("{}/volume/v3/{}/volumes", s.base, admin.project))
+        .header("X-Auth-Token", &demo.token)
+        .send()
+        .expect("get");
+    assert_eq!(fault(r, 400, "badRequest"), "Malformed request url");
+    // The project-less form (Cinder since Yoga) serves the caller's project.
+    let r = s
+        .client
+        .get(format!("{}/volume/v3/volumes", s.base))
+        .header("X-Auth-Token", &demo.token)
+        .send()
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    // Both DevStack catalog entries point at the project's v3 root.
+    let r = s.auth(
+        "demo",
+        &s.password("demo"),
+        Some(json!({"project": {"name": "demo", "domain": {"id": "default"}}})),
+    );
+    let cat = json_of(r)["token"]["catalog"].clone();
+    for ty in ["block-storage", "volumev3"] {
+        let e = cat
+            .as_array()
+            .expect("catalog")
+            .iter()
+            .find(|e| e["type"] == ty)
+            .unwrap_or_else(|| panic!("{ty} in the catalog"));
+        let url = e["endpoints"][0]["url"].as_str().expect("url");
+        assert!(
+            url.ends_with(&format!("/volume/v3/{}", demo.project)),
+            "{url}"
+        );
+    }
+}
+
+#[test]
+fn volume_lifecycle_on_sparse_files() {
+    let s = Server::start();
+    let u = login(&s, "demo");
+    // The nulls the CLI sends are accepted.
+    let v = create(
+        &s,
+        &u,
+        json!({"size": 1, "name": "v1", "description": null, "volume_type": null,
+               "availability_zone": null, "metadata": {"a": "1"}, "imageRef": null,
+               "snapshot_id": null, "source_volid": null, "consistencygroup_id": null,
+               "backup_id": null}),
+    );
+    let id = v["id"].as_str().expect("id").to_owned();
+    assert_eq!(v["status"], "creating");
+    assert_eq!(v["volume_type"], "lvmdriver-1");
+    assert!(
+        v.get("os-vol-host-attr:host").is_none(),
+        "admin-only attribute"
+    );
+    let v = wait_status(&s, &u, &id, "available");
+    assert_eq!(v["size"], 1);
+    assert_eq!(v["metadata"]["a"], "1");
+    assert_eq!(v["bootable"], "false");
+    assert_eq!(v["consumes_quota"], true);
+    let md = std::fs::metadata(file_of(&s, &id)).expect("backing file");
+    assert_eq!(md.len(), GIB);
+    // Update and metadata.
+    let r = call(
+        &s,
+        &u,
+        Method::PUT,
+        &format!("/volumes/{id}"),
+        Some("3.70"),
+        Some(json!({"volume": {"name": "renamed", "description": "d"}})),
+    );
+    assert_eq!(r.status(), 200);
+    assert_eq!(json_of(r)["volume"]["name"], "renamed");
+    let r = call(
+        &s,
+        &u,
+        Method::POST,
+        &format!("/volumes/{id}/metadata"),
+        None,
+        Some(json!({"metadata": {"b": "2"}})),
+    );
+    assert_eq!(json_of(r)["metadata"], json!({"a": "1", "b": "2"}));
+    let r = call(
+        &s,
+        &u,
+        Method::PUT,
+        &format!("/volumes/{id}/metadata/b"),
+        None,
+        Some(json!({"meta": {"b": "3"}})),
+    );
+    assert_eq!(json_of(r)["meta"]["b"], "3");
+    let r = call(
+        &s,
+        &u,
+        Method::DELETE,
+        &format!("/volumes/{id}/metadata/a"),
+        None,
+        None,
+    );
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        get(&s, &u, &format!("/volumes/{id}/metadata"))["metadata"],
+        json!({"b": "3"})
+    );
+    fault(
+        call(
+            &s,
+            &u,
+            Method::GET,
+            &format!("/volumes/{id}/metadata/a"),
+            None,
+            None,
+        ),
+        404,
+        "itemNotFound",
+    );
+    // Bootable flag and extend.
+    let r = call(
+        &s,
+        &u,
+        Method::POST,
+        &format!("/volumes/{id}/action"),
+        None,
+        Some(json!({"os-set_bootable": {"bootable": true}})),
+    );
+    assert_eq!(r.status(), 200);
+    let r = call(
+        &s,
+        &u,
+        Method::POST,
+        &format!("/volumes/{id}/action"),
+        None,
+        Some(json!({"os-extend": {"new_size": 3}})),
+    );
+    assert_eq!(r.status(), 202);
+    let v = wait_status(&s, &u, &id, "available");
+    assert_eq!(v["size"], 3);
+    assert_eq!(v["bootable"], "true");
+    assert_eq!(
+        std::fs::metadata(file_of(&s, &id)).expect("file").len(),
+        3 * GIB
+    );
+    let m = fault(
+        call(
+            &s,
+            &u,
+            Method::POST,
+            &format!("/volumes/{id}/action"),
+            None,
+            Some(json!({"os-extend": {"new_size": 2}})),
+        ),
+        400,
+        "badRequest",
+    );
+    assert!(m.contains("greater than current size"), "{m}");
+    fault(
+        call(
+            &s,
+            &u,
+            Method::POST,
+            &format!("/volumes/{id}/action"),
+            None,
+            Some(json!({"os-bogus": {}})),
+        ),
+        400,
+        "badRequest",
+    );
+    // An admin-only action is refused to a member.
+    fault(
+        call(
+            &s,
+            &u,
+            Method::POST,
+            &format!("/volumes/{id}/action"),
+            None,
+            Some(json!({"os-reset_status": {"status": "error"}})),
+        ),
+        403,
+        "forbidden",
+    );
+    // Delete removes the row and the file.
+    let r = call(
+        &s,
+        &u,
+        Method::DELETE,
+        &format!("/volumes/{id}?cascade=False&force=False"),
+        None,
+        None,
+    );
+    assert_eq!(r.status(), 202);
+    wait_gone(&s, &u, &id);
+    assert!(!file_of(&s, &id).exists());
+}
+
+#[test]
+fn bad_input_gets_cinder_faults() {
+    let s = Server::start();
+    let u = login(&s, "demo");
+    for size in [
+        json!(0),
+        json!(-1),
+        json!("abc"),
+        json!(1.5),
+        json!(null),
+        json!([1]),
+    ] {
+        let r = call(
+            &s,
+            &u,
+            Method::POST,
+            "/volumes",
+            None,
+            Some(json!({"volume": {"size": size}})),
+        );
+        fault(r, 400, "badRequest");
+    }
+    // A string of digits is a size, as in Cinder's schema.
+    let r = call(
+        &s,
+        &u,
+        Method::POST,
+        "/volumes",
+        None,
+        Some(json!({"volume": {"size": "1"}})),
+    );
+    assert_eq!(r.status(), 202);
+    fault(
+        call(
+            &s,
+            &u,
+            Method::POST,
+            "/volumes",
+            None,
+            Some(json!({"size": 1})),
+        ),
+        400,
+        "badRequest",
+    );
+    fault(
+        call(
+            &s,
+            &u,
+            Method::POST,
+            "/volumes",
+            None,
+            Some(json!({"volume": {"size": 1, "availability_zone": "elsewhere"}})),
+        ),
+        400,
+        "badRequest",
+    );
+    fault(
+        call(
+            &s,
+            &u,
+            Method::POST,
+            "/volumes",
+            None,
+            Some(json!({"volume": {"size": 1, "volume_type": "nope"}})),
+        ),
+        404,
+        "itemNotFound",
+    );
+    fault(
+        call(
+            &s,
+            &u,
+            Method::POST,
+            "/volumes",
+            None,
+            Some(json!({"volume": {"size": 1, "metadata": {"k": {"nested": 1}}}})),
+        ),
+        400,
+        "badRequest",
+    );
+    let r = s
+        .client
+        .post(format!("{}/volume/v3/{}/volumes", s.base, u.project))
+        .header("X-Auth-Token", &u.token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .expect("post");
+    fault(r, 400, "badRequest");
+    let m = fault(
+        call(&s, &u, Method::GET, "/volumes/no-such-volume", None, None),
+        404,
+        "itemNotFound",
+    );
+    assert_eq!(m, "Volume no-such-volume could not be found.");
+    fault(
+        call(
+            &s,
+            &u,
+            Method::GET,
+            "/volumes/detail?sort=bogus:asc",
+            None,
+            None,
+        ),
+        400,
+        "badRequest",
+    );
+    fault(
+        call(
+            &s,
+            &u,
+            Method::GET,
+            "/volumes/detail?marker=nope",
+            None,
+            None,
+        ),
+        400,
+        "badRequest",
+    );
+}
+
+#[test]
+fn listing_filters_sorts_and_pages() {
+    let s = Server::start();
+    let u = login(&s, "demo");
+    let mut ids = Vec::new();
+    for (name, size) in [("a", 1), ("b", 2), ("c", 3)] {
+        let v = create(
+            &s,
+            &u,
+            json!({"size": size, "name": name, "metadata": {"n": name}}),
+        );
+        ids.push(v["id"].as_str().expect("id").to_owned());
+    }
+    for id in &ids {
+        wait_status(&s, &u, id, "available");
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .map(|x| x["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(&get(&s, &u, "/volumes/detail?sort=size:asc")),
+        ["a", "b", "c"]
+    );
+    assert_eq!(
+        names(&get(&s, &u, "/volumes?sort_key=name&sort_dir=desc")),
+        ["c", "b", "a"]
+    );
+    assert_eq!(names(&get(&s, &u, "/volumes/detail?name=b")), ["b"]);
+    assert_eq!(
+        names(&get(
+            &s,
+            &u,
+            "/volumes/detail?metadata=%7B%27n%27%3A%20%27c%27%7D"
+        )),
+        ["c"]
+    );
+    assert_eq!(
+        names(&get(&s, &u, "/volumes/detail?status=available&size=2")),
+        ["b"]
+    );
+    // limit/marker with a next link that carries the marker.
+    let page = get(&s, &u, "/volumes/detail?sort=name:asc&limit=2");
+    assert_eq!(names(&page), ["a", "b"]);
+    let next = page["volumes_links"][0]["href"].as_str().expect("next");
+    assert!(next.contains(&format!("marker={}", ids[1])), "{next}");
+    let page = get(
+        &s,
+        &u,
+        &format!("/volumes/detail?sort=name:asc&limit=2&marker={}", ids[1]),
+    );
+    assert_eq!(names(&page), ["c"]);
+    assert!(page.get("volumes_links").is_none());
+    let counted = get(&s, &u, "/volumes?with_count=true&limit=1");
+    assert_eq!(counted["count"], 3);
+    let summary = get(&s, &u, "/volumes/summary");
+    assert_eq!(summary["volume-summary"]["total_size"], 6);
+    assert_eq!(summary["volume-summary"]["total_count"], 3);
+}
+
+#[test]
+fn projects_are_isolated_and_admin_routes_refuse_members() {
+    let s = Server::start();
+    let admin = login(&s, "admin");
+    let demo = login(&s, "demo");
+    let v = create(&s, &admin, json!({"size": 1, "name": "admins"}));
+    let id = v["id"].as_str().expect("id").to_owned();
+    wait_status(&s, &admin, &id, "available");
+    // Another project's volume is not found, for reads and writes alike.
+    fault(
+        call(
+            &s,
+            &demo,
+            Method::GET,
+            &format!("/volumes/{id}"),
+            None,
+            None,
+        ),
+        404,
+        "itemNotFound",
+    );
+    fault(
+        call(
+            &s,
+            &demo,
+            Method::DELETE,
+            &format!("/volumes/{id}"),
+            None,
+            None,
+        ),
+        404,
+        "itemNotFound",
+    );
+    fault(
+        call(
+            &s,
+            &demo,
+            Method::PUT,
+            &format!("/volumes/{id}"),
+            None,
+            Some(json!({"volume": {"name": "x"}})),
+        ),
+        404,
+        "itemNotFound",
+    );
+    assert_eq!(
+        get(&s, &demo, "/volumes/detail?all_tenants=1")["volumes"],
+        json!([])
+    );
+    // The admin sees it with the admin attributes, and every project's with all_tenants.
+    let v = get(&s, &admin, &format!("/volumes/{id}"))["volume"].clone();
+    assert!(
+        v["os-vol-host-attr:host"]
+            .as_str()
+            .expect("host")
+            .ends_with("@lvmdriver-1#lvmdriver-1")
+    );
+    create(&s, &demo, json!({"size": 1, "name": "demos"}));
+    assert_eq!(
+        get(&s, &admin, "/volumes")["volumes"]
+            .as_array()
+            .expect("list")
+            .len(),
+        1
+    );
+    assert_eq!(
+        get(&s, &admin, "/volumes?all_tenants=1")["volumes"]
+            .as_array()
+            .expect("list")
+            .len(),
+        2
+    );
+    // Admin-only routes.
+    fault(
+        call(&s, &demo, Method::GET, "/os-services", None, None),
+        403,
+        "forbidden",
+    );
+    fault(
+        call(
+            &s,
+            &demo,
+            Method::POST,
+            "/types",
+            None,
+            Some(json!({"volume_type": {"name": "t"}})),
+        ),
+        403,
+        "forbidden",
+    );
+    fault(
+        call(
+            &s,
+            &demo,
+            Method::PUT,
+            &format!("/os-quota-sets/{}", demo.project),
+            None,
+            Some(json!({"quota_set": {"volumes": 100}})),
+        ),
+        403,
+        "forbidden",
+    );
+    fault(
+        call(
+            &s,
+            &demo,
+            Method::GET,
+            &format!("/os-quota-sets/{}", admin.project),
+            None,
+            None,
+        ),
+        403,
+        "forbidden",
+    );
+    let services = get(&s, &admin, "/os-services")["services"].clone();
+    let binaries: Vec<&str> = services
+        .as_array()
+        .expect("services")
+        .iter()
+        .map(|x| x["binary"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(binaries, ["cinder-scheduler", "cinder-volume"]);
+    assert!(
+        services
+            .as_array()
+            .expect("services")
+            .iter()
+            .all(|x| x["state"] == "up")
+    );
+    let zones = get(&s, &demo, "/os-availability-zone");
+    assert_eq!(zones["availabilityZoneInfo"][0]["zoneName"], "nova");
+    // A forced delete is an admin's.
+    fault(
+        call(
+            &s,
+            &demo,
+            Method::POST,
+            &format!("/volumes/{id}/action"),
+            None,
+            Some(json!({"os-force_delete": {}})),
+        ),
+        404,
+        "itemNotFound",
+    );
+    let r = call(
+        &s,
+        &admin,
+        Method::POST,
+        &format!("/volumes/{id}/action"),
+        None,
+        Some(json!({"os-reset_status": {"status": "error"}})),
+    );
+    assert_eq!(r.status(), 202);
+    wait_status(&s, &admin, &id, "error");
+    let r = call(
+        &s,
+        &admin,
+        Method::POST,
+        &format!("/volumes/{id}/action"),
+        None,
+        Some(json!({"os-force_delete": {}})),
+    );
+    assert_eq!(r.status(), 202);
+    wait_gone(&s, &admin, &id);
+}
+
+#[test]
+fn types_extra_specs_and_access() {
+    let s = Server::start();
+    let admin = login(&s, "admin");
+    let demo = login(&s, "demo");
+    let names = |v: &Value| -> Vec<String> {
+        v["volume_types"]
+            .as_array()
+            .expect("types")
+            .iter()
+            .map(|t| t["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(&get(&s, &demo, "/types")),
+        ["__DEFAULT__", "lvmdriver-1"]
+    );
+    let d = get(&s, &demo, "/types/default")["volume_type"].clone();
+    assert_eq!(d["name"], "lvmdriver-1");
+    // A member sees only the user-visible extra specs.
+    assert_eq!(d["extra_specs"], json!({}));
+    let d = get(&s, &admin, "/types/default")["volume_type"].clone();
+    assert_eq!(d["extra_specs"]["volume_backend_name"], "lvmdriver-1");
+    // Create a private type with extra specs; demo sees it only once given access.
+    let r = call(
+        &s,
+        &admin,
+        Method::POST,
+        "/types",
+        None,
+        Some(json!({"volume_type": {
+        "name": "gold", "description": "fast", "os-volume-type-access:is_public": false,
+        "extra_specs": {"volume_backend_name": "lvmdriver-1", "multiattach": "<is> True"}}})),
+    );
+    assert_eq!(r.status(), 200);
+    let t = json_of(r)["volume_type"].clone();
+    let tid = t["id"].as_str().expect("id").to_owned();
+    assert_eq!(t["is_public"], false);
+    fault(
+        call(
+            &s,
+            &admin,
+            Method::POST,
+            "/types",
+            None,
+            Some(json!({"volume_type": {"name": "gold"}})),
+        ),
+        409,
+        "conflictingRequest",
+    );
+    fault(
+        call(&s, &demo, Method::GET, &format!("/types/{tid}"), None, None),
+        404,
+        "itemNotFound",
+    );
+    let r = call(
+        &s,
+        &admin,
+        Method::POST,
+        &format!("/types/{tid}/action"),
+        None,
+        Some(json!({"addProjectAccess": {"project": demo.project}})),
+    );
+    assert_eq!(r.status(), 202);
+    let acc = get(&s, &admin, &format!("/types/{tid}/os-volume-type-access"));
+    assert_eq!(
+        acc["volume_type_access"][0]["project_id"],
+        demo.project.as_str()
+    );
+    assert!(names(&get(&s, &demo, "/types")).contains(&"gold".to_owned()));
+    let t = get(&s, &demo, &format!("/types/{tid}"))["volume_type"].clone();
+    assert_eq!(t["extra_specs"], json!({"multiattach": "<is> True"}));
+    // Extra specs one by one.
+    let r = call(
+        &s,
+        &admin,
+        Method::PUT,
+        &format!("/types/{tid}/extra_specs/tier"),
+        None,
+        Some(json!({"tier": "1"})),
+    );
+    assert_eq!(json_of(r), json!({"tier": "1"}));
+    fault(
+        call(
+            &s,
+            &admin,
+            Method::PUT,
+            &format!("/types/{tid}/extra_specs/tier"),
+            None,
+            Some(json!({"other": "1"})),
+        ),
+        400,
+        "badRequest",
+    );
+    assert_eq!(
+        get(&s, &admin, &format!("/types/{tid}/extra_specs/tier"))["tier"],
+        "1"
+    );
+    let r = call(
+        &s,
+        &admin,
+        Method::DELETE,
+        &format!("/types/{tid}/extra_specs/tier"),
+        None,
+        None,
+    );
+    assert_eq!(r.status(), 202);
+    fault(
+        call(
+            &s,
+            &admin,
+            Method::GET,
+            &format!("/types/{tid}/extra_specs/tier"),
+            None,
+            None,
+        ),
+        404,
+        "itemNotFound",
+    );
+    // A volume of that type (by name) makes it multiattach and in use.
+    let v = create(&s, &demo, json!({"size": 1, "volume_type": "gold"}));
+    assert_eq!(v["volume_type"], "gold");
+    assert_eq!(v["multiattach"], true);
+    fault(
+        call(
+            &s,
+            &admin,
+            Method::DELETE,
+            &format!("/types/{tid}"),
+            None,
+            None,
+        ),
+        400,
+        "badRequest",
+    );
+    let dt = get(&s, &admin, "/types?is_public=None");
+    let default_id = dt["volume_types"]
+        .as_array()
+        .expect("types")
+        .iter()
+        .find(|t| t["name"] == "__DEFAULT__")
+        .and_then(|t| t["id"].as_str())
+        .expect("default")
+        .to_owned();
+    fault(
+        call(
+            &s,
+            &admin,
+            Method::DELETE,
+            &format!("/types/{default_id}"),
+            None,
+            None,
+        ),
+        400,
+        "badRequest",
+    );
+    let r = call(
+        &s,
+        &admin,
+        Method::PUT,
+        &format!("/types/{tid}"),
+        None,
+        Some(json!({"volume_type": {"description": "faster"}})),
+    );
+    assert_eq!(json_of(r)["volume_type"]["description"], "faster");
+}
+
+#[test]
+fn quotas_and_limits() {
+    let s = Server::start();
+    let admin = login(&s, "admin");
+    let demo = login(&s, "demo");
+    let q = get(&s, &demo, &format!("/os-quota-sets/{}", demo.project))["quota_set"].clone();
+    assert_eq!(q["volumes"], 10);
+    assert_eq!(q["gigabytes"], 1000);
+    assert_eq!(q["volumes_lvmdriver-1"], -1);
+    let r = call(
+        &s,
+        &admin,
+        Method::PUT,
+        &format!("/os-quota-sets/{}", demo.project),
+        None,
+        Some(json!({"quota_set": {"volumes": 2, "gigabytes": 5}})),
+    );
+    assert_eq!(r.status(), 200);
+    assert_eq!(json_of(r)["quota_set"]["volumes"], 2);
+    fault(
+        call(
+            &s,
+            &admin,
+            Method::PUT,
+            &format!("/os-quota-sets/{}", demo.project),
+            None,
+            Some(json!({"quota_set": {"bogus": 2}})),
+        ),
+        400,
+        "badRequest",
+    );
+    fault(
+        call(
+            &s,
+            &admin,
+            Method::PUT,
+            &format!("/os-quota-sets/{}", demo.project),
+            None,
+            Some(json!({"quota_set": {"volumes": -5}})),
+        ),
+        400,
+        "badRequest",
+    );
+    let m = fault(
+        call(
+            &s,
+            &demo,
+            Method::POST,
+            "/volumes",
+            None,
+            Some(json!({"volume": {"size": 6}})),
+        ),
+        413,
+        "overLimit",
+    );
+    assert!(m.contains("gigabytes"), "{m}");
+    let a = create(&s, &demo, json!({"size": 2}));
+    create(&s, &demo, json!({"size": 2}));
+    let m = fault(
+        call(
+            &s,
+            &demo,
+            Method::POST,
+            "/volumes",
+            None,
+            Some(json!({"volume": {"size": 1}})),
+        ),
+        413,
+        "overLimit",
+    );
+    assert!(m.contains("Maximum number of volumes allowed (2)"), "{m}");
+    let id = a["id"].as_str().expect("id");
+    wait_status(&s, &demo, id, "available");
+    // Extending past the gigabytes quota is refused too.
+    fault(
+        call(
+            &s,
+            &demo,
+            Method::POST,
+            &format!("/volumes/{id}/action"),
+            None,
+            Some(json!({"os-extend": {"new_size": 4}})),
+        ),
+        413,
+        "overLimit",
+    );
+    let q = get(
+        &s,
+        &demo,
+        &format!("/os-quota-sets/{}?usage=True", demo.project),
+    )["quota_set"]
+        .clone();
+    assert_eq!(
+        q["volumes"],
+        json!({"limit": 2, "in_use": 2, "reserved": 0, "allocated": 0})
+    );
+    assert_eq!(q["gigabytes"]["in_use"], 4);
+    let l = get(&s, &demo, "/limits")["limits"]["absolute"].clone();
+    assert_eq!(l["maxTotalVolumes"], 2);
+    assert_eq!(l["totalVolumesUsed"], 2);
+    assert_eq!(l["totalGigabytesUsed"], 4);
+    let r = call(
+        &s,
+        &admin,
+        Method::DELETE,
+        &format!("/os-quota-sets/{}", demo.project),
+        None,
+        None,
+    );
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        get(&s, &demo, &format!("/os-quota-sets/{}", demo.project))["quota_set"]["volumes"],
+        10
+    );
+    let d = get(
+        &s,
+        &demo,
+        &format!("/os-quota-sets/{}/defaults", demo.project),
+    );
+    assert_eq!(d["quota_set"]["snapshots"], 10);
+}
+
+/// Tasks a crash interrupted (a create before its file, an extend before the new
+/// size was recorded, a delete before the row went) are finished at the next start.
+#[test]
+fn interrupted_tasks_finish_after_kill9() {
+    let mut s = Server::start();
+    let u = login(&s, "demo");
+    let mut ids = Vec::new();
+    for name in ["creating", "extending", "deleting"] {
+        let v = create(&s, &u, json!({"size": 1, "name": name}));
+        let id = v["id"].as_str().expect("id").to_owned();
+        wait_status(&s, &u, &id, "available");
+        ids.push(id);
+    }
+    s.kill9();
+    {
+        let db = rusqlite::Connection::open(s.state_dir().join("state.db")).expect("db");
+        let set = |id: &str, status: &str, task: &str| {
+            db.execute(
+                "UPDATE volumes SET status = ?2, task = ?3 WHERE id = ?1",
+                rusqlite::params![id, status, task],
+            )
+            .expect("update");
+        };
+        set(&ids[0], "creating", r#"{"op":"create","size":1}"#);
+        std::fs::remove_file(file_of(&s, &ids[0])).expect("remove");
+        // A temp file of the interrupted create, never renamed.
+        std::fs::write(
+            s.state_dir().join(format!("volumes/volume-{}.tmp", ids[0])),
+            b"x",
+        )
+        .expect("tmp");
+        set(
+            &ids[1],
+            "extending",
+            r#"{"op":"extend","new_size":2,"attached":false}"#,
+        );
+        set(&ids[2], "deleting", r#"{"op":"delete"}"#);
+    }
+    s.launch();
+    let u = login(&s, "demo");
+    let v = get(&s, &u, &format!("/volumes/{}", ids[0]))["volume"].clone();
+    assert_eq!(v["status"], "available");
+    assert_eq!(
+        std::fs::metadata(file_of(&s, &ids[0])).expect("file").len(),
+        GIB
+    );
+    let v = get(&s, &u, &format!("/volumes/{}", ids[1]))["volume"].clone();
+    assert_eq!(v["status"], "available");
+    assert_eq!(v["size"], 2);
+    assert_eq!(
+        std::fs::metadata(file_of(&s, &ids[1])).expect("file").len(),
+        2 * GIB
+    );
+    fault(
+        call(
+            &s,
+            &u,
+            Method::GET,
+            &format!("/volumes/{}", ids[2]),
+            None,
+            None,
+        ),
+        404,
+        "itemNotFound",
+    );
+    assert!(!file_of(&s, &ids[2]).exists());
+    let left: Vec<_> = std::fs::read_dir(s.state_dir().join("volumes"))
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left.len(),
+        2,
+        "only the two volumes' files remain: {left:?}"
+    );
+}
