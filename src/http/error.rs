@@ -64,15 +64,6 @@ impl ApiError {
         }
     }
 
-    /// A fault of the given status whose type is `kind` where the format has one.
-    pub fn typed(status: StatusCode, kind: &'static str, msg: impl Into<String>) -> Self {
-        ApiError::Typed {
-            status,
-            kind,
-            message: msg.into(),
-        }
-    }
-
     pub fn bad_request(msg: impl Into<String>) -> Self {
         ApiError::BadRequest(msg.into())
     }
@@ -113,7 +104,6 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
-            ApiError::Typed { status, .. } => *status,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -356,31 +346,6 @@ pub async fn shape_rejection(resp: Response) -> Response {
     *out.status_mut() = status;
     out.extensions_mut().insert(Fault { status, message });
     out
-}
-
-/// Placement's machine-readable error code (its `errors.py`), told apart by the
-/// message, since `ApiError` has no code of its own. Clients (Nova) retry on
-/// `placement.concurrent_update`.
-fn placement_code(fault: &Fault) -> &'static str {
-    let m = fault.message.as_str();
-    match fault.status {
-        StatusCode::CONFLICT if m.contains("generation conflict") => "placement.concurrent_update",
-        StatusCode::CONFLICT if m.contains("Conflicting resource provider name") => {
-            "placement.duplicate_name"
-        }
-        StatusCode::CONFLICT if m.contains("Resource provider has allocations") => {
-            "placement.resource_provider.inuse"
-        }
-        StatusCode::CONFLICT if m.contains("child resource providers") => {
-            "placement.resource_provider.cannot_delete_parent"
-        }
-        StatusCode::CONFLICT
-            if m.starts_with("update conflict: Inventory") && m.ends_with("in use.") =>
-        {
-            "placement.inventory.inuse"
-        }
-        _ => "placement.undefined_code",
-    }
 }
 
 /// Placement's machine-readable error codes (its `errors.py`). Clients (Nova) retry

@@ -135,7 +135,7 @@ fn ns_write(c: &Connection, old: Option<&str>, ns: &Namespace) -> ApiResult<()> 
         ],
     )
     .map_err(|e| {
-        crate::db::conflict_on_unique(e, || {
+        crate::http::error::conflict_on_unique(e, || {
             format!(
                 "The metadata definition namespace={} already exists.",
                 ns.namespace
@@ -242,7 +242,7 @@ fn tag_insert(c: &Connection, ns: &str, name: &str, now: &str) -> ApiResult<()> 
         params![ns, name, now],
     )
     .map_err(|e| {
-        crate::db::conflict_on_unique(e, || {
+        crate::http::error::conflict_on_unique(e, || {
             format!(
                 "A metadata tag with name={name} already exists in namespace={ns}. \
                  (Please note that metadata tag names are case insensitive)."
@@ -454,7 +454,7 @@ fn association_insert(
         params![ns, name, prefix, target, now],
     )
     .map_err(|e| {
-        crate::db::conflict_on_unique(e, || {
+        crate::http::error::conflict_on_unique(e, || {
             format!(
                 "The metadata definition resource-type association of resource-type={name} \
                  to namespace={ns} already exists."
@@ -491,7 +491,7 @@ fn definition_insert(
         params![ns, name, Value::Object(def.clone()).to_string(), now],
     )
     .map_err(|e| {
-        crate::db::conflict_on_unique(e, || {
+        crate::http::error::conflict_on_unique(e, || {
             format!(
                 "A metadata definition {kind} with name={name} already exists in namespace={ns}."
             )
@@ -950,7 +950,7 @@ impl ImageService {
                 params![ns, name, new_name, Value::Object(def.clone()).to_string(), now],
             )
             .map_err(|e| {
-                crate::db::conflict_on_unique(e, || {
+                crate::http::error::conflict_on_unique(e, || {
                     format!(
                         "A metadata definition {} with name={new_name} already exists in namespace={ns}.",
                         kind.word()
@@ -1111,7 +1111,7 @@ impl ImageService {
                 params![ns, tag, new_name, now],
             )
             .map_err(|e| {
-                crate::db::conflict_on_unique(e, || {
+                crate::http::error::conflict_on_unique(e, || {
                     format!("A metadata tag with name={new_name} already exists in namespace={ns}.")
                 })
             })?;

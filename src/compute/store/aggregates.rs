@@ -21,7 +21,9 @@ pub fn insert(c: &Connection, a: &Aggregate) -> ApiResult<i64> {
         params![a.uuid, a.name, encode(a)?],
     )
     .map_err(|e| {
-        crate::db::conflict_on_unique(e, || format!("Aggregate {} already exists.", a.name))
+        crate::http::error::conflict_on_unique(e, || {
+            format!("Aggregate {} already exists.", a.name)
+        })
     })?;
     Ok(c.last_insert_rowid())
 }
@@ -32,7 +34,9 @@ pub fn put(c: &Connection, a: &Aggregate) -> ApiResult<()> {
         params![a.id, a.name, encode(a)?],
     )
     .map_err(|e| {
-        crate::db::conflict_on_unique(e, || format!("Aggregate {} already exists.", a.name))
+        crate::http::error::conflict_on_unique(e, || {
+            format!("Aggregate {} already exists.", a.name)
+        })
     })?;
     Ok(())
 }
