@@ -29,6 +29,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_console_auth_tokens",
         include_str!("migrations/0008_console_auth_tokens.sql"),
     ),
+    (
+        "0009_identity_credentials",
+        include_str!("migrations/0009_identity_credentials.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

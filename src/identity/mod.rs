@@ -6,6 +6,7 @@ mod assignment;
 mod auth;
 pub mod bootstrap;
 mod catalog;
+mod credentials;
 pub mod model;
 pub mod password;
 mod resources;
@@ -46,6 +47,7 @@ struct Inner {
     generation: AtomicU64,
     cache: Mutex<HashMap<String, CachedToken>>,
     catalog: CatalogCache,
+    credential_keys: std::sync::OnceLock<Result<token::CredentialKeys, String>>,
 }
 
 type CatalogCache = Mutex<Option<(u64, Arc<Vec<catalog::CatalogEntry>>)>>;
@@ -67,6 +69,7 @@ impl Identity {
                 generation: AtomicU64::new(1),
                 cache: Mutex::new(HashMap::new()),
                 catalog: Mutex::new(None),
+                credential_keys: std::sync::OnceLock::new(),
             }),
         }
     }

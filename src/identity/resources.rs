@@ -434,6 +434,7 @@ impl Identity {
         self.write(move |c| {
             found(store::user_get(c, &id)?, "user", &id)?;
             revoke_user_tokens(c, &id)?;
+            store::credentials_delete_for_user(c, &id)?;
             store::user_delete(c, &id)
         })
         .await
