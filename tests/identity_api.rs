@@ -479,6 +479,71 @@ fn roles_implied_roles_grants_and_role_assignments() {
     );
     let inf = json_of(s.get("/role_inferences", &a));
     assert!(inf["role_inferences"].as_array().expect("list").len() >= 3);
+    // Keystone's InvalidImpliedRole (403): nothing implies admin, and a global role
+    // does not imply a domain-specific one (the other way round is fine).
+    let admin_role = json_of(s.get("/roles?name=admin", &a))["roles"][0]["id"]
+        .as_str()
+        .expect("admin")
+        .to_owned();
+    expect_error(
+        s.req(
+            Method::PUT,
+            &format!("/roles/{rid}/implies/{admin_role}"),
+            Some(&a),
+            None,
+        ),
+        403,
+    );
+    let droles: Vec<String> = (0..2)
+        .map(|i| {
+            json_of(s.post(
+                "/roles",
+                &a,
+                json!({"role": {"name": format!("dom-role-{i}"), "domain_id": "default"}}),
+            ))["role"]["id"]
+                .as_str()
+                .expect("domain role")
+                .to_owned()
+        })
+        .collect();
+    let implies = |p: &str, i: &str| {
+        s.req(
+            Method::PUT,
+            &format!("/roles/{p}/implies/{i}"),
+            Some(&a),
+            None,
+        )
+        .status()
+    };
+    assert_eq!(implies(&droles[0], &droles[1]), 201);
+    assert_eq!(implies(&droles[0], &member), 201);
+    expect_error(
+        s.req(
+            Method::PUT,
+            &format!("/roles/{member}/implies/{}", droles[1]),
+            Some(&a),
+            None,
+        ),
+        403,
+    );
+    // A domain-specific role granted on a project is not effective itself; the
+    // global roles it implies are.
+    let dgrant = format!("/projects/{pid}/users/{uid}/roles/{}", droles[0]);
+    assert_eq!(s.req(Method::PUT, &dgrant, Some(&a), None).status(), 204);
+    let eff = json_of(s.get(
+        &format!("/role_assignments?effective&user.id={uid}&scope.project.id={pid}"),
+        &a,
+    ));
+    let ids: Vec<&str> = eff["role_assignments"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|x| x["role"]["id"].as_str())
+        .collect();
+    assert!(!ids.contains(&droles[0].as_str()), "{eff}");
+    assert!(!ids.contains(&droles[1].as_str()), "{eff}");
+    assert!(ids.contains(&member.as_str()), "{eff}");
+    assert_eq!(s.req(Method::DELETE, &dgrant, Some(&a), None).status(), 204);
 
     let grant = format!("/projects/{pid}/users/{uid}/roles/{rid}");
     assert_eq!(s.req(Method::HEAD, &grant, Some(&a), None).status(), 404);
