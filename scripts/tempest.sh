@@ -10,7 +10,9 @@
 #                      each selected service: no --regex in the extra args)
 #   --update-expected  rewrite tests/tempest/expected-failures.txt from this run: entries that
 #                      pass are dropped, existing reasons are kept, new failures are added with
-#                      the reason "TODO: reason" for a human to write (a --check fails on those)
+#                      the reason "TODO: reason" for a person to write (--check warns on those)
+#   --write-compat     rewrite the generated part of docs/COMPATIBILITY.md from the results
+#   --from DIR         no run: --check/--update-expected/--write-compat on DIR's results
 #   --out DIR          results directory (default target/tempest)
 #   --dataplane MODE   host (default when root with ip/nft/dnsmasq): the throwaway cloud's
 #                      dataplane runs inside a network namespace this script creates and

@@ -38,6 +38,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0010_image_metadefs.sql"),
     ),
     ("0011_volume", include_str!("migrations/0011_volume.sql")),
+    (
+        "0012_identity_credentials",
+        include_str!("migrations/0012_identity_credentials.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

@@ -263,6 +263,14 @@ fn list_assignments(
         entries = expand_groups(c, entries)?;
         entries = expand_inheritance(entries, &names.projects);
         entries = expand_implied(entries, &store::implied_role_list(c)?);
+        // Domain-specific roles only stand for the global roles they imply: they are
+        // never effective themselves (as in tokens).
+        entries.retain(|e| {
+            names
+                .roles
+                .get(&e.assignment.role_id)
+                .is_none_or(|r| r.domain_id.is_none())
+        });
     }
     entries.retain(|e| matches(e, f));
     let mut seen = HashSet::new();

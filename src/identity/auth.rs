@@ -376,7 +376,8 @@ impl Identity {
     /// `GET`/`HEAD /v3/auth/tokens` for `caller`: Keystone's `identity:validate_token`
     /// and `identity:check_token` default, `rule:admin_required or (role:reader and
     /// system_scope:all) or rule:service_role or rule:token_subject`. Anyone else gets
-    /// 403, for an invalid token too (the policy sees no subject to match).
+    /// 403. Keystone validates the subject before the policy (to build its target), so
+    /// an invalid or revoked subject is 404 for every caller.
     pub async fn validate_subject_for(
         &self,
         caller: &RequestContext,
@@ -385,11 +386,11 @@ impl Identity {
         let privileged = caller.is_admin()
             || caller.has_role("service")
             || (caller.scope == Scope::System && caller.can_read());
-        match self.validate_subject(token).await {
-            Ok(subject) if privileged || subject.user.id == caller.user.id => Ok(subject),
-            Err(e) if privileged => Err(e),
-            Ok(_) | Err(ApiError::Missing(_)) => Err(ApiError::forbidden()),
-            Err(e) => Err(e),
+        let subject = self.validate_subject(token).await?;
+        if privileged || subject.user.id == caller.user.id {
+            Ok(subject)
+        } else {
+            Err(ApiError::forbidden())
         }
     }
 

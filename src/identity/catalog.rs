@@ -59,6 +59,31 @@ fn check_url(u: &str) -> ApiResult<()> {
     })
 }
 
+/// An endpoint's region: `region_id`, or the legacy `region`; both must agree.
+fn endpoint_region(region_id: Option<String>, region: Option<String>) -> ApiResult<Option<String>> {
+    match (region_id, region) {
+        (Some(a), Some(b)) if a != b => Err(ApiError::bad_request(
+            "Conflicting region_id and region in the endpoint.",
+        )),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+/// Keystone creates the region an endpoint names when it does not exist yet.
+fn ensure_region(c: &rusqlite::Connection, id: &str) -> ApiResult<()> {
+    if store::region_get(c, id)?.is_none() {
+        store::region_insert(
+            c,
+            &Region {
+                id: id.to_owned(),
+                description: String::new(),
+                parent_region_id: None,
+            },
+        )?;
+    }
+    Ok(())
+}
+
 impl Identity {
     /// The catalog of every enabled service with its enabled endpoints.
     pub async fn catalog(&self) -> ApiResult<Arc<Vec<CatalogEntry>>> {
@@ -268,9 +293,9 @@ impl Identity {
         check_url(&url)?;
         self.write(move |c| {
             found(store::service_get(c, &service_id)?, "service", &service_id)?;
-            let region_id = input.region_id.or(input.region);
+            let region_id = endpoint_region(input.region_id, input.region)?;
             if let Some(r) = region_id.as_deref() {
-                found(store::region_get(c, r)?, "region", r)?;
+                ensure_region(c, r)?;
             }
             let e = Endpoint {
                 id: new_id(),
@@ -314,8 +339,8 @@ impl Identity {
                 check_interface(&v)?;
                 e.interface = v;
             }
-            if let Some(v) = input.region_id.or(input.region) {
-                found(store::region_get(c, &v)?, "region", &v)?;
+            if let Some(v) = endpoint_region(input.region_id, input.region)? {
+                ensure_region(c, &v)?;
                 e.region_id = Some(v);
             }
             if let Some(v) = input.url {

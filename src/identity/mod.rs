@@ -7,6 +7,7 @@ mod auth;
 pub mod bootstrap;
 mod catalog;
 pub mod facade;
+mod credentials;
 pub mod model;
 pub mod password;
 mod resources;
@@ -47,6 +48,7 @@ struct Inner {
     generation: AtomicU64,
     cache: Mutex<HashMap<String, CachedToken>>,
     catalog: CatalogCache,
+    credential_keys: std::sync::OnceLock<Result<token::CredentialKeys, String>>,
 }
 
 type CatalogCache = Mutex<Option<(u64, Arc<Vec<catalog::CatalogEntry>>)>>;
@@ -68,6 +70,7 @@ impl Identity {
                 generation: AtomicU64::new(1),
                 cache: Mutex::new(HashMap::new()),
                 catalog: Mutex::new(None),
+                credential_keys: std::sync::OnceLock::new(),
             }),
         }
     }

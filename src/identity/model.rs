@@ -165,3 +165,21 @@ pub struct RevocationEvent {
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
+
+/// A credential (`/v3/credentials`); `blob` is the clear text, sealed at rest.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub id: String,
+    pub user_id: String,
+    pub project_id: Option<String>,
+    pub cred_type: String,
+    pub blob: String,
+}
+
+/// A stored policy blob (`/v3/policies`).
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub id: String,
+    pub policy_type: String,
+    pub blob: String,
+}

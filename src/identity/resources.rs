@@ -434,6 +434,7 @@ impl Identity {
         self.write(move |c| {
             found(store::user_get(c, &id)?, "user", &id)?;
             revoke_user_tokens(c, &id)?;
+            store::credentials_delete_for_user(c, &id)?;
             store::user_delete(c, &id)
         })
         .await
@@ -673,6 +674,20 @@ impl Identity {
             let i = found(store::role_get(c, &implied)?, "role", &implied)?;
             let present = match op {
                 Some(true) => {
+                    // Keystone's InvalidImpliedRole (403): `admin` is never implied
+                    // ([assignment] prohibited_implied_role), nor a domain-specific
+                    // role by a global one.
+                    if i.name == "admin" {
+                        return Err(ApiError::Forbidden(format!(
+                            "{} is not an allowed implied role.",
+                            i.id
+                        )));
+                    }
+                    if p.domain_id.is_none() && i.domain_id.is_some() {
+                        return Err(ApiError::Forbidden(
+                            "Global role cannot imply a domain-specific role.".into(),
+                        ));
+                    }
                     if p.id == i.id || implies(c, &i.id, &p.id)? {
                         return Err(ApiError::bad_request(
                             "An implied role may not create a cycle.",

@@ -857,3 +857,115 @@ pub fn counts(c: &Connection) -> ApiResult<Vec<(&'static str, i64)>> {
     }
     Ok(out)
 }
+
+// --- credentials and policies ---------------------------------------------------
+
+/// A credential row; `sealed_blob` is the blob encrypted with the credential keys.
+pub struct CredentialRow {
+    pub id: String,
+    pub user_id: String,
+    pub project_id: Option<String>,
+    pub cred_type: String,
+    pub sealed_blob: String,
+}
+
+fn credential_row(r: &Row) -> rusqlite::Result<CredentialRow> {
+    Ok(CredentialRow {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        project_id: r.get(2)?,
+        cred_type: r.get(3)?,
+        sealed_blob: r.get(4)?,
+    })
+}
+
+pub fn credential_insert(c: &Connection, r: &CredentialRow) -> ApiResult<()> {
+    c.execute(
+        "INSERT INTO credentials (id, user_id, project_id, type, sealed_blob)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![r.id, r.user_id, r.project_id, r.cred_type, r.sealed_blob],
+    )
+    .map_err(|e| conflict_on_unique(e, || format!("Duplicate ID, {}.", r.id)))?;
+    Ok(())
+}
+
+pub fn credential_get(c: &Connection, id: &str) -> ApiResult<Option<CredentialRow>> {
+    Ok(c.query_row(
+        "SELECT id, user_id, project_id, type, sealed_blob FROM credentials WHERE id = ?1",
+        [id],
+        credential_row,
+    )
+    .optional()?)
+}
+
+pub fn credential_list(c: &Connection) -> ApiResult<Vec<CredentialRow>> {
+    let mut st = c.prepare(
+        "SELECT id, user_id, project_id, type, sealed_blob FROM credentials ORDER BY id",
+    )?;
+    let rows = st.query_map([], credential_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn credential_update(c: &Connection, r: &CredentialRow) -> ApiResult<()> {
+    c.execute(
+        "UPDATE credentials SET user_id = ?2, project_id = ?3, type = ?4, sealed_blob = ?5
+         WHERE id = ?1",
+        params![r.id, r.user_id, r.project_id, r.cred_type, r.sealed_blob],
+    )?;
+    Ok(())
+}
+
+pub fn credential_delete(c: &Connection, id: &str) -> ApiResult<()> {
+    c.execute("DELETE FROM credentials WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// A deleted user's credentials go with it (Keystone deletes them too).
+pub fn credentials_delete_for_user(c: &Connection, user_id: &str) -> ApiResult<()> {
+    c.execute("DELETE FROM credentials WHERE user_id = ?1", [user_id])?;
+    Ok(())
+}
+
+fn policy_row(r: &Row) -> rusqlite::Result<Policy> {
+    Ok(Policy {
+        id: r.get(0)?,
+        policy_type: r.get(1)?,
+        blob: r.get(2)?,
+    })
+}
+
+pub fn policy_insert(c: &Connection, p: &Policy) -> ApiResult<()> {
+    c.execute(
+        "INSERT INTO policies (id, type, blob) VALUES (?1, ?2, ?3)",
+        params![p.id, p.policy_type, p.blob],
+    )?;
+    Ok(())
+}
+
+pub fn policy_get(c: &Connection, id: &str) -> ApiResult<Option<Policy>> {
+    Ok(c.query_row(
+        "SELECT id, type, blob FROM policies WHERE id = ?1",
+        [id],
+        policy_row,
+    )
+    .optional()?)
+}
+
+pub fn policy_list(c: &Connection) -> ApiResult<Vec<Policy>> {
+    let mut st = c.prepare("SELECT id, type, blob FROM policies ORDER BY id")?;
+    let rows = st.query_map([], policy_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn policy_update(c: &Connection, p: &Policy) -> ApiResult<()> {
+    c.execute(
+        "UPDATE policies SET type = ?2, blob = ?3 WHERE id = ?1",
+        params![p.id, p.policy_type, p.blob],
+    )?;
+    Ok(())
+}
+
+pub fn policy_delete(c: &Connection, id: &str) -> ApiResult<()> {
+    c.execute("DELETE FROM policies WHERE id = ?1", [id])?;
+    Ok(())
+}

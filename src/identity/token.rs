@@ -110,6 +110,32 @@ impl TokenProvider {
     }
 }
 
+/// The keys that seal credential blobs at rest (Keystone's credential key
+/// repository): `credential-keys/` next to the token keys, created on first use.
+pub struct CredentialKeys(fernet::MultiFernet);
+
+impl CredentialKeys {
+    pub fn open(dir: &Path) -> anyhow::Result<CredentialKeys> {
+        ensure_repository(dir)?;
+        Ok(CredentialKeys(load_keys(dir)?))
+    }
+
+    pub fn seal(&self, clear: &str) -> String {
+        self.0.encrypt(clear.as_bytes())
+    }
+
+    pub fn unseal(&self, sealed: &str) -> Option<String> {
+        String::from_utf8(self.0.decrypt(sealed).ok()?).ok()
+    }
+}
+
+impl TokenProvider {
+    /// Where the credential keys live: beside the token key repository.
+    pub fn credential_keys_dir(&self) -> PathBuf {
+        self.dir.with_file_name("credential-keys")
+    }
+}
+
 fn key_files(dir: &Path) -> anyhow::Result<Vec<(u32, PathBuf)>> {
     let mut keys = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {

@@ -3,6 +3,7 @@
 mod assignments;
 mod auth;
 mod catalog;
+mod credentials;
 mod crud;
 mod domains;
 mod groups;
@@ -39,6 +40,7 @@ pub fn router() -> Router<Cloud> {
         .merge(roles::routes())
         .merge(assignments::routes())
         .merge(catalog::routes())
+        .merge(credentials::routes())
 }
 
 fn version_doc(headers: &HeaderMap) -> Value {
