@@ -2041,6 +2041,22 @@ fn bulk_create_is_all_or_nothing() {
         Some(json!({"ports": [{"network_id": a, "name": "p1"}, {"network_id": b, "name": "p2"}]})),
     ));
     assert_eq!(ports["ports"][1]["name"], "p2");
+    // ip-substring-filtering: part of an address picks the ports on 10.62.0.0/24
+    // (p2 and the DHCP port, left out by device_owner).
+    let hits = json_of(call(
+        &s,
+        Method::GET,
+        "/ports?fixed_ips=ip_address_substr%3D10.62.0.&device_owner=",
+        &demo,
+        None,
+    ));
+    let names: Vec<&Value> = hits["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .map(|p| &p["name"])
+        .collect();
+    assert_eq!(names, vec!["p2"], "{hits}");
     // The second port asks for an address outside its subnet: nothing is made.
     let before = json_of(call(&s, Method::GET, "/ports", &demo, None))["ports"]
         .as_array()

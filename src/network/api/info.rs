@@ -162,6 +162,11 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Enables to set tag on resources with standard attribute.",
     ),
     (
+        "ip-substring-filtering",
+        "IP address substring filtering",
+        "Provides IP address substring filtering when listing ports",
+    ),
+    (
         "subnet-external-network",
         "Subnet External Network",
         "Informs if the subnet is associated to a router:external network",

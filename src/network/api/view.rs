@@ -45,6 +45,11 @@ fn matches_value(actual: &Value, want: &str) -> bool {
         Value::Null => want.is_empty() || want == "None",
         // fixed_ips=ip_address=10.0.0.5, security_groups=<id>, subnets=<id>
         Value::Array(items) => items.iter().any(|i| match (i, want.split_once('=')) {
+            // fixed_ips=ip_address_substr=10.0.0 (the ip-substring-filtering extension)
+            (Value::Object(o), Some(("ip_address_substr", v))) => o
+                .get("ip_address")
+                .and_then(Value::as_str)
+                .is_some_and(|ip| ip.contains(v)),
             (Value::Object(o), Some((k, v))) => o.get(k).is_some_and(|x| matches_value(x, v)),
             (other, None) => matches_value(other, want),
             _ => false,
