@@ -1200,6 +1200,7 @@ fn the_older_patch_dialect_works_beside_2_1() {
     glance_error(old(json!([{"add": "/a"}])), 400);
     glance_error(old(json!({"add": "/a", "value": "x"})), 400);
     glance_error(old(json!([{"add": "/os_glance_x", "value": "x"}])), 403);
+    glance_error(old(json!([{"add": "/status", "value": "active"}])), 403);
     let r = call(&s, Method::PATCH, &format!("/images/{id}"), &t)
         .header("Content-Type", "application/json")
         .body("[]")

@@ -544,6 +544,25 @@ impl DefKind {
     }
 }
 
+/// What a namespace body may hold (its schema has no additional properties); the
+/// contents are taken on create and ignored on update, as in Glance.
+const NAMESPACE_KEYS: &[&str] = &[
+    "namespace",
+    "display_name",
+    "description",
+    "visibility",
+    "protected",
+    "owner",
+    "resource_type_associations",
+    "properties",
+    "objects",
+    "tags",
+    "schema",
+    "self",
+    "created_at",
+    "updated_at",
+];
+
 /// Filters of `GET /v2/metadefs/namespaces`.
 #[derive(Debug, Default)]
 pub struct NamespaceQuery {
@@ -611,25 +630,7 @@ impl ImageService {
         body: Map<String, Value>,
     ) -> ApiResult<Value> {
         ctx.require_admin()?;
-        check_keys(
-            &body,
-            &[
-                "namespace",
-                "display_name",
-                "description",
-                "visibility",
-                "protected",
-                "owner",
-                "resource_type_associations",
-                "properties",
-                "objects",
-                "tags",
-                "schema",
-                "self",
-                "created_at",
-                "updated_at",
-            ],
-        )?;
+        check_keys(&body, NAMESPACE_KEYS)?;
         let now = store::now();
         let ns = namespace_fields(ctx, &body, &now)?;
         let list = |key: &str| -> ApiResult<Vec<Map<String, Value>>> {
@@ -747,6 +748,7 @@ impl ImageService {
         name: String,
         body: Map<String, Value>,
     ) -> ApiResult<Value> {
+        check_keys(&body, NAMESPACE_KEYS)?;
         let ctx = ctx.clone();
         self.write(move |c| {
             let current = visible(c, &ctx, &name)?;

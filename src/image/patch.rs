@@ -285,7 +285,13 @@ pub fn apply(ctx: &RequestContext, image: &mut Image, op: PatchOp) -> ApiResult<
                     "Property {key} does not exist."
                 )));
             }
-            if op.op == "add" && op.draft4 && (!is_extra || image.properties.contains_key(&key)) {
+            // Read-only and reserved attributes are refused (403) before this.
+            let settable = !READ_ONLY.contains(&key.as_str()) && !key.starts_with("os_glance");
+            if op.op == "add"
+                && op.draft4
+                && settable
+                && (!is_extra || image.properties.contains_key(&key))
+            {
                 return Err(ApiError::Conflict(format!(
                     "Property {key} already present."
                 )));
