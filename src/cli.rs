@@ -29,9 +29,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the cloud in the foreground.
     Up {
-        /// A built-in profile name (default, minimal) or a path to a profile file.
-        #[arg(long, default_value = "default")]
-        profile: String,
+        /// A built-in profile name (default, minimal, teaching) or a path to a profile
+        /// file. Default: the profile `onestack install` wrote into the state
+        /// directory, else `default`.
+        #[arg(long)]
+        profile: Option<String>,
         /// Listen address, overriding the profile's (e.g. 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<SocketAddr>,
@@ -57,9 +59,10 @@ pub enum Command {
     /// Set this machine up as a cloud host: packages, external network (br-ex, NAT),
     /// effective profile, clouds.yaml/openrc and the systemd unit. Idempotent.
     Install {
-        /// Base profile (built-in name or file) for the effective profile.
-        #[arg(long, default_value = "default")]
-        profile: String,
+        /// Base profile (built-in name: default, minimal, teaching; or a file) for
+        /// the effective profile. Default: the last install's, else `default`.
+        #[arg(long)]
+        profile: Option<String>,
         /// Print the plan and the changes it would make; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -395,6 +398,43 @@ pub fn fernet_rotate(dir: &Path) -> anyhow::Result<String> {
 
 pub fn load_profile(name: &str) -> anyhow::Result<Profile> {
     Ok(Profile::load(name)?)
+}
+
+/// What `up` starts with: the profile named, else the one `install` wrote into the
+/// state directory, else `default`. When `install` set this machine up, its host
+/// networking (bridge, NIC, NAT table) is re-applied first, as the unit's
+/// `host-restore` does after a reboot, so a start by hand is the same start.
+pub fn up_profile(dir: &Path, named: Option<&str>) -> anyhow::Result<Profile> {
+    let installed = dir.join(crate::host::PROFILE_FILE);
+    let recorded = dir.join(crate::host::RECORD_FILE).exists();
+    if recorded {
+        let text = crate::host::restore(dir).with_context(|| {
+            format!(
+                "re-applying the host networking `onestack install` set up (state directory {}); \
+                 run `sudo onestack --state-dir {} host-restore` to see why, or `sudo onestack install` again",
+                dir.display(),
+                dir.display()
+            )
+        })?;
+        tracing::info!("{}", text.trim_end());
+    }
+    match named {
+        Some(name) => {
+            if recorded && Path::new(name) != installed {
+                tracing::warn!(
+                    profile = name,
+                    installed = %installed.display(),
+                    "starting with a profile other than the one `onestack install` wrote"
+                );
+            }
+            load_profile(name)
+        }
+        None if installed.exists() => {
+            tracing::info!(profile = %installed.display(), "using the installed profile");
+            load_profile(&installed.to_string_lossy())
+        }
+        None => load_profile("default"),
+    }
 }
 
 #[cfg(test)]

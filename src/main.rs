@@ -12,6 +12,7 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -26,7 +27,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let dir = cli.state_dir();
     let text = match cli.command {
         Command::Up { profile, listen } => {
-            let profile = cli::load_profile(&profile)?;
+            let profile = cli::up_profile(&dir, profile.as_deref())?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;

@@ -1055,6 +1055,11 @@ fn bootstrap_image_is_registered_once() {
     let img = &find(&s)[0];
     assert_eq!(img["visibility"], "public");
     assert_eq!(img["virtual_size"], 64u64 << 20);
+    assert_eq!(
+        img["min_ram"], 128,
+        "a smaller flavor would boot a guest that hangs"
+    );
+    assert_eq!(img["min_disk"], 1);
     s.kill9();
     s.launch();
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -1138,4 +1143,33 @@ fn every_image_route_needs_a_token() {
     );
     assert_eq!(schema["name"], "image");
     assert_eq!(schema["additionalProperties"]["type"], "string");
+}
+
+/// Without the bootstrap image file, `up` says once that no bootable image is
+/// registered and how to get one.
+#[test]
+fn up_says_once_when_no_bootable_image_is_registered() {
+    let profile = common::test_profile().replace(
+        "bootstrap_image = \"/usr/local/share/onestack/test-image.qcow2\"",
+        "bootstrap_image = \"/nonexistent/onestack-test-image.qcow2\"",
+    );
+    let s = Server::start_with_profile(Some(&profile));
+    let said = |s: &Server| s.log().matches("no bootable image is registered").count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while said(&s) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no word:\n{}",
+            s.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let log = s.log();
+    assert!(
+        log.contains("scripts/build-test-image.sh")
+            && log.contains("/nonexistent/onestack-test-image.qcow2"),
+        "how to get one:\n{log}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(said(&s), 1, "said once:\n{log}");
 }
