@@ -240,14 +240,44 @@ fn probe(listen: &str) -> bool {
     matches!(s.read(&mut buf), Ok(n) if n >= 12 && &buf[9..12] == b"200")
 }
 
-pub fn status(dir: &Path) -> anyhow::Result<String> {
+/// Makes standard output private (0600) when it is a file the shell just made for
+/// credentials (`onestack clouds-yaml > ~/.config/openstack/clouds.yaml`), which
+/// it would otherwise create 0644 under the usual umask.
+pub fn private_stdout() {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return;
+    };
+    let file = std::fs::File::from(fd);
+    if let Ok(meta) = file.metadata()
+        && meta.is_file()
+        && meta.permissions().mode() & 0o077 != 0
+        && let Err(e) = file.set_permissions(std::fs::Permissions::from_mode(0o600))
+    {
+        tracing::warn!(error = %e, "could not make the credentials file 0600");
+    }
+}
+
+/// `status`'s exit code: up and answering.
+pub const STATUS_UP: u8 = 0;
+/// Running, but not answering on its address.
+pub const STATUS_NOT_ANSWERING: u8 = 1;
+/// Not running (LSB's "program is not running").
+pub const STATUS_NOT_RUNNING: u8 = 3;
+
+/// The `status` report and its exit code (`STATUS_*`).
+pub fn status(dir: &Path) -> anyhow::Result<(String, u8)> {
     let mut out = String::new();
+    let code;
     let runtime: Option<RuntimeInfo> = state::read_json(dir, state::RUNTIME_FILE)?;
     match runtime.filter(|r| state::pid_alive(r.pid)) {
         Some(r) => {
             let answering = if probe(&r.listen) {
+                code = STATUS_UP;
                 "answering"
             } else {
+                code = STATUS_NOT_ANSWERING;
                 "NOT answering"
             };
             out += &format!(
@@ -256,7 +286,13 @@ pub fn status(dir: &Path) -> anyhow::Result<String> {
             );
             out += &format!("services: {}\n", r.services.join(", "));
         }
-        None => out += "onestack is not running\n",
+        None => {
+            code = STATUS_NOT_RUNNING;
+            out += &format!(
+                "onestack is not running (state directory {})\n",
+                dir.display()
+            );
+        }
     }
     if let Some(d) =
         state::read_json::<crate::reconcile::DataplaneStatus>(dir, crate::reconcile::STATUS_FILE)?
@@ -326,7 +362,7 @@ pub fn status(dir: &Path) -> anyhow::Result<String> {
             out += &format!("servers: {total} ({})\n", detail.join(", "));
         }
     }
-    Ok(out)
+    Ok((out, code))
 }
 
 pub fn reset(dir: &Path, yes: bool) -> anyhow::Result<String> {
@@ -339,13 +375,58 @@ pub fn reset(dir: &Path, yes: bool) -> anyhow::Result<String> {
     if let Some(r) = runtime.filter(|r| state::pid_alive(r.pid)) {
         anyhow::bail!("onestack is running (pid {}); stop it before reset", r.pid);
     }
+    let mut out = stop_instances(dir)?;
     match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(format!("removed {}\n", dir.display())),
+        Ok(()) => {
+            out += &format!("removed {}\n", dir.display());
+            Ok(out)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Ok(format!("{} does not exist\n", dir.display()))
         }
         Err(e) => Err(e).with_context(|| format!("removing {}", dir.display())),
     }
+}
+
+/// Ends the instances' VMM processes (they outlive `onestack` by design, so that a
+/// restart adopts them): every `qemu.pid`/`vmm.pid` under `<state>/instances`,
+/// checked against the instance id in the process's command line so that no
+/// unrelated process is touched. For `reset` and `uninstall`, which take their
+/// disks or their networking away.
+pub fn stop_instances(dir: &Path) -> anyhow::Result<String> {
+    let Ok(dirs) = std::fs::read_dir(dir.join("instances")) else {
+        return Ok(String::new());
+    };
+    let mut out = String::new();
+    for d in dirs.flatten() {
+        let id = d.file_name().to_string_lossy().into_owned();
+        for pidfile in ["qemu.pid", "vmm.pid"] {
+            let Some(pid) = std::fs::read_to_string(d.path().join(pidfile))
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if !state::pid_alive(pid) || !String::from_utf8_lossy(&cmdline).contains(&id) {
+                continue;
+            }
+            let status = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()?;
+            anyhow::ensure!(status.success(), "could not stop instance {id} (pid {pid})");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while state::pid_alive(pid) {
+                anyhow::ensure!(
+                    std::time::Instant::now() < deadline,
+                    "instance {id} (pid {pid}) did not stop within 20 s"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            out += &format!("stopped instance {id} (pid {pid})\n");
+        }
+    }
+    Ok(out)
 }
 
 /// Stops the cloud recorded in the state directory and waits for it to exit.

@@ -37,9 +37,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 listen,
             }));
         }
-        Command::Status => cli::status(&dir)?,
-        Command::Openrc { user } => cli::openrc(&dir, &user)?,
-        Command::CloudsYaml => cli::clouds_yaml(&dir)?,
+        Command::Status => {
+            let (text, code) = cli::status(&dir)?;
+            print!("{text}");
+            use std::io::Write as _;
+            std::io::stdout().flush()?;
+            if code != cli::STATUS_UP {
+                std::process::exit(code.into());
+            }
+            return Ok(());
+        }
+        Command::Openrc { user } => {
+            cli::private_stdout();
+            cli::openrc(&dir, &user)?
+        }
+        Command::CloudsYaml => {
+            cli::private_stdout();
+            cli::clouds_yaml(&dir)?
+        }
         Command::FernetRotate => cli::fernet_rotate(&dir)?,
         Command::Down { purge_network } => {
             let mut text = cli::stop(&dir)?;

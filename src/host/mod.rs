@@ -330,6 +330,11 @@ pub async fn uninstall(o: &UninstallOptions) -> anyhow::Result<String> {
         Ok(t) => out += &t,
         Err(e) => errors.push(format!("{e:#}")),
     }
+    // Their taps and bridges go with the host networking below.
+    match crate::cli::stop_instances(&o.state_dir) {
+        Ok(t) => out += &t,
+        Err(e) => errors.push(format!("{e:#}")),
+    }
     match crate::cli::purge_network(&o.state_dir).await {
         Ok(t) => out += &t,
         Err(e) => errors.push(format!("{e:#}")),
