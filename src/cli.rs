@@ -29,9 +29,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the cloud in the foreground.
     Up {
-        /// A built-in profile name (default, minimal) or a path to a profile file.
-        #[arg(long, default_value = "default")]
-        profile: String,
+        /// A built-in profile name (default, minimal, teaching) or a path to a profile
+        /// file. Default: the profile `onestack install` wrote into the state
+        /// directory, else `default`.
+        #[arg(long)]
+        profile: Option<String>,
         /// Listen address, overriding the profile's (e.g. 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<SocketAddr>,
@@ -57,9 +59,10 @@ pub enum Command {
     /// Set this machine up as a cloud host: packages, external network (br-ex, NAT),
     /// effective profile, clouds.yaml/openrc and the systemd unit. Idempotent.
     Install {
-        /// Base profile (built-in name or file) for the effective profile.
-        #[arg(long, default_value = "default")]
-        profile: String,
+        /// Base profile (built-in name: default, minimal, teaching; or a file) for
+        /// the effective profile. Default: the last install's, else `default`.
+        #[arg(long)]
+        profile: Option<String>,
         /// Print the plan and the changes it would make; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -237,14 +240,44 @@ fn probe(listen: &str) -> bool {
     matches!(s.read(&mut buf), Ok(n) if n >= 12 && &buf[9..12] == b"200")
 }
 
-pub fn status(dir: &Path) -> anyhow::Result<String> {
+/// Makes standard output private (0600) when it is a file the shell just made for
+/// credentials (`onestack clouds-yaml > ~/.config/openstack/clouds.yaml`), which
+/// it would otherwise create 0644 under the usual umask.
+pub fn private_stdout() {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return;
+    };
+    let file = std::fs::File::from(fd);
+    if let Ok(meta) = file.metadata()
+        && meta.is_file()
+        && meta.permissions().mode() & 0o077 != 0
+        && let Err(e) = file.set_permissions(std::fs::Permissions::from_mode(0o600))
+    {
+        tracing::warn!(error = %e, "could not make the credentials file 0600");
+    }
+}
+
+/// `status`'s exit code: up and answering.
+pub const STATUS_UP: u8 = 0;
+/// Running, but not answering on its address.
+pub const STATUS_NOT_ANSWERING: u8 = 1;
+/// Not running (LSB's "program is not running").
+pub const STATUS_NOT_RUNNING: u8 = 3;
+
+/// The `status` report and its exit code (`STATUS_*`).
+pub fn status(dir: &Path) -> anyhow::Result<(String, u8)> {
     let mut out = String::new();
+    let code;
     let runtime: Option<RuntimeInfo> = state::read_json(dir, state::RUNTIME_FILE)?;
     match runtime.filter(|r| state::pid_alive(r.pid)) {
         Some(r) => {
             let answering = if probe(&r.listen) {
+                code = STATUS_UP;
                 "answering"
             } else {
+                code = STATUS_NOT_ANSWERING;
                 "NOT answering"
             };
             out += &format!(
@@ -253,7 +286,13 @@ pub fn status(dir: &Path) -> anyhow::Result<String> {
             );
             out += &format!("services: {}\n", r.services.join(", "));
         }
-        None => out += "onestack is not running\n",
+        None => {
+            code = STATUS_NOT_RUNNING;
+            out += &format!(
+                "onestack is not running (state directory {})\n",
+                dir.display()
+            );
+        }
     }
     if let Some(d) =
         state::read_json::<crate::reconcile::DataplaneStatus>(dir, crate::reconcile::STATUS_FILE)?
@@ -323,7 +362,7 @@ pub fn status(dir: &Path) -> anyhow::Result<String> {
             out += &format!("servers: {total} ({})\n", detail.join(", "));
         }
     }
-    Ok(out)
+    Ok((out, code))
 }
 
 pub fn reset(dir: &Path, yes: bool) -> anyhow::Result<String> {
@@ -336,13 +375,58 @@ pub fn reset(dir: &Path, yes: bool) -> anyhow::Result<String> {
     if let Some(r) = runtime.filter(|r| state::pid_alive(r.pid)) {
         anyhow::bail!("onestack is running (pid {}); stop it before reset", r.pid);
     }
+    let mut out = stop_instances(dir)?;
     match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(format!("removed {}\n", dir.display())),
+        Ok(()) => {
+            out += &format!("removed {}\n", dir.display());
+            Ok(out)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Ok(format!("{} does not exist\n", dir.display()))
         }
         Err(e) => Err(e).with_context(|| format!("removing {}", dir.display())),
     }
+}
+
+/// Ends the instances' VMM processes (they outlive `onestack` by design, so that a
+/// restart adopts them): every `qemu.pid`/`vmm.pid` under `<state>/instances`,
+/// checked against the instance id in the process's command line so that no
+/// unrelated process is touched. For `reset` and `uninstall`, which take their
+/// disks or their networking away.
+pub fn stop_instances(dir: &Path) -> anyhow::Result<String> {
+    let Ok(dirs) = std::fs::read_dir(dir.join("instances")) else {
+        return Ok(String::new());
+    };
+    let mut out = String::new();
+    for d in dirs.flatten() {
+        let id = d.file_name().to_string_lossy().into_owned();
+        for pidfile in ["qemu.pid", "vmm.pid"] {
+            let Some(pid) = std::fs::read_to_string(d.path().join(pidfile))
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if !state::pid_alive(pid) || !String::from_utf8_lossy(&cmdline).contains(&id) {
+                continue;
+            }
+            let status = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()?;
+            anyhow::ensure!(status.success(), "could not stop instance {id} (pid {pid})");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while state::pid_alive(pid) {
+                anyhow::ensure!(
+                    std::time::Instant::now() < deadline,
+                    "instance {id} (pid {pid}) did not stop within 20 s"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            out += &format!("stopped instance {id} (pid {pid})\n");
+        }
+    }
+    Ok(out)
 }
 
 /// Stops the cloud recorded in the state directory and waits for it to exit.
@@ -395,6 +479,43 @@ pub fn fernet_rotate(dir: &Path) -> anyhow::Result<String> {
 
 pub fn load_profile(name: &str) -> anyhow::Result<Profile> {
     Ok(Profile::load(name)?)
+}
+
+/// What `up` starts with: the profile named, else the one `install` wrote into the
+/// state directory, else `default`. When `install` set this machine up, its host
+/// networking (bridge, NIC, NAT table) is re-applied first, as the unit's
+/// `host-restore` does after a reboot, so a start by hand is the same start.
+pub fn up_profile(dir: &Path, named: Option<&str>) -> anyhow::Result<Profile> {
+    let installed = dir.join(crate::host::PROFILE_FILE);
+    let recorded = dir.join(crate::host::RECORD_FILE).exists();
+    if recorded {
+        let text = crate::host::restore(dir).with_context(|| {
+            format!(
+                "re-applying the host networking `onestack install` set up (state directory {}); \
+                 run `sudo onestack --state-dir {} host-restore` to see why, or `sudo onestack install` again",
+                dir.display(),
+                dir.display()
+            )
+        })?;
+        tracing::info!("{}", text.trim_end());
+    }
+    match named {
+        Some(name) => {
+            if recorded && Path::new(name) != installed {
+                tracing::warn!(
+                    profile = name,
+                    installed = %installed.display(),
+                    "starting with a profile other than the one `onestack install` wrote"
+                );
+            }
+            load_profile(name)
+        }
+        None if installed.exists() => {
+            tracing::info!(profile = %installed.display(), "using the installed profile");
+            load_profile(&installed.to_string_lossy())
+        }
+        None => load_profile("default"),
+    }
 }
 
 #[cfg(test)]

@@ -456,6 +456,16 @@ async fn start_background_work(cloud: Cloud, imports: Vec<String>) {
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "could not register the bootstrap image"),
     }
+    if let Ok(false) = cloud.image.has_bootable_image().await {
+        tracing::warn!(
+            "no bootable image is registered, so `openstack server create --image cirros` fails; \
+             build the test image and put it where the profile's [image] bootstrap_image says \
+             ({}): `scripts/build-test-image.sh && sudo install -D -m 0644 \
+             target/test-image/test-image.qcow2 {}`, then start onestack again",
+            cloud.profile.image.bootstrap_image,
+            cloud.profile.image.bootstrap_image
+        );
+    }
 }
 
 async fn shutdown_signal() {

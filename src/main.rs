@@ -12,6 +12,7 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -26,7 +27,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let dir = cli.state_dir();
     let text = match cli.command {
         Command::Up { profile, listen } => {
-            let profile = cli::load_profile(&profile)?;
+            let profile = cli::up_profile(&dir, profile.as_deref())?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
@@ -36,9 +37,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 listen,
             }));
         }
-        Command::Status => cli::status(&dir)?,
-        Command::Openrc { user } => cli::openrc(&dir, &user)?,
-        Command::CloudsYaml => cli::clouds_yaml(&dir)?,
+        Command::Status => {
+            let (text, code) = cli::status(&dir)?;
+            print!("{text}");
+            use std::io::Write as _;
+            std::io::stdout().flush()?;
+            if code != cli::STATUS_UP {
+                std::process::exit(code.into());
+            }
+            return Ok(());
+        }
+        Command::Openrc { user } => {
+            cli::private_stdout();
+            cli::openrc(&dir, &user)?
+        }
+        Command::CloudsYaml => {
+            cli::private_stdout();
+            cli::clouds_yaml(&dir)?
+        }
         Command::FernetRotate => cli::fernet_rotate(&dir)?,
         Command::Down { purge_network } => {
             let mut text = cli::stop(&dir)?;

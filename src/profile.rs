@@ -117,6 +117,10 @@ pub struct ImageSection {
     pub bootstrap_image: String,
     pub bootstrap_image_name: String,
     pub bootstrap_image_format: String,
+    /// The bootstrap image's `min_ram` (MiB) and `min_disk` (GiB): the test image
+    /// needs 128 MiB (a smaller flavor would boot a guest that hangs) and 1 GiB.
+    pub bootstrap_image_min_ram: i64,
+    pub bootstrap_image_min_disk: i64,
 }
 
 impl Default for ImageSection {
@@ -128,6 +132,8 @@ impl Default for ImageSection {
             bootstrap_image: String::new(),
             bootstrap_image_name: "cirros".into(),
             bootstrap_image_format: "qcow2".into(),
+            bootstrap_image_min_ram: 128,
+            bootstrap_image_min_disk: 1,
         }
     }
 }

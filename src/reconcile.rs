@@ -58,6 +58,14 @@ pub async fn run(cloud: Cloud, metadata: Option<Arc<dyn MetadataResolver>>) {
         tracing::info!("dataplane is off in the profile: networking is API-only");
         return;
     }
+    if !crate::state::is_root() {
+        tracing::warn!(
+            "not running as root: bridges, namespaces, nftables and dnsmasq need root, so \
+             networking is API-only and instances get no network (start as root for the \
+             dataplane, or set [network] dataplane = \"off\" to silence this)"
+        );
+        return;
+    }
     let dataplane = Arc::new(Dataplane::new(dataplane_config(&cloud.state_dir, &net)));
     dataplane.set_metadata_resolver(metadata);
     let changes = cloud.network.changes();

@@ -28,7 +28,7 @@ pub fn default_dir() -> PathBuf {
     }
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -543,3 +543,101 @@ fn a_booted_server_lives_on_a_real_network_across_restarts_and_a_host_reboot() {
     );
     eprintln!("figure: whole test {:?}", started.elapsed());
 }
+
+/// The README's "Boot a server", command for command, with `openstack` from the
+/// clients' venv (`scripts/venv.sh`) as the demo user: the security group rules,
+/// a generated keypair, the server, a floating IP, which the (fake) host then pings.
+#[test]
+fn the_readme_boot_a_server_path_reaches_the_instance() {
+    require_privileges!();
+    let Some(image) = common::guest_image() else {
+        return;
+    };
+    let venv = std::env::var_os("ONESTACK_VENV")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache/onestack/venv"))
+        })
+        .unwrap_or_default();
+    if !venv.join("bin/openstack").is_file() {
+        eprintln!(
+            "SKIP: no openstack CLI at {} (run scripts/venv.sh)",
+            venv.display()
+        );
+        return;
+    }
+    let started = Instant::now();
+    let cloud = Cloud::start(&image);
+    let work = tempfile::tempdir().expect("tempdir");
+    // As in the README, but `onestack` with this cloud's state directory and no
+    // sudo (the test runs as root).
+    let script = r#"set -euo pipefail
+onestack() { "$ONESTACK_BIN" --state-dir "$STATE" "$@"; }
+onestack openrc --user demo > demo-openrc.sh && . ./demo-openrc.sh
+openstack security group rule create --protocol icmp default
+openstack security group rule create --protocol tcp --dst-port 22 default
+openstack keypair create mykey > mykey.pem && chmod 600 mykey.pem
+openstack server create --image cirros --flavor m1.nano --network private \
+    --key-name mykey --wait vm1
+openstack console log show vm1
+FIP=$(openstack floating ip create public -f value -c floating_ip_address)
+openstack server add floating ip vm1 "$FIP"
+echo "FLOATING=$FIP"
+"#;
+    // The bootstrap image is registered in the background at start.
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            let t = cloud.server.demo();
+            let v = json_of(
+                cloud
+                    .server
+                    .client
+                    .get(format!("{}/image/v2/images?name=cirros", cloud.server.base))
+                    .header("X-Auth-Token", &t)
+                    .send()
+                    .expect("images"),
+            );
+            v["images"][0]["status"] == "active"
+        }),
+        "no cirros image"
+    );
+    let path = format!(
+        "{}:{}",
+        venv.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .args(["-c", script])
+        .current_dir(work.path())
+        .env("PATH", path)
+        .env("ONESTACK_BIN", common::bin())
+        .env("STATE", cloud.server.state_dir())
+        .output()
+        .expect("bash");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "the README's commands failed:\n{stdout}\n{}\n--- server log ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        cloud.server.log()
+    );
+    let pem = std::fs::read_to_string(work.path().join("mykey.pem")).expect("mykey.pem");
+    assert!(pem.contains("PRIVATE KEY"), "a private key: {pem}");
+    let fip: Ipv4Addr = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("FLOATING="))
+        .expect("a floating IP")
+        .trim()
+        .parse()
+        .expect("IPv4");
+    let reached = eventually(BOOT, || ping(&cloud.host, fip, Duration::from_millis(700)));
+    assert!(
+        reached,
+        "the host never reached {fip}\n{stdout}\n--- server log ---\n{}",
+        cloud.server.log()
+    );
+    eprintln!(
+        "figure: the README's Boot a server commands, from a started cloud to a pingable floating IP: {:?}",
+        started.elapsed()
+    );
+}

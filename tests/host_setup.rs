@@ -1043,7 +1043,8 @@ fn reboot_vm(lab: &Lab, cloud: &mut Cloud) {
 /// a real guest (test image, m1.nano, demo's `private`) whose floating IP from the
 /// host-only range answers ping from the laptop and which reaches 10.0.2.2 through
 /// SNAT; then a reboot of the VM (processes, bridges, namespaces and nft tables
-/// gone), `host-restore` and `up`: the floating IP answers again, the ACTIVE server
+/// gone) and the same plain `up`, which re-applies the host networking itself:
+/// the floating IP answers again, the ACTIVE server
 /// is ACTIVE with the same fixed IP, the SHUTOFF one stays SHUTOFF.
 #[test]
 fn instance_in_the_vm_survives_a_reboot() {
@@ -1058,12 +1059,40 @@ fn instance_in_the_vm_survives_a_reboot() {
     let state_dir = tempfile::tempdir().expect("tempdir");
     let state = state_dir.path().to_path_buf();
     let vm = lab.vm();
-    let (ok, text) = lab.onestack_at(&state, &["install", "--netns", &vm, "--no-packages"]);
+    // The base profile: the control plane on loopback in the root namespace (see
+    // install_then_up_and_lab), QEMU and the test image. `install` derives the
+    // effective profile from it; a plain `up` must then use that one.
+    let mut base = include_str!("../profiles/default.toml").to_owned();
+    for (from, to) in [
+        (
+            "public_host = \"\"",
+            "public_host = \"127.0.0.1\"".to_owned(),
+        ),
+        ("hypervisor = \"auto\"", "hypervisor = \"qemu\"".to_owned()),
+        (
+            "bootstrap_image = \"/usr/local/share/onestack/test-image.qcow2\"",
+            format!("bootstrap_image = {:?}", image.to_string_lossy()),
+        ),
+    ] {
+        assert!(base.contains(from), "default.toml has {from}");
+        base = base.replace(from, &to);
+    }
+    let base_path = lab.dir.path().join("base.toml");
+    std::fs::write(&base_path, base).expect("write");
+    let base_arg = base_path.to_string_lossy().into_owned();
+    let (ok, text) = lab.onestack_at(
+        &state,
+        &[
+            "install",
+            "--netns",
+            &vm,
+            "--no-packages",
+            "--profile",
+            &base_arg,
+        ],
+    );
     assert!(ok, "install failed:\n{text}");
-
-    // The effective profile, with the control plane on loopback in the root
-    // namespace (see install_then_up_and_lab), QEMU and the test image.
-    let mut profile: toml::Table =
+    let profile: toml::Table =
         toml::from_str(&std::fs::read_to_string(state.join("profile.toml")).expect("profile"))
             .expect("toml");
     assert_eq!(
@@ -1071,29 +1100,21 @@ fn instance_in_the_vm_survives_a_reboot() {
         Some("192.168.56.0/24")
     );
     assert_eq!(profile["network"]["host_netns"].as_str(), Some(vm.as_str()));
-    let set = |t: &mut toml::Table, section: &str, key: &str, v: &str| {
-        t.entry(section)
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-            .as_table_mut()
-            .expect("section")
-            .insert(key.into(), toml::Value::String(v.into()));
-    };
-    set(&mut profile, "cloud", "public_host", "127.0.0.1");
-    set(&mut profile, "compute", "hypervisor", "qemu");
-    set(
-        &mut profile,
-        "image",
-        "bootstrap_image",
-        &image.to_string_lossy(),
+    // A second install without --profile keeps the base profile.
+    let (ok, text) = lab.onestack_at(&state, &["install", "--netns", &vm, "--no-packages"]);
+    assert!(ok, "second install failed:\n{text}");
+    assert!(
+        text.contains(&format!("Profile: {base_arg}")) && changes(&text) == 0,
+        "a second install keeps the profile and changes nothing:\n{text}"
     );
-    let up_profile = state.join("up.toml");
-    std::fs::write(&up_profile, toml::to_string(&profile).expect("toml")).expect("write");
+
+    // A plain `onestack up` (no --profile): the installed profile.
     let mut cloud = Cloud(common::Server {
         dir: state_dir,
         child: None,
         base: String::new(),
         client: reqwest::blocking::Client::new(),
-        profile: Some(up_profile),
+        profile: None,
     });
     cloud.0.launch();
     let token = cloud.0.demo();
@@ -1243,7 +1264,7 @@ fn instance_in_the_vm_survives_a_reboot() {
         started.elapsed()
     );
 
-    // The VM reboots: the unit runs host-restore, then up.
+    // The VM reboots; then the same plain `onestack up`, without `host-restore`.
     reboot_vm(&lab, &mut cloud);
     // The kernel dismantles deleted namespaces asynchronously: wait for silence.
     assert!(
@@ -1254,13 +1275,13 @@ fn instance_in_the_vm_survives_a_reboot() {
         )),
         "the floating IP answered with everything gone"
     );
-    let restore_at = Instant::now();
-    let (ok, text) = lab.onestack_at(&state, &["host-restore"]);
-    assert!(ok, "host-restore: {text}");
-    let host_restore = restore_at.elapsed();
-    assert_eq!(lab.addrs("br-ex"), vec!["192.168.56.10/24".to_string()]);
     let up_at = Instant::now();
     cloud.0.launch();
+    assert_eq!(
+        lab.addrs("br-ex"),
+        vec!["192.168.56.10/24".to_string()],
+        "`up` re-applied the host networking"
+    );
     assert!(
         pings(120),
         "the floating IP never answered after the reboot\n{}",
@@ -1268,7 +1289,7 @@ fn instance_in_the_vm_survives_a_reboot() {
     );
     let to_ping = up_at.elapsed();
     eprintln!(
-        "figure: after a simulated VM reboot: host-restore {host_restore:?}, `onestack up` -> floating IP answers ping from the laptop {to_ping:?}"
+        "figure: after a simulated VM reboot: plain `onestack up` -> floating IP answers ping from the laptop {to_ping:?}"
     );
     let token = cloud.0.demo();
     cloud.wait_status(&token, &id, "ACTIVE", Duration::from_secs(30));

@@ -1061,6 +1061,11 @@ fn bootstrap_image_is_registered_once() {
     let img = &find(&s)[0];
     assert_eq!(img["visibility"], "public");
     assert_eq!(img["virtual_size"], 64u64 << 20);
+    assert_eq!(
+        img["min_ram"], 128,
+        "a smaller flavor would boot a guest that hangs"
+    );
+    assert_eq!(img["min_disk"], 1);
     s.kill9();
     s.launch();
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -1529,4 +1534,31 @@ fn metadata_definitions_follow_glance_and_survive_restart() {
             .expect("schema"),
     );
     assert_eq!(v["name"], "resource_type_association");
+/// Without the bootstrap image file, `up` says once that no bootable image is
+/// registered and how to get one.
+#[test]
+fn up_says_once_when_no_bootable_image_is_registered() {
+    let profile = common::test_profile().replace(
+        "bootstrap_image = \"/usr/local/share/onestack/test-image.qcow2\"",
+        "bootstrap_image = \"/nonexistent/onestack-test-image.qcow2\"",
+    );
+    let s = Server::start_with_profile(Some(&profile));
+    let said = |s: &Server| s.log().matches("no bootable image is registered").count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while said(&s) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no word:\n{}",
+            s.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let log = s.log();
+    assert!(
+        log.contains("scripts/build-test-image.sh")
+            && log.contains("/nonexistent/onestack-test-image.qcow2"),
+        "how to get one:\n{log}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(said(&s), 1, "said once:\n{log}");
 }

@@ -129,6 +129,24 @@ fn openrc_clouds_yaml_status_rotate_and_reset() {
         st.contains("onestack is up") && st.contains("answering") && st.contains("users: 2"),
         "{st}"
     );
+    assert_eq!(out.status.code(), Some(0), "up and answering: exit 0");
+    let clouds = s.state_dir().join("clouds.yaml");
+    let file = std::fs::File::create(&clouds).expect("create");
+    let out = std::process::Command::new(common::bin())
+        .arg("--state-dir")
+        .arg(s.state_dir())
+        .arg("clouds-yaml")
+        .stdout(file)
+        .status()
+        .expect("clouds-yaml");
+    assert!(out.success());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&clouds)
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "a clouds.yaml redirected to a file is private");
 
     // Rotation keeps existing tokens valid; a running server picks up keys itself.
     let t = s.admin();
@@ -138,6 +156,16 @@ fn openrc_clouds_yaml_status_rotate_and_reset() {
     let out = s.onestack(&["reset", "--yes"]);
     assert!(!out.status.success(), "reset refuses while running");
     s.kill9();
+    let out = s.onestack(&["status"]);
+    assert_eq!(out.status.code(), Some(3), "not running: exit 3");
+    let st = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        st.contains(&format!(
+            "not running (state directory {})",
+            s.state_dir().display()
+        )),
+        "{st}"
+    );
     let out = s.onestack(&["reset"]);
     assert!(!out.status.success(), "reset needs --yes");
     let out = s.onestack(&["reset", "--yes"]);
@@ -212,4 +240,82 @@ fn status_names_the_compute_driver_its_reason_and_the_instance_restore() {
         recorded["recovery"]["errors"].as_array().is_some(),
         "{recorded}"
     );
+}
+
+/// `reset --yes` ends the instances' QEMU processes (which outlive onestack by
+/// design) before it deletes their disks.
+#[test]
+fn reset_stops_the_instances_it_deletes() {
+    let Some(image) = common::guest_image() else {
+        return;
+    };
+    let mut s = Server::start_with_profile(Some(&common::compute_profile(Some(&image))));
+    let t = s.demo();
+    let api = |method: reqwest::Method, path: &str, body: Option<serde_json::Value>| {
+        let mut r = s
+            .client
+            .request(method, format!("{}/compute/v2.1{path}", s.base))
+            .header("OpenStack-API-Version", "compute 2.37")
+            .header("X-Auth-Token", &t);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json::<serde_json::Value>().unwrap_or_default())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let image_id = loop {
+        let v = json_of(
+            s.client
+                .get(format!("{}/image/v2/images?name=cirros", s.base))
+                .header("X-Auth-Token", &t)
+                .send()
+                .expect("images"),
+        );
+        if v["images"][0]["status"] == "active" {
+            break v["images"][0]["id"].as_str().expect("id").to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no active image");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let (st, v) = api(
+        reqwest::Method::POST,
+        "/servers",
+        Some(
+            json!({"server": {"name": "doomed", "imageRef": image_id, "flavorRef": "42",
+                               "networks": "none"}}),
+        ),
+    );
+    assert_eq!(st, 202, "{v}");
+    let id = v["server"]["id"].as_str().expect("id").to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (_, v) = api(reqwest::Method::GET, &format!("/servers/{id}"), None);
+        if v["server"]["status"] == "ACTIVE" {
+            break;
+        }
+        assert_ne!(v["server"]["status"], "ERROR", "{v}\n{}", s.log());
+        assert!(std::time::Instant::now() < deadline, "never ACTIVE: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let pidfile = s.state_dir().join("instances").join(&id).join("qemu.pid");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .expect("qemu.pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    assert!(common::process_alive(pid));
+    s.kill9();
+    assert!(common::process_alive(pid), "the VM outlives onestack");
+    let out = s.onestack(&["reset", "--yes"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(&format!("stopped instance {id}")), "{text}");
+    assert!(!common::process_alive(pid), "no QEMU left behind");
+    std::fs::create_dir_all(s.state_dir()).expect("recreate for tempdir cleanup");
 }

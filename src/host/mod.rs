@@ -40,13 +40,18 @@ pub struct Installed {
     pub netns: Option<String>,
     /// Whether `install` created the bridge (then `uninstall` deletes it).
     pub created_bridge: bool,
+    /// The base profile given (built-in name or file), which a later `install`
+    /// without `--profile` keeps.
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct InstallOptions {
     pub state_dir: PathBuf,
-    /// Base profile (built-in name or file) the effective profile derives from.
-    pub profile: String,
+    /// Base profile (built-in name or file) the effective profile derives from;
+    /// None: the one the last `install` used, else `default`.
+    pub profile: Option<String>,
     pub dry_run: bool,
     pub netns: Option<String>,
     /// Root of `openstack/clouds.yaml` and the openrc files (`/etc`).
@@ -93,7 +98,19 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
         changes.extend(done);
     }
 
-    let mut profile = Profile::load(&o.profile)?;
+    let previous: Option<Installed> = state::read_json(&o.state_dir, RECORD_FILE).unwrap_or(None);
+    let base = o
+        .profile
+        .clone()
+        .or_else(|| previous.as_ref().and_then(|p| p.profile.clone()))
+        .unwrap_or_else(|| "default".into());
+    if o.profile.is_none() && base != "default" {
+        let _ = writeln!(
+            out,
+            "Profile: {base} (as the last install; --profile changes it)"
+        );
+    }
+    let mut profile = Profile::load(&base)?;
     let ns = Ns::from_option(o.netns.as_deref());
     let observed = nics::observe(&ns, &nics::lease_dirs())?;
     let nic_list = nics::classify(&observed);
@@ -127,16 +144,16 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
     apply::apply(&mut host, &plan).context("applying the host networking plan")?;
     changes.extend(host.changes);
 
-    let previous: Option<Installed> = state::read_json(&o.state_dir, RECORD_FILE).unwrap_or(None);
     let record = Installed {
         plan: plan.clone(),
         netns: o.netns.clone(),
         created_bridge: previous.as_ref().is_some_and(|p| p.created_bridge) || !bridge_existed,
+        profile: Some(base.clone()),
     };
     let profile_path = o.state_dir.join(PROFILE_FILE);
     let profile_text = format!(
         "# Written by `onestack install` from profile `{}` and the host's networks; `install` rewrites it.\n{}",
-        o.profile,
+        base,
         toml::to_string(&profile).context("serializing the effective profile")?
     );
     let file =
@@ -310,6 +327,11 @@ pub async fn uninstall(o: &UninstallOptions) -> anyhow::Result<String> {
         Err(e) => errors.push(format!("{e:#}")),
     }
     match crate::cli::stop(&o.state_dir) {
+        Ok(t) => out += &t,
+        Err(e) => errors.push(format!("{e:#}")),
+    }
+    // Their taps and bridges go with the host networking below.
+    match crate::cli::stop_instances(&o.state_dir) {
         Ok(t) => out += &t,
         Err(e) => errors.push(format!("{e:#}")),
     }

@@ -486,6 +486,18 @@ fn check_format(image: &Image, detected: &format::Detected) -> ApiResult<()> {
 }
 
 impl ImageService {
+    /// Whether any image a server could boot from is active (kernel and ramdisk
+    /// images alone are not).
+    pub async fn has_bootable_image(&self) -> ApiResult<bool> {
+        self.read(|c| {
+            Ok(store::image_list(c)?.iter().any(|i| {
+                i.status == ImageStatus::Active
+                    && !matches!(i.disk_format.as_deref(), Some("aki" | "ari") | None)
+            }))
+        })
+        .await
+    }
+
     /// Registers a local file as a public image owned by `owner`, once (DevStack's
     /// CirrOS): skipped when an image from the same file already exists.
     pub async fn register_bootstrap_image(&self, owner: String) -> ApiResult<Option<String>> {
@@ -571,8 +583,8 @@ impl ImageService {
             os_hidden: false,
             disk_format: Some(cfg.bootstrap_image_format.clone()),
             container_format: Some("bare".into()),
-            min_disk: 0,
-            min_ram: 0,
+            min_disk: cfg.bootstrap_image_min_disk,
+            min_ram: cfg.bootstrap_image_min_ram,
             size: None,
             virtual_size: None,
             checksum: None,
