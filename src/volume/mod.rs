@@ -12,6 +12,7 @@ mod backend;
 pub mod facade;
 pub(crate) mod model;
 mod quotas;
+mod snapshots;
 pub(crate) mod store;
 mod tasks;
 mod types;

@@ -106,3 +106,26 @@ def test_volume_survives_kill9(fresh_server: OnestackServer):
     v = demo.json("volume", "show", "kept")
     assert v["status"] == "available" and v["properties"] == {"k": "v"}
     demo.run("volume", "delete", "kept")
+
+
+def test_snapshot_and_volume_from_snapshot_and_volume(demo):
+    src = unique("src")
+    demo.run("volume", "create", "--size", "1", src)
+    wait_status(demo, src, "available")
+    snap = unique("snap")
+    demo.run("volume", "snapshot", "create", "--volume", src, snap)
+    deadline = time.monotonic() + 30
+    while demo.json("volume", "snapshot", "show", snap)["status"] != "available":
+        assert time.monotonic() < deadline, "snapshot not available"
+        time.sleep(0.3)
+    assert snap in {r["Name"] for r in demo.json("volume", "snapshot", "list")}
+    from_snap = unique("fromsnap")
+    v = demo.json("volume", "create", "--snapshot", snap, "--size", "2", from_snap)
+    assert v["snapshot_id"] == demo.json("volume", "snapshot", "show", snap)["id"]
+    assert wait_status(demo, from_snap, "available")["size"] == 2
+    clone = unique("clone")
+    demo.run("volume", "create", "--source", src, clone)
+    assert wait_status(demo, clone, "available")["size"] == 1
+    demo.fail("volume", "delete", src, expect="dependent snapshots")
+    demo.run("volume", "delete", "--purge", src)
+    demo.run("volume", "delete", from_snap, clone)
