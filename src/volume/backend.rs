@@ -18,6 +18,15 @@ pub trait Backend: Send + Sync {
     /// Makes a volume of `size_gib` holding a copy of the file at `source` (a
     /// snapshot or another volume), or finds the one a previous attempt made.
     fn create_from(&self, id: &str, size_gib: u64, source: &Path) -> io::Result<()>;
+    /// Makes a volume of `size_gib` from an image file in `format`, converted to
+    /// raw (`qemu-img convert`), or finds the one a previous attempt made.
+    fn create_from_image(
+        &self,
+        id: &str,
+        size_gib: u64,
+        image: &Path,
+        format: &str,
+    ) -> io::Result<()>;
     /// Copies volume `volume` to snapshot `snapshot` (a complete copy or none).
     fn snapshot(&self, volume: &str, snapshot: &str) -> io::Result<()>;
     /// Removes a snapshot; a missing one is already removed.
@@ -135,6 +144,40 @@ impl Backend for FileBackend {
 
     fn create_from(&self, id: &str, size_gib: u64, source: &Path) -> io::Result<()> {
         self.copy_into(source, &self.local_path(id), size_gib * GIB)?;
+        self.extend(id, size_gib)
+    }
+
+    fn create_from_image(
+        &self,
+        id: &str,
+        size_gib: u64,
+        image: &Path,
+        format: &str,
+    ) -> io::Result<()> {
+        let dest = self.local_path(id);
+        if !dest.exists() {
+            let tmp = self.tmp_path(id);
+            let out = std::process::Command::new("qemu-img")
+                .args(["convert", "-q", "-f", format, "-O", "raw"])
+                .arg(image)
+                .arg(&tmp)
+                .stdin(std::process::Stdio::null())
+                .output()?;
+            if !out.status.success() {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(io::Error::other(format!(
+                    "qemu-img convert of the image failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            let f = OpenOptions::new().write(true).open(&tmp)?;
+            if f.metadata()?.len() < size_gib * GIB {
+                f.set_len(size_gib * GIB)?;
+            }
+            f.sync_all()?;
+            std::fs::rename(&tmp, &dest)?;
+            self.sync_dir()?;
+        }
         self.extend(id, size_gib)
     }
 

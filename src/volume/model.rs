@@ -195,8 +195,17 @@ pub enum Task {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Source {
-    Snapshot { id: String },
-    Volume { id: String },
+    Snapshot {
+        id: String,
+    },
+    Volume {
+        id: String,
+    },
+    /// A Glance image's data file, in `format` (qcow2, raw, ...).
+    Image {
+        id: String,
+        format: String,
+    },
 }
 
 /// A snapshot's status.

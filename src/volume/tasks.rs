@@ -62,6 +62,13 @@ impl VolumeService {
             }
         }
         let backend = self.inner.backend.clone();
+        let image_path = match &task {
+            Task::Create {
+                source: Some(Source::Image { id, .. }),
+                ..
+            } => self.inner.image.as_ref().map(|i| i.file_path(id)),
+            _ => None,
+        };
         let vid = id.to_owned();
         let step = {
             let task = task.clone();
@@ -71,11 +78,19 @@ impl VolumeService {
                     size,
                     source: Some(src),
                 } => {
-                    let path = match &src {
-                        Source::Snapshot { id } => backend.snapshot_path(id),
-                        Source::Volume { id } => backend.local_path(id),
-                    };
-                    backend.create_from(&vid, size.max(0) as u64, &path)
+                    let size = size.max(0) as u64;
+                    match &src {
+                        Source::Snapshot { id } => {
+                            backend.create_from(&vid, size, &backend.snapshot_path(id))
+                        }
+                        Source::Volume { id } => {
+                            backend.create_from(&vid, size, &backend.local_path(id))
+                        }
+                        Source::Image { format, .. } => match &image_path {
+                            Some(p) => backend.create_from_image(&vid, size, p, format),
+                            None => Err(std::io::Error::other("no image service")),
+                        },
+                    }
                 }
                 Task::Extend { new_size, .. } => backend.extend(&vid, new_size.max(0) as u64),
                 Task::Delete => backend.delete(&vid),

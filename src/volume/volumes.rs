@@ -27,6 +27,33 @@ pub struct VolumeCreate {
     pub snapshot_id: Option<String>,
     /// Copy this volume (size may then be left 0: the volume's).
     pub source_volid: Option<String>,
+    /// Copy this Glance image (converted to raw); the volume is then bootable.
+    pub image_ref: Option<String>,
+}
+
+/// What a volume made from an image records of it (`volume_image_metadata`).
+fn image_metadata(i: &crate::image::model::Image) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    m.insert("image_id".into(), i.id.clone());
+    for (k, v) in [
+        ("image_name", i.name.clone()),
+        ("disk_format", i.disk_format.clone()),
+        ("container_format", i.container_format.clone()),
+        ("checksum", i.checksum.clone()),
+        ("size", i.size.map(|s| s.to_string())),
+        ("min_disk", Some(i.min_disk.to_string())),
+        ("min_ram", Some(i.min_ram.to_string())),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), v);
+        }
+    }
+    for (k, v) in &i.properties {
+        if let Some(s) = v.as_str() {
+            m.insert(k.clone(), s.to_owned());
+        }
+    }
+    m
 }
 
 /// Changes to a volume's name, description and metadata.
@@ -228,6 +255,48 @@ fn source_tx(
 }
 
 impl VolumeService {
+    /// The active image a volume of `size` GiB may be made from; Cinder's 400s
+    /// for an unknown image and an image larger than the volume.
+    async fn image_for_volume(
+        &self,
+        ctx: &RequestContext,
+        image_ref: &str,
+        size: i64,
+    ) -> ApiResult<crate::image::model::Image> {
+        let images =
+            self.inner.image.as_ref().ok_or_else(|| {
+                ApiError::bad_request("Invalid input received: no image service.")
+            })?;
+        let bad = || {
+            ApiError::bad_request("Invalid image identifier or unable to access requested image.")
+        };
+        let i = match images.image_get(ctx, image_ref.to_owned()).await {
+            Ok(i) => i,
+            Err(ApiError::Internal(e)) => return Err(ApiError::Internal(e)),
+            Err(_) => return Err(bad()),
+        };
+        if i.status != crate::image::model::ImageStatus::Active {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input received: Image {} is not active.",
+                i.id
+            )));
+        }
+        let bytes = i.virtual_size.or(i.size).unwrap_or(0);
+        let needed = (bytes + (1 << 30) - 1) / (1 << 30);
+        if needed > size {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input received: Size of specified image {needed}GB is larger than volume size {size}GB."
+            )));
+        }
+        if i.min_disk > size {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input received: Volume size {size}GB cannot be smaller than the image minDisk size {}GB.",
+                i.min_disk
+            )));
+        }
+        Ok(i)
+    }
+
     pub async fn volume_create(
         &self,
         ctx: &RequestContext,
@@ -255,11 +324,28 @@ impl VolumeService {
                 "Invalid input received: Availability zone '{zone}' is invalid."
             )));
         }
+        let image = match &req.image_ref {
+            None => None,
+            Some(_) if from_source => {
+                return Err(ApiError::bad_request(
+                    "Invalid input received: only one of imageRef, snapshot_id and source_volid may be given.",
+                ));
+            }
+            Some(iref) => Some(self.image_for_volume(ctx, iref, req.size).await?),
+        };
         let ctx2 = ctx.clone();
         let user = ctx.user.id.clone();
         let v = self
             .write(move |c| {
-                let (source, source_size, source_type) = source_tx(c, &ctx2, &req)?;
+                let (mut source, source_size, source_type) = source_tx(c, &ctx2, &req)?;
+                let mut image_meta = BTreeMap::new();
+                if let Some(i) = &image {
+                    source = Some(Source::Image {
+                        id: i.id.clone(),
+                        format: i.disk_format.clone().unwrap_or_else(|| "raw".into()),
+                    });
+                    image_meta = image_metadata(i);
+                }
                 let size = if req.size == 0 { source_size } else { req.size };
                 if size < source_size {
                     return Err(ApiError::bad_request(format!(
@@ -281,20 +367,20 @@ impl VolumeService {
                     availability_zone: zone,
                     type_id: t.id,
                     type_name: t.name,
-                    bootable: false,
+                    bootable: image.is_some(),
                     multiattach: req.multiattach
                         || t.extra_specs.get("multiattach").map(String::as_str)
                             == Some("<is> True"),
                     snapshot_id: req.snapshot_id.clone(),
                     source_volid: req.source_volid.clone(),
-                    image_id: None,
+                    image_id: image.as_ref().map(|i| i.id.clone()),
                     task: Some(Task::Create { size, source }),
                     error_reason: None,
                     created_at: store::now(),
                     updated_at: None,
                     launched_at: None,
                     metadata: req.metadata,
-                    image_metadata: BTreeMap::new(),
+                    image_metadata: image_meta,
                     admin_metadata: BTreeMap::new(),
                 };
                 store::volume_insert(c, &v).map_err(sql)?;

@@ -86,7 +86,7 @@ fn parse_size(field: &str, v: Option<&Value>) -> ApiResult<Option<i64>> {
 }
 
 /// Sources of a new volume that this build cannot use yet: an honest 400.
-const NOT_YET: &[&str] = &["imageRef", "backup_id", "consistencygroup_id", "group_id"];
+const NOT_YET: &[&str] = &["backup_id", "consistencygroup_id", "group_id"];
 
 async fn volume_create(
     State(cloud): State<Cloud>,
@@ -138,6 +138,10 @@ async fn volume_create(
         multiattach,
         snapshot_id,
         source_volid,
+        image_ref: match opt_string("imageRef", vol.get("imageRef"))? {
+            Some(i) => Some(i),
+            None => opt_string("image_id", vol.get("image_id"))?,
+        },
     };
     let v = cloud.volume.volume_create(&ctx, req).await?;
     let body =
