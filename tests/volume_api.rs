@@ -1413,3 +1413,43 @@ fn volumes_from_images() {
         "badRequest",
     );
 }
+
+/// A create from an image interrupted before its converted file was complete is
+/// redone at the next start.
+#[test]
+fn interrupted_create_from_image_is_redone_after_kill9() {
+    let mut s = Server::start();
+    let u = login(&s, "demo");
+    let mut raw = vec![0u8; 1 << 20];
+    raw[8192..8197].copy_from_slice(b"again");
+    let image = upload_image(&s, &u, "raw", raw);
+    let v = create(&s, &u, json!({"size": 1, "imageRef": image}));
+    let id = v["id"].as_str().expect("id").to_owned();
+    wait_status(&s, &u, &id, "available");
+    s.kill9();
+    {
+        let db = rusqlite::Connection::open(s.state_dir().join("state.db")).expect("db");
+        let task = json!({"op": "create", "size": 1, "source": {"kind": "image", "id": image, "format": "raw"}});
+        db.execute(
+            "UPDATE volumes SET status = 'creating', task = ?2 WHERE id = ?1",
+            rusqlite::params![id, task.to_string()],
+        )
+        .expect("update");
+    }
+    std::fs::remove_file(file_of(&s, &id)).expect("remove");
+    std::fs::write(
+        s.state_dir().join(format!("volumes/volume-{id}.tmp")),
+        b"partial",
+    )
+    .expect("tmp");
+    s.launch();
+    let u = login(&s, "demo");
+    let v = get(&s, &u, &format!("/volumes/{id}"))["volume"].clone();
+    assert_eq!(v["status"], "available");
+    assert_eq!(read_at(&file_of(&s, &id), 8192, 5), b"again");
+    assert!(
+        !s.state_dir()
+            .join(format!("volumes/volume-{id}.tmp"))
+            .exists()
+    );
+}

@@ -129,3 +129,18 @@ def test_snapshot_and_volume_from_snapshot_and_volume(demo):
     demo.fail("volume", "delete", src, expect="dependent snapshots")
     demo.run("volume", "delete", "--purge", src)
     demo.run("volume", "delete", from_snap, clone)
+
+
+def test_volume_create_from_image(demo, tmp_path):
+    data = tmp_path / "disk.raw"
+    data.write_bytes(b"\0" * 4096 + b"onestack" + b"\0" * (1 << 20))
+    image = unique("img")
+    demo.run("image", "create", "--disk-format", "raw", "--container-format", "bare",
+             "--file", str(data), image)
+    name = unique("fromimg")
+    demo.run("volume", "create", "--image", image, "--size", "1", name)
+    v = wait_status(demo, name, "available")
+    assert v["bootable"] is True
+    assert v["volume_image_metadata"]["image_name"] == image
+    demo.run("volume", "delete", name)
+    demo.run("image", "delete", image)
