@@ -91,8 +91,12 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
     let network = NetworkService::new(db.clone());
     let placement = PlacementService::new(db.clone());
     let compute = compute_service(&profile, &dir, &db, &image, &network, &placement);
-    let volume =
-        crate::volume::VolumeService::open(db.clone(), &dir, crate::placement::host::hostname())?;
+    let volume = crate::volume::VolumeService::open(
+        db.clone(),
+        &dir,
+        crate::placement::host::hostname(),
+        Some(image.clone()),
+    )?;
     let resumable_imports = image.recover()?;
     if profile.services.enabled.contains(&ServiceName::Placement)
         && let Err(e) = register_compute_node(&placement, &db, &dir)

@@ -1071,3 +1071,385 @@ fn interrupted_tasks_finish_after_kill9() {
         "only the two volumes' files remain: {left:?}"
     );
 }
+
+fn snap_status(s: &Server, u: &U, id: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = get(s, u, &format!("/snapshots/{id}"))["snapshot"].clone();
+        if v["status"] == want {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "snapshot {id} stuck in {}",
+            v["status"]
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn write_at(path: &std::path::Path, offset: u64, data: &[u8]) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open");
+    f.seek(SeekFrom::Start(offset)).expect("seek");
+    f.write_all(data).expect("write");
+    f.sync_all().expect("sync");
+}
+
+fn read_at(path: &std::path::Path, offset: u64, len: usize) -> Vec<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).expect("open");
+    f.seek(SeekFrom::Start(offset)).expect("seek");
+    let mut b = vec![0; len];
+    f.read_exact(&mut b).expect("read");
+    b
+}
+
+/// Snapshots copy the volume's data at that moment; volumes made from a snapshot
+/// or another volume hold it; a volume with snapshots is deleted only by cascade.
+#[test]
+fn snapshots_and_volumes_from_snapshots_and_volumes() {
+    let s = Server::start();
+    let u = login(&s, "demo");
+    let v = create(
+        &s,
+        &u,
+        json!({"size": 1, "name": "src", "volume_type": "__DEFAULT__"}),
+    );
+    let vid = v["id"].as_str().expect("id").to_owned();
+    wait_status(&s, &u, &vid, "available");
+    write_at(&file_of(&s, &vid), 512 << 20, b"before");
+    let r = call(
+        &s,
+        &u,
+        Method::POST,
+        "/snapshots",
+        Some("3.70"),
+        Some(
+            json!({"snapshot": {"volume_id": vid, "name": "s1", "metadata": {"k": "v"}, "force": false}}),
+        ),
+    );
+    assert_eq!(r.status(), 202);
+    let sn = json_of(r)["snapshot"].clone();
+    let sid = sn["id"].as_str().expect("id").to_owned();
+    let sn = snap_status(&s, &u, &sid, "available");
+    assert_eq!(sn["size"], 1);
+    assert_eq!(sn["volume_id"], vid.as_str());
+    assert_eq!(sn["os-extended-snapshot-attributes:progress"], "100%");
+    assert_eq!(sn["metadata"]["k"], "v");
+    // Data written after the snapshot is not in it.
+    write_at(&file_of(&s, &vid), 512 << 20, b"after!");
+    let list = get(&s, &u, "/snapshots/detail?name=s1");
+    assert_eq!(list["snapshots"].as_array().expect("list").len(), 1);
+    let r = call(
+        &s,
+        &u,
+        Method::PUT,
+        &format!("/snapshots/{sid}"),
+        None,
+        Some(json!({"snapshot": {"name": "s2"}})),
+    );
+    assert_eq!(json_of(r)["snapshot"]["name"], "s2");
+    // A volume from the snapshot (bigger, type inherited) and one from the volume.
+    let a = create(&s, &u, json!({"size": 2, "snapshot_id": sid}));
+    let aid = a["id"].as_str().expect("id").to_owned();
+    assert_eq!(a["snapshot_id"], sid.as_str());
+    let a = wait_status(&s, &u, &aid, "available");
+    assert_eq!(a["volume_type"], "__DEFAULT__");
+    assert_eq!(read_at(&file_of(&s, &aid), 512 << 20, 6), b"before");
+    assert_eq!(
+        std::fs::metadata(file_of(&s, &aid)).expect("file").len(),
+        2 * GIB
+    );
+    let b = create(&s, &u, json!({"source_volid": vid}));
+    let bid = b["id"].as_str().expect("id").to_owned();
+    let b = wait_status(&s, &u, &bid, "available");
+    assert_eq!(b["size"], 1);
+    assert_eq!(b["source_volid"], vid.as_str());
+    assert_eq!(read_at(&file_of(&s, &bid), 512 << 20, 6), b"after!");
+    // Two sources at once: refused.
+    fault(
+        call(
+            &s,
+            &u,
+            Method::POST,
+            "/volumes",
+            None,
+            Some(json!({"volume": {"size": 1, "snapshot_id": sid, "source_volid": vid}})),
+        ),
+        400,
+        "badRequest",
+    );
+    // Usage counts the snapshot and its gigabytes.
+    let q = get(&s, &u, &format!("/os-quota-sets/{}?usage=True", u.project))["quota_set"].clone();
+    assert_eq!(q["snapshots"]["in_use"], 1);
+    assert_eq!(q["gigabytes"]["in_use"], 5);
+    // The source volume has a snapshot: delete needs cascade.
+    let m = fault(
+        call(
+            &s,
+            &u,
+            Method::DELETE,
+            &format!("/volumes/{vid}"),
+            None,
+            None,
+        ),
+        400,
+        "badRequest",
+    );
+    assert!(m.contains("dependent snapshots"), "{m}");
+    let r = call(
+        &s,
+        &u,
+        Method::DELETE,
+        &format!("/volumes/{vid}?cascade=True"),
+        None,
+        None,
+    );
+    assert_eq!(r.status(), 202);
+    wait_gone(&s, &u, &vid);
+    fault(
+        call(
+            &s,
+            &u,
+            Method::GET,
+            &format!("/snapshots/{sid}"),
+            None,
+            None,
+        ),
+        404,
+        "itemNotFound",
+    );
+    assert!(
+        !s.state_dir()
+            .join(format!("volumes/snapshot-{sid}"))
+            .exists()
+    );
+    // The copies live on.
+    assert_eq!(read_at(&file_of(&s, &aid), 512 << 20, 6), b"before");
+}
+
+#[test]
+fn snapshot_of_a_volume_in_error_is_refused_and_snapshot_delete_finishes_after_kill9() {
+    let mut s = Server::start();
+    let u = login(&s, "demo");
+    let admin = login(&s, "admin");
+    let v = create(&s, &u, json!({"size": 1}));
+    let vid = v["id"].as_str().expect("id").to_owned();
+    wait_status(&s, &u, &vid, "available");
+    let r = call(
+        &s,
+        &admin,
+        Method::POST,
+        &format!("/volumes/{vid}/action"),
+        None,
+        Some(json!({"os-reset_status": {"status": "error"}})),
+    );
+    assert_eq!(r.status(), 202);
+    fault(
+        call(
+            &s,
+            &u,
+            Method::POST,
+            "/snapshots",
+            None,
+            Some(json!({"snapshot": {"volume_id": vid}})),
+        ),
+        400,
+        "badRequest",
+    );
+    call(
+        &s,
+        &admin,
+        Method::POST,
+        &format!("/volumes/{vid}/action"),
+        None,
+        Some(json!({"os-reset_status": {"status": "available"}})),
+    );
+    let r = call(
+        &s,
+        &u,
+        Method::POST,
+        "/snapshots",
+        None,
+        Some(json!({"snapshot": {"volume_id": vid}})),
+    );
+    let sid = json_of(r)["snapshot"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    snap_status(&s, &u, &sid, "available");
+    s.kill9();
+    {
+        let db = rusqlite::Connection::open(s.state_dir().join("state.db")).expect("db");
+        db.execute(
+            "UPDATE volume_snapshots SET status = 'deleting', task = 'delete' WHERE id = ?1",
+            [&sid],
+        )
+        .expect("update");
+    }
+    s.launch();
+    let u = login(&s, "demo");
+    fault(
+        call(
+            &s,
+            &u,
+            Method::GET,
+            &format!("/snapshots/{sid}"),
+            None,
+            None,
+        ),
+        404,
+        "itemNotFound",
+    );
+    assert!(
+        !s.state_dir()
+            .join(format!("volumes/snapshot-{sid}"))
+            .exists()
+    );
+    let r = call(
+        &s,
+        &u,
+        Method::DELETE,
+        &format!("/volumes/{vid}"),
+        None,
+        None,
+    );
+    assert_eq!(r.status(), 202);
+}
+
+/// Uploads `data` as a Glance image in `format`; returns its id.
+fn upload_image(s: &Server, u: &U, format: &str, data: Vec<u8>) -> String {
+    let r = s
+        .client
+        .post(format!("{}/image/v2/images", s.base))
+        .header("X-Auth-Token", &u.token)
+        .json(&json!({"name": format!("img-{format}"), "disk_format": format, "container_format": "bare"}))
+        .send()
+        .expect("image create");
+    assert_eq!(r.status(), 201);
+    let id = json_of(r)["id"].as_str().expect("id").to_owned();
+    let r = s
+        .client
+        .put(format!("{}/image/v2/images/{id}/file", s.base))
+        .header("X-Auth-Token", &u.token)
+        .header("content-type", "application/octet-stream")
+        .body(data)
+        .send()
+        .expect("upload");
+    assert_eq!(r.status(), 204);
+    id
+}
+
+/// A volume from a raw and from a qcow2 image holds the image's disk content (the
+/// qcow2 converted to raw), is bootable and carries the image's metadata.
+#[test]
+fn volumes_from_images() {
+    let s = Server::start();
+    let u = login(&s, "demo");
+    let mut raw = vec![0u8; 1 << 20];
+    raw[4096..4101].copy_from_slice(b"image");
+    let raw_id = upload_image(&s, &u, "raw", raw.clone());
+    let qcow2 = {
+        let dir = tempfile::tempdir().expect("tmp");
+        let src = dir.path().join("d.raw");
+        let dst = dir.path().join("d.qcow2");
+        std::fs::write(&src, &raw).expect("write");
+        let ok = std::process::Command::new("qemu-img")
+            .args(["convert", "-f", "raw", "-O", "qcow2"])
+            .arg(&src)
+            .arg(&dst)
+            .status()
+            .map(|st| st.success())
+            .unwrap_or(false);
+        if ok {
+            Some(std::fs::read(&dst).expect("read"))
+        } else {
+            None
+        }
+    };
+    let mut images = vec![raw_id];
+    match qcow2 {
+        Some(q) => images.push(upload_image(&s, &u, "qcow2", q)),
+        None => eprintln!("SKIP (qcow2 half): qemu-img is not installed"),
+    }
+    for image in images {
+        let v = create(&s, &u, json!({"size": 1, "imageRef": image}));
+        let id = v["id"].as_str().expect("id").to_owned();
+        let v = wait_status(&s, &u, &id, "available");
+        assert_eq!(v["bootable"], "true");
+        assert_eq!(v["volume_image_metadata"]["image_id"], image.as_str());
+        assert_eq!(read_at(&file_of(&s, &id), 4096, 5), b"image");
+        assert_eq!(
+            std::fs::metadata(file_of(&s, &id)).expect("file").len(),
+            GIB
+        );
+    }
+    fault(
+        call(
+            &s,
+            &u,
+            Method::POST,
+            "/volumes",
+            None,
+            Some(json!({"volume": {"size": 1, "imageRef": "no-such-image"}})),
+        ),
+        400,
+        "badRequest",
+    );
+    fault(
+        call(
+            &s,
+            &u,
+            Method::POST,
+            "/volumes",
+            None,
+            Some(json!({"volume": {"imageRef": "no-such-image"}})),
+        ),
+        400,
+        "badRequest",
+    );
+}
+
+/// A create from an image interrupted before its converted file was complete is
+/// redone at the next start.
+#[test]
+fn interrupted_create_from_image_is_redone_after_kill9() {
+    let mut s = Server::start();
+    let u = login(&s, "demo");
+    let mut raw = vec![0u8; 1 << 20];
+    raw[8192..8197].copy_from_slice(b"again");
+    let image = upload_image(&s, &u, "raw", raw);
+    let v = create(&s, &u, json!({"size": 1, "imageRef": image}));
+    let id = v["id"].as_str().expect("id").to_owned();
+    wait_status(&s, &u, &id, "available");
+    s.kill9();
+    {
+        let db = rusqlite::Connection::open(s.state_dir().join("state.db")).expect("db");
+        let task = json!({"op": "create", "size": 1, "source": {"kind": "image", "id": image, "format": "raw"}});
+        db.execute(
+            "UPDATE volumes SET status = 'creating', task = ?2 WHERE id = ?1",
+            rusqlite::params![id, task.to_string()],
+        )
+        .expect("update");
+    }
+    std::fs::remove_file(file_of(&s, &id)).expect("remove");
+    std::fs::write(
+        s.state_dir().join(format!("volumes/volume-{id}.tmp")),
+        b"partial",
+    )
+    .expect("tmp");
+    s.launch();
+    let u = login(&s, "demo");
+    let v = get(&s, &u, &format!("/volumes/{id}"))["volume"].clone();
+    assert_eq!(v["status"], "available");
+    assert_eq!(read_at(&file_of(&s, &id), 8192, 5), b"again");
+    assert!(
+        !s.state_dir()
+            .join(format!("volumes/volume-{id}.tmp"))
+            .exists()
+    );
+}

@@ -15,6 +15,24 @@ pub const GIB: u64 = 1 << 30;
 pub trait Backend: Send + Sync {
     /// Makes a blank volume of `size_gib`, or finds the one a previous attempt made.
     fn create(&self, id: &str, size_gib: u64) -> io::Result<()>;
+    /// Makes a volume of `size_gib` holding a copy of the file at `source` (a
+    /// snapshot or another volume), or finds the one a previous attempt made.
+    fn create_from(&self, id: &str, size_gib: u64, source: &Path) -> io::Result<()>;
+    /// Makes a volume of `size_gib` from an image file in `format`, converted to
+    /// raw (`qemu-img convert`), or finds the one a previous attempt made.
+    fn create_from_image(
+        &self,
+        id: &str,
+        size_gib: u64,
+        image: &Path,
+        format: &str,
+    ) -> io::Result<()>;
+    /// Copies volume `volume` to snapshot `snapshot` (a complete copy or none).
+    fn snapshot(&self, volume: &str, snapshot: &str) -> io::Result<()>;
+    /// Removes a snapshot; a missing one is already removed.
+    fn snapshot_delete(&self, snapshot: &str) -> io::Result<()>;
+    /// Where a snapshot's data lives.
+    fn snapshot_path(&self, snapshot: &str) -> PathBuf;
     /// Grows a volume to `size_gib` (never shrinks).
     fn extend(&self, id: &str, size_gib: u64) -> io::Result<()>;
     /// Removes a volume; a missing one is already removed.
@@ -50,6 +68,60 @@ impl FileBackend {
     fn sync_dir(&self) -> io::Result<()> {
         File::open(&self.dir)?.sync_all()
     }
+
+    /// Copies `source` to `dest` through a temp file (holes stay holes), growing it
+    /// to at least `min_len`; `dest` appears only complete.
+    fn copy_into(&self, source: &Path, dest: &Path, min_len: u64) -> io::Result<()> {
+        if dest.exists() {
+            return Ok(());
+        }
+        let tmp = dest.with_extension("tmp");
+        let mut src = File::open(source)?;
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        sparse_copy(&mut src, &mut out)?;
+        if out.metadata()?.len() < min_len {
+            out.set_len(min_len)?;
+        }
+        out.sync_all()?;
+        std::fs::rename(&tmp, dest)?;
+        self.sync_dir()
+    }
+}
+
+/// Copies a file's data regions only (SEEK_DATA/SEEK_HOLE), so a sparse volume
+/// stays sparse and a copy costs what the volume holds, not its size.
+fn sparse_copy(src: &mut File, out: &mut File) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let len = src.metadata()?.len();
+    out.set_len(len)?;
+    let mut pos = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    while pos < len {
+        let data = match rustix::fs::seek(&*src, rustix::fs::SeekFrom::Data(pos)) {
+            Ok(d) => d,
+            // ENXIO: no data after pos.
+            Err(rustix::io::Errno::NXIO) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let hole = rustix::fs::seek(&*src, rustix::fs::SeekFrom::Hole(data))
+            .map_err(io::Error::from)?
+            .min(len);
+        src.seek(SeekFrom::Start(data))?;
+        out.seek(SeekFrom::Start(data))?;
+        let mut left = hole - data;
+        while left > 0 {
+            let n = (left as usize).min(buf.len());
+            src.read_exact(&mut buf[..n])?;
+            out.write_all(&buf[..n])?;
+            left -= n as u64;
+        }
+        pos = hole;
+    }
+    Ok(())
 }
 
 impl Backend for FileBackend {
@@ -68,6 +140,65 @@ impl Backend for FileBackend {
         f.sync_all()?;
         std::fs::rename(&tmp, &path)?;
         self.sync_dir()
+    }
+
+    fn create_from(&self, id: &str, size_gib: u64, source: &Path) -> io::Result<()> {
+        self.copy_into(source, &self.local_path(id), size_gib * GIB)?;
+        self.extend(id, size_gib)
+    }
+
+    fn create_from_image(
+        &self,
+        id: &str,
+        size_gib: u64,
+        image: &Path,
+        format: &str,
+    ) -> io::Result<()> {
+        let dest = self.local_path(id);
+        if !dest.exists() {
+            let tmp = self.tmp_path(id);
+            let out = std::process::Command::new("qemu-img")
+                .args(["convert", "-q", "-f", format, "-O", "raw"])
+                .arg(image)
+                .arg(&tmp)
+                .stdin(std::process::Stdio::null())
+                .output()?;
+            if !out.status.success() {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(io::Error::other(format!(
+                    "qemu-img convert of the image failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            let f = OpenOptions::new().write(true).open(&tmp)?;
+            if f.metadata()?.len() < size_gib * GIB {
+                f.set_len(size_gib * GIB)?;
+            }
+            f.sync_all()?;
+            std::fs::rename(&tmp, &dest)?;
+            self.sync_dir()?;
+        }
+        self.extend(id, size_gib)
+    }
+
+    fn snapshot(&self, volume: &str, snapshot: &str) -> io::Result<()> {
+        self.copy_into(&self.local_path(volume), &self.snapshot_path(snapshot), 0)
+    }
+
+    fn snapshot_delete(&self, snapshot: &str) -> io::Result<()> {
+        let p = self.snapshot_path(snapshot);
+        for p in [p.clone(), p.with_extension("tmp")] {
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.sync_dir()
+    }
+
+    fn snapshot_path(&self, snapshot: &str) -> PathBuf {
+        self.dir.join(format!("snapshot-{snapshot}"))
     }
 
     fn extend(&self, id: &str, size_gib: u64) -> io::Result<()> {
@@ -118,6 +249,35 @@ mod tests {
         b.delete("a").expect("delete");
         b.delete("a").expect("delete again");
         assert!(!b.local_path("a").exists());
+    }
+
+    #[test]
+    fn snapshots_and_clones_copy_data_and_keep_holes() {
+        use std::io::{Seek, SeekFrom, Write};
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = FileBackend::open(dir.path()).expect("open");
+        b.create("v", 2).expect("create");
+        let mut f = OpenOptions::new()
+            .write(true)
+            .open(b.local_path("v"))
+            .expect("open");
+        f.seek(SeekFrom::Start(GIB + 4096)).expect("seek");
+        f.write_all(b"hello").expect("write");
+        f.sync_all().expect("sync");
+        b.snapshot("v", "s").expect("snapshot");
+        b.create_from("w", 3, &b.snapshot_path("s")).expect("clone");
+        let mut w = File::open(b.local_path("w")).expect("open");
+        assert_eq!(w.metadata().expect("stat").len(), 3 * GIB);
+        w.seek(SeekFrom::Start(GIB + 4096)).expect("seek");
+        let mut got = [0u8; 5];
+        std::io::Read::read_exact(&mut w, &mut got).expect("read");
+        assert_eq!(&got, b"hello");
+        let md = std::fs::metadata(b.local_path("w")).expect("stat");
+        assert!(md.blocks() * 512 < 16 << 20, "the clone stays sparse");
+        b.snapshot_delete("s").expect("delete");
+        b.snapshot_delete("s").expect("delete again");
+        assert!(!b.snapshot_path("s").exists());
     }
 
     #[test]

@@ -9,9 +9,14 @@ use super::VolumeService;
 
 impl VolumeService {
     /// The service on the file backend in `<state_dir>/volumes`; `host` names this
-    /// machine in the services listing.
-    pub fn open(db: Db, state_dir: &Path, host: String) -> anyhow::Result<VolumeService> {
-        VolumeService::open_files(db, state_dir, host)
+    /// machine in the services listing; `image` is where volumes from images come from.
+    pub fn open(
+        db: Db,
+        state_dir: &Path,
+        host: String,
+        image: Option<crate::image::ImageService>,
+    ) -> anyhow::Result<VolumeService> {
+        VolumeService::open_files(db, state_dir, host, image)
     }
 
     /// Finishes or rolls back the volume operations a crash interrupted, so no

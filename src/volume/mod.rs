@@ -12,6 +12,7 @@ mod backend;
 pub mod facade;
 pub(crate) mod model;
 mod quotas;
+mod snapshots;
 pub(crate) mod store;
 mod tasks;
 mod types;
@@ -41,19 +42,27 @@ struct Inner {
     backend: Arc<dyn Backend>,
     /// This host's name, as the services listing and `os-vol-host-attr:host` show it.
     host: String,
+    /// The image service, the source of volumes made from images.
+    image: Option<crate::image::ImageService>,
     /// One lock per volume, serializing its tasks.
     locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl VolumeService {
     /// Opens the file backend in `state_dir/volumes`.
-    fn open_files(db: Db, state_dir: &Path, host: String) -> anyhow::Result<VolumeService> {
+    fn open_files(
+        db: Db,
+        state_dir: &Path,
+        host: String,
+        image: Option<crate::image::ImageService>,
+    ) -> anyhow::Result<VolumeService> {
         let backend = FileBackend::open(&state_dir.join(VOLUMES_DIR))?;
         Ok(VolumeService {
             inner: Arc::new(Inner {
                 db,
                 backend: Arc::new(backend),
                 host,
+                image,
                 locks: Default::default(),
             }),
         })

@@ -179,12 +179,120 @@ pub struct Volume {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Task {
-    /// Make the backing storage of `size` GiB (blank).
-    Create { size: i64 },
+    /// Make the backing storage of `size` GiB: blank, or a copy of `source`.
+    Create {
+        size: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<Source>,
+    },
     /// Grow the backing storage to `new_size` GiB; `attached` is where it returns.
     Extend { new_size: i64, attached: bool },
     /// Remove the backing storage, then the row.
     Delete,
+}
+
+/// What a new volume is copied from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    Snapshot {
+        id: String,
+    },
+    Volume {
+        id: String,
+    },
+    /// A Glance image's data file, in `format` (qcow2, raw, ...).
+    Image {
+        id: String,
+        format: String,
+    },
+}
+
+/// A snapshot's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotStatus {
+    Creating,
+    Available,
+    Deleting,
+    Error,
+    ErrorDeleting,
+}
+
+/// What happens to a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotEvent {
+    Created,
+    CreateFailed,
+    DeleteStart { force: bool },
+    DeleteFailed,
+    Reset(SnapshotStatus),
+}
+
+impl SnapshotStatus {
+    pub const ALL: [SnapshotStatus; 5] = [
+        SnapshotStatus::Creating,
+        SnapshotStatus::Available,
+        SnapshotStatus::Deleting,
+        SnapshotStatus::Error,
+        SnapshotStatus::ErrorDeleting,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotStatus::Creating => "creating",
+            SnapshotStatus::Available => "available",
+            SnapshotStatus::Deleting => "deleting",
+            SnapshotStatus::Error => "error",
+            SnapshotStatus::ErrorDeleting => "error_deleting",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SnapshotStatus> {
+        SnapshotStatus::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// The status after `event`, or Cinder's refusal message.
+    pub fn transition(self, event: SnapshotEvent) -> Result<SnapshotStatus, String> {
+        use SnapshotStatus as S;
+        match (event, self) {
+            (SnapshotEvent::Created, S::Creating) => Ok(S::Available),
+            (SnapshotEvent::CreateFailed, S::Creating) => Ok(S::Error),
+            (SnapshotEvent::DeleteStart { .. }, S::Available | S::Error) => Ok(S::Deleting),
+            (
+                SnapshotEvent::DeleteStart { force: true },
+                S::Creating | S::ErrorDeleting | S::Deleting,
+            ) => Ok(S::Deleting),
+            (SnapshotEvent::DeleteFailed, S::Deleting) => Ok(S::ErrorDeleting),
+            (SnapshotEvent::Reset(to), _) => Ok(to),
+            (SnapshotEvent::DeleteStart { .. }, _) => Err(format!(
+                "Invalid snapshot: Snapshot status must be available or error to delete, but current status is: {}.",
+                self.as_str()
+            )),
+            (_, _) => Err(format!(
+                "Invalid snapshot: unexpected status {} for this step.",
+                self.as_str()
+            )),
+        }
+    }
+}
+
+/// A snapshot row.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub id: String,
+    pub volume_id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub size: i64,
+    pub status: SnapshotStatus,
+    pub metadata: BTreeMap<String, String>,
+    /// `create` or `delete` while that step is under way.
+    pub task: Option<String>,
+    pub error_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: Option<String>,
 }
 
 /// A volume type with its extra specs.
@@ -272,6 +380,31 @@ mod tests {
             e.to_string(),
             "Invalid volume: Volume status must be available or in-use to extend, but current status is: creating."
         );
+    }
+
+    #[test]
+    fn snapshot_moves() {
+        use SnapshotStatus as S;
+        assert_eq!(
+            S::Creating.transition(SnapshotEvent::Created),
+            Ok(S::Available)
+        );
+        assert_eq!(
+            S::Available.transition(SnapshotEvent::DeleteStart { force: false }),
+            Ok(S::Deleting)
+        );
+        assert!(
+            S::Creating
+                .transition(SnapshotEvent::DeleteStart { force: false })
+                .is_err()
+        );
+        assert_eq!(
+            S::Deleting.transition(SnapshotEvent::DeleteFailed),
+            Ok(S::ErrorDeleting)
+        );
+        for s in S::ALL {
+            assert_eq!(S::parse(s.as_str()), Some(s));
+        }
     }
 
     #[test]

@@ -44,18 +44,22 @@ pub fn limits_tx(c: &Connection, project: &str) -> ApiResult<BTreeMap<String, i6
     Ok(out)
 }
 
-/// In-use counts per resource (snapshots and backups are not served yet: 0).
+/// In-use counts per resource (backups are not served yet: 0).
 fn in_use(u: &Usage, resource: &str) -> i64 {
     match resource {
         "volumes" => u.volumes,
         "gigabytes" => u.gigabytes,
+        "snapshots" => u.snapshots,
         r => {
-            for (t, (n, gb)) in &u.per_type {
+            for (t, (n, gb, snaps)) in &u.per_type {
                 if r == format!("volumes_{t}") {
                     return *n;
                 }
                 if r == format!("gigabytes_{t}") {
                     return *gb;
+                }
+                if r == format!("snapshots_{t}") {
+                    return *snaps;
                 }
             }
             0
@@ -70,13 +74,14 @@ pub fn check_tx(
     project: &str,
     type_name: &str,
     volumes: i64,
+    snapshots: i64,
     gigabytes: i64,
     size: i64,
 ) -> ApiResult<()> {
     let limits = limits_tx(c, project)?;
     let usage = store::usage(c, project).map_err(sql)?;
     let per_volume = limits.get("per_volume_gigabytes").copied().unwrap_or(-1);
-    if per_volume >= 0 && size > per_volume {
+    if volumes > 0 && per_volume >= 0 && size > per_volume {
         return Err(ApiError::OverQuota(format!(
             "VolumeSizeExceedsLimit: Requested volume size {size}G is larger than maximum allowed limit {per_volume}G."
         )));
@@ -86,6 +91,14 @@ pub fn check_tx(
         if volumes > 0 && limit >= 0 && in_use(&usage, &name) + volumes > limit {
             return Err(ApiError::OverQuota(format!(
                 "VolumeLimitExceeded: Maximum number of volumes allowed ({limit}) exceeded for quota '{name}'."
+            )));
+        }
+    }
+    for name in ["snapshots".to_owned(), format!("snapshots_{type_name}")] {
+        let limit = limits.get(&name).copied().unwrap_or(-1);
+        if snapshots > 0 && limit >= 0 && in_use(&usage, &name) + snapshots > limit {
+            return Err(ApiError::OverQuota(format!(
+                "SnapshotLimitExceeded: Maximum number of snapshots allowed ({limit}) exceeded for quota '{name}'."
             )));
         }
     }

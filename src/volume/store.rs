@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::model::{Task, Volume, VolumeStatus, VolumeType};
+use super::model::{Snapshot, SnapshotStatus, Task, Volume, VolumeStatus, VolumeType};
 
 /// Cinder's timestamp form: `2026-01-01T00:00:00.000000`, UTC without a zone.
 pub fn now() -> String {
@@ -362,12 +362,15 @@ pub fn metadata_delete(c: &Connection, id: &str, kind: &str, key: &str) -> rusql
 
 // ---- quotas -------------------------------------------------------------------
 
-/// Volumes and gigabytes a project holds, in all and per type name.
+/// Volumes, snapshots and gigabytes (of both) a project holds, in all and per
+/// type name.
 #[derive(Debug, Default, Clone)]
 pub struct Usage {
     pub volumes: i64,
+    pub snapshots: i64,
     pub gigabytes: i64,
-    pub per_type: BTreeMap<String, (i64, i64)>,
+    /// type name -> (volumes, gigabytes, snapshots)
+    pub per_type: BTreeMap<String, (i64, i64, i64)>,
 }
 
 pub fn usage(c: &Connection, project: &str) -> rusqlite::Result<Usage> {
@@ -386,7 +389,26 @@ pub fn usage(c: &Connection, project: &str) -> rusqlite::Result<Usage> {
         let (name, n, gb) = row?;
         u.volumes += n;
         u.gigabytes += gb;
-        u.per_type.insert(name, (n, gb));
+        u.per_type.insert(name, (n, gb, 0));
+    }
+    let mut st = c.prepare_cached(
+        "SELECT t.name, COUNT(*), COALESCE(SUM(s.size), 0) FROM volume_snapshots s \
+         JOIN volumes v ON v.id = s.volume_id JOIN volume_types t ON t.id = v.type_id \
+         WHERE s.project_id = ?1 GROUP BY t.name",
+    )?;
+    for row in st.query_map([project], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })? {
+        let (name, n, gb) = row?;
+        u.snapshots += n;
+        u.gigabytes += gb;
+        let e = u.per_type.entry(name).or_default();
+        e.1 += gb;
+        e.2 += n;
     }
     Ok(u)
 }
@@ -415,5 +437,125 @@ pub fn quota_set(
 
 pub fn quota_delete(c: &Connection, project: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM volume_quotas WHERE project_id = ?1", [project])?;
+    Ok(())
+}
+
+// ---- snapshots ------------------------------------------------------------------
+
+const SNAPSHOT_COLS: &str = "id, volume_id, project_id, user_id, name, description, size, \
+    status, metadata, task, error_reason, created_at, updated_at";
+
+fn snapshot_from_row(r: &Row) -> rusqlite::Result<Snapshot> {
+    let status: String = r.get(7)?;
+    let metadata: String = r.get(8)?;
+    Ok(Snapshot {
+        id: r.get(0)?,
+        volume_id: r.get(1)?,
+        project_id: r.get(2)?,
+        user_id: r.get(3)?,
+        name: r.get(4)?,
+        description: r.get(5)?,
+        size: r.get(6)?,
+        status: SnapshotStatus::parse(&status).unwrap_or(SnapshotStatus::Error),
+        metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+        task: r.get(9)?,
+        error_reason: r.get(10)?,
+        created_at: r.get(11)?,
+        updated_at: r.get(12)?,
+    })
+}
+
+pub fn snapshot_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Snapshot>> {
+    c.query_row(
+        &format!("SELECT {SNAPSHOT_COLS} FROM volume_snapshots WHERE id = ?1"),
+        [id],
+        snapshot_from_row,
+    )
+    .optional()
+}
+
+/// Snapshots of `project` (every project's when None).
+pub fn snapshot_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<Snapshot>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {SNAPSHOT_COLS} FROM volume_snapshots WHERE ?1 IS NULL OR project_id = ?1 \
+         ORDER BY created_at DESC, id DESC"
+    ))?;
+    st.query_map([project], snapshot_from_row)?.collect()
+}
+
+pub fn snapshots_of_volume(c: &Connection, volume: &str) -> rusqlite::Result<Vec<Snapshot>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {SNAPSHOT_COLS} FROM volume_snapshots WHERE volume_id = ?1"
+    ))?;
+    st.query_map([volume], snapshot_from_row)?.collect()
+}
+
+pub fn snapshots_with_task(c: &Connection) -> rusqlite::Result<Vec<Snapshot>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {SNAPSHOT_COLS} FROM volume_snapshots WHERE task IS NOT NULL"
+    ))?;
+    st.query_map([], snapshot_from_row)?.collect()
+}
+
+pub fn snapshot_insert(c: &Connection, s: &Snapshot) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO volume_snapshots (id, volume_id, project_id, user_id, name, description, \
+         size, status, metadata, task, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            s.id,
+            s.volume_id,
+            s.project_id,
+            s.user_id,
+            s.name,
+            s.description,
+            s.size,
+            s.status.as_str(),
+            serde_json::to_string(&s.metadata).unwrap_or_else(|_| "{}".into()),
+            s.task,
+            s.created_at,
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn snapshot_set_state(
+    c: &Connection,
+    id: &str,
+    status: SnapshotStatus,
+    task: Option<&str>,
+    error_reason: Option<&str>,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volume_snapshots SET status = ?2, task = ?3, error_reason = ?4, updated_at = ?5 \
+         WHERE id = ?1",
+        params![id, status.as_str(), task, error_reason, now()],
+    )?;
+    Ok(())
+}
+
+pub fn snapshot_update(
+    c: &Connection,
+    id: &str,
+    name: Option<&str>,
+    description: Option<&str>,
+    metadata: &BTreeMap<String, String>,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volume_snapshots SET name = ?2, description = ?3, metadata = ?4, updated_at = ?5 \
+         WHERE id = ?1",
+        params![
+            id,
+            name,
+            description,
+            serde_json::to_string(metadata).unwrap_or_else(|_| "{}".into()),
+            now()
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn snapshot_delete_row(c: &Connection, id: &str) -> rusqlite::Result<()> {
+    c.execute("DELETE FROM volume_snapshots WHERE id = ?1", [id])?;
     Ok(())
 }

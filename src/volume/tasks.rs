@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::model::{Event, Task, VolumeStatus};
+use super::model::{Event, SnapshotEvent, SnapshotStatus, Source, Task, VolumeStatus};
 use super::{VolumeService, sql, store};
 use crate::http::error::{ApiError, ApiResult};
 
@@ -51,12 +51,47 @@ impl VolumeService {
         let Some(task) = v.task.clone() else {
             return Ok(());
         };
+        if task == Task::Delete {
+            // A cascade marked the volume's snapshots for deletion: they go first.
+            let vid = id.to_owned();
+            let snaps = self
+                .read(move |c| store::snapshots_of_volume(c, &vid).map_err(sql))
+                .await?;
+            for s in snaps {
+                Box::pin(self.run_snapshot_task(&s.id)).await?;
+            }
+        }
         let backend = self.inner.backend.clone();
+        let image_path = match &task {
+            Task::Create {
+                source: Some(Source::Image { id, .. }),
+                ..
+            } => self.inner.image.as_ref().map(|i| i.file_path(id)),
+            _ => None,
+        };
         let vid = id.to_owned();
         let step = {
             let task = task.clone();
             tokio::task::spawn_blocking(move || match task {
-                Task::Create { size } => backend.create(&vid, size.max(0) as u64),
+                Task::Create { size, source: None } => backend.create(&vid, size.max(0) as u64),
+                Task::Create {
+                    size,
+                    source: Some(src),
+                } => {
+                    let size = size.max(0) as u64;
+                    match &src {
+                        Source::Snapshot { id } => {
+                            backend.create_from(&vid, size, &backend.snapshot_path(id))
+                        }
+                        Source::Volume { id } => {
+                            backend.create_from(&vid, size, &backend.local_path(id))
+                        }
+                        Source::Image { format, .. } => match &image_path {
+                            Some(p) => backend.create_from_image(&vid, size, p, format),
+                            None => Err(std::io::Error::other("no image service")),
+                        },
+                    }
+                }
                 Task::Extend { new_size, .. } => backend.extend(&vid, new_size.max(0) as u64),
                 Task::Delete => backend.delete(&vid),
             })
@@ -103,8 +138,86 @@ impl VolumeService {
         }
     }
 
+    /// Runs a snapshot's task in the background.
+    pub(super) fn spawn_snapshot_task(&self, id: String) {
+        let s = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = s.run_snapshot_task(&id).await {
+                tracing::error!(snapshot = %id, error = %e, "snapshot task failed");
+            }
+        });
+    }
+
+    /// Runs the snapshot's recorded task (`create`: copy the volume; `delete`:
+    /// remove the copy, then the row).
+    pub(super) async fn run_snapshot_task(&self, id: &str) -> ApiResult<()> {
+        let lock = self.task_lock(&format!("snapshot-{id}"));
+        let _guard = lock.lock().await;
+        let sid = id.to_owned();
+        let Some(s) = self
+            .read(move |c| store::snapshot_get(c, &sid).map_err(sql))
+            .await?
+        else {
+            return Ok(());
+        };
+        let Some(task) = s.task.clone() else {
+            return Ok(());
+        };
+        let backend = self.inner.backend.clone();
+        let (sid, vid, t) = (id.to_owned(), s.volume_id.clone(), task.clone());
+        let step = tokio::task::spawn_blocking(move || match t.as_str() {
+            "create" => backend.snapshot(&vid, &sid),
+            _ => backend.snapshot_delete(&sid),
+        })
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("snapshot task panicked: {e}")))?;
+        let sid = id.to_owned();
+        let outcome = step.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        self.write(move |c| {
+            let Some(now) = store::snapshot_get(c, &sid).map_err(sql)? else {
+                return Ok(());
+            };
+            if now.task.as_deref() != Some(task.as_str()) {
+                return Ok(());
+            }
+            let done = |event: SnapshotEvent, reason: Option<&str>| -> ApiResult<()> {
+                let to = now
+                    .status
+                    .transition(event)
+                    .unwrap_or(SnapshotStatus::Error);
+                store::snapshot_set_state(c, &sid, to, None, reason).map_err(sql)
+            };
+            match (task.as_str(), &outcome) {
+                ("create", Ok(())) => done(SnapshotEvent::Created, None),
+                ("create", Err(e)) => done(SnapshotEvent::CreateFailed, Some(e)),
+                (_, Ok(())) => store::snapshot_delete_row(c, &sid).map_err(sql),
+                (_, Err(e)) => done(SnapshotEvent::DeleteFailed, Some(e)),
+            }
+        })
+        .await?;
+        step.map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))
+    }
+
     /// Runs every task a crash interrupted, before the API serves.
     pub(super) async fn recover_tasks(&self) -> RecoveryReport {
+        let snaps = self
+            .read(|c| store::snapshots_with_task(c).map_err(sql))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "could not read interrupted snapshot tasks");
+                Vec::new()
+            });
+        let mut report = RecoveryReport::default();
+        for s in snaps {
+            tracing::info!(snapshot = %s.id, task = ?s.task, "resuming an interrupted snapshot task");
+            match self.run_snapshot_task(&s.id).await {
+                Ok(()) => report.finished += 1,
+                Err(e) => {
+                    tracing::error!(snapshot = %s.id, error = %e, "interrupted snapshot task failed");
+                    report.failed += 1;
+                }
+            }
+        }
         let pending = match self
             .read(|c| store::volumes_with_task(c).map_err(sql))
             .await
@@ -115,7 +228,6 @@ impl VolumeService {
                 return RecoveryReport::default();
             }
         };
-        let mut report = RecoveryReport::default();
         for v in pending {
             tracing::info!(volume = %v.id, task = ?v.task, status = v.status.as_str(), "resuming an interrupted volume task");
             match self.run_task(&v.id).await {

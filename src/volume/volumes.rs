@@ -6,7 +6,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use super::model::{Event, Task, Volume, VolumeStatus, ZONE};
+use super::model::{Event, SnapshotEvent, Source, Task, Volume, VolumeStatus, ZONE};
 use super::{
     VolumeService, caller_project, may_change, quotas, sees, sql, store, types, volume_not_found,
 };
@@ -23,6 +23,37 @@ pub struct VolumeCreate {
     pub availability_zone: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub multiattach: bool,
+    /// Copy this snapshot (size may then be left 0: the snapshot's).
+    pub snapshot_id: Option<String>,
+    /// Copy this volume (size may then be left 0: the volume's).
+    pub source_volid: Option<String>,
+    /// Copy this Glance image (converted to raw); the volume is then bootable.
+    pub image_ref: Option<String>,
+}
+
+/// What a volume made from an image records of it (`volume_image_metadata`).
+fn image_metadata(i: &crate::image::model::Image) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    m.insert("image_id".into(), i.id.clone());
+    for (k, v) in [
+        ("image_name", i.name.clone()),
+        ("disk_format", i.disk_format.clone()),
+        ("container_format", i.container_format.clone()),
+        ("checksum", i.checksum.clone()),
+        ("size", i.size.map(|s| s.to_string())),
+        ("min_disk", Some(i.min_disk.to_string())),
+        ("min_ram", Some(i.min_ram.to_string())),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), v);
+        }
+    }
+    for (k, v) in &i.properties {
+        if let Some(s) = v.as_str() {
+            m.insert(k.clone(), s.to_owned());
+        }
+    }
+    m
 }
 
 /// Changes to a volume's name, description and metadata.
@@ -188,7 +219,84 @@ fn transition_tx(
     Ok(to)
 }
 
+/// The snapshot or volume a new volume copies, its size and its type's name;
+/// it must be the caller's to see and `available` (a volume may also be in-use).
+fn source_tx(
+    c: &rusqlite::Connection,
+    ctx: &RequestContext,
+    req: &VolumeCreate,
+) -> ApiResult<(Option<Source>, i64, Option<String>)> {
+    if let Some(sid) = &req.snapshot_id {
+        let s = super::snapshots::visible_tx(c, ctx, sid)?;
+        if s.status != super::model::SnapshotStatus::Available {
+            return Err(ApiError::bad_request(format!(
+                "Invalid snapshot: Originating snapshot status must be one of 'available' values, but current status is: {}.",
+                s.status.as_str()
+            )));
+        }
+        let v = store::volume_get(c, &s.volume_id).map_err(sql)?;
+        return Ok((
+            Some(Source::Snapshot { id: s.id }),
+            s.size,
+            v.map(|v| v.type_name),
+        ));
+    }
+    if let Some(vid) = &req.source_volid {
+        let v = visible_tx(c, ctx, vid)?;
+        if !matches!(v.status, VolumeStatus::Available | VolumeStatus::InUse) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid volume: Source volume status must be available or in-use, but current status is: {}.",
+                v.status.as_str()
+            )));
+        }
+        return Ok((Some(Source::Volume { id: v.id }), v.size, Some(v.type_name)));
+    }
+    Ok((None, 0, None))
+}
+
 impl VolumeService {
+    /// The active image a volume of `size` GiB may be made from; Cinder's 400s
+    /// for an unknown image and an image larger than the volume.
+    async fn image_for_volume(
+        &self,
+        ctx: &RequestContext,
+        image_ref: &str,
+        size: i64,
+    ) -> ApiResult<crate::image::model::Image> {
+        let images =
+            self.inner.image.as_ref().ok_or_else(|| {
+                ApiError::bad_request("Invalid input received: no image service.")
+            })?;
+        let bad = || {
+            ApiError::bad_request("Invalid image identifier or unable to access requested image.")
+        };
+        let i = match images.image_get(ctx, image_ref.to_owned()).await {
+            Ok(i) => i,
+            Err(ApiError::Internal(e)) => return Err(ApiError::Internal(e)),
+            Err(_) => return Err(bad()),
+        };
+        if i.status != crate::image::model::ImageStatus::Active {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input received: Image {} is not active.",
+                i.id
+            )));
+        }
+        let bytes = i.virtual_size.or(i.size).unwrap_or(0);
+        let needed = (bytes + (1 << 30) - 1) / (1 << 30);
+        if needed > size {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input received: Size of specified image {needed}GB is larger than volume size {size}GB."
+            )));
+        }
+        if i.min_disk > size {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input received: Volume size {size}GB cannot be smaller than the image minDisk size {}GB.",
+                i.min_disk
+            )));
+        }
+        Ok(i)
+    }
+
     pub async fn volume_create(
         &self,
         ctx: &RequestContext,
@@ -196,7 +304,13 @@ impl VolumeService {
     ) -> ApiResult<Volume> {
         let project = caller_project(ctx)?;
         may_change(ctx, &project)?;
-        if req.size < 1 {
+        if req.snapshot_id.is_some() && req.source_volid.is_some() {
+            return Err(ApiError::bad_request(
+                "Invalid input received: only one of snapshot_id and source_volid may be given.",
+            ));
+        }
+        let from_source = req.snapshot_id.is_some() || req.source_volid.is_some();
+        if req.size < 1 && !(from_source && req.size == 0) {
             return Err(ApiError::bad_request(format!(
                 "Invalid input for field/attribute size. Value: {}. {} is less than the minimum of 1",
                 req.size, req.size
@@ -210,38 +324,63 @@ impl VolumeService {
                 "Invalid input received: Availability zone '{zone}' is invalid."
             )));
         }
+        let image = match &req.image_ref {
+            None => None,
+            Some(_) if from_source => {
+                return Err(ApiError::bad_request(
+                    "Invalid input received: only one of imageRef, snapshot_id and source_volid may be given.",
+                ));
+            }
+            Some(iref) => Some(self.image_for_volume(ctx, iref, req.size).await?),
+        };
         let ctx2 = ctx.clone();
         let user = ctx.user.id.clone();
         let v = self
             .write(move |c| {
-                let t = types::type_for_volume_tx(c, &ctx2, req.volume_type.as_deref())?;
-                quotas::check_tx(c, &project, &t.name, 1, req.size, req.size)?;
+                let (mut source, source_size, source_type) = source_tx(c, &ctx2, &req)?;
+                let mut image_meta = BTreeMap::new();
+                if let Some(i) = &image {
+                    source = Some(Source::Image {
+                        id: i.id.clone(),
+                        format: i.disk_format.clone().unwrap_or_else(|| "raw".into()),
+                    });
+                    image_meta = image_metadata(i);
+                }
+                let size = if req.size == 0 { source_size } else { req.size };
+                if size < source_size {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input received: Volume size '{size}'GB cannot be smaller than the snapshot or source volume size {source_size}GB."
+                    )));
+                }
+                let wanted = req.volume_type.clone().or(source_type);
+                let t = types::type_for_volume_tx(c, &ctx2, wanted.as_deref())?;
+                quotas::check_tx(c, &project, &t.name, 1, 0, size, size)?;
                 let v = Volume {
                     id: uuid::Uuid::new_v4().to_string(),
                     project_id: project,
                     user_id: user,
                     name: req.name,
                     description: req.description,
-                    size: req.size,
+                    size,
                     status: VolumeStatus::Creating,
                     attach_status: "detached".into(),
                     availability_zone: zone,
                     type_id: t.id,
                     type_name: t.name,
-                    bootable: false,
+                    bootable: image.is_some(),
                     multiattach: req.multiattach
                         || t.extra_specs.get("multiattach").map(String::as_str)
                             == Some("<is> True"),
-                    snapshot_id: None,
-                    source_volid: None,
-                    image_id: None,
-                    task: Some(Task::Create { size: req.size }),
+                    snapshot_id: req.snapshot_id.clone(),
+                    source_volid: req.source_volid.clone(),
+                    image_id: image.as_ref().map(|i| i.id.clone()),
+                    task: Some(Task::Create { size, source }),
                     error_reason: None,
                     created_at: store::now(),
                     updated_at: None,
                     launched_at: None,
                     metadata: req.metadata,
-                    image_metadata: BTreeMap::new(),
+                    image_metadata: image_meta,
                     admin_metadata: BTreeMap::new(),
                 };
                 store::volume_insert(c, &v).map_err(sql)?;
@@ -312,6 +451,7 @@ impl VolumeService {
         ctx: &RequestContext,
         id: String,
         force: bool,
+        cascade: bool,
     ) -> ApiResult<()> {
         let ctx = ctx.clone();
         let vid = id.clone();
@@ -329,7 +469,23 @@ impl VolumeService {
                         .unwrap_or_else(|r| r.to_string()),
                 ));
             }
+            let snaps = store::snapshots_of_volume(c, &v.id).map_err(sql)?;
+            if !snaps.is_empty() && !cascade {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid volume: Volume {} still has {} dependent snapshots.",
+                    v.id,
+                    snaps.len()
+                )));
+            }
             transition_tx(c, &v, Event::DeleteStart { force }, Some(&Task::Delete))?;
+            // Cascade: the snapshots are deleted by the volume's task, first.
+            for s in snaps {
+                let to = s
+                    .status
+                    .transition(SnapshotEvent::DeleteStart { force })
+                    .map_err(ApiError::bad_request)?;
+                store::snapshot_set_state(c, &s.id, to, Some("delete"), None).map_err(sql)?;
+            }
             Ok(())
         })
         .await?;
@@ -362,7 +518,7 @@ impl VolumeService {
                     v.size
                 )));
             }
-            quotas::check_tx(c, &v.project_id, &v.type_name, 0, new_size - v.size, new_size)?;
+            quotas::check_tx(c, &v.project_id, &v.type_name, 0, 0, new_size - v.size, new_size)?;
             let task = Task::Extend {
                 new_size,
                 attached: false,

@@ -106,3 +106,41 @@ def test_volume_survives_kill9(fresh_server: OnestackServer):
     v = demo.json("volume", "show", "kept")
     assert v["status"] == "available" and v["properties"] == {"k": "v"}
     demo.run("volume", "delete", "kept")
+
+
+def test_snapshot_and_volume_from_snapshot_and_volume(demo):
+    src = unique("src")
+    demo.run("volume", "create", "--size", "1", src)
+    wait_status(demo, src, "available")
+    snap = unique("snap")
+    demo.run("volume", "snapshot", "create", "--volume", src, snap)
+    deadline = time.monotonic() + 30
+    while demo.json("volume", "snapshot", "show", snap)["status"] != "available":
+        assert time.monotonic() < deadline, "snapshot not available"
+        time.sleep(0.3)
+    assert snap in {r["Name"] for r in demo.json("volume", "snapshot", "list")}
+    from_snap = unique("fromsnap")
+    v = demo.json("volume", "create", "--snapshot", snap, "--size", "2", from_snap)
+    assert v["snapshot_id"] == demo.json("volume", "snapshot", "show", snap)["id"]
+    assert wait_status(demo, from_snap, "available")["size"] == 2
+    clone = unique("clone")
+    demo.run("volume", "create", "--source", src, clone)
+    assert wait_status(demo, clone, "available")["size"] == 1
+    demo.fail("volume", "delete", src, expect="dependent snapshots")
+    demo.run("volume", "delete", "--purge", src)
+    demo.run("volume", "delete", from_snap, clone)
+
+
+def test_volume_create_from_image(demo, tmp_path):
+    data = tmp_path / "disk.raw"
+    data.write_bytes(b"\0" * 4096 + b"onestack" + b"\0" * (1 << 20))
+    image = unique("img")
+    demo.run("image", "create", "--disk-format", "raw", "--container-format", "bare",
+             "--file", str(data), image)
+    name = unique("fromimg")
+    demo.run("volume", "create", "--image", image, "--size", "1", name)
+    v = wait_status(demo, name, "available")
+    assert v["bootable"] is True
+    assert v["volume_image_metadata"]["image_name"] == image
+    demo.run("volume", "delete", name)
+    demo.run("image", "delete", image)

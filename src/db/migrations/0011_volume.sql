@@ -85,3 +85,24 @@ INSERT INTO volume_types (id, name, description, is_public, created_at) VALUES (
     'lvmdriver-1', NULL, 1, strftime('%Y-%m-%dT%H:%M:%f000', 'now'));
 INSERT INTO volume_type_extra_specs (type_id, key, value)
     SELECT id, 'volume_backend_name', 'lvmdriver-1' FROM volume_types WHERE name = 'lvmdriver-1';
+
+CREATE TABLE volume_snapshots (
+    id          TEXT PRIMARY KEY,
+    volume_id   TEXT NOT NULL REFERENCES volumes (id),
+    project_id  TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    name        TEXT,
+    description TEXT,
+    size        INTEGER NOT NULL,
+    -- creating, available, deleting, error, error_deleting
+    status      TEXT NOT NULL,
+    -- JSON object of user metadata
+    metadata    TEXT NOT NULL DEFAULT '{}',
+    -- The multi-step operation under way ('create' or 'delete'); NULL when none.
+    task        TEXT,
+    error_reason TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT
+);
+CREATE INDEX volume_snapshots_volume ON volume_snapshots (volume_id);
+CREATE INDEX volume_snapshots_project ON volume_snapshots (project_id);

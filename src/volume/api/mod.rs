@@ -5,6 +5,7 @@
 
 mod info;
 mod quotas;
+mod snapshots;
 mod types;
 mod view;
 mod volumes;
@@ -38,6 +39,7 @@ pub fn router(cloud: Cloud) -> Router<Cloud> {
     let v3 = Router::new()
         .route("/", get(version_v3))
         .merge(volumes::routes())
+        .merge(snapshots::routes())
         .merge(types::routes())
         .merge(quotas::routes())
         .merge(info::routes())

@@ -114,7 +114,7 @@ async fn limits(State(cloud): State<Cloud>, ctx: Ctx) -> ApiResult<axum::Json<Va
         "maxTotalBackupGigabytes": get("backup_gigabytes"),
         "totalVolumesUsed": u.volumes,
         "totalGigabytesUsed": u.gigabytes,
-        "totalSnapshotsUsed": 0,
+        "totalSnapshotsUsed": u.snapshots,
         "totalBackupsUsed": 0,
         "totalBackupGigabytesUsed": 0,
     }}})))

@@ -86,14 +86,7 @@ fn parse_size(field: &str, v: Option<&Value>) -> ApiResult<Option<i64>> {
 }
 
 /// Sources of a new volume that this build cannot use yet: an honest 400.
-const NOT_YET: &[&str] = &[
-    "imageRef",
-    "snapshot_id",
-    "source_volid",
-    "backup_id",
-    "consistencygroup_id",
-    "group_id",
-];
+const NOT_YET: &[&str] = &["backup_id", "consistencygroup_id", "group_id"];
 
 async fn volume_create(
     State(cloud): State<Cloud>,
@@ -111,8 +104,18 @@ async fn volume_create(
             )));
         }
     }
-    let size = parse_size("size", vol.get("size"))?
-        .ok_or_else(|| ApiError::bad_request("Invalid input received: size is required."))?;
+    let snapshot_id = opt_string("snapshot_id", vol.get("snapshot_id"))?;
+    let source_volid = opt_string("source_volid", vol.get("source_volid"))?;
+    // Without a size, a copy takes its source's.
+    let size = match parse_size("size", vol.get("size"))? {
+        Some(s) => s,
+        None if snapshot_id.is_some() || source_volid.is_some() => 0,
+        None => {
+            return Err(ApiError::bad_request(
+                "Invalid input received: size is required.",
+            ));
+        }
+    };
     let name = match opt_string("name", vol.get("name"))? {
         Some(n) => Some(n),
         None => opt_string("display_name", vol.get("display_name"))?,
@@ -133,6 +136,12 @@ async fn volume_create(
         availability_zone: opt_string("availability_zone", vol.get("availability_zone"))?,
         metadata: string_map("metadata", vol.get("metadata"))?,
         multiattach,
+        snapshot_id,
+        source_volid,
+        image_ref: match opt_string("imageRef", vol.get("imageRef"))? {
+            Some(i) => Some(i),
+            None => opt_string("image_id", vol.get("image_id"))?,
+        },
     };
     let v = cloud.volume.volume_create(&ctx, req).await?;
     let body =
@@ -412,11 +421,12 @@ async fn volume_delete(
         .map(|v| parse_bool("force", v))
         .transpose()?
         .unwrap_or(false);
-    if let Some(c) = q.get("cascade") {
-        // Snapshots do not exist yet, so a cascade has nothing more to delete.
-        parse_bool("cascade", c)?;
-    }
-    cloud.volume.volume_delete(&ctx, id, force).await?;
+    let cascade = q
+        .get("cascade")
+        .map(|v| parse_bool("cascade", v))
+        .transpose()?
+        .unwrap_or(false);
+    cloud.volume.volume_delete(&ctx, id, force, cascade).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -492,7 +502,7 @@ async fn volume_action(
             if !args.is_null() && !args.is_object() {
                 return Err(ApiError::bad_request("Malformed request body"));
             }
-            s.volume_delete(&ctx, id, true).await?;
+            s.volume_delete(&ctx, id, true, false).await?;
         }
         other => {
             return Err(ApiError::bad_request(format!(

@@ -1,0 +1,375 @@
+//! Snapshots (api-ref: block storage v3 "Volume snapshots (snapshots)", "Snapshot
+//! actions (snapshots, action)"): routes, request parsing and views.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use super::view::links;
+use super::{
+    Mv, UrlProject, envelope, json_bool, next_link, opt_string, parse_bool, query, string_map,
+    v3_root,
+};
+use crate::cloud::Cloud;
+use crate::http::context::Ctx;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::Json;
+use crate::http::pagination::PageQuery;
+use crate::volume::model::{Snapshot, SnapshotStatus};
+use crate::volume::snapshots::SnapshotCreate;
+
+pub fn routes() -> Router<Cloud> {
+    Router::new()
+        .route("/snapshots", get(snapshot_list).post(snapshot_create))
+        .route("/snapshots/detail", get(snapshot_list_detail))
+        .route(
+            "/snapshots/{id}",
+            get(snapshot_show)
+                .put(snapshot_update)
+                .delete(snapshot_delete),
+        )
+        .route("/snapshots/{id}/action", post(snapshot_action))
+        .route(
+            "/snapshots/{id}/metadata",
+            get(metadata_show)
+                .post(metadata_merge)
+                .put(metadata_replace),
+        )
+        .route(
+            "/snapshots/{id}/metadata/{key}",
+            get(metadata_key_show)
+                .put(metadata_key_set)
+                .delete(metadata_key_delete),
+        )
+}
+
+type Proj = Option<axum::Extension<UrlProject>>;
+
+fn root(h: &HeaderMap, p: &Proj) -> String {
+    v3_root(h, &p.as_ref().map(|e| e.0.clone()))
+}
+
+/// Cinder's snapshot view; `detail` adds the extended attributes.
+fn view(root: &str, s: &Snapshot, mv: Mv, detail: bool) -> Value {
+    let mut v = json!({
+        "id": s.id,
+        "name": s.name,
+        "description": s.description,
+        "status": s.status.as_str(),
+        "size": s.size,
+        "volume_id": s.volume_id,
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+        "metadata": s.metadata,
+        "links": links(root, "snapshots", &s.id),
+    });
+    if detail {
+        v["os-extended-snapshot-attributes:project_id"] = json!(s.project_id);
+        let progress = if s.status == SnapshotStatus::Available {
+            "100%"
+        } else {
+            "0%"
+        };
+        v["os-extended-snapshot-attributes:progress"] = json!(progress);
+    }
+    if mv.at_least(14) {
+        v["group_snapshot_id"] = Value::Null;
+    }
+    if mv.at_least(41) {
+        v["user_id"] = json!(s.user_id);
+    }
+    if mv.at_least(65) {
+        v["consumes_quota"] = json!(true);
+    }
+    v
+}
+
+async fn snapshot_create(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Mv,
+    h: HeaderMap,
+    p: Proj,
+    Json(body): Json<Value>,
+) -> ApiResult<Response> {
+    let s = envelope(&body, "snapshot")?;
+    let volume_id = opt_string("volume_id", s.get("volume_id"))?.ok_or_else(|| {
+        ApiError::bad_request(
+            "Invalid input for field/attribute snapshot. 'volume_id' is a required property",
+        )
+    })?;
+    let name = match opt_string("name", s.get("name"))? {
+        Some(n) => Some(n),
+        None => opt_string("display_name", s.get("display_name"))?,
+    };
+    let description = match opt_string("description", s.get("description"))? {
+        Some(d) => Some(d),
+        None => opt_string("display_description", s.get("display_description"))?,
+    };
+    let force = match s.get("force") {
+        None | Some(Value::Null) => false,
+        Some(v) => json_bool("force", v)?,
+    };
+    let req = SnapshotCreate {
+        volume_id,
+        name,
+        description,
+        metadata: string_map("metadata", s.get("metadata"))?,
+        force,
+    };
+    let snap = cloud.volume.snapshot_create(&ctx, req).await?;
+    let body = json!({"snapshot": view(&root(&h, &p), &snap, mv, true)});
+    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
+}
+
+fn filtered(q: &HashMap<String, String>, snaps: Vec<Snapshot>) -> Vec<Snapshot> {
+    snaps
+        .into_iter()
+        .filter(|s| {
+            q.get("name")
+                .is_none_or(|n| s.name.as_deref() == Some(n.as_str()))
+        })
+        .filter(|s| q.get("status").is_none_or(|st| s.status.as_str() == st))
+        .filter(|s| q.get("volume_id").is_none_or(|v| &s.volume_id == v))
+        .collect()
+}
+
+async fn list(
+    cloud: &Cloud,
+    ctx: &Ctx,
+    mv: Mv,
+    h: &HeaderMap,
+    p: &Proj,
+    raw: Option<String>,
+    detail: bool,
+) -> ApiResult<axum::Json<Value>> {
+    let q = query(raw)?;
+    let all = q
+        .get("all_tenants")
+        .map(|v| parse_bool("all_tenants", v))
+        .transpose()?
+        .unwrap_or(false);
+    let snaps = filtered(&q, cloud.volume.snapshot_list(ctx, all).await?);
+    let page = PageQuery {
+        limit: q.get("limit").cloned(),
+        marker: q.get("marker").cloned(),
+    };
+    let pg = page.apply(snaps, |s| &s.id).map_err(|e| match e {
+        ApiError::BadRequest(m) if m.starts_with("Marker") => ApiError::bad_request(format!(
+            "Marker {} could not be found.",
+            page.marker.as_deref().unwrap_or_default()
+        )),
+        other => other,
+    })?;
+    let root = root(h, p);
+    let items: Vec<Value> = pg
+        .items
+        .iter()
+        .map(|s| view(&root, s, mv, detail))
+        .collect();
+    let mut body = json!({"snapshots": items});
+    if let (true, Some(last)) = (pg.has_more, pg.items.last()) {
+        let path = if detail {
+            "snapshots/detail"
+        } else {
+            "snapshots"
+        };
+        body["snapshots_links"] = next_link(&root, path, &q, &last.id);
+    }
+    Ok(axum::Json(body))
+}
+
+async fn snapshot_list(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Mv,
+    h: HeaderMap,
+    p: Proj,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<axum::Json<Value>> {
+    list(&cloud, &ctx, mv, &h, &p, raw, false).await
+}
+
+async fn snapshot_list_detail(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Mv,
+    h: HeaderMap,
+    p: Proj,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<axum::Json<Value>> {
+    list(&cloud, &ctx, mv, &h, &p, raw, true).await
+}
+
+async fn snapshot_show(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Mv,
+    h: HeaderMap,
+    p: Proj,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let s = cloud.volume.snapshot_get(&ctx, id).await?;
+    Ok(axum::Json(
+        json!({"snapshot": view(&root(&h, &p), &s, mv, true)}),
+    ))
+}
+
+async fn snapshot_update(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Mv,
+    h: HeaderMap,
+    p: Proj,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<axum::Json<Value>> {
+    let s = envelope(&body, "snapshot")?;
+    let field = |a: &str, b: &str| -> ApiResult<Option<Option<String>>> {
+        match (s.get(a), s.get(b)) {
+            (Some(v), _) | (None, Some(v)) => Ok(Some(opt_string(a, Some(v))?)),
+            (None, None) => Ok(None),
+        }
+    };
+    let name = field("name", "display_name")?;
+    let description = field("description", "display_description")?;
+    if name.is_none() && description.is_none() {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute snapshot. Value: {}. {} does not have enough properties",
+        ));
+    }
+    let snap = cloud
+        .volume
+        .snapshot_update(&ctx, id, name, description, None, None)
+        .await?;
+    Ok(axum::Json(
+        json!({"snapshot": view(&root(&h, &p), &snap, mv, true)}),
+    ))
+}
+
+async fn snapshot_delete(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    cloud.volume.snapshot_delete(&ctx, id, false).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn snapshot_action(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<StatusCode> {
+    if let Some(a) = body.get("os-reset_status") {
+        let st = opt_string("status", a.get("status"))?
+            .ok_or_else(|| ApiError::bad_request("Must specify 'status'"))?;
+        let status = SnapshotStatus::parse(&st.to_ascii_lowercase()).ok_or_else(|| {
+            ApiError::bad_request(format!("Invalid input received: Invalid status {st}."))
+        })?;
+        cloud.volume.snapshot_reset_status(&ctx, id, status).await?;
+    } else if body.get("os-force_delete").is_some() {
+        cloud.volume.snapshot_delete(&ctx, id, true).await?;
+    } else {
+        return Err(ApiError::bad_request("There is no such action."));
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn metadata_show(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let s = cloud.volume.snapshot_get(&ctx, id).await?;
+    Ok(axum::Json(json!({"metadata": s.metadata})))
+}
+
+async fn change(
+    cloud: &Cloud,
+    ctx: &Ctx,
+    id: String,
+    body: &Value,
+    replace: bool,
+) -> ApiResult<axum::Json<Value>> {
+    let m = body
+        .get("metadata")
+        .ok_or_else(|| ApiError::bad_request("Malformed request body"))?;
+    let set = string_map("metadata", Some(m))?;
+    let s = cloud
+        .volume
+        .snapshot_update(ctx, id, None, None, Some((set, replace)), None)
+        .await?;
+    Ok(axum::Json(json!({"metadata": s.metadata})))
+}
+
+async fn metadata_merge(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<axum::Json<Value>> {
+    change(&cloud, &ctx, id, &body, false).await
+}
+
+async fn metadata_replace(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<axum::Json<Value>> {
+    change(&cloud, &ctx, id, &body, true).await
+}
+
+async fn metadata_key_show(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path((id, key)): Path<(String, String)>,
+) -> ApiResult<axum::Json<Value>> {
+    let s = cloud.volume.snapshot_get(&ctx, id.clone()).await?;
+    let v = s.metadata.get(&key).ok_or_else(|| {
+        ApiError::Missing(format!("Snapshot {id} has no metadata with key {key}."))
+    })?;
+    Ok(axum::Json(json!({"meta": {key: v}})))
+}
+
+async fn metadata_key_set(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path((id, key)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> ApiResult<axum::Json<Value>> {
+    let meta = envelope(&body, "meta")?;
+    if meta.len() > 1 {
+        return Err(ApiError::bad_request(
+            "Request body contains too many items",
+        ));
+    }
+    if !meta.contains_key(&key) {
+        return Err(ApiError::bad_request("Request body and URI mismatch"));
+    }
+    let set = string_map("meta", body.get("meta"))?;
+    cloud
+        .volume
+        .snapshot_update(&ctx, id, None, None, Some((set.clone(), false)), None)
+        .await?;
+    Ok(axum::Json(json!({"meta": set})))
+}
+
+async fn metadata_key_delete(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path((id, key)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    cloud
+        .volume
+        .snapshot_update(&ctx, id, None, None, None, Some(key))
+        .await?;
+    Ok(StatusCode::OK)
+}
