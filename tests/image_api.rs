@@ -1534,6 +1534,8 @@ fn metadata_definitions_follow_glance_and_survive_restart() {
             .expect("schema"),
     );
     assert_eq!(v["name"], "resource_type_association");
+}
+
 /// Without the bootstrap image file, `up` says once that no bootable image is
 /// registered and how to get one.
 #[test]

@@ -19,7 +19,7 @@ const PREFIXES: &[(&str, &[&str])] = &[
     ("image", &["/image"]),
     ("network", &["/networking"]),
     ("placement", &["/placement", ""]),
-    ("volume", &["/volume/v3/{project_id}", "/volume"]),
+    ("volume", &["/volume/v3/{project_id}", "/volume/v3", ""]),
     (
         "object",
         &["/object-storage/v1/{account}", "/object-storage"],
