@@ -20,6 +20,18 @@ fn call(s: &Server, m: Method, path: &str, token: &str, mv: &str, body: Option<V
     r.send().expect("request")
 }
 
+/// A request to any service by its path under the cloud's root.
+fn raw(s: &Server, m: Method, path: &str, token: &str, body: Option<Value>) -> Response {
+    let mut r = s
+        .client
+        .request(m, format!("{}{path}", s.base))
+        .header("X-Auth-Token", token);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    r.send().expect("request")
+}
+
 fn ok(r: Response, code: u16) -> Value {
     let status = r.status().as_u16();
     let text = r.text().expect("body");
@@ -307,4 +319,380 @@ fn os_hosts_list_show_update_and_gates() {
         fault(get(&format!("/os-hosts/{host}/{action}"), &demo), 403);
         fault(get(&format!("/os-hosts/{host}/{action}"), &admin), 501);
     }
+}
+
+/// A tiny raw public image, uploaded by `token` through the image API.
+fn small_image(s: &Server, token: &str, name: &str) -> String {
+    let body = json!({"name": name, "disk_format": "raw", "container_format": "bare", "visibility": "public"});
+    let r = raw(s, Method::POST, "/image/v2/images", token, Some(body));
+    let id = ok(r, 201)["id"].as_str().expect("id").to_owned();
+    let put = s
+        .client
+        .put(format!("{}/image/v2/images/{id}/file", s.base))
+        .header("X-Auth-Token", token)
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![0u8; 1 << 20])
+        .send()
+        .expect("upload");
+    assert_eq!(put.status(), 204);
+    id
+}
+
+fn net(s: &Server, m: Method, path: &str, token: &str, body: Option<Value>) -> Value {
+    let r = raw(s, m, &format!("/networking/v2.0{path}"), token, body);
+    let code = r.status().as_u16();
+    let v = ok(r, code);
+    assert!(code < 300, "{path}: {v}");
+    v
+}
+
+/// Nova's answers a member gets on server create: forcing a host is
+/// admin-only (403), and another project's port or security group is refused
+/// at once (400), with nothing recorded.
+#[test]
+fn server_create_refuses_forced_hosts_and_foreign_ports_and_groups() {
+    let s = Server::start();
+    let admin = s.admin();
+    let demo = s.demo();
+    let host = compute_host(&s, &admin);
+    let image = small_image(&s, &admin, "tiny");
+    let create = |t: &str, mv: &str, extra: Value| {
+        let mut server =
+            json!({"name": "vm", "imageRef": image, "flavorRef": "42", "networks": "none"});
+        for (k, v) in extra.as_object().expect("extra") {
+            server[k] = v.clone();
+        }
+        call(
+            &s,
+            Method::POST,
+            "/servers",
+            t,
+            mv,
+            Some(json!({"server": server})),
+        )
+    };
+    let msg = fault(
+        create(
+            &demo,
+            "2.37",
+            json!({"availability_zone": format!("nova:{host}")}),
+        ),
+        403,
+    );
+    assert!(msg.contains("forced_host"), "{msg}");
+    let msg = fault(create(&demo, "2.74", json!({"host": host})), 403);
+    assert!(msg.contains("requested_destination"), "{msg}");
+    fault(
+        create(&demo, "2.74", json!({"hypervisor_hostname": host})),
+        403,
+    );
+    fault(create(&admin, "2.74", json!({"host": "elsewhere"})), 400);
+    fault(
+        create(&demo, "2.37", json!({"availability_zone": "az-nowhere"})),
+        400,
+    );
+
+    let sg = net(
+        &s,
+        Method::POST,
+        "/security-groups",
+        &admin,
+        Some(json!({"security_group": {"name": "admins-only"}})),
+    );
+    let sg_id = sg["security_group"]["id"].as_str().expect("sg").to_owned();
+    let msg = fault(
+        create(&demo, "2.37", json!({"security_groups": [{"name": sg_id}]})),
+        400,
+    );
+    assert!(msg.contains("not found"), "{msg}");
+    fault(
+        create(
+            &demo,
+            "2.37",
+            json!({"security_groups": [{"name": "admins-only"}]}),
+        ),
+        400,
+    );
+
+    let network = net(
+        &s,
+        Method::POST,
+        "/networks",
+        &admin,
+        Some(json!({"network": {"name": "adm"}})),
+    );
+    let net_id = network["network"]["id"].as_str().expect("net").to_owned();
+    net(
+        &s,
+        Method::POST,
+        "/subnets",
+        &admin,
+        Some(json!({"subnet": {"network_id": net_id, "cidr": "10.77.0.0/24", "ip_version": 4}})),
+    );
+    let port = net(
+        &s,
+        Method::POST,
+        "/ports",
+        &admin,
+        Some(json!({"port": {"network_id": net_id}})),
+    );
+    let port_id = port["port"]["id"].as_str().expect("port").to_owned();
+    let msg = fault(
+        create(&demo, "2.37", json!({"networks": [{"port": port_id}]})),
+        400,
+    );
+    assert!(msg.contains("could not be found"), "{msg}");
+
+    let v = ok(call(&s, Method::GET, "/servers", &demo, "2.37", None), 200);
+    assert_eq!(v["servers"], json!([]), "nothing was recorded");
+    let v = net(&s, Method::GET, &format!("/ports/{port_id}"), &admin, None);
+    assert_eq!(v["port"]["device_id"], "", "the port is untouched");
+}
+
+#[test]
+fn proxy_images_and_security_groups_and_server_extras() {
+    let s = Server::start();
+    let admin = s.admin();
+    let demo = s.demo();
+    let image = small_image(&s, &admin, "proxied");
+    let get = |p: &str, t: &str, mv: &str| call(&s, Method::GET, p, t, mv, None);
+
+    let v = ok(get(&format!("/images/{image}"), &demo, "2.1"), 200);
+    assert_eq!(v["image"]["status"], "ACTIVE");
+    assert_eq!(v["image"]["progress"], 100);
+    fault(get(&format!("/images/{image}"), &demo, "2.36"), 404);
+    fault(
+        get("/images/00000000-0000-0000-0000-000000000000", &demo, "2.1"),
+        404,
+    );
+    let v = ok(get("/images/detail?name=proxied", &demo, "2.1"), 200);
+    assert_eq!(v["images"].as_array().map(Vec::len), Some(1));
+    let meta = format!("/images/{image}/metadata");
+    let v = ok(
+        call(
+            &s,
+            Method::POST,
+            &meta,
+            &admin,
+            "2.1",
+            Some(json!({"metadata": {"a": "1"}})),
+        ),
+        200,
+    );
+    assert_eq!(v["metadata"]["a"], "1");
+    let v = ok(
+        call(
+            &s,
+            Method::PUT,
+            &format!("{meta}/b"),
+            &admin,
+            "2.1",
+            Some(json!({"meta": {"b": "2"}})),
+        ),
+        200,
+    );
+    assert_eq!(v, json!({"meta": {"b": "2"}}));
+    fault(
+        call(
+            &s,
+            Method::PUT,
+            &format!("{meta}/b"),
+            &admin,
+            "2.1",
+            Some(json!({"meta": {"c": "2"}})),
+        ),
+        400,
+    );
+    let v = ok(
+        call(
+            &s,
+            Method::PUT,
+            &meta,
+            &admin,
+            "2.1",
+            Some(json!({"metadata": {"z": "9"}})),
+        ),
+        200,
+    );
+    assert_eq!(v["metadata"], json!({"z": "9"}));
+    assert_eq!(
+        call(
+            &s,
+            Method::DELETE,
+            &format!("{meta}/z"),
+            &admin,
+            "2.1",
+            None
+        )
+        .status(),
+        204
+    );
+    fault(get(&format!("{meta}/z"), &admin, "2.1"), 404);
+
+    let body = json!({"security_group": {"name": "web", "description": "d"}});
+    let v = ok(
+        call(
+            &s,
+            Method::POST,
+            "/os-security-groups",
+            &demo,
+            "2.1",
+            Some(body),
+        ),
+        200,
+    );
+    let sg = v["security_group"]["id"].as_str().expect("id").to_owned();
+    fault(
+        call(
+            &s,
+            Method::POST,
+            "/os-security-groups",
+            &demo,
+            "2.1",
+            Some(json!({"security_group": {"name": " "}})),
+        ),
+        400,
+    );
+    let rule = json!({"security_group_rule": {"parent_group_id": sg, "ip_protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "10.0.0.0/8"}});
+    let v = ok(
+        call(
+            &s,
+            Method::POST,
+            "/os-security-group-rules",
+            &demo,
+            "2.1",
+            Some(rule.clone()),
+        ),
+        200,
+    );
+    assert_eq!(
+        v["security_group_rule"]["ip_range"],
+        json!({"cidr": "10.0.0.0/8"})
+    );
+    fault(
+        call(
+            &s,
+            Method::POST,
+            "/os-security-group-rules",
+            &demo,
+            "2.1",
+            Some(rule),
+        ),
+        400,
+    );
+    let bad = json!({"security_group_rule": {"parent_group_id": sg, "ip_protocol": "tcp", "from_port": 22, "to_port": 21}});
+    fault(
+        call(
+            &s,
+            Method::POST,
+            "/os-security-group-rules",
+            &demo,
+            "2.1",
+            Some(bad),
+        ),
+        400,
+    );
+    let v = ok(get(&format!("/os-security-groups/{sg}"), &demo, "2.1"), 200);
+    assert_eq!(
+        v["security_group"]["rules"].as_array().map(Vec::len),
+        Some(1)
+    );
+    fault(
+        get(&format!("/os-security-groups/{sg}"), &admin, "2.36"),
+        404,
+    );
+    let groups = ok(get("/os-security-groups", &demo, "2.1"), 200);
+    let default = groups["security_groups"]
+        .as_array()
+        .and_then(|l| l.iter().find(|g| g["name"] == "default"))
+        .expect("default group")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    fault(
+        call(
+            &s,
+            Method::DELETE,
+            &format!("/os-security-groups/{default}"),
+            &demo,
+            "2.1",
+            None,
+        ),
+        400,
+    );
+    assert_eq!(
+        call(
+            &s,
+            Method::DELETE,
+            &format!("/os-security-groups/{sg}"),
+            &demo,
+            "2.1",
+            None
+        )
+        .status(),
+        202
+    );
+    fault(get(&format!("/os-security-groups/{sg}"), &demo, "2.1"), 404);
+
+    let missing = "00000000-0000-0000-0000-000000000000";
+    fault(
+        get(
+            &format!("/servers/{missing}/os-server-password"),
+            &demo,
+            "2.1",
+        ),
+        404,
+    );
+    fault(
+        get(&format!("/servers/{missing}/diagnostics"), &demo, "2.48"),
+        403,
+    );
+    fault(
+        get(&format!("/servers/{missing}/diagnostics"), &admin, "2.48"),
+        404,
+    );
+    let event = json!({"events": [{"name": "network-changed", "server_uuid": missing}]});
+    fault(
+        call(
+            &s,
+            Method::POST,
+            "/os-server-external-events",
+            &demo,
+            "2.1",
+            Some(event.clone()),
+        ),
+        403,
+    );
+    let r = call(
+        &s,
+        Method::POST,
+        "/os-server-external-events",
+        &admin,
+        "2.1",
+        Some(event),
+    );
+    assert_eq!(r.status(), 404);
+    let reset = json!({"os-resetState": {"state": "active"}});
+    fault(
+        call(
+            &s,
+            Method::POST,
+            &format!("/servers/{missing}/action"),
+            &demo,
+            "2.1",
+            Some(reset.clone()),
+        ),
+        403,
+    );
+    fault(
+        call(
+            &s,
+            Method::POST,
+            &format!("/servers/{missing}/action"),
+            &admin,
+            "2.1",
+            Some(reset),
+        ),
+        404,
+    );
 }

@@ -451,7 +451,7 @@ fn flavor_create_delete_access_and_extra_specs() {
         "2.1",
         None,
     );
-    assert_eq!(r.status(), 202);
+    assert_eq!(r.status(), 200);
     fault(
         call(
             &s,

@@ -364,6 +364,14 @@ pub struct Server {
     pub security_groups: Vec<String>,
     pub availability_zone: String,
     pub config_drive: bool,
+    /// `OS-DCF:diskConfig`: AUTO or MANUAL, as requested (the guest grows its
+    /// root partition itself either way).
+    #[serde(default = "manual")]
+    pub disk_config: String,
+    #[serde(default)]
+    pub access_ipv4: String,
+    #[serde(default)]
+    pub access_ipv6: String,
     pub hostname: String,
     pub vm_state: VmState,
     pub task_state: Option<TaskState>,
@@ -388,6 +396,10 @@ pub struct Server {
     /// Bumped on every write; a writer holding an older copy loses (optimistic
     /// concurrency between the API and the task runner).
     pub generation: i64,
+}
+
+fn manual() -> String {
+    "MANUAL".into()
 }
 
 impl Server {

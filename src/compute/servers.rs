@@ -125,6 +125,77 @@ pub struct ServerUpdate {
     pub hostname: Option<String>,
 }
 
+/// `OS-DCF:diskConfig` is AUTO or MANUAL; access addresses are IPv4 / IPv6
+/// (empty clears them).
+pub fn check_access(
+    disk_config: &Option<String>,
+    v4: &Option<String>,
+    v6: &Option<String>,
+) -> ApiResult<()> {
+    if let Some(d) = disk_config
+        .as_deref()
+        .filter(|d| !["AUTO", "MANUAL"].contains(d))
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute OS-DCF:diskConfig. Value: {d}. '{d}' is not one of ['AUTO', 'MANUAL']"
+        )));
+    }
+    let bad = |field: &str, v: &str| {
+        ApiError::bad_request(format!(
+            "Invalid input for field/attribute {field}. Value: {v}. '{v}' is not a '{}'",
+            if field == "accessIPv4" {
+                "ipv4"
+            } else {
+                "ipv6"
+            }
+        ))
+    };
+    if let Some(a) = v4
+        .as_deref()
+        .filter(|a| !a.is_empty() && a.parse::<std::net::Ipv4Addr>().is_err())
+    {
+        return Err(bad("accessIPv4", a));
+    }
+    if let Some(a) = v6
+        .as_deref()
+        .filter(|a| !a.is_empty() && a.parse::<std::net::Ipv6Addr>().is_err())
+    {
+        return Err(bad("accessIPv6", a));
+    }
+    Ok(())
+}
+
+/// Applies checked disk config and access addresses (None leaves them).
+pub fn set_access(s: &mut Server, disk: Option<String>, v4: Option<String>, v6: Option<String>) {
+    if let Some(d) = disk {
+        s.disk_config = d;
+    }
+    if let Some(a) = v4 {
+        s.access_ipv4 = a;
+    }
+    if let Some(a) = v6 {
+        s.access_ipv6 = a;
+    }
+}
+
+impl ComputeService {
+    /// Records the disk config and access addresses a rebuild or resize asked
+    /// for, once the action is accepted.
+    pub async fn server_set_access(
+        &self,
+        id: &str,
+        disk: Option<String>,
+        v4: Option<String>,
+        v6: Option<String>,
+    ) -> ApiResult<()> {
+        self.mutate(id, move |s| {
+            set_access(s, disk, v4, v6);
+            Ok(())
+        })
+        .await
+    }
+}
+
 pub fn check_name(name: &str) -> ApiResult<()> {
     if name.is_empty() || name.len() > 255 || name.trim().is_empty() {
         return Err(ApiError::bad_request(
@@ -436,6 +507,7 @@ impl ComputeService {
             ));
         }
         check_tags(req.tags.as_deref().unwrap_or_default())?;
+        check_access(&req.disk_config, &req.access_ipv4, &req.access_ipv6)?;
         let metadata = req.metadata.clone().unwrap_or_default();
         check_metadata(&metadata)?;
         if let Some(ud) = &req.user_data {
@@ -664,6 +736,13 @@ impl ComputeService {
                 },
                 availability_zone: plan.zone.clone(),
                 config_drive: cfg_drive,
+                disk_config: plan
+                    .req
+                    .disk_config
+                    .clone()
+                    .unwrap_or_else(|| "MANUAL".into()),
+                access_ipv4: plan.req.access_ipv4.clone().unwrap_or_default(),
+                access_ipv6: plan.req.access_ipv6.clone().unwrap_or_default(),
                 vm_state: VmState::Building,
                 task_state: Some(TaskState::Scheduling),
                 power_state: 0,
@@ -770,6 +849,7 @@ impl ComputeService {
                 "Additional properties are not allowed ('hostname' was unexpected).",
             ));
         }
+        check_access(&up.disk_config, &up.access_ipv4, &up.access_ipv6)?;
         let ctx = ctx.clone();
         self.write(move |c| {
             let mut s = visible(c, &ctx, &id)?;
@@ -780,6 +860,7 @@ impl ComputeService {
             if let Some(d) = up.description {
                 s.description = d;
             }
+            set_access(&mut s, up.disk_config, up.access_ipv4, up.access_ipv6);
             store::server_put(c, &mut s)?;
             Ok(s)
         })

@@ -260,7 +260,7 @@ async fn extra_spec_delete(
         .compute
         .flavor_extra_spec_delete(&ctx, id, key)
         .await?;
-    Ok(StatusCode::ACCEPTED)
+    Ok(StatusCode::OK)
 }
 
 fn access_body(id: &str, projects: Vec<String>) -> Value {

@@ -13,6 +13,7 @@ pub mod microversion;
 mod params;
 mod remote_consoles;
 mod schema;
+mod security_groups;
 mod server_actions;
 mod server_admin;
 mod server_extras;
@@ -37,6 +38,7 @@ pub fn router() -> Router<Cloud> {
         .merge(flavors::routes())
         .merge(hosts::routes())
         .merge(images::routes())
+        .merge(security_groups::routes())
         .merge(keypairs::routes())
         .merge(limits::routes())
         .merge(server_groups::routes())

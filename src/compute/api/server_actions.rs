@@ -165,13 +165,8 @@ async fn server_action(
                 .admin_pass
                 .clone()
                 .unwrap_or_else(super::servers::admin_pass);
-            let _ = (
-                &a.preserve_ephemeral,
-                &a.disk_config,
-                &a.access_ipv4,
-                &a.access_ipv6,
-                &a.trusted_image_certificates,
-            );
+            let _ = (&a.preserve_ephemeral, &a.trusted_image_certificates);
+            crate::compute::servers::check_access(&a.disk_config, &a.access_ipv4, &a.access_ipv6)?;
             if a.personality.is_some() && mv.at_least(57) {
                 return Err(ApiError::bad_request(
                     "Additional properties are not allowed ('personality' was unexpected).",
@@ -203,20 +198,30 @@ async fn server_action(
                     a.description,
                 )
                 .await?;
-            let s = compute
+            let accepted = compute
                 .server_action(&ctx, id, Work::Rebuild(plan), request_id)
                 .await?;
+            compute
+                .server_set_access(&accepted.id, a.disk_config, a.access_ipv4, a.access_ipv6)
+                .await?;
+            let s = compute.server_get(&ctx, accepted.id).await?;
             let mut doc = super::servers::render_one(&cloud, &headers, mv, &ctx, &s).await?;
             super::servers::basic_view(&mut doc, mv, true);
             doc["adminPass"] = json!(pass);
+            if mv.at_least(57) {
+                doc["user_data"] = json!(s.user_data);
+            }
             Ok((StatusCode::ACCEPTED, axum::Json(json!({"server": doc}))).into_response())
         }
         "resize" => {
             let a: ResizeArg = arg(&action, value)?;
-            let _ = a.disk_config;
+            crate::compute::servers::check_access(&a.disk_config, &None, &None)?;
             let flavor = compute.resize_flavor(&ctx, &a.flavor_ref).await?;
-            compute
+            let resizing = compute
                 .server_action(&ctx, id, Work::Resize { flavor }, request_id)
+                .await?;
+            compute
+                .server_set_access(&resizing.id, a.disk_config, None, None)
                 .await?;
             Ok(accepted())
         }

@@ -206,7 +206,7 @@ async fn server_create(
     let body = json!({"server": {
         "id": first.id,
         "links": view::links(&base, "servers", &first.id),
-        "OS-DCF:diskConfig": "MANUAL",
+        "OS-DCF:diskConfig": first.disk_config,
         "security_groups": groups,
         "adminPass": requested_pass.unwrap_or_else(admin_pass),
     }});
