@@ -317,8 +317,8 @@ fn rule_input(o: &Map<String, Value>) -> ApiResult<RuleInput> {
         direction: Some("ingress".into()),
         ethertype,
         protocol: proto.map(Value::String),
-        port_range_min: min,
-        port_range_max: max,
+        port_range_min: min.map(Value::from),
+        port_range_max: max.map(Value::from),
         remote_ip_prefix: if group_id.is_some() {
             None
         } else {
