@@ -145,7 +145,7 @@ pub fn connection_cap(wanted: usize) -> usize {
         && cur < max
     {
         lim.current = Some(max);
-        if let Err(e) = setrlimit(Resource::Nofile, lim.clone()) {
+        if let Err(e) = setrlimit(Resource::Nofile, lim) {
             tracing::debug!(error = %e, "could not raise the open-file limit");
         }
     }

@@ -7,6 +7,7 @@ pub mod json;
 pub mod listener;
 pub mod pagination;
 pub mod time;
+pub mod validate;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};

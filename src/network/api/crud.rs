@@ -16,7 +16,7 @@ use super::view::{list_body, select_fields, view};
 use crate::cloud::Cloud;
 use crate::http::context::{Ctx, RequestContext};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::json::Json;
+use crate::http::json::JsonDoc;
 use crate::network::NetworkService;
 use crate::network::model::Resource;
 
@@ -135,12 +135,16 @@ pub(super) async fn list<R: Collection>(
     Ok(axum::Json(list_body(&h, R::PLURAL, items, &query(raw)?)?))
 }
 
+/// Neutron's `NAME_FIELD_SIZE` and `DESCRIPTION_FIELD_SIZE`, for every resource.
+const NEUTRON_LENGTHS: &[(&str, usize)] = &[("name", 255), ("description", 255)];
+
 /// `POST /v2.0/<plural>` -> 201 with the new resource.
 pub(super) async fn create<R: Collection>(
     State(cloud): State<Cloud>,
     ctx: Ctx,
-    Json(b): Json<R::Body>,
+    JsonDoc(b, doc): JsonDoc<R::Body>,
 ) -> ApiResult<Response> {
+    crate::http::validate::max_lens(&doc, R::SINGULAR, NEUTRON_LENGTHS)?;
     let r = R::create(&cloud.network, &ctx, b).await?;
     Ok(created(R::SINGULAR, view(&r, &ctx)))
 }
@@ -162,8 +166,9 @@ pub(super) async fn update<R: Updatable>(
     ctx: Ctx,
     h: HeaderMap,
     Path(id): Path<String>,
-    Json(b): Json<R::Body>,
+    JsonDoc(b, doc): JsonDoc<R::Body>,
 ) -> ApiResult<axum::Json<Value>> {
+    crate::http::validate::max_lens(&doc, R::SINGULAR, NEUTRON_LENGTHS)?;
     let r = R::update(&cloud.network, &ctx, id, b, if_match(&h)).await?;
     Ok(axum::Json(json!({ R::SINGULAR: view(&r, &ctx) })))
 }
