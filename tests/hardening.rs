@@ -681,3 +681,53 @@ fn bootstrap_image_import_survives_a_killed_first_start() {
         s.kill9();
     }
 }
+
+/// The api-ref's limits: Neutron names and descriptions of 255 characters, a
+/// Keystone region id of 255, a Keystone user description that is a string.
+#[test]
+fn api_ref_limits_are_enforced() {
+    let s = Server::start();
+    let admin = s.admin();
+    let long = "n".repeat(256);
+    let ok = "n".repeat(255);
+    let post = |path: &str, body: Value| {
+        s.client
+            .post(format!("{}{path}", s.base))
+            .header("X-Auth-Token", &admin)
+            .json(&body)
+            .send()
+            .expect("answered")
+    };
+    for (path, key) in [
+        ("/networking/v2.0/ports", "port"),
+        ("/networking/v2.0/routers", "router"),
+        ("/networking/v2.0/security-groups", "security_group"),
+        ("/networking/v2.0/networks", "network"),
+    ] {
+        for field in ["name", "description"] {
+            let r = post(path, json!({key: {field: long}}));
+            assert_eq!(r.status(), 400, "{path} {field} of 256");
+            let v: Value = r.json().expect("json");
+            assert_eq!(v["NeutronError"]["type"], "BadRequest", "{v}");
+        }
+    }
+    let r = post(
+        "/networking/v2.0/security-groups",
+        json!({"security_group": {"name": ok}}),
+    );
+    assert_eq!(r.status(), 201, "a name of 255 is fine");
+    let r = post("/identity/v3/regions", json!({"region": {"id": long}}));
+    assert_eq!(r.status(), 400, "region id of 256");
+    let r = post("/identity/v3/regions", json!({"region": {"id": ok}}));
+    assert_eq!(r.status(), 201, "region id of 255");
+    let r = post(
+        "/identity/v3/users",
+        json!({"user": {"name": "typed", "description": 5}}),
+    );
+    assert_eq!(r.status(), 400, "a user description that is a number");
+    let r = post(
+        "/identity/v3/users",
+        json!({"user": {"name": "typed", "description": "fine"}}),
+    );
+    assert_eq!(r.status(), 201, "a string description");
+}

@@ -32,6 +32,32 @@ where
     }
 }
 
+/// A JSON body parsed as `T`, with the document too, for checks its type cannot
+/// express (string lengths, see `http::validate`).
+pub struct JsonDoc<T>(pub T, pub serde_json::Value);
+
+impl<S, T> FromRequest<S> for JsonDoc<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        require_json(req.headers())?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge("Request body is too large.".into())
+            } else {
+                ApiError::bad_request(format!("Could not read request body: {e}"))
+            }
+        })?;
+        let typed = parse(&bytes)?;
+        let doc = parse(&bytes)?;
+        Ok(JsonDoc(typed, doc))
+    }
+}
+
 /// A body sent with a Content-Type other than JSON is refused (415; Keystone's
 /// fault layer makes it its 400), as the OpenStack services do; a body without
 /// one is read as JSON.

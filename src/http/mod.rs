@@ -8,6 +8,7 @@ pub mod listener;
 pub mod microversion;
 pub mod pagination;
 pub mod time;
+pub mod validate;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};

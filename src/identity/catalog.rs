@@ -130,6 +130,7 @@ impl Identity {
         input: RegionInput,
     ) -> ApiResult<Region> {
         ctx.require_admin()?;
+        crate::http::validate::max_len("id", input.id.as_deref(), 255)?;
         self.write(move |c| {
             if let Some(p) = input.parent_region_id.as_deref() {
                 found(store::region_get(c, p)?, "region", p)?;

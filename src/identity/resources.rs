@@ -334,6 +334,7 @@ impl Identity {
 
     pub async fn user_create(&self, ctx: &RequestContext, input: UserInput) -> ApiResult<User> {
         ctx.require_admin()?;
+        crate::http::validate::nullable_string("description", input.extra.get("description"))?;
         let name = require(input.name, "name")?;
         check_name("user", &name)?;
         let hash = match input.password {
@@ -385,6 +386,7 @@ impl Identity {
         input: UserInput,
     ) -> ApiResult<User> {
         ctx.require_admin()?;
+        crate::http::validate::nullable_string("description", input.extra.get("description"))?;
         let hash = match input.password {
             Some(pw) => Some(hash_password(pw).await?),
             None => None,

@@ -17,7 +17,7 @@ use super::view::{list_body, select_fields, view};
 use crate::cloud::Cloud;
 use crate::http::context::{Ctx, RequestContext};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::json::{self, Json};
+use crate::http::json::{self, JsonDoc};
 use crate::network::NetworkService;
 use crate::network::model::Resource;
 
@@ -136,15 +136,22 @@ pub(super) async fn list<R: Collection>(
     Ok(axum::Json(list_body(&h, R::PLURAL, items, &query(raw)?)?))
 }
 
+/// Neutron's `NAME_FIELD_SIZE` and `DESCRIPTION_FIELD_SIZE`, for every resource.
+const NEUTRON_LENGTHS: &[(&str, usize)] = &[("name", 255), ("description", 255)];
+
 /// `POST /v2.0/<plural>` -> 201 with the new resource; or, with `{"<plural>": [...]}`,
 /// the bulk form: every resource or none (those made before a failure are deleted
 /// again, as Neutron's bulk create rolls back), 201 with `{"<plural>": [...]}`.
 pub(super) async fn create<R: Collection>(
     State(cloud): State<Cloud>,
     ctx: Ctx,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    json::require_json(&headers)?;
     let Some(bodies) = bulk::<R>(&body)? else {
+        let doc: Value = json::parse(&body)?;
+        crate::http::validate::max_lens(&doc, R::SINGULAR, NEUTRON_LENGTHS)?;
         let b: R::Body = json::parse(&body)?;
         let r = R::create(&cloud.network, &ctx, b).await?;
         return Ok(created(R::SINGULAR, view(&r, &ctx)));
@@ -188,7 +195,9 @@ fn bulk<R: Collection>(body: &[u8]) -> ApiResult<Option<Vec<R::Body>>> {
     items
         .iter()
         .map(|item| {
-            let one = serde_json::to_vec(&json!({ R::SINGULAR: item }))
+            let wrapped = json!({ R::SINGULAR: item });
+            crate::http::validate::max_lens(&wrapped, R::SINGULAR, NEUTRON_LENGTHS)?;
+            let one = serde_json::to_vec(&wrapped)
                 .map_err(|e| ApiError::bad_request(format!("Malformed request body: {e}")))?;
             json::parse(&one)
         })
@@ -213,8 +222,9 @@ pub(super) async fn update<R: Updatable>(
     ctx: Ctx,
     h: HeaderMap,
     Path(id): Path<String>,
-    Json(b): Json<R::Body>,
+    JsonDoc(b, doc): JsonDoc<R::Body>,
 ) -> ApiResult<axum::Json<Value>> {
+    crate::http::validate::max_lens(&doc, R::SINGULAR, NEUTRON_LENGTHS)?;
     let r = R::update(&cloud.network, &ctx, id, b, if_match(&h)).await?;
     Ok(axum::Json(json!({ R::SINGULAR: view(&r, &ctx) })))
 }

@@ -308,8 +308,13 @@ async fn security_group_list(
 async fn security_group_create(
     State(cloud): State<Cloud>,
     ctx: Ctx,
-    Json(b): Json<GroupBody>,
+    crate::http::json::JsonDoc(b, doc): crate::http::json::JsonDoc<GroupBody>,
 ) -> ApiResult<Response> {
+    crate::http::validate::max_lens(
+        &doc,
+        "security_group",
+        &[("name", 255), ("description", 255)],
+    )?;
     let g = cloud
         .network
         .security_group_create(&ctx, b.security_group)
@@ -333,8 +338,13 @@ async fn security_group_update(
     State(cloud): State<Cloud>,
     ctx: Ctx,
     Path(id): Path<String>,
-    Json(b): Json<GroupBody>,
+    crate::http::json::JsonDoc(b, doc): crate::http::json::JsonDoc<GroupBody>,
 ) -> ApiResult<axum::Json<Value>> {
+    crate::http::validate::max_lens(
+        &doc,
+        "security_group",
+        &[("name", 255), ("description", 255)],
+    )?;
     let (g, rules) = cloud
         .network
         .security_group_update(&ctx, id, b.security_group)
