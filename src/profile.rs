@@ -665,7 +665,11 @@ mod tests {
         assert_eq!(n.ipv6_router_gw_ip.to_string(), "2001:db8::1");
         // A profile written before the pool knobs (only `fixed_range`) still loads.
         let minimal = include_str!("../profiles/minimal.toml");
-        let old = format!("{minimal}fixed_range = \"10.1.0.0/24\"\n");
+        let old = minimal.replacen(
+            "[network]\n",
+            "[network]\nfixed_range = \"10.1.0.0/24\"\n",
+            1,
+        );
         let p = Profile::parse(&old, "old.toml").expect("old profile");
         assert_eq!(
             String::from(p.network.ipv4_addrs_safe_to_use),

@@ -770,8 +770,16 @@ fn install_then_up_and_lab() {
     }
     assert!(!lab.link_exists("br-ex"), "{text}");
     assert_eq!(lab.addrs("enp0s8"), vec!["192.168.56.10/24".to_string()]);
-    let left = sh(&["ip", "netns", "list"]);
-    assert!(!left.contains(&format!("{}-qrouter", lab.vm())), "{left}");
+    // The stopped cloud's router namespaces go as the dataplane is purged; wait
+    // for their removal rather than racing it.
+    let prefix = format!("{}-qrouter", lab.vm());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut left = sh(&["ip", "netns", "list"]);
+    while left.contains(&prefix) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        left = sh(&["ip", "netns", "list"]);
+    }
+    assert!(!left.contains(&prefix), "{left}");
 }
 
 /// What the guest of the end-to-end test runs from metadata: a ping to the
