@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::model::{Snapshot, SnapshotEvent, SnapshotStatus, VolumeStatus};
+use super::volumes::check_metadata;
 use super::{
     VolumeService, caller_project, may_change, quotas, sees, sql, store, volume_not_found,
 };
@@ -31,10 +32,6 @@ pub fn visible_tx(c: &rusqlite::Connection, ctx: &RequestContext, id: &str) -> A
         Some(s) if sees(ctx, &s.project_id) => Ok(s),
         _ => Err(snapshot_not_found(id)),
     }
-}
-
-fn check_metadata(m: &BTreeMap<String, String>) -> ApiResult<()> {
-    super::volumes::check_metadata(m)
 }
 
 impl VolumeService {
