@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create or refresh the cached Python venv holding the real OpenStack clients
-# (python-openstackclient, openstacksdk, osc-placement) and pytest, used by the acceptance tests.
+# (python-openstackclient, openstacksdk, osc-placement, swiftclient, heatclient, awscli,
+# boto3), selenium for the dashboard's browser tests, and pytest, used by the acceptance tests.
 # Idempotent: a stamp file records the requirement hash; re-runs are instant.
 # Usage: scripts/venv.sh            -> prints the venv path on stdout
 #        ONESTACK_VENV=/path scripts/venv.sh
@@ -16,6 +17,11 @@ osc-placement==4.9.1
 pytest==9.2.0
 pytest-timeout==2.4.0
 pytest-xdist==3.8.0
+python-swiftclient==4.11.0
+python-heatclient==5.3.0
+awscli==1.46.3
+boto3==1.44.18
+selenium==4.50.0
 requests"
 
 want_hash="$(printf '%s\n%s\n' "$REQUIREMENTS" "$("$PYTHON" -c 'import sys; print(sys.version)')" | sha256sum | cut -d' ' -f1)"
