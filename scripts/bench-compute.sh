@@ -13,7 +13,12 @@
 # Figures only, no pass/fail on timings. Needs qemu-system-x86_64 and the test image
 # (scripts/build-test-image.sh). Uses target/release/onestack when built, else
 # target/debug/onestack (or $ONESTACK_BIN); builds nothing.
-# Usage: scripts/bench-compute.sh   (env: ONESTACK_BIN, ONESTACK_TEST_IMAGE, BENCH_SERVERS=1000)
+# The guest boots its kernel directly (the image's kernel_id/ramdisk_id, as `onestack up`
+# registers the test image when vmlinux and initrd.img sit beside it); BENCH_BOOT=disk
+# boots the same disk through its firmware instead, for comparison. BENCH_ONLY_BOOT=1
+# stops after (a).
+# Usage: scripts/bench-compute.sh   (env: ONESTACK_BIN, ONESTACK_TEST_IMAGE, BENCH_SERVERS=1000,
+#        BENCH_BOOT=kernel|disk, BENCH_ONLY_BOOT=1)
 # Loopback only, dataplane off; every VMM it started is killed by pid, onestack is stopped
 # by pid and the temp dir removed on exit.
 set -euo pipefail
@@ -64,6 +69,16 @@ sed -E \
     -e 's/^hypervisor[[:space:]]*=.*/hypervisor = "qemu"/' \
     -e "s|^bootstrap_image[[:space:]]*=.*|bootstrap_image = \"$IMAGE\"|" \
     profiles/default.toml >"$PROFILE"
+IMAGE_DIR="$(dirname "$IMAGE")"
+if [[ ${BENCH_BOOT:-kernel} == kernel ]]; then
+    [[ -f $IMAGE_DIR/vmlinux && -f $IMAGE_DIR/initrd.img ]] ||
+        { echo "no $IMAGE_DIR/vmlinux and initrd.img for direct kernel boot (BENCH_BOOT=disk skips it)"; exit 1; }
+    sed -i -E -e "s|^bootstrap_kernel[[:space:]]*=.*|bootstrap_kernel = \"$IMAGE_DIR/vmlinux\"|" \
+        -e "s|^bootstrap_ramdisk[[:space:]]*=.*|bootstrap_ramdisk = \"$IMAGE_DIR/initrd.img\"|" "$PROFILE"
+else
+    sed -i -E -e 's|^bootstrap_kernel[[:space:]]*=.*|bootstrap_kernel = ""|' \
+        -e 's|^bootstrap_ramdisk[[:space:]]*=.*|bootstrap_ramdisk = ""|' "$PROFILE"
+fi
 grep -q '^dataplane = "off"' "$PROFILE" && grep -q '^hypervisor = "qemu"' "$PROFILE"
 
 python3 - "$BIN" "$STATE" "$PROFILE" "$WORK" "${BENCH_SERVERS:-1000}" <<'PYEOF'
@@ -247,6 +262,17 @@ for i in range(3):
     print(f"boot {i}: ACTIVE {to_active[-1]:.2f} s, marker {to_marker[-1]:.2f} s", flush=True)
     delete_all([sid])
 fig["accel"] = ", ".join(sorted(accel)) or "?"
+if os.environ.get("BENCH_ONLY_BOOT"):
+    stop()
+    med = statistics.median
+    print(f"""
+================ onestack compute boot benchmark ================
+driver:                    {fig["driver"]}
+accelerator (qemu -accel): {fig["accel"]}; boot: {os.environ.get("BENCH_BOOT", "kernel")}
+POST /servers -> ACTIVE:   median {med(to_active):.2f} s  (runs: {", ".join(f"{x:.2f}" for x in to_active)})
+POST /servers -> '{MARKER}': median {med(to_marker):.2f} s  (runs: {", ".join(f"{x:.2f}" for x in to_marker)})
+""")
+    sys.exit(0)
 
 print("== (b) 10 instances booted concurrently", flush=True)
 ids, lock = [], threading.Lock()

@@ -40,7 +40,8 @@ pub enum Command {
     },
     /// Whether the cloud is up, its services and object counts.
     Status,
-    /// Print shell exports for the openstack CLI.
+    /// Print shell exports for the openstack CLI (redirected to a file, the file is
+    /// made 0600: it holds a password).
     Openrc {
         /// admin or demo.
         #[arg(long, default_value = "admin")]
@@ -84,8 +85,10 @@ pub enum Command {
         /// Also delete the state directory (database, images, disks).
         #[arg(long)]
         purge: bool,
+        /// Root of the openstack/clouds.yaml and openrc files `install` wrote.
         #[arg(long, env = "ONESTACK_ETC_DIR", default_value = "/etc")]
         etc_dir: PathBuf,
+        /// Where `install` put onestack.service. Default: <etc-dir>/systemd/system.
         #[arg(long, env = "ONESTACK_UNIT_DIR")]
         unit_dir: Option<PathBuf>,
     },
@@ -110,8 +113,10 @@ pub enum LabCommand {
     /// quotas from the profile's [lab] section; prints the credentials and writes
     /// one clouds.yaml per student.
     Create {
+        /// How many students (each gets <prefix>1 .. <prefix>N).
         #[arg(long)]
         students: u32,
+        /// Name prefix of the students' users and projects.
         #[arg(long, default_value = "student")]
         prefix: String,
         /// Profile whose [lab] section gives quotas and the private range.
@@ -298,13 +303,13 @@ pub fn status(dir: &Path) -> anyhow::Result<(String, u8)> {
         state::read_json::<crate::reconcile::DataplaneStatus>(dir, crate::reconcile::STATUS_FILE)?
     {
         out += &format!(
-            "dataplane: converged at {} in {} ms ({} networks, {} routers, {} ports), {} errors\n",
+            "dataplane: converged at {} in {} ms ({}, {}, {}), {}\n",
             d.converged_at,
             d.millis,
-            d.networks,
-            d.routers,
-            d.ports,
-            d.errors.len()
+            counted(d.networks, "network"),
+            counted(d.routers, "router"),
+            counted(d.ports, "port"),
+            counted(d.errors.len(), "error")
         );
         for e in d.errors.iter().take(10) {
             out += &format!("  error: {e}\n");
@@ -523,6 +528,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn counts_read_as_english() {
+        assert_eq!(counted(1, "port"), "1 port");
+        assert_eq!(counted(0, "error"), "0 errors");
+        assert_eq!(counted(5, "port"), "5 ports");
+    }
+
+    #[test]
     fn quoting() {
         assert_eq!(shell_quote("http://h:80/identity"), "http://h:80/identity");
         assert_eq!(shell_quote("a b'c"), "'a b'\\''c'");
@@ -563,5 +575,14 @@ mod tests {
                 && y.contains("\"demopw\"")
                 && y.contains("system_scope: all")
         );
+    }
+}
+
+/// `1 port`, `5 ports`: counts in `status` read as English.
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }

@@ -121,6 +121,12 @@ pub struct ImageSection {
     /// needs 128 MiB (a smaller flavor would boot a guest that hangs) and 1 GiB.
     pub bootstrap_image_min_ram: i64,
     pub bootstrap_image_min_disk: i64,
+    /// A kernel (and initramfs) registered beside the bootstrap image as its own
+    /// `<name>-kernel` (aki) and `<name>-ramdisk` (ari) images, named by the disk
+    /// image's `kernel_id`/`ramdisk_id`, so servers boot the kernel directly
+    /// (DevStack's AMI-style CirrOS). Empty or missing file = firmware disk boot.
+    pub bootstrap_kernel: String,
+    pub bootstrap_ramdisk: String,
 }
 
 impl Default for ImageSection {
@@ -134,6 +140,8 @@ impl Default for ImageSection {
             bootstrap_image_format: "qcow2".into(),
             bootstrap_image_min_ram: 128,
             bootstrap_image_min_disk: 1,
+            bootstrap_kernel: String::new(),
+            bootstrap_ramdisk: String::new(),
         }
     }
 }

@@ -121,7 +121,7 @@ async fn converge_once(cloud: &Cloud, dataplane: &Dataplane, net: &NetworkSectio
         changes: report.applied,
         networks: plan.networks.len(),
         routers: plan.routers.len(),
-        ports: plan.ports.len(),
+        ports: plan.wired_ports(),
         errors: report.errors.clone(),
     };
     if report.applied > 0 || !report.errors.is_empty() {

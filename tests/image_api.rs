@@ -1072,6 +1072,78 @@ fn bootstrap_image_is_registered_once() {
     assert_eq!(find(&s).len(), 1, "not registered twice");
 }
 
+/// DevStack's AMI-style CirrOS: the profile's kernel and ramdisk become their own
+/// aki/ari images, named by the disk image's kernel_id/ramdisk_id, once.
+#[test]
+fn bootstrap_kernel_and_ramdisk_are_their_own_images() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let disk = dir.path().join("guest.qcow2");
+    let kernel = dir.path().join("vmlinux");
+    let ramdisk = dir.path().join("initrd.img");
+    std::fs::write(&disk, qcow2_bytes(64 << 20, 10_000)).expect("write");
+    std::fs::write(&kernel, vec![0x7fu8; 4096]).expect("write");
+    std::fs::write(&ramdisk, vec![0x1fu8; 2048]).expect("write");
+    let profile = common::test_profile()
+        .replace(
+            "bootstrap_image = \"/usr/local/share/onestack/test-image.qcow2\"",
+            &format!("bootstrap_image = \"{}\"", disk.display()),
+        )
+        .replace(
+            "bootstrap_kernel = \"/usr/local/share/onestack/vmlinux\"",
+            &format!("bootstrap_kernel = \"{}\"", kernel.display()),
+        )
+        .replace(
+            "bootstrap_ramdisk = \"/usr/local/share/onestack/initrd.img\"",
+            &format!("bootstrap_ramdisk = \"{}\"", ramdisk.display()),
+        );
+    let mut s = Server::start_with_profile(Some(&profile));
+    let demo = s.demo();
+    let named = |s: &Server, name: &str| -> Vec<Value> {
+        json_of(
+            call(s, Method::GET, &format!("/images?name={name}"), &demo)
+                .send()
+                .expect("list"),
+        )["images"]
+            .as_array()
+            .expect("images")
+            .clone()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while named(&s, "cirros")
+        .first()
+        .map(|i| i["status"] != "active")
+        .unwrap_or(true)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bootstrap image not registered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let img = named(&s, "cirros")[0].clone();
+    let aki = named(&s, "cirros-kernel")[0].clone();
+    let ari = named(&s, "cirros-ramdisk")[0].clone();
+    assert_eq!(img["kernel_id"], aki["id"]);
+    assert_eq!(img["ramdisk_id"], ari["id"]);
+    assert_eq!(
+        (aki["disk_format"].clone(), aki["container_format"].clone()),
+        (json!("aki"), json!("aki"))
+    );
+    assert_eq!(
+        (ari["disk_format"].clone(), ari["container_format"].clone()),
+        (json!("ari"), json!("ari"))
+    );
+    assert_eq!(aki["status"], "active");
+    assert_eq!(aki["size"], 4096);
+    assert_eq!(ari["visibility"], "public");
+    s.kill9();
+    s.launch();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for name in ["cirros", "cirros-kernel", "cirros-ramdisk"] {
+        assert_eq!(named(&s, name).len(), 1, "{name} registered twice");
+    }
+}
+
 #[test]
 fn every_image_route_needs_a_token() {
     let s = Server::start();

@@ -22,6 +22,20 @@ pub struct HostPlan {
     pub security_groups: Vec<SecurityGroupPlan>,
 }
 
+impl HostPlan {
+    /// Every port the dataplane wires on the host: instance taps, DHCP legs, router
+    /// interfaces and router gateway legs — what `onestack status` reports as ports.
+    pub fn wired_ports(&self) -> usize {
+        let dhcp = self.networks.iter().filter(|n| n.dhcp.is_some()).count();
+        let routers: usize = self
+            .routers
+            .iter()
+            .map(|r| r.interfaces.len() + usize::from(r.gateway.is_some()))
+            .sum();
+        self.ports.len() + dhcp + routers
+    }
+}
+
 /// The bridge that carries the external network (DevStack's `br-ex`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExternalPlan {
@@ -327,6 +341,26 @@ mod tests {
         assert_eq!(tap_name(id), "tap3f2a1b4c-5d");
         assert!(device_name("qr-", id).len() <= 15);
         assert_eq!(device_name("qr-", "short"), "qr-short");
+    }
+
+    #[test]
+    fn wired_ports_count_every_leg() {
+        let plan: HostPlan = serde_json::from_value(serde_json::json!({
+            "external": null,
+            "networks": [
+                {"id": "n1", "bridge": "brqn1", "mtu": 1450, "admin_state_up": true,
+                 "dhcp": {"namespace": "qdhcp-n1", "port_id": "d1", "mac": "fa:16:3e:00:00:01",
+                          "addresses": ["10.0.0.2/24"], "subnets": [], "hosts": []}},
+                {"id": "n2", "bridge": "brqn2", "mtu": 1450, "admin_state_up": true, "dhcp": null}
+            ],
+            "routers": [],
+            "ports": [],
+            "security_groups": []
+        }))
+        .expect("plan");
+        // One DHCP leg; no instance ports and no routers.
+        assert_eq!(plan.wired_ports(), 1);
+        assert_eq!(HostPlan::default().wired_ports(), 0);
     }
 
     #[test]

@@ -37,7 +37,13 @@ impl Host {
     /// A changing command: recorded, and run unless this is a dry run.
     fn change(&mut self, argv: Vec<String>, stdin: Option<&str>) -> Result<(), CmdError> {
         let line = argv.join(" ");
-        tracing::info!(command = %line, "host change");
+        if self.dry_run {
+            // A dry run changes nothing: the plan is printed by the caller, not logged
+            // as if it had been applied.
+            tracing::debug!(command = %line, "would change the host");
+        } else {
+            tracing::info!(command = %line, "host change");
+        }
         self.changes.push(line);
         if !self.dry_run {
             run_sync(&argv, stdin)?;

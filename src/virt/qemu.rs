@@ -133,11 +133,14 @@ pub fn command_line(
         "-device",
         "isa-serial,chardev=serial0",
     ]);
+    // The firmware boots the root disk; a direct kernel boot takes boot index 0 for
+    // QEMU's own linuxboot ROM, and a disk claiming it too makes QEMU refuse to start.
     let root = spec
         .disks
         .iter()
         .find(|d| d.id == "root" && d.kind == DiskKind::Disk)
         .or_else(|| spec.disks.iter().find(|d| d.kind == DiskKind::Disk))
+        .filter(|_| matches!(spec.boot, BootSource::Firmware))
         .map(|d| d.id.clone());
     for d in &spec.disks {
         let drive = qemu_id("drive", &d.id);
@@ -784,7 +787,7 @@ mod tests {
             "-qmp unix:/run/x/qmp.sock,server=on,wait=off",
             "socket,id=serial0,path=/run/x/serial.sock,server=on,wait=off,logfile=/run/x/console.log,logappend=on",
             "if=none,id=drive-root,file=/r/a,,b.qcow2,format=qcow2,readonly=off",
-            "virtio-blk-pci,drive=drive-root,id=disk-root,bootindex=0",
+            "virtio-blk-pci,drive=drive-root,id=disk-root ",
             "media=cdrom,readonly=on",
             "ide-cd,drive=drive-config,id=disk-config",
             "tap,id=net-p1,ifname=tapp1,script=no,downscript=no,vhost=off",
@@ -795,6 +798,17 @@ mod tests {
             assert!(line.contains(want), "missing `{want}` in {line}");
         }
         assert!(!line.contains("-no-reboot"));
+        // The kernel boots through QEMU's linuxboot ROM, which holds boot index 0:
+        // a root disk claiming it too stops QEMU ("bootindex 0 has already been used").
+        assert!(!line.contains("bootindex"), "{line}");
+        let mut firmware = spec();
+        firmware.boot = BootSource::Firmware;
+        let line = command_line(&firmware, Accel::Tcg, None, None).join(" ");
+        assert!(
+            line.contains("virtio-blk-pci,drive=drive-root,id=disk-root,bootindex=0"),
+            "{line}"
+        );
+        assert!(!line.contains("-kernel"));
         let kvm = command_line(&spec(), Accel::Kvm, None, None).join(" ");
         assert!(kvm.contains("-accel kvm -cpu host"));
         assert!(!kvm.contains("-bios") && !kvm.contains("-incoming"));
