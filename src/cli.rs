@@ -523,6 +523,15 @@ pub fn up_profile(dir: &Path, named: Option<&str>) -> anyhow::Result<Profile> {
     }
 }
 
+/// `1 port`, `5 ports`: counts in `status` read as English.
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -575,14 +584,5 @@ mod tests {
                 && y.contains("\"demopw\"")
                 && y.contains("system_scope: all")
         );
-    }
-}
-
-/// `1 port`, `5 ports`: counts in `status` read as English.
-fn counted(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
     }
 }
