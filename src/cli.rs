@@ -303,12 +303,13 @@ pub fn status(dir: &Path) -> anyhow::Result<(String, u8)> {
         state::read_json::<crate::reconcile::DataplaneStatus>(dir, crate::reconcile::STATUS_FILE)?
     {
         out += &format!(
-            "dataplane: converged at {} in {} ms ({}, {}, {}), {}\n",
+            "dataplane: converged at {} in {} ms ({}, {}, {} wired of which {} of instances), {}\n",
             d.converged_at,
             d.millis,
             counted(d.networks, "network"),
             counted(d.routers, "router"),
-            counted(d.ports, "port"),
+            counted(d.wired_ports, "port"),
+            d.ports,
             counted(d.errors.len(), "error")
         );
         for e in d.errors.iter().take(10) {

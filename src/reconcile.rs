@@ -28,7 +28,11 @@ pub struct DataplaneStatus {
     pub changes: usize,
     pub networks: usize,
     pub routers: usize,
+    /// Instance ports (taps).
     pub ports: usize,
+    /// Every port wired on the host: instance taps, DHCP and router legs.
+    #[serde(default)]
+    pub wired_ports: usize,
     pub errors: Vec<String>,
 }
 
@@ -121,7 +125,8 @@ async fn converge_once(cloud: &Cloud, dataplane: &Dataplane, net: &NetworkSectio
         changes: report.applied,
         networks: plan.networks.len(),
         routers: plan.routers.len(),
-        ports: plan.wired_ports(),
+        ports: plan.ports.len(),
+        wired_ports: plan.wired_ports(),
         errors: report.errors.clone(),
     };
     if report.applied > 0 || !report.errors.is_empty() {
