@@ -109,6 +109,34 @@ impl ComputeService {
         }
     }
 
+    /// `os-extended-volumes:volumes_attached` of a server's view; from 2.3 with
+    /// `delete_on_termination`.
+    pub async fn volumes_attached_view(
+        &self,
+        server_id: &str,
+        with_dot: bool,
+    ) -> serde_json::Value {
+        let vols = match self.inner.volume.get() {
+            Some(v) => v
+                .guest_volumes(server_id.to_owned())
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(server = server_id, error = %e, "reading attached volumes");
+                    Vec::new()
+                }),
+            None => Vec::new(),
+        };
+        vols.iter()
+            .map(|g| {
+                let mut v = serde_json::json!({"id": g.volume_id});
+                if with_dot {
+                    v["delete_on_termination"] = false.into();
+                }
+                v
+            })
+            .collect()
+    }
+
     pub async fn volume_attachment_list(
         &self,
         ctx: &RequestContext,
