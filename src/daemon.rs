@@ -97,6 +97,7 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
         crate::placement::host::hostname(),
         Some(image.clone()),
     )?;
+    compute.set_volume(volume.clone());
     let resumable_imports = image.recover()?;
     if profile.services.enabled.contains(&ServiceName::Placement)
         && let Err(e) = register_compute_node(&placement, &db, &dir)

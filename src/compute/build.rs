@@ -355,6 +355,7 @@ impl ComputeService {
         if let Err(e) = self.inner.hypervisor.destroy(&spec).await {
             tracing::warn!(server = id, error = %e, "undo: VMM");
         }
+        self.volumes_forget(id).await;
         let dir = self.paths(id).dir;
         if let Err(e) = tokio::fs::remove_dir_all(&dir).await
             && e.kind() != std::io::ErrorKind::NotFound

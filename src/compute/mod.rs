@@ -27,6 +27,7 @@ pub mod server_meta;
 pub mod servers;
 pub mod services;
 pub(crate) mod store;
+pub mod volume_attachments;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -74,6 +75,8 @@ struct Inner {
     placement: PlacementService,
     /// One lock per server, so two operations never drive the same VMM at once.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Block storage, set once at start (`volume_attachments.rs`).
+    volume: std::sync::OnceLock<crate::volume::VolumeService>,
 }
 
 impl ComputeService {
@@ -94,6 +97,7 @@ impl ComputeService {
                 network,
                 placement,
                 locks: Mutex::new(HashMap::new()),
+                volume: Default::default(),
             }),
         }
     }

@@ -56,6 +56,7 @@ impl ComputeService {
                 read_only: true,
             });
         }
+        disks.extend(self.volume_disks(&s.id));
         let boot = if p.kernel.exists() {
             BootSource::Kernel {
                 kernel: p.kernel.clone(),

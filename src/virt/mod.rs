@@ -203,6 +203,24 @@ pub trait Hypervisor: Send + Sync {
     async fn attach_nic(&self, spec: &VmSpec, nic: &NicSpec) -> VirtResult<()>;
     async fn detach_nic(&self, spec: &VmSpec, port_id: &str) -> VirtResult<()>;
 
+    /// Hot-plugs a block device (a volume) into a running guest; plugging one
+    /// already present succeeds.
+    async fn attach_disk(&self, spec: &VmSpec, disk: &DiskSpec) -> VirtResult<()> {
+        let _ = (spec, disk);
+        Err(VirtError::Unavailable(
+            "this driver cannot hot-plug volumes".into(),
+        ))
+    }
+
+    /// Unplugs a hot-plugged or boot-time block device once the guest released
+    /// it; unplugging one already gone succeeds.
+    async fn detach_disk(&self, spec: &VmSpec, disk_id: &str) -> VirtResult<()> {
+        let _ = (spec, disk_id);
+        Err(VirtError::Unavailable(
+            "this driver cannot unplug volumes".into(),
+        ))
+    }
+
     /// The VMM's version as os-hypervisors reports it (`hypervisor_version`);
     /// None when unknown.
     fn version(&self) -> Option<u64> {

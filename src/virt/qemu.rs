@@ -18,8 +18,8 @@ use super::qmp::{
     PathArgs, Qmp, QmpError, StatusInfo, VersionInfo,
 };
 use super::{
-    BootSource, DiskFormat, DiskKind, Hypervisor, HypervisorKind, NicSpec, PowerState, VirtError,
-    VirtResult, VmSpec,
+    BootSource, DiskFormat, DiskKind, DiskSpec, Hypervisor, HypervisorKind, NicSpec, PowerState,
+    VirtError, VirtResult, VmSpec,
 };
 
 /// How QEMU executes guest code.
@@ -92,6 +92,13 @@ fn qemu_id(prefix: &str, raw: &str) -> String {
         })
         .collect();
     format!("{prefix}-{clean}")
+}
+
+/// The block node name of a hot-plugged disk: QEMU limits node names to 31
+/// characters, too short for `drive-<uuid>`.
+fn node_name(raw: &str) -> String {
+    let clean: String = raw.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    format!("vol{}", &clean[..clean.len().min(28)])
 }
 
 /// The QEMU command line for `spec` (without the binary), pure so it can be tested.
@@ -715,6 +722,111 @@ impl Hypervisor for QemuDriver {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(failed("detach_nic", e)),
+        }
+    }
+
+    async fn attach_disk(&self, spec: &VmSpec, disk: &DiskSpec) -> VirtResult<()> {
+        let lock = self.lock_for(spec);
+        let _g = lock.lock().await;
+        let (_, mut qmp) = Self::require_qmp(spec, "attach_disk").await?;
+        let dev = qemu_id("disk", &disk.id);
+        if Self::device_present(&mut qmp, &dev, "attach_disk").await? {
+            return Ok(());
+        }
+        let node = node_name(&disk.id);
+        let fmt = match disk.format {
+            DiskFormat::Qcow2 => "qcow2",
+            DiskFormat::Raw => "raw",
+        };
+        let add = qmp
+            .execute::<_, Value>(
+                "blockdev-add",
+                Some(&serde_json::json!({
+                    "driver": fmt,
+                    "node-name": node,
+                    "read-only": disk.read_only,
+                    "file": {
+                        "driver": "file",
+                        "filename": disk.path,
+                        "read-only": disk.read_only,
+                    },
+                })),
+            )
+            .await;
+        if let Err(e) = add {
+            // Left over from an attach that died between the two steps.
+            if !matches!(&e, QmpError::Command { desc, .. } if desc.contains("Duplicate")) {
+                return Err(failed("attach_disk", e));
+            }
+        }
+        let added = qmp
+            .execute::<_, Value>(
+                "device_add",
+                Some(&serde_json::json!({
+                    "driver": "virtio-blk-pci",
+                    "id": dev,
+                    "drive": node,
+                })),
+            )
+            .await;
+        if let Err(e) = added {
+            let _ = qmp
+                .execute::<_, Value>(
+                    "blockdev-del",
+                    Some(&serde_json::json!({ "node-name": node })),
+                )
+                .await;
+            return Err(failed("attach_disk", e));
+        }
+        Ok(())
+    }
+
+    async fn detach_disk(&self, spec: &VmSpec, disk_id: &str) -> VirtResult<()> {
+        let lock = self.lock_for(spec);
+        let _g = lock.lock().await;
+        let (_, mut qmp) = Self::require_qmp(spec, "detach_disk").await?;
+        let dev = qemu_id("disk", disk_id);
+        if Self::device_present(&mut qmp, &dev, "detach_disk").await? {
+            match qmp
+                .execute::<_, Value>("device_del", Some(&IdArgs { id: &dev }))
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(failed("detach_disk", e)),
+            }
+            let deadline = tokio::time::Instant::now() + self.cfg.detach_timeout;
+            loop {
+                if qmp
+                    .wait_device_event("DEVICE_DELETED", &dev, Duration::from_millis(250))
+                    .await
+                    || !Self::device_present(&mut qmp, &dev, "detach_disk").await?
+                {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(failed(
+                        "detach_disk",
+                        format!(
+                            "the guest did not release {dev} within {:?}",
+                            self.cfg.detach_timeout
+                        ),
+                    ));
+                }
+            }
+        }
+        // A hot-plugged disk's node stays until deleted; a boot-time `-drive`
+        // went with its device.
+        match qmp
+            .execute::<_, Value>(
+                "blockdev-del",
+                Some(&serde_json::json!({ "node-name": node_name(disk_id) })),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) || e.to_string().contains("Failed to find") => Ok(()),
+            Err(e) => Err(failed("detach_disk", e)),
         }
     }
 

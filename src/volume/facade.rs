@@ -22,7 +22,15 @@ impl VolumeService {
     /// Finishes or rolls back the volume operations a crash interrupted, so no
     /// volume stays `creating`, `extending` or `deleting`. Run once at start.
     pub async fn recover(&self) -> super::tasks::RecoveryReport {
-        self.recover_tasks().await
+        let mut report = self.recover_tasks().await;
+        match self.recover_attachments().await {
+            Ok(n) => report.finished += n,
+            Err(e) => {
+                tracing::error!(error = %e, "could not settle interrupted volume attachments");
+                report.failed += 1;
+            }
+        }
+        report
     }
 }
 

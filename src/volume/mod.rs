@@ -8,6 +8,7 @@
 //! its `recover()`), `facade.rs` (what other services may call).
 
 pub mod api;
+pub mod attachments;
 mod backend;
 pub mod facade;
 pub(crate) mod model;

@@ -79,6 +79,25 @@ pub enum Event {
     DeleteFailed,
     /// An admin's `os-reset_status`.
     Reset(VolumeStatus),
+    /// An attachment is reserved for a consumer (Cinder's `attachment_create`
+    /// without a connector, or `os-reserve`).
+    Reserve,
+    /// The consumer starts connecting (a connector was given, or `os-attach`).
+    AttachStart,
+    /// The consumer connected the volume.
+    Attached,
+    /// A reservation or attach is dropped; `others`: attachments remain.
+    Unreserve {
+        others: bool,
+    },
+    /// The consumer begins disconnecting (`os-begin_detaching`).
+    DetachStart,
+    /// A begun detach is undone (`os-roll_detaching`).
+    DetachRollback,
+    /// An attachment is removed; `others`: attachments remain.
+    Detached {
+        others: bool,
+    },
 }
 
 /// A refused move: the action and the status that forbids it.
@@ -141,6 +160,28 @@ impl VolumeStatus {
             (Event::DeleteFailed, S::Deleting) => Ok(S::ErrorDeleting),
             (Event::DeleteFailed, _) => Err(refuse("fail deleting", "deleting")),
             (Event::Reset(to), _) => Ok(to),
+            (Event::Reserve, S::Available) => Ok(S::Reserved),
+            // A multiattach volume takes further attachments while in use.
+            (Event::Reserve, S::InUse) => Ok(S::InUse),
+            (Event::Reserve, _) => Err(refuse("reserve", "available")),
+            (Event::AttachStart, S::Available | S::Reserved) => Ok(S::Attaching),
+            (Event::AttachStart, S::InUse | S::Attaching) => Ok(self),
+            (Event::AttachStart, _) => Err(refuse("attach", "available or reserved")),
+            (Event::Attached, S::Reserved | S::Attaching | S::InUse | S::Available) => Ok(S::InUse),
+            (Event::Attached, _) => Err(refuse("attach", "attaching or reserved")),
+            (Event::Unreserve { others }, S::Reserved | S::Attaching | S::InUse | S::Available) => {
+                Ok(if others { S::InUse } else { S::Available })
+            }
+            (Event::Unreserve { .. }, _) => Err(refuse("unreserve", "reserved or attaching")),
+            (Event::DetachStart, S::InUse) => Ok(S::Detaching),
+            (Event::DetachStart, _) => Err(refuse("begin detaching", "in-use")),
+            (Event::DetachRollback, S::Detaching) => Ok(S::InUse),
+            (Event::DetachRollback, _) => Ok(self),
+            (
+                Event::Detached { others },
+                S::InUse | S::Detaching | S::Attaching | S::Reserved | S::Available | S::Error,
+            ) => Ok(if others { S::InUse } else { S::Available }),
+            (Event::Detached { .. }, _) => Err(refuse("detach", "in-use or detaching")),
         }
     }
 }
@@ -172,6 +213,29 @@ pub struct Volume {
     pub metadata: BTreeMap<String, String>,
     pub image_metadata: BTreeMap<String, String>,
     pub admin_metadata: BTreeMap<String, String>,
+    /// The volume's attachments, oldest first.
+    pub attachments: Vec<Attachment>,
+}
+
+/// One consumer's hold on a volume (Cinder's volume attachment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: String,
+    pub volume_id: String,
+    pub instance_uuid: Option<String>,
+    /// Guest device name (`/dev/vdb`).
+    pub mountpoint: Option<String>,
+    /// `rw` or `ro`.
+    pub attach_mode: String,
+    /// `reserved`, `attaching`, `attached` or `detaching`.
+    pub status: String,
+    /// The connector the consumer gave, as JSON.
+    pub connector: Option<serde_json::Value>,
+    /// Made by the compute service, which plugs it into the guest.
+    pub by_compute: bool,
+    pub created_at: String,
+    pub attached_at: Option<String>,
+    pub updated_at: Option<String>,
 }
 
 /// The multi-step operation a volume is in, persisted before its first step so

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::model::{Snapshot, SnapshotStatus, Task, Volume, VolumeStatus, VolumeType};
+use super::model::{Attachment, Snapshot, SnapshotStatus, Task, Volume, VolumeStatus, VolumeType};
 
 /// Cinder's timestamp form: `2026-01-01T00:00:00.000000`, UTC without a zone.
 pub fn now() -> String {
@@ -180,6 +180,7 @@ fn volume_from_row(r: &Row) -> rusqlite::Result<Volume> {
         metadata: BTreeMap::new(),
         image_metadata: BTreeMap::new(),
         admin_metadata: BTreeMap::new(),
+        attachments: Vec::new(),
     })
 }
 
@@ -198,6 +199,7 @@ fn with_metadata(c: &Connection, mut v: Volume) -> rusqlite::Result<Volume> {
         };
         map.insert(k, value);
     }
+    v.attachments = attachments_of_volume(c, &v.id)?;
     Ok(v)
 }
 
@@ -320,6 +322,7 @@ pub fn volume_set_bootable(c: &Connection, id: &str, bootable: bool) -> rusqlite
 }
 
 pub fn volume_delete_row(c: &Connection, id: &str) -> rusqlite::Result<()> {
+    c.execute("DELETE FROM volume_attachments WHERE volume_id = ?1", [id])?;
     c.execute("DELETE FROM volumes WHERE id = ?1", [id])?;
     Ok(())
 }
@@ -557,5 +560,119 @@ pub fn snapshot_update(
 
 pub fn snapshot_delete_row(c: &Connection, id: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM volume_snapshots WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+// ---- attachments ------------------------------------------------------------
+
+const ATTACHMENT_COLS: &str = "id, volume_id, instance_uuid, mountpoint, attach_mode, status, \
+    connector, by_compute, created_at, attached_at, updated_at";
+
+fn attachment_from_row(r: &Row) -> rusqlite::Result<Attachment> {
+    let connector: Option<String> = r.get(6)?;
+    Ok(Attachment {
+        id: r.get(0)?,
+        volume_id: r.get(1)?,
+        instance_uuid: r.get(2)?,
+        mountpoint: r.get(3)?,
+        attach_mode: r.get(4)?,
+        status: r.get(5)?,
+        connector: connector.and_then(|c| serde_json::from_str(&c).ok()),
+        by_compute: r.get(7)?,
+        created_at: r.get(8)?,
+        attached_at: r.get(9)?,
+        updated_at: r.get(10)?,
+    })
+}
+
+pub fn attachment_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Attachment>> {
+    c.query_row(
+        &format!("SELECT {ATTACHMENT_COLS} FROM volume_attachments WHERE id = ?1"),
+        [id],
+        attachment_from_row,
+    )
+    .optional()
+}
+
+pub fn attachments_of_volume(c: &Connection, volume: &str) -> rusqlite::Result<Vec<Attachment>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {ATTACHMENT_COLS} FROM volume_attachments WHERE volume_id = ?1 \
+         ORDER BY created_at, id"
+    ))?;
+    st.query_map([volume], attachment_from_row)?.collect()
+}
+
+pub fn attachments_of_instance(
+    c: &Connection,
+    instance: &str,
+) -> rusqlite::Result<Vec<Attachment>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {ATTACHMENT_COLS} FROM volume_attachments WHERE instance_uuid = ?1 \
+         ORDER BY created_at, id"
+    ))?;
+    st.query_map([instance], attachment_from_row)?.collect()
+}
+
+/// Every attachment (of every project's volumes); callers filter by visibility.
+pub fn attachment_list(c: &Connection) -> rusqlite::Result<Vec<Attachment>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {ATTACHMENT_COLS} FROM volume_attachments ORDER BY created_at, id"
+    ))?;
+    st.query_map([], attachment_from_row)?.collect()
+}
+
+pub fn attachment_insert(c: &Connection, a: &Attachment) -> rusqlite::Result<()> {
+    c.execute(
+        &format!(
+            "INSERT INTO volume_attachments ({ATTACHMENT_COLS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ),
+        params![
+            a.id,
+            a.volume_id,
+            a.instance_uuid,
+            a.mountpoint,
+            a.attach_mode,
+            a.status,
+            a.connector.as_ref().map(|c| c.to_string()),
+            a.by_compute,
+            a.created_at,
+            a.attached_at,
+            a.updated_at,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Rewrites an attachment's changeable fields.
+pub fn attachment_update(c: &Connection, a: &Attachment) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volume_attachments SET instance_uuid = ?2, mountpoint = ?3, attach_mode = ?4, \
+         status = ?5, connector = ?6, attached_at = ?7, updated_at = ?8 WHERE id = ?1",
+        params![
+            a.id,
+            a.instance_uuid,
+            a.mountpoint,
+            a.attach_mode,
+            a.status,
+            a.connector.as_ref().map(|c| c.to_string()),
+            a.attached_at,
+            now(),
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn attachment_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
+    c.execute("DELETE FROM volume_attachments WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Sets a volume's attach_status (`attached` / `detached`).
+pub fn volume_set_attach_status(c: &Connection, id: &str, s: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volumes SET attach_status = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, s, now()],
+    )?;
     Ok(())
 }

@@ -382,6 +382,7 @@ impl VolumeService {
                     metadata: req.metadata,
                     image_metadata: image_meta,
                     admin_metadata: BTreeMap::new(),
+                    attachments: Vec::new(),
                 };
                 store::volume_insert(c, &v).map_err(sql)?;
                 Ok(v)
@@ -661,6 +662,7 @@ mod tests {
             metadata: BTreeMap::new(),
             image_metadata: BTreeMap::new(),
             admin_metadata: BTreeMap::new(),
+            attachments: Vec::new(),
         }
     }
 

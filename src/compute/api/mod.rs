@@ -20,6 +20,7 @@ mod server_extras;
 mod server_groups;
 pub mod servers;
 pub mod view;
+mod volume_attachments;
 
 use axum::Router;
 use axum::http::HeaderMap;
@@ -48,6 +49,7 @@ pub fn router() -> Router<Cloud> {
         .merge(server_admin::routes())
         .merge(server_extras::routes())
         .merge(remote_consoles::routes())
+        .merge(volume_attachments::routes())
         .layer(from_fn(microversion::layer))
         .layer(from_fn(compute_request_id));
     Router::new()

@@ -60,10 +60,17 @@ pub async fn render(
         host: &host,
         nics: &nics,
     };
-    Ok(servers
+    let mut out: Vec<Value> = servers
         .iter()
         .map(|s| view::detail(&v, s, &names))
-        .collect())
+        .collect();
+    for (d, s) in out.iter_mut().zip(servers) {
+        d["os-extended-volumes:volumes_attached"] = cloud
+            .compute
+            .volumes_attached_view(&s.id, mv.at_least(3))
+            .await;
+    }
+    Ok(out)
 }
 
 pub async fn render_one(

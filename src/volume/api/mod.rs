@@ -3,6 +3,7 @@
 //! `/volume/v3/{project_id}/...` (optional, as in Cinder since 3.0 on Yoga), and the
 //! resource routes, one file per api-ref section.
 
+mod attachments;
 mod info;
 mod quotas;
 mod snapshots;
@@ -39,6 +40,7 @@ pub fn router(cloud: Cloud) -> Router<Cloud> {
     let v3 = Router::new()
         .route("/", get(version_v3))
         .merge(volumes::routes())
+        .merge(attachments::routes())
         .merge(snapshots::routes())
         .merge(types::routes())
         .merge(quotas::routes())

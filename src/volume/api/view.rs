@@ -15,6 +15,25 @@ pub fn links(root: &str, collection: &str, id: &str) -> Value {
     ])
 }
 
+/// A volume's attachments as the volume shows them (the attached ones).
+fn attachments(v: &Volume) -> Value {
+    v.attachments
+        .iter()
+        .filter(|a| matches!(a.status.as_str(), "attached" | "detaching"))
+        .map(|a| {
+            json!({
+                "id": v.id,
+                "attachment_id": a.id,
+                "volume_id": v.id,
+                "server_id": a.instance_uuid,
+                "host_name": null,
+                "device": a.mountpoint,
+                "attached_at": a.attached_at,
+            })
+        })
+        .collect()
+}
+
 /// The list form: id, name and links.
 pub fn volume_summary(root: &str, v: &Volume) -> Value {
     json!({"id": v.id, "name": v.name, "links": links(root, "volumes", &v.id)})
@@ -31,7 +50,7 @@ pub fn volume_detail(root: &str, v: &Volume, mv: Mv, ctx: &RequestContext, host:
         "availability_zone": v.availability_zone,
         "created_at": v.created_at,
         "updated_at": v.updated_at,
-        "attachments": [],
+        "attachments": attachments(v),
         "bootable": if v.bootable { "true" } else { "false" },
         "encrypted": false,
         "multiattach": v.multiattach,

@@ -498,6 +498,21 @@ async fn volume_action(
             }
             s.volume_reset_status(&ctx, id, status, attach).await?;
         }
+        "os-reserve"
+        | "os-unreserve"
+        | "os-attach"
+        | "os-detach"
+        | "os-begin_detaching"
+        | "os-roll_detaching"
+        | "os-initialize_connection"
+        | "os-terminate_connection" => {
+            if !args.is_null() && !args.is_object() {
+                return Err(ApiError::bad_request("Malformed request body"));
+            }
+            if let Some(out) = s.attach_action(&ctx, id, action, args.clone()).await? {
+                return Ok(axum::Json(out).into_response());
+            }
+        }
         "os-force_delete" => {
             if !args.is_null() && !args.is_object() {
                 return Err(ApiError::bad_request("Malformed request body"));

@@ -1,0 +1,257 @@
+//! Volume attachments of a server (api-ref: compute "Servers with volume
+//! attachments", `os-volume_attachments`): attach hot-plugs the volume into the
+//! running guest, detach unplugs it once the guest released it, and every guest
+//! (re)built afterwards — start, reboot, restart after a host reboot — gets its
+//! attached volumes from `volume_disks`.
+//!
+//! The attachment record lives in block storage and moves in steps (attaching →
+//! attached, detaching → gone), so a crash between plugging and recording is
+//! settled by the volume service's recovery.
+
+use super::model::{Server, VmState};
+use super::servers::new_action;
+use super::{ComputeService, may_change, store};
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+use crate::virt::{DiskFormat, DiskKind, DiskSpec, PowerState, VirtError};
+use crate::volume::VolumeService;
+use crate::volume::attachments::GuestVolume;
+
+/// One volume attached to a server, as os-volume_attachments shows it.
+#[derive(Debug, Clone)]
+pub struct ServerVolume {
+    /// Nova's attachment id is the volume id.
+    pub volume_id: String,
+    pub server_id: String,
+    pub device: String,
+    pub attachment_id: String,
+    pub delete_on_termination: bool,
+}
+
+fn server_volume(server: &str, g: GuestVolume) -> ServerVolume {
+    ServerVolume {
+        volume_id: g.volume_id,
+        server_id: server.to_owned(),
+        device: g.device,
+        attachment_id: g.attachment_id,
+        delete_on_termination: false,
+    }
+}
+
+fn disk_of(g: &GuestVolume) -> DiskSpec {
+    DiskSpec {
+        id: g.volume_id.clone(),
+        path: g.path.clone(),
+        format: DiskFormat::Raw,
+        kind: DiskKind::Disk,
+        read_only: g.read_only,
+    }
+}
+
+/// Nova's 409 for an attach or detach in a state that does not allow it.
+fn check_state(s: &Server, op: &str, ctx: &RequestContext) -> ApiResult<()> {
+    if s.locked && !ctx.is_admin() {
+        return Err(ApiError::Conflict(format!("Instance {} is locked", s.id)));
+    }
+    if let Some(t) = s.task_state {
+        return Err(ApiError::Conflict(format!(
+            "Cannot '{op}' instance {} while it is in task_state {}",
+            s.id,
+            t.as_str()
+        )));
+    }
+    match s.vm_state {
+        VmState::Active | VmState::Stopped | VmState::Paused | VmState::Resized => Ok(()),
+        vm => Err(ApiError::Conflict(format!(
+            "Cannot '{op}' instance {} while it is in vm_state {}",
+            s.id,
+            vm.as_str()
+        ))),
+    }
+}
+
+fn hotplug_failed(what: &str, e: VirtError) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("{what}: {e}"))
+}
+
+impl ComputeService {
+    /// Connects block storage (once, at start).
+    pub fn set_volume(&self, volume: VolumeService) {
+        let _ = self.inner.volume.set(volume);
+    }
+
+    fn volume(&self) -> ApiResult<&VolumeService> {
+        self.inner
+            .volume
+            .get()
+            .ok_or_else(|| ApiError::NotImplemented("Block storage is not enabled.".into()))
+    }
+
+    /// The attached volumes a guest is built with (after its root disk).
+    pub fn volume_disks(&self, server_id: &str) -> Vec<DiskSpec> {
+        match self.inner.volume.get() {
+            Some(v) => v
+                .guest_volumes_blocking(server_id)
+                .iter()
+                .map(disk_of)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Drops the attachments of a server being deleted (its volumes become
+    /// available; their data stays).
+    pub async fn volumes_forget(&self, server_id: &str) {
+        if let Some(v) = self.inner.volume.get()
+            && let Err(e) = v.guest_forget(server_id.to_owned()).await
+        {
+            tracing::warn!(server = server_id, error = %e, "releasing the server's volumes");
+        }
+    }
+
+    /// `os-extended-volumes:volumes_attached` of a server's view; from 2.3 with
+    /// `delete_on_termination`.
+    pub async fn volumes_attached_view(
+        &self,
+        server_id: &str,
+        with_dot: bool,
+    ) -> serde_json::Value {
+        let vols = match self.inner.volume.get() {
+            Some(v) => v
+                .guest_volumes(server_id.to_owned())
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(server = server_id, error = %e, "reading attached volumes");
+                    Vec::new()
+                }),
+            None => Vec::new(),
+        };
+        vols.iter()
+            .map(|g| {
+                let mut v = serde_json::json!({"id": g.volume_id});
+                if with_dot {
+                    v["delete_on_termination"] = false.into();
+                }
+                v
+            })
+            .collect()
+    }
+
+    pub async fn volume_attachment_list(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<Vec<ServerVolume>> {
+        let s = self.server_get(ctx, id).await?;
+        let vols = self.volume()?.guest_volumes(s.id.clone()).await?;
+        Ok(vols.into_iter().map(|g| server_volume(&s.id, g)).collect())
+    }
+
+    pub async fn volume_attachment_get(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        volume_id: String,
+    ) -> ApiResult<ServerVolume> {
+        self.volume_attachment_list(ctx, id)
+            .await?
+            .into_iter()
+            .find(|v| v.volume_id == volume_id)
+            .ok_or_else(|| {
+                ApiError::Missing(format!("Volume attachment {volume_id} could not be found."))
+            })
+    }
+
+    /// Attaches a volume: reserves it in block storage, hot-plugs it when the
+    /// guest runs (a stopped guest gets it at its next start), then marks it
+    /// attached; a failed plug rolls the reservation back.
+    pub async fn volume_attach(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        volume_id: String,
+        device: Option<String>,
+        request_id: String,
+    ) -> ApiResult<ServerVolume> {
+        let s = self.server_get(ctx, id.clone()).await?;
+        may_change(ctx, &s.project_id)?;
+        check_state(&s, "attach_volume", ctx)?;
+        let vol = self.volume()?.clone();
+        let lock = self.server_lock(&id);
+        let _held = lock.lock().await;
+        let g = vol
+            .guest_attach_begin(ctx, volume_id, s.id.clone(), device)
+            .await?;
+        let nics = self.server_nics(&s).await?;
+        let spec = self.vm_spec(&s, &nics);
+        let running = matches!(
+            self.inner.hypervisor.power_state(&spec).await,
+            Ok(PowerState::Running | PowerState::Paused)
+        );
+        if running {
+            let started = std::time::Instant::now();
+            if let Err(e) = self.inner.hypervisor.attach_disk(&spec, &disk_of(&g)).await {
+                tracing::warn!(server = %s.id, volume = %g.volume_id, error = %e, "hot-plug failed; rolling back the attach");
+                vol.guest_attach_undo(g.attachment_id.clone()).await?;
+                return Err(hotplug_failed("Failed to attach volume", e));
+            }
+            tracing::info!(server = %s.id, volume = %g.volume_id, device = %g.device,
+                ms = started.elapsed().as_millis() as u64, "volume hot-plugged");
+        }
+        vol.guest_attach_done(g.attachment_id.clone()).await?;
+        let ctx2 = ctx.clone();
+        self.write(move |c| {
+            let s =
+                store::server_get(c, &id)?.ok_or_else(|| super::servers::server_not_found(&id))?;
+            store::action_put(c, &new_action(&s, "attach_volume", &request_id, &ctx2))
+        })
+        .await?;
+        Ok(server_volume(&s.id, g))
+    }
+
+    /// Detaches a volume: marks it detaching, unplugs it from a running guest
+    /// (waiting for the guest to release it), then removes the attachment; a
+    /// failed unplug leaves it attached.
+    pub async fn volume_detach(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        volume_id: String,
+        request_id: String,
+    ) -> ApiResult<()> {
+        let s = self.server_get(ctx, id.clone()).await?;
+        may_change(ctx, &s.project_id)?;
+        check_state(&s, "detach_volume", ctx)?;
+        let vol = self.volume()?.clone();
+        // Nova's 404 for a volume that is not attached to this server.
+        self.volume_attachment_get(ctx, id.clone(), volume_id.clone())
+            .await
+            .map_err(|_| {
+                ApiError::Missing(format!(
+                    "Volume {volume_id} is not attached to instance {id}"
+                ))
+            })?;
+        let lock = self.server_lock(&id);
+        let _held = lock.lock().await;
+        let g = vol.guest_detach_begin(ctx, volume_id, s.id.clone()).await?;
+        let nics = self.server_nics(&s).await?;
+        let spec = self.vm_spec(&s, &nics);
+        if matches!(
+            self.inner.hypervisor.power_state(&spec).await,
+            Ok(PowerState::Running | PowerState::Paused)
+        ) && let Err(e) = self.inner.hypervisor.detach_disk(&spec, &g.volume_id).await
+        {
+            tracing::warn!(server = %s.id, volume = %g.volume_id, error = %e, "unplug failed; the volume stays attached");
+            vol.guest_detach_undo(g.attachment_id.clone()).await?;
+            return Err(hotplug_failed("Failed to detach volume", e));
+        }
+        vol.guest_detach_done(g.attachment_id).await?;
+        let ctx2 = ctx.clone();
+        self.write(move |c| {
+            let s =
+                store::server_get(c, &id)?.ok_or_else(|| super::servers::server_not_found(&id))?;
+            store::action_put(c, &new_action(&s, "detach_volume", &request_id, &ctx2))
+        })
+        .await
+    }
+}
