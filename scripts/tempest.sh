@@ -2,7 +2,7 @@
 # Run tempest, OpenStack's own API test suite (PyPI tempest 47.0.0), against onestack.
 #
 # Usage: scripts/tempest.sh [SERVICE...] [OPTIONS] [-- EXTRA TEMPEST RUN ARGS]
-#   SERVICE            identity | image | network | compute | volume | all (default) | smoke
+#   SERVICE            identity | image | network | compute | volume | object_storage | all (default) | smoke
 #                      (several may be given; smoke = tempest's smoke tests of the four)
 #   --concurrency N    tempest workers (default: $ONESTACK_TEMPEST_CONCURRENCY or 4)
 #   --check            compare with tests/tempest/expected-failures.txt: exit 1 on a failure

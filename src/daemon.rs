@@ -98,6 +98,7 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
         Some(image.clone()),
     )?;
     compute.set_volume(volume.clone());
+    let object = crate::object::ObjectService::open(db.clone(), &dir)?;
     let resumable_imports = image.recover()?;
     if profile.services.enabled.contains(&ServiceName::Placement)
         && let Err(e) = register_compute_node(&placement, &db, &dir)
@@ -116,6 +117,7 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
             placement,
             compute,
             volume,
+            object,
         },
         resumable_imports,
         _lock: lock,
@@ -274,6 +276,13 @@ pub fn router(cloud: Cloud) -> Router {
             .layer(from_fn_with_state(FaultFormat::Nova, render_faults));
         app = app.merge(volume);
     }
+    if enabled(ServiceName::ObjectStore) {
+        // Swift renders its own faults; `/info` is also served at the root, where
+        // python-swiftclient and tempest look for it.
+        app = app
+            .nest("/object-storage", crate::object::api::router())
+            .route("/info", axum::routing::get(crate::object::api::info));
+    }
     if enabled(ServiceName::Placement) {
         let placement = crate::placement::api::router()
             .layer(bulk_limit)
@@ -380,6 +389,18 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
             failed = report.failed,
             "volume tasks recovered"
         );
+    }
+    if cloud
+        .profile
+        .services
+        .enabled
+        .contains(&ServiceName::ObjectStore)
+    {
+        // Before serving: files of uploads a crash cut short are removed.
+        if let Err(e) = cloud.object.recover().await {
+            tracing::error!(error = %e, "object storage recovery");
+        }
+        tokio::spawn(cloud.object.clone().run_expirer());
     }
     tokio::spawn(start_background_work(
         cloud.clone(),

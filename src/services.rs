@@ -64,7 +64,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         catalog_type: "object-store",
         catalog_name: "swift",
         endpoint_path: Some("/object-storage/v1/AUTH_$(project_id)s"),
-        implemented: false,
+        implemented: true,
     },
     ServiceSpec {
         name: ServiceName::Placement,

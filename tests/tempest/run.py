@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 EXPECTED = REPO / "tests" / "tempest" / "expected-failures.txt"
 TODO_REASON = "TODO: reason"
 
-SERVICES = ["identity", "image", "network", "compute", "volume"]
+SERVICES = ["identity", "image", "network", "compute", "volume", "object_storage"]
 # What `all` and `smoke` run: block storage joins once its expected failures are recorded
 # (scripts/tempest.sh volume --update-expected).
 DEFAULT_SERVICES = ["identity", "image", "network", "compute"]
@@ -385,6 +385,11 @@ def write_conf(path: Path, api: Api, creds: dict, res: dict, concurrency: int) -
                         ("cinder", "volumev3"), ("swift", "object-store")):
         s("service_available", name, api.endpoint(stype) is not None)
     s("service_available", "horizon", "False")
+    # Object storage as DevStack sets it: every middleware API discoverable, the
+    # operator role `member`, resellers `ResellerAdmin`.
+    s("object-storage", "operator_role", "member")
+    s("object-storage", "reseller_admin_role", "ResellerAdmin")
+    s("object-storage-feature-enabled", "discoverable_apis", "all")
     for svc in ("keystone", "nova", "placement", "glance", "neutron"):
         s("enforce_scope", svc, "true")
     for (section, key), _reason in DISABLED_FEATURES.items():

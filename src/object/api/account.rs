@@ -1,0 +1,173 @@
+//! Account routes (`/v1/AUTH_<project>`): HEAD and GET (usage, metadata, the
+//! container listing), POST (metadata, temp URL keys, `?bulk-delete`).
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt;
+use serde_json::json;
+
+use super::access::{Op, authorize, is_owner};
+use super::container::meta_changes;
+use super::view::{self, Format};
+use super::{Call, error, fault, finish, project_of};
+use crate::cloud::Cloud;
+use crate::object::model;
+
+/// Every method on an account.
+pub async fn account(
+    State(cloud): State<Cloud>,
+    Path(account): Path<String>,
+    req: Request,
+) -> Response {
+    let call = Call::from_request(req);
+    let resp = handle(&cloud, &account, call.method.clone(), &call).await;
+    finish(resp, &call)
+}
+
+async fn handle(cloud: &Cloud, account: &str, method: Method, call: &Call) -> Response {
+    let head = call.is_head();
+    let Some(project) = project_of(account) else {
+        return fault(StatusCode::NOT_FOUND, None, head);
+    };
+    let read = matches!(method, Method::GET | Method::HEAD);
+    let op = if read {
+        Op::AccountRead
+    } else {
+        Op::AccountWrite
+    };
+    if let Err(r) = authorize(call, project, None, op) {
+        return r;
+    }
+    let owner = call.ctx.as_deref().is_some_and(|c| is_owner(c, project));
+    let svc = &cloud.object;
+    if method == Method::POST {
+        if call.query.iter().any(|(k, _)| k == "bulk-delete") {
+            return bulk_delete(cloud, account, call).await;
+        }
+        let changes = match meta_changes(call, "account") {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+        return match svc.account_update(account, changes).await {
+            Ok(()) => super::empty(StatusCode::NO_CONTENT),
+            Err(e) => error(e, head),
+        };
+    }
+    let acct = match svc.account_show(account).await {
+        Ok(a) => a,
+        Err(e) => return error(e, head),
+    };
+    let format = Format::of(call);
+    let q = match view::list_query(call) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let mut resp = if head {
+        let mut r = super::empty(StatusCode::NO_CONTENT);
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type()),
+        );
+        r
+    } else {
+        match svc.container_list(account, q).await {
+            Ok(list) => view::container_listing(account, &list, format, false),
+            Err(e) => return error(e, head),
+        }
+    };
+    view::account_headers(resp.headers_mut(), &acct, owner);
+    resp
+}
+
+/// `POST /?bulk-delete`: a newline-separated list of URL-encoded paths.
+async fn bulk_delete(cloud: &Cloud, account: &str, call: &Call) -> Response {
+    const MAX_BODY: usize = 10 * 1024 * 1024;
+    let mut body = Vec::new();
+    let mut stream = call_body(call);
+    loop {
+        match stream.try_next().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk);
+                if body.len() > MAX_BODY {
+                    return fault(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        Some("Your request is too large."),
+                        false,
+                    );
+                }
+            }
+            Ok(None) => break,
+            Err(_) => return fault(StatusCode::BAD_REQUEST, Some("Invalid body"), false),
+        }
+    }
+    let text = String::from_utf8_lossy(&body);
+    let paths: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            percent_encoding::percent_decode_str(l)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    if paths.len() > model::MAX_BULK_DELETES {
+        return fault(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Some(&format!(
+                "Maximum Bulk Deletes: {} per request",
+                model::MAX_BULK_DELETES
+            )),
+            false,
+        );
+    }
+    let out = match cloud.object.bulk_delete(account, paths).await {
+        Ok(o) => o,
+        Err(e) => return error(e, false),
+    };
+    let status = if out.errors.is_empty() {
+        "200 OK"
+    } else {
+        "400 Bad Request"
+    };
+    let errors: Vec<_> = out
+        .errors
+        .iter()
+        .map(|(p, s)| {
+            json!([
+                p,
+                format!("{} {}", s.as_u16(), s.canonical_reason().unwrap_or(""))
+            ])
+        })
+        .collect();
+    let format = Format::of(call);
+    let text = match format {
+        Format::Json => json!({
+            "Number Deleted": out.deleted, "Number Not Found": out.not_found,
+            "Response Body": "", "Response Status": status, "Errors": errors,
+        })
+        .to_string(),
+        _ => format!(
+            "Number Deleted: {}\nNumber Not Found: {}\nResponse Body: \nResponse Status: {status}\nErrors:\n{}",
+            out.deleted,
+            out.not_found,
+            out.errors
+                .iter()
+                .map(|(p, s)| format!("{p}, {}\n", s.as_u16()))
+                .collect::<String>()
+        ),
+    };
+    let ct = if format == Format::Json {
+        "application/json"
+    } else {
+        "text/plain"
+    };
+    ([(header::CONTENT_TYPE, ct)], text).into_response()
+}
+
+/// The request body as a byte stream (the `Call` keeps it; bulk requests read it
+/// once).
+fn call_body(call: &Call) -> crate::object::blobs::ByteStream {
+    super::take_body(call)
+}

@@ -1,0 +1,152 @@
+//! Container routes (`/v1/AUTH_<project>/<container>`): PUT (create or update),
+//! HEAD, GET (the object listing), POST (metadata, ACLs, versioning, quotas) and
+//! DELETE (409 while not empty).
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+
+use super::access::{Op, authorize, check_acl, is_owner};
+use super::view::{self, Format};
+use super::{Call, error, fault, finish, project_of};
+use crate::cloud::Cloud;
+use crate::object::containers::MetaChanges;
+
+/// Every method on a container.
+pub async fn container(
+    State(cloud): State<Cloud>,
+    Path((account, name)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let call = Call::from_request(req);
+    let resp = handle(&cloud, &account, &name, &call).await;
+    finish(resp, &call)
+}
+
+/// The metadata changes a request's headers ask for: `X-<Kind>-Meta-*` set (or
+/// cleared by an empty value), `X-Remove-<Kind>-Meta-*` removed, and for containers
+/// the system headers Swift stores beside them.
+pub fn meta_changes(call: &Call, kind: &str) -> Result<MetaChanges, Response> {
+    let set = format!("x-{kind}-meta-");
+    let remove = format!("x-remove-{kind}-meta-");
+    let system: &[&str] = if kind == "container" {
+        &[
+            "x-container-read",
+            "x-container-write",
+            "x-versions-location",
+            "x-history-location",
+            "x-container-sync-to",
+            "x-container-sync-key",
+        ]
+    } else {
+        &[]
+    };
+    let mut out = Vec::new();
+    for (name, value) in &call.headers {
+        let n = name.as_str();
+        let v = String::from_utf8_lossy(value.as_bytes()).trim().to_owned();
+        if n.starts_with(&set) || system.contains(&n) {
+            if n == "x-container-read" || n == "x-container-write" {
+                check_acl(n, &v)
+                    .map_err(|m| fault(StatusCode::BAD_REQUEST, Some(&m), call.is_head()))?;
+            }
+            out.push((n.to_owned(), Some(v)));
+        } else if let Some(rest) = n.strip_prefix(&remove) {
+            out.push((format!("{set}{rest}"), None));
+        } else if let Some(rest) = n.strip_prefix("x-remove-")
+            && system.contains(&format!("x-{rest}").as_str())
+        {
+            out.push((format!("x-{rest}"), None));
+        }
+    }
+    let sets = |k: &str| {
+        out.iter()
+            .any(|(n, v)| n == k && v.as_deref().is_some_and(|v| !v.is_empty()))
+    };
+    if sets("x-versions-location") && sets("x-history-location") {
+        return Err(fault(
+            StatusCode::BAD_REQUEST,
+            Some("Only one of X-Versions-Location or X-History-Location may be specified"),
+            call.is_head(),
+        ));
+    }
+    // Setting one versioning mode clears the other.
+    if sets("x-versions-location") {
+        out.push(("x-history-location".into(), None));
+    } else if sets("x-history-location") {
+        out.push(("x-versions-location".into(), None));
+    }
+    Ok(out)
+}
+
+async fn handle(cloud: &Cloud, account: &str, name: &str, call: &Call) -> Response {
+    let head = call.is_head();
+    let Some(project) = project_of(account) else {
+        return fault(StatusCode::NOT_FOUND, None, head);
+    };
+    let svc = &cloud.object;
+    let existing = match svc.container_find(account, name).await {
+        Ok(c) => c,
+        Err(e) => return error(e, head),
+    };
+    let op = match call.method {
+        Method::GET | Method::HEAD => Op::ContainerRead,
+        _ => Op::ContainerWrite,
+    };
+    if let Err(r) = authorize(call, project, existing.as_ref().map(|c| &c.meta), op) {
+        return r;
+    }
+    let owner = call.ctx.as_deref().is_some_and(|c| is_owner(c, project));
+    match call.method {
+        Method::PUT => {
+            let changes = match meta_changes(call, "container") {
+                Ok(c) => c,
+                Err(r) => return r,
+            };
+            match svc.container_create(account, name, changes).await {
+                Ok(true) => super::empty(StatusCode::CREATED),
+                Ok(false) => super::empty(StatusCode::ACCEPTED),
+                Err(e) => error(e, head),
+            }
+        }
+        Method::POST => {
+            let changes = match meta_changes(call, "container") {
+                Ok(c) => c,
+                Err(r) => return r,
+            };
+            match svc.container_update(account, name, changes).await {
+                Ok(()) => super::empty(StatusCode::NO_CONTENT),
+                Err(e) => error(e, head),
+            }
+        }
+        Method::DELETE => match svc.container_delete(account, name).await {
+            Ok(()) => super::empty(StatusCode::NO_CONTENT),
+            Err(e) => error(e, head),
+        },
+        _ => {
+            let Some(ct) = existing else {
+                return fault(StatusCode::NOT_FOUND, None, head);
+            };
+            let format = Format::of(call);
+            let mut resp = if head {
+                let mut r = super::empty(StatusCode::NO_CONTENT);
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(format.content_type()),
+                );
+                r
+            } else {
+                let q = match view::list_query(call) {
+                    Ok(q) => q,
+                    Err(r) => return r,
+                };
+                match svc.object_list(account, name, q).await {
+                    Ok(list) => view::object_listing(name, &list, format, false),
+                    Err(e) => return error(e, head),
+                }
+            };
+            view::container_headers(resp.headers_mut(), &ct, owner);
+            resp
+        }
+    }
+}
