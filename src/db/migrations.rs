@@ -42,6 +42,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0012_identity_credentials",
         include_str!("migrations/0012_identity_credentials.sql"),
     ),
+    (
+        "0018_identity_trusts",
+        include_str!("migrations/0018_identity_trusts.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {
