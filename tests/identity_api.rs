@@ -916,6 +916,7 @@ fn expired_and_forged_tokens_are_refused() {
             expires_at: now - 3_600_000_000,
             audit_ids: vec![new_audit_id()],
             app_cred_id: None,
+            trust_id: None,
         })
         .expect("encode");
     expect_error(s.get("/auth/catalog", &expired), 401);
@@ -932,6 +933,7 @@ fn expired_and_forged_tokens_are_refused() {
             expires_at: now + 3_600_000_000,
             audit_ids: vec![new_audit_id()],
             app_cred_id: None,
+            trust_id: None,
         })
         .expect("encode");
     expect_error(s.get("/auth/catalog", &forged), 401);

@@ -345,6 +345,7 @@ pub(crate) mod tests {
             issued_at: chrono::Utc::now(),
             expires_at: chrono::Utc::now(),
             application_credential: None,
+            trust: None,
         }
     }
 

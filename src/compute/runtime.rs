@@ -236,5 +236,6 @@ pub fn owner_context(s: &Server) -> RequestContext {
         issued_at: now,
         expires_at: now + chrono::Duration::hours(1),
         application_credential: None,
+        trust: None,
     }
 }

@@ -47,6 +47,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0016_volume_attachments",
         include_str!("migrations/0016_volume_attachments.sql"),
     ),
+    (
+        "0018_identity_trusts",
+        include_str!("migrations/0018_identity_trusts.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

@@ -9,23 +9,27 @@ use chrono::{DateTime, Utc};
 
 use super::error::ApiError;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NamedRef {
     pub id: String,
     pub name: String,
 }
 
 /// What a token is scoped to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Scope {
+    #[default]
     Unscoped,
-    Project { project: NamedRef, domain: NamedRef },
+    Project {
+        project: NamedRef,
+        domain: NamedRef,
+    },
     Domain(NamedRef),
     System,
 }
 
 /// The caller: user, scope and effective roles of a validated token.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RequestContext {
     pub user: NamedRef,
     pub user_domain: NamedRef,
@@ -37,6 +41,8 @@ pub struct RequestContext {
     pub expires_at: DateTime<Utc>,
     /// Set when the token came from an application credential.
     pub application_credential: Option<AppCredRef>,
+    /// Set when the token is scoped to a trust (OS-TRUST).
+    pub trust: Option<TrustRef>,
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +50,55 @@ pub struct AppCredRef {
     pub id: String,
     pub name: String,
     pub unrestricted: bool,
+    /// The calls a token of this credential may make; empty means any.
+    pub access_rules: Vec<AccessRuleRef>,
+}
+
+impl AppCredRef {
+    /// Whether a token of this credential may make a request to a service of one of
+    /// `service_types`, with `method`, on `path` (below the service's URL prefix), as
+    /// keystonemiddleware checks access rules: service type and method equal, path
+    /// matching the template, where `*` is one segment and `**` any number.
+    pub fn permits(&self, service_types: &[&str], method: &str, path: &str) -> bool {
+        self.access_rules.is_empty()
+            || self.access_rules.iter().any(|r| {
+                service_types.contains(&r.service.as_str())
+                    && r.method.eq_ignore_ascii_case(method)
+                    && path_matches(&r.path, path)
+            })
+    }
+}
+
+fn path_matches(template: &str, path: &str) -> bool {
+    fn go(t: &[&str], p: &[&str]) -> bool {
+        match (t.first(), p.first()) {
+            (None, None) => true,
+            (Some(&"**"), _) => (0..=p.len()).any(|i| go(&t[1..], &p[i..])),
+            (Some(_), None) | (None, Some(_)) => false,
+            (Some(&"*"), Some(_)) => go(&t[1..], &p[1..]),
+            (Some(a), Some(b)) => a == b && go(&t[1..], &p[1..]),
+        }
+    }
+    let t: Vec<&str> = template.trim_end_matches('/').split('/').collect();
+    let p: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    go(&t, &p)
+}
+
+/// One access rule of an application credential: service type, method, path template.
+#[derive(Debug, Clone)]
+pub struct AccessRuleRef {
+    pub service: String,
+    pub method: String,
+    pub path: String,
+}
+
+/// The trust a token acts under.
+#[derive(Debug, Clone)]
+pub struct TrustRef {
+    pub id: String,
+    pub impersonation: bool,
+    pub trustor_user_id: String,
+    pub trustee_user_id: String,
 }
 
 impl RequestContext {
@@ -123,5 +178,42 @@ impl std::ops::Deref for Ctx {
     type Target = RequestContext;
     fn deref(&self) -> &RequestContext {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod access_rule_tests {
+    use super::*;
+
+    #[test]
+    fn access_rule_paths() {
+        assert!(path_matches("/v2.1/servers/*/ips", "/v2.1/servers/abc/ips"));
+        assert!(!path_matches(
+            "/v2.1/servers/*/ips",
+            "/v2.1/servers/abc/def/ips"
+        ));
+        assert!(!path_matches("/v2.1/servers/*/ips", "/v2.1/servers"));
+        assert!(path_matches("/v2.1/servers/**", "/v2.1/servers/a/b/c"));
+        assert!(path_matches("/v2.1/servers/**", "/v2.1/servers"));
+        assert!(path_matches("/v3/users", "/v3/users/"));
+        assert!(!path_matches("/v3/users", "/v3/projects"));
+    }
+
+    #[test]
+    fn rules_match_service_method_and_path() {
+        let ac = AppCredRef {
+            id: "a".into(),
+            name: "a".into(),
+            unrestricted: false,
+            access_rules: vec![AccessRuleRef {
+                service: "compute".into(),
+                method: "GET".into(),
+                path: "/v2.1/servers/*/ips".into(),
+            }],
+        };
+        assert!(ac.permits(&["compute"], "GET", "/v2.1/servers/x/ips"));
+        assert!(!ac.permits(&["compute"], "DELETE", "/v2.1/servers/x/ips"));
+        assert!(!ac.permits(&["image"], "GET", "/v2.1/servers/x/ips"));
+        assert!(!ac.permits(&["compute"], "GET", "/v2.1/servers"));
     }
 }

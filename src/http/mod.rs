@@ -75,6 +75,10 @@ pub async fn authenticate(State(cloud): State<Cloud>, mut req: Request, next: Ne
         .map(str::to_owned);
     if let Some(token) = token {
         let auth = match cloud.identity.validate_token(&token).await {
+            Ok(ctx) if !access_rules_permit(&ctx, req.method().as_str(), req.uri().path()) => {
+                tracing::info!(path = %req.uri().path(), "refused by the application credential's access rules");
+                Auth::Invalid
+            }
             Ok(ctx) => Auth::Valid(ctx),
             Err(e) => {
                 tracing::debug!(error = %e, "X-Auth-Token rejected");
@@ -84,6 +88,35 @@ pub async fn authenticate(State(cloud): State<Cloud>, mut req: Request, next: Ne
         req.extensions_mut().insert(auth);
     }
     next.run(req).await
+}
+
+/// Access rules of an application credential (keystonemiddleware's check in each
+/// service): the request's service is the one whose URL prefix the path is under, the
+/// path is what follows that prefix. Keystone itself does not apply them to its own
+/// API (it does not run keystonemiddleware), so `/identity` is always let through.
+fn access_rules_permit(ctx: &context::RequestContext, method: &str, path: &str) -> bool {
+    let Some(ac) = ctx
+        .application_credential
+        .as_ref()
+        .filter(|a| !a.access_rules.is_empty())
+    else {
+        return true;
+    };
+    let first = |p: &str| -> String {
+        let rest = p.trim_start_matches('/');
+        format!("/{}", rest.split('/').next().unwrap_or_default())
+    };
+    let prefix = first(path);
+    if prefix == "/identity" {
+        return true;
+    }
+    let types: Vec<&str> = crate::services::SERVICES
+        .iter()
+        .filter(|s| s.endpoint_path.is_some_and(|e| first(e) == prefix))
+        .map(|s| s.catalog_type)
+        .collect();
+    let rest = &path[prefix.len().min(path.len())..];
+    ac.permits(&types, method, if rest.is_empty() { "/" } else { rest })
 }
 
 /// Renders the faults of one service (`/identity`, `/compute`, ...) in its format,

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::model::*;
 use super::token::{ScopePayload, TokenPayload, new_audit_id};
-use super::{Identity, found, password, store};
-use crate::http::context::{AppCredRef, NamedRef, RequestContext, Scope};
+use super::{Identity, found, password, store, store_ext};
+use crate::http::context::{AccessRuleRef, AppCredRef, NamedRef, RequestContext, Scope, TrustRef};
 use crate::http::error::{ApiError, ApiResult};
 
 // --- request body -----------------------------------------------------------------
@@ -74,6 +74,21 @@ pub struct ScopeTarget {
     pub project: Option<ProjectRef>,
     pub domain: Option<DomainRef>,
     pub system: Option<serde_json::Value>,
+    #[serde(rename = "OS-TRUST:trust")]
+    pub trust: Option<TrustScopeRef>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TrustScopeRef {
+    pub id: String,
+}
+
+/// The trust a scope request names, if any.
+fn requested_trust(req: Option<&ScopeRequest>) -> Option<&str> {
+    match req {
+        Some(ScopeRequest::Target(t)) => t.trust.as_ref().map(|t| t.id.as_str()),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +130,11 @@ impl Identity {
         let default_exp = (now + self.inner.config.token_expiration).timestamp_micros();
         let payload = match proven {
             Proven::AppCred(ac) => {
+                if requested_trust(scope_req.as_ref()).is_some() {
+                    return Err(ApiError::Forbidden(
+                        "Application credentials cannot request a trust scope.".into(),
+                    ));
+                }
                 if scope_req.is_some() {
                     let wanted = self
                         .read(move |c| resolve_scope(c, scope_req.as_ref()))
@@ -137,6 +157,35 @@ impl Identity {
                     expires_at: exp,
                     audit_ids: vec![new_audit_id()],
                     app_cred_id: Some(ac.id.clone()),
+                    trust_id: None,
+                }
+            }
+            Proven::User {
+                user_id,
+                methods,
+                expires_at,
+                parent_audit,
+            } if requested_trust(scope_req.as_ref()).is_some() => {
+                let trust_id = requested_trust(scope_req.as_ref())
+                    .unwrap_or_default()
+                    .to_owned();
+                let tid = trust_id.clone();
+                let (acting_user, scope, trust_expiry) = self
+                    .write(move |c| consume_trust(c, &tid, &user_id))
+                    .await?;
+                let trust_id = Some(trust_id);
+                let mut audit_ids = vec![new_audit_id()];
+                audit_ids.extend(parent_audit);
+                let exp = expires_at.unwrap_or(default_exp);
+                TokenPayload {
+                    user_id: acting_user,
+                    methods,
+                    scope,
+                    issued_at: now.timestamp_micros(),
+                    expires_at: trust_expiry.map_or(exp, |t| t.timestamp_micros().min(exp)),
+                    audit_ids,
+                    app_cred_id: None,
+                    trust_id,
                 }
             }
             Proven::User {
@@ -167,6 +216,7 @@ impl Identity {
                     expires_at: expires_at.unwrap_or(default_exp),
                     audit_ids,
                     app_cred_id: None,
+                    trust_id: None,
                 }
             }
         };
@@ -236,6 +286,11 @@ impl Identity {
         if ctx.application_credential.is_some() {
             return Err(ApiError::Forbidden(
                 "Rescoping an application credential token is not allowed.".into(),
+            ));
+        }
+        if ctx.trust.is_some() {
+            return Err(ApiError::Forbidden(
+                "Trust-scoped tokens cannot be rescoped.".into(),
             ));
         }
         let mut methods = vec!["token".to_owned()];
@@ -451,10 +506,11 @@ fn resolve_scope(c: &Connection, req: Option<&ScopeRequest>) -> ApiResult<ScopeP
         target.project.is_some(),
         target.domain.is_some(),
         target.system.is_some(),
+        target.trust.is_some(),
     ];
     if given.iter().filter(|g| **g).count() > 1 {
         return Err(ApiError::bad_request(
-            "Specify only one of project, domain or system as scope.",
+            "Specify only one of project, domain, system or OS-TRUST:trust as scope.",
         ));
     }
     if let Some(p) = &target.project {
@@ -535,6 +591,10 @@ fn resolve_payload(c: &Connection, p: &TokenPayload) -> ApiResult<RequestContext
     if !user.enabled || !user_domain.enabled {
         return Err(unauthorized("The user or its domain is disabled."));
     }
+    let trust = match &p.trust_id {
+        None => None,
+        Some(id) => Some(check_trust_token(c, id, &user.id)?),
+    };
     let (scope, mut roles) = match &p.scope {
         ScopePayload::Unscoped => (Scope::Unscoped, Vec::new()),
         ScopePayload::Project(id) => {
@@ -549,7 +609,11 @@ fn resolve_payload(c: &Connection, p: &TokenPayload) -> ApiResult<RequestContext
                 return Err(unauthorized("The project of the token is disabled."));
             }
             let targets = super::assignment::project_targets(c, &project)?;
-            let roles = store::effective_roles(c, &user.id, &targets)?;
+            let roles = match &trust {
+                // A trust's token carries the delegated roles the trustor still holds.
+                Some(t) => trust_token_roles(c, t, &targets)?,
+                None => store::effective_roles(c, &user.id, &targets)?,
+            };
             let scope = Scope::Project {
                 project: named(&project.id, &project.name),
                 domain: named(&domain.id, &domain.name),
@@ -583,6 +647,15 @@ fn resolve_payload(c: &Connection, p: &TokenPayload) -> ApiResult<RequestContext
                 id: ac.id,
                 name: ac.name,
                 unrestricted: ac.unrestricted,
+                access_rules: ac
+                    .access_rules
+                    .into_iter()
+                    .map(|r| AccessRuleRef {
+                        service: r.service,
+                        method: r.method,
+                        path: r.path,
+                    })
+                    .collect(),
             })
         }
     };
@@ -602,5 +675,96 @@ fn resolve_payload(c: &Connection, p: &TokenPayload) -> ApiResult<RequestContext
         issued_at: p.issued_at(),
         expires_at: p.expires_at(),
         application_credential,
+        trust: trust.map(|t| TrustRef {
+            id: t.id,
+            impersonation: t.impersonation,
+            trustor_user_id: t.trustor_user_id,
+            trustee_user_id: t.trustee_user_id,
+        }),
     })
+}
+
+/// Issues a token under a trust: the authenticated user must be the trustee, both
+/// users enabled, the trust current with a use left (one is spent). Answers the user
+/// the token acts as (the trustor when impersonating), its scope and the trust's expiry.
+fn consume_trust(
+    c: &Connection,
+    trust_id: &str,
+    user_id: &str,
+) -> ApiResult<(String, ScopePayload, Option<chrono::DateTime<Utc>>)> {
+    let t = store_ext::trust_get(c, trust_id)?
+        .filter(store_ext::Trust::usable)
+        .ok_or_else(|| ApiError::not_found("trust", trust_id))?;
+    if t.trustee_user_id != user_id {
+        return Err(ApiError::Forbidden(
+            "The user is not the trustee of the trust.".into(),
+        ));
+    }
+    let trustor = store::user_get(c, &t.trustor_user_id)?;
+    if !trustor.is_some_and(|u| u.enabled) {
+        return Err(ApiError::Forbidden("The trustor is disabled.".into()));
+    }
+    if !store_ext::trust_consume(c, &t.id)? {
+        return Err(ApiError::not_found("trust", trust_id));
+    }
+    let acting = if t.impersonation {
+        t.trustor_user_id.clone()
+    } else {
+        t.trustee_user_id.clone()
+    };
+    let scope = match &t.project_id {
+        Some(p) => ScopePayload::Project(p.clone()),
+        None => ScopePayload::Unscoped,
+    };
+    Ok((acting, scope, t.expires_at))
+}
+
+/// Validation of a trust-scoped token: the trust must still exist, not be expired,
+/// and the token's user be its trustee (or trustor, when impersonating).
+fn check_trust_token(c: &Connection, trust_id: &str, user_id: &str) -> ApiResult<store_ext::Trust> {
+    let t = store_ext::trust_get(c, trust_id)?
+        .ok_or_else(|| unauthorized("The trust of the token was deleted."))?;
+    if t.expires_at.is_some_and(|e| e <= Utc::now()) {
+        return Err(unauthorized("The trust of the token has expired."));
+    }
+    let acting = if t.impersonation {
+        &t.trustor_user_id
+    } else {
+        &t.trustee_user_id
+    };
+    if acting != user_id {
+        return Err(unauthorized(AUTH_FAILED));
+    }
+    for u in [&t.trustor_user_id, &t.trustee_user_id] {
+        if !store::user_get(c, u)?.is_some_and(|u| u.enabled) {
+            return Err(unauthorized("A user of the trust is disabled."));
+        }
+    }
+    Ok(t)
+}
+
+/// The trustor's current roles on the project that the trust delegates (directly or
+/// as roles implied by a delegated one).
+fn trust_token_roles(
+    c: &Connection,
+    t: &store_ext::Trust,
+    targets: &[String],
+) -> ApiResult<Vec<Role>> {
+    let held = store::effective_roles(c, &t.trustor_user_id, targets)?;
+    let implied = store::implied_role_list(c)?;
+    let mut delegated: Vec<String> = t.role_ids.clone();
+    let mut i = 0;
+    while i < delegated.len() {
+        let prior = delegated[i].clone();
+        for (p, imp) in &implied {
+            if *p == prior && !delegated.contains(imp) {
+                delegated.push(imp.clone());
+            }
+        }
+        i += 1;
+    }
+    Ok(held
+        .into_iter()
+        .filter(|r| delegated.contains(&r.id))
+        .collect())
 }

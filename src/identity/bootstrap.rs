@@ -125,6 +125,7 @@ fn ensure_project(c: &Connection, name: &str, description: &str) -> ApiResult<Pr
         description: description.into(),
         enabled: true,
         tags: vec![],
+        is_domain: false,
     };
     store::project_insert(c, &p)?;
     Ok(p)
@@ -198,7 +199,12 @@ fn bootstrap(
     let member = ensure_role(c, "member")?;
     let reader = ensure_role(c, "reader")?;
     ensure_role(c, "service")?;
+    // keystone-manage bootstrap (2024.1 and later) adds `manager` between admin and
+    // member: admin implies manager, manager implies member.
+    let manager = ensure_role(c, "manager")?;
     store::implied_role_add(c, &admin_role.id, &member.id)?;
+    store::implied_role_add(c, &admin_role.id, &manager.id)?;
+    store::implied_role_add(c, &manager.id, &member.id)?;
     store::implied_role_add(c, &member.id, &reader.id)?;
 
     let admin_project =

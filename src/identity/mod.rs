@@ -7,12 +7,15 @@ mod auth;
 pub mod bootstrap;
 mod catalog;
 mod credentials;
+mod extensions;
 pub mod facade;
 pub mod model;
 pub mod password;
 mod resources;
 pub(crate) mod store;
+pub(crate) mod store_ext;
 pub mod token;
+mod trusts;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -22,6 +22,24 @@ pub struct Project {
     pub description: String,
     pub enabled: bool,
     pub tags: Vec<String>,
+    /// A domain seen through the projects API (Keystone's projects acting as domains).
+    pub is_domain: bool,
+}
+
+impl Project {
+    /// A domain as the projects API shows it.
+    pub fn from_domain(d: Domain) -> Project {
+        Project {
+            id: d.id,
+            name: d.name,
+            domain_id: String::new(),
+            parent_id: None,
+            description: d.description,
+            enabled: d.enabled,
+            tags: d.tags,
+            is_domain: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -151,6 +169,8 @@ pub struct AppCredential {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     pub unrestricted: bool,
     pub roles: Vec<Role>,
+    /// What a token from this credential may call; empty means anything.
+    pub access_rules: Vec<super::store_ext::AccessRule>,
 }
 
 /// A revocation event: matches tokens by audit id, or by user/project issued before a time.

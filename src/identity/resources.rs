@@ -124,7 +124,7 @@ pub struct AppCredInput {
     pub roles: Option<Vec<RoleSelector>>,
     #[serde(default)]
     pub unrestricted: bool,
-    pub access_rules: Option<Vec<serde_json::Value>>,
+    pub access_rules: Option<Vec<super::extensions::AccessRuleInput>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,9 +230,29 @@ impl Identity {
     ) -> ApiResult<Project> {
         ctx.require_admin()?;
         if input.is_domain == Some(true) {
-            return Err(ApiError::bad_request(
-                "Projects acting as domains are not supported; create a domain instead.",
-            ));
+            // A project acting as a domain is a domain: Keystone stores both alike.
+            if input.parent_id.is_some() {
+                return Err(ApiError::bad_request(
+                    "Invalid input for field 'parent_id': a project acting as a domain has no parent.",
+                ));
+            }
+            if input.domain_id.is_some() {
+                return Err(ApiError::bad_request(
+                    "Invalid input for field 'domain_id': a project acting as a domain has no domain.",
+                ));
+            }
+            let d = self
+                .domain_create(
+                    ctx,
+                    DomainInput {
+                        name: input.name,
+                        description: input.description,
+                        enabled: input.enabled,
+                        tags: input.tags,
+                    },
+                )
+                .await?;
+            return Ok(Project::from_domain(d));
         }
         let name = require(input.name, "name")?;
         check_name_len("project", &name, 64)?;
@@ -259,6 +279,7 @@ impl Identity {
                 description: input.description.unwrap_or_default(),
                 enabled: input.enabled.unwrap_or(true),
                 tags: input.tags.unwrap_or_default(),
+                is_domain: false,
             };
             store::project_insert(c, &p)?;
             Ok(p)
@@ -271,12 +292,31 @@ impl Identity {
         self.read(store::project_list).await
     }
 
+    /// `GET /v3/projects?is_domain=true`: the domains, as projects.
+    pub async fn project_list_domains(&self, ctx: &RequestContext) -> ApiResult<Vec<Project>> {
+        ctx.require_admin()?;
+        let list = self.read(store::domain_list).await?;
+        Ok(list.into_iter().map(Project::from_domain).collect())
+    }
+
     pub async fn project_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Project> {
         if !(ctx.is_admin() || ctx.project_id() == Some(id.as_str())) {
             return Err(ApiError::forbidden());
         }
-        self.read(move |c| found(store::project_get(c, &id)?, "project", &id))
-            .await
+        self.read(move |c| match store::project_get(c, &id)? {
+            Some(p) => Ok(p),
+            None => found(store::domain_get(c, &id)?, "project", &id).map(Project::from_domain),
+        })
+        .await
+    }
+
+    /// Whether `id` names a domain rather than a project.
+    async fn is_domain_id(&self, id: &str) -> ApiResult<bool> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            Ok(store::project_get(c, &id)?.is_none() && store::domain_get(c, &id)?.is_some())
+        })
+        .await
     }
 
     pub async fn project_update(
@@ -286,6 +326,20 @@ impl Identity {
         input: ProjectInput,
     ) -> ApiResult<Project> {
         ctx.require_admin()?;
+        if self.is_domain_id(&id).await? {
+            if input.domain_id.is_some() || input.parent_id.is_some() {
+                return Err(ApiError::bad_request(
+                    "Update of `domain_id` or `parent_id` is not allowed.",
+                ));
+            }
+            let d = DomainInput {
+                name: input.name,
+                description: input.description,
+                enabled: input.enabled,
+                tags: input.tags,
+            };
+            return Ok(Project::from_domain(self.domain_update(ctx, id, d).await?));
+        }
         self.write(move |c| {
             let mut p = found(store::project_get(c, &id)?, "project", &id)?;
             if input.domain_id.as_ref().is_some_and(|d| *d != p.domain_id) {
@@ -317,6 +371,9 @@ impl Identity {
 
     pub async fn project_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         ctx.require_admin()?;
+        if self.is_domain_id(&id).await? {
+            return self.domain_delete(ctx, id).await;
+        }
         self.write(move |c| {
             found(store::project_get(c, &id)?, "project", &id)?;
             if store::project_has_children(c, &id)? {
@@ -773,11 +830,6 @@ impl Identity {
             })?
             .to_owned();
         check_name("application_credential", &input.name)?;
-        if input.access_rules.as_ref().is_some_and(|r| !r.is_empty()) {
-            return Err(ApiError::bad_request(
-                "Access rules are not supported by this cloud.",
-            ));
-        }
         let expires_at = match input.expires_at.as_deref() {
             None => None,
             Some(s) => Some(crate::http::time::parse(s)?),
@@ -824,7 +876,7 @@ impl Identity {
             .clone()
             .unwrap_or_else(|| password::generate(64));
         let secret_hash = hash_password(secret.clone()).await?;
-        let ac = AppCredential {
+        let mut ac = AppCredential {
             id: new_id(),
             name: input.name,
             user_id,
@@ -834,9 +886,17 @@ impl Identity {
             expires_at,
             unrestricted: input.unrestricted,
             roles,
+            access_rules: Vec::new(),
         };
-        let out = ac.clone();
-        self.write(move |c| store::app_cred_insert(c, &ac)).await?;
+        let rules_in = input.access_rules.unwrap_or_default();
+        let out = self
+            .write(move |c| {
+                ac.access_rules =
+                    super::extensions::resolve_access_rules(c, &ac.user_id, rules_in)?;
+                store::app_cred_insert(c, &ac)?;
+                Ok(ac)
+            })
+            .await?;
         Ok((out, secret))
     }
 

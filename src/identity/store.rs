@@ -129,6 +129,7 @@ fn project_row(r: &Row) -> rusqlite::Result<Project> {
         description: r.get(4)?,
         enabled: r.get(5)?,
         tags: json_vec(r.get(6)?),
+        is_domain: false,
     })
 }
 
@@ -742,7 +743,14 @@ fn app_cred_row(r: &Row) -> rusqlite::Result<AppCredential> {
         expires_at: expires.as_deref().and_then(parse_ts),
         unrestricted: r.get(7)?,
         roles: serde_json::from_str(&roles).unwrap_or_default(),
+        access_rules: Vec::new(),
     })
+}
+
+/// Fills in the access rules of application credentials just read.
+fn with_rules(c: &Connection, mut a: AppCredential) -> ApiResult<AppCredential> {
+    a.access_rules = super::store_ext::app_cred_rules(c, &a.id)?;
+    Ok(a)
 }
 
 pub fn app_cred_insert(c: &Connection, a: &AppCredential) -> ApiResult<()> {
@@ -755,16 +763,21 @@ pub fn app_cred_insert(c: &Connection, a: &AppCredential) -> ApiResult<()> {
         ],
     )
     .map_err(|e| conflict_on_unique(e, dup("application credential", &a.name)))?;
+    for r in &a.access_rules {
+        super::store_ext::app_cred_rules_link(c, &a.id, &r.id)?;
+    }
     Ok(())
 }
 
 pub fn app_cred_get(c: &Connection, id: &str) -> ApiResult<Option<AppCredential>> {
-    Ok(c.query_row(
+    c.query_row(
         &format!("SELECT {APP_CRED_COLS} FROM application_credentials WHERE id = ?1"),
         [id],
         app_cred_row,
     )
-    .optional()?)
+    .optional()?
+    .map(|a| with_rules(c, a))
+    .transpose()
 }
 
 pub fn app_cred_by_name(
@@ -772,24 +785,26 @@ pub fn app_cred_by_name(
     user_id: &str,
     name: &str,
 ) -> ApiResult<Option<AppCredential>> {
-    Ok(c.query_row(
+    c.query_row(
         &format!(
             "SELECT {APP_CRED_COLS} FROM application_credentials WHERE user_id = ?1 AND name = ?2"
         ),
         [user_id, name],
         app_cred_row,
     )
-    .optional()?)
+    .optional()?
+    .map(|a| with_rules(c, a))
+    .transpose()
 }
 
 pub fn app_cred_list(c: &Connection, user_id: &str) -> ApiResult<Vec<AppCredential>> {
     let mut st = c.prepare(&format!(
         "SELECT {APP_CRED_COLS} FROM application_credentials WHERE user_id = ?1 ORDER BY id"
     ))?;
-    let rows = st
+    let rows: Vec<AppCredential> = st
         .query_map([user_id], app_cred_row)?
         .collect::<Result<_, _>>()?;
-    Ok(rows)
+    rows.into_iter().map(|a| with_rules(c, a)).collect()
 }
 
 pub fn app_cred_delete(c: &Connection, id: &str) -> ApiResult<()> {

@@ -35,6 +35,9 @@ pub struct TokenPayload {
     pub audit_ids: Vec<String>,
     #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
     pub app_cred_id: Option<String>,
+    /// The trust a trust-scoped token acts under.
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub trust_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,6 +228,7 @@ mod tests {
             expires_at: 1_700_003_600_000_000,
             audit_ids: vec![new_audit_id()],
             app_cred_id: None,
+            trust_id: None,
         }
     }
 

@@ -44,6 +44,7 @@ fn service_context(project_id: &str, project_name: &str) -> RequestContext {
         issued_at: chrono::Utc::now(),
         expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
         application_credential: None,
+        trust: None,
     }
 }
 

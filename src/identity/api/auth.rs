@@ -112,7 +112,8 @@ async fn auth_catalog(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let catalog = cloud.identity.catalog().await?;
-    let body = json!({"catalog": catalog_view(&catalog, ctx.project_id()), "links": {"self": format!("{}/auth/catalog", v3_url(&headers))}});
+    let filter = cloud.identity.catalog_filter(ctx.project_id()).await?;
+    let body = json!({"catalog": catalog_view(&catalog, ctx.project_id(), filter.as_ref()), "links": {"self": format!("{}/auth/catalog", v3_url(&headers))}});
     Ok(axum::Json(body).into_response())
 }
 
@@ -214,22 +215,37 @@ async fn token_view(cloud: &Cloud, ctx: &RequestContext, with_catalog: bool) -> 
         token["application_credential"] =
             json!({"id": ac.id, "name": ac.name, "restricted": !ac.unrestricted});
     }
+    if let Some(t) = &ctx.trust {
+        token["OS-TRUST:trust"] = json!({
+            "id": t.id, "impersonation": t.impersonation,
+            "trustor_user": {"id": t.trustor_user_id},
+            "trustee_user": {"id": t.trustee_user_id},
+        });
+    }
     if with_catalog && ctx.scope != Scope::Unscoped {
         let catalog = cloud.identity.catalog().await?;
-        token["catalog"] = json!(catalog_view(&catalog, ctx.project_id()));
+        let filter = cloud.identity.catalog_filter(ctx.project_id()).await?;
+        token["catalog"] = json!(catalog_view(&catalog, ctx.project_id(), filter.as_ref()));
     }
     Ok(json!({"token": token}))
 }
 
 /// Catalog entries with `$(project_id)s` filled in; endpoints that need a project
-/// are left out of tokens without one, as Keystone does.
-fn catalog_view(catalog: &[CatalogEntry], project_id: Option<&str>) -> Vec<Value> {
+/// are left out of tokens without one, as Keystone does. A project with an endpoint
+/// filter (OS-EP-FILTER) sees only its endpoints, and no service left without any.
+fn catalog_view(
+    catalog: &[CatalogEntry],
+    project_id: Option<&str>,
+    only: Option<&std::collections::BTreeSet<String>>,
+) -> Vec<Value> {
     catalog
         .iter()
+        .filter(|entry| only.is_none_or(|ids| entry.endpoints.iter().any(|e| ids.contains(&e.id))))
         .map(|entry| {
             let endpoints: Vec<Value> = entry
                 .endpoints
                 .iter()
+                .filter(|e| only.is_none_or(|ids| ids.contains(&e.id)))
                 .filter_map(|e| {
                     let needs_project =
                         e.url.contains("$(project_id)s") || e.url.contains("$(tenant_id)s");
@@ -284,10 +300,13 @@ mod tests {
                 enabled: true,
             }],
         };
-        let v = catalog_view(std::slice::from_ref(&entry), Some("p1"));
+        let v = catalog_view(std::slice::from_ref(&entry), Some("p1"), None);
         assert_eq!(v[0]["endpoints"][0]["url"], "http://h/volume/v3/p1");
         assert_eq!(v[0]["endpoints"][0]["region"], "RegionOne");
-        let v = catalog_view(&[entry], None);
+        let only: std::collections::BTreeSet<String> = ["other".to_owned()].into();
+        let v = catalog_view(std::slice::from_ref(&entry), Some("p1"), Some(&only));
+        assert!(v.is_empty(), "an endpoint filter hides the rest");
+        let v = catalog_view(&[entry], None, None);
         assert_eq!(v[0]["endpoints"].as_array().map(Vec::len), Some(0));
     }
 }

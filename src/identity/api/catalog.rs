@@ -90,7 +90,7 @@ fn service_view(h: &HeaderMap, s: &Service) -> Value {
            "enabled": s.enabled, "links": self_link(h, &format!("services/{}", s.id))})
 }
 
-fn endpoint_view(h: &HeaderMap, e: &Endpoint) -> Value {
+pub(super) fn endpoint_view(h: &HeaderMap, e: &Endpoint) -> Value {
     json!({"id": e.id, "service_id": e.service_id, "interface": e.interface, "region": e.region_id,
            "region_id": e.region_id, "url": e.url, "enabled": e.enabled,
            "links": self_link(h, &format!("endpoints/{}", e.id))})

@@ -6,9 +6,11 @@ mod catalog;
 mod credentials;
 mod crud;
 mod domains;
+mod extensions;
 mod groups;
 mod projects;
 mod roles;
+mod trusts;
 mod users;
 
 use std::collections::HashMap;
@@ -41,6 +43,8 @@ pub fn router() -> Router<Cloud> {
         .merge(assignments::routes())
         .merge(catalog::routes())
         .merge(credentials::routes())
+        .merge(extensions::routes())
+        .merge(trusts::routes())
 }
 
 fn version_doc(headers: &HeaderMap) -> Value {

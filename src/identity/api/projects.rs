@@ -2,14 +2,16 @@
 //! handlers are the generic ones of `crud.rs`.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::crud::{collection, create, delete, list, show, update};
+use super::crud::{collection, create, delete, show, update};
 use super::self_link;
 use crate::cloud::Cloud;
 use crate::http::context::Ctx;
@@ -20,7 +22,7 @@ use crate::identity::resources::ProjectInput;
 
 pub fn routes() -> Router<Cloud> {
     Router::new()
-        .route("/v3/projects", get(list::<Project>).post(create::<Project>))
+        .route("/v3/projects", get(project_list).post(create::<Project>))
         .route(
             "/v3/projects/{project_id}",
             get(show::<Project>)
@@ -168,14 +170,50 @@ pub(super) struct Body {
     project: ProjectInput,
 }
 
-/// Top-level projects report their domain as parent, as Keystone does.
+/// Top-level projects report their domain as parent, as Keystone does; a project
+/// acting as a domain has neither domain nor parent.
 pub fn view(h: &HeaderMap, p: &Project) -> Value {
+    let (domain_id, parent_id) = if p.is_domain {
+        (Value::Null, Value::Null)
+    } else {
+        (
+            json!(p.domain_id),
+            json!(p.parent_id.clone().unwrap_or_else(|| p.domain_id.clone())),
+        )
+    };
     json!({
-        "id": p.id, "name": p.name, "domain_id": p.domain_id, "description": p.description,
-        "enabled": p.enabled, "parent_id": p.parent_id.clone().unwrap_or_else(|| p.domain_id.clone()),
-        "is_domain": false, "tags": p.tags, "options": {},
+        "id": p.id, "name": p.name, "domain_id": domain_id, "description": p.description,
+        "enabled": p.enabled, "parent_id": parent_id,
+        "is_domain": p.is_domain, "tags": p.tags, "options": {},
         "links": self_link(h, &format!("projects/{}", p.id)),
     })
+}
+
+/// `GET /v3/projects`: projects, or with `is_domain=true` the projects acting as
+/// domains (Keystone lists only one kind at a time, projects by default).
+async fn project_list(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let domains = q
+        .get("is_domain")
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
+    let list = if domains {
+        cloud.identity.project_list_domains(&ctx).await?
+    } else {
+        cloud.identity.project_list(&ctx).await?
+    };
+    let items = list.iter().map(|p| view(&h, p)).collect();
+    super::list_response(
+        &h,
+        "projects",
+        "projects",
+        items,
+        &q,
+        <Project as super::crud::Collection>::FILTERS,
+    )
 }
 
 collection! {

@@ -80,7 +80,8 @@ fn app_cred_view(h: &HeaderMap, a: &AppCredential, secret: Option<&str>) -> Valu
         "id": a.id, "name": a.name, "description": a.description, "user_id": a.user_id,
         "project_id": a.project_id,
         "expires_at": a.expires_at.map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()),
-        "unrestricted": a.unrestricted, "access_rules": [],
+        "unrestricted": a.unrestricted,
+        "access_rules": a.access_rules.iter().map(super::extensions::access_rule_view).collect::<Vec<_>>(),
         "roles": a.roles.iter().map(|r| json!({"id": r.id, "name": r.name, "domain_id": null})).collect::<Vec<_>>(),
         "links": self_link(h, &format!("users/{}/application_credentials/{}", a.user_id, a.id)),
     });
