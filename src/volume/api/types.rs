@@ -97,7 +97,9 @@ async fn type_create(
         extra_specs: string_map("extra_specs", t.get("extra_specs"))?,
     };
     let t = cloud.volume.type_create(&ctx, req).await?;
-    Ok(axum::Json(json!({"volume_type": volume_type(&t)})))
+    Ok(axum::Json(
+        json!({"volume_type": super::view::volume_type_written(&t, true)}),
+    ))
 }
 
 async fn type_update(
@@ -113,7 +115,9 @@ async fn type_update(
         is_public: public_flag(t)?,
     };
     let t = cloud.volume.type_update(&ctx, id, req).await?;
-    Ok(axum::Json(json!({"volume_type": volume_type(&t)})))
+    Ok(axum::Json(
+        json!({"volume_type": super::view::volume_type_written(&t, false)}),
+    ))
 }
 
 async fn type_delete(

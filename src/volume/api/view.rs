@@ -103,6 +103,30 @@ pub fn volume_detail(root: &str, v: &Volume, mv: Mv, ctx: &RequestContext, host:
     out
 }
 
+/// The volume as create and update answer it: Cinder adds the tenant, host,
+/// migration and image-metadata attributes only to show and list.
+pub fn volume_written(mut v: Value) -> Value {
+    if let Value::Object(m) = &mut v {
+        m.retain(|k, _| {
+            !k.starts_with("os-vol-") && k != "volume_image_metadata" && k != "cluster_name"
+        });
+    }
+    v
+}
+
+/// A volume type as create (`creating`) and update answer it: without the QoS
+/// id, and update also without the older is_public spelling (Cinder's views).
+pub fn volume_type_written(t: &VolumeType, creating: bool) -> Value {
+    let mut v = volume_type(t);
+    if let Value::Object(m) = &mut v {
+        m.remove("qos_specs_id");
+        if !creating {
+            m.remove("os-volume-type-access:is_public");
+        }
+    }
+    v
+}
+
 /// A volume type; `os-volume-type-access:is_public` is Cinder's older spelling.
 pub fn volume_type(t: &VolumeType) -> Value {
     json!({

@@ -144,8 +144,13 @@ async fn volume_create(
         },
     };
     let v = cloud.volume.volume_create(&ctx, req).await?;
-    let body =
-        json!({"volume": volume_detail(&root(&h, &p), &v, mv, &ctx, &cloud.volume.volume_host())});
+    let body = json!({"volume": super::view::volume_written(volume_detail(
+        &root(&h, &p),
+        &v,
+        mv,
+        &ctx,
+        &cloud.volume.volume_host()
+    ))});
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
@@ -405,7 +410,13 @@ async fn volume_update(
     };
     let v = cloud.volume.volume_update(&ctx, id, req).await?;
     Ok(axum::Json(
-        json!({"volume": volume_detail(&root(&h, &p), &v, mv, &ctx, &cloud.volume.volume_host())}),
+        json!({"volume": super::view::volume_written(volume_detail(
+            &root(&h, &p),
+            &v,
+            mv,
+            &ctx,
+            &cloud.volume.volume_host()
+        ))}),
     ))
 }
 
