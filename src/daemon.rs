@@ -49,7 +49,15 @@ pub fn lock_state_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("creating state directory {}", dir.display()))?;
-    let lock = std::fs::File::create(dir.join(state::LOCK_FILE))?;
+    let lock = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(dir.join(state::LOCK_FILE))?
+    };
     lock.try_lock()
         .map_err(|_| anyhow::anyhow!("another onestack is already running on {}", dir.display()))?;
     Ok(lock)
@@ -273,6 +281,7 @@ pub fn router(cloud: Cloud) -> Router {
     }
     if enabled(ServiceName::Volume) {
         let volume = crate::volume::api::router(cloud.clone())
+            .layer(oslo_limit)
             .layer(from_fn_with_state(FaultFormat::Nova, render_faults));
         app = app.merge(volume);
     }

@@ -294,7 +294,7 @@ fn keep_alive_after_an_early_refusal() {
 /// Which service a path belongs to, and whether `body` is its fault shape.
 fn shaped(path: &str, status: u16, body: &Value) -> bool {
     let code = |v: &Value| v["code"].as_u64() == Some(u64::from(status));
-    if path.starts_with("/compute") {
+    if path.starts_with("/compute") || path.starts_with("/volume") {
         body.as_object().is_some_and(|o| {
             o.len() == 1 && o.values().all(|f| code(f) && f["message"].is_string())
         })
@@ -730,4 +730,224 @@ fn api_ref_limits_are_enforced() {
         json!({"user": {"name": "typed", "description": "fine"}}),
     );
     assert_eq!(r.status(), 201, "a string description");
+}
+
+/// Sends raw bytes on a new connection and reads the one answer.
+fn raw(addr: &str, request: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut w = stream.try_clone().expect("clone");
+    // hyper may answer before reading all of an over-long request line.
+    let request = request.to_vec();
+    let writer = std::thread::spawn(move || w.write_all(&request).is_ok());
+    let mut r = BufReader::new(stream);
+    let answer = read_response(&mut r);
+    drop(writer.join());
+    answer
+}
+
+/// The rejections no route sees — a URI over the API's limit (8 KB) or over
+/// hyper's (64 KB), a request line hyper cannot parse, an unknown route or method —
+/// and version discovery with and without a trailing slash, under every prefix:
+/// each answer in that service's fault shape with the real service's status.
+#[test]
+fn rejections_before_routing_have_each_services_shape() {
+    let s = Server::start();
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let project = s
+        .client
+        .get(format!("{}/identity/v3/auth/tokens", s.base))
+        .header("X-Auth-Token", s.admin())
+        .header("X-Subject-Token", s.admin())
+        .send()
+        .expect("token")
+        .json::<Value>()
+        .expect("json")["token"]["project"]["id"]
+        .as_str()
+        .expect("project")
+        .to_owned();
+    let prefixes = [
+        "/identity/v3",
+        "/compute/v2.1",
+        "/networking/v2.0",
+        "/image/v2",
+        "/placement",
+        &format!("/volume/v3/{project}"),
+    ];
+    let mut checked = 0;
+    for prefix in prefixes {
+        for (what, len, status) in [
+            ("a URI over 8 KB", 10_000, 414),
+            ("a URI over 64 KB", 70_000, 414),
+        ] {
+            let req = format!(
+                "GET {prefix}/nothing?q={} HTTP/1.1\r\nHost: {addr}\r\n\r\n",
+                "a".repeat(len)
+            );
+            let (got, headers, body) = raw(&addr, req.as_bytes());
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            assert_eq!(got, status, "{prefix}: {what}");
+            assert!(shaped(prefix, got, &v), "{prefix}: {what}: {v}");
+            assert!(
+                headers
+                    .iter()
+                    .any(|(k, v)| k == "content-type" && v == "application/json"),
+                "{prefix}: {what}: {headers:?}"
+            );
+            checked += 1;
+        }
+        for method in ["GET", "PATCH"] {
+            let r = s
+                .client
+                .request(
+                    Method::from_bytes(method.as_bytes()).expect("method"),
+                    format!("{}{prefix}/nothing/at/all", s.base),
+                )
+                .header("X-Auth-Token", s.admin())
+                .send()
+                .expect("answered");
+            let got = r.status().as_u16();
+            let v: Value = r.json().unwrap_or(Value::Null);
+            assert!(
+                got == 404 || got == 405,
+                "{prefix}: {method} unknown route {got}"
+            );
+            assert!(shaped(prefix, got, &v), "{prefix}: {method} unknown: {v}");
+            checked += 1;
+        }
+    }
+    // A request line hyper cannot parse names no service: Keystone's shape.
+    let (got, _, body) = raw(&addr, b"GARBAGE\x01 / HTTP/1.1\r\n\r\n");
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    assert_eq!(got, 400);
+    assert!(shaped("/", got, &v), "garbage request line: {v}");
+    // Version discovery with and without the trailing slash.
+    for root in [
+        "/identity",
+        "/compute",
+        "/networking",
+        "/image",
+        "/placement",
+        "/volume",
+    ] {
+        for path in [root.to_owned(), format!("{root}/")] {
+            let r = s
+                .client
+                .get(format!("{}{path}", s.base))
+                .send()
+                .expect("answered");
+            let got = r.status().as_u16();
+            assert!(got == 200 || got == 300, "{path}: {got}");
+            let v: Value = r.json().expect("a version document");
+            assert!(
+                v["versions"].is_object() || v["versions"].is_array(),
+                "{path}: {v}"
+            );
+            checked += 1;
+        }
+    }
+    println!("rejections before routing: {checked} answers checked");
+}
+
+/// A bad `limit` or `marker` is a 400 worded as the real service words it, through
+/// the one pager (http::pagination); a limit too large for a machine word is no limit.
+#[test]
+fn bad_limits_and_markers_are_worded_as_each_service() {
+    let s = Server::start();
+    let admin = s.admin();
+    let project = s
+        .client
+        .get(format!("{}/identity/v3/auth/tokens", s.base))
+        .header("X-Auth-Token", &admin)
+        .header("X-Subject-Token", &admin)
+        .send()
+        .expect("token")
+        .json::<Value>()
+        .expect("json")["token"]["project"]["id"]
+        .as_str()
+        .expect("project")
+        .to_owned();
+    let volumes = format!("/volume/v3/{project}/volumes");
+    let cases: &[(&str, &str, u16, &str)] = &[
+        (
+            "/compute/v2.1/servers",
+            "limit=abc",
+            400,
+            "Invalid input for query parameters limit",
+        ),
+        (
+            "/compute/v2.1/servers",
+            "limit=-1",
+            400,
+            "Invalid input for query parameters limit",
+        ),
+        (
+            "/compute/v2.1/servers",
+            "marker=nope",
+            400,
+            "marker [nope] not found",
+        ),
+        (
+            "/compute/v2.1/servers",
+            "limit=18446744073709551616",
+            200,
+            "",
+        ),
+        (
+            "/compute/v2.1/flavors",
+            "limit=abc",
+            400,
+            "Invalid input for query parameters limit",
+        ),
+        (
+            "/networking/v2.0/networks",
+            "limit=abc",
+            400,
+            "Limit must be an integer 0 or greater",
+        ),
+        (
+            "/networking/v2.0/ports",
+            "limit=-1",
+            400,
+            "Limit must be an integer 0 or greater",
+        ),
+        (
+            "/networking/v2.0/networks",
+            "marker=nope",
+            400,
+            "Marker 'nope' could not be found.",
+        ),
+        (
+            "/networking/v2.0/networks",
+            "limit=18446744073709551616",
+            200,
+            "",
+        ),
+        (&volumes, "limit=abc", 400, "limit param must be an integer"),
+        (&volumes, "limit=-1", 400, "limit param must be positive"),
+        (
+            &volumes,
+            "marker=nope",
+            400,
+            "Marker nope could not be found.",
+        ),
+    ];
+    for &(path, q, status, want) in cases {
+        let r = s
+            .client
+            .get(format!("{}{path}?{q}", s.base))
+            .header("X-Auth-Token", &admin)
+            .send()
+            .expect("answered");
+        let got = r.status().as_u16();
+        let text = r.text().unwrap_or_default();
+        assert_eq!(got, status, "{path}?{q}: {text}");
+        if status >= 400 {
+            let v: Value = serde_json::from_str(&text).expect("json");
+            assert!(shaped(path, got, &v), "{path}?{q}: {v}");
+            assert!(text.contains(want), "{path}?{q}: {text}");
+        }
+    }
 }

@@ -13,7 +13,7 @@ use super::model::Flavor;
 use super::store::catalog as store;
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::pagination::{Page, PageQuery};
+use crate::http::pagination::{Dialect, Page, PageQuery};
 
 /// DevStack's flavors: (id, name, ram MiB, disk GiB, vcpus), as `stack.sh` and its
 /// tempest setup create them (each with `hw_rng:allowed=True`).
@@ -215,16 +215,11 @@ impl FlavorQuery {
             let o = compare(self.sort_key, a, b).then(ia.cmp(ib));
             if self.descending { o.reverse() } else { o }
         });
-        let page = self
-            .page
-            .apply(out.into_iter().map(|(_, f)| f).collect(), |f| &f.id)
-            .map_err(|e| match e {
-                ApiError::BadRequest(_) => ApiError::bad_request(format!(
-                    "marker [{}] not found",
-                    self.page.marker.as_deref().unwrap_or_default()
-                )),
-                other => other,
-            })?;
+        let page = self.page.apply_as(
+            Dialect::Nova,
+            out.into_iter().map(|(_, f)| f).collect(),
+            |f| &f.id,
+        )?;
         Ok(page)
     }
 }

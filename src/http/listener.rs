@@ -245,6 +245,9 @@ impl Connection {
         let stream = LingerStream {
             inner: Some(stream),
             linger: linger.clone(),
+            head: Vec::new(),
+            fresh: true,
+            pending: Vec::new(),
         };
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
             handle(app.clone(), req, busy.clone(), body_timeout, linger.clone())
@@ -308,9 +311,13 @@ async fn handle(
         timeout: body_timeout,
         sleep: None,
     });
-    let resp = match app.oneshot(Request::from_parts(parts, body)).await {
-        Ok(r) => r,
-        Err(never) => match never {},
+    let resp = if uri_length(&parts.uri) > MAX_URI {
+        uri_too_long(parts.uri.path())
+    } else {
+        match app.oneshot(Request::from_parts(parts, body)).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
     };
     let (mut parts, body) = resp.into_parts();
     if !finished.load(Ordering::Acquire) {
@@ -326,14 +333,56 @@ async fn handle(
     Ok(Response::from_parts(parts, body))
 }
 
+/// Longest request target (path and query) served. Apache in front of the
+/// OpenStack services refuses a request line over 8,190 bytes with a 414; here the
+/// 414 carries the service's fault body (hyper's own limit, 64 KB, is far above).
+const MAX_URI: usize = 8 * 1024;
+
+fn uri_length(uri: &axum::http::Uri) -> usize {
+    uri.path_and_query().map_or(0, |pq| pq.as_str().len())
+}
+
+/// A 414 in the fault format of the service under `path`, with its length (so
+/// the client can read it before the connection closes on an unread body).
+fn uri_too_long(path: &str) -> Response<Body> {
+    let status = axum::http::StatusCode::URI_TOO_LONG;
+    let fault = super::error::Fault {
+        status,
+        message: "The request URI is too long.".into(),
+    };
+    let body = serde_json::to_vec(&super::format_for_path(path).body(&fault)).unwrap_or_default();
+    let mut resp = Response::new(Body::from(body.clone()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    resp
+}
+
 /// The connection's socket; dropped after a response that said `Connection: close`
 /// with the request body unread, it reads and discards what the client still sends
 /// (up to 5 s) before closing, since closing with unread data would reset the
 /// connection and could destroy the answer before the client reads it.
+///
+/// It also gives the answers hyper writes itself, for a request it could not parse
+/// (400, 414 URI over 64 KB, 431), the fault body of the service whose path the
+/// request line named: they never reach the router, so no fault layer sees them.
 struct LingerStream {
     inner: Option<tokio::net::TcpStream>,
     linger: Arc<AtomicBool>,
+    /// The first bytes of the request being read (for its service prefix).
+    head: Vec<u8>,
+    /// Nothing of the next request read yet (set again by every response written).
+    fresh: bool,
+    /// A rewritten answer still to be written.
+    pending: Vec<u8>,
 }
+
+/// How much of a request's first bytes `LingerStream` keeps to name its service.
+const HEAD_BYTES: usize = 256;
 
 impl LingerStream {
     fn stream(&mut self) -> std::io::Result<&mut tokio::net::TcpStream> {
@@ -341,6 +390,101 @@ impl LingerStream {
             .as_mut()
             .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))
     }
+
+    /// Writes what is left of a rewritten answer; ready once it is all written.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        use tokio::io::AsyncWrite;
+        while !self.pending.is_empty() {
+            let mut pending = std::mem::take(&mut self.pending);
+            let r = match self.stream() {
+                Ok(s) => Pin::new(s).poll_write(cx, &pending),
+                Err(e) => Poll::Ready(Err(e)),
+            };
+            match r {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => {
+                    pending.drain(..n);
+                    self.pending = pending;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    self.pending = pending;
+                    return Poll::Pending;
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The path of a request line's first bytes (`GET /compute/... HTTP/1.1`), or "".
+fn request_path(head: &[u8]) -> &str {
+    let line = head
+        .split(|b| *b == b'\r' || *b == b'\n')
+        .next()
+        .unwrap_or_default();
+    let target = line.split(|b| *b == b' ').nth(1).unwrap_or_default();
+    let path = target.split(|b| *b == b'?').next().unwrap_or_default();
+    std::str::from_utf8(path).unwrap_or_default()
+}
+
+/// hyper's own answer to a request it could not parse: a status line and headers
+/// with `content-length: 0` and no content type, all in one write. Rewritten as
+/// the fault of the service under `path`, with the same status.
+fn rewrite_parse_error(buf: &[u8], path: &str) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(buf).ok()?;
+    let head = text.strip_suffix("\r\n\r\n")?;
+    if head.contains("\r\n\r\n") {
+        return None;
+    }
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()?
+        .strip_prefix("HTTP/1.1 ")?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()?;
+    let headers: Vec<&str> = lines.collect();
+    let empty = headers
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case("content-length: 0"));
+    let typed = headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("content-type:"));
+    if !(400..600).contains(&status) || !empty || typed {
+        return None;
+    }
+    let status = axum::http::StatusCode::from_u16(status).ok()?;
+    let message = match status.as_u16() {
+        414 => "The request URI is too long.",
+        431 => "The request's header fields are too large.",
+        400 => "The request could not be parsed.",
+        _ => status.canonical_reason().unwrap_or("Error"),
+    };
+    let fault = super::error::Fault {
+        status,
+        message: message.to_owned(),
+    };
+    let body = super::format_for_path(path).body(&fault);
+    let body = serde_json::to_vec(&body).ok()?;
+    let mut out = format!("{}\r\ncontent-type: application/json\r\n", head_line(head));
+    for h in headers {
+        if !h.to_ascii_lowercase().starts_with("content-length:") {
+            out.push_str(h);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+    let mut out = out.into_bytes();
+    out.extend_from_slice(&body);
+    Some(out)
+}
+
+fn head_line(head: &str) -> &str {
+    head.split("\r\n").next().unwrap_or_default()
 }
 
 impl tokio::io::AsyncRead for LingerStream {
@@ -349,10 +493,24 @@ impl tokio::io::AsyncRead for LingerStream {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        match self.stream() {
+        let before = buf.filled().len();
+        let r = match self.stream() {
             Ok(s) => Pin::new(s).poll_read(cx, buf),
             Err(e) => Poll::Ready(Err(e)),
+        };
+        if let Poll::Ready(Ok(())) = r {
+            let this = &mut *self;
+            let new = &buf.filled()[before..];
+            if this.fresh && !new.is_empty() {
+                this.head.clear();
+                this.fresh = false;
+            }
+            if this.head.len() < HEAD_BYTES {
+                let take = new.len().min(HEAD_BYTES - this.head.len());
+                this.head.extend_from_slice(&new[..take]);
+            }
         }
+        r
     }
 }
 
@@ -362,13 +520,35 @@ impl tokio::io::AsyncWrite for LingerStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match self.stream() {
+        let this = &mut *self;
+        match this.poll_pending(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        this.fresh = true;
+        if buf.starts_with(b"HTTP/1.1 4") || buf.starts_with(b"HTTP/1.1 5") {
+            let path = request_path(&this.head).to_owned();
+            if let Some(out) = rewrite_parse_error(buf, &path) {
+                this.pending = out;
+                // The rewritten answer stands for all of `buf`; flush writes the rest.
+                return match this.poll_pending(cx) {
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    _ => Poll::Ready(Ok(buf.len())),
+                };
+            }
+        }
+        match this.stream() {
             Ok(s) => Pin::new(s).poll_write(cx, buf),
             Err(e) => Poll::Ready(Err(e)),
         }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.poll_pending(cx) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
         match self.stream() {
             Ok(s) => Pin::new(s).poll_flush(cx),
             Err(e) => Poll::Ready(Err(e)),
@@ -376,6 +556,10 @@ impl tokio::io::AsyncWrite for LingerStream {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.poll_pending(cx) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
         match self.stream() {
             Ok(s) => Pin::new(s).poll_shutdown(cx),
             Err(e) => Poll::Ready(Err(e)),
@@ -502,6 +686,35 @@ mod tests {
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([127, 0, 0, last])
+    }
+
+    #[test]
+    fn hypers_own_refusals_get_the_services_fault_body() {
+        let hyper_414 =
+            b"HTTP/1.1 414 URI Too Long\r\nconnection: close\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let path = request_path(b"GET /networking/v2.0/networks?aaaa");
+        assert_eq!(path, "/networking/v2.0/networks");
+        let out = rewrite_parse_error(hyper_414, path).expect("rewritten");
+        let text = String::from_utf8(out).expect("utf-8");
+        let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+        assert!(head.starts_with("HTTP/1.1 414 URI Too Long\r\n"), "{head}");
+        assert!(head.contains("connection: close"), "{head}");
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+        let v: serde_json::Value = serde_json::from_str(body).expect("json");
+        assert_eq!(v["NeutronError"]["type"], "BadRequest", "{v}");
+        // A garbage request line: Keystone's shape, as for any unknown path.
+        let hyper_400 = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+        let out = rewrite_parse_error(hyper_400, request_path(b"\x01\x02")).expect("400");
+        let body = String::from_utf8(out).expect("utf-8");
+        assert!(body.contains(r#"{"error":{"code":400"#), "{body}");
+        // The API's own answers pass unchanged.
+        let api = b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 0\r\n\r\n";
+        assert!(rewrite_parse_error(api, "/compute").is_none());
+        let with_body = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n{}";
+        assert!(rewrite_parse_error(with_body, "/compute").is_none());
     }
 
     #[test]

@@ -143,7 +143,8 @@ pub fn format_for_path(path: &str) -> FaultFormat {
         path.strip_prefix(prefix)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     };
-    if under("/compute") {
+    // Cinder's faults have Nova's shape ({"itemNotFound": {"code", "message"}}).
+    if under("/compute") || under("/volume") {
         FaultFormat::Nova
     } else if under("/networking") {
         FaultFormat::Neutron
@@ -251,6 +252,7 @@ mod tests {
     fn faults_follow_the_service_prefix() {
         assert_eq!(format_for_path("/networking/v2.0/x"), FaultFormat::Neutron);
         assert_eq!(format_for_path("/compute"), FaultFormat::Nova);
+        assert_eq!(format_for_path("/volume/nothing"), FaultFormat::Nova);
         assert_eq!(format_for_path("/computer"), FaultFormat::Keystone);
         assert_eq!(format_for_path("/image/v2/x"), FaultFormat::Plain);
         assert_eq!(format_for_path("/nothing"), FaultFormat::Keystone);

@@ -7,6 +7,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub const GIB: u64 = 1 << 30;
@@ -49,6 +50,8 @@ pub struct FileBackend {
 impl FileBackend {
     pub fn open(dir: &Path) -> io::Result<FileBackend> {
         std::fs::create_dir_all(dir)?;
+        // Volumes hold tenants' data: owner-only, whatever the umask gave.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         // A temp file a crash left behind is an unfinished create: its task redoes it.
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
@@ -81,6 +84,7 @@ impl FileBackend {
             .write(true)
             .create(true)
             .truncate(true)
+            .mode(0o600)
             .open(&tmp)?;
         sparse_copy(&mut src, &mut out)?;
         if out.metadata()?.len() < min_len {
@@ -135,6 +139,7 @@ impl Backend for FileBackend {
             .write(true)
             .create(true)
             .truncate(true)
+            .mode(0o600)
             .open(&tmp)?;
         f.set_len(size_gib * GIB)?;
         f.sync_all()?;
@@ -171,6 +176,8 @@ impl Backend for FileBackend {
                 )));
             }
             let f = OpenOptions::new().write(true).open(&tmp)?;
+            // qemu-img created it with the umask's mode.
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
             if f.metadata()?.len() < size_gib * GIB {
                 f.set_len(size_gib * GIB)?;
             }
@@ -240,6 +247,9 @@ mod tests {
         assert_eq!(md.len(), 10 * GIB);
         use std::os::unix::fs::MetadataExt;
         assert!(md.blocks() * 512 < GIB, "a new volume takes no space");
+        assert_eq!(md.mode() & 0o777, 0o600, "a volume is owner-only");
+        let dmode = std::fs::metadata(dir.path()).expect("stat dir").mode();
+        assert_eq!(dmode & 0o777, 0o700, "the volume directory is owner-only");
         b.extend("a", 12).expect("extend");
         b.extend("a", 11).expect("never shrinks");
         assert_eq!(

@@ -81,7 +81,7 @@ async fn list(
 ) -> ApiResult<axum::Json<Value>> {
     let q = query(raw)?;
     let fq = FlavorQuery::parse(&q, ctx.is_admin())?;
-    let limit = fq.page.limit()?;
+    let limit = fq.page.limit_as(crate::http::pagination::Dialect::Nova)?;
     let page = cloud.compute.flavor_list(ctx, fq).await?;
     let items: Vec<Value> = page
         .items

@@ -17,7 +17,7 @@ use crate::compute::model::Keypair;
 use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
-use crate::http::pagination::PageQuery;
+use crate::http::pagination::{Dialect, PageQuery};
 
 pub fn routes() -> Router<Cloud> {
     Router::new()
@@ -51,17 +51,8 @@ async fn keypair_list(
     } else {
         PageQuery::default()
     };
-    let limit = page.limit()?;
-    let items = page
-        .apply(all, |(_, k)| &k.name)
-        .map_err(|e| match e {
-            ApiError::BadRequest(_) => ApiError::bad_request(format!(
-                "marker [{}] not found",
-                page.marker.as_deref().unwrap_or_default()
-            )),
-            other => other,
-        })?
-        .items;
+    let limit = page.limit_as(Dialect::Nova)?;
+    let items = page.apply_as(Dialect::Nova, all, |(_, k)| &k.name)?.items;
     let list: Vec<Value> = items
         .iter()
         .map(|(_, k)| {

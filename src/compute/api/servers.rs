@@ -19,7 +19,7 @@ use crate::http::RequestId;
 use crate::http::context::{Ctx, RequestContext};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
-use crate::http::pagination::PageQuery;
+use crate::http::pagination::{Dialect, PageQuery};
 
 pub fn routes() -> Router<Cloud> {
     Router::new()
@@ -149,15 +149,7 @@ async fn filtered(
         limit: get("limit").map(str::to_owned),
         marker: get("marker").map(str::to_owned),
     };
-    let cut = page
-        .apply(servers, |s| s.id.as_str())
-        .map_err(|e| match e {
-            ApiError::BadRequest(_) => ApiError::bad_request(format!(
-                "marker [{}] not found",
-                get("marker").unwrap_or_default()
-            )),
-            other => other,
-        })?;
+    let cut = page.apply_as(Dialect::Nova, servers, |s| s.id.as_str())?;
     let next = match (cut.has_more, cut.items.last()) {
         (true, Some(last)) => {
             let base = crate::http::base_url(headers);

@@ -192,7 +192,9 @@ pub fn list_body_at(
         limit: get("limit"),
         marker: get("marker"),
     };
-    let page = page.apply(items, |v| v.get("id").and_then(Value::as_str).unwrap_or(""))?;
+    let page = page.apply_as(crate::http::pagination::Dialect::Neutron, items, |v| {
+        v.get("id").and_then(Value::as_str).unwrap_or("")
+    })?;
     let mut links = Vec::new();
     if let (true, Some(last)) = (page.has_more, page.items.last()) {
         let marker = last.get("id").and_then(Value::as_str).unwrap_or("");

@@ -19,7 +19,7 @@ use crate::cloud::Cloud;
 use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
-use crate::http::pagination::PageQuery;
+use crate::http::pagination::{Dialect, PageQuery};
 use crate::volume::model::{Snapshot, SnapshotStatus};
 use crate::volume::snapshots::SnapshotCreate;
 
@@ -159,13 +159,7 @@ async fn list(
         limit: q.get("limit").cloned(),
         marker: q.get("marker").cloned(),
     };
-    let pg = page.apply(snaps, |s| &s.id).map_err(|e| match e {
-        ApiError::BadRequest(m) if m.starts_with("Marker") => ApiError::bad_request(format!(
-            "Marker {} could not be found.",
-            page.marker.as_deref().unwrap_or_default()
-        )),
-        other => other,
-    })?;
+    let pg = page.apply_as(Dialect::Cinder, snaps, |s| &s.id)?;
     let root = root(h, p);
     let items: Vec<Value> = pg
         .items

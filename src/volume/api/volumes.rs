@@ -19,7 +19,7 @@ use crate::cloud::Cloud;
 use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
-use crate::http::pagination::PageQuery;
+use crate::http::pagination::{Dialect, PageQuery};
 use crate::volume::model::{Volume, VolumeStatus};
 use crate::volume::volumes::{Filter, ListOptions, SortKey, VolumeCreate, VolumeUpdate};
 
@@ -253,13 +253,7 @@ fn paginate(q: &HashMap<String, String>, vols: Vec<Volume>) -> ApiResult<(Vec<Vo
         marker: q.get("marker").cloned(),
     };
     let vols: Vec<Volume> = vols.into_iter().skip(offset).collect();
-    let p = page.apply(vols, |v| &v.id).map_err(|e| match e {
-        ApiError::BadRequest(m) if m.starts_with("Marker") => ApiError::bad_request(format!(
-            "Marker {} could not be found.",
-            page.marker.as_deref().unwrap_or_default()
-        )),
-        other => other,
-    })?;
+    let p = page.apply_as(Dialect::Cinder, vols, |v| &v.id)?;
     Ok((p.items, p.has_more))
 }
 
