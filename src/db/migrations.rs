@@ -42,6 +42,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0012_identity_credentials",
         include_str!("migrations/0012_identity_credentials.sql"),
     ),
+    (
+        "0015_dashboard_sessions",
+        include_str!("migrations/0015_dashboard_sessions.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {
