@@ -113,7 +113,8 @@ def login(drv, dash, user: str, password: str) -> None:
     drv.find_element(By.ID, "login-button").click()
 
 
-def logout(drv) -> None:
+def logout(drv, dash) -> None:
+    drv.get(f"{dash.base_url}/dashboard/project/overview")
     drv.find_element(By.ID, "logout").click()
     WebDriverWait(drv, 10).until(lambda d: "/auth/login" in d.current_url)
 
@@ -246,7 +247,7 @@ def test_a_project_workflow(dash, browser):
     # The Keystone token is in no page.
     assert "gAAAA" not in browser.page_source
 
-    logout(browser)
+    logout(browser, dash)
     r = requests.get(f"{dash.base_url}/dashboard/project/instances",
                      cookies={"onestack_session": sid}, timeout=10, allow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].endswith("/auth/login"), \
@@ -262,7 +263,7 @@ def test_admin_sees_admin_pages(dash, browser):
     browser.get(f"{dash.base_url}/dashboard/admin/instances")
     assert "demo" in browser.find_element(By.ID, "all-instances").text
     shot(browser, dash, "admin-instances")
-    logout(browser)
+    logout(browser, dash)
 
 
 def test_pages_need_a_session(dash):
