@@ -128,7 +128,7 @@ try:
     # Boot one real server as demo: the template of the listed ones.
     tok = requests.post(f"{BASE}/identity/v3/auth/tokens", json={"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": user, "domain": {"name": "Default"}, "password": password}}}, "scope": {"project": {"name": "demo", "domain": {"name": "Default"}}}}}).headers["X-Subject-Token"]
-    h = {"X-Auth-Token": tok}
+    h = {"X-Auth-Token": tok, "OpenStack-API-Version": "compute 2.37"}
     for _ in range(600):
         imgs = requests.get(f"{BASE}/image/v2/images?name=cirros", headers=h).json()["images"]
         if imgs and imgs[0]["status"] == "active":
