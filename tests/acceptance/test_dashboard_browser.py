@@ -25,6 +25,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 MARKER = "onestack-guest ready"
 BOOT_TIMEOUT = 240
 TIMINGS: list[str] = []
+CREATED: dict[str, str] = {}
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="SKIP: selenium is not in the venv")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -196,6 +197,8 @@ def test_a_project_workflow(dash, browser):
     WebDriverWait(browser, BOOT_TIMEOUT, poll_frequency=0.5).until(active)
     TIMINGS.append(f"browser: Launch click -> ACTIVE shown in the list {time.monotonic() - t_click:.1f}s")
     assert "192.168.77." in browser.find_element(By.XPATH, row).text
+    CREATED["server"] = browser.find_element(By.XPATH, row).get_attribute("data-id")
+    CREATED["server_name"] = name
     shot(browser, dash, "instances")
 
     # Its page: details, console log with the guest's ready line, serial console.
@@ -278,3 +281,40 @@ def test_pages_need_a_session(dash):
     r = requests.post(f"{dash.base_url}/dashboard/auth/login", timeout=10,
                       data={"username": "demo", "password": "x", "csrf": "abc"})
     assert r.status_code == 403
+
+
+def _requests_login(dash, user: str, password: str) -> requests.Session:
+    s = requests.Session()
+    r = s.get(f"{dash.base_url}/dashboard/auth/login", timeout=10)
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', r.text).group(1)
+    r = s.post(f"{dash.base_url}/dashboard/auth/login", timeout=30, allow_redirects=False,
+               data={"csrf": csrf, "domain": "Default", "username": user, "password": password})
+    assert r.status_code == 303, (r.status_code, r.text[:300])
+    return s
+
+
+def test_another_project_sees_nothing_of_demo(dash):
+    if "server" not in CREATED:
+        pytest.skip("SKIP: the workflow test did not create its instance")
+    admin_user, admin_pw = creds(dash, "admin")
+    tok = dash.issue_token(admin_user, admin_pw, "admin")
+    h = {"X-Auth-Token": tok}
+    v3 = dash.identity_v3
+    proj = requests.post(f"{v3}/projects", headers=h, timeout=10,
+                         json={"project": {"name": unique("other"), "domain_id": "default"}}).json()["project"]
+    name, pw = unique("otheruser"), "other-secret-pw"
+    user = requests.post(f"{v3}/users", headers=h, timeout=10, json={"user": {
+        "name": name, "password": pw, "domain_id": "default",
+        "default_project_id": proj["id"]}}).json()["user"]
+    role = requests.get(f"{v3}/roles?name=member", headers=h, timeout=10).json()["roles"][0]
+    r = requests.put(f"{v3}/projects/{proj['id']}/users/{user['id']}/roles/{role['id']}",
+                     headers=h, timeout=10)
+    assert r.status_code == 204, r.text
+    s = _requests_login(dash, name, pw)
+    page = s.get(f"{dash.base_url}/dashboard/project/instances", timeout=30).text
+    assert CREATED["server_name"] not in page
+    # Typing demo's instance id into the URL: the compute API's 404, shown as such.
+    r = s.get(f"{dash.base_url}/dashboard/project/instances/{CREATED['server']}", timeout=30)
+    assert r.status_code == 404, r.status_code
+    r = s.get(f"{dash.base_url}/dashboard/project/topology", timeout=30)
+    assert r.status_code == 200 and CREATED["server_name"] not in r.text
