@@ -72,6 +72,9 @@ pub fn render(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
                 (header::CACHE_CONTROL, "no-store"),
+                // No framing by other sites (clickjacking of the action buttons).
+                (header::X_FRAME_OPTIONS, "DENY"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             ],
             body,
         )
@@ -230,6 +233,7 @@ mod tests {
             minijinja::context! { title => "t", message => "<script>x</script>", status => 400 },
         );
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(resp.headers()[header::X_FRAME_OPTIONS], "DENY");
         let html = TEMPLATES
             .get_template("error.html")
             .and_then(|t| t.render(minijinja::context! { title => "t", message => "<script>x</script>", status => 400 }))
