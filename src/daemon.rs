@@ -298,12 +298,18 @@ pub fn router(cloud: Cloud) -> Router {
             .layer(from_fn_with_state(FaultFormat::Placement, render_faults));
         app = app.merge(placement);
     }
-    app.route("/", axum::routing::get(root))
+    let api = app
+        .route("/", axum::routing::get(root))
         .fallback(crate::http::unknown_route)
         .layer(from_fn_with_state(cloud.clone(), authenticate))
         .layer(from_fn_with_state(cloud.clone(), crate::http::public_links))
         .layer(from_fn(request_id))
-        .with_state(cloud)
+        .with_state(cloud.clone());
+    if enabled(ServiceName::Dashboard) {
+        crate::dashboard::mount(api, cloud)
+    } else {
+        api
+    }
 }
 
 /// `GET /`: where each API lives, for people poking at the host with a browser.

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod cloud;
 pub mod compute;
 pub mod daemon;
+pub mod dashboard;
 pub mod dataplane;
 pub mod db;
 pub mod fsutil;

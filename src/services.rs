@@ -92,7 +92,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         catalog_type: "dashboard",
         catalog_name: "horizon",
         endpoint_path: None,
-        implemented: false,
+        implemented: true,
     },
 ];
 

@@ -42,7 +42,14 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0012_identity_credentials",
         include_str!("migrations/0012_identity_credentials.sql"),
     ),
-    ("0013_object", include_str!("migrations/0013_object.sql")),
+    (
+        "0013_object",
+        include_str!("migrations/0013_object.sql"),
+    ),
+    (
+        "0015_dashboard_sessions",
+        include_str!("migrations/0015_dashboard_sessions.sql"),
+    ),
     (
         "0016_volume_attachments",
         include_str!("migrations/0016_volume_attachments.sql"),

@@ -1,0 +1,352 @@
+//! The dashboard's routes and what every page shares: the session check, the
+//! header's project switcher and the panel list.
+
+mod admin;
+mod auth;
+mod compute;
+mod network;
+mod storage;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post, put};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::session::Session;
+use super::view::{Form, Table, list, s};
+use super::{Dash, PageError, PageResult, render};
+use crate::profile::ServiceName;
+
+pub fn routes() -> Router<Dash> {
+    Router::new()
+        .route("/", get(home))
+        .route("/static/{file}", get(asset))
+        .route("/auth/login", get(auth::login_page).post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/switch", post(auth::switch_project))
+        .route("/project/overview", get(compute::overview))
+        .route(
+            "/project/instances",
+            get(compute::instances).post(compute::instance_launch),
+        )
+        .route("/project/instances/launch", get(compute::launch_page))
+        .route("/project/instances/{id}", get(compute::instance_detail))
+        .route(
+            "/project/instances/{id}/action",
+            post(compute::instance_action),
+        )
+        .route(
+            "/project/instances/{id}/console",
+            post(compute::instance_console),
+        )
+        .route(
+            "/project/key-pairs",
+            get(compute::keypairs).post(compute::keypair_create),
+        )
+        .route(
+            "/project/key-pairs/{name}/delete",
+            post(compute::keypair_delete),
+        )
+        .route(
+            "/project/images",
+            get(storage::images).post(storage::image_create),
+        )
+        .route("/project/images/{id}/data", put(storage::image_upload))
+        .route("/project/images/{id}/delete", post(storage::image_delete))
+        .route(
+            "/project/volumes",
+            get(storage::volumes).post(storage::volume_create),
+        )
+        .route("/project/volumes/{id}/delete", post(storage::volume_delete))
+        .route("/project/volumes/{id}/attach", post(storage::volume_attach))
+        .route("/project/volumes/{id}/detach", post(storage::volume_detach))
+        .route(
+            "/project/networks",
+            get(network::networks).post(network::network_create),
+        )
+        .route(
+            "/project/networks/{id}/delete",
+            post(network::network_delete),
+        )
+        .route("/project/topology", get(network::topology))
+        .route(
+            "/project/routers",
+            get(network::routers).post(network::router_create),
+        )
+        .route(
+            "/project/routers/{id}/interface",
+            post(network::router_interface_add),
+        )
+        .route("/project/routers/{id}/delete", post(network::router_delete))
+        .route(
+            "/project/security-groups",
+            get(network::security_groups).post(network::security_group_create),
+        )
+        .route(
+            "/project/security-groups/{id}",
+            get(network::security_group_detail),
+        )
+        .route(
+            "/project/security-groups/{id}/rules",
+            post(network::security_group_rule_create),
+        )
+        .route(
+            "/project/security-groups/{id}/delete",
+            post(network::security_group_delete),
+        )
+        .route(
+            "/project/security-groups/{id}/rules/{rule}/delete",
+            post(network::security_group_rule_delete),
+        )
+        .route(
+            "/project/floating-ips",
+            get(network::floating_ips).post(network::floating_ip_allocate),
+        )
+        .route(
+            "/project/floating-ips/{id}/associate",
+            post(network::floating_ip_associate),
+        )
+        .route(
+            "/project/floating-ips/{id}/disassociate",
+            post(network::floating_ip_disassociate),
+        )
+        .route(
+            "/project/floating-ips/{id}/delete",
+            post(network::floating_ip_release),
+        )
+        .route("/admin/hypervisors", get(admin::hypervisors))
+        .route("/admin/instances", get(admin::instances))
+        .route("/admin/projects", get(admin::projects))
+        .route("/admin/users", get(admin::users))
+        .route("/admin/flavors", get(admin::flavors))
+}
+
+/// `/dashboard`: the overview when logged in, else the login page.
+async fn home(State(d): State<Dash>, headers: HeaderMap) -> Response {
+    match d.session(&headers).await {
+        Ok(_) => Redirect::to("/dashboard/project/overview").into_response(),
+        Err(_) => Redirect::to("/dashboard/auth/login").into_response(),
+    }
+}
+
+/// The embedded style sheet and script.
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "style.css" => (
+            include_str!("../assets/style.css"),
+            "text/css; charset=utf-8",
+        ),
+        "app.js" => (
+            include_str!("../assets/app.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        _ => return (StatusCode::NOT_FOUND, "no such file").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Serialize)]
+struct Panel {
+    href: &'static str,
+    label: &'static str,
+    key: &'static str,
+}
+
+/// The panels of the services this cloud serves (as Horizon reads its catalog).
+fn panels(d: &Dash, admin: bool) -> (Vec<Panel>, Vec<Panel>) {
+    let mut project = vec![Panel {
+        href: "/dashboard/project/overview",
+        label: "Overview",
+        key: "overview",
+    }];
+    if d.serves(ServiceName::Compute) {
+        project.push(Panel {
+            href: "/dashboard/project/instances",
+            label: "Instances",
+            key: "instances",
+        });
+    }
+    if d.serves(ServiceName::Image) {
+        project.push(Panel {
+            href: "/dashboard/project/images",
+            label: "Images",
+            key: "images",
+        });
+    }
+    if d.serves(ServiceName::Volume) {
+        project.push(Panel {
+            href: "/dashboard/project/volumes",
+            label: "Volumes",
+            key: "volumes",
+        });
+    }
+    if d.serves(ServiceName::Network) {
+        for (href, label, key) in [
+            (
+                "/dashboard/project/topology",
+                "Network Topology",
+                "topology",
+            ),
+            ("/dashboard/project/networks", "Networks", "networks"),
+            ("/dashboard/project/routers", "Routers", "routers"),
+            (
+                "/dashboard/project/security-groups",
+                "Security Groups",
+                "security-groups",
+            ),
+            (
+                "/dashboard/project/floating-ips",
+                "Floating IPs",
+                "floating-ips",
+            ),
+        ] {
+            project.push(Panel { href, label, key });
+        }
+    }
+    if d.serves(ServiceName::Compute) {
+        project.push(Panel {
+            href: "/dashboard/project/key-pairs",
+            label: "Key Pairs",
+            key: "key-pairs",
+        });
+    }
+    let mut adm = vec![];
+    if admin {
+        for (href, label, key) in [
+            (
+                "/dashboard/admin/hypervisors",
+                "Hypervisors",
+                "admin-hypervisors",
+            ),
+            (
+                "/dashboard/admin/instances",
+                "All Instances",
+                "admin-instances",
+            ),
+            ("/dashboard/admin/flavors", "Flavors", "admin-flavors"),
+            ("/dashboard/admin/projects", "Projects", "admin-projects"),
+            ("/dashboard/admin/users", "Users", "admin-users"),
+        ] {
+            adm.push(Panel { href, label, key });
+        }
+    }
+    (project, adm)
+}
+
+/// What the frame of every page shows: who is logged in, the project switcher, the
+/// panels and the CSRF token the page's forms carry.
+async fn frame(d: &Dash, sess: &Session, active: &str, title: &str) -> Value {
+    let projects: Vec<Value> = match d
+        .backend
+        .get(&sess.token, "/identity/v3/auth/projects")
+        .await
+    {
+        Ok(v) => list(&v, "projects")
+            .iter()
+            .map(|p| json!({"id": s(p, "id"), "name": s(p, "name")}))
+            .collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "listing the user's projects for the switcher");
+            vec![json!({"id": sess.project_id, "name": sess.project_name})]
+        }
+    };
+    let (project_panels, admin_panels) = panels(d, sess.is_admin);
+    json!({
+        "user": sess.user_name,
+        "project": sess.project_name,
+        "project_id": sess.project_id,
+        "projects": projects,
+        "csrf": sess.csrf,
+        "is_admin": sess.is_admin,
+        "active": active,
+        "title": title,
+        "project_panels": project_panels,
+        "admin_panels": admin_panels,
+    })
+}
+
+/// Renders `template` inside the frame with the page's own values.
+async fn page(
+    d: &Dash,
+    sess: &Session,
+    active: &str,
+    title: &str,
+    template: &str,
+    own: Value,
+) -> Response {
+    let mut ctx = frame(d, sess, active, title).await;
+    if let (Some(c), Value::Object(o)) = (ctx.as_object_mut(), own) {
+        c.extend(o);
+    }
+    render(
+        StatusCode::OK,
+        template,
+        minijinja::Value::from_serialize(&ctx),
+    )
+}
+
+/// A generic panel page: forms above tables.
+async fn panel(
+    d: &Dash,
+    sess: &Session,
+    active: &str,
+    title: &str,
+    forms: Vec<Form>,
+    tables: Vec<Table>,
+    notice: Option<Value>,
+) -> PageResult {
+    Ok(page(
+        d,
+        sess,
+        active,
+        title,
+        "panel.html",
+        json!({"forms": forms, "tables": tables, "notice": notice}),
+    )
+    .await)
+}
+
+/// After a successful POST: back to the panel (303, so a reload does not resubmit).
+fn back(to: &str) -> PageResult {
+    Ok(Redirect::to(to).into_response())
+}
+
+/// Path segments from users are ids or names; refuse anything that would change the
+/// API path it is put into.
+fn segment(v: &str) -> Result<String, PageError> {
+    if v.is_empty()
+        || v.len() > 255
+        || !v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@ ".contains(c))
+    {
+        return Err(PageError::BadInput(format!(
+            "'{v}' is not a valid id or name."
+        )));
+    }
+    Ok(url::form_urlencoded::byte_serialize(v.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20"))
+}
+
+/// Options for a select from a list of API objects.
+fn options(
+    items: &[Value],
+    value: &str,
+    label: impl Fn(&Value) -> String,
+) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|i| (s(i, value).to_owned(), label(i)))
+        .collect()
+}

@@ -1,0 +1,330 @@
+//! Project pages of images and volumes.
+
+use axum::Form;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use super::super::view::{
+    Action, Cell, Field, Form as UiForm, FormData, Table, list, s, status, text,
+};
+use super::super::{Dash, PageError, PageResult, session};
+use super::{back, page, panel, segment};
+
+/// `GET /dashboard/project/images`.
+pub async fn images(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+    let sess = d.session(&headers).await?;
+    let v = d.backend.get(&sess.token, "/image/v2/images").await?;
+    let mut table = Table::new(
+        "images",
+        "Images",
+        vec!["Name", "Status", "Visibility", "Disk format", "Size"],
+    );
+    for i in list(&v, "images") {
+        let id = s(i, "id");
+        let size = i
+            .get("size")
+            .and_then(Value::as_u64)
+            .map_or(String::new(), human_size);
+        let actions = if s(i, "owner") == sess.project_id {
+            vec![Action::new("Delete", format!("/dashboard/project/images/{id}/delete")).danger()]
+        } else {
+            vec![]
+        };
+        table.row(
+            id,
+            vec![
+                Cell::from(s(i, "name")),
+                status(s(i, "status")),
+                Cell::from(s(i, "visibility")),
+                Cell::from(s(i, "disk_format")),
+                Cell::from(size),
+            ],
+            actions,
+        );
+    }
+    Ok(page(
+        &d,
+        &sess,
+        "images",
+        "Images",
+        "images.html",
+        json!({"forms": [], "tables": [table]}),
+    )
+    .await)
+}
+
+fn human_size(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.1} GB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+/// `POST /dashboard/project/images`: the image record. The page's script asks for
+/// JSON (the id, to upload the file to); without a script the record stays queued.
+pub async fn image_create(
+    State(d): State<Dash>,
+    headers: HeaderMap,
+    Form(f): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let sess = d.session(&headers).await?;
+    let f = FormData(f).checked(&sess)?;
+    let body = json!({
+        "name": f.required("name", "Image name")?,
+        "disk_format": if f.get("disk_format").is_empty() { "qcow2" } else { f.get("disk_format") },
+        "container_format": "bare",
+        "visibility": if f.get("visibility").is_empty() { "private" } else { f.get("visibility") },
+    });
+    let made = d
+        .backend
+        .post(&sess.token, "/image/v2/images", body)
+        .await?;
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"));
+    if wants_json {
+        return Ok(Json(json!({"id": s(&made, "id")})).into_response());
+    }
+    back("/dashboard/project/images")
+}
+
+/// `PUT /dashboard/project/images/{id}/data` (script, `X-CSRF-Token`): streams the
+/// file to the image API's upload as the user.
+pub async fn image_upload(
+    State(d): State<Dash>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> PageResult {
+    let sess = d.session(&headers).await?;
+    let sent = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !session::csrf_matches(&sess.csrf, sent) {
+        return Err(PageError::Csrf);
+    }
+    d.backend
+        .send(
+            Some(&sess.token),
+            Method::PUT,
+            &format!("/image/v2/images/{}/file", segment(&id)?),
+            body,
+            Some("application/octet-stream"),
+        )
+        .await?;
+    Ok(Json(json!({"id": id})).into_response())
+}
+
+/// `POST /dashboard/project/images/{id}/delete`.
+pub async fn image_delete(
+    State(d): State<Dash>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let sess = d.session(&headers).await?;
+    FormData(f).checked(&sess)?;
+    d.backend
+        .delete(&sess.token, &format!("/image/v2/images/{}", segment(&id)?))
+        .await?;
+    back("/dashboard/project/images")
+}
+
+fn volumes_base(project: &str) -> String {
+    format!("/volume/v3/{project}")
+}
+
+/// `GET /dashboard/project/volumes`.
+pub async fn volumes(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+    let sess = d.session(&headers).await?;
+    let t = &sess.token;
+    let base = volumes_base(&sess.project_id);
+    let (vols, servers) = tokio::join!(
+        d.backend.get(t, &format!("{base}/volumes/detail")),
+        d.backend.get(t, "/compute/v2.1/servers")
+    );
+    let vols = vols?;
+    let servers = servers.unwrap_or_default();
+    let server_opts: Vec<(String, String)> = list(&servers, "servers")
+        .iter()
+        .map(|sv| (s(sv, "id").to_owned(), s(sv, "name").to_owned()))
+        .collect();
+    let name_of = |id: &str| {
+        server_opts
+            .iter()
+            .find(|(i, _)| i == id)
+            .map_or(id.to_owned(), |(_, n)| n.clone())
+    };
+    let mut table = Table::new(
+        "volumes",
+        "Volumes",
+        vec!["Name", "Size", "Status", "Type", "Attached to", "Bootable"],
+    );
+    for v in list(&vols, "volumes") {
+        let id = s(v, "id");
+        let attached: Vec<String> = list(v, "attachments")
+            .iter()
+            .map(|a| format!("{} on {}", name_of(s(a, "server_id")), s(a, "device")))
+            .collect();
+        let mut actions = vec![];
+        if s(v, "status") == "available" {
+            actions.push(
+                Action::new("Attach", format!("/dashboard/project/volumes/{id}/attach"))
+                    .input(Field::select("server_id", "Instance", server_opts.clone())),
+            );
+        }
+        for a in list(v, "attachments") {
+            actions.push(
+                Action::new("Detach", format!("/dashboard/project/volumes/{id}/detach"))
+                    .field("server_id", s(a, "server_id")),
+            );
+        }
+        actions.push(
+            Action::new("Delete", format!("/dashboard/project/volumes/{id}/delete")).danger(),
+        );
+        table.row(
+            id,
+            vec![
+                Cell::from(if s(v, "name").is_empty() {
+                    id
+                } else {
+                    s(v, "name")
+                }),
+                Cell::from(format!("{} GiB", text(v, "size"))),
+                status(s(v, "status")),
+                Cell::from(s(v, "volume_type")),
+                Cell::from(attached.join(", ")),
+                Cell::from(s(v, "bootable")),
+            ],
+            actions,
+        );
+    }
+    let create = UiForm::new(
+        "volume-create",
+        "Create Volume",
+        "/dashboard/project/volumes",
+        "Create Volume",
+        vec![
+            Field::text("name", "Volume name"),
+            Field::text("size", "Size (GiB)")
+                .kind("number")
+                .value("1")
+                .required(),
+            Field::text("description", "Description"),
+        ],
+    );
+    panel(
+        &d,
+        &sess,
+        "volumes",
+        "Volumes",
+        vec![create],
+        vec![table],
+        None,
+    )
+    .await
+}
+
+/// `POST /dashboard/project/volumes`.
+pub async fn volume_create(
+    State(d): State<Dash>,
+    headers: HeaderMap,
+    Form(f): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let sess = d.session(&headers).await?;
+    let f = FormData(f).checked(&sess)?;
+    let size: u32 = f
+        .required("size", "Size")?
+        .parse()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| {
+            PageError::BadInput("Size must be a whole number of GiB, at least 1.".into())
+        })?;
+    let mut vol = json!({"size": size, "description": f.get("description")});
+    if !f.get("name").is_empty() {
+        vol["name"] = json!(f.get("name"));
+    }
+    d.backend
+        .post(
+            &sess.token,
+            &format!("{}/volumes", volumes_base(&sess.project_id)),
+            json!({"volume": vol}),
+        )
+        .await?;
+    back("/dashboard/project/volumes")
+}
+
+/// `POST /dashboard/project/volumes/{id}/delete`.
+pub async fn volume_delete(
+    State(d): State<Dash>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let sess = d.session(&headers).await?;
+    FormData(f).checked(&sess)?;
+    d.backend
+        .delete(
+            &sess.token,
+            &format!(
+                "{}/volumes/{}",
+                volumes_base(&sess.project_id),
+                segment(&id)?
+            ),
+        )
+        .await?;
+    back("/dashboard/project/volumes")
+}
+
+/// `POST /dashboard/project/volumes/{id}/attach`: through compute, as Horizon does.
+pub async fn volume_attach(
+    State(d): State<Dash>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let sess = d.session(&headers).await?;
+    let f = FormData(f).checked(&sess)?;
+    let server = segment(f.required("server_id", "Instance")?)?;
+    d.backend
+        .post(
+            &sess.token,
+            &format!("/compute/v2.1/servers/{server}/os-volume_attachments"),
+            json!({"volumeAttachment": {"volumeId": id}}),
+        )
+        .await?;
+    back("/dashboard/project/volumes")
+}
+
+/// `POST /dashboard/project/volumes/{id}/detach`.
+pub async fn volume_detach(
+    State(d): State<Dash>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let sess = d.session(&headers).await?;
+    let f = FormData(f).checked(&sess)?;
+    let server = segment(f.required("server_id", "Instance")?)?;
+    d.backend
+        .call(
+            &sess.token,
+            Method::DELETE,
+            &format!(
+                "/compute/v2.1/servers/{server}/os-volume_attachments/{}",
+                segment(&id)?
+            ),
+            None,
+        )
+        .await?;
+    back("/dashboard/project/volumes")
+}

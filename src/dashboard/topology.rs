@@ -1,0 +1,208 @@
+//! The network topology picture's layout: networks as vertical bars, routers and
+//! instances as boxes on the left with a line to each network they have a port on,
+//! floating IPs under their instance. The template draws it as SVG.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::view::{list, s};
+
+#[derive(Serialize)]
+pub struct Picture {
+    pub width: u32,
+    pub height: u32,
+    pub networks: Vec<NetBar>,
+    pub devices: Vec<Device>,
+}
+
+#[derive(Serialize)]
+pub struct NetBar {
+    pub id: String,
+    pub name: String,
+    pub cidrs: String,
+    pub external: bool,
+    pub x: u32,
+}
+
+#[derive(Serialize)]
+pub struct Device {
+    pub kind: &'static str,
+    pub name: String,
+    /// The name cut to fit the box.
+    pub label: String,
+    pub href: String,
+    pub y: u32,
+    pub links: Vec<Link>,
+    pub fip: String,
+}
+
+#[derive(Serialize)]
+pub struct Link {
+    pub x: u32,
+    pub ip: String,
+}
+
+const FIRST_BAR: u32 = 260;
+const BAR_GAP: u32 = 150;
+const ROW: u32 = 72;
+
+pub fn layout(
+    nets: &Value,
+    subnets: &Value,
+    ports: &Value,
+    routers: &Value,
+    servers: &Value,
+    fips: &Value,
+) -> Picture {
+    let mut cidrs: HashMap<&str, Vec<&str>> = HashMap::new();
+    for sn in list(subnets, "subnets") {
+        cidrs
+            .entry(s(sn, "network_id"))
+            .or_default()
+            .push(s(sn, "cidr"));
+    }
+    // External networks first, as Horizon draws them.
+    let mut net_list: Vec<&Value> = list(nets, "networks").iter().collect();
+    net_list.sort_by_key(|n| {
+        (
+            n.get("router:external") != Some(&Value::Bool(true)),
+            s(n, "name").to_owned(),
+        )
+    });
+    let networks: Vec<NetBar> = net_list
+        .iter()
+        .enumerate()
+        .map(|(i, n)| NetBar {
+            id: s(n, "id").to_owned(),
+            name: s(n, "name").to_owned(),
+            cidrs: cidrs
+                .get(s(n, "id"))
+                .map(|c| c.join(" "))
+                .unwrap_or_default(),
+            external: n.get("router:external") == Some(&Value::Bool(true)),
+            x: FIRST_BAR + i as u32 * BAR_GAP,
+        })
+        .collect();
+    let bar_x: HashMap<&str, u32> = networks.iter().map(|n| (n.id.as_str(), n.x)).collect();
+    // Ports by the device they belong to, in a stable order.
+    let mut by_device: BTreeMap<&str, Vec<Link>> = BTreeMap::new();
+    let mut fip_of_port: HashMap<&str, &str> = HashMap::new();
+    for f in list(fips, "floatingips") {
+        fip_of_port.insert(s(f, "port_id"), s(f, "floating_ip_address"));
+    }
+    let mut fip_of_device: HashMap<&str, &str> = HashMap::new();
+    for p in list(ports, "ports") {
+        let Some(&x) = bar_x.get(s(p, "network_id")) else {
+            continue;
+        };
+        let ip = list(p, "fixed_ips")
+            .first()
+            .map_or("", |i| s(i, "ip_address"));
+        by_device.entry(s(p, "device_id")).or_default().push(Link {
+            x,
+            ip: ip.to_owned(),
+        });
+        if let Some(f) = fip_of_port.get(s(p, "id")) {
+            fip_of_device.insert(s(p, "device_id"), f);
+        }
+    }
+    let mut devices = vec![];
+    let mut place =
+        |kind: &'static str, id: &str, name: &str, href: String, extra: Option<Link>| {
+            let mut links = by_device.remove(id).unwrap_or_default();
+            if let Some(l) = extra
+                && !links.iter().any(|k| k.x == l.x)
+            {
+                links.push(l);
+            }
+            let name: String = if name.is_empty() {
+                id.chars().take(8).collect()
+            } else {
+                name.to_owned()
+            };
+            let label = if name.chars().count() > 18 {
+                format!("{}…", name.chars().take(17).collect::<String>())
+            } else {
+                name.clone()
+            };
+            devices.push(Device {
+                kind,
+                label,
+                name,
+                href,
+                y: 60 + devices.len() as u32 * ROW,
+                links,
+                fip: fip_of_device
+                    .get(id)
+                    .map(|f| f.to_string())
+                    .unwrap_or_default(),
+            });
+        };
+    for r in list(routers, "routers") {
+        let gw = &r["external_gateway_info"];
+        let extra = bar_x.get(s(gw, "network_id")).map(|&x| Link {
+            x,
+            ip: list(gw, "external_fixed_ips")
+                .first()
+                .map_or("", |i| s(i, "ip_address"))
+                .to_owned(),
+        });
+        place(
+            "router",
+            s(r, "id"),
+            s(r, "name"),
+            "/dashboard/project/routers".into(),
+            extra,
+        );
+    }
+    for sv in list(servers, "servers") {
+        let id = s(sv, "id");
+        place(
+            "instance",
+            id,
+            s(sv, "name"),
+            format!("/dashboard/project/instances/{id}"),
+            None,
+        );
+    }
+    let width = FIRST_BAR + networks.len().max(1) as u32 * BAR_GAP;
+    let height = (60 + devices.len() as u32 * ROW + 40).max(300);
+    Picture {
+        width,
+        height,
+        networks,
+        devices,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn routers_and_instances_connect_to_their_networks() {
+        let nets = json!({"networks": [
+            {"id": "n1", "name": "private"},
+            {"id": "ext", "name": "public", "router:external": true}]});
+        let subnets = json!({"subnets": [{"network_id": "n1", "cidr": "10.0.0.0/24"}]});
+        let ports = json!({"ports": [
+            {"id": "p1", "network_id": "n1", "device_id": "r1", "fixed_ips": [{"ip_address": "10.0.0.1"}]},
+            {"id": "p2", "network_id": "n1", "device_id": "s1", "fixed_ips": [{"ip_address": "10.0.0.5"}]}]});
+        let routers = json!({"routers": [{"id": "r1", "name": "router1",
+            "external_gateway_info": {"network_id": "ext", "external_fixed_ips": [{"ip_address": "172.24.4.2"}]}}]});
+        let servers = json!({"servers": [{"id": "s1", "name": "vm"}]});
+        let fips = json!({"floatingips": [{"port_id": "p2", "floating_ip_address": "172.24.4.9"}]});
+        let p = layout(&nets, &subnets, &ports, &routers, &servers, &fips);
+        assert_eq!(p.networks[0].name, "public", "external first");
+        assert_eq!(p.networks[1].cidrs, "10.0.0.0/24");
+        let router = &p.devices[0];
+        assert_eq!(router.links.len(), 2, "private port and gateway");
+        let vm = &p.devices[1];
+        assert_eq!(vm.links.len(), 1);
+        assert_eq!(vm.links[0].x, p.networks[1].x);
+        assert_eq!(vm.fip, "172.24.4.9");
+    }
+}

@@ -1,0 +1,320 @@
+"""The dashboard in a real browser: headless Chromium (Debian's chromium and
+chromium-driver) driven by selenium against the real onestack binary with a real QEMU
+guest. Logs in, creates a network, launches an instance and sees it ACTIVE, opens its
+console page, creates a key pair, checks that a member cannot open admin pages, that a
+wrong password fails, that forms without the CSRF token are refused and that logout
+ends the session server-side. Screenshots go to $ONESTACK_SCREENSHOT_DIR (docs/ when
+refreshing the README's pictures), else to the test's temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import REPO_ROOT, OnestackServer, unique
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+MARKER = "onestack-guest ready"
+BOOT_TIMEOUT = 240
+TIMINGS: list[str] = []
+CREATED: dict[str, str] = {}
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="SKIP: selenium is not in the venv")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+
+def _test_image() -> Path | None:
+    for cand in (os.environ.get("ONESTACK_TEST_IMAGE"), "/work/test-image/test-image.qcow2",
+                 str(REPO_ROOT / "target" / "test-image" / "test-image.qcow2")):
+        if cand and Path(cand).is_file():
+            return Path(cand)
+    return None
+
+
+def _kill_guests(state_dir: Path) -> None:
+    """Kill each guest VMM this module's onestack started, by the PID in its pid file."""
+    inst = state_dir / "instances"
+    if not inst.is_dir():
+        return
+    for d in inst.iterdir():
+        for name in ("qemu.pid", "vmm.pid"):
+            try:
+                pid = int((d / name).read_text().strip())
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            except (OSError, ValueError):
+                continue
+            if d.name in cmdline:
+                os.kill(pid, 9)
+
+
+@pytest.fixture(scope="module")
+def dash(tmp_path_factory):
+    for path, why in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not Path(path).exists():
+            pytest.skip(f"SKIP: {path} missing (apt-get install {why})")
+    image = _test_image()
+    if image is None:
+        pytest.skip("SKIP: no test guest image (run scripts/build-test-image.sh and set "
+                    "ONESTACK_TEST_IMAGE)")
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.skip("SKIP: qemu-system-x86_64 is not installed (run scripts/ensure-qemu.sh)")
+    base = tmp_path_factory.mktemp("dashboard")
+    text = (REPO_ROOT / "profiles" / "default.toml").read_text()
+    text = text.replace('dataplane = "host"', 'dataplane = "off"')
+    text = text.replace('hypervisor = "auto"', 'hypervisor = "qemu"')
+    text = re.sub(r'(?m)^bootstrap_image = ".*"$', f'bootstrap_image = "{image}"', text)
+    profile = base / "profile.toml"
+    profile.write_text(text)
+    srv = OnestackServer(base / "state", base / "onestack.log", profile=str(profile))
+    srv.start()
+    srv.shots = Path(os.environ.get("ONESTACK_SCREENSHOT_DIR") or base / "screenshots")
+    srv.shots.mkdir(parents=True, exist_ok=True)
+    yield srv
+    rc = srv.stop()
+    _kill_guests(srv.state_dir)
+    print(f"\nonestack (dashboard) stopped, exit code {rc}; log at {srv.log_path}")
+    for t in TIMINGS:
+        print(t)
+
+
+@pytest.fixture(scope="module")
+def browser(dash, tmp_path_factory):
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                "--window-size=1280,860",
+                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        opts.add_argument(arg)
+    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
+    drv = webdriver.Chrome(service=service, options=opts)
+    drv.set_page_load_timeout(60)
+    yield drv
+    drv.quit()
+
+
+def creds(dash: OnestackServer, user: str) -> tuple[str, str]:
+    env = dash.openrc(user)
+    return env["OS_USERNAME"], env["OS_PASSWORD"]
+
+
+def login(drv, dash, user: str, password: str) -> None:
+    drv.get(f"{dash.base_url}/dashboard/auth/login")
+    drv.find_element(By.ID, "username").send_keys(user)
+    drv.find_element(By.ID, "password").send_keys(password)
+    drv.find_element(By.ID, "login-button").click()
+
+
+def logout(drv, dash) -> None:
+    drv.get(f"{dash.base_url}/dashboard/project/overview")
+    drv.find_element(By.ID, "logout").click()
+    WebDriverWait(drv, 10).until(lambda d: "/auth/login" in d.current_url)
+
+
+def shot(drv, dash, name: str) -> None:
+    drv.save_screenshot(str(dash.shots / f"dashboard-{name}.png"))
+
+
+def session_cookie(drv) -> str:
+    c = drv.get_cookie("onestack_session")
+    assert c, "no session cookie after login"
+    assert c["httpOnly"] and c.get("sameSite") == "Strict", c
+    return c["value"]
+
+
+def open_form(drv, form_id: str):
+    form = drv.find_element(By.ID, form_id)
+    details = form.find_element(By.XPATH, "./ancestor::details")
+    if not details.get_attribute("open"):
+        details.find_element(By.TAG_NAME, "summary").click()
+    return form
+
+
+def test_wrong_password_fails(dash, browser):
+    user, _ = creds(dash, "demo")
+    login(browser, dash, user, "not-the-password")
+    err = browser.find_element(By.ID, "login-error").text
+    assert "Invalid credentials" in err
+    assert "/auth/login" in browser.current_url
+    assert browser.get_cookie("onestack_session") is None
+
+
+def test_a_project_workflow(dash, browser):
+    user, password = creds(dash, "demo")
+    t0 = time.monotonic()
+    login(browser, dash, user, password)
+    WebDriverWait(browser, 20).until(lambda d: "/project/overview" in d.current_url)
+    TIMINGS.append(f"browser: login to overview rendered {time.monotonic() - t0:.2f}s")
+    sid = session_cookie(browser)
+    assert browser.find_element(By.ID, "usage").text, "quota usage shown"
+    assert sid not in browser.page_source, "the session id is not in the page"
+    shot(browser, dash, "overview")
+
+    # A network with a subnet.
+    net = unique("dashnet")
+    browser.get(f"{dash.base_url}/dashboard/project/networks")
+    form = open_form(browser, "network-create")
+    form.find_element(By.NAME, "name").send_keys(net)
+    form.find_element(By.NAME, "cidr").send_keys("192.168.77.0/24")
+    form.find_element(By.TAG_NAME, "button").click()
+    table = browser.find_element(By.ID, "networks").text
+    assert net in table and "192.168.77.0/24" in table, table
+
+    # Launch an instance on it with the test image.
+    name = unique("dashvm")
+    browser.get(f"{dash.base_url}/dashboard/project/instances/launch")
+    launch = browser.find_element(By.ID, "launch")
+    launch.find_element(By.NAME, "name").send_keys(name)
+    Select(launch.find_element(By.NAME, "image")).select_by_visible_text("cirros")
+    flavor = Select(launch.find_element(By.NAME, "flavor"))
+    flavor.select_by_index(0)
+    assert "m1.nano" in flavor.first_selected_option.text
+    for box in launch.find_elements(By.NAME, "network"):
+        if box.is_selected():
+            box.click()
+    launch.find_element(By.XPATH, f".//label[contains(., '{net}')]/input").click()
+    t_click = time.monotonic()
+    browser.find_element(By.ID, "launch-submit").click()
+    WebDriverWait(browser, 20).until(lambda d: d.current_url.endswith("/project/instances"))
+    row = f"//table[@id='instances']//tr[td/a[text()='{name}']]"
+
+    def active(d):
+        cells = d.find_elements(By.XPATH, row + "/td")
+        if not cells:
+            return False
+        assert cells[3].text != "ERROR", f"instance went to ERROR: {[c.text for c in cells]}"
+        return cells[3].text == "ACTIVE" and cells[4].text == ""
+    # The page refreshes itself while the instance builds: no reload here.
+    WebDriverWait(browser, BOOT_TIMEOUT, poll_frequency=0.5).until(active)
+    TIMINGS.append(f"browser: Launch click -> ACTIVE shown in the list {time.monotonic() - t_click:.1f}s")
+    assert "192.168.77." in browser.find_element(By.XPATH, row).text
+    CREATED["server"] = browser.find_element(By.XPATH, row).get_attribute("data-id")
+    CREATED["server_name"] = name
+    shot(browser, dash, "instances")
+
+    # Its page: details, console log with the guest's ready line, serial console.
+    browser.find_element(By.XPATH, row + "/td/a").click()
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.ID, "console-log"))
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while MARKER not in browser.find_element(By.ID, "console-log").text:
+        assert time.monotonic() < deadline, "guest ready line never in the console log"
+        time.sleep(2)
+        browser.refresh()
+    browser.find_element(By.ID, "console-connect").click()
+    WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.ID, "console-state").text in ("connected", "closed")
+        or "could not" in d.find_element(By.ID, "console-state").text)
+    assert browser.find_element(By.ID, "console-state").text == "connected", \
+        browser.find_element(By.ID, "console-state").text
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "serial-console").text.strip())
+    shot(browser, dash, "console")
+
+    # The topology picture shows the network and the instance.
+    browser.get(f"{dash.base_url}/dashboard/project/topology")
+    svg = browser.find_element(By.ID, "topology").get_attribute("outerHTML")
+    assert net in svg and name in svg
+    shot(browser, dash, "topology")
+
+    # A key pair, whose private key is shown once.
+    browser.get(f"{dash.base_url}/dashboard/project/key-pairs")
+    kp = unique("dashkey")
+    form = open_form(browser, "keypair-create")
+    form.find_element(By.NAME, "name").send_keys(kp)
+    form.find_element(By.TAG_NAME, "button").click()
+    assert "PRIVATE KEY" in browser.find_element(By.ID, "notice-secret").get_attribute("value")
+    assert kp in browser.find_element(By.ID, "keypairs").text
+
+    # A member is refused the admin pages (403) and sees no admin menu.
+    assert "Hypervisors" not in browser.find_element(By.TAG_NAME, "nav").text
+    for page in ("hypervisors", "instances", "projects", "users", "flavors"):
+        url = f"{dash.base_url}/dashboard/admin/{page}"
+        browser.get(url)
+        assert browser.find_element(By.ID, "error-title").text == "Forbidden", page
+        r = requests.get(url, cookies={"onestack_session": sid}, timeout=10,
+                         allow_redirects=False)
+        assert r.status_code == 403, (page, r.status_code)
+
+    # A POST without the CSRF token is refused, with the session cookie or without.
+    r = requests.post(f"{dash.base_url}/dashboard/project/key-pairs", data={"name": "x"},
+                      cookies={"onestack_session": sid}, timeout=10, allow_redirects=False)
+    assert r.status_code == 403, r.status_code
+    # The Keystone token is in no page.
+    assert "gAAAA" not in browser.page_source
+
+    logout(browser, dash)
+    r = requests.get(f"{dash.base_url}/dashboard/project/instances",
+                     cookies={"onestack_session": sid}, timeout=10, allow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("/auth/login"), \
+        "the old session must be dead server-side after logout"
+
+
+def test_admin_sees_admin_pages(dash, browser):
+    user, password = creds(dash, "admin")
+    login(browser, dash, user, password)
+    WebDriverWait(browser, 20).until(lambda d: "/project/overview" in d.current_url)
+    browser.get(f"{dash.base_url}/dashboard/admin/hypervisors")
+    assert browser.find_element(By.ID, "hypervisors").text.count("QEMU") >= 1
+    browser.get(f"{dash.base_url}/dashboard/admin/instances")
+    assert "demo" in browser.find_element(By.ID, "all-instances").text
+    shot(browser, dash, "admin-instances")
+    logout(browser, dash)
+
+
+def test_pages_need_a_session(dash):
+    for path in ("project/overview", "project/instances", "admin/hypervisors"):
+        r = requests.get(f"{dash.base_url}/dashboard/{path}", timeout=10, allow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].endswith("/auth/login"), path
+    # A forged session id is no session.
+    r = requests.get(f"{dash.base_url}/dashboard/project/overview", timeout=10,
+                     cookies={"onestack_session": "0" * 64}, allow_redirects=False)
+    assert r.status_code == 303
+    # The login form itself wants its CSRF cookie.
+    r = requests.post(f"{dash.base_url}/dashboard/auth/login", timeout=10,
+                      data={"username": "demo", "password": "x", "csrf": "abc"})
+    assert r.status_code == 403
+
+
+def _requests_login(dash, user: str, password: str) -> requests.Session:
+    s = requests.Session()
+    r = s.get(f"{dash.base_url}/dashboard/auth/login", timeout=10)
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', r.text).group(1)
+    r = s.post(f"{dash.base_url}/dashboard/auth/login", timeout=30, allow_redirects=False,
+               data={"csrf": csrf, "domain": "Default", "username": user, "password": password})
+    assert r.status_code == 303, (r.status_code, r.text[:300])
+    return s
+
+
+def test_another_project_sees_nothing_of_demo(dash):
+    if "server" not in CREATED:
+        pytest.skip("SKIP: the workflow test did not create its instance")
+    admin_user, admin_pw = creds(dash, "admin")
+    tok = dash.issue_token(admin_user, admin_pw, "admin")
+    h = {"X-Auth-Token": tok}
+    v3 = dash.identity_v3
+    proj = requests.post(f"{v3}/projects", headers=h, timeout=10,
+                         json={"project": {"name": unique("other"), "domain_id": "default"}}).json()["project"]
+    name, pw = unique("otheruser"), "other-secret-pw"
+    user = requests.post(f"{v3}/users", headers=h, timeout=10, json={"user": {
+        "name": name, "password": pw, "domain_id": "default",
+        "default_project_id": proj["id"]}}).json()["user"]
+    role = requests.get(f"{v3}/roles?name=member", headers=h, timeout=10).json()["roles"][0]
+    r = requests.put(f"{v3}/projects/{proj['id']}/users/{user['id']}/roles/{role['id']}",
+                     headers=h, timeout=10)
+    assert r.status_code == 204, r.text
+    s = _requests_login(dash, name, pw)
+    page = s.get(f"{dash.base_url}/dashboard/project/instances", timeout=30).text
+    assert CREATED["server_name"] not in page
+    # Typing demo's instance id into the URL: the compute API's 404, shown as such.
+    r = s.get(f"{dash.base_url}/dashboard/project/instances/{CREATED['server']}", timeout=30)
+    assert r.status_code == 404, r.status_code
+    r = s.get(f"{dash.base_url}/dashboard/project/topology", timeout=30)
+    assert r.status_code == 200 and CREATED["server_name"] not in r.text
