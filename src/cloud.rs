@@ -9,6 +9,7 @@ use crate::db::Db;
 use crate::identity::Identity;
 use crate::image::ImageService;
 use crate::network::NetworkService;
+use crate::orchestration::OrchestrationService;
 use crate::placement::PlacementService;
 use crate::profile::Profile;
 use crate::volume::VolumeService;
@@ -24,4 +25,5 @@ pub struct Cloud {
     pub placement: PlacementService,
     pub compute: ComputeService,
     pub volume: VolumeService,
+    pub orchestration: OrchestrationService,
 }

@@ -97,6 +97,7 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
         crate::placement::host::hostname(),
         Some(image.clone()),
     )?;
+    let orchestration = crate::orchestration::OrchestrationService::open(db.clone());
     let resumable_imports = image.recover()?;
     if profile.services.enabled.contains(&ServiceName::Placement)
         && let Err(e) = register_compute_node(&placement, &db, &dir)
@@ -115,6 +116,7 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
             placement,
             compute,
             volume,
+            orchestration,
         },
         resumable_imports,
         _lock: lock,
@@ -273,6 +275,13 @@ pub fn router(cloud: Cloud) -> Router {
             .layer(from_fn_with_state(FaultFormat::Nova, render_faults));
         app = app.merge(volume);
     }
+    if enabled(ServiceName::Orchestration) {
+        let orchestration = crate::orchestration::api::router()
+            .layer(bulk_limit)
+            .layer(from_fn_with_state(FaultFormat::Plain, render_faults))
+            .layer(from_fn(crate::orchestration::api::heat_faults));
+        app = app.merge(orchestration);
+    }
     if enabled(ServiceName::Placement) {
         let placement = crate::placement::api::router()
             .layer(bulk_limit)
@@ -379,6 +388,15 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
             failed = report.failed,
             "volume tasks recovered"
         );
+    }
+    if cloud
+        .profile
+        .services
+        .enabled
+        .contains(&ServiceName::Orchestration)
+    {
+        let c = cloud.clone();
+        tokio::spawn(async move { c.orchestration.recover_stacks(&c).await });
     }
     tokio::spawn(start_background_work(
         cloud.clone(),

@@ -13,6 +13,7 @@ pub mod identity;
 pub mod image;
 pub mod lab;
 pub mod network;
+pub mod orchestration;
 pub mod placement;
 pub mod profile;
 pub mod reconcile;

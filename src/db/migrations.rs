@@ -42,6 +42,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0012_identity_credentials",
         include_str!("migrations/0012_identity_credentials.sql"),
     ),
+    (
+        "0014_orchestration",
+        include_str!("migrations/0014_orchestration.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {
