@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 
 use super::OrchestrationService;
-use super::model::{COMPLETE, CREATE, DELETE, Event, FAILED, IN_PROGRESS, INIT, Resource, Stack};
+use super::model::{
+    COMPLETE, CREATE, DELETE, Event, FAILED, IN_PROGRESS, INIT, Resource, Stack, UPDATE,
+};
 use super::resources;
 use super::store;
 use super::template::{self, Template};
@@ -20,6 +22,8 @@ use crate::http::error::{ApiError, ApiResult};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Op {
     Create,
+    /// Bring the resources to the stack's (new) template and parameters.
+    Update,
     Delete,
     /// Delete what a failed create left, ending in `ROLLBACK_COMPLETE`.
     Rollback,
@@ -191,6 +195,7 @@ impl OrchestrationService {
             let _held = lock.lock().await;
             let r = match op {
                 Op::Create => this.run_create(&cloud, &stack_id).await,
+                Op::Update => this.run_update(&cloud, &stack_id).await,
                 Op::Delete | Op::Rollback => this.run_delete(&cloud, &stack_id, op).await,
             };
             if let Err(e) = r {
@@ -337,6 +342,7 @@ impl OrchestrationService {
             // The id first: a crash from here on leaves a resource the delete finds.
             r.physical_id = created.physical_id;
             r.attributes = Value::Object(created.attributes);
+            r.properties = Value::Object(props);
             let rr = r.clone();
             self.write(move |c| store::resource_put(c, &rr)).await?;
         }
@@ -345,6 +351,180 @@ impl OrchestrationService {
         r.status_reason = "state changed".into();
         r.updated_at = Some(store::now());
         self.record(stack, r, "state changed").await
+    }
+
+    /// An update: resources new to the template are created; changed ones are
+    /// updated in place where their type allows it, else replaced (the new one
+    /// first, the old one deleted at the end, as Heat does); removed ones are
+    /// deleted last, in reverse creation order.
+    async fn run_update(&self, cloud: &Cloud, stack_id: &str) -> ApiResult<()> {
+        let stack = self.load(stack_id).await?;
+        let t = Template::parse(stack.template.clone())?;
+        let ctx = stack.owner.context();
+        let deadline = Self::deadline(&stack);
+        let before = self.resources_of(stack_id).await?;
+        for name in t.order()? {
+            let current = self.resources_of(stack_id).await?;
+            let Some(def) = t.resources.get(&name) else {
+                continue;
+            };
+            let outcome = match current.get(&name).cloned() {
+                Some(r) if r.kind == def.kind && !r.physical_id.is_empty() => {
+                    self.update_one(cloud, &ctx, &stack, &current, r, &def.properties, deadline)
+                        .await
+                }
+                other => {
+                    let mut r = Resource {
+                        stack_id: stack.id.clone(),
+                        name: name.clone(),
+                        kind: def.kind.clone(),
+                        physical_id: String::new(),
+                        action: INIT.into(),
+                        status: COMPLETE.into(),
+                        status_reason: String::new(),
+                        attributes: Value::Object(Map::new()),
+                        properties: Value::Object(Map::new()),
+                        // A resource whose type changed is replaced.
+                        replaced_id: other.map(|o| o.physical_id).unwrap_or_default(),
+                        created_at: store::now(),
+                        updated_at: None,
+                    };
+                    match self
+                        .create_one(cloud, &ctx, &stack, &t, &current, &mut r, deadline)
+                        .await
+                    {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err((r, e)),
+                    }
+                }
+            };
+            if let Err((mut r, e)) = outcome {
+                let reason = format!("{}: resources.{name}: {}", error_type(&e), e);
+                r.action = UPDATE.into();
+                r.status = FAILED.into();
+                r.status_reason = reason.clone();
+                self.record(&stack, &r, &reason).await?;
+                let why = format!("Resource UPDATE failed: {reason}");
+                return self.stack_state(&stack, UPDATE, FAILED, &why).await;
+            }
+        }
+        // Clean-up: what was replaced, then what left the template.
+        let mut current: Vec<Resource> = self.resources_of(stack_id).await?.into_values().collect();
+        current.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        for mut r in current {
+            let removed = !t.resources.contains_key(&r.name);
+            let (kind, id) = if removed {
+                (r.kind.clone(), r.physical_id.clone())
+            } else {
+                let old_kind = before
+                    .get(&r.name)
+                    .map(|o| o.kind.clone())
+                    .unwrap_or_else(|| r.kind.clone());
+                (old_kind, r.replaced_id.clone())
+            };
+            if id.is_empty() && !removed {
+                continue;
+            }
+            if let Err(e) = resources::delete(cloud, &ctx, &kind, &id, deadline).await {
+                let reason = format!("{}: resources.{}: {}", error_type(&e), r.name, e);
+                let why = format!("Resource DELETE failed: {reason}");
+                return self.stack_state(&stack, UPDATE, FAILED, &why).await;
+            }
+            if removed {
+                r.action = DELETE.into();
+                r.status = COMPLETE.into();
+                let ev = event(&stack, Some(&r), DELETE, COMPLETE, "state changed");
+                let (sid, name) = (stack.id.clone(), r.name.clone());
+                self.write(move |c| {
+                    store::resource_delete(c, &sid, &name)?;
+                    store::event_add(c, &ev)
+                })
+                .await?;
+            } else {
+                r.replaced_id = String::new();
+                let rr = r.clone();
+                self.write(move |c| store::resource_put(c, &rr)).await?;
+            }
+        }
+        self.stack_state(
+            &stack,
+            UPDATE,
+            COMPLETE,
+            "Stack UPDATE completed successfully",
+        )
+        .await
+    }
+
+    /// One existing resource of an update: unchanged, updated in place, or
+    /// replaced. An error comes back with the resource, for its failure record.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_one(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        stack: &Stack,
+        current: &BTreeMap<String, Resource>,
+        mut r: Resource,
+        properties: &Value,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), (Resource, ApiError)> {
+        let props: Map<String, Value> = match evaluate(cloud, ctx, stack, current, properties).await
+        {
+            Ok(Value::Object(m)) => m.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+            Ok(_) => Map::new(),
+            Err(e) => return Err((r, e)),
+        };
+        if Value::Object(props.clone()) == r.properties {
+            return Ok(());
+        }
+        r.action = UPDATE.into();
+        r.status = IN_PROGRESS.into();
+        r.updated_at = Some(store::now());
+        if let Err(e) = self.record(stack, &r, "state changed").await {
+            return Err((r, e));
+        }
+        let old = match &r.properties {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        match resources::update_in_place(cloud, ctx, &r.kind, &r.physical_id, &old, &props).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // Replace: the new resource first; the old id waits for clean-up.
+                let created = match resources::create(
+                    cloud,
+                    ctx,
+                    &stack.name,
+                    &r.name,
+                    &r.kind,
+                    &props,
+                )
+                .await
+                {
+                    Ok(c) => c,
+                    Err(e) => return Err((r, e)),
+                };
+                r.replaced_id = std::mem::replace(&mut r.physical_id, created.physical_id);
+                r.attributes = Value::Object(created.attributes);
+                let rr = r.clone();
+                if let Err(e) = self.write(move |c| store::resource_put(c, &rr)).await {
+                    return Err((r, e));
+                }
+                if let Err(e) =
+                    resources::wait_ready(cloud, ctx, &r.kind, &r.physical_id, deadline).await
+                {
+                    return Err((r, e));
+                }
+            }
+            Err(e) => return Err((r, e)),
+        }
+        r.properties = Value::Object(props);
+        r.status = COMPLETE.into();
+        r.status_reason = "state changed".into();
+        if let Err(e) = self.record(stack, &r, "state changed").await {
+            return Err((r, e));
+        }
+        Ok(())
     }
 
     async fn run_delete(&self, cloud: &Cloud, stack_id: &str, op: Op) -> ApiResult<()> {
@@ -443,7 +623,12 @@ impl OrchestrationService {
                         .cloned()
                         .collect();
                     if lost.is_empty() {
-                        self.spawn(cloud.clone(), stack.id.clone(), Op::Create);
+                        let op = if stack.action == UPDATE {
+                            Op::Update
+                        } else {
+                            Op::Create
+                        };
+                        self.spawn(cloud.clone(), stack.id.clone(), op);
                         resumed += 1;
                         continue;
                     }
@@ -456,7 +641,7 @@ impl OrchestrationService {
                     let why = format!("Resource {} failed: {reason}", stack.action);
                     self.stack_state(&stack, &stack.action, FAILED, &why)
                         .await?;
-                    if !stack.disable_rollback {
+                    if !stack.disable_rollback && stack.action == CREATE {
                         self.stack_state(&stack, "ROLLBACK", IN_PROGRESS, &why)
                             .await?;
                         self.spawn(cloud.clone(), stack.id.clone(), Op::Rollback);

@@ -119,6 +119,10 @@ pub struct Resource {
     pub status: String,
     pub status_reason: String,
     pub attributes: Value,
+    /// The resolved properties it was last created or updated with.
+    pub properties: Value,
+    /// A physical id an update replaced and has still to delete.
+    pub replaced_id: String,
     pub created_at: String,
     pub updated_at: Option<String>,
 }
@@ -139,6 +143,7 @@ pub struct Event {
 /// Actions and statuses, as Heat spells them.
 pub const CREATE: &str = "CREATE";
 pub const DELETE: &str = "DELETE";
+pub const UPDATE: &str = "UPDATE";
 pub const IN_PROGRESS: &str = "IN_PROGRESS";
 pub const COMPLETE: &str = "COMPLETE";
 pub const FAILED: &str = "FAILED";

@@ -1083,6 +1083,73 @@ async fn server_create(
     Ok(Created::id(first.id))
 }
 
+/// Properties each type can change without replacing the resource.
+fn updatable(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "OS::Neutron::Net" => &["name", "admin_state_up", "shared", "port_security_enabled"],
+        "OS::Neutron::Subnet" => &[
+            "name",
+            "enable_dhcp",
+            "dns_nameservers",
+            "gateway_ip",
+            "allocation_pools",
+            "host_routes",
+        ],
+        _ => &[],
+    }
+}
+
+/// Applies changed properties in place when the type allows it for every
+/// changed one (`Ok(false)`: the resource must be replaced instead).
+pub async fn update_in_place(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    kind: &str,
+    id: &str,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+) -> ApiResult<bool> {
+    let allowed = updatable(kind);
+    let changed: Vec<&String> = old
+        .keys()
+        .chain(new.keys())
+        .filter(|k| old.get(*k) != new.get(*k))
+        .collect();
+    if changed.is_empty() {
+        return Ok(true);
+    }
+    // A property that went away reverts to its default, which a partial update
+    // cannot express: replace.
+    if changed
+        .iter()
+        .any(|k| !allowed.contains(&k.as_str()) || !new.contains_key(*k))
+    {
+        return Ok(false);
+    }
+    let body: Map<String, Value> = changed
+        .iter()
+        .filter_map(|k| new.get(*k).map(|v| ((*k).clone(), v.clone())))
+        .collect();
+    match kind {
+        "OS::Neutron::Net" => {
+            let input = typed("update", Value::Object(body))?;
+            cloud
+                .network
+                .network_update(ctx, id.to_owned(), input, None)
+                .await?;
+        }
+        "OS::Neutron::Subnet" => {
+            let input = typed("update", Value::Object(body))?;
+            cloud
+                .network
+                .subnet_update(ctx, id.to_owned(), input, None)
+                .await?;
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
 /// Waits until a resource is usable: a server ACTIVE, a volume available.
 pub async fn wait_ready(
     cloud: &Cloud,

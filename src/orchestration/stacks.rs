@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::engine::{self, Op};
-use super::model::{COMPLETE, CREATE, DELETE, IN_PROGRESS, INIT, Owner, Resource, Stack};
+use super::model::{COMPLETE, CREATE, DELETE, IN_PROGRESS, INIT, Owner, Resource, Stack, UPDATE};
 use super::template::Template;
 use super::{OrchestrationService, may_change, resources, store};
 use crate::cloud::Cloud;
@@ -213,6 +213,8 @@ impl OrchestrationService {
                 status: COMPLETE.into(),
                 status_reason: String::new(),
                 attributes: Value::Object(Map::new()),
+                properties: Value::Object(Map::new()),
+                replaced_id: String::new(),
                 created_at: now.clone(),
                 updated_at: None,
             })
@@ -229,6 +231,58 @@ impl OrchestrationService {
         .await?;
         self.spawn(cloud.clone(), stack.id.clone(), Op::Create);
         Ok(stack)
+    }
+
+    /// `PUT /stacks/{name}/{id}` (`patch`: `PATCH`, Heat's `--existing`, where the
+    /// stored template and parameters stay unless given): records the new
+    /// definition with UPDATE_IN_PROGRESS in one transaction and starts the engine.
+    pub async fn stack_update(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        name_or_id: &str,
+        req: StackCreate,
+        patch: bool,
+    ) -> ApiResult<()> {
+        let stack = self.stack_find(ctx, name_or_id).await?;
+        may_change(ctx, &stack.project_id)?;
+        if stack.deleted_at.is_some() {
+            return Err(super::stack_not_found(name_or_id));
+        }
+        if stack.status == IN_PROGRESS {
+            return Err(ApiError::Conflict(format!(
+                "Stack {} already has an action ({}) in progress.",
+                stack.name, stack.action
+            )));
+        }
+        let t = if patch && req.template.is_none() && req.template_url.is_none() {
+            Template::parse(stack.template.clone())?
+        } else {
+            template_of(&req)?
+        };
+        let mut given = Map::new();
+        if patch {
+            given.extend(
+                stack
+                    .parameters
+                    .iter()
+                    .filter(|(k, _)| t.parameters.contains_key(*k))
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+        }
+        given.extend(given_parameters(&req)?);
+        let parameters = t.resolve_parameters(&given)?;
+        let timeout = timeout_of(&req.timeout_mins)?.or(stack.timeout_mins);
+        let ev = engine::event(&stack, None, UPDATE, IN_PROGRESS, "Stack UPDATE started");
+        let (id, raw) = (stack.id.clone(), t.raw.clone());
+        self.write(move |c| {
+            store::stack_set_definition(c, &id, &raw, &parameters, timeout)?;
+            store::stack_set_status(c, &id, UPDATE, IN_PROGRESS, "Stack UPDATE started")?;
+            store::event_add(c, &ev)
+        })
+        .await?;
+        self.spawn(cloud.clone(), stack.id.clone(), Op::Update);
+        Ok(())
     }
 
     /// `DELETE /stacks/{name}/{id}`: records DELETE_IN_PROGRESS at once (a running

@@ -183,9 +183,9 @@ pub fn stack_mark_deleted(c: &Connection, id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-const RES_COLS: &str = "stack_id, name, type, physical_id, action, status, status_reason, attributes, created_at, updated_at";
+const RES_COLS: &str = "stack_id, name, type, physical_id, action, status, status_reason, attributes, created_at, updated_at, properties, replaced_id";
 
-fn resource_row(r: &Row) -> rusqlite::Result<(Resource, String)> {
+fn resource_row(r: &Row) -> rusqlite::Result<(Resource, String, String)> {
     Ok((
         Resource {
             stack_id: r.get(0)?,
@@ -196,16 +196,19 @@ fn resource_row(r: &Row) -> rusqlite::Result<(Resource, String)> {
             status: r.get(5)?,
             status_reason: r.get(6)?,
             attributes: Value::Null,
+            properties: Value::Null,
+            replaced_id: r.get(11)?,
             created_at: r.get(8)?,
             updated_at: r.get(9)?,
         },
         r.get(7)?,
+        r.get(10)?,
     ))
 }
 
 pub fn resource_put(c: &Connection, r: &Resource) -> ApiResult<()> {
     c.execute(
-        &format!("INSERT OR REPLACE INTO heat_resources ({RES_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        &format!("INSERT OR REPLACE INTO heat_resources ({RES_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
         params![
             r.stack_id,
             r.name,
@@ -217,6 +220,8 @@ pub fn resource_put(c: &Connection, r: &Resource) -> ApiResult<()> {
             serde_json::to_string(&r.attributes).map_err(json_err)?,
             r.created_at,
             r.updated_at,
+            serde_json::to_string(&r.properties).map_err(json_err)?,
+            r.replaced_id,
         ],
     )
     .map_err(sql)?;
@@ -235,11 +240,44 @@ pub fn resource_list(c: &Connection, stack_id: &str) -> ApiResult<Vec<Resource>>
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(sql)?;
     rows.into_iter()
-        .map(|(mut r, attrs)| {
+        .map(|(mut r, attrs, props)| {
             r.attributes = serde_json::from_str(&attrs).map_err(json_err)?;
+            r.properties = serde_json::from_str(&props).map_err(json_err)?;
             Ok(r)
         })
         .collect()
+}
+
+/// Removes a resource an update dropped from the template.
+pub fn resource_delete(c: &Connection, stack_id: &str, name: &str) -> ApiResult<()> {
+    c.execute(
+        "DELETE FROM heat_resources WHERE stack_id = ?1 AND name = ?2",
+        params![stack_id, name],
+    )
+    .map_err(sql)?;
+    Ok(())
+}
+
+/// Replaces a stack's template and parameters when an update is accepted.
+pub fn stack_set_definition(
+    c: &Connection,
+    id: &str,
+    template: &Value,
+    parameters: &serde_json::Map<String, Value>,
+    timeout_mins: Option<i64>,
+) -> ApiResult<()> {
+    c.execute(
+        "UPDATE heat_stacks SET template = ?2, parameters = ?3, timeout_mins = ?4, updated_at = ?5 WHERE id = ?1",
+        params![
+            id,
+            serde_json::to_string(template).map_err(json_err)?,
+            serde_json::to_string(parameters).map_err(json_err)?,
+            timeout_mins,
+            now()
+        ],
+    )
+    .map_err(sql)?;
+    Ok(())
 }
 
 pub fn event_add(c: &Connection, e: &Event) -> ApiResult<()> {

@@ -405,3 +405,68 @@ def test_install_guide_demo_server_stack(nova, tmp_path):
     deleted = time.monotonic() - t0
     assert gone(demo, "server", "show", server_id)
     print(f"\ndemo server stack: create --wait {created:.1f}s, delete --wait {deleted:.1f}s")
+
+
+UPDATE_V1 = """
+heat_template_version: 2018-08-31
+parameters:
+  net_name: {type: string, default: first}
+resources:
+  net:
+    type: OS::Neutron::Net
+    properties: {name: {get_param: net_name}}
+  token:
+    type: OS::Heat::RandomString
+"""
+
+UPDATE_V2 = """
+heat_template_version: 2018-08-31
+parameters:
+  net_name: {type: string, default: first}
+  cidr: {type: string, default: 10.78.0.0/24}
+resources:
+  net:
+    type: OS::Neutron::Net
+    properties: {name: {get_param: net_name}}
+  subnet:
+    type: OS::Neutron::Subnet
+    properties:
+      network: {get_resource: net}
+      cidr: {get_param: cidr}
+outputs:
+  cidr:
+    value: {get_attr: [subnet, cidr]}
+"""
+
+
+def test_stack_update_in_place_add_remove_and_replace(demo, tmp_path):
+    name = unique("upd")
+    demo.run("stack", "create", "-t", write(tmp_path, "v1.yaml", UPDATE_V1), "--wait",
+             "--poll", "1", name)
+    before = resources(demo, name)
+    net_id = before["net"]["physical_resource_id"]
+    # New template: the network is renamed in place, a subnet is added, the
+    # random string leaves the template.
+    demo.run("stack", "update", "-t", write(tmp_path, "v2.yaml", UPDATE_V2), "--parameter",
+             f"net_name={name}-renamed", "--wait", name)
+    s = demo.json("stack", "show", name)
+    assert s["stack_status"] == "UPDATE_COMPLETE", s
+    after = resources(demo, name)
+    assert set(after) == {"net", "subnet"}, after
+    assert after["net"]["physical_resource_id"] == net_id
+    assert demo.json("network", "show", net_id)["name"] == f"{name}-renamed"
+    old_subnet = after["subnet"]["physical_resource_id"]
+    assert demo.json("subnet", "show", old_subnet)["cidr"] == "10.78.0.0/24"
+    # --existing keeps the template and the other parameters; a new CIDR
+    # replaces the subnet.
+    demo.run("stack", "update", "--existing", "--parameter", "cidr=10.78.1.0/24", "--wait",
+             name)
+    s = demo.json("stack", "show", name)
+    assert s["stack_status"] == "UPDATE_COMPLETE", s
+    assert {o["output_key"]: o["output_value"] for o in s["outputs"]} == {"cidr": "10.78.1.0/24"}
+    final = resources(demo, name)
+    assert final["subnet"]["physical_resource_id"] != old_subnet
+    assert gone(demo, "subnet", "show", old_subnet)
+    assert demo.json("network", "show", net_id)["name"] == f"{name}-renamed"
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    assert gone(demo, "network", "show", net_id)

@@ -31,6 +31,12 @@ CREATE TABLE heat_resources (
     status_reason TEXT NOT NULL DEFAULT '',
     -- What get_attr reads, recorded when the resource completes.
     attributes TEXT NOT NULL DEFAULT '{}',
+    -- The properties the resource was last created or updated with, which an
+    -- update compares the new ones against.
+    properties TEXT NOT NULL DEFAULT '{}',
+    -- The physical id an update replaced, deleted at the end of the update (kept
+    -- here so a restart still deletes it).
+    replaced_id TEXT NOT NULL DEFAULT '',
     created_at TEXT NOT NULL,
     updated_at TEXT,
     PRIMARY KEY (stack_id, name)

@@ -25,11 +25,17 @@ pub fn routes() -> Router<Cloud> {
         .route("/stacks", get(stack_list).post(stack_create))
         .route(
             "/stacks/{stack_name}",
-            get(stack_lookup).delete(stack_delete),
+            get(stack_lookup)
+                .put(stack_update)
+                .patch(stack_patch)
+                .delete(stack_delete),
         )
         .route(
             "/stacks/{stack_name}/{stack_id}",
-            get(stack_show).delete(stack_delete),
+            get(stack_show)
+                .put(stack_update)
+                .patch(stack_patch)
+                .delete(stack_delete),
         )
         .route("/stacks/{stack_name}/resources", get(resource_list))
         .route(
@@ -181,6 +187,36 @@ async fn stack_show(
     Ok(axum::Json(
         json!({"stack": view::stack_detail(&root_of(&headers, &p), &stack, outputs)}),
     ))
+}
+
+/// `PUT /stacks/{name}/{id}` (202; the update runs in the background).
+async fn stack_update(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(p): Params,
+    Json(body): Json<StackCreate>,
+) -> ApiResult<StatusCode> {
+    let stack = stack_of(&cloud, &ctx, &p).await?;
+    cloud
+        .orchestration
+        .stack_update(&cloud, &ctx, &stack.id, body, false)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `PATCH /stacks/{name}/{id}`: an update that keeps what it does not give.
+async fn stack_patch(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(p): Params,
+    Json(body): Json<StackCreate>,
+) -> ApiResult<StatusCode> {
+    let stack = stack_of(&cloud, &ctx, &p).await?;
+    cloud
+        .orchestration
+        .stack_update(&cloud, &ctx, &stack.id, body, true)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// `DELETE /stacks/{name}/{id}` (204; the delete runs in the background).
