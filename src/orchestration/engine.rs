@@ -554,6 +554,13 @@ impl OrchestrationService {
             if r.action == DELETE && r.status == COMPLETE {
                 continue;
             }
+            // What a failed update replaced but had not yet deleted goes too.
+            if !r.replaced_id.is_empty() {
+                let old = r.replaced_id.clone();
+                if let Err(e) = resources::delete(cloud, &ctx, &r.kind, &old, deadline).await {
+                    tracing::warn!(error = %e, resource = %name, id = %old, "could not delete a replaced resource");
+                }
+            }
             if r.physical_id.is_empty() {
                 // Never created (INIT, or a create that failed before the call
                 // returned an id): nothing to remove.
