@@ -10,6 +10,7 @@ use crate::identity::Identity;
 use crate::image::ImageService;
 use crate::network::NetworkService;
 use crate::object::ObjectService;
+use crate::orchestration::OrchestrationService;
 use crate::placement::PlacementService;
 use crate::profile::Profile;
 use crate::volume::VolumeService;
@@ -26,4 +27,5 @@ pub struct Cloud {
     pub compute: ComputeService,
     pub volume: VolumeService,
     pub object: ObjectService,
+    pub orchestration: OrchestrationService,
 }

@@ -107,6 +107,7 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
     )?;
     compute.set_volume(volume.clone());
     let object = crate::object::ObjectService::open(db.clone(), &dir)?;
+    let orchestration = crate::orchestration::OrchestrationService::open(db.clone());
     let resumable_imports = image.recover()?;
     if profile.services.enabled.contains(&ServiceName::Placement)
         && let Err(e) = register_compute_node(&placement, &db, &dir)
@@ -126,6 +127,7 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
             compute,
             volume,
             object,
+            orchestration,
         },
         resumable_imports,
         _lock: lock,
@@ -292,6 +294,13 @@ pub fn router(cloud: Cloud) -> Router {
             .nest("/object-storage", crate::object::api::router())
             .route("/info", axum::routing::get(crate::object::api::info));
     }
+    if enabled(ServiceName::Orchestration) {
+        let orchestration = crate::orchestration::api::router()
+            .layer(bulk_limit)
+            .layer(from_fn_with_state(FaultFormat::Plain, render_faults))
+            .layer(from_fn(crate::orchestration::api::heat_faults));
+        app = app.merge(orchestration);
+    }
     if enabled(ServiceName::Placement) {
         let placement = crate::placement::api::router()
             .layer(bulk_limit)
@@ -416,6 +425,15 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
             tracing::error!(error = %e, "object storage recovery");
         }
         tokio::spawn(cloud.object.clone().run_expirer());
+    }
+    if cloud
+        .profile
+        .services
+        .enabled
+        .contains(&ServiceName::Orchestration)
+    {
+        let c = cloud.clone();
+        tokio::spawn(async move { c.orchestration.recover_stacks(&c).await });
     }
     tokio::spawn(start_background_work(
         cloud.clone(),

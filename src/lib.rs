@@ -15,6 +15,7 @@ pub mod image;
 pub mod lab;
 pub mod network;
 pub mod object;
+pub mod orchestration;
 pub mod placement;
 pub mod profile;
 pub mod reconcile;

@@ -78,7 +78,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         catalog_type: "orchestration",
         catalog_name: "heat",
         endpoint_path: Some("/orchestration/v1/$(project_id)s"),
-        implemented: false,
+        implemented: true,
     },
     ServiceSpec {
         name: ServiceName::Metric,

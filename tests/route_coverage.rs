@@ -26,7 +26,7 @@ const PREFIXES: &[(&str, &[&str])] = &[
     ),
     (
         "orchestration",
-        &["/orchestration/v1/{tenant_id}", "/orchestration"],
+        &["/orchestration/v1/{tenant_id}", "/orchestration", ""],
     ),
 ];
 

@@ -42,9 +42,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0012_identity_credentials",
         include_str!("migrations/0012_identity_credentials.sql"),
     ),
+    ("0013_object", include_str!("migrations/0013_object.sql")),
     (
-        "0013_object",
-        include_str!("migrations/0013_object.sql"),
+        "0014_orchestration",
+        include_str!("migrations/0014_orchestration.sql"),
     ),
     (
         "0015_dashboard_sessions",

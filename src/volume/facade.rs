@@ -43,3 +43,6 @@ pub fn service_uuid(host: &str) -> String {
     )
     .to_string()
 }
+
+/// The typed input of a volume create, for callers other than the API.
+pub use super::volumes::VolumeCreate;

@@ -1,0 +1,674 @@
+//! The engine: creates a stack's resources in dependency order and deletes them in
+//! reverse, on a background task, persisting each resource's state and physical
+//! id before and after every call, so `recover()` can resume a delete, resume a
+//! create whose interrupted resources have a known id, and fail the rest honestly.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
+
+use super::OrchestrationService;
+use super::model::{
+    COMPLETE, CREATE, DELETE, Event, FAILED, IN_PROGRESS, INIT, Resource, Stack, UPDATE,
+};
+use super::resources;
+use super::store;
+use super::template::{self, Template};
+use crate::cloud::Cloud;
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+
+/// What an engine run does to a stack.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op {
+    Create,
+    /// Bring the resources to the stack's (new) template and parameters.
+    Update,
+    Delete,
+    /// Delete what a failed create left, ending in `ROLLBACK_COMPLETE`.
+    Rollback,
+}
+
+/// Default stack timeout, Heat's `stack_action_timeout` (minutes).
+const DEFAULT_TIMEOUT_MINS: i64 = 60;
+
+/// A new event row for a stack or one of its resources.
+pub fn event(
+    stack: &Stack,
+    resource: Option<&Resource>,
+    action: &str,
+    status: &str,
+    reason: &str,
+) -> Event {
+    Event {
+        id: uuid::Uuid::new_v4().to_string(),
+        stack_id: stack.id.clone(),
+        resource_name: resource
+            .map(|r| r.name.clone())
+            .unwrap_or_else(|| stack.name.clone()),
+        resource_type: resource
+            .map(|r| r.kind.clone())
+            .unwrap_or_else(|| "OS::Heat::Stack".into()),
+        physical_id: resource
+            .map(|r| r.physical_id.clone())
+            .unwrap_or_else(|| stack.id.clone()),
+        action: action.into(),
+        status: status.into(),
+        reason: reason.into(),
+        created_at: store::now(),
+    }
+}
+
+/// The values the intrinsic functions read while a stack runs.
+struct RunScope<'a> {
+    stack: &'a Stack,
+    resources: &'a BTreeMap<String, Resource>,
+    attributes: BTreeMap<String, Value>,
+}
+
+impl template::Scope for RunScope<'_> {
+    fn param(&self, name: &str) -> Option<Value> {
+        match name {
+            "OS::stack_name" => Some(Value::String(self.stack.name.clone())),
+            "OS::stack_id" => Some(Value::String(self.stack.id.clone())),
+            "OS::project_id" => Some(Value::String(self.stack.project_id.clone())),
+            _ => self.stack.parameters.get(name).cloned(),
+        }
+    }
+
+    fn resource_id(&self, name: &str) -> Option<String> {
+        self.resources
+            .get(name)
+            .map(|r| r.physical_id.clone())
+            .filter(|id| !id.is_empty())
+    }
+
+    fn attr(&self, name: &str, attr: &str) -> Option<Value> {
+        let kind = self.resources.get(name).map(|r| r.kind.as_str())?;
+        let known = resources::attribute_names(kind).unwrap_or_default();
+        if attr != "show" && !known.contains(&attr) {
+            return None;
+        }
+        Some(
+            self.attributes
+                .get(name)
+                .and_then(|a| a.get(attr))
+                .cloned()
+                .unwrap_or(Value::Null),
+        )
+    }
+}
+
+/// Evaluates a value of the template against the stack's current resources,
+/// reading the live attributes of every resource it names with `get_attr`.
+pub async fn evaluate(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    stack: &Stack,
+    resources_now: &BTreeMap<String, Resource>,
+    v: &Value,
+) -> ApiResult<Value> {
+    let mut wanted = BTreeSet::new();
+    attr_targets(v, &mut wanted);
+    let mut attributes = BTreeMap::new();
+    for name in wanted {
+        let Some(r) = resources_now.get(&name) else {
+            continue;
+        };
+        if r.physical_id.is_empty() {
+            continue;
+        }
+        let a =
+            match resources::attributes(cloud, ctx, &r.kind, &r.physical_id, &r.attributes).await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::debug!(error = %e, resource = %name, "attributes unavailable");
+                    r.attributes.clone()
+                }
+            };
+        attributes.insert(name, a);
+    }
+    let scope = RunScope {
+        stack,
+        resources: resources_now,
+        attributes,
+    };
+    template::resolve(v, &scope)
+}
+
+fn attr_targets(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::Array(a)) = m.get("get_attr")
+                && let Some(Value::String(r)) = a.first()
+            {
+                out.insert(r.clone());
+            }
+            m.values().for_each(|x| attr_targets(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| attr_targets(x, out)),
+        _ => {}
+    }
+}
+
+/// Checks every `get_attr` with literal names against the attributes its
+/// resource's type has (Heat refuses such a template at validation).
+pub fn check_attributes(t: &Template) -> ApiResult<()> {
+    fn walk(v: &Value, t: &Template) -> ApiResult<()> {
+        match v {
+            Value::Object(m) => {
+                if m.len() == 1
+                    && let Some(Value::Array(a)) = m.get("get_attr")
+                    && let (Some(Value::String(r)), Some(Value::String(attr))) =
+                        (a.first(), a.get(1))
+                    && let Some(def) = t.resources.get(r)
+                    && attr != "show"
+                    && !resources::attribute_names(&def.kind)
+                        .unwrap_or_default()
+                        .contains(&attr.as_str())
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "The Referenced Attribute ({r} {attr}) is incorrect."
+                    )));
+                }
+                m.values().try_for_each(|x| walk(x, t))
+            }
+            Value::Array(a) => a.iter().try_for_each(|x| walk(x, t)),
+            _ => Ok(()),
+        }
+    }
+    for r in t.resources.values() {
+        walk(&r.properties, t)?;
+    }
+    for o in t.outputs.values() {
+        walk(&o.value, t)?;
+    }
+    Ok(())
+}
+
+impl OrchestrationService {
+    /// Starts an engine run on a background task.
+    pub(crate) fn spawn(&self, cloud: Cloud, stack_id: String, op: Op) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let lock = this.lock_of(&stack_id);
+            let _held = lock.lock().await;
+            let r = match op {
+                Op::Create => this.run_create(&cloud, &stack_id).await,
+                Op::Update => this.run_update(&cloud, &stack_id).await,
+                Op::Delete | Op::Rollback => this.run_delete(&cloud, &stack_id, op).await,
+            };
+            if let Err(e) = r {
+                tracing::error!(stack = %stack_id, error = %e, "stack operation could not record its outcome");
+            }
+        });
+    }
+
+    async fn resources_of(&self, stack_id: &str) -> ApiResult<BTreeMap<String, Resource>> {
+        let id = stack_id.to_owned();
+        let list = self.read(move |c| store::resource_list(c, &id)).await?;
+        Ok(list.into_iter().map(|r| (r.name.clone(), r)).collect())
+    }
+
+    /// Writes a resource's new state and its event in one transaction.
+    async fn record(&self, stack: &Stack, r: &Resource, reason: &str) -> ApiResult<()> {
+        let ev = event(stack, Some(r), &r.action, &r.status, reason);
+        let r = r.clone();
+        self.write(move |c| {
+            store::resource_put(c, &r)?;
+            store::event_add(c, &ev)
+        })
+        .await
+    }
+
+    /// Writes a stack's new state and its event in one transaction.
+    pub(crate) async fn stack_state(
+        &self,
+        stack: &Stack,
+        action: &str,
+        status: &str,
+        reason: &str,
+    ) -> ApiResult<()> {
+        let ev = event(stack, None, action, status, reason);
+        let (id, action, status, reason) = (
+            stack.id.clone(),
+            action.to_owned(),
+            status.to_owned(),
+            reason.to_owned(),
+        );
+        let deleted = action == DELETE && status == COMPLETE;
+        self.write(move |c| {
+            store::stack_set_status(c, &id, &action, &status, &reason)?;
+            store::event_add(c, &ev)?;
+            if deleted {
+                store::stack_mark_deleted(c, &id)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load(&self, stack_id: &str) -> ApiResult<Stack> {
+        let id = stack_id.to_owned();
+        self.read(move |c| store::stack_get(c, &id))
+            .await?
+            .ok_or_else(|| super::stack_not_found(stack_id))
+    }
+
+    fn deadline(stack: &Stack) -> tokio::time::Instant {
+        let mins = stack.timeout_mins.unwrap_or(DEFAULT_TIMEOUT_MINS).max(1) as u64;
+        tokio::time::Instant::now() + std::time::Duration::from_secs(mins * 60)
+    }
+
+    async fn run_create(&self, cloud: &Cloud, stack_id: &str) -> ApiResult<()> {
+        let stack = self.load(stack_id).await?;
+        let t = Template::parse(stack.template.clone())?;
+        let ctx = stack.owner.context();
+        let deadline = Self::deadline(&stack);
+        for name in t.order()? {
+            if self.is_cancelled(stack_id) {
+                return Ok(());
+            }
+            let current = self.resources_of(stack_id).await?;
+            let Some(mut r) = current.get(&name).cloned() else {
+                continue;
+            };
+            if r.action == CREATE && r.status == COMPLETE {
+                continue;
+            }
+            if let Err(e) = self
+                .create_one(cloud, &ctx, &stack, &t, &current, &mut r, deadline)
+                .await
+            {
+                let reason = format!("{}: resources.{name}: {}", error_type(&e), e);
+                r.action = CREATE.into();
+                r.status = FAILED.into();
+                r.status_reason = reason.clone();
+                r.updated_at = Some(store::now());
+                self.record(&stack, &r, &reason).await?;
+                let stack_reason = format!("Resource CREATE failed: {reason}");
+                self.stack_state(&stack, CREATE, FAILED, &stack_reason)
+                    .await?;
+                if !stack.disable_rollback && !self.is_cancelled(stack_id) {
+                    self.stack_state(&stack, "ROLLBACK", IN_PROGRESS, &stack_reason)
+                        .await?;
+                    return self.run_delete(cloud, stack_id, Op::Rollback).await;
+                }
+                return Ok(());
+            }
+        }
+        if self.is_cancelled(stack_id) {
+            return Ok(());
+        }
+        self.stack_state(
+            &stack,
+            CREATE,
+            COMPLETE,
+            "Stack CREATE completed successfully",
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn create_one(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        stack: &Stack,
+        t: &Template,
+        current: &BTreeMap<String, Resource>,
+        r: &mut Resource,
+        deadline: tokio::time::Instant,
+    ) -> ApiResult<()> {
+        let def = t.resources.get(&r.name).ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "resource {} is not in the template",
+                r.name
+            ))
+        })?;
+        if r.physical_id.is_empty() {
+            r.action = CREATE.into();
+            r.status = IN_PROGRESS.into();
+            r.status_reason = "state changed".into();
+            r.updated_at = Some(store::now());
+            self.record(stack, r, "state changed").await?;
+            let props = evaluate(cloud, ctx, stack, current, &def.properties).await?;
+            let props: Map<String, Value> = match props {
+                Value::Object(m) => m.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+                _ => Map::new(),
+            };
+            let created =
+                resources::create(cloud, ctx, &stack.name, &r.name, &r.kind, &props).await?;
+            // The id first: a crash from here on leaves a resource the delete finds.
+            r.physical_id = created.physical_id;
+            r.attributes = Value::Object(created.attributes);
+            r.properties = Value::Object(props);
+            let rr = r.clone();
+            self.write(move |c| store::resource_put(c, &rr)).await?;
+        }
+        resources::wait_ready(cloud, ctx, &r.kind, &r.physical_id, deadline).await?;
+        r.status = COMPLETE.into();
+        r.status_reason = "state changed".into();
+        r.updated_at = Some(store::now());
+        self.record(stack, r, "state changed").await
+    }
+
+    /// An update: resources new to the template are created; changed ones are
+    /// updated in place where their type allows it, else replaced (the new one
+    /// first, the old one deleted at the end, as Heat does); removed ones are
+    /// deleted last, in reverse creation order.
+    async fn run_update(&self, cloud: &Cloud, stack_id: &str) -> ApiResult<()> {
+        let stack = self.load(stack_id).await?;
+        let t = Template::parse(stack.template.clone())?;
+        let ctx = stack.owner.context();
+        let deadline = Self::deadline(&stack);
+        let before = self.resources_of(stack_id).await?;
+        for name in t.order()? {
+            let current = self.resources_of(stack_id).await?;
+            let Some(def) = t.resources.get(&name) else {
+                continue;
+            };
+            let outcome = match current.get(&name).cloned() {
+                Some(r) if r.kind == def.kind && !r.physical_id.is_empty() => {
+                    self.update_one(cloud, &ctx, &stack, &current, r, &def.properties, deadline)
+                        .await
+                }
+                other => {
+                    let mut r = Resource {
+                        stack_id: stack.id.clone(),
+                        name: name.clone(),
+                        kind: def.kind.clone(),
+                        physical_id: String::new(),
+                        action: INIT.into(),
+                        status: COMPLETE.into(),
+                        status_reason: String::new(),
+                        attributes: Value::Object(Map::new()),
+                        properties: Value::Object(Map::new()),
+                        // A resource whose type changed is replaced.
+                        replaced_id: other.map(|o| o.physical_id).unwrap_or_default(),
+                        created_at: store::now(),
+                        updated_at: None,
+                    };
+                    match self
+                        .create_one(cloud, &ctx, &stack, &t, &current, &mut r, deadline)
+                        .await
+                    {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err((r, e)),
+                    }
+                }
+            };
+            if let Err((mut r, e)) = outcome {
+                let reason = format!("{}: resources.{name}: {}", error_type(&e), e);
+                r.action = UPDATE.into();
+                r.status = FAILED.into();
+                r.status_reason = reason.clone();
+                self.record(&stack, &r, &reason).await?;
+                let why = format!("Resource UPDATE failed: {reason}");
+                return self.stack_state(&stack, UPDATE, FAILED, &why).await;
+            }
+        }
+        // Clean-up: what was replaced, then what left the template.
+        let mut current: Vec<Resource> = self.resources_of(stack_id).await?.into_values().collect();
+        current.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        for mut r in current {
+            let removed = !t.resources.contains_key(&r.name);
+            let (kind, id) = if removed {
+                (r.kind.clone(), r.physical_id.clone())
+            } else {
+                let old_kind = before
+                    .get(&r.name)
+                    .map(|o| o.kind.clone())
+                    .unwrap_or_else(|| r.kind.clone());
+                (old_kind, r.replaced_id.clone())
+            };
+            if id.is_empty() && !removed {
+                continue;
+            }
+            if let Err(e) = resources::delete(cloud, &ctx, &kind, &id, deadline).await {
+                let reason = format!("{}: resources.{}: {}", error_type(&e), r.name, e);
+                let why = format!("Resource DELETE failed: {reason}");
+                return self.stack_state(&stack, UPDATE, FAILED, &why).await;
+            }
+            if removed {
+                r.action = DELETE.into();
+                r.status = COMPLETE.into();
+                let ev = event(&stack, Some(&r), DELETE, COMPLETE, "state changed");
+                let (sid, name) = (stack.id.clone(), r.name.clone());
+                self.write(move |c| {
+                    store::resource_delete(c, &sid, &name)?;
+                    store::event_add(c, &ev)
+                })
+                .await?;
+            } else {
+                r.replaced_id = String::new();
+                let rr = r.clone();
+                self.write(move |c| store::resource_put(c, &rr)).await?;
+            }
+        }
+        self.stack_state(
+            &stack,
+            UPDATE,
+            COMPLETE,
+            "Stack UPDATE completed successfully",
+        )
+        .await
+    }
+
+    /// One existing resource of an update: unchanged, updated in place, or
+    /// replaced. An error comes back with the resource, for its failure record.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_one(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        stack: &Stack,
+        current: &BTreeMap<String, Resource>,
+        mut r: Resource,
+        properties: &Value,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), (Resource, ApiError)> {
+        let props: Map<String, Value> = match evaluate(cloud, ctx, stack, current, properties).await
+        {
+            Ok(Value::Object(m)) => m.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+            Ok(_) => Map::new(),
+            Err(e) => return Err((r, e)),
+        };
+        if Value::Object(props.clone()) == r.properties {
+            return Ok(());
+        }
+        r.action = UPDATE.into();
+        r.status = IN_PROGRESS.into();
+        r.updated_at = Some(store::now());
+        if let Err(e) = self.record(stack, &r, "state changed").await {
+            return Err((r, e));
+        }
+        let old = match &r.properties {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        match resources::update_in_place(cloud, ctx, &r.kind, &r.physical_id, &old, &props).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // Replace: the new resource first; the old id waits for clean-up.
+                let created = match resources::create(
+                    cloud,
+                    ctx,
+                    &stack.name,
+                    &r.name,
+                    &r.kind,
+                    &props,
+                )
+                .await
+                {
+                    Ok(c) => c,
+                    Err(e) => return Err((r, e)),
+                };
+                r.replaced_id = std::mem::replace(&mut r.physical_id, created.physical_id);
+                r.attributes = Value::Object(created.attributes);
+                let rr = r.clone();
+                if let Err(e) = self.write(move |c| store::resource_put(c, &rr)).await {
+                    return Err((r, e));
+                }
+                if let Err(e) =
+                    resources::wait_ready(cloud, ctx, &r.kind, &r.physical_id, deadline).await
+                {
+                    return Err((r, e));
+                }
+            }
+            Err(e) => return Err((r, e)),
+        }
+        r.properties = Value::Object(props);
+        r.status = COMPLETE.into();
+        r.status_reason = "state changed".into();
+        if let Err(e) = self.record(stack, &r, "state changed").await {
+            return Err((r, e));
+        }
+        Ok(())
+    }
+
+    async fn run_delete(&self, cloud: &Cloud, stack_id: &str, op: Op) -> ApiResult<()> {
+        let stack = self.load(stack_id).await?;
+        let ctx = stack.owner.context();
+        let deadline = Self::deadline(&stack);
+        let order = Template::parse(stack.template.clone())
+            .and_then(|t| t.order())
+            .unwrap_or_default();
+        let current = self.resources_of(stack_id).await?;
+        let mut names: Vec<String> = order.into_iter().rev().collect();
+        names.extend(
+            current
+                .keys()
+                .filter(|k| !names.contains(k))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        let (action, done_reason) = match op {
+            Op::Rollback => ("ROLLBACK", "Stack ROLLBACK completed successfully"),
+            _ => (DELETE, "Stack DELETE completed successfully"),
+        };
+        for name in names {
+            let Some(mut r) = current.get(&name).cloned() else {
+                continue;
+            };
+            if r.action == DELETE && r.status == COMPLETE {
+                continue;
+            }
+            // What a failed update replaced but had not yet deleted goes too.
+            if !r.replaced_id.is_empty() {
+                let old = r.replaced_id.clone();
+                if let Err(e) = resources::delete(cloud, &ctx, &r.kind, &old, deadline).await {
+                    tracing::warn!(error = %e, resource = %name, id = %old, "could not delete a replaced resource");
+                }
+            }
+            if r.physical_id.is_empty() {
+                // Never created (INIT, or a create that failed before the call
+                // returned an id): nothing to remove.
+                if r.action != INIT {
+                    r.action = DELETE.into();
+                    r.status = COMPLETE.into();
+                    self.record(&stack, &r, "state changed").await?;
+                }
+                continue;
+            }
+            r.action = DELETE.into();
+            r.status = IN_PROGRESS.into();
+            r.updated_at = Some(store::now());
+            self.record(&stack, &r, "state changed").await?;
+            match resources::delete(cloud, &ctx, &r.kind, &r.physical_id, deadline).await {
+                Ok(()) => {
+                    r.status = COMPLETE.into();
+                    r.status_reason = "state changed".into();
+                    self.record(&stack, &r, "state changed").await?;
+                }
+                Err(e) => {
+                    let reason = format!("{}: resources.{name}: {}", error_type(&e), e);
+                    r.status = FAILED.into();
+                    r.status_reason = reason.clone();
+                    self.record(&stack, &r, &reason).await?;
+                    self.cancel(stack_id, false);
+                    return self
+                        .stack_state(
+                            &stack,
+                            action,
+                            FAILED,
+                            &format!("Resource DELETE failed: {reason}"),
+                        )
+                        .await;
+                }
+            }
+        }
+        self.cancel(stack_id, false);
+        self.stack_state(&stack, action, COMPLETE, done_reason)
+            .await
+    }
+
+    /// After a restart: a delete or rollback resumes (deletes are idempotent); a
+    /// create resumes when every interrupted resource has a recorded physical
+    /// id, and otherwise fails (the call may or may not have happened), rolling
+    /// back when the stack asked for it. Returns how many stacks were resumed and
+    /// how many failed.
+    pub async fn recover(&self, cloud: &Cloud) -> ApiResult<(usize, usize)> {
+        let stacks = self.read(store::stacks_in_progress).await?;
+        let (mut resumed, mut failed) = (0, 0);
+        for stack in stacks {
+            match stack.action.as_str() {
+                DELETE | "ROLLBACK" => {
+                    let op = if stack.action == DELETE {
+                        Op::Delete
+                    } else {
+                        Op::Rollback
+                    };
+                    self.spawn(cloud.clone(), stack.id.clone(), op);
+                    resumed += 1;
+                }
+                _ => {
+                    let current = self.resources_of(&stack.id).await?;
+                    let lost: Vec<Resource> = current
+                        .values()
+                        .filter(|r| r.status == IN_PROGRESS && r.physical_id.is_empty())
+                        .cloned()
+                        .collect();
+                    if lost.is_empty() {
+                        let op = if stack.action == UPDATE {
+                            Op::Update
+                        } else {
+                            Op::Create
+                        };
+                        self.spawn(cloud.clone(), stack.id.clone(), op);
+                        resumed += 1;
+                        continue;
+                    }
+                    let reason = "Engine restarted while the resource was being created";
+                    for mut r in lost {
+                        r.status = FAILED.into();
+                        r.status_reason = reason.into();
+                        self.record(&stack, &r, reason).await?;
+                    }
+                    let why = format!("Resource {} failed: {reason}", stack.action);
+                    self.stack_state(&stack, &stack.action, FAILED, &why)
+                        .await?;
+                    if !stack.disable_rollback && stack.action == CREATE {
+                        self.stack_state(&stack, "ROLLBACK", IN_PROGRESS, &why)
+                            .await?;
+                        self.spawn(cloud.clone(), stack.id.clone(), Op::Rollback);
+                    }
+                    failed += 1;
+                }
+            }
+        }
+        Ok((resumed, failed))
+    }
+}
+
+/// Heat's exception class name for a failure, as its reasons start with.
+fn error_type(e: &ApiError) -> &'static str {
+    match e {
+        ApiError::BadRequest(_) => "BadRequest",
+        ApiError::NotFound { .. } | ApiError::Missing(_) => "NotFound",
+        ApiError::Conflict(_) => "ResourceInError",
+        ApiError::OverQuota(_) => "OverQuotaClient",
+        ApiError::Forbidden(_) => "Forbidden",
+        _ => "ResourceFailure",
+    }
+}

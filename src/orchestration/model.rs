@@ -1,0 +1,150 @@
+//! Orchestration domain types: stacks, their resources and events, and the owner
+//! identity the engine acts with.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::http::context::{NamedRef, RequestContext, Scope};
+
+/// Who created a stack: enough to rebuild a request context after a restart
+/// (Heat keeps a trust for this; no token or secret is stored).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Owner {
+    pub user_id: String,
+    pub user_name: String,
+    pub user_domain_id: String,
+    pub user_domain_name: String,
+    pub project_id: String,
+    pub project_name: String,
+    pub project_domain_id: String,
+    pub project_domain_name: String,
+    pub roles: Vec<(String, String)>,
+}
+
+impl Owner {
+    /// The owner of a stack created by this project-scoped caller.
+    pub fn of(ctx: &RequestContext) -> Option<Owner> {
+        let Scope::Project { project, domain } = &ctx.scope else {
+            return None;
+        };
+        Some(Owner {
+            user_id: ctx.user.id.clone(),
+            user_name: ctx.user.name.clone(),
+            user_domain_id: ctx.user_domain.id.clone(),
+            user_domain_name: ctx.user_domain.name.clone(),
+            project_id: project.id.clone(),
+            project_name: project.name.clone(),
+            project_domain_id: domain.id.clone(),
+            project_domain_name: domain.name.clone(),
+            roles: ctx
+                .roles
+                .iter()
+                .map(|r| (r.id.clone(), r.name.clone()))
+                .collect(),
+        })
+    }
+
+    /// The context the engine acts with on the owner's behalf.
+    pub fn context(&self) -> RequestContext {
+        let now = chrono::Utc::now();
+        RequestContext {
+            user: NamedRef {
+                id: self.user_id.clone(),
+                name: self.user_name.clone(),
+            },
+            user_domain: NamedRef {
+                id: self.user_domain_id.clone(),
+                name: self.user_domain_name.clone(),
+            },
+            scope: Scope::Project {
+                project: NamedRef {
+                    id: self.project_id.clone(),
+                    name: self.project_name.clone(),
+                },
+                domain: NamedRef {
+                    id: self.project_domain_id.clone(),
+                    name: self.project_domain_name.clone(),
+                },
+            },
+            roles: self
+                .roles
+                .iter()
+                .map(|(id, name)| NamedRef {
+                    id: id.clone(),
+                    name: name.clone(),
+                })
+                .collect(),
+            methods: vec!["trust".into()],
+            audit_ids: vec![],
+            issued_at: now,
+            expires_at: now + chrono::Duration::hours(1),
+            application_credential: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stack {
+    pub id: String,
+    pub name: String,
+    pub project_id: String,
+    pub owner: Owner,
+    pub template: Value,
+    pub parameters: Map<String, Value>,
+    pub action: String,
+    pub status: String,
+    pub status_reason: String,
+    pub disable_rollback: bool,
+    pub timeout_mins: Option<i64>,
+    pub tags: Vec<String>,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+    pub deleted_at: Option<String>,
+}
+
+impl Stack {
+    /// `CREATE_IN_PROGRESS` and friends.
+    pub fn full_status(&self) -> String {
+        format!("{}_{}", self.action, self.status)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub stack_id: String,
+    pub name: String,
+    pub kind: String,
+    pub physical_id: String,
+    pub action: String,
+    pub status: String,
+    pub status_reason: String,
+    pub attributes: Value,
+    /// The resolved properties it was last created or updated with.
+    pub properties: Value,
+    /// A physical id an update replaced and has still to delete.
+    pub replaced_id: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub stack_id: String,
+    pub resource_name: String,
+    pub resource_type: String,
+    pub physical_id: String,
+    pub action: String,
+    pub status: String,
+    pub reason: String,
+    pub created_at: String,
+}
+
+/// Actions and statuses, as Heat spells them.
+pub const CREATE: &str = "CREATE";
+pub const DELETE: &str = "DELETE";
+pub const UPDATE: &str = "UPDATE";
+pub const IN_PROGRESS: &str = "IN_PROGRESS";
+pub const COMPLETE: &str = "COMPLETE";
+pub const FAILED: &str = "FAILED";
+pub const INIT: &str = "INIT";

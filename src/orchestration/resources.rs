@@ -1,0 +1,1440 @@
+//! Resource types: each maps its HOT properties onto the same typed inputs the
+//! services' APIs take, and calls their facades with the stack owner's context.
+//! Every create returns the physical id at once; `wait_ready` and `delete` wait
+//! for the slow ones (servers, volumes).
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use crate::cloud::Cloud;
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+
+/// The resource types this engine can create, with the properties each takes
+/// (Heat's property schemas, less the ones that are not implemented).
+const TYPES: &[(&str, &[&str])] = &[
+    (
+        "OS::Heat::RandomString",
+        &[
+            "length",
+            "sequence",
+            "character_classes",
+            "character_sequences",
+            "salt",
+        ],
+    ),
+    ("OS::Heat::Value", &["value", "type"]),
+    ("OS::Heat::None", &[]),
+    (
+        "OS::Neutron::Net",
+        &[
+            "name",
+            "admin_state_up",
+            "shared",
+            "port_security_enabled",
+            "value_specs",
+            "tenant_id",
+            "dns_domain",
+            "tags",
+            "mtu",
+        ],
+    ),
+    (
+        "OS::Neutron::Subnet",
+        &[
+            "name",
+            "network",
+            "network_id",
+            "cidr",
+            "ip_version",
+            "gateway_ip",
+            "enable_dhcp",
+            "dns_nameservers",
+            "allocation_pools",
+            "host_routes",
+            "subnetpool",
+            "prefixlen",
+            "tenant_id",
+            "value_specs",
+            "ipv6_ra_mode",
+            "ipv6_address_mode",
+            "tags",
+        ],
+    ),
+    (
+        "OS::Neutron::Router",
+        &[
+            "name",
+            "admin_state_up",
+            "external_gateway_info",
+            "value_specs",
+            "tags",
+        ],
+    ),
+    (
+        "OS::Neutron::RouterInterface",
+        &[
+            "router",
+            "router_id",
+            "subnet",
+            "subnet_id",
+            "port",
+            "port_id",
+        ],
+    ),
+    (
+        "OS::Neutron::Port",
+        &[
+            "name",
+            "network",
+            "network_id",
+            "fixed_ips",
+            "security_groups",
+            "mac_address",
+            "admin_state_up",
+            "port_security_enabled",
+            "allowed_address_pairs",
+            "device_id",
+            "device_owner",
+            "value_specs",
+            "binding:vnic_type",
+            "tags",
+            "dns_name",
+        ],
+    ),
+    (
+        "OS::Neutron::SecurityGroup",
+        &["name", "description", "rules"],
+    ),
+    (
+        "OS::Neutron::SecurityGroupRule",
+        &[
+            "security_group",
+            "direction",
+            "ethertype",
+            "protocol",
+            "port_range_min",
+            "port_range_max",
+            "remote_ip_prefix",
+            "remote_group",
+            "description",
+        ],
+    ),
+    (
+        "OS::Neutron::FloatingIP",
+        &[
+            "floating_network",
+            "floating_network_id",
+            "port_id",
+            "fixed_ip_address",
+            "floating_ip_address",
+            "value_specs",
+            "floating_subnet",
+        ],
+    ),
+    (
+        "OS::Neutron::FloatingIPAssociation",
+        &["floatingip_id", "port_id", "fixed_ip_address"],
+    ),
+    (
+        "OS::Nova::KeyPair",
+        &["name", "public_key", "save_private_key", "type", "user"],
+    ),
+    (
+        "OS::Nova::Server",
+        &[
+            "name",
+            "image",
+            "flavor",
+            "key_name",
+            "networks",
+            "security_groups",
+            "user_data",
+            "user_data_format",
+            "metadata",
+            "config_drive",
+            "availability_zone",
+            "admin_pass",
+            "block_device_mapping_v2",
+            "software_config_transport",
+            "flavor_update_policy",
+            "image_update_policy",
+            "scheduler_hints",
+            "tags",
+            "diskConfig",
+        ],
+    ),
+    (
+        "OS::Cinder::Volume",
+        &[
+            "name",
+            "description",
+            "size",
+            "volume_type",
+            "availability_zone",
+            "metadata",
+            "image",
+            "source_volid",
+            "snapshot_id",
+        ],
+    ),
+];
+
+/// Properties each type requires.
+const REQUIRED: &[(&str, &[&str])] = &[
+    ("OS::Nova::KeyPair", &["name"]),
+    ("OS::Nova::Server", &["flavor"]),
+    ("OS::Neutron::SecurityGroupRule", &["security_group"]),
+    (
+        "OS::Neutron::FloatingIPAssociation",
+        &["floatingip_id", "port_id"],
+    ),
+];
+
+/// Every type name served, for `GET /resource_types`.
+pub fn type_names() -> Vec<&'static str> {
+    TYPES.iter().map(|(t, _)| *t).collect()
+}
+
+/// Checks a resource's type and property names before anything is created.
+pub fn check_definition(name: &str, kind: &str, props: &Value) -> ApiResult<()> {
+    let Some((_, allowed)) = TYPES.iter().find(|(t, _)| *t == kind) else {
+        return Err(ApiError::bad_request(format!(
+            "Failed to validate: The Resource Type ({kind}) could not be found. (resource {name})"
+        )));
+    };
+    if let Value::Object(m) = props {
+        if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(ApiError::bad_request(format!(
+                "Property error: resources.{name}.properties: Unknown Property {k}"
+            )));
+        }
+        if let Some((_, req)) = REQUIRED.iter().find(|(t, _)| *t == kind)
+            && let Some(k) = req.iter().find(|k| !m.contains_key(**k))
+        {
+            return Err(ApiError::bad_request(format!(
+                "Property error: resources.{name}.properties: Property {k} not assigned"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The attributes `get_attr` may name for a type (besides `show`); `None` when
+/// the type takes any.
+pub fn attribute_names(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "OS::Heat::RandomString" => &["value"],
+        "OS::Heat::Value" => &["value"],
+        "OS::Neutron::Net" => &[
+            "name",
+            "status",
+            "subnets",
+            "admin_state_up",
+            "mtu",
+            "port_security_enabled",
+            "tenant_id",
+            "shared",
+        ],
+        "OS::Neutron::Subnet" => &[
+            "name",
+            "cidr",
+            "gateway_ip",
+            "network_id",
+            "ip_version",
+            "allocation_pools",
+            "dns_nameservers",
+            "enable_dhcp",
+            "host_routes",
+            "tenant_id",
+        ],
+        "OS::Neutron::Router" => &[
+            "name",
+            "status",
+            "external_gateway_info",
+            "admin_state_up",
+            "tenant_id",
+        ],
+        "OS::Neutron::Port" => &[
+            "name",
+            "fixed_ips",
+            "mac_address",
+            "network_id",
+            "status",
+            "device_id",
+            "device_owner",
+            "security_groups",
+            "admin_state_up",
+            "tenant_id",
+            "subnets",
+            "network",
+        ],
+        "OS::Neutron::SecurityGroup" => &[],
+        "OS::Neutron::FloatingIP" => &[
+            "floating_ip_address",
+            "fixed_ip_address",
+            "floating_network_id",
+            "port_id",
+            "router_id",
+            "tenant_id",
+        ],
+        "OS::Nova::KeyPair" => &["public_key", "private_key"],
+        "OS::Nova::Server" => &[
+            "first_address",
+            "addresses",
+            "networks",
+            "name",
+            "instance_name",
+            "accessIPv4",
+            "accessIPv6",
+            "console_urls",
+        ],
+        "OS::Cinder::Volume" => &[
+            "size",
+            "status",
+            "display_name",
+            "display_description",
+            "bootable",
+            "attachments",
+            "attachments_list",
+            "metadata",
+            "volume_type",
+            "availability_zone",
+            "created_at",
+        ],
+        _ => &[],
+    })
+}
+
+/// A created resource: its physical id and the attributes known only at create
+/// time (a random string's value, a generated private key).
+pub struct Created {
+    pub physical_id: String,
+    pub attributes: Map<String, Value>,
+}
+
+impl Created {
+    fn id(id: impl Into<String>) -> Created {
+        Created {
+            physical_id: id.into(),
+            attributes: Map::new(),
+        }
+    }
+}
+
+fn prop_err(res: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(format!("Property error: resources.{res}.properties: {e}"))
+}
+
+/// Deserializes a JSON object into a service's typed input.
+fn typed<T: serde::de::DeserializeOwned>(res: &str, v: Value) -> ApiResult<T> {
+    serde_json::from_value(v).map_err(|e| prop_err(res, e))
+}
+
+fn s(m: &Map<String, Value>, k: &str) -> Option<String> {
+    match m.get(k) {
+        Some(Value::String(x)) if !x.is_empty() => Some(x.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Copies the named properties that are set (not null) into a JSON object.
+fn pick(m: &Map<String, Value>, keys: &[&str]) -> Map<String, Value> {
+    keys.iter()
+        .filter_map(|k| {
+            m.get(*k)
+                .filter(|v| !v.is_null())
+                .map(|v| ((*k).to_owned(), v.clone()))
+        })
+        .collect()
+}
+
+/// Heat's default physical name: `<stack>-<resource>-<12 random characters>`.
+pub fn physical_name(stack: &str, res: &str) -> String {
+    format!("{stack}-{res}-{}", random_string(12, LOWER_DIGITS))
+}
+
+const LOWER_DIGITS: &str = "abcdefghijklmnopqrstuvwxyz0123456789";
+
+fn random_string(len: usize, chars: &str) -> String {
+    use rand::Rng;
+    let chars: Vec<char> = chars.chars().collect();
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| chars[rng.random_range(0..chars.len())])
+        .collect()
+}
+
+fn is_uuid(s: &str) -> bool {
+    uuid::Uuid::parse_str(s).is_ok()
+}
+
+async fn network_id(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    name_or_id: &str,
+) -> ApiResult<String> {
+    if is_uuid(name_or_id) {
+        return Ok(name_or_id.to_owned());
+    }
+    let nets = cloud.network.network_list(ctx).await?;
+    let found: Vec<_> = nets.into_iter().filter(|n| n.name == name_or_id).collect();
+    match found.as_slice() {
+        [n] => Ok(n.std.id.clone()),
+        [] => Err(prop_err(
+            res,
+            format!(
+                "Error validating value '{name_or_id}': The neutron network ({name_or_id}) could not be found."
+            ),
+        )),
+        _ => Err(prop_err(
+            res,
+            format!(
+                "Multiple network matches found for name '{name_or_id}', use an ID to be more specific."
+            ),
+        )),
+    }
+}
+
+async fn subnet_id(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    name_or_id: &str,
+) -> ApiResult<String> {
+    if is_uuid(name_or_id) {
+        return Ok(name_or_id.to_owned());
+    }
+    let found: Vec<_> = cloud
+        .network
+        .subnet_list(ctx)
+        .await?
+        .into_iter()
+        .filter(|n| n.name == name_or_id)
+        .collect();
+    match found.as_slice() {
+        [n] => Ok(n.std.id.clone()),
+        [] => Err(prop_err(
+            res,
+            format!(
+                "Error validating value '{name_or_id}': The neutron subnet ({name_or_id}) could not be found."
+            ),
+        )),
+        _ => Err(prop_err(
+            res,
+            format!(
+                "Multiple subnet matches found for name '{name_or_id}', use an ID to be more specific."
+            ),
+        )),
+    }
+}
+
+async fn router_id(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    name_or_id: &str,
+) -> ApiResult<String> {
+    if is_uuid(name_or_id) {
+        return Ok(name_or_id.to_owned());
+    }
+    let found: Vec<_> = cloud
+        .network
+        .router_list(ctx)
+        .await?
+        .into_iter()
+        .filter(|n| n.name == name_or_id)
+        .collect();
+    match found.as_slice() {
+        [n] => Ok(n.std.id.clone()),
+        _ => Err(prop_err(
+            res,
+            format!("The neutron router ({name_or_id}) could not be found."),
+        )),
+    }
+}
+
+async fn security_group_ids(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    groups: &Value,
+) -> ApiResult<Vec<String>> {
+    let Value::Array(items) = groups else {
+        return Err(prop_err(res, "security_groups must be a list"));
+    };
+    let mut out = Vec::new();
+    let mut all = None;
+    for g in items {
+        let g = g
+            .as_str()
+            .ok_or_else(|| prop_err(res, "security_groups must be a list of strings"))?;
+        if is_uuid(g) {
+            out.push(g.to_owned());
+            continue;
+        }
+        if all.is_none() {
+            all = Some(cloud.network.security_group_list(ctx).await?);
+        }
+        let found = all
+            .iter()
+            .flatten()
+            .find(|(sg, _)| sg.name == g)
+            .ok_or_else(|| {
+                prop_err(
+                    res,
+                    format!("The neutron security_group ({g}) could not be found."),
+                )
+            })?;
+        out.push(found.0.std.id.clone());
+    }
+    Ok(out)
+}
+
+async fn image_id(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    name_or_id: &str,
+) -> ApiResult<String> {
+    if is_uuid(name_or_id) {
+        return Ok(name_or_id.to_owned());
+    }
+    let page = cloud
+        .image
+        .image_list(
+            ctx,
+            crate::image::ListQuery(vec![("name".into(), name_or_id.to_owned())]),
+        )
+        .await?;
+    match page.images.as_slice() {
+        [i] => Ok(i.id.clone()),
+        [] => Err(prop_err(
+            res,
+            format!(
+                "Error validating value '{name_or_id}': No images matching {{'name': '{name_or_id}'}}."
+            ),
+        )),
+        _ => Err(prop_err(
+            res,
+            format!("Multiple images matching {{'name': '{name_or_id}'}}."),
+        )),
+    }
+}
+
+async fn flavor_id(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    name_or_id: &str,
+) -> ApiResult<String> {
+    if cloud
+        .compute
+        .flavor_show(ctx, name_or_id.to_owned())
+        .await
+        .is_ok()
+    {
+        return Ok(name_or_id.to_owned());
+    }
+    let q = crate::compute::flavors::FlavorQuery::parse(&Default::default(), ctx.is_admin())?;
+    let page = cloud.compute.flavor_list(ctx, q).await?;
+    page.items
+        .into_iter()
+        .find(|f| f.name == name_or_id)
+        .map(|f| f.id)
+        .ok_or_else(|| prop_err(res, format!("Error validating value '{name_or_id}': The Flavor ID ({name_or_id}) could not be found.")))
+}
+
+/// Creates one resource from its resolved properties.
+pub async fn create(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    stack_name: &str,
+    res: &str,
+    kind: &str,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let name = || s(props, "name").unwrap_or_else(|| physical_name(stack_name, res));
+    match kind {
+        "OS::Heat::RandomString" => {
+            let len = props
+                .get("length")
+                .and_then(Value::as_u64)
+                .unwrap_or(32)
+                .min(512) as usize;
+            let chars = match props.get("sequence").and_then(Value::as_str) {
+                Some("lettersdigits") | None => {
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                }
+                Some("letters") => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+                Some("lowercase") => "abcdefghijklmnopqrstuvwxyz",
+                Some("uppercase") => "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                Some("digits") => "0123456789",
+                Some("hexdigits") => "0123456789abcdef",
+                Some("octdigits") => "01234567",
+                Some(other) => {
+                    return Err(prop_err(
+                        res,
+                        format!("sequence: \"{other}\" is not an allowed value"),
+                    ));
+                }
+            };
+            let value = random_string(len, chars);
+            let mut c = Created::id(physical_name(stack_name, res));
+            c.attributes.insert("value".into(), Value::String(value));
+            Ok(c)
+        }
+        "OS::Heat::Value" => {
+            let mut c = Created::id(physical_name(stack_name, res));
+            c.attributes.insert(
+                "value".into(),
+                props.get("value").cloned().unwrap_or(Value::Null),
+            );
+            Ok(c)
+        }
+        "OS::Heat::None" => Ok(Created::id(physical_name(stack_name, res))),
+        "OS::Neutron::Net" => {
+            let mut body = pick(
+                props,
+                &[
+                    "admin_state_up",
+                    "shared",
+                    "port_security_enabled",
+                    "dns_domain",
+                    "tags",
+                    "mtu",
+                ],
+            );
+            body.insert("name".into(), Value::String(name()));
+            if let Some(Value::Object(vs)) = props.get("value_specs") {
+                body.extend(vs.clone());
+            }
+            let input = typed(res, Value::Object(body))?;
+            Ok(Created::id(
+                cloud.network.network_create(ctx, input).await?.std.id,
+            ))
+        }
+        "OS::Neutron::Subnet" => {
+            let net = s(props, "network")
+                .or_else(|| s(props, "network_id"))
+                .ok_or_else(|| prop_err(res, "Property network not assigned"))?;
+            let mut body = pick(
+                props,
+                &[
+                    "cidr",
+                    "ip_version",
+                    "gateway_ip",
+                    "enable_dhcp",
+                    "dns_nameservers",
+                    "allocation_pools",
+                    "host_routes",
+                    "prefixlen",
+                    "ipv6_ra_mode",
+                    "ipv6_address_mode",
+                    "tags",
+                ],
+            );
+            body.insert("name".into(), Value::String(name()));
+            body.insert(
+                "network_id".into(),
+                Value::String(network_id(cloud, ctx, res, &net).await?),
+            );
+            body.entry("ip_version").or_insert(json!(4));
+            if let Some(p) = s(props, "subnetpool") {
+                body.insert("subnetpool_id".into(), Value::String(p));
+            }
+            if let Some(Value::Object(vs)) = props.get("value_specs") {
+                body.extend(vs.clone());
+            }
+            let input = typed(res, Value::Object(body))?;
+            Ok(Created::id(
+                cloud.network.subnet_create(ctx, input).await?.std.id,
+            ))
+        }
+        "OS::Neutron::Router" => {
+            let mut body = pick(props, &["admin_state_up", "tags"]);
+            body.insert("name".into(), Value::String(name()));
+            if let Some(Value::Object(gw)) = props.get("external_gateway_info") {
+                let net = s(gw, "network")
+                    .or_else(|| s(gw, "network_id"))
+                    .ok_or_else(|| prop_err(res, "external_gateway_info needs a network"))?;
+                let mut g = pick(gw, &["enable_snat"]);
+                g.insert(
+                    "network_id".into(),
+                    Value::String(network_id(cloud, ctx, res, &net).await?),
+                );
+                body.insert("external_gateway_info".into(), Value::Object(g));
+            }
+            if let Some(Value::Object(vs)) = props.get("value_specs") {
+                body.extend(vs.clone());
+            }
+            let input = typed(res, Value::Object(body))?;
+            Ok(Created::id(
+                cloud.network.router_create(ctx, input).await?.std.id,
+            ))
+        }
+        "OS::Neutron::RouterInterface" => {
+            let router = s(props, "router")
+                .or_else(|| s(props, "router_id"))
+                .ok_or_else(|| prop_err(res, "Property router not assigned"))?;
+            let router = router_id(cloud, ctx, res, &router).await?;
+            let (key, req) = if let Some(sub) = s(props, "subnet").or_else(|| s(props, "subnet_id"))
+            {
+                let sub = subnet_id(cloud, ctx, res, &sub).await?;
+                (format!("subnet_id={sub}"), json!({"subnet_id": sub}))
+            } else if let Some(port) = s(props, "port").or_else(|| s(props, "port_id")) {
+                (format!("port_id={port}"), json!({"port_id": port}))
+            } else {
+                return Err(prop_err(
+                    res,
+                    "At least one of the following properties must be specified: subnet, port.",
+                ));
+            };
+            cloud
+                .network
+                .router_add_interface(ctx, router.clone(), typed(res, req)?)
+                .await?;
+            Ok(Created::id(format!("{router}:{key}")))
+        }
+        "OS::Neutron::Port" => {
+            let net = s(props, "network")
+                .or_else(|| s(props, "network_id"))
+                .ok_or_else(|| prop_err(res, "Property network not assigned"))?;
+            let mut body = pick(
+                props,
+                &[
+                    "mac_address",
+                    "admin_state_up",
+                    "port_security_enabled",
+                    "allowed_address_pairs",
+                    "device_id",
+                    "device_owner",
+                    "binding:vnic_type",
+                    "tags",
+                    "dns_name",
+                ],
+            );
+            body.insert("name".into(), Value::String(name()));
+            body.insert(
+                "network_id".into(),
+                Value::String(network_id(cloud, ctx, res, &net).await?),
+            );
+            if let Some(Value::Array(ips)) = props.get("fixed_ips") {
+                let mut out = Vec::new();
+                for ip in ips {
+                    let Value::Object(ip) = ip else {
+                        return Err(prop_err(res, "fixed_ips must be a list of maps"));
+                    };
+                    let mut o = Map::new();
+                    if let Some(sub) = s(ip, "subnet").or_else(|| s(ip, "subnet_id")) {
+                        o.insert(
+                            "subnet_id".into(),
+                            Value::String(subnet_id(cloud, ctx, res, &sub).await?),
+                        );
+                    }
+                    if let Some(a) = s(ip, "ip_address") {
+                        o.insert("ip_address".into(), Value::String(a));
+                    }
+                    out.push(Value::Object(o));
+                }
+                body.insert("fixed_ips".into(), Value::Array(out));
+            }
+            if let Some(g) = props.get("security_groups").filter(|v| !v.is_null()) {
+                body.insert(
+                    "security_groups".into(),
+                    json!(security_group_ids(cloud, ctx, res, g).await?),
+                );
+            }
+            if let Some(Value::Object(vs)) = props.get("value_specs") {
+                body.extend(vs.clone());
+            }
+            let input = typed(res, Value::Object(body))?;
+            Ok(Created::id(
+                cloud.network.port_create(ctx, input).await?.std.id,
+            ))
+        }
+        "OS::Neutron::SecurityGroup" => {
+            let mut body = pick(props, &["description"]);
+            body.insert("name".into(), Value::String(name()));
+            let sg = cloud
+                .network
+                .security_group_create(ctx, typed(res, Value::Object(body))?)
+                .await?;
+            let id = sg.std.id.clone();
+            if let Some(Value::Array(rules)) = props.get("rules") {
+                for r in rules {
+                    let Value::Object(r) = r else {
+                        return Err(prop_err(res, "rules must be a list of maps"));
+                    };
+                    if let Err(e) = add_rule(cloud, ctx, res, &id, r).await {
+                        // The group was created: remove it so nothing is left behind.
+                        if let Err(de) = cloud.network.security_group_delete(ctx, id.clone()).await
+                        {
+                            tracing::warn!(error = %de, group = %id, "could not remove a half-created security group");
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(Created::id(id))
+        }
+        "OS::Neutron::SecurityGroupRule" => {
+            let sg = s(props, "security_group")
+                .ok_or_else(|| prop_err(res, "Property security_group not assigned"))?;
+            let sg = security_group_ids(cloud, ctx, res, &json!([sg]))
+                .await?
+                .remove(0);
+            let mut r = props.clone();
+            if let Some(g) = s(props, "remote_group") {
+                r.insert("remote_group_id".into(), Value::String(g));
+            }
+            r.remove("security_group");
+            r.remove("remote_group");
+            Ok(Created::id(add_rule(cloud, ctx, res, &sg, &r).await?))
+        }
+        "OS::Neutron::FloatingIP" => {
+            let net = s(props, "floating_network")
+                .or_else(|| s(props, "floating_network_id"))
+                .ok_or_else(|| prop_err(res, "Property floating_network not assigned"))?;
+            let mut body = pick(
+                props,
+                &["port_id", "fixed_ip_address", "floating_ip_address"],
+            );
+            body.insert(
+                "floating_network_id".into(),
+                Value::String(network_id(cloud, ctx, res, &net).await?),
+            );
+            if let Some(sub) = s(props, "floating_subnet") {
+                body.insert(
+                    "subnet_id".into(),
+                    Value::String(subnet_id(cloud, ctx, res, &sub).await?),
+                );
+            }
+            let input = typed(res, Value::Object(body))?;
+            Ok(Created::id(
+                cloud.network.floating_ip_create(ctx, input).await?.std.id,
+            ))
+        }
+        "OS::Neutron::FloatingIPAssociation" => {
+            let fip = s(props, "floatingip_id")
+                .ok_or_else(|| prop_err(res, "Property floatingip_id not assigned"))?;
+            let body = pick(props, &["port_id", "fixed_ip_address"]);
+            cloud
+                .network
+                .floating_ip_update(ctx, fip.clone(), typed(res, Value::Object(body))?, None)
+                .await?;
+            Ok(Created::id(fip))
+        }
+        "OS::Nova::KeyPair" => {
+            let name =
+                s(props, "name").ok_or_else(|| prop_err(res, "Property name not assigned"))?;
+            let req = crate::compute::keypairs::KeypairCreate {
+                name: name.clone(),
+                public_key: s(props, "public_key"),
+                key_type: s(props, "type").unwrap_or_else(|| "ssh".into()),
+                user_id: None,
+            };
+            let (kp, private) = cloud.compute.keypair_create(ctx, req).await?;
+            let mut c = Created::id(name);
+            c.attributes
+                .insert("public_key".into(), Value::String(kp.public_key));
+            let save = props
+                .get("save_private_key")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            c.attributes.insert(
+                "private_key".into(),
+                Value::String(if save {
+                    private.unwrap_or_default()
+                } else {
+                    String::new()
+                }),
+            );
+            Ok(c)
+        }
+        "OS::Nova::Server" => server_create(cloud, ctx, res, name(), props).await,
+        "OS::Cinder::Volume" => {
+            let size = props.get("size").and_then(|v| {
+                v.as_i64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            });
+            let image = match s(props, "image") {
+                Some(i) => Some(image_id(cloud, ctx, res, &i).await?),
+                None => None,
+            };
+            let metadata = match props.get("metadata") {
+                Some(Value::Object(m)) => m
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str().map(str::to_owned).unwrap_or(v.to_string()),
+                        )
+                    })
+                    .collect(),
+                _ => Default::default(),
+            };
+            let req = crate::volume::facade::VolumeCreate {
+                size: size.unwrap_or(0),
+                name: Some(name()),
+                description: s(props, "description"),
+                volume_type: s(props, "volume_type"),
+                availability_zone: s(props, "availability_zone"),
+                metadata,
+                multiattach: false,
+                snapshot_id: s(props, "snapshot_id"),
+                source_volid: s(props, "source_volid"),
+                image_ref: image,
+            };
+            Ok(Created::id(cloud.volume.volume_create(ctx, req).await?.id))
+        }
+        other => Err(ApiError::bad_request(format!(
+            "The Resource Type ({other}) could not be found."
+        ))),
+    }
+}
+
+async fn add_rule(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    group: &str,
+    r: &Map<String, Value>,
+) -> ApiResult<String> {
+    let mut body = pick(
+        r,
+        &[
+            "direction",
+            "ethertype",
+            "protocol",
+            "port_range_min",
+            "port_range_max",
+            "remote_ip_prefix",
+            "remote_group_id",
+            "description",
+        ],
+    );
+    body.insert("security_group_id".into(), Value::String(group.to_owned()));
+    body.entry("direction").or_insert(json!("ingress"));
+    body.entry("ethertype").or_insert(json!("IPv4"));
+    if r.get("remote_mode").and_then(Value::as_str) == Some("remote_group_id")
+        && !body.contains_key("remote_group_id")
+    {
+        body.insert("remote_group_id".into(), Value::String(group.to_owned()));
+    }
+    let input = typed(res, Value::Object(body))?;
+    Ok(cloud
+        .network
+        .security_group_rule_create(ctx, input)
+        .await?
+        .std
+        .id)
+}
+
+async fn server_create(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    name: String,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let mut server = Map::new();
+    server.insert("name".into(), Value::String(name));
+    let flavor = s(props, "flavor").ok_or_else(|| prop_err(res, "Property flavor not assigned"))?;
+    server.insert(
+        "flavorRef".into(),
+        Value::String(flavor_id(cloud, ctx, res, &flavor).await?),
+    );
+    if let Some(i) = s(props, "image") {
+        server.insert(
+            "imageRef".into(),
+            Value::String(image_id(cloud, ctx, res, &i).await?),
+        );
+    }
+    for (from, to) in [
+        ("key_name", "key_name"),
+        ("availability_zone", "availability_zone"),
+        ("admin_pass", "adminPass"),
+    ] {
+        if let Some(v) = s(props, from) {
+            server.insert(to.into(), Value::String(v));
+        }
+    }
+    if let Some(v) = props.get("config_drive").filter(|v| !v.is_null()) {
+        server.insert("config_drive".into(), v.clone());
+    }
+    if let Some(Value::Object(m)) = props.get("metadata") {
+        let m: Map<String, Value> = m
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    Value::String(v.as_str().map(str::to_owned).unwrap_or(v.to_string())),
+                )
+            })
+            .collect();
+        server.insert("metadata".into(), Value::Object(m));
+    }
+    if let Some(ud) = s(props, "user_data") {
+        use base64::Engine;
+        server.insert(
+            "user_data".into(),
+            Value::String(base64::engine::general_purpose::STANDARD.encode(ud)),
+        );
+    }
+    if let Some(Value::Array(groups)) = props.get("security_groups") {
+        let g: Vec<Value> = groups
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|n| json!({"name": n}))
+            .collect();
+        server.insert("security_groups".into(), Value::Array(g));
+    }
+    if let Some(Value::Array(bdm)) = props.get("block_device_mapping_v2") {
+        let mut out = Vec::new();
+        for b in bdm {
+            let Value::Object(b) = b else { continue };
+            let mut o = pick(
+                b,
+                &[
+                    "boot_index",
+                    "delete_on_termination",
+                    "device_name",
+                    "disk_bus",
+                    "device_type",
+                    "volume_size",
+                ],
+            );
+            if let Some(v) = s(b, "volume_id") {
+                o.insert("uuid".into(), Value::String(v));
+                o.insert("source_type".into(), json!("volume"));
+                o.insert("destination_type".into(), json!("volume"));
+            } else if let Some(i) = s(b, "image").or_else(|| s(b, "image_id")) {
+                o.insert(
+                    "uuid".into(),
+                    Value::String(image_id(cloud, ctx, res, &i).await?),
+                );
+                o.insert("source_type".into(), json!("image"));
+                o.insert("destination_type".into(), json!("volume"));
+            }
+            out.push(Value::Object(o));
+        }
+        server.insert("block_device_mapping_v2".into(), Value::Array(out));
+    }
+    let networks = match props.get("networks") {
+        Some(Value::Array(nets)) => {
+            let mut out = Vec::new();
+            for n in nets {
+                let Value::Object(n) = n else {
+                    return Err(prop_err(res, "networks must be a list of maps"));
+                };
+                let mut o = Map::new();
+                if let Some(p) = s(n, "port") {
+                    o.insert("port".into(), Value::String(p));
+                } else if let Some(net) = s(n, "network") {
+                    o.insert(
+                        "uuid".into(),
+                        Value::String(network_id(cloud, ctx, res, &net).await?),
+                    );
+                } else if let Some(sub) = s(n, "subnet") {
+                    let sub = subnet_id(cloud, ctx, res, &sub).await?;
+                    let subnet = cloud.network.subnet_get(ctx, sub).await?;
+                    o.insert("uuid".into(), Value::String(subnet.network_id.clone()));
+                } else {
+                    return Err(prop_err(
+                        res,
+                        "each network needs a network, port or subnet",
+                    ));
+                }
+                if let Some(ip) = s(n, "fixed_ip") {
+                    o.insert("fixed_ip".into(), Value::String(ip));
+                }
+                out.push(Value::Object(o));
+            }
+            Value::Array(out)
+        }
+        _ => Value::String("auto".into()),
+    };
+    server.insert("networks".into(), networks);
+    let body: crate::compute::servers::ServerCreateBody = typed(res, json!({"server": server}))?;
+    // 2.52 (tags) and 2.19 (description) are below what the create uses here.
+    let mv = crate::compute::api::microversion::Microversion(2, 52);
+    let plan = cloud.compute.server_create_plan(ctx, body, mv).await?;
+    let nets = plan.networks.clone();
+    let request_id = format!("req-{}", uuid::Uuid::new_v4());
+    let servers = cloud
+        .compute
+        .server_create_records(ctx, plan, nets, request_id.clone())
+        .await?;
+    let first = servers
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no server was created")))?;
+    if first.vm_state == crate::compute::model::VmState::Building {
+        cloud.compute.spawn_build(
+            first.id.clone(),
+            std::sync::Arc::new(ctx.clone()),
+            request_id,
+        );
+    }
+    Ok(Created::id(first.id))
+}
+
+/// Properties each type can change without replacing the resource.
+fn updatable(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "OS::Neutron::Net" => &["name", "admin_state_up", "shared", "port_security_enabled"],
+        "OS::Neutron::Subnet" => &[
+            "name",
+            "enable_dhcp",
+            "dns_nameservers",
+            "gateway_ip",
+            "allocation_pools",
+            "host_routes",
+        ],
+        _ => &[],
+    }
+}
+
+/// Applies changed properties in place when the type allows it for every
+/// changed one (`Ok(false)`: the resource must be replaced instead).
+pub async fn update_in_place(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    kind: &str,
+    id: &str,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+) -> ApiResult<bool> {
+    let allowed = updatable(kind);
+    let changed: Vec<&String> = old
+        .keys()
+        .chain(new.keys())
+        .filter(|k| old.get(*k) != new.get(*k))
+        .collect();
+    if changed.is_empty() {
+        return Ok(true);
+    }
+    // A property that went away reverts to its default, which a partial update
+    // cannot express: replace.
+    if changed
+        .iter()
+        .any(|k| !allowed.contains(&k.as_str()) || !new.contains_key(*k))
+    {
+        return Ok(false);
+    }
+    let body: Map<String, Value> = changed
+        .iter()
+        .filter_map(|k| new.get(*k).map(|v| ((*k).clone(), v.clone())))
+        .collect();
+    match kind {
+        "OS::Neutron::Net" => {
+            let input = typed("update", Value::Object(body))?;
+            cloud
+                .network
+                .network_update(ctx, id.to_owned(), input, None)
+                .await?;
+        }
+        "OS::Neutron::Subnet" => {
+            let input = typed("update", Value::Object(body))?;
+            cloud
+                .network
+                .subnet_update(ctx, id.to_owned(), input, None)
+                .await?;
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Waits until a resource is usable: a server ACTIVE, a volume available.
+pub async fn wait_ready(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    kind: &str,
+    id: &str,
+    deadline: tokio::time::Instant,
+) -> ApiResult<()> {
+    use crate::compute::model::VmState;
+    loop {
+        let done = match kind {
+            "OS::Nova::Server" => {
+                let s = cloud.compute.server_get(ctx, id.to_owned()).await?;
+                match s.vm_state {
+                    VmState::Active => true,
+                    VmState::Error => {
+                        let why = s.fault.map(|f| f.message).unwrap_or_default();
+                        return Err(ApiError::Conflict(format!(
+                            "Went to status ERROR due to \"Message: {why}\""
+                        )));
+                    }
+                    _ => false,
+                }
+            }
+            "OS::Cinder::Volume" => {
+                let v = cloud.volume.volume_get(ctx, id.to_owned()).await?;
+                match v.status.as_str() {
+                    "available" => true,
+                    "error" => {
+                        return Err(ApiError::Conflict(
+                            "Went to status error due to \"Unknown\"".into(),
+                        ));
+                    }
+                    _ => false,
+                }
+            }
+            _ => true,
+        };
+        if done {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::Conflict(
+                "Resource CREATE failed: timed out".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The attributes of a resource now, merged over what its create recorded.
+pub async fn attributes(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    kind: &str,
+    id: &str,
+    recorded: &Value,
+) -> ApiResult<Value> {
+    let mut out = match recorded {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    let show: Value = match kind {
+        "OS::Neutron::Net" => to_json(cloud.network.network_get(ctx, id.to_owned()).await?),
+        "OS::Neutron::Subnet" => to_json(cloud.network.subnet_get(ctx, id.to_owned()).await?),
+        "OS::Neutron::Router" => to_json(cloud.network.router_get(ctx, id.to_owned()).await?),
+        "OS::Neutron::Port" => {
+            let p = to_json(cloud.network.port_get(ctx, id.to_owned()).await?);
+            if let Value::Object(m) = &p {
+                let subnets: Vec<Value> = m
+                    .get("fixed_ips")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f.get("subnet_id").cloned())
+                    .collect();
+                out.insert("subnets".into(), Value::Array(subnets));
+            }
+            p
+        }
+        "OS::Neutron::SecurityGroup" => to_json(
+            cloud
+                .network
+                .security_group_get(ctx, id.to_owned())
+                .await?
+                .0,
+        ),
+        "OS::Neutron::FloatingIP" => {
+            to_json(cloud.network.floating_ip_get(ctx, id.to_owned()).await?)
+        }
+        "OS::Nova::Server" => {
+            let s = cloud.compute.server_get(ctx, id.to_owned()).await?;
+            let mut addresses = Map::new();
+            let mut networks = Map::new();
+            let mut first = String::new();
+            for sp in &s.ports {
+                let Ok(port) = cloud.network.port_get(ctx, sp.port_id.clone()).await else {
+                    continue;
+                };
+                let net_name = cloud
+                    .network
+                    .network_get(ctx, port.network_id.clone())
+                    .await
+                    .map(|n| n.name)
+                    .unwrap_or_else(|_| port.network_id.clone());
+                for ip in &port.fixed_ips {
+                    if first.is_empty() {
+                        first = ip.ip_address.clone();
+                    }
+                    let v = if ip.ip_address.contains(':') { 6 } else { 4 };
+                    let addr = json!({"addr": ip.ip_address, "version": v, "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": port.mac_address, "port": port.std.id});
+                    push(&mut addresses, &net_name, addr);
+                    push(&mut networks, &net_name, json!(ip.ip_address));
+                    push(&mut networks, &port.network_id, json!(ip.ip_address));
+                }
+            }
+            out.insert("first_address".into(), Value::String(first));
+            out.insert("addresses".into(), Value::Object(addresses));
+            out.insert("networks".into(), Value::Object(networks));
+            out.insert(
+                "instance_name".into(),
+                Value::String(s.instance_name.clone()),
+            );
+            out.insert("accessIPv4".into(), Value::String(s.access_ipv4.clone()));
+            out.insert("accessIPv6".into(), Value::String(s.access_ipv6.clone()));
+            json!({"id": s.id, "name": s.name, "status": format!("{:?}", s.vm_state).to_uppercase(), "flavor": {"id": s.flavor.id}, "image": {"id": s.image_id}, "key_name": s.key_name, "metadata": s.metadata})
+        }
+        "OS::Cinder::Volume" => {
+            let v = cloud.volume.volume_get(ctx, id.to_owned()).await?;
+            out.insert("display_name".into(), json!(v.name));
+            out.insert("display_description".into(), json!(v.description));
+            out.insert("attachments".into(), json!([]));
+            out.insert("attachments_list".into(), json!([]));
+            json!({"id": v.id, "name": v.name, "description": v.description, "size": v.size, "status": v.status.as_str(), "bootable": v.bootable, "volume_type": v.type_name, "availability_zone": v.availability_zone, "metadata": v.metadata, "created_at": v.created_at})
+        }
+        _ => Value::Object(out.clone()),
+    };
+    if let Value::Object(m) = &show {
+        for (k, v) in m {
+            out.entry(k.clone()).or_insert(v.clone());
+        }
+    }
+    out.insert("show".into(), show);
+    Ok(Value::Object(out))
+}
+
+/// Appends to the list under `key`, starting it when missing.
+fn push(m: &mut Map<String, Value>, key: &str, v: Value) {
+    if let Value::Array(a) = m.entry(key.to_owned()).or_insert_with(|| json!([])) {
+        a.push(v);
+    }
+}
+
+fn to_json<T: serde::Serialize>(t: T) -> Value {
+    serde_json::to_value(t).unwrap_or(Value::Null)
+}
+
+fn gone(e: &ApiError) -> bool {
+    matches!(e, ApiError::NotFound { .. } | ApiError::Missing(_))
+        || matches!(e, ApiError::Typed { status, .. } if *status == axum::http::StatusCode::NOT_FOUND)
+}
+
+/// Deletes a resource and waits until it is gone; one already gone is fine, so
+/// a delete can be replayed after a restart.
+pub async fn delete(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    kind: &str,
+    id: &str,
+    deadline: tokio::time::Instant,
+) -> ApiResult<()> {
+    if id.is_empty() {
+        return Ok(());
+    }
+    let r = match kind {
+        "OS::Neutron::Net" => cloud.network.network_delete(ctx, id.to_owned()).await,
+        "OS::Neutron::Subnet" => cloud.network.subnet_delete(ctx, id.to_owned()).await,
+        "OS::Neutron::Router" => cloud.network.router_delete(ctx, id.to_owned()).await,
+        "OS::Neutron::RouterInterface" => {
+            let (router, key) = id.split_once(':').unwrap_or((id, ""));
+            let req = match key.split_once('=') {
+                Some(("subnet_id", s)) => json!({"subnet_id": s}),
+                Some(("port_id", p)) => json!({"port_id": p}),
+                _ => return Ok(()),
+            };
+            cloud
+                .network
+                .router_remove_interface(ctx, router.to_owned(), typed("interface", req)?)
+                .await
+                .map(drop)
+        }
+        "OS::Neutron::Port" => cloud.network.port_delete(ctx, id.to_owned()).await,
+        "OS::Neutron::SecurityGroup" => {
+            cloud
+                .network
+                .security_group_delete(ctx, id.to_owned())
+                .await
+        }
+        "OS::Neutron::SecurityGroupRule" => {
+            cloud
+                .network
+                .security_group_rule_delete(ctx, id.to_owned())
+                .await
+        }
+        "OS::Neutron::FloatingIP" => cloud.network.floating_ip_delete(ctx, id.to_owned()).await,
+        "OS::Neutron::FloatingIPAssociation" => {
+            let input = typed("association", json!({"port_id": null}))?;
+            cloud
+                .network
+                .floating_ip_update(ctx, id.to_owned(), input, None)
+                .await
+                .map(drop)
+        }
+        "OS::Nova::KeyPair" => cloud.compute.keypair_delete(ctx, id.to_owned(), None).await,
+        "OS::Nova::Server" => {
+            cloud
+                .compute
+                .server_delete(ctx, id.to_owned(), format!("req-{}", uuid::Uuid::new_v4()))
+                .await
+        }
+        "OS::Cinder::Volume" => {
+            cloud
+                .volume
+                .volume_delete(ctx, id.to_owned(), false, false)
+                .await
+        }
+        _ => Ok(()),
+    };
+    match r {
+        Ok(()) => {}
+        Err(e) if gone(&e) => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    loop {
+        let still = match kind {
+            "OS::Nova::Server" => match cloud.compute.server_get(ctx, id.to_owned()).await {
+                Ok(s) => s.vm_state != crate::compute::model::VmState::Deleted,
+                Err(e) if gone(&e) => false,
+                Err(e) => return Err(e),
+            },
+            "OS::Cinder::Volume" => match cloud.volume.volume_get(ctx, id.to_owned()).await {
+                Ok(v) if v.status.as_str() == "error_deleting" => {
+                    return Err(ApiError::Conflict(format!(
+                        "Volume {id} went to status error_deleting"
+                    )));
+                }
+                Ok(_) => true,
+                Err(e) if gone(&e) => false,
+                Err(e) => return Err(e),
+            },
+            _ => false,
+        };
+        if !still {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::Conflict(format!(
+                "Timed out deleting {kind} {id}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definitions_are_checked() {
+        check_definition("n", "OS::Neutron::Net", &json!({"name": "x"})).expect("known");
+        let e = check_definition("n", "OS::Foo::Bar", &json!({})).expect_err("type");
+        assert!(e.to_string().contains("OS::Foo::Bar"), "{e}");
+        let e = check_definition("n", "OS::Neutron::Net", &json!({"nam": "x"})).expect_err("prop");
+        assert!(e.to_string().contains("Unknown Property nam"), "{e}");
+        let e = check_definition("k", "OS::Nova::KeyPair", &json!({})).expect_err("required");
+        assert!(e.to_string().contains("Property name not assigned"), "{e}");
+    }
+
+    #[test]
+    fn physical_names_follow_heat() {
+        let n = physical_name("lab", "net");
+        assert!(
+            n.starts_with("lab-net-") && n.len() == "lab-net-".len() + 12,
+            "{n}"
+        );
+    }
+}

@@ -1,0 +1,363 @@
+//! Stack operations (Orchestration API v1: Stacks, Outputs, Templates): the
+//! checks done before a stack is accepted, and the reads the API shows.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::engine::{self, Op};
+use super::model::{COMPLETE, CREATE, DELETE, IN_PROGRESS, INIT, Owner, Resource, Stack, UPDATE};
+use super::template::Template;
+use super::{OrchestrationService, may_change, resources, store};
+use crate::cloud::Cloud;
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+
+/// The body of `POST /stacks` (and of `POST /validate`, which reads the template
+/// and environment only).
+#[derive(Debug, Deserialize, Default)]
+pub struct StackCreate {
+    pub stack_name: Option<String>,
+    pub template: Option<Value>,
+    pub template_url: Option<String>,
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
+    pub environment: Option<Value>,
+    #[serde(default)]
+    pub files: Map<String, Value>,
+    pub environment_files: Option<Vec<String>>,
+    pub files_container: Option<String>,
+    pub disable_rollback: Option<bool>,
+    pub timeout_mins: Option<Value>,
+    pub tags: Option<Value>,
+    pub adopt_stack_data: Option<Value>,
+}
+
+/// The template of a request, given inline as a mapping or as text.
+pub fn template_of(req: &StackCreate) -> ApiResult<Template> {
+    let raw = match (&req.template, &req.template_url) {
+        (Some(Value::String(text)), _) => super::template::parse_text(text)?,
+        (Some(v @ Value::Object(_)), _) => v.clone(),
+        (Some(_), _) => {
+            return Err(ApiError::bad_request(
+                "The template is not a JSON object or YAML mapping.",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "template_url is not supported by this cloud; send the template inline (the openstack client does).",
+            ));
+        }
+        (None, None) => return Err(ApiError::bad_request("No template specified")),
+    };
+    let t = Template::parse(raw)?;
+    for (name, r) in &t.resources {
+        resources::check_definition(name, &r.kind, &r.properties)?;
+    }
+    engine::check_attributes(&t)?;
+    Ok(t)
+}
+
+/// The parameter values of a request: the environment's `parameter_defaults`,
+/// then its `parameters`, then the request's own, later ones winning.
+pub fn given_parameters(req: &StackCreate) -> ApiResult<Map<String, Value>> {
+    let env = match &req.environment {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(Value::String(text)) => match super::template::parse_text(text)? {
+            Value::Object(m) => m,
+            Value::Null => Map::new(),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "The environment is not a valid YAML mapping.",
+                ));
+            }
+        },
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "The environment is not a valid YAML mapping.",
+            ));
+        }
+    };
+    const ENV_SECTIONS: &[&str] = &[
+        "parameters",
+        "parameter_defaults",
+        "resource_registry",
+        "event_sinks",
+        "parameter_merge_strategies",
+        "encrypted_param_names",
+    ];
+    if let Some(k) = env.keys().find(|k| !ENV_SECTIONS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "environment has unknown section \"{k}\""
+        )));
+    }
+    let mut out = Map::new();
+    for section in ["parameter_defaults", "parameters"] {
+        if let Some(Value::Object(p)) = env.get(section) {
+            out.extend(p.clone());
+        }
+    }
+    out.extend(req.parameters.clone());
+    Ok(out)
+}
+
+fn check_stack_name(name: &str) -> ApiResult<()> {
+    let ok = name.len() <= 255
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "Invalid stack name {name} must contain only alphanumeric or \"_-.\" characters, must start with alpha and must be 255 characters or less."
+        )))
+    }
+}
+
+fn tags_of(v: &Option<Value>) -> ApiResult<Vec<String>> {
+    Ok(match v {
+        None | Some(Value::Null) => vec![],
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "tags must be a comma-separated string or a list",
+            ));
+        }
+    })
+}
+
+fn timeout_of(v: &Option<Value>) -> ApiResult<Option<i64>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request("Invalid timeout value")),
+        Some(Value::String(s)) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request(format!("Invalid timeout value {s}"))),
+        Some(_) => Err(ApiError::bad_request("Invalid timeout value")),
+    }
+}
+
+impl OrchestrationService {
+    /// `POST /stacks`: validates everything, records the stack and its resources
+    /// (INIT) with the owner's identity, and starts the engine.
+    pub async fn stack_create(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        req: StackCreate,
+    ) -> ApiResult<Stack> {
+        let owner = Owner::of(ctx)
+            .ok_or_else(|| ApiError::bad_request("A project-scoped token is required."))?;
+        may_change(ctx, &owner.project_id)?;
+        let name = req
+            .stack_name
+            .clone()
+            .ok_or_else(|| ApiError::bad_request("No stack name specified"))?;
+        check_stack_name(&name)?;
+        if req.adopt_stack_data.is_some() {
+            return Err(ApiError::bad_request(
+                "Stack adopt is not supported by this cloud.",
+            ));
+        }
+        let t = template_of(&req)?;
+        let parameters = t.resolve_parameters(&given_parameters(&req)?)?;
+        let now = store::now();
+        let stack = Stack {
+            id: uuid::Uuid::new_v4().to_string(),
+            name,
+            project_id: owner.project_id.clone(),
+            owner,
+            template: t.raw.clone(),
+            parameters,
+            action: CREATE.into(),
+            status: IN_PROGRESS.into(),
+            status_reason: "Stack CREATE started".into(),
+            disable_rollback: req.disable_rollback.unwrap_or(true),
+            timeout_mins: timeout_of(&req.timeout_mins)?,
+            tags: tags_of(&req.tags)?,
+            created_at: now.clone(),
+            updated_at: None,
+            deleted_at: None,
+        };
+        let rows: Vec<Resource> = t
+            .order()?
+            .into_iter()
+            .filter_map(|n| t.resources.get(&n).map(|d| (n, d.kind.clone())))
+            .map(|(name, kind)| Resource {
+                stack_id: stack.id.clone(),
+                name,
+                kind,
+                physical_id: String::new(),
+                action: INIT.into(),
+                status: COMPLETE.into(),
+                status_reason: String::new(),
+                attributes: Value::Object(Map::new()),
+                properties: Value::Object(Map::new()),
+                replaced_id: String::new(),
+                created_at: now.clone(),
+                updated_at: None,
+            })
+            .collect();
+        let ev = engine::event(&stack, None, CREATE, IN_PROGRESS, "Stack CREATE started");
+        let s = stack.clone();
+        self.write(move |c| {
+            store::stack_insert(c, &s)?;
+            for r in &rows {
+                store::resource_put(c, r)?;
+            }
+            store::event_add(c, &ev)
+        })
+        .await?;
+        self.spawn(cloud.clone(), stack.id.clone(), Op::Create);
+        Ok(stack)
+    }
+
+    /// `PUT /stacks/{name}/{id}` (`patch`: `PATCH`, Heat's `--existing`, where the
+    /// stored template and parameters stay unless given): records the new
+    /// definition with UPDATE_IN_PROGRESS in one transaction and starts the engine.
+    pub async fn stack_update(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        name_or_id: &str,
+        req: StackCreate,
+        patch: bool,
+    ) -> ApiResult<()> {
+        let stack = self.stack_find(ctx, name_or_id).await?;
+        may_change(ctx, &stack.project_id)?;
+        if stack.deleted_at.is_some() {
+            return Err(super::stack_not_found(name_or_id));
+        }
+        if stack.status == IN_PROGRESS {
+            return Err(ApiError::Conflict(format!(
+                "Stack {} already has an action ({}) in progress.",
+                stack.name, stack.action
+            )));
+        }
+        let t = if patch && req.template.is_none() && req.template_url.is_none() {
+            Template::parse(stack.template.clone())?
+        } else {
+            template_of(&req)?
+        };
+        let mut given = Map::new();
+        if patch {
+            given.extend(
+                stack
+                    .parameters
+                    .iter()
+                    .filter(|(k, _)| t.parameters.contains_key(*k))
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+        }
+        given.extend(given_parameters(&req)?);
+        let parameters = t.resolve_parameters(&given)?;
+        let timeout = timeout_of(&req.timeout_mins)?.or(stack.timeout_mins);
+        let ev = engine::event(&stack, None, UPDATE, IN_PROGRESS, "Stack UPDATE started");
+        let (id, raw) = (stack.id.clone(), t.raw.clone());
+        self.write(move |c| {
+            store::stack_set_definition(c, &id, &raw, &parameters, timeout)?;
+            store::stack_set_status(c, &id, UPDATE, IN_PROGRESS, "Stack UPDATE started")?;
+            store::event_add(c, &ev)
+        })
+        .await?;
+        self.spawn(cloud.clone(), stack.id.clone(), Op::Update);
+        Ok(())
+    }
+
+    /// `DELETE /stacks/{name}/{id}`: records DELETE_IN_PROGRESS at once (a running
+    /// create stops at its next resource) and starts the engine.
+    pub async fn stack_delete(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        name_or_id: &str,
+    ) -> ApiResult<()> {
+        let stack = self.stack_find(ctx, name_or_id).await?;
+        may_change(ctx, &stack.project_id)?;
+        if stack.deleted_at.is_some() {
+            return Err(super::stack_not_found(name_or_id));
+        }
+        if stack.action == DELETE && stack.status == IN_PROGRESS {
+            return Ok(());
+        }
+        self.cancel(&stack.id, true);
+        self.stack_state(&stack, DELETE, IN_PROGRESS, "Stack DELETE started")
+            .await?;
+        self.spawn(cloud.clone(), stack.id.clone(), Op::Delete);
+        Ok(())
+    }
+
+    /// Live stacks of the caller's project (every project for an admin asking
+    /// `global_tenant`).
+    pub async fn stack_list(&self, ctx: &RequestContext, global: bool) -> ApiResult<Vec<Stack>> {
+        if !ctx.can_read() {
+            return Err(ApiError::forbidden());
+        }
+        let project = if global && ctx.is_admin() {
+            None
+        } else {
+            Some(
+                ctx.project_id()
+                    .map(str::to_owned)
+                    .ok_or_else(|| ApiError::bad_request("A project-scoped token is required."))?,
+            )
+        };
+        self.read(move |c| store::stack_list(c, project.as_deref()))
+            .await
+    }
+
+    pub async fn stack_resources(&self, stack: &Stack) -> ApiResult<Vec<Resource>> {
+        let id = stack.id.clone();
+        self.read(move |c| store::resource_list(c, &id)).await
+    }
+
+    pub async fn stack_events(&self, stack: &Stack) -> ApiResult<Vec<super::model::Event>> {
+        let id = stack.id.clone();
+        self.read(move |c| store::event_list(c, &id)).await
+    }
+
+    /// The outputs, evaluated now: `(key, description, value or error)`.
+    pub async fn stack_outputs(
+        &self,
+        cloud: &Cloud,
+        stack: &Stack,
+    ) -> ApiResult<Vec<(String, String, Result<Value, String>)>> {
+        let t = Template::parse(stack.template.clone())?;
+        let current: BTreeMap<String, Resource> = self
+            .stack_resources(stack)
+            .await?
+            .into_iter()
+            .map(|r| (r.name.clone(), r))
+            .collect();
+        let ctx = stack.owner.context();
+        let mut out = Vec::new();
+        for (key, o) in &t.outputs {
+            let v = engine::evaluate(cloud, &ctx, stack, &current, &o.value)
+                .await
+                .map_err(|e| e.to_string());
+            out.push((key.clone(), o.description.clone(), v));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,979 @@
+//! HOT templates: parsing (YAML or JSON), parameters with their types and
+//! constraints, the resource dependency graph and the intrinsic functions. Pure code
+//! with no I/O, so every rule is unit-tested here.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
+
+use crate::http::error::{ApiError, ApiResult};
+
+/// The HOT versions accepted, by date and by release name.
+pub const VERSIONS: &[&str] = &[
+    "2013-05-23",
+    "2014-10-16",
+    "2015-04-30",
+    "2015-10-15",
+    "2016-04-08",
+    "2016-10-14",
+    "newton",
+    "2017-02-24",
+    "ocata",
+    "2017-09-01",
+    "pike",
+    "2018-03-02",
+    "queens",
+    "2018-08-31",
+    "rocky",
+    "2021-04-16",
+    "wallaby",
+];
+
+/// One declared parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamDef {
+    pub kind: ParamType,
+    pub default: Option<Value>,
+    pub description: String,
+    pub label: Option<String>,
+    pub hidden: bool,
+    pub constraints: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ParamType {
+    String,
+    Number,
+    Boolean,
+    Json,
+    CommaDelimitedList,
+}
+
+impl ParamType {
+    pub fn label(self) -> &'static str {
+        match self {
+            ParamType::String => "String",
+            ParamType::Number => "Number",
+            ParamType::Boolean => "Boolean",
+            ParamType::Json => "Json",
+            ParamType::CommaDelimitedList => "CommaDelimitedList",
+        }
+    }
+}
+
+/// One declared resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceDef {
+    pub kind: String,
+    pub properties: Value,
+    pub depends_on: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputDef {
+    pub value: Value,
+    pub description: String,
+}
+
+/// A parsed, structurally checked template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub version: String,
+    pub description: String,
+    pub parameters: BTreeMap<String, ParamDef>,
+    pub resources: BTreeMap<String, ResourceDef>,
+    pub outputs: BTreeMap<String, OutputDef>,
+    /// The template as received, for `GET .../template`.
+    pub raw: Value,
+}
+
+fn invalid(msg: impl Into<String>) -> ApiError {
+    ApiError::bad_request(msg.into())
+}
+
+/// Parses a template given as text (YAML, of which JSON is a subset); a syntax
+/// error names the line, as Heat's "Error parsing template".
+pub fn parse_text(text: &str) -> ApiResult<Value> {
+    let v: Value = serde_yaml_ng::from_str(text).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
+            .unwrap_or_default();
+        invalid(format!("Error parsing template{at}: {e}"))
+    })?;
+    Ok(v)
+}
+
+fn as_str_field<'a>(
+    m: &'a Map<String, Value>,
+    key: &str,
+    what: &str,
+) -> ApiResult<Option<&'a str>> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(invalid(format!("{what}: \"{key}\" must be a string"))),
+    }
+}
+
+impl Template {
+    /// Checks the structure of a template value (a mapping with a known
+    /// `heat_template_version`, sections of the right shapes, resources with a
+    /// type, `depends_on` naming resources of this template, no dependency cycle).
+    pub fn parse(raw: Value) -> ApiResult<Template> {
+        let Value::Object(top) = &raw else {
+            return Err(invalid(
+                "The template is not a JSON object or YAML mapping.",
+            ));
+        };
+        let version = match top.get("heat_template_version") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(_) | None => {
+                if top.contains_key("AWSTemplateFormatVersion") {
+                    return Err(invalid(
+                        "Template format AWSTemplateFormatVersion is not supported; use HOT (heat_template_version).",
+                    ));
+                }
+                return Err(invalid("Template format version not found."));
+            }
+        };
+        if !VERSIONS.contains(&version.as_str()) {
+            return Err(invalid(format!(
+                "\"heat_template_version: {version}\". \"heat_template_version\" should be one of: {}",
+                VERSIONS.join(", ")
+            )));
+        }
+        const SECTIONS: &[&str] = &[
+            "heat_template_version",
+            "description",
+            "parameter_groups",
+            "parameters",
+            "resources",
+            "outputs",
+            "conditions",
+        ];
+        if let Some(k) = top.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
+            return Err(invalid(format!("The template section is invalid: {k}")));
+        }
+        let description = as_str_field(top, "description", "Template")?
+            .unwrap_or_default()
+            .to_owned();
+        let mut parameters = BTreeMap::new();
+        match top.get("parameters") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(ps)) => {
+                for (name, p) in ps {
+                    parameters.insert(name.clone(), parse_param(name, p)?);
+                }
+            }
+            Some(_) => return Err(invalid("The \"parameters\" section must be a map.")),
+        }
+        let mut resources = BTreeMap::new();
+        match top.get("resources") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(rs)) => {
+                for (name, r) in rs {
+                    resources.insert(name.clone(), parse_resource(name, r)?);
+                }
+            }
+            Some(_) => return Err(invalid("The \"resources\" section must be a map.")),
+        }
+        let mut outputs = BTreeMap::new();
+        match top.get("outputs") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(os)) => {
+                for (name, o) in os {
+                    let Value::Object(om) = o else {
+                        return Err(invalid(format!("Output {name} must be a map.")));
+                    };
+                    outputs.insert(
+                        name.clone(),
+                        OutputDef {
+                            value: om.get("value").cloned().unwrap_or(Value::Null),
+                            description: as_str_field(om, "description", name)?
+                                .unwrap_or("No description given")
+                                .to_owned(),
+                        },
+                    );
+                }
+            }
+            Some(_) => return Err(invalid("The \"outputs\" section must be a map.")),
+        }
+        let t = Template {
+            version,
+            description,
+            parameters,
+            resources,
+            outputs,
+            raw,
+        };
+        t.check_references()?;
+        t.order()?;
+        Ok(t)
+    }
+
+    /// Every `get_resource`/`get_attr`/`depends_on` names a resource, every
+    /// `get_param` a parameter (or a pseudo parameter).
+    fn check_references(&self) -> ApiResult<()> {
+        for (name, r) in &self.resources {
+            for d in &r.depends_on {
+                if !self.resources.contains_key(d) {
+                    return Err(invalid(format!(
+                        "The specified reference \"{d}\" (in {name}) is incorrect."
+                    )));
+                }
+            }
+            self.check_value(&r.properties, name)?;
+        }
+        for (name, o) in &self.outputs {
+            self.check_value(&o.value, name)?;
+        }
+        Ok(())
+    }
+
+    fn check_value(&self, v: &Value, at: &str) -> ApiResult<()> {
+        let mut refs = BTreeSet::new();
+        collect_refs(v, &mut refs);
+        if let Some(r) = refs.iter().find(|r| !self.resources.contains_key(*r)) {
+            return Err(invalid(format!(
+                "The specified reference \"{r}\" (in {at}) is incorrect."
+            )));
+        }
+        let mut params = BTreeSet::new();
+        collect_params(v, &mut params);
+        if let Some(p) = params
+            .iter()
+            .find(|p| !self.parameters.contains_key(*p) && !PSEUDO.contains(&p.as_str()))
+        {
+            return Err(invalid(format!(
+                "The Parameter ({p}) was not defined in template."
+            )));
+        }
+        Ok(())
+    }
+
+    /// The resources each resource depends on (explicitly or through a function).
+    pub fn dependencies(&self) -> BTreeMap<String, BTreeSet<String>> {
+        self.resources
+            .iter()
+            .map(|(name, r)| {
+                let mut deps: BTreeSet<String> = r.depends_on.iter().cloned().collect();
+                collect_refs(&r.properties, &mut deps);
+                deps.remove(name);
+                (name.clone(), deps)
+            })
+            .collect()
+    }
+
+    /// The creation order (dependencies first; ties by name, so it is stable); a
+    /// cycle is Heat's "Circular Dependency Found".
+    pub fn order(&self) -> ApiResult<Vec<String>> {
+        let deps = self.dependencies();
+        let mut done: Vec<String> = Vec::new();
+        let mut left: BTreeMap<String, BTreeSet<String>> = deps;
+        while !left.is_empty() {
+            let ready: Vec<String> = left
+                .iter()
+                .filter(|(_, d)| d.iter().all(|x| done.contains(x)))
+                .map(|(n, _)| n.clone())
+                .collect();
+            if ready.is_empty() {
+                let names: Vec<&str> = left.keys().map(String::as_str).collect();
+                return Err(invalid(format!(
+                    "Circular Dependency Found: {}",
+                    names.join(", ")
+                )));
+            }
+            for n in ready {
+                left.remove(&n);
+                done.push(n);
+            }
+        }
+        Ok(done)
+    }
+
+    /// The values of every parameter: given ones (converted to their type and
+    /// checked against their constraints), or the defaults; a missing one is
+    /// Heat's "The Parameter (x) was not provided."
+    pub fn resolve_parameters(&self, given: &Map<String, Value>) -> ApiResult<Map<String, Value>> {
+        if let Some(k) = given.keys().find(|k| !self.parameters.contains_key(*k)) {
+            return Err(invalid(format!(
+                "The Parameter ({k}) was not defined in template."
+            )));
+        }
+        let mut out = Map::new();
+        for (name, def) in &self.parameters {
+            let raw = match given.get(name).or(def.default.as_ref()) {
+                Some(v) => v.clone(),
+                None => {
+                    return Err(invalid(format!("The Parameter ({name}) was not provided.")));
+                }
+            };
+            let v = coerce(name, def.kind, &raw)?;
+            check_constraints(name, def, &v)?;
+            out.insert(name.clone(), v);
+        }
+        Ok(out)
+    }
+}
+
+/// Pseudo parameters every stack has.
+pub const PSEUDO: &[&str] = &["OS::stack_name", "OS::stack_id", "OS::project_id"];
+
+fn parse_param(name: &str, p: &Value) -> ApiResult<ParamDef> {
+    let Value::Object(m) = p else {
+        return Err(invalid(format!("Parameter {name} must be a map.")));
+    };
+    let kind = match as_str_field(m, "type", name)? {
+        Some("string") => ParamType::String,
+        Some("number") => ParamType::Number,
+        Some("boolean") => ParamType::Boolean,
+        Some("json") => ParamType::Json,
+        Some("comma_delimited_list") => ParamType::CommaDelimitedList,
+        Some(other) => {
+            return Err(invalid(format!(
+                "Invalid type ({other}) for parameter {name}"
+            )));
+        }
+        None => {
+            return Err(invalid(format!(
+                "Missing parameter type for parameter: {name}"
+            )));
+        }
+    };
+    let constraints = match m.get("constraints") {
+        None | Some(Value::Null) => vec![],
+        Some(Value::Array(cs)) => cs.clone(),
+        Some(_) => {
+            return Err(invalid(format!(
+                "Invalid parameter constraints for parameter {name}, expected a list"
+            )));
+        }
+    };
+    for c in &constraints {
+        let Value::Object(cm) = c else {
+            return Err(invalid(format!(
+                "Invalid parameter constraints for parameter {name}, expected a map"
+            )));
+        };
+        let known = [
+            "range",
+            "length",
+            "allowed_values",
+            "allowed_pattern",
+            "custom_constraint",
+            "modulo",
+        ];
+        if !cm.keys().any(|k| known.contains(&k.as_str())) {
+            return Err(invalid(format!(
+                "No constraint expressed for parameter {name}"
+            )));
+        }
+        if let Some(Value::String(p)) = cm.get("allowed_pattern")
+            && regex::Regex::new(p).is_err()
+        {
+            return Err(invalid(format!(
+                "Invalid allowed_pattern for parameter {name}: {p}"
+            )));
+        }
+    }
+    let def = ParamDef {
+        kind,
+        default: m.get("default").filter(|v| !v.is_null()).cloned(),
+        description: as_str_field(m, "description", name)?
+            .unwrap_or_default()
+            .to_owned(),
+        label: as_str_field(m, "label", name)?.map(str::to_owned),
+        hidden: m.get("hidden").and_then(Value::as_bool).unwrap_or(false),
+        constraints,
+    };
+    if let Some(d) = &def.default {
+        let v = coerce(name, kind, d)?;
+        check_constraints(name, &def, &v)?;
+    }
+    Ok(def)
+}
+
+fn parse_resource(name: &str, r: &Value) -> ApiResult<ResourceDef> {
+    let Value::Object(m) = r else {
+        return Err(invalid(format!("Resource {name} must be a map.")));
+    };
+    const FIELDS: &[&str] = &[
+        "type",
+        "properties",
+        "depends_on",
+        "metadata",
+        "deletion_policy",
+        "update_policy",
+        "condition",
+        "external_id",
+    ];
+    if let Some(k) = m.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(invalid(format!(
+            "\"{k}\" is not a valid keyword inside a resource definition"
+        )));
+    }
+    let kind = match m.get("type") {
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err(invalid(format!("Resource {name} is missing \"type\""))),
+    };
+    let properties = match m.get("properties") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) => {
+            return Err(invalid(format!(
+                "Resource {name}: \"properties\" must be a map"
+            )));
+        }
+    };
+    let depends_on = match m.get("depends_on") {
+        None | Some(Value::Null) => vec![],
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_owned).ok_or_else(|| {
+                    invalid(format!(
+                        "Resource {name}: \"depends_on\" must be a list of names"
+                    ))
+                })
+            })
+            .collect::<ApiResult<_>>()?,
+        Some(_) => {
+            return Err(invalid(format!(
+                "Resource {name}: \"depends_on\" must be a list"
+            )));
+        }
+    };
+    Ok(ResourceDef {
+        kind,
+        properties,
+        depends_on,
+    })
+}
+
+/// Names of the resources a value refers to through `get_resource` / `get_attr`.
+pub fn collect_refs(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            if m.len() == 1 {
+                if let Some(Value::String(r)) = m.get("get_resource") {
+                    out.insert(r.clone());
+                }
+                if let Some(Value::Array(a)) = m.get("get_attr")
+                    && let Some(Value::String(r)) = a.first()
+                {
+                    out.insert(r.clone());
+                }
+            }
+            m.values().for_each(|x| collect_refs(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
+        _ => {}
+    }
+}
+
+fn collect_params(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            if m.len() == 1 {
+                match m.get("get_param") {
+                    Some(Value::String(p)) => {
+                        out.insert(p.clone());
+                    }
+                    Some(Value::Array(a)) => {
+                        if let Some(Value::String(p)) = a.first() {
+                            out.insert(p.clone());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            m.values().for_each(|x| collect_params(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_params(x, out)),
+        _ => {}
+    }
+}
+
+/// A parameter value converted to its declared type.
+pub fn coerce(name: &str, kind: ParamType, v: &Value) -> ApiResult<Value> {
+    let bad = || {
+        invalid(format!(
+            "Parameter '{name}' is invalid: value {v} is not a valid {}",
+            kind.label()
+        ))
+    };
+    Ok(match (kind, v) {
+        (ParamType::String, Value::String(_)) => v.clone(),
+        (ParamType::String, Value::Number(n)) => Value::String(n.to_string()),
+        (ParamType::String, Value::Bool(b)) => Value::String(b.to_string()),
+        (ParamType::Number, Value::Number(_)) => v.clone(),
+        (ParamType::Number, Value::String(s)) => {
+            let s = s.trim();
+            if let Ok(i) = s.parse::<i64>() {
+                Value::from(i)
+            } else {
+                let f: f64 = s.parse().map_err(|_| bad())?;
+                serde_json::Number::from_f64(f)
+                    .map(Value::Number)
+                    .ok_or_else(bad)?
+            }
+        }
+        (ParamType::Boolean, Value::Bool(_)) => v.clone(),
+        (ParamType::Boolean, Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+            "true" | "t" | "on" | "y" | "yes" | "1" => Value::Bool(true),
+            "false" | "f" | "off" | "n" | "no" | "0" => Value::Bool(false),
+            _ => return Err(bad()),
+        },
+        (ParamType::Boolean, Value::Number(n)) => Value::Bool(n.as_i64() != Some(0)),
+        (ParamType::Json, Value::String(s)) => serde_json::from_str(s).map_err(|_| bad())?,
+        (ParamType::Json, Value::Object(_) | Value::Array(_)) => v.clone(),
+        (ParamType::CommaDelimitedList, Value::String(s)) => Value::Array(if s.is_empty() {
+            vec![]
+        } else {
+            s.split(',')
+                .map(|x| Value::String(x.trim().to_owned()))
+                .collect()
+        }),
+        (ParamType::CommaDelimitedList, Value::Array(a)) => Value::Array(
+            a.iter()
+                .map(|x| match x {
+                    Value::String(_) => x.clone(),
+                    other => Value::String(other.to_string()),
+                })
+                .collect(),
+        ),
+        _ => return Err(bad()),
+    })
+}
+
+fn num(v: Option<&Value>) -> Option<f64> {
+    v.and_then(Value::as_f64)
+}
+
+/// Heat's constraint checks: `range`, `length`, `allowed_values`, `allowed_pattern`
+/// (custom constraints are checked when the resource uses the value).
+pub fn check_constraints(name: &str, def: &ParamDef, v: &Value) -> ApiResult<()> {
+    for c in &def.constraints {
+        let Value::Object(cm) = c else { continue };
+        let desc = cm.get("description").and_then(Value::as_str);
+        let fail = |default: String| {
+            invalid(format!(
+                "Parameter '{name}' is invalid: {}",
+                desc.map(str::to_owned).unwrap_or(default)
+            ))
+        };
+        if let Some(Value::Object(r)) = cm.get("range") {
+            let x = v.as_f64().unwrap_or(f64::NAN);
+            let (min, max) = (num(r.get("min")), num(r.get("max")));
+            if x.is_nan() || min.is_some_and(|m| x < m) || max.is_some_and(|m| x > m) {
+                return Err(fail(format!(
+                    "{v} is out of range (min: {}, max: {})",
+                    min.map(|m| m.to_string()).unwrap_or("None".into()),
+                    max.map(|m| m.to_string()).unwrap_or("None".into())
+                )));
+            }
+        }
+        if let Some(Value::Object(r)) = cm.get("length") {
+            let len = match v {
+                Value::String(s) => s.chars().count(),
+                Value::Array(a) => a.len(),
+                Value::Object(o) => o.len(),
+                _ => 0,
+            } as f64;
+            let (min, max) = (num(r.get("min")), num(r.get("max")));
+            if min.is_some_and(|m| len < m) || max.is_some_and(|m| len > m) {
+                return Err(fail(format!(
+                    "length ({len}) is out of range (min: {}, max: {})",
+                    min.map(|m| m.to_string()).unwrap_or("None".into()),
+                    max.map(|m| m.to_string()).unwrap_or("None".into())
+                )));
+            }
+        }
+        if let Some(Value::Array(allowed)) = cm.get("allowed_values") {
+            let items: Vec<&Value> = match v {
+                Value::Array(a) => a.iter().collect(),
+                other => vec![other],
+            };
+            let ok = items.iter().all(|x| {
+                allowed.iter().any(|a| {
+                    a == *x
+                        || (a.as_f64().is_some() && a.as_f64() == x.as_f64())
+                        || a.as_str().zip(x.as_str()).is_some_and(|(p, q)| p == q)
+                        || (a.is_number() && x.as_str().is_some_and(|s| *a.to_string() == *s))
+                })
+            });
+            if !ok {
+                let list: Vec<String> = allowed
+                    .iter()
+                    .map(|a| match a {
+                        Value::String(s) => format!("'{s}'"),
+                        o => o.to_string(),
+                    })
+                    .collect();
+                return Err(fail(format!(
+                    "\"{}\" is not an allowed value [{}]",
+                    v.as_str().map(str::to_owned).unwrap_or(v.to_string()),
+                    list.join(", ")
+                )));
+            }
+        }
+        if let Some(Value::String(p)) = cm.get("allowed_pattern") {
+            let re = regex::Regex::new(&format!("^(?:{p})$"))
+                .map_err(|_| fail(format!("invalid pattern {p}")))?;
+            if let Some(s) = v.as_str()
+                && !re.is_match(s)
+            {
+                return Err(fail(format!("\"{s}\" does not match pattern \"{p}\"")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the intrinsic functions read from a running stack.
+pub trait Scope {
+    fn param(&self, name: &str) -> Option<Value>;
+    /// The physical id of a resource (`get_resource`).
+    fn resource_id(&self, name: &str) -> Option<String>;
+    /// An attribute of a resource, `None` when the resource has no such attribute.
+    fn attr(&self, name: &str, attr: &str) -> Option<Value>;
+}
+
+fn bad_fn(name: &str, why: &str) -> ApiError {
+    invalid(format!("Arguments to \"{name}\" {why}"))
+}
+
+/// Evaluates the intrinsic functions of a value. A resource that has no physical
+/// id yet resolves to `null`, as in Heat before the resource exists.
+pub fn resolve(v: &Value, scope: &dyn Scope) -> ApiResult<Value> {
+    match v {
+        Value::Array(a) => Ok(Value::Array(
+            a.iter()
+                .map(|x| resolve(x, scope))
+                .collect::<ApiResult<_>>()?,
+        )),
+        Value::Object(m) if m.len() == 1 => {
+            let (k, arg) = m.iter().next().ok_or_else(|| invalid("empty map"))?;
+            match k.as_str() {
+                "get_param" => get_param(arg, scope),
+                "get_resource" => {
+                    let r = arg
+                        .as_str()
+                        .ok_or_else(|| bad_fn(k, "must be a resource name"))?;
+                    Ok(scope
+                        .resource_id(r)
+                        .map(Value::String)
+                        .unwrap_or(Value::Null))
+                }
+                "get_attr" => get_attr(arg, scope),
+                "str_replace" => str_replace(&resolve(arg, scope)?),
+                "list_join" => list_join(&resolve(arg, scope)?),
+                _ => Ok(Value::Object(
+                    m.iter()
+                        .map(|(k, x)| Ok((k.clone(), resolve(x, scope)?)))
+                        .collect::<ApiResult<_>>()?,
+                )),
+            }
+        }
+        Value::Object(m) => Ok(Value::Object(
+            m.iter()
+                .map(|(k, x)| Ok((k.clone(), resolve(x, scope)?)))
+                .collect::<ApiResult<_>>()?,
+        )),
+        other => Ok(other.clone()),
+    }
+}
+
+/// Follows a path of keys and indexes into a value.
+fn walk(mut v: Value, path: &[Value]) -> Value {
+    for p in path {
+        v = match (&v, p) {
+            (Value::Object(m), Value::String(k)) => m.get(k).cloned().unwrap_or(Value::Null),
+            (Value::Array(a), Value::Number(n)) => n
+                .as_u64()
+                .and_then(|i| a.get(i as usize).cloned())
+                .unwrap_or(Value::Null),
+            (Value::Array(a), Value::String(s)) => s
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| a.get(i).cloned())
+                .unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+    }
+    v
+}
+
+fn get_param(arg: &Value, scope: &dyn Scope) -> ApiResult<Value> {
+    let (name, path) = match arg {
+        Value::String(s) => (s.clone(), vec![]),
+        Value::Array(a) if !a.is_empty() => {
+            let rest: Vec<Value> = a[1..]
+                .iter()
+                .map(|x| resolve(x, scope))
+                .collect::<ApiResult<_>>()?;
+            match resolve(&a[0], scope)? {
+                Value::String(s) => (s, rest),
+                _ => return Err(bad_fn("get_param", "must be a parameter name")),
+            }
+        }
+        _ => return Err(bad_fn("get_param", "must be a parameter name or a list")),
+    };
+    let v = scope
+        .param(&name)
+        .ok_or_else(|| invalid(format!("The Parameter ({name}) was not provided.")))?;
+    Ok(walk(v, &path))
+}
+
+fn get_attr(arg: &Value, scope: &dyn Scope) -> ApiResult<Value> {
+    let Value::Array(a) = arg else {
+        return Err(bad_fn(
+            "get_attr",
+            "must be a list [resource, attribute, ...]",
+        ));
+    };
+    if a.len() < 2 {
+        return Err(bad_fn(
+            "get_attr",
+            "must be a list [resource, attribute, ...]",
+        ));
+    }
+    let resolved: Vec<Value> = a
+        .iter()
+        .map(|x| resolve(x, scope))
+        .collect::<ApiResult<_>>()?;
+    let (Some(r), Some(attr)) = (resolved[0].as_str(), resolved[1].as_str()) else {
+        return Err(bad_fn("get_attr", "must name a resource and an attribute"));
+    };
+    if scope.resource_id(r).is_none() {
+        return Ok(Value::Null);
+    }
+    let v = scope.attr(r, attr).ok_or_else(|| {
+        invalid(format!(
+            "The Referenced Attribute ({r} {attr}) is incorrect."
+        ))
+    })?;
+    Ok(walk(v, &resolved[2..]))
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn str_replace(arg: &Value) -> ApiResult<Value> {
+    let Value::Object(m) = arg else {
+        return Err(bad_fn(
+            "str_replace",
+            "must be a map with template and params",
+        ));
+    };
+    let template = m
+        .get("template")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad_fn("str_replace", "must include a string \"template\""))?;
+    let params = match m.get("params") {
+        Some(Value::Object(p)) => p,
+        _ => return Err(bad_fn("str_replace", "must include a map \"params\"")),
+    };
+    // Longest keys first, so `$var1` is not taken by `$var`; each position is
+    // replaced once (Heat's behaviour since Liberty).
+    let mut keys: Vec<(&String, String)> =
+        params.iter().map(|(k, v)| (k, scalar_text(v))).collect();
+    keys.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(b.0)));
+    let mut out = String::new();
+    let mut rest = template;
+    'scan: while !rest.is_empty() {
+        for (k, v) in &keys {
+            if !k.is_empty() && rest.starts_with(k.as_str()) {
+                out.push_str(v);
+                rest = &rest[k.len()..];
+                continue 'scan;
+            }
+        }
+        let c = rest.chars().next().unwrap_or_default();
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    Ok(Value::String(out))
+}
+
+fn list_join(arg: &Value) -> ApiResult<Value> {
+    let Value::Array(a) = arg else {
+        return Err(bad_fn("list_join", "must be a list [delimiter, list, ...]"));
+    };
+    let delim = a
+        .first()
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad_fn("list_join", "must start with a string delimiter"))?;
+    let mut items = Vec::new();
+    for l in &a[1..] {
+        match l {
+            Value::Array(xs) => items.extend(xs.iter().map(scalar_text)),
+            Value::Null => {}
+            _ => return Err(bad_fn("list_join", "must be lists after the delimiter")),
+        }
+    }
+    Ok(Value::String(items.join(delim)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    struct S;
+    impl Scope for S {
+        fn param(&self, name: &str) -> Option<Value> {
+            match name {
+                "net" => Some(json!("private")),
+                "m" => Some(json!({"a": [1, 2]})),
+                _ => None,
+            }
+        }
+        fn resource_id(&self, name: &str) -> Option<String> {
+            (name == "port").then(|| "p-1".into())
+        }
+        fn attr(&self, name: &str, attr: &str) -> Option<Value> {
+            (name == "port" && attr == "fixed_ips").then(|| json!([{"ip_address": "10.0.0.5"}]))
+        }
+    }
+
+    fn tpl(text: &str) -> ApiResult<Template> {
+        Template::parse(parse_text(text)?)
+    }
+
+    const LAB: &str = r#"
+heat_template_version: 2018-08-31
+description: lab
+parameters:
+  cidr:
+    type: string
+    default: 10.9.0.0/24
+  count:
+    type: number
+    default: 2
+    constraints:
+      - range: {min: 1, max: 5}
+resources:
+  sub:
+    type: OS::Neutron::Subnet
+    properties:
+      network: {get_resource: net}
+      cidr: {get_param: cidr}
+  net:
+    type: OS::Neutron::Net
+  router:
+    type: OS::Neutron::Router
+    depends_on: sub
+outputs:
+  net_id:
+    value: {get_resource: net}
+"#;
+
+    #[test]
+    fn orders_dependencies_first() {
+        let t = tpl(LAB).expect("parses");
+        assert_eq!(t.order().expect("no cycle"), vec!["net", "sub", "router"]);
+        assert_eq!(t.description, "lab");
+        assert_eq!(t.parameters["count"].kind, ParamType::Number);
+    }
+
+    #[test]
+    fn refuses_a_cycle() {
+        let e = tpl("heat_template_version: 2018-08-31\nresources:\n  a: {type: X, depends_on: b}\n  b: {type: X, properties: {x: {get_resource: a}}}\n")
+            .expect_err("cycle");
+        assert!(e.to_string().contains("Circular Dependency Found"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_names_the_line() {
+        let e =
+            tpl("heat_template_version: 2018-08-31\nresources:\n  a: [\n").expect_err("bad yaml");
+        assert!(e.to_string().contains("line"), "{e}");
+    }
+
+    #[test]
+    fn unknown_references_and_versions_are_refused() {
+        let e = tpl("heat_template_version: 2018-08-31\nresources:\n  a: {type: X, properties: {n: {get_resource: zz}}}\n").expect_err("ref");
+        assert!(e.to_string().contains("\"zz\""), "{e}");
+        let e = tpl("heat_template_version: 2099-01-01\n").expect_err("version");
+        assert!(e.to_string().contains("heat_template_version"), "{e}");
+        let e = tpl("heat_template_version: 2018-08-31\nresources:\n  a: {type: X, properties: {n: {get_param: nope}}}\n").expect_err("param");
+        assert!(e.to_string().contains("(nope)"), "{e}");
+    }
+
+    #[test]
+    fn parameters_are_typed_and_constrained() {
+        let t = tpl(LAB).expect("parses");
+        let p = t.resolve_parameters(&Map::new()).expect("defaults");
+        assert_eq!(p["count"], json!(2));
+        let given = json!({"count": "4"});
+        let p = t
+            .resolve_parameters(given.as_object().expect("map"))
+            .expect("in range");
+        assert_eq!(p["count"], json!(4));
+        let given = json!({"count": "9"});
+        let e = t
+            .resolve_parameters(given.as_object().expect("map"))
+            .expect_err("range");
+        assert!(e.to_string().contains("out of range"), "{e}");
+        let given = json!({"count": "x"});
+        assert!(
+            t.resolve_parameters(given.as_object().expect("map"))
+                .is_err()
+        );
+        let t = tpl("heat_template_version: 2018-08-31\nparameters:\n  k: {type: string}\n")
+            .expect("parses");
+        let e = t.resolve_parameters(&Map::new()).expect_err("missing");
+        assert_eq!(e.to_string(), "The Parameter (k) was not provided.");
+    }
+
+    #[test]
+    fn allowed_values_and_patterns() {
+        let t = tpl("heat_template_version: 2018-08-31\nparameters:\n  f:\n    type: string\n    default: m1.tiny\n    constraints:\n      - allowed_values: [m1.tiny, m1.small]\n  n:\n    type: string\n    default: ab\n    constraints:\n      - allowed_pattern: '[a-z]+'\n      - length: {max: 3}\n").expect("parses");
+        let e = t
+            .resolve_parameters(json!({"f": "m1.huge"}).as_object().expect("map"))
+            .expect_err("value");
+        assert!(e.to_string().contains("not an allowed value"), "{e}");
+        let e = t
+            .resolve_parameters(json!({"n": "AB"}).as_object().expect("map"))
+            .expect_err("pattern");
+        assert!(e.to_string().contains("does not match pattern"), "{e}");
+        let e = t
+            .resolve_parameters(json!({"n": "abcd"}).as_object().expect("map"))
+            .expect_err("length");
+        assert!(e.to_string().contains("length"), "{e}");
+        let e = tpl("heat_template_version: 2018-08-31\nparameters:\n  f:\n    type: string\n    default: x\n    constraints:\n      - allowed_values: [a]\n").expect_err("bad default");
+        assert!(e.to_string().contains("not an allowed value"), "{e}");
+    }
+
+    #[test]
+    fn intrinsic_functions() {
+        let v = json!({
+            "a": {"get_param": "net"},
+            "b": {"get_param": ["m", "a", 1]},
+            "c": {"get_resource": "port"},
+            "d": {"get_attr": ["port", "fixed_ips", 0, "ip_address"]},
+            "e": {"str_replace": {"template": "host $var and $var1 on $var", "params": {"$var": "x", "$var1": {"get_param": "net"}}}},
+            "f": {"list_join": [",", ["a", "b"], [{"get_param": "net"}]]},
+            "g": [{"get_resource": "other"}],
+        });
+        let r = resolve(&v, &S).expect("resolves");
+        assert_eq!(r["a"], "private");
+        assert_eq!(r["b"], 2);
+        assert_eq!(r["c"], "p-1");
+        assert_eq!(r["d"], "10.0.0.5");
+        assert_eq!(r["e"], "host x and private on x");
+        assert_eq!(r["f"], "a,b,private");
+        assert_eq!(r["g"], json!([null]));
+        let e = resolve(&json!({"get_attr": ["port", "nope"]}), &S).expect_err("attr");
+        assert!(e.to_string().contains("(port nope)"), "{e}");
+    }
+}

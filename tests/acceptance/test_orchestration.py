@@ -1,0 +1,472 @@
+"""Orchestration (`/orchestration/v1/{project_id}`) through the real `openstack stack`
+commands (python-heatclient): a lab template of network, subnet, router and its
+interface, port, security group, key pair, random string, volume and floating IP is
+created with `--wait`, its outputs, resources and events are read, every resource
+is checked through the other services' APIs, and `stack delete --wait` leaves
+nothing behind. Bad templates get Heat's 400s; a stack interrupted by kill -9 ends
+COMPLETE or FAILED after the restart and its delete still removes everything.
+A server stack runs when the test guest image and QEMU are present.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, OnestackServer, Osc, unique
+
+LAB = """
+heat_template_version: 2018-08-31
+description: A lab network with a router, a port, a volume and a floating IP
+parameters:
+  cidr:
+    type: string
+    default: 10.77.0.0/24
+    constraints:
+      - allowed_pattern: '[0-9./]+'
+  public_net:
+    type: string
+    default: public
+  volume_size:
+    type: number
+    default: 1
+    constraints:
+      - range: {min: 1, max: 4}
+resources:
+  secret:
+    type: OS::Heat::RandomString
+    properties:
+      length: 16
+  net:
+    type: OS::Neutron::Net
+  subnet:
+    type: OS::Neutron::Subnet
+    properties:
+      network: {get_resource: net}
+      cidr: {get_param: cidr}
+      dns_nameservers: [8.8.8.8]
+  router:
+    type: OS::Neutron::Router
+    properties:
+      external_gateway_info: {network: {get_param: public_net}}
+  router_if:
+    type: OS::Neutron::RouterInterface
+    properties:
+      router: {get_resource: router}
+      subnet: {get_resource: subnet}
+  sg:
+    type: OS::Neutron::SecurityGroup
+    properties:
+      rules:
+        - {protocol: tcp, port_range_min: 22, port_range_max: 22, remote_ip_prefix: 0.0.0.0/0}
+        - {protocol: icmp}
+  port:
+    type: OS::Neutron::Port
+    properties:
+      network: {get_resource: net}
+      fixed_ips: [{subnet: {get_resource: subnet}}]
+      security_groups: [{get_resource: sg}]
+  fip:
+    type: OS::Neutron::FloatingIP
+    depends_on: router_if
+    properties:
+      floating_network: {get_param: public_net}
+      port_id: {get_resource: port}
+  key:
+    type: OS::Nova::KeyPair
+    properties:
+      name: {list_join: ['-', [{get_param: 'OS::stack_name'}, key]]}
+      save_private_key: true
+  vol:
+    type: OS::Cinder::Volume
+    properties:
+      size: {get_param: volume_size}
+      metadata: {stack: {get_param: 'OS::stack_name'}}
+outputs:
+  port_ip:
+    description: The port's address
+    value: {get_attr: [port, fixed_ips, 0, ip_address]}
+  fip:
+    value: {get_attr: [fip, floating_ip_address]}
+  banner:
+    value:
+      str_replace:
+        template: net $NET on $CIDR
+        params: {$NET: {get_attr: [net, name]}, $CIDR: {get_attr: [subnet, cidr]}}
+  secret_length:
+    value: {get_attr: [secret, value]}
+  volume_id:
+    value: {get_resource: vol}
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def resources(osc: Osc, stack: str) -> dict[str, dict]:
+    return {r["resource_name"]: r for r in osc.json("stack", "resource", "list", stack)}
+
+
+def wait_stack(osc: Osc, stack: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        s = osc.json("stack", "show", stack)
+        if not s["stack_status"].endswith("IN_PROGRESS"):
+            return s
+        assert time.monotonic() < deadline, f"{stack} stuck in {s['stack_status']}"
+        time.sleep(1)
+
+
+def gone(osc: Osc, *args: str) -> bool:
+    """Whether `openstack <args>` (a show) fails: the thing no longer exists."""
+    return osc._run(args).returncode != 0
+
+
+def test_lab_stack_create_outputs_and_delete(demo, tmp_path):
+    name = unique("lab")
+    tpl = write(tmp_path, "lab.yaml", LAB)
+    t0 = time.monotonic()
+    demo.run("stack", "create", "-t", tpl, "--parameter", "volume_size=2", "--wait",
+             "--poll", "1", name)
+    created = time.monotonic() - t0
+    s = demo.json("stack", "show", name)
+    assert s["stack_status"] == "CREATE_COMPLETE", s
+    assert s["parameters"]["volume_size"] == "2"
+    outs = {o["output_key"]: o["output_value"] for o in s["outputs"]}
+    assert re.fullmatch(r"10\.77\.0\.\d+", outs["port_ip"]), outs
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", outs["fip"]), outs
+    assert outs["banner"].startswith(f"net {name}-net-") and outs["banner"].endswith(" on 10.77.0.0/24")
+    assert len(outs["secret_length"]) == 16
+    one = demo.json("stack", "output", "show", name, "port_ip")
+    assert one["output_value"] == outs["port_ip"]
+    assert {o["output_key"] for o in demo.json("stack", "output", "list", name)} == set(outs)
+
+    res = resources(demo, name)
+    assert set(res) == {"secret", "net", "subnet", "router", "router_if", "sg", "port", "fip",
+                        "key", "vol"}
+    assert all(r["resource_status"] == "CREATE_COMPLETE" for r in res.values()), res
+    # Each resource exists in its own service, as the template said.
+    net = demo.json("network", "show", res["net"]["physical_resource_id"])
+    assert net["name"].startswith(f"{name}-net-")
+    sub = demo.json("subnet", "show", res["subnet"]["physical_resource_id"])
+    assert sub["cidr"] == "10.77.0.0/24" and sub["network_id"] == net["id"]
+    port = demo.json("port", "show", res["port"]["physical_resource_id"])
+    assert port["security_group_ids"] == [res["sg"]["physical_resource_id"]]
+    rules = demo.json("security", "group", "rule", "list", res["sg"]["physical_resource_id"])
+    assert {r["IP Protocol"] for r in rules} >= {"tcp", "icmp"}
+    fip = demo.json("floating", "ip", "show", res["fip"]["physical_resource_id"])
+    assert fip["port_id"] == port["id"] and fip["floating_ip_address"] == outs["fip"]
+    router_ports = demo.json("port", "list", "--router", res["router"]["physical_resource_id"])
+    assert any(p["Fixed IP Addresses"] and "10.77.0.1" in json.dumps(p["Fixed IP Addresses"])
+               for p in router_ports), router_ports
+    vol = demo.json("volume", "show", res["vol"]["physical_resource_id"])
+    assert vol["size"] == 2 and vol["status"] == "available"
+    assert vol["properties"] == {"stack": name}
+    key = demo.json("keypair", "show", f"{name}-key")
+    assert key["name"] == f"{name}-key"
+    detail = demo.json("stack", "resource", "show", name, "key")
+    assert detail["attributes"]["private_key"].startswith("-----BEGIN")
+
+    events = demo.json("stack", "event", "list", name)
+    statuses = [(e["resource_name"], e["resource_status"]) for e in events]
+    assert (name, "CREATE_COMPLETE") in statuses
+    assert ("vol", "CREATE_IN_PROGRESS") in statuses and ("vol", "CREATE_COMPLETE") in statuses
+    # The subnet is created after its network, the interface after the router.
+    order = [n for n, st in statuses if st == "CREATE_COMPLETE"]
+    assert order.index("net") < order.index("subnet") < order.index("router_if")
+    assert order.index("router") < order.index("router_if") < order.index("fip")
+    listed = {s["Stack Name"]: s for s in demo.json("stack", "list")}
+    assert listed[name]["Stack Status"] == "CREATE_COMPLETE"
+    template = demo.json("stack", "template", "show", name)
+    assert set(template["resources"]) == set(res)
+
+    t0 = time.monotonic()
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    deleted = time.monotonic() - t0
+    assert name not in {s["Stack Name"] for s in demo.json("stack", "list")}
+    demo.fail("stack", "show", name, expect="not found")
+    ids = {k: r["physical_resource_id"] for k, r in res.items()}
+    assert gone(demo, "network", "show", ids["net"])
+    assert gone(demo, "router", "show", ids["router"])
+    assert gone(demo, "port", "show", ids["port"])
+    assert gone(demo, "security", "group", "show", ids["sg"])
+    assert gone(demo, "floating", "ip", "show", ids["fip"])
+    assert gone(demo, "keypair", "show", f"{name}-key")
+    deadline = time.monotonic() + 30
+    while not gone(demo, "volume", "show", ids["vol"]):
+        assert time.monotonic() < deadline, "volume left behind"
+        time.sleep(0.5)
+    print(f"\nlab stack (10 resources): create --wait {created:.1f}s, delete --wait {deleted:.1f}s")
+
+
+BAD = {
+    "syntax": ("heat_template_version: 2018-08-31\nresources:\n  a: [\n", "line"),
+    "cycle": ("heat_template_version: 2018-08-31\nresources:\n"
+              "  a: {type: OS::Neutron::Net, depends_on: b}\n"
+              "  b: {type: OS::Neutron::Net, depends_on: a}\n", "Circular Dependency Found"),
+    "type": ("heat_template_version: 2018-08-31\nresources:\n  a: {type: OS::No::Such}\n",
+             "OS::No::Such"),
+    "attr": ("heat_template_version: 2018-08-31\nresources:\n  a: {type: OS::Neutron::Net}\n"
+             "outputs:\n  o: {value: {get_attr: [a, nope]}}\n", "(a nope)"),
+    "missing": ("heat_template_version: 2018-08-31\nparameters:\n  k: {type: string}\n",
+                "The Parameter (k) was not provided"),
+    "range": ("heat_template_version: 2018-08-31\nparameters:\n  n:\n    type: number\n"
+              "    default: 9\n    constraints: [{range: {min: 1, max: 3}}]\n", "out of range"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_templates_are_refused(demo, tmp_path, case):
+    text, expect = BAD[case]
+    tpl = write(tmp_path, f"{case}.yaml", text)
+    name = unique("bad")
+    demo.fail("stack", "create", "-t", tpl, name, expect=expect)
+    assert name not in {s["Stack Name"] for s in demo.json("stack", "list")}
+
+
+def test_validate_and_constraint_on_given_parameter(demo, tmp_path):
+    tpl = write(tmp_path, "lab.yaml", LAB)
+    v = demo.json("orchestration", "template", "validate", "-t", tpl)
+    assert v["Parameters"]["volume_size"]["Type"] == "Number"
+    assert v["Description"].startswith("A lab network")
+    demo.fail("stack", "create", "-t", tpl, "--parameter", "volume_size=9", unique("bad"),
+              expect="out of range")
+
+
+def test_failed_resource_fails_the_stack_and_delete_cleans_up(demo, tmp_path):
+    text = """
+heat_template_version: 2018-08-31
+resources:
+  net:
+    type: OS::Neutron::Net
+  bad_subnet:
+    type: OS::Neutron::Subnet
+    properties:
+      network: {get_resource: net}
+      cidr: not-a-cidr
+"""
+    tpl = write(tmp_path, "fail.yaml", text)
+    name = unique("fail")
+    demo.fail("stack", "create", "-t", tpl, "--wait", "--poll", "1", name)
+    s = demo.json("stack", "show", name)
+    assert s["stack_status"] == "CREATE_FAILED", s
+    assert "bad_subnet" in s["stack_status_reason"]
+    res = resources(demo, name)
+    assert res["net"]["resource_status"] == "CREATE_COMPLETE"
+    assert res["bad_subnet"]["resource_status"] == "CREATE_FAILED"
+    net_id = res["net"]["physical_resource_id"]
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    assert gone(demo, "network", "show", net_id)
+
+
+def test_other_projects_do_not_see_a_stack(admin, demo, tmp_path):
+    tpl = write(tmp_path, "one.yaml",
+                "heat_template_version: 2018-08-31\nresources:\n  r: {type: OS::Heat::RandomString}\n")
+    name = unique("mine")
+    admin.run("stack", "create", "-t", tpl, "--wait", "--poll", "1", name)
+    sid = admin.json("stack", "show", name)["id"]
+    assert name not in {s["Stack Name"] for s in demo.json("stack", "list")}
+    demo.fail("stack", "show", sid, expect="not found")
+    demo.fail("stack", "delete", "--yes", sid)
+    admin.run("stack", "delete", "--yes", "--wait", name)
+
+
+def test_kill9_during_create_then_restart_and_delete(fresh_server: OnestackServer, tmp_path):
+    demo = Osc(fresh_server.openrc("demo"))
+    nets = "\n".join(
+        f"  net{i}:\n    type: OS::Neutron::Net\n"
+        f"  sub{i}:\n    type: OS::Neutron::Subnet\n    properties:\n"
+        f"      network: {{get_resource: net{i}}}\n      cidr: 10.{80 + i}.0.0/24\n"
+        f"  vol{i}:\n    type: OS::Cinder::Volume\n    properties: {{size: 1}}\n"
+        for i in range(6))
+    tpl = write(tmp_path, "big.yaml", f"heat_template_version: 2018-08-31\nresources:\n{nets}")
+    name = unique("crash")
+    demo.run("stack", "create", "-t", tpl, name)
+    time.sleep(0.3)
+    fresh_server.kill9()
+    fresh_server.restart_hard()
+    demo = Osc(fresh_server.openrc("demo"))
+    s = wait_stack(demo, name)
+    assert s["stack_status"] in ("CREATE_COMPLETE", "CREATE_FAILED"), s
+    res = resources(demo, name)
+    assert not [r for r in res.values() if r["resource_status"].endswith("IN_PROGRESS")], res
+    print(f"\nafter kill -9 mid-create: {s['stack_status']} ({s['stack_status_reason']})")
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    names = {n["Name"] for n in demo.json("network", "list")}
+    assert not [n for n in names if n.startswith(f"{name}-")], names
+    deadline = time.monotonic() + 60
+    while [v for v in demo.json("volume", "list") if v["Name"].startswith(f"{name}-")]:
+        assert time.monotonic() < deadline, "volumes left behind"
+        time.sleep(0.5)
+
+
+# --------------------------------------------------------------------------- servers
+
+def _test_image() -> Path | None:
+    for cand in (os.environ.get("ONESTACK_TEST_IMAGE"), "/work/test-image/test-image.qcow2",
+                 str(REPO_ROOT / "target" / "test-image" / "test-image.qcow2")):
+        if cand and Path(cand).is_file():
+            return Path(cand)
+    return None
+
+
+@pytest.fixture(scope="module")
+def nova(tmp_path_factory):
+    image = _test_image()
+    if image is None:
+        pytest.skip("SKIP: no test guest image (run scripts/build-test-image.sh and set "
+                    "ONESTACK_TEST_IMAGE)")
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.skip("SKIP: qemu-system-x86_64 is not installed (run scripts/ensure-qemu.sh)")
+    base = tmp_path_factory.mktemp("heat-nova")
+    text = (REPO_ROOT / "profiles" / "default.toml").read_text()
+    text = text.replace('dataplane = "host"', 'dataplane = "off"')
+    text = text.replace('hypervisor = "auto"', 'hypervisor = "qemu"')
+    text = re.sub(r'(?m)^bootstrap_image = ".*"$', f'bootstrap_image = "{image}"', text)
+    profile = base / "profile.toml"
+    profile.write_text(text)
+    srv = OnestackServer(base / "state", base / "onestack.log", profile=str(profile))
+    srv.start()
+    yield srv
+    srv.stop()
+    inst = srv.state_dir / "instances"
+    for d in inst.iterdir() if inst.is_dir() else []:
+        for pidfile in ("qemu.pid", "vmm.pid"):
+            try:
+                pid = int((d / pidfile).read_text().strip())
+                if d.name in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                    os.kill(pid, 9)
+            except (OSError, ValueError):
+                continue
+
+
+SERVER = """
+heat_template_version: 2018-08-31
+description: One server on a network given as a parameter (the Install Guide's demo)
+parameters:
+  NetID:
+    type: string
+    description: Network ID to use for the instance.
+  flavor:
+    type: string
+    default: m1.tiny
+    constraints:
+      - allowed_values: [m1.nano, m1.tiny, m1.small]
+resources:
+  server:
+    type: OS::Nova::Server
+    properties:
+      image: {get_param: image}
+      flavor: {get_param: flavor}
+      networks:
+        - network: {get_param: NetID}
+      user_data: |
+        #!/bin/sh
+        echo hello from heat
+outputs:
+  instance_name:
+    description: Name of the instance.
+    value: {get_attr: [server, name]}
+  instance_ip:
+    description: IP address of the instance.
+    value: {get_attr: [server, first_address]}
+"""
+
+
+def test_install_guide_demo_server_stack(nova, tmp_path):
+    demo = Osc(nova.openrc("demo"))
+    image = demo.json("image", "list")[0]["Name"]
+    text = SERVER.replace(
+        "resources:\n", f"  image:\n    type: string\n    default: {image}\nresources:\n", 1)
+    tpl = write(tmp_path, "demo-template.yml", text)
+    net_id = demo.json("network", "show", "private")["id"]
+    name = unique("stack")
+    t0 = time.monotonic()
+    demo.run("stack", "create", "-t", tpl, "--parameter", f"NetID={net_id}", "--wait",
+             "--poll", "1", name)
+    created = time.monotonic() - t0
+    outs = {o["output_key"]: o["output_value"]
+            for o in demo.json("stack", "show", name)["outputs"]}
+    server_id = resources(demo, name)["server"]["physical_resource_id"]
+    server = demo.json("server", "show", server_id)
+    assert server["status"] == "ACTIVE" and outs["instance_name"] == server["name"]
+    assert outs["instance_ip"] in json.dumps(server["addresses"])
+    t0 = time.monotonic()
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    deleted = time.monotonic() - t0
+    assert gone(demo, "server", "show", server_id)
+    print(f"\ndemo server stack: create --wait {created:.1f}s, delete --wait {deleted:.1f}s")
+
+
+UPDATE_V1 = """
+heat_template_version: 2018-08-31
+parameters:
+  net_name: {type: string, default: first}
+resources:
+  net:
+    type: OS::Neutron::Net
+    properties: {name: {get_param: net_name}}
+  token:
+    type: OS::Heat::RandomString
+"""
+
+UPDATE_V2 = """
+heat_template_version: 2018-08-31
+parameters:
+  net_name: {type: string, default: first}
+  cidr: {type: string, default: 10.78.0.0/24}
+resources:
+  net:
+    type: OS::Neutron::Net
+    properties: {name: {get_param: net_name}}
+  subnet:
+    type: OS::Neutron::Subnet
+    properties:
+      network: {get_resource: net}
+      cidr: {get_param: cidr}
+outputs:
+  cidr:
+    value: {get_attr: [subnet, cidr]}
+"""
+
+
+def test_stack_update_in_place_add_remove_and_replace(demo, tmp_path):
+    name = unique("upd")
+    demo.run("stack", "create", "-t", write(tmp_path, "v1.yaml", UPDATE_V1), "--wait",
+             "--poll", "1", name)
+    before = resources(demo, name)
+    net_id = before["net"]["physical_resource_id"]
+    # New template: the network is renamed in place, a subnet is added, the
+    # random string leaves the template.
+    demo.run("stack", "update", "-t", write(tmp_path, "v2.yaml", UPDATE_V2), "--parameter",
+             f"net_name={name}-renamed", "--wait", name)
+    s = demo.json("stack", "show", name)
+    assert s["stack_status"] == "UPDATE_COMPLETE", s
+    after = resources(demo, name)
+    assert set(after) == {"net", "subnet"}, after
+    assert after["net"]["physical_resource_id"] == net_id
+    assert demo.json("network", "show", net_id)["name"] == f"{name}-renamed"
+    old_subnet = after["subnet"]["physical_resource_id"]
+    assert demo.json("subnet", "show", old_subnet)["cidr"] == "10.78.0.0/24"
+    # --existing keeps the template and the other parameters; a new CIDR
+    # replaces the subnet.
+    demo.run("stack", "update", "--existing", "--parameter", "cidr=10.78.1.0/24", "--wait",
+             name)
+    s = demo.json("stack", "show", name)
+    assert s["stack_status"] == "UPDATE_COMPLETE", s
+    assert {o["output_key"]: o["output_value"] for o in s["outputs"]} == {"cidr": "10.78.1.0/24"}
+    final = resources(demo, name)
+    assert final["subnet"]["physical_resource_id"] != old_subnet
+    assert gone(demo, "subnet", "show", old_subnet)
+    assert demo.json("network", "show", net_id)["name"] == f"{name}-renamed"
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    assert gone(demo, "network", "show", net_id)
