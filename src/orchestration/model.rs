@@ -79,6 +79,7 @@ impl Owner {
             issued_at: now,
             expires_at: now + chrono::Duration::hours(1),
             application_credential: None,
+            trust: None,
         }
     }
 }
