@@ -28,7 +28,7 @@ pub async fn account(
 async fn handle(cloud: &Cloud, account: &str, method: Method, call: &Call) -> Response {
     let head = call.is_head();
     let Some(project) = project_of(account) else {
-        return fault(StatusCode::NOT_FOUND, None, head);
+        return super::no_such_account(call);
     };
     let read = matches!(method, Method::GET | Method::HEAD);
     let op = if read {

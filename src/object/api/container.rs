@@ -82,7 +82,7 @@ pub fn meta_changes(call: &Call, kind: &str) -> Result<MetaChanges, Response> {
 async fn handle(cloud: &Cloud, account: &str, name: &str, call: &Call) -> Response {
     let head = call.is_head();
     let Some(project) = project_of(account) else {
-        return fault(StatusCode::NOT_FOUND, None, head);
+        return super::no_such_account(call);
     };
     let svc = &cloud.object;
     let existing = match svc.container_find(account, name).await {

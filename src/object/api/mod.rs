@@ -124,6 +124,17 @@ pub(crate) fn project_of(account: &str) -> Option<&str> {
     account.strip_prefix("AUTH_").filter(|p| !p.is_empty())
 }
 
+/// A path whose account is not `AUTH_<project>`: 401 to an anonymous caller (who
+/// learns nothing), 404 to a known one.
+pub(crate) fn no_such_account(call: &Call) -> Response {
+    let status = if call.ctx.is_some() {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
+    fault(status, None, call.is_head())
+}
+
 /// Swift's fault: its short HTML body (or a plain message) with `text/html`.
 pub(crate) fn fault(status: StatusCode, message: Option<&str>, head: bool) -> Response {
     let body = match (status.as_u16(), message) {
@@ -168,9 +179,19 @@ pub(crate) fn error(e: ApiError, head: bool) -> Response {
     fault(e.status(), Some(&msg), head)
 }
 
-/// Adds the headers every Swift response carries (`X-Trans-Id`).
+/// Adds the headers every Swift response carries: `X-Trans-Id` in Swift's form
+/// (`tx` + 21 hex digits + `-` + the time in hex), derived from the request id.
 pub(crate) fn finish(mut resp: Response, call: &Call) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&call.request_id) {
+    let hexid: String = call
+        .request_id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .skip(1)
+        .take(21)
+        .collect();
+    let hexid = format!("{hexid:0<21}");
+    let trans = format!("tx{hexid}-{:010x}", chrono::Utc::now().timestamp());
+    if let Ok(v) = HeaderValue::from_str(&trans) {
         resp.headers_mut().insert("x-trans-id", v);
     }
     resp

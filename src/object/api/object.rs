@@ -48,7 +48,7 @@ async fn handle(
 ) -> Response {
     let head = call.is_head();
     let Some(project) = project_of(account) else {
-        return fault(StatusCode::NOT_FOUND, None, head);
+        return super::no_such_account(call);
     };
     let svc = &cloud.object;
     let ct = match svc.container_find(account, container).await {
