@@ -581,6 +581,43 @@ mod tests {
     }
 
     #[test]
+    fn rescue_and_shelve_follow_novas_state_machine() {
+        assert_eq!(
+            begin(VmState::Active, None, Op::Rescue).ok(),
+            Some(TaskState::Rescuing)
+        );
+        let e = begin(VmState::Paused, None, Op::Rescue).expect_err("rescue paused");
+        assert!(
+            matches!(&e, ApiError::Conflict(m) if m == "Cannot 'rescue' instance while it is in vm_state paused")
+        );
+        assert!(begin(VmState::Rescued, None, Op::RebootHard).is_err());
+        assert!(begin(VmState::Rescued, None, Op::Rebuild).is_err());
+        assert_eq!(
+            begin(VmState::Rescued, None, Op::Unrescue).ok(),
+            Some(TaskState::Unrescuing)
+        );
+        assert_eq!(
+            begin(VmState::Paused, None, Op::Shelve).ok(),
+            Some(TaskState::Shelving)
+        );
+        let e = begin(VmState::ShelvedOffloaded, None, Op::Shelve).expect_err("shelve twice");
+        assert!(
+            matches!(&e, ApiError::Conflict(m) if m == "Cannot 'shelve' instance while it is in vm_state shelved_offloaded")
+        );
+        assert!(begin(VmState::Active, None, Op::Unshelve).is_err());
+        assert!(begin(VmState::Shelved, None, Op::ShelveOffload).is_ok());
+        assert!(begin(VmState::ShelvedOffloaded, None, Op::ShelveOffload).is_err());
+        assert!(begin(VmState::ShelvedOffloaded, None, Op::Delete).is_ok());
+        assert_eq!(status(VmState::Rescued, None), "RESCUE");
+        assert_eq!(status(VmState::Shelved, None), "SHELVED");
+        assert_eq!(status(VmState::ShelvedOffloaded, None), "SHELVED_OFFLOADED");
+        assert_eq!(
+            begin(VmState::Suspended, None, Op::CreateBackup).ok(),
+            Some(TaskState::ImageBackup)
+        );
+    }
+
+    #[test]
     fn finish_states() {
         assert_eq!(finish(VmState::Active, Op::Stop), VmState::Stopped);
         assert_eq!(finish(VmState::Stopped, Op::Rebuild), VmState::Stopped);
