@@ -20,16 +20,42 @@ use crate::virt::PowerState;
 pub enum Work {
     Start,
     Stop,
-    Reboot { hard: bool },
+    Reboot {
+        hard: bool,
+    },
     Pause,
     Unpause,
     Suspend,
     Resume,
     Rebuild(Rebuild),
-    Resize { flavor: Flavor },
+    Resize {
+        flavor: Flavor,
+    },
     ConfirmResize,
     RevertResize,
-    Snapshot { image_id: String },
+    Snapshot {
+        image_id: String,
+    },
+    /// createBackup: a snapshot, then the oldest backups of this type beyond
+    /// `rotation` are deleted.
+    Backup {
+        image_id: String,
+        backup_type: String,
+        rotation: u64,
+    },
+    /// Boot from `image_id` with the original disk attached second.
+    Rescue {
+        image_id: String,
+    },
+    Unrescue,
+    /// Power off and snapshot into `image_id`; `offload` frees the disk and claim
+    /// right after (Nova's `shelved_offload_time = 0`).
+    Shelve {
+        image_id: String,
+        offload: bool,
+    },
+    ShelveOffload,
+    Unshelve,
     Delete,
 }
 
@@ -60,6 +86,12 @@ impl Work {
             Work::ConfirmResize => Op::ConfirmResize,
             Work::RevertResize => Op::RevertResize,
             Work::Snapshot { .. } => Op::CreateImage,
+            Work::Backup { .. } => Op::CreateBackup,
+            Work::Rescue { .. } => Op::Rescue,
+            Work::Unrescue => Op::Unrescue,
+            Work::Shelve { .. } => Op::Shelve,
+            Work::ShelveOffload => Op::ShelveOffload,
+            Work::Unshelve => Op::Unshelve,
             Work::Delete => Op::Delete,
         }
     }
@@ -79,6 +111,12 @@ impl Work {
             Work::ConfirmResize => "compute_confirm_resize",
             Work::RevertResize => "compute_revert_resize",
             Work::Snapshot { .. } => "compute_snapshot_instance",
+            Work::Backup { .. } => "compute_backup_instance",
+            Work::Rescue { .. } => "compute_rescue_instance",
+            Work::Unrescue => "compute_unrescue_instance",
+            Work::Shelve { .. } => "compute_shelve_instance",
+            Work::ShelveOffload => "compute_shelve_offload_instance",
+            Work::Unshelve => "compute_unshelve_instance",
             Work::Delete => "compute_terminate_instance",
         }
     }
@@ -86,7 +124,7 @@ impl Work {
 
 /// How long a guest gets to power off on ACPI before it is stopped hard
 /// (Nova's `shutdown_timeout`).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
 
 impl ComputeService {
     /// Accepts `work` on server `id`: 409 when the state machine forbids it or the
@@ -119,6 +157,11 @@ impl ComputeService {
                     )?;
                 }
                 s.task_state = Some(task);
+                match &tx_work {
+                    Work::Rescue { image_id } => s.rescue_image_id = Some(image_id.clone()),
+                    Work::Shelve { image_id, .. } => s.shelved_image_id = Some(image_id.clone()),
+                    _ => {}
+                }
                 store::server_put(c, &mut s)?;
                 store::action_put(c, &new_action(&s, op.action(), &rid, &tx_ctx))?;
                 Ok(s)
@@ -212,7 +255,32 @@ impl ComputeService {
             Work::ConfirmResize => return self.confirm_resize(&s).await,
             Work::RevertResize => return self.revert_resize(&s).await,
             Work::Snapshot { image_id } => return self.snapshot(&s, image_id, ctx).await,
-            Work::Delete => return self.terminate(&s).await,
+            Work::Backup {
+                image_id,
+                backup_type,
+                rotation,
+            } => {
+                self.snapshot(&s, image_id, ctx).await?;
+                return self
+                    .rotate_backups(&s, image_id, backup_type, *rotation, ctx)
+                    .await;
+            }
+            Work::Rescue { image_id } => return self.rescue(&s, image_id, ctx).await,
+            Work::Unrescue => return self.unrescue(&s).await,
+            Work::Shelve { image_id, offload } => {
+                return self.shelve(&s, image_id, *offload, ctx).await;
+            }
+            Work::ShelveOffload => return self.shelve_offload(&s).await,
+            Work::Unshelve => return self.unshelve(&s, ctx).await,
+            Work::Delete => {
+                // As Nova: deleting a shelved server deletes its shelve snapshot.
+                if let Some(image) = s.shelved_image_id.clone()
+                    && matches!(s.vm_state, VmState::Shelved | VmState::ShelvedOffloaded)
+                {
+                    let _ = self.inner.image.image_delete(ctx, image).await;
+                }
+                return self.terminate(&s).await;
+            }
         }
         let power = shown_power(hv.power_state(&spec).await.map_err(virt)?);
         self.mutate(id, move |s| {
@@ -407,7 +475,12 @@ impl ComputeService {
 
     /// createImage: the root disk flattened into a qcow2 and uploaded to the image
     /// service. A running guest is paused for the copy, so the image is consistent.
-    async fn snapshot(&self, s: &Server, image_id: &str, ctx: &RequestContext) -> ApiResult<()> {
+    pub(crate) async fn snapshot(
+        &self,
+        s: &Server,
+        image_id: &str,
+        ctx: &RequestContext,
+    ) -> ApiResult<()> {
         let nics = self.server_nics(s).await?;
         let spec = self.vm_spec(s, &nics);
         let hv = &self.inner.hypervisor;
@@ -436,7 +509,11 @@ impl ComputeService {
         let uploaded = match copied {
             Ok(_) => {
                 self.mutate(&s.id, |s| {
-                    s.task_state = Some(TaskState::ImageUploading);
+                    s.task_state = Some(match s.task_state {
+                        Some(TaskState::Shelving) => TaskState::ShelvingImageUploading,
+                        Some(TaskState::ImageBackup) => TaskState::ImageBackup,
+                        _ => TaskState::ImageUploading,
+                    });
                     Ok(())
                 })
                 .await?;
@@ -459,7 +536,12 @@ impl ComputeService {
         }
         uploaded?;
         self.mutate(&s.id, |s| {
-            s.task_state = None;
+            if !matches!(
+                s.task_state,
+                Some(TaskState::ShelvingImageUploading | TaskState::ImageBackup)
+            ) {
+                s.task_state = None;
+            }
             Ok(())
         })
         .await
@@ -621,7 +703,7 @@ pub fn shown_power(p: PowerState) -> PowerState {
     }
 }
 
-fn virt(e: crate::virt::VirtError) -> ApiError {
+pub(crate) fn virt(e: crate::virt::VirtError) -> ApiError {
     ApiError::Internal(anyhow::Error::new(e))
 }
 

@@ -26,6 +26,7 @@ pub mod server_groups;
 pub mod server_meta;
 pub mod servers;
 pub mod services;
+pub mod shelve;
 pub(crate) mod store;
 pub mod volume_attachments;
 

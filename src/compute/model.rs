@@ -48,6 +48,12 @@ pub enum VmState {
     Paused,
     Suspended,
     Resized,
+    /// Booted from a rescue image with the original disk attached second.
+    Rescued,
+    /// Powered off, snapshotted to an image, still on this host.
+    Shelved,
+    /// Shelved with the disk and the resource claim freed; unshelve boots the snapshot.
+    ShelvedOffloaded,
     Error,
     Deleted,
 }
@@ -89,6 +95,13 @@ pub enum TaskState {
     ResizeConfirming,
     ImageSnapshot,
     ImageUploading,
+    ImageBackup,
+    Rescuing,
+    Unrescuing,
+    Shelving,
+    ShelvingImageUploading,
+    ShelvingOffloading,
+    Unshelving,
     Deleting,
 }
 
@@ -101,6 +114,9 @@ impl VmState {
             VmState::Paused => "paused",
             VmState::Suspended => "suspended",
             VmState::Resized => "resized",
+            VmState::Rescued => "rescued",
+            VmState::Shelved => "shelved",
+            VmState::ShelvedOffloaded => "shelved_offloaded",
             VmState::Error => "error",
             VmState::Deleted => "deleted",
         }
@@ -129,6 +145,13 @@ impl TaskState {
             TaskState::ResizeConfirming => "resize_confirming",
             TaskState::ImageSnapshot => "image_snapshot",
             TaskState::ImageUploading => "image_uploading",
+            TaskState::ImageBackup => "image_backup",
+            TaskState::Rescuing => "rescuing",
+            TaskState::Unrescuing => "unrescuing",
+            TaskState::Shelving => "shelving",
+            TaskState::ShelvingImageUploading => "shelving_image_uploading",
+            TaskState::ShelvingOffloading => "shelving_offloading",
+            TaskState::Unshelving => "unshelving",
             TaskState::Deleting => "deleting",
         }
     }
@@ -151,6 +174,9 @@ pub fn status(vm: VmState, task: Option<TaskState>) -> &'static str {
         (VmState::Stopped, _) => "SHUTOFF",
         (VmState::Paused, _) => "PAUSED",
         (VmState::Suspended, _) => "SUSPENDED",
+        (VmState::Rescued, _) => "RESCUE",
+        (VmState::Shelved, _) => "SHELVED",
+        (VmState::ShelvedOffloaded, _) => "SHELVED_OFFLOADED",
         (VmState::Error, _) => "ERROR",
         (VmState::Deleted, _) => "DELETED",
     }
@@ -172,6 +198,12 @@ pub enum Op {
     ConfirmResize,
     RevertResize,
     CreateImage,
+    CreateBackup,
+    Rescue,
+    Unrescue,
+    Shelve,
+    ShelveOffload,
+    Unshelve,
     Delete,
     AttachInterface,
     DetachInterface,
@@ -193,6 +225,12 @@ impl Op {
             Op::ConfirmResize => "confirmResize",
             Op::RevertResize => "revertResize",
             Op::CreateImage => "createImage",
+            Op::CreateBackup => "createBackup",
+            Op::Rescue => "rescue",
+            Op::Unrescue => "unrescue",
+            Op::Shelve => "shelve",
+            Op::ShelveOffload => "shelveOffload",
+            Op::Unshelve => "unshelve",
             Op::Delete => "delete",
             Op::AttachInterface => "attach_interface",
             Op::DetachInterface => "detach_interface",
@@ -214,6 +252,12 @@ impl Op {
             Op::ConfirmResize => "confirmResize",
             Op::RevertResize => "revertResize",
             Op::CreateImage => "createImage",
+            Op::CreateBackup => "createBackup",
+            Op::Rescue => "rescue",
+            Op::Unrescue => "unrescue",
+            Op::Shelve => "shelve",
+            Op::ShelveOffload => "shelveOffload",
+            Op::Unshelve => "unshelve",
             Op::Delete => "delete",
             Op::AttachInterface => "attach_interface",
             Op::DetachInterface => "detach_interface",
@@ -265,6 +309,14 @@ pub fn begin(vm: VmState, task: Option<TaskState>, op: Op) -> Result<TaskState, 
         (Op::CreateImage, V::Active | V::Stopped | V::Paused | V::Suspended, None) => {
             Some(T::ImageSnapshot)
         }
+        (Op::CreateBackup, V::Active | V::Stopped | V::Paused | V::Suspended, None) => {
+            Some(T::ImageBackup)
+        }
+        (Op::Rescue, V::Active | V::Stopped | V::Error, None) => Some(T::Rescuing),
+        (Op::Unrescue, V::Rescued, None) => Some(T::Unrescuing),
+        (Op::Shelve, V::Active | V::Stopped | V::Paused | V::Suspended, None) => Some(T::Shelving),
+        (Op::ShelveOffload, V::Shelved, None) => Some(T::ShelvingOffloading),
+        (Op::Unshelve, V::Shelved | V::ShelvedOffloaded, None) => Some(T::Unshelving),
         _ => None,
     };
     next.ok_or_else(|| conflict(vm, task, op))
@@ -311,7 +363,11 @@ pub fn finish(vm: VmState, op: Op) -> VmState {
         Op::Resize => VmState::Resized,
         Op::ConfirmResize => vm_after_resize(vm),
         Op::RevertResize => vm_after_resize(vm),
-        Op::CreateImage | Op::AttachInterface | Op::DetachInterface => vm,
+        Op::CreateImage | Op::CreateBackup | Op::AttachInterface | Op::DetachInterface => vm,
+        Op::Rescue => VmState::Rescued,
+        Op::Unrescue | Op::Unshelve => VmState::Active,
+        Op::Shelve => VmState::Shelved,
+        Op::ShelveOffload => VmState::ShelvedOffloaded,
         Op::Delete => VmState::Deleted,
     }
 }
@@ -387,6 +443,12 @@ pub struct Server {
     /// The requested networks, kept so a build resumed after a crash asks the same.
     pub requested_networks: serde_json::Value,
     pub server_group: Option<String>,
+    /// The image a rescue boots from (kept so a restart resumes the rescue).
+    #[serde(default)]
+    pub rescue_image_id: Option<String>,
+    /// The snapshot a shelve made (`<name>-shelved`); unshelve boots it, then deletes it.
+    #[serde(default)]
+    pub shelved_image_id: Option<String>,
     pub progress: u8,
     pub created_at: String,
     pub updated_at: String,
@@ -515,6 +577,43 @@ mod tests {
         assert_eq!(
             begin(VmState::Error, None, Op::RebootHard).ok(),
             Some(TaskState::RebootingHard)
+        );
+    }
+
+    #[test]
+    fn rescue_and_shelve_follow_novas_state_machine() {
+        assert_eq!(
+            begin(VmState::Active, None, Op::Rescue).ok(),
+            Some(TaskState::Rescuing)
+        );
+        let e = begin(VmState::Paused, None, Op::Rescue).expect_err("rescue paused");
+        assert!(
+            matches!(&e, ApiError::Conflict(m) if m == "Cannot 'rescue' instance while it is in vm_state paused")
+        );
+        assert!(begin(VmState::Rescued, None, Op::RebootHard).is_err());
+        assert!(begin(VmState::Rescued, None, Op::Rebuild).is_err());
+        assert_eq!(
+            begin(VmState::Rescued, None, Op::Unrescue).ok(),
+            Some(TaskState::Unrescuing)
+        );
+        assert_eq!(
+            begin(VmState::Paused, None, Op::Shelve).ok(),
+            Some(TaskState::Shelving)
+        );
+        let e = begin(VmState::ShelvedOffloaded, None, Op::Shelve).expect_err("shelve twice");
+        assert!(
+            matches!(&e, ApiError::Conflict(m) if m == "Cannot 'shelve' instance while it is in vm_state shelved_offloaded")
+        );
+        assert!(begin(VmState::Active, None, Op::Unshelve).is_err());
+        assert!(begin(VmState::Shelved, None, Op::ShelveOffload).is_ok());
+        assert!(begin(VmState::ShelvedOffloaded, None, Op::ShelveOffload).is_err());
+        assert!(begin(VmState::ShelvedOffloaded, None, Op::Delete).is_ok());
+        assert_eq!(status(VmState::Rescued, None), "RESCUE");
+        assert_eq!(status(VmState::Shelved, None), "SHELVED");
+        assert_eq!(status(VmState::ShelvedOffloaded, None), "SHELVED_OFFLOADED");
+        assert_eq!(
+            begin(VmState::Suspended, None, Op::CreateBackup).ok(),
+            Some(TaskState::ImageBackup)
         );
     }
 

@@ -81,6 +81,12 @@ impl ComputeService {
                 report.finished_tasks += 1;
                 self.run_work(&s.id, Work::Delete, &ctx, &request_id).await;
             }
+            (_, Some(_)) if Self::resumable(s).is_some() => {
+                report.finished_tasks += 1;
+                if let Some(work) = Self::resumable(s) {
+                    self.run_work(&s.id, work, &ctx, &request_id).await;
+                }
+            }
             (VmState::Building, _) => {
                 report.resumed_builds += 1;
                 self.spawn_build(s.id.clone(), Arc::new(ctx), request_id);
@@ -89,7 +95,7 @@ impl ComputeService {
                 report.finished_tasks += 1;
                 self.finish_interrupted(s, task, power).await?;
             }
-            (VmState::Active | VmState::Resized, None) => match power {
+            (VmState::Active | VmState::Resized | VmState::Rescued, None) => match power {
                 PowerState::Running => report.adopted += 1,
                 PowerState::Paused => {
                     hv.unpause(&spec).await.map_err(virt)?;
@@ -111,7 +117,7 @@ impl ComputeService {
                     self.record_power(&s.id, PowerState::Paused).await?;
                 }
             },
-            (VmState::Stopped, None) => {
+            (VmState::Stopped | VmState::Shelved | VmState::ShelvedOffloaded, None) => {
                 if matches!(power, PowerState::Running | PowerState::Paused) {
                     hv.destroy(&spec).await.map_err(virt)?;
                 }
@@ -152,7 +158,7 @@ impl ComputeService {
                 | T::ResizeReverting
                 | T::ResizeConfirming
         );
-        let snapshot = matches!(task, T::ImageSnapshot | T::ImageUploading);
+        let snapshot = matches!(task, T::ImageSnapshot | T::ImageUploading | T::ImageBackup);
         let id = s.id.clone();
         self.mutate(&id, move |s| {
             s.task_state = None;

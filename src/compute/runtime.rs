@@ -19,6 +19,8 @@ pub struct InstancePaths {
     pub disk: PathBuf,
     /// The root disk as it was before a resize, kept until confirm/revert.
     pub disk_before_resize: PathBuf,
+    /// The rescue image's disk, booted first while the server is RESCUE.
+    pub rescue_disk: PathBuf,
     pub config_drive: PathBuf,
     pub kernel: PathBuf,
     pub ramdisk: PathBuf,
@@ -30,6 +32,7 @@ impl ComputeService {
         InstancePaths {
             disk: dir.join("disk"),
             disk_before_resize: dir.join("disk.resize-orig"),
+            rescue_disk: dir.join("disk.rescue"),
             config_drive: dir.join("disk.config"),
             kernel: dir.join("kernel"),
             ramdisk: dir.join("ramdisk"),
@@ -47,6 +50,20 @@ impl ComputeService {
             kind: DiskKind::Disk,
             read_only: false,
         }];
+        if s.vm_state == super::model::VmState::Rescued && p.rescue_disk.exists() {
+            // Nova's rescue: the rescue image boots, the original disk comes second.
+            disks[0].id = "disk".into();
+            disks.insert(
+                0,
+                DiskSpec {
+                    id: "rescue".into(),
+                    path: p.rescue_disk.clone(),
+                    format: DiskFormat::Qcow2,
+                    kind: DiskKind::Disk,
+                    read_only: false,
+                },
+            );
+        }
         if s.config_drive && p.config_drive.exists() {
             disks.push(DiskSpec {
                 id: "config".into(),

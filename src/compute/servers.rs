@@ -755,6 +755,8 @@ impl ComputeService {
                 ports: vec![],
                 requested_networks: requested.clone(),
                 server_group: group.clone(),
+                rescue_image_id: None,
+                shelved_image_id: None,
                 progress: 0,
                 created_at: now.clone(),
                 updated_at: now.clone(),

@@ -12,6 +12,39 @@ use crate::http::error::{ApiError, ApiResult};
 pub const DEFAULT_LIMIT: usize = 25;
 pub const MAX_LIMIT: usize = 1000;
 
+/// Query keys that are not extra-property filters: paging, sorting and the
+/// filters on core attributes handled above (or not filterable).
+const NOT_PROPERTY_FILTERS: &[&str] = &[
+    "limit",
+    "marker",
+    "sort",
+    "sort_key",
+    "sort_dir",
+    "name",
+    "status",
+    "owner",
+    "disk_format",
+    "container_format",
+    "id",
+    "visibility",
+    "member_status",
+    "os_hidden",
+    "protected",
+    "size_min",
+    "size_max",
+    "tag",
+    "changes-since",
+    "created_at",
+    "updated_at",
+    "checksum",
+    "os_hash_algo",
+    "os_hash_value",
+    "min_disk",
+    "min_ram",
+    "virtual_size",
+    "size",
+];
+
 const SORT_KEYS: &[&str] = &[
     "name",
     "status",
@@ -295,9 +328,15 @@ impl ImageService {
                     time_ok &= time_matches(f, actual)?;
                 }
             }
+            // Any other key filters on an extra property, and (as in Glance) an
+            // image without that property does not match.
             let props_ok = q.0.iter().all(|(k, v)| match image.properties.get(k) {
+                _ if NOT_PROPERTY_FILTERS.contains(&k.as_str()) => true,
                 Some(serde_json::Value::String(s)) => s == v,
-                _ => true,
+                Some(other) => {
+                    serde_json::from_str::<serde_json::Value>(v).ok().as_ref() == Some(other)
+                }
+                None => false,
             });
             if time_ok && props_ok {
                 out.push(image);

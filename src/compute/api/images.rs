@@ -135,7 +135,15 @@ fn matches(i: &Image, q: &HashMap<String, String>) -> ApiResult<bool> {
                 let since = crate::http::time::parse(v)?;
                 crate::http::time::parse(&i.updated_at).is_ok_and(|t| t >= since)
             }
-            _ => true,
+            // `property-<key>`: an image without the property does not match.
+            other => match other.strip_prefix("property-") {
+                Some(key) => match i.properties.get(key) {
+                    Some(Value::String(s)) => s == v,
+                    Some(x) => serde_json::from_str::<Value>(v).ok().as_ref() == Some(x),
+                    None => false,
+                },
+                None => true,
+            },
         };
         if !ok {
             return Ok(false);

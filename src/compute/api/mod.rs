@@ -10,6 +10,7 @@ mod info;
 mod keypairs;
 mod limits;
 pub mod microversion;
+mod network_proxy;
 mod params;
 mod remote_consoles;
 mod schema;
@@ -40,6 +41,7 @@ pub fn router() -> Router<Cloud> {
         .merge(hosts::routes())
         .merge(images::routes())
         .merge(security_groups::routes())
+        .merge(network_proxy::routes())
         .merge(keypairs::routes())
         .merge(limits::routes())
         .merge(server_groups::routes())

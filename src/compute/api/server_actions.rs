@@ -98,6 +98,30 @@ struct GroupArg {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct RescueArg {
+    #[serde(rename = "adminPass")]
+    admin_pass: Option<String>,
+    rescue_image_ref: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupArg {
+    name: String,
+    backup_type: String,
+    rotation: Value,
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct UnshelveArg {
+    availability_zone: Option<Option<String>>,
+    host: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct LockArg {
     locked_reason: Option<String>,
 }
@@ -328,6 +352,153 @@ async fn server_action(
                 .await?;
             Ok(accepted())
         }
+        "rescue" => {
+            let a: RescueArg = if value.is_null() {
+                RescueArg::default()
+            } else {
+                arg(&action, value)?
+            };
+            let s = compute.server_get(&ctx, id.clone()).await?;
+            let image_id = match a.rescue_image_ref.as_deref() {
+                Some(r) => r.rsplit('/').next().unwrap_or(r).to_owned(),
+                None if s.image_id.is_empty() => {
+                    return Err(ApiError::bad_request(format!(
+                        "Instance {} cannot be rescued: Cannot rescue a volume-backed instance",
+                        s.id
+                    )));
+                }
+                None => s.image_id.clone(),
+            };
+            if cloud.image.image_get(&ctx, image_id.clone()).await.is_err() {
+                return Err(ApiError::bad_request(format!(
+                    "Image {image_id} could not be found."
+                )));
+            }
+            let pass = a.admin_pass.unwrap_or_else(super::servers::admin_pass);
+            compute
+                .server_action(&ctx, id, Work::Rescue { image_id }, request_id)
+                .await?;
+            Ok(axum::Json(json!({"adminPass": pass})).into_response())
+        }
+        "unrescue" => {
+            compute
+                .server_action(&ctx, id, Work::Unrescue, request_id)
+                .await?;
+            Ok(accepted())
+        }
+        "shelve" => {
+            // Nova validates no body for shelve: `null` and `{}` are both sent.
+            let _ = value;
+            let s = compute.server_get(&ctx, id.clone()).await?;
+            let name = format!("{}-shelved", s.name);
+            let image_id = compute
+                .snapshot_image_create(&ctx, &s, name, BTreeMap::new())
+                .await?;
+            let work = Work::Shelve {
+                image_id: image_id.clone(),
+                offload: true,
+            };
+            if let Err(e) = compute.server_action(&ctx, id, work, request_id).await {
+                let _ = cloud.image.image_delete(&ctx, image_id).await;
+                return Err(e);
+            }
+            Ok(accepted())
+        }
+        "shelveOffload" => {
+            if !ctx.is_admin() {
+                return Err(ApiError::forbidden());
+            }
+            compute
+                .server_action(&ctx, id, Work::ShelveOffload, request_id)
+                .await?;
+            Ok(accepted())
+        }
+        "unshelve" => {
+            if !value.is_null() {
+                if !mv.at_least(77) {
+                    return Err(ApiError::bad_request(
+                        "Invalid input for field/attribute unshelve. Value: it must be null.",
+                    ));
+                }
+                let a: UnshelveArg = arg(&action, value)?;
+                if a.host.is_some() && !mv.at_least(91) {
+                    return Err(ApiError::bad_request(
+                        "Additional properties are not allowed ('host' was unexpected)",
+                    ));
+                }
+                if let Some(Some(az)) = &a.availability_zone
+                    && az != "nova"
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "The requested availability zone is not available: {az}"
+                    )));
+                }
+            }
+            compute
+                .server_action(&ctx, id, Work::Unshelve, request_id)
+                .await?;
+            Ok(accepted())
+        }
+        "createBackup" => {
+            let a: BackupArg = arg(&action, value)?;
+            let rotation = match &a.rotation {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.trim().parse::<i64>().ok(),
+                _ => None,
+            }
+            .filter(|r| *r >= 0)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Invalid input for field/attribute rotation. Value: {}. It must be an integer >= 0.",
+                    a.rotation
+                ))
+            })?;
+            if a.name.trim().is_empty() || a.name.len() > 255 {
+                return Err(ApiError::bad_request(
+                    "Invalid input for field/attribute name.",
+                ));
+            }
+            let s = compute.server_get(&ctx, id.clone()).await?;
+            if s.image_id.is_empty() {
+                return Err(ApiError::bad_request(
+                    "Backup is not supported for volume-backed instances.",
+                ));
+            }
+            let mut meta = a.metadata.unwrap_or_default();
+            meta.insert("image_type".into(), "backup".into());
+            meta.insert("backup_type".into(), a.backup_type.clone());
+            let image_id = compute
+                .snapshot_image_create(&ctx, &s, a.name, meta)
+                .await?;
+            let work = Work::Backup {
+                image_id: image_id.clone(),
+                backup_type: a.backup_type,
+                rotation: rotation as u64,
+            };
+            if let Err(e) = compute.server_action(&ctx, id, work, request_id).await {
+                let _ = cloud.image.image_delete(&ctx, image_id).await;
+                return Err(e);
+            }
+            if mv.at_least(45) {
+                return Ok((
+                    StatusCode::ACCEPTED,
+                    axum::Json(json!({"image_id": image_id})),
+                )
+                    .into_response());
+            }
+            if rotation > 0 {
+                let location = format!(
+                    "{}/image/v2/images/{image_id}",
+                    crate::http::base_url(&headers)
+                );
+                return Ok((
+                    StatusCode::ACCEPTED,
+                    [(axum::http::header::LOCATION, location)],
+                )
+                    .into_response());
+            }
+            Ok(accepted())
+        }
         "addSecurityGroup" | "removeSecurityGroup" => {
             let a: GroupArg = arg(&action, value)?;
             compute
@@ -336,6 +507,12 @@ async fn server_action(
             Ok(accepted())
         }
         other => {
+            if let Some(r) =
+                super::network_proxy::dispatch(&cloud, &ctx, mv, id.clone(), other, value.clone())
+                    .await
+            {
+                return r;
+            }
             let handled =
                 super::admin_actions::dispatch(&cloud, &ctx, mv, id, other, value, request_id)
                     .await;
