@@ -397,7 +397,7 @@ fn server_lifecycle_on_a_real_guest() {
     nova_error(demo.action(&id, json!({"resume": null})), 409);
     nova_error(demo.action(&id, json!({"confirmResize": null})), 409);
     nova_error(demo.action(&id, json!({"reboot": {"type": "GENTLE"}})), 400);
-    nova_error(demo.action(&id, json!({"shelve": null})), 400);
+    nova_error(demo.action(&id, json!({"notAnAction": null})), 400);
 
     assert_eq!(demo.action(&id, json!({"os-stop": null})).status(), 202);
     let v = demo.wait_status(&id, "SHUTOFF", Duration::from_secs(90));
@@ -740,10 +740,11 @@ fn failed_builds_leave_nothing_behind() {
     );
     assert_clean_slate(&s, &admin, &id);
 
-    // Spawning: a kernel that cannot boot (an aki image of garbage) makes the VMM
-    // fail after ports, claim and disk were made; all of them are undone.
+    // Spawning: a kernel QEMU cannot load (an aki image of zeros, with a ramdisk:
+    // "linux kernel too old to load a ram disk") makes the VMM fail after ports,
+    // claim and disk were made; all of them are undone.
     let junk = small_image(&admin, "bad-kernel");
-    let r = admin.req(Method::POST, "/image/v2/images", Some(json!({"name": "with-bad-kernel", "disk_format": "qcow2", "container_format": "bare", "visibility": "public", "kernel_id": junk})));
+    let r = admin.req(Method::POST, "/image/v2/images", Some(json!({"name": "with-bad-kernel", "disk_format": "qcow2", "container_format": "bare", "visibility": "public", "kernel_id": junk, "ramdisk_id": junk})));
     assert_eq!(r.status(), 201);
     let bad = json_of(r)["id"].as_str().expect("id").to_owned();
     let put = admin

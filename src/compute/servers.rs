@@ -365,7 +365,7 @@ fn boot_image(req: &ServerCreate) -> ApiResult<String> {
             (Some("image"), Some("local") | None) => {}
             (Some("volume" | "snapshot"), _) | (Some("image"), Some("volume")) => {
                 return Err(ApiError::bad_request(
-                    "Booting from a volume is not available: this cloud has no block storage service yet.",
+                    "Booting from a volume is not supported yet.",
                 ));
             }
             (Some("blank"), _) => {
