@@ -142,7 +142,11 @@ def open_form(drv, form_id: str):
 def test_wrong_password_fails(dash, browser):
     user, _ = creds(dash, "demo")
     login(browser, dash, user, "not-the-password")
-    err = browser.find_element(By.ID, "login-error").text
+    # The click only starts the form's POST: wait for the answer page, not the form.
+    err = WebDriverWait(browser, 30).until(
+        lambda d: d.find_elements(By.ID, "login-error"),
+        message=f"no login error shown; page: {browser.current_url}",
+    )[0].text
     assert "Invalid credentials" in err
     assert "/auth/login" in browser.current_url
     assert browser.get_cookie("onestack_session") is None
