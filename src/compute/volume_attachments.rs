@@ -234,24 +234,51 @@ impl ComputeService {
         let lock = self.server_lock(&id);
         let _held = lock.lock().await;
         let g = vol.guest_detach_begin(ctx, volume_id, s.id.clone()).await?;
-        let nics = self.server_nics(&s).await?;
-        let spec = self.vm_spec(&s, &nics);
-        if matches!(
-            self.inner.hypervisor.power_state(&spec).await,
-            Ok(PowerState::Running | PowerState::Paused)
-        ) && let Err(e) = self.inner.hypervisor.detach_disk(&spec, &g.volume_id).await
-        {
-            tracing::warn!(server = %s.id, volume = %g.volume_id, error = %e, "unplug failed; the volume stays attached");
-            vol.guest_detach_undo(g.attachment_id.clone()).await?;
-            return Err(hotplug_failed("Failed to detach volume", e));
-        }
-        vol.guest_detach_done(g.attachment_id).await?;
         let ctx2 = ctx.clone();
         self.write(move |c| {
             let s =
                 store::server_get(c, &id)?.ok_or_else(|| super::servers::server_not_found(&id))?;
             store::action_put(c, &new_action(&s, "detach_volume", &request_id, &ctx2))
         })
-        .await
+        .await?;
+        // As Nova does, the request is accepted (202) and the unplug goes on in the
+        // background: a guest may take a while to release the disk (one still
+        // booting is asked again until it does). The volume shows `detaching`
+        // meanwhile; a restart returns it to attached.
+        drop(_held);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let lock = this.server_lock(&s.id);
+            let _held = lock.lock().await;
+            if let Err(e) = this.unplug(&s, &g.volume_id).await {
+                tracing::warn!(server = %s.id, volume = %g.volume_id, error = %e, "unplug failed; the volume stays attached");
+                if let Err(e) = vol.guest_detach_undo(g.attachment_id.clone()).await {
+                    tracing::error!(volume = %g.volume_id, error = %e, "could not return the volume to attached");
+                }
+                return;
+            }
+            if let Err(e) = vol.guest_detach_done(g.attachment_id).await {
+                tracing::error!(volume = %g.volume_id, error = %e, "could not record the detach");
+            }
+        });
+        Ok(())
+    }
+
+    /// Takes the volume's disk out of the running guest (nothing to do for a
+    /// stopped one: it starts without the volume).
+    async fn unplug(&self, s: &Server, volume_id: &str) -> ApiResult<()> {
+        let nics = self.server_nics(s).await?;
+        let spec = self.vm_spec(s, &nics);
+        if matches!(
+            self.inner.hypervisor.power_state(&spec).await,
+            Ok(PowerState::Running | PowerState::Paused)
+        ) {
+            self.inner
+                .hypervisor
+                .detach_disk(&spec, volume_id)
+                .await
+                .map_err(|e| hotplug_failed("Failed to detach volume", e))?;
+        }
+        Ok(())
     }
 }

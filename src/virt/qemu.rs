@@ -230,6 +230,11 @@ pub fn command_line(
     a
 }
 
+/// How often an unanswered volume unplug request is repeated to the guest, and
+/// how long in all the guest is given (Nova's libvirt driver: 8 attempts of 20 s).
+const DETACH_RESEND: Duration = Duration::from_secs(5);
+const VOLUME_DETACH_TIMEOUT: Duration = Duration::from_secs(160);
+
 /// Nova's view of a QEMU run state (`query-status`).
 pub fn power_state_of(status: &str) -> PowerState {
     match status {
@@ -795,7 +800,8 @@ impl Hypervisor for QemuDriver {
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(failed("detach_disk", e)),
             }
-            let deadline = tokio::time::Instant::now() + self.cfg.detach_timeout;
+            let deadline = tokio::time::Instant::now() + VOLUME_DETACH_TIMEOUT;
+            let mut resend = tokio::time::Instant::now() + DETACH_RESEND;
             loop {
                 if qmp
                     .wait_device_event("DEVICE_DELETED", &dev, Duration::from_millis(250))
@@ -804,12 +810,24 @@ impl Hypervisor for QemuDriver {
                 {
                     break;
                 }
+                // A guest that was still booting when asked (no ACPI hotplug
+                // handler yet) never answers that request: ask again, as Nova's
+                // libvirt driver does, until the guest releases the disk.
+                if tokio::time::Instant::now() >= resend {
+                    resend = tokio::time::Instant::now() + DETACH_RESEND;
+                    if let Err(e) = qmp
+                        .execute::<_, Value>("device_del", Some(&IdArgs { id: &dev }))
+                        .await
+                    {
+                        tracing::debug!(device = %dev, error = %e, "unplug request repeated");
+                    }
+                }
                 if tokio::time::Instant::now() >= deadline {
                     return Err(failed(
                         "detach_disk",
                         format!(
                             "the guest did not release {dev} within {:?}",
-                            self.cfg.detach_timeout
+                            VOLUME_DETACH_TIMEOUT
                         ),
                     ));
                 }
