@@ -3,7 +3,7 @@
 # venv with the real OpenStack clients, QEMU and the test guest), builds, runs the Rust
 # unit + integration tests, then the acceptance suite (tests/acceptance) that drives
 # target/debug/onestack with python-openstackclient and openstacksdk, then tempest
-# (scripts/tempest.sh) for identity, image, network and compute.
+# (scripts/tempest.sh) for identity, image, network, compute and object storage.
 # Works from any directory; exits non-zero on the first failing stage.
 set -euo pipefail
 
