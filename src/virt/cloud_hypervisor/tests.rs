@@ -167,6 +167,20 @@ impl FakeProcess {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        // Until the child has exec'd the shell, /proc shows the test binary's command
+        // line, which names no socket, and the driver would not recognise its VMM.
+        let sock = f.sock.display().to_string();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !std::fs::read(format!("/proc/{}/cmdline", child.id()))
+            .map(|c| String::from_utf8_lossy(&c).contains(&sock))
+            .unwrap_or(false)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the stand-in VMM never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         std::fs::write(&f.pid, child.id().to_string()).unwrap();
         FakeProcess(child)
     }
