@@ -38,6 +38,15 @@ pub enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
+    /// Build the bootable test guest (registered as `cirros`) from distribution
+    /// packages and put it where the profile's [image] bootstrap_* paths say; a
+    /// no-op when it is there. `install` does this too.
+    BuildImage {
+        /// As for `up`: a built-in profile name or a file. Default: the installed
+        /// profile, else `default`.
+        #[arg(long)]
+        profile: Option<String>,
+    },
     /// Whether the cloud is up, its services and object counts.
     Status,
     /// Print shell exports for the openstack CLI (redirected to a file, the file is
@@ -79,6 +88,10 @@ pub enum Command {
         /// Do not install OS packages.
         #[arg(long)]
         no_packages: bool,
+        /// Do not build the bootable test image (`cirros`) the profile names when it
+        /// is missing (it is built from distribution packages, as scripts/build-test-image.sh does).
+        #[arg(long)]
+        no_image: bool,
     },
     /// Undo `install`: unit, bridges, NAT table, NIC addresses back, client files.
     Uninstall {
@@ -520,6 +533,17 @@ pub fn up_profile(dir: &Path, named: Option<&str>) -> anyhow::Result<Profile> {
             tracing::info!(profile = %installed.display(), "using the installed profile");
             load_profile(&installed.to_string_lossy())
         }
+        None => load_profile("default"),
+    }
+}
+
+/// The profile `up` would start with (named, else the installed one, else
+/// `default`), without re-applying any host networking.
+pub fn chosen_profile(dir: &Path, named: Option<&str>) -> anyhow::Result<Profile> {
+    let installed = dir.join(crate::host::PROFILE_FILE);
+    match named {
+        Some(name) => load_profile(name),
+        None if installed.exists() => load_profile(&installed.to_string_lossy()),
         None => load_profile("default"),
     }
 }

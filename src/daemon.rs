@@ -518,10 +518,8 @@ async fn start_background_work(cloud: Cloud, imports: Vec<String>) {
     if let Ok(false) = cloud.image.has_bootable_image().await {
         tracing::warn!(
             "no bootable image is registered, so `openstack server create --image cirros` fails; \
-             build the test image and put it where the profile's [image] bootstrap_image says \
-             ({}): `scripts/build-test-image.sh && sudo install -D -m 0644 \
-             target/test-image/test-image.qcow2 {}`, then start onestack again",
-            cloud.profile.image.bootstrap_image,
+             `sudo onestack build-image` builds the test image and puts it where the profile's \
+             [image] bootstrap_image says ({}); then start onestack again",
             cloud.profile.image.bootstrap_image
         );
     }

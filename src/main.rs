@@ -37,6 +37,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 listen,
             }));
         }
+        Command::BuildImage { profile } => {
+            let profile = cli::chosen_profile(&dir, profile.as_deref())?;
+            let done = onestack::host::test_image::ensure(&profile.image)?;
+            if done.is_empty() {
+                "The test image is in place; nothing to do.\n".to_owned()
+            } else {
+                done.iter().map(|c| format!("{c}\n")).collect()
+            }
+        }
         Command::Status => {
             let (text, code) = cli::status(&dir)?;
             print!("{text}");
@@ -74,6 +83,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             etc_dir,
             unit_dir,
             no_packages,
+            no_image,
         } => {
             let report = onestack::host::install(&onestack::host::InstallOptions {
                 state_dir: dir,
@@ -84,6 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .unwrap_or_else(|| onestack::host::systemd::default_unit_dir(&etc_dir)),
                 etc_dir,
                 no_packages,
+                no_image,
                 binary: std::env::current_exe()?,
             })?;
             report.text

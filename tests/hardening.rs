@@ -749,7 +749,8 @@ fn raw(addr: &str, request: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
 }
 
 /// The rejections no route sees — a URI over the API's limit (8 KB) or over
-/// hyper's (64 KB), a request line hyper cannot parse, an unknown route or method —
+/// hyper's (64 KB), a header field over 8 KB or a head over 64 KB, a request line
+/// hyper cannot parse, an unknown route or method —
 /// and version discovery with and without a trailing slash, under every prefix:
 /// each answer in that service's fault shape with the real service's status.
 #[test]
@@ -796,6 +797,29 @@ fn rejections_before_routing_have_each_services_shape() {
                     .any(|(k, v)| k == "content-type" && v == "application/json"),
                 "{prefix}: {what}: {headers:?}"
             );
+            checked += 1;
+        }
+        // Header fields: one over Apache's 8,190-byte field limit, one of 70 KB, and
+        // ten fields under the field limit that make a 75 KB head.
+        let many: String = (0..10)
+            .map(|i| format!("X-Filler-{i}: {}\r\n", "b".repeat(7_500)))
+            .collect();
+        for (what, fields) in [
+            (
+                "a 10 KB header",
+                format!("X-Big: {}\r\n", "b".repeat(10_000)),
+            ),
+            (
+                "a 70 KB header",
+                format!("X-Big: {}\r\n", "b".repeat(70_000)),
+            ),
+            ("a 75 KB head", many.clone()),
+        ] {
+            let req = format!("GET {prefix}/nothing HTTP/1.1\r\nHost: {addr}\r\n{fields}\r\n");
+            let (got, _, body) = raw(&addr, req.as_bytes());
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            assert_eq!(got, 431, "{prefix}: {what}: {v}");
+            assert!(shaped(prefix, got, &v), "{prefix}: {what}: {v}");
             checked += 1;
         }
         for method in ["GET", "PATCH"] {

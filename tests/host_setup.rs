@@ -200,7 +200,13 @@ impl Lab {
 
     fn install(&self, extra: &[&str]) -> String {
         let vm = self.vm();
-        let mut args = vec!["install", "--netns", vm.as_str(), "--no-packages"];
+        let mut args = vec![
+            "install",
+            "--netns",
+            vm.as_str(),
+            "--no-packages",
+            "--no-image",
+        ];
         args.extend(extra);
         let (ok, text) = self.onestack(&args);
         assert!(ok, "install failed:\n{text}");
@@ -633,7 +639,51 @@ fn install_then_up_and_lab() {
     let mut lab = Lab::new("e");
     lab.nat_nic();
     lab.second_nic("192.168.56.10/24", "192.168.56.1/24");
-    lab.install(&[]);
+    // The default profile with its test image files under the lab's directory:
+    // install builds the guest from distribution packages and puts all three there.
+    let share = lab.dir.path().join("share");
+    let base = include_str!("../profiles/default.toml").replace(
+        "/usr/local/share/onestack/",
+        &format!("{}/", share.display()),
+    );
+    let base_path = lab.dir.path().join("base.toml");
+    std::fs::write(&base_path, base).expect("write");
+    let base_arg = base_path.to_string_lossy().into_owned();
+    let vm = lab.vm();
+    let install = |extra: &[&str]| {
+        let mut args = vec![
+            "install",
+            "--netns",
+            vm.as_str(),
+            "--no-packages",
+            "--profile",
+            base_arg.as_str(),
+        ];
+        args.extend(extra);
+        let (ok, text) = lab.onestack(&args);
+        assert!(ok, "install failed:\n{text}");
+        text
+    };
+    let dry = install(&["--dry-run"]);
+    assert!(
+        dry.contains("Test image: would build it from distribution packages for")
+            && !share.exists(),
+        "{dry}"
+    );
+    let built = Instant::now();
+    let first = install(&[]);
+    println!("install with the test image build: {:?}", built.elapsed());
+    for file in ["test-image.qcow2", "vmlinux", "initrd.img"] {
+        let path = share.join(file);
+        assert!(
+            first.contains(&format!("install test image file {}", path.display())),
+            "{first}"
+        );
+        let meta = std::fs::metadata(&path).expect("built file");
+        assert!(meta.len() > 0, "{file} is empty");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o644, "{file}");
+    }
+    assert!(!install(&[]).contains("install test image file"));
     let state = lab.state();
     let log = std::fs::File::create(lab.dir.path().join("server.log")).expect("log");
     // The control plane runs in the root namespace (a process inside `ip netns
@@ -1080,6 +1130,22 @@ fn instance_in_the_vm_survives_a_reboot() {
         (
             "bootstrap_image = \"/usr/local/share/onestack/test-image.qcow2\"",
             format!("bootstrap_image = {:?}", image.to_string_lossy()),
+        ),
+        // The kernel and initramfs the image build leaves beside the disk: the
+        // guest boots them directly (AMI-style), as an installed cloud does.
+        (
+            "bootstrap_kernel = \"/usr/local/share/onestack/vmlinux\"",
+            format!(
+                "bootstrap_kernel = {:?}",
+                image.with_file_name("vmlinux").to_string_lossy()
+            ),
+        ),
+        (
+            "bootstrap_ramdisk = \"/usr/local/share/onestack/initrd.img\"",
+            format!(
+                "bootstrap_ramdisk = {:?}",
+                image.with_file_name("initrd.img").to_string_lossy()
+            ),
         ),
     ] {
         assert!(base.contains(from), "default.toml has {from}");

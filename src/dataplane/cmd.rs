@@ -23,6 +23,21 @@ pub enum CmdError {
     },
     #[error("`{command}` was interrupted: {reason}")]
     Join { command: String, reason: String },
+    #[error("`ip -j` printed something other than its JSON list: {reason}")]
+    Output { reason: String },
+}
+
+/// The list `ip -j ... show` prints. Nothing printed is an empty list (iproute2
+/// prints nothing when there is nothing to show); anything else that is not a JSON
+/// array is an error, so a changed or cut-off answer is never read as "no devices"
+/// or "no routes" (which a converge would act on).
+pub fn ip_json(out: &str) -> Result<Vec<serde_json::Value>, CmdError> {
+    if out.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(out).map_err(|e| CmdError::Output {
+        reason: e.to_string(),
+    })
 }
 
 impl CmdError {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::Owner;
-use super::cmd::{CmdError, Ns, Runner};
+use super::cmd::{CmdError, Ns, Runner, ip_json};
 
 /// Alias of devices the installed onestack created (and may delete); others
 /// append their owner tag (see `Owner`).
@@ -60,17 +60,17 @@ pub type Links = BTreeMap<String, Link>;
 /// All devices of a namespace, by name.
 pub async fn dump(r: &Runner, ns: &Ns) -> Result<Links, CmdError> {
     let out = r.query(ns.ip(&["-d", "-j", "addr", "show"])).await?;
-    Ok(parse_dump(&out))
+    parse_dump(&out)
 }
 
-/// Parses `ip -d -j addr show` output; unknown shapes yield fewer devices, not errors.
-pub fn parse_dump(json: &str) -> Links {
-    let items: Vec<Value> = serde_json::from_str(json).unwrap_or_default();
-    items
+/// Parses `ip -d -j addr show` output: an entry without a name is skipped, output
+/// that is not ip's JSON list is an error.
+pub fn parse_dump(json: &str) -> Result<Links, CmdError> {
+    Ok(ip_json(json)?
         .iter()
         .filter_map(parse_link)
         .map(|l| (l.name.clone(), l))
-        .collect()
+        .collect())
 }
 
 fn parse_link(v: &Value) -> Option<Link> {
@@ -414,7 +414,7 @@ pub async fn namespace_mark(r: &Runner, name: &str) -> Result<Option<String>, Cm
     let out = r
         .query(Ns::Named(name.into()).ip(&["-j", "link", "show", "dev", "lo"]))
         .await?;
-    Ok(parse_dump(&out).remove("lo").and_then(|l| l.alias))
+    Ok(parse_dump(&out)?.remove("lo").and_then(|l| l.alias))
 }
 
 /// Makes router/DHCP namespace `name` exist, `owner`'s: created with `lo` up and
@@ -439,6 +439,8 @@ pub async fn ensure_namespace(r: &Runner, owner: &Owner, name: &str) -> Result<(
                  give each cloud its own namespace_prefix"
             ),
         }),
+        // Output ip could run but we could not read says nothing about the namespace.
+        Err(e @ CmdError::Output { .. }) => Err(e),
         Err(e) => {
             tracing::warn!(namespace = name, error = %e, "namespace cannot be entered: rebuilding it");
             delete_namespace(r, name).await?;
@@ -468,7 +470,8 @@ mod tests {
                          {"family":"inet6","local":"fe80::1","prefixlen":64,"scope":"link"}]},
             {"ifindex":4,"ifname":"tapx","flags":["BROADCAST"],"mtu":1500,
              "address":"00:00:00:00:00:01","master":"brq1","addr_info":[]}]"#;
-        let links = parse_dump(json);
+        let links = parse_dump(json).expect("json");
+        assert!(parse_dump("garbage").is_err());
         let br = &links["brq1"];
         assert!(br.up && br.is_ours(&Owner::default()) && !br.carrier);
         assert_eq!(br.mac, "aa:bb:cc:dd:ee:ff");

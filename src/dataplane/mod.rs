@@ -188,7 +188,7 @@ impl Dataplane {
     /// The devices of the host namespace's IPv4 default routes, sorted, deduplicated.
     pub async fn default_route_devices(&self) -> Result<Vec<String>, cmd::CmdError> {
         let argv = self.host().ip(&["-4", "-j", "route", "show", "default"]);
-        Ok(nft::default_route_devices(&self.runner.query(argv).await?))
+        nft::default_route_devices(&self.runner.query(argv).await?)
     }
 
     /// Total changing commands issued by this dataplane so far.
@@ -482,7 +482,10 @@ impl Dataplane {
             HOST_ROUTE_PROTO,
         ];
         let have: BTreeSet<(String, String)> = match self.runner.query(host.ip(&show)).await {
-            Ok(out) => router::parse_routes(&out),
+            Ok(out) => match router::parse_routes(&out) {
+                Ok(routes) => routes,
+                Err(e) => return vec![format!("external IPv6 routes: {e}")],
+            },
             // No bridge (yet): nothing of ours can be routed through it.
             Err(_) if ext.routes6.is_empty() => return Vec::new(),
             Err(e) => return vec![format!("external IPv6 routes: {e}")],

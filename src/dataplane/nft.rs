@@ -607,15 +607,14 @@ pub fn host_nat(
 }
 
 /// The devices of the IPv4 default routes in `ip -j route show default` output.
-pub fn default_route_devices(json: &str) -> Vec<String> {
-    let routes: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
-    let mut devs: Vec<String> = routes
+pub fn default_route_devices(json: &str) -> Result<Vec<String>, CmdError> {
+    let mut devs: Vec<String> = super::cmd::ip_json(json)?
         .iter()
         .filter_map(|r| r.get("dev")?.as_str().map(str::to_owned))
         .collect();
     devs.sort();
     devs.dedup();
-    devs
+    Ok(devs)
 }
 
 /// What we last wrote per (namespace, table) and how the kernel listed it then.
@@ -696,7 +695,7 @@ mod tests {
         let json = r#"[{"dst":"default","gateway":"10.0.2.2","dev":"enp0s3","flags":[]},
                        {"dst":"default","gateway":"192.168.1.1","dev":"wlan0","metric":600,"flags":[]},
                        {"dst":"default","gateway":"172.24.4.1","dev":"br-ex","flags":[]}]"#;
-        let uplinks = default_route_devices(json);
+        let uplinks = default_route_devices(json).expect("json");
         assert_eq!(uplinks, vec!["br-ex", "enp0s3", "wlan0"]);
         let ext = ExternalPlan {
             network_id: "e".into(),
@@ -722,7 +721,8 @@ mod tests {
             ..ext
         };
         assert_eq!(host_nat(Some(&off), &uplinks, TABLE), None);
-        assert!(default_route_devices("not json").is_empty());
+        assert!(default_route_devices("not json").is_err());
+        assert!(default_route_devices("").expect("no routes").is_empty());
     }
 
     #[test]

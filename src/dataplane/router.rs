@@ -9,10 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
-
 use super::Dataplane;
-use super::cmd::{CmdError, Ns};
+use super::cmd::{CmdError, Ns, ip_json};
 use super::garp;
 use super::ipv4;
 use super::links::{self, Links, Want};
@@ -272,7 +270,10 @@ async fn sync_routes(dp: &Dataplane, ns: &Ns, router: &RouterPlan) -> Vec<CmdErr
     for family in ["-4", "-6"] {
         let argv = ns.ip(&[family, "-j", "route", "show", "proto", "static"]);
         match dp.runner.query(argv).await {
-            Ok(out) => have.extend(parse_routes(&out)),
+            Ok(out) => match parse_routes(&out) {
+                Ok(routes) => have.extend(routes),
+                Err(e) => return vec![e],
+            },
             Err(e) => return vec![e],
         }
     }
@@ -311,16 +312,15 @@ async fn sync_routes(dp: &Dataplane, ns: &Ns, router: &RouterPlan) -> Vec<CmdErr
     errors
 }
 
-pub(crate) fn parse_routes(json: &str) -> BTreeSet<(String, String)> {
-    let items: Vec<Value> = serde_json::from_str(json).unwrap_or_default();
-    items
+pub(crate) fn parse_routes(json: &str) -> Result<BTreeSet<(String, String)>, CmdError> {
+    Ok(ip_json(json)?
         .iter()
         .filter_map(|r| {
             let dst = r.get("dst")?.as_str()?.to_string();
             let via = r.get("gateway")?.as_str()?.to_string();
             Some((dst, via))
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -331,7 +331,9 @@ mod tests {
     fn routes_parse() {
         let j = r#"[{"dst":"default","gateway":"172.24.4.1","dev":"qg-x","protocol":"static","flags":[]},
                     {"dst":"10.9.0.0/24","gateway":"10.0.0.7","dev":"qr-y","flags":[]}]"#;
-        let r = parse_routes(j);
+        let r = parse_routes(j).expect("json");
+        assert!(parse_routes("").expect("nothing printed").is_empty());
+        assert!(parse_routes("[{\"dst\":").is_err());
         assert!(r.contains(&("default".into(), "172.24.4.1".into())));
         assert!(r.contains(&("10.9.0.0/24".into(), "10.0.0.7".into())));
         assert_eq!(

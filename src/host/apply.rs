@@ -57,9 +57,7 @@ impl Host {
     }
 
     fn links(&self) -> Result<Vec<ObservedLink>, CmdError> {
-        Ok(nics::parse_links(
-            &self.query(self.ns.ip(&["-d", "-j", "addr", "show"]))?,
-        ))
+        nics::parse_links(&self.query(self.ns.ip(&["-d", "-j", "addr", "show"]))?)
     }
 }
 
@@ -123,7 +121,7 @@ pub fn apply(host: &mut Host, plan: &SetupPlan) -> Result<(), CmdError> {
         }
         let routes = nics::parse_routes(
             &host.query(host.ns.ip(&["-j", "-4", "route", "show", "table", "main"]))?,
-        );
+        )?;
         for m in &t.routes {
             let present = routes
                 .iter()

@@ -5,7 +5,7 @@
 //!
 //! One job per file: `preflight` (OS, memory, disk, KVM), `packages` (apt),
 //! `nics` (NIC roles), `plan` (the external network choice), `apply` (host
-//! changes), `systemd` (unit and client files).
+//! changes), `systemd` (unit and client files), `test_image` (the bootable guest).
 
 pub mod apply;
 pub mod nics;
@@ -13,6 +13,7 @@ pub mod packages;
 pub mod plan;
 pub mod preflight;
 pub mod systemd;
+pub mod test_image;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,8 @@ pub struct InstallOptions {
     /// Where the unit goes (`/etc/systemd/system`).
     pub unit_dir: PathBuf,
     pub no_packages: bool,
+    /// Do not build the test image the profile names.
+    pub no_image: bool,
     /// The `onestack` binary the unit runs.
     pub binary: PathBuf,
 }
@@ -138,6 +141,24 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
         }
     }
     let _ = write!(out, "{}", plan.describe(&profile.public_url()));
+    let image_missing = test_image::missing(&profile.image);
+    if !image_missing.is_empty() {
+        if o.no_image {
+            out += "Test image: skipped (--no-image); `up` says how to add one\n";
+        } else if o.dry_run {
+            let names: Vec<String> = image_missing
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            let _ = writeln!(
+                out,
+                "Test image: would build it from distribution packages for {}",
+                names.join(", ")
+            );
+        } else {
+            changes.extend(test_image::ensure(&profile.image).context("the test image")?);
+        }
+    }
 
     let bridge_existed = observed.links.iter().any(|l| l.name == plan.bridge);
     let mut host = Host::new(ns, o.dry_run);

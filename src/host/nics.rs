@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::dataplane::cmd::{CmdError, Ns, run_sync};
+use crate::dataplane::cmd::{CmdError, Ns, ip_json, run_sync};
 use crate::dataplane::links::is_onestack_alias;
 
 /// What VirtualBox network a NIC is attached to, as far as the guest can tell.
@@ -157,23 +157,23 @@ pub fn observe(ns: &Ns, lease_dirs: &[PathBuf]) -> Result<Observed, CmdError> {
         &ns.ip(&["-j", "-4", "route", "show", "table", "main"]),
         None,
     )?;
+    // Neighbours only help to name the laptop; a namespace without them is fine.
     let neigh = run_sync(&ns.ip(&["-j", "-4", "neigh", "show"]), None).unwrap_or_default();
-    let links = parse_links(&addrs);
+    let links = parse_links(&addrs)?;
     let mut leases = Vec::new();
     for d in lease_dirs {
         leases.extend(read_leases(d, &links));
     }
     Ok(Observed {
-        routes: parse_routes(&routes),
-        neighbours: parse_neighbours(&neigh),
+        routes: parse_routes(&routes)?,
+        neighbours: parse_neighbours(&neigh)?,
         links,
         leases,
     })
 }
 
-pub fn parse_links(json: &str) -> Vec<ObservedLink> {
-    let items: Vec<Value> = serde_json::from_str(json).unwrap_or_default();
-    items
+pub fn parse_links(json: &str) -> Result<Vec<ObservedLink>, CmdError> {
+    Ok(ip_json(json)?
         .iter()
         .filter_map(|v| {
             let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
@@ -200,7 +200,7 @@ pub fn parse_links(json: &str) -> Vec<ObservedLink> {
                 addrs,
             })
         })
-        .collect()
+        .collect())
 }
 
 fn parse_addr(a: &Value) -> Option<Addr> {
@@ -214,9 +214,8 @@ fn parse_addr(a: &Value) -> Option<Addr> {
     })
 }
 
-pub fn parse_routes(json: &str) -> Vec<Route> {
-    let items: Vec<Value> = serde_json::from_str(json).unwrap_or_default();
-    items
+pub fn parse_routes(json: &str) -> Result<Vec<Route>, CmdError> {
+    Ok(ip_json(json)?
         .iter()
         .filter_map(|v| {
             let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
@@ -228,12 +227,11 @@ pub fn parse_routes(json: &str) -> Vec<Route> {
                 metric: v.get("metric").and_then(Value::as_u64).unwrap_or(0) as u32,
             })
         })
-        .collect()
+        .collect())
 }
 
-fn parse_neighbours(json: &str) -> Vec<(Ipv4Addr, String)> {
-    let items: Vec<Value> = serde_json::from_str(json).unwrap_or_default();
-    items
+fn parse_neighbours(json: &str) -> Result<Vec<(Ipv4Addr, String)>, CmdError> {
+    Ok(ip_json(json)?
         .iter()
         .filter_map(|v| {
             let state = v.get("state").and_then(Value::as_array)?;
@@ -245,7 +243,7 @@ fn parse_neighbours(json: &str) -> Vec<(Ipv4Addr, String)> {
                 v.get("dev")?.as_str()?.to_string(),
             ))
         })
-        .collect()
+        .collect())
 }
 
 /// Lease files of dhclient (`lease { interface "x"; fixed-address ...; }`) and of
@@ -617,7 +615,8 @@ mod tests {
     fn parses_ip_json() {
         let links = parse_links(
             r#"[{"ifindex":2,"ifname":"enp0s3","flags":["BROADCAST","UP"],"mtu":1500,"link_type":"ether","address":"08:00:27:AA:BB:CC","addr_info":[{"family":"inet","local":"10.0.2.15","prefixlen":24,"scope":"global","dynamic":true},{"family":"inet6","local":"fe80::1","prefixlen":64,"scope":"link"}]},{"ifindex":1,"ifname":"lo","link_type":"loopback","addr_info":[]}]"#,
-        );
+        )
+        .expect("json");
         assert_eq!(links.len(), 2);
         assert_eq!(
             links[0].addrs,
@@ -630,7 +629,8 @@ mod tests {
         assert!(links[0].up);
         let routes = parse_routes(
             r#"[{"dst":"default","gateway":"10.0.2.2","dev":"enp0s3","protocol":"dhcp","metric":100,"flags":[]},{"dst":"10.0.2.0/24","dev":"enp0s3","protocol":"kernel","scope":"link","prefsrc":"10.0.2.15","flags":[]}]"#,
-        );
+        )
+        .expect("json");
         assert_eq!(routes[0].gateway, Some("10.0.2.2".parse().expect("ip")));
         assert_eq!(routes[1].metric, 0);
     }

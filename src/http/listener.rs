@@ -312,7 +312,18 @@ async fn handle(
         sleep: None,
     });
     let resp = if uri_length(&parts.uri) > MAX_URI {
-        uri_too_long(parts.uri.path())
+        refusal(
+            axum::http::StatusCode::URI_TOO_LONG,
+            "The request URI is too long.",
+            parts.uri.path(),
+        )
+    } else if let Some(why) = oversized_header(&parts.headers) {
+        tracing::debug!(why, "request headers refused");
+        refusal(
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            why,
+            parts.uri.path(),
+        )
     } else {
         match app.oneshot(Request::from_parts(parts, body)).await {
             Ok(r) => r,
@@ -342,13 +353,35 @@ fn uri_length(uri: &axum::http::Uri) -> usize {
     uri.path_and_query().map_or(0, |pq| pq.as_str().len())
 }
 
-/// A 414 in the fault format of the service under `path`, with its length (so
-/// the client can read it before the connection closes on an unread body).
-fn uri_too_long(path: &str) -> Response<Body> {
-    let status = axum::http::StatusCode::URI_TOO_LONG;
+/// Longest single header field (name and value) served, and longest head in all.
+/// Apache in front of the OpenStack services refuses a field over 8,190 bytes
+/// (`LimitRequestFieldSize`). hyper's own buffer limit (`MAX_BUF`) does not bound a
+/// head that arrives in one read, so the head is measured here as parsed.
+const MAX_HEADER_FIELD: usize = 8190;
+const MAX_HEAD: usize = MAX_BUF;
+
+/// Why the request's headers are refused, if they are: one field over
+/// `MAX_HEADER_FIELD` or all of them over `MAX_HEAD`.
+fn oversized_header(headers: &axum::http::HeaderMap) -> Option<&'static str> {
+    let mut total = 0;
+    for (name, value) in headers {
+        // "name: value\r\n", as sent.
+        let field = name.as_str().len() + value.len() + 4;
+        if field > MAX_HEADER_FIELD {
+            return Some("Size of a request header field exceeds server limit.");
+        }
+        total += field;
+    }
+    (total > MAX_HEAD).then_some("The request's header fields are too large.")
+}
+
+/// A refusal made before routing (414, 431) in the fault format of the service under
+/// `path`, with its length (so the client can read it before the connection closes
+/// on an unread body).
+fn refusal(status: axum::http::StatusCode, message: &str, path: &str) -> Response<Body> {
     let fault = super::error::Fault {
         status,
-        message: "The request URI is too long.".into(),
+        message: message.into(),
     };
     let body = serde_json::to_vec(&super::format_for_path(path).body(&fault)).unwrap_or_default();
     let mut resp = Response::new(Body::from(body.clone()));

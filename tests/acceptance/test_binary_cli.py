@@ -64,3 +64,20 @@ def test_reset_wipes_state(fresh_server):
                                    env2["OS_PROJECT_NAME"])
     r = fresh_server.validate_token(new, old)
     assert r.status_code in (401, 404), f"pre-reset token still valid: {r.status_code}"
+
+
+def test_build_image_is_a_no_op_when_the_files_are_in_place(cloud, tmp_path):
+    """`onestack build-image` puts the test guest where the profile says; with the
+    files already there (the suite's own build) it changes nothing."""
+    from conftest import REPO_ROOT
+    built = REPO_ROOT / "target" / "test-image"
+    if not (built / "vmlinux").is_file():
+        import pytest
+        pytest.skip("SKIP: no test image build in target/test-image (scripts/build-test-image.sh)")
+    text = (REPO_ROOT / "profiles" / "default.toml").read_text()
+    assert "/usr/local/share/onestack/" in text
+    profile = tmp_path / "profile.toml"
+    profile.write_text(text.replace("/usr/local/share/onestack/", f"{built}/"))
+    p = cloud.run_cli("build-image", "--profile", str(profile),
+                      "--state-dir", str(tmp_path / "state"))
+    assert "nothing to do" in p.stdout, p.stdout
