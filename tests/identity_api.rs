@@ -917,6 +917,7 @@ fn expired_and_forged_tokens_are_refused() {
             audit_ids: vec![new_audit_id()],
             app_cred_id: None,
             trust_id: None,
+            oauth_access_token_id: None,
         })
         .expect("encode");
     expect_error(s.get("/auth/catalog", &expired), 401);
@@ -934,6 +935,7 @@ fn expired_and_forged_tokens_are_refused() {
             audit_ids: vec![new_audit_id()],
             app_cred_id: None,
             trust_id: None,
+            oauth_access_token_id: None,
         })
         .expect("encode");
     expect_error(s.get("/auth/catalog", &forged), 401);

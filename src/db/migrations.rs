@@ -59,6 +59,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0018_identity_trusts",
         include_str!("migrations/0018_identity_trusts.sql"),
     ),
+    (
+        "0025_identity_oauth1",
+        include_str!("migrations/0025_identity_oauth1.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

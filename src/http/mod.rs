@@ -170,10 +170,22 @@ pub async fn unknown_route(uri: axum::extract::OriginalUri, rid: RequestId) -> R
     format_for_path(uri.path()).render(resp, None)
 }
 
+/// The Host header as the client sent it, before `public_links` replaced it: what
+/// an OAuth1 signature covers (the client signs the URL it addressed).
+#[derive(Debug, Clone)]
+pub struct SentHost(pub Option<String>);
+
 /// Unless the profile trusts the request's Host and X-Forwarded-Proto headers
 /// (`http.links_from_request`, behind a proxy that sets them), replaces them with
 /// the configured public URL, so every link in a response points there.
 pub async fn public_links(State(cloud): State<Cloud>, mut req: Request, next: Next) -> Response {
+    let sent = SentHost(
+        req.headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned),
+    );
+    req.extensions_mut().insert(sent);
     if !cloud.profile.http.links_from_request {
         let public = cloud.profile.public_url();
         let authority = public.strip_prefix("http://").unwrap_or(&public);

@@ -7,8 +7,10 @@ use rusqlite::Connection;
 use serde::Deserialize;
 
 use super::model::*;
+use super::oauth1::signature::SignedRequest;
+use super::store_oauth1::AccessToken;
 use super::token::{ScopePayload, TokenPayload, new_audit_id};
-use super::{Identity, found, password, store, store_ext};
+use super::{Identity, found, oauth1, password, store, store_ext};
 use crate::http::context::{AccessRuleRef, AppCredRef, NamedRef, RequestContext, Scope, TrustRef};
 use crate::http::error::{ApiError, ApiResult};
 
@@ -20,6 +22,10 @@ pub struct AuthRequest {
     pub identity: AuthIdentity,
     #[serde(default)]
     pub scope: Option<ScopeRequest>,
+    /// The request's OAuth signature (its Authorization header), for the `oauth1`
+    /// method; set by the handler, never read from the body.
+    #[serde(skip)]
+    pub signed: Option<SignedRequest>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -28,6 +34,8 @@ pub struct AuthIdentity {
     pub password: Option<PasswordMethod>,
     pub token: Option<TokenMethod>,
     pub application_credential: Option<AppCredMethod>,
+    /// `"oauth1": {}`: the proof is the request's OAuth signature.
+    pub oauth1: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +127,8 @@ enum Proven {
         parent_audit: Option<String>,
     },
     AppCred(AppCredential),
+    /// An OAuth1 consumer acting under an access token.
+    OAuth1(AccessToken),
 }
 
 impl Identity {
@@ -158,8 +168,24 @@ impl Identity {
                     audit_ids: vec![new_audit_id()],
                     app_cred_id: Some(ac.id.clone()),
                     trust_id: None,
+                    oauth_access_token_id: None,
                 }
             }
+            // The access token decides user, project and roles; a scope in the
+            // request is not consulted, as in Keystone.
+            Proven::OAuth1(a) => TokenPayload {
+                user_id: a.authorizing_user_id.clone(),
+                methods: vec!["oauth1".into()],
+                scope: ScopePayload::Project(a.project_id.clone()),
+                issued_at: now.timestamp_micros(),
+                expires_at: a
+                    .expires_at
+                    .map_or(default_exp, |e| e.timestamp_micros().min(default_exp)),
+                audit_ids: vec![new_audit_id()],
+                app_cred_id: None,
+                trust_id: None,
+                oauth_access_token_id: Some(a.id.clone()),
+            },
             Proven::User {
                 user_id,
                 methods,
@@ -186,6 +212,7 @@ impl Identity {
                     audit_ids,
                     app_cred_id: None,
                     trust_id,
+                    oauth_access_token_id: None,
                 }
             }
             Proven::User {
@@ -217,6 +244,7 @@ impl Identity {
                     audit_ids,
                     app_cred_id: None,
                     trust_id: None,
+                    oauth_access_token_id: None,
                 }
             }
         };
@@ -240,6 +268,7 @@ impl Identity {
                 "password" => id.password.is_some(),
                 "token" => id.token.is_some(),
                 "application_credential" => id.application_credential.is_some(),
+                "oauth1" => id.oauth1.is_some(),
                 _ => {
                     return Err(unauthorized(
                         "Attempted to authenticate with an unsupported method.",
@@ -258,6 +287,14 @@ impl Identity {
                 .as_ref()
                 .ok_or_else(|| unauthorized(AUTH_FAILED))?;
             return self.prove_app_cred(ac).await.map(Proven::AppCred);
+        }
+        if id.methods.iter().any(|m| m == "oauth1") {
+            let signed = req.signed.as_ref().ok_or_else(|| {
+                unauthorized(
+                    "No Authorization headers found, cannot proceed with OAuth related calls.",
+                )
+            })?;
+            return self.prove_oauth1(signed).await.map(Proven::OAuth1);
         }
         if id.methods.iter().any(|m| m == "password") {
             let user = &id
@@ -291,6 +328,11 @@ impl Identity {
         if ctx.trust.is_some() {
             return Err(ApiError::Forbidden(
                 "Trust-scoped tokens cannot be rescoped.".into(),
+            ));
+        }
+        if payload.oauth_access_token_id.is_some() {
+            return Err(ApiError::Forbidden(
+                "Cannot rescope a token issued via OAuth1 delegation.".into(),
             ));
         }
         let mut methods = vec!["token".to_owned()];
@@ -595,6 +637,10 @@ fn resolve_payload(c: &Connection, p: &TokenPayload) -> ApiResult<RequestContext
         None => None,
         Some(id) => Some(check_trust_token(c, id, &user.id)?),
     };
+    let oauth_roles = match &p.oauth_access_token_id {
+        None => None,
+        Some(id) => Some(oauth1::check_access_token(c, id, &user.id)?),
+    };
     let (scope, mut roles) = match &p.scope {
         ScopePayload::Unscoped => (Scope::Unscoped, Vec::new()),
         ScopePayload::Project(id) => {
@@ -634,6 +680,10 @@ fn resolve_payload(c: &Connection, p: &TokenPayload) -> ApiResult<RequestContext
             (Scope::System, roles)
         }
     };
+    // An OAuth1 token carries the delegated roles the user still holds.
+    if let Some(delegated) = &oauth_roles {
+        roles.retain(|r| delegated.contains(&r.id));
+    }
     let application_credential = match &p.app_cred_id {
         None => None,
         Some(id) => {

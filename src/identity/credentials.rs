@@ -68,7 +68,7 @@ fn check_text(field: &str, v: &str) -> ApiResult<()> {
 }
 
 impl Identity {
-    fn credential_keys(&self) -> ApiResult<&CredentialKeys> {
+    pub(super) fn credential_keys(&self) -> ApiResult<&CredentialKeys> {
         self.inner
             .credential_keys
             .get_or_init(|| {

@@ -10,10 +10,12 @@ mod credentials;
 mod extensions;
 pub mod facade;
 pub mod model;
+pub mod oauth1;
 pub mod password;
 mod resources;
 pub(crate) mod store;
 pub(crate) mod store_ext;
+pub(crate) mod store_oauth1;
 pub mod token;
 mod trusts;
 

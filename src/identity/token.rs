@@ -38,6 +38,9 @@ pub struct TokenPayload {
     /// The trust a trust-scoped token acts under.
     #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
     pub trust_id: Option<String>,
+    /// The OAuth1 access token an `oauth1` token acts under.
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
+    pub oauth_access_token_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +232,7 @@ mod tests {
             audit_ids: vec![new_audit_id()],
             app_cred_id: None,
             trust_id: None,
+            oauth_access_token_id: None,
         }
     }
 

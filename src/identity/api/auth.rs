@@ -57,10 +57,15 @@ fn subject_token(headers: &HeaderMap) -> ApiResult<String> {
 async fn token_issue(
     State(cloud): State<Cloud>,
     Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    sent: Option<axum::Extension<crate::http::SentHost>>,
+    uri: axum::extract::OriginalUri,
     Json(body): Json<AuthBody>,
 ) -> ApiResult<Response> {
-    let issued = cloud.identity.authenticate(body.auth).await?;
-    let view = token_view(&cloud, &issued.context, wants_catalog(&q)).await?;
+    let mut auth = body.auth;
+    auth.signed = super::oauth1::signed_request("POST", &headers, sent.as_deref(), &uri);
+    let issued = cloud.identity.authenticate(auth).await?;
+    let view = token_view(&cloud, &issued.token, &issued.context, wants_catalog(&q)).await?;
     let mut resp = (StatusCode::CREATED, axum::Json(view)).into_response();
     let value = HeaderValue::from_str(&issued.token).map_err(|e| ApiError::Internal(e.into()))?;
     resp.headers_mut().insert(SUBJECT_TOKEN_HEADER, value);
@@ -76,7 +81,7 @@ async fn token_validate(
 ) -> ApiResult<Response> {
     let token = subject_token(&headers)?;
     let ctx = cloud.identity.validate_subject_for(&caller, &token).await?;
-    let view = token_view(&cloud, &ctx, wants_catalog(&q)).await?;
+    let view = token_view(&cloud, &token, &ctx, wants_catalog(&q)).await?;
     let mut resp = axum::Json(view).into_response();
     if let Ok(v) = HeaderValue::from_str(&token) {
         resp.headers_mut().insert(SUBJECT_TOKEN_HEADER, v);
@@ -180,7 +185,12 @@ async fn auth_system(
 use crate::http::time::iso_micros as fmt_time;
 
 /// The `{"token": ...}` body shared by issue and validate.
-async fn token_view(cloud: &Cloud, ctx: &RequestContext, with_catalog: bool) -> ApiResult<Value> {
+async fn token_view(
+    cloud: &Cloud,
+    token_id: &str,
+    ctx: &RequestContext,
+    with_catalog: bool,
+) -> ApiResult<Value> {
     let domain_ref = |id: &str, name: &str| json!({"id": id, "name": name});
     let mut token = json!({
         "methods": ctx.methods,
@@ -221,6 +231,13 @@ async fn token_view(cloud: &Cloud, ctx: &RequestContext, with_catalog: bool) -> 
             "trustor_user": {"id": t.trustor_user_id},
             "trustee_user": {"id": t.trustee_user_id},
         });
+    }
+    if ctx.methods.iter().any(|m| m == "oauth1")
+        && let Some((access_token_id, consumer_id)) =
+            cloud.identity.oauth1_of_token(token_id).await?
+    {
+        token["OS-OAUTH1"] =
+            json!({"access_token_id": access_token_id, "consumer_id": consumer_id});
     }
     if with_catalog && ctx.scope != Scope::Unscoped {
         let catalog = cloud.identity.catalog().await?;

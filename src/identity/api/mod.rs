@@ -8,6 +8,7 @@ mod crud;
 mod domains;
 mod extensions;
 mod groups;
+mod oauth1;
 mod projects;
 mod roles;
 mod trusts;
@@ -45,6 +46,7 @@ pub fn router() -> Router<Cloud> {
         .merge(credentials::routes())
         .merge(extensions::routes())
         .merge(trusts::routes())
+        .merge(oauth1::routes())
 }
 
 fn version_doc(headers: &HeaderMap) -> Value {
