@@ -160,6 +160,20 @@ impl ComputeService {
                 match &tx_work {
                     Work::Rescue { image_id } => s.rescue_image_id = Some(image_id.clone()),
                     Work::Shelve { image_id, .. } => s.shelved_image_id = Some(image_id.clone()),
+                    // Nova records the new image and attributes when it accepts a
+                    // rebuild, so the answer and every read after it show them.
+                    Work::Rebuild(r) => {
+                        s.image_id = r.image_id.clone();
+                        if let Some(n) = &r.name {
+                            s.name = n.clone();
+                        }
+                        if let Some(m) = &r.metadata {
+                            s.metadata = m.clone();
+                        }
+                        if let Some(d) = &r.description {
+                            s.description = d.clone();
+                        }
+                    }
                     _ => {}
                 }
                 store::server_put(c, &mut s)?;

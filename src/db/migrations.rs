@@ -59,6 +59,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0018_identity_trusts",
         include_str!("migrations/0018_identity_trusts.sql"),
     ),
+    (
+        "0019_compute_quota_classes",
+        include_str!("migrations/0019_compute_quota_classes.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {
