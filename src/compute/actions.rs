@@ -122,6 +122,41 @@ impl Work {
     }
 }
 
+/// The migration record a resize keeps (os-migrations): created when the resize
+/// is accepted, moved along when it is confirmed or reverted, in the same
+/// transaction as the server's task state.
+fn record_migration(
+    c: &rusqlite::Connection,
+    s: &Server,
+    work: &Work,
+    ctx: &RequestContext,
+    host: &str,
+) -> ApiResult<()> {
+    let now = crate::http::time::iso_micros(chrono::Utc::now());
+    match work {
+        Work::Resize { flavor } => store::migrations::insert(
+            c,
+            &store::migrations::NewMigration {
+                server_id: &s.id,
+                project_id: &s.project_id,
+                user_id: &ctx.user.id,
+                migration_type: "resize",
+                host,
+                old_flavor_id: &s.flavor.id,
+                new_flavor_id: &flavor.id,
+                now: &now,
+            },
+        ),
+        Work::ConfirmResize => {
+            store::migrations::set_status(c, &s.id, &["finished"], "confirming", &now)
+        }
+        Work::RevertResize => {
+            store::migrations::set_status(c, &s.id, &["finished"], "reverting", &now)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// How long a guest gets to power off on ACPI before it is stopped hard
 /// (Nova's `shutdown_timeout`).
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
@@ -141,6 +176,7 @@ impl ComputeService {
         let tx_ctx = ctx.clone();
         let rid = request_id.clone();
         let tx_work = work.clone();
+        let host = self.inner.config.host.clone();
         let accepted = self
             .write(move |c| {
                 let mut s = visible(c, &tx_ctx, &id)?;
@@ -178,6 +214,7 @@ impl ComputeService {
                 }
                 store::server_put(c, &mut s)?;
                 store::action_put(c, &new_action(&s, op.action(), &rid, &tx_ctx))?;
+                record_migration(c, &s, &tx_work, &tx_ctx, &host)?;
                 Ok(s)
             })
             .await?;
@@ -196,6 +233,25 @@ impl ComputeService {
         let _ = self.event_start(id, request_id, event).await;
         let op = work.op();
         let outcome = self.do_work(id, &work, ctx).await;
+        let migration = match (&work, outcome.is_ok()) {
+            (Work::Resize { .. }, true) => Some((&["pre-migrating"][..], "finished")),
+            (Work::ConfirmResize, true) => Some((&["confirming"][..], "confirmed")),
+            (Work::RevertResize, true) => Some((&["reverting"][..], "reverted")),
+            (Work::Resize { .. } | Work::ConfirmResize | Work::RevertResize, false) => {
+                Some((&["pre-migrating", "confirming", "reverting"][..], "error"))
+            }
+            _ => None,
+        };
+        if let Some((from, to)) = migration {
+            let sid = id.to_owned();
+            let now = crate::http::time::iso_micros(chrono::Utc::now());
+            if let Err(e) = self
+                .write(move |c| store::migrations::set_status(c, &sid, from, to, &now))
+                .await
+            {
+                tracing::warn!(server = id, error = %e, "could not record the migration's status");
+            }
+        }
         match outcome {
             Ok(()) => {
                 let _ = self.event_finish(id, request_id, event, None).await;

@@ -60,8 +60,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0018_identity_trusts.sql"),
     ),
     (
-        "0019_compute_quota_classes",
-        include_str!("migrations/0019_compute_quota_classes.sql"),
+        "0019_compute_quotas_migrations",
+        include_str!("migrations/0019_compute_quotas_migrations.sql"),
     ),
 ];
 

@@ -11,6 +11,7 @@ mod info;
 mod keypairs;
 mod limits;
 pub mod microversion;
+mod migrations;
 mod network_proxy;
 mod params;
 mod remote_consoles;
@@ -71,6 +72,7 @@ fn resources() -> Router<Cloud> {
         .merge(network_proxy::routes())
         .merge(keypairs::routes())
         .merge(limits::routes())
+        .merge(migrations::routes())
         .merge(server_groups::routes())
         .merge(info::routes())
         .merge(servers::routes())
