@@ -757,6 +757,15 @@ impl ComputeService {
         body.insert("instance_uuid".into(), s.id.clone().into());
         body.insert("base_image_ref".into(), s.image_id.clone().into());
         body.insert("user_id".into(), s.user_id.clone().into());
+        // As Nova does from the instance's image metadata: the snapshot needs the
+        // memory its base image needed, and at least the disk the server had.
+        let base = match s.image_id.as_str() {
+            "" => None,
+            id => self.inner.image.image_get(ctx, id.to_owned()).await.ok(),
+        };
+        let (min_ram, min_disk) = base.map_or((0, 0), |i| (i.min_ram, i.min_disk));
+        body.insert("min_ram".into(), min_ram.into());
+        body.insert("min_disk".into(), min_disk.max(s.flavor.disk).into());
         for (k, v) in metadata {
             body.insert(k, v.into());
         }
