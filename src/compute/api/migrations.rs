@@ -68,13 +68,22 @@ async fn migration_list(
             })
             .transpose()
     };
-    let since = if mv.at_least(59) { time("changes-since")? } else { None };
-    let before = if mv.at_least(66) { time("changes-before")? } else { None };
+    let since = if mv.at_least(59) {
+        time("changes-since")?
+    } else {
+        None
+    };
+    let before = if mv.at_least(66) {
+        time("changes-before")?
+    } else {
+        None
+    };
     let eq = |key: &str, v: &str| q.get(key).is_none_or(|want| want == v);
     let mut list: Vec<&MigrationRow> = all
         .iter()
         .filter(|m| {
-            let changed = crate::http::time::parse(m.updated_at.as_deref().unwrap_or(&m.created_at)).ok();
+            let changed =
+                crate::http::time::parse(m.updated_at.as_deref().unwrap_or(&m.created_at)).ok();
             q.get("host")
                 .is_none_or(|h| *h == m.source_compute || *h == m.dest_compute)
                 && eq("status", &m.status)

@@ -149,8 +149,7 @@ pub fn detail(v: &ViewCtx, s: &Server, group_names: &HashMap<String, String>) ->
     });
     let Value::Object(m) = &mut d else { return d };
     // Nova leaves `security_groups` out of a server that has none.
-    if m
-        .get("security_groups")
+    if m.get("security_groups")
         .and_then(Value::as_array)
         .is_some_and(Vec::is_empty)
     {

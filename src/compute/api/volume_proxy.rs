@@ -229,7 +229,11 @@ async fn volume_create(
         cloud.volume.snapshot_get(&ctx, s.clone()).await?;
     }
     let v = cloud.volume.volume_create(&ctx, req).await?;
-    let location = format!("{}/os-volumes/{}", super::params::compute_root(&headers), v.id);
+    let location = format!(
+        "{}/os-volumes/{}",
+        super::params::compute_root(&headers),
+        v.id
+    );
     let mut resp = axum::Json(json!({"volume": volume_view(&v)})).into_response();
     if let Ok(h) = axum::http::HeaderValue::from_str(&location) {
         resp.headers_mut().insert(axum::http::header::LOCATION, h);
