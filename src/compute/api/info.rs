@@ -497,10 +497,10 @@ async fn hypervisor_servers(
 ) -> ApiResult<axum::Json<Value>> {
     let mut v = search_pattern(&cloud, &ctx, mv, &pattern).await?;
     with_servers(&cloud, &mut v).await?;
-    if v["servers"].as_array().is_some_and(Vec::is_empty) {
-        if let Some(o) = v.as_object_mut() {
-            o.remove("servers");
-        }
+    if v["servers"].as_array().is_some_and(Vec::is_empty)
+        && let Some(o) = v.as_object_mut()
+    {
+        o.remove("servers");
     }
     Ok(axum::Json(json!({"hypervisors": [v]})))
 }
