@@ -696,3 +696,256 @@ fn proxy_images_and_security_groups_and_server_extras() {
         404,
     );
 }
+
+/// The project a token is scoped to, from its validation.
+fn project_of(s: &Server, admin: &str, token: &str) -> String {
+    let v = json_of(s.validate(admin, token));
+    v["token"]["project"]["id"]
+        .as_str()
+        .expect("project id")
+        .to_owned()
+}
+
+#[test]
+fn extensions_hypervisor_search_audit_log_quota_classes_and_migrations() {
+    let mut s = Server::start();
+    let admin = s.admin();
+    let demo = s.demo();
+    let host = compute_host(&s, &admin);
+    let get = |path: &str, t: &str, mv: &str| call(&s, Method::GET, path, t, mv, None);
+
+    // Extensions: the frozen list, looked up by alias.
+    let v = ok(get("/extensions", &demo, "2.1"), 200);
+    let list = v["extensions"].as_array().expect("extensions");
+    assert!(list.iter().any(|e| e["name"] == "Hosts"), "{v}");
+    let v = ok(get("/extensions/os-consoles", &demo, "2.1"), 200);
+    assert_eq!(v["extension"]["alias"], "os-consoles");
+    fault(get("/extensions/os-nonexistent", &demo, "2.1"), 404);
+
+    // Hypervisor search and servers below 2.53; gone from 2.53; admin only.
+    let v = ok(
+        get(&format!("/os-hypervisors/{host}/search"), &admin, "2.1"),
+        200,
+    );
+    assert_eq!(v["hypervisors"][0]["hypervisor_hostname"], host);
+    let v = ok(
+        get(&format!("/os-hypervisors/{host}/servers"), &admin, "2.1"),
+        200,
+    );
+    assert!(v["hypervisors"][0].get("servers").is_none(), "{v}");
+    fault(
+        get("/os-hypervisors/no-such-host-xyz/search", &admin, "2.1"),
+        404,
+    );
+    fault(
+        get(&format!("/os-hypervisors/{host}/search"), &admin, "2.53"),
+        404,
+    );
+    fault(
+        get(&format!("/os-hypervisors/{host}/servers"), &demo, "2.1"),
+        403,
+    );
+
+    // The usage audit log: this host has not run the (periodic) audit.
+    let v = ok(get("/os-instance_usage_audit_log", &admin, "2.1"), 200);
+    let log = &v["instance_usage_audit_logs"];
+    assert_eq!(log["num_hosts"], 1);
+    assert_eq!(log["hosts_not_run"], json!([host]));
+    let v = ok(
+        get(
+            "/os-instance_usage_audit_log/2026-03-15%2010:00:00",
+            &admin,
+            "2.1",
+        ),
+        200,
+    );
+    assert_eq!(
+        v["instance_usage_audit_log"]["period_beginning"],
+        "2026-02-01 00:00:00"
+    );
+    assert_eq!(
+        v["instance_usage_audit_log"]["period_ending"],
+        "2026-03-01 00:00:00"
+    );
+    fault(
+        get("/os-instance_usage_audit_log/invalid", &admin, "2.1"),
+        400,
+    );
+    fault(get("/os-instance_usage_audit_log", &demo, "2.1"), 403);
+
+    // Quota classes: the `default` class is what every project starts with.
+    let project = project_of(&s, &admin, &demo);
+    let v = ok(get("/os-quota-class-sets/default", &admin, "2.1"), 200);
+    assert_eq!(v["quota_class_set"]["id"], "default");
+    assert_eq!(v["quota_class_set"]["instances"], 10);
+    assert!(v["quota_class_set"].get("server_groups").is_none(), "{v}");
+    assert!(v["quota_class_set"].get("floating_ips").is_some(), "{v}");
+    let put = |body: Value, t: &str, mv: &str| {
+        call(
+            &s,
+            Method::PUT,
+            "/os-quota-class-sets/default",
+            t,
+            mv,
+            Some(body),
+        )
+    };
+    let v = ok(
+        put(
+            json!({"quota_class_set": {"instances": 55, "cores": 60}}),
+            &admin,
+            "2.1",
+        ),
+        200,
+    );
+    assert_eq!(v["quota_class_set"]["instances"], 55);
+    assert!(v["quota_class_set"].get("id").is_none(), "{v}");
+    fault(
+        put(
+            json!({"quota_class_set": {"injected_files": 3}}),
+            &admin,
+            "2.57",
+        ),
+        400,
+    );
+    fault(
+        put(json!({"quota_class_set": {"instances": -2}}), &admin, "2.1"),
+        400,
+    );
+    fault(
+        put(json!({"quota_class_set": {"instances": 1}}), &demo, "2.1"),
+        403,
+    );
+    let v = ok(
+        get(&format!("/os-quota-sets/{project}/defaults"), &demo, "2.1"),
+        200,
+    );
+    assert_eq!(v["quota_set"]["instances"], 55);
+
+    // Migrations: none yet; admin only.
+    let v = ok(get("/os-migrations", &admin, "2.23"), 200);
+    assert_eq!(v["migrations"], json!([]));
+    fault(get("/os-migrations", &demo, "2.1"), 403);
+
+    // The class change is kept across a kill -9.
+    s.kill9();
+    s.launch();
+    let admin = s.admin();
+    let v = ok(
+        call(
+            &s,
+            Method::GET,
+            &format!("/os-quota-sets/{project}"),
+            &admin,
+            "2.1",
+            None,
+        ),
+        200,
+    );
+    assert_eq!(v["quota_set"]["instances"], 55);
+    assert_eq!(v["quota_set"]["cores"], 60);
+}
+
+#[test]
+fn volume_proxies_create_show_list_and_delete() {
+    let s = Server::start();
+    let demo = s.demo();
+    let call =
+        |m: Method, path: &str, mv: &str, body: Option<Value>| call(&s, m, path, &demo, mv, body);
+    for bad in [json!({"size": 0}), json!({"size": "#$%"}), json!({})] {
+        fault(
+            call(
+                Method::POST,
+                "/os-volumes",
+                "2.1",
+                Some(json!({"volume": bad})),
+            ),
+            400,
+        );
+    }
+    let r = call(
+        Method::POST,
+        "/os-volumes",
+        "2.1",
+        Some(json!({"volume": {"size": 1, "display_name": "pv", "metadata": {"k": "v"}}})),
+    );
+    let v = ok(r, 200);
+    let id = v["volume"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(v["volume"]["displayName"], "pv");
+    assert_eq!(v["volume"]["attachments"], json!([{}]));
+    let mut status = String::new();
+    for _ in 0..100 {
+        let v = ok(
+            call(Method::GET, &format!("/os-volumes/{id}"), "2.1", None),
+            200,
+        );
+        status = v["volume"]["status"].as_str().unwrap_or("").to_owned();
+        if status == "available" {
+            assert_eq!(v["volume"]["metadata"], json!({"k": "v"}));
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(status, "available");
+    let v = ok(
+        call(Method::GET, "/os-volumes/detail?limit=1", "2.1", None),
+        200,
+    );
+    assert_eq!(v["volumes"].as_array().map(Vec::len), Some(1));
+    let v = ok(call(Method::GET, "/os-volumes?offset=1", "2.1", None), 200);
+    assert_eq!(v["volumes"], json!([]));
+    // The proxies are gone from 2.36.
+    fault(
+        call(Method::GET, &format!("/os-volumes/{id}"), "2.36", None),
+        404,
+    );
+    let v = ok(
+        call(
+            Method::POST,
+            "/os-snapshots",
+            "2.1",
+            Some(json!({"snapshot": {"volume_id": id, "display_name": "ps"}})),
+        ),
+        200,
+    );
+    assert_eq!(v["snapshot"]["volumeId"], id);
+    assert_eq!(v["snapshot"]["size"], 1);
+    let snap = v["snapshot"]["id"]
+        .as_str()
+        .expect("snapshot id")
+        .to_owned();
+    let mut deleted = false;
+    for _ in 0..100 {
+        let r = call(
+            Method::DELETE,
+            &format!("/os-snapshots/{snap}"),
+            "2.1",
+            None,
+        );
+        if r.status() == 202 {
+            deleted = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(deleted, "the snapshot was not deleted");
+    let mut gone = false;
+    for _ in 0..100 {
+        let r = call(Method::DELETE, &format!("/os-volumes/{id}"), "2.1", None);
+        if r.status() == 202 || r.status() == 404 {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(gone, "the volume was not deleted");
+    fault(
+        call(
+            Method::GET,
+            "/os-volumes/8a1e3c0e-0000-4000-8000-000000000000",
+            "2.1",
+            None,
+        ),
+        404,
+    );
+}

@@ -157,8 +157,22 @@ fn discovery_and_microversions() {
         .expect("versions");
     assert_eq!(r.status(), 200);
     let v = json_of(r);
-    assert_eq!(v["versions"][0]["id"], "v2.1");
-    assert_eq!(v["versions"][0]["version"], "2.79");
+    // Nova lists the legacy v2.0 API first, then v2.1 with its microversions.
+    assert_eq!(v["versions"][0]["id"], "v2.0");
+    assert_eq!(v["versions"][0]["version"], "");
+    assert_eq!(v["versions"][1]["id"], "v2.1");
+    assert_eq!(v["versions"][1]["version"], "2.79");
+    let v2 = json_of(
+        s.client
+            .get(format!("{}/compute/v2/", s.base))
+            .send()
+            .expect("v2"),
+    );
+    assert_eq!(v2["version"]["id"], "v2.0");
+    assert_eq!(
+        v2["version"]["links"][0]["href"],
+        v["versions"][0]["links"][0]["href"]
+    );
     let v = json_of(
         s.client
             .get(format!("{}/compute/v2.1", s.base))
@@ -195,6 +209,17 @@ fn discovery_and_microversions() {
             .expect("vary")
             .contains("OpenStack-API-Version")
     );
+    // The legacy /v2 API ignores microversion headers: served as 2.1.
+    let r = api
+        .s
+        .client
+        .get(format!("{}/compute/v2/servers", s.base))
+        .header("X-Auth-Token", &api.token)
+        .header("OpenStack-API-Version", "compute 2.999")
+        .send()
+        .expect("legacy v2");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["openstack-api-version"], "compute 2.1");
     let r = s
         .client
         .get(format!("{}/compute/v2.1/servers", s.base))

@@ -122,6 +122,41 @@ impl Work {
     }
 }
 
+/// The migration record a resize keeps (os-migrations): created when the resize
+/// is accepted, moved along when it is confirmed or reverted, in the same
+/// transaction as the server's task state.
+fn record_migration(
+    c: &rusqlite::Connection,
+    s: &Server,
+    work: &Work,
+    ctx: &RequestContext,
+    host: &str,
+) -> ApiResult<()> {
+    let now = crate::http::time::iso_micros(chrono::Utc::now());
+    match work {
+        Work::Resize { flavor } => store::migrations::insert(
+            c,
+            &store::migrations::NewMigration {
+                server_id: &s.id,
+                project_id: &s.project_id,
+                user_id: &ctx.user.id,
+                migration_type: "resize",
+                host,
+                old_flavor_id: &s.flavor.id,
+                new_flavor_id: &flavor.id,
+                now: &now,
+            },
+        ),
+        Work::ConfirmResize => {
+            store::migrations::set_status(c, &s.id, &["finished"], "confirming", &now)
+        }
+        Work::RevertResize => {
+            store::migrations::set_status(c, &s.id, &["finished"], "reverting", &now)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// How long a guest gets to power off on ACPI before it is stopped hard
 /// (Nova's `shutdown_timeout`).
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
@@ -141,6 +176,7 @@ impl ComputeService {
         let tx_ctx = ctx.clone();
         let rid = request_id.clone();
         let tx_work = work.clone();
+        let host = self.inner.config.host.clone();
         let accepted = self
             .write(move |c| {
                 let mut s = visible(c, &tx_ctx, &id)?;
@@ -160,10 +196,25 @@ impl ComputeService {
                 match &tx_work {
                     Work::Rescue { image_id } => s.rescue_image_id = Some(image_id.clone()),
                     Work::Shelve { image_id, .. } => s.shelved_image_id = Some(image_id.clone()),
+                    // Nova records the new image and attributes when it accepts a
+                    // rebuild, so the answer and every read after it show them.
+                    Work::Rebuild(r) => {
+                        s.image_id = r.image_id.clone();
+                        if let Some(n) = &r.name {
+                            s.name = n.clone();
+                        }
+                        if let Some(m) = &r.metadata {
+                            s.metadata = m.clone();
+                        }
+                        if let Some(d) = &r.description {
+                            s.description = d.clone();
+                        }
+                    }
                     _ => {}
                 }
                 store::server_put(c, &mut s)?;
                 store::action_put(c, &new_action(&s, op.action(), &rid, &tx_ctx))?;
+                record_migration(c, &s, &tx_work, &tx_ctx, &host)?;
                 Ok(s)
             })
             .await?;
@@ -182,6 +233,25 @@ impl ComputeService {
         let _ = self.event_start(id, request_id, event).await;
         let op = work.op();
         let outcome = self.do_work(id, &work, ctx).await;
+        let migration = match (&work, outcome.is_ok()) {
+            (Work::Resize { .. }, true) => Some((&["pre-migrating"][..], "finished")),
+            (Work::ConfirmResize, true) => Some((&["confirming"][..], "confirmed")),
+            (Work::RevertResize, true) => Some((&["reverting"][..], "reverted")),
+            (Work::Resize { .. } | Work::ConfirmResize | Work::RevertResize, false) => {
+                Some((&["pre-migrating", "confirming", "reverting"][..], "error"))
+            }
+            _ => None,
+        };
+        if let Some((from, to)) = migration {
+            let sid = id.to_owned();
+            let now = crate::http::time::iso_micros(chrono::Utc::now());
+            if let Err(e) = self
+                .write(move |c| store::migrations::set_status(c, &sid, from, to, &now))
+                .await
+            {
+                tracing::warn!(server = id, error = %e, "could not record the migration's status");
+            }
+        }
         match outcome {
             Ok(()) => {
                 let _ = self.event_finish(id, request_id, event, None).await;
@@ -687,6 +757,15 @@ impl ComputeService {
         body.insert("instance_uuid".into(), s.id.clone().into());
         body.insert("base_image_ref".into(), s.image_id.clone().into());
         body.insert("user_id".into(), s.user_id.clone().into());
+        // As Nova does from the instance's image metadata: the snapshot needs the
+        // memory its base image needed, and at least the disk the server had.
+        let base = match s.image_id.as_str() {
+            "" => None,
+            id => self.inner.image.image_get(ctx, id.to_owned()).await.ok(),
+        };
+        let (min_ram, min_disk) = base.map_or((0, 0), |i| (i.min_ram, i.min_disk));
+        body.insert("min_ram".into(), min_ram.into());
+        body.insert("min_disk".into(), min_disk.max(s.flavor.disk).into());
         for (k, v) in metadata {
             body.insert(k, v.into());
         }

@@ -49,6 +49,7 @@ pub struct ServerFilter {
     locked: Option<bool>,
     user_id: Option<String>,
     reservation_id: Option<String>,
+    host: Option<String>,
     sort_key: String,
     sort_desc: bool,
 }
@@ -120,6 +121,10 @@ impl ServerFilter {
             get("locked").map(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
         if admin || mv.at_least(83) {
             f.user_id = get("user_id").map(str::to_owned);
+        }
+        if admin {
+            // An admin-only filter in Nova (ignored for others).
+            f.host = get("host").map(str::to_owned);
         }
         if let Some(k) = get("sort_key") {
             let allowed = [
@@ -195,6 +200,14 @@ impl ServerFilter {
 
     /// Filters and sorts (stable: the store's newest-first order breaks ties).
     pub async fn apply(&self, servers: Vec<Server>, cloud: &Cloud) -> ApiResult<Vec<Server>> {
+        // Every server runs on this one compute host.
+        if self
+            .host
+            .as_ref()
+            .is_some_and(|h| *h != cloud.compute.config().host)
+        {
+            return Ok(Vec::new());
+        }
         let mut out: Vec<Server> = servers.into_iter().filter(|s| self.keeps(s)).collect();
         if let Some(ip) = &self.ip {
             let ports: Vec<String> = out

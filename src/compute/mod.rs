@@ -17,6 +17,7 @@ pub mod keypairs;
 pub mod listing;
 pub mod metadata;
 pub mod metadata_service;
+pub mod migrations;
 pub mod model;
 pub mod quotas;
 pub mod recover;

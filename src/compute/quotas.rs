@@ -49,12 +49,39 @@ pub fn shown_at(resource: &str, minor: u32) -> bool {
         || minor >= 57 && FILE_RESOURCES.contains(&resource))
 }
 
-/// The effective limits of a project: defaults overlaid with its overrides.
-pub fn limits(c: &Connection, project_id: &str) -> ApiResult<BTreeMap<String, i64>> {
+/// Whether a resource is part of the quota class view at microversion 2.`minor`:
+/// the server group ones appear at 2.50, when the network ones go (not at 2.36 as
+/// in os-quota-sets), and the injected-file ones go at 2.57.
+pub fn class_shown_at(resource: &str, minor: u32) -> bool {
+    let server_groups = matches!(resource, "server_groups" | "server_group_members");
+    !(minor < 50 && server_groups
+        || minor >= 50 && NETWORK_RESOURCES.contains(&resource)
+        || minor >= 57 && FILE_RESOURCES.contains(&resource))
+}
+
+/// The default limits: Nova's built-in defaults overlaid with the `default`
+/// quota class (what os-quota-class-sets changed).
+pub fn defaults(c: &Connection) -> ApiResult<BTreeMap<String, i64>> {
+    class_limits(c, "default")
+}
+
+/// A quota class's limits: the defaults (for `default`, the built-in ones)
+/// overlaid with what was set on the class.
+pub fn class_limits(c: &Connection, class_name: &str) -> ApiResult<BTreeMap<String, i64>> {
     let mut out: BTreeMap<String, i64> = DEFAULTS
         .iter()
         .map(|(k, v)| ((*k).to_owned(), *v))
         .collect();
+    out.extend(catalog::quota_class(c, "default")?);
+    if class_name != "default" {
+        out.extend(catalog::quota_class(c, class_name)?);
+    }
+    Ok(out)
+}
+
+/// The effective limits of a project: defaults overlaid with its overrides.
+pub fn limits(c: &Connection, project_id: &str) -> ApiResult<BTreeMap<String, i64>> {
+    let mut out = defaults(c)?;
     out.extend(catalog::quota_overrides(c, project_id)?);
     Ok(out)
 }
@@ -133,10 +160,32 @@ pub fn check_resize_quota(
 /// Parses a `{"quota_set": {...}}` update: known resources (at this microversion)
 /// to integers >= -1, and `force`.
 pub fn parse_update(body: &Value, minor: u32) -> ApiResult<(BTreeMap<String, i64>, bool)> {
+    parse_limits(body, "quota_set", |k| shown_at(k, minor))
+}
+
+/// Parses a `{"quota_class_set": {...}}` update (no `force` in Nova's schema, but
+/// an `id` is tolerated as for quota sets).
+pub fn parse_class_update(body: &Value, minor: u32) -> ApiResult<BTreeMap<String, i64>> {
+    let obj = body.get("quota_class_set").and_then(Value::as_object);
+    if obj.is_some_and(|o| o.contains_key("force")) {
+        return Err(ApiError::bad_request(
+            "Additional properties are not allowed ('force' was unexpected)",
+        ));
+    }
+    Ok(parse_limits(body, "quota_class_set", |k| class_shown_at(k, minor))?.0)
+}
+
+/// The limits of a quota update body under `key`: resources `allowed` at this
+/// microversion, each an integer >= -1; and `force`.
+fn parse_limits(
+    body: &Value,
+    key: &str,
+    allowed: impl Fn(&str) -> bool,
+) -> ApiResult<(BTreeMap<String, i64>, bool)> {
     let obj = body
-        .get("quota_set")
+        .get(key)
         .and_then(Value::as_object)
-        .ok_or_else(|| ApiError::bad_request("'quota_set' is a required property"))?;
+        .ok_or_else(|| ApiError::bad_request(format!("'{key}' is a required property")))?;
     let mut out = BTreeMap::new();
     let mut force = false;
     for (k, v) in obj {
@@ -163,7 +212,7 @@ pub fn parse_update(body: &Value, minor: u32) -> ApiResult<(BTreeMap<String, i64
         if k == "id" {
             continue;
         }
-        if !DEFAULTS.iter().any(|(r, _)| r == k) || !shown_at(k, minor) {
+        if !DEFAULTS.iter().any(|(r, _)| r == k) || !allowed(k) {
             return Err(ApiError::bad_request(format!(
                 "Additional properties are not allowed ('{k}' was unexpected)"
             )));
@@ -262,6 +311,44 @@ impl ComputeService {
         ctx.require_admin()?;
         self.write(move |c| catalog::quota_reset(c, &project_id))
             .await
+    }
+
+    /// `GET /os-quota-sets/{tenant_id}/defaults`: the defaults every project starts with.
+    pub async fn quota_defaults(&self) -> ApiResult<BTreeMap<String, i64>> {
+        self.read(defaults).await
+    }
+
+    /// `GET /os-quota-class-sets/{id}` (admin): the class's limits.
+    pub async fn quota_class_show(
+        &self,
+        ctx: &RequestContext,
+        class_name: String,
+    ) -> ApiResult<BTreeMap<String, i64>> {
+        ctx.require_admin()?;
+        self.read(move |c| class_limits(c, &class_name)).await
+    }
+
+    /// `PUT /os-quota-class-sets/{id}` (admin): sets limits of a class; changing the
+    /// `default` class changes the defaults of every project without an override.
+    pub async fn quota_class_update(
+        &self,
+        ctx: &RequestContext,
+        class_name: String,
+        changes: BTreeMap<String, i64>,
+    ) -> ApiResult<BTreeMap<String, i64>> {
+        ctx.require_admin()?;
+        if class_name.is_empty() || class_name.chars().count() > 255 {
+            return Err(ApiError::bad_request(
+                "quota_class_name has to be between 1 and 255 characters long.",
+            ));
+        }
+        self.write(move |c| {
+            for (k, v) in &changes {
+                catalog::quota_class_put(c, &class_name, k, *v)?;
+            }
+            class_limits(c, &class_name)
+        })
+        .await
     }
 
     /// `GET /limits`: the caller's (or, for admin, `tenant_id`'s) limits and usage.

@@ -159,6 +159,21 @@ impl ComputeService {
                 | T::ResizeConfirming
         );
         let snapshot = matches!(task, T::ImageSnapshot | T::ImageUploading | T::ImageBackup);
+        if disk_task && !matches!(task, T::RebuildSpawning) {
+            // The resize's migration record ends as the server does.
+            let sid = s.id.clone();
+            let now = crate::http::time::iso_micros(chrono::Utc::now());
+            self.write(move |c| {
+                super::store::migrations::set_status(
+                    c,
+                    &sid,
+                    &["pre-migrating", "confirming", "reverting"],
+                    "error",
+                    &now,
+                )
+            })
+            .await?;
+        }
         let id = s.id.clone();
         self.mutate(&id, move |s| {
             s.task_state = None;

@@ -165,6 +165,15 @@ pub fn check_access(
     Ok(())
 }
 
+/// An access IPv6 address in its canonical form (`::babe:dc0c:1602` for
+/// `0000:...:babe:220.12.22.2`), as Nova stores it in an IP address column;
+/// the empty string (no address) stays empty.
+pub fn canonical_ipv6(a: String) -> String {
+    a.parse::<std::net::Ipv6Addr>()
+        .map(|ip| ip.to_string())
+        .unwrap_or(a)
+}
+
 /// Applies checked disk config and access addresses (None leaves them).
 pub fn set_access(s: &mut Server, disk: Option<String>, v4: Option<String>, v6: Option<String>) {
     if let Some(d) = disk {
@@ -174,7 +183,7 @@ pub fn set_access(s: &mut Server, disk: Option<String>, v4: Option<String>, v6: 
         s.access_ipv4 = a;
     }
     if let Some(a) = v6 {
-        s.access_ipv6 = a;
+        s.access_ipv6 = canonical_ipv6(a);
     }
 }
 
@@ -742,7 +751,7 @@ impl ComputeService {
                     .clone()
                     .unwrap_or_else(|| "MANUAL".into()),
                 access_ipv4: plan.req.access_ipv4.clone().unwrap_or_default(),
-                access_ipv6: plan.req.access_ipv6.clone().unwrap_or_default(),
+                access_ipv6: canonical_ipv6(plan.req.access_ipv6.clone().unwrap_or_default()),
                 vm_state: VmState::Building,
                 task_state: Some(TaskState::Scheduling),
                 power_state: 0,
@@ -817,7 +826,9 @@ impl ComputeService {
         if !ctx.can_read() {
             return Err(ApiError::forbidden());
         }
-        let scope = if ctx.is_admin() && (all_projects || project.is_some()) {
+        // As in Nova, `tenant_id`/`project_id` only narrows an `all_tenants` list;
+        // without it the caller's own project is listed.
+        let scope = if ctx.is_admin() && all_projects {
             project
         } else {
             Some(caller_project(ctx)?)

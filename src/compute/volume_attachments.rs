@@ -48,8 +48,11 @@ fn disk_of(g: &GuestVolume) -> DiskSpec {
     }
 }
 
-/// Nova's 409 for an attach or detach in a state that does not allow it.
-fn check_state(s: &Server, op: &str, ctx: &RequestContext) -> ApiResult<()> {
+/// Nova's 409 for an attach or detach in a state that does not allow it. From
+/// microversion 2.20 (`shelved_ok`) a shelved or shelved-offloaded server takes
+/// attaches and detaches too: they are recorded, and the guest gets its volumes
+/// when it is unshelved (every guest is built with `volume_disks`).
+fn check_state(s: &Server, op: &str, ctx: &RequestContext, shelved_ok: bool) -> ApiResult<()> {
     if s.locked && !ctx.is_admin() {
         return Err(ApiError::Conflict(format!("Instance {} is locked", s.id)));
     }
@@ -62,6 +65,7 @@ fn check_state(s: &Server, op: &str, ctx: &RequestContext) -> ApiResult<()> {
     }
     match s.vm_state {
         VmState::Active | VmState::Stopped | VmState::Paused | VmState::Resized => Ok(()),
+        VmState::Shelved | VmState::ShelvedOffloaded if shelved_ok => Ok(()),
         vm => Err(ApiError::Conflict(format!(
             "Cannot '{op}' instance {} while it is in vm_state {}",
             s.id,
@@ -172,10 +176,11 @@ impl ComputeService {
         volume_id: String,
         device: Option<String>,
         request_id: String,
+        shelved_ok: bool,
     ) -> ApiResult<ServerVolume> {
         let s = self.server_get(ctx, id.clone()).await?;
         may_change(ctx, &s.project_id)?;
-        check_state(&s, "attach_volume", ctx)?;
+        check_state(&s, "attach_volume", ctx, shelved_ok)?;
         let vol = self.volume()?.clone();
         let lock = self.server_lock(&id);
         let _held = lock.lock().await;
@@ -218,10 +223,11 @@ impl ComputeService {
         id: String,
         volume_id: String,
         request_id: String,
+        shelved_ok: bool,
     ) -> ApiResult<()> {
         let s = self.server_get(ctx, id.clone()).await?;
         may_change(ctx, &s.project_id)?;
-        check_state(&s, "detach_volume", ctx)?;
+        check_state(&s, "detach_volume", ctx, shelved_ok)?;
         let vol = self.volume()?.clone();
         // Nova's 404 for a volume that is not attached to this server.
         self.volume_attachment_get(ctx, id.clone(), volume_id.clone())

@@ -60,6 +60,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0018_identity_trusts.sql"),
     ),
     (
+        "0019_compute_quotas_migrations",
+        include_str!("migrations/0019_compute_quotas_migrations.sql"),
+    ),
+    (
         "0025_identity_oauth1",
         include_str!("migrations/0025_identity_oauth1.sql"),
     ),

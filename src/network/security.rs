@@ -367,8 +367,12 @@ impl NetworkService {
             {
                 return Err(ApiError::Conflict(format!("Security Group {id} in use.")));
             }
-            for r in rules_of(c, &id)? {
-                store::delete::<SecurityGroupRule>(c, &r.std.id)?;
+            // The group's own rules go with it, and so do other groups' rules
+            // naming it as their remote group (Neutron's foreign key cascades).
+            for r in store::list::<SecurityGroupRule>(c)? {
+                if r.security_group_id == id || r.remote_group_id.as_deref() == Some(id.as_str()) {
+                    store::delete::<SecurityGroupRule>(c, &r.std.id)?;
+                }
             }
             store::delete::<SecurityGroup>(c, &id)
         })

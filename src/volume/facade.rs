@@ -46,3 +46,9 @@ pub fn service_uuid(host: &str) -> String {
 
 /// The typed input of a volume create, for callers other than the API.
 pub use super::volumes::VolumeCreate;
+
+/// What the compute API's deprecated os-volumes/os-snapshots proxies pass and
+/// read (Nova's proxies call Cinder's volume and snapshot API as the user).
+pub use super::model::{Snapshot, Volume};
+pub use super::snapshots::SnapshotCreate;
+pub use super::volumes::ListOptions;

@@ -40,7 +40,11 @@ pub fn routes() -> Router<Cloud> {
         .route("/os-hypervisors/statistics", get(hypervisor_statistics))
         .route("/os-hypervisors/{id}", get(hypervisor_show))
         .route("/os-hypervisors/{id}/uptime", get(hypervisor_uptime))
+        .route("/os-hypervisors/{id}/search", get(hypervisor_search))
+        .route("/os-hypervisors/{id}/servers", get(hypervisor_servers))
         .route("/os-simple-tenant-usage", get(usage_list))
+        .route("/os-instance_usage_audit_log", get(audit_log_list))
+        .route("/os-instance_usage_audit_log/{before}", get(audit_log_show))
         .route("/os-simple-tenant-usage/{tenant_id}", get(usage_show))
 }
 
@@ -450,6 +454,57 @@ async fn hypervisor_show(
     Ok(axum::Json(json!({"hypervisor": v})))
 }
 
+/// The hypervisors whose name contains `pattern` for the routes below 2.53, or
+/// Nova's 404: those routes are gone from 2.53 (the index's `hostname_pattern`
+/// and `with_servers` replace them), and a pattern matching no hypervisor is 404.
+async fn search_pattern(
+    cloud: &Cloud,
+    ctx: &Ctx,
+    mv: Microversion,
+    pattern: &str,
+) -> ApiResult<Value> {
+    ctx.require_admin()?;
+    if mv.at_least(53) {
+        return Err(ApiError::Missing("The resource could not be found.".into()));
+    }
+    if !cloud.compute.config().host.contains(pattern) {
+        return Err(ApiError::Missing(format!(
+            "No hypervisor matching '{pattern}' could be found."
+        )));
+    }
+    brief(cloud, mv).await
+}
+
+/// Search Hypervisor: `GET /os-hypervisors/{hypervisor_hostname_pattern}/search`
+/// (admin, 2.1 to 2.52).
+async fn hypervisor_search(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    Path(pattern): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let v = search_pattern(&cloud, &ctx, mv, &pattern).await?;
+    Ok(axum::Json(json!({"hypervisors": [v]})))
+}
+
+/// List Hypervisor Servers: `GET /os-hypervisors/{hypervisor_hostname_pattern}/servers`
+/// (admin, 2.1 to 2.52); `servers` is left out when the host runs none, as in Nova.
+async fn hypervisor_servers(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    Path(pattern): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let mut v = search_pattern(&cloud, &ctx, mv, &pattern).await?;
+    with_servers(&cloud, &mut v).await?;
+    if v["servers"].as_array().is_some_and(Vec::is_empty)
+        && let Some(o) = v.as_object_mut()
+    {
+        o.remove("servers");
+    }
+    Ok(axum::Json(json!({"hypervisors": [v]})))
+}
+
 /// Show Hypervisor Uptime (admin).
 async fn hypervisor_uptime(
     State(cloud): State<Cloud>,
@@ -597,4 +652,63 @@ async fn usage_show(
         None => json!({}),
     };
     Ok(axum::Json(json!({"tenant_usage": body})))
+}
+
+/// The audit period Nova reports: the last whole month that ended before `before`
+/// (Nova's default `instance_usage_audit_period` is a month).
+fn last_completed_audit_period(before: chrono::NaiveDateTime) -> (String, String) {
+    use chrono::Datelike;
+    let (y, m) = (before.year(), before.month());
+    let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+    let day1 = |y: i32, m: u32| format!("{y:04}-{m:02}-01 00:00:00");
+    (day1(py, pm), day1(y, m))
+}
+
+/// The task-log summary of the instance usage audit for the period before `before`.
+/// onestack runs no periodic usage audit (Nova's `instance_usage_audit` is off by
+/// default too), so its one compute host is reported as not having run it.
+fn audit_log(cloud: &Cloud, before: chrono::NaiveDateTime) -> Value {
+    let (begin, end) = last_completed_audit_period(before);
+    let host = &cloud.compute.config().host;
+    json!({
+        "period_beginning": begin,
+        "period_ending": end,
+        "num_hosts": 1,
+        "num_hosts_done": 0,
+        "num_hosts_running": 0,
+        "num_hosts_not_run": 1,
+        "hosts_not_run": [host],
+        "total_instances": 0,
+        "total_errors": 0,
+        "overall_status": "0 of 1 hosts done. 0 errors.",
+        "log": {},
+    })
+}
+
+/// List Server Usage Audits: `GET /os-instance_usage_audit_log` (admin).
+async fn audit_log_list(State(cloud): State<Cloud>, ctx: Ctx) -> ApiResult<axum::Json<Value>> {
+    ctx.require_admin()?;
+    let v = audit_log(&cloud, Utc::now().naive_utc());
+    Ok(axum::Json(json!({"instance_usage_audit_logs": v})))
+}
+
+/// List Usage Audits Before Specified Time:
+/// `GET /os-instance_usage_audit_log/{before_timestamp}` (admin); the timestamp is
+/// `YYYY-MM-DD hh:mm:ss[.ffffff]` as in Nova, anything else is 400.
+async fn audit_log_show(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(before): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    ctx.require_admin()?;
+    let format = if before.contains('.') {
+        "%Y-%m-%d %H:%M:%S%.f"
+    } else {
+        "%Y-%m-%d %H:%M:%S"
+    };
+    let at = chrono::NaiveDateTime::parse_from_str(&before, format)
+        .map_err(|_| ApiError::bad_request(format!("Invalid timestamp for date {before}")))?;
+    Ok(axum::Json(
+        json!({"instance_usage_audit_log": audit_log(&cloud, at)}),
+    ))
 }

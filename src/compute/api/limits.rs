@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::Microversion;
 use super::params::query;
 use crate::cloud::Cloud;
-use crate::compute::quotas::{self, DEFAULTS};
+use crate::compute::quotas;
 use crate::http::context::Ctx;
 use crate::http::error::ApiResult;
 use crate::http::json::Json;
@@ -26,6 +26,10 @@ pub fn routes() -> Router<Cloud> {
         )
         .route("/os-quota-sets/{tenant_id}/defaults", get(quota_defaults))
         .route("/os-quota-sets/{tenant_id}/detail", get(quota_detail))
+        .route(
+            "/os-quota-class-sets/{id}",
+            get(quota_class_show).put(quota_class_update),
+        )
 }
 
 /// Show Rate And Absolute Limits: `GET /limits`.
@@ -116,12 +120,50 @@ async fn quota_detail(
 
 /// List Default Quotas For Tenant: `GET /os-quota-sets/{tenant_id}/defaults`.
 async fn quota_defaults(
+    State(cloud): State<Cloud>,
     _ctx: Ctx,
     mv: Microversion,
     Path(tenant): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    let values = DEFAULTS.iter().map(|(k, v)| ((*k).to_owned(), json!(v)));
-    Ok(axum::Json(quota_set(Some(&tenant), mv, values)))
+    let lim = cloud.compute.quota_defaults().await?;
+    Ok(axum::Json(quota_set(Some(&tenant), mv, numbers(lim))))
+}
+
+/// The quota_class_set body: the resources the class view shows at this
+/// microversion, plus `id` (show only, as in Nova).
+fn quota_class_set(id: Option<&str>, mv: Microversion, lim: BTreeMap<String, i64>) -> Value {
+    let mut m: Map<String, Value> = numbers(lim)
+        .filter(|(k, _)| quotas::class_shown_at(k, mv.1))
+        .collect();
+    if let Some(id) = id {
+        m.insert("id".into(), json!(id));
+    }
+    json!({"quota_class_set": m})
+}
+
+/// Show the quota for Quota Class: `GET /os-quota-class-sets/{id}` (admin).
+async fn quota_class_show(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let lim = cloud.compute.quota_class_show(&ctx, id.clone()).await?;
+    Ok(axum::Json(quota_class_set(Some(&id), mv, lim)))
+}
+
+/// Create or Update Quotas for Quota Class: `PUT /os-quota-class-sets/{id}` (admin).
+async fn quota_class_update(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<axum::Json<Value>> {
+    ctx.require_admin()?;
+    let changes = quotas::parse_class_update(&body, mv.1)?;
+    let lim = cloud.compute.quota_class_update(&ctx, id, changes).await?;
+    Ok(axum::Json(quota_class_set(None, mv, lim)))
 }
 
 /// Update Quotas: `PUT /os-quota-sets/{tenant_id}` (admin).

@@ -3,6 +3,7 @@
 
 mod admin_actions;
 mod aggregates;
+mod extensions;
 mod flavors;
 mod hosts;
 mod images;
@@ -10,6 +11,7 @@ mod info;
 mod keypairs;
 mod limits;
 pub mod microversion;
+mod migrations;
 mod network_proxy;
 mod params;
 mod remote_consoles;
@@ -22,6 +24,7 @@ mod server_groups;
 pub mod servers;
 pub mod view;
 mod volume_attachments;
+mod volume_proxy;
 
 use axum::Router;
 use axum::http::HeaderMap;
@@ -36,7 +39,32 @@ use crate::cloud::Cloud;
 pub fn router() -> Router<Cloud> {
     let v21 = Router::new()
         .route("/", get(version_v21))
+        .merge(resources())
+        .layer(from_fn(microversion::layer))
+        .layer(from_fn(compute_request_id));
+    let v2 = Router::new()
+        .route("/", get(version_v2))
+        .merge(resources())
+        .layer(from_fn(microversion::layer))
+        .layer(from_fn(legacy_v2))
+        .layer(from_fn(compute_request_id));
+    Router::new()
+        .route("/", get(versions))
+        // `/v2.1` and `/v2` themselves are the nested routers' `/`; the
+        // trailing-slash forms are routed here so both spellings answer.
+        .route("/v2.1/", get(version_v21))
+        .route("/v2/", get(version_v2))
+        .merge(remote_consoles::proxy_routes())
+        .nest("/v2.1", v21)
+        .nest("/v2", v2)
+}
+
+/// The resource routes, served under `/v2.1` and, as Nova's "legacy v2
+/// compatible" API, under `/v2`.
+fn resources() -> Router<Cloud> {
+    Router::new()
         .merge(aggregates::routes())
+        .merge(extensions::routes())
         .merge(flavors::routes())
         .merge(hosts::routes())
         .merge(images::routes())
@@ -44,6 +72,7 @@ pub fn router() -> Router<Cloud> {
         .merge(network_proxy::routes())
         .merge(keypairs::routes())
         .merge(limits::routes())
+        .merge(migrations::routes())
         .merge(server_groups::routes())
         .merge(info::routes())
         .merge(servers::routes())
@@ -52,15 +81,20 @@ pub fn router() -> Router<Cloud> {
         .merge(server_extras::routes())
         .merge(remote_consoles::routes())
         .merge(volume_attachments::routes())
-        .layer(from_fn(microversion::layer))
-        .layer(from_fn(compute_request_id));
-    Router::new()
-        .route("/", get(versions))
-        // `/v2.1` itself is the nested router's `/`; the trailing-slash form is
-        // routed here so both spellings answer.
-        .route("/v2.1/", get(version_v21))
-        .merge(remote_consoles::proxy_routes())
-        .nest("/v2.1", v21)
+        .merge(volume_proxy::routes())
+}
+
+/// Nova's `/v2` endpoint is the v2.1 API without microversions: a version asked
+/// for in the headers is ignored there, so every request is served as 2.1 (the
+/// behaviour v2.0 clients were written against).
+async fn legacy_v2(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let h = req.headers_mut();
+    h.remove("openstack-api-version");
+    h.remove("x-openstack-nova-api-version");
+    next.run(req).await
 }
 
 /// Nova also names the request id `x-compute-request-id` (clients read it to
@@ -90,9 +124,29 @@ fn version_doc(headers: &HeaderMap) -> Value {
     })
 }
 
-/// `GET /compute/`: the API versions (no token needed).
+/// The legacy v2.0 API's version document: no microversions (empty
+/// `version`/`min_version`, as Nova shows them).
+fn version_doc_v2(headers: &HeaderMap) -> Value {
+    let base = crate::http::base_url(headers);
+    json!({
+        "id": "v2.0",
+        "status": "SUPPORTED",
+        "version": "",
+        "min_version": "",
+        "updated": "2011-01-21T11:33:21Z",
+        "links": [{"rel": "self", "href": format!("{base}/compute/v2/")}],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2"}],
+    })
+}
+
+/// `GET /compute/`: the API versions (no token needed), v2.0 first as in Nova.
 pub async fn versions(headers: HeaderMap) -> axum::Json<Value> {
-    axum::Json(json!({"versions": [version_doc(&headers)]}))
+    axum::Json(json!({"versions": [version_doc_v2(&headers), version_doc(&headers)]}))
+}
+
+/// `GET /compute/v2`: the legacy v2.0 API's version document.
+async fn version_v2(headers: HeaderMap) -> axum::Json<Value> {
+    axum::Json(json!({"version": version_doc_v2(&headers)}))
 }
 
 /// `GET /compute/v2.1`: the version document keystoneauth reads the maximum from.

@@ -231,6 +231,12 @@ async fn server_action(
             let s = compute.server_get(&ctx, accepted.id).await?;
             let mut doc = super::servers::render_one(&cloud, &headers, mv, &ctx, &s).await?;
             super::servers::basic_view(&mut doc, mv, true);
+            // From 2.75 the rebuild answer is the full server view, except that
+            // user data is only the top-level `user_data` (2.57), never
+            // `OS-EXT-SRV-ATTR:user_data` (Nova's view is built without it).
+            if let Some(o) = doc.as_object_mut() {
+                o.remove("OS-EXT-SRV-ATTR:user_data");
+            }
             doc["adminPass"] = json!(pass);
             if mv.at_least(57) {
                 doc["user_data"] = json!(s.user_data);

@@ -148,6 +148,13 @@ pub fn detail(v: &ViewCtx, s: &Server, group_names: &HashMap<String, String>) ->
         "os-extended-volumes:volumes_attached": [],
     });
     let Value::Object(m) = &mut d else { return d };
+    // Nova leaves `security_groups` out of a server that has none.
+    if m.get("security_groups")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+    {
+        m.remove("security_groups");
+    }
     if admin {
         m.insert("OS-EXT-SRV-ATTR:host".into(), v.host.into());
         m.insert(

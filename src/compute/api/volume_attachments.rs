@@ -122,7 +122,7 @@ async fn attachment_create(
     }
     let att = cloud
         .compute
-        .volume_attach(&ctx, id, a.volume_id, a.device, rid)
+        .volume_attach(&ctx, id, a.volume_id, a.device, rid, mv.at_least(20))
         .await?;
     Ok(axum::Json(json!({"volumeAttachment": view(&att, mv)})))
 }
@@ -146,12 +146,13 @@ async fn attachment_update(
 async fn attachment_delete(
     State(cloud): State<Cloud>,
     ctx: Ctx,
+    mv: Microversion,
     RequestId(rid): RequestId,
     Path((id, volume_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     cloud
         .compute
-        .volume_detach(&ctx, id, volume_id, rid)
+        .volume_detach(&ctx, id, volume_id, rid, mv.at_least(20))
         .await?;
     Ok(StatusCode::ACCEPTED)
 }

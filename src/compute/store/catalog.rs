@@ -241,6 +241,29 @@ pub fn server_group_member_remove(c: &Connection, server_id: &str) -> ApiResult<
     Ok(())
 }
 
+/// A quota class's limits (resource -> hard limit); only what was set.
+pub fn quota_class(c: &Connection, class_name: &str) -> ApiResult<BTreeMap<String, i64>> {
+    let mut st = c.prepare_cached(
+        "SELECT resource, hard_limit FROM compute_quota_classes WHERE class_name = ?1",
+    )?;
+    let rows = st.query_map([class_name], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn quota_class_put(
+    c: &Connection,
+    class_name: &str,
+    resource: &str,
+    limit: i64,
+) -> ApiResult<()> {
+    c.execute(
+        "INSERT INTO compute_quota_classes (class_name, resource, hard_limit) VALUES (?1, ?2, ?3)
+         ON CONFLICT (class_name, resource) DO UPDATE SET hard_limit = excluded.hard_limit",
+        params![class_name, resource, limit],
+    )?;
+    Ok(())
+}
+
 /// A project's quota overrides (resource -> hard limit).
 pub fn quota_overrides(c: &Connection, project_id: &str) -> ApiResult<BTreeMap<String, i64>> {
     let mut st =

@@ -4,6 +4,7 @@
 pub mod aggregates;
 pub mod catalog;
 pub mod consoles;
+pub mod migrations;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
