@@ -511,7 +511,15 @@ impl ObjectService {
             let mut o = store::object_get(tx, &a, &c, &n, now_secs())
                 .map_err(sql)?
                 .ok_or_else(not_found)?;
+            // A POST replaces user metadata; system metadata stays (as in Swift).
+            let sysmeta: Vec<(String, String)> = o
+                .meta
+                .iter()
+                .filter(|(k, _)| k.starts_with("x-object-sysmeta-"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             o.meta = update.meta;
+            o.meta.extend(sysmeta);
             if let Some(ct) = update.content_type {
                 o.content_type = ct;
             }

@@ -133,6 +133,10 @@ fn object_headers(h: &mut HeaderMap, b: &ObjectBody, tempurl: bool) {
         if tempurl && k.starts_with("x-object-meta-") && !k.starts_with("x-object-meta-public-") {
             continue;
         }
+        // System metadata (s3api's ETag of a multipart upload) is for the server.
+        if k.starts_with("x-object-sysmeta-") {
+            continue;
+        }
         put_header(h, k, v);
     }
     if let Some(d) = o.delete_at {
@@ -646,7 +650,17 @@ async fn copy_into(
     let fresh = call
         .header("x-fresh-metadata")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let mut meta = if fresh { Meta::new() } else { src.meta.clone() };
+    // The copy is a plain object: an S3 multipart upload's system metadata (its
+    // ETag) does not describe it.
+    let mut meta = if fresh {
+        Meta::new()
+    } else {
+        src.meta
+            .iter()
+            .filter(|(k, _)| !k.starts_with("x-object-sysmeta-"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
     meta.extend(object_meta(call)?);
     let delete_at = match delete_at(call)? {
         DeleteAt::Set(t) => Some(t),
