@@ -563,6 +563,24 @@ mod tests {
         );
     }
 
+    /// AWS's worked example of a signed `aws-chunked` upload: the first 64 KiB chunk's
+    /// published signature, chained from the seed signature.
+    #[test]
+    fn aws_documented_chunk_signature() {
+        let scope = "20130524/us-east-1/s3/aws4_request";
+        let signer = ChunkSigner {
+            key: signing_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", scope),
+            amz_date: "20130524T000000Z".into(),
+            scope: scope.into(),
+            seed: "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9".into(),
+        };
+        let chunk = vec![b'a'; 65536];
+        assert_eq!(
+            chunk_signature(&signer, &signer.seed, &chunk),
+            "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"
+        );
+    }
+
     #[test]
     fn uri_encoding() {
         assert_eq!(uri_encode("a b/c~", true), "a%20b/c~");
