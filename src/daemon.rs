@@ -290,8 +290,11 @@ pub fn router(cloud: Cloud) -> Router {
     if enabled(ServiceName::ObjectStore) {
         // Swift renders its own faults; `/info` is also served at the root, where
         // python-swiftclient and tempest look for it.
+        // S3 (s3api's face on the same data) signs its requests instead of carrying
+        // tokens and renders S3's XML faults itself.
         app = app
             .nest("/object-storage", crate::object::api::router())
+            .nest(crate::object::s3::PREFIX, crate::object::s3::router())
             .route("/info", axum::routing::get(crate::object::api::info));
     }
     if enabled(ServiceName::Orchestration) {

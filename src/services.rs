@@ -66,6 +66,15 @@ pub const SERVICES: &[ServiceSpec] = &[
         endpoint_path: Some("/object-storage/v1/AUTH_$(project_id)s"),
         implemented: true,
     },
+    // S3 on the same containers and objects, as DevStack registers Swift's s3api: a
+    // path prefix rather than a port, so one listener (and one TLS setup) serves it.
+    ServiceSpec {
+        name: ServiceName::ObjectStore,
+        catalog_type: "s3",
+        catalog_name: "s3",
+        endpoint_path: Some("/s3"),
+        implemented: true,
+    },
     ServiceSpec {
         name: ServiceName::Placement,
         catalog_type: "placement",

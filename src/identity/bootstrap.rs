@@ -199,6 +199,9 @@ fn bootstrap(
     let member = ensure_role(c, "member")?;
     let reader = ensure_role(c, "reader")?;
     ensure_role(c, "service")?;
+    // DevStack creates it with Swift: the role that may set account quotas and act
+    // on any account (`reseller_admin_role`).
+    ensure_role(c, "ResellerAdmin")?;
     // keystone-manage bootstrap (2024.1 and later) adds `manager` between admin and
     // member: admin implies manager, manager implies member.
     let manager = ensure_role(c, "manager")?;

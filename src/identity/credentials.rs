@@ -79,7 +79,7 @@ impl Identity {
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("credential keys: {e}")))
     }
 
-    fn unseal(&self, r: CredentialRow) -> ApiResult<Credential> {
+    pub(super) fn unseal(&self, r: CredentialRow) -> ApiResult<Credential> {
         let blob = self
             .credential_keys()?
             .unseal(&r.sealed_blob)

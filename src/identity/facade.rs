@@ -23,3 +23,63 @@ pub fn revocations_prune_tx(c: &Connection, horizon: DateTime<Utc>) -> ApiResult
 pub fn counts(c: &Connection) -> ApiResult<Vec<(&'static str, i64)>> {
     store::counts(c)
 }
+
+/// An EC2 key pair as the S3 front-end needs it to check a request's signature.
+#[derive(Debug, Clone)]
+pub struct Ec2Key {
+    pub secret: String,
+    pub user_id: String,
+    pub project_id: String,
+}
+
+impl super::Identity {
+    /// The secret and project of an EC2 access key, when the key exists and its user,
+    /// project and domain are enabled and the user still holds a role on the project:
+    /// the checks Keystone's `/v3/ec2tokens` makes before it vouches for a signature.
+    /// `None` for anything else, so the caller answers one "invalid key" for all.
+    pub async fn ec2_key(&self, access: &str) -> ApiResult<Option<Ec2Key>> {
+        let id = super::credentials::ec2_id(access);
+        let row = self
+            .read(move |c| {
+                let Some(row) = store::credential_get(c, &id)? else {
+                    return Ok(None);
+                };
+                if row.cred_type != super::credentials::EC2 {
+                    return Ok(None);
+                }
+                let Some(pid) = row.project_id.as_deref() else {
+                    return Ok(None);
+                };
+                let (Some(user), Some(project)) = (
+                    store::user_get(c, &row.user_id)?,
+                    store::project_get(c, pid)?,
+                ) else {
+                    return Ok(None);
+                };
+                let domain_on =
+                    store::domain_get(c, &project.domain_id)?.is_some_and(|d| d.enabled);
+                if !user.enabled || !project.enabled || !domain_on {
+                    return Ok(None);
+                }
+                let targets = super::assignment::project_targets(c, &project)?;
+                if store::effective_roles(c, &user.id, &targets)?.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(row))
+            })
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let cred = self.unseal(row)?;
+        let blob: serde_json::Value = serde_json::from_str(&cred.blob).unwrap_or_default();
+        let Some(secret) = blob.get("secret").and_then(serde_json::Value::as_str) else {
+            return Ok(None);
+        };
+        Ok(Some(Ec2Key {
+            secret: secret.to_owned(),
+            user_id: cred.user_id,
+            project_id: cred.project_id.unwrap_or_default(),
+        }))
+    }
+}

@@ -1,7 +1,7 @@
 //! Object storage (Swift v1): accounts (one per project, created on first use),
 //! containers and objects with metadata in SQLite and bytes in files (`blobs.rs`),
 //! large objects, versioning, expiry and quotas. The Swift API (`api/`) is its one
-//! front-end today; an S3 front-end would serve the same rows.
+//! front-end and `s3/` (Swift's s3api, S3 on the same rows and files) the other.
 //!
 //! Rooms: `api/` (routes, Swift's wire format, ACLs and temp URLs), `model.rs`
 //! (types, names, limits), `store.rs` (all SQL), `blobs.rs` (files), `containers.rs`
@@ -12,7 +12,8 @@ pub mod api;
 pub mod blobs;
 mod containers;
 pub mod model;
-mod objects;
+pub(crate) mod objects;
+pub mod s3;
 pub(crate) mod store;
 pub mod tasks;
 

@@ -19,6 +19,13 @@ pub const MAX_MANIFEST_SEGMENTS: usize = 1000;
 pub const MAX_MANIFEST_SIZE: usize = 8 * 1024 * 1024;
 pub const MAX_BULK_DELETES: usize = 10_000;
 
+/// Account metadata holding its quotas (bytes: either key; objects).
+pub const ACCOUNT_QUOTA_KEYS: &[&str] = &[
+    "x-account-meta-quota-bytes",
+    "x-account-quota-bytes",
+    "x-account-quota-count",
+];
+
 #[derive(Debug, Clone)]
 pub struct Account {
     pub account: String,

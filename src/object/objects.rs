@@ -125,6 +125,18 @@ fn archive_tx(
     store::object_insert(tx, &moved).map_err(sql)
 }
 
+/// The account's quotas (Swift's `account_quotas`) against its usage after a write.
+fn account_quota_check(meta: &Meta, count: u64, bytes: u64) -> ApiResult<()> {
+    let limit = |key: &str| meta.get(key).and_then(|q| q.parse::<u64>().ok());
+    let bytes_limit = limit("x-account-quota-bytes").or(limit("x-account-meta-quota-bytes"));
+    if bytes_limit.is_some_and(|q| bytes > q)
+        || limit("x-account-quota-count").is_some_and(|q| count > q)
+    {
+        return Err(ApiError::PayloadTooLarge("Upload exceeds quota.".into()));
+    }
+    Ok(())
+}
+
 fn quota_check(meta: &Meta, count: u64, bytes: u64) -> ApiResult<()> {
     let over = |key: &str, used: u64| {
         meta.get(key)
@@ -171,6 +183,8 @@ impl ObjectService {
                 ));
             }
             quota_check(&ct.meta, ct.object_count + 1, ct.bytes_used + len)?;
+            let acct = self.account_show(account).await?;
+            account_quota_check(&acct.meta, acct.object_count + 1, acct.bytes_used + len)?;
         }
         if input.if_none_match_star && self.object_find(account, container, name).await?.is_some() {
             return Err(ApiError::PreconditionFailed("Precondition Failed".into()));
@@ -235,6 +249,15 @@ impl ObjectService {
                 None => (ct.object_count + 1, ct.bytes_used),
             };
             quota_check(&ct.meta, count, bytes + obj.size)?;
+            if let Some(acct) = store::account_get(tx, &obj.account).map_err(sql)? {
+                let replaced = old.as_ref().map_or(0, |o| o.size);
+                let added = u64::from(old.is_none());
+                account_quota_check(
+                    &acct.meta,
+                    acct.object_count + added,
+                    (acct.bytes_used + obj.size).saturating_sub(replaced),
+                )?;
+            }
             if let Some(old) = old {
                 let live = old.delete_at.is_none_or(|d| d > now_secs());
                 match versions_of(&ct.meta) {
@@ -511,9 +534,20 @@ impl ObjectService {
             let mut o = store::object_get(tx, &a, &c, &n, now_secs())
                 .map_err(sql)?
                 .ok_or_else(not_found)?;
+            // A POST replaces user metadata; system metadata stays (as in Swift).
+            let sysmeta: Vec<(String, String)> = o
+                .meta
+                .iter()
+                .filter(|(k, _)| k.starts_with("x-object-sysmeta-"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             o.meta = update.meta;
+            o.meta.extend(sysmeta);
             if let Some(ct) = update.content_type {
                 o.content_type = ct;
+            }
+            if let Some(m) = update.dlo_manifest {
+                o.dlo_manifest = (!m.is_empty()).then_some(m);
             }
             match update.delete_at {
                 DeleteAt::Keep => {}
@@ -684,6 +718,9 @@ pub struct ObjectUpdate {
     pub meta: Meta,
     pub content_type: Option<String>,
     pub delete_at: DeleteAt,
+    /// `X-Object-Manifest` on a POST turns the object into a dynamic large object
+    /// (an empty value turns it back); absent, the manifest stays.
+    pub dlo_manifest: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]

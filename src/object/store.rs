@@ -391,7 +391,8 @@ pub fn object_insert(c: &Connection, o: &Object) -> Res<()> {
 /// Metadata-only update (POST): user metadata, content type, expiry.
 pub fn object_update_meta(c: &Connection, o: &Object) -> Res<()> {
     c.execute(
-        "UPDATE swift_objects SET meta = ?4, content_type = ?5, delete_at = ?6, ts = ?7
+        "UPDATE swift_objects SET meta = ?4, content_type = ?5, delete_at = ?6, ts = ?7,
+         dlo_manifest = ?8
          WHERE account = ?1 AND container = ?2 AND name = ?3",
         params![
             o.account,
@@ -400,7 +401,8 @@ pub fn object_update_meta(c: &Connection, o: &Object) -> Res<()> {
             meta_json(&o.meta),
             o.content_type,
             o.delete_at,
-            o.ts
+            o.ts,
+            o.dlo_manifest
         ],
     )?;
     Ok(())

@@ -16,7 +16,7 @@ use crate::object::model::Meta;
 /// Roles that own a project's account (DevStack's `operator_roles`).
 const OPERATOR_ROLES: &[&str] = &["admin", "member", "swiftoperator"];
 const READER_ROLES: &[&str] = &["reader"];
-const RESELLER_ADMIN_ROLE: &str = "ResellerAdmin";
+pub const RESELLER_ADMIN_ROLE: &str = "ResellerAdmin";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {

@@ -49,6 +49,9 @@ async fn handle(cloud: &Cloud, account: &str, method: Method, call: &Call) -> Re
             Ok(c) => c,
             Err(r) => return r,
         };
+        if let Err(r) = check_quota_changes(call, &changes) {
+            return r;
+        }
         return match svc.account_update(account, changes).await {
             Ok(()) => super::empty(StatusCode::NO_CONTENT),
             Err(e) => error(e, head),
@@ -78,6 +81,40 @@ async fn handle(cloud: &Cloud, account: &str, method: Method, call: &Call) -> Re
     };
     view::account_headers(resp.headers_mut(), &acct, owner);
     resp
+}
+
+/// Quotas on an account are set (or removed) only by a reseller admin, and are whole
+/// numbers.
+fn check_quota_changes(
+    call: &Call,
+    changes: &crate::object::containers::MetaChanges,
+) -> Result<(), Response> {
+    let quotas: Vec<_> = changes
+        .iter()
+        .filter(|(k, _)| model::ACCOUNT_QUOTA_KEYS.contains(&k.as_str()))
+        .collect();
+    if quotas.is_empty() {
+        return Ok(());
+    }
+    let reseller = call
+        .ctx
+        .as_deref()
+        .is_some_and(|c| c.has_role(super::access::RESELLER_ADMIN_ROLE));
+    if !reseller {
+        return Err(fault(StatusCode::FORBIDDEN, None, false));
+    }
+    for (k, v) in quotas {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty())
+            && v.parse::<u64>().is_err()
+        {
+            return Err(fault(
+                StatusCode::BAD_REQUEST,
+                Some(&format!("Invalid {k}: {v}")),
+                false,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `POST /?bulk-delete`: a newline-separated list of URL-encoded paths.

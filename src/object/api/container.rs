@@ -39,7 +39,9 @@ pub fn meta_changes(call: &Call, kind: &str) -> Result<MetaChanges, Response> {
             "x-container-sync-key",
         ]
     } else {
-        &[]
+        // Account quotas (Swift's `account_quotas`): first-class headers beside the
+        // older `X-Account-Meta-Quota-Bytes`.
+        &["x-account-quota-bytes", "x-account-quota-count"]
     };
     let mut out = Vec::new();
     for (name, value) in &call.headers {

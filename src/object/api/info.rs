@@ -2,6 +2,9 @@
 //! static large objects and tempest to know the limits.
 
 use axum::Json;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::object::model;
@@ -52,4 +55,28 @@ pub async fn info() -> Json<Value> {
         "container_quotas": {},
         "keystoneauth": {},
     }))
+}
+
+/// A small public document with Swift's transaction id, as its middlewares answer.
+fn document(req: Request, content_type: &'static str, body: &'static str) -> Response {
+    let call = super::Call::from_request(req);
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    super::finish(r, &call)
+}
+
+/// `GET /crossdomain.xml`: the cross-domain policy of Swift's `crossdomain` middleware
+/// (its default: any domain), which Flash and Silverlight clients read.
+pub async fn crossdomain(req: Request) -> Response {
+    document(
+        req,
+        "application/xml; charset=utf-8",
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE cross-domain-policy SYSTEM \"http://www.adobe.com/xml/dtds/cross-domain-policy.dtd\" >\n<cross-domain-policy>\n<allow-access-from domain=\"*\" secure=\"false\" />\n</cross-domain-policy>",
+    )
+}
+
+/// `GET /healthcheck`: Swift's `healthcheck` middleware, for load balancers.
+pub async fn healthcheck(req: Request) -> Response {
+    document(req, "text/plain", "OK")
 }

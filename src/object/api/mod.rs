@@ -31,8 +31,18 @@ pub use info::info;
 pub fn router() -> Router<Cloud> {
     Router::new()
         .route("/info", get(info::info))
+        .route("/crossdomain.xml", get(info::crossdomain))
+        .route("/healthcheck", get(info::healthcheck))
         .route(
             "/v1/{account}",
+            get(account::account)
+                .head(account::account)
+                .post(account::account),
+        )
+        // `/v1/AUTH_x/?format=json`: what clients that join the storage URL and a
+        // query with a slash (tempest) send; Swift serves it as the account.
+        .route(
+            "/v1/{account}/",
             get(account::account)
                 .head(account::account)
                 .post(account::account),

@@ -133,6 +133,10 @@ fn object_headers(h: &mut HeaderMap, b: &ObjectBody, tempurl: bool) {
         if tempurl && k.starts_with("x-object-meta-") && !k.starts_with("x-object-meta-public-") {
             continue;
         }
+        // System metadata (s3api's ETag of a multipart upload) is for the server.
+        if k.starts_with("x-object-sysmeta-") {
+            continue;
+        }
         put_header(h, k, v);
     }
     if let Some(d) = o.delete_at {
@@ -322,16 +326,20 @@ async fn get(
         header::CONTENT_LENGTH,
         HeaderValue::from(if status == StatusCode::OK { size } else { len }),
     );
-    if tempurl && call.method == Method::GET && call.q("inline").is_none() {
-        let file = call
-            .q("filename")
-            .map(str::to_owned)
-            .unwrap_or_else(|| name.rsplit('/').next().unwrap_or(name).to_owned());
-        put_header(
-            h,
-            "content-disposition",
-            &format!("attachment; filename=\"{}\"", file.replace('"', "\\\"")),
-        );
+    if tempurl && call.method == Method::GET {
+        // `&inline` (with or without a value) shows the object in the browser; a
+        // `filename` is then only named, not forced as a download.
+        let disposition = match (call.q("inline").is_some(), call.q("filename")) {
+            (true, None) => "inline".to_owned(),
+            (true, Some(f)) => format!("inline; filename=\"{}\"", f.replace('"', "\\\"")),
+            (false, f) => {
+                let file = f
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| name.rsplit('/').next().unwrap_or(name).to_owned());
+                format!("attachment; filename=\"{}\"", file.replace('"', "\\\""))
+            }
+        };
+        put_header(h, "content-disposition", &disposition);
     }
     Ok(resp)
 }
@@ -646,7 +654,17 @@ async fn copy_into(
     let fresh = call
         .header("x-fresh-metadata")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let mut meta = if fresh { Meta::new() } else { src.meta.clone() };
+    // The copy is a plain object: an S3 multipart upload's system metadata (its
+    // ETag) does not describe it.
+    let mut meta = if fresh {
+        Meta::new()
+    } else {
+        src.meta
+            .iter()
+            .filter(|(k, _)| !k.starts_with("x-object-sysmeta-"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
     meta.extend(object_meta(call)?);
     let delete_at = match delete_at(call)? {
         DeleteAt::Set(t) => Some(t),
@@ -671,10 +689,24 @@ async fn copy_into(
         .await
         .map_err(err(call))?;
     let mut r = created(&o, &o.etag);
+    // Swift's COPY answers with the new object's type and metadata.
+    put_header(r.headers_mut(), "content-type", &o.content_type);
+    for (k, v) in o
+        .meta
+        .iter()
+        .filter(|(k, _)| !k.starts_with("x-object-sysmeta-"))
+    {
+        put_header(r.headers_mut(), k, v);
+    }
     let from = format!("{sc}/{so}");
-    let enc = percent_encoding::utf8_percent_encode(&from, percent_encoding::NON_ALPHANUMERIC)
-        .to_string()
-        .replace("%2F", "/");
+    // Python's `quote()`, as Swift encodes it: unreserved characters and `/` kept.
+    const QUOTE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~')
+        .remove(b'/');
+    let enc = percent_encoding::utf8_percent_encode(&from, QUOTE).to_string();
     put_header(r.headers_mut(), "x-copied-from", &enc);
     put_header(
         r.headers_mut(),
@@ -688,10 +720,21 @@ async fn copy_into(
 }
 
 async fn post(cloud: &Cloud, account: &str, container: &str, name: &str, call: &Call) -> Res {
+    let dlo_manifest = call.header("x-object-manifest");
+    if let Some(m) = dlo_manifest.as_deref().filter(|m| !m.is_empty()) {
+        let m = percent_encoding::percent_decode_str(m).decode_utf8_lossy();
+        if !m.contains('/') || m.starts_with('/') {
+            return Err(bad(
+                call,
+                "X-Object-Manifest must be in the format container/prefix",
+            ));
+        }
+    }
     let update = ObjectUpdate {
         meta: object_meta(call)?,
         content_type: call.header("content-type").filter(|c| !c.is_empty()),
         delete_at: delete_at(call)?,
+        dlo_manifest,
     };
     cloud
         .object

@@ -1,0 +1,336 @@
+"""S3 (`/s3`, catalog type `s3`) on object storage's data, through the real boto3 and
+aws CLI with Keystone EC2 credentials (`openstack ec2 credentials create`): buckets,
+objects with metadata, ranges and conditions, listings (v1 and v2, delimiter, paging),
+copy, multi-delete, multipart uploads (a 20 MiB one among them), presigned GETs,
+Signature V2, S3's XML errors, reads across the Swift and S3 APIs both ways, and a
+kill -9 during a multipart upload that loses no acknowledged part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import threading
+import time
+
+import boto3
+import pytest
+import requests
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import VENV_BIN, OnestackServer, Osc, unique
+
+MiB = 1024 * 1024
+
+
+def ec2_keys(osc: Osc) -> tuple[str, str]:
+    c = osc.json("ec2", "credentials", "create")
+    return c["access"], c["secret"]
+
+
+def client(base_url: str, access: str, secret: str, sig: str = "s3v4"):
+    return boto3.client(
+        "s3", endpoint_url=f"{base_url}/s3", aws_access_key_id=access,
+        aws_secret_access_key=secret, region_name="us-east-1",
+        config=Config(signature_version=sig, s3={"addressing_style": "path"},
+                      retries={"max_attempts": 1}))
+
+
+def code(e: ClientError) -> str:
+    return e.response["Error"]["Code"]
+
+
+def swift_url_token(server: OnestackServer, user: str = "demo") -> tuple[str, dict[str, str]]:
+    env = server.openrc(user)
+    token = server.issue_token(env["OS_USERNAME"], env["OS_PASSWORD"], env["OS_PROJECT_NAME"])
+    r = requests.get(f"{server.identity_v3}/auth/tokens",
+                     headers={"X-Auth-Token": token, "X-Subject-Token": token}, timeout=10)
+    project = r.json()["token"]["project"]["id"]
+    return f"{server.base_url}/object-storage/v1/AUTH_{project}", {"X-Auth-Token": token}
+
+
+@pytest.fixture(scope="module")
+def s3(cloud, demo):
+    access, secret = ec2_keys(demo)
+    return client(cloud.base_url, access, secret)
+
+
+def test_catalog_lists_s3(demo: Osc, cloud):
+    shown = demo.json("catalog", "show", "s3")
+    urls = [e["url"] for e in shown["endpoints"]] if isinstance(shown["endpoints"], list) else \
+        [line.split("url: ")[-1] for line in str(shown["endpoints"]).splitlines() if "url:" in line]
+    assert any(u.rstrip("/").endswith("/s3") for u in urls), shown
+
+
+def test_buckets_objects_listings_errors(s3, cloud):
+    b = unique("bkt").lower().replace("_", "-")
+    s3.create_bucket(Bucket=b)
+    assert b in [x["Name"] for x in s3.list_buckets()["Buckets"]]
+    s3.head_bucket(Bucket=b)
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=b)
+    assert code(e.value) == "BucketAlreadyOwnedByYou"
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket="Bad_Name")
+    assert code(e.value) == "InvalidBucketName"
+
+    body = b"0123456789abcdef" * 1000
+    put = s3.put_object(Bucket=b, Key="dir/a.txt", Body=body, ContentType="text/plain",
+                        Metadata={"color": "blue"})
+    assert put["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    got = s3.get_object(Bucket=b, Key="dir/a.txt")
+    assert got["Body"].read() == body
+    assert got["Metadata"] == {"color": "blue"}
+    assert got["ContentType"] == "text/plain"
+    part = s3.get_object(Bucket=b, Key="dir/a.txt", Range="bytes=10-19")
+    assert part["Body"].read() == body[10:20]
+    assert part["ContentRange"] == f"bytes 10-19/{len(body)}"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=b, Key="dir/a.txt", Range=f"bytes={len(body) + 5}-")
+    assert code(e.value) == "InvalidRange"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=b, Key="dir/a.txt", IfNoneMatch=put["ETag"])
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=b, Key="dir/a.txt", IfMatch='"nope"')
+    assert code(e.value) == "PreconditionFailed"
+    head = s3.head_object(Bucket=b, Key="dir/a.txt")
+    assert head["ContentLength"] == len(body)
+
+    for k in ["dir/b.txt", "dir/sub/c.txt", "top.txt", "zed.txt"]:
+        s3.put_object(Bucket=b, Key=k, Body=k.encode())
+    v2 = s3.list_objects_v2(Bucket=b, Delimiter="/")
+    assert [o["Key"] for o in v2["Contents"]] == ["top.txt", "zed.txt"]
+    assert [p["Prefix"] for p in v2["CommonPrefixes"]] == ["dir/"]
+    v2 = s3.list_objects_v2(Bucket=b, Prefix="dir/", Delimiter="/")
+    assert [o["Key"] for o in v2["Contents"]] == ["dir/a.txt", "dir/b.txt"]
+    assert [p["Prefix"] for p in v2["CommonPrefixes"]] == ["dir/sub/"]
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=b, PaginationConfig={"PageSize": 2})
+    keys = [o["Key"] for p in pages for o in p.get("Contents", [])]
+    assert keys == ["dir/a.txt", "dir/b.txt", "dir/sub/c.txt", "top.txt", "zed.txt"]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=b, StartAfter="top.txt")["Contents"]] == ["zed.txt"]
+    v1 = s3.list_objects(Bucket=b, Marker="dir/sub/c.txt", MaxKeys=1)
+    assert [o["Key"] for o in v1["Contents"]] == ["top.txt"] and v1["IsTruncated"]
+    pages = s3.get_paginator("list_objects").paginate(Bucket=b, PaginationConfig={"PageSize": 2})
+    assert [o["Key"] for p in pages for o in p.get("Contents", [])] == keys
+
+    s3.copy_object(Bucket=b, Key="copy.txt", CopySource={"Bucket": b, "Key": "dir/a.txt"})
+    c = s3.get_object(Bucket=b, Key="copy.txt")
+    assert c["Body"].read() == body and c["Metadata"] == {"color": "blue"}
+    s3.copy_object(Bucket=b, Key="copy.txt", CopySource=f"{b}/dir/a.txt",
+                   MetadataDirective="REPLACE", Metadata={"shape": "round"})
+    assert s3.head_object(Bucket=b, Key="copy.txt")["Metadata"] == {"shape": "round"}
+
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=b, Key="missing")
+    assert code(e.value) == "NoSuchKey"
+    with pytest.raises(ClientError) as e:
+        s3.list_objects_v2(Bucket=b + "-none")
+    assert code(e.value) == "NoSuchBucket"
+    with pytest.raises(ClientError) as e:
+        s3.delete_bucket(Bucket=b)
+    assert code(e.value) == "BucketNotEmpty"
+
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "top.txt"},
+                                    ExpiresIn=60)
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 200 and r.content == b"top.txt"
+    r = requests.get(url.replace("Signature=", "Signature=0"), timeout=10)
+    assert r.status_code == 403 and b"<Code>SignatureDoesNotMatch</Code>" in r.content
+    r = requests.get(f"{cloud.base_url}/s3/{b}/top.txt", timeout=10)
+    assert r.status_code == 403 and b"<Code>AccessDenied</Code>" in r.content
+
+    out = s3.delete_objects(Bucket=b, Delete={"Objects": [
+        {"Key": k} for k in ["dir/a.txt", "dir/b.txt", "dir/sub/c.txt", "top.txt", "zed.txt",
+                             "copy.txt", "never-there"]]})
+    assert len(out["Deleted"]) == 7 and not out.get("Errors")
+    assert s3.list_objects_v2(Bucket=b)["KeyCount"] == 0
+    s3.delete_object(Bucket=b, Key="already-gone")
+    s3.delete_bucket(Bucket=b)
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket=b)
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_bad_keys_and_signatures(cloud, demo):
+    access, secret = ec2_keys(demo)
+    wrong = client(cloud.base_url, access, secret[:-1] + ("0" if secret[-1] != "0" else "1"))
+    with pytest.raises(ClientError) as e:
+        wrong.list_buckets()
+    assert code(e.value) == "SignatureDoesNotMatch"
+    unknown = client(cloud.base_url, "0" * 32, secret)
+    with pytest.raises(ClientError) as e:
+        unknown.list_buckets()
+    assert code(e.value) == "InvalidAccessKeyId"
+    # Signature Version 2 with the same key pair.
+    v2 = client(cloud.base_url, access, secret, sig="s3")
+    b = unique("sigv").lower().replace("_", "-")
+    v2.create_bucket(Bucket=b)
+    v2.put_object(Bucket=b, Key="k", Body=b"v2 body")
+    assert v2.get_object(Bucket=b, Key="k")["Body"].read() == b"v2 body"
+    v2.delete_object(Bucket=b, Key="k")
+    v2.delete_bucket(Bucket=b)
+    # A deleted credential stops working.
+    demo.run("ec2", "credentials", "delete", access)
+    gone = client(cloud.base_url, access, secret)
+    with pytest.raises(ClientError) as e:
+        gone.list_buckets()
+    assert code(e.value) == "InvalidAccessKeyId"
+
+
+def test_cross_api_reads(s3, cloud):
+    url, h = swift_url_token(cloud)
+    b = unique("cross").lower().replace("_", "-")
+    s3.create_bucket(Bucket=b)
+    s3.put_object(Bucket=b, Key="from-s3", Body=b"written by s3", Metadata={"k": "v"})
+    r = requests.get(f"{url}/{b}/from-s3", headers=h, timeout=10)
+    assert r.status_code == 200 and r.content == b"written by s3"
+    assert r.headers["X-Object-Meta-K"] == "v"
+    assert requests.put(f"{url}/{b}/from-swift", headers={**h, "X-Object-Meta-Who": "swift"},
+                        data=b"written by swift", timeout=10).status_code == 201
+    got = s3.get_object(Bucket=b, Key="from-swift")
+    assert got["Body"].read() == b"written by swift" and got["Metadata"] == {"who": "swift"}
+    listed = requests.get(f"{url}?format=json", headers=h, timeout=10).json()
+    assert b in [c["name"] for c in listed]
+    assert requests.put(f"{url}/made-by-swift-{b}", headers=h, timeout=10).status_code == 201
+    assert f"made-by-swift-{b}" in [x["Name"] for x in s3.list_buckets()["Buckets"]]
+    s3.delete_bucket(Bucket=f"made-by-swift-{b}")
+
+
+def test_multipart_20_mib_and_parts(s3, cloud, tmp_path):
+    b = unique("mpu").lower().replace("_", "-")
+    s3.create_bucket(Bucket=b)
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(20 * MiB + 4321))
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    cfg = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB,
+                         max_concurrency=2)
+    s3.upload_file(str(src), b, "big.bin", Config=cfg, ExtraArgs={"Metadata": {"size": "big"}})
+    head = s3.head_object(Bucket=b, Key="big.bin")
+    assert head["ETag"].endswith('-3"'), head["ETag"]
+    assert head["ContentLength"] == src.stat().st_size
+    assert head["Metadata"] == {"size": "big"}
+    dst = tmp_path / "back.bin"
+    s3.download_file(b, "big.bin", str(dst))
+    assert hashlib.sha256(dst.read_bytes()).hexdigest() == digest
+    # Swift reads the same object (a static large object over the parts).
+    url, h = swift_url_token(cloud)
+    with requests.get(f"{url}/{b}/big.bin", headers=h, stream=True, timeout=60) as r:
+        assert r.status_code == 200
+        assert r.headers["X-Static-Large-Object"] == "True"
+        sha = hashlib.sha256()
+        for chunk in r.iter_content(1 << 20):
+            sha.update(chunk)
+    assert sha.hexdigest() == digest
+    ranged = s3.get_object(Bucket=b, Key="big.bin", Range=f"bytes={8 * MiB - 5}-{8 * MiB + 4}")
+    assert ranged["Body"].read() == src.read_bytes()[8 * MiB - 5: 8 * MiB + 5]
+
+    # By hand: list parts, a too-small part refused, abort, and no such upload after.
+    up = s3.create_multipart_upload(Bucket=b, Key="manual", ContentType="text/x-test")
+    uid = up["UploadId"]
+    e1 = s3.upload_part(Bucket=b, Key="manual", UploadId=uid, PartNumber=1, Body=b"a" * 1000)["ETag"]
+    e2 = s3.upload_part(Bucket=b, Key="manual", UploadId=uid, PartNumber=2, Body=b"b" * 10)["ETag"]
+    parts = s3.list_parts(Bucket=b, Key="manual", UploadId=uid)["Parts"]
+    assert [(p["PartNumber"], p["Size"]) for p in parts] == [(1, 1000), (2, 10)]
+    uploads = s3.list_multipart_uploads(Bucket=b).get("Uploads", [])
+    assert [(u["Key"], u["UploadId"]) for u in uploads] == [("manual", uid)]
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=b, Key="manual", UploadId=uid, MultipartUpload={
+            "Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
+    assert code(e.value) == "EntityTooSmall"
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=b, Key="manual", UploadId=uid, MultipartUpload={
+            "Parts": [{"PartNumber": 2, "ETag": e2}, {"PartNumber": 1, "ETag": e1}]})
+    assert code(e.value) == "InvalidPartOrder"
+    s3.abort_multipart_upload(Bucket=b, Key="manual", UploadId=uid)
+    with pytest.raises(ClientError) as e:
+        s3.list_parts(Bucket=b, Key="manual", UploadId=uid)
+    assert code(e.value) == "NoSuchUpload"
+
+    # One small part completes (the last part may be any size); its type is kept.
+    up = s3.create_multipart_upload(Bucket=b, Key="small", ContentType="text/x-test")
+    e1 = s3.upload_part(Bucket=b, Key="small", UploadId=up["UploadId"], PartNumber=1,
+                        Body=b"only part")["ETag"]
+    done = s3.complete_multipart_upload(Bucket=b, Key="small", UploadId=up["UploadId"],
+                                        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1}]})
+    assert done["ETag"].endswith('-1"')
+    got = s3.get_object(Bucket=b, Key="small")
+    assert got["Body"].read() == b"only part" and got["ContentType"] == "text/x-test"
+
+    # Deleting the objects takes their parts; then the bucket can go.
+    s3.delete_object(Bucket=b, Key="big.bin")
+    s3.delete_object(Bucket=b, Key="small")
+    segs = requests.get(f"{url}/{b}+segments?format=json", headers=h, timeout=10)
+    assert segs.status_code == 200 and segs.json() == []
+    s3.delete_bucket(Bucket=b)
+
+
+def test_aws_cli(cloud, demo, tmp_path):
+    access, secret = ec2_keys(demo)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "AWS_"))}
+    env.update(AWS_ACCESS_KEY_ID=access, AWS_SECRET_ACCESS_KEY=secret,
+               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=str(tmp_path / "none"),
+               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+    endpoint = f"{cloud.base_url}/s3"
+
+    def aws(*args: str) -> str:
+        p = subprocess.run([str(VENV_BIN / "aws"), "--endpoint-url", endpoint, *args],
+                           capture_output=True, text=True, env=env, timeout=180,
+                           stdin=subprocess.DEVNULL)
+        assert p.returncode == 0, f"aws {args} -> {p.returncode}\n{p.stdout}\n{p.stderr}"
+        return p.stdout
+
+    b = unique("cli").lower().replace("_", "-")
+    aws("s3", "mb", f"s3://{b}")
+    src = tmp_path / "file.bin"
+    src.write_bytes(os.urandom(9 * MiB + 7))
+    aws("s3", "cp", str(src), f"s3://{b}/path/file.bin")
+    assert "file.bin" in aws("s3", "ls", f"s3://{b}/path/")
+    back = tmp_path / "back.bin"
+    aws("s3", "cp", f"s3://{b}/path/file.bin", str(back))
+    assert back.read_bytes() == src.read_bytes()
+    assert b in aws("s3api", "list-buckets", "--query", "Buckets[].Name", "--output", "text")
+    aws("s3", "rm", "--recursive", f"s3://{b}")
+    aws("s3", "rb", f"s3://{b}")
+
+
+def test_kill9_during_multipart_keeps_acknowledged_parts(fresh_server: OnestackServer):
+    access, secret = ec2_keys(Osc(fresh_server.openrc("demo")))
+    s3 = client(fresh_server.base_url, access, secret)
+    b = unique("crash").lower().replace("_", "-")
+    s3.create_bucket(Bucket=b)
+    uid = s3.create_multipart_upload(Bucket=b, Key="obj")["UploadId"]
+    part1 = os.urandom(5 * MiB)
+    e1 = s3.upload_part(Bucket=b, Key="obj", UploadId=uid, PartNumber=1, Body=part1)["ETag"]
+    # Part 2 goes up slowly (a presigned PUT streamed by hand) and is cut by the kill.
+    url = s3.generate_presigned_url("upload_part", ExpiresIn=300, Params={
+        "Bucket": b, "Key": "obj", "UploadId": uid, "PartNumber": 2})
+
+    def slow_body():
+        for _ in range(200):
+            yield b"n" * 65536
+            time.sleep(0.02)
+
+    def upload():
+        try:
+            requests.put(url, data=slow_body(), timeout=30,
+                         headers={"Content-Length": str(200 * 65536)})
+        except requests.RequestException:
+            pass
+
+    t = threading.Thread(target=upload)
+    t.start()
+    time.sleep(1.0)
+    fresh_server.kill9()
+    t.join(timeout=30)
+    fresh_server.start()
+    parts = s3.list_parts(Bucket=b, Key="obj", UploadId=uid)["Parts"]
+    assert [(p["PartNumber"], p["Size"], p["ETag"]) for p in parts] == [(1, 5 * MiB, e1)]
+    s3.complete_multipart_upload(Bucket=b, Key="obj", UploadId=uid, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": e1}]})
+    assert s3.get_object(Bucket=b, Key="obj")["Body"].read() == part1
+    tmp = fresh_server.state_dir / "objects" / "tmp"
+    assert not any(tmp.iterdir()), "no partial part left behind"
