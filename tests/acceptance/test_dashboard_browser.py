@@ -28,6 +28,7 @@ TIMINGS: list[str] = []
 CREATED: dict[str, str] = {}
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="SKIP: selenium is not in the venv")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -262,10 +263,20 @@ def test_a_project_workflow(dash, browser):
         "the old session must be dead server-side after logout"
 
 
+def _until(browser, timeout, poll_frequency=0.5):
+    """A wait that retries through the page's own refresh (stale elements)."""
+    return WebDriverWait(browser, timeout, poll_frequency=poll_frequency,
+                         ignored_exceptions=(StaleElementReferenceException,))
+
+
 def _login_demo(browser, dash) -> None:
+    """A fresh login as demo, whatever session the browser had."""
+    browser.get(f"{dash.base_url}/dashboard/auth/login")
+    if browser.find_elements(By.ID, "logout"):
+        logout(browser, dash)
     user, password = creds(dash, "demo")
     login(browser, dash, user, password)
-    WebDriverWait(browser, 20).until(lambda d: "/project/overview" in d.current_url)
+    _until(browser, 20).until(lambda d: "/project/overview" in d.current_url)
 
 
 def _fact(browser, name: str) -> str:
@@ -283,10 +294,12 @@ def _wait_status(browser, want: str, timeout: int = BOOT_TIMEOUT) -> None:
     """Waits (the page refreshes itself while a task runs) for the instance page's
     status with no task left; fails at once on ERROR."""
     def ok(d):
+        err = d.find_elements(By.ID, "error-message")
+        assert not err, f"the dashboard shows an error: {err[0].text}"
         st = _fact(d, "Status")
         assert st != "ERROR", f"instance went to ERROR: {d.find_element(By.ID, 'facts').text}"
         return st == want and _fact(d, "Task") == ""
-    WebDriverWait(browser, timeout, poll_frequency=1).until(
+    _until(browser, timeout, poll_frequency=1).until(
         ok, message=f"instance never {want}: {browser.find_element(By.ID, 'facts').text}")
 
 
@@ -305,16 +318,16 @@ def test_instance_actions(dash, browser):
     _wait_status(browser, "ACTIVE")
 
     _op(browser, "lock")
-    WebDriverWait(browser, 20).until(lambda d: _fact(d, "Locked") == "yes")
+    _until(browser, 20).until(lambda d: _fact(d, "Locked") == "yes")
     _op(browser, "unlock")
-    WebDriverWait(browser, 20).until(lambda d: _fact(d, "Locked") == "no")
+    _until(browser, 20).until(lambda d: _fact(d, "Locked") == "no")
 
     # A snapshot lands on the images page and becomes active there.
     snap = unique("dashsnap")
     form = open_form(browser, "instance-snapshot")
     form.find_element(By.NAME, "name").send_keys(snap)
     form.find_element(By.TAG_NAME, "button").click()
-    WebDriverWait(browser, 20).until(lambda d: d.current_url.endswith("/project/images"))
+    _until(browser, 20).until(lambda d: d.current_url.endswith("/project/images"))
     deadline = time.monotonic() + 180
     while True:
         row = browser.find_elements(By.XPATH, f"//table[@id='images']//tr[td[text()='{snap}']]")
@@ -334,18 +347,19 @@ def test_instance_actions(dash, browser):
     form.find_element(By.TAG_NAME, "button").click()
     browser.get(f"{dash.base_url}{here}")
     rows = lambda d: d.find_elements(By.XPATH, "//table[@id='interfaces']/tbody/tr[@data-id]")
-    assert len(rows(browser)) == 1
+    _until(browser, 30, poll_frequency=1).until(
+        lambda d: len(rows(d)) == 1, message="the instance has not exactly one interface")
     form = open_form(browser, "instance-attach-interface")
     Select(form.find_element(By.NAME, "network")).select_by_visible_text(net2)
     form.find_element(By.TAG_NAME, "button").click()
-    WebDriverWait(browser, 120, poll_frequency=1).until(
+    _until(browser, 120, poll_frequency=1).until(
         lambda d: len(rows(d)) == 2 or d.refresh(), message="the interface never appeared")
     assert "192.168.78." in browser.find_element(By.ID, "interfaces").text
     shot(browser, dash, "instance-actions")
     new_port = next(r for r in rows(browser) if "192.168.78." in r.text)
     new_port.find_element(By.CSS_SELECTOR, "button[data-action='detach']").click()
     browser.switch_to.alert.accept()
-    WebDriverWait(browser, 180, poll_frequency=2).until(
+    _until(browser, 180, poll_frequency=2).until(
         lambda d: len(rows(d)) == 1 or d.refresh(), message="the interface was never detached")
 
     # Resize, revert; resize, confirm: the flavor is the new one.
@@ -361,7 +375,7 @@ def test_instance_actions(dash, browser):
         _op(browser, op)
         _wait_status(browser, "ACTIVE")
         want = old_flavor if op == "revert-resize" else target
-        WebDriverWait(browser, 30, poll_frequency=1).until(
+        _until(browser, 30, poll_frequency=1).until(
             lambda d: _fact(d, "Flavor") == want or d.refresh(),
             message=f"flavor after {op} is not {want}")
 
@@ -369,7 +383,7 @@ def test_instance_actions(dash, browser):
     form = open_form(browser, "instance-rebuild")
     Select(form.find_element(By.NAME, "image")).select_by_visible_text("cirros")
     form.find_element(By.TAG_NAME, "button").click()
-    WebDriverWait(browser, 30, poll_frequency=1).until(
+    _until(browser, 30, poll_frequency=1).until(
         lambda d: _fact(d, "Status") == "REBUILD" or _fact(d, "Task") != "" or d.refresh())
     _wait_status(browser, "ACTIVE")
 
@@ -389,26 +403,26 @@ def test_volume_snapshots(dash, browser):
             r = d.find_elements(By.XPATH, row(table, name))
             return r[0].text if r else ""
         return check
-    WebDriverWait(browser, 60, poll_frequency=1).until(
+    _until(browser, 60, poll_frequency=1).until(
         lambda d: "available" in status_of("volumes", vol)(d))
     r = browser.find_element(By.XPATH, row("volumes", vol))
     f = r.find_element(By.XPATH, ".//form[.//button[@data-action='create snapshot']]")
     f.find_element(By.NAME, "name").send_keys(snap)
     f.find_element(By.TAG_NAME, "button").click()
-    WebDriverWait(browser, 60, poll_frequency=1).until(
+    _until(browser, 60, poll_frequency=1).until(
         lambda d: "available" in status_of("snapshots", snap)(d))
     r = browser.find_element(By.XPATH, row("snapshots", snap))
     assert vol in r.text
     f = r.find_element(By.XPATH, ".//form[.//button[@data-action='create volume']]")
     f.find_element(By.NAME, "name").send_keys(clone)
     f.find_element(By.TAG_NAME, "button").click()
-    WebDriverWait(browser, 60, poll_frequency=1).until(
+    _until(browser, 60, poll_frequency=1).until(
         lambda d: "available" in status_of("volumes", clone)(d))
     shot(browser, dash, "volumes")
     browser.find_element(By.XPATH, row("snapshots", snap)).find_element(
         By.CSS_SELECTOR, "button[data-action='delete']").click()
     browser.switch_to.alert.accept()
-    WebDriverWait(browser, 60, poll_frequency=1).until(
+    _until(browser, 60, poll_frequency=1).until(
         lambda d: not d.find_elements(By.XPATH, row("snapshots", snap)) or d.refresh())
 
 
@@ -442,14 +456,14 @@ def test_object_store(dash, browser, tmp_path):
     form.find_element(By.NAME, "name").send_keys("docs")
     form.find_element(By.TAG_NAME, "button").click()
     browser.find_element(By.XPATH, "//table[@id='objects']//a[text()='docs/']").click()
-    WebDriverWait(browser, 10).until(lambda d: "prefix=docs" in d.current_url)
+    _until(browser, 10).until(lambda d: "prefix=docs" in d.current_url)
     payload = os.urandom(200_000)
     src = tmp_path / "notes.bin"
     src.write_bytes(payload)
     browser.find_element(By.ID, "object-file").send_keys(str(src))
     browser.find_element(By.CSS_SELECTOR, "#object-upload button").click()
     obj = "//table[@id='objects']//tr[@data-id='docs/notes.bin']"
-    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.XPATH, obj),
+    _until(browser, 60).until(lambda d: d.find_elements(By.XPATH, obj),
                                      message=browser.find_element(By.ID, "upload-state").text)
     assert browser.find_element(By.ID, "crumbs").text.endswith(f"{cont} / docs")
     shot(browser, dash, "objects")
@@ -462,7 +476,7 @@ def test_object_store(dash, browser, tmp_path):
     browser.find_element(By.XPATH, obj).find_element(
         By.CSS_SELECTOR, "button[data-action='delete']").click()
     browser.switch_to.alert.accept()
-    WebDriverWait(browser, 20).until(lambda d: not d.find_elements(By.XPATH, obj))
+    _until(browser, 20).until(lambda d: not d.find_elements(By.XPATH, obj))
     assert "prefix=docs" in browser.current_url
 
     # A container with objects is refused deletion with Swift's 409, shown.
@@ -473,7 +487,7 @@ def test_object_store(dash, browser, tmp_path):
     assert browser.find_element(By.ID, "error-title").text == "Conflict"
     browser.get(f"{dash.base_url}/dashboard/project/containers/{cont}/?prefix=")
     browser.find_element(By.XPATH, "//table[@id='objects']//a[text()='docs/']").click()
-    WebDriverWait(browser, 10).until(lambda d: "prefix=docs" in d.current_url)
+    _until(browser, 10).until(lambda d: "prefix=docs" in d.current_url)
     # The folder marker is the only object left; delete it through the API, then the
     # container through the page.
     r = requests.delete(f"{swift}/docs/", headers={"X-Auth-Token": tok}, timeout=10)
@@ -482,7 +496,7 @@ def test_object_store(dash, browser, tmp_path):
     browser.find_element(By.XPATH, row).find_element(
         By.CSS_SELECTOR, "button[data-action='delete']").click()
     browser.switch_to.alert.accept()
-    WebDriverWait(browser, 10).until(lambda d: not d.find_elements(By.XPATH, row))
+    _until(browser, 10).until(lambda d: not d.find_elements(By.XPATH, row))
 
 
 STACK_TEMPLATE = """heat_template_version: 2018-08-31
@@ -520,12 +534,12 @@ def test_stacks(dash, browser, tmp_path):
     form.find_element(By.NAME, "stack_name").send_keys(stack)
     # The template comes from a file: the page's script puts it in the text area.
     form.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(tpl))
-    WebDriverWait(browser, 10).until(
+    _until(browser, 10).until(
         lambda d: "OS::Heat::RandomString" in form.find_element(By.NAME, "template").get_attribute("value"))
     form.find_element(By.NAME, "parameters").send_keys(f"net_name={net}")
     form.find_element(By.XPATH, ".//button[@type='submit']").click()
-    WebDriverWait(browser, 20).until(lambda d: "/project/stacks/" in d.current_url)
-    WebDriverWait(browser, 120, poll_frequency=1).until(
+    _until(browser, 20).until(lambda d: "/project/stacks/" in d.current_url)
+    _until(browser, 120, poll_frequency=1).until(
         lambda d: "CREATE_COMPLETE" in d.find_element(By.ID, "stack-facts").text,
         message="the stack never completed")
     resources = browser.find_element(By.ID, "stack-resources").text
@@ -551,7 +565,7 @@ def test_stacks(dash, browser, tmp_path):
     browser.find_element(By.XPATH, row).find_element(
         By.CSS_SELECTOR, "button[data-action='delete']").click()
     browser.switch_to.alert.accept()
-    WebDriverWait(browser, 120, poll_frequency=1).until(
+    _until(browser, 120, poll_frequency=1).until(
         lambda d: not d.find_elements(By.XPATH, row) or d.refresh(),
         message="the stack was never deleted")
     browser.get(f"{dash.base_url}/dashboard/project/networks")

@@ -469,7 +469,9 @@ pub async fn instance_detail(
         flavors.unwrap_or_default(),
         images.unwrap_or_default(),
         nets.unwrap_or_default(),
-        ifaces.unwrap_or_default(),
+        ifaces.unwrap_or_else(
+            |e| json!({"error": format!("Interfaces could not be read: {}", e.message)}),
+        ),
         vols.unwrap_or_default(),
     );
     let flavor_id = s(&sv["flavor"], "id");
@@ -613,7 +615,10 @@ fn instance_forms(
         "Interfaces",
         vec!["Port", "Network", "Fixed IPs", "MAC address", "State"],
     );
-    ports.empty = "No interfaces.".into();
+    ports.empty = match ifaces.get("error").and_then(Value::as_str) {
+        Some(e) => e.to_owned(),
+        None => "No interfaces.".into(),
+    };
     for i in list(ifaces, "interfaceAttachments") {
         let port = s(i, "port_id");
         let net = list(nets, "networks")

@@ -355,8 +355,26 @@ pub async fn object_upload(
         .filter(|v| !v.is_empty())
         .unwrap_or("application/octet-stream")
         .to_owned();
+    // Swift wants the length of an upload that is not chunked: the browser's own.
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let extra: &[(&str, &str)] = if length.is_empty() {
+        &[("transfer-encoding", "chunked")]
+    } else {
+        &[("content-length", &length)]
+    };
     d.backend
-        .send(Some(&sess.token), Method::PUT, &path, body, Some(&ct))
+        .exchange(
+            Some(&sess.token),
+            Method::PUT,
+            &path,
+            extra,
+            body,
+            Some(&ct),
+        )
         .await?;
     Ok(axum::Json(json!({"name": o.name})).into_response())
 }
@@ -454,10 +472,11 @@ pub async fn folder_create(
     let prefix = f.get("prefix");
     let object = object_path(&format!("{prefix}{name}/"))?;
     d.backend
-        .send(
+        .exchange(
             Some(&sess.token),
             Method::PUT,
             &format!("{}/{seg}/{object}", account(&sess)),
+            &[("content-length", "0")],
             Body::empty(),
             Some("application/directory"),
         )
