@@ -235,7 +235,9 @@ def test_a_project_workflow(dash, browser):
     form = open_form(browser, "keypair-create")
     form.find_element(By.NAME, "name").send_keys(kp)
     form.find_element(By.TAG_NAME, "button").click()
-    assert "PRIVATE KEY" in browser.find_element(By.ID, "notice-secret").get_attribute("value")
+    # The click only starts the POST (key generation takes a moment): wait for the answer.
+    secret = WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "notice-secret"))[0]
+    assert "PRIVATE KEY" in secret.get_attribute("value")
     assert kp in browser.find_element(By.ID, "keypairs").text
 
     # A member is refused the admin pages (403) and sees no admin menu.
@@ -601,6 +603,9 @@ def test_api_access(dash, browser):
 
 
 def test_admin_sees_admin_pages(dash, browser):
+    browser.get(f"{dash.base_url}/dashboard/auth/login")
+    if browser.find_elements(By.ID, "logout"):
+        logout(browser, dash)
     user, password = creds(dash, "admin")
     login(browser, dash, user, password)
     WebDriverWait(browser, 20).until(lambda d: "/project/overview" in d.current_url)
