@@ -157,9 +157,10 @@ try:
     s = requests.Session()
     login(s, user, password)
     pages = ["overview", "instances", "instances/launch", "images", "volumes", "networks", "topology",
-             "routers", "security-groups", "floating-ips", "key-pairs"]
+             "routers", "security-groups", "floating-ips", "key-pairs", "containers", "stacks",
+             "api-access", f"instances/{sid}"]
     for p in pages:
-        fig[p] = timed_page(s, f"/dashboard/project/{p}")
+        fig[p.replace(sid, "{id}")] = timed_page(s, f"/dashboard/project/{p}")
 
     db = sqlite3.connect(f"file:{STATE}/state.db?mode=ro", uri=True)
     template = json.loads(db.execute("SELECT doc FROM servers WHERE id = ?", (sid,)).fetchone()[0])
