@@ -227,7 +227,7 @@ try:
 
     print(f"{'page':<34}{'TTFB med':>10}{'p95':>8}{'full med':>10}{'p95':>8}{'bytes':>9}")
     print(f"{'login (form + POST)':<34}{'':>10}{'':>8}{fig['login'][0]:>10.1f}{fig['login'][1]:>8.1f}")
-    for p in pages + ["instances-N"]:
+    for p in [p.replace(sid, "{id}") for p in pages] + ["instances-N"]:
         label = f"instances ({N} servers)" if p == "instances-N" else p
         a = fig[p]
         print(f"{label:<34}{a[0]:>10.1f}{a[1]:>8.1f}{a[2]:>10.1f}{a[3]:>8.1f}{a[4]:>9}")
