@@ -271,12 +271,12 @@ def _until(browser, timeout, poll_frequency=0.5):
                          ignored_exceptions=(StaleElementReferenceException,))
 
 
-def _login_demo(browser, dash) -> None:
-    """A fresh login as demo, whatever session the browser had."""
+def _login_as(browser, dash, who: str = "demo") -> None:
+    """A fresh login, whatever session the browser had."""
     browser.get(f"{dash.base_url}/dashboard/auth/login")
     if browser.find_elements(By.ID, "logout"):
         logout(browser, dash)
-    user, password = creds(dash, "demo")
+    user, password = creds(dash, who)
     login(browser, dash, user, password)
     _until(browser, 20).until(lambda d: "/project/overview" in d.current_url)
 
@@ -314,7 +314,7 @@ def test_instance_actions(dash, browser):
     and with confirm, and rebuild, each from the instance's page."""
     if "server" not in CREATED:
         pytest.skip("SKIP: the workflow test did not create its instance")
-    _login_demo(browser, dash)
+    _login_as(browser, dash)
     here = f"/dashboard/project/instances/{CREATED['server']}"
     _timed_get(browser, dash, here, "instance detail")
     _wait_status(browser, "ACTIVE")
@@ -391,7 +391,7 @@ def test_instance_actions(dash, browser):
 
 
 def test_volume_snapshots(dash, browser):
-    _login_demo(browser, dash)
+    _login_as(browser, dash)
     vol, snap, clone = unique("dashvol"), unique("dashvsnap"), unique("dashclone")
     _timed_get(browser, dash, "/dashboard/project/volumes", "volumes")
     form = open_form(browser, "volume-create")
@@ -429,7 +429,7 @@ def test_volume_snapshots(dash, browser):
 
 
 def test_object_store(dash, browser, tmp_path):
-    _login_demo(browser, dash)
+    _login_as(browser, dash)
     cont = unique("dashcont")
     _timed_get(browser, dash, "/dashboard/project/containers", "containers")
     assert "Containers" in browser.find_element(By.TAG_NAME, "nav").text
@@ -526,7 +526,7 @@ outputs:
 
 
 def test_stacks(dash, browser, tmp_path):
-    _login_demo(browser, dash)
+    _login_as(browser, dash)
     stack, net = unique("dashstack"), unique("stacknet")
     _timed_get(browser, dash, "/dashboard/project/stacks", "stacks")
     assert "Stacks" in browser.find_element(By.TAG_NAME, "nav").text
@@ -575,7 +575,7 @@ def test_stacks(dash, browser, tmp_path):
 
 
 def test_api_access(dash, browser):
-    _login_demo(browser, dash)
+    _login_as(browser, dash)
     _timed_get(browser, dash, "/dashboard/project/api-access", "API access")
     endpoints = browser.find_element(By.ID, "endpoints").text
     for kind in ("identity", "compute", "object-store", "orchestration"):
@@ -603,12 +603,7 @@ def test_api_access(dash, browser):
 
 
 def test_admin_sees_admin_pages(dash, browser):
-    browser.get(f"{dash.base_url}/dashboard/auth/login")
-    if browser.find_elements(By.ID, "logout"):
-        logout(browser, dash)
-    user, password = creds(dash, "admin")
-    login(browser, dash, user, password)
-    WebDriverWait(browser, 20).until(lambda d: "/project/overview" in d.current_url)
+    _login_as(browser, dash, "admin")
     browser.get(f"{dash.base_url}/dashboard/admin/hypervisors")
     assert browser.find_element(By.ID, "hypervisors").text.count("QEMU") >= 1
     browser.get(f"{dash.base_url}/dashboard/admin/instances")

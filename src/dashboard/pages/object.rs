@@ -170,17 +170,7 @@ pub async fn container_create(
     } else {
         &[]
     };
-    d.backend
-        .exchange(
-            Some(&sess.token),
-            Method::PUT,
-            &format!("{}/{seg}", account(&sess)),
-            acl,
-            Body::empty(),
-            None,
-        )
-        .await?;
-    back("/dashboard/project/containers")
+    container_call(&d, &sess, Method::PUT, &seg, acl).await
 }
 
 /// `POST /dashboard/project/containers/{container}/delete`: Swift refuses a
@@ -210,12 +200,23 @@ pub async fn container_access(
     } else {
         &[("x-remove-container-read", "1")]
     };
+    container_call(&d, &sess, Method::POST, &seg, acl).await
+}
+
+/// A bodiless container request with `headers` (its ACL), then the containers page.
+async fn container_call(
+    d: &Dash,
+    sess: &Session,
+    method: Method,
+    seg: &str,
+    headers: &[(&str, &str)],
+) -> PageResult {
     d.backend
         .exchange(
             Some(&sess.token),
-            Method::POST,
-            &format!("{}/{seg}", account(&sess)),
-            acl,
+            method,
+            &format!("{}/{seg}", account(sess)),
+            headers,
             Body::empty(),
             None,
         )
