@@ -466,7 +466,7 @@ def test_object_store(dash, browser, tmp_path):
     browser.find_element(By.CSS_SELECTOR, "#object-upload button").click()
     obj = "//table[@id='objects']//tr[@data-id='docs/notes.bin']"
     _until(browser, 60).until(lambda d: d.find_elements(By.XPATH, obj),
-                                     message=browser.find_element(By.ID, "upload-state").text)
+                                     message="the uploaded object is never listed")
     assert browser.find_element(By.ID, "crumbs").text.endswith(f"{cont} / docs")
     shot(browser, dash, "objects")
     href = browser.find_element(By.XPATH, obj + "//a").get_attribute("href")
