@@ -28,7 +28,7 @@ TIMINGS: list[str] = []
 CREATED: dict[str, str] = {}
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="SKIP: selenium is not in the venv")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -347,10 +347,14 @@ def test_instance_actions(dash, browser):
     form.find_element(By.NAME, "name").send_keys(net2)
     form.find_element(By.NAME, "cidr").send_keys("192.168.78.0/24")
     form.find_element(By.TAG_NAME, "button").click()
+    _until(browser, 30).until(lambda d: net2 in d.find_element(By.ID, "networks").text)
     browser.get(f"{dash.base_url}{here}")
     rows = lambda d: d.find_elements(By.XPATH, "//table[@id='interfaces']/tbody/tr[@data-id]")
-    _until(browser, 30, poll_frequency=1).until(
-        lambda d: len(rows(d)) == 1, message="the instance has not exactly one interface")
+    try:
+        _until(browser, 30, poll_frequency=1).until(lambda d: len(rows(d)) == 1 or d.refresh())
+    except TimeoutException:
+        pytest.fail("the instance has not exactly one interface: "
+                    + browser.find_element(By.ID, "main").text[:1500])
     form = open_form(browser, "instance-attach-interface")
     Select(form.find_element(By.NAME, "network")).select_by_visible_text(net2)
     form.find_element(By.TAG_NAME, "button").click()
@@ -486,7 +490,8 @@ def test_object_store(dash, browser, tmp_path):
     browser.find_element(By.XPATH, row).find_element(
         By.CSS_SELECTOR, "button[data-action='delete']").click()
     browser.switch_to.alert.accept()
-    assert browser.find_element(By.ID, "error-title").text == "Conflict"
+    title = _until(browser, 20).until(lambda d: d.find_elements(By.ID, "error-title"))[0]
+    assert title.text == "Conflict"
     browser.get(f"{dash.base_url}/dashboard/project/containers/{cont}/?prefix=")
     browser.find_element(By.XPATH, "//table[@id='objects']//a[text()='docs/']").click()
     _until(browser, 10).until(lambda d: "prefix=docs" in d.current_url)
