@@ -157,9 +157,10 @@ try:
     s = requests.Session()
     login(s, user, password)
     pages = ["overview", "instances", "instances/launch", "images", "volumes", "networks", "topology",
-             "routers", "security-groups", "floating-ips", "key-pairs"]
+             "routers", "security-groups", "floating-ips", "key-pairs", "containers", "stacks",
+             "api-access", f"instances/{sid}"]
     for p in pages:
-        fig[p] = timed_page(s, f"/dashboard/project/{p}")
+        fig[p.replace(sid, "{id}")] = timed_page(s, f"/dashboard/project/{p}")
 
     db = sqlite3.connect(f"file:{STATE}/state.db?mode=ro", uri=True)
     template = json.loads(db.execute("SELECT doc FROM servers WHERE id = ?", (sid,)).fetchone()[0])
@@ -226,7 +227,7 @@ try:
 
     print(f"{'page':<34}{'TTFB med':>10}{'p95':>8}{'full med':>10}{'p95':>8}{'bytes':>9}")
     print(f"{'login (form + POST)':<34}{'':>10}{'':>8}{fig['login'][0]:>10.1f}{fig['login'][1]:>8.1f}")
-    for p in pages + ["instances-N"]:
+    for p in [p.replace(sid, "{id}") for p in pages] + ["instances-N"]:
         label = f"instances ({N} servers)" if p == "instances-N" else p
         a = fig[p]
         print(f"{label:<34}{a[0]:>10.1f}{a[1]:>8.1f}{a[2]:>10.1f}{a[3]:>8.1f}{a[4]:>9}")

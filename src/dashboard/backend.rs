@@ -28,9 +28,10 @@ pub struct Backend {
     api: Router,
 }
 
-/// The microversions pages ask for: the serial console needs compute 2.6, and the
+/// The microversions pages ask for: the serial console needs compute 2.6 (2.9 adds
+/// a server's `locked`), and the
 /// volume pages want the attachment fields of 3.27.
-const VERSIONS: &str = "compute 2.6, volume 3.27";
+const VERSIONS: &str = "compute 2.9, volume 3.27";
 
 impl Backend {
     pub fn new(api: Router) -> Self {
@@ -47,6 +48,25 @@ impl Backend {
         body: Body,
         content_type: Option<&str>,
     ) -> Result<(StatusCode, HeaderMap, Value), ApiFailure> {
+        let (parts, bytes) = self
+            .exchange(token, method, path, &[], body, content_type)
+            .await?;
+        let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok((parts.status, parts.headers, json))
+    }
+
+    /// Like `send`, with `extra` request headers (Swift's metadata and ACLs), and
+    /// the answer's body as bytes (object downloads), collected whole: the
+    /// dashboard serves files of a classroom's size.
+    pub async fn exchange(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: Body,
+        content_type: Option<&str>,
+    ) -> Result<(axum::http::response::Parts, axum::body::Bytes), ApiFailure> {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
@@ -57,6 +77,9 @@ impl Backend {
         }
         if let Some(ct) = content_type {
             req = req.header(header::CONTENT_TYPE, ct);
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
         }
         let req = req
             .body(body)
@@ -73,17 +96,14 @@ impl Backend {
             .await
             .map_err(|e| internal(format!("reading the API's answer: {e}")))?
             .to_bytes();
-        let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if parts.status.is_success() {
-            Ok((parts.status, parts.headers, json))
-        } else {
-            let text = String::from_utf8_lossy(&bytes);
-            Err(ApiFailure {
-                status: parts.status,
-                message: fault_message(&json)
-                    .unwrap_or_else(|| text.trim().chars().take(300).collect()),
-            })
+            return Ok((parts, bytes));
         }
+        let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Err(ApiFailure {
+            status: parts.status,
+            message: fault_message(&json).unwrap_or_else(|| plain_text(&bytes)),
+        })
     }
 
     /// Sends a request built by the caller (headers such as `X-Subject-Token`).
@@ -141,6 +161,31 @@ fn internal(message: String) -> ApiFailure {
     }
 }
 
+/// A fault body that is not JSON (Swift's small HTML pages) as one line of text:
+/// tags dropped, whitespace folded, at most 300 characters.
+fn plain_text(bytes: &[u8]) -> String {
+    let raw = String::from_utf8_lossy(bytes);
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in raw.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(300)
+        .collect()
+}
+
 /// The human message of any service's fault body: Nova's `{"itemNotFound": {...}}`,
 /// Neutron's `{"NeutronError": {...}}`, Keystone's `{"error": {...}}`, Glance's and
 /// Placement's `{"errors": [...]}`.
@@ -184,5 +229,15 @@ mod tests {
         let placement = json!({"errors": [{"status": 409, "title": "Conflict", "detail": "busy"}]});
         assert_eq!(fault_message(&placement).as_deref(), Some("busy"));
         assert_eq!(fault_message(&json!("text")), None);
+    }
+
+    #[test]
+    fn html_faults_read_as_text() {
+        let swift = b"<html><h1>Not Found</h1><p>The resource could not be found.</p></html>";
+        assert_eq!(
+            plain_text(swift),
+            "Not Found The resource could not be found."
+        );
+        assert_eq!(plain_text(b"  plain\n words "), "plain words");
     }
 }

@@ -55,6 +55,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("instance.html", include_str!("templates/instance.html")),
         ("topology.html", include_str!("templates/topology.html")),
         ("images.html", include_str!("templates/images.html")),
+        ("objects.html", include_str!("templates/objects.html")),
+        ("stack.html", include_str!("templates/stack.html")),
     ] {
         if let Err(e) = env.add_template(name, text) {
             tracing::error!(template = name, error = %e, "dashboard template does not compile");
@@ -199,6 +201,8 @@ mod tests {
             "instance.html",
             "topology.html",
             "images.html",
+            "objects.html",
+            "stack.html",
         ] {
             assert!(
                 TEMPLATES.get_template(name).is_ok(),

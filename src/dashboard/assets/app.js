@@ -55,6 +55,37 @@
       .catch(function (e) { state.textContent = "Could not create the image: " + e.message; });
   });
 
+  // Object upload: the file's bytes in one PUT, with progress; then the folder again.
+  var oup = document.querySelector("form[data-object-upload]");
+  if (oup) oup.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var file = document.getElementById("object-file").files[0];
+    if (!file) return;
+    var name = document.getElementById("object-name").value.trim() || file.name;
+    var state = document.getElementById("upload-state");
+    var bar = document.getElementById("upload-progress");
+    var x = new XMLHttpRequest();
+    x.open("PUT", oup.dataset.objectUpload + "?name=" + encodeURIComponent(oup.dataset.prefix + name));
+    x.setRequestHeader("X-CSRF-Token", csrf);
+    x.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+    bar.hidden = false;
+    x.upload.onprogress = function (e) { if (e.lengthComputable) bar.value = 100 * e.loaded / e.total; };
+    x.onload = function () {
+      if (x.status < 300) { window.location.reload(); } else { state.textContent = "Upload failed: " + x.responseText.replace(/<[^>]*>/g, " ").slice(0, 300); }
+    };
+    x.onerror = function () { state.textContent = "Upload failed."; };
+    x.send(file);
+  });
+
+  // A template file picked in a form fills the form's text area (stack launch).
+  document.addEventListener("change", function (ev) {
+    var inp = ev.target;
+    if (!inp.dataset || !inp.dataset.fills || !inp.files || !inp.files[0]) return;
+    var area = inp.form && inp.form.querySelector('textarea[name="' + inp.dataset.fills + '"]');
+    if (!area) return;
+    inp.files[0].text().then(function (t) { area.value = t; });
+  });
+
   // Serial console over Nova's console WebSocket (subprotocol "binary").
   var btn = document.getElementById("console-connect");
   if (btn) btn.addEventListener("click", function () {

@@ -1,4 +1,6 @@
-//! Admin pages: hypervisors, all instances, flavors, projects, users. The services'
+//! Admin pages: hypervisors, all instances, flavors (with extra specs), images,
+//! networks, routers, projects, users, groups, roles and assignments, default
+//! quotas and system information. The services'
 //! policy refuses a non-admin token; the pages also answer 403 before asking when
 //! the session's token carries no admin role.
 
@@ -131,9 +133,20 @@ pub async fn flavors(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let mut t = Table::new(
         "flavors",
         "Flavors",
-        vec!["Name", "ID", "vCPUs", "RAM (MB)", "Disk (GB)", "Public"],
+        vec![
+            "Name",
+            "ID",
+            "vCPUs",
+            "RAM (MB)",
+            "Disk (GB)",
+            "Public",
+            "Extra specs",
+        ],
     );
-    for f in list(&v, "flavors") {
+    let flavors = list(&v, "flavors");
+    let ids: Vec<String> = flavors.iter().map(|f| s(f, "id").to_owned()).collect();
+    let specs = extra_specs(&d, &sess.token, &ids).await;
+    for (f, spec) in flavors.iter().zip(specs) {
         t.row(
             s(f, "id"),
             vec![
@@ -143,6 +156,7 @@ pub async fn flavors(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
                 Cell::from(text(f, "ram")),
                 Cell::from(text(f, "disk")),
                 Cell::from(text(f, "os-flavor-access:is_public")),
+                Cell::from(spec),
             ],
             vec![],
         );
@@ -200,4 +214,341 @@ fn identity_cells(v: &Value, name: &str) -> Vec<Cell> {
         Cell::from(text(v, "enabled")),
         Cell::from(s(v, "description")),
     ]
+}
+
+/// An admin page that is one table of one API list: `path`'s `key` array, a row
+/// of `cells` per item.
+async fn listing(
+    d: &Dash,
+    headers: &HeaderMap,
+    (active, title): (&str, &str),
+    (path, key): (&str, &str),
+    columns: Vec<&'static str>,
+    cells: impl Fn(&Value) -> Vec<Cell>,
+) -> PageResult {
+    let sess = admin_session(d, headers).await?;
+    let v = d.backend.get(&sess.token, path).await?;
+    let mut t = Table::new(active.trim_start_matches("admin-"), title, columns);
+    for item in list(&v, key) {
+        t.row(&text(item, "id"), cells(item), vec![]);
+    }
+    panel(d, &sess, active, title, vec![], vec![t], None).await
+}
+
+/// `GET /dashboard/admin/groups`.
+pub async fn groups(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+    listing(
+        &d,
+        &headers,
+        ("admin-groups", "Groups"),
+        ("/identity/v3/groups", "groups"),
+        vec!["Name", "ID", "Domain", "Description"],
+        |g| {
+            vec![
+                Cell::from(s(g, "name")),
+                Cell::from(s(g, "id")),
+                Cell::from(s(g, "domain_id")),
+                Cell::from(s(g, "description")),
+            ]
+        },
+    )
+    .await
+}
+
+/// `GET /dashboard/admin/roles`: the roles, and who holds which where (the role
+/// assignments, with names).
+pub async fn roles(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+    let sess = admin_session(&d, &headers).await?;
+    let t = &sess.token;
+    let (roles, assignments) = tokio::join!(
+        d.backend.get(t, "/identity/v3/roles"),
+        d.backend
+            .get(t, "/identity/v3/role_assignments?include_names=true"),
+    );
+    let (roles, assignments) = (roles?, assignments?);
+    let mut rt = Table::new("roles", "Roles", vec!["Name", "ID", "Domain"]);
+    for r in list(&roles, "roles") {
+        rt.row(
+            s(r, "id"),
+            vec![
+                Cell::from(s(r, "name")),
+                Cell::from(s(r, "id")),
+                Cell::from(s(r, "domain_id")),
+            ],
+            vec![],
+        );
+    }
+    let mut at = Table::new(
+        "role-assignments",
+        "Role Assignments",
+        vec!["Role", "User or group", "On", "Inherited"],
+    );
+    let name = |v: &Value| match s(v, "name") {
+        "" => s(v, "id").to_owned(),
+        n => n.to_owned(),
+    };
+    for (i, a) in list(&assignments, "role_assignments").iter().enumerate() {
+        let who = if a.get("user").is_some() {
+            format!("user {}", name(&a["user"]))
+        } else {
+            format!("group {}", name(&a["group"]))
+        };
+        let scope = &a["scope"];
+        let on = if let Some(p) = scope.get("project") {
+            format!("project {}", name(p))
+        } else if let Some(dm) = scope.get("domain") {
+            format!("domain {}", name(dm))
+        } else if scope.get("system").is_some() {
+            "system".to_owned()
+        } else {
+            String::new()
+        };
+        let inherited = if scope.get("OS-INHERIT:inherited_to").is_some() {
+            "yes"
+        } else {
+            "no"
+        };
+        at.row(
+            &i.to_string(),
+            vec![
+                Cell::from(name(&a["role"])),
+                Cell::from(who),
+                Cell::from(on),
+                Cell::from(inherited),
+            ],
+            vec![],
+        );
+    }
+    panel(
+        &d,
+        &sess,
+        "admin-roles",
+        "Roles",
+        vec![],
+        vec![rt, at],
+        None,
+    )
+    .await
+}
+
+/// `GET /dashboard/admin/images`: every project's images.
+pub async fn images(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+    listing(
+        &d,
+        &headers,
+        ("admin-images", "Images"),
+        ("/image/v2/images?limit=1000", "images"),
+        vec!["Project", "Name", "Status", "Visibility", "Disk format"],
+        |i| {
+            vec![
+                Cell::from(s(i, "owner")),
+                Cell::from(s(i, "name")),
+                status(s(i, "status")),
+                Cell::from(s(i, "visibility")),
+                Cell::from(s(i, "disk_format")),
+            ]
+        },
+    )
+    .await
+}
+
+/// `GET /dashboard/admin/networks`: every project's networks.
+pub async fn networks(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+    listing(
+        &d,
+        &headers,
+        ("admin-networks", "Networks"),
+        ("/networking/v2.0/networks", "networks"),
+        vec!["Project", "Name", "Shared", "External", "Status"],
+        |n| {
+            vec![
+                Cell::from(s(n, "project_id")),
+                Cell::from(s(n, "name")),
+                Cell::from(text(n, "shared")),
+                Cell::from(text(n, "router:external")),
+                status(s(n, "status")),
+            ]
+        },
+    )
+    .await
+}
+
+/// `GET /dashboard/admin/routers`: every project's routers.
+pub async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+    listing(
+        &d,
+        &headers,
+        ("admin-routers", "Routers"),
+        ("/networking/v2.0/routers", "routers"),
+        vec!["Project", "Name", "External gateway", "Status"],
+        |r| {
+            let gw = list(&r["external_gateway_info"], "external_fixed_ips")
+                .iter()
+                .map(|f| s(f, "ip_address"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                Cell::from(s(r, "project_id")),
+                Cell::from(s(r, "name")),
+                Cell::from(gw),
+                status(s(r, "status")),
+            ]
+        },
+    )
+    .await
+}
+
+/// Each flavor's extra specs as `key=value, ...` (one call per flavor, all at
+/// once: the flavor list at this microversion does not carry them).
+async fn extra_specs(d: &Dash, token: &str, ids: &[String]) -> Vec<String> {
+    futures_util::future::join_all(ids.iter().map(|id| async move {
+        let Ok(id) = super::segment(id) else {
+            return String::new();
+        };
+        match d
+            .backend
+            .get(token, format!("/compute/v2.1/flavors/{id}/os-extra_specs"))
+            .await
+        {
+            Ok(v) => v["extra_specs"].as_object().map_or(String::new(), |m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
+            Err(_) => String::new(),
+        }
+    }))
+    .await
+}
+
+/// `GET /dashboard/admin/defaults`: the default quotas of compute, volumes and
+/// networking (what a new project gets).
+pub async fn defaults(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+    let sess = admin_session(&d, &headers).await?;
+    let t = &sess.token;
+    let p = &sess.project_id;
+    let (compute, volume, network) = tokio::join!(
+        d.backend
+            .get(t, format!("/compute/v2.1/os-quota-sets/{p}/defaults")),
+        d.backend
+            .get(t, format!("/volume/v3/os-quota-sets/{p}/defaults")),
+        d.backend
+            .get(t, format!("/networking/v2.0/quotas/{p}/default")),
+    );
+    let mut tables = vec![];
+    for (id, title, v, key) in [
+        ("compute-defaults", "Compute", compute, "quota_set"),
+        ("volume-defaults", "Volume", volume, "quota_set"),
+        ("network-defaults", "Network", network, "quota"),
+    ] {
+        let Ok(v) = v else { continue };
+        let mut tb = Table::new(id, title, vec!["Quota", "Limit"]);
+        if let Some(m) = v[key].as_object() {
+            for (k, lim) in m.iter().filter(|(k, _)| k.as_str() != "id") {
+                let shown = match lim.as_i64() {
+                    Some(-1) => "unlimited".to_owned(),
+                    _ => lim.to_string(),
+                };
+                tb.row(k, vec![Cell::from(k.as_str()), Cell::from(shown)], vec![]);
+            }
+        }
+        tables.push(tb);
+    }
+    panel(
+        &d,
+        &sess,
+        "admin-defaults",
+        "Default Quotas",
+        vec![],
+        tables,
+        None,
+    )
+    .await
+}
+
+/// `GET /dashboard/admin/info`: system information — the catalog's services and
+/// endpoints, the compute and volume services and the network agents, with state.
+pub async fn info(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+    let sess = admin_session(&d, &headers).await?;
+    let t = &sess.token;
+    let (catalog, compute, volume, agents) = tokio::join!(
+        d.backend.get(t, "/identity/v3/auth/catalog"),
+        d.backend.get(t, "/compute/v2.1/os-services"),
+        d.backend.get(t, "/volume/v3/os-services"),
+        d.backend.get(t, "/networking/v2.0/agents"),
+    );
+    let mut cat = Table::new(
+        "services",
+        "Services",
+        vec!["Name", "Type", "Region", "Public endpoint"],
+    );
+    for sv in list(&catalog.unwrap_or_default(), "catalog") {
+        let ep = list(sv, "endpoints")
+            .iter()
+            .find(|e| s(e, "interface") == "public");
+        cat.row(
+            s(sv, "id"),
+            vec![
+                Cell::from(s(sv, "name")),
+                Cell::from(s(sv, "type")),
+                Cell::from(ep.map_or("", |e| s(e, "region"))),
+                Cell::from(ep.map_or("", |e| s(e, "url"))),
+            ],
+            vec![],
+        );
+    }
+    let mut svc = Table::new(
+        "service-states",
+        "Compute and Block Storage Services",
+        vec!["Name", "Host", "Zone", "Status", "State", "Updated"],
+    );
+    for (kind, v) in [("compute", compute), ("volume", volume)] {
+        for x in list(&v.unwrap_or_default(), "services") {
+            svc.row(
+                &format!("{kind}-{}", text(x, "id")),
+                vec![
+                    Cell::from(s(x, "binary")),
+                    Cell::from(s(x, "host")),
+                    Cell::from(s(x, "zone")),
+                    status(s(x, "status")),
+                    status(s(x, "state")),
+                    Cell::from(s(x, "updated_at")),
+                ],
+                vec![],
+            );
+        }
+    }
+    let mut ag = Table::new(
+        "agents",
+        "Network Agents",
+        vec!["Type", "Binary", "Host", "Alive", "State"],
+    );
+    for a in list(&agents.unwrap_or_default(), "agents") {
+        ag.row(
+            s(a, "id"),
+            vec![
+                Cell::from(s(a, "agent_type")),
+                Cell::from(s(a, "binary")),
+                Cell::from(s(a, "host")),
+                Cell::from(text(a, "alive")),
+                Cell::from(if a["admin_state_up"] == Value::Bool(false) {
+                    "down"
+                } else {
+                    "up"
+                }),
+            ],
+            vec![],
+        );
+    }
+    panel(
+        &d,
+        &sess,
+        "admin-info",
+        "System Information",
+        vec![],
+        vec![cat, svc, ag],
+        None,
+    )
+    .await
 }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::super::session::{self, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Session};
 use super::super::view::{FormData, list, s};
 use super::super::{Dash, PageError, PageResult, render, store};
+use super::Posted;
 
 /// `GET /dashboard/auth/login`: the form, with a fresh pre-login CSRF cookie.
 pub async fn login_page(State(d): State<Dash>, headers: HeaderMap) -> Response {
@@ -173,13 +174,7 @@ pub async fn login(
 
 /// `POST /dashboard/auth/switch`: rescopes to another of the user's projects,
 /// under a new session id.
-pub async fn switch_project(
-    State(d): State<Dash>,
-    headers: HeaderMap,
-    Form(f): Form<Vec<(String, String)>>,
-) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let f = FormData(f).checked(&sess)?;
+pub async fn switch_project(State(d): State<Dash>, Posted { sess, form: f }: Posted) -> PageResult {
     let project = f.required("project_id", "Project")?;
     let (token, body) = issue(
         &d,
@@ -198,13 +193,7 @@ pub async fn switch_project(
 }
 
 /// `POST /dashboard/auth/logout`: ends the session server-side and revokes its token.
-pub async fn logout(
-    State(d): State<Dash>,
-    headers: HeaderMap,
-    Form(f): Form<Vec<(String, String)>>,
-) -> PageResult {
-    let sess = d.session(&headers).await?;
-    FormData(f).checked(&sess)?;
+pub async fn logout(State(d): State<Dash>, Posted { sess, .. }: Posted) -> PageResult {
     let key = sess.id_hash.clone();
     d.cloud
         .db

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use axum::Form;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method};
@@ -11,11 +10,9 @@ use axum::response::IntoResponse;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::super::view::{
-    Action, Cell, Field, Form as UiForm, FormData, Table, link, list, s, status, text,
-};
-use super::super::{Dash, PageError, PageResult, session};
-use super::{back, options, page, panel, segment};
+use super::super::view::{Action, Cell, Field, Form as UiForm, Table, link, list, s, status, text};
+use super::super::{Dash, PageError, PageResult};
+use super::{Posted, back, options, page, panel, script_session, segment};
 
 /// `GET /dashboard/project/overview`: the project's quota usage (Horizon's pie
 /// charts as bars): instances, vCPUs, RAM, volumes, floating IPs, security groups.
@@ -129,6 +126,10 @@ pub async fn instances(State(d): State<Dash>, headers: HeaderMap) -> PageResult 
             "ACTIVE" => {
                 actions.push(act("Stop", "stop"));
                 actions.push(act("Reboot", "reboot"));
+            }
+            "VERIFY_RESIZE" => {
+                actions.push(act("Confirm resize", "confirm-resize"));
+                actions.push(act("Revert resize", "revert-resize"));
             }
             _ => {}
         }
@@ -286,11 +287,8 @@ pub async fn launch_page(State(d): State<Dash>, headers: HeaderMap) -> PageResul
 /// `POST /dashboard/project/instances`: creates the server(s) as the user.
 pub async fn instance_launch(
     State(d): State<Dash>,
-    headers: HeaderMap,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, form: f }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let f = FormData(f).checked(&sess)?;
     let name = f.required("name", "Instance name")?;
     let count: u32 = match f.get("count") {
         "" => 1,
@@ -334,50 +332,104 @@ pub async fn instance_launch(
     back("/dashboard/project/instances")
 }
 
-/// `POST /dashboard/project/instances/{id}/action`: start, stop, reboot, pause,
-/// suspend, lock and their undos, delete.
+/// `POST /dashboard/project/instances/{id}/action`: the server actions (start,
+/// stop, reboot, pause, suspend, lock and their undos, resize with its confirm and
+/// revert, rebuild, snapshot), interface and volume attach/detach, and delete; each
+/// is one compute API call as the user.
 pub async fn instance_action(
     State(d): State<Dash>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, form: f }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let f = FormData(f).checked(&sess)?;
     let id = segment(&id)?;
-    let body = match f.get("op") {
-        "delete" => {
-            d.backend
-                .delete(&sess.token, &format!("/compute/v2.1/servers/{id}"))
-                .await?;
-            return back("/dashboard/project/instances");
+    let server = format!("/compute/v2.1/servers/{id}");
+    let action = |body: Value| (Method::POST, format!("{server}/action"), Some(body));
+    let (method, path, body) = match f.get("op") {
+        "delete" => (Method::DELETE, server.clone(), None),
+        "start" => action(json!({"os-start": null})),
+        "stop" => action(json!({"os-stop": null})),
+        "reboot" => action(json!({"reboot": {"type": "SOFT"}})),
+        "hard-reboot" => action(json!({"reboot": {"type": "HARD"}})),
+        "pause" => action(json!({"pause": null})),
+        "unpause" => action(json!({"unpause": null})),
+        "suspend" => action(json!({"suspend": null})),
+        "resume" => action(json!({"resume": null})),
+        "lock" => action(json!({"lock": null})),
+        "unlock" => action(json!({"unlock": null})),
+        "resize" => action(json!({"resize": {"flavorRef": f.required("flavor", "Flavor")?}})),
+        "confirm-resize" => action(json!({"confirmResize": null})),
+        "revert-resize" => action(json!({"revertResize": null})),
+        "rebuild" => action(json!({"rebuild": {"imageRef": f.required("image", "Image")?}})),
+        "snapshot" => {
+            action(json!({"createImage": {"name": f.required("name", "Snapshot name")?}}))
         }
-        "start" => json!({"os-start": null}),
-        "stop" => json!({"os-stop": null}),
-        "reboot" => json!({"reboot": {"type": "SOFT"}}),
-        "hard-reboot" => json!({"reboot": {"type": "HARD"}}),
-        "pause" => json!({"pause": null}),
-        "unpause" => json!({"unpause": null}),
-        "suspend" => json!({"suspend": null}),
-        "resume" => json!({"resume": null}),
-        "lock" => json!({"lock": null}),
-        "unlock" => json!({"unlock": null}),
+        "attach-interface" => (
+            Method::POST,
+            format!("{server}/os-interface"),
+            Some(json!({"interfaceAttachment": {"net_id": f.required("network", "Network")?}})),
+        ),
+        "detach-interface" => (
+            Method::DELETE,
+            format!(
+                "{server}/os-interface/{}",
+                segment(f.required("port_id", "Port")?)?
+            ),
+            None,
+        ),
+        "attach-volume" => (
+            Method::POST,
+            format!("{server}/os-volume_attachments"),
+            Some(json!({"volumeAttachment": {"volumeId": f.required("volume", "Volume")?}})),
+        ),
+        "detach-volume" => (
+            Method::DELETE,
+            format!(
+                "{server}/os-volume_attachments/{}",
+                segment(f.required("volume", "Volume")?)?
+            ),
+            None,
+        ),
         other => return Err(PageError::BadInput(format!("Unknown action '{other}'."))),
     };
-    d.backend
-        .post(
-            &sess.token,
-            &format!("/compute/v2.1/servers/{id}/action"),
-            body,
-        )
-        .await?;
-    match f.get("next") {
-        "detail" => back(&format!("/dashboard/project/instances/{id}")),
+    d.backend.call(&sess.token, method, &path, body).await?;
+    match (f.get("op"), f.get("next")) {
+        ("snapshot", _) => back("/dashboard/project/images"),
+        ("delete", _) => back("/dashboard/project/instances"),
+        (_, "detail") => back(&format!("/dashboard/project/instances/{id}")),
         _ => back("/dashboard/project/instances"),
     }
 }
 
-/// `GET /dashboard/project/instances/{id}`: details, the console log and the
+/// The one-click actions a server in `status` offers (Horizon's row actions).
+fn simple_ops(status: &str, locked: bool) -> Vec<(&'static str, &'static str)> {
+    let mut ops = match status {
+        "ACTIVE" => vec![
+            ("stop", "Stop"),
+            ("reboot", "Reboot"),
+            ("hard-reboot", "Hard reboot"),
+            ("pause", "Pause"),
+            ("suspend", "Suspend"),
+        ],
+        "SHUTOFF" => vec![("start", "Start")],
+        "PAUSED" => vec![("unpause", "Unpause")],
+        "SUSPENDED" => vec![("resume", "Resume")],
+        "VERIFY_RESIZE" => vec![
+            ("confirm-resize", "Confirm resize"),
+            ("revert-resize", "Revert resize"),
+        ],
+        _ => vec![],
+    };
+    ops.push(if locked {
+        ("unlock", "Unlock")
+    } else {
+        ("lock", "Lock")
+    });
+    ops
+}
+
+/// `GET /dashboard/project/instances/{id}`: details, the one-click actions, forms
+/// for the actions that need a choice (resize, rebuild, snapshot, attach an
+/// interface or a volume), its interfaces and volumes, the console log and the
 /// serial console (opened by the page's script).
 pub async fn instance_detail(
     State(d): State<Dash>,
@@ -385,58 +437,253 @@ pub async fn instance_detail(
     Path(id): Path<String>,
 ) -> PageResult {
     let sess = d.session(&headers).await?;
+    let t = &sess.token;
     let id = segment(&id)?;
-    let sv = d
-        .backend
-        .get(&sess.token, &format!("/compute/v2.1/servers/{id}"))
-        .await?;
+    let server = format!("/compute/v2.1/servers/{id}");
+    let volumes = d.serves(crate::profile::ServiceName::Volume);
+    let console = format!("{server}/action");
+    let (sv, log, flavors, images, nets, ifaces, vols) = tokio::join!(
+        d.backend.get(t, server.clone()),
+        d.backend
+            .post(t, &console, json!({"os-getConsoleOutput": {"length": 200}}),),
+        d.backend.get(t, "/compute/v2.1/flavors/detail"),
+        d.backend.get(t, "/image/v2/images?status=active"),
+        d.backend.get(t, "/networking/v2.0/networks"),
+        d.backend.get(t, format!("{server}/os-interface")),
+        async {
+            if volumes {
+                d.backend
+                    .get(t, format!("/volume/v3/{}/volumes/detail", sess.project_id))
+                    .await
+            } else {
+                Ok(Value::Null)
+            }
+        },
+    );
+    let sv = sv?;
     let sv = &sv["server"];
-    let log = d
-        .backend
-        .post(
-            &sess.token,
-            &format!("/compute/v2.1/servers/{id}/action"),
-            json!({"os-getConsoleOutput": {"length": 200}}),
-        )
-        .await
+    let log = log
         .map(|v| text(&v, "output"))
         .unwrap_or_else(|e| format!("(no console log: {})", e.message));
+    let (flavors, images, nets, ifaces, vols) = (
+        flavors.unwrap_or_default(),
+        images.unwrap_or_default(),
+        nets.unwrap_or_default(),
+        ifaces.unwrap_or_else(
+            |e| json!({"error": format!("Interfaces could not be read: {}", e.message)}),
+        ),
+        vols.unwrap_or_default(),
+    );
+    let flavor_id = s(&sv["flavor"], "id");
+    let flavor_name = list(&flavors, "flavors")
+        .iter()
+        .find(|f| s(f, "id") == flavor_id)
+        .map_or(flavor_id, |f| s(f, "name"));
+    let locked = sv.get("locked").and_then(Value::as_bool).unwrap_or(false);
     let facts: Vec<(&str, String)> = vec![
         ("ID", text(sv, "id")),
         ("Status", text(sv, "status")),
         ("Task", text(sv, "OS-EXT-STS:task_state")),
         ("IP addresses", addresses(sv)),
-        ("Flavor", s(&sv["flavor"], "id").to_owned()),
+        ("Flavor", flavor_name.to_owned()),
         ("Image", s(&sv["image"], "id").to_owned()),
         ("Key pair", text(sv, "key_name")),
         ("Created", text(sv, "created")),
-        ("Locked", text(sv, "locked")),
+        ("Locked", if locked { "yes" } else { "no" }.to_owned()),
     ];
     let st = s(sv, "status");
-    let ops: Vec<(&str, &str)> = match st {
-        "ACTIVE" => vec![
-            ("stop", "Stop"),
-            ("reboot", "Reboot"),
-            ("hard-reboot", "Hard reboot"),
-            ("pause", "Pause"),
-            ("suspend", "Suspend"),
-            ("lock", "Lock"),
-            ("unlock", "Unlock"),
-        ],
-        "SHUTOFF" => vec![("start", "Start")],
-        "PAUSED" => vec![("unpause", "Unpause")],
-        "SUSPENDED" => vec![("resume", "Resume")],
-        _ => vec![],
-    };
+    let (forms, tables) =
+        instance_forms(&id, st, flavor_id, &flavors, &images, &nets, &ifaces, &vols);
     Ok(page(
         &d,
         &sess,
         "instances",
         &format!("Instance {}", s(sv, "name")),
         "instance.html",
-        json!({"server": {"id": s(sv, "id"), "name": s(sv, "name"), "status": st}, "facts": facts, "log": log, "ops": ops, "live": !text(sv, "OS-EXT-STS:task_state").is_empty()}),
+        json!({
+            "server": {"id": s(sv, "id"), "name": s(sv, "name"), "status": st},
+            "facts": facts, "log": log, "ops": simple_ops(st, locked),
+            "live": !text(sv, "OS-EXT-STS:task_state").is_empty(),
+            "forms": forms, "tables": tables,
+        }),
     )
     .await)
+}
+
+/// The instance page's forms (actions with a choice) and its interface and volume
+/// tables.
+#[allow(clippy::too_many_arguments)]
+fn instance_forms(
+    id: &str,
+    st: &str,
+    flavor_id: &str,
+    flavors: &Value,
+    images: &Value,
+    nets: &Value,
+    ifaces: &Value,
+    vols: &Value,
+) -> (Vec<UiForm>, Vec<Table>) {
+    let to = format!("/dashboard/project/instances/{id}/action");
+    let form = |fid: &str, title: &str, op: &str, mut fields: Vec<Field>| {
+        fields.push(Field::text("op", "").kind("hidden").value(op));
+        fields.push(Field::text("next", "").kind("hidden").value("detail"));
+        UiForm::new(fid, title, &to, title, fields)
+    };
+    let mut forms = vec![];
+    if matches!(st, "ACTIVE" | "SHUTOFF") {
+        let other: Vec<Value> = list(flavors, "flavors")
+            .iter()
+            .filter(|f| s(f, "id") != flavor_id)
+            .cloned()
+            .collect();
+        forms.push(form(
+            "instance-resize",
+            "Resize Instance",
+            "resize",
+            vec![Field::select(
+                "flavor",
+                "New flavor",
+                options(&other, "id", |f| {
+                    format!(
+                        "{} ({} vCPU, {} MB RAM, {} GB disk)",
+                        s(f, "name"),
+                        text(f, "vcpus"),
+                        text(f, "ram"),
+                        text(f, "disk")
+                    )
+                }),
+            )],
+        ));
+        forms.push(form(
+            "instance-rebuild",
+            "Rebuild Instance",
+            "rebuild",
+            vec![Field::select(
+                "image",
+                "Image",
+                options(list(images, "images"), "id", |i| s(i, "name").to_owned()),
+            )],
+        ));
+        forms.push(form(
+            "instance-snapshot",
+            "Create Snapshot",
+            "snapshot",
+            vec![Field::text("name", "Snapshot name").required()],
+        ));
+        let attachable: Vec<Value> = list(nets, "networks")
+            .iter()
+            .filter(|n| n.get("router:external") != Some(&Value::Bool(true)))
+            .cloned()
+            .collect();
+        forms.push(form(
+            "instance-attach-interface",
+            "Attach Interface",
+            "attach-interface",
+            vec![Field::select(
+                "network",
+                "Network",
+                options(&attachable, "id", |n| s(n, "name").to_owned()),
+            )],
+        ));
+        let available: Vec<Value> = list(vols, "volumes")
+            .iter()
+            .filter(|v| s(v, "status") == "available")
+            .cloned()
+            .collect();
+        if !vols.is_null() {
+            forms.push(form(
+                "instance-attach-volume",
+                "Attach Volume",
+                "attach-volume",
+                vec![Field::select(
+                    "volume",
+                    "Volume",
+                    options(&available, "id", |v| {
+                        format!("{} ({} GiB)", volume_name(v), text(v, "size"))
+                    }),
+                )],
+            ));
+        }
+    }
+    let op = |label: &str, op: &str| {
+        Action::new(label, to.clone())
+            .field("op", op)
+            .field("next", "detail")
+    };
+    let mut ports = Table::new(
+        "interfaces",
+        "Interfaces",
+        vec!["Port", "Network", "Fixed IPs", "MAC address", "State"],
+    );
+    ports.empty = match ifaces.get("error").and_then(Value::as_str) {
+        Some(e) => e.to_owned(),
+        None => "No interfaces.".into(),
+    };
+    for i in list(ifaces, "interfaceAttachments") {
+        let port = s(i, "port_id");
+        let net = list(nets, "networks")
+            .iter()
+            .find(|n| s(n, "id") == s(i, "net_id"))
+            .map_or(s(i, "net_id"), |n| s(n, "name"));
+        let ips: Vec<&str> = list(i, "fixed_ips")
+            .iter()
+            .map(|f| s(f, "ip_address"))
+            .collect();
+        ports.row(
+            port,
+            vec![
+                Cell::from(port),
+                Cell::from(net),
+                Cell::from(ips.join(", ")),
+                Cell::from(s(i, "mac_addr")),
+                status(s(i, "port_state")),
+            ],
+            vec![
+                op("Detach", "detach-interface")
+                    .field("port_id", port)
+                    .danger(),
+            ],
+        );
+    }
+    let mut tables = vec![ports];
+    if !vols.is_null() {
+        let mut attached = Table::new(
+            "instance-volumes",
+            "Volumes",
+            vec!["Volume", "Size", "Device"],
+        );
+        attached.empty = "No volumes attached.".into();
+        for v in list(vols, "volumes") {
+            for a in list(v, "attachments")
+                .iter()
+                .filter(|a| s(a, "server_id") == id)
+            {
+                attached.row(
+                    s(v, "id"),
+                    vec![
+                        Cell::from(volume_name(v)),
+                        Cell::from(format!("{} GiB", text(v, "size"))),
+                        Cell::from(s(a, "device")),
+                    ],
+                    vec![
+                        op("Detach", "detach-volume")
+                            .field("volume", s(v, "id"))
+                            .danger(),
+                    ],
+                );
+            }
+        }
+        tables.push(attached);
+    }
+    (forms, tables)
+}
+
+/// A volume's name, or its id when it has none.
+fn volume_name(v: &Value) -> &str {
+    match s(v, "name") {
+        "" => s(v, "id"),
+        n => n,
+    }
 }
 
 /// `POST /dashboard/project/instances/{id}/console` (script, `X-CSRF-Token`): a
@@ -447,14 +694,7 @@ pub async fn instance_console(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let sent = headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !session::csrf_matches(&sess.csrf, sent) {
-        return Err(PageError::Csrf);
-    }
+    let sess = script_session(&d, &headers).await?;
     let id = segment(&id)?;
     let v = d
         .backend
@@ -530,13 +770,7 @@ async fn keypairs_page(d: &Dash, sess: &super::Session, notice: Option<Value>) -
 
 /// `POST /dashboard/project/key-pairs`: creates (the private key is shown once, with
 /// a download link) or imports a key pair.
-pub async fn keypair_create(
-    State(d): State<Dash>,
-    headers: HeaderMap,
-    Form(f): Form<Vec<(String, String)>>,
-) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let f = FormData(f).checked(&sess)?;
+pub async fn keypair_create(State(d): State<Dash>, Posted { sess, form: f }: Posted) -> PageResult {
     let mut kp = json!({"name": f.required("name", "Key pair name")?});
     if !f.get("public_key").is_empty() {
         kp["public_key"] = json!(f.get("public_key"));
@@ -565,12 +799,9 @@ pub async fn keypair_create(
 /// `POST /dashboard/project/key-pairs/{name}/delete`.
 pub async fn keypair_delete(
     State(d): State<Dash>,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, .. }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    FormData(f).checked(&sess)?;
     d.backend
         .delete(
             &sess.token,

@@ -1,14 +1,17 @@
 //! The dashboard's routes and what every page shares: the session check, the
 //! header's project switcher and the panel list.
 
+mod access;
 mod admin;
 mod auth;
 mod compute;
 mod network;
+mod object;
+mod orchestration;
 mod storage;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post, put};
@@ -16,7 +19,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::session::Session;
-use super::view::{Form, Table, list, s};
+use super::session::csrf_matches;
+use super::view::{Form, FormData, Table, list, s};
 use super::{Dash, PageError, PageResult, render};
 use crate::profile::ServiceName;
 
@@ -117,11 +121,76 @@ pub fn routes() -> Router<Dash> {
             "/project/floating-ips/{id}/delete",
             post(network::floating_ip_release),
         )
+        .route(
+            "/project/volumes/{id}/snapshot",
+            post(storage::volume_snapshot_create),
+        )
+        .route(
+            "/project/snapshots/{id}/delete",
+            post(storage::snapshot_delete),
+        )
+        .route(
+            "/project/snapshots/{id}/volume",
+            post(storage::snapshot_volume_create),
+        )
+        .route(
+            "/project/containers",
+            get(object::containers).post(object::container_create),
+        )
+        .route(
+            "/project/containers/{container}/",
+            get(object::container_objects),
+        )
+        .route(
+            "/project/containers/{container}/delete",
+            post(object::container_delete),
+        )
+        .route(
+            "/project/containers/{container}/access",
+            post(object::container_access),
+        )
+        .route(
+            "/project/containers/{container}/upload",
+            put(object::object_upload),
+        )
+        .route(
+            "/project/containers/{container}/download",
+            get(object::object_download),
+        )
+        .route(
+            "/project/containers/{container}/objects/delete",
+            post(object::object_delete),
+        )
+        .route(
+            "/project/containers/{container}/folder",
+            post(object::folder_create),
+        )
+        .route(
+            "/project/stacks",
+            get(orchestration::stacks).post(orchestration::stack_create),
+        )
+        .route(
+            "/project/stacks/{name}/{id}",
+            get(orchestration::stack_detail),
+        )
+        .route(
+            "/project/stacks/{name}/{id}/delete",
+            post(orchestration::stack_delete),
+        )
+        .route("/project/api-access", get(access::api_access))
+        .route("/project/api-access/{file}", get(access::api_access_file))
         .route("/admin/hypervisors", get(admin::hypervisors))
         .route("/admin/instances", get(admin::instances))
         .route("/admin/projects", get(admin::projects))
         .route("/admin/users", get(admin::users))
         .route("/admin/flavors", get(admin::flavors))
+        .route("/admin/images", get(admin::images))
+        .route("/admin/networks", get(admin::networks))
+        .route("/admin/routers", get(admin::routers))
+        .route("/admin/groups", get(admin::groups))
+        .route("/admin/roles", get(admin::roles))
+        .route("/admin/defaults", get(admin::defaults))
+        .route("/admin/info", get(admin::info))
 }
 
 /// `/dashboard`: the overview when logged in, else the login page.
@@ -220,24 +289,91 @@ fn panels(d: &Dash, admin: bool) -> (Vec<Panel>, Vec<Panel>) {
             key: "key-pairs",
         });
     }
+    if d.serves(ServiceName::ObjectStore) {
+        project.push(Panel {
+            href: "/dashboard/project/containers",
+            label: "Containers",
+            key: "containers",
+        });
+    }
+    if d.serves(ServiceName::Orchestration) {
+        project.push(Panel {
+            href: "/dashboard/project/stacks",
+            label: "Stacks",
+            key: "stacks",
+        });
+    }
+    project.push(Panel {
+        href: "/dashboard/project/api-access",
+        label: "API Access",
+        key: "api-access",
+    });
     let mut adm = vec![];
     if admin {
-        for (href, label, key) in [
+        let compute = d.serves(ServiceName::Compute);
+        let network = d.serves(ServiceName::Network);
+        for (href, label, key, shown) in [
             (
                 "/dashboard/admin/hypervisors",
                 "Hypervisors",
                 "admin-hypervisors",
+                compute,
             ),
             (
                 "/dashboard/admin/instances",
                 "All Instances",
                 "admin-instances",
+                compute,
             ),
-            ("/dashboard/admin/flavors", "Flavors", "admin-flavors"),
-            ("/dashboard/admin/projects", "Projects", "admin-projects"),
-            ("/dashboard/admin/users", "Users", "admin-users"),
+            (
+                "/dashboard/admin/flavors",
+                "Flavors",
+                "admin-flavors",
+                compute,
+            ),
+            (
+                "/dashboard/admin/images",
+                "Images",
+                "admin-images",
+                d.serves(ServiceName::Image),
+            ),
+            (
+                "/dashboard/admin/networks",
+                "Networks",
+                "admin-networks",
+                network,
+            ),
+            (
+                "/dashboard/admin/routers",
+                "Routers",
+                "admin-routers",
+                network,
+            ),
+            (
+                "/dashboard/admin/defaults",
+                "Defaults",
+                "admin-defaults",
+                true,
+            ),
+            (
+                "/dashboard/admin/info",
+                "System Information",
+                "admin-info",
+                true,
+            ),
+            (
+                "/dashboard/admin/projects",
+                "Projects",
+                "admin-projects",
+                true,
+            ),
+            ("/dashboard/admin/users", "Users", "admin-users", true),
+            ("/dashboard/admin/groups", "Groups", "admin-groups", true),
+            ("/dashboard/admin/roles", "Roles", "admin-roles", true),
         ] {
-            adm.push(Panel { href, label, key });
+            if shown {
+                adm.push(Panel { href, label, key });
+            }
         }
     }
     (project, adm)
@@ -349,4 +485,39 @@ fn options(
         .iter()
         .map(|i| (s(i, value).to_owned(), label(i)))
         .collect()
+}
+
+/// A posted dashboard form, already checked: the live session it came with and its
+/// fields, which carried that session's CSRF token. Every form handler starts from
+/// this, so none can forget the check.
+pub struct Posted {
+    pub sess: Session,
+    pub form: FormData,
+}
+
+impl FromRequest<Dash> for Posted {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, d: &Dash) -> Result<Self, PageError> {
+        let sess = d.session(req.headers()).await?;
+        let axum::Form(fields) = axum::Form::<Vec<(String, String)>>::from_request(req, d)
+            .await
+            .map_err(|e| PageError::BadInput(e.body_text()))?;
+        let form = FormData(fields).checked(&sess)?;
+        Ok(Posted { sess, form })
+    }
+}
+
+/// The session of a request sent by the page's script, which carries the CSRF
+/// token in `X-CSRF-Token` (uploads, the serial console) instead of a form field.
+pub async fn script_session(d: &Dash, headers: &HeaderMap) -> Result<Session, PageError> {
+    let sess = d.session(headers).await?;
+    let sent = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !csrf_matches(&sess.csrf, sent) {
+        return Err(PageError::Csrf);
+    }
+    Ok(sess)
 }

@@ -3,17 +3,14 @@
 
 use std::collections::HashMap;
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method};
 use serde_json::{Value, json};
 
 use super::super::topology;
-use super::super::view::{
-    Action, Cell, Field, Form as UiForm, FormData, Table, link, list, s, status, text,
-};
+use super::super::view::{Action, Cell, Field, Form as UiForm, Table, link, list, s, status, text};
 use super::super::{Dash, PageError, PageResult};
-use super::{back, options, page, panel, segment};
+use super::{Posted, back, options, page, panel, segment};
 
 const NET: &str = "/networking/v2.0";
 
@@ -91,13 +88,7 @@ fn subnet_cidrs(subnets: &Value) -> HashMap<String, Vec<String>> {
 
 /// `POST /dashboard/project/networks`: the network and, when a CIDR is given, its
 /// subnet; a refused subnet removes the network again (nothing half made).
-pub async fn network_create(
-    State(d): State<Dash>,
-    headers: HeaderMap,
-    Form(f): Form<Vec<(String, String)>>,
-) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let f = FormData(f).checked(&sess)?;
+pub async fn network_create(State(d): State<Dash>, Posted { sess, form: f }: Posted) -> PageResult {
     let name = f.required("name", "Network name")?;
     let net = d
         .backend
@@ -144,12 +135,9 @@ pub async fn network_create(
 /// `POST /dashboard/project/networks/{id}/delete`.
 pub async fn network_delete(
     State(d): State<Dash>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, .. }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    FormData(f).checked(&sess)?;
     d.backend
         .delete(&sess.token, &format!("{NET}/networks/{}", segment(&id)?))
         .await?;
@@ -272,13 +260,7 @@ pub async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
 }
 
 /// `POST /dashboard/project/routers`.
-pub async fn router_create(
-    State(d): State<Dash>,
-    headers: HeaderMap,
-    Form(f): Form<Vec<(String, String)>>,
-) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let f = FormData(f).checked(&sess)?;
+pub async fn router_create(State(d): State<Dash>, Posted { sess, form: f }: Posted) -> PageResult {
     let mut router = json!({"name": f.required("name", "Router name")?});
     if !f.get("external_network").is_empty() {
         router["external_gateway_info"] = json!({"network_id": f.get("external_network")});
@@ -296,12 +278,9 @@ pub async fn router_create(
 /// `POST /dashboard/project/routers/{id}/interface`: attaches a subnet.
 pub async fn router_interface_add(
     State(d): State<Dash>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, form: f }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let f = FormData(f).checked(&sess)?;
     let subnet = f.required("subnet_id", "Subnet")?;
     d.backend
         .call(
@@ -318,12 +297,9 @@ pub async fn router_interface_add(
 /// first, as Horizon does, then the router.
 pub async fn router_delete(
     State(d): State<Dash>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, .. }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    FormData(f).checked(&sess)?;
     let id = segment(&id)?;
     let ports = d
         .backend
@@ -411,11 +387,8 @@ pub async fn security_groups(State(d): State<Dash>, headers: HeaderMap) -> PageR
 /// `POST /dashboard/project/security-groups`.
 pub async fn security_group_create(
     State(d): State<Dash>,
-    headers: HeaderMap,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, form: f }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let f = FormData(f).checked(&sess)?;
     let body = json!({"security_group": {"name": f.required("name", "Name")?, "description": f.get("description")}});
     let g = d
         .backend
@@ -430,12 +403,9 @@ pub async fn security_group_create(
 /// `POST /dashboard/project/security-groups/{id}/delete`.
 pub async fn security_group_delete(
     State(d): State<Dash>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, .. }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    FormData(f).checked(&sess)?;
     d.backend
         .delete(
             &sess.token,
@@ -540,12 +510,9 @@ pub async fn security_group_detail(
 /// `POST /dashboard/project/security-groups/{id}/rules`.
 pub async fn security_group_rule_create(
     State(d): State<Dash>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, form: f }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let f = FormData(f).checked(&sess)?;
     let id = segment(&id)?;
     let port = |k: &str| -> Result<Option<u16>, PageError> {
         match f.get(k) {
@@ -587,12 +554,9 @@ pub async fn security_group_rule_create(
 /// `POST /dashboard/project/security-groups/{id}/rules/{rule}/delete`.
 pub async fn security_group_rule_delete(
     State(d): State<Dash>,
-    headers: HeaderMap,
     Path((id, rule)): Path<(String, String)>,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, .. }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    FormData(f).checked(&sess)?;
     d.backend
         .delete(
             &sess.token,
@@ -713,11 +677,8 @@ pub async fn floating_ips(State(d): State<Dash>, headers: HeaderMap) -> PageResu
 /// `POST /dashboard/project/floating-ips`: allocates one from a pool.
 pub async fn floating_ip_allocate(
     State(d): State<Dash>,
-    headers: HeaderMap,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, form: f }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let f = FormData(f).checked(&sess)?;
     let pool = f.required("pool", "Pool")?;
     d.backend
         .post(
@@ -749,12 +710,9 @@ async fn floating_ip_set_port(
 /// `POST /dashboard/project/floating-ips/{id}/associate`.
 pub async fn floating_ip_associate(
     State(d): State<Dash>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, form: f }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let f = FormData(f).checked(&sess)?;
     let port = f.required("port_id", "Port")?;
     floating_ip_set_port(&d, &sess.token, &id, json!(port)).await?;
     back("/dashboard/project/floating-ips")
@@ -763,12 +721,9 @@ pub async fn floating_ip_associate(
 /// `POST /dashboard/project/floating-ips/{id}/disassociate`.
 pub async fn floating_ip_disassociate(
     State(d): State<Dash>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, .. }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    FormData(f).checked(&sess)?;
     floating_ip_set_port(&d, &sess.token, &id, Value::Null).await?;
     back("/dashboard/project/floating-ips")
 }
@@ -776,12 +731,9 @@ pub async fn floating_ip_disassociate(
 /// `POST /dashboard/project/floating-ips/{id}/delete`.
 pub async fn floating_ip_release(
     State(d): State<Dash>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, .. }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    FormData(f).checked(&sess)?;
     d.backend
         .delete(&sess.token, &format!("{NET}/floatingips/{}", segment(&id)?))
         .await?;

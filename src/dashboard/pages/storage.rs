@@ -1,6 +1,5 @@
 //! Project pages of images and volumes.
 
-use axum::Form;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -8,11 +7,9 @@ use axum::http::{HeaderMap, Method, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::super::view::{
-    Action, Cell, Field, Form as UiForm, FormData, Table, list, s, status, text,
-};
-use super::super::{Dash, PageError, PageResult, session};
-use super::{back, page, panel, segment};
+use super::super::view::{Action, Cell, Field, Form as UiForm, Table, list, s, status, text};
+use super::super::{Dash, PageError, PageResult};
+use super::{Posted, back, page, panel, script_session, segment};
 
 /// `GET /dashboard/project/images`.
 pub async fn images(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
@@ -57,7 +54,7 @@ pub async fn images(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     .await)
 }
 
-fn human_size(b: u64) -> String {
+pub(super) fn human_size(b: u64) -> String {
     match b {
         b if b >= 1 << 30 => format!("{:.1} GB", b as f64 / (1u64 << 30) as f64),
         b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / (1u64 << 20) as f64),
@@ -71,10 +68,8 @@ fn human_size(b: u64) -> String {
 pub async fn image_create(
     State(d): State<Dash>,
     headers: HeaderMap,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, form: f }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let f = FormData(f).checked(&sess)?;
     let body = json!({
         "name": f.required("name", "Image name")?,
         "disk_format": if f.get("disk_format").is_empty() { "qcow2" } else { f.get("disk_format") },
@@ -103,14 +98,7 @@ pub async fn image_upload(
     Path(id): Path<String>,
     body: Body,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let sent = headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !session::csrf_matches(&sess.csrf, sent) {
-        return Err(PageError::Csrf);
-    }
+    let sess = script_session(&d, &headers).await?;
     d.backend
         .send(
             Some(&sess.token),
@@ -126,12 +114,9 @@ pub async fn image_upload(
 /// `POST /dashboard/project/images/{id}/delete`.
 pub async fn image_delete(
     State(d): State<Dash>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, .. }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    FormData(f).checked(&sess)?;
     d.backend
         .delete(&sess.token, &format!("/image/v2/images/{}", segment(&id)?))
         .await?;
@@ -147,12 +132,13 @@ pub async fn volumes(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
     let t = &sess.token;
     let base = volumes_base(&sess.project_id);
-    let (vols, servers) = tokio::join!(
+    let (vols, servers, snaps) = tokio::join!(
         d.backend.get(t, &format!("{base}/volumes/detail")),
-        d.backend.get(t, "/compute/v2.1/servers")
+        d.backend.get(t, "/compute/v2.1/servers"),
+        d.backend.get(t, &format!("{base}/snapshots/detail")),
     );
     let vols = vols?;
-    let servers = servers.unwrap_or_default();
+    let (servers, snaps) = (servers.unwrap_or_default(), snaps.unwrap_or_default());
     let server_opts: Vec<(String, String)> = list(&servers, "servers")
         .iter()
         .map(|sv| (s(sv, "id").to_owned(), s(sv, "name").to_owned()))
@@ -185,6 +171,15 @@ pub async fn volumes(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
             actions.push(
                 Action::new("Detach", format!("/dashboard/project/volumes/{id}/detach"))
                     .field("server_id", s(a, "server_id")),
+            );
+        }
+        if matches!(s(v, "status"), "available" | "in-use") {
+            actions.push(
+                Action::new(
+                    "Create snapshot",
+                    format!("/dashboard/project/volumes/{id}/snapshot"),
+                )
+                .input(Field::text("name", "Snapshot name")),
             );
         }
         actions.push(
@@ -221,26 +216,137 @@ pub async fn volumes(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
             Field::text("description", "Description"),
         ],
     );
+    let vol_name = |id: &str| {
+        list(&vols, "volumes")
+            .iter()
+            .find(|v| s(v, "id") == id)
+            .map_or(id.to_owned(), |v| match s(v, "name") {
+                "" => id.to_owned(),
+                n => n.to_owned(),
+            })
+    };
+    let mut snap_table = Table::new(
+        "snapshots",
+        "Volume Snapshots",
+        vec!["Name", "Size", "Status", "Volume", "Created"],
+    );
+    snap_table.empty = "No snapshots.".into();
+    for sn in list(&snaps, "snapshots") {
+        let id = s(sn, "id");
+        let mut actions = vec![];
+        if s(sn, "status") == "available" {
+            actions.push(
+                Action::new(
+                    "Create volume",
+                    format!("/dashboard/project/snapshots/{id}/volume"),
+                )
+                .input(Field::text("name", "Volume name")),
+            );
+        }
+        actions.push(
+            Action::new(
+                "Delete",
+                format!("/dashboard/project/snapshots/{id}/delete"),
+            )
+            .danger(),
+        );
+        snap_table.row(
+            id,
+            vec![
+                Cell::from(if s(sn, "name").is_empty() {
+                    id
+                } else {
+                    s(sn, "name")
+                }),
+                Cell::from(format!("{} GiB", text(sn, "size"))),
+                status(s(sn, "status")),
+                Cell::from(vol_name(s(sn, "volume_id"))),
+                Cell::from(s(sn, "created_at")),
+            ],
+            actions,
+        );
+    }
     panel(
         &d,
         &sess,
         "volumes",
         "Volumes",
         vec![create],
-        vec![table],
+        vec![table, snap_table],
         None,
     )
     .await
 }
 
-/// `POST /dashboard/project/volumes`.
-pub async fn volume_create(
+/// `POST /dashboard/project/volumes/{id}/snapshot`: `force` as Horizon sends it,
+/// so an attached (in-use) volume can be snapshotted too.
+pub async fn volume_snapshot_create(
     State(d): State<Dash>,
-    headers: HeaderMap,
-    Form(f): Form<Vec<(String, String)>>,
+    Path(id): Path<String>,
+    Posted { sess, form: f }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let f = FormData(f).checked(&sess)?;
+    let mut snap = json!({"volume_id": segment(&id)?, "force": true});
+    if !f.get("name").is_empty() {
+        snap["name"] = json!(f.get("name"));
+    }
+    d.backend
+        .post(
+            &sess.token,
+            &format!("{}/snapshots", volumes_base(&sess.project_id)),
+            json!({"snapshot": snap}),
+        )
+        .await?;
+    back("/dashboard/project/volumes")
+}
+
+/// `POST /dashboard/project/snapshots/{id}/delete`.
+pub async fn snapshot_delete(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    Posted { sess, .. }: Posted,
+) -> PageResult {
+    d.backend
+        .delete(
+            &sess.token,
+            &format!(
+                "{}/snapshots/{}",
+                volumes_base(&sess.project_id),
+                segment(&id)?
+            ),
+        )
+        .await?;
+    back("/dashboard/project/volumes")
+}
+
+/// `POST /dashboard/project/snapshots/{id}/volume`: a new volume from the
+/// snapshot, of the snapshot's size.
+pub async fn snapshot_volume_create(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    Posted { sess, form: f }: Posted,
+) -> PageResult {
+    let base = volumes_base(&sess.project_id);
+    let id = segment(&id)?;
+    let snap = d
+        .backend
+        .get(&sess.token, format!("{base}/snapshots/{id}"))
+        .await?;
+    let mut vol = json!({"snapshot_id": id, "size": snap["snapshot"]["size"]});
+    if !f.get("name").is_empty() {
+        vol["name"] = json!(f.get("name"));
+    }
+    d.backend
+        .post(
+            &sess.token,
+            &format!("{base}/volumes"),
+            json!({"volume": vol}),
+        )
+        .await?;
+    back("/dashboard/project/volumes")
+}
+
+/// `POST /dashboard/project/volumes`.
+pub async fn volume_create(State(d): State<Dash>, Posted { sess, form: f }: Posted) -> PageResult {
     let size: u32 = f
         .required("size", "Size")?
         .parse()
@@ -266,12 +372,9 @@ pub async fn volume_create(
 /// `POST /dashboard/project/volumes/{id}/delete`.
 pub async fn volume_delete(
     State(d): State<Dash>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, .. }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    FormData(f).checked(&sess)?;
     d.backend
         .delete(
             &sess.token,
@@ -288,12 +391,9 @@ pub async fn volume_delete(
 /// `POST /dashboard/project/volumes/{id}/attach`: through compute, as Horizon does.
 pub async fn volume_attach(
     State(d): State<Dash>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, form: f }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let f = FormData(f).checked(&sess)?;
     let server = segment(f.required("server_id", "Instance")?)?;
     d.backend
         .post(
@@ -308,12 +408,9 @@ pub async fn volume_attach(
 /// `POST /dashboard/project/volumes/{id}/detach`.
 pub async fn volume_detach(
     State(d): State<Dash>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<Vec<(String, String)>>,
+    Posted { sess, form: f }: Posted,
 ) -> PageResult {
-    let sess = d.session(&headers).await?;
-    let f = FormData(f).checked(&sess)?;
     let server = segment(f.required("server_id", "Instance")?)?;
     d.backend
         .call(
