@@ -59,6 +59,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0018_identity_trusts",
         include_str!("migrations/0018_identity_trusts.sql"),
     ),
+    (
+        "0022_orchestration_intents",
+        include_str!("migrations/0022_orchestration_intents.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

@@ -262,7 +262,7 @@ impl OrchestrationService {
 
     async fn run_create(&self, cloud: &Cloud, stack_id: &str) -> ApiResult<()> {
         let stack = self.load(stack_id).await?;
-        let t = Template::parse(stack.template.clone())?;
+        let t = stack.definition()?;
         let ctx = stack.owner.context();
         let deadline = Self::deadline(&stack);
         for name in t.order()? {
@@ -327,22 +327,32 @@ impl OrchestrationService {
             ))
         })?;
         if r.physical_id.is_empty() {
+            let first = !(r.action == CREATE && r.status == IN_PROGRESS);
             r.action = CREATE.into();
             r.status = IN_PROGRESS.into();
             r.status_reason = "state changed".into();
-            r.updated_at = Some(store::now());
-            self.record(stack, r, "state changed").await?;
+            if first {
+                r.updated_at = Some(store::now());
+                self.record(stack, r, "state changed").await?;
+            }
             let props = evaluate(cloud, ctx, stack, current, &def.properties).await?;
             let props: Map<String, Value> = match props {
                 Value::Object(m) => m.into_iter().filter(|(_, v)| !v.is_null()).collect(),
                 _ => Map::new(),
             };
+            // The intent first: a crash between the call and the id's record
+            // leaves a thing `recover()` finds by this name and adopts.
+            r.intent = resources::intent_name(&stack.name, &r.name, &props);
+            r.properties = Value::Object(props.clone());
+            r.updated_at = Some(store::now());
+            let rr = r.clone();
+            self.write(move |c| store::resource_put(c, &rr)).await?;
             let created =
-                resources::create(cloud, ctx, &stack.name, &r.name, &r.kind, &props).await?;
-            // The id first: a crash from here on leaves a resource the delete finds.
+                resources::create(cloud, ctx, &r.intent, &r.name, &r.kind, &props).await?;
+            // Then the id: a crash from here on leaves a resource the delete finds.
             r.physical_id = created.physical_id;
             r.attributes = Value::Object(created.attributes);
-            r.properties = Value::Object(props);
+            r.intent = String::new();
             let rr = r.clone();
             self.write(move |c| store::resource_put(c, &rr)).await?;
         }
@@ -359,7 +369,7 @@ impl OrchestrationService {
     /// deleted last, in reverse creation order.
     async fn run_update(&self, cloud: &Cloud, stack_id: &str) -> ApiResult<()> {
         let stack = self.load(stack_id).await?;
-        let t = Template::parse(stack.template.clone())?;
+        let t = stack.definition()?;
         let ctx = stack.owner.context();
         let deadline = Self::deadline(&stack);
         let before = self.resources_of(stack_id).await?;
@@ -386,6 +396,7 @@ impl OrchestrationService {
                         properties: Value::Object(Map::new()),
                         // A resource whose type changed is replaced.
                         replaced_id: other.map(|o| o.physical_id).unwrap_or_default(),
+                        intent: String::new(),
                         created_at: store::now(),
                         updated_at: None,
                     };
@@ -490,20 +501,22 @@ impl OrchestrationService {
         match resources::update_in_place(cloud, ctx, &r.kind, &r.physical_id, &old, &props).await {
             Ok(true) => {}
             Ok(false) => {
-                // Replace: the new resource first; the old id waits for clean-up.
-                let created = match resources::create(
-                    cloud,
-                    ctx,
-                    &stack.name,
-                    &r.name,
-                    &r.kind,
-                    &props,
-                )
-                .await
-                {
-                    Ok(c) => c,
-                    Err(e) => return Err((r, e)),
-                };
+                // Replace: the new resource first (its intent recorded before
+                // the call, so a restart removes a half-made replacement); the
+                // old id waits for clean-up.
+                r.intent = resources::intent_name(&stack.name, &r.name, &props);
+                r.updated_at = Some(store::now());
+                let rr = r.clone();
+                if let Err(e) = self.write(move |c| store::resource_put(c, &rr)).await {
+                    return Err((r, e));
+                }
+                let created =
+                    match resources::create(cloud, ctx, &r.intent, &r.name, &r.kind, &props).await
+                    {
+                        Ok(c) => c,
+                        Err(e) => return Err((r, e)),
+                    };
+                r.intent = String::new();
                 r.replaced_id = std::mem::replace(&mut r.physical_id, created.physical_id);
                 r.attributes = Value::Object(created.attributes);
                 let rr = r.clone();
@@ -531,7 +544,8 @@ impl OrchestrationService {
         let stack = self.load(stack_id).await?;
         let ctx = stack.owner.context();
         let deadline = Self::deadline(&stack);
-        let order = Template::parse(stack.template.clone())
+        let order = stack
+            .definition()
             .and_then(|t| t.order())
             .unwrap_or_default();
         let current = self.resources_of(stack_id).await?;
@@ -560,6 +574,29 @@ impl OrchestrationService {
                 if let Err(e) = resources::delete(cloud, &ctx, &r.kind, &old, deadline).await {
                     tracing::warn!(error = %e, resource = %name, id = %old, "could not delete a replaced resource");
                 }
+            }
+            if r.physical_id.is_empty() && !r.intent.is_empty() {
+                // A create interrupted before its id was recorded: what it made
+                // goes too.
+                let since = r
+                    .updated_at
+                    .as_deref()
+                    .and_then(|t| crate::http::time::parse(t).ok())
+                    .unwrap_or_default();
+                let props = match &r.properties {
+                    Value::Object(m) => m.clone(),
+                    _ => Map::new(),
+                };
+                match resources::find_intended(cloud, &ctx, &r.kind, &r.intent, since, &props)
+                    .await
+                {
+                    Ok(Some(id)) => r.physical_id = id,
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, resource = %name, "could not look for what an interrupted create made")
+                    }
+                }
+                r.intent = String::new();
             }
             if r.physical_id.is_empty() {
                 // Never created (INIT, or a create that failed before the call
@@ -623,10 +660,15 @@ impl OrchestrationService {
                     resumed += 1;
                 }
                 _ => {
+                    self.settle_intents(cloud, &stack).await?;
                     let current = self.resources_of(&stack.id).await?;
                     let lost: Vec<Resource> = current
                         .values()
-                        .filter(|r| r.status == IN_PROGRESS && r.physical_id.is_empty())
+                        .filter(|r| {
+                            r.status == IN_PROGRESS
+                                && r.physical_id.is_empty()
+                                && r.intent.is_empty()
+                        })
                         .cloned()
                         .collect();
                     if lost.is_empty() {
@@ -658,6 +700,57 @@ impl OrchestrationService {
             }
         }
         Ok((resumed, failed))
+    }
+}
+
+impl OrchestrationService {
+    /// Resolves the creates a crash interrupted between the service call and the
+    /// record of its id: what a create made is adopted (its id recorded, the
+    /// resumed create then waits for it); what a replacing update made is
+    /// removed (the resumed update makes it again); when nothing was made the
+    /// create simply runs again.
+    async fn settle_intents(&self, cloud: &Cloud, stack: &Stack) -> ApiResult<()> {
+        let ctx = stack.owner.context();
+        let deadline = Self::deadline(stack);
+        for mut r in self.resources_of(&stack.id).await?.into_values() {
+            if r.intent.is_empty() || r.status != IN_PROGRESS {
+                continue;
+            }
+            let since = r
+                .updated_at
+                .as_deref()
+                .and_then(|t| crate::http::time::parse(t).ok())
+                .unwrap_or_default();
+            let props = match &r.properties {
+                Value::Object(m) => m.clone(),
+                _ => Map::new(),
+            };
+            let found =
+                resources::find_intended(cloud, &ctx, &r.kind, &r.intent, since, &props).await?;
+            match (r.action.as_str(), found) {
+                (CREATE, Some(id)) if r.physical_id.is_empty() => {
+                    tracing::info!(stack = %stack.id, resource = %r.name, id = %id, "adopted what an interrupted create made");
+                    r.physical_id = id;
+                    r.intent = String::new();
+                    let reason = "Adopted after an engine restart";
+                    self.record(stack, &r, reason).await?;
+                }
+                (CREATE, None) => {}
+                (_, Some(id)) => {
+                    tracing::info!(stack = %stack.id, resource = %r.name, id = %id, "removing what an interrupted replacement made");
+                    resources::delete(cloud, &ctx, &r.kind, &id, deadline).await?;
+                    r.intent = String::new();
+                    let rr = r.clone();
+                    self.write(move |c| store::resource_put(c, &rr)).await?;
+                }
+                (_, None) => {
+                    r.intent = String::new();
+                    let rr = r.clone();
+                    self.write(move |c| store::resource_put(c, &rr)).await?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

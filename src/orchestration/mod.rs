@@ -11,6 +11,7 @@
 pub mod api;
 mod engine;
 pub mod facade;
+mod functions;
 pub(crate) mod model;
 mod resources;
 mod stacks;

@@ -548,16 +548,24 @@ async fn flavor_id(
         .ok_or_else(|| prop_err(res, format!("Error validating value '{name_or_id}': The Flavor ID ({name_or_id}) could not be found.")))
 }
 
-/// Creates one resource from its resolved properties.
+/// The name a create will give the thing it makes (the `name` property, else
+/// Heat's generated physical name): the intent the engine records before it
+/// calls the service.
+pub fn intent_name(stack_name: &str, res: &str, props: &Map<String, Value>) -> String {
+    s(props, "name").unwrap_or_else(|| physical_name(stack_name, res))
+}
+
+/// Creates one resource from its resolved properties; `physical` is the name
+/// recorded as its intent (see [`intent_name`]).
 pub async fn create(
     cloud: &Cloud,
     ctx: &RequestContext,
-    stack_name: &str,
+    physical: &str,
     res: &str,
     kind: &str,
     props: &Map<String, Value>,
 ) -> ApiResult<Created> {
-    let name = || s(props, "name").unwrap_or_else(|| physical_name(stack_name, res));
+    let name = || s(props, "name").unwrap_or_else(|| physical.to_owned());
     match kind {
         "OS::Heat::RandomString" => {
             let len = props
@@ -583,19 +591,19 @@ pub async fn create(
                 }
             };
             let value = random_string(len, chars);
-            let mut c = Created::id(physical_name(stack_name, res));
+            let mut c = Created::id(physical.to_owned());
             c.attributes.insert("value".into(), Value::String(value));
             Ok(c)
         }
         "OS::Heat::Value" => {
-            let mut c = Created::id(physical_name(stack_name, res));
+            let mut c = Created::id(physical.to_owned());
             c.attributes.insert(
                 "value".into(),
                 props.get("value").cloned().unwrap_or(Value::Null),
             );
             Ok(c)
         }
-        "OS::Heat::None" => Ok(Created::id(physical_name(stack_name, res))),
+        "OS::Heat::None" => Ok(Created::id(physical.to_owned())),
         "OS::Neutron::Net" => {
             let mut body = pick(
                 props,
@@ -1081,6 +1089,140 @@ async fn server_create(
         );
     }
     Ok(Created::id(first.id))
+}
+
+/// Whether a service timestamp is at or after `since` (one that cannot be read
+/// counts as after: the name already matched).
+fn made_since(ts: &str, since: chrono::DateTime<chrono::Utc>) -> bool {
+    crate::http::time::parse(ts).map_or(true, |t| t >= since)
+}
+
+/// After a crash between a create call and the recording of its physical id:
+/// the id of what that call made, found by the name it was given (`intent`) and
+/// made no earlier than the intent was recorded, so a like-named older thing is
+/// never taken. `None` when nothing was made, or when what was made is
+/// incomplete and was removed here (a security group whose rules were being
+/// added); the create then simply runs again.
+pub async fn find_intended(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    kind: &str,
+    intent: &str,
+    since: chrono::DateTime<chrono::Utc>,
+    props: &Map<String, Value>,
+) -> ApiResult<Option<String>> {
+    let fresh = |name: &str, ts: &str| name == intent && made_since(ts, since);
+    let found = match kind {
+        "OS::Neutron::Net" => cloud
+            .network
+            .network_list(ctx)
+            .await?
+            .into_iter()
+            .find(|n| fresh(&n.name, &n.std.created_at) && ctx.project_id() == Some(&n.std.project_id))
+            .map(|n| n.std.id),
+        "OS::Neutron::Subnet" => cloud
+            .network
+            .subnet_list(ctx)
+            .await?
+            .into_iter()
+            .find(|n| fresh(&n.name, &n.std.created_at) && ctx.project_id() == Some(&n.std.project_id))
+            .map(|n| n.std.id),
+        "OS::Neutron::Router" => cloud
+            .network
+            .router_list(ctx)
+            .await?
+            .into_iter()
+            .find(|n| fresh(&n.name, &n.std.created_at))
+            .map(|n| n.std.id),
+        "OS::Neutron::Port" => cloud
+            .network
+            .port_list(ctx)
+            .await?
+            .into_iter()
+            .find(|n| fresh(&n.name, &n.std.created_at))
+            .map(|n| n.std.id),
+        "OS::Neutron::SecurityGroup" => {
+            let made = cloud
+                .network
+                .security_group_list(ctx)
+                .await?
+                .into_iter()
+                .find(|(g, _)| fresh(&g.name, &g.std.created_at))
+                .map(|(g, _)| g.std.id);
+            // Its rules may be half added: remove it and let the create run again.
+            if let Some(id) = made {
+                match cloud.network.security_group_delete(ctx, id).await {
+                    Ok(()) => {}
+                    Err(e) if gone(&e) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            None
+        }
+        "OS::Neutron::FloatingIP" => {
+            let port = s(props, "port_id");
+            cloud
+                .network
+                .floating_ip_list(ctx)
+                .await?
+                .into_iter()
+                .filter(|f| made_since(&f.std.created_at, since))
+                .find(|f| port.is_none() || f.port_id == port)
+                .map(|f| f.std.id)
+        }
+        "OS::Neutron::RouterInterface" => {
+            let router = s(props, "router").or_else(|| s(props, "router_id"));
+            let sub = s(props, "subnet").or_else(|| s(props, "subnet_id"));
+            let port = s(props, "port").or_else(|| s(props, "port_id"));
+            match (router, sub, port) {
+                (Some(router), Some(sub), _) => {
+                    let router = router_id(cloud, ctx, "recover", &router).await?;
+                    let sub = subnet_id(cloud, ctx, "recover", &sub).await?;
+                    let plugged = cloud.network.port_list(ctx).await?.into_iter().any(|p| {
+                        p.device_id == router
+                            && p.device_owner == crate::network::model::OWNER_ROUTER_INTERFACE
+                            && p.fixed_ips.iter().any(|f| f.subnet_id == sub)
+                    });
+                    plugged.then(|| format!("{router}:subnet_id={sub}"))
+                }
+                (Some(router), None, Some(port)) => {
+                    let router = router_id(cloud, ctx, "recover", &router).await?;
+                    let plugged = cloud
+                        .network
+                        .port_get(ctx, port.clone())
+                        .await
+                        .is_ok_and(|p| p.device_id == router);
+                    plugged.then(|| format!("{router}:port_id={port}"))
+                }
+                _ => None,
+            }
+        }
+        "OS::Nova::KeyPair" => match cloud.compute.keypair_show(ctx, intent.to_owned(), None).await {
+            Ok((_, k)) if made_since(&k.created_at, since) => Some(k.name),
+            Ok(_) => None,
+            Err(e) if gone(&e) => None,
+            Err(e) => return Err(e),
+        },
+        "OS::Nova::Server" => cloud
+            .compute
+            .server_list(ctx, false, None, false)
+            .await?
+            .into_iter()
+            .find(|v| fresh(&v.name, &v.created_at))
+            .map(|v| v.id),
+        "OS::Cinder::Volume" => cloud
+            .volume
+            .volume_list(ctx, Default::default())
+            .await?
+            .into_iter()
+            .find(|v| v.name.as_deref() == Some(intent) && made_since(&v.created_at, since))
+            .map(|v| v.id),
+        // Nothing outside the engine (random strings, values), or a change that
+        // is simply made again (an association), or a child stack whose id is
+        // recorded before it is made.
+        _ => None,
+    };
+    Ok(found)
 }
 
 /// Properties each type can change without replacing the resource.

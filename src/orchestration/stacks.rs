@@ -199,11 +199,13 @@ impl OrchestrationService {
             created_at: now.clone(),
             updated_at: None,
             deleted_at: None,
+            parent: String::new(),
         };
-        let rows: Vec<Resource> = t
+        let live = stack.definition()?;
+        let rows: Vec<Resource> = live
             .order()?
             .into_iter()
-            .filter_map(|n| t.resources.get(&n).map(|d| (n, d.kind.clone())))
+            .filter_map(|n| live.resources.get(&n).map(|d| (n, d.kind.clone())))
             .map(|(name, kind)| Resource {
                 stack_id: stack.id.clone(),
                 name,
@@ -215,6 +217,7 @@ impl OrchestrationService {
                 attributes: Value::Object(Map::new()),
                 properties: Value::Object(Map::new()),
                 replaced_id: String::new(),
+                intent: String::new(),
                 created_at: now.clone(),
                 updated_at: None,
             })
@@ -343,7 +346,7 @@ impl OrchestrationService {
         cloud: &Cloud,
         stack: &Stack,
     ) -> ApiResult<Vec<(String, String, Result<Value, String>)>> {
-        let t = Template::parse(stack.template.clone())?;
+        let t = stack.definition()?;
         let current: BTreeMap<String, Resource> = self
             .stack_resources(stack)
             .await?

@@ -20,7 +20,7 @@ pub fn now() -> String {
 }
 
 const STACK_COLS: &str = "id, name, project_id, owner, template, parameters, action, status, \
-     status_reason, disable_rollback, timeout_mins, tags, created_at, updated_at, deleted_at";
+     status_reason, disable_rollback, timeout_mins, tags, created_at, updated_at, deleted_at, parent";
 
 type StackRow = (Stack, String, String, String, String);
 
@@ -52,6 +52,7 @@ fn stack_row(r: &Row) -> rusqlite::Result<StackRow> {
             created_at: r.get(12)?,
             updated_at: r.get(13)?,
             deleted_at: r.get(14)?,
+            parent: r.get(15)?,
         },
         r.get(3)?,
         r.get(4)?,
@@ -72,7 +73,7 @@ fn finish(row: StackRow) -> ApiResult<Stack> {
 /// Inserts a stack; a live stack of the same name in the project is Heat's 409.
 pub fn stack_insert(c: &Connection, s: &Stack) -> ApiResult<()> {
     let r = c.execute(
-        &format!("INSERT INTO heat_stacks ({STACK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+        &format!("INSERT INTO heat_stacks ({STACK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
         params![
             s.id,
             s.name,
@@ -89,6 +90,7 @@ pub fn stack_insert(c: &Connection, s: &Stack) -> ApiResult<()> {
             s.created_at,
             s.updated_at,
             s.deleted_at,
+            s.parent,
         ],
     );
     match r {
@@ -183,7 +185,7 @@ pub fn stack_mark_deleted(c: &Connection, id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-const RES_COLS: &str = "stack_id, name, type, physical_id, action, status, status_reason, attributes, created_at, updated_at, properties, replaced_id";
+const RES_COLS: &str = "stack_id, name, type, physical_id, action, status, status_reason, attributes, created_at, updated_at, properties, replaced_id, intent";
 
 fn resource_row(r: &Row) -> rusqlite::Result<(Resource, String, String)> {
     Ok((
@@ -198,6 +200,7 @@ fn resource_row(r: &Row) -> rusqlite::Result<(Resource, String, String)> {
             attributes: Value::Null,
             properties: Value::Null,
             replaced_id: r.get(11)?,
+            intent: r.get(12)?,
             created_at: r.get(8)?,
             updated_at: r.get(9)?,
         },
@@ -208,7 +211,7 @@ fn resource_row(r: &Row) -> rusqlite::Result<(Resource, String, String)> {
 
 pub fn resource_put(c: &Connection, r: &Resource) -> ApiResult<()> {
     c.execute(
-        &format!("INSERT OR REPLACE INTO heat_resources ({RES_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+        &format!("INSERT OR REPLACE INTO heat_resources ({RES_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
         params![
             r.stack_id,
             r.name,
@@ -222,6 +225,7 @@ pub fn resource_put(c: &Connection, r: &Resource) -> ApiResult<()> {
             r.updated_at,
             serde_json::to_string(&r.properties).map_err(json_err)?,
             r.replaced_id,
+            r.intent,
         ],
     )
     .map_err(sql)?;

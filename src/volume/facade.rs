@@ -46,3 +46,6 @@ pub fn service_uuid(host: &str) -> String {
 
 /// The typed input of a volume create, for callers other than the API.
 pub use super::volumes::VolumeCreate;
+
+/// The filters of a volume listing, for callers other than the API.
+pub use super::volumes::ListOptions as VolumeListOptions;

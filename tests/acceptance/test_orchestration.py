@@ -309,6 +309,69 @@ def test_kill9_during_create_then_restart_and_delete(fresh_server: OnestackServe
         time.sleep(0.5)
 
 
+def _interrupt_create(state_dir: Path, stack_id: str, resource: str, intent: str) -> None:
+    """Puts a stopped server's database in the state a kill -9 leaves when it lands
+    between a resource's create call and the record of its physical id: the stack
+    and the resource CREATE_IN_PROGRESS, the resource's id forgotten, its intent
+    (the name the call gave) kept. The window is microseconds wide, so the test
+    builds it rather than racing for it."""
+    import sqlite3
+    db = sqlite3.connect(state_dir / "state.db")
+    with db:
+        db.execute("UPDATE heat_stacks SET action = 'CREATE', status = 'IN_PROGRESS' "
+                   "WHERE id = ?", (stack_id,))
+        db.execute("UPDATE heat_resources SET action = 'CREATE', status = 'IN_PROGRESS', "
+                   "intent = ?, physical_id = '', updated_at = '2000-01-01T00:00:00Z' "
+                   "WHERE stack_id = ? AND name = ?", (intent, stack_id, resource))
+    db.close()
+
+
+def test_create_interrupted_between_call_and_record_adopts_no_orphan(
+        fresh_server: OnestackServer, tmp_path):
+    demo = Osc(fresh_server.openrc("demo"))
+    text = """
+heat_template_version: 2018-08-31
+resources:
+  net:
+    type: OS::Neutron::Net
+  subnet:
+    type: OS::Neutron::Subnet
+    properties: {network: {get_resource: net}, cidr: 10.91.0.0/24}
+  vol:
+    type: OS::Cinder::Volume
+    properties: {size: 1}
+"""
+    name = unique("intent")
+    demo.run("stack", "create", "-t", write(tmp_path, "i.yaml", text), "--wait", "--poll", "1",
+             name)
+    stack_id = demo.json("stack", "show", name)["id"]
+    before = {k: r["physical_resource_id"] for k, r in resources(demo, name).items()}
+    nets_before = {n["ID"] for n in demo.json("network", "list")}
+    names = {"subnet": demo.json("subnet", "show", before["subnet"])["name"],
+             "vol": demo.json("volume", "show", before["vol"])["name"]}
+    fresh_server.kill9()
+    for res, intent in names.items():
+        _interrupt_create(fresh_server.state_dir, stack_id, res, intent)
+    fresh_server.start()
+    demo = Osc(fresh_server.openrc("demo"))
+    s = wait_stack(demo, name)
+    assert s["stack_status"] == "CREATE_COMPLETE", s
+    after = {k: r["physical_resource_id"] for k, r in resources(demo, name).items()}
+    # What the interrupted calls made is adopted, not made a second time.
+    assert after == before, (before, after)
+    assert len([x for x in demo.json("subnet", "list") if x["Name"].startswith(f"{name}-")]) == 1
+    assert len([v for v in demo.json("volume", "list") if v["Name"].startswith(f"{name}-")]) == 1
+    events = demo.json("stack", "event", "list", name)
+    assert any("Adopted" in (e.get("resource_status_reason") or "") for e in events), events
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    assert {n["ID"] for n in demo.json("network", "list")} <= nets_before
+    assert not [x for x in demo.json("subnet", "list") if x["Name"].startswith(f"{name}-")]
+    deadline = time.monotonic() + 60
+    while [v for v in demo.json("volume", "list") if v["Name"].startswith(f"{name}-")]:
+        assert time.monotonic() < deadline, "volume left behind"
+        time.sleep(0.5)
+
+
 # --------------------------------------------------------------------------- servers
 
 def _test_image() -> Path | None:

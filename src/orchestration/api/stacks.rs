@@ -261,7 +261,7 @@ async fn resource_list(
 /// Which resources depend on each resource.
 fn required_by(stack: &Stack) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    if let Ok(t) = crate::orchestration::template::Template::parse(stack.template.clone()) {
+    if let Ok(t) = stack.definition() {
         for (name, deps) in t.dependencies() {
             for d in deps {
                 out.entry(d).or_default().push(name.clone());
@@ -357,7 +357,7 @@ async fn output_list(
     Path(p): Params,
 ) -> ApiResult<axum::Json<Value>> {
     let stack = stack_of(&cloud, &ctx, &p).await?;
-    let t = crate::orchestration::template::Template::parse(stack.template.clone())?;
+    let t = stack.definition()?;
     let items: Vec<Value> = t
         .outputs
         .iter()
