@@ -79,10 +79,16 @@ fn contains(arg: &Value) -> ApiResult<Value> {
 
 fn str_split(arg: &Value) -> ApiResult<Value> {
     let Value::Array(a) = arg else {
-        return Err(bad("str_split", "must be a list [delimiter, string, (index)]"));
+        return Err(bad(
+            "str_split",
+            "must be a list [delimiter, string, (index)]",
+        ));
     };
     let (Some(Value::String(delim)), Some(text)) = (a.first(), a.get(1)) else {
-        return Err(bad("str_split", "must be a list [delimiter, string, (index)]"));
+        return Err(bad(
+            "str_split",
+            "must be a list [delimiter, string, (index)]",
+        ));
     };
     let text = match text {
         Value::String(s) => s.clone(),
@@ -281,7 +287,10 @@ fn filter(arg: &Value) -> ApiResult<Value> {
         return Err(bad("filter", "needs a list to filter"));
     };
     Ok(Value::Array(
-        list.iter().filter(|x| !remove.contains(x)).cloned().collect(),
+        list.iter()
+            .filter(|x| !remove.contains(x))
+            .cloned()
+            .collect(),
     ))
 }
 
@@ -315,7 +324,9 @@ fn make_url(arg: &Value) -> ApiResult<Value> {
     let Value::Object(m) = arg else {
         return Err(bad("make_url", "must be a map"));
     };
-    const KEYS: &[&str] = &["scheme", "username", "password", "host", "port", "path", "query", "fragment"];
+    const KEYS: &[&str] = &[
+        "scheme", "username", "password", "host", "port", "path", "query", "fragment",
+    ];
     if let Some(k) = m.keys().find(|k| !KEYS.contains(&k.as_str())) {
         return Err(bad("make_url", &format!("has an unknown key \"{k}\"")));
     }
@@ -325,7 +336,13 @@ fn make_url(arg: &Value) -> ApiResult<Value> {
         _ => String::new(),
     };
     use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-    const Q: &AsciiSet = &CONTROLS.add(b' ').add(b'&').add(b'=').add(b'#').add(b'+').add(b'%');
+    const Q: &AsciiSet = &CONTROLS
+        .add(b' ')
+        .add(b'&')
+        .add(b'=')
+        .add(b'#')
+        .add(b'+')
+        .add(b'%');
     let mut url = String::new();
     let scheme = text("scheme");
     if !scheme.is_empty() {
@@ -364,7 +381,11 @@ fn make_url(arg: &Value) -> ApiResult<Value> {
             .into_iter()
             .map(|(k, v)| {
                 let v = v.as_str().map(str::to_owned).unwrap_or(v.to_string());
-                format!("{}={}", utf8_percent_encode(k, Q), utf8_percent_encode(&v, Q))
+                format!(
+                    "{}={}",
+                    utf8_percent_encode(k, Q),
+                    utf8_percent_encode(&v, Q)
+                )
             })
             .collect();
         if !parts.is_empty() {
@@ -433,7 +454,10 @@ mod tests {
 
     #[test]
     fn strings_and_lists() {
-        assert_eq!(f("str_split", json!([",", "a,b,c"])), json!(["a", "b", "c"]));
+        assert_eq!(
+            f("str_split", json!([",", "a,b,c"])),
+            json!(["a", "b", "c"])
+        );
         assert_eq!(f("str_split", json!([",", "a,b,c", 1])), json!("b"));
         assert!(call("str_split", &json!([",", "a", 3])).is_err());
         assert_eq!(
@@ -482,7 +506,13 @@ mod tests {
             ),
             json!({"K1": "v1", "k2": "V2"})
         );
-        assert!(call("map_replace", &json!([{"a": 1, "b": 2}, {"keys": {"a": "b"}}])).is_err());
+        assert!(
+            call(
+                "map_replace",
+                &json!([{"a": 1, "b": 2}, {"keys": {"a": "b"}}])
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -495,7 +525,10 @@ mod tests {
             json!("http://10.0.0.1:8080/a?x=1%202#f")
         );
         assert_eq!(
-            f("make_url", json!({"scheme": "https", "host": "::1", "path": "p"})),
+            f(
+                "make_url",
+                json!({"scheme": "https", "host": "::1", "path": "p"})
+            ),
             json!("https://[::1]/p")
         );
         assert_eq!(

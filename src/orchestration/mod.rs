@@ -13,6 +13,7 @@ mod engine;
 pub mod facade;
 mod functions;
 pub(crate) mod model;
+pub(crate) mod nested;
 mod resources;
 mod stacks;
 pub(crate) mod store;

@@ -103,6 +103,10 @@ pub struct Stack {
     pub deleted_at: Option<String>,
     /// `<parent stack id>/<resource name>` for a nested stack, empty otherwise.
     pub parent: String,
+    /// The request's `files` (name to content), for template resources.
+    pub files: Map<String, Value>,
+    /// The environment's `resource_registry` (type to type or file name).
+    pub registry: Map<String, Value>,
 }
 
 impl Stack {

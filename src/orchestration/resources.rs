@@ -179,6 +179,10 @@ const TYPES: &[(&str, &[&str])] = &[
             "snapshot_id",
         ],
     ),
+    (
+        "OS::Cinder::VolumeAttachment",
+        &["instance_uuid", "volume_id", "mountpoint"],
+    ),
 ];
 
 /// Properties each type requires.
@@ -189,6 +193,10 @@ const REQUIRED: &[(&str, &[&str])] = &[
     (
         "OS::Neutron::FloatingIPAssociation",
         &["floatingip_id", "port_id"],
+    ),
+    (
+        "OS::Cinder::VolumeAttachment",
+        &["instance_uuid", "volume_id"],
     ),
 ];
 
@@ -899,6 +907,25 @@ pub async fn create(
             };
             Ok(Created::id(cloud.volume.volume_create(ctx, req).await?.id))
         }
+        "OS::Cinder::VolumeAttachment" => {
+            let server = s(props, "instance_uuid")
+                .ok_or_else(|| prop_err(res, "Property instance_uuid not assigned"))?;
+            let volume = s(props, "volume_id")
+                .ok_or_else(|| prop_err(res, "Property volume_id not assigned"))?;
+            // Through the compute facade, as Heat goes through Nova: the guest
+            // gets the disk hot-plugged.
+            cloud
+                .compute
+                .volume_attach(
+                    ctx,
+                    server.clone(),
+                    volume.clone(),
+                    s(props, "mountpoint"),
+                    format!("req-{}", uuid::Uuid::new_v4()),
+                )
+                .await?;
+            Ok(Created::id(format!("{server}:{volume}")))
+        }
         other => Err(ApiError::bad_request(format!(
             "The Resource Type ({other}) could not be found."
         ))),
@@ -926,6 +953,14 @@ async fn add_rule(
         ],
     );
     body.insert("security_group_id".into(), Value::String(group.to_owned()));
+    // Ports given as text (a `repeat` over a list parameter) are numbers.
+    for k in ["port_range_min", "port_range_max"] {
+        if let Some(Value::String(p)) = body.get(k)
+            && let Ok(n) = p.trim().parse::<u32>()
+        {
+            body.insert(k.into(), json!(n));
+        }
+    }
     body.entry("direction").or_insert(json!("ingress"));
     body.entry("ethertype").or_insert(json!("IPv4"));
     if r.get("remote_mode").and_then(Value::as_str) == Some("remote_group_id")
@@ -1118,14 +1153,18 @@ pub async fn find_intended(
             .network_list(ctx)
             .await?
             .into_iter()
-            .find(|n| fresh(&n.name, &n.std.created_at) && ctx.project_id() == Some(&n.std.project_id))
+            .find(|n| {
+                fresh(&n.name, &n.std.created_at) && ctx.project_id() == Some(&n.std.project_id)
+            })
             .map(|n| n.std.id),
         "OS::Neutron::Subnet" => cloud
             .network
             .subnet_list(ctx)
             .await?
             .into_iter()
-            .find(|n| fresh(&n.name, &n.std.created_at) && ctx.project_id() == Some(&n.std.project_id))
+            .find(|n| {
+                fresh(&n.name, &n.std.created_at) && ctx.project_id() == Some(&n.std.project_id)
+            })
             .map(|n| n.std.id),
         "OS::Neutron::Router" => cloud
             .network
@@ -1197,7 +1236,11 @@ pub async fn find_intended(
                 _ => None,
             }
         }
-        "OS::Nova::KeyPair" => match cloud.compute.keypair_show(ctx, intent.to_owned(), None).await {
+        "OS::Nova::KeyPair" => match cloud
+            .compute
+            .keypair_show(ctx, intent.to_owned(), None)
+            .await
+        {
             Ok((_, k)) if made_since(&k.created_at, since) => Some(k.name),
             Ok(_) => None,
             Err(e) if gone(&e) => None,
@@ -1217,6 +1260,18 @@ pub async fn find_intended(
             .into_iter()
             .find(|v| v.name.as_deref() == Some(intent) && made_since(&v.created_at, since))
             .map(|v| v.id),
+        "OS::Cinder::VolumeAttachment" => {
+            let (Some(server), Some(vol)) = (s(props, "instance_uuid"), s(props, "volume_id"))
+            else {
+                return Ok(None);
+            };
+            cloud
+                .compute
+                .volume_attachment_get(ctx, server.clone(), vol.clone())
+                .await
+                .is_ok()
+                .then(|| format!("{server}:{vol}"))
+        }
         // Nothing outside the engine (random strings, values), or a change that
         // is simply made again (an association), or a child stack whose id is
         // recorded before it is made.
@@ -1311,6 +1366,20 @@ pub async fn wait_ready(
                         let why = s.fault.map(|f| f.message).unwrap_or_default();
                         return Err(ApiError::Conflict(format!(
                             "Went to status ERROR due to \"Message: {why}\""
+                        )));
+                    }
+                    _ => false,
+                }
+            }
+            "OS::Cinder::VolumeAttachment" => {
+                let (_, vol) = id.split_once(':').unwrap_or(("", id));
+                let v = cloud.volume.volume_get(ctx, vol.to_owned()).await?;
+                match v.status.as_str() {
+                    "in-use" => true,
+                    "error" | "error_attaching" | "available" => {
+                        return Err(ApiError::Conflict(format!(
+                            "Volume {vol} went to status {} while attaching",
+                            v.status.as_str()
                         )));
                     }
                     _ => false,
@@ -1506,6 +1575,20 @@ pub async fn delete(
                 .map(drop)
         }
         "OS::Nova::KeyPair" => cloud.compute.keypair_delete(ctx, id.to_owned(), None).await,
+        "OS::Cinder::VolumeAttachment" => {
+            let Some((server, vol)) = id.split_once(':') else {
+                return Ok(());
+            };
+            cloud
+                .compute
+                .volume_detach(
+                    ctx,
+                    server.to_owned(),
+                    vol.to_owned(),
+                    format!("req-{}", uuid::Uuid::new_v4()),
+                )
+                .await
+        }
         "OS::Nova::Server" => {
             cloud
                 .compute
@@ -1532,6 +1615,19 @@ pub async fn delete(
                 Err(e) if gone(&e) => false,
                 Err(e) => return Err(e),
             },
+            // The detach goes on in the background until the guest lets go.
+            "OS::Cinder::VolumeAttachment" => {
+                let (server, vol) = id.split_once(':').unwrap_or(("", id));
+                match cloud
+                    .compute
+                    .volume_attachment_get(ctx, server.to_owned(), vol.to_owned())
+                    .await
+                {
+                    Ok(_) => true,
+                    Err(e) if gone(&e) => false,
+                    Err(e) => return Err(e),
+                }
+            }
             "OS::Cinder::Volume" => match cloud.volume.volume_get(ctx, id.to_owned()).await {
                 Ok(v) if v.status.as_str() == "error_deleting" => {
                     return Err(ApiError::Conflict(format!(

@@ -20,9 +20,9 @@ pub fn now() -> String {
 }
 
 const STACK_COLS: &str = "id, name, project_id, owner, template, parameters, action, status, \
-     status_reason, disable_rollback, timeout_mins, tags, created_at, updated_at, deleted_at, parent";
+     status_reason, disable_rollback, timeout_mins, tags, created_at, updated_at, deleted_at, parent, files, registry";
 
-type StackRow = (Stack, String, String, String, String);
+type StackRow = (Stack, String, String, String, String, String, String);
 
 fn stack_row(r: &Row) -> rusqlite::Result<StackRow> {
     Ok((
@@ -53,16 +53,22 @@ fn stack_row(r: &Row) -> rusqlite::Result<StackRow> {
             updated_at: r.get(13)?,
             deleted_at: r.get(14)?,
             parent: r.get(15)?,
+            files: Default::default(),
+            registry: Default::default(),
         },
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
         r.get(11)?,
+        r.get(16)?,
+        r.get(17)?,
     ))
 }
 
 fn finish(row: StackRow) -> ApiResult<Stack> {
-    let (mut s, owner, template, parameters, tags) = row;
+    let (mut s, owner, template, parameters, tags, files, registry) = row;
+    s.files = serde_json::from_str(&files).map_err(json_err)?;
+    s.registry = serde_json::from_str(&registry).map_err(json_err)?;
     s.owner = serde_json::from_str(&owner).map_err(json_err)?;
     s.template = serde_json::from_str(&template).map_err(json_err)?;
     s.parameters = serde_json::from_str(&parameters).map_err(json_err)?;
@@ -73,7 +79,7 @@ fn finish(row: StackRow) -> ApiResult<Stack> {
 /// Inserts a stack; a live stack of the same name in the project is Heat's 409.
 pub fn stack_insert(c: &Connection, s: &Stack) -> ApiResult<()> {
     let r = c.execute(
-        &format!("INSERT INTO heat_stacks ({STACK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+        &format!("INSERT INTO heat_stacks ({STACK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"),
         params![
             s.id,
             s.name,
@@ -91,6 +97,8 @@ pub fn stack_insert(c: &Connection, s: &Stack) -> ApiResult<()> {
             s.updated_at,
             s.deleted_at,
             s.parent,
+            serde_json::to_string(&s.files).map_err(json_err)?,
+            serde_json::to_string(&s.registry).map_err(json_err)?,
         ],
     );
     match r {
@@ -278,6 +286,25 @@ pub fn stack_set_definition(
             serde_json::to_string(parameters).map_err(json_err)?,
             timeout_mins,
             now()
+        ],
+    )
+    .map_err(sql)?;
+    Ok(())
+}
+
+/// Replaces the files and registry a stack's template resources read.
+pub fn stack_set_environment(
+    c: &Connection,
+    id: &str,
+    files: &serde_json::Map<String, Value>,
+    registry: &serde_json::Map<String, Value>,
+) -> ApiResult<()> {
+    c.execute(
+        "UPDATE heat_stacks SET files = ?2, registry = ?3 WHERE id = ?1",
+        params![
+            id,
+            serde_json::to_string(files).map_err(json_err)?,
+            serde_json::to_string(registry).map_err(json_err)?,
         ],
     )
     .map_err(sql)?;

@@ -366,7 +366,10 @@ impl Template {
         let scope = Params(params);
         let mut values = BTreeMap::new();
         for name in self.conditions.keys() {
-            values.insert(name.clone(), self.condition(&Value::String(name.clone()), &scope, 0)?);
+            values.insert(
+                name.clone(),
+                self.condition(&Value::String(name.clone()), &scope, 0)?,
+            );
         }
         let keep = |c: &Option<Value>| -> ApiResult<bool> {
             match c {
@@ -435,9 +438,7 @@ impl Template {
                         }
                         Ok(out)
                     }
-                    "equals" | "contains" => {
-                        Ok(truth(&functions::call(k, &resolve(arg, scope)?)?))
-                    }
+                    "equals" | "contains" => Ok(truth(&functions::call(k, &resolve(arg, scope)?)?)),
                     "get_param" => Ok(truth(&resolve(v, scope)?)),
                     other => Err(invalid(format!(
                         "The function \"{other}\" is not supported in conditions."
@@ -453,12 +454,22 @@ impl Template {
         Ok(match v {
             Value::Object(m) if m.len() == 1 && m.contains_key("if") => {
                 let Some(Value::Array(a)) = m.get("if") else {
-                    return Err(bad_fn("if", "must be a list [condition, if-true, if-false]"));
+                    return Err(bad_fn(
+                        "if",
+                        "must be a list [condition, if-true, if-false]",
+                    ));
                 };
                 let [c, yes, no] = a.as_slice() else {
-                    return Err(bad_fn("if", "must be a list [condition, if-true, if-false]"));
+                    return Err(bad_fn(
+                        "if",
+                        "must be a list [condition, if-true, if-false]",
+                    ));
                 };
-                let pick = if self.condition(c, scope, 0)? { yes } else { no };
+                let pick = if self.condition(c, scope, 0)? {
+                    yes
+                } else {
+                    no
+                };
                 self.decide_ifs(pick, scope)?
             }
             Value::Object(m) => Value::Object(
@@ -834,10 +845,16 @@ pub fn resolve(v: &Value, scope: &dyn Scope) -> ApiResult<Value> {
                 "list_join" => list_join(&resolve(arg, scope)?),
                 "if" => {
                     let Value::Array(a) = arg else {
-                        return Err(bad_fn("if", "must be a list [condition, if-true, if-false]"));
+                        return Err(bad_fn(
+                            "if",
+                            "must be a list [condition, if-true, if-false]",
+                        ));
                     };
                     let [c, yes, no] = a.as_slice() else {
-                        return Err(bad_fn("if", "must be a list [condition, if-true, if-false]"));
+                        return Err(bad_fn(
+                            "if",
+                            "must be a list [condition, if-true, if-false]",
+                        ));
                     };
                     let c = match c {
                         // A condition by name (the conditions section, applied
@@ -1008,7 +1025,10 @@ fn str_replace(arg: &Value, strict: Strict) -> ApiResult<Value> {
                 .find(|(_, v)| v.is_null() || v.as_str() == Some(""))
                 .map(|(k, _)| k)
         {
-            return Err(bad_fn(fname, &format!("has an empty value for param '{k}'")));
+            return Err(bad_fn(
+                fname,
+                &format!("has an empty value for param '{k}'"),
+            ));
         }
     }
     let mut keys: Vec<(&String, String)> =
@@ -1179,6 +1199,91 @@ outputs:
         assert!(e.to_string().contains("length"), "{e}");
         let e = tpl("heat_template_version: 2018-08-31\nparameters:\n  f:\n    type: string\n    default: x\n    constraints:\n      - allowed_values: [a]\n").expect_err("bad default");
         assert!(e.to_string().contains("not an allowed value"), "{e}");
+    }
+
+    #[test]
+    fn conditions_leave_out_resources_and_decide_ifs() {
+        let t = tpl(r#"
+heat_template_version: 2018-08-31
+parameters:
+  env: {type: string, default: test}
+  zones: {type: comma_delimited_list, default: "a,b"}
+conditions:
+  prod: {equals: [{get_param: env}, prod]}
+  not_prod: {not: prod}
+  two: {and: [not_prod, {contains: [b, {get_param: zones}]}]}
+resources:
+  big:
+    type: OS::Heat::None
+    condition: prod
+  small:
+    type: OS::Heat::Value
+    condition: not_prod
+    depends_on: big
+    properties:
+      value: {if: [prod, large, {if: [two, tiny, small]}]}
+outputs:
+  big_id:
+    condition: prod
+    value: {get_resource: big}
+  size:
+    value: {get_attr: [small, value]}
+"#)
+        .expect("parses");
+        let test = t
+            .with_conditions(&t.resolve_parameters(&Map::new()).expect("defaults"))
+            .expect("conditions");
+        assert_eq!(test.resources.keys().collect::<Vec<_>>(), vec!["small"]);
+        assert_eq!(test.resources["small"].properties["value"], "tiny");
+        assert!(test.resources["small"].depends_on.is_empty());
+        assert_eq!(test.order().expect("order"), vec!["small"]);
+        assert_eq!(test.outputs.keys().collect::<Vec<_>>(), vec!["size"]);
+        let given = json!({"env": "prod"});
+        let prod = t
+            .with_conditions(
+                &t.resolve_parameters(given.as_object().expect("map"))
+                    .expect("params"),
+            )
+            .expect("conditions");
+        assert_eq!(prod.resources.keys().collect::<Vec<_>>(), vec!["big"]);
+        assert!(prod.outputs.contains_key("big_id"));
+        let e =
+            tpl("heat_template_version: 2018-08-31\nresources:\n  a: {type: X, condition: nope}\n")
+                .expect_err("unknown condition");
+        assert!(e.to_string().contains("nope"), "{e}");
+        let e = tpl("heat_template_version: 2018-08-31\nconditions:\n  a: b\n  b: a\n")
+            .expect("parses")
+            .with_conditions(&Map::new())
+            .expect_err("cycle");
+        assert!(e.to_string().contains("Circular"), "{e}");
+    }
+
+    #[test]
+    fn strict_replacements() {
+        let ok = resolve(
+            &json!({"str_replace_strict": {"template": "a $x", "params": {"$x": "1"}}}),
+            &S,
+        )
+        .expect("strict");
+        assert_eq!(ok, "a 1");
+        let e = resolve(
+            &json!({"str_replace_strict": {"template": "a", "params": {"$x": "1"}}}),
+            &S,
+        )
+        .expect_err("unused key");
+        assert!(e.to_string().contains("$x"), "{e}");
+        let e = resolve(
+            &json!({"str_replace_vstrict": {"template": "a $x", "params": {"$x": ""}}}),
+            &S,
+        )
+        .expect_err("empty value");
+        assert!(e.to_string().contains("$x"), "{e}");
+        let v = resolve(
+            &json!({"list_join": [",", {"str_split": [":", "a:b"]}, {"repeat": {"for_each": {"%i%": ["1", "2"]}, "template": "n%i%"}}]}),
+            &S,
+        )
+        .expect("nested functions");
+        assert_eq!(v, "a,b,n1,n2");
     }
 
     #[test]

@@ -372,6 +372,183 @@ resources:
         time.sleep(0.5)
 
 
+GROUP = """
+heat_template_version: 2018-08-31
+parameters:
+  count: {type: number, default: 3}
+resources:
+  nets:
+    type: OS::Heat::ResourceGroup
+    properties:
+      count: {get_param: count}
+      resource_def:
+        type: OS::Neutron::Net
+        properties:
+          name: {list_join: ['-', [{get_param: 'OS::stack_name'}, 'net', '%index%']]}
+outputs:
+  ids:
+    value: {get_attr: [nets, refs]}
+  names:
+    value: {get_attr: [nets, name]}
+  second:
+    value: {get_attr: [nets, resource.1.name]}
+  by_index:
+    value: {get_attr: [nets, attributes, name]}
+"""
+
+
+def test_resource_group_creates_scales_and_deletes(demo, tmp_path):
+    name = unique("grp")
+    tpl = write(tmp_path, "group.yaml", GROUP)
+    demo.run("stack", "create", "-t", tpl, "--wait", "--poll", "1", name)
+    s = demo.json("stack", "show", name)
+    assert s["stack_status"] == "CREATE_COMPLETE", s
+    outs = {o["output_key"]: o["output_value"] for o in s["outputs"]}
+    assert outs["names"] == [f"{name}-net-{i}" for i in range(3)], outs
+    assert outs["second"] == f"{name}-net-1"
+    assert outs["by_index"] == {str(i): f"{name}-net-{i}" for i in range(3)}, outs
+    for i, net_id in enumerate(outs["ids"]):
+        assert demo.json("network", "show", net_id)["name"] == f"{name}-net-{i}"
+    group = resources(demo, name)["nets"]
+    assert group["resource_type"] == "OS::Heat::ResourceGroup"
+    # The group is a nested stack, listed only when asked for.
+    assert group["physical_resource_id"] not in {x["ID"] for x in demo.json("stack", "list")}
+    nested = {x["ID"]: x for x in demo.json("stack", "list", "--nested")}
+    assert group["physical_resource_id"] in nested
+    # Scale up, then down: members are added and removed from the end.
+    demo.run("stack", "update", "--existing", "--parameter", "count=4", "--wait", name)
+    outs = {o["output_key"]: o["output_value"] for o in demo.json("stack", "show", name)["outputs"]}
+    assert len(outs["ids"]) == 4 and outs["names"][3] == f"{name}-net-3", outs
+    four = outs["ids"]
+    demo.run("stack", "update", "--existing", "--parameter", "count=1", "--wait", name)
+    s = demo.json("stack", "show", name)
+    assert s["stack_status"] == "UPDATE_COMPLETE", s
+    outs = {o["output_key"]: o["output_value"] for o in s["outputs"]}
+    assert outs["ids"] == four[:1], outs
+    for gone_id in four[1:]:
+        assert gone(demo, "network", "show", gone_id)
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    assert gone(demo, "network", "show", four[0])
+    assert group["physical_resource_id"] not in {
+        x["ID"] for x in demo.json("stack", "list", "--nested")}
+
+
+NET_TEMPLATE = """
+heat_template_version: 2018-08-31
+parameters:
+  cidr: {type: string}
+resources:
+  net:
+    type: OS::Neutron::Net
+  subnet:
+    type: OS::Neutron::Subnet
+    properties: {network: {get_resource: net}, cidr: {get_param: cidr}}
+outputs:
+  net_id: {value: {get_resource: net}}
+  cidr: {value: {get_attr: [subnet, cidr]}}
+"""
+
+
+def test_template_resources_from_files_and_the_registry(demo, tmp_path):
+    write(tmp_path, "net.yaml", NET_TEMPLATE)
+    write(tmp_path, "env.yaml", "resource_registry:\n  Lab::Net: net.yaml\n")
+    main = """
+heat_template_version: 2018-08-31
+resources:
+  direct:
+    type: net.yaml
+    properties: {cidr: 10.93.0.0/24}
+  mapped:
+    type: Lab::Net
+    properties: {cidr: 10.93.1.0/24}
+  script:
+    type: OS::Heat::Value
+    properties:
+      value: {get_file: script.sh}
+outputs:
+  direct_cidr: {value: {get_attr: [direct, cidr]}}
+  mapped_net: {value: {get_attr: [mapped, net_id]}}
+  script: {value: {get_attr: [script, value]}}
+"""
+    write(tmp_path, "script.sh", "#!/bin/sh\necho hi\n")
+    tpl = write(tmp_path, "main.yaml", main)
+    name = unique("tres")
+    demo.run("stack", "create", "-t", tpl, "-e", str(tmp_path / "env.yaml"), "--wait",
+             "--poll", "1", name)
+    s = demo.json("stack", "show", name)
+    assert s["stack_status"] == "CREATE_COMPLETE", s
+    outs = {o["output_key"]: o["output_value"] for o in s["outputs"]}
+    assert outs["direct_cidr"] == "10.93.0.0/24"
+    assert outs["script"] == "#!/bin/sh\necho hi\n"
+    mapped_net = outs["mapped_net"]
+    subnets = demo.json("subnet", "list", "--network", mapped_net)
+    assert [x["Subnet"] for x in subnets] == ["10.93.1.0/24"], subnets
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    assert gone(demo, "network", "show", mapped_net)
+    # A template resource with a property its template does not take is refused.
+    bad = write(tmp_path, "bad.yaml", "heat_template_version: 2018-08-31\nresources:\n"
+                "  r: {type: net.yaml, properties: {cidr: 10.0.0.0/24, nope: 1}}\n")
+    demo.fail("stack", "create", "-t", bad, unique("bad"), expect="Unknown Property nope")
+
+
+CONDITIONS = """
+heat_template_version: 2018-08-31
+parameters:
+  env: {type: string, default: test}
+  ports: {type: comma_delimited_list, default: "22,80"}
+conditions:
+  prod: {equals: [{get_param: env}, prod]}
+resources:
+  prod_net:
+    type: OS::Neutron::Net
+    condition: prod
+  sg:
+    type: OS::Neutron::SecurityGroup
+    properties:
+      name: {if: [prod, {get_param: 'OS::stack_name'}, {str_replace_strict: {template: "$s-test", params: {$s: {get_param: 'OS::stack_name'}}}}]}
+      rules:
+        repeat:
+          for_each: {<%port%>: {get_param: ports}}
+          template: {protocol: tcp, port_range_min: <%port%>, port_range_max: <%port%>}
+  info:
+    type: OS::Heat::Value
+    properties:
+      value:
+        map_merge:
+          - {split: {str_split: [',', 'a,b,c']}}
+          - {filtered: {filter: [[b], [a, b, c]]}}
+          - {joined: {list_concat_unique: [[a, b], [b, c]]}}
+          - {url: {make_url: {scheme: http, host: 10.0.0.1, port: 80, path: /x}}}
+          - {digest: {digest: [sha256, abc]}}
+outputs:
+  sg_name: {value: {get_attr: [sg, show, name]}}
+  info: {value: {get_attr: [info, value]}}
+  prod_net:
+    condition: prod
+    value: {get_resource: prod_net}
+"""
+
+
+def test_conditions_and_functions_in_a_real_stack(demo, tmp_path):
+    name = unique("cond")
+    demo.run("stack", "create", "-t", write(tmp_path, "c.yaml", CONDITIONS), "--wait",
+             "--poll", "1", name)
+    s = demo.json("stack", "show", name)
+    assert s["stack_status"] == "CREATE_COMPLETE", s
+    outs = {o["output_key"]: o["output_value"] for o in s["outputs"]}
+    assert "prod_net" not in outs and outs["sg_name"] == f"{name}-test", outs
+    assert outs["info"] == {
+        "split": ["a", "b", "c"], "filtered": ["a", "c"], "joined": ["a", "b", "c"],
+        "url": "http://10.0.0.1:80/x",
+        "digest": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}, outs
+    assert set(resources(demo, name)) == {"sg", "info"}
+    sg_id = resources(demo, name)["sg"]["physical_resource_id"]
+    rules = demo.json("security", "group", "rule", "list", sg_id)
+    assert {r["Port Range"] for r in rules if r["IP Protocol"] == "tcp"} == {"22:22", "80:80"}
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    assert gone(demo, "security", "group", "show", sg_id)
+
+
 # --------------------------------------------------------------------------- servers
 
 def _test_image() -> Path | None:

@@ -127,8 +127,13 @@ async fn stack_list(
     let stacks = cloud.orchestration.stack_list(&ctx, global).await?;
     let root = root_of(&headers, &p);
     let want = |k: &str, v: &str| q.get(k).is_none_or(|x| x == v);
+    // Nested stacks (a group's, a template resource's) only when asked.
+    let nested = q
+        .get("show_nested")
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
     let items: Vec<Value> = stacks
         .iter()
+        .filter(|s| nested || s.parent.is_empty())
         .filter(|s| want("stack_name", &s.name) && want("name", &s.name))
         .filter(|s| {
             want("stack_status", &s.full_status())
