@@ -629,6 +629,9 @@ impl OrchestrationService {
             }
             Err(e) => return Err((r, e)),
         }
+        if let Some(a) = resources::internal_attributes(&r.kind, &props) {
+            r.attributes = Value::Object(a);
+        }
         r.properties = Value::Object(props);
         r.status = COMPLETE.into();
         r.status_reason = "state changed".into();

@@ -27,6 +27,21 @@ const TYPES: &[(&str, &[&str])] = &[
     ("OS::Heat::Value", &["value", "type"]),
     ("OS::Heat::None", &[]),
     (
+        "OS::Heat::TestResource",
+        &[
+            "value",
+            "update_replace",
+            "update_replace_value",
+            "fail",
+            "client_name",
+            "entity_name",
+            "wait_secs",
+            "action_wait_secs",
+            "attr_wait_secs",
+            "constraint_prop_secs",
+        ],
+    ),
+    (
         "OS::Neutron::Net",
         &[
             "name",
@@ -235,6 +250,7 @@ pub fn attribute_names(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {
         "OS::Heat::RandomString" => &["value"],
         "OS::Heat::Value" => &["value"],
+        "OS::Heat::TestResource" => &["output"],
         "OS::Neutron::Net" => &[
             "name",
             "status",
@@ -612,6 +628,20 @@ pub async fn create(
             Ok(c)
         }
         "OS::Heat::None" => Ok(Created::id(physical.to_owned())),
+        "OS::Heat::TestResource" => {
+            test_resource_wait(props, "create").await;
+            if props
+                .get("fail")
+                .is_some_and(crate::orchestration::template::truth)
+            {
+                return Err(ApiError::Conflict(
+                    "Test Resource failed TestResource".into(),
+                ));
+            }
+            let mut c = Created::id(physical.to_owned());
+            c.attributes = internal_attributes(kind, props).unwrap_or_default();
+            Ok(c)
+        }
         "OS::Neutron::Net" => {
             let mut body = pick(
                 props,
@@ -1280,10 +1310,55 @@ pub async fn find_intended(
     Ok(found)
 }
 
+/// Heat's test resource (`OS::Heat::TestResource`, which its own functional
+/// tests use) waits `action_wait_secs.<action>` (else `wait_secs`) seconds.
+async fn test_resource_wait(props: &Map<String, Value>, action: &str) {
+    let secs = props
+        .get("action_wait_secs")
+        .and_then(|m| m.get(action))
+        .or_else(|| props.get("wait_secs"))
+        .and_then(|v| {
+            v.as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .unwrap_or(0.0)
+        .clamp(0.0, 3600.0);
+    if secs > 0.0 {
+        tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    }
+}
+
+/// The attributes of the types that live in the engine only, from their
+/// properties (`None` for the others).
+pub fn internal_attributes(kind: &str, props: &Map<String, Value>) -> Option<Map<String, Value>> {
+    let (key, v) = match kind {
+        "OS::Heat::Value" => ("value", props.get("value")),
+        "OS::Heat::TestResource" => ("output", props.get("value")),
+        _ => return None,
+    };
+    let mut m = Map::new();
+    m.insert(
+        key.into(),
+        v.cloned().unwrap_or(Value::String(String::new())),
+    );
+    Some(m)
+}
+
 /// Properties each type can change without replacing the resource.
 fn updatable(kind: &str) -> &'static [&'static str] {
     match kind {
         "OS::Neutron::Net" => &["name", "admin_state_up", "shared", "port_security_enabled"],
+        "OS::Heat::Value" => &["value", "type"],
+        "OS::Heat::TestResource" => &[
+            "value",
+            "fail",
+            "client_name",
+            "entity_name",
+            "wait_secs",
+            "action_wait_secs",
+            "attr_wait_secs",
+            "constraint_prop_secs",
+        ],
         "OS::Neutron::Subnet" => &[
             "name",
             "enable_dhcp",
@@ -1341,6 +1416,24 @@ pub async fn update_in_place(
                 .network
                 .subnet_update(ctx, id.to_owned(), input, None)
                 .await?;
+        }
+        "OS::Heat::Value" => {}
+        "OS::Heat::TestResource" => {
+            if new
+                .get("update_replace")
+                .is_some_and(crate::orchestration::template::truth)
+            {
+                return Ok(false);
+            }
+            test_resource_wait(new, "update").await;
+            if new
+                .get("fail")
+                .is_some_and(crate::orchestration::template::truth)
+            {
+                return Err(ApiError::Conflict(
+                    "Test Resource failed TestResource".into(),
+                ));
+            }
         }
         _ => return Ok(false),
     }

@@ -309,6 +309,50 @@ def test_kill9_during_create_then_restart_and_delete(fresh_server: OnestackServe
         time.sleep(0.5)
 
 
+def test_kill9_while_a_resource_waits_then_the_create_resumes(fresh_server: OnestackServer,
+                                                              tmp_path):
+    """A deterministic point to kill at: Heat's own test resource waits
+    `action_wait_secs` in its create, so the stack is certainly mid-create (one
+    network made, one resource in progress, one not started) when kill -9 lands."""
+    demo = Osc(fresh_server.openrc("demo"))
+    text = """
+heat_template_version: 2018-08-31
+resources:
+  first:
+    type: OS::Neutron::Net
+  wait:
+    type: OS::Heat::TestResource
+    depends_on: first
+    properties: {value: waited, action_wait_secs: {create: 6}}
+  last:
+    type: OS::Neutron::Net
+    depends_on: wait
+outputs:
+  out: {value: {get_attr: [wait, output]}}
+"""
+    name = unique("wait")
+    demo.run("stack", "create", "-t", write(tmp_path, "w.yaml", text), name)
+    deadline = time.monotonic() + 60
+    while resources(demo, name)["wait"]["resource_status"] != "CREATE_IN_PROGRESS":
+        assert time.monotonic() < deadline, resources(demo, name)
+        time.sleep(0.3)
+    first = resources(demo, name)["first"]["physical_resource_id"]
+    fresh_server.kill9()
+    fresh_server.start()
+    demo = Osc(fresh_server.openrc("demo"))
+    s = wait_stack(demo, name)
+    assert s["stack_status"] == "CREATE_COMPLETE", s
+    res = resources(demo, name)
+    assert res["first"]["physical_resource_id"] == first
+    assert {o["output_key"]: o["output_value"] for o in s["outputs"]} == {"out": "waited"}
+    # Nothing was made twice: one network per network resource.
+    mine = [n for n in demo.json("network", "list") if n["Name"].startswith(f"{name}-")]
+    assert sorted(n["ID"] for n in mine) == sorted(
+        [first, res["last"]["physical_resource_id"]]), mine
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    assert not [n for n in demo.json("network", "list") if n["Name"].startswith(f"{name}-")]
+
+
 def _interrupt_create(state_dir: Path, stack_id: str, resource: str, intent: str) -> None:
     """Puts a stopped server's database in the state a kill -9 leaves when it lands
     between a resource's create call and the record of its physical id: the stack
