@@ -563,7 +563,7 @@ resources:
           - {filtered: {filter: [[b], [a, b, c]]}}
           - {joined: {list_concat_unique: [[a, b], [b, c]]}}
           - {url: {make_url: {scheme: http, host: 10.0.0.1, port: 80, path: /x}}}
-          - {digest: {digest: [sha256, abc]}}
+          - {hash: {digest: [sha256, abc]}}
 outputs:
   sg_name: {value: {get_attr: [sg, show, name]}}
   info: {value: {get_attr: [info, value]}}
@@ -584,7 +584,7 @@ def test_conditions_and_functions_in_a_real_stack(demo, tmp_path):
     assert outs["info"] == {
         "split": ["a", "b", "c"], "filtered": ["a", "c"], "joined": ["a", "b", "c"],
         "url": "http://10.0.0.1:80/x",
-        "digest": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}, outs
+        "hash": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}, outs
     assert set(resources(demo, name)) == {"sg", "info"}
     sg_id = resources(demo, name)["sg"]["physical_resource_id"]
     rules = demo.json("security", "group", "rule", "list", sg_id)
