@@ -25,11 +25,11 @@ pub fn call(name: &str, arg: &Value) -> ApiResult<Value> {
             if items.len() < 2 {
                 return Err(bad(name, "must be a list of at least two conditions"));
             }
-            let vals = items.iter().map(truth);
+            let mut vals = items.iter().map(truth);
             Ok(Value::Bool(if name == "and" {
-                vals.fold(true, |a, b| a && b)
+                vals.all(|b| b)
             } else {
-                vals.fold(false, |a, b| a || b)
+                vals.any(|b| b)
             }))
         }
         "contains" => contains(arg),

@@ -217,7 +217,104 @@ const REQUIRED: &[(&str, &[&str])] = &[
 
 /// Every type name served, for `GET /resource_types`.
 pub fn type_names() -> Vec<&'static str> {
-    TYPES.iter().map(|(t, _)| *t).collect()
+    let mut out: Vec<&str> = TYPES.iter().map(|(t, _)| *t).collect();
+    out.extend([super::nested::GROUP, super::nested::STACK]);
+    out.sort_unstable();
+    out
+}
+
+/// A type's schema for `GET /resource_types/{type}`: its properties (whether
+/// required, whether an update changes them in place, the defaults Heat
+/// documents) and attributes.
+pub fn type_schema(kind: &str) -> Option<Value> {
+    let props: &[&str] = match kind {
+        super::nested::GROUP => super::nested::GROUP_PROPS,
+        super::nested::STACK => super::nested::STACK_PROPS,
+        _ => TYPES.iter().find(|(t, _)| *t == kind)?.1,
+    };
+    let required = REQUIRED
+        .iter()
+        .find(|(t, _)| *t == kind)
+        .map(|(_, r)| *r)
+        .unwrap_or(&[]);
+    let defaults: &[(&str, Value)] = &[
+        ("wait_secs", json!(0)),
+        ("value", json!("")),
+        ("fail", json!(false)),
+        ("update_replace", json!(false)),
+        ("length", json!(32)),
+        ("count", json!(1)),
+        ("index_var", json!("%index%")),
+    ];
+    let properties: Map<String, Value> = props
+        .iter()
+        .map(|p| {
+            let mut m = Map::new();
+            m.insert("type".into(), json!("string"));
+            m.insert("required".into(), json!(required.contains(p)));
+            m.insert("update_allowed".into(), json!(updatable(kind).contains(p)));
+            m.insert("immutable".into(), json!(false));
+            m.insert("description".into(), json!(""));
+            if let Some((_, d)) = defaults.iter().find(|(k, _)| k == p)
+                && (kind == "OS::Heat::TestResource"
+                    || matches!(*p, "length" | "count" | "index_var"))
+            {
+                m.insert("default".into(), d.clone());
+            }
+            ((*p).to_owned(), Value::Object(m))
+        })
+        .collect();
+    let attributes: Map<String, Value> = attribute_names(kind)
+        .unwrap_or_default()
+        .iter()
+        .chain(["show"].iter())
+        .map(|a| {
+            (
+                (*a).to_owned(),
+                json!({"description": "", "type": "string"}),
+            )
+        })
+        .collect();
+    Some(json!({
+        "resource_type": kind,
+        "properties": properties,
+        "attributes": attributes,
+        "support_status": {"status": "SUPPORTED", "version": null, "message": null, "previous_status": null},
+        "description": "",
+    }))
+}
+
+/// The HOT template that makes one resource of a type from parameters, for
+/// `GET /resource_types/{type}/template`.
+pub fn type_template(kind: &str) -> Option<Value> {
+    let schema = type_schema(kind)?;
+    let props = schema.get("properties").and_then(Value::as_object)?;
+    let attrs = schema.get("attributes").and_then(Value::as_object)?;
+    let short = kind.rsplit("::").next().unwrap_or(kind).to_owned();
+    let parameters: Map<String, Value> = props
+        .keys()
+        .map(|p| (p.clone(), json!({"type": "string", "description": ""})))
+        .collect();
+    let properties: Map<String, Value> = props
+        .keys()
+        .map(|p| (p.clone(), json!({"get_param": p})))
+        .collect();
+    let outputs: Map<String, Value> = attrs
+        .keys()
+        .map(|a| {
+            (
+                a.clone(),
+                json!({"value": {"get_attr": [short, a]}, "description": ""}),
+            )
+        })
+        .collect();
+    Some(json!({
+        "heat_template_version": "2016-10-14",
+        "description": format!("Initial template of {short}"),
+        "parameters": parameters,
+        "resources": {short.clone(): {"type": kind, "properties": properties}},
+        "outputs": outputs,
+    }))
 }
 
 /// Checks a resource's type and property names before anything is created.
