@@ -64,6 +64,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0019_compute_quotas_migrations.sql"),
     ),
     (
+        "0022_orchestration_intents",
+        include_str!("migrations/0022_orchestration_intents.sql"),
+    ),
+    (
         "0025_identity_oauth1",
         include_str!("migrations/0025_identity_oauth1.sql"),
     ),

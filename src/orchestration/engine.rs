@@ -64,6 +64,8 @@ struct RunScope<'a> {
     stack: &'a Stack,
     resources: &'a BTreeMap<String, Resource>,
     attributes: BTreeMap<String, Value>,
+    /// Resources that are nested stacks, whose attributes are not a fixed list.
+    nested: BTreeSet<String>,
 }
 
 impl template::Scope for RunScope<'_> {
@@ -86,7 +88,7 @@ impl template::Scope for RunScope<'_> {
     fn attr(&self, name: &str, attr: &str) -> Option<Value> {
         let kind = self.resources.get(name).map(|r| r.kind.as_str())?;
         let known = resources::attribute_names(kind).unwrap_or_default();
-        if attr != "show" && !known.contains(&attr) {
+        if attr != "show" && !known.contains(&attr) && !self.nested.contains(name) {
             return None;
         }
         Some(
@@ -108,13 +110,26 @@ pub async fn evaluate(
     resources_now: &BTreeMap<String, Resource>,
     v: &Value,
 ) -> ApiResult<Value> {
-    let mut wanted = BTreeSet::new();
+    let mut wanted = BTreeMap::new();
     attr_targets(v, &mut wanted);
     let mut attributes = BTreeMap::new();
-    for name in wanted {
+    let mut nested = BTreeSet::new();
+    for (name, attrs) in wanted {
         let Some(r) = resources_now.get(&name) else {
             continue;
         };
+        if let Ok(Some(n)) = super::nested::nested_of(&stack.files, &stack.registry, &r.kind) {
+            nested.insert(name.clone());
+            if r.physical_id.is_empty() {
+                continue;
+            }
+            let a = cloud
+                .orchestration
+                .nested_attributes(cloud, ctx, &n, &r.physical_id, &attrs)
+                .await?;
+            attributes.insert(name, Value::Object(a));
+            continue;
+        }
         if r.physical_id.is_empty() {
             continue;
         }
@@ -132,17 +147,27 @@ pub async fn evaluate(
         stack,
         resources: resources_now,
         attributes,
+        nested,
     };
     template::resolve(v, &scope)
 }
 
-fn attr_targets(v: &Value, out: &mut BTreeSet<String>) {
+/// The resources a value reads with `get_attr`, with the attribute names (and
+/// the path element after each) it asks of them.
+fn attr_targets(v: &Value, out: &mut BTreeMap<String, super::nested::Wanted>) {
     match v {
         Value::Object(m) => {
             if let Some(Value::Array(a)) = m.get("get_attr")
                 && let Some(Value::String(r)) = a.first()
             {
-                out.insert(r.clone());
+                let wanted = out.entry(r.clone()).or_default();
+                if let Some(Value::String(attr)) = a.get(1) {
+                    let next = a.get(2).and_then(Value::as_str).map(str::to_owned);
+                    let w = (attr.clone(), next);
+                    if !wanted.contains(&w) {
+                        wanted.push(w);
+                    }
+                }
             }
             m.values().for_each(|x| attr_targets(x, out));
         }
@@ -153,8 +178,8 @@ fn attr_targets(v: &Value, out: &mut BTreeSet<String>) {
 
 /// Checks every `get_attr` with literal names against the attributes its
 /// resource's type has (Heat refuses such a template at validation).
-pub fn check_attributes(t: &Template) -> ApiResult<()> {
-    fn walk(v: &Value, t: &Template) -> ApiResult<()> {
+pub fn check_attributes(t: &Template, nested: &dyn Fn(&str) -> bool) -> ApiResult<()> {
+    fn walk(v: &Value, t: &Template, nested: &dyn Fn(&str) -> bool) -> ApiResult<()> {
         match v {
             Value::Object(m) => {
                 if m.len() == 1
@@ -163,6 +188,7 @@ pub fn check_attributes(t: &Template) -> ApiResult<()> {
                         (a.first(), a.get(1))
                     && let Some(def) = t.resources.get(r)
                     && attr != "show"
+                    && !nested(&def.kind)
                     && !resources::attribute_names(&def.kind)
                         .unwrap_or_default()
                         .contains(&attr.as_str())
@@ -171,17 +197,17 @@ pub fn check_attributes(t: &Template) -> ApiResult<()> {
                         "The Referenced Attribute ({r} {attr}) is incorrect."
                     )));
                 }
-                m.values().try_for_each(|x| walk(x, t))
+                m.values().try_for_each(|x| walk(x, t, nested))
             }
-            Value::Array(a) => a.iter().try_for_each(|x| walk(x, t)),
+            Value::Array(a) => a.iter().try_for_each(|x| walk(x, t, nested)),
             _ => Ok(()),
         }
     }
     for r in t.resources.values() {
-        walk(&r.properties, t)?;
+        walk(&r.properties, t, nested)?;
     }
     for o in t.outputs.values() {
-        walk(&o.value, t)?;
+        walk(&o.value, t, nested)?;
     }
     Ok(())
 }
@@ -262,7 +288,7 @@ impl OrchestrationService {
 
     async fn run_create(&self, cloud: &Cloud, stack_id: &str) -> ApiResult<()> {
         let stack = self.load(stack_id).await?;
-        let t = Template::parse(stack.template.clone())?;
+        let t = stack.definition()?;
         let ctx = stack.owner.context();
         let deadline = Self::deadline(&stack);
         for name in t.order()? {
@@ -327,30 +353,93 @@ impl OrchestrationService {
             ))
         })?;
         if r.physical_id.is_empty() {
+            let first = !(r.action == CREATE && r.status == IN_PROGRESS);
             r.action = CREATE.into();
             r.status = IN_PROGRESS.into();
             r.status_reason = "state changed".into();
-            r.updated_at = Some(store::now());
-            self.record(stack, r, "state changed").await?;
+            if first {
+                r.updated_at = Some(store::now());
+                self.record(stack, r, "state changed").await?;
+            }
             let props = evaluate(cloud, ctx, stack, current, &def.properties).await?;
             let props: Map<String, Value> = match props {
                 Value::Object(m) => m.into_iter().filter(|(_, v)| !v.is_null()).collect(),
                 _ => Map::new(),
             };
+            if let Some(n) = super::nested::nested_of(&stack.files, &stack.registry, &r.kind)? {
+                // The child's id is recorded with the child itself.
+                self.nested_create(cloud, stack, r, &n, &props).await?;
+                return self.finish_create(cloud, ctx, stack, r, deadline).await;
+            }
+            // The intent first: a crash between the call and the id's record
+            // leaves a thing `recover()` finds by this name and adopts.
+            r.intent = resources::intent_name(&stack.name, &r.name, &props);
+            r.properties = Value::Object(props.clone());
+            r.updated_at = Some(store::now());
+            let rr = r.clone();
+            self.write(move |c| store::resource_put(c, &rr)).await?;
             let created =
-                resources::create(cloud, ctx, &stack.name, &r.name, &r.kind, &props).await?;
-            // The id first: a crash from here on leaves a resource the delete finds.
+                resources::create(cloud, ctx, &r.intent, &r.name, &r.kind, &props).await?;
+            // Then the id: a crash from here on leaves a resource the delete finds.
             r.physical_id = created.physical_id;
             r.attributes = Value::Object(created.attributes);
-            r.properties = Value::Object(props);
+            r.intent = String::new();
             let rr = r.clone();
             self.write(move |c| store::resource_put(c, &rr)).await?;
         }
-        resources::wait_ready(cloud, ctx, &r.kind, &r.physical_id, deadline).await?;
+        self.finish_create(cloud, ctx, stack, r, deadline).await
+    }
+
+    /// Waits until a created resource is usable, then records it complete.
+    async fn finish_create(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        stack: &Stack,
+        r: &mut Resource,
+        deadline: tokio::time::Instant,
+    ) -> ApiResult<()> {
+        self.wait_resource(cloud, ctx, stack, r, deadline).await?;
         r.status = COMPLETE.into();
         r.status_reason = "state changed".into();
         r.updated_at = Some(store::now());
         self.record(stack, r, "state changed").await
+    }
+
+    /// Waits until a resource is usable: a server ACTIVE, a volume available,
+    /// a nested stack complete.
+    async fn wait_resource(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        stack: &Stack,
+        r: &Resource,
+        deadline: tokio::time::Instant,
+    ) -> ApiResult<()> {
+        if super::nested::nested_of(&stack.files, &stack.registry, &r.kind)?.is_some() {
+            return self.nested_wait(&r.physical_id, deadline).await;
+        }
+        resources::wait_ready(cloud, ctx, &r.kind, &r.physical_id, deadline).await
+    }
+
+    /// Deletes one physical resource of a stack (a nested stack through its
+    /// own engine run) and waits until it is gone.
+    async fn delete_resource(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        stack: &Stack,
+        kind: &str,
+        id: &str,
+        deadline: tokio::time::Instant,
+    ) -> ApiResult<()> {
+        if id.is_empty() {
+            return Ok(());
+        }
+        match super::nested::nested_of(&stack.files, &stack.registry, kind) {
+            Ok(Some(_)) => self.nested_delete(cloud, id, deadline).await,
+            _ => resources::delete(cloud, ctx, kind, id, deadline).await,
+        }
     }
 
     /// An update: resources new to the template are created; changed ones are
@@ -359,7 +448,7 @@ impl OrchestrationService {
     /// deleted last, in reverse creation order.
     async fn run_update(&self, cloud: &Cloud, stack_id: &str) -> ApiResult<()> {
         let stack = self.load(stack_id).await?;
-        let t = Template::parse(stack.template.clone())?;
+        let t = stack.definition()?;
         let ctx = stack.owner.context();
         let deadline = Self::deadline(&stack);
         let before = self.resources_of(stack_id).await?;
@@ -386,6 +475,7 @@ impl OrchestrationService {
                         properties: Value::Object(Map::new()),
                         // A resource whose type changed is replaced.
                         replaced_id: other.map(|o| o.physical_id).unwrap_or_default(),
+                        intent: String::new(),
                         created_at: store::now(),
                         updated_at: None,
                     };
@@ -425,7 +515,10 @@ impl OrchestrationService {
             if id.is_empty() && !removed {
                 continue;
             }
-            if let Err(e) = resources::delete(cloud, &ctx, &kind, &id, deadline).await {
+            if let Err(e) = self
+                .delete_resource(cloud, &ctx, &stack, &kind, &id, deadline)
+                .await
+            {
                 let reason = format!("{}: resources.{}: {}", error_type(&e), r.name, e);
                 let why = format!("Resource DELETE failed: {reason}");
                 return self.stack_state(&stack, UPDATE, FAILED, &why).await;
@@ -487,23 +580,41 @@ impl OrchestrationService {
             Value::Object(m) => m.clone(),
             _ => Map::new(),
         };
-        match resources::update_in_place(cloud, ctx, &r.kind, &r.physical_id, &old, &props).await {
+        let nested = match super::nested::nested_of(&stack.files, &stack.registry, &r.kind) {
+            Ok(n) => n,
+            Err(e) => return Err((r, e)),
+        };
+        let in_place = match &nested {
+            // A nested stack is always updated in place: its child follows.
+            Some(n) => self
+                .nested_update(cloud, &r.physical_id, n, &props, deadline)
+                .await
+                .map(|()| true),
+            None => {
+                resources::update_in_place(cloud, ctx, &r.kind, &r.physical_id, &old, &props).await
+            }
+        };
+        match in_place {
             Ok(true) => {}
             Ok(false) => {
-                // Replace: the new resource first; the old id waits for clean-up.
+                // Replace: the new resource first (its intent recorded before
+                // the call, so a restart removes a half-made replacement); the
+                // old id waits for clean-up.
+                r.intent = resources::intent_name(&stack.name, &r.name, &props);
+                r.updated_at = Some(store::now());
+                let rr = r.clone();
+                if let Err(e) = self.write(move |c| store::resource_put(c, &rr)).await {
+                    return Err((r, e));
+                }
                 let created = match resources::create(
-                    cloud,
-                    ctx,
-                    &stack.name,
-                    &r.name,
-                    &r.kind,
-                    &props,
+                    cloud, ctx, &r.intent, &r.name, &r.kind, &props,
                 )
                 .await
                 {
                     Ok(c) => c,
                     Err(e) => return Err((r, e)),
                 };
+                r.intent = String::new();
                 r.replaced_id = std::mem::replace(&mut r.physical_id, created.physical_id);
                 r.attributes = Value::Object(created.attributes);
                 let rr = r.clone();
@@ -518,6 +629,9 @@ impl OrchestrationService {
             }
             Err(e) => return Err((r, e)),
         }
+        if let Some(a) = resources::internal_attributes(&r.kind, &props) {
+            r.attributes = Value::Object(a);
+        }
         r.properties = Value::Object(props);
         r.status = COMPLETE.into();
         r.status_reason = "state changed".into();
@@ -531,7 +645,8 @@ impl OrchestrationService {
         let stack = self.load(stack_id).await?;
         let ctx = stack.owner.context();
         let deadline = Self::deadline(&stack);
-        let order = Template::parse(stack.template.clone())
+        let order = stack
+            .definition()
             .and_then(|t| t.order())
             .unwrap_or_default();
         let current = self.resources_of(stack_id).await?;
@@ -557,9 +672,34 @@ impl OrchestrationService {
             // What a failed update replaced but had not yet deleted goes too.
             if !r.replaced_id.is_empty() {
                 let old = r.replaced_id.clone();
-                if let Err(e) = resources::delete(cloud, &ctx, &r.kind, &old, deadline).await {
+                if let Err(e) = self
+                    .delete_resource(cloud, &ctx, &stack, &r.kind, &old, deadline)
+                    .await
+                {
                     tracing::warn!(error = %e, resource = %name, id = %old, "could not delete a replaced resource");
                 }
+            }
+            if r.physical_id.is_empty() && !r.intent.is_empty() {
+                // A create interrupted before its id was recorded: what it made
+                // goes too.
+                let since = r
+                    .updated_at
+                    .as_deref()
+                    .and_then(|t| crate::http::time::parse(t).ok())
+                    .unwrap_or_default();
+                let props = match &r.properties {
+                    Value::Object(m) => m.clone(),
+                    _ => Map::new(),
+                };
+                match resources::find_intended(cloud, &ctx, &r.kind, &r.intent, since, &props).await
+                {
+                    Ok(Some(id)) => r.physical_id = id,
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, resource = %name, "could not look for what an interrupted create made")
+                    }
+                }
+                r.intent = String::new();
             }
             if r.physical_id.is_empty() {
                 // Never created (INIT, or a create that failed before the call
@@ -575,7 +715,10 @@ impl OrchestrationService {
             r.status = IN_PROGRESS.into();
             r.updated_at = Some(store::now());
             self.record(&stack, &r, "state changed").await?;
-            match resources::delete(cloud, &ctx, &r.kind, &r.physical_id, deadline).await {
+            match self
+                .delete_resource(cloud, &ctx, &stack, &r.kind, &r.physical_id, deadline)
+                .await
+            {
                 Ok(()) => {
                     r.status = COMPLETE.into();
                     r.status_reason = "state changed".into();
@@ -623,10 +766,15 @@ impl OrchestrationService {
                     resumed += 1;
                 }
                 _ => {
+                    self.settle_intents(cloud, &stack).await?;
                     let current = self.resources_of(&stack.id).await?;
                     let lost: Vec<Resource> = current
                         .values()
-                        .filter(|r| r.status == IN_PROGRESS && r.physical_id.is_empty())
+                        .filter(|r| {
+                            r.status == IN_PROGRESS
+                                && r.physical_id.is_empty()
+                                && r.intent.is_empty()
+                        })
                         .cloned()
                         .collect();
                     if lost.is_empty() {
@@ -658,6 +806,57 @@ impl OrchestrationService {
             }
         }
         Ok((resumed, failed))
+    }
+}
+
+impl OrchestrationService {
+    /// Resolves the creates a crash interrupted between the service call and the
+    /// record of its id: what a create made is adopted (its id recorded, the
+    /// resumed create then waits for it); what a replacing update made is
+    /// removed (the resumed update makes it again); when nothing was made the
+    /// create simply runs again.
+    async fn settle_intents(&self, cloud: &Cloud, stack: &Stack) -> ApiResult<()> {
+        let ctx = stack.owner.context();
+        let deadline = Self::deadline(stack);
+        for mut r in self.resources_of(&stack.id).await?.into_values() {
+            if r.intent.is_empty() || r.status != IN_PROGRESS {
+                continue;
+            }
+            let since = r
+                .updated_at
+                .as_deref()
+                .and_then(|t| crate::http::time::parse(t).ok())
+                .unwrap_or_default();
+            let props = match &r.properties {
+                Value::Object(m) => m.clone(),
+                _ => Map::new(),
+            };
+            let found =
+                resources::find_intended(cloud, &ctx, &r.kind, &r.intent, since, &props).await?;
+            match (r.action.as_str(), found) {
+                (CREATE, Some(id)) if r.physical_id.is_empty() => {
+                    tracing::info!(stack = %stack.id, resource = %r.name, id = %id, "adopted what an interrupted create made");
+                    r.physical_id = id;
+                    r.intent = String::new();
+                    let reason = "Adopted after an engine restart";
+                    self.record(stack, &r, reason).await?;
+                }
+                (CREATE, None) => {}
+                (_, Some(id)) => {
+                    tracing::info!(stack = %stack.id, resource = %r.name, id = %id, "removing what an interrupted replacement made");
+                    resources::delete(cloud, &ctx, &r.kind, &id, deadline).await?;
+                    r.intent = String::new();
+                    let rr = r.clone();
+                    self.write(move |c| store::resource_put(c, &rr)).await?;
+                }
+                (_, None) => {
+                    r.intent = String::new();
+                    let rr = r.clone();
+                    self.write(move |c| store::resource_put(c, &rr)).await?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

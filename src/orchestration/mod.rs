@@ -11,7 +11,9 @@
 pub mod api;
 mod engine;
 pub mod facade;
+mod functions;
 pub(crate) mod model;
+pub(crate) mod nested;
 mod resources;
 mod stacks;
 pub(crate) mod store;

@@ -101,9 +101,21 @@ pub struct Stack {
     pub created_at: String,
     pub updated_at: Option<String>,
     pub deleted_at: Option<String>,
+    /// `<parent stack id>/<resource name>` for a nested stack, empty otherwise.
+    pub parent: String,
+    /// The request's `files` (name to content), for template resources.
+    pub files: Map<String, Value>,
+    /// The environment's `resource_registry` (type to type or file name).
+    pub registry: Map<String, Value>,
 }
 
 impl Stack {
+    /// The template as this stack runs it: parsed, with its conditions decided
+    /// by the stack's parameters.
+    pub fn definition(&self) -> crate::http::error::ApiResult<super::template::Template> {
+        super::template::Template::parse(self.template.clone())?.with_conditions(&self.parameters)
+    }
+
     /// `CREATE_IN_PROGRESS` and friends.
     pub fn full_status(&self) -> String {
         format!("{}_{}", self.action, self.status)
@@ -124,6 +136,9 @@ pub struct Resource {
     pub properties: Value,
     /// A physical id an update replaced and has still to delete.
     pub replaced_id: String,
+    /// What a create in progress is making (the physical name it gave), recorded
+    /// before the service is called, so a restart can find and adopt it.
+    pub intent: String,
     pub created_at: String,
     pub updated_at: Option<String>,
 }

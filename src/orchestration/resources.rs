@@ -27,6 +27,21 @@ const TYPES: &[(&str, &[&str])] = &[
     ("OS::Heat::Value", &["value", "type"]),
     ("OS::Heat::None", &[]),
     (
+        "OS::Heat::TestResource",
+        &[
+            "value",
+            "update_replace",
+            "update_replace_value",
+            "fail",
+            "client_name",
+            "entity_name",
+            "wait_secs",
+            "action_wait_secs",
+            "attr_wait_secs",
+            "constraint_prop_secs",
+        ],
+    ),
+    (
         "OS::Neutron::Net",
         &[
             "name",
@@ -179,6 +194,10 @@ const TYPES: &[(&str, &[&str])] = &[
             "snapshot_id",
         ],
     ),
+    (
+        "OS::Cinder::VolumeAttachment",
+        &["instance_uuid", "volume_id", "mountpoint"],
+    ),
 ];
 
 /// Properties each type requires.
@@ -190,11 +209,112 @@ const REQUIRED: &[(&str, &[&str])] = &[
         "OS::Neutron::FloatingIPAssociation",
         &["floatingip_id", "port_id"],
     ),
+    (
+        "OS::Cinder::VolumeAttachment",
+        &["instance_uuid", "volume_id"],
+    ),
 ];
 
 /// Every type name served, for `GET /resource_types`.
 pub fn type_names() -> Vec<&'static str> {
-    TYPES.iter().map(|(t, _)| *t).collect()
+    let mut out: Vec<&str> = TYPES.iter().map(|(t, _)| *t).collect();
+    out.extend([super::nested::GROUP, super::nested::STACK]);
+    out.sort_unstable();
+    out
+}
+
+/// A type's schema for `GET /resource_types/{type}`: its properties (whether
+/// required, whether an update changes them in place, the defaults Heat
+/// documents) and attributes.
+pub fn type_schema(kind: &str) -> Option<Value> {
+    let props: &[&str] = match kind {
+        super::nested::GROUP => super::nested::GROUP_PROPS,
+        super::nested::STACK => super::nested::STACK_PROPS,
+        _ => TYPES.iter().find(|(t, _)| *t == kind)?.1,
+    };
+    let required = REQUIRED
+        .iter()
+        .find(|(t, _)| *t == kind)
+        .map(|(_, r)| *r)
+        .unwrap_or(&[]);
+    let defaults: &[(&str, Value)] = &[
+        ("wait_secs", json!(0)),
+        ("value", json!("")),
+        ("fail", json!(false)),
+        ("update_replace", json!(false)),
+        ("length", json!(32)),
+        ("count", json!(1)),
+        ("index_var", json!("%index%")),
+    ];
+    let properties: Map<String, Value> = props
+        .iter()
+        .map(|p| {
+            let mut m = Map::new();
+            m.insert("type".into(), json!("string"));
+            m.insert("required".into(), json!(required.contains(p)));
+            m.insert("update_allowed".into(), json!(updatable(kind).contains(p)));
+            m.insert("immutable".into(), json!(false));
+            m.insert("description".into(), json!(""));
+            if let Some((_, d)) = defaults.iter().find(|(k, _)| k == p)
+                && (kind == "OS::Heat::TestResource"
+                    || matches!(*p, "length" | "count" | "index_var"))
+            {
+                m.insert("default".into(), d.clone());
+            }
+            ((*p).to_owned(), Value::Object(m))
+        })
+        .collect();
+    let attributes: Map<String, Value> = attribute_names(kind)
+        .unwrap_or_default()
+        .iter()
+        .chain(["show"].iter())
+        .map(|a| {
+            (
+                (*a).to_owned(),
+                json!({"description": "", "type": "string"}),
+            )
+        })
+        .collect();
+    Some(json!({
+        "resource_type": kind,
+        "properties": properties,
+        "attributes": attributes,
+        "support_status": {"status": "SUPPORTED", "version": null, "message": null, "previous_status": null},
+        "description": "",
+    }))
+}
+
+/// The HOT template that makes one resource of a type from parameters, for
+/// `GET /resource_types/{type}/template`.
+pub fn type_template(kind: &str) -> Option<Value> {
+    let schema = type_schema(kind)?;
+    let props = schema.get("properties").and_then(Value::as_object)?;
+    let attrs = schema.get("attributes").and_then(Value::as_object)?;
+    let short = kind.rsplit("::").next().unwrap_or(kind).to_owned();
+    let parameters: Map<String, Value> = props
+        .keys()
+        .map(|p| (p.clone(), json!({"type": "string", "description": ""})))
+        .collect();
+    let properties: Map<String, Value> = props
+        .keys()
+        .map(|p| (p.clone(), json!({"get_param": p})))
+        .collect();
+    let outputs: Map<String, Value> = attrs
+        .keys()
+        .map(|a| {
+            (
+                a.clone(),
+                json!({"value": {"get_attr": [short, a]}, "description": ""}),
+            )
+        })
+        .collect();
+    Some(json!({
+        "heat_template_version": "2016-10-14",
+        "description": format!("Initial template of {short}"),
+        "parameters": parameters,
+        "resources": {short.clone(): {"type": kind, "properties": properties}},
+        "outputs": outputs,
+    }))
 }
 
 /// Checks a resource's type and property names before anything is created.
@@ -227,6 +347,7 @@ pub fn attribute_names(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {
         "OS::Heat::RandomString" => &["value"],
         "OS::Heat::Value" => &["value"],
+        "OS::Heat::TestResource" => &["output"],
         "OS::Neutron::Net" => &[
             "name",
             "status",
@@ -548,16 +669,24 @@ async fn flavor_id(
         .ok_or_else(|| prop_err(res, format!("Error validating value '{name_or_id}': The Flavor ID ({name_or_id}) could not be found.")))
 }
 
-/// Creates one resource from its resolved properties.
+/// The name a create will give the thing it makes (the `name` property, else
+/// Heat's generated physical name): the intent the engine records before it
+/// calls the service.
+pub fn intent_name(stack_name: &str, res: &str, props: &Map<String, Value>) -> String {
+    s(props, "name").unwrap_or_else(|| physical_name(stack_name, res))
+}
+
+/// Creates one resource from its resolved properties; `physical` is the name
+/// recorded as its intent (see [`intent_name`]).
 pub async fn create(
     cloud: &Cloud,
     ctx: &RequestContext,
-    stack_name: &str,
+    physical: &str,
     res: &str,
     kind: &str,
     props: &Map<String, Value>,
 ) -> ApiResult<Created> {
-    let name = || s(props, "name").unwrap_or_else(|| physical_name(stack_name, res));
+    let name = || s(props, "name").unwrap_or_else(|| physical.to_owned());
     match kind {
         "OS::Heat::RandomString" => {
             let len = props
@@ -583,19 +712,33 @@ pub async fn create(
                 }
             };
             let value = random_string(len, chars);
-            let mut c = Created::id(physical_name(stack_name, res));
+            let mut c = Created::id(physical.to_owned());
             c.attributes.insert("value".into(), Value::String(value));
             Ok(c)
         }
         "OS::Heat::Value" => {
-            let mut c = Created::id(physical_name(stack_name, res));
+            let mut c = Created::id(physical.to_owned());
             c.attributes.insert(
                 "value".into(),
                 props.get("value").cloned().unwrap_or(Value::Null),
             );
             Ok(c)
         }
-        "OS::Heat::None" => Ok(Created::id(physical_name(stack_name, res))),
+        "OS::Heat::None" => Ok(Created::id(physical.to_owned())),
+        "OS::Heat::TestResource" => {
+            test_resource_wait(props, "create").await;
+            if props
+                .get("fail")
+                .is_some_and(crate::orchestration::template::truth)
+            {
+                return Err(ApiError::Conflict(
+                    "Test Resource failed TestResource".into(),
+                ));
+            }
+            let mut c = Created::id(physical.to_owned());
+            c.attributes = internal_attributes(kind, props).unwrap_or_default();
+            Ok(c)
+        }
         "OS::Neutron::Net" => {
             let mut body = pick(
                 props,
@@ -891,6 +1034,25 @@ pub async fn create(
             };
             Ok(Created::id(cloud.volume.volume_create(ctx, req).await?.id))
         }
+        "OS::Cinder::VolumeAttachment" => {
+            let server = s(props, "instance_uuid")
+                .ok_or_else(|| prop_err(res, "Property instance_uuid not assigned"))?;
+            let volume = s(props, "volume_id")
+                .ok_or_else(|| prop_err(res, "Property volume_id not assigned"))?;
+            // Through the compute facade, as Heat goes through Nova: the guest
+            // gets the disk hot-plugged.
+            cloud
+                .compute
+                .volume_attach(
+                    ctx,
+                    server.clone(),
+                    volume.clone(),
+                    s(props, "mountpoint"),
+                    format!("req-{}", uuid::Uuid::new_v4()),
+                )
+                .await?;
+            Ok(Created::id(format!("{server}:{volume}")))
+        }
         other => Err(ApiError::bad_request(format!(
             "The Resource Type ({other}) could not be found."
         ))),
@@ -918,6 +1080,14 @@ async fn add_rule(
         ],
     );
     body.insert("security_group_id".into(), Value::String(group.to_owned()));
+    // Ports given as text (a `repeat` over a list parameter) are numbers.
+    for k in ["port_range_min", "port_range_max"] {
+        if let Some(Value::String(p)) = body.get(k)
+            && let Ok(n) = p.trim().parse::<u32>()
+        {
+            body.insert(k.into(), json!(n));
+        }
+    }
     body.entry("direction").or_insert(json!("ingress"));
     body.entry("ethertype").or_insert(json!("IPv4"));
     if r.get("remote_mode").and_then(Value::as_str) == Some("remote_group_id")
@@ -1083,10 +1253,209 @@ async fn server_create(
     Ok(Created::id(first.id))
 }
 
+/// Whether a service timestamp is at or after `since` (one that cannot be read
+/// counts as after: the name already matched).
+fn made_since(ts: &str, since: chrono::DateTime<chrono::Utc>) -> bool {
+    crate::http::time::parse(ts).map_or(true, |t| t >= since)
+}
+
+/// After a crash between a create call and the recording of its physical id:
+/// the id of what that call made, found by the name it was given (`intent`) and
+/// made no earlier than the intent was recorded, so a like-named older thing is
+/// never taken. `None` when nothing was made, or when what was made is
+/// incomplete and was removed here (a security group whose rules were being
+/// added); the create then simply runs again.
+pub async fn find_intended(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    kind: &str,
+    intent: &str,
+    since: chrono::DateTime<chrono::Utc>,
+    props: &Map<String, Value>,
+) -> ApiResult<Option<String>> {
+    let fresh = |name: &str, ts: &str| name == intent && made_since(ts, since);
+    let found = match kind {
+        "OS::Neutron::Net" => cloud
+            .network
+            .network_list(ctx)
+            .await?
+            .into_iter()
+            .find(|n| {
+                fresh(&n.name, &n.std.created_at) && ctx.project_id() == Some(&n.std.project_id)
+            })
+            .map(|n| n.std.id),
+        "OS::Neutron::Subnet" => cloud
+            .network
+            .subnet_list(ctx)
+            .await?
+            .into_iter()
+            .find(|n| {
+                fresh(&n.name, &n.std.created_at) && ctx.project_id() == Some(&n.std.project_id)
+            })
+            .map(|n| n.std.id),
+        "OS::Neutron::Router" => cloud
+            .network
+            .router_list(ctx)
+            .await?
+            .into_iter()
+            .find(|n| fresh(&n.name, &n.std.created_at))
+            .map(|n| n.std.id),
+        "OS::Neutron::Port" => cloud
+            .network
+            .port_list(ctx)
+            .await?
+            .into_iter()
+            .find(|n| fresh(&n.name, &n.std.created_at))
+            .map(|n| n.std.id),
+        "OS::Neutron::SecurityGroup" => {
+            let made = cloud
+                .network
+                .security_group_list(ctx)
+                .await?
+                .into_iter()
+                .find(|(g, _)| fresh(&g.name, &g.std.created_at))
+                .map(|(g, _)| g.std.id);
+            // Its rules may be half added: remove it and let the create run again.
+            if let Some(id) = made {
+                match cloud.network.security_group_delete(ctx, id).await {
+                    Ok(()) => {}
+                    Err(e) if gone(&e) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            None
+        }
+        "OS::Neutron::FloatingIP" => {
+            let port = s(props, "port_id");
+            cloud
+                .network
+                .floating_ip_list(ctx)
+                .await?
+                .into_iter()
+                .filter(|f| made_since(&f.std.created_at, since))
+                .find(|f| port.is_none() || f.port_id == port)
+                .map(|f| f.std.id)
+        }
+        "OS::Neutron::RouterInterface" => {
+            let router = s(props, "router").or_else(|| s(props, "router_id"));
+            let sub = s(props, "subnet").or_else(|| s(props, "subnet_id"));
+            let port = s(props, "port").or_else(|| s(props, "port_id"));
+            match (router, sub, port) {
+                (Some(router), Some(sub), _) => {
+                    let router = router_id(cloud, ctx, "recover", &router).await?;
+                    let sub = subnet_id(cloud, ctx, "recover", &sub).await?;
+                    let plugged = cloud.network.port_list(ctx).await?.into_iter().any(|p| {
+                        p.device_id == router
+                            && p.device_owner == crate::network::model::OWNER_ROUTER_INTERFACE
+                            && p.fixed_ips.iter().any(|f| f.subnet_id == sub)
+                    });
+                    plugged.then(|| format!("{router}:subnet_id={sub}"))
+                }
+                (Some(router), None, Some(port)) => {
+                    let router = router_id(cloud, ctx, "recover", &router).await?;
+                    let plugged = cloud
+                        .network
+                        .port_get(ctx, port.clone())
+                        .await
+                        .is_ok_and(|p| p.device_id == router);
+                    plugged.then(|| format!("{router}:port_id={port}"))
+                }
+                _ => None,
+            }
+        }
+        "OS::Nova::KeyPair" => match cloud
+            .compute
+            .keypair_show(ctx, intent.to_owned(), None)
+            .await
+        {
+            Ok((_, k)) if made_since(&k.created_at, since) => Some(k.name),
+            Ok(_) => None,
+            Err(e) if gone(&e) => None,
+            Err(e) => return Err(e),
+        },
+        "OS::Nova::Server" => cloud
+            .compute
+            .server_list(ctx, false, None, false)
+            .await?
+            .into_iter()
+            .find(|v| fresh(&v.name, &v.created_at))
+            .map(|v| v.id),
+        "OS::Cinder::Volume" => cloud
+            .volume
+            .volume_list(ctx, Default::default())
+            .await?
+            .into_iter()
+            .find(|v| v.name.as_deref() == Some(intent) && made_since(&v.created_at, since))
+            .map(|v| v.id),
+        "OS::Cinder::VolumeAttachment" => {
+            let (Some(server), Some(vol)) = (s(props, "instance_uuid"), s(props, "volume_id"))
+            else {
+                return Ok(None);
+            };
+            cloud
+                .compute
+                .volume_attachment_get(ctx, server.clone(), vol.clone())
+                .await
+                .is_ok()
+                .then(|| format!("{server}:{vol}"))
+        }
+        // Nothing outside the engine (random strings, values), or a change that
+        // is simply made again (an association), or a child stack whose id is
+        // recorded before it is made.
+        _ => None,
+    };
+    Ok(found)
+}
+
+/// Heat's test resource (`OS::Heat::TestResource`, which its own functional
+/// tests use) waits `action_wait_secs.<action>` (else `wait_secs`) seconds.
+async fn test_resource_wait(props: &Map<String, Value>, action: &str) {
+    let secs = props
+        .get("action_wait_secs")
+        .and_then(|m| m.get(action))
+        .or_else(|| props.get("wait_secs"))
+        .and_then(|v| {
+            v.as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .unwrap_or(0.0)
+        .clamp(0.0, 3600.0);
+    if secs > 0.0 {
+        tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    }
+}
+
+/// The attributes of the types that live in the engine only, from their
+/// properties (`None` for the others).
+pub fn internal_attributes(kind: &str, props: &Map<String, Value>) -> Option<Map<String, Value>> {
+    let (key, v) = match kind {
+        "OS::Heat::Value" => ("value", props.get("value")),
+        "OS::Heat::TestResource" => ("output", props.get("value")),
+        _ => return None,
+    };
+    let mut m = Map::new();
+    m.insert(
+        key.into(),
+        v.cloned().unwrap_or(Value::String(String::new())),
+    );
+    Some(m)
+}
+
 /// Properties each type can change without replacing the resource.
 fn updatable(kind: &str) -> &'static [&'static str] {
     match kind {
         "OS::Neutron::Net" => &["name", "admin_state_up", "shared", "port_security_enabled"],
+        "OS::Heat::Value" => &["value", "type"],
+        "OS::Heat::TestResource" => &[
+            "value",
+            "fail",
+            "client_name",
+            "entity_name",
+            "wait_secs",
+            "action_wait_secs",
+            "attr_wait_secs",
+            "constraint_prop_secs",
+        ],
         "OS::Neutron::Subnet" => &[
             "name",
             "enable_dhcp",
@@ -1145,6 +1514,24 @@ pub async fn update_in_place(
                 .subnet_update(ctx, id.to_owned(), input, None)
                 .await?;
         }
+        "OS::Heat::Value" => {}
+        "OS::Heat::TestResource" => {
+            if new
+                .get("update_replace")
+                .is_some_and(crate::orchestration::template::truth)
+            {
+                return Ok(false);
+            }
+            test_resource_wait(new, "update").await;
+            if new
+                .get("fail")
+                .is_some_and(crate::orchestration::template::truth)
+            {
+                return Err(ApiError::Conflict(
+                    "Test Resource failed TestResource".into(),
+                ));
+            }
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -1169,6 +1556,20 @@ pub async fn wait_ready(
                         let why = s.fault.map(|f| f.message).unwrap_or_default();
                         return Err(ApiError::Conflict(format!(
                             "Went to status ERROR due to \"Message: {why}\""
+                        )));
+                    }
+                    _ => false,
+                }
+            }
+            "OS::Cinder::VolumeAttachment" => {
+                let (_, vol) = id.split_once(':').unwrap_or(("", id));
+                let v = cloud.volume.volume_get(ctx, vol.to_owned()).await?;
+                match v.status.as_str() {
+                    "in-use" => true,
+                    "error" | "error_attaching" | "available" => {
+                        return Err(ApiError::Conflict(format!(
+                            "Volume {vol} went to status {} while attaching",
+                            v.status.as_str()
                         )));
                     }
                     _ => false,
@@ -1364,6 +1765,20 @@ pub async fn delete(
                 .map(drop)
         }
         "OS::Nova::KeyPair" => cloud.compute.keypair_delete(ctx, id.to_owned(), None).await,
+        "OS::Cinder::VolumeAttachment" => {
+            let Some((server, vol)) = id.split_once(':') else {
+                return Ok(());
+            };
+            cloud
+                .compute
+                .volume_detach(
+                    ctx,
+                    server.to_owned(),
+                    vol.to_owned(),
+                    format!("req-{}", uuid::Uuid::new_v4()),
+                )
+                .await
+        }
         "OS::Nova::Server" => {
             cloud
                 .compute
@@ -1390,6 +1805,19 @@ pub async fn delete(
                 Err(e) if gone(&e) => false,
                 Err(e) => return Err(e),
             },
+            // The detach goes on in the background until the guest lets go.
+            "OS::Cinder::VolumeAttachment" => {
+                let (server, vol) = id.split_once(':').unwrap_or(("", id));
+                match cloud
+                    .compute
+                    .volume_attachment_get(ctx, server.to_owned(), vol.to_owned())
+                    .await
+                {
+                    Ok(_) => true,
+                    Err(e) if gone(&e) => false,
+                    Err(e) => return Err(e),
+                }
+            }
             "OS::Cinder::Volume" => match cloud.volume.volume_get(ctx, id.to_owned()).await {
                 Ok(v) if v.status.as_str() == "error_deleting" => {
                     return Err(ApiError::Conflict(format!(

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::engine::{self, Op};
 use super::model::{COMPLETE, CREATE, DELETE, IN_PROGRESS, INIT, Owner, Resource, Stack, UPDATE};
 use super::template::Template;
-use super::{OrchestrationService, may_change, resources, store};
+use super::{OrchestrationService, may_change, store};
 use crate::cloud::Cloud;
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
@@ -51,17 +51,120 @@ pub fn template_of(req: &StackCreate) -> ApiResult<Template> {
         }
         (None, None) => return Err(ApiError::bad_request("No template specified")),
     };
-    let t = Template::parse(raw)?;
-    for (name, r) in &t.resources {
-        resources::check_definition(name, &r.kind, &r.properties)?;
+    let files = files_of(req)?;
+    let registry = registry_of(req)?;
+    let mut raw = inline_files(&raw, &files)?;
+    // A registry entry naming another built-in type is applied here, so the
+    // stored template has the real type; one naming a file stays, and the
+    // engine makes a nested stack of it.
+    if let Some(Value::Object(rs)) = raw.get_mut("resources") {
+        for r in rs.values_mut() {
+            if let Some(Value::String(kind)) = r.get_mut("type")
+                && let Some(Value::String(to)) = registry.get(kind.as_str())
+                && !files.contains_key(to)
+            {
+                *kind = to.clone();
+            }
+        }
     }
-    engine::check_attributes(&t)?;
+    let t = Template::parse(raw)?;
+    super::nested::check_template(&files, &registry, &t, 0)?;
     Ok(t)
+}
+
+/// The request's `files`: name to text.
+pub fn files_of(req: &StackCreate) -> ApiResult<Map<String, Value>> {
+    if let Some((k, _)) = req.files.iter().find(|(_, v)| !v.is_string()) {
+        return Err(ApiError::bad_request(format!(
+            "The file {k} in \"files\" is not text."
+        )));
+    }
+    Ok(req.files.clone())
+}
+
+/// The environment's `resource_registry`: type to type or file (its
+/// per-resource `resources:` overrides are not supported).
+pub fn registry_of(req: &StackCreate) -> ApiResult<Map<String, Value>> {
+    match environment_of(req)?.get("resource_registry") {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(m)) => Ok(m
+            .iter()
+            .filter(|(k, v)| *k != "resources" && v.is_string())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()),
+        Some(_) => Err(ApiError::bad_request("resource_registry must be a mapping")),
+    }
+}
+
+/// Replaces each `get_file` with the content the request sent under that name
+/// (the client reads local files and sends them in `files`).
+fn inline_files(v: &Value, files: &Map<String, Value>) -> ApiResult<Value> {
+    Ok(match v {
+        Value::Object(m) if m.len() == 1 && m.contains_key("get_file") => {
+            let name = m.get("get_file").and_then(Value::as_str).ok_or_else(|| {
+                ApiError::bad_request("Arguments to \"get_file\" must be a string")
+            })?;
+            files.get(name).cloned().ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "No content found in the \"files\" section for get_file path: {name}"
+                ))
+            })?
+        }
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| Ok((k.clone(), inline_files(x, files)?)))
+                .collect::<ApiResult<_>>()?,
+        ),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| inline_files(x, files))
+                .collect::<ApiResult<_>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// A stack's resources as recorded before its engine run starts (INIT).
+pub(crate) fn init_rows(stack: &Stack, live: &Template) -> ApiResult<Vec<Resource>> {
+    let now = store::now();
+    Ok(live
+        .order()?
+        .into_iter()
+        .filter_map(|n| live.resources.get(&n).map(|d| (n, d.kind.clone())))
+        .map(|(name, kind)| Resource {
+            stack_id: stack.id.clone(),
+            name,
+            kind,
+            physical_id: String::new(),
+            action: INIT.into(),
+            status: COMPLETE.into(),
+            status_reason: String::new(),
+            attributes: Value::Object(Map::new()),
+            properties: Value::Object(Map::new()),
+            replaced_id: String::new(),
+            intent: String::new(),
+            created_at: now.clone(),
+            updated_at: None,
+        })
+        .collect())
 }
 
 /// The parameter values of a request: the environment's `parameter_defaults`,
 /// then its `parameters`, then the request's own, later ones winning.
 pub fn given_parameters(req: &StackCreate) -> ApiResult<Map<String, Value>> {
+    let env = environment_of(req)?;
+    let mut out = Map::new();
+    for section in ["parameter_defaults", "parameters"] {
+        if let Some(Value::Object(p)) = env.get(section) {
+            out.extend(p.clone());
+        }
+    }
+    out.extend(req.parameters.clone());
+    Ok(out)
+}
+
+/// The request's environment, checked for known sections.
+fn environment_of(req: &StackCreate) -> ApiResult<Map<String, Value>> {
     let env = match &req.environment {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m.clone(),
@@ -93,14 +196,7 @@ pub fn given_parameters(req: &StackCreate) -> ApiResult<Map<String, Value>> {
             "environment has unknown section \"{k}\""
         )));
     }
-    let mut out = Map::new();
-    for section in ["parameter_defaults", "parameters"] {
-        if let Some(Value::Object(p)) = env.get(section) {
-            out.extend(p.clone());
-        }
-    }
-    out.extend(req.parameters.clone());
-    Ok(out)
+    Ok(env)
 }
 
 fn check_stack_name(name: &str) -> ApiResult<()> {
@@ -199,26 +295,11 @@ impl OrchestrationService {
             created_at: now.clone(),
             updated_at: None,
             deleted_at: None,
+            parent: String::new(),
+            files: files_of(&req)?,
+            registry: registry_of(&req)?,
         };
-        let rows: Vec<Resource> = t
-            .order()?
-            .into_iter()
-            .filter_map(|n| t.resources.get(&n).map(|d| (n, d.kind.clone())))
-            .map(|(name, kind)| Resource {
-                stack_id: stack.id.clone(),
-                name,
-                kind,
-                physical_id: String::new(),
-                action: INIT.into(),
-                status: COMPLETE.into(),
-                status_reason: String::new(),
-                attributes: Value::Object(Map::new()),
-                properties: Value::Object(Map::new()),
-                replaced_id: String::new(),
-                created_at: now.clone(),
-                updated_at: None,
-            })
-            .collect();
+        let rows = init_rows(&stack, &stack.definition()?)?;
         let ev = engine::event(&stack, None, CREATE, IN_PROGRESS, "Stack CREATE started");
         let s = stack.clone();
         self.write(move |c| {
@@ -255,10 +336,16 @@ impl OrchestrationService {
                 stack.name, stack.action
             )));
         }
-        let t = if patch && req.template.is_none() && req.template_url.is_none() {
+        let keep = patch && req.template.is_none() && req.template_url.is_none();
+        let t = if keep {
             Template::parse(stack.template.clone())?
         } else {
             template_of(&req)?
+        };
+        let (files, registry) = if keep {
+            (stack.files.clone(), stack.registry.clone())
+        } else {
+            (files_of(&req)?, registry_of(&req)?)
         };
         let mut given = Map::new();
         if patch {
@@ -277,6 +364,7 @@ impl OrchestrationService {
         let (id, raw) = (stack.id.clone(), t.raw.clone());
         self.write(move |c| {
             store::stack_set_definition(c, &id, &raw, &parameters, timeout)?;
+            store::stack_set_environment(c, &id, &files, &registry)?;
             store::stack_set_status(c, &id, UPDATE, IN_PROGRESS, "Stack UPDATE started")?;
             store::event_add(c, &ev)
         })
@@ -343,7 +431,7 @@ impl OrchestrationService {
         cloud: &Cloud,
         stack: &Stack,
     ) -> ApiResult<Vec<(String, String, Result<Value, String>)>> {
-        let t = Template::parse(stack.template.clone())?;
+        let t = stack.definition()?;
         let current: BTreeMap<String, Resource> = self
             .stack_resources(stack)
             .await?

@@ -20,9 +20,9 @@ pub fn now() -> String {
 }
 
 const STACK_COLS: &str = "id, name, project_id, owner, template, parameters, action, status, \
-     status_reason, disable_rollback, timeout_mins, tags, created_at, updated_at, deleted_at";
+     status_reason, disable_rollback, timeout_mins, tags, created_at, updated_at, deleted_at, parent, files, registry";
 
-type StackRow = (Stack, String, String, String, String);
+type StackRow = (Stack, String, String, String, String, String, String);
 
 fn stack_row(r: &Row) -> rusqlite::Result<StackRow> {
     Ok((
@@ -52,16 +52,23 @@ fn stack_row(r: &Row) -> rusqlite::Result<StackRow> {
             created_at: r.get(12)?,
             updated_at: r.get(13)?,
             deleted_at: r.get(14)?,
+            parent: r.get(15)?,
+            files: Default::default(),
+            registry: Default::default(),
         },
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
         r.get(11)?,
+        r.get(16)?,
+        r.get(17)?,
     ))
 }
 
 fn finish(row: StackRow) -> ApiResult<Stack> {
-    let (mut s, owner, template, parameters, tags) = row;
+    let (mut s, owner, template, parameters, tags, files, registry) = row;
+    s.files = serde_json::from_str(&files).map_err(json_err)?;
+    s.registry = serde_json::from_str(&registry).map_err(json_err)?;
     s.owner = serde_json::from_str(&owner).map_err(json_err)?;
     s.template = serde_json::from_str(&template).map_err(json_err)?;
     s.parameters = serde_json::from_str(&parameters).map_err(json_err)?;
@@ -72,7 +79,7 @@ fn finish(row: StackRow) -> ApiResult<Stack> {
 /// Inserts a stack; a live stack of the same name in the project is Heat's 409.
 pub fn stack_insert(c: &Connection, s: &Stack) -> ApiResult<()> {
     let r = c.execute(
-        &format!("INSERT INTO heat_stacks ({STACK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+        &format!("INSERT INTO heat_stacks ({STACK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"),
         params![
             s.id,
             s.name,
@@ -89,6 +96,9 @@ pub fn stack_insert(c: &Connection, s: &Stack) -> ApiResult<()> {
             s.created_at,
             s.updated_at,
             s.deleted_at,
+            s.parent,
+            serde_json::to_string(&s.files).map_err(json_err)?,
+            serde_json::to_string(&s.registry).map_err(json_err)?,
         ],
     );
     match r {
@@ -183,7 +193,7 @@ pub fn stack_mark_deleted(c: &Connection, id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-const RES_COLS: &str = "stack_id, name, type, physical_id, action, status, status_reason, attributes, created_at, updated_at, properties, replaced_id";
+const RES_COLS: &str = "stack_id, name, type, physical_id, action, status, status_reason, attributes, created_at, updated_at, properties, replaced_id, intent";
 
 fn resource_row(r: &Row) -> rusqlite::Result<(Resource, String, String)> {
     Ok((
@@ -198,6 +208,7 @@ fn resource_row(r: &Row) -> rusqlite::Result<(Resource, String, String)> {
             attributes: Value::Null,
             properties: Value::Null,
             replaced_id: r.get(11)?,
+            intent: r.get(12)?,
             created_at: r.get(8)?,
             updated_at: r.get(9)?,
         },
@@ -208,7 +219,7 @@ fn resource_row(r: &Row) -> rusqlite::Result<(Resource, String, String)> {
 
 pub fn resource_put(c: &Connection, r: &Resource) -> ApiResult<()> {
     c.execute(
-        &format!("INSERT OR REPLACE INTO heat_resources ({RES_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+        &format!("INSERT OR REPLACE INTO heat_resources ({RES_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
         params![
             r.stack_id,
             r.name,
@@ -222,6 +233,7 @@ pub fn resource_put(c: &Connection, r: &Resource) -> ApiResult<()> {
             r.updated_at,
             serde_json::to_string(&r.properties).map_err(json_err)?,
             r.replaced_id,
+            r.intent,
         ],
     )
     .map_err(sql)?;
@@ -274,6 +286,25 @@ pub fn stack_set_definition(
             serde_json::to_string(parameters).map_err(json_err)?,
             timeout_mins,
             now()
+        ],
+    )
+    .map_err(sql)?;
+    Ok(())
+}
+
+/// Replaces the files and registry a stack's template resources read.
+pub fn stack_set_environment(
+    c: &Connection,
+    id: &str,
+    files: &serde_json::Map<String, Value>,
+    registry: &serde_json::Map<String, Value>,
+) -> ApiResult<()> {
+    c.execute(
+        "UPDATE heat_stacks SET files = ?2, registry = ?3 WHERE id = ?1",
+        params![
+            id,
+            serde_json::to_string(files).map_err(json_err)?,
+            serde_json::to_string(registry).map_err(json_err)?,
         ],
     )
     .map_err(sql)?;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
+use super::functions;
 use crate::http::error::{ApiError, ApiResult};
 
 /// The HOT versions accepted, by date and by release name.
@@ -67,12 +68,15 @@ pub struct ResourceDef {
     pub kind: String,
     pub properties: Value,
     pub depends_on: Vec<String>,
+    /// The `condition` key: a condition's name or expression.
+    pub condition: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputDef {
     pub value: Value,
     pub description: String,
+    pub condition: Option<Value>,
 }
 
 /// A parsed, structurally checked template.
@@ -83,6 +87,8 @@ pub struct Template {
     pub parameters: BTreeMap<String, ParamDef>,
     pub resources: BTreeMap<String, ResourceDef>,
     pub outputs: BTreeMap<String, OutputDef>,
+    /// The `conditions` section: name to expression.
+    pub conditions: BTreeMap<String, Value>,
     /// The template as received, for `GET .../template`.
     pub raw: Value,
 }
@@ -194,20 +200,36 @@ impl Template {
                             description: as_str_field(om, "description", name)?
                                 .unwrap_or("No description given")
                                 .to_owned(),
+                            condition: om.get("condition").cloned(),
                         },
                     );
                 }
             }
             Some(_) => return Err(invalid("The \"outputs\" section must be a map.")),
         }
+        let conditions = match top.get("conditions") {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(Value::Object(cs)) => cs.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Some(_) => return Err(invalid("The \"conditions\" section must be a map.")),
+        };
         let t = Template {
             version,
             description,
             parameters,
             resources,
             outputs,
+            conditions,
             raw,
         };
+        for (name, r) in &t.resources {
+            if let Some(Value::String(c)) = &r.condition
+                && !t.conditions.contains_key(c)
+            {
+                return Err(invalid(format!(
+                    "Invalid condition \"{c}\" (in resources.{name})"
+                )));
+            }
+        }
         t.check_references()?;
         t.order()?;
         Ok(t)
@@ -261,6 +283,8 @@ impl Template {
                 let mut deps: BTreeSet<String> = r.depends_on.iter().cloned().collect();
                 collect_refs(&r.properties, &mut deps);
                 deps.remove(name);
+                // A resource its condition left out is no dependency.
+                deps.retain(|d| self.resources.contains_key(d));
                 (name.clone(), deps)
             })
             .collect()
@@ -315,6 +339,151 @@ impl Template {
             out.insert(name.clone(), v);
         }
         Ok(out)
+    }
+}
+
+/// A scope that knows parameters only, for conditions.
+struct Params<'a>(&'a Map<String, Value>);
+
+impl Scope for Params<'_> {
+    fn param(&self, name: &str) -> Option<Value> {
+        self.0.get(name).cloned()
+    }
+    fn resource_id(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn attr(&self, _: &str, _: &str) -> Option<Value> {
+        None
+    }
+}
+
+impl Template {
+    /// The template as a stack with these parameter values runs it: resources
+    /// and outputs whose condition is false left out and every `if` decided
+    /// (conditions read parameters only, so this is known before any resource).
+    pub fn with_conditions(&self, params: &Map<String, Value>) -> ApiResult<Template> {
+        let mut t = self.clone();
+        let scope = Params(params);
+        let mut values = BTreeMap::new();
+        for name in self.conditions.keys() {
+            values.insert(
+                name.clone(),
+                self.condition(&Value::String(name.clone()), &scope, 0)?,
+            );
+        }
+        let keep = |c: &Option<Value>| -> ApiResult<bool> {
+            match c {
+                None => Ok(true),
+                Some(Value::String(n)) => Ok(values.get(n).copied().unwrap_or(false)),
+                Some(other) => self.condition(other, &scope, 0),
+            }
+        };
+        let mut resources = BTreeMap::new();
+        for (name, r) in &self.resources {
+            if keep(&r.condition)? {
+                let mut r = r.clone();
+                r.properties = self.decide_ifs(&r.properties, &scope)?;
+                resources.insert(name.clone(), r);
+            }
+        }
+        for r in resources.values_mut() {
+            r.depends_on.retain(|d| self.resources.contains_key(d));
+        }
+        let names: BTreeSet<String> = resources.keys().cloned().collect();
+        for r in resources.values_mut() {
+            r.depends_on.retain(|d| names.contains(d));
+        }
+        t.resources = resources;
+        let mut outputs = BTreeMap::new();
+        for (name, o) in &self.outputs {
+            if keep(&o.condition)? {
+                let mut o = o.clone();
+                o.value = self.decide_ifs(&o.value, &scope)?;
+                outputs.insert(name.clone(), o);
+            }
+        }
+        t.outputs = outputs;
+        Ok(t)
+    }
+
+    /// A condition's truth: a boolean, a condition's name, or an expression of
+    /// `equals`, `not`, `and`, `or`, `contains` and `get_param`.
+    fn condition(&self, v: &Value, scope: &Params, depth: usize) -> ApiResult<bool> {
+        if depth > 32 {
+            return Err(invalid("Circular definition of conditions"));
+        }
+        match v {
+            Value::Bool(b) => Ok(*b),
+            Value::String(n) => match self.conditions.get(n) {
+                Some(c) => self.condition(c, scope, depth + 1),
+                None if n.eq_ignore_ascii_case("true") => Ok(true),
+                None if n.eq_ignore_ascii_case("false") => Ok(false),
+                None => Err(invalid(format!("Invalid condition \"{n}\""))),
+            },
+            Value::Object(m) if m.len() == 1 => {
+                let (k, arg) = m.iter().next().ok_or_else(|| invalid("empty condition"))?;
+                match k.as_str() {
+                    "not" => Ok(!self.condition(arg, scope, depth + 1)?),
+                    "and" | "or" => {
+                        let Value::Array(items) = arg else {
+                            return Err(bad_fn(k, "must be a list of conditions"));
+                        };
+                        if items.len() < 2 {
+                            return Err(bad_fn(k, "must be a list of at least two conditions"));
+                        }
+                        let mut out = k == "and";
+                        for c in items {
+                            let x = self.condition(c, scope, depth + 1)?;
+                            out = if k == "and" { out && x } else { out || x };
+                        }
+                        Ok(out)
+                    }
+                    "equals" | "contains" => Ok(truth(&functions::call(k, &resolve(arg, scope)?)?)),
+                    "get_param" => Ok(truth(&resolve(v, scope)?)),
+                    other => Err(invalid(format!(
+                        "The function \"{other}\" is not supported in conditions."
+                    ))),
+                }
+            }
+            _ => Err(invalid(format!("Invalid condition {v}"))),
+        }
+    }
+
+    /// Replaces each `if` with the branch its condition picks.
+    fn decide_ifs(&self, v: &Value, scope: &Params) -> ApiResult<Value> {
+        Ok(match v {
+            Value::Object(m) if m.len() == 1 && m.contains_key("if") => {
+                let Some(Value::Array(a)) = m.get("if") else {
+                    return Err(bad_fn(
+                        "if",
+                        "must be a list [condition, if-true, if-false]",
+                    ));
+                };
+                let [c, yes, no] = a.as_slice() else {
+                    return Err(bad_fn(
+                        "if",
+                        "must be a list [condition, if-true, if-false]",
+                    ));
+                };
+                let pick = if self.condition(c, scope, 0)? {
+                    yes
+                } else {
+                    no
+                };
+                self.decide_ifs(pick, scope)?
+            }
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, x)| Ok((k.clone(), self.decide_ifs(x, scope)?)))
+                    .collect::<ApiResult<_>>()?,
+            ),
+            Value::Array(a) => Value::Array(
+                a.iter()
+                    .map(|x| self.decide_ifs(x, scope))
+                    .collect::<ApiResult<_>>()?,
+            ),
+            other => other.clone(),
+        })
     }
 }
 
@@ -450,6 +619,7 @@ fn parse_resource(name: &str, r: &Value) -> ApiResult<ResourceDef> {
         kind,
         properties,
         depends_on,
+        condition: m.get("condition").cloned(),
     })
 }
 
@@ -669,8 +839,41 @@ pub fn resolve(v: &Value, scope: &dyn Scope) -> ApiResult<Value> {
                         .unwrap_or(Value::Null))
                 }
                 "get_attr" => get_attr(arg, scope),
-                "str_replace" => str_replace(&resolve(arg, scope)?),
+                "str_replace" => str_replace(&resolve(arg, scope)?, Strict::No),
+                "str_replace_strict" => str_replace(&resolve(arg, scope)?, Strict::Keys),
+                "str_replace_vstrict" => str_replace(&resolve(arg, scope)?, Strict::Values),
                 "list_join" => list_join(&resolve(arg, scope)?),
+                "if" => {
+                    let Value::Array(a) = arg else {
+                        return Err(bad_fn(
+                            "if",
+                            "must be a list [condition, if-true, if-false]",
+                        ));
+                    };
+                    let [c, yes, no] = a.as_slice() else {
+                        return Err(bad_fn(
+                            "if",
+                            "must be a list [condition, if-true, if-false]",
+                        ));
+                    };
+                    let c = match c {
+                        // A condition by name (the conditions section, applied
+                        // before a run, leaves none of these; a bare resolve
+                        // treats the name as unknown).
+                        Value::String(n) => {
+                            return Err(invalid(format!("Invalid condition \"{n}\"")));
+                        }
+                        other => truth(&resolve(other, scope)?),
+                    };
+                    resolve(if c { yes } else { no }, scope)
+                }
+                "equals" | "not" | "and" | "or" | "contains" => {
+                    functions::call(k, &resolve(arg, scope)?)
+                }
+                "str_split" | "repeat" | "map_merge" | "map_replace" | "filter" | "list_concat"
+                | "list_concat_unique" | "make_url" | "digest" => {
+                    functions::call(k, &resolve(arg, scope)?)
+                }
                 _ => Ok(Value::Object(
                     m.iter()
                         .map(|(k, x)| Ok((k.clone(), resolve(x, scope)?)))
@@ -767,7 +970,28 @@ fn scalar_text(v: &Value) -> String {
     }
 }
 
-fn str_replace(arg: &Value) -> ApiResult<Value> {
+/// Whether `str_replace` refuses a parameter the template does not use
+/// (`_strict`), or also one whose value is empty (`_vstrict`).
+#[derive(Clone, Copy, PartialEq)]
+enum Strict {
+    No,
+    Keys,
+    Values,
+}
+
+/// A condition's value: booleans as they are; Heat's strings "true"/"false".
+pub fn truth(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.eq_ignore_ascii_case("true"),
+        Value::Null => false,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+    }
+}
+
+fn str_replace(arg: &Value, strict: Strict) -> ApiResult<Value> {
     let Value::Object(m) = arg else {
         return Err(bad_fn(
             "str_replace",
@@ -784,6 +1008,29 @@ fn str_replace(arg: &Value) -> ApiResult<Value> {
     };
     // Longest keys first, so `$var1` is not taken by `$var`; each position is
     // replaced once (Heat's behaviour since Liberty).
+    let fname = match strict {
+        Strict::No => "str_replace",
+        Strict::Keys => "str_replace_strict",
+        Strict::Values => "str_replace_vstrict",
+    };
+    if strict != Strict::No {
+        if let Some(k) = params.keys().find(|k| !template.contains(k.as_str())) {
+            return Err(invalid(format!(
+                "The following params were not found in the template: '{k}'"
+            )));
+        }
+        if strict == Strict::Values
+            && let Some(k) = params
+                .iter()
+                .find(|(_, v)| v.is_null() || v.as_str() == Some(""))
+                .map(|(k, _)| k)
+        {
+            return Err(bad_fn(
+                fname,
+                &format!("has an empty value for param '{k}'"),
+            ));
+        }
+    }
     let mut keys: Vec<(&String, String)> =
         params.iter().map(|(k, v)| (k, scalar_text(v))).collect();
     keys.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(b.0)));
@@ -952,6 +1199,91 @@ outputs:
         assert!(e.to_string().contains("length"), "{e}");
         let e = tpl("heat_template_version: 2018-08-31\nparameters:\n  f:\n    type: string\n    default: x\n    constraints:\n      - allowed_values: [a]\n").expect_err("bad default");
         assert!(e.to_string().contains("not an allowed value"), "{e}");
+    }
+
+    #[test]
+    fn conditions_leave_out_resources_and_decide_ifs() {
+        let t = tpl(r#"
+heat_template_version: 2018-08-31
+parameters:
+  env: {type: string, default: test}
+  zones: {type: comma_delimited_list, default: "a,b"}
+conditions:
+  prod: {equals: [{get_param: env}, prod]}
+  not_prod: {not: prod}
+  two: {and: [not_prod, {contains: [b, {get_param: zones}]}]}
+resources:
+  big:
+    type: OS::Heat::None
+    condition: prod
+  small:
+    type: OS::Heat::Value
+    condition: not_prod
+    depends_on: big
+    properties:
+      value: {if: [prod, large, {if: [two, tiny, small]}]}
+outputs:
+  big_id:
+    condition: prod
+    value: {get_resource: big}
+  size:
+    value: {get_attr: [small, value]}
+"#)
+        .expect("parses");
+        let test = t
+            .with_conditions(&t.resolve_parameters(&Map::new()).expect("defaults"))
+            .expect("conditions");
+        assert_eq!(test.resources.keys().collect::<Vec<_>>(), vec!["small"]);
+        assert_eq!(test.resources["small"].properties["value"], "tiny");
+        assert!(test.resources["small"].depends_on.is_empty());
+        assert_eq!(test.order().expect("order"), vec!["small"]);
+        assert_eq!(test.outputs.keys().collect::<Vec<_>>(), vec!["size"]);
+        let given = json!({"env": "prod"});
+        let prod = t
+            .with_conditions(
+                &t.resolve_parameters(given.as_object().expect("map"))
+                    .expect("params"),
+            )
+            .expect("conditions");
+        assert_eq!(prod.resources.keys().collect::<Vec<_>>(), vec!["big"]);
+        assert!(prod.outputs.contains_key("big_id"));
+        let e =
+            tpl("heat_template_version: 2018-08-31\nresources:\n  a: {type: X, condition: nope}\n")
+                .expect_err("unknown condition");
+        assert!(e.to_string().contains("nope"), "{e}");
+        let e = tpl("heat_template_version: 2018-08-31\nconditions:\n  a: b\n  b: a\n")
+            .expect("parses")
+            .with_conditions(&Map::new())
+            .expect_err("cycle");
+        assert!(e.to_string().contains("Circular"), "{e}");
+    }
+
+    #[test]
+    fn strict_replacements() {
+        let ok = resolve(
+            &json!({"str_replace_strict": {"template": "a $x", "params": {"$x": "1"}}}),
+            &S,
+        )
+        .expect("strict");
+        assert_eq!(ok, "a 1");
+        let e = resolve(
+            &json!({"str_replace_strict": {"template": "a", "params": {"$x": "1"}}}),
+            &S,
+        )
+        .expect_err("unused key");
+        assert!(e.to_string().contains("$x"), "{e}");
+        let e = resolve(
+            &json!({"str_replace_vstrict": {"template": "a $x", "params": {"$x": ""}}}),
+            &S,
+        )
+        .expect_err("empty value");
+        assert!(e.to_string().contains("$x"), "{e}");
+        let v = resolve(
+            &json!({"list_join": [",", {"str_split": [":", "a:b"]}, {"repeat": {"for_each": {"%i%": ["1", "2"]}, "template": "n%i%"}}]}),
+            &S,
+        )
+        .expect("nested functions");
+        assert_eq!(v, "a,b,n1,n2");
     }
 
     #[test]

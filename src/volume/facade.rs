@@ -52,3 +52,5 @@ pub use super::volumes::VolumeCreate;
 pub use super::model::{Snapshot, Volume};
 pub use super::snapshots::SnapshotCreate;
 pub use super::volumes::ListOptions;
+/// The filters of a volume listing, for callers other than the API.
+pub use super::volumes::ListOptions as VolumeListOptions;

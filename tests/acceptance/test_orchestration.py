@@ -309,6 +309,290 @@ def test_kill9_during_create_then_restart_and_delete(fresh_server: OnestackServe
         time.sleep(0.5)
 
 
+def test_kill9_while_a_resource_waits_then_the_create_resumes(fresh_server: OnestackServer,
+                                                              tmp_path):
+    """A deterministic point to kill at: Heat's own test resource waits
+    `action_wait_secs` in its create, so the stack is certainly mid-create (one
+    network made, one resource in progress, one not started) when kill -9 lands."""
+    demo = Osc(fresh_server.openrc("demo"))
+    text = """
+heat_template_version: 2018-08-31
+resources:
+  first:
+    type: OS::Neutron::Net
+  wait:
+    type: OS::Heat::TestResource
+    depends_on: first
+    properties: {value: waited, action_wait_secs: {create: 6}}
+  last:
+    type: OS::Neutron::Net
+    depends_on: wait
+outputs:
+  out: {value: {get_attr: [wait, output]}}
+"""
+    name = unique("wait")
+    demo.run("stack", "create", "-t", write(tmp_path, "w.yaml", text), name)
+    deadline = time.monotonic() + 60
+    while resources(demo, name)["wait"]["resource_status"] != "CREATE_IN_PROGRESS":
+        assert time.monotonic() < deadline, resources(demo, name)
+        time.sleep(0.3)
+    first = resources(demo, name)["first"]["physical_resource_id"]
+    fresh_server.kill9()
+    fresh_server.start()
+    demo = Osc(fresh_server.openrc("demo"))
+    s = wait_stack(demo, name)
+    assert s["stack_status"] == "CREATE_COMPLETE", s
+    res = resources(demo, name)
+    assert res["first"]["physical_resource_id"] == first
+    assert {o["output_key"]: o["output_value"] for o in s["outputs"]} == {"out": "waited"}
+    # Nothing was made twice: one network per network resource.
+    mine = [n for n in demo.json("network", "list") if n["Name"].startswith(f"{name}-")]
+    assert sorted(n["ID"] for n in mine) == sorted(
+        [first, res["last"]["physical_resource_id"]]), mine
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    assert not [n for n in demo.json("network", "list") if n["Name"].startswith(f"{name}-")]
+
+
+def _interrupt_create(state_dir: Path, stack_id: str, resource: str, intent: str) -> None:
+    """Puts a stopped server's database in the state a kill -9 leaves when it lands
+    between a resource's create call and the record of its physical id: the stack
+    and the resource CREATE_IN_PROGRESS, the resource's id forgotten, its intent
+    (the name the call gave) kept. The window is microseconds wide, so the test
+    builds it rather than racing for it."""
+    import sqlite3
+    db = sqlite3.connect(state_dir / "state.db")
+    with db:
+        db.execute("UPDATE heat_stacks SET action = 'CREATE', status = 'IN_PROGRESS' "
+                   "WHERE id = ?", (stack_id,))
+        db.execute("UPDATE heat_resources SET action = 'CREATE', status = 'IN_PROGRESS', "
+                   "intent = ?, physical_id = '', updated_at = '2000-01-01T00:00:00Z' "
+                   "WHERE stack_id = ? AND name = ?", (intent, stack_id, resource))
+    db.close()
+
+
+def test_create_interrupted_between_call_and_record_adopts_no_orphan(
+        fresh_server: OnestackServer, tmp_path):
+    demo = Osc(fresh_server.openrc("demo"))
+    text = """
+heat_template_version: 2018-08-31
+resources:
+  net:
+    type: OS::Neutron::Net
+  subnet:
+    type: OS::Neutron::Subnet
+    properties: {network: {get_resource: net}, cidr: 10.91.0.0/24}
+  vol:
+    type: OS::Cinder::Volume
+    properties: {size: 1}
+"""
+    name = unique("intent")
+    demo.run("stack", "create", "-t", write(tmp_path, "i.yaml", text), "--wait", "--poll", "1",
+             name)
+    stack_id = demo.json("stack", "show", name)["id"]
+    before = {k: r["physical_resource_id"] for k, r in resources(demo, name).items()}
+    nets_before = {n["ID"] for n in demo.json("network", "list")}
+    names = {"subnet": demo.json("subnet", "show", before["subnet"])["name"],
+             "vol": demo.json("volume", "show", before["vol"])["name"]}
+    fresh_server.kill9()
+    for res, intent in names.items():
+        _interrupt_create(fresh_server.state_dir, stack_id, res, intent)
+    fresh_server.start()
+    demo = Osc(fresh_server.openrc("demo"))
+    s = wait_stack(demo, name)
+    assert s["stack_status"] == "CREATE_COMPLETE", s
+    after = {k: r["physical_resource_id"] for k, r in resources(demo, name).items()}
+    # What the interrupted calls made is adopted, not made a second time.
+    assert after == before, (before, after)
+    assert len([x for x in demo.json("subnet", "list") if x["Name"].startswith(f"{name}-")]) == 1
+    assert len([v for v in demo.json("volume", "list") if v["Name"].startswith(f"{name}-")]) == 1
+    events = demo.json("stack", "event", "list", name)
+    assert any("Adopted" in (e.get("resource_status_reason") or "") for e in events), events
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    assert {n["ID"] for n in demo.json("network", "list")} <= nets_before
+    assert not [x for x in demo.json("subnet", "list") if x["Name"].startswith(f"{name}-")]
+    deadline = time.monotonic() + 60
+    while [v for v in demo.json("volume", "list") if v["Name"].startswith(f"{name}-")]:
+        assert time.monotonic() < deadline, "volume left behind"
+        time.sleep(0.5)
+
+
+GROUP = """
+heat_template_version: 2018-08-31
+parameters:
+  count: {type: number, default: 3}
+resources:
+  nets:
+    type: OS::Heat::ResourceGroup
+    properties:
+      count: {get_param: count}
+      resource_def:
+        type: OS::Neutron::Net
+        properties:
+          name: {list_join: ['-', [{get_param: 'OS::stack_name'}, 'net', '%index%']]}
+outputs:
+  ids:
+    value: {get_attr: [nets, refs]}
+  names:
+    value: {get_attr: [nets, name]}
+  second:
+    value: {get_attr: [nets, resource.1.name]}
+  by_index:
+    value: {get_attr: [nets, attributes, name]}
+"""
+
+
+def test_resource_group_creates_scales_and_deletes(demo, tmp_path):
+    name = unique("grp")
+    tpl = write(tmp_path, "group.yaml", GROUP)
+    demo.run("stack", "create", "-t", tpl, "--wait", "--poll", "1", name)
+    s = demo.json("stack", "show", name)
+    assert s["stack_status"] == "CREATE_COMPLETE", s
+    outs = {o["output_key"]: o["output_value"] for o in s["outputs"]}
+    assert outs["names"] == [f"{name}-net-{i}" for i in range(3)], outs
+    assert outs["second"] == f"{name}-net-1"
+    assert outs["by_index"] == {str(i): f"{name}-net-{i}" for i in range(3)}, outs
+    for i, net_id in enumerate(outs["ids"]):
+        assert demo.json("network", "show", net_id)["name"] == f"{name}-net-{i}"
+    group = resources(demo, name)["nets"]
+    assert group["resource_type"] == "OS::Heat::ResourceGroup"
+    # The group is a nested stack, listed only when asked for.
+    assert group["physical_resource_id"] not in {x["ID"] for x in demo.json("stack", "list")}
+    nested = {x["ID"]: x for x in demo.json("stack", "list", "--nested")}
+    assert group["physical_resource_id"] in nested
+    # Scale up, then down: members are added and removed from the end.
+    demo.run("stack", "update", "--existing", "--parameter", "count=4", "--wait", name)
+    outs = {o["output_key"]: o["output_value"] for o in demo.json("stack", "show", name)["outputs"]}
+    assert len(outs["ids"]) == 4 and outs["names"][3] == f"{name}-net-3", outs
+    four = outs["ids"]
+    demo.run("stack", "update", "--existing", "--parameter", "count=1", "--wait", name)
+    s = demo.json("stack", "show", name)
+    assert s["stack_status"] == "UPDATE_COMPLETE", s
+    outs = {o["output_key"]: o["output_value"] for o in s["outputs"]}
+    assert outs["ids"] == four[:1], outs
+    for gone_id in four[1:]:
+        assert gone(demo, "network", "show", gone_id)
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    assert gone(demo, "network", "show", four[0])
+    assert group["physical_resource_id"] not in {
+        x["ID"] for x in demo.json("stack", "list", "--nested")}
+
+
+NET_TEMPLATE = """
+heat_template_version: 2018-08-31
+parameters:
+  cidr: {type: string}
+resources:
+  net:
+    type: OS::Neutron::Net
+  subnet:
+    type: OS::Neutron::Subnet
+    properties: {network: {get_resource: net}, cidr: {get_param: cidr}}
+outputs:
+  net_id: {value: {get_resource: net}}
+  cidr: {value: {get_attr: [subnet, cidr]}}
+"""
+
+
+def test_template_resources_from_files_and_the_registry(demo, tmp_path):
+    write(tmp_path, "net.yaml", NET_TEMPLATE)
+    write(tmp_path, "env.yaml", "resource_registry:\n  Lab::Net: net.yaml\n")
+    main = """
+heat_template_version: 2018-08-31
+resources:
+  direct:
+    type: net.yaml
+    properties: {cidr: 10.93.0.0/24}
+  mapped:
+    type: Lab::Net
+    properties: {cidr: 10.93.1.0/24}
+  script:
+    type: OS::Heat::Value
+    properties:
+      value: {get_file: script.sh}
+outputs:
+  direct_cidr: {value: {get_attr: [direct, cidr]}}
+  mapped_net: {value: {get_attr: [mapped, net_id]}}
+  script: {value: {get_attr: [script, value]}}
+"""
+    write(tmp_path, "script.sh", "#!/bin/sh\necho hi\n")
+    tpl = write(tmp_path, "main.yaml", main)
+    name = unique("tres")
+    demo.run("stack", "create", "-t", tpl, "-e", str(tmp_path / "env.yaml"), "--wait",
+             "--poll", "1", name)
+    s = demo.json("stack", "show", name)
+    assert s["stack_status"] == "CREATE_COMPLETE", s
+    outs = {o["output_key"]: o["output_value"] for o in s["outputs"]}
+    assert outs["direct_cidr"] == "10.93.0.0/24"
+    assert outs["script"] == "#!/bin/sh\necho hi\n"
+    mapped_net = outs["mapped_net"]
+    subnets = demo.json("subnet", "list", "--network", mapped_net)
+    assert [x["Subnet"] for x in subnets] == ["10.93.1.0/24"], subnets
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    assert gone(demo, "network", "show", mapped_net)
+    # A template resource with a property its template does not take is refused.
+    bad = write(tmp_path, "bad.yaml", "heat_template_version: 2018-08-31\nresources:\n"
+                "  r: {type: net.yaml, properties: {cidr: 10.0.0.0/24, nope: 1}}\n")
+    demo.fail("stack", "create", "-t", bad, unique("bad"), expect="Unknown Property nope")
+
+
+CONDITIONS = """
+heat_template_version: 2018-08-31
+parameters:
+  env: {type: string, default: test}
+  ports: {type: comma_delimited_list, default: "22,80"}
+conditions:
+  prod: {equals: [{get_param: env}, prod]}
+resources:
+  prod_net:
+    type: OS::Neutron::Net
+    condition: prod
+  sg:
+    type: OS::Neutron::SecurityGroup
+    properties:
+      name: {if: [prod, {get_param: 'OS::stack_name'}, {str_replace_strict: {template: "$s-test", params: {$s: {get_param: 'OS::stack_name'}}}}]}
+      rules:
+        repeat:
+          for_each: {<%port%>: {get_param: ports}}
+          template: {protocol: tcp, port_range_min: <%port%>, port_range_max: <%port%>}
+  info:
+    type: OS::Heat::Value
+    properties:
+      value:
+        map_merge:
+          - {split: {str_split: [',', 'a,b,c']}}
+          - {filtered: {filter: [[b], [a, b, c]]}}
+          - {joined: {list_concat_unique: [[a, b], [b, c]]}}
+          - {url: {make_url: {scheme: http, host: 10.0.0.1, port: 80, path: /x}}}
+          - {hash: {digest: [sha256, abc]}}
+outputs:
+  sg_name: {value: {get_attr: [sg, show, name]}}
+  info: {value: {get_attr: [info, value]}}
+  prod_net:
+    condition: prod
+    value: {get_resource: prod_net}
+"""
+
+
+def test_conditions_and_functions_in_a_real_stack(demo, tmp_path):
+    name = unique("cond")
+    demo.run("stack", "create", "-t", write(tmp_path, "c.yaml", CONDITIONS), "--wait",
+             "--poll", "1", name)
+    s = demo.json("stack", "show", name)
+    assert s["stack_status"] == "CREATE_COMPLETE", s
+    outs = {o["output_key"]: o["output_value"] for o in s["outputs"]}
+    assert "prod_net" not in outs and outs["sg_name"] == f"{name}-test", outs
+    assert outs["info"] == {
+        "split": ["a", "b", "c"], "filtered": ["a", "c"], "joined": ["a", "b", "c"],
+        "url": "http://10.0.0.1:80/x",
+        "hash": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}, outs
+    assert set(resources(demo, name)) == {"sg", "info"}
+    sg_id = resources(demo, name)["sg"]["physical_resource_id"]
+    rules = demo.json("security", "group", "rule", "list", sg_id)
+    assert {r["Port Range"] for r in rules if r["IP Protocol"] == "tcp"} == {"22:22", "80:80"}
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    assert gone(demo, "security", "group", "show", sg_id)
+
+
 # --------------------------------------------------------------------------- servers
 
 def _test_image() -> Path | None:

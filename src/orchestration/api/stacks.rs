@@ -28,7 +28,9 @@ pub fn routes() -> Router<Cloud> {
             get(stack_lookup)
                 .put(stack_update)
                 .patch(stack_patch)
-                .delete(stack_delete),
+                // Heat answers a delete by name with the redirect to the
+                // stack's URL, which the client follows with the same method.
+                .delete(stack_lookup),
         )
         .route(
             "/stacks/{stack_name}/{stack_id}",
@@ -65,7 +67,16 @@ pub fn routes() -> Router<Cloud> {
         )
         .route("/validate", post(template_validate))
         .route("/resource_types", get(resource_type_list))
+        .route("/resource_types/{type_name}", get(resource_type_show))
+        .route(
+            "/resource_types/{type_name}/template",
+            get(resource_type_template),
+        )
         .route("/template_versions", get(template_version_list))
+        .route(
+            "/template_versions/{template_version}/functions",
+            get(template_function_list),
+        )
         .route("/build_info", get(build_info))
 }
 
@@ -127,8 +138,13 @@ async fn stack_list(
     let stacks = cloud.orchestration.stack_list(&ctx, global).await?;
     let root = root_of(&headers, &p);
     let want = |k: &str, v: &str| q.get(k).is_none_or(|x| x == v);
+    // Nested stacks (a group's, a template resource's) only when asked.
+    let nested = q
+        .get("show_nested")
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
     let items: Vec<Value> = stacks
         .iter()
+        .filter(|s| nested || s.parent.is_empty())
         .filter(|s| want("stack_name", &s.name) && want("name", &s.name))
         .filter(|s| {
             want("stack_status", &s.full_status())
@@ -238,14 +254,23 @@ async fn resource_list(
     State(cloud): State<Cloud>,
     ctx: Ctx,
     Path(p): Params,
+    Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> ApiResult<axum::Json<Value>> {
     let stack = stack_of(&cloud, &ctx, &p).await?;
     let resources = cloud.orchestration.stack_resources(&stack).await?;
     let required = required_by(&stack);
     let root = root_of(&headers, &p);
+    let want = |k: &str, v: &str| q.get(k).is_none_or(|x| x == v);
     let items: Vec<Value> = resources
         .iter()
+        .filter(|r| {
+            want("type", &r.kind)
+                && want("name", &r.name)
+                && want("status", &r.status)
+                && want("action", &r.action)
+                && want("physical_resource_id", &r.physical_id)
+        })
         .map(|r| {
             view::resource(
                 &root,
@@ -261,7 +286,7 @@ async fn resource_list(
 /// Which resources depend on each resource.
 fn required_by(stack: &Stack) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    if let Ok(t) = crate::orchestration::template::Template::parse(stack.template.clone()) {
+    if let Ok(t) = stack.definition() {
         for (name, deps) in t.dependencies() {
             for d in deps {
                 out.entry(d).or_default().push(name.clone());
@@ -357,7 +382,7 @@ async fn output_list(
     Path(p): Params,
 ) -> ApiResult<axum::Json<Value>> {
     let stack = stack_of(&cloud, &ctx, &p).await?;
-    let t = crate::orchestration::template::Template::parse(stack.template.clone())?;
+    let t = stack.definition()?;
     let items: Vec<Value> = t
         .outputs
         .iter()
@@ -432,6 +457,40 @@ async fn template_validate(
 /// `GET /resource_types`.
 async fn resource_type_list(_ctx: Ctx) -> axum::Json<Value> {
     axum::Json(json!({"resource_types": crate::orchestration::facade::resource_types()}))
+}
+
+/// `GET /resource_types/{type}`: the type's schema.
+async fn resource_type_show(_ctx: Ctx, Path(p): Params) -> ApiResult<axum::Json<Value>> {
+    let kind = p.get("type_name").cloned().unwrap_or_default();
+    crate::orchestration::facade::resource_type_schema(&kind)
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::Missing(format!("The Resource Type ({kind}) could not be found.")))
+}
+
+/// `GET /resource_types/{type}/template`: a template making one of the type.
+async fn resource_type_template(_ctx: Ctx, Path(p): Params) -> ApiResult<axum::Json<Value>> {
+    let kind = p.get("type_name").cloned().unwrap_or_default();
+    crate::orchestration::facade::resource_type_template(&kind)
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::Missing(format!("The Resource Type ({kind}) could not be found.")))
+}
+
+/// `GET /template_versions/{version}/functions`.
+async fn template_function_list(_ctx: Ctx, Path(p): Params) -> ApiResult<axum::Json<Value>> {
+    let v = p.get("template_version").cloned().unwrap_or_default();
+    let known = v
+        .strip_prefix("heat_template_version.")
+        .is_some_and(|d| crate::orchestration::facade::template_versions().contains(&d));
+    if !known {
+        return Err(ApiError::Missing(format!(
+            "Template with version {v} not found"
+        )));
+    }
+    let items: Vec<Value> = crate::orchestration::facade::template_functions()
+        .iter()
+        .map(|(f, d)| json!({"functions": f, "description": d}))
+        .collect();
+    Ok(axum::Json(json!({"template_functions": items})))
 }
 
 /// `GET /template_versions`.

@@ -57,7 +57,7 @@ pub fn stack_summary(root: &str, s: &Stack) -> Value {
         "stack_owner": s.owner.user_name,
         "stack_user_project_id": s.project_id,
         "project": s.project_id,
-        "parent": null,
+        "parent": s.parent.split_once('/').map(|(id, _)| id),
         "tags": if s.tags.is_empty() { Value::Null } else { json!(s.tags) },
         "links": [{"href": stack_url(root, s), "rel": "self"}],
     })
