@@ -59,6 +59,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0018_identity_trusts",
         include_str!("migrations/0018_identity_trusts.sql"),
     ),
+    (
+        "0020_volume_transfers_qos_backups",
+        include_str!("migrations/0020_volume_transfers_qos_backups.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

@@ -40,6 +40,8 @@ pub trait Backend: Send + Sync {
     fn delete(&self, id: &str) -> io::Result<()>;
     /// The path a hypervisor opens, and its format.
     fn local_path(&self, id: &str) -> PathBuf;
+    /// (total, free) GiB of the storage, as the scheduler's pool stats report it.
+    fn capacity_gib(&self) -> io::Result<(u64, u64)>;
 }
 
 /// Sparse raw files in one directory.
@@ -129,6 +131,14 @@ fn sparse_copy(src: &mut File, out: &mut File) -> io::Result<()> {
 }
 
 impl Backend for FileBackend {
+    fn capacity_gib(&self) -> io::Result<(u64, u64)> {
+        let st = rustix::fs::statvfs(&self.dir)?;
+        Ok((
+            st.f_blocks * st.f_frsize / GIB,
+            st.f_bavail * st.f_frsize / GIB,
+        ))
+    }
+
     fn create(&self, id: &str, size_gib: u64) -> io::Result<()> {
         let path = self.local_path(id);
         if path.exists() {

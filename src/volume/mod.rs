@@ -11,11 +11,15 @@ pub mod api;
 pub mod attachments;
 mod backend;
 pub mod facade;
+pub(crate) mod hosts;
+mod messages;
 pub(crate) mod model;
+mod qos;
 mod quotas;
 mod snapshots;
 pub(crate) mod store;
 mod tasks;
+mod transfers;
 mod types;
 mod volumes;
 

@@ -20,10 +20,19 @@ pub enum VolumeStatus {
     Error,
     ErrorDeleting,
     ErrorExtending,
+    /// Offered to another project (a pending volume transfer).
+    AwaitingTransfer,
+    /// Being copied to a backup.
+    BackingUp,
+    /// Being overwritten by a backup's data.
+    RestoringBackup,
+    ErrorRestoring,
+    /// Being copied to a Glance image.
+    Uploading,
 }
 
 impl VolumeStatus {
-    pub const ALL: [VolumeStatus; 12] = [
+    pub const ALL: [VolumeStatus; 17] = [
         VolumeStatus::Creating,
         VolumeStatus::Available,
         VolumeStatus::Reserved,
@@ -36,6 +45,11 @@ impl VolumeStatus {
         VolumeStatus::Error,
         VolumeStatus::ErrorDeleting,
         VolumeStatus::ErrorExtending,
+        VolumeStatus::AwaitingTransfer,
+        VolumeStatus::BackingUp,
+        VolumeStatus::RestoringBackup,
+        VolumeStatus::ErrorRestoring,
+        VolumeStatus::Uploading,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +66,11 @@ impl VolumeStatus {
             VolumeStatus::Error => "error",
             VolumeStatus::ErrorDeleting => "error_deleting",
             VolumeStatus::ErrorExtending => "error_extending",
+            VolumeStatus::AwaitingTransfer => "awaiting-transfer",
+            VolumeStatus::BackingUp => "backing-up",
+            VolumeStatus::RestoringBackup => "restoring-backup",
+            VolumeStatus::ErrorRestoring => "error_restoring",
+            VolumeStatus::Uploading => "uploading",
         }
     }
 
@@ -98,6 +117,27 @@ pub enum Event {
     Detached {
         others: bool,
     },
+    /// A transfer is offered (`awaiting-transfer`).
+    TransferStart,
+    /// The transfer is accepted or withdrawn.
+    TransferEnd,
+    /// A backup starts copying the volume; `force` allows an in-use volume.
+    BackupStart {
+        force: bool,
+    },
+    /// An upload to an image starts; `force` allows an in-use volume.
+    UploadStart {
+        force: bool,
+    },
+    /// A backup or upload finished (or failed: the volume itself is intact);
+    /// `attached` says where the volume returns to.
+    CopyDone {
+        attached: bool,
+    },
+    /// A backup's data starts overwriting the volume.
+    RestoreStart,
+    Restored,
+    RestoreFailed,
 }
 
 /// A refused move: the action and the status that forbids it.
@@ -143,9 +183,10 @@ impl VolumeStatus {
             (Event::Extended { .. } | Event::ExtendFailed, _) => {
                 Err(refuse("finish extending", "extending"))
             }
-            (Event::DeleteStart { .. }, S::Available | S::Error | S::ErrorExtending) => {
-                Ok(S::Deleting)
-            }
+            (
+                Event::DeleteStart { .. },
+                S::Available | S::Error | S::ErrorExtending | S::ErrorRestoring,
+            ) => Ok(S::Deleting),
             // A forced delete also takes what a crash or a failed operation left.
             (
                 Event::DeleteStart { force: true },
@@ -182,6 +223,33 @@ impl VolumeStatus {
                 S::InUse | S::Detaching | S::Attaching | S::Reserved | S::Available | S::Error,
             ) => Ok(if others { S::InUse } else { S::Available }),
             (Event::Detached { .. }, _) => Err(refuse("detach", "in-use or detaching")),
+            (Event::TransferStart, S::Available) => Ok(S::AwaitingTransfer),
+            (Event::TransferStart, _) => Err(refuse("transfer", "available")),
+            (Event::TransferEnd, S::AwaitingTransfer) => Ok(S::Available),
+            (Event::TransferEnd, _) => Err(refuse("finish a transfer", "awaiting-transfer")),
+            (Event::BackupStart { .. }, S::Available) => Ok(S::BackingUp),
+            (Event::BackupStart { force: true }, S::InUse) => Ok(S::BackingUp),
+            (Event::BackupStart { .. }, _) => Err(refuse(
+                "back up",
+                "available or in-use (in-use only with force)",
+            )),
+            (Event::UploadStart { .. }, S::Available) => Ok(S::Uploading),
+            (Event::UploadStart { force: true }, S::InUse) => Ok(S::Uploading),
+            (Event::UploadStart { .. }, _) => Err(refuse(
+                "upload to an image",
+                "available or in-use (in-use only with force)",
+            )),
+            (Event::CopyDone { attached }, S::BackingUp | S::Uploading) => {
+                Ok(if attached { S::InUse } else { S::Available })
+            }
+            (Event::CopyDone { .. }, _) => Err(refuse("finish copying", "backing-up or uploading")),
+            (Event::RestoreStart, S::Available) => Ok(S::RestoringBackup),
+            (Event::RestoreStart, _) => Err(refuse("restore a backup", "available")),
+            (Event::Restored, S::RestoringBackup) => Ok(S::Available),
+            (Event::RestoreFailed, S::RestoringBackup) => Ok(S::ErrorRestoring),
+            (Event::Restored | Event::RestoreFailed, _) => {
+                Err(refuse("finish restoring", "restoring-backup"))
+            }
         }
     }
 }
@@ -369,6 +437,46 @@ pub struct VolumeType {
     pub extra_specs: BTreeMap<String, String>,
     pub created_at: String,
     pub updated_at: Option<String>,
+    /// The QoS specs the type is associated with.
+    pub qos_specs_id: Option<String>,
+}
+
+/// A pending volume transfer; only the auth key's salted hash is kept.
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    pub id: String,
+    pub volume_id: String,
+    pub name: Option<String>,
+    pub source_project_id: String,
+    pub salt: String,
+    pub crypt_hash: String,
+    pub no_snapshots: bool,
+    pub created_at: String,
+}
+
+/// QoS specs: key/value limits for a consumer (front-end, back-end or both).
+#[derive(Debug, Clone)]
+pub struct QosSpecs {
+    pub id: String,
+    pub name: String,
+    pub consumer: String,
+    pub specs: BTreeMap<String, String>,
+    pub created_at: String,
+}
+
+/// A user message (3.3): why an asynchronous operation failed.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: String,
+    pub project_id: String,
+    pub request_id: String,
+    pub resource_type: String,
+    pub resource_uuid: Option<String>,
+    pub event_id: String,
+    pub message_level: String,
+    pub user_message: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
 }
 
 /// Cinder's built-in type, which always exists.

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::model::{Attachment, Snapshot, SnapshotStatus, Task, Volume, VolumeStatus, VolumeType};
+use super::model::{
+    Attachment, Message, QosSpecs, Snapshot, SnapshotStatus, Task, Transfer, Volume, VolumeStatus,
+    VolumeType,
+};
 
 /// Cinder's timestamp form: `2026-01-01T00:00:00.000000`, UTC without a zone.
 pub fn now() -> String {
@@ -23,11 +26,12 @@ fn type_from_row(r: &Row) -> rusqlite::Result<VolumeType> {
         is_public: r.get(3)?,
         created_at: r.get(4)?,
         updated_at: r.get(5)?,
+        qos_specs_id: r.get(6)?,
         extra_specs: BTreeMap::new(),
     })
 }
 
-const TYPE_COLS: &str = "id, name, description, is_public, created_at, updated_at";
+const TYPE_COLS: &str = "id, name, description, is_public, created_at, updated_at, qos_specs_id";
 
 fn with_specs(c: &Connection, mut t: VolumeType) -> rusqlite::Result<VolumeType> {
     let mut st =
@@ -416,6 +420,43 @@ pub fn usage(c: &Connection, project: &str) -> rusqlite::Result<Usage> {
     Ok(u)
 }
 
+/// Per project: (volumes, their GiB, snapshots, their GiB), for `os-hosts/{host}`.
+pub fn usage_by_project(c: &Connection) -> rusqlite::Result<BTreeMap<String, [i64; 4]>> {
+    let mut out: BTreeMap<String, [i64; 4]> = BTreeMap::new();
+    let mut st = c.prepare_cached(
+        "SELECT project_id, COUNT(*), COALESCE(SUM(size), 0) FROM volumes GROUP BY project_id",
+    )?;
+    for row in st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })? {
+        let (p, n, gb) = row?;
+        let e = out.entry(p).or_default();
+        e[0] = n;
+        e[1] = gb;
+    }
+    let mut st = c.prepare_cached(
+        "SELECT project_id, COUNT(*), COALESCE(SUM(size), 0) FROM volume_snapshots \
+         GROUP BY project_id",
+    )?;
+    for row in st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })? {
+        let (p, n, gb) = row?;
+        let e = out.entry(p).or_default();
+        e[2] = n;
+        e[3] = gb;
+    }
+    Ok(out)
+}
+
 /// The limits set for `project` ('' holds the defaults an admin changed).
 pub fn quota_get(c: &Connection, project: &str) -> rusqlite::Result<BTreeMap<String, i64>> {
     let mut st =
@@ -674,5 +715,240 @@ pub fn volume_set_attach_status(c: &Connection, id: &str, s: &str) -> rusqlite::
         "UPDATE volumes SET attach_status = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, s, now()],
     )?;
+    Ok(())
+}
+
+// ---- transfers ------------------------------------------------------------------
+
+const TRANSFER_COLS: &str =
+    "id, volume_id, name, source_project_id, salt, crypt_hash, no_snapshots, created_at";
+
+fn transfer_from_row(r: &Row) -> rusqlite::Result<Transfer> {
+    Ok(Transfer {
+        id: r.get(0)?,
+        volume_id: r.get(1)?,
+        name: r.get(2)?,
+        source_project_id: r.get(3)?,
+        salt: r.get(4)?,
+        crypt_hash: r.get(5)?,
+        no_snapshots: r.get(6)?,
+        created_at: r.get(7)?,
+    })
+}
+
+pub fn transfer_insert(c: &Connection, t: &Transfer) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO volume_transfers (id, volume_id, name, source_project_id, salt, \
+         crypt_hash, no_snapshots, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            t.id,
+            t.volume_id,
+            t.name,
+            t.source_project_id,
+            t.salt,
+            t.crypt_hash,
+            t.no_snapshots,
+            t.created_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn transfer_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Transfer>> {
+    c.query_row(
+        &format!("SELECT {TRANSFER_COLS} FROM volume_transfers WHERE id = ?1"),
+        [id],
+        transfer_from_row,
+    )
+    .optional()
+}
+
+/// Transfers offered by `project` (every project's when None), newest first.
+pub fn transfer_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<Transfer>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {TRANSFER_COLS} FROM volume_transfers \
+         WHERE ?1 IS NULL OR source_project_id = ?1 ORDER BY created_at DESC, id DESC"
+    ))?;
+    st.query_map([project], transfer_from_row)?.collect()
+}
+
+pub fn transfer_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
+    c.execute("DELETE FROM volume_transfers WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Gives a volume (and, unless `volume_only`, its snapshots) to another owner.
+pub fn volume_give(
+    c: &Connection,
+    volume: &str,
+    project: &str,
+    user: &str,
+    volume_only: bool,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volumes SET project_id = ?2, user_id = ?3, updated_at = ?4 WHERE id = ?1",
+        params![volume, project, user, now()],
+    )?;
+    if !volume_only {
+        c.execute(
+            "UPDATE volume_snapshots SET project_id = ?2, user_id = ?3, updated_at = ?4 \
+             WHERE volume_id = ?1",
+            params![volume, project, user, now()],
+        )?;
+    }
+    Ok(())
+}
+
+// ---- QoS specs --------------------------------------------------------------------
+
+fn qos_from_row(r: &Row) -> rusqlite::Result<QosSpecs> {
+    let specs: String = r.get(3)?;
+    Ok(QosSpecs {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        consumer: r.get(2)?,
+        specs: serde_json::from_str(&specs).unwrap_or_default(),
+        created_at: r.get(4)?,
+    })
+}
+
+pub fn qos_list(c: &Connection) -> rusqlite::Result<Vec<QosSpecs>> {
+    let mut st = c.prepare_cached(
+        "SELECT id, name, consumer, specs, created_at FROM volume_qos_specs \
+         ORDER BY created_at DESC, id DESC",
+    )?;
+    st.query_map([], qos_from_row)?.collect()
+}
+
+pub fn qos_get(c: &Connection, id: &str) -> rusqlite::Result<Option<QosSpecs>> {
+    c.query_row(
+        "SELECT id, name, consumer, specs, created_at FROM volume_qos_specs WHERE id = ?1",
+        [id],
+        qos_from_row,
+    )
+    .optional()
+}
+
+pub fn qos_name_taken(c: &Connection, name: &str) -> rusqlite::Result<bool> {
+    c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM volume_qos_specs WHERE name = ?1)",
+        [name],
+        |r| r.get(0),
+    )
+}
+
+/// Inserts or rewrites a QoS specs row.
+pub fn qos_put(c: &Connection, q: &QosSpecs) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO volume_qos_specs (id, name, consumer, specs, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE SET \
+         consumer = excluded.consumer, specs = excluded.specs",
+        params![
+            q.id,
+            q.name,
+            q.consumer,
+            serde_json::to_string(&q.specs).unwrap_or_else(|_| "{}".into()),
+            q.created_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn qos_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volume_types SET qos_specs_id = NULL WHERE qos_specs_id = ?1",
+        [id],
+    )?;
+    c.execute("DELETE FROM volume_qos_specs WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// (id, name) of the volume types associated with QoS specs `id`.
+pub fn qos_types(c: &Connection, id: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut st = c.prepare_cached(
+        "SELECT id, name FROM volume_types WHERE qos_specs_id = ?1 ORDER BY name",
+    )?;
+    st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+/// Associates a type with QoS specs (`None`: disassociates it).
+pub fn type_set_qos(c: &Connection, type_id: &str, qos: Option<&str>) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volume_types SET qos_specs_id = ?2 WHERE id = ?1",
+        params![type_id, qos],
+    )?;
+    Ok(())
+}
+
+pub fn type_qos(c: &Connection, type_id: &str) -> rusqlite::Result<Option<String>> {
+    c.query_row(
+        "SELECT qos_specs_id FROM volume_types WHERE id = ?1",
+        [type_id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(Option::flatten)
+}
+
+// ---- messages ---------------------------------------------------------------------
+
+const MESSAGE_COLS: &str = "id, project_id, request_id, resource_type, resource_uuid, \
+    event_id, message_level, user_message, created_at, expires_at";
+
+fn message_from_row(r: &Row) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: r.get(0)?,
+        project_id: r.get(1)?,
+        request_id: r.get(2)?,
+        resource_type: r.get(3)?,
+        resource_uuid: r.get(4)?,
+        event_id: r.get(5)?,
+        message_level: r.get(6)?,
+        user_message: r.get(7)?,
+        created_at: r.get(8)?,
+        expires_at: r.get(9)?,
+    })
+}
+
+pub fn message_insert(c: &Connection, m: &Message) -> rusqlite::Result<()> {
+    c.execute(
+        &format!("INSERT INTO volume_messages ({MESSAGE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        params![
+            m.id,
+            m.project_id,
+            m.request_id,
+            m.resource_type,
+            m.resource_uuid,
+            m.event_id,
+            m.message_level,
+            m.user_message,
+            m.created_at,
+            m.expires_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn message_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Message>> {
+    c.query_row(
+        &format!("SELECT {MESSAGE_COLS} FROM volume_messages WHERE id = ?1"),
+        [id],
+        message_from_row,
+    )
+    .optional()
+}
+
+/// Messages of `project` (every project's when None), newest first.
+pub fn message_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<Message>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLS} FROM volume_messages WHERE ?1 IS NULL OR project_id = ?1 \
+         ORDER BY created_at DESC, id DESC"
+    ))?;
+    st.query_map([project], message_from_row)?.collect()
+}
+
+pub fn message_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
+    c.execute("DELETE FROM volume_messages WHERE id = ?1", [id])?;
     Ok(())
 }

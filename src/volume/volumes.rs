@@ -355,6 +355,9 @@ impl VolumeService {
                 let wanted = req.volume_type.clone().or(source_type);
                 let t = types::type_for_volume_tx(c, &ctx2, wanted.as_deref())?;
                 quotas::check_tx(c, &project, &t.name, 1, 0, size, size)?;
+                // Cinder's scheduler: a type asking for a capability this backend
+                // lacks leaves the volume in error, with a message for its owner.
+                let unmet = super::hosts::unmet_spec(&t);
                 let v = Volume {
                     id: uuid::Uuid::new_v4().to_string(),
                     project_id: project,
@@ -362,7 +365,11 @@ impl VolumeService {
                     name: req.name,
                     description: req.description,
                     size,
-                    status: VolumeStatus::Creating,
+                    status: if unmet.is_some() {
+                        VolumeStatus::Error
+                    } else {
+                        VolumeStatus::Creating
+                    },
                     attach_status: "detached".into(),
                     availability_zone: zone,
                     type_id: t.id,
@@ -374,8 +381,12 @@ impl VolumeService {
                     snapshot_id: req.snapshot_id.clone(),
                     source_volid: req.source_volid.clone(),
                     image_id: image.as_ref().map(|i| i.id.clone()),
-                    task: Some(Task::Create { size, source }),
-                    error_reason: None,
+                    task: unmet
+                        .is_none()
+                        .then_some(Task::Create { size, source }),
+                    error_reason: unmet.as_ref().map(|(k, v)| {
+                        format!("No valid backend was found: no backend has {k}={v}.")
+                    }),
                     created_at: store::now(),
                     updated_at: None,
                     launched_at: None,
@@ -385,9 +396,21 @@ impl VolumeService {
                     attachments: Vec::new(),
                 };
                 store::volume_insert(c, &v).map_err(sql)?;
+                if unmet.is_some() {
+                    super::messages::record_tx(
+                        c,
+                        &v.project_id,
+                        &v.id,
+                        super::messages::NO_VALID_BACKEND,
+                    )?;
+                }
                 Ok(v)
             })
             .await?;
+        if v.task.is_none() {
+            tracing::info!(volume = %v.id, reason = ?v.error_reason, "volume create: no backend fits");
+            return Ok(v);
+        }
         tracing::info!(volume = %v.id, size = v.size, "volume create accepted");
         self.spawn_task(v.id.clone());
         Ok(v)

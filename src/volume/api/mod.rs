@@ -4,9 +4,13 @@
 //! resource routes, one file per api-ref section.
 
 mod attachments;
+mod backends;
 mod info;
+mod messages;
+mod qos;
 mod quotas;
 mod snapshots;
+mod transfers;
 mod types;
 mod view;
 mod volumes;
@@ -45,6 +49,10 @@ pub fn router(cloud: Cloud) -> Router<Cloud> {
         .merge(types::routes())
         .merge(quotas::routes())
         .merge(info::routes())
+        .merge(backends::routes())
+        .merge(transfers::routes())
+        .merge(qos::routes())
+        .merge(messages::routes())
         .fallback(not_found)
         .layer(from_fn(microversion_layer))
         .with_state(cloud);

@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::view::links;
 use super::{
     Mv, UrlProject, envelope, json_bool, next_link, opt_string, parse_bool, query, string_map,
     v3_root,
@@ -54,8 +53,10 @@ fn root(h: &HeaderMap, p: &Proj) -> String {
     v3_root(h, &p.as_ref().map(|e| e.0.clone()))
 }
 
-/// Cinder's snapshot view; `detail` adds the extended attributes.
-fn view(root: &str, s: &Snapshot, mv: Mv, detail: bool) -> Value {
+/// Cinder's snapshot view (cinder/api/views/snapshots.py: no links); `detail`
+/// adds the extended attributes, which Cinder shows on show and list-detail only
+/// (create and update answer without them).
+fn view(s: &Snapshot, mv: Mv, detail: bool) -> Value {
     let mut v = json!({
         "id": s.id,
         "name": s.name,
@@ -66,7 +67,6 @@ fn view(root: &str, s: &Snapshot, mv: Mv, detail: bool) -> Value {
         "created_at": s.created_at,
         "updated_at": s.updated_at,
         "metadata": s.metadata,
-        "links": links(root, "snapshots", &s.id),
     });
     if detail {
         v["os-extended-snapshot-attributes:project_id"] = json!(s.project_id);
@@ -93,8 +93,6 @@ async fn snapshot_create(
     State(cloud): State<Cloud>,
     ctx: Ctx,
     mv: Mv,
-    h: HeaderMap,
-    p: Proj,
     Json(body): Json<Value>,
 ) -> ApiResult<Response> {
     let s = envelope(&body, "snapshot")?;
@@ -123,7 +121,7 @@ async fn snapshot_create(
         force,
     };
     let snap = cloud.volume.snapshot_create(&ctx, req).await?;
-    let body = json!({"snapshot": view(&root(&h, &p), &snap, mv, true)});
+    let body = json!({"snapshot": view(&snap, mv, false)});
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
@@ -161,11 +159,7 @@ async fn list(
     };
     let pg = page.apply_as(Dialect::Cinder, snaps, |s| &s.id)?;
     let root = root(h, p);
-    let items: Vec<Value> = pg
-        .items
-        .iter()
-        .map(|s| view(&root, s, mv, detail))
-        .collect();
+    let items: Vec<Value> = pg.items.iter().map(|s| view(s, mv, detail)).collect();
     let mut body = json!({"snapshots": items});
     if let (true, Some(last)) = (pg.has_more, pg.items.last()) {
         let path = if detail {
@@ -204,22 +198,16 @@ async fn snapshot_show(
     State(cloud): State<Cloud>,
     ctx: Ctx,
     mv: Mv,
-    h: HeaderMap,
-    p: Proj,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     let s = cloud.volume.snapshot_get(&ctx, id).await?;
-    Ok(axum::Json(
-        json!({"snapshot": view(&root(&h, &p), &s, mv, true)}),
-    ))
+    Ok(axum::Json(json!({"snapshot": view(&s, mv, true)})))
 }
 
 async fn snapshot_update(
     State(cloud): State<Cloud>,
     ctx: Ctx,
     mv: Mv,
-    h: HeaderMap,
-    p: Proj,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> ApiResult<axum::Json<Value>> {
@@ -241,9 +229,7 @@ async fn snapshot_update(
         .volume
         .snapshot_update(&ctx, id, name, description, None, None)
         .await?;
-    Ok(axum::Json(
-        json!({"snapshot": view(&root(&h, &p), &snap, mv, true)}),
-    ))
+    Ok(axum::Json(json!({"snapshot": view(&snap, mv, false)})))
 }
 
 async fn snapshot_delete(

@@ -136,6 +136,6 @@ pub fn volume_type(t: &VolumeType) -> Value {
         "is_public": t.is_public,
         "os-volume-type-access:is_public": t.is_public,
         "extra_specs": t.extra_specs,
-        "qos_specs_id": null,
+        "qos_specs_id": t.qos_specs_id,
     })
 }
