@@ -40,6 +40,9 @@ pub trait Backend: Send + Sync {
     fn delete(&self, id: &str) -> io::Result<()>;
     /// The path a hypervisor opens, and its format.
     fn local_path(&self, id: &str) -> PathBuf;
+    /// Replaces a volume's data with a copy of `source` (a backup), at least
+    /// `size_gib` long.
+    fn restore_from(&self, id: &str, size_gib: u64, source: &Path) -> io::Result<()>;
     /// (total, free) GiB of the storage, as the scheduler's pool stats report it.
     fn capacity_gib(&self) -> io::Result<(u64, u64)>;
 }
@@ -80,22 +83,32 @@ impl FileBackend {
         if dest.exists() {
             return Ok(());
         }
-        let tmp = dest.with_extension("tmp");
-        let mut src = File::open(source)?;
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        sparse_copy(&mut src, &mut out)?;
-        if out.metadata()?.len() < min_len {
-            out.set_len(min_len)?;
-        }
-        out.sync_all()?;
-        std::fs::rename(&tmp, dest)?;
-        self.sync_dir()
+        copy_whole(source, dest, min_len)
     }
+}
+
+/// Copies `source` to `dest` (replacing it) through `dest.tmp`, sparse, owner-only,
+/// at least `min_len` long; `dest` appears only complete, and the directory entry is
+/// synced. Running it again after a crash redoes the copy.
+pub fn copy_whole(source: &Path, dest: &Path, min_len: u64) -> io::Result<()> {
+    let tmp = dest.with_extension("tmp");
+    let mut src = File::open(source)?;
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    sparse_copy(&mut src, &mut out)?;
+    if out.metadata()?.len() < min_len {
+        out.set_len(min_len)?;
+    }
+    out.sync_all()?;
+    std::fs::rename(&tmp, dest)?;
+    if let Some(dir) = dest.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Copies a file's data regions only (SEEK_DATA/SEEK_HOLE), so a sparse volume
@@ -131,6 +144,10 @@ fn sparse_copy(src: &mut File, out: &mut File) -> io::Result<()> {
 }
 
 impl Backend for FileBackend {
+    fn restore_from(&self, id: &str, size_gib: u64, source: &Path) -> io::Result<()> {
+        copy_whole(source, &self.local_path(id), size_gib * GIB)
+    }
+
     fn capacity_gib(&self) -> io::Result<(u64, u64)> {
         let st = rustix::fs::statvfs(&self.dir)?;
         Ok((

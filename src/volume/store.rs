@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::model::{
-    Attachment, Message, QosSpecs, Snapshot, SnapshotStatus, Task, Transfer, Volume, VolumeStatus,
-    VolumeType,
+    Attachment, BackedUpMeta, Backup, BackupStatus, Message, QosSpecs, Snapshot, SnapshotStatus,
+    Task, Transfer, Volume, VolumeStatus, VolumeType,
 };
 
 /// Cinder's timestamp form: `2026-01-01T00:00:00.000000`, UTC without a zone.
@@ -487,7 +487,7 @@ pub fn quota_delete(c: &Connection, project: &str) -> rusqlite::Result<()> {
 // ---- snapshots ------------------------------------------------------------------
 
 const SNAPSHOT_COLS: &str = "id, volume_id, project_id, user_id, name, description, size, \
-    status, metadata, task, error_reason, created_at, updated_at";
+    status, metadata, task, error_reason, created_at, updated_at, progress";
 
 fn snapshot_from_row(r: &Row) -> rusqlite::Result<Snapshot> {
     let status: String = r.get(7)?;
@@ -506,6 +506,7 @@ fn snapshot_from_row(r: &Row) -> rusqlite::Result<Snapshot> {
         error_reason: r.get(10)?,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
+        progress: r.get(13)?,
     })
 }
 
@@ -950,5 +951,199 @@ pub fn message_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<V
 
 pub fn message_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM volume_messages WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+// ---- backups ----------------------------------------------------------------------
+
+const BACKUP_COLS: &str = "b.id, b.volume_id, b.snapshot_id, b.project_id, b.user_id, b.name, \
+    b.description, b.size, b.status, b.availability_zone, b.container, b.is_incremental, \
+    b.parent_id, b.object_count, b.metadata, b.volume_meta, b.task, b.fail_reason, \
+    b.data_timestamp, b.created_at, b.updated_at, \
+    EXISTS (SELECT 1 FROM volume_backups d WHERE d.parent_id = b.id)";
+
+fn backup_from_row(r: &Row) -> rusqlite::Result<Backup> {
+    let status: String = r.get(8)?;
+    let metadata: String = r.get(14)?;
+    let volume_meta: String = r.get(15)?;
+    Ok(Backup {
+        id: r.get(0)?,
+        volume_id: r.get(1)?,
+        snapshot_id: r.get(2)?,
+        project_id: r.get(3)?,
+        user_id: r.get(4)?,
+        name: r.get(5)?,
+        description: r.get(6)?,
+        size: r.get(7)?,
+        status: BackupStatus::parse(&status).unwrap_or(BackupStatus::Error),
+        availability_zone: r.get(9)?,
+        container: r.get(10)?,
+        is_incremental: r.get(11)?,
+        parent_id: r.get(12)?,
+        object_count: r.get(13)?,
+        metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+        volume_meta: serde_json::from_str(&volume_meta).unwrap_or_default(),
+        task: r.get(16)?,
+        fail_reason: r.get(17)?,
+        data_timestamp: r.get(18)?,
+        created_at: r.get(19)?,
+        updated_at: r.get(20)?,
+        has_dependents: r.get(21)?,
+    })
+}
+
+pub fn backup_insert(c: &Connection, b: &Backup) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO volume_backups (id, volume_id, snapshot_id, project_id, user_id, name, \
+         description, size, status, availability_zone, container, is_incremental, parent_id, \
+         object_count, metadata, volume_meta, task, fail_reason, data_timestamp, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19, ?20)",
+        params![
+            b.id,
+            b.volume_id,
+            b.snapshot_id,
+            b.project_id,
+            b.user_id,
+            b.name,
+            b.description,
+            b.size,
+            b.status.as_str(),
+            b.availability_zone,
+            b.container,
+            b.is_incremental,
+            b.parent_id,
+            b.object_count,
+            serde_json::to_string(&b.metadata).unwrap_or_else(|_| "{}".into()),
+            serde_json::to_string(&b.volume_meta).unwrap_or_else(|_| "{}".into()),
+            b.task,
+            b.fail_reason,
+            b.data_timestamp,
+            b.created_at,
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn backup_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Backup>> {
+    c.query_row(
+        &format!("SELECT {BACKUP_COLS} FROM volume_backups b WHERE b.id = ?1"),
+        [id],
+        backup_from_row,
+    )
+    .optional()
+}
+
+/// Backups of `project` (every project's when None), newest first.
+pub fn backup_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<Backup>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {BACKUP_COLS} FROM volume_backups b WHERE ?1 IS NULL OR b.project_id = ?1 \
+         ORDER BY b.created_at DESC, b.id DESC"
+    ))?;
+    st.query_map([project], backup_from_row)?.collect()
+}
+
+pub fn backups_with_task(c: &Connection) -> rusqlite::Result<Vec<Backup>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {BACKUP_COLS} FROM volume_backups b WHERE b.task IS NOT NULL"
+    ))?;
+    st.query_map([], backup_from_row)?.collect()
+}
+
+/// The newest available backup of a volume: the parent of an incremental one.
+pub fn backup_latest_of_volume(c: &Connection, volume: &str) -> rusqlite::Result<Option<Backup>> {
+    c.query_row(
+        &format!(
+            "SELECT {BACKUP_COLS} FROM volume_backups b WHERE b.volume_id = ?1 \
+             AND b.status = 'available' ORDER BY b.created_at DESC, b.id DESC LIMIT 1"
+        ),
+        [volume],
+        backup_from_row,
+    )
+    .optional()
+}
+
+/// Whether a backup is being made from snapshot `id` (its data must stay).
+pub fn backup_reads_snapshot(c: &Connection, id: &str) -> rusqlite::Result<bool> {
+    c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM volume_backups WHERE snapshot_id = ?1 AND task = 'create')",
+        [id],
+        |r| r.get(0),
+    )
+}
+
+pub fn backup_set_state(
+    c: &Connection,
+    id: &str,
+    status: BackupStatus,
+    task: Option<&str>,
+    fail_reason: Option<&str>,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volume_backups SET status = ?2, task = ?3, fail_reason = ?4, updated_at = ?5 \
+         WHERE id = ?1",
+        params![id, status.as_str(), task, fail_reason, now()],
+    )?;
+    Ok(())
+}
+
+pub fn backup_update(
+    c: &Connection,
+    id: &str,
+    name: Option<&str>,
+    description: Option<&str>,
+    metadata: &BTreeMap<String, String>,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volume_backups SET name = ?2, description = ?3, metadata = ?4, updated_at = ?5 \
+         WHERE id = ?1",
+        params![
+            id,
+            name,
+            description,
+            serde_json::to_string(metadata).unwrap_or_else(|_| "{}".into()),
+            now()
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn backup_delete_row(c: &Connection, id: &str) -> rusqlite::Result<()> {
+    c.execute("DELETE FROM volume_backups WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// (count, GiB) of `project`'s backups, for the backup quotas.
+pub fn backup_usage(c: &Connection, project: &str) -> rusqlite::Result<(i64, i64)> {
+    c.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM volume_backups WHERE project_id = ?1",
+        [project],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+/// Restores what a backup recorded of its volume: metadata (merged), image
+/// metadata and the bootable flag.
+pub fn volume_apply_backup_meta(c: &Connection, id: &str, m: &BackedUpMeta) -> rusqlite::Result<()> {
+    metadata_merge(c, id, "user", &m.metadata)?;
+    metadata_merge(c, id, "image", &m.image_metadata)?;
+    if m.bootable {
+        volume_set_bootable(c, id, true)?;
+    }
+    Ok(())
+}
+
+/// `os-update_snapshot_status`: the status and progress a snapshot's creator reports.
+pub fn snapshot_set_progress(
+    c: &Connection,
+    id: &str,
+    status: SnapshotStatus,
+    progress: Option<&str>,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volume_snapshots SET status = ?2, progress = COALESCE(?3, progress), \
+         updated_at = ?4 WHERE id = ?1",
+        params![id, status.as_str(), progress, now()],
+    )?;
     Ok(())
 }

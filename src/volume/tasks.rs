@@ -30,7 +30,7 @@ impl VolumeService {
         });
     }
 
-    fn task_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(super) fn task_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.inner.locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(id.to_owned()).or_default().clone()
     }
@@ -60,6 +60,39 @@ impl VolumeService {
             for s in snaps {
                 Box::pin(self.run_snapshot_task(&s.id)).await?;
             }
+        }
+        if let Task::Upload {
+            image_id,
+            disk_format,
+        } = &task
+        {
+            let outcome = self
+                .run_upload(id, &v.project_id, image_id, disk_format)
+                .await;
+            let (vid, t) = (id.to_owned(), task.clone());
+            self.write(move |c| {
+                let Some(now) = store::volume_get(c, &vid).map_err(sql)? else {
+                    return Ok(());
+                };
+                if now.task.as_ref() != Some(&t) {
+                    return Ok(());
+                }
+                // The volume itself is intact whatever became of the upload.
+                let attached = now.attach_status == "attached";
+                let to = now
+                    .status
+                    .transition(Event::CopyDone { attached })
+                    .unwrap_or(VolumeStatus::Error);
+                store::volume_set_state(c, &vid, to, None, None).map_err(sql)
+            })
+            .await?;
+            return match outcome {
+                Ok(()) => {
+                    tracing::info!(volume = %id, image = %image_id, "volume uploaded to image");
+                    Ok(())
+                }
+                Err(e) => Err(ApiError::Internal(anyhow::anyhow!("{e}"))),
+            };
         }
         let backend = self.inner.backend.clone();
         let image_path = match &task {
@@ -94,6 +127,8 @@ impl VolumeService {
                 }
                 Task::Extend { new_size, .. } => backend.extend(&vid, new_size.max(0) as u64),
                 Task::Delete => backend.delete(&vid),
+                // Handled above, without a blocking step.
+                Task::Upload { .. } => Ok(()),
             })
             .await
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("volume task panicked: {e}")))?
@@ -126,6 +161,7 @@ impl VolumeService {
                 (Task::Extend { .. }, Err(e)) => done(Event::ExtendFailed, Some(e)),
                 (Task::Delete, Ok(())) => store::volume_delete_row(c, &vid).map_err(sql),
                 (Task::Delete, Err(e)) => done(Event::DeleteFailed, Some(e)),
+                (Task::Upload { .. }, _) => Ok(()),
             }
         })
         .await?;

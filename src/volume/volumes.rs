@@ -346,6 +346,22 @@ impl VolumeService {
                     });
                     image_meta = image_metadata(i);
                 }
+                // A copy of a bootable volume (or of its snapshot) is bootable and
+                // keeps the image metadata, as Cinder copies the Glance metadata.
+                let origin = match (&req.source_volid, &req.snapshot_id) {
+                    (Some(vid), _) => store::volume_get(c, vid).map_err(sql)?,
+                    (None, Some(sid)) => match store::snapshot_get(c, sid).map_err(sql)? {
+                        Some(s) => store::volume_get(c, &s.volume_id).map_err(sql)?,
+                        None => None,
+                    },
+                    _ => None,
+                };
+                let (copied_bootable, copied_image_meta) = origin
+                    .map(|o| (o.bootable, o.image_metadata))
+                    .unwrap_or_default();
+                if image.is_none() && copied_bootable {
+                    image_meta = copied_image_meta;
+                }
                 let size = if req.size == 0 { source_size } else { req.size };
                 if size < source_size {
                     return Err(ApiError::bad_request(format!(
@@ -374,7 +390,7 @@ impl VolumeService {
                     availability_zone: zone,
                     type_id: t.id,
                     type_name: t.name,
-                    bootable: image.is_some(),
+                    bootable: image.is_some() || copied_bootable,
                     multiattach: req.multiattach
                         || t.extra_specs.get("multiattach").map(String::as_str)
                             == Some("<is> True"),
@@ -582,6 +598,75 @@ impl VolumeService {
                 )));
             }
             Ok(visible_tx(c, &ctx, &id)?.metadata)
+        })
+        .await
+    }
+
+    /// `os-retype`: to another type served by this backend (no data moves); a type
+    /// this backend cannot serve would need a migration, which is not offered.
+    pub async fn volume_retype(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        new_type: String,
+    ) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        let vid = id.clone();
+        self.write(move |c| {
+            let v = visible_tx(c, &ctx, &vid)?;
+            may_change(&ctx, &v.project_id)?;
+            if !matches!(v.status, VolumeStatus::Available | VolumeStatus::InUse) {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid volume: Volume status must be available or in-use to retype, but current status is: {}.",
+                    v.status.as_str()
+                )));
+            }
+            let t = types::type_for_volume_tx(c, &ctx, Some(&new_type))?;
+            if t.id == v.type_id {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid input received: New volume_type same as original: {new_type}."
+                )));
+            }
+            if let Some((k, val)) = super::hosts::unmet_spec(&t) {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid volume: Retype needs a migration to a backend with {k}={val}, and this cloud has one backend."
+                )));
+            }
+            quotas::check_tx(c, &v.project_id, &t.name, 1, 0, v.size, v.size)?;
+            c.execute(
+                "UPDATE volumes SET type_id = ?2, updated_at = ?3 WHERE id = ?1",
+                rusqlite::params![v.id, t.id, store::now()],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(volume = %id, "volume retyped");
+        Ok(())
+    }
+
+    /// `os-set_image_metadata` (merge `set`) and `os-unset_image_metadata` (`delete`).
+    pub async fn image_metadata_change(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        set: BTreeMap<String, String>,
+        delete: Option<String>,
+    ) -> ApiResult<BTreeMap<String, String>> {
+        check_metadata(&set)?;
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let v = visible_tx(c, &ctx, &id)?;
+            may_change(&ctx, &v.project_id)?;
+            store::metadata_merge(c, &id, "image", &set).map_err(sql)?;
+            if let Some(k) = delete
+                && !store::metadata_delete(c, &id, "image", &k).map_err(sql)?
+            {
+                return Err(ApiError::Missing(format!(
+                    "Glance metadata for volume/snapshot {id} cannot be found."
+                )));
+            }
+            Ok(visible_tx(c, &ctx, &id)?.image_metadata)
         })
         .await
     }

@@ -15,6 +15,9 @@ CREATE TABLE volume_transfers (
 );
 CREATE UNIQUE INDEX volume_transfers_volume ON volume_transfers (volume_id);
 
+-- A snapshot's progress as its creator reported it (os-update_snapshot_status).
+ALTER TABLE volume_snapshots ADD COLUMN progress TEXT;
+
 -- QoS specs (consumer: front-end, back-end or both), the specs as a JSON object.
 CREATE TABLE volume_qos_specs (
     id         TEXT PRIMARY KEY,
@@ -42,8 +45,9 @@ CREATE TABLE volume_messages (
 CREATE INDEX volume_messages_project ON volume_messages (project_id);
 
 -- Backups: a copy of a volume's data in the state directory (backups/<id>), full or
--- incremental on a parent. `task` is the step under way ('create', 'restore:<volume>'
--- or 'delete'), recovered at start like the volumes' tasks.
+-- incremental on a parent (stored whole, sparse, so each backup restores alone).
+-- `task` is the step under way ('create', 'restore:<volume>' or 'delete'), recovered
+-- at start like the volumes' tasks.
 CREATE TABLE volume_backups (
     id                TEXT PRIMARY KEY,
     volume_id         TEXT NOT NULL,
@@ -60,6 +64,9 @@ CREATE TABLE volume_backups (
     parent_id         TEXT REFERENCES volume_backups (id),
     object_count      INTEGER NOT NULL DEFAULT 0,
     metadata          TEXT NOT NULL DEFAULT '{}',
+    -- What a restore gives back besides the data: the volume's metadata, image
+    -- metadata and bootable flag at backup time, as JSON.
+    volume_meta       TEXT NOT NULL DEFAULT '{}',
     task              TEXT,
     fail_reason       TEXT,
     data_timestamp    TEXT NOT NULL,

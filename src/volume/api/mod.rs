@@ -5,6 +5,7 @@
 
 mod attachments;
 mod backends;
+mod backups;
 mod info;
 mod messages;
 mod qos;
@@ -53,6 +54,7 @@ pub fn router(cloud: Cloud) -> Router<Cloud> {
         .merge(transfers::routes())
         .merge(qos::routes())
         .merge(messages::routes())
+        .merge(backups::routes())
         .fallback(not_found)
         .layer(from_fn(microversion_layer))
         .with_state(cloud);
