@@ -43,6 +43,12 @@ pub trait Backend: Send + Sync {
     /// Replaces a volume's data with a copy of `source` (a backup), at least
     /// `size_gib` long.
     fn restore_from(&self, id: &str, size_gib: u64, source: &Path) -> io::Result<()>;
+    /// Takes over storage this service does not manage (`manage`): the file `name`
+    /// in the backend's directory becomes volume `id` (a snapshot's with
+    /// `snapshot`). Done already when `name` is gone and the target exists.
+    fn adopt(&self, id: &str, name: &str, snapshot: bool) -> io::Result<()>;
+    /// The size in bytes of unmanaged storage `name`, if it exists.
+    fn unmanaged_size(&self, name: &str) -> io::Result<Option<u64>>;
     /// (total, free) GiB of the storage, as the scheduler's pool stats report it.
     fn capacity_gib(&self) -> io::Result<(u64, u64)>;
 }
@@ -144,6 +150,29 @@ fn sparse_copy(src: &mut File, out: &mut File) -> io::Result<()> {
 }
 
 impl Backend for FileBackend {
+    fn adopt(&self, id: &str, name: &str, snapshot: bool) -> io::Result<()> {
+        let target = if snapshot {
+            self.snapshot_path(id)
+        } else {
+            self.local_path(id)
+        };
+        let source = self.dir.join(name);
+        if !source.exists() && target.exists() {
+            return Ok(());
+        }
+        std::fs::rename(&source, &target)?;
+        self.sync_dir()
+    }
+
+    fn unmanaged_size(&self, name: &str) -> io::Result<Option<u64>> {
+        match std::fs::metadata(self.dir.join(name)) {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn restore_from(&self, id: &str, size_gib: u64, source: &Path) -> io::Result<()> {
         copy_whole(source, &self.local_path(id), size_gib * GIB)
     }

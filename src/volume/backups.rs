@@ -33,6 +33,34 @@ pub struct BackupCreate {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// The backup service an exported record names: Cinder's POSIX (directory) driver
+/// is what these files are.
+pub const BACKUP_SERVICE: &str = "cinder.backup.drivers.posix";
+
+/// An exported backup record (`backup_url`, base64 JSON): enough to make the
+/// backup again from its data file after its row is lost.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Record {
+    id: String,
+    volume_id: String,
+    #[serde(default)]
+    snapshot_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    size: i64,
+    #[serde(default)]
+    container: Option<String>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    volume_meta: BackedUpMeta,
+    data_timestamp: String,
+    /// The data file, `backup-<id>` in the backups directory.
+    data: String,
+}
+
 /// What a restore answers.
 pub struct Restored {
     pub backup_id: String,
@@ -83,7 +111,11 @@ impl VolumeService {
         self.inner.backup_dir.join(format!("backup-{id}"))
     }
 
-    pub async fn backup_create(&self, ctx: &RequestContext, req: BackupCreate) -> ApiResult<Backup> {
+    pub async fn backup_create(
+        &self,
+        ctx: &RequestContext,
+        req: BackupCreate,
+    ) -> ApiResult<Backup> {
         let project = caller_project(ctx)?;
         may_change(ctx, &project)?;
         super::volumes::check_metadata(&req.metadata)?;
@@ -176,7 +208,11 @@ impl VolumeService {
         Ok(b)
     }
 
-    pub async fn backup_list(&self, ctx: &RequestContext, all_projects: bool) -> ApiResult<Vec<Backup>> {
+    pub async fn backup_list(
+        &self,
+        ctx: &RequestContext,
+        all_projects: bool,
+    ) -> ApiResult<Vec<Backup>> {
         let own = caller_project(ctx)?;
         if !ctx.can_read() {
             return Err(ApiError::forbidden());
@@ -223,7 +259,12 @@ impl VolumeService {
 
     /// Starts a delete: available or error backups (any, with `force`, admin) without
     /// incremental backups on them.
-    pub async fn backup_delete(&self, ctx: &RequestContext, id: String, force: bool) -> ApiResult<()> {
+    pub async fn backup_delete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        force: bool,
+    ) -> ApiResult<()> {
         if force {
             ctx.require_admin()?;
         }
@@ -348,6 +389,113 @@ impl VolumeService {
         Ok(r)
     }
 
+    /// `GET /backups/{id}/export_record` (admin): the record of an available backup.
+    pub async fn backup_export(&self, ctx: &RequestContext, id: String) -> ApiResult<String> {
+        use base64::Engine;
+        ctx.require_admin()?;
+        let b = self.backup_get(ctx, id).await?;
+        if b.status != BackupStatus::Available {
+            return Err(ApiError::bad_request(format!(
+                "Invalid backup: Backup status must be available and not restoring, but current status is: {}.",
+                b.status.as_str()
+            )));
+        }
+        let r = Record {
+            data: format!("backup-{}", b.id),
+            id: b.id,
+            volume_id: b.volume_id,
+            snapshot_id: b.snapshot_id,
+            name: b.name,
+            description: b.description,
+            size: b.size,
+            container: b.container,
+            metadata: b.metadata,
+            volume_meta: b.volume_meta,
+            data_timestamp: b.data_timestamp,
+        };
+        let text = serde_json::to_string(&r).map_err(|e| ApiError::Internal(e.into()))?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(text))
+    }
+
+    /// `POST /backups/import_record` (admin): a backup again from an exported
+    /// record, in the caller's project, sharing the record's data file (a hard
+    /// link, so deleting either backup keeps the other's data).
+    pub async fn backup_import(
+        &self,
+        ctx: &RequestContext,
+        service: String,
+        url: String,
+    ) -> ApiResult<Backup> {
+        use base64::Engine;
+        ctx.require_admin()?;
+        let project = caller_project(ctx)?;
+        if service != BACKUP_SERVICE {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input received: Unsupported backup service {service}."
+            )));
+        }
+        let bad = |why: &str| {
+            ApiError::bad_request(format!(
+                "Invalid input received: Invalid backup record: {why}."
+            ))
+        };
+        let text = base64::engine::general_purpose::STANDARD
+            .decode(url.trim())
+            .map_err(|_| bad("backup_url is not base64"))?;
+        let r: Record = serde_json::from_slice(&text).map_err(|e| bad(&e.to_string()))?;
+        let data_id = r.data.strip_prefix("backup-").unwrap_or_default();
+        if uuid::Uuid::parse_str(&r.id).is_err()
+            || uuid::Uuid::parse_str(data_id).is_err()
+            || data_id.len() != 36
+        {
+            return Err(bad("the id and data must name backups by uuid"));
+        }
+        if !self.inner.backup_dir.join(&r.data).exists() {
+            return Err(bad("its data is not in this cloud's backups"));
+        }
+        let user = ctx.user.id.clone();
+        let b = self
+            .write(move |c| {
+                if store::backup_get(c, &r.id).map_err(sql)?.is_some() {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid backup: Backup {} already exists.",
+                        r.id
+                    )));
+                }
+                let now = store::now();
+                let b = Backup {
+                    id: r.id,
+                    volume_id: r.volume_id,
+                    snapshot_id: r.snapshot_id,
+                    project_id: project,
+                    user_id: user,
+                    name: r.name,
+                    description: r.description,
+                    size: r.size,
+                    status: BackupStatus::Creating,
+                    availability_zone: ZONE.into(),
+                    container: r.container,
+                    is_incremental: false,
+                    parent_id: None,
+                    object_count: 0,
+                    metadata: r.metadata,
+                    volume_meta: r.volume_meta,
+                    task: Some(format!("import:{}", r.data)),
+                    fail_reason: None,
+                    data_timestamp: r.data_timestamp,
+                    created_at: now,
+                    updated_at: None,
+                    has_dependents: false,
+                };
+                store::backup_insert(c, &b).map_err(sql)?;
+                Ok(b)
+            })
+            .await?;
+        tracing::info!(backup = %b.id, "backup import accepted");
+        self.spawn_backup_task(b.id.clone());
+        Ok(b)
+    }
+
     /// `os-reset_status` (admin): sets the status, dropping any task.
     pub async fn backup_reset_status(
         &self,
@@ -400,8 +548,20 @@ impl VolumeService {
             }
             None => None,
         };
-        let (t, snap, vid, size) = (task.clone(), b.snapshot_id.clone(), b.volume_id.clone(), b.size);
+        let (t, snap, vid, size) = (
+            task.clone(),
+            b.snapshot_id.clone(),
+            b.volume_id.clone(),
+            b.size,
+        );
         let step = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            if let Some(data) = t.strip_prefix("import:") {
+                let source = path.with_file_name(data);
+                if path.exists() {
+                    return Ok(());
+                }
+                return std::fs::hard_link(&source, &path);
+            }
             if t == "create" {
                 let source = match &snap {
                     Some(s) => backend.snapshot_path(s),
@@ -432,6 +592,21 @@ impl VolumeService {
             };
             if now.task.as_deref() != Some(task.as_str()) {
                 return Ok(());
+            }
+            if task.starts_with("import:") {
+                return match &outcome {
+                    Ok(()) => {
+                        c.execute(
+                            "UPDATE volume_backups SET object_count = 1 WHERE id = ?1",
+                            [&bid],
+                        )
+                        .map_err(sql)?;
+                        store::backup_set_state(c, &bid, BackupStatus::Available, None, None)
+                            .map_err(sql)
+                    }
+                    Err(e) => store::backup_set_state(c, &bid, BackupStatus::Error, None, Some(e))
+                        .map_err(sql),
+                };
             }
             if task == "create" {
                 if now.snapshot_id.is_none()
@@ -470,8 +645,7 @@ impl VolumeService {
                     let to = v.status.transition(event).unwrap_or(VolumeStatus::Error);
                     store::volume_set_state(c, &v.id, to, None, reason).map_err(sql)?;
                     if outcome.is_ok() {
-                        store::volume_apply_backup_meta(c, &v.id, &now.volume_meta)
-                            .map_err(sql)?;
+                        store::volume_apply_backup_meta(c, &v.id, &now.volume_meta).map_err(sql)?;
                     }
                 }
                 // The backup itself is intact whatever became of the restore.
@@ -493,7 +667,10 @@ impl VolumeService {
     /// Finishes every backup task a crash interrupted (before the API serves).
     pub(super) async fn recover_backups(&self) -> super::tasks::RecoveryReport {
         let mut report = super::tasks::RecoveryReport::default();
-        let pending = match self.read(|c| store::backups_with_task(c).map_err(sql)).await {
+        let pending = match self
+            .read(|c| store::backups_with_task(c).map_err(sql))
+            .await
+        {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "could not read interrupted backup tasks");

@@ -13,6 +13,7 @@ mod backend;
 pub(crate) mod backups;
 pub mod facade;
 pub(crate) mod hosts;
+pub(crate) mod manage;
 mod messages;
 pub(crate) mod model;
 mod qos;

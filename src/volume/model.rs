@@ -351,6 +351,10 @@ pub enum Source {
         id: String,
         format: String,
     },
+    /// Storage in the backend this service did not manage (`manage`), by name.
+    Existing {
+        name: String,
+    },
 }
 
 /// A snapshot's status.
@@ -626,11 +630,18 @@ mod tests {
                 .expect_err("refused");
             assert!(e.to_string().contains("must be available"), "{e}");
         }
-        assert!(S::InUse.transition(Event::DeleteStart { force: true }).is_err());
+        assert!(
+            S::InUse
+                .transition(Event::DeleteStart { force: true })
+                .is_err()
+        );
         // An admin's force delete takes a volume a reset left attaching (Cinder
         // refuses only an attached one, which `volume_delete` checks).
         for s in [S::Attaching, S::Reserved, S::Detaching] {
-            assert_eq!(s.transition(Event::DeleteStart { force: true }), Ok(S::Deleting));
+            assert_eq!(
+                s.transition(Event::DeleteStart { force: true }),
+                Ok(S::Deleting)
+            );
         }
         assert!(
             S::Creating

@@ -1124,7 +1124,11 @@ pub fn backup_usage(c: &Connection, project: &str) -> rusqlite::Result<(i64, i64
 
 /// Restores what a backup recorded of its volume: metadata (merged), image
 /// metadata and the bootable flag.
-pub fn volume_apply_backup_meta(c: &Connection, id: &str, m: &BackedUpMeta) -> rusqlite::Result<()> {
+pub fn volume_apply_backup_meta(
+    c: &Connection,
+    id: &str,
+    m: &BackedUpMeta,
+) -> rusqlite::Result<()> {
     metadata_merge(c, id, "user", &m.metadata)?;
     metadata_merge(c, id, "image", &m.image_metadata)?;
     if m.bootable {

@@ -119,6 +119,9 @@ impl VolumeService {
                         Source::Volume { id } => {
                             backend.create_from(&vid, size, &backend.local_path(id))
                         }
+                        Source::Existing { name } => backend
+                            .adopt(&vid, name, false)
+                            .and_then(|()| backend.extend(&vid, size)),
                         Source::Image { format, .. } => match &image_path {
                             Some(p) => backend.create_from_image(&vid, size, p, format),
                             None => Err(std::io::Error::other("no image service")),
@@ -203,6 +206,9 @@ impl VolumeService {
         let (sid, vid, t) = (id.to_owned(), s.volume_id.clone(), task.clone());
         let step = tokio::task::spawn_blocking(move || match t.as_str() {
             "create" => backend.snapshot(&vid, &sid),
+            manage if manage.starts_with("manage:") => {
+                backend.adopt(&sid, &manage["manage:".len()..], true)
+            }
             _ => backend.snapshot_delete(&sid),
         })
         .await
@@ -223,9 +229,10 @@ impl VolumeService {
                     .unwrap_or(SnapshotStatus::Error);
                 store::snapshot_set_state(c, &sid, to, None, reason).map_err(sql)
             };
+            let creating = task == "create" || task.starts_with("manage:");
             match (task.as_str(), &outcome) {
-                ("create", Ok(())) => done(SnapshotEvent::Created, None),
-                ("create", Err(e)) => done(SnapshotEvent::CreateFailed, Some(e)),
+                (_, Ok(())) if creating => done(SnapshotEvent::Created, None),
+                (_, Err(e)) if creating => done(SnapshotEvent::CreateFailed, Some(e)),
                 (_, Ok(())) => store::snapshot_delete_row(c, &sid).map_err(sql),
                 (_, Err(e)) => done(SnapshotEvent::DeleteFailed, Some(e)),
             }

@@ -76,11 +76,10 @@ impl VolumeService {
                 req.container_format
             )));
         }
-        let images = self
-            .inner
-            .image
-            .clone()
-            .ok_or_else(|| ApiError::bad_request("Invalid input received: no image service."))?;
+        let images =
+            self.inner.image.clone().ok_or_else(|| {
+                ApiError::bad_request("Invalid input received: no image service.")
+            })?;
         // Checked before the image record exists, and again in the transaction.
         let v = self.volume_get(ctx, id.clone()).await?;
         may_change(ctx, &v.project_id)?;
@@ -195,8 +194,7 @@ impl VolumeService {
         let ctx = service_context(project_id);
         let uploaded = match tokio::fs::File::open(&tmp).await {
             Ok(file) => {
-                let body =
-                    axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+                let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
                 images
                     .image_upload(&ctx, image_id.to_owned(), body)
                     .await

@@ -375,6 +375,10 @@ def write_conf(path: Path, api: Api, creds: dict, res: dict, concurrency: int) -
     s("volume", "min_microversion", "3.0")
     s("volume", "max_microversion", "latest")
     s("volume", "build_timeout", "196")
+    # How the file backend names what `os-unmanage` leaves (DevStack sets its LVM
+    # backend's names; the default `_snapshot-%s` is LVM's).
+    s("volume", "manage_volume_ref", "source-name,volume-%s")
+    s("volume", "manage_snapshot_ref", "source-name,snapshot-%s")
     for flag, value in {
         "api_v3": True, "api_extensions": "all", "backup": True, "snapshot": True,
         "clone": True, "multi_backend": False, "manage_snapshot": True,

@@ -30,6 +30,8 @@ pub fn routes() -> Router<Cloud> {
         .route("/backups/{id}", get(show).put(update).delete(delete))
         .route("/backups/{id}/restore", post(restore))
         .route("/backups/{id}/action", post(action))
+        .route("/backups/{id}/export_record", get(export_record))
+        .route("/backups/import_record", post(import_record))
 }
 
 type Proj = Option<axum::Extension<UrlProject>>;
@@ -170,7 +172,11 @@ async fn list_any(
         limit.is_some_and(|l| l > 0 && pg.items.len() == l),
         pg.items.last(),
     ) {
-        let path = if with_detail { "backups/detail" } else { "backups" };
+        let path = if with_detail {
+            "backups/detail"
+        } else {
+            "backups"
+        };
         body["backups_links"] = next_link(&root, path, &q, &last.id);
     }
     if mv.at_least(45)
@@ -314,4 +320,36 @@ async fn action(
         return Err(ApiError::bad_request("There is no such action."));
     }
     Ok(StatusCode::ACCEPTED)
+}
+
+async fn export_record(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let url = cloud.volume.backup_export(&ctx, id).await?;
+    Ok(axum::Json(json!({"backup-record": {
+        "backup_service": crate::volume::backups::BACKUP_SERVICE,
+        "backup_url": url,
+    }})))
+}
+
+async fn import_record(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    h: HeaderMap,
+    p: Proj,
+    Json(body): Json<Value>,
+) -> ApiResult<Response> {
+    let r = envelope(&body, "backup-record")?;
+    let service = opt_string("backup_service", r.get("backup_service"))?
+        .ok_or_else(|| ApiError::bad_request("Incorrect request body format."))?;
+    let url = opt_string("backup_url", r.get("backup_url"))?
+        .ok_or_else(|| ApiError::bad_request("Incorrect request body format."))?;
+    let b = cloud.volume.backup_import(&ctx, service, url).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"backup": summary(&root(&h, &p), &b)})),
+    )
+        .into_response())
 }

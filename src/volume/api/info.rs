@@ -2,8 +2,8 @@
 //! (os-availability-zone)", "Services (os-services)").
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
 use axum::extract::Path;
+use axum::extract::{RawQuery, State};
 use axum::routing::{get, put};
 use serde_json::{Value, json};
 
@@ -51,8 +51,11 @@ async fn services(
     .filter(|(binary, h)| {
         // Cinder matches `host` itself or any `host@backend` on it.
         q.get("binary").is_none_or(|b| b == binary)
-            && q.get("host")
-                .is_none_or(|x| x == h || h.strip_prefix(x.as_str()).is_some_and(|r| r.starts_with('@')))
+            && q.get("host").is_none_or(|x| {
+                x == h
+                    || h.strip_prefix(x.as_str())
+                        .is_some_and(|r| r.starts_with('@'))
+            })
     })
     .map(|(binary, h)| {
         let mut s = json!({
@@ -96,7 +99,10 @@ async fn service_action(
             Ok(axum::Json(json!({})))
         }
         "enable" | "disable" | "disable-log-reason" => {
-            let binary = body.get("binary").and_then(Value::as_str).unwrap_or_default();
+            let binary = body
+                .get("binary")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if action == "disable-log-reason" {
                 let ok = body
                     .get("disabled_reason")
@@ -136,26 +142,78 @@ async fn service_action(
 /// `GET /extensions`: the API extensions Cinder lists that onestack serves.
 async fn extensions(_ctx: Ctx) -> axum::Json<Value> {
     const EXTS: &[(&str, &str, &str)] = &[
-        ("AvailabilityZones", "os-availability-zone", "Describe Availability Zones."),
+        (
+            "AvailabilityZones",
+            "os-availability-zone",
+            "Describe Availability Zones.",
+        ),
         ("Backups", "backups", "Backups support."),
         ("Capabilities", "capabilities", "Capabilities support."),
-        ("ExtendedSnapshotAttributes", "os-extended-snapshot-attributes", "Extended attributes for snapshots."),
+        (
+            "ExtendedSnapshotAttributes",
+            "os-extended-snapshot-attributes",
+            "Extended attributes for snapshots.",
+        ),
         ("Hosts", "os-hosts", "Admin-only host administration."),
-        ("QuotaClasses", "os-quota-class-sets", "Quota classes management support."),
+        (
+            "QuotaClasses",
+            "os-quota-class-sets",
+            "Quota classes management support.",
+        ),
         ("Quotas", "os-quota-sets", "Quota management support."),
         ("Qos_specs_manage", "qos-specs", "QoS specs support."),
-        ("SchedulerStats", "scheduler-stats", "Scheduler stats support."),
+        (
+            "SchedulerStats",
+            "scheduler-stats",
+            "Scheduler stats support.",
+        ),
         ("Services", "os-services", "Services support."),
-        ("SnapshotActions", "os-snapshot-actions", "Enable snapshot manager actions."),
-        ("TypesExtraSpecs", "os-types-extra-specs", "Type extra specs support."),
+        (
+            "SnapshotActions",
+            "os-snapshot-actions",
+            "Enable snapshot manager actions.",
+        ),
+        (
+            "TypesExtraSpecs",
+            "os-types-extra-specs",
+            "Type extra specs support.",
+        ),
         ("TypesManage", "os-types-manage", "Types manage support."),
-        ("VolumeActions", "os-volume-actions", "Enable volume actions."),
-        ("VolumeHostAttribute", "os-vol-host-attr", "Expose host as an attribute of a volume."),
-        ("VolumeImageMetadata", "os-vol-image-meta", "Show image metadata associated with the volume."),
-        ("VolumeMigStatusAttribute", "os-vol-mig-status-attr", "Expose migration_status as an attribute of a volume."),
-        ("VolumeTenantAttribute", "os-vol-tenant-attr", "Expose the internal project_id as an attribute of a volume."),
-        ("VolumeTransfer", "os-volume-transfer", "Volume transfer management support."),
-        ("VolumeTypeAccess", "os-volume-type-access", "Volume type access support."),
+        (
+            "VolumeActions",
+            "os-volume-actions",
+            "Enable volume actions.",
+        ),
+        (
+            "VolumeHostAttribute",
+            "os-vol-host-attr",
+            "Expose host as an attribute of a volume.",
+        ),
+        (
+            "VolumeImageMetadata",
+            "os-vol-image-meta",
+            "Show image metadata associated with the volume.",
+        ),
+        (
+            "VolumeMigStatusAttribute",
+            "os-vol-mig-status-attr",
+            "Expose migration_status as an attribute of a volume.",
+        ),
+        (
+            "VolumeTenantAttribute",
+            "os-vol-tenant-attr",
+            "Expose the internal project_id as an attribute of a volume.",
+        ),
+        (
+            "VolumeTransfer",
+            "os-volume-transfer",
+            "Volume transfer management support.",
+        ),
+        (
+            "VolumeTypeAccess",
+            "os-volume-type-access",
+            "Volume type access support.",
+        ),
         ("AdminActions", "os-admin-actions", "Enable admin actions."),
     ];
     let list: Vec<Value> = EXTS

@@ -7,6 +7,7 @@ mod attachments;
 mod backends;
 mod backups;
 mod info;
+mod manage;
 mod messages;
 mod qos;
 mod quotas;
@@ -55,6 +56,7 @@ pub fn router(cloud: Cloud) -> Router<Cloud> {
         .merge(qos::routes())
         .merge(messages::routes())
         .merge(backups::routes())
+        .merge(manage::routes())
         .fallback(not_found)
         .layer(from_fn(microversion_layer))
         .with_state(cloud);

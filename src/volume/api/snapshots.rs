@@ -172,7 +172,12 @@ fn sort(q: &HashMap<String, String>, snaps: &mut [Snapshot]) -> ApiResult<()> {
     for (k, _) in &keys {
         if !matches!(
             k.as_str(),
-            "id" | "name" | "display_name" | "status" | "size" | "created_at" | "updated_at"
+            "id" | "name"
+                | "display_name"
+                | "status"
+                | "size"
+                | "created_at"
+                | "updated_at"
                 | "volume_id"
         ) {
             return Err(ApiError::bad_request(format!(
@@ -351,6 +356,8 @@ async fn snapshot_action(
             .volume
             .snapshot_update_status(&ctx, id, status, progress)
             .await?;
+    } else if body.get("os-unmanage").is_some() {
+        cloud.volume.snapshot_unmanage(&ctx, id).await?;
     } else if body.get("os-force_delete").is_some() {
         cloud.volume.snapshot_delete(&ctx, id, true).await?;
     } else {

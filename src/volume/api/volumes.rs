@@ -575,8 +575,8 @@ async fn volume_action(
                 None | Some(Value::Null) => false,
                 Some(v) => json_bool("force", v)?,
             };
-            let disk_format = opt_string("disk_format", a.get("disk_format"))?
-                .unwrap_or_else(|| "raw".into());
+            let disk_format =
+                opt_string("disk_format", a.get("disk_format"))?.unwrap_or_else(|| "raw".into());
             let container_format = opt_string("container_format", a.get("container_format"))?
                 .unwrap_or_else(|| "bare".into());
             let visibility = opt_string("visibility", a.get("visibility"))?;
@@ -598,6 +598,9 @@ async fn volume_action(
                 axum::Json(json!({"os-volume_upload_image": out})),
             )
                 .into_response());
+        }
+        "os-unmanage" => {
+            s.volume_unmanage(&ctx, id).await?;
         }
         "os-force_delete" => {
             if !args.is_null() && !args.is_object() {
