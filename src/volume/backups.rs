@@ -343,7 +343,7 @@ impl VolumeService {
                             project_id: project.clone(),
                             user_id: user,
                             name: Some(name.clone()),
-                            description: Some(format!("auto-created_from_restore_from_backup")),
+                            description: Some("auto-created_from_restore_from_backup".into()),
                             size: b.size,
                             status: VolumeStatus::RestoringBackup,
                             attach_status: "detached".into(),
