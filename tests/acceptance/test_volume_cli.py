@@ -187,7 +187,7 @@ def test_backup_restore_and_upload_keep_the_data(demo, tmp_path):
     restored = unique("restored")
     demo.run("volume", "create", "--size", "1", restored)
     wait_status(demo, restored, "available")
-    demo.run("volume", "backup", "restore", backup, restored)
+    demo.run("volume", "backup", "restore", "--force", backup, restored)
     v = wait_status(demo, restored, "available", timeout=60)
     assert v["bootable"] is True and v["properties"].get("k") == "v", v
     uploaded = unique("uploaded")
@@ -218,7 +218,8 @@ def test_backup_survives_kill9(fresh_server: OnestackServer):
     fresh_server.restart_hard()
     demo = Osc(fresh_server.openrc("demo"))
     assert backup_status(demo, "bak") == "available"
-    restore = demo.json("volume", "backup", "restore", "bak", "--name", "back")
+    # A volume name that does not exist names the new volume the backup makes.
+    restore = demo.json("volume", "backup", "restore", "bak", "back")
     assert restore["volume_name"] == "back"
     wait_status(demo, "back", "available")
 
