@@ -341,6 +341,7 @@ async fn import_record(
     p: Proj,
     Json(body): Json<Value>,
 ) -> ApiResult<Response> {
+    ctx.require_admin()?;
     let r = envelope(&body, "backup-record")?;
     let service = opt_string("backup_service", r.get("backup_service"))?
         .ok_or_else(|| ApiError::bad_request("Incorrect request body format."))?;

@@ -48,6 +48,7 @@ async fn manage_volume(
     p: Proj,
     Json(body): Json<Value>,
 ) -> ApiResult<Response> {
+    ctx.require_admin()?;
     let v = envelope(&body, "volume")?;
     let host = opt_string("host", v.get("host"))?
         .ok_or_else(|| ApiError::bad_request("Invalid input received: host is required."))?;
@@ -75,6 +76,7 @@ async fn manage_snapshot(
     ctx: Ctx,
     Json(body): Json<Value>,
 ) -> ApiResult<Response> {
+    ctx.require_admin()?;
     let s = envelope(&body, "snapshot")?;
     let volume_id = opt_string("volume_id", s.get("volume_id"))?
         .ok_or_else(|| ApiError::bad_request("Invalid input received: volume_id is required."))?;

@@ -61,6 +61,7 @@ async fn create(
     p: Proj,
     Json(body): Json<Value>,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+    ctx.require_admin()?;
     let b = envelope(&body, "qos_specs")?;
     let name = match b.get("name") {
         Some(Value::String(n)) => n.clone(),
@@ -114,6 +115,7 @@ async fn set_keys(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> ApiResult<axum::Json<Value>> {
+    ctx.require_admin()?;
     let b = envelope(&body, "qos_specs")?;
     let mut set = BTreeMap::new();
     for (k, v) in b {
@@ -129,6 +131,7 @@ async fn unset_keys(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> ApiResult<StatusCode> {
+    ctx.require_admin()?;
     let keys = match body.get("keys") {
         Some(Value::Array(a)) => a
             .iter()
@@ -191,6 +194,7 @@ async fn associate(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<StatusCode> {
+    ctx.require_admin()?;
     let t = type_param(raw)?;
     cloud.volume.qos_associate(&ctx, id, t).await?;
     Ok(StatusCode::ACCEPTED)
@@ -202,6 +206,7 @@ async fn disassociate(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<StatusCode> {
+    ctx.require_admin()?;
     let t = type_param(raw)?;
     cloud.volume.qos_disassociate(&ctx, id, Some(t)).await?;
     Ok(StatusCode::ACCEPTED)
