@@ -64,6 +64,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0019_compute_quotas_migrations.sql"),
     ),
     (
+        "0020_volume_transfers_qos_backups",
+        include_str!("migrations/0020_volume_transfers_qos_backups.sql"),
+    ),
+    (
         "0022_orchestration_intents",
         include_str!("migrations/0022_orchestration_intents.sql"),
     ),

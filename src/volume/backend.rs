@@ -40,6 +40,17 @@ pub trait Backend: Send + Sync {
     fn delete(&self, id: &str) -> io::Result<()>;
     /// The path a hypervisor opens, and its format.
     fn local_path(&self, id: &str) -> PathBuf;
+    /// Replaces a volume's data with a copy of `source` (a backup), at least
+    /// `size_gib` long.
+    fn restore_from(&self, id: &str, size_gib: u64, source: &Path) -> io::Result<()>;
+    /// Takes over storage this service does not manage (`manage`): the file `name`
+    /// in the backend's directory becomes volume `id` (a snapshot's with
+    /// `snapshot`). Done already when `name` is gone and the target exists.
+    fn adopt(&self, id: &str, name: &str, snapshot: bool) -> io::Result<()>;
+    /// The size in bytes of unmanaged storage `name`, if it exists.
+    fn unmanaged_size(&self, name: &str) -> io::Result<Option<u64>>;
+    /// (total, free) GiB of the storage, as the scheduler's pool stats report it.
+    fn capacity_gib(&self) -> io::Result<(u64, u64)>;
 }
 
 /// Sparse raw files in one directory.
@@ -78,22 +89,32 @@ impl FileBackend {
         if dest.exists() {
             return Ok(());
         }
-        let tmp = dest.with_extension("tmp");
-        let mut src = File::open(source)?;
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        sparse_copy(&mut src, &mut out)?;
-        if out.metadata()?.len() < min_len {
-            out.set_len(min_len)?;
-        }
-        out.sync_all()?;
-        std::fs::rename(&tmp, dest)?;
-        self.sync_dir()
+        copy_whole(source, dest, min_len)
     }
+}
+
+/// Copies `source` to `dest` (replacing it) through `dest.tmp`, sparse, owner-only,
+/// at least `min_len` long; `dest` appears only complete, and the directory entry is
+/// synced. Running it again after a crash redoes the copy.
+pub fn copy_whole(source: &Path, dest: &Path, min_len: u64) -> io::Result<()> {
+    let tmp = dest.with_extension("tmp");
+    let mut src = File::open(source)?;
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    sparse_copy(&mut src, &mut out)?;
+    if out.metadata()?.len() < min_len {
+        out.set_len(min_len)?;
+    }
+    out.sync_all()?;
+    std::fs::rename(&tmp, dest)?;
+    if let Some(dir) = dest.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Copies a file's data regions only (SEEK_DATA/SEEK_HOLE), so a sparse volume
@@ -129,6 +150,41 @@ fn sparse_copy(src: &mut File, out: &mut File) -> io::Result<()> {
 }
 
 impl Backend for FileBackend {
+    fn adopt(&self, id: &str, name: &str, snapshot: bool) -> io::Result<()> {
+        let target = if snapshot {
+            self.snapshot_path(id)
+        } else {
+            self.local_path(id)
+        };
+        let source = self.dir.join(name);
+        if !source.exists() && target.exists() {
+            return Ok(());
+        }
+        std::fs::rename(&source, &target)?;
+        self.sync_dir()
+    }
+
+    fn unmanaged_size(&self, name: &str) -> io::Result<Option<u64>> {
+        match std::fs::metadata(self.dir.join(name)) {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn restore_from(&self, id: &str, size_gib: u64, source: &Path) -> io::Result<()> {
+        copy_whole(source, &self.local_path(id), size_gib * GIB)
+    }
+
+    fn capacity_gib(&self) -> io::Result<(u64, u64)> {
+        let st = rustix::fs::statvfs(&self.dir)?;
+        Ok((
+            st.f_blocks * st.f_frsize / GIB,
+            st.f_bavail * st.f_frsize / GIB,
+        ))
+    }
+
     fn create(&self, id: &str, size_gib: u64) -> io::Result<()> {
         let path = self.local_path(id);
         if path.exists() {

@@ -20,9 +20,13 @@ impl VolumeService {
     }
 
     /// Finishes or rolls back the volume operations a crash interrupted, so no
-    /// volume stays `creating`, `extending` or `deleting`. Run once at start.
+    /// volume stays `creating`, `extending`, `deleting`, `backing-up` or
+    /// `restoring-backup`. Run once at start.
     pub async fn recover(&self) -> super::tasks::RecoveryReport {
         let mut report = self.recover_tasks().await;
+        let backups = self.recover_backups().await;
+        report.finished += backups.finished;
+        report.failed += backups.failed;
         match self.recover_attachments().await {
             Ok(n) => report.finished += n,
             Err(e) => {

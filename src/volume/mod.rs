@@ -10,13 +10,20 @@
 pub mod api;
 pub mod attachments;
 mod backend;
+pub(crate) mod backups;
 pub mod facade;
+pub(crate) mod hosts;
+pub(crate) mod manage;
+mod messages;
 pub(crate) mod model;
+mod qos;
 mod quotas;
 mod snapshots;
 pub(crate) mod store;
 mod tasks;
+mod transfers;
 mod types;
+pub(crate) mod upload;
 mod volumes;
 
 use std::path::Path;
@@ -45,6 +52,8 @@ struct Inner {
     host: String,
     /// The image service, the source of volumes made from images.
     image: Option<crate::image::ImageService>,
+    /// Where backups are kept (`state_dir/backups`).
+    backup_dir: std::path::PathBuf,
     /// One lock per volume, serializing its tasks.
     locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -58,12 +67,20 @@ impl VolumeService {
         image: Option<crate::image::ImageService>,
     ) -> anyhow::Result<VolumeService> {
         let backend = FileBackend::open(&state_dir.join(VOLUMES_DIR))?;
+        let backup_dir = state_dir.join(backups::BACKUPS_DIR);
+        std::fs::create_dir_all(&backup_dir)?;
+        // Backups hold tenants' data: owner-only, whatever the umask gave.
+        std::fs::set_permissions(
+            &backup_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )?;
         Ok(VolumeService {
             inner: Arc::new(Inner {
                 db,
                 backend: Arc::new(backend),
                 host,
                 image,
+                backup_dir,
                 locks: Default::default(),
             }),
         })

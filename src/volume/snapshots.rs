@@ -76,6 +76,7 @@ impl VolumeService {
                     error_reason: None,
                     created_at: store::now(),
                     updated_at: None,
+                    progress: None,
                 };
                 store::snapshot_insert(c, &s).map_err(sql)?;
                 Ok(s)
@@ -164,6 +165,12 @@ impl VolumeService {
             if force {
                 ctx.require_admin()?;
             }
+            if store::backup_reads_snapshot(c, &s.id).map_err(sql)? {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid snapshot: Snapshot {} is being backed up.",
+                    s.id
+                )));
+            }
             let to = s
                 .status
                 .transition(SnapshotEvent::DeleteStart { force })
@@ -191,6 +198,38 @@ impl VolumeService {
                 .transition(SnapshotEvent::Reset(status))
                 .map_err(ApiError::bad_request)?;
             store::snapshot_set_state(c, &id, to, None, None).map_err(sql)
+        })
+        .await
+    }
+
+    /// `os-update_snapshot_status`: the snapshot's creator (Nova, for assisted
+    /// snapshots) reports its status and progress; Cinder allows only creating ->
+    /// creating/available/error and deleting -> deleting/error_deleting.
+    pub async fn snapshot_update_status(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        status: SnapshotStatus,
+        progress: Option<String>,
+    ) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let s = visible_tx(c, &ctx, &id)?;
+            may_change(&ctx, &s.project_id)?;
+            use SnapshotStatus as S;
+            let ok = matches!(
+                (s.status, status),
+                (S::Creating, S::Creating | S::Available | S::Error)
+                    | (S::Deleting, S::Deleting | S::ErrorDeleting)
+            );
+            if !ok {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid input received: Provided snapshot status {} not allowed for snapshot with status {}.",
+                    status.as_str(),
+                    s.status.as_str()
+                )));
+            }
+            store::snapshot_set_progress(c, &id, status, progress.as_deref()).map_err(sql)
         })
         .await
     }

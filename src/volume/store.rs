@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::model::{Attachment, Snapshot, SnapshotStatus, Task, Volume, VolumeStatus, VolumeType};
+use super::model::{
+    Attachment, BackedUpMeta, Backup, BackupStatus, Message, QosSpecs, Snapshot, SnapshotStatus,
+    Task, Transfer, Volume, VolumeStatus, VolumeType,
+};
 
 /// Cinder's timestamp form: `2026-01-01T00:00:00.000000`, UTC without a zone.
 pub fn now() -> String {
@@ -23,11 +26,12 @@ fn type_from_row(r: &Row) -> rusqlite::Result<VolumeType> {
         is_public: r.get(3)?,
         created_at: r.get(4)?,
         updated_at: r.get(5)?,
+        qos_specs_id: r.get(6)?,
         extra_specs: BTreeMap::new(),
     })
 }
 
-const TYPE_COLS: &str = "id, name, description, is_public, created_at, updated_at";
+const TYPE_COLS: &str = "id, name, description, is_public, created_at, updated_at, qos_specs_id";
 
 fn with_specs(c: &Connection, mut t: VolumeType) -> rusqlite::Result<VolumeType> {
     let mut st =
@@ -416,6 +420,43 @@ pub fn usage(c: &Connection, project: &str) -> rusqlite::Result<Usage> {
     Ok(u)
 }
 
+/// Per project: (volumes, their GiB, snapshots, their GiB), for `os-hosts/{host}`.
+pub fn usage_by_project(c: &Connection) -> rusqlite::Result<BTreeMap<String, [i64; 4]>> {
+    let mut out: BTreeMap<String, [i64; 4]> = BTreeMap::new();
+    let mut st = c.prepare_cached(
+        "SELECT project_id, COUNT(*), COALESCE(SUM(size), 0) FROM volumes GROUP BY project_id",
+    )?;
+    for row in st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })? {
+        let (p, n, gb) = row?;
+        let e = out.entry(p).or_default();
+        e[0] = n;
+        e[1] = gb;
+    }
+    let mut st = c.prepare_cached(
+        "SELECT project_id, COUNT(*), COALESCE(SUM(size), 0) FROM volume_snapshots \
+         GROUP BY project_id",
+    )?;
+    for row in st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })? {
+        let (p, n, gb) = row?;
+        let e = out.entry(p).or_default();
+        e[2] = n;
+        e[3] = gb;
+    }
+    Ok(out)
+}
+
 /// The limits set for `project` ('' holds the defaults an admin changed).
 pub fn quota_get(c: &Connection, project: &str) -> rusqlite::Result<BTreeMap<String, i64>> {
     let mut st =
@@ -446,7 +487,7 @@ pub fn quota_delete(c: &Connection, project: &str) -> rusqlite::Result<()> {
 // ---- snapshots ------------------------------------------------------------------
 
 const SNAPSHOT_COLS: &str = "id, volume_id, project_id, user_id, name, description, size, \
-    status, metadata, task, error_reason, created_at, updated_at";
+    status, metadata, task, error_reason, created_at, updated_at, progress";
 
 fn snapshot_from_row(r: &Row) -> rusqlite::Result<Snapshot> {
     let status: String = r.get(7)?;
@@ -465,6 +506,7 @@ fn snapshot_from_row(r: &Row) -> rusqlite::Result<Snapshot> {
         error_reason: r.get(10)?,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
+        progress: r.get(13)?,
     })
 }
 
@@ -673,6 +715,439 @@ pub fn volume_set_attach_status(c: &Connection, id: &str, s: &str) -> rusqlite::
     c.execute(
         "UPDATE volumes SET attach_status = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, s, now()],
+    )?;
+    Ok(())
+}
+
+// ---- transfers ------------------------------------------------------------------
+
+const TRANSFER_COLS: &str =
+    "id, volume_id, name, source_project_id, salt, crypt_hash, no_snapshots, created_at";
+
+fn transfer_from_row(r: &Row) -> rusqlite::Result<Transfer> {
+    Ok(Transfer {
+        id: r.get(0)?,
+        volume_id: r.get(1)?,
+        name: r.get(2)?,
+        source_project_id: r.get(3)?,
+        salt: r.get(4)?,
+        crypt_hash: r.get(5)?,
+        no_snapshots: r.get(6)?,
+        created_at: r.get(7)?,
+    })
+}
+
+pub fn transfer_insert(c: &Connection, t: &Transfer) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO volume_transfers (id, volume_id, name, source_project_id, salt, \
+         crypt_hash, no_snapshots, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            t.id,
+            t.volume_id,
+            t.name,
+            t.source_project_id,
+            t.salt,
+            t.crypt_hash,
+            t.no_snapshots,
+            t.created_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn transfer_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Transfer>> {
+    c.query_row(
+        &format!("SELECT {TRANSFER_COLS} FROM volume_transfers WHERE id = ?1"),
+        [id],
+        transfer_from_row,
+    )
+    .optional()
+}
+
+/// Transfers offered by `project` (every project's when None), newest first.
+pub fn transfer_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<Transfer>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {TRANSFER_COLS} FROM volume_transfers \
+         WHERE ?1 IS NULL OR source_project_id = ?1 ORDER BY created_at DESC, id DESC"
+    ))?;
+    st.query_map([project], transfer_from_row)?.collect()
+}
+
+pub fn transfer_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
+    c.execute("DELETE FROM volume_transfers WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Gives a volume (and, unless `volume_only`, its snapshots) to another owner.
+pub fn volume_give(
+    c: &Connection,
+    volume: &str,
+    project: &str,
+    user: &str,
+    volume_only: bool,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volumes SET project_id = ?2, user_id = ?3, updated_at = ?4 WHERE id = ?1",
+        params![volume, project, user, now()],
+    )?;
+    if !volume_only {
+        c.execute(
+            "UPDATE volume_snapshots SET project_id = ?2, user_id = ?3, updated_at = ?4 \
+             WHERE volume_id = ?1",
+            params![volume, project, user, now()],
+        )?;
+    }
+    Ok(())
+}
+
+// ---- QoS specs --------------------------------------------------------------------
+
+fn qos_from_row(r: &Row) -> rusqlite::Result<QosSpecs> {
+    let specs: String = r.get(3)?;
+    Ok(QosSpecs {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        consumer: r.get(2)?,
+        specs: serde_json::from_str(&specs).unwrap_or_default(),
+        created_at: r.get(4)?,
+    })
+}
+
+pub fn qos_list(c: &Connection) -> rusqlite::Result<Vec<QosSpecs>> {
+    let mut st = c.prepare_cached(
+        "SELECT id, name, consumer, specs, created_at FROM volume_qos_specs \
+         ORDER BY created_at DESC, id DESC",
+    )?;
+    st.query_map([], qos_from_row)?.collect()
+}
+
+pub fn qos_get(c: &Connection, id: &str) -> rusqlite::Result<Option<QosSpecs>> {
+    c.query_row(
+        "SELECT id, name, consumer, specs, created_at FROM volume_qos_specs WHERE id = ?1",
+        [id],
+        qos_from_row,
+    )
+    .optional()
+}
+
+pub fn qos_name_taken(c: &Connection, name: &str) -> rusqlite::Result<bool> {
+    c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM volume_qos_specs WHERE name = ?1)",
+        [name],
+        |r| r.get(0),
+    )
+}
+
+/// Inserts or rewrites a QoS specs row.
+pub fn qos_put(c: &Connection, q: &QosSpecs) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO volume_qos_specs (id, name, consumer, specs, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE SET \
+         consumer = excluded.consumer, specs = excluded.specs",
+        params![
+            q.id,
+            q.name,
+            q.consumer,
+            serde_json::to_string(&q.specs).unwrap_or_else(|_| "{}".into()),
+            q.created_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn qos_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volume_types SET qos_specs_id = NULL WHERE qos_specs_id = ?1",
+        [id],
+    )?;
+    c.execute("DELETE FROM volume_qos_specs WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// (id, name) of the volume types associated with QoS specs `id`.
+pub fn qos_types(c: &Connection, id: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut st = c.prepare_cached(
+        "SELECT id, name FROM volume_types WHERE qos_specs_id = ?1 ORDER BY name",
+    )?;
+    st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+/// Associates a type with QoS specs (`None`: disassociates it).
+pub fn type_set_qos(c: &Connection, type_id: &str, qos: Option<&str>) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volume_types SET qos_specs_id = ?2 WHERE id = ?1",
+        params![type_id, qos],
+    )?;
+    Ok(())
+}
+
+pub fn type_qos(c: &Connection, type_id: &str) -> rusqlite::Result<Option<String>> {
+    c.query_row(
+        "SELECT qos_specs_id FROM volume_types WHERE id = ?1",
+        [type_id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(Option::flatten)
+}
+
+// ---- messages ---------------------------------------------------------------------
+
+const MESSAGE_COLS: &str = "id, project_id, request_id, resource_type, resource_uuid, \
+    event_id, message_level, user_message, created_at, expires_at";
+
+fn message_from_row(r: &Row) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: r.get(0)?,
+        project_id: r.get(1)?,
+        request_id: r.get(2)?,
+        resource_type: r.get(3)?,
+        resource_uuid: r.get(4)?,
+        event_id: r.get(5)?,
+        message_level: r.get(6)?,
+        user_message: r.get(7)?,
+        created_at: r.get(8)?,
+        expires_at: r.get(9)?,
+    })
+}
+
+pub fn message_insert(c: &Connection, m: &Message) -> rusqlite::Result<()> {
+    c.execute(
+        &format!("INSERT INTO volume_messages ({MESSAGE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        params![
+            m.id,
+            m.project_id,
+            m.request_id,
+            m.resource_type,
+            m.resource_uuid,
+            m.event_id,
+            m.message_level,
+            m.user_message,
+            m.created_at,
+            m.expires_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn message_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Message>> {
+    c.query_row(
+        &format!("SELECT {MESSAGE_COLS} FROM volume_messages WHERE id = ?1"),
+        [id],
+        message_from_row,
+    )
+    .optional()
+}
+
+/// Messages of `project` (every project's when None), newest first.
+pub fn message_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<Message>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLS} FROM volume_messages WHERE ?1 IS NULL OR project_id = ?1 \
+         ORDER BY created_at DESC, id DESC"
+    ))?;
+    st.query_map([project], message_from_row)?.collect()
+}
+
+pub fn message_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
+    c.execute("DELETE FROM volume_messages WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+// ---- backups ----------------------------------------------------------------------
+
+const BACKUP_COLS: &str = "b.id, b.volume_id, b.snapshot_id, b.project_id, b.user_id, b.name, \
+    b.description, b.size, b.status, b.availability_zone, b.container, b.is_incremental, \
+    b.parent_id, b.object_count, b.metadata, b.volume_meta, b.task, b.fail_reason, \
+    b.data_timestamp, b.created_at, b.updated_at, \
+    EXISTS (SELECT 1 FROM volume_backups d WHERE d.parent_id = b.id)";
+
+fn backup_from_row(r: &Row) -> rusqlite::Result<Backup> {
+    let status: String = r.get(8)?;
+    let metadata: String = r.get(14)?;
+    let volume_meta: String = r.get(15)?;
+    Ok(Backup {
+        id: r.get(0)?,
+        volume_id: r.get(1)?,
+        snapshot_id: r.get(2)?,
+        project_id: r.get(3)?,
+        user_id: r.get(4)?,
+        name: r.get(5)?,
+        description: r.get(6)?,
+        size: r.get(7)?,
+        status: BackupStatus::parse(&status).unwrap_or(BackupStatus::Error),
+        availability_zone: r.get(9)?,
+        container: r.get(10)?,
+        is_incremental: r.get(11)?,
+        parent_id: r.get(12)?,
+        object_count: r.get(13)?,
+        metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+        volume_meta: serde_json::from_str(&volume_meta).unwrap_or_default(),
+        task: r.get(16)?,
+        fail_reason: r.get(17)?,
+        data_timestamp: r.get(18)?,
+        created_at: r.get(19)?,
+        updated_at: r.get(20)?,
+        has_dependents: r.get(21)?,
+    })
+}
+
+pub fn backup_insert(c: &Connection, b: &Backup) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO volume_backups (id, volume_id, snapshot_id, project_id, user_id, name, \
+         description, size, status, availability_zone, container, is_incremental, parent_id, \
+         object_count, metadata, volume_meta, task, fail_reason, data_timestamp, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19, ?20)",
+        params![
+            b.id,
+            b.volume_id,
+            b.snapshot_id,
+            b.project_id,
+            b.user_id,
+            b.name,
+            b.description,
+            b.size,
+            b.status.as_str(),
+            b.availability_zone,
+            b.container,
+            b.is_incremental,
+            b.parent_id,
+            b.object_count,
+            serde_json::to_string(&b.metadata).unwrap_or_else(|_| "{}".into()),
+            serde_json::to_string(&b.volume_meta).unwrap_or_else(|_| "{}".into()),
+            b.task,
+            b.fail_reason,
+            b.data_timestamp,
+            b.created_at,
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn backup_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Backup>> {
+    c.query_row(
+        &format!("SELECT {BACKUP_COLS} FROM volume_backups b WHERE b.id = ?1"),
+        [id],
+        backup_from_row,
+    )
+    .optional()
+}
+
+/// Backups of `project` (every project's when None), newest first.
+pub fn backup_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<Backup>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {BACKUP_COLS} FROM volume_backups b WHERE ?1 IS NULL OR b.project_id = ?1 \
+         ORDER BY b.created_at DESC, b.id DESC"
+    ))?;
+    st.query_map([project], backup_from_row)?.collect()
+}
+
+pub fn backups_with_task(c: &Connection) -> rusqlite::Result<Vec<Backup>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {BACKUP_COLS} FROM volume_backups b WHERE b.task IS NOT NULL"
+    ))?;
+    st.query_map([], backup_from_row)?.collect()
+}
+
+/// The newest available backup of a volume: the parent of an incremental one.
+pub fn backup_latest_of_volume(c: &Connection, volume: &str) -> rusqlite::Result<Option<Backup>> {
+    c.query_row(
+        &format!(
+            "SELECT {BACKUP_COLS} FROM volume_backups b WHERE b.volume_id = ?1 \
+             AND b.status = 'available' ORDER BY b.created_at DESC, b.id DESC LIMIT 1"
+        ),
+        [volume],
+        backup_from_row,
+    )
+    .optional()
+}
+
+/// Whether a backup is being made from snapshot `id` (its data must stay).
+pub fn backup_reads_snapshot(c: &Connection, id: &str) -> rusqlite::Result<bool> {
+    c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM volume_backups WHERE snapshot_id = ?1 AND task = 'create')",
+        [id],
+        |r| r.get(0),
+    )
+}
+
+pub fn backup_set_state(
+    c: &Connection,
+    id: &str,
+    status: BackupStatus,
+    task: Option<&str>,
+    fail_reason: Option<&str>,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volume_backups SET status = ?2, task = ?3, fail_reason = ?4, updated_at = ?5 \
+         WHERE id = ?1",
+        params![id, status.as_str(), task, fail_reason, now()],
+    )?;
+    Ok(())
+}
+
+pub fn backup_update(
+    c: &Connection,
+    id: &str,
+    name: Option<&str>,
+    description: Option<&str>,
+    metadata: &BTreeMap<String, String>,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volume_backups SET name = ?2, description = ?3, metadata = ?4, updated_at = ?5 \
+         WHERE id = ?1",
+        params![
+            id,
+            name,
+            description,
+            serde_json::to_string(metadata).unwrap_or_else(|_| "{}".into()),
+            now()
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn backup_delete_row(c: &Connection, id: &str) -> rusqlite::Result<()> {
+    c.execute("DELETE FROM volume_backups WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// (count, GiB) of `project`'s backups, for the backup quotas.
+pub fn backup_usage(c: &Connection, project: &str) -> rusqlite::Result<(i64, i64)> {
+    c.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM volume_backups WHERE project_id = ?1",
+        [project],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+/// Restores what a backup recorded of its volume: metadata (merged), image
+/// metadata and the bootable flag.
+pub fn volume_apply_backup_meta(
+    c: &Connection,
+    id: &str,
+    m: &BackedUpMeta,
+) -> rusqlite::Result<()> {
+    metadata_merge(c, id, "user", &m.metadata)?;
+    metadata_merge(c, id, "image", &m.image_metadata)?;
+    if m.bootable {
+        volume_set_bootable(c, id, true)?;
+    }
+    Ok(())
+}
+
+/// `os-update_snapshot_status`: the status and progress a snapshot's creator reports.
+pub fn snapshot_set_progress(
+    c: &Connection,
+    id: &str,
+    status: SnapshotStatus,
+    progress: Option<&str>,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volume_snapshots SET status = ?2, progress = COALESCE(?3, progress), \
+         updated_at = ?4 WHERE id = ?1",
+        params![id, status.as_str(), progress, now()],
     )?;
     Ok(())
 }

@@ -30,7 +30,7 @@ impl VolumeService {
         });
     }
 
-    fn task_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(super) fn task_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.inner.locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(id.to_owned()).or_default().clone()
     }
@@ -61,6 +61,39 @@ impl VolumeService {
                 Box::pin(self.run_snapshot_task(&s.id)).await?;
             }
         }
+        if let Task::Upload {
+            image_id,
+            disk_format,
+        } = &task
+        {
+            let outcome = self
+                .run_upload(id, &v.project_id, image_id, disk_format)
+                .await;
+            let (vid, t) = (id.to_owned(), task.clone());
+            self.write(move |c| {
+                let Some(now) = store::volume_get(c, &vid).map_err(sql)? else {
+                    return Ok(());
+                };
+                if now.task.as_ref() != Some(&t) {
+                    return Ok(());
+                }
+                // The volume itself is intact whatever became of the upload.
+                let attached = now.attach_status == "attached";
+                let to = now
+                    .status
+                    .transition(Event::CopyDone { attached })
+                    .unwrap_or(VolumeStatus::Error);
+                store::volume_set_state(c, &vid, to, None, None).map_err(sql)
+            })
+            .await?;
+            return match outcome {
+                Ok(()) => {
+                    tracing::info!(volume = %id, image = %image_id, "volume uploaded to image");
+                    Ok(())
+                }
+                Err(e) => Err(ApiError::Internal(anyhow::anyhow!("{e}"))),
+            };
+        }
         let backend = self.inner.backend.clone();
         let image_path = match &task {
             Task::Create {
@@ -86,6 +119,9 @@ impl VolumeService {
                         Source::Volume { id } => {
                             backend.create_from(&vid, size, &backend.local_path(id))
                         }
+                        Source::Existing { name } => backend
+                            .adopt(&vid, name, false)
+                            .and_then(|()| backend.extend(&vid, size)),
                         Source::Image { format, .. } => match &image_path {
                             Some(p) => backend.create_from_image(&vid, size, p, format),
                             None => Err(std::io::Error::other("no image service")),
@@ -94,6 +130,8 @@ impl VolumeService {
                 }
                 Task::Extend { new_size, .. } => backend.extend(&vid, new_size.max(0) as u64),
                 Task::Delete => backend.delete(&vid),
+                // Handled above, without a blocking step.
+                Task::Upload { .. } => Ok(()),
             })
             .await
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("volume task panicked: {e}")))?
@@ -126,6 +164,7 @@ impl VolumeService {
                 (Task::Extend { .. }, Err(e)) => done(Event::ExtendFailed, Some(e)),
                 (Task::Delete, Ok(())) => store::volume_delete_row(c, &vid).map_err(sql),
                 (Task::Delete, Err(e)) => done(Event::DeleteFailed, Some(e)),
+                (Task::Upload { .. }, _) => Ok(()),
             }
         })
         .await?;
@@ -167,6 +206,9 @@ impl VolumeService {
         let (sid, vid, t) = (id.to_owned(), s.volume_id.clone(), task.clone());
         let step = tokio::task::spawn_blocking(move || match t.as_str() {
             "create" => backend.snapshot(&vid, &sid),
+            manage if manage.starts_with("manage:") => {
+                backend.adopt(&sid, &manage["manage:".len()..], true)
+            }
             _ => backend.snapshot_delete(&sid),
         })
         .await
@@ -187,9 +229,10 @@ impl VolumeService {
                     .unwrap_or(SnapshotStatus::Error);
                 store::snapshot_set_state(c, &sid, to, None, reason).map_err(sql)
             };
+            let creating = task == "create" || task.starts_with("manage:");
             match (task.as_str(), &outcome) {
-                ("create", Ok(())) => done(SnapshotEvent::Created, None),
-                ("create", Err(e)) => done(SnapshotEvent::CreateFailed, Some(e)),
+                (_, Ok(())) if creating => done(SnapshotEvent::Created, None),
+                (_, Err(e)) if creating => done(SnapshotEvent::CreateFailed, Some(e)),
                 (_, Ok(())) => store::snapshot_delete_row(c, &sid).map_err(sql),
                 (_, Err(e)) => done(SnapshotEvent::DeleteFailed, Some(e)),
             }

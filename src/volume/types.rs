@@ -180,6 +180,7 @@ impl VolumeService {
             extra_specs: req.extra_specs,
             created_at: store::now(),
             updated_at: None,
+            qos_specs_id: None,
         };
         self.write(move |c| {
             if store::type_find(c, &t.name).map_err(sql)?.is_some() {

@@ -346,6 +346,22 @@ impl VolumeService {
                     });
                     image_meta = image_metadata(i);
                 }
+                // A copy of a bootable volume (or of its snapshot) is bootable and
+                // keeps the image metadata, as Cinder copies the Glance metadata.
+                let origin = match (&req.source_volid, &req.snapshot_id) {
+                    (Some(vid), _) => store::volume_get(c, vid).map_err(sql)?,
+                    (None, Some(sid)) => match store::snapshot_get(c, sid).map_err(sql)? {
+                        Some(s) => store::volume_get(c, &s.volume_id).map_err(sql)?,
+                        None => None,
+                    },
+                    _ => None,
+                };
+                let (copied_bootable, copied_image_meta) = origin
+                    .map(|o| (o.bootable, o.image_metadata))
+                    .unwrap_or_default();
+                if image.is_none() && copied_bootable {
+                    image_meta = copied_image_meta;
+                }
                 let size = if req.size == 0 { source_size } else { req.size };
                 if size < source_size {
                     return Err(ApiError::bad_request(format!(
@@ -355,6 +371,9 @@ impl VolumeService {
                 let wanted = req.volume_type.clone().or(source_type);
                 let t = types::type_for_volume_tx(c, &ctx2, wanted.as_deref())?;
                 quotas::check_tx(c, &project, &t.name, 1, 0, size, size)?;
+                // Cinder's scheduler: a type asking for a capability this backend
+                // lacks leaves the volume in error, with a message for its owner.
+                let unmet = super::hosts::unmet_spec(&t);
                 let v = Volume {
                     id: uuid::Uuid::new_v4().to_string(),
                     project_id: project,
@@ -362,20 +381,28 @@ impl VolumeService {
                     name: req.name,
                     description: req.description,
                     size,
-                    status: VolumeStatus::Creating,
+                    status: if unmet.is_some() {
+                        VolumeStatus::Error
+                    } else {
+                        VolumeStatus::Creating
+                    },
                     attach_status: "detached".into(),
                     availability_zone: zone,
                     type_id: t.id,
                     type_name: t.name,
-                    bootable: image.is_some(),
+                    bootable: image.is_some() || copied_bootable,
                     multiattach: req.multiattach
                         || t.extra_specs.get("multiattach").map(String::as_str)
                             == Some("<is> True"),
                     snapshot_id: req.snapshot_id.clone(),
                     source_volid: req.source_volid.clone(),
                     image_id: image.as_ref().map(|i| i.id.clone()),
-                    task: Some(Task::Create { size, source }),
-                    error_reason: None,
+                    task: unmet
+                        .is_none()
+                        .then_some(Task::Create { size, source }),
+                    error_reason: unmet.as_ref().map(|(k, v)| {
+                        format!("No valid backend was found: no backend has {k}={v}.")
+                    }),
                     created_at: store::now(),
                     updated_at: None,
                     launched_at: None,
@@ -385,9 +412,21 @@ impl VolumeService {
                     attachments: Vec::new(),
                 };
                 store::volume_insert(c, &v).map_err(sql)?;
+                if unmet.is_some() {
+                    super::messages::record_tx(
+                        c,
+                        &v.project_id,
+                        &v.id,
+                        super::messages::NO_VALID_BACKEND,
+                    )?;
+                }
                 Ok(v)
             })
             .await?;
+        if v.task.is_none() {
+            tracing::info!(volume = %v.id, reason = ?v.error_reason, "volume create: no backend fits");
+            return Ok(v);
+        }
         tracing::info!(volume = %v.id, size = v.size, "volume create accepted");
         self.spawn_task(v.id.clone());
         Ok(v)
@@ -559,6 +598,75 @@ impl VolumeService {
                 )));
             }
             Ok(visible_tx(c, &ctx, &id)?.metadata)
+        })
+        .await
+    }
+
+    /// `os-retype`: to another type served by this backend (no data moves); a type
+    /// this backend cannot serve would need a migration, which is not offered.
+    pub async fn volume_retype(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        new_type: String,
+    ) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        let vid = id.clone();
+        self.write(move |c| {
+            let v = visible_tx(c, &ctx, &vid)?;
+            may_change(&ctx, &v.project_id)?;
+            if !matches!(v.status, VolumeStatus::Available | VolumeStatus::InUse) {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid volume: Volume status must be available or in-use to retype, but current status is: {}.",
+                    v.status.as_str()
+                )));
+            }
+            let t = types::type_for_volume_tx(c, &ctx, Some(&new_type))?;
+            if t.id == v.type_id {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid input received: New volume_type same as original: {new_type}."
+                )));
+            }
+            if let Some((k, val)) = super::hosts::unmet_spec(&t) {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid volume: Retype needs a migration to a backend with {k}={val}, and this cloud has one backend."
+                )));
+            }
+            quotas::check_tx(c, &v.project_id, &t.name, 1, 0, v.size, v.size)?;
+            c.execute(
+                "UPDATE volumes SET type_id = ?2, updated_at = ?3 WHERE id = ?1",
+                rusqlite::params![v.id, t.id, store::now()],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(volume = %id, "volume retyped");
+        Ok(())
+    }
+
+    /// `os-set_image_metadata` (merge `set`) and `os-unset_image_metadata` (`delete`).
+    pub async fn image_metadata_change(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        set: BTreeMap<String, String>,
+        delete: Option<String>,
+    ) -> ApiResult<BTreeMap<String, String>> {
+        check_metadata(&set)?;
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let v = visible_tx(c, &ctx, &id)?;
+            may_change(&ctx, &v.project_id)?;
+            store::metadata_merge(c, &id, "image", &set).map_err(sql)?;
+            if let Some(k) = delete
+                && !store::metadata_delete(c, &id, "image", &k).map_err(sql)?
+            {
+                return Err(ApiError::Missing(format!(
+                    "Glance metadata for volume/snapshot {id} cannot be found."
+                )));
+            }
+            Ok(visible_tx(c, &ctx, &id)?.image_metadata)
         })
         .await
     }

@@ -144,3 +144,129 @@ def test_volume_create_from_image(demo, tmp_path):
     assert v["volume_image_metadata"]["image_name"] == image
     demo.run("volume", "delete", name)
     demo.run("image", "delete", image)
+
+
+def wait_for(check, what: str, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+def backup_status(osc: Osc, name: str) -> str:
+    return osc.json("volume", "backup", "show", name)["status"]
+
+
+def test_backup_restore_and_upload_keep_the_data(demo, tmp_path):
+    """A volume made from an image is backed up, restored into a new volume, and
+    that volume is uploaded to Glance: the image's bytes come back unchanged."""
+    marker = b"onestack-backup-marker"
+    data = tmp_path / "disk.raw"
+    data.write_bytes(b"\0" * 8192 + marker + b"\0" * (1 << 20))
+    image = unique("bimg")
+    demo.run("image", "create", "--disk-format", "raw", "--container-format", "bare",
+             "--file", str(data), image)
+    src = unique("bsrc")
+    demo.run("volume", "create", "--image", image, "--size", "1", "--property", "k=v", src)
+    wait_status(demo, src, "available")
+    backup = unique("bak")
+    b = demo.json("volume", "backup", "create", "--name", backup, src)
+    assert b["name"] == backup
+    wait_for(lambda: backup_status(demo, backup) == "available", "backup")
+    assert wait_status(demo, src, "available")["status"] == "available"
+    # An incremental backup records its parent.
+    inc = unique("inc")
+    demo.run("volume", "backup", "create", "--incremental", "--name", inc, src)
+    wait_for(lambda: backup_status(demo, inc) == "available", "incremental backup")
+    assert demo.json("volume", "backup", "show", inc)["is_incremental"] is True
+    assert demo.json("volume", "backup", "show", backup)["has_dependent_backups"] is True
+    demo.fail("volume", "backup", "delete", backup, expect="Incremental backups exist")
+    restored = unique("restored")
+    demo.run("volume", "create", "--size", "1", restored)
+    wait_status(demo, restored, "available")
+    demo.run("volume", "backup", "restore", "--force", backup, restored)
+    v = wait_status(demo, restored, "available", timeout=60)
+    assert v["bootable"] is True and v["properties"].get("k") == "v", v
+    uploaded = unique("uploaded")
+    demo.run("image", "create", "--volume", restored, "--disk-format", "raw", uploaded)
+    wait_for(lambda: demo.json("image", "show", uploaded)["status"] == "active",
+             "uploaded image")
+    wait_status(demo, restored, "available")
+    out = tmp_path / "out.raw"
+    demo.run("image", "save", "--file", str(out), uploaded)
+    got = out.read_bytes()
+    assert got[8192:8192 + len(marker)] == marker
+    assert len(got) == 1 << 30
+    for name in (inc, backup):
+        demo.run("volume", "backup", "delete", name)
+        wait_for(lambda: name not in {r["Name"] for r in
+                                      demo.json("volume", "backup", "list")},
+                 "backup deletion")
+    demo.run("image", "delete", uploaded, image)
+    demo.run("volume", "delete", src, restored)
+
+
+def test_backup_survives_kill9(fresh_server: OnestackServer):
+    demo = Osc(fresh_server.openrc("demo"))
+    demo.run("volume", "create", "--size", "1", "vol")
+    wait_status(demo, "vol", "available")
+    demo.run("volume", "backup", "create", "--name", "bak", "vol")
+    wait_for(lambda: backup_status(demo, "bak") == "available", "backup")
+    fresh_server.restart_hard()
+    demo = Osc(fresh_server.openrc("demo"))
+    assert backup_status(demo, "bak") == "available"
+    # A volume name that does not exist names the new volume the backup makes.
+    restore = demo.json("volume", "backup", "restore", "bak", "back")
+    assert restore["volume_name"] == "back"
+    wait_status(demo, "back", "available")
+
+
+def test_volume_transfer_to_another_project(admin, demo):
+    name = unique("gift")
+    demo.run("volume", "create", "--size", "1", name)
+    vid = wait_status(demo, name, "available")["id"]
+    t = demo.json("volume", "transfer", "request", "create", "--name", "to-admin", name)
+    assert t["auth_key"] and t["volume_id"] == vid
+    assert wait_status(demo, name, "awaiting-transfer")["status"] == "awaiting-transfer"
+    demo.fail("volume", "delete", name, expect="awaiting a transfer")
+    admin.fail("volume", "transfer", "request", "accept", "--auth-key", "wrong", t["id"],
+               expect="invalid auth key")
+    admin.run("volume", "transfer", "request", "accept", "--auth-key", t["auth_key"], t["id"])
+    v = admin.json("volume", "show", vid)
+    assert v["status"] == "available"
+    assert v["os-vol-tenant-attr:tenant_id"] == admin.json("project", "show", "admin")["id"]
+    demo.fail("volume", "show", vid, expect="No Volume found")
+    # A withdrawn offer gives the volume back to its owner.
+    t2 = admin.json("volume", "transfer", "request", "create", vid)
+    admin.run("volume", "transfer", "request", "delete", t2["id"])
+    assert admin.json("volume", "show", vid)["status"] == "available"
+    admin.run("volume", "delete", vid)
+
+
+def test_qos_specs_and_retype(admin):
+    qos = unique("qos")
+    q = admin.json("volume", "qos", "create", "--consumer", "front-end",
+                   "--property", "read_iops_sec=2000", qos)
+    assert q["consumer"] == "front-end" and q["properties"] == {"read_iops_sec": "2000"}
+    silver = unique("silver")
+    admin.run("volume", "type", "create", silver)
+    admin.run("volume", "qos", "associate", qos, silver)
+    assert silver in str(admin.json("volume", "qos", "show", qos)["associations"])
+    admin.fail("volume", "qos", "delete", qos, expect="still associated")
+    vol = unique("retyped")
+    admin.run("volume", "create", "--size", "1", vol)
+    wait_status(admin, vol, "available")
+    admin.run("volume", "set", "--type", silver, "--retype-policy", "never", vol)
+    assert admin.json("volume", "show", vol)["type"] == silver
+    # A type asking for another backend cannot be served here.
+    elsewhere = unique("elsewhere")
+    admin.run("volume", "type", "create", "--property", "volume_backend_name=ceph", elsewhere)
+    admin.fail("volume", "set", "--type", elsewhere, "--retype-policy", "never", vol,
+               expect="one backend")
+    admin.run("volume", "delete", vol)
+    wait_for(lambda: vol not in {r["Name"] for r in admin.json("volume", "list")}, "delete")
+    admin.run("volume", "qos", "delete", "--force", qos)
+    admin.run("volume", "type", "delete", silver, elsewhere)

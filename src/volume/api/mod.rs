@@ -4,9 +4,15 @@
 //! resource routes, one file per api-ref section.
 
 mod attachments;
+mod backends;
+mod backups;
 mod info;
+mod manage;
+mod messages;
+mod qos;
 mod quotas;
 mod snapshots;
+mod transfers;
 mod types;
 mod view;
 mod volumes;
@@ -45,6 +51,12 @@ pub fn router(cloud: Cloud) -> Router<Cloud> {
         .merge(types::routes())
         .merge(quotas::routes())
         .merge(info::routes())
+        .merge(backends::routes())
+        .merge(transfers::routes())
+        .merge(qos::routes())
+        .merge(messages::routes())
+        .merge(backups::routes())
+        .merge(manage::routes())
         .fallback(not_found)
         .layer(from_fn(microversion_layer))
         .with_state(cloud);

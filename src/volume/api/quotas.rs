@@ -21,6 +21,10 @@ pub fn routes() -> Router<Cloud> {
             get(quota_show).put(quota_update).delete(quota_delete),
         )
         .route("/os-quota-sets/{project}/defaults", get(quota_defaults))
+        .route(
+            "/os-quota-class-sets/{class}",
+            get(quota_class_show).put(quota_class_update),
+        )
         .route("/limits", get(limits))
 }
 
@@ -70,11 +74,17 @@ async fn quota_update(
     Path(project): Path<String>,
     Json(body): Json<Value>,
 ) -> ApiResult<axum::Json<Value>> {
-    let set = envelope(&body, "quota_set")?;
+    let changes = limits_in(envelope(&body, "quota_set")?)?;
+    let out = cloud.volume.quota_update(&ctx, project, changes).await?;
+    Ok(axum::Json(json!({"quota_set": out})))
+}
+
+/// The limits of an update body, each an integer (or a string of one).
+fn limits_in(set: &serde_json::Map<String, Value>) -> ApiResult<BTreeMap<String, i64>> {
     let mut changes = BTreeMap::new();
     for (k, v) in set {
         // Cinder ignores these bookkeeping keys in an update body.
-        if k == "id" || k == "tenant_id" {
+        if k == "id" || k == "tenant_id" || k == "class_name" {
             continue;
         }
         let n = match v {
@@ -89,8 +99,49 @@ async fn quota_update(
         })?;
         changes.insert(k.clone(), n);
     }
-    let out = cloud.volume.quota_update(&ctx, project, changes).await?;
-    Ok(axum::Json(json!({"quota_set": out})))
+    Ok(changes)
+}
+
+/// The one quota class projects draw their defaults from.
+const DEFAULT_CLASS: &str = "default";
+
+/// `GET /os-quota-class-sets/{class}` (admin): the `default` class is the defaults
+/// every project without its own limits gets.
+async fn quota_class_show(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(class): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    ctx.require_admin()?;
+    let d = cloud.volume.quota_defaults().await?;
+    let mut set = serde_json::Map::new();
+    set.insert("id".into(), json!(class));
+    for (k, v) in d {
+        set.insert(k, json!(v));
+    }
+    Ok(axum::Json(json!({"quota_class_set": set})))
+}
+
+/// `PUT /os-quota-class-sets/default` (admin): changes the defaults. Cinder's other
+/// quota classes are never applied to a project, so only `default` is kept.
+async fn quota_class_update(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(class): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<axum::Json<Value>> {
+    ctx.require_admin()?;
+    let changes = limits_in(envelope(&body, "quota_class_set")?)?;
+    if class != DEFAULT_CLASS {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input received: only the quota class '{DEFAULT_CLASS}' is supported, not '{class}'."
+        )));
+    }
+    let out = cloud
+        .volume
+        .quota_update(&ctx, String::new(), changes)
+        .await?;
+    Ok(axum::Json(json!({"quota_class_set": out})))
 }
 
 async fn quota_delete(

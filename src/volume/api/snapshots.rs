@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::view::links;
 use super::{
     Mv, UrlProject, envelope, json_bool, next_link, opt_string, parse_bool, query, string_map,
     v3_root,
@@ -54,8 +53,10 @@ fn root(h: &HeaderMap, p: &Proj) -> String {
     v3_root(h, &p.as_ref().map(|e| e.0.clone()))
 }
 
-/// Cinder's snapshot view; `detail` adds the extended attributes.
-fn view(root: &str, s: &Snapshot, mv: Mv, detail: bool) -> Value {
+/// Cinder's snapshot view (cinder/api/views/snapshots.py: no links); `detail`
+/// adds the extended attributes, which Cinder shows on show and list-detail only
+/// (create and update answer without them).
+fn view(s: &Snapshot, mv: Mv, detail: bool) -> Value {
     let mut v = json!({
         "id": s.id,
         "name": s.name,
@@ -66,14 +67,13 @@ fn view(root: &str, s: &Snapshot, mv: Mv, detail: bool) -> Value {
         "created_at": s.created_at,
         "updated_at": s.updated_at,
         "metadata": s.metadata,
-        "links": links(root, "snapshots", &s.id),
     });
     if detail {
         v["os-extended-snapshot-attributes:project_id"] = json!(s.project_id);
-        let progress = if s.status == SnapshotStatus::Available {
-            "100%"
-        } else {
-            "0%"
+        let progress = match &s.progress {
+            Some(p) => p.as_str(),
+            None if s.status == SnapshotStatus::Available => "100%",
+            None => "0%",
         };
         v["os-extended-snapshot-attributes:progress"] = json!(progress);
     }
@@ -93,16 +93,21 @@ async fn snapshot_create(
     State(cloud): State<Cloud>,
     ctx: Ctx,
     mv: Mv,
-    h: HeaderMap,
-    p: Proj,
     Json(body): Json<Value>,
 ) -> ApiResult<Response> {
     let s = envelope(&body, "snapshot")?;
-    let volume_id = opt_string("volume_id", s.get("volume_id"))?.ok_or_else(|| {
-        ApiError::bad_request(
-            "Invalid input for field/attribute snapshot. 'volume_id' is a required property",
-        )
-    })?;
+    let volume_id = match s.get("volume_id") {
+        None => {
+            return Err(ApiError::bad_request(
+                "Invalid input for field/attribute snapshot. 'volume_id' is a required property",
+            ));
+        }
+        // An explicit null names no volume: Cinder's 404.
+        Some(Value::Null) => {
+            return Err(ApiError::Missing("Volume None could not be found.".into()));
+        }
+        Some(v) => opt_string("volume_id", Some(v))?.unwrap_or_default(),
+    };
     let name = match opt_string("name", s.get("name"))? {
         Some(n) => Some(n),
         None => opt_string("display_name", s.get("display_name"))?,
@@ -123,7 +128,7 @@ async fn snapshot_create(
         force,
     };
     let snap = cloud.volume.snapshot_create(&ctx, req).await?;
-    let body = json!({"snapshot": view(&root(&h, &p), &snap, mv, true)});
+    let body = json!({"snapshot": view(&snap, mv, false)});
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
@@ -137,6 +142,71 @@ fn filtered(q: &HashMap<String, String>, snaps: Vec<Snapshot>) -> Vec<Snapshot> 
         .filter(|s| q.get("status").is_none_or(|st| s.status.as_str() == st))
         .filter(|s| q.get("volume_id").is_none_or(|v| &s.volume_id == v))
         .collect()
+}
+
+/// `sort=key:dir,...` or `sort_key`/`sort_dir` (default: newest first).
+fn sort(q: &HashMap<String, String>, snaps: &mut [Snapshot]) -> ApiResult<()> {
+    let mut keys: Vec<(String, bool)> = Vec::new();
+    let dir = |d: Option<&str>| -> ApiResult<bool> {
+        match d.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("desc") => Ok(false),
+            Some("asc") => Ok(true),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "Invalid input received: Unknown sort direction, must be 'desc' or 'asc'. ({other})"
+            ))),
+        }
+    };
+    if let Some(s) = q.get("sort") {
+        for part in s.split(',').filter(|p| !p.is_empty()) {
+            let (k, d) = match part.split_once(':') {
+                Some((k, d)) => (k, Some(d)),
+                None => (part, None),
+            };
+            keys.push((k.trim().to_owned(), dir(d)?));
+        }
+    } else if let Some(k) = q.get("sort_key") {
+        keys.push((k.clone(), dir(q.get("sort_dir").map(String::as_str))?));
+    } else if let Some(d) = q.get("sort_dir") {
+        keys.push(("created_at".into(), dir(Some(d))?));
+    }
+    for (k, _) in &keys {
+        if !matches!(
+            k.as_str(),
+            "id" | "name"
+                | "display_name"
+                | "status"
+                | "size"
+                | "created_at"
+                | "updated_at"
+                | "volume_id"
+        ) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input received: Invalid sort key {k}"
+            )));
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    snaps.sort_by(|a, b| {
+        for (k, asc) in &keys {
+            let o = match k.as_str() {
+                "id" => a.id.cmp(&b.id),
+                "name" | "display_name" => a.name.cmp(&b.name),
+                "status" => a.status.as_str().cmp(b.status.as_str()),
+                "size" => a.size.cmp(&b.size),
+                "updated_at" => a.updated_at.cmp(&b.updated_at),
+                "volume_id" => a.volume_id.cmp(&b.volume_id),
+                _ => a.created_at.cmp(&b.created_at),
+            };
+            let o = if *asc { o } else { o.reverse() };
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+        }
+        b.id.cmp(&a.id)
+    });
+    Ok(())
 }
 
 async fn list(
@@ -154,18 +224,33 @@ async fn list(
         .map(|v| parse_bool("all_tenants", v))
         .transpose()?
         .unwrap_or(false);
-    let snaps = filtered(&q, cloud.volume.snapshot_list(ctx, all).await?);
+    let mut snaps = filtered(&q, cloud.volume.snapshot_list(ctx, all).await?);
+    sort(&q, &mut snaps)?;
+    let offset = match q.get("offset") {
+        None => 0,
+        Some(o) => o.parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "Invalid input received: offset {o} is not a non-negative integer."
+            ))
+        })?,
+    };
+    let snaps: Vec<Snapshot> = snaps.into_iter().skip(offset).collect();
     let page = PageQuery {
         limit: q.get("limit").cloned(),
         marker: q.get("marker").cloned(),
     };
-    let pg = page.apply_as(Dialect::Cinder, snaps, |s| &s.id)?;
+    if let Some(m) = page.marker.as_deref().filter(|m| !m.is_empty())
+        && !snaps.iter().any(|s| s.id == m)
+    {
+        // Cinder's MarkerNotFound is a 404 for snapshots.
+        return Err(ApiError::Missing(format!("Marker {m} could not be found.")));
+    }
+    let limit = page.limit_as(Dialect::Cinder)?;
+    let mut pg = page.apply_as(Dialect::Cinder, snaps, |s| &s.id)?;
+    // Cinder links the next page whenever a page is full, even when it is the last.
+    pg.has_more = limit.is_some_and(|l| l > 0 && pg.items.len() == l);
     let root = root(h, p);
-    let items: Vec<Value> = pg
-        .items
-        .iter()
-        .map(|s| view(&root, s, mv, detail))
-        .collect();
+    let items: Vec<Value> = pg.items.iter().map(|s| view(s, mv, detail)).collect();
     let mut body = json!({"snapshots": items});
     if let (true, Some(last)) = (pg.has_more, pg.items.last()) {
         let path = if detail {
@@ -204,22 +289,16 @@ async fn snapshot_show(
     State(cloud): State<Cloud>,
     ctx: Ctx,
     mv: Mv,
-    h: HeaderMap,
-    p: Proj,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     let s = cloud.volume.snapshot_get(&ctx, id).await?;
-    Ok(axum::Json(
-        json!({"snapshot": view(&root(&h, &p), &s, mv, true)}),
-    ))
+    Ok(axum::Json(json!({"snapshot": view(&s, mv, true)})))
 }
 
 async fn snapshot_update(
     State(cloud): State<Cloud>,
     ctx: Ctx,
     mv: Mv,
-    h: HeaderMap,
-    p: Proj,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> ApiResult<axum::Json<Value>> {
@@ -241,9 +320,7 @@ async fn snapshot_update(
         .volume
         .snapshot_update(&ctx, id, name, description, None, None)
         .await?;
-    Ok(axum::Json(
-        json!({"snapshot": view(&root(&h, &p), &snap, mv, true)}),
-    ))
+    Ok(axum::Json(json!({"snapshot": view(&snap, mv, false)})))
 }
 
 async fn snapshot_delete(
@@ -268,6 +345,19 @@ async fn snapshot_action(
             ApiError::bad_request(format!("Invalid input received: Invalid status {st}."))
         })?;
         cloud.volume.snapshot_reset_status(&ctx, id, status).await?;
+    } else if let Some(a) = body.get("os-update_snapshot_status") {
+        let st = opt_string("status", a.get("status"))?
+            .ok_or_else(|| ApiError::bad_request("'status' must be specified."))?;
+        let status = SnapshotStatus::parse(&st.to_ascii_lowercase()).ok_or_else(|| {
+            ApiError::bad_request(format!("Invalid input received: Invalid status {st}."))
+        })?;
+        let progress = opt_string("progress", a.get("progress"))?;
+        cloud
+            .volume
+            .snapshot_update_status(&ctx, id, status, progress)
+            .await?;
+    } else if body.get("os-unmanage").is_some() {
+        cloud.volume.snapshot_unmanage(&ctx, id).await?;
     } else if body.get("os-force_delete").is_some() {
         cloud.volume.snapshot_delete(&ctx, id, true).await?;
     } else {

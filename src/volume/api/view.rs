@@ -34,6 +34,15 @@ fn attachments(v: &Volume) -> Value {
         .collect()
 }
 
+/// The user metadata, with the admin metadata's `readonly` flag as Cinder shows it.
+fn shown_metadata(v: &Volume) -> std::collections::BTreeMap<String, String> {
+    let mut m = v.metadata.clone();
+    if let Some(r) = v.admin_metadata.get("readonly") {
+        m.insert("readonly".into(), r.clone());
+    }
+    m
+}
+
 /// The list form: id, name and links.
 pub fn volume_summary(root: &str, v: &Volume) -> Value {
     json!({"id": v.id, "name": v.name, "links": links(root, "volumes", &v.id)})
@@ -57,7 +66,7 @@ pub fn volume_detail(root: &str, v: &Volume, mv: Mv, ctx: &RequestContext, host:
         "volume_type": v.type_name,
         "snapshot_id": v.snapshot_id,
         "source_volid": v.source_volid,
-        "metadata": v.metadata,
+        "metadata": shown_metadata(v),
         "links": links(root, "volumes", &v.id),
         "user_id": v.user_id,
         "replication_status": null,
@@ -136,6 +145,6 @@ pub fn volume_type(t: &VolumeType) -> Value {
         "is_public": t.is_public,
         "os-volume-type-access:is_public": t.is_public,
         "extra_specs": t.extra_specs,
-        "qos_specs_id": null,
+        "qos_specs_id": t.qos_specs_id,
     })
 }

@@ -253,8 +253,11 @@ fn paginate(q: &HashMap<String, String>, vols: Vec<Volume>) -> ApiResult<(Vec<Vo
         marker: q.get("marker").cloned(),
     };
     let vols: Vec<Volume> = vols.into_iter().skip(offset).collect();
+    let limit = page.limit_as(Dialect::Cinder)?;
     let p = page.apply_as(Dialect::Cinder, vols, |v| &v.id)?;
-    Ok((p.items, p.has_more))
+    // Cinder links the next page whenever a page is full, even when it is the last.
+    let full = limit.is_some_and(|l| l > 0 && p.items.len() == l);
+    Ok((p.items, full))
 }
 
 async fn list(
@@ -517,6 +520,87 @@ async fn volume_action(
             if let Some(out) = s.attach_action(&ctx, id, action, args.clone()).await? {
                 return Ok(axum::Json(out).into_response());
             }
+        }
+        "os-force_detach" => {
+            ctx.require_admin()?;
+            if !args.is_null() && !args.is_object() {
+                return Err(ApiError::bad_request("Malformed request body"));
+            }
+            let mut a = args.clone();
+            if a.is_null() {
+                a = json!({});
+            }
+            s.attach_action(&ctx, id, "os-detach", a).await?;
+        }
+        "os-retype" => {
+            let a = envelope(&body, action)?;
+            let new_type = opt_string("new_type", a.get("new_type"))?
+                .ok_or_else(|| ApiError::bad_request("New volume type must be specified."))?;
+            let policy = opt_string("migration_policy", a.get("migration_policy"))?
+                .unwrap_or_else(|| "never".into());
+            if !matches!(policy.as_str(), "never" | "on-demand") {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid input received: Invalid migration policy {policy}."
+                )));
+            }
+            s.volume_retype(&ctx, id, new_type).await?;
+        }
+        "os-set_image_metadata" => {
+            let a = envelope(&body, action)?;
+            let set = string_map("metadata", a.get("metadata"))?;
+            if a.get("metadata").is_none() {
+                return Err(ApiError::bad_request("Malformed request body."));
+            }
+            let out = s.image_metadata_change(&ctx, id, set, None).await?;
+            return Ok(axum::Json(json!({"metadata": out})).into_response());
+        }
+        "os-unset_image_metadata" => {
+            let a = envelope(&body, action)?;
+            let key = opt_string("key", a.get("key"))?
+                .ok_or_else(|| ApiError::bad_request("Malformed request body."))?;
+            s.image_metadata_change(&ctx, id, Default::default(), Some(key))
+                .await?;
+            return Ok(StatusCode::OK.into_response());
+        }
+        "os-show_image_metadata" => {
+            let v = s.volume_get(&ctx, id).await?;
+            return Ok(axum::Json(json!({"metadata": v.image_metadata})).into_response());
+        }
+        "os-volume_upload_image" => {
+            let a = envelope(&body, action)?;
+            let image_name = opt_string("image_name", a.get("image_name"))?
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| ApiError::bad_request("No image_name was specified in request."))?;
+            let force = match a.get("force") {
+                None | Some(Value::Null) => false,
+                Some(v) => json_bool("force", v)?,
+            };
+            let disk_format =
+                opt_string("disk_format", a.get("disk_format"))?.unwrap_or_else(|| "raw".into());
+            let container_format = opt_string("container_format", a.get("container_format"))?
+                .unwrap_or_else(|| "bare".into());
+            let visibility = opt_string("visibility", a.get("visibility"))?;
+            let protected = match a.get("protected") {
+                None | Some(Value::Null) => false,
+                Some(v) => json_bool("protected", v)?,
+            };
+            let req = crate::volume::upload::UploadRequest {
+                image_name,
+                force,
+                disk_format,
+                container_format,
+                visibility,
+                protected,
+            };
+            let out = s.volume_upload_image(&ctx, id, req).await?;
+            return Ok((
+                StatusCode::ACCEPTED,
+                axum::Json(json!({"os-volume_upload_image": out})),
+            )
+                .into_response());
+        }
+        "os-unmanage" => {
+            s.volume_unmanage(&ctx, id).await?;
         }
         "os-force_delete" => {
             if !args.is_null() && !args.is_object() {
