@@ -21,6 +21,7 @@ python-swiftclient==4.11.0
 python-heatclient==5.3.0
 awscli==1.46.3
 boto3==1.44.18
+oauthlib==4.0.1
 selenium==4.50.0
 requests"
 
