@@ -11,6 +11,7 @@ mod extensions;
 pub mod facade;
 pub mod model;
 pub mod password;
+pub mod registration;
 mod resources;
 pub(crate) mod store;
 pub(crate) mod store_ext;

@@ -11,6 +11,7 @@ mod members;
 pub mod metadefs;
 pub mod model;
 mod patch;
+pub mod registration;
 pub(crate) mod store;
 
 use std::path::Path;

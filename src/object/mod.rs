@@ -13,6 +13,7 @@ pub mod blobs;
 mod containers;
 pub mod model;
 mod objects;
+pub mod registration;
 pub(crate) mod store;
 pub mod tasks;
 
