@@ -476,9 +476,7 @@ fn admin_fixtures(s: &Server, admin: &str, project: &str) -> Fixtures {
     ids.insert("os-server-groups", id(&group, "server_group"));
     ids.insert("os-keypairs", "rc-admin-key".to_owned());
     ids.insert("namespaces", "rc-admin-ns".to_owned());
-    for k in ["images"] {
-        ids.insert(k, image.clone());
-    }
+    ids.insert("images", image);
     for k in ["networks", "os-networks", "os-tenant-networks"] {
         ids.insert(k, net.clone());
     }
