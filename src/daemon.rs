@@ -15,8 +15,7 @@ use serde_json::json;
 
 use crate::cloud::Cloud;
 use crate::db::Db;
-use crate::http::error::FaultFormat;
-use crate::http::{authenticate, render_faults, request_id};
+use crate::http::{authenticate, request_id};
 use crate::identity::bootstrap::{self, Credentials};
 use crate::identity::token::TokenProvider;
 use crate::identity::{Identity, IdentityConfig};
@@ -36,8 +35,6 @@ pub struct UpOptions {
 /// Everything `up` needs before it accepts connections.
 pub struct Prepared {
     pub cloud: Cloud,
-    /// Images whose import a crash interrupted; resumed once serving.
-    pub resumable_imports: Vec<String>,
     _lock: std::fs::File,
 }
 
@@ -108,7 +105,6 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
     compute.set_volume(volume.clone());
     let object = crate::object::ObjectService::open(db.clone(), &dir)?;
     let orchestration = crate::orchestration::OrchestrationService::open(db.clone());
-    let resumable_imports = image.recover()?;
     if profile.services.enabled.contains(&ServiceName::Placement)
         && let Err(e) = register_compute_node(&placement, &db, &dir)
     {
@@ -129,7 +125,6 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
             object,
             orchestration,
         },
-        resumable_imports,
         _lock: lock,
     })
 }
@@ -188,7 +183,10 @@ fn compute_service(
 }
 
 /// Adds the start-up instance restore outcome to `compute-status.json`.
-fn record_recovery(dir: &std::path::Path, report: crate::compute::recover::RecoveryReport) {
+pub(crate) fn record_recovery(
+    dir: &std::path::Path,
+    report: crate::compute::recover::RecoveryReport,
+) {
     let recorded = state::read_json::<state::ComputeStatus>(dir, state::COMPUTE_STATUS_FILE)
         .and_then(|found| {
             let mut record = found.context("compute-status.json is missing")?;
@@ -225,91 +223,12 @@ fn register_compute_node(
     Ok(())
 }
 
-/// The whole HTTP surface: one listener, DevStack-style prefixes. Each service's
-/// router renders its own faults (and axum's rejections) in its format; a path no
-/// service routes gets the fault format of the prefix it is under.
+/// The whole HTTP surface: one listener, DevStack-style prefixes, each enabled
+/// service of the registry mounted by itself. Each service's router renders its own
+/// faults (and axum's rejections) in its format; a path no service routes gets the
+/// fault format of the prefix it is under.
 pub fn router(cloud: Cloud) -> Router {
-    use axum::extract::DefaultBodyLimit;
-    let enabled = |s: ServiceName| cloud.profile.services.enabled.contains(&s);
-    // Keystone and Nova refuse bodies over oslo.middleware's max_request_body_size;
-    // the others take bulk bodies up to the largest JSON body of any API.
-    let oslo_limit = DefaultBodyLimit::max(cloud.profile.http.max_json_body);
-    let bulk_limit = DefaultBodyLimit::max(crate::http::json::MAX_JSON_BODY);
-    let identity = crate::identity::api::router()
-        .layer(oslo_limit)
-        .layer(from_fn_with_state(FaultFormat::Keystone, render_faults));
-    // `/identity/` (the version-discovery URL clients derive from the catalog) is
-    // not part of the nested router, which only serves `/identity` itself.
-    let mut app = Router::new()
-        .route(
-            "/identity/",
-            axum::routing::get(crate::identity::api::versions)
-                .layer(from_fn_with_state(FaultFormat::Keystone, render_faults)),
-        )
-        .nest("/identity", identity);
-    if enabled(ServiceName::Image) {
-        let image = crate::image::api::router()
-            .layer(bulk_limit)
-            .layer(from_fn_with_state(FaultFormat::Plain, render_faults));
-        // `/image/` (tempest's and keystoneauth's form of the catalog URL's root) is
-        // not part of the nested router either.
-        app = app
-            .route(
-                "/image/",
-                axum::routing::get(crate::image::api::versions_choice)
-                    .layer(from_fn_with_state(FaultFormat::Plain, render_faults)),
-            )
-            .nest("/image", image);
-    }
-    if enabled(ServiceName::Compute) {
-        let compute = crate::compute::api::router()
-            .layer(oslo_limit)
-            .layer(from_fn_with_state(FaultFormat::Nova, render_faults));
-        app = app.nest("/compute", compute);
-    }
-    if enabled(ServiceName::Network) {
-        let network = crate::network::api::router()
-            .layer(bulk_limit)
-            .layer(from_fn_with_state(FaultFormat::Neutron, render_faults));
-        // `/networking/` (tempest's unversioned form of the catalog URL) is not part
-        // of the nested router, which only serves `/networking` itself.
-        app = app
-            .route(
-                "/networking/",
-                axum::routing::get(crate::network::api::versions)
-                    .layer(from_fn_with_state(FaultFormat::Neutron, render_faults)),
-            )
-            .nest("/networking", network);
-    }
-    if enabled(ServiceName::Volume) {
-        let volume = crate::volume::api::router(cloud.clone())
-            .layer(oslo_limit)
-            .layer(from_fn_with_state(FaultFormat::Nova, render_faults));
-        app = app.merge(volume);
-    }
-    if enabled(ServiceName::ObjectStore) {
-        // Swift renders its own faults; `/info` is also served at the root, where
-        // python-swiftclient and tempest look for it.
-        // S3 (s3api's face on the same data) signs its requests instead of carrying
-        // tokens and renders S3's XML faults itself.
-        app = app
-            .nest("/object-storage", crate::object::api::router())
-            .nest(crate::object::s3::PREFIX, crate::object::s3::router())
-            .route("/info", axum::routing::get(crate::object::api::info));
-    }
-    if enabled(ServiceName::Orchestration) {
-        let orchestration = crate::orchestration::api::router()
-            .layer(bulk_limit)
-            .layer(from_fn_with_state(FaultFormat::Plain, render_faults))
-            .layer(from_fn(crate::orchestration::api::heat_faults));
-        app = app.merge(orchestration);
-    }
-    if enabled(ServiceName::Placement) {
-        let placement = crate::placement::api::router()
-            .layer(bulk_limit)
-            .layer(from_fn_with_state(FaultFormat::Placement, render_faults));
-        app = app.merge(placement);
-    }
+    let app = crate::services::enabled(&cloud).fold(Router::new(), |app, s| s.mount(app, &cloud));
     let api = app
         .route("/", axum::routing::get(root))
         .fallback(crate::http::unknown_route)
@@ -317,7 +236,12 @@ pub fn router(cloud: Cloud) -> Router {
         .layer(from_fn_with_state(cloud.clone(), crate::http::public_links))
         .layer(from_fn(request_id))
         .with_state(cloud.clone());
-    if enabled(ServiceName::Dashboard) {
+    if cloud
+        .profile
+        .services
+        .enabled
+        .contains(&ServiceName::Dashboard)
+    {
         crate::dashboard::mount(api, cloud)
     } else {
         api
@@ -352,7 +276,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         listen: Some(local),
         ..opts
     };
-    let mut prepared = tokio::task::spawn_blocking(move || prepare(opts, lock)).await??;
+    let prepared = tokio::task::spawn_blocking(move || prepare(opts, lock)).await??;
     let cloud = prepared.cloud.clone();
     let services: Vec<String> = SERVICES
         .iter()
@@ -377,71 +301,17 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     if !pending.is_empty() {
         tracing::warn!(services = ?pending, "enabled in the profile but not available in this build yet");
     }
-    tokio::spawn(housekeeping(cloud.clone()));
-    if cloud
-        .profile
-        .services
-        .enabled
-        .contains(&ServiceName::Network)
-    {
-        let resolver: std::sync::Arc<dyn crate::dataplane::metadata::MetadataResolver> =
-            std::sync::Arc::new(cloud.compute.clone());
-        tokio::spawn(crate::reconcile::run(cloud.clone(), Some(resolver)));
+    // Before serving: each service finishes or undoes what a crash interrupted, in
+    // registry order; then their long-running tasks start.
+    for service in crate::services::enabled(&cloud) {
+        service
+            .recover(&cloud)
+            .await
+            .with_context(|| format!("recovering {:?}", service.name()))?;
     }
-    if cloud
-        .profile
-        .services
-        .enabled
-        .contains(&ServiceName::Compute)
-    {
-        let compute = cloud.compute.clone();
-        let dir = state_dir.clone();
-        tokio::spawn(async move {
-            let report = compute.recover().await;
-            record_recovery(&dir, report);
-            compute.power_sync_loop().await;
-        });
+    for service in crate::services::enabled(&cloud) {
+        service.spawn_background(&cloud);
     }
-    create_default_networks(&cloud).await;
-    if cloud
-        .profile
-        .services
-        .enabled
-        .contains(&ServiceName::Volume)
-    {
-        // Before serving: no client sees a volume an interrupted task left `creating`.
-        let report = cloud.volume.recover().await;
-        tracing::info!(
-            finished = report.finished,
-            failed = report.failed,
-            "volume tasks recovered"
-        );
-    }
-    if cloud
-        .profile
-        .services
-        .enabled
-        .contains(&ServiceName::ObjectStore)
-    {
-        // Before serving: files of uploads a crash cut short are removed.
-        if let Err(e) = cloud.object.recover().await {
-            tracing::error!(error = %e, "object storage recovery");
-        }
-        tokio::spawn(cloud.object.clone().run_expirer());
-    }
-    if cloud
-        .profile
-        .services
-        .enabled
-        .contains(&ServiceName::Orchestration)
-    {
-        let c = cloud.clone();
-        tokio::spawn(async move { c.orchestration.recover_stacks(&c).await });
-    }
-    tokio::spawn(start_background_work(
-        cloud.clone(),
-        std::mem::take(&mut prepared.resumable_imports),
-    ));
     let public = cloud.profile.public_url();
     tracing::info!(listen = %local, ms = started.elapsed().as_millis() as u64, "onestack is ready");
     println!(
@@ -469,65 +339,6 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// DevStack's default networks, on the first start only (a few rows; later starts
-/// just read the marker). Done before serving, as DevStack has them when stack.sh
-/// ends: a client that sees the API up also sees `public`, `private` and `router1`.
-async fn create_default_networks(cloud: &Cloud) {
-    let Ok(Some(admin)) = cloud.identity.project_id_by_name("default", "admin").await else {
-        return;
-    };
-    let demo = cloud
-        .identity
-        .project_id_by_name("default", "demo")
-        .await
-        .ok()
-        .flatten();
-    let net_cfg = &cloud.profile.network;
-    if let (true, true, Some(demo)) = (
-        cloud
-            .profile
-            .services
-            .enabled
-            .contains(&ServiceName::Network),
-        net_cfg.create_default_networks,
-        demo,
-    ) {
-        match cloud
-            .network
-            .create_default_networks(net_cfg, &admin, &demo)
-            .await
-        {
-            Ok(true) => tracing::info!(
-                "created the default subnet pool, the public and private networks and router1"
-            ),
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "could not create the default networks"),
-        }
-    }
-}
-
-/// Work that may take a while and must not delay serving: resuming interrupted
-/// image imports and registering the bootstrap image.
-async fn start_background_work(cloud: Cloud, imports: Vec<String>) {
-    cloud.image.resume_imports(imports).await;
-    let Ok(Some(admin)) = cloud.identity.project_id_by_name("default", "admin").await else {
-        return;
-    };
-    match cloud.image.register_bootstrap_image(admin).await {
-        Ok(Some(id)) => tracing::info!(image = %id, "registered the bootstrap image"),
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "could not register the bootstrap image"),
-    }
-    if let Ok(false) = cloud.image.has_bootable_image().await {
-        tracing::warn!(
-            "no bootable image is registered, so `openstack server create --image cirros` fails; \
-             `sudo onestack build-image` builds the test image and puts it where the profile's \
-             [image] bootstrap_image says ({}); then start onestack again",
-            cloud.profile.image.bootstrap_image
-        );
-    }
-}
-
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
@@ -543,25 +354,4 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("stop signal received, finishing requests in flight");
-}
-
-/// Periodic upkeep: pick up rotated Fernet keys, drop revocation events that can no
-/// longer match a live token.
-async fn housekeeping(cloud: Cloud) {
-    let mut tick = tokio::time::interval(Duration::from_secs(10));
-    loop {
-        tick.tick().await;
-        if let Err(e) = cloud.identity.tokens().reload() {
-            tracing::warn!(error = %e, "reloading Fernet keys failed");
-        }
-        let horizon = chrono::Utc::now()
-            - chrono::Duration::seconds(i64::from(cloud.profile.identity.token_expiration) + 300);
-        let pruned = cloud
-            .db
-            .write(move |c| crate::identity::facade::revocations_prune_tx(c, horizon))
-            .await;
-        if let Err(e) = pruned {
-            tracing::warn!(error = %e, "pruning revocation events failed");
-        }
-    }
 }

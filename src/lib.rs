@@ -13,6 +13,7 @@ pub mod http;
 pub mod identity;
 pub mod image;
 pub mod lab;
+pub mod logged;
 pub mod network;
 pub mod object;
 pub mod orchestration;

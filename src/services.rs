@@ -108,3 +108,90 @@ pub const SERVICES: &[ServiceSpec] = &[
 pub fn spec(name: ServiceName) -> Option<&'static ServiceSpec> {
     SERVICES.iter().find(|s| s.name == name)
 }
+
+/// A future a registered service's start-up step returns.
+pub type StartFuture<'a> = futures_util::future::BoxFuture<'a, anyhow::Result<()>>;
+
+/// One service as the daemon wires it: its catalog entries, its routes (with its
+/// fault format and body limit), what it finishes or undoes at start-up before the
+/// listener serves, and the long-running tasks it spawns. Each service implements it
+/// in its own `registration.rs`; `REGISTRY` lists them, and the daemon loops over
+/// that list, so a new service is one folder plus one line there.
+pub trait Service: Send + Sync {
+    /// The profile's name for it: whether it is enabled.
+    fn name(&self) -> ServiceName;
+
+    /// The catalog entries it registers (type, name, endpoint path).
+    fn catalog(&self) -> Vec<&'static ServiceSpec> {
+        let name = self.name();
+        SERVICES.iter().filter(|s| s.name == name).collect()
+    }
+
+    /// Adds its routes to the API router (before authentication and request ids are
+    /// layered around the whole).
+    fn mount(
+        &self,
+        app: axum::Router<crate::cloud::Cloud>,
+        cloud: &crate::cloud::Cloud,
+    ) -> axum::Router<crate::cloud::Cloud>;
+
+    /// Start-up recovery, awaited before the listener serves: no client sees what a
+    /// crash left half done. Long work is spawned here rather than awaited. An error
+    /// stops the start (the state cannot be trusted); what may fail without that is
+    /// logged by the service and not returned.
+    fn recover<'a>(&'a self, _cloud: &'a crate::cloud::Cloud) -> StartFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Long-running tasks (reconcilers, expirers, power sync), spawned once every
+    /// enabled service has recovered.
+    fn spawn_background(&self, _cloud: &crate::cloud::Cloud) {}
+}
+
+/// Every service this build serves, in start-up order (identity first: the others'
+/// bootstrap asks it for projects; network before compute: instance recovery plugs
+/// ports into the networks).
+pub static REGISTRY: &[&dyn Service] = &[
+    &crate::identity::registration::Registration,
+    &crate::image::registration::Registration,
+    &crate::network::registration::Registration,
+    &crate::placement::registration::Registration,
+    &crate::volume::registration::Registration,
+    &crate::compute::registration::Registration,
+    &crate::object::registration::Registration,
+    &crate::orchestration::registration::Registration,
+];
+
+/// The registered services the profile enables.
+pub fn enabled(cloud: &crate::cloud::Cloud) -> impl Iterator<Item = &'static dyn Service> + '_ {
+    REGISTRY
+        .iter()
+        .copied()
+        .filter(|s| cloud.profile.services.enabled.contains(&s.name()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every implemented API in the catalog is registered once (the dashboard is a
+    /// site on top, mounted around the APIs, not a registered service).
+    #[test]
+    fn every_implemented_service_is_registered_once() {
+        for spec in SERVICES
+            .iter()
+            .filter(|s| s.implemented && s.name != ServiceName::Dashboard)
+        {
+            let n = REGISTRY.iter().filter(|r| r.name() == spec.name).count();
+            assert_eq!(n, 1, "{:?} registered {n} times", spec.name);
+        }
+        for r in REGISTRY {
+            assert!(
+                !r.catalog().is_empty(),
+                "{:?} has no catalog entry",
+                r.name()
+            );
+        }
+        assert_eq!(REGISTRY[0].name(), ServiceName::Identity);
+    }
+}

@@ -320,3 +320,366 @@ fn reader_token(s: &Server, admin: &str) -> String {
     assert_eq!(r.status(), 204, "grant reader");
     s.token("route-reader", "reader-pass-1", Some("demo"))
 }
+
+/// Objects the admin project owns, one per kind a path parameter can name, keyed by
+/// the URL segment before the parameter (`networks` for `/networks/{id}`).
+struct Fixtures {
+    ids: std::collections::HashMap<&'static str, String>,
+    project: String,
+}
+
+impl Fixtures {
+    /// The object a parameter after `segment` names: the admin project's object of
+    /// that kind, the admin project itself for project parameters, else an id that
+    /// names nothing (kinds without a fixture: servers, which would need a guest).
+    fn fill(&self, url: &str) -> String {
+        let nil = "00000000-0000-4000-8000-000000000000".to_owned();
+        let mut out = Vec::new();
+        let mut prev = "";
+        let mut after_collection = false;
+        for seg in url.split('/') {
+            let filled = match seg {
+                "{project_id}" | "{tenant_id}" | "{project}" => self.project.clone(),
+                "{account}" => format!("AUTH_{}", self.project),
+                "{collection}" => {
+                    after_collection = true;
+                    "networks".to_owned()
+                }
+                s if s.starts_with('{') => {
+                    let kind = if after_collection {
+                        after_collection = false;
+                        "networks"
+                    } else {
+                        prev
+                    };
+                    // A second parameter (metadata key, tag, member) finds no
+                    // fixture: it names something below an object already named.
+                    match self.ids.get(kind) {
+                        Some(id) => id.clone(),
+                        _ if s == "{container}" => "rc-admin".to_owned(),
+                        _ if s == "{*object}" => "rc-object".to_owned(),
+                        _ => nil.clone(),
+                    }
+                }
+                s => s.to_owned(),
+            };
+            out.push(filled);
+            prev = seg;
+        }
+        out.join("/")
+    }
+}
+
+/// Creates the admin project's objects the wrong-project requests aim at.
+fn admin_fixtures(s: &Server, admin: &str, project: &str) -> Fixtures {
+    let client = reqwest::blocking::Client::new();
+    let base = s.url("").replace("/identity/v3", "");
+    let post = |path: &str, body: serde_json::Value| -> serde_json::Value {
+        let r = client
+            .post(format!("{base}{path}"))
+            .header("X-Auth-Token", admin)
+            .header("OpenStack-API-Version", "compute 2.37")
+            .json(&body)
+            .send()
+            .expect("fixture request");
+        let status = r.status();
+        let text = r.text().expect("body");
+        assert!(status.is_success(), "fixture {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    };
+    let id = |v: &serde_json::Value, key: &str| -> String {
+        v[key]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {v}"))
+            .to_owned()
+    };
+    let mut ids = std::collections::HashMap::new();
+    let net = post(
+        "/networking/v2.0/networks",
+        serde_json::json!({"network": {"name": "rc-admin-net"}}),
+    );
+    let net = id(&net, "network");
+    let subnet = post(
+        "/networking/v2.0/subnets",
+        serde_json::json!({"subnet": {"network_id": net, "cidr": "10.250.0.0/24", "ip_version": 4}}),
+    );
+    ids.insert("subnets", id(&subnet, "subnet"));
+    let port = post(
+        "/networking/v2.0/ports",
+        serde_json::json!({"port": {"network_id": net}}),
+    );
+    ids.insert("ports", id(&port, "port"));
+    let router = post(
+        "/networking/v2.0/routers",
+        serde_json::json!({"router": {"name": "rc-admin-router"}}),
+    );
+    ids.insert("routers", id(&router, "router"));
+    let sg = post(
+        "/networking/v2.0/security-groups",
+        serde_json::json!({"security_group": {"name": "rc-admin-sg"}}),
+    );
+    let rule = sg["security_group"]["security_group_rules"][0]["id"]
+        .as_str()
+        .expect("a default rule")
+        .to_owned();
+    let sg = id(&sg, "security_group");
+    let pool = post(
+        "/networking/v2.0/subnetpools",
+        serde_json::json!({"subnetpool": {"name": "rc-admin-pool", "prefixes": ["10.251.0.0/16"]}}),
+    );
+    ids.insert("subnetpools", id(&pool, "subnetpool"));
+    let public = common::json_of(
+        client
+            .get(format!("{base}/networking/v2.0/networks?name=public"))
+            .header("X-Auth-Token", admin)
+            .send()
+            .expect("public"),
+    )["networks"][0]["id"]
+        .as_str()
+        .expect("the public network")
+        .to_owned();
+    let fip = post(
+        "/networking/v2.0/floatingips",
+        serde_json::json!({"floatingip": {"floating_network_id": public}}),
+    );
+    let fip = id(&fip, "floatingip");
+    let vol = post(
+        "/volume/v3/volumes",
+        serde_json::json!({"volume": {"size": 1, "name": "rc-admin-vol"}}),
+    );
+    let vol = id(&vol, "volume");
+    let image = post(
+        "/image/v2/images",
+        serde_json::json!({"name": "rc-admin-image", "visibility": "private"}),
+    )["id"]
+        .as_str()
+        .expect("image id")
+        .to_owned();
+    post(
+        "/image/v2/metadefs/namespaces",
+        serde_json::json!({"namespace": "rc-admin-ns", "visibility": "private"}),
+    );
+    post(
+        "/compute/v2.1/os-keypairs",
+        serde_json::json!({"keypair": {"name": "rc-admin-key"}}),
+    );
+    let group = post(
+        "/compute/v2.1/os-server-groups",
+        serde_json::json!({"server_group": {"name": "rc-admin-group", "policies": ["affinity"]}}),
+    );
+    let flavor = post(
+        "/compute/v2.1/flavors",
+        serde_json::json!({"flavor": {"name": "rc-private", "ram": 64, "vcpus": 1, "disk": 0,
+            "os-flavor-access:is_public": false}}),
+    );
+    ids.insert("flavors", id(&flavor, "flavor"));
+    ids.insert("os-server-groups", id(&group, "server_group"));
+    ids.insert("os-keypairs", "rc-admin-key".to_owned());
+    ids.insert("namespaces", "rc-admin-ns".to_owned());
+    ids.insert("images", image);
+    for k in ["networks", "os-networks", "os-tenant-networks"] {
+        ids.insert(k, net.clone());
+    }
+    for k in ["security-groups", "os-security-groups"] {
+        ids.insert(k, sg.clone());
+    }
+    for k in ["security-group-rules", "os-security-group-rules"] {
+        ids.insert(k, rule.clone());
+    }
+    for k in ["floatingips", "os-floating-ips"] {
+        ids.insert(k, fip.clone());
+    }
+    ids.insert("volumes", vol);
+    Fixtures {
+        ids,
+        project: project.to_owned(),
+    }
+}
+
+/// What the real service answers a project member who names another project's
+/// object, where it is not the default (404 for an object the caller cannot see,
+/// 403 for a URL naming another project).
+const WRONG_PROJECT: &[(&str, &str, u16, &str)] = &[
+    (
+        "GET",
+        "/compute/v2.1/os-quota-sets/{tenant_id}/defaults",
+        200,
+        "os_compute_api:os-quota-sets:defaults is `@`: any caller reads the defaults",
+    ),
+    (
+        "GET",
+        "/networking/v2.0/quotas/{project_id}/default",
+        200,
+        "Neutron checks get_quota against the caller's own project for the defaults",
+    ),
+    (
+        "PUT",
+        "/volume/v3/types/{id}",
+        403,
+        "volume_extension:types_manage is admin-only, authorized before the lookup",
+    ),
+    (
+        "POST",
+        "/volume/v3/types/{id}/action",
+        403,
+        "volume_extension:volume_type_access:addProjectAccess: admin, before the lookup",
+    ),
+    (
+        "POST",
+        "/volume/v3/types/{id}/extra_specs",
+        403,
+        "volume_extension:types_extra_specs:create is admin-only, before the lookup",
+    ),
+    (
+        "PUT",
+        "/volume/v3/types/{id}/extra_specs/{key}",
+        403,
+        "volume_extension:types_extra_specs:update is admin-only, before the lookup",
+    ),
+];
+
+/// A valid body for a write, so that the request reaches the lookup and the policy
+/// (every real service validates the body first and answers 400 to `{}`), with its
+/// content type.
+fn wrong_project_body(method: &str, url: &str) -> (String, &'static str) {
+    const JSON: &str = "application/json";
+    let nil = "00000000-0000-4000-8000-000000000000";
+    let last = url.rsplit('/').next().unwrap_or_default();
+    let body = match (method, last) {
+        ("PATCH", _) if url.starts_with("/image/") => {
+            return (
+                r#"[{"op": "replace", "path": "/name", "value": "x"}]"#.to_owned(),
+                "application/openstack-images-v2.1-json-patch",
+            );
+        }
+        ("PUT", "file" | "stage") => return ("data".to_owned(), "application/octet-stream"),
+        (_, "action") if url.contains("/servers/") => r#"{"os-stop": null}"#.to_owned(),
+        (_, "action") if url.contains("/volumes/") => {
+            r#"{"os-extend": {"new_size": 2}}"#.to_owned()
+        }
+        (_, "action") if url.contains("/snapshots/") => r#"{"os-force_delete": {}}"#.to_owned(),
+        (_, "action") if url.contains("/types/") => {
+            format!(r#"{{"addProjectAccess": {{"project": "{nil}"}}}}"#)
+        }
+        (_, "metadata") => r#"{"metadata": {"k": "v"}}"#.to_owned(),
+        ("PUT", _) if url.contains("/metadata/") => format!(r#"{{"meta": {{"{last}": "v"}}}}"#),
+        ("PUT", _) if url.contains("/extra_specs/") => format!(r#"{{"{last}": "v"}}"#),
+        (_, "extra_specs") => r#"{"extra_specs": {"k": "v"}}"#.to_owned(),
+        (_, "tags") if url.contains("/metadefs/") => r#"{"tags": [{"name": "t"}]}"#.to_owned(),
+        (_, "tags") => r#"{"tags": ["a"]}"#.to_owned(),
+        ("PUT" | "POST", _) if url.contains("/metadefs/") && url.contains("/tags/") => {
+            r#"{"name": "t2"}"#.to_owned()
+        }
+        (_, "os-interface") => r#"{"interfaceAttachment": {}}"#.to_owned(),
+        (_, "remote-consoles") => {
+            r#"{"remote_console": {"protocol": "serial", "type": "serial"}}"#.to_owned()
+        }
+        (_, "os-volume_attachments") => {
+            format!(r#"{{"volumeAttachment": {{"volumeId": "{nil}"}}}}"#)
+        }
+        (_, "add_router_interface" | "remove_router_interface") => {
+            format!(r#"{{"subnet_id": "{nil}"}}"#)
+        }
+        (_, "add_prefixes" | "remove_prefixes") => r#"{"prefixes": ["10.252.0.0/24"]}"#.to_owned(),
+        (_, "import") => r#"{"method": {"name": "glance-direct"}}"#.to_owned(),
+        (_, "members") => format!(r#"{{"member": "{nil}"}}"#),
+        ("PUT", _) if url.contains("/members/") => r#"{"status": "accepted"}"#.to_owned(),
+        (_, "port_forwardings") => format!(
+            r#"{{"port_forwarding": {{"protocol": "tcp", "internal_ip_address": "10.0.0.5",
+                "internal_port": 22, "external_port": 2222, "internal_port_id": "{nil}"}}}}"#
+        ),
+        ("PUT", _) if url.contains("/port_forwardings/") => {
+            r#"{"port_forwarding": {"external_port": 2223}}"#.to_owned()
+        }
+        ("PUT", _) if url.contains("/quotas/") => r#"{"quota": {"network": 5}}"#.to_owned(),
+        ("PUT", _) if url.contains("/os-quota-sets/") => {
+            r#"{"quota_set": {"volumes": 5}}"#.to_owned()
+        }
+        ("PUT", _) => {
+            // `PUT /<collection>/{id}`: the collection's singular envelope.
+            let segs: Vec<&str> = url.split('/').collect();
+            let collection = segs
+                .get(segs.len().saturating_sub(2))
+                .copied()
+                .unwrap_or("");
+            let key = match collection {
+                "floatingips" => return (r#"{"floatingip": {"port_id": null}}"#.into(), JSON),
+                "security-groups" => "security_group",
+                "subnetpools" => "subnetpool",
+                "types" => "volume_type",
+                c => c.trim_end_matches('s'),
+            };
+            format!(r#"{{"{key}": {{"name": "x"}}}}"#)
+        }
+        _ => "{}".to_owned(),
+    };
+    (body, JSON)
+}
+
+/// The real service's answer to a member of another project for `row`.
+fn wrong_project_answer(row: &Row) -> u16 {
+    if let Some((.., status, _)) = WRONG_PROJECT
+        .iter()
+        .find(|(m, u, ..)| *m == row.method && *u == row.url)
+    {
+        return *status;
+    }
+    let names_project = ["{project_id}", "{tenant_id}", "{project}", "{account}"]
+        .iter()
+        .any(|p| row.url.contains(p));
+    if names_project { 403 } else { 404 }
+}
+
+/// A member of the demo project names the admin project's objects on every
+/// project-scoped route (a path parameter, not public, not admin-only: those are
+/// checked above) and gets the real service's 404 or 403, never the object.
+#[test]
+fn every_route_hides_another_projects_objects() {
+    let s = Server::start();
+    let admin = s.admin();
+    let member = s.demo();
+    let admin_project = project_id(&s, &admin, "admin");
+    let fixtures = admin_fixtures(&s, &admin, &admin_project);
+    let client = reqwest::blocking::Client::new();
+    let base = s.url("").replace("/identity/v3", "");
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    let mut with_fixture = 0;
+    for r in table().iter().filter(|r| {
+        r.url.contains('{')
+            && r.service != "identity"
+            && matches!(r.access, Access::Token | Access::MemberWrite(_))
+    }) {
+        let url = fixtures.fill(&r.url);
+        if !url.contains("00000000-0000-4000-8000-000000000000") {
+            with_fixture += 1;
+        }
+        let body = match &r.access {
+            Access::MemberWrite(b) => Some((b.clone(), "application/json")),
+            _ => matches!(r.method.as_str(), "POST" | "PUT" | "PATCH")
+                .then(|| wrong_project_body(&r.method, &url)),
+        };
+        let m = Method::from_bytes(r.method.as_bytes()).expect("method");
+        let mut req = client
+            .request(m, format!("{base}{url}"))
+            .header("X-Auth-Token", &member)
+            .header("OpenStack-API-Version", "compute 2.37");
+        if let Some((b, content_type)) = body {
+            req = req.header("content-type", content_type).body(b);
+        }
+        let got = req.send().expect("request").status().as_u16();
+        checked += 1;
+        let want = wrong_project_answer(r);
+        if got != want {
+            failures.push(format!(
+                "{} {} ({url}): got {got}, want {want}",
+                r.method, r.url
+            ));
+        }
+    }
+    println!(
+        "{checked} project-scoped routes checked from another project, {with_fixture} on a real object"
+    );
+    assert!(checked > 150, "too few project-scoped routes: {checked}");
+    assert!(failures.is_empty(), "{failures:#?}");
+}

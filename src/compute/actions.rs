@@ -3,6 +3,7 @@
 //! the task_state and records an instance action; the VMM work then runs in the
 //! background under the server's lock and records the outcome.
 
+use crate::logged::OrLog;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -230,7 +231,9 @@ impl ComputeService {
         let lock = self.server_lock(id);
         let _held = lock.lock().await;
         let event = work.event();
-        let _ = self.event_start(id, request_id, event).await;
+        self.event_start(id, request_id, event)
+            .await
+            .or_log(id, "recording the action's start event");
         let op = work.op();
         let outcome = self.do_work(id, &work, ctx).await;
         let migration = match (&work, outcome.is_ok()) {
@@ -254,7 +257,9 @@ impl ComputeService {
         }
         match outcome {
             Ok(()) => {
-                let _ = self.event_finish(id, request_id, event, None).await;
+                self.event_finish(id, request_id, event, None)
+                    .await
+                    .or_log(id, "recording the action's finish event");
             }
             Err(e) => {
                 let details = match &e {
@@ -269,29 +274,29 @@ impl ComputeService {
                     created: crate::http::time::iso_seconds(chrono::Utc::now()),
                 };
                 let power = self.observed_power(id).await;
-                let _ = self
-                    .mutate(id, move |s| {
-                        if matches!(
-                            op,
-                            Op::Rebuild
-                                | Op::Resize
-                                | Op::RevertResize
-                                | Op::RebootHard
-                                | Op::RebootSoft
-                        ) {
-                            s.vm_state = VmState::Error;
-                        }
-                        s.task_state = None;
-                        if let Some(p) = power {
-                            s.power_state = p.code();
-                        }
-                        s.fault = Some(fault);
-                        Ok(())
-                    })
-                    .await;
-                let _ = self
-                    .event_finish(id, request_id, event, Some(details))
-                    .await;
+                self.mutate(id, move |s| {
+                    if matches!(
+                        op,
+                        Op::Rebuild
+                            | Op::Resize
+                            | Op::RevertResize
+                            | Op::RebootHard
+                            | Op::RebootSoft
+                    ) {
+                        s.vm_state = VmState::Error;
+                    }
+                    s.task_state = None;
+                    if let Some(p) = power {
+                        s.power_state = p.code();
+                    }
+                    s.fault = Some(fault);
+                    Ok(())
+                })
+                .await
+                .or_log(id, "recording the failed action's state and fault");
+                self.event_finish(id, request_id, event, Some(details))
+                    .await
+                    .or_log(id, "recording the action's failure event");
             }
         }
     }
@@ -598,11 +603,11 @@ impl ComputeService {
         };
         let _ = tokio::fs::remove_file(&tmp).await;
         if uploaded.is_err() {
-            let _ = self
-                .inner
+            self.inner
                 .image
                 .image_delete(ctx, image_id.to_owned())
-                .await;
+                .await
+                .or_log(image_id, "deleting the image of a failed snapshot upload");
         }
         uploaded?;
         self.mutate(&s.id, |s| {

@@ -4,6 +4,7 @@
 //! restart replays the build; a failure undoes every step in reverse and leaves
 //! the server in ERROR with a fault, holding no port, disk, claim or process.
 
+use crate::logged::OrLog;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,10 +74,14 @@ impl ComputeService {
     pub async fn build(&self, id: &str, ctx: &RequestContext, request_id: &str) {
         let lock = self.server_lock(id);
         let _held = lock.lock().await;
-        let _ = self.event_start(id, request_id, EVENT_BUILD).await;
+        self.event_start(id, request_id, EVENT_BUILD)
+            .await
+            .or_log(id, "recording the build's start event");
         match self.build_steps(id, ctx).await {
             Ok(true) => {
-                let _ = self.event_finish(id, request_id, EVENT_BUILD, None).await;
+                self.event_finish(id, request_id, EVENT_BUILD, None)
+                    .await
+                    .or_log(id, "recording the build's finish event");
                 tracing::info!(server = id, "server is active");
             }
             Ok(false) => {}
@@ -89,20 +94,20 @@ impl ComputeService {
                     details: f.details.clone(),
                     created: crate::http::time::iso_seconds(chrono::Utc::now()),
                 };
-                let _ = self
-                    .mutate(id, move |s| {
-                        if s.task_state != Some(TaskState::Deleting) {
-                            s.vm_state = VmState::Error;
-                            s.task_state = None;
-                            s.power_state = 0;
-                            s.fault = Some(fault);
-                        }
-                        Ok(())
-                    })
-                    .await;
-                let _ = self
-                    .event_finish(id, request_id, EVENT_BUILD, Some(f.details))
-                    .await;
+                self.mutate(id, move |s| {
+                    if s.task_state != Some(TaskState::Deleting) {
+                        s.vm_state = VmState::Error;
+                        s.task_state = None;
+                        s.power_state = 0;
+                        s.fault = Some(fault);
+                    }
+                    Ok(())
+                })
+                .await
+                .or_log(id, "recording the server's ERROR state and fault");
+                self.event_finish(id, request_id, EVENT_BUILD, Some(f.details))
+                    .await
+                    .or_log(id, "recording the build's failure event");
             }
         }
     }
@@ -372,12 +377,12 @@ impl ComputeService {
                 tracing::warn!(server = id, port = p.port_id, error = %e, "undo: port");
             }
         }
-        let _ = self
-            .mutate(id, |s| {
-                s.ports.clear();
-                Ok(())
-            })
-            .await;
+        self.mutate(id, |s| {
+            s.ports.clear();
+            Ok(())
+        })
+        .await
+        .or_log(id, "clearing the undone build's ports");
         if let Err(e) = self.inner.placement.release(id).await {
             tracing::warn!(server = id, error = %e, "undo: placement allocation");
         }

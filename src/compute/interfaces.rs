@@ -2,6 +2,7 @@
 //! server (a new port on a network, or a port the user made) and detach it,
 //! hot-plugging the VMM when the guest runs.
 
+use crate::logged::OrLog;
 use serde::Deserialize;
 
 use super::model::{Op, ServerPort, interface_change_allowed};
@@ -126,20 +127,23 @@ impl ComputeService {
                 tracing::warn!(server = updated.id, error = %e, "hot-plug failed; rolling back the attach");
                 let pid = port.std.id.clone();
                 let sid = updated.id.clone();
-                let _ = self
-                    .write(move |c| {
-                        if let Some(mut s) = store::server_get(c, &sid)? {
-                            s.ports.retain(|p| p.port_id != pid);
-                            store::server_put(c, &mut s)?;
-                        }
-                        Ok::<(), ApiError>(())
-                    })
-                    .await;
-                let _ = self
-                    .inner
+                self.write(move |c| {
+                    if let Some(mut s) = store::server_get(c, &sid)? {
+                        s.ports.retain(|p| p.port_id != pid);
+                        store::server_put(c, &mut s)?;
+                    }
+                    Ok::<(), ApiError>(())
+                })
+                .await
+                .or_log(
+                    &updated.id,
+                    "removing the port of a failed hot-plug from the server",
+                );
+                self.inner
                     .network
                     .instance_port_release(port.std.id.clone(), created)
-                    .await;
+                    .await
+                    .or_log(&updated.id, "releasing the port of a failed hot-plug");
                 return Err(ApiError::Internal(anyhow::anyhow!(
                     "Failed to attach network adapter device: {e}"
                 )));

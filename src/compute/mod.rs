@@ -21,6 +21,7 @@ pub mod migrations;
 pub mod model;
 pub mod quotas;
 pub mod recover;
+pub mod registration;
 pub mod runtime;
 pub mod serial;
 pub mod server_groups;
@@ -140,16 +141,14 @@ pub fn caller_project(ctx: &RequestContext) -> ApiResult<String> {
         .ok_or_else(|| ApiError::bad_request("A project-scoped token is required."))
 }
 
-/// Whether the caller sees a resource owned by `project_id` (admin sees all).
+/// Whether the caller sees a resource owned by `project_id`: Nova's
+/// `project_reader_or_admin` row of the policy table.
 pub fn sees(ctx: &RequestContext, project_id: &str) -> bool {
-    ctx.is_admin() || (ctx.can_read() && ctx.project_id() == Some(project_id))
+    crate::http::policy::COMPUTE.sees(ctx, project_id)
 }
 
-/// Whether the caller may change a resource owned by `project_id`.
+/// Whether the caller may change a resource owned by `project_id`: Nova's
+/// `project_member_or_admin`.
 pub fn may_change(ctx: &RequestContext, project_id: &str) -> ApiResult<()> {
-    if ctx.is_admin() || (ctx.can_write() && ctx.project_id() == Some(project_id)) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden())
-    }
+    crate::http::policy::COMPUTE.may_change(ctx, project_id)
 }

@@ -3,6 +3,7 @@
 //! is gone are started again, interrupted tasks end in a definite state), and a
 //! periodic sync notices guests that powered themselves off.
 
+use crate::logged::OrLog;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -254,19 +255,24 @@ impl ComputeService {
                     if let Err(e) = self.inner.hypervisor.destroy(&spec).await {
                         tracing::warn!(server = s.id, error = %e, "could not clean up the stopped VMM");
                     }
-                    let _ = self
-                        .mutate(&s.id, move |s| {
-                            if s.vm_state == VmState::Active && s.task_state.is_none() {
-                                s.vm_state = VmState::Stopped;
-                                s.power_state = PowerState::Shutdown.code();
-                            }
-                            Ok(())
-                        })
-                        .await;
+                    self.mutate(&s.id, move |s| {
+                        if s.vm_state == VmState::Active && s.task_state.is_none() {
+                            s.vm_state = VmState::Stopped;
+                            s.power_state = PowerState::Shutdown.code();
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .or_log(
+                        &s.id,
+                        "recording the stopped state of a guest gone at start",
+                    );
                 } else if s.power_state != s.vm_state.power_code(power)
                     && s.vm_state != VmState::Building
                 {
-                    let _ = self.record_power(&s.id, power).await;
+                    self.record_power(&s.id, power)
+                        .await
+                        .or_log(&s.id, "recording the observed power state");
                 }
             }
         }

@@ -620,21 +620,17 @@ impl ComputeService {
         ctx: &RequestContext,
         req: &ServerCreate,
     ) -> ApiResult<String> {
-        let denied = |rule: &str| {
-            ApiError::Forbidden(format!("Policy doesn't allow {rule} to be performed."))
-        };
+        use crate::http::policy::{COMPUTE_FORCED_HOST, COMPUTE_REQUESTED_DESTINATION};
         let forced = req
             .availability_zone
             .as_deref()
             .is_some_and(|az| az.contains(':'));
-        if forced && !ctx.is_admin() {
-            return Err(denied("os_compute_api:servers:create:forced_host"));
+        if forced {
+            COMPUTE_FORCED_HOST.enforce_named(ctx, None)?;
         }
         let destination = req.host.iter().chain(req.hypervisor_hostname.iter());
         for host in destination {
-            if !ctx.is_admin() {
-                return Err(denied("compute:servers:create:requested_destination"));
-            }
+            COMPUTE_REQUESTED_DESTINATION.enforce_named(ctx, None)?;
             if *host != self.config().host {
                 return Err(ApiError::bad_request(format!(
                     "Compute host {host} could not be found."

@@ -10,6 +10,7 @@ use super::runtime::io_err;
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 use crate::image::ListQuery;
+use crate::logged::OrLog;
 use crate::virt::PowerState;
 
 impl ComputeService {
@@ -101,12 +102,12 @@ impl ComputeService {
         if !snapshot_done && let Err(e) = self.snapshot(s, image_id, ctx).await {
             // The snapshot is gone (snapshot deletes a failed upload): the server
             // stays where it was, powered off, with the failure as its fault.
-            let _ = self
-                .mutate(&s.id, |s| {
-                    s.shelved_image_id = None;
-                    Ok(())
-                })
-                .await;
+            self.mutate(&s.id, |s| {
+                s.shelved_image_id = None;
+                Ok(())
+            })
+            .await
+            .or_log(&s.id, "clearing the shelved image after a failed snapshot");
             return Err(e);
         }
         self.mutate(&s.id, move |s| {

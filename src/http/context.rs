@@ -108,7 +108,7 @@ impl RequestContext {
 
     /// Cloud administrator: the admin role on any scope (the legacy Keystone/DevStack rule).
     pub fn is_admin(&self) -> bool {
-        self.has_role("admin")
+        super::policy::ADMIN.allows(self, None)
     }
 
     /// May change resources of its own project (member implies reader; admin implies both).
@@ -127,29 +127,20 @@ impl RequestContext {
         }
     }
 
+    /// `context_is_admin` of the policy table, or 403.
     pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden())
-        }
+        super::policy::ADMIN.enforce(self, None)
     }
 
-    /// Project-owned resources: admin anywhere, or a reader+ scoped to that project.
+    /// Project-owned resources: admin anywhere, or a reader+ scoped to that project
+    /// (`project_reader_or_admin` of the policy table).
     pub fn require_project_read(&self, project_id: &str) -> Result<(), ApiError> {
-        if self.is_admin() || (self.can_read() && self.project_id() == Some(project_id)) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden())
-        }
+        super::policy::PROJECT_READER_OR_ADMIN.enforce(self, Some(project_id))
     }
 
+    /// `project_member_or_admin` of the policy table.
     pub fn require_project_write(&self, project_id: &str) -> Result<(), ApiError> {
-        if self.is_admin() || (self.can_write() && self.project_id() == Some(project_id)) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden())
-        }
+        super::policy::PROJECT_MEMBER_OR_ADMIN.enforce(self, Some(project_id))
     }
 }
 

@@ -7,6 +7,7 @@ pub mod json;
 pub mod listener;
 pub mod microversion;
 pub mod pagination;
+pub mod policy;
 pub mod time;
 pub mod validate;
 

@@ -363,6 +363,40 @@ impl Identity {
 
 // --- endpoint groups ------------------------------------------------------------
 
+/// What a request does to an OS-EP-FILTER association (project–endpoint group,
+/// project–endpoint): `HEAD`/`GET` checks it, `PUT` adds it, `DELETE` removes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Association {
+    Check,
+    Add,
+    Remove,
+}
+
+impl Association {
+    /// The association operation an HTTP method asks for (the routes serve only
+    /// `GET`/`HEAD`, `PUT` and `DELETE`).
+    pub fn from_method(method: &axum::http::Method) -> Association {
+        match *method {
+            axum::http::Method::PUT => Association::Add,
+            axum::http::Method::DELETE => Association::Remove,
+            _ => Association::Check,
+        }
+    }
+
+    /// Runs `run` as a read for a check, in a write transaction otherwise.
+    async fn run(
+        self,
+        identity: &Identity,
+        run: impl FnOnce(&Connection) -> ApiResult<()> + Send + 'static,
+    ) -> ApiResult<()> {
+        if self == Association::Check {
+            identity.read(run).await
+        } else {
+            identity.write(move |c| run(c)).await
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointGroupInput {
@@ -521,14 +555,13 @@ impl Identity {
         .await
     }
 
-    /// `PUT`/`HEAD`/`DELETE /v3/OS-EP-FILTER/endpoint_groups/{g}/projects/{p}`:
-    /// `op` is "add", "check" or "remove".
+    /// `PUT`/`HEAD`/`DELETE /v3/OS-EP-FILTER/endpoint_groups/{g}/projects/{p}`.
     pub async fn endpoint_group_project(
         &self,
         ctx: &RequestContext,
         group: String,
         project: String,
-        op: &'static str,
+        op: Association,
     ) -> ApiResult<()> {
         ctx.require_admin()?;
         let run = move |c: &Connection| -> ApiResult<()> {
@@ -540,20 +573,16 @@ impl Identity {
                 ))
             };
             match op {
-                "add" => sx::endpoint_group_project_add(c, &group, &project),
-                "remove" => sx::endpoint_group_project_remove(c, &group, &project)?
+                Association::Add => sx::endpoint_group_project_add(c, &group, &project),
+                Association::Remove => sx::endpoint_group_project_remove(c, &group, &project)?
                     .then_some(())
                     .ok_or_else(missing),
-                _ => sx::endpoint_group_project_exists(c, &group, &project)?
+                Association::Check => sx::endpoint_group_project_exists(c, &group, &project)?
                     .then_some(())
                     .ok_or_else(missing),
             }
         };
-        if op == "check" {
-            self.read(run).await
-        } else {
-            self.write(move |c| run(c)).await
-        }
+        op.run(self, run).await
     }
 
     pub async fn endpoint_group_projects(
@@ -592,7 +621,7 @@ impl Identity {
         ctx: &RequestContext,
         project: String,
         endpoint: String,
-        op: &'static str,
+        op: Association,
     ) -> ApiResult<()> {
         ctx.require_admin()?;
         let run = move |c: &Connection| -> ApiResult<()> {
@@ -604,21 +633,17 @@ impl Identity {
                 ))
             };
             match op {
-                "add" => sx::project_endpoint_add(c, &endpoint, &project),
-                "remove" => sx::project_endpoint_remove(c, &endpoint, &project)?
+                Association::Add => sx::project_endpoint_add(c, &endpoint, &project),
+                Association::Remove => sx::project_endpoint_remove(c, &endpoint, &project)?
                     .then_some(())
                     .ok_or_else(missing),
-                _ => sx::project_endpoints(c, &project)?
+                Association::Check => sx::project_endpoints(c, &project)?
                     .contains(&endpoint)
                     .then_some(())
                     .ok_or_else(missing),
             }
         };
-        if op == "check" {
-            self.read(run).await
-        } else {
-            self.write(move |c| run(c)).await
-        }
+        op.run(self, run).await
     }
 
     /// `GET /v3/OS-EP-FILTER/projects/{p}/endpoints`: what the project's catalog holds.

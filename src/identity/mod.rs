@@ -12,6 +12,7 @@ pub mod facade;
 pub mod model;
 pub mod oauth1;
 pub mod password;
+pub mod registration;
 mod resources;
 pub(crate) mod store;
 pub(crate) mod store_ext;

@@ -1,6 +1,7 @@
 //! Interoperable image import: stage the bytes (`PUT .../stage`), then import them
 //! with `glance-direct`; the import runs as a persisted task that start-up resumes.
 
+use crate::logged::OrLog;
 use axum::body::Body;
 use serde_json::json;
 
@@ -24,7 +25,9 @@ impl ImageService {
         let dest = self.inner.files.staging_path(&id);
         if let Err(e) = self.inner.files.receive(&id, body, &dest, limit).await {
             self.inner.files.remove(&id).await;
-            let _ = self.move_status(id, ImageStatus::Queued).await;
+            self.move_status(id.clone(), ImageStatus::Queued)
+                .await
+                .or_log(&id, "putting the image back to queued after a failed stage");
             return Err(e);
         }
         Ok(())
@@ -102,7 +105,12 @@ impl ImageService {
                 task.status = "failure".into();
                 task.message = e.to_string();
                 self.inner.files.remove(&id).await;
-                let _ = self.move_status(id.clone(), ImageStatus::Queued).await;
+                self.move_status(id.clone(), ImageStatus::Queued)
+                    .await
+                    .or_log(
+                        &id,
+                        "putting the image back to queued after a failed import",
+                    );
             }
         }
         let record = task.clone();

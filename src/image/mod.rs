@@ -11,8 +11,10 @@ mod members;
 pub mod metadefs;
 pub mod model;
 mod patch;
+pub mod registration;
 pub(crate) mod store;
 
+use crate::logged::OrLog;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -350,7 +352,12 @@ impl ImageService {
             }
             Err(e) => {
                 self.inner.files.remove(&id).await;
-                let _ = self.move_status(id, ImageStatus::Queued).await;
+                self.move_status(id.clone(), ImageStatus::Queued)
+                    .await
+                    .or_log(
+                        &id,
+                        "putting the image back to queued after a failed upload",
+                    );
                 Err(e)
             }
         }

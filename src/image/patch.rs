@@ -170,7 +170,7 @@ pub fn set_attribute(
         }
         "visibility" => {
             let v = one_of(key, &value, VISIBILITIES)?;
-            if v == "public" && !ctx.is_admin() {
+            if v == "public" && !crate::http::policy::IMAGE_PUBLICIZE.allows(ctx, None) {
                 return Err(ApiError::Forbidden(
                     "You are not authorized to complete publicize_image action.".into(),
                 ));

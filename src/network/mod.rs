@@ -14,6 +14,7 @@ pub mod port_forwarding;
 mod port_status;
 pub mod ports;
 mod quotas;
+pub mod registration;
 pub mod routers;
 pub mod security;
 pub(crate) mod store;
@@ -127,18 +128,17 @@ fn owner_project(ctx: &RequestContext, requested: Option<String>) -> ApiResult<S
     }
 }
 
-/// Whether the caller sees a resource owned by `project_id`.
+/// Whether the caller sees a resource owned by `project_id`: Neutron's
+/// `admin_or_project_reader` row of the policy table (a project role other than
+/// reader/member/admin no longer reads, as in Neutron's defaults).
 fn sees(ctx: &RequestContext, project_id: &str) -> bool {
-    ctx.is_admin() || ctx.project_id() == Some(project_id)
+    crate::http::policy::NETWORK.sees(ctx, project_id)
 }
 
-/// Whether the caller may change a resource owned by `project_id`.
+/// Whether the caller may change a resource owned by `project_id`:
+/// `admin_or_project_member`.
 fn may_change(ctx: &RequestContext, project_id: &str) -> ApiResult<()> {
-    if ctx.is_admin() || (ctx.can_write() && ctx.project_id() == Some(project_id)) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden())
-    }
+    crate::http::policy::NETWORK.may_change(ctx, project_id)
 }
 
 fn not_found(kind: &str, id: &str) -> ApiError {

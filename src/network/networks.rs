@@ -119,7 +119,7 @@ impl NetworkService {
             || input.external == Some(true)
             || input.is_default == Some(true)
             || provider_requested(&input);
-        if privileged && !ctx.is_admin() {
+        if privileged && !crate::http::policy::NETWORK_PRIVILEGED_ATTRIBUTES.allows(ctx, None) {
             return Err(ApiError::Forbidden(
                 "(rule:create_network and (rule:create_network:shared or rule:create_network:router:external or rule:create_network:provider)) is disallowed by policy".into(),
             ));
@@ -207,7 +207,8 @@ impl NetworkService {
                 || input.external.is_some()
                 || input.is_default.is_some()
                 || provider_requested(&input);
-            if privileged && !ctx.is_admin() {
+            if privileged && !crate::http::policy::NETWORK_PRIVILEGED_ATTRIBUTES.allows(&ctx, None)
+            {
                 return Err(ApiError::forbidden());
             }
             if input.project_id.is_some() || input.tenant_id.is_some() {
@@ -541,7 +542,7 @@ fn subnet_create_tx(c: &Connection, ctx: &RequestContext, input: SubnetInput) ->
         .clone()
         .ok_or_else(|| ApiError::bad_request("Invalid input: network_id is required."))?;
     let mut net: Network = load_visible(c, ctx, &network_id)?;
-    if !ctx.is_admin() && ctx.project_id() != Some(net.std.project_id.as_str()) {
+    if !crate::http::policy::NETWORK_OWNER_MEMBER.allows(ctx, Some(net.std.project_id.as_str())) {
         return Err(ApiError::Forbidden(
             "Only the owner of a network may add subnets to it.".into(),
         ));

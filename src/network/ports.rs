@@ -599,7 +599,7 @@ impl NetworkService {
 /// Neutron's default policy: whether the caller is an admin or a member of the
 /// project that owns `net` (`ADMIN_OR_NET_OWNER_MEMBER`).
 fn net_owner_member(ctx: &RequestContext, net: &Network) -> bool {
-    ctx.is_admin() || (ctx.can_write() && ctx.project_id() == Some(net.std.project_id.as_str()))
+    crate::http::policy::NETWORK_OWNER_MEMBER.allows(ctx, Some(net.std.project_id.as_str()))
 }
 
 /// 403 in Neutron's words for policy rule `rule`.
@@ -646,12 +646,15 @@ fn check_create_policy(ctx: &RequestContext, net: &Network, input: &PortCreate) 
             "rule:create_port and rule:create_port:fixed_ips:ip_address",
         ));
     }
-    if input.binding_host_id.is_some() && !ctx.is_admin() {
+    if input.binding_host_id.is_some() && !crate::http::policy::PORT_BINDING_HOST.allows(ctx, None)
+    {
         return Err(disallowed(
             "rule:create_port and rule:create_port:binding:host_id",
         ));
     }
-    if input.binding_profile.is_some() && !ctx.is_admin() {
+    if input.binding_profile.is_some()
+        && !crate::http::policy::PORT_BINDING_PROFILE.allows(ctx, None)
+    {
         return Err(disallowed(
             "rule:create_port and rule:create_port:binding:profile",
         ));
@@ -668,8 +671,8 @@ fn check_update_policy(ctx: &RequestContext, net: &Network, input: &PortCreate) 
         ));
     }
     // update_port:mac_address: an admin, or a manager of the network's project.
-    let manager = ctx.is_admin()
-        || (ctx.has_role("manager") && ctx.project_id() == Some(net.std.project_id.as_str()));
+    let manager =
+        crate::http::policy::PORT_MAC_ADDRESS_UPDATE.allows(ctx, Some(net.std.project_id.as_str()));
     if input.mac_address.is_some() && !manager {
         return Err(disallowed(
             "rule:update_port and rule:update_port:mac_address",
@@ -690,12 +693,15 @@ fn check_update_policy(ctx: &RequestContext, net: &Network, input: &PortCreate) 
             "rule:update_port and rule:update_port:fixed_ips:ip_address",
         ));
     }
-    if input.binding_host_id.is_some() && !ctx.is_admin() {
+    if input.binding_host_id.is_some() && !crate::http::policy::PORT_BINDING_HOST.allows(ctx, None)
+    {
         return Err(disallowed(
             "rule:update_port and rule:update_port:binding:host_id",
         ));
     }
-    if input.binding_profile.is_some() && !ctx.is_admin() {
+    if input.binding_profile.is_some()
+        && !crate::http::policy::PORT_BINDING_PROFILE.allows(ctx, None)
+    {
         return Err(disallowed(
             "rule:update_port and rule:update_port:binding:profile",
         ));

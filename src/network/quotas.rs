@@ -38,7 +38,7 @@ impl NetworkService {
         ctx: &RequestContext,
         project_id: String,
     ) -> ApiResult<BTreeMap<String, i64>> {
-        if !(ctx.is_admin() || ctx.project_id() == Some(project_id.as_str())) {
+        if !crate::http::policy::NETWORK_READ.allows(ctx, Some(project_id.as_str())) {
             return Err(ApiError::forbidden());
         }
         self.read(move |c| limits(c, &project_id)).await
@@ -50,7 +50,7 @@ impl NetworkService {
         ctx: &RequestContext,
         project_id: String,
     ) -> ApiResult<BTreeMap<String, (i64, i64)>> {
-        if !(ctx.is_admin() || ctx.project_id() == Some(project_id.as_str())) {
+        if !crate::http::policy::NETWORK_READ.allows(ctx, Some(project_id.as_str())) {
             return Err(ApiError::forbidden());
         }
         self.read(move |c| {

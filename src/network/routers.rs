@@ -156,10 +156,13 @@ fn set_gateway(
             net.std.id
         )));
     }
-    if req.enable_snat == Some(false) && !ctx.is_admin() {
+    if req.enable_snat == Some(false) && !crate::http::policy::ROUTER_GATEWAY_SNAT.allows(ctx, None)
+    {
         return Err(ApiError::forbidden());
     }
-    if req.external_fixed_ips.is_some() && !ctx.is_admin() {
+    if req.external_fixed_ips.is_some()
+        && !crate::http::policy::ROUTER_GATEWAY_FIXED_IPS.allows(ctx, None)
+    {
         return Err(ApiError::forbidden());
     }
     let port = create_service_port(
@@ -510,7 +513,7 @@ impl NetworkService {
             if !net.external {
                 return Err(ApiError::bad_request(format!("Bad floatingip request: Network {net_id} is not a valid external network.")));
             }
-            if input.floating_ip_address.is_some() && !ctx.is_admin() {
+            if input.floating_ip_address.is_some() && !crate::http::policy::FLOATINGIP_ADDRESS.allows(&ctx, None) {
                 return Err(ApiError::forbidden());
             }
             quotas::check(c, FLOATING_IP, &project)?;

@@ -205,8 +205,19 @@ impl NetworkService {
         if !ctx.can_write() {
             return Err(ApiError::forbidden());
         }
-        for (flag, attr) in [(input.shared, "shared"), (input.is_default, "is_default")] {
-            if flag == Some(true) && !ctx.is_admin() {
+        for (flag, attr, rule) in [
+            (
+                input.shared,
+                "shared",
+                crate::http::policy::SUBNETPOOL_SHARED,
+            ),
+            (
+                input.is_default,
+                "is_default",
+                crate::http::policy::SUBNETPOOL_DEFAULT,
+            ),
+        ] {
+            if flag == Some(true) && !rule.allows(ctx, None) {
                 return Err(ApiError::Forbidden(format!(
                     "(rule:create_subnetpool and rule:create_subnetpool:{attr}) is disallowed by policy"
                 )));
@@ -393,7 +404,7 @@ fn update_pool(
             "Cannot update read-only attribute project_id",
         ));
     }
-    if input.is_default.is_some() && !ctx.is_admin() {
+    if input.is_default.is_some() && !crate::http::policy::SUBNETPOOL_DEFAULT.allows(ctx, None) {
         return Err(ApiError::Forbidden(
             "(rule:update_subnetpool and rule:update_subnetpool:is_default) is disallowed by policy".into(),
         ));

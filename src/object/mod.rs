@@ -13,6 +13,7 @@ pub mod blobs;
 mod containers;
 pub mod model;
 pub(crate) mod objects;
+pub mod registration;
 pub mod s3;
 pub(crate) mod store;
 pub mod tasks;

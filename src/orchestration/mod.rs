@@ -14,6 +14,7 @@ pub mod facade;
 mod functions;
 pub(crate) mod model;
 pub(crate) mod nested;
+pub mod registration;
 mod resources;
 mod stacks;
 pub(crate) mod store;
@@ -135,7 +136,7 @@ pub(crate) fn stack_not_found(name: &str) -> ApiError {
 
 /// A member of the owning project (or an admin) may change a stack.
 pub(crate) fn may_change(ctx: &RequestContext, project_id: &str) -> ApiResult<()> {
-    ctx.require_project_write(project_id)
+    crate::http::policy::ORCHESTRATION.may_change(ctx, project_id)
 }
 
 impl OrchestrationService {

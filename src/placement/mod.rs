@@ -12,6 +12,7 @@ mod inventories;
 pub mod microversion;
 pub mod model;
 mod providers;
+pub mod registration;
 pub(crate) mod store;
 mod traits;
 

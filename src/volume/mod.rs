@@ -18,6 +18,7 @@ mod messages;
 pub(crate) mod model;
 mod qos;
 mod quotas;
+pub mod registration;
 mod snapshots;
 pub(crate) mod store;
 mod tasks;
@@ -115,18 +116,15 @@ impl VolumeService {
     }
 }
 
-/// Cinder's default policy: an admin anywhere, or a reader of the owning project.
+/// Cinder's default policy: an admin anywhere, or a reader of the owning project
+/// (the policy table's volume rows).
 pub(crate) fn sees(ctx: &RequestContext, project_id: &str) -> bool {
-    ctx.is_admin() || (ctx.can_read() && ctx.project_id() == Some(project_id))
+    crate::http::policy::VOLUME.sees(ctx, project_id)
 }
 
 /// A member of the owning project, or an admin.
 pub(crate) fn may_change(ctx: &RequestContext, project_id: &str) -> ApiResult<()> {
-    if ctx.is_admin() || (ctx.can_write() && ctx.project_id() == Some(project_id)) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden())
-    }
+    crate::http::policy::VOLUME.may_change(ctx, project_id)
 }
 
 /// The caller's project; every block storage route is project scoped.

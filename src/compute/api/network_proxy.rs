@@ -241,20 +241,48 @@ fn network_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("Network {id} could not be found."))
 }
 
+/// The caller's networks in one of the two proxies' views (os-networks,
+/// os-tenant-networks): both list what Neutron shows the caller.
+async fn networks_view(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    mv: Microversion,
+    view: impl Fn(&RequestContext, &Network) -> Value,
+) -> ApiResult<axum::Json<Value>> {
+    until(mv, LAST)?;
+    let nets: Vec<Value> = cloud
+        .network
+        .network_list(ctx)
+        .await?
+        .iter()
+        .map(|n| view(ctx, n))
+        .collect();
+    Ok(axum::Json(json!({"networks": nets})))
+}
+
+/// One network in a proxy's view; 404 in Nova's words when the caller does not see it.
+async fn network_view_of(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    mv: Microversion,
+    id: String,
+    view: impl Fn(&RequestContext, &Network) -> Value,
+) -> ApiResult<axum::Json<Value>> {
+    until(mv, LAST)?;
+    let n = cloud
+        .network
+        .network_get(ctx, id.clone())
+        .await
+        .map_err(|_| network_not_found(&id))?;
+    Ok(axum::Json(json!({"network": view(ctx, &n)})))
+}
+
 async fn network_list(
     State(cloud): State<Cloud>,
     ctx: Ctx,
     mv: Microversion,
 ) -> ApiResult<axum::Json<Value>> {
-    until(mv, LAST)?;
-    let nets: Vec<Value> = cloud
-        .network
-        .network_list(&ctx)
-        .await?
-        .iter()
-        .map(|n| network_view(&ctx, n))
-        .collect();
-    Ok(axum::Json(json!({"networks": nets})))
+    networks_view(&cloud, &ctx, mv, network_view).await
 }
 
 async fn network_show(
@@ -263,17 +291,11 @@ async fn network_show(
     mv: Microversion,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    until(mv, LAST)?;
-    let n = cloud
-        .network
-        .network_get(&ctx, id.clone())
-        .await
-        .map_err(|_| network_not_found(&id))?;
-    Ok(axum::Json(json!({"network": network_view(&ctx, &n)})))
+    network_view_of(&cloud, &ctx, mv, id, network_view).await
 }
 
 /// os-tenant-networks' view: id, name as `label`, and `cidr` (always null with Neutron).
-fn tenant_network_view(n: &Network) -> Value {
+fn tenant_network_view(_: &RequestContext, n: &Network) -> Value {
     json!({"id": n.std.id, "label": n.name, "cidr": null})
 }
 
@@ -282,15 +304,7 @@ async fn tenant_network_list(
     ctx: Ctx,
     mv: Microversion,
 ) -> ApiResult<axum::Json<Value>> {
-    until(mv, LAST)?;
-    let nets: Vec<Value> = cloud
-        .network
-        .network_list(&ctx)
-        .await?
-        .iter()
-        .map(tenant_network_view)
-        .collect();
-    Ok(axum::Json(json!({"networks": nets})))
+    networks_view(&cloud, &ctx, mv, tenant_network_view).await
 }
 
 async fn tenant_network_show(
@@ -299,13 +313,7 @@ async fn tenant_network_show(
     mv: Microversion,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    until(mv, LAST)?;
-    let n = cloud
-        .network
-        .network_get(&ctx, id.clone())
-        .await
-        .map_err(|_| network_not_found(&id))?;
-    Ok(axum::Json(json!({"network": tenant_network_view(&n)})))
+    network_view_of(&cloud, &ctx, mv, id, tenant_network_view).await
 }
 
 /// The floating IP with `address` among those the caller sees.

@@ -149,9 +149,7 @@ async fn external_events(
     mv: Microversion,
     Json(body): Json<Value>,
 ) -> ApiResult<Response> {
-    if !(ctx.is_admin() || ctx.has_role("service")) {
-        return Err(ApiError::forbidden());
-    }
+    crate::http::policy::COMPUTE_EXTERNAL_EVENTS.enforce(&ctx, None)?;
     let list = body
         .get("events")
         .and_then(Value::as_array)

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use crate::cloud::Cloud;
 use crate::http::context::Ctx;
 use crate::http::error::ApiResult;
 use crate::http::json::Json;
-use crate::identity::extensions::EndpointGroupInput;
+use crate::identity::extensions::{Association, EndpointGroupInput};
 use crate::identity::store_ext::{AccessRule, EndpointGroup};
 
 pub fn routes() -> Router<Cloud> {
@@ -68,9 +68,7 @@ pub fn routes() -> Router<Cloud> {
         )
         .route(
             "/v3/OS-EP-FILTER/endpoint_groups/{group_id}/projects/{project_id}",
-            get(group_project_check)
-                .put(group_project_add)
-                .delete(group_project_remove),
+            get(group_project).put(group_project).delete(group_project),
         )
         .route(
             "/v3/OS-EP-FILTER/projects/{project_id}/endpoint_groups",
@@ -82,9 +80,9 @@ pub fn routes() -> Router<Cloud> {
         )
         .route(
             "/v3/OS-EP-FILTER/projects/{project_id}/endpoints/{endpoint_id}",
-            get(project_endpoint_check)
-                .put(project_endpoint_add)
-                .delete(project_endpoint_remove),
+            get(project_endpoint)
+                .put(project_endpoint)
+                .delete(project_endpoint),
         )
         .route(
             "/v3/OS-EP-FILTER/endpoints/{endpoint_id}/projects",
@@ -413,43 +411,25 @@ async fn group_projects(
     )
 }
 
-/// `GET`/`HEAD` of an association answers 200 with the project (Keystone shows it).
-async fn group_project_check(
+/// `GET`/`HEAD` (check), `PUT` (add), `DELETE` (remove) of a project's association
+/// with an endpoint group; a check answers 200 with the project (Keystone shows it).
+async fn group_project(
     State(cloud): State<Cloud>,
     ctx: Ctx,
     h: HeaderMap,
+    method: Method,
     Path((group, project)): Path<(String, String)>,
-) -> ApiResult<axum::Json<Value>> {
+) -> ApiResult<Response> {
+    let op = Association::from_method(&method);
     cloud
         .identity
-        .endpoint_group_project(&ctx, group, project.clone(), "check")
+        .endpoint_group_project(&ctx, group, project.clone(), op)
         .await?;
+    if op != Association::Check {
+        return Ok(no_content());
+    }
     let p = cloud.identity.project_get(&ctx, project).await?;
-    Ok(axum::Json(json!({"project": projects::view(&h, &p)})))
-}
-
-async fn group_project_add(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path((group, project)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    cloud
-        .identity
-        .endpoint_group_project(&ctx, group, project, "add")
-        .await?;
-    Ok(no_content())
-}
-
-async fn group_project_remove(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path((group, project)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    cloud
-        .identity
-        .endpoint_group_project(&ctx, group, project, "remove")
-        .await?;
-    Ok(no_content())
+    Ok(axum::Json(json!({"project": projects::view(&h, &p)})).into_response())
 }
 
 async fn project_groups(
@@ -500,38 +480,17 @@ async fn project_endpoints(
     )
 }
 
-async fn project_endpoint_check(
+/// `GET`/`HEAD` (check), `PUT` (add), `DELETE` (remove) of a project's association
+/// with an endpoint: 204 each.
+async fn project_endpoint(
     State(cloud): State<Cloud>,
     ctx: Ctx,
+    method: Method,
     Path((project, endpoint)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     cloud
         .identity
-        .project_endpoint(&ctx, project, endpoint, "check")
-        .await?;
-    Ok(no_content())
-}
-
-async fn project_endpoint_add(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path((project, endpoint)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    cloud
-        .identity
-        .project_endpoint(&ctx, project, endpoint, "add")
-        .await?;
-    Ok(no_content())
-}
-
-async fn project_endpoint_remove(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path((project, endpoint)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    cloud
-        .identity
-        .project_endpoint(&ctx, project, endpoint, "remove")
+        .project_endpoint(&ctx, project, endpoint, Association::from_method(&method))
         .await?;
     Ok(no_content())
 }

@@ -56,9 +56,11 @@ async fn quota_show(
 
 async fn quota_defaults(
     State(cloud): State<Cloud>,
-    _ctx: Ctx,
+    ctx: Ctx,
     Path(project): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
+    // Cinder authorizes `volume_extension:quotas:show` against the named project.
+    crate::http::policy::VOLUME_QUOTA_SHOW.enforce(&ctx, Some(&project))?;
     let d = cloud.volume.quota_defaults().await?;
     let mut set = serde_json::Map::new();
     set.insert("id".into(), json!(project));

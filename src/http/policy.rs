@@ -1,0 +1,369 @@
+//! The one policy table: who may read, change or administer an object, for every
+//! service. Each rule carries the name the real service's oslo.policy defaults give
+//! it, so a rule here can be compared line by line with Nova's, Neutron's, Cinder's,
+//! Glance's or Heat's `policy.yaml` defaults (the "new defaults", enforced by default
+//! since 2023.2/2024.1: project reader, project member, admin).
+//!
+//! Services do not write `ctx.is_admin() || ctx.project_id() == ...` themselves; they
+//! ask a rule here. Where the services genuinely differ (Nova hides another
+//! project's object behind 404, Heat answers 403 for another tenant's URL), the
+//! difference is in the callers' fault, not in who is allowed.
+
+use super::context::RequestContext;
+use super::error::{ApiError, ApiResult};
+
+/// The role a project-scoped rule asks of the caller in the owning project. Roles
+/// imply each other as Keystone's default role hierarchy says: admin ⊇ member ⊇ reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Reader,
+    Member,
+    /// Keystone's `manager` role (2024.2): a project's manager, between member and admin.
+    Manager,
+}
+
+/// A default check string, as oslo.policy writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// `@`: any authenticated caller.
+    Any,
+    /// `role:admin` (`context_is_admin`): the admin role, on any scope.
+    Admin,
+    /// `role:admin or (role:<role> and project_id:%(project_id)s)`.
+    AdminOrProject(Role),
+    /// `role:admin or role:service`: an administrator or another service's user.
+    AdminOrService,
+}
+
+/// One row of the table: the service, the real service's policy name and its check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub service: &'static str,
+    pub name: &'static str,
+    pub check: Check,
+}
+
+impl Rule {
+    const fn new(service: &'static str, name: &'static str, check: Check) -> Rule {
+        Rule {
+            service,
+            name,
+            check,
+        }
+    }
+
+    /// Whether the caller passes this rule for an object owned by `owner` (None for
+    /// objects no project owns; project rules then ask for the role in any project).
+    pub fn allows(&self, ctx: &RequestContext, owner: Option<&str>) -> bool {
+        let admin = ctx.has_role("admin");
+        match self.check {
+            Check::Any => true,
+            Check::Admin => admin,
+            Check::AdminOrService => admin || ctx.has_role("service"),
+            Check::AdminOrProject(role) => {
+                let has_role = match role {
+                    Role::Reader => {
+                        ctx.has_role("reader") || ctx.has_role("member") || ctx.has_role("manager")
+                    }
+                    Role::Member => ctx.has_role("member") || ctx.has_role("manager"),
+                    Role::Manager => ctx.has_role("manager"),
+                };
+                admin
+                    || (has_role
+                        && ctx.project_id().is_some()
+                        && owner.is_none_or(|o| ctx.project_id() == Some(o)))
+            }
+        }
+    }
+
+    /// `allows`, or a 403 naming the rule in the service's own words (Nova's
+    /// "Policy doesn't allow ... to be performed.", Neutron's "(...) is disallowed by
+    /// policy").
+    pub fn enforce_named(&self, ctx: &RequestContext, owner: Option<&str>) -> ApiResult<()> {
+        if self.allows(ctx, owner) {
+            return Ok(());
+        }
+        tracing::debug!(rule = self.name, service = self.service, "policy refused");
+        Err(ApiError::Forbidden(match self.service {
+            "compute" => format!("Policy doesn't allow {} to be performed.", self.name),
+            "network" => format!("(rule:{}) is disallowed by policy", self.name),
+            _ => format!("Policy does not allow {} to be performed.", self.name),
+        }))
+    }
+
+    /// `allows`, or the 403 every service answers when its policy refuses.
+    pub fn enforce(&self, ctx: &RequestContext, owner: Option<&str>) -> ApiResult<()> {
+        if self.allows(ctx, owner) {
+            Ok(())
+        } else {
+            tracing::debug!(rule = self.name, service = self.service, "policy refused");
+            Err(ApiError::forbidden())
+        }
+    }
+}
+
+use Check::{Admin, AdminOrProject, AdminOrService};
+use Role::{Manager, Member, Reader};
+
+/// `context_is_admin`: the cloud administrator.
+pub const ADMIN: Rule = Rule::new("*", "context_is_admin", Admin);
+/// A reader (or better) of the owning project, or an admin: every service's
+/// `project_reader_or_admin` base rule.
+pub const PROJECT_READER_OR_ADMIN: Rule =
+    Rule::new("*", "project_reader_or_admin", AdminOrProject(Reader));
+/// A member of the owning project, or an admin: `project_member_or_admin`.
+pub const PROJECT_MEMBER_OR_ADMIN: Rule =
+    Rule::new("*", "project_member_or_admin", AdminOrProject(Member));
+
+// --- Nova (nova/policies/base.py) ---
+/// `os_compute_api:servers:show` and the other project reads (PROJECT_READER_OR_ADMIN).
+pub const COMPUTE_READ: Rule =
+    Rule::new("compute", "project_reader_or_admin", AdminOrProject(Reader));
+/// `os_compute_api:servers:update`, actions... (PROJECT_MEMBER_OR_ADMIN).
+pub const COMPUTE_WRITE: Rule =
+    Rule::new("compute", "project_member_or_admin", AdminOrProject(Member));
+/// `os_compute_api:servers:create:forced_host` (`host` / `availability_zone` `az:host`).
+pub const COMPUTE_FORCED_HOST: Rule = Rule::new(
+    "compute",
+    "os_compute_api:servers:create:forced_host",
+    Admin,
+);
+/// `compute:servers:create:requested_destination` (`host` / `hypervisor_hostname`, 2.74).
+pub const COMPUTE_REQUESTED_DESTINATION: Rule = Rule::new(
+    "compute",
+    "compute:servers:create:requested_destination",
+    Admin,
+);
+/// `os_compute_api:os-server-external-events:create`: the network service's calls.
+pub const COMPUTE_EXTERNAL_EVENTS: Rule = Rule::new(
+    "compute",
+    "os_compute_api:os-server-external-events:create",
+    AdminOrService,
+);
+
+// --- Neutron (neutron/conf/policies/base.py: ADMIN_OR_PROJECT_READER / _MEMBER) ---
+/// `get_network`, `get_port`... for the owner (shared/external objects add their own
+/// visibility on top, as Neutron's `rule:shared` does).
+pub const NETWORK_READ: Rule =
+    Rule::new("network", "admin_or_project_reader", AdminOrProject(Reader));
+/// `update_network`, `delete_port`... (ADMIN_OR_PROJECT_MEMBER).
+pub const NETWORK_WRITE: Rule =
+    Rule::new("network", "admin_or_project_member", AdminOrProject(Member));
+/// `create_subnet`, `create_port` on a network: ADMIN_OR_NET_OWNER_MEMBER, where the
+/// owner is the network's project (callers pass it).
+pub const NETWORK_OWNER_MEMBER: Rule = Rule::new(
+    "network",
+    "admin_or_network_owner_member",
+    AdminOrProject(Member),
+);
+/// `update_port:mac_address`: ADMIN_OR_PROJECT_MANAGER of the network's project.
+pub const PORT_MAC_ADDRESS_UPDATE: Rule = Rule::new(
+    "network",
+    "update_port:mac_address",
+    AdminOrProject(Manager),
+);
+/// `create_network:shared`, `create_network:router:external`, provider attributes.
+pub const NETWORK_PRIVILEGED_ATTRIBUTES: Rule =
+    Rule::new("network", "create_network:provider:network_type", Admin);
+/// `create_port:binding:host_id` / `update_port:binding:host_id`.
+pub const PORT_BINDING_HOST: Rule = Rule::new("network", "create_port:binding:host_id", Admin);
+/// `create_port:binding:profile` / `update_port:binding:profile`.
+pub const PORT_BINDING_PROFILE: Rule = Rule::new("network", "create_port:binding:profile", Admin);
+/// `create_router:external_gateway_info:enable_snat`.
+pub const ROUTER_GATEWAY_SNAT: Rule = Rule::new(
+    "network",
+    "create_router:external_gateway_info:enable_snat",
+    Admin,
+);
+/// `create_router:external_gateway_info:external_fixed_ips`.
+pub const ROUTER_GATEWAY_FIXED_IPS: Rule = Rule::new(
+    "network",
+    "create_router:external_gateway_info:external_fixed_ips",
+    Admin,
+);
+/// `create_floatingip:floating_ip_address`.
+pub const FLOATINGIP_ADDRESS: Rule =
+    Rule::new("network", "create_floatingip:floating_ip_address", Admin);
+/// `create_subnetpool:shared` / `create_subnetpool:is_default`.
+pub const SUBNETPOOL_SHARED: Rule = Rule::new("network", "create_subnetpool:shared", Admin);
+/// `create_subnetpool:is_default`.
+pub const SUBNETPOOL_DEFAULT: Rule = Rule::new("network", "create_subnetpool:is_default", Admin);
+
+// --- Cinder (cinder/policies/base.py) ---
+/// `volume:get`... (`xena_project_reader_or_admin` in Cinder's names).
+pub const VOLUME_READ: Rule =
+    Rule::new("volume", "admin_or_project_reader", AdminOrProject(Reader));
+/// `volume:update`, `volume:delete`... (`xena_project_member_or_admin`).
+pub const VOLUME_WRITE: Rule =
+    Rule::new("volume", "admin_or_project_member", AdminOrProject(Member));
+/// `volume_extension:quotas:show`, also for `/os-quota-sets/{project}/defaults`.
+pub const VOLUME_QUOTA_SHOW: Rule = Rule::new(
+    "volume",
+    "volume_extension:quotas:show",
+    AdminOrProject(Reader),
+);
+
+// --- Heat (heat/policies/base.py) ---
+/// `stacks:show`, `stacks:index`... (PROJECT_READER).
+pub const STACK_READ: Rule = Rule::new("orchestration", "project_reader", AdminOrProject(Reader));
+/// `stacks:create`, `stacks:update`, `stacks:delete` (PROJECT_MEMBER).
+pub const STACK_WRITE: Rule = Rule::new("orchestration", "project_member", AdminOrProject(Member));
+
+// --- Glance (glance/policies/base.py) ---
+/// `publicize_image`: only an admin makes an image public.
+pub const IMAGE_PUBLICIZE: Rule = Rule::new("image", "publicize_image", Admin);
+
+/// Every rule, for the table test and for anyone comparing with the real defaults.
+pub const RULES: &[Rule] = &[
+    ADMIN,
+    PROJECT_READER_OR_ADMIN,
+    PROJECT_MEMBER_OR_ADMIN,
+    COMPUTE_READ,
+    COMPUTE_WRITE,
+    COMPUTE_FORCED_HOST,
+    COMPUTE_REQUESTED_DESTINATION,
+    COMPUTE_EXTERNAL_EVENTS,
+    NETWORK_READ,
+    NETWORK_WRITE,
+    NETWORK_OWNER_MEMBER,
+    PORT_MAC_ADDRESS_UPDATE,
+    NETWORK_PRIVILEGED_ATTRIBUTES,
+    PORT_BINDING_HOST,
+    PORT_BINDING_PROFILE,
+    ROUTER_GATEWAY_SNAT,
+    ROUTER_GATEWAY_FIXED_IPS,
+    FLOATINGIP_ADDRESS,
+    SUBNETPOOL_SHARED,
+    SUBNETPOOL_DEFAULT,
+    VOLUME_READ,
+    VOLUME_WRITE,
+    VOLUME_QUOTA_SHOW,
+    STACK_READ,
+    STACK_WRITE,
+    IMAGE_PUBLICIZE,
+];
+
+/// The owner rules of one service: whether the caller sees an object a project owns,
+/// and whether it may change it. Services expose these as their `sees`/`may_change`.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner {
+    pub read: Rule,
+    pub write: Rule,
+}
+
+impl Owner {
+    pub fn sees(&self, ctx: &RequestContext, project_id: &str) -> bool {
+        self.read.allows(ctx, Some(project_id))
+    }
+
+    pub fn may_change(&self, ctx: &RequestContext, project_id: &str) -> ApiResult<()> {
+        self.write.enforce(ctx, Some(project_id))
+    }
+}
+
+pub const COMPUTE: Owner = Owner {
+    read: COMPUTE_READ,
+    write: COMPUTE_WRITE,
+};
+pub const NETWORK: Owner = Owner {
+    read: NETWORK_READ,
+    write: NETWORK_WRITE,
+};
+pub const VOLUME: Owner = Owner {
+    read: VOLUME_READ,
+    write: VOLUME_WRITE,
+};
+pub const ORCHESTRATION: Owner = Owner {
+    read: STACK_READ,
+    write: STACK_WRITE,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::context::{NamedRef, Scope};
+
+    fn ctx(project: &str, roles: &[&str]) -> RequestContext {
+        RequestContext {
+            scope: Scope::Project {
+                project: NamedRef {
+                    id: project.into(),
+                    name: project.into(),
+                },
+                domain: NamedRef::default(),
+            },
+            roles: roles
+                .iter()
+                .map(|r| NamedRef {
+                    id: (*r).into(),
+                    name: (*r).into(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// The table as the real defaults say it, for every owner rule of every service:
+    /// (roles, own project?) -> (sees, may change).
+    #[test]
+    fn owner_rules_follow_the_real_defaults() {
+        let cases: &[(&[&str], bool, bool, bool)] = &[
+            (&["admin"], false, true, true),
+            (&["admin"], true, true, true),
+            (&["member"], true, true, true),
+            (&["member", "reader"], true, true, true),
+            (&["member"], false, false, false),
+            (&["reader"], true, true, false),
+            (&["reader"], false, false, false),
+            // A role the defaults do not name grants nothing, in every service
+            // (Neutron once let any role of the project read).
+            (&["heat_stack_owner"], true, false, false),
+            (&[], true, false, false),
+        ];
+        for owner in [COMPUTE, NETWORK, VOLUME, ORCHESTRATION] {
+            for &(roles, own, sees, changes) in cases {
+                let c = ctx("p1", roles);
+                let target = if own { "p1" } else { "p2" };
+                assert_eq!(
+                    owner.sees(&c, target),
+                    sees,
+                    "{} {roles:?} own={own}",
+                    owner.read.service
+                );
+                assert_eq!(
+                    owner.may_change(&c, target).is_ok(),
+                    changes,
+                    "{} {roles:?} own={own}",
+                    owner.write.service
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn admin_only_rules_refuse_a_member() {
+        let member = ctx("p1", &["member", "reader"]);
+        let admin = ctx("p1", &["admin"]);
+        for rule in RULES.iter().filter(|r| r.check == Check::Admin) {
+            assert!(!rule.allows(&member, None), "{}", rule.name);
+            assert!(rule.allows(&admin, None), "{}", rule.name);
+        }
+        let service = ctx("service", &["service"]);
+        assert!(COMPUTE_EXTERNAL_EVENTS.allows(&service, None));
+        assert!(!COMPUTE_EXTERNAL_EVENTS.allows(&member, None));
+    }
+
+    #[test]
+    fn unscoped_callers_pass_no_project_rule() {
+        let c = RequestContext {
+            roles: vec![NamedRef {
+                id: "m".into(),
+                name: "member".into(),
+            }],
+            ..Default::default()
+        };
+        assert!(!PROJECT_READER_OR_ADMIN.allows(&c, None));
+        assert!(!PROJECT_MEMBER_OR_ADMIN.allows(&c, Some("p1")));
+        assert!(Rule::new("x", "x", Check::Any).allows(&c, None));
+    }
+}
