@@ -1049,6 +1049,9 @@ pub async fn create(
                     volume.clone(),
                     s(props, "mountpoint"),
                     format!("req-{}", uuid::Uuid::new_v4()),
+                    // Heat calls Nova at a microversion past 2.20, where a shelved
+                    // server takes volumes too.
+                    true,
                 )
                 .await?;
             Ok(Created::id(format!("{server}:{volume}")))
@@ -1776,6 +1779,7 @@ pub async fn delete(
                     server.to_owned(),
                     vol.to_owned(),
                     format!("req-{}", uuid::Uuid::new_v4()),
+                    true,
                 )
                 .await
         }
