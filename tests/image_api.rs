@@ -1629,7 +1629,7 @@ fn up_says_once_when_no_bootable_image_is_registered() {
     }
     let log = s.log();
     assert!(
-        log.contains("scripts/build-test-image.sh")
+        log.contains("onestack build-image")
             && log.contains("/nonexistent/onestack-test-image.qcow2"),
         "how to get one:\n{log}"
     );

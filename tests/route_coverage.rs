@@ -501,6 +501,12 @@ fn admin_fixtures(s: &Server, admin: &str, project: &str) -> Fixtures {
 /// 403 for a URL naming another project).
 const WRONG_PROJECT: &[(&str, &str, u16, &str)] = &[
     (
+        "POST",
+        "/volume/v3/backups/{id}/action",
+        403,
+        "the backup actions (os-reset_status, os-force_delete) are admin-only in Cinder, checked before the lookup",
+    ),
+    (
         "GET",
         "/compute/v2.1/os-quota-sets/{tenant_id}/defaults",
         200,
@@ -558,6 +564,9 @@ fn wrong_project_body(method: &str, url: &str) -> (String, &'static str) {
             r#"{"os-extend": {"new_size": 2}}"#.to_owned()
         }
         (_, "action") if url.contains("/snapshots/") => r#"{"os-force_delete": {}}"#.to_owned(),
+        (_, "action") if url.contains("/backups/") => r#"{"os-force_delete": {}}"#.to_owned(),
+        (_, "restore") => r#"{"restore": {"name": "r"}}"#.to_owned(),
+        (_, "accept") => r#"{"accept": {"auth_key": "0123456789abcdef"}}"#.to_owned(),
         (_, "action") if url.contains("/types/") => {
             format!(r#"{{"addProjectAccess": {{"project": "{nil}"}}}}"#)
         }
