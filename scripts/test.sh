@@ -3,7 +3,7 @@
 # venv with the real OpenStack clients, QEMU and the test guest), builds, runs the Rust
 # unit + integration tests, then the acceptance suite (tests/acceptance) that drives
 # target/debug/onestack with python-openstackclient and openstacksdk, then tempest
-# (scripts/tempest.sh) for identity, image, network, compute and object storage.
+# (scripts/tempest.sh) for identity, image, network, compute, volume and object storage.
 # Works from any directory; exits non-zero on the first failing stage.
 set -euo pipefail
 
@@ -79,7 +79,7 @@ export ONESTACK_VENV="$VENV"
 # OpenStack's own API suite against a throwaway cloud (dataplane in its own namespace):
 # fails on a failure not in tests/tempest/expected-failures.txt and on a listed test
 # that passes. Results in target/tempest (scripts/tempest.sh documents them).
-section "tempest (identity, image, network, compute)"
+section "tempest (identity, image, network, compute, volume, object storage)"
 scripts/tempest.sh all --check
 
 section "all tests passed"
