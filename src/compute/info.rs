@@ -96,34 +96,27 @@ fn parse_time(s: &Option<String>) -> Option<DateTime<Utc>> {
 
 /// Hours a server ran inside [start, end], as Nova's `_hours_for`: from launch
 /// (clamped to the period) to termination (or the period's end). None when the
-/// server did not run in the period at all.
+/// server did not run in the period at all, or never launched (deleted while
+/// building: it used nothing, and Nova's usage view has no start time to show).
 pub fn server_usage(
     s: &Server,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Option<ServerUsage> {
-    let launched = parse_time(&s.launched_at);
+    let launched = parse_time(&s.launched_at)?;
     let terminated = parse_time(&s.terminated_at).or_else(|| parse_time(&s.deleted_at));
-    if terminated.is_some_and(|t| t < start) || launched.is_some_and(|l| l > end) {
+    if terminated.is_some_and(|t| t < start) || launched > end {
         return None;
     }
-    let hours = match launched {
-        Some(l) => {
-            let from = l.max(start);
-            let to = terminated.map_or(end, |t| t.min(end));
-            ((to - from).num_milliseconds().max(0) as f64) / 3_600_000.0
-        }
-        None => 0.0,
-    };
-    let uptime = match launched {
-        Some(l) => (terminated.unwrap_or(now) - l).num_seconds().max(0),
-        None => 0,
-    };
+    let from = launched.max(start);
+    let to = terminated.map_or(end, |t| t.min(end));
+    let hours = ((to - from).num_milliseconds().max(0) as f64) / 3_600_000.0;
+    let uptime = (terminated.unwrap_or(now) - launched).num_seconds().max(0);
     Some(ServerUsage {
         server: s.clone(),
         hours,
-        started_at: launched,
+        started_at: Some(launched),
         ended_at: terminated,
         uptime,
     })
@@ -297,6 +290,9 @@ mod tests {
         );
         assert!(server_usage(&s, start, end, now).is_none());
         let s = server("d", "p", 1, 256, Some("2030-02-01T00:00:00Z"), None);
+        assert!(server_usage(&s, start, end, now).is_none());
+        // Deleted while building, never launched: it used nothing and has no start.
+        let s = server("e", "p", 1, 256, None, Some("2030-01-01T06:00:00Z"));
         assert!(server_usage(&s, start, end, now).is_none());
         // Totals per project.
         let servers = vec![
