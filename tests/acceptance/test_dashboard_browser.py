@@ -171,7 +171,12 @@ def test_a_project_workflow(dash, browser):
     form.find_element(By.NAME, "name").send_keys(net)
     form.find_element(By.NAME, "cidr").send_keys("192.168.77.0/24")
     form.find_element(By.TAG_NAME, "button").click()
-    table = browser.find_element(By.ID, "networks").text
+    # The click leaves the form page: read the table of the page the POST answers
+    # (the old page's table goes stale under the reader).
+    def new_table(d):
+        t = d.find_element(By.ID, "networks").text
+        return t if net in t else False
+    table = _until(browser, 30).until(new_table)
     assert net in table and "192.168.77.0/24" in table, table
 
     # Launch an instance on it with the test image.
@@ -453,7 +458,7 @@ def test_object_store(dash, browser, tmp_path):
     assert requests.get(swift, timeout=10).status_code in (200, 204)
     browser.find_element(By.XPATH, row).find_element(
         By.CSS_SELECTOR, "button[data-action='make private']").click()
-    assert "private" in browser.find_element(By.XPATH, row).text
+    _until(browser, 10).until(lambda d: "private" in d.find_element(By.XPATH, row).text)
     assert requests.get(swift, timeout=10).status_code == 401
 
     # A folder, a file uploaded into it, downloaded back, deleted.
@@ -461,7 +466,9 @@ def test_object_store(dash, browser, tmp_path):
     form = open_form(browser, "folder-create")
     form.find_element(By.NAME, "name").send_keys("docs")
     form.find_element(By.TAG_NAME, "button").click()
-    browser.find_element(By.XPATH, "//table[@id='objects']//a[text()='docs/']").click()
+    # The folder shows on the page the POST answers, not the one the click leaves.
+    _until(browser, 10).until(
+        lambda d: d.find_elements(By.XPATH, "//table[@id='objects']//a[text()='docs/']"))[0].click()
     _until(browser, 10).until(lambda d: "prefix=docs" in d.current_url)
     payload = os.urandom(200_000)
     src = tmp_path / "notes.bin"
