@@ -99,6 +99,9 @@ def browser(dash, tmp_path_factory):
     service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
     drv = webdriver.Chrome(service=service, options=opts)
     drv.set_page_load_timeout(60)
+    # A click on a form's button returns before the page its POST answers has loaded:
+    # looking an element up waits (up to 5 s) for it to exist on that page.
+    drv.implicitly_wait(5)
     yield drv
     drv.quit()
 
@@ -447,6 +450,7 @@ def test_object_store(dash, browser, tmp_path):
     form.find_element(By.NAME, "public").click()
     form.find_element(By.TAG_NAME, "button").click()
     row = f"//table[@id='containers']//tr[@data-id='{cont}']"
+    _until(browser, 10).until(lambda d: d.find_elements(By.XPATH, row))
     assert "public" in browser.find_element(By.XPATH, row).text
     # Public: anyone may list it, without a token.
     project = dash.openrc("demo")
@@ -571,6 +575,7 @@ def test_stacks(dash, browser, tmp_path):
     form.find_element(By.NAME, "stack_name").send_keys(unique("badstack"))
     form.find_element(By.NAME, "template").send_keys("heat_template_version: 2018-08-31\nresources:\n  x:\n    type: OS::No::Such\n")
     form.find_element(By.XPATH, ".//button[@type='submit']").click()
+    _until(browser, 30).until(lambda d: d.find_elements(By.ID, "error-title"))
     assert browser.find_element(By.ID, "error-title").text == "Request refused"
     assert "OS::No::Such" in browser.find_element(By.ID, "error-message").text
 
