@@ -38,23 +38,24 @@ fn wanted(image: &ImageSection) -> Vec<Wanted> {
     .collect()
 }
 
-/// The files the profile names that are not in place.
-pub fn missing(image: &ImageSection) -> Vec<PathBuf> {
+/// The wanted files that are not in place.
+fn absent(image: &ImageSection) -> Vec<Wanted> {
     wanted(image)
         .into_iter()
         .filter(|w| !w.dest.is_file())
-        .map(|w| w.dest)
         .collect()
+}
+
+/// The files the profile names that are not in place.
+pub fn missing(image: &ImageSection) -> Vec<PathBuf> {
+    absent(image).into_iter().map(|w| w.dest).collect()
 }
 
 /// Builds the test guest and puts each missing file in place. Returns the changes
 /// made (none when every file is there). The disk is only ever built by this
 /// step, so a user's own image at the same path is never replaced.
 pub fn ensure(image: &ImageSection) -> anyhow::Result<Vec<String>> {
-    let todo: Vec<Wanted> = wanted(image)
-        .into_iter()
-        .filter(|w| !w.dest.is_file())
-        .collect();
+    let todo = absent(image);
     if todo.is_empty() {
         return Ok(Vec::new());
     }

@@ -54,6 +54,13 @@ fn missing(what: &str) -> ApiError {
     ApiError::bad_request(format!("Expecting to find {what} in request."))
 }
 
+/// An `oauth_*` parameter the request must carry (Keystone's 400 without it).
+fn required(req: &SignedRequest, name: &str) -> ApiResult<String> {
+    req.param(name)
+        .map(str::to_owned)
+        .ok_or_else(|| missing(name))
+}
+
 fn refused(r: Refusal) -> ApiError {
     match r {
         Refusal::Missing(p) => missing(p),
@@ -227,10 +234,7 @@ impl Identity {
         req: SignedRequest,
         requested_project_id: Option<String>,
     ) -> ApiResult<IssuedPair> {
-        let consumer_id = req
-            .param("oauth_consumer_key")
-            .map(str::to_owned)
-            .ok_or_else(|| missing("oauth_consumer_key"))?;
+        let consumer_id = required(&req, "oauth_consumer_key")?;
         let project_id = requested_project_id.ok_or_else(|| missing("Requested-Project-Id"))?;
         let (pid, cid) = (project_id.clone(), consumer_id.clone());
         let consumer = self
@@ -318,18 +322,9 @@ impl Identity {
     /// `POST /v3/OS-OAUTH1/access_token`, signed with the consumer's and the request
     /// token's secrets and carrying the verifier; the request token is spent.
     pub async fn access_token_create(&self, req: SignedRequest) -> ApiResult<IssuedPair> {
-        let consumer_id = req
-            .param("oauth_consumer_key")
-            .map(str::to_owned)
-            .ok_or_else(|| missing("oauth_consumer_key"))?;
-        let request_token_id = req
-            .param("oauth_token")
-            .map(str::to_owned)
-            .ok_or_else(|| missing("oauth_token"))?;
-        let verifier = req
-            .param("oauth_verifier")
-            .map(str::to_owned)
-            .ok_or_else(|| missing("oauth_verifier"))?;
+        let consumer_id = required(&req, "oauth_consumer_key")?;
+        let request_token_id = required(&req, "oauth_token")?;
+        let verifier = required(&req, "oauth_verifier")?;
         let rid = request_token_id.clone();
         let cid = consumer_id.clone();
         let (token, consumer) = self
@@ -398,14 +393,8 @@ impl Identity {
     /// The `oauth1` authentication method: a request signed with the consumer's and
     /// the access token's secrets. Answers the access token it acts under.
     pub(super) async fn prove_oauth1(&self, req: &SignedRequest) -> ApiResult<AccessToken> {
-        let access_id = req
-            .param("oauth_token")
-            .map(str::to_owned)
-            .ok_or_else(|| missing("oauth_token"))?;
-        let consumer_id = req
-            .param("oauth_consumer_key")
-            .map(str::to_owned)
-            .ok_or_else(|| missing("oauth_consumer_key"))?;
+        let access_id = required(req, "oauth_token")?;
+        let consumer_id = required(req, "oauth_consumer_key")?;
         let aid = access_id.clone();
         let (access, consumer) = self
             .read(move |c| {
