@@ -28,7 +28,8 @@ TIMINGS: list[str] = []
 CREATED: dict[str, str] = {}
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="SKIP: selenium is not in the venv")
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException, TimeoutException, WebDriverException)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -121,7 +122,7 @@ def login(drv, dash, user: str, password: str) -> None:
 def logout(drv, dash) -> None:
     drv.get(f"{dash.base_url}/dashboard/project/overview")
     drv.find_element(By.ID, "logout").click()
-    WebDriverWait(drv, 10).until(lambda d: "/auth/login" in d.current_url)
+    _until(drv, 10).until(lambda d: "/auth/login" in d.current_url)
 
 
 def shot(drv, dash, name: str) -> None:
@@ -147,7 +148,7 @@ def test_wrong_password_fails(dash, browser):
     user, _ = creds(dash, "demo")
     login(browser, dash, user, "not-the-password")
     # The click only starts the form's POST: wait for the answer page, not the form.
-    err = WebDriverWait(browser, 30).until(
+    err = _until(browser, 30).until(
         lambda d: d.find_elements(By.ID, "login-error"),
         message=f"no login error shown; page: {browser.current_url}",
     )[0].text
@@ -160,7 +161,7 @@ def test_a_project_workflow(dash, browser):
     user, password = creds(dash, "demo")
     t0 = time.monotonic()
     login(browser, dash, user, password)
-    WebDriverWait(browser, 20).until(lambda d: "/project/overview" in d.current_url)
+    _until(browser, 20).until(lambda d: "/project/overview" in d.current_url)
     TIMINGS.append(f"browser: login to overview rendered {time.monotonic() - t0:.2f}s")
     sid = session_cookie(browser)
     assert browser.find_element(By.ID, "usage").text, "quota usage shown"
@@ -197,7 +198,7 @@ def test_a_project_workflow(dash, browser):
     launch.find_element(By.XPATH, f".//label[contains(., '{net}')]/input").click()
     t_click = time.monotonic()
     browser.find_element(By.ID, "launch-submit").click()
-    WebDriverWait(browser, 20).until(lambda d: d.current_url.endswith("/project/instances"))
+    _until(browser, 20).until(lambda d: d.current_url.endswith("/project/instances"))
     row = f"//table[@id='instances']//tr[td/a[text()='{name}']]"
 
     def active(d):
@@ -207,7 +208,7 @@ def test_a_project_workflow(dash, browser):
         assert cells[3].text != "ERROR", f"instance went to ERROR: {[c.text for c in cells]}"
         return cells[3].text == "ACTIVE" and cells[4].text == ""
     # The page refreshes itself while the instance builds: no reload here.
-    WebDriverWait(browser, BOOT_TIMEOUT, poll_frequency=0.5).until(active)
+    _until(browser, BOOT_TIMEOUT, poll_frequency=0.5).until(active)
     TIMINGS.append(f"browser: Launch click -> ACTIVE shown in the list {time.monotonic() - t_click:.1f}s")
     assert "192.168.77." in browser.find_element(By.XPATH, row).text
     CREATED["server"] = browser.find_element(By.XPATH, row).get_attribute("data-id")
@@ -216,19 +217,19 @@ def test_a_project_workflow(dash, browser):
 
     # Its page: details, console log with the guest's ready line, serial console.
     browser.find_element(By.XPATH, row + "/td/a").click()
-    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.ID, "console-log"))
+    _until(browser, 10).until(lambda d: d.find_elements(By.ID, "console-log"))
     deadline = time.monotonic() + BOOT_TIMEOUT
     while MARKER not in browser.find_element(By.ID, "console-log").text:
         assert time.monotonic() < deadline, "guest ready line never in the console log"
         time.sleep(2)
         browser.refresh()
     browser.find_element(By.ID, "console-connect").click()
-    WebDriverWait(browser, 30).until(
+    _until(browser, 30).until(
         lambda d: d.find_element(By.ID, "console-state").text in ("connected", "closed")
         or "could not" in d.find_element(By.ID, "console-state").text)
     assert browser.find_element(By.ID, "console-state").text == "connected", \
         browser.find_element(By.ID, "console-state").text
-    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "serial-console").text.strip())
+    _until(browser, 30).until(lambda d: d.find_element(By.ID, "serial-console").text.strip())
     shot(browser, dash, "console")
 
     # The topology picture shows the network and the instance.
@@ -244,7 +245,7 @@ def test_a_project_workflow(dash, browser):
     form.find_element(By.NAME, "name").send_keys(kp)
     form.find_element(By.TAG_NAME, "button").click()
     # The click only starts the POST (key generation takes a moment): wait for the answer.
-    secret = WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "notice-secret"))[0]
+    secret = _until(browser, 30).until(lambda d: d.find_elements(By.ID, "notice-secret"))[0]
     assert "PRIVATE KEY" in secret.get_attribute("value")
     assert kp in browser.find_element(By.ID, "keypairs").text
 
@@ -273,10 +274,25 @@ def test_a_project_workflow(dash, browser):
         "the old session must be dead server-side after logout"
 
 
+class _Settling(WebDriverWait):
+    """A wait that retries through the page's own refresh. Chromium reports an element
+    read while its page is being replaced either as a stale element or as the generic
+    "Node with given id does not belong to the document"; both mean "look again"."""
+
+    def until(self, method, message: str = ""):
+        def settled(d):
+            try:
+                return method(d)
+            except WebDriverException as e:
+                if "does not belong to the document" in (e.msg or ""):
+                    return False
+                raise
+        return super().until(settled, message)
+
+
 def _until(browser, timeout, poll_frequency=0.5):
-    """A wait that retries through the page's own refresh (stale elements)."""
-    return WebDriverWait(browser, timeout, poll_frequency=poll_frequency,
-                         ignored_exceptions=(StaleElementReferenceException,))
+    return _Settling(browser, timeout, poll_frequency=poll_frequency,
+                     ignored_exceptions=(StaleElementReferenceException,))
 
 
 def _login_as(browser, dash, who: str = "demo") -> None:
@@ -309,8 +325,10 @@ def _wait_status(browser, want: str, timeout: int = BOOT_TIMEOUT) -> None:
         st = _fact(d, "Status")
         assert st != "ERROR", f"instance went to ERROR: {d.find_element(By.ID, 'facts').text}"
         return st == want and _fact(d, "Task") == ""
-    _until(browser, timeout, poll_frequency=1).until(
-        ok, message=f"instance never {want}: {browser.find_element(By.ID, 'facts').text}")
+    try:
+        _until(browser, timeout, poll_frequency=1).until(ok)
+    except TimeoutException:
+        pytest.fail(f"instance never {want}: {browser.find_element(By.ID, 'facts').text}")
 
 
 def _op(browser, op: str) -> None:
