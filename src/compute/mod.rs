@@ -32,6 +32,9 @@ pub mod shelve;
 pub(crate) mod store;
 pub mod volume_attachments;
 
+#[cfg(test)]
+mod harness;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
