@@ -352,7 +352,11 @@ impl ComputeService {
                 if let Some(image) = s.shelved_image_id.clone()
                     && matches!(s.vm_state, VmState::Shelved | VmState::ShelvedOffloaded)
                 {
-                    let _ = self.inner.image.image_delete(ctx, image).await;
+                    self.inner
+                        .image
+                        .image_delete(ctx, image.clone())
+                        .await
+                        .or_log(&image, "deleting the shelved server's snapshot image");
                 }
                 return self.terminate(&s).await;
             }

@@ -12,6 +12,7 @@ use super::model::{Event, Task, VolumeStatus};
 use super::{VolumeService, may_change, sees, sql, store, volume_not_found};
 use crate::http::context::{NamedRef, RequestContext, Scope};
 use crate::http::error::{ApiError, ApiResult};
+use crate::logged::OrLog;
 
 /// What Cinder accepts for the image's disk format.
 const DISK_FORMATS: &[&str] = &["raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx"];
@@ -139,7 +140,10 @@ impl VolumeService {
         let v = match moved {
             Ok(v) => v,
             Err(e) => {
-                let _ = images.image_delete(ctx, image_id).await;
+                images
+                    .image_delete(ctx, image_id.clone())
+                    .await
+                    .or_log(&image_id, "deleting the image of a failed upload");
                 return Err(e);
             }
         };
@@ -204,7 +208,10 @@ impl VolumeService {
         };
         let _ = tokio::fs::remove_file(&tmp).await;
         if uploaded.is_err() {
-            let _ = images.image_delete(&ctx, image_id.to_owned()).await;
+            images
+                .image_delete(&ctx, image_id.to_owned())
+                .await
+                .or_log(image_id, "deleting the image of a failed upload");
         }
         uploaded
     }

@@ -19,6 +19,7 @@ use crate::compute::actions::Work;
 use crate::http::RequestId;
 use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
+use crate::logged::OrLog;
 
 pub fn routes() -> Router<Cloud> {
     Router::new().route("/servers/{id}/action", post(server_action))
@@ -277,7 +278,11 @@ async fn server_action(
                 )
                 .await;
             if let Err(e) = accepted_action {
-                let _ = cloud.image.image_delete(&ctx, image_id).await;
+                cloud
+                    .image
+                    .image_delete(&ctx, image_id.clone())
+                    .await
+                    .or_log(&image_id, "deleting the snapshot image of a refused action");
                 return Err(e);
             }
             let location = format!(
@@ -405,7 +410,11 @@ async fn server_action(
                 offload: true,
             };
             if let Err(e) = compute.server_action(&ctx, id, work, request_id).await {
-                let _ = cloud.image.image_delete(&ctx, image_id).await;
+                cloud
+                    .image
+                    .image_delete(&ctx, image_id.clone())
+                    .await
+                    .or_log(&image_id, "deleting the snapshot image of a refused action");
                 return Err(e);
             }
             Ok(accepted())
@@ -482,7 +491,11 @@ async fn server_action(
                 rotation: rotation as u64,
             };
             if let Err(e) = compute.server_action(&ctx, id, work, request_id).await {
-                let _ = cloud.image.image_delete(&ctx, image_id).await;
+                cloud
+                    .image
+                    .image_delete(&ctx, image_id.clone())
+                    .await
+                    .or_log(&image_id, "deleting the snapshot image of a refused action");
                 return Err(e);
             }
             if mv.at_least(45) {
