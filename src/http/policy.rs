@@ -9,7 +9,7 @@
 //! project's object behind 404, Heat answers 403 for another tenant's URL), the
 //! difference is in the callers' fault, not in who is allowed.
 
-use super::context::RequestContext;
+use super::context::{RequestContext, Scope};
 use super::error::{ApiError, ApiResult};
 
 /// The role a project-scoped rule asks of the caller in the owning project. Roles
@@ -33,6 +33,80 @@ pub enum Check {
     AdminOrProject(Role),
     /// `role:admin or role:service`: an administrator or another service's user.
     AdminOrService,
+    /// `role:reader and system_scope:all`: a reader of the whole system.
+    SystemReader,
+    /// `role:service`: another service's user.
+    Service,
+    /// `user_id:%(target.user_id)s`: the user the object belongs to (Keystone's
+    /// credentials, trusts, application credentials, tokens, the user itself).
+    OwnerUser,
+    /// `project_id:%(target.project.id)s`: a token scoped to the object's project,
+    /// whatever its roles.
+    OwnProject,
+    /// `token.domain.id:%(target.domain.id)s`: the caller's user, project or domain
+    /// scope lies in the target domain.
+    OwnDomain,
+    /// `a or b or ...`: passes when one of them does.
+    AnyOf(&'static [Check]),
+}
+
+/// What a rule is checked against: the owning project, user or domain of the object,
+/// where it has one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Target<'a> {
+    pub project: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub domain: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    pub fn user(id: &'a str) -> Target<'a> {
+        Target {
+            user: Some(id),
+            ..Target::default()
+        }
+    }
+
+    pub fn domain(id: &'a str) -> Target<'a> {
+        Target {
+            domain: Some(id),
+            ..Target::default()
+        }
+    }
+}
+
+impl Check {
+    fn passes(&self, ctx: &RequestContext, target: Target<'_>) -> bool {
+        let admin = ctx.has_role("admin");
+        match *self {
+            Check::Any => true,
+            Check::Admin => admin,
+            Check::AdminOrService => admin || ctx.has_role("service"),
+            Check::AdminOrProject(role) => {
+                let has_role = match role {
+                    Role::Reader => {
+                        ctx.has_role("reader") || ctx.has_role("member") || ctx.has_role("manager")
+                    }
+                    Role::Member => ctx.has_role("member") || ctx.has_role("manager"),
+                    Role::Manager => ctx.has_role("manager"),
+                };
+                admin
+                    || (has_role
+                        && ctx.project_id().is_some()
+                        && target.project.is_none_or(|o| ctx.project_id() == Some(o)))
+            }
+            Check::SystemReader => ctx.scope == Scope::System && ctx.can_read(),
+            Check::Service => ctx.has_role("service"),
+            Check::OwnProject => target.project.is_some() && ctx.project_id() == target.project,
+            Check::OwnerUser => target.user == Some(ctx.user.id.as_str()),
+            Check::OwnDomain => target.domain.is_some_and(|d| {
+                ctx.user_domain.id == d
+                    || matches!(&ctx.scope,
+                        Scope::Project { domain, .. } | Scope::Domain(domain) if domain.id == d)
+            }),
+            Check::AnyOf(checks) => checks.iter().any(|c| c.passes(ctx, target)),
+        }
+    }
 }
 
 /// One row of the table: the service, the real service's policy name and its check.
@@ -55,24 +129,27 @@ impl Rule {
     /// Whether the caller passes this rule for an object owned by `owner` (None for
     /// objects no project owns; project rules then ask for the role in any project).
     pub fn allows(&self, ctx: &RequestContext, owner: Option<&str>) -> bool {
-        let admin = ctx.has_role("admin");
-        match self.check {
-            Check::Any => true,
-            Check::Admin => admin,
-            Check::AdminOrService => admin || ctx.has_role("service"),
-            Check::AdminOrProject(role) => {
-                let has_role = match role {
-                    Role::Reader => {
-                        ctx.has_role("reader") || ctx.has_role("member") || ctx.has_role("manager")
-                    }
-                    Role::Member => ctx.has_role("member") || ctx.has_role("manager"),
-                    Role::Manager => ctx.has_role("manager"),
-                };
-                admin
-                    || (has_role
-                        && ctx.project_id().is_some()
-                        && owner.is_none_or(|o| ctx.project_id() == Some(o)))
-            }
+        self.allows_target(
+            ctx,
+            Target {
+                project: owner,
+                ..Target::default()
+            },
+        )
+    }
+
+    /// Whether the caller passes this rule for an object with these owners.
+    pub fn allows_target(&self, ctx: &RequestContext, target: Target<'_>) -> bool {
+        self.check.passes(ctx, target)
+    }
+
+    /// `allows_target`, or the 403 every service answers when its policy refuses.
+    pub fn enforce_target(&self, ctx: &RequestContext, target: Target<'_>) -> ApiResult<()> {
+        if self.allows_target(ctx, target) {
+            Ok(())
+        } else {
+            tracing::debug!(rule = self.name, service = self.service, "policy refused");
+            Err(ApiError::forbidden())
         }
     }
 
@@ -102,7 +179,10 @@ impl Rule {
     }
 }
 
-use Check::{Admin, AdminOrProject, AdminOrService};
+use Check::{
+    Admin, AdminOrProject, AdminOrService, AnyOf, OwnDomain, OwnProject, OwnerUser, Service,
+    SystemReader,
+};
 use Role::{Manager, Member, Reader};
 
 /// `context_is_admin`: the cloud administrator.
@@ -213,6 +293,51 @@ pub const STACK_WRITE: Rule = Rule::new("orchestration", "project_member", Admin
 /// `publicize_image`: only an admin makes an image public.
 pub const IMAGE_PUBLICIZE: Rule = Rule::new("image", "publicize_image", Admin);
 
+// --- Keystone (keystone/common/policies/base.py) ---
+/// `admin_required`: OAuth1 consumers and other cloud-wide objects.
+pub const IDENTITY_ADMIN: Rule = Rule::new("identity", "admin_required", Admin);
+/// `ADMIN_OR_SYSTEM_READER`: reads of cloud-wide objects (policies, all credentials).
+pub const IDENTITY_SYSTEM_READER: Rule = Rule::new(
+    "identity",
+    "admin_or_system_reader",
+    AnyOf(&[Admin, SystemReader]),
+);
+/// `admin_or_owner`: the object's own user (`user_id:%(target.user_id)s`) or an
+/// admin: changes to a user's credentials, trusts, application credentials.
+pub const IDENTITY_OWNER: Rule =
+    Rule::new("identity", "admin_or_owner", AnyOf(&[Admin, OwnerUser]));
+/// `ADMIN_OR_SYSTEM_READER_OR_OWNER`: reads of a user's own objects.
+pub const IDENTITY_READER_OR_OWNER: Rule = Rule::new(
+    "identity",
+    "admin_or_system_reader_or_owner",
+    AnyOf(&[Admin, SystemReader, OwnerUser]),
+);
+/// `identity:validate_token` / `check_token`: a system reader, a service or the
+/// token's own subject.
+pub const TOKEN_VALIDATE: Rule = Rule::new(
+    "identity",
+    "identity:validate_token",
+    AnyOf(&[Admin, SystemReader, Service, OwnerUser]),
+);
+/// `identity:revoke_token`: `service_admin_or_token_subject`.
+pub const TOKEN_REVOKE: Rule = Rule::new(
+    "identity",
+    "identity:revoke_token",
+    AnyOf(&[Admin, Service, OwnerUser]),
+);
+/// `identity:get_domain`: a system reader or anyone whose token lies in the domain.
+pub const DOMAIN_READ: Rule = Rule::new(
+    "identity",
+    "identity:get_domain",
+    AnyOf(&[Admin, SystemReader, OwnDomain]),
+);
+/// `identity:get_project`: a system reader or the project's own token.
+pub const PROJECT_GET: Rule = Rule::new(
+    "identity",
+    "identity:get_project",
+    AnyOf(&[Admin, SystemReader, OwnProject]),
+);
+
 /// Every rule, for the table test and for anyone comparing with the real defaults.
 pub const RULES: &[Rule] = &[
     ADMIN,
@@ -241,6 +366,14 @@ pub const RULES: &[Rule] = &[
     STACK_READ,
     STACK_WRITE,
     IMAGE_PUBLICIZE,
+    IDENTITY_ADMIN,
+    IDENTITY_SYSTEM_READER,
+    IDENTITY_OWNER,
+    IDENTITY_READER_OR_OWNER,
+    TOKEN_VALIDATE,
+    TOKEN_REVOKE,
+    DOMAIN_READ,
+    PROJECT_GET,
 ];
 
 /// The owner rules of one service: whether the caller sees an object a project owns,
@@ -365,5 +498,45 @@ mod tests {
         assert!(!PROJECT_READER_OR_ADMIN.allows(&c, None));
         assert!(!PROJECT_MEMBER_OR_ADMIN.allows(&c, Some("p1")));
         assert!(Rule::new("x", "x", Check::Any).allows(&c, None));
+    }
+
+    /// Keystone's user-owned objects: the owner and an admin pass; another member
+    /// does not; a system reader reads but does not change; a service validates and
+    /// revokes tokens but does not read credentials.
+    #[test]
+    fn identity_owner_rules_follow_keystone() {
+        let mut owner = ctx("p1", &["member"]);
+        owner.user.id = "u1".into();
+        let mut other = ctx("p1", &["member", "reader"]);
+        other.user.id = "u2".into();
+        let mut system = ctx("p1", &["reader"]);
+        system.scope = Scope::System;
+        system.user.id = "u3".into();
+        let mut service = ctx("service", &["service"]);
+        service.user.id = "nova".into();
+        let admin = ctx("p9", &["admin"]);
+        let t = Target::user("u1");
+        let cases: &[(&Rule, [bool; 5])] = &[
+            // owner, other, system reader, service, admin
+            (&IDENTITY_OWNER, [true, false, false, false, true]),
+            (&IDENTITY_READER_OR_OWNER, [true, false, true, false, true]),
+            (&TOKEN_VALIDATE, [true, false, true, true, true]),
+            (&TOKEN_REVOKE, [true, false, false, true, true]),
+        ];
+        for (rule, want) in cases {
+            let got = [&owner, &other, &system, &service, &admin].map(|c| rule.allows_target(c, t));
+            assert_eq!(got, *want, "{}", rule.name);
+        }
+        // A project's own token reads it whatever its roles; another project's does not.
+        let p = Target {
+            project: Some("p1"),
+            ..Target::default()
+        };
+        assert!(PROJECT_GET.allows_target(&ctx("p1", &[]), p));
+        assert!(!PROJECT_GET.allows_target(&ctx("p2", &["member"]), p));
+        let mut in_d1 = ctx("p2", &["member"]);
+        in_d1.user_domain.id = "d1".into();
+        assert!(DOMAIN_READ.allows_target(&in_d1, Target::domain("d1")));
+        assert!(!DOMAIN_READ.allows_target(&in_d1, Target::domain("d2")));
     }
 }

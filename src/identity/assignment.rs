@@ -9,6 +9,7 @@ use super::model::*;
 use super::{Identity, found, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::policy::{self, Target};
 
 /// The assignment keys (`type:id:inherited`) that give roles on a project: direct,
 /// inherited from its domain, and inherited from every ancestor project.
@@ -99,9 +100,14 @@ impl Identity {
     }
 
     pub async fn grant_check(&self, ctx: &RequestContext, a: Assignment) -> ApiResult<()> {
-        if !(ctx.is_admin() || (a.actor_type == ActorType::User && a.actor_id == ctx.user.id)) {
-            return Err(ApiError::forbidden());
-        }
+        let user = (a.actor_type == ActorType::User).then_some(a.actor_id.as_str());
+        policy::IDENTITY_READER_OR_OWNER.enforce_target(
+            ctx,
+            Target {
+                user,
+                ..Target::default()
+            },
+        )?;
         self.read(move |c| {
             check_grant_parts(c, &a)?;
             if store::assignment_exists(c, &a)? {
@@ -146,9 +152,14 @@ impl Identity {
         target_id: String,
         inherited: bool,
     ) -> ApiResult<Vec<Role>> {
-        if !(ctx.is_admin() || (actor_type == ActorType::User && actor_id == ctx.user.id)) {
-            return Err(ApiError::forbidden());
-        }
+        let user = (actor_type == ActorType::User).then_some(actor_id.as_str());
+        policy::IDENTITY_READER_OR_OWNER.enforce_target(
+            ctx,
+            Target {
+                user,
+                ..Target::default()
+            },
+        )?;
         self.read(move |c| {
             match actor_type {
                 ActorType::User => {
@@ -184,11 +195,17 @@ impl Identity {
         ctx: &RequestContext,
         filter: AssignmentFilter,
     ) -> ApiResult<(Vec<AssignmentEntry>, Names)> {
-        let own_user = filter.user_id.as_deref() == Some(ctx.user.id.as_str());
-        let own_project = filter.project_id.is_some()
-            && filter.project_id.as_deref() == ctx.project_id()
-            && ctx.can_read();
-        if !(ctx.is_admin() || own_user || own_project) {
+        // Keystone's `identity:list_role_assignments`: a system reader; a user's
+        // own assignments; a project reader's view of its project.
+        let target = Target {
+            user: filter.user_id.as_deref(),
+            project: filter.project_id.as_deref(),
+            ..Target::default()
+        };
+        if !(policy::IDENTITY_READER_OR_OWNER.allows_target(ctx, target)
+            || (target.project.is_some()
+                && policy::PROJECT_READER_OR_ADMIN.allows_target(ctx, target)))
+        {
             return Err(ApiError::forbidden());
         }
         self.read(move |c| list_assignments(c, &filter)).await
@@ -200,9 +217,7 @@ impl Identity {
         ctx: &RequestContext,
         user_id: String,
     ) -> ApiResult<Vec<Project>> {
-        if !(ctx.is_admin() || ctx.user.id == user_id) {
-            return Err(ApiError::forbidden());
-        }
+        policy::IDENTITY_READER_OR_OWNER.enforce_target(ctx, Target::user(&user_id))?;
         self.read(move |c| {
             found(store::user_get(c, &user_id)?, "user", &user_id)?;
             store::projects_with_roles(c, &user_id)

@@ -13,6 +13,7 @@ use super::token::{ScopePayload, TokenPayload, new_audit_id};
 use super::{Identity, found, oauth1, password, store, store_ext};
 use crate::http::context::{AccessRuleRef, AppCredRef, NamedRef, RequestContext, Scope, TrustRef};
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::policy::{self, Target};
 
 // --- request body -----------------------------------------------------------------
 
@@ -480,11 +481,8 @@ impl Identity {
         caller: &RequestContext,
         token: &str,
     ) -> ApiResult<Arc<RequestContext>> {
-        let privileged = caller.is_admin()
-            || caller.has_role("service")
-            || (caller.scope == Scope::System && caller.can_read());
         let subject = self.validate_subject(token).await?;
-        if privileged || subject.user.id == caller.user.id {
+        if policy::TOKEN_VALIDATE.allows_target(caller, Target::user(&subject.user.id)) {
             Ok(subject)
         } else {
             Err(ApiError::forbidden())
@@ -494,9 +492,7 @@ impl Identity {
     /// `DELETE /v3/auth/tokens`: durably revokes the token (and its rescoped children).
     pub async fn revoke_token(&self, caller: &RequestContext, token: &str) -> ApiResult<()> {
         let subject = self.validate_subject(token).await?;
-        if subject.user.id != caller.user.id && !caller.is_admin() {
-            return Err(ApiError::forbidden());
-        }
+        policy::TOKEN_REVOKE.enforce_target(caller, Target::user(&subject.user.id))?;
         let audit_id = subject.audit_ids.first().cloned();
         let issued = subject.issued_at;
         self.write(move |c| {

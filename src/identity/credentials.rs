@@ -11,8 +11,9 @@ use super::model::*;
 use super::store::{self, CredentialRow};
 use super::token::CredentialKeys;
 use super::{Identity, found};
-use crate::http::context::{RequestContext, Scope};
+use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::policy::{self, Target};
 
 pub const EC2: &str = "ec2";
 
@@ -51,11 +52,11 @@ fn ec2_access(blob: &str) -> ApiResult<String> {
 /// Admin, or a system reader for reads; the credential's owner otherwise
 /// (Keystone's `ADMIN_OR_SYSTEM_READER_OR_CRED_OWNER`).
 fn may_read(ctx: &RequestContext, owner: &str) -> bool {
-    ctx.is_admin() || (ctx.scope == Scope::System && ctx.can_read()) || ctx.user.id == owner
+    policy::IDENTITY_READER_OR_OWNER.allows_target(ctx, Target::user(owner))
 }
 
 fn may_write(ctx: &RequestContext, owner: &str) -> bool {
-    ctx.is_admin() || ctx.user.id == owner
+    policy::IDENTITY_OWNER.allows_target(ctx, Target::user(owner))
 }
 
 fn check_text(field: &str, v: &str) -> ApiResult<()> {
@@ -311,7 +312,7 @@ impl Identity {
     // --- /v3/policies -------------------------------------------------------------
 
     fn require_policy_reader(ctx: &RequestContext) -> ApiResult<()> {
-        if ctx.is_admin() || (ctx.scope == Scope::System && ctx.can_read()) {
+        if policy::IDENTITY_SYSTEM_READER.allows(ctx, None) {
             Ok(())
         } else {
             Err(ApiError::forbidden())

@@ -13,6 +13,7 @@ use super::store_ext::{self as sx, AccessRule, ConfigRow, EndpointGroup};
 use super::{Identity, found, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::policy::{self, Target};
 
 // --- domain configuration -------------------------------------------------------
 
@@ -762,11 +763,7 @@ pub(crate) fn resolve_access_rules(
 
 impl Identity {
     fn access_rules_allowed(ctx: &RequestContext, user_id: &str) -> ApiResult<()> {
-        if ctx.is_admin() || ctx.user.id == user_id {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden())
-        }
+        policy::IDENTITY_OWNER.enforce_target(ctx, Target::user(user_id))
     }
 
     pub async fn access_rule_list(

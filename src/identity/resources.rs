@@ -9,6 +9,7 @@ use super::model::*;
 use super::{Identity, found, password, store};
 use crate::http::context::{RequestContext, Scope};
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::policy::{self, Target};
 
 fn check_name(kind: &str, name: &str) -> ApiResult<()> {
     check_name_len(kind, name, 255)
@@ -170,11 +171,7 @@ impl Identity {
     }
 
     pub async fn domain_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Domain> {
-        let own = ctx.user_domain.id == id
-            || matches!(&ctx.scope, Scope::Project { domain, .. } | Scope::Domain(domain) if domain.id == id);
-        if !(ctx.is_admin() || own) {
-            return Err(ApiError::forbidden());
-        }
+        policy::DOMAIN_READ.enforce_target(ctx, Target::domain(&id))?;
         self.read(move |c| found(store::domain_get(c, &id)?, "domain", &id))
             .await
     }
@@ -300,9 +297,13 @@ impl Identity {
     }
 
     pub async fn project_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Project> {
-        if !(ctx.is_admin() || ctx.project_id() == Some(id.as_str())) {
-            return Err(ApiError::forbidden());
-        }
+        policy::PROJECT_GET.enforce_target(
+            ctx,
+            Target {
+                project: Some(&id),
+                ..Target::default()
+            },
+        )?;
         self.read(move |c| match store::project_get(c, &id)? {
             Some(p) => Ok(p),
             None => found(store::domain_get(c, &id)?, "project", &id).map(Project::from_domain),
@@ -429,9 +430,7 @@ impl Identity {
     }
 
     pub async fn user_get(&self, ctx: &RequestContext, id: String) -> ApiResult<User> {
-        if !(ctx.is_admin() || ctx.user.id == id) {
-            return Err(ApiError::forbidden());
-        }
+        policy::IDENTITY_OWNER.enforce_target(ctx, Target::user(&id))?;
         self.read(move |c| found(store::user_get(c, &id)?, "user", &id))
             .await
     }
@@ -507,9 +506,7 @@ impl Identity {
         id: String,
         change: PasswordChange,
     ) -> ApiResult<()> {
-        if ctx.user.id != id && !ctx.is_admin() {
-            return Err(ApiError::forbidden());
-        }
+        policy::IDENTITY_OWNER.enforce_target(ctx, Target::user(&id))?;
         let uid = id.clone();
         let user = self
             .read(move |c| found(store::user_get(c, &uid)?, "user", &uid))
@@ -540,9 +537,7 @@ impl Identity {
     }
 
     pub async fn user_groups(&self, ctx: &RequestContext, id: String) -> ApiResult<Vec<Group>> {
-        if !(ctx.is_admin() || ctx.user.id == id) {
-            return Err(ApiError::forbidden());
-        }
+        policy::IDENTITY_OWNER.enforce_target(ctx, Target::user(&id))?;
         self.read(move |c| {
             found(store::user_get(c, &id)?, "user", &id)?;
             store::user_groups(c, &id)
@@ -906,9 +901,7 @@ impl Identity {
         user_id: String,
         name: Option<String>,
     ) -> ApiResult<Vec<AppCredential>> {
-        if !(ctx.is_admin() || ctx.user.id == user_id) {
-            return Err(ApiError::forbidden());
-        }
+        policy::IDENTITY_OWNER.enforce_target(ctx, Target::user(&user_id))?;
         self.read(move |c| {
             found(store::user_get(c, &user_id)?, "user", &user_id)?;
             let mut list = store::app_cred_list(c, &user_id)?;
@@ -926,9 +919,7 @@ impl Identity {
         user_id: String,
         id: String,
     ) -> ApiResult<AppCredential> {
-        if !(ctx.is_admin() || ctx.user.id == user_id) {
-            return Err(ApiError::forbidden());
-        }
+        policy::IDENTITY_OWNER.enforce_target(ctx, Target::user(&user_id))?;
         self.read(move |c| {
             let ac = store::app_cred_get(c, &id)?.filter(|a| a.user_id == user_id);
             found(ac, "application credential", &id)
@@ -942,9 +933,7 @@ impl Identity {
         user_id: String,
         id: String,
     ) -> ApiResult<()> {
-        if !(ctx.is_admin() || ctx.user.id == user_id) {
-            return Err(ApiError::forbidden());
-        }
+        policy::IDENTITY_OWNER.enforce_target(ctx, Target::user(&user_id))?;
         if ctx
             .application_credential
             .as_ref()

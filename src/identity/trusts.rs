@@ -12,6 +12,7 @@ use super::store_ext::{self as sx, Trust};
 use super::{Identity, found, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::policy::{self, Target};
 
 /// Keystone's default `[trust] max_redelegation_count`.
 const MAX_REDELEGATION_COUNT: i64 = 3;
@@ -54,7 +55,9 @@ fn trust_not_found(id: &str) -> ApiError {
 
 /// The trust a caller may see: its trustor, its trustee, or an administrator.
 fn visible(ctx: &RequestContext, t: &Trust) -> bool {
-    ctx.is_admin() || ctx.user.id == t.trustor_user_id || ctx.user.id == t.trustee_user_id
+    [&t.trustor_user_id, &t.trustee_user_id]
+        .iter()
+        .any(|u| policy::IDENTITY_READER_OR_OWNER.allows_target(ctx, Target::user(u)))
 }
 
 impl Identity {
@@ -209,7 +212,7 @@ impl Identity {
     ) -> ApiResult<Vec<(Trust, Vec<Role>)>> {
         let own = |u: &Option<String>| u.as_ref().is_some_and(|u| *u == ctx.user.id);
         let filtered = filter.trustor_user_id.is_some() || filter.trustee_user_id.is_some();
-        let allowed = ctx.is_admin()
+        let allowed = policy::IDENTITY_SYSTEM_READER.allows(ctx, None)
             || (filtered
                 && (filter.trustor_user_id.is_none() || own(&filter.trustor_user_id))
                 && (filter.trustee_user_id.is_none() || own(&filter.trustee_user_id)));
@@ -265,9 +268,7 @@ impl Identity {
         let ctx = ctx.clone();
         self.write(move |c| {
             let t = sx::trust_get(c, &id)?.ok_or_else(|| trust_not_found(&id))?;
-            if !(ctx.is_admin() || ctx.user.id == t.trustor_user_id) {
-                return Err(ApiError::forbidden());
-            }
+            policy::IDENTITY_OWNER.enforce_target(&ctx, Target::user(&t.trustor_user_id))?;
             let mut doomed = vec![t.id];
             while let Some(tid) = doomed.pop() {
                 sx::trust_delete(c, &tid)?;

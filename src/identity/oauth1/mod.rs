@@ -16,6 +16,7 @@ use super::store_oauth1::{self as so, AccessToken, Consumer, RequestToken};
 use super::{Identity, found, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::policy::{self, Target};
 use signature::{Refusal, SignedRequest};
 
 /// Keystone's `[oauth1] request_token_duration` and `access_token_duration`.
@@ -124,9 +125,7 @@ impl Identity {
         ctx: &RequestContext,
         mut input: Map<String, Value>,
     ) -> ApiResult<ConsumerView> {
-        if !ctx.is_admin() {
-            return Err(ApiError::forbidden());
-        }
+        policy::IDENTITY_ADMIN.enforce(ctx, None)?;
         let description = take_description(&mut input)?;
         input.remove("id");
         input.remove("secret");
@@ -143,9 +142,7 @@ impl Identity {
     }
 
     pub async fn consumer_list(&self, ctx: &RequestContext) -> ApiResult<Vec<ConsumerView>> {
-        if !ctx.is_admin() {
-            return Err(ApiError::forbidden());
-        }
+        policy::IDENTITY_ADMIN.enforce(ctx, None)?;
         let rows = self.read(so::consumer_list).await?;
         Ok(rows
             .into_iter()
@@ -154,9 +151,7 @@ impl Identity {
     }
 
     pub async fn consumer_get(&self, ctx: &RequestContext, id: String) -> ApiResult<ConsumerView> {
-        if !ctx.is_admin() {
-            return Err(ApiError::forbidden());
-        }
+        policy::IDENTITY_ADMIN.enforce(ctx, None)?;
         let c = self
             .read(move |c| found(so::consumer_get(c, &id)?, "consumer", &id))
             .await?;
@@ -170,9 +165,7 @@ impl Identity {
         id: String,
         mut input: Map<String, Value>,
     ) -> ApiResult<ConsumerView> {
-        if !ctx.is_admin() {
-            return Err(ApiError::forbidden());
-        }
+        policy::IDENTITY_ADMIN.enforce(ctx, None)?;
         if input.is_empty() {
             return Err(ApiError::bad_request(
                 "Invalid input for field 'consumer': {} does not have enough properties",
@@ -212,9 +205,7 @@ impl Identity {
     /// `DELETE /v3/OS-OAUTH1/consumers/{id}`: its request and access tokens go too,
     /// and with them every Keystone token issued through them.
     pub async fn consumer_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
-        if !ctx.is_admin() {
-            return Err(ApiError::forbidden());
-        }
+        policy::IDENTITY_ADMIN.enforce(ctx, None)?;
         self.write(move |c| {
             if so::consumer_delete(c, &id)? {
                 Ok(())
@@ -439,11 +430,7 @@ impl Identity {
     // --- a user's access tokens -----------------------------------------------------------
 
     fn may_see_access_tokens(ctx: &RequestContext, user_id: &str) -> ApiResult<()> {
-        if ctx.is_admin() || ctx.user.id == user_id {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden())
-        }
+        policy::IDENTITY_OWNER.enforce_target(ctx, Target::user(user_id))
     }
 
     pub async fn access_token_list(
