@@ -266,6 +266,8 @@ pub const FLOATINGIP_ADDRESS: Rule =
     Rule::new("network", "create_floatingip:floating_ip_address", Admin);
 /// `create_subnetpool:shared` / `create_subnetpool:is_default`.
 pub const SUBNETPOOL_SHARED: Rule = Rule::new("network", "create_subnetpool:shared", Admin);
+/// `get_agent`: admin only; a list keeps what the caller may see.
+pub const NETWORK_AGENT_READ: Rule = Rule::new("network", "get_agent", Admin);
 /// `create_subnetpool:is_default`.
 pub const SUBNETPOOL_DEFAULT: Rule = Rule::new("network", "create_subnetpool:is_default", Admin);
 
@@ -292,6 +294,17 @@ pub const STACK_WRITE: Rule = Rule::new("orchestration", "project_member", Admin
 // --- Glance (glance/policies/base.py) ---
 /// `publicize_image`: only an admin makes an image public.
 pub const IMAGE_PUBLICIZE: Rule = Rule::new("image", "publicize_image", Admin);
+/// `modify_image`, `upload_image`, `delete_image`... (ADMIN_OR_PROJECT_MEMBER).
+pub const IMAGE_WRITE: Rule = Rule::new("image", "admin_or_project_member", AdminOrProject(Member));
+/// `get_members`, `get_task`, an image's owner: the owning project's token or an admin.
+pub const IMAGE_OWNER: Rule = Rule::new("image", "admin_or_owner", AnyOf(&[Admin, OwnProject]));
+/// `get_metadef_namespace`... (ADMIN_OR_PROJECT_READER; public ones are seen by all).
+pub const METADEF_READ: Rule =
+    Rule::new("image", "admin_or_project_reader", AdminOrProject(Reader));
+
+// --- Placement (placement/policies/base.py) ---
+/// Every Placement API: `role:admin` (`admin_api`).
+pub const PLACEMENT_ADMIN: Rule = Rule::new("placement", "admin_api", Admin);
 
 // --- Keystone (keystone/common/policies/base.py) ---
 /// `admin_required`: OAuth1 consumers and other cloud-wide objects.
@@ -366,6 +379,11 @@ pub const RULES: &[Rule] = &[
     STACK_READ,
     STACK_WRITE,
     IMAGE_PUBLICIZE,
+    IMAGE_WRITE,
+    IMAGE_OWNER,
+    METADEF_READ,
+    PLACEMENT_ADMIN,
+    NETWORK_AGENT_READ,
     IDENTITY_ADMIN,
     IDENTITY_SYSTEM_READER,
     IDENTITY_OWNER,

@@ -9,6 +9,7 @@ use super::model::*;
 use super::{ImageService, check_format, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::policy;
 
 pub const IMPORT_METHODS: &[&str] = &["glance-direct"];
 const TASK_TYPE: &str = "api_image_import";
@@ -164,7 +165,7 @@ impl ImageService {
                 })
             })
             .await?;
-        if ctx.is_admin() || ctx.project_id() == Some(task.owner.as_str()) {
+        if policy::IMAGE_OWNER.allows(ctx, Some(&task.owner)) {
             Ok(task)
         } else {
             Err(ApiError::Missing(format!(
@@ -186,7 +187,7 @@ impl ImageService {
         }
         let mut tasks = self.read(store::task_list).await?;
         tasks.retain(|t| {
-            (ctx.is_admin() || ctx.project_id() == Some(t.owner.as_str()))
+            policy::IMAGE_OWNER.allows(ctx, Some(&t.owner))
                 && image_id
                     .as_ref()
                     .is_none_or(|id| t.image_id.as_ref() == Some(id))

@@ -5,6 +5,7 @@ use super::model::*;
 use super::{ImageService, check_owner, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::policy::{self, Target};
 
 const MEMBER_STATUSES: &[&str] = &["pending", "accepted", "rejected"];
 
@@ -52,7 +53,13 @@ impl ImageService {
                 "Only shared images have members.".into(),
             ));
         }
-        let owner = ctx.is_admin() || image.owner.as_deref() == ctx.project_id();
+        let owner = policy::IMAGE_OWNER.allows_target(
+            ctx,
+            Target {
+                project: image.owner.as_deref(),
+                ..Target::default()
+            },
+        );
         let me = ctx.project_id().map(str::to_owned);
         let mut list = self.read(move |c| store::member_list(c, &image_id)).await?;
         if !owner {

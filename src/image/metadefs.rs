@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use super::{ImageService, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::policy;
 
 /// The longest namespace, object, property, tag or resource type name Glance takes.
 const NAME_MAX: usize = 80;
@@ -411,9 +412,8 @@ fn namespace_fields(
 }
 
 fn may_see(ctx: &RequestContext, ns: &Namespace) -> bool {
-    ctx.is_admin()
-        || (ctx.can_read()
-            && (ns.visibility == "public" || ctx.project_id() == Some(ns.owner.as_str())))
+    policy::METADEF_READ.allows(ctx, Some(&ns.owner))
+        || (ns.visibility == "public" && policy::METADEF_READ.allows(ctx, None))
 }
 
 /// The namespace if the caller may see it, else Glance's 404.

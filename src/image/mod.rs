@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 use crate::db::Db;
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::policy;
 use crate::profile::ImageSection;
 pub use data::{ImageFiles, parse_range as data_range, stream_file as data_stream};
 pub use listing::ListQuery;
@@ -470,12 +471,10 @@ fn can_see(c: &Connection, image: &Image, project: Option<&str>) -> ApiResult<bo
 }
 
 fn check_owner(ctx: &RequestContext, image: &Image) -> ApiResult<()> {
-    if ctx.is_admin()
-        || (ctx.can_write() && image.owner.is_some() && image.owner.as_deref() == ctx.project_id())
-    {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden())
+    match image.owner.as_deref() {
+        Some(owner) => policy::IMAGE_WRITE.enforce(ctx, Some(owner)),
+        // An image no project owns is the administrator's.
+        None => policy::ADMIN.enforce(ctx, None),
     }
 }
 

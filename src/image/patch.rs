@@ -9,6 +9,7 @@ use super::READ_ONLY;
 use super::model::*;
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::policy::{self, Target};
 
 /// One change of a JSON patch, whichever dialect it came in.
 #[derive(Debug, Deserialize)]
@@ -232,7 +233,13 @@ pub fn set_attribute(
                 Value::String(s) => Some(s),
                 _ => return Err(bad_type(key, "a project id")),
             };
-            if !ctx.is_admin() && owner.as_deref() != ctx.project_id() {
+            if !policy::IMAGE_OWNER.allows_target(
+                ctx,
+                Target {
+                    project: owner.as_deref(),
+                    ..Target::default()
+                },
+            ) {
                 return Err(ApiError::Forbidden(
                     "Only an administrator may change the owner of an image.".into(),
                 ));

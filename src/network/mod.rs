@@ -30,6 +30,7 @@ use tokio::sync::{Notify, watch};
 use crate::db::Db;
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::policy;
 use model::*;
 
 pub use ports::PortCreate;
@@ -119,7 +120,7 @@ fn owner_project(ctx: &RequestContext, requested: Option<String>) -> ApiResult<S
     let own = ctx.project_id().map(str::to_owned);
     match (requested, own) {
         (Some(p), Some(own)) if p == own => Ok(p),
-        (Some(p), _) if ctx.is_admin() => Ok(p),
+        (Some(p), _) if policy::NETWORK_WRITE.allows(ctx, Some(&p)) => Ok(p),
         (Some(_), _) => Err(ApiError::Forbidden(
             "Only an administrator may create resources for another project.".into(),
         )),

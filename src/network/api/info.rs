@@ -13,6 +13,7 @@ use crate::cloud::Cloud;
 use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
+use crate::http::policy;
 
 pub fn routes() -> Router<Cloud> {
     Router::new()
@@ -226,7 +227,7 @@ async fn extension_show(_ctx: Ctx, Path(alias): Path<String>) -> ApiResult<axum:
 /// The in-process agents, alive while the process is. Neutron's `get_agent` policy is
 /// admin-only and a list keeps what the caller may see, so others get an empty list.
 async fn agent_list(State(cloud): State<Cloud>, ctx: Ctx) -> ApiResult<axum::Json<Value>> {
-    if !ctx.is_admin() {
+    if !policy::NETWORK_AGENT_READ.allows(&ctx, None) {
         return Ok(axum::Json(json!({"agents": []})));
     }
     let host = cloud.profile.public_host();

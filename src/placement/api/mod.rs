@@ -21,6 +21,7 @@ use crate::cloud::Cloud;
 use crate::http::RequestId;
 use crate::http::context::{Ctx, RequestContext};
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::policy;
 
 /// Prefix of the links Placement puts in its bodies.
 const PREFIX: &str = "/placement";
@@ -163,7 +164,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, Self::Rejection> {
         let Ctx(ctx) = Ctx::from_request_parts(parts, s).await?;
-        if !ctx.is_admin() {
+        if !policy::PLACEMENT_ADMIN.allows(&ctx, None) {
             let action = format!("{} {}", parts.method, parts.uri.path());
             return Err(ApiError::Forbidden(format!(
                 "Policy does not allow {action} to be performed."
