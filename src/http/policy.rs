@@ -67,6 +67,13 @@ impl<'a> Target<'a> {
         }
     }
 
+    pub fn project(id: &'a str) -> Target<'a> {
+        Target {
+            project: Some(id),
+            ..Target::default()
+        }
+    }
+
     pub fn domain(id: &'a str) -> Target<'a> {
         Target {
             domain: Some(id),

@@ -100,14 +100,7 @@ impl Identity {
     }
 
     pub async fn grant_check(&self, ctx: &RequestContext, a: Assignment) -> ApiResult<()> {
-        let user = (a.actor_type == ActorType::User).then_some(a.actor_id.as_str());
-        policy::IDENTITY_READER_OR_OWNER.enforce_target(
-            ctx,
-            Target {
-                user,
-                ..Target::default()
-            },
-        )?;
+        may_read_grants(ctx, a.actor_type, &a.actor_id)?;
         self.read(move |c| {
             check_grant_parts(c, &a)?;
             if store::assignment_exists(c, &a)? {
@@ -152,14 +145,7 @@ impl Identity {
         target_id: String,
         inherited: bool,
     ) -> ApiResult<Vec<Role>> {
-        let user = (actor_type == ActorType::User).then_some(actor_id.as_str());
-        policy::IDENTITY_READER_OR_OWNER.enforce_target(
-            ctx,
-            Target {
-                user,
-                ..Target::default()
-            },
-        )?;
+        may_read_grants(ctx, actor_type, &actor_id)?;
         self.read(move |c| {
             match actor_type {
                 ActorType::User => {
@@ -421,4 +407,17 @@ fn expand_implied(
         }
     }
     out
+}
+
+/// Keystone's `identity:check_grant` / `list_grants`: a system reader, or the user
+/// the grants are of.
+fn may_read_grants(ctx: &RequestContext, actor_type: ActorType, actor_id: &str) -> ApiResult<()> {
+    let user = (actor_type == ActorType::User).then_some(actor_id);
+    policy::IDENTITY_READER_OR_OWNER.enforce_target(
+        ctx,
+        Target {
+            user,
+            ..Target::default()
+        },
+    )
 }

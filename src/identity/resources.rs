@@ -297,13 +297,7 @@ impl Identity {
     }
 
     pub async fn project_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Project> {
-        policy::PROJECT_GET.enforce_target(
-            ctx,
-            Target {
-                project: Some(&id),
-                ..Target::default()
-            },
-        )?;
+        policy::PROJECT_GET.enforce_target(ctx, Target::project(&id))?;
         self.read(move |c| match store::project_get(c, &id)? {
             Some(p) => Ok(p),
             None => found(store::domain_get(c, &id)?, "project", &id).map(Project::from_domain),
