@@ -55,23 +55,33 @@ impl Rule {
     /// Whether the caller passes this rule for an object owned by `owner` (None for
     /// objects no project owns; project rules then ask for the role in any project).
     pub fn allows(&self, ctx: &RequestContext, owner: Option<&str>) -> bool {
-        let admin = ctx.has_role("admin");
+        self.allows_roles(|r| ctx.has_role(r), ctx.project_id(), owner)
+    }
+
+    /// `allows` for a caller known by its roles on `project` rather than by a token:
+    /// an S3 request signed with an EC2 credential (the credential's user and
+    /// project, the roles the user holds there).
+    pub fn allows_roles(
+        &self,
+        has_role: impl Fn(&str) -> bool,
+        project: Option<&str>,
+        owner: Option<&str>,
+    ) -> bool {
+        let admin = has_role("admin");
         match self.check {
             Check::Any => true,
             Check::Admin => admin,
-            Check::AdminOrService => admin || ctx.has_role("service"),
+            Check::AdminOrService => admin || has_role("service"),
             Check::AdminOrProject(role) => {
                 let has_role = match role {
                     Role::Reader => {
-                        ctx.has_role("reader") || ctx.has_role("member") || ctx.has_role("manager")
+                        has_role("reader") || has_role("member") || has_role("manager")
                     }
-                    Role::Member => ctx.has_role("member") || ctx.has_role("manager"),
-                    Role::Manager => ctx.has_role("manager"),
+                    Role::Member => has_role("member") || has_role("manager"),
+                    Role::Manager => has_role("manager"),
                 };
                 admin
-                    || (has_role
-                        && ctx.project_id().is_some()
-                        && owner.is_none_or(|o| ctx.project_id() == Some(o)))
+                    || (has_role && project.is_some() && owner.is_none_or(|o| project == Some(o)))
             }
         }
     }
@@ -213,6 +223,14 @@ pub const STACK_WRITE: Rule = Rule::new("orchestration", "project_member", Admin
 /// `publicize_image`: only an admin makes an image public.
 pub const IMAGE_PUBLICIZE: Rule = Rule::new("image", "publicize_image", Admin);
 
+// --- Object storage, S3 face (Swift's keystoneauth: `project_reader_roles`,
+// `operator_roles`); Swift's own API decides in object/api/access.rs, which adds
+// ACLs, temp URLs and `ResellerAdmin`. ---
+/// Reading buckets and objects: a reader of the bucket's project.
+pub const OBJECT_READ: Rule = Rule::new("object", "project_reader_roles", AdminOrProject(Reader));
+/// Creating, changing and deleting buckets and objects: an operator (member).
+pub const OBJECT_WRITE: Rule = Rule::new("object", "operator_roles", AdminOrProject(Member));
+
 /// Every rule, for the table test and for anyone comparing with the real defaults.
 pub const RULES: &[Rule] = &[
     ADMIN,
@@ -241,6 +259,8 @@ pub const RULES: &[Rule] = &[
     STACK_READ,
     STACK_WRITE,
     IMAGE_PUBLICIZE,
+    OBJECT_READ,
+    OBJECT_WRITE,
 ];
 
 /// The owner rules of one service: whether the caller sees an object a project owns,

@@ -181,6 +181,58 @@ def test_bad_keys_and_signatures(cloud, demo):
     assert code(e.value) == "InvalidAccessKeyId"
 
 
+def test_checksums_verified(s3, cloud):
+    """boto3 (>= 1.36) sends x-amz-checksum-* by default; each algorithm is checked,
+    and a wrong value is refused with BadDigest and stores nothing."""
+    b = unique("sums").lower().replace("_", "-")
+    s3.create_bucket(Bucket=b)
+    body = os.urandom(300_000)
+    for alg in ("CRC32", "CRC32C", "SHA1", "SHA256"):
+        r = s3.put_object(Bucket=b, Key=f"k-{alg}", Body=body, ChecksumAlgorithm=alg)
+        assert r[f"Checksum{alg}"], r
+        assert s3.get_object(Bucket=b, Key=f"k-{alg}")["Body"].read() == body
+    wrong = {"ChecksumCRC32": "AAAAAA==", "ChecksumSHA256": "A" * 43 + "="}
+    for arg, value in wrong.items():
+        with pytest.raises(ClientError) as e:
+            s3.put_object(Bucket=b, Key="bad", Body=body, **{arg: value})
+        assert code(e.value) == "BadDigest", e.value.response
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=b, Key="bad")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    # Multipart parts carry their own checksums.
+    up = s3.create_multipart_upload(Bucket=b, Key="mp", ChecksumAlgorithm="CRC32")
+    part = s3.upload_part(Bucket=b, Key="mp", UploadId=up["UploadId"], PartNumber=1,
+                          Body=body, ChecksumAlgorithm="CRC32")
+    s3.complete_multipart_upload(
+        Bucket=b, Key="mp", UploadId=up["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"],
+                                    "ChecksumCRC32": part["ChecksumCRC32"]}]})
+    assert s3.get_object(Bucket=b, Key="mp")["Body"].read() == body
+
+
+def test_reader_reads_but_does_not_write(s3, cloud, admin: Osc):
+    """S3 asks the policy layer: a project reader's key lists and reads, not writes."""
+    b = unique("rdr").lower().replace("_", "-")
+    s3.create_bucket(Bucket=b)
+    s3.put_object(Bucket=b, Key="k", Body=b"readable")
+    user, password = unique("s3reader"), "reader-pass-1"
+    admin.run("user", "create", "--password", password, user)
+    admin.run("role", "add", "--user", user, "--project", "demo", "reader")
+    env = cloud.password_env(user, password, "demo")
+    reader = Osc(env)
+    access, secret = ec2_keys(reader)
+    rs3 = client(cloud.base_url, access, secret)
+    assert b in [x["Name"] for x in rs3.list_buckets()["Buckets"]]
+    assert rs3.get_object(Bucket=b, Key="k")["Body"].read() == b"readable"
+    for call in (lambda: rs3.put_object(Bucket=b, Key="k2", Body=b"x"),
+                 lambda: rs3.delete_object(Bucket=b, Key="k"),
+                 lambda: rs3.create_bucket(Bucket=b + "-new")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e.value) == "AccessDenied"
+    assert s3.get_object(Bucket=b, Key="k")["Body"].read() == b"readable"
+
+
 def test_cross_api_reads(s3, cloud):
     url, h = swift_url_token(cloud)
     b = unique("cross").lower().replace("_", "-")
