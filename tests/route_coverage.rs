@@ -274,7 +274,10 @@ fn every_route_enforces_its_access() {
         let anonymous = call(&r.method, &r.url, None, None);
         if r.access == Access::Signed {
             if anonymous != 403 {
-                failures.push(format!("{} {}: anonymous got {anonymous}, not 403", r.method, r.url));
+                failures.push(format!(
+                    "{} {}: anonymous got {anonymous}, not 403",
+                    r.method, r.url
+                ));
             }
             if !matches!(r.method.as_str(), "GET" | "HEAD") {
                 let url = format!("{base}{}", concrete(&r.url, &other_project));
@@ -323,7 +326,10 @@ fn reader_ec2(s: &Server, admin: &str) -> (String, String) {
         .expect("reader user")
         .to_owned();
     let project = project_id(s, admin, "demo");
-    let (access, secret) = ("route-reader-access".to_owned(), "route-reader-secret".to_owned());
+    let (access, secret) = (
+        "route-reader-access".to_owned(),
+        "route-reader-secret".to_owned(),
+    );
     let blob = serde_json::json!({"access": access, "secret": secret}).to_string();
     let r = s.post(
         "/credentials",

@@ -74,14 +74,11 @@ impl Rule {
             Check::AdminOrService => admin || has_role("service"),
             Check::AdminOrProject(role) => {
                 let has_role = match role {
-                    Role::Reader => {
-                        has_role("reader") || has_role("member") || has_role("manager")
-                    }
+                    Role::Reader => has_role("reader") || has_role("member") || has_role("manager"),
                     Role::Member => has_role("member") || has_role("manager"),
                     Role::Manager => has_role("manager"),
                 };
-                admin
-                    || (has_role && project.is_some() && owner.is_none_or(|o| project == Some(o)))
+                admin || (has_role && project.is_some() && owner.is_none_or(|o| project == Some(o)))
             }
         }
     }

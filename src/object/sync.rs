@@ -132,7 +132,9 @@ impl ObjectService {
         let mut copied = 0;
         for o in objects {
             let ts = o.ts;
-            let there = self.object_find(&to_account, &to_container, &o.name).await?;
+            let there = self
+                .object_find(&to_account, &to_container, &o.name)
+                .await?;
             if there.is_none_or(|t| t.etag != o.etag && t.ts < o.ts) {
                 let body = self.object_body(o.clone()).await?;
                 let input = PutInput {

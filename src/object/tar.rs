@@ -299,7 +299,10 @@ mod tests {
         let d = r.next_member().await.expect("read").expect("dir");
         assert!(!d.is_file);
         let m = r.next_member().await.expect("read").expect("long");
-        assert_eq!((m.name.as_str(), m.size, m.is_file), (long.as_str(), 5, true));
+        assert_eq!(
+            (m.name.as_str(), m.size, m.is_file),
+            (long.as_str(), 5, true)
+        );
         assert_eq!(&r.read_data(100).await.expect("data")[..], b"hello");
         let m = r.next_member().await.expect("read").expect("b");
         assert_eq!(m.name, "c/b");

@@ -201,10 +201,7 @@ async fn run(
             }
             if let Some(name) = name {
                 let v = String::from_utf8_lossy(&data);
-                attrs.insert(
-                    name,
-                    v.trim_end_matches(['\r', '\n', '-']).to_owned(),
-                );
+                attrs.insert(name, v.trim_end_matches(['\r', '\n', '-']).to_owned());
             }
         }
     }
@@ -283,9 +280,11 @@ async fn store(
             Refusal::Invalid("x_delete_at not an integer: Unix timestamp required.".into())
         })?),
         (None, Some(v)) => Some(
-            now + v
-                .parse::<i64>()
-                .map_err(|_| Refusal::Invalid("x_delete_after not an integer: Number of seconds required.".into()))?,
+            now + v.parse::<i64>().map_err(|_| {
+                Refusal::Invalid(
+                    "x_delete_after not an integer: Number of seconds required.".into(),
+                )
+            })?,
         ),
         _ => None,
     };
@@ -333,17 +332,15 @@ async fn store(
     let over = Arc::new(AtomicBool::new(false));
     let flag = over.clone();
     let mut seen = 0u64;
-    let body = field
-        .map_err(std::io::Error::other)
-        .map(move |chunk| {
-            let chunk = chunk?;
-            seen += chunk.len() as u64;
-            if seen > max_file_size {
-                flag.store(true, Ordering::Relaxed);
-                return Err(std::io::Error::other("max_file_size exceeded"));
-            }
-            Ok(chunk)
-        });
+    let body = field.map_err(std::io::Error::other).map(move |chunk| {
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        if seen > max_file_size {
+            flag.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::other("max_file_size exceeded"));
+        }
+        Ok(chunk)
+    });
     let r = cloud
         .object
         .object_put(account, container, &name, input, Box::pin(body))

@@ -9,8 +9,8 @@
 mod access;
 mod account;
 mod bulk;
-mod formpost;
 mod container;
+mod formpost;
 mod info;
 mod object;
 mod staticweb;

@@ -18,10 +18,7 @@ use crate::object::model::{self, Container, Entry, ListQuery};
 /// Whether static web answers this request at all.
 pub fn applies(call: &Call) -> bool {
     matches!(call.method, Method::GET | Method::HEAD)
-        && (call.ctx.is_none()
-            || call
-                .header("x-web-mode")
-                .is_some_and(|v| model_true(&v)))
+        && (call.ctx.is_none() || call.header("x-web-mode").is_some_and(|v| model_true(&v)))
 }
 
 /// Swift's `config_true_value`.
@@ -40,12 +37,7 @@ struct Site<'a> {
 }
 
 fn site(ct: &Container) -> Site<'_> {
-    let get = |k: &str| {
-        ct.meta
-            .get(k)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
+    let get = |k: &str| ct.meta.get(k).map(String::as_str).filter(|v| !v.is_empty());
     Site {
         index: get("x-container-meta-web-index"),
         listings: get("x-container-meta-web-listings").is_some_and(model_true),
@@ -175,7 +167,9 @@ pub async fn object(
             .await
             .is_ok_and(|l| !l.is_empty());
         if !any {
-            return Some(error_page(cloud, account, project, ct, StatusCode::NOT_FOUND, call).await);
+            return Some(
+                error_page(cloud, account, project, ct, StatusCode::NOT_FOUND, call).await,
+            );
         }
         let last = name.rsplit('/').next().unwrap_or(name);
         return Some(redirect_with_slash(last));

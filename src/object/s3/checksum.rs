@@ -139,7 +139,9 @@ pub fn expected(headers: &axum::http::HeaderMap) -> Result<Option<Expected>, Str
     if let Some(t) = headers.get("x-amz-trailer") {
         let t = String::from_utf8_lossy(t.as_bytes()).to_ascii_lowercase();
         let Some(alg) = Algorithm::from_header(&t) else {
-            return Err(format!("The value specified in the x-amz-trailer header is not supported: {t}"));
+            return Err(format!(
+                "The value specified in the x-amz-trailer header is not supported: {t}"
+            ));
         };
         return Ok(Some(Expected { alg, value: None }));
     }

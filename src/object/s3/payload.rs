@@ -82,7 +82,12 @@ fn with_checksum(
     ))
 }
 
-fn decoded(raw: ByteStream, payload: Payload, flag: Arc<AtomicBool>, trailers: Trailers) -> ByteStream {
+fn decoded(
+    raw: ByteStream,
+    payload: Payload,
+    flag: Arc<AtomicBool>,
+    trailers: Trailers,
+) -> ByteStream {
     match payload {
         Payload::Unsigned => raw,
         Payload::Sha256(expected) => {
@@ -302,7 +307,9 @@ mod tests {
         let sum_bad = Arc::new(AtomicBool::new(false));
         // CRC32 of "hello world" is DUoRhQ==.
         let s = checked(
-            of(vec![b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n"]),
+            of(vec![
+                b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n",
+            ]),
             Payload::Chunked(None),
             flag.clone(),
             crc32_trailer(),
@@ -310,7 +317,9 @@ mod tests {
         );
         assert_eq!(all(s).await.expect("ok"), b"hello world");
         let s = checked(
-            of(vec![b"5\r\nhello\r\n6\r\n wxrld\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n"]),
+            of(vec![
+                b"5\r\nhello\r\n6\r\n wxrld\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n",
+            ]),
             Payload::Chunked(None),
             flag.clone(),
             crc32_trailer(),
