@@ -279,9 +279,18 @@ fn every_route_enforces_its_access() {
                     r.method, r.url
                 ));
             }
+            if r.method == "GET" && r.url == "/s3/" {
+                // The reader's signature is good: its ListBuckets is answered, so
+                // the 403s below are the policy's, not a signature refusal.
+                let url = format!("{base}/s3/");
+                let got = s3_signed(&client, "GET", &url, &reader_ec2);
+                if got.0 != 200 {
+                    failures.push(format!("GET /s3/: reader got {got:?}, not 200"));
+                }
+            }
             if !matches!(r.method.as_str(), "GET" | "HEAD") {
                 let url = format!("{base}{}", concrete(&r.url, &other_project));
-                let got = s3_signed(&client, &r.method, &url, &reader_ec2);
+                let (got, _) = s3_signed(&client, &r.method, &url, &reader_ec2);
                 if got != 403 {
                     failures.push(format!("{} {}: reader got {got}, not 403", r.method, r.url));
                 }
@@ -342,13 +351,14 @@ fn reader_ec2(s: &Server, admin: &str) -> (String, String) {
     (access, secret)
 }
 
-/// Sends an empty S3 request signed with SigV4 (`UNSIGNED-PAYLOAD`); its status.
+/// Sends an empty S3 request signed with SigV4 (`UNSIGNED-PAYLOAD`); its status and
+/// body.
 fn s3_signed(
     client: &reqwest::blocking::Client,
     method: &str,
     url: &str,
     (access, secret): &(String, String),
-) -> u16 {
+) -> (u16, String) {
     use hmac::{Hmac, Mac};
     use sha2::{Digest, Sha256};
     let mac = |key: &[u8], msg: &str| -> Vec<u8> {
@@ -382,15 +392,15 @@ fn s3_signed(
     let auth = format!(
         "AWS4-HMAC-SHA256 Credential={access}/{scope}, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={sig}"
     );
-    client
+    let r = client
         .request(Method::from_bytes(method.as_bytes()).expect("method"), url)
         .header("x-amz-date", stamp)
         .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
         .header("authorization", auth)
         .send()
-        .expect("S3 request")
-        .status()
-        .as_u16()
+        .expect("S3 request");
+    let status = r.status().as_u16();
+    (status, r.text().unwrap_or_default())
 }
 
 /// A user holding only the reader role on the demo project.

@@ -362,8 +362,14 @@ async fn authenticate(cloud: &Cloud, req: Request, request_id: String) -> Result
     let (parts, body) = req.into_parts();
     let raw_path = parts
         .extensions
-        .get::<OriginalUri>()
-        .map(|u| u.0.path().to_owned())
+        .get::<crate::http::SentPath>()
+        .map(|p| p.0.clone())
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<OriginalUri>()
+                .map(|u| u.0.path().to_owned())
+        })
         .unwrap_or_else(|| parts.uri.path().to_owned());
     let query: Vec<(String, String)> = parts
         .uri
