@@ -67,6 +67,13 @@ def test_bulk_extract_archives(demo_env):
     assert r.status_code == 200
     assert "Response Status: 400 Bad Request" in r.text, r.text
     assert "Invalid Tar File" in r.text, r.text
+    cut = archive({f"{c}-cut/big": big}, "w")[:200_000]
+    r = requests.put(f"{url}?extract-archive=tar", data=cut, headers=h, timeout=30)
+    out = json.loads(r.text)
+    assert out["Response Status"] == "400 Bad Request", out
+    assert out["Response Body"].startswith("Invalid Tar File"), out
+    assert requests.head(f"{url}/{c}-cut/big", headers=h, timeout=10).status_code == 404
+    requests.delete(f"{url}/{c}-cut", headers=h, timeout=10)
     r = requests.put(f"{url}?extract-archive=zip", data=b"x", headers=h, timeout=10)
     assert r.status_code == 400
 

@@ -30,6 +30,8 @@ use crate::object::tar::{TarError, TarReader};
 
 /// Swift's `max_failed_extractions`: the extract stops after this many failures.
 const MAX_FAILED: usize = 1000;
+/// Swift's `max_containers_per_extraction`.
+const MAX_CONTAINERS: usize = 10_000;
 /// How often a space is sent while the archive is read.
 const KEEPALIVE: Duration = Duration::from_secs(10);
 /// Chunk size of the member bytes handed to the object writer.
@@ -207,6 +209,9 @@ struct Job {
 enum Failure {
     One(StatusCode),
     Stop(StatusCode),
+    /// The extract cannot go on (a damaged archive, too many containers): it ends
+    /// with Swift's 400 and this body.
+    Damaged(String),
 }
 
 fn quote(p: &str) -> String {
@@ -261,6 +266,11 @@ impl Job {
                 {
                     Ok(()) => out.created += 1,
                     Err(Failure::One(s)) => out.errors.push((quote(&path), status_line(s))),
+                    Err(Failure::Damaged(m)) => {
+                        out.status = status_line(StatusCode::BAD_REQUEST);
+                        out.body = m;
+                        return out;
+                    }
                     Err(Failure::Stop(s)) => {
                         out.errors.push((quote(&path), status_line(s)));
                         out.status = status_line(s);
@@ -305,6 +315,11 @@ impl Job {
             .map_err(|e| Failure::One(e.status()))?;
         let ct = match ct {
             Some(c) => c,
+            None if known.len() >= MAX_CONTAINERS => {
+                return Err(Failure::Damaged(format!(
+                    "More than {MAX_CONTAINERS} containers to create from tar."
+                )));
+            }
             None => {
                 authorize(&self.call, &self.project, None, Op::AccountWrite).map_err(refused)?;
                 if let Err(m) = model::check_container_name(container) {
@@ -358,7 +373,12 @@ impl Job {
         };
         let (put, fed) = tokio::join!(put, feed);
         if fed.is_err() {
-            return Err(Failure::Stop(StatusCode::BAD_REQUEST));
+            let why = match fed {
+                Err(TarError::Invalid(m)) => m.to_owned(),
+                Err(TarError::Io(e)) => e.to_string(),
+                Ok(()) => String::new(),
+            };
+            return Err(Failure::Damaged(format!("Invalid Tar File: {why}")));
         }
         put.map(|_| ()).map_err(|e| Failure::One(e.status()))
     }
