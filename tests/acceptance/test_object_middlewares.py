@@ -111,6 +111,11 @@ def test_static_web_site(demo_env):
     # A "directory" gets its index too, after its own redirect.
     r = requests.get(f"{url}/{c}/docs", timeout=10)
     assert r.status_code == 200 and r.content == b"<h1>docs</h1>"
+    # A directory marker object is a directory, not a page.
+    requests.put(f"{url}/{c}/docs", data=b"", timeout=10,
+                 headers={**h, "Content-Type": "application/directory"}).raise_for_status()
+    r = requests.get(f"{url}/{c}/docs", timeout=10)
+    assert r.status_code == 200 and r.content == b"<h1>docs</h1>"
     # A missing page: the site's error page with the 404.
     r = requests.get(f"{url}/{c}/nothing-here", timeout=10)
     assert r.status_code == 404 and r.content == b"<h1>lost</h1>"

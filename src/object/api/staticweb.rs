@@ -2,7 +2,9 @@
 //! anonymous GET or HEAD (or one with `X-Web-Mode: true`) a container with
 //! `X-Container-Meta-Web-Index` serves that object for its "directories",
 //! `-Web-Listings: true` serves HTML listings (styled by `-Web-Listings-CSS`), and
-//! `-Web-Error` names the page (`404<name>`, `401<name>`) served with an error.
+//! `-Web-Error` names the page (`404<name>`, `401<name>`) served with an error;
+//! directory markers (`-Web-Directory-Type`, `application/directory` by default) are
+//! directories, not pages.
 //! Every object read still goes through the container's read ACL; listings need
 //! `.rlistings` as any anonymous listing does.
 
@@ -34,6 +36,8 @@ struct Site<'a> {
     listings: bool,
     css: Option<&'a str>,
     error: Option<&'a str>,
+    /// The content type of directory marker objects (`-Web-Directory-Type`).
+    dir_type: &'a str,
 }
 
 fn site(ct: &Container) -> Site<'_> {
@@ -43,6 +47,7 @@ fn site(ct: &Container) -> Site<'_> {
         listings: get("x-container-meta-web-listings").is_some_and(model_true),
         css: get("x-container-meta-web-listings-css"),
         error: get("x-container-meta-web-error"),
+        dir_type: get("x-container-meta-web-directory-type").unwrap_or("application/directory"),
     }
 }
 
@@ -125,7 +130,7 @@ pub async fn object(
         .flatten();
     if let Some(o) = &found {
         // A directory marker is no page.
-        let marker = o.content_type == "application/directory" && o.size <= 1;
+        let marker = o.content_type == s.dir_type && o.size <= 1;
         if !marker {
             return None;
         }
