@@ -4,7 +4,8 @@
 # and through S3 (boto3 from the CLI venv: a multipart upload in 8 MiB parts and a ranged
 # parallel download), each with its throughput, `cp` of the same file on the same disk for
 # comparison, and onestack's resident memory: before, the peak sampled every 20 ms during
-# each transfer, and the kernel's high-water mark (VmHWM) at the end. Flat memory is the
+# each transfer, a bulk extract of the same file as a .tar.gz (?extract-archive), and the
+# kernel's high-water mark (VmHWM) at the end. Flat memory is the
 # claim: the peak must not grow with the object.
 # Usage: scripts/bench-object.sh   (env: ONESTACK_BIN, BENCH_SIZE_MB=1024, BENCH_DIR=/var/tmp)
 # Uses the binary already built (target/release, else target/debug); the server runs on
@@ -116,4 +117,20 @@ start_sampler
 t0="$(now)"; s3 down; t1="$(now)"
 report "S3 download (4 ranged streams)" "$t0" "$t1" "$(stop_sampler)"
 [[ "$(sha256sum "$WORK/back.bin" | cut -d' ' -f1)" == "$SUM" ]] || { echo "S3 GET: sha256 differs"; exit 1; }
+rm -f "$WORK/back.bin"
+
+# Bulk extract: the same file in a .tar.gz, streamed in, ungzipped and stored as it
+# arrives (the archive is never held whole).
+mkdir -p "$WORK/tree/extracted"
+ln "$WORK/src.bin" "$WORK/tree/extracted/big"
+tar -C "$WORK/tree" -czf "$WORK/big.tar.gz" extracted
+start_sampler
+t0="$(now)"
+curl -sf -X PUT -H "X-Auth-Token: $TOKEN" -H "Accept: application/json" -T "$WORK/big.tar.gz" \
+    "$SWIFT?extract-archive=tar.gz" -o "$WORK/extract.json"
+t1="$(now)"
+report "Swift bulk extract (.tar.gz)" "$t0" "$t1" "$(stop_sampler)"
+grep -q '"Number Files Created": *1' "$WORK/extract.json" || { echo "extract: $(cat "$WORK/extract.json")"; exit 1; }
+curl -sf -H "X-Auth-Token: $TOKEN" "$SWIFT/extracted/big" -o "$WORK/back.bin"
+[[ "$(sha256sum "$WORK/back.bin" | cut -d' ' -f1)" == "$SUM" ]] || { echo "extract: sha256 differs"; exit 1; }
 echo "onestack VmHWM (peak RSS since start): $(awk -v k="$(hwm_kib)" 'BEGIN{printf "%.1f", k/1024}') MiB"

@@ -22,7 +22,7 @@ const PREFIXES: &[(&str, &[&str])] = &[
     ("volume", &["/volume/v3/{project_id}", "/volume/v3", ""]),
     (
         "object",
-        &["/object-storage/v1/{account}", "/object-storage"],
+        &["/object-storage/v1/{account}", "/object-storage", "/s3"],
     ),
     (
         "orchestration",
@@ -38,6 +38,9 @@ enum Access {
     Token,
     Admin,
     MemberWrite(String),
+    /// S3: refuses an anonymous caller (403 `AccessDenied`, S3 has no 401) and a
+    /// request signed with a project reader's EC2 credential when it writes.
+    Signed,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +63,7 @@ fn parse_table(text: &str) -> Vec<Row> {
                 "public" => Access::Public,
                 "token" => Access::Token,
                 "admin" => Access::Admin,
+                "signed" => Access::Signed,
                 "member-write" => {
                     let body = l.split_once("member-write").map(|(_, b)| b.trim());
                     Access::MemberWrite(body.unwrap_or_default().to_owned())
@@ -154,6 +158,8 @@ fn api_sources() -> Vec<(String, String)> {
     for (service, _) in PREFIXES {
         walk(&src.join(service).join("api"), service, &mut out);
     }
+    // Object storage's second front-end, S3, mounted under `/s3`.
+    walk(&src.join("object").join("s3"), "object", &mut out);
     out
 }
 
@@ -261,10 +267,36 @@ fn every_route_enforces_its_access() {
         }
         req.send().expect("request").status().as_u16()
     };
+    let reader_ec2 = reader_ec2(&s, &admin);
     let mut failures = Vec::new();
     let rows = table();
     for r in &rows {
         let anonymous = call(&r.method, &r.url, None, None);
+        if r.access == Access::Signed {
+            if anonymous != 403 {
+                failures.push(format!(
+                    "{} {}: anonymous got {anonymous}, not 403",
+                    r.method, r.url
+                ));
+            }
+            if r.method == "GET" && r.url == "/s3/" {
+                // The reader's signature is good: its ListBuckets is answered, so
+                // the 403s below are the policy's, not a signature refusal.
+                let url = format!("{base}/s3/");
+                let got = s3_signed(&client, "GET", &url, &reader_ec2);
+                if got.0 != 200 {
+                    failures.push(format!("GET /s3/: reader got {got:?}, not 200"));
+                }
+            }
+            if !matches!(r.method.as_str(), "GET" | "HEAD") {
+                let url = format!("{base}{}", concrete(&r.url, &other_project));
+                let (got, _) = s3_signed(&client, &r.method, &url, &reader_ec2);
+                if got != 403 {
+                    failures.push(format!("{} {}: reader got {got}, not 403", r.method, r.url));
+                }
+            }
+            continue;
+        }
         match (&r.access, anonymous) {
             (Access::Public, 401) => {
                 failures.push(format!("{} {}: public but 401", r.method, r.url))
@@ -294,6 +326,81 @@ fn project_id(s: &Server, admin: &str, name: &str) -> String {
         .as_str()
         .expect("project id")
         .to_owned()
+}
+
+/// An EC2 credential (access, secret) of the reader user on the demo project.
+fn reader_ec2(s: &Server, admin: &str) -> (String, String) {
+    let user = common::json_of(s.get("/users?name=route-reader", admin))["users"][0]["id"]
+        .as_str()
+        .expect("reader user")
+        .to_owned();
+    let project = project_id(s, admin, "demo");
+    let (access, secret) = (
+        "route-reader-access".to_owned(),
+        "route-reader-secret".to_owned(),
+    );
+    let blob = serde_json::json!({"access": access, "secret": secret}).to_string();
+    let r = s.post(
+        "/credentials",
+        admin,
+        serde_json::json!({"credential": {
+            "type": "ec2", "user_id": user, "project_id": project, "blob": blob,
+        }}),
+    );
+    assert_eq!(r.status(), 201, "reader EC2 credential");
+    (access, secret)
+}
+
+/// Sends an empty S3 request signed with SigV4 (`UNSIGNED-PAYLOAD`); its status and
+/// body.
+fn s3_signed(
+    client: &reqwest::blocking::Client,
+    method: &str,
+    url: &str,
+    (access, secret): &(String, String),
+) -> (u16, String) {
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+    let mac = |key: &[u8], msg: &str| -> Vec<u8> {
+        let mut m = Hmac::<Sha256>::new_from_slice(key).expect("hmac key");
+        m.update(msg.as_bytes());
+        m.finalize().into_bytes().to_vec()
+    };
+    let u = url::Url::parse(url).expect("url");
+    let host = match u.port() {
+        Some(p) => format!("{}:{p}", u.host_str().expect("host")),
+        None => u.host_str().expect("host").to_owned(),
+    };
+    let now = chrono::Utc::now();
+    let date = now.format("%Y%m%d").to_string();
+    let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
+    let region = "RegionOne";
+    let canonical = format!(
+        "{method}\n{}\n\nhost:{host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:{stamp}\n\nhost;x-amz-content-sha256;x-amz-date\nUNSIGNED-PAYLOAD",
+        u.path()
+    );
+    let scope = format!("{date}/{region}/s3/aws4_request");
+    let to_sign = format!(
+        "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    );
+    let mut key = mac(format!("AWS4{secret}").as_bytes(), &date);
+    for part in [region, "s3", "aws4_request"] {
+        key = mac(&key, part);
+    }
+    let sig = hex::encode(mac(&key, &to_sign));
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential={access}/{scope}, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={sig}"
+    );
+    let r = client
+        .request(Method::from_bytes(method.as_bytes()).expect("method"), url)
+        .header("x-amz-date", stamp)
+        .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+        .header("authorization", auth)
+        .send()
+        .expect("S3 request");
+    let status = r.status().as_u16();
+    (status, r.text().unwrap_or_default())
 }
 
 /// A user holding only the reader role on the demo project.

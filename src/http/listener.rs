@@ -303,7 +303,9 @@ async fn handle(
 ) -> Result<Response<Body>, std::convert::Infallible> {
     let guard = BusyGuard::new(busy);
     let (mut parts, incoming) = req.into_parts();
+    let sent = super::SentPath(parts.uri.path().to_owned());
     super::normalize_service_root(&mut parts.uri);
+    parts.extensions.insert(sent);
     let finished = Arc::new(AtomicBool::new(incoming.is_end_stream()));
     let body = Body::new(WatchedBody {
         inner: incoming,

@@ -218,6 +218,12 @@ pub fn base_url(headers: &HeaderMap) -> String {
     format!("{proto}://{host}")
 }
 
+/// The request path exactly as the client sent it, kept before
+/// `normalize_service_root` rewrites it: what an S3 signature covers (`/s3/` for a
+/// ListBuckets some clients sign with the slash).
+#[derive(Debug, Clone)]
+pub struct SentPath(pub String);
+
 /// Before routing: a service root with a trailing slash (`/identity/`,
 /// `/networking/`, ...: keystoneauth's form of a catalog URL) is the service root
 /// itself, whose version document every service serves.

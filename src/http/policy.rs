@@ -9,7 +9,7 @@
 //! project's object behind 404, Heat answers 403 for another tenant's URL), the
 //! difference is in the callers' fault, not in who is allowed.
 
-use super::context::{RequestContext, Scope};
+use super::context::{NamedRef, RequestContext, Scope};
 use super::error::{ApiError, ApiResult};
 
 /// The role a project-scoped rule asks of the caller in the owning project. Roles
@@ -158,6 +158,25 @@ impl Rule {
             tracing::debug!(rule = self.name, service = self.service, "policy refused");
             Err(ApiError::forbidden())
         }
+    }
+
+    /// `allows` for a caller known by its roles on `project` rather than by a token:
+    /// an S3 request signed with an EC2 credential (the credential's project and the
+    /// roles its user holds there).
+    pub fn allows_roles(&self, roles: &[String], project: &str, owner: Option<&str>) -> bool {
+        let named = |id: &str| NamedRef {
+            id: id.to_owned(),
+            name: id.to_owned(),
+        };
+        let caller = RequestContext {
+            scope: Scope::Project {
+                project: named(project),
+                domain: NamedRef::default(),
+            },
+            roles: roles.iter().map(|r| named(r)).collect(),
+            ..RequestContext::default()
+        };
+        self.allows(&caller, owner)
     }
 
     /// `allows`, or a 403 naming the rule in the service's own words (Nova's
@@ -358,6 +377,14 @@ pub const PROJECT_GET: Rule = Rule::new(
     AnyOf(&[Admin, SystemReader, OwnProject]),
 );
 
+// --- Object storage, S3 face (Swift's keystoneauth: `project_reader_roles`,
+// `operator_roles`); Swift's own API decides in object/api/access.rs, which adds
+// ACLs, temp URLs and `ResellerAdmin`. ---
+/// Reading buckets and objects: a reader of the bucket's project.
+pub const OBJECT_READ: Rule = Rule::new("object", "project_reader_roles", AdminOrProject(Reader));
+/// Creating, changing and deleting buckets and objects: an operator (member).
+pub const OBJECT_WRITE: Rule = Rule::new("object", "operator_roles", AdminOrProject(Member));
+
 /// Every rule, for the table test and for anyone comparing with the real defaults.
 pub const RULES: &[Rule] = &[
     ADMIN,
@@ -399,6 +426,8 @@ pub const RULES: &[Rule] = &[
     TOKEN_REVOKE,
     DOMAIN_READ,
     PROJECT_GET,
+    OBJECT_READ,
+    OBJECT_WRITE,
 ];
 
 /// The owner rules of one service: whether the caller sees an object a project owns,

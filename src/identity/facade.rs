@@ -30,6 +30,9 @@ pub struct Ec2Key {
     pub secret: String,
     pub user_id: String,
     pub project_id: String,
+    /// The names of the roles the user holds on the project (implied ones
+    /// included), for the policy checks of what the key signs.
+    pub roles: Vec<String>,
 }
 
 impl super::Identity {
@@ -62,13 +65,14 @@ impl super::Identity {
                     return Ok(None);
                 }
                 let targets = super::assignment::project_targets(c, &project)?;
-                if store::effective_roles(c, &user.id, &targets)?.is_empty() {
+                let roles = store::effective_roles(c, &user.id, &targets)?;
+                if roles.is_empty() {
                     return Ok(None);
                 }
-                Ok(Some(row))
+                Ok(Some((row, roles.into_iter().map(|r| r.name).collect())))
             })
             .await?;
-        let Some(row) = row else {
+        let Some((row, roles)) = row else {
             return Ok(None);
         };
         let cred = self.unseal(row)?;
@@ -80,6 +84,7 @@ impl super::Identity {
             secret: secret.to_owned(),
             user_id: cred.user_id,
             project_id: cred.project_id.unwrap_or_default(),
+            roles,
         }))
     }
 }

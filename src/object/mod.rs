@@ -16,6 +16,8 @@ pub(crate) mod objects;
 pub mod registration;
 pub mod s3;
 pub(crate) mod store;
+pub mod sync;
+pub mod tar;
 pub mod tasks;
 
 use std::path::Path;

@@ -174,6 +174,21 @@ impl ObjectService {
         input: PutInput,
         body: ByteStream,
     ) -> ApiResult<Object> {
+        self.object_put_at(account, container, name, input, body, None)
+            .await
+    }
+
+    /// `object_put` with the object's timestamp given (container sync keeps the
+    /// source's, so both containers list the same object alike).
+    pub async fn object_put_at(
+        &self,
+        account: &str,
+        container: &str,
+        name: &str,
+        input: PutInput,
+        body: ByteStream,
+        ts: Option<f64>,
+    ) -> ApiResult<Object> {
         model::check_object_name(name).map_err(ApiError::BadRequest)?;
         let ct = self.container_show(account, container).await?;
         if let Some(len) = input.content_length {
@@ -221,7 +236,7 @@ impl ObjectService {
             size: written.size,
             etag: written.md5,
             content_type: input.content_type,
-            ts: model::now_ts(),
+            ts: ts.unwrap_or_else(model::now_ts),
             meta: input.meta,
             blob: Some(written.blob.clone()),
             delete_at: input.delete_at,

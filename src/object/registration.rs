@@ -1,6 +1,6 @@
 //! Swift in the service registry: `/object-storage` (Swift renders its own faults),
 //! S3 under `/s3`, and `/info` at the root; partial uploads a crash left are removed before serving,
-//! and the expirer runs in the background.
+//! and the expirer and container sync run in the background.
 
 use axum::Router;
 
@@ -36,5 +36,6 @@ impl Service for Registration {
 
     fn spawn_background(&self, cloud: &Cloud) {
         tokio::spawn(cloud.object.clone().run_expirer());
+        tokio::spawn(cloud.object.clone().run_sync());
     }
 }

@@ -455,3 +455,35 @@ pub fn all_blobs(c: &Connection) -> Res<std::collections::HashSet<String>> {
     let rows = st.query_map([], |r| r.get(0))?;
     rows.collect()
 }
+
+/// Containers that sync to another (`X-Container-Sync-To` set): (account, name, meta).
+pub fn sync_sources(c: &Connection) -> Res<Vec<(String, String, Meta)>> {
+    let mut st = c.prepare_cached(
+        "SELECT account, name, meta FROM swift_containers
+         WHERE meta LIKE '%\"x-container-sync-to\"%'",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, meta_of(r.get::<_, String>(2)?)))
+    })?;
+    rows.collect()
+}
+
+/// Live objects of a container changed after `ts`, oldest first.
+pub fn objects_since(
+    c: &Connection,
+    account: &str,
+    container: &str,
+    ts: f64,
+    now: i64,
+    limit: usize,
+) -> Res<Vec<Object>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {OBJECT_COLS} FROM swift_objects WHERE account = ?1 AND container = ?2
+         AND ts > ?3 AND (delete_at IS NULL OR delete_at > ?4) ORDER BY ts LIMIT ?5"
+    ))?;
+    let rows = st.query_map(
+        params![account, container, ts, now, limit as i64],
+        object_row,
+    )?;
+    rows.collect()
+}

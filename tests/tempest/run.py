@@ -396,6 +396,11 @@ def write_conf(path: Path, api: Api, creds: dict, res: dict, concurrency: int) -
     s("object-storage", "operator_role", "member")
     s("object-storage", "reseller_admin_role", "ResellerAdmin")
     s("object-storage-feature-enabled", "discoverable_apis", "all")
+    # Container sync: the one realm and cluster onestack knows (DevStack's
+    # container-sync-realms.conf names), synced every few seconds.
+    s("object-storage", "realm_name", "realm1")
+    s("object-storage", "cluster_name", "name1")
+    s("object-storage", "container_sync_interval", "5")
     for svc in ("keystone", "nova", "placement", "glance", "neutron"):
         s("enforce_scope", svc, "true")
     for (section, key), _reason in DISABLED_FEATURES.items():

@@ -175,7 +175,7 @@ type HmacSha1 = Hmac<sha1::Sha1>;
 type HmacSha256 = Hmac<sha2::Sha256>;
 type HmacSha512 = Hmac<sha2::Sha512>;
 
-fn hmac_hex(digest: &str, key: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
+pub(super) fn hmac_hex(digest: &str, key: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
     Some(match digest {
         "sha1" => HmacSha1::new_from_slice(key)
             .ok()?
@@ -201,7 +201,7 @@ fn hmac_hex(digest: &str, key: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
 
 /// The digest and raw signature of `temp_url_sig`: hex (its length names the
 /// digest) or `<digest>:<base64>`.
-fn parse_sig(sig: &str) -> Option<(&'static str, Vec<u8>)> {
+pub(super) fn parse_sig(sig: &str) -> Option<(&'static str, Vec<u8>)> {
     use base64::Engine;
     if let Some((d, b64)) = sig.split_once(':') {
         let d = match d {
@@ -278,7 +278,7 @@ pub fn tempurl_grants(call: &Call, paths: &[String], object: &str, keys: &[Strin
     false
 }
 
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

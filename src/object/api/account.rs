@@ -21,6 +21,9 @@ pub async fn account(
     req: Request,
 ) -> Response {
     let call = Call::from_request(req);
+    if super::bulk::is_extract(&call) {
+        return super::bulk::extract(&cloud, &account, "", call);
+    }
     let resp = handle(&cloud, &account, call.method.clone(), &call).await;
     finish(resp, &call)
 }
@@ -30,6 +33,9 @@ async fn handle(cloud: &Cloud, account: &str, method: Method, call: &Call) -> Re
     let Some(project) = project_of(account) else {
         return super::no_such_account(call);
     };
+    // Accounts are made on first use and never removed through the API (Swift's
+    // `allow_account_management = false`); DELETE is only the bulk delete.
+    let bulk = call.query.iter().any(|(k, _)| k == "bulk-delete");
     let read = matches!(method, Method::GET | Method::HEAD);
     let op = if read {
         Op::AccountRead
@@ -39,12 +45,15 @@ async fn handle(cloud: &Cloud, account: &str, method: Method, call: &Call) -> Re
     if let Err(r) = authorize(call, project, None, op) {
         return r;
     }
+    if method == Method::PUT || (method == Method::DELETE && !bulk) {
+        return fault(StatusCode::METHOD_NOT_ALLOWED, None, head);
+    }
     let owner = call.ctx.as_deref().is_some_and(|c| is_owner(c, project));
     let svc = &cloud.object;
+    if bulk && matches!(method, Method::POST | Method::DELETE) {
+        return bulk_delete(cloud, account, call).await;
+    }
     if method == Method::POST {
-        if call.query.iter().any(|(k, _)| k == "bulk-delete") {
-            return bulk_delete(cloud, account, call).await;
-        }
         let changes = match meta_changes(call, "account") {
             Ok(c) => c,
             Err(r) => return r,

@@ -19,6 +19,9 @@ pub async fn container(
     req: Request,
 ) -> Response {
     let call = Call::from_request(req);
+    if super::bulk::is_extract(&call) {
+        return super::bulk::extract(&cloud, &account, &name, call);
+    }
     let resp = handle(&cloud, &account, &name, &call).await;
     finish(resp, &call)
 }
@@ -48,6 +51,10 @@ pub fn meta_changes(call: &Call, kind: &str) -> Result<MetaChanges, Response> {
         let n = name.as_str();
         let v = String::from_utf8_lossy(value.as_bytes()).trim().to_owned();
         if n.starts_with(&set) || system.contains(&n) {
+            if n == "x-container-sync-to" && !v.is_empty() {
+                crate::object::sync::parse_sync_to(&v)
+                    .map_err(|m| fault(StatusCode::BAD_REQUEST, Some(&m), call.is_head()))?;
+            }
             if n == "x-container-read" || n == "x-container-write" {
                 check_acl(n, &v)
                     .map_err(|m| fault(StatusCode::BAD_REQUEST, Some(&m), call.is_head()))?;
@@ -91,6 +98,17 @@ async fn handle(cloud: &Cloud, account: &str, name: &str, call: &Call) -> Respon
         Ok(c) => c,
         Err(e) => return error(e, head),
     };
+    if existing.is_some() && super::formpost::is_formpost(call) {
+        return super::formpost::formpost(cloud, account, name, "", call).await;
+    }
+    // A static web site answers its anonymous visitors before the listing ACL does:
+    // its pages are objects, each read through the read ACL.
+    if let Some(ct) = &existing
+        && super::staticweb::applies(call)
+        && let Some(r) = super::staticweb::container(cloud, account, project, ct, call).await
+    {
+        return r;
+    }
     let op = match call.method {
         Method::GET | Method::HEAD => Op::ContainerRead,
         _ => Op::ContainerWrite,

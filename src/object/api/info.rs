@@ -53,6 +53,16 @@ pub async fn info() -> Json<Value> {
         },
         "versioned_writes": {"allowed_flags": ["x-versions-location", "x-history-location"]},
         "container_quotas": {},
+        "bulk_upload": {
+            "max_containers_per_extraction": 10000,
+            "max_failed_extractions": 1000,
+        },
+        "staticweb": {},
+        "formpost": {"allowed_digests": ["sha1", "sha256", "sha512"]},
+        "container_sync": {
+            // `crate::object::sync::REALM` and `CLUSTER`, upper-cased as Swift lists them.
+            "realms": {"REALM1": {"clusters": {"NAME1": {}}}},
+        },
         "keystoneauth": {},
     }))
 }

@@ -8,9 +8,12 @@
 
 mod access;
 mod account;
+mod bulk;
 mod container;
+mod formpost;
 mod info;
 mod object;
+mod staticweb;
 mod view;
 
 use axum::Router;
@@ -37,7 +40,9 @@ pub fn router() -> Router<Cloud> {
             "/v1/{account}",
             get(account::account)
                 .head(account::account)
-                .post(account::account),
+                .put(account::account)
+                .post(account::account)
+                .delete(account::account),
         )
         // `/v1/AUTH_x/?format=json`: what clients that join the storage URL and a
         // query with a slash (tempest) send; Swift serves it as the account.
@@ -45,10 +50,21 @@ pub fn router() -> Router<Cloud> {
             "/v1/{account}/",
             get(account::account)
                 .head(account::account)
-                .post(account::account),
+                .put(account::account)
+                .post(account::account)
+                .delete(account::account),
         )
         .route(
             "/v1/{account}/{container}",
+            get(container::container)
+                .head(container::container)
+                .put(container::container)
+                .post(container::container)
+                .delete(container::container),
+        )
+        // `/v1/AUTH_x/c/`: the container (a static web site's root is asked so).
+        .route(
+            "/v1/{account}/{container}/",
             get(container::container)
                 .head(container::container)
                 .put(container::container)

@@ -35,6 +35,9 @@ pub async fn object(
     req: Request,
 ) -> Response {
     let call = Call::from_request(req);
+    if super::bulk::is_extract(&call) {
+        return super::bulk::extract(&cloud, &account, &format!("{container}/{name}"), call);
+    }
     let resp = handle(&cloud, &account, &container, &name, &call).await;
     finish(resp, &call)
 }
@@ -55,7 +58,17 @@ async fn handle(
         Ok(c) => c,
         Err(e) => return error(e, head),
     };
+    if ct.is_some() && super::formpost::is_formpost(call) {
+        return super::formpost::formpost(cloud, account, container, name, call).await;
+    }
     let tempurl = call.q("temp_url_sig").is_some();
+    if !tempurl
+        && let Some(c) = &ct
+        && super::staticweb::applies(call)
+        && let Some(r) = super::staticweb::object(cloud, account, project, c, name, call).await
+    {
+        return r;
+    }
     if tempurl {
         let mut keys = Vec::new();
         if let Ok(a) = svc.account_show(account).await {
@@ -239,7 +252,7 @@ fn parse_ranges(h: &str, size: u64) -> Option<Result<Vec<(u64, u64)>, ()>> {
     Some(if out.is_empty() { Err(()) } else { Ok(out) })
 }
 
-async fn get(
+pub(super) async fn get(
     cloud: &Cloud,
     account: &str,
     container: &str,
@@ -392,7 +405,7 @@ fn manifest_get(call: &Call, obj: &Object) -> Response {
 
 /// A content type from the object name's extension (Swift guesses when the client
 /// sends none).
-fn guess_type(name: &str) -> &'static str {
+pub(super) fn guess_type(name: &str) -> &'static str {
     let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     match ext.as_deref() {
         Some("txt") => "text/plain",
@@ -415,7 +428,7 @@ fn guess_type(name: &str) -> &'static str {
 }
 
 /// `X-Delete-At` / `X-Delete-After` of a PUT or POST.
-fn delete_at(call: &Call) -> Result<DeleteAt, Response> {
+pub(super) fn delete_at(call: &Call) -> Result<DeleteAt, Response> {
     let now = chrono::Utc::now().timestamp();
     if let Some(v) = call.header("x-delete-at") {
         let t: i64 = v
@@ -442,7 +455,7 @@ fn delete_at(call: &Call) -> Result<DeleteAt, Response> {
 }
 
 /// User metadata and stored system headers of a PUT or POST.
-fn object_meta(call: &Call) -> Result<Meta, Response> {
+pub(super) fn object_meta(call: &Call) -> Result<Meta, Response> {
     let mut meta = Meta::new();
     for (n, v) in &call.headers {
         let n = n.as_str();
@@ -699,14 +712,7 @@ async fn copy_into(
         put_header(r.headers_mut(), k, v);
     }
     let from = format!("{sc}/{so}");
-    // Python's `quote()`, as Swift encodes it: unreserved characters and `/` kept.
-    const QUOTE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~')
-        .remove(b'/');
-    let enc = percent_encoding::utf8_percent_encode(&from, QUOTE).to_string();
+    let enc = percent_encoding::utf8_percent_encode(&from, super::view::PATH_SET).to_string();
     put_header(r.headers_mut(), "x-copied-from", &enc);
     put_header(
         r.headers_mut(),

@@ -90,6 +90,14 @@ pub fn list_query(call: &Call) -> Result<ListQuery, Response> {
     })
 }
 
+/// Python's `quote()`, as Swift encodes paths: unreserved characters and `/` kept.
+pub const PATH_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
 pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

@@ -177,6 +177,7 @@ async fn part_upload(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str, id: &str
         .map_err(|e| r.put_error(e, key))?;
     let mut resp = empty(StatusCode::OK);
     put_header(resp.headers_mut(), "etag", &format!("\"{}\"", o.etag));
+    r.echo_checksum(resp.headers_mut());
     Ok(resp)
 }
 

@@ -159,6 +159,7 @@ async fn object_put(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Resu
     reap_parts(cloud, &r.account, old).await;
     let mut resp = empty(StatusCode::OK);
     put_header(resp.headers_mut(), "etag", &format!("\"{}\"", o.etag));
+    r.echo_checksum(resp.headers_mut());
     Ok(resp)
 }
 

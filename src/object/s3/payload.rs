@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::auth::{ChunkSigner, Payload, chunk_signature};
+use super::checksum::{Expected, Hasher};
 use crate::object::blobs::ByteStream;
 
 /// The largest `aws-chunked` chunk accepted (SDKs send 64 KiB to 8 MiB).
@@ -21,8 +22,72 @@ fn bad(flag: &AtomicBool, why: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_owned())
 }
 
-/// `raw` checked against `payload`; `flag` is set when the check fails.
-pub fn checked(raw: ByteStream, payload: Payload, flag: Arc<AtomicBool>) -> ByteStream {
+/// `raw` checked against `payload` and the declared `x-amz-checksum-*`; `flag` is
+/// set when the payload check fails, `sum_bad` when the checksum does not match.
+pub fn checked(
+    raw: ByteStream,
+    payload: Payload,
+    flag: Arc<AtomicBool>,
+    sum: Option<Expected>,
+    sum_bad: Arc<AtomicBool>,
+) -> ByteStream {
+    let trailers: Trailers = Arc::default();
+    let body = decoded(raw, payload, flag, trailers.clone());
+    match sum {
+        None => body,
+        Some(sum) => with_checksum(body, sum, trailers, sum_bad),
+    }
+}
+
+/// Trailer fields of an `aws-chunked` body, filled when its last chunk is read.
+type Trailers = Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// Hashes the body as it passes and compares at its end with the header's value or
+/// the trailer's.
+fn with_checksum(
+    body: ByteStream,
+    sum: Expected,
+    trailers: Trailers,
+    sum_bad: Arc<AtomicBool>,
+) -> ByteStream {
+    let state = (body, Some(Hasher::new(sum.alg)), sum, trailers, sum_bad);
+    Box::pin(futures_util::stream::unfold(
+        state,
+        |(mut body, hasher, sum, trailers, sum_bad)| async move {
+            let mut hasher = hasher?;
+            match body.next().await {
+                Some(Ok(c)) => {
+                    hasher.update(&c);
+                    Some((Ok(c), (body, Some(hasher), sum, trailers, sum_bad)))
+                }
+                Some(Err(e)) => Some((Err(e), (body, None, sum, trailers, sum_bad))),
+                None => {
+                    let want = sum.value.clone().or_else(|| {
+                        trailers.lock().ok().and_then(|t| {
+                            t.iter()
+                                .find(|(k, _)| k == sum.alg.header())
+                                .map(|(_, v)| v.clone())
+                        })
+                    });
+                    let got = hasher.finish();
+                    if want.as_deref() == Some(got.as_str()) {
+                        None
+                    } else {
+                        let e = bad(&sum_bad, "x-amz-checksum mismatch");
+                        Some((Err(e), (body, None, sum, trailers, sum_bad)))
+                    }
+                }
+            }
+        },
+    ))
+}
+
+fn decoded(
+    raw: ByteStream,
+    payload: Payload,
+    flag: Arc<AtomicBool>,
+    trailers: Trailers,
+) -> ByteStream {
     match payload {
         Payload::Unsigned => raw,
         Payload::Sha256(expected) => {
@@ -58,6 +123,7 @@ pub fn checked(raw: ByteStream, payload: Payload, flag: Arc<AtomicBool>) -> Byte
                 signer,
                 prev,
                 flag,
+                trailers,
                 done: false,
             };
             Box::pin(futures_util::stream::unfold(state, |mut s| async move {
@@ -83,10 +149,39 @@ struct Dechunk {
     signer: Option<ChunkSigner>,
     prev: String,
     flag: Arc<AtomicBool>,
+    trailers: Trailers,
     done: bool,
 }
 
 impl Dechunk {
+    /// The `name:value` lines after the last chunk, up to the empty line (or the
+    /// end of the body).
+    async fn read_trailers(&mut self) -> std::io::Result<()> {
+        loop {
+            if self.buf.starts_with(b"\r\n") || self.buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+            if self.buf.len() > 16 * 1024 {
+                return Err(bad(&self.flag, "aws-chunked trailers too long"));
+            }
+            match self.raw.next().await {
+                Some(Ok(c)) => self.buf.extend_from_slice(&c),
+                Some(Err(e)) => return Err(e),
+                None => break,
+            }
+        }
+        let text = String::from_utf8_lossy(&self.buf).into_owned();
+        let fields: Vec<(String, String)> = text
+            .split("\r\n")
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        if let Ok(mut t) = self.trailers.lock() {
+            *t = fields;
+        }
+        Ok(())
+    }
+
     /// The next data chunk; `None` after the final zero-length chunk.
     async fn next_chunk(&mut self) -> std::io::Result<Option<Bytes>> {
         loop {
@@ -119,6 +214,7 @@ impl Dechunk {
                     if size == 0 {
                         // Trailers (checksums) follow; the data is complete.
                         self.done = true;
+                        self.read_trailers().await?;
                         return Ok(None);
                     }
                     return Ok(Some(data));
@@ -162,11 +258,19 @@ mod tests {
     async fn sha256_checked_at_the_end() {
         let flag = Arc::new(AtomicBool::new(false));
         let good = hex::encode(Sha256::digest(b"hello"));
-        let s = checked(of(vec![b"he", b"llo"]), Payload::Sha256(good), flag.clone());
+        let s = checked(
+            of(vec![b"he", b"llo"]),
+            Payload::Sha256(good),
+            flag.clone(),
+            None,
+            flag.clone(),
+        );
         assert_eq!(all(s).await.expect("ok"), b"hello");
         let s = checked(
             of(vec![b"hellx"]),
             Payload::Sha256("00".repeat(32)),
+            flag.clone(),
+            None,
             flag.clone(),
         );
         assert!(all(s).await.is_err());
@@ -183,8 +287,58 @@ mod tests {
                 b"\r\n0\r\nx-amz-checksum-crc32:AAAA\r\n\r\n",
             ]),
             Payload::Chunked(None),
+            flag.clone(),
+            None,
             flag,
         );
         assert_eq!(all(s).await.expect("ok"), b"hello abc");
+    }
+
+    fn crc32_trailer() -> Option<Expected> {
+        Some(Expected {
+            alg: super::super::checksum::Algorithm::Crc32,
+            value: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn checksums_in_headers_and_trailers() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let sum_bad = Arc::new(AtomicBool::new(false));
+        // CRC32 of "hello world" is DUoRhQ==.
+        let s = checked(
+            of(vec![
+                b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n",
+            ]),
+            Payload::Chunked(None),
+            flag.clone(),
+            crc32_trailer(),
+            sum_bad.clone(),
+        );
+        assert_eq!(all(s).await.expect("ok"), b"hello world");
+        let s = checked(
+            of(vec![
+                b"5\r\nhello\r\n6\r\n wxrld\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n",
+            ]),
+            Payload::Chunked(None),
+            flag.clone(),
+            crc32_trailer(),
+            sum_bad.clone(),
+        );
+        assert!(all(s).await.is_err());
+        assert!(sum_bad.load(Ordering::Acquire));
+        let ok = Arc::new(AtomicBool::new(false));
+        let s = checked(
+            of(vec![b"hello ", b"world"]),
+            Payload::Unsigned,
+            flag.clone(),
+            Some(Expected {
+                alg: super::super::checksum::Algorithm::Crc32,
+                value: Some("DUoRhQ==".into()),
+            }),
+            ok.clone(),
+        );
+        assert_eq!(all(s).await.expect("ok"), b"hello world");
+        assert!(!ok.load(Ordering::Acquire));
     }
 }
