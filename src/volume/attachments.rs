@@ -133,6 +133,9 @@ pub struct GuestVolume {
     /// The file the hypervisor opens (raw).
     pub path: PathBuf,
     pub read_only: bool,
+    /// Set when the volume is exported over iSCSI: the hypervisor opens the LUN
+    /// instead of `path`.
+    pub iscsi: Option<crate::virt::IscsiDisk>,
 }
 
 /// The next free `/dev/vdX` after the root disk (`vda`), or `wanted` when valid
@@ -154,8 +157,14 @@ fn device_name(taken: &[String], wanted: Option<&str>) -> ApiResult<String> {
 }
 
 impl VolumeService {
-    fn guest_volume(&self, v: &Volume, a: &Attachment) -> GuestVolume {
+    fn guest_volume(
+        &self,
+        v: &Volume,
+        a: &Attachment,
+        iscsi: Option<crate::virt::IscsiDisk>,
+    ) -> GuestVolume {
         GuestVolume {
+            iscsi,
             attachment_id: a.id.clone(),
             volume_id: v.id.clone(),
             device: a.mountpoint.clone().unwrap_or_default(),
@@ -165,9 +174,33 @@ impl VolumeService {
         }
     }
 
-    /// Cinder's connection info for the file backend: os-brick's `local`
-    /// connector on the volume's file.
-    fn connection_info(&self, v: &Volume, a: &Attachment) -> Value {
+    /// Cinder's connection info: os-brick's `iscsi` connector (CHAP) when the
+    /// volume is exported, else its `local` connector on the volume's file.
+    fn connection_info(
+        &self,
+        v: &Volume,
+        a: &Attachment,
+        iscsi: Option<&crate::virt::IscsiDisk>,
+    ) -> Value {
+        if let Some(i) = iscsi {
+            return json!({
+                "driver_volume_type": "iscsi",
+                "data": {
+                    "target_discovered": false,
+                    "target_portal": i.portal,
+                    "target_iqn": i.target,
+                    "target_lun": i.lun,
+                    "auth_method": "CHAP",
+                    "auth_username": i.user,
+                    "auth_password": i.password,
+                    "volume_id": v.id,
+                    "access_mode": a.attach_mode,
+                    "attachment_id": a.id,
+                    "encrypted": false,
+                    "discard": false,
+                },
+            });
+        }
         json!({
             "driver_volume_type": "local",
             "data": {
@@ -195,7 +228,7 @@ impl VolumeService {
     ) -> ApiResult<GuestVolume> {
         let ctx = ctx.clone();
         let me = self.clone();
-        self.write(move |c| {
+        let g = self.write(move |c| {
             let v = visible_volume(c, &ctx, &volume_id)?;
             may_change(&ctx, &v.project_id)?;
             check_attachable(&v, Some(&instance))?;
@@ -208,9 +241,18 @@ impl VolumeService {
             let a = new_attachment(&v, Some(instance), Some(dev), "rw", "attaching", true);
             store::attachment_insert(c, &a).map_err(sql)?;
             move_volume(c, &v, Event::AttachStart)?;
-            Ok(me.guest_volume(&v, &a))
+            let iscsi = me.export_ensure_tx(c, &v.id)?;
+            Ok(me.guest_volume(&v, &a, iscsi))
         })
-        .await
+        .await?;
+        // The target exists before the hypervisor is asked to log in to it.
+        if g.iscsi.is_some()
+            && let Err(e) = self.sync_exports().await
+        {
+            self.guest_attach_undo(g.attachment_id.clone()).await?;
+            return Err(e);
+        }
+        Ok(g)
     }
 
     /// The disk is in the guest: the attachment is `attached`, the volume in-use.
@@ -235,7 +277,17 @@ impl VolumeService {
     /// volume returns to available (in-use if other attachments remain).
     pub async fn guest_attach_undo(&self, attachment_id: String) -> ApiResult<()> {
         self.write(move |c| drop_attachment(c, &attachment_id, true))
-            .await
+            .await?;
+        self.release_exports().await;
+        Ok(())
+    }
+
+    /// After an attachment went: tgtd drops the targets no attachment needs
+    /// (a failure is logged; the next start converges again).
+    async fn release_exports(&self) {
+        if let Err(e) = self.sync_exports().await {
+            tracing::warn!(error = %e, "removing unused iSCSI exports");
+        }
     }
 
     /// Step 1 of a detach: the attachment of `volume_id` to `instance` goes to
@@ -267,7 +319,8 @@ impl VolumeService {
                     Ok::<_, ApiError>(v.status)
                 })?;
             }
-            Ok(me.guest_volume(&v, &a))
+            let iscsi = me.export_read_tx(c, &v.id)?;
+            Ok(me.guest_volume(&v, &a, iscsi))
         })
         .await
     }
@@ -275,7 +328,9 @@ impl VolumeService {
     /// The disk left the guest: the attachment goes.
     pub async fn guest_detach_done(&self, attachment_id: String) -> ApiResult<()> {
         self.write(move |c| drop_attachment(c, &attachment_id, false))
-            .await
+            .await?;
+        self.release_exports().await;
+        Ok(())
     }
 
     /// The unplug failed: the attachment is `attached` again, the volume in-use.
@@ -296,7 +351,8 @@ impl VolumeService {
                 continue;
             }
             if let Some(v) = store::volume_get(c, &a.volume_id).map_err(sql)? {
-                out.push(self.guest_volume(&v, &a));
+                let iscsi = self.export_read_tx(c, &v.id)?;
+                out.push(self.guest_volume(&v, &a, iscsi));
             }
         }
         Ok(out)
@@ -323,7 +379,9 @@ impl VolumeService {
             }
             Ok(())
         })
-        .await
+        .await?;
+        self.release_exports().await;
+        Ok(())
     }
 
     /// Settles attachments a crash left half done: a compute attach still
@@ -372,7 +430,7 @@ impl VolumeService {
     ) -> ApiResult<(Attachment, Option<Value>)> {
         let ctx = ctx.clone();
         let me = self.clone();
-        self.write(move |c| {
+        let out = self.write(move |c| {
             let v = visible_volume(c, &ctx, &volume_id)?;
             may_change(&ctx, &v.project_id)?;
             check_attachable(&v, instance.as_deref())?;
@@ -409,10 +467,20 @@ impl VolumeService {
                     Event::Reserve
                 },
             )?;
-            let info = connector.is_some().then(|| me.connection_info(&v2, &a));
+            let info = match connector {
+                Some(_) => {
+                    let iscsi = me.export_ensure_tx(c, &v2.id)?;
+                    Some(me.connection_info(&v2, &a, iscsi.as_ref()))
+                }
+                None => None,
+            };
             Ok((a, info))
         })
-        .await
+        .await?;
+        if out.1.is_some() {
+            self.sync_exports().await?;
+        }
+        Ok(out)
     }
 
     /// `PUT /attachments/{id}`: gives the connector; returns the connection info.
@@ -424,7 +492,7 @@ impl VolumeService {
     ) -> ApiResult<(Attachment, Value)> {
         let ctx = ctx.clone();
         let me = self.clone();
-        self.write(move |c| {
+        let out = self.write(move |c| {
             let (mut a, v) = visible_attachment(c, &ctx, &id)?;
             may_change(&ctx, &v.project_id)?;
             if let Some(m) = connector.get("mountpoint").and_then(Value::as_str) {
@@ -436,10 +504,13 @@ impl VolumeService {
             }
             a.connector = Some(connector);
             store::attachment_update(c, &a).map_err(sql)?;
-            let info = me.connection_info(&v, &a);
+            let iscsi = me.export_ensure_tx(c, &v.id)?;
+            let info = me.connection_info(&v, &a, iscsi.as_ref());
             Ok((a, info))
         })
-        .await
+        .await?;
+        self.sync_exports().await?;
+        Ok(out)
     }
 
     /// `POST /attachments/{id}/action {"os-complete": null}`: the consumer
@@ -467,7 +538,9 @@ impl VolumeService {
             may_change(&ctx, &v.project_id)?;
             drop_attachment(c, &a.id, false)
         })
-        .await
+        .await?;
+        self.release_exports().await;
+        Ok(())
     }
 
     pub async fn attachment_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Attachment> {
@@ -506,9 +579,11 @@ impl VolumeService {
         let me = self.clone();
         let a = a.clone();
         self.read(move |c| {
-            Ok(store::volume_get(c, &a.volume_id)
-                .map_err(sql)?
-                .map(|v| me.connection_info(&v, &a)))
+            let Some(v) = store::volume_get(c, &a.volume_id).map_err(sql)? else {
+                return Ok(None);
+            };
+            let iscsi = me.export_read_tx(c, &v.id)?;
+            Ok(Some(me.connection_info(&v, &a, iscsi.as_ref())))
         })
         .await
     }
@@ -637,7 +712,9 @@ impl VolumeService {
                     let mut a = pending
                         .unwrap_or_else(|| new_attachment(&v, None, None, "rw", "reserved", false));
                     a.connector = Some(connector);
-                    return Ok(Some(json!({"connection_info": me.connection_info(&v, &a)})));
+                    let iscsi = me.export_ensure_tx(c, &v.id)?;
+                    let info = me.connection_info(&v, &a, iscsi.as_ref());
+                    return Ok(Some(json!({"connection_info": info})));
                 }
                 "os-terminate_connection" => {
                     if !args.get("connector").is_some_and(Value::is_object) {
@@ -665,6 +742,7 @@ fn drop_attachment(c: &Connection, id: &str, undo: bool) -> ApiResult<()> {
         return Ok(());
     };
     store::attachment_delete(c, id).map_err(sql)?;
+    super::exports::export_release_tx(c, &a.volume_id)?;
     let Some(v) = store::volume_get(c, &a.volume_id).map_err(sql)? else {
         return Ok(());
     };
