@@ -144,7 +144,7 @@ def main():
 
 
 def end_pidfile(path, marker):
-    """Ends the process in `path` if its command line names `marker` (ours only)."""
+    """Ends the process in `path` if its command line holds `marker` (ours only)."""
     try:
         pid = int(open(path).read().strip())
         if marker.encode() in open(f"/proc/{pid}/cmdline", "rb").read():
@@ -160,6 +160,7 @@ finally:
     inst = os.path.join(state, "instances")
     for d in (os.listdir(inst) if os.path.isdir(inst) else []):
         end_pidfile(os.path.join(inst, d, "qemu.pid"), d)
-    end_pidfile(os.path.join(state, "tgt", "tgtd.pid"), os.path.join(state, "tgt", "tgtd.pid"))
+    if ISCSI:
+        end_pidfile(os.path.join(state, "tgt", "tgtd.pid"), f"-C\0{control}\0")
     time.sleep(0.5)
     subprocess.run(["rm", "-rf", state])

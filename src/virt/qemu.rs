@@ -1063,6 +1063,48 @@ mod tests {
     }
 
     #[test]
+    fn an_iscsi_disk_is_a_libiscsi_blockdev_with_its_secret_in_a_file() {
+        let mut sp = spec();
+        sp.disks.push(DiskSpec {
+            id: "0b8f4c6e-1111-2222-3333-444455556666".into(),
+            path: PathBuf::from("iscsi"),
+            format: DiskFormat::Raw,
+            kind: DiskKind::Disk,
+            read_only: false,
+            iscsi: Some(crate::virt::IscsiDisk {
+                portal: "127.0.0.1:3260".into(),
+                target: "iqn.2010-10.org.openstack:os-c:volume-v".into(),
+                lun: 1,
+                user: "os-v".into(),
+                password: "sup3rs3cr3tsup3r".into(),
+            }),
+        });
+        let args = command_line(&sp, Accel::Tcg, None, None);
+        let line = args.join(" ");
+        assert!(!line.contains("sup3rs3cr3t"), "the secret is never on the command line");
+        let node = node_name("0b8f4c6e-1111-2222-3333-444455556666");
+        assert!(
+            line.contains(&format!(
+                "-object secret,id=sec{node},format=raw,file=/run/x/{node}.secret"
+            )),
+            "{line}"
+        );
+        let i = args.iter().position(|a| a == "-blockdev").expect("blockdev");
+        let v: Value = serde_json::from_str(&args[i + 1]).expect("JSON blockdev");
+        assert_eq!(v["driver"], "raw");
+        assert_eq!(v["node-name"], node.as_str());
+        assert_eq!(v["file"]["driver"], "iscsi");
+        assert_eq!(v["file"]["portal"], "127.0.0.1:3260");
+        assert_eq!(v["file"]["target"], "iqn.2010-10.org.openstack:os-c:volume-v");
+        assert_eq!(v["file"]["lun"], 1);
+        assert_eq!(v["file"]["user"], "os-v");
+        assert_eq!(v["file"]["password-secret"], format!("sec{node}"));
+        assert_eq!(args[i + 2], "-device");
+        assert!(args[i + 3].starts_with(&format!("virtio-blk-pci,drive={node},id=disk-")));
+        assert!(!format!("{:?}", sp).contains("sup3rs3cr3t"), "Debug redacts it");
+    }
+
+    #[test]
     fn run_states_map_to_power_states() {
         assert_eq!(power_state_of("running"), PowerState::Running);
         assert_eq!(power_state_of("paused"), PowerState::Paused);

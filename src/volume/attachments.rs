@@ -601,7 +601,7 @@ impl VolumeService {
         let ctx = ctx.clone();
         let action = action.to_owned();
         let me = self.clone();
-        self.write(move |c| {
+        let out = self.write(move |c| {
             let v = visible_volume(c, &ctx, &volume_id)?;
             may_change(&ctx, &v.project_id)?;
             let pending = v
@@ -731,7 +731,10 @@ impl VolumeService {
             }
             Ok(None)
         })
-        .await
+        .await?;
+        // Exports follow the attachments these actions made or dropped.
+        self.sync_exports().await?;
+        Ok(out)
     }
 }
 

@@ -123,7 +123,11 @@ impl VolumeService {
             })
             .await?;
         let tgt = x.tgt.clone();
-        let res = tokio::task::spawn_blocking(move || tgt.reconcile(&wanted))
+        // A tgtd that died meanwhile is started again (ours) before converging.
+        let res = tokio::task::spawn_blocking(move || {
+            tgt.ensure_daemon().map_err(|e| vec![e])?;
+            tgt.reconcile(&wanted)
+        })
             .await
             .map_err(|e| ApiError::Internal(e.into()))?;
         res.map_err(|errors| {

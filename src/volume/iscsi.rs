@@ -395,10 +395,10 @@ impl Tgt {
         }
     }
 
-    /// The pid of the tgtd this cloud started, if it still runs (its command
-    /// line names our pid file, so an unrelated process is never taken for it).
+    /// The pid of the tgtd this cloud started, if it still runs (a tgtd on our
+    /// management channel, so an unrelated process is never taken for it).
     pub fn managed_pid(&self) -> Option<u32> {
-        managed_pid(&self.pid_file())
+        managed_pid(&self.pid_file(), self.cfg.control_port)
     }
 
     fn spawn(&self) -> io::Result<()> {
@@ -426,8 +426,6 @@ impl Tgt {
         cmd.arg("-f")
             .arg("-C")
             .arg(self.cfg.control_port.to_string())
-            .arg("-p")
-            .arg(self.pid_file())
             .arg("--iscsi")
             .arg(format!("portal={}", self.cfg.portal))
             .stdin(Stdio::null())
@@ -437,6 +435,10 @@ impl Tgt {
         let mut child = cmd
             .spawn()
             .map_err(|e| other(format!("starting tgtd: {e}")))?;
+        // In the foreground tgtd writes no pid file: we record its pid (`ip netns
+        // exec` execs it, so the pid is tgtd's).
+        crate::fsutil::write_atomic(&self.pid_file(), child.id().to_string().as_bytes(), 0o600)
+            .map_err(|e| other(format!("recording tgtd's pid: {e}")))?;
         tracing::info!(pid = child.id(), portal = %self.cfg.portal, control_port = self.cfg.control_port, "tgtd started");
         // Reaped when it ends, so no zombie is taken for a live tgtd.
         std::thread::spawn(move || {
@@ -503,15 +505,16 @@ impl Tgt {
     }
 }
 
-/// The pid in `pid_file` if that process is a live tgtd started with that pid file.
-pub fn managed_pid(pid_file: &Path) -> Option<u32> {
+/// The pid in `pid_file` if that process is a live `tgtd -f -C <control_port>`.
+pub fn managed_pid(pid_file: &Path, control_port: u16) -> Option<u32> {
     let pid: u32 = std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    let ours = args.iter().any(|a| a.ends_with(b"tgtd"))
+    let port = control_port.to_string();
+    let ours = args.first().is_some_and(|a| a.ends_with(b"tgtd"))
         && args
-            .iter()
-            .any(|a| *a == pid_file.as_os_str().as_encoded_bytes());
+            .windows(2)
+            .any(|w| w[0] == b"-C" && w[1] == port.as_bytes());
     ours.then_some(pid)
 }
 

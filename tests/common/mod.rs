@@ -217,8 +217,7 @@ impl Drop for Server {
 }
 
 /// Ends the tgtd a cloud with `tgt_managed` started (it outlives onestack like the
-/// guests): the pid in `<state>/tgt/tgtd.pid`, only if that process's command line
-/// names that pid file.
+/// guests): the pid in `<state>/tgt/tgtd.pid`, only if that process is a tgtd.
 pub fn kill_tgtd(state_dir: &Path) {
     let pidfile = state_dir.join("tgt").join("tgtd.pid");
     let Some(pid) = std::fs::read_to_string(&pidfile)
@@ -228,7 +227,8 @@ pub fn kill_tgtd(state_dir: &Path) {
         return;
     };
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    if String::from_utf8_lossy(&cmdline).contains(&*pidfile.to_string_lossy()) {
+    let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+    if argv0.ends_with(b"tgtd") {
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         wait_gone(pid);
     }
