@@ -447,28 +447,12 @@ impl Tgt {
         Ok(())
     }
 
-    /// Exports `e` (idempotent; completes a half-made export).
-    pub fn export(&self, e: &Export) -> io::Result<()> {
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.export_locked(e)
-    }
-
-    fn export_locked(&self, e: &Export) -> io::Result<()> {
+    /// Exports `e` (idempotent; completes a half-made export). The caller holds
+    /// the lock.
+    fn export_one(&self, e: &Export) -> io::Result<()> {
         let listed = self.list()?;
         for s in plan_export(e, &listed) {
             self.run(&s)?;
-        }
-        Ok(())
-    }
-
-    /// Removes volume `volume_id`'s target, if any.
-    pub fn unexport(&self, volume_id: &str) -> io::Result<()> {
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let iqn = self.iqn(volume_id);
-        for l in self.list()?.into_iter().filter(|l| l.iqn == iqn) {
-            for s in plan_unexport(&l) {
-                self.run(&s)?;
-            }
         }
         Ok(())
     }
@@ -493,7 +477,7 @@ impl Tgt {
             }
         }
         for w in wanted {
-            if let Err(e) = self.export_locked(w) {
+            if let Err(e) = self.export_one(w) {
                 errors.push(e);
             }
         }
