@@ -29,7 +29,7 @@ text = open("profiles/default.toml").read()
 text = text.replace('dataplane = "host"', 'dataplane = "off"').replace('hypervisor = "auto"', 'hypervisor = "qemu"')
 text = text.replace('bootstrap_image = "/usr/local/share/onestack/test-image.qcow2"', f'bootstrap_image = "{image}"')
 if ISCSI:
-    control = 20000 + int.from_bytes(os.urandom(2), "little") % 40000
+    control = 20000 + int.from_bytes(os.urandom(2), "little") % 12000
     text = (text.replace('target_helper = "none"', 'target_helper = "tgtadm"')
             .replace('iscsi_portal = "127.0.0.1:3260"', f'iscsi_portal = "127.0.0.1:{free_port()}"')
             .replace("tgt_control_port = 0", f"tgt_control_port = {control}")

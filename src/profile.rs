@@ -49,8 +49,8 @@ pub struct VolumeSection {
     pub target_helper: TargetHelper,
     /// `address:port` the iSCSI targets listen on.
     pub iscsi_portal: SocketAddr,
-    /// tgtd's management channel (`tgtd -C`, socket `/var/run/tgtd/socket.N`);
-    /// 0 is the system's tgt service.
+    /// tgtd's management channel (`tgtd -C`, socket `/var/run/tgtd/socket.N`,
+    /// at most 32767); 0 is the system's tgt service.
     pub tgt_control_port: u16,
     /// Start and supervise a tgtd of our own on `tgt_control_port` and
     /// `iscsi_portal` (false: use the running one, e.g. the system's tgt service).
@@ -628,6 +628,14 @@ impl Profile {
             ));
         }
         self.network.check()?;
+        if self.volume.tgt_control_port > 32767 {
+            return Err(
+                "key `volume.tgt_control_port` must be at most 32767 (tgtd's limit)".into(),
+            );
+        }
+        if self.volume.volume_group.is_empty() || self.volume.thin_pool.is_empty() {
+            return Err("keys `volume.volume_group` and `volume.thin_pool` must not be empty".into());
+        }
         if !(60..=7 * 24 * 3600).contains(&self.identity.token_expiration) {
             return Err(
                 "key `identity.token_expiration` must be between 60 and 604800 seconds".into(),

@@ -80,10 +80,10 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// A tgtd management channel number no tgtd uses now.
+/// A tgtd management channel number no tgtd uses now (tgtd takes up to 32767).
 fn free_control_port() -> u16 {
     loop {
-        let n = 20000 + (rand_u16() % 40000);
+        let n = 20000 + (rand_u16() % 12000);
         if !Path::new(&format!("/var/run/tgtd/socket.{n}")).exists() {
             return n;
         }
@@ -290,7 +290,13 @@ fn iscsi_volume_survives_kill9_and_reboot_with_chap() {
         .replace("tgt_managed = false", "tgt_managed = true");
     assert!(profile.contains("tgtadm"), "the default profile has a [volume] section");
     let mut s = Server::start_with_profile(Some(&profile));
-    let tgtd = tgtd_pid(&s).expect("the cloud started its tgtd");
+    let tgtd = tgtd_pid(&s).unwrap_or_else(|| {
+        panic!(
+            "the cloud started no tgtd: {}\n--- tgtd.log:\n{}",
+            s.log(),
+            std::fs::read_to_string(s.state_dir().join("tgt/tgtd.log")).unwrap_or_default()
+        )
+    });
     let token = s.demo();
     let project = json_of(s.validate(&token, &token))["token"]["project"]["id"]
         .as_str()
@@ -453,7 +459,7 @@ fn iscsi_volume_survives_kill9_and_reboot_with_chap() {
         &s,
         &token,
         &server,
-        "disk-data vdb [onestack-volume-data vdb.]",
+        "disk-data vdb [onestack-volume-data vdb]",
         1,
         Duration::from_secs(90),
     );

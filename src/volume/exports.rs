@@ -152,7 +152,10 @@ impl VolumeService {
         tokio::task::spawn_blocking(move || tgt.ensure_daemon())
             .await
             .map_err(|e| ApiError::Internal(e.into()))?
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("tgtd: {e}")))?;
+            .map_err(|e| {
+                tracing::error!(error = %e, "tgtd is not available");
+                ApiError::Internal(anyhow::anyhow!("tgtd: {e}"))
+            })?;
         self.write(|c| {
             for row in store::export_list(c).map_err(sql)? {
                 export_release_tx(c, &row.volume_id)?;
