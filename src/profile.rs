@@ -634,7 +634,9 @@ impl Profile {
             );
         }
         if self.volume.volume_group.is_empty() || self.volume.thin_pool.is_empty() {
-            return Err("keys `volume.volume_group` and `volume.thin_pool` must not be empty".into());
+            return Err(
+                "keys `volume.volume_group` and `volume.thin_pool` must not be empty".into(),
+            );
         }
         if !(60..=7 * 24 * 3600).contains(&self.identity.token_expiration) {
             return Err(

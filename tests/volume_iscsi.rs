@@ -275,10 +275,7 @@ fn iscsi_volume_survives_kill9_and_reboot_with_chap() {
     let portal = free_port();
     let control = free_control_port();
     let profile = common::compute_profile(Some(&image))
-        .replace(
-            "target_helper = \"none\"",
-            "target_helper = \"tgtadm\"",
-        )
+        .replace("target_helper = \"none\"", "target_helper = \"tgtadm\"")
         .replace(
             "iscsi_portal = \"127.0.0.1:3260\"",
             &format!("iscsi_portal = \"127.0.0.1:{portal}\""),
@@ -288,7 +285,10 @@ fn iscsi_volume_survives_kill9_and_reboot_with_chap() {
             &format!("tgt_control_port = {control}"),
         )
         .replace("tgt_managed = false", "tgt_managed = true");
-    assert!(profile.contains("tgtadm"), "the default profile has a [volume] section");
+    assert!(
+        profile.contains("tgtadm"),
+        "the default profile has a [volume] section"
+    );
     let mut s = Server::start_with_profile(Some(&profile));
     let tgtd = tgtd_pid(&s).unwrap_or_else(|| {
         panic!(
@@ -341,7 +341,14 @@ fn iscsi_volume_survives_kill9_and_reboot_with_chap() {
         "iSCSI attach-to-visible-in-guest: {:.2} s (QEMU TCG)",
         started.elapsed().as_secs_f64()
     );
-    wait_console(&s, &token, &server, "disk-seen vdb", 1, Duration::from_secs(30));
+    wait_console(
+        &s,
+        &token,
+        &server,
+        "disk-seen vdb",
+        1,
+        Duration::from_secs(30),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while !file_starts_with(&volume_file(&s, &vol), b"onestack-volume-data vdb") {
         assert!(
@@ -392,7 +399,10 @@ fn iscsi_volume_survives_kill9_and_reboot_with_chap() {
     assert!(secret.len() >= 12);
     // The LUN answers only with that secret: QEMU's initiator logs in with it.
     let iqn = info["data"]["target_iqn"].as_str().expect("iqn").to_owned();
-    let user = info["data"]["auth_username"].as_str().expect("user").to_owned();
+    let user = info["data"]["auth_username"]
+        .as_str()
+        .expect("user")
+        .to_owned();
     let probe = |password: &str| {
         Command::new("qemu-img")
             .args(["info", "--object", &format!("secret,id=s0,data={password}")])
@@ -468,7 +478,14 @@ fn iscsi_volume_survives_kill9_and_reboot_with_chap() {
     // Detach: the guest loses the disk, the target goes, the data stays.
     let r = req(&s, &token, Method::DELETE, &format!("{atts}/{vol}"), None);
     assert_eq!(r.status(), 202, "{}", r.text().unwrap_or_default());
-    wait_console(&s, &token, &server, "disk-gone vdb", 1, Duration::from_secs(90));
+    wait_console(
+        &s,
+        &token,
+        &server,
+        "disk-gone vdb",
+        1,
+        Duration::from_secs(90),
+    );
     wait_volume(&s, &token, &project, &vol, "available");
     let deadline = Instant::now() + Duration::from_secs(20);
     while tgt_show(control).contains(&format!("volume-{vol}")) {

@@ -74,11 +74,13 @@ pub fn ensure(os: &OsRelease) -> anyhow::Result<Vec<String>> {
         done.push("added bookworm-backports to apt sources".into());
     }
     done.push(apt(&["update"])?);
-    let (plain, backported): (Vec<&String>, Vec<&String>) = missing
-        .iter()
-        .partition(|p| {
-            !(bookworm && matches!(p.as_str(), "qemu-system-x86" | "qemu-utils" | "qemu-block-extra"))
-        });
+    let (plain, backported): (Vec<&String>, Vec<&String>) = missing.iter().partition(|p| {
+        !(bookworm
+            && matches!(
+                p.as_str(),
+                "qemu-system-x86" | "qemu-utils" | "qemu-block-extra"
+            ))
+    });
     if !plain.is_empty() {
         let mut args = vec!["install", "--no-install-recommends"];
         args.extend(plain.iter().map(|s| s.as_str()));

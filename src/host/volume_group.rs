@@ -93,10 +93,7 @@ pub fn ensure(
     if super::systemd::write_if_changed(&unit, &unit_text(&file, vg), 0o644, dry_run)? {
         done.push(format!("wrote {}", unit.display()));
         if !dry_run && super::systemd::systemd_booted() {
-            run_sync(
-                &["systemctl", "enable", UNIT_NAME].map(String::from).to_vec(),
-                None,
-            )?;
+            run_sync(&["systemctl", "enable", UNIT_NAME].map(String::from), None)?;
             done.push(format!("systemctl enable {UNIT_NAME}"));
         }
     }
@@ -129,7 +126,9 @@ mod tests {
         let u = unit_text(Path::new("/s/vg1-backing-file"), "vg1");
         assert!(u.contains("DefaultDependencies=no"));
         assert!(u.contains("Before=lvm2-activation-early.service lvm2-activation.service"));
-        assert!(u.contains("losetup -j /s/vg1-backing-file | grep -q . || losetup --find /s/vg1-backing-file"));
+        assert!(u.contains(
+            "losetup -j /s/vg1-backing-file | grep -q . || losetup --find /s/vg1-backing-file"
+        ));
         assert!(u.contains("ExecStartPost=/sbin/vgchange -ay vg1"));
     }
 }

@@ -422,8 +422,7 @@ impl QemuDriver {
             )
         })?;
         let mut qmp = Self::qmp(spec, "launch").await?;
-        if resume && let Err(e) = Self::finish_resume(&mut qmp, f).await
-        {
+        if resume && let Err(e) = Self::finish_resume(&mut qmp, f).await {
             // The saved state stays: a later launch can retry, destroy drops it.
             drop(qmp);
             let _ = Self::stop_process(spec, pid, "launch").await;
@@ -956,7 +955,12 @@ impl Hypervisor for QemuDriver {
         }
         // An iSCSI disk's CHAP secret object goes with it (file disks have none).
         if let Err(e) = qmp
-            .execute::<_, Value>("object-del", Some(&IdArgs { id: &secret_id(disk_id) }))
+            .execute::<_, Value>(
+                "object-del",
+                Some(&IdArgs {
+                    id: &secret_id(disk_id),
+                }),
+            )
             .await
         {
             tracing::debug!(disk = disk_id, error = %e, "no secret object to remove");
@@ -1081,7 +1085,10 @@ mod tests {
         });
         let args = command_line(&sp, Accel::Tcg, None, None);
         let line = args.join(" ");
-        assert!(!line.contains("sup3rs3cr3t"), "the secret is never on the command line");
+        assert!(
+            !line.contains("sup3rs3cr3t"),
+            "the secret is never on the command line"
+        );
         let node = node_name("0b8f4c6e-1111-2222-3333-444455556666");
         assert!(
             line.contains(&format!(
@@ -1089,19 +1096,28 @@ mod tests {
             )),
             "{line}"
         );
-        let i = args.iter().position(|a| a == "-blockdev").expect("blockdev");
+        let i = args
+            .iter()
+            .position(|a| a == "-blockdev")
+            .expect("blockdev");
         let v: Value = serde_json::from_str(&args[i + 1]).expect("JSON blockdev");
         assert_eq!(v["driver"], "raw");
         assert_eq!(v["node-name"], node.as_str());
         assert_eq!(v["file"]["driver"], "iscsi");
         assert_eq!(v["file"]["portal"], "127.0.0.1:3260");
-        assert_eq!(v["file"]["target"], "iqn.2010-10.org.openstack:os-c:volume-v");
+        assert_eq!(
+            v["file"]["target"],
+            "iqn.2010-10.org.openstack:os-c:volume-v"
+        );
         assert_eq!(v["file"]["lun"], 1);
         assert_eq!(v["file"]["user"], "os-v");
         assert_eq!(v["file"]["password-secret"], format!("sec{node}"));
         assert_eq!(args[i + 2], "-device");
         assert!(args[i + 3].starts_with(&format!("virtio-blk-pci,drive={node},id=disk-")));
-        assert!(!format!("{:?}", sp).contains("sup3rs3cr3t"), "Debug redacts it");
+        assert!(
+            !format!("{:?}", sp).contains("sup3rs3cr3t"),
+            "Debug redacts it"
+        );
     }
 
     #[test]

@@ -228,23 +228,24 @@ impl VolumeService {
     ) -> ApiResult<GuestVolume> {
         let ctx = ctx.clone();
         let me = self.clone();
-        let g = self.write(move |c| {
-            let v = visible_volume(c, &ctx, &volume_id)?;
-            may_change(&ctx, &v.project_id)?;
-            check_attachable(&v, Some(&instance))?;
-            let taken: Vec<String> = store::attachments_of_instance(c, &instance)
-                .map_err(sql)?
-                .into_iter()
-                .filter_map(|a| a.mountpoint)
-                .collect();
-            let dev = device_name(&taken, wanted_device.as_deref())?;
-            let a = new_attachment(&v, Some(instance), Some(dev), "rw", "attaching", true);
-            store::attachment_insert(c, &a).map_err(sql)?;
-            move_volume(c, &v, Event::AttachStart)?;
-            let iscsi = me.export_ensure_tx(c, &v.id)?;
-            Ok(me.guest_volume(&v, &a, iscsi))
-        })
-        .await?;
+        let g = self
+            .write(move |c| {
+                let v = visible_volume(c, &ctx, &volume_id)?;
+                may_change(&ctx, &v.project_id)?;
+                check_attachable(&v, Some(&instance))?;
+                let taken: Vec<String> = store::attachments_of_instance(c, &instance)
+                    .map_err(sql)?
+                    .into_iter()
+                    .filter_map(|a| a.mountpoint)
+                    .collect();
+                let dev = device_name(&taken, wanted_device.as_deref())?;
+                let a = new_attachment(&v, Some(instance), Some(dev), "rw", "attaching", true);
+                store::attachment_insert(c, &a).map_err(sql)?;
+                move_volume(c, &v, Event::AttachStart)?;
+                let iscsi = me.export_ensure_tx(c, &v.id)?;
+                Ok(me.guest_volume(&v, &a, iscsi))
+            })
+            .await?;
         // The target exists before the hypervisor is asked to log in to it.
         if g.iscsi.is_some()
             && let Err(e) = self.sync_exports().await
@@ -430,53 +431,54 @@ impl VolumeService {
     ) -> ApiResult<(Attachment, Option<Value>)> {
         let ctx = ctx.clone();
         let me = self.clone();
-        let out = self.write(move |c| {
-            let v = visible_volume(c, &ctx, &volume_id)?;
-            may_change(&ctx, &v.project_id)?;
-            check_attachable(&v, instance.as_deref())?;
-            let mode = mode.unwrap_or_else(|| "rw".into());
-            if !matches!(mode.as_str(), "rw" | "ro") {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid input received: Invalid attach mode {mode}."
-                )));
-            }
-            let status = if connector.is_some() {
-                "attaching"
-            } else {
-                "reserved"
-            };
-            let mut a = new_attachment(&v, instance, None, &mode, status, false);
-            a.connector = connector.clone();
-            if let Some(m) = connector
-                .as_ref()
-                .and_then(|c| c.get("mountpoint"))
-                .and_then(Value::as_str)
-            {
-                a.mountpoint = Some(m.to_owned());
-            }
-            store::attachment_insert(c, &a).map_err(sql)?;
-            let v2 = store::volume_get(c, &v.id)
-                .map_err(sql)?
-                .ok_or_else(|| volume_not_found(&v.id))?;
-            move_volume(
-                c,
-                &v,
-                if connector.is_some() {
-                    Event::AttachStart
-                } else {
-                    Event::Reserve
-                },
-            )?;
-            let info = match connector {
-                Some(_) => {
-                    let iscsi = me.export_ensure_tx(c, &v2.id)?;
-                    Some(me.connection_info(&v2, &a, iscsi.as_ref()))
+        let out = self
+            .write(move |c| {
+                let v = visible_volume(c, &ctx, &volume_id)?;
+                may_change(&ctx, &v.project_id)?;
+                check_attachable(&v, instance.as_deref())?;
+                let mode = mode.unwrap_or_else(|| "rw".into());
+                if !matches!(mode.as_str(), "rw" | "ro") {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input received: Invalid attach mode {mode}."
+                    )));
                 }
-                None => None,
-            };
-            Ok((a, info))
-        })
-        .await?;
+                let status = if connector.is_some() {
+                    "attaching"
+                } else {
+                    "reserved"
+                };
+                let mut a = new_attachment(&v, instance, None, &mode, status, false);
+                a.connector = connector.clone();
+                if let Some(m) = connector
+                    .as_ref()
+                    .and_then(|c| c.get("mountpoint"))
+                    .and_then(Value::as_str)
+                {
+                    a.mountpoint = Some(m.to_owned());
+                }
+                store::attachment_insert(c, &a).map_err(sql)?;
+                let v2 = store::volume_get(c, &v.id)
+                    .map_err(sql)?
+                    .ok_or_else(|| volume_not_found(&v.id))?;
+                move_volume(
+                    c,
+                    &v,
+                    if connector.is_some() {
+                        Event::AttachStart
+                    } else {
+                        Event::Reserve
+                    },
+                )?;
+                let info = match connector {
+                    Some(_) => {
+                        let iscsi = me.export_ensure_tx(c, &v2.id)?;
+                        Some(me.connection_info(&v2, &a, iscsi.as_ref()))
+                    }
+                    None => None,
+                };
+                Ok((a, info))
+            })
+            .await?;
         if out.1.is_some() {
             self.sync_exports().await?;
         }
@@ -492,23 +494,24 @@ impl VolumeService {
     ) -> ApiResult<(Attachment, Value)> {
         let ctx = ctx.clone();
         let me = self.clone();
-        let out = self.write(move |c| {
-            let (mut a, v) = visible_attachment(c, &ctx, &id)?;
-            may_change(&ctx, &v.project_id)?;
-            if let Some(m) = connector.get("mountpoint").and_then(Value::as_str) {
-                a.mountpoint = Some(m.to_owned());
-            }
-            if a.status == "reserved" {
-                a.status = "attaching".into();
-                move_volume(c, &v, Event::AttachStart)?;
-            }
-            a.connector = Some(connector);
-            store::attachment_update(c, &a).map_err(sql)?;
-            let iscsi = me.export_ensure_tx(c, &v.id)?;
-            let info = me.connection_info(&v, &a, iscsi.as_ref());
-            Ok((a, info))
-        })
-        .await?;
+        let out = self
+            .write(move |c| {
+                let (mut a, v) = visible_attachment(c, &ctx, &id)?;
+                may_change(&ctx, &v.project_id)?;
+                if let Some(m) = connector.get("mountpoint").and_then(Value::as_str) {
+                    a.mountpoint = Some(m.to_owned());
+                }
+                if a.status == "reserved" {
+                    a.status = "attaching".into();
+                    move_volume(c, &v, Event::AttachStart)?;
+                }
+                a.connector = Some(connector);
+                store::attachment_update(c, &a).map_err(sql)?;
+                let iscsi = me.export_ensure_tx(c, &v.id)?;
+                let info = me.connection_info(&v, &a, iscsi.as_ref());
+                Ok((a, info))
+            })
+            .await?;
         self.sync_exports().await?;
         Ok(out)
     }
@@ -601,137 +604,139 @@ impl VolumeService {
         let ctx = ctx.clone();
         let action = action.to_owned();
         let me = self.clone();
-        let out = self.write(move |c| {
-            let v = visible_volume(c, &ctx, &volume_id)?;
-            may_change(&ctx, &v.project_id)?;
-            let pending = v
-                .attachments
-                .iter()
-                .find(|a| matches!(a.status.as_str(), "reserved" | "attaching"))
-                .cloned();
-            match action.as_str() {
-                "os-reserve" => {
-                    check_attachable(&v, None)?;
-                    let a = new_attachment(&v, None, None, "rw", "attaching", false);
-                    store::attachment_insert(c, &a).map_err(sql)?;
-                    move_volume(c, &v, Event::AttachStart)?;
-                }
-                "os-unreserve" => {
-                    if let Some(a) = pending {
-                        drop_attachment(c, &a.id, true)?;
-                    } else if v.status == VolumeStatus::Attaching {
-                        move_volume(c, &v, Event::Unreserve { others: false })?;
+        let out = self
+            .write(move |c| {
+                let v = visible_volume(c, &ctx, &volume_id)?;
+                may_change(&ctx, &v.project_id)?;
+                let pending = v
+                    .attachments
+                    .iter()
+                    .find(|a| matches!(a.status.as_str(), "reserved" | "attaching"))
+                    .cloned();
+                match action.as_str() {
+                    "os-reserve" => {
+                        check_attachable(&v, None)?;
+                        let a = new_attachment(&v, None, None, "rw", "attaching", false);
+                        store::attachment_insert(c, &a).map_err(sql)?;
+                        move_volume(c, &v, Event::AttachStart)?;
                     }
-                }
-                "os-attach" => {
-                    let instance = args
-                        .get("instance_uuid")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
-                    let host = args.get("host_name").and_then(Value::as_str);
-                    if instance.is_none() && host.is_none() {
-                        return Err(ApiError::bad_request(
-                            "Invalid request to attach volume to an invalid target",
-                        ));
-                    }
-                    if let Some(i) = &instance
-                        && uuid::Uuid::parse_str(i).is_err()
-                    {
-                        return Err(ApiError::bad_request(
-                            "Invalid request to attach volume to an instance with an invalid \
-                             instance_uuid",
-                        ));
-                    }
-                    let mountpoint = args
-                        .get("mountpoint")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
-                    let mode = args
-                        .get("mode")
-                        .and_then(Value::as_str)
-                        .unwrap_or("rw")
-                        .to_owned();
-                    if !matches!(mode.as_str(), "rw" | "ro") {
-                        return Err(ApiError::bad_request(
-                            "Invalid request to attach volume with an invalid mode. \
-                             Attaching mode should be 'rw' or 'ro'",
-                        ));
-                    }
-                    let mut a = match pending {
-                        Some(a) => a,
-                        None => {
-                            check_attachable(&v, instance.as_deref())?;
-                            let a = new_attachment(&v, None, None, &mode, "attaching", false);
-                            store::attachment_insert(c, &a).map_err(sql)?;
-                            a
+                    "os-unreserve" => {
+                        if let Some(a) = pending {
+                            drop_attachment(c, &a.id, true)?;
+                        } else if v.status == VolumeStatus::Attaching {
+                            move_volume(c, &v, Event::Unreserve { others: false })?;
                         }
-                    };
-                    a.instance_uuid = instance;
-                    a.mountpoint = mountpoint;
-                    a.attach_mode = mode;
-                    a.status = "attached".into();
-                    a.attached_at = Some(store::now());
-                    store::attachment_update(c, &a).map_err(sql)?;
-                    move_volume(c, &v, Event::Attached)?;
-                }
-                "os-begin_detaching" => {
-                    move_volume(c, &v, Event::DetachStart)?;
-                }
-                "os-roll_detaching" => {
-                    move_volume(c, &v, Event::DetachRollback)?;
-                }
-                "os-detach" => {
-                    let wanted = args.get("attachment_id").and_then(Value::as_str);
-                    let a = match wanted {
-                        Some(id) => v.attachments.iter().find(|a| a.id == id),
-                        None if v.attachments.len() <= 1 => v.attachments.first(),
-                        None => {
+                    }
+                    "os-attach" => {
+                        let instance = args
+                            .get("instance_uuid")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned);
+                        let host = args.get("host_name").and_then(Value::as_str);
+                        if instance.is_none() && host.is_none() {
                             return Err(ApiError::bad_request(
-                                "Invalid volume: Volume has more than one attachment; \
-                                 an attachment_id is required.",
+                                "Invalid request to attach volume to an invalid target",
                             ));
                         }
-                    };
-                    match a {
-                        Some(a) => drop_attachment(c, &a.id, false)?,
-                        None if wanted.is_some() => {
-                            return Err(attachment_not_found(wanted.unwrap_or_default()));
+                        if let Some(i) = &instance
+                            && uuid::Uuid::parse_str(i).is_err()
+                        {
+                            return Err(ApiError::bad_request(
+                                "Invalid request to attach volume to an instance with an invalid \
+                             instance_uuid",
+                            ));
                         }
-                        None => {
-                            move_volume(c, &v, Event::Detached { others: false })?;
+                        let mountpoint = args
+                            .get("mountpoint")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned);
+                        let mode = args
+                            .get("mode")
+                            .and_then(Value::as_str)
+                            .unwrap_or("rw")
+                            .to_owned();
+                        if !matches!(mode.as_str(), "rw" | "ro") {
+                            return Err(ApiError::bad_request(
+                                "Invalid request to attach volume with an invalid mode. \
+                             Attaching mode should be 'rw' or 'ro'",
+                            ));
+                        }
+                        let mut a = match pending {
+                            Some(a) => a,
+                            None => {
+                                check_attachable(&v, instance.as_deref())?;
+                                let a = new_attachment(&v, None, None, &mode, "attaching", false);
+                                store::attachment_insert(c, &a).map_err(sql)?;
+                                a
+                            }
+                        };
+                        a.instance_uuid = instance;
+                        a.mountpoint = mountpoint;
+                        a.attach_mode = mode;
+                        a.status = "attached".into();
+                        a.attached_at = Some(store::now());
+                        store::attachment_update(c, &a).map_err(sql)?;
+                        move_volume(c, &v, Event::Attached)?;
+                    }
+                    "os-begin_detaching" => {
+                        move_volume(c, &v, Event::DetachStart)?;
+                    }
+                    "os-roll_detaching" => {
+                        move_volume(c, &v, Event::DetachRollback)?;
+                    }
+                    "os-detach" => {
+                        let wanted = args.get("attachment_id").and_then(Value::as_str);
+                        let a = match wanted {
+                            Some(id) => v.attachments.iter().find(|a| a.id == id),
+                            None if v.attachments.len() <= 1 => v.attachments.first(),
+                            None => {
+                                return Err(ApiError::bad_request(
+                                    "Invalid volume: Volume has more than one attachment; \
+                                 an attachment_id is required.",
+                                ));
+                            }
+                        };
+                        match a {
+                            Some(a) => drop_attachment(c, &a.id, false)?,
+                            None if wanted.is_some() => {
+                                return Err(attachment_not_found(wanted.unwrap_or_default()));
+                            }
+                            None => {
+                                move_volume(c, &v, Event::Detached { others: false })?;
+                            }
                         }
                     }
-                }
-                "os-initialize_connection" => {
-                    let connector = args.get("connector").cloned().filter(Value::is_object);
-                    let Some(connector) = connector else {
-                        return Err(ApiError::bad_request(
-                            "Invalid input received: Must specify 'connector'.",
-                        ));
-                    };
-                    let mut a = pending
-                        .unwrap_or_else(|| new_attachment(&v, None, None, "rw", "reserved", false));
-                    a.connector = Some(connector);
-                    let iscsi = me.export_ensure_tx(c, &v.id)?;
-                    let info = me.connection_info(&v, &a, iscsi.as_ref());
-                    return Ok(Some(json!({"connection_info": info})));
-                }
-                "os-terminate_connection" => {
-                    if !args.get("connector").is_some_and(Value::is_object) {
-                        return Err(ApiError::bad_request(
-                            "Invalid input received: Must specify 'connector'.",
-                        ));
+                    "os-initialize_connection" => {
+                        let connector = args.get("connector").cloned().filter(Value::is_object);
+                        let Some(connector) = connector else {
+                            return Err(ApiError::bad_request(
+                                "Invalid input received: Must specify 'connector'.",
+                            ));
+                        };
+                        let mut a = pending.unwrap_or_else(|| {
+                            new_attachment(&v, None, None, "rw", "reserved", false)
+                        });
+                        a.connector = Some(connector);
+                        let iscsi = me.export_ensure_tx(c, &v.id)?;
+                        let info = me.connection_info(&v, &a, iscsi.as_ref());
+                        return Ok(Some(json!({"connection_info": info})));
+                    }
+                    "os-terminate_connection" => {
+                        if !args.get("connector").is_some_and(Value::is_object) {
+                            return Err(ApiError::bad_request(
+                                "Invalid input received: Must specify 'connector'.",
+                            ));
+                        }
+                    }
+                    other => {
+                        return Err(ApiError::bad_request(format!(
+                            "There is no such action: {other}"
+                        )));
                     }
                 }
-                other => {
-                    return Err(ApiError::bad_request(format!(
-                        "There is no such action: {other}"
-                    )));
-                }
-            }
-            Ok(None)
-        })
-        .await?;
+                Ok(None)
+            })
+            .await?;
         // Exports follow the attachments these actions made or dropped.
         self.sync_exports().await?;
         Ok(out)

@@ -128,8 +128,8 @@ impl VolumeService {
             tgt.ensure_daemon().map_err(|e| vec![e])?;
             tgt.reconcile(&wanted)
         })
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
         res.map_err(|errors| {
             for e in &errors {
                 tracing::error!(error = %e, "converging iSCSI targets");

@@ -491,7 +491,11 @@ impl Tgt {
 
 /// The pid in `pid_file` if that process is a live `tgtd -f -C <control_port>`.
 pub fn managed_pid(pid_file: &Path, control_port: u16) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
+    let pid: u32 = std::fs::read_to_string(pid_file)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
     let port = control_port.to_string();
@@ -578,8 +582,10 @@ Target 3: iqn.2010-10.org.openstack:other:volume-b
                 "target --op bind"
             ]
         );
-        assert!(plan.iter().all(|s| s.args.contains(&"2".to_string())
-            || s.args[1] == "account" && s.args[3] == "new"));
+        assert!(
+            plan.iter().all(|s| s.args.contains(&"2".to_string())
+                || s.args[1] == "account" && s.args[3] == "new")
+        );
         assert!(plan[1].args.ends_with(&[
             "--backing-store".into(),
             "/s/volumes/volume-x".into(),
@@ -590,7 +596,11 @@ Target 3: iqn.2010-10.org.openstack:other:volume-b
         let secret: Vec<&Step> = plan.iter().filter(|s| s.secret).collect();
         assert_eq!(secret.len(), 1, "only the account step carries the secret");
         assert!(secret[0].args.contains(&e.password));
-        assert!(plan.iter().filter(|s| !s.secret).all(|s| !s.args.contains(&e.password)));
+        assert!(
+            plan.iter()
+                .filter(|s| !s.secret)
+                .all(|s| !s.args.contains(&e.password))
+        );
     }
 
     #[test]
@@ -605,8 +615,10 @@ Target 3: iqn.2010-10.org.openstack:other:volume-b
         half[0].acls.clear();
         let plan = plan_export(&e, &half);
         assert_eq!(plan.len(), 3);
-        assert!(plan.iter().all(|s| s.args.contains(&"1".to_string())
-            || s.args[3] == "new"));
+        assert!(
+            plan.iter()
+                .all(|s| s.args.contains(&"1".to_string()) || s.args[3] == "new")
+        );
         // Backed by another path: the LUN is replaced.
         let moved = export("a", "/dev/vg/volume-a");
         let plan = plan_export(&moved, &listed);
@@ -620,7 +632,9 @@ Target 3: iqn.2010-10.org.openstack:other:volume-b
         let plan = plan_unexport(l);
         assert_eq!(
             plan[0].args,
-            ["--mode", "target", "--op", "delete", "--force", "--tid", "1"]
+            [
+                "--mode", "target", "--op", "delete", "--force", "--tid", "1"
+            ]
         );
         assert_eq!(
             plan[1].args,

@@ -312,11 +312,7 @@ impl Backend for LvmBackend {
         if self.exists(&snap)? {
             return Ok(());
         }
-        self.run_all(
-            &self
-                .plans
-                .clone_lv(&Plans::volume_lv(volume), &snap, None),
-        )
+        self.run_all(&self.plans.clone_lv(&Plans::volume_lv(volume), &snap, None))
     }
 
     fn snapshot_delete(&self, snapshot: &str) -> io::Result<()> {
@@ -335,7 +331,10 @@ impl Backend for LvmBackend {
         let lv = Plans::volume_lv(id);
         match self.size_of(&lv)? {
             Some(have) if have >= size_gib * GIB => Ok(()),
-            Some(_) => self.runner.run(&self.plans.extend_lv(&lv, size_gib)).map(drop),
+            Some(_) => self
+                .runner
+                .run(&self.plans.extend_lv(&lv, size_gib))
+                .map(drop),
             None => Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("no logical volume {}", self.plans.full(&lv)),
@@ -406,12 +405,7 @@ mod tests {
         fn new(existing: &[(&str, u64)]) -> Arc<Recorder> {
             Arc::new(Recorder {
                 ran: Mutex::new(Vec::new()),
-                lvs: Mutex::new(
-                    existing
-                        .iter()
-                        .map(|(n, s)| (n.to_string(), *s))
-                        .collect(),
-                ),
+                lvs: Mutex::new(existing.iter().map(|(n, s)| (n.to_string(), *s)).collect()),
             })
         }
         fn ran(&self) -> Vec<String> {

@@ -94,7 +94,9 @@ impl VolumeService {
                     .write_blocking(|c| exports::iqn_prefix(c).map_err(sql))
                     .map_err(|e| anyhow::anyhow!("the iSCSI IQN prefix: {e}"))?;
                 let keys = crate::identity::token::CredentialKeys::open(
-                    &state_dir.join(crate::state::FERNET_DIR).with_file_name("credential-keys"),
+                    &state_dir
+                        .join(crate::state::FERNET_DIR)
+                        .with_file_name("credential-keys"),
                 )?;
                 let tgt = iscsi::Tgt::new(iscsi::TgtConfig {
                     portal: cfg.iscsi_portal,

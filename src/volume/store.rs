@@ -1200,6 +1200,9 @@ pub fn export_insert(c: &Connection, e: &ExportRow) -> rusqlite::Result<()> {
 }
 
 pub fn export_delete(c: &Connection, volume_id: &str) -> rusqlite::Result<()> {
-    c.execute("DELETE FROM volume_exports WHERE volume_id = ?1", [volume_id])?;
+    c.execute(
+        "DELETE FROM volume_exports WHERE volume_id = ?1",
+        [volume_id],
+    )?;
     Ok(())
 }
