@@ -73,6 +73,7 @@ def main():
     r = requests.post(base + "/identity/v3/auth/tokens", json={"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "demo", "domain": {"id": "default"}, "password": creds["demo_password"]}}}, "scope": {"project": {"name": "demo", "domain": {"id": "default"}}}}})
     r.raise_for_status()
     h = {"X-Auth-Token": r.headers["X-Subject-Token"], "OpenStack-API-Version": "volume 3.60"}
+    hn = {"X-Auth-Token": h["X-Auth-Token"], "OpenStack-API-Version": "compute 2.79"}
     pid = r.json()["token"]["project"]["id"]
     v3 = f"{base}/volume/v3/{pid}"; nova = f"{base}/compute/v2.1"
 
@@ -84,7 +85,7 @@ def main():
             time.sleep(0.01)
 
     def console(sid):
-        r = requests.post(f"{nova}/servers/{sid}/action", headers=h, json={"os-getConsoleOutput": {}})
+        r = requests.post(f"{nova}/servers/{sid}/action", headers=hn, json={"os-getConsoleOutput": {}})
         return r.json().get("output", "")
 
     def wait_console(sid, pattern, timeout=600):
@@ -106,7 +107,7 @@ def main():
     while not imgs:
         imgs = [i for i in requests.get(f"{base}/image/v2/images?name=cirros", headers=h).json()["images"] if i["status"] == "active"]
         time.sleep(0.2)
-    r = requests.post(f"{nova}/servers", headers=h, json={"server": {"name": "bench", "imageRef": imgs[0]["id"], "flavorRef": "42", "networks": "none", "config_drive": True, "user_data": base64.b64encode(WATCH.encode()).decode()}})
+    r = requests.post(f"{nova}/servers", headers=hn, json={"server": {"name": "bench", "imageRef": imgs[0]["id"], "flavorRef": "42", "networks": "none", "config_drive": True, "user_data": base64.b64encode(WATCH.encode()).decode()}})
     r.raise_for_status(); sid = r.json()["server"]["id"]
     wait_console(sid, "onestack-guest ready")
     status = json.load(open(os.path.join(state, "compute-status.json")))
@@ -117,7 +118,7 @@ def main():
     vid = requests.post(f"{v3}/volumes", headers=h, json={"volume": {"size": size_gib, "name": "bench"}}).json()["volume"]["id"]
     wait_volume(vid)
     t = time.time()
-    r = requests.post(f"{nova}/servers/{sid}/os-volume_attachments", headers=h, json={"volumeAttachment": {"volumeId": vid}})
+    r = requests.post(f"{nova}/servers/{sid}/os-volume_attachments", headers=hn, json={"volumeAttachment": {"volumeId": vid}})
     r.raise_for_status()
     wait_console(sid, r"disk-seen vdb")
     kind = "iSCSI (tgt + libiscsi, CHAP)" if ISCSI else "file"
@@ -139,7 +140,7 @@ def main():
     print(f"host sequential write {MIB} MiB (dd bs=1M oflag=direct conv=fsync): {MIB / w:.1f} MB/s")
     print(f"host sequential read  {MIB} MiB (dd bs=1M iflag=direct): {MIB / rd:.1f} MB/s")
     print(f"guest/host: write {MIB / max(t1 - t0, 0.01) / (MIB / w):.2f}, read {MIB / max(t3 - t2, 0.01) / (MIB / rd):.2f}")
-    requests.delete(f"{nova}/servers/{sid}", headers=h)
+    requests.delete(f"{nova}/servers/{sid}", headers=hn)
     time.sleep(2)
 
 
