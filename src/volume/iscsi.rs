@@ -627,6 +627,27 @@ Target 3: iqn.2010-10.org.openstack:other:volume-b
     }
 
     #[test]
+    fn only_this_clouds_targets_are_ours() {
+        let tgt = Tgt::new(TgtConfig {
+            portal: "127.0.0.1:3260".parse().expect("addr"),
+            control_port: 0,
+            managed: false,
+            iqn_prefix: "iqn.2010-10.org.openstack:c1".into(),
+            netns: None,
+            dir: PathBuf::from("/nonexistent"),
+        });
+        let mut listed = parse_targets(SHOW);
+        listed.push(Listed {
+            tid: 4,
+            iqn: "iqn.2010-10.org.openstack:c10:volume-z".into(),
+            ..Listed::default()
+        });
+        let ours: Vec<String> = tgt.ours(listed).into_iter().map(|l| l.iqn).collect();
+        assert_eq!(ours, ["iqn.2010-10.org.openstack:c1:volume-a"]);
+        assert_eq!(tgt.iqn("v"), "iqn.2010-10.org.openstack:c1:volume-v");
+    }
+
+    #[test]
     fn unexport_forces_the_target_and_drops_its_accounts() {
         let l = &parse_targets(SHOW)[0];
         let plan = plan_unexport(l);
