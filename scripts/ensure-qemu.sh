@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Make sure qemu-system-x86_64 (the compute service's hypervisor) and genisoimage (config
-# drives) are installed on Debian 12 / Ubuntu. Idempotent: does nothing when both are there.
+# Make sure qemu-system-x86_64 (the compute service's hypervisor), its iSCSI block module
+# (qemu-block-extra) and genisoimage (config drives) are installed on Debian 12 / Ubuntu. Idempotent: does nothing when both are there.
 #
 # Debian bookworm: its own qemu-system-x86 (7.2) conflicts with a qemu-utils taken from
 # bookworm-backports, so the bookworm-backports suite is added next to the existing Debian
@@ -137,6 +137,23 @@ else
     esac
     command -v qemu-system-x86_64 >/dev/null 2>&1 || die "qemu-system-x86_64 still missing after install"
     say "installed: $(qemu-system-x86_64 --version | head -n1)"
+    did_something=1
+fi
+
+# QEMU's own iSCSI initiator (libiscsi), for volumes exported by tgt: the block module
+# must come from the same suite as qemu-system-x86 (its version must match exactly).
+if installed qemu-block-extra; then
+    say "qemu-block-extra present"
+else
+    if [[ $distro == debian && $codename == bookworm ]]; then
+        ensure_backports_source
+        say "installing qemu-block-extra from ${codename}-backports"
+        $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends -t "${codename}-backports" qemu-block-extra
+    else
+        apt_update
+        say "installing qemu-block-extra"
+        $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends qemu-block-extra
+    fi
     did_something=1
 fi
 

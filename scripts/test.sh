@@ -15,7 +15,7 @@ ROOT="$PWD"
 # qemu-utils: the image acceptance tests make real qcow2 files; volumes from images use qemu-img.
 # genisoimage: config drives; chromium + chromium-driver: the dashboard's browser test; qemu-system-x86 comes from scripts/ensure-qemu.sh (backports
 # on Debian 12); the test guest's own build tools from scripts/build-test-image.sh.
-APT_PACKAGES="build-essential pkg-config curl ca-certificates iproute2 nftables dnsmasq-base qemu-utils genisoimage chromium chromium-driver"
+APT_PACKAGES="build-essential pkg-config curl ca-certificates iproute2 nftables dnsmasq-base qemu-utils genisoimage tgt lvm2 chromium chromium-driver"
 
 section() { printf '\n==================== %s ====================\n' "$*"; }
 

@@ -96,11 +96,13 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
     let network = NetworkService::new(db.clone());
     let placement = PlacementService::new(db.clone());
     let compute = compute_service(&profile, &dir, &db, &image, &network, &placement);
-    let volume = crate::volume::VolumeService::open(
+    let volume = crate::volume::VolumeService::open_profile(
         db.clone(),
         &dir,
         crate::placement::host::hostname(),
         Some(image.clone()),
+        &profile.volume,
+        guest_netns(&profile),
     )?;
     compute.set_volume(volume.clone());
     let object = crate::object::ObjectService::open(db.clone(), &dir)?;
@@ -127,6 +129,11 @@ pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared>
         },
         _lock: lock,
     })
+}
+
+/// The network namespace the guests run in (the host's when None).
+fn guest_netns(profile: &Profile) -> Option<String> {
+    Some(profile.network.host_netns.clone()).filter(|n| !n.is_empty())
 }
 
 /// The compute service on the VMM the profile and the host allow.
@@ -169,7 +176,7 @@ fn compute_service(
         db.clone(),
         crate::compute::ComputeConfig {
             instances_dir: dir.join("instances"),
-            netns: Some(net.host_netns.clone()).filter(|n| !n.is_empty()),
+            netns: guest_netns(profile),
             provider_uuid: crate::placement::compute_node_uuid(),
             host,
             hypervisor_reason: reason,

@@ -27,6 +27,62 @@ pub struct Profile {
     pub lab: LabSection,
     #[serde(default)]
     pub http: HttpSection,
+    #[serde(default)]
+    pub volume: VolumeSection,
+}
+
+/// Block storage: where volumes live and how guests reach them (DevStack's
+/// CINDER_ENABLED_BACKENDS, VOLUME_GROUP_NAME and CINDER_TARGET_HELPER).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VolumeSection {
+    /// `file` (sparse raw files in the state directory) or `lvm` (thin volumes).
+    pub backend: VolumeBackend,
+    /// The LVM volume group (`backend = "lvm"`); `onestack install` can make it
+    /// on a loop file.
+    pub volume_group: String,
+    /// The thin pool inside the volume group.
+    pub thin_pool: String,
+    /// `none` (the hypervisor opens the volume directly) or `tgtadm` (volumes are
+    /// exported over iSCSI with CHAP by the userspace tgt daemon and QEMU opens
+    /// them with its own initiator).
+    pub target_helper: TargetHelper,
+    /// `address:port` the iSCSI targets listen on.
+    pub iscsi_portal: SocketAddr,
+    /// tgtd's management channel (`tgtd -C`, socket `/var/run/tgtd/socket.N`,
+    /// at most 32767); 0 is the system's tgt service.
+    pub tgt_control_port: u16,
+    /// Start and supervise a tgtd of our own on `tgt_control_port` and
+    /// `iscsi_portal` (false: use the running one, e.g. the system's tgt service).
+    pub tgt_managed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VolumeBackend {
+    File,
+    Lvm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetHelper {
+    None,
+    Tgtadm,
+}
+
+impl Default for VolumeSection {
+    fn default() -> Self {
+        VolumeSection {
+            backend: VolumeBackend::File,
+            volume_group: "stack-volumes-lvmdriver-1".into(),
+            thin_pool: "stack-volumes-lvmdriver-1-pool".into(),
+            target_helper: TargetHelper::None,
+            iscsi_portal: SocketAddr::from(([127, 0, 0, 1], 3260)),
+            tgt_control_port: 0,
+            tgt_managed: false,
+        }
+    }
 }
 
 /// The API listener's limits (see `http::listener`).
@@ -572,6 +628,16 @@ impl Profile {
             ));
         }
         self.network.check()?;
+        if self.volume.tgt_control_port > 32767 {
+            return Err(
+                "key `volume.tgt_control_port` must be at most 32767 (tgtd's limit)".into(),
+            );
+        }
+        if self.volume.volume_group.is_empty() || self.volume.thin_pool.is_empty() {
+            return Err(
+                "keys `volume.volume_group` and `volume.thin_pool` must not be empty".into(),
+            );
+        }
         if !(60..=7 * 24 * 3600).contains(&self.identity.token_expiration) {
             return Err(
                 "key `identity.token_expiration` must be between 60 and 604800 seconds".into(),

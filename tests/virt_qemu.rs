@@ -103,6 +103,7 @@ impl Guest {
                 format: DiskFormat::Raw,
                 kind: DiskKind::Disk,
                 read_only: false,
+                iscsi: None,
             }],
             nics: vec![],
             boot: BootSource::Firmware,

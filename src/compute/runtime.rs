@@ -49,6 +49,7 @@ impl ComputeService {
             format: DiskFormat::Qcow2,
             kind: DiskKind::Disk,
             read_only: false,
+            iscsi: None,
         }];
         if s.vm_state == super::model::VmState::Rescued && p.rescue_disk.exists() {
             // Nova's rescue: the rescue image boots, the original disk comes second.
@@ -61,6 +62,7 @@ impl ComputeService {
                     format: DiskFormat::Qcow2,
                     kind: DiskKind::Disk,
                     read_only: false,
+                    iscsi: None,
                 },
             );
         }
@@ -71,6 +73,7 @@ impl ComputeService {
                 format: DiskFormat::Raw,
                 kind: DiskKind::Cdrom,
                 read_only: true,
+                iscsi: None,
             });
         }
         disks.extend(self.volume_disks(&s.id));

@@ -45,6 +45,7 @@ fn disk_of(g: &GuestVolume) -> DiskSpec {
         format: DiskFormat::Raw,
         kind: DiskKind::Disk,
         read_only: g.read_only,
+        iscsi: g.iscsi.clone(),
     }
 }
 

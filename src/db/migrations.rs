@@ -75,6 +75,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0025_identity_oauth1",
         include_str!("migrations/0025_identity_oauth1.sql"),
     ),
+    (
+        "0024_volume_iscsi_exports",
+        include_str!("migrations/0024_volume_iscsi_exports.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

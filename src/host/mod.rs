@@ -14,6 +14,7 @@ pub mod plan;
 pub mod preflight;
 pub mod systemd;
 pub mod test_image;
+pub mod volume_group;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -74,6 +75,10 @@ pub struct InstallReport {
     pub plan: SetupPlan,
 }
 
+/// Size of the loop file behind the `lvm` backend's volume group (DevStack's
+/// VOLUME_BACKING_FILE_SIZE is 24G); sparse, so it costs what volumes hold.
+const VOLUME_GROUP_GIB: u64 = 24;
+
 /// `onestack install`.
 pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
     let mut out = String::new();
@@ -119,6 +124,23 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
     let nic_list = nics::classify(&observed);
     let plan = plan::choose(&observed, nic_list, &profile.network.external_bridge)?;
     effective_profile(&mut profile, &plan, o.netns.as_deref())?;
+    if profile.volume.backend == crate::profile::VolumeBackend::Lvm {
+        // The `lvm` backend's group on a loop file, attached again at every boot.
+        let done = volume_group::ensure(
+            &o.state_dir,
+            &o.unit_dir,
+            VOLUME_GROUP_GIB,
+            &profile.volume.volume_group,
+            &profile.volume.thin_pool,
+            o.dry_run,
+        )?;
+        for d in &done {
+            let _ = writeln!(out, "Volume group: {d}");
+        }
+        if !o.dry_run {
+            changes.extend(done);
+        }
+    }
     let net = &mut profile.network;
     for (key, range) in [
         (

@@ -4,13 +4,18 @@ use crate::dataplane::cmd::run_sync;
 
 use super::preflight::OsRelease;
 
-/// Always needed. `genisoimage` makes config drives.
+/// Always needed. `genisoimage` makes config drives; `tgt` exports volumes over
+/// iSCSI and `qemu-block-extra` is QEMU's iSCSI initiator (libiscsi) that opens
+/// them; `lvm2` and `thin-provisioning-tools` run the LVM volume backend.
 pub const PACKAGES: &[&str] = &[
     "qemu-utils",
     "dnsmasq-base",
     "nftables",
     "iproute2",
     "genisoimage",
+    "tgt",
+    "lvm2",
+    "thin-provisioning-tools",
 ];
 
 /// Installed when the distribution ships it.
@@ -35,8 +40,10 @@ pub fn missing() -> Vec<String> {
         .filter(|p| !installed(p))
         .map(|p| p.to_string())
         .collect();
-    if !installed("qemu-system-x86") {
-        m.push("qemu-system-x86".into());
+    for p in ["qemu-system-x86", "qemu-block-extra"] {
+        if !installed(p) {
+            m.push(p.into());
+        }
     }
     m.extend(
         OPTIONAL
@@ -67,9 +74,13 @@ pub fn ensure(os: &OsRelease) -> anyhow::Result<Vec<String>> {
         done.push("added bookworm-backports to apt sources".into());
     }
     done.push(apt(&["update"])?);
-    let (plain, backported): (Vec<&String>, Vec<&String>) = missing
-        .iter()
-        .partition(|p| !(bookworm && (*p == "qemu-system-x86" || *p == "qemu-utils")));
+    let (plain, backported): (Vec<&String>, Vec<&String>) = missing.iter().partition(|p| {
+        !(bookworm
+            && matches!(
+                p.as_str(),
+                "qemu-system-x86" | "qemu-utils" | "qemu-block-extra"
+            ))
+    });
     if !plain.is_empty() {
         let mut args = vec!["install", "--no-install-recommends"];
         args.extend(plain.iter().map(|s| s.as_str()));

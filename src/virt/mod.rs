@@ -91,6 +91,37 @@ pub struct DiskSpec {
     pub format: DiskFormat,
     pub kind: DiskKind,
     pub read_only: bool,
+    /// Set when the disk is an iSCSI LUN that QEMU opens with its own initiator
+    /// (libiscsi); `path` is then only a label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iscsi: Option<IscsiDisk>,
+}
+
+/// An iSCSI LUN with CHAP, as block storage exports a volume (Cinder's `iscsi`
+/// connection info).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IscsiDisk {
+    /// `address:port` of the target portal.
+    pub portal: String,
+    /// The target's IQN.
+    pub target: String,
+    pub lun: u32,
+    /// CHAP user name.
+    pub user: String,
+    /// CHAP secret: handed to QEMU through a secret object, never logged.
+    pub password: String,
+}
+
+impl std::fmt::Debug for IscsiDisk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IscsiDisk")
+            .field("portal", &self.portal)
+            .field("target", &self.target)
+            .field("lun", &self.lun)
+            .field("user", &self.user)
+            .field("password", &"***")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

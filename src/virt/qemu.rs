@@ -101,6 +101,37 @@ fn node_name(raw: &str) -> String {
     format!("vol{}", &clean[..clean.len().min(28)])
 }
 
+/// The id of the secret object holding an iSCSI disk's CHAP secret.
+fn secret_id(raw: &str) -> String {
+    format!("sec{}", node_name(raw))
+}
+
+/// Where an iSCSI disk's CHAP secret waits for QEMU to read it at start (owner-only;
+/// removed once QEMU runs).
+fn secret_file(spec: &VmSpec, raw: &str) -> PathBuf {
+    spec.run_dir.join(format!("{}.secret", node_name(raw)))
+}
+
+/// The block node of a disk QEMU opens with its own iSCSI initiator (libiscsi),
+/// authenticating with CHAP through the secret object `secret`.
+fn iscsi_blockdev(node: &str, i: &super::IscsiDisk, secret: &str, read_only: bool) -> Value {
+    serde_json::json!({
+        "driver": "raw",
+        "node-name": node,
+        "read-only": read_only,
+        "file": {
+            "driver": "iscsi",
+            "transport": "tcp",
+            "portal": i.portal,
+            "target": i.target,
+            "lun": i.lun,
+            "user": i.user,
+            "password-secret": secret,
+            "read-only": read_only,
+        },
+    })
+}
+
 /// The QEMU command line for `spec` (without the binary), pure so it can be tested.
 pub fn command_line(
     spec: &VmSpec,
@@ -155,6 +186,31 @@ pub fn command_line(
             DiskFormat::Qcow2 => "qcow2",
             DiskFormat::Raw => "raw",
         };
+        let boot = if root.as_deref() == Some(d.id.as_str()) {
+            ",bootindex=0"
+        } else {
+            ""
+        };
+        if let (DiskKind::Disk, Some(i)) = (d.kind, &d.iscsi) {
+            // The secret comes from a file, so it is not on the command line.
+            let node = node_name(&d.id);
+            let sid = secret_id(&d.id);
+            push(&[
+                "-object",
+                &format!(
+                    "secret,id={sid},format=raw,file={}",
+                    opt_escape(&secret_file(spec, &d.id))
+                ),
+                "-blockdev",
+                &iscsi_blockdev(&node, i, &sid, d.read_only).to_string(),
+                "-device",
+                &format!(
+                    "virtio-blk-pci,drive={node},id={}{boot}",
+                    qemu_id("disk", &d.id)
+                ),
+            ]);
+            continue;
+        }
         match d.kind {
             DiskKind::Disk => {
                 push(&[
@@ -165,11 +221,6 @@ pub fn command_line(
                         if d.read_only { "on" } else { "off" }
                     ),
                 ]);
-                let boot = if root.as_deref() == Some(d.id.as_str()) {
-                    ",bootindex=0"
-                } else {
-                    ""
-                };
                 push(&[
                     "-device",
                     &format!(
@@ -316,6 +367,23 @@ impl QemuDriver {
         let incoming = f.state.is_file().then(|| f.state.clone());
         let qboot = self.cfg.qboot_path();
         let args = command_line(spec, self.accel, qboot.as_deref(), incoming.as_deref());
+        let secrets = write_secrets(spec)?;
+        let started = self.start_with(spec, &f, args, incoming.is_some()).await;
+        for p in secrets {
+            if let Err(e) = std::fs::remove_file(&p) {
+                tracing::warn!(instance = %spec.instance_id, error = %e, "removing a disk secret file");
+            }
+        }
+        started
+    }
+
+    async fn start_with(
+        &self,
+        spec: &VmSpec,
+        f: &RunFiles,
+        args: Vec<String>,
+        resume: bool,
+    ) -> VirtResult<()> {
         let mut cmd = match &spec.netns {
             Some(ns) => {
                 let mut c = tokio::process::Command::new("ip");
@@ -336,7 +404,7 @@ impl QemuDriver {
             .stderr(log)
             .process_group(0)
             .kill_on_drop(false);
-        tracing::info!(instance = %spec.instance_id, accel = ?self.accel, resume = incoming.is_some(), "starting QEMU");
+        tracing::info!(instance = %spec.instance_id, accel = ?self.accel, resume, "starting QEMU");
         let status = cmd
             .status()
             .await
@@ -354,9 +422,7 @@ impl QemuDriver {
             )
         })?;
         let mut qmp = Self::qmp(spec, "launch").await?;
-        if incoming.is_some()
-            && let Err(e) = Self::finish_resume(&mut qmp, &f).await
-        {
+        if resume && let Err(e) = Self::finish_resume(&mut qmp, f).await {
             // The saved state stays: a later launch can retry, destroy drops it.
             drop(qmp);
             let _ = Self::stop_process(spec, pid, "launch").await;
@@ -465,6 +531,28 @@ impl QemuDriver {
             Self::live_pid(spec).ok_or_else(|| VirtError::NotRunning(spec.instance_id.clone()))?;
         Ok((pid, Self::qmp(spec, op).await?))
     }
+}
+
+/// Writes the CHAP secret of each iSCSI disk where the command line's secret
+/// objects read it (owner-only); returns the files to remove once QEMU runs.
+fn write_secrets(spec: &VmSpec) -> VirtResult<Vec<PathBuf>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut out = Vec::new();
+    for d in &spec.disks {
+        if let (DiskKind::Disk, Some(i)) = (d.kind, &d.iscsi) {
+            let p = secret_file(spec, &d.id);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&p)?;
+            f.write_all(i.password.as_bytes())?;
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 fn log_tail(path: &Path) -> String {
@@ -743,21 +831,40 @@ impl Hypervisor for QemuDriver {
             DiskFormat::Qcow2 => "qcow2",
             DiskFormat::Raw => "raw",
         };
-        let add = qmp
-            .execute::<_, Value>(
-                "blockdev-add",
-                Some(&serde_json::json!({
-                    "driver": fmt,
-                    "node-name": node,
+        let args = match &disk.iscsi {
+            Some(i) => {
+                let sid = secret_id(&disk.id);
+                let secret = qmp
+                    .execute::<_, Value>(
+                        "object-add",
+                        Some(&serde_json::json!({
+                            "qom-type": "secret",
+                            "id": sid,
+                            "format": "raw",
+                            "data": i.password,
+                        })),
+                    )
+                    .await;
+                if let Err(e) = secret {
+                    // Left over from an attach that died half way: same secret id.
+                    if !e.to_string().contains("uplicate") {
+                        return Err(failed("attach_disk", e));
+                    }
+                }
+                iscsi_blockdev(&node, i, &sid, disk.read_only)
+            }
+            None => serde_json::json!({
+                "driver": fmt,
+                "node-name": node,
+                "read-only": disk.read_only,
+                "file": {
+                    "driver": "file",
+                    "filename": disk.path,
                     "read-only": disk.read_only,
-                    "file": {
-                        "driver": "file",
-                        "filename": disk.path,
-                        "read-only": disk.read_only,
-                    },
-                })),
-            )
-            .await;
+                },
+            }),
+        };
+        let add = qmp.execute::<_, Value>("blockdev-add", Some(&args)).await;
         if let Err(e) = add {
             // Left over from an attach that died between the two steps.
             if !matches!(&e, QmpError::Command { desc, .. } if desc.contains("Duplicate")) {
@@ -842,10 +949,23 @@ impl Hypervisor for QemuDriver {
             )
             .await
         {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) || e.to_string().contains("Failed to find") => Ok(()),
-            Err(e) => Err(failed("detach_disk", e)),
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) || e.to_string().contains("Failed to find") => {}
+            Err(e) => return Err(failed("detach_disk", e)),
         }
+        // An iSCSI disk's CHAP secret object goes with it (file disks have none).
+        if let Err(e) = qmp
+            .execute::<_, Value>(
+                "object-del",
+                Some(&IdArgs {
+                    id: &secret_id(disk_id),
+                }),
+            )
+            .await
+        {
+            tracing::debug!(disk = disk_id, error = %e, "no secret object to remove");
+        }
+        Ok(())
     }
 
     async fn pid(&self, spec: &VmSpec) -> Option<u32> {
@@ -875,6 +995,7 @@ mod tests {
                     format: DiskFormat::Raw,
                     kind: DiskKind::Cdrom,
                     read_only: true,
+                    iscsi: None,
                 },
                 DiskSpec {
                     id: "root".into(),
@@ -882,6 +1003,7 @@ mod tests {
                     format: DiskFormat::Qcow2,
                     kind: DiskKind::Disk,
                     read_only: false,
+                    iscsi: None,
                 },
             ],
             nics: vec![NicSpec {
@@ -942,6 +1064,60 @@ mod tests {
         let kvm = command_line(&spec(), Accel::Kvm, None, None).join(" ");
         assert!(kvm.contains("-accel kvm -cpu host"));
         assert!(!kvm.contains("-bios") && !kvm.contains("-incoming"));
+    }
+
+    #[test]
+    fn an_iscsi_disk_is_a_libiscsi_blockdev_with_its_secret_in_a_file() {
+        let mut sp = spec();
+        sp.disks.push(DiskSpec {
+            id: "0b8f4c6e-1111-2222-3333-444455556666".into(),
+            path: PathBuf::from("iscsi"),
+            format: DiskFormat::Raw,
+            kind: DiskKind::Disk,
+            read_only: false,
+            iscsi: Some(crate::virt::IscsiDisk {
+                portal: "127.0.0.1:3260".into(),
+                target: "iqn.2010-10.org.openstack:os-c:volume-v".into(),
+                lun: 1,
+                user: "os-v".into(),
+                password: "sup3rs3cr3tsup3r".into(),
+            }),
+        });
+        let args = command_line(&sp, Accel::Tcg, None, None);
+        let line = args.join(" ");
+        assert!(
+            !line.contains("sup3rs3cr3t"),
+            "the secret is never on the command line"
+        );
+        let node = node_name("0b8f4c6e-1111-2222-3333-444455556666");
+        assert!(
+            line.contains(&format!(
+                "-object secret,id=sec{node},format=raw,file=/run/x/{node}.secret"
+            )),
+            "{line}"
+        );
+        let i = args
+            .iter()
+            .position(|a| a == "-blockdev")
+            .expect("blockdev");
+        let v: Value = serde_json::from_str(&args[i + 1]).expect("JSON blockdev");
+        assert_eq!(v["driver"], "raw");
+        assert_eq!(v["node-name"], node.as_str());
+        assert_eq!(v["file"]["driver"], "iscsi");
+        assert_eq!(v["file"]["portal"], "127.0.0.1:3260");
+        assert_eq!(
+            v["file"]["target"],
+            "iqn.2010-10.org.openstack:os-c:volume-v"
+        );
+        assert_eq!(v["file"]["lun"], 1);
+        assert_eq!(v["file"]["user"], "os-v");
+        assert_eq!(v["file"]["password-secret"], format!("sec{node}"));
+        assert_eq!(args[i + 2], "-device");
+        assert!(args[i + 3].starts_with(&format!("virtio-blk-pci,drive={node},id=disk-")));
+        assert!(
+            !format!("{:?}", sp).contains("sup3rs3cr3t"),
+            "Debug redacts it"
+        );
     }
 
     #[test]

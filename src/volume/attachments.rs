@@ -133,6 +133,9 @@ pub struct GuestVolume {
     /// The file the hypervisor opens (raw).
     pub path: PathBuf,
     pub read_only: bool,
+    /// Set when the volume is exported over iSCSI: the hypervisor opens the LUN
+    /// instead of `path`.
+    pub iscsi: Option<crate::virt::IscsiDisk>,
 }
 
 /// The next free `/dev/vdX` after the root disk (`vda`), or `wanted` when valid
@@ -154,8 +157,14 @@ fn device_name(taken: &[String], wanted: Option<&str>) -> ApiResult<String> {
 }
 
 impl VolumeService {
-    fn guest_volume(&self, v: &Volume, a: &Attachment) -> GuestVolume {
+    fn guest_volume(
+        &self,
+        v: &Volume,
+        a: &Attachment,
+        iscsi: Option<crate::virt::IscsiDisk>,
+    ) -> GuestVolume {
         GuestVolume {
+            iscsi,
             attachment_id: a.id.clone(),
             volume_id: v.id.clone(),
             device: a.mountpoint.clone().unwrap_or_default(),
@@ -165,9 +174,33 @@ impl VolumeService {
         }
     }
 
-    /// Cinder's connection info for the file backend: os-brick's `local`
-    /// connector on the volume's file.
-    fn connection_info(&self, v: &Volume, a: &Attachment) -> Value {
+    /// Cinder's connection info: os-brick's `iscsi` connector (CHAP) when the
+    /// volume is exported, else its `local` connector on the volume's file.
+    fn connection_info(
+        &self,
+        v: &Volume,
+        a: &Attachment,
+        iscsi: Option<&crate::virt::IscsiDisk>,
+    ) -> Value {
+        if let Some(i) = iscsi {
+            return json!({
+                "driver_volume_type": "iscsi",
+                "data": {
+                    "target_discovered": false,
+                    "target_portal": i.portal,
+                    "target_iqn": i.target,
+                    "target_lun": i.lun,
+                    "auth_method": "CHAP",
+                    "auth_username": i.user,
+                    "auth_password": i.password,
+                    "volume_id": v.id,
+                    "access_mode": a.attach_mode,
+                    "attachment_id": a.id,
+                    "encrypted": false,
+                    "discard": false,
+                },
+            });
+        }
         json!({
             "driver_volume_type": "local",
             "data": {
@@ -195,22 +228,32 @@ impl VolumeService {
     ) -> ApiResult<GuestVolume> {
         let ctx = ctx.clone();
         let me = self.clone();
-        self.write(move |c| {
-            let v = visible_volume(c, &ctx, &volume_id)?;
-            may_change(&ctx, &v.project_id)?;
-            check_attachable(&v, Some(&instance))?;
-            let taken: Vec<String> = store::attachments_of_instance(c, &instance)
-                .map_err(sql)?
-                .into_iter()
-                .filter_map(|a| a.mountpoint)
-                .collect();
-            let dev = device_name(&taken, wanted_device.as_deref())?;
-            let a = new_attachment(&v, Some(instance), Some(dev), "rw", "attaching", true);
-            store::attachment_insert(c, &a).map_err(sql)?;
-            move_volume(c, &v, Event::AttachStart)?;
-            Ok(me.guest_volume(&v, &a))
-        })
-        .await
+        let g = self
+            .write(move |c| {
+                let v = visible_volume(c, &ctx, &volume_id)?;
+                may_change(&ctx, &v.project_id)?;
+                check_attachable(&v, Some(&instance))?;
+                let taken: Vec<String> = store::attachments_of_instance(c, &instance)
+                    .map_err(sql)?
+                    .into_iter()
+                    .filter_map(|a| a.mountpoint)
+                    .collect();
+                let dev = device_name(&taken, wanted_device.as_deref())?;
+                let a = new_attachment(&v, Some(instance), Some(dev), "rw", "attaching", true);
+                store::attachment_insert(c, &a).map_err(sql)?;
+                move_volume(c, &v, Event::AttachStart)?;
+                let iscsi = me.export_ensure_tx(c, &v.id)?;
+                Ok(me.guest_volume(&v, &a, iscsi))
+            })
+            .await?;
+        // The target exists before the hypervisor is asked to log in to it.
+        if g.iscsi.is_some()
+            && let Err(e) = self.sync_exports().await
+        {
+            self.guest_attach_undo(g.attachment_id.clone()).await?;
+            return Err(e);
+        }
+        Ok(g)
     }
 
     /// The disk is in the guest: the attachment is `attached`, the volume in-use.
@@ -235,7 +278,17 @@ impl VolumeService {
     /// volume returns to available (in-use if other attachments remain).
     pub async fn guest_attach_undo(&self, attachment_id: String) -> ApiResult<()> {
         self.write(move |c| drop_attachment(c, &attachment_id, true))
-            .await
+            .await?;
+        self.release_exports().await;
+        Ok(())
+    }
+
+    /// After an attachment went: tgtd drops the targets no attachment needs
+    /// (a failure is logged; the next start converges again).
+    async fn release_exports(&self) {
+        if let Err(e) = self.sync_exports().await {
+            tracing::warn!(error = %e, "removing unused iSCSI exports");
+        }
     }
 
     /// Step 1 of a detach: the attachment of `volume_id` to `instance` goes to
@@ -267,7 +320,8 @@ impl VolumeService {
                     Ok::<_, ApiError>(v.status)
                 })?;
             }
-            Ok(me.guest_volume(&v, &a))
+            let iscsi = me.export_read_tx(c, &v.id)?;
+            Ok(me.guest_volume(&v, &a, iscsi))
         })
         .await
     }
@@ -275,7 +329,9 @@ impl VolumeService {
     /// The disk left the guest: the attachment goes.
     pub async fn guest_detach_done(&self, attachment_id: String) -> ApiResult<()> {
         self.write(move |c| drop_attachment(c, &attachment_id, false))
-            .await
+            .await?;
+        self.release_exports().await;
+        Ok(())
     }
 
     /// The unplug failed: the attachment is `attached` again, the volume in-use.
@@ -296,7 +352,8 @@ impl VolumeService {
                 continue;
             }
             if let Some(v) = store::volume_get(c, &a.volume_id).map_err(sql)? {
-                out.push(self.guest_volume(&v, &a));
+                let iscsi = self.export_read_tx(c, &v.id)?;
+                out.push(self.guest_volume(&v, &a, iscsi));
             }
         }
         Ok(out)
@@ -323,7 +380,9 @@ impl VolumeService {
             }
             Ok(())
         })
-        .await
+        .await?;
+        self.release_exports().await;
+        Ok(())
     }
 
     /// Settles attachments a crash left half done: a compute attach still
@@ -372,47 +431,58 @@ impl VolumeService {
     ) -> ApiResult<(Attachment, Option<Value>)> {
         let ctx = ctx.clone();
         let me = self.clone();
-        self.write(move |c| {
-            let v = visible_volume(c, &ctx, &volume_id)?;
-            may_change(&ctx, &v.project_id)?;
-            check_attachable(&v, instance.as_deref())?;
-            let mode = mode.unwrap_or_else(|| "rw".into());
-            if !matches!(mode.as_str(), "rw" | "ro") {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid input received: Invalid attach mode {mode}."
-                )));
-            }
-            let status = if connector.is_some() {
-                "attaching"
-            } else {
-                "reserved"
-            };
-            let mut a = new_attachment(&v, instance, None, &mode, status, false);
-            a.connector = connector.clone();
-            if let Some(m) = connector
-                .as_ref()
-                .and_then(|c| c.get("mountpoint"))
-                .and_then(Value::as_str)
-            {
-                a.mountpoint = Some(m.to_owned());
-            }
-            store::attachment_insert(c, &a).map_err(sql)?;
-            let v2 = store::volume_get(c, &v.id)
-                .map_err(sql)?
-                .ok_or_else(|| volume_not_found(&v.id))?;
-            move_volume(
-                c,
-                &v,
-                if connector.is_some() {
-                    Event::AttachStart
+        let out = self
+            .write(move |c| {
+                let v = visible_volume(c, &ctx, &volume_id)?;
+                may_change(&ctx, &v.project_id)?;
+                check_attachable(&v, instance.as_deref())?;
+                let mode = mode.unwrap_or_else(|| "rw".into());
+                if !matches!(mode.as_str(), "rw" | "ro") {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input received: Invalid attach mode {mode}."
+                    )));
+                }
+                let status = if connector.is_some() {
+                    "attaching"
                 } else {
-                    Event::Reserve
-                },
-            )?;
-            let info = connector.is_some().then(|| me.connection_info(&v2, &a));
-            Ok((a, info))
-        })
-        .await
+                    "reserved"
+                };
+                let mut a = new_attachment(&v, instance, None, &mode, status, false);
+                a.connector = connector.clone();
+                if let Some(m) = connector
+                    .as_ref()
+                    .and_then(|c| c.get("mountpoint"))
+                    .and_then(Value::as_str)
+                {
+                    a.mountpoint = Some(m.to_owned());
+                }
+                store::attachment_insert(c, &a).map_err(sql)?;
+                let v2 = store::volume_get(c, &v.id)
+                    .map_err(sql)?
+                    .ok_or_else(|| volume_not_found(&v.id))?;
+                move_volume(
+                    c,
+                    &v,
+                    if connector.is_some() {
+                        Event::AttachStart
+                    } else {
+                        Event::Reserve
+                    },
+                )?;
+                let info = match connector {
+                    Some(_) => {
+                        let iscsi = me.export_ensure_tx(c, &v2.id)?;
+                        Some(me.connection_info(&v2, &a, iscsi.as_ref()))
+                    }
+                    None => None,
+                };
+                Ok((a, info))
+            })
+            .await?;
+        if out.1.is_some() {
+            self.sync_exports().await?;
+        }
+        Ok(out)
     }
 
     /// `PUT /attachments/{id}`: gives the connector; returns the connection info.
@@ -424,22 +494,26 @@ impl VolumeService {
     ) -> ApiResult<(Attachment, Value)> {
         let ctx = ctx.clone();
         let me = self.clone();
-        self.write(move |c| {
-            let (mut a, v) = visible_attachment(c, &ctx, &id)?;
-            may_change(&ctx, &v.project_id)?;
-            if let Some(m) = connector.get("mountpoint").and_then(Value::as_str) {
-                a.mountpoint = Some(m.to_owned());
-            }
-            if a.status == "reserved" {
-                a.status = "attaching".into();
-                move_volume(c, &v, Event::AttachStart)?;
-            }
-            a.connector = Some(connector);
-            store::attachment_update(c, &a).map_err(sql)?;
-            let info = me.connection_info(&v, &a);
-            Ok((a, info))
-        })
-        .await
+        let out = self
+            .write(move |c| {
+                let (mut a, v) = visible_attachment(c, &ctx, &id)?;
+                may_change(&ctx, &v.project_id)?;
+                if let Some(m) = connector.get("mountpoint").and_then(Value::as_str) {
+                    a.mountpoint = Some(m.to_owned());
+                }
+                if a.status == "reserved" {
+                    a.status = "attaching".into();
+                    move_volume(c, &v, Event::AttachStart)?;
+                }
+                a.connector = Some(connector);
+                store::attachment_update(c, &a).map_err(sql)?;
+                let iscsi = me.export_ensure_tx(c, &v.id)?;
+                let info = me.connection_info(&v, &a, iscsi.as_ref());
+                Ok((a, info))
+            })
+            .await?;
+        self.sync_exports().await?;
+        Ok(out)
     }
 
     /// `POST /attachments/{id}/action {"os-complete": null}`: the consumer
@@ -467,7 +541,9 @@ impl VolumeService {
             may_change(&ctx, &v.project_id)?;
             drop_attachment(c, &a.id, false)
         })
-        .await
+        .await?;
+        self.release_exports().await;
+        Ok(())
     }
 
     pub async fn attachment_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Attachment> {
@@ -506,9 +582,11 @@ impl VolumeService {
         let me = self.clone();
         let a = a.clone();
         self.read(move |c| {
-            Ok(store::volume_get(c, &a.volume_id)
-                .map_err(sql)?
-                .map(|v| me.connection_info(&v, &a)))
+            let Some(v) = store::volume_get(c, &a.volume_id).map_err(sql)? else {
+                return Ok(None);
+            };
+            let iscsi = me.export_read_tx(c, &v.id)?;
+            Ok(Some(me.connection_info(&v, &a, iscsi.as_ref())))
         })
         .await
     }
@@ -526,135 +604,142 @@ impl VolumeService {
         let ctx = ctx.clone();
         let action = action.to_owned();
         let me = self.clone();
-        self.write(move |c| {
-            let v = visible_volume(c, &ctx, &volume_id)?;
-            may_change(&ctx, &v.project_id)?;
-            let pending = v
-                .attachments
-                .iter()
-                .find(|a| matches!(a.status.as_str(), "reserved" | "attaching"))
-                .cloned();
-            match action.as_str() {
-                "os-reserve" => {
-                    check_attachable(&v, None)?;
-                    let a = new_attachment(&v, None, None, "rw", "attaching", false);
-                    store::attachment_insert(c, &a).map_err(sql)?;
-                    move_volume(c, &v, Event::AttachStart)?;
-                }
-                "os-unreserve" => {
-                    if let Some(a) = pending {
-                        drop_attachment(c, &a.id, true)?;
-                    } else if v.status == VolumeStatus::Attaching {
-                        move_volume(c, &v, Event::Unreserve { others: false })?;
+        let out = self
+            .write(move |c| {
+                let v = visible_volume(c, &ctx, &volume_id)?;
+                may_change(&ctx, &v.project_id)?;
+                let pending = v
+                    .attachments
+                    .iter()
+                    .find(|a| matches!(a.status.as_str(), "reserved" | "attaching"))
+                    .cloned();
+                match action.as_str() {
+                    "os-reserve" => {
+                        check_attachable(&v, None)?;
+                        let a = new_attachment(&v, None, None, "rw", "attaching", false);
+                        store::attachment_insert(c, &a).map_err(sql)?;
+                        move_volume(c, &v, Event::AttachStart)?;
                     }
-                }
-                "os-attach" => {
-                    let instance = args
-                        .get("instance_uuid")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
-                    let host = args.get("host_name").and_then(Value::as_str);
-                    if instance.is_none() && host.is_none() {
-                        return Err(ApiError::bad_request(
-                            "Invalid request to attach volume to an invalid target",
-                        ));
-                    }
-                    if let Some(i) = &instance
-                        && uuid::Uuid::parse_str(i).is_err()
-                    {
-                        return Err(ApiError::bad_request(
-                            "Invalid request to attach volume to an instance with an invalid \
-                             instance_uuid",
-                        ));
-                    }
-                    let mountpoint = args
-                        .get("mountpoint")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
-                    let mode = args
-                        .get("mode")
-                        .and_then(Value::as_str)
-                        .unwrap_or("rw")
-                        .to_owned();
-                    if !matches!(mode.as_str(), "rw" | "ro") {
-                        return Err(ApiError::bad_request(
-                            "Invalid request to attach volume with an invalid mode. \
-                             Attaching mode should be 'rw' or 'ro'",
-                        ));
-                    }
-                    let mut a = match pending {
-                        Some(a) => a,
-                        None => {
-                            check_attachable(&v, instance.as_deref())?;
-                            let a = new_attachment(&v, None, None, &mode, "attaching", false);
-                            store::attachment_insert(c, &a).map_err(sql)?;
-                            a
+                    "os-unreserve" => {
+                        if let Some(a) = pending {
+                            drop_attachment(c, &a.id, true)?;
+                        } else if v.status == VolumeStatus::Attaching {
+                            move_volume(c, &v, Event::Unreserve { others: false })?;
                         }
-                    };
-                    a.instance_uuid = instance;
-                    a.mountpoint = mountpoint;
-                    a.attach_mode = mode;
-                    a.status = "attached".into();
-                    a.attached_at = Some(store::now());
-                    store::attachment_update(c, &a).map_err(sql)?;
-                    move_volume(c, &v, Event::Attached)?;
-                }
-                "os-begin_detaching" => {
-                    move_volume(c, &v, Event::DetachStart)?;
-                }
-                "os-roll_detaching" => {
-                    move_volume(c, &v, Event::DetachRollback)?;
-                }
-                "os-detach" => {
-                    let wanted = args.get("attachment_id").and_then(Value::as_str);
-                    let a = match wanted {
-                        Some(id) => v.attachments.iter().find(|a| a.id == id),
-                        None if v.attachments.len() <= 1 => v.attachments.first(),
-                        None => {
+                    }
+                    "os-attach" => {
+                        let instance = args
+                            .get("instance_uuid")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned);
+                        let host = args.get("host_name").and_then(Value::as_str);
+                        if instance.is_none() && host.is_none() {
                             return Err(ApiError::bad_request(
-                                "Invalid volume: Volume has more than one attachment; \
-                                 an attachment_id is required.",
+                                "Invalid request to attach volume to an invalid target",
                             ));
                         }
-                    };
-                    match a {
-                        Some(a) => drop_attachment(c, &a.id, false)?,
-                        None if wanted.is_some() => {
-                            return Err(attachment_not_found(wanted.unwrap_or_default()));
+                        if let Some(i) = &instance
+                            && uuid::Uuid::parse_str(i).is_err()
+                        {
+                            return Err(ApiError::bad_request(
+                                "Invalid request to attach volume to an instance with an invalid \
+                             instance_uuid",
+                            ));
                         }
-                        None => {
-                            move_volume(c, &v, Event::Detached { others: false })?;
+                        let mountpoint = args
+                            .get("mountpoint")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned);
+                        let mode = args
+                            .get("mode")
+                            .and_then(Value::as_str)
+                            .unwrap_or("rw")
+                            .to_owned();
+                        if !matches!(mode.as_str(), "rw" | "ro") {
+                            return Err(ApiError::bad_request(
+                                "Invalid request to attach volume with an invalid mode. \
+                             Attaching mode should be 'rw' or 'ro'",
+                            ));
+                        }
+                        let mut a = match pending {
+                            Some(a) => a,
+                            None => {
+                                check_attachable(&v, instance.as_deref())?;
+                                let a = new_attachment(&v, None, None, &mode, "attaching", false);
+                                store::attachment_insert(c, &a).map_err(sql)?;
+                                a
+                            }
+                        };
+                        a.instance_uuid = instance;
+                        a.mountpoint = mountpoint;
+                        a.attach_mode = mode;
+                        a.status = "attached".into();
+                        a.attached_at = Some(store::now());
+                        store::attachment_update(c, &a).map_err(sql)?;
+                        move_volume(c, &v, Event::Attached)?;
+                    }
+                    "os-begin_detaching" => {
+                        move_volume(c, &v, Event::DetachStart)?;
+                    }
+                    "os-roll_detaching" => {
+                        move_volume(c, &v, Event::DetachRollback)?;
+                    }
+                    "os-detach" => {
+                        let wanted = args.get("attachment_id").and_then(Value::as_str);
+                        let a = match wanted {
+                            Some(id) => v.attachments.iter().find(|a| a.id == id),
+                            None if v.attachments.len() <= 1 => v.attachments.first(),
+                            None => {
+                                return Err(ApiError::bad_request(
+                                    "Invalid volume: Volume has more than one attachment; \
+                                 an attachment_id is required.",
+                                ));
+                            }
+                        };
+                        match a {
+                            Some(a) => drop_attachment(c, &a.id, false)?,
+                            None if wanted.is_some() => {
+                                return Err(attachment_not_found(wanted.unwrap_or_default()));
+                            }
+                            None => {
+                                move_volume(c, &v, Event::Detached { others: false })?;
+                            }
                         }
                     }
-                }
-                "os-initialize_connection" => {
-                    let connector = args.get("connector").cloned().filter(Value::is_object);
-                    let Some(connector) = connector else {
-                        return Err(ApiError::bad_request(
-                            "Invalid input received: Must specify 'connector'.",
-                        ));
-                    };
-                    let mut a = pending
-                        .unwrap_or_else(|| new_attachment(&v, None, None, "rw", "reserved", false));
-                    a.connector = Some(connector);
-                    return Ok(Some(json!({"connection_info": me.connection_info(&v, &a)})));
-                }
-                "os-terminate_connection" => {
-                    if !args.get("connector").is_some_and(Value::is_object) {
-                        return Err(ApiError::bad_request(
-                            "Invalid input received: Must specify 'connector'.",
-                        ));
+                    "os-initialize_connection" => {
+                        let connector = args.get("connector").cloned().filter(Value::is_object);
+                        let Some(connector) = connector else {
+                            return Err(ApiError::bad_request(
+                                "Invalid input received: Must specify 'connector'.",
+                            ));
+                        };
+                        let mut a = pending.unwrap_or_else(|| {
+                            new_attachment(&v, None, None, "rw", "reserved", false)
+                        });
+                        a.connector = Some(connector);
+                        let iscsi = me.export_ensure_tx(c, &v.id)?;
+                        let info = me.connection_info(&v, &a, iscsi.as_ref());
+                        return Ok(Some(json!({"connection_info": info})));
+                    }
+                    "os-terminate_connection" => {
+                        if !args.get("connector").is_some_and(Value::is_object) {
+                            return Err(ApiError::bad_request(
+                                "Invalid input received: Must specify 'connector'.",
+                            ));
+                        }
+                    }
+                    other => {
+                        return Err(ApiError::bad_request(format!(
+                            "There is no such action: {other}"
+                        )));
                     }
                 }
-                other => {
-                    return Err(ApiError::bad_request(format!(
-                        "There is no such action: {other}"
-                    )));
-                }
-            }
-            Ok(None)
-        })
-        .await
+                Ok(None)
+            })
+            .await?;
+        // Exports follow the attachments these actions made or dropped.
+        self.sync_exports().await?;
+        Ok(out)
     }
 }
 
@@ -665,6 +750,7 @@ fn drop_attachment(c: &Connection, id: &str, undo: bool) -> ApiResult<()> {
         return Ok(());
     };
     store::attachment_delete(c, id).map_err(sql)?;
+    super::exports::export_release_tx(c, &a.volume_id)?;
     let Some(v) = store::volume_get(c, &a.volume_id).map_err(sql)? else {
         return Ok(());
     };

@@ -16,7 +16,27 @@ impl VolumeService {
         host: String,
         image: Option<crate::image::ImageService>,
     ) -> anyhow::Result<VolumeService> {
-        VolumeService::open_files(db, state_dir, host, image)
+        VolumeService::open_with(
+            db,
+            state_dir,
+            host,
+            image,
+            &crate::profile::VolumeSection::default(),
+            None,
+        )
+    }
+
+    /// The service as the profile's `[volume]` section sets it up (backend and
+    /// iSCSI export); `netns` is where the guests run.
+    pub fn open_profile(
+        db: Db,
+        state_dir: &Path,
+        host: String,
+        image: Option<crate::image::ImageService>,
+        cfg: &crate::profile::VolumeSection,
+        netns: Option<String>,
+    ) -> anyhow::Result<VolumeService> {
+        VolumeService::open_with(db, state_dir, host, image, cfg, netns)
     }
 
     /// Finishes or rolls back the volume operations a crash interrupted, so no
@@ -31,6 +51,19 @@ impl VolumeService {
             Ok(n) => report.finished += n,
             Err(e) => {
                 tracing::error!(error = %e, "could not settle interrupted volume attachments");
+                report.failed += 1;
+            }
+        }
+        // After the attachments are settled: tgtd gets back exactly the exports
+        // the remaining attachments need, before compute restarts any guest.
+        match self.recover_exports().await {
+            Ok(n) => {
+                if n > 0 {
+                    tracing::info!(targets = n, "iSCSI exports rebuilt");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not rebuild the iSCSI exports");
                 report.failed += 1;
             }
         }

@@ -11,8 +11,11 @@ pub mod api;
 pub mod attachments;
 mod backend;
 pub(crate) mod backups;
+mod exports;
 pub mod facade;
 pub(crate) mod hosts;
+pub(crate) mod iscsi;
+pub(crate) mod lvm;
 pub(crate) mod manage;
 mod messages;
 pub(crate) mod model;
@@ -55,19 +58,60 @@ struct Inner {
     image: Option<crate::image::ImageService>,
     /// Where backups are kept (`state_dir/backups`).
     backup_dir: std::path::PathBuf,
+    /// iSCSI export by tgt (`target_helper = "tgtadm"`); None: hypervisors open
+    /// the volume directly.
+    exporter: Option<exports::Exporter>,
     /// One lock per volume, serializing its tasks.
     locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl VolumeService {
-    /// Opens the file backend in `state_dir/volumes`.
-    fn open_files(
+    /// Opens the backend the profile names (files in `state_dir/volumes` by
+    /// default) and, with `target_helper = "tgtadm"`, the iSCSI exporter; `netns`
+    /// is where the guests (and so a managed tgtd) run.
+    fn open_with(
         db: Db,
         state_dir: &Path,
         host: String,
         image: Option<crate::image::ImageService>,
+        cfg: &crate::profile::VolumeSection,
+        netns: Option<String>,
     ) -> anyhow::Result<VolumeService> {
-        let backend = FileBackend::open(&state_dir.join(VOLUMES_DIR))?;
+        let backend: Arc<dyn Backend> = match cfg.backend {
+            crate::profile::VolumeBackend::File => {
+                Arc::new(FileBackend::open(&state_dir.join(VOLUMES_DIR))?)
+            }
+            crate::profile::VolumeBackend::Lvm => Arc::new(lvm::LvmBackend::open(
+                &cfg.volume_group,
+                &cfg.thin_pool,
+                Arc::new(lvm::HostRunner),
+            )?),
+        };
+        let exporter = match cfg.target_helper {
+            crate::profile::TargetHelper::None => None,
+            crate::profile::TargetHelper::Tgtadm => {
+                let prefix = db
+                    .write_blocking(|c| exports::iqn_prefix(c).map_err(sql))
+                    .map_err(|e| anyhow::anyhow!("the iSCSI IQN prefix: {e}"))?;
+                let keys = crate::identity::token::CredentialKeys::open(
+                    &state_dir
+                        .join(crate::state::FERNET_DIR)
+                        .with_file_name("credential-keys"),
+                )?;
+                let tgt = iscsi::Tgt::new(iscsi::TgtConfig {
+                    portal: cfg.iscsi_portal,
+                    control_port: cfg.tgt_control_port,
+                    managed: cfg.tgt_managed,
+                    iqn_prefix: prefix,
+                    netns,
+                    dir: state_dir.join("tgt"),
+                });
+                Some(exports::Exporter {
+                    tgt: Arc::new(tgt),
+                    keys,
+                })
+            }
+        };
         let backup_dir = state_dir.join(backups::BACKUPS_DIR);
         std::fs::create_dir_all(&backup_dir)?;
         // Backups hold tenants' data: owner-only, whatever the umask gave.
@@ -78,10 +122,11 @@ impl VolumeService {
         Ok(VolumeService {
             inner: Arc::new(Inner {
                 db,
-                backend: Arc::new(backend),
+                backend,
                 host,
                 image,
                 backup_dir,
+                exporter,
                 locks: Default::default(),
             }),
         })

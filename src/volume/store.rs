@@ -1151,3 +1151,58 @@ pub fn snapshot_set_progress(
     )?;
     Ok(())
 }
+
+// ---- iSCSI exports --------------------------------------------------------------
+
+/// A volume's iSCSI export; `chap_secret` is sealed.
+#[derive(Debug, Clone)]
+pub struct ExportRow {
+    pub volume_id: String,
+    pub target_iqn: String,
+    pub chap_user: String,
+    pub chap_secret: String,
+}
+
+fn export_row(r: &rusqlite::Row) -> rusqlite::Result<ExportRow> {
+    Ok(ExportRow {
+        volume_id: r.get(0)?,
+        target_iqn: r.get(1)?,
+        chap_user: r.get(2)?,
+        chap_secret: r.get(3)?,
+    })
+}
+
+pub fn export_get(c: &Connection, volume_id: &str) -> rusqlite::Result<Option<ExportRow>> {
+    c.query_row(
+        "SELECT volume_id, target_iqn, chap_user, chap_secret FROM volume_exports
+         WHERE volume_id = ?1",
+        [volume_id],
+        export_row,
+    )
+    .optional()
+}
+
+pub fn export_list(c: &Connection) -> rusqlite::Result<Vec<ExportRow>> {
+    let mut st = c.prepare(
+        "SELECT volume_id, target_iqn, chap_user, chap_secret FROM volume_exports
+         ORDER BY created_at, volume_id",
+    )?;
+    st.query_map([], export_row)?.collect()
+}
+
+pub fn export_insert(c: &Connection, e: &ExportRow) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO volume_exports (volume_id, target_iqn, chap_user, chap_secret, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        rusqlite::params![e.volume_id, e.target_iqn, e.chap_user, e.chap_secret, now()],
+    )?;
+    Ok(())
+}
+
+pub fn export_delete(c: &Connection, volume_id: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "DELETE FROM volume_exports WHERE volume_id = ?1",
+        [volume_id],
+    )?;
+    Ok(())
+}

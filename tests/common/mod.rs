@@ -212,6 +212,25 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
         kill_vmms(self.state_dir());
+        kill_tgtd(self.state_dir());
+    }
+}
+
+/// Ends the tgtd a cloud with `tgt_managed` started (it outlives onestack like the
+/// guests): the pid in `<state>/tgt/tgtd.pid`, only if that process is a tgtd.
+pub fn kill_tgtd(state_dir: &Path) {
+    let pidfile = state_dir.join("tgt").join("tgtd.pid");
+    let Some(pid) = std::fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+    if argv0.ends_with(b"tgtd") {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        wait_gone(pid);
     }
 }
 

@@ -132,6 +132,7 @@ fn spec(dir: &Path) -> VmSpec {
             format: DiskFormat::Qcow2,
             kind: DiskKind::Disk,
             read_only: false,
+            iscsi: None,
         }],
         nics: vec![NicSpec {
             port_id: "p1".into(),
