@@ -596,8 +596,8 @@ pub fn horizon(
             dir.display()
         ),
     };
-    let unit_dir =
-        (!no_unit).then(|| unit_dir.unwrap_or_else(|| crate::host::systemd::default_unit_dir(etc_dir)));
+    let unit_dir = (!no_unit)
+        .then(|| unit_dir.unwrap_or_else(|| crate::host::systemd::default_unit_dir(etc_dir)));
     let o = horizon::HorizonOptions {
         state_dir: dir.to_owned(),
         venv: venv.unwrap_or_else(|| dir.join(horizon::DIR).join("venv")),

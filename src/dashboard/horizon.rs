@@ -67,17 +67,14 @@ pub async fn forward(State(up): State<Upstream>, mut req: Request) -> Response {
             );
         }
     };
-    let (mut sender, conn) = match hyper::client::conn::http1::handshake::<_, Body>(
-        TokioIo::new(stream),
-    )
-    .await
-    {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::warn!(upstream = %addr, error = %e, "connecting to Horizon");
-            return plain(StatusCode::BAD_GATEWAY, "Horizon did not answer.");
-        }
-    };
+    let (mut sender, conn) =
+        match hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream)).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(upstream = %addr, error = %e, "connecting to Horizon");
+                return plain(StatusCode::BAD_GATEWAY, "Horizon did not answer.");
+            }
+        };
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, "Horizon connection ended");

@@ -216,7 +216,10 @@ const ROW_GAP: u32 = 70;
 
 /// Lays out `resources` (the resource list's answer); `href` gives a resource's
 /// dashboard page from its type and physical id.
-pub fn stack_layout(resources: &Value, href: impl Fn(&str, &str) -> Option<String>) -> StackPicture {
+pub fn stack_layout(
+    resources: &Value,
+    href: impl Fn(&str, &str) -> Option<String>,
+) -> StackPicture {
     let items = list(resources, "resources");
     let index: HashMap<&str, usize> = items
         .iter()

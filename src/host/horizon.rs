@@ -194,8 +194,7 @@ fn run(argv: &[String], env: &[(String, String)], what: &str) -> anyhow::Result<
 fn ensure_venv(o: &HorizonOptions, changes: &mut Vec<String>) -> anyhow::Result<()> {
     let stamp = o.venv.join(STAMP);
     let python = o.venv.join("bin/python");
-    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&stamp_text())
-    {
+    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&stamp_text()) {
         return Ok(());
     }
     changes.push(format!(
@@ -254,7 +253,12 @@ pub fn setup(o: &HorizonOptions) -> anyhow::Result<Vec<String>> {
         &settings_text(o),
         0o644,
     )?;
-    file(&mut changes, conf.join("onestack_horizon_wsgi.py"), WSGI, 0o644)?;
+    file(
+        &mut changes,
+        conf.join("onestack_horizon_wsgi.py"),
+        WSGI,
+        0o644,
+    )?;
     let key = home.join("secret_key");
     if !key.exists() {
         let secret = crate::dashboard::session::random_secret();

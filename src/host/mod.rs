@@ -8,12 +8,12 @@
 //! changes), `systemd` (unit and client files), `test_image` (the bootable guest).
 
 pub mod apply;
+pub mod horizon;
 pub mod nics;
 pub mod packages;
 pub mod plan;
 pub mod preflight;
 pub mod systemd;
-pub mod horizon;
 pub mod test_image;
 
 use std::fmt::Write as _;

@@ -11,8 +11,8 @@ use serde_json::Value;
 use super::super::backend::ApiFailure;
 use super::super::session::Session;
 use super::super::view::{Action, Cell, Table, link, list, s, status, text};
-use super::admin_edit;
 use super::super::{Dash, PageError, PageResult};
+use super::admin_edit;
 use super::panel;
 
 pub(super) async fn admin_session(d: &Dash, headers: &HeaderMap) -> Result<Session, PageError> {
@@ -220,7 +220,16 @@ pub async fn users(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
         t.row(s(u, "id"), cells, vec![delete(&here)]);
     }
     let create = admin_edit::user_form(&d, &sess.token).await;
-    panel(&d, &sess, "admin-users", "Users", vec![create], vec![t], None).await
+    panel(
+        &d,
+        &sess,
+        "admin-users",
+        "Users",
+        vec![create],
+        vec![t],
+        None,
+    )
+    .await
 }
 
 /// The edit page of an admin list's item (an id that cannot be a path segment gets
@@ -372,7 +381,14 @@ pub async fn images(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let mut t = Table::new(
         "images",
         "Images",
-        vec!["Project", "Name", "Status", "Visibility", "Disk format", "Protected"],
+        vec![
+            "Project",
+            "Name",
+            "Status",
+            "Visibility",
+            "Disk format",
+            "Protected",
+        ],
     );
     for i in list(&v, "images") {
         let here = edit_href("images", s(i, "id"));

@@ -78,7 +78,9 @@ pub fn project_form() -> UiForm {
         vec![
             Field::text("name", "Name").required(),
             Field::text("description", "Description").kind("textarea"),
-            Field::text("enabled", "Enabled").kind("checkbox").value("1"),
+            Field::text("enabled", "Enabled")
+                .kind("checkbox")
+                .value("1"),
         ],
     )
 }
@@ -304,7 +306,9 @@ pub async fn user_form(d: &Dash, token: &str) -> UiForm {
                 options(list(&roles, "roles"), "id", |r| s(r, "name").to_owned()),
             )
             .value(member),
-            Field::text("enabled", "Enabled").kind("checkbox").value("1"),
+            Field::text("enabled", "Enabled")
+                .kind("checkbox")
+                .value("1"),
         ],
     )
 }
@@ -315,7 +319,10 @@ pub async fn user_create(State(d): State<Dash>, p: Posted) -> PageResult {
     let (sess, f) = admin_post(p)?;
     let mut user = Map::new();
     user.insert("name".into(), f.required("name", "User name")?.into());
-    user.insert("password".into(), f.required("password", "Password")?.into());
+    user.insert(
+        "password".into(),
+        f.required("password", "Password")?.into(),
+    );
     user.insert("enabled".into(), checked(&f, "enabled").into());
     user.insert("domain_id".into(), "default".into());
     for k in ["email", "description"] {
@@ -382,7 +389,9 @@ pub async fn user_edit(
         &here,
         "Save",
         vec![
-            Field::text("name", "User name").value(s(u, "name")).required(),
+            Field::text("name", "User name")
+                .value(s(u, "name"))
+                .required(),
             Field::text("email", "Email").value(s(u, "email")),
             Field::text("description", "Description").value(s(u, "description")),
             Field::select("project", "Primary project", project_opts)
@@ -418,11 +427,7 @@ pub async fn user_edit(
 }
 
 /// `POST /dashboard/admin/users/{id}`.
-pub async fn user_update(
-    State(d): State<Dash>,
-    Path(id): Path<String>,
-    p: Posted,
-) -> PageResult {
+pub async fn user_update(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
     let (sess, f) = admin_post(p)?;
     let seg = segment(&id)?;
     let mut user = Map::new();
@@ -534,7 +539,8 @@ pub async fn flavor_edit(
     let t = &sess.token;
     let (flavor, specs) = tokio::join!(
         d.backend.get(t, format!("{NOVA}/flavors/{seg}")),
-        d.backend.get(t, format!("{NOVA}/flavors/{seg}/os-extra_specs")),
+        d.backend
+            .get(t, format!("{NOVA}/flavors/{seg}/os-extra_specs")),
     );
     let flavor = flavor?;
     let fl = &flavor["flavor"];
@@ -633,11 +639,7 @@ pub async fn flavor_spec_delete(
 }
 
 /// `POST /dashboard/admin/flavors/{id}/delete`.
-pub async fn flavor_delete(
-    State(d): State<Dash>,
-    Path(id): Path<String>,
-    p: Posted,
-) -> PageResult {
+pub async fn flavor_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
     let (sess, _) = admin_post(p)?;
     d.backend
         .delete(&sess.token, &format!("{NOVA}/flavors/{}", segment(&id)?))
@@ -669,7 +671,9 @@ pub async fn image_edit(
         &format!("/dashboard/admin/images/{seg}"),
         "Save",
         vec![
-            Field::text("name", "Name").value(s(&img, "name")).required(),
+            Field::text("name", "Name")
+                .value(s(&img, "name"))
+                .required(),
             Field::select("visibility", "Visibility", vis).value(s(&img, "visibility")),
             Field::text("min_disk", "Minimum disk (GB)")
                 .kind("number")
@@ -700,11 +704,7 @@ pub async fn image_edit(
 }
 
 /// `POST /dashboard/admin/images/{id}`: one JSON-patch of the changed properties.
-pub async fn image_update(
-    State(d): State<Dash>,
-    Path(id): Path<String>,
-    p: Posted,
-) -> PageResult {
+pub async fn image_update(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
     let (sess, f) = admin_post(p)?;
     let seg = segment(&id)?;
     let path = format!("/image/v2/images/{seg}");
@@ -738,11 +738,7 @@ pub async fn image_update(
 }
 
 /// `POST /dashboard/admin/images/{id}/delete`: Glance refuses a protected image.
-pub async fn image_delete(
-    State(d): State<Dash>,
-    Path(id): Path<String>,
-    p: Posted,
-) -> PageResult {
+pub async fn image_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
     let (sess, _) = admin_post(p)?;
     d.backend
         .delete(&sess.token, &format!("/image/v2/images/{}", segment(&id)?))
@@ -770,7 +766,9 @@ pub async fn network_form(d: &Dash, token: &str) -> UiForm {
             Field::select(
                 "project",
                 "Project",
-                options(list(&projects, "projects"), "id", |p| s(p, "name").to_owned()),
+                options(list(&projects, "projects"), "id", |p| {
+                    s(p, "name").to_owned()
+                }),
             ),
             Field::text("shared", "Shared").kind("checkbox"),
             Field::text("external", "External network").kind("checkbox"),

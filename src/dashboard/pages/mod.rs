@@ -232,7 +232,10 @@ pub fn routes() -> Router<Dash> {
             "/admin/flavors/{id}/extra-specs/delete",
             post(admin_edit::flavor_spec_delete),
         )
-        .route("/admin/flavors/{id}/delete", post(admin_edit::flavor_delete))
+        .route(
+            "/admin/flavors/{id}/delete",
+            post(admin_edit::flavor_delete),
+        )
         .route("/admin/images", get(admin::images))
         .route(
             "/admin/images/{id}",

@@ -240,7 +240,11 @@ pub async fn stack_detail(
     let update = UiForm::new(
         "stack-update",
         "Update Stack",
-        &format!("/dashboard/project/stacks/{}/{}/update", segment(&name)?, segment(&id)?),
+        &format!(
+            "/dashboard/project/stacks/{}/{}/update",
+            segment(&name)?,
+            segment(&id)?
+        ),
         "Update",
         vec![
             Field::text("template_file", "Template file (fills the text below)")

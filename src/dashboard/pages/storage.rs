@@ -33,7 +33,10 @@ pub async fn images(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
         };
         // An image with data downloads (streamed) from its name.
         let name = if s(i, "status") == "active" {
-            link(s(i, "name"), format!("/dashboard/project/images/{id}/download"))
+            link(
+                s(i, "name"),
+                format!("/dashboard/project/images/{id}/download"),
+            )
         } else {
             Cell::from(s(i, "name"))
         };
