@@ -382,6 +382,13 @@ pub struct UninstallOptions {
 pub async fn uninstall(o: &UninstallOptions) -> anyhow::Result<String> {
     let mut out = String::new();
     let mut errors: Vec<String> = Vec::new();
+    // Horizon's unit (`install --horizon`) first: it needs the cloud.
+    match systemd::remove_unit(&o.unit_dir, horizon::UNIT_NAME) {
+        Ok(done) => done.iter().for_each(|d| {
+            let _ = writeln!(out, "{d}");
+        }),
+        Err(e) => errors.push(format!("{e:#}")),
+    }
     match systemd::remove(&o.unit_dir) {
         Ok(done) => done.iter().for_each(|d| {
             let _ = writeln!(out, "{d}");
