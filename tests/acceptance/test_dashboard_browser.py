@@ -831,6 +831,18 @@ def test_admin_creates_and_edits(dash, browser):
         By.CSS_SELECTOR, "button[data-action='delete']"), confirm=True)
     assert not browser.find_elements(By.XPATH, row)
 
+    # A group and a role, created and deleted from their lists.
+    group, role = unique("dashgroup"), unique("dashrole")
+    create("groups", "group-create", {"name": group})
+    create("roles", "role-create", {"name": role})
+    for page, name in (("groups", group), ("roles", role)):
+        browser.get(f"{base}/{page}")
+        row = f"//table[@id='{page}']//tr[td[text()='{name}']]"
+        assert browser.find_elements(By.XPATH, row), (page, name)
+        _submit(browser, browser.find_element(By.XPATH, row).find_element(
+            By.CSS_SELECTOR, "button[data-action='delete']"), confirm=True)
+        assert not browser.find_elements(By.XPATH, row), page
+
     # The user, then the project, deleted from their lists.
     for page, name in (("users", user), ("projects", proj)):
         browser.get(f"{base}/{page}")

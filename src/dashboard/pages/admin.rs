@@ -1,8 +1,8 @@
 //! Admin pages: hypervisors, all instances, flavors (with extra specs), images,
 //! networks, routers, projects, users, groups, roles and assignments, default
-//! quotas and system information. The services'
-//! policy refuses a non-admin token; the pages also answer 403 before asking when
-//! the session's token carries no admin role.
+//! quotas and system information; the forms and edit pages that change them are in
+//! `admin_edit`. The services' policy refuses a non-admin token; the pages also
+//! answer 403 before asking when the session's token carries no admin role.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::super::backend::ApiFailure;
 use super::super::session::Session;
-use super::super::view::{Action, Cell, Table, link, list, s, status, text};
+use super::super::view::{Action, Cell, Form as UiForm, Table, link, list, s, status, text};
 use super::super::{Dash, PageError, PageResult};
 use super::admin_edit;
 use super::panel;
@@ -257,7 +257,8 @@ fn identity_cells(v: &Value, name: &str) -> Vec<Cell> {
 }
 
 /// An admin page that is one table of one API list: `path`'s `key` array, a row
-/// of `cells` per item.
+/// of `cells` per item; with `create`, that form above it and a Delete button
+/// (`/dashboard/admin/{kind}/{id}/delete`) on each row.
 async fn listing(
     d: &Dash,
     headers: &HeaderMap,
@@ -265,14 +266,21 @@ async fn listing(
     (path, key): (&str, &str),
     columns: Vec<&'static str>,
     cells: impl Fn(&Value) -> Vec<Cell>,
+    create: Option<(&str, UiForm)>,
 ) -> PageResult {
     let sess = admin_session(d, headers).await?;
     let v = d.backend.get(&sess.token, path).await?;
     let mut t = Table::new(active.trim_start_matches("admin-"), title, columns);
     for item in list(&v, key) {
-        t.row(&text(item, "id"), cells(item), vec![]);
+        let id = text(item, "id");
+        let actions = match &create {
+            Some((kind, _)) => vec![delete(&edit_href(kind, &id))],
+            None => vec![],
+        };
+        t.row(&id, cells(item), actions);
     }
-    panel(d, &sess, active, title, vec![], vec![t], None).await
+    let forms = create.map(|(_, f)| f).into_iter().collect();
+    panel(d, &sess, active, title, forms, vec![t], None).await
 }
 
 /// `GET /dashboard/admin/groups`.
@@ -291,6 +299,7 @@ pub async fn groups(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
                 Cell::from(s(g, "description")),
             ]
         },
+        Some(("groups", admin_edit::group_form())),
     )
     .await
 }
@@ -315,7 +324,7 @@ pub async fn roles(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
                 Cell::from(s(r, "id")),
                 Cell::from(s(r, "domain_id")),
             ],
-            vec![],
+            vec![delete(&edit_href("roles", s(r, "id")))],
         );
     }
     let mut at = Table::new(
@@ -364,7 +373,7 @@ pub async fn roles(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
         &sess,
         "admin-roles",
         "Roles",
-        vec![],
+        vec![admin_edit::role_form()],
         vec![rt, at],
         None,
     )
@@ -469,6 +478,7 @@ pub async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
                 status(s(r, "status")),
             ]
         },
+        None,
     )
     .await
 }

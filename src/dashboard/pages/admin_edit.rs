@@ -1,5 +1,6 @@
 //! Admin pages that change things: create, edit and delete projects (with their
-//! members), users, flavors (with extra specs), any project's images and networks.
+//! members), users, groups, roles, flavors (with extra specs), any project's images
+//! and networks.
 //! Every change is one call of the service's own API with the admin's token, so the
 //! service validates it and answers a refusal in its own words, shown on the error
 //! page; nothing here writes state of its own.
@@ -463,6 +464,82 @@ pub async fn user_delete(State(d): State<Dash>, Path(id): Path<String>, p: Poste
         .delete(&sess.token, &format!("{KS}/users/{}", segment(&id)?))
         .await?;
     back("/dashboard/admin/users")
+}
+
+// ---- groups and roles ----
+
+/// The create form of the groups page.
+pub fn group_form() -> UiForm {
+    UiForm::new(
+        "group-create",
+        "Create Group",
+        "/dashboard/admin/groups",
+        "Create Group",
+        vec![
+            Field::text("name", "Name").required(),
+            Field::text("description", "Description"),
+        ],
+    )
+}
+
+/// `POST /dashboard/admin/groups`: a group in the default domain.
+pub async fn group_create(State(d): State<Dash>, p: Posted) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    d.backend
+        .post(
+            &sess.token,
+            &format!("{KS}/groups"),
+            json!({"group": {
+                "name": f.required("name", "Name")?,
+                "description": f.get("description"),
+                "domain_id": "default",
+            }}),
+        )
+        .await?;
+    back("/dashboard/admin/groups")
+}
+
+/// `POST /dashboard/admin/groups/{id}/delete`.
+pub async fn group_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+    let (sess, _) = admin_post(p)?;
+    d.backend
+        .delete(&sess.token, &format!("{KS}/groups/{}", segment(&id)?))
+        .await?;
+    back("/dashboard/admin/groups")
+}
+
+/// The create form of the roles page.
+pub fn role_form() -> UiForm {
+    UiForm::new(
+        "role-create",
+        "Create Role",
+        "/dashboard/admin/roles",
+        "Create Role",
+        vec![Field::text("name", "Name").required()],
+    )
+}
+
+/// `POST /dashboard/admin/roles`: a global role (Keystone refuses a duplicate name
+/// with 409, shown).
+pub async fn role_create(State(d): State<Dash>, p: Posted) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    d.backend
+        .post(
+            &sess.token,
+            &format!("{KS}/roles"),
+            json!({"role": {"name": f.required("name", "Name")?}}),
+        )
+        .await?;
+    back("/dashboard/admin/roles")
+}
+
+/// `POST /dashboard/admin/roles/{id}/delete`: with its assignments, as Keystone does.
+pub async fn role_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+    let (sess, _) = admin_post(p)?;
+    d.backend
+        .delete(&sess.token, &format!("{KS}/roles/{}", segment(&id)?))
+        .await?;
+    back("/dashboard/admin/roles")
 }
 
 // ---- flavors ----

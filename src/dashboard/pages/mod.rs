@@ -255,8 +255,16 @@ pub fn routes() -> Router<Dash> {
             post(admin_edit::network_delete),
         )
         .route("/admin/routers", get(admin::routers))
-        .route("/admin/groups", get(admin::groups))
-        .route("/admin/roles", get(admin::roles))
+        .route(
+            "/admin/groups",
+            get(admin::groups).post(admin_edit::group_create),
+        )
+        .route("/admin/groups/{id}/delete", post(admin_edit::group_delete))
+        .route(
+            "/admin/roles",
+            get(admin::roles).post(admin_edit::role_create),
+        )
+        .route("/admin/roles/{id}/delete", post(admin_edit::role_delete))
         .route("/admin/defaults", get(admin::defaults))
         .route("/admin/info", get(admin::info))
 }
