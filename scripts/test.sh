@@ -49,6 +49,11 @@ section "python venv (OpenStack clients)"
 VENV="$(scripts/venv.sh)"
 echo "venv: $VENV ($("$VENV/bin/openstack" --version 2>&1))"
 
+section "Horizon venv (the real Horizon from PyPI, for tests/acceptance/test_horizon.py)"
+ONESTACK_HORIZON_VENV="$(scripts/horizon-venv.sh)"
+export ONESTACK_HORIZON_VENV
+echo "horizon venv: $ONESTACK_HORIZON_VENV"
+
 # One build profile for the whole suite: the dev profile, with dependencies
 # optimized (Cargo.toml), so the Rust tests and the acceptance tests share one
 # build and no release/LTO build is needed.

@@ -92,6 +92,32 @@ pub enum Command {
         /// is missing (it is built from distribution packages, as scripts/build-test-image.sh does).
         #[arg(long)]
         no_image: bool,
+        /// Also install the real Horizon from PyPI into its own venv, configured
+        /// against this cloud, run by onestack-horizon.service and served at /horizon.
+        #[arg(long)]
+        horizon: bool,
+    },
+    /// Set up the real Horizon (PyPI, its own venv) against this cloud: settings,
+    /// static files, the onestack-horizon.service unit; the cloud serves it at
+    /// /horizon. Idempotent. `install --horizon` runs this too.
+    Horizon {
+        /// The venv (created when missing). Default: <state>/horizon/venv.
+        #[arg(long)]
+        venv: Option<PathBuf>,
+        /// Where Horizon's gunicorn listens.
+        #[arg(long, default_value = crate::host::horizon::DEFAULT_BIND)]
+        bind: SocketAddr,
+        /// Keystone's v3 URL as Horizon calls it. Default: the cloud's, from its state.
+        #[arg(long)]
+        keystone_url: Option<String>,
+        /// Where onestack-horizon.service goes. Default: <etc-dir>/systemd/system.
+        #[arg(long, env = "ONESTACK_UNIT_DIR")]
+        unit_dir: Option<PathBuf>,
+        #[arg(long, env = "ONESTACK_ETC_DIR", default_value = "/etc")]
+        etc_dir: PathBuf,
+        /// Write no unit and start nothing (the caller runs Horizon).
+        #[arg(long)]
+        no_unit: bool,
     },
     /// Undo `install`: unit, bridges, NAT table, NIC addresses back, client files.
     Uninstall {
@@ -546,6 +572,61 @@ pub fn chosen_profile(dir: &Path, named: Option<&str>) -> anyhow::Result<Profile
         None if installed.exists() => load_profile(&installed.to_string_lossy()),
         None => load_profile("default"),
     }
+}
+
+/// `onestack horizon`: sets the real Horizon up against the cloud whose state is in
+/// `dir` (Keystone's URL and region from its `cloud.json` unless given) and, with
+/// the unit in /etc/systemd/system on a systemd machine, starts it.
+pub fn horizon(
+    dir: &Path,
+    venv: Option<PathBuf>,
+    bind: SocketAddr,
+    keystone_url: Option<String>,
+    unit_dir: Option<PathBuf>,
+    etc_dir: &Path,
+    no_unit: bool,
+) -> anyhow::Result<String> {
+    use crate::host::horizon;
+    let info: Option<CloudInfo> = state::read_json(dir, state::CLOUD_FILE)?;
+    let keystone_url = match (keystone_url, &info) {
+        (Some(u), _) => u,
+        (None, Some(i)) => format!("{}/v3", i.auth_url.trim_end_matches('/')),
+        (None, None) => anyhow::bail!(
+            "no cloud in {} (start it with `onestack up` or pass --keystone-url)",
+            dir.display()
+        ),
+    };
+    let unit_dir = (!no_unit)
+        .then(|| unit_dir.unwrap_or_else(|| crate::host::systemd::default_unit_dir(etc_dir)));
+    let o = horizon::HorizonOptions {
+        state_dir: dir.to_owned(),
+        venv: venv.unwrap_or_else(|| dir.join(horizon::DIR).join("venv")),
+        python: "python3".into(),
+        keystone_url,
+        region: info.map_or_else(|| "RegionOne".to_owned(), |i| i.region),
+        bind,
+        unit_dir: unit_dir.clone(),
+        dry_run: false,
+    };
+    let mut changes = horizon::setup(&o)?;
+    if unit_dir.as_deref() == Some(Path::new("/etc/systemd/system"))
+        && crate::host::systemd::systemd_booted()
+    {
+        changes.extend(horizon::enable()?);
+    }
+    let mut out = format!(
+        "Horizon: served at /horizon by the cloud, from gunicorn on {} ({})\n",
+        o.bind,
+        match &unit_dir {
+            Some(d) => format!("unit {}", d.join(horizon::UNIT_NAME).display()),
+            None => format!("run: {}", horizon::serve_command(&o).join(" ")),
+        }
+    );
+    out += &format!("Changes: made {}\n", changes.len());
+    for c in changes {
+        out += &format!("  {c}\n");
+    }
+    Ok(out)
 }
 
 /// `1 port`, `5 ports`: counts in `status` read as English.

@@ -84,6 +84,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             unit_dir,
             no_packages,
             no_image,
+            horizon,
         } => {
             let report = onestack::host::install(&onestack::host::InstallOptions {
                 state_dir: dir,
@@ -96,9 +97,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 no_packages,
                 no_image,
                 binary: std::env::current_exe()?,
+                horizon,
             })?;
             report.text
         }
+        Command::Horizon {
+            venv,
+            bind,
+            keystone_url,
+            unit_dir,
+            etc_dir,
+            no_unit,
+        } => onestack::cli::horizon(&dir, venv, bind, keystone_url, unit_dir, &etc_dir, no_unit)?,
         Command::Uninstall {
             purge,
             etc_dir,

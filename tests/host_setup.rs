@@ -388,6 +388,21 @@ fn nat_and_host_only() {
         !lab.state().join("profile.toml").exists(),
         "dry run wrote the profile"
     );
+    // With --horizon, the plan names Horizon's venv, settings, static files and
+    // unit, and a dry run makes none of them.
+    let dry_hz = lab.install(&["--dry-run", "--horizon"]);
+    for want in [
+        "install horizon==27.0.0",
+        "local_settings.py",
+        "collect and compress Horizon's static files",
+        "onestack-horizon.service",
+    ] {
+        assert!(dry_hz.contains(want), "{want} missing:\n{dry_hz}");
+    }
+    assert!(
+        !lab.state().join("horizon").exists(),
+        "dry run wrote Horizon's files"
+    );
 
     let first = lab.install(&[]);
     eprintln!("{first}");

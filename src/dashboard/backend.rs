@@ -56,8 +56,8 @@ impl Backend {
     }
 
     /// Like `send`, with `extra` request headers (Swift's metadata and ACLs), and
-    /// the answer's body as bytes (object downloads), collected whole: the
-    /// dashboard serves files of a classroom's size.
+    /// the answer's body as bytes, collected whole (for the small answers of
+    /// bodiless calls; downloads use `stream`).
     pub async fn exchange(
         &self,
         token: Option<&str>,
@@ -67,6 +67,30 @@ impl Backend {
         body: Body,
         content_type: Option<&str>,
     ) -> Result<(axum::http::response::Parts, axum::body::Bytes), ApiFailure> {
+        let (parts, body) = self
+            .stream(token, method, path, extra, body, content_type)
+            .await?;
+        let bytes = body
+            .collect()
+            .await
+            .map_err(|e| internal(format!("reading the API's answer: {e}")))?
+            .to_bytes();
+        Ok((parts, bytes))
+    }
+
+    /// Like `exchange`, but a successful answer's body is handed back unread, so a
+    /// download (an object, an image) flows from the service's store to the
+    /// browser a chunk at a time and the dashboard never holds a file in memory.
+    /// A refusal's body is read (it is a small fault) to give its message.
+    pub async fn stream(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: Body,
+        content_type: Option<&str>,
+    ) -> Result<(axum::http::response::Parts, Body), ApiFailure> {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
@@ -91,14 +115,15 @@ impl Backend {
             .await
             .map_err(|e| internal(format!("calling the API: {e}")))?;
         let (parts, body) = resp.into_parts();
-        let bytes = body
+        if parts.status.is_success() {
+            return Ok((parts, body));
+        }
+        // A fault is small, but a misbehaving answer is cut at 64 KiB.
+        let bytes = http_body_util::Limited::new(body, 64 * 1024)
             .collect()
             .await
-            .map_err(|e| internal(format!("reading the API's answer: {e}")))?
-            .to_bytes();
-        if parts.status.is_success() {
-            return Ok((parts, bytes));
-        }
+            .map(http_body_util::Collected::to_bytes)
+            .unwrap_or_default();
         let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Err(ApiFailure {
             status: parts.status,

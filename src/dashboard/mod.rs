@@ -4,6 +4,7 @@
 //! what a user sees and may do; the UI adds no authority of its own.
 
 pub mod backend;
+pub mod horizon;
 mod pages;
 pub mod session;
 mod store;
@@ -31,6 +32,11 @@ pub struct Dash {
 
 /// Serves the dashboard under `/dashboard` beside the API router it acts through.
 pub fn mount(api: Router, cloud: Cloud) -> Router {
+    // The real Horizon, when set up, behind the same listener.
+    let horizon = Router::new()
+        .route("/horizon", axum::routing::any(horizon::forward))
+        .route("/horizon/{*rest}", axum::routing::any(horizon::forward))
+        .with_state(horizon::Upstream(cloud.state_dir.clone()));
     let dash = Dash {
         cloud,
         backend: Backend::new(api.clone()),
@@ -38,7 +44,10 @@ pub fn mount(api: Router, cloud: Cloud) -> Router {
     let ui = pages::routes()
         .with_state(dash)
         .layer(from_fn(crate::http::request_id));
-    Router::new().nest("/dashboard", ui).merge(api)
+    Router::new()
+        .nest("/dashboard", ui)
+        .merge(horizon)
+        .merge(api)
 }
 
 /// The templates, compiled once; they are part of the binary.

@@ -177,10 +177,166 @@ pub fn layout(
     }
 }
 
+/// A stack's resources as a picture: each resource a box, in columns by how deep
+/// it sits in the dependency graph (what needs nothing first), with an arrow from
+/// each resource to those that need it (Heat's `required_by`).
+#[derive(Serialize)]
+pub struct StackPicture {
+    pub width: u32,
+    pub height: u32,
+    pub nodes: Vec<StackNode>,
+    pub edges: Vec<Edge>,
+}
+
+#[derive(Serialize)]
+pub struct StackNode {
+    pub name: String,
+    pub label: String,
+    pub kind: String,
+    pub status: String,
+    /// ok, bad or live, as the status cells.
+    pub class: &'static str,
+    pub href: Option<String>,
+    pub x: u32,
+    pub y: u32,
+}
+
+#[derive(Serialize)]
+pub struct Edge {
+    pub x1: u32,
+    pub y1: u32,
+    pub x2: u32,
+    pub y2: u32,
+}
+
+const NODE_W: u32 = 170;
+const NODE_H: u32 = 48;
+const COL_GAP: u32 = 230;
+const ROW_GAP: u32 = 70;
+
+/// Lays out `resources` (the resource list's answer); `href` gives a resource's
+/// dashboard page from its type and physical id.
+pub fn stack_layout(
+    resources: &Value,
+    href: impl Fn(&str, &str) -> Option<String>,
+) -> StackPicture {
+    let items = list(resources, "resources");
+    let index: HashMap<&str, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (s(r, "resource_name"), i))
+        .collect();
+    // needs[b] = the resources b needs (a is in needs[b] when b is in a's required_by).
+    let mut needs: Vec<Vec<usize>> = vec![vec![]; items.len()];
+    for (a, r) in items.iter().enumerate() {
+        for b in list(r, "required_by") {
+            if let Some(&b) = b.as_str().and_then(|n| index.get(n)) {
+                needs[b].push(a);
+            }
+        }
+    }
+    // Depth by relaxation; at most n rounds, so a (malformed) cycle cannot loop.
+    let mut depth = vec![0u32; items.len()];
+    for _ in 0..items.len() {
+        let mut changed = false;
+        for b in 0..items.len() {
+            let want = needs[b].iter().map(|&a| depth[a] + 1).max().unwrap_or(0);
+            if want > depth[b] && want < items.len() as u32 {
+                depth[b] = want;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    // Within a column, by name, so the picture is stable between refreshes.
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| (depth[i], s(&items[i], "resource_name").to_owned()));
+    let mut pos = vec![(0u32, 0u32); items.len()];
+    let mut rows: BTreeMap<u32, u32> = BTreeMap::new();
+    for &i in &order {
+        let row = rows.entry(depth[i]).or_default();
+        pos[i] = (20 + depth[i] * COL_GAP, 20 + *row * ROW_GAP);
+        *row += 1;
+    }
+    let nodes = items
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let name = s(r, "resource_name").to_owned();
+            let status = s(r, "resource_status").to_owned();
+            let class = if status.ends_with("_COMPLETE") {
+                "ok"
+            } else if status.ends_with("_FAILED") {
+                "bad"
+            } else {
+                "live"
+            };
+            let label = if name.chars().count() > 20 {
+                format!("{}…", name.chars().take(19).collect::<String>())
+            } else {
+                name.clone()
+            };
+            StackNode {
+                label,
+                kind: s(r, "resource_type").to_owned(),
+                status,
+                class,
+                href: href(s(r, "resource_type"), s(r, "physical_resource_id")),
+                x: pos[i].0,
+                y: pos[i].1,
+                name,
+            }
+        })
+        .collect();
+    let mut edges = vec![];
+    for (b, from) in needs.iter().enumerate() {
+        for &a in from {
+            edges.push(Edge {
+                x1: pos[a].0 + NODE_W,
+                y1: pos[a].1 + NODE_H / 2,
+                x2: pos[b].0,
+                y2: pos[b].1 + NODE_H / 2,
+            });
+        }
+    }
+    let cols = depth.iter().max().map_or(1, |d| d + 1);
+    let tallest = rows.values().max().copied().unwrap_or(1);
+    StackPicture {
+        width: 40 + (cols - 1) * COL_GAP + NODE_W,
+        height: (40 + tallest.saturating_sub(1) * ROW_GAP + NODE_H).max(100),
+        nodes,
+        edges,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn stack_resources_are_columns_by_dependency() {
+        let res = json!({"resources": [
+            {"resource_name": "server", "resource_type": "OS::Nova::Server", "resource_status": "CREATE_IN_PROGRESS", "physical_resource_id": "s1", "required_by": []},
+            {"resource_name": "net", "resource_type": "OS::Neutron::Net", "resource_status": "CREATE_COMPLETE", "physical_resource_id": "n1", "required_by": ["subnet", "server"]},
+            {"resource_name": "subnet", "resource_type": "OS::Neutron::Subnet", "resource_status": "CREATE_FAILED", "physical_resource_id": "", "required_by": ["server"]}]});
+        let p = stack_layout(&res, |_, id| (!id.is_empty()).then(|| format!("/x/{id}")));
+        let at = |n: &str| p.nodes.iter().find(|x| x.name == n).expect(n);
+        assert!(at("net").x < at("subnet").x && at("subnet").x < at("server").x);
+        assert_eq!(
+            (at("net").class, at("subnet").class, at("server").class),
+            ("ok", "bad", "live")
+        );
+        assert_eq!(p.edges.len(), 3);
+        assert_eq!(at("subnet").href, None);
+        assert_eq!(at("server").href.as_deref(), Some("/x/s1"));
+        // A cycle (which Heat never reports) still ends.
+        let cyc = json!({"resources": [
+            {"resource_name": "a", "required_by": ["b"]}, {"resource_name": "b", "required_by": ["a"]}]});
+        assert_eq!(stack_layout(&cyc, |_, _| None).nodes.len(), 2);
+    }
 
     #[test]
     fn routers_and_instances_connect_to_their_networks() {

@@ -8,6 +8,7 @@
 //! changes), `systemd` (unit and client files), `test_image` (the bootable guest).
 
 pub mod apply;
+pub mod horizon;
 pub mod nics;
 pub mod packages;
 pub mod plan;
@@ -65,6 +66,8 @@ pub struct InstallOptions {
     pub no_image: bool,
     /// The `onestack` binary the unit runs.
     pub binary: PathBuf,
+    /// Also set up the real Horizon (see `horizon`), served at `/horizon`.
+    pub horizon: bool,
 }
 
 /// The printed report and the number of changes made (0 on a provisioned host).
@@ -279,6 +282,35 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
             systemd::UNIT_NAME
         );
     }
+    if o.horizon {
+        if !o.no_packages && !o.dry_run {
+            changes.extend(packages::ensure_horizon()?);
+        }
+        let hz = horizon::HorizonOptions {
+            state_dir: o.state_dir.clone(),
+            venv: o.state_dir.join(horizon::DIR).join("venv"),
+            python: "python3".into(),
+            keystone_url: format!("{}/identity/v3", profile.public_url()),
+            region: profile.cloud.region.clone(),
+            bind: horizon::DEFAULT_BIND.parse().context("Horizon's address")?,
+            unit_dir: Some(o.unit_dir.clone()),
+            dry_run: o.dry_run,
+        };
+        let done = horizon::setup(&hz).context("setting up Horizon")?;
+        let unit_changed = done.iter().any(|c| c.ends_with(horizon::UNIT_NAME));
+        let settings_changed = done.iter().any(|c| c.contains("local_settings"));
+        changes.extend(done);
+        if manage_service && (unit_changed || settings_changed || !horizon_active()) {
+            changes.extend(horizon::enable()?);
+        }
+        let _ = writeln!(
+            out,
+            "Horizon: {}/horizon/ (gunicorn on {}, unit {})",
+            profile.public_url(),
+            hz.bind,
+            horizon::UNIT_NAME
+        );
+    }
     let verb = if o.dry_run { "would make" } else { "made" };
     let _ = writeln!(out, "Changes: {verb} {}", changes.len());
     for c in &changes {
@@ -296,6 +328,15 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
         changes,
         plan,
     })
+}
+
+/// Whether Horizon's unit is running.
+fn horizon_active() -> bool {
+    let argv: Vec<String> = ["systemctl", "is-active", "--quiet", horizon::UNIT_NAME]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    crate::dataplane::cmd::run_sync(&argv, None).is_ok()
 }
 
 /// Makes `profile` describe the chosen external network.
@@ -363,6 +404,13 @@ pub struct UninstallOptions {
 pub async fn uninstall(o: &UninstallOptions) -> anyhow::Result<String> {
     let mut out = String::new();
     let mut errors: Vec<String> = Vec::new();
+    // Horizon's unit (`install --horizon`) first: it needs the cloud.
+    match systemd::remove_unit(&o.unit_dir, horizon::UNIT_NAME) {
+        Ok(done) => done.iter().for_each(|d| {
+            let _ = writeln!(out, "{d}");
+        }),
+        Err(e) => errors.push(format!("{e:#}")),
+    }
     match systemd::remove(&o.unit_dir) {
         Ok(done) => done.iter().for_each(|d| {
             let _ = writeln!(out, "{d}");

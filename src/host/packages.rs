@@ -99,6 +99,23 @@ pub fn ensure(os: &OsRelease) -> anyhow::Result<Vec<String>> {
     Ok(done)
 }
 
+/// What `install --horizon` needs besides: a Python that makes venvs.
+pub const HORIZON: &[&str] = &["python3-venv"];
+
+/// Installs what of `HORIZON` is missing; returns the commands it ran.
+pub fn ensure_horizon() -> anyhow::Result<Vec<String>> {
+    let missing: Vec<&str> = HORIZON.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut argv: Vec<String> = ["apt-get", "-y", "-q", "install", "--no-install-recommends"]
+        .map(String::from)
+        .to_vec();
+    argv.extend(missing.iter().map(|s| s.to_string()));
+    run_sync(&argv, None)?;
+    Ok(vec![argv.join(" ")])
+}
+
 /// Adds `bookworm-backports` with the mirror of the existing Debian source, unless
 /// a source already names it. Returns whether it added it.
 fn ensure_backports() -> anyhow::Result<bool> {

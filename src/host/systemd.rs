@@ -91,8 +91,13 @@ pub fn enable(restart: bool) -> anyhow::Result<Vec<String>> {
 
 /// Stops and disables the unit (when systemd runs) and removes its file.
 pub fn remove(unit_dir: &Path) -> anyhow::Result<Vec<String>> {
+    remove_unit(unit_dir, UNIT_NAME)
+}
+
+/// Stops and disables the unit `name` (when systemd runs) and removes its file.
+pub fn remove_unit(unit_dir: &Path, name: &str) -> anyhow::Result<Vec<String>> {
     let mut done = Vec::new();
-    let path = unit_dir.join(UNIT_NAME);
+    let path = unit_dir.join(name);
     if systemd_booted() && path.exists() {
         for args in [
             ["disable", "--now"].as_slice(),
@@ -101,7 +106,7 @@ pub fn remove(unit_dir: &Path) -> anyhow::Result<Vec<String>> {
             let mut argv = vec!["systemctl".to_string()];
             argv.extend(args.iter().map(|s| s.to_string()));
             if args[0] == "disable" {
-                argv.push(UNIT_NAME.into());
+                argv.push(name.into());
             }
             if let Err(e) = run_sync(&argv, None) {
                 tracing::warn!(error = %e, "systemctl");

@@ -31,6 +31,7 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="SKIP: selenium is 
 from selenium.common.exceptions import (  # noqa: E402
     StaleElementReferenceException, TimeoutException, WebDriverException)
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 
@@ -116,12 +117,12 @@ def login(drv, dash, user: str, password: str) -> None:
     drv.get(f"{dash.base_url}/dashboard/auth/login")
     drv.find_element(By.ID, "username").send_keys(user)
     drv.find_element(By.ID, "password").send_keys(password)
-    drv.find_element(By.ID, "login-button").click()
+    _submit(drv, drv.find_element(By.ID, "login-button"))
 
 
 def logout(drv, dash) -> None:
     drv.get(f"{dash.base_url}/dashboard/project/overview")
-    drv.find_element(By.ID, "logout").click()
+    _submit(drv, drv.find_element(By.ID, "logout"))
     _until(drv, 10).until(lambda d: "/auth/login" in d.current_url)
 
 
@@ -174,7 +175,7 @@ def test_a_project_workflow(dash, browser):
     form = open_form(browser, "network-create")
     form.find_element(By.NAME, "name").send_keys(net)
     form.find_element(By.NAME, "cidr").send_keys("192.168.77.0/24")
-    form.find_element(By.TAG_NAME, "button").click()
+    _submit(browser, form.find_element(By.TAG_NAME, "button"))
     # The click leaves the form page: read the table of the page the POST answers
     # (the old page's table goes stale under the reader).
     def new_table(d):
@@ -197,7 +198,7 @@ def test_a_project_workflow(dash, browser):
             box.click()
     launch.find_element(By.XPATH, f".//label[contains(., '{net}')]/input").click()
     t_click = time.monotonic()
-    browser.find_element(By.ID, "launch-submit").click()
+    _submit(browser, browser.find_element(By.ID, "launch-submit"))
     _until(browser, 20).until(lambda d: d.current_url.endswith("/project/instances"))
     row = f"//table[@id='instances']//tr[td/a[text()='{name}']]"
 
@@ -216,7 +217,7 @@ def test_a_project_workflow(dash, browser):
     shot(browser, dash, "instances")
 
     # Its page: details, console log with the guest's ready line, serial console.
-    browser.find_element(By.XPATH, row + "/td/a").click()
+    _submit(browser, browser.find_element(By.XPATH, row + "/td/a"))
     _until(browser, 10).until(lambda d: d.find_elements(By.ID, "console-log"))
     deadline = time.monotonic() + BOOT_TIMEOUT
     while MARKER not in browser.find_element(By.ID, "console-log").text:
@@ -243,7 +244,7 @@ def test_a_project_workflow(dash, browser):
     kp = unique("dashkey")
     form = open_form(browser, "keypair-create")
     form.find_element(By.NAME, "name").send_keys(kp)
-    form.find_element(By.TAG_NAME, "button").click()
+    _submit(browser, form.find_element(By.TAG_NAME, "button"))
     # The click only starts the POST (key generation takes a moment): wait for the answer.
     secret = _until(browser, 30).until(lambda d: d.find_elements(By.ID, "notice-secret"))[0]
     assert "PRIVATE KEY" in secret.get_attribute("value")
@@ -295,6 +296,33 @@ def _until(browser, timeout, poll_frequency=0.5):
                      ignored_exceptions=(StaleElementReferenceException,))
 
 
+def _submit(browser, button, confirm: bool = False, timeout: float = 30) -> None:
+    """Clicks a button or link that leaves the page (a form's POST, a link, a script's
+    reload), accepting its confirmation when asked, and returns only once the page it
+    left is gone and the one that answered has loaded. A read right after a click
+    would otherwise see the old page (its table, its form) while the new one loads."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    button.click()
+    if confirm:
+        WebDriverWait(browser, 10).until(EC.alert_is_present()).accept()
+
+    def left(d):
+        try:
+            old.tag_name
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            if "does not belong to the document" in (e.msg or ""):
+                return True
+            raise
+    WebDriverWait(browser, timeout, poll_frequency=0.2).until(
+        left, message=f"the page was never replaced after the click ({browser.current_url})")
+    WebDriverWait(browser, timeout, poll_frequency=0.2).until(
+        lambda d: d.execute_script("return document.readyState") == "complete",
+        message=f"the answer page never finished loading ({browser.current_url})")
+
+
 def _login_as(browser, dash, who: str = "demo") -> None:
     """A fresh login, whatever session the browser had."""
     browser.get(f"{dash.base_url}/dashboard/auth/login")
@@ -332,7 +360,7 @@ def _wait_status(browser, want: str, timeout: int = BOOT_TIMEOUT) -> None:
 
 
 def _op(browser, op: str) -> None:
-    browser.find_element(By.CSS_SELECTOR, f"#instance-ops button[data-op='{op}']").click()
+    _submit(browser, browser.find_element(By.CSS_SELECTOR, f"#instance-ops button[data-op='{op}']"))
 
 
 def test_instance_actions(dash, browser):
@@ -354,17 +382,27 @@ def test_instance_actions(dash, browser):
     snap = unique("dashsnap")
     form = open_form(browser, "instance-snapshot")
     form.find_element(By.NAME, "name").send_keys(snap)
-    form.find_element(By.TAG_NAME, "button").click()
+    _submit(browser, form.find_element(By.TAG_NAME, "button"))
     _until(browser, 20).until(lambda d: d.current_url.endswith("/project/images"))
     deadline = time.monotonic() + 180
     while True:
-        row = browser.find_elements(By.XPATH, f"//table[@id='images']//tr[td[text()='{snap}']]")
+        row = browser.find_elements(By.XPATH, f"//table[@id='images']//tr[td[.='{snap}']]")
         if row and "active" in row[0].text:
             break
         assert time.monotonic() < deadline, f"snapshot {snap} never active: {row[0].text if row else 'absent'}"
         time.sleep(2)
         browser.refresh()
     CREATED["snapshot_name"] = snap
+    # An active image's name downloads its data (streamed): a qcow2 file.
+    href = row[0].find_element(By.XPATH, f".//a[text()='{snap}']").get_attribute("href")
+    sid = browser.get_cookie("onestack_session")["value"]
+    with requests.get(href, cookies={"onestack_session": sid}, timeout=120, stream=True) as r:
+        assert r.status_code == 200, r.status_code
+        assert f'filename="{snap}.qcow2"' in r.headers["content-disposition"]
+        first = next(r.iter_content(4096))
+        assert first[:4] == b"QFI\xfb", first[:16]
+        got = len(first) + sum(len(c) for c in r.iter_content(1 << 20))
+    assert got == int(r.headers["content-length"]), (got, r.headers["content-length"])
 
     # A second network, attached as an interface and detached again.
     net2 = unique("dashnet2")
@@ -372,7 +410,7 @@ def test_instance_actions(dash, browser):
     form = open_form(browser, "network-create")
     form.find_element(By.NAME, "name").send_keys(net2)
     form.find_element(By.NAME, "cidr").send_keys("192.168.78.0/24")
-    form.find_element(By.TAG_NAME, "button").click()
+    _submit(browser, form.find_element(By.TAG_NAME, "button"))
     _until(browser, 30).until(lambda d: net2 in d.find_element(By.ID, "networks").text)
     browser.get(f"{dash.base_url}{here}")
     rows = lambda d: d.find_elements(By.XPATH, "//table[@id='interfaces']/tbody/tr[@data-id]")
@@ -383,14 +421,13 @@ def test_instance_actions(dash, browser):
                     + browser.find_element(By.ID, "main").text[:1500])
     form = open_form(browser, "instance-attach-interface")
     Select(form.find_element(By.NAME, "network")).select_by_visible_text(net2)
-    form.find_element(By.TAG_NAME, "button").click()
+    _submit(browser, form.find_element(By.TAG_NAME, "button"))
     _until(browser, 120, poll_frequency=1).until(
         lambda d: len(rows(d)) == 2 or d.refresh(), message="the interface never appeared")
     assert "192.168.78." in browser.find_element(By.ID, "interfaces").text
     shot(browser, dash, "instance-actions")
     new_port = next(r for r in rows(browser) if "192.168.78." in r.text)
-    new_port.find_element(By.CSS_SELECTOR, "button[data-action='detach']").click()
-    browser.switch_to.alert.accept()
+    _submit(browser, new_port.find_element(By.CSS_SELECTOR, "button[data-action='detach']"), confirm=True)
     _until(browser, 180, poll_frequency=2).until(
         lambda d: len(rows(d)) == 1 or d.refresh(), message="the interface was never detached")
 
@@ -402,7 +439,7 @@ def test_instance_actions(dash, browser):
         sel = Select(form.find_element(By.NAME, "flavor"))
         target = next(o.text.split(" ")[0] for o in sel.options if o.text.startswith("m1.micro"))
         sel.select_by_index([o.text.split(" ")[0] for o in sel.options].index(target))
-        form.find_element(By.TAG_NAME, "button").click()
+        _submit(browser, form.find_element(By.TAG_NAME, "button"))
         _wait_status(browser, "VERIFY_RESIZE")
         _op(browser, op)
         _wait_status(browser, "ACTIVE")
@@ -414,7 +451,7 @@ def test_instance_actions(dash, browser):
     # Rebuild with the same image: the guest boots again.
     form = open_form(browser, "instance-rebuild")
     Select(form.find_element(By.NAME, "image")).select_by_visible_text("cirros")
-    form.find_element(By.TAG_NAME, "button").click()
+    _submit(browser, form.find_element(By.TAG_NAME, "button"))
     _until(browser, 30, poll_frequency=1).until(
         lambda d: _fact(d, "Status") == "REBUILD" or _fact(d, "Task") != "" or d.refresh())
     _wait_status(browser, "ACTIVE")
@@ -426,7 +463,7 @@ def test_volume_snapshots(dash, browser):
     _timed_get(browser, dash, "/dashboard/project/volumes", "volumes")
     form = open_form(browser, "volume-create")
     form.find_element(By.NAME, "name").send_keys(vol)
-    form.find_element(By.TAG_NAME, "button").click()
+    _submit(browser, form.find_element(By.TAG_NAME, "button"))
     row = lambda table, name: f"//table[@id='{table}']//tr[td[text()='{name}']]"
 
     def status_of(table, name):
@@ -440,20 +477,19 @@ def test_volume_snapshots(dash, browser):
     r = browser.find_element(By.XPATH, row("volumes", vol))
     f = r.find_element(By.XPATH, ".//form[.//button[@data-action='create snapshot']]")
     f.find_element(By.NAME, "name").send_keys(snap)
-    f.find_element(By.TAG_NAME, "button").click()
+    _submit(browser, f.find_element(By.TAG_NAME, "button"))
     _until(browser, 60, poll_frequency=1).until(
         lambda d: "available" in status_of("snapshots", snap)(d))
     r = browser.find_element(By.XPATH, row("snapshots", snap))
     assert vol in r.text
     f = r.find_element(By.XPATH, ".//form[.//button[@data-action='create volume']]")
     f.find_element(By.NAME, "name").send_keys(clone)
-    f.find_element(By.TAG_NAME, "button").click()
+    _submit(browser, f.find_element(By.TAG_NAME, "button"))
     _until(browser, 60, poll_frequency=1).until(
         lambda d: "available" in status_of("volumes", clone)(d))
     shot(browser, dash, "volumes")
-    browser.find_element(By.XPATH, row("snapshots", snap)).find_element(
-        By.CSS_SELECTOR, "button[data-action='delete']").click()
-    browser.switch_to.alert.accept()
+    _submit(browser, browser.find_element(By.XPATH, row("snapshots", snap)).find_element(
+        By.CSS_SELECTOR, "button[data-action='delete']"), confirm=True)
     _until(browser, 60, poll_frequency=1).until(
         lambda d: not d.find_elements(By.XPATH, row("snapshots", snap)) or d.refresh())
 
@@ -466,7 +502,7 @@ def test_object_store(dash, browser, tmp_path):
     form = open_form(browser, "container-create")
     form.find_element(By.NAME, "name").send_keys(cont)
     form.find_element(By.NAME, "public").click()
-    form.find_element(By.TAG_NAME, "button").click()
+    _submit(browser, form.find_element(By.TAG_NAME, "button"))
     row = f"//table[@id='containers']//tr[@data-id='{cont}']"
     _until(browser, 10).until(lambda d: d.find_elements(By.XPATH, row))
     assert "public" in browser.find_element(By.XPATH, row).text
@@ -478,25 +514,26 @@ def test_object_store(dash, browser, tmp_path):
     pid = next(p["id"] for p in acct if p["name"] == project["OS_PROJECT_NAME"])
     swift = f"{dash.base_url}/object-storage/v1/AUTH_{pid}/{cont}"
     assert requests.get(swift, timeout=10).status_code in (200, 204)
-    browser.find_element(By.XPATH, row).find_element(
-        By.CSS_SELECTOR, "button[data-action='make private']").click()
+    _submit(browser, browser.find_element(By.XPATH, row).find_element(
+        By.CSS_SELECTOR, "button[data-action='make private']"))
     _until(browser, 10).until(lambda d: "private" in d.find_element(By.XPATH, row).text)
     assert requests.get(swift, timeout=10).status_code == 401
 
     # A folder, a file uploaded into it, downloaded back, deleted.
-    browser.find_element(By.XPATH, row + "//a").click()
+    _submit(browser, browser.find_element(By.XPATH, row + "//a"))
     form = open_form(browser, "folder-create")
     form.find_element(By.NAME, "name").send_keys("docs")
-    form.find_element(By.TAG_NAME, "button").click()
+    _submit(browser, form.find_element(By.TAG_NAME, "button"))
     # The folder shows on the page the POST answers, not the one the click leaves.
-    _until(browser, 10).until(
-        lambda d: d.find_elements(By.XPATH, "//table[@id='objects']//a[text()='docs/']"))[0].click()
+    docs = _until(browser, 10).until(
+        lambda d: d.find_elements(By.XPATH, "//table[@id='objects']//a[text()='docs/']"))[0]
+    _submit(browser, docs)
     _until(browser, 10).until(lambda d: "prefix=docs" in d.current_url)
     payload = os.urandom(200_000)
     src = tmp_path / "notes.bin"
     src.write_bytes(payload)
     browser.find_element(By.ID, "object-file").send_keys(str(src))
-    browser.find_element(By.CSS_SELECTOR, "#object-upload button").click()
+    _submit(browser, browser.find_element(By.CSS_SELECTOR, "#object-upload button"), timeout=60)
     obj = "//table[@id='objects']//tr[@data-id='docs/notes.bin']"
     _until(browser, 60).until(lambda d: d.find_elements(By.XPATH, obj),
                                      message="the uploaded object is never listed")
@@ -508,30 +545,27 @@ def test_object_store(dash, browser, tmp_path):
     assert r.status_code == 200 and r.content == payload
     assert 'filename="notes.bin"' in r.headers["content-disposition"]
     # Another project's user cannot read it through the dashboard.
-    browser.find_element(By.XPATH, obj).find_element(
-        By.CSS_SELECTOR, "button[data-action='delete']").click()
-    browser.switch_to.alert.accept()
+    _submit(browser, browser.find_element(By.XPATH, obj).find_element(
+        By.CSS_SELECTOR, "button[data-action='delete']"), confirm=True)
     _until(browser, 20).until(lambda d: not d.find_elements(By.XPATH, obj))
     assert "prefix=docs" in browser.current_url
 
     # A container with objects is refused deletion with Swift's 409, shown.
     browser.get(f"{dash.base_url}/dashboard/project/containers")
-    browser.find_element(By.XPATH, row).find_element(
-        By.CSS_SELECTOR, "button[data-action='delete']").click()
-    browser.switch_to.alert.accept()
+    _submit(browser, browser.find_element(By.XPATH, row).find_element(
+        By.CSS_SELECTOR, "button[data-action='delete']"), confirm=True)
     title = _until(browser, 20).until(lambda d: d.find_elements(By.ID, "error-title"))[0]
     assert title.text == "Conflict"
     browser.get(f"{dash.base_url}/dashboard/project/containers/{cont}/?prefix=")
-    browser.find_element(By.XPATH, "//table[@id='objects']//a[text()='docs/']").click()
+    _submit(browser, browser.find_element(By.XPATH, "//table[@id='objects']//a[text()='docs/']"))
     _until(browser, 10).until(lambda d: "prefix=docs" in d.current_url)
     # The folder marker is the only object left; delete it through the API, then the
     # container through the page.
     r = requests.delete(f"{swift}/docs/", headers={"X-Auth-Token": tok}, timeout=10)
     assert r.status_code == 204, r.status_code
     browser.get(f"{dash.base_url}/dashboard/project/containers")
-    browser.find_element(By.XPATH, row).find_element(
-        By.CSS_SELECTOR, "button[data-action='delete']").click()
-    browser.switch_to.alert.accept()
+    _submit(browser, browser.find_element(By.XPATH, row).find_element(
+        By.CSS_SELECTOR, "button[data-action='delete']"), confirm=True)
     _until(browser, 10).until(lambda d: not d.find_elements(By.XPATH, row))
 
 
@@ -573,7 +607,7 @@ def test_stacks(dash, browser, tmp_path):
     _until(browser, 10).until(
         lambda d: "OS::Heat::RandomString" in form.find_element(By.NAME, "template").get_attribute("value"))
     form.find_element(By.NAME, "parameters").send_keys(f"net_name={net}")
-    form.find_element(By.XPATH, ".//button[@type='submit']").click()
+    _submit(browser, form.find_element(By.XPATH, ".//button[@type='submit']"))
     _until(browser, 20).until(lambda d: "/project/stacks/" in d.current_url)
     _until(browser, 120, poll_frequency=1).until(
         lambda d: "CREATE_COMPLETE" in d.find_element(By.ID, "stack-facts").text,
@@ -583,6 +617,27 @@ def test_stacks(dash, browser, tmp_path):
     assert "net_id" in browser.find_element(By.ID, "stack-outputs").text
     assert "CREATE_COMPLETE" in browser.find_element(By.ID, "stack-events").text
     assert "OS::Heat::RandomString" in browser.find_element(By.ID, "stack-template").text
+    # The topology picture has a box per resource.
+    topo = browser.find_element(By.ID, "stack-topology").get_attribute("outerHTML")
+    assert ">net<" in topo and ">secret<" in topo, topo[:500]
+
+    # An update adds a resource; the page follows it to UPDATE_COMPLETE. The form
+    # holds the current template and parameters (net_name stays).
+    form = open_form(browser, "stack-update")
+    assert f"net_name={net}" in form.find_element(By.NAME, "parameters").get_attribute("value")
+    area = form.find_element(By.NAME, "template")
+    area.clear()
+    area.send_keys(STACK_TEMPLATE.replace(
+        "outputs:", "  extra:\n    type: OS::Heat::RandomString\n    properties:\n      length: 4\noutputs:"))
+    _submit(browser, form.find_element(By.XPATH, ".//button[@type='submit']"))
+
+    def updated(d):
+        facts = d.find_element(By.ID, "stack-facts").text
+        assert "UPDATE_FAILED" not in facts, facts
+        return "UPDATE_COMPLETE" in facts
+    _until(browser, 120, poll_frequency=1).until(updated, message="the update never completed")
+    assert "extra" in browser.find_element(By.ID, "stack-resources").text
+    assert ">extra<" in browser.find_element(By.ID, "stack-topology").get_attribute("outerHTML")
     shot(browser, dash, "stack")
     browser.get(f"{dash.base_url}/dashboard/project/networks")
     assert net in browser.find_element(By.ID, "networks").text, "the parameter reached the net"
@@ -592,16 +647,15 @@ def test_stacks(dash, browser, tmp_path):
     form = open_form(browser, "stack-launch")
     form.find_element(By.NAME, "stack_name").send_keys(unique("badstack"))
     form.find_element(By.NAME, "template").send_keys("heat_template_version: 2018-08-31\nresources:\n  x:\n    type: OS::No::Such\n")
-    form.find_element(By.XPATH, ".//button[@type='submit']").click()
+    _submit(browser, form.find_element(By.XPATH, ".//button[@type='submit']"))
     _until(browser, 30).until(lambda d: d.find_elements(By.ID, "error-title"))
     assert browser.find_element(By.ID, "error-title").text == "Request refused"
     assert "OS::No::Such" in browser.find_element(By.ID, "error-message").text
 
     browser.get(f"{dash.base_url}/dashboard/project/stacks")
     row = f"//table[@id='stacks']//tr[td/a[text()='{stack}']]"
-    browser.find_element(By.XPATH, row).find_element(
-        By.CSS_SELECTOR, "button[data-action='delete']").click()
-    browser.switch_to.alert.accept()
+    _submit(browser, browser.find_element(By.XPATH, row).find_element(
+        By.CSS_SELECTOR, "button[data-action='delete']"), confirm=True)
     _until(browser, 120, poll_frequency=1).until(
         lambda d: not d.find_elements(By.XPATH, row) or d.refresh(),
         message="the stack was never deleted")
@@ -658,6 +712,146 @@ def test_admin_sees_admin_pages(dash, browser):
         assert not browser.find_elements(By.ID, "error-title"), page
         assert needle in browser.find_element(By.ID, table).text, (page, table)
     shot(browser, dash, "admin-info")
+    logout(browser, dash)
+
+
+def test_admin_creates_and_edits(dash, browser):
+    """Projects (edit, members), users (create with a role, new password), flavors
+    (extra specs), any project's images (protect) and networks (shared, subnet),
+    through the admin pages; the new user then logs in."""
+    _login_as(browser, dash, "admin")
+    base = f"{dash.base_url}/dashboard/admin"
+
+    def create(page: str, form_id: str, fields: dict[str, str], selects=None):
+        browser.get(f"{base}/{page}")
+        form = open_form(browser, form_id)
+        for k, v in fields.items():
+            el = form.find_element(By.NAME, k)
+            el.clear()
+            el.send_keys(v)
+        for k, v in (selects or {}).items():
+            Select(form.find_element(By.NAME, k)).select_by_visible_text(v)
+        _submit(browser, form.find_element(By.TAG_NAME, "button"))
+        assert not browser.find_elements(By.ID, "error-title"), \
+            browser.find_element(By.ID, "error-message").text
+
+    def save(form_id: str, fields: dict[str, str]):
+        form = browser.find_element(By.ID, form_id)
+        for k, v in fields.items():
+            el = form.find_element(By.NAME, k)
+            el.clear()
+            el.send_keys(v)
+        _submit(browser, form.find_element(By.TAG_NAME, "button"))
+
+    # A project: created (its page opens), described, demo made a member.
+    proj = unique("dashproj")
+    create("projects", "project-create", {"name": proj})
+    assert browser.current_url.startswith(f"{base}/projects/"), browser.current_url
+    save("project-edit", {"description": "for a class"})
+    assert browser.find_element(By.ID, "project-edit").find_element(
+        By.NAME, "description").get_attribute("value") == "for a class"
+    form = browser.find_element(By.ID, "project-member-add")
+    Select(form.find_element(By.NAME, "user")).select_by_visible_text("demo")
+    _submit(browser, form.find_element(By.TAG_NAME, "button"))
+    members = browser.find_element(By.ID, "project-members").text
+    assert "demo" in members and "member" in members, members
+    proj_url = browser.current_url
+
+    # A user with the project as its primary one (member there), then a new password.
+    user, pw = unique("dashuser"), "first-pw-123"
+    create("users", "user-create", {"name": user, "password": pw}, {"project": proj})
+    assert browser.current_url.startswith(f"{base}/users/"), browser.current_url
+    assert f"project {proj}" in browser.find_element(By.ID, "user-roles").text
+    save("user-edit", {"password": "second-pw-456", "email": "u@example.org"})
+    assert browser.find_element(By.ID, "user-edit").find_element(
+        By.NAME, "email").get_attribute("value") == "u@example.org"
+    s = _requests_login(dash, user, "second-pw-456")
+    assert s.get(f"{dash.base_url}/dashboard/project/overview", timeout=30).status_code == 200
+    shot(browser, dash, "admin-user")
+
+    # A flavor with an extra spec, which is then removed, then the flavor.
+    flavor = unique("dashflavor")
+    create("flavors", "flavor-create", {"name": flavor, "ram": "256", "disk": "1"})
+    assert browser.current_url.startswith(f"{base}/flavors/"), browser.current_url
+    form = browser.find_element(By.ID, "extra-spec-set")
+    form.find_element(By.NAME, "key").send_keys("hw:cpu_policy")
+    form.find_element(By.NAME, "value").send_keys("dedicated")
+    _submit(browser, form.find_element(By.TAG_NAME, "button"))
+    specs = browser.find_element(By.ID, "extra-specs").text
+    assert "hw:cpu_policy" in specs and "dedicated" in specs, specs
+    _submit(browser, browser.find_element(
+        By.CSS_SELECTOR, "#extra-specs button[data-action='delete']"), confirm=True)
+    assert "hw:cpu_policy" not in browser.find_element(By.ID, "extra-specs").text
+    browser.get(f"{base}/flavors")
+    row = f"//table[@id='flavors']//tr[td/a[text()='{flavor}']]"
+    assert "256" in browser.find_element(By.XPATH, row).text
+    _submit(browser, browser.find_element(By.XPATH, row).find_element(
+        By.CSS_SELECTOR, "button[data-action='delete']"), confirm=True)
+    assert not browser.find_elements(By.XPATH, row)
+
+    # An image protected: Glance refuses its deletion, and says why; unprotected again.
+    browser.get(f"{base}/images")
+    row = "//table[@id='images']//tr[td/a[text()='cirros']]"
+    _submit(browser, browser.find_element(By.XPATH, row + "//a"))
+    browser.find_element(By.ID, "image-edit").find_element(By.NAME, "protected").click()
+    save("image-edit", {})
+    assert browser.find_element(By.ID, "image-edit").find_element(
+        By.NAME, "protected").is_selected()
+    image_page = browser.current_url
+    browser.get(f"{base}/images")
+    _submit(browser, browser.find_element(By.XPATH, row).find_element(
+        By.CSS_SELECTOR, "button[data-action='delete']"), confirm=True)
+    assert browser.find_element(By.ID, "error-title").text == "Forbidden"
+    assert "protected" in browser.find_element(By.ID, "error-message").text
+    browser.get(image_page)
+    browser.find_element(By.ID, "image-edit").find_element(By.NAME, "protected").click()
+    save("image-edit", {})
+    assert not browser.find_element(By.ID, "image-edit").find_element(
+        By.NAME, "protected").is_selected()
+
+    # A shared network with a subnet for the new project, made unshared, deleted.
+    net = unique("dashadmnet")
+    browser.get(f"{base}/networks")
+    form = open_form(browser, "admin-network-create")
+    form.find_element(By.NAME, "name").send_keys(net)
+    Select(form.find_element(By.NAME, "project")).select_by_visible_text(proj)
+    form.find_element(By.NAME, "shared").click()
+    form.find_element(By.NAME, "cidr").send_keys("192.168.91.0/24")
+    _submit(browser, form.find_element(By.TAG_NAME, "button"))
+    assert "192.168.91.0/24" in browser.find_element(By.ID, "admin-subnets").text
+    shared = browser.find_element(By.ID, "admin-network-edit").find_element(By.NAME, "shared")
+    assert shared.is_selected()
+    shared.click()
+    save("admin-network-edit", {})
+    assert not browser.find_element(By.ID, "admin-network-edit").find_element(
+        By.NAME, "shared").is_selected()
+    browser.get(f"{base}/networks")
+    row = f"//table[@id='networks']//tr[td/a[text()='{net}']]"
+    _submit(browser, browser.find_element(By.XPATH, row).find_element(
+        By.CSS_SELECTOR, "button[data-action='delete']"), confirm=True)
+    assert not browser.find_elements(By.XPATH, row)
+
+    # A group and a role, created and deleted from their lists.
+    group, role = unique("dashgroup"), unique("dashrole")
+    create("groups", "group-create", {"name": group})
+    create("roles", "role-create", {"name": role})
+    for page, name in (("groups", group), ("roles", role)):
+        browser.get(f"{base}/{page}")
+        row = f"//table[@id='{page}']//tr[td[text()='{name}']]"
+        assert browser.find_elements(By.XPATH, row), (page, name)
+        _submit(browser, browser.find_element(By.XPATH, row).find_element(
+            By.CSS_SELECTOR, "button[data-action='delete']"), confirm=True)
+        assert not browser.find_elements(By.XPATH, row), page
+
+    # The user, then the project, deleted from their lists.
+    for page, name in (("users", user), ("projects", proj)):
+        browser.get(f"{base}/{page}")
+        row = f"//table[@id='{page}']//tr[td/a[text()='{name}']]"
+        _submit(browser, browser.find_element(By.XPATH, row).find_element(
+            By.CSS_SELECTOR, "button[data-action='delete']"), confirm=True)
+        assert not browser.find_elements(By.XPATH, row), page
+    browser.get(proj_url)
+    assert browser.find_element(By.ID, "error-title").text == "Not found"
     logout(browser, dash)
 
 

@@ -1,8 +1,8 @@
 //! Admin pages: hypervisors, all instances, flavors (with extra specs), images,
 //! networks, routers, projects, users, groups, roles and assignments, default
-//! quotas and system information. The services'
-//! policy refuses a non-admin token; the pages also answer 403 before asking when
-//! the session's token carries no admin role.
+//! quotas and system information; the forms and edit pages that change them are in
+//! `admin_edit`. The services' policy refuses a non-admin token; the pages also
+//! answer 403 before asking when the session's token carries no admin role.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -10,11 +10,12 @@ use serde_json::Value;
 
 use super::super::backend::ApiFailure;
 use super::super::session::Session;
-use super::super::view::{Cell, Table, list, s, status, text};
+use super::super::view::{Action, Cell, Form as UiForm, Table, link, list, s, status, text};
 use super::super::{Dash, PageError, PageResult};
+use super::admin_edit;
 use super::panel;
 
-async fn admin_session(d: &Dash, headers: &HeaderMap) -> Result<Session, PageError> {
+pub(super) async fn admin_session(d: &Dash, headers: &HeaderMap) -> Result<Session, PageError> {
     let sess = d.session(headers).await?;
     if !sess.is_admin {
         return Err(PageError::Api(ApiFailure {
@@ -147,10 +148,11 @@ pub async fn flavors(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let ids: Vec<String> = flavors.iter().map(|f| s(f, "id").to_owned()).collect();
     let specs = extra_specs(&d, &sess.token, &ids).await;
     for (f, spec) in flavors.iter().zip(specs) {
+        let here = edit_href("flavors", s(f, "id"));
         t.row(
             s(f, "id"),
             vec![
-                Cell::from(s(f, "name")),
+                link(s(f, "name"), here.clone()),
                 Cell::from(s(f, "id")),
                 Cell::from(text(f, "vcpus")),
                 Cell::from(text(f, "ram")),
@@ -158,10 +160,19 @@ pub async fn flavors(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
                 Cell::from(text(f, "os-flavor-access:is_public")),
                 Cell::from(spec),
             ],
-            vec![],
+            vec![delete(&here)],
         );
     }
-    panel(&d, &sess, "admin-flavors", "Flavors", vec![], vec![t], None).await
+    panel(
+        &d,
+        &sess,
+        "admin-flavors",
+        "Flavors",
+        vec![admin_edit::flavor_form()],
+        vec![t],
+        None,
+    )
+    .await
 }
 
 /// `GET /dashboard/admin/projects`.
@@ -174,14 +185,17 @@ pub async fn projects(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
         vec!["Name", "ID", "Domain", "Enabled", "Description"],
     );
     for p in list(&v, "projects") {
-        t.row(s(p, "id"), identity_cells(p, "name"), vec![]);
+        let here = edit_href("projects", s(p, "id"));
+        let mut cells = identity_cells(p, "name");
+        cells[0] = link(s(p, "name"), here.clone());
+        t.row(s(p, "id"), cells, vec![delete(&here)]);
     }
     panel(
         &d,
         &sess,
         "admin-projects",
         "Projects",
-        vec![],
+        vec![admin_edit::project_form()],
         vec![t],
         None,
     )
@@ -198,12 +212,38 @@ pub async fn users(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
         vec!["Name", "ID", "Domain", "Enabled", "Email"],
     );
     for u in list(&v, "users") {
+        let here = edit_href("users", s(u, "id"));
         let mut cells = identity_cells(u, "name");
+        cells[0] = link(s(u, "name"), here.clone());
         cells.pop();
         cells.push(Cell::from(s(u, "email")));
-        t.row(s(u, "id"), cells, vec![]);
+        t.row(s(u, "id"), cells, vec![delete(&here)]);
     }
-    panel(&d, &sess, "admin-users", "Users", vec![], vec![t], None).await
+    let create = admin_edit::user_form(&d, &sess.token).await;
+    panel(
+        &d,
+        &sess,
+        "admin-users",
+        "Users",
+        vec![create],
+        vec![t],
+        None,
+    )
+    .await
+}
+
+/// The edit page of an admin list's item (an id that cannot be a path segment gets
+/// none: such an item has no page).
+fn edit_href(kind: &str, id: &str) -> String {
+    match super::segment(id) {
+        Ok(seg) => format!("/dashboard/admin/{kind}/{seg}"),
+        Err(_) => format!("/dashboard/admin/{kind}"),
+    }
+}
+
+/// A row's Delete button, posting to `{here}/delete`.
+fn delete(here: &str) -> Action {
+    Action::new("Delete", format!("{here}/delete")).danger()
 }
 
 fn identity_cells(v: &Value, name: &str) -> Vec<Cell> {
@@ -217,7 +257,8 @@ fn identity_cells(v: &Value, name: &str) -> Vec<Cell> {
 }
 
 /// An admin page that is one table of one API list: `path`'s `key` array, a row
-/// of `cells` per item.
+/// of `cells` per item; with `create`, that form above it and a Delete button
+/// (`/dashboard/admin/{kind}/{id}/delete`) on each row.
 async fn listing(
     d: &Dash,
     headers: &HeaderMap,
@@ -225,14 +266,21 @@ async fn listing(
     (path, key): (&str, &str),
     columns: Vec<&'static str>,
     cells: impl Fn(&Value) -> Vec<Cell>,
+    create: Option<(&str, UiForm)>,
 ) -> PageResult {
     let sess = admin_session(d, headers).await?;
     let v = d.backend.get(&sess.token, path).await?;
     let mut t = Table::new(active.trim_start_matches("admin-"), title, columns);
     for item in list(&v, key) {
-        t.row(&text(item, "id"), cells(item), vec![]);
+        let id = text(item, "id");
+        let actions = match &create {
+            Some((kind, _)) => vec![delete(&edit_href(kind, &id))],
+            None => vec![],
+        };
+        t.row(&id, cells(item), actions);
     }
-    panel(d, &sess, active, title, vec![], vec![t], None).await
+    let forms = create.map(|(_, f)| f).into_iter().collect();
+    panel(d, &sess, active, title, forms, vec![t], None).await
 }
 
 /// `GET /dashboard/admin/groups`.
@@ -251,6 +299,7 @@ pub async fn groups(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
                 Cell::from(s(g, "description")),
             ]
         },
+        Some(("groups", admin_edit::group_form())),
     )
     .await
 }
@@ -275,7 +324,7 @@ pub async fn roles(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
                 Cell::from(s(r, "id")),
                 Cell::from(s(r, "domain_id")),
             ],
-            vec![],
+            vec![delete(&edit_href("roles", s(r, "id")))],
         );
     }
     let mut at = Table::new(
@@ -324,51 +373,86 @@ pub async fn roles(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
         &sess,
         "admin-roles",
         "Roles",
-        vec![],
+        vec![admin_edit::role_form()],
         vec![rt, at],
         None,
     )
     .await
 }
 
-/// `GET /dashboard/admin/images`: every project's images.
+/// `GET /dashboard/admin/images`: every project's images, each with its edit page.
 pub async fn images(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
-    listing(
-        &d,
-        &headers,
-        ("admin-images", "Images"),
-        ("/image/v2/images?limit=1000", "images"),
-        vec!["Project", "Name", "Status", "Visibility", "Disk format"],
-        |i| {
+    let sess = admin_session(&d, &headers).await?;
+    let v = d
+        .backend
+        .get(&sess.token, "/image/v2/images?limit=1000")
+        .await?;
+    let mut t = Table::new(
+        "images",
+        "Images",
+        vec![
+            "Project",
+            "Name",
+            "Status",
+            "Visibility",
+            "Disk format",
+            "Protected",
+        ],
+    );
+    for i in list(&v, "images") {
+        let here = edit_href("images", s(i, "id"));
+        t.row(
+            s(i, "id"),
             vec![
                 Cell::from(s(i, "owner")),
-                Cell::from(s(i, "name")),
+                link(s(i, "name"), here.clone()),
                 status(s(i, "status")),
                 Cell::from(s(i, "visibility")),
                 Cell::from(s(i, "disk_format")),
-            ]
-        },
-    )
-    .await
+                Cell::from(text(i, "protected")),
+            ],
+            vec![delete(&here)],
+        );
+    }
+    panel(&d, &sess, "admin-images", "Images", vec![], vec![t], None).await
 }
 
-/// `GET /dashboard/admin/networks`: every project's networks.
+/// `GET /dashboard/admin/networks`: every project's networks, a create form for
+/// any project (shared, external) and each network's edit page.
 pub async fn networks(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
-    listing(
-        &d,
-        &headers,
-        ("admin-networks", "Networks"),
-        ("/networking/v2.0/networks", "networks"),
+    let sess = admin_session(&d, &headers).await?;
+    let (v, create) = tokio::join!(
+        d.backend.get(&sess.token, "/networking/v2.0/networks"),
+        admin_edit::network_form(&d, &sess.token),
+    );
+    let v = v?;
+    let mut t = Table::new(
+        "networks",
+        "Networks",
         vec!["Project", "Name", "Shared", "External", "Status"],
-        |n| {
+    );
+    for n in list(&v, "networks") {
+        let here = edit_href("networks", s(n, "id"));
+        t.row(
+            s(n, "id"),
             vec![
                 Cell::from(s(n, "project_id")),
-                Cell::from(s(n, "name")),
+                link(s(n, "name"), here.clone()),
                 Cell::from(text(n, "shared")),
                 Cell::from(text(n, "router:external")),
                 status(s(n, "status")),
-            ]
-        },
+            ],
+            vec![delete(&here)],
+        );
+    }
+    panel(
+        &d,
+        &sess,
+        "admin-networks",
+        "Networks",
+        vec![create],
+        vec![t],
+        None,
     )
     .await
 }
@@ -394,6 +478,7 @@ pub async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
                 status(s(r, "status")),
             ]
         },
+        None,
     )
     .await
 }

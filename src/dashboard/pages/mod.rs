@@ -3,6 +3,7 @@
 
 mod access;
 mod admin;
+mod admin_edit;
 mod auth;
 mod compute;
 mod network;
@@ -59,6 +60,10 @@ pub fn routes() -> Router<Dash> {
             get(storage::images).post(storage::image_create),
         )
         .route("/project/images/{id}/data", put(storage::image_upload))
+        .route(
+            "/project/images/{id}/download",
+            get(storage::image_download),
+        )
         .route("/project/images/{id}/delete", post(storage::image_delete))
         .route(
             "/project/volumes",
@@ -177,18 +182,89 @@ pub fn routes() -> Router<Dash> {
             "/project/stacks/{name}/{id}/delete",
             post(orchestration::stack_delete),
         )
+        .route(
+            "/project/stacks/{name}/{id}/update",
+            post(orchestration::stack_update),
+        )
         .route("/project/api-access", get(access::api_access))
         .route("/project/api-access/{file}", get(access::api_access_file))
         .route("/admin/hypervisors", get(admin::hypervisors))
         .route("/admin/instances", get(admin::instances))
-        .route("/admin/projects", get(admin::projects))
-        .route("/admin/users", get(admin::users))
-        .route("/admin/flavors", get(admin::flavors))
+        .route(
+            "/admin/projects",
+            get(admin::projects).post(admin_edit::project_create),
+        )
+        .route(
+            "/admin/projects/{id}",
+            get(admin_edit::project_edit).post(admin_edit::project_update),
+        )
+        .route(
+            "/admin/projects/{id}/delete",
+            post(admin_edit::project_delete),
+        )
+        .route(
+            "/admin/projects/{id}/members",
+            post(admin_edit::project_member_add),
+        )
+        .route(
+            "/admin/projects/{id}/members/remove",
+            post(admin_edit::project_member_remove),
+        )
+        .route(
+            "/admin/users",
+            get(admin::users).post(admin_edit::user_create),
+        )
+        .route(
+            "/admin/users/{id}",
+            get(admin_edit::user_edit).post(admin_edit::user_update),
+        )
+        .route("/admin/users/{id}/delete", post(admin_edit::user_delete))
+        .route(
+            "/admin/flavors",
+            get(admin::flavors).post(admin_edit::flavor_create),
+        )
+        .route("/admin/flavors/{id}", get(admin_edit::flavor_edit))
+        .route(
+            "/admin/flavors/{id}/extra-specs",
+            post(admin_edit::flavor_spec_set),
+        )
+        .route(
+            "/admin/flavors/{id}/extra-specs/delete",
+            post(admin_edit::flavor_spec_delete),
+        )
+        .route(
+            "/admin/flavors/{id}/delete",
+            post(admin_edit::flavor_delete),
+        )
         .route("/admin/images", get(admin::images))
-        .route("/admin/networks", get(admin::networks))
+        .route(
+            "/admin/images/{id}",
+            get(admin_edit::image_edit).post(admin_edit::image_update),
+        )
+        .route("/admin/images/{id}/delete", post(admin_edit::image_delete))
+        .route(
+            "/admin/networks",
+            get(admin::networks).post(admin_edit::network_create),
+        )
+        .route(
+            "/admin/networks/{id}",
+            get(admin_edit::network_edit).post(admin_edit::network_update),
+        )
+        .route(
+            "/admin/networks/{id}/delete",
+            post(admin_edit::network_delete),
+        )
         .route("/admin/routers", get(admin::routers))
-        .route("/admin/groups", get(admin::groups))
-        .route("/admin/roles", get(admin::roles))
+        .route(
+            "/admin/groups",
+            get(admin::groups).post(admin_edit::group_create),
+        )
+        .route("/admin/groups/{id}/delete", post(admin_edit::group_delete))
+        .route(
+            "/admin/roles",
+            get(admin::roles).post(admin_edit::role_create),
+        )
+        .route("/admin/roles/{id}/delete", post(admin_edit::role_delete))
         .route("/admin/defaults", get(admin::defaults))
         .route("/admin/info", get(admin::info))
 }

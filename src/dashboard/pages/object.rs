@@ -381,7 +381,7 @@ pub async fn object_upload(
 }
 
 /// `GET /dashboard/project/containers/{container}/download?name=`: the object, as
-/// an attachment.
+/// an attachment, streamed from Swift to the browser (never held whole here).
 pub async fn object_download(
     State(d): State<Dash>,
     headers: HeaderMap,
@@ -395,9 +395,9 @@ pub async fn object_download(
         container_seg(&container)?,
         object_path(&o.name)?
     );
-    let (parts, bytes) = d
+    let (parts, body) = d
         .backend
-        .exchange(
+        .stream(
             Some(&sess.token),
             Method::GET,
             &path,
@@ -406,13 +406,14 @@ pub async fn object_download(
             None,
         )
         .await?;
-    let kind = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .cloned()
-        .unwrap_or(header::HeaderValue::from_static("application/octet-stream"));
-    let file: String = o
-        .name
+    Ok(attachment(&parts.headers, body, &o.name))
+}
+
+/// A download answer: the service's body as it streams, its type, length, ETag and
+/// modification time, and a `Content-Disposition` naming the file (the last part of
+/// `name`, cut to safe characters).
+pub(super) fn attachment(from: &HeaderMap, body: Body, name: &str) -> axum::response::Response {
+    let file: String = name
         .rsplit('/')
         .next()
         .unwrap_or("download")
@@ -423,17 +424,31 @@ pub async fn object_download(
         "attachment; filename=\"{}\"",
         if file.is_empty() { "download" } else { &file }
     );
-    let mut resp = bytes.into_response();
+    let mut resp = body.into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, kind);
+    h.insert(
+        header::CONTENT_TYPE,
+        from.get(header::CONTENT_TYPE)
+            .cloned()
+            .unwrap_or(header::HeaderValue::from_static("application/octet-stream")),
+    );
+    for name in [header::CONTENT_LENGTH, header::ETAG, header::LAST_MODIFIED] {
+        if let Some(v) = from.get(&name) {
+            h.insert(name, v.clone());
+        }
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         header::HeaderValue::from_static("nosniff"),
     );
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     if let Ok(v) = disposition.parse() {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(resp)
+    resp
 }
 
 /// The folder page to return to after a change under `prefix`.

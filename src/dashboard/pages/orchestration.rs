@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 
+use super::super::topology;
 use super::super::view::{Action, Cell, Field, Form as UiForm, Table, link, list, s, status, text};
 use super::super::{Dash, PageError, PageResult};
 use super::{Posted, back, page, panel, segment};
@@ -227,15 +228,78 @@ pub async fn stack_detail(
         serde_yaml_ng::to_string(&template).unwrap_or_else(|_| template.to_string());
     let live = !s(st, "stack_status").ends_with("_COMPLETE")
         && !s(st, "stack_status").ends_with("_FAILED");
+    let picture = topology::stack_layout(&resources, resource_href);
+    // The current parameters (less Heat's own OS::* ones) as the form's lines.
+    let params: String = st["parameters"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !k.starts_with("OS::"))
+        .map(|(k, v)| format!("{k}={}\n", v.as_str().map_or(v.to_string(), str::to_owned)))
+        .collect();
+    let update = UiForm::new(
+        "stack-update",
+        "Update Stack",
+        &format!(
+            "/dashboard/project/stacks/{}/{}/update",
+            segment(&name)?,
+            segment(&id)?
+        ),
+        "Update",
+        vec![
+            Field::text("template_file", "Template file (fills the text below)")
+                .kind("file")
+                .value("template"),
+            Field::text("template", "Template (HOT, YAML or JSON)")
+                .kind("textarea")
+                .value(template_text.clone())
+                .required(),
+            Field::text("parameters", "Parameters, one name=value a line")
+                .kind("textarea")
+                .value(params),
+        ],
+    );
     Ok(page(
         &d,
         &sess,
         "stacks",
         &format!("Stack {}", s(st, "stack_name")),
         "stack.html",
-        json!({"facts": facts, "forms": [], "tables": [res, outs, evs], "template": template_text, "live": live}),
+        json!({"facts": facts, "forms": [update], "tables": [res, outs, evs],
+               "template": template_text, "live": live, "topo": picture}),
     )
     .await)
+}
+
+/// `POST /dashboard/project/stacks/{name}/{id}/update`: the new template and
+/// parameters, as `openstack stack update` sends them (a full PUT); Heat answers at
+/// once and the stack's page follows the update live.
+pub async fn stack_update(
+    State(d): State<Dash>,
+    Path((name, id)): Path<(String, String)>,
+    Posted { sess, form: f }: Posted,
+) -> PageResult {
+    let (n, i) = (segment(&name)?, segment(&id)?);
+    d.backend
+        .call(
+            &sess.token,
+            axum::http::Method::PUT,
+            &format!("{}/{n}/{i}", base(&sess.project_id)),
+            Some(json!({
+                "template": f.required("template", "Template")?,
+                "parameters": parameters(f.get("parameters"))?,
+            })),
+        )
+        .await?;
+    back(&format!("/dashboard/project/stacks/{n}/{i}"))
+}
+
+/// A resource's dashboard page, from its type and physical id.
+fn resource_href(kind: &str, id: &str) -> Option<String> {
+    match resource_link(kind, id) {
+        Cell { href: Some(h), .. } => Some(h),
+        _ => None,
+    }
 }
 
 /// A resource's physical id, linked to its dashboard page when it has one.

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, Method, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::super::view::{Action, Cell, Field, Form as UiForm, Table, list, s, status, text};
+use super::super::view::{Action, Cell, Field, Form as UiForm, Table, link, list, s, status, text};
 use super::super::{Dash, PageError, PageResult};
 use super::{Posted, back, page, panel, script_session, segment};
 
@@ -31,10 +31,19 @@ pub async fn images(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
         } else {
             vec![]
         };
+        // An image with data downloads (streamed) from its name.
+        let name = if s(i, "status") == "active" {
+            link(
+                s(i, "name"),
+                format!("/dashboard/project/images/{id}/download"),
+            )
+        } else {
+            Cell::from(s(i, "name"))
+        };
         table.row(
             id,
             vec![
-                Cell::from(s(i, "name")),
+                name,
                 status(s(i, "status")),
                 Cell::from(s(i, "visibility")),
                 Cell::from(s(i, "disk_format")),
@@ -109,6 +118,34 @@ pub async fn image_upload(
         )
         .await?;
     Ok(Json(json!({"id": id})).into_response())
+}
+
+/// `GET /dashboard/project/images/{id}/download`: the image's data, streamed from
+/// the image store to the browser as `<name>.<disk format>`.
+pub async fn image_download(
+    State(d): State<Dash>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> PageResult {
+    let sess = d.session(&headers).await?;
+    let seg = segment(&id)?;
+    let image = d
+        .backend
+        .get(&sess.token, format!("/image/v2/images/{seg}"))
+        .await?;
+    let (parts, body) = d
+        .backend
+        .stream(
+            Some(&sess.token),
+            Method::GET,
+            &format!("/image/v2/images/{seg}/file"),
+            &[],
+            Body::empty(),
+            None,
+        )
+        .await?;
+    let file = format!("{}.{}", s(&image, "name"), s(&image, "disk_format"));
+    Ok(super::object::attachment(&parts.headers, body, &file))
 }
 
 /// `POST /dashboard/project/images/{id}/delete`.

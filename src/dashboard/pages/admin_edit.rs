@@ -1,0 +1,984 @@
+//! Admin pages that change things: create, edit and delete projects (with their
+//! members), users, groups, roles, flavors (with extra specs), any project's images
+//! and networks.
+//! Every change is one call of the service's own API with the admin's token, so the
+//! service validates it and answers a refusal in its own words, shown on the error
+//! page; nothing here writes state of its own.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method};
+use serde_json::{Map, Value, json};
+
+use super::super::session::Session;
+use super::super::view::{Action, Cell, Field, Form as UiForm, FormData, Table, list, s, text};
+use super::super::{Dash, PageError, PageResult};
+use super::admin::admin_session;
+use super::{Posted, back, options, page, segment};
+
+const KS: &str = "/identity/v3";
+const NOVA: &str = "/compute/v2.1";
+const NET: &str = "/networking/v2.0";
+
+/// The session of an admin form post (403 for anyone else, before any call).
+fn admin_post(p: Posted) -> Result<(Session, FormData), PageError> {
+    if !p.sess.is_admin {
+        return Err(PageError::Api(super::super::backend::ApiFailure {
+            status: axum::http::StatusCode::FORBIDDEN,
+            message: "This page is for cloud administrators (the admin role).".into(),
+        }));
+    }
+    Ok((p.sess, p.form))
+}
+
+/// A checkbox's posted state.
+fn checked(f: &FormData, name: &str) -> bool {
+    f.get(name) == "1"
+}
+
+/// A non-negative whole number from a form field.
+fn number(f: &FormData, name: &str, label: &str) -> Result<u64, PageError> {
+    f.required(name, label)?
+        .parse()
+        .map_err(|_| PageError::BadInput(format!("{label} must be a whole number.")))
+}
+
+fn yes(v: bool) -> &'static str {
+    if v { "1" } else { "" }
+}
+
+/// An edit page: its forms open, above its tables.
+async fn edit_page(
+    d: &Dash,
+    sess: &Session,
+    active: &str,
+    title: &str,
+    forms: Vec<UiForm>,
+    tables: Vec<Table>,
+) -> PageResult {
+    Ok(page(
+        d,
+        sess,
+        active,
+        title,
+        "panel.html",
+        json!({"forms": forms, "tables": tables, "open_forms": true}),
+    )
+    .await)
+}
+
+// ---- projects ----
+
+/// The create form of the projects page.
+pub fn project_form() -> UiForm {
+    UiForm::new(
+        "project-create",
+        "Create Project",
+        "/dashboard/admin/projects",
+        "Create Project",
+        vec![
+            Field::text("name", "Name").required(),
+            Field::text("description", "Description").kind("textarea"),
+            Field::text("enabled", "Enabled")
+                .kind("checkbox")
+                .value("1"),
+        ],
+    )
+}
+
+/// `POST /dashboard/admin/projects`: a project in the admin's domain.
+pub async fn project_create(State(d): State<Dash>, p: Posted) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    let made = d
+        .backend
+        .post(
+            &sess.token,
+            &format!("{KS}/projects"),
+            json!({"project": {
+                "name": f.required("name", "Name")?,
+                "description": f.get("description"),
+                "enabled": checked(&f, "enabled"),
+                "domain_id": "default",
+            }}),
+        )
+        .await?;
+    back(&format!(
+        "/dashboard/admin/projects/{}",
+        segment(s(&made["project"], "id"))?
+    ))
+}
+
+/// `GET /dashboard/admin/projects/{id}`: edit form, members (role assignments on
+/// the project) and a form to add one.
+pub async fn project_edit(
+    State(d): State<Dash>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> PageResult {
+    let sess = admin_session(&d, &headers).await?;
+    let seg = segment(&id)?;
+    let t = &sess.token;
+    let (proj, assignments, users, roles) = tokio::join!(
+        d.backend.get(t, format!("{KS}/projects/{seg}")),
+        d.backend.get(
+            t,
+            format!("{KS}/role_assignments?scope.project.id={seg}&include_names=true")
+        ),
+        d.backend.get(t, format!("{KS}/users")),
+        d.backend.get(t, format!("{KS}/roles")),
+    );
+    let proj = proj?;
+    let p = &proj["project"];
+    let (users, roles) = (users.unwrap_or_default(), roles.unwrap_or_default());
+    let here = format!("/dashboard/admin/projects/{seg}");
+    let edit = UiForm::new(
+        "project-edit",
+        "Edit Project",
+        &here,
+        "Save",
+        vec![
+            Field::text("name", "Name").value(s(p, "name")).required(),
+            Field::text("description", "Description")
+                .kind("textarea")
+                .value(s(p, "description")),
+            Field::text("enabled", "Enabled")
+                .kind("checkbox")
+                .value(yes(p["enabled"] != Value::Bool(false))),
+        ],
+    );
+    let add = UiForm::new(
+        "project-member-add",
+        "Add Member",
+        &format!("{here}/members"),
+        "Add",
+        vec![
+            Field::select(
+                "user",
+                "User",
+                options(list(&users, "users"), "id", |u| s(u, "name").to_owned()),
+            ),
+            Field::select(
+                "role",
+                "Role",
+                options(list(&roles, "roles"), "id", |r| s(r, "name").to_owned()),
+            )
+            .value(
+                list(&roles, "roles")
+                    .iter()
+                    .find(|r| s(r, "name") == "member")
+                    .map_or("", |r| s(r, "id")),
+            ),
+        ],
+    );
+    let mut members = Table::new("project-members", "Members", vec!["User", "Role"]);
+    members.empty = "No user has a role on this project.".into();
+    for (i, a) in list(&assignments.unwrap_or_default(), "role_assignments")
+        .iter()
+        .enumerate()
+    {
+        let Some(u) = a.get("user") else { continue };
+        members.row(
+            &i.to_string(),
+            vec![Cell::from(s(u, "name")), Cell::from(s(&a["role"], "name"))],
+            vec![
+                Action::new("Remove", format!("{here}/members/remove"))
+                    .field("user", s(u, "id"))
+                    .field("role", s(&a["role"], "id"))
+                    .danger(),
+            ],
+        );
+    }
+    let title = format!("Project {}", s(p, "name"));
+    edit_page(
+        &d,
+        &sess,
+        "admin-projects",
+        &title,
+        vec![edit, add],
+        vec![members],
+    )
+    .await
+}
+
+/// `POST /dashboard/admin/projects/{id}`: name, description, enabled.
+pub async fn project_update(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    let seg = segment(&id)?;
+    d.backend
+        .call(
+            &sess.token,
+            Method::PATCH,
+            &format!("{KS}/projects/{seg}"),
+            Some(json!({"project": {
+                "name": f.required("name", "Name")?,
+                "description": f.get("description"),
+                "enabled": checked(&f, "enabled"),
+            }})),
+        )
+        .await?;
+    back(&format!("/dashboard/admin/projects/{seg}"))
+}
+
+/// `POST /dashboard/admin/projects/{id}/delete`.
+pub async fn project_delete(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
+    let (sess, _) = admin_post(p)?;
+    d.backend
+        .delete(&sess.token, &format!("{KS}/projects/{}", segment(&id)?))
+        .await?;
+    back("/dashboard/admin/projects")
+}
+
+/// `POST /dashboard/admin/projects/{id}/members` (grant) and `.../members/remove`
+/// (revoke): a user's role on the project.
+pub async fn project_member_add(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
+    member(d, id, p, Method::PUT).await
+}
+
+pub async fn project_member_remove(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
+    member(d, id, p, Method::DELETE).await
+}
+
+async fn member(d: Dash, id: String, p: Posted, method: Method) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    let seg = segment(&id)?;
+    let user = segment(f.required("user", "User")?)?;
+    let role = segment(f.required("role", "Role")?)?;
+    d.backend
+        .call(
+            &sess.token,
+            method,
+            &format!("{KS}/projects/{seg}/users/{user}/roles/{role}"),
+            None,
+        )
+        .await?;
+    back(&format!("/dashboard/admin/projects/{seg}"))
+}
+
+// ---- users ----
+
+/// The create form of the users page: name, password, email, a primary project
+/// and the role the user gets on it.
+pub async fn user_form(d: &Dash, token: &str) -> UiForm {
+    let (projects, roles) = tokio::join!(
+        d.backend.get(token, format!("{KS}/projects")),
+        d.backend.get(token, format!("{KS}/roles")),
+    );
+    let (projects, roles) = (projects.unwrap_or_default(), roles.unwrap_or_default());
+    let mut project_opts = vec![(String::new(), "(none)".to_owned())];
+    project_opts.extend(options(list(&projects, "projects"), "id", |p| {
+        s(p, "name").to_owned()
+    }));
+    let member = list(&roles, "roles")
+        .iter()
+        .find(|r| s(r, "name") == "member")
+        .map_or("", |r| s(r, "id"));
+    UiForm::new(
+        "user-create",
+        "Create User",
+        "/dashboard/admin/users",
+        "Create User",
+        vec![
+            Field::text("name", "User name").required(),
+            Field::text("password", "Password")
+                .kind("password")
+                .required(),
+            Field::text("email", "Email"),
+            Field::text("description", "Description"),
+            Field::select("project", "Primary project", project_opts),
+            Field::select(
+                "role",
+                "Role on it",
+                options(list(&roles, "roles"), "id", |r| s(r, "name").to_owned()),
+            )
+            .value(member),
+            Field::text("enabled", "Enabled")
+                .kind("checkbox")
+                .value("1"),
+        ],
+    )
+}
+
+/// `POST /dashboard/admin/users`: the user, then its role on the primary project.
+/// A refused grant leaves the user (it is shown on the users page) and reports why.
+pub async fn user_create(State(d): State<Dash>, p: Posted) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    let mut user = Map::new();
+    user.insert("name".into(), f.required("name", "User name")?.into());
+    user.insert(
+        "password".into(),
+        f.required("password", "Password")?.into(),
+    );
+    user.insert("enabled".into(), checked(&f, "enabled").into());
+    user.insert("domain_id".into(), "default".into());
+    for k in ["email", "description"] {
+        if !f.get(k).is_empty() {
+            user.insert(k.into(), f.get(k).into());
+        }
+    }
+    let project = f.get("project");
+    if !project.is_empty() {
+        user.insert("default_project_id".into(), project.into());
+    }
+    let made = d
+        .backend
+        .post(&sess.token, &format!("{KS}/users"), json!({"user": user}))
+        .await?;
+    let uid = segment(s(&made["user"], "id"))?;
+    if !project.is_empty() && !f.get("role").is_empty() {
+        d.backend
+            .call(
+                &sess.token,
+                Method::PUT,
+                &format!(
+                    "{KS}/projects/{}/users/{uid}/roles/{}",
+                    segment(project)?,
+                    segment(f.get("role"))?
+                ),
+                None,
+            )
+            .await?;
+    }
+    back(&format!("/dashboard/admin/users/{uid}"))
+}
+
+/// `GET /dashboard/admin/users/{id}`: edit form (a new password only when typed)
+/// and the user's role assignments.
+pub async fn user_edit(
+    State(d): State<Dash>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> PageResult {
+    let sess = admin_session(&d, &headers).await?;
+    let seg = segment(&id)?;
+    let t = &sess.token;
+    let (user, projects, assignments) = tokio::join!(
+        d.backend.get(t, format!("{KS}/users/{seg}")),
+        d.backend.get(t, format!("{KS}/projects")),
+        d.backend.get(
+            t,
+            format!("{KS}/role_assignments?user.id={seg}&include_names=true")
+        ),
+    );
+    let user = user?;
+    let u = &user["user"];
+    let mut project_opts = vec![(String::new(), "(none)".to_owned())];
+    project_opts.extend(options(
+        list(&projects.unwrap_or_default(), "projects"),
+        "id",
+        |p| s(p, "name").to_owned(),
+    ));
+    let here = format!("/dashboard/admin/users/{seg}");
+    let edit = UiForm::new(
+        "user-edit",
+        "Edit User",
+        &here,
+        "Save",
+        vec![
+            Field::text("name", "User name")
+                .value(s(u, "name"))
+                .required(),
+            Field::text("email", "Email").value(s(u, "email")),
+            Field::text("description", "Description").value(s(u, "description")),
+            Field::select("project", "Primary project", project_opts)
+                .value(s(u, "default_project_id")),
+            Field::text("password", "New password (blank: unchanged)").kind("password"),
+            Field::text("enabled", "Enabled")
+                .kind("checkbox")
+                .value(yes(u["enabled"] != Value::Bool(false))),
+        ],
+    );
+    let mut roles = Table::new("user-roles", "Role Assignments", vec!["Role", "On"]);
+    roles.empty = "This user holds no role.".into();
+    for (i, a) in list(&assignments.unwrap_or_default(), "role_assignments")
+        .iter()
+        .enumerate()
+    {
+        let scope = &a["scope"];
+        let on = if let Some(p) = scope.get("project") {
+            format!("project {}", s(p, "name"))
+        } else if let Some(dm) = scope.get("domain") {
+            format!("domain {}", s(dm, "name"))
+        } else {
+            "system".to_owned()
+        };
+        roles.row(
+            &i.to_string(),
+            vec![Cell::from(s(&a["role"], "name")), Cell::from(on)],
+            vec![],
+        );
+    }
+    let title = format!("User {}", s(u, "name"));
+    edit_page(&d, &sess, "admin-users", &title, vec![edit], vec![roles]).await
+}
+
+/// `POST /dashboard/admin/users/{id}`.
+pub async fn user_update(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    let seg = segment(&id)?;
+    let mut user = Map::new();
+    user.insert("name".into(), f.required("name", "User name")?.into());
+    user.insert("email".into(), f.get("email").into());
+    user.insert("description".into(), f.get("description").into());
+    user.insert("enabled".into(), checked(&f, "enabled").into());
+    user.insert(
+        "default_project_id".into(),
+        match f.get("project") {
+            "" => Value::Null,
+            p => p.into(),
+        },
+    );
+    if !f.get("password").is_empty() {
+        user.insert("password".into(), f.get("password").into());
+    }
+    d.backend
+        .call(
+            &sess.token,
+            Method::PATCH,
+            &format!("{KS}/users/{seg}"),
+            Some(json!({ "user": user })),
+        )
+        .await?;
+    back(&format!("/dashboard/admin/users/{seg}"))
+}
+
+/// `POST /dashboard/admin/users/{id}/delete`.
+pub async fn user_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+    let (sess, _) = admin_post(p)?;
+    d.backend
+        .delete(&sess.token, &format!("{KS}/users/{}", segment(&id)?))
+        .await?;
+    back("/dashboard/admin/users")
+}
+
+// ---- groups and roles ----
+
+/// The create form of the groups page.
+pub fn group_form() -> UiForm {
+    UiForm::new(
+        "group-create",
+        "Create Group",
+        "/dashboard/admin/groups",
+        "Create Group",
+        vec![
+            Field::text("name", "Name").required(),
+            Field::text("description", "Description"),
+        ],
+    )
+}
+
+/// `POST /dashboard/admin/groups`: a group in the default domain.
+pub async fn group_create(State(d): State<Dash>, p: Posted) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    d.backend
+        .post(
+            &sess.token,
+            &format!("{KS}/groups"),
+            json!({"group": {
+                "name": f.required("name", "Name")?,
+                "description": f.get("description"),
+                "domain_id": "default",
+            }}),
+        )
+        .await?;
+    back("/dashboard/admin/groups")
+}
+
+/// `POST /dashboard/admin/groups/{id}/delete`.
+pub async fn group_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+    let (sess, _) = admin_post(p)?;
+    d.backend
+        .delete(&sess.token, &format!("{KS}/groups/{}", segment(&id)?))
+        .await?;
+    back("/dashboard/admin/groups")
+}
+
+/// The create form of the roles page.
+pub fn role_form() -> UiForm {
+    UiForm::new(
+        "role-create",
+        "Create Role",
+        "/dashboard/admin/roles",
+        "Create Role",
+        vec![Field::text("name", "Name").required()],
+    )
+}
+
+/// `POST /dashboard/admin/roles`: a global role (Keystone refuses a duplicate name
+/// with 409, shown).
+pub async fn role_create(State(d): State<Dash>, p: Posted) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    d.backend
+        .post(
+            &sess.token,
+            &format!("{KS}/roles"),
+            json!({"role": {"name": f.required("name", "Name")?}}),
+        )
+        .await?;
+    back("/dashboard/admin/roles")
+}
+
+/// `POST /dashboard/admin/roles/{id}/delete`: with its assignments, as Keystone does.
+pub async fn role_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+    let (sess, _) = admin_post(p)?;
+    d.backend
+        .delete(&sess.token, &format!("{KS}/roles/{}", segment(&id)?))
+        .await?;
+    back("/dashboard/admin/roles")
+}
+
+// ---- flavors ----
+
+/// The create form of the flavors page.
+pub fn flavor_form() -> UiForm {
+    UiForm::new(
+        "flavor-create",
+        "Create Flavor",
+        "/dashboard/admin/flavors",
+        "Create Flavor",
+        vec![
+            Field::text("name", "Name").required(),
+            Field::text("id", "ID (blank: generated)"),
+            Field::text("vcpus", "vCPUs")
+                .kind("number")
+                .value("1")
+                .required(),
+            Field::text("ram", "RAM (MB)")
+                .kind("number")
+                .value("512")
+                .required(),
+            Field::text("disk", "Root disk (GB)")
+                .kind("number")
+                .value("1")
+                .required(),
+            Field::text("ephemeral", "Ephemeral disk (GB)")
+                .kind("number")
+                .value("0"),
+            Field::text("swap", "Swap (MB)").kind("number").value("0"),
+            Field::text("public", "Public").kind("checkbox").value("1"),
+        ],
+    )
+}
+
+/// `POST /dashboard/admin/flavors`.
+pub async fn flavor_create(State(d): State<Dash>, p: Posted) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    let mut flavor = json!({
+        "name": f.required("name", "Name")?,
+        "vcpus": number(&f, "vcpus", "vCPUs")?,
+        "ram": number(&f, "ram", "RAM")?,
+        "disk": number(&f, "disk", "Root disk")?,
+        "OS-FLV-EXT-DATA:ephemeral": if f.get("ephemeral").is_empty() { 0 } else { number(&f, "ephemeral", "Ephemeral disk")? },
+        "swap": if f.get("swap").is_empty() { 0 } else { number(&f, "swap", "Swap")? },
+        "os-flavor-access:is_public": checked(&f, "public"),
+    });
+    if !f.get("id").is_empty() {
+        flavor["id"] = f.get("id").into();
+    }
+    let made = d
+        .backend
+        .post(
+            &sess.token,
+            &format!("{NOVA}/flavors"),
+            json!({ "flavor": flavor }),
+        )
+        .await?;
+    back(&format!(
+        "/dashboard/admin/flavors/{}",
+        segment(s(&made["flavor"], "id"))?
+    ))
+}
+
+/// `GET /dashboard/admin/flavors/{id}`: its facts, extra specs (each removable) and
+/// a form to set one.
+pub async fn flavor_edit(
+    State(d): State<Dash>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> PageResult {
+    let sess = admin_session(&d, &headers).await?;
+    let seg = segment(&id)?;
+    let t = &sess.token;
+    let (flavor, specs) = tokio::join!(
+        d.backend.get(t, format!("{NOVA}/flavors/{seg}")),
+        d.backend
+            .get(t, format!("{NOVA}/flavors/{seg}/os-extra_specs")),
+    );
+    let flavor = flavor?;
+    let fl = &flavor["flavor"];
+    let here = format!("/dashboard/admin/flavors/{seg}");
+    let mut facts = Table::new("flavor-facts", "Flavor", vec!["Property", "Value"]);
+    for (k, label) in [
+        ("id", "ID"),
+        ("vcpus", "vCPUs"),
+        ("ram", "RAM (MB)"),
+        ("disk", "Root disk (GB)"),
+        ("OS-FLV-EXT-DATA:ephemeral", "Ephemeral (GB)"),
+        ("swap", "Swap (MB)"),
+        ("os-flavor-access:is_public", "Public"),
+    ] {
+        facts.row(k, vec![Cell::from(label), Cell::from(text(fl, k))], vec![]);
+    }
+    let mut st = Table::new("extra-specs", "Extra Specs", vec!["Key", "Value"]);
+    st.empty = "No extra specs.".into();
+    if let Some(m) = specs.unwrap_or_default()["extra_specs"].as_object() {
+        for (k, v) in m {
+            st.row(
+                k,
+                vec![
+                    Cell::from(k.as_str()),
+                    Cell::from(v.as_str().unwrap_or_default()),
+                ],
+                vec![
+                    Action::new("Delete", format!("{here}/extra-specs/delete"))
+                        .field("key", k)
+                        .danger(),
+                ],
+            );
+        }
+    }
+    let set = UiForm::new(
+        "extra-spec-set",
+        "Set Extra Spec",
+        &format!("{here}/extra-specs"),
+        "Set",
+        vec![
+            Field::text("key", "Key (e.g. hw:cpu_policy)").required(),
+            Field::text("value", "Value").required(),
+        ],
+    );
+    let title = format!("Flavor {}", s(fl, "name"));
+    edit_page(
+        &d,
+        &sess,
+        "admin-flavors",
+        &title,
+        vec![set],
+        vec![facts, st],
+    )
+    .await
+}
+
+/// `POST /dashboard/admin/flavors/{id}/extra-specs`: sets (adds or replaces) one.
+pub async fn flavor_spec_set(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    let seg = segment(&id)?;
+    let key = f.required("key", "Key")?;
+    d.backend
+        .post(
+            &sess.token,
+            &format!("{NOVA}/flavors/{seg}/os-extra_specs"),
+            json!({"extra_specs": {key: f.required("value", "Value")?}}),
+        )
+        .await?;
+    back(&format!("/dashboard/admin/flavors/{seg}"))
+}
+
+/// `POST /dashboard/admin/flavors/{id}/extra-specs/delete`.
+pub async fn flavor_spec_delete(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    let seg = segment(&id)?;
+    let key = f.required("key", "Key")?;
+    // Extra spec keys carry ':' (hw:cpu_policy): escaped as one path segment.
+    let key: String = url::form_urlencoded::byte_serialize(key.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
+    d.backend
+        .delete(
+            &sess.token,
+            &format!("{NOVA}/flavors/{seg}/os-extra_specs/{key}"),
+        )
+        .await?;
+    back(&format!("/dashboard/admin/flavors/{seg}"))
+}
+
+/// `POST /dashboard/admin/flavors/{id}/delete`.
+pub async fn flavor_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+    let (sess, _) = admin_post(p)?;
+    d.backend
+        .delete(&sess.token, &format!("{NOVA}/flavors/{}", segment(&id)?))
+        .await?;
+    back("/dashboard/admin/flavors")
+}
+
+// ---- images (any project's) ----
+
+/// `GET /dashboard/admin/images/{id}`: name, visibility, protection and minimums.
+pub async fn image_edit(
+    State(d): State<Dash>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> PageResult {
+    let sess = admin_session(&d, &headers).await?;
+    let seg = segment(&id)?;
+    let img = d
+        .backend
+        .get(&sess.token, format!("/image/v2/images/{seg}"))
+        .await?;
+    let vis = ["private", "shared", "community", "public"]
+        .iter()
+        .map(|v| (v.to_string(), v.to_string()))
+        .collect();
+    let edit = UiForm::new(
+        "image-edit",
+        "Edit Image",
+        &format!("/dashboard/admin/images/{seg}"),
+        "Save",
+        vec![
+            Field::text("name", "Name")
+                .value(s(&img, "name"))
+                .required(),
+            Field::select("visibility", "Visibility", vis).value(s(&img, "visibility")),
+            Field::text("min_disk", "Minimum disk (GB)")
+                .kind("number")
+                .value(text(&img, "min_disk")),
+            Field::text("min_ram", "Minimum RAM (MB)")
+                .kind("number")
+                .value(text(&img, "min_ram")),
+            Field::text("protected", "Protected (cannot be deleted)")
+                .kind("checkbox")
+                .value(yes(img["protected"] == Value::Bool(true))),
+        ],
+    );
+    let mut facts = Table::new("image-facts", "Image", vec!["Property", "Value"]);
+    for k in [
+        "id",
+        "owner",
+        "status",
+        "disk_format",
+        "container_format",
+        "size",
+        "checksum",
+        "created_at",
+    ] {
+        facts.row(k, vec![Cell::from(k), Cell::from(text(&img, k))], vec![]);
+    }
+    let title = format!("Image {}", s(&img, "name"));
+    edit_page(&d, &sess, "admin-images", &title, vec![edit], vec![facts]).await
+}
+
+/// `POST /dashboard/admin/images/{id}`: one JSON-patch of the changed properties.
+pub async fn image_update(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    let seg = segment(&id)?;
+    let path = format!("/image/v2/images/{seg}");
+    let img = d.backend.get(&sess.token, path.clone()).await?;
+    let want = json!({
+        "name": f.required("name", "Name")?,
+        "visibility": f.required("visibility", "Visibility")?,
+        "min_disk": number(&f, "min_disk", "Minimum disk")?,
+        "min_ram": number(&f, "min_ram", "Minimum RAM")?,
+        "protected": checked(&f, "protected"),
+    });
+    let ops: Vec<Value> = want
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| img.get(k.as_str()) != Some(v))
+        .map(|(k, v)| json!({"op": "replace", "path": format!("/{k}"), "value": v}))
+        .collect();
+    if !ops.is_empty() {
+        d.backend
+            .send(
+                Some(&sess.token),
+                Method::PATCH,
+                &path,
+                Body::from(Value::Array(ops).to_string()),
+                Some("application/openstack-images-v2.1-json-patch"),
+            )
+            .await?;
+    }
+    back(&format!("/dashboard/admin/images/{seg}"))
+}
+
+/// `POST /dashboard/admin/images/{id}/delete`: Glance refuses a protected image.
+pub async fn image_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+    let (sess, _) = admin_post(p)?;
+    d.backend
+        .delete(&sess.token, &format!("/image/v2/images/{}", segment(&id)?))
+        .await?;
+    back("/dashboard/admin/images")
+}
+
+// ---- networks (any project's) ----
+
+/// The create form of the admin networks page: for any project, shared or external,
+/// with an optional first subnet.
+pub async fn network_form(d: &Dash, token: &str) -> UiForm {
+    let projects = d
+        .backend
+        .get(token, format!("{KS}/projects"))
+        .await
+        .unwrap_or_default();
+    UiForm::new(
+        "admin-network-create",
+        "Create Network",
+        "/dashboard/admin/networks",
+        "Create Network",
+        vec![
+            Field::text("name", "Name").required(),
+            Field::select(
+                "project",
+                "Project",
+                options(list(&projects, "projects"), "id", |p| {
+                    s(p, "name").to_owned()
+                }),
+            ),
+            Field::text("shared", "Shared").kind("checkbox"),
+            Field::text("external", "External network").kind("checkbox"),
+            Field::text("cidr", "First subnet (CIDR; blank: none)"),
+        ],
+    )
+}
+
+/// `POST /dashboard/admin/networks`: the network, then its subnet when a CIDR is
+/// given (a refused subnet leaves the network, listed, and reports why).
+pub async fn network_create(State(d): State<Dash>, p: Posted) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    let made = d
+        .backend
+        .post(
+            &sess.token,
+            &format!("{NET}/networks"),
+            json!({"network": {
+                "name": f.required("name", "Name")?,
+                "project_id": f.required("project", "Project")?,
+                "shared": checked(&f, "shared"),
+                "router:external": checked(&f, "external"),
+            }}),
+        )
+        .await?;
+    let id = s(&made["network"], "id").to_owned();
+    if !f.get("cidr").is_empty() {
+        d.backend
+            .post(
+                &sess.token,
+                &format!("{NET}/subnets"),
+                json!({"subnet": {
+                    "network_id": id,
+                    "project_id": f.get("project"),
+                    "ip_version": if f.get("cidr").contains(':') { 6 } else { 4 },
+                    "cidr": f.get("cidr"),
+                    "name": format!("{}-subnet", f.get("name")),
+                }}),
+            )
+            .await?;
+    }
+    back(&format!("/dashboard/admin/networks/{}", segment(&id)?))
+}
+
+/// `GET /dashboard/admin/networks/{id}`: edit form and the network's subnets.
+pub async fn network_edit(
+    State(d): State<Dash>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> PageResult {
+    let sess = admin_session(&d, &headers).await?;
+    let seg = segment(&id)?;
+    let t = &sess.token;
+    let (net, subnets) = tokio::join!(
+        d.backend.get(t, format!("{NET}/networks/{seg}")),
+        d.backend.get(t, format!("{NET}/subnets?network_id={seg}")),
+    );
+    let net = net?;
+    let n = &net["network"];
+    let edit = UiForm::new(
+        "admin-network-edit",
+        "Edit Network",
+        &format!("/dashboard/admin/networks/{seg}"),
+        "Save",
+        vec![
+            Field::text("name", "Name").value(s(n, "name")),
+            Field::text("shared", "Shared")
+                .kind("checkbox")
+                .value(yes(n["shared"] == Value::Bool(true))),
+            Field::text("external", "External network")
+                .kind("checkbox")
+                .value(yes(n["router:external"] == Value::Bool(true))),
+            Field::text("admin_state_up", "Admin state up")
+                .kind("checkbox")
+                .value(yes(n["admin_state_up"] != Value::Bool(false))),
+        ],
+    );
+    let mut st = Table::new(
+        "admin-subnets",
+        "Subnets",
+        vec!["Name", "CIDR", "Gateway", "DHCP"],
+    );
+    st.empty = "No subnets.".into();
+    for sn in list(&subnets.unwrap_or_default(), "subnets") {
+        st.row(
+            s(sn, "id"),
+            vec![
+                Cell::from(s(sn, "name")),
+                Cell::from(s(sn, "cidr")),
+                Cell::from(text(sn, "gateway_ip")),
+                Cell::from(text(sn, "enable_dhcp")),
+            ],
+            vec![],
+        );
+    }
+    let title = format!("Network {}", s(n, "name"));
+    edit_page(&d, &sess, "admin-networks", &title, vec![edit], vec![st]).await
+}
+
+/// `POST /dashboard/admin/networks/{id}`.
+pub async fn network_update(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    let seg = segment(&id)?;
+    d.backend
+        .call(
+            &sess.token,
+            Method::PUT,
+            &format!("{NET}/networks/{seg}"),
+            Some(json!({"network": {
+                "name": f.get("name"),
+                "shared": checked(&f, "shared"),
+                "router:external": checked(&f, "external"),
+                "admin_state_up": checked(&f, "admin_state_up"),
+            }})),
+        )
+        .await?;
+    back(&format!("/dashboard/admin/networks/{seg}"))
+}
+
+/// `POST /dashboard/admin/networks/{id}/delete`: Neutron refuses a network with
+/// ports in use (409), shown.
+pub async fn network_delete(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
+    let (sess, _) = admin_post(p)?;
+    d.backend
+        .delete(&sess.token, &format!("{NET}/networks/{}", segment(&id)?))
+        .await?;
+    back("/dashboard/admin/networks")
+}
