@@ -75,6 +75,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0025_identity_oauth1",
         include_str!("migrations/0025_identity_oauth1.sql"),
     ),
+    (
+        "0026_orchestration_software",
+        include_str!("migrations/0026_orchestration_software.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {
