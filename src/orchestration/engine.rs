@@ -404,7 +404,7 @@ impl OrchestrationService {
     ) -> ApiResult<()> {
         self.wait_resource(cloud, ctx, stack, r, deadline).await?;
         if r.kind == WAIT_CONDITION {
-            r.attributes = Value::Object(self.wait_condition(&r.properties, deadline).await?);
+            r.attributes = Value::Object(self.wait_condition(&stack.id, &r.properties, deadline).await?);
         }
         r.status = COMPLETE.into();
         r.status_reason = "state changed".into();
@@ -426,7 +426,7 @@ impl OrchestrationService {
             return self.nested_wait(&r.physical_id, deadline).await;
         }
         if r.kind == WAIT_CONDITION {
-            return self.wait_condition(&r.properties, deadline).await.map(drop);
+            return self.wait_condition(&stack.id, &r.properties, deadline).await.map(drop);
         }
         resources::wait_ready(cloud, ctx, &r.kind, &r.physical_id, deadline).await
     }
@@ -644,7 +644,7 @@ impl OrchestrationService {
                     return Err((r, e));
                 }
                 if r.kind == WAIT_CONDITION {
-                    match self.wait_condition(&r.properties, deadline).await {
+                    match self.wait_condition(&stack.id, &r.properties, deadline).await {
                         Ok(a) => r.attributes = Value::Object(a),
                         Err(e) => return Err((r, e)),
                     }
@@ -927,11 +927,12 @@ impl OrchestrationService {
 
     /// Waits for `count` SUCCESS signals on the handle, within the condition's
     /// `timeout` (seconds) and the stack's deadline; a FAILURE signal fails it
-    /// at once. The signals are stored, so after a restart the wait counts what
+    /// at once; a stack delete stops it. The signals are stored, so after a restart the wait counts what
     /// already arrived. Returns the attributes: `data`, Heat's JSON string of
     /// each signal's data by its id.
     async fn wait_condition(
         &self,
+        stack_id: &str,
         props: &Value,
         deadline: tokio::time::Instant,
     ) -> ApiResult<Map<String, Value>> {
@@ -966,6 +967,10 @@ impl OrchestrationService {
                 let mut m = Map::new();
                 m.insert("data".into(), Value::String(Value::Object(data).to_string()));
                 return Ok(m);
+            }
+            // A delete asked for meanwhile stops the wait (it waits for this run).
+            if self.is_cancelled(stack_id) {
+                return Err(ApiError::Conflict("Stack DELETE started".into()));
             }
             if tokio::time::Instant::now() >= until {
                 return Err(ApiError::typed(

@@ -752,7 +752,7 @@ def main() -> int:
         elif w in SERVICES:
             services.append(w)
         else:
-            p.error(f"unknown service {w!r} (identity|image|network|compute|volume|all|smoke)")
+            p.error(f"unknown service {w!r} (identity|image|network|compute|volume|object_storage|orchestration|all|smoke)")
     services = [s for s in SERVICES if s in services]
     custom_regex = any(a in ("--regex", "-r") or a.startswith("--regex=") for a in extra)
     if (args.check or args.update_expected) and (smoke or custom_regex):
