@@ -404,7 +404,10 @@ impl OrchestrationService {
     ) -> ApiResult<()> {
         self.wait_resource(cloud, ctx, stack, r, deadline).await?;
         if r.kind == WAIT_CONDITION {
-            r.attributes = Value::Object(self.wait_condition(&stack.id, &r.properties, deadline).await?);
+            r.attributes = Value::Object(
+                self.wait_condition(&stack.id, &r.properties, deadline)
+                    .await?,
+            );
         }
         r.status = COMPLETE.into();
         r.status_reason = "state changed".into();
@@ -426,7 +429,10 @@ impl OrchestrationService {
             return self.nested_wait(&r.physical_id, deadline).await;
         }
         if r.kind == WAIT_CONDITION {
-            return self.wait_condition(&stack.id, &r.properties, deadline).await.map(drop);
+            return self
+                .wait_condition(&stack.id, &r.properties, deadline)
+                .await
+                .map(drop);
         }
         resources::wait_ready(cloud, ctx, &r.kind, &r.physical_id, deadline).await
     }
@@ -644,7 +650,10 @@ impl OrchestrationService {
                     return Err((r, e));
                 }
                 if r.kind == WAIT_CONDITION {
-                    match self.wait_condition(&stack.id, &r.properties, deadline).await {
+                    match self
+                        .wait_condition(&stack.id, &r.properties, deadline)
+                        .await
+                    {
                         Ok(a) => r.attributes = Value::Object(a),
                         Err(e) => return Err((r, e)),
                     }
@@ -942,13 +951,15 @@ impl OrchestrationService {
             .unwrap_or_default()
             .to_owned();
         let number = |k: &str| {
-            props
-                .get(k)
-                .and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+            props.get(k).and_then(|v| {
+                v.as_f64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
         };
         let count = number("count").unwrap_or(1.0).max(1.0) as usize;
         let timeout = number("timeout").unwrap_or(43200.0).clamp(1.0, 43200.0);
-        let until = deadline.min(tokio::time::Instant::now() + std::time::Duration::from_secs_f64(timeout));
+        let until =
+            deadline.min(tokio::time::Instant::now() + std::time::Duration::from_secs_f64(timeout));
         loop {
             let signals = self.signals(&handle).await?;
             if let Some(f) = signals.iter().find(|s| s.status == "FAILURE") {
@@ -965,7 +976,10 @@ impl OrchestrationService {
                     .map(|s| (s.signal_id.clone(), s.data.clone()))
                     .collect();
                 let mut m = Map::new();
-                m.insert("data".into(), Value::String(Value::Object(data).to_string()));
+                m.insert(
+                    "data".into(),
+                    Value::String(Value::Object(data).to_string()),
+                );
                 return Ok(m);
             }
             // A delete asked for meanwhile stops the wait (it waits for this run).

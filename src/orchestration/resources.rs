@@ -746,7 +746,8 @@ pub async fn create(
             };
             let sc = cloud.orchestration.config_create(ctx, input).await?;
             let mut c = Created::id(sc.id);
-            c.attributes.insert("config".into(), Value::String(sc.config));
+            c.attributes
+                .insert("config".into(), Value::String(sc.config));
             Ok(c)
         }
         // The handle's id names its signals; its token and URLs are added by
@@ -757,7 +758,9 @@ pub async fn create(
                 Some(other) => {
                     return Err(prop_err(
                         res,
-                        format!("signal_transport: \"{other}\" is not supported (only TOKEN_SIGNAL)"),
+                        format!(
+                            "signal_transport: \"{other}\" is not supported (only TOKEN_SIGNAL)"
+                        ),
                     ));
                 }
             }

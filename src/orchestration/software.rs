@@ -127,10 +127,7 @@ impl OrchestrationService {
         }
     }
 
-    pub(crate) async fn config_list(
-        &self,
-        ctx: &RequestContext,
-    ) -> ApiResult<Vec<SoftwareConfig>> {
+    pub(crate) async fn config_list(&self, ctx: &RequestContext) -> ApiResult<Vec<SoftwareConfig>> {
         let project = project_of(ctx)?;
         if !super::policy_sees(ctx, &project) {
             return Err(ApiError::forbidden());
@@ -247,11 +244,16 @@ impl OrchestrationService {
         if let Some(out) = input.output_values {
             let code = out
                 .get("deploy_status_code")
-                .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+                .and_then(|v| {
+                    v.as_i64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                })
                 .unwrap_or(0);
             if code != 0 {
                 d.status = "FAILED".into();
-                d.status_reason = format!("deploy_status_code : Deployment exited with non-zero status code: {code}");
+                d.status_reason = format!(
+                    "deploy_status_code : Deployment exited with non-zero status code: {code}"
+                );
             } else if d.status == "IN_PROGRESS" {
                 d.status = "COMPLETE".into();
                 d.status_reason = "Outputs received".into();
@@ -267,7 +269,8 @@ impl OrchestrationService {
     pub(crate) async fn deployment_delete(&self, ctx: &RequestContext, id: &str) -> ApiResult<()> {
         let d = self.deployment_get(ctx, id).await?;
         super::may_change(ctx, &d.project_id)?;
-        self.write(move |t| store::deployment_delete(t, &d.id)).await
+        self.write(move |t| store::deployment_delete(t, &d.id))
+            .await
     }
 
     /// `GET /software_deployments/metadata/{server}`: the configs deployed to a
@@ -334,7 +337,9 @@ impl OrchestrationService {
                     handle_id: handle.clone(),
                     signal_id,
                     status,
-                    reason: input.reason.unwrap_or_else(|| format!("Signal {n} received")),
+                    reason: input
+                        .reason
+                        .unwrap_or_else(|| format!("Signal {n} received")),
                     data: input.data.unwrap_or(Value::Null),
                     created_at: store::now(),
                 },

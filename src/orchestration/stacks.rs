@@ -501,7 +501,9 @@ impl OrchestrationService {
             .await?
             .into_iter()
             .find(|r| r.name == name)
-            .ok_or_else(|| ApiError::Missing(format!("The Resource ({name}) could not be found.")))?;
+            .ok_or_else(|| {
+                ApiError::Missing(format!("The Resource ({name}) could not be found."))
+            })?;
         if r.status == IN_PROGRESS {
             return Err(ApiError::Conflict(format!(
                 "Resource {name} already has an action ({}) in progress.",
@@ -546,7 +548,9 @@ impl OrchestrationService {
             .await?
             .into_iter()
             .find(|r| r.name == name)
-            .ok_or_else(|| ApiError::Missing(format!("The Resource ({name}) could not be found.")))?;
+            .ok_or_else(|| {
+                ApiError::Missing(format!("The Resource ({name}) could not be found."))
+            })?;
         if r.kind != HANDLE {
             return Err(ApiError::bad_request(
                 "signal is not supported for resource.",

@@ -380,7 +380,9 @@ fn config_row(r: &Row) -> rusqlite::Result<(SoftwareConfig, [String; 3])> {
     ))
 }
 
-fn config_finish((mut sc, [i, o, opt]): (SoftwareConfig, [String; 3])) -> ApiResult<SoftwareConfig> {
+fn config_finish(
+    (mut sc, [i, o, opt]): (SoftwareConfig, [String; 3]),
+) -> ApiResult<SoftwareConfig> {
     sc.inputs = serde_json::from_str(&i).map_err(json_err)?;
     sc.outputs = serde_json::from_str(&o).map_err(json_err)?;
     sc.options = serde_json::from_str(&opt).map_err(json_err)?;

@@ -825,14 +825,14 @@ def test_wait_condition_signalled_with_curl_cli_and_the_cli(demo, tmp_path):
 def test_wait_condition_timeout_and_failure_signal_fail_the_stack(demo, tmp_path):
     tpl = write(tmp_path, "wait.yaml", WAIT)
     name = unique("waitto")
-    demo.run("stack", "create", "-t", tpl, "--parameter", "timeout=2", "--disable-rollback",
+    demo.run("stack", "create", "-t", tpl, "--parameter", "timeout=2",
              name)
     s = wait_stack(demo, name)
     assert s["stack_status"] == "CREATE_FAILED", s
     assert "WaitConditionTimeout: resources.wait: 0 of 2 received" in s["stack_status_reason"]
     demo.run("stack", "delete", "--yes", "--wait", name)
     name = unique("waitno")
-    demo.run("stack", "create", "-t", tpl, "--disable-rollback", name)
+    demo.run("stack", "create", "-t", tpl, name)
     _wait_resource(demo, name, "handle")
     demo.run("stack", "resource", "signal", name, "handle", "--data",
              json.dumps({"status": "FAILURE", "reason": "the guest could not start"}))

@@ -14,9 +14,7 @@ use crate::cloud::Cloud;
 use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
-use crate::orchestration::software::{
-    ConfigCreate, DeploymentInput, config_view, deployment_view,
-};
+use crate::orchestration::software::{ConfigCreate, DeploymentInput, config_view, deployment_view};
 
 pub fn routes() -> Router<Cloud> {
     Router::new()
@@ -76,7 +74,9 @@ async fn config_create(
     Json(body): Json<ConfigCreate>,
 ) -> ApiResult<axum::Json<Value>> {
     let sc = cloud.orchestration.config_create(&ctx, body).await?;
-    Ok(axum::Json(json!({"software_config": config_view(&sc, true)})))
+    Ok(axum::Json(
+        json!({"software_config": config_view(&sc, true)}),
+    ))
 }
 
 /// `GET /software_configs`: the summaries (no config body).
@@ -102,7 +102,9 @@ async fn config_show(
         .orchestration
         .config_get(&ctx, param(&p, "config_id"))
         .await?;
-    Ok(axum::Json(json!({"software_config": config_view(&sc, true)})))
+    Ok(axum::Json(
+        json!({"software_config": config_view(&sc, true)}),
+    ))
 }
 
 async fn config_delete(
@@ -124,7 +126,9 @@ async fn deployment_create(
     Json(body): Json<DeploymentInput>,
 ) -> ApiResult<axum::Json<Value>> {
     let d = cloud.orchestration.deployment_create(&ctx, body).await?;
-    Ok(axum::Json(json!({"software_deployment": deployment_view(&d)})))
+    Ok(axum::Json(
+        json!({"software_deployment": deployment_view(&d)}),
+    ))
 }
 
 /// `GET /software_deployments` (`server_id` filters).
@@ -150,7 +154,9 @@ async fn deployment_show(
         .orchestration
         .deployment_get(&ctx, param(&p, "deployment_id"))
         .await?;
-    Ok(axum::Json(json!({"software_deployment": deployment_view(&d)})))
+    Ok(axum::Json(
+        json!({"software_deployment": deployment_view(&d)}),
+    ))
 }
 
 async fn deployment_update(
@@ -163,7 +169,9 @@ async fn deployment_update(
         .orchestration
         .deployment_update(&ctx, param(&p, "deployment_id"), body)
         .await?;
-    Ok(axum::Json(json!({"software_deployment": deployment_view(&d)})))
+    Ok(axum::Json(
+        json!({"software_deployment": deployment_view(&d)}),
+    ))
 }
 
 async fn deployment_delete(
