@@ -3,7 +3,8 @@
 # venv with the real OpenStack clients, QEMU and the test guest), builds, runs the Rust
 # unit + integration tests, then the acceptance suite (tests/acceptance) that drives
 # target/debug/onestack with python-openstackclient and openstacksdk, then tempest
-# (scripts/tempest.sh) for identity, image, network, compute, volume and object storage.
+# (scripts/tempest.sh) for identity, image, network, compute, volume and object storage,
+# and heat-tempest-plugin's API tests for orchestration.
 # Works from any directory; exits non-zero on the first failing stage.
 set -euo pipefail
 
@@ -86,5 +87,10 @@ export ONESTACK_VENV="$VENV"
 # that passes. Results in target/tempest (scripts/tempest.sh documents them).
 section "tempest (identity, image, network, compute, volume, object storage)"
 scripts/tempest.sh all --check
+
+# heat-tempest-plugin's API tests (47, about a minute) against a throwaway cloud of their
+# own; results in target/tempest-orchestration (target/tempest keeps the run above).
+section "tempest orchestration (heat-tempest-plugin API tests)"
+scripts/tempest.sh orchestration --check --out target/tempest-orchestration
 
 section "all tests passed"

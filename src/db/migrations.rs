@@ -79,6 +79,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0024_volume_iscsi_exports",
         include_str!("migrations/0024_volume_iscsi_exports.sql"),
     ),
+    (
+        "0026_orchestration_software",
+        include_str!("migrations/0026_orchestration_software.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

@@ -509,7 +509,7 @@ impl Identity {
     }
 
     /// Checks a decoded token against the database and computes its roles.
-    async fn resolve(&self, p: TokenPayload) -> ApiResult<Arc<RequestContext>> {
+    pub(super) async fn resolve(&self, p: TokenPayload) -> ApiResult<Arc<RequestContext>> {
         if p.expires_at() <= Utc::now() {
             return Err(unauthorized("The token has expired."));
         }

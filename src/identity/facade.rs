@@ -88,3 +88,29 @@ impl super::Identity {
         }))
     }
 }
+
+impl super::Identity {
+    /// A project-scoped token for a user, issued without a password, for Keystone's
+    /// default lifetime: what Heat's wait condition handles hand a guest to signal
+    /// with (Heat obtains it for a stack domain user it creates; onestack issues it
+    /// for the stack's owner). It is checked like any token: the user must still
+    /// hold a role on the project when it is used.
+    pub async fn token_for(&self, user_id: &str, project_id: &str) -> ApiResult<String> {
+        use super::token::{ScopePayload, TokenPayload, new_audit_id};
+        let now = Utc::now();
+        let payload = TokenPayload {
+            user_id: user_id.to_owned(),
+            methods: vec!["token".into()],
+            scope: ScopePayload::Project(project_id.to_owned()),
+            issued_at: now.timestamp_micros(),
+            expires_at: (now + self.inner.config.token_expiration).timestamp_micros(),
+            audit_ids: vec![new_audit_id()],
+            app_cred_id: None,
+            trust_id: None,
+            oauth_access_token_id: None,
+        };
+        // Refuse now what the token would be refused for later.
+        self.resolve(payload.clone()).await?;
+        Ok(self.inner.tokens.encode(&payload)?)
+    }
+}

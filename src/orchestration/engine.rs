@@ -384,6 +384,9 @@ impl OrchestrationService {
             r.physical_id = created.physical_id;
             r.attributes = Value::Object(created.attributes);
             r.intent = String::new();
+            if r.kind == super::stacks::HANDLE {
+                r.attributes = Value::Object(self.handle_attributes(cloud, stack, r).await?);
+            }
             let rr = r.clone();
             self.write(move |c| store::resource_put(c, &rr)).await?;
         }
@@ -400,6 +403,12 @@ impl OrchestrationService {
         deadline: tokio::time::Instant,
     ) -> ApiResult<()> {
         self.wait_resource(cloud, ctx, stack, r, deadline).await?;
+        if r.kind == WAIT_CONDITION {
+            r.attributes = Value::Object(
+                self.wait_condition(&stack.id, &r.properties, deadline)
+                    .await?,
+            );
+        }
         r.status = COMPLETE.into();
         r.status_reason = "state changed".into();
         r.updated_at = Some(store::now());
@@ -418,6 +427,12 @@ impl OrchestrationService {
     ) -> ApiResult<()> {
         if super::nested::nested_of(&stack.files, &stack.registry, &r.kind)?.is_some() {
             return self.nested_wait(&r.physical_id, deadline).await;
+        }
+        if r.kind == WAIT_CONDITION {
+            return self
+                .wait_condition(&stack.id, &r.properties, deadline)
+                .await
+                .map(drop);
         }
         resources::wait_ready(cloud, ctx, &r.kind, &r.physical_id, deadline).await
     }
@@ -567,7 +582,9 @@ impl OrchestrationService {
             Ok(_) => Map::new(),
             Err(e) => return Err((r, e)),
         };
-        if Value::Object(props.clone()) == r.properties {
+        // A resource marked unhealthy is replaced even when unchanged.
+        let unhealthy = r.action == "CHECK" && r.status == FAILED;
+        if Value::Object(props.clone()) == r.properties && !unhealthy {
             return Ok(());
         }
         r.action = UPDATE.into();
@@ -590,6 +607,7 @@ impl OrchestrationService {
                 .nested_update(cloud, &r.physical_id, n, &props, deadline)
                 .await
                 .map(|()| true),
+            None if unhealthy => Ok(false),
             None => {
                 resources::update_in_place(cloud, ctx, &r.kind, &r.physical_id, &old, &props).await
             }
@@ -621,10 +639,24 @@ impl OrchestrationService {
                 if let Err(e) = self.write(move |c| store::resource_put(c, &rr)).await {
                     return Err((r, e));
                 }
-                if let Err(e) =
-                    resources::wait_ready(cloud, ctx, &r.kind, &r.physical_id, deadline).await
-                {
+                r.properties = Value::Object(props.clone());
+                if r.kind == super::stacks::HANDLE {
+                    match self.handle_attributes(cloud, stack, &r).await {
+                        Ok(a) => r.attributes = Value::Object(a),
+                        Err(e) => return Err((r, e)),
+                    }
+                }
+                if let Err(e) = self.wait_resource(cloud, ctx, stack, &r, deadline).await {
                     return Err((r, e));
+                }
+                if r.kind == WAIT_CONDITION {
+                    match self
+                        .wait_condition(&stack.id, &r.properties, deadline)
+                        .await
+                    {
+                        Ok(a) => r.attributes = Value::Object(a),
+                        Err(e) => return Err((r, e)),
+                    }
                 }
             }
             Err(e) => return Err((r, e)),
@@ -860,6 +892,112 @@ impl OrchestrationService {
     }
 }
 
+/// The resource type that waits for its handle's signals.
+const WAIT_CONDITION: &str = "OS::Heat::WaitCondition";
+
+impl OrchestrationService {
+    /// A wait condition handle's attributes, as Heat's `OS::Heat::WaitConditionHandle`
+    /// gives them: the handle's signal URL, a token to call it with, and the curl
+    /// command a guest's user_data runs (`curl_cli` plus `--data-binary
+    /// '{"status": "SUCCESS"}'`). The token is the stack owner's, project-scoped,
+    /// for Keystone's token lifetime (Heat makes a stack domain user for it).
+    async fn handle_attributes(
+        &self,
+        cloud: &Cloud,
+        stack: &Stack,
+        r: &Resource,
+    ) -> ApiResult<Map<String, Value>> {
+        let token = cloud
+            .identity
+            .token_for(&stack.owner.user_id, &stack.project_id)
+            .await?;
+        let endpoint = format!(
+            "{}/orchestration/v1/{}/stacks/{}/{}/resources/{}/signal",
+            cloud.profile.public_url(),
+            stack.project_id,
+            stack.name,
+            stack.id,
+            r.name
+        );
+        let curl = format!(
+            "curl -i -X POST -H 'X-Auth-Token: {token}' -H 'Content-Type: application/json' \
+             -H 'Accept: application/json' {endpoint}"
+        );
+        let mut m = Map::new();
+        m.insert(
+            "signal".into(),
+            serde_json::json!({"url": endpoint, "token": token}),
+        );
+        m.insert("token".into(), Value::String(token));
+        m.insert("endpoint".into(), Value::String(endpoint));
+        m.insert("curl_cli".into(), Value::String(curl));
+        Ok(m)
+    }
+
+    /// Waits for `count` SUCCESS signals on the handle, within the condition's
+    /// `timeout` (seconds) and the stack's deadline; a FAILURE signal fails it
+    /// at once; a stack delete stops it. The signals are stored, so after a restart the wait counts what
+    /// already arrived. Returns the attributes: `data`, Heat's JSON string of
+    /// each signal's data by its id.
+    async fn wait_condition(
+        &self,
+        stack_id: &str,
+        props: &Value,
+        deadline: tokio::time::Instant,
+    ) -> ApiResult<Map<String, Value>> {
+        let handle = props
+            .get("handle")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let number = |k: &str| {
+            props.get(k).and_then(|v| {
+                v.as_f64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+        };
+        let count = number("count").unwrap_or(1.0).max(1.0) as usize;
+        let timeout = number("timeout").unwrap_or(43200.0).clamp(1.0, 43200.0);
+        let until =
+            deadline.min(tokio::time::Instant::now() + std::time::Duration::from_secs_f64(timeout));
+        loop {
+            let signals = self.signals(&handle).await?;
+            if let Some(f) = signals.iter().find(|s| s.status == "FAILURE") {
+                return Err(ApiError::typed(
+                    axum::http::StatusCode::CONFLICT,
+                    "WaitConditionFailure",
+                    f.reason.clone(),
+                ));
+            }
+            let ok: Vec<_> = signals.iter().filter(|s| s.status == "SUCCESS").collect();
+            if ok.len() >= count {
+                let data: Map<String, Value> = ok
+                    .iter()
+                    .map(|s| (s.signal_id.clone(), s.data.clone()))
+                    .collect();
+                let mut m = Map::new();
+                m.insert(
+                    "data".into(),
+                    Value::String(Value::Object(data).to_string()),
+                );
+                return Ok(m);
+            }
+            // A delete asked for meanwhile stops the wait (it waits for this run).
+            if self.is_cancelled(stack_id) {
+                return Err(ApiError::Conflict("Stack DELETE started".into()));
+            }
+            if tokio::time::Instant::now() >= until {
+                return Err(ApiError::typed(
+                    axum::http::StatusCode::CONFLICT,
+                    "WaitConditionTimeout",
+                    format!("{} of {count} received", ok.len()),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+}
+
 /// Heat's exception class name for a failure, as its reasons start with.
 fn error_type(e: &ApiError) -> &'static str {
     match e {
@@ -868,6 +1006,7 @@ fn error_type(e: &ApiError) -> &'static str {
         ApiError::Conflict(_) => "ResourceInError",
         ApiError::OverQuota(_) => "OverQuotaClient",
         ApiError::Forbidden(_) => "Forbidden",
+        ApiError::Typed { code, .. } => code,
         _ => "ResourceFailure",
     }
 }

@@ -16,6 +16,7 @@ pub(crate) mod model;
 pub(crate) mod nested;
 pub mod registration;
 mod resources;
+pub(crate) mod software;
 mod stacks;
 pub(crate) mod store;
 pub mod template;
@@ -132,6 +133,11 @@ impl OrchestrationService {
 /// Heat's 404 for a stack.
 pub(crate) fn stack_not_found(name: &str) -> ApiError {
     ApiError::Missing(format!("The Stack ({name}) could not be found."))
+}
+
+/// Whether the caller may read what a project owns (a reader of it, or an admin).
+pub(crate) fn policy_sees(ctx: &RequestContext, project_id: &str) -> bool {
+    crate::http::policy::ORCHESTRATION.sees(ctx, project_id)
 }
 
 /// A member of the owning project (or an admin) may change a stack.

@@ -164,3 +164,44 @@ pub const IN_PROGRESS: &str = "IN_PROGRESS";
 pub const COMPLETE: &str = "COMPLETE";
 pub const FAILED: &str = "FAILED";
 pub const INIT: &str = "INIT";
+
+/// A software config (Heat's `/software_configs`): immutable once made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoftwareConfig {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub group: String,
+    pub config: String,
+    pub inputs: Value,
+    pub outputs: Value,
+    pub options: Value,
+    pub created_at: String,
+}
+
+/// A config deployed to a server (Heat's `/software_deployments`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoftwareDeployment {
+    pub id: String,
+    pub project_id: String,
+    pub config_id: String,
+    pub server_id: String,
+    pub input_values: Value,
+    pub output_values: Value,
+    pub action: String,
+    pub status: String,
+    pub status_reason: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+/// One signal a wait condition handle received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    pub handle_id: String,
+    pub signal_id: String,
+    pub status: String,
+    pub reason: String,
+    pub data: Value,
+    pub created_at: String,
+}

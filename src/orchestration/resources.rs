@@ -27,6 +27,12 @@ const TYPES: &[(&str, &[&str])] = &[
     ("OS::Heat::Value", &["value", "type"]),
     ("OS::Heat::None", &[]),
     (
+        "OS::Heat::SoftwareConfig",
+        &["group", "config", "inputs", "outputs", "options"],
+    ),
+    ("OS::Heat::WaitConditionHandle", &["signal_transport"]),
+    ("OS::Heat::WaitCondition", &["handle", "timeout", "count"]),
+    (
         "OS::Heat::TestResource",
         &[
             "value",
@@ -203,6 +209,7 @@ const TYPES: &[(&str, &[&str])] = &[
 /// Properties each type requires.
 const REQUIRED: &[(&str, &[&str])] = &[
     ("OS::Nova::KeyPair", &["name"]),
+    ("OS::Heat::WaitCondition", &["handle", "timeout"]),
     ("OS::Nova::Server", &["flavor"]),
     ("OS::Neutron::SecurityGroupRule", &["security_group"]),
     (
@@ -348,6 +355,9 @@ pub fn attribute_names(kind: &str) -> Option<&'static [&'static str]> {
         "OS::Heat::RandomString" => &["value"],
         "OS::Heat::Value" => &["value"],
         "OS::Heat::TestResource" => &["output"],
+        "OS::Heat::SoftwareConfig" => &["config"],
+        "OS::Heat::WaitConditionHandle" => &["token", "endpoint", "curl_cli", "signal"],
+        "OS::Heat::WaitCondition" => &["data"],
         "OS::Neutron::Net" => &[
             "name",
             "status",
@@ -725,6 +735,39 @@ pub async fn create(
             Ok(c)
         }
         "OS::Heat::None" => Ok(Created::id(physical.to_owned())),
+        "OS::Heat::SoftwareConfig" => {
+            let input = crate::orchestration::software::ConfigCreate {
+                name: Some(physical.to_owned()),
+                group: s(props, "group"),
+                config: props.get("config").cloned(),
+                inputs: props.get("inputs").and_then(Value::as_array).cloned(),
+                outputs: props.get("outputs").and_then(Value::as_array).cloned(),
+                options: props.get("options").and_then(Value::as_object).cloned(),
+            };
+            let sc = cloud.orchestration.config_create(ctx, input).await?;
+            let mut c = Created::id(sc.id);
+            c.attributes
+                .insert("config".into(), Value::String(sc.config));
+            Ok(c)
+        }
+        // The handle's id names its signals; its token and URLs are added by
+        // the engine, which knows the stack.
+        "OS::Heat::WaitConditionHandle" => {
+            match s(props, "signal_transport").as_deref() {
+                None | Some("TOKEN_SIGNAL") => {}
+                Some(other) => {
+                    return Err(prop_err(
+                        res,
+                        format!(
+                            "signal_transport: \"{other}\" is not supported (only TOKEN_SIGNAL)"
+                        ),
+                    ));
+                }
+            }
+            Ok(Created::id(uuid::Uuid::new_v4().to_string()))
+        }
+        // The wait itself is the engine's (`wait_ready` of the stack's run).
+        "OS::Heat::WaitCondition" => Ok(Created::id(physical.to_owned())),
         "OS::Heat::TestResource" => {
             test_resource_wait(props, "create").await;
             if props
@@ -1366,6 +1409,13 @@ pub async fn find_intended(
                 _ => None,
             }
         }
+        "OS::Heat::SoftwareConfig" => cloud
+            .orchestration
+            .config_list(ctx)
+            .await?
+            .into_iter()
+            .find(|c| c.name == intent && made_since(&c.created_at, since))
+            .map(|c| c.id),
         "OS::Nova::KeyPair" => match cloud
             .compute
             .keypair_show(ctx, intent.to_owned(), None)
@@ -1768,6 +1818,8 @@ pub async fn delete(
                 .map(drop)
         }
         "OS::Nova::KeyPair" => cloud.compute.keypair_delete(ctx, id.to_owned(), None).await,
+        "OS::Heat::SoftwareConfig" => cloud.orchestration.config_delete(ctx, id).await,
+        "OS::Heat::WaitConditionHandle" => cloud.orchestration.signals_clear(id).await,
         "OS::Cinder::VolumeAttachment" => {
             let Some((server, vol)) = id.split_once(':') else {
                 return Ok(());

@@ -449,3 +449,118 @@ impl OrchestrationService {
         Ok(out)
     }
 }
+
+/// `PATCH /stacks/{name}/{id}/resources/{resource}`: Heat's mark-unhealthy body.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkUnhealthy {
+    pub mark_unhealthy: Option<Value>,
+    #[serde(default)]
+    pub resource_status_reason: Option<String>,
+}
+
+/// The wait condition handle type, the one resource type here that takes signals.
+pub const HANDLE: &str = "OS::Heat::WaitConditionHandle";
+
+impl OrchestrationService {
+    /// Marks a resource CHECK_FAILED (its next stack update replaces it), or
+    /// back to CHECK_COMPLETE, as `openstack stack resource mark unhealthy`
+    /// does; refused (409) while an engine run holds the stack.
+    pub async fn resource_mark_unhealthy(
+        &self,
+        ctx: &RequestContext,
+        stack: &Stack,
+        name: &str,
+        body: MarkUnhealthy,
+    ) -> ApiResult<()> {
+        may_change(ctx, &stack.project_id)?;
+        let mark = match &body.mark_unhealthy {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
+            None => {
+                return Err(ApiError::bad_request(
+                    "Missing required parameter in request body: mark_unhealthy",
+                ));
+            }
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "Unrecognized value '{other}' for 'mark_unhealthy', acceptable values are: true, false"
+                )));
+            }
+        };
+        let lock = self.lock_of(&stack.id);
+        let Ok(_held) = lock.try_lock() else {
+            return Err(ApiError::Conflict(format!(
+                "Stack {} already has an action ({}) in progress.",
+                stack.name, stack.action
+            )));
+        };
+        let mut r = self
+            .stack_resources(stack)
+            .await?
+            .into_iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| {
+                ApiError::Missing(format!("The Resource ({name}) could not be found."))
+            })?;
+        if r.status == IN_PROGRESS {
+            return Err(ApiError::Conflict(format!(
+                "Resource {name} already has an action ({}) in progress.",
+                r.action
+            )));
+        }
+        let reason = body
+            .resource_status_reason
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "state changed by resource_mark_unhealthy api".into());
+        if mark && r.action != DELETE {
+            r.action = "CHECK".into();
+            r.status = super::model::FAILED.into();
+            r.status_reason = reason.clone();
+        } else if !mark && r.action == "CHECK" && r.status == super::model::FAILED {
+            r.status = super::model::COMPLETE.into();
+            r.status_reason = reason.clone();
+        } else {
+            return Ok(());
+        }
+        r.updated_at = Some(store::now());
+        let ev = engine::event(stack, Some(&r), &r.action, &r.status, &reason);
+        self.write(move |c| {
+            store::resource_put(c, &r)?;
+            store::event_add(c, &ev)
+        })
+        .await
+    }
+
+    /// `POST .../resources/{resource}/signal`: a wait condition handle records
+    /// the signal; other types take none (Heat's 400).
+    pub async fn resource_signal(
+        &self,
+        ctx: &RequestContext,
+        stack: &Stack,
+        name: &str,
+        body: super::software::SignalInput,
+    ) -> ApiResult<()> {
+        may_change(ctx, &stack.project_id)?;
+        let r = self
+            .stack_resources(stack)
+            .await?
+            .into_iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| {
+                ApiError::Missing(format!("The Resource ({name}) could not be found."))
+            })?;
+        if r.kind != HANDLE {
+            return Err(ApiError::bad_request(
+                "signal is not supported for resource.",
+            ));
+        }
+        if r.physical_id.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "The resource {name} is not created yet and cannot take a signal."
+            )));
+        }
+        self.signal_record(&r.physical_id, body).await
+    }
+}

@@ -356,3 +356,248 @@ pub fn event_list(c: &Connection, stack_id: &str) -> ApiResult<Vec<Event>> {
     .collect::<rusqlite::Result<Vec<_>>>()
     .map_err(sql)
 }
+
+// --------------------------------------------------------------------- software configs
+
+use super::model::{Signal, SoftwareConfig, SoftwareDeployment};
+
+const CONFIG_COLS: &str = "id, project_id, name, grp, config, inputs, outputs, options, created_at";
+
+fn config_row(r: &Row) -> rusqlite::Result<(SoftwareConfig, [String; 3])> {
+    Ok((
+        SoftwareConfig {
+            id: r.get(0)?,
+            project_id: r.get(1)?,
+            name: r.get(2)?,
+            group: r.get(3)?,
+            config: r.get(4)?,
+            inputs: Value::Null,
+            outputs: Value::Null,
+            options: Value::Null,
+            created_at: r.get(8)?,
+        },
+        [r.get(5)?, r.get(6)?, r.get(7)?],
+    ))
+}
+
+fn config_finish(
+    (mut sc, [i, o, opt]): (SoftwareConfig, [String; 3]),
+) -> ApiResult<SoftwareConfig> {
+    sc.inputs = serde_json::from_str(&i).map_err(json_err)?;
+    sc.outputs = serde_json::from_str(&o).map_err(json_err)?;
+    sc.options = serde_json::from_str(&opt).map_err(json_err)?;
+    Ok(sc)
+}
+
+pub fn config_insert(c: &Connection, sc: &SoftwareConfig) -> ApiResult<()> {
+    c.execute(
+        &format!("INSERT INTO heat_software_configs ({CONFIG_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+        params![
+            sc.id,
+            sc.project_id,
+            sc.name,
+            sc.group,
+            sc.config,
+            serde_json::to_string(&sc.inputs).map_err(json_err)?,
+            serde_json::to_string(&sc.outputs).map_err(json_err)?,
+            serde_json::to_string(&sc.options).map_err(json_err)?,
+            sc.created_at,
+        ],
+    )
+    .map_err(sql)?;
+    Ok(())
+}
+
+pub fn config_get(c: &Connection, id: &str) -> ApiResult<Option<SoftwareConfig>> {
+    c.query_row(
+        &format!("SELECT {CONFIG_COLS} FROM heat_software_configs WHERE id = ?1"),
+        [id],
+        config_row,
+    )
+    .optional()
+    .map_err(sql)?
+    .map(config_finish)
+    .transpose()
+}
+
+/// Configs of one project (or of all), oldest first.
+pub fn config_list(c: &Connection, project: Option<&str>) -> ApiResult<Vec<SoftwareConfig>> {
+    let mut st = c
+        .prepare_cached(&format!(
+            "SELECT {CONFIG_COLS} FROM heat_software_configs \
+             WHERE ?1 IS NULL OR project_id = ?1 ORDER BY created_at, id"
+        ))
+        .map_err(sql)?;
+    let rows = st
+        .query_map([project], config_row)
+        .map_err(sql)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql)?;
+    rows.into_iter().map(config_finish).collect()
+}
+
+/// Whether a deployment still uses a config.
+pub fn config_in_use(c: &Connection, id: &str) -> ApiResult<bool> {
+    c.query_row(
+        "SELECT EXISTS(SELECT 1 FROM heat_software_deployments WHERE config_id = ?1)",
+        [id],
+        |r| r.get(0),
+    )
+    .map_err(sql)
+}
+
+pub fn config_delete(c: &Connection, id: &str) -> ApiResult<()> {
+    c.execute("DELETE FROM heat_software_configs WHERE id = ?1", [id])
+        .map_err(sql)?;
+    Ok(())
+}
+
+const DEPLOY_COLS: &str = "id, project_id, config_id, server_id, input_values, output_values, \
+     action, status, status_reason, created_at, updated_at";
+
+fn deployment_row(r: &Row) -> rusqlite::Result<(SoftwareDeployment, [String; 2])> {
+    Ok((
+        SoftwareDeployment {
+            id: r.get(0)?,
+            project_id: r.get(1)?,
+            config_id: r.get(2)?,
+            server_id: r.get(3)?,
+            input_values: Value::Null,
+            output_values: Value::Null,
+            action: r.get(6)?,
+            status: r.get(7)?,
+            status_reason: r.get(8)?,
+            created_at: r.get(9)?,
+            updated_at: r.get(10)?,
+        },
+        [r.get(4)?, r.get(5)?],
+    ))
+}
+
+fn deployment_finish(
+    (mut d, [i, o]): (SoftwareDeployment, [String; 2]),
+) -> ApiResult<SoftwareDeployment> {
+    d.input_values = serde_json::from_str(&i).map_err(json_err)?;
+    d.output_values = serde_json::from_str(&o).map_err(json_err)?;
+    Ok(d)
+}
+
+/// Inserts or replaces a deployment (an update writes the whole row).
+pub fn deployment_put(c: &Connection, d: &SoftwareDeployment) -> ApiResult<()> {
+    c.execute(
+        &format!("INSERT OR REPLACE INTO heat_software_deployments ({DEPLOY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+        params![
+            d.id,
+            d.project_id,
+            d.config_id,
+            d.server_id,
+            serde_json::to_string(&d.input_values).map_err(json_err)?,
+            serde_json::to_string(&d.output_values).map_err(json_err)?,
+            d.action,
+            d.status,
+            d.status_reason,
+            d.created_at,
+            d.updated_at,
+        ],
+    )
+    .map_err(sql)?;
+    Ok(())
+}
+
+pub fn deployment_get(c: &Connection, id: &str) -> ApiResult<Option<SoftwareDeployment>> {
+    c.query_row(
+        &format!("SELECT {DEPLOY_COLS} FROM heat_software_deployments WHERE id = ?1"),
+        [id],
+        deployment_row,
+    )
+    .optional()
+    .map_err(sql)?
+    .map(deployment_finish)
+    .transpose()
+}
+
+/// Deployments of one project (or of all), optionally of one server, oldest first.
+pub fn deployment_list(
+    c: &Connection,
+    project: Option<&str>,
+    server: Option<&str>,
+) -> ApiResult<Vec<SoftwareDeployment>> {
+    let mut st = c
+        .prepare_cached(&format!(
+            "SELECT {DEPLOY_COLS} FROM heat_software_deployments \
+             WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR server_id = ?2) \
+             ORDER BY created_at, id"
+        ))
+        .map_err(sql)?;
+    let rows = st
+        .query_map(params![project, server], deployment_row)
+        .map_err(sql)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql)?;
+    rows.into_iter().map(deployment_finish).collect()
+}
+
+pub fn deployment_delete(c: &Connection, id: &str) -> ApiResult<()> {
+    c.execute("DELETE FROM heat_software_deployments WHERE id = ?1", [id])
+        .map_err(sql)?;
+    Ok(())
+}
+
+// --------------------------------------------------------------------- signals
+
+pub fn signal_add(c: &Connection, s: &Signal) -> ApiResult<()> {
+    c.execute(
+        "INSERT INTO heat_signals (handle_id, signal_id, status, reason, data, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            s.handle_id,
+            s.signal_id,
+            s.status,
+            s.reason,
+            serde_json::to_string(&s.data).map_err(json_err)?,
+            s.created_at,
+        ],
+    )
+    .map_err(sql)?;
+    Ok(())
+}
+
+/// A handle's signals in arrival order.
+pub fn signal_list(c: &Connection, handle_id: &str) -> ApiResult<Vec<Signal>> {
+    let mut st = c
+        .prepare_cached(
+            "SELECT handle_id, signal_id, status, reason, data, created_at FROM heat_signals \
+             WHERE handle_id = ?1 ORDER BY seq",
+        )
+        .map_err(sql)?;
+    let rows = st
+        .query_map([handle_id], |r| {
+            Ok((
+                Signal {
+                    handle_id: r.get(0)?,
+                    signal_id: r.get(1)?,
+                    status: r.get(2)?,
+                    reason: r.get(3)?,
+                    data: Value::Null,
+                    created_at: r.get(5)?,
+                },
+                r.get::<_, String>(4)?,
+            ))
+        })
+        .map_err(sql)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql)?;
+    rows.into_iter()
+        .map(|(mut s, d)| {
+            s.data = serde_json::from_str(&d).map_err(json_err)?;
+            Ok(s)
+        })
+        .collect()
+}
+
+/// Forgets a deleted handle's signals.
+pub fn signal_clear(c: &Connection, handle_id: &str) -> ApiResult<()> {
+    c.execute("DELETE FROM heat_signals WHERE handle_id = ?1", [handle_id])
+        .map_err(sql)?;
+    Ok(())
+}

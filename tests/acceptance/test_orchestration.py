@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -754,3 +755,219 @@ def test_stack_update_in_place_add_remove_and_replace(demo, tmp_path):
     assert demo.json("network", "show", net_id)["name"] == f"{name}-renamed"
     demo.run("stack", "delete", "--yes", "--wait", name)
     assert gone(demo, "network", "show", net_id)
+
+
+# --------------------------------------------------------------------------- signals
+
+WAIT = """
+heat_template_version: 2018-08-31
+parameters:
+  timeout: {type: number, default: 120}
+resources:
+  handle:
+    type: OS::Heat::WaitConditionHandle
+  wait:
+    type: OS::Heat::WaitCondition
+    properties:
+      handle: {get_resource: handle}
+      count: 2
+      timeout: {get_param: timeout}
+  after:
+    type: OS::Heat::Value
+    depends_on: wait
+    properties: {value: done}
+outputs:
+  curl: {value: {get_attr: [handle, curl_cli]}}
+  data: {value: {get_attr: [wait, data]}}
+"""
+
+
+def _wait_resource(osc: Osc, stack: str, resource: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = resources(osc, stack).get(resource)
+        if r and r["resource_status"] == "CREATE_COMPLETE":
+            return r
+        assert time.monotonic() < deadline, f"{resource} of {stack}: {r}"
+        time.sleep(0.5)
+
+
+def test_wait_condition_signalled_with_curl_cli_and_the_cli(demo, tmp_path):
+    """The handle's curl_cli (what a guest's user_data runs, token and URL
+    included) and `openstack stack resource signal` each count one signal; the
+    condition completes at two and the resources after it are created."""
+    name = unique("wait")
+    demo.run("stack", "create", "-t", write(tmp_path, "wait.yaml", WAIT), name)
+    handle = _wait_resource(demo, name, "handle")
+    attrs = demo.json("stack", "resource", "show", name, "handle")["attributes"]
+    curl = attrs["curl_cli"]
+    assert curl.startswith("curl -i -X POST -H 'X-Auth-Token: ") and attrs["endpoint"] in curl
+    assert attrs["endpoint"].endswith(f"/resources/handle/signal"), attrs
+    assert handle["physical_resource_id"]
+    assert demo.json("stack", "show", name)["stack_status"] == "CREATE_IN_PROGRESS"
+    body = json.dumps({"status": "SUCCESS", "id": "guest", "data": "from curl"})
+    out = subprocess.run(f"{curl} --data-binary '{body}'", shell=True, capture_output=True,
+                         text=True, timeout=30)
+    assert " 200 " in out.stdout.splitlines()[0], out.stdout + out.stderr
+    demo.run("stack", "resource", "signal", name, "handle", "--data",
+             json.dumps({"id": "cli", "data": "from the cli"}))
+    s = wait_stack(demo, name)
+    assert s["stack_status"] == "CREATE_COMPLETE", s
+    outs = {o["output_key"]: o["output_value"] for o in s["outputs"]}
+    assert json.loads(outs["data"]) == {"guest": "from curl", "cli": "from the cli"}, outs
+    assert resources(demo, name)["after"]["resource_status"] == "CREATE_COMPLETE"
+    # A resource that takes no signal: Heat's 400.
+    bad = demo._run(("stack", "resource", "signal", name, "after"))
+    assert bad.returncode != 0 and "not supported" in bad.stderr, bad.stderr
+    demo.run("stack", "delete", "--yes", "--wait", name)
+
+
+def test_wait_condition_timeout_and_failure_signal_fail_the_stack(demo, tmp_path):
+    tpl = write(tmp_path, "wait.yaml", WAIT)
+    name = unique("waitto")
+    demo.run("stack", "create", "-t", tpl, "--parameter", "timeout=2",
+             name)
+    s = wait_stack(demo, name)
+    assert s["stack_status"] == "CREATE_FAILED", s
+    assert "WaitConditionTimeout: resources.wait: 0 of 2 received" in s["stack_status_reason"]
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    name = unique("waitno")
+    demo.run("stack", "create", "-t", tpl, name)
+    _wait_resource(demo, name, "handle")
+    demo.run("stack", "resource", "signal", name, "handle", "--data",
+             json.dumps({"status": "FAILURE", "reason": "the guest could not start"}))
+    s = wait_stack(demo, name)
+    assert s["stack_status"] == "CREATE_FAILED", s
+    assert "WaitConditionFailure: resources.wait: the guest could not start" in \
+        s["stack_status_reason"], s
+    demo.run("stack", "delete", "--yes", "--wait", name)
+
+
+def test_mark_unhealthy_then_update_replaces_the_resource(demo, tmp_path):
+    name = unique("unhealthy")
+    demo.run("stack", "create", "-t", write(tmp_path, "v1.yaml", UPDATE_V1), "--wait",
+             "--poll", "1", name)
+    before = resources(demo, name)
+    demo.run("stack", "resource", "mark", "unhealthy", name, "net", "the network was broken")
+    net = resources(demo, name)["net"]
+    assert net["resource_status"] == "CHECK_FAILED", net
+    shown = demo.json("stack", "resource", "show", name, "net")
+    assert shown["resource_status_reason"] == "the network was broken", shown
+    events = demo.json("stack", "event", "list", name, "--resource", "net")
+    assert any(e["resource_status"] == "CHECK_FAILED" for e in events), events
+    demo.run("stack", "update", "--existing", "--wait", name)
+    after = resources(demo, name)
+    assert after["net"]["resource_status"] == "UPDATE_COMPLETE", after["net"]
+    old = before["net"]["physical_resource_id"]
+    assert after["net"]["physical_resource_id"] != old
+    assert gone(demo, "network", "show", old)
+    # The untouched random string stays as it was.
+    assert after["token"]["physical_resource_id"] == before["token"]["physical_resource_id"]
+    demo.run("stack", "delete", "--yes", "--wait", name)
+
+
+SOFTWARE_CONFIG = """
+heat_template_version: 2018-08-31
+resources:
+  config:
+    type: OS::Heat::SoftwareConfig
+    properties:
+      group: script
+      config: |
+        #!/bin/sh
+        echo configured
+      inputs: [{name: who, default: world}]
+outputs:
+  body: {value: {get_attr: [config, config]}}
+  id: {value: {get_resource: config}}
+"""
+
+
+def test_software_configs_and_deployments(demo, tmp_path):
+    """The software config API through `openstack software config|deployment`, and
+    OS::Heat::SoftwareConfig making one that the stack's delete removes."""
+    script = write(tmp_path, "hello.sh", "#!/bin/sh\necho hello\n")
+    cfg_name = unique("cfg")
+    cfg = demo.json("software", "config", "create", "--config-file", script, "--group",
+                    "script", cfg_name)
+    assert cfg["group"] == "script" and cfg["config"] == "#!/bin/sh\necho hello\n", cfg
+    assert cfg_name in [c["name"] for c in demo.json("software", "config", "list")]
+    dep = demo.json("software", "deployment", "create", "--config", cfg["id"], "--server",
+                    "dummy-server", "--signal-transport", "NO_SIGNAL", "--input-value",
+                    "who=heat", unique("dep"))
+    assert dep["server_id"] == "dummy-server" and dep["status"] == "IN_PROGRESS", dep
+    meta = json.loads(demo.run("software", "deployment", "metadata", "show", "dummy-server"))
+    mine = [m for m in meta if m["id"] == dep["config_id"]]
+    assert mine and mine[0]["group"] == "script", meta
+    shown = demo.json("software", "deployment", "show", dep["id"])
+    assert shown["config_id"] == dep["config_id"], shown
+    demo.run("software", "deployment", "delete", dep["id"])
+    assert gone(demo, "software", "deployment", "show", dep["id"])
+    demo.run("software", "config", "delete", cfg["id"])
+    assert gone(demo, "software", "config", "show", cfg["id"])
+    name = unique("swcfg")
+    demo.run("stack", "create", "-t", write(tmp_path, "sc.yaml", SOFTWARE_CONFIG), "--wait",
+             name)
+    outs = {o["output_key"]: o["output_value"]
+            for o in demo.json("stack", "show", name)["outputs"]}
+    assert outs["body"] == "#!/bin/sh\necho configured\n", outs
+    made = demo.json("software", "config", "show", outs["id"])
+    assert made["inputs"][0]["name"] == "who", made
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    assert gone(demo, "software", "config", "show", outs["id"])
+
+
+# --------------------------------------------------------------------------- volume attachment
+
+ATTACH = """
+heat_template_version: 2018-08-31
+parameters:
+  image: {type: string}
+  net: {type: string}
+resources:
+  server:
+    type: OS::Nova::Server
+    properties:
+      image: {get_param: image}
+      flavor: m1.tiny
+      networks: [{network: {get_param: net}}]
+  vol:
+    type: OS::Cinder::Volume
+    properties: {size: 1}
+  attach:
+    type: OS::Cinder::VolumeAttachment
+    properties:
+      instance_uuid: {get_resource: server}
+      volume_id: {get_resource: vol}
+outputs:
+  device: {value: {get_attr: [vol, attachments_list]}}
+"""
+
+
+def test_volume_attachment_to_a_running_server(nova, tmp_path):
+    """OS::Cinder::VolumeAttachment on a real running guest: the volume is in-use
+    on the server (checked through Cinder and Nova), and the stack's delete
+    detaches it and removes server and volume."""
+    demo = Osc(nova.openrc("demo"))
+    image = demo.json("image", "list")[0]["Name"]
+    net_id = demo.json("network", "show", "private")["id"]
+    name = unique("attach")
+    t0 = time.monotonic()
+    demo.run("stack", "create", "-t", write(tmp_path, "attach.yaml", ATTACH), "--parameter",
+             f"image={image}", "--parameter", f"net={net_id}", "--wait", "--poll", "1", name)
+    created = time.monotonic() - t0
+    res = resources(demo, name)
+    server_id = res["server"]["physical_resource_id"]
+    vol_id = res["vol"]["physical_resource_id"]
+    vol = demo.json("volume", "show", vol_id)
+    assert vol["status"] == "in-use", vol
+    assert [a["server_id"] for a in vol["attachments"]] == [server_id], vol
+    attached = demo.json("server", "show", server_id)
+    assert demo.json("server", "show", server_id)["status"] == "ACTIVE", attached
+    assert vol_id in json.dumps(attached.get("volumes_attached")), attached
+    t0 = time.monotonic()
+    demo.run("stack", "delete", "--yes", "--wait", name)
+    deleted = time.monotonic() - t0
+    assert gone(demo, "server", "show", server_id)
+    assert gone(demo, "volume", "show", vol_id)
+    print(f"\nattachment stack: create --wait {created:.1f}s, delete --wait {deleted:.1f}s")

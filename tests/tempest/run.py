@@ -29,11 +29,14 @@ REPO = Path(__file__).resolve().parents[2]
 EXPECTED = REPO / "tests" / "tempest" / "expected-failures.txt"
 TODO_REASON = "TODO: reason"
 
-SERVICES = ["identity", "image", "network", "compute", "volume", "object_storage"]
+SERVICES = ["identity", "image", "network", "compute", "volume", "object_storage",
+            "orchestration"]
 # What `all` and `smoke` run.
 DEFAULT_SERVICES = ["identity", "image", "network", "compute", "volume", "object_storage"]
-# tempest.api.<package> per service.
+# The test package per service: tempest.api.<service>, and for orchestration (tempest has
+# no Heat tests of its own) the API tests of the heat-tempest-plugin package (gabbi).
 PACKAGES = {s: f"tempest.api.{s}." for s in SERVICES}
+PACKAGES["orchestration"] = "heat_tempest_plugin.tests.api."
 
 # DevStack (devstack/lib/tempest) turns these on; onestack does not have the feature, so
 # tempest.conf says so and tempest skips the tests with its own reason.
@@ -296,11 +299,39 @@ def ensure_resources(api: Api, image_file: Path | None) -> dict:
         api.call("POST", "network", "/v2.0/subnets", {"subnet": {
             "network_id": net["network"]["id"], "ip_version": 4, "name": "shared-subnet",
             "description": "shared-subnet", "cidr": "192.168.233.0/24"}}, want=(201,))
+    if api.endpoint("orchestration") is not None:
+        res["heat_user"] = ensure_heat_user(api)
     exts = api.call("GET", "network", "/v2.0/extensions")["extensions"]
     res["network_extensions"] = ",".join(sorted(e["alias"] for e in exts))
     subnets = api.call("GET", "network", "/v2.0/subnets?name=private-subnet")["subnets"]
     res["fixed_range"] = subnets[0]["cidr"] if subnets else "10.0.0.0/26"
     return res
+
+
+def ensure_heat_user(api: Api) -> dict:
+    """The non-admin user heat-tempest-plugin acts as ([heat_plugin] username; DevStack
+    gives it its `demo` user): a member of its own project."""
+    name, password = "heat-tempest", "heat-tempest-" + uuid.uuid4().hex[:12]
+    projects = api.call("GET", "identity", f"/v3/projects?name={name}")["projects"]
+    project = projects[0] if projects else api.call(
+        "POST", "identity", "/v3/projects",
+        {"project": {"name": name, "domain_id": "default"}}, want=(201,))["project"]
+    users = api.call("GET", "identity", f"/v3/users?name={name}")["users"]
+    if users:
+        api.call("PATCH", "identity", f"/v3/users/{users[0]['id']}",
+                 {"user": {"password": password}})
+        user = users[0]
+    else:
+        user = api.call("POST", "identity", "/v3/users", {"user": {
+            "name": name, "password": password, "domain_id": "default",
+            "default_project_id": project["id"]}}, want=(201,))["user"]
+    roles = api.call("GET", "identity", "/v3/roles?name=member")["roles"]
+    if not roles:
+        raise SystemExit("tempest: the cloud has no `member` role")
+    api.call("PUT", "identity",
+             f"/v3/projects/{project['id']}/users/{user['id']}/roles/{roles[0]['id']}",
+             want=(204,))
+    return {"username": name, "password": password, "project": name}
 
 
 def write_conf(path: Path, api: Api, creds: dict, res: dict, concurrency: int) -> None:
@@ -403,6 +434,25 @@ def write_conf(path: Path, api: Api, creds: dict, res: dict, concurrency: int) -
     s("object-storage", "container_sync_interval", "5")
     for svc in ("keystone", "nova", "placement", "glance", "neutron"):
         s("enforce_scope", svc, "true")
+    # heat-tempest-plugin, as devstack's heat plugin (devstack/lib/heat) configures it.
+    s("service_available", "heat", api.endpoint("orchestration") is not None)
+    if "heat_user" in res:
+        s("heat_plugin", "auth_url", api.endpoint("identity") + "/v3")
+        s("heat_plugin", "region", "RegionOne")
+        s("heat_plugin", "user_domain_name", creds["user_domain"])
+        s("heat_plugin", "project_domain_name", creds["project_domain"])
+        s("heat_plugin", "username", res["heat_user"]["username"])
+        s("heat_plugin", "password", res["heat_user"]["password"])
+        s("heat_plugin", "project_name", res["heat_user"]["project"])
+        s("heat_plugin", "admin_username", creds["user"])
+        s("heat_plugin", "admin_password", creds["password"])
+        s("heat_plugin", "admin_project_name", creds["project"])
+        s("heat_plugin", "image_ref", "cirros")
+        s("heat_plugin", "minimal_image_ref", "cirros")
+        s("heat_plugin", "instance_type", "m1.micro")
+        s("heat_plugin", "minimal_instance_type", "m1.nano")
+        s("heat_plugin", "floating_network_name", "public")
+        s("heat_plugin", "build_timeout", "196")
     for (section, key), _reason in DISABLED_FEATURES.items():
         s(section, key, "False")
     with open(path, "w") as f:
@@ -707,7 +757,7 @@ def main() -> int:
         elif w in SERVICES:
             services.append(w)
         else:
-            p.error(f"unknown service {w!r} (identity|image|network|compute|volume|all|smoke)")
+            p.error(f"unknown service {w!r} (identity|image|network|compute|volume|object_storage|orchestration|all|smoke)")
     services = [s for s in SERVICES if s in services]
     custom_regex = any(a in ("--regex", "-r") or a.startswith("--regex=") for a in extra)
     if (args.check or args.update_expected) and (smoke or custom_regex):
@@ -762,15 +812,17 @@ def main() -> int:
         top = Path(tempest_pkg.__file__).resolve().parent.parent
         (out / ".stestr.conf").write_text(
             f"[DEFAULT]\ntest_path={top / 'tempest' / 'test_discover'}\ntop_dir={top}\n"
-            "group_regex=([^\\.]*\\.)*\n")
+            # A class per worker; heat-tempest-plugin's gabbi tests are a class per
+            # request, and the requests of one YAML file build on each other, so a
+            # file is one group (as the plugin's own .stestr.conf groups them).
+            "group_regex=(heat_tempest_plugin\\.tests\\.api\\.test_heat_api_[a-z]+_"
+            "|([^\\.]*\\.)*)\n")
         subprocess.run([str(Path(sys.executable).parent / "stestr"), "init"], cwd=out,
                        check=True, stdout=subprocess.DEVNULL)
         tempest = [str(Path(sys.executable).parent / "tempest"), "run",
                    "--config-file", str(conf)]
-        if smoke:
-            regex = "^tempest\\.api\\.(" + "|".join(services) + ")\\..*\\bsmoke\\b"
-        else:
-            regex = "^tempest\\.api\\.(" + "|".join(services) + ")\\."
+        packages = "|".join(re.escape(PACKAGES[s]) for s in services)
+        regex = f"^({packages}).*\\bsmoke\\b" if smoke else f"^({packages})"
         selection = ["--regex", regex]
         listing = subprocess.run(tempest + selection + extra + ["--list-tests"], cwd=out,
                                  env=env, capture_output=True, text=True)
@@ -778,7 +830,7 @@ def main() -> int:
             print(listing.stdout, listing.stderr)
             raise SystemExit("tempest: listing the tests failed")
         selected = [t for t in listing.stdout.split()
-                    if t.startswith("tempest.") and service_of(t)]
+                    if service_of(t)]
         log(f"{len(selected)} tests selected; running with concurrency {args.concurrency} "
             f"(results in {out})")
         run = subprocess.run(tempest + selection + extra + ["--concurrency",

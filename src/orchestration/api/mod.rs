@@ -3,6 +3,7 @@
 //! token, as Heat's policy enforcement does) and Heat's fault shape
 //! (`{"code", "title", "explanation", "error": {"message", "type", "traceback"}}`).
 
+mod software;
 mod stacks;
 mod view;
 
@@ -24,6 +25,7 @@ use crate::http::error::ApiError;
 pub fn router() -> Router<Cloud> {
     let v1 = Router::new()
         .merge(stacks::routes())
+        .merge(software::routes())
         .fallback(not_found)
         .layer(from_fn(tenant_segment));
     Router::new()

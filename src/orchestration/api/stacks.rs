@@ -18,7 +18,8 @@ use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 use crate::orchestration::model::Stack;
-use crate::orchestration::stacks::{StackCreate, given_parameters, template_of};
+use crate::orchestration::software::SignalInput;
+use crate::orchestration::stacks::{MarkUnhealthy, StackCreate, given_parameters, template_of};
 
 pub fn routes() -> Router<Cloud> {
     Router::new()
@@ -46,7 +47,11 @@ pub fn routes() -> Router<Cloud> {
         )
         .route(
             "/stacks/{stack_name}/{stack_id}/resources/{resource_name}",
-            get(resource_show),
+            get(resource_show).patch(resource_mark_unhealthy),
+        )
+        .route(
+            "/stacks/{stack_name}/{stack_id}/resources/{resource_name}/signal",
+            post(resource_signal),
         )
         .route("/stacks/{stack_name}/events", get(event_list))
         .route("/stacks/{stack_name}/{stack_id}/events", get(event_list))
@@ -326,6 +331,49 @@ async fn resource_show(
         m.insert("attributes".into(), attributes);
     }
     Ok(axum::Json(json!({"resource": v})))
+}
+
+/// `PATCH /stacks/{name}/{id}/resources/{resource}`: mark unhealthy (200).
+async fn resource_mark_unhealthy(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(p): Params,
+    Json(body): Json<MarkUnhealthy>,
+) -> ApiResult<StatusCode> {
+    let stack = stack_of(&cloud, &ctx, &p).await?;
+    cloud
+        .orchestration
+        .resource_mark_unhealthy(&ctx, &stack, param(&p, "resource_name"), body)
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+/// `POST /stacks/{name}/{id}/resources/{resource}/signal` (200); the body is
+/// optional, as a guest's `curl -X POST` may send none.
+async fn resource_signal(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(p): Params,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    let stack = stack_of(&cloud, &ctx, &p).await?;
+    let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("The signal is not valid JSON: {e}")))?
+    };
+    let input: SignalInput = match value {
+        Value::Null => SignalInput::default(),
+        v @ Value::Object(_) => serde_json::from_value(v)
+            .map_err(|e| ApiError::bad_request(format!("Metadata format invalid: {e}")))?,
+        _ => return Err(ApiError::bad_request("Metadata format invalid")),
+    };
+    cloud
+        .orchestration
+        .resource_signal(&ctx, &stack, param(&p, "resource_name"), input)
+        .await?;
+    Ok(StatusCode::OK)
 }
 
 /// `GET /stacks/{name}/{id}/events` (and a resource's): filters, `sort_dir`,
