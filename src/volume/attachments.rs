@@ -213,6 +213,54 @@ impl VolumeService {
         .await
     }
 
+    /// A volume a server is built with (its block device mapping), attached in
+    /// one step since no guest runs yet: the root volume as `/dev/vda`, others
+    /// under the next free name. Already attached to `instance` (a resumed
+    /// build): that attachment.
+    pub async fn guest_attach_boot(
+        &self,
+        ctx: &RequestContext,
+        volume_id: String,
+        instance: String,
+        wanted_device: Option<String>,
+        root: bool,
+    ) -> ApiResult<GuestVolume> {
+        let ctx = ctx.clone();
+        let me = self.clone();
+        self.write(move |c| {
+            let v = visible_volume(c, &ctx, &volume_id)?;
+            may_change(&ctx, &v.project_id)?;
+            if let Some(a) = v
+                .attachments
+                .iter()
+                .find(|a| a.instance_uuid.as_deref() == Some(instance.as_str()))
+            {
+                return Ok(me.guest_volume(&v, a));
+            }
+            check_attachable(&v, Some(&instance))?;
+            let dev = if root {
+                "/dev/vda".to_owned()
+            } else {
+                let taken: Vec<String> = store::attachments_of_instance(c, &instance)
+                    .map_err(sql)?
+                    .into_iter()
+                    .filter_map(|a| a.mountpoint)
+                    .collect();
+                device_name(&taken, wanted_device.as_deref())?
+            };
+            let mut a = new_attachment(&v, Some(instance), Some(dev), "rw", "attaching", true);
+            store::attachment_insert(c, &a).map_err(sql)?;
+            move_volume(c, &v, Event::AttachStart)?;
+            a.status = "attached".into();
+            a.attached_at = Some(store::now());
+            store::attachment_update(c, &a).map_err(sql)?;
+            let v = visible_volume(c, &ctx, &v.id)?;
+            move_volume(c, &v, Event::Attached)?;
+            Ok(me.guest_volume(&v, &a))
+        })
+        .await
+    }
+
     /// The disk is in the guest: the attachment is `attached`, the volume in-use.
     pub async fn guest_attach_done(&self, attachment_id: String) -> ApiResult<()> {
         self.write(move |c| {

@@ -55,6 +55,8 @@ struct Inner {
     image: Option<crate::image::ImageService>,
     /// Where backups are kept (`state_dir/backups`).
     backup_dir: std::path::PathBuf,
+    /// The compute service, told when an attached volume grows.
+    compute: std::sync::OnceLock<Arc<dyn facade::ComputeEvents>>,
     /// One lock per volume, serializing its tasks.
     locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -82,6 +84,7 @@ impl VolumeService {
                 host,
                 image,
                 backup_dir,
+                compute: Default::default(),
                 locks: Default::default(),
             }),
         })
