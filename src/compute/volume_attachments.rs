@@ -17,6 +17,9 @@ use crate::virt::{DiskFormat, DiskKind, DiskSpec, PowerState, VirtError};
 use crate::volume::VolumeService;
 use crate::volume::attachments::GuestVolume;
 
+/// The event of Nova's `extend_volume` action, as its compute manager names it.
+const EVENT_EXTEND_VOLUME: &str = "compute_extend_volume";
+
 /// One volume attached to a server, as os-volume_attachments shows it.
 #[derive(Debug, Clone)]
 pub struct ServerVolume {
@@ -117,18 +120,36 @@ impl ComputeService {
                 s.id
             )));
         }
+        // Nova records the event as the server's `extend_volume` action.
+        let request_id = format!("req-{}", uuid::Uuid::new_v4());
+        let action = new_action(
+            &s,
+            "extend_volume",
+            &request_id,
+            &super::runtime::owner_context(&s),
+        );
+        self.write(move |c| store::action_put(c, &action)).await?;
+        self.event_start(&s.id, &request_id, EVENT_EXTEND_VOLUME)
+            .await?;
+        let mut outcome = Ok(());
         if matches!(
             self.inner.hypervisor.power_state(&spec).await,
             Ok(PowerState::Running | PowerState::Paused)
         ) {
-            self.inner
+            outcome = self
+                .inner
                 .hypervisor
                 .resize_disk(&spec, &volume_id, bytes)
                 .await
-                .map_err(|e| hotplug_failed("Failed to extend volume", e))?;
-            tracing::info!(server = %s.id, volume = %volume_id, bytes, "guest told of the volume's new size");
+                .map_err(|e| hotplug_failed("Failed to extend volume", e));
+            if outcome.is_ok() {
+                tracing::info!(server = %s.id, volume = %volume_id, bytes, "guest told of the volume's new size");
+            }
         }
-        Ok(())
+        let error = outcome.as_ref().err().map(ToString::to_string);
+        self.event_finish(&s.id, &request_id, EVENT_EXTEND_VOLUME, error)
+            .await?;
+        outcome
     }
 
     pub(super) fn volume(&self) -> ApiResult<&VolumeService> {

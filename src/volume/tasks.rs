@@ -210,7 +210,7 @@ impl VolumeService {
                 .volume_extended(server.clone(), id.to_owned(), bytes)
                 .await
             {
-                tracing::warn!(volume = %id, server, error = %e, "the guest was not told of the new size");
+                tracing::warn!(volume = %id, server = %server, error = %e, "the guest was not told of the new size");
             }
         }
     }
