@@ -29,9 +29,9 @@ WATCH_VDB = """#!/bin/sh
 ( last=""
   while :; do
     s="$(cat /sys/block/vdb/size 2>/dev/null)"
-    if [ -n "$s" ] && [ "$s" != "$last" ]; then echo "vdb-sectors=$s" >/dev/console; last="$s"; fi
+    if [ -n "$s" ] && [ "$s" != "$last" ]; then echo "vdb-sectors=$s" >/dev/ttyS0; last="$s"; fi
     sleep 1
-  done ) &
+  done ) </dev/null >/dev/null 2>&1 &
 """
 
 
@@ -98,10 +98,10 @@ def test_boot_from_volume_cli_and_extend_attached(nova, demo, tmp_path):
     demo.run("server", "add", "volume", s["id"], data)
     wait_volume(demo, data, "in-use")
     wait_console(demo, s["id"], "vdb-sectors=2097152")
-    demo.fail("volume", "set", "--size", "2", data, "--os-volume-api-version", "3.41",
+    demo.fail("--os-volume-api-version", "3.41", "volume", "set", "--size", "2", data,
               expect="in-use")
     t1 = time.monotonic()
-    demo.run("volume", "set", "--size", "2", data, "--os-volume-api-version", "3.42")
+    demo.run("--os-volume-api-version", "3.42", "volume", "set", "--size", "2", data)
     out = wait_console(demo, s["id"], "vdb-sectors=4194304", timeout=60)
     print(f"attached extend 1 -> 2 GiB visible in the guest after {time.monotonic() - t1:.1f}s")
     assert "vdb-sectors=2097152" in out
