@@ -810,7 +810,8 @@ impl ComputeService {
         body.insert("root_device_name".into(), "/dev/vda".into());
         body.insert("block_device_mapping".into(), mapping.to_string().into());
         for (k, v) in root_volume.image_metadata {
-            // The volume's image metadata, as Nova carries it into the snapshot.
+            // The volume's image metadata, as Nova carries it into the snapshot
+            // (not Glance's own attributes: min_disk and min_ram are integers there).
             if ![
                 "image_id",
                 "image_name",
@@ -818,6 +819,8 @@ impl ComputeService {
                 "size",
                 "disk_format",
                 "container_format",
+                "min_disk",
+                "min_ram",
             ]
             .contains(&k.as_str())
             {

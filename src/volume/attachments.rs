@@ -326,9 +326,23 @@ impl VolumeService {
             .await
     }
 
-    /// The unplug failed: the attachment is `attached` again, the volume in-use.
+    /// The unplug failed: the attachment is `attached` again, the volume back
+    /// from `detaching` to in-use (as `recover_attachments` does after a crash).
     pub async fn guest_detach_undo(&self, attachment_id: String) -> ApiResult<()> {
-        self.guest_attach_done(attachment_id).await
+        self.write(move |c| {
+            let mut a = store::attachment_get(c, &attachment_id)
+                .map_err(sql)?
+                .ok_or_else(|| attachment_not_found(&attachment_id))?;
+            a.status = "attached".into();
+            store::attachment_update(c, &a).map_err(sql)?;
+            if let Some(v) = store::volume_get(c, &a.volume_id).map_err(sql)?
+                && v.status == VolumeStatus::Detaching
+            {
+                move_volume(c, &v, Event::DetachRollback)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// The volumes attached to `instance` (for os-volume_attachments), oldest first.
