@@ -16,6 +16,11 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::image::model::Image;
 use crate::network::instance::InstanceNic;
 
+/// How long a build waits for a volume it maps to become available (Nova's
+/// `block_device_allocate_retries` × interval is 3 minutes; a copy of a large
+/// image under TCG takes longer).
+const VOLUME_WAIT: Duration = Duration::from_secs(600);
+
 /// How long a build waits for the dataplane to wire its taps.
 const WIRING_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -303,15 +308,98 @@ impl ComputeService {
         tokio::fs::create_dir_all(&p.dir)
             .await
             .map_err(super::runtime::io_err)?;
-        let image = self.inner.image.image_get(ctx, s.image_id.clone()).await?;
-        if !p.disk.exists() {
-            self.prepare_root_disk(s, &image, &p.disk).await?;
+        // A volume-backed server has no image and no local root disk.
+        if !s.image_id.is_empty() {
+            let image = self.inner.image.image_get(ctx, s.image_id.clone()).await?;
+            if !p.disk.exists() {
+                self.prepare_root_disk(s, &image, &p.disk).await?;
+            }
+            self.copy_kernel_files(s, &image, ctx).await?;
         }
-        self.copy_kernel_files(s, &image, ctx).await?;
+        self.prepare_volumes(s, ctx).await?;
         if s.config_drive {
             self.write_config_drive(s).await?;
         }
         Ok(())
+    }
+
+    /// The volumes of the block device mapping, root first: new ones are made
+    /// (under the id the server recorded, so a resumed build finds them), each
+    /// waited for until `available`, then attached. A volume that ends in error
+    /// or does not come within `VOLUME_WAIT` fails the build, as Nova's
+    /// `block_device_allocate_retries` does.
+    async fn prepare_volumes(&self, s: &Server, ctx: &RequestContext) -> ApiResult<()> {
+        if s.block_devices.is_empty() {
+            return Ok(());
+        }
+        let vol = self.volume()?.clone();
+        let mut devices = s.block_devices.clone();
+        devices.sort_by_key(|d| d.boot_index.map_or(i64::MAX, |i| i.max(0)));
+        for d in devices {
+            let source = match &d.source {
+                BlockSource::Existing => None,
+                BlockSource::Image { id } => Some((Some(id.clone()), None)),
+                BlockSource::Snapshot { id } => Some((None, Some(id.clone()))),
+                BlockSource::Blank => Some((None, None)),
+            };
+            if let Some((image_ref, snapshot_id)) = source {
+                let req = crate::volume::facade::VolumeCreate {
+                    size: d.size,
+                    // Nova names nothing: the volume is known by its server.
+                    name: Some(String::new()),
+                    description: Some(String::new()),
+                    volume_type: d.volume_type.clone(),
+                    image_ref,
+                    snapshot_id,
+                    ..Default::default()
+                };
+                vol.volume_create_with_id(ctx, d.volume_id.clone(), req)
+                    .await?;
+            }
+            self.wait_volume(&vol, ctx, &s.id, &d.volume_id).await?;
+            let g = vol
+                .guest_attach_boot(
+                    ctx,
+                    d.volume_id.clone(),
+                    s.id.clone(),
+                    d.device_name.clone(),
+                    d.boot_index == Some(0),
+                )
+                .await?;
+            tracing::info!(server = %s.id, volume = %g.volume_id, device = %g.device, "volume mapped");
+        }
+        Ok(())
+    }
+
+    /// Waits until `volume_id` is available (or already attached to `server`).
+    async fn wait_volume(
+        &self,
+        vol: &crate::volume::VolumeService,
+        ctx: &RequestContext,
+        server: &str,
+        volume_id: &str,
+    ) -> ApiResult<()> {
+        let started = std::time::Instant::now();
+        loop {
+            let v = vol.volume_get(ctx, volume_id.to_owned()).await?;
+            let mine = v
+                .attachments
+                .iter()
+                .any(|a| a.instance_uuid.as_deref() == Some(server));
+            match v.status.as_str() {
+                "available" => return Ok(()),
+                _ if mine => return Ok(()),
+                "creating" | "downloading" if started.elapsed() < VOLUME_WAIT => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                status => {
+                    return Err(ApiError::Internal(anyhow::anyhow!(
+                        "Volume {volume_id} did not finish being created even after we waited {} seconds. And its status is {status}.",
+                        started.elapsed().as_secs()
+                    )));
+                }
+            }
+        }
     }
 
     /// Direct kernel boot: an image whose `kernel_id` (and `ramdisk_id`) name aki/ari
@@ -361,6 +449,17 @@ impl ComputeService {
             tracing::warn!(server = id, error = %e, "undo: VMM");
         }
         self.volumes_forget(id).await;
+        let doomed: Vec<String> = s
+            .block_devices
+            .iter()
+            .filter(|d| d.delete_on_termination)
+            .map(|d| d.volume_id.clone())
+            .collect();
+        if !doomed.is_empty()
+            && let Some(v) = self.inner.volume.get()
+        {
+            v.volumes_delete_for_server(doomed).await;
+        }
         let dir = self.paths(id).dir;
         if let Err(e) = tokio::fs::remove_dir_all(&dir).await
             && e.kind() != std::io::ErrorKind::NotFound
@@ -471,6 +570,12 @@ impl ComputeService {
     /// Claims (or re-claims: a consumer's allocations are replaced) what `flavor`
     /// needs on this host for server `s`; a Conflict means no room.
     pub async fn claim_flavor(&self, s: &Server, flavor: &Flavor) -> ApiResult<()> {
+        // A volume-backed server's root disk is not on this host (Nova claims no
+        // DISK_GB for it).
+        let mut flavor = flavor.clone();
+        if s.boot_volume().is_some() {
+            flavor.disk = 0;
+        }
         self.inner
             .placement
             .claim(
@@ -478,7 +583,7 @@ impl ComputeService {
                 &s.project_id,
                 &s.user_id,
                 &self.inner.config.provider_uuid,
-                claim_resources(flavor),
+                claim_resources(&flavor),
             )
             .await
     }

@@ -449,6 +449,12 @@ pub struct Server {
     /// The snapshot a shelve made (`<name>-shelved`); unshelve boots it, then deletes it.
     #[serde(default)]
     pub shelved_image_id: Option<String>,
+    /// The volumes of `block_device_mapping_v2` (Nova's block device mappings): a
+    /// build makes and attaches them, a delete deletes those marked
+    /// `delete_on_termination`. The one with boot index 0 is the root disk of a
+    /// volume-backed server (its `image_id` is then empty).
+    #[serde(default)]
+    pub block_devices: Vec<BlockDevice>,
     pub progress: u8,
     pub created_at: String,
     pub updated_at: String,
@@ -458,6 +464,49 @@ pub struct Server {
     /// Bumped on every write; a writer holding an older copy loses (optimistic
     /// concurrency between the API and the task runner).
     pub generation: i64,
+}
+
+/// One volume of a server's block device mapping. New volumes get their id when
+/// the server is recorded, so a build resumed after a crash finds the volume it
+/// began to make instead of making a second one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockDevice {
+    pub volume_id: String,
+    /// 0: the root disk (`/dev/vda`); None: attached after the others.
+    pub boot_index: Option<i64>,
+    /// Where a new volume comes from; `Existing` is the user's volume.
+    pub source: BlockSource,
+    /// GiB of a new volume (0: the snapshot's size).
+    pub size: i64,
+    pub volume_type: Option<String>,
+    pub delete_on_termination: bool,
+    /// The device name asked for (`/dev/vdb`), if any.
+    pub device_name: Option<String>,
+    pub tag: Option<String>,
+}
+
+/// `source_type` of a mapping whose destination is a volume.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BlockSource {
+    Existing,
+    Image { id: String },
+    Snapshot { id: String },
+    Blank,
+}
+
+impl Server {
+    /// The root volume of a volume-backed server.
+    pub fn boot_volume(&self) -> Option<&BlockDevice> {
+        self.block_devices.iter().find(|b| b.boot_index == Some(0))
+    }
+
+    /// Whether `volume_id`'s mapping says to delete it with the server.
+    pub fn delete_on_termination(&self, volume_id: &str) -> bool {
+        self.block_devices
+            .iter()
+            .any(|b| b.volume_id == volume_id && b.delete_on_termination)
+    }
 }
 
 fn manual() -> String {

@@ -43,14 +43,20 @@ impl ComputeService {
     /// The VM as the driver runs it, from the server record and its NICs.
     pub fn vm_spec(&self, s: &Server, nics: &[InstanceNic]) -> VmSpec {
         let p = self.paths(&s.id);
-        let mut disks = vec![DiskSpec {
+        let mut volumes = self.volume_disks(&s.id);
+        // A volume-backed server boots its root volume (`/dev/vda`, first).
+        let root_volume = s
+            .boot_volume()
+            .and_then(|b| volumes.iter().position(|d| d.id == b.volume_id))
+            .map(|i| volumes.remove(i));
+        let mut disks = vec![root_volume.unwrap_or_else(|| DiskSpec {
             id: "root".into(),
             path: p.disk.clone(),
             format: DiskFormat::Qcow2,
             kind: DiskKind::Disk,
             read_only: false,
             iscsi: None,
-        }];
+        })];
         if s.vm_state == super::model::VmState::Rescued && p.rescue_disk.exists() {
             // Nova's rescue: the rescue image boots, the original disk comes second.
             disks[0].id = "disk".into();
@@ -76,7 +82,7 @@ impl ComputeService {
                 iscsi: None,
             });
         }
-        disks.extend(self.volume_disks(&s.id));
+        disks.extend(volumes);
         let boot = if p.kernel.exists() {
             BootSource::Kernel {
                 kernel: p.kernel.clone(),

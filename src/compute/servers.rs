@@ -363,52 +363,161 @@ pub fn parse_networks(v: &Option<Value>, mv: Microversion) -> ApiResult<Requeste
     }
 }
 
-/// The image to boot: `imageRef`, or the image of a boot_index 0 BDM.
-fn boot_image(req: &ServerCreate) -> ApiResult<String> {
-    let from_bdm = req.block_device_mapping_v2.iter().flatten().find(|b| {
-        matches!(&b.boot_index, Some(Value::Number(n)) if n.as_i64() == Some(0))
-            || matches!(&b.boot_index, Some(Value::String(s)) if s == "0")
-    });
-    if let Some(b) = from_bdm {
-        match (b.source_type.as_deref(), b.destination_type.as_deref()) {
-            (Some("image"), Some("local") | None) => {}
-            (Some("volume" | "snapshot"), _) | (Some("image"), Some("volume")) => {
-                return Err(ApiError::bad_request(
-                    "Booting from a volume is not supported yet.",
-                ));
-            }
-            (Some("blank"), _) => {
-                return Err(ApiError::bad_request(
-                    "Blank boot devices are not supported.",
-                ));
-            }
-            _ => {
-                return Err(ApiError::bad_request(
-                    "Invalid block_device_mapping_v2 boot entry.",
-                ));
-            }
-        }
+/// Nova's 400 for a block device mapping it cannot honour.
+fn bdm_invalid(why: &str) -> ApiError {
+    ApiError::bad_request(format!("Block Device Mapping is Invalid: {why}"))
+}
+
+/// A mapping's `boot_index`: a number, a numeric string or null.
+fn boot_index(b: &BlockDeviceMapping) -> ApiResult<Option<i64>> {
+    match &b.boot_index {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| bdm_invalid("boot_index must be an integer.")),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| bdm_invalid("boot_index must be an integer.")),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute boot_index. Value: {other}. {other} is not of type 'integer', 'string', 'null'"
+        ))),
     }
-    let image = match (
-        req.image_ref.as_deref().filter(|s| !s.is_empty()),
-        from_bdm.and_then(|b| b.uuid.clone()),
-    ) {
-        (Some(i), _) => i.to_owned(),
-        (None, Some(i)) => i,
-        (None, None) => {
+}
+
+/// A mapping's `volume_size` in GiB (0 when absent).
+fn volume_size(b: &BlockDeviceMapping) -> ApiResult<i64> {
+    let bad = |v: &Value| {
+        ApiError::bad_request(format!(
+            "Invalid input for field/attribute volume_size. Value: {v}. It must be an integer of at least 0."
+        ))
+    };
+    match &b.volume_size {
+        None | Some(Value::Null) => Ok(0),
+        Some(v @ Value::Number(n)) => n.as_i64().filter(|n| *n >= 0).ok_or_else(|| bad(v)),
+        Some(v @ Value::String(s)) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| bad(v)),
+        Some(v) => Err(bad(v)),
+    }
+}
+
+/// What `imageRef` and `block_device_mapping_v2` ask to boot: the image of a
+/// local root disk (None for a volume-backed server) and the volumes to make
+/// and attach (new volumes' ids are still empty). Nova's schema and its
+/// `_validate_bdm` checks, in its words.
+pub fn parse_block_devices(req: &ServerCreate) -> ApiResult<(Option<String>, Vec<BlockDevice>)> {
+    let mut local_boot_image = None;
+    let mut devices = Vec::new();
+    let mut boot_entries = 0;
+    for b in req.block_device_mapping_v2.iter().flatten() {
+        let source = b.source_type.as_deref().unwrap_or("volume");
+        if !["volume", "image", "snapshot", "blank"].contains(&source) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute source_type. Value: {source}. '{source}' is not one of ['volume', 'image', 'snapshot', 'blank']"
+            )));
+        }
+        let dest = b.destination_type.as_deref();
+        if let Some(d) = dest.filter(|d| !["local", "volume"].contains(d)) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute destination_type. Value: {d}. '{d}' is not one of ['local', 'volume']"
+            )));
+        }
+        let index = boot_index(b)?;
+        let size = volume_size(b)?;
+        if index == Some(0) {
+            boot_entries += 1;
+        }
+        let uuid = || {
+            b.uuid.clone().filter(|u| is_uuid(u)).ok_or_else(|| {
+                bdm_invalid(&format!(
+                    "a {source} mapping needs the uuid of its {source}."
+                ))
+            })
+        };
+        let source = match (source, dest) {
+            ("image", Some("local") | None) => {
+                if index != Some(0) {
+                    return Err(bdm_invalid("Mapping image to local is not supported."));
+                }
+                local_boot_image = Some(uuid()?);
+                continue;
+            }
+            ("blank", Some("local") | None) => {
+                if index == Some(0) {
+                    return Err(ApiError::bad_request(
+                        "Blank boot devices are not supported.",
+                    ));
+                }
+                // Ephemeral and swap disks beside the root disk are not made.
+                continue;
+            }
+            ("volume", Some("local")) | ("snapshot", Some("local")) => {
+                return Err(bdm_invalid(&format!(
+                    "Mapping {source} to local is not supported."
+                )));
+            }
+            ("volume", _) => BlockSource::Existing,
+            ("image", Some("volume")) => BlockSource::Image { id: uuid()? },
+            ("snapshot", _) => BlockSource::Snapshot { id: uuid()? },
+            _ => BlockSource::Blank,
+        };
+        if matches!(source, BlockSource::Image { .. } | BlockSource::Blank) && size == 0 {
+            return Err(ApiError::bad_request(
+                "Images with destination_type 'volume' need to have a non-zero size specified",
+            ));
+        }
+        devices.push(BlockDevice {
+            volume_id: if source == BlockSource::Existing {
+                uuid()?
+            } else {
+                String::new()
+            },
+            boot_index: index,
+            source,
+            size,
+            volume_type: b.volume_type.clone(),
+            // Nova's default for a mapping the API is given.
+            delete_on_termination: b.delete_on_termination.unwrap_or(false),
+            device_name: b.device_name.clone().filter(|d| !d.is_empty()),
+            tag: b.tag.clone(),
+        });
+    }
+    if boot_entries > 1 {
+        return Err(bdm_invalid(
+            "Boot sequence for the instance and image/block device mapping combination is not valid.",
+        ));
+    }
+    let volume_boot = devices.iter().any(|d| d.boot_index == Some(0));
+    let image = req.image_ref.as_deref().filter(|s| !s.is_empty());
+    let image = match (image, local_boot_image, volume_boot) {
+        (_, _, true) => None,
+        (Some(i), _, false) => Some(i.to_owned()),
+        (None, Some(i), false) => Some(i),
+        (None, None, false) => {
             return Err(ApiError::bad_request(
                 "Block Device Mapping is Invalid: imageRef or a boot_index 0 image mapping is required.",
             ));
         }
     };
-    // imageRef may be a URL ending in the id, as in the v2.0 API.
-    let id = image.rsplit('/').next().unwrap_or(&image).to_owned();
-    if !is_uuid(&id) {
-        return Err(ApiError::bad_request(format!(
-            "Invalid imageRef provided: {image}"
-        )));
-    }
-    Ok(id)
+    let image = match image {
+        None => None,
+        Some(image) => {
+            // imageRef may be a URL ending in the id, as in the v2.0 API.
+            let id = image.rsplit('/').next().unwrap_or(&image).to_owned();
+            if !is_uuid(&id) {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid imageRef provided: {image}"
+                )));
+            }
+            Some(id)
+        }
+    };
+    Ok((image, devices))
 }
 
 fn flavor_id(v: &Option<Value>) -> ApiResult<String> {
@@ -464,7 +573,10 @@ pub fn hostname_for(name: &str) -> String {
 /// What a validated create resolves to before any row is written.
 pub struct CreatePlan {
     pub name: String,
-    pub image: crate::image::model::Image,
+    /// The image of the root disk; None for a volume-backed server.
+    pub image: Option<crate::image::model::Image>,
+    /// The volumes to make and attach (new ones get their ids per server).
+    pub block_devices: Vec<BlockDevice>,
     pub flavor: Flavor,
     pub networks: RequestedNetworks,
     pub keypair: Option<Keypair>,
@@ -543,7 +655,16 @@ impl ComputeService {
                 "Multiple instances cannot use the same port: max_count > 1 with a port.",
             ));
         }
-        let image_id = boot_image(&req)?;
+        let (image_id, block_devices) = parse_block_devices(&req)?;
+        if max > 1
+            && block_devices
+                .iter()
+                .any(|d| d.source == BlockSource::Existing)
+        {
+            return Err(ApiError::bad_request(
+                "Multiple instances cannot attach the same volume: max_count > 1 with a volume mapping.",
+            ));
+        }
         let flavor_ref = flavor_id(&req.flavor_ref)?;
         let hints = body
             .scheduler_hints
@@ -555,27 +676,20 @@ impl ComputeService {
             .map(str::to_owned);
 
         let zone = self.check_destination(ctx, &req).await?;
-        let image = self
-            .inner
-            .image
-            .image_get(ctx, image_id.clone())
-            .await
-            .map_err(|e| match e {
-                ApiError::Internal(e) => ApiError::Internal(e),
-                _ => ApiError::bad_request(format!("Image {image_id} could not be found.")),
-            })?;
-        if image.status != crate::image::model::ImageStatus::Active {
-            return Err(ApiError::bad_request(format!(
-                "Image {image_id} is not active."
-            )));
-        }
+        let image = match image_id {
+            Some(id) => Some(self.image_for_boot(ctx, id).await?),
+            None => None,
+        };
+        self.check_block_devices(ctx, &block_devices).await?;
         let flavor = {
             let ctx = ctx.clone();
             let id = flavor_ref.clone();
             self.read(move |c| super::flavors::flavor_for_boot(c, &ctx, &id))
                 .await?
         };
-        check_image_fits(&image, &flavor)?;
+        if let Some(image) = &image {
+            check_image_fits(image, &flavor)?;
+        }
         let keypair = match &req.key_name {
             None => None,
             Some(k) => {
@@ -602,6 +716,7 @@ impl ComputeService {
         Ok(CreatePlan {
             name,
             image,
+            block_devices,
             flavor,
             networks,
             keypair,
@@ -610,6 +725,85 @@ impl ComputeService {
             group,
             zone,
         })
+    }
+
+    /// The active image a server boots from (Nova's 400s otherwise).
+    async fn image_for_boot(
+        &self,
+        ctx: &RequestContext,
+        image_id: String,
+    ) -> ApiResult<crate::image::model::Image> {
+        let image = self
+            .inner
+            .image
+            .image_get(ctx, image_id.clone())
+            .await
+            .map_err(|e| match e {
+                ApiError::Internal(e) => ApiError::Internal(e),
+                _ => ApiError::bad_request(format!("Image {image_id} could not be found.")),
+            })?;
+        if image.status != crate::image::model::ImageStatus::Active {
+            return Err(ApiError::bad_request(format!(
+                "Image {image_id} is not active."
+            )));
+        }
+        Ok(image)
+    }
+
+    /// The volumes, images and snapshots a mapping names must be the caller's to
+    /// use, an existing volume `available`, and a new volume big enough for its
+    /// image: Nova refuses the create (400) rather than failing the build.
+    async fn check_block_devices(
+        &self,
+        ctx: &RequestContext,
+        devices: &[BlockDevice],
+    ) -> ApiResult<()> {
+        if devices.is_empty() {
+            return Ok(());
+        }
+        let vol = self.volume()?.clone();
+        for d in devices {
+            match &d.source {
+                BlockSource::Existing => {
+                    let v =
+                        vol.volume_get(ctx, d.volume_id.clone())
+                            .await
+                            .map_err(|e| match e {
+                                ApiError::Internal(e) => ApiError::Internal(e),
+                                _ => bdm_invalid(&format!("failed to get volume {}.", d.volume_id)),
+                            })?;
+                    if v.status.as_str() != "available" {
+                        return Err(ApiError::bad_request(format!(
+                            "Invalid volume: volume '{}' status must be 'available'. Currently in '{}'",
+                            v.id,
+                            v.status.as_str()
+                        )));
+                    }
+                }
+                BlockSource::Image { id } => {
+                    let image = self.image_for_boot(ctx, id.clone()).await?;
+                    const GIB: i64 = 1 << 30;
+                    let bytes = image.virtual_size.or(image.size).unwrap_or(0);
+                    if bytes > d.size * GIB || image.min_disk > d.size {
+                        return Err(ApiError::bad_request(format!(
+                            "Volume is smaller than the minimum size specified in image metadata. Volume size is {} bytes, minimum size is {} bytes.",
+                            d.size * GIB,
+                            bytes.max(image.min_disk * GIB)
+                        )));
+                    }
+                }
+                BlockSource::Snapshot { id } => {
+                    vol.snapshot_get(ctx, id.clone())
+                        .await
+                        .map_err(|e| match e {
+                            ApiError::Internal(e) => ApiError::Internal(e),
+                            _ => bdm_invalid(&format!("failed to get snapshot {id}.")),
+                        })?;
+                }
+                BlockSource::Blank => {}
+            }
+        }
+        Ok(())
     }
 
     /// Where a server is asked to go: `zone:host[:node]` and `host` /
@@ -726,7 +920,11 @@ impl ComputeService {
                 description: plan.req.description.clone(),
                 project_id: project.clone(),
                 user_id: ctx.user.id.clone(),
-                image_id: plan.image.id.clone(),
+                image_id: plan
+                    .image
+                    .as_ref()
+                    .map(|i| i.id.clone())
+                    .unwrap_or_default(),
                 flavor: plan.flavor.clone(),
                 old_flavor: None,
                 key_name: plan.keypair.as_ref().map(|k| k.name.clone()),
@@ -762,6 +960,18 @@ impl ComputeService {
                 server_group: group.clone(),
                 rescue_image_id: None,
                 shelved_image_id: None,
+                // Each server gets its own new volumes.
+                block_devices: plan
+                    .block_devices
+                    .iter()
+                    .cloned()
+                    .map(|mut d| {
+                        if d.volume_id.is_empty() {
+                            d.volume_id = uuid::Uuid::new_v4().to_string();
+                        }
+                        d
+                    })
+                    .collect(),
                 progress: 0,
                 created_at: now.clone(),
                 updated_at: now.clone(),
@@ -1026,11 +1236,78 @@ mod tests {
             }]),
             ..Default::default()
         };
+        let (image, devices) = parse_block_devices(&req).expect("valid mapping");
         assert_eq!(
-            boot_image(&req).ok().as_deref(),
+            image.as_deref(),
             Some("6f4c3f66-8d0b-4b7a-9b57-4cd4c6d1f7a1")
         );
-        assert!(boot_image(&ServerCreate::default()).is_err());
+        assert!(devices.is_empty());
+        assert!(parse_block_devices(&ServerCreate::default()).is_err());
+    }
+
+    fn bdm(v: Value) -> BlockDeviceMapping {
+        serde_json::from_value(v).expect("a mapping")
+    }
+
+    #[test]
+    fn bdm_volume_boot_has_no_image_and_keeps_delete_on_termination() {
+        let vol = "0b8e3f2a-5a3c-4a8e-9d36-1c2b3a4d5e6f";
+        let req = ServerCreate {
+            image_ref: Some(String::new()),
+            block_device_mapping_v2: Some(vec![bdm(serde_json::json!({
+                "uuid": vol, "source_type": "volume", "destination_type": "volume",
+                "boot_index": 0, "delete_on_termination": true}))]),
+            ..Default::default()
+        };
+        let (image, devices) = parse_block_devices(&req).expect("valid mapping");
+        assert_eq!(image, None);
+        assert_eq!(devices.len(), 1);
+        assert_eq!(devices[0].volume_id, vol);
+        assert_eq!(devices[0].source, BlockSource::Existing);
+        assert!(devices[0].delete_on_termination);
+
+        // The CLI's --boot-from-volume: image to volume, a size, no deletion.
+        let req = ServerCreate {
+            image_ref: Some(String::new()),
+            block_device_mapping_v2: Some(vec![bdm(serde_json::json!({
+                "uuid": vol, "source_type": "image", "destination_type": "volume",
+                "boot_index": "0", "volume_size": 1}))]),
+            ..Default::default()
+        };
+        let (image, devices) = parse_block_devices(&req).expect("valid mapping");
+        assert_eq!(image, None);
+        assert_eq!(devices[0].source, BlockSource::Image { id: vol.into() });
+        assert_eq!(devices[0].size, 1);
+        assert!(!devices[0].delete_on_termination);
+    }
+
+    #[test]
+    fn bdm_bad_entries_are_400() {
+        let img = "6f4c3f66-8d0b-4b7a-9b57-4cd4c6d1f7a1";
+        let bad = [
+            // tempest's invalid second mapping
+            serde_json::json!([{"source_type": "image", "uuid": img, "boot_index": 0,
+                "destination_type": "local", "delete_on_termination": true},
+                {"source_type": "volume", "uuid": img, "destination_type": "invalid"}]),
+            serde_json::json!([{"source_type": "floppy", "uuid": img, "boot_index": 0}]),
+            // image to volume without a size
+            serde_json::json!([{"source_type": "image", "uuid": img, "boot_index": 0,
+                "destination_type": "volume"}]),
+            // two boot disks
+            serde_json::json!([{"source_type": "volume", "uuid": img, "boot_index": 0},
+                {"source_type": "volume", "uuid": img, "boot_index": "0"}]),
+            serde_json::json!([{"source_type": "volume", "boot_index": 0}]),
+            serde_json::json!([{"source_type": "volume", "uuid": img, "boot_index": "x"}]),
+        ];
+        for b in bad {
+            let req = ServerCreate {
+                image_ref: Some(img.into()),
+                block_device_mapping_v2: Some(serde_json::from_value(b.clone()).expect("json")),
+                ..Default::default()
+            };
+            let e = parse_block_devices(&req).expect_err(&b.to_string());
+            assert_eq!(e.status().as_u16(), 400, "{b}");
+        }
     }
 
     #[test]

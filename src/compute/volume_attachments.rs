@@ -17,6 +17,9 @@ use crate::virt::{DiskFormat, DiskKind, DiskSpec, PowerState, VirtError};
 use crate::volume::VolumeService;
 use crate::volume::attachments::GuestVolume;
 
+/// The event of Nova's `extend_volume` action, as its compute manager names it.
+const EVENT_EXTEND_VOLUME: &str = "compute_extend_volume";
+
 /// One volume attached to a server, as os-volume_attachments shows it.
 #[derive(Debug, Clone)]
 pub struct ServerVolume {
@@ -28,13 +31,13 @@ pub struct ServerVolume {
     pub delete_on_termination: bool,
 }
 
-fn server_volume(server: &str, g: GuestVolume) -> ServerVolume {
+fn server_volume(server: &Server, g: GuestVolume) -> ServerVolume {
     ServerVolume {
+        delete_on_termination: server.delete_on_termination(&g.volume_id),
         volume_id: g.volume_id,
-        server_id: server.to_owned(),
+        server_id: server.id.clone(),
         device: g.device,
         attachment_id: g.attachment_id,
-        delete_on_termination: false,
     }
 }
 
@@ -82,10 +85,75 @@ fn hotplug_failed(what: &str, e: VirtError) -> ApiError {
 impl ComputeService {
     /// Connects block storage (once, at start).
     pub fn set_volume(&self, volume: VolumeService) {
+        volume.set_compute_events(std::sync::Arc::new(self.clone()));
         let _ = self.inner.volume.set(volume);
     }
 
-    fn volume(&self) -> ApiResult<&VolumeService> {
+    /// `volume-extended` (Nova's `extend_volume`): a running guest with the
+    /// volume attached is told its new size (`bytes`; None: the volume's size
+    /// as block storage records it). A stopped guest sees it when it starts.
+    pub async fn server_volume_extended(
+        &self,
+        server_id: String,
+        volume_id: String,
+        bytes: Option<u64>,
+    ) -> ApiResult<()> {
+        let sid = server_id.clone();
+        let s = self
+            .read(move |c| store::server_get(c, &sid))
+            .await?
+            .ok_or_else(|| super::servers::server_not_found(&server_id))?;
+        let bytes = match bytes {
+            Some(b) => b,
+            None => {
+                let ctx = super::runtime::owner_context(&s);
+                let v = self.volume()?.volume_get(&ctx, volume_id.clone()).await?;
+                (v.size.max(0) as u64) << 30
+            }
+        };
+        let lock = self.server_lock(&s.id);
+        let _held = lock.lock().await;
+        let nics = self.server_nics(&s).await?;
+        let spec = self.vm_spec(&s, &nics);
+        if !spec.disks.iter().any(|d| d.id == volume_id) {
+            return Err(ApiError::Missing(format!(
+                "Volume {volume_id} is not attached to instance {}",
+                s.id
+            )));
+        }
+        // Nova records the event as the server's `extend_volume` action.
+        let request_id = format!("req-{}", uuid::Uuid::new_v4());
+        let action = new_action(
+            &s,
+            "extend_volume",
+            &request_id,
+            &super::runtime::owner_context(&s),
+        );
+        self.write(move |c| store::action_put(c, &action)).await?;
+        self.event_start(&s.id, &request_id, EVENT_EXTEND_VOLUME)
+            .await?;
+        let mut outcome = Ok(());
+        if matches!(
+            self.inner.hypervisor.power_state(&spec).await,
+            Ok(PowerState::Running | PowerState::Paused)
+        ) {
+            outcome = self
+                .inner
+                .hypervisor
+                .resize_disk(&spec, &volume_id, bytes)
+                .await
+                .map_err(|e| hotplug_failed("Failed to extend volume", e));
+            if outcome.is_ok() {
+                tracing::info!(server = %s.id, volume = %volume_id, bytes, "guest told of the volume's new size");
+            }
+        }
+        let error = outcome.as_ref().err().map(ToString::to_string);
+        self.event_finish(&s.id, &request_id, EVENT_EXTEND_VOLUME, error)
+            .await?;
+        outcome
+    }
+
+    pub(super) fn volume(&self) -> ApiResult<&VolumeService> {
         self.inner
             .volume
             .get()
@@ -116,11 +184,8 @@ impl ComputeService {
 
     /// `os-extended-volumes:volumes_attached` of a server's view; from 2.3 with
     /// `delete_on_termination`.
-    pub async fn volumes_attached_view(
-        &self,
-        server_id: &str,
-        with_dot: bool,
-    ) -> serde_json::Value {
+    pub async fn volumes_attached_view(&self, s: &Server, with_dot: bool) -> serde_json::Value {
+        let server_id = s.id.as_str();
         let vols = match self.inner.volume.get() {
             Some(v) => v
                 .guest_volumes(server_id.to_owned())
@@ -135,7 +200,7 @@ impl ComputeService {
             .map(|g| {
                 let mut v = serde_json::json!({"id": g.volume_id});
                 if with_dot {
-                    v["delete_on_termination"] = false.into();
+                    v["delete_on_termination"] = s.delete_on_termination(&g.volume_id).into();
                 }
                 v
             })
@@ -149,7 +214,7 @@ impl ComputeService {
     ) -> ApiResult<Vec<ServerVolume>> {
         let s = self.server_get(ctx, id).await?;
         let vols = self.volume()?.guest_volumes(s.id.clone()).await?;
-        Ok(vols.into_iter().map(|g| server_volume(&s.id, g)).collect())
+        Ok(vols.into_iter().map(|g| server_volume(&s, g)).collect())
     }
 
     pub async fn volume_attachment_get(
@@ -212,7 +277,7 @@ impl ComputeService {
             store::action_put(c, &new_action(&s, "attach_volume", &request_id, &ctx2))
         })
         .await?;
-        Ok(server_volume(&s.id, g))
+        Ok(server_volume(&s, g))
     }
 
     /// Detaches a volume: marks it detaching, unplugs it from a running guest
@@ -230,6 +295,9 @@ impl ComputeService {
         may_change(ctx, &s.project_id)?;
         check_state(&s, "detach_volume", ctx, shelved_ok)?;
         let vol = self.volume()?.clone();
+        if s.boot_volume().is_some_and(|b| b.volume_id == volume_id) {
+            return Err(ApiError::bad_request("Cannot detach a root device volume"));
+        }
         // Nova's 404 for a volume that is not attached to this server.
         self.volume_attachment_get(ctx, id.clone(), volume_id.clone())
             .await
@@ -287,5 +355,19 @@ impl ComputeService {
                 .map_err(|e| hotplug_failed("Failed to detach volume", e))?;
         }
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::volume::facade::ComputeEvents for ComputeService {
+    async fn volume_extended(
+        &self,
+        server: String,
+        volume_id: String,
+        bytes: u64,
+    ) -> Result<(), String> {
+        self.server_volume_extended(server, volume_id, Some(bytes))
+            .await
+            .map_err(|e| e.to_string())
     }
 }

@@ -252,6 +252,16 @@ pub trait Hypervisor: Send + Sync {
         ))
     }
 
+    /// Tells a running guest that the volume `disk_id` (its file already grown)
+    /// is now `bytes` long, as Nova's `extend_volume` does on a `volume-extended`
+    /// event; the guest's kernel sees the new capacity at once.
+    async fn resize_disk(&self, spec: &VmSpec, disk_id: &str, bytes: u64) -> VirtResult<()> {
+        let _ = (spec, disk_id, bytes);
+        Err(VirtError::Unavailable(
+            "this driver cannot resize a guest's disk".into(),
+        ))
+    }
+
     /// The VMM's version as os-hypervisors reports it (`hypervisor_version`);
     /// None when unknown.
     fn version(&self) -> Option<u64> {

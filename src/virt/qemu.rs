@@ -893,6 +893,30 @@ impl Hypervisor for QemuDriver {
         Ok(())
     }
 
+    async fn resize_disk(&self, spec: &VmSpec, disk_id: &str, bytes: u64) -> VirtResult<()> {
+        let lock = self.lock_for(spec);
+        let _g = lock.lock().await;
+        let (_, mut qmp) = Self::require_qmp(spec, "resize_disk").await?;
+        // A hot-plugged volume is a named node; one the guest was started with
+        // is the `-drive` backend.
+        let by_node = qmp
+            .execute::<_, Value>(
+                "block_resize",
+                Some(&serde_json::json!({ "node-name": node_name(disk_id), "size": bytes })),
+            )
+            .await;
+        if by_node.is_ok() {
+            return Ok(());
+        }
+        qmp.execute::<_, Value>(
+            "block_resize",
+            Some(&serde_json::json!({ "device": qemu_id("drive", disk_id), "size": bytes })),
+        )
+        .await
+        .map(drop)
+        .map_err(|e| failed("resize_disk", e))
+    }
+
     async fn detach_disk(&self, spec: &VmSpec, disk_id: &str) -> VirtResult<()> {
         let lock = self.lock_for(spec);
         let _g = lock.lock().await;

@@ -256,6 +256,62 @@ impl VolumeService {
         Ok(g)
     }
 
+    /// A volume a server is built with (its block device mapping), attached in
+    /// one step since no guest runs yet: the root volume as `/dev/vda`, others
+    /// under the next free name. Already attached to `instance` (a resumed
+    /// build): that attachment.
+    pub async fn guest_attach_boot(
+        &self,
+        ctx: &RequestContext,
+        volume_id: String,
+        instance: String,
+        wanted_device: Option<String>,
+        root: bool,
+    ) -> ApiResult<GuestVolume> {
+        let ctx = ctx.clone();
+        let me = self.clone();
+        let g = self
+            .write(move |c| {
+                let v = visible_volume(c, &ctx, &volume_id)?;
+                may_change(&ctx, &v.project_id)?;
+                if let Some(a) = v
+                    .attachments
+                    .iter()
+                    .find(|a| a.instance_uuid.as_deref() == Some(instance.as_str()))
+                {
+                    let iscsi = me.export_ensure_tx(c, &v.id)?;
+                    return Ok(me.guest_volume(&v, a, iscsi));
+                }
+                check_attachable(&v, Some(&instance))?;
+                let dev = if root {
+                    "/dev/vda".to_owned()
+                } else {
+                    let taken: Vec<String> = store::attachments_of_instance(c, &instance)
+                        .map_err(sql)?
+                        .into_iter()
+                        .filter_map(|a| a.mountpoint)
+                        .collect();
+                    device_name(&taken, wanted_device.as_deref())?
+                };
+                let mut a = new_attachment(&v, Some(instance), Some(dev), "rw", "attaching", true);
+                store::attachment_insert(c, &a).map_err(sql)?;
+                move_volume(c, &v, Event::AttachStart)?;
+                a.status = "attached".into();
+                a.attached_at = Some(store::now());
+                store::attachment_update(c, &a).map_err(sql)?;
+                let v = visible_volume(c, &ctx, &v.id)?;
+                move_volume(c, &v, Event::Attached)?;
+                let iscsi = me.export_ensure_tx(c, &v.id)?;
+                Ok(me.guest_volume(&v, &a, iscsi))
+            })
+            .await?;
+        // The target exists before the hypervisor logs in to it at boot.
+        if g.iscsi.is_some() {
+            self.sync_exports().await?;
+        }
+        Ok(g)
+    }
+
     /// The disk is in the guest: the attachment is `attached`, the volume in-use.
     pub async fn guest_attach_done(&self, attachment_id: String) -> ApiResult<()> {
         self.write(move |c| {
@@ -334,9 +390,23 @@ impl VolumeService {
         Ok(())
     }
 
-    /// The unplug failed: the attachment is `attached` again, the volume in-use.
+    /// The unplug failed: the attachment is `attached` again, the volume back
+    /// from `detaching` to in-use (as `recover_attachments` does after a crash).
     pub async fn guest_detach_undo(&self, attachment_id: String) -> ApiResult<()> {
-        self.guest_attach_done(attachment_id).await
+        self.write(move |c| {
+            let mut a = store::attachment_get(c, &attachment_id)
+                .map_err(sql)?
+                .ok_or_else(|| attachment_not_found(&attachment_id))?;
+            a.status = "attached".into();
+            store::attachment_update(c, &a).map_err(sql)?;
+            if let Some(v) = store::volume_get(c, &a.volume_id).map_err(sql)?
+                && v.status == VolumeStatus::Detaching
+            {
+                move_volume(c, &v, Event::DetachRollback)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// The volumes attached to `instance` (for os-volume_attachments), oldest first.

@@ -71,6 +71,27 @@ impl VolumeService {
     }
 }
 
+/// What block storage tells the compute service, as Cinder calls Nova's
+/// `os-server-external-events`. Set once at start by the compute service
+/// (block storage cannot name compute: compute already depends on it).
+#[async_trait::async_trait]
+pub trait ComputeEvents: Send + Sync {
+    /// `volume-extended`: `volume_id`, attached to `server`, is now `bytes` long.
+    async fn volume_extended(
+        &self,
+        server: String,
+        volume_id: String,
+        bytes: u64,
+    ) -> Result<(), String>;
+}
+
+impl VolumeService {
+    /// Connects the compute service's event sink (once, at start).
+    pub fn set_compute_events(&self, sink: std::sync::Arc<dyn ComputeEvents>) {
+        let _ = self.inner.compute.set(sink);
+    }
+}
+
 /// The stable id of this host's volume service (Cinder's `service_uuid`), derived
 /// from the host string so it survives restarts.
 pub fn service_uuid(host: &str) -> String {

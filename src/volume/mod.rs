@@ -61,6 +61,8 @@ struct Inner {
     /// iSCSI export by tgt (`target_helper = "tgtadm"`); None: hypervisors open
     /// the volume directly.
     exporter: Option<exports::Exporter>,
+    /// The compute service, told when an attached volume grows.
+    compute: std::sync::OnceLock<Arc<dyn facade::ComputeEvents>>,
     /// One lock per volume, serializing its tasks.
     locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -127,6 +129,7 @@ impl VolumeService {
                 image,
                 backup_dir,
                 exporter,
+                compute: Default::default(),
                 locks: Default::default(),
             }),
         })

@@ -138,6 +138,7 @@ impl VolumeService {
         };
         let vid = id.to_owned();
         let outcome = step.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        let task_run = task.clone();
         self.write(move |c| {
             let Some(now) = store::volume_get(c, &vid).map_err(sql)? else {
                 return Ok(());
@@ -171,9 +172,46 @@ impl VolumeService {
         match step {
             Ok(()) => {
                 tracing::info!(volume = %id, task = ?v.task, "volume task done");
+                if let Task::Extend {
+                    attached: true,
+                    new_size,
+                } = task_run
+                {
+                    self.notify_extended(id, new_size).await;
+                }
                 Ok(())
             }
             Err(e) => Err(ApiError::Internal(anyhow::anyhow!("{e}"))),
+        }
+    }
+
+    /// Tells the compute service that an attached volume grew, once per server
+    /// it is attached to (Cinder's `volume-extended` external event to Nova).
+    /// A server that cannot take the news is logged: the volume has grown, and
+    /// the guest sees the size at its next start.
+    async fn notify_extended(&self, id: &str, new_size: i64) {
+        let Some(compute) = self.inner.compute.get().cloned() else {
+            return;
+        };
+        let vid = id.to_owned();
+        let servers = self
+            .read(move |c| store::attachments_of_volume(c, &vid).map_err(sql))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(volume = %id, error = %e, "reading the attachments of an extended volume");
+                Vec::new()
+            });
+        for a in servers {
+            let Some(server) = a.instance_uuid else {
+                continue;
+            };
+            let bytes = (new_size.max(0) as u64) << 30;
+            if let Err(e) = compute
+                .volume_extended(server.clone(), id.to_owned(), bytes)
+                .await
+            {
+                tracing::warn!(volume = %id, server = %server, error = %e, "the guest was not told of the new size");
+            }
         }
     }
 

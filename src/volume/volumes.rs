@@ -302,6 +302,43 @@ impl VolumeService {
         ctx: &RequestContext,
         req: VolumeCreate,
     ) -> ApiResult<Volume> {
+        self.volume_create_as(ctx, req, None).await
+    }
+
+    /// A create under an id the caller chose (a server's build names its new
+    /// volumes when the server is recorded): a volume with that id already there
+    /// is the one a crashed build began, and is returned (its task resumed)
+    /// instead of making a second one.
+    pub async fn volume_create_with_id(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        req: VolumeCreate,
+    ) -> ApiResult<Volume> {
+        let ctx2 = ctx.clone();
+        let vid = id.clone();
+        let existing = self
+            .read(move |c| match store::volume_get(c, &vid).map_err(sql)? {
+                Some(v) if sees(&ctx2, &v.project_id) => Ok(Some(v)),
+                Some(_) => Err(ApiError::Conflict(format!("Volume {vid} already exists."))),
+                None => Ok(None),
+            })
+            .await?;
+        if let Some(v) = existing {
+            if v.task.is_some() {
+                self.spawn_task(v.id.clone());
+            }
+            return Ok(v);
+        }
+        self.volume_create_as(ctx, req, Some(id)).await
+    }
+
+    async fn volume_create_as(
+        &self,
+        ctx: &RequestContext,
+        req: VolumeCreate,
+        id: Option<String>,
+    ) -> ApiResult<Volume> {
         let project = caller_project(ctx)?;
         may_change(ctx, &project)?;
         if req.snapshot_id.is_some() && req.source_volid.is_some() {
@@ -375,7 +412,7 @@ impl VolumeService {
                 // lacks leaves the volume in error, with a message for its owner.
                 let unmet = super::hosts::unmet_spec(&t);
                 let v = Volume {
-                    id: uuid::Uuid::new_v4().to_string(),
+                    id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
                     project_id: project,
                     user_id: user,
                     name: req.name,
@@ -534,19 +571,63 @@ impl VolumeService {
         Ok(())
     }
 
-    /// `os-extend`: grows an available volume (attached ones need the hypervisor).
+    /// Deletes the volumes of a deleted server whose mappings say
+    /// `delete_on_termination` (Nova deletes them as the server's owner; here the
+    /// compute service asks once their attachments are gone). A volume still
+    /// being made is deleted as by a forced delete; one gone already is skipped;
+    /// one that cannot go (snapshots, attached elsewhere) stays, with a warning.
+    pub async fn volumes_delete_for_server(&self, ids: Vec<String>) {
+        for id in ids {
+            let vid = id.clone();
+            let started = self
+                .write(move |c| {
+                    let Some(v) = store::volume_get(c, &vid).map_err(sql)? else {
+                        return Ok(false);
+                    };
+                    if v.attach_status == "attached" {
+                        return Err(ApiError::bad_request("the volume is attached elsewhere"));
+                    }
+                    if !store::snapshots_of_volume(c, &v.id)
+                        .map_err(sql)?
+                        .is_empty()
+                    {
+                        return Err(ApiError::bad_request("the volume has snapshots"));
+                    }
+                    let force = matches!(v.status, VolumeStatus::Creating | VolumeStatus::Error);
+                    transition_tx(c, &v, Event::DeleteStart { force }, Some(&Task::Delete))?;
+                    Ok(true)
+                })
+                .await;
+            match started {
+                Ok(true) => {
+                    tracing::info!(volume = %id, "deleting a server's volume (delete_on_termination)");
+                    self.spawn_task(id);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(volume = %id, error = %e, "a server's volume marked delete_on_termination stays");
+                }
+            }
+        }
+    }
+
+    /// `os-extend`: grows an available volume, or (`in_use_ok`, 3.42+) an
+    /// attached one: the file grows, then the compute service is told
+    /// (`volume-extended`) so the running guest sees the new size.
     pub async fn volume_extend(
         &self,
         ctx: &RequestContext,
         id: String,
         new_size: i64,
+        in_use_ok: bool,
     ) -> ApiResult<()> {
         let ctx = ctx.clone();
         let vid = id.clone();
         self.write(move |c| {
             let v = visible_tx(c, &ctx, &vid)?;
             may_change(&ctx, &v.project_id)?;
-            if v.status != VolumeStatus::Available {
+            let attached = v.status == VolumeStatus::InUse && in_use_ok;
+            if v.status != VolumeStatus::Available && !attached {
                 return Err(ApiError::bad_request(format!(
                     "Invalid volume: Volume status must be available to extend, but current status is: {}.",
                     v.status.as_str()
@@ -559,10 +640,7 @@ impl VolumeService {
                 )));
             }
             quotas::check_tx(c, &v.project_id, &v.type_name, 0, 0, new_size - v.size, new_size)?;
-            let task = Task::Extend {
-                new_size,
-                attached: false,
-            };
+            let task = Task::Extend { new_size, attached };
             transition_tx(c, &v, Event::ExtendStart, Some(&task))?;
             Ok(())
         })

@@ -264,6 +264,12 @@ async fn server_action(
                 ));
             }
             let s = compute.server_get(&ctx, id.clone()).await?;
+            if s.boot_volume().is_some() {
+                let image_id = compute
+                    .snapshot_volume_backed(&ctx, &s, a.name, a.metadata.unwrap_or_default())
+                    .await?;
+                return Ok(snapshot_accepted(&headers, mv, &image_id));
+            }
             let image_id = compute
                 .snapshot_image_create(&ctx, &s, a.name, a.metadata.unwrap_or_default())
                 .await?;
@@ -285,23 +291,7 @@ async fn server_action(
                     .or_log(&image_id, "deleting the snapshot image of a refused action");
                 return Err(e);
             }
-            let location = format!(
-                "{}/image/v2/images/{image_id}",
-                crate::http::base_url(&headers)
-            );
-            if mv.at_least(45) {
-                Ok((
-                    StatusCode::ACCEPTED,
-                    axum::Json(json!({"image_id": image_id})),
-                )
-                    .into_response())
-            } else {
-                Ok((
-                    StatusCode::ACCEPTED,
-                    [(axum::http::header::LOCATION, location)],
-                )
-                    .into_response())
-            }
+            Ok(snapshot_accepted(&headers, mv, &image_id))
         }
         "os-getConsoleOutput" => {
             let a: ConsoleArg = if value.is_null() {
@@ -541,5 +531,26 @@ async fn server_action(
                 )))
             })
         }
+    }
+}
+
+/// createImage's 202: the image id in the body from 2.45, a Location before.
+fn snapshot_accepted(headers: &HeaderMap, mv: Microversion, image_id: &str) -> Response {
+    if mv.at_least(45) {
+        (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({"image_id": image_id})),
+        )
+            .into_response()
+    } else {
+        let location = format!(
+            "{}/image/v2/images/{image_id}",
+            crate::http::base_url(headers)
+        );
+        (
+            StatusCode::ACCEPTED,
+            [(axum::http::header::LOCATION, location)],
+        )
+            .into_response()
     }
 }

@@ -168,6 +168,16 @@ async fn external_events(
         if known {
             found += 1;
             tracing::info!(server = %id, event = %e["name"], status = %e["status"], "external event");
+            // Cinder's news that an attached volume grew (its id is the tag).
+            if e["name"] == "volume-extended"
+                && let Some(volume) = e.get("tag").and_then(Value::as_str)
+                && let Err(err) = cloud
+                    .compute
+                    .server_volume_extended(id.clone(), volume.to_owned(), None)
+                    .await
+            {
+                tracing::warn!(server = %id, volume, error = %err, "volume-extended event not applied");
+            }
         }
         e.insert("code".into(), json!(if known { 200 } else { 404 }));
     }

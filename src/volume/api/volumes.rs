@@ -442,6 +442,7 @@ async fn volume_delete(
 async fn volume_action(
     State(cloud): State<Cloud>,
     ctx: Ctx,
+    mv: Mv,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> ApiResult<Response> {
@@ -460,7 +461,8 @@ async fn volume_action(
             let size = parse_size("new_size", a.get("new_size"))?.ok_or_else(|| {
                 ApiError::bad_request("Invalid input received: new_size is required.")
             })?;
-            s.volume_extend(&ctx, id, size).await?;
+            // 3.42+: an in-use volume too, the guest told by the compute service.
+            s.volume_extend(&ctx, id, size, mv.at_least(42)).await?;
         }
         "os-set_bootable" => {
             let a = envelope(&body, action)?;
