@@ -60,16 +60,18 @@ pub fn x509_fingerprint(pem: &str) -> ApiResult<String> {
 }
 
 /// Nova's key name rule before 2.92: 1-255 of letters, digits, `_`, `-` and space.
-pub fn validate_name(name: &str) -> ApiResult<()> {
+/// `with_at_dot`: from 2.92 `@` and `.` are allowed too (e-mail-like names).
+pub fn validate_name(name: &str, with_at_dot: bool) -> ApiResult<()> {
     if name.is_empty() || name.chars().count() > 255 {
         return Err(invalid_key(
             "Keypair name must be string and between 1 and 255 characters long",
         ));
     }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ' '))
-    {
+    if !name.chars().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, '_' | '-' | ' ')
+            || (with_at_dot && matches!(c, '@' | '.'))
+    }) {
         return Err(invalid_key("Keypair name contains unsafe characters"));
     }
     Ok(())
@@ -98,6 +100,8 @@ pub struct KeypairCreate {
     pub public_key: Option<String>,
     pub key_type: String,
     pub user_id: Option<String>,
+    /// 2.92: names may hold `@` and `.`.
+    pub with_at_dot: bool,
 }
 
 /// The user whose key pairs a call acts on: the caller, or (admin only, 2.10)
@@ -131,7 +135,7 @@ impl ComputeService {
         req: KeypairCreate,
     ) -> ApiResult<(Keypair, Option<String>)> {
         let user = target_user(ctx, req.user_id.clone())?;
-        validate_name(&req.name)?;
+        validate_name(&req.name, req.with_at_dot)?;
         let (public_key, private_key) = match req.public_key {
             Some(k) => (k, None),
             None if req.key_type == "x509" => {
@@ -272,11 +276,12 @@ mod tests {
         // A valid base64 blob whose type does not match the prefix.
         let blob = RSA.split(' ').nth(1).expect("blob");
         assert!(ssh_fingerprint(&format!("ssh-ed25519 {blob}")).is_err());
-        assert!(validate_name("good name_1-2").is_ok());
-        assert!(validate_name("").is_err());
-        assert!(validate_name("bad/name").is_err());
-        assert!(validate_name("bad.name").is_err());
-        assert!(validate_name(&"a".repeat(256)).is_err());
+        assert!(validate_name("good name_1-2", false).is_ok());
+        assert!(validate_name("", false).is_err());
+        assert!(validate_name("bad/name", true).is_err());
+        assert!(validate_name("bad.name", false).is_err());
+        assert!(validate_name("me@example.org", true).is_ok());
+        assert!(validate_name(&"a".repeat(256), false).is_err());
         assert!(
             x509_fingerprint("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----")
                 .is_err()

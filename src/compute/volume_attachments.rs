@@ -28,13 +28,13 @@ pub struct ServerVolume {
     pub delete_on_termination: bool,
 }
 
-fn server_volume(server: &str, g: GuestVolume) -> ServerVolume {
+fn server_volume(server: &Server, g: GuestVolume) -> ServerVolume {
     ServerVolume {
+        delete_on_termination: server.delete_on_termination(&g.volume_id),
         volume_id: g.volume_id,
-        server_id: server.to_owned(),
+        server_id: server.id.clone(),
         device: g.device,
         attachment_id: g.attachment_id,
-        delete_on_termination: false,
     }
 }
 
@@ -115,11 +115,8 @@ impl ComputeService {
 
     /// `os-extended-volumes:volumes_attached` of a server's view; from 2.3 with
     /// `delete_on_termination`.
-    pub async fn volumes_attached_view(
-        &self,
-        server_id: &str,
-        with_dot: bool,
-    ) -> serde_json::Value {
+    pub async fn volumes_attached_view(&self, s: &Server, with_dot: bool) -> serde_json::Value {
+        let server_id = s.id.as_str();
         let vols = match self.inner.volume.get() {
             Some(v) => v
                 .guest_volumes(server_id.to_owned())
@@ -134,7 +131,7 @@ impl ComputeService {
             .map(|g| {
                 let mut v = serde_json::json!({"id": g.volume_id});
                 if with_dot {
-                    v["delete_on_termination"] = false.into();
+                    v["delete_on_termination"] = s.delete_on_termination(&g.volume_id).into();
                 }
                 v
             })
@@ -148,7 +145,7 @@ impl ComputeService {
     ) -> ApiResult<Vec<ServerVolume>> {
         let s = self.server_get(ctx, id).await?;
         let vols = self.volume()?.guest_volumes(s.id.clone()).await?;
-        Ok(vols.into_iter().map(|g| server_volume(&s.id, g)).collect())
+        Ok(vols.into_iter().map(|g| server_volume(&s, g)).collect())
     }
 
     pub async fn volume_attachment_get(
@@ -177,6 +174,7 @@ impl ComputeService {
         device: Option<String>,
         request_id: String,
         shelved_ok: bool,
+        delete_on_termination: bool,
     ) -> ApiResult<ServerVolume> {
         let s = self.server_get(ctx, id.clone()).await?;
         may_change(ctx, &s.project_id)?;
@@ -205,13 +203,22 @@ impl ComputeService {
         }
         vol.guest_attach_done(g.attachment_id.clone()).await?;
         let ctx2 = ctx.clone();
-        self.write(move |c| {
-            let s =
-                store::server_get(c, &id)?.ok_or_else(|| super::servers::server_not_found(&id))?;
-            store::action_put(c, &new_action(&s, "attach_volume", &request_id, &ctx2))
-        })
-        .await?;
-        Ok(server_volume(&s.id, g))
+        let volume_id = g.volume_id.clone();
+        let s = self
+            .write(move |c| {
+                let mut s = store::server_get(c, &id)?
+                    .ok_or_else(|| super::servers::server_not_found(&id))?;
+                if delete_on_termination {
+                    s.attached_delete_on_termination.insert(volume_id);
+                } else {
+                    s.attached_delete_on_termination.remove(&volume_id);
+                }
+                store::server_put(c, &mut s)?;
+                store::action_put(c, &new_action(&s, "attach_volume", &request_id, &ctx2))?;
+                Ok(s)
+            })
+            .await?;
+        Ok(server_volume(&s, g))
     }
 
     /// Detaches a volume: marks it detaching, unplugs it from a running guest
@@ -241,9 +248,14 @@ impl ComputeService {
         let _held = lock.lock().await;
         let g = vol.guest_detach_begin(ctx, volume_id, s.id.clone()).await?;
         let ctx2 = ctx.clone();
+        let detached = g.volume_id.clone();
         self.write(move |c| {
-            let s =
+            let mut s =
                 store::server_get(c, &id)?.ok_or_else(|| super::servers::server_not_found(&id))?;
+            // A detached volume outlives the server whatever it was attached with.
+            if s.attached_delete_on_termination.remove(&detached) {
+                store::server_put(c, &mut s)?;
+            }
             store::action_put(c, &new_action(&s, "detach_volume", &request_id, &ctx2))
         })
         .await?;
@@ -287,4 +299,90 @@ impl ComputeService {
         }
         Ok(())
     }
+}
+
+impl ComputeService {
+    /// Update a volume attachment (2.85): only `delete_on_termination` changes;
+    /// the attachment's other fields may be repeated but not changed (400).
+    pub async fn volume_attachment_update(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        volume_id: String,
+        change: AttachmentChange,
+    ) -> ApiResult<()> {
+        let current = self
+            .volume_attachment_get(ctx, id.clone(), volume_id.clone())
+            .await?;
+        let s = self.server_get(ctx, id.clone()).await?;
+        may_change(ctx, &s.project_id)?;
+        let immutable =
+            |field: &str| ApiError::bad_request(format!("The {field} property is not mutable"));
+        if change.id.as_ref().is_some_and(|v| *v != volume_id) {
+            return Err(immutable("id"));
+        }
+        if change.server_id.as_ref().is_some_and(|v| *v != s.id) {
+            return Err(immutable("serverId"));
+        }
+        if change
+            .device
+            .as_ref()
+            .is_some_and(|d| d.as_deref() != Some(current.device.as_str()))
+        {
+            return Err(immutable("device"));
+        }
+        if change.tag.as_ref().is_some_and(|t| t.is_some()) {
+            return Err(immutable("tag"));
+        }
+        let Some(dot) = change.delete_on_termination else {
+            return Ok(());
+        };
+        self.write(move |c| {
+            let mut s =
+                store::server_get(c, &id)?.ok_or_else(|| super::servers::server_not_found(&id))?;
+            let changed = if dot {
+                s.attached_delete_on_termination.insert(volume_id)
+            } else {
+                s.attached_delete_on_termination.remove(&volume_id)
+            };
+            if changed {
+                store::server_put(c, &mut s)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes the volumes a deleted server was to take with it (their
+    /// attachments are gone by now); a failure is logged and the volume stays.
+    pub async fn delete_volumes_on_termination(&self, s: &Server) {
+        let Ok(vol) = self.volume() else { return };
+        // The record as it is now (the caller's copy may predate an update).
+        let sid = s.id.clone();
+        let s = match self.read(move |c| store::server_get_any(c, &sid)).await {
+            Ok(Some(now)) => now,
+            _ => s.clone(),
+        };
+        let owner = super::runtime::owner_context(&s);
+        for volume_id in &s.attached_delete_on_termination {
+            if let Err(e) = vol
+                .volume_delete(&owner, volume_id.clone(), false, false)
+                .await
+            {
+                tracing::warn!(server = %s.id, volume = %volume_id, error = %e, "deleting a delete_on_termination volume");
+            }
+        }
+    }
+}
+
+/// What `PUT /servers/{id}/os-volume_attachments/{volume_id}` (2.85) may carry
+/// besides `volumeId`: GET's fields, of which only `delete_on_termination` may
+/// differ from the attachment's.
+#[derive(Debug, Default)]
+pub struct AttachmentChange {
+    pub id: Option<String>,
+    pub server_id: Option<String>,
+    pub device: Option<Option<String>>,
+    pub tag: Option<Option<String>>,
+    pub delete_on_termination: Option<bool>,
 }

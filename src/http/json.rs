@@ -173,3 +173,14 @@ mod tests {
         assert_eq!(b.project.name, "p");
     }
 }
+
+/// For `#[serde(default, deserialize_with = "present")]` on an `Option<Option<T>>`:
+/// `"field": null` becomes `Some(None)` (clear it), an absent field `None` (leave
+/// it), which serde alone folds together.
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}

@@ -21,6 +21,7 @@ mod server_actions;
 mod server_admin;
 mod server_extras;
 mod server_groups;
+mod server_shares;
 pub mod servers;
 pub mod view;
 mod volume_attachments;
@@ -74,6 +75,7 @@ fn resources() -> Router<Cloud> {
         .merge(limits::routes())
         .merge(migrations::routes())
         .merge(server_groups::routes())
+        .merge(server_shares::routes())
         .merge(info::routes())
         .merge(servers::routes())
         .merge(server_actions::routes())

@@ -67,7 +67,7 @@ pub async fn render(
     for (d, s) in out.iter_mut().zip(servers) {
         d["os-extended-volumes:volumes_attached"] = cloud
             .compute
-            .volumes_attached_view(&s.id, mv.at_least(3))
+            .volumes_attached_view(&s, mv.at_least(3))
             .await;
     }
     Ok(out)
