@@ -375,9 +375,9 @@ async fn with_servers(cloud: &Cloud, v: &mut Value) -> ApiResult<()> {
     Ok(())
 }
 
-/// Whether the one hypervisor passes `hostname_pattern` (2.53, a substring match).
+/// Whether the one hypervisor passes `hypervisor_hostname_pattern` (2.53, a substring match).
 fn matches_pattern(cloud: &Cloud, q: &HashMap<String, String>) -> bool {
-    q.get("hostname_pattern")
+    q.get("hypervisor_hostname_pattern")
         .is_none_or(|p| cloud.compute.config().host.contains(p.as_str()))
 }
 
@@ -404,7 +404,8 @@ async fn hypervisors(
     } else if mv.at_least(53) {
         return Err(ApiError::Missing(format!(
             "Hypervisor with hostname pattern {} could not be found.",
-            q.get("hostname_pattern").map_or("", String::as_str)
+            q.get("hypervisor_hostname_pattern")
+                .map_or("", String::as_str)
         )));
     }
     Ok(axum::Json(json!({"hypervisors": list})))

@@ -16,7 +16,7 @@ use crate::http::microversion::{HEADER, Spec, Version};
 pub const SPEC: Spec = Spec {
     service: "compute",
     min: Version(2, 1),
-    max: Version(2, 79),
+    max: Version(2, 104),
 };
 pub const MIN: Microversion = Microversion(SPEC.min.0, SPEC.min.1);
 pub const MAX: Microversion = Microversion(SPEC.max.0, SPEC.max.1);

@@ -14,6 +14,7 @@ pub mod microversion;
 mod migrations;
 mod network_proxy;
 mod params;
+mod query_schemas;
 mod remote_consoles;
 mod schema;
 mod security_groups;
@@ -84,6 +85,7 @@ fn resources() -> Router<Cloud> {
         .merge(remote_consoles::routes())
         .merge(volume_attachments::routes())
         .merge(volume_proxy::routes())
+        .route_layer(from_fn(query_schemas::layer))
 }
 
 /// Nova's `/v2` endpoint is the v2.1 API without microversions: a version asked
