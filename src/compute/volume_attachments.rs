@@ -166,6 +166,7 @@ impl ComputeService {
     /// Attaches a volume: reserves it in block storage, hot-plugs it when the
     /// guest runs (a stopped guest gets it at its next start), then marks it
     /// attached; a failed plug rolls the reservation back.
+    #[allow(clippy::too_many_arguments)]
     pub async fn volume_attach(
         &self,
         ctx: &RequestContext,

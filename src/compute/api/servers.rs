@@ -65,10 +65,8 @@ pub async fn render(
         .map(|s| view::detail(&v, s, &names))
         .collect();
     for (d, s) in out.iter_mut().zip(servers) {
-        d["os-extended-volumes:volumes_attached"] = cloud
-            .compute
-            .volumes_attached_view(&s, mv.at_least(3))
-            .await;
+        d["os-extended-volumes:volumes_attached"] =
+            cloud.compute.volumes_attached_view(s, mv.at_least(3)).await;
     }
     Ok(out)
 }
