@@ -949,3 +949,392 @@ fn volume_proxies_create_show_list_and_delete() {
         404,
     );
 }
+
+/// The behaviours of microversions 2.80 to 2.104 that need no guest: each is
+/// checked on both sides of the version that brought it.
+#[test]
+fn microversions_past_2_79_without_a_guest() {
+    let s = Server::start();
+    let admin = s.admin();
+    let demo = s.demo();
+    let host = compute_host(&s, &admin);
+
+    // 2.81: image pre-caching into an aggregate's hosts.
+    let agg = ok(
+        call(
+            &s,
+            Method::POST,
+            "/os-aggregates",
+            &admin,
+            "2.81",
+            Some(json!({"aggregate": {"name": "cache"}})),
+        ),
+        200,
+    )["aggregate"]["id"]
+        .as_i64()
+        .expect("aggregate id");
+    ok(
+        call(
+            &s,
+            Method::POST,
+            &format!("/os-aggregates/{agg}/action"),
+            &admin,
+            "2.81",
+            Some(json!({"add_host": {"host": host}})),
+        ),
+        200,
+    );
+    let image = small_image(&s, &admin, "to-cache");
+    let path = format!("/os-aggregates/{agg}/images");
+    let body = json!({"cache": [{"id": image}]});
+    fault(
+        call(&s, Method::POST, &path, &admin, "2.80", Some(body.clone())),
+        404,
+    );
+    fault(
+        call(&s, Method::POST, &path, &demo, "2.81", Some(body.clone())),
+        403,
+    );
+    assert_eq!(
+        call(&s, Method::POST, &path, &admin, "2.81", Some(body)).status(),
+        202
+    );
+    let dup = json!({"cache": [{"id": image}, {"id": image}]});
+    assert!(
+        fault(
+            call(&s, Method::POST, &path, &admin, "2.81", Some(dup)),
+            400
+        )
+        .contains("Duplicate")
+    );
+    let missing = json!({"cache": [{"id": "00000000-0000-4000-8000-000000000000"}]});
+    fault(
+        call(&s, Method::POST, &path, &admin, "2.81", Some(missing)),
+        400,
+    );
+    fault(
+        call(
+            &s,
+            Method::POST,
+            "/os-aggregates/9999/images",
+            &admin,
+            "2.81",
+            Some(json!({"cache": [{"id": image}]})),
+        ),
+        404,
+    );
+    fault(
+        call(
+            &s,
+            Method::POST,
+            &path,
+            &admin,
+            "2.81",
+            Some(json!({"cache": []})),
+        ),
+        400,
+    );
+
+    // 2.86: known extra spec namespaces are validated, others are free.
+    let flavor = ok(
+        call(
+            &s,
+            Method::POST,
+            "/flavors",
+            &admin,
+            "2.86",
+            Some(json!({"flavor": {"name": "mv86", "ram": 64, "vcpus": 1, "disk": 0}})),
+        ),
+        200,
+    )["flavor"]["id"]
+        .as_str()
+        .expect("flavor id")
+        .to_owned();
+    let specs = format!("/flavors/{flavor}/os-extra_specs");
+    let bad = json!({"extra_specs": {"hw:cpu_policy": "sometimes"}});
+    ok(
+        call(&s, Method::POST, &specs, &admin, "2.85", Some(bad.clone())),
+        200,
+    );
+    let msg = fault(
+        call(&s, Method::POST, &specs, &admin, "2.86", Some(bad)),
+        400,
+    );
+    assert!(msg.contains("is not one of"), "{msg}");
+    fault(
+        call(
+            &s,
+            Method::POST,
+            &specs,
+            &admin,
+            "2.86",
+            Some(json!({"extra_specs": {"hw:no_such_spec": "1"}})),
+        ),
+        400,
+    );
+    let v = ok(
+        call(
+            &s,
+            Method::POST,
+            &specs,
+            &admin,
+            "2.86",
+            Some(json!({"extra_specs": {"hw:cpu_policy": "shared", "foo:bar": "baz"}})),
+        ),
+        200,
+    );
+    assert_eq!(v["extra_specs"]["foo:bar"], "baz");
+    fault(
+        call(
+            &s,
+            Method::PUT,
+            &format!("{specs}/hw:numa_nodes"),
+            &admin,
+            "2.86",
+            Some(json!({"hw:numa_nodes": "many"})),
+        ),
+        400,
+    );
+
+    // 2.88: hypervisors without the resource figures, uptime inline, the
+    // statistics and uptime routes gone.
+    let hv = ok(
+        call(
+            &s,
+            Method::GET,
+            "/os-hypervisors/detail",
+            &admin,
+            "2.88",
+            None,
+        ),
+        200,
+    );
+    let h = &hv["hypervisors"][0];
+    assert!(
+        h.get("vcpus").is_none() && h.get("memory_mb").is_none(),
+        "{h}"
+    );
+    assert!(h["uptime"].is_string(), "{h}");
+    let old = ok(
+        call(
+            &s,
+            Method::GET,
+            "/os-hypervisors/detail",
+            &admin,
+            "2.87",
+            None,
+        ),
+        200,
+    );
+    assert!(old["hypervisors"][0]["vcpus"].is_number());
+    fault(
+        call(
+            &s,
+            Method::GET,
+            "/os-hypervisors/statistics",
+            &admin,
+            "2.88",
+            None,
+        ),
+        404,
+    );
+    ok(
+        call(
+            &s,
+            Method::GET,
+            "/os-hypervisors/statistics",
+            &admin,
+            "2.87",
+            None,
+        ),
+        200,
+    );
+    let hid = h["id"].as_str().expect("hypervisor id");
+    fault(
+        call(
+            &s,
+            Method::GET,
+            &format!("/os-hypervisors/{hid}/uptime"),
+            &admin,
+            "2.88",
+            None,
+        ),
+        404,
+    );
+
+    // 2.92: key pairs are imported only; names may carry '@' and '.'.
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDNyN+sTzrb4ZTc0oUN1M7qWxIPk4tJ3H7ajjgvQk8Hv x";
+    fault(
+        call(
+            &s,
+            Method::POST,
+            "/os-keypairs",
+            &demo,
+            "2.92",
+            Some(json!({"keypair": {"name": "gen"}})),
+        ),
+        400,
+    );
+    fault(
+        call(
+            &s,
+            Method::POST,
+            "/os-keypairs",
+            &demo,
+            "2.91",
+            Some(json!({"keypair": {"name": "me@example.org", "public_key": key}})),
+        ),
+        400,
+    );
+    ok(
+        call(
+            &s,
+            Method::POST,
+            "/os-keypairs",
+            &demo,
+            "2.92",
+            Some(json!({"keypair": {"name": "me@example.org", "public_key": key}})),
+        ),
+        201,
+    );
+
+    // 2.102: flavors lose rxtx_factor and the disabled flag, take a name filter;
+    // unknown query parameters are refused (2.75 for the list APIs).
+    let v = ok(
+        call(
+            &s,
+            Method::GET,
+            "/flavors/detail?name=^m1%5C.n",
+            &demo,
+            "2.102",
+            None,
+        ),
+        200,
+    );
+    let names: Vec<&str> = v["flavors"]
+        .as_array()
+        .expect("flavors")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(names, ["m1.nano"], "{v}");
+    assert!(v["flavors"][0].get("rxtx_factor").is_none());
+    assert!(v["flavors"][0].get("OS-FLV-DISABLED:disabled").is_none());
+    assert_eq!(v["flavors"][0]["swap"], 0);
+    let old = ok(
+        call(&s, Method::GET, "/flavors/detail", &demo, "2.101", None),
+        200,
+    );
+    assert!(old["flavors"][0].get("rxtx_factor").is_some());
+    fault(
+        call(&s, Method::GET, "/flavors?name=x", &demo, "2.101", None),
+        400,
+    );
+    fault(
+        call(&s, Method::GET, "/flavors?bogus=1", &demo, "2.75", None),
+        400,
+    );
+    ok(
+        call(&s, Method::GET, "/flavors?bogus=1", &demo, "2.74", None),
+        200,
+    );
+    fault(
+        call(
+            &s,
+            Method::POST,
+            "/flavors",
+            &admin,
+            "2.102",
+            Some(
+                json!({"flavor": {"name": "rx", "ram": 64, "vcpus": 1, "disk": 0, "rxtx_factor": 1.0}}),
+            ),
+        ),
+        400,
+    );
+    fault(
+        call(
+            &s,
+            Method::GET,
+            &format!("/flavors/{flavor}?x=1"),
+            &demo,
+            "2.102",
+            None,
+        ),
+        400,
+    );
+    ok(
+        call(
+            &s,
+            Method::GET,
+            &format!("/flavors/{flavor}?x=1"),
+            &demo,
+            "2.101",
+            None,
+        ),
+        200,
+    );
+    let msg = fault(
+        call(
+            &s,
+            Method::GET,
+            "/servers?frobnicate=1",
+            &demo,
+            "2.75",
+            None,
+        ),
+        400,
+    );
+    assert!(msg.contains("'frobnicate' was unexpected"), "{msg}");
+    ok(
+        call(
+            &s,
+            Method::GET,
+            "/servers?_private=1&name=x",
+            &demo,
+            "2.75",
+            None,
+        ),
+        200,
+    );
+    ok(
+        call(
+            &s,
+            Method::GET,
+            "/servers?frobnicate=1",
+            &demo,
+            "2.74",
+            None,
+        ),
+        200,
+    );
+
+    // 2.80: migrations carry and filter by the requester.
+    ok(
+        call(
+            &s,
+            Method::GET,
+            "/os-migrations?user_id=u&project_id=p",
+            &admin,
+            "2.80",
+            None,
+        ),
+        200,
+    );
+    fault(
+        call(
+            &s,
+            Method::GET,
+            "/os-migrations?user_id=u",
+            &admin,
+            "2.79",
+            None,
+        ),
+        400,
+    );
+
+    // 2.103: the os-volumes_boot alias is gone.
+    fault(
+        call(&s, Method::GET, "/os-volumes_boot", &demo, "2.103", None),
+        404,
+    );
+}

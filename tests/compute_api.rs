@@ -161,7 +161,7 @@ fn discovery_and_microversions() {
     assert_eq!(v["versions"][0]["id"], "v2.0");
     assert_eq!(v["versions"][0]["version"], "");
     assert_eq!(v["versions"][1]["id"], "v2.1");
-    assert_eq!(v["versions"][1]["version"], "2.79");
+    assert_eq!(v["versions"][1]["version"], "2.104");
     let v2 = json_of(
         s.client
             .get(format!("{}/compute/v2/", s.base))
@@ -189,7 +189,7 @@ fn discovery_and_microversions() {
         .client
         .get(format!("{}/compute/v2.1/servers", s.base))
         .header("X-Auth-Token", &api.token)
-        .header("OpenStack-API-Version", "compute 2.80")
+        .header("OpenStack-API-Version", "compute 2.105")
         .send()
         .expect("406");
     assert_eq!(r.status(), 406);
@@ -1106,6 +1106,255 @@ fn a_server_asking_for_no_network_in_particular_boots_without_one() {
     assert_eq!(
         admin
             .req(Method::DELETE, &format!("/compute/v2.1/servers/{id}"), None)
+            .status(),
+        204
+    );
+}
+
+/// The server-view and server-action behaviours of microversions 2.84 to 2.104
+/// on a real guest: hostnames (2.90/2.94), the zone pin (2.96/2.104), image
+/// properties (2.98), scheduler hints (2.100), shares refused without virtiofs
+/// (2.97), evacuate refused while the host is up (2.95), strict queries (2.102).
+#[test]
+fn microversions_past_2_79_on_a_real_guest() {
+    let Some(image_file) = common::guest_image() else {
+        return;
+    };
+    let s = Server::start_with_profile(Some(&common::compute_profile(Some(&image_file))));
+    let demo = Api {
+        s: &s,
+        token: s.demo(),
+    };
+    let admin = Api {
+        s: &s,
+        token: s.admin(),
+    };
+    let image = demo.image_id("cirros");
+    let fqdn = format!("{}-guest-test.domaintest.com", "x".repeat(52));
+    let create = |mv: &str, server: Value| {
+        at_mv(
+            &demo,
+            mv,
+            Method::POST,
+            "/servers",
+            Some(json!({"server": server, "os:scheduler_hints": {"magic": "yes"}})),
+        )
+    };
+    let base = json!({"name": "mv", "imageRef": image, "flavorRef": "42", "networks": "none"});
+    let with = |extra: Value| {
+        let mut b = base.clone();
+        if let (Some(o), Some(e)) = (b.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        b
+    };
+    // A hostname needs 2.90, an FQDN 2.94, and one server.
+    nova_error(create("2.89", with(json!({"hostname": "plain"}))), 400);
+    nova_error(create("2.93", with(json!({"hostname": fqdn}))), 400);
+    nova_error(
+        create("2.94", with(json!({"hostname": "one", "max_count": 2}))),
+        400,
+    );
+    let r = create(
+        "2.94",
+        with(json!({"hostname": fqdn, "availability_zone": "nova"})),
+    );
+    assert_eq!(r.status(), 202, "{}", r.text().unwrap_or_default());
+    let id = json_of(r)["server"]["id"].as_str().expect("id").to_owned();
+    demo.wait_status(&id, "ACTIVE", Duration::from_secs(90));
+
+    let show = |mv: &str| {
+        let r = at_mv(&demo, mv, Method::GET, &format!("/servers/{id}"), None);
+        assert_eq!(r.status(), 200);
+        json_of(r)["server"].clone()
+    };
+    let v = show("2.100");
+    assert_eq!(
+        v["OS-EXT-SRV-ATTR:hostname"],
+        fqdn.as_str(),
+        "2.90: members see it"
+    );
+    assert_eq!(v["pinned_availability_zone"], "nova");
+    assert_eq!(v["scheduler_hints"], json!({"magic": ["yes"]}));
+    assert!(v["image"]["properties"].is_object(), "{v}");
+    let old = show("2.89");
+    assert!(old.get("OS-EXT-SRV-ATTR:hostname").is_none());
+    let old = show("2.95");
+    assert!(old.get("pinned_availability_zone").is_none());
+    assert!(old["image"].get("properties").is_none());
+    assert!(show("2.99").get("scheduler_hints").is_none());
+
+    // 2.102: a show takes no query parameters.
+    let r = at_mv(
+        &demo,
+        "2.102",
+        Method::GET,
+        &format!("/servers/{id}?x=1"),
+        None,
+    );
+    nova_error(r, 400);
+    let r = at_mv(
+        &demo,
+        "2.101",
+        Method::GET,
+        &format!("/servers/{id}?x=1"),
+        None,
+    );
+    assert_eq!(r.status(), 200);
+
+    // 2.104: unpin, refuse another zone, re-pin to the current one, no-op again.
+    let put = |mv: &str, server: Value| {
+        at_mv(
+            &demo,
+            mv,
+            Method::PUT,
+            &format!("/servers/{id}"),
+            Some(json!({ "server": server })),
+        )
+    };
+    nova_error(put("2.103", json!({"pinned_availability_zone": null})), 400);
+    let r = put("2.104", json!({"pinned_availability_zone": null}));
+    assert_eq!(r.status(), 200);
+    assert!(json_of(r)["server"]["pinned_availability_zone"].is_null());
+    assert!(show("2.104")["pinned_availability_zone"].is_null());
+    nova_error(
+        put("2.104", json!({"pinned_availability_zone": "elsewhere"})),
+        409,
+    );
+    let r = put("2.104", json!({"pinned_availability_zone": "nova"}));
+    assert_eq!(r.status(), 200);
+    assert_eq!(json_of(r)["server"]["pinned_availability_zone"], "nova");
+    assert_eq!(
+        put("2.104", json!({"pinned_availability_zone": "nova"})).status(),
+        200
+    );
+    let msg = nova_error(
+        put("2.104", json!({"pinned_availability_zone": "other"})),
+        409,
+    );
+    assert!(msg.contains("Unpin first"), "{msg}");
+
+    // Hostname updates: a label from 2.90, an FQDN from 2.94.
+    nova_error(put("2.90", json!({"hostname": "a.b"})), 400);
+    let r = put("2.94", json!({"hostname": "renamed.example"}));
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        json_of(r)["server"]["OS-EXT-SRV-ATTR:hostname"],
+        "renamed.example"
+    );
+
+    // 2.97: shares need virtiofs, which this host does not offer.
+    let r = at_mv(
+        &demo,
+        "2.97",
+        Method::GET,
+        &format!("/servers/{id}/shares"),
+        None,
+    );
+    assert_eq!(r.status(), 200);
+    assert_eq!(json_of(r)["shares"], json!([]));
+    let r = at_mv(
+        &demo,
+        "2.96",
+        Method::GET,
+        &format!("/servers/{id}/shares"),
+        None,
+    );
+    assert_eq!(r.status(), 404);
+    let share = json!({"share": {"share_id": "11111111-2222-4333-8444-555555555555"}});
+    let msg = nova_error(
+        at_mv(
+            &demo,
+            "2.97",
+            Method::POST,
+            &format!("/servers/{id}/shares"),
+            Some(share.clone()),
+        ),
+        409,
+    );
+    assert!(msg.contains("vm_state active"), "{msg}");
+
+    // 2.95: evacuate is an admin's, refused while the host's compute service is up.
+    let msg = nova_error(
+        at_mv(
+            &admin,
+            "2.95",
+            Method::POST,
+            &format!("/servers/{id}/action"),
+            Some(json!({"evacuate": {}})),
+        ),
+        400,
+    );
+    assert!(msg.contains("still in use"), "{msg}");
+    nova_error(
+        at_mv(
+            &demo,
+            "2.95",
+            Method::POST,
+            &format!("/servers/{id}/action"),
+            Some(json!({"evacuate": {}})),
+        ),
+        403,
+    );
+
+    // Rebuild at 2.100 answers with the full view, hostname and hints included.
+    let r = at_mv(
+        &demo,
+        "2.100",
+        Method::POST,
+        &format!("/servers/{id}/action"),
+        Some(json!({"rebuild": {"imageRef": image, "hostname": "rebuilt"}})),
+    );
+    assert_eq!(r.status(), 202);
+    let v = json_of(r)["server"].clone();
+    assert_eq!(v["scheduler_hints"], json!({"magic": ["yes"]}));
+    assert_eq!(v["pinned_availability_zone"], "nova");
+    demo.wait_status(&id, "ACTIVE", Duration::from_secs(120));
+    assert_eq!(show("2.100")["OS-EXT-SRV-ATTR:hostname"], "rebuilt");
+
+    // Stopped, the share attach reaches the host check.
+    assert_eq!(demo.action(&id, json!({"os-stop": null})).status(), 202);
+    demo.wait_status(&id, "SHUTOFF", Duration::from_secs(90));
+    let msg = nova_error(
+        at_mv(
+            &demo,
+            "2.97",
+            Method::POST,
+            &format!("/servers/{id}/shares"),
+            Some(share),
+        ),
+        409,
+    );
+    assert!(msg.contains("not configured correctly"), "{msg}");
+    let r = at_mv(
+        &demo,
+        "2.97",
+        Method::DELETE,
+        &format!("/servers/{id}/shares/11111111-2222-4333-8444-555555555555"),
+        None,
+    );
+    nova_error(r, 404);
+
+    // 2.84: instance action events carry `details` (null when they succeeded).
+    let actions = demo.get(&format!("/compute/v2.1/servers/{id}/os-instance-actions"));
+    let rid = actions["instanceActions"][0]["request_id"]
+        .as_str()
+        .expect("rid")
+        .to_owned();
+    let r = at_mv(
+        &demo,
+        "2.84",
+        Method::GET,
+        &format!("/servers/{id}/os-instance-actions/{rid}"),
+        None,
+    );
+    let a = json_of(r);
+    for e in a["instanceAction"]["events"].as_array().expect("events") {
+        assert!(e.get("details").is_some(), "{e}");
+    }
+
+    assert_eq!(
+        demo.req(Method::DELETE, &format!("/compute/v2.1/servers/{id}"), None)
             .status(),
         204
     );

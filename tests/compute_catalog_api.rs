@@ -238,11 +238,11 @@ fn flavors_devstack_defaults_views_and_gates() {
         400,
     );
 
-    // Microversions: 2.80 is too new, garbage is 400, latest is 2.79.
-    let r = call(&s, Method::GET, "/flavors", Some(&demo), "2.80", None);
+    // Microversions: 2.105 is too new, garbage is 400, latest is 2.104.
+    let r = call(&s, Method::GET, "/flavors", Some(&demo), "2.105", None);
     assert_eq!(r.status(), 406);
     let r = call(&s, Method::GET, "/flavors", Some(&demo), "latest", None);
-    assert_eq!(r.headers()["openstack-api-version"], "compute 2.79");
+    assert_eq!(r.headers()["openstack-api-version"], "compute 2.104");
     fault(call(&s, Method::GET, "/flavors", None, "2.1", None), 401);
 }
 
@@ -1520,7 +1520,7 @@ fn zones_services_hypervisors_and_usage() {
         call(
             &s,
             Method::GET,
-            "/os-hypervisors?hostname_pattern=zzz-none",
+            "/os-hypervisors?hypervisor_hostname_pattern=zzz-none",
             Some(&admin),
             "2.53",
             None,
@@ -1615,7 +1615,7 @@ fn every_route_needs_a_token() {
             .send()
             .expect("get");
         assert_eq!(r.status(), 200, "{path}");
-        assert_eq!(json_of(r)["version"]["version"], "2.79");
+        assert_eq!(json_of(r)["version"]["version"], "2.104");
     }
     for (m, path) in [
         (Method::GET, "/flavors"),

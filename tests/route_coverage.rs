@@ -693,6 +693,9 @@ fn wrong_project_body(method: &str, url: &str) -> (String, &'static str) {
         (_, "os-volume_attachments") => {
             format!(r#"{{"volumeAttachment": {{"volumeId": "{nil}"}}}}"#)
         }
+        ("PUT", _) if url.contains("/os-volume_attachments/") => {
+            format!(r#"{{"volumeAttachment": {{"volumeId": "{last}"}}}}"#)
+        }
         (_, "add_router_interface" | "remove_router_interface") => {
             format!(r#"{{"subnet_id": "{nil}"}}"#)
         }

@@ -492,3 +492,127 @@ fn cinder_attachment_flows_move_the_volume_status() {
     assert_eq!(v["status"], "available");
     assert_eq!(v["attachments"], json!([]));
 }
+
+/// `delete_on_termination`: given at attach (2.79), changed by an attachment
+/// update (2.85), shown on the attachment, and acted on when the server is
+/// deleted (the flagged volume goes, the other stays available).
+#[test]
+fn delete_on_termination_is_kept_updated_and_acted_on() {
+    let Some(image) = common::guest_image() else {
+        return;
+    };
+    let s = Server::start_with_profile(Some(&common::compute_profile(Some(&image))));
+    let token = s.demo();
+    let project = project_of(&s, &token);
+    let server = boot_guest(&s, &token);
+    let keep = create_volume(&s, &token, &project, "keep");
+    let go = create_volume(&s, &token, &project, "go");
+    let atts = format!("/compute/v2.1/servers/{server}/os-volume_attachments");
+    let at = |mv: &str, method: Method, path: &str, body: Option<Value>| {
+        let mut r = s
+            .client
+            .request(method, format!("{}{path}", s.base))
+            .header("X-Auth-Token", &token)
+            .header("OpenStack-API-Version", format!("compute {mv}"));
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send().expect("request")
+    };
+    let r = at(
+        "2.79",
+        Method::POST,
+        &atts,
+        Some(json!({"volumeAttachment": {"volumeId": keep, "delete_on_termination": true}})),
+    );
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    assert_eq!(
+        json_of(r)["volumeAttachment"]["delete_on_termination"],
+        true
+    );
+    wait_volume(&s, &token, &project, &keep, "in-use");
+    let r = at(
+        "2.101",
+        Method::POST,
+        &atts,
+        Some(json!({"volumeAttachment": {"volumeId": go}})),
+    );
+    assert_eq!(r.status(), 202, "2.101 answers 202 without a body");
+    wait_volume(&s, &token, &project, &go, "in-use");
+
+    let put = |mv: &str, vol: &str, body: Value| {
+        at(
+            mv,
+            Method::PUT,
+            &format!("{atts}/{vol}"),
+            Some(json!({ "volumeAttachment": body })),
+        )
+    };
+    assert_eq!(
+        put(
+            "2.84",
+            &go,
+            json!({"volumeId": go, "delete_on_termination": true})
+        )
+        .status(),
+        400
+    );
+    assert_eq!(
+        put("2.85", &go, json!({"volumeId": go, "device": "/dev/vdz"})).status(),
+        400,
+        "the device is not mutable"
+    );
+    assert_eq!(
+        put(
+            "2.85",
+            &go,
+            json!({"volumeId": go, "delete_on_termination": true})
+        )
+        .status(),
+        202
+    );
+    assert_eq!(
+        put(
+            "2.85",
+            &keep,
+            json!({"volumeId": keep, "delete_on_termination": false})
+        )
+        .status(),
+        202
+    );
+    let shown = |vol: &str| {
+        let r = at("2.89", Method::GET, &format!("{atts}/{vol}"), None);
+        assert_eq!(r.status(), 200);
+        json_of(r)["volumeAttachment"]["delete_on_termination"].clone()
+    };
+    assert_eq!(shown(&go), true);
+    assert_eq!(shown(&keep), false);
+
+    let r = req(
+        &s,
+        &token,
+        Method::DELETE,
+        &format!("/compute/v2.1/servers/{server}"),
+        None,
+    );
+    assert_eq!(r.status(), 204);
+    wait_volume(&s, &token, &project, &keep, "available");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = req(
+            &s,
+            &token,
+            Method::GET,
+            &format!("/volume/v3/{project}/volumes/{go}"),
+            None,
+        );
+        if r.status() == 404 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the flagged volume was not deleted"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

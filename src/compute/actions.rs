@@ -69,6 +69,8 @@ pub struct Rebuild {
     pub user_data: Option<Option<String>>,
     pub key: Option<Option<Keypair>>,
     pub description: Option<Option<String>>,
+    /// 2.90: a new hostname.
+    pub hostname: Option<String>,
 }
 
 impl Work {
@@ -397,6 +399,10 @@ impl ComputeService {
         let _ = tokio::fs::remove_file(&p.ramdisk).await;
         let mut rebuilt = s.clone();
         rebuilt.image_id = image.id.clone();
+        rebuilt.image_properties = super::model::image_properties(&image.properties);
+        if let Some(h) = &r.hostname {
+            rebuilt.hostname = h.clone();
+        }
         if let Some(ud) = &r.user_data {
             rebuilt.user_data = ud.clone();
         }
@@ -416,6 +422,8 @@ impl ComputeService {
         let r = r.clone();
         self.mutate(&s.id, move |s| {
             s.image_id = rebuilt.image_id;
+            s.image_properties = rebuilt.image_properties;
+            s.hostname = rebuilt.hostname;
             s.user_data = rebuilt.user_data;
             s.key_name = rebuilt.key_name;
             s.key_data = rebuilt.key_data;
@@ -636,6 +644,7 @@ impl ComputeService {
     /// soft-deleted for usage.
     async fn terminate(&self, s: &Server) -> ApiResult<()> {
         self.undo_build(&s.id).await;
+        self.delete_volumes_on_termination(s).await;
         let id = s.id.clone();
         self.write(move |c| {
             let Some(mut s) = store::server_get_any(c, &id)? else {
@@ -1000,6 +1009,7 @@ impl ComputeService {
             user_data,
             key,
             description,
+            hostname: None,
         })
     }
 

@@ -66,6 +66,45 @@ impl ComputeService {
         ))
     }
 
+    /// `evacuate`: rebuilding a server of a failed host on another one. Nova
+    /// refuses while the server's compute service is up, and its scheduler finds
+    /// no host other than the failed one in a one-host cloud; the answers are
+    /// Nova's. (From 2.95 an evacuated server would arrive stopped; none can
+    /// arrive anywhere here.)
+    pub async fn server_evacuate(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        host: Option<String>,
+    ) -> ApiResult<()> {
+        ctx.require_admin()?;
+        let s = self.server_get(ctx, id).await?;
+        if !matches!(
+            s.vm_state,
+            VmState::Active | VmState::Stopped | VmState::Error
+        ) || s.task_state.is_some()
+        {
+            return Err(invalid_state("evacuate", &s));
+        }
+        let here = self.config().host.clone();
+        if let Some(h) = host {
+            return Err(if h == here {
+                ApiError::bad_request("The target host can't be the same one.")
+            } else {
+                ApiError::Missing(format!("Compute host {h} not found."))
+            });
+        }
+        let st = self.service_state(super::services::COMPUTE_BINARY).await?;
+        if !st.forced_down {
+            return Err(ApiError::bad_request(format!(
+                "Compute service of {here} is still in use."
+            )));
+        }
+        Err(ApiError::bad_request(
+            "No valid host was found. No valid host found for evacuate",
+        ))
+    }
+
     /// `restore` / `forceDelete`: only a soft-deleted server qualifies, and
     /// none ever is here.
     pub async fn server_soft_deleted_action(

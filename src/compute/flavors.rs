@@ -101,6 +101,8 @@ pub struct FlavorQuery {
     pub sort_key: SortKey,
     pub descending: bool,
     pub page: PageQuery,
+    /// 2.102: a regular expression the name must match (anywhere in it).
+    pub name: Option<regex::Regex>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +191,7 @@ impl FlavorQuery {
                 limit: q.get("limit").cloned(),
                 marker: q.get("marker").cloned(),
             },
+            name: None,
         })
     }
 
@@ -210,6 +213,7 @@ impl FlavorQuery {
             .filter(|(_, f)| admin || !f.disabled)
             .filter(|(_, f)| self.min_ram.is_none_or(|m| f.ram >= m))
             .filter(|(_, f)| self.min_disk.is_none_or(|m| f.disk >= m))
+            .filter(|(_, f)| self.name.as_ref().is_none_or(|r| r.is_match(&f.name)))
             .collect();
         out.sort_by(|(ia, a), (ib, b)| {
             let o = compare(self.sort_key, a, b).then(ia.cmp(ib));

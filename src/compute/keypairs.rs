@@ -59,17 +59,87 @@ pub fn x509_fingerprint(pem: &str) -> ApiResult<String> {
     Ok(colon_hex(&sha1::Sha1::digest(&der)))
 }
 
+/// A self-signed client certificate for `user_id`, as Nova makes for an x509 key
+/// pair (WinRM certificate authentication): an RSA 2048 key, subject
+/// `CN=<user id>`, ten years, extended key usage clientAuth. Returns the
+/// certificate (PEM: the key pair's public key) and the private key (PKCS#8
+/// PEM; Nova hands out a PKCS#12 bundle of both, base64-encoded). Built with
+/// RustCrypto's `x509-cert` builder and `rsa`, never hand-made DER.
+async fn generate_x509(user_id: &str) -> ApiResult<(String, String)> {
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    use std::str::FromStr;
+    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+    use x509_cert::der::EncodePem;
+    use x509_cert::ext::pkix::ExtendedKeyUsage;
+    use x509_cert::name::Name;
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::spki::SubjectPublicKeyInfoOwned;
+    use x509_cert::time::Validity;
+
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        ApiError::Internal(anyhow::anyhow!("x509 key pair: {what}: {e}"))
+    };
+    let user_id = user_id.to_owned();
+    // RSA key generation is CPU work of a few hundred milliseconds.
+    tokio::task::spawn_blocking(move || {
+        let mut rng = rsa::rand_core::OsRng;
+        let key = rsa::RsaPrivateKey::new(&mut rng, 2048).map_err(|e| failed("key", &e))?;
+        let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone());
+        let spki = SubjectPublicKeyInfoOwned::from_key(key.to_public_key())
+            .map_err(|e| failed("public key", &e))?;
+        // The user id is a hex UUID or a name; quote-free either way for an RDN.
+        let cn: String = user_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+            .collect();
+        let subject = Name::from_str(&format!("CN={cn}")).map_err(|e| failed("subject", &e))?;
+        let mut serial = [0u8; 16];
+        rsa::rand_core::RngCore::fill_bytes(&mut rng, &mut serial);
+        serial[0] &= 0x7f;
+        let serial = SerialNumber::new(&serial).map_err(|e| failed("serial", &e))?;
+        let validity = Validity::from_now(std::time::Duration::from_secs(3650 * 86400))
+            .map_err(|e| failed("validity", &e))?;
+        let profile = Profile::Leaf {
+            issuer: subject.clone(),
+            enable_key_agreement: false,
+            enable_key_encipherment: true,
+        };
+        let mut builder =
+            CertificateBuilder::new(profile, serial, validity, subject, spki, &signer)
+                .map_err(|e| failed("builder", &e))?;
+        builder
+            .add_extension(&ExtendedKeyUsage(vec![
+                x509_cert::der::oid::db::rfc5280::ID_KP_CLIENT_AUTH,
+            ]))
+            .map_err(|e| failed("extension", &e))?;
+        let cert = builder
+            .build::<rsa::pkcs1v15::Signature>()
+            .map_err(|e| failed("signing", &e))?;
+        let cert_pem = cert
+            .to_pem(x509_cert::der::pem::LineEnding::LF)
+            .map_err(|e| failed("certificate PEM", &e))?;
+        let key_pem = key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| failed("private key PEM", &e))?;
+        Ok((cert_pem, key_pem.to_string()))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("x509 key pair task: {e}")))?
+}
+
 /// Nova's key name rule before 2.92: 1-255 of letters, digits, `_`, `-` and space.
-pub fn validate_name(name: &str) -> ApiResult<()> {
+/// `with_at_dot`: from 2.92 `@` and `.` are allowed too (e-mail-like names).
+pub fn validate_name(name: &str, with_at_dot: bool) -> ApiResult<()> {
     if name.is_empty() || name.chars().count() > 255 {
         return Err(invalid_key(
             "Keypair name must be string and between 1 and 255 characters long",
         ));
     }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ' '))
-    {
+    if !name.chars().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, '_' | '-' | ' ')
+            || (with_at_dot && matches!(c, '@' | '.'))
+    }) {
         return Err(invalid_key("Keypair name contains unsafe characters"));
     }
     Ok(())
@@ -98,6 +168,8 @@ pub struct KeypairCreate {
     pub public_key: Option<String>,
     pub key_type: String,
     pub user_id: Option<String>,
+    /// 2.92: names may hold `@` and `.`.
+    pub with_at_dot: bool,
 }
 
 /// The user whose key pairs a call acts on: the caller, or (admin only, 2.10)
@@ -131,13 +203,12 @@ impl ComputeService {
         req: KeypairCreate,
     ) -> ApiResult<(Keypair, Option<String>)> {
         let user = target_user(ctx, req.user_id.clone())?;
-        validate_name(&req.name)?;
+        validate_name(&req.name, req.with_at_dot)?;
         let (public_key, private_key) = match req.public_key {
             Some(k) => (k, None),
             None if req.key_type == "x509" => {
-                return Err(ApiError::bad_request(
-                    "Keypair data is invalid: generating x509 key pairs is not supported; import a certificate instead",
-                ));
+                let (cert, private) = generate_x509(&user).await?;
+                (cert, Some(private))
             }
             None => {
                 let (public, private) = generate()?;
@@ -239,6 +310,20 @@ mod tests {
     const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBhTCCASugAwIBAgIUfKjiFBSYjRrMNF/KVi1f89Z2Mc8wCgYIKoZIzj0EAwIw\nGDEWMBQGA1UEAwwNb25lc3RhY2stdGVzdDAeFw0yNjEyMDIyMDE3MjJaFw0zNjEx\nMjkyMDE3MjJaMBgxFjAUBgNVBAMMDW9uZXN0YWNrLXRlc3QwWTATBgcqhkjOPQIB\nBggqhkjOPQMBBwNCAAQa6DfqshI3KFT0Ot1bMbSKif5p/cBdCqZBgOzvfxSYT3eu\nFRD+TYUqbBQLsH2+9SOsB5/jqMjH/Kc35QMl9STao1MwUTAdBgNVHQ4EFgQU5Rtr\nVGDcqlmr91MEAAn9MXZMbf4wHwYDVR0jBBgwFoAU5RtrVGDcqlmr91MEAAn9MXZM\nbf4wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiBa0BEIaJQJ8igo\nl7iOFwFPB2b1+S9LN3f445uoS56jHQIhAKZaYDXVlLpGmfEoih+ebzR0EclHYkg1\n6OstJzzrDUYc\n-----END CERTIFICATE-----";
 
     #[test]
+    fn generated_x509_is_a_certificate_with_a_fingerprint() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let (cert, key) = rt
+            .block_on(generate_x509("4f2b9c0e6e1a4b2e9d0c1a2b3c4d5e6f"))
+            .expect("x509");
+        assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"), "{cert}");
+        assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let fp = x509_fingerprint(&cert).expect("fingerprint");
+        assert_eq!(fp.len(), 59, "{fp}");
+    }
+
+    #[test]
     fn x509_fingerprint_is_sha1_of_the_der() {
         assert_eq!(
             x509_fingerprint(CERT).expect("certificate"),
@@ -272,11 +357,12 @@ mod tests {
         // A valid base64 blob whose type does not match the prefix.
         let blob = RSA.split(' ').nth(1).expect("blob");
         assert!(ssh_fingerprint(&format!("ssh-ed25519 {blob}")).is_err());
-        assert!(validate_name("good name_1-2").is_ok());
-        assert!(validate_name("").is_err());
-        assert!(validate_name("bad/name").is_err());
-        assert!(validate_name("bad.name").is_err());
-        assert!(validate_name(&"a".repeat(256)).is_err());
+        assert!(validate_name("good name_1-2", false).is_ok());
+        assert!(validate_name("", false).is_err());
+        assert!(validate_name("bad/name", true).is_err());
+        assert!(validate_name("bad.name", false).is_err());
+        assert!(validate_name("me@example.org", true).is_ok());
+        assert!(validate_name(&"a".repeat(256), false).is_err());
         assert!(
             x509_fingerprint("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----")
                 .is_err()

@@ -8,6 +8,7 @@ pub mod api;
 pub mod build;
 pub mod configdrive;
 pub mod diagnostics;
+pub mod extra_specs;
 pub mod facade;
 pub mod flavors;
 pub mod hosts;

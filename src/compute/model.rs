@@ -455,6 +455,23 @@ pub struct Server {
     /// volume-backed server (its `image_id` is then empty).
     #[serde(default)]
     pub block_devices: Vec<BlockDevice>,
+    /// The zone the server was asked into at create (Nova's request spec
+    /// `availability_zone`): where later moves must keep it. None = unpinned.
+    #[serde(default)]
+    pub pinned_availability_zone: Option<String>,
+    /// The scheduler hints given at create, as Nova's request spec keeps them
+    /// (every value a list of strings); shown from 2.100.
+    #[serde(default)]
+    pub scheduler_hints: BTreeMap<String, Vec<String>>,
+    /// The image's standard properties (`hw_*`, `os_*`, ...) when the server was
+    /// built or rebuilt from it, as Nova copies them into the instance's system
+    /// metadata; shown from 2.98.
+    #[serde(default)]
+    pub image_properties: BTreeMap<String, String>,
+    /// Attached volumes to delete with the server (`delete_on_termination`,
+    /// given at attach from 2.79 and changed by an attachment update from 2.85).
+    #[serde(default)]
+    pub attached_delete_on_termination: std::collections::BTreeSet<String>,
     pub progress: u8,
     pub created_at: String,
     pub updated_at: String,
@@ -501,12 +518,170 @@ impl Server {
         self.block_devices.iter().find(|b| b.boot_index == Some(0))
     }
 
-    /// Whether `volume_id`'s mapping says to delete it with the server.
+    /// Whether `volume_id` is to be deleted with the server: its block device
+    /// mapping says so, or its attachment did (2.79) or was updated to (2.85).
     pub fn delete_on_termination(&self, volume_id: &str) -> bool {
-        self.block_devices
-            .iter()
-            .any(|b| b.volume_id == volume_id && b.delete_on_termination)
+        self.attached_delete_on_termination.contains(volume_id)
+            || self
+                .block_devices
+                .iter()
+                .any(|b| b.volume_id == volume_id && b.delete_on_termination)
     }
+}
+
+/// The names of Nova's standard image properties (`ImageMetaProps` fields and
+/// their legacy aliases, nova/objects/image_meta.py): what the instance keeps of
+/// an image, and what 2.98 shows.
+pub const STANDARD_IMAGE_PROPERTIES: &[&str] = &[
+    "architecture",
+    "auto_disk_config",
+    "bdm_v2",
+    "bittorrent",
+    "block_device_mapping",
+    "cache_in_nova",
+    "hw_architecture",
+    "hw_auto_disk_config",
+    "hw_boot_menu",
+    "hw_cdrom_bus",
+    "hw_cpu_cores",
+    "hw_cpu_max_cores",
+    "hw_cpu_max_sockets",
+    "hw_cpu_max_threads",
+    "hw_cpu_policy",
+    "hw_cpu_realtime_mask",
+    "hw_cpu_sockets",
+    "hw_cpu_thread_policy",
+    "hw_cpu_threads",
+    "hw_device_id",
+    "hw_disk_bus",
+    "hw_disk_type",
+    "hw_emulation_architecture",
+    "hw_ephemeral_encryption",
+    "hw_ephemeral_encryption_format",
+    "hw_ephemeral_encryption_secret_uuid",
+    "hw_firmware_stateless",
+    "hw_firmware_type",
+    "hw_floppy_bus",
+    "hw_input_bus",
+    "hw_ipxe_boot",
+    "hw_locked_memory",
+    "hw_machine_type",
+    "hw_maxphysaddr_bits",
+    "hw_maxphysaddr_mode",
+    "hw_mem_encryption",
+    "hw_mem_encryption_model",
+    "hw_mem_page_size",
+    "hw_numa_cpus",
+    "hw_numa_mem",
+    "hw_numa_nodes",
+    "hw_pci_numa_affinity_policy",
+    "hw_pmu",
+    "hw_pointer_model",
+    "hw_qemu_guest_agent",
+    "hw_redirected_usb_ports",
+    "hw_rescue_bus",
+    "hw_rescue_device",
+    "hw_rng_model",
+    "hw_scsi_model",
+    "hw_serial_port_count",
+    "hw_sound_model",
+    "hw_time_hpet",
+    "hw_tpm_model",
+    "hw_tpm_version",
+    "hw_usb_model",
+    "hw_video_model",
+    "hw_video_ram",
+    "hw_vif_model",
+    "hw_vif_multiqueue_enabled",
+    "hw_viommu_model",
+    "hw_virtio_packed_ring",
+    "hw_vm_mode",
+    "hw_watchdog_action",
+    "hypervisor_type",
+    "hypervisor_version_requires",
+    "img_bdm_v2",
+    "img_bittorrent",
+    "img_block_device_mapping",
+    "img_cache_in_nova",
+    "img_compression_level",
+    "img_config_drive",
+    "img_hide_hypervisor_id",
+    "img_hv_requested_version",
+    "img_hv_type",
+    "img_linked_clone",
+    "img_mappings",
+    "img_owner_id",
+    "img_root_device_name",
+    "img_signature",
+    "img_signature_certificate_uuid",
+    "img_signature_hash_method",
+    "img_signature_key_type",
+    "img_use_agent",
+    "img_version",
+    "ipxe_boot",
+    "mappings",
+    "os_admin_user",
+    "os_command_line",
+    "os_distro",
+    "os_require_quiesce",
+    "os_secure_boot",
+    "os_skip_agent_inject_files_at_boot",
+    "os_skip_agent_inject_ssh",
+    "os_type",
+    "owner_id",
+    "root_device_name",
+    "traits_required",
+    "vm_mode",
+    "vmware_disktype",
+    "vmware_image_version",
+    "vmware_linked_clone",
+    "vmware_ostype",
+    "xenapi_device_id",
+    "xenapi_image_compression_level",
+    "xenapi_skip_agent_inject_files_at_boot",
+    "xenapi_skip_agent_inject_ssh",
+    "xenapi_use_agent",
+];
+
+/// The standard properties of an image, as strings (Nova keeps them as such).
+pub fn image_properties(
+    props: &serde_json::Map<String, serde_json::Value>,
+) -> BTreeMap<String, String> {
+    props
+        .iter()
+        .filter(|(k, _)| STANDARD_IMAGE_PROPERTIES.contains(&k.as_str()))
+        .filter_map(|(k, v)| {
+            let s = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => return None,
+                serde_json::Value::Bool(true) => "True".into(),
+                serde_json::Value::Bool(false) => "False".into(),
+                other => other.to_string(),
+            };
+            Some((k.clone(), s))
+        })
+        .collect()
+}
+
+/// Scheduler hints as Nova's request spec keeps them: every value a list of
+/// strings (a scalar becomes a one-item list; a JSON `query` stays its text).
+pub fn request_spec_hints(
+    hints: &BTreeMap<String, serde_json::Value>,
+) -> BTreeMap<String, Vec<String>> {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    hints
+        .iter()
+        .map(|(k, v)| {
+            let list = match v {
+                serde_json::Value::Array(a) => a.iter().map(text).collect(),
+                other => vec![text(other)],
+            };
+            (k.clone(), list)
+        })
+        .collect()
 }
 
 fn manual() -> String {

@@ -146,6 +146,11 @@ impl ComputeService {
         Ok(())
     }
 
+    /// Makes the base file of an image ahead of a build (image pre-caching).
+    pub async fn cache_image(&self, image: &Image) -> ApiResult<()> {
+        self.cached_base(image).await.map(drop)
+    }
+
     /// `<instances>/_base/<image id>`: a hard link to the image file (a copy
     /// across filesystems), or a qcow2 conversion for formats QEMU cannot back on.
     async fn cached_base(&self, image: &Image) -> ApiResult<PathBuf> {

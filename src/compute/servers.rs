@@ -49,6 +49,8 @@ pub struct ServerCreate {
     pub trusted_image_certificates: Option<Vec<String>>,
     pub host: Option<String>,
     pub hypervisor_hostname: Option<String>,
+    /// 2.90: the guest's hostname instead of one derived from the name.
+    pub hostname: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +117,7 @@ pub enum RequestedNetworks {
 #[serde(deny_unknown_fields)]
 pub struct ServerUpdate {
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::json::present")]
     pub description: Option<Option<String>>,
     #[serde(rename = "accessIPv4")]
     pub access_ipv4: Option<String>,
@@ -123,6 +126,9 @@ pub struct ServerUpdate {
     #[serde(rename = "OS-DCF:diskConfig")]
     pub disk_config: Option<String>,
     pub hostname: Option<String>,
+    /// 2.104: null unpins the server, its current zone re-pins it.
+    #[serde(default, deserialize_with = "crate::http::json::present")]
+    pub pinned_availability_zone: Option<Option<String>>,
 }
 
 /// `OS-DCF:diskConfig` is AUTO or MANUAL; access addresses are IPv4 / IPv6
@@ -550,6 +556,58 @@ fn config_drive(v: &Option<Value>) -> ApiResult<bool> {
     }
 }
 
+/// A hostname asked for by create, update or rebuild: from 2.90 a single label
+/// (2 to 63 letters, digits and inner hyphens), from 2.94 also an FQDN (up to
+/// 255 of letters, digits, `-`, `.` and `_`), as Nova's schemas say.
+pub fn check_hostname(h: &Option<String>, mv: Microversion) -> ApiResult<()> {
+    let Some(h) = h else { return Ok(()) };
+    if !mv.at_least(90) {
+        return Err(ApiError::bad_request(
+            "Additional properties are not allowed ('hostname' was unexpected).",
+        ));
+    }
+    let ok = if mv.at_least(94) {
+        (1..=255).contains(&h.len())
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    } else {
+        let b = h.as_bytes();
+        (2..=63).contains(&b.len())
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute hostname. Value: {h}. '{h}' is not a valid hostname"
+        )))
+    }
+}
+
+/// 2.104's rules for changing a server's zone pin: null always unpins; a zone
+/// must be the one the server is in, and a pinned server is unpinned before it
+/// is pinned elsewhere (409 otherwise). Setting the current value is a no-op.
+fn repin(s: &Server, to: Option<&str>) -> ApiResult<()> {
+    let Some(to) = to else { return Ok(()) };
+    if s.pinned_availability_zone.as_deref() == Some(to) {
+        return Ok(());
+    }
+    if s.pinned_availability_zone.is_some() {
+        return Err(ApiError::Conflict(
+            "Cannot change pinned availability zone directly. Unpin first by setting pinned_availability_zone to null.".into(),
+        ));
+    }
+    if to != s.availability_zone {
+        return Err(ApiError::Conflict(format!(
+            "Server can only be pinned to its current availability zone '{}', but '{to}' was requested.",
+            s.availability_zone
+        )));
+    }
+    Ok(())
+}
+
 /// A server name turned into a hostname as Nova sanitizes it.
 pub fn hostname_for(name: &str) -> String {
     let mut out = String::new();
@@ -585,6 +643,10 @@ pub struct CreatePlan {
     pub group: Option<String>,
     /// The availability zone the servers land in.
     pub zone: String,
+    /// The zone the create named (the servers are pinned to it), if any.
+    pub pinned_zone: Option<String>,
+    /// The scheduler hints as the request spec keeps them.
+    pub hints: BTreeMap<String, Vec<String>>,
 }
 
 impl ComputeService {
@@ -627,6 +689,7 @@ impl ComputeService {
                 "Additional properties are not allowed ('host' was unexpected).",
             ));
         }
+        check_hostname(&req.hostname, mv)?;
         check_tags(req.tags.as_deref().unwrap_or_default())?;
         check_access(&req.disk_config, &req.access_ipv4, &req.access_ipv6)?;
         let metadata = req.metadata.clone().unwrap_or_default();
@@ -646,6 +709,11 @@ impl ComputeService {
         let max = count(&req.max_count, "max_count")?.unwrap_or(min);
         if min > max {
             return Err(ApiError::bad_request("min_count must be <= max_count"));
+        }
+        if req.hostname.is_some() && max > 1 {
+            return Err(ApiError::bad_request(
+                "Unable to allocate a single hostname to multiple instances",
+            ));
         }
         let networks = parse_networks(&req.networks, mv)?;
         if max > 1
@@ -713,6 +781,14 @@ impl ComputeService {
             )
         })
         .await?;
+        // Nova's request spec keeps the zone the create named: the server stays
+        // pinned to it.
+        let pinned_zone = req
+            .availability_zone
+            .as_deref()
+            .and_then(|az| az.split(':').next())
+            .filter(|az| !az.is_empty())
+            .map(str::to_owned);
         Ok(CreatePlan {
             name,
             image,
@@ -723,6 +799,8 @@ impl ComputeService {
             count: max,
             req,
             group,
+            pinned_zone,
+            hints: crate::compute::model::request_spec_hints(&hints),
             zone,
         })
     }
@@ -915,7 +993,11 @@ impl ComputeService {
             servers.push(Server {
                 id: uuid::Uuid::new_v4().to_string(),
                 instance_name: String::new(),
-                hostname: hostname_for(&name),
+                hostname: plan
+                    .req
+                    .hostname
+                    .clone()
+                    .unwrap_or_else(|| hostname_for(&name)),
                 name,
                 description: plan.req.description.clone(),
                 project_id: project.clone(),
@@ -972,6 +1054,14 @@ impl ComputeService {
                         d
                     })
                     .collect(),
+                pinned_availability_zone: plan.pinned_zone.clone(),
+                scheduler_hints: plan.hints.clone(),
+                image_properties: plan
+                    .image
+                    .as_ref()
+                    .map(|i| crate::compute::model::image_properties(&i.properties))
+                    .unwrap_or_default(),
+                attached_delete_on_termination: Default::default(),
                 progress: 0,
                 created_at: now.clone(),
                 updated_at: now.clone(),
@@ -1063,9 +1153,10 @@ impl ComputeService {
             }
             check_description(d)?;
         }
-        if up.hostname.is_some() && !mv.at_least(90) {
+        check_hostname(&up.hostname, mv)?;
+        if up.pinned_availability_zone.is_some() && !mv.at_least(104) {
             return Err(ApiError::bad_request(
-                "Additional properties are not allowed ('hostname' was unexpected).",
+                "Additional properties are not allowed ('pinned_availability_zone' was unexpected).",
             ));
         }
         check_access(&up.disk_config, &up.access_ipv4, &up.access_ipv6)?;
@@ -1073,11 +1164,20 @@ impl ComputeService {
         self.write(move |c| {
             let mut s = visible(c, &ctx, &id)?;
             may_change(&ctx, &s.project_id)?;
+            if let Some(pin) = &up.pinned_availability_zone {
+                repin(&s, pin.as_deref())?;
+            }
             if let Some(n) = up.name {
                 s.name = n;
             }
             if let Some(d) = up.description {
                 s.description = d;
+            }
+            if let Some(h) = up.hostname {
+                s.hostname = h;
+            }
+            if let Some(pin) = up.pinned_availability_zone {
+                s.pinned_availability_zone = pin;
             }
             set_access(&mut s, up.disk_config, up.access_ipv4, up.access_ipv6);
             store::server_put(c, &mut s)?;

@@ -259,3 +259,65 @@ impl ComputeService {
         }
     }
 }
+
+impl ComputeService {
+    /// The zone and host an unshelve asks for (2.77 `availability_zone`, 2.91
+    /// `host` and `availability_zone: null`), checked as Nova checks them, and the
+    /// server's zone pin updated to match: a zone given pins the server there,
+    /// null unpins it, absent leaves the pin. Both only apply to a shelved
+    /// offloaded server (the others still sit on their host).
+    pub async fn unshelve_target(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        zone: Option<Option<String>>,
+        host: Option<String>,
+    ) -> ApiResult<()> {
+        if zone.is_none() && host.is_none() {
+            return Ok(());
+        }
+        let s = self.server_get(ctx, id).await?;
+        if s.vm_state != VmState::ShelvedOffloaded {
+            return Err(ApiError::Conflict(format!(
+                "Specifying an availability zone or a host when unshelving server \"{}\" with status \"{}\" is not supported. The server status must be SHELVED_OFFLOADED.",
+                s.id,
+                s.status()
+            )));
+        }
+        let here = self.host_zone().await?;
+        if let Some(Some(az)) = &zone
+            && *az != here
+        {
+            return Err(ApiError::bad_request(
+                "The requested availability zone is not available",
+            ));
+        }
+        let expected = match &zone {
+            Some(z) => z.clone(),
+            None => s.pinned_availability_zone.clone(),
+        };
+        if let Some(h) = &host {
+            crate::http::policy::COMPUTE_UNSHELVE_TO_HOST.enforce_named(ctx, None)?;
+            if *h != self.config().host {
+                return Err(ApiError::bad_request(format!(
+                    "Compute host {h} could not be found."
+                )));
+            }
+            if let Some(az) = &expected
+                && *az != here
+            {
+                return Err(ApiError::Conflict(format!(
+                    "Host \"{h}\" is not in the availability zone \"{az}\"."
+                )));
+            }
+        }
+        if let Some(pin) = zone {
+            self.mutate(&s.id, move |s| {
+                s.pinned_availability_zone = pin;
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}

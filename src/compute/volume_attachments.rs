@@ -235,6 +235,7 @@ impl ComputeService {
     /// Attaches a volume: reserves it in block storage, hot-plugs it when the
     /// guest runs (a stopped guest gets it at its next start), then marks it
     /// attached; a failed plug rolls the reservation back.
+    #[allow(clippy::too_many_arguments)]
     pub async fn volume_attach(
         &self,
         ctx: &RequestContext,
@@ -243,6 +244,7 @@ impl ComputeService {
         device: Option<String>,
         request_id: String,
         shelved_ok: bool,
+        delete_on_termination: bool,
     ) -> ApiResult<ServerVolume> {
         let s = self.server_get(ctx, id.clone()).await?;
         may_change(ctx, &s.project_id)?;
@@ -271,12 +273,21 @@ impl ComputeService {
         }
         vol.guest_attach_done(g.attachment_id.clone()).await?;
         let ctx2 = ctx.clone();
-        self.write(move |c| {
-            let s =
-                store::server_get(c, &id)?.ok_or_else(|| super::servers::server_not_found(&id))?;
-            store::action_put(c, &new_action(&s, "attach_volume", &request_id, &ctx2))
-        })
-        .await?;
+        let volume_id = g.volume_id.clone();
+        let s = self
+            .write(move |c| {
+                let mut s = store::server_get(c, &id)?
+                    .ok_or_else(|| super::servers::server_not_found(&id))?;
+                if delete_on_termination {
+                    s.attached_delete_on_termination.insert(volume_id);
+                } else {
+                    s.attached_delete_on_termination.remove(&volume_id);
+                }
+                store::server_put(c, &mut s)?;
+                store::action_put(c, &new_action(&s, "attach_volume", &request_id, &ctx2))?;
+                Ok(s)
+            })
+            .await?;
         Ok(server_volume(&s, g))
     }
 
@@ -310,9 +321,14 @@ impl ComputeService {
         let _held = lock.lock().await;
         let g = vol.guest_detach_begin(ctx, volume_id, s.id.clone()).await?;
         let ctx2 = ctx.clone();
+        let detached = g.volume_id.clone();
         self.write(move |c| {
-            let s =
+            let mut s =
                 store::server_get(c, &id)?.ok_or_else(|| super::servers::server_not_found(&id))?;
+            // A detached volume outlives the server whatever it was attached with.
+            if s.attached_delete_on_termination.remove(&detached) {
+                store::server_put(c, &mut s)?;
+            }
             store::action_put(c, &new_action(&s, "detach_volume", &request_id, &ctx2))
         })
         .await?;
@@ -370,4 +386,103 @@ impl crate::volume::facade::ComputeEvents for ComputeService {
             .await
             .map_err(|e| e.to_string())
     }
+}
+
+impl ComputeService {
+    /// Update a volume attachment (2.85): only `delete_on_termination` changes;
+    /// the attachment's other fields may be repeated but not changed (400).
+    pub async fn volume_attachment_update(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        volume_id: String,
+        change: AttachmentChange,
+    ) -> ApiResult<()> {
+        let current = self
+            .volume_attachment_get(ctx, id.clone(), volume_id.clone())
+            .await?;
+        let s = self.server_get(ctx, id.clone()).await?;
+        may_change(ctx, &s.project_id)?;
+        let immutable =
+            |field: &str| ApiError::bad_request(format!("The {field} property is not mutable"));
+        if change.id.as_ref().is_some_and(|v| *v != volume_id) {
+            return Err(immutable("id"));
+        }
+        if change.server_id.as_ref().is_some_and(|v| *v != s.id) {
+            return Err(immutable("serverId"));
+        }
+        if change
+            .device
+            .as_ref()
+            .is_some_and(|d| d.as_deref() != Some(current.device.as_str()))
+        {
+            return Err(immutable("device"));
+        }
+        if change.tag.as_ref().is_some_and(|t| t.is_some()) {
+            return Err(immutable("tag"));
+        }
+        let Some(dot) = change.delete_on_termination else {
+            return Ok(());
+        };
+        self.write(move |c| {
+            let mut s =
+                store::server_get(c, &id)?.ok_or_else(|| super::servers::server_not_found(&id))?;
+            // A volume of the server's block device mapping keeps its flag there;
+            // a hot-attached one in the attached set.
+            let mut changed = false;
+            for b in s
+                .block_devices
+                .iter_mut()
+                .filter(|b| b.volume_id == volume_id)
+            {
+                changed |= b.delete_on_termination != dot;
+                b.delete_on_termination = dot;
+            }
+            if !s.block_devices.iter().any(|b| b.volume_id == volume_id) {
+                changed = if dot {
+                    s.attached_delete_on_termination.insert(volume_id)
+                } else {
+                    s.attached_delete_on_termination.remove(&volume_id)
+                };
+            }
+            if changed {
+                store::server_put(c, &mut s)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes the volumes a deleted server was to take with it (their
+    /// attachments are gone by now); a failure is logged and the volume stays.
+    pub async fn delete_volumes_on_termination(&self, s: &Server) {
+        let Ok(vol) = self.volume() else { return };
+        // The record as it is now (the caller's copy may predate an update).
+        let sid = s.id.clone();
+        let s = match self.read(move |c| store::server_get_any(c, &sid)).await {
+            Ok(Some(now)) => now,
+            _ => s.clone(),
+        };
+        let owner = super::runtime::owner_context(&s);
+        for volume_id in &s.attached_delete_on_termination {
+            if let Err(e) = vol
+                .volume_delete(&owner, volume_id.clone(), false, false)
+                .await
+            {
+                tracing::warn!(server = %s.id, volume = %volume_id, error = %e, "deleting a delete_on_termination volume");
+            }
+        }
+    }
+}
+
+/// What `PUT /servers/{id}/os-volume_attachments/{volume_id}` (2.85) may carry
+/// besides `volumeId`: GET's fields, of which only `delete_on_termination` may
+/// differ from the attachment's.
+#[derive(Debug, Default)]
+pub struct AttachmentChange {
+    pub id: Option<String>,
+    pub server_id: Option<String>,
+    pub device: Option<Option<String>>,
+    pub tag: Option<Option<String>>,
+    pub delete_on_termination: Option<bool>,
 }

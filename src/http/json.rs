@@ -104,6 +104,17 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// For `#[serde(default, deserialize_with = "present")]` on an `Option<Option<T>>`:
+/// `"field": null` becomes `Some(None)` (clear it), an absent field `None` (leave
+/// it), which serde alone folds together.
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -240,6 +240,12 @@ pub const COMPUTE_REQUESTED_DESTINATION: Rule = Rule::new(
     "compute:servers:create:requested_destination",
     Admin,
 );
+/// `os_compute_api:os-shelve:unshelve_to_host` (2.91): choosing the unshelve host.
+pub const COMPUTE_UNSHELVE_TO_HOST: Rule = Rule::new(
+    "compute",
+    "os_compute_api:os-shelve:unshelve_to_host",
+    Admin,
+);
 /// `os_compute_api:os-server-external-events:create`: the network service's calls.
 pub const COMPUTE_EXTERNAL_EVENTS: Rule = Rule::new(
     "compute",
@@ -394,6 +400,7 @@ pub const RULES: &[Rule] = &[
     COMPUTE_WRITE,
     COMPUTE_FORCED_HOST,
     COMPUTE_REQUESTED_DESTINATION,
+    COMPUTE_UNSHELVE_TO_HOST,
     COMPUTE_EXTERNAL_EVENTS,
     NETWORK_READ,
     NETWORK_WRITE,

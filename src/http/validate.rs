@@ -35,9 +35,44 @@ pub fn nullable_string(field: &str, value: Option<&Value>) -> ApiResult<()> {
     }
 }
 
+/// A query schema with `additionalProperties: false`: every parameter must be one
+/// of `allowed` or start with one of `prefixes`; otherwise the JSON-schema 400
+/// the services answer ("Additional properties are not allowed").
+pub fn known_query_params<'a>(
+    keys: impl IntoIterator<Item = &'a str>,
+    allowed: &[&str],
+    prefixes: &[&str],
+) -> ApiResult<()> {
+    let mut unknown: Vec<&str> = keys
+        .into_iter()
+        .filter(|k| !allowed.contains(k) && !prefixes.iter().any(|p| k.starts_with(p)))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    unknown.sort_unstable();
+    unknown.dedup();
+    let list: Vec<String> = unknown.iter().map(|k| format!("'{k}'")).collect();
+    let verb = if unknown.len() == 1 { "was" } else { "were" };
+    Err(ApiError::bad_request(format!(
+        "Additional properties are not allowed ({} {verb} unexpected)",
+        list.join(", ")
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_query_params_are_named() {
+        assert!(known_query_params(["limit", "_x"], &["limit"], &["_"]).is_ok());
+        let e = known_query_params(["limit", "foo", "bar"], &["limit"], &[]);
+        assert!(
+            matches!(&e, Err(ApiError::BadRequest(m)) if m.contains("'bar', 'foo' were unexpected")),
+            "{e:?}"
+        );
+    }
     use serde_json::json;
 
     #[test]

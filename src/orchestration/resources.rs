@@ -1022,6 +1022,8 @@ pub async fn create(
                 public_key: s(props, "public_key"),
                 key_type: s(props, "type").unwrap_or_else(|| "ssh".into()),
                 user_id: None,
+                // Heat generates key pairs, which Nova allows below 2.92 only.
+                with_at_dot: false,
             };
             let (kp, private) = cloud.compute.keypair_create(ctx, req).await?;
             let mut c = Created::id(name);
@@ -1095,6 +1097,8 @@ pub async fn create(
                     // Heat calls Nova at a microversion past 2.20, where a shelved
                     // server takes volumes too.
                     true,
+                    // OS::Cinder::VolumeAttachment leaves the volume behind.
+                    false,
                 )
                 .await?;
             Ok(Created::id(format!("{server}:{volume}")))

@@ -328,10 +328,10 @@ def test_wrong_project_and_microversion(nova, admin, vm):
     other.fail("server", "stop", vm["id"])
     assert other.json("server", "list") == []
 
-    # the CLI refuses 2.99 itself, from the maximum in the version document
-    p = admin.fail("--os-compute-api-version", "2.99", "server", "list")
-    assert "2.99 was requested" in p.stderr and "maximum of 2." in p.stderr, p.stderr
-    r = compute(nova, token(nova, admin), "GET", "/servers", mv="2.99")
+    # the CLI refuses 2.105 itself, from the maximum in the version document
+    p = admin.fail("--os-compute-api-version", "2.105", "server", "list")
+    assert "2.105 was requested" in p.stderr and "maximum of 2." in p.stderr, p.stderr
+    r = compute(nova, token(nova, admin), "GET", "/servers", mv="2.105")
     assert r.status_code == 406, r.text
 
     admin.run("user", "delete", uname)

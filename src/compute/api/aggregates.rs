@@ -20,6 +20,63 @@ pub fn routes() -> Router<Cloud> {
         .route("/os-aggregates", get(list).post(create))
         .route("/os-aggregates/{id}", get(show).put(update).delete(delete))
         .route("/os-aggregates/{id}/action", post(action))
+        .route("/os-aggregates/{id}/images", post(cache_images))
+}
+
+/// Request Image Pre-caching For Aggregate: `POST /os-aggregates/{id}/images`
+/// (admin, 2.81) -> 202.
+async fn cache_images(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<axum::http::StatusCode> {
+    ctx.require_admin()?;
+    if !mv.at_least(81) {
+        return Err(ApiError::Missing("The resource could not be found.".into()));
+    }
+    let wrapped = json!({"request": body});
+    let o = schema::object(&wrapped, "request", &["cache"])?;
+    let list = o
+        .get("cache")
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "Invalid input for field/attribute body. 'cache' is a required property",
+            )
+        })?
+        .as_array()
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "Invalid input for field/attribute cache. It must be a non-empty array.",
+            )
+        })?;
+    let mut ids = Vec::new();
+    for item in list {
+        let wrapped = json!({"image": item});
+        let i = schema::object(&wrapped, "image", &["id"])?;
+        let image_id = schema::required(i, "id", 1, 255)?;
+        if uuid::Uuid::parse_str(&image_id).is_err() {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute id. Value: {image_id}. '{image_id}' is not a 'uuid'"
+            )));
+        }
+        ids.push(image_id);
+    }
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "Invalid input for field/attribute id. Value: {id}."
+        ))
+    })?;
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != ids.len() {
+        return Err(ApiError::bad_request("Duplicate images in request"));
+    }
+    cloud.compute.aggregate_cache_images(&ctx, id, ids).await?;
+    Ok(axum::http::StatusCode::ACCEPTED)
 }
 
 /// Nova's aggregate ids are integers; anything else names no aggregate.

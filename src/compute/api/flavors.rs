@@ -55,7 +55,8 @@ pub fn view(h: &HeaderMap, mv: Microversion, f: &Flavor) -> Value {
         "ram": f.ram,
         "disk": f.disk,
         "vcpus": f.vcpus,
-        "swap": if f.swap == 0 { json!("") } else { json!(f.swap) },
+        // Nova shows no swap as "" until 2.75, as 0 after.
+        "swap": if f.swap == 0 && !mv.at_least(75) { json!("") } else { json!(f.swap) },
         "OS-FLV-EXT-DATA:ephemeral": f.ephemeral,
         "OS-FLV-DISABLED:disabled": f.disabled,
         "os-flavor-access:is_public": f.is_public,
@@ -67,6 +68,13 @@ pub fn view(h: &HeaderMap, mv: Microversion, f: &Flavor) -> Value {
     }
     if mv.at_least(61) {
         v["extra_specs"] = json!(f.extra_specs);
+    }
+    // 2.102 dropped the two fields Nova no longer acts on.
+    if mv.at_least(102)
+        && let Some(o) = v.as_object_mut()
+    {
+        o.remove("rxtx_factor");
+        o.remove("OS-FLV-DISABLED:disabled");
     }
     v
 }
@@ -80,7 +88,21 @@ async fn list(
     detail: bool,
 ) -> ApiResult<axum::Json<Value>> {
     let q = query(raw)?;
-    let fq = FlavorQuery::parse(&q, ctx.is_admin())?;
+    let mut fq = FlavorQuery::parse(&q, ctx.is_admin())?;
+    if mv.at_least(102) {
+        // 2.102: `rxtx_factor` is gone (no sorting by it) and `name` filters by
+        // a regular expression, as Nova's database filter does.
+        if q.get("sort_key").map(String::as_str) == Some("rxtx_factor") {
+            return Err(ApiError::bad_request(
+                "Invalid input for query parameters sort_key. Value: rxtx_factor.",
+            ));
+        }
+        if let Some(n) = q.get("name") {
+            fq.name = Some(regex::Regex::new(n).map_err(|_| {
+                ApiError::bad_request(format!("Invalid regular expression for name: {n}"))
+            })?);
+        }
+    }
     let limit = fq.page.limit_as(crate::http::pagination::Dialect::Nova)?;
     let page = cloud.compute.flavor_list(ctx, fq).await?;
     let items: Vec<Value> = page
@@ -148,6 +170,11 @@ async fn flavor_create(
     Json(body): Json<Value>,
 ) -> ApiResult<axum::Json<Value>> {
     ctx.require_admin()?;
+    if mv.at_least(102) && body["flavor"].get("rxtx_factor").is_some() {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute flavor. Additional properties are not allowed ('rxtx_factor' was unexpected)",
+        ));
+    }
     let f = flavors::parse_create(&body, mv.at_least(55))?;
     let f = cloud.compute.flavor_create(&ctx, f).await?;
     Ok(axum::Json(json!({"flavor": view(&h, mv, &f)})))
@@ -190,10 +217,26 @@ async fn extra_specs_list(
     Ok(axum::Json(json!({"extra_specs": f.extra_specs})))
 }
 
+/// From 2.86 the specs of namespaces Nova knows are validated (400 for an unknown
+/// key or a bad value there); others pass as given.
+fn check_known_specs(
+    specs: &std::collections::BTreeMap<String, String>,
+    mv: Microversion,
+) -> ApiResult<()> {
+    if !mv.at_least(86) {
+        return Ok(());
+    }
+    for (k, v) in specs {
+        crate::compute::extra_specs::validate(k, v).map_err(ApiError::bad_request)?;
+    }
+    Ok(())
+}
+
 /// Create Extra Specs For A Flavor: `POST /flavors/{flavor_id}/os-extra_specs`.
 async fn extra_specs_create(
     State(cloud): State<Cloud>,
     ctx: Ctx,
+    mv: Microversion,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> ApiResult<axum::Json<Value>> {
@@ -203,6 +246,7 @@ async fn extra_specs_create(
         .and_then(Value::as_object)
         .ok_or_else(|| ApiError::bad_request("'extra_specs' is a required property"))?;
     let specs = flavors::parse_extra_specs(obj)?;
+    check_known_specs(&specs, mv)?;
     let specs = cloud
         .compute
         .flavor_extra_specs_set(&ctx, id, specs)
@@ -227,6 +271,7 @@ async fn extra_spec_show(
 async fn extra_spec_update(
     State(cloud): State<Cloud>,
     ctx: Ctx,
+    mv: Microversion,
     Path((id, key)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> ApiResult<axum::Json<Value>> {
@@ -243,6 +288,7 @@ async fn extra_spec_update(
         return Err(ApiError::bad_request("Request body and URI mismatch"));
     }
     let specs = flavors::parse_extra_specs(obj)?;
+    check_known_specs(&specs, mv)?;
     let specs = cloud
         .compute
         .flavor_extra_specs_set(&ctx, id, specs)

@@ -325,7 +325,7 @@ async fn detail(cloud: &Cloud, mv: Microversion) -> ApiResult<Value> {
         ))
     })?;
     let mut v = brief(cloud, mv).await?;
-    let fields = json!({
+    let common = json!({
         "hypervisor_type": cloud.compute.hypervisor().kind().hypervisor_type(),
         "hypervisor_version": cloud.compute.hypervisor().version().unwrap_or(0),
         "host_ip": cloud.profile.public_host(),
@@ -334,6 +334,17 @@ async fn detail(cloud: &Cloud, mv: Microversion) -> ApiResult<Value> {
             "host": host,
             "disabled_reason": service.disabled_reason,
         },
+    });
+    if let (Some(o), Some(f)) = (v.as_object_mut(), common.as_object()) {
+        o.extend(f.clone());
+    }
+    // 2.88 dropped the resource figures (placement has them) and folded the
+    // uptime route's `uptime` in.
+    if mv.at_least(88) {
+        v["uptime"] = json!(uptime_text().await);
+        return Ok(v);
+    }
+    let fields = json!({
         "vcpus": st.vcpus,
         "memory_mb": st.memory_mb,
         "local_gb": st.local_gb,
@@ -364,9 +375,9 @@ async fn with_servers(cloud: &Cloud, v: &mut Value) -> ApiResult<()> {
     Ok(())
 }
 
-/// Whether the one hypervisor passes `hostname_pattern` (2.53, a substring match).
+/// Whether the one hypervisor passes `hypervisor_hostname_pattern` (2.53, a substring match).
 fn matches_pattern(cloud: &Cloud, q: &HashMap<String, String>) -> bool {
-    q.get("hostname_pattern")
+    q.get("hypervisor_hostname_pattern")
         .is_none_or(|p| cloud.compute.config().host.contains(p.as_str()))
 }
 
@@ -393,7 +404,8 @@ async fn hypervisors(
     } else if mv.at_least(53) {
         return Err(ApiError::Missing(format!(
             "Hypervisor with hostname pattern {} could not be found.",
-            q.get("hostname_pattern").map_or("", String::as_str)
+            q.get("hypervisor_hostname_pattern")
+                .map_or("", String::as_str)
         )));
     }
     Ok(axum::Json(json!({"hypervisors": list})))
@@ -505,15 +517,8 @@ async fn hypervisor_servers(
     Ok(axum::Json(json!({"hypervisors": [v]})))
 }
 
-/// Show Hypervisor Uptime (admin).
-async fn hypervisor_uptime(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    mv: Microversion,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<Value>> {
-    ctx.require_admin()?;
-    check_hypervisor_id(&cloud, mv, &id)?;
+/// The host's uptime in the form of `uptime(1)`, which Nova's libvirt driver reports.
+async fn uptime_text() -> String {
     let secs = tokio::fs::read_to_string("/proc/uptime")
         .await
         .ok()
@@ -523,23 +528,49 @@ async fn hypervisor_uptime(
                 .and_then(|s| s.parse::<f64>().ok())
         })
         .unwrap_or(0.0) as i64;
-    let mut v = brief(&cloud, mv).await?;
-    v["uptime"] = json!(format!(
+    format!(
         " {} up {} days, {:02}:{:02}",
         Utc::now().format("%H:%M:%S"),
         secs / 86400,
         secs % 86400 / 3600,
         secs % 3600 / 60
-    ));
+    )
+}
+
+/// Nova's 404 for a route a microversion removed.
+fn gone() -> ApiError {
+    ApiError::Missing("The resource could not be found.".into())
+}
+
+/// Show Hypervisor Uptime (admin, 2.1 to 2.87; from 2.88 `uptime` is in the
+/// hypervisor's own document).
+async fn hypervisor_uptime(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    ctx.require_admin()?;
+    if mv.at_least(88) {
+        return Err(gone());
+    }
+    check_hypervisor_id(&cloud, mv, &id)?;
+    let mut v = brief(&cloud, mv).await?;
+    v["uptime"] = json!(uptime_text().await);
     Ok(axum::Json(json!({"hypervisor": v})))
 }
 
-/// Show Hypervisor Statistics: `GET /os-hypervisors/statistics` (admin).
+/// Show Hypervisor Statistics: `GET /os-hypervisors/statistics` (admin, 2.1 to
+/// 2.87: 2.88 removed it, placement has the figures).
 async fn hypervisor_statistics(
     State(cloud): State<Cloud>,
     ctx: Ctx,
+    mv: Microversion,
 ) -> ApiResult<axum::Json<Value>> {
     ctx.require_admin()?;
+    if mv.at_least(88) {
+        return Err(gone());
+    }
     let st = cloud.compute.hypervisor_stats().await?;
     Ok(axum::Json(json!({"hypervisor_statistics": {
         "count": 1,

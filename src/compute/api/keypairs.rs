@@ -113,11 +113,19 @@ async fn keypair_create(
             "Invalid input for field/attribute type. Value: {key_type}. '{key_type}' is not one of ['ssh', 'x509']"
         )));
     }
+    let public_key = string("public_key")?;
+    // 2.92: Nova no longer generates key pairs; the public key must be imported.
+    if mv.at_least(92) && public_key.is_none() {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute keypair. 'public_key' is a required property",
+        ));
+    }
     let req = KeypairCreate {
         name,
-        public_key: string("public_key")?,
+        public_key,
         key_type,
         user_id: string("user_id")?,
+        with_at_dot: mv.at_least(92),
     };
     let (k, private_key) = cloud.compute.keypair_create(&ctx, req).await?;
     let mut v = json!({

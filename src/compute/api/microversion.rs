@@ -8,11 +8,18 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::http::error::ApiError;
+use crate::http::microversion::{HEADER, Spec, Version};
 
-/// The oldest and newest microversions served. 2.79 is the newest whose
-/// behaviours onestack implements.
-pub const MIN: Microversion = Microversion(2, 1);
-pub const MAX: Microversion = Microversion(2, 79);
+/// What the compute API serves, negotiated by the one mechanism in
+/// [`crate::http::microversion`]. The newest is the last version whose
+/// behaviour onestack implements.
+pub const SPEC: Spec = Spec {
+    service: "compute",
+    min: Version(2, 1),
+    max: Version(2, 104),
+};
+pub const MIN: Microversion = Microversion(SPEC.min.0, SPEC.min.1);
+pub const MAX: Microversion = Microversion(SPEC.max.0, SPEC.max.1);
 
 /// The microversion a request asked for (2.1 when it named none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -29,50 +36,24 @@ impl Microversion {
     }
 }
 
-fn parse_version(v: &str) -> Result<Microversion, ApiError> {
-    let v = v.trim();
-    if v.eq_ignore_ascii_case("latest") {
-        return Ok(MAX);
-    }
-    let bad = || ApiError::bad_request(format!("Invalid API version request: {v}"));
-    let (major, minor) = v.split_once('.').ok_or_else(bad)?;
-    let mv = Microversion(
-        major.parse().map_err(|_| bad())?,
-        minor.parse().map_err(|_| bad())?,
-    );
-    if mv < MIN || mv > MAX {
-        return Err(ApiError::NotAcceptable(format!(
-            "Version {} is not supported by the API. Minimum is {} and maximum is {}.",
-            mv.label(),
-            MIN.label(),
-            MAX.label()
-        )));
-    }
-    Ok(mv)
-}
-
-/// Reads the requested version from the headers; the new header wins over the old.
+/// Reads the requested version from the headers: `OpenStack-API-Version: compute X.Y`
+/// wins over Nova's legacy `X-OpenStack-Nova-API-Version: X.Y`.
 pub fn requested(headers: &HeaderMap) -> Result<Microversion, ApiError> {
-    let modern = headers
-        .get_all("openstack-api-version")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find_map(|item| {
-            let mut it = item.split_whitespace();
-            match (it.next(), it.next()) {
-                (Some(service), Some(version)) if service.eq_ignore_ascii_case("compute") => {
-                    Some(version.to_owned())
-                }
-                _ => None,
-            }
-        });
+    let modern = SPEC.requested(
+        headers
+            .get_all(HEADER)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
     let legacy = headers
         .get("x-openstack-nova-api-version")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .map(|v| v.trim().to_owned());
     match modern.or(legacy) {
-        Some(v) => parse_version(&v),
+        Some(v) => {
+            let Version(major, minor) = SPEC.parse(&v)?;
+            Ok(Microversion(major, minor))
+        }
         None => Ok(MIN),
     }
 }
@@ -96,7 +77,7 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
 
 fn announce(h: &mut HeaderMap, mv: Microversion) {
     if let Ok(v) = HeaderValue::from_str(&format!("compute {}", mv.label())) {
-        h.insert("openstack-api-version", v);
+        h.insert(HEADER, v);
     }
     if let Ok(v) = HeaderValue::from_str(&mv.label()) {
         h.insert("x-openstack-nova-api-version", v);

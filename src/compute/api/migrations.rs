@@ -43,12 +43,17 @@ fn view(m: &MigrationRow, mv: Microversion, dest_host: &str) -> Value {
     if mv.at_least(59) {
         v["uuid"] = json!(m.uuid);
     }
+    if mv.at_least(80) {
+        v["user_id"] = json!(m.user_id);
+        v["project_id"] = json!(m.project_id);
+    }
     v
 }
 
 /// List Migrations: `GET /os-migrations` (admin), newest first; filters `host`,
 /// `status`, `instance_uuid`, `source_compute`, `migration_type` (2.23),
-/// `changes-since` (2.59), `changes-before` (2.66); `limit`/`marker` (2.59).
+/// `changes-since` (2.59), `changes-before` (2.66), `user_id` and `project_id`
+/// (2.80, the requester of the move); `limit`/`marker` (2.59).
 async fn migration_list(
     State(cloud): State<Cloud>,
     ctx: Ctx,
@@ -90,6 +95,8 @@ async fn migration_list(
                 && eq("instance_uuid", &m.server_id)
                 && eq("source_compute", &m.source_compute)
                 && (!mv.at_least(23) || eq("migration_type", &m.migration_type))
+                && (!mv.at_least(80)
+                    || eq("user_id", &m.user_id) && eq("project_id", &m.project_id))
                 && since.is_none_or(|t| changed.is_some_and(|c| c >= t))
                 && before.is_none_or(|t| changed.is_some_and(|c| c <= t))
         })

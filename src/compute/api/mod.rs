@@ -14,6 +14,7 @@ pub mod microversion;
 mod migrations;
 mod network_proxy;
 mod params;
+mod query_schemas;
 mod remote_consoles;
 mod schema;
 mod security_groups;
@@ -21,6 +22,7 @@ mod server_actions;
 mod server_admin;
 mod server_extras;
 mod server_groups;
+mod server_shares;
 pub mod servers;
 pub mod view;
 mod volume_attachments;
@@ -74,6 +76,7 @@ fn resources() -> Router<Cloud> {
         .merge(limits::routes())
         .merge(migrations::routes())
         .merge(server_groups::routes())
+        .merge(server_shares::routes())
         .merge(info::routes())
         .merge(servers::routes())
         .merge(server_actions::routes())
@@ -82,6 +85,7 @@ fn resources() -> Router<Cloud> {
         .merge(remote_consoles::routes())
         .merge(volume_attachments::routes())
         .merge(volume_proxy::routes())
+        .route_layer(from_fn(query_schemas::layer))
 }
 
 /// Nova's `/v2` endpoint is the v2.1 API without microversions: a version asked

@@ -96,7 +96,8 @@ async fn remote_console_create(
             "Invalid input for field/attribute protocol. Value: {protocol}."
         )));
     }
-    if !TYPES.contains(&kind.as_str()) {
+    // `spice-direct` is a type from 2.99 on.
+    if !TYPES.contains(&kind.as_str()) || (kind == "spice-direct" && !mv.at_least(99)) {
         return Err(ApiError::bad_request(format!(
             "Invalid input for field/attribute type. Value: {kind}."
         )));

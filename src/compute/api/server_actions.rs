@@ -67,6 +67,7 @@ struct RebuildArg {
     user_data: Option<Option<String>>,
     description: Option<Option<String>>,
     trusted_image_certificates: Option<Value>,
+    hostname: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -117,6 +118,7 @@ struct BackupArg {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct UnshelveArg {
+    #[serde(default, deserialize_with = "crate::http::json::present")]
     availability_zone: Option<Option<String>>,
     host: Option<String>,
 }
@@ -212,7 +214,8 @@ async fn server_action(
                     "Additional properties are not allowed ('description' was unexpected).",
                 ));
             }
-            let plan = compute
+            crate::compute::servers::check_hostname(&a.hostname, mv)?;
+            let mut plan = compute
                 .rebuild_plan(
                     &ctx,
                     &a.image_ref,
@@ -223,6 +226,7 @@ async fn server_action(
                     a.description,
                 )
                 .await?;
+            plan.hostname = a.hostname;
             let accepted = compute
                 .server_action(&ctx, id, Work::Rebuild(plan), request_id)
                 .await?;
@@ -360,20 +364,30 @@ async fn server_action(
                 arg(&action, value)?
             };
             let s = compute.server_get(&ctx, id.clone()).await?;
+            let not_rescuable = || {
+                ApiError::bad_request(format!(
+                    "Instance {} cannot be rescued: Cannot rescue a volume-backed instance",
+                    s.id
+                ))
+            };
             let image_id = match a.rescue_image_ref.as_deref() {
                 Some(r) => r.rsplit('/').next().unwrap_or(r).to_owned(),
-                None if s.image_id.is_empty() => {
-                    return Err(ApiError::bad_request(format!(
-                        "Instance {} cannot be rescued: Cannot rescue a volume-backed instance",
-                        s.id
-                    )));
-                }
+                None if s.image_id.is_empty() => return Err(not_rescuable()),
                 None => s.image_id.clone(),
             };
-            if cloud.image.image_get(&ctx, image_id.clone()).await.is_err() {
+            let Ok(image) = cloud.image.image_get(&ctx, image_id.clone()).await else {
                 return Err(ApiError::bad_request(format!(
                     "Image {image_id} could not be found."
                 )));
+            };
+            // A volume-backed server is rescued from 2.87 only, and only with a
+            // "stable rescue" image (one saying how the rescue disk is attached),
+            // which keeps the root volume at its place, as in Nova.
+            let stable = ["hw_rescue_device", "hw_rescue_bus"]
+                .iter()
+                .any(|p| image.properties.contains_key(*p));
+            if s.image_id.is_empty() && !(mv.at_least(87) && stable) {
+                return Err(not_rescuable());
             }
             let pass = a.admin_pass.unwrap_or_else(super::servers::admin_pass);
             compute
@@ -431,13 +445,14 @@ async fn server_action(
                         "Additional properties are not allowed ('host' was unexpected)",
                     ));
                 }
-                if let Some(Some(az)) = &a.availability_zone
-                    && az != "nova"
-                {
-                    return Err(ApiError::bad_request(format!(
-                        "The requested availability zone is not available: {az}"
-                    )));
+                if matches!(a.availability_zone, Some(None)) && !mv.at_least(91) {
+                    return Err(ApiError::bad_request(
+                        "Invalid input for field/attribute availability_zone. Value: None. None is not of type 'string'",
+                    ));
                 }
+                compute
+                    .unshelve_target(&ctx, id.clone(), a.availability_zone, a.host)
+                    .await?;
             }
             compute
                 .server_action(&ctx, id, Work::Unshelve, request_id)

@@ -295,6 +295,18 @@ fn action_view(a: &InstanceAction, with_events: bool, admin: bool, mv: Microvers
                 if mv.at_least(62) {
                     ev["hostId"] = "".into();
                 }
+                if mv.at_least(84) {
+                    // 2.84: the fault message of a failed event (the owner sees it;
+                    // the traceback stays admin-only).
+                    let failed = e.result.as_deref() == Some("Error");
+                    ev["details"] = e
+                        .traceback
+                        .as_deref()
+                        .filter(|_| failed)
+                        .and_then(|t| t.lines().next())
+                        .map(str::to_owned)
+                        .into();
+                }
                 ev
             })
             .collect();

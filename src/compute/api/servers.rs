@@ -105,7 +105,14 @@ async fn server_list_detail(
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<axum::Json<Value>> {
     let (servers, next) = filtered(&cloud, &ctx, mv, &headers, &q).await?;
-    let items = render(&cloud, &headers, mv, &ctx, &servers).await?;
+    let mut items = render(&cloud, &headers, mv, &ctx, &servers).await?;
+    // Nova shows `server_groups` (2.71) on one server (show, update, rebuild),
+    // never in the detailed list.
+    for d in &mut items {
+        if let Some(o) = d.as_object_mut() {
+            o.remove("server_groups");
+        }
+    }
     Ok(axum::Json(page_doc(items, next)))
 }
 

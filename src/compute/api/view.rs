@@ -116,7 +116,12 @@ pub fn detail(v: &ViewCtx, s: &Server, group_names: &HashMap<String, String>) ->
     let image = if s.image_id.is_empty() {
         Value::String(String::new())
     } else {
-        json!({"id": s.image_id, "links": [{"rel": "bookmark", "href": format!("{}/compute/images/{}", v.base, s.image_id)}]})
+        let mut image = json!({"id": s.image_id, "links": [{"rel": "bookmark", "href": format!("{}/compute/images/{}", v.base, s.image_id)}]});
+        // 2.98: the image's standard properties as the server was built with them.
+        if mv.at_least(98) {
+            image["properties"] = json!(s.image_properties);
+        }
+        image
     };
     let mut d = json!({
         "id": s.id,
@@ -201,6 +206,19 @@ pub fn detail(v: &ViewCtx, s: &Server, group_names: &HashMap<String, String>) ->
     }
     if mv.at_least(73) {
         m.insert("locked_reason".into(), s.locked_reason.clone().into());
+    }
+    // 2.90 shows the hostname to everyone (admins have it from 2.3 already).
+    if mv.at_least(90) && !m.contains_key("OS-EXT-SRV-ATTR:hostname") {
+        m.insert("OS-EXT-SRV-ATTR:hostname".into(), s.hostname.clone().into());
+    }
+    if mv.at_least(96) {
+        m.insert(
+            "pinned_availability_zone".into(),
+            s.pinned_availability_zone.clone().into(),
+        );
+    }
+    if mv.at_least(100) {
+        m.insert("scheduler_hints".into(), json!(s.scheduler_hints));
     }
     if s.vm_state != VmState::Active && s.vm_state != VmState::Building {
         m.remove("progress");

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::Microversion;
 use crate::cloud::Cloud;
-use crate::compute::volume_attachments::ServerVolume;
+use crate::compute::volume_attachments::{AttachmentChange, ServerVolume};
 use crate::http::RequestId;
 use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
@@ -102,7 +102,8 @@ async fn attachment_create(
     RequestId(rid): RequestId,
     Path(id): Path<String>,
     Json(b): Json<AttachBody>,
-) -> ApiResult<axum::Json<Value>> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     let a = b.attachment;
     if a.tag.is_some() && !mv.at_least(49) {
         return Err(ApiError::bad_request(
@@ -122,18 +123,89 @@ async fn attachment_create(
     }
     let att = cloud
         .compute
-        .volume_attach(&ctx, id, a.volume_id, a.device, rid, mv.at_least(20))
+        .volume_attach(
+            &ctx,
+            id,
+            a.volume_id,
+            a.device,
+            rid,
+            mv.at_least(20),
+            a.delete_on_termination.unwrap_or(false),
+        )
         .await?;
-    Ok(axum::Json(json!({"volumeAttachment": view(&att, mv)})))
+    // 2.101: 202 and no body; the caller watches the volume's state.
+    if mv.at_least(101) {
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
+    Ok(axum::Json(json!({"volumeAttachment": view(&att, mv)})).into_response())
 }
 
-/// Swapping a volume (`PUT`) is not offered: this cloud has one volume backend
-/// and no volume migration.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateArgs {
+    #[serde(rename = "volumeId")]
+    volume_id: String,
+    #[serde(default, deserialize_with = "crate::http::json::present")]
+    device: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::http::json::present")]
+    tag: Option<Option<String>>,
+    delete_on_termination: Option<bool>,
+    #[serde(rename = "serverId")]
+    server_id: Option<String>,
+    id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    #[serde(rename = "volumeAttachment")]
+    attachment: UpdateArgs,
+}
+
+/// Update a volume attachment: from 2.85 with the attached volume's own id it
+/// changes `delete_on_termination`; a different `volumeId` (and any PUT below
+/// 2.85) asks for a swap, which is not offered: this cloud has one volume
+/// backend and no volume migration.
 async fn attachment_update(
     State(cloud): State<Cloud>,
     ctx: Ctx,
+    mv: Microversion,
     Path((id, volume_id)): Path<(String, String)>,
+    Json(b): Json<UpdateBody>,
 ) -> ApiResult<StatusCode> {
+    let a = b.attachment;
+    let extra = [
+        ("device", a.device.is_some()),
+        ("tag", a.tag.is_some()),
+        ("delete_on_termination", a.delete_on_termination.is_some()),
+        ("serverId", a.server_id.is_some()),
+        ("id", a.id.is_some()),
+    ];
+    if !mv.at_least(85)
+        && let Some((field, _)) = extra.iter().find(|(_, given)| *given)
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute volumeAttachment. Additional properties are not allowed ('{field}' was unexpected)"
+        )));
+    }
+    if mv.at_least(85) && a.volume_id == volume_id {
+        cloud
+            .compute
+            .volume_attachment_update(
+                &ctx,
+                id,
+                volume_id,
+                AttachmentChange {
+                    id: a.id,
+                    server_id: a.server_id,
+                    device: a.device,
+                    tag: a.tag,
+                    delete_on_termination: a.delete_on_termination,
+                },
+            )
+            .await?;
+        return Ok(StatusCode::ACCEPTED);
+    }
     cloud
         .compute
         .volume_attachment_get(&ctx, id, volume_id)
