@@ -107,6 +107,11 @@ def test_boot_from_volume_cli_and_extend_attached(nova, demo, tmp_path):
     assert "vdb-sectors=2097152" in out
     v = wait_volume(demo, data, "in-use")
     assert v["size"] == 2, v
+    # The grown disk detaches and attaches again like any other.
+    demo.run("server", "remove", "volume", s["id"], data)
+    wait_volume(demo, data, "available")
+    demo.run("server", "add", "volume", s["id"], data)
+    wait_volume(demo, data, "in-use")
 
     # The CLI's --boot-from-volume keeps the volume (delete_on_termination false);
     # the deleted server releases both volumes.
