@@ -229,11 +229,14 @@ pub async fn project_delete(
     Path(id): Path<String>,
     p: Posted,
 ) -> PageResult {
-    let (sess, _) = admin_post(p)?;
-    d.backend
-        .delete(&sess.token, &format!("{KS}/projects/{}", segment(&id)?))
-        .await?;
-    back("/dashboard/admin/projects")
+    delete_then_back(
+        &d,
+        p,
+        &format!("{KS}/projects"),
+        &id,
+        "/dashboard/admin/projects",
+    )
+    .await
 }
 
 /// `POST /dashboard/admin/projects/{id}/members` (grant) and `.../members/remove`
@@ -459,11 +462,7 @@ pub async fn user_update(State(d): State<Dash>, Path(id): Path<String>, p: Poste
 
 /// `POST /dashboard/admin/users/{id}/delete`.
 pub async fn user_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
-    let (sess, _) = admin_post(p)?;
-    d.backend
-        .delete(&sess.token, &format!("{KS}/users/{}", segment(&id)?))
-        .await?;
-    back("/dashboard/admin/users")
+    delete_then_back(&d, p, &format!("{KS}/users"), &id, "/dashboard/admin/users").await
 }
 
 // ---- groups and roles ----
@@ -501,11 +500,14 @@ pub async fn group_create(State(d): State<Dash>, p: Posted) -> PageResult {
 
 /// `POST /dashboard/admin/groups/{id}/delete`.
 pub async fn group_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
-    let (sess, _) = admin_post(p)?;
-    d.backend
-        .delete(&sess.token, &format!("{KS}/groups/{}", segment(&id)?))
-        .await?;
-    back("/dashboard/admin/groups")
+    delete_then_back(
+        &d,
+        p,
+        &format!("{KS}/groups"),
+        &id,
+        "/dashboard/admin/groups",
+    )
+    .await
 }
 
 /// The create form of the roles page.
@@ -535,11 +537,7 @@ pub async fn role_create(State(d): State<Dash>, p: Posted) -> PageResult {
 
 /// `POST /dashboard/admin/roles/{id}/delete`: with its assignments, as Keystone does.
 pub async fn role_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
-    let (sess, _) = admin_post(p)?;
-    d.backend
-        .delete(&sess.token, &format!("{KS}/roles/{}", segment(&id)?))
-        .await?;
-    back("/dashboard/admin/roles")
+    delete_then_back(&d, p, &format!("{KS}/roles"), &id, "/dashboard/admin/roles").await
 }
 
 // ---- flavors ----
@@ -717,11 +715,14 @@ pub async fn flavor_spec_delete(
 
 /// `POST /dashboard/admin/flavors/{id}/delete`.
 pub async fn flavor_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
-    let (sess, _) = admin_post(p)?;
-    d.backend
-        .delete(&sess.token, &format!("{NOVA}/flavors/{}", segment(&id)?))
-        .await?;
-    back("/dashboard/admin/flavors")
+    delete_then_back(
+        &d,
+        p,
+        &format!("{NOVA}/flavors"),
+        &id,
+        "/dashboard/admin/flavors",
+    )
+    .await
 }
 
 // ---- images (any project's) ----
@@ -816,11 +817,7 @@ pub async fn image_update(State(d): State<Dash>, Path(id): Path<String>, p: Post
 
 /// `POST /dashboard/admin/images/{id}/delete`: Glance refuses a protected image.
 pub async fn image_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
-    let (sess, _) = admin_post(p)?;
-    d.backend
-        .delete(&sess.token, &format!("/image/v2/images/{}", segment(&id)?))
-        .await?;
-    back("/dashboard/admin/images")
+    delete_then_back(&d, p, "/image/v2/images", &id, "/dashboard/admin/images").await
 }
 
 // ---- networks (any project's) ----
@@ -976,9 +973,29 @@ pub async fn network_delete(
     Path(id): Path<String>,
     p: Posted,
 ) -> PageResult {
+    delete_then_back(
+        &d,
+        p,
+        &format!("{NET}/networks"),
+        &id,
+        "/dashboard/admin/networks",
+    )
+    .await
+}
+
+/// Every admin page's Delete button: the admin check, one DELETE of `{collection}/{id}`
+/// with the admin's token (a refusal shows in the service's own words), then back to
+/// the list.
+async fn delete_then_back(
+    d: &Dash,
+    p: Posted,
+    collection: &str,
+    id: &str,
+    list: &str,
+) -> PageResult {
     let (sess, _) = admin_post(p)?;
     d.backend
-        .delete(&sess.token, &format!("{NET}/networks/{}", segment(&id)?))
+        .delete(&sess.token, &format!("{collection}/{}", segment(id)?))
         .await?;
-    back("/dashboard/admin/networks")
+    back(list)
 }
