@@ -879,4 +879,89 @@ mod tests {
         assert!(S::Creating.transition(Event::Reserve).is_err());
         assert!(S::Available.transition(Event::DetachStart).is_err());
     }
+
+    fn member(project: &str) -> RequestContext {
+        let named = |id: &str| crate::http::context::NamedRef {
+            id: id.to_owned(),
+            name: id.to_owned(),
+        };
+        RequestContext {
+            scope: crate::http::context::Scope::Project {
+                project: named(project),
+                domain: named("default"),
+            },
+            roles: vec![named("member"), named("reader")],
+            ..RequestContext::default()
+        }
+    }
+
+    async fn open(dir: &std::path::Path) -> VolumeService {
+        let db = crate::db::Db::open(&dir.join("state.db")).expect("database");
+        VolumeService::open(db, dir, "host".into(), None).expect("volume service")
+    }
+
+    async fn status_of(v: &VolumeService, ctx: &RequestContext, id: &str) -> Volume {
+        for _ in 0..500 {
+            let vol = v.volume_get(ctx, id.to_owned()).await.expect("volume");
+            if !matches!(vol.status, VolumeStatus::Creating) {
+                return vol;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("volume {id} still creating");
+    }
+
+    /// kill -9 between an attach's first step (`attaching`) and the guest's plug,
+    /// and between a detach's first step and the unplug: the next start leaves the
+    /// volume available (attach undone) or in-use (detach undone), never stuck.
+    #[tokio::test]
+    async fn a_crash_mid_attach_or_mid_detach_settles_at_start() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ctx = member("p1");
+        let v = open(dir.path()).await;
+        let req = super::super::volumes::VolumeCreate {
+            size: 1,
+            ..Default::default()
+        };
+        let id = v.volume_create(&ctx, req).await.expect("create").id;
+        assert_eq!(
+            status_of(&v, &ctx, &id).await.status,
+            VolumeStatus::Available
+        );
+
+        v.guest_attach_begin(&ctx, id.clone(), "server-1".into(), None)
+            .await
+            .expect("attach begins");
+        assert_eq!(
+            status_of(&v, &ctx, &id).await.status,
+            VolumeStatus::Attaching
+        );
+        drop(v);
+        let v = open(dir.path()).await;
+        assert_eq!(v.recover_attachments().await.expect("recover"), 1);
+        let after = status_of(&v, &ctx, &id).await;
+        assert_eq!(after.status, VolumeStatus::Available);
+        assert!(after.attachments.is_empty(), "{:?}", after.attachments);
+
+        let g = v
+            .guest_attach_begin(&ctx, id.clone(), "server-1".into(), None)
+            .await
+            .expect("attach begins");
+        v.guest_attach_done(g.attachment_id)
+            .await
+            .expect("attached");
+        v.guest_detach_begin(&ctx, id.clone(), "server-1".into())
+            .await
+            .expect("detach begins");
+        assert_eq!(
+            status_of(&v, &ctx, &id).await.status,
+            VolumeStatus::Detaching
+        );
+        drop(v);
+        let v = open(dir.path()).await;
+        assert_eq!(v.recover_attachments().await.expect("recover"), 1);
+        let after = status_of(&v, &ctx, &id).await;
+        assert_eq!(after.status, VolumeStatus::InUse);
+        assert_eq!(after.attachments.len(), 1);
+    }
 }
