@@ -857,6 +857,14 @@ impl ComputeService {
                             v.status.as_str()
                         )));
                     }
+                    // Nova's InvalidBDMVolumeNotBootable: a root volume must say
+                    // it can boot.
+                    if d.boot_index == Some(0) && !v.bootable {
+                        return Err(ApiError::bad_request(format!(
+                            "Block Device {} is not bootable.",
+                            v.id
+                        )));
+                    }
                 }
                 BlockSource::Image { id } => {
                     let image = self.image_for_boot(ctx, id.clone()).await?;

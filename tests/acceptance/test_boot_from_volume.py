@@ -135,6 +135,14 @@ def test_boot_from_existing_volume_deleted_with_server(nova, demo):
     wait_console(demo, s["id"], f"{MARKER}{name}")
     assert attached_volumes(demo.json("server", "show", s["id"])) == [v["id"]]
 
+    # A volume that does not say it is bootable is refused as a root disk (Nova's 400).
+    blank = demo.json("volume", "create", "--size", "1", unique("blank"))
+    wait_volume(demo, blank["id"], "available")
+    demo.fail("server", "create", "--flavor", "m1.nano", "--network", "private",
+              "--block-device", f"uuid={blank['id']},source_type=volume,"
+              "destination_type=volume,boot_index=0", unique("bfv"), expect="not bootable")
+    demo.run("volume", "delete", blank["id"])
+
     # A volume that is not available cannot be booted again (Nova's 400).
     demo.fail("server", "create", "--flavor", "m1.nano", "--network", "private",
               "--block-device", f"uuid={v['id']},source_type=volume,destination_type=volume,"

@@ -65,7 +65,8 @@ def test_openstack_container_and_object_commands(demo: Osc, tmp_path):
     assert {k.lower(): v for k, v in props.items()} == {"team": "lab"}
     demo.run("object", "store", "account", "set", "--property", "quota=none")
     acct = demo.json("object", "store", "account", "show")
-    assert {k.lower(): v for k, v in acct["properties"].items()} == {"quota": "none"}
+    # Other tests on this cloud may keep their own account metadata (temp URL keys).
+    assert {k.lower(): v for k, v in acct["properties"].items()}.get("quota") == "none", acct
     # Not empty: the delete is refused; then objects go, then the container.
     demo.fail("container", "delete", c, expect="409")
     demo.run("object", "delete", c, "hello.txt")
