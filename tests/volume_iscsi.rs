@@ -15,11 +15,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
+use common::guest::{
+    Guest, boot_guest, create_volume, req, wait_console, wait_server, wait_volume,
+};
 use common::{Server, json_of};
 use reqwest::Method;
-use reqwest::blocking::Response;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Prints each new virtio data disk's first bytes on the serial console (read
 /// through the guest's disk, so over iSCSI), then writes a marker at its start.
@@ -47,6 +48,13 @@ while :; do
 done
 ) </dev/null >/dev/null 2>&1 &
 "#;
+
+const GUEST: Guest<'static> = Guest {
+    name: "iscsi-guest",
+    user_data: WATCHER,
+    active_within: Duration::from_secs(120),
+    ready_within: Duration::from_secs(180),
+};
 
 /// Why this test cannot run here, if it cannot.
 fn missing_tools() -> Option<String> {
@@ -111,146 +119,6 @@ fn tgtd_pid(s: &Server) -> Option<i32> {
         .filter(|p| common::process_alive(*p))
 }
 
-fn req(s: &Server, token: &str, method: Method, path: &str, body: Option<Value>) -> Response {
-    let (service, version) = if path.starts_with("/volume") {
-        ("volume", "3.60")
-    } else {
-        ("compute", "2.79")
-    };
-    let mut r = s
-        .client
-        .request(method, format!("{}{path}", s.base))
-        .header("X-Auth-Token", token)
-        .header("OpenStack-API-Version", format!("{service} {version}"));
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    r.send().expect("request")
-}
-
-fn console(s: &Server, token: &str, id: &str) -> String {
-    let r = req(
-        s,
-        token,
-        Method::POST,
-        &format!("/compute/v2.1/servers/{id}/action"),
-        Some(json!({"os-getConsoleOutput": {}})),
-    );
-    assert_eq!(r.status(), 200);
-    json_of(r)["output"].as_str().unwrap_or_default().to_owned()
-}
-
-fn wait_console(s: &Server, token: &str, id: &str, needle: &str, n: usize, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let out = console(s, token, id);
-        if out.matches(needle).count() >= n {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never saw {needle:?} x{n} on the console:\n{out}\n--- server log:\n{}",
-            s.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn wait_server(s: &Server, token: &str, id: &str, status: &str) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let v = json_of(req(
-            s,
-            token,
-            Method::GET,
-            &format!("/compute/v2.1/servers/{id}"),
-            None,
-        ));
-        let srv = &v["server"];
-        if srv["status"] == status && srv["OS-EXT-STS:task_state"].is_null() {
-            return;
-        }
-        assert!(srv["status"] != "ERROR", "server went to ERROR: {srv}");
-        assert!(Instant::now() < deadline, "never {status}: {srv}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn wait_volume(s: &Server, token: &str, project: &str, id: &str, status: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let v = json_of(req(
-            s,
-            token,
-            Method::GET,
-            &format!("/volume/v3/{project}/volumes/{id}"),
-            None,
-        ))["volume"]
-            .clone();
-        if v["status"] == status {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "volume never {status}: {v}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn create_volume(s: &Server, token: &str, project: &str, name: &str) -> String {
-    let r = req(
-        s,
-        token,
-        Method::POST,
-        &format!("/volume/v3/{project}/volumes"),
-        Some(json!({"volume": {"size": 1, "name": name}})),
-    );
-    assert_eq!(r.status(), 202, "{}", r.text().unwrap_or_default());
-    let id = json_of(r)["volume"]["id"].as_str().expect("id").to_owned();
-    wait_volume(s, token, project, &id, "available");
-    id
-}
-
-fn boot_guest(s: &Server, token: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let image_id = loop {
-        let images = json_of(req(
-            s,
-            token,
-            Method::GET,
-            "/image/v2/images?name=cirros",
-            None,
-        ));
-        let img = &images["images"][0];
-        if img["status"] == "active" {
-            break img["id"].as_str().expect("image").to_owned();
-        }
-        assert!(Instant::now() < deadline, "image never active: {images}");
-        std::thread::sleep(Duration::from_millis(250));
-    };
-    let user_data = base64::engine::general_purpose::STANDARD.encode(WATCHER);
-    let r = req(
-        s,
-        token,
-        Method::POST,
-        "/compute/v2.1/servers",
-        Some(json!({"server": {
-            "name": "iscsi-guest", "imageRef": image_id, "flavorRef": "42",
-            "networks": "none", "config_drive": true, "user_data": user_data,
-        }})),
-    );
-    assert_eq!(r.status(), 202, "{}", r.text().unwrap_or_default());
-    let id = json_of(r)["server"]["id"].as_str().expect("id").to_owned();
-    wait_server(s, token, &id, "ACTIVE");
-    wait_console(
-        s,
-        token,
-        &id,
-        "onestack-guest ready",
-        1,
-        Duration::from_secs(180),
-    );
-    id
-}
-
 fn volume_file(s: &Server, vol: &str) -> std::path::PathBuf {
     s.state_dir().join("volumes").join(format!("volume-{vol}"))
 }
@@ -302,7 +170,7 @@ fn iscsi_volume_survives_kill9_and_reboot_with_chap() {
         .as_str()
         .expect("project")
         .to_owned();
-    let server = boot_guest(&s, &token);
+    let server = boot_guest(&s, &token, &GUEST);
     let vol = create_volume(&s, &token, &project, "iscsi-data");
     // The host writes first: the guest must read this through iSCSI.
     {
@@ -456,7 +324,7 @@ fn iscsi_volume_survives_kill9_and_reboot_with_chap() {
     assert_ne!(again, tgtd);
     assert!(tgt_show(control).contains(&format!("volume-{vol}")));
     assert!(!tgt_show(control).contains(&format!("volume-{vol2}")));
-    wait_server(&s, &token, &server, "ACTIVE");
+    wait_server(&s, &token, &server, "ACTIVE", GUEST.active_within);
     wait_console(
         &s,
         &token,

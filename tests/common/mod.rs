@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod guest;
 pub mod neutron;
 
 use std::path::{Path, PathBuf};
