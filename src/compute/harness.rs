@@ -13,7 +13,7 @@ use super::model::{Server, VmState};
 use super::servers::ServerCreateBody;
 use super::{ComputeConfig, ComputeService, store};
 use crate::db::Db;
-use crate::http::context::{NamedRef, RequestContext, Scope};
+use crate::http::context::RequestContext;
 use crate::image::{ImageFiles, ImageService};
 use crate::network::NetworkService;
 use crate::placement::PlacementService;
@@ -35,25 +35,7 @@ struct Harness {
 
 /// A project member and admin of `PROJECT` (the build's own checks are not under test).
 fn context() -> RequestContext {
-    let named = |id: &str| NamedRef {
-        id: id.to_owned(),
-        name: id.to_owned(),
-    };
-    RequestContext {
-        user: named("harness-user"),
-        user_domain: named("default"),
-        scope: Scope::Project {
-            project: named(PROJECT),
-            domain: named("default"),
-        },
-        roles: ["admin", "member", "reader"].map(named).to_vec(),
-        methods: vec![],
-        audit_ids: vec![],
-        issued_at: chrono::Utc::now(),
-        expires_at: chrono::Utc::now() + chrono::Duration::minutes(30),
-        application_credential: None,
-        trust: None,
-    }
+    RequestContext::scoped("harness-user", PROJECT, &["admin", "member", "reader"])
 }
 
 impl Harness {

@@ -45,6 +45,29 @@ pub struct RequestContext {
     pub trust: Option<TrustRef>,
 }
 
+#[cfg(test)]
+impl RequestContext {
+    /// For unit tests: `user` scoped to `project` (domain `default`) with `roles`.
+    pub fn scoped(user: &str, project: &str, roles: &[&str]) -> RequestContext {
+        let named = |id: &str| NamedRef {
+            id: id.to_owned(),
+            name: id.to_owned(),
+        };
+        RequestContext {
+            user: named(user),
+            user_domain: named("default"),
+            scope: Scope::Project {
+                project: named(project),
+                domain: named("default"),
+            },
+            roles: roles.iter().map(|r| named(r)).collect(),
+            issued_at: chrono::Utc::now(),
+            expires_at: chrono::Utc::now() + chrono::Duration::minutes(30),
+            ..RequestContext::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AppCredRef {
     pub id: String,

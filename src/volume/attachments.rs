@@ -881,23 +881,21 @@ mod tests {
     }
 
     fn member(project: &str) -> RequestContext {
-        let named = |id: &str| crate::http::context::NamedRef {
-            id: id.to_owned(),
-            name: id.to_owned(),
-        };
-        RequestContext {
-            scope: crate::http::context::Scope::Project {
-                project: named(project),
-                domain: named("default"),
-            },
-            roles: vec![named("member"), named("reader")],
-            ..RequestContext::default()
-        }
+        RequestContext::scoped("u1", project, &["member", "reader"])
     }
 
     async fn open(dir: &std::path::Path) -> VolumeService {
         let db = crate::db::Db::open(&dir.join("state.db")).expect("database");
         VolumeService::open(db, dir, "host".into(), None).expect("volume service")
+    }
+
+    /// A kill -9 and the next start: the service is opened again on the same state
+    /// and settles exactly one half-done attachment.
+    async fn restart(v: VolumeService, dir: &std::path::Path) -> VolumeService {
+        drop(v);
+        let v = open(dir).await;
+        assert_eq!(v.recover_attachments().await.expect("recover"), 1);
+        v
     }
 
     async fn status_of(v: &VolumeService, ctx: &RequestContext, id: &str) -> Volume {
@@ -936,9 +934,7 @@ mod tests {
             status_of(&v, &ctx, &id).await.status,
             VolumeStatus::Attaching
         );
-        drop(v);
-        let v = open(dir.path()).await;
-        assert_eq!(v.recover_attachments().await.expect("recover"), 1);
+        let v = restart(v, dir.path()).await;
         let after = status_of(&v, &ctx, &id).await;
         assert_eq!(after.status, VolumeStatus::Available);
         assert!(after.attachments.is_empty(), "{:?}", after.attachments);
@@ -957,9 +953,7 @@ mod tests {
             status_of(&v, &ctx, &id).await.status,
             VolumeStatus::Detaching
         );
-        drop(v);
-        let v = open(dir.path()).await;
-        assert_eq!(v.recover_attachments().await.expect("recover"), 1);
+        let v = restart(v, dir.path()).await;
         let after = status_of(&v, &ctx, &id).await;
         assert_eq!(after.status, VolumeStatus::InUse);
         assert_eq!(after.attachments.len(), 1);
