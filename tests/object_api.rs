@@ -566,3 +566,56 @@ fn objects_survive_kill9_and_orphans_are_swept() {
     assert_eq!(h(&sw.send("HEAD", "/c"), "x-container-bytes-used"), "10");
     assert!(!orphan.exists(), "the orphan file is swept at start");
 }
+
+/// Polls `path` until it answers `status` (container sync runs every 2 s and keeps
+/// a few seconds behind the clock).
+fn wait_status(sw: &Swift, path: &str, status: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let got = sw.send("HEAD", path).status().as_u16();
+        if got == status {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "HEAD {path}: still {got}, waiting for {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn container_sync_passes_on_copies_and_deletes() {
+    let s = Server::start();
+    let sw = Swift::demo(&s);
+    let to = format!("//realm1/name1/{}/dst", sw.account);
+    let r = sw
+        .req("PUT", "/src")
+        .header("x-container-sync-to", &to)
+        .header("x-container-sync-key", "k1")
+        .send()
+        .expect("put");
+    assert_eq!(r.status(), 201);
+    let r = sw
+        .req("PUT", "/dst")
+        .header("x-container-sync-key", "k1")
+        .send()
+        .expect("put");
+    assert_eq!(r.status(), 201);
+    assert_eq!(sw.put("/src/kept", b"one").status(), 201);
+    assert_eq!(sw.put("/src/gone", b"two").status(), 201);
+    assert_eq!(sw.put("/dst/own", b"mine").status(), 201);
+    wait_status(&sw, "/dst/kept", 200);
+    wait_status(&sw, "/dst/gone", 200);
+
+    // The delete in the source reaches the copy; the rest stays.
+    assert_eq!(sw.send("DELETE", "/src/gone").status(), 204);
+    wait_status(&sw, "/dst/gone", 404);
+    assert_eq!(sw.send("GET", "/dst/kept").text().expect("body"), "one");
+    assert_eq!(sw.send("GET", "/dst/own").text().expect("body"), "mine");
+
+    // An object written again after its delete is copied again.
+    assert_eq!(sw.put("/src/gone", b"three").status(), 201);
+    wait_status(&sw, "/dst/gone", 200);
+    assert_eq!(sw.send("GET", "/dst/gone").text().expect("body"), "three");
+}

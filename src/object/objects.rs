@@ -9,7 +9,7 @@ use md5::{Digest, Md5};
 
 use super::blobs::{ByteStream, WriteError};
 use super::model::{self, Entry, ListQuery, Meta, Object, SloSegment};
-use super::{ObjectService, not_found, now_secs, sql, status, store};
+use super::{ObjectService, not_found, now_secs, sql, status, store, sync};
 use crate::http::error::{ApiError, ApiResult};
 
 /// What a PUT carries besides its bytes.
@@ -586,7 +586,7 @@ impl ObjectService {
             let now = now_secs();
             let live = store::object_get(tx, &a, &c, &n, now).map_err(sql)?;
             let versions = versions_of(&ct.meta);
-            match (versions, live) {
+            let deleted = match (versions, live) {
                 (None, None) => {
                     // An expired row is gone for the client; reap it now.
                     store::object_remove(tx, &a, &c, &n).map_err(sql)?;
@@ -640,7 +640,12 @@ impl ObjectService {
                         Err(not_found())
                     }
                 }
+            };
+            // A syncing container remembers the delete so container sync passes it on.
+            if deleted.is_ok() && sync::syncs(&ct.meta) {
+                store::tombstone_put(tx, &a, &c, &n, model::now_ts()).map_err(sql)?;
             }
+            deleted
         })
         .await?;
         self.reap().await;

@@ -468,6 +468,48 @@ pub fn sync_sources(c: &Connection) -> Res<Vec<(String, String, Meta)>> {
     rows.collect()
 }
 
+/// Records (or moves forward) the delete of `name` in a syncing container.
+pub fn tombstone_put(
+    c: &Connection,
+    account: &str,
+    container: &str,
+    name: &str,
+    ts: f64,
+) -> Res<()> {
+    c.execute(
+        "INSERT INTO swift_tombstones (account, container, name, ts) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (account, container, name) DO UPDATE SET ts = MAX(ts, excluded.ts)",
+        params![account, container, name, ts],
+    )?;
+    Ok(())
+}
+
+/// Deletes in a container after `ts` as (name, timestamp), oldest first.
+pub fn tombstones_since(
+    c: &Connection,
+    account: &str,
+    container: &str,
+    ts: f64,
+    limit: usize,
+) -> Res<Vec<(String, f64)>> {
+    let mut st = c.prepare_cached(
+        "SELECT name, ts FROM swift_tombstones WHERE account = ?1 AND container = ?2 AND ts > ?3
+         ORDER BY ts LIMIT ?4",
+    )?;
+    let rows = st.query_map(params![account, container, ts, limit as i64], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    rows.collect()
+}
+
+/// Forgets deletes older than `before` (seconds since the epoch).
+pub fn tombstones_reap(c: &Connection, before: f64) -> Res<usize> {
+    c.execute(
+        "DELETE FROM swift_tombstones WHERE ts < ?1",
+        params![before],
+    )
+}
+
 /// Live objects of a container changed after `ts`, oldest first.
 pub fn objects_since(
     c: &Connection,

@@ -8,15 +8,17 @@
 //! Copies go new object by new object (by timestamp, from a point kept in memory;
 //! after a restart every object is compared once again). An object already there
 //! with the same ETag is left alone, so two containers syncing to each other settle.
-//! Not done: deletes are not propagated, and a large object arrives as one plain
-//! object of its whole content.
+//! Deletes travel too: a syncing container keeps a tombstone per deleted object
+//! (for a week, Swift's `reclaim_age`), and the pass deletes the copy when it is
+//! older than the delete. Not done: a large object arrives as one plain object of
+//! its whole content.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use super::model::{self, Meta};
 use super::{ObjectService, PutInput, now_secs, sql, store};
-use crate::http::error::ApiResult;
+use crate::http::error::{ApiError, ApiResult};
 
 /// The realm and cluster of `//realm/cluster/account/container`.
 pub const REALM: &str = "realm1";
@@ -25,8 +27,24 @@ pub const CLUSTER: &str = "name1";
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(2);
 /// How far behind the clock the sync point stays, in seconds.
 const SETTLE_SECS: f64 = 5.0;
-/// Objects copied per container per pass.
+/// Objects copied (and deletes passed on) per container per pass.
 const BATCH: usize = 1000;
+/// How long a delete is remembered (Swift's default `reclaim_age`, one week).
+const RECLAIM_SECS: f64 = 7.0 * 24.0 * 3600.0;
+
+/// How far a container's sync got: the timestamps up to which its objects were
+/// copied and its deletes passed on.
+#[derive(Clone, Copy, Default)]
+pub struct SyncPoint {
+    objects: f64,
+    deletes: f64,
+}
+
+/// Whether a container syncs to another (its deletes are then remembered).
+pub fn syncs(meta: &Meta) -> bool {
+    meta.get("x-container-sync-to")
+        .is_some_and(|v| !v.is_empty())
+}
 
 /// The (account, container) an `X-Container-Sync-To` names, or Swift's 400 message.
 pub fn parse_sync_to(value: &str) -> Result<(String, String), String> {
@@ -86,8 +104,14 @@ pub fn parse_sync_to(value: &str) -> Result<(String, String), String> {
 impl ObjectService {
     /// One sync pass over every syncing container; `points` keeps, per container,
     /// the timestamp up to which its objects were copied.
-    pub async fn sync_once(&self, points: &mut HashMap<(String, String), f64>) -> ApiResult<usize> {
+    pub async fn sync_once(
+        &self,
+        points: &mut HashMap<(String, String), SyncPoint>,
+    ) -> ApiResult<usize> {
         let sources = self.read(|c| store::sync_sources(c).map_err(sql)).await?;
+        let horizon = model::now_ts() - RECLAIM_SECS;
+        self.write(move |c| store::tombstones_reap(c, horizon).map_err(sql))
+            .await?;
         let mut copied = 0;
         for (account, name, meta) in sources {
             match self.sync_container(&account, &name, &meta, points).await {
@@ -105,7 +129,7 @@ impl ObjectService {
         account: &str,
         name: &str,
         meta: &Meta,
-        points: &mut HashMap<(String, String), f64>,
+        points: &mut HashMap<(String, String), SyncPoint>,
     ) -> ApiResult<usize> {
         let (Some(to), Some(key)) = (
             meta.get("x-container-sync-to").filter(|v| !v.is_empty()),
@@ -124,7 +148,8 @@ impl ObjectService {
             return Ok(0);
         }
         let point_key = (account.to_owned(), name.to_owned());
-        let since = points.get(&point_key).copied().unwrap_or(0.0);
+        let point = points.get(&point_key).copied().unwrap_or_default();
+        let since = point.objects;
         let (a, c) = (account.to_owned(), name.to_owned());
         let objects = self
             .read(move |db| store::objects_since(db, &a, &c, since, now_secs(), BATCH).map_err(sql))
@@ -155,7 +180,29 @@ impl ObjectService {
             // was taken just before another's but committed after this pass is still
             // seen by the next one.
             let settled = model::now_ts() - SETTLE_SECS;
-            points.insert(point_key.clone(), ts.min(settled).max(since));
+            points.entry(point_key.clone()).or_default().objects = ts.min(settled).max(since);
+        }
+        let (a, c, since) = (account.to_owned(), name.to_owned(), point.deletes);
+        let deletes = self
+            .read(move |db| store::tombstones_since(db, &a, &c, since, BATCH).map_err(sql))
+            .await?;
+        for (object, ts) in deletes {
+            let there = self
+                .object_find(&to_account, &to_container, &object)
+                .await?;
+            if there.is_some_and(|t| t.ts < ts) {
+                match self
+                    .object_delete(&to_account, &to_container, &object)
+                    .await
+                {
+                    Ok(()) => copied += 1,
+                    // Deleted there meanwhile: nothing left to pass on.
+                    Err(ApiError::Missing(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let settled = model::now_ts() - SETTLE_SECS;
+            points.entry(point_key.clone()).or_default().deletes = ts.min(settled).max(since);
         }
         Ok(copied)
     }
@@ -166,7 +213,7 @@ impl ObjectService {
         loop {
             match self.sync_once(&mut points).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(objects = n, "container sync copied objects"),
+                Ok(n) => tracing::info!(objects = n, "container sync copied or deleted objects"),
                 Err(e) => tracing::warn!(error = %e, "container sync"),
             }
             tokio::time::sleep(SYNC_INTERVAL).await;
