@@ -1,7 +1,7 @@
 //! Backups: copies of a volume's (or a snapshot's) data in the state directory
 //! (`backups/backup-<id>`), restored into a new volume or over an available one.
 //! Incremental backups record their parent (the volume's newest backup) as Cinder
-//! does, but are stored whole (sparse), so each restores on its own. Create,
+//! does and hold only the chunks that changed since it (`backup_chunks`). Create,
 //! restore and delete are tasks on the backup row, written with the volume's status
 //! in one transaction and finished by `recover_backups` after a crash.
 
@@ -12,7 +12,8 @@ use super::model::{
     BackedUpMeta, Backup, BackupStatus, Event, SnapshotStatus, Volume, VolumeStatus, ZONE,
 };
 use super::{
-    VolumeService, caller_project, may_change, quotas, sees, sql, store, types, volume_not_found,
+    VolumeService, backup_chunks, caller_project, may_change, quotas, sees, sql, store, types,
+    volume_not_found,
 };
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
@@ -109,6 +110,28 @@ fn check_quota_tx(c: &rusqlite::Connection, project: &str, size: i64) -> ApiResu
 impl VolumeService {
     fn backup_path(&self, id: &str) -> PathBuf {
         self.inner.backup_dir.join(format!("backup-{id}"))
+    }
+
+    /// The data files a restore of backup `id` reads: its own, then its parent's
+    /// and so on up to the first whole backup (an increment's parent can only be
+    /// deleted after it, so the chain is complete).
+    async fn backup_chain(&self, id: &str) -> ApiResult<Vec<PathBuf>> {
+        let mut chain = Vec::new();
+        let mut next = Some(id.to_owned());
+        while let Some(id) = next.take() {
+            let path = self.backup_path(&id);
+            let key = id.clone();
+            let parent = self
+                .read(move |c| store::backup_get(c, &key).map_err(sql))
+                .await?
+                .and_then(|b| b.parent_id);
+            let delta = backup_chunks::is_delta(&path, parent.is_some());
+            chain.push(path);
+            if delta {
+                next = parent;
+            }
+        }
+        Ok(chain)
     }
 
     pub async fn backup_create(
@@ -548,6 +571,17 @@ impl VolumeService {
             }
             None => None,
         };
+        // What the task reads: an import's or a restore's chain of data files, and
+        // a new increment's parent.
+        let chain = match (task.strip_prefix("import:"), &restore_to) {
+            (Some(data), _) => match data.strip_prefix("backup-") {
+                Some(source) => self.backup_chain(source).await?,
+                None => Vec::new(),
+            },
+            (None, Some(_)) => self.backup_chain(&b.id).await?,
+            (None, None) => Vec::new(),
+        };
+        let parent = b.parent_id.as_deref().map(|p| self.backup_path(p));
         let (t, snap, vid, size) = (
             task.clone(),
             b.snapshot_id.clone(),
@@ -555,31 +589,52 @@ impl VolumeService {
             b.size,
         );
         let step = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let assembled = path.with_extension("restore");
             if let Some(data) = t.strip_prefix("import:") {
-                let source = path.with_file_name(data);
                 if path.exists() {
                     return Ok(());
                 }
-                return std::fs::hard_link(&source, &path);
+                // A whole backup's data is shared (a hard link); an increment's
+                // chain is assembled into a whole copy, which needs no parent.
+                if chain.len() <= 1 {
+                    return std::fs::hard_link(path.with_file_name(data), &path);
+                }
+                backup_chunks::materialize(&chain, &assembled)?;
+                backup_chunks::record_full(&assembled)?;
+                std::fs::rename(
+                    backup_chunks::hashes_path(&assembled),
+                    backup_chunks::hashes_path(&path),
+                )?;
+                return std::fs::rename(&assembled, &path);
             }
             if t == "create" {
                 let source = match &snap {
                     Some(s) => backend.snapshot_path(s),
                     None => backend.local_path(&vid),
                 };
-                super::backend::copy_whole(&source, &path, 0)
-            } else if let Some(target) = &restore_to {
-                let gib = restore_size.unwrap_or(size).max(size).max(0) as u64;
-                backend.restore_from(target, gib, &path)
-            } else {
-                for p in [path.clone(), path.with_extension("tmp")] {
-                    match std::fs::remove_file(&p) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(e),
+                match &parent {
+                    Some(parent) => {
+                        let changed = backup_chunks::write_delta(&source, parent, &path)?;
+                        tracing::info!(chunks = changed, "incremental backup written");
+                        Ok(())
+                    }
+                    None => {
+                        super::backend::copy_whole(&source, &path, 0)?;
+                        backup_chunks::record_full(&path)
                     }
                 }
-                Ok(())
+            } else if let Some(target) = &restore_to {
+                let gib = restore_size.unwrap_or(size).max(size).max(0) as u64;
+                if chain.len() <= 1 {
+                    return backend.restore_from(target, gib, &path);
+                }
+                backup_chunks::materialize(&chain, &assembled)?;
+                let done = backend.restore_from(target, gib, &assembled);
+                backup_chunks::remove(&assembled)?;
+                done
+            } else {
+                backup_chunks::remove(&assembled)?;
+                backup_chunks::remove(&path)
             }
         })
         .await

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod attachments;
 mod backend;
+mod backup_chunks;
 pub(crate) mod backups;
 mod exports;
 pub mod facade;

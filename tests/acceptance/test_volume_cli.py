@@ -161,8 +161,9 @@ def backup_status(osc: Osc, name: str) -> str:
 
 
 def test_backup_restore_and_upload_keep_the_data(demo, tmp_path):
-    """A volume made from an image is backed up, restored into a new volume, and
-    that volume is uploaded to Glance: the image's bytes come back unchanged."""
+    """A volume made from an image is backed up (whole, then incrementally), the
+    increment is restored into a new volume, and that volume is uploaded to Glance:
+    the image's bytes come back unchanged."""
     marker = b"onestack-backup-marker"
     data = tmp_path / "disk.raw"
     data.write_bytes(b"\0" * 8192 + marker + b"\0" * (1 << 20))
@@ -187,7 +188,8 @@ def test_backup_restore_and_upload_keep_the_data(demo, tmp_path):
     restored = unique("restored")
     demo.run("volume", "create", "--size", "1", restored)
     wait_status(demo, restored, "available")
-    demo.run("volume", "backup", "restore", "--force", backup, restored)
+    # The increment holds no chunk (nothing changed): restoring it reads its chain.
+    demo.run("volume", "backup", "restore", "--force", inc, restored)
     v = wait_status(demo, restored, "available", timeout=60)
     assert v["bootable"] is True and v["properties"].get("k") == "v", v
     uploaded = unique("uploaded")
