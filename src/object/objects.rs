@@ -575,6 +575,37 @@ impl ObjectService {
         .await
     }
 
+    /// Adds one system metadata item to the object just written (its ETag still
+    /// `etag`), leaving its timestamp: what the write learned only at the body's
+    /// end (an S3 trailer checksum). An object replaced meanwhile is left alone.
+    pub async fn object_sysmeta_set(
+        &self,
+        account: &str,
+        container: &str,
+        name: &str,
+        etag: &str,
+        item: (String, String),
+    ) -> ApiResult<()> {
+        debug_assert!(item.0.starts_with("x-object-sysmeta-"));
+        let (a, c, n, etag) = (
+            account.to_owned(),
+            container.to_owned(),
+            name.to_owned(),
+            etag.to_owned(),
+        );
+        self.write(move |tx| {
+            let Some(mut o) = store::object_get(tx, &a, &c, &n, now_secs()).map_err(sql)? else {
+                return Ok(());
+            };
+            if o.etag != etag {
+                return Ok(());
+            }
+            o.meta.insert(item.0, item.1);
+            store::object_update_meta(tx, &o).map_err(sql)
+        })
+        .await
+    }
+
     /// Object DELETE: in a versioned container (stack mode) the newest archived
     /// version takes its place; in history mode the object is archived first.
     pub async fn object_delete(&self, account: &str, container: &str, name: &str) -> ApiResult<()> {

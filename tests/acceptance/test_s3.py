@@ -206,6 +206,17 @@ def test_checksums_verified(s3, cloud):
         r = s3.put_object(Bucket=b, Key=f"k-{alg}", Body=body, ChecksumAlgorithm=alg)
         assert r[f"Checksum{alg}"], r
         assert s3.get_object(Bucket=b, Key=f"k-{alg}")["Body"].read() == body
+        # The checksum is stored: returned when asked for (and then checked by
+        # botocore against the body), not otherwise, nor for a range.
+        got = s3.get_object(Bucket=b, Key=f"k-{alg}", ChecksumMode="ENABLED")
+        assert got[f"Checksum{alg}"] == r[f"Checksum{alg}"], got
+        assert got["Body"].read() == body
+        head = s3.head_object(Bucket=b, Key=f"k-{alg}", ChecksumMode="ENABLED")
+        assert head[f"Checksum{alg}"] == r[f"Checksum{alg}"], head
+        assert f"Checksum{alg}" not in s3.head_object(Bucket=b, Key=f"k-{alg}")
+        part = s3.get_object(Bucket=b, Key=f"k-{alg}", Range="bytes=0-9",
+                             ChecksumMode="ENABLED")
+        assert f"Checksum{alg}" not in part and len(part["Body"].read()) == 10
     # botocore computes CRC32C only with awscrt; the value is given as a client
     # with it would send it.
     r = s3.put_object(Bucket=b, Key="k-CRC32C", Body=body, ChecksumCRC32C=crc32c_b64(body))

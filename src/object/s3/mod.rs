@@ -239,6 +239,8 @@ pub struct S3Req {
     checksum: Option<checksum::Expected>,
     /// Set when the body does not match that checksum.
     pub checksum_bad: Arc<AtomicBool>,
+    /// The checksum, once the whole body matched it.
+    checksum_verified: payload::Verified,
     body: std::sync::Mutex<Option<Body>>,
 }
 
@@ -274,8 +276,13 @@ impl S3Req {
             raw,
             self.payload.clone(),
             self.payload_bad.clone(),
-            self.checksum.clone(),
-            self.checksum_bad.clone(),
+            self.checksum
+                .clone()
+                .map(|expected| payload::ChecksumCheck {
+                    expected,
+                    bad: self.checksum_bad.clone(),
+                    verified: self.checksum_verified.clone(),
+                }),
         )
     }
     /// A small body (an XML document) read whole, up to `limit` bytes.
@@ -325,6 +332,16 @@ impl S3Req {
             put_header(h, c.alg.header(), v);
         }
     }
+    /// The body's checksum as stored with the object (system metadata), once the
+    /// whole body matched it: from a header or an `aws-chunked` trailer.
+    pub fn verified_checksum(&self) -> Option<(String, String)> {
+        let alg = self.checksum.as_ref()?.alg;
+        let value = self.checksum_verified.lock().ok()?.clone()?;
+        Some((
+            CHECKSUM_SYSMETA.to_owned(),
+            format!("{} {value}", alg.header()),
+        ))
+    }
     /// A service error from a call that consumed the body.
     pub fn put_error(&self, e: ApiError, key: &str) -> S3Error {
         if self.payload_bad.load(Ordering::Acquire) || self.checksum_bad.load(Ordering::Acquire) {
@@ -335,6 +352,11 @@ impl S3Req {
 }
 
 pub type S3Result = Result<Response, S3Error>;
+
+/// Where an object keeps the `x-amz-checksum-*` it was written with, as
+/// `<header> <base64 value>`; GetObject and HeadObject return it when asked with
+/// `x-amz-checksum-mode: ENABLED`.
+pub const CHECKSUM_SYSMETA: &str = "x-object-sysmeta-s3api-checksum";
 
 async fn entry(State(cloud): State<Cloud>, req: Request) -> Response {
     let request_id = req
@@ -430,6 +452,7 @@ async fn authenticate(cloud: &Cloud, req: Request, request_id: String) -> Result
         payload_bad: Arc::new(AtomicBool::new(false)),
         checksum,
         checksum_bad: Arc::new(AtomicBool::new(false)),
+        checksum_verified: payload::Verified::default(),
         body: std::sync::Mutex::new(Some(body)),
     })
 }

@@ -157,6 +157,15 @@ async fn object_put(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Resu
         .await
         .map_err(|e| r.put_error(e, key))?;
     reap_parts(cloud, &r.account, old).await;
+    // The checksum is known once the body ended (a trailer's, at its very end):
+    // kept before the reply, so a GetObject that asks for it gets it.
+    if let Some(item) = r.verified_checksum() {
+        cloud
+            .object
+            .object_sysmeta_set(&r.account, bucket, key, &o.etag, item)
+            .await
+            .map_err(|e| S3Error::from_api(e, key))?;
+    }
     let mut resp = empty(StatusCode::OK);
     put_header(resp.headers_mut(), "etag", &format!("\"{}\"", o.etag));
     r.echo_checksum(resp.headers_mut());
@@ -436,6 +445,17 @@ async fn object_get(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Resu
     }
     if let Some(n) = o.meta.get(multipart::PARTS_SYSMETA) {
         put_header(h, "x-amz-mp-parts-count", n);
+    }
+    // A whole object's stored checksum, when the client asks for it.
+    if crange.is_none()
+        && r.header("x-amz-checksum-mode")
+            .is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
+        && let Some((name, value)) = o
+            .meta
+            .get(super::CHECKSUM_SYSMETA)
+            .and_then(|v| v.split_once(' '))
+    {
+        put_header(h, name, value);
     }
     if let Some(c) = crange {
         put_header(h, "content-range", &c);

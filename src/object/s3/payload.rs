@@ -22,20 +22,30 @@ fn bad(flag: &AtomicBool, why: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_owned())
 }
 
-/// `raw` checked against `payload` and the declared `x-amz-checksum-*`; `flag` is
-/// set when the payload check fails, `sum_bad` when the checksum does not match.
+/// Where a body's checksum lands once the whole body matched it.
+pub type Verified = Arc<std::sync::Mutex<Option<String>>>;
+
+/// The checks on a request body: the declared `x-amz-checksum-*` and where to
+/// report it, `sum_bad` set when it does not match.
+pub struct ChecksumCheck {
+    pub expected: Expected,
+    pub bad: Arc<AtomicBool>,
+    pub verified: Verified,
+}
+
+/// `raw` checked against `payload` and the declared checksum; `flag` is set when
+/// the payload check fails.
 pub fn checked(
     raw: ByteStream,
     payload: Payload,
     flag: Arc<AtomicBool>,
-    sum: Option<Expected>,
-    sum_bad: Arc<AtomicBool>,
+    sum: Option<ChecksumCheck>,
 ) -> ByteStream {
     let trailers: Trailers = Arc::default();
     let body = decoded(raw, payload, flag, trailers.clone());
     match sum {
         None => body,
-        Some(sum) => with_checksum(body, sum, trailers, sum_bad),
+        Some(sum) => with_checksum(body, sum, trailers),
     }
 }
 
@@ -44,37 +54,35 @@ type Trailers = Arc<std::sync::Mutex<Vec<(String, String)>>>;
 
 /// Hashes the body as it passes and compares at its end with the header's value or
 /// the trailer's.
-fn with_checksum(
-    body: ByteStream,
-    sum: Expected,
-    trailers: Trailers,
-    sum_bad: Arc<AtomicBool>,
-) -> ByteStream {
-    let state = (body, Some(Hasher::new(sum.alg)), sum, trailers, sum_bad);
+fn with_checksum(body: ByteStream, sum: ChecksumCheck, trailers: Trailers) -> ByteStream {
+    let state = (body, Some(Hasher::new(sum.expected.alg)), sum, trailers);
     Box::pin(futures_util::stream::unfold(
         state,
-        |(mut body, hasher, sum, trailers, sum_bad)| async move {
+        |(mut body, hasher, sum, trailers)| async move {
             let mut hasher = hasher?;
             match body.next().await {
                 Some(Ok(c)) => {
                     hasher.update(&c);
-                    Some((Ok(c), (body, Some(hasher), sum, trailers, sum_bad)))
+                    Some((Ok(c), (body, Some(hasher), sum, trailers)))
                 }
-                Some(Err(e)) => Some((Err(e), (body, None, sum, trailers, sum_bad))),
+                Some(Err(e)) => Some((Err(e), (body, None, sum, trailers))),
                 None => {
-                    let want = sum.value.clone().or_else(|| {
+                    let want = sum.expected.value.clone().or_else(|| {
                         trailers.lock().ok().and_then(|t| {
                             t.iter()
-                                .find(|(k, _)| k == sum.alg.header())
+                                .find(|(k, _)| k == sum.expected.alg.header())
                                 .map(|(_, v)| v.clone())
                         })
                     });
                     let got = hasher.finish();
                     if want.as_deref() == Some(got.as_str()) {
+                        if let Ok(mut v) = sum.verified.lock() {
+                            *v = Some(got);
+                        }
                         None
                     } else {
-                        let e = bad(&sum_bad, "x-amz-checksum mismatch");
-                        Some((Err(e), (body, None, sum, trailers, sum_bad)))
+                        let e = bad(&sum.bad, "x-amz-checksum mismatch");
+                        Some((Err(e), (body, None, sum, trailers)))
                     }
                 }
             }
@@ -263,7 +271,6 @@ mod tests {
             Payload::Sha256(good),
             flag.clone(),
             None,
-            flag.clone(),
         );
         assert_eq!(all(s).await.expect("ok"), b"hello");
         let s = checked(
@@ -271,7 +278,6 @@ mod tests {
             Payload::Sha256("00".repeat(32)),
             flag.clone(),
             None,
-            flag.clone(),
         );
         assert!(all(s).await.is_err());
         assert!(flag.load(Ordering::Acquire));
@@ -289,15 +295,22 @@ mod tests {
             Payload::Chunked(None),
             flag.clone(),
             None,
-            flag,
         );
         assert_eq!(all(s).await.expect("ok"), b"hello abc");
     }
 
-    fn crc32_trailer() -> Option<Expected> {
-        Some(Expected {
-            alg: super::super::checksum::Algorithm::Crc32,
-            value: None,
+    fn crc32(
+        value: Option<&str>,
+        bad: &Arc<AtomicBool>,
+        verified: &Verified,
+    ) -> Option<ChecksumCheck> {
+        Some(ChecksumCheck {
+            expected: Expected {
+                alg: super::super::checksum::Algorithm::Crc32,
+                value: value.map(str::to_owned),
+            },
+            bad: bad.clone(),
+            verified: verified.clone(),
         })
     }
 
@@ -305,6 +318,7 @@ mod tests {
     async fn checksums_in_headers_and_trailers() {
         let flag = Arc::new(AtomicBool::new(false));
         let sum_bad = Arc::new(AtomicBool::new(false));
+        let verified = Verified::default();
         // CRC32 of "hello world" is DUoRhQ==.
         let s = checked(
             of(vec![
@@ -312,33 +326,36 @@ mod tests {
             ]),
             Payload::Chunked(None),
             flag.clone(),
-            crc32_trailer(),
-            sum_bad.clone(),
+            crc32(None, &sum_bad, &verified),
         );
         assert_eq!(all(s).await.expect("ok"), b"hello world");
+        assert_eq!(
+            verified.lock().expect("lock").take().as_deref(),
+            Some("DUoRhQ==")
+        );
         let s = checked(
             of(vec![
                 b"5\r\nhello\r\n6\r\n wxrld\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n",
             ]),
             Payload::Chunked(None),
             flag.clone(),
-            crc32_trailer(),
-            sum_bad.clone(),
+            crc32(None, &sum_bad, &verified),
         );
         assert!(all(s).await.is_err());
         assert!(sum_bad.load(Ordering::Acquire));
+        assert!(verified.lock().expect("lock").is_none());
         let ok = Arc::new(AtomicBool::new(false));
         let s = checked(
             of(vec![b"hello ", b"world"]),
             Payload::Unsigned,
             flag.clone(),
-            Some(Expected {
-                alg: super::super::checksum::Algorithm::Crc32,
-                value: Some("DUoRhQ==".into()),
-            }),
-            ok.clone(),
+            crc32(Some("DUoRhQ=="), &ok, &verified),
         );
         assert_eq!(all(s).await.expect("ok"), b"hello world");
         assert!(!ok.load(Ordering::Acquire));
+        assert_eq!(
+            verified.lock().expect("lock").take().as_deref(),
+            Some("DUoRhQ==")
+        );
     }
 }
