@@ -334,7 +334,10 @@ pub fn setup(o: &HorizonOptions) -> anyhow::Result<Vec<String>> {
 
 /// The uid and gid of `name`, when it exists.
 fn user_ids(name: &str) -> Option<(u32, u32)> {
-    let out = Command::new("getent").args(["passwd", name]).output().ok()?;
+    let out = Command::new("getent")
+        .args(["passwd", name])
+        .output()
+        .ok()?;
     let line = String::from_utf8_lossy(&out.stdout);
     let mut f = line.trim().split(':').skip(2);
     Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
@@ -374,7 +377,11 @@ fn own_files(o: &HorizonOptions, changes: &mut Vec<String>) -> anyhow::Result<()
         )?;
     }
     let (uid, gid) = user_ids(USER).with_context(|| format!("the user {USER} is missing"))?;
-    for path in [home.join("sessions"), home.join("run"), home.join("secret_key")] {
+    for path in [
+        home.join("sessions"),
+        home.join("run"),
+        home.join("secret_key"),
+    ] {
         use std::os::unix::fs::MetadataExt;
         let meta =
             std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;

@@ -652,12 +652,12 @@ pub async fn flavor_edit(
             Field::text("ephemeral", "Ephemeral disk (GB)")
                 .kind("number")
                 .value(text(fl, "OS-FLV-EXT-DATA:ephemeral")),
-            Field::text("swap", "Swap (MB)")
-                .kind("number")
-                .value(match text(fl, "swap").as_str() {
+            Field::text("swap", "Swap (MB)").kind("number").value(
+                match text(fl, "swap").as_str() {
                     "" => "0".to_owned(),
                     v => v.to_owned(),
-                }),
+                },
+            ),
         ],
     );
     let projects = projects.unwrap_or_default();
@@ -930,7 +930,8 @@ pub async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let t = &sess.token;
     let (routers, nets, projects) = tokio::join!(
         d.backend.get(t, format!("{NET}/routers")),
-        d.backend.get(t, format!("{NET}/networks?router:external=true")),
+        d.backend
+            .get(t, format!("{NET}/networks?router:external=true")),
         d.backend.get(t, format!("{KS}/projects")),
     );
     let routers = routers?;
@@ -969,13 +970,14 @@ pub async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
             Ok(seg) => format!("/dashboard/admin/routers/{seg}"),
             Err(_) => continue,
         };
-        let mut actions = vec![
-            Action::new("Set Gateway", format!("{here}/gateway")).input(Field::select(
-                "network",
-                "External network",
-                options(externals, "id", |n| s(n, "name").to_owned()),
-            )),
-        ];
+        let mut actions =
+            vec![
+                Action::new("Set Gateway", format!("{here}/gateway")).input(Field::select(
+                    "network",
+                    "External network",
+                    options(externals, "id", |n| s(n, "name").to_owned()),
+                )),
+            ];
         if !gw_text.is_empty() {
             actions.push(Action::new("Clear Gateway", format!("{here}/gateway/clear")).danger());
         }
@@ -991,16 +993,7 @@ pub async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
             actions,
         );
     }
-    super::panel(
-        &d,
-        &sess,
-        "admin-routers",
-        "Routers",
-        vec![],
-        vec![t],
-        None,
-    )
-    .await
+    super::panel(&d, &sess, "admin-routers", "Routers", vec![], vec![t], None).await
 }
 
 /// `POST /dashboard/admin/routers/{id}/gateway` (set) and `.../gateway/clear`.

@@ -224,7 +224,10 @@ pub async fn launch_page(State(d): State<Dash>, headers: HeaderMap) -> PageResul
                 "" => s(v, "id"),
                 n => n,
             };
-            (s(v, "id").to_owned(), format!("{name} ({} GB)", text(v, "size")))
+            (
+                s(v, "id").to_owned(),
+                format!("{name} ({} GB)", text(v, "size")),
+            )
         })
         .collect();
     let mut flavor_list: Vec<&Value> = list(&flavors, "flavors").iter().collect();
@@ -287,8 +290,11 @@ pub async fn launch_page(State(d): State<Dash>, headers: HeaderMap) -> PageResul
             Field::text("volume_size", "New volume size (GB)")
                 .kind("number")
                 .value("1"),
-            Field::text("delete_on_termination", "Delete the volume with the instance")
-                .kind("checkbox"),
+            Field::text(
+                "delete_on_termination",
+                "Delete the volume with the instance",
+            )
+            .kind("checkbox"),
         ]);
     }
     fields.extend([
