@@ -874,6 +874,11 @@ def _launch(browser, dash, name: str, source: str, selects: dict[str, str],
         el.clear()
         el.send_keys(v)
     Select(launch.find_element(By.NAME, "flavor")).select_by_index(0)
+    # On the project's own network (other tests add more: Nova wants one named).
+    for box in launch.find_elements(By.NAME, "network"):
+        if box.is_selected():
+            box.click()
+    launch.find_element(By.XPATH, ".//label[normalize-space(.)='private']/input").click()
     _submit(browser, browser.find_element(By.ID, "launch-submit"))
     err = browser.find_elements(By.ID, "error-message")
     assert not err, err[0].text
