@@ -377,11 +377,19 @@ fn own_files(o: &HorizonOptions, changes: &mut Vec<String>) -> anyhow::Result<()
         )?;
     }
     let (uid, gid) = user_ids(USER).with_context(|| format!("the user {USER} is missing"))?;
+    // Sessions written while Horizon ran as root (before it had its own user) go
+    // to it too, so those logged in stay logged in.
+    let sessions: Vec<PathBuf> = std::fs::read_dir(home.join("sessions"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
     for path in [
         home.join("sessions"),
         home.join("run"),
         home.join("secret_key"),
-    ] {
+    ]
+    .into_iter()
+    .chain(sessions)
+    {
         use std::os::unix::fs::MetadataExt;
         let meta =
             std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;

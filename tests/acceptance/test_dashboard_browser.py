@@ -879,6 +879,7 @@ def _launch(browser, dash, name: str, source: str, selects: dict[str, str],
         if box.is_selected():
             box.click()
     launch.find_element(By.XPATH, ".//label[normalize-space(.)='private']/input").click()
+    t_click = time.monotonic()
     _submit(browser, browser.find_element(By.ID, "launch-submit"))
     err = browser.find_elements(By.ID, "error-message")
     assert not err, err[0].text
@@ -891,6 +892,8 @@ def _launch(browser, dash, name: str, source: str, selects: dict[str, str],
         assert cells[3].text != "ERROR", f"instance went to ERROR: {[c.text for c in cells]}"
         return cells[3].text == "ACTIVE" and cells[4].text == ""
     _until(browser, BOOT_TIMEOUT).until(active, message=f"{name} never ACTIVE")
+    TIMINGS.append(f"browser: Launch click -> ACTIVE shown, boot source {source!r} "
+                   f"{time.monotonic() - t_click:.1f}s")
     return _until(browser, 10).until(
         lambda d: d.find_element(By.XPATH, row).get_attribute("data-id"))
 
