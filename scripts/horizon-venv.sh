@@ -9,7 +9,7 @@ set -euo pipefail
 
 VENV="${ONESTACK_HORIZON_VENV:-$HOME/.cache/onestack/horizon-venv}"
 PYTHON="${PYTHON:-python3}"
-REQUIREMENTS=(horizon==27.0.0 gunicorn==27.0.1 whitenoise==6.12.0)
+REQUIREMENTS=(horizon==27.0.0 heat-dashboard==16.0.0 gunicorn==27.0.1 whitenoise==6.12.0)
 STAMP="$VENV/.onestack-horizon-requirements"
 want="$(printf '%s\n' "${REQUIREMENTS[@]}")"
 

@@ -30,7 +30,17 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8091";
 /// What the venv holds, pinned: the release tried against onestack, the WSGI
 /// server and the static-file middleware. scripts/horizon-venv.sh installs the
 /// same list and writes the same stamp, so a venv it made is reused as is.
-pub const REQUIREMENTS: &[&str] = &["horizon==27.0.0", "gunicorn==27.0.1", "whitenoise==6.12.0"];
+pub const REQUIREMENTS: &[&str] = &[
+    "horizon==27.0.0",
+    "heat-dashboard==16.0.0",
+    "gunicorn==27.0.1",
+    "whitenoise==6.12.0",
+];
+/// The unprivileged system user Horizon's unit runs as (made by the setup when it
+/// runs as root): Horizon is a Django app with a secret key and the users'
+/// sessions, and nothing in it needs root, so a flaw in it reaches only its own
+/// files.
+pub const USER: &str = "onestack-horizon";
 /// The venv's record of what was installed into it.
 pub const STAMP: &str = ".onestack-horizon-requirements";
 
@@ -86,6 +96,13 @@ pub fn settings_text(o: &HorizonOptions) -> String {
          OPENSTACK_NEUTRON_NETWORK = {{'enable_router': True, 'enable_quotas': True, \
          'enable_ipv6': False, 'enable_distributed_router': False, 'enable_ha_router': False, \
          'enable_fip_topology_check': True}}\n\
+         # The heat-dashboard plugin's panels (Project > Orchestration), enabled from\n\
+         # its own `enabled` files, as if they were in openstack_dashboard/local/enabled.\n\
+         import importlib.util as _ilu\n\
+         import openstack_dashboard.local.enabled as _local_enabled\n\
+         _heat = _ilu.find_spec('heat_dashboard')\n\
+         if _heat is not None:\n    \
+         _local_enabled.__path__.append(_heat.submodule_search_locations[0] + '/enabled')\n\
          LOGGING = {{'version': 1, 'disable_existing_loggers': False, \
          'handlers': {{'console': {{'class': 'logging.StreamHandler'}}}}, \
          'root': {{'handlers': ['console'], 'level': 'WARNING'}}}}\n",
@@ -138,7 +155,7 @@ pub fn serve_command(o: &HorizonOptions) -> Vec<String> {
         "--timeout".into(),
         "120".into(),
         "--control-socket".into(),
-        home.join("gunicorn.ctl").display().to_string(),
+        home.join("run/gunicorn.ctl").display().to_string(),
         "onestack_horizon_wsgi:application".into(),
     ]
 }
@@ -158,6 +175,11 @@ pub fn unit_text(o: &HorizonOptions) -> String {
          \n\
          [Service]\n\
          Type=simple\n\
+         User={USER}\n\
+         Group={USER}\n\
+         NoNewPrivileges=yes\n\
+         PrivateTmp=yes\n\
+         ProtectSystem=full\n\
          {env}\
          ExecStart={cmd}\n\
          Restart=always\n\
@@ -265,8 +287,13 @@ pub fn setup(o: &HorizonOptions) -> anyhow::Result<Vec<String>> {
         file(&mut changes, key, &format!("{secret}\n"), 0o600)?;
     }
     if !o.dry_run {
-        std::fs::create_dir_all(home.join("sessions"))
-            .with_context(|| format!("creating {}", home.join("sessions").display()))?;
+        for dir in ["sessions", "run"] {
+            std::fs::create_dir_all(home.join(dir))
+                .with_context(|| format!("creating {}", home.join(dir).display()))?;
+        }
+    }
+    if o.unit_dir.is_some() {
+        own_files(o, &mut changes)?;
     }
     // Static files: collected and compressed offline when the settings changed (or
     // were never applied), as a packaged Horizon does at install time.
@@ -303,6 +330,78 @@ pub fn setup(o: &HorizonOptions) -> anyhow::Result<Vec<String>> {
         file(&mut changes, dir.join(UNIT_NAME), &unit_text(o), 0o644)?;
     }
     Ok(changes)
+}
+
+/// The uid and gid of `name`, when it exists.
+fn user_ids(name: &str) -> Option<(u32, u32)> {
+    let out = Command::new("getent")
+        .args(["passwd", name])
+        .output()
+        .ok()?;
+    let line = String::from_utf8_lossy(&out.stdout);
+    let mut f = line.trim().split(':').skip(2);
+    Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+}
+
+/// As root: makes `USER` (a system user with no shell and no home of its own) and
+/// gives it what Horizon writes: the sessions, the secret key (0600, so only it
+/// reads it) and gunicorn's control socket's directory. The settings, the WSGI
+/// file and the static files stay root's, which Horizon only reads. Not as root
+/// (a test, a user's own cloud) the files stay the caller's and the unit's `User=`
+/// is for the machine that installs it.
+fn own_files(o: &HorizonOptions, changes: &mut Vec<String>) -> anyhow::Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let home = o.state_dir.join(DIR);
+    if user_ids(USER).is_none() {
+        changes.push(format!("create the system user {USER}"));
+        if o.dry_run {
+            return Ok(());
+        }
+        run(
+            &[
+                "useradd".into(),
+                "--system".into(),
+                "--user-group".into(),
+                "--no-create-home".into(),
+                "--home-dir".into(),
+                home.display().to_string(),
+                "--shell".into(),
+                "/usr/sbin/nologin".into(),
+                USER.into(),
+            ],
+            &[],
+            "creating Horizon's system user",
+        )?;
+    }
+    let (uid, gid) = user_ids(USER).with_context(|| format!("the user {USER} is missing"))?;
+    // Sessions written while Horizon ran as root (before it had its own user) go
+    // to it too, so those logged in stay logged in.
+    let sessions: Vec<PathBuf> = std::fs::read_dir(home.join("sessions"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    for path in [
+        home.join("sessions"),
+        home.join("run"),
+        home.join("secret_key"),
+    ]
+    .into_iter()
+    .chain(sessions)
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta =
+            std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+        if meta.uid() != uid || meta.gid() != gid {
+            changes.push(format!("give {} to {USER}", path.display()));
+            if !o.dry_run {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                    .with_context(|| format!("chown {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `systemctl daemon-reload`, then enable and (re)start Horizon's unit.
@@ -361,6 +460,8 @@ mod tests {
             "After=network-online.target onestack.service",
             "Environment=\"SCRIPT_NAME=/horizon\"",
             "Environment=\"PYTHONPATH=/var/lib/onestack/horizon/conf\"",
+            "User=onestack-horizon",
+            "NoNewPrivileges=yes",
         ] {
             assert!(u.lines().any(|l| l == line), "{line} missing:\n{u}");
         }

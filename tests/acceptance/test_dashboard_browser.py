@@ -855,6 +855,235 @@ def test_admin_creates_and_edits(dash, browser):
     logout(browser, dash)
 
 
+def _launch(browser, dash, name: str, source: str, selects: dict[str, str],
+            boxes: dict[str, bool], texts: dict[str, str]) -> str:
+    """Launches `name` from the wizard with boot source `source` (the option's text;
+    `selects` by option value), waits for ACTIVE in the list and returns its id."""
+    browser.get(f"{dash.base_url}/dashboard/project/instances/launch")
+    launch = browser.find_element(By.ID, "launch")
+    launch.find_element(By.NAME, "name").send_keys(name)
+    Select(launch.find_element(By.NAME, "source")).select_by_visible_text(source)
+    for k, v in selects.items():
+        Select(launch.find_element(By.NAME, k)).select_by_value(v)
+    for k, v in boxes.items():
+        box = launch.find_element(By.NAME, k)
+        if box.is_selected() != v:
+            box.click()
+    for k, v in texts.items():
+        el = launch.find_element(By.NAME, k)
+        el.clear()
+        el.send_keys(v)
+    Select(launch.find_element(By.NAME, "flavor")).select_by_index(0)
+    # On the project's own network (other tests add more: Nova wants one named).
+    for box in launch.find_elements(By.NAME, "network"):
+        if box.is_selected():
+            box.click()
+    launch.find_element(By.XPATH, ".//label[normalize-space(.)='private']/input").click()
+    t_click = time.monotonic()
+    _submit(browser, browser.find_element(By.ID, "launch-submit"))
+    err = browser.find_elements(By.ID, "error-message")
+    assert not err, err[0].text
+    row = f"//table[@id='instances']//tr[td/a[text()='{name}']]"
+
+    def active(d):
+        cells = d.find_elements(By.XPATH, row + "/td")
+        if not cells:
+            return False
+        assert cells[3].text != "ERROR", f"instance went to ERROR: {[c.text for c in cells]}"
+        return cells[3].text == "ACTIVE" and cells[4].text == ""
+    _until(browser, BOOT_TIMEOUT).until(active, message=f"{name} never ACTIVE")
+    TIMINGS.append(f"browser: Launch click -> ACTIVE shown, boot source {source!r} "
+                   f"{time.monotonic() - t_click:.1f}s")
+    return _until(browser, 10).until(
+        lambda d: d.find_element(By.XPATH, row).get_attribute("data-id"))
+
+
+def _delete_instance(browser, dash, name: str) -> None:
+    browser.get(f"{dash.base_url}/dashboard/project/instances")
+    row = f"//table[@id='instances']//tr[td/a[text()='{name}']]"
+    _submit(browser, browser.find_element(By.XPATH, row).find_element(
+        By.CSS_SELECTOR, "button[data-action='delete']"), confirm=True)
+    # The list refreshes itself while the instance is deleted.
+    _until(browser, 120).until(lambda d: not d.find_elements(By.XPATH, row),
+                               message=f"{name} never left the list")
+
+
+def _volumes_until(browser, dash, want, message: str):
+    """Re-reads the volumes page until `want({id: row text})` is true; returns it."""
+    def check(d):
+        d.get(f"{dash.base_url}/dashboard/project/volumes")
+        rows = d.find_elements(By.XPATH, "//table[@id='volumes']/tbody/tr[@data-id]")
+        return want({r.get_attribute("data-id"): r.text for r in rows})
+    return _until(browser, 120, poll_frequency=1).until(check, message=message)
+
+
+def test_launch_from_volumes(dash, browser):
+    """The wizard's volume boot sources, as Horizon offers them: the image on a new
+    volume (kept after the instance, as asked), then that volume itself as the boot
+    source, deleted with its instance."""
+    _login_as(browser, dash)
+    first, second = unique("dashbfv"), unique("dashvolboot")
+    browser.get(f"{dash.base_url}/dashboard/project/instances/launch")
+    image = next(o.get_attribute("value") for o in Select(browser.find_element(
+        By.ID, "launch").find_element(By.NAME, "image")).options if o.text == "cirros")
+    _launch(browser, dash, first, "Image (on a new volume)", {"image": image},
+            {"delete_on_termination": False}, {"volume_size": "1"})
+    # Its root volume: 1 GB, bootable, attached to it.
+    vol = _volumes_until(browser, dash, lambda rows: next(
+        (i for i, r in rows.items() if first in r and "in-use" in r), False),
+        f"no volume in use by {first}")
+    _delete_instance(browser, dash, first)
+    # Kept (delete on termination off): available again, and offered as a source.
+    _volumes_until(browser, dash, lambda rows: "available" in rows.get(vol, ""),
+                   f"volume {vol} never available after its instance went")
+    shot(browser, dash, "boot-volume-kept")
+    _launch(browser, dash, second, "Volume", {"volume": vol},
+            {"delete_on_termination": True}, {})
+    _volumes_until(browser, dash, lambda rows: second in rows.get(vol, ""),
+                   f"volume {vol} not attached to {second}")
+    _delete_instance(browser, dash, second)
+    # Deleted with its instance.
+    _volumes_until(browser, dash, lambda rows: vol not in rows,
+                   f"volume {vol} outlived {second}")
+
+
+def _save_form(browser, form_id: str, fields: dict[str, str]) -> None:
+    """Types `fields` into the form and posts it (the page it answers has loaded)."""
+    form = browser.find_element(By.ID, form_id)
+    for k, v in fields.items():
+        el = form.find_element(By.NAME, k)
+        el.clear()
+        el.send_keys(v)
+    _submit(browser, form.find_element(By.TAG_NAME, "button"))
+
+
+def _value(browser, form_id: str, name: str) -> str:
+    return _until(browser, 10).until(lambda d: d.find_element(By.ID, form_id).find_element(
+        By.NAME, name).get_attribute("value"))
+
+
+def test_admin_edits_quotas(dash, browser):
+    """A project's compute, network and volume quotas and the compute and volume
+    defaults, edited by the admin; a value the service refuses shows its message and
+    changes nothing."""
+    _login_as(browser, dash, "admin")
+    base = f"{dash.base_url}/dashboard/admin"
+    browser.get(f"{base}/projects")
+    row = browser.find_element(By.XPATH, "//table[@id='projects']//tr[td/a[text()='demo']]")
+    _submit(browser, row.find_element(By.LINK_TEXT, "Quotas"))
+    here = browser.current_url
+    assert here.endswith("/quotas"), here
+    for form, key, want in (("compute-quotas", "instances", "17"),
+                            ("network-quotas", "floatingip", "33"),
+                            ("volume-quotas", "volumes", "19")):
+        old = _value(browser, form, key)
+        _save_form(browser, form, {key: want})
+        assert not browser.find_elements(By.ID, "error-title"), \
+            browser.find_element(By.ID, "error-message").text
+        assert browser.current_url == here
+        assert _value(browser, form, key) == want, (form, key)
+        _save_form(browser, form, {key: old})
+        assert _value(browser, form, key) == old, (form, key)
+    # Nova's own validation, shown; the limit is unchanged.
+    _save_form(browser, "compute-quotas", {"cores": "-5"})
+    assert browser.find_element(By.ID, "error-title").text == "Request refused"
+    msg = browser.find_element(By.ID, "error-message").text
+    assert "cores" in msg and "-1" in msg, msg
+    browser.get(here)
+    assert _value(browser, "compute-quotas", "cores") != "-5"
+    shot(browser, dash, "admin-quotas")
+
+    # The defaults (the `default` quota class): compute and volume edited, network shown.
+    browser.get(f"{base}/defaults")
+    assert "floatingip" in browser.find_element(By.ID, "network-defaults").text
+    for form, key in (("compute-defaults", "key_pairs"), ("volume-defaults", "snapshots")):
+        old = _value(browser, form, key)
+        want = str(int(old) + 7)
+        _save_form(browser, form, {key: want})
+        assert not browser.find_elements(By.ID, "error-title"), \
+            browser.find_element(By.ID, "error-message").text
+        assert _value(browser, form, key) == want, (form, key)
+        _save_form(browser, form, {key: old})
+        assert _value(browser, form, key) == old, (form, key)
+    _save_form(browser, "volume-defaults", {"gigabytes": "lots"})
+    assert browser.find_element(By.ID, "error-title").text == "Request refused"
+    assert "gigabytes" in browser.find_element(By.ID, "error-message").text
+    logout(browser, dash)
+
+
+def test_admin_routers_and_flavor_edit(dash, browser):
+    """Every project's routers with their gateway set, cleared and the router
+    deleted; a private flavor's sizes edited (remade with its extra specs and its
+    project access), a refused edit leaving it as it was, its access list edited."""
+    demo_user, demo_pw = creds(dash, "demo")
+    tok = dash.issue_token(demo_user, demo_pw, "demo")
+    name = unique("dashadmrouter")
+    r = requests.post(f"{dash.base_url}/networking/v2.0/routers", timeout=10,
+                      headers={"X-Auth-Token": tok}, json={"router": {"name": name}})
+    assert r.status_code == 201, r.text
+    _login_as(browser, dash, "admin")
+    base = f"{dash.base_url}/dashboard/admin"
+    row = f"//table[@id='routers']//tr[td[text()='{name}']]"
+    browser.get(f"{base}/routers")
+    assert "demo" in browser.find_element(By.XPATH, row).text
+    form = browser.find_element(By.XPATH, row).find_element(
+        By.XPATH, ".//form[.//button[@data-action='set gateway']]")
+    Select(form.find_element(By.NAME, "network")).select_by_visible_text("public")
+    _submit(browser, form.find_element(By.TAG_NAME, "button"))
+    gw = browser.find_element(By.XPATH, row + "/td[3]").text
+    assert gw.startswith("public "), gw
+    shot(browser, dash, "admin-routers")
+    _submit(browser, browser.find_element(By.XPATH, row).find_element(
+        By.CSS_SELECTOR, "button[data-action='clear gateway']"), confirm=True)
+    assert browser.find_element(By.XPATH, row + "/td[3]").text == ""
+    _submit(browser, browser.find_element(By.XPATH, row).find_element(
+        By.CSS_SELECTOR, "button[data-action='delete']"), confirm=True)
+    assert not browser.find_elements(By.XPATH, row)
+
+    # A private flavor with an extra spec, demo given access.
+    flavor = unique("dashedit")
+    browser.get(f"{base}/flavors")
+    form = open_form(browser, "flavor-create")
+    form.find_element(By.NAME, "name").send_keys(flavor)
+    form.find_element(By.NAME, "public").click()
+    _submit(browser, form.find_element(By.TAG_NAME, "button"))
+    page = browser.current_url
+    assert page.startswith(f"{base}/flavors/"), page
+    _save_form(browser, "extra-spec-set", {"key": "hw:cpu_policy", "value": "shared"})
+    form = browser.find_element(By.ID, "flavor-access-add")
+    Select(form.find_element(By.NAME, "project")).select_by_visible_text("demo")
+    _submit(browser, form.find_element(By.TAG_NAME, "button"))
+    assert "demo" in browser.find_element(By.ID, "flavor-access").text
+
+    def facts():
+        return browser.find_element(By.ID, "flavor-facts").text
+    # Edited: remade with the same id, spec and access.
+    _save_form(browser, "flavor-edit", {"ram": "384", "vcpus": "2"})
+    assert not browser.find_elements(By.ID, "error-title"), \
+        browser.find_element(By.ID, "error-message").text
+    assert browser.current_url == page
+    assert "RAM (MB) 384" in facts() and "vCPUs 2" in facts(), facts()
+    assert "hw:cpu_policy" in browser.find_element(By.ID, "extra-specs").text
+    assert "demo" in browser.find_element(By.ID, "flavor-access").text
+    # Refused by Nova (no vCPUs): shown, and the flavor is as it was.
+    _save_form(browser, "flavor-edit", {"vcpus": "0"})
+    assert "vcpus" in browser.find_element(By.ID, "error-message").text.lower()
+    browser.get(page)
+    assert "RAM (MB) 384" in facts() and "vCPUs 2" in facts(), facts()
+    assert "hw:cpu_policy" in browser.find_element(By.ID, "extra-specs").text
+    assert "demo" in browser.find_element(By.ID, "flavor-access").text
+    # Access removed, then the flavor.
+    _submit(browser, browser.find_element(
+        By.CSS_SELECTOR, "#flavor-access button[data-action='remove']"), confirm=True)
+    assert "demo" not in browser.find_element(By.ID, "flavor-access").text
+    browser.get(f"{base}/flavors")
+    frow = f"//table[@id='flavors']//tr[td/a[text()='{flavor}']]"
+    _submit(browser, browser.find_element(By.XPATH, frow).find_element(
+        By.CSS_SELECTOR, "button[data-action='delete']"), confirm=True)
+    assert not browser.find_elements(By.XPATH, frow)
+    logout(browser, dash)
+
+
 def test_pages_need_a_session(dash):
     for path in ("project/overview", "project/instances", "admin/hypervisors"):
         r = requests.get(f"{dash.base_url}/dashboard/{path}", timeout=10, allow_redirects=False)

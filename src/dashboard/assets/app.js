@@ -114,4 +114,22 @@
       })
       .catch(function (e) { st.textContent = "could not connect: " + e.message; });
   });
+
+  // The launch form shows the fields of the chosen boot source only, as Horizon's
+  // does (hidden ones are still sent; the server reads those of the source).
+  var launch = document.getElementById("launch");
+  if (launch && launch.elements.source) {
+    var wanted = { image: ["image"], volume: ["volume", "delete_on_termination"],
+                   "image-volume": ["image", "volume_size", "delete_on_termination"] };
+    var showFields = function () {
+      var want = wanted[launch.elements.source.value] || [];
+      ["image", "volume", "volume_size", "delete_on_termination"].forEach(function (n) {
+        var el = launch.querySelector('[name="' + n + '"]');
+        var label = el && el.closest("label");
+        if (label) label.style.display = want.indexOf(n) < 0 ? "none" : "";
+      });
+    };
+    launch.elements.source.addEventListener("change", showFields);
+    showFields();
+  }
 })();

@@ -1,7 +1,7 @@
 //! Admin pages: hypervisors, all instances, flavors (with extra specs), images,
-//! networks, routers, projects, users, groups, roles and assignments, default
-//! quotas and system information; the forms and edit pages that change them are in
-//! `admin_edit`. The services' policy refuses a non-admin token; the pages also
+//! networks, projects, users, groups, roles and assignments and system
+//! information; the forms and edit pages that change them, and the routers page,
+//! are in `admin_edit`, the quotas in `quotas`. The services' policy refuses a non-admin token; the pages also
 //! answer 403 before asking when the session's token carries no admin role.
 
 use axum::extract::State;
@@ -182,12 +182,13 @@ pub async fn projects(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let mut t = Table::new(
         "projects",
         "Projects",
-        vec!["Name", "ID", "Domain", "Enabled", "Description"],
+        vec!["Name", "ID", "Domain", "Enabled", "Description", "Quotas"],
     );
     for p in list(&v, "projects") {
         let here = edit_href("projects", s(p, "id"));
         let mut cells = identity_cells(p, "name");
         cells[0] = link(s(p, "name"), here.clone());
+        cells.push(link("Quotas", format!("{here}/quotas")));
         t.row(s(p, "id"), cells, vec![delete(&here)]);
     }
     panel(
@@ -457,32 +458,6 @@ pub async fn networks(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     .await
 }
 
-/// `GET /dashboard/admin/routers`: every project's routers.
-pub async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
-    listing(
-        &d,
-        &headers,
-        ("admin-routers", "Routers"),
-        ("/networking/v2.0/routers", "routers"),
-        vec!["Project", "Name", "External gateway", "Status"],
-        |r| {
-            let gw = list(&r["external_gateway_info"], "external_fixed_ips")
-                .iter()
-                .map(|f| s(f, "ip_address"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            vec![
-                Cell::from(s(r, "project_id")),
-                Cell::from(s(r, "name")),
-                Cell::from(gw),
-                status(s(r, "status")),
-            ]
-        },
-        None,
-    )
-    .await
-}
-
 /// Each flavor's extra specs as `key=value, ...` (one call per flavor, all at
 /// once: the flavor list at this microversion does not carry them).
 async fn extra_specs(d: &Dash, token: &str, ids: &[String]) -> Vec<String> {
@@ -504,51 +479,6 @@ async fn extra_specs(d: &Dash, token: &str, ids: &[String]) -> Vec<String> {
             Err(_) => String::new(),
         }
     }))
-    .await
-}
-
-/// `GET /dashboard/admin/defaults`: the default quotas of compute, volumes and
-/// networking (what a new project gets).
-pub async fn defaults(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
-    let sess = admin_session(&d, &headers).await?;
-    let t = &sess.token;
-    let p = &sess.project_id;
-    let (compute, volume, network) = tokio::join!(
-        d.backend
-            .get(t, format!("/compute/v2.1/os-quota-sets/{p}/defaults")),
-        d.backend
-            .get(t, format!("/volume/v3/os-quota-sets/{p}/defaults")),
-        d.backend
-            .get(t, format!("/networking/v2.0/quotas/{p}/default")),
-    );
-    let mut tables = vec![];
-    for (id, title, v, key) in [
-        ("compute-defaults", "Compute", compute, "quota_set"),
-        ("volume-defaults", "Volume", volume, "quota_set"),
-        ("network-defaults", "Network", network, "quota"),
-    ] {
-        let Ok(v) = v else { continue };
-        let mut tb = Table::new(id, title, vec!["Quota", "Limit"]);
-        if let Some(m) = v[key].as_object() {
-            for (k, lim) in m.iter().filter(|(k, _)| k.as_str() != "id") {
-                let shown = match lim.as_i64() {
-                    Some(-1) => "unlimited".to_owned(),
-                    _ => lim.to_string(),
-                };
-                tb.row(k, vec![Cell::from(k.as_str()), Cell::from(shown)], vec![]);
-            }
-        }
-        tables.push(tb);
-    }
-    panel(
-        &d,
-        &sess,
-        "admin-defaults",
-        "Default Quotas",
-        vec![],
-        tables,
-        None,
-    )
     .await
 }
 

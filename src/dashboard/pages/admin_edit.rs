@@ -21,7 +21,7 @@ const NOVA: &str = "/compute/v2.1";
 const NET: &str = "/networking/v2.0";
 
 /// The session of an admin form post (403 for anyone else, before any call).
-fn admin_post(p: Posted) -> Result<(Session, FormData), PageError> {
+pub(super) fn admin_post(p: Posted) -> Result<(Session, FormData), PageError> {
     if !p.sess.is_admin {
         return Err(PageError::Api(super::super::backend::ApiFailure {
             status: axum::http::StatusCode::FORBIDDEN,
@@ -189,12 +189,19 @@ pub async fn project_edit(
         );
     }
     let title = format!("Project {}", s(p, "name"));
+    let quotas = UiForm::new(
+        "project-quotas-link",
+        "Quotas",
+        &format!("{here}/quotas"),
+        "Edit Quotas",
+        vec![],
+    );
     edit_page(
         &d,
         &sess,
         "admin-projects",
         &title,
-        vec![edit, add],
+        vec![quotas, edit, add],
         vec![members],
     )
     .await
@@ -612,14 +619,89 @@ pub async fn flavor_edit(
     let sess = admin_session(&d, &headers).await?;
     let seg = segment(&id)?;
     let t = &sess.token;
-    let (flavor, specs) = tokio::join!(
+    let (flavor, specs, access, projects) = tokio::join!(
         d.backend.get(t, format!("{NOVA}/flavors/{seg}")),
         d.backend
             .get(t, format!("{NOVA}/flavors/{seg}/os-extra_specs")),
+        d.backend
+            .get(t, format!("{NOVA}/flavors/{seg}/os-flavor-access")),
+        d.backend.get(t, format!("{KS}/projects")),
     );
     let flavor = flavor?;
     let fl = &flavor["flavor"];
     let here = format!("/dashboard/admin/flavors/{seg}");
+    let edit = UiForm::new(
+        "flavor-edit",
+        "Edit Flavor",
+        &here,
+        "Save",
+        vec![
+            Field::text("name", "Name").value(s(fl, "name")).required(),
+            Field::text("vcpus", "vCPUs")
+                .kind("number")
+                .value(text(fl, "vcpus"))
+                .required(),
+            Field::text("ram", "RAM (MB)")
+                .kind("number")
+                .value(text(fl, "ram"))
+                .required(),
+            Field::text("disk", "Root disk (GB)")
+                .kind("number")
+                .value(text(fl, "disk"))
+                .required(),
+            Field::text("ephemeral", "Ephemeral disk (GB)")
+                .kind("number")
+                .value(text(fl, "OS-FLV-EXT-DATA:ephemeral")),
+            Field::text("swap", "Swap (MB)").kind("number").value(
+                match text(fl, "swap").as_str() {
+                    "" => "0".to_owned(),
+                    v => v.to_owned(),
+                },
+            ),
+        ],
+    );
+    let projects = projects.unwrap_or_default();
+    let pname = |id: &str| {
+        list(&projects, "projects")
+            .iter()
+            .find(|p| s(p, "id") == id)
+            .map_or(id.to_owned(), |p| s(p, "name").to_owned())
+    };
+    let public = fl["os-flavor-access:is_public"] != Value::Bool(false);
+    let mut forms = vec![edit];
+    let mut access_table = Table::new("flavor-access", "Project Access", vec!["Project", "ID"]);
+    access_table.empty = if public {
+        "A public flavor is every project's.".into()
+    } else {
+        "No project has access.".into()
+    };
+    if !public {
+        for a in list(&access.unwrap_or_default(), "flavor_access") {
+            let pid = s(a, "tenant_id");
+            access_table.row(
+                pid,
+                vec![Cell::from(pname(pid)), Cell::from(pid)],
+                vec![
+                    Action::new("Remove", format!("{here}/access/remove"))
+                        .field("project", pid)
+                        .danger(),
+                ],
+            );
+        }
+        forms.push(UiForm::new(
+            "flavor-access-add",
+            "Give a Project Access",
+            &format!("{here}/access"),
+            "Add",
+            vec![Field::select(
+                "project",
+                "Project",
+                options(list(&projects, "projects"), "id", |p| {
+                    s(p, "name").to_owned()
+                }),
+            )],
+        ));
+    }
     let mut facts = Table::new("flavor-facts", "Flavor", vec!["Property", "Value"]);
     for (k, label) in [
         ("id", "ID"),
@@ -661,13 +743,303 @@ pub async fn flavor_edit(
         ],
     );
     let title = format!("Flavor {}", s(fl, "name"));
+    forms.push(set);
     edit_page(
         &d,
         &sess,
         "admin-flavors",
         &title,
-        vec![set],
-        vec![facts, st],
+        forms,
+        vec![facts, st, access_table],
+    )
+    .await
+}
+
+/// What a flavor is made of, read before an edit replaces it.
+struct FlavorParts {
+    body: Value,
+    specs: Value,
+    access: Vec<String>,
+}
+
+/// Creates a flavor from `parts` (its id, sizes and visibility), then sets its
+/// extra specs and gives its projects access again.
+async fn flavor_make(d: &Dash, token: &str, parts: &FlavorParts) -> Result<(), PageError> {
+    let made = d
+        .backend
+        .post(
+            token,
+            &format!("{NOVA}/flavors"),
+            json!({"flavor": parts.body}),
+        )
+        .await?;
+    let seg = segment(s(&made["flavor"], "id"))?;
+    if parts.specs.as_object().is_some_and(|m| !m.is_empty()) {
+        d.backend
+            .post(
+                token,
+                &format!("{NOVA}/flavors/{seg}/os-extra_specs"),
+                json!({"extra_specs": parts.specs}),
+            )
+            .await?;
+    }
+    for p in &parts.access {
+        d.backend
+            .post(
+                token,
+                &format!("{NOVA}/flavors/{seg}/action"),
+                json!({"addTenantAccess": {"tenant": p}}),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// `POST /dashboard/admin/flavors/{id}`: a flavor's name and sizes, changed as
+/// Horizon does it, since Nova cannot change them in place: the flavor is deleted
+/// and made again with the same id, visibility, extra specs and project access
+/// (servers keep their own copy of the flavor they were built with). Should Nova
+/// refuse the new values, the old flavor is made again as it was and the refusal
+/// is shown.
+pub async fn flavor_update(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    let seg = segment(&id)?;
+    let t = &sess.token;
+    let old = d.backend.get(t, format!("{NOVA}/flavors/{seg}")).await?;
+    let fl = &old["flavor"];
+    let specs = d
+        .backend
+        .get(t, format!("{NOVA}/flavors/{seg}/os-extra_specs"))
+        .await?["extra_specs"]
+        .clone();
+    let public = fl["os-flavor-access:is_public"] != Value::Bool(false);
+    let access: Vec<String> = if public {
+        vec![]
+    } else {
+        let a = d
+            .backend
+            .get(t, format!("{NOVA}/flavors/{seg}/os-flavor-access"))
+            .await?;
+        list(&a, "flavor_access")
+            .iter()
+            .map(|a| s(a, "tenant_id").to_owned())
+            .collect()
+    };
+    let size = |name: &str, label: &str| -> Result<u64, PageError> {
+        if f.get(name).is_empty() {
+            Ok(0)
+        } else {
+            number(&f, name, label)
+        }
+    };
+    let mut body = json!({
+        "id": s(fl, "id"),
+        "name": f.required("name", "Name")?,
+        "vcpus": number(&f, "vcpus", "vCPUs")?,
+        "ram": number(&f, "ram", "RAM")?,
+        "disk": number(&f, "disk", "Root disk")?,
+        "OS-FLV-EXT-DATA:ephemeral": size("ephemeral", "Ephemeral disk")?,
+        "swap": size("swap", "Swap")?,
+        "os-flavor-access:is_public": public,
+    });
+    let mut was = json!({
+        "id": s(fl, "id"),
+        "name": s(fl, "name"),
+        "vcpus": fl["vcpus"],
+        "ram": fl["ram"],
+        "disk": fl["disk"],
+        "OS-FLV-EXT-DATA:ephemeral": fl.get("OS-FLV-EXT-DATA:ephemeral").cloned().unwrap_or(json!(0)),
+        // Nova shows no swap as "".
+        "swap": if fl["swap"].is_number() { fl["swap"].clone() } else { json!(0) },
+        "os-flavor-access:is_public": public,
+    });
+    if let Some(desc) = fl.get("description").filter(|v| v.is_string()) {
+        body["description"] = desc.clone();
+        was["description"] = desc.clone();
+    }
+    let new = FlavorParts {
+        body,
+        specs: specs.clone(),
+        access: access.clone(),
+    };
+    let old = FlavorParts {
+        body: was,
+        specs,
+        access,
+    };
+    replace_flavor(&d, t, &seg, new, old).await
+}
+
+/// Deletes the flavor and makes `new`; when that is refused, makes `old` again.
+async fn replace_flavor(
+    d: &Dash,
+    t: &str,
+    seg: &str,
+    new: FlavorParts,
+    old: FlavorParts,
+) -> PageResult {
+    d.backend
+        .delete(t, &format!("{NOVA}/flavors/{seg}"))
+        .await?;
+    if let Err(refused) = flavor_make(d, t, &new).await {
+        if let Err(e) = flavor_make(d, t, &old).await {
+            tracing::error!(flavor = %seg, error = ?e, "making a flavor again after a refused edit");
+        }
+        return Err(refused);
+    }
+    back(&format!("/dashboard/admin/flavors/{seg}"))
+}
+
+/// `POST /dashboard/admin/flavors/{id}/access` (give) and `.../access/remove`: a
+/// project's access to a private flavor.
+pub async fn flavor_access_add(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
+    flavor_access(d, id, p, "addTenantAccess").await
+}
+
+pub async fn flavor_access_remove(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
+    flavor_access(d, id, p, "removeTenantAccess").await
+}
+
+async fn flavor_access(d: Dash, id: String, p: Posted, action: &str) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    let seg = segment(&id)?;
+    d.backend
+        .post(
+            &sess.token,
+            &format!("{NOVA}/flavors/{seg}/action"),
+            json!({ action: {"tenant": f.required("project", "Project")?} }),
+        )
+        .await?;
+    back(&format!("/dashboard/admin/flavors/{seg}"))
+}
+
+// ---- routers (any project's) ----
+
+/// `GET /dashboard/admin/routers`: every project's routers, each with its external
+/// gateway set or cleared and a Delete button.
+pub async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+    let sess = admin_session(&d, &headers).await?;
+    let t = &sess.token;
+    let (routers, nets, projects) = tokio::join!(
+        d.backend.get(t, format!("{NET}/routers")),
+        d.backend
+            .get(t, format!("{NET}/networks?router:external=true")),
+        d.backend.get(t, format!("{KS}/projects")),
+    );
+    let routers = routers?;
+    let (nets, projects) = (nets.unwrap_or_default(), projects.unwrap_or_default());
+    let pname = |id: &str| {
+        list(&projects, "projects")
+            .iter()
+            .find(|p| s(p, "id") == id)
+            .map_or(id.to_owned(), |p| s(p, "name").to_owned())
+    };
+    let externals = list(&nets, "networks");
+    let net_name = |id: &str| {
+        externals
+            .iter()
+            .find(|n| s(n, "id") == id)
+            .map_or(id.to_owned(), |n| s(n, "name").to_owned())
+    };
+    let mut t = Table::new(
+        "routers",
+        "Routers",
+        vec!["Project", "Name", "External gateway", "Status"],
+    );
+    for r in list(&routers, "routers") {
+        let gw = &r["external_gateway_info"];
+        let gw_text = if gw.is_object() && !s(gw, "network_id").is_empty() {
+            let ips = list(gw, "external_fixed_ips")
+                .iter()
+                .map(|f| s(f, "ip_address"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("{} {ips}", net_name(s(gw, "network_id")))
+        } else {
+            String::new()
+        };
+        let here = match segment(s(r, "id")) {
+            Ok(seg) => format!("/dashboard/admin/routers/{seg}"),
+            Err(_) => continue,
+        };
+        let mut actions =
+            vec![
+                Action::new("Set Gateway", format!("{here}/gateway")).input(Field::select(
+                    "network",
+                    "External network",
+                    options(externals, "id", |n| s(n, "name").to_owned()),
+                )),
+            ];
+        if !gw_text.is_empty() {
+            actions.push(Action::new("Clear Gateway", format!("{here}/gateway/clear")).danger());
+        }
+        actions.push(Action::new("Delete", format!("{here}/delete")).danger());
+        t.row(
+            s(r, "id"),
+            vec![
+                Cell::from(pname(s(r, "project_id"))),
+                Cell::from(s(r, "name")),
+                Cell::from(gw_text.trim().to_owned()),
+                super::super::view::status(s(r, "status")),
+            ],
+            actions,
+        );
+    }
+    super::panel(&d, &sess, "admin-routers", "Routers", vec![], vec![t], None).await
+}
+
+/// `POST /dashboard/admin/routers/{id}/gateway` (set) and `.../gateway/clear`.
+pub async fn router_gateway_set(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
+    let network = p.form.get("network").to_owned();
+    if network.is_empty() {
+        return Err(PageError::BadInput("External network is required.".into()));
+    }
+    router_gateway(d, id, p, json!({"network_id": network})).await
+}
+
+pub async fn router_gateway_clear(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
+    router_gateway(d, id, p, json!({})).await
+}
+
+async fn router_gateway(d: Dash, id: String, p: Posted, info: Value) -> PageResult {
+    let (sess, _) = admin_post(p)?;
+    let seg = segment(&id)?;
+    d.backend
+        .call(
+            &sess.token,
+            Method::PUT,
+            &format!("{NET}/routers/{seg}"),
+            Some(json!({"router": {"external_gateway_info": info}})),
+        )
+        .await?;
+    back("/dashboard/admin/routers")
+}
+
+/// `POST /dashboard/admin/routers/{id}/delete`: Neutron refuses a router with
+/// interfaces (409), shown.
+pub async fn router_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+    delete_then_back(
+        &d,
+        p,
+        &format!("{NET}/routers"),
+        &id,
+        "/dashboard/admin/routers",
     )
     .await
 }

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::super::view::{Action, Cell, Field, Form as UiForm, Table, link, list, s, status, text};
 use super::super::{Dash, PageError, PageResult};
 use super::{Posted, back, options, page, panel, script_session, segment};
+use crate::profile::ServiceName;
 
 /// `GET /dashboard/project/overview`: the project's quota usage (Horizon's pie
 /// charts as bars): instances, vCPUs, RAM, volumes, floating IPs, security groups.
@@ -191,19 +192,44 @@ fn addresses(sv: &Value) -> String {
 pub async fn launch_page(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
     let t = &sess.token;
-    let (images, flavors, nets, keys, sgs) = tokio::join!(
+    let volumes_path = format!("/volume/v3/{}/volumes/detail", sess.project_id);
+    let (images, flavors, nets, keys, sgs, vols) = tokio::join!(
         d.backend.get(t, "/image/v2/images?status=active"),
         d.backend.get(t, "/compute/v2.1/flavors/detail"),
         d.backend.get(t, "/networking/v2.0/networks"),
         d.backend.get(t, "/compute/v2.1/os-keypairs"),
         d.backend.get(t, "/networking/v2.0/security-groups"),
+        async {
+            if d.serves(ServiceName::Volume) {
+                d.backend.get(t, volumes_path.clone()).await
+            } else {
+                Ok(Value::Null)
+            }
+        },
     );
     let (images, flavors) = (images?, flavors?);
-    let (nets, keys, sgs) = (
+    let (nets, keys, sgs, vols) = (
         nets.unwrap_or_default(),
         keys.unwrap_or_default(),
         sgs.unwrap_or_default(),
+        vols.unwrap_or_default(),
     );
+    // The volumes an instance can boot from: bootable and not attached (Horizon's
+    // "Volume" boot source lists the same).
+    let volume_opts: Vec<(String, String)> = list(&vols, "volumes")
+        .iter()
+        .filter(|v| s(v, "bootable") == "true" && s(v, "status") == "available")
+        .map(|v| {
+            let name = match s(v, "name") {
+                "" => s(v, "id"),
+                n => n,
+            };
+            (
+                s(v, "id").to_owned(),
+                format!("{name} ({} GB)", text(v, "size")),
+            )
+        })
+        .collect();
     let mut flavor_list: Vec<&Value> = list(&flavors, "flavors").iter().collect();
     flavor_list.sort_by_key(|f| f.get("ram").and_then(Value::as_i64).unwrap_or(0));
     let flavor_opts: Vec<(String, String)> = flavor_list
@@ -241,13 +267,37 @@ pub async fn launch_page(State(d): State<Dash>, headers: HeaderMap) -> PageResul
         .map(|g| s(g, "name").to_owned())
         .collect();
     sg_names.dedup();
-    let fields = vec![
+    let mut sources = vec![("image".to_owned(), "Image".to_owned())];
+    if d.serves(ServiceName::Volume) {
+        sources.push(("volume".to_owned(), "Volume".to_owned()));
+        sources.push((
+            "image-volume".to_owned(),
+            "Image (on a new volume)".to_owned(),
+        ));
+    }
+    let mut fields = vec![
         Field::text("name", "Instance name").required(),
+        Field::select("source", "Boot source", sources).value("image"),
         Field::select(
             "image",
             "Image",
             options(list(&images, "images"), "id", |i| s(i, "name").to_owned()),
         ),
+    ];
+    if d.serves(ServiceName::Volume) {
+        fields.extend([
+            Field::select("volume", "Volume (boot source Volume)", volume_opts),
+            Field::text("volume_size", "New volume size (GB)")
+                .kind("number")
+                .value("1"),
+            Field::text(
+                "delete_on_termination",
+                "Delete the volume with the instance",
+            )
+            .kind("checkbox"),
+        ]);
+    }
+    fields.extend([
         Field::select("flavor", "Flavor", flavor_opts),
         Field {
             kind: "multiselect",
@@ -265,7 +315,7 @@ pub async fn launch_page(State(d): State<Dash>, headers: HeaderMap) -> PageResul
         },
         Field::text("user_data", "User data (cloud-init, optional)").kind("textarea"),
         Field::text("count", "Count").kind("number").value("1"),
-    ];
+    ]);
     let form = UiForm::new(
         "launch",
         "Launch Instance",
@@ -302,11 +352,51 @@ pub async fn instance_launch(
     };
     let mut server = json!({
         "name": name,
-        "imageRef": f.required("image", "Image")?,
         "flavorRef": f.required("flavor", "Flavor")?,
         "min_count": count,
         "max_count": count,
     });
+    // The boot source, as Horizon sends it: an image as the local root disk, or a
+    // root volume in `block_device_mapping_v2` (an existing one, or one Nova makes
+    // from the image); Nova validates the mapping and answers in its words.
+    let delete_on_termination = f.get("delete_on_termination") == "1";
+    match f.get("source") {
+        "" | "image" => server["imageRef"] = json!(f.required("image", "Image")?),
+        "volume" => {
+            server["block_device_mapping_v2"] = json!([{
+                "boot_index": 0,
+                "uuid": f.required("volume", "Volume")?,
+                "source_type": "volume",
+                "destination_type": "volume",
+                "delete_on_termination": delete_on_termination,
+            }]);
+        }
+        "image-volume" => {
+            let size: u32 = f
+                .required("volume_size", "New volume size")?
+                .parse()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    PageError::BadInput(
+                        "New volume size must be a whole number of GB, at least 1.".into(),
+                    )
+                })?;
+            server["block_device_mapping_v2"] = json!([{
+                "boot_index": 0,
+                "uuid": f.required("image", "Image")?,
+                "source_type": "image",
+                "destination_type": "volume",
+                "volume_size": size,
+                "delete_on_termination": delete_on_termination,
+            }]);
+        }
+        other => {
+            return Err(PageError::BadInput(format!(
+                "'{other}' is not a boot source (image, volume or image-volume)."
+            )));
+        }
+    }
     let nets = f.all("network");
     if !nets.is_empty() {
         server["networks"] = Value::Array(nets.iter().map(|n| json!({"uuid": n})).collect());

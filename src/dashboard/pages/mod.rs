@@ -9,6 +9,7 @@ mod compute;
 mod network;
 mod object;
 mod orchestration;
+mod quotas;
 mod storage;
 
 use axum::Router;
@@ -223,7 +224,22 @@ pub fn routes() -> Router<Dash> {
             "/admin/flavors",
             get(admin::flavors).post(admin_edit::flavor_create),
         )
-        .route("/admin/flavors/{id}", get(admin_edit::flavor_edit))
+        .route(
+            "/admin/flavors/{id}",
+            get(admin_edit::flavor_edit).post(admin_edit::flavor_update),
+        )
+        .route(
+            "/admin/flavors/{id}/access",
+            post(admin_edit::flavor_access_add),
+        )
+        .route(
+            "/admin/flavors/{id}/access/remove",
+            post(admin_edit::flavor_access_remove),
+        )
+        .route(
+            "/admin/projects/{id}/quotas",
+            get(quotas::project_quotas).post(quotas::project_quotas_update),
+        )
         .route(
             "/admin/flavors/{id}/extra-specs",
             post(admin_edit::flavor_spec_set),
@@ -254,7 +270,19 @@ pub fn routes() -> Router<Dash> {
             "/admin/networks/{id}/delete",
             post(admin_edit::network_delete),
         )
-        .route("/admin/routers", get(admin::routers))
+        .route("/admin/routers", get(admin_edit::routers))
+        .route(
+            "/admin/routers/{id}/gateway",
+            post(admin_edit::router_gateway_set),
+        )
+        .route(
+            "/admin/routers/{id}/gateway/clear",
+            post(admin_edit::router_gateway_clear),
+        )
+        .route(
+            "/admin/routers/{id}/delete",
+            post(admin_edit::router_delete),
+        )
         .route(
             "/admin/groups",
             get(admin::groups).post(admin_edit::group_create),
@@ -265,7 +293,10 @@ pub fn routes() -> Router<Dash> {
             get(admin::roles).post(admin_edit::role_create),
         )
         .route("/admin/roles/{id}/delete", post(admin_edit::role_delete))
-        .route("/admin/defaults", get(admin::defaults))
+        .route(
+            "/admin/defaults",
+            get(quotas::defaults).post(quotas::defaults_update),
+        )
         .route("/admin/info", get(admin::info))
 }
 
