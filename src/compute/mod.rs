@@ -29,6 +29,8 @@ pub mod server_groups;
 pub mod server_meta;
 pub mod servers;
 pub mod services;
+pub mod assisted_snapshots;
+pub mod rebuild_volume;
 pub mod shelve;
 pub(crate) mod store;
 pub mod volume_attachments;
@@ -84,6 +86,8 @@ struct Inner {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Block storage, set once at start (`volume_attachments.rs`).
     volume: std::sync::OnceLock<crate::volume::VolumeService>,
+    /// Woken by `volume-reimaged` (per volume id) for a rebuild waiting on it.
+    reimaged: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
 }
 
 impl ComputeService {
@@ -105,6 +109,7 @@ impl ComputeService {
                 placement,
                 locks: Mutex::new(HashMap::new()),
                 volume: Default::default(),
+                reimaged: Mutex::new(HashMap::new()),
             }),
         }
     }

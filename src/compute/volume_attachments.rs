@@ -386,6 +386,10 @@ impl crate::volume::facade::ComputeEvents for ComputeService {
             .await
             .map_err(|e| e.to_string())
     }
+
+    async fn volume_reimaged(&self, server: String, volume_id: String, ok: bool) {
+        self.server_volume_reimaged(&server, &volume_id, ok);
+    }
 }
 
 impl ComputeService {

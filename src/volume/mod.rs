@@ -21,6 +21,7 @@ mod messages;
 pub(crate) mod model;
 mod qos;
 mod quotas;
+mod reimage;
 pub mod registration;
 mod snapshots;
 pub(crate) mod store;

@@ -1,0 +1,1 @@
+//! Assisted volume snapshots (os-assisted-volume-snapshots).
