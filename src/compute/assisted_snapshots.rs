@@ -163,7 +163,11 @@ impl ComputeService {
             .map(Path::to_path_buf)
             .ok_or_else(|| no_bdm(&volume_id))?;
         let new = file_in(&dir, &info.new_file)?;
-        let chain = s.volume_overlays.get(&volume_id).cloned().unwrap_or_default();
+        let chain = s
+            .volume_overlays
+            .get(&volume_id)
+            .cloned()
+            .unwrap_or_default();
         if new.exists() || new == g.path || chain.contains(&info.new_file) {
             return Err(ApiError::bad_request(format!(
                 "Invalid input: {} already exists in the volume's directory.",
@@ -250,7 +254,11 @@ impl ComputeService {
             .await?;
         let lock = self.server_lock(&s.id);
         let _held = lock.lock().await;
-        let chain = s.volume_overlays.get(&volume_id).cloned().unwrap_or_default();
+        let chain = s
+            .volume_overlays
+            .get(&volume_id)
+            .cloned()
+            .unwrap_or_default();
         let Some(top_name) = chain.last().cloned() else {
             // Nothing stacked on the volume: libvirt's driver finds no such file
             // and the snapshot is left to block storage.
@@ -301,7 +309,9 @@ impl ComputeService {
             // Commit `file_to_merge` (default: the top) into the file below it.
             target => {
                 let top = info.file_to_merge.clone().unwrap_or(top_name.clone());
-                let t = pos(&top).filter(|t| *t > 0).ok_or_else(|| bad("file_to_merge", &top))?;
+                let t = pos(&top)
+                    .filter(|t| *t > 0)
+                    .ok_or_else(|| bad("file_to_merge", &top))?;
                 let base = layers[t - 1].clone();
                 if let Some(Some(want)) = target
                     && *want != base
@@ -489,7 +499,10 @@ mod tests {
     #[test]
     fn new_file_must_be_a_plain_name_in_the_directory() {
         let d = Path::new("/v");
-        assert_eq!(file_in(d, "new_file").unwrap(), PathBuf::from("/v/new_file"));
+        assert_eq!(
+            file_in(d, "new_file").unwrap(),
+            PathBuf::from("/v/new_file")
+        );
         for bad in ["", ".", "..", "../x", "/etc/passwd", "a/b"] {
             assert!(file_in(d, bad).is_err(), "{bad}");
         }

@@ -13,10 +13,10 @@
 
 use std::time::Duration;
 
+use super::ComputeService;
 use super::actions::{Rebuild, shown_power, virt};
 use super::model::*;
 use super::runtime::owner_context;
-use super::ComputeService;
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 use crate::volume::model::VolumeStatus;
@@ -230,7 +230,12 @@ impl ComputeService {
     /// `volume-reimaged` (block storage's news, or the external event): wakes
     /// the rebuild waiting on the volume, if any.
     pub fn server_volume_reimaged(&self, server_id: &str, volume_id: &str, ok: bool) {
-        tracing::info!(server = server_id, volume = volume_id, ok, "volume-reimaged");
+        tracing::info!(
+            server = server_id,
+            volume = volume_id,
+            ok,
+            "volume-reimaged"
+        );
         if let Some(n) = self
             .inner
             .reimaged

@@ -183,7 +183,10 @@ impl ComputeService {
             && let Ok(vols) = v.guest_volumes(server_id.to_owned()).await
         {
             for g in vols {
-                if let Err(e) = self.flatten_overlays(&s, &g.volume_id, &g.path, false).await {
+                if let Err(e) = self
+                    .flatten_overlays(&s, &g.volume_id, &g.path, false)
+                    .await
+                {
                     tracing::warn!(server = server_id, volume = %g.volume_id, error = %e, "merging overlays back");
                 }
             }

@@ -1020,7 +1020,11 @@ impl Hypervisor for QemuDriver {
         let top = blockjob::top_node(&mut qmp, disk_id).await?;
         let job = format!("merge-{}", node_name(disk_id));
         let args = match merge {
-            DiskMerge::Commit { top: t, base, active } => {
+            DiskMerge::Commit {
+                top: t,
+                base,
+                active,
+            } => {
                 let base_node = blockjob::node_of_file(&mut qmp, base).await?;
                 let mut a = serde_json::json!({
                     "job-id": job,
@@ -1240,7 +1244,10 @@ mod blockjob {
     /// Every named format node: (node name, file name).
     async fn nodes(qmp: &mut Qmp) -> VirtResult<Vec<(String, String, String)>> {
         let list: Vec<Value> = qmp
-            .execute("query-named-block-nodes", Some(&serde_json::json!({"flat": true})))
+            .execute(
+                "query-named-block-nodes",
+                Some(&serde_json::json!({"flat": true})),
+            )
             .await
             .map_err(|e| failed("query-named-block-nodes", e))?;
         Ok(list
@@ -1280,7 +1287,12 @@ mod blockjob {
                     q == dev || q.ends_with(&format!("/{dev}")) || q.contains(&format!("/{dev}/"))
                 }) || b.get("device").and_then(Value::as_str) == Some(&qemu_id("drive", disk_id))
             })
-            .and_then(|b| b.get("inserted")?.get("node-name")?.as_str().map(str::to_owned))
+            .and_then(|b| {
+                b.get("inserted")?
+                    .get("node-name")?
+                    .as_str()
+                    .map(str::to_owned)
+            })
             .ok_or_else(|| failed("merge_disk", format!("the guest has no disk {disk_id}")))
     }
 

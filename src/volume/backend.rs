@@ -102,7 +102,16 @@ impl FileBackend {
 /// (`qemu-img convert -n`: no new file, zeros not written), then syncs it.
 pub fn convert_into(image: &Path, format: &str, dest: &Path) -> io::Result<()> {
     let out = std::process::Command::new("qemu-img")
-        .args(["convert", "-q", "-n", "--target-is-zero", "-f", format, "-O", "raw"])
+        .args([
+            "convert",
+            "-q",
+            "-n",
+            "--target-is-zero",
+            "-f",
+            format,
+            "-O",
+            "raw",
+        ])
         .arg(image)
         .arg(dest)
         .stdin(std::process::Stdio::null())

@@ -30,7 +30,8 @@ impl VolumeService {
                     .into(),
             ));
         }
-        self.reimage_begin(ctx, id, image_id, reimage_reserved).await
+        self.reimage_begin(ctx, id, image_id, reimage_reserved)
+            .await
     }
 
     /// The compute service's reimage of a server's root volume, which it has
@@ -97,11 +98,10 @@ impl VolumeService {
         image_id: &str,
         size: i64,
     ) -> ApiResult<crate::image::model::Image> {
-        let images = self
-            .inner
-            .image
-            .as_ref()
-            .ok_or_else(|| ApiError::bad_request("Invalid input received: no image service."))?;
+        let images =
+            self.inner.image.as_ref().ok_or_else(|| {
+                ApiError::bad_request("Invalid input received: no image service.")
+            })?;
         let i = match images.image_get(ctx, image_id.to_owned()).await {
             Ok(i) => i,
             Err(ApiError::Internal(e)) => return Err(ApiError::Internal(e)),

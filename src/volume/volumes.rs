@@ -197,7 +197,11 @@ pub fn check_metadata(m: &BTreeMap<String, String>) -> ApiResult<()> {
 }
 
 /// The volume the caller may see, or 404 (another project's volume is not found).
-pub(super) fn visible_tx(c: &rusqlite::Connection, ctx: &RequestContext, id: &str) -> ApiResult<Volume> {
+pub(super) fn visible_tx(
+    c: &rusqlite::Connection,
+    ctx: &RequestContext,
+    id: &str,
+) -> ApiResult<Volume> {
     match store::volume_get(c, id).map_err(sql)? {
         Some(v) if sees(ctx, &v.project_id) => Ok(v),
         _ => Err(volume_not_found(id)),

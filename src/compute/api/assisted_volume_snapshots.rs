@@ -20,7 +20,10 @@ use crate::http::policy::COMPUTE_ASSISTED_VOLUME_SNAPSHOTS as POLICY;
 pub fn routes() -> Router<Cloud> {
     Router::new()
         .route("/os-assisted-volume-snapshots", post(snapshot_create))
-        .route("/os-assisted-volume-snapshots/{id}", delete(snapshot_delete))
+        .route(
+            "/os-assisted-volume-snapshots/{id}",
+            delete(snapshot_delete),
+        )
 }
 
 /// Create Assisted Volume Snapshots: `POST /os-assisted-volume-snapshots` → 200
@@ -42,7 +45,11 @@ async fn snapshot_create(
     }
     let volume_id = schema::required(snap, "volume_id", 1, 255)?;
     let wrapped = json!({"create_info": snap.get("create_info").cloned().unwrap_or(Value::Null)});
-    let ci = schema::object(&wrapped, "create_info", &["snapshot_id", "type", "new_file", "id"])?;
+    let ci = schema::object(
+        &wrapped,
+        "create_info",
+        &["snapshot_id", "type", "new_file", "id"],
+    )?;
     let snapshot_id = schema::required(ci, "snapshot_id", 1, 255)?;
     let kind = schema::required(ci, "type", 1, 255)?;
     if kind != "qcow2" {
@@ -94,7 +101,9 @@ async fn snapshot_delete(
         volume_id,
         kind: text("type"),
         file_to_merge: text("file_to_merge"),
-        merge_target_file: info.get("merge_target_file").map(|v| v.as_str().map(str::to_owned)),
+        merge_target_file: info
+            .get("merge_target_file")
+            .map(|v| v.as_str().map(str::to_owned)),
     };
     cloud
         .compute
