@@ -13,6 +13,14 @@
 //! oldest first); the guest is always (re)built on its newest file, and the
 //! overlays are merged back into the volume's own file before a detach or when
 //! the server goes, so block storage always finds the volume's data there.
+//!
+//! Limits: while an overlay exists, block storage's own copies of the volume
+//! (its snapshots, backups, uploads, clones of the in-use volume) read the
+//! volume's file without the overlay's newer writes, as they would read a
+//! Cinder NFS volume's base file. A create is safe across kill -9 (the empty
+//! overlay is recorded before the guest moves to it); a delete is recorded
+//! after QEMU's merge, so a crash between the two leaves the record naming a
+//! merged overlay, which the next guest start would read stale.
 
 use std::path::{Path, PathBuf};
 
