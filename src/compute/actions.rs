@@ -71,6 +71,9 @@ pub struct Rebuild {
     pub description: Option<Option<String>>,
     /// 2.90: a new hostname.
     pub hostname: Option<String>,
+    /// 2.93, volume-backed: the root volume is rewritten with the image
+    /// (`rebuild_volume.rs`).
+    pub reimage: bool,
 }
 
 impl Work {
@@ -200,6 +203,9 @@ impl ComputeService {
                 match &tx_work {
                     Work::Rescue { image_id } => s.rescue_image_id = Some(image_id.clone()),
                     Work::Shelve { image_id, .. } => s.shelved_image_id = Some(image_id.clone()),
+                    Work::Rebuild(r) if s.boot_volume().is_some() => {
+                        super::rebuild_volume::accept(&mut s, r)
+                    }
                     // Nova records the new image and attributes when it accepts a
                     // rebuild, so the answer and every read after it show them.
                     Work::Rebuild(r) => {
@@ -388,6 +394,9 @@ impl ComputeService {
 
     /// Rebuild: a fresh root disk from the (new) image, same ports and flavor.
     async fn rebuild(&self, s: &Server, r: &Rebuild, ctx: &RequestContext) -> ApiResult<()> {
+        if s.boot_volume().is_some() {
+            return self.rebuild_volume_backed(s, r, ctx).await;
+        }
         let image = self.inner.image.image_get(ctx, r.image_id.clone()).await?;
         let nics = self.server_nics(s).await?;
         let was_running = s.vm_state != VmState::Stopped;
@@ -889,8 +898,8 @@ impl ComputeService {
 
 /// The actions that remake or copy a local root disk, which a volume-backed
 /// server does not have: Nova's 400s where it refuses them too (backup, rescue
-/// before 2.87), and a plain 400 for the ones not done here yet (rebuild, which
-/// Nova does by reimaging the volume at 2.93, and shelve).
+/// before 2.87), and a plain 400 for the ones not done here yet (shelve).
+/// Rebuild is `rebuild_volume.rs`'s.
 fn check_volume_backed(s: &Server, work: &Work) -> ApiResult<()> {
     if s.boot_volume().is_none() {
         return Ok(());
@@ -898,7 +907,6 @@ fn check_volume_backed(s: &Server, work: &Work) -> ApiResult<()> {
     let refused = match work {
         Work::Backup { .. } => "Backup is not supported for volume-backed instances.",
         Work::Rescue { .. } => "Cannot rescue a volume-backed instance",
-        Work::Rebuild(_) => "Rebuilding a volume-backed server is not supported yet.",
         Work::Shelve { .. } => "Shelving a volume-backed server is not supported yet.",
         _ => return Ok(()),
     };
@@ -1010,6 +1018,7 @@ impl ComputeService {
             key,
             description,
             hostname: None,
+            reimage: false,
         })
     }
 

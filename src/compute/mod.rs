@@ -5,6 +5,7 @@ pub mod actions;
 pub mod admin_actions;
 pub mod aggregates;
 pub mod api;
+pub mod assisted_snapshots;
 pub mod build;
 pub mod configdrive;
 pub mod diagnostics;
@@ -21,6 +22,7 @@ pub mod metadata_service;
 pub mod migrations;
 pub mod model;
 pub mod quotas;
+pub mod rebuild_volume;
 pub mod recover;
 pub mod registration;
 pub mod runtime;
@@ -84,6 +86,8 @@ struct Inner {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Block storage, set once at start (`volume_attachments.rs`).
     volume: std::sync::OnceLock<crate::volume::VolumeService>,
+    /// Woken by `volume-reimaged` (per volume id) for a rebuild waiting on it.
+    reimaged: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
 }
 
 impl ComputeService {
@@ -105,6 +109,7 @@ impl ComputeService {
                 placement,
                 locks: Mutex::new(HashMap::new()),
                 volume: Default::default(),
+                reimaged: Mutex::new(HashMap::new()),
             }),
         }
     }

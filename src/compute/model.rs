@@ -88,6 +88,9 @@ pub enum TaskState {
     Unpausing,
     Suspending,
     Resuming,
+    /// A volume-backed rebuild rewrites the root volume (Nova's
+    /// `REBUILD_BLOCK_DEVICE_MAPPING`), before `RebuildSpawning`.
+    RebuildBlockDeviceMapping,
     RebuildSpawning,
     ResizePrep,
     ResizeFinish,
@@ -138,6 +141,7 @@ impl TaskState {
             TaskState::Unpausing => "unpausing",
             TaskState::Suspending => "suspending",
             TaskState::Resuming => "resuming",
+            TaskState::RebuildBlockDeviceMapping => "rebuild_block_device_mapping",
             TaskState::RebuildSpawning => "rebuild_spawning",
             TaskState::ResizePrep => "resize_prep",
             TaskState::ResizeFinish => "resize_finish",
@@ -167,6 +171,7 @@ pub fn status(vm: VmState, task: Option<TaskState>) -> &'static str {
         (VmState::Active, Some(T::RebootingHard)) => "HARD_REBOOT",
         (VmState::Active, Some(T::RebuildSpawning)) => "REBUILD",
         (VmState::Stopped, Some(T::RebuildSpawning)) => "REBUILD",
+        (VmState::Active | VmState::Stopped, Some(T::RebuildBlockDeviceMapping)) => "REBUILD",
         (VmState::Active | VmState::Stopped, Some(T::ResizePrep | T::ResizeFinish)) => "RESIZE",
         (VmState::Resized, Some(T::ResizeReverting)) => "REVERT_RESIZE",
         (VmState::Resized, _) => "VERIFY_RESIZE",
@@ -449,6 +454,15 @@ pub struct Server {
     /// The snapshot a shelve made (`<name>-shelved`); unshelve boots it, then deletes it.
     #[serde(default)]
     pub shelved_image_id: Option<String>,
+    /// The image a volume-backed rebuild writes onto the root volume (2.93),
+    /// kept until the rebuild ends so a restart resumes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuild_image_id: Option<String>,
+    /// Assisted-snapshot overlays (`os-assisted-volume-snapshots`) of attached
+    /// volumes: per volume, the qcow2 files stacked on its own file, oldest
+    /// first; the guest runs on the newest.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volume_overlays: BTreeMap<String, Vec<String>>,
     /// The volumes of `block_device_mapping_v2` (Nova's block device mappings): a
     /// build makes and attaches them, a delete deletes those marked
     /// `delete_on_termination`. The one with boot index 0 is the root disk of a

@@ -44,6 +44,7 @@ impl ComputeService {
     pub fn vm_spec(&self, s: &Server, nics: &[InstanceNic]) -> VmSpec {
         let p = self.paths(&s.id);
         let mut volumes = self.volume_disks(&s.id);
+        super::assisted_snapshots::apply_overlays(s, &mut volumes);
         // A volume-backed server boots its root volume (`/dev/vda`, first).
         let root_volume = s
             .boot_volume()

@@ -1050,6 +1050,8 @@ impl ComputeService {
                 server_group: group.clone(),
                 rescue_image_id: None,
                 shelved_image_id: None,
+                rebuild_image_id: None,
+                volume_overlays: BTreeMap::new(),
                 // Each server gets its own new volumes.
                 block_devices: plan
                     .block_devices

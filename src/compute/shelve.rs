@@ -255,6 +255,9 @@ impl ComputeService {
             }),
             TaskState::ShelvingOffloading => Some(Work::ShelveOffload),
             TaskState::Unshelving => Some(Work::Unshelve),
+            TaskState::RebuildBlockDeviceMapping => {
+                super::rebuild_volume::resumable(s).map(Work::Rebuild)
+            }
             _ => None,
         }
     }

@@ -175,6 +175,22 @@ impl ComputeService {
     /// Drops the attachments of a server being deleted (its volumes become
     /// available; their data stays).
     pub async fn volumes_forget(&self, server_id: &str) {
+        // The guest is gone: assisted-snapshot overlays are committed offline.
+        let sid = server_id.to_owned();
+        if let Ok(Some(s)) = self.read(move |c| store::server_get_any(c, &sid)).await
+            && !s.volume_overlays.is_empty()
+            && let Some(v) = self.inner.volume.get()
+            && let Ok(vols) = v.guest_volumes(server_id.to_owned()).await
+        {
+            for g in vols {
+                if let Err(e) = self
+                    .flatten_overlays(&s, &g.volume_id, &g.path, false)
+                    .await
+                {
+                    tracing::warn!(server = server_id, volume = %g.volume_id, error = %e, "merging overlays back");
+                }
+            }
+        }
         if let Some(v) = self.inner.volume.get()
             && let Err(e) = v.guest_forget(server_id.to_owned()).await
         {
@@ -360,10 +376,27 @@ impl ComputeService {
     async fn unplug(&self, s: &Server, volume_id: &str) -> ApiResult<()> {
         let nics = self.server_nics(s).await?;
         let spec = self.vm_spec(s, &nics);
-        if matches!(
+        let running = matches!(
             self.inner.hypervisor.power_state(&spec).await,
             Ok(PowerState::Running | PowerState::Paused)
-        ) {
+        );
+        // Assisted-snapshot overlays go back into the volume's file first.
+        let sid = s.id.clone();
+        let now = self
+            .read(move |c| store::server_get_any(c, &sid))
+            .await?
+            .unwrap_or_else(|| s.clone());
+        if let Some(v) = self.inner.volume.get()
+            && let Some(g) = v
+                .guest_volumes(s.id.clone())
+                .await?
+                .into_iter()
+                .find(|g| g.volume_id == volume_id)
+        {
+            self.flatten_overlays(&now, volume_id, &g.path, running)
+                .await?;
+        }
+        if running {
             self.inner
                 .hypervisor
                 .detach_disk(&spec, volume_id)
@@ -385,6 +418,10 @@ impl crate::volume::facade::ComputeEvents for ComputeService {
         self.server_volume_extended(server, volume_id, Some(bytes))
             .await
             .map_err(|e| e.to_string())
+    }
+
+    async fn volume_reimaged(&self, server: String, volume_id: String, ok: bool) {
+        self.server_volume_reimaged(&server, &volume_id, ok);
     }
 }
 

@@ -253,6 +253,14 @@ pub const COMPUTE_EXTERNAL_EVENTS: Rule = Rule::new(
     AdminOrService,
 );
 
+/// `os_compute_api:os-assisted-volume-snapshots:{create,delete}`: block
+/// storage's calls (Nova: the service role, or admin under the legacy rules).
+pub const COMPUTE_ASSISTED_VOLUME_SNAPSHOTS: Rule = Rule::new(
+    "compute",
+    "os_compute_api:os-assisted-volume-snapshots",
+    AdminOrService,
+);
+
 // --- Neutron (neutron/conf/policies/base.py: ADMIN_OR_PROJECT_READER / _MEMBER) ---
 /// `get_network`, `get_port`... for the owner (shared/external objects add their own
 /// visibility on top, as Neutron's `rule:shared` does).
@@ -402,6 +410,7 @@ pub const RULES: &[Rule] = &[
     COMPUTE_REQUESTED_DESTINATION,
     COMPUTE_UNSHELVE_TO_HOST,
     COMPUTE_EXTERNAL_EVENTS,
+    COMPUTE_ASSISTED_VOLUME_SNAPSHOTS,
     NETWORK_READ,
     NETWORK_WRITE,
     NETWORK_OWNER_MEMBER,

@@ -12,7 +12,7 @@ pub mod sockpath;
 
 pub use detect::{VirtConfig, kvm_usable, select, which};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub mod unavailable;
 
@@ -131,6 +131,20 @@ pub struct NicSpec {
     /// An existing tap device the VMM opens (the dataplane created and bridged it).
     pub tap: String,
     pub mac: String,
+}
+
+/// A block job on a guest's disk chain (`merge_disk`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiskMerge {
+    /// `block-commit` of `top` into `base`; `active`: `top` is the layer the
+    /// guest writes to.
+    Commit {
+        top: PathBuf,
+        base: PathBuf,
+        active: bool,
+    },
+    /// `block-stream` into the active layer down to `base`.
+    Stream { base: PathBuf },
 }
 
 /// How the guest boots.
@@ -259,6 +273,28 @@ pub trait Hypervisor: Send + Sync {
         let _ = (spec, disk_id, bytes);
         Err(VirtError::Unavailable(
             "this driver cannot resize a guest's disk".into(),
+        ))
+    }
+
+    /// Puts the qcow2 file `overlay` (already made, backed by the disk's
+    /// current top file) on top of the running guest's disk `disk_id`; the
+    /// guest writes there from now on (libvirt's external snapshot,
+    /// `blockdev-snapshot-sync` in `existing` mode).
+    async fn snapshot_disk(&self, spec: &VmSpec, disk_id: &str, overlay: &Path) -> VirtResult<()> {
+        let _ = (spec, disk_id, overlay);
+        Err(VirtError::Unavailable(
+            "this driver cannot snapshot a guest's disk".into(),
+        ))
+    }
+
+    /// Merges the layers of the running guest's disk `disk_id`: `Commit` folds
+    /// file `top` into `base` (the guest moves to `base` when `top` is its
+    /// active layer), `Stream` pulls every layer above `base` into the active
+    /// one. Returns once the block job has finished.
+    async fn merge_disk(&self, spec: &VmSpec, disk_id: &str, merge: &DiskMerge) -> VirtResult<()> {
+        let _ = (spec, disk_id, merge);
+        Err(VirtError::Unavailable(
+            "this driver cannot merge a guest's disk layers".into(),
         ))
     }
 

@@ -18,8 +18,8 @@ use super::qmp::{
     PathArgs, Qmp, QmpError, StatusInfo, VersionInfo,
 };
 use super::{
-    BootSource, DiskFormat, DiskKind, DiskSpec, Hypervisor, HypervisorKind, NicSpec, PowerState,
-    VirtError, VirtResult, VmSpec,
+    BootSource, DiskFormat, DiskKind, DiskMerge, DiskSpec, Hypervisor, HypervisorKind, NicSpec,
+    PowerState, VirtError, VirtResult, VmSpec,
 };
 
 /// How QEMU executes guest code.
@@ -992,6 +992,70 @@ impl Hypervisor for QemuDriver {
         Ok(())
     }
 
+    async fn snapshot_disk(&self, spec: &VmSpec, disk_id: &str, overlay: &Path) -> VirtResult<()> {
+        let lock = self.lock_for(spec);
+        let _g = lock.lock().await;
+        let (_, mut qmp) = Self::require_qmp(spec, "snapshot_disk").await?;
+        let top = blockjob::top_node(&mut qmp, disk_id).await?;
+        let node = blockjob::overlay_node(overlay);
+        qmp.execute::<_, Value>(
+            "blockdev-snapshot-sync",
+            Some(&serde_json::json!({
+                "node-name": top,
+                "snapshot-file": overlay,
+                "snapshot-node-name": node,
+                "format": "qcow2",
+                "mode": "existing",
+            })),
+        )
+        .await
+        .map(drop)
+        .map_err(|e| failed("snapshot_disk", e))
+    }
+
+    async fn merge_disk(&self, spec: &VmSpec, disk_id: &str, merge: &DiskMerge) -> VirtResult<()> {
+        let lock = self.lock_for(spec);
+        let _g = lock.lock().await;
+        let (_, mut qmp) = Self::require_qmp(spec, "merge_disk").await?;
+        let top = blockjob::top_node(&mut qmp, disk_id).await?;
+        let job = format!("merge-{}", node_name(disk_id));
+        let args = match merge {
+            DiskMerge::Commit {
+                top: t,
+                base,
+                active,
+            } => {
+                let base_node = blockjob::node_of_file(&mut qmp, base).await?;
+                let mut a = serde_json::json!({
+                    "job-id": job,
+                    "device": top,
+                    "base-node": base_node,
+                    "auto-dismiss": false,
+                });
+                if !active {
+                    a["top-node"] = blockjob::node_of_file(&mut qmp, t).await?.into();
+                }
+                ("block-commit", a)
+            }
+            DiskMerge::Stream { base } => {
+                let base_node = blockjob::node_of_file(&mut qmp, base).await?;
+                (
+                    "block-stream",
+                    serde_json::json!({
+                        "job-id": job,
+                        "device": top,
+                        "base-node": base_node,
+                        "auto-dismiss": false,
+                    }),
+                )
+            }
+        };
+        qmp.execute::<_, Value>(args.0, Some(&args.1))
+            .await
+            .map_err(|e| failed("merge_disk", e))?;
+        blockjob::wait(&mut qmp, &job).await
+    }
+
     async fn pid(&self, spec: &VmSpec) -> Option<u32> {
         Self::live_pid(spec)
     }
@@ -1158,5 +1222,123 @@ mod tests {
     #[test]
     fn ids_are_sanitised() {
         assert_eq!(qemu_id("nic", "a b/c"), "nic-a_b_c");
+    }
+}
+
+/// Block jobs on a disk's chain of files (assisted volume snapshots).
+mod blockjob {
+    use super::*;
+
+    /// How long a commit or stream of a volume's overlay may take.
+    const JOB_TIMEOUT: Duration = Duration::from_secs(600);
+
+    /// The node name QEMU knows an overlay by: short (QEMU allows 31
+    /// characters) and fixed by the file's name, so a restart names it again.
+    pub(super) fn overlay_node(overlay: &Path) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        overlay.hash(&mut h);
+        format!("ovl{:016x}", h.finish())
+    }
+
+    /// Every named format node: (node name, file name).
+    async fn nodes(qmp: &mut Qmp) -> VirtResult<Vec<(String, String, String)>> {
+        let list: Vec<Value> = qmp
+            .execute(
+                "query-named-block-nodes",
+                Some(&serde_json::json!({"flat": true})),
+            )
+            .await
+            .map_err(|e| failed("query-named-block-nodes", e))?;
+        Ok(list
+            .iter()
+            .filter_map(|n| {
+                Some((
+                    n.get("node-name")?.as_str()?.to_owned(),
+                    n.get("file")?.as_str()?.to_owned(),
+                    n.get("drv")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect())
+    }
+
+    /// The format node over file `path` (not its protocol node).
+    pub(super) async fn node_of_file(qmp: &mut Qmp, path: &Path) -> VirtResult<String> {
+        let want = path.to_string_lossy();
+        nodes(qmp)
+            .await?
+            .into_iter()
+            .find(|(_, f, drv)| *f == want && drv != "file")
+            .map(|(n, _, _)| n)
+            .ok_or_else(|| failed("merge_disk", format!("no block node holds {want}")))
+    }
+
+    /// The node the guest's device `disk_id` writes to now.
+    pub(super) async fn top_node(qmp: &mut Qmp, disk_id: &str) -> VirtResult<String> {
+        let dev = qemu_id("disk", disk_id);
+        let blocks: Vec<Value> = qmp
+            .execute("query-block", None::<&NoArgs>)
+            .await
+            .map_err(|e| failed("query-block", e))?;
+        blocks
+            .iter()
+            .find(|b| {
+                b.get("qdev").and_then(Value::as_str).is_some_and(|q| {
+                    q == dev || q.ends_with(&format!("/{dev}")) || q.contains(&format!("/{dev}/"))
+                }) || b.get("device").and_then(Value::as_str) == Some(&qemu_id("drive", disk_id))
+            })
+            .and_then(|b| {
+                b.get("inserted")?
+                    .get("node-name")?
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .ok_or_else(|| failed("merge_disk", format!("the guest has no disk {disk_id}")))
+    }
+
+    /// Waits for block job `job` (started with `auto-dismiss: false`): a commit
+    /// of the active layer is completed (the guest pivots) once ready; the job
+    /// is dismissed and its error, if any, returned.
+    pub(super) async fn wait(qmp: &mut Qmp, job: &str) -> VirtResult<()> {
+        let deadline = tokio::time::Instant::now() + JOB_TIMEOUT;
+        let mut completing = false;
+        loop {
+            let jobs: Vec<Value> = qmp
+                .execute("query-jobs", None::<&NoArgs>)
+                .await
+                .map_err(|e| failed("query-jobs", e))?;
+            let Some(j) = jobs
+                .iter()
+                .find(|j| j.get("id").and_then(Value::as_str) == Some(job))
+            else {
+                return Err(failed("merge_disk", format!("block job {job} vanished")));
+            };
+            match j.get("status").and_then(Value::as_str).unwrap_or_default() {
+                "ready" if !completing => {
+                    completing = true;
+                    qmp.execute::<_, Value>("job-complete", Some(&IdArgs { id: job }))
+                        .await
+                        .map_err(|e| failed("job-complete", e))?;
+                }
+                "concluded" => {
+                    let error = j.get("error").and_then(Value::as_str).map(str::to_owned);
+                    qmp.execute::<_, Value>("job-dismiss", Some(&IdArgs { id: job }))
+                        .await
+                        .map_err(|e| failed("job-dismiss", e))?;
+                    return match error {
+                        None => Ok(()),
+                        Some(e) => Err(failed("merge_disk", e)),
+                    };
+                }
+                _ => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(failed(
+                    "merge_disk",
+                    format!("block job {job} did not finish within {JOB_TIMEOUT:?}"),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }

@@ -46,7 +46,7 @@ fn visible_attachment(
 }
 
 /// Moves the volume by `event` (no task), keeping attach_status in step.
-fn move_volume(c: &Connection, v: &Volume, event: Event) -> ApiResult<VolumeStatus> {
+pub(super) fn move_volume(c: &Connection, v: &Volume, event: Event) -> ApiResult<VolumeStatus> {
     let to = v
         .status
         .transition(event)

@@ -28,6 +28,11 @@ pub trait Backend: Send + Sync {
         image: &Path,
         format: &str,
     ) -> io::Result<()>;
+    /// Rewrites volume `id` (of `size_gib`) with an image file in `format`,
+    /// converted to raw, in place (`os-reimage`): whatever consumer holds the
+    /// volume open (an iSCSI target) keeps the same file. Running it again
+    /// after a crash writes the image again.
+    fn reimage(&self, id: &str, size_gib: u64, image: &Path, format: &str) -> io::Result<()>;
     /// Copies volume `volume` to snapshot `snapshot` (a complete copy or none).
     fn snapshot(&self, volume: &str, snapshot: &str) -> io::Result<()>;
     /// Removes a snapshot; a missing one is already removed.
@@ -91,6 +96,33 @@ impl FileBackend {
         }
         copy_whole(source, dest, min_len)
     }
+}
+
+/// Writes an image file in `format` as raw data onto the existing `dest`
+/// (`qemu-img convert -n`: no new file, zeros not written), then syncs it.
+pub fn convert_into(image: &Path, format: &str, dest: &Path) -> io::Result<()> {
+    let out = std::process::Command::new("qemu-img")
+        .args([
+            "convert",
+            "-q",
+            "-n",
+            "--target-is-zero",
+            "-f",
+            format,
+            "-O",
+            "raw",
+        ])
+        .arg(image)
+        .arg(dest)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "qemu-img convert of the image failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    OpenOptions::new().write(true).open(dest)?.sync_all()
 }
 
 /// Copies `source` to `dest` (replacing it) through `dest.tmp`, sparse, owner-only,
@@ -242,6 +274,17 @@ impl Backend for FileBackend {
             self.sync_dir()?;
         }
         self.extend(id, size_gib)
+    }
+
+    fn reimage(&self, id: &str, size_gib: u64, image: &Path, format: &str) -> io::Result<()> {
+        let dest = self.local_path(id);
+        // Emptied first (all holes), so nothing of the old data outlives the
+        // image and the copy stays sparse; same inode throughout.
+        let f = OpenOptions::new().write(true).open(&dest)?;
+        f.set_len(0)?;
+        f.set_len(size_gib * GIB)?;
+        f.sync_all()?;
+        convert_into(image, format, &dest)
     }
 
     fn snapshot(&self, volume: &str, snapshot: &str) -> io::Result<()> {

@@ -83,6 +83,9 @@ pub trait ComputeEvents: Send + Sync {
         volume_id: String,
         bytes: u64,
     ) -> Result<(), String>;
+    /// `volume-reimaged`: `volume_id`, attached to `server`, holds its new
+    /// image's data (`ok`), or the reimage failed and it is in error.
+    async fn volume_reimaged(&self, server: String, volume_id: String, ok: bool);
 }
 
 impl VolumeService {

@@ -307,6 +307,11 @@ impl Backend for LvmBackend {
         self.run_all(&plan)
     }
 
+    fn reimage(&self, id: &str, _size_gib: u64, image: &Path, format: &str) -> io::Result<()> {
+        // As Cinder's LVM driver: the image is written over the logical volume.
+        self.run_all(&[self.plans.write_image(id, image, format)])
+    }
+
     fn snapshot(&self, volume: &str, snapshot: &str) -> io::Result<()> {
         let snap = Plans::snapshot_lv(snapshot);
         if self.exists(&snap)? {

@@ -23,6 +23,7 @@ pub(crate) mod model;
 mod qos;
 mod quotas;
 pub mod registration;
+mod reimage;
 mod snapshots;
 pub(crate) mod store;
 mod tasks;

@@ -29,10 +29,12 @@ pub enum VolumeStatus {
     ErrorRestoring,
     /// Being copied to a Glance image.
     Uploading,
+    /// Being rewritten with an image's data (`os-reimage`).
+    Downloading,
 }
 
 impl VolumeStatus {
-    pub const ALL: [VolumeStatus; 17] = [
+    pub const ALL: [VolumeStatus; 18] = [
         VolumeStatus::Creating,
         VolumeStatus::Available,
         VolumeStatus::Reserved,
@@ -50,6 +52,7 @@ impl VolumeStatus {
         VolumeStatus::RestoringBackup,
         VolumeStatus::ErrorRestoring,
         VolumeStatus::Uploading,
+        VolumeStatus::Downloading,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +74,7 @@ impl VolumeStatus {
             VolumeStatus::RestoringBackup => "restoring-backup",
             VolumeStatus::ErrorRestoring => "error_restoring",
             VolumeStatus::Uploading => "uploading",
+            VolumeStatus::Downloading => "downloading",
         }
     }
 
@@ -138,6 +142,20 @@ pub enum Event {
     RestoreStart,
     Restored,
     RestoreFailed,
+    /// The compute service takes the only attachment of an in-use volume back
+    /// to `reserved` before a reimage (Nova swaps in a new attachment without a
+    /// connector and deletes the old one).
+    ReimageReserve,
+    /// `os-reimage` starts; `reserved` (`reimage_reserved`) also allows a
+    /// reserved volume.
+    ReimageStart {
+        reserved: bool,
+    },
+    /// The image's data is in; the volume returns to the status it had.
+    Reimaged {
+        back_to: VolumeStatus,
+    },
+    ReimageFailed,
 }
 
 /// A refused move: the action and the status that forbids it.
@@ -258,6 +276,23 @@ impl VolumeStatus {
             (Event::Restored | Event::RestoreFailed, _) => {
                 Err(refuse("finish restoring", "restoring-backup"))
             }
+            (Event::ReimageReserve, S::InUse | S::Reserved) => Ok(S::Reserved),
+            (Event::ReimageReserve, _) => Err(refuse("reserve for a reimage", "in-use")),
+            (Event::ReimageStart { .. }, S::Available | S::Error) => Ok(S::Downloading),
+            (Event::ReimageStart { reserved: true }, S::Reserved) => Ok(S::Downloading),
+            (Event::ReimageStart { reserved }, _) => Err(refuse(
+                "reimage",
+                if reserved {
+                    "available or error or reserved"
+                } else {
+                    "available or error"
+                },
+            )),
+            (Event::Reimaged { back_to }, S::Downloading) => Ok(back_to),
+            (Event::ReimageFailed, S::Downloading) => Ok(S::Error),
+            (Event::Reimaged { .. } | Event::ReimageFailed, _) => {
+                Err(refuse("finish reimaging", "downloading"))
+            }
         }
     }
 }
@@ -333,6 +368,16 @@ pub enum Task {
     Upload {
         image_id: String,
         disk_format: String,
+    },
+    /// Rewrite the volume with image `image_id`'s data (in `format`), then
+    /// record `image_metadata` as its `volume_image_metadata` and return to
+    /// `previous` (Cinder's `previous_status`).
+    Reimage {
+        image_id: String,
+        format: String,
+        previous: String,
+        #[serde(default)]
+        image_metadata: BTreeMap<String, String>,
     },
 }
 

@@ -317,6 +317,15 @@ pub fn volume_update(
     Ok(())
 }
 
+/// The image a volume was last written from (`os-reimage`).
+pub fn volume_set_image(c: &Connection, id: &str, image_id: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volumes SET image_id = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, image_id, now()],
+    )?;
+    Ok(())
+}
+
 pub fn volume_set_bootable(c: &Connection, id: &str, bootable: bool) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE volumes SET bootable = ?2, updated_at = ?3 WHERE id = ?1",

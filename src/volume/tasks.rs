@@ -99,7 +99,10 @@ impl VolumeService {
             Task::Create {
                 source: Some(Source::Image { id, .. }),
                 ..
-            } => self.inner.image.as_ref().map(|i| i.file_path(id)),
+            }
+            | Task::Reimage { image_id: id, .. } => {
+                self.inner.image.as_ref().map(|i| i.file_path(id))
+            }
             _ => None,
         };
         let vid = id.to_owned();
@@ -129,6 +132,10 @@ impl VolumeService {
                     }
                 }
                 Task::Extend { new_size, .. } => backend.extend(&vid, new_size.max(0) as u64),
+                Task::Reimage { format, .. } => match &image_path {
+                    Some(p) => backend.reimage(&vid, v.size.max(0) as u64, p, &format),
+                    None => Err(std::io::Error::other("no image service")),
+                },
                 Task::Delete => backend.delete(&vid),
                 // Handled above, without a blocking step.
                 Task::Upload { .. } => Ok(()),
@@ -163,6 +170,22 @@ impl VolumeService {
                     )
                 }
                 (Task::Extend { .. }, Err(e)) => done(Event::ExtendFailed, Some(e)),
+                (
+                    Task::Reimage {
+                        previous,
+                        image_metadata,
+                        image_id,
+                        ..
+                    },
+                    Ok(()),
+                ) => {
+                    let back_to = VolumeStatus::parse(previous).unwrap_or(VolumeStatus::Available);
+                    store::metadata_replace(c, &vid, "image", image_metadata).map_err(sql)?;
+                    store::volume_set_bootable(c, &vid, true).map_err(sql)?;
+                    store::volume_set_image(c, &vid, image_id).map_err(sql)?;
+                    done(Event::Reimaged { back_to }, None)
+                }
+                (Task::Reimage { .. }, Err(e)) => done(Event::ReimageFailed, Some(e)),
                 (Task::Delete, Ok(())) => store::volume_delete_row(c, &vid).map_err(sql),
                 (Task::Delete, Err(e)) => done(Event::DeleteFailed, Some(e)),
                 (Task::Upload { .. }, _) => Ok(()),
@@ -179,9 +202,17 @@ impl VolumeService {
                 {
                     self.notify_extended(id, new_size).await;
                 }
+                if matches!(task_run, Task::Reimage { .. }) {
+                    self.notify_reimaged(id, true).await;
+                }
                 Ok(())
             }
-            Err(e) => Err(ApiError::Internal(anyhow::anyhow!("{e}"))),
+            Err(e) => {
+                if matches!(task_run, Task::Reimage { .. }) {
+                    self.notify_reimaged(id, false).await;
+                }
+                Err(ApiError::Internal(anyhow::anyhow!("{e}")))
+            }
         }
     }
 

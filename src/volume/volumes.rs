@@ -32,7 +32,7 @@ pub struct VolumeCreate {
 }
 
 /// What a volume made from an image records of it (`volume_image_metadata`).
-fn image_metadata(i: &crate::image::model::Image) -> BTreeMap<String, String> {
+pub(super) fn image_metadata(i: &crate::image::model::Image) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     m.insert("image_id".into(), i.id.clone());
     for (k, v) in [
@@ -197,7 +197,11 @@ pub fn check_metadata(m: &BTreeMap<String, String>) -> ApiResult<()> {
 }
 
 /// The volume the caller may see, or 404 (another project's volume is not found).
-fn visible_tx(c: &rusqlite::Connection, ctx: &RequestContext, id: &str) -> ApiResult<Volume> {
+pub(super) fn visible_tx(
+    c: &rusqlite::Connection,
+    ctx: &RequestContext,
+    id: &str,
+) -> ApiResult<Volume> {
     match store::volume_get(c, id).map_err(sql)? {
         Some(v) if sees(ctx, &v.project_id) => Ok(v),
         _ => Err(volume_not_found(id)),
@@ -205,7 +209,7 @@ fn visible_tx(c: &rusqlite::Connection, ctx: &RequestContext, id: &str) -> ApiRe
 }
 
 /// Moves a volume by `event`, recording `task` (None when the work is done).
-fn transition_tx(
+pub(super) fn transition_tx(
     c: &rusqlite::Connection,
     v: &Volume,
     event: Event,

@@ -3,6 +3,7 @@
 
 mod admin_actions;
 mod aggregates;
+mod assisted_volume_snapshots;
 mod extensions;
 mod flavors;
 mod hosts;
@@ -81,6 +82,7 @@ fn resources() -> Router<Cloud> {
         .merge(servers::routes())
         .merge(server_actions::routes())
         .merge(server_admin::routes())
+        .merge(assisted_volume_snapshots::routes())
         .merge(server_extras::routes())
         .merge(remote_consoles::routes())
         .merge(volume_attachments::routes())

@@ -227,6 +227,9 @@ async fn server_action(
                 )
                 .await?;
             plan.hostname = a.hostname;
+            compute
+                .rebuild_volume_plan(&ctx, &id, &mut plan, mv.at_least(93))
+                .await?;
             let accepted = compute
                 .server_action(&ctx, id, Work::Rebuild(plan), request_id)
                 .await?;

@@ -178,6 +178,15 @@ async fn external_events(
             {
                 tracing::warn!(server = %id, volume, error = %err, "volume-extended event not applied");
             }
+            // Cinder's news that a volume-backed rebuild's root volume holds
+            // its new image (the volume's id is the tag).
+            if e["name"] == "volume-reimaged"
+                && let Some(volume) = e.get("tag").and_then(Value::as_str)
+            {
+                cloud
+                    .compute
+                    .server_volume_reimaged(&id, volume, e["status"] != "failed");
+            }
         }
         e.insert("code".into(), json!(if known { 200 } else { 404 }));
     }

@@ -604,6 +604,30 @@ async fn volume_action(
         "os-unmanage" => {
             s.volume_unmanage(&ctx, id).await?;
         }
+        // 3.68: the volume's data replaced by an image's.
+        "os-reimage" if mv.at_least(68) => {
+            let a = envelope(&body, action)?;
+            if let Some(k) = a
+                .keys()
+                .find(|k| !matches!(k.as_str(), "image_id" | "reimage_reserved"))
+            {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid input for field/attribute os-reimage. Additional properties are not allowed ('{k}' was unexpected)"
+                )));
+            }
+            let image_id = opt_string("image_id", a.get("image_id"))?
+                .filter(|i| uuid::Uuid::parse_str(i).is_ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "Invalid input for field/attribute image_id. 'image_id' is a required property and must be a UUID.",
+                    )
+                })?;
+            let reserved = match a.get("reimage_reserved") {
+                None => false,
+                Some(v) => json_bool("reimage_reserved", v)?,
+            };
+            s.volume_reimage(&ctx, id, image_id, reserved).await?;
+        }
         "os-force_delete" => {
             if !args.is_null() && !args.is_object() {
                 return Err(ApiError::bad_request("Malformed request body"));
