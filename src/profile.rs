@@ -185,8 +185,8 @@ pub struct ImageSection {
     pub bootstrap_ramdisk: String,
     /// Glance's `[import_filtering_opts]` for `web-download` and `/v2/tasks` imports:
     /// a URL passes when its scheme, host and port pass. An allowed list, when not
-    /// empty, wins over the disallowed one; a URL without an explicit port passes
-    /// the port check (Glance's defaults: http and https, ports 80 and 443).
+    /// empty, wins over the disallowed one; a URL without a port is checked as its
+    /// scheme's default port (Glance's defaults: http and https, ports 80 and 443).
     pub import_allowed_schemes: Vec<String>,
     pub import_disallowed_schemes: Vec<String>,
     pub import_allowed_hosts: Vec<String>,

@@ -437,8 +437,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Glance's `validate_import_uri`: scheme, host and port each checked against an
-/// allowed list (which, when not empty, wins) or else a disallowed one; a URL
-/// without an explicit port passes the port check.
+/// allowed list (which, when not empty, wins) or else a disallowed one. A URL
+/// without a port is checked as its scheme's default port, where Glance skips the
+/// check: the same outcome with Glance's default ports (80, 443), and a narrowed
+/// list cannot be bypassed by leaving the port out.
 #[derive(Clone)]
 struct ImportFilter {
     allowed_schemes: Vec<String>,
@@ -495,8 +497,8 @@ impl ImportFilter {
         };
         let host_ok = passes::<str, String>(&host, &self.allowed_hosts, &self.disallowed_hosts);
         let port_ok = url
-            .port()
-            .is_none_or(|p| passes::<u16, u16>(&p, &self.allowed_ports, &self.disallowed_ports));
+            .port_or_known_default()
+            .is_some_and(|p| passes::<u16, u16>(&p, &self.allowed_ports, &self.disallowed_ports));
         scheme_ok && host_ok && port_ok
     }
 }
@@ -532,6 +534,7 @@ mod tests {
         let f = filter(&["127.0.0.1"], &[8000]);
         assert!(f.allows("http://127.0.0.1:8000/img"));
         assert!(!f.allows("http://127.0.0.1:80/img"));
+        assert!(!f.allows("http://127.0.0.1/img"), "no port is port 80");
         assert!(!f.allows("http://does-not.exist/no/possible/way"));
         let mut c = ImageSection::default();
         c.import_disallowed_hosts = vec!["10.0.0.1".into()];
