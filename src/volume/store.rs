@@ -97,9 +97,11 @@ pub fn type_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Whether a volume has the type or a generic group allows it.
 pub fn type_in_use(c: &Connection, id: &str) -> rusqlite::Result<bool> {
     c.query_row(
-        "SELECT EXISTS (SELECT 1 FROM volumes WHERE type_id = ?1)",
+        "SELECT EXISTS (SELECT 1 FROM volumes WHERE type_id = ?1) \
+         OR EXISTS (SELECT 1 FROM volume_group_volume_types WHERE type_id = ?1)",
         [id],
         |r| r.get(0),
     )
