@@ -1764,7 +1764,7 @@ fn web_download_and_tasks_fetch_through_the_import_filter() {
     // host, another scheme; a missing URI.
     let id = new_image();
     for uri in [
-        format!("http://127.0.0.1/good.qcow2"),
+        "http://127.0.0.1/good.qcow2".to_string(),
         format!("http://does-not.exist:{port}/x"),
         format!("ftp://127.0.0.1:{port}/x"),
     ] {

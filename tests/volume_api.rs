@@ -1523,7 +1523,11 @@ fn generic_groups_types_snapshots_and_copies() {
     assert_eq!(r.status(), 202);
     let gt = json_of(r)["group_type"].clone();
     assert_eq!(gt["group_specs"], json!({"k": "v"}));
-    fault(post(&admin, "/group_types", body), 409, "conflictingRequest");
+    fault(
+        post(&admin, "/group_types", body),
+        409,
+        "conflictingRequest",
+    );
     let gt_id = gt["id"].as_str().expect("id").to_owned();
     // Members see public types without their specs.
     let shown = get(&s, &demo, &format!("/group_types/{gt_id}"))["group_type"].clone();

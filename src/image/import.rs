@@ -218,12 +218,12 @@ impl ImageService {
         };
         let response = client.get(url).send().await.map_err(failed)?;
         let response = response.error_for_status().map_err(failed)?;
-        if let Some(len) = response.content_length() {
-            if len > limit.max(0) as u64 {
-                return Err(ApiError::PayloadTooLarge(format!(
-                    "Image exceeds the storage quota or size limit: {len} bytes at {url}, at most {limit} allowed."
-                )));
-            }
+        if let Some(len) = response.content_length()
+            && len > limit.max(0) as u64
+        {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "Image exceeds the storage quota or size limit: {len} bytes at {url}, at most {limit} allowed."
+            )));
         }
         tracing::info!(image = %id, %url, "fetching image data");
         self.inner
@@ -508,11 +508,16 @@ mod tests {
     use super::*;
 
     fn filter(hosts: &[&str], ports: &[u16]) -> ImportFilter {
-        let mut c = ImageSection::default();
-        c.import_allowed_hosts = hosts.iter().map(|h| h.to_string()).collect();
-        if !ports.is_empty() {
-            c.import_allowed_ports = ports.to_vec();
-        }
+        let defaults = ImageSection::default();
+        let c = ImageSection {
+            import_allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            import_allowed_ports: if ports.is_empty() {
+                defaults.import_allowed_ports.clone()
+            } else {
+                ports.to_vec()
+            },
+            ..defaults
+        };
         ImportFilter::from(&c)
     }
 
@@ -536,10 +541,12 @@ mod tests {
         assert!(!f.allows("http://127.0.0.1:80/img"));
         assert!(!f.allows("http://127.0.0.1/img"), "no port is port 80");
         assert!(!f.allows("http://does-not.exist/no/possible/way"));
-        let mut c = ImageSection::default();
-        c.import_disallowed_hosts = vec!["10.0.0.1".into()];
-        c.import_allowed_ports = vec![];
-        c.import_disallowed_ports = vec![22];
+        let c = ImageSection {
+            import_disallowed_hosts: vec!["10.0.0.1".into()],
+            import_allowed_ports: vec![],
+            import_disallowed_ports: vec![22],
+            ..ImageSection::default()
+        };
         let f = ImportFilter::from(&c);
         assert!(!f.allows("http://10.0.0.1/x"));
         assert!(f.allows("http://10.0.0.2:8080/x"));

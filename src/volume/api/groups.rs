@@ -106,19 +106,18 @@ fn group_view(g: &Group, volumes: &[String], mv: Mv) -> Value {
     v
 }
 
-fn group_snapshot_view(s: &GroupSnapshot, mv: Mv) -> Value {
-    let mut v = json!({
+/// A group snapshot (Cinder shows its group type from 3.14 on, as the summary
+/// a create answers does).
+fn group_snapshot_view(s: &GroupSnapshot) -> Value {
+    json!({
         "id": s.id,
         "name": s.name,
         "description": s.description,
         "status": s.status,
         "created_at": s.created_at,
         "group_id": s.group_id,
-    });
-    if mv.at_least(19) {
-        v["group_type_id"] = json!(s.group_type_id);
-    }
-    v
+        "group_type_id": s.group_type_id,
+    })
 }
 
 // ---- group types ----------------------------------------------------------------
@@ -604,7 +603,7 @@ async fn group_snapshot_list_detail(
         .group_snapshot_list(&ctx, all_tenants(&q)?)
         .await?;
     Ok(axum::Json(json!({
-        "group_snapshots": list.iter().map(|s| group_snapshot_view(s, mv)).collect::<Vec<_>>()
+        "group_snapshots": list.iter().map(group_snapshot_view).collect::<Vec<_>>()
     })))
 }
 
@@ -617,7 +616,7 @@ async fn group_snapshot_show(
     since(mv, 14)?;
     let s = cloud.volume.group_snapshot_get(&ctx, id).await?;
     Ok(axum::Json(
-        json!({"group_snapshot": group_snapshot_view(&s, mv)}),
+        json!({"group_snapshot": group_snapshot_view(&s)}),
     ))
 }
 
