@@ -144,7 +144,7 @@ fn upload_download_round_trip_with_hashes_and_ranges() {
         .expect("create");
     assert_eq!(
         r.headers()["openstack-image-import-methods"],
-        "glance-direct"
+        "glance-direct,web-download"
     );
     let data = qcow2_bytes(1 << 30, 300_000);
     assert_eq!(upload(&s, &t, &id, data.clone()).status(), 204);

@@ -563,10 +563,7 @@ async fn group_snapshot_create(
             opt_string("description", s.get("description"))?,
         )
         .await?;
-    let mut v = json!({"id": gs.id, "name": gs.name});
-    if mv.at_least(19) {
-        v["group_type_id"] = json!(gs.group_type_id);
-    }
+    let v = json!({"id": gs.id, "name": gs.name, "group_type_id": gs.group_type_id});
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({"group_snapshot": v})),
