@@ -1641,44 +1641,62 @@ fn up_says_once_when_no_bootable_image_is_registered() {
 }
 
 /// A tiny HTTP/1.0 server on a loopback port, for web-download: `/good.qcow2` is
-/// `data`, `/redirect` points at a port the import filter refuses, anything else
-/// is 404. Runs until the test process ends.
-fn serve(data: Vec<u8>) -> u16 {
+/// `data`; `/stall-once` sends half of `data` and then nothing on its first
+/// request, all of it afterwards; `/redirect` points at a port the import filter
+/// refuses; anything else is 404. Returns the port and the count of `/stall-once`
+/// requests; runs until the test process ends.
+fn serve(data: Vec<u8>) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
+    let stalls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = stalls.clone();
+    let data = std::sync::Arc::new(data);
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
-            let mut req = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                match conn.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => req.extend_from_slice(&buf[..n]),
+            let data = data.clone();
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
                 }
-            }
-            let line = String::from_utf8_lossy(&req)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_owned();
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-            let _ = match path.as_str() {
-                "/good.qcow2" => conn
-                    .write_all(
-                        format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", data.len())
-                            .as_bytes(),
-                    )
-                    .and_then(|_| conn.write_all(&data)),
-                "/redirect" => conn.write_all(
-                    b"HTTP/1.0 302 Found\r\nLocation: http://127.0.0.1:1/x\r\nContent-Length: 0\r\n\r\n",
-                ),
-                _ => conn.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
-            };
+                let line = String::from_utf8_lossy(&req)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", data.len());
+                let _ = match path.as_str() {
+                    "/good.qcow2" => conn
+                        .write_all(head.as_bytes())
+                        .and_then(|_| conn.write_all(&data)),
+                    "/stall-once" if seen.fetch_add(1, Ordering::SeqCst) == 0 => {
+                        let _ = conn.write_all(head.as_bytes());
+                        let _ = conn.write_all(&data[..data.len() / 2]);
+                        // Hold the connection open, sending nothing more.
+                        std::thread::sleep(std::time::Duration::from_secs(600));
+                        Ok(())
+                    }
+                    "/stall-once" => conn
+                        .write_all(head.as_bytes())
+                        .and_then(|_| conn.write_all(&data)),
+                    "/redirect" => conn.write_all(
+                        b"HTTP/1.0 302 Found\r\nLocation: http://127.0.0.1:1/x\r\nContent-Length: 0\r\n\r\n",
+                    ),
+                    _ => conn.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+                };
+            });
         }
     });
-    port
+    (port, stalls)
 }
 
 fn wait_image(s: &Server, token: &str, id: &str, want: &str) -> Value {
@@ -1716,7 +1734,7 @@ fn wait_task(s: &Server, token: &str, id: &str, want: &str) -> Value {
 #[test]
 fn web_download_and_tasks_fetch_through_the_import_filter() {
     let data = qcow2_bytes(1 << 20, 200_000);
-    let port = serve(data.clone());
+    let (port, _) = serve(data.clone());
     let profile = common::test_profile()
         .replace(
             "import_allowed_hosts = []",
@@ -1850,4 +1868,59 @@ fn web_download_and_tasks_fetch_through_the_import_filter() {
             .is_some_and(|m| m.contains("404")),
         "{failed}"
     );
+}
+
+#[test]
+fn a_web_download_cut_by_kill_9_is_fetched_again_at_start() {
+    let data = qcow2_bytes(1 << 20, 400_000);
+    let (port, stalls) = serve(data.clone());
+    let profile = common::test_profile()
+        .replace(
+            "import_allowed_hosts = []",
+            "import_allowed_hosts = [\"127.0.0.1\"]",
+        )
+        .replace(
+            "import_allowed_ports = [80, 443]",
+            &format!("import_allowed_ports = [{port}]"),
+        );
+    let mut s = Server::start_with_profile(Some(&profile));
+    let t = s.admin();
+    let id = create(
+        &s,
+        &t,
+        json!({"name": "cut", "disk_format": "qcow2", "container_format": "bare"}),
+    )["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let r = call(&s, Method::POST, &format!("/images/{id}/import"), &t)
+        .json(&json!({"method": {"name": "web-download", "uri": format!("http://127.0.0.1:{port}/stall-once")}}))
+        .send()
+        .expect("import");
+    assert_eq!(r.status(), 202);
+    // The first fetch has half the bytes and waits for more: cut it there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while stalls.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no fetch");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(status(&s, &t, &id), "importing");
+    s.kill9();
+    s.launch();
+    let t = s.admin();
+    let img = wait_image(&s, &t, &id, "active");
+    assert_eq!(
+        stalls.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "fetched again"
+    );
+    assert_eq!(img["checksum"], hex::encode(md5::Md5::digest(&data)));
+    let leftovers: Vec<_> = std::fs::read_dir(s.state_dir().join("images"))
+        .expect("images dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(!s.state_dir().join("staging").join(&id).exists());
 }
