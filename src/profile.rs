@@ -183,6 +183,16 @@ pub struct ImageSection {
     /// (DevStack's AMI-style CirrOS). Empty or missing file = firmware disk boot.
     pub bootstrap_kernel: String,
     pub bootstrap_ramdisk: String,
+    /// Glance's `[import_filtering_opts]` for `web-download` and `/v2/tasks` imports:
+    /// a URL passes when its scheme, host and port pass. An allowed list, when not
+    /// empty, wins over the disallowed one; a URL without a port is checked as its
+    /// scheme's default port (Glance's defaults: http and https, ports 80 and 443).
+    pub import_allowed_schemes: Vec<String>,
+    pub import_disallowed_schemes: Vec<String>,
+    pub import_allowed_hosts: Vec<String>,
+    pub import_disallowed_hosts: Vec<String>,
+    pub import_allowed_ports: Vec<u16>,
+    pub import_disallowed_ports: Vec<u16>,
 }
 
 impl Default for ImageSection {
@@ -198,6 +208,12 @@ impl Default for ImageSection {
             bootstrap_image_min_disk: 1,
             bootstrap_kernel: String::new(),
             bootstrap_ramdisk: String::new(),
+            import_allowed_schemes: vec!["http".into(), "https".into()],
+            import_disallowed_schemes: vec![],
+            import_allowed_hosts: vec![],
+            import_disallowed_hosts: vec![],
+            import_allowed_ports: vec![80, 443],
+            import_disallowed_ports: vec![],
         }
     }
 }

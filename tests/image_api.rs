@@ -144,7 +144,7 @@ fn upload_download_round_trip_with_hashes_and_ranges() {
         .expect("create");
     assert_eq!(
         r.headers()["openstack-image-import-methods"],
-        "glance-direct"
+        "glance-direct,web-download"
     );
     let data = qcow2_bytes(1 << 30, 300_000);
     assert_eq!(upload(&s, &t, &id, data.clone()).status(), 204);
@@ -795,7 +795,10 @@ fn interoperable_import_runs_as_a_task() {
             .send()
             .expect("info"),
     );
-    assert_eq!(info["import-methods"]["value"], json!(["glance-direct"]));
+    assert_eq!(
+        info["import-methods"]["value"],
+        json!(["glance-direct", "web-download"])
+    );
     let img = create(
         &s,
         &t,
@@ -819,7 +822,7 @@ fn interoperable_import_runs_as_a_task() {
     assert_eq!(status(&s, &t, id), "uploading");
     glance_error(
         call(&s, Method::POST, &format!("/images/{id}/import"), &t)
-            .json(&json!({"method": {"name": "web-download", "uri": "http://x/"}}))
+            .json(&json!({"method": {"name": "glance-download"}}))
             .send()
             .expect("i"),
         400,
@@ -1635,4 +1638,289 @@ fn up_says_once_when_no_bootable_image_is_registered() {
     );
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(said(&s), 1, "said once:\n{log}");
+}
+
+/// A tiny HTTP/1.0 server on a loopback port, for web-download: `/good.qcow2` is
+/// `data`; `/stall-once` sends half of `data` and then nothing on its first
+/// request, all of it afterwards; `/redirect` points at a port the import filter
+/// refuses; anything else is 404. Returns the port and the count of `/stall-once`
+/// requests; runs until the test process ends.
+fn serve(data: Vec<u8>) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let stalls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = stalls.clone();
+    let data = std::sync::Arc::new(data);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let data = data.clone();
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&req)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", data.len());
+                let _ = match path.as_str() {
+                    "/good.qcow2" => conn
+                        .write_all(head.as_bytes())
+                        .and_then(|_| conn.write_all(&data)),
+                    "/stall-once" if seen.fetch_add(1, Ordering::SeqCst) == 0 => {
+                        let _ = conn.write_all(head.as_bytes());
+                        let _ = conn.write_all(&data[..data.len() / 2]);
+                        // Hold the connection open, sending nothing more.
+                        std::thread::sleep(std::time::Duration::from_secs(600));
+                        Ok(())
+                    }
+                    "/stall-once" => conn
+                        .write_all(head.as_bytes())
+                        .and_then(|_| conn.write_all(&data)),
+                    "/redirect" => conn.write_all(
+                        b"HTTP/1.0 302 Found\r\nLocation: http://127.0.0.1:1/x\r\nContent-Length: 0\r\n\r\n",
+                    ),
+                    _ => conn.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+                };
+            });
+        }
+    });
+    (port, stalls)
+}
+
+fn wait_image(s: &Server, token: &str, id: &str, want: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let v = json_of(
+            call(s, Method::GET, &format!("/images/{id}"), token)
+                .send()
+                .expect("show"),
+        );
+        if v["status"] == want && (want != "queued" || v.get("os_glance_failed_import").is_some()) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "image {id}: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn wait_task(s: &Server, token: &str, id: &str, want: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let v = json_of(
+            call(s, Method::GET, &format!("/tasks/{id}"), token)
+                .send()
+                .expect("task"),
+        );
+        if v["status"] == want {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "task {id}: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn web_download_and_tasks_fetch_through_the_import_filter() {
+    let data = qcow2_bytes(1 << 20, 200_000);
+    let (port, _) = serve(data.clone());
+    let profile = common::test_profile()
+        .replace(
+            "import_allowed_hosts = []",
+            "import_allowed_hosts = [\"127.0.0.1\"]",
+        )
+        .replace(
+            "import_allowed_ports = [80, 443]",
+            &format!("import_allowed_ports = [{port}]"),
+        );
+    let s = Server::start_with_profile(Some(&profile));
+    let t = s.admin();
+    let demo = s.demo();
+    let base = format!("http://127.0.0.1:{port}");
+    let import = |id: &str, uri: &str| {
+        call(&s, Method::POST, &format!("/images/{id}/import"), &t)
+            .json(&json!({"method": {"name": "web-download", "uri": uri}}))
+            .send()
+            .expect("import")
+    };
+    let new_image = || {
+        create(
+            &s,
+            &t,
+            json!({"name": "wd", "disk_format": "qcow2", "container_format": "bare"}),
+        )["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    };
+
+    // Fetched, hashed and activated.
+    let id = new_image();
+    assert_eq!(import(&id, &format!("{base}/good.qcow2")).status(), 202);
+    let img = wait_image(&s, &t, &id, "active");
+    assert_eq!(img["size"], data.len());
+    assert_eq!(img["checksum"], hex::encode(md5::Md5::digest(&data)));
+    let r = call(&s, Method::GET, &format!("/images/{id}/file"), &t)
+        .send()
+        .expect("download");
+    assert_eq!(r.bytes().expect("bytes").as_ref(), data.as_slice());
+    // Only a queued image takes a web-download.
+    glance_error(import(&id, &format!("{base}/good.qcow2")), 409);
+
+    // Refused by the filter before anything is fetched: the default port, another
+    // host, another scheme; a missing URI.
+    let id = new_image();
+    for uri in [
+        "http://127.0.0.1/good.qcow2".to_string(),
+        format!("http://does-not.exist:{port}/x"),
+        format!("ftp://127.0.0.1:{port}/x"),
+    ] {
+        let msg = glance_error(import(&id, &uri), 400);
+        assert!(msg.contains("does not pass filtering"), "{msg}");
+    }
+    let r = call(&s, Method::POST, &format!("/images/{id}/import"), &t)
+        .json(&json!({"method": {"name": "web-download"}}))
+        .send()
+        .expect("import");
+    glance_error(r, 400);
+    assert_eq!(status(&s, &t, &id), "queued");
+
+    // A fetch that fails (404; a redirect the filter refuses): back to queued, the
+    // store named in os_glance_failed_import, the task failed with the reason.
+    for path in ["/missing", "/redirect"] {
+        let id = new_image();
+        assert_eq!(import(&id, &format!("{base}{path}")).status(), 202);
+        let img = wait_image(&s, &t, &id, "queued");
+        assert_eq!(img["os_glance_failed_import"], "local");
+        let tasks = json_of(
+            call(&s, Method::GET, &format!("/images/{id}/tasks"), &t)
+                .send()
+                .expect("tasks"),
+        );
+        let task = &tasks["tasks"][0];
+        assert_eq!(task["status"], "failure", "{task}");
+        assert!(
+            task["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{task}"
+        );
+        // A later import that works clears the mark.
+        assert_eq!(import(&id, &format!("{base}/good.qcow2")).status(), 202);
+        let img = wait_image(&s, &t, &id, "active");
+        assert!(img.get("os_glance_failed_import").is_none(), "{img}");
+    }
+
+    // Glance's older tasks API: admin only, type import.
+    let task = |token: &str, body: Value| {
+        call(&s, Method::POST, "/tasks", token)
+            .json(&body)
+            .send()
+            .expect("task")
+    };
+    let good = json!({"type": "import", "input": {
+        "import_from": format!("{base}/good.qcow2"), "import_from_format": "qcow2",
+        "image_properties": {"name": "from-task", "disk_format": "qcow2", "container_format": "bare"}}});
+    glance_error(task(&demo, good.clone()), 403);
+    let r = task(&t, good);
+    assert_eq!(r.status(), 201);
+    let created = json_of(r);
+    assert_eq!(created["type"], "import");
+    let done = wait_task(&s, &t, created["id"].as_str().expect("id"), "success");
+    let image_id = done["result"]["image_id"]
+        .as_str()
+        .expect("image id")
+        .to_owned();
+    assert_eq!(status(&s, &t, &image_id), "active");
+    let bad = json!({"type": "import", "input": {
+        "import_from": "http://example.org/x.qcow2", "import_from_format": "qcow2",
+        "image_properties": {"name": "x", "disk_format": "qcow2", "container_format": "bare"}}});
+    let msg = glance_error(task(&t, bad), 400);
+    assert!(msg.contains("does not pass filtering"), "{msg}");
+    let msg = glance_error(
+        task(
+            &t,
+            json!({"type": "import", "input": {"import_from_format": "qcow2"}}),
+        ),
+        400,
+    );
+    assert!(msg.contains("import_from"), "{msg}");
+    glance_error(task(&t, json!({"type": "export", "input": {}})), 400);
+    // A failed fetch fails the task.
+    let failing = json!({"type": "import", "input": {
+        "import_from": format!("{base}/missing"), "import_from_format": "qcow2",
+        "image_properties": {"name": "y", "disk_format": "qcow2", "container_format": "bare"}}});
+    let r = task(&t, failing);
+    assert_eq!(r.status(), 201);
+    let failed = wait_task(&s, &t, json_of(r)["id"].as_str().expect("id"), "failure");
+    assert!(
+        failed["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("404")),
+        "{failed}"
+    );
+}
+
+#[test]
+fn a_web_download_cut_by_kill_9_is_fetched_again_at_start() {
+    let data = qcow2_bytes(1 << 20, 400_000);
+    let (port, stalls) = serve(data.clone());
+    let profile = common::test_profile()
+        .replace(
+            "import_allowed_hosts = []",
+            "import_allowed_hosts = [\"127.0.0.1\"]",
+        )
+        .replace(
+            "import_allowed_ports = [80, 443]",
+            &format!("import_allowed_ports = [{port}]"),
+        );
+    let mut s = Server::start_with_profile(Some(&profile));
+    let t = s.admin();
+    let id = create(
+        &s,
+        &t,
+        json!({"name": "cut", "disk_format": "qcow2", "container_format": "bare"}),
+    )["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let r = call(&s, Method::POST, &format!("/images/{id}/import"), &t)
+        .json(&json!({"method": {"name": "web-download", "uri": format!("http://127.0.0.1:{port}/stall-once")}}))
+        .send()
+        .expect("import");
+    assert_eq!(r.status(), 202);
+    // The first fetch has half the bytes and waits for more: cut it there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while stalls.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no fetch");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(status(&s, &t, &id), "importing");
+    s.kill9();
+    s.launch();
+    let t = s.admin();
+    let img = wait_image(&s, &t, &id, "active");
+    assert_eq!(
+        stalls.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "fetched again"
+    );
+    assert_eq!(img["checksum"], hex::encode(md5::Md5::digest(&data)));
+    let leftovers: Vec<_> = std::fs::read_dir(s.state_dir().join("images"))
+        .expect("images dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(!s.state_dir().join("staging").join(&id).exists());
 }

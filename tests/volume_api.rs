@@ -1453,3 +1453,352 @@ fn interrupted_create_from_image_is_redone_after_kill9() {
             .exists()
     );
 }
+
+fn group_status(s: &Server, u: &U, id: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let g = get(s, u, &format!("/groups/{id}"))["group"].clone();
+        if g["status"] == want {
+            return g;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group {id} stuck in {}",
+            g["status"]
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn gsnap_status(s: &Server, u: &U, id: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let g = get(s, u, &format!("/group_snapshots/{id}"))["group_snapshot"].clone();
+        if g["status"] == want {
+            return g;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group snapshot {id} stuck in {}",
+            g["status"]
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn gone(s: &Server, u: &U, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while call(s, u, Method::GET, path, Some("3.70"), None).status() != 404 {
+        assert!(Instant::now() < deadline, "{path} not deleted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn generic_groups_types_snapshots_and_copies() {
+    let mut s = Server::start();
+    let admin = login(&s, "admin");
+    let demo = login(&s, "demo");
+    let v = |minor: u32| format!("3.{minor}");
+    let post =
+        |u: &U, path: &str, body: Value| call(&s, u, Method::POST, path, Some("3.70"), Some(body));
+
+    // Group types: admin-only to change, older microversions do not have them.
+    let body =
+        json!({"group_type": {"name": "gt1", "description": "d", "group_specs": {"k": "v"}}});
+    fault(post(&demo, "/group_types", body.clone()), 403, "forbidden");
+    fault(
+        call(
+            &s,
+            &admin,
+            Method::POST,
+            "/group_types",
+            Some(&v(10)),
+            Some(body.clone()),
+        ),
+        404,
+        "itemNotFound",
+    );
+    let r = post(&admin, "/group_types", body.clone());
+    assert_eq!(r.status(), 202);
+    let gt = json_of(r)["group_type"].clone();
+    assert_eq!(gt["group_specs"], json!({"k": "v"}));
+    fault(
+        post(&admin, "/group_types", body),
+        409,
+        "conflictingRequest",
+    );
+    let gt_id = gt["id"].as_str().expect("id").to_owned();
+    // Members see public types without their specs.
+    let shown = get(&s, &demo, &format!("/group_types/{gt_id}"))["group_type"].clone();
+    assert_eq!(shown["name"], "gt1");
+    assert!(shown.get("group_specs").is_none(), "{shown}");
+    let r = post(
+        &admin,
+        &format!("/group_types/{gt_id}/group_specs"),
+        json!({"group_specs": {"a": "1"}}),
+    );
+    assert_eq!(r.status(), 202);
+    assert_eq!(
+        get(&s, &admin, &format!("/group_types/{gt_id}/group_specs"))["group_specs"],
+        json!({"k": "v", "a": "1"})
+    );
+    let r = call(
+        &s,
+        &admin,
+        Method::DELETE,
+        &format!("/group_types/{gt_id}/group_specs/a"),
+        Some("3.70"),
+        None,
+    );
+    assert_eq!(r.status(), 202);
+    fault(
+        call(
+            &s,
+            &admin,
+            Method::GET,
+            &format!("/group_types/{gt_id}/group_specs/a"),
+            Some("3.70"),
+            None,
+        ),
+        404,
+        "itemNotFound",
+    );
+
+    // A group of the default type's volumes, made by the member.
+    let vt = get(&s, &demo, "/types/default")["volume_type"]["id"]
+        .as_str()
+        .expect("type")
+        .to_owned();
+    let msg = fault(
+        post(
+            &demo,
+            "/groups",
+            json!({"group": {"group_type": gt_id, "name": "g"}}),
+        ),
+        400,
+        "badRequest",
+    );
+    assert!(msg.contains("volume_types"), "{msg}");
+    let r = post(
+        &demo,
+        "/groups",
+        json!({"group": {"group_type": gt_id, "volume_types": [vt], "name": "g1"}}),
+    );
+    assert_eq!(r.status(), 202);
+    let g1 = json_of(r)["group"]["id"].as_str().expect("id").to_owned();
+    group_status(&s, &demo, &g1, "available");
+    let vol = create(
+        &s,
+        &demo,
+        json!({"size": 1, "volume_type": vt, "group_id": g1, "name": "m1"}),
+    );
+    assert_eq!(vol["group_id"], g1.as_str());
+    let vol_id = vol["id"].as_str().expect("id").to_owned();
+    wait_status(&s, &demo, &vol_id, "available");
+    let other = create(
+        &s,
+        &demo,
+        json!({"size": 1, "volume_type": vt, "name": "m2"}),
+    );
+    let other_id = other["id"].as_str().expect("id").to_owned();
+    wait_status(&s, &demo, &other_id, "available");
+    // The group type is in use; so is the volume type.
+    fault(
+        call(
+            &s,
+            &admin,
+            Method::DELETE,
+            &format!("/group_types/{gt_id}"),
+            Some("3.70"),
+            None,
+        ),
+        400,
+        "badRequest",
+    );
+    // Add and remove volumes.
+    let put = |body: Value| {
+        call(
+            &s,
+            &demo,
+            Method::PUT,
+            &format!("/groups/{g1}"),
+            Some("3.70"),
+            Some(body),
+        )
+    };
+    assert_eq!(
+        put(json!({"group": {"add_volumes": other_id}})).status(),
+        202
+    );
+    let g = get(&s, &demo, &format!("/groups/{g1}"))["group"].clone();
+    assert_eq!(g["volumes"].as_array().map(Vec::len), Some(2), "{g}");
+    assert_eq!(
+        put(json!({"group": {"remove_volumes": other_id, "name": "renamed"}})).status(),
+        202
+    );
+    let msg = fault(
+        put(json!({"group": {"remove_volumes": other_id}})),
+        400,
+        "badRequest",
+    );
+    assert!(msg.contains("is not in group"), "{msg}");
+    fault(put(json!({"group": {}})), 400, "badRequest");
+    let g = get(&s, &demo, &format!("/groups/{g1}"))["group"].clone();
+    assert_eq!(g["name"], "renamed");
+    assert_eq!(g["volumes"], json!([vol_id]));
+    assert_eq!(g["volume_types"], json!([vt]));
+    let listed = get(&s, &demo, &format!("/volumes/detail?group_id={g1}"))["volumes"].clone();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+
+    // A group snapshot: one snapshot per member, through the snapshot task.
+    let r = post(
+        &demo,
+        "/group_snapshots",
+        json!({"group_snapshot": {"group_id": g1, "name": "gs1"}}),
+    );
+    assert_eq!(r.status(), 202);
+    let gs = json_of(r)["group_snapshot"].clone();
+    assert_eq!(gs["group_type_id"], gt_id.as_str());
+    let gs_id = gs["id"].as_str().expect("id").to_owned();
+    gsnap_status(&s, &demo, &gs_id, "available");
+    let snaps = get(&s, &demo, "/snapshots/detail")["snapshots"].clone();
+    let member: Vec<&Value> = snaps
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|x| x["group_snapshot_id"] == gs_id.as_str())
+        .collect();
+    assert_eq!(member.len(), 1);
+    assert_eq!(member[0]["volume_id"], vol_id.as_str());
+    assert_eq!(member[0]["status"], "available");
+    // The group cannot go while it has a group snapshot.
+    let msg = fault(
+        post(
+            &demo,
+            &format!("/groups/{g1}/action"),
+            json!({"delete": {"delete-volumes": true}}),
+        ),
+        400,
+        "badRequest",
+    );
+    assert!(msg.contains("group snapshots"), "{msg}");
+
+    // Copies: a group from the group snapshot and one from the group.
+    let r = post(
+        &demo,
+        "/groups/action",
+        json!({"create-from-src": {"group_snapshot_id": gs_id, "name": "from-snap"}}),
+    );
+    assert_eq!(r.status(), 202);
+    let g2 = json_of(r)["group"]["id"].as_str().expect("id").to_owned();
+    let g = group_status(&s, &demo, &g2, "available");
+    assert_eq!(g["group_snapshot_id"], gs_id.as_str());
+    assert_eq!(g["volumes"].as_array().map(Vec::len), Some(1));
+    let r = post(
+        &demo,
+        "/groups/action",
+        json!({"create-from-src": {"source_group_id": g1, "name": "from-group"}}),
+    );
+    assert_eq!(r.status(), 202);
+    let g3 = json_of(r)["group"]["id"].as_str().expect("id").to_owned();
+    let g = group_status(&s, &demo, &g3, "available");
+    let copy = g["volumes"][0].as_str().expect("copy").to_owned();
+    assert_eq!(
+        get(&s, &demo, &format!("/volumes/{copy}"))["volume"]["source_volid"],
+        vol_id.as_str()
+    );
+
+    // Status resets are admin-only and from their microversions.
+    let reset = |u: &U, path: &str, minor: u32, status: &str| {
+        call(
+            &s,
+            u,
+            Method::POST,
+            path,
+            Some(&v(minor)),
+            Some(json!({"reset_status": {"status": status}})),
+        )
+    };
+    let gpath = format!("/groups/{g3}/action");
+    fault(reset(&demo, &gpath, 20, "error"), 403, "forbidden");
+    fault(reset(&admin, &gpath, 19, "error"), 404, "itemNotFound");
+    fault(reset(&admin, &gpath, 20, "bogus"), 400, "badRequest");
+    assert_eq!(reset(&admin, &gpath, 20, "error").status(), 202);
+    group_status(&s, &demo, &g3, "error");
+    let spath = format!("/group_snapshots/{gs_id}/action");
+    fault(reset(&admin, &spath, 18, "error"), 404, "itemNotFound");
+    assert_eq!(reset(&admin, &spath, 19, "creating").status(), 202);
+    gsnap_status(&s, &demo, &gs_id, "creating");
+    assert_eq!(reset(&admin, &spath, 19, "available").status(), 202);
+
+    // Deleting the group snapshot deletes its snapshots; a kill -9 while they are
+    // being deleted is settled at the next start.
+    let r = call(
+        &s,
+        &demo,
+        Method::DELETE,
+        &format!("/group_snapshots/{gs_id}"),
+        Some("3.70"),
+        None,
+    );
+    assert_eq!(r.status(), 202);
+    s.kill9();
+    s.launch();
+    let admin = login(&s, "admin");
+    let demo = login(&s, "demo");
+    gone(&s, &demo, &format!("/group_snapshots/{gs_id}"));
+    gone(
+        &s,
+        &demo,
+        &format!("/snapshots/{}", member[0]["id"].as_str().expect("id")),
+    );
+
+    // Delete without delete-volumes is refused while volumes remain; with it the
+    // volumes go first, then the group.
+    let msg = fault(
+        call(
+            &s,
+            &demo,
+            Method::POST,
+            &format!("/groups/{g1}/action"),
+            Some("3.70"),
+            Some(json!({"delete": {"delete-volumes": false}})),
+        ),
+        400,
+        "badRequest",
+    );
+    assert!(msg.contains("delete-volumes"), "{msg}");
+    for g in [&g1, &g2, &g3] {
+        let r = call(
+            &s,
+            &demo,
+            Method::POST,
+            &format!("/groups/{g}/action"),
+            Some("3.70"),
+            Some(json!({"delete": {"delete-volumes": true}})),
+        );
+        assert_eq!(r.status(), 202, "delete {g}");
+    }
+    for g in [&g1, &g2, &g3] {
+        gone(&s, &demo, &format!("/groups/{g}"));
+    }
+    wait_gone(&s, &demo, &vol_id);
+    wait_gone(&s, &demo, &copy);
+    // The volume removed from the group stays.
+    wait_status(&s, &demo, &other_id, "available");
+    assert!(
+        get(&s, &demo, "/groups/detail")["groups"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
+    let r = call(
+        &s,
+        &admin,
+        Method::DELETE,
+        &format!("/group_types/{gt_id}"),
+        Some("3.70"),
+        None,
+    );
+    assert_eq!(r.status(), 202);
+}

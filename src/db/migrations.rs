@@ -87,6 +87,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0031_object_sync_tombstones",
         include_str!("migrations/0031_object_sync_tombstones.sql"),
     ),
+    (
+        "0027_volume_groups",
+        include_str!("migrations/0027_volume_groups.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

@@ -125,8 +125,24 @@ impl ImageFiles {
         dest: &Path,
         limit: i64,
     ) -> Result<Received, ApiError> {
+        self.receive_stream(id, body.into_data_stream(), dest, limit)
+            .await
+    }
+
+    /// As `receive`, from any stream of chunks (a web-download's response body).
+    pub async fn receive_stream<S, E>(
+        &self,
+        id: &str,
+        stream: S,
+        dest: &Path,
+        limit: i64,
+    ) -> Result<Received, ApiError>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
         let tmp = self.temp_path(id);
-        let result = write_stream(&tmp, body, limit).await;
+        let result = write_stream(&tmp, stream, limit).await;
         match result {
             Ok(received) => {
                 tokio::fs::rename(&tmp, dest)
@@ -170,7 +186,11 @@ impl ImageFiles {
     }
 }
 
-async fn write_stream(tmp: &Path, body: Body, limit: i64) -> Result<Received, ApiError> {
+async fn write_stream<S, E>(tmp: &Path, mut stream: S, limit: i64) -> Result<Received, ApiError>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     let internal = |e: std::io::Error| ApiError::Internal(e.into());
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)
@@ -180,7 +200,6 @@ async fn write_stream(tmp: &Path, body: Body, limit: i64) -> Result<Received, Ap
         .await
         .map_err(internal)?;
     let mut digest = Digester::new();
-    let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk
             .map_err(|e| ApiError::bad_request(format!("The image upload was interrupted: {e}")))?;

@@ -36,6 +36,11 @@ pub fn import_methods() -> &'static [&'static str] {
     import::IMPORT_METHODS
 }
 
+/// Whether the caller may use `POST /v2/tasks` (Glance's `tasks_api_access`: admin).
+pub fn task_create_allowed(ctx: &RequestContext) -> ApiResult<()> {
+    policy::ADMIN.enforce(ctx, None)
+}
+
 /// The image service. Cloning is cheap; clones share state.
 #[derive(Clone)]
 pub struct ImageService {

@@ -46,6 +46,7 @@ impl ImageStatus {
                 | (Saving, Active)
                 | (Saving, Queued)
                 | (Queued, Uploading)
+                | (Queued, Importing)
                 | (Uploading, Importing)
                 | (Uploading, Queued)
                 | (Importing, Active)

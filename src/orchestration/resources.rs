@@ -1076,6 +1076,7 @@ pub async fn create(
                 snapshot_id: s(props, "snapshot_id"),
                 source_volid: s(props, "source_volid"),
                 image_ref: image,
+                group_id: None,
             };
             Ok(Created::id(cloud.volume.volume_create(ctx, req).await?.id))
         }

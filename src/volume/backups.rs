@@ -387,6 +387,7 @@ impl VolumeService {
                             image_metadata: BTreeMap::new(),
                             admin_metadata: BTreeMap::new(),
                             attachments: Vec::new(),
+                            group_id: None,
                         };
                         store::volume_insert(c, &v).map_err(sql)?;
                         (v.id, name)

@@ -44,6 +44,15 @@ impl VolumeService {
     /// `restoring-backup`. Run once at start.
     pub async fn recover(&self) -> super::tasks::RecoveryReport {
         let mut report = self.recover_tasks().await;
+        // After the member tasks: groups and group snapshots a crash left
+        // creating or deleting settle on what their members became.
+        match self.recover_groups().await {
+            Ok(n) => report.finished += n,
+            Err(e) => {
+                tracing::error!(error = %e, "could not settle interrupted group operations");
+                report.failed += 1;
+            }
+        }
         let backups = self.recover_backups().await;
         report.finished += backups.finished;
         report.failed += backups.failed;

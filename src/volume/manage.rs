@@ -126,6 +126,7 @@ impl VolumeService {
                     image_metadata: BTreeMap::new(),
                     admin_metadata: BTreeMap::new(),
                     attachments: Vec::new(),
+                    group_id: None,
                 };
                 store::volume_insert(c, &v).map_err(sql)?;
                 Ok(v)
@@ -200,6 +201,7 @@ impl VolumeService {
                     created_at: store::now(),
                     updated_at: None,
                     progress: None,
+                    group_snapshot_id: None,
                 };
                 store::snapshot_insert(c, &s).map_err(sql)?;
                 Ok(s)

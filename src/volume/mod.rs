@@ -14,6 +14,8 @@ mod backup_chunks;
 pub(crate) mod backups;
 mod exports;
 pub mod facade;
+mod group_store;
+mod groups;
 pub(crate) mod hosts;
 pub(crate) mod iscsi;
 pub(crate) mod lvm;

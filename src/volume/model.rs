@@ -326,6 +326,8 @@ pub struct Volume {
     pub admin_metadata: BTreeMap<String, String>,
     /// The volume's attachments, oldest first.
     pub attachments: Vec<Attachment>,
+    /// The generic volume group it belongs to (3.13+).
+    pub group_id: Option<String>,
 }
 
 /// One consumer's hold on a volume (Cinder's volume attachment).
@@ -489,6 +491,8 @@ pub struct Snapshot {
     pub updated_at: Option<String>,
     /// The progress its creator reported (`os-update_snapshot_status`), if any.
     pub progress: Option<String>,
+    /// The group snapshot it was made as part of (3.14+).
+    pub group_snapshot_id: Option<String>,
 }
 
 /// A volume type with its extra specs.
@@ -503,6 +507,73 @@ pub struct VolumeType {
     pub updated_at: Option<String>,
     /// The QoS specs the type is associated with.
     pub qos_specs_id: Option<String>,
+}
+
+/// A group type (3.11+) with its group specs.
+#[derive(Debug, Clone)]
+pub struct GroupType {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub is_public: bool,
+    pub group_specs: BTreeMap<String, String>,
+    pub created_at: String,
+}
+
+/// Cinder's group and group-snapshot statuses (`GroupStatus`,
+/// `GroupSnapshotStatus`); what admins may reset a group to.
+pub const GROUP_STATUSES: &[&str] = &[
+    "error",
+    "available",
+    "creating",
+    "deleting",
+    "deleted",
+    "updating",
+    "in-use",
+    "error_deleting",
+];
+pub const GROUP_SNAPSHOT_STATUSES: &[&str] = &[
+    "error",
+    "available",
+    "creating",
+    "deleting",
+    "deleted",
+    "updating",
+    "error_deleting",
+];
+
+/// A generic volume group (3.13+).
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub status: String,
+    pub availability_zone: String,
+    pub group_type_id: String,
+    /// The volume types its volumes may have, in the order given at create.
+    pub volume_types: Vec<String>,
+    pub group_snapshot_id: Option<String>,
+    pub source_group_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+/// A snapshot of every volume of a group at once (3.14+).
+#[derive(Debug, Clone)]
+pub struct GroupSnapshot {
+    pub id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub group_id: String,
+    pub group_type_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
 }
 
 /// A pending volume transfer; only the auth key's salted hash is kept.

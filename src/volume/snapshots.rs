@@ -34,6 +34,77 @@ pub fn visible_tx(c: &rusqlite::Connection, ctx: &RequestContext, id: &str) -> A
     }
 }
 
+/// Validates and records a new snapshot of `req.volume_id` (`creating`, with its
+/// create task): the whole of a snapshot create but spawning the task, shared by
+/// a group snapshot, which records one per member volume in one transaction.
+pub(super) fn snapshot_new_tx(
+    c: &rusqlite::Connection,
+    ctx: &RequestContext,
+    req: SnapshotCreate,
+    user: String,
+    group_snapshot_id: Option<String>,
+) -> ApiResult<Snapshot> {
+    let v = match store::volume_get(c, &req.volume_id).map_err(sql)? {
+        Some(v) if sees(ctx, &v.project_id) => v,
+        _ => return Err(volume_not_found(&req.volume_id)),
+    };
+    may_change(ctx, &v.project_id)?;
+    let ok = v.status == VolumeStatus::Available || (v.status == VolumeStatus::InUse && req.force);
+    if !ok {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: Volume {} status must be available, but current status is: {}.",
+            v.id,
+            v.status.as_str()
+        )));
+    }
+    quotas::check_tx(c, &v.project_id, &v.type_name, 0, 1, v.size, v.size)?;
+    let s = Snapshot {
+        id: uuid::Uuid::new_v4().to_string(),
+        volume_id: v.id,
+        project_id: v.project_id,
+        user_id: user,
+        name: req.name,
+        description: req.description,
+        size: v.size,
+        status: SnapshotStatus::Creating,
+        metadata: req.metadata,
+        task: Some("create".into()),
+        error_reason: None,
+        created_at: store::now(),
+        updated_at: None,
+        progress: None,
+        group_snapshot_id,
+    };
+    store::snapshot_insert(c, &s).map_err(sql)?;
+    Ok(s)
+}
+
+/// Starts a snapshot's delete (`deleting`, with its task) after Cinder's checks,
+/// shared by a group snapshot's delete.
+pub(super) fn snapshot_delete_tx(
+    c: &rusqlite::Connection,
+    ctx: &RequestContext,
+    sid: &str,
+    force: bool,
+) -> ApiResult<()> {
+    let s = visible_tx(c, ctx, sid)?;
+    may_change(ctx, &s.project_id)?;
+    if force {
+        ctx.require_admin()?;
+    }
+    if store::backup_reads_snapshot(c, &s.id).map_err(sql)? {
+        return Err(ApiError::bad_request(format!(
+            "Invalid snapshot: Snapshot {} is being backed up.",
+            s.id
+        )));
+    }
+    let to = s
+        .status
+        .transition(SnapshotEvent::DeleteStart { force })
+        .map_err(ApiError::bad_request)?;
+    store::snapshot_set_state(c, sid, to, Some("delete"), None).map_err(sql)
+}
+
 impl VolumeService {
     pub async fn snapshot_create(
         &self,
@@ -46,41 +117,7 @@ impl VolumeService {
         let ctx2 = ctx.clone();
         let user = ctx.user.id.clone();
         let s = self
-            .write(move |c| {
-                let v = match store::volume_get(c, &req.volume_id).map_err(sql)? {
-                    Some(v) if sees(&ctx2, &v.project_id) => v,
-                    _ => return Err(volume_not_found(&req.volume_id)),
-                };
-                may_change(&ctx2, &v.project_id)?;
-                let ok = v.status == VolumeStatus::Available
-                    || (v.status == VolumeStatus::InUse && req.force);
-                if !ok {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid volume: Volume {} status must be available, but current status is: {}.",
-                        v.id,
-                        v.status.as_str()
-                    )));
-                }
-                quotas::check_tx(c, &v.project_id, &v.type_name, 0, 1, v.size, v.size)?;
-                let s = Snapshot {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    volume_id: v.id,
-                    project_id: v.project_id,
-                    user_id: user,
-                    name: req.name,
-                    description: req.description,
-                    size: v.size,
-                    status: SnapshotStatus::Creating,
-                    metadata: req.metadata,
-                    task: Some("create".into()),
-                    error_reason: None,
-                    created_at: store::now(),
-                    updated_at: None,
-                    progress: None,
-                };
-                store::snapshot_insert(c, &s).map_err(sql)?;
-                Ok(s)
-            })
+            .write(move |c| snapshot_new_tx(c, &ctx2, req, user, None))
             .await?;
         tracing::info!(snapshot = %s.id, volume = %s.volume_id, "snapshot create accepted");
         self.spawn_snapshot_task(s.id.clone());
@@ -159,25 +196,8 @@ impl VolumeService {
     ) -> ApiResult<()> {
         let ctx = ctx.clone();
         let sid = id.clone();
-        self.write(move |c| {
-            let s = visible_tx(c, &ctx, &sid)?;
-            may_change(&ctx, &s.project_id)?;
-            if force {
-                ctx.require_admin()?;
-            }
-            if store::backup_reads_snapshot(c, &s.id).map_err(sql)? {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid snapshot: Snapshot {} is being backed up.",
-                    s.id
-                )));
-            }
-            let to = s
-                .status
-                .transition(SnapshotEvent::DeleteStart { force })
-                .map_err(ApiError::bad_request)?;
-            store::snapshot_set_state(c, &sid, to, Some("delete"), None).map_err(sql)
-        })
-        .await?;
+        self.write(move |c| snapshot_delete_tx(c, &ctx, &sid, force))
+            .await?;
         self.spawn_snapshot_task(id);
         Ok(())
     }

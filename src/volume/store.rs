@@ -97,9 +97,11 @@ pub fn type_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Whether a volume has the type or a generic group allows it.
 pub fn type_in_use(c: &Connection, id: &str) -> rusqlite::Result<bool> {
     c.query_row(
-        "SELECT EXISTS (SELECT 1 FROM volumes WHERE type_id = ?1)",
+        "SELECT EXISTS (SELECT 1 FROM volumes WHERE type_id = ?1) \
+         OR EXISTS (SELECT 1 FROM volume_group_volume_types WHERE type_id = ?1)",
         [id],
         |r| r.get(0),
     )
@@ -153,7 +155,7 @@ pub fn type_project_remove(c: &Connection, type_id: &str, project: &str) -> rusq
 const VOLUME_COLS: &str = "v.id, v.project_id, v.user_id, v.name, v.description, v.size, \
     v.status, v.attach_status, v.availability_zone, v.type_id, t.name, v.bootable, \
     v.multiattach, v.snapshot_id, v.source_volid, v.image_id, v.task, v.error_reason, \
-    v.created_at, v.updated_at, v.launched_at";
+    v.created_at, v.updated_at, v.launched_at, v.group_id";
 
 fn volume_from_row(r: &Row) -> rusqlite::Result<Volume> {
     let status: String = r.get(6)?;
@@ -185,6 +187,7 @@ fn volume_from_row(r: &Row) -> rusqlite::Result<Volume> {
         image_metadata: BTreeMap::new(),
         admin_metadata: BTreeMap::new(),
         attachments: Vec::new(),
+        group_id: r.get(21)?,
     })
 }
 
@@ -246,8 +249,8 @@ pub fn volume_insert(c: &Connection, v: &Volume) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO volumes (id, project_id, user_id, name, description, size, status, \
          attach_status, availability_zone, type_id, bootable, multiattach, snapshot_id, \
-         source_volid, image_id, task, error_reason, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+         source_volid, image_id, task, error_reason, created_at, group_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         params![
             v.id,
             v.project_id,
@@ -267,6 +270,7 @@ pub fn volume_insert(c: &Connection, v: &Volume) -> rusqlite::Result<()> {
             task_json(v.task.as_ref()),
             v.error_reason,
             v.created_at,
+            v.group_id,
         ],
     )?;
     for (kind, map) in [("user", &v.metadata), ("image", &v.image_metadata)] {
@@ -496,7 +500,7 @@ pub fn quota_delete(c: &Connection, project: &str) -> rusqlite::Result<()> {
 // ---- snapshots ------------------------------------------------------------------
 
 const SNAPSHOT_COLS: &str = "id, volume_id, project_id, user_id, name, description, size, \
-    status, metadata, task, error_reason, created_at, updated_at, progress";
+    status, metadata, task, error_reason, created_at, updated_at, progress, group_snapshot_id";
 
 fn snapshot_from_row(r: &Row) -> rusqlite::Result<Snapshot> {
     let status: String = r.get(7)?;
@@ -516,6 +520,7 @@ fn snapshot_from_row(r: &Row) -> rusqlite::Result<Snapshot> {
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
         progress: r.get(13)?,
+        group_snapshot_id: r.get(14)?,
     })
 }
 
@@ -554,8 +559,8 @@ pub fn snapshots_with_task(c: &Connection) -> rusqlite::Result<Vec<Snapshot>> {
 pub fn snapshot_insert(c: &Connection, s: &Snapshot) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO volume_snapshots (id, volume_id, project_id, user_id, name, description, \
-         size, status, metadata, task, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         size, status, metadata, task, created_at, group_snapshot_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             s.id,
             s.volume_id,
@@ -568,6 +573,7 @@ pub fn snapshot_insert(c: &Connection, s: &Snapshot) -> rusqlite::Result<()> {
             serde_json::to_string(&s.metadata).unwrap_or_else(|_| "{}".into()),
             s.task,
             s.created_at,
+            s.group_snapshot_id,
         ],
     )?;
     Ok(())

@@ -29,6 +29,8 @@ pub struct VolumeCreate {
     pub source_volid: Option<String>,
     /// Copy this Glance image (converted to raw); the volume is then bootable.
     pub image_ref: Option<String>,
+    /// The generic group the volume joins (its type must be one of the group's).
+    pub group_id: Option<String>,
 }
 
 /// What a volume made from an image records of it (`volume_image_metadata`).
@@ -77,6 +79,8 @@ pub struct ListOptions {
     pub availability_zone: Option<String>,
     pub size: Option<i64>,
     pub metadata: BTreeMap<String, String>,
+    /// Only the volumes of this generic group (3.10's `group_id` filter).
+    pub group_id: Option<String>,
     /// (key, ascending)
     pub sort: Vec<(SortKey, bool)>,
 }
@@ -146,6 +150,11 @@ pub fn filter_and_sort(vols: Vec<Volume>, o: &ListOptions) -> Vec<Volume> {
                 .is_none_or(|z| v.availability_zone == z)
         })
         .filter(|v| o.size.is_none_or(|s| v.size == s))
+        .filter(|v| {
+            o.group_id
+                .as_deref()
+                .is_none_or(|g| v.group_id.as_deref() == Some(g))
+        })
         .filter(|v| {
             o.metadata
                 .iter()
@@ -256,6 +265,145 @@ fn source_tx(
         return Ok((Some(Source::Volume { id: v.id }), v.size, Some(v.type_name)));
     }
     Ok((None, 0, None))
+}
+
+/// Validates and records a new volume (`creating`, with its create task, or
+/// `error` when no backend fits): the whole of a volume create but fetching the
+/// image and spawning the task, shared by a group made from a source, which
+/// records all its volumes in one transaction.
+pub(super) fn volume_new_tx(
+    c: &rusqlite::Connection,
+    ctx: &RequestContext,
+    req: VolumeCreate,
+    id: Option<String>,
+    image: Option<&crate::image::model::Image>,
+) -> ApiResult<Volume> {
+    let project = caller_project(ctx)?;
+    let user = ctx.user.id.clone();
+    let zone = req.availability_zone.clone().unwrap_or_else(|| ZONE.into());
+    let (mut source, source_size, source_type) = source_tx(c, ctx, &req)?;
+    let mut image_meta = BTreeMap::new();
+    if let Some(i) = &image {
+        source = Some(Source::Image {
+            id: i.id.clone(),
+            format: i.disk_format.clone().unwrap_or_else(|| "raw".into()),
+        });
+        image_meta = image_metadata(i);
+    }
+    // A copy of a bootable volume (or of its snapshot) is bootable and
+    // keeps the image metadata, as Cinder copies the Glance metadata.
+    let origin = match (&req.source_volid, &req.snapshot_id) {
+        (Some(vid), _) => store::volume_get(c, vid).map_err(sql)?,
+        (None, Some(sid)) => match store::snapshot_get(c, sid).map_err(sql)? {
+            Some(s) => store::volume_get(c, &s.volume_id).map_err(sql)?,
+            None => None,
+        },
+        _ => None,
+    };
+    let (copied_bootable, copied_image_meta) = origin
+        .map(|o| (o.bootable, o.image_metadata))
+        .unwrap_or_default();
+    if image.is_none() && copied_bootable {
+        image_meta = copied_image_meta;
+    }
+    let size = if req.size == 0 { source_size } else { req.size };
+    if size < source_size {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input received: Volume size '{size}'GB cannot be smaller than the snapshot or source volume size {source_size}GB."
+        )));
+    }
+    let wanted = req.volume_type.clone().or(source_type);
+    let t = types::type_for_volume_tx(c, ctx, wanted.as_deref())?;
+    if let Some(gid) = &req.group_id {
+        super::groups::check_volume_joins_tx(c, ctx, gid, &t.id)?;
+    }
+    quotas::check_tx(c, &project, &t.name, 1, 0, size, size)?;
+    // Cinder's scheduler: a type asking for a capability this backend
+    // lacks leaves the volume in error, with a message for its owner.
+    let unmet = super::hosts::unmet_spec(&t);
+    let v = Volume {
+        id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        project_id: project,
+        user_id: user,
+        name: req.name,
+        description: req.description,
+        size,
+        status: if unmet.is_some() {
+            VolumeStatus::Error
+        } else {
+            VolumeStatus::Creating
+        },
+        attach_status: "detached".into(),
+        availability_zone: zone,
+        type_id: t.id,
+        type_name: t.name,
+        bootable: image.is_some() || copied_bootable,
+        multiattach: req.multiattach
+            || t.extra_specs.get("multiattach").map(String::as_str) == Some("<is> True"),
+        snapshot_id: req.snapshot_id.clone(),
+        source_volid: req.source_volid.clone(),
+        image_id: image.as_ref().map(|i| i.id.clone()),
+        task: unmet.is_none().then_some(Task::Create { size, source }),
+        error_reason: unmet
+            .as_ref()
+            .map(|(k, v)| format!("No valid backend was found: no backend has {k}={v}.")),
+        created_at: store::now(),
+        updated_at: None,
+        launched_at: None,
+        metadata: req.metadata,
+        image_metadata: image_meta,
+        admin_metadata: BTreeMap::new(),
+        attachments: Vec::new(),
+        group_id: req.group_id.clone(),
+    };
+    store::volume_insert(c, &v).map_err(sql)?;
+    if unmet.is_some() {
+        super::messages::record_tx(c, &v.project_id, &v.id, super::messages::NO_VALID_BACKEND)?;
+    }
+    Ok(v)
+}
+
+/// Starts a volume's delete (status `deleting`, with its task; a cascade marks its
+/// snapshots too) after Cinder's checks: the whole of a delete but spawning the
+/// task, shared by a group delete, which deletes all its volumes in one transaction.
+pub(super) fn volume_delete_tx(
+    c: &rusqlite::Connection,
+    ctx: &RequestContext,
+    vid: &str,
+    force: bool,
+    cascade: bool,
+) -> ApiResult<()> {
+    let v = visible_tx(c, ctx, vid)?;
+    may_change(ctx, &v.project_id)?;
+    if force {
+        ctx.require_admin()?;
+    }
+    if v.attach_status == "attached" {
+        return Err(ApiError::bad_request(
+            VolumeStatus::InUse
+                .transition(Event::DeleteStart { force })
+                .map(|_| String::new())
+                .unwrap_or_else(|r| r.to_string()),
+        ));
+    }
+    let snaps = store::snapshots_of_volume(c, &v.id).map_err(sql)?;
+    if !snaps.is_empty() && !cascade {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: Volume {} still has {} dependent snapshots.",
+            v.id,
+            snaps.len()
+        )));
+    }
+    transition_tx(c, &v, Event::DeleteStart { force }, Some(&Task::Delete))?;
+    // Cascade: the snapshots are deleted by the volume's task, first.
+    for s in snaps {
+        let to = s
+            .status
+            .transition(SnapshotEvent::DeleteStart { force })
+            .map_err(ApiError::bad_request)?;
+        store::snapshot_set_state(c, &s.id, to, Some("delete"), None).map_err(sql)?;
+    }
+    Ok(())
 }
 
 impl VolumeService {
@@ -375,94 +523,8 @@ impl VolumeService {
             Some(iref) => Some(self.image_for_volume(ctx, iref, req.size).await?),
         };
         let ctx2 = ctx.clone();
-        let user = ctx.user.id.clone();
         let v = self
-            .write(move |c| {
-                let (mut source, source_size, source_type) = source_tx(c, &ctx2, &req)?;
-                let mut image_meta = BTreeMap::new();
-                if let Some(i) = &image {
-                    source = Some(Source::Image {
-                        id: i.id.clone(),
-                        format: i.disk_format.clone().unwrap_or_else(|| "raw".into()),
-                    });
-                    image_meta = image_metadata(i);
-                }
-                // A copy of a bootable volume (or of its snapshot) is bootable and
-                // keeps the image metadata, as Cinder copies the Glance metadata.
-                let origin = match (&req.source_volid, &req.snapshot_id) {
-                    (Some(vid), _) => store::volume_get(c, vid).map_err(sql)?,
-                    (None, Some(sid)) => match store::snapshot_get(c, sid).map_err(sql)? {
-                        Some(s) => store::volume_get(c, &s.volume_id).map_err(sql)?,
-                        None => None,
-                    },
-                    _ => None,
-                };
-                let (copied_bootable, copied_image_meta) = origin
-                    .map(|o| (o.bootable, o.image_metadata))
-                    .unwrap_or_default();
-                if image.is_none() && copied_bootable {
-                    image_meta = copied_image_meta;
-                }
-                let size = if req.size == 0 { source_size } else { req.size };
-                if size < source_size {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid input received: Volume size '{size}'GB cannot be smaller than the snapshot or source volume size {source_size}GB."
-                    )));
-                }
-                let wanted = req.volume_type.clone().or(source_type);
-                let t = types::type_for_volume_tx(c, &ctx2, wanted.as_deref())?;
-                quotas::check_tx(c, &project, &t.name, 1, 0, size, size)?;
-                // Cinder's scheduler: a type asking for a capability this backend
-                // lacks leaves the volume in error, with a message for its owner.
-                let unmet = super::hosts::unmet_spec(&t);
-                let v = Volume {
-                    id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-                    project_id: project,
-                    user_id: user,
-                    name: req.name,
-                    description: req.description,
-                    size,
-                    status: if unmet.is_some() {
-                        VolumeStatus::Error
-                    } else {
-                        VolumeStatus::Creating
-                    },
-                    attach_status: "detached".into(),
-                    availability_zone: zone,
-                    type_id: t.id,
-                    type_name: t.name,
-                    bootable: image.is_some() || copied_bootable,
-                    multiattach: req.multiattach
-                        || t.extra_specs.get("multiattach").map(String::as_str)
-                            == Some("<is> True"),
-                    snapshot_id: req.snapshot_id.clone(),
-                    source_volid: req.source_volid.clone(),
-                    image_id: image.as_ref().map(|i| i.id.clone()),
-                    task: unmet
-                        .is_none()
-                        .then_some(Task::Create { size, source }),
-                    error_reason: unmet.as_ref().map(|(k, v)| {
-                        format!("No valid backend was found: no backend has {k}={v}.")
-                    }),
-                    created_at: store::now(),
-                    updated_at: None,
-                    launched_at: None,
-                    metadata: req.metadata,
-                    image_metadata: image_meta,
-                    admin_metadata: BTreeMap::new(),
-                    attachments: Vec::new(),
-                };
-                store::volume_insert(c, &v).map_err(sql)?;
-                if unmet.is_some() {
-                    super::messages::record_tx(
-                        c,
-                        &v.project_id,
-                        &v.id,
-                        super::messages::NO_VALID_BACKEND,
-                    )?;
-                }
-                Ok(v)
-            })
+            .write(move |c| volume_new_tx(c, &ctx2, req, id, image.as_ref()))
             .await?;
         if v.task.is_none() {
             tracing::info!(volume = %v.id, reason = ?v.error_reason, "volume create: no backend fits");
@@ -536,40 +598,8 @@ impl VolumeService {
     ) -> ApiResult<()> {
         let ctx = ctx.clone();
         let vid = id.clone();
-        self.write(move |c| {
-            let v = visible_tx(c, &ctx, &vid)?;
-            may_change(&ctx, &v.project_id)?;
-            if force {
-                ctx.require_admin()?;
-            }
-            if v.attach_status == "attached" {
-                return Err(ApiError::bad_request(
-                    VolumeStatus::InUse
-                        .transition(Event::DeleteStart { force })
-                        .map(|_| String::new())
-                        .unwrap_or_else(|r| r.to_string()),
-                ));
-            }
-            let snaps = store::snapshots_of_volume(c, &v.id).map_err(sql)?;
-            if !snaps.is_empty() && !cascade {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid volume: Volume {} still has {} dependent snapshots.",
-                    v.id,
-                    snaps.len()
-                )));
-            }
-            transition_tx(c, &v, Event::DeleteStart { force }, Some(&Task::Delete))?;
-            // Cascade: the snapshots are deleted by the volume's task, first.
-            for s in snaps {
-                let to = s
-                    .status
-                    .transition(SnapshotEvent::DeleteStart { force })
-                    .map_err(ApiError::bad_request)?;
-                store::snapshot_set_state(c, &s.id, to, Some("delete"), None).map_err(sql)?;
-            }
-            Ok(())
-        })
-        .await?;
+        self.write(move |c| volume_delete_tx(c, &ctx, &vid, force, cascade))
+            .await?;
         tracing::info!(volume = %id, "volume delete accepted");
         self.spawn_task(id);
         Ok(())
@@ -853,6 +883,7 @@ mod tests {
             image_metadata: BTreeMap::new(),
             admin_metadata: BTreeMap::new(),
             attachments: Vec::new(),
+            group_id: None,
         }
     }
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import http.server
+import threading
 import json
 import os
 import re
@@ -155,6 +157,38 @@ def pids_mentioning(text: str) -> list[int]:
     return found
 
 
+class ImageServer:
+    """Serves the test guest image over HTTP on a loopback port: the source of
+    tempest's `http_image` (Glance's web-download and `/v2/tasks` imports), so the
+    cloud under test never fetches from anywhere but this machine."""
+
+    def __init__(self, image: Path):
+        data = image.read_bytes()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                if self.path.split("?")[0] != "/cirros.qcow2":
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/cirros.qcow2"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 class Cloud:
     """A throwaway onestack: temp state dir, free loopback port, its own namespaces."""
 
@@ -166,6 +200,7 @@ class Cloud:
         self.state = Path(tempfile.mkdtemp(prefix="onestack-tempest-"))
         self.proc: subprocess.Popen | None = None
         self.base = ""
+        self.images: ImageServer | None = None
 
     def profile(self, image: Path) -> str:
         text = (REPO / "profiles" / "default.toml").read_text()
@@ -180,6 +215,13 @@ class Cloud:
                 .replace('hypervisor = "auto"', 'hypervisor = "qemu"'))
         text = re.sub(r'^bootstrap_image = ".*"$', f'bootstrap_image = "{image}"', text,
                       flags=re.M)
+        # Imports from URLs (web-download, /v2/tasks) may reach the loopback image
+        # server only: Glance's import filter narrowed to it.
+        if self.images is not None:
+            text = re.sub(r'^import_allowed_hosts = .*$', 'import_allowed_hosts = ["127.0.0.1"]',
+                          text, flags=re.M)
+            text = re.sub(r'^import_allowed_ports = .*$',
+                          f'import_allowed_ports = [{self.images.port}]', text, flags=re.M)
         return text
 
     def start(self) -> None:
@@ -194,6 +236,7 @@ class Cloud:
         if self.dataplane == "host":
             subprocess.run(["ip", "netns", "add", self.host_ns], check=True)
             subprocess.run(["ip", "-n", self.host_ns, "link", "set", "lo", "up"], check=True)
+        self.images = ImageServer(image)
         profile = self.state / "profile.toml"
         profile.write_text(self.profile(image))
         logf = open(self.out / "onestack.log", "wb")
@@ -235,6 +278,8 @@ class Cloud:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.images is not None:
+            self.images.stop()
         for _ in range(50):
             pids = pids_mentioning(str(self.state))
             if not pids:
@@ -384,6 +429,11 @@ def write_conf(path: Path, api: Api, creds: dict, res: dict, concurrency: int) -
     s("image-feature-enabled", "import_image", "True")
     s("image-feature-enabled", "os_glance_reserved", "True")
     s("image-feature-enabled", "image_format_enforcement", "True")
+    # A loopback URL of the test image (the throwaway cloud's own image server);
+    # without one, the tests importing from a URL skip.
+    if res.get("http_image"):
+        s("image", "http_image", res["http_image"])
+        s("image", "http_qcow2_image", res["http_image"])
     s("network", "project_network_cidr", res["fixed_range"])
     s("network", "project_networks_reachable", "false")
     s("network", "public_network_id", res["public_network_id"])
@@ -800,6 +850,8 @@ def main() -> int:
         image_file = Path(os.environ.get("ONESTACK_TEST_IMAGE",
                                          REPO / "target" / "test-image" / "test-image.qcow2"))
         res = ensure_resources(api, image_file if image_file.is_file() else None)
+        if cloud is not None and cloud.images is not None:
+            res["http_image"] = cloud.images.url
         conf = out / "etc" / "tempest.conf"
         write_conf(conf, api, creds, res, args.concurrency)
 

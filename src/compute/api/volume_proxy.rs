@@ -211,6 +211,7 @@ fn parse_volume_create(body: &Value) -> ApiResult<VolumeCreate> {
         snapshot_id: text(o, "snapshot_id")?,
         source_volid: None,
         image_ref: None,
+        group_id: None,
     })
 }
 

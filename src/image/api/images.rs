@@ -293,6 +293,9 @@ struct ImportBody {
 #[derive(Deserialize)]
 struct ImportMethod {
     name: String,
+    /// web-download's source URL.
+    #[serde(default)]
+    uri: Option<String>,
 }
 
 /// `POST /v2/images/{id}/import`: 202, the import continues as a task.
@@ -305,7 +308,7 @@ async fn image_import(
 ) -> ApiResult<StatusCode> {
     cloud
         .image
-        .image_import(&ctx, id, b.method.name, request_id)
+        .image_import(&ctx, id, b.method.name, b.method.uri, request_id)
         .await?;
     Ok(StatusCode::ACCEPTED)
 }

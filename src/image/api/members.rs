@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::cloud::Cloud;
+use crate::http::RequestId;
 use crate::http::context::Ctx;
 use crate::http::error::ApiResult;
 use crate::http::json::Json;
@@ -24,7 +25,7 @@ pub fn routes() -> Router<Cloud> {
             get(member_show).put(member_update).delete(member_delete),
         )
         .route("/v2/images/{image_id}/tasks", get(image_task_list))
-        .route("/v2/tasks", get(task_list))
+        .route("/v2/tasks", get(task_list).post(task_create))
         .route("/v2/tasks/{task_id}", get(task_show))
 }
 
@@ -126,6 +127,35 @@ async fn task_list(State(cloud): State<Cloud>, ctx: Ctx) -> ApiResult<axum::Json
     Ok(axum::Json(
         json!({"tasks": tasks.iter().map(task_view).collect::<Vec<_>>(), "first": "/v2/tasks", "schema": "/v2/schemas/tasks"}),
     ))
+}
+
+#[derive(Deserialize)]
+struct TaskCreateBody {
+    #[serde(rename = "type")]
+    task_type: String,
+    #[serde(default)]
+    input: Value,
+}
+
+/// `POST /v2/tasks` (Image API v2: Create task): 201 with the task, which
+/// continues in the background.
+async fn task_create(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    RequestId(request_id): RequestId,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+    // Glance answers a project member 403 whatever the body (tasks_api_access
+    // comes first), so the body is read after the policy.
+    crate::image::task_create_allowed(&ctx)?;
+    crate::http::json::require_json(&headers)?;
+    let b: TaskCreateBody = crate::http::json::parse(&body)?;
+    let task = cloud
+        .image
+        .task_create(&ctx, b.task_type, b.input, request_id)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(task_view(&task))))
 }
 
 async fn task_show(

@@ -6,6 +6,7 @@
 mod attachments;
 mod backends;
 mod backups;
+mod groups;
 mod info;
 mod manage;
 mod messages;
@@ -57,6 +58,7 @@ pub fn router(cloud: Cloud) -> Router<Cloud> {
         .merge(messages::routes())
         .merge(backups::routes())
         .merge(manage::routes())
+        .merge(groups::routes())
         .fallback(not_found)
         .layer(from_fn(microversion_layer))
         .with_state(cloud);

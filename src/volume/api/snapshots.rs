@@ -78,7 +78,7 @@ fn view(s: &Snapshot, mv: Mv, detail: bool) -> Value {
         v["os-extended-snapshot-attributes:progress"] = json!(progress);
     }
     if mv.at_least(14) {
-        v["group_snapshot_id"] = Value::Null;
+        v["group_snapshot_id"] = json!(s.group_snapshot_id);
     }
     if mv.at_least(41) {
         v["user_id"] = json!(s.user_id);

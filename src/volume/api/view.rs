@@ -83,7 +83,7 @@ pub fn volume_detail(root: &str, v: &Volume, mv: Mv, ctx: &RequestContext, host:
         out["os-vol-mig-status-attr:name_id"] = Value::Null;
     }
     if mv.at_least(13) {
-        out["group_id"] = Value::Null;
+        out["group_id"] = json!(v.group_id);
     }
     if mv.at_least(21) && ctx.is_admin() {
         out["provider_id"] = Value::Null;

@@ -86,7 +86,7 @@ fn parse_size(field: &str, v: Option<&Value>) -> ApiResult<Option<i64>> {
 }
 
 /// Sources of a new volume that this build cannot use yet: an honest 400.
-const NOT_YET: &[&str] = &["backup_id", "consistencygroup_id", "group_id"];
+const NOT_YET: &[&str] = &["backup_id", "consistencygroup_id"];
 
 async fn volume_create(
     State(cloud): State<Cloud>,
@@ -142,6 +142,12 @@ async fn volume_create(
             Some(i) => Some(i),
             None => opt_string("image_id", vol.get("image_id"))?,
         },
+        // Generic groups arrived with 3.13; before it the key is ignored, as by Cinder.
+        group_id: if mv.at_least(13) {
+            opt_string("group_id", vol.get("group_id"))?
+        } else {
+            None
+        },
     };
     let v = cloud.volume.volume_create(&ctx, req).await?;
     let body = json!({"volume": super::view::volume_written(volume_detail(
@@ -175,6 +181,9 @@ fn list_options(q: &HashMap<String, String>, mv: Mv) -> ApiResult<ListOptions> {
         && let Some(n) = q.get("name~")
     {
         o.name = Some(Filter::Like(n.clone()));
+    }
+    if mv.at_least(10) {
+        o.group_id = q.get("group_id").cloned();
     }
     if let Some(b) = q.get("bootable") {
         o.bootable = Some(parse_bool("bootable", b)?);

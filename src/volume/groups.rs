@@ -1,0 +1,1013 @@
+//! Generic volume groups (block storage 3.11-3.20): group types with their specs
+//! (admin-only to change), groups of volumes of the group's volume types, group
+//! snapshots, groups made from a group or a group snapshot, and admin status
+//! resets. Members are made and removed by the ordinary volume and snapshot tasks,
+//! recorded in the same transaction as the group's own row; a group or group
+//! snapshot that is `creating` or `deleting` settles once its members' tasks are
+//! done, and start-up settles those a crash interrupted.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::group_store as gstore;
+use super::model::{
+    GROUP_SNAPSHOT_STATUSES, GROUP_STATUSES, Group, GroupSnapshot, GroupType, ZONE,
+};
+use super::snapshots::{SnapshotCreate, snapshot_delete_tx, snapshot_new_tx};
+use super::types::PublicFilter;
+use super::volumes::{VolumeCreate, volume_delete_tx, volume_new_tx};
+use super::{VolumeService, caller_project, may_change, quotas, sees, sql, store};
+use crate::http::context::RequestContext;
+use crate::http::error::{ApiError, ApiResult};
+
+/// A new group type.
+pub struct GroupTypeCreate {
+    pub name: String,
+    pub description: Option<String>,
+    pub is_public: bool,
+    pub group_specs: BTreeMap<String, String>,
+}
+
+/// Changes to a group type; None leaves a field as it is.
+pub struct GroupTypeUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub is_public: Option<bool>,
+}
+
+/// A new empty group.
+pub struct GroupCreate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub group_type: String,
+    pub volume_types: Vec<String>,
+    pub availability_zone: Option<String>,
+}
+
+/// What a new group is copied from (`create-from-src`).
+pub enum GroupSource {
+    Group(String),
+    GroupSnapshot(String),
+}
+
+/// A group's update: name, description, volumes in and out.
+#[derive(Default)]
+pub struct GroupUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub add_volumes: Vec<String>,
+    pub remove_volumes: Vec<String>,
+}
+
+/// What a settling step waits for.
+#[derive(Debug, Clone)]
+enum Settle {
+    /// A group made from a source: available once its volumes are made.
+    GroupCreate(String),
+    /// A group being deleted: gone once its volumes are.
+    GroupDelete(String),
+    /// A group snapshot: available once its snapshots are made.
+    SnapshotCreate(String),
+    /// A group snapshot being deleted: gone once its snapshots are.
+    SnapshotDelete(String),
+}
+
+pub fn group_type_not_found(id: &str) -> ApiError {
+    ApiError::Missing(format!("Group type with id {id} could not be found."))
+}
+
+pub fn group_not_found(id: &str) -> ApiError {
+    ApiError::Missing(format!("Group {id} could not be found."))
+}
+
+pub fn group_snapshot_not_found(id: &str) -> ApiError {
+    ApiError::Missing(format!("GroupSnapshot {id} could not be found."))
+}
+
+/// The group type a caller may see (public ones; every one for admins).
+fn visible_type_tx(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<GroupType> {
+    match gstore::type_find(c, id).map_err(sql)? {
+        Some(t) if t.is_public || ctx.is_admin() => Ok(t),
+        _ => Err(group_type_not_found(id)),
+    }
+}
+
+fn visible_group_tx(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<Group> {
+    match gstore::group_get(c, id).map_err(sql)? {
+        Some(g) if sees(ctx, &g.project_id) => Ok(g),
+        _ => Err(group_not_found(id)),
+    }
+}
+
+fn visible_snapshot_tx(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<GroupSnapshot> {
+    match gstore::snapshot_get(c, id).map_err(sql)? {
+        Some(s) if sees(ctx, &s.project_id) => Ok(s),
+        _ => Err(group_snapshot_not_found(id)),
+    }
+}
+
+/// Whether a new volume of type `type_id` may join group `group_id` (a volume
+/// create with `group_id`): the caller's group, available, of that volume type.
+pub(super) fn check_volume_joins_tx(
+    c: &Connection,
+    ctx: &RequestContext,
+    group_id: &str,
+    type_id: &str,
+) -> ApiResult<()> {
+    let g = visible_group_tx(c, ctx, group_id)?;
+    may_change(ctx, &g.project_id)?;
+    if g.status != "available" {
+        return Err(ApiError::bad_request(format!(
+            "Invalid group: Group {group_id} status must be available, but current status is: {}.",
+            g.status
+        )));
+    }
+    if !g.volume_types.iter().any(|t| t == type_id) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input received: Invalid volume_type provided: {type_id}. The group {group_id} does not support this volume type."
+        )));
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> ApiResult<()> {
+    if name.trim().is_empty() || name.chars().count() > 255 {
+        return Err(ApiError::bad_request(
+            "Group type name can not be empty and must be at most 255 characters.",
+        ));
+    }
+    Ok(())
+}
+
+fn check_specs(specs: &BTreeMap<String, String>) -> ApiResult<()> {
+    for (k, v) in specs {
+        if k.is_empty() || k.chars().count() > 255 || v.chars().count() > 255 {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute group_specs. Value: {k}. The key and value of a group spec must be 1 to 255 characters."
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_text(field: &str, v: &Option<String>) -> ApiResult<()> {
+    if v.as_ref().is_some_and(|s| s.chars().count() > 255) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute {field}. It must be at most 255 characters."
+        )));
+    }
+    Ok(())
+}
+
+/// One settling step; true when there is nothing more to wait for.
+fn settle_tx(c: &Connection, what: &Settle) -> ApiResult<bool> {
+    let now = store::now();
+    match what {
+        Settle::GroupCreate(id) => {
+            let Some(mut g) = gstore::group_get(c, id).map_err(sql)? else {
+                return Ok(true);
+            };
+            if g.status != "creating" {
+                return Ok(true);
+            }
+            let statuses = gstore::group_volume_statuses(c, id).map_err(sql)?;
+            if statuses.iter().any(|s| s == "creating") {
+                return Ok(false);
+            }
+            g.status = if statuses.iter().all(|s| s == "available") {
+                "available".into()
+            } else {
+                "error".into()
+            };
+            gstore::group_update(c, &g, &now).map_err(sql)?;
+            tracing::info!(group = %id, status = %g.status, "group create settled");
+            Ok(true)
+        }
+        Settle::GroupDelete(id) => {
+            let Some(mut g) = gstore::group_get(c, id).map_err(sql)? else {
+                return Ok(true);
+            };
+            if g.status != "deleting" {
+                return Ok(true);
+            }
+            let statuses = gstore::group_volume_statuses(c, id).map_err(sql)?;
+            if statuses.is_empty() {
+                gstore::group_delete(c, id).map_err(sql)?;
+                tracing::info!(group = %id, "group deleted");
+                return Ok(true);
+            }
+            if statuses.iter().any(|s| s == "deleting") {
+                return Ok(false);
+            }
+            // A member's delete failed: the group stays, as Cinder leaves it.
+            g.status = "error_deleting".into();
+            gstore::group_update(c, &g, &now).map_err(sql)?;
+            tracing::warn!(group = %id, "a volume of the group could not be deleted");
+            Ok(true)
+        }
+        Settle::SnapshotCreate(id) => {
+            let Some(s) = gstore::snapshot_get(c, id).map_err(sql)? else {
+                return Ok(true);
+            };
+            if s.status != "creating" {
+                return Ok(true);
+            }
+            let members = gstore::snapshot_members(c, id).map_err(sql)?;
+            if members.iter().any(|(_, _, st)| st == "creating") {
+                return Ok(false);
+            }
+            let to = if members.iter().all(|(_, _, st)| st == "available") {
+                "available"
+            } else {
+                "error"
+            };
+            gstore::snapshot_set_status(c, id, to, &now).map_err(sql)?;
+            tracing::info!(group_snapshot = %id, status = to, "group snapshot create settled");
+            Ok(true)
+        }
+        Settle::SnapshotDelete(id) => {
+            let Some(s) = gstore::snapshot_get(c, id).map_err(sql)? else {
+                return Ok(true);
+            };
+            if s.status != "deleting" {
+                return Ok(true);
+            }
+            let members = gstore::snapshot_members(c, id).map_err(sql)?;
+            if members.is_empty() {
+                gstore::snapshot_delete(c, id).map_err(sql)?;
+                tracing::info!(group_snapshot = %id, "group snapshot deleted");
+                return Ok(true);
+            }
+            if members.iter().any(|(_, _, st)| st == "deleting") {
+                return Ok(false);
+            }
+            gstore::snapshot_set_status(c, id, "error_deleting", &now).map_err(sql)?;
+            tracing::warn!(group_snapshot = %id, "a snapshot of the group snapshot could not be deleted");
+            Ok(true)
+        }
+    }
+}
+
+impl VolumeService {
+    /// Waits (in the background) for a group's or group snapshot's members to
+    /// finish their tasks, then settles it. The tasks always end (done or error),
+    /// so this ends too; a crash meanwhile is picked up by `recover_groups`.
+    fn spawn_settle(&self, what: Settle) {
+        let svc = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let step = what.clone();
+                match svc.write(move |c| settle_tx(c, &step)).await {
+                    Ok(true) => return,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(?what, error = %e, "could not settle a group");
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        });
+    }
+
+    /// Start-up: groups and group snapshots a crash left `creating` or `deleting`
+    /// settle once their members' tasks (resumed before this) are done.
+    pub(super) async fn recover_groups(&self) -> ApiResult<usize> {
+        let pending = self
+            .read(|c| {
+                let mut out = Vec::new();
+                for g in gstore::groups_in_status(c, "creating").map_err(sql)? {
+                    if g.group_snapshot_id.is_some() || g.source_group_id.is_some() {
+                        out.push(Settle::GroupCreate(g.id));
+                    }
+                }
+                for g in gstore::groups_in_status(c, "deleting").map_err(sql)? {
+                    out.push(Settle::GroupDelete(g.id));
+                }
+                for s in gstore::snapshots_in_status(c, "creating").map_err(sql)? {
+                    out.push(Settle::SnapshotCreate(s.id));
+                }
+                for s in gstore::snapshots_in_status(c, "deleting").map_err(sql)? {
+                    out.push(Settle::SnapshotDelete(s.id));
+                }
+                Ok(out)
+            })
+            .await?;
+        let n = pending.len();
+        for what in pending {
+            tracing::info!(?what, "settling an interrupted group operation");
+            self.spawn_settle(what);
+        }
+        Ok(n)
+    }
+
+    // ---- group types ------------------------------------------------------------
+
+    pub async fn group_type_list(
+        &self,
+        ctx: &RequestContext,
+        filter: PublicFilter,
+    ) -> ApiResult<Vec<GroupType>> {
+        let admin = ctx.is_admin();
+        self.read(move |c| {
+            let mut types = gstore::type_list(c).map_err(sql)?;
+            types.retain(|t| match (admin, filter) {
+                (true, PublicFilter::All) => true,
+                (true, PublicFilter::Private) => !t.is_public,
+                _ => t.is_public,
+            });
+            Ok(types)
+        })
+        .await
+    }
+
+    pub async fn group_type_get(&self, ctx: &RequestContext, id: String) -> ApiResult<GroupType> {
+        let ctx = ctx.clone();
+        self.read(move |c| visible_type_tx(c, &ctx, &id)).await
+    }
+
+    pub async fn group_type_create(
+        &self,
+        ctx: &RequestContext,
+        req: GroupTypeCreate,
+    ) -> ApiResult<GroupType> {
+        ctx.require_admin()?;
+        check_name(&req.name)?;
+        check_text("description", &req.description)?;
+        check_specs(&req.group_specs)?;
+        let t = GroupType {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: req.name.trim().to_owned(),
+            description: req.description,
+            is_public: req.is_public,
+            group_specs: req.group_specs,
+            created_at: store::now(),
+        };
+        self.write(move |c| {
+            if gstore::type_find(c, &t.name).map_err(sql)?.is_some() {
+                return Err(ApiError::Conflict(format!(
+                    "Group Type {} already exists.",
+                    t.name
+                )));
+            }
+            gstore::type_insert(c, &t).map_err(sql)?;
+            Ok(t)
+        })
+        .await
+    }
+
+    pub async fn group_type_update(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        req: GroupTypeUpdate,
+    ) -> ApiResult<GroupType> {
+        ctx.require_admin()?;
+        if let Some(n) = &req.name {
+            check_name(n)?;
+        }
+        check_text("description", &req.description)?;
+        if req.name.is_none() && req.description.is_none() && req.is_public.is_none() {
+            return Err(ApiError::bad_request(
+                "Specify group type name, description or a combination thereof.",
+            ));
+        }
+        self.write(move |c| {
+            let mut t = gstore::type_find(c, &id)
+                .map_err(sql)?
+                .ok_or_else(|| group_type_not_found(&id))?;
+            if let Some(n) = req.name {
+                let n = n.trim().to_owned();
+                if n != t.name && gstore::type_find(c, &n).map_err(sql)?.is_some() {
+                    return Err(ApiError::Conflict(format!(
+                        "Group Type {n} already exists."
+                    )));
+                }
+                t.name = n;
+            }
+            if let Some(d) = req.description {
+                t.description = Some(d);
+            }
+            if let Some(p) = req.is_public {
+                t.is_public = p;
+            }
+            gstore::type_update(c, &t, &store::now()).map_err(sql)?;
+            Ok(t)
+        })
+        .await
+    }
+
+    pub async fn group_type_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        ctx.require_admin()?;
+        self.write(move |c| {
+            let t = gstore::type_find(c, &id)
+                .map_err(sql)?
+                .ok_or_else(|| group_type_not_found(&id))?;
+            if gstore::type_in_use(c, &t.id).map_err(sql)? {
+                return Err(ApiError::bad_request(format!(
+                    "Group Type {} deletion is not allowed with groups present with the type.",
+                    t.id
+                )));
+            }
+            gstore::type_delete(c, &t.id).map_err(sql)
+        })
+        .await
+    }
+
+    /// Adds or replaces group specs (admin).
+    pub async fn group_specs_set(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        specs: BTreeMap<String, String>,
+    ) -> ApiResult<BTreeMap<String, String>> {
+        ctx.require_admin()?;
+        check_specs(&specs)?;
+        self.write(move |c| {
+            let t = gstore::type_find(c, &id)
+                .map_err(sql)?
+                .ok_or_else(|| group_type_not_found(&id))?;
+            gstore::specs_set(c, &t.id, &specs).map_err(sql)?;
+            Ok(specs)
+        })
+        .await
+    }
+
+    /// The group specs of a type (admin, as Cinder's `group:access_group_types_specs`).
+    pub async fn group_specs_get(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<BTreeMap<String, String>> {
+        ctx.require_admin()?;
+        self.read(move |c| {
+            Ok(gstore::type_find(c, &id)
+                .map_err(sql)?
+                .ok_or_else(|| group_type_not_found(&id))?
+                .group_specs)
+        })
+        .await
+    }
+
+    pub async fn group_spec_delete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        key: String,
+    ) -> ApiResult<()> {
+        ctx.require_admin()?;
+        self.write(move |c| {
+            let t = gstore::type_find(c, &id)
+                .map_err(sql)?
+                .ok_or_else(|| group_type_not_found(&id))?;
+            if !gstore::spec_delete(c, &t.id, &key).map_err(sql)? {
+                return Err(ApiError::Missing(format!(
+                    "Group Type {} has no specs with key {key}.",
+                    t.id
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- groups -------------------------------------------------------------------
+
+    pub async fn group_create(&self, ctx: &RequestContext, req: GroupCreate) -> ApiResult<Group> {
+        let project = caller_project(ctx)?;
+        may_change(ctx, &project)?;
+        check_text("name", &req.name)?;
+        check_text("description", &req.description)?;
+        let zone = req.availability_zone.clone().unwrap_or_else(|| ZONE.into());
+        if zone != ZONE {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input received: Availability zone '{zone}' is invalid."
+            )));
+        }
+        let ctx2 = ctx.clone();
+        let user = ctx.user.id.clone();
+        self.write(move |c| {
+            let gt = visible_type_tx(c, &ctx2, &req.group_type)?;
+            let mut types = Vec::new();
+            for t in &req.volume_types {
+                let t = super::types::type_for_volume_tx(c, &ctx2, Some(t))?;
+                if !types.contains(&t.id) {
+                    types.push(t.id);
+                }
+            }
+            check_group_quota_tx(c, &project)?;
+            let g = Group {
+                id: uuid::Uuid::new_v4().to_string(),
+                project_id: project,
+                user_id: user,
+                name: req.name,
+                description: req.description,
+                status: "available".into(),
+                availability_zone: zone,
+                group_type_id: gt.id,
+                volume_types: types,
+                group_snapshot_id: None,
+                source_group_id: None,
+                created_at: store::now(),
+                updated_at: None,
+            };
+            gstore::group_insert(c, &g).map_err(sql)?;
+            Ok(g)
+        })
+        .await
+    }
+
+    /// `create-from-src` (3.14): a new group of the source group's type and volume
+    /// types with a copy of each of its volumes, or of each snapshot of a group
+    /// snapshot. The group is `creating` until its volumes are made.
+    pub async fn group_create_from_src(
+        &self,
+        ctx: &RequestContext,
+        name: Option<String>,
+        description: Option<String>,
+        source: GroupSource,
+    ) -> ApiResult<Group> {
+        let project = caller_project(ctx)?;
+        may_change(ctx, &project)?;
+        check_text("name", &name)?;
+        check_text("description", &description)?;
+        let ctx2 = ctx.clone();
+        let user = ctx.user.id.clone();
+        let (group, volumes) = self
+            .write(move |c| {
+                // (the source group, and per new volume: its VolumeCreate)
+                let (src_group, copies) = match &source {
+                    GroupSource::Group(gid) => {
+                        let g = visible_group_tx(c, &ctx2, gid)?;
+                        if g.status != "available" {
+                            return Err(ApiError::bad_request(format!(
+                                "Invalid group: Source group {gid} status must be available, but current status is: {}.",
+                                g.status
+                            )));
+                        }
+                        let mut copies = Vec::new();
+                        for vid in gstore::group_volume_ids(c, gid).map_err(sql)? {
+                            let v = store::volume_get(c, &vid)
+                                .map_err(sql)?
+                                .ok_or_else(|| super::volume_not_found(&vid))?;
+                            copies.push(VolumeCreate {
+                                name: v.name.clone(),
+                                description: v.description.clone(),
+                                volume_type: Some(v.type_id.clone()),
+                                source_volid: Some(v.id.clone()),
+                                ..Default::default()
+                            });
+                        }
+                        (g, copies)
+                    }
+                    GroupSource::GroupSnapshot(sid) => {
+                        let s = visible_snapshot_tx(c, &ctx2, sid)?;
+                        if s.status != "available" {
+                            return Err(ApiError::bad_request(format!(
+                                "Invalid group snapshot: Group snapshot {sid} status must be available, but current status is: {}.",
+                                s.status
+                            )));
+                        }
+                        let g = gstore::group_get(c, &s.group_id)
+                            .map_err(sql)?
+                            .ok_or_else(|| group_not_found(&s.group_id))?;
+                        let mut copies = Vec::new();
+                        for (snap_id, vid, _) in gstore::snapshot_members(c, sid).map_err(sql)? {
+                            let v = store::volume_get(c, &vid).map_err(sql)?;
+                            copies.push(VolumeCreate {
+                                name: v.as_ref().and_then(|v| v.name.clone()),
+                                description: v.as_ref().and_then(|v| v.description.clone()),
+                                volume_type: v.map(|v| v.type_id),
+                                snapshot_id: Some(snap_id),
+                                ..Default::default()
+                            });
+                        }
+                        (g, copies)
+                    }
+                };
+                check_group_quota_tx(c, &project)?;
+                let (group_snapshot_id, source_group_id) = match source {
+                    GroupSource::Group(g) => (None, Some(g)),
+                    GroupSource::GroupSnapshot(s) => (Some(s), None),
+                };
+                let g = Group {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    project_id: project,
+                    user_id: user,
+                    name,
+                    description,
+                    status: "creating".into(),
+                    availability_zone: src_group.availability_zone,
+                    group_type_id: src_group.group_type_id,
+                    volume_types: src_group.volume_types,
+                    group_snapshot_id,
+                    source_group_id,
+                    created_at: store::now(),
+                    updated_at: None,
+                };
+                gstore::group_insert(c, &g).map_err(sql)?;
+                let mut ids = Vec::new();
+                for req in copies {
+                    // Recorded outside the group, then put in: the group is
+                    // `creating`, which a volume joining by its own create may not.
+                    let v = volume_new_tx(c, &ctx2, req, None, None)?;
+                    gstore::volume_set_group(c, &v.id, Some(&g.id)).map_err(sql)?;
+                    if v.task.is_some() {
+                        ids.push(v.id);
+                    }
+                }
+                Ok((g, ids))
+            })
+            .await?;
+        tracing::info!(group = %group.id, volumes = volumes.len(), "group create from source accepted");
+        for id in volumes {
+            self.spawn_task(id);
+        }
+        self.spawn_settle(Settle::GroupCreate(group.id.clone()));
+        Ok(group)
+    }
+
+    pub async fn group_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Group> {
+        let ctx = ctx.clone();
+        self.read(move |c| visible_group_tx(c, &ctx, &id)).await
+    }
+
+    /// The caller's groups, or every project's for an admin asking `all_tenants`,
+    /// each with its volumes' ids.
+    pub async fn group_list(
+        &self,
+        ctx: &RequestContext,
+        all_projects: bool,
+    ) -> ApiResult<Vec<(Group, Vec<String>)>> {
+        let own = caller_project(ctx)?;
+        if !ctx.can_read() {
+            return Err(ApiError::forbidden());
+        }
+        let scope = (!(ctx.is_admin() && all_projects)).then_some(own);
+        self.read(move |c| {
+            gstore::group_list(c, scope.as_deref())
+                .map_err(sql)?
+                .into_iter()
+                .map(|g| {
+                    let vols = gstore::group_volume_ids(c, &g.id).map_err(sql)?;
+                    Ok((g, vols))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// The ids of a group's volumes (3.25's `volumes` in the group view).
+    pub async fn group_volumes(&self, id: String) -> ApiResult<Vec<String>> {
+        self.read(move |c| gstore::group_volume_ids(c, &id).map_err(sql))
+            .await
+    }
+
+    pub async fn group_update(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        req: GroupUpdate,
+    ) -> ApiResult<()> {
+        check_text("name", &req.name)?;
+        check_text("description", &req.description)?;
+        if req.name.is_none()
+            && req.description.is_none()
+            && req.add_volumes.is_empty()
+            && req.remove_volumes.is_empty()
+        {
+            return Err(ApiError::bad_request(
+                "Name, description, add_volumes, and remove_volumes can not be all empty in the request body.",
+            ));
+        }
+        if let Some(v) = req
+            .add_volumes
+            .iter()
+            .find(|v| req.remove_volumes.contains(v))
+        {
+            return Err(ApiError::bad_request(format!(
+                "Invalid volume: Volume {v} cannot be both added to and removed from the group."
+            )));
+        }
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let mut g = visible_group_tx(c, &ctx, &id)?;
+            may_change(&ctx, &g.project_id)?;
+            if g.status != "available" {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid group: Group {id} status must be available, but current status is: {}.",
+                    g.status
+                )));
+            }
+            for vid in &req.add_volumes {
+                let v = match store::volume_get(c, vid).map_err(sql)? {
+                    Some(v) if v.project_id == g.project_id => v,
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "Invalid volume: Cannot add volume {vid} to group {id} because volume cannot be found."
+                        )));
+                    }
+                };
+                if let Some(other) = &v.group_id {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid volume: Volume {vid} is already in a group ({other})."
+                    )));
+                }
+                if !g.volume_types.contains(&v.type_id) {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid volume: Cannot add volume {vid} to group {id} because volume type {} is not supported by the group.",
+                        v.type_id
+                    )));
+                }
+                if !matches!(v.status.as_str(), "available" | "in-use") {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid volume: Cannot add volume {vid} to group {id} because volume is in an invalid state: {}. Valid states are: ('available', 'in-use').",
+                        v.status.as_str()
+                    )));
+                }
+                gstore::volume_set_group(c, vid, Some(&g.id)).map_err(sql)?;
+            }
+            for vid in &req.remove_volumes {
+                let v = match store::volume_get(c, vid).map_err(sql)? {
+                    Some(v) if v.group_id.as_deref() == Some(g.id.as_str()) => v,
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "Invalid volume: Volume {vid} is not in group {id}."
+                        )));
+                    }
+                };
+                if !matches!(
+                    v.status.as_str(),
+                    "available" | "in-use" | "error" | "error_deleting"
+                ) {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid volume: Cannot remove volume {vid} from group {id} because volume is in an invalid state: {}.",
+                        v.status.as_str()
+                    )));
+                }
+                gstore::volume_set_group(c, vid, None).map_err(sql)?;
+            }
+            if let Some(n) = req.name {
+                g.name = Some(n);
+            }
+            if let Some(d) = req.description {
+                g.description = Some(d);
+            }
+            gstore::group_update(c, &g, &store::now()).map_err(sql)
+        })
+        .await
+    }
+
+    /// `delete` action: refused while group snapshots exist, or while volumes
+    /// remain without `delete-volumes`; with it, the volumes are deleted by their
+    /// own tasks and the group goes when they are gone.
+    pub async fn group_delete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        delete_volumes: bool,
+    ) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        let gid = id.clone();
+        let volumes = self
+            .write(move |c| {
+                let mut g = visible_group_tx(c, &ctx, &gid)?;
+                may_change(&ctx, &g.project_id)?;
+                if !matches!(g.status.as_str(), "available" | "error" | "error_deleting") {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid group: Group status must be available or error, but current status is: {}.",
+                        g.status
+                    )));
+                }
+                if !gstore::snapshots_of_group(c, &gid).map_err(sql)?.is_empty() {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid group: Group {gid} has dependent group snapshots."
+                    )));
+                }
+                let vols = gstore::group_volume_ids(c, &gid).map_err(sql)?;
+                if vols.is_empty() {
+                    gstore::group_delete(c, &gid).map_err(sql)?;
+                    return Ok(Vec::new());
+                }
+                if !delete_volumes {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid group: Group {gid} still contains volumes. The delete-volumes flag is required to delete it."
+                    )));
+                }
+                for vid in &vols {
+                    volume_delete_tx(c, &ctx, vid, false, false).map_err(|e| match e {
+                        ApiError::BadRequest(m) => ApiError::bad_request(format!(
+                            "Invalid group: volume {vid} of group {gid} cannot be deleted: {m}"
+                        )),
+                        other => other,
+                    })?;
+                }
+                g.status = "deleting".into();
+                gstore::group_update(c, &g, &store::now()).map_err(sql)?;
+                Ok(vols)
+            })
+            .await?;
+        tracing::info!(group = %id, volumes = volumes.len(), "group delete accepted");
+        if !volumes.is_empty() {
+            for vid in volumes {
+                self.spawn_task(vid);
+            }
+            self.spawn_settle(Settle::GroupDelete(id));
+        }
+        Ok(())
+    }
+
+    /// `reset_status` (3.20, admin).
+    pub async fn group_reset_status(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        status: String,
+    ) -> ApiResult<()> {
+        ctx.require_admin()?;
+        if !GROUP_STATUSES.contains(&status.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input received: Group status {status} not allowed."
+            )));
+        }
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let mut g = visible_group_tx(c, &ctx, &id)?;
+            g.status = status;
+            gstore::group_update(c, &g, &store::now()).map_err(sql)
+        })
+        .await
+    }
+
+    // ---- group snapshots -----------------------------------------------------------
+
+    /// A snapshot of each volume of the group, made by the snapshot task, recorded
+    /// with the group snapshot in one transaction.
+    pub async fn group_snapshot_create(
+        &self,
+        ctx: &RequestContext,
+        group_id: String,
+        name: Option<String>,
+        description: Option<String>,
+    ) -> ApiResult<GroupSnapshot> {
+        let project = caller_project(ctx)?;
+        may_change(ctx, &project)?;
+        check_text("name", &name)?;
+        check_text("description", &description)?;
+        let ctx2 = ctx.clone();
+        let user = ctx.user.id.clone();
+        let (gs, snaps) = self
+            .write(move |c| {
+                let g = visible_group_tx(c, &ctx2, &group_id).map_err(|e| match e {
+                    ApiError::Missing(_) => ApiError::bad_request(format!(
+                        "Invalid input received: Group {group_id} could not be found."
+                    )),
+                    other => other,
+                })?;
+                may_change(&ctx2, &g.project_id)?;
+                if g.status != "available" {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid group: Group {group_id} status must be available, but current status is: {}.",
+                        g.status
+                    )));
+                }
+                let gs = GroupSnapshot {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    project_id: g.project_id.clone(),
+                    user_id: user.clone(),
+                    group_id: g.id.clone(),
+                    group_type_id: g.group_type_id.clone(),
+                    name,
+                    description,
+                    status: "creating".into(),
+                    created_at: store::now(),
+                    updated_at: None,
+                };
+                gstore::snapshot_insert(c, &gs).map_err(sql)?;
+                let mut snaps = Vec::new();
+                for vid in gstore::group_volume_ids(c, &g.id).map_err(sql)? {
+                    let req = SnapshotCreate {
+                        volume_id: vid,
+                        name: Some(format!("snapshot-{}", gs.id)),
+                        description: gs.description.clone(),
+                        metadata: BTreeMap::new(),
+                        // Cinder snapshots a group's in-use volumes too.
+                        force: true,
+                    };
+                    let s = snapshot_new_tx(c, &ctx2, req, user.clone(), Some(gs.id.clone()))?;
+                    snaps.push(s.id);
+                }
+                Ok((gs, snaps))
+            })
+            .await?;
+        tracing::info!(group_snapshot = %gs.id, snapshots = snaps.len(), "group snapshot create accepted");
+        for sid in snaps {
+            self.spawn_snapshot_task(sid);
+        }
+        self.spawn_settle(Settle::SnapshotCreate(gs.id.clone()));
+        Ok(gs)
+    }
+
+    pub async fn group_snapshot_get(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<GroupSnapshot> {
+        let ctx = ctx.clone();
+        self.read(move |c| visible_snapshot_tx(c, &ctx, &id)).await
+    }
+
+    pub async fn group_snapshot_list(
+        &self,
+        ctx: &RequestContext,
+        all_projects: bool,
+    ) -> ApiResult<Vec<GroupSnapshot>> {
+        let own = caller_project(ctx)?;
+        if !ctx.can_read() {
+            return Err(ApiError::forbidden());
+        }
+        let scope = (!(ctx.is_admin() && all_projects)).then_some(own);
+        self.read(move |c| gstore::snapshot_list(c, scope.as_deref()).map_err(sql))
+            .await
+    }
+
+    pub async fn group_snapshot_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+        let ctx = ctx.clone();
+        let gsid = id.clone();
+        let snaps = self
+            .write(move |c| {
+                let s = visible_snapshot_tx(c, &ctx, &gsid)?;
+                may_change(&ctx, &s.project_id)?;
+                if !matches!(s.status.as_str(), "available" | "error" | "error_deleting") {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid group snapshot: Group snapshot status must be available or error, and no Group can be currently using it as source for its creation, but current status is: {}.",
+                        s.status
+                    )));
+                }
+                let members = gstore::snapshot_members(c, &gsid).map_err(sql)?;
+                if members.is_empty() {
+                    gstore::snapshot_delete(c, &gsid).map_err(sql)?;
+                    return Ok(Vec::new());
+                }
+                let mut ids = Vec::new();
+                for (sid, _, status) in members {
+                    if status != "deleting" {
+                        snapshot_delete_tx(c, &ctx, &sid, false)?;
+                    }
+                    ids.push(sid);
+                }
+                gstore::snapshot_set_status(c, &gsid, "deleting", &store::now()).map_err(sql)?;
+                Ok(ids)
+            })
+            .await?;
+        tracing::info!(group_snapshot = %id, snapshots = snaps.len(), "group snapshot delete accepted");
+        if !snaps.is_empty() {
+            for sid in snaps {
+                self.spawn_snapshot_task(sid);
+            }
+            self.spawn_settle(Settle::SnapshotDelete(id));
+        }
+        Ok(())
+    }
+
+    /// `reset_status` (3.19, admin).
+    pub async fn group_snapshot_reset_status(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        status: String,
+    ) -> ApiResult<()> {
+        ctx.require_admin()?;
+        if !GROUP_SNAPSHOT_STATUSES.contains(&status.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input received: Group snapshot status {status} not allowed."
+            )));
+        }
+        let ctx = ctx.clone();
+        self.write(move |c| {
+            let s = visible_snapshot_tx(c, &ctx, &id)?;
+            gstore::snapshot_set_status(c, &s.id, &status, &store::now()).map_err(sql)
+        })
+        .await
+    }
+}
+
+/// Cinder's `groups` quota (413 when the project has as many as it may).
+fn check_group_quota_tx(c: &Connection, project: &str) -> ApiResult<()> {
+    let limit = quotas::limits_tx(c, project)?
+        .get("groups")
+        .copied()
+        .unwrap_or(-1);
+    if limit < 0 {
+        return Ok(());
+    }
+    let used = gstore::group_list(c, Some(project)).map_err(sql)?.len() as i64;
+    if used >= limit {
+        return Err(ApiError::OverQuota(format!(
+            "Maximum number of groups allowed ({limit}) exceeded"
+        )));
+    }
+    Ok(())
+}
