@@ -132,7 +132,7 @@ fn account_quota_check(meta: &Meta, count: u64, bytes: u64) -> ApiResult<()> {
     if bytes_limit.is_some_and(|q| bytes > q)
         || limit("x-account-quota-count").is_some_and(|q| count > q)
     {
-        return Err(ApiError::PayloadTooLarge("Upload exceeds quota.".into()));
+        return Err(ApiError::OverQuota("Upload exceeds quota.".into()));
     }
     Ok(())
 }
@@ -144,7 +144,7 @@ fn quota_check(meta: &Meta, count: u64, bytes: u64) -> ApiResult<()> {
             .is_some_and(|q| used > q)
     };
     if over("x-container-meta-quota-bytes", bytes) || over("x-container-meta-quota-count", count) {
-        return Err(ApiError::PayloadTooLarge("Upload exceeds quota.".into()));
+        return Err(ApiError::OverQuota("Upload exceeds quota.".into()));
     }
     Ok(())
 }
@@ -368,10 +368,11 @@ impl ObjectService {
             });
         }
         if !errors.is_empty() {
-            return Err(ApiError::BadRequest(format!(
-                "Errors:\n{}",
-                errors.join("\n")
-            )));
+            return Err(ApiError::typed(
+                StatusCode::BAD_REQUEST,
+                super::SLO_SEGMENT_ERRORS,
+                format!("Errors:\n{}", errors.join("\n")),
+            ));
         }
         let etag = hex::encode(md5.finalize());
         if let Some(expected) = &input.etag

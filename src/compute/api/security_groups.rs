@@ -44,7 +44,7 @@ fn not_found(id: &str) -> ApiError {
 fn nova_fault(id: &str, e: ApiError) -> ApiError {
     match e {
         ApiError::NotFound { .. } | ApiError::Missing(_) => not_found(id),
-        ApiError::Conflict(m) => ApiError::bad_request(m),
+        e if e.status() == StatusCode::CONFLICT => ApiError::bad_request(e.to_string()),
         other => other,
     }
 }

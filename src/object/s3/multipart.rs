@@ -375,8 +375,12 @@ async fn upload_complete(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str, id: 
         .object_put_slo(&r.account, bucket, key, input, manifest)
         .await
         .map_err(|e| match e {
-            ApiError::BadRequest(m) if m.starts_with("Errors") => {
-                tracing::info!(message = %m, "a part changed while its upload completed");
+            ApiError::Typed {
+                code: crate::object::SLO_SEGMENT_ERRORS,
+                message,
+                ..
+            } => {
+                tracing::info!(%message, "a part changed while its upload completed");
                 invalid_part(0)
             }
             e => S3Error::from_api(e, key),
