@@ -689,13 +689,18 @@ impl ComputeService {
         self.write(move |c| {
             let mut s = visible(c, &ctx, &id)?;
             may_change(&ctx, &s.project_id)?;
-            if !lock && s.locked && s.locked_by.as_deref() == Some("admin") && !ctx.is_admin() {
+            if !lock
+                && s.locked
+                && s.locked_by.as_deref() == Some("admin")
+                && !ctx.allowed(crate::http::policy::COMPUTE_UNLOCK_OVERRIDE)
+            {
                 return Err(ApiError::forbidden());
             }
             s.locked = lock;
             s.locked_reason = if lock { reason } else { None };
             s.locked_by = lock.then(|| {
-                if ctx.is_admin() && ctx.project_id() != Some(s.project_id.as_str()) {
+                // Nova: `owner` when the lock comes from the server's own project.
+                if ctx.project_id() != Some(s.project_id.as_str()) {
                     "admin"
                 } else {
                     "owner"
@@ -930,7 +935,7 @@ fn vm_state_for(p: PowerState) -> VmState {
 
 /// A locked server only accepts actions from an admin.
 fn check_lock(ctx: &RequestContext, s: &Server) -> ApiResult<()> {
-    if s.locked && !ctx.is_admin() {
+    if s.locked && !ctx.allowed(crate::http::policy::COMPUTE_ADMIN_CONTEXT) {
         return Err(ApiError::Conflict(format!("Instance {} is locked", s.id)));
     }
     Ok(())

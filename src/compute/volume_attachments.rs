@@ -57,7 +57,7 @@ fn disk_of(g: &GuestVolume) -> DiskSpec {
 /// attaches and detaches too: they are recorded, and the guest gets its volumes
 /// when it is unshelved (every guest is built with `volume_disks`).
 fn check_state(s: &Server, op: &str, ctx: &RequestContext, shelved_ok: bool) -> ApiResult<()> {
-    if s.locked && !ctx.is_admin() {
+    if s.locked && !ctx.allowed(crate::http::policy::COMPUTE_ADMIN_CONTEXT) {
         return Err(ApiError::Conflict(format!("Instance {} is locked", s.id)));
     }
     if let Some(t) = s.task_state {

@@ -134,6 +134,12 @@ impl RequestContext {
         super::policy::ADMIN.allows(self, None)
     }
 
+    /// Whether the caller passes a rule of the policy table that names no owner
+    /// (the admin-only rules: `all_tenants`, admin-only fields, `context_is_admin`).
+    pub fn allowed(&self, rule: super::policy::Rule) -> bool {
+        rule.allows(self, None)
+    }
+
     /// May change resources of its own project (member implies reader; admin implies both).
     pub fn can_write(&self) -> bool {
         self.is_admin() || self.has_role("member")

@@ -209,7 +209,7 @@ fn network_view(ctx: &RequestContext, n: &Network) -> Value {
         "gateway": null, "broadcast": null, "dns1": null, "dns2": null,
         "cidr_v6": null, "gateway_v6": null, "netmask_v6": null,
     });
-    if ctx.is_admin() {
+    if ctx.allowed(crate::http::policy::COMPUTE_ADMIN_CONTEXT) {
         for k in [
             "created_at",
             "updated_at",

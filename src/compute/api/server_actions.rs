@@ -424,7 +424,7 @@ async fn server_action(
             Ok(accepted())
         }
         "shelveOffload" => {
-            if !ctx.is_admin() {
+            if !ctx.allowed(crate::http::policy::COMPUTE_SHELVE_OFFLOAD) {
                 return Err(ApiError::forbidden());
             }
             compute
