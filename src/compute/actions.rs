@@ -14,7 +14,7 @@ use super::servers::{new_action, visible};
 use super::{ComputeService, may_change, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
-use crate::virt::PowerState;
+use crate::virt::{Hypervisor, PowerState, VmSpec};
 
 /// The state-changing work an accepted action runs.
 #[derive(Debug, Clone)]
@@ -160,6 +160,50 @@ fn record_migration(
     }
 }
 
+/// The actions that are one hypervisor call on the running guest: start, resume,
+/// stop, reboot (a launch when the guest is not running), pause, unpause, suspend.
+async fn power_work(hv: &dyn Hypervisor, spec: &VmSpec, work: &Work) -> ApiResult<()> {
+    match work {
+        Work::Start | Work::Resume => hv.launch(spec).await.map_err(virt),
+        Work::Stop => hv.shutdown(spec, SHUTDOWN_GRACE).await.map_err(virt),
+        Work::Reboot { hard } => {
+            let state = hv.power_state(spec).await.map_err(virt)?;
+            if matches!(state, PowerState::Running | PowerState::Paused) {
+                hv.reboot(spec, *hard).await.map_err(virt)
+            } else {
+                hv.launch(spec).await.map_err(virt)
+            }
+        }
+        Work::Pause => hv.pause(spec).await.map_err(virt),
+        Work::Unpause => hv.unpause(spec).await.map_err(virt),
+        Work::Suspend => hv.suspend(spec).await.map_err(virt),
+        _ => Ok(()),
+    }
+}
+
+/// What the server row says as soon as `work` is accepted: the rescue or shelve
+/// image, and (as Nova records them when it accepts a rebuild, so the answer and
+/// every read after it show them) a rebuild's new image and attributes.
+fn record_accepted(s: &mut Server, work: &Work) {
+    match work {
+        Work::Rescue { image_id } => s.rescue_image_id = Some(image_id.clone()),
+        Work::Shelve { image_id, .. } => s.shelved_image_id = Some(image_id.clone()),
+        Work::Rebuild(r) => {
+            s.image_id = r.image_id.clone();
+            if let Some(n) = &r.name {
+                s.name = n.clone();
+            }
+            if let Some(m) = &r.metadata {
+                s.metadata = m.clone();
+            }
+            if let Some(d) = &r.description {
+                s.description = d.clone();
+            }
+        }
+        _ => {}
+    }
+}
+
 /// How long a guest gets to power off on ACPI before it is stopped hard
 /// (Nova's `shutdown_timeout`).
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
@@ -197,25 +241,7 @@ impl ComputeService {
                     )?;
                 }
                 s.task_state = Some(task);
-                match &tx_work {
-                    Work::Rescue { image_id } => s.rescue_image_id = Some(image_id.clone()),
-                    Work::Shelve { image_id, .. } => s.shelved_image_id = Some(image_id.clone()),
-                    // Nova records the new image and attributes when it accepts a
-                    // rebuild, so the answer and every read after it show them.
-                    Work::Rebuild(r) => {
-                        s.image_id = r.image_id.clone();
-                        if let Some(n) = &r.name {
-                            s.name = n.clone();
-                        }
-                        if let Some(m) = &r.metadata {
-                            s.metadata = m.clone();
-                        }
-                        if let Some(d) = &r.description {
-                            s.description = d.clone();
-                        }
-                    }
-                    _ => {}
-                }
+                record_accepted(&mut s, &tx_work);
                 store::server_put(c, &mut s)?;
                 store::action_put(c, &new_action(&s, op.action(), &rid, &tx_ctx))?;
                 record_migration(c, &s, &tx_work, &tx_ctx, &host)?;
@@ -237,9 +263,31 @@ impl ComputeService {
         self.event_start(id, request_id, event)
             .await
             .or_log(id, "recording the action's start event");
-        let op = work.op();
         let outcome = self.do_work(id, &work, ctx).await;
-        let migration = match (&work, outcome.is_ok()) {
+        self.record_migration_outcome(id, &work, outcome.is_ok())
+            .await;
+        match outcome {
+            Ok(()) => {
+                self.event_finish(id, request_id, event, None)
+                    .await
+                    .or_log(id, "recording the action's finish event");
+            }
+            Err(e) => {
+                let details = match &e {
+                    ApiError::Internal(inner) => format!("{inner:#}"),
+                    other => other.to_string(),
+                };
+                self.record_failure(id, work.op(), &details).await;
+                self.event_finish(id, request_id, event, Some(details))
+                    .await
+                    .or_log(id, "recording the action's failure event");
+            }
+        }
+    }
+
+    /// A resize's, confirm's or revert's migration record follows its outcome.
+    async fn record_migration_outcome(&self, id: &str, work: &Work, ok: bool) {
+        let migration = match (work, ok) {
             (Work::Resize { .. }, true) => Some((&["pre-migrating"][..], "finished")),
             (Work::ConfirmResize, true) => Some((&["confirming"][..], "confirmed")),
             (Work::RevertResize, true) => Some((&["reverting"][..], "reverted")),
@@ -258,50 +306,36 @@ impl ComputeService {
                 tracing::warn!(server = id, error = %e, "could not record the migration's status");
             }
         }
-        match outcome {
-            Ok(()) => {
-                self.event_finish(id, request_id, event, None)
-                    .await
-                    .or_log(id, "recording the action's finish event");
+    }
+
+    /// A failed action leaves its fault on the server, no task, the power state the
+    /// hypervisor shows, and ERROR for the actions after which the guest's state is
+    /// unknown (rebuild, resize, revert, reboot).
+    async fn record_failure(&self, id: &str, op: Op, details: &str) {
+        tracing::warn!(server = id, action = op.action(), error = %details, "server action failed");
+        let fault = ServerFault {
+            code: 500,
+            message: details.chars().take(255).collect(),
+            details: details.to_owned(),
+            created: crate::http::time::iso_seconds(chrono::Utc::now()),
+        };
+        let power = self.observed_power(id).await;
+        self.mutate(id, move |s| {
+            if matches!(
+                op,
+                Op::Rebuild | Op::Resize | Op::RevertResize | Op::RebootHard | Op::RebootSoft
+            ) {
+                s.vm_state = VmState::Error;
             }
-            Err(e) => {
-                let details = match &e {
-                    ApiError::Internal(inner) => format!("{inner:#}"),
-                    other => other.to_string(),
-                };
-                tracing::warn!(server = id, action = op.action(), error = %details, "server action failed");
-                let fault = ServerFault {
-                    code: 500,
-                    message: details.chars().take(255).collect(),
-                    details: details.clone(),
-                    created: crate::http::time::iso_seconds(chrono::Utc::now()),
-                };
-                let power = self.observed_power(id).await;
-                self.mutate(id, move |s| {
-                    if matches!(
-                        op,
-                        Op::Rebuild
-                            | Op::Resize
-                            | Op::RevertResize
-                            | Op::RebootHard
-                            | Op::RebootSoft
-                    ) {
-                        s.vm_state = VmState::Error;
-                    }
-                    s.task_state = None;
-                    if let Some(p) = power {
-                        s.power_state = p.code();
-                    }
-                    s.fault = Some(fault);
-                    Ok(())
-                })
-                .await
-                .or_log(id, "recording the failed action's state and fault");
-                self.event_finish(id, request_id, event, Some(details))
-                    .await
-                    .or_log(id, "recording the action's failure event");
+            s.task_state = None;
+            if let Some(p) = power {
+                s.power_state = p.code();
             }
-        }
+            s.fault = Some(fault);
+            Ok(())
+        })
+        .await
+        .or_log(id, "recording the failed action's state and fault");
     }
 
     async fn do_work(&self, id: &str, work: &Work, ctx: &RequestContext) -> ApiResult<()> {
@@ -315,19 +349,13 @@ impl ComputeService {
         let hv = self.inner.hypervisor.clone();
         let op = work.op();
         match work {
-            Work::Start | Work::Resume => hv.launch(&spec).await.map_err(virt)?,
-            Work::Stop => hv.shutdown(&spec, SHUTDOWN_GRACE).await.map_err(virt)?,
-            Work::Reboot { hard } => {
-                let state = hv.power_state(&spec).await.map_err(virt)?;
-                if matches!(state, PowerState::Running | PowerState::Paused) {
-                    hv.reboot(&spec, *hard).await.map_err(virt)?;
-                } else {
-                    hv.launch(&spec).await.map_err(virt)?;
-                }
-            }
-            Work::Pause => hv.pause(&spec).await.map_err(virt)?,
-            Work::Unpause => hv.unpause(&spec).await.map_err(virt)?,
-            Work::Suspend => hv.suspend(&spec).await.map_err(virt)?,
+            Work::Start
+            | Work::Resume
+            | Work::Stop
+            | Work::Reboot { .. }
+            | Work::Pause
+            | Work::Unpause
+            | Work::Suspend => power_work(hv.as_ref(), &spec, work).await?,
             Work::Rebuild(r) => return self.rebuild(&s, r, ctx).await,
             Work::Resize { flavor } => return self.resize(&s, flavor).await,
             Work::ConfirmResize => return self.confirm_resize(&s).await,
@@ -350,19 +378,7 @@ impl ComputeService {
             }
             Work::ShelveOffload => return self.shelve_offload(&s).await,
             Work::Unshelve => return self.unshelve(&s, ctx).await,
-            Work::Delete => {
-                // As Nova: deleting a shelved server deletes its shelve snapshot.
-                if let Some(image) = s.shelved_image_id.clone()
-                    && matches!(s.vm_state, VmState::Shelved | VmState::ShelvedOffloaded)
-                {
-                    self.inner
-                        .image
-                        .image_delete(ctx, image.clone())
-                        .await
-                        .or_log(&image, "deleting the shelved server's snapshot image");
-                }
-                return self.terminate(&s).await;
-            }
+            Work::Delete => return self.delete_work(&s, ctx).await,
         }
         let power = shown_power(hv.power_state(&spec).await.map_err(virt)?);
         self.mutate(id, move |s| {
@@ -373,6 +389,21 @@ impl ComputeService {
             Ok(())
         })
         .await
+    }
+
+    /// Deletes the guest; as Nova, deleting a shelved server deletes its shelve
+    /// snapshot.
+    async fn delete_work(&self, s: &Server, ctx: &RequestContext) -> ApiResult<()> {
+        if let Some(image) = s.shelved_image_id.clone()
+            && matches!(s.vm_state, VmState::Shelved | VmState::ShelvedOffloaded)
+        {
+            self.inner
+                .image
+                .image_delete(ctx, image.clone())
+                .await
+                .or_log(&image, "deleting the shelved server's snapshot image");
+        }
+        self.terminate(s).await
     }
 
     async fn observed_power(&self, id: &str) -> Option<PowerState> {
