@@ -425,9 +425,9 @@ impl ComputeService {
         let hv = &self.inner.hypervisor;
         hv.destroy(&self.vm_spec(s, &nics)).await.map_err(virt)?;
         let p = self.paths(&s.id);
-        let _ = tokio::fs::remove_file(&p.disk).await;
-        let _ = tokio::fs::remove_file(&p.kernel).await;
-        let _ = tokio::fs::remove_file(&p.ramdisk).await;
+        crate::fsutil::discard_async(&p.disk).await;
+        crate::fsutil::discard_async(&p.kernel).await;
+        crate::fsutil::discard_async(&p.ramdisk).await;
         let mut rebuilt = s.clone();
         rebuilt.image_id = image.id.clone();
         rebuilt.image_properties = super::model::image_properties(&image.properties);
@@ -538,7 +538,7 @@ impl ComputeService {
 
     async fn confirm_resize(&self, s: &Server) -> ApiResult<()> {
         let p = self.paths(&s.id);
-        let _ = tokio::fs::remove_file(&p.disk_before_resize).await;
+        crate::fsutil::discard_async(&p.disk_before_resize).await;
         let spec = self.vm_spec(s, &[]);
         let power = self
             .inner
@@ -649,7 +649,7 @@ impl ComputeService {
             }
             Err(e) => Err(e),
         };
-        let _ = tokio::fs::remove_file(&tmp).await;
+        crate::fsutil::discard_async(&tmp).await;
         if uploaded.is_err() {
             self.inner
                 .image

@@ -86,7 +86,9 @@ impl ComputeService {
     /// Connects block storage (once, at start).
     pub fn set_volume(&self, volume: VolumeService) {
         volume.set_compute_events(std::sync::Arc::new(self.clone()));
-        let _ = self.inner.volume.set(volume);
+        if self.inner.volume.set(volume).is_err() {
+            tracing::warn!("block storage was connected to compute twice; the first stays");
+        }
     }
 
     /// `volume-extended` (Nova's `extend_volume`): a running guest with the

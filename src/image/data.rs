@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use super::format::{self, Detected, HEAD_LEN, TAIL_LEN};
 use super::model::ImageData;
 use crate::http::error::ApiError;
+use crate::logged::OrLog;
 
 /// Where image files live: `images/<id>` once complete, `staging/<id>` for
 /// interoperable import, `.tmp-*` while being written.
@@ -136,7 +137,7 @@ impl ImageFiles {
                 Ok(received)
             }
             Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
+                crate::fsutil::discard_async(&tmp).await;
                 Err(e)
             }
         }
@@ -199,9 +200,11 @@ async fn write_stream(tmp: &Path, body: Body, limit: i64) -> Result<Received, Ap
 
 async fn sync_dir(path: &Path) {
     let Some(dir) = path.parent() else { return };
-    if let Ok(d) = tokio::fs::File::open(dir).await {
-        let _ = d.sync_all().await;
-    }
+    let synced = match tokio::fs::File::open(dir).await {
+        Ok(d) => d.sync_all().await,
+        Err(e) => Err(e),
+    };
+    synced.or_warn(&dir.display().to_string(), "syncing the image directory");
 }
 
 /// A parsed `Range: bytes=a-b` header against a file of `size` bytes.

@@ -189,7 +189,7 @@ impl VolumeService {
             .await
             .map_err(|e| format!("qemu-img: {e}"))?;
         if !out.status.success() {
-            let _ = tokio::fs::remove_file(&tmp).await;
+            crate::fsutil::discard_async(&tmp).await;
             return Err(format!(
                 "qemu-img convert of the volume failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
@@ -206,7 +206,7 @@ impl VolumeService {
             }
             Err(e) => Err(format!("reading the converted volume: {e}")),
         };
-        let _ = tokio::fs::remove_file(&tmp).await;
+        crate::fsutil::discard_async(&tmp).await;
         if uploaded.is_err() {
             images
                 .image_delete(&ctx, image_id.to_owned())
