@@ -36,33 +36,26 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
 /// caller has nothing better to do than go on.
 pub fn discard(path: impl AsRef<Path>) {
     let path = path.as_ref();
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            tracing::warn!(path = %path.display(), error = %e, "could not remove a file");
-        }
-        _ => {}
-    }
+    warn_unless_gone(std::fs::remove_file(path), path);
 }
 
 /// `discard` for a directory tree.
 pub fn discard_dir(path: impl AsRef<Path>) {
     let path = path.as_ref();
-    match std::fs::remove_dir_all(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            tracing::warn!(path = %path.display(), error = %e, "could not remove a directory");
-        }
-        _ => {}
-    }
+    warn_unless_gone(std::fs::remove_dir_all(path), path);
 }
 
 /// `discard` off the async threads.
 pub async fn discard_async(path: impl AsRef<Path>) {
     let path = path.as_ref();
-    match tokio::fs::remove_file(path).await {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            tracing::warn!(path = %path.display(), error = %e, "could not remove a file");
-        }
-        _ => {}
+    warn_unless_gone(tokio::fs::remove_file(path).await, path);
+}
+
+fn warn_unless_gone(removed: std::io::Result<()>, path: &Path) {
+    if let Err(e) = removed
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %e, "could not remove it");
     }
 }
 

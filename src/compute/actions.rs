@@ -181,6 +181,49 @@ async fn power_work(hv: &dyn Hypervisor, spec: &VmSpec, work: &Work) -> ApiResul
     }
 }
 
+/// The image record of a volume-backed snapshot: no data, the block device
+/// `mapping` naming the volume snapshot, the volume's image metadata (not Glance's
+/// own attributes: min_disk and min_ram are integers there) as Nova carries it,
+/// then the request's `metadata`.
+fn volume_snapshot_image(
+    s: &Server,
+    name: String,
+    mapping: &serde_json::Value,
+    volume_meta: BTreeMap<String, String>,
+    metadata: BTreeMap<String, String>,
+) -> serde_json::Map<String, serde_json::Value> {
+    const GLANCE_OWN: &[&str] = &[
+        "image_id",
+        "image_name",
+        "checksum",
+        "size",
+        "disk_format",
+        "container_format",
+        "min_disk",
+        "min_ram",
+    ];
+    let mut body = serde_json::Map::new();
+    body.insert("name".into(), name.into());
+    body.insert("disk_format".into(), "raw".into());
+    body.insert("container_format".into(), "bare".into());
+    body.insert("visibility".into(), "private".into());
+    body.insert("image_type".into(), "snapshot".into());
+    body.insert("instance_uuid".into(), s.id.clone().into());
+    body.insert("user_id".into(), s.user_id.clone().into());
+    body.insert("bdm_v2".into(), "True".into());
+    body.insert("root_device_name".into(), "/dev/vda".into());
+    body.insert("block_device_mapping".into(), mapping.to_string().into());
+    for (k, v) in volume_meta {
+        if !GLANCE_OWN.contains(&k.as_str()) {
+            body.entry(k).or_insert(v.into());
+        }
+    }
+    for (k, v) in metadata {
+        body.insert(k, v.into());
+    }
+    body
+}
+
 /// What the server row says as soon as `work` is accepted: the rescue or shelve
 /// image, and (as Nova records them when it accepts a rebuild, so the answer and
 /// every read after it show them) a rebuild's new image and attributes.
@@ -606,47 +649,10 @@ impl ComputeService {
     ) -> ApiResult<()> {
         let nics = self.server_nics(s).await?;
         let spec = self.vm_spec(s, &nics);
-        let hv = &self.inner.hypervisor;
-        let state = hv.power_state(&spec).await.map_err(virt)?;
         let p = self.paths(&s.id);
         let tmp = p.dir.join(format!("snapshot-{image_id}.qcow2"));
-        if state == PowerState::Running {
-            hv.pause(&spec).await.map_err(virt)?;
-        }
-        let copied = run_tool(
-            "qemu-img",
-            &[
-                "convert".into(),
-                "-U".into(),
-                "-q".into(),
-                "-O".into(),
-                "qcow2".into(),
-                p.disk.display().to_string(),
-                tmp.display().to_string(),
-            ],
-        )
-        .await;
-        if state == PowerState::Running {
-            hv.unpause(&spec).await.map_err(virt)?;
-        }
-        let uploaded = match copied {
-            Ok(_) => {
-                self.mutate(&s.id, |s| {
-                    s.task_state = Some(match s.task_state {
-                        Some(TaskState::Shelving) => TaskState::ShelvingImageUploading,
-                        Some(TaskState::ImageBackup) => TaskState::ImageBackup,
-                        _ => TaskState::ImageUploading,
-                    });
-                    Ok(())
-                })
-                .await?;
-                let file = tokio::fs::File::open(&tmp).await.map_err(io_err)?;
-                let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
-                self.inner
-                    .image
-                    .image_upload(ctx, image_id.to_owned(), body)
-                    .await
-            }
+        let uploaded = match self.copy_root_disk(&spec, &p.disk, &tmp).await {
+            Ok(()) => self.upload_snapshot(s, &tmp, image_id, ctx).await,
             Err(e) => Err(e),
         };
         crate::fsutil::discard_async(&tmp).await;
@@ -668,6 +674,64 @@ impl ComputeService {
             Ok(())
         })
         .await
+    }
+
+    /// The root disk copied to `tmp` as qcow2; a running guest is paused meanwhile,
+    /// so the copy is consistent.
+    async fn copy_root_disk(
+        &self,
+        spec: &VmSpec,
+        disk: &std::path::Path,
+        tmp: &std::path::Path,
+    ) -> ApiResult<()> {
+        let hv = &self.inner.hypervisor;
+        let state = hv.power_state(spec).await.map_err(virt)?;
+        if state == PowerState::Running {
+            hv.pause(spec).await.map_err(virt)?;
+        }
+        let copied = run_tool(
+            "qemu-img",
+            &[
+                "convert".into(),
+                "-U".into(),
+                "-q".into(),
+                "-O".into(),
+                "qcow2".into(),
+                disk.display().to_string(),
+                tmp.display().to_string(),
+            ],
+        )
+        .await;
+        if state == PowerState::Running {
+            hv.unpause(spec).await.map_err(virt)?;
+        }
+        copied.map(|_| ())
+    }
+
+    /// The upload step of a snapshot: the task state says so, then `tmp` streams
+    /// into the image.
+    async fn upload_snapshot(
+        &self,
+        s: &Server,
+        tmp: &std::path::Path,
+        image_id: &str,
+        ctx: &RequestContext,
+    ) -> ApiResult<()> {
+        self.mutate(&s.id, |s| {
+            s.task_state = Some(match s.task_state {
+                Some(TaskState::Shelving) => TaskState::ShelvingImageUploading,
+                Some(TaskState::ImageBackup) => TaskState::ImageBackup,
+                _ => TaskState::ImageUploading,
+            });
+            Ok(())
+        })
+        .await?;
+        let file = tokio::fs::File::open(tmp).await.map_err(io_err)?;
+        let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+        self.inner
+            .image
+            .image_upload(ctx, image_id.to_owned(), body)
+            .await
     }
 
     /// Delete: the VMM, the directory, ports Nova made (others are unbound), the
@@ -847,38 +911,7 @@ impl ComputeService {
             "tag": root.tag,
             "no_device": null,
         }]);
-        let mut body = serde_json::Map::new();
-        body.insert("name".into(), name.into());
-        body.insert("disk_format".into(), "raw".into());
-        body.insert("container_format".into(), "bare".into());
-        body.insert("visibility".into(), "private".into());
-        body.insert("image_type".into(), "snapshot".into());
-        body.insert("instance_uuid".into(), s.id.clone().into());
-        body.insert("user_id".into(), s.user_id.clone().into());
-        body.insert("bdm_v2".into(), "True".into());
-        body.insert("root_device_name".into(), "/dev/vda".into());
-        body.insert("block_device_mapping".into(), mapping.to_string().into());
-        for (k, v) in root_volume.image_metadata {
-            // The volume's image metadata, as Nova carries it into the snapshot
-            // (not Glance's own attributes: min_disk and min_ram are integers there).
-            if ![
-                "image_id",
-                "image_name",
-                "checksum",
-                "size",
-                "disk_format",
-                "container_format",
-                "min_disk",
-                "min_ram",
-            ]
-            .contains(&k.as_str())
-            {
-                body.entry(k).or_insert(v.into());
-            }
-        }
-        for (k, v) in metadata {
-            body.insert(k, v.into());
-        }
+        let body = volume_snapshot_image(s, name, &mapping, root_volume.image_metadata, metadata);
         let image = self.inner.image.image_create(ctx, body).await?;
         // No data: the volume snapshot holds the disk; an empty upload makes the
         // image active (size 0), as a volume-backed snapshot is in Glance.

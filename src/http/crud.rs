@@ -76,6 +76,20 @@ pub(crate) trait Updatable: Collection {
 /// also takes the `If-Match` header. Each file keeps its own `$body` struct: its
 /// name shows in body parse errors (`expected struct Body`), which clients see.
 macro_rules! collection {
+    (@updatable $ty:ty, $svc_ty:ty, $body:ident,
+        |$svc:ident, $ctx:ident, $id:ident, $b:ident, $if_match:ident| $call:expr) => {
+        impl $crate::http::crud::Updatable for $ty {
+            async fn update(
+                $svc: &$svc_ty,
+                $ctx: &$crate::http::context::RequestContext,
+                $id: String,
+                $b: $body,
+                $if_match: Option<String>,
+            ) -> $crate::http::error::ApiResult<Self> {
+                $call
+            }
+        }
+    };
     (
         $ty:ty, $singular:literal, $plural:literal, $body:ident { $field:ident },
         $svc:ident: $svc_ty:ty,
@@ -142,30 +156,12 @@ macro_rules! collection {
             }
         }
         $(
-            impl $crate::http::crud::Updatable for $ty {
-                async fn update(
-                    svc: &$svc_ty,
-                    ctx: &$crate::http::context::RequestContext,
-                    id: String,
-                    b: $body,
-                    _: Option<String>,
-                ) -> $crate::http::error::ApiResult<Self> {
-                    svc.$update(ctx, id, b.$field).await
-                }
-            }
+            $crate::http::crud::collection!(@updatable $ty, $svc_ty, $body,
+                |svc, ctx, id, b, _if_match| svc.$update(ctx, id, b.$field).await);
         )?
         $(
-            impl $crate::http::crud::Updatable for $ty {
-                async fn update(
-                    svc: &$svc_ty,
-                    ctx: &$crate::http::context::RequestContext,
-                    id: String,
-                    b: $body,
-                    if_match: Option<String>,
-                ) -> $crate::http::error::ApiResult<Self> {
-                    svc.$update_if_match(ctx, id, b.$field, if_match).await
-                }
-            }
+            $crate::http::crud::collection!(@updatable $ty, $svc_ty, $body,
+                |svc, ctx, id, b, if_match| svc.$update_if_match(ctx, id, b.$field, if_match).await);
         )?
     };
 }
