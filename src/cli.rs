@@ -275,7 +275,11 @@ fn probe(listen: &str) -> bool {
     else {
         return false;
     };
-    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+    if s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .is_err()
+    {
+        return false;
+    }
     let req = format!("GET /identity/v3 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     if s.write_all(req.as_bytes()).is_err() {
         return false;

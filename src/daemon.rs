@@ -340,7 +340,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     };
     let app = router(cloud);
     crate::http::listener::serve(listener, app, limits, shutdown_signal()).await;
-    let _ = std::fs::remove_file(state_dir.join(state::RUNTIME_FILE));
+    crate::fsutil::discard(state_dir.join(state::RUNTIME_FILE));
     tracing::info!("onestack stopped");
     drop(prepared);
     Ok(())

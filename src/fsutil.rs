@@ -26,9 +26,37 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
         Ok(())
     })();
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        discard(&tmp);
     }
     result.with_context(|| format!("writing {}", path.display()))
+}
+
+/// Removes a file a step leaves behind (a temp file, a disk of a deleted guest):
+/// already gone is fine; any other failure is logged with its cause, as the
+/// caller has nothing better to do than go on.
+pub fn discard(path: impl AsRef<Path>) {
+    let path = path.as_ref();
+    warn_unless_gone(std::fs::remove_file(path), path);
+}
+
+/// `discard` for a directory tree.
+pub fn discard_dir(path: impl AsRef<Path>) {
+    let path = path.as_ref();
+    warn_unless_gone(std::fs::remove_dir_all(path), path);
+}
+
+/// `discard` off the async threads.
+pub async fn discard_async(path: impl AsRef<Path>) {
+    let path = path.as_ref();
+    warn_unless_gone(tokio::fs::remove_file(path).await, path);
+}
+
+fn warn_unless_gone(removed: std::io::Result<()>, path: &Path) {
+    if let Err(e) = removed
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %e, "could not remove it");
+    }
 }
 
 /// Makes a state file owner-only (0600), or a state directory (0700), whatever the

@@ -14,7 +14,7 @@ use super::servers::{new_action, visible};
 use super::{ComputeService, may_change, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
-use crate::virt::PowerState;
+use crate::virt::{Hypervisor, PowerState, VmSpec};
 
 /// The state-changing work an accepted action runs.
 #[derive(Debug, Clone)]
@@ -163,6 +163,94 @@ fn record_migration(
     }
 }
 
+/// The actions that are one hypervisor call on the running guest: start, resume,
+/// stop, reboot (a launch when the guest is not running), pause, unpause, suspend.
+async fn power_work(hv: &dyn Hypervisor, spec: &VmSpec, work: &Work) -> ApiResult<()> {
+    match work {
+        Work::Start | Work::Resume => hv.launch(spec).await.map_err(virt),
+        Work::Stop => hv.shutdown(spec, SHUTDOWN_GRACE).await.map_err(virt),
+        Work::Reboot { hard } => {
+            let state = hv.power_state(spec).await.map_err(virt)?;
+            if matches!(state, PowerState::Running | PowerState::Paused) {
+                hv.reboot(spec, *hard).await.map_err(virt)
+            } else {
+                hv.launch(spec).await.map_err(virt)
+            }
+        }
+        Work::Pause => hv.pause(spec).await.map_err(virt),
+        Work::Unpause => hv.unpause(spec).await.map_err(virt),
+        Work::Suspend => hv.suspend(spec).await.map_err(virt),
+        _ => Ok(()),
+    }
+}
+
+/// The image record of a volume-backed snapshot: no data, the block device
+/// `mapping` naming the volume snapshot, the volume's image metadata (not Glance's
+/// own attributes: min_disk and min_ram are integers there) as Nova carries it,
+/// then the request's `metadata`.
+fn volume_snapshot_image(
+    s: &Server,
+    name: String,
+    mapping: &serde_json::Value,
+    volume_meta: BTreeMap<String, String>,
+    metadata: BTreeMap<String, String>,
+) -> serde_json::Map<String, serde_json::Value> {
+    const GLANCE_OWN: &[&str] = &[
+        "image_id",
+        "image_name",
+        "checksum",
+        "size",
+        "disk_format",
+        "container_format",
+        "min_disk",
+        "min_ram",
+    ];
+    let mut body = serde_json::Map::new();
+    body.insert("name".into(), name.into());
+    body.insert("disk_format".into(), "raw".into());
+    body.insert("container_format".into(), "bare".into());
+    body.insert("visibility".into(), "private".into());
+    body.insert("image_type".into(), "snapshot".into());
+    body.insert("instance_uuid".into(), s.id.clone().into());
+    body.insert("user_id".into(), s.user_id.clone().into());
+    body.insert("bdm_v2".into(), "True".into());
+    body.insert("root_device_name".into(), "/dev/vda".into());
+    body.insert("block_device_mapping".into(), mapping.to_string().into());
+    for (k, v) in volume_meta {
+        if !GLANCE_OWN.contains(&k.as_str()) {
+            body.entry(k).or_insert(v.into());
+        }
+    }
+    for (k, v) in metadata {
+        body.insert(k, v.into());
+    }
+    body
+}
+
+/// What the server row says as soon as `work` is accepted: the rescue or shelve
+/// image, and (as Nova records them when it accepts a rebuild, so the answer and
+/// every read after it show them) a rebuild's new image and attributes.
+fn record_accepted(s: &mut Server, work: &Work) {
+    match work {
+        Work::Rescue { image_id } => s.rescue_image_id = Some(image_id.clone()),
+        Work::Shelve { image_id, .. } => s.shelved_image_id = Some(image_id.clone()),
+        Work::Rebuild(r) if s.boot_volume().is_some() => super::rebuild_volume::accept(s, r),
+        Work::Rebuild(r) => {
+            s.image_id = r.image_id.clone();
+            if let Some(n) = &r.name {
+                s.name = n.clone();
+            }
+            if let Some(m) = &r.metadata {
+                s.metadata = m.clone();
+            }
+            if let Some(d) = &r.description {
+                s.description = d.clone();
+            }
+        }
+        _ => {}
+    }
+}
+
 /// How long a guest gets to power off on ACPI before it is stopped hard
 /// (Nova's `shutdown_timeout`).
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
@@ -200,28 +288,7 @@ impl ComputeService {
                     )?;
                 }
                 s.task_state = Some(task);
-                match &tx_work {
-                    Work::Rescue { image_id } => s.rescue_image_id = Some(image_id.clone()),
-                    Work::Shelve { image_id, .. } => s.shelved_image_id = Some(image_id.clone()),
-                    Work::Rebuild(r) if s.boot_volume().is_some() => {
-                        super::rebuild_volume::accept(&mut s, r)
-                    }
-                    // Nova records the new image and attributes when it accepts a
-                    // rebuild, so the answer and every read after it show them.
-                    Work::Rebuild(r) => {
-                        s.image_id = r.image_id.clone();
-                        if let Some(n) = &r.name {
-                            s.name = n.clone();
-                        }
-                        if let Some(m) = &r.metadata {
-                            s.metadata = m.clone();
-                        }
-                        if let Some(d) = &r.description {
-                            s.description = d.clone();
-                        }
-                    }
-                    _ => {}
-                }
+                record_accepted(&mut s, &tx_work);
                 store::server_put(c, &mut s)?;
                 store::action_put(c, &new_action(&s, op.action(), &rid, &tx_ctx))?;
                 record_migration(c, &s, &tx_work, &tx_ctx, &host)?;
@@ -243,9 +310,31 @@ impl ComputeService {
         self.event_start(id, request_id, event)
             .await
             .or_log(id, "recording the action's start event");
-        let op = work.op();
         let outcome = self.do_work(id, &work, ctx).await;
-        let migration = match (&work, outcome.is_ok()) {
+        self.record_migration_outcome(id, &work, outcome.is_ok())
+            .await;
+        match outcome {
+            Ok(()) => {
+                self.event_finish(id, request_id, event, None)
+                    .await
+                    .or_log(id, "recording the action's finish event");
+            }
+            Err(e) => {
+                let details = match &e {
+                    ApiError::Internal(inner) => format!("{inner:#}"),
+                    other => other.to_string(),
+                };
+                self.record_failure(id, work.op(), &details).await;
+                self.event_finish(id, request_id, event, Some(details))
+                    .await
+                    .or_log(id, "recording the action's failure event");
+            }
+        }
+    }
+
+    /// A resize's, confirm's or revert's migration record follows its outcome.
+    async fn record_migration_outcome(&self, id: &str, work: &Work, ok: bool) {
+        let migration = match (work, ok) {
             (Work::Resize { .. }, true) => Some((&["pre-migrating"][..], "finished")),
             (Work::ConfirmResize, true) => Some((&["confirming"][..], "confirmed")),
             (Work::RevertResize, true) => Some((&["reverting"][..], "reverted")),
@@ -264,50 +353,36 @@ impl ComputeService {
                 tracing::warn!(server = id, error = %e, "could not record the migration's status");
             }
         }
-        match outcome {
-            Ok(()) => {
-                self.event_finish(id, request_id, event, None)
-                    .await
-                    .or_log(id, "recording the action's finish event");
+    }
+
+    /// A failed action leaves its fault on the server, no task, the power state the
+    /// hypervisor shows, and ERROR for the actions after which the guest's state is
+    /// unknown (rebuild, resize, revert, reboot).
+    async fn record_failure(&self, id: &str, op: Op, details: &str) {
+        tracing::warn!(server = id, action = op.action(), error = %details, "server action failed");
+        let fault = ServerFault {
+            code: 500,
+            message: details.chars().take(255).collect(),
+            details: details.to_owned(),
+            created: crate::http::time::iso_seconds(chrono::Utc::now()),
+        };
+        let power = self.observed_power(id).await;
+        self.mutate(id, move |s| {
+            if matches!(
+                op,
+                Op::Rebuild | Op::Resize | Op::RevertResize | Op::RebootHard | Op::RebootSoft
+            ) {
+                s.vm_state = VmState::Error;
             }
-            Err(e) => {
-                let details = match &e {
-                    ApiError::Internal(inner) => format!("{inner:#}"),
-                    other => other.to_string(),
-                };
-                tracing::warn!(server = id, action = op.action(), error = %details, "server action failed");
-                let fault = ServerFault {
-                    code: 500,
-                    message: details.chars().take(255).collect(),
-                    details: details.clone(),
-                    created: crate::http::time::iso_seconds(chrono::Utc::now()),
-                };
-                let power = self.observed_power(id).await;
-                self.mutate(id, move |s| {
-                    if matches!(
-                        op,
-                        Op::Rebuild
-                            | Op::Resize
-                            | Op::RevertResize
-                            | Op::RebootHard
-                            | Op::RebootSoft
-                    ) {
-                        s.vm_state = VmState::Error;
-                    }
-                    s.task_state = None;
-                    if let Some(p) = power {
-                        s.power_state = p.code();
-                    }
-                    s.fault = Some(fault);
-                    Ok(())
-                })
-                .await
-                .or_log(id, "recording the failed action's state and fault");
-                self.event_finish(id, request_id, event, Some(details))
-                    .await
-                    .or_log(id, "recording the action's failure event");
+            s.task_state = None;
+            if let Some(p) = power {
+                s.power_state = p.code();
             }
-        }
+            s.fault = Some(fault);
+            Ok(())
+        })
+        .await
+        .or_log(id, "recording the failed action's state and fault");
     }
 
     async fn do_work(&self, id: &str, work: &Work, ctx: &RequestContext) -> ApiResult<()> {
@@ -321,19 +396,13 @@ impl ComputeService {
         let hv = self.inner.hypervisor.clone();
         let op = work.op();
         match work {
-            Work::Start | Work::Resume => hv.launch(&spec).await.map_err(virt)?,
-            Work::Stop => hv.shutdown(&spec, SHUTDOWN_GRACE).await.map_err(virt)?,
-            Work::Reboot { hard } => {
-                let state = hv.power_state(&spec).await.map_err(virt)?;
-                if matches!(state, PowerState::Running | PowerState::Paused) {
-                    hv.reboot(&spec, *hard).await.map_err(virt)?;
-                } else {
-                    hv.launch(&spec).await.map_err(virt)?;
-                }
-            }
-            Work::Pause => hv.pause(&spec).await.map_err(virt)?,
-            Work::Unpause => hv.unpause(&spec).await.map_err(virt)?,
-            Work::Suspend => hv.suspend(&spec).await.map_err(virt)?,
+            Work::Start
+            | Work::Resume
+            | Work::Stop
+            | Work::Reboot { .. }
+            | Work::Pause
+            | Work::Unpause
+            | Work::Suspend => power_work(hv.as_ref(), &spec, work).await?,
             Work::Rebuild(r) => return self.rebuild(&s, r, ctx).await,
             Work::Resize { flavor } => return self.resize(&s, flavor).await,
             Work::ConfirmResize => return self.confirm_resize(&s).await,
@@ -356,19 +425,7 @@ impl ComputeService {
             }
             Work::ShelveOffload => return self.shelve_offload(&s).await,
             Work::Unshelve => return self.unshelve(&s, ctx).await,
-            Work::Delete => {
-                // As Nova: deleting a shelved server deletes its shelve snapshot.
-                if let Some(image) = s.shelved_image_id.clone()
-                    && matches!(s.vm_state, VmState::Shelved | VmState::ShelvedOffloaded)
-                {
-                    self.inner
-                        .image
-                        .image_delete(ctx, image.clone())
-                        .await
-                        .or_log(&image, "deleting the shelved server's snapshot image");
-                }
-                return self.terminate(&s).await;
-            }
+            Work::Delete => return self.delete_work(&s, ctx).await,
         }
         let power = shown_power(hv.power_state(&spec).await.map_err(virt)?);
         self.mutate(id, move |s| {
@@ -379,6 +436,21 @@ impl ComputeService {
             Ok(())
         })
         .await
+    }
+
+    /// Deletes the guest; as Nova, deleting a shelved server deletes its shelve
+    /// snapshot.
+    async fn delete_work(&self, s: &Server, ctx: &RequestContext) -> ApiResult<()> {
+        if let Some(image) = s.shelved_image_id.clone()
+            && matches!(s.vm_state, VmState::Shelved | VmState::ShelvedOffloaded)
+        {
+            self.inner
+                .image
+                .image_delete(ctx, image.clone())
+                .await
+                .or_log(&image, "deleting the shelved server's snapshot image");
+        }
+        self.terminate(s).await
     }
 
     async fn observed_power(&self, id: &str) -> Option<PowerState> {
@@ -403,9 +475,9 @@ impl ComputeService {
         let hv = &self.inner.hypervisor;
         hv.destroy(&self.vm_spec(s, &nics)).await.map_err(virt)?;
         let p = self.paths(&s.id);
-        let _ = tokio::fs::remove_file(&p.disk).await;
-        let _ = tokio::fs::remove_file(&p.kernel).await;
-        let _ = tokio::fs::remove_file(&p.ramdisk).await;
+        crate::fsutil::discard_async(&p.disk).await;
+        crate::fsutil::discard_async(&p.kernel).await;
+        crate::fsutil::discard_async(&p.ramdisk).await;
         let mut rebuilt = s.clone();
         rebuilt.image_id = image.id.clone();
         rebuilt.image_properties = super::model::image_properties(&image.properties);
@@ -516,7 +588,7 @@ impl ComputeService {
 
     async fn confirm_resize(&self, s: &Server) -> ApiResult<()> {
         let p = self.paths(&s.id);
-        let _ = tokio::fs::remove_file(&p.disk_before_resize).await;
+        crate::fsutil::discard_async(&p.disk_before_resize).await;
         let spec = self.vm_spec(s, &[]);
         let power = self
             .inner
@@ -584,50 +656,13 @@ impl ComputeService {
     ) -> ApiResult<()> {
         let nics = self.server_nics(s).await?;
         let spec = self.vm_spec(s, &nics);
-        let hv = &self.inner.hypervisor;
-        let state = hv.power_state(&spec).await.map_err(virt)?;
         let p = self.paths(&s.id);
         let tmp = p.dir.join(format!("snapshot-{image_id}.qcow2"));
-        if state == PowerState::Running {
-            hv.pause(&spec).await.map_err(virt)?;
-        }
-        let copied = run_tool(
-            "qemu-img",
-            &[
-                "convert".into(),
-                "-U".into(),
-                "-q".into(),
-                "-O".into(),
-                "qcow2".into(),
-                p.disk.display().to_string(),
-                tmp.display().to_string(),
-            ],
-        )
-        .await;
-        if state == PowerState::Running {
-            hv.unpause(&spec).await.map_err(virt)?;
-        }
-        let uploaded = match copied {
-            Ok(_) => {
-                self.mutate(&s.id, |s| {
-                    s.task_state = Some(match s.task_state {
-                        Some(TaskState::Shelving) => TaskState::ShelvingImageUploading,
-                        Some(TaskState::ImageBackup) => TaskState::ImageBackup,
-                        _ => TaskState::ImageUploading,
-                    });
-                    Ok(())
-                })
-                .await?;
-                let file = tokio::fs::File::open(&tmp).await.map_err(io_err)?;
-                let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
-                self.inner
-                    .image
-                    .image_upload(ctx, image_id.to_owned(), body)
-                    .await
-            }
+        let uploaded = match self.copy_root_disk(&spec, &p.disk, &tmp).await {
+            Ok(()) => self.upload_snapshot(s, &tmp, image_id, ctx).await,
             Err(e) => Err(e),
         };
-        let _ = tokio::fs::remove_file(&tmp).await;
+        crate::fsutil::discard_async(&tmp).await;
         if uploaded.is_err() {
             self.inner
                 .image
@@ -646,6 +681,64 @@ impl ComputeService {
             Ok(())
         })
         .await
+    }
+
+    /// The root disk copied to `tmp` as qcow2; a running guest is paused meanwhile,
+    /// so the copy is consistent.
+    async fn copy_root_disk(
+        &self,
+        spec: &VmSpec,
+        disk: &std::path::Path,
+        tmp: &std::path::Path,
+    ) -> ApiResult<()> {
+        let hv = &self.inner.hypervisor;
+        let state = hv.power_state(spec).await.map_err(virt)?;
+        if state == PowerState::Running {
+            hv.pause(spec).await.map_err(virt)?;
+        }
+        let copied = run_tool(
+            "qemu-img",
+            &[
+                "convert".into(),
+                "-U".into(),
+                "-q".into(),
+                "-O".into(),
+                "qcow2".into(),
+                disk.display().to_string(),
+                tmp.display().to_string(),
+            ],
+        )
+        .await;
+        if state == PowerState::Running {
+            hv.unpause(spec).await.map_err(virt)?;
+        }
+        copied.map(|_| ())
+    }
+
+    /// The upload step of a snapshot: the task state says so, then `tmp` streams
+    /// into the image.
+    async fn upload_snapshot(
+        &self,
+        s: &Server,
+        tmp: &std::path::Path,
+        image_id: &str,
+        ctx: &RequestContext,
+    ) -> ApiResult<()> {
+        self.mutate(&s.id, |s| {
+            s.task_state = Some(match s.task_state {
+                Some(TaskState::Shelving) => TaskState::ShelvingImageUploading,
+                Some(TaskState::ImageBackup) => TaskState::ImageBackup,
+                _ => TaskState::ImageUploading,
+            });
+            Ok(())
+        })
+        .await?;
+        let file = tokio::fs::File::open(tmp).await.map_err(io_err)?;
+        let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+        self.inner
+            .image
+            .image_upload(ctx, image_id.to_owned(), body)
+            .await
     }
 
     /// Delete: the VMM, the directory, ports Nova made (others are unbound), the
@@ -698,13 +791,18 @@ impl ComputeService {
         self.write(move |c| {
             let mut s = visible(c, &ctx, &id)?;
             may_change(&ctx, &s.project_id)?;
-            if !lock && s.locked && s.locked_by.as_deref() == Some("admin") && !ctx.is_admin() {
+            if !lock
+                && s.locked
+                && s.locked_by.as_deref() == Some("admin")
+                && !ctx.allowed(crate::http::policy::COMPUTE_UNLOCK_OVERRIDE)
+            {
                 return Err(ApiError::forbidden());
             }
             s.locked = lock;
             s.locked_reason = if lock { reason } else { None };
             s.locked_by = lock.then(|| {
-                if ctx.is_admin() && ctx.project_id() != Some(s.project_id.as_str()) {
+                // Nova: `owner` when the lock comes from the server's own project.
+                if ctx.project_id() != Some(s.project_id.as_str()) {
                     "admin"
                 } else {
                     "owner"
@@ -820,38 +918,7 @@ impl ComputeService {
             "tag": root.tag,
             "no_device": null,
         }]);
-        let mut body = serde_json::Map::new();
-        body.insert("name".into(), name.into());
-        body.insert("disk_format".into(), "raw".into());
-        body.insert("container_format".into(), "bare".into());
-        body.insert("visibility".into(), "private".into());
-        body.insert("image_type".into(), "snapshot".into());
-        body.insert("instance_uuid".into(), s.id.clone().into());
-        body.insert("user_id".into(), s.user_id.clone().into());
-        body.insert("bdm_v2".into(), "True".into());
-        body.insert("root_device_name".into(), "/dev/vda".into());
-        body.insert("block_device_mapping".into(), mapping.to_string().into());
-        for (k, v) in root_volume.image_metadata {
-            // The volume's image metadata, as Nova carries it into the snapshot
-            // (not Glance's own attributes: min_disk and min_ram are integers there).
-            if ![
-                "image_id",
-                "image_name",
-                "checksum",
-                "size",
-                "disk_format",
-                "container_format",
-                "min_disk",
-                "min_ram",
-            ]
-            .contains(&k.as_str())
-            {
-                body.entry(k).or_insert(v.into());
-            }
-        }
-        for (k, v) in metadata {
-            body.insert(k, v.into());
-        }
+        let body = volume_snapshot_image(s, name, &mapping, root_volume.image_metadata, metadata);
         let image = self.inner.image.image_create(ctx, body).await?;
         // No data: the volume snapshot holds the disk; an empty upload makes the
         // image active (size 0), as a volume-backed snapshot is in Glance.
@@ -938,7 +1005,7 @@ fn vm_state_for(p: PowerState) -> VmState {
 
 /// A locked server only accepts actions from an admin.
 fn check_lock(ctx: &RequestContext, s: &Server) -> ApiResult<()> {
-    if s.locked && !ctx.is_admin() {
+    if s.locked && !ctx.allowed(crate::http::policy::COMPUTE_ADMIN_CONTEXT) {
         return Err(ApiError::Conflict(format!("Instance {} is locked", s.id)));
     }
     Ok(())

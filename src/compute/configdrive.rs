@@ -43,9 +43,9 @@ fn build_blocking(files: &[(String, Vec<u8>)], out: &Path) -> anyhow::Result<()>
             .and_then(|d| d.sync_all())
             .with_context(|| format!("fsync {}", dir.display()))
     })();
-    let _ = std::fs::remove_dir_all(&tree);
+    crate::fsutil::discard_dir(&tree);
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        crate::fsutil::discard(&tmp);
     }
     result
 }

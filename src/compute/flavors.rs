@@ -68,7 +68,7 @@ pub fn bootstrap_flavors(c: &Transaction) -> ApiResult<()> {
 /// Whether the caller may see (and so boot) a flavor: public ones, or private ones
 /// its project was given; admin sees all.
 fn visible(c: &Connection, ctx: &RequestContext, f: &Flavor) -> ApiResult<bool> {
-    if f.is_public || ctx.is_admin() {
+    if f.is_public || ctx.allowed(crate::http::policy::COMPUTE_ADMIN_CONTEXT) {
         return Ok(true);
     }
     match ctx.project_id() {
@@ -442,7 +442,7 @@ impl ComputeService {
         ctx: &RequestContext,
         q: FlavorQuery,
     ) -> ApiResult<Page<Flavor>> {
-        let admin = ctx.is_admin();
+        let admin = ctx.allowed(crate::http::policy::COMPUTE_ADMIN_CONTEXT);
         let project = ctx.project_id().map(str::to_owned);
         self.read(move |c| {
             let shared: HashSet<String> = match &project {

@@ -39,7 +39,7 @@ impl ComputeService {
         let s = self.server_get(ctx, id.clone()).await?;
         may_change(ctx, &s.project_id)?;
         interface_change_allowed(s.vm_state, s.task_state, Op::AttachInterface)?;
-        if s.locked && !ctx.is_admin() {
+        if s.locked && !ctx.allowed(crate::http::policy::COMPUTE_ADMIN_CONTEXT) {
             return Err(ApiError::Conflict(format!("Instance {} is locked", s.id)));
         }
         let lock = self.server_lock(&id);
@@ -162,7 +162,7 @@ impl ComputeService {
         let s = self.server_get(ctx, id.clone()).await?;
         may_change(ctx, &s.project_id)?;
         interface_change_allowed(s.vm_state, s.task_state, Op::DetachInterface)?;
-        if s.locked && !ctx.is_admin() {
+        if s.locked && !ctx.allowed(crate::http::policy::COMPUTE_ADMIN_CONTEXT) {
             return Err(ApiError::Conflict(format!("Instance {} is locked", s.id)));
         }
         let record = s

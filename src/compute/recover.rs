@@ -136,7 +136,7 @@ impl ComputeService {
         };
         while let Ok(Some(e)) = dir.next_entry().await {
             if e.file_name().to_string_lossy().starts_with(".tmp-") {
-                let _ = tokio::fs::remove_file(e.path()).await;
+                crate::fsutil::discard_async(&e.path()).await;
             }
         }
     }

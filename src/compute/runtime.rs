@@ -125,7 +125,7 @@ impl ComputeService {
         let base = self.cached_base(image).await?;
         let fmt = base_format(image);
         let tmp = target.with_extension("tmp");
-        let _ = tokio::fs::remove_file(&tmp).await;
+        crate::fsutil::discard_async(&tmp).await;
         let mut args = vec![
             "create".to_owned(),
             "-q".into(),

@@ -240,7 +240,9 @@ impl ComputeService {
         ctx: &RequestContext,
         all_projects: bool,
     ) -> ApiResult<Vec<GroupView>> {
-        let project = if all_projects && ctx.is_admin() {
+        let project = if all_projects
+            && ctx.allowed(crate::http::policy::COMPUTE_SERVER_GROUPS_ALL_PROJECTS)
+        {
             None
         } else {
             Some(caller_project(ctx)?)

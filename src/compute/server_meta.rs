@@ -32,7 +32,7 @@ impl ComputeService {
         self.write(move |c| {
             let mut s = visible(c, &ctx, &id)?;
             may_change(&ctx, &s.project_id)?;
-            if s.locked && !ctx.is_admin() {
+            if s.locked && !ctx.allowed(crate::http::policy::COMPUTE_ADMIN_CONTEXT) {
                 return Err(ApiError::Conflict(format!("Instance {} is locked", s.id)));
             }
             match op {

@@ -1134,12 +1134,12 @@ impl ComputeService {
         }
         // As in Nova, `tenant_id`/`project_id` only narrows an `all_tenants` list;
         // without it the caller's own project is listed.
-        let scope = if ctx.is_admin() && all_projects {
+        let scope = if ctx.allowed(crate::http::policy::COMPUTE_ALL_TENANTS) && all_projects {
             project
         } else {
             Some(caller_project(ctx)?)
         };
-        let deleted = deleted && ctx.is_admin();
+        let deleted = deleted && ctx.allowed(crate::http::policy::COMPUTE_ALL_FILTERS);
         self.read(move |c| store::server_list(c, scope.as_deref(), deleted))
             .await
     }

@@ -30,7 +30,7 @@ impl ComputeService {
             .await
             .map_err(virt)?;
         let p = self.paths(&s.id);
-        let _ = tokio::fs::remove_file(&p.rescue_disk).await;
+        crate::fsutil::discard_async(&p.rescue_disk).await;
         self.prepare_root_disk(s, &image, &p.rescue_disk).await?;
         let mut rescued = s.clone();
         rescued.vm_state = VmState::Rescued;

@@ -57,7 +57,7 @@ fn disk_of(g: &GuestVolume) -> DiskSpec {
 /// attaches and detaches too: they are recorded, and the guest gets its volumes
 /// when it is unshelved (every guest is built with `volume_disks`).
 fn check_state(s: &Server, op: &str, ctx: &RequestContext, shelved_ok: bool) -> ApiResult<()> {
-    if s.locked && !ctx.is_admin() {
+    if s.locked && !ctx.allowed(crate::http::policy::COMPUTE_ADMIN_CONTEXT) {
         return Err(ApiError::Conflict(format!("Instance {} is locked", s.id)));
     }
     if let Some(t) = s.task_state {
@@ -86,7 +86,9 @@ impl ComputeService {
     /// Connects block storage (once, at start).
     pub fn set_volume(&self, volume: VolumeService) {
         volume.set_compute_events(std::sync::Arc::new(self.clone()));
-        let _ = self.inner.volume.set(volume);
+        if self.inner.volume.set(volume).is_err() {
+            tracing::warn!("block storage was connected to compute twice; the first stays");
+        }
     }
 
     /// `volume-extended` (Nova's `extend_volume`): a running guest with the

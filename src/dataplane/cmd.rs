@@ -165,7 +165,9 @@ pub fn run_sync(argv: &[String], stdin: Option<&str>) -> Result<String, CmdError
         .map_err(spawn_err)?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         // A write error shows up as the command's own failure below.
-        let _ = pipe.write_all(text.as_bytes());
+        if let Err(e) = pipe.write_all(text.as_bytes()) {
+            tracing::debug!(error = %e, "writing a command's input");
+        }
     }
     let out = child.wait_with_output().map_err(spawn_err)?;
     if out.status.success() {

@@ -212,7 +212,10 @@ async fn bind_in_namespace(
     std::thread::Builder::new()
         .name("metadata-bind".into())
         .spawn(move || {
-            let _ = tx.send(bind_here(&path, &ns_name, addr));
+            // A receiver gone means the caller stopped waiting; nothing to tell.
+            if tx.send(bind_here(&path, &ns_name, addr)).is_err() {
+                tracing::debug!(ns = %ns_name, "metadata bind finished after its caller left");
+            }
         })
         .map_err(|_| BindError::Thread(ns.to_string()))?;
     rx.await.map_err(|_| BindError::Thread(ns.to_string()))?

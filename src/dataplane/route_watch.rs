@@ -63,7 +63,9 @@ impl RouteEvents {
                 std::thread::Builder::new()
                     .name("route-watch".into())
                     .spawn(move || {
-                        let _ = tx.send(enter(&path).and_then(|()| subscribe()));
+                        if tx.send(enter(&path).and_then(|()| subscribe())).is_err() {
+                            tracing::debug!("route watch subscribed after its caller left");
+                        }
                     })
                     .map_err(|_| WatchError::Thread)?;
                 rx.await.map_err(|_| WatchError::Thread)??

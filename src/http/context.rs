@@ -45,6 +45,39 @@ pub struct RequestContext {
     pub trust: Option<TrustRef>,
 }
 
+impl RequestContext {
+    /// The cloud acting on its own behalf inside a project, where no caller's token
+    /// is at hand: the network defaults made at first start, an image upload the
+    /// volume service finishes (also after a restart). The `onestack` user with
+    /// admin, member and reader there; `valid_for` bounds the work done under it.
+    pub fn internal(
+        project_id: &str,
+        project_name: &str,
+        valid_for: chrono::Duration,
+    ) -> RequestContext {
+        let named = |id: &str, name: &str| NamedRef {
+            id: id.to_owned(),
+            name: name.to_owned(),
+        };
+        let now = chrono::Utc::now();
+        RequestContext {
+            user: named("onestack", "onestack"),
+            user_domain: named("default", "Default"),
+            scope: Scope::Project {
+                project: named(project_id, project_name),
+                domain: named("default", "Default"),
+            },
+            roles: ["admin", "member", "reader"]
+                .iter()
+                .map(|r| named(r, r))
+                .collect(),
+            issued_at: now,
+            expires_at: now + valid_for,
+            ..RequestContext::default()
+        }
+    }
+}
+
 #[cfg(test)]
 impl RequestContext {
     /// For unit tests: `user` scoped to `project` (domain `default`) with `roles`.
@@ -132,6 +165,12 @@ impl RequestContext {
     /// Cloud administrator: the admin role on any scope (the legacy Keystone/DevStack rule).
     pub fn is_admin(&self) -> bool {
         super::policy::ADMIN.allows(self, None)
+    }
+
+    /// Whether the caller passes a rule of the policy table that names no owner
+    /// (the admin-only rules: `all_tenants`, admin-only fields, `context_is_admin`).
+    pub fn allowed(&self, rule: super::policy::Rule) -> bool {
+        rule.allows(self, None)
     }
 
     /// May change resources of its own project (member implies reader; admin implies both).

@@ -360,6 +360,36 @@ pub mod placement {
     pub const INVENTORY_IN_USE: &str = "placement.inventory.inuse";
 }
 
+/// Neutron's fault types (`NeutronError.type`, the exception class names of
+/// neutron-lib's `exceptions` and Neutron's extensions). Clients branch on them:
+/// neutronclient raises `PortInUseClient`, `IpAddressGenerationFailureClient`...
+pub mod neutron {
+    pub const PORT_IN_USE: &str = "PortInUse";
+    pub const NETWORK_IN_USE: &str = "NetworkInUse";
+    pub const SUBNET_IN_USE: &str = "SubnetInUse";
+    pub const IP_ADDRESS_ALREADY_ALLOCATED: &str = "IpAddressAlreadyAllocated";
+    pub const IP_ADDRESS_GENERATION_FAILURE: &str = "IpAddressGenerationFailure";
+    pub const MAC_ADDRESS_IN_USE: &str = "MacAddressInUse";
+    pub const GATEWAY_CONFLICT_WITH_ALLOCATION_POOLS: &str = "GatewayConflictWithAllocationPools";
+    pub const DEFAULT_EXTERNAL_NETWORK_EXISTS: &str = "DefaultExternalNetworkExists";
+    pub const SECURITY_GROUP_IN_USE: &str = "SecurityGroupInUse";
+    pub const SECURITY_GROUP_DEFAULT_ALREADY_EXISTS: &str = "SecurityGroupDefaultAlreadyExists";
+    pub const SECURITY_GROUP_CANNOT_REMOVE_DEFAULT: &str = "SecurityGroupCannotRemoveDefault";
+    pub const SECURITY_GROUP_RULE_EXISTS: &str = "SecurityGroupRuleExists";
+    pub const PORT_SECURITY_PORT_HAS_SECURITY_GROUP: &str = "PortSecurityPortHasSecurityGroup";
+    pub const SERVICE_PORT_IN_USE: &str = "ServicePortInUse";
+    pub const ROUTER_IN_USE: &str = "RouterInUse";
+    pub const ROUTER_INTERFACE_IN_USE_BY_FLOATING_IP: &str = "RouterInterfaceInUseByFloatingIP";
+    pub const ROUTER_INTERFACE_IN_USE_BY_ROUTE: &str = "RouterInterfaceInUseByRoute";
+    pub const ROUTER_EXTERNAL_GATEWAY_IN_USE_BY_FLOATING_IP: &str =
+        "RouterExternalGatewayInUseByFloatingIp";
+    pub const FLOATING_IP_PORT_ALREADY_ASSOCIATED: &str = "FloatingIPPortAlreadyAssociated";
+    pub const FIP_IN_USE_BY_PORT_FORWARDING: &str = "FipInUseByPortForwarding";
+    pub const PORT_HAS_BINDING_FLOATING_IP: &str = "PortHasBindingFloatingIP";
+    pub const SUBNET_POOL_QUOTA_EXCEEDED: &str = "SubnetPoolQuotaExceeded";
+    pub const OVER_QUOTA: &str = "OverQuota";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

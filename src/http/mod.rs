@@ -2,6 +2,7 @@
 //! JSON bodies, pagination and the public base URL.
 
 pub mod context;
+pub mod crud;
 pub mod error;
 pub mod json;
 pub mod listener;

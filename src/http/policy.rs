@@ -252,6 +252,53 @@ pub const COMPUTE_EXTERNAL_EVENTS: Rule = Rule::new(
     "os_compute_api:os-server-external-events:create",
     AdminOrService,
 );
+/// Where Nova asks `context.is_admin` (the `context_is_admin` rule) rather than a
+/// named policy: acting on a locked server (`check_instance_lock`), private flavors
+/// and the flavor list's `is_public` filter, the nova-network proxies' admin fields
+/// and `all_tenants`, a server fault's details (`fault.code == 500`).
+pub const COMPUTE_ADMIN_CONTEXT: Rule = Rule::new("compute", "context_is_admin", Admin);
+/// `os_compute_api:os-lock-server:unlock:unlock_override`: unlocking a server an
+/// admin locked.
+pub const COMPUTE_UNLOCK_OVERRIDE: Rule = Rule::new(
+    "compute",
+    "os_compute_api:os-lock-server:unlock:unlock_override",
+    Admin,
+);
+/// `os_compute_api:servers:index:get_all_tenants` (`all_tenants` on the list).
+pub const COMPUTE_ALL_TENANTS: Rule = Rule::new(
+    "compute",
+    "os_compute_api:servers:index:get_all_tenants",
+    Admin,
+);
+/// `os_compute_api:servers:allow_all_filters`: the admin-only list filters
+/// (`deleted`, `host`, `node`...).
+pub const COMPUTE_ALL_FILTERS: Rule =
+    Rule::new("compute", "os_compute_api:servers:allow_all_filters", Admin);
+/// `os_compute_api:os-extended-server-attributes`: `OS-EXT-SRV-ATTR:*`.
+pub const COMPUTE_EXTENDED_ATTRIBUTES: Rule = Rule::new(
+    "compute",
+    "os_compute_api:os-extended-server-attributes",
+    Admin,
+);
+/// `os_compute_api:servers:show:host_status` (2.16).
+pub const COMPUTE_HOST_STATUS: Rule =
+    Rule::new("compute", "os_compute_api:servers:show:host_status", Admin);
+/// `os_compute_api:os-instance-actions:events` and `:events:details`: an action
+/// event's traceback and (2.62) host.
+pub const COMPUTE_ACTION_EVENTS: Rule = Rule::new(
+    "compute",
+    "os_compute_api:os-instance-actions:events",
+    Admin,
+);
+/// `os_compute_api:os-shelve:shelve_offload`.
+pub const COMPUTE_SHELVE_OFFLOAD: Rule =
+    Rule::new("compute", "os_compute_api:os-shelve:shelve_offload", Admin);
+/// `os_compute_api:os-server-groups:index:all_projects`.
+pub const COMPUTE_SERVER_GROUPS_ALL_PROJECTS: Rule = Rule::new(
+    "compute",
+    "os_compute_api:os-server-groups:index:all_projects",
+    Admin,
+);
 
 /// `os_compute_api:os-assisted-volume-snapshots:{create,delete}`: block
 /// storage's calls (Nova: the service role, or admin under the legacy rules).
@@ -324,12 +371,41 @@ pub const VOLUME_QUOTA_SHOW: Rule = Rule::new(
     "volume_extension:quotas:show",
     AdminOrProject(Reader),
 );
+/// Where Cinder asks `context.is_admin` rather than a named policy: `all_tenants`
+/// on the volume, snapshot, backup, transfer and attachment lists, every project's
+/// messages, private volume types and the type list's `is_public` filter, 3.21's
+/// `provider_id`.
+pub const VOLUME_ADMIN_CONTEXT: Rule = Rule::new("volume", "context_is_admin", Admin);
+/// `volume_extension:volume_host_attribute`: `os-vol-host-attr:host`, 3.61's
+/// `cluster_name`.
+pub const VOLUME_HOST_ATTRIBUTE: Rule =
+    Rule::new("volume", "volume_extension:volume_host_attribute", Admin);
+/// `volume_extension:volume_mig_status_attribute`: `os-vol-mig-status-attr:*`.
+pub const VOLUME_MIG_STATUS_ATTRIBUTE: Rule = Rule::new(
+    "volume",
+    "volume_extension:volume_mig_status_attribute",
+    Admin,
+);
+/// `backup:backup_project_attribute`: a backup's project (3.18) and user (3.56).
+pub const BACKUP_PROJECT_ATTRIBUTE: Rule =
+    Rule::new("volume", "backup:backup_project_attribute", Admin);
+/// `volume_extension:access_types_extra_specs`: a type's extra specs beyond the
+/// few users see.
+pub const VOLUME_TYPE_EXTRA_SPECS: Rule =
+    Rule::new("volume", "volume_extension:access_types_extra_specs", Admin);
 
 // --- Heat (heat/policies/base.py) ---
 /// `stacks:show`, `stacks:index`... (PROJECT_READER).
 pub const STACK_READ: Rule = Rule::new("orchestration", "project_reader", AdminOrProject(Reader));
 /// `stacks:create`, `stacks:update`, `stacks:delete` (PROJECT_MEMBER).
 pub const STACK_WRITE: Rule = Rule::new("orchestration", "project_member", AdminOrProject(Member));
+/// `stacks:global_index` (`global_tenant=true`). Heat's default is
+/// `rule:deny_everybody`; here the admin lists every project's stacks, which the
+/// dashboard's admin stack page asks for.
+pub const STACK_GLOBAL_INDEX: Rule = Rule::new("orchestration", "stacks:global_index", Admin);
+/// Where Heat asks `context.is_admin`: another tenant's id in the URL, a stack
+/// found by name across projects.
+pub const ORCHESTRATION_ADMIN_CONTEXT: Rule = Rule::new("orchestration", "context_is_admin", Admin);
 
 // --- Glance (glance/policies/base.py) ---
 /// `publicize_image`: only an admin makes an image public.
@@ -411,6 +487,15 @@ pub const RULES: &[Rule] = &[
     COMPUTE_UNSHELVE_TO_HOST,
     COMPUTE_EXTERNAL_EVENTS,
     COMPUTE_ASSISTED_VOLUME_SNAPSHOTS,
+    COMPUTE_ADMIN_CONTEXT,
+    COMPUTE_UNLOCK_OVERRIDE,
+    COMPUTE_ALL_TENANTS,
+    COMPUTE_ALL_FILTERS,
+    COMPUTE_EXTENDED_ATTRIBUTES,
+    COMPUTE_HOST_STATUS,
+    COMPUTE_ACTION_EVENTS,
+    COMPUTE_SHELVE_OFFLOAD,
+    COMPUTE_SERVER_GROUPS_ALL_PROJECTS,
     NETWORK_READ,
     NETWORK_WRITE,
     NETWORK_OWNER_MEMBER,
@@ -426,8 +511,15 @@ pub const RULES: &[Rule] = &[
     VOLUME_READ,
     VOLUME_WRITE,
     VOLUME_QUOTA_SHOW,
+    VOLUME_ADMIN_CONTEXT,
+    VOLUME_HOST_ATTRIBUTE,
+    VOLUME_MIG_STATUS_ATTRIBUTE,
+    BACKUP_PROJECT_ATTRIBUTE,
+    VOLUME_TYPE_EXTRA_SPECS,
     STACK_READ,
     STACK_WRITE,
+    STACK_GLOBAL_INDEX,
+    ORCHESTRATION_ADMIN_CONTEXT,
     IMAGE_PUBLICIZE,
     IMAGE_WRITE,
     IMAGE_OWNER,

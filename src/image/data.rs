@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use super::format::{self, Detected, HEAD_LEN, TAIL_LEN};
 use super::model::ImageData;
 use crate::http::error::ApiError;
+use crate::logged::OrLog;
 
 /// Where image files live: `images/<id>` once complete, `staging/<id>` for
 /// interoperable import, `.tmp-*` while being written.
@@ -152,7 +153,7 @@ impl ImageFiles {
                 Ok(received)
             }
             Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
+                crate::fsutil::discard_async(&tmp).await;
                 Err(e)
             }
         }
@@ -218,9 +219,11 @@ where
 
 async fn sync_dir(path: &Path) {
     let Some(dir) = path.parent() else { return };
-    if let Ok(d) = tokio::fs::File::open(dir).await {
-        let _ = d.sync_all().await;
-    }
+    let synced = match tokio::fs::File::open(dir).await {
+        Ok(d) => d.sync_all().await,
+        Err(e) => Err(e),
+    };
+    synced.or_warn(&dir.display().to_string(), "syncing the image directory");
 }
 
 /// A parsed `Range: bytes=a-b` header against a file of `size` bytes.

@@ -448,8 +448,8 @@ impl ImageService {
             for status in [ImageStatus::Saving, ImageStatus::Uploading] {
                 for mut image in store::images_in_status(c, status)? {
                     tracing::warn!(image = %image.id, %status, "upload was interrupted; image is queued again");
-                    let _ = std::fs::remove_file(files.path(&image.id));
-                    let _ = std::fs::remove_file(files.staging_path(&image.id));
+                    crate::fsutil::discard(files.path(&image.id));
+                    crate::fsutil::discard(files.staging_path(&image.id));
                     image.status = ImageStatus::Queued;
                     image.updated_at = store::now();
                     store::image_update(c, &image)?;

@@ -17,35 +17,13 @@ use super::networks::{NetworkInput, SubnetInput};
 use super::ports::FixedIpRequest;
 use super::routers::{GatewayRequest, InterfaceRequest, RouterInput};
 use super::subnetpools::SubnetPoolInput;
-use crate::http::context::{NamedRef, RequestContext, Scope};
+use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 use crate::profile::NetworkSection;
 
 /// An admin acting inside `project_id`, for work the cloud does on its own behalf.
 fn service_context(project_id: &str, project_name: &str) -> RequestContext {
-    let named = |id: &str, name: &str| NamedRef {
-        id: id.to_owned(),
-        name: name.to_owned(),
-    };
-    RequestContext {
-        user: named("onestack", "onestack"),
-        user_domain: named("default", "Default"),
-        scope: Scope::Project {
-            project: named(project_id, project_name),
-            domain: named("default", "Default"),
-        },
-        roles: vec![
-            named("admin", "admin"),
-            named("member", "member"),
-            named("reader", "reader"),
-        ],
-        methods: vec![],
-        audit_ids: vec![],
-        issued_at: chrono::Utc::now(),
-        expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
-        application_credential: None,
-        trust: None,
-    }
+    RequestContext::internal(project_id, project_name, chrono::Duration::minutes(5))
 }
 
 const MARKER: &str = "network_defaults_created";

@@ -11,7 +11,7 @@ use super::model::*;
 use super::ports::{FixedIpRequest, PortCreate, delete_port_tx, port_create_tx};
 use super::{NetworkService, load_visible, may_change, not_found, store};
 use crate::http::context::RequestContext;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, neutron};
 
 /// `device_owner` of ports that carry an instance NIC (Nova: `compute:<az>`).
 pub const OWNER_COMPUTE: &str = "compute:nova";
@@ -132,9 +132,10 @@ impl NetworkService {
             })?;
             may_change(&ctx, &port.std.project_id)?;
             if !port.device_id.is_empty() && port.device_id != device_id {
-                return Err(ApiError::Conflict(format!(
-                    "Port {port_id} is still in use."
-                )));
+                return Err(ApiError::conflict_typed(
+                    neutron::PORT_IN_USE,
+                    format!("Port {port_id} is still in use."),
+                ));
             }
             bind(c, port, &device_id, &host)
         })
@@ -357,7 +358,10 @@ impl NetworkService {
                 may_change(&ctx, &port.std.project_id)
                     .map_err(|_| ApiError::bad_request(format!("Port {id} could not be found.")))?;
                 if !port.device_id.is_empty() {
-                    return Err(ApiError::Conflict(format!("Port {id} is still in use.")));
+                    return Err(ApiError::conflict_typed(
+                        neutron::PORT_IN_USE,
+                        format!("Port {id} is still in use."),
+                    ));
                 }
             }
             if !security_groups.is_empty() {

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 
 use super::model::AllocationPool;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, neutron};
 
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::bad_request(format!("Invalid input for operation: {}", msg.into()))
@@ -120,9 +120,10 @@ pub fn check_pools(
         let n = to_u128(*g);
         ranges.iter().any(|(a, b)| (*a..=*b).contains(&n))
     }) {
-        return Err(ApiError::Conflict(format!(
-            "Gateway ip {g} conflicts with allocation pool."
-        )));
+        return Err(ApiError::conflict_typed(
+            neutron::GATEWAY_CONFLICT_WITH_ALLOCATION_POOLS,
+            format!("Gateway ip {g} conflicts with allocation pool."),
+        ));
     }
     Ok(ranges)
 }
@@ -157,9 +158,10 @@ pub fn next_free(
             n += 1;
         }
     }
-    Err(ApiError::Conflict(format!(
-        "No more IP addresses available on subnet {net}."
-    )))
+    Err(ApiError::conflict_typed(
+        neutron::IP_ADDRESS_GENERATION_FAILURE,
+        format!("No more IP addresses available on subnet {net}."),
+    ))
 }
 
 pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
@@ -369,7 +371,10 @@ mod tests {
         }
         assert!(matches!(
             next_free(&net, &pools, &used),
-            Err(ApiError::Conflict(_))
+            Err(ApiError::Typed {
+                code: neutron::IP_ADDRESS_GENERATION_FAILURE,
+                ..
+            })
         ));
         assert!(overlaps(&"10.0.0.0/16".parse().expect("n"), &net));
     }

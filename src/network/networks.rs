@@ -11,7 +11,7 @@ use super::{
     store, subnetpools,
 };
 use crate::http::context::RequestContext;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, neutron};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -92,10 +92,10 @@ fn only_default_external(c: &Connection, net: &Network) -> ApiResult<()> {
         .into_iter()
         .find(|n| n.external && n.is_default && n.std.id != net.std.id);
     match other {
-        Some(n) => Err(ApiError::Conflict(format!(
-            "A default external network already exists: {}.",
-            n.std.id
-        ))),
+        Some(n) => Err(ApiError::conflict_typed(
+            neutron::DEFAULT_EXTERNAL_NETWORK_EXISTS,
+            format!("A default external network already exists: {}.", n.std.id),
+        )),
         None => Ok(()),
     }
 }
@@ -282,7 +282,7 @@ impl NetworkService {
             }
             let ports: Vec<Port> = store::list::<Port>(c)?.into_iter().filter(|p| p.network_id == id).collect();
             if ports.iter().any(|p| p.device_owner != OWNER_DHCP) {
-                return Err(ApiError::Conflict(format!(
+                return Err(ApiError::conflict_typed(neutron::NETWORK_IN_USE, format!(
                     "Unable to complete operation on network {id}. There are one or more ports still in use on the network."
                 )));
             }
@@ -418,9 +418,8 @@ impl NetworkService {
                     }
                     continue;
                 }
-                return Err(ApiError::typed(
-                    axum::http::StatusCode::CONFLICT,
-                    "SubnetInUse",
+                return Err(ApiError::conflict_typed(
+                    neutron::SUBNET_IN_USE,
                     format!("Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."),
                 ));
             }

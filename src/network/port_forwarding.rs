@@ -13,7 +13,7 @@ use super::model::*;
 use super::routers::router_for_subnet;
 use super::{NetworkService, load_visible, may_change, not_found, sees, store};
 use crate::http::context::RequestContext;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, neutron};
 
 /// The `port_forwarding` body of a create or update.
 #[derive(Debug, Deserialize, Default)]
@@ -224,10 +224,13 @@ fn check_internal(
         .into_iter()
         .find(|f| f.port_id.as_deref() == Some(port.std.id.as_str()))
     {
-        return Err(ApiError::Conflict(format!(
-            "Cannot create port forwarding to floating IP {} ({}) with port {} using fixed IP {}, as that port already has a binding floating IP.",
-            other.floating_ip_address, other.std.id, port.std.id, pf.internal_ip_address
-        )));
+        return Err(ApiError::conflict_typed(
+            neutron::PORT_HAS_BINDING_FLOATING_IP,
+            format!(
+                "Cannot create port forwarding to floating IP {} ({}) with port {} using fixed IP {}, as that port already has a binding floating IP.",
+                other.floating_ip_address, other.std.id, port.std.id, pf.internal_ip_address
+            ),
+        ));
     }
     Ok(router)
 }
@@ -316,9 +319,10 @@ pub fn check_fip_free(c: &Connection, fip_id: &str) -> ApiResult<()> {
     if store::pf_list(c, Some(fip_id))?.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::Conflict(format!(
-            "Floating IP {fip_id} in use by Port Forwarding resources."
-        )))
+        Err(ApiError::conflict_typed(
+            neutron::FIP_IN_USE_BY_PORT_FORWARDING,
+            format!("Floating IP {fip_id} in use by Port Forwarding resources."),
+        ))
     }
 }
 

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::dataplane::plan::{Ipv6Mode, eui64};
 use crate::http::context::RequestContext;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, neutron};
 
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
@@ -437,7 +437,10 @@ fn resolve_groups(
         None => vec![],
     };
     if !port_security && !groups.is_empty() {
-        return Err(ApiError::Conflict("Port has security group associated. Cannot disable port security or IP address until security group is removed.".into()));
+        return Err(ApiError::conflict_typed(
+            neutron::PORT_SECURITY_PORT_HAS_SECURITY_GROUP,
+            "Port has security group associated. Cannot disable port security or IP address until security group is removed.",
+        ));
     }
     for g in &groups {
         let sg = store::get::<SecurityGroup>(c, g)?
@@ -585,10 +588,13 @@ impl NetworkService {
             ]
             .contains(&p.device_owner.as_str())
             {
-                return Err(ApiError::Conflict(format!(
-                    "Port {id} cannot be deleted directly via the port API: has device owner {}.",
-                    p.device_owner
-                )));
+                return Err(ApiError::conflict_typed(
+                    neutron::SERVICE_PORT_IN_USE,
+                    format!(
+                        "Port {id} cannot be deleted directly via the port API: has device owner {}.",
+                        p.device_owner
+                    ),
+                ));
             }
             delete_port_tx(c, &p)
         })

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use super::model::DEFAULT_QUOTAS;
 use super::{NetworkService, store};
 use crate::http::context::RequestContext;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, neutron};
 
 /// The quotas in force for a project: defaults overridden per project.
 pub fn limits(c: &Connection, project_id: &str) -> ApiResult<BTreeMap<String, i64>> {
@@ -25,9 +25,10 @@ pub fn limits(c: &Connection, project_id: &str) -> ApiResult<BTreeMap<String, i6
 pub fn check(c: &Connection, kind: &str, project_id: &str) -> ApiResult<()> {
     let limit = limits(c, project_id)?.get(kind).copied().unwrap_or(-1);
     if limit >= 0 && store::count(c, kind, project_id)? >= limit {
-        return Err(ApiError::Conflict(format!(
-            "Quota exceeded for resources: ['{kind}']."
-        )));
+        return Err(ApiError::conflict_typed(
+            neutron::OVER_QUOTA,
+            format!("Quota exceeded for resources: ['{kind}']."),
+        ));
     }
     Ok(())
 }

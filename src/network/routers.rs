@@ -10,7 +10,7 @@ use super::{
     NetworkService, ipam, load_visible, may_change, not_found, owner_project, quotas, sees, store,
 };
 use crate::http::context::RequestContext;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, neutron};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -134,10 +134,13 @@ fn set_gateway(
                 .iter()
                 .any(|f| f.router_id.as_deref() == Some(router.std.id.as_str()))
         {
-            return Err(ApiError::Conflict(format!(
-                "Gateway cannot be updated for router {}, since a gateway to external network is required by one or more floating IPs.",
-                router.std.id
-            )));
+            return Err(ApiError::conflict_typed(
+                neutron::ROUTER_EXTERNAL_GATEWAY_IN_USE_BY_FLOATING_IP,
+                format!(
+                    "Gateway cannot be updated for router {}, since a gateway to external network is required by one or more floating IPs.",
+                    router.std.id
+                ),
+            ));
         }
         for p in router_ports(c, &router.std.id)?
             .into_iter()
@@ -352,7 +355,10 @@ impl NetworkService {
                 .iter()
                 .any(|p| p.device_owner == OWNER_ROUTER_INTERFACE)
             {
-                return Err(ApiError::Conflict(format!("Router {id} still has ports")));
+                return Err(ApiError::conflict_typed(
+                    neutron::ROUTER_IN_USE,
+                    format!("Router {id} still has ports"),
+                ));
             }
             set_gateway(c, &ctx, &mut router, None)?;
             store::delete::<Router>(c, &id)
@@ -410,7 +416,7 @@ impl NetworkService {
                 (None, Some(port_id)) => {
                     let mut port: Port = load_visible(c, &ctx, &port_id)?;
                     if !port.device_id.is_empty() || !port.device_owner.is_empty() {
-                        return Err(ApiError::Conflict(format!("Port {port_id} is in use by {}.", port.device_owner)));
+                        return Err(ApiError::conflict_typed(neutron::PORT_IN_USE, format!("Port {port_id} is in use by {}.", port.device_owner)));
                     }
                     if port.fixed_ips.is_empty() {
                         return Err(ApiError::bad_request(format!("Bad router request: Router port {port_id} must have at least one fixed IP.")));
@@ -477,7 +483,7 @@ impl NetworkService {
                     && f.port_id.as_ref().and_then(|p| store::get::<Port>(c, p).ok().flatten()).is_some_and(|p| p.fixed_ips.iter().any(|x| x.subnet_id == subnet_id))
             });
             if in_use || super::port_forwarding::router_subnet_in_use(c, &id, &subnet_id)? {
-                return Err(ApiError::Conflict(format!(
+                return Err(ApiError::conflict_typed(neutron::ROUTER_INTERFACE_IN_USE_BY_FLOATING_IP, format!(
                     "Router interface for subnet {subnet_id} on router {id} cannot be deleted, as it is required by one or more floating IPs."
                 )));
             }
@@ -485,7 +491,7 @@ impl NetworkService {
                 let hop = r.nexthop.parse::<std::net::IpAddr>().ok();
                 store::get::<Subnet>(c, &subnet_id).ok().flatten().and_then(|s| s.cidr.parse::<ipnet::IpNet>().ok()).zip(hop).is_some_and(|(n, h)| n.contains(&h))
             }) {
-                return Err(ApiError::Conflict(format!("Router interface for subnet {subnet_id} on router {id} cannot be deleted, as it is required by one or more routes.")));
+                return Err(ApiError::conflict_typed(neutron::ROUTER_INTERFACE_IN_USE_BY_ROUTE, format!("Router interface for subnet {subnet_id} on router {id} cannot be deleted, as it is required by one or more routes.")));
             }
             delete_port_tx(c, &port)?;
             router.std.touch();
@@ -678,10 +684,13 @@ fn associate(
             && f.fixed_ip_address.as_deref() == Some(fixed_ip.ip_address.as_str())
     });
     if let Some(other) = taken {
-        return Err(ApiError::Conflict(format!(
-            "Cannot associate floating IP {} ({}) with port {port_id} using fixed IP {}, as that fixed IP already has a floating IP on external network {}.",
-            fip.floating_ip_address, fip.std.id, fixed_ip.ip_address, other.floating_network_id
-        )));
+        return Err(ApiError::conflict_typed(
+            neutron::FLOATING_IP_PORT_ALREADY_ASSOCIATED,
+            format!(
+                "Cannot associate floating IP {} ({}) with port {port_id} using fixed IP {}, as that fixed IP already has a floating IP on external network {}.",
+                fip.floating_ip_address, fip.std.id, fixed_ip.ip_address, other.floating_network_id
+            ),
+        ));
     }
     let router = router_for_subnet(c, &fip.floating_network_id, &fixed_ip.subnet_id)?;
     let router = router.ok_or_else(|| {

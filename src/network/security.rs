@@ -9,7 +9,7 @@ use super::{
     NetworkService, load_visible, may_change, not_found, owner_project, quotas, sees, store,
 };
 use crate::http::context::RequestContext;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, neutron};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -242,8 +242,9 @@ impl NetworkService {
         }
         let name = input.name.unwrap_or_default();
         if name.eq_ignore_ascii_case("default") {
-            return Err(ApiError::Conflict(
-                "Default security group already exists.".into(),
+            return Err(ApiError::conflict_typed(
+                neutron::SECURITY_GROUP_DEFAULT_ALREADY_EXISTS,
+                "Default security group already exists.",
             ));
         }
         self.write(move |c| {
@@ -324,8 +325,9 @@ impl NetworkService {
                 // Neutron's name_not_default validator runs first, then the
                 // default group refuses any new name.
                 if n.eq_ignore_ascii_case("default") {
-                    return Err(ApiError::Conflict(
-                        "Default security group already exists.".into(),
+                    return Err(ApiError::conflict_typed(
+                        neutron::SECURITY_GROUP_DEFAULT_ALREADY_EXISTS,
+                        "Default security group already exists.",
                     ));
                 }
                 if sg.name == "default" {
@@ -357,15 +359,19 @@ impl NetworkService {
             let sg: SecurityGroup = load_visible(c, &ctx, &id)?;
             may_change(&ctx, &sg.std.project_id)?;
             if sg.name == "default" && !ctx.is_admin() {
-                return Err(ApiError::Conflict(
-                    "Insufficient rights for removing default security group.".into(),
+                return Err(ApiError::conflict_typed(
+                    neutron::SECURITY_GROUP_CANNOT_REMOVE_DEFAULT,
+                    "Insufficient rights for removing default security group.",
                 ));
             }
             if store::list::<Port>(c)?
                 .iter()
                 .any(|p| p.security_groups.contains(&id))
             {
-                return Err(ApiError::Conflict(format!("Security Group {id} in use.")));
+                return Err(ApiError::conflict_typed(
+                    neutron::SECURITY_GROUP_IN_USE,
+                    format!("Security Group {id} in use."),
+                ));
             }
             // The group's own rules go with it, and so do other groups' rules
             // naming it as their remote group (Neutron's foreign key cascades).
@@ -437,7 +443,7 @@ impl NetworkService {
                     == (r.direction.as_str(), r.ethertype.as_str(), &r.protocol, r.port_range_min, r.port_range_max, &r.normalized_cidr, &r.remote_group_id)
             };
             if let Some(dup) = rules_of(c, &group_id)?.iter().find(|o| same(o)) {
-                return Err(ApiError::Conflict(format!("Security group rule already exists. Rule id is {}.", dup.std.id)));
+                return Err(ApiError::conflict_typed(neutron::SECURITY_GROUP_RULE_EXISTS, format!("Security group rule already exists. Rule id is {}.", dup.std.id)));
             }
             store::put(c, &r)?;
             let mut group = sg;

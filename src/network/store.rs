@@ -1,12 +1,11 @@
 //! SQL for the networking service: typed documents per resource kind, and the
 //! address/MAC allocation tables whose primary keys forbid double allocation.
 
-use axum::http::StatusCode;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::model::{PortForwarding, Resource};
 use crate::http::error::conflict_on_unique;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, neutron};
 
 fn decode<T: Resource>(doc: String) -> ApiResult<T> {
     serde_json::from_str(&doc)
@@ -73,7 +72,7 @@ pub fn ip_allocate(
         params![subnet_id, ip, port_id, network_id],
     )
     .map_err(|e| match conflict_on_unique(e, || format!("IP address {ip} already allocated in subnet {subnet_id}")) {
-        ApiError::Conflict(m) => ApiError::typed(StatusCode::CONFLICT, "IpAddressAlreadyAllocated", m),
+        ApiError::Conflict(m) => ApiError::conflict_typed(neutron::IP_ADDRESS_ALREADY_ALLOCATED, m),
         other => other,
     })?;
     Ok(())
@@ -111,7 +110,7 @@ pub fn mac_allocate(c: &Connection, mac: &str, port_id: &str) -> ApiResult<()> {
         match conflict_on_unique(e, || {
             format!("Unable to complete operation for network. The mac address {mac} is in use.")
         }) {
-            ApiError::Conflict(m) => ApiError::typed(StatusCode::CONFLICT, "MacAddressInUse", m),
+            ApiError::Conflict(m) => ApiError::conflict_typed(neutron::MAC_ADDRESS_IN_USE, m),
             other => other,
         }
     })?;

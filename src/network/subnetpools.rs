@@ -12,7 +12,7 @@ use super::{
     store,
 };
 use crate::http::context::RequestContext;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, neutron};
 
 /// The body of `POST`/`PUT /v2.0/subnetpools`. Prefix lengths and the quota are
 /// kept as raw JSON because Neutron converts them from numbers or numeric strings.
@@ -531,8 +531,9 @@ pub(super) fn allocate(
             .map(|(n, _)| ipam::quota_units(n))
             .sum();
         if used + requested > u128::from(quota) {
-            return Err(ApiError::Conflict(
-                "Per-tenant subnet pool prefix quota exceeded.".into(),
+            return Err(ApiError::conflict_typed(
+                neutron::SUBNET_POOL_QUOTA_EXCEEDED,
+                "Per-tenant subnet pool prefix quota exceeded.",
             ));
         }
     }

@@ -83,7 +83,7 @@ impl Blobs {
         .await;
         drop(f);
         if let Err(e) = result {
-            let _ = tokio::fs::remove_file(&tmp).await;
+            crate::fsutil::discard_async(&tmp).await;
             return Err(e);
         }
         let dest = self.path(&blob);
@@ -96,7 +96,7 @@ impl Blobs {
         }
         .await;
         if let Err(e) = moved {
-            let _ = tokio::fs::remove_file(&tmp).await;
+            crate::fsutil::discard_async(&tmp).await;
             return Err(e.into());
         }
         Ok(Written {

@@ -83,6 +83,11 @@ pub(crate) fn not_found() -> ApiError {
     ApiError::Missing("The resource could not be found.".into())
 }
 
+/// The code of an SLO manifest whose segments do not match what they name (Swift
+/// answers 400 with an `Errors:` list; S3's multipart completion turns it into
+/// `InvalidPart`).
+pub(crate) const SLO_SEGMENT_ERRORS: &str = "swift.slo_segment_errors";
+
 /// A fault with a status the shared error type has no variant for (411, 422, 499).
 pub(crate) fn status(code: StatusCode, message: impl Into<String>) -> ApiError {
     ApiError::typed(code, "swift", message)

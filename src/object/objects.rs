@@ -11,6 +11,7 @@ use super::blobs::{ByteStream, WriteError};
 use super::model::{self, Entry, ListQuery, Meta, Object, SloSegment};
 use super::{ObjectService, not_found, now_secs, sql, status, store, sync};
 use crate::http::error::{ApiError, ApiResult};
+use crate::logged::OrLog;
 
 /// What a PUT carries besides its bytes.
 #[derive(Debug, Clone, Default)]
@@ -132,7 +133,7 @@ fn account_quota_check(meta: &Meta, count: u64, bytes: u64) -> ApiResult<()> {
     if bytes_limit.is_some_and(|q| bytes > q)
         || limit("x-account-quota-count").is_some_and(|q| count > q)
     {
-        return Err(ApiError::PayloadTooLarge("Upload exceeds quota.".into()));
+        return Err(ApiError::OverQuota("Upload exceeds quota.".into()));
     }
     Ok(())
 }
@@ -144,7 +145,7 @@ fn quota_check(meta: &Meta, count: u64, bytes: u64) -> ApiResult<()> {
             .is_some_and(|q| used > q)
     };
     if over("x-container-meta-quota-bytes", bytes) || over("x-container-meta-quota-count", count) {
-        return Err(ApiError::PayloadTooLarge("Upload exceeds quota.".into()));
+        return Err(ApiError::OverQuota("Upload exceeds quota.".into()));
     }
     Ok(())
 }
@@ -214,7 +215,10 @@ impl ObjectService {
                 .trim_matches('"')
                 .eq_ignore_ascii_case(&written.md5)
         {
-            let _ = self.blobs().remove(&written.blob).await;
+            self.blobs()
+                .remove(&written.blob)
+                .await
+                .or_warn(&written.blob, "removing the blob of a refused upload");
             return Err(status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Unable to process the contained instructions",
@@ -223,7 +227,10 @@ impl ObjectService {
         if let Some(len) = input.content_length
             && len != written.size
         {
-            let _ = self.blobs().remove(&written.blob).await;
+            self.blobs()
+                .remove(&written.blob)
+                .await
+                .or_warn(&written.blob, "removing the blob of a refused upload");
             return Err(status(
                 StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
                 "Client Disconnect",
@@ -245,7 +252,10 @@ impl ObjectService {
         };
         let result = self.commit_object(obj).await;
         if result.is_err() {
-            let _ = self.blobs().remove(&written.blob).await;
+            self.blobs()
+                .remove(&written.blob)
+                .await
+                .or_warn(&written.blob, "removing the blob of a refused upload");
         }
         self.reap().await;
         result
@@ -368,10 +378,11 @@ impl ObjectService {
             });
         }
         if !errors.is_empty() {
-            return Err(ApiError::BadRequest(format!(
-                "Errors:\n{}",
-                errors.join("\n")
-            )));
+            return Err(ApiError::typed(
+                StatusCode::BAD_REQUEST,
+                super::SLO_SEGMENT_ERRORS,
+                format!("Errors:\n{}", errors.join("\n")),
+            ));
         }
         let etag = hex::encode(md5.finalize());
         if let Some(expected) = &input.etag

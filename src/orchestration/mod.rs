@@ -106,7 +106,7 @@ impl OrchestrationService {
     ) -> ApiResult<Stack> {
         let project = ctx.project_id().map(str::to_owned);
         let key = name_or_id.to_owned();
-        let admin = ctx.is_admin();
+        let admin = ctx.allowed(crate::http::policy::ORCHESTRATION_ADMIN_CONTEXT);
         let found = self
             .read(move |c| {
                 if let Some(s) = store::stack_get(c, &key)? {

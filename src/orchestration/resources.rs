@@ -670,7 +670,10 @@ async fn flavor_id(
     {
         return Ok(name_or_id.to_owned());
     }
-    let q = crate::compute::flavors::FlavorQuery::parse(&Default::default(), ctx.is_admin())?;
+    let q = crate::compute::flavors::FlavorQuery::parse(
+        &Default::default(),
+        ctx.allowed(crate::http::policy::COMPUTE_ADMIN_CONTEXT),
+    )?;
     let page = cloud.compute.flavor_list(ctx, q).await?;
     page.items
         .into_iter()

@@ -402,7 +402,7 @@ impl OrchestrationService {
         if !ctx.can_read() {
             return Err(ApiError::forbidden());
         }
-        let project = if global && ctx.is_admin() {
+        let project = if global && ctx.allowed(crate::http::policy::STACK_GLOBAL_INDEX) {
             None
         } else {
             Some(

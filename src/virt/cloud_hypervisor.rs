@@ -22,6 +22,7 @@ use super::{
     BootSource, DiskFormat, Hypervisor, HypervisorKind, NicSpec, PowerState, VirtError, VirtResult,
     VmSpec,
 };
+use crate::logged::OrLog;
 
 const API_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -505,7 +506,10 @@ impl CloudHypervisorDriver {
         std::fs::write(&f.pid, format!("{pid}\n"))?;
         // Reap it when it exits while we live; after our death init does.
         tokio::spawn(async move {
-            let _ = child.wait().await;
+            child
+                .wait()
+                .await
+                .or_debug("cloud-hypervisor", "reaping the VMM");
         });
         let client = Self::client(spec);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -514,7 +518,9 @@ impl CloudHypervisorDriver {
                 return Ok(pid);
             }
             if !process::alive(pid) || tokio::time::Instant::now() >= deadline {
-                let _ = process::kill_and_wait(pid).await;
+                process::kill_and_wait(pid)
+                    .await
+                    .or_warn(&spec.instance_id, "killing a VMM that did not come up");
                 return Err(failed(
                     "launch",
                     format!(
@@ -546,7 +552,11 @@ impl CloudHypervisorDriver {
 
     /// Stops the VMM: vmm.shutdown over the API, then SIGKILL by pid.
     async fn stop_vmm(spec: &VmSpec, pid: u32, op: &'static str) -> VirtResult<()> {
-        let _ = Self::client(spec).put_empty(op, "vmm.shutdown").await;
+        // The reply may be lost as the VMM exits; the wait below decides.
+        Self::client(spec)
+            .put_empty(op, "vmm.shutdown")
+            .await
+            .or_debug(&spec.instance_id, "vmm.shutdown");
         if !process::wait_exit(pid, Duration::from_secs(5)).await {
             tracing::warn!(instance = %spec.instance_id, pid, "cloud-hypervisor ignored vmm.shutdown, killing it");
             process::kill_and_wait(pid)
@@ -600,7 +610,9 @@ impl CloudHypervisorDriver {
         }
         let pid = self.spawn_vmm(spec).await?;
         if let Err(e) = self.boot_vm(&Self::client(spec), spec).await {
-            let _ = Self::stop_vmm(spec, pid, "launch").await;
+            Self::stop_vmm(spec, pid, "launch")
+                .await
+                .or_warn(&spec.instance_id, "stopping a VMM whose guest did not boot");
             return Err(e);
         }
         tracing::info!(instance = %spec.instance_id, pid, "cloud-hypervisor running");
@@ -654,7 +666,10 @@ impl Hypervisor for CloudHypervisorDriver {
             tracing::info!(instance = %spec.instance_id, ?grace, "guest ignored the power button");
         }
         if process::alive(pid) {
-            let _ = client.put_empty("shutdown", "vm.shutdown").await;
+            client
+                .put_empty("shutdown", "vm.shutdown")
+                .await
+                .or_debug(&spec.instance_id, "vm.shutdown before stopping the VMM");
         }
         Self::stop_vmm(spec, pid, "shutdown").await
     }
@@ -732,8 +747,11 @@ impl Hypervisor for CloudHypervisorDriver {
             destination_url: format!("file://{}", f.snapshot_tmp.display()),
         };
         if let Err(e) = client.put("suspend", "vm.snapshot", Some(&snap)).await {
-            let _ = std::fs::remove_dir_all(&f.snapshot_tmp);
-            let _ = client.put_empty("suspend", "vm.resume").await;
+            crate::fsutil::discard_dir(&f.snapshot_tmp);
+            client.put_empty("suspend", "vm.resume").await.or_warn(
+                &spec.instance_id,
+                "resuming the guest after a failed snapshot",
+            );
             return Err(e);
         }
         // Complete only once renamed; `launch` restores only a complete snapshot.

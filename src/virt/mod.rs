@@ -250,8 +250,7 @@ pub trait Hypervisor: Send + Sync {
 
     /// Hot-plugs a block device (a volume) into a running guest; plugging one
     /// already present succeeds.
-    async fn attach_disk(&self, spec: &VmSpec, disk: &DiskSpec) -> VirtResult<()> {
-        let _ = (spec, disk);
+    async fn attach_disk(&self, _spec: &VmSpec, _disk: &DiskSpec) -> VirtResult<()> {
         Err(VirtError::Unavailable(
             "this driver cannot hot-plug volumes".into(),
         ))
@@ -259,8 +258,7 @@ pub trait Hypervisor: Send + Sync {
 
     /// Unplugs a hot-plugged or boot-time block device once the guest released
     /// it; unplugging one already gone succeeds.
-    async fn detach_disk(&self, spec: &VmSpec, disk_id: &str) -> VirtResult<()> {
-        let _ = (spec, disk_id);
+    async fn detach_disk(&self, _spec: &VmSpec, _disk_id: &str) -> VirtResult<()> {
         Err(VirtError::Unavailable(
             "this driver cannot unplug volumes".into(),
         ))
@@ -269,8 +267,7 @@ pub trait Hypervisor: Send + Sync {
     /// Tells a running guest that the volume `disk_id` (its file already grown)
     /// is now `bytes` long, as Nova's `extend_volume` does on a `volume-extended`
     /// event; the guest's kernel sees the new capacity at once.
-    async fn resize_disk(&self, spec: &VmSpec, disk_id: &str, bytes: u64) -> VirtResult<()> {
-        let _ = (spec, disk_id, bytes);
+    async fn resize_disk(&self, _spec: &VmSpec, _disk_id: &str, _bytes: u64) -> VirtResult<()> {
         Err(VirtError::Unavailable(
             "this driver cannot resize a guest's disk".into(),
         ))
@@ -309,8 +306,7 @@ pub trait Hypervisor: Send + Sync {
 
     /// The unix socket carrying the guest's serial port interactively, when this
     /// driver offers one (Nova's serial console); None = no interactive console.
-    fn serial_socket(&self, spec: &VmSpec) -> Option<PathBuf> {
-        let _ = spec;
+    fn serial_socket(&self, _spec: &VmSpec) -> Option<PathBuf> {
         None
     }
 }

@@ -21,6 +21,7 @@ use super::{
     BootSource, DiskFormat, DiskKind, DiskMerge, DiskSpec, Hypervisor, HypervisorKind, NicSpec,
     PowerState, VirtError, VirtResult, VmSpec,
 };
+use crate::logged::OrLog;
 
 /// How QEMU executes guest code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,7 +349,9 @@ impl QemuDriver {
     async fn stop_process(spec: &VmSpec, pid: u32, op: &'static str) -> VirtResult<()> {
         if let Ok(mut qmp) = Qmp::connect(&RunFiles::of(spec).qmp, Duration::from_secs(3)).await {
             // The reply may be lost as QEMU exits; the wait below decides.
-            let _ = qmp.run("quit").await;
+            qmp.run("quit")
+                .await
+                .or_debug(&spec.instance_id, "QMP quit");
         }
         if !process::wait_exit(pid, Duration::from_secs(5)).await {
             tracing::warn!(instance = %spec.instance_id, pid, "QEMU ignored quit, killing it");
@@ -425,7 +428,9 @@ impl QemuDriver {
         if resume && let Err(e) = Self::finish_resume(&mut qmp, f).await {
             // The saved state stays: a later launch can retry, destroy drops it.
             drop(qmp);
-            let _ = Self::stop_process(spec, pid, "launch").await;
+            Self::stop_process(spec, pid, "launch")
+                .await
+                .or_warn(&spec.instance_id, "stopping QEMU after a failed resume");
             return Err(e);
         }
         tracing::info!(instance = %spec.instance_id, pid, "QEMU running");
@@ -710,8 +715,10 @@ impl Hypervisor for QemuDriver {
             Err(e) => Err(failed("suspend", e)),
         };
         if let Err(e) = saved {
-            let _ = process::remove_if_present(&f.state_tmp);
-            let _ = qmp.run("cont").await;
+            crate::fsutil::discard(&f.state_tmp);
+            qmp.run("cont")
+                .await
+                .or_warn(&spec.instance_id, "resuming the guest after a failed save");
             return Err(e);
         }
         // The state is complete only once renamed: a crash before leaves no file
@@ -763,9 +770,12 @@ impl Hypervisor for QemuDriver {
             )
             .await;
         if let Err(e) = added {
-            let _ = qmp
-                .execute::<_, Value>("netdev_del", Some(&IdArgs { id: &netdev }))
-                .await;
+            qmp.execute::<_, Value>("netdev_del", Some(&IdArgs { id: &netdev }))
+                .await
+                .or_warn(
+                    &spec.instance_id,
+                    "removing the netdev of a failed NIC plug",
+                );
             return Err(failed("attach_nic", e));
         }
         Ok(())
@@ -882,12 +892,15 @@ impl Hypervisor for QemuDriver {
             )
             .await;
         if let Err(e) = added {
-            let _ = qmp
-                .execute::<_, Value>(
-                    "blockdev-del",
-                    Some(&serde_json::json!({ "node-name": node })),
-                )
-                .await;
+            qmp.execute::<_, Value>(
+                "blockdev-del",
+                Some(&serde_json::json!({ "node-name": node })),
+            )
+            .await
+            .or_warn(
+                &spec.instance_id,
+                "removing the block node of a failed disk plug",
+            );
             return Err(failed("attach_disk", e));
         }
         Ok(())

@@ -634,7 +634,9 @@ impl VolumeService {
             for a in store::attachment_list(c).map_err(sql)? {
                 if let Some(v) = store::volume_get(c, &a.volume_id).map_err(sql)? {
                     let mine = ctx.project_id() == Some(v.project_id.as_str());
-                    if mine || (all_projects && ctx.is_admin()) {
+                    if mine
+                        || (all_projects && ctx.allowed(crate::http::policy::VOLUME_ADMIN_CONTEXT))
+                    {
                         out.push(a);
                     }
                 }

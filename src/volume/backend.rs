@@ -257,7 +257,7 @@ impl Backend for FileBackend {
                 .stdin(std::process::Stdio::null())
                 .output()?;
             if !out.status.success() {
-                let _ = std::fs::remove_file(&tmp);
+                crate::fsutil::discard(&tmp);
                 return Err(io::Error::other(format!(
                     "qemu-img convert of the image failed: {}",
                     String::from_utf8_lossy(&out.stderr).trim()

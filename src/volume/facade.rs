@@ -100,7 +100,9 @@ pub trait ComputeEvents: Send + Sync {
 impl VolumeService {
     /// Connects the compute service's event sink (once, at start).
     pub fn set_compute_events(&self, sink: std::sync::Arc<dyn ComputeEvents>) {
-        let _ = self.inner.compute.set(sink);
+        if self.inner.compute.set(sink).is_err() {
+            tracing::warn!("compute's event sink was connected twice; the first stays");
+        }
     }
 }
 

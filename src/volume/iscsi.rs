@@ -442,7 +442,9 @@ impl Tgt {
         tracing::info!(pid = child.id(), portal = %self.cfg.portal, control_port = self.cfg.control_port, "tgtd started");
         // Reaped when it ends, so no zombie is taken for a live tgtd.
         std::thread::spawn(move || {
-            let _ = child.wait();
+            if let Err(e) = child.wait() {
+                tracing::warn!(error = %e, "reaping tgtd");
+            }
         });
         Ok(())
     }

@@ -62,7 +62,7 @@ impl VolumeService {
         if !ctx.can_read() {
             return Err(ApiError::forbidden());
         }
-        let scope = (!ctx.is_admin()).then_some(own);
+        let scope = (!ctx.allowed(crate::http::policy::VOLUME_ADMIN_CONTEXT)).then_some(own);
         let now = store::now();
         let all = self
             .read(move |c| store::message_list(c, scope.as_deref()).map_err(sql))

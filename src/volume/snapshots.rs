@@ -133,7 +133,7 @@ impl VolumeService {
         if !ctx.can_read() {
             return Err(ApiError::forbidden());
         }
-        let scope = if ctx.is_admin() && all_projects {
+        let scope = if ctx.allowed(crate::http::policy::VOLUME_ADMIN_CONTEXT) && all_projects {
             None
         } else {
             Some(own)

@@ -50,7 +50,7 @@ fn visible_tx(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<Volum
     let t = store::type_find(c, id)
         .map_err(sql)?
         .ok_or_else(|| type_not_found(id))?;
-    if t.is_public || ctx.is_admin() {
+    if t.is_public || ctx.allowed(crate::http::policy::VOLUME_ADMIN_CONTEXT) {
         return Ok(t);
     }
     let projects = store::type_projects(c, &t.id).map_err(sql)?;
@@ -62,7 +62,7 @@ fn visible_tx(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<Volum
 
 /// What the caller sees of a type's extra specs.
 pub fn shown_to(ctx: &RequestContext, mut t: VolumeType) -> VolumeType {
-    if !ctx.is_admin() {
+    if !ctx.allowed(crate::http::policy::VOLUME_TYPE_EXTRA_SPECS) {
         t.extra_specs
             .retain(|k, _| USER_VISIBLE_SPECS.contains(&k.as_str()));
     }
@@ -126,7 +126,7 @@ impl VolumeService {
         filter: PublicFilter,
     ) -> ApiResult<Vec<VolumeType>> {
         let ctx2 = ctx.clone();
-        let admin = ctx.is_admin();
+        let admin = ctx.allowed(crate::http::policy::VOLUME_ADMIN_CONTEXT);
         let project = ctx.project_id().map(str::to_owned);
         self.read(move |c| {
             let mut out = Vec::new();

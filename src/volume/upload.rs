@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::model::{Event, Task, VolumeStatus};
 use super::{VolumeService, may_change, sees, sql, store, volume_not_found};
-use crate::http::context::{NamedRef, RequestContext, Scope};
+use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 use crate::logged::OrLog;
 
@@ -32,29 +32,7 @@ pub struct UploadRequest {
 /// An admin acting inside the volume's project, for the upload the volume service
 /// finishes on its own (also after a restart, when the caller's token is gone).
 fn service_context(project_id: &str) -> RequestContext {
-    let named = |id: &str, name: &str| NamedRef {
-        id: id.to_owned(),
-        name: name.to_owned(),
-    };
-    RequestContext {
-        user: named("onestack", "onestack"),
-        user_domain: named("default", "Default"),
-        scope: Scope::Project {
-            project: named(project_id, project_id),
-            domain: named("default", "Default"),
-        },
-        roles: vec![
-            named("admin", "admin"),
-            named("member", "member"),
-            named("reader", "reader"),
-        ],
-        methods: vec![],
-        audit_ids: vec![],
-        issued_at: chrono::Utc::now(),
-        expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
-        application_credential: None,
-        trust: None,
-    }
+    RequestContext::internal(project_id, project_id, chrono::Duration::hours(1))
 }
 
 impl VolumeService {
@@ -189,7 +167,7 @@ impl VolumeService {
             .await
             .map_err(|e| format!("qemu-img: {e}"))?;
         if !out.status.success() {
-            let _ = tokio::fs::remove_file(&tmp).await;
+            crate::fsutil::discard_async(&tmp).await;
             return Err(format!(
                 "qemu-img convert of the volume failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
@@ -206,7 +184,7 @@ impl VolumeService {
             }
             Err(e) => Err(format!("reading the converted volume: {e}")),
         };
-        let _ = tokio::fs::remove_file(&tmp).await;
+        crate::fsutil::discard_async(&tmp).await;
         if uploaded.is_err() {
             images
                 .image_delete(&ctx, image_id.to_owned())

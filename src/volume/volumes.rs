@@ -544,7 +544,7 @@ impl VolumeService {
         if !ctx.can_read() {
             return Err(ApiError::forbidden());
         }
-        let scope = if ctx.is_admin() && o.all_projects {
+        let scope = if ctx.allowed(crate::http::policy::VOLUME_ADMIN_CONTEXT) && o.all_projects {
             o.project_id.clone()
         } else {
             Some(own)

@@ -88,7 +88,7 @@ async fn list(
     detail: bool,
 ) -> ApiResult<axum::Json<Value>> {
     let q = query(raw)?;
-    let mut fq = FlavorQuery::parse(&q, ctx.is_admin())?;
+    let mut fq = FlavorQuery::parse(&q, ctx.allowed(crate::http::policy::COMPUTE_ADMIN_CONTEXT))?;
     if mv.at_least(102) {
         // 2.102: `rxtx_factor` is gone (no sorting by it) and `name` filters by
         // a regular expression, as Nova's database filter does.

@@ -15,7 +15,7 @@ use super::Microversion;
 use super::hosts::until;
 use crate::cloud::Cloud;
 use crate::http::context::{Ctx, RequestContext};
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, neutron};
 use crate::network::model::{FloatingIp, Network};
 use crate::network::routers::FloatingIpInput;
 
@@ -151,11 +151,13 @@ async fn fip_create(
         .floating_ip_create(&ctx, input)
         .await
         .map_err(|e| match e {
-            ApiError::Conflict(_) => {
+            ApiError::OverQuota(_)
+            | ApiError::Typed {
+                code: neutron::OVER_QUOTA,
+                ..
+            } => ApiError::Forbidden(format!("IP allocation over quota in pool {pool}.")),
+            e if e.status() == StatusCode::CONFLICT => {
                 ApiError::Missing(format!("No more floating IPs in pool {pool}."))
-            }
-            ApiError::OverQuota(_) => {
-                ApiError::Forbidden(format!("IP allocation over quota in pool {pool}."))
             }
             other => other,
         })?;
@@ -207,7 +209,7 @@ fn network_view(ctx: &RequestContext, n: &Network) -> Value {
         "gateway": null, "broadcast": null, "dns1": null, "dns2": null,
         "cidr_v6": null, "gateway_v6": null, "netmask_v6": null,
     });
-    if ctx.is_admin() {
+    if ctx.allowed(crate::http::policy::COMPUTE_ADMIN_CONTEXT) {
         for k in [
             "created_at",
             "updated_at",

@@ -19,6 +19,7 @@ use crate::cloud::Cloud;
 use crate::http::context::{Ctx, RequestContext};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
+use crate::logged::OrLog;
 
 /// Routes under `/compute/v2.1`.
 pub fn routes() -> Router<Cloud> {
@@ -176,7 +177,9 @@ async fn pipe(socket: WebSocket, stream: UnixStream) {
                 }
             }
         }
-        let _ = sink.send(Message::Close(None)).await;
+        sink.send(Message::Close(None))
+            .await
+            .or_debug("console", "closing the console's websocket");
     };
     tokio::select! {
         _ = to_guest => {}

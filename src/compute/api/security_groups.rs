@@ -44,7 +44,7 @@ fn not_found(id: &str) -> ApiError {
 fn nova_fault(id: &str, e: ApiError) -> ApiError {
     match e {
         ApiError::NotFound { .. } | ApiError::Missing(_) => not_found(id),
-        ApiError::Conflict(m) => ApiError::bad_request(m),
+        e if e.status() == StatusCode::CONFLICT => ApiError::bad_request(e.to_string()),
         other => other,
     }
 }
@@ -116,7 +116,7 @@ async fn list(
 ) -> ApiResult<axum::Json<Value>> {
     until(mv, LAST)?;
     let q = query(raw)?;
-    let all = ctx.is_admin() && flag(&q, "all_tenants");
+    let all = ctx.allowed(crate::http::policy::COMPUTE_ADMIN_CONTEXT) && flag(&q, "all_tenants");
     let project = ctx.project_id().unwrap_or_default().to_owned();
     let groups = cloud.network.security_group_list(&ctx).await?;
     let names: HashMap<_, _> = groups

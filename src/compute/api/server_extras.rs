@@ -324,7 +324,14 @@ async fn actions_list(
     let actions = cloud.compute.server_actions(&ctx, id).await?;
     let list: Vec<Value> = actions
         .iter()
-        .map(|a| action_view(a, false, ctx.is_admin(), mv))
+        .map(|a| {
+            action_view(
+                a,
+                false,
+                ctx.allowed(crate::http::policy::COMPUTE_ACTION_EVENTS),
+                mv,
+            )
+        })
         .collect();
     Ok(axum::Json(json!({"instanceActions": list})))
 }
@@ -337,7 +344,7 @@ async fn action_show(
 ) -> ApiResult<axum::Json<Value>> {
     let a = cloud.compute.server_action_get(&ctx, id, rid).await?;
     Ok(axum::Json(
-        json!({"instanceAction": action_view(&a, true, ctx.is_admin(), mv)}),
+        json!({"instanceAction": action_view(&a, true, ctx.allowed(crate::http::policy::COMPUTE_ACTION_EVENTS), mv)}),
     ))
 }
 

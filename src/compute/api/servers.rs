@@ -148,7 +148,11 @@ async fn filtered(
         .compute
         .server_list(ctx, all, project, deleted)
         .await?;
-    let filter = crate::compute::listing::ServerFilter::from_query(q, mv, ctx.is_admin())?;
+    let filter = crate::compute::listing::ServerFilter::from_query(
+        q,
+        mv,
+        ctx.allowed(crate::http::policy::COMPUTE_ALL_FILTERS),
+    )?;
     let servers = filter.apply(servers, cloud).await?;
     let page = PageQuery {
         limit: get("limit").map(str::to_owned),

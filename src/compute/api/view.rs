@@ -8,6 +8,7 @@ use sha2::{Digest, Sha224};
 use super::Microversion;
 use crate::compute::model::{Flavor, Server, VmState};
 use crate::http::context::RequestContext;
+use crate::http::policy;
 use crate::network::instance::InstanceNic;
 
 /// What a view needs beyond the server row.
@@ -111,7 +112,9 @@ fn security_groups(
 
 /// The full server document (`GET /servers/{id}`, `/servers/detail`).
 pub fn detail(v: &ViewCtx, s: &Server, group_names: &HashMap<String, String>) -> Value {
-    let admin = v.ctx.is_admin();
+    let ext_attrs = v.ctx.allowed(policy::COMPUTE_EXTENDED_ATTRIBUTES);
+    let host_status = v.ctx.allowed(policy::COMPUTE_HOST_STATUS);
+    let fault_details = v.ctx.allowed(policy::COMPUTE_ADMIN_CONTEXT);
     let mv = v.mv;
     let image = if s.image_id.is_empty() {
         Value::String(String::new())
@@ -160,7 +163,7 @@ pub fn detail(v: &ViewCtx, s: &Server, group_names: &HashMap<String, String>) ->
     {
         m.remove("security_groups");
     }
-    if admin {
+    if ext_attrs {
         m.insert("OS-EXT-SRV-ATTR:host".into(), v.host.into());
         m.insert(
             "OS-EXT-SRV-ATTR:instance_name".into(),
@@ -186,7 +189,7 @@ pub fn detail(v: &ViewCtx, s: &Server, group_names: &HashMap<String, String>) ->
     if mv.at_least(9) {
         m.insert("locked".into(), s.locked.into());
     }
-    if mv.at_least(16) && admin {
+    if mv.at_least(16) && host_status {
         m.insert("host_status".into(), "UP".into());
     }
     if mv.at_least(19) {
@@ -225,7 +228,7 @@ pub fn detail(v: &ViewCtx, s: &Server, group_names: &HashMap<String, String>) ->
     }
     if let (Some(f), VmState::Error) = (&s.fault, s.vm_state) {
         let mut fault = json!({"code": f.code, "message": f.message, "created": f.created});
-        if admin || f.code != 500 {
+        if fault_details || f.code != 500 {
             fault["details"] = f.details.clone().into();
         }
         m.insert("fault".into(), fault);

@@ -68,15 +68,15 @@ async fn region_put(
 }
 
 #[derive(Deserialize)]
-pub(super) struct RegionBody {
+pub(crate) struct RegionBody {
     region: RegionInput,
 }
 #[derive(Deserialize)]
-pub(super) struct ServiceBody {
+pub(crate) struct ServiceBody {
     service: ServiceInput,
 }
 #[derive(Deserialize)]
-pub(super) struct EndpointBody {
+pub(crate) struct EndpointBody {
     endpoint: EndpointInput,
 }
 
@@ -97,17 +97,17 @@ pub(super) fn endpoint_view(h: &HeaderMap, e: &Endpoint) -> Value {
 }
 
 collection! {
-    Region, "region", "regions", RegionBody { region }, region_view,
-    filters: ["parent_region_id", "id"],
-    [region_list, region_create, region_get, region_update, region_delete]
+    Region, "region", "regions", RegionBody { region }, identity: crate::identity::Identity,
+    view: region_view, filters: ["parent_region_id", "id"],
+    [region_list, region_create, region_get, region_delete], update: region_update
 }
 collection! {
-    Service, "service", "services", ServiceBody { service }, service_view,
-    filters: ["type", "name", "enabled", "id"],
-    [service_list, service_create, service_get, service_update, service_delete]
+    Service, "service", "services", ServiceBody { service }, identity: crate::identity::Identity,
+    view: service_view, filters: ["type", "name", "enabled", "id"],
+    [service_list, service_create, service_get, service_delete], update: service_update
 }
 collection! {
-    Endpoint, "endpoint", "endpoints", EndpointBody { endpoint }, endpoint_view,
-    filters: ["interface", "service_id", "region_id", "enabled", "id"],
-    [endpoint_list, endpoint_create, endpoint_get, endpoint_update, endpoint_delete]
+    Endpoint, "endpoint", "endpoints", EndpointBody { endpoint }, identity: crate::identity::Identity,
+    view: endpoint_view, filters: ["interface", "service_id", "region_id", "enabled", "id"],
+    [endpoint_list, endpoint_create, endpoint_get, endpoint_delete], update: endpoint_update
 }

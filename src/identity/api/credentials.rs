@@ -48,12 +48,12 @@ pub fn routes() -> Router<Cloud> {
 }
 
 #[derive(Deserialize)]
-pub(super) struct CredentialBody {
+pub(crate) struct CredentialBody {
     credential: CredentialInput,
 }
 
 #[derive(Deserialize)]
-pub(super) struct PolicyBody {
+pub(crate) struct PolicyBody {
     policy: PolicyInput,
 }
 
@@ -68,14 +68,14 @@ fn policy_view(h: &HeaderMap, p: &Policy) -> Value {
 }
 
 collection! {
-    Credential, "credential", "credentials", CredentialBody { credential }, credential_view,
-    filters: ["user_id", "type", "project_id", "id"],
-    [credential_list, credential_create, credential_get, credential_update, credential_delete]
+    Credential, "credential", "credentials", CredentialBody { credential }, identity: crate::identity::Identity,
+    view: credential_view, filters: ["user_id", "type", "project_id", "id"],
+    [credential_list, credential_create, credential_get, credential_delete], update: credential_update
 }
 collection! {
-    Policy, "policy", "policies", PolicyBody { policy }, policy_view,
-    filters: ["type", "id"],
-    [policy_list, policy_create, policy_get, policy_update, policy_delete]
+    Policy, "policy", "policies", PolicyBody { policy }, identity: crate::identity::Identity,
+    view: policy_view, filters: ["type", "id"],
+    [policy_list, policy_create, policy_get, policy_delete], update: policy_update
 }
 
 /// Keystone's EC2 view: the blob's access and secret beside the owner and project.

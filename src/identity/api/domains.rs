@@ -25,7 +25,7 @@ pub fn routes() -> Router<Cloud> {
 }
 
 #[derive(Deserialize)]
-pub(super) struct Body {
+pub(crate) struct Body {
     domain: DomainInput,
 }
 
@@ -37,7 +37,7 @@ pub fn view(h: &HeaderMap, d: &Domain) -> Value {
 }
 
 collection! {
-    Domain, "domain", "domains", Body { domain }, view,
-    filters: ["name", "enabled", "id"],
-    [domain_list, domain_create, domain_get, domain_update, domain_delete]
+    Domain, "domain", "domains", Body { domain }, identity: crate::identity::Identity,
+    view: view, filters: ["name", "enabled", "id"],
+    [domain_list, domain_create, domain_get, domain_delete], update: domain_update
 }

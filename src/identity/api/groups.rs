@@ -39,7 +39,7 @@ pub fn routes() -> Router<Cloud> {
 }
 
 #[derive(Deserialize)]
-pub(super) struct Body {
+pub(crate) struct Body {
     group: GroupInput,
 }
 
@@ -51,9 +51,9 @@ pub fn view(h: &HeaderMap, g: &Group) -> Value {
 }
 
 collection! {
-    Group, "group", "groups", Body { group }, view,
-    filters: ["name", "domain_id", "id"],
-    [group_list, group_create, group_get, group_update, group_delete]
+    Group, "group", "groups", Body { group }, identity: crate::identity::Identity,
+    view: view, filters: ["name", "domain_id", "id"],
+    [group_list, group_create, group_get, group_delete], update: group_update
 }
 
 async fn group_users(

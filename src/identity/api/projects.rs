@@ -166,7 +166,7 @@ async fn tag_remove(
 }
 
 #[derive(Deserialize)]
-pub(super) struct Body {
+pub(crate) struct Body {
     project: ProjectInput,
 }
 
@@ -212,12 +212,12 @@ async fn project_list(
         "projects",
         items,
         &q,
-        <Project as super::crud::Collection>::FILTERS,
+        <Project as crate::http::crud::Collection>::FILTERS,
     )
 }
 
 collection! {
-    Project, "project", "projects", Body { project }, view,
-    filters: ["name", "domain_id", "enabled", "parent_id", "is_domain", "id"],
-    [project_list, project_create, project_get, project_update, project_delete]
+    Project, "project", "projects", Body { project }, identity: crate::identity::Identity,
+    view: view, filters: ["name", "domain_id", "enabled", "parent_id", "is_domain", "id"],
+    [project_list, project_create, project_get, project_delete], update: project_update
 }

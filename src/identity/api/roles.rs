@@ -38,7 +38,7 @@ pub fn routes() -> Router<Cloud> {
 }
 
 #[derive(Deserialize)]
-pub(super) struct Body {
+pub(crate) struct Body {
     role: RoleInput,
 }
 
@@ -54,9 +54,9 @@ fn brief(h: &HeaderMap, r: &Role) -> Value {
 }
 
 collection! {
-    Role, "role", "roles", Body { role }, view,
-    filters: ["name", "domain_id", "id"],
-    [role_list, role_create, role_get, role_update, role_delete]
+    Role, "role", "roles", Body { role }, identity: crate::identity::Identity,
+    view: view, filters: ["name", "domain_id", "id"],
+    [role_list, role_create, role_get, role_delete], update: role_update
 }
 
 fn inference_view(h: &HeaderMap, prior: &Role, implies: Value) -> Value {

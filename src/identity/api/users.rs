@@ -44,7 +44,7 @@ pub fn routes() -> Router<Cloud> {
 }
 
 #[derive(Deserialize)]
-pub(super) struct Body {
+pub(crate) struct Body {
     user: UserInput,
 }
 
@@ -92,9 +92,9 @@ fn app_cred_view(h: &HeaderMap, a: &AppCredential, secret: Option<&str>) -> Valu
 }
 
 collection! {
-    User, "user", "users", Body { user }, view,
-    filters: ["name", "domain_id", "enabled", "id"],
-    [user_list, user_create, user_get, user_update, user_delete]
+    User, "user", "users", Body { user }, identity: crate::identity::Identity,
+    view: view, filters: ["name", "domain_id", "enabled", "id"],
+    [user_list, user_create, user_get, user_delete], update: user_update
 }
 
 async fn user_password_change(

@@ -1,134 +1,36 @@
-//! The common shape of a Neutron collection's routes, written once: a resource
-//! type implements [`Collection`] (and [`Updatable`]), through `collection!`, by
-//! naming its keys, its request envelope and its `NetworkService` calls; the
-//! generic handlers here add the view, the envelopes, list filters/paging,
-//! `fields`, status codes and `If-Match`.
-
-use std::future::Future;
+//! The handlers of a Neutron collection, written once over the generic
+//! [`Collection`] (`crate::http::crud`): they add the view, the envelopes, list
+//! filters/paging, `fields`, bulk create, status codes and `If-Match`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::view::{list_body, select_fields, view};
 use crate::cloud::Cloud;
-use crate::http::context::{Ctx, RequestContext};
+use crate::http::context::Ctx;
+pub(super) use crate::http::crud::collection;
+use crate::http::crud::{Collection, Updatable};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{self, JsonDoc};
 use crate::network::NetworkService;
 use crate::network::model::Resource;
 
-/// A collection served by [`list`], [`create`], [`show`] and [`delete`]: its
-/// resources are shown by [`view`] as they are, under `SINGULAR` / `PLURAL`.
-pub(super) trait Collection: Resource + Sync {
-    /// Key of one resource in request and response bodies (`"network"`).
-    const SINGULAR: &'static str;
-    /// Key of the list and of its `<plural>_links` (`"networks"`).
-    const PLURAL: &'static str;
-    /// The request envelope, `{"<singular>": {...}}`.
-    type Body: DeserializeOwned + Send + 'static;
-
-    fn list(
-        net: &NetworkService,
-        ctx: &RequestContext,
-    ) -> impl Future<Output = ApiResult<Vec<Self>>> + Send;
-    fn create(
-        net: &NetworkService,
-        ctx: &RequestContext,
-        body: Self::Body,
-    ) -> impl Future<Output = ApiResult<Self>> + Send;
-    fn get(
-        net: &NetworkService,
-        ctx: &RequestContext,
-        id: String,
-    ) -> impl Future<Output = ApiResult<Self>> + Send;
-    fn delete(
-        net: &NetworkService,
-        ctx: &RequestContext,
-        id: String,
-    ) -> impl Future<Output = ApiResult<()>> + Send;
-}
-
-/// A [`Collection`] whose `PUT` ([`update`]) honours `If-Match` revision checks.
-pub(super) trait Updatable: Collection {
-    fn update(
-        net: &NetworkService,
-        ctx: &RequestContext,
-        id: String,
-        body: Self::Body,
-        if_match: Option<String>,
-    ) -> impl Future<Output = ApiResult<Self>> + Send;
-}
-
-/// Implements [`Collection`] for `$ty` by delegating to the `NetworkService` calls
-/// named in brackets (list, create, get, delete), and [`Updatable`] when an update
-/// call is named after them; `$body { $field }` is the request envelope and the
-/// field holding the input.
-macro_rules! collection {
-    (
-        $ty:ty, $singular:literal, $plural:literal, $body:ident { $field:ident },
-        [$list:ident, $create:ident, $get:ident, $delete:ident] $(, $update:ident)?
-    ) => {
-        impl $crate::network::api::crud::Collection for $ty {
-            const SINGULAR: &'static str = $singular;
-            const PLURAL: &'static str = $plural;
-            type Body = $body;
-            async fn list(
-                net: &$crate::network::NetworkService,
-                ctx: &$crate::http::context::RequestContext,
-            ) -> $crate::http::error::ApiResult<Vec<Self>> {
-                net.$list(ctx).await
-            }
-            async fn create(
-                net: &$crate::network::NetworkService,
-                ctx: &$crate::http::context::RequestContext,
-                b: $body,
-            ) -> $crate::http::error::ApiResult<Self> {
-                net.$create(ctx, b.$field).await
-            }
-            async fn get(
-                net: &$crate::network::NetworkService,
-                ctx: &$crate::http::context::RequestContext,
-                id: String,
-            ) -> $crate::http::error::ApiResult<Self> {
-                net.$get(ctx, id).await
-            }
-            async fn delete(
-                net: &$crate::network::NetworkService,
-                ctx: &$crate::http::context::RequestContext,
-                id: String,
-            ) -> $crate::http::error::ApiResult<()> {
-                net.$delete(ctx, id).await
-            }
-        }
-        $(
-            impl $crate::network::api::crud::Updatable for $ty {
-                async fn update(
-                    net: &$crate::network::NetworkService,
-                    ctx: &$crate::http::context::RequestContext,
-                    id: String,
-                    b: $body,
-                    if_match: Option<String>,
-                ) -> $crate::http::error::ApiResult<Self> {
-                    net.$update(ctx, id, b.$field, if_match).await
-                }
-            }
-        )?
-    };
-}
-pub(super) use collection;
+/// A Neutron collection: the generic [`Collection`] of the network service's
+/// resources, each shown by [`view`] as it is.
+pub(super) trait NeutronCollection: Collection<Service = NetworkService> + Resource {}
+impl<R: Collection<Service = NetworkService> + Resource> NeutronCollection for R {}
 
 /// `GET /v2.0/<plural>`: filters, `fields`, sorting and paging.
-pub(super) async fn list<R: Collection>(
+pub(super) async fn list<R: NeutronCollection>(
     State(cloud): State<Cloud>,
     ctx: Ctx,
     h: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<axum::Json<Value>> {
-    let items = R::list(&cloud.network, &ctx)
+    let items = R::list(R::service(&cloud), &ctx)
         .await?
         .iter()
         .map(|r| view(r, &ctx))
@@ -142,7 +44,7 @@ const NEUTRON_LENGTHS: &[(&str, usize)] = &[("name", 255), ("description", 255)]
 /// `POST /v2.0/<plural>` -> 201 with the new resource; or, with `{"<plural>": [...]}`,
 /// the bulk form: every resource or none (those made before a failure are deleted
 /// again, as Neutron's bulk create rolls back), 201 with `{"<plural>": [...]}`.
-pub(super) async fn create<R: Collection>(
+pub(super) async fn create<R: NeutronCollection>(
     State(cloud): State<Cloud>,
     ctx: Ctx,
     headers: axum::http::HeaderMap,
@@ -153,17 +55,17 @@ pub(super) async fn create<R: Collection>(
         let doc: Value = json::parse(&body)?;
         crate::http::validate::max_lens(&doc, R::SINGULAR, NEUTRON_LENGTHS)?;
         let b: R::Body = json::parse(&body)?;
-        let r = R::create(&cloud.network, &ctx, b).await?;
+        let r = R::create(R::service(&cloud), &ctx, b).await?;
         return Ok(created(R::SINGULAR, view(&r, &ctx)));
     };
     let mut made: Vec<R> = Vec::with_capacity(bodies.len());
     for b in bodies {
-        match R::create(&cloud.network, &ctx, b).await {
+        match R::create(R::service(&cloud), &ctx, b).await {
             Ok(r) => made.push(r),
             Err(e) => {
                 for r in made.iter().rev() {
                     let id = r.std().id.clone();
-                    if let Err(undo) = R::delete(&cloud.network, &ctx, id.clone()).await {
+                    if let Err(undo) = R::delete(R::service(&cloud), &ctx, id.clone()).await {
                         tracing::warn!(kind = R::SINGULAR, %id, error = %undo,
                             "bulk create: could not delete a resource made before the failure");
                     }
@@ -178,7 +80,7 @@ pub(super) async fn create<R: Collection>(
 
 /// The bulk form's items, each parsed as a single-resource body; `None` for the
 /// single form.
-fn bulk<R: Collection>(body: &[u8]) -> ApiResult<Option<Vec<R::Body>>> {
+fn bulk<R: NeutronCollection>(body: &[u8]) -> ApiResult<Option<Vec<R::Body>>> {
     let v: Value = json::parse(body)?;
     let Some(items) = v.get(R::PLURAL) else {
         return Ok(None);
@@ -206,18 +108,18 @@ fn bulk<R: Collection>(body: &[u8]) -> ApiResult<Option<Vec<R::Body>>> {
 }
 
 /// `GET /v2.0/<plural>/{id}`, with `fields`.
-pub(super) async fn show<R: Collection>(
+pub(super) async fn show<R: NeutronCollection>(
     State(cloud): State<Cloud>,
     ctx: Ctx,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<axum::Json<Value>> {
-    let r = R::get(&cloud.network, &ctx, id).await?;
+    let r = R::get(R::service(&cloud), &ctx, id).await?;
     one(R::SINGULAR, view(&r, &ctx), raw)
 }
 
 /// `PUT /v2.0/<plural>/{id}`, honouring `If-Match`.
-pub(super) async fn update<R: Updatable>(
+pub(super) async fn update<R: NeutronCollection + Updatable>(
     State(cloud): State<Cloud>,
     ctx: Ctx,
     h: HeaderMap,
@@ -225,17 +127,17 @@ pub(super) async fn update<R: Updatable>(
     JsonDoc(b, doc): JsonDoc<R::Body>,
 ) -> ApiResult<axum::Json<Value>> {
     crate::http::validate::max_lens(&doc, R::SINGULAR, NEUTRON_LENGTHS)?;
-    let r = R::update(&cloud.network, &ctx, id, b, if_match(&h)).await?;
+    let r = R::update(R::service(&cloud), &ctx, id, b, if_match(&h)).await?;
     Ok(axum::Json(json!({ R::SINGULAR: view(&r, &ctx) })))
 }
 
 /// `DELETE /v2.0/<plural>/{id}` -> 204.
-pub(super) async fn delete<R: Collection>(
+pub(super) async fn delete<R: NeutronCollection>(
     State(cloud): State<Cloud>,
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    R::delete(&cloud.network, &ctx, id).await?;
+    R::delete(R::service(&cloud), &ctx, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

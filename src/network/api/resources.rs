@@ -107,19 +107,19 @@ fn group_view(g: &SecurityGroup, rules: &[SecurityGroupRule], ctx: &RequestConte
 
 // Envelopes: `{"network": {...}}` and friends.
 #[derive(Deserialize)]
-pub(super) struct NetworkBody {
+pub(crate) struct NetworkBody {
     network: NetworkInput,
 }
 #[derive(Deserialize)]
-pub(super) struct SubnetBody {
+pub(crate) struct SubnetBody {
     subnet: SubnetInput,
 }
 #[derive(Deserialize)]
-pub(super) struct PortBody {
+pub(crate) struct PortBody {
     port: PortCreate,
 }
 #[derive(Deserialize)]
-pub(super) struct RouterBody {
+pub(crate) struct RouterBody {
     router: RouterInput,
 }
 #[derive(Deserialize)]
@@ -131,36 +131,37 @@ struct GroupBody {
     security_group: GroupInput,
 }
 #[derive(Deserialize)]
-pub(super) struct RuleBody {
+pub(crate) struct RuleBody {
     security_group_rule: RuleInput,
 }
 
 // --- the collections of the common shape ---------------------------------------------
 
 collection! {
-    Network, "network", "networks", NetworkBody { network },
-    [network_list, network_create, network_get, network_delete], network_update
+    Network, "network", "networks", NetworkBody { network }, network: crate::network::NetworkService,
+    view_ctx: super::view::view,
+    [network_list, network_create, network_get, network_delete], update_if_match: network_update
 }
 collection! {
-    Subnet, "subnet", "subnets", SubnetBody { subnet },
-    [subnet_list, subnet_create, subnet_get, subnet_delete], subnet_update
+    Subnet, "subnet", "subnets", SubnetBody { subnet }, network: crate::network::NetworkService,
+    view_ctx: super::view::view,
+    [subnet_list, subnet_create, subnet_get, subnet_delete], update_if_match: subnet_update
 }
 collection! {
-    Port, "port", "ports", PortBody { port },
-    [port_list, port_create, port_get, port_delete], port_update
+    Port, "port", "ports", PortBody { port }, network: crate::network::NetworkService,
+    view_ctx: super::view::view,
+    [port_list, port_create, port_get, port_delete], update_if_match: port_update
 }
 collection! {
-    model::Router, "router", "routers", RouterBody { router },
-    [router_list, router_create, router_get, router_delete], router_update
+    model::Router, "router", "routers", RouterBody { router }, network: crate::network::NetworkService,
+    view_ctx: super::view::view,
+    [router_list, router_create, router_get, router_delete], update_if_match: router_update
 }
 // Rules are immutable: no update.
 collection! {
-    SecurityGroupRule, "security_group_rule", "security_group_rules",
-    RuleBody { security_group_rule },
-    [
-        security_group_rule_list, security_group_rule_create,
-        security_group_rule_get, security_group_rule_delete
-    ]
+    SecurityGroupRule, "security_group_rule", "security_group_rules", RuleBody { security_group_rule }, network: crate::network::NetworkService,
+    view_ctx: super::view::view,
+    [security_group_rule_list, security_group_rule_create, security_group_rule_get, security_group_rule_delete]
 }
 
 // --- router interfaces ----------------------------------------------------------------

@@ -38,7 +38,7 @@ pub fn routes() -> Router<Cloud> {
 }
 
 #[derive(Deserialize)]
-pub(super) struct SubnetPoolBody {
+pub(crate) struct SubnetPoolBody {
     subnetpool: SubnetPoolInput,
 }
 
@@ -51,8 +51,9 @@ struct PrefixesBody {
 }
 
 collection! {
-    SubnetPool, "subnetpool", "subnetpools", SubnetPoolBody { subnetpool },
-    [subnetpool_list, subnetpool_create, subnetpool_get, subnetpool_delete], subnetpool_update
+    SubnetPool, "subnetpool", "subnetpools", SubnetPoolBody { subnetpool }, network: crate::network::NetworkService,
+    view_ctx: super::view::view,
+    [subnetpool_list, subnetpool_create, subnetpool_get, subnetpool_delete], update_if_match: subnetpool_update
 }
 
 /// `PUT /v2.0/subnetpools/{id}/add_prefixes` (Add prefixes).

@@ -23,6 +23,7 @@ use super::access::{Op, authorize};
 use super::view::{Format, xml_escape};
 use super::{Call, fault, project_of, take_body};
 use crate::cloud::Cloud;
+use crate::logged::OrLog;
 use crate::object::PutInput;
 use crate::object::model;
 use crate::object::objects::DeleteAt;
@@ -131,11 +132,15 @@ fn start(cloud: &Cloud, account: &str, base: &str, call: &Arc<Call>) -> Response
                 _ = tick.tick() => {
                     // A client that went away ends nothing: the objects already
                     // stored stay, as in Swift.
-                    let _ = tx.send(Bytes::from_static(b" ")).await;
+                    tx.send(Bytes::from_static(b" "))
+                        .await
+                        .or_debug("bulk", "keeping the client's connection alive");
                 }
             }
         };
-        let _ = tx.send(Bytes::from(summary(&out, format))).await;
+        tx.send(Bytes::from(summary(&out, format)))
+            .await
+            .or_debug("bulk", "sending the summary to the client");
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
@@ -363,9 +368,9 @@ impl Job {
                         }
                     }
                     Err(e) => {
-                        let _ = tx
-                            .send(Err(std::io::Error::other("archive ended early")))
-                            .await;
+                        tx.send(Err(std::io::Error::other("archive ended early")))
+                            .await
+                            .or_debug("bulk", "telling the reader the archive ended");
                         return Err(e);
                     }
                 }

@@ -576,7 +576,7 @@ async fn put(cloud: &Cloud, account: &str, container: &str, name: &str, call: &C
 async fn copy(
     cloud: &Cloud,
     account: &str,
-    project: &str,
+    _project: &str,
     container: &str,
     name: &str,
     call: &Call,
@@ -614,7 +614,6 @@ async fn copy(
         dct.as_ref().map(|c| &c.meta),
         Op::ObjectWrite,
     )?;
-    let _ = project;
     copy_into(
         cloud,
         call,

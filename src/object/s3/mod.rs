@@ -177,9 +177,7 @@ impl S3Error {
     pub fn from_api(e: ApiError, key: &str) -> S3Error {
         match e {
             ApiError::Missing(_) | ApiError::NotFound { .. } => S3Error::no_such_key(key),
-            ApiError::PayloadTooLarge(m) if m.contains("quota") => {
-                S3Error::new(StatusCode::FORBIDDEN, "QuotaExceeded", m)
-            }
+            ApiError::OverQuota(m) => S3Error::new(StatusCode::FORBIDDEN, "QuotaExceeded", m),
             ApiError::PayloadTooLarge(_) => S3Error::new(
                 StatusCode::BAD_REQUEST,
                 "EntityTooLarge",

@@ -14,6 +14,7 @@ use super::xml::{self, Doc};
 use super::{S3Error, S3Req, S3Result, empty, put_header, xml_body};
 use crate::cloud::Cloud;
 use crate::http::error::ApiError;
+use crate::logged::OrLog;
 use crate::object::PutInput;
 use crate::object::model::{Entry, ListQuery, Meta, Object};
 use crate::object::objects::{SloPutSegment, slice};
@@ -375,8 +376,12 @@ async fn upload_complete(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str, id: 
         .object_put_slo(&r.account, bucket, key, input, manifest)
         .await
         .map_err(|e| match e {
-            ApiError::BadRequest(m) if m.starts_with("Errors") => {
-                tracing::info!(message = %m, "a part changed while its upload completed");
+            ApiError::Typed {
+                code: crate::object::SLO_SEGMENT_ERRORS,
+                message,
+                ..
+            } => {
+                tracing::info!(%message, "a part changed while its upload completed");
                 invalid_part(0)
             }
             e => S3Error::from_api(e, key),
@@ -384,7 +389,9 @@ async fn upload_complete(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str, id: 
     super::object::reap_parts(cloud, &r.account, replaced).await;
     for (n, p) in &have {
         if !used.contains(n) {
-            let _ = super::object::delete_one(cloud, &r.account, &segs, &p.name).await;
+            super::object::delete_one(cloud, &r.account, &segs, &p.name)
+                .await
+                .or_warn(&p.name, "deleting a part the completed upload did not use");
         }
     }
     if let Err(e) = super::object::delete_one(cloud, &r.account, &segs, &mark.name).await {

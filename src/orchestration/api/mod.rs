@@ -50,7 +50,7 @@ async fn tenant_segment(
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     if let Some(Auth::Valid(ctx)) = req.extensions().get::<Auth>()
-        && !ctx.is_admin()
+        && !ctx.allowed(crate::http::policy::ORCHESTRATION_ADMIN_CONTEXT)
         && ctx.project_id() != Some(tenant.as_str())
     {
         return ApiError::Forbidden("You are not authorized to use this tenant.".into())

@@ -65,13 +65,13 @@ fn detail(root: &str, b: &Backup, mv: Mv, ctx: &RequestContext) -> Value {
         "data_timestamp": b.data_timestamp,
         "links": links(root, "backups", &b.id),
     });
-    if mv.at_least(18) && ctx.is_admin() {
+    if mv.at_least(18) && ctx.allowed(crate::http::policy::BACKUP_PROJECT_ATTRIBUTE) {
         v["os-backup-project-attr:project_id"] = json!(b.project_id);
     }
     if mv.at_least(43) {
         v["metadata"] = json!(b.metadata);
     }
-    if mv.at_least(56) && ctx.is_admin() {
+    if mv.at_least(56) && ctx.allowed(crate::http::policy::BACKUP_PROJECT_ATTRIBUTE) {
         v["user_id"] = json!(b.user_id);
     }
     if mv.at_least(64) {

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::Mv;
 use crate::http::context::RequestContext;
+use crate::http::policy;
 use crate::volume::model::{Volume, VolumeType};
 
 /// Cinder's `links`: a versioned self link and an unversioned bookmark.
@@ -77,15 +78,17 @@ pub fn volume_detail(root: &str, v: &Volume, mv: Mv, ctx: &RequestContext, host:
     if !v.image_metadata.is_empty() {
         out["volume_image_metadata"] = json!(v.image_metadata);
     }
-    if ctx.is_admin() {
+    if ctx.allowed(policy::VOLUME_HOST_ATTRIBUTE) {
         out["os-vol-host-attr:host"] = json!(host);
+    }
+    if ctx.allowed(policy::VOLUME_MIG_STATUS_ATTRIBUTE) {
         out["os-vol-mig-status-attr:migstat"] = Value::Null;
         out["os-vol-mig-status-attr:name_id"] = Value::Null;
     }
     if mv.at_least(13) {
         out["group_id"] = json!(v.group_id);
     }
-    if mv.at_least(21) && ctx.is_admin() {
+    if mv.at_least(21) && ctx.allowed(crate::http::policy::VOLUME_ADMIN_CONTEXT) {
         out["provider_id"] = Value::Null;
     }
     if mv.at_least(48) {
@@ -97,7 +100,7 @@ pub fn volume_detail(root: &str, v: &Volume, mv: Mv, ctx: &RequestContext, host:
             json!(false)
         };
     }
-    if mv.at_least(61) && ctx.is_admin() {
+    if mv.at_least(61) && ctx.allowed(crate::http::policy::VOLUME_HOST_ATTRIBUTE) {
         out["cluster_name"] = Value::Null;
     }
     if mv.at_least(63) {
