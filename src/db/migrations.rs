@@ -83,6 +83,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0026_orchestration_software",
         include_str!("migrations/0026_orchestration_software.sql"),
     ),
+    (
+        "0029_orchestration_rollback",
+        include_str!("migrations/0029_orchestration_rollback.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod blobs;
+mod facade;
 mod containers;
 pub mod model;
 pub(crate) mod objects;

@@ -15,6 +15,7 @@ mod functions;
 pub(crate) mod model;
 pub(crate) mod nested;
 pub mod registration;
+mod remote;
 mod resources;
 pub(crate) mod software;
 mod stacks;
