@@ -394,15 +394,11 @@ impl OrchestrationService {
             r.updated_at = Some(store::now());
             let rr = r.clone();
             self.write(move |c| store::resource_put(c, &rr)).await?;
-            let created =
-                resources::create(cloud, ctx, &r.intent, &r.name, &r.kind, &props).await?;
+            let created = self.make(cloud, ctx, stack, r, &props).await?;
             // Then the id: a crash from here on leaves a resource the delete finds.
             r.physical_id = created.physical_id;
             r.attributes = Value::Object(created.attributes);
             r.intent = String::new();
-            if r.kind == super::stacks::HANDLE {
-                r.attributes = Value::Object(self.handle_attributes(cloud, stack, r).await?);
-            }
             let rr = r.clone();
             self.write(move |c| store::resource_put(c, &rr)).await?;
         }
@@ -737,11 +733,7 @@ impl OrchestrationService {
                 if let Err(e) = self.write(move |c| store::resource_put(c, &rr)).await {
                     return Err((r, e));
                 }
-                let created = match resources::create(
-                    cloud, ctx, &r.intent, &r.name, &r.kind, &props,
-                )
-                .await
-                {
+                let created = match self.make(cloud, ctx, stack, &r, &props).await {
                     Ok(c) => c,
                     Err(e) => return Err((r, e)),
                 };
@@ -753,12 +745,6 @@ impl OrchestrationService {
                     return Err((r, e));
                 }
                 r.properties = Value::Object(props.clone());
-                if r.kind == super::stacks::HANDLE {
-                    match self.handle_attributes(cloud, stack, &r).await {
-                        Ok(a) => r.attributes = Value::Object(a),
-                        Err(e) => return Err((r, e)),
-                    }
-                }
                 if let Err(e) = self.wait_resource(cloud, ctx, stack, &r, deadline).await {
                     return Err((r, e));
                 }
@@ -987,6 +973,18 @@ impl OrchestrationService {
             match (r.action.as_str(), found) {
                 (CREATE, Some(id)) if r.physical_id.is_empty() => {
                     tracing::info!(stack = %stack.id, resource = %r.name, id = %id, "adopted what an interrupted create made");
+                    if r.kind == super::stacks::HANDLE {
+                        // The token made with the credential was lost: a new one.
+                        let path = format!(
+                            "/v1/{}/stacks/{}/{}/resources/{}/signal",
+                            stack.project_id, stack.name, stack.id, r.name
+                        );
+                        let token = cloud
+                            .identity
+                            .call_credential_token(&stack.owner.user_id, &stack.project_id, &id)
+                            .await?;
+                        r.attributes = Value::Object(self.handle_attributes(cloud, &path, token));
+                    }
                     r.physical_id = id;
                     r.intent = String::new();
                     let reason = "Adopted after an engine restart";
@@ -1015,29 +1013,46 @@ impl OrchestrationService {
 const WAIT_CONDITION: &str = "OS::Heat::WaitCondition";
 
 impl OrchestrationService {
+    /// Creates one resource (named by its recorded intent). A wait condition
+    /// handle is a credential that can only signal it (see
+    /// [`Self::handle_attributes`]); the rest is the type's service call.
+    async fn make(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        stack: &Stack,
+        r: &Resource,
+        props: &Map<String, Value>,
+    ) -> ApiResult<resources::Created> {
+        // For a handle this checks its properties only.
+        let mut created =
+            resources::create(cloud, ctx, &r.intent, &r.name, &r.kind, props).await?;
+        if r.kind != super::stacks::HANDLE {
+            return Ok(created);
+        }
+        let path = format!(
+            "/v1/{}/stacks/{}/{}/resources/{}/signal",
+            stack.project_id, stack.name, stack.id, r.name
+        );
+        let (id, token) = cloud
+            .identity
+            .call_credential(ctx, &r.intent, "orchestration", "POST", &path)
+            .await?;
+        created.physical_id = id;
+        created.attributes = self.handle_attributes(cloud, &path, token);
+        Ok(created)
+    }
+
     /// A wait condition handle's attributes, as Heat's `OS::Heat::WaitConditionHandle`
     /// gives them: the handle's signal URL, a token to call it with, and the curl
     /// command a guest's user_data runs (`curl_cli` plus `--data-binary
-    /// '{"status": "SUCCESS"}'`). The token is the stack owner's, project-scoped,
-    /// for Keystone's token lifetime (Heat makes a stack domain user for it).
-    async fn handle_attributes(
-        &self,
-        cloud: &Cloud,
-        stack: &Stack,
-        r: &Resource,
-    ) -> ApiResult<Map<String, Value>> {
-        let token = cloud
-            .identity
-            .token_for(&stack.owner.user_id, &stack.project_id)
-            .await?;
-        let endpoint = format!(
-            "{}/orchestration/v1/{}/stacks/{}/{}/resources/{}/signal",
-            cloud.profile.public_url(),
-            stack.project_id,
-            stack.name,
-            stack.id,
-            r.name
-        );
+    /// '{"status": "SUCCESS"}'`). The token is of an application credential of
+    /// the stack's owner whose one access rule is a POST to this handle's
+    /// signal URL (Heat makes a stack domain user for the same purpose): it
+    /// cannot list servers or read the stack, and it stops working when the
+    /// handle is deleted with its stack.
+    fn handle_attributes(&self, cloud: &Cloud, path: &str, token: String) -> Map<String, Value> {
+        let endpoint = format!("{}/orchestration{path}", cloud.profile.public_url());
         let curl = format!(
             "curl -i -X POST -H 'X-Auth-Token: {token}' -H 'Content-Type: application/json' \
              -H 'Accept: application/json' {endpoint}"
@@ -1050,7 +1065,7 @@ impl OrchestrationService {
         m.insert("token".into(), Value::String(token));
         m.insert("endpoint".into(), Value::String(endpoint));
         m.insert("curl_cli".into(), Value::String(curl));
-        Ok(m)
+        m
     }
 
     /// Waits for `count` SUCCESS signals on the handle, within the condition's

@@ -750,7 +750,8 @@ pub async fn create(
                 .insert("config".into(), Value::String(sc.config));
             Ok(c)
         }
-        // The handle's id names its signals; its token and URLs are added by
+        // The handle's properties are checked here; its credential (whose id
+        // is the handle's and names its signals), token and URLs are made by
         // the engine, which knows the stack.
         "OS::Heat::WaitConditionHandle" => {
             match s(props, "signal_transport").as_deref() {
@@ -1413,6 +1414,7 @@ pub async fn find_intended(
                 _ => None,
             }
         }
+        "OS::Heat::WaitConditionHandle" => cloud.identity.call_credential_find(ctx, intent).await?,
         "OS::Heat::SoftwareConfig" => cloud
             .orchestration
             .config_list(ctx)
@@ -1823,7 +1825,12 @@ pub async fn delete(
         }
         "OS::Nova::KeyPair" => cloud.compute.keypair_delete(ctx, id.to_owned(), None).await,
         "OS::Heat::SoftwareConfig" => cloud.orchestration.config_delete(ctx, id).await,
-        "OS::Heat::WaitConditionHandle" => cloud.orchestration.signals_clear(id).await,
+        "OS::Heat::WaitConditionHandle" => {
+            cloud.orchestration.signals_clear(id).await?;
+            // Its credential goes with it (a handle made before handles had
+            // one has none of that id: nothing to revoke).
+            cloud.identity.call_credential_revoke(ctx, id).await
+        }
         "OS::Cinder::VolumeAttachment" => {
             let Some((server, vol)) = id.split_once(':') else {
                 return Ok(());
