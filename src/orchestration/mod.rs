@@ -12,6 +12,7 @@ pub mod api;
 mod engine;
 pub mod facade;
 mod functions;
+pub(crate) mod mime;
 pub(crate) mod model;
 pub(crate) mod nested;
 pub mod registration;
