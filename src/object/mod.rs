@@ -10,8 +10,8 @@
 
 pub mod api;
 pub mod blobs;
-mod facade;
 mod containers;
+mod facade;
 pub mod model;
 pub(crate) mod objects;
 pub mod registration;

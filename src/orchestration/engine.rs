@@ -645,15 +645,17 @@ impl OrchestrationService {
                 })
                 .await;
         };
-        let failed = event(stack, None, UPDATE, FAILED, reason);
-        let started = event(stack, None, ROLLBACK, IN_PROGRESS, reason);
-        let (id, why, timeout) = (stack.id.clone(), reason.to_owned(), stack.timeout_mins);
+        // As Heat: the stack goes from UPDATE_IN_PROGRESS to ROLLBACK_IN_PROGRESS
+        // with no UPDATE_FAILED in between (which `--wait` would stop at); the
+        // failure's reason is in the failed resource's event.
+        tracing::info!(stack = %stack.id, reason, "rolling back an update");
+        let started = event(stack, None, ROLLBACK, IN_PROGRESS, "Stack ROLLBACK started");
+        let (id, timeout) = (stack.id.clone(), stack.timeout_mins);
         self.write(move |c| {
             store::stack_set_cancel(c, &id, "")?;
             store::stack_set_definition(c, &id, &template, &params, timeout)?;
             store::stack_set_environment(c, &id, &files, &registry)?;
-            store::stack_set_status(c, &id, ROLLBACK, IN_PROGRESS, &why)?;
-            store::event_add(c, &failed)?;
+            store::stack_set_status(c, &id, ROLLBACK, IN_PROGRESS, "Stack ROLLBACK started")?;
             store::event_add(c, &started)
         })
         .await?;
@@ -1025,8 +1027,7 @@ impl OrchestrationService {
         props: &Map<String, Value>,
     ) -> ApiResult<resources::Created> {
         // For a handle this checks its properties only.
-        let mut created =
-            resources::create(cloud, ctx, &r.intent, &r.name, &r.kind, props).await?;
+        let mut created = resources::create(cloud, ctx, &r.intent, &r.name, &r.kind, props).await?;
         if r.kind != super::stacks::HANDLE {
             return Ok(created);
         }

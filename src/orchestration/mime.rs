@@ -71,9 +71,8 @@ pub fn multipart(parts: &[Part]) -> String {
     use rand::Rng;
     let n: u64 = rand::rng().random_range(1_000_000_000_000_000_000..u64::MAX);
     let boundary = format!("==============={n}==");
-    let mut out = format!(
-        "Content-Type: multipart/mixed; boundary=\"{boundary}\"\nMIME-Version: 1.0\n\n"
-    );
+    let mut out =
+        format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\nMIME-Version: 1.0\n\n");
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
             out.push('\n');
@@ -182,7 +181,9 @@ mod tests {
         assert!(m.starts_with("Content-Type: multipart/mixed; boundary=\"==============="));
         assert!(m.contains("Content-Type: text/x-shellscript; charset=\"us-ascii\""));
         assert!(m.contains("Content-Disposition: attachment; filename=\"part1.sh\""));
-        assert!(m.contains("charset=\"utf-8\"\nMIME-Version: 1.0\nContent-Transfer-Encoding: base64"));
+        assert!(
+            m.contains("charset=\"utf-8\"\nMIME-Version: 1.0\nContent-Transfer-Encoding: base64")
+        );
         let back = parts_of(&m).expect("multipart");
         assert_eq!(back.len(), 3);
         assert_eq!(back[0], parts[0]);

@@ -40,7 +40,9 @@ fn object_of(public: &str, url: &str) -> Option<(String, String, String)> {
 async fn fetch(cloud: &Cloud, ctx: &RequestContext, url: &str, what: &str) -> ApiResult<String> {
     let public = cloud.profile.public_url();
     let refuse = |why: String| {
-        ApiError::bad_request(format!("Could not retrieve {what}: Failed to retrieve {what} from {url}: {why}"))
+        ApiError::bad_request(format!(
+            "Could not retrieve {what}: Failed to retrieve {what} from {url}: {why}"
+        ))
     };
     let Some((project, container, object)) = object_of(&public, url) else {
         return Err(refuse(format!(
@@ -121,16 +123,31 @@ mod tests {
     fn object_urls_of_this_cloud_only() {
         let public = "http://127.0.0.1:8080";
         assert_eq!(
-            object_of(public, "http://127.0.0.1:8080/object-storage/v1/AUTH_p1/tpl/a%20b.yaml"),
+            object_of(
+                public,
+                "http://127.0.0.1:8080/object-storage/v1/AUTH_p1/tpl/a%20b.yaml"
+            ),
             Some(("p1".into(), "tpl".into(), "a b.yaml".into()))
         );
         assert_eq!(
-            object_of(public, "http://127.0.0.1:8080/object-storage/v1/AUTH_p1/tpl/dir/x.yaml?x=1"),
+            object_of(
+                public,
+                "http://127.0.0.1:8080/object-storage/v1/AUTH_p1/tpl/dir/x.yaml?x=1"
+            ),
             Some(("p1".into(), "tpl".into(), "dir/x.yaml".into()))
         );
-        assert_eq!(object_of(public, "http://example.com/object-storage/v1/AUTH_p1/c/o"), None);
-        assert_eq!(object_of(public, "http://127.0.0.1:8080/image/v2/images"), None);
-        assert_eq!(object_of(public, "http://127.0.0.1:8080/object-storage/v1/AUTH_p1/c"), None);
+        assert_eq!(
+            object_of(public, "http://example.com/object-storage/v1/AUTH_p1/c/o"),
+            None
+        );
+        assert_eq!(
+            object_of(public, "http://127.0.0.1:8080/image/v2/images"),
+            None
+        );
+        assert_eq!(
+            object_of(public, "http://127.0.0.1:8080/object-storage/v1/AUTH_p1/c"),
+            None
+        );
         assert_eq!(object_of(public, "file:///etc/passwd"), None);
     }
 

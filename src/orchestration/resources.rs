@@ -547,7 +547,9 @@ async fn multipart_of(
             Some(other) => {
                 return Err(prop_err(
                     res,
-                    format!("parts[{i}].type: \"{other}\" is not an allowed value [text, multipart]"),
+                    format!(
+                        "parts[{i}].type: \"{other}\" is not an allowed value [text, multipart]"
+                    ),
                 ));
             }
         }

@@ -330,9 +330,11 @@ pub fn stack_set_previous(c: &Connection, id: &str, previous: &Value) -> ApiResu
 /// The definition a rollback returns to (`Value::Null`: none).
 pub fn stack_previous(c: &Connection, id: &str) -> ApiResult<Value> {
     let text: Option<String> = c
-        .query_row("SELECT previous FROM heat_stacks WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT previous FROM heat_stacks WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(sql)?;
     match text.filter(|t| !t.is_empty()) {
@@ -354,13 +356,14 @@ pub fn stack_set_cancel(c: &Connection, id: &str, cancel: &str) -> ApiResult<()>
 
 /// The cancel asked of a stack's running operation ('' none).
 pub fn stack_cancel(c: &Connection, id: &str) -> ApiResult<String> {
-    Ok(c
-        .query_row("SELECT cancel FROM heat_stacks WHERE id = ?1", [id], |r| {
+    Ok(
+        c.query_row("SELECT cancel FROM heat_stacks WHERE id = ?1", [id], |r| {
             r.get::<_, String>(0)
         })
         .optional()
         .map_err(sql)?
-        .unwrap_or_default())
+        .unwrap_or_default(),
+    )
 }
 
 pub fn event_add(c: &Connection, e: &Event) -> ApiResult<()> {

@@ -42,7 +42,10 @@ pub fn routes() -> Router<Cloud> {
                 .delete(stack_delete),
         )
         .route("/stacks/{stack_name}/actions", post(stack_action))
-        .route("/stacks/{stack_name}/{stack_id}/actions", post(stack_action))
+        .route(
+            "/stacks/{stack_name}/{stack_id}/actions",
+            post(stack_action),
+        )
         .route("/stacks/{stack_name}/resources", get(resource_list))
         .route(
             "/stacks/{stack_name}/{stack_id}/resources",
@@ -140,7 +143,10 @@ async fn stack_preview(
     headers: HeaderMap,
     Json(body): Json<StackCreate>,
 ) -> ApiResult<axum::Json<Value>> {
-    let (stack, resources) = cloud.orchestration.stack_preview(&cloud, &ctx, body).await?;
+    let (stack, resources) = cloud
+        .orchestration
+        .stack_preview(&cloud, &ctx, body)
+        .await?;
     let root = root_of(&headers, &p);
     let required = required_by(&stack);
     let items: Vec<Value> = resources
