@@ -91,6 +91,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0027_volume_groups",
         include_str!("migrations/0027_volume_groups.sql"),
     ),
+    (
+        "0029_orchestration_rollback",
+        include_str!("migrations/0029_orchestration_rollback.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {

@@ -90,27 +90,97 @@ impl super::Identity {
 }
 
 impl super::Identity {
-    /// A project-scoped token for a user, issued without a password, for Keystone's
-    /// default lifetime: what Heat's wait condition handles hand a guest to signal
-    /// with (Heat obtains it for a stack domain user it creates; onestack issues it
-    /// for the stack's owner). It is checked like any token: the user must still
-    /// hold a role on the project when it is used.
-    pub async fn token_for(&self, user_id: &str, project_id: &str) -> ApiResult<String> {
+    /// A credential that can make one call only: an application credential of
+    /// the caller (its roles on its project) with one access rule (`service`,
+    /// `method`, `path`), and a token of it for Keystone's default lifetime.
+    /// What Heat's wait condition handle hands a guest to signal with (Heat
+    /// makes a stack domain user for it); deleting the credential
+    /// ([`Self::call_credential_revoke`]) makes its tokens invalid. Returns the
+    /// credential's id and the token.
+    pub async fn call_credential(
+        &self,
+        ctx: &crate::http::context::RequestContext,
+        name: &str,
+        service: &str,
+        method: &str,
+        path: &str,
+    ) -> ApiResult<(String, String)> {
+        let input = super::resources::AppCredInput {
+            name: name.to_owned(),
+            description: Some(format!("May only {method} {path} ({service})")),
+            secret: None,
+            expires_at: None,
+            roles: None,
+            unrestricted: false,
+            access_rules: Some(vec![super::extensions::AccessRuleInput {
+                id: None,
+                service: Some(service.to_owned()),
+                path: Some(path.to_owned()),
+                method: Some(method.to_owned()),
+            }]),
+        };
+        let (ac, _secret) = self
+            .app_cred_create(ctx, ctx.user.id.clone(), input)
+            .await?;
+        let token = self
+            .call_credential_token(&ac.user_id, &ac.project_id, &ac.id)
+            .await?;
+        Ok((ac.id, token))
+    }
+
+    /// A new token of a credential [`Self::call_credential`] made.
+    pub async fn call_credential_token(
+        &self,
+        user_id: &str,
+        project_id: &str,
+        credential_id: &str,
+    ) -> ApiResult<String> {
         use super::token::{ScopePayload, TokenPayload, new_audit_id};
         let now = Utc::now();
         let payload = TokenPayload {
             user_id: user_id.to_owned(),
-            methods: vec!["token".into()],
+            methods: vec!["application_credential".into()],
             scope: ScopePayload::Project(project_id.to_owned()),
             issued_at: now.timestamp_micros(),
             expires_at: (now + self.inner.config.token_expiration).timestamp_micros(),
             audit_ids: vec![new_audit_id()],
-            app_cred_id: None,
+            app_cred_id: Some(credential_id.to_owned()),
             trust_id: None,
             oauth_access_token_id: None,
         };
         // Refuse now what the token would be refused for later.
         self.resolve(payload.clone()).await?;
         Ok(self.inner.tokens.encode(&payload)?)
+    }
+
+    /// The id of the caller's credential of this name, if any (what a create
+    /// interrupted before recording the id made).
+    pub async fn call_credential_find(
+        &self,
+        ctx: &crate::http::context::RequestContext,
+        name: &str,
+    ) -> ApiResult<Option<String>> {
+        Ok(self
+            .app_cred_list(ctx, ctx.user.id.clone(), Some(name.to_owned()))
+            .await?
+            .into_iter()
+            .next()
+            .map(|a| a.id))
+    }
+
+    /// Deletes a credential [`Self::call_credential`] made; one already gone
+    /// is fine.
+    pub async fn call_credential_revoke(
+        &self,
+        ctx: &crate::http::context::RequestContext,
+        id: &str,
+    ) -> ApiResult<()> {
+        match self
+            .app_cred_delete(ctx, ctx.user.id.clone(), id.to_owned())
+            .await
+        {
+            Err(crate::http::error::ApiError::NotFound { .. }) => Ok(()),
+            other => other,
+        }
     }
 }

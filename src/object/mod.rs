@@ -11,6 +11,7 @@
 pub mod api;
 pub mod blobs;
 mod containers;
+mod facade;
 pub mod model;
 pub(crate) mod objects;
 pub mod registration;

@@ -27,7 +27,19 @@ pub enum Op {
     Delete,
     /// Delete what a failed create left, ending in `ROLLBACK_COMPLETE`.
     Rollback,
+    /// Bring a stack whose update failed or was cancelled back to the
+    /// definition it had before (already restored), ending in `ROLLBACK_COMPLETE`.
+    UpdateRollback,
 }
+
+/// What `cancel` asks of a running operation.
+pub const CANCEL_ROLLBACK: &str = "rollback";
+pub const CANCEL_NO_ROLLBACK: &str = "no_rollback";
+/// Heat's reason for a cancelled operation (`ForcedCancel`).
+const CANCELLED: &str = "Operation cancelled";
+
+/// The action of a stack returning to what it was before a failed operation.
+const ROLLBACK: &str = "ROLLBACK";
 
 /// Default stack timeout, Heat's `stack_action_timeout` (minutes).
 const DEFAULT_TIMEOUT_MINS: i64 = 60;
@@ -221,7 +233,8 @@ impl OrchestrationService {
             let _held = lock.lock().await;
             let r = match op {
                 Op::Create => this.run_create(&cloud, &stack_id).await,
-                Op::Update => this.run_update(&cloud, &stack_id).await,
+                Op::Update => this.run_update(&cloud, &stack_id, UPDATE).await,
+                Op::UpdateRollback => this.run_update(&cloud, &stack_id, ROLLBACK).await,
                 Op::Delete | Op::Rollback => this.run_delete(&cloud, &stack_id, op).await,
             };
             if let Err(e) = r {
@@ -294,6 +307,9 @@ impl OrchestrationService {
         for name in t.order()? {
             if self.is_cancelled(stack_id) {
                 return Ok(());
+            }
+            if !self.cancel_asked(stack_id).await?.is_empty() {
+                return self.cancelled(cloud, &stack, CREATE, false).await;
             }
             let current = self.resources_of(stack_id).await?;
             let Some(mut r) = current.get(&name).cloned() else {
@@ -378,15 +394,11 @@ impl OrchestrationService {
             r.updated_at = Some(store::now());
             let rr = r.clone();
             self.write(move |c| store::resource_put(c, &rr)).await?;
-            let created =
-                resources::create(cloud, ctx, &r.intent, &r.name, &r.kind, &props).await?;
+            let created = self.make(cloud, ctx, stack, r, &props).await?;
             // Then the id: a crash from here on leaves a resource the delete finds.
             r.physical_id = created.physical_id;
             r.attributes = Value::Object(created.attributes);
             r.intent = String::new();
-            if r.kind == super::stacks::HANDLE {
-                r.attributes = Value::Object(self.handle_attributes(cloud, stack, r).await?);
-            }
             let rr = r.clone();
             self.write(move |c| store::resource_put(c, &rr)).await?;
         }
@@ -461,13 +473,25 @@ impl OrchestrationService {
     /// updated in place where their type allows it, else replaced (the new one
     /// first, the old one deleted at the end, as Heat does); removed ones are
     /// deleted last, in reverse creation order.
-    async fn run_update(&self, cloud: &Cloud, stack_id: &str) -> ApiResult<()> {
+    ///
+    /// `action` is UPDATE, or ROLLBACK for the run that returns to the previous
+    /// definition. An update checks for a cancel before each resource; a failed
+    /// or cancelled update rolls back when asked to (see [`Self::cancelled`]).
+    async fn run_update(&self, cloud: &Cloud, stack_id: &str, action: &str) -> ApiResult<()> {
         let stack = self.load(stack_id).await?;
         let t = stack.definition()?;
         let ctx = stack.owner.context();
         let deadline = Self::deadline(&stack);
         let before = self.resources_of(stack_id).await?;
         for name in t.order()? {
+            if action == UPDATE {
+                let cancel = self.cancel_asked(stack_id).await?;
+                if !cancel.is_empty() {
+                    return self
+                        .cancelled(cloud, &stack, UPDATE, cancel == CANCEL_ROLLBACK)
+                        .await;
+                }
+            }
             let current = self.resources_of(stack_id).await?;
             let Some(def) = t.resources.get(&name) else {
                 continue;
@@ -510,7 +534,10 @@ impl OrchestrationService {
                 r.status_reason = reason.clone();
                 self.record(&stack, &r, &reason).await?;
                 let why = format!("Resource UPDATE failed: {reason}");
-                return self.stack_state(&stack, UPDATE, FAILED, &why).await;
+                if action == UPDATE && !stack.disable_rollback {
+                    return self.rollback_update(cloud, &stack, &why).await;
+                }
+                return self.stack_state(&stack, action, FAILED, &why).await;
             }
         }
         // Clean-up: what was replaced, then what left the template.
@@ -536,7 +563,7 @@ impl OrchestrationService {
             {
                 let reason = format!("{}: resources.{}: {}", error_type(&e), r.name, e);
                 let why = format!("Resource DELETE failed: {reason}");
-                return self.stack_state(&stack, UPDATE, FAILED, &why).await;
+                return self.stack_state(&stack, action, FAILED, &why).await;
             }
             if removed {
                 r.action = DELETE.into();
@@ -556,11 +583,84 @@ impl OrchestrationService {
         }
         self.stack_state(
             &stack,
-            UPDATE,
+            action,
             COMPLETE,
-            "Stack UPDATE completed successfully",
+            &format!("Stack {action} completed successfully"),
         )
         .await
+    }
+
+    /// The cancel asked of a stack's running operation ('' none).
+    async fn cancel_asked(&self, stack_id: &str) -> ApiResult<String> {
+        let id = stack_id.to_owned();
+        self.read(move |c| store::stack_cancel(c, &id)).await
+    }
+
+    /// Ends a cancelled create or update: `{action}_FAILED` ("Operation
+    /// cancelled"), then for an update asked to, the rollback.
+    async fn cancelled(
+        &self,
+        cloud: &Cloud,
+        stack: &Stack,
+        action: &str,
+        rollback: bool,
+    ) -> ApiResult<()> {
+        if rollback && action == UPDATE {
+            return self.rollback_update(cloud, stack, CANCELLED).await;
+        }
+        let ev = event(stack, None, action, FAILED, CANCELLED);
+        let (id, action) = (stack.id.clone(), action.to_owned());
+        self.write(move |c| {
+            store::stack_set_cancel(c, &id, "")?;
+            store::stack_set_status(c, &id, &action, FAILED, CANCELLED)?;
+            store::event_add(c, &ev)
+        })
+        .await
+    }
+
+    /// Fails an update and starts its rollback in one transaction: the stack
+    /// gets back its previous definition (template, parameters, files,
+    /// registry) and ROLLBACK_IN_PROGRESS; a run of [`Op::UpdateRollback`]
+    /// (waiting for this run's lock) then brings the resources to it.
+    async fn rollback_update(&self, cloud: &Cloud, stack: &Stack, reason: &str) -> ApiResult<()> {
+        let id = stack.id.clone();
+        let previous = self.read(move |c| store::stack_previous(c, &id)).await?;
+        let obj = |k: &str| match previous.get(k) {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        let (Some(template), params, files, registry) = (
+            previous.get("template").cloned(),
+            obj("parameters"),
+            obj("files"),
+            obj("registry"),
+        ) else {
+            let ev = event(stack, None, UPDATE, FAILED, reason);
+            let (id, why) = (stack.id.clone(), reason.to_owned());
+            return self
+                .write(move |c| {
+                    store::stack_set_cancel(c, &id, "")?;
+                    store::stack_set_status(c, &id, UPDATE, FAILED, &why)?;
+                    store::event_add(c, &ev)
+                })
+                .await;
+        };
+        // As Heat: the stack goes from UPDATE_IN_PROGRESS to ROLLBACK_IN_PROGRESS
+        // with no UPDATE_FAILED in between (which `--wait` would stop at); the
+        // failure's reason is in the failed resource's event.
+        tracing::info!(stack = %stack.id, reason, "rolling back an update");
+        let started = event(stack, None, ROLLBACK, IN_PROGRESS, "Stack ROLLBACK started");
+        let (id, timeout) = (stack.id.clone(), stack.timeout_mins);
+        self.write(move |c| {
+            store::stack_set_cancel(c, &id, "")?;
+            store::stack_set_definition(c, &id, &template, &params, timeout)?;
+            store::stack_set_environment(c, &id, &files, &registry)?;
+            store::stack_set_status(c, &id, ROLLBACK, IN_PROGRESS, "Stack ROLLBACK started")?;
+            store::event_add(c, &started)
+        })
+        .await?;
+        self.spawn(cloud.clone(), stack.id.clone(), Op::UpdateRollback);
+        Ok(())
     }
 
     /// One existing resource of an update: unchanged, updated in place, or
@@ -617,18 +717,25 @@ impl OrchestrationService {
             Ok(false) => {
                 // Replace: the new resource first (its intent recorded before
                 // the call, so a restart removes a half-made replacement); the
-                // old id waits for clean-up.
+                // old id waits for clean-up. One an earlier replacement left
+                // (an update rolled back before its clean-up) goes now.
+                if !r.replaced_id.is_empty() {
+                    let old = r.replaced_id.clone();
+                    if let Err(e) = self
+                        .delete_resource(cloud, ctx, stack, &r.kind, &old, deadline)
+                        .await
+                    {
+                        return Err((r, e));
+                    }
+                    r.replaced_id = String::new();
+                }
                 r.intent = resources::intent_name(&stack.name, &r.name, &props);
                 r.updated_at = Some(store::now());
                 let rr = r.clone();
                 if let Err(e) = self.write(move |c| store::resource_put(c, &rr)).await {
                     return Err((r, e));
                 }
-                let created = match resources::create(
-                    cloud, ctx, &r.intent, &r.name, &r.kind, &props,
-                )
-                .await
-                {
+                let created = match self.make(cloud, ctx, stack, &r, &props).await {
                     Ok(c) => c,
                     Err(e) => return Err((r, e)),
                 };
@@ -640,12 +747,6 @@ impl OrchestrationService {
                     return Err((r, e));
                 }
                 r.properties = Value::Object(props.clone());
-                if r.kind == super::stacks::HANDLE {
-                    match self.handle_attributes(cloud, stack, &r).await {
-                        Ok(a) => r.attributes = Value::Object(a),
-                        Err(e) => return Err((r, e)),
-                    }
-                }
                 if let Err(e) = self.wait_resource(cloud, ctx, stack, &r, deadline).await {
                     return Err((r, e));
                 }
@@ -788,11 +889,17 @@ impl OrchestrationService {
         let (mut resumed, mut failed) = (0, 0);
         for stack in stacks {
             match stack.action.as_str() {
-                DELETE | "ROLLBACK" => {
+                DELETE | ROLLBACK => {
+                    let id = stack.id.clone();
+                    let previous = self.read(move |c| store::stack_previous(c, &id)).await?;
                     let op = if stack.action == DELETE {
                         Op::Delete
-                    } else {
+                    } else if previous.is_null() {
                         Op::Rollback
+                    } else {
+                        // An update's rollback: the definition is already the
+                        // previous one; the run is an update to it.
+                        Op::UpdateRollback
                     };
                     self.spawn(cloud.clone(), stack.id.clone(), op);
                     resumed += 1;
@@ -868,6 +975,18 @@ impl OrchestrationService {
             match (r.action.as_str(), found) {
                 (CREATE, Some(id)) if r.physical_id.is_empty() => {
                     tracing::info!(stack = %stack.id, resource = %r.name, id = %id, "adopted what an interrupted create made");
+                    if r.kind == super::stacks::HANDLE {
+                        // The token made with the credential was lost: a new one.
+                        let path = format!(
+                            "/v1/{}/stacks/{}/{}/resources/{}/signal",
+                            stack.project_id, stack.name, stack.id, r.name
+                        );
+                        let token = cloud
+                            .identity
+                            .call_credential_token(&stack.owner.user_id, &stack.project_id, &id)
+                            .await?;
+                        r.attributes = Value::Object(self.handle_attributes(cloud, &path, token));
+                    }
                     r.physical_id = id;
                     r.intent = String::new();
                     let reason = "Adopted after an engine restart";
@@ -896,29 +1015,45 @@ impl OrchestrationService {
 const WAIT_CONDITION: &str = "OS::Heat::WaitCondition";
 
 impl OrchestrationService {
+    /// Creates one resource (named by its recorded intent). A wait condition
+    /// handle is a credential that can only signal it (see
+    /// [`Self::handle_attributes`]); the rest is the type's service call.
+    async fn make(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        stack: &Stack,
+        r: &Resource,
+        props: &Map<String, Value>,
+    ) -> ApiResult<resources::Created> {
+        // For a handle this checks its properties only.
+        let mut created = resources::create(cloud, ctx, &r.intent, &r.name, &r.kind, props).await?;
+        if r.kind != super::stacks::HANDLE {
+            return Ok(created);
+        }
+        let path = format!(
+            "/v1/{}/stacks/{}/{}/resources/{}/signal",
+            stack.project_id, stack.name, stack.id, r.name
+        );
+        let (id, token) = cloud
+            .identity
+            .call_credential(ctx, &r.intent, "orchestration", "POST", &path)
+            .await?;
+        created.physical_id = id;
+        created.attributes = self.handle_attributes(cloud, &path, token);
+        Ok(created)
+    }
+
     /// A wait condition handle's attributes, as Heat's `OS::Heat::WaitConditionHandle`
     /// gives them: the handle's signal URL, a token to call it with, and the curl
     /// command a guest's user_data runs (`curl_cli` plus `--data-binary
-    /// '{"status": "SUCCESS"}'`). The token is the stack owner's, project-scoped,
-    /// for Keystone's token lifetime (Heat makes a stack domain user for it).
-    async fn handle_attributes(
-        &self,
-        cloud: &Cloud,
-        stack: &Stack,
-        r: &Resource,
-    ) -> ApiResult<Map<String, Value>> {
-        let token = cloud
-            .identity
-            .token_for(&stack.owner.user_id, &stack.project_id)
-            .await?;
-        let endpoint = format!(
-            "{}/orchestration/v1/{}/stacks/{}/{}/resources/{}/signal",
-            cloud.profile.public_url(),
-            stack.project_id,
-            stack.name,
-            stack.id,
-            r.name
-        );
+    /// '{"status": "SUCCESS"}'`). The token is of an application credential of
+    /// the stack's owner whose one access rule is a POST to this handle's
+    /// signal URL (Heat makes a stack domain user for the same purpose): it
+    /// cannot list servers or read the stack, and it stops working when the
+    /// handle is deleted with its stack.
+    fn handle_attributes(&self, cloud: &Cloud, path: &str, token: String) -> Map<String, Value> {
+        let endpoint = format!("{}/orchestration{path}", cloud.profile.public_url());
         let curl = format!(
             "curl -i -X POST -H 'X-Auth-Token: {token}' -H 'Content-Type: application/json' \
              -H 'Accept: application/json' {endpoint}"
@@ -931,7 +1066,7 @@ impl OrchestrationService {
         m.insert("token".into(), Value::String(token));
         m.insert("endpoint".into(), Value::String(endpoint));
         m.insert("curl_cli".into(), Value::String(curl));
-        Ok(m)
+        m
     }
 
     /// Waits for `count` SUCCESS signals on the handle, within the condition's

@@ -30,6 +30,8 @@ const TYPES: &[(&str, &[&str])] = &[
         "OS::Heat::SoftwareConfig",
         &["group", "config", "inputs", "outputs", "options"],
     ),
+    ("OS::Heat::CloudConfig", &["cloud_config"]),
+    ("OS::Heat::MultipartMime", &["parts", "group"]),
     ("OS::Heat::WaitConditionHandle", &["signal_transport"]),
     ("OS::Heat::WaitCondition", &["handle", "timeout", "count"]),
     (
@@ -355,7 +357,9 @@ pub fn attribute_names(kind: &str) -> Option<&'static [&'static str]> {
         "OS::Heat::RandomString" => &["value"],
         "OS::Heat::Value" => &["value"],
         "OS::Heat::TestResource" => &["output"],
-        "OS::Heat::SoftwareConfig" => &["config"],
+        "OS::Heat::SoftwareConfig" | "OS::Heat::CloudConfig" | "OS::Heat::MultipartMime" => {
+            &["config"]
+        }
         "OS::Heat::WaitConditionHandle" => &["token", "endpoint", "curl_cli", "signal"],
         "OS::Heat::WaitCondition" => &["data"],
         "OS::Neutron::Net" => &[
@@ -480,6 +484,77 @@ fn pick(m: &Map<String, Value>, keys: &[&str]) -> Map<String, Value> {
                 .map(|v| ((*k).to_owned(), v.clone()))
         })
         .collect()
+}
+
+/// A software config made by a config resource (CloudConfig, MultipartMime):
+/// its id, and its text as the `config` attribute.
+async fn config_resource(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    physical: &str,
+    group: Option<String>,
+    text: String,
+) -> ApiResult<Created> {
+    let input = crate::orchestration::software::ConfigCreate {
+        name: Some(physical.to_owned()),
+        group: group.or_else(|| Some("Heat::Ungrouped".into())),
+        config: Some(Value::String(text)),
+        inputs: None,
+        outputs: None,
+        options: None,
+    };
+    let sc = cloud.orchestration.config_create(ctx, input).await?;
+    let mut c = Created::id(sc.id);
+    c.attributes
+        .insert("config".into(), Value::String(sc.config));
+    Ok(c)
+}
+
+/// The message of an `OS::Heat::MultipartMime`: each part's `config` (a
+/// software config's text when it names one by id), as a `text` part of its
+/// `subtype` and `filename`, or for `type: multipart` the parts of that
+/// message, joined as Heat does.
+async fn multipart_of(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    props: &Map<String, Value>,
+) -> ApiResult<String> {
+    use crate::orchestration::mime::{Part, multipart, parts_of};
+    let items = match props.get("parts") {
+        None | Some(Value::Null) => vec![],
+        Some(Value::Array(a)) => a.clone(),
+        Some(_) => return Err(prop_err(res, "parts: Value must be a list")),
+    };
+    let mut parts = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(m) = item else {
+            return Err(prop_err(res, format!("parts[{i}]: Value must be a map")));
+        };
+        let mut text = s(m, "config").unwrap_or_default();
+        if is_uuid(&text)
+            && let Ok(sc) = cloud.orchestration.config_get(ctx, &text).await
+        {
+            text = sc.config;
+        }
+        match s(m, "type").as_deref() {
+            None | Some("text") => parts.push(Part::new(
+                &text,
+                &s(m, "subtype").unwrap_or_default(),
+                &s(m, "filename").unwrap_or_default(),
+            )),
+            Some("multipart") => parts.extend(parts_of(&text).unwrap_or_default()),
+            Some(other) => {
+                return Err(prop_err(
+                    res,
+                    format!(
+                        "parts[{i}].type: \"{other}\" is not an allowed value [text, multipart]"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(multipart(&parts))
 }
 
 /// Heat's default physical name: `<stack>-<resource>-<12 random characters>`.
@@ -753,7 +828,25 @@ pub async fn create(
                 .insert("config".into(), Value::String(sc.config));
             Ok(c)
         }
-        // The handle's id names its signals; its token and URLs are added by
+        // A cloud-config as Heat writes it: the `#cloud-config` line, then the
+        // property as YAML.
+        "OS::Heat::CloudConfig" => {
+            let cc = props
+                .get("cloud_config")
+                .cloned()
+                .unwrap_or_else(|| json!({}));
+            if !cc.is_object() {
+                return Err(prop_err(res, "cloud_config: Value must be a map"));
+            }
+            let yaml = serde_yaml_ng::to_string(&cc).map_err(|e| prop_err(res, e))?;
+            config_resource(cloud, ctx, physical, None, format!("#cloud-config\n{yaml}")).await
+        }
+        "OS::Heat::MultipartMime" => {
+            let text = multipart_of(cloud, ctx, res, props).await?;
+            config_resource(cloud, ctx, physical, s(props, "group"), text).await
+        }
+        // The handle's properties are checked here; its credential (whose id
+        // is the handle's and names its signals), token and URLs are made by
         // the engine, which knows the stack.
         "OS::Heat::WaitConditionHandle" => {
             match s(props, "signal_transport").as_deref() {
@@ -1202,8 +1295,30 @@ async fn server_create(
             .collect();
         server.insert("metadata".into(), Value::Object(m));
     }
-    if let Some(ud) = s(props, "user_data") {
+    let format = s(props, "user_data_format").unwrap_or_else(|| "HEAT_CFNTOOLS".into());
+    if !["HEAT_CFNTOOLS", "RAW", "SOFTWARE_CONFIG"].contains(&format.as_str()) {
+        return Err(prop_err(
+            res,
+            format!(
+                "user_data_format: \"{format}\" is not an allowed value [HEAT_CFNTOOLS, RAW, SOFTWARE_CONFIG]"
+            ),
+        ));
+    }
+    if let Some(mut ud) = s(props, "user_data") {
         use base64::Engine;
+        // RAW and SOFTWARE_CONFIG user data naming a software config (a
+        // SoftwareConfig, CloudConfig or MultipartMime resource) is its text.
+        if format != "HEAT_CFNTOOLS"
+            && is_uuid(&ud)
+            && let Ok(sc) = cloud.orchestration.config_get(ctx, &ud).await
+        {
+            ud = sc.config;
+        }
+        // HEAT_CFNTOOLS (Heat's default, for heat-cfntools guests) is passed as
+        // given, like RAW: no guest here runs cfn-init.
+        if format == "SOFTWARE_CONFIG" {
+            ud = crate::orchestration::mime::software_config_user_data(&ud);
+        }
         server.insert(
             "user_data".into(),
             Value::String(base64::engine::general_purpose::STANDARD.encode(ud)),
@@ -1417,7 +1532,8 @@ pub async fn find_intended(
                 _ => None,
             }
         }
-        "OS::Heat::SoftwareConfig" => cloud
+        "OS::Heat::WaitConditionHandle" => cloud.identity.call_credential_find(ctx, intent).await?,
+        "OS::Heat::SoftwareConfig" | "OS::Heat::CloudConfig" | "OS::Heat::MultipartMime" => cloud
             .orchestration
             .config_list(ctx)
             .await?
@@ -1826,8 +1942,15 @@ pub async fn delete(
                 .map(drop)
         }
         "OS::Nova::KeyPair" => cloud.compute.keypair_delete(ctx, id.to_owned(), None).await,
-        "OS::Heat::SoftwareConfig" => cloud.orchestration.config_delete(ctx, id).await,
-        "OS::Heat::WaitConditionHandle" => cloud.orchestration.signals_clear(id).await,
+        "OS::Heat::SoftwareConfig" | "OS::Heat::CloudConfig" | "OS::Heat::MultipartMime" => {
+            cloud.orchestration.config_delete(ctx, id).await
+        }
+        "OS::Heat::WaitConditionHandle" => {
+            cloud.orchestration.signals_clear(id).await?;
+            // Its credential goes with it (a handle made before handles had
+            // one has none of that id: nothing to revoke).
+            cloud.identity.call_credential_revoke(ctx, id).await
+        }
         "OS::Cinder::VolumeAttachment" => {
             let Some((server, vol)) = id.split_once(':') else {
                 return Ok(());

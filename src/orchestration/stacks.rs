@@ -14,6 +14,31 @@ use crate::cloud::Cloud;
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 
+/// What a preview resolves the template's functions against: the stack's
+/// parameters, each resource's name for its id, no attributes yet.
+struct PreviewScope<'a> {
+    stack: &'a Stack,
+}
+
+impl super::template::Scope for PreviewScope<'_> {
+    fn param(&self, name: &str) -> Option<Value> {
+        match name {
+            "OS::stack_name" => Some(Value::String(self.stack.name.clone())),
+            "OS::stack_id" => Some(Value::String(self.stack.id.clone())),
+            "OS::project_id" => Some(Value::String(self.stack.project_id.clone())),
+            _ => self.stack.parameters.get(name).cloned(),
+        }
+    }
+
+    fn resource_id(&self, name: &str) -> Option<String> {
+        Some(name.to_owned())
+    }
+
+    fn attr(&self, _name: &str, _attr: &str) -> Option<Value> {
+        Some(Value::Null)
+    }
+}
+
 /// The body of `POST /stacks` (and of `POST /validate`, which reads the template
 /// and environment only).
 #[derive(Debug, Deserialize, Default)]
@@ -44,10 +69,11 @@ pub fn template_of(req: &StackCreate) -> ApiResult<Template> {
                 "The template is not a JSON object or YAML mapping.",
             ));
         }
-        (None, Some(_)) => {
-            return Err(ApiError::bad_request(
-                "template_url is not supported by this cloud; send the template inline (the openstack client does).",
-            ));
+        // `remote::resolve` has read it by now when it could.
+        (None, Some(url)) => {
+            return Err(ApiError::bad_request(format!(
+                "Could not retrieve template: {url} was not read"
+            )));
         }
         (None, None) => return Err(ApiError::bad_request("No template specified")),
     };
@@ -70,6 +96,16 @@ pub fn template_of(req: &StackCreate) -> ApiResult<Template> {
     let t = Template::parse(raw)?;
     super::nested::check_template(&files, &registry, &t, 0)?;
     Ok(t)
+}
+
+/// Reads what a request names by URL from this cloud's object store (see
+/// `remote.rs`).
+pub async fn resolve_remote(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    req: &mut StackCreate,
+) -> ApiResult<()> {
+    super::remote::resolve(cloud, ctx, req).await
 }
 
 /// The request's `files`: name to text.
@@ -263,9 +299,37 @@ impl OrchestrationService {
         ctx: &RequestContext,
         req: StackCreate,
     ) -> ApiResult<Stack> {
+        let stack = self.stack_prepare(cloud, ctx, req, true).await?;
+        let rows = init_rows(&stack, &stack.definition()?)?;
+        let ev = engine::event(&stack, None, CREATE, IN_PROGRESS, "Stack CREATE started");
+        let s = stack.clone();
+        self.write(move |c| {
+            store::stack_insert(c, &s)?;
+            for r in &rows {
+                store::resource_put(c, r)?;
+            }
+            store::event_add(c, &ev)
+        })
+        .await?;
+        self.spawn(cloud.clone(), stack.id.clone(), Op::Create);
+        Ok(stack)
+    }
+
+    /// Everything a create checks, without recording anything: the stack as it
+    /// would be made (CREATE_IN_PROGRESS, a new id). `write`: the caller must
+    /// be allowed to change the project (a create; not a preview).
+    async fn stack_prepare(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        mut req: StackCreate,
+        write: bool,
+    ) -> ApiResult<Stack> {
         let owner = Owner::of(ctx)
             .ok_or_else(|| ApiError::bad_request("A project-scoped token is required."))?;
-        may_change(ctx, &owner.project_id)?;
+        if write {
+            may_change(ctx, &owner.project_id)?;
+        }
         let name = req
             .stack_name
             .clone()
@@ -276,6 +340,7 @@ impl OrchestrationService {
                 "Stack adopt is not supported by this cloud.",
             ));
         }
+        super::remote::resolve(cloud, ctx, &mut req).await?;
         let t = template_of(&req)?;
         let parameters = t.resolve_parameters(&given_parameters(&req)?)?;
         let now = store::now();
@@ -299,19 +364,43 @@ impl OrchestrationService {
             files: files_of(&req)?,
             registry: registry_of(&req)?,
         };
-        let rows = init_rows(&stack, &stack.definition()?)?;
-        let ev = engine::event(&stack, None, CREATE, IN_PROGRESS, "Stack CREATE started");
-        let s = stack.clone();
-        self.write(move |c| {
-            store::stack_insert(c, &s)?;
-            for r in &rows {
-                store::resource_put(c, r)?;
-            }
-            store::event_add(c, &ev)
-        })
-        .await?;
-        self.spawn(cloud.clone(), stack.id.clone(), Op::Create);
         Ok(stack)
+    }
+
+    /// `POST /stacks/preview`: the stack a create would make and its resources
+    /// with their properties resolved as far as they can be before anything
+    /// exists (a `get_resource` is the resource's name, a `get_attr` null, as
+    /// Heat previews them). Nothing is recorded or created.
+    pub async fn stack_preview(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        req: StackCreate,
+    ) -> ApiResult<(Stack, Vec<(Resource, Value)>)> {
+        if !ctx.can_read() {
+            return Err(ApiError::forbidden());
+        }
+        // A preview changes nothing: a reader may ask for one (Heat's policy).
+        let mut stack = self.stack_prepare(cloud, ctx, req, false).await?;
+        stack.id = "None".into();
+        stack.action = INIT.into();
+        stack.status = COMPLETE.into();
+        stack.status_reason = String::new();
+        let t = stack.definition()?;
+        let scope = PreviewScope { stack: &stack };
+        let mut out = Vec::new();
+        for r in init_rows(&stack, &t)? {
+            let props = match t.resources.get(&r.name) {
+                Some(d) => super::template::resolve(&d.properties, &scope)?,
+                None => Value::Null,
+            };
+            let props = match props {
+                Value::Object(m) => Value::Object(m),
+                _ => Value::Object(Map::new()),
+            };
+            out.push((r, props));
+        }
+        Ok((stack, out))
     }
 
     /// `PUT /stacks/{name}/{id}` (`patch`: `PATCH`, Heat's `--existing`, where the
@@ -322,10 +411,11 @@ impl OrchestrationService {
         cloud: &Cloud,
         ctx: &RequestContext,
         name_or_id: &str,
-        req: StackCreate,
+        mut req: StackCreate,
         patch: bool,
     ) -> ApiResult<()> {
         let stack = self.stack_find(ctx, name_or_id).await?;
+        super::remote::resolve(cloud, ctx, &mut req).await?;
         may_change(ctx, &stack.project_id)?;
         if stack.deleted_at.is_some() {
             return Err(super::stack_not_found(name_or_id));
@@ -362,7 +452,16 @@ impl OrchestrationService {
         let timeout = timeout_of(&req.timeout_mins)?.or(stack.timeout_mins);
         let ev = engine::event(&stack, None, UPDATE, IN_PROGRESS, "Stack UPDATE started");
         let (id, raw) = (stack.id.clone(), t.raw.clone());
+        // What a cancelled or failed update rolls back to.
+        let previous = serde_json::json!({
+            "template": stack.template,
+            "parameters": stack.parameters,
+            "files": stack.files,
+            "registry": stack.registry,
+        });
         self.write(move |c| {
+            store::stack_set_previous(c, &id, &previous)?;
+            store::stack_set_cancel(c, &id, "")?;
             store::stack_set_definition(c, &id, &raw, &parameters, timeout)?;
             store::stack_set_environment(c, &id, &files, &registry)?;
             store::stack_set_status(c, &id, UPDATE, IN_PROGRESS, "Stack UPDATE started")?;
@@ -371,6 +470,39 @@ impl OrchestrationService {
         .await?;
         self.spawn(cloud.clone(), stack.id.clone(), Op::Update);
         Ok(())
+    }
+
+    /// `POST /stacks/{name}/{id}/actions` with `cancel_update` (`rollback`) or
+    /// `cancel_without_rollback`: records the request, which the running
+    /// engine reads before its next resource (the resource in progress
+    /// finishes first). Heat's 400 when the stack is not in an operation that
+    /// can be cancelled that way.
+    pub async fn stack_cancel(
+        &self,
+        ctx: &RequestContext,
+        stack: &Stack,
+        rollback: bool,
+    ) -> ApiResult<()> {
+        may_change(ctx, &stack.project_id)?;
+        let allowed: &[&str] = if rollback {
+            &[UPDATE]
+        } else {
+            &[UPDATE, CREATE]
+        };
+        if stack.status != IN_PROGRESS || !allowed.contains(&stack.action.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "Cancelling update when stack is {} is not supported.",
+                stack.full_status()
+            )));
+        }
+        let id = stack.id.clone();
+        let cancel = if rollback {
+            engine::CANCEL_ROLLBACK
+        } else {
+            engine::CANCEL_NO_ROLLBACK
+        };
+        self.write(move |c| store::stack_set_cancel(c, &id, cancel))
+            .await
     }
 
     /// `DELETE /stacks/{name}/{id}`: records DELETE_IN_PROGRESS at once (a running

@@ -311,6 +311,61 @@ pub fn stack_set_environment(
     Ok(())
 }
 
+/// Records the definition an update replaces (`Value::Null`: none), what a
+/// rollback returns to.
+pub fn stack_set_previous(c: &Connection, id: &str, previous: &Value) -> ApiResult<()> {
+    let text = if previous.is_null() {
+        String::new()
+    } else {
+        serde_json::to_string(previous).map_err(json_err)?
+    };
+    c.execute(
+        "UPDATE heat_stacks SET previous = ?2 WHERE id = ?1",
+        params![id, text],
+    )
+    .map_err(sql)?;
+    Ok(())
+}
+
+/// The definition a rollback returns to (`Value::Null`: none).
+pub fn stack_previous(c: &Connection, id: &str) -> ApiResult<Value> {
+    let text: Option<String> = c
+        .query_row(
+            "SELECT previous FROM heat_stacks WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql)?;
+    match text.filter(|t| !t.is_empty()) {
+        None => Ok(Value::Null),
+        Some(t) => serde_json::from_str(&t).map_err(json_err),
+    }
+}
+
+/// Asks the running create or update to stop (`rollback`, `no_rollback`; ''
+/// clears the request).
+pub fn stack_set_cancel(c: &Connection, id: &str, cancel: &str) -> ApiResult<()> {
+    c.execute(
+        "UPDATE heat_stacks SET cancel = ?2 WHERE id = ?1",
+        params![id, cancel],
+    )
+    .map_err(sql)?;
+    Ok(())
+}
+
+/// The cancel asked of a stack's running operation ('' none).
+pub fn stack_cancel(c: &Connection, id: &str) -> ApiResult<String> {
+    Ok(
+        c.query_row("SELECT cancel FROM heat_stacks WHERE id = ?1", [id], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()
+        .map_err(sql)?
+        .unwrap_or_default(),
+    )
+}
+
 pub fn event_add(c: &Connection, e: &Event) -> ApiResult<()> {
     c.execute(
         "INSERT INTO heat_events (id, stack_id, resource_name, resource_type, physical_id, action, status, reason, created_at) \

@@ -6,7 +6,7 @@
 // built once per refused request, so its size does not matter.
 #![allow(clippy::result_large_err)]
 
-mod access;
+pub(crate) mod access;
 mod account;
 mod bulk;
 mod container;

@@ -24,6 +24,7 @@ use crate::orchestration::stacks::{MarkUnhealthy, StackCreate, given_parameters,
 pub fn routes() -> Router<Cloud> {
     Router::new()
         .route("/stacks", get(stack_list).post(stack_create))
+        .route("/stacks/preview", post(stack_preview))
         .route(
             "/stacks/{stack_name}",
             get(stack_lookup)
@@ -39,6 +40,11 @@ pub fn routes() -> Router<Cloud> {
                 .put(stack_update)
                 .patch(stack_patch)
                 .delete(stack_delete),
+        )
+        .route("/stacks/{stack_name}/actions", post(stack_action))
+        .route(
+            "/stacks/{stack_name}/{stack_id}/actions",
+            post(stack_action),
         )
         .route("/stacks/{stack_name}/resources", get(resource_list))
         .route(
@@ -127,6 +133,34 @@ async fn stack_create(
         axum::Json(json!({"stack": {"id": stack.id, "links": [{"href": url, "rel": "self"}]}})),
     )
         .into_response())
+}
+
+/// `POST /stacks/preview` (200): the stack and resources a create would make.
+async fn stack_preview(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(p): Params,
+    headers: HeaderMap,
+    Json(body): Json<StackCreate>,
+) -> ApiResult<axum::Json<Value>> {
+    let (stack, resources) = cloud
+        .orchestration
+        .stack_preview(&cloud, &ctx, body)
+        .await?;
+    let root = root_of(&headers, &p);
+    let required = required_by(&stack);
+    let items: Vec<Value> = resources
+        .iter()
+        .map(|(r, props)| {
+            let req = required.get(&r.name).cloned().unwrap_or_default();
+            view::resource_preview(&root, &stack, r, props, req)
+        })
+        .collect();
+    let mut v = view::stack_detail(&root, &stack, None);
+    if let Value::Object(m) = &mut v {
+        m.insert("resources".into(), Value::Array(items));
+    }
+    Ok(axum::Json(json!({"stack": v})))
 }
 
 /// `GET /stacks`.
@@ -252,6 +286,41 @@ async fn stack_delete(
         .stack_delete(&cloud, &ctx, &stack.id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /stacks/{name}/{id}/actions` (200): one action by its key;
+/// `cancel_update` and `cancel_without_rollback` are served, Heat's other
+/// actions (suspend, resume, check) are refused with a 400.
+async fn stack_action(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(p): Params,
+    Json(body): Json<serde_json::Map<String, Value>>,
+) -> ApiResult<StatusCode> {
+    let stack = stack_of(&cloud, &ctx, &p).await?;
+    let mut keys = body.keys();
+    let (Some(action), None) = (keys.next(), keys.next()) else {
+        return Err(ApiError::bad_request(if body.is_empty() {
+            "No action specified"
+        } else {
+            "Multiple actions specified"
+        }));
+    };
+    let rollback = match action.as_str() {
+        "cancel_update" => true,
+        "cancel_without_rollback" => false,
+        "suspend" | "resume" | "check" => {
+            return Err(ApiError::bad_request(format!(
+                "Stack action {action} is not supported by this cloud."
+            )));
+        }
+        other => return Err(ApiError::bad_request(format!("Invalid action {other}"))),
+    };
+    cloud
+        .orchestration
+        .stack_cancel(&ctx, &stack, rollback)
+        .await?;
+    Ok(StatusCode::OK)
 }
 
 /// `GET /stacks/{name}/{id}/resources`.
@@ -468,12 +537,14 @@ async fn template_show(
 /// `POST /validate`: the template's description and parameters, or the 400 a
 /// stack create would get.
 async fn template_validate(
+    State(cloud): State<Cloud>,
     ctx: Ctx,
-    Json(body): Json<StackCreate>,
+    Json(mut body): Json<StackCreate>,
 ) -> ApiResult<axum::Json<Value>> {
     if !ctx.can_read() {
         return Err(ApiError::forbidden());
     }
+    crate::orchestration::stacks::resolve_remote(&cloud, &ctx, &mut body).await?;
     let t = template_of(&body)?;
     let given = given_parameters(&body)?;
     let mut params = serde_json::Map::new();

@@ -121,6 +121,35 @@ pub fn resource(root: &str, s: &Stack, r: &Resource, required_by: Vec<String>) -
     })
 }
 
+/// A resource of a preview: Heat's resource view plus its resolved
+/// properties, identity and (empty) attributes.
+pub fn resource_preview(
+    root: &str,
+    s: &Stack,
+    r: &Resource,
+    properties: &Value,
+    required_by: Vec<String>,
+) -> Value {
+    let mut v = resource(root, s, r, required_by);
+    if let Value::Object(m) = &mut v {
+        m.insert("properties".into(), properties.clone());
+        m.insert("attributes".into(), json!({}));
+        m.insert("metadata".into(), json!({}));
+        m.insert("resource_action".into(), json!(r.action));
+        m.insert("resource_status".into(), json!(r.status));
+        m.insert("stack_name".into(), json!(s.name));
+        m.insert(
+            "resource_identity".into(),
+            json!({"tenant": s.project_id, "stack_name": s.name, "stack_id": s.id, "path": format!("/resources/{}", r.name)}),
+        );
+        m.insert(
+            "stack_identity".into(),
+            json!({"tenant": s.project_id, "stack_name": s.name, "stack_id": s.id, "path": ""}),
+        );
+    }
+    v
+}
+
 pub fn event(root: &str, s: &Stack, e: &Event) -> Value {
     let stack = stack_url(root, s);
     json!({
