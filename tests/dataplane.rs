@@ -671,9 +671,26 @@ fn route_events_see_default_routes_of_their_namespace_only() {
     let other = format!("{}-other", env.tag);
     sh(&["ip", "netns", "add", &other]);
     env.host_ip(&["link", "add", "up0", "type", "veth", "peer", "name", "up0p"]);
+    // No IPv6 on the uplink: its address and router-solicitation work would send
+    // link messages of its own after the subscription opens.
+    for dev in ["up0", "up0p"] {
+        let key = format!("net.ipv6.conf.{dev}.disable_ipv6=1");
+        sh(&["ip", "netns", "exec", &env.host, "sysctl", "-qw", &key]);
+    }
     env.host_ip(&["addr", "add", "198.51.100.2/24", "dev", "up0"]);
     env.host_ip(&["link", "set", "up0p", "up"]);
     env.host_ip(&["link", "set", "up0", "up"]);
+    // The kernel reports the carrier and operational state later (linkwatch, up to
+    // a second, more under load): subscribe only once the uplink is UP, or that
+    // report would arrive as news during the quiet checks below.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ["up0", "up0p"].iter().any(|dev| {
+        !env.host_ip(&["-j", "link", "show", dev])
+            .contains("\"operstate\":\"UP\"")
+    }) {
+        assert!(std::time::Instant::now() < deadline, "up0 never came UP");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let quiet = Duration::from_millis(500);
     let soon = Duration::from_secs(2);
     env.rt.block_on(async {

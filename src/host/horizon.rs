@@ -391,8 +391,15 @@ fn own_files(o: &HorizonOptions, changes: &mut Vec<String>) -> anyhow::Result<()
     .chain(sessions)
     {
         use std::os::unix::fs::MetadataExt;
-        let meta =
-            std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            // A dry run made none of them: each would be made, then given.
+            Err(e) if o.dry_run && e.kind() == std::io::ErrorKind::NotFound => {
+                changes.push(format!("give {} to {USER}", path.display()));
+                continue;
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
         if meta.uid() != uid || meta.gid() != gid {
             changes.push(format!("give {} to {USER}", path.display()));
             if !o.dry_run {
