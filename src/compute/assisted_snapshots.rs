@@ -214,7 +214,7 @@ impl ComputeService {
         let recorded = match recorded {
             Ok(r) => r,
             Err(e) => {
-                let _ = tokio::fs::remove_file(&new).await;
+                crate::fsutil::discard_async(&new).await;
                 return Err(e);
             }
         };
@@ -234,7 +234,7 @@ impl ComputeService {
                     Ok(())
                 })
                 .await?;
-                let _ = tokio::fs::remove_file(&new).await;
+                crate::fsutil::discard_async(&new).await;
                 return Err(super::actions::virt(e));
             }
         }
@@ -409,7 +409,7 @@ impl ComputeService {
         })
         .await?;
         for f in chain {
-            let _ = tokio::fs::remove_file(dir.join(f)).await;
+            crate::fsutil::discard_async(dir.join(f)).await;
         }
         tracing::info!(server = %s.id, volume = volume_id, layers = chain.len(), "volume overlays merged back");
         Ok(())

@@ -332,6 +332,16 @@ pub const PORT_MAC_ADDRESS_UPDATE: Rule = Rule::new(
 /// `create_network:shared`, `create_network:router:external`, provider attributes.
 pub const NETWORK_PRIVILEGED_ATTRIBUTES: Rule =
     Rule::new("network", "create_network:provider:network_type", Admin);
+/// `get_network:provider:*`, `get_port:binding:*`: the provider and binding
+/// attributes in what Neutron shows.
+pub const NETWORK_SHOW_PRIVILEGED_ATTRIBUTES: Rule =
+    Rule::new("network", "get_network:provider:network_type", Admin);
+/// `create_port:device_owner` on an external network that is not shared (Nova's
+/// interface attach to such a network is refused to non-admins).
+pub const PORT_ON_EXTERNAL_NETWORK: Rule = Rule::new("network", "create_port:external", Admin);
+/// Neutron's `context.is_admin` check on deleting a project's `default`
+/// security group (`SecurityGroupCannotRemoveDefault`).
+pub const NETWORK_ADMIN_CONTEXT: Rule = Rule::new("network", "context_is_admin", Admin);
 /// `create_port:binding:host_id` / `update_port:binding:host_id`.
 pub const PORT_BINDING_HOST: Rule = Rule::new("network", "create_port:binding:host_id", Admin);
 /// `create_port:binding:profile` / `update_port:binding:profile`.
@@ -393,6 +403,17 @@ pub const BACKUP_PROJECT_ATTRIBUTE: Rule =
 /// few users see.
 pub const VOLUME_TYPE_EXTRA_SPECS: Rule =
     Rule::new("volume", "volume_extension:access_types_extra_specs", Admin);
+/// `volume_extension:volume_actions:reimage_reserved`: reimaging a volume held
+/// `reserved` for an attachment (Nova's rebuild of a volume-backed server).
+pub const VOLUME_REIMAGE_RESERVED: Rule = Rule::new(
+    "volume",
+    "volume_extension:volume_actions:reimage_reserved",
+    AdminOrService,
+);
+/// `group:access_group_types_specs` and Cinder's `context.is_admin` on groups:
+/// private group types, a group type's specs, every project's groups and group
+/// snapshots (`all_tenants`).
+pub const GROUP_ADMIN_CONTEXT: Rule = Rule::new("volume", "group:access_group_types_specs", Admin);
 
 // --- Heat (heat/policies/base.py) ---
 /// `stacks:show`, `stacks:index`... (PROJECT_READER).
@@ -413,6 +434,9 @@ pub const IMAGE_PUBLICIZE: Rule = Rule::new("image", "publicize_image", Admin);
 /// `modify_image`, `upload_image`, `delete_image`... (ADMIN_OR_PROJECT_MEMBER).
 pub const IMAGE_WRITE: Rule = Rule::new("image", "admin_or_project_member", AdminOrProject(Member));
 /// `get_members`, `get_task`, an image's owner: the owning project's token or an admin.
+/// Glance's `context.is_admin`: every image whatever its visibility, and the data
+/// of a deactivated image (`download_image` on a deactivated image).
+pub const IMAGE_ADMIN_CONTEXT: Rule = Rule::new("image", "context_is_admin", Admin);
 pub const IMAGE_OWNER: Rule = Rule::new("image", "admin_or_owner", AnyOf(&[Admin, OwnProject]));
 /// `get_metadef_namespace`... (ADMIN_OR_PROJECT_READER; public ones are seen by all).
 pub const METADEF_READ: Rule =
@@ -516,6 +540,12 @@ pub const RULES: &[Rule] = &[
     VOLUME_MIG_STATUS_ATTRIBUTE,
     BACKUP_PROJECT_ATTRIBUTE,
     VOLUME_TYPE_EXTRA_SPECS,
+    VOLUME_REIMAGE_RESERVED,
+    NETWORK_SHOW_PRIVILEGED_ATTRIBUTES,
+    PORT_ON_EXTERNAL_NETWORK,
+    NETWORK_ADMIN_CONTEXT,
+    IMAGE_ADMIN_CONTEXT,
+    GROUP_ADMIN_CONTEXT,
     STACK_READ,
     STACK_WRITE,
     STACK_GLOBAL_INDEX,

@@ -213,7 +213,7 @@ impl ImageService {
         };
         let sort = parse_sort(&q)?;
         let project = ctx.project_id().map(str::to_owned);
-        let admin = ctx.is_admin();
+        let admin = ctx.allowed(crate::http::policy::IMAGE_ADMIN_CONTEXT);
         let (images, memberships) = self
             .read(move |c| {
                 let members: HashMap<String, String> = match &project {

@@ -98,7 +98,7 @@ impl ImageService {
     /// images of other projects are not even confirmed to exist.
     async fn visible_image(&self, ctx: &RequestContext, id: String) -> ApiResult<Image> {
         let project = ctx.project_id().map(str::to_owned);
-        let admin = ctx.is_admin();
+        let admin = ctx.allowed(crate::http::policy::IMAGE_ADMIN_CONTEXT);
         self.read(move |c| {
             let image = store::image_get(c, &id)?.ok_or_else(|| store::not_found(&id))?;
             if admin || can_see(c, &image, project.as_deref())? {
@@ -409,7 +409,7 @@ impl ImageService {
         let image = self.visible_image(ctx, id).await?;
         match image.status {
             ImageStatus::Active => {}
-            ImageStatus::Deactivated if ctx.is_admin() => {}
+            ImageStatus::Deactivated if ctx.allowed(crate::http::policy::IMAGE_ADMIN_CONTEXT) => {}
             ImageStatus::Deactivated => {
                 return Err(ApiError::Forbidden(
                     "The requested image has been deactivated. Image data download is forbidden."

@@ -65,7 +65,10 @@ impl NetworkService {
         self.read(move |c| {
             let net: Network = load_visible(c, &ctx, &id)
                 .map_err(|_| ApiError::bad_request(format!("Network {id} could not be found.")))?;
-            if !ctx.is_admin() && net.external && !net.shared {
+            if !ctx.allowed(crate::http::policy::PORT_ON_EXTERNAL_NETWORK)
+                && net.external
+                && !net.shared
+            {
                 return Err(ApiError::Forbidden(format!(
                     "It is not allowed to create an interface on external network {id}"
                 )));

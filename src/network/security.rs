@@ -358,7 +358,7 @@ impl NetworkService {
         self.write(move |c| {
             let sg: SecurityGroup = load_visible(c, &ctx, &id)?;
             may_change(&ctx, &sg.std.project_id)?;
-            if sg.name == "default" && !ctx.is_admin() {
+            if sg.name == "default" && !ctx.allowed(crate::http::policy::NETWORK_ADMIN_CONTEXT) {
                 return Err(ApiError::conflict_typed(
                     neutron::SECURITY_GROUP_CANNOT_REMOVE_DEFAULT,
                     "Insufficient rights for removing default security group.",

@@ -277,8 +277,12 @@ pub trait Hypervisor: Send + Sync {
     /// current top file) on top of the running guest's disk `disk_id`; the
     /// guest writes there from now on (libvirt's external snapshot,
     /// `blockdev-snapshot-sync` in `existing` mode).
-    async fn snapshot_disk(&self, spec: &VmSpec, disk_id: &str, overlay: &Path) -> VirtResult<()> {
-        let _ = (spec, disk_id, overlay);
+    async fn snapshot_disk(
+        &self,
+        _spec: &VmSpec,
+        _disk_id: &str,
+        _overlay: &Path,
+    ) -> VirtResult<()> {
         Err(VirtError::Unavailable(
             "this driver cannot snapshot a guest's disk".into(),
         ))
@@ -288,8 +292,12 @@ pub trait Hypervisor: Send + Sync {
     /// file `top` into `base` (the guest moves to `base` when `top` is its
     /// active layer), `Stream` pulls every layer above `base` into the active
     /// one. Returns once the block job has finished.
-    async fn merge_disk(&self, spec: &VmSpec, disk_id: &str, merge: &DiskMerge) -> VirtResult<()> {
-        let _ = (spec, disk_id, merge);
+    async fn merge_disk(
+        &self,
+        _spec: &VmSpec,
+        _disk_id: &str,
+        _merge: &DiskMerge,
+    ) -> VirtResult<()> {
         Err(VirtError::Unavailable(
             "this driver cannot merge a guest's disk layers".into(),
         ))

@@ -89,7 +89,7 @@ pub fn group_snapshot_not_found(id: &str) -> ApiError {
 /// The group type a caller may see (public ones; every one for admins).
 fn visible_type_tx(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<GroupType> {
     match gstore::type_find(c, id).map_err(sql)? {
-        Some(t) if t.is_public || ctx.is_admin() => Ok(t),
+        Some(t) if t.is_public || ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT) => Ok(t),
         _ => Err(group_type_not_found(id)),
     }
 }
@@ -310,7 +310,7 @@ impl VolumeService {
         ctx: &RequestContext,
         filter: PublicFilter,
     ) -> ApiResult<Vec<GroupType>> {
-        let admin = ctx.is_admin();
+        let admin = ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT);
         self.read(move |c| {
             let mut types = gstore::type_list(c).map_err(sql)?;
             types.retain(|t| match (admin, filter) {
@@ -645,7 +645,8 @@ impl VolumeService {
         if !ctx.can_read() {
             return Err(ApiError::forbidden());
         }
-        let scope = (!(ctx.is_admin() && all_projects)).then_some(own);
+        let scope = (!(ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT) && all_projects))
+            .then_some(own);
         self.read(move |c| {
             gstore::group_list(c, scope.as_deref())
                 .map_err(sql)?
@@ -928,7 +929,8 @@ impl VolumeService {
         if !ctx.can_read() {
             return Err(ApiError::forbidden());
         }
-        let scope = (!(ctx.is_admin() && all_projects)).then_some(own);
+        let scope = (!(ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT) && all_projects))
+            .then_some(own);
         self.read(move |c| gstore::snapshot_list(c, scope.as_deref()).map_err(sql))
             .await
     }

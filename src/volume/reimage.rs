@@ -24,7 +24,7 @@ impl VolumeService {
         image_id: String,
         reimage_reserved: bool,
     ) -> ApiResult<()> {
-        if reimage_reserved && !(ctx.is_admin() || ctx.has_role("service")) {
+        if reimage_reserved && !ctx.allowed(crate::http::policy::VOLUME_REIMAGE_RESERVED) {
             return Err(ApiError::Forbidden(
                 "Policy doesn't allow volume_extension:volume_actions:reimage_reserved to be performed."
                     .into(),

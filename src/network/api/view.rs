@@ -30,7 +30,7 @@ pub fn view<T: Resource>(r: &T, ctx: &RequestContext) -> Value {
     let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
     if let Some(obj) = v.as_object_mut() {
         obj.insert("tenant_id".into(), json!(r.std().project_id));
-        if !ctx.is_admin() {
+        if !ctx.allowed(crate::http::policy::NETWORK_SHOW_PRIVILEGED_ATTRIBUTES) {
             obj.retain(|k, _| !k.starts_with("provider:") && !k.starts_with("binding:"));
         }
     }

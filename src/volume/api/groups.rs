@@ -186,7 +186,7 @@ async fn group_type_list(
     };
     let mut types = cloud.volume.group_type_list(&ctx, filter).await?;
     sort_group_types(&mut types, &q)?;
-    let admin = ctx.is_admin();
+    let admin = ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT);
     Ok(axum::Json(json!({
         "group_types": types.iter().map(|t| group_type_view(t, admin)).collect::<Vec<_>>()
     })))
@@ -209,7 +209,7 @@ async fn group_type_show(
     since(mv, 11)?;
     let t = cloud.volume.group_type_get(&ctx, id).await?;
     Ok(axum::Json(
-        json!({"group_type": group_type_view(&t, ctx.is_admin())}),
+        json!({"group_type": group_type_view(&t, ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT))}),
     ))
 }
 
