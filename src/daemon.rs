@@ -338,8 +338,21 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         header_timeout: Duration::from_secs(http.header_timeout_secs),
         body_timeout: Duration::from_secs(http.body_timeout_secs),
     };
+    let gate = cloud.network.converge_gate();
     let app = router(cloud);
     crate::http::listener::serve(listener, app, limits, shutdown_signal()).await;
+    // A dataplane converge in flight finishes first (bounded, within `onestack
+    // stop`'s 30 s); the next start would redo it, but a namespace made and not
+    // yet marked as this cloud's would be left to no one.
+    // Held to the end, so that no other converge starts.
+    let _no_more_converges = match tokio::time::timeout(Duration::from_secs(20), gate.lock()).await
+    {
+        Ok(held) => Some(held),
+        Err(_) => {
+            tracing::warn!("a dataplane converge was still running at stop");
+            None
+        }
+    };
     crate::fsutil::discard(state_dir.join(state::RUNTIME_FILE));
     tracing::info!("onestack stopped");
     drop(prepared);

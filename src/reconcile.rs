@@ -95,6 +95,8 @@ pub async fn run(cloud: Cloud, metadata: Option<Arc<dyn MetadataResolver>>) {
 }
 
 async fn converge_once(cloud: &Cloud, dataplane: &Dataplane, net: &NetworkSection) {
+    let gate = cloud.network.converge_gate();
+    let _converging = gate.lock().await;
     let started = Instant::now();
     let seq = cloud.network.change_seq();
     let plan = match cloud

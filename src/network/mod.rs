@@ -48,6 +48,10 @@ struct Inner {
     /// Committed changes so far; the reconciler publishes the last one it converged.
     changes: AtomicU64,
     converged: watch::Sender<u64>,
+    /// Held by the reconciler through each converge, so that a stopping daemon
+    /// lets the one in flight finish: a converge cut between creating a namespace
+    /// and marking it as this cloud's would leave one nothing may remove.
+    converging: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl NetworkService {
@@ -59,8 +63,14 @@ impl NetworkService {
                 // Starts at 1 so that waiting before the first converge waits for it.
                 changes: AtomicU64::new(1),
                 converged: watch::Sender::new(0),
+                converging: Arc::default(),
             }),
         }
+    }
+
+    /// Held through a converge (see `Inner::converging`).
+    pub fn converge_gate(&self) -> Arc<tokio::sync::Mutex<()>> {
+        self.inner.converging.clone()
     }
 
     /// What the dataplane reconciler waits on.
