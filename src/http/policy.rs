@@ -255,7 +255,9 @@ pub const COMPUTE_EXTERNAL_EVENTS: Rule = Rule::new(
 /// Where Nova asks `context.is_admin` (the `context_is_admin` rule) rather than a
 /// named policy: acting on a locked server (`check_instance_lock`), private flavors
 /// and the flavor list's `is_public` filter, the nova-network proxies' admin fields
-/// and `all_tenants`, a server fault's details (`fault.code == 500`).
+/// and `all_tenants`, a server fault's details (`fault.code == 500`), a port or
+/// interface on an external network that is not shared (Nova's neutron API refuses
+/// it to non-admins).
 pub const COMPUTE_ADMIN_CONTEXT: Rule = Rule::new("compute", "context_is_admin", Admin);
 /// `os_compute_api:os-lock-server:unlock:unlock_override`: unlocking a server an
 /// admin locked.
@@ -336,9 +338,6 @@ pub const NETWORK_PRIVILEGED_ATTRIBUTES: Rule =
 /// attributes in what Neutron shows.
 pub const NETWORK_SHOW_PRIVILEGED_ATTRIBUTES: Rule =
     Rule::new("network", "get_network:provider:network_type", Admin);
-/// `create_port:device_owner` on an external network that is not shared (Nova's
-/// interface attach to such a network is refused to non-admins).
-pub const PORT_ON_EXTERNAL_NETWORK: Rule = Rule::new("network", "create_port:external", Admin);
 /// Neutron's `context.is_admin` check on deleting a project's `default`
 /// security group (`SecurityGroupCannotRemoveDefault`).
 pub const NETWORK_ADMIN_CONTEXT: Rule = Rule::new("network", "context_is_admin", Admin);
@@ -542,7 +541,6 @@ pub const RULES: &[Rule] = &[
     VOLUME_TYPE_EXTRA_SPECS,
     VOLUME_REIMAGE_RESERVED,
     NETWORK_SHOW_PRIVILEGED_ATTRIBUTES,
-    PORT_ON_EXTERNAL_NETWORK,
     NETWORK_ADMIN_CONTEXT,
     IMAGE_ADMIN_CONTEXT,
     GROUP_ADMIN_CONTEXT,

@@ -65,7 +65,7 @@ impl NetworkService {
         self.read(move |c| {
             let net: Network = load_visible(c, &ctx, &id)
                 .map_err(|_| ApiError::bad_request(format!("Network {id} could not be found.")))?;
-            if !ctx.allowed(crate::http::policy::PORT_ON_EXTERNAL_NETWORK)
+            if !ctx.allowed(crate::http::policy::COMPUTE_ADMIN_CONTEXT)
                 && net.external
                 && !net.shared
             {
