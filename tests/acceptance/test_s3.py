@@ -221,6 +221,8 @@ def test_checksums_verified(s3, cloud):
     # with it would send it.
     r = s3.put_object(Bucket=b, Key="k-CRC32C", Body=body, ChecksumCRC32C=crc32c_b64(body))
     assert r["ChecksumCRC32C"] == crc32c_b64(body)
+    head = s3.head_object(Bucket=b, Key="k-CRC32C", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32C"] == crc32c_b64(body), head
     with pytest.raises(ClientError) as e:
         s3.put_object(Bucket=b, Key="bad", Body=body, ChecksumCRC32C=crc32c_b64(b"other"))
     assert code(e.value) == "BadDigest", e.value.response

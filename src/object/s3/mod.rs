@@ -340,6 +340,17 @@ impl S3Req {
             format!("{} {value}", alg.header()),
         ))
     }
+    /// The checksum a header declared, as stored with the object: known before
+    /// the body, so it is written with the object (which is only stored when the
+    /// body matched it). A trailer's comes from `verified_checksum` afterwards.
+    pub fn declared_checksum(&self) -> Option<(String, String)> {
+        let c = self.checksum.as_ref()?;
+        let value = c.value.as_ref()?;
+        Some((
+            CHECKSUM_SYSMETA.to_owned(),
+            format!("{} {value}", c.alg.header()),
+        ))
+    }
     /// A service error from a call that consumed the body.
     pub fn put_error(&self, e: ApiError, key: &str) -> S3Error {
         if self.payload_bad.load(Ordering::Acquire) || self.checksum_bad.load(Ordering::Acquire) {

@@ -145,7 +145,12 @@ pub fn put_input(r: &S3Req, meta: Meta) -> Result<PutInput, S3Error> {
 
 /// PutObject: the same streamed, durable write as Swift's PUT.
 async fn object_put(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Result {
-    let input = put_input(r, meta_of(r)?)?;
+    let mut meta = meta_of(r)?;
+    let declared = r.declared_checksum();
+    if let Some((k, v)) = declared.clone() {
+        meta.insert(k, v);
+    }
+    let input = put_input(r, meta)?;
     let old = cloud
         .object
         .object_find(&r.account, bucket, key)
@@ -157,9 +162,11 @@ async fn object_put(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Resu
         .await
         .map_err(|e| r.put_error(e, key))?;
     reap_parts(cloud, &r.account, old).await;
-    // The checksum is known once the body ended (a trailer's, at its very end):
-    // kept before the reply, so a GetObject that asks for it gets it.
-    if let Some(item) = r.verified_checksum() {
+    // A trailer's checksum is known only once the body ended: kept before the
+    // reply, so a GetObject that asks for it gets it.
+    if declared.is_none()
+        && let Some(item) = r.verified_checksum()
+    {
         cloud
             .object
             .object_sysmeta_set(&r.account, bucket, key, &o.etag, item)
