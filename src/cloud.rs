@@ -16,7 +16,7 @@ use crate::profile::Profile;
 use crate::volume::VolumeService;
 
 #[derive(Clone)]
-pub struct Cloud {
+pub(crate) struct Cloud {
     pub profile: Arc<Profile>,
     pub state_dir: Arc<PathBuf>,
     pub db: Db,

@@ -33,13 +33,13 @@ pub struct UpOptions {
 }
 
 /// Everything `up` needs before it accepts connections.
-pub struct Prepared {
+pub(crate) struct Prepared {
     pub cloud: Cloud,
     _lock: std::fs::File,
 }
 
 /// Creates the state directory and takes its lock, so two clouds never share it.
-pub fn lock_state_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+pub(crate) fn lock_state_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -62,7 +62,7 @@ pub fn lock_state_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
 
 /// Migrates and bootstraps the locked state directory. `opts.listen` must be the
 /// address actually bound, so catalog URLs carry the real port.
-pub fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared> {
+pub(crate) fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Prepared> {
     let mut profile = opts.profile;
     if let Some(l) = opts.listen {
         profile.cloud.listen = l;
@@ -162,7 +162,7 @@ fn compute_service(
     tracing::info!(hypervisor = hypervisor.kind().hypervisor_type(), reason = %reason, "compute driver chosen");
     let record = state::ComputeStatus {
         hypervisor: hypervisor.kind().hypervisor_type().to_owned(),
-        reason: reason.clone(),
+        reason,
         started_at: chrono::Utc::now().to_rfc3339(),
         recovery: None,
         recovered_at: None,
@@ -179,7 +179,6 @@ fn compute_service(
             netns: guest_netns(profile),
             provider_uuid: crate::placement::compute_node_uuid(),
             host,
-            hypervisor_reason: reason,
             dataplane: net.dataplane == crate::profile::DataplaneMode::Host,
         },
         hypervisor,
@@ -234,7 +233,7 @@ fn register_compute_node(
 /// service of the registry mounted by itself. Each service's router renders its own
 /// faults (and axum's rejections) in its format; a path no service routes gets the
 /// fault format of the prefix it is under.
-pub fn router(cloud: Cloud) -> Router {
+pub(crate) fn router(cloud: Cloud) -> Router {
     let app = crate::services::enabled(&cloud).fold(Router::new(), |app, s| s.mount(app, &cloud));
     let api = app
         .route("/", axum::routing::get(root))

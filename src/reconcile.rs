@@ -16,13 +16,13 @@ use crate::dataplane::metadata::MetadataResolver;
 use crate::dataplane::{Dataplane, DataplaneConfig, Owner, route_watch};
 use crate::profile::{DataplaneMode, NetworkSection};
 
-pub const STATUS_FILE: &str = "dataplane-status.json";
+pub(crate) const STATUS_FILE: &str = "dataplane-status.json";
 
 /// How often the host is checked even without changes.
 const RESYNC: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DataplaneStatus {
+pub(crate) struct DataplaneStatus {
     pub converged_at: String,
     pub millis: u64,
     pub changes: usize,
@@ -39,7 +39,10 @@ pub struct DataplaneStatus {
 /// The dataplane of the cloud in `state_dir`: its objects are told apart from any
 /// other onestack's on the machine by an owner derived from the state directory,
 /// which also names its namespaces when the profile sets no `namespace_prefix`.
-pub fn dataplane_config(state_dir: &std::path::Path, net: &NetworkSection) -> DataplaneConfig {
+pub(crate) fn dataplane_config(
+    state_dir: &std::path::Path,
+    net: &NetworkSection,
+) -> DataplaneConfig {
     let owner = Owner::for_state_dir(state_dir);
     let namespace_prefix = if net.namespace_prefix.is_empty() {
         owner.namespace_prefix()
@@ -56,7 +59,7 @@ pub fn dataplane_config(state_dir: &std::path::Path, net: &NetworkSection) -> Da
 
 /// Runs forever: one converge per batch of changes. `metadata` answers requests to
 /// 169.254.169.254 from instances (None: every metadata request is a 404).
-pub async fn run(cloud: Cloud, metadata: Option<Arc<dyn MetadataResolver>>) {
+pub(crate) async fn run(cloud: Cloud, metadata: Option<Arc<dyn MetadataResolver>>) {
     let net = cloud.profile.network.clone();
     if net.dataplane == DataplaneMode::Off {
         tracing::info!("dataplane is off in the profile: networking is API-only");

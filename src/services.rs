@@ -3,7 +3,7 @@
 
 use crate::profile::ServiceName;
 
-pub struct ServiceSpec {
+pub(crate) struct ServiceSpec {
     pub name: ServiceName,
     /// Catalog type, as clients look it up.
     pub catalog_type: &'static str,
@@ -14,7 +14,7 @@ pub struct ServiceSpec {
     pub implemented: bool,
 }
 
-pub const SERVICES: &[ServiceSpec] = &[
+pub(crate) const SERVICES: &[ServiceSpec] = &[
     ServiceSpec {
         name: ServiceName::Identity,
         catalog_type: "identity",
@@ -105,23 +105,24 @@ pub const SERVICES: &[ServiceSpec] = &[
     },
 ];
 
-pub fn spec(name: ServiceName) -> Option<&'static ServiceSpec> {
+pub(crate) fn spec(name: ServiceName) -> Option<&'static ServiceSpec> {
     SERVICES.iter().find(|s| s.name == name)
 }
 
 /// A future a registered service's start-up step returns.
-pub type StartFuture<'a> = futures_util::future::BoxFuture<'a, anyhow::Result<()>>;
+pub(crate) type StartFuture<'a> = futures_util::future::BoxFuture<'a, anyhow::Result<()>>;
 
 /// One service as the daemon wires it: its catalog entries, its routes (with its
 /// fault format and body limit), what it finishes or undoes at start-up before the
 /// listener serves, and the long-running tasks it spawns. Each service implements it
 /// in its own `registration.rs`; `REGISTRY` lists them, and the daemon loops over
 /// that list, so a new service is one folder plus one line there.
-pub trait Service: Send + Sync {
+pub(crate) trait Service: Send + Sync {
     /// The profile's name for it: whether it is enabled.
     fn name(&self) -> ServiceName;
 
     /// The catalog entries it registers (type, name, endpoint path).
+    #[cfg(test)]
     fn catalog(&self) -> Vec<&'static ServiceSpec> {
         let name = self.name();
         SERVICES.iter().filter(|s| s.name == name).collect()
@@ -151,7 +152,7 @@ pub trait Service: Send + Sync {
 /// Every service this build serves, in start-up order (identity first: the others'
 /// bootstrap asks it for projects; network before compute: instance recovery plugs
 /// ports into the networks).
-pub static REGISTRY: &[&dyn Service] = &[
+pub(crate) static REGISTRY: &[&dyn Service] = &[
     &crate::identity::registration::Registration,
     &crate::image::registration::Registration,
     &crate::network::registration::Registration,
@@ -163,7 +164,9 @@ pub static REGISTRY: &[&dyn Service] = &[
 ];
 
 /// The registered services the profile enables.
-pub fn enabled(cloud: &crate::cloud::Cloud) -> impl Iterator<Item = &'static dyn Service> + '_ {
+pub(crate) fn enabled(
+    cloud: &crate::cloud::Cloud,
+) -> impl Iterator<Item = &'static dyn Service> + '_ {
     REGISTRY
         .iter()
         .copied()

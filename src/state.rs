@@ -7,15 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
 
-pub const DB_FILE: &str = "state.db";
-pub const FERNET_DIR: &str = "fernet-keys";
-pub const CLOUD_FILE: &str = "cloud.json";
-pub const RUNTIME_FILE: &str = "runtime.json";
-pub const LOCK_FILE: &str = "onestack.lock";
-pub const COMPUTE_STATUS_FILE: &str = "compute-status.json";
+pub(crate) const DB_FILE: &str = "state.db";
+pub(crate) const FERNET_DIR: &str = "fernet-keys";
+pub(crate) const CLOUD_FILE: &str = "cloud.json";
+pub(crate) const RUNTIME_FILE: &str = "runtime.json";
+pub(crate) const LOCK_FILE: &str = "onestack.lock";
+pub(crate) const COMPUTE_STATUS_FILE: &str = "compute-status.json";
 
 /// `/var/lib/onestack` for root (an installed cloud), else the user's data directory.
-pub fn default_dir() -> PathBuf {
+pub(crate) fn default_dir() -> PathBuf {
     if is_root() {
         return PathBuf::from("/var/lib/onestack");
     }
@@ -28,7 +28,7 @@ pub fn default_dir() -> PathBuf {
     }
 }
 
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -41,7 +41,7 @@ pub fn is_root() -> bool {
 
 /// Where clients reach the cloud; recorded by `up` for the credential commands.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CloudInfo {
+pub(crate) struct CloudInfo {
     pub auth_url: String,
     pub region: String,
     pub public_url: String,
@@ -52,7 +52,7 @@ pub struct CloudInfo {
 
 /// The running process, recorded by `up` and removed on a clean stop.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RuntimeInfo {
+pub(crate) struct RuntimeInfo {
     pub pid: u32,
     pub listen: String,
     pub started_at: String,
@@ -62,7 +62,7 @@ pub struct RuntimeInfo {
 /// The compute driver `up` chose and what its start-up instance restore did,
 /// rewritten on every start so `status` never shows a previous run's outcome.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ComputeStatus {
+pub(crate) struct ComputeStatus {
     /// Nova's hypervisor_type (`QEMU`, `cloud-hypervisor`).
     pub hypervisor: String,
     /// Why this driver was chosen, or why none can run instances.
@@ -75,11 +75,11 @@ pub struct ComputeStatus {
     pub recovered_at: Option<String>,
 }
 
-pub fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> anyhow::Result<()> {
+pub(crate) fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> anyhow::Result<()> {
     write_atomic(&dir.join(name), &serde_json::to_vec_pretty(value)?, 0o600)
 }
 
-pub fn read_json<T: for<'de> Deserialize<'de>>(
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(
     dir: &Path,
     name: &str,
 ) -> anyhow::Result<Option<T>> {
@@ -92,7 +92,7 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(
 
 /// Whether a recorded pid still names a live process. A zombie (exited, not yet
 /// reaped by its parent) is not alive: it serves nothing and holds no lock.
-pub fn pid_alive(pid: u32) -> bool {
+pub(crate) fn pid_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name, which may hold spaces.
         Ok(stat) => stat

@@ -18,7 +18,7 @@ use crate::virt::{Hypervisor, PowerState, VmSpec};
 
 /// The state-changing work an accepted action runs.
 #[derive(Debug, Clone)]
-pub enum Work {
+pub(crate) enum Work {
     Start,
     Stop,
     Reboot {
@@ -62,7 +62,7 @@ pub enum Work {
 
 /// What a rebuild changes besides the image.
 #[derive(Debug, Clone, Default)]
-pub struct Rebuild {
+pub(crate) struct Rebuild {
     pub image_id: String,
     pub name: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
@@ -259,7 +259,7 @@ impl ComputeService {
     /// Accepts `work` on server `id`: 409 when the state machine forbids it or the
     /// server is locked, 404 when the caller cannot see it. Returns the server as
     /// accepted (task_state set); the work runs in the background.
-    pub async fn server_action(
+    pub(crate) async fn server_action(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -303,7 +303,13 @@ impl ComputeService {
     }
 
     /// Runs accepted work under the server's lock and records its outcome.
-    pub async fn run_work(&self, id: &str, work: Work, ctx: &RequestContext, request_id: &str) {
+    pub(crate) async fn run_work(
+        &self,
+        id: &str,
+        work: Work,
+        ctx: &RequestContext,
+        request_id: &str,
+    ) {
         let lock = self.server_lock(id);
         let _held = lock.lock().await;
         let event = work.event();
@@ -767,7 +773,7 @@ impl ComputeService {
     }
 
     /// `DELETE /servers/{id}`: 204 at once; the teardown runs in the background.
-    pub async fn server_delete(
+    pub(crate) async fn server_delete(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -779,7 +785,7 @@ impl ComputeService {
     }
 
     /// lock / unlock (no task state; admin locks bind members).
-    pub async fn server_lock_set(
+    pub(crate) async fn server_lock_set(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -819,7 +825,7 @@ impl ComputeService {
     }
 
     /// `os-getConsoleOutput`: the last `length` lines of the serial console log.
-    pub async fn server_console_output(
+    pub(crate) async fn server_console_output(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -849,7 +855,7 @@ impl ComputeService {
     }
 
     /// add/removeSecurityGroup on every port of the server.
-    pub async fn server_security_group(
+    pub(crate) async fn server_security_group(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -875,7 +881,7 @@ impl ComputeService {
     /// (forced: it is in use), and an image without data whose
     /// `block_device_mapping` names that snapshot, so booting the image makes a
     /// new volume from it. Returns the image id.
-    pub async fn snapshot_volume_backed(
+    pub(crate) async fn snapshot_volume_backed(
         &self,
         ctx: &RequestContext,
         s: &Server,
@@ -931,7 +937,7 @@ impl ComputeService {
     }
 
     /// Creates the image record of a createImage (queued), before the 202.
-    pub async fn snapshot_image_create(
+    pub(crate) async fn snapshot_image_create(
         &self,
         ctx: &RequestContext,
         s: &Server,
@@ -982,7 +988,7 @@ fn check_volume_backed(s: &Server, work: &Work) -> ApiResult<()> {
 
 /// What Nova shows for a guest without a VMM process: an instance that is off is
 /// SHUTDOWN (4), as libvirt reports a defined but stopped domain.
-pub fn shown_power(p: PowerState) -> PowerState {
+pub(crate) fn shown_power(p: PowerState) -> PowerState {
     match p {
         PowerState::NoState => PowerState::Shutdown,
         other => other,
@@ -1029,7 +1035,7 @@ fn check_resize(s: &Server, flavor: &Flavor) -> ApiResult<()> {
 impl ComputeService {
     /// Validates a rebuild request before it is accepted.
     #[allow(clippy::too_many_arguments)]
-    pub async fn rebuild_plan(
+    pub(crate) async fn rebuild_plan(
         &self,
         ctx: &RequestContext,
         image_ref: &str,
@@ -1090,7 +1096,7 @@ impl ComputeService {
     }
 
     /// The flavor a resize asks for (400 when unknown).
-    pub async fn resize_flavor(
+    pub(crate) async fn resize_flavor(
         &self,
         ctx: &RequestContext,
         flavor_ref: &serde_json::Value,

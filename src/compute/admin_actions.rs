@@ -20,7 +20,7 @@ fn invalid_state(action: &str, s: &Server) -> ApiError {
 
 impl ComputeService {
     /// `os-resetState`: sets `vm_state` (active or error) and clears the task.
-    pub async fn server_reset_state(
+    pub(crate) async fn server_reset_state(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -44,7 +44,7 @@ impl ComputeService {
     /// `injectNetworkInfo`: the guest reads its network from the config drive
     /// and metadata service, which always serve the current ports, so there is
     /// nothing to push; the server must exist.
-    pub async fn server_inject_network_info(
+    pub(crate) async fn server_inject_network_info(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -55,7 +55,7 @@ impl ComputeService {
 
     /// `migrate` (cold): refused in Nova's words, as the scheduler of a
     /// one-host cloud finds no other host.
-    pub async fn server_migrate(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn server_migrate(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         ctx.require_admin()?;
         let s = self.server_get(ctx, id).await?;
         if !matches!(s.vm_state, VmState::Active | VmState::Stopped) || s.task_state.is_some() {
@@ -71,7 +71,7 @@ impl ComputeService {
     /// no host other than the failed one in a one-host cloud; the answers are
     /// Nova's. (From 2.95 an evacuated server would arrive stopped; none can
     /// arrive anywhere here.)
-    pub async fn server_evacuate(
+    pub(crate) async fn server_evacuate(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -107,7 +107,7 @@ impl ComputeService {
 
     /// `restore` / `forceDelete`: only a soft-deleted server qualifies, and
     /// none ever is here.
-    pub async fn server_soft_deleted_action(
+    pub(crate) async fn server_soft_deleted_action(
         &self,
         ctx: &RequestContext,
         id: String,

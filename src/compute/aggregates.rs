@@ -13,10 +13,10 @@ use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 
 /// The metadata key holding an aggregate's availability zone.
-pub const AZ_KEY: &str = "availability_zone";
+pub(crate) const AZ_KEY: &str = "availability_zone";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Aggregate {
+pub(crate) struct Aggregate {
     /// Stored in their own columns.
     #[serde(skip)]
     pub id: i64,
@@ -31,14 +31,14 @@ pub struct Aggregate {
 }
 
 impl Aggregate {
-    pub fn availability_zone(&self) -> Option<&str> {
+    pub(crate) fn availability_zone(&self) -> Option<&str> {
         self.metadata.get(AZ_KEY).map(String::as_str)
     }
 }
 
 /// A change to an aggregate: `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
-pub struct AggregateChange {
+pub(crate) struct AggregateChange {
     pub name: Option<String>,
     /// `Some(None)` removes the zone.
     pub availability_zone: Option<Option<String>>,
@@ -64,18 +64,22 @@ fn check_zone(zone: Option<&str>) -> ApiResult<()> {
 }
 
 impl ComputeService {
-    pub async fn aggregate_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Aggregate>> {
+    pub(crate) async fn aggregate_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Aggregate>> {
         ctx.require_admin()?;
         self.read(store::list).await
     }
 
-    pub async fn aggregate_get(&self, ctx: &RequestContext, id: i64) -> ApiResult<Aggregate> {
+    pub(crate) async fn aggregate_get(
+        &self,
+        ctx: &RequestContext,
+        id: i64,
+    ) -> ApiResult<Aggregate> {
         ctx.require_admin()?;
         self.read(move |c| store::get(c, id)?.ok_or_else(|| not_found(id)))
             .await
     }
 
-    pub async fn aggregate_create(
+    pub(crate) async fn aggregate_create(
         &self,
         ctx: &RequestContext,
         name: String,
@@ -118,7 +122,7 @@ impl ComputeService {
         .await
     }
 
-    pub async fn aggregate_update(
+    pub(crate) async fn aggregate_update(
         &self,
         ctx: &RequestContext,
         id: i64,
@@ -143,7 +147,7 @@ impl ComputeService {
     }
 
     /// Sets metadata keys; a `None` value removes the key.
-    pub async fn aggregate_set_metadata(
+    pub(crate) async fn aggregate_set_metadata(
         &self,
         ctx: &RequestContext,
         id: i64,
@@ -161,7 +165,7 @@ impl ComputeService {
         .await
     }
 
-    pub async fn aggregate_add_host(
+    pub(crate) async fn aggregate_add_host(
         &self,
         ctx: &RequestContext,
         id: i64,
@@ -187,7 +191,7 @@ impl ComputeService {
         .await
     }
 
-    pub async fn aggregate_remove_host(
+    pub(crate) async fn aggregate_remove_host(
         &self,
         ctx: &RequestContext,
         id: i64,
@@ -206,7 +210,7 @@ impl ComputeService {
         .await
     }
 
-    pub async fn aggregate_delete(&self, ctx: &RequestContext, id: i64) -> ApiResult<()> {
+    pub(crate) async fn aggregate_delete(&self, ctx: &RequestContext, id: i64) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
             let a = store::get(c, id)?.ok_or_else(|| not_found(id))?;
@@ -226,7 +230,7 @@ impl ComputeService {
     /// is in the aggregate, each image's base file (`_base/<image id>`, what
     /// builds back their root disks on) is made in the background, as Nova's
     /// computes do on the conductor's cast. A failure is logged, as in Nova.
-    pub async fn aggregate_cache_images(
+    pub(crate) async fn aggregate_cache_images(
         &self,
         ctx: &RequestContext,
         id: i64,
@@ -263,7 +267,7 @@ impl ComputeService {
         Ok(())
     }
 
-    pub async fn host_zone(&self) -> ApiResult<String> {
+    pub(crate) async fn host_zone(&self) -> ApiResult<String> {
         let host = self.config().host.clone();
         let all = self.read(store::list).await?;
         Ok(all

@@ -35,7 +35,7 @@ use crate::volume::attachments::GuestVolume;
 /// `create_info` of a create (Nova's schema: `snapshot_id`, `type` qcow2,
 /// `new_file`, optional `id`).
 #[derive(Debug, Clone)]
-pub struct CreateInfo {
+pub(crate) struct CreateInfo {
     pub snapshot_id: String,
     pub new_file: String,
     pub id: Option<String>,
@@ -43,7 +43,7 @@ pub struct CreateInfo {
 
 /// What a delete merges (`delete_info`).
 #[derive(Debug, Clone, Default)]
-pub struct DeleteInfo {
+pub(crate) struct DeleteInfo {
     pub volume_id: String,
     /// `type`: only `qcow2` is known.
     pub kind: Option<String>,
@@ -154,7 +154,7 @@ impl ComputeService {
     /// `POST /os-assisted-volume-snapshots`: the volume gets a qcow2 overlay
     /// and the guest writes there from now on. Returns the `id` of
     /// `create_info` (None when not given, as Nova answers).
-    pub async fn assisted_snapshot_create(
+    pub(crate) async fn assisted_snapshot_create(
         &self,
         ctx: &RequestContext,
         volume_id: String,
@@ -245,7 +245,7 @@ impl ComputeService {
 
     /// `DELETE /os-assisted-volume-snapshots/{id}?delete_info=...`: merges the
     /// layers `delete_info` names (see the module's doc).
-    pub async fn assisted_snapshot_delete(
+    pub(crate) async fn assisted_snapshot_delete(
         &self,
         ctx: &RequestContext,
         snapshot_id: String,

@@ -26,7 +26,7 @@ const WIRING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Why a build failed: the fault Nova would record.
 #[derive(Debug)]
-pub struct BuildFailure {
+pub(crate) struct BuildFailure {
     pub code: u16,
     pub message: String,
     pub details: String,
@@ -66,17 +66,17 @@ fn short(s: &str) -> String {
 }
 
 /// Event names as Nova's compute manager records them.
-pub const EVENT_BUILD: &str = "compute__do_build_and_run_instance";
+pub(crate) const EVENT_BUILD: &str = "compute__do_build_and_run_instance";
 
 impl ComputeService {
     /// Runs the build of `id` in the background.
-    pub fn spawn_build(&self, id: String, ctx: Arc<RequestContext>, request_id: String) {
+    pub(crate) fn spawn_build(&self, id: String, ctx: Arc<RequestContext>, request_id: String) {
         let this = self.clone();
         tokio::spawn(async move { this.build(&id, &ctx, &request_id).await });
     }
 
     /// The whole build; the server's lock is held throughout.
-    pub async fn build(&self, id: &str, ctx: &RequestContext, request_id: &str) {
+    pub(crate) async fn build(&self, id: &str, ctx: &RequestContext, request_id: &str) {
         let lock = self.server_lock(id);
         let _held = lock.lock().await;
         self.event_start(id, request_id, EVENT_BUILD)
@@ -439,7 +439,7 @@ impl ComputeService {
 
     /// Undoes whatever a failed build did, in reverse; every step tolerates
     /// "already undone", and errors are logged, never stop the others.
-    pub async fn undo_build(&self, id: &str) {
+    pub(crate) async fn undo_build(&self, id: &str) {
         let sid = id.to_owned();
         let Ok(Some(s)) = self.read(move |c| store::server_get_any(c, &sid)).await else {
             return;
@@ -488,7 +488,7 @@ impl ComputeService {
     }
 
     /// Loads, changes and writes one server in a single transaction.
-    pub async fn mutate<T: Send + 'static>(
+    pub(crate) async fn mutate<T: Send + 'static>(
         &self,
         id: &str,
         f: impl FnOnce(&mut Server) -> ApiResult<T> + Send + 'static,
@@ -504,7 +504,12 @@ impl ComputeService {
         .await
     }
 
-    pub async fn event_start(&self, id: &str, request_id: &str, event: &str) -> ApiResult<()> {
+    pub(crate) async fn event_start(
+        &self,
+        id: &str,
+        request_id: &str,
+        event: &str,
+    ) -> ApiResult<()> {
         let (id, request_id, event) = (id.to_owned(), request_id.to_owned(), event.to_owned());
         self.write(move |c| {
             let Some(mut a) = store::action_get(c, &id, &request_id)? else {
@@ -525,7 +530,7 @@ impl ComputeService {
     }
 
     /// Finishes an event: `error` None is Success.
-    pub async fn event_finish(
+    pub(crate) async fn event_finish(
         &self,
         id: &str,
         request_id: &str,
@@ -558,7 +563,7 @@ impl ComputeService {
     }
 
     /// The NICs of a server as the dataplane has them.
-    pub async fn server_nics(&self, s: &Server) -> ApiResult<Vec<InstanceNic>> {
+    pub(crate) async fn server_nics(&self, s: &Server) -> ApiResult<Vec<InstanceNic>> {
         self.inner
             .network
             .instance_nics(s.ports.iter().map(|p| p.port_id.clone()).collect())
@@ -569,7 +574,7 @@ impl ComputeService {
 impl ComputeService {
     /// Claims (or re-claims: a consumer's allocations are replaced) what `flavor`
     /// needs on this host for server `s`; a Conflict means no room.
-    pub async fn claim_flavor(&self, s: &Server, flavor: &Flavor) -> ApiResult<()> {
+    pub(crate) async fn claim_flavor(&self, s: &Server, flavor: &Flavor) -> ApiResult<()> {
         // A volume-backed server's root disk is not on this host (Nova claims no
         // DISK_GB for it).
         let mut flavor = flavor.clone();
@@ -590,7 +595,7 @@ impl ComputeService {
 }
 
 /// What a flavor claims in Placement.
-pub fn claim_resources(f: &Flavor) -> Vec<(String, i64)> {
+pub(crate) fn claim_resources(f: &Flavor) -> Vec<(String, i64)> {
     let mut r = vec![
         ("VCPU".to_owned(), f.vcpus),
         ("MEMORY_MB".to_owned(), f.ram),

@@ -10,10 +10,10 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 /// The volume label cloud-init looks for.
-pub const LABEL: &str = "config-2";
+pub(crate) const LABEL: &str = "config-2";
 
 /// Builds the config drive of `files` (relative path, content) at `out`.
-pub async fn build(files: &[(String, Vec<u8>)], out: &Path) -> anyhow::Result<()> {
+pub(crate) async fn build(files: &[(String, Vec<u8>)], out: &Path) -> anyhow::Result<()> {
     let files = files.to_vec();
     let out = out.to_path_buf();
     tokio::task::spawn_blocking(move || build_blocking(&files, &out))
@@ -73,7 +73,7 @@ fn write_tree(root: &Path, files: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
 }
 
 /// The ISO tool available here: genisoimage (Nova's default), else xorriso.
-pub fn iso_tool() -> Option<Vec<String>> {
+pub(crate) fn iso_tool() -> Option<Vec<String>> {
     if find_program("genisoimage").is_some() {
         return Some(vec!["genisoimage".into()]);
     }

@@ -9,7 +9,7 @@ use crate::virt::PowerState;
 
 /// One server's diagnostics; counters this cloud does not collect are absent.
 #[derive(Debug, Clone)]
-pub struct Diagnostics {
+pub(crate) struct Diagnostics {
     /// Nova's diagnostics state: running, paused, shutdown, crashed, suspended, pending.
     pub state: &'static str,
     pub hypervisor: String,
@@ -44,7 +44,7 @@ fn process_uptime(pid: u32) -> Option<i64> {
 
 impl ComputeService {
     /// Show Server Diagnostics (admin only, as in Nova's default policy).
-    pub async fn server_diagnostics(
+    pub(crate) async fn server_diagnostics(
         &self,
         ctx: &RequestContext,
         id: String,

@@ -155,7 +155,7 @@ fn check_value(r: &Rule, value: &str) -> Result<(), String> {
 
 /// Nova's `validators.validate`: the message of the 400 when `name=value` is
 /// refused.
-pub fn validate(name: &str, value: &str) -> Result<(), String> {
+pub(crate) fn validate(name: &str, value: &str) -> Result<(), String> {
     let reg = &*REGISTRY;
     if let Some(r) = reg
         .rules

@@ -6,6 +6,6 @@ use rusqlite::Connection;
 use crate::http::error::ApiResult;
 
 /// Live servers per API status, for `onestack status`.
-pub fn status_counts(c: &Connection) -> ApiResult<Vec<(String, i64)>> {
+pub(crate) fn status_counts(c: &Connection) -> ApiResult<Vec<(String, i64)>> {
     super::store::status_counts(c)
 }

@@ -36,7 +36,7 @@ const BOOTSTRAP_MARK: &str = "flavors_bootstrapped";
 
 /// Creates DevStack's flavors once, at the first start; a flavor the operator
 /// deletes later stays deleted.
-pub fn bootstrap_flavors(c: &Transaction) -> ApiResult<()> {
+pub(crate) fn bootstrap_flavors(c: &Transaction) -> ApiResult<()> {
     if store::meta_get(c, BOOTSTRAP_MARK)?.is_some() {
         return Ok(());
     }
@@ -79,7 +79,7 @@ fn visible(c: &Connection, ctx: &RequestContext, f: &Flavor) -> ApiResult<bool> 
 
 /// The flavor a server is booted with: 400 when it is missing, not accessible to
 /// the caller's project or disabled (Nova's create path turns these into 400s).
-pub fn flavor_for_boot(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<Flavor> {
+pub(crate) fn flavor_for_boot(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<Flavor> {
     let missing = || ApiError::bad_request(format!("Flavor {id} could not be found."));
     let f = store::flavor_get(c, id)?.ok_or_else(missing)?;
     if !visible(c, ctx, &f)? {
@@ -93,7 +93,7 @@ pub fn flavor_for_boot(c: &Connection, ctx: &RequestContext, id: &str) -> ApiRes
 
 /// The filters, sorting and paging of `GET /flavors[/detail]`.
 #[derive(Debug, Clone)]
-pub struct FlavorQuery {
+pub(crate) struct FlavorQuery {
     /// Some(true) public (+ accessible), Some(false) private, None all.
     pub is_public: Option<bool>,
     pub min_ram: Option<i64>,
@@ -106,7 +106,7 @@ pub struct FlavorQuery {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortKey {
+pub(crate) enum SortKey {
     FlavorId,
     Name,
     MemoryMb,
@@ -133,7 +133,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 impl FlavorQuery {
     /// Reads the query string as Nova does. Non-admins always get public flavors
     /// plus those shared with their project, whatever `is_public` says.
-    pub fn parse(q: &HashMap<String, String>, admin: bool) -> ApiResult<FlavorQuery> {
+    pub(crate) fn parse(q: &HashMap<String, String>, admin: bool) -> ApiResult<FlavorQuery> {
         let is_public =
             match (admin, q.get("is_public").map(String::as_str)) {
                 (false, _) | (true, None) => Some(true),
@@ -196,7 +196,7 @@ impl FlavorQuery {
     }
 
     /// Filters (given the flavors shared with the caller's project), sorts and pages.
-    pub fn apply(
+    pub(crate) fn apply(
         &self,
         flavors: Vec<Flavor>,
         shared: &HashSet<String>,
@@ -298,7 +298,7 @@ fn valid_flavor_id(s: &str) -> bool {
 }
 
 /// Validates a `{"flavor": {...}}` create body into a new flavor.
-pub fn parse_create(body: &Value, description_allowed: bool) -> ApiResult<Flavor> {
+pub(crate) fn parse_create(body: &Value, description_allowed: bool) -> ApiResult<Flavor> {
     let f = body
         .get("flavor")
         .and_then(Value::as_object)
@@ -405,7 +405,7 @@ fn parse_description(v: Option<&Value>) -> ApiResult<Option<String>> {
 
 /// Validates `{"extra_specs": {...}}` (or a one-key body for PUT) into strings, as
 /// Nova stores them (numbers and booleans become their Python string form).
-pub fn parse_extra_specs(obj: &Map<String, Value>) -> ApiResult<BTreeMap<String, String>> {
+pub(crate) fn parse_extra_specs(obj: &Map<String, Value>) -> ApiResult<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for (k, v) in obj {
         let key_ok = (1..=255).contains(&k.len())
@@ -437,7 +437,7 @@ fn flavor_missing(id: &str) -> ApiError {
 
 impl ComputeService {
     /// `GET /flavors[/detail]` (api-ref: compute flavors, List Flavors).
-    pub async fn flavor_list(
+    pub(crate) async fn flavor_list(
         &self,
         ctx: &RequestContext,
         q: FlavorQuery,
@@ -455,7 +455,7 @@ impl ComputeService {
     }
 
     /// `GET /flavors/{flavor_id}`: 404 for unknown or not shared private flavors.
-    pub async fn flavor_show(&self, ctx: &RequestContext, id: String) -> ApiResult<Flavor> {
+    pub(crate) async fn flavor_show(&self, ctx: &RequestContext, id: String) -> ApiResult<Flavor> {
         let ctx = ctx.clone();
         self.read(move |c| {
             let f = store::flavor_get(c, &id)?.ok_or_else(|| flavor_missing(&id))?;
@@ -469,7 +469,7 @@ impl ComputeService {
     }
 
     /// `POST /flavors` (admin).
-    pub async fn flavor_create(&self, ctx: &RequestContext, f: Flavor) -> ApiResult<Flavor> {
+    pub(crate) async fn flavor_create(&self, ctx: &RequestContext, f: Flavor) -> ApiResult<Flavor> {
         ctx.require_admin()?;
         self.write(move |c| {
             store::flavor_insert(c, &f)?;
@@ -479,7 +479,7 @@ impl ComputeService {
     }
 
     /// `PUT /flavors/{flavor_id}` (2.55, admin): only the description changes.
-    pub async fn flavor_update(
+    pub(crate) async fn flavor_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -511,7 +511,7 @@ impl ComputeService {
     }
 
     /// `DELETE /flavors/{flavor_id}` (admin). Servers keep their embedded copy.
-    pub async fn flavor_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn flavor_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
             if store::flavor_delete(c, &id)? {
@@ -524,7 +524,7 @@ impl ComputeService {
     }
 
     /// `POST /flavors/{id}/os-extra_specs` and `PUT .../{key}` (admin): merges specs.
-    pub async fn flavor_extra_specs_set(
+    pub(crate) async fn flavor_extra_specs_set(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -541,7 +541,7 @@ impl ComputeService {
     }
 
     /// `DELETE /flavors/{id}/os-extra_specs/{key}` (admin).
-    pub async fn flavor_extra_spec_delete(
+    pub(crate) async fn flavor_extra_spec_delete(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -561,7 +561,7 @@ impl ComputeService {
     }
 
     /// `GET /flavors/{id}/os-flavor-access` (admin): 404 for public flavors.
-    pub async fn flavor_access_list(
+    pub(crate) async fn flavor_access_list(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -580,7 +580,7 @@ impl ComputeService {
     }
 
     /// `POST /flavors/{id}/action` addTenantAccess / removeTenantAccess (admin).
-    pub async fn flavor_access_change(
+    pub(crate) async fn flavor_access_change(
         &self,
         ctx: &RequestContext,
         id: String,

@@ -65,7 +65,6 @@ impl Harness {
                 netns: None,
                 host: "harness-host".into(),
                 provider_uuid: provider,
-                hypervisor_reason: "fake VMM (tests)".into(),
                 dataplane: false,
             },
             fake.clone(),

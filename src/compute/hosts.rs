@@ -7,7 +7,7 @@ use super::ComputeService;
 
 /// CPUs, memory (MiB) and disk (GiB).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HostUse {
+pub(crate) struct HostUse {
     pub cpu: i64,
     pub memory_mb: i64,
     pub disk_gb: i64,
@@ -23,14 +23,14 @@ impl HostUse {
 
 /// The host's total, what is used now, and the use per project.
 #[derive(Debug, Clone, Default)]
-pub struct HostResources {
+pub(crate) struct HostResources {
     pub total: HostUse,
     pub used_now: HostUse,
     pub projects: BTreeMap<String, HostUse>,
 }
 
 impl ComputeService {
-    pub async fn host_resources(&self) -> crate::http::error::ApiResult<HostResources> {
+    pub(crate) async fn host_resources(&self) -> crate::http::error::ApiResult<HostResources> {
         let stats = self.hypervisor_stats().await?;
         let servers = self
             .read(|c| super::store::server_list(c, None, false))

@@ -13,7 +13,7 @@ use crate::http::error::ApiResult;
 
 /// What os-hypervisors shows for the one compute node.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HypervisorStats {
+pub(crate) struct HypervisorStats {
     pub vcpus: i64,
     pub memory_mb: i64,
     pub local_gb: i64,
@@ -40,7 +40,7 @@ fn host_capacity(dir: &std::path::Path) -> (i64, i64, i64, i64) {
 }
 
 /// `MemTotal` in kB from /proc/meminfo.
-pub fn meminfo_total_kb(text: &str) -> Option<i64> {
+pub(crate) fn meminfo_total_kb(text: &str) -> Option<i64> {
     text.lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
         .and_then(|rest| rest.split_whitespace().next())
@@ -71,7 +71,7 @@ fn disk_gb(dir: &std::path::Path) -> Option<(i64, i64)> {
 
 /// One server's line in a usage report.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ServerUsage {
+pub(crate) struct ServerUsage {
     pub server: Server,
     pub hours: f64,
     pub started_at: Option<DateTime<Utc>>,
@@ -81,7 +81,7 @@ pub struct ServerUsage {
 
 /// A project's totals over a period.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TenantUsage {
+pub(crate) struct TenantUsage {
     pub tenant_id: String,
     pub total_hours: f64,
     pub total_vcpus_usage: f64,
@@ -98,7 +98,7 @@ fn parse_time(s: &Option<String>) -> Option<DateTime<Utc>> {
 /// (clamped to the period) to termination (or the period's end). None when the
 /// server did not run in the period at all, or never launched (deleted while
 /// building: it used nothing, and Nova's usage view has no start time to show).
-pub fn server_usage(
+pub(crate) fn server_usage(
     s: &Server,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -123,7 +123,7 @@ pub fn server_usage(
 }
 
 /// Groups servers by project and totals their usage over the period.
-pub fn tenant_usages(
+pub(crate) fn tenant_usages(
     servers: &[Server],
     start: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -156,7 +156,7 @@ pub fn tenant_usages(
 }
 
 /// The `state` a usage line shows: `terminated` once deleted, else the vm_state.
-pub fn usage_state(s: &Server) -> &'static str {
+pub(crate) fn usage_state(s: &Server) -> &'static str {
     if s.deleted_at.is_some() || s.vm_state == VmState::Deleted {
         "terminated"
     } else {
@@ -167,7 +167,7 @@ pub fn usage_state(s: &Server) -> &'static str {
 impl ComputeService {
     /// The node's resources: Placement's inventory and usage when it has them,
     /// otherwise the host's capacity and the servers' flavors.
-    pub async fn hypervisor_stats(&self) -> ApiResult<HypervisorStats> {
+    pub(crate) async fn hypervisor_stats(&self) -> ApiResult<HypervisorStats> {
         let provider = self.config().provider_uuid.clone();
         let inventories = self.inner.placement.provider_inventories(&provider).await?;
         let usages = self.inner.placement.provider_usages(&provider).await?;
@@ -214,7 +214,7 @@ impl ComputeService {
     }
 
     /// (id, instance name) of the servers on this host, for `with_servers`.
-    pub async fn hypervisor_servers(&self) -> ApiResult<Vec<(String, String)>> {
+    pub(crate) async fn hypervisor_servers(&self) -> ApiResult<Vec<(String, String)>> {
         let servers = self
             .read(|c| super::store::server_list(c, None, false))
             .await?;
@@ -226,7 +226,7 @@ impl ComputeService {
 
     /// Usage of every project (admin) or of one project (admin or its members),
     /// over [start, end], counting deleted servers too.
-    pub async fn tenant_usage(
+    pub(crate) async fn tenant_usage(
         &self,
         ctx: &RequestContext,
         project: Option<String>,

@@ -15,7 +15,7 @@ use crate::virt::PowerState;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct InterfaceAttach {
+pub(crate) struct InterfaceAttach {
     pub net_id: Option<String>,
     pub port_id: Option<String>,
     pub fixed_ips: Option<Vec<FixedIpArg>>,
@@ -24,12 +24,12 @@ pub struct InterfaceAttach {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixedIpArg {
+pub(crate) struct FixedIpArg {
     pub ip_address: String,
 }
 
 impl ComputeService {
-    pub async fn interface_attach(
+    pub(crate) async fn interface_attach(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -152,7 +152,7 @@ impl ComputeService {
         Ok(nic)
     }
 
-    pub async fn interface_detach(
+    pub(crate) async fn interface_detach(
         &self,
         ctx: &RequestContext,
         id: String,

@@ -31,7 +31,7 @@ fn invalid_key(reason: &str) -> ApiError {
 
 /// MD5 of the decoded key blob of an OpenSSH public key line, after checking that
 /// the line is a well-formed key of a known type.
-pub fn ssh_fingerprint(public_key: &str) -> ApiResult<String> {
+pub(crate) fn ssh_fingerprint(public_key: &str) -> ApiResult<String> {
     let key = ssh_key::PublicKey::from_openssh(public_key.trim())
         .map_err(|_| invalid_key("failed to generate fingerprint"))?;
     let blob = key
@@ -41,7 +41,7 @@ pub fn ssh_fingerprint(public_key: &str) -> ApiResult<String> {
 }
 
 /// SHA-1 of the DER of a PEM certificate, as Nova fingerprints x509 keys.
-pub fn x509_fingerprint(pem: &str) -> ApiResult<String> {
+pub(crate) fn x509_fingerprint(pem: &str) -> ApiResult<String> {
     let bad = || invalid_key("failed to generate fingerprint");
     let body = pem
         .trim()
@@ -129,7 +129,7 @@ async fn generate_x509(user_id: &str) -> ApiResult<(String, String)> {
 
 /// Nova's key name rule before 2.92: 1-255 of letters, digits, `_`, `-` and space.
 /// `with_at_dot`: from 2.92 `@` and `.` are allowed too (e-mail-like names).
-pub fn validate_name(name: &str, with_at_dot: bool) -> ApiResult<()> {
+pub(crate) fn validate_name(name: &str, with_at_dot: bool) -> ApiResult<()> {
     if name.is_empty() || name.chars().count() > 255 {
         return Err(invalid_key(
             "Keypair name must be string and between 1 and 255 characters long",
@@ -163,7 +163,7 @@ fn generate() -> ApiResult<(String, String)> {
 
 /// What `POST /os-keypairs` asks for.
 #[derive(Debug, Clone)]
-pub struct KeypairCreate {
+pub(crate) struct KeypairCreate {
     pub name: String,
     pub public_key: Option<String>,
     pub key_type: String,
@@ -174,7 +174,7 @@ pub struct KeypairCreate {
 
 /// The user whose key pairs a call acts on: the caller, or (admin only, 2.10)
 /// the `user_id` given.
-pub fn target_user(ctx: &RequestContext, user_id: Option<String>) -> ApiResult<String> {
+pub(crate) fn target_user(ctx: &RequestContext, user_id: Option<String>) -> ApiResult<String> {
     match user_id {
         Some(u) if u != ctx.user.id => {
             ctx.require_admin()?;
@@ -189,7 +189,7 @@ fn not_found(name: &str, user: &str) -> ApiError {
 }
 
 /// The key pair a server is booted with, looked up for its owner.
-pub fn keypair_for_boot(c: &Connection, user_id: &str, name: &str) -> ApiResult<Keypair> {
+pub(crate) fn keypair_for_boot(c: &Connection, user_id: &str, name: &str) -> ApiResult<Keypair> {
     store::keypair_get(c, user_id, name)?
         .ok_or_else(|| ApiError::bad_request("Invalid key_name provided."))
 }
@@ -197,7 +197,7 @@ pub fn keypair_for_boot(c: &Connection, user_id: &str, name: &str) -> ApiResult<
 impl ComputeService {
     /// `POST /os-keypairs`: import a public key or generate a pair; returns the
     /// key pair and, when generated, the private key.
-    pub async fn keypair_create(
+    pub(crate) async fn keypair_create(
         &self,
         ctx: &RequestContext,
         req: KeypairCreate,
@@ -246,7 +246,7 @@ impl ComputeService {
     }
 
     /// `GET /os-keypairs`: the user's key pairs with their row ids, by name.
-    pub async fn keypair_list(
+    pub(crate) async fn keypair_list(
         &self,
         ctx: &RequestContext,
         user_id: Option<String>,
@@ -256,7 +256,7 @@ impl ComputeService {
     }
 
     /// `GET /os-keypairs/{name}`.
-    pub async fn keypair_show(
+    pub(crate) async fn keypair_show(
         &self,
         ctx: &RequestContext,
         name: String,
@@ -273,7 +273,7 @@ impl ComputeService {
     }
 
     /// `DELETE /os-keypairs/{name}`.
-    pub async fn keypair_delete(
+    pub(crate) async fn keypair_delete(
         &self,
         ctx: &RequestContext,
         name: String,

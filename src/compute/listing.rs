@@ -32,7 +32,7 @@ const STATUSES: &[&str] = &[
 ];
 
 #[derive(Default)]
-pub struct ServerFilter {
+pub(crate) struct ServerFilter {
     name: Option<Regex>,
     ip: Option<Regex>,
     status: Option<String>,
@@ -70,7 +70,7 @@ fn list(v: Option<&str>) -> Vec<String> {
 }
 
 impl ServerFilter {
-    pub fn from_query(
+    pub(crate) fn from_query(
         q: &[(String, String)],
         mv: Microversion,
         admin: bool,
@@ -199,7 +199,11 @@ impl ServerFilter {
     }
 
     /// Filters and sorts (stable: the store's newest-first order breaks ties).
-    pub async fn apply(&self, servers: Vec<Server>, cloud: &Cloud) -> ApiResult<Vec<Server>> {
+    pub(crate) async fn apply(
+        &self,
+        servers: Vec<Server>,
+        cloud: &Cloud,
+    ) -> ApiResult<Vec<Server>> {
         // Every server runs on this one compute host.
         if self
             .host

@@ -16,7 +16,7 @@ use crate::network::instance::InstanceNic;
 
 impl ComputeService {
     /// Everything the metadata service and the config drive say about `s`.
-    pub async fn instance_metadata(&self, s: &Server) -> ApiResult<InstanceMetadata> {
+    pub(crate) async fn instance_metadata(&self, s: &Server) -> ApiResult<InstanceMetadata> {
         let nics = self.server_nics(s).await?;
         let names = self.inner.network.security_group_names().await?;
         let mut groups: Vec<String> = Vec::new();
@@ -60,7 +60,7 @@ impl ComputeService {
     }
 
     /// Builds `disk.config` (ISO 9660, label `config-2`) for `s`.
-    pub async fn write_config_drive(&self, s: &Server) -> ApiResult<()> {
+    pub(crate) async fn write_config_drive(&self, s: &Server) -> ApiResult<()> {
         let md = self.instance_metadata(s).await?;
         let out = self.paths(&s.id).config_drive;
         super::configdrive::build(&md.config_drive_files(), &out)

@@ -8,7 +8,10 @@ use crate::http::error::ApiResult;
 
 impl ComputeService {
     /// `GET /os-migrations` (admin): every record, newest first.
-    pub async fn migration_list(&self, ctx: &RequestContext) -> ApiResult<Vec<MigrationRow>> {
+    pub(crate) async fn migration_list(
+        &self,
+        ctx: &RequestContext,
+    ) -> ApiResult<Vec<MigrationRow>> {
         ctx.require_admin()?;
         self.read(migrations::list).await
     }

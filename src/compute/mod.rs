@@ -1,39 +1,39 @@
 //! Nova v2.1: flavors, keypairs, servers and their lifecycle on a real VMM, with
 //! the create and every action run as persisted steps that a restart resumes.
 
-pub mod actions;
-pub mod admin_actions;
-pub mod aggregates;
-pub mod api;
-pub mod assisted_snapshots;
-pub mod build;
-pub mod configdrive;
-pub mod diagnostics;
-pub mod extra_specs;
-pub mod facade;
-pub mod flavors;
-pub mod hosts;
-pub mod info;
-pub mod interfaces;
-pub mod keypairs;
-pub mod listing;
+pub(crate) mod actions;
+pub(crate) mod admin_actions;
+pub(crate) mod aggregates;
+pub(crate) mod api;
+pub(crate) mod assisted_snapshots;
+pub(crate) mod build;
+pub(crate) mod configdrive;
+pub(crate) mod diagnostics;
+pub(crate) mod extra_specs;
+pub(crate) mod facade;
+pub(crate) mod flavors;
+pub(crate) mod hosts;
+pub(crate) mod info;
+pub(crate) mod interfaces;
+pub(crate) mod keypairs;
+pub(crate) mod listing;
 pub mod metadata;
-pub mod metadata_service;
-pub mod migrations;
-pub mod model;
-pub mod quotas;
-pub mod rebuild_volume;
-pub mod recover;
-pub mod registration;
-pub mod runtime;
-pub mod serial;
-pub mod server_groups;
-pub mod server_meta;
-pub mod servers;
-pub mod services;
-pub mod shelve;
+pub(crate) mod metadata_service;
+pub(crate) mod migrations;
+pub(crate) mod model;
+pub(crate) mod quotas;
+pub(crate) mod rebuild_volume;
+pub(crate) mod recover;
+pub(crate) mod registration;
+pub(crate) mod runtime;
+pub(crate) mod serial;
+pub(crate) mod server_groups;
+pub(crate) mod server_meta;
+pub(crate) mod servers;
+pub(crate) mod services;
+pub(crate) mod shelve;
 pub(crate) mod store;
-pub mod volume_attachments;
+pub(crate) mod volume_attachments;
 
 #[cfg(test)]
 mod harness;
@@ -54,7 +54,7 @@ use crate::virt::Hypervisor;
 
 /// Where and how instances run on this host.
 #[derive(Clone)]
-pub struct ComputeConfig {
+pub(crate) struct ComputeConfig {
     /// `<state>/instances`: one directory per server (disks, console log, VMM sockets).
     pub instances_dir: PathBuf,
     /// Network namespace the VMMs run in to open their taps (tests); None = host.
@@ -63,15 +63,13 @@ pub struct ComputeConfig {
     pub host: String,
     /// The compute node's resource provider in Placement.
     pub provider_uuid: String,
-    /// Why this hypervisor was chosen (shown by os-hypervisors and `onestack status`).
-    pub hypervisor_reason: String,
     /// Whether the dataplane is on (ports must be wired before a VMM opens its taps).
     pub dataplane: bool,
 }
 
 /// The compute service. Cloning is cheap; clones share state.
 #[derive(Clone)]
-pub struct ComputeService {
+pub(crate) struct ComputeService {
     inner: Arc<Inner>,
 }
 
@@ -91,7 +89,7 @@ struct Inner {
 }
 
 impl ComputeService {
-    pub fn new(
+    pub(crate) fn new(
         db: Db,
         config: ComputeConfig,
         hypervisor: Arc<dyn Hypervisor>,
@@ -114,11 +112,11 @@ impl ComputeService {
         }
     }
 
-    pub fn config(&self) -> &ComputeConfig {
+    pub(crate) fn config(&self) -> &ComputeConfig {
         &self.inner.config
     }
 
-    pub fn hypervisor(&self) -> &Arc<dyn Hypervisor> {
+    pub(crate) fn hypervisor(&self) -> &Arc<dyn Hypervisor> {
         &self.inner.hypervisor
     }
 
@@ -144,7 +142,7 @@ impl ComputeService {
 }
 
 /// The project a new resource belongs to: the caller's project.
-pub fn caller_project(ctx: &RequestContext) -> ApiResult<String> {
+pub(crate) fn caller_project(ctx: &RequestContext) -> ApiResult<String> {
     ctx.project_id()
         .map(str::to_owned)
         .ok_or_else(|| ApiError::bad_request("A project-scoped token is required."))
@@ -152,12 +150,12 @@ pub fn caller_project(ctx: &RequestContext) -> ApiResult<String> {
 
 /// Whether the caller sees a resource owned by `project_id`: Nova's
 /// `project_reader_or_admin` row of the policy table.
-pub fn sees(ctx: &RequestContext, project_id: &str) -> bool {
+pub(crate) fn sees(ctx: &RequestContext, project_id: &str) -> bool {
     crate::http::policy::COMPUTE.sees(ctx, project_id)
 }
 
 /// Whether the caller may change a resource owned by `project_id`: Nova's
 /// `project_member_or_admin`.
-pub fn may_change(ctx: &RequestContext, project_id: &str) -> ApiResult<()> {
+pub(crate) fn may_change(ctx: &RequestContext, project_id: &str) -> ApiResult<()> {
     crate::http::policy::COMPUTE.may_change(ctx, project_id)
 }

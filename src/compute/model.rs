@@ -10,7 +10,7 @@ use crate::http::error::ApiError;
 
 /// A flavor, as stored and embedded in servers (Nova keeps a copy per instance).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Flavor {
+pub(crate) struct Flavor {
     pub id: String,
     pub name: String,
     pub ram: i64,
@@ -28,7 +28,7 @@ pub struct Flavor {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Keypair {
+pub(crate) struct Keypair {
     pub name: String,
     pub user_id: String,
     pub public_key: String,
@@ -41,7 +41,7 @@ pub struct Keypair {
 /// Nova's vm_state: the stable state of an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum VmState {
+pub(crate) enum VmState {
     Building,
     Active,
     Stopped,
@@ -62,7 +62,7 @@ impl VmState {
     /// The `OS-EXT-STS:power_state` to record for what the hypervisor reports. A stopped
     /// server has no VMM process here, but Nova (a defined, shut-off libvirt domain)
     /// reports SHUTDOWN (4) for it, and clients show that, not NOSTATE.
-    pub fn power_code(self, power: crate::virt::PowerState) -> i64 {
+    pub(crate) fn power_code(self, power: crate::virt::PowerState) -> i64 {
         match (self, power) {
             (VmState::Stopped, crate::virt::PowerState::NoState) => {
                 crate::virt::PowerState::Shutdown.code()
@@ -75,7 +75,7 @@ impl VmState {
 /// Nova's task_state: the operation in progress, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum TaskState {
+pub(crate) enum TaskState {
     Scheduling,
     Networking,
     BlockDeviceMapping,
@@ -109,7 +109,7 @@ pub enum TaskState {
 }
 
 impl VmState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             VmState::Building => "building",
             VmState::Active => "active",
@@ -127,7 +127,7 @@ impl VmState {
 }
 
 impl TaskState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TaskState::Scheduling => "scheduling",
             TaskState::Networking => "networking",
@@ -163,7 +163,7 @@ impl TaskState {
 
 /// The `status` clients see, derived from vm_state and task_state as Nova's
 /// `nova.api.openstack.common.status_from_state` does.
-pub fn status(vm: VmState, task: Option<TaskState>) -> &'static str {
+pub(crate) fn status(vm: VmState, task: Option<TaskState>) -> &'static str {
     use TaskState as T;
     match (vm, task) {
         (VmState::Building, _) => "BUILD",
@@ -189,7 +189,7 @@ pub fn status(vm: VmState, task: Option<TaskState>) -> &'static str {
 
 /// The operations that change an instance's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Start,
     Stop,
     RebootSoft,
@@ -216,7 +216,7 @@ pub enum Op {
 
 impl Op {
     /// The action name as Nova's os-instance-actions record it.
-    pub fn action(self) -> &'static str {
+    pub(crate) fn action(self) -> &'static str {
         match self {
             Op::Start => "start",
             Op::Stop => "stop",
@@ -274,7 +274,7 @@ impl Op {
 /// Nova's `check_instance_state` decorators do. Illegal moves are 409 with Nova's
 /// message. Interface attach/detach set no task state: see
 /// `interface_change_allowed`.
-pub fn begin(vm: VmState, task: Option<TaskState>, op: Op) -> Result<TaskState, ApiError> {
+pub(crate) fn begin(vm: VmState, task: Option<TaskState>, op: Op) -> Result<TaskState, ApiError> {
     use TaskState as T;
     use VmState as V;
     let next = match (op, vm, task) {
@@ -328,7 +328,7 @@ pub fn begin(vm: VmState, task: Option<TaskState>, op: Op) -> Result<TaskState, 
 }
 
 /// Whether an interface attach/detach is allowed (no task_state is set for it).
-pub fn interface_change_allowed(
+pub(crate) fn interface_change_allowed(
     vm: VmState,
     task: Option<TaskState>,
     op: Op,
@@ -355,7 +355,7 @@ fn conflict(vm: VmState, task: Option<TaskState>, op: Op) -> ApiError {
 }
 
 /// The vm_state an operation ends in when it succeeds.
-pub fn finish(vm: VmState, op: Op) -> VmState {
+pub(crate) fn finish(vm: VmState, op: Op) -> VmState {
     match op {
         Op::Start | Op::RebootSoft | Op::RebootHard | Op::Unpause | Op::Resume => VmState::Active,
         Op::Stop => VmState::Stopped,
@@ -383,7 +383,7 @@ fn vm_after_resize(_vm: VmState) -> VmState {
 
 /// An instance fault, shown as `fault` when the server is in ERROR.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ServerFault {
+pub(crate) struct ServerFault {
     pub code: u16,
     pub message: String,
     pub details: String,
@@ -392,7 +392,7 @@ pub struct ServerFault {
 
 /// A NIC of the server: a Neutron port, and whether Nova made it (and so deletes it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ServerPort {
+pub(crate) struct ServerPort {
     pub port_id: String,
     pub network_id: String,
     pub created_by_compute: bool,
@@ -402,7 +402,7 @@ pub struct ServerPort {
 
 /// A server as stored: everything Nova's instance record holds that we use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Server {
+pub(crate) struct Server {
     pub id: String,
     /// `instance-0000000a`, from the row's sequence number.
     pub instance_name: String,
@@ -501,7 +501,7 @@ pub struct Server {
 /// the server is recorded, so a build resumed after a crash finds the volume it
 /// began to make instead of making a second one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BlockDevice {
+pub(crate) struct BlockDevice {
     pub volume_id: String,
     /// 0: the root disk (`/dev/vda`); None: attached after the others.
     pub boot_index: Option<i64>,
@@ -519,7 +519,7 @@ pub struct BlockDevice {
 /// `source_type` of a mapping whose destination is a volume.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum BlockSource {
+pub(crate) enum BlockSource {
     Existing,
     Image { id: String },
     Snapshot { id: String },
@@ -528,13 +528,13 @@ pub enum BlockSource {
 
 impl Server {
     /// The root volume of a volume-backed server.
-    pub fn boot_volume(&self) -> Option<&BlockDevice> {
+    pub(crate) fn boot_volume(&self) -> Option<&BlockDevice> {
         self.block_devices.iter().find(|b| b.boot_index == Some(0))
     }
 
     /// Whether `volume_id` is to be deleted with the server: its block device
     /// mapping says so, or its attachment did (2.79) or was updated to (2.85).
-    pub fn delete_on_termination(&self, volume_id: &str) -> bool {
+    pub(crate) fn delete_on_termination(&self, volume_id: &str) -> bool {
         self.attached_delete_on_termination.contains(volume_id)
             || self
                 .block_devices
@@ -546,7 +546,7 @@ impl Server {
 /// The names of Nova's standard image properties (`ImageMetaProps` fields and
 /// their legacy aliases, nova/objects/image_meta.py): what the instance keeps of
 /// an image, and what 2.98 shows.
-pub const STANDARD_IMAGE_PROPERTIES: &[&str] = &[
+pub(crate) const STANDARD_IMAGE_PROPERTIES: &[&str] = &[
     "architecture",
     "auto_disk_config",
     "bdm_v2",
@@ -658,7 +658,7 @@ pub const STANDARD_IMAGE_PROPERTIES: &[&str] = &[
 ];
 
 /// The standard properties of an image, as strings (Nova keeps them as such).
-pub fn image_properties(
+pub(crate) fn image_properties(
     props: &serde_json::Map<String, serde_json::Value>,
 ) -> BTreeMap<String, String> {
     props
@@ -679,7 +679,7 @@ pub fn image_properties(
 
 /// Scheduler hints as Nova's request spec keeps them: every value a list of
 /// strings (a scalar becomes a one-item list; a JSON `query` stays its text).
-pub fn request_spec_hints(
+pub(crate) fn request_spec_hints(
     hints: &BTreeMap<String, serde_json::Value>,
 ) -> BTreeMap<String, Vec<String>> {
     let text = |v: &serde_json::Value| match v {
@@ -703,14 +703,14 @@ fn manual() -> String {
 }
 
 impl Server {
-    pub fn status(&self) -> &'static str {
+    pub(crate) fn status(&self) -> &'static str {
         status(self.vm_state, self.task_state)
     }
 }
 
 /// One `os-instance-actions` record and its events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InstanceAction {
+pub(crate) struct InstanceAction {
     pub request_id: String,
     pub server_id: String,
     pub action: String,
@@ -723,7 +723,7 @@ pub struct InstanceAction {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ActionEvent {
+pub(crate) struct ActionEvent {
     pub event: String,
     pub start_time: String,
     pub finish_time: Option<String>,

@@ -14,7 +14,7 @@ use crate::http::error::{ApiError, ApiResult};
 
 /// Nova's default quotas. The network ones are only shown below 2.36, the
 /// injected-file ones below 2.57.
-pub const DEFAULTS: &[(&str, i64)] = &[
+pub(crate) const DEFAULTS: &[(&str, i64)] = &[
     ("cores", 20),
     ("fixed_ips", -1),
     ("floating_ips", 10),
@@ -44,7 +44,7 @@ const FILE_RESOURCES: &[&str] = &[
 ];
 
 /// Whether a resource is part of the API at microversion 2.`minor`.
-pub fn shown_at(resource: &str, minor: u32) -> bool {
+pub(crate) fn shown_at(resource: &str, minor: u32) -> bool {
     !(minor >= 36 && NETWORK_RESOURCES.contains(&resource)
         || minor >= 57 && FILE_RESOURCES.contains(&resource))
 }
@@ -52,7 +52,7 @@ pub fn shown_at(resource: &str, minor: u32) -> bool {
 /// Whether a resource is part of the quota class view at microversion 2.`minor`:
 /// the server group ones appear at 2.50, when the network ones go (not at 2.36 as
 /// in os-quota-sets), and the injected-file ones go at 2.57.
-pub fn class_shown_at(resource: &str, minor: u32) -> bool {
+pub(crate) fn class_shown_at(resource: &str, minor: u32) -> bool {
     let server_groups = matches!(resource, "server_groups" | "server_group_members");
     !(minor < 50 && server_groups
         || minor >= 50 && NETWORK_RESOURCES.contains(&resource)
@@ -61,13 +61,13 @@ pub fn class_shown_at(resource: &str, minor: u32) -> bool {
 
 /// The default limits: Nova's built-in defaults overlaid with the `default`
 /// quota class (what os-quota-class-sets changed).
-pub fn defaults(c: &Connection) -> ApiResult<BTreeMap<String, i64>> {
+pub(crate) fn defaults(c: &Connection) -> ApiResult<BTreeMap<String, i64>> {
     class_limits(c, "default")
 }
 
 /// A quota class's limits: the defaults (for `default`, the built-in ones)
 /// overlaid with what was set on the class.
-pub fn class_limits(c: &Connection, class_name: &str) -> ApiResult<BTreeMap<String, i64>> {
+pub(crate) fn class_limits(c: &Connection, class_name: &str) -> ApiResult<BTreeMap<String, i64>> {
     let mut out: BTreeMap<String, i64> = DEFAULTS
         .iter()
         .map(|(k, v)| ((*k).to_owned(), *v))
@@ -80,24 +80,24 @@ pub fn class_limits(c: &Connection, class_name: &str) -> ApiResult<BTreeMap<Stri
 }
 
 /// The effective limits of a project: defaults overlaid with its overrides.
-pub fn limits(c: &Connection, project_id: &str) -> ApiResult<BTreeMap<String, i64>> {
+pub(crate) fn limits(c: &Connection, project_id: &str) -> ApiResult<BTreeMap<String, i64>> {
     let mut out = defaults(c)?;
     out.extend(catalog::quota_overrides(c, project_id)?);
     Ok(out)
 }
 
 /// One effective limit (-1 = unlimited).
-pub fn limit(c: &Connection, project_id: &str, resource: &str) -> ApiResult<i64> {
+pub(crate) fn limit(c: &Connection, project_id: &str, resource: &str) -> ApiResult<i64> {
     Ok(limits(c, project_id)?.get(resource).copied().unwrap_or(-1))
 }
 
 /// Whether adding `requested` to `used` stays within `limit` (-1 = unlimited).
-pub fn fits(limit: i64, used: i64, requested: i64) -> bool {
+pub(crate) fn fits(limit: i64, used: i64, requested: i64) -> bool {
     limit < 0 || used + requested <= limit
 }
 
 /// What a project uses now, per resource name.
-pub fn usage(c: &Connection, project_id: &str) -> ApiResult<BTreeMap<&'static str, i64>> {
+pub(crate) fn usage(c: &Connection, project_id: &str) -> ApiResult<BTreeMap<&'static str, i64>> {
     let (instances, cores, ram) = store::project_usage(c, project_id)?;
     let groups = catalog::server_group_count(c, project_id)?;
     Ok(BTreeMap::from([
@@ -116,7 +116,7 @@ fn exceeded(resource: &str, requested: i64, used: i64, allowed: i64) -> ApiError
 }
 
 /// Checks a server create of `count` instances with `vcpus` and `ram` (MiB) each.
-pub fn check_server_quota(
+pub(crate) fn check_server_quota(
     c: &Connection,
     project_id: &str,
     count: i64,
@@ -139,7 +139,7 @@ pub fn check_server_quota(
 }
 
 /// Checks the growth of a resize (negative deltas always fit).
-pub fn check_resize_quota(
+pub(crate) fn check_resize_quota(
     c: &Connection,
     project_id: &str,
     delta_vcpus: i64,
@@ -159,13 +159,13 @@ pub fn check_resize_quota(
 
 /// Parses a `{"quota_set": {...}}` update: known resources (at this microversion)
 /// to integers >= -1, and `force`.
-pub fn parse_update(body: &Value, minor: u32) -> ApiResult<(BTreeMap<String, i64>, bool)> {
+pub(crate) fn parse_update(body: &Value, minor: u32) -> ApiResult<(BTreeMap<String, i64>, bool)> {
     parse_limits(body, "quota_set", |k| shown_at(k, minor))
 }
 
 /// Parses a `{"quota_class_set": {...}}` update (no `force` in Nova's schema, but
 /// an `id` is tolerated as for quota sets).
-pub fn parse_class_update(body: &Value, minor: u32) -> ApiResult<BTreeMap<String, i64>> {
+pub(crate) fn parse_class_update(body: &Value, minor: u32) -> ApiResult<BTreeMap<String, i64>> {
     let obj = body.get("quota_class_set").and_then(Value::as_object);
     if obj.is_some_and(|o| o.contains_key("force")) {
         return Err(ApiError::bad_request(
@@ -240,7 +240,7 @@ impl ComputeService {
     }
 
     /// `GET /os-quota-sets/{tenant_id}`: the effective limits.
-    pub async fn quota_show(
+    pub(crate) async fn quota_show(
         &self,
         ctx: &RequestContext,
         project_id: String,
@@ -250,7 +250,7 @@ impl ComputeService {
     }
 
     /// `GET /os-quota-sets/{tenant_id}/detail`: limit, in_use and reserved (0).
-    pub async fn quota_detail(
+    pub(crate) async fn quota_detail(
         &self,
         ctx: &RequestContext,
         project_id: String,
@@ -277,7 +277,7 @@ impl ComputeService {
 
     /// `PUT /os-quota-sets/{tenant_id}` (admin). Without `force`, a limit below
     /// what is in use is refused as Nova does.
-    pub async fn quota_update(
+    pub(crate) async fn quota_update(
         &self,
         ctx: &RequestContext,
         project_id: String,
@@ -307,19 +307,23 @@ impl ComputeService {
     }
 
     /// `DELETE /os-quota-sets/{tenant_id}` (admin): back to the defaults.
-    pub async fn quota_delete(&self, ctx: &RequestContext, project_id: String) -> ApiResult<()> {
+    pub(crate) async fn quota_delete(
+        &self,
+        ctx: &RequestContext,
+        project_id: String,
+    ) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| catalog::quota_reset(c, &project_id))
             .await
     }
 
     /// `GET /os-quota-sets/{tenant_id}/defaults`: the defaults every project starts with.
-    pub async fn quota_defaults(&self) -> ApiResult<BTreeMap<String, i64>> {
+    pub(crate) async fn quota_defaults(&self) -> ApiResult<BTreeMap<String, i64>> {
         self.read(defaults).await
     }
 
     /// `GET /os-quota-class-sets/{id}` (admin): the class's limits.
-    pub async fn quota_class_show(
+    pub(crate) async fn quota_class_show(
         &self,
         ctx: &RequestContext,
         class_name: String,
@@ -330,7 +334,7 @@ impl ComputeService {
 
     /// `PUT /os-quota-class-sets/{id}` (admin): sets limits of a class; changing the
     /// `default` class changes the defaults of every project without an override.
-    pub async fn quota_class_update(
+    pub(crate) async fn quota_class_update(
         &self,
         ctx: &RequestContext,
         class_name: String,
@@ -352,7 +356,7 @@ impl ComputeService {
     }
 
     /// `GET /limits`: the caller's (or, for admin, `tenant_id`'s) limits and usage.
-    pub async fn limits_show(
+    pub(crate) async fn limits_show(
         &self,
         ctx: &RequestContext,
         tenant_id: Option<String>,

@@ -69,7 +69,7 @@ impl ComputeService {
     /// (`reimage_allowed`) it is reimaged; before, only the image already on
     /// the volume is accepted (Nova's `ImageUnacceptable`, 400). A server with
     /// a local root disk is left to the ordinary rebuild.
-    pub async fn rebuild_volume_plan(
+    pub(crate) async fn rebuild_volume_plan(
         &self,
         ctx: &RequestContext,
         id: &str,
@@ -229,7 +229,7 @@ impl ComputeService {
 
     /// `volume-reimaged` (block storage's news, or the external event): wakes
     /// the rebuild waiting on the volume, if any.
-    pub fn server_volume_reimaged(&self, server_id: &str, volume_id: &str, ok: bool) {
+    pub(crate) fn server_volume_reimaged(&self, server_id: &str, volume_id: &str, ok: bool) {
         tracing::info!(
             server = server_id,
             volume = volume_id,

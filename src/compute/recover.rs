@@ -18,7 +18,7 @@ const POWER_SYNC: Duration = Duration::from_secs(10);
 
 /// What start-up did, for the log and `onestack status`.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
-pub struct RecoveryReport {
+pub(crate) struct RecoveryReport {
     pub adopted: usize,
     pub restarted: usize,
     pub resumed_builds: usize,
@@ -28,7 +28,7 @@ pub struct RecoveryReport {
 
 impl ComputeService {
     /// Converges every server once; a failure on one does not stop the others.
-    pub async fn recover(&self) -> RecoveryReport {
+    pub(crate) async fn recover(&self) -> RecoveryReport {
         let mut report = RecoveryReport::default();
         self.sweep_base_temps().await;
         if let Err(e) = self.prune_console_tokens().await {
@@ -229,7 +229,7 @@ impl ComputeService {
 
     /// Runs forever: guests that shut themselves down become SHUTOFF, as Nova's
     /// `_sync_power_states` does.
-    pub async fn power_sync_loop(self) {
+    pub(crate) async fn power_sync_loop(self) {
         loop {
             tokio::time::sleep(POWER_SYNC).await;
             let Ok(servers) = self.read(|c| store::server_list(c, None, false)).await else {

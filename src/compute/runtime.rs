@@ -14,7 +14,7 @@ use crate::virt::{BootSource, DiskFormat, DiskKind, DiskSpec, NicSpec, VmSpec};
 const GIB: u64 = 1 << 30;
 
 /// Files of one server under `<state>/instances/<id>/`.
-pub struct InstancePaths {
+pub(crate) struct InstancePaths {
     pub dir: PathBuf,
     pub disk: PathBuf,
     /// The root disk as it was before a resize, kept until confirm/revert.
@@ -27,7 +27,7 @@ pub struct InstancePaths {
 }
 
 impl ComputeService {
-    pub fn paths(&self, id: &str) -> InstancePaths {
+    pub(crate) fn paths(&self, id: &str) -> InstancePaths {
         let dir = self.inner.config.instances_dir.join(id);
         InstancePaths {
             disk: dir.join("disk"),
@@ -41,7 +41,7 @@ impl ComputeService {
     }
 
     /// The VM as the driver runs it, from the server record and its NICs.
-    pub fn vm_spec(&self, s: &Server, nics: &[InstanceNic]) -> VmSpec {
+    pub(crate) fn vm_spec(&self, s: &Server, nics: &[InstanceNic]) -> VmSpec {
         let p = self.paths(&s.id);
         let mut volumes = self.volume_disks(&s.id);
         super::assisted_snapshots::apply_overlays(s, &mut volumes);
@@ -116,7 +116,7 @@ impl ComputeService {
     /// Creates the root disk: the image cached once under `_base` (images are
     /// immutable once active), and a qcow2 overlay grown to the flavor's size.
     /// Written to a temp name and renamed, so a crash never leaves half a disk.
-    pub async fn prepare_root_disk(
+    pub(crate) async fn prepare_root_disk(
         &self,
         s: &Server,
         image: &Image,
@@ -148,7 +148,7 @@ impl ComputeService {
     }
 
     /// Makes the base file of an image ahead of a build (image pre-caching).
-    pub async fn cache_image(&self, image: &Image) -> ApiResult<()> {
+    pub(crate) async fn cache_image(&self, image: &Image) -> ApiResult<()> {
         self.cached_base(image).await.map(drop)
     }
 
@@ -191,7 +191,7 @@ impl ComputeService {
 
     /// Copies an aki/ari image referenced by the boot image into the instance dir
     /// (direct kernel boot).
-    pub async fn copy_boot_file(&self, image_id: &str, dest: &Path) -> ApiResult<()> {
+    pub(crate) async fn copy_boot_file(&self, image_id: &str, dest: &Path) -> ApiResult<()> {
         let src = self.inner.image.file_path(image_id);
         let tmp = dest.with_extension("tmp");
         tokio::fs::copy(&src, &tmp).await.map_err(io_err)?;
@@ -208,12 +208,12 @@ fn base_format(image: &Image) -> &'static str {
     }
 }
 
-pub fn io_err(e: std::io::Error) -> ApiError {
+pub(crate) fn io_err(e: std::io::Error) -> ApiError {
     ApiError::Internal(e.into())
 }
 
 /// Runs a host tool (qemu-img), returning stdout; a failure carries stderr.
-pub async fn run_tool(program: &str, args: &[String]) -> ApiResult<String> {
+pub(crate) async fn run_tool(program: &str, args: &[String]) -> ApiResult<String> {
     let out = tokio::process::Command::new(program)
         .args(args)
         .kill_on_drop(true)
@@ -232,7 +232,7 @@ pub async fn run_tool(program: &str, args: &[String]) -> ApiResult<String> {
 
 /// The rights a background task acts with for a server's owner, as Nova keeps
 /// the request context of a build: the owner, member of the server's project.
-pub fn owner_context(s: &Server) -> RequestContext {
+pub(crate) fn owner_context(s: &Server) -> RequestContext {
     let now = chrono::Utc::now();
     RequestContext {
         user: NamedRef {

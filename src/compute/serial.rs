@@ -20,21 +20,20 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::virt::PowerState;
 
 /// How long a console URL stays usable (Nova's `[consoleauth] token_ttl` default).
-pub const TOKEN_TTL: Duration = Duration::from_secs(600);
+pub(crate) const TOKEN_TTL: Duration = Duration::from_secs(600);
 
 /// Nova's console type of a serial console token.
-pub const CONSOLE_TYPE_SERIAL: &str = "serial";
+pub(crate) const CONSOLE_TYPE_SERIAL: &str = "serial";
 
-/// What a token opens: one server's serial socket, until `expires_at` (Unix seconds).
+/// What a token opens: one server's serial socket (the store returns only unexpired grants).
 #[derive(Debug, Clone)]
-pub struct ConsoleGrant {
+pub(crate) struct ConsoleGrant {
     pub server_id: String,
     pub socket: PathBuf,
-    pub expires_at: i64,
 }
 
 /// A fresh random token: 128 bits, hex, as it appears in the console URL.
-pub fn new_token() -> String {
+pub(crate) fn new_token() -> String {
     let mut raw = [0u8; 16];
     rand::rng().fill_bytes(&mut raw);
     hex::encode(raw)
@@ -42,12 +41,12 @@ pub fn new_token() -> String {
 
 /// The key a token is stored under: its SHA-256, hex. A copy of the database
 /// therefore opens no console.
-pub fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// When a token issued at `now` (Unix seconds) stops working.
-pub fn expiry(now: i64, ttl: Duration) -> i64 {
+pub(crate) fn expiry(now: i64, ttl: Duration) -> i64 {
     now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))
 }
 
@@ -62,7 +61,7 @@ fn invalid_token() -> ApiError {
 impl ComputeService {
     /// `POST /servers/{id}/remote-consoles` (serial) and `os-getSerialConsole`:
     /// a token for the server's interactive serial port.
-    pub async fn server_serial_console_create(
+    pub(crate) async fn server_serial_console_create(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -115,7 +114,7 @@ impl ComputeService {
 
     /// Drops the console tokens that expired while onestack was down (they are
     /// refused anyway; this keeps the table from growing across restarts).
-    pub async fn prune_console_tokens(&self) -> ApiResult<usize> {
+    pub(crate) async fn prune_console_tokens(&self) -> ApiResult<usize> {
         let now = unix_now();
         let pruned = self
             .write(move |c| consoles::console_tokens_delete_expired(c, now))
@@ -129,7 +128,7 @@ impl ComputeService {
     /// The socket a console token opens; unknown, expired and deleted servers'
     /// tokens are refused without saying which. A token may be used again until it
     /// expires, as with Nova's console auth.
-    pub async fn serial_console_check(&self, token: &str) -> ApiResult<ConsoleGrant> {
+    pub(crate) async fn serial_console_check(&self, token: &str) -> ApiResult<ConsoleGrant> {
         if token.is_empty() {
             return Err(invalid_token());
         }

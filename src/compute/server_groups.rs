@@ -12,7 +12,7 @@ use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ServerGroup {
+pub(crate) struct ServerGroup {
     pub id: String,
     pub name: String,
     pub project_id: String,
@@ -26,14 +26,14 @@ pub struct ServerGroup {
 
 /// A group with its current members.
 #[derive(Debug, Clone)]
-pub struct GroupView {
+pub(crate) struct GroupView {
     pub group: ServerGroup,
     pub members: Vec<String>,
 }
 
 /// A validated create request.
 #[derive(Debug, Clone, PartialEq)]
-pub struct GroupCreate {
+pub(crate) struct GroupCreate {
     pub name: String,
     pub policy: String,
     pub max_server_per_host: Option<i64>,
@@ -58,7 +58,7 @@ fn bad(msg: impl Into<String>) -> ApiError {
 
 /// Parses `{"server_group": ...}`: `policies: [p]` below 2.64, `policy` and
 /// `rules` from 2.64.
-pub fn parse_create(body: &Value, minor: u32) -> ApiResult<GroupCreate> {
+pub(crate) fn parse_create(body: &Value, minor: u32) -> ApiResult<GroupCreate> {
     let g = body
         .get("server_group")
         .and_then(Value::as_object)
@@ -168,7 +168,7 @@ fn members(c: &Connection, group_id: &str) -> ApiResult<Vec<String>> {
 /// Puts a new server into a group at create time. 400 when the caller cannot see
 /// the group, 403 over the member quota, 409 "No valid host" when anti-affinity
 /// would need a second host.
-pub fn add_member(
+pub(crate) fn add_member(
     c: &Connection,
     group_id: &str,
     server_id: &str,
@@ -195,13 +195,13 @@ pub fn add_member(
 }
 
 /// Drops a server from whatever group it is in (on delete).
-pub fn remove_member(c: &Connection, server_id: &str) -> ApiResult<()> {
+pub(crate) fn remove_member(c: &Connection, server_id: &str) -> ApiResult<()> {
     store::server_group_member_remove(c, server_id)
 }
 
 impl ComputeService {
     /// `POST /os-server-groups`.
-    pub async fn server_group_create(
+    pub(crate) async fn server_group_create(
         &self,
         ctx: &RequestContext,
         req: GroupCreate,
@@ -235,7 +235,7 @@ impl ComputeService {
 
     /// `GET /os-server-groups`: the project's groups; all of them for an admin
     /// asking `all_projects`.
-    pub async fn server_group_list(
+    pub(crate) async fn server_group_list(
         &self,
         ctx: &RequestContext,
         all_projects: bool,
@@ -260,7 +260,7 @@ impl ComputeService {
     }
 
     /// `GET /os-server-groups/{id}`: 404 for another project's group.
-    pub async fn server_group_show(
+    pub(crate) async fn server_group_show(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -277,7 +277,11 @@ impl ComputeService {
     }
 
     /// `DELETE /os-server-groups/{id}`.
-    pub async fn server_group_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn server_group_delete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<()> {
         let ctx = ctx.clone();
         self.write(move |c| {
             let g = store::server_group_get(c, &id)?

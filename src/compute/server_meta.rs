@@ -8,7 +8,7 @@ use super::{ComputeService, may_change, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 
-pub enum MetaOp {
+pub(crate) enum MetaOp {
     Get,
     Replace(BTreeMap<String, String>),
     Merge(BTreeMap<String, String>),
@@ -17,7 +17,7 @@ pub enum MetaOp {
 
 impl ComputeService {
     /// `/servers/{id}/metadata[/{key}]`: returns the metadata after the change.
-    pub async fn server_metadata(
+    pub(crate) async fn server_metadata(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -60,7 +60,7 @@ impl ComputeService {
     }
 
     /// Replaces all tags, or adds/removes one; returns the tags after the change.
-    pub async fn server_tags(
+    pub(crate) async fn server_tags(
         &self,
         ctx: &RequestContext,
         id: String,

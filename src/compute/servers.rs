@@ -17,7 +17,7 @@ use crate::http::error::{ApiError, ApiResult};
 /// `POST /servers` body (`server`), with every field Nova's schema allows up to 2.79.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct ServerCreate {
+pub(crate) struct ServerCreate {
     pub name: Option<String>,
     #[serde(rename = "imageRef")]
     pub image_ref: Option<String>,
@@ -39,6 +39,10 @@ pub struct ServerCreate {
     pub security_groups: Option<Vec<SecurityGroupRef>>,
     pub config_drive: Option<Value>,
     pub availability_zone: Option<String>,
+    #[expect(
+        dead_code,
+        reason = "the legacy (v1) mapping is accepted as Nova accepts it; onestack boots from v2 mappings only"
+    )]
     pub block_device_mapping: Option<Vec<Value>>,
     pub block_device_mapping_v2: Option<Vec<BlockDeviceMapping>>,
     pub min_count: Option<Value>,
@@ -46,6 +50,10 @@ pub struct ServerCreate {
     pub return_reservation_id: Option<bool>,
     pub description: Option<String>,
     pub tags: Option<Vec<String>>,
+    #[expect(
+        dead_code,
+        reason = "accepted as Nova accepts it; onestack does not verify image signatures"
+    )]
     pub trusted_image_certificates: Option<Vec<String>>,
     pub host: Option<String>,
     pub hypervisor_hostname: Option<String>,
@@ -55,12 +63,12 @@ pub struct ServerCreate {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SecurityGroupRef {
+pub(crate) struct SecurityGroupRef {
     pub name: String,
 }
 
 #[derive(Debug, Deserialize, Clone)]
-pub struct BlockDeviceMapping {
+pub(crate) struct BlockDeviceMapping {
     pub uuid: Option<String>,
     pub boot_index: Option<Value>,
     pub source_type: Option<String>,
@@ -68,18 +76,34 @@ pub struct BlockDeviceMapping {
     pub delete_on_termination: Option<bool>,
     pub volume_size: Option<Value>,
     pub device_name: Option<String>,
+    #[expect(
+        dead_code,
+        reason = "accepted as Nova accepts it; every disk is virtio and formatted by the guest"
+    )]
     pub disk_bus: Option<String>,
+    #[expect(
+        dead_code,
+        reason = "accepted as Nova accepts it; every disk is virtio and formatted by the guest"
+    )]
     pub device_type: Option<String>,
+    #[expect(
+        dead_code,
+        reason = "accepted as Nova accepts it; every disk is virtio and formatted by the guest"
+    )]
     pub guest_format: Option<String>,
     pub tag: Option<String>,
     pub volume_type: Option<String>,
+    #[expect(
+        dead_code,
+        reason = "accepted as Nova accepts it; every disk is virtio and formatted by the guest"
+    )]
     pub no_device: Option<bool>,
 }
 
 /// The whole `POST /servers` document (`os:scheduler_hints` sits beside `server`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServerCreateBody {
+pub(crate) struct ServerCreateBody {
     pub server: ServerCreate,
     #[serde(rename = "os:scheduler_hints")]
     pub scheduler_hints: Option<BTreeMap<String, Value>>,
@@ -89,7 +113,7 @@ pub struct ServerCreateBody {
 
 /// One requested NIC.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
-pub enum RequestedNic {
+pub(crate) enum RequestedNic {
     Network {
         id: String,
         fixed_ip: Option<String>,
@@ -103,7 +127,7 @@ pub enum RequestedNic {
 
 /// `networks` after validation.
 #[derive(Debug, Clone, PartialEq)]
-pub enum RequestedNetworks {
+pub(crate) enum RequestedNetworks {
     /// `"auto"` (2.37+): the project's network, and an error when there is none.
     Auto,
     /// No `networks` before 2.37: the project's network if it has one, else no NIC.
@@ -115,7 +139,7 @@ pub enum RequestedNetworks {
 /// `PUT /servers/{id}` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServerUpdate {
+pub(crate) struct ServerUpdate {
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::http::json::present")]
     pub description: Option<Option<String>>,
@@ -133,7 +157,7 @@ pub struct ServerUpdate {
 
 /// `OS-DCF:diskConfig` is AUTO or MANUAL; access addresses are IPv4 / IPv6
 /// (empty clears them).
-pub fn check_access(
+pub(crate) fn check_access(
     disk_config: &Option<String>,
     v4: &Option<String>,
     v6: &Option<String>,
@@ -174,14 +198,19 @@ pub fn check_access(
 /// An access IPv6 address in its canonical form (`::babe:dc0c:1602` for
 /// `0000:...:babe:220.12.22.2`), as Nova stores it in an IP address column;
 /// the empty string (no address) stays empty.
-pub fn canonical_ipv6(a: String) -> String {
+pub(crate) fn canonical_ipv6(a: String) -> String {
     a.parse::<std::net::Ipv6Addr>()
         .map(|ip| ip.to_string())
         .unwrap_or(a)
 }
 
 /// Applies checked disk config and access addresses (None leaves them).
-pub fn set_access(s: &mut Server, disk: Option<String>, v4: Option<String>, v6: Option<String>) {
+pub(crate) fn set_access(
+    s: &mut Server,
+    disk: Option<String>,
+    v4: Option<String>,
+    v6: Option<String>,
+) {
     if let Some(d) = disk {
         s.disk_config = d;
     }
@@ -196,7 +225,7 @@ pub fn set_access(s: &mut Server, disk: Option<String>, v4: Option<String>, v6: 
 impl ComputeService {
     /// Records the disk config and access addresses a rebuild or resize asked
     /// for, once the action is accepted.
-    pub async fn server_set_access(
+    pub(crate) async fn server_set_access(
         &self,
         id: &str,
         disk: Option<String>,
@@ -211,7 +240,7 @@ impl ComputeService {
     }
 }
 
-pub fn check_name(name: &str) -> ApiResult<()> {
+pub(crate) fn check_name(name: &str) -> ApiResult<()> {
     if name.is_empty() || name.len() > 255 || name.trim().is_empty() {
         return Err(ApiError::bad_request(
             "Invalid input for field/attribute name. Value must be 1-255 characters and not only whitespace.",
@@ -220,7 +249,7 @@ pub fn check_name(name: &str) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn check_description(d: &Option<String>) -> ApiResult<()> {
+pub(crate) fn check_description(d: &Option<String>) -> ApiResult<()> {
     if d.as_ref().is_some_and(|d| d.chars().count() > 255) {
         return Err(ApiError::bad_request(
             "Invalid input for field/attribute description. Value has more than 255 characters.",
@@ -229,7 +258,7 @@ pub fn check_description(d: &Option<String>) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn check_metadata(meta: &BTreeMap<String, String>) -> ApiResult<()> {
+pub(crate) fn check_metadata(meta: &BTreeMap<String, String>) -> ApiResult<()> {
     if meta.len() > 128 {
         return Err(ApiError::Forbidden(
             "Quota exceeded, too many metadata items.".into(),
@@ -245,7 +274,7 @@ pub fn check_metadata(meta: &BTreeMap<String, String>) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn check_tags(tags: &[String]) -> ApiResult<()> {
+pub(crate) fn check_tags(tags: &[String]) -> ApiResult<()> {
     if tags.len() > 50 {
         return Err(ApiError::bad_request(
             "Invalid input for field/attribute tags: at most 50 tags.",
@@ -290,7 +319,7 @@ fn is_uuid(s: &str) -> bool {
 }
 
 /// Validates `networks` as Nova does for the given microversion.
-pub fn parse_networks(v: &Option<Value>, mv: Microversion) -> ApiResult<RequestedNetworks> {
+pub(crate) fn parse_networks(v: &Option<Value>, mv: Microversion) -> ApiResult<RequestedNetworks> {
     match v {
         None if mv.at_least(37) => Err(ApiError::bad_request(
             "Invalid input for field/attribute networks. 'networks' is a required property.",
@@ -416,7 +445,9 @@ fn volume_size(b: &BlockDeviceMapping) -> ApiResult<i64> {
 /// local root disk (None for a volume-backed server) and the volumes to make
 /// and attach (new volumes' ids are still empty). Nova's schema and its
 /// `_validate_bdm` checks, in its words.
-pub fn parse_block_devices(req: &ServerCreate) -> ApiResult<(Option<String>, Vec<BlockDevice>)> {
+pub(crate) fn parse_block_devices(
+    req: &ServerCreate,
+) -> ApiResult<(Option<String>, Vec<BlockDevice>)> {
     let mut local_boot_image = None;
     let mut devices = Vec::new();
     let mut boot_entries = 0;
@@ -559,7 +590,7 @@ fn config_drive(v: &Option<Value>) -> ApiResult<bool> {
 /// A hostname asked for by create, update or rebuild: from 2.90 a single label
 /// (2 to 63 letters, digits and inner hyphens), from 2.94 also an FQDN (up to
 /// 255 of letters, digits, `-`, `.` and `_`), as Nova's schemas say.
-pub fn check_hostname(h: &Option<String>, mv: Microversion) -> ApiResult<()> {
+pub(crate) fn check_hostname(h: &Option<String>, mv: Microversion) -> ApiResult<()> {
     let Some(h) = h else { return Ok(()) };
     if !mv.at_least(90) {
         return Err(ApiError::bad_request(
@@ -609,7 +640,7 @@ fn repin(s: &Server, to: Option<&str>) -> ApiResult<()> {
 }
 
 /// A server name turned into a hostname as Nova sanitizes it.
-pub fn hostname_for(name: &str) -> String {
+pub(crate) fn hostname_for(name: &str) -> String {
     let mut out = String::new();
     for c in name.chars() {
         match c {
@@ -629,7 +660,7 @@ pub fn hostname_for(name: &str) -> String {
 }
 
 /// What a validated create resolves to before any row is written.
-pub struct CreatePlan {
+pub(crate) struct CreatePlan {
     pub name: String,
     /// The image of the root disk; None for a volume-backed server.
     pub image: Option<crate::image::model::Image>,
@@ -651,7 +682,7 @@ pub struct CreatePlan {
 
 impl ComputeService {
     /// Validates a create against the image, flavor, network and keypair services.
-    pub async fn server_create_plan(
+    pub(crate) async fn server_create_plan(
         &self,
         ctx: &RequestContext,
         body: ServerCreateBody,
@@ -963,7 +994,7 @@ impl ComputeService {
 
     /// Records the servers of a validated create (BUILD/scheduling) and their
     /// "create" actions, in one transaction; the builds start after it commits.
-    pub async fn server_create_records(
+    pub(crate) async fn server_create_records(
         &self,
         ctx: &RequestContext,
         plan: CreatePlan,
@@ -1115,14 +1146,14 @@ impl ComputeService {
     }
 
     /// `GET /servers/{id}`: 404 for servers the caller may not see.
-    pub async fn server_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Server> {
+    pub(crate) async fn server_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Server> {
         let ctx = ctx.clone();
         self.read(move |c| visible(c, &ctx, &id)).await
     }
 
     /// `GET /servers[/detail]`: the caller's project, or every project for an
     /// admin asking `all_tenants`.
-    pub async fn server_list(
+    pub(crate) async fn server_list(
         &self,
         ctx: &RequestContext,
         all_projects: bool,
@@ -1145,7 +1176,7 @@ impl ComputeService {
     }
 
     /// `PUT /servers/{id}`.
-    pub async fn server_update(
+    pub(crate) async fn server_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -1197,7 +1228,7 @@ impl ComputeService {
     }
 
     /// The instance actions of a server the caller sees.
-    pub async fn server_actions(
+    pub(crate) async fn server_actions(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -1212,7 +1243,7 @@ impl ComputeService {
         .await
     }
 
-    pub async fn server_action_get(
+    pub(crate) async fn server_action_get(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -1259,18 +1290,22 @@ fn check_image_fits(image: &crate::image::model::Image, flavor: &Flavor) -> ApiR
     Ok(())
 }
 
-pub fn server_not_found(id: &str) -> ApiError {
+pub(crate) fn server_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("Instance {id} could not be found."))
 }
 
 /// A live server the caller may see.
-pub fn visible(c: &rusqlite::Connection, ctx: &RequestContext, id: &str) -> ApiResult<Server> {
+pub(crate) fn visible(
+    c: &rusqlite::Connection,
+    ctx: &RequestContext,
+    id: &str,
+) -> ApiResult<Server> {
     store::server_get(c, id)?
         .filter(|s| sees(ctx, &s.project_id))
         .ok_or_else(|| server_not_found(id))
 }
 
-pub fn new_action(
+pub(crate) fn new_action(
     s: &Server,
     action: &str,
     request_id: &str,

@@ -12,18 +12,18 @@ use crate::db::Db;
 use crate::http::error::{ApiError, ApiResult};
 
 /// The trait Nova puts on a disabled compute node's resource provider.
-pub const DISABLED_TRAIT: &str = "COMPUTE_STATUS_DISABLED";
+pub(crate) const DISABLED_TRAIT: &str = "COMPUTE_STATUS_DISABLED";
 
 /// One compute service: its binary, availability zone and pre-2.53 integer id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ServiceKind {
+pub(crate) struct ServiceKind {
     pub binary: &'static str,
     pub zone: &'static str,
     pub legacy_id: i64,
 }
 
 /// The three services of this one host.
-pub const SERVICES: &[ServiceKind] = &[
+pub(crate) const SERVICES: &[ServiceKind] = &[
     ServiceKind {
         binary: "nova-conductor",
         zone: "internal",
@@ -41,11 +41,11 @@ pub const SERVICES: &[ServiceKind] = &[
     },
 ];
 
-pub const COMPUTE_BINARY: &str = "nova-compute";
+pub(crate) const COMPUTE_BINARY: &str = "nova-compute";
 
 /// What an operator set on a service; the default is enabled and up.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServiceState {
+pub(crate) struct ServiceState {
     pub disabled: bool,
     pub disabled_reason: Option<String>,
     pub forced_down: bool,
@@ -55,7 +55,7 @@ pub struct ServiceState {
 
 /// A change to a service's state (`None`: leave as is).
 #[derive(Debug, Clone, Default)]
-pub struct ServiceChange {
+pub(crate) struct ServiceChange {
     pub disabled: Option<bool>,
     pub disabled_reason: Option<Option<String>>,
     pub forced_down: Option<bool>,
@@ -64,7 +64,7 @@ pub struct ServiceChange {
 impl ServiceState {
     /// Applies `change` as Nova validates it: a reason only with status disabled,
     /// forced_down only on nova-compute, a reason of at most 255 characters.
-    pub fn apply(&mut self, binary: &str, change: &ServiceChange) -> ApiResult<()> {
+    pub(crate) fn apply(&mut self, binary: &str, change: &ServiceChange) -> ApiResult<()> {
         if change.forced_down.is_some() && binary != COMPUTE_BINARY {
             return Err(ApiError::bad_request(
                 "Updating 'forced_down' is only supported for nova-compute services.",
@@ -99,7 +99,7 @@ impl ServiceState {
     }
 
     /// Whether the scheduler may place new servers on this service's host.
-    pub fn schedulable(&self) -> bool {
+    pub(crate) fn schedulable(&self) -> bool {
         !self.disabled && !self.forced_down
     }
 }
@@ -114,20 +114,20 @@ fn decode(raw: Option<String>) -> ServiceState {
 }
 
 /// The service kind named `binary`, if it is one of ours.
-pub fn kind(binary: &str) -> Option<ServiceKind> {
+pub(crate) fn kind(binary: &str) -> Option<ServiceKind> {
     SERVICES.iter().copied().find(|k| k.binary == binary)
 }
 
 /// Whether nova-compute is disabled, read before the async runtime serves
 /// requests (start-up registration in Placement).
-pub fn compute_disabled_blocking(db: &Db) -> ApiResult<bool> {
+pub(crate) fn compute_disabled_blocking(db: &Db) -> ApiResult<bool> {
     let raw = db.read_blocking(|c| store::meta_get(c, &meta_key(COMPUTE_BINARY)))?;
     Ok(decode(raw).disabled)
 }
 
 impl ComputeService {
     /// The state of one service.
-    pub async fn service_state(&self, binary: &str) -> ApiResult<ServiceState> {
+    pub(crate) async fn service_state(&self, binary: &str) -> ApiResult<ServiceState> {
         let key = meta_key(binary);
         let raw = self.read(move |c| store::meta_get(c, &key)).await?;
         Ok(decode(raw))
@@ -135,7 +135,7 @@ impl ComputeService {
 
     /// Changes one service's state, persists it, and mirrors nova-compute's
     /// enabled/disabled status into Placement.
-    pub async fn service_update(
+    pub(crate) async fn service_update(
         &self,
         binary: &str,
         change: ServiceChange,
@@ -173,7 +173,7 @@ impl ComputeService {
 
     /// The scheduler's host check: `Err(Conflict)` with the reason when
     /// nova-compute takes no new servers.
-    pub async fn ensure_schedulable(&self) -> ApiResult<()> {
+    pub(crate) async fn ensure_schedulable(&self) -> ApiResult<()> {
         let st = self.service_state(COMPUTE_BINARY).await?;
         if st.schedulable() {
             return Ok(());

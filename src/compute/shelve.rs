@@ -269,7 +269,7 @@ impl ComputeService {
     /// server's zone pin updated to match: a zone given pins the server there,
     /// null unpins it, absent leaves the pin. Both only apply to a shelved
     /// offloaded server (the others still sit on their host).
-    pub async fn unshelve_target(
+    pub(crate) async fn unshelve_target(
         &self,
         ctx: &RequestContext,
         id: String,

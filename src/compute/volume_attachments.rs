@@ -22,7 +22,7 @@ const EVENT_EXTEND_VOLUME: &str = "compute_extend_volume";
 
 /// One volume attached to a server, as os-volume_attachments shows it.
 #[derive(Debug, Clone)]
-pub struct ServerVolume {
+pub(crate) struct ServerVolume {
     /// Nova's attachment id is the volume id.
     pub volume_id: String,
     pub server_id: String,
@@ -84,7 +84,7 @@ fn hotplug_failed(what: &str, e: VirtError) -> ApiError {
 
 impl ComputeService {
     /// Connects block storage (once, at start).
-    pub fn set_volume(&self, volume: VolumeService) {
+    pub(crate) fn set_volume(&self, volume: VolumeService) {
         volume.set_compute_events(std::sync::Arc::new(self.clone()));
         if self.inner.volume.set(volume).is_err() {
             tracing::warn!("block storage was connected to compute twice; the first stays");
@@ -94,7 +94,7 @@ impl ComputeService {
     /// `volume-extended` (Nova's `extend_volume`): a running guest with the
     /// volume attached is told its new size (`bytes`; None: the volume's size
     /// as block storage records it). A stopped guest sees it when it starts.
-    pub async fn server_volume_extended(
+    pub(crate) async fn server_volume_extended(
         &self,
         server_id: String,
         volume_id: String,
@@ -163,7 +163,7 @@ impl ComputeService {
     }
 
     /// The attached volumes a guest is built with (after its root disk).
-    pub fn volume_disks(&self, server_id: &str) -> Vec<DiskSpec> {
+    pub(crate) fn volume_disks(&self, server_id: &str) -> Vec<DiskSpec> {
         match self.inner.volume.get() {
             Some(v) => v
                 .guest_volumes_blocking(server_id)
@@ -176,7 +176,7 @@ impl ComputeService {
 
     /// Drops the attachments of a server being deleted (its volumes become
     /// available; their data stays).
-    pub async fn volumes_forget(&self, server_id: &str) {
+    pub(crate) async fn volumes_forget(&self, server_id: &str) {
         // The guest is gone: assisted-snapshot overlays are committed offline.
         let sid = server_id.to_owned();
         if let Ok(Some(s)) = self.read(move |c| store::server_get_any(c, &sid)).await
@@ -202,7 +202,11 @@ impl ComputeService {
 
     /// `os-extended-volumes:volumes_attached` of a server's view; from 2.3 with
     /// `delete_on_termination`.
-    pub async fn volumes_attached_view(&self, s: &Server, with_dot: bool) -> serde_json::Value {
+    pub(crate) async fn volumes_attached_view(
+        &self,
+        s: &Server,
+        with_dot: bool,
+    ) -> serde_json::Value {
         let server_id = s.id.as_str();
         let vols = match self.inner.volume.get() {
             Some(v) => v
@@ -225,7 +229,7 @@ impl ComputeService {
             .collect()
     }
 
-    pub async fn volume_attachment_list(
+    pub(crate) async fn volume_attachment_list(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -235,7 +239,7 @@ impl ComputeService {
         Ok(vols.into_iter().map(|g| server_volume(&s, g)).collect())
     }
 
-    pub async fn volume_attachment_get(
+    pub(crate) async fn volume_attachment_get(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -254,7 +258,7 @@ impl ComputeService {
     /// guest runs (a stopped guest gets it at its next start), then marks it
     /// attached; a failed plug rolls the reservation back.
     #[allow(clippy::too_many_arguments)]
-    pub async fn volume_attach(
+    pub(crate) async fn volume_attach(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -312,7 +316,7 @@ impl ComputeService {
     /// Detaches a volume: marks it detaching, unplugs it from a running guest
     /// (waiting for the guest to release it), then removes the attachment; a
     /// failed unplug leaves it attached.
-    pub async fn volume_detach(
+    pub(crate) async fn volume_detach(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -430,7 +434,7 @@ impl crate::volume::facade::ComputeEvents for ComputeService {
 impl ComputeService {
     /// Update a volume attachment (2.85): only `delete_on_termination` changes;
     /// the attachment's other fields may be repeated but not changed (400).
-    pub async fn volume_attachment_update(
+    pub(crate) async fn volume_attachment_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -494,7 +498,7 @@ impl ComputeService {
 
     /// Deletes the volumes a deleted server was to take with it (their
     /// attachments are gone by now); a failure is logged and the volume stays.
-    pub async fn delete_volumes_on_termination(&self, s: &Server) {
+    pub(crate) async fn delete_volumes_on_termination(&self, s: &Server) {
         let Ok(vol) = self.volume() else { return };
         // The record as it is now (the caller's copy may predate an update).
         let sid = s.id.clone();
@@ -518,7 +522,7 @@ impl ComputeService {
 /// besides `volumeId`: GET's fields, of which only `delete_on_termination` may
 /// differ from the attachment's.
 #[derive(Debug, Default)]
-pub struct AttachmentChange {
+pub(crate) struct AttachmentChange {
     pub id: Option<String>,
     pub server_id: Option<String>,
     pub device: Option<Option<String>>,

@@ -11,7 +11,7 @@ use tower::ServiceExt;
 
 /// A refusal or failure from a service, as the user should read it.
 #[derive(Debug, Clone)]
-pub struct ApiFailure {
+pub(crate) struct ApiFailure {
     pub status: StatusCode,
     pub message: String,
 }
@@ -24,7 +24,7 @@ impl std::fmt::Display for ApiFailure {
 
 /// The API router, called in process.
 #[derive(Clone)]
-pub struct Backend {
+pub(crate) struct Backend {
     api: Router,
 }
 
@@ -34,13 +34,13 @@ pub struct Backend {
 const VERSIONS: &str = "compute 2.9, volume 3.27";
 
 impl Backend {
-    pub fn new(api: Router) -> Self {
+    pub(crate) fn new(api: Router) -> Self {
         Backend { api }
     }
 
     /// Sends one request with `token` (the session's; never logged) and returns the
     /// status, headers and JSON body (Null when there is none).
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         token: Option<&str>,
         method: Method,
@@ -58,7 +58,7 @@ impl Backend {
     /// Like `send`, with `extra` request headers (Swift's metadata and ACLs), and
     /// the answer's body as bytes, collected whole (for the small answers of
     /// bodiless calls; downloads use `stream`).
-    pub async fn exchange(
+    pub(crate) async fn exchange(
         &self,
         token: Option<&str>,
         method: Method,
@@ -82,7 +82,7 @@ impl Backend {
     /// download (an object, an image) flows from the service's store to the
     /// browser a chunk at a time and the dashboard never holds a file in memory.
     /// A refusal's body is read (it is a small fault) to give its message.
-    pub async fn stream(
+    pub(crate) async fn stream(
         &self,
         token: Option<&str>,
         method: Method,
@@ -132,7 +132,7 @@ impl Backend {
     }
 
     /// Sends a request built by the caller (headers such as `X-Subject-Token`).
-    pub async fn raw(&self, req: Request<Body>) -> Result<StatusCode, ApiFailure> {
+    pub(crate) async fn raw(&self, req: Request<Body>) -> Result<StatusCode, ApiFailure> {
         let resp = self
             .api
             .clone()
@@ -143,7 +143,7 @@ impl Backend {
     }
 
     /// A JSON request as the user.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         token: &str,
         method: Method,
@@ -161,7 +161,7 @@ impl Backend {
 
     /// A GET as the user. The path is owned by the future, so pages can join
     /// several reads built with `format!`.
-    pub fn get<'a>(
+    pub(crate) fn get<'a>(
         &'a self,
         token: &'a str,
         path: impl Into<String>,
@@ -170,11 +170,16 @@ impl Backend {
         async move { self.call(token, Method::GET, &path, None).await }
     }
 
-    pub async fn post(&self, token: &str, path: &str, body: Value) -> Result<Value, ApiFailure> {
+    pub(crate) async fn post(
+        &self,
+        token: &str,
+        path: &str,
+        body: Value,
+    ) -> Result<Value, ApiFailure> {
         self.call(token, Method::POST, path, Some(body)).await
     }
 
-    pub async fn delete(&self, token: &str, path: &str) -> Result<Value, ApiFailure> {
+    pub(crate) async fn delete(&self, token: &str, path: &str) -> Result<Value, ApiFailure> {
         self.call(token, Method::DELETE, path, None).await
     }
 }
@@ -214,7 +219,7 @@ fn plain_text(bytes: &[u8]) -> String {
 /// The human message of any service's fault body: Nova's `{"itemNotFound": {...}}`,
 /// Neutron's `{"NeutronError": {...}}`, Keystone's `{"error": {...}}`, Glance's and
 /// Placement's `{"errors": [...]}`.
-pub fn fault_message(body: &Value) -> Option<String> {
+pub(crate) fn fault_message(body: &Value) -> Option<String> {
     let obj = body.as_object()?;
     if let Some(first) = obj
         .get("errors")

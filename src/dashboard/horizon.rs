@@ -27,7 +27,7 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// The state directory whose `horizon/upstream` names where Horizon listens.
 #[derive(Clone)]
-pub struct Upstream(pub Arc<PathBuf>);
+pub(crate) struct Upstream(pub Arc<PathBuf>);
 
 async fn address(state_dir: &std::path::Path) -> Option<String> {
     let text = tokio::fs::read_to_string(state_dir.join(DIR).join(UPSTREAM_FILE))
@@ -49,7 +49,7 @@ fn plain(status: StatusCode, text: &str) -> Response {
 }
 
 /// Forwards one request to Horizon and streams its answer back.
-pub async fn forward(State(up): State<Upstream>, mut req: Request) -> Response {
+pub(crate) async fn forward(State(up): State<Upstream>, mut req: Request) -> Response {
     let Some(addr) = address(&up.0).await else {
         return plain(
             StatusCode::NOT_FOUND,

@@ -3,10 +3,10 @@
 //! token through the API router (see `backend`), so the services' policy decides
 //! what a user sees and may do; the UI adds no authority of its own.
 
-pub mod backend;
-pub mod horizon;
+pub(crate) mod backend;
+pub(crate) mod horizon;
 mod pages;
-pub mod session;
+pub(crate) mod session;
 mod store;
 mod topology;
 mod view;
@@ -25,13 +25,13 @@ use session::Session;
 
 /// What every dashboard handler holds.
 #[derive(Clone)]
-pub struct Dash {
+pub(crate) struct Dash {
     pub cloud: Cloud,
     pub backend: Backend,
 }
 
 /// Serves the dashboard under `/dashboard` beside the API router it acts through.
-pub fn mount(api: Router, cloud: Cloud) -> Router {
+pub(crate) fn mount(api: Router, cloud: Cloud) -> Router {
     // The real Horizon, when set up, behind the same listener.
     let horizon = Router::new()
         .route("/horizon", axum::routing::any(horizon::forward))
@@ -75,7 +75,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// Renders a template to an HTML response with `status`.
-pub fn render(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
+pub(crate) fn render(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
     let html = TEMPLATES.get_template(name).and_then(|t| t.render(ctx));
     match html {
         Ok(body) => (
@@ -103,7 +103,7 @@ pub fn render(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response
 
 /// Why a page cannot be shown.
 #[derive(Debug)]
-pub enum PageError {
+pub(crate) enum PageError {
     /// No (live) session: back to the login page.
     Login,
     /// A form without the session's CSRF token.
@@ -168,11 +168,11 @@ impl IntoResponse for PageError {
     }
 }
 
-pub type PageResult = Result<Response, PageError>;
+pub(crate) type PageResult = Result<Response, PageError>;
 
 impl Dash {
     /// The live session the request's cookie names.
-    pub async fn session(&self, headers: &HeaderMap) -> Result<Session, PageError> {
+    pub(crate) async fn session(&self, headers: &HeaderMap) -> Result<Session, PageError> {
         let Some(id) = session::cookie(headers, session::SESSION_COOKIE) else {
             return Err(PageError::Login);
         };
@@ -187,7 +187,7 @@ impl Dash {
     }
 
     /// Whether a service's panels show: it is in the catalog (enabled and served).
-    pub fn serves(&self, name: crate::profile::ServiceName) -> bool {
+    pub(crate) fn serves(&self, name: crate::profile::ServiceName) -> bool {
         self.cloud.profile.services.enabled.contains(&name)
             && crate::services::spec(name).is_some_and(|s| s.implemented)
     }

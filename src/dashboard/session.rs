@@ -8,14 +8,14 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 /// The session cookie (random id; HttpOnly, SameSite=Strict, path /dashboard).
-pub const SESSION_COOKIE: &str = "onestack_session";
+pub(crate) const SESSION_COOKIE: &str = "onestack_session";
 /// The pre-login CSRF cookie the login form is checked against (double submit),
 /// since there is no session yet to hold the token.
-pub const LOGIN_CSRF_COOKIE: &str = "onestack_login_csrf";
+pub(crate) const LOGIN_CSRF_COOKIE: &str = "onestack_login_csrf";
 
 /// What a logged-in browser acts as. `token` never leaves the server.
 #[derive(Debug, Clone)]
-pub struct Session {
+pub(crate) struct Session {
     pub id_hash: String,
     pub csrf: String,
     pub token: String,
@@ -30,20 +30,20 @@ pub struct Session {
 }
 
 /// 256 random bits, hex: session ids and CSRF tokens.
-pub fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
     hex::encode(raw)
 }
 
 /// The database key of a session id: its SHA-256, so the table alone opens nothing.
-pub fn id_hash(id: &str) -> String {
+pub(crate) fn id_hash(id: &str) -> String {
     hex::encode(Sha256::digest(id.as_bytes()))
 }
 
 /// Constant-time equality of a submitted CSRF token with the expected one; an empty
 /// expected or submitted value never matches.
-pub fn csrf_matches(expected: &str, submitted: &str) -> bool {
+pub(crate) fn csrf_matches(expected: &str, submitted: &str) -> bool {
     if expected.is_empty() || submitted.is_empty() || expected.len() != submitted.len() {
         return false;
     }
@@ -56,7 +56,7 @@ pub fn csrf_matches(expected: &str, submitted: &str) -> bool {
 
 /// The value of cookie `name` in the request, if sent (the last one wins, as a
 /// later, more specific cookie would).
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -69,7 +69,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// A `Set-Cookie` value for a dashboard cookie; `max_age` 0 deletes it.
-pub fn set_cookie(name: &str, value: &str, max_age: i64) -> String {
+pub(crate) fn set_cookie(name: &str, value: &str, max_age: i64) -> String {
     format!("{name}={value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={max_age}")
 }
 

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::session::Session;
 
-pub fn session_insert(tx: &Transaction, s: &Session) -> rusqlite::Result<()> {
+pub(super) fn session_insert(tx: &Transaction, s: &Session) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO dashboard_sessions (id_hash, csrf, token, user_id, user_name, domain_name,
              project_id, project_name, is_admin, created_at, expires_at)
@@ -27,7 +27,7 @@ pub fn session_insert(tx: &Transaction, s: &Session) -> rusqlite::Result<()> {
 }
 
 /// The live session under `id_hash` (expired ones are not returned).
-pub fn session_get(
+pub(super) fn session_get(
     conn: &Connection,
     id_hash: &str,
     now: i64,
@@ -57,7 +57,7 @@ pub fn session_get(
 }
 
 /// Deletes one session; returns whether it existed.
-pub fn session_delete(tx: &Transaction, id_hash: &str) -> rusqlite::Result<bool> {
+pub(super) fn session_delete(tx: &Transaction, id_hash: &str) -> rusqlite::Result<bool> {
     Ok(tx.execute(
         "DELETE FROM dashboard_sessions WHERE id_hash = ?1",
         [id_hash],
@@ -65,7 +65,7 @@ pub fn session_delete(tx: &Transaction, id_hash: &str) -> rusqlite::Result<bool>
 }
 
 /// Drops sessions past their expiry; returns how many.
-pub fn sessions_purge(tx: &Transaction, now: i64) -> rusqlite::Result<usize> {
+pub(super) fn sessions_purge(tx: &Transaction, now: i64) -> rusqlite::Result<usize> {
     tx.execute(
         "DELETE FROM dashboard_sessions WHERE expires_at <= ?1",
         [now],

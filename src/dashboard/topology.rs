@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::view::{list, s};
 
 #[derive(Serialize)]
-pub struct Picture {
+pub(super) struct Picture {
     pub width: u32,
     pub height: u32,
     pub networks: Vec<NetBar>,
@@ -18,7 +18,7 @@ pub struct Picture {
 }
 
 #[derive(Serialize)]
-pub struct NetBar {
+pub(super) struct NetBar {
     pub id: String,
     pub name: String,
     pub cidrs: String,
@@ -27,7 +27,7 @@ pub struct NetBar {
 }
 
 #[derive(Serialize)]
-pub struct Device {
+pub(super) struct Device {
     pub kind: &'static str,
     pub name: String,
     /// The name cut to fit the box.
@@ -39,7 +39,7 @@ pub struct Device {
 }
 
 #[derive(Serialize)]
-pub struct Link {
+pub(super) struct Link {
     pub x: u32,
     pub ip: String,
 }
@@ -48,7 +48,7 @@ const FIRST_BAR: u32 = 260;
 const BAR_GAP: u32 = 150;
 const ROW: u32 = 72;
 
-pub fn layout(
+pub(super) fn layout(
     nets: &Value,
     subnets: &Value,
     ports: &Value,
@@ -181,7 +181,7 @@ pub fn layout(
 /// it sits in the dependency graph (what needs nothing first), with an arrow from
 /// each resource to those that need it (Heat's `required_by`).
 #[derive(Serialize)]
-pub struct StackPicture {
+pub(super) struct StackPicture {
     pub width: u32,
     pub height: u32,
     pub nodes: Vec<StackNode>,
@@ -189,7 +189,7 @@ pub struct StackPicture {
 }
 
 #[derive(Serialize)]
-pub struct StackNode {
+pub(super) struct StackNode {
     pub name: String,
     pub label: String,
     pub kind: String,
@@ -202,7 +202,7 @@ pub struct StackNode {
 }
 
 #[derive(Serialize)]
-pub struct Edge {
+pub(super) struct Edge {
     pub x1: u32,
     pub y1: u32,
     pub x2: u32,
@@ -216,7 +216,7 @@ const ROW_GAP: u32 = 70;
 
 /// Lays out `resources` (the resource list's answer); `href` gives a resource's
 /// dashboard page from its type and physical id.
-pub fn stack_layout(
+pub(super) fn stack_layout(
     resources: &Value,
     href: impl Fn(&str, &str) -> Option<String>,
 ) -> StackPicture {

@@ -9,11 +9,11 @@ use super::session::{Session, csrf_matches};
 
 /// A posted `application/x-www-form-urlencoded` body, keys possibly repeated
 /// (multi-selects).
-pub struct FormData(pub Vec<(String, String)>);
+pub(super) struct FormData(pub Vec<(String, String)>);
 
 impl FormData {
     /// Refuses the form unless it carries the session's CSRF token.
-    pub fn checked(self, s: &Session) -> Result<FormData, PageError> {
+    pub(super) fn checked(self, s: &Session) -> Result<FormData, PageError> {
         if csrf_matches(&s.csrf, self.get("csrf")) {
             Ok(self)
         } else {
@@ -22,7 +22,7 @@ impl FormData {
     }
 
     /// The trimmed value of `name` ("" when absent).
-    pub fn get(&self, name: &str) -> &str {
+    pub(super) fn get(&self, name: &str) -> &str {
         self.0
             .iter()
             .find(|(k, _)| k == name)
@@ -30,7 +30,7 @@ impl FormData {
     }
 
     /// A value that must be present.
-    pub fn required(&self, name: &str, label: &str) -> Result<&str, PageError> {
+    pub(super) fn required(&self, name: &str, label: &str) -> Result<&str, PageError> {
         match self.get(name) {
             "" => Err(PageError::BadInput(format!("{label} is required."))),
             v => Ok(v),
@@ -38,7 +38,7 @@ impl FormData {
     }
 
     /// Every non-empty value of a repeated key.
-    pub fn all(&self, name: &str) -> Vec<String> {
+    pub(super) fn all(&self, name: &str) -> Vec<String> {
         self.0
             .iter()
             .filter(|(k, v)| k == name && !v.trim().is_empty())
@@ -48,7 +48,7 @@ impl FormData {
 }
 
 #[derive(Serialize, Default)]
-pub struct Field {
+pub(super) struct Field {
     pub name: String,
     pub label: String,
     /// text, number, password, textarea, select, multiselect, checkbox
@@ -59,7 +59,7 @@ pub struct Field {
 }
 
 impl Field {
-    pub fn text(name: &str, label: &str) -> Field {
+    pub(super) fn text(name: &str, label: &str) -> Field {
         Field {
             name: name.into(),
             label: label.into(),
@@ -67,19 +67,19 @@ impl Field {
             ..Default::default()
         }
     }
-    pub fn kind(mut self, kind: &'static str) -> Field {
+    pub(super) fn kind(mut self, kind: &'static str) -> Field {
         self.kind = kind;
         self
     }
-    pub fn value(mut self, v: impl Into<String>) -> Field {
+    pub(super) fn value(mut self, v: impl Into<String>) -> Field {
         self.value = v.into();
         self
     }
-    pub fn required(mut self) -> Field {
+    pub(super) fn required(mut self) -> Field {
         self.required = true;
         self
     }
-    pub fn select(name: &str, label: &str, options: Vec<(String, String)>) -> Field {
+    pub(super) fn select(name: &str, label: &str, options: Vec<(String, String)>) -> Field {
         Field {
             name: name.into(),
             label: label.into(),
@@ -91,7 +91,7 @@ impl Field {
 }
 
 #[derive(Serialize)]
-pub struct Form {
+pub(super) struct Form {
     pub id: String,
     pub title: String,
     pub action: String,
@@ -100,7 +100,13 @@ pub struct Form {
 }
 
 impl Form {
-    pub fn new(id: &str, title: &str, action: &str, submit: &str, fields: Vec<Field>) -> Form {
+    pub(super) fn new(
+        id: &str,
+        title: &str,
+        action: &str,
+        submit: &str,
+        fields: Vec<Field>,
+    ) -> Form {
         Form {
             id: id.into(),
             title: title.into(),
@@ -114,7 +120,7 @@ impl Form {
 /// A button on a table row: a POST form to `action` with hidden `fields` (and any
 /// visible `inputs`, such as a select to pick a port).
 #[derive(Serialize)]
-pub struct Action {
+pub(super) struct Action {
     pub label: String,
     pub action: String,
     pub fields: Vec<(String, String)>,
@@ -123,7 +129,7 @@ pub struct Action {
 }
 
 impl Action {
-    pub fn new(label: &str, action: String) -> Action {
+    pub(super) fn new(label: &str, action: String) -> Action {
         Action {
             label: label.into(),
             action,
@@ -132,22 +138,22 @@ impl Action {
             danger: false,
         }
     }
-    pub fn danger(mut self) -> Action {
+    pub(super) fn danger(mut self) -> Action {
         self.danger = true;
         self
     }
-    pub fn field(mut self, k: &str, v: &str) -> Action {
+    pub(super) fn field(mut self, k: &str, v: &str) -> Action {
         self.fields.push((k.into(), v.into()));
         self
     }
-    pub fn input(mut self, f: Field) -> Action {
+    pub(super) fn input(mut self, f: Field) -> Action {
         self.inputs.push(f);
         self
     }
 }
 
 #[derive(Serialize)]
-pub struct Cell {
+pub(super) struct Cell {
     pub text: String,
     pub href: Option<String>,
     pub class: Option<String>,
@@ -169,7 +175,7 @@ impl From<&str> for Cell {
     }
 }
 
-pub fn link(text: impl Into<String>, href: String) -> Cell {
+pub(super) fn link(text: impl Into<String>, href: String) -> Cell {
     Cell {
         text: text.into(),
         href: Some(href),
@@ -178,7 +184,7 @@ pub fn link(text: impl Into<String>, href: String) -> Cell {
 }
 
 /// A status cell, styled by its value; `live` ones make the page refresh itself.
-pub fn status(text: &str) -> Cell {
+pub(super) fn status(text: &str) -> Cell {
     let class = match text.to_ascii_uppercase().as_str() {
         "ACTIVE" | "AVAILABLE" | "IN-USE" | "UP" | "ENABLED" => "ok",
         "ERROR" | "DOWN" | "ERROR_DELETING" => "bad",
@@ -193,14 +199,14 @@ pub fn status(text: &str) -> Cell {
 }
 
 #[derive(Serialize)]
-pub struct Row {
+pub(super) struct Row {
     pub id: String,
     pub cells: Vec<Cell>,
     pub actions: Vec<Action>,
 }
 
 #[derive(Serialize)]
-pub struct Table {
+pub(super) struct Table {
     pub id: String,
     pub title: String,
     pub columns: Vec<&'static str>,
@@ -209,7 +215,7 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn new(id: &str, title: &str, columns: Vec<&'static str>) -> Table {
+    pub(super) fn new(id: &str, title: &str, columns: Vec<&'static str>) -> Table {
         Table {
             id: id.into(),
             title: title.into(),
@@ -218,7 +224,7 @@ impl Table {
             empty: "Nothing here yet.".into(),
         }
     }
-    pub fn row(&mut self, id: &str, cells: Vec<Cell>, actions: Vec<Action>) {
+    pub(super) fn row(&mut self, id: &str, cells: Vec<Cell>, actions: Vec<Action>) {
         self.rows.push(Row {
             id: id.into(),
             cells,
@@ -228,19 +234,19 @@ impl Table {
 }
 
 /// A JSON string field, "" when absent.
-pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+pub(super) fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
 /// The array under `key` (empty when absent).
-pub fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+pub(super) fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
     v.get(key)
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice)
 }
 
 /// A JSON scalar as display text.
-pub fn text(v: &Value, key: &str) -> String {
+pub(super) fn text(v: &Value, key: &str) -> String {
     match v.get(key) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),

@@ -5,7 +5,7 @@ use anyhow::Context;
 use rusqlite::Connection;
 
 /// Every migration, oldest first. Never edit a released one: append a new one.
-pub const MIGRATIONS: &[(&str, &str)] = &[
+pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0001_identity",
         include_str!("migrations/0001_identity.sql"),
@@ -97,7 +97,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ),
 ];
 
-pub fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {
+pub(super) fn migrate(conn: &mut Connection, migrations: &[(&str, &str)]) -> anyhow::Result<()> {
     let current: usize =
         conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if current > migrations.len() {

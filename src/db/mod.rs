@@ -2,7 +2,7 @@
 //! `PRAGMA user_version`, and every call run off the async worker threads.
 
 mod migrations;
-pub mod settings;
+pub(crate) mod settings;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -11,12 +11,12 @@ use std::time::Duration;
 use anyhow::Context;
 use rusqlite::{Connection, OpenFlags, Transaction};
 
-pub use migrations::MIGRATIONS;
+pub(crate) use migrations::MIGRATIONS;
 
 /// Handle to the state database. Writes are serialized on one connection (SQLite has
 /// one writer anyway); reads spread over a few WAL reader connections.
 #[derive(Clone)]
-pub struct Db {
+pub(crate) struct Db {
     inner: Arc<Inner>,
 }
 
@@ -30,7 +30,7 @@ const READERS: usize = 4;
 
 impl Db {
     /// Opens (creating if needed) and migrates the database at `path`.
-    pub fn open(path: &Path) -> anyhow::Result<Db> {
+    pub(crate) fn open(path: &Path) -> anyhow::Result<Db> {
         create_private(path)?;
         let mut writer = open_conn(path, false)
             .with_context(|| format!("opening state database {}", path.display()))?;
@@ -48,7 +48,7 @@ impl Db {
     }
 
     /// Runs `f` on a reader connection on the blocking pool.
-    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    pub(crate) async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<anyhow::Error> + Send + 'static,
@@ -67,7 +67,7 @@ impl Db {
     }
 
     /// Runs `f` inside one write transaction, committed when `f` returns Ok.
-    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    pub(crate) async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<anyhow::Error> + From<rusqlite::Error> + Send + 'static,
@@ -85,7 +85,10 @@ impl Db {
     }
 
     /// Synchronous write for start-up code that runs before the listener.
-    pub fn write_blocking<T, E>(&self, f: impl FnOnce(&Transaction) -> Result<T, E>) -> Result<T, E>
+    pub(crate) fn write_blocking<T, E>(
+        &self,
+        f: impl FnOnce(&Transaction) -> Result<T, E>,
+    ) -> Result<T, E>
     where
         E: From<rusqlite::Error>,
     {
@@ -97,7 +100,7 @@ impl Db {
     }
 
     /// Synchronous read for start-up code and CLI commands.
-    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+    pub(crate) fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
         let conn = lock(&self.inner.readers[0]);
         f(&conn)
     }
@@ -160,7 +163,7 @@ fn open_conn(path: &Path, read_only: bool) -> anyhow::Result<Connection> {
 
 /// Whether `e` is a UNIQUE or PRIMARY KEY violation: the database's way of saying
 /// "that already exists", which callers turn into their own conflict error.
-pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
         if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
             || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)

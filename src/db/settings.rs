@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 /// The value stored under `key`, if any.
-pub fn get(c: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+pub(crate) fn get(c: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
     c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
         r.get(0)
     })
@@ -13,7 +13,7 @@ pub fn get(c: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
 }
 
 /// Stores `value` under `key`, replacing what was there.
-pub fn put(c: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+pub(crate) fn put(c: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO settings (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",

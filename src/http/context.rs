@@ -10,14 +10,14 @@ use chrono::{DateTime, Utc};
 use super::error::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct NamedRef {
+pub(crate) struct NamedRef {
     pub id: String,
     pub name: String,
 }
 
 /// What a token is scoped to.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Scope {
+pub(crate) enum Scope {
     #[default]
     Unscoped,
     Project {
@@ -30,7 +30,7 @@ pub enum Scope {
 
 /// The caller: user, scope and effective roles of a validated token.
 #[derive(Debug, Clone, Default)]
-pub struct RequestContext {
+pub(crate) struct RequestContext {
     pub user: NamedRef,
     pub user_domain: NamedRef,
     pub scope: Scope,
@@ -50,7 +50,7 @@ impl RequestContext {
     /// is at hand: the network defaults made at first start, an image upload the
     /// volume service finishes (also after a restart). The `onestack` user with
     /// admin, member and reader there; `valid_for` bounds the work done under it.
-    pub fn internal(
+    pub(crate) fn internal(
         project_id: &str,
         project_name: &str,
         valid_for: chrono::Duration,
@@ -81,7 +81,7 @@ impl RequestContext {
 #[cfg(test)]
 impl RequestContext {
     /// For unit tests: `user` scoped to `project` (domain `default`) with `roles`.
-    pub fn scoped(user: &str, project: &str, roles: &[&str]) -> RequestContext {
+    pub(crate) fn scoped(user: &str, project: &str, roles: &[&str]) -> RequestContext {
         let named = |id: &str| NamedRef {
             id: id.to_owned(),
             name: id.to_owned(),
@@ -102,7 +102,7 @@ impl RequestContext {
 }
 
 #[derive(Debug, Clone)]
-pub struct AppCredRef {
+pub(crate) struct AppCredRef {
     pub id: String,
     pub name: String,
     pub unrestricted: bool,
@@ -115,7 +115,7 @@ impl AppCredRef {
     /// `service_types`, with `method`, on `path` (below the service's URL prefix), as
     /// keystonemiddleware checks access rules: service type and method equal, path
     /// matching the template, where `*` is one segment and `**` any number.
-    pub fn permits(&self, service_types: &[&str], method: &str, path: &str) -> bool {
+    pub(crate) fn permits(&self, service_types: &[&str], method: &str, path: &str) -> bool {
         self.access_rules.is_empty()
             || self.access_rules.iter().any(|r| {
                 service_types.contains(&r.service.as_str())
@@ -142,7 +142,7 @@ fn path_matches(template: &str, path: &str) -> bool {
 
 /// One access rule of an application credential: service type, method, path template.
 #[derive(Debug, Clone)]
-pub struct AccessRuleRef {
+pub(crate) struct AccessRuleRef {
     pub service: String,
     pub method: String,
     pub path: String,
@@ -150,7 +150,7 @@ pub struct AccessRuleRef {
 
 /// The trust a token acts under.
 #[derive(Debug, Clone)]
-pub struct TrustRef {
+pub(crate) struct TrustRef {
     pub id: String,
     pub impersonation: bool,
     pub trustor_user_id: String,
@@ -158,31 +158,31 @@ pub struct TrustRef {
 }
 
 impl RequestContext {
-    pub fn has_role(&self, name: &str) -> bool {
+    pub(crate) fn has_role(&self, name: &str) -> bool {
         self.roles.iter().any(|r| r.name == name)
     }
 
     /// Cloud administrator: the admin role on any scope (the legacy Keystone/DevStack rule).
-    pub fn is_admin(&self) -> bool {
+    pub(crate) fn is_admin(&self) -> bool {
         super::policy::ADMIN.allows(self, None)
     }
 
     /// Whether the caller passes a rule of the policy table that names no owner
     /// (the admin-only rules: `all_tenants`, admin-only fields, `context_is_admin`).
-    pub fn allowed(&self, rule: super::policy::Rule) -> bool {
+    pub(crate) fn allowed(&self, rule: super::policy::Rule) -> bool {
         rule.allows(self, None)
     }
 
     /// May change resources of its own project (member implies reader; admin implies both).
-    pub fn can_write(&self) -> bool {
+    pub(crate) fn can_write(&self) -> bool {
         self.is_admin() || self.has_role("member")
     }
 
-    pub fn can_read(&self) -> bool {
+    pub(crate) fn can_read(&self) -> bool {
         self.can_write() || self.has_role("reader")
     }
 
-    pub fn project_id(&self) -> Option<&str> {
+    pub(crate) fn project_id(&self) -> Option<&str> {
         match &self.scope {
             Scope::Project { project, .. } => Some(&project.id),
             _ => None,
@@ -190,31 +190,31 @@ impl RequestContext {
     }
 
     /// `context_is_admin` of the policy table, or 403.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         super::policy::ADMIN.enforce(self, None)
     }
 
     /// Project-owned resources: admin anywhere, or a reader+ scoped to that project
     /// (`project_reader_or_admin` of the policy table).
-    pub fn require_project_read(&self, project_id: &str) -> Result<(), ApiError> {
+    pub(crate) fn require_project_read(&self, project_id: &str) -> Result<(), ApiError> {
         super::policy::PROJECT_READER_OR_ADMIN.enforce(self, Some(project_id))
     }
 
     /// `project_member_or_admin` of the policy table.
-    pub fn require_project_write(&self, project_id: &str) -> Result<(), ApiError> {
+    pub(crate) fn require_project_write(&self, project_id: &str) -> Result<(), ApiError> {
         super::policy::PROJECT_MEMBER_OR_ADMIN.enforce(self, Some(project_id))
     }
 }
 
 /// What the auth middleware found on the request.
 #[derive(Debug, Clone)]
-pub enum Auth {
+pub(crate) enum Auth {
     Valid(Arc<RequestContext>),
     Invalid,
 }
 
 /// Extractor for handlers that need an authenticated caller; 401 otherwise.
-pub struct Ctx(pub Arc<RequestContext>);
+pub(crate) struct Ctx(pub Arc<RequestContext>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = ApiError;

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 /// Errors that handlers and services return; `render_faults` turns them into the
 /// fault body of the service that served the request.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -52,32 +52,36 @@ pub enum ApiError {
 /// The machine-readable code of a typed fault, carried beside `Fault` to the
 /// service's fault layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FaultCode(pub &'static str);
+pub(crate) struct FaultCode(pub &'static str);
 
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+    pub(crate) fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
         ApiError::NotFound {
             kind,
             id: id.into(),
         }
     }
 
-    pub fn bad_request(msg: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(msg: impl Into<String>) -> Self {
         ApiError::BadRequest(msg.into())
     }
 
-    pub fn forbidden() -> Self {
+    pub(crate) fn forbidden() -> Self {
         ApiError::Forbidden("You are not authorized to perform the requested action.".into())
     }
 
-    pub fn unauthorized() -> Self {
+    pub(crate) fn unauthorized() -> Self {
         ApiError::Unauthorized("The request you have made requires authentication.".into())
     }
 
     /// A fault with the real service's code for it (see `ApiError::Typed`).
-    pub fn typed(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn typed(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         ApiError::Typed {
             status,
             code,
@@ -86,11 +90,11 @@ impl ApiError {
     }
 
     /// A 409 with the real service's code for it.
-    pub fn conflict_typed(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn conflict_typed(code: &'static str, message: impl Into<String>) -> Self {
         Self::typed(StatusCode::CONFLICT, code, message)
     }
 
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::Typed { status, .. } => *status,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -111,7 +115,7 @@ impl ApiError {
 }
 
 /// Maps SQLite constraint violations to the API's Conflict; everything else is internal.
-pub fn conflict_on_unique(e: rusqlite::Error, what: impl FnOnce() -> String) -> ApiError {
+pub(crate) fn conflict_on_unique(e: rusqlite::Error, what: impl FnOnce() -> String) -> ApiError {
     if crate::db::is_unique_violation(&e) {
         ApiError::Conflict(what())
     } else {
@@ -133,14 +137,14 @@ impl From<rusqlite::Error> for ApiError {
 
 /// What a fault-rendering layer needs to know about a failed request.
 #[derive(Debug, Clone)]
-pub struct Fault {
+pub(crate) struct Fault {
     pub status: StatusCode,
     pub message: String,
 }
 
 impl Fault {
     /// Title used by Keystone-style bodies ("Not Found", "Unauthorized", ...).
-    pub fn title(&self) -> &'static str {
+    pub(crate) fn title(&self) -> &'static str {
         self.status.canonical_reason().unwrap_or("Error")
     }
 }
@@ -173,7 +177,7 @@ impl IntoResponse for ApiError {
 
 /// The wire format of a service's faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultFormat {
+pub(crate) enum FaultFormat {
     /// `{"error": {"code", "message", "title"}}`
     Keystone,
     /// `{"itemNotFound": {"code", "message"}}` and friends
@@ -187,17 +191,17 @@ pub enum FaultFormat {
 }
 
 impl FaultFormat {
-    pub fn body(self, fault: &Fault) -> serde_json::Value {
+    pub(crate) fn body(self, fault: &Fault) -> serde_json::Value {
         self.body_for(fault, None)
     }
 
     /// The fault body; formats that carry the request id (Placement) get `request_id`.
-    pub fn body_for(self, fault: &Fault, request_id: Option<&str>) -> serde_json::Value {
+    pub(crate) fn body_for(self, fault: &Fault, request_id: Option<&str>) -> serde_json::Value {
         self.body_typed(fault, None, request_id)
     }
 
     /// The fault body with the fault's machine-readable code, where the format has one.
-    pub fn body_typed(
+    pub(crate) fn body_typed(
         self,
         fault: &Fault,
         typed: Option<FaultCode>,
@@ -245,7 +249,7 @@ impl FaultFormat {
     }
 
     /// Replaces a neutral fault body with this service's format.
-    pub fn render(self, mut resp: Response, www_authenticate: Option<&str>) -> Response {
+    pub(crate) fn render(self, mut resp: Response, www_authenticate: Option<&str>) -> Response {
         let Some(mut fault) = resp.extensions_mut().remove::<Fault>() else {
             return resp;
         };
@@ -304,7 +308,7 @@ const REJECTION_TEXT: usize = 4096;
 /// or empty bodies for a bad path, query or body, a wrong method, an over-long body)
 /// a `Fault`, with the status the OpenStack services give, so the service's fault
 /// layer renders it in its format. Shaped and successful responses pass unchanged.
-pub async fn shape_rejection(resp: Response) -> Response {
+pub(crate) async fn shape_rejection(resp: Response) -> Response {
     let status = resp.status();
     let is_json = resp
         .headers()
@@ -350,44 +354,49 @@ pub async fn shape_rejection(resp: Response) -> Response {
 
 /// Placement's machine-readable error codes (its `errors.py`). Clients (Nova) retry
 /// on `CONCURRENT_UPDATE`.
-pub mod placement {
-    pub const UNDEFINED: &str = "placement.undefined_code";
-    pub const CONCURRENT_UPDATE: &str = "placement.concurrent_update";
-    pub const DUPLICATE_NAME: &str = "placement.duplicate_name";
-    pub const PROVIDER_IN_USE: &str = "placement.resource_provider.inuse";
-    pub const PROVIDER_CANNOT_DELETE_PARENT: &str =
+pub(crate) mod placement {
+    pub(crate) const UNDEFINED: &str = "placement.undefined_code";
+    pub(crate) const CONCURRENT_UPDATE: &str = "placement.concurrent_update";
+    pub(crate) const DUPLICATE_NAME: &str = "placement.duplicate_name";
+    pub(crate) const PROVIDER_IN_USE: &str = "placement.resource_provider.inuse";
+    pub(crate) const PROVIDER_CANNOT_DELETE_PARENT: &str =
         "placement.resource_provider.cannot_delete_parent";
-    pub const INVENTORY_IN_USE: &str = "placement.inventory.inuse";
+    pub(crate) const INVENTORY_IN_USE: &str = "placement.inventory.inuse";
 }
 
 /// Neutron's fault types (`NeutronError.type`, the exception class names of
 /// neutron-lib's `exceptions` and Neutron's extensions). Clients branch on them:
 /// neutronclient raises `PortInUseClient`, `IpAddressGenerationFailureClient`...
-pub mod neutron {
-    pub const PORT_IN_USE: &str = "PortInUse";
-    pub const NETWORK_IN_USE: &str = "NetworkInUse";
-    pub const SUBNET_IN_USE: &str = "SubnetInUse";
-    pub const IP_ADDRESS_ALREADY_ALLOCATED: &str = "IpAddressAlreadyAllocated";
-    pub const IP_ADDRESS_GENERATION_FAILURE: &str = "IpAddressGenerationFailure";
-    pub const MAC_ADDRESS_IN_USE: &str = "MacAddressInUse";
-    pub const GATEWAY_CONFLICT_WITH_ALLOCATION_POOLS: &str = "GatewayConflictWithAllocationPools";
-    pub const DEFAULT_EXTERNAL_NETWORK_EXISTS: &str = "DefaultExternalNetworkExists";
-    pub const SECURITY_GROUP_IN_USE: &str = "SecurityGroupInUse";
-    pub const SECURITY_GROUP_DEFAULT_ALREADY_EXISTS: &str = "SecurityGroupDefaultAlreadyExists";
-    pub const SECURITY_GROUP_CANNOT_REMOVE_DEFAULT: &str = "SecurityGroupCannotRemoveDefault";
-    pub const SECURITY_GROUP_RULE_EXISTS: &str = "SecurityGroupRuleExists";
-    pub const PORT_SECURITY_PORT_HAS_SECURITY_GROUP: &str = "PortSecurityPortHasSecurityGroup";
-    pub const SERVICE_PORT_IN_USE: &str = "ServicePortInUse";
-    pub const ROUTER_IN_USE: &str = "RouterInUse";
-    pub const ROUTER_INTERFACE_IN_USE_BY_FLOATING_IP: &str = "RouterInterfaceInUseByFloatingIP";
-    pub const ROUTER_INTERFACE_IN_USE_BY_ROUTE: &str = "RouterInterfaceInUseByRoute";
-    pub const ROUTER_EXTERNAL_GATEWAY_IN_USE_BY_FLOATING_IP: &str =
+pub(crate) mod neutron {
+    pub(crate) const PORT_IN_USE: &str = "PortInUse";
+    pub(crate) const NETWORK_IN_USE: &str = "NetworkInUse";
+    pub(crate) const SUBNET_IN_USE: &str = "SubnetInUse";
+    pub(crate) const IP_ADDRESS_ALREADY_ALLOCATED: &str = "IpAddressAlreadyAllocated";
+    pub(crate) const IP_ADDRESS_GENERATION_FAILURE: &str = "IpAddressGenerationFailure";
+    pub(crate) const MAC_ADDRESS_IN_USE: &str = "MacAddressInUse";
+    pub(crate) const GATEWAY_CONFLICT_WITH_ALLOCATION_POOLS: &str =
+        "GatewayConflictWithAllocationPools";
+    pub(crate) const DEFAULT_EXTERNAL_NETWORK_EXISTS: &str = "DefaultExternalNetworkExists";
+    pub(crate) const SECURITY_GROUP_IN_USE: &str = "SecurityGroupInUse";
+    pub(crate) const SECURITY_GROUP_DEFAULT_ALREADY_EXISTS: &str =
+        "SecurityGroupDefaultAlreadyExists";
+    pub(crate) const SECURITY_GROUP_CANNOT_REMOVE_DEFAULT: &str =
+        "SecurityGroupCannotRemoveDefault";
+    pub(crate) const SECURITY_GROUP_RULE_EXISTS: &str = "SecurityGroupRuleExists";
+    pub(crate) const PORT_SECURITY_PORT_HAS_SECURITY_GROUP: &str =
+        "PortSecurityPortHasSecurityGroup";
+    pub(crate) const SERVICE_PORT_IN_USE: &str = "ServicePortInUse";
+    pub(crate) const ROUTER_IN_USE: &str = "RouterInUse";
+    pub(crate) const ROUTER_INTERFACE_IN_USE_BY_FLOATING_IP: &str =
+        "RouterInterfaceInUseByFloatingIP";
+    pub(crate) const ROUTER_INTERFACE_IN_USE_BY_ROUTE: &str = "RouterInterfaceInUseByRoute";
+    pub(crate) const ROUTER_EXTERNAL_GATEWAY_IN_USE_BY_FLOATING_IP: &str =
         "RouterExternalGatewayInUseByFloatingIp";
-    pub const FLOATING_IP_PORT_ALREADY_ASSOCIATED: &str = "FloatingIPPortAlreadyAssociated";
-    pub const FIP_IN_USE_BY_PORT_FORWARDING: &str = "FipInUseByPortForwarding";
-    pub const PORT_HAS_BINDING_FLOATING_IP: &str = "PortHasBindingFloatingIP";
-    pub const SUBNET_POOL_QUOTA_EXCEEDED: &str = "SubnetPoolQuotaExceeded";
-    pub const OVER_QUOTA: &str = "OverQuota";
+    pub(crate) const FLOATING_IP_PORT_ALREADY_ASSOCIATED: &str = "FloatingIPPortAlreadyAssociated";
+    pub(crate) const FIP_IN_USE_BY_PORT_FORWARDING: &str = "FipInUseByPortForwarding";
+    pub(crate) const PORT_HAS_BINDING_FLOATING_IP: &str = "PortHasBindingFloatingIP";
+    pub(crate) const SUBNET_POOL_QUOTA_EXCEEDED: &str = "SubnetPoolQuotaExceeded";
+    pub(crate) const OVER_QUOTA: &str = "OverQuota";
 }
 
 #[cfg(test)]

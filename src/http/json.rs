@@ -8,9 +8,9 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 
 /// Largest JSON body accepted by any API (blobs use streaming routes instead).
-pub const MAX_JSON_BODY: usize = 1 << 20;
+pub(crate) const MAX_JSON_BODY: usize = 1 << 20;
 
-pub struct Json<T>(pub T);
+pub(crate) struct Json<T>(pub T);
 
 impl<S, T> FromRequest<S> for Json<T>
 where
@@ -34,7 +34,7 @@ where
 
 /// A JSON body parsed as `T`, with the document too, for checks its type cannot
 /// express (string lengths, see `http::validate`).
-pub struct JsonDoc<T>(pub T, pub serde_json::Value);
+pub(crate) struct JsonDoc<T>(pub T, pub serde_json::Value);
 
 impl<S, T> FromRequest<S> for JsonDoc<T>
 where
@@ -61,7 +61,7 @@ where
 /// A body sent with a Content-Type other than JSON is refused (415; Keystone's
 /// fault layer makes it its 400), as the OpenStack services do; a body without
 /// one is read as JSON.
-pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
     let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE) else {
         return Ok(());
     };
@@ -84,7 +84,7 @@ pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Parses a request body, naming the offending field or position on failure.
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
             "Malformed request body: the request body is empty.",
@@ -107,7 +107,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// For `#[serde(default, deserialize_with = "present")]` on an `Option<Option<T>>`:
 /// `"field": null` becomes `Some(None)` (clear it), an absent field `None` (leave
 /// it), which serde alone folds together.
-pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: serde::Deserialize<'de>,

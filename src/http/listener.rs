@@ -49,7 +49,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 /// The listener's limits (the profile's `[http]` section).
 #[derive(Debug, Clone)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub max_connections: usize,
     pub max_connections_per_address: usize,
     pub header_timeout: Duration,
@@ -138,7 +138,7 @@ impl Registry {
 /// Raises this process's open-file soft limit to its hard limit and returns the
 /// connection cap that fits in it (a quarter of the descriptors stay for the
 /// database, images, VMM sockets and child processes).
-pub fn connection_cap(wanted: usize) -> usize {
+pub(crate) fn connection_cap(wanted: usize) -> usize {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut lim = getrlimit(Resource::Nofile);
     if let (Some(cur), Some(max)) = (lim.current, lim.maximum)
@@ -163,7 +163,7 @@ pub fn connection_cap(wanted: usize) -> usize {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight
 /// finish (up to 10 s).
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,

@@ -6,15 +6,15 @@ use axum::http::{HeaderMap, HeaderValue};
 
 use super::error::ApiError;
 
-pub const HEADER: &str = "openstack-api-version";
+pub(crate) const HEADER: &str = "openstack-api-version";
 
 /// A `major.minor` microversion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Version(pub u32, pub u32);
+pub(crate) struct Version(pub u32, pub u32);
 
 impl Version {
     /// True when this is at least `major.minor` of the same major version.
-    pub fn at_least(self, minor: u32) -> bool {
+    pub(crate) fn at_least(self, minor: u32) -> bool {
         self >= Version(self.0, minor)
     }
 }
@@ -27,7 +27,7 @@ impl std::fmt::Display for Version {
 
 /// What one service serves: its name in the header and its oldest and newest versions.
 #[derive(Debug, Clone, Copy)]
-pub struct Spec {
+pub(crate) struct Spec {
     /// The service word of `OpenStack-API-Version` (`placement`, `volume`, `compute`).
     pub service: &'static str,
     pub min: Version,
@@ -36,7 +36,7 @@ pub struct Spec {
 
 /// Why a version header was refused.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Refused {
+pub(crate) enum Refused {
     /// Malformed: 400.
     Invalid(String),
     /// Well-formed but outside min..=max: 406.
@@ -56,7 +56,7 @@ impl Spec {
     /// The version string asked of this service by `values` (the header's values),
     /// if any. Values naming another service are ignored; the last one naming this
     /// service wins.
-    pub fn requested<'a>(&self, values: impl Iterator<Item = &'a str>) -> Option<String> {
+    pub(crate) fn requested<'a>(&self, values: impl Iterator<Item = &'a str>) -> Option<String> {
         let mut wanted = None;
         for value in values.flat_map(|v| v.split(',')) {
             let mut words = value.split_whitespace();
@@ -72,7 +72,7 @@ impl Spec {
 
     /// Parses a version string (`3.27`, `latest`) and checks it is served. Numbers
     /// with leading zeros (`3.01`) are malformed, as in the services' own parsers.
-    pub fn parse(&self, ver: &str) -> Result<Version, Refused> {
+    pub(crate) fn parse(&self, ver: &str) -> Result<Version, Refused> {
         if ver.eq_ignore_ascii_case("latest") {
             return Ok(self.max);
         }
@@ -90,7 +90,10 @@ impl Spec {
     }
 
     /// The version a request asks for; none for this service means `min`.
-    pub fn negotiate<'a>(&self, values: impl Iterator<Item = &'a str>) -> Result<Version, Refused> {
+    pub(crate) fn negotiate<'a>(
+        &self,
+        values: impl Iterator<Item = &'a str>,
+    ) -> Result<Version, Refused> {
         match self.requested(values) {
             Some(v) => self.parse(&v),
             None => Ok(self.min),
@@ -98,7 +101,7 @@ impl Spec {
     }
 
     /// Negotiates from a request's headers.
-    pub fn from_headers(&self, headers: &HeaderMap) -> Result<Version, Refused> {
+    pub(crate) fn negotiate_headers(&self, headers: &HeaderMap) -> Result<Version, Refused> {
         self.negotiate(
             headers
                 .get_all(HEADER)
@@ -108,7 +111,7 @@ impl Spec {
     }
 
     /// Announces the version served on a response (`OpenStack-API-Version` and `Vary`).
-    pub fn announce(&self, h: &mut HeaderMap, v: Version) {
+    pub(crate) fn announce(&self, h: &mut HeaderMap, v: Version) {
         if let Ok(value) = HeaderValue::from_str(&format!("{} {v}", self.service)) {
             h.insert(HEADER, value);
         }

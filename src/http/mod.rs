@@ -1,16 +1,16 @@
 //! Plumbing shared by every API: request ids, token authentication, fault rendering,
 //! JSON bodies, pagination and the public base URL.
 
-pub mod context;
-pub mod crud;
-pub mod error;
-pub mod json;
-pub mod listener;
-pub mod microversion;
-pub mod pagination;
-pub mod policy;
-pub mod time;
-pub mod validate;
+pub(crate) mod context;
+pub(crate) mod crud;
+pub(crate) mod error;
+pub(crate) mod json;
+pub(crate) mod listener;
+pub(crate) mod microversion;
+pub(crate) mod pagination;
+pub(crate) mod policy;
+pub(crate) mod time;
+pub(crate) mod validate;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -22,13 +22,13 @@ use crate::cloud::Cloud;
 use context::Auth;
 use error::FaultFormat;
 
-pub const REQUEST_ID_HEADER: &str = "x-openstack-request-id";
-pub const AUTH_TOKEN_HEADER: &str = "x-auth-token";
-pub const SUBJECT_TOKEN_HEADER: &str = "x-subject-token";
+pub(crate) const REQUEST_ID_HEADER: &str = "x-openstack-request-id";
+pub(crate) const AUTH_TOKEN_HEADER: &str = "x-auth-token";
+pub(crate) const SUBJECT_TOKEN_HEADER: &str = "x-subject-token";
 
 /// The id of the request being served (os-instance-actions record it).
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub(crate) struct RequestId(pub String);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
     type Rejection = std::convert::Infallible;
@@ -47,7 +47,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
 
 /// Gives every request an id (`req-<uuid>`), a tracing span carrying it, and the
 /// `x-openstack-request-id` response header.
-pub async fn request_id(mut req: Request, next: Next) -> Response {
+pub(crate) async fn request_id(mut req: Request, next: Next) -> Response {
     let id = format!("req-{}", uuid::Uuid::new_v4());
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", id = %id);
@@ -69,7 +69,11 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
 
 /// Validates `X-Auth-Token` once for all services and records the outcome for the
 /// handlers' `Ctx` extractor.
-pub async fn authenticate(State(cloud): State<Cloud>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn authenticate(
+    State(cloud): State<Cloud>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let token = req
         .headers()
         .get(AUTH_TOKEN_HEADER)
@@ -124,7 +128,7 @@ fn access_rules_permit(ctx: &context::RequestContext, method: &str, path: &str) 
 /// Renders the faults of one service (`/identity`, `/compute`, ...) in its format,
 /// including the rejections no handler shaped (axum's extractor and routing errors:
 /// a bad path, query or body, a wrong method, an over-long body).
-pub async fn render_faults(
+pub(crate) async fn render_faults(
     State(format): State<FaultFormat>,
     req: Request,
     next: Next,
@@ -140,7 +144,7 @@ pub async fn render_faults(
 
 /// The service whose fault format a path falls under (by its URL prefix); paths
 /// outside every service get Keystone's, as the root of the catalog.
-pub fn format_for_path(path: &str) -> FaultFormat {
+pub(crate) fn format_for_path(path: &str) -> FaultFormat {
     let under = |prefix: &str| {
         path.strip_prefix(prefix)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
@@ -161,7 +165,7 @@ pub fn format_for_path(path: &str) -> FaultFormat {
 
 /// The fallback of the whole API: an unknown path, answered in the fault format of
 /// the service whose prefix it is under.
-pub async fn unknown_route(uri: axum::extract::OriginalUri, rid: RequestId) -> Response {
+pub(crate) async fn unknown_route(uri: axum::extract::OriginalUri, rid: RequestId) -> Response {
     let fault = error::Fault {
         status: axum::http::StatusCode::NOT_FOUND,
         message: "The resource could not be found.".into(),
@@ -175,12 +179,16 @@ pub async fn unknown_route(uri: axum::extract::OriginalUri, rid: RequestId) -> R
 /// The Host header as the client sent it, before `public_links` replaced it: what
 /// an OAuth1 signature covers (the client signs the URL it addressed).
 #[derive(Debug, Clone)]
-pub struct SentHost(pub Option<String>);
+pub(crate) struct SentHost(pub Option<String>);
 
 /// Unless the profile trusts the request's Host and X-Forwarded-Proto headers
 /// (`http.links_from_request`, behind a proxy that sets them), replaces them with
 /// the configured public URL, so every link in a response points there.
-pub async fn public_links(State(cloud): State<Cloud>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn public_links(
+    State(cloud): State<Cloud>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let sent = SentHost(
         req.headers()
             .get(header::HOST)
@@ -205,7 +213,7 @@ pub async fn public_links(State(cloud): State<Cloud>, mut req: Request, next: Ne
 }
 
 /// The scheme and authority clients used to reach us, for absolute links.
-pub fn base_url(headers: &HeaderMap) -> String {
+pub(crate) fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -223,12 +231,12 @@ pub fn base_url(headers: &HeaderMap) -> String {
 /// `normalize_service_root` rewrites it: what an S3 signature covers (`/s3/` for a
 /// ListBuckets some clients sign with the slash).
 #[derive(Debug, Clone)]
-pub struct SentPath(pub String);
+pub(crate) struct SentPath(pub String);
 
 /// Before routing: a service root with a trailing slash (`/identity/`,
 /// `/networking/`, ...: keystoneauth's form of a catalog URL) is the service root
 /// itself, whose version document every service serves.
-pub fn normalize_service_root(uri: &mut axum::http::Uri) {
+pub(crate) fn normalize_service_root(uri: &mut axum::http::Uri) {
     let path = uri.path();
     let Some(name) = path.strip_prefix('/').and_then(|p| p.strip_suffix('/')) else {
         return;

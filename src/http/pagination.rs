@@ -5,20 +5,20 @@ use serde::Deserialize;
 use super::error::ApiError;
 
 #[derive(Debug, Default, Deserialize, Clone)]
-pub struct PageQuery {
+pub(crate) struct PageQuery {
     pub limit: Option<String>,
     pub marker: Option<String>,
 }
 
 /// One page of a sorted collection, plus whether more items follow it.
-pub struct Page<T> {
+pub(crate) struct Page<T> {
     pub items: Vec<T>,
     pub has_more: bool,
 }
 
 /// How a service words a bad `limit` or an unknown `marker` (a 400 in each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Dialect {
+pub(crate) enum Dialect {
     /// The wording of Keystone and Placement lists here.
     #[default]
     Generic,
@@ -61,13 +61,9 @@ impl Dialect {
 }
 
 impl PageQuery {
-    pub fn limit(&self) -> Result<Option<usize>, ApiError> {
-        self.limit_as(Dialect::Generic)
-    }
-
     /// The `limit` parameter: a non-negative integer (one too large for this
     /// machine is as good as no limit: every service caps it at its maximum).
-    pub fn limit_as(&self, dialect: Dialect) -> Result<Option<usize>, ApiError> {
+    pub(crate) fn limit_as(&self, dialect: Dialect) -> Result<Option<usize>, ApiError> {
         match self.limit.as_deref() {
             None | Some("") => Ok(None),
             Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
@@ -79,12 +75,16 @@ impl PageQuery {
 
     /// Cuts `items` (already filtered and sorted) at the marker and limit. A marker
     /// that names no item is a 400, as in Nova/Neutron.
-    pub fn apply<T>(&self, items: Vec<T>, id_of: impl Fn(&T) -> &str) -> Result<Page<T>, ApiError> {
+    pub(crate) fn apply<T>(
+        &self,
+        items: Vec<T>,
+        id_of: impl Fn(&T) -> &str,
+    ) -> Result<Page<T>, ApiError> {
         self.apply_as(Dialect::Generic, items, id_of)
     }
 
     /// `apply` with the service's wording of its faults.
-    pub fn apply_as<T>(
+    pub(crate) fn apply_as<T>(
         &self,
         dialect: Dialect,
         items: Vec<T>,

@@ -15,7 +15,7 @@ use super::error::{ApiError, ApiResult};
 /// The role a project-scoped rule asks of the caller in the owning project. Roles
 /// imply each other as Keystone's default role hierarchy says: admin ⊇ member ⊇ reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     Reader,
     Member,
     /// Keystone's `manager` role (2024.2): a project's manager, between member and admin.
@@ -24,9 +24,7 @@ pub enum Role {
 
 /// A default check string, as oslo.policy writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Check {
-    /// `@`: any authenticated caller.
-    Any,
+pub(crate) enum Check {
     /// `role:admin` (`context_is_admin`): the admin role, on any scope.
     Admin,
     /// `role:admin or (role:<role> and project_id:%(project_id)s)`.
@@ -53,28 +51,28 @@ pub enum Check {
 /// What a rule is checked against: the owning project, user or domain of the object,
 /// where it has one.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Target<'a> {
+pub(crate) struct Target<'a> {
     pub project: Option<&'a str>,
     pub user: Option<&'a str>,
     pub domain: Option<&'a str>,
 }
 
 impl<'a> Target<'a> {
-    pub fn user(id: &'a str) -> Target<'a> {
+    pub(crate) fn user(id: &'a str) -> Target<'a> {
         Target {
             user: Some(id),
             ..Target::default()
         }
     }
 
-    pub fn project(id: &'a str) -> Target<'a> {
+    pub(crate) fn project(id: &'a str) -> Target<'a> {
         Target {
             project: Some(id),
             ..Target::default()
         }
     }
 
-    pub fn domain(id: &'a str) -> Target<'a> {
+    pub(crate) fn domain(id: &'a str) -> Target<'a> {
         Target {
             domain: Some(id),
             ..Target::default()
@@ -86,7 +84,6 @@ impl Check {
     fn passes(&self, ctx: &RequestContext, target: Target<'_>) -> bool {
         let admin = ctx.has_role("admin");
         match *self {
-            Check::Any => true,
             Check::Admin => admin,
             Check::AdminOrService => admin || ctx.has_role("service"),
             Check::AdminOrProject(role) => {
@@ -118,7 +115,7 @@ impl Check {
 
 /// One row of the table: the service, the real service's policy name and its check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rule {
+pub(crate) struct Rule {
     pub service: &'static str,
     pub name: &'static str,
     pub check: Check,
@@ -135,7 +132,7 @@ impl Rule {
 
     /// Whether the caller passes this rule for an object owned by `owner` (None for
     /// objects no project owns; project rules then ask for the role in any project).
-    pub fn allows(&self, ctx: &RequestContext, owner: Option<&str>) -> bool {
+    pub(crate) fn allows(&self, ctx: &RequestContext, owner: Option<&str>) -> bool {
         self.allows_target(
             ctx,
             Target {
@@ -146,12 +143,12 @@ impl Rule {
     }
 
     /// Whether the caller passes this rule for an object with these owners.
-    pub fn allows_target(&self, ctx: &RequestContext, target: Target<'_>) -> bool {
+    pub(crate) fn allows_target(&self, ctx: &RequestContext, target: Target<'_>) -> bool {
         self.check.passes(ctx, target)
     }
 
     /// `allows_target`, or the 403 every service answers when its policy refuses.
-    pub fn enforce_target(&self, ctx: &RequestContext, target: Target<'_>) -> ApiResult<()> {
+    pub(crate) fn enforce_target(&self, ctx: &RequestContext, target: Target<'_>) -> ApiResult<()> {
         if self.allows_target(ctx, target) {
             Ok(())
         } else {
@@ -163,7 +160,12 @@ impl Rule {
     /// `allows` for a caller known by its roles on `project` rather than by a token:
     /// an S3 request signed with an EC2 credential (the credential's project and the
     /// roles its user holds there).
-    pub fn allows_roles(&self, roles: &[String], project: &str, owner: Option<&str>) -> bool {
+    pub(crate) fn allows_roles(
+        &self,
+        roles: &[String],
+        project: &str,
+        owner: Option<&str>,
+    ) -> bool {
         let named = |id: &str| NamedRef {
             id: id.to_owned(),
             name: id.to_owned(),
@@ -182,7 +184,7 @@ impl Rule {
     /// `allows`, or a 403 naming the rule in the service's own words (Nova's
     /// "Policy doesn't allow ... to be performed.", Neutron's "(...) is disallowed by
     /// policy").
-    pub fn enforce_named(&self, ctx: &RequestContext, owner: Option<&str>) -> ApiResult<()> {
+    pub(crate) fn enforce_named(&self, ctx: &RequestContext, owner: Option<&str>) -> ApiResult<()> {
         if self.allows(ctx, owner) {
             return Ok(());
         }
@@ -195,7 +197,7 @@ impl Rule {
     }
 
     /// `allows`, or the 403 every service answers when its policy refuses.
-    pub fn enforce(&self, ctx: &RequestContext, owner: Option<&str>) -> ApiResult<()> {
+    pub(crate) fn enforce(&self, ctx: &RequestContext, owner: Option<&str>) -> ApiResult<()> {
         if self.allows(ctx, owner) {
             Ok(())
         } else {
@@ -212,42 +214,42 @@ use Check::{
 use Role::{Manager, Member, Reader};
 
 /// `context_is_admin`: the cloud administrator.
-pub const ADMIN: Rule = Rule::new("*", "context_is_admin", Admin);
+pub(crate) const ADMIN: Rule = Rule::new("*", "context_is_admin", Admin);
 /// A reader (or better) of the owning project, or an admin: every service's
 /// `project_reader_or_admin` base rule.
-pub const PROJECT_READER_OR_ADMIN: Rule =
+pub(crate) const PROJECT_READER_OR_ADMIN: Rule =
     Rule::new("*", "project_reader_or_admin", AdminOrProject(Reader));
 /// A member of the owning project, or an admin: `project_member_or_admin`.
-pub const PROJECT_MEMBER_OR_ADMIN: Rule =
+pub(crate) const PROJECT_MEMBER_OR_ADMIN: Rule =
     Rule::new("*", "project_member_or_admin", AdminOrProject(Member));
 
 // --- Nova (nova/policies/base.py) ---
 /// `os_compute_api:servers:show` and the other project reads (PROJECT_READER_OR_ADMIN).
-pub const COMPUTE_READ: Rule =
+pub(crate) const COMPUTE_READ: Rule =
     Rule::new("compute", "project_reader_or_admin", AdminOrProject(Reader));
 /// `os_compute_api:servers:update`, actions... (PROJECT_MEMBER_OR_ADMIN).
-pub const COMPUTE_WRITE: Rule =
+pub(crate) const COMPUTE_WRITE: Rule =
     Rule::new("compute", "project_member_or_admin", AdminOrProject(Member));
 /// `os_compute_api:servers:create:forced_host` (`host` / `availability_zone` `az:host`).
-pub const COMPUTE_FORCED_HOST: Rule = Rule::new(
+pub(crate) const COMPUTE_FORCED_HOST: Rule = Rule::new(
     "compute",
     "os_compute_api:servers:create:forced_host",
     Admin,
 );
 /// `compute:servers:create:requested_destination` (`host` / `hypervisor_hostname`, 2.74).
-pub const COMPUTE_REQUESTED_DESTINATION: Rule = Rule::new(
+pub(crate) const COMPUTE_REQUESTED_DESTINATION: Rule = Rule::new(
     "compute",
     "compute:servers:create:requested_destination",
     Admin,
 );
 /// `os_compute_api:os-shelve:unshelve_to_host` (2.91): choosing the unshelve host.
-pub const COMPUTE_UNSHELVE_TO_HOST: Rule = Rule::new(
+pub(crate) const COMPUTE_UNSHELVE_TO_HOST: Rule = Rule::new(
     "compute",
     "os_compute_api:os-shelve:unshelve_to_host",
     Admin,
 );
 /// `os_compute_api:os-server-external-events:create`: the network service's calls.
-pub const COMPUTE_EXTERNAL_EVENTS: Rule = Rule::new(
+pub(crate) const COMPUTE_EXTERNAL_EVENTS: Rule = Rule::new(
     "compute",
     "os_compute_api:os-server-external-events:create",
     AdminOrService,
@@ -258,45 +260,45 @@ pub const COMPUTE_EXTERNAL_EVENTS: Rule = Rule::new(
 /// and `all_tenants`, a server fault's details (`fault.code == 500`), a port or
 /// interface on an external network that is not shared (Nova's neutron API refuses
 /// it to non-admins).
-pub const COMPUTE_ADMIN_CONTEXT: Rule = Rule::new("compute", "context_is_admin", Admin);
+pub(crate) const COMPUTE_ADMIN_CONTEXT: Rule = Rule::new("compute", "context_is_admin", Admin);
 /// `os_compute_api:os-lock-server:unlock:unlock_override`: unlocking a server an
 /// admin locked.
-pub const COMPUTE_UNLOCK_OVERRIDE: Rule = Rule::new(
+pub(crate) const COMPUTE_UNLOCK_OVERRIDE: Rule = Rule::new(
     "compute",
     "os_compute_api:os-lock-server:unlock:unlock_override",
     Admin,
 );
 /// `os_compute_api:servers:index:get_all_tenants` (`all_tenants` on the list).
-pub const COMPUTE_ALL_TENANTS: Rule = Rule::new(
+pub(crate) const COMPUTE_ALL_TENANTS: Rule = Rule::new(
     "compute",
     "os_compute_api:servers:index:get_all_tenants",
     Admin,
 );
 /// `os_compute_api:servers:allow_all_filters`: the admin-only list filters
 /// (`deleted`, `host`, `node`...).
-pub const COMPUTE_ALL_FILTERS: Rule =
+pub(crate) const COMPUTE_ALL_FILTERS: Rule =
     Rule::new("compute", "os_compute_api:servers:allow_all_filters", Admin);
 /// `os_compute_api:os-extended-server-attributes`: `OS-EXT-SRV-ATTR:*`.
-pub const COMPUTE_EXTENDED_ATTRIBUTES: Rule = Rule::new(
+pub(crate) const COMPUTE_EXTENDED_ATTRIBUTES: Rule = Rule::new(
     "compute",
     "os_compute_api:os-extended-server-attributes",
     Admin,
 );
 /// `os_compute_api:servers:show:host_status` (2.16).
-pub const COMPUTE_HOST_STATUS: Rule =
+pub(crate) const COMPUTE_HOST_STATUS: Rule =
     Rule::new("compute", "os_compute_api:servers:show:host_status", Admin);
 /// `os_compute_api:os-instance-actions:events` and `:events:details`: an action
 /// event's traceback and (2.62) host.
-pub const COMPUTE_ACTION_EVENTS: Rule = Rule::new(
+pub(crate) const COMPUTE_ACTION_EVENTS: Rule = Rule::new(
     "compute",
     "os_compute_api:os-instance-actions:events",
     Admin,
 );
 /// `os_compute_api:os-shelve:shelve_offload`.
-pub const COMPUTE_SHELVE_OFFLOAD: Rule =
+pub(crate) const COMPUTE_SHELVE_OFFLOAD: Rule =
     Rule::new("compute", "os_compute_api:os-shelve:shelve_offload", Admin);
 /// `os_compute_api:os-server-groups:index:all_projects`.
-pub const COMPUTE_SERVER_GROUPS_ALL_PROJECTS: Rule = Rule::new(
+pub(crate) const COMPUTE_SERVER_GROUPS_ALL_PROJECTS: Rule = Rule::new(
     "compute",
     "os_compute_api:os-server-groups:index:all_projects",
     Admin,
@@ -304,7 +306,7 @@ pub const COMPUTE_SERVER_GROUPS_ALL_PROJECTS: Rule = Rule::new(
 
 /// `os_compute_api:os-assisted-volume-snapshots:{create,delete}`: block
 /// storage's calls (Nova: the service role, or admin under the legacy rules).
-pub const COMPUTE_ASSISTED_VOLUME_SNAPSHOTS: Rule = Rule::new(
+pub(crate) const COMPUTE_ASSISTED_VOLUME_SNAPSHOTS: Rule = Rule::new(
     "compute",
     "os_compute_api:os-assisted-volume-snapshots",
     AdminOrService,
@@ -313,69 +315,72 @@ pub const COMPUTE_ASSISTED_VOLUME_SNAPSHOTS: Rule = Rule::new(
 // --- Neutron (neutron/conf/policies/base.py: ADMIN_OR_PROJECT_READER / _MEMBER) ---
 /// `get_network`, `get_port`... for the owner (shared/external objects add their own
 /// visibility on top, as Neutron's `rule:shared` does).
-pub const NETWORK_READ: Rule =
+pub(crate) const NETWORK_READ: Rule =
     Rule::new("network", "admin_or_project_reader", AdminOrProject(Reader));
 /// `update_network`, `delete_port`... (ADMIN_OR_PROJECT_MEMBER).
-pub const NETWORK_WRITE: Rule =
+pub(crate) const NETWORK_WRITE: Rule =
     Rule::new("network", "admin_or_project_member", AdminOrProject(Member));
 /// `create_subnet`, `create_port` on a network: ADMIN_OR_NET_OWNER_MEMBER, where the
 /// owner is the network's project (callers pass it).
-pub const NETWORK_OWNER_MEMBER: Rule = Rule::new(
+pub(crate) const NETWORK_OWNER_MEMBER: Rule = Rule::new(
     "network",
     "admin_or_network_owner_member",
     AdminOrProject(Member),
 );
 /// `update_port:mac_address`: ADMIN_OR_PROJECT_MANAGER of the network's project.
-pub const PORT_MAC_ADDRESS_UPDATE: Rule = Rule::new(
+pub(crate) const PORT_MAC_ADDRESS_UPDATE: Rule = Rule::new(
     "network",
     "update_port:mac_address",
     AdminOrProject(Manager),
 );
 /// `create_network:shared`, `create_network:router:external`, provider attributes.
-pub const NETWORK_PRIVILEGED_ATTRIBUTES: Rule =
+pub(crate) const NETWORK_PRIVILEGED_ATTRIBUTES: Rule =
     Rule::new("network", "create_network:provider:network_type", Admin);
 /// `get_network:provider:*`, `get_port:binding:*`: the provider and binding
 /// attributes in what Neutron shows.
-pub const NETWORK_SHOW_PRIVILEGED_ATTRIBUTES: Rule =
+pub(crate) const NETWORK_SHOW_PRIVILEGED_ATTRIBUTES: Rule =
     Rule::new("network", "get_network:provider:network_type", Admin);
 /// Neutron's `context.is_admin` check on deleting a project's `default`
 /// security group (`SecurityGroupCannotRemoveDefault`).
-pub const NETWORK_ADMIN_CONTEXT: Rule = Rule::new("network", "context_is_admin", Admin);
+pub(crate) const NETWORK_ADMIN_CONTEXT: Rule = Rule::new("network", "context_is_admin", Admin);
 /// `create_port:binding:host_id` / `update_port:binding:host_id`.
-pub const PORT_BINDING_HOST: Rule = Rule::new("network", "create_port:binding:host_id", Admin);
+pub(crate) const PORT_BINDING_HOST: Rule =
+    Rule::new("network", "create_port:binding:host_id", Admin);
 /// `create_port:binding:profile` / `update_port:binding:profile`.
-pub const PORT_BINDING_PROFILE: Rule = Rule::new("network", "create_port:binding:profile", Admin);
+pub(crate) const PORT_BINDING_PROFILE: Rule =
+    Rule::new("network", "create_port:binding:profile", Admin);
 /// `create_router:external_gateway_info:enable_snat`.
-pub const ROUTER_GATEWAY_SNAT: Rule = Rule::new(
+pub(crate) const ROUTER_GATEWAY_SNAT: Rule = Rule::new(
     "network",
     "create_router:external_gateway_info:enable_snat",
     Admin,
 );
 /// `create_router:external_gateway_info:external_fixed_ips`.
-pub const ROUTER_GATEWAY_FIXED_IPS: Rule = Rule::new(
+pub(crate) const ROUTER_GATEWAY_FIXED_IPS: Rule = Rule::new(
     "network",
     "create_router:external_gateway_info:external_fixed_ips",
     Admin,
 );
 /// `create_floatingip:floating_ip_address`.
-pub const FLOATINGIP_ADDRESS: Rule =
+pub(crate) const FLOATINGIP_ADDRESS: Rule =
     Rule::new("network", "create_floatingip:floating_ip_address", Admin);
 /// `create_subnetpool:shared` / `create_subnetpool:is_default`.
-pub const SUBNETPOOL_SHARED: Rule = Rule::new("network", "create_subnetpool:shared", Admin);
+pub(crate) const SUBNETPOOL_SHARED: Rule = Rule::new("network", "create_subnetpool:shared", Admin);
 /// `get_agent`: admin only; a list keeps what the caller may see.
-pub const NETWORK_AGENT_READ: Rule = Rule::new("network", "get_agent", Admin);
+pub(crate) const NETWORK_AGENT_READ: Rule = Rule::new("network", "get_agent", Admin);
 /// `create_subnetpool:is_default`.
-pub const SUBNETPOOL_DEFAULT: Rule = Rule::new("network", "create_subnetpool:is_default", Admin);
+pub(crate) const SUBNETPOOL_DEFAULT: Rule =
+    Rule::new("network", "create_subnetpool:is_default", Admin);
 
 // --- Cinder (cinder/policies/base.py) ---
 /// `volume:get`... (`xena_project_reader_or_admin` in Cinder's names).
-pub const VOLUME_READ: Rule =
+pub(crate) const VOLUME_READ: Rule =
     Rule::new("volume", "admin_or_project_reader", AdminOrProject(Reader));
 /// `volume:update`, `volume:delete`... (`xena_project_member_or_admin`).
-pub const VOLUME_WRITE: Rule =
+pub(crate) const VOLUME_WRITE: Rule =
     Rule::new("volume", "admin_or_project_member", AdminOrProject(Member));
 /// `volume_extension:quotas:show`, also for `/os-quota-sets/{project}/defaults`.
-pub const VOLUME_QUOTA_SHOW: Rule = Rule::new(
+pub(crate) const VOLUME_QUOTA_SHOW: Rule = Rule::new(
     "volume",
     "volume_extension:quotas:show",
     AdminOrProject(Reader),
@@ -384,27 +389,27 @@ pub const VOLUME_QUOTA_SHOW: Rule = Rule::new(
 /// on the volume, snapshot, backup, transfer and attachment lists, every project's
 /// messages, private volume types and the type list's `is_public` filter, 3.21's
 /// `provider_id`.
-pub const VOLUME_ADMIN_CONTEXT: Rule = Rule::new("volume", "context_is_admin", Admin);
+pub(crate) const VOLUME_ADMIN_CONTEXT: Rule = Rule::new("volume", "context_is_admin", Admin);
 /// `volume_extension:volume_host_attribute`: `os-vol-host-attr:host`, 3.61's
 /// `cluster_name`.
-pub const VOLUME_HOST_ATTRIBUTE: Rule =
+pub(crate) const VOLUME_HOST_ATTRIBUTE: Rule =
     Rule::new("volume", "volume_extension:volume_host_attribute", Admin);
 /// `volume_extension:volume_mig_status_attribute`: `os-vol-mig-status-attr:*`.
-pub const VOLUME_MIG_STATUS_ATTRIBUTE: Rule = Rule::new(
+pub(crate) const VOLUME_MIG_STATUS_ATTRIBUTE: Rule = Rule::new(
     "volume",
     "volume_extension:volume_mig_status_attribute",
     Admin,
 );
 /// `backup:backup_project_attribute`: a backup's project (3.18) and user (3.56).
-pub const BACKUP_PROJECT_ATTRIBUTE: Rule =
+pub(crate) const BACKUP_PROJECT_ATTRIBUTE: Rule =
     Rule::new("volume", "backup:backup_project_attribute", Admin);
 /// `volume_extension:access_types_extra_specs`: a type's extra specs beyond the
 /// few users see.
-pub const VOLUME_TYPE_EXTRA_SPECS: Rule =
+pub(crate) const VOLUME_TYPE_EXTRA_SPECS: Rule =
     Rule::new("volume", "volume_extension:access_types_extra_specs", Admin);
 /// `volume_extension:volume_actions:reimage_reserved`: reimaging a volume held
 /// `reserved` for an attachment (Nova's rebuild of a volume-backed server).
-pub const VOLUME_REIMAGE_RESERVED: Rule = Rule::new(
+pub(crate) const VOLUME_REIMAGE_RESERVED: Rule = Rule::new(
     "volume",
     "volume_extension:volume_actions:reimage_reserved",
     AdminOrService,
@@ -412,79 +417,86 @@ pub const VOLUME_REIMAGE_RESERVED: Rule = Rule::new(
 /// `group:access_group_types_specs` and Cinder's `context.is_admin` on groups:
 /// private group types, a group type's specs, every project's groups and group
 /// snapshots (`all_tenants`).
-pub const GROUP_ADMIN_CONTEXT: Rule = Rule::new("volume", "group:access_group_types_specs", Admin);
+pub(crate) const GROUP_ADMIN_CONTEXT: Rule =
+    Rule::new("volume", "group:access_group_types_specs", Admin);
 
 // --- Heat (heat/policies/base.py) ---
 /// `stacks:show`, `stacks:index`... (PROJECT_READER).
-pub const STACK_READ: Rule = Rule::new("orchestration", "project_reader", AdminOrProject(Reader));
+pub(crate) const STACK_READ: Rule =
+    Rule::new("orchestration", "project_reader", AdminOrProject(Reader));
 /// `stacks:create`, `stacks:update`, `stacks:delete` (PROJECT_MEMBER).
-pub const STACK_WRITE: Rule = Rule::new("orchestration", "project_member", AdminOrProject(Member));
+pub(crate) const STACK_WRITE: Rule =
+    Rule::new("orchestration", "project_member", AdminOrProject(Member));
 /// `stacks:global_index` (`global_tenant=true`). Heat's default is
 /// `rule:deny_everybody`; here the admin lists every project's stacks, which the
 /// dashboard's admin stack page asks for.
-pub const STACK_GLOBAL_INDEX: Rule = Rule::new("orchestration", "stacks:global_index", Admin);
+pub(crate) const STACK_GLOBAL_INDEX: Rule =
+    Rule::new("orchestration", "stacks:global_index", Admin);
 /// Where Heat asks `context.is_admin`: another tenant's id in the URL, a stack
 /// found by name across projects.
-pub const ORCHESTRATION_ADMIN_CONTEXT: Rule = Rule::new("orchestration", "context_is_admin", Admin);
+pub(crate) const ORCHESTRATION_ADMIN_CONTEXT: Rule =
+    Rule::new("orchestration", "context_is_admin", Admin);
 
 // --- Glance (glance/policies/base.py) ---
 /// `publicize_image`: only an admin makes an image public.
-pub const IMAGE_PUBLICIZE: Rule = Rule::new("image", "publicize_image", Admin);
+pub(crate) const IMAGE_PUBLICIZE: Rule = Rule::new("image", "publicize_image", Admin);
 /// `modify_image`, `upload_image`, `delete_image`... (ADMIN_OR_PROJECT_MEMBER).
-pub const IMAGE_WRITE: Rule = Rule::new("image", "admin_or_project_member", AdminOrProject(Member));
+pub(crate) const IMAGE_WRITE: Rule =
+    Rule::new("image", "admin_or_project_member", AdminOrProject(Member));
 /// `get_members`, `get_task`, an image's owner: the owning project's token or an admin.
 /// Glance's `context.is_admin`: every image whatever its visibility, and the data
 /// of a deactivated image (`download_image` on a deactivated image).
-pub const IMAGE_ADMIN_CONTEXT: Rule = Rule::new("image", "context_is_admin", Admin);
-pub const IMAGE_OWNER: Rule = Rule::new("image", "admin_or_owner", AnyOf(&[Admin, OwnProject]));
+pub(crate) const IMAGE_ADMIN_CONTEXT: Rule = Rule::new("image", "context_is_admin", Admin);
+pub(crate) const IMAGE_OWNER: Rule =
+    Rule::new("image", "admin_or_owner", AnyOf(&[Admin, OwnProject]));
 /// `get_metadef_namespace`... (ADMIN_OR_PROJECT_READER; public ones are seen by all).
-pub const METADEF_READ: Rule =
+pub(crate) const METADEF_READ: Rule =
     Rule::new("image", "admin_or_project_reader", AdminOrProject(Reader));
 
 // --- Placement (placement/policies/base.py) ---
 /// Every Placement API: `role:admin` (`admin_api`).
-pub const PLACEMENT_ADMIN: Rule = Rule::new("placement", "admin_api", Admin);
+pub(crate) const PLACEMENT_ADMIN: Rule = Rule::new("placement", "admin_api", Admin);
 
 // --- Keystone (keystone/common/policies/base.py) ---
 /// `admin_required`: OAuth1 consumers and other cloud-wide objects.
-pub const IDENTITY_ADMIN: Rule = Rule::new("identity", "admin_required", Admin);
+pub(crate) const IDENTITY_ADMIN: Rule = Rule::new("identity", "admin_required", Admin);
 /// `ADMIN_OR_SYSTEM_READER`: reads of cloud-wide objects (policies, all credentials).
-pub const IDENTITY_SYSTEM_READER: Rule = Rule::new(
+pub(crate) const IDENTITY_SYSTEM_READER: Rule = Rule::new(
     "identity",
     "admin_or_system_reader",
     AnyOf(&[Admin, SystemReader]),
 );
 /// `admin_or_owner`: the object's own user (`user_id:%(target.user_id)s`) or an
 /// admin: changes to a user's credentials, trusts, application credentials.
-pub const IDENTITY_OWNER: Rule =
+pub(crate) const IDENTITY_OWNER: Rule =
     Rule::new("identity", "admin_or_owner", AnyOf(&[Admin, OwnerUser]));
 /// `ADMIN_OR_SYSTEM_READER_OR_OWNER`: reads of a user's own objects.
-pub const IDENTITY_READER_OR_OWNER: Rule = Rule::new(
+pub(crate) const IDENTITY_READER_OR_OWNER: Rule = Rule::new(
     "identity",
     "admin_or_system_reader_or_owner",
     AnyOf(&[Admin, SystemReader, OwnerUser]),
 );
 /// `identity:validate_token` / `check_token`: a system reader, a service or the
 /// token's own subject.
-pub const TOKEN_VALIDATE: Rule = Rule::new(
+pub(crate) const TOKEN_VALIDATE: Rule = Rule::new(
     "identity",
     "identity:validate_token",
     AnyOf(&[Admin, SystemReader, Service, OwnerUser]),
 );
 /// `identity:revoke_token`: `service_admin_or_token_subject`.
-pub const TOKEN_REVOKE: Rule = Rule::new(
+pub(crate) const TOKEN_REVOKE: Rule = Rule::new(
     "identity",
     "identity:revoke_token",
     AnyOf(&[Admin, Service, OwnerUser]),
 );
 /// `identity:get_domain`: a system reader or anyone whose token lies in the domain.
-pub const DOMAIN_READ: Rule = Rule::new(
+pub(crate) const DOMAIN_READ: Rule = Rule::new(
     "identity",
     "identity:get_domain",
     AnyOf(&[Admin, SystemReader, OwnDomain]),
 );
 /// `identity:get_project`: a system reader or the project's own token.
-pub const PROJECT_GET: Rule = Rule::new(
+pub(crate) const PROJECT_GET: Rule = Rule::new(
     "identity",
     "identity:get_project",
     AnyOf(&[Admin, SystemReader, OwnProject]),
@@ -494,12 +506,14 @@ pub const PROJECT_GET: Rule = Rule::new(
 // `operator_roles`); Swift's own API decides in object/api/access.rs, which adds
 // ACLs, temp URLs and `ResellerAdmin`. ---
 /// Reading buckets and objects: a reader of the bucket's project.
-pub const OBJECT_READ: Rule = Rule::new("object", "project_reader_roles", AdminOrProject(Reader));
+pub(crate) const OBJECT_READ: Rule =
+    Rule::new("object", "project_reader_roles", AdminOrProject(Reader));
 /// Creating, changing and deleting buckets and objects: an operator (member).
-pub const OBJECT_WRITE: Rule = Rule::new("object", "operator_roles", AdminOrProject(Member));
+pub(crate) const OBJECT_WRITE: Rule = Rule::new("object", "operator_roles", AdminOrProject(Member));
 
 /// Every rule, for the table test and for anyone comparing with the real defaults.
-pub const RULES: &[Rule] = &[
+#[cfg(test)]
+pub(crate) const RULES: &[Rule] = &[
     ADMIN,
     PROJECT_READER_OR_ADMIN,
     PROJECT_MEMBER_OR_ADMIN,
@@ -569,34 +583,34 @@ pub const RULES: &[Rule] = &[
 /// The owner rules of one service: whether the caller sees an object a project owns,
 /// and whether it may change it. Services expose these as their `sees`/`may_change`.
 #[derive(Debug, Clone, Copy)]
-pub struct Owner {
+pub(crate) struct Owner {
     pub read: Rule,
     pub write: Rule,
 }
 
 impl Owner {
-    pub fn sees(&self, ctx: &RequestContext, project_id: &str) -> bool {
+    pub(crate) fn sees(&self, ctx: &RequestContext, project_id: &str) -> bool {
         self.read.allows(ctx, Some(project_id))
     }
 
-    pub fn may_change(&self, ctx: &RequestContext, project_id: &str) -> ApiResult<()> {
+    pub(crate) fn may_change(&self, ctx: &RequestContext, project_id: &str) -> ApiResult<()> {
         self.write.enforce(ctx, Some(project_id))
     }
 }
 
-pub const COMPUTE: Owner = Owner {
+pub(crate) const COMPUTE: Owner = Owner {
     read: COMPUTE_READ,
     write: COMPUTE_WRITE,
 };
-pub const NETWORK: Owner = Owner {
+pub(crate) const NETWORK: Owner = Owner {
     read: NETWORK_READ,
     write: NETWORK_WRITE,
 };
-pub const VOLUME: Owner = Owner {
+pub(crate) const VOLUME: Owner = Owner {
     read: VOLUME_READ,
     write: VOLUME_WRITE,
 };
-pub const ORCHESTRATION: Owner = Owner {
+pub(crate) const ORCHESTRATION: Owner = Owner {
     read: STACK_READ,
     write: STACK_WRITE,
 };
@@ -687,7 +701,6 @@ mod tests {
         };
         assert!(!PROJECT_READER_OR_ADMIN.allows(&c, None));
         assert!(!PROJECT_MEMBER_OR_ADMIN.allows(&c, Some("p1")));
-        assert!(Rule::new("x", "x", Check::Any).allows(&c, None));
     }
 
     /// Keystone's user-owned objects: the owner and an admin pass; another member

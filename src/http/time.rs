@@ -5,17 +5,17 @@ use chrono::{DateTime, Utc};
 use super::error::{ApiError, ApiResult};
 
 /// `2026-01-01T00:00:00.000000Z`, the form Keystone tokens use.
-pub fn iso_micros(t: DateTime<Utc>) -> String {
+pub(crate) fn iso_micros(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 /// `2026-01-01T00:00:00Z`, the form Glance, Nova and Neutron use.
-pub fn iso_seconds(t: DateTime<Utc>) -> String {
+pub(crate) fn iso_seconds(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Accepts ISO 8601 with or without a zone (UTC assumed) and with or without fractions.
-pub fn parse(s: &str) -> ApiResult<DateTime<Utc>> {
+pub(crate) fn parse(s: &str) -> ApiResult<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }

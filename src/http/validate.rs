@@ -7,7 +7,7 @@ use super::error::{ApiError, ApiResult};
 
 /// A string field longer than `max` characters (the api-ref's `maxLength`) is a 400
 /// naming the field (the value itself is not echoed: it may be huge).
-pub fn max_len(field: &str, value: Option<&str>, max: usize) -> ApiResult<()> {
+pub(crate) fn max_len(field: &str, value: Option<&str>, max: usize) -> ApiResult<()> {
     match value {
         Some(v) if v.chars().count() > max => Err(ApiError::bad_request(format!(
             "Invalid input for {field}. Reason: the value exceeds maximum length of {max}."
@@ -18,7 +18,7 @@ pub fn max_len(field: &str, value: Option<&str>, max: usize) -> ApiResult<()> {
 
 /// The `maxLength` checks of the object under `key` in a JSON document, for each
 /// `(field, max)` present as a string.
-pub fn max_lens(doc: &Value, key: &str, limits: &[(&str, usize)]) -> ApiResult<()> {
+pub(crate) fn max_lens(doc: &Value, key: &str, limits: &[(&str, usize)]) -> ApiResult<()> {
     for (field, max) in limits {
         max_len(field, doc[key][field].as_str(), *max)?;
     }
@@ -26,7 +26,7 @@ pub fn max_lens(doc: &Value, key: &str, limits: &[(&str, usize)]) -> ApiResult<(
 }
 
 /// A free-form attribute that the api-ref types as a string (or null).
-pub fn nullable_string(field: &str, value: Option<&Value>) -> ApiResult<()> {
+pub(crate) fn nullable_string(field: &str, value: Option<&Value>) -> ApiResult<()> {
     match value {
         None | Some(Value::Null | Value::String(_)) => Ok(()),
         Some(other) => Err(ApiError::bad_request(format!(
@@ -38,7 +38,7 @@ pub fn nullable_string(field: &str, value: Option<&Value>) -> ApiResult<()> {
 /// A query schema with `additionalProperties: false`: every parameter must be one
 /// of `allowed` or start with one of `prefixes`; otherwise the JSON-schema 400
 /// the services answer ("Additional properties are not allowed").
-pub fn known_query_params<'a>(
+pub(crate) fn known_query_params<'a>(
     keys: impl IntoIterator<Item = &'a str>,
     allowed: &[&str],
     prefixes: &[&str],

@@ -13,7 +13,7 @@ use crate::http::policy::{self, Target};
 
 /// The assignment keys (`type:id:inherited`) that give roles on a project: direct,
 /// inherited from its domain, and inherited from every ancestor project.
-pub fn project_targets(c: &Connection, project: &Project) -> ApiResult<Vec<String>> {
+pub(super) fn project_targets(c: &Connection, project: &Project) -> ApiResult<Vec<String>> {
     let mut keys = vec![
         format!("project:{}:0", project.id),
         format!("domain:{}:1", project.domain_id),
@@ -58,7 +58,7 @@ fn check_grant_parts(c: &Connection, a: &Assignment) -> ApiResult<()> {
 
 /// Filters of `GET /v3/role_assignments`.
 #[derive(Debug, Default, Clone)]
-pub struct AssignmentFilter {
+pub(crate) struct AssignmentFilter {
     pub user_id: Option<String>,
     pub group_id: Option<String>,
     pub role_id: Option<String>,
@@ -71,7 +71,7 @@ pub struct AssignmentFilter {
 
 /// One row of the role assignment report.
 #[derive(Debug, Clone)]
-pub struct AssignmentEntry {
+pub(crate) struct AssignmentEntry {
     pub assignment: Assignment,
     /// Set when an effective user assignment comes from this group.
     pub via_group: Option<String>,
@@ -81,7 +81,7 @@ pub struct AssignmentEntry {
 
 /// Names for `include_names`.
 #[derive(Default)]
-pub struct Names {
+pub(crate) struct Names {
     pub users: HashMap<String, User>,
     pub groups: HashMap<String, Group>,
     pub projects: HashMap<String, Project>,
@@ -90,7 +90,7 @@ pub struct Names {
 }
 
 impl Identity {
-    pub async fn grant_put(&self, ctx: &RequestContext, a: Assignment) -> ApiResult<()> {
+    pub(crate) async fn grant_put(&self, ctx: &RequestContext, a: Assignment) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
             check_grant_parts(c, &a)?;
@@ -99,7 +99,7 @@ impl Identity {
         .await
     }
 
-    pub async fn grant_check(&self, ctx: &RequestContext, a: Assignment) -> ApiResult<()> {
+    pub(crate) async fn grant_check(&self, ctx: &RequestContext, a: Assignment) -> ApiResult<()> {
         may_read_grants(ctx, a.actor_type, &a.actor_id)?;
         self.read(move |c| {
             check_grant_parts(c, &a)?;
@@ -119,7 +119,7 @@ impl Identity {
         .await
     }
 
-    pub async fn grant_delete(&self, ctx: &RequestContext, a: Assignment) -> ApiResult<()> {
+    pub(crate) async fn grant_delete(&self, ctx: &RequestContext, a: Assignment) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
             check_grant_parts(c, &a)?;
@@ -136,7 +136,7 @@ impl Identity {
     }
 
     /// Roles granted directly to an actor on a target (`GET .../roles`).
-    pub async fn grant_list(
+    pub(crate) async fn grant_list(
         &self,
         ctx: &RequestContext,
         actor_type: ActorType,
@@ -176,7 +176,7 @@ impl Identity {
     }
 
     /// `GET /v3/role_assignments`.
-    pub async fn role_assignments(
+    pub(crate) async fn role_assignments(
         &self,
         ctx: &RequestContext,
         filter: AssignmentFilter,
@@ -198,7 +198,7 @@ impl Identity {
     }
 
     /// Projects a user may scope to (`/v3/users/{id}/projects`, `/v3/auth/projects`).
-    pub async fn user_projects(
+    pub(crate) async fn user_projects(
         &self,
         ctx: &RequestContext,
         user_id: String,
@@ -211,13 +211,13 @@ impl Identity {
         .await
     }
 
-    pub async fn user_domains(&self, ctx: &RequestContext) -> ApiResult<Vec<Domain>> {
+    pub(crate) async fn user_domains(&self, ctx: &RequestContext) -> ApiResult<Vec<Domain>> {
         let uid = ctx.user.id.clone();
         self.read(move |c| store::domains_with_roles(c, &uid)).await
     }
 
     /// Whether the caller holds any role on the system (`/v3/auth/system`).
-    pub async fn user_has_system_roles(&self, ctx: &RequestContext) -> ApiResult<bool> {
+    pub(crate) async fn user_has_system_roles(&self, ctx: &RequestContext) -> ApiResult<bool> {
         let uid = ctx.user.id.clone();
         self.read(move |c| {
             Ok(!store::effective_roles(c, &uid, &[format!("system:{SYSTEM_ALL}:0")])?.is_empty())

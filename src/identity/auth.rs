@@ -19,7 +19,7 @@ use crate::http::policy::{self, Target};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AuthRequest {
+pub(crate) struct AuthRequest {
     pub identity: AuthIdentity,
     #[serde(default)]
     pub scope: Option<ScopeRequest>,
@@ -30,7 +30,7 @@ pub struct AuthRequest {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct AuthIdentity {
+pub(crate) struct AuthIdentity {
     pub methods: Vec<String>,
     pub password: Option<PasswordMethod>,
     pub token: Option<TokenMethod>,
@@ -40,12 +40,12 @@ pub struct AuthIdentity {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct PasswordMethod {
+pub(crate) struct PasswordMethod {
     pub user: UserRef,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct UserRef {
+pub(crate) struct UserRef {
     pub id: Option<String>,
     pub name: Option<String>,
     pub domain: Option<DomainRef>,
@@ -53,18 +53,18 @@ pub struct UserRef {
 }
 
 #[derive(Debug, Deserialize, Clone)]
-pub struct DomainRef {
+pub(crate) struct DomainRef {
     pub id: Option<String>,
     pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct TokenMethod {
+pub(crate) struct TokenMethod {
     pub id: String,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct AppCredMethod {
+pub(crate) struct AppCredMethod {
     pub id: Option<String>,
     pub name: Option<String>,
     pub secret: String,
@@ -73,13 +73,13 @@ pub struct AppCredMethod {
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum ScopeRequest {
+pub(crate) enum ScopeRequest {
     Named(String),
     Target(ScopeTarget),
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ScopeTarget {
+pub(crate) struct ScopeTarget {
     pub project: Option<ProjectRef>,
     pub domain: Option<DomainRef>,
     pub system: Option<serde_json::Value>,
@@ -88,7 +88,7 @@ pub struct ScopeTarget {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct TrustScopeRef {
+pub(crate) struct TrustScopeRef {
     pub id: String,
 }
 
@@ -101,14 +101,14 @@ fn requested_trust(req: Option<&ScopeRequest>) -> Option<&str> {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ProjectRef {
+pub(crate) struct ProjectRef {
     pub id: Option<String>,
     pub name: Option<String>,
     pub domain: Option<DomainRef>,
 }
 
 /// A token just issued: the secret string (sent as `X-Subject-Token`) and who it is for.
-pub struct IssuedToken {
+pub(crate) struct IssuedToken {
     pub token: String,
     pub context: Arc<RequestContext>,
 }
@@ -134,7 +134,7 @@ enum Proven {
 
 impl Identity {
     /// `POST /v3/auth/tokens`.
-    pub async fn authenticate(&self, req: AuthRequest) -> ApiResult<IssuedToken> {
+    pub(crate) async fn authenticate(&self, req: AuthRequest) -> ApiResult<IssuedToken> {
         let proven = self.prove_identity(&req).await?;
         let scope_req = req.scope;
         let now = Utc::now();
@@ -446,7 +446,7 @@ impl Identity {
     }
 
     /// Validates an `X-Auth-Token`; any failure is a 401.
-    pub async fn validate_token(&self, token: &str) -> ApiResult<Arc<RequestContext>> {
+    pub(crate) async fn validate_token(&self, token: &str) -> ApiResult<Arc<RequestContext>> {
         if let Some(ctx) = self.cache_get(token) {
             return Ok(ctx);
         }
@@ -462,7 +462,7 @@ impl Identity {
     }
 
     /// Validates an `X-Subject-Token`; failures are 404 as Keystone answers.
-    pub async fn validate_subject(&self, token: &str) -> ApiResult<Arc<RequestContext>> {
+    pub(crate) async fn validate_subject(&self, token: &str) -> ApiResult<Arc<RequestContext>> {
         self.validate_token(token).await.map_err(|e| match e {
             ApiError::Unauthorized(_) | ApiError::Missing(_) => {
                 ApiError::Missing("Could not find token.".into())
@@ -476,7 +476,7 @@ impl Identity {
     /// system_scope:all) or rule:service_role or rule:token_subject`. Anyone else gets
     /// 403. Keystone validates the subject before the policy (to build its target), so
     /// an invalid or revoked subject is 404 for every caller.
-    pub async fn validate_subject_for(
+    pub(crate) async fn validate_subject_for(
         &self,
         caller: &RequestContext,
         token: &str,
@@ -490,7 +490,7 @@ impl Identity {
     }
 
     /// `DELETE /v3/auth/tokens`: durably revokes the token (and its rescoped children).
-    pub async fn revoke_token(&self, caller: &RequestContext, token: &str) -> ApiResult<()> {
+    pub(crate) async fn revoke_token(&self, caller: &RequestContext, token: &str) -> ApiResult<()> {
         let subject = self.validate_subject(token).await?;
         policy::TOKEN_REVOKE.enforce_target(caller, Target::user(&subject.user.id))?;
         let audit_id = subject.audit_ids.first().cloned();

@@ -18,15 +18,15 @@ use crate::services::SERVICES;
 /// The generated or configured passwords of the bootstrap users, kept (mode 0600) in
 /// the state directory so `onestack openrc` can print them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     pub admin_password: String,
     pub demo_password: String,
 }
 
-pub const CREDENTIALS_FILE: &str = "credentials.json";
+pub(crate) const CREDENTIALS_FILE: &str = "credentials.json";
 
 impl Credentials {
-    pub fn load(state_dir: &Path) -> anyhow::Result<Option<Credentials>> {
+    pub(crate) fn load(state_dir: &Path) -> anyhow::Result<Option<Credentials>> {
         let path = state_dir.join(CREDENTIALS_FILE);
         match std::fs::read(&path) {
             Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
@@ -36,7 +36,10 @@ impl Credentials {
     }
 
     /// Stored passwords, overridden by passwords set in the profile, else generated.
-    pub fn resolve(state_dir: &Path, profile: &Profile) -> anyhow::Result<(Credentials, bool)> {
+    pub(crate) fn resolve(
+        state_dir: &Path,
+        profile: &Profile,
+    ) -> anyhow::Result<(Credentials, bool)> {
         let stored = Credentials::load(state_dir)?;
         let pick = |configured: &str, stored: Option<&str>| {
             if !configured.is_empty() {
@@ -71,7 +74,7 @@ impl Credentials {
     }
 }
 
-pub fn run(
+pub(crate) fn run(
     db: &Db,
     profile: &Profile,
     creds: &Credentials,

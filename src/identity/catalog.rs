@@ -10,14 +10,14 @@ use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 
 #[derive(Debug, Deserialize, Default)]
-pub struct RegionInput {
+pub(crate) struct RegionInput {
     pub id: Option<String>,
     pub description: Option<String>,
     pub parent_region_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-pub struct ServiceInput {
+pub(crate) struct ServiceInput {
     #[serde(rename = "type")]
     pub service_type: Option<String>,
     pub name: Option<String>,
@@ -26,7 +26,7 @@ pub struct ServiceInput {
 }
 
 #[derive(Debug, Deserialize, Default)]
-pub struct EndpointInput {
+pub(crate) struct EndpointInput {
     pub service_id: Option<String>,
     pub interface: Option<String>,
     pub region_id: Option<String>,
@@ -38,7 +38,7 @@ pub struct EndpointInput {
 
 /// One service of the catalog with its enabled endpoints.
 #[derive(Debug, Clone)]
-pub struct CatalogEntry {
+pub(crate) struct CatalogEntry {
     pub service: Service,
     pub endpoints: Vec<Endpoint>,
 }
@@ -86,7 +86,7 @@ fn ensure_region(c: &rusqlite::Connection, id: &str) -> ApiResult<()> {
 
 impl Identity {
     /// The catalog of every enabled service with its enabled endpoints.
-    pub async fn catalog(&self) -> ApiResult<Arc<Vec<CatalogEntry>>> {
+    pub(crate) async fn catalog(&self) -> ApiResult<Arc<Vec<CatalogEntry>>> {
         let generation = self.generation();
         {
             let cached = self
@@ -124,7 +124,7 @@ impl Identity {
 
     // --- regions ----------------------------------------------------------------
 
-    pub async fn region_create(
+    pub(crate) async fn region_create(
         &self,
         ctx: &RequestContext,
         input: RegionInput,
@@ -146,16 +146,16 @@ impl Identity {
         .await
     }
 
-    pub async fn region_list(&self, _ctx: &RequestContext) -> ApiResult<Vec<Region>> {
+    pub(crate) async fn region_list(&self, _ctx: &RequestContext) -> ApiResult<Vec<Region>> {
         self.read(store::region_list).await
     }
 
-    pub async fn region_get(&self, _ctx: &RequestContext, id: String) -> ApiResult<Region> {
+    pub(crate) async fn region_get(&self, _ctx: &RequestContext, id: String) -> ApiResult<Region> {
         self.read(move |c| found(store::region_get(c, &id)?, "region", &id))
             .await
     }
 
-    pub async fn region_update(
+    pub(crate) async fn region_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -180,7 +180,7 @@ impl Identity {
         .await
     }
 
-    pub async fn region_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn region_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
             found(store::region_get(c, &id)?, "region", &id)?;
@@ -196,7 +196,7 @@ impl Identity {
 
     // --- services ---------------------------------------------------------------
 
-    pub async fn service_create(
+    pub(crate) async fn service_create(
         &self,
         ctx: &RequestContext,
         input: ServiceInput,
@@ -222,18 +222,18 @@ impl Identity {
         Ok(out)
     }
 
-    pub async fn service_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Service>> {
+    pub(crate) async fn service_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Service>> {
         ctx.require_admin()?;
         self.read(store::service_list).await
     }
 
-    pub async fn service_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Service> {
+    pub(crate) async fn service_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Service> {
         ctx.require_admin()?;
         self.read(move |c| found(store::service_get(c, &id)?, "service", &id))
             .await
     }
 
-    pub async fn service_update(
+    pub(crate) async fn service_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -260,7 +260,7 @@ impl Identity {
         .await
     }
 
-    pub async fn service_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn service_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
             found(store::service_get(c, &id)?, "service", &id)?;
@@ -271,7 +271,7 @@ impl Identity {
 
     // --- endpoints --------------------------------------------------------------
 
-    pub async fn endpoint_create(
+    pub(crate) async fn endpoint_create(
         &self,
         ctx: &RequestContext,
         input: EndpointInput,
@@ -312,18 +312,22 @@ impl Identity {
         .await
     }
 
-    pub async fn endpoint_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Endpoint>> {
+    pub(crate) async fn endpoint_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Endpoint>> {
         ctx.require_admin()?;
         self.read(store::endpoint_list).await
     }
 
-    pub async fn endpoint_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Endpoint> {
+    pub(crate) async fn endpoint_get(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<Endpoint> {
         ctx.require_admin()?;
         self.read(move |c| found(store::endpoint_get(c, &id)?, "endpoint", &id))
             .await
     }
 
-    pub async fn endpoint_update(
+    pub(crate) async fn endpoint_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -357,7 +361,7 @@ impl Identity {
         .await
     }
 
-    pub async fn endpoint_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn endpoint_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
             found(store::endpoint_get(c, &id)?, "endpoint", &id)?;

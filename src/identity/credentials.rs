@@ -15,10 +15,10 @@ use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::policy::{self, Target};
 
-pub const EC2: &str = "ec2";
+pub(super) const EC2: &str = "ec2";
 
 #[derive(Debug, Deserialize, Default)]
-pub struct CredentialInput {
+pub(crate) struct CredentialInput {
     pub user_id: Option<String>,
     pub project_id: Option<String>,
     #[serde(rename = "type")]
@@ -27,14 +27,14 @@ pub struct CredentialInput {
 }
 
 #[derive(Debug, Deserialize, Default)]
-pub struct PolicyInput {
+pub(crate) struct PolicyInput {
     #[serde(rename = "type")]
     pub policy_type: Option<String>,
     pub blob: Option<String>,
 }
 
 /// Keystone's id of an EC2 credential: the SHA-256 of its access key, in hex.
-pub fn ec2_id(access: &str) -> String {
+pub(super) fn ec2_id(access: &str) -> String {
     hex::encode(Sha256::digest(access.as_bytes()))
 }
 
@@ -111,7 +111,7 @@ impl Identity {
 
     // --- /v3/credentials ------------------------------------------------------
 
-    pub async fn credential_create(
+    pub(crate) async fn credential_create(
         &self,
         ctx: &RequestContext,
         input: CredentialInput,
@@ -159,7 +159,7 @@ impl Identity {
         Ok(cred)
     }
 
-    pub async fn credential_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Credential>> {
+    pub(crate) async fn credential_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Credential>> {
         let rows = self.read(store::credential_list).await?;
         rows.into_iter()
             .filter(|r| may_read(ctx, &r.user_id))
@@ -167,7 +167,11 @@ impl Identity {
             .collect()
     }
 
-    pub async fn credential_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Credential> {
+    pub(crate) async fn credential_get(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<Credential> {
         let row = self
             .read(move |c| found(store::credential_get(c, &id)?, "credential", &id))
             .await?;
@@ -177,7 +181,7 @@ impl Identity {
         self.unseal(row)
     }
 
-    pub async fn credential_update(
+    pub(crate) async fn credential_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -223,7 +227,11 @@ impl Identity {
         Ok(cred)
     }
 
-    pub async fn credential_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn credential_delete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<()> {
         let cred = self.credential_get(ctx, id).await?;
         if !may_write(ctx, &cred.user_id) {
             return Err(ApiError::forbidden());
@@ -234,7 +242,7 @@ impl Identity {
 
     // --- /v3/users/{id}/credentials/OS-EC2 --------------------------------------
 
-    pub async fn ec2_create(
+    pub(crate) async fn ec2_create(
         &self,
         ctx: &RequestContext,
         user_id: String,
@@ -257,7 +265,7 @@ impl Identity {
         .await
     }
 
-    pub async fn ec2_list(
+    pub(crate) async fn ec2_list(
         &self,
         ctx: &RequestContext,
         user_id: String,
@@ -277,7 +285,7 @@ impl Identity {
     }
 
     /// One EC2 credential of `user_id` by access key; 404 when it is not theirs.
-    pub async fn ec2_get(
+    pub(crate) async fn ec2_get(
         &self,
         ctx: &RequestContext,
         user_id: String,
@@ -295,7 +303,7 @@ impl Identity {
         self.unseal(row)
     }
 
-    pub async fn ec2_delete(
+    pub(crate) async fn ec2_delete(
         &self,
         ctx: &RequestContext,
         user_id: String,
@@ -319,7 +327,7 @@ impl Identity {
         }
     }
 
-    pub async fn policy_create(
+    pub(crate) async fn policy_create(
         &self,
         ctx: &RequestContext,
         input: PolicyInput,
@@ -340,18 +348,18 @@ impl Identity {
         Ok(p)
     }
 
-    pub async fn policy_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Policy>> {
+    pub(crate) async fn policy_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Policy>> {
         Self::require_policy_reader(ctx)?;
         self.read(store::policy_list).await
     }
 
-    pub async fn policy_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Policy> {
+    pub(crate) async fn policy_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Policy> {
         Self::require_policy_reader(ctx)?;
         self.read(move |c| found(store::policy_get(c, &id)?, "policy", &id))
             .await
     }
 
-    pub async fn policy_update(
+    pub(crate) async fn policy_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -373,7 +381,7 @@ impl Identity {
         .await
     }
 
-    pub async fn policy_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn policy_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
             found(store::policy_get(c, &id)?, "policy", &id)?;

@@ -166,7 +166,7 @@ impl Identity {
     }
 
     /// `PUT /v3/domains/{id}/config`: replaces the configuration; true when it is new.
-    pub async fn domain_config_create(
+    pub(crate) async fn domain_config_create(
         &self,
         ctx: &RequestContext,
         domain_id: String,
@@ -189,7 +189,7 @@ impl Identity {
     }
 
     /// `GET /v3/domains/{id}/config[/{group}[/{option}]]`.
-    pub async fn domain_config_get(
+    pub(crate) async fn domain_config_get(
         &self,
         ctx: &RequestContext,
         domain_id: String,
@@ -232,7 +232,7 @@ impl Identity {
     /// `PATCH /v3/domains/{id}/config[/{group}[/{option}]]`: merges the given options
     /// and answers the whole configuration. At group level the body names that group
     /// only; at option level the body is `{option: value}`.
-    pub async fn domain_config_update(
+    pub(crate) async fn domain_config_update(
         &self,
         ctx: &RequestContext,
         domain_id: String,
@@ -290,7 +290,7 @@ impl Identity {
     }
 
     /// `DELETE /v3/domains/{id}/config[/{group}[/{option}]]`.
-    pub async fn domain_config_delete(
+    pub(crate) async fn domain_config_delete(
         &self,
         ctx: &RequestContext,
         domain_id: String,
@@ -321,7 +321,7 @@ impl Identity {
     }
 
     /// `GET /v3/domains/config[/{group}[/{option}]]/default`.
-    pub async fn domain_config_default(
+    pub(crate) async fn domain_config_default(
         &self,
         ctx: &RequestContext,
         group: Option<String>,
@@ -367,7 +367,7 @@ impl Identity {
 /// What a request does to an OS-EP-FILTER association (project–endpoint group,
 /// project–endpoint): `HEAD`/`GET` checks it, `PUT` adds it, `DELETE` removes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Association {
+pub(crate) enum Association {
     Check,
     Add,
     Remove,
@@ -376,7 +376,7 @@ pub enum Association {
 impl Association {
     /// The association operation an HTTP method asks for (the routes serve only
     /// `GET`/`HEAD`, `PUT` and `DELETE`).
-    pub fn from_method(method: &axum::http::Method) -> Association {
+    pub(crate) fn from_method(method: &axum::http::Method) -> Association {
         match *method {
             axum::http::Method::PUT => Association::Add,
             axum::http::Method::DELETE => Association::Remove,
@@ -400,7 +400,7 @@ impl Association {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct EndpointGroupInput {
+pub(crate) struct EndpointGroupInput {
     pub name: Option<String>,
     pub description: Option<String>,
     pub filters: Option<Map<String, Value>>,
@@ -429,7 +429,7 @@ fn check_filters(f: &Map<String, Value>) -> ApiResult<()> {
 }
 
 /// Whether an endpoint matches every filter of a group.
-pub fn group_matches(g: &EndpointGroup, e: &Endpoint) -> bool {
+pub(super) fn group_matches(g: &EndpointGroup, e: &Endpoint) -> bool {
     g.filters.iter().all(|(k, v)| {
         let want = v.as_str().unwrap_or_default();
         match k.as_str() {
@@ -462,7 +462,7 @@ pub(crate) fn project_endpoint_filter(
 }
 
 impl Identity {
-    pub async fn endpoint_group_create(
+    pub(crate) async fn endpoint_group_create(
         &self,
         ctx: &RequestContext,
         input: EndpointGroupInput,
@@ -489,12 +489,15 @@ impl Identity {
         Ok(out)
     }
 
-    pub async fn endpoint_group_list(&self, ctx: &RequestContext) -> ApiResult<Vec<EndpointGroup>> {
+    pub(crate) async fn endpoint_group_list(
+        &self,
+        ctx: &RequestContext,
+    ) -> ApiResult<Vec<EndpointGroup>> {
         ctx.require_admin()?;
         self.read(sx::endpoint_group_list).await
     }
 
-    pub async fn endpoint_group_get(
+    pub(crate) async fn endpoint_group_get(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -504,7 +507,7 @@ impl Identity {
             .await
     }
 
-    pub async fn endpoint_group_update(
+    pub(crate) async fn endpoint_group_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -531,7 +534,11 @@ impl Identity {
         .await
     }
 
-    pub async fn endpoint_group_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn endpoint_group_delete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
             found(sx::endpoint_group_get(c, &id)?, "endpoint group", &id)?;
@@ -541,7 +548,7 @@ impl Identity {
     }
 
     /// The endpoints an endpoint group selects.
-    pub async fn endpoint_group_endpoints(
+    pub(crate) async fn endpoint_group_endpoints(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -557,7 +564,7 @@ impl Identity {
     }
 
     /// `PUT`/`HEAD`/`DELETE /v3/OS-EP-FILTER/endpoint_groups/{g}/projects/{p}`.
-    pub async fn endpoint_group_project(
+    pub(crate) async fn endpoint_group_project(
         &self,
         ctx: &RequestContext,
         group: String,
@@ -586,7 +593,7 @@ impl Identity {
         op.run(self, run).await
     }
 
-    pub async fn endpoint_group_projects(
+    pub(crate) async fn endpoint_group_projects(
         &self,
         ctx: &RequestContext,
         group: String,
@@ -603,7 +610,7 @@ impl Identity {
         .await
     }
 
-    pub async fn project_endpoint_groups(
+    pub(crate) async fn project_endpoint_groups(
         &self,
         ctx: &RequestContext,
         project: String,
@@ -617,7 +624,7 @@ impl Identity {
     }
 
     /// `PUT`/`HEAD`/`DELETE /v3/OS-EP-FILTER/projects/{p}/endpoints/{e}`.
-    pub async fn project_endpoint(
+    pub(crate) async fn project_endpoint(
         &self,
         ctx: &RequestContext,
         project: String,
@@ -648,7 +655,7 @@ impl Identity {
     }
 
     /// `GET /v3/OS-EP-FILTER/projects/{p}/endpoints`: what the project's catalog holds.
-    pub async fn project_endpoints(
+    pub(crate) async fn project_endpoints(
         &self,
         ctx: &RequestContext,
         project: String,
@@ -666,7 +673,7 @@ impl Identity {
     }
 
     /// `GET /v3/OS-EP-FILTER/endpoints/{e}/projects`.
-    pub async fn endpoint_projects(
+    pub(crate) async fn endpoint_projects(
         &self,
         ctx: &RequestContext,
         endpoint: String,
@@ -699,7 +706,7 @@ impl Identity {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AccessRuleInput {
+pub(crate) struct AccessRuleInput {
     pub id: Option<String>,
     pub service: Option<String>,
     pub path: Option<String>,
@@ -766,7 +773,7 @@ impl Identity {
         policy::IDENTITY_OWNER.enforce_target(ctx, Target::user(user_id))
     }
 
-    pub async fn access_rule_list(
+    pub(crate) async fn access_rule_list(
         &self,
         ctx: &RequestContext,
         user_id: String,
@@ -779,7 +786,7 @@ impl Identity {
         .await
     }
 
-    pub async fn access_rule_get(
+    pub(crate) async fn access_rule_get(
         &self,
         ctx: &RequestContext,
         user_id: String,
@@ -790,7 +797,7 @@ impl Identity {
             .await
     }
 
-    pub async fn access_rule_delete(
+    pub(crate) async fn access_rule_delete(
         &self,
         ctx: &RequestContext,
         user_id: String,

@@ -9,24 +9,24 @@ use crate::http::error::ApiResult;
 
 /// Whether a project exists, inside the caller's transaction (Nova checks a project id
 /// given for flavor access or quotas in the same write that records it).
-pub fn project_exists_tx(c: &Connection, project_id: &str) -> ApiResult<bool> {
+pub(crate) fn project_exists_tx(c: &Connection, project_id: &str) -> ApiResult<bool> {
     Ok(store::project_get(c, project_id)?.is_some())
 }
 
 /// Forgets revocation events older than `horizon` (no token issued before it is still
 /// valid), returning how many went.
-pub fn revocations_prune_tx(c: &Connection, horizon: DateTime<Utc>) -> ApiResult<usize> {
+pub(crate) fn revocations_prune_tx(c: &Connection, horizon: DateTime<Utc>) -> ApiResult<usize> {
     store::revocation_prune(c, horizon)
 }
 
 /// Object counts for `onestack status`.
-pub fn counts(c: &Connection) -> ApiResult<Vec<(&'static str, i64)>> {
+pub(crate) fn counts(c: &Connection) -> ApiResult<Vec<(&'static str, i64)>> {
     store::counts(c)
 }
 
 /// An EC2 key pair as the S3 front-end needs it to check a request's signature.
 #[derive(Debug, Clone)]
-pub struct Ec2Key {
+pub(crate) struct Ec2Key {
     pub secret: String,
     pub user_id: String,
     pub project_id: String,
@@ -40,7 +40,7 @@ impl super::Identity {
     /// project and domain are enabled and the user still holds a role on the project:
     /// the checks Keystone's `/v3/ec2tokens` makes before it vouches for a signature.
     /// `None` for anything else, so the caller answers one "invalid key" for all.
-    pub async fn ec2_key(&self, access: &str) -> ApiResult<Option<Ec2Key>> {
+    pub(crate) async fn ec2_key(&self, access: &str) -> ApiResult<Option<Ec2Key>> {
         let id = super::credentials::ec2_id(access);
         let row = self
             .read(move |c| {
@@ -97,7 +97,7 @@ impl super::Identity {
     /// makes a stack domain user for it); deleting the credential
     /// ([`Self::call_credential_revoke`]) makes its tokens invalid. Returns the
     /// credential's id and the token.
-    pub async fn call_credential(
+    pub(crate) async fn call_credential(
         &self,
         ctx: &crate::http::context::RequestContext,
         name: &str,
@@ -129,7 +129,7 @@ impl super::Identity {
     }
 
     /// A new token of a credential [`Self::call_credential`] made.
-    pub async fn call_credential_token(
+    pub(crate) async fn call_credential_token(
         &self,
         user_id: &str,
         project_id: &str,
@@ -155,7 +155,7 @@ impl super::Identity {
 
     /// The id of the caller's credential of this name, if any (what a create
     /// interrupted before recording the id made).
-    pub async fn call_credential_find(
+    pub(crate) async fn call_credential_find(
         &self,
         ctx: &crate::http::context::RequestContext,
         name: &str,
@@ -170,7 +170,7 @@ impl super::Identity {
 
     /// Deletes a credential [`Self::call_credential`] made; one already gone
     /// is fine.
-    pub async fn call_credential_revoke(
+    pub(crate) async fn call_credential_revoke(
         &self,
         ctx: &crate::http::context::RequestContext,
         id: &str,

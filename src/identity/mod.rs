@@ -1,18 +1,18 @@
 //! Keystone v3: authentication with Fernet tokens, the identity and assignment
 //! backends, the catalog, and application credentials.
 
-pub mod api;
+pub(crate) mod api;
 mod assignment;
 mod auth;
-pub mod bootstrap;
+pub(crate) mod bootstrap;
 mod catalog;
 mod credentials;
 mod extensions;
-pub mod facade;
-pub mod model;
-pub mod oauth1;
-pub mod password;
-pub mod registration;
+pub(crate) mod facade;
+pub(crate) mod model;
+pub(crate) mod oauth1;
+pub(crate) mod password;
+pub(crate) mod registration;
 mod resources;
 pub(crate) mod store;
 pub(crate) mod store_ext;
@@ -31,17 +31,17 @@ use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 use token::TokenProvider;
 
-pub use auth::{AuthRequest, IssuedToken};
+pub(crate) use auth::AuthRequest;
 
 /// Settings the identity service reads from the profile.
 #[derive(Debug, Clone)]
-pub struct IdentityConfig {
+pub(crate) struct IdentityConfig {
     pub token_expiration: chrono::Duration,
 }
 
 /// The identity service. Cloning is cheap; every clone shares state.
 #[derive(Clone)]
-pub struct Identity {
+pub(crate) struct Identity {
     inner: Arc<Inner>,
 }
 
@@ -67,7 +67,7 @@ struct CachedToken {
 const TOKEN_CACHE_LIMIT: usize = 50_000;
 
 impl Identity {
-    pub fn new(db: Db, tokens: TokenProvider, config: IdentityConfig) -> Identity {
+    pub(crate) fn new(db: Db, tokens: TokenProvider, config: IdentityConfig) -> Identity {
         Identity {
             inner: Arc::new(Inner {
                 db,
@@ -81,7 +81,7 @@ impl Identity {
         }
     }
 
-    pub fn tokens(&self) -> &TokenProvider {
+    pub(crate) fn tokens(&self) -> &TokenProvider {
         &self.inner.tokens
     }
 
@@ -135,7 +135,7 @@ impl Identity {
     }
 
     /// The id of a project by name, for services that act for the bootstrap projects.
-    pub async fn project_id_by_name(
+    pub(crate) async fn project_id_by_name(
         &self,
         domain_id: &str,
         name: &str,
@@ -145,11 +145,6 @@ impl Identity {
             .read(move |c| store::project_by_name(c, &d, &n))
             .await?
             .map(|p| p.id))
-    }
-
-    /// Object counts for `onestack status`.
-    pub async fn counts(&self) -> ApiResult<Vec<(&'static str, i64)>> {
-        self.read(store::counts).await
     }
 }
 

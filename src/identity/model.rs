@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-pub const DEFAULT_DOMAIN_ID: &str = "default";
+pub(crate) const DEFAULT_DOMAIN_ID: &str = "default";
 
 #[derive(Debug, Clone)]
-pub struct Domain {
+pub(crate) struct Domain {
     pub id: String,
     pub name: String,
     pub description: String,
@@ -14,7 +14,7 @@ pub struct Domain {
 }
 
 #[derive(Debug, Clone)]
-pub struct Project {
+pub(crate) struct Project {
     pub id: String,
     pub name: String,
     pub domain_id: String,
@@ -28,7 +28,7 @@ pub struct Project {
 
 impl Project {
     /// A domain as the projects API shows it.
-    pub fn from_domain(d: Domain) -> Project {
+    pub(crate) fn from_domain(d: Domain) -> Project {
         Project {
             id: d.id,
             name: d.name,
@@ -43,7 +43,7 @@ impl Project {
 }
 
 #[derive(Debug, Clone)]
-pub struct User {
+pub(crate) struct User {
     pub id: String,
     pub name: String,
     pub domain_id: String,
@@ -55,7 +55,7 @@ pub struct User {
 }
 
 #[derive(Debug, Clone)]
-pub struct Group {
+pub(crate) struct Group {
     pub id: String,
     pub name: String,
     pub domain_id: String,
@@ -63,7 +63,7 @@ pub struct Group {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Role {
+pub(crate) struct Role {
     pub id: String,
     pub name: String,
     pub domain_id: Option<String>,
@@ -71,26 +71,26 @@ pub struct Role {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ActorType {
+pub(crate) enum ActorType {
     User,
     Group,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TargetType {
+pub(crate) enum TargetType {
     Project,
     Domain,
     System,
 }
 
 impl ActorType {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ActorType::User => "user",
             ActorType::Group => "group",
         }
     }
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "user" => Some(ActorType::User),
             "group" => Some(ActorType::Group),
@@ -100,14 +100,14 @@ impl ActorType {
 }
 
 impl TargetType {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TargetType::Project => "project",
             TargetType::Domain => "domain",
             TargetType::System => "system",
         }
     }
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "project" => Some(TargetType::Project),
             "domain" => Some(TargetType::Domain),
@@ -118,11 +118,11 @@ impl TargetType {
 }
 
 /// The system scope has a single target.
-pub const SYSTEM_ALL: &str = "all";
+pub(crate) const SYSTEM_ALL: &str = "all";
 
 /// A role granted to a user or group on a project, domain or the system.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Assignment {
+pub(crate) struct Assignment {
     pub actor_type: ActorType,
     pub actor_id: String,
     pub target_type: TargetType,
@@ -133,14 +133,14 @@ pub struct Assignment {
 }
 
 #[derive(Debug, Clone)]
-pub struct Region {
+pub(crate) struct Region {
     pub id: String,
     pub description: String,
     pub parent_region_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Service {
+pub(crate) struct Service {
     pub id: String,
     pub service_type: String,
     pub name: String,
@@ -149,7 +149,7 @@ pub struct Service {
 }
 
 #[derive(Debug, Clone)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub id: String,
     pub service_id: String,
     pub interface: String,
@@ -159,7 +159,7 @@ pub struct Endpoint {
 }
 
 #[derive(Debug, Clone)]
-pub struct AppCredential {
+pub(crate) struct AppCredential {
     pub id: String,
     pub name: String,
     pub user_id: String,
@@ -175,20 +175,20 @@ pub struct AppCredential {
 
 /// A revocation event: matches tokens by audit id, or by user/project issued before a time.
 #[derive(Debug, Clone, Default)]
-pub struct RevocationEvent {
+pub(crate) struct RevocationEvent {
     pub audit_id: Option<String>,
     pub user_id: Option<String>,
     pub project_id: Option<String>,
     pub issued_before: chrono::DateTime<chrono::Utc>,
 }
 
-pub fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// A credential (`/v3/credentials`); `blob` is the clear text, sealed at rest.
 #[derive(Debug, Clone)]
-pub struct Credential {
+pub(crate) struct Credential {
     pub id: String,
     pub user_id: String,
     pub project_id: Option<String>,
@@ -198,7 +198,7 @@ pub struct Credential {
 
 /// A stored policy blob (`/v3/policies`).
 #[derive(Debug, Clone)]
-pub struct Policy {
+pub(crate) struct Policy {
     pub id: String,
     pub policy_type: String,
     pub blob: String,

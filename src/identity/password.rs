@@ -5,24 +5,24 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 /// bcrypt work factor: about 60 ms per hash on one core of a small VM.
-pub const COST: u32 = 10;
+pub(crate) const COST: u32 = 10;
 
 fn prehash(secret: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(secret.as_bytes()))
 }
 
-pub fn hash(secret: &str) -> anyhow::Result<String> {
+pub(crate) fn hash(secret: &str) -> anyhow::Result<String> {
     Ok(bcrypt::hash(prehash(secret), COST)?)
 }
 
-pub fn verify(secret: &str, hash: &str) -> bool {
+pub(crate) fn verify(secret: &str, hash: &str) -> bool {
     bcrypt::verify(prehash(secret), hash).unwrap_or(false)
 }
 
 /// A random secret for generated passwords and application credentials.
 /// Never starts with `-`, which a command line would take for an option
 /// (`openstack --os-password -x...`).
-pub fn generate(bytes: usize) -> String {
+pub(crate) fn generate(bytes: usize) -> String {
     loop {
         let raw: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
         let s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);

@@ -13,7 +13,7 @@ use crate::http::render_faults;
 use crate::profile::ServiceName;
 use crate::services::Service;
 
-pub struct Registration;
+pub(crate) struct Registration;
 
 impl Service for Registration {
     fn name(&self) -> ServiceName {

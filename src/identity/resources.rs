@@ -66,7 +66,7 @@ fn revoke_project_tokens(c: &Connection, project_id: &str) -> ApiResult<()> {
 // --- inputs ---------------------------------------------------------------------
 
 #[derive(Debug, Deserialize, Default)]
-pub struct DomainInput {
+pub(crate) struct DomainInput {
     pub name: Option<String>,
     pub description: Option<String>,
     pub enabled: Option<bool>,
@@ -74,7 +74,7 @@ pub struct DomainInput {
 }
 
 #[derive(Debug, Deserialize, Default)]
-pub struct ProjectInput {
+pub(crate) struct ProjectInput {
     pub name: Option<String>,
     pub domain_id: Option<String>,
     pub parent_id: Option<String>,
@@ -85,7 +85,7 @@ pub struct ProjectInput {
 }
 
 #[derive(Debug, Deserialize, Default)]
-pub struct UserInput {
+pub(crate) struct UserInput {
     pub name: Option<String>,
     pub domain_id: Option<String>,
     pub enabled: Option<bool>,
@@ -97,27 +97,27 @@ pub struct UserInput {
 }
 
 #[derive(Debug, Deserialize, Default)]
-pub struct GroupInput {
+pub(crate) struct GroupInput {
     pub name: Option<String>,
     pub domain_id: Option<String>,
     pub description: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-pub struct RoleInput {
+pub(crate) struct RoleInput {
     pub name: Option<String>,
     pub domain_id: Option<String>,
     pub description: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct PasswordChange {
+pub(crate) struct PasswordChange {
     pub password: String,
     pub original_password: String,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct AppCredInput {
+pub(crate) struct AppCredInput {
     pub name: String,
     pub description: Option<String>,
     pub secret: Option<String>,
@@ -129,7 +129,7 @@ pub struct AppCredInput {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RoleSelector {
+pub(crate) struct RoleSelector {
     pub id: Option<String>,
     pub name: Option<String>,
 }
@@ -145,7 +145,7 @@ fn require<T>(v: Option<T>, field: &str) -> ApiResult<T> {
 impl Identity {
     // --- domains ----------------------------------------------------------------
 
-    pub async fn domain_create(
+    pub(crate) async fn domain_create(
         &self,
         ctx: &RequestContext,
         input: DomainInput,
@@ -165,18 +165,18 @@ impl Identity {
         Ok(out)
     }
 
-    pub async fn domain_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Domain>> {
+    pub(crate) async fn domain_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Domain>> {
         ctx.require_admin()?;
         self.read(store::domain_list).await
     }
 
-    pub async fn domain_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Domain> {
+    pub(crate) async fn domain_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Domain> {
         policy::DOMAIN_READ.enforce_target(ctx, Target::domain(&id))?;
         self.read(move |c| found(store::domain_get(c, &id)?, "domain", &id))
             .await
     }
 
-    pub async fn domain_update(
+    pub(crate) async fn domain_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -204,7 +204,7 @@ impl Identity {
         .await
     }
 
-    pub async fn domain_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn domain_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
             let d = found(store::domain_get(c, &id)?, "domain", &id)?;
@@ -220,7 +220,7 @@ impl Identity {
 
     // --- projects ---------------------------------------------------------------
 
-    pub async fn project_create(
+    pub(crate) async fn project_create(
         &self,
         ctx: &RequestContext,
         input: ProjectInput,
@@ -284,19 +284,22 @@ impl Identity {
         .await
     }
 
-    pub async fn project_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Project>> {
+    pub(crate) async fn project_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Project>> {
         ctx.require_admin()?;
         self.read(store::project_list).await
     }
 
     /// `GET /v3/projects?is_domain=true`: the domains, as projects.
-    pub async fn project_list_domains(&self, ctx: &RequestContext) -> ApiResult<Vec<Project>> {
+    pub(crate) async fn project_list_domains(
+        &self,
+        ctx: &RequestContext,
+    ) -> ApiResult<Vec<Project>> {
         ctx.require_admin()?;
         let list = self.read(store::domain_list).await?;
         Ok(list.into_iter().map(Project::from_domain).collect())
     }
 
-    pub async fn project_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Project> {
+    pub(crate) async fn project_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Project> {
         policy::PROJECT_GET.enforce_target(ctx, Target::project(&id))?;
         self.read(move |c| match store::project_get(c, &id)? {
             Some(p) => Ok(p),
@@ -314,7 +317,7 @@ impl Identity {
         .await
     }
 
-    pub async fn project_update(
+    pub(crate) async fn project_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -364,7 +367,7 @@ impl Identity {
         .await
     }
 
-    pub async fn project_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn project_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         ctx.require_admin()?;
         if self.is_domain_id(&id).await? {
             return self.domain_delete(ctx, id).await;
@@ -384,7 +387,11 @@ impl Identity {
 
     // --- users ------------------------------------------------------------------
 
-    pub async fn user_create(&self, ctx: &RequestContext, input: UserInput) -> ApiResult<User> {
+    pub(crate) async fn user_create(
+        &self,
+        ctx: &RequestContext,
+        input: UserInput,
+    ) -> ApiResult<User> {
         ctx.require_admin()?;
         crate::http::validate::nullable_string("description", input.extra.get("description"))?;
         let name = require(input.name, "name")?;
@@ -418,18 +425,18 @@ impl Identity {
         .await
     }
 
-    pub async fn user_list(&self, ctx: &RequestContext) -> ApiResult<Vec<User>> {
+    pub(crate) async fn user_list(&self, ctx: &RequestContext) -> ApiResult<Vec<User>> {
         ctx.require_admin()?;
         self.read(store::user_list).await
     }
 
-    pub async fn user_get(&self, ctx: &RequestContext, id: String) -> ApiResult<User> {
+    pub(crate) async fn user_get(&self, ctx: &RequestContext, id: String) -> ApiResult<User> {
         policy::IDENTITY_OWNER.enforce_target(ctx, Target::user(&id))?;
         self.read(move |c| found(store::user_get(c, &id)?, "user", &id))
             .await
     }
 
-    pub async fn user_update(
+    pub(crate) async fn user_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -481,7 +488,7 @@ impl Identity {
         .await
     }
 
-    pub async fn user_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn user_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
             found(store::user_get(c, &id)?, "user", &id)?;
@@ -494,7 +501,7 @@ impl Identity {
 
     /// `POST /v3/users/{id}/password`: the user proves the old password; their
     /// existing tokens are revoked.
-    pub async fn user_password_change(
+    pub(crate) async fn user_password_change(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -530,7 +537,11 @@ impl Identity {
         .await
     }
 
-    pub async fn user_groups(&self, ctx: &RequestContext, id: String) -> ApiResult<Vec<Group>> {
+    pub(crate) async fn user_groups(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<Vec<Group>> {
         policy::IDENTITY_OWNER.enforce_target(ctx, Target::user(&id))?;
         self.read(move |c| {
             found(store::user_get(c, &id)?, "user", &id)?;
@@ -541,7 +552,11 @@ impl Identity {
 
     // --- groups -----------------------------------------------------------------
 
-    pub async fn group_create(&self, ctx: &RequestContext, input: GroupInput) -> ApiResult<Group> {
+    pub(crate) async fn group_create(
+        &self,
+        ctx: &RequestContext,
+        input: GroupInput,
+    ) -> ApiResult<Group> {
         ctx.require_admin()?;
         let name = require(input.name, "name")?;
         check_name("group", &name)?;
@@ -559,18 +574,18 @@ impl Identity {
         .await
     }
 
-    pub async fn group_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Group>> {
+    pub(crate) async fn group_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Group>> {
         ctx.require_admin()?;
         self.read(store::group_list).await
     }
 
-    pub async fn group_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Group> {
+    pub(crate) async fn group_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Group> {
         ctx.require_admin()?;
         self.read(move |c| found(store::group_get(c, &id)?, "group", &id))
             .await
     }
 
-    pub async fn group_update(
+    pub(crate) async fn group_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -592,7 +607,7 @@ impl Identity {
         .await
     }
 
-    pub async fn group_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn group_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
             found(store::group_get(c, &id)?, "group", &id)?;
@@ -601,7 +616,11 @@ impl Identity {
         .await
     }
 
-    pub async fn group_users(&self, ctx: &RequestContext, id: String) -> ApiResult<Vec<User>> {
+    pub(crate) async fn group_users(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<Vec<User>> {
         ctx.require_admin()?;
         self.read(move |c| {
             found(store::group_get(c, &id)?, "group", &id)?;
@@ -611,7 +630,7 @@ impl Identity {
     }
 
     /// PUT (`Some(true)`), DELETE (`Some(false)`) or HEAD (`None`) of a membership.
-    pub async fn group_member(
+    pub(crate) async fn group_member(
         &self,
         ctx: &RequestContext,
         group_id: String,
@@ -646,7 +665,11 @@ impl Identity {
 
     // --- roles ------------------------------------------------------------------
 
-    pub async fn role_create(&self, ctx: &RequestContext, input: RoleInput) -> ApiResult<Role> {
+    pub(crate) async fn role_create(
+        &self,
+        ctx: &RequestContext,
+        input: RoleInput,
+    ) -> ApiResult<Role> {
         ctx.require_admin()?;
         let name = require(input.name, "name")?;
         check_name("role", &name)?;
@@ -666,18 +689,18 @@ impl Identity {
         .await
     }
 
-    pub async fn role_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Role>> {
+    pub(crate) async fn role_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Role>> {
         ctx.require_admin()?;
         self.read(store::role_list).await
     }
 
-    pub async fn role_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Role> {
+    pub(crate) async fn role_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Role> {
         ctx.require_admin()?;
         self.read(move |c| found(store::role_get(c, &id)?, "role", &id))
             .await
     }
 
-    pub async fn role_update(
+    pub(crate) async fn role_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -699,7 +722,7 @@ impl Identity {
         .await
     }
 
-    pub async fn role_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn role_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
             found(store::role_get(c, &id)?, "role", &id)?;
@@ -709,7 +732,7 @@ impl Identity {
     }
 
     /// PUT (`Some(true)`), DELETE (`Some(false)`) or GET/HEAD (`None`) of an implied role.
-    pub async fn implied_role(
+    pub(crate) async fn implied_role(
         &self,
         ctx: &RequestContext,
         prior: String,
@@ -762,7 +785,7 @@ impl Identity {
     }
 
     /// Every inference rule, as (prior role, implied roles).
-    pub async fn role_inferences(
+    pub(crate) async fn role_inferences(
         &self,
         ctx: &RequestContext,
         prior: Option<String>,
@@ -793,7 +816,7 @@ impl Identity {
 
     // --- application credentials --------------------------------------------------
 
-    pub async fn app_cred_create(
+    pub(crate) async fn app_cred_create(
         &self,
         ctx: &RequestContext,
         user_id: String,
@@ -889,7 +912,7 @@ impl Identity {
         Ok((out, secret))
     }
 
-    pub async fn app_cred_list(
+    pub(crate) async fn app_cred_list(
         &self,
         ctx: &RequestContext,
         user_id: String,
@@ -907,7 +930,7 @@ impl Identity {
         .await
     }
 
-    pub async fn app_cred_get(
+    pub(crate) async fn app_cred_get(
         &self,
         ctx: &RequestContext,
         user_id: String,
@@ -921,7 +944,7 @@ impl Identity {
         .await
     }
 
-    pub async fn app_cred_delete(
+    pub(crate) async fn app_cred_delete(
         &self,
         ctx: &RequestContext,
         user_id: String,

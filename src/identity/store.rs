@@ -8,7 +8,7 @@ use super::model::*;
 use crate::http::error::ApiResult;
 use crate::http::error::conflict_on_unique;
 
-pub fn ts(t: DateTime<Utc>) -> String {
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
     crate::http::time::iso_micros(t)
 }
 
@@ -53,7 +53,7 @@ fn domain_row(r: &Row) -> rusqlite::Result<Domain> {
     })
 }
 
-pub fn domain_insert(c: &Connection, d: &Domain) -> ApiResult<()> {
+pub(crate) fn domain_insert(c: &Connection, d: &Domain) -> ApiResult<()> {
     c.execute(
         "INSERT INTO domains (id, name, description, enabled, tags, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![d.id, d.name, d.description, d.enabled, to_json(&d.tags), now()],
@@ -62,7 +62,7 @@ pub fn domain_insert(c: &Connection, d: &Domain) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn domain_update(c: &Connection, d: &Domain) -> ApiResult<()> {
+pub(crate) fn domain_update(c: &Connection, d: &Domain) -> ApiResult<()> {
     c.execute(
         "UPDATE domains SET name = ?2, description = ?3, enabled = ?4, tags = ?5 WHERE id = ?1",
         params![d.id, d.name, d.description, d.enabled, to_json(&d.tags)],
@@ -71,7 +71,7 @@ pub fn domain_update(c: &Connection, d: &Domain) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn domain_get(c: &Connection, id: &str) -> ApiResult<Option<Domain>> {
+pub(crate) fn domain_get(c: &Connection, id: &str) -> ApiResult<Option<Domain>> {
     Ok(c.query_row(
         &format!("SELECT {DOMAIN_COLS} FROM domains WHERE id = ?1"),
         [id],
@@ -80,7 +80,7 @@ pub fn domain_get(c: &Connection, id: &str) -> ApiResult<Option<Domain>> {
     .optional()?)
 }
 
-pub fn domain_by_name(c: &Connection, name: &str) -> ApiResult<Option<Domain>> {
+pub(crate) fn domain_by_name(c: &Connection, name: &str) -> ApiResult<Option<Domain>> {
     Ok(c.query_row(
         &format!("SELECT {DOMAIN_COLS} FROM domains WHERE name = ?1"),
         [name],
@@ -89,14 +89,14 @@ pub fn domain_by_name(c: &Connection, name: &str) -> ApiResult<Option<Domain>> {
     .optional()?)
 }
 
-pub fn domain_list(c: &Connection) -> ApiResult<Vec<Domain>> {
+pub(crate) fn domain_list(c: &Connection) -> ApiResult<Vec<Domain>> {
     let mut st = c.prepare(&format!("SELECT {DOMAIN_COLS} FROM domains ORDER BY id"))?;
     let rows = st.query_map([], domain_row)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
 /// Deletes a domain and everything it owns (projects, users, groups and their grants).
-pub fn domain_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn domain_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute(
         "DELETE FROM assignments WHERE (actor_type = 'user' AND actor_id IN (SELECT id FROM users WHERE domain_id = ?1))
             OR (actor_type = 'group' AND actor_id IN (SELECT id FROM groups WHERE domain_id = ?1))
@@ -133,7 +133,7 @@ fn project_row(r: &Row) -> rusqlite::Result<Project> {
     })
 }
 
-pub fn project_insert(c: &Connection, p: &Project) -> ApiResult<()> {
+pub(crate) fn project_insert(c: &Connection, p: &Project) -> ApiResult<()> {
     c.execute(
         "INSERT INTO projects (id, name, domain_id, parent_id, description, enabled, tags, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -143,7 +143,7 @@ pub fn project_insert(c: &Connection, p: &Project) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn project_update(c: &Connection, p: &Project) -> ApiResult<()> {
+pub(crate) fn project_update(c: &Connection, p: &Project) -> ApiResult<()> {
     c.execute(
         "UPDATE projects SET name = ?2, description = ?3, enabled = ?4, tags = ?5 WHERE id = ?1",
         params![p.id, p.name, p.description, p.enabled, to_json(&p.tags)],
@@ -152,7 +152,7 @@ pub fn project_update(c: &Connection, p: &Project) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn project_get(c: &Connection, id: &str) -> ApiResult<Option<Project>> {
+pub(crate) fn project_get(c: &Connection, id: &str) -> ApiResult<Option<Project>> {
     Ok(c.query_row(
         &format!("SELECT {PROJECT_COLS} FROM projects WHERE id = ?1"),
         [id],
@@ -161,7 +161,11 @@ pub fn project_get(c: &Connection, id: &str) -> ApiResult<Option<Project>> {
     .optional()?)
 }
 
-pub fn project_by_name(c: &Connection, domain_id: &str, name: &str) -> ApiResult<Option<Project>> {
+pub(crate) fn project_by_name(
+    c: &Connection,
+    domain_id: &str,
+    name: &str,
+) -> ApiResult<Option<Project>> {
     Ok(c.query_row(
         &format!("SELECT {PROJECT_COLS} FROM projects WHERE domain_id = ?1 AND name = ?2"),
         [domain_id, name],
@@ -170,13 +174,13 @@ pub fn project_by_name(c: &Connection, domain_id: &str, name: &str) -> ApiResult
     .optional()?)
 }
 
-pub fn project_list(c: &Connection) -> ApiResult<Vec<Project>> {
+pub(crate) fn project_list(c: &Connection) -> ApiResult<Vec<Project>> {
     let mut st = c.prepare(&format!("SELECT {PROJECT_COLS} FROM projects ORDER BY id"))?;
     let rows = st.query_map([], project_row)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
-pub fn project_has_children(c: &Connection, id: &str) -> ApiResult<bool> {
+pub(crate) fn project_has_children(c: &Connection, id: &str) -> ApiResult<bool> {
     Ok(c.query_row(
         "SELECT EXISTS (SELECT 1 FROM projects WHERE parent_id = ?1)",
         [id],
@@ -184,7 +188,7 @@ pub fn project_has_children(c: &Connection, id: &str) -> ApiResult<bool> {
     )?)
 }
 
-pub fn project_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn project_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute(
         "DELETE FROM assignments WHERE target_type = 'project' AND target_id = ?1",
         [id],
@@ -214,7 +218,7 @@ fn user_row(r: &Row) -> rusqlite::Result<User> {
     })
 }
 
-pub fn user_insert(c: &Connection, u: &User) -> ApiResult<()> {
+pub(crate) fn user_insert(c: &Connection, u: &User) -> ApiResult<()> {
     c.execute(
         "INSERT INTO users (id, name, domain_id, enabled, password_hash, default_project_id, extra, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -224,7 +228,7 @@ pub fn user_insert(c: &Connection, u: &User) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn user_update(c: &Connection, u: &User) -> ApiResult<()> {
+pub(crate) fn user_update(c: &Connection, u: &User) -> ApiResult<()> {
     c.execute(
         "UPDATE users SET name = ?2, enabled = ?3, password_hash = ?4, default_project_id = ?5, extra = ?6
          WHERE id = ?1",
@@ -234,7 +238,7 @@ pub fn user_update(c: &Connection, u: &User) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn user_get(c: &Connection, id: &str) -> ApiResult<Option<User>> {
+pub(crate) fn user_get(c: &Connection, id: &str) -> ApiResult<Option<User>> {
     Ok(c.query_row(
         &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
         [id],
@@ -243,7 +247,7 @@ pub fn user_get(c: &Connection, id: &str) -> ApiResult<Option<User>> {
     .optional()?)
 }
 
-pub fn user_by_name(c: &Connection, domain_id: &str, name: &str) -> ApiResult<Option<User>> {
+pub(crate) fn user_by_name(c: &Connection, domain_id: &str, name: &str) -> ApiResult<Option<User>> {
     Ok(c.query_row(
         &format!("SELECT {USER_COLS} FROM users WHERE domain_id = ?1 AND name = ?2"),
         [domain_id, name],
@@ -252,13 +256,13 @@ pub fn user_by_name(c: &Connection, domain_id: &str, name: &str) -> ApiResult<Op
     .optional()?)
 }
 
-pub fn user_list(c: &Connection) -> ApiResult<Vec<User>> {
+pub(crate) fn user_list(c: &Connection) -> ApiResult<Vec<User>> {
     let mut st = c.prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY id"))?;
     let rows = st.query_map([], user_row)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
-pub fn user_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn user_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute(
         "DELETE FROM assignments WHERE actor_type = 'user' AND actor_id = ?1",
         [id],
@@ -280,7 +284,7 @@ fn group_row(r: &Row) -> rusqlite::Result<Group> {
     })
 }
 
-pub fn group_insert(c: &Connection, g: &Group) -> ApiResult<()> {
+pub(crate) fn group_insert(c: &Connection, g: &Group) -> ApiResult<()> {
     c.execute(
         "INSERT INTO groups (id, name, domain_id, description) VALUES (?1, ?2, ?3, ?4)",
         params![g.id, g.name, g.domain_id, g.description],
@@ -289,7 +293,7 @@ pub fn group_insert(c: &Connection, g: &Group) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn group_update(c: &Connection, g: &Group) -> ApiResult<()> {
+pub(crate) fn group_update(c: &Connection, g: &Group) -> ApiResult<()> {
     c.execute(
         "UPDATE groups SET name = ?2, description = ?3 WHERE id = ?1",
         params![g.id, g.name, g.description],
@@ -298,7 +302,7 @@ pub fn group_update(c: &Connection, g: &Group) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn group_get(c: &Connection, id: &str) -> ApiResult<Option<Group>> {
+pub(crate) fn group_get(c: &Connection, id: &str) -> ApiResult<Option<Group>> {
     Ok(c.query_row(
         &format!("SELECT {GROUP_COLS} FROM groups WHERE id = ?1"),
         [id],
@@ -307,13 +311,13 @@ pub fn group_get(c: &Connection, id: &str) -> ApiResult<Option<Group>> {
     .optional()?)
 }
 
-pub fn group_list(c: &Connection) -> ApiResult<Vec<Group>> {
+pub(crate) fn group_list(c: &Connection) -> ApiResult<Vec<Group>> {
     let mut st = c.prepare(&format!("SELECT {GROUP_COLS} FROM groups ORDER BY id"))?;
     let rows = st.query_map([], group_row)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
-pub fn group_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn group_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute(
         "DELETE FROM assignments WHERE actor_type = 'group' AND actor_id = ?1",
         [id],
@@ -322,7 +326,7 @@ pub fn group_delete(c: &Connection, id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn group_member_add(c: &Connection, group_id: &str, user_id: &str) -> ApiResult<()> {
+pub(crate) fn group_member_add(c: &Connection, group_id: &str, user_id: &str) -> ApiResult<()> {
     c.execute(
         "INSERT OR IGNORE INTO group_members (group_id, user_id) VALUES (?1, ?2)",
         [group_id, user_id],
@@ -330,14 +334,22 @@ pub fn group_member_add(c: &Connection, group_id: &str, user_id: &str) -> ApiRes
     Ok(())
 }
 
-pub fn group_member_remove(c: &Connection, group_id: &str, user_id: &str) -> ApiResult<bool> {
+pub(crate) fn group_member_remove(
+    c: &Connection,
+    group_id: &str,
+    user_id: &str,
+) -> ApiResult<bool> {
     Ok(c.execute(
         "DELETE FROM group_members WHERE group_id = ?1 AND user_id = ?2",
         [group_id, user_id],
     )? > 0)
 }
 
-pub fn group_member_exists(c: &Connection, group_id: &str, user_id: &str) -> ApiResult<bool> {
+pub(crate) fn group_member_exists(
+    c: &Connection,
+    group_id: &str,
+    user_id: &str,
+) -> ApiResult<bool> {
     Ok(c.query_row(
         "SELECT EXISTS (SELECT 1 FROM group_members WHERE group_id = ?1 AND user_id = ?2)",
         [group_id, user_id],
@@ -345,7 +357,7 @@ pub fn group_member_exists(c: &Connection, group_id: &str, user_id: &str) -> Api
     )?)
 }
 
-pub fn group_users(c: &Connection, group_id: &str) -> ApiResult<Vec<User>> {
+pub(crate) fn group_users(c: &Connection, group_id: &str) -> ApiResult<Vec<User>> {
     let mut st = c.prepare(&format!(
         "SELECT {} FROM users u JOIN group_members m ON m.user_id = u.id WHERE m.group_id = ?1 ORDER BY u.id",
         USER_COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
@@ -356,7 +368,7 @@ pub fn group_users(c: &Connection, group_id: &str) -> ApiResult<Vec<User>> {
     Ok(rows)
 }
 
-pub fn user_groups(c: &Connection, user_id: &str) -> ApiResult<Vec<Group>> {
+pub(crate) fn user_groups(c: &Connection, user_id: &str) -> ApiResult<Vec<Group>> {
     let mut st = c.prepare(
         "SELECT g.id, g.name, g.domain_id, g.description FROM groups g
          JOIN group_members m ON m.group_id = g.id WHERE m.user_id = ?1 ORDER BY g.id",
@@ -380,7 +392,7 @@ fn role_row(r: &Row) -> rusqlite::Result<Role> {
     })
 }
 
-pub fn role_insert(c: &Connection, r: &Role) -> ApiResult<()> {
+pub(crate) fn role_insert(c: &Connection, r: &Role) -> ApiResult<()> {
     c.execute(
         "INSERT INTO roles (id, name, domain_id, description, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![r.id, r.name, r.domain_id, r.description, now()],
@@ -389,7 +401,7 @@ pub fn role_insert(c: &Connection, r: &Role) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn role_update(c: &Connection, r: &Role) -> ApiResult<()> {
+pub(crate) fn role_update(c: &Connection, r: &Role) -> ApiResult<()> {
     c.execute(
         "UPDATE roles SET name = ?2, description = ?3 WHERE id = ?1",
         params![r.id, r.name, r.description],
@@ -398,7 +410,7 @@ pub fn role_update(c: &Connection, r: &Role) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn role_get(c: &Connection, id: &str) -> ApiResult<Option<Role>> {
+pub(crate) fn role_get(c: &Connection, id: &str) -> ApiResult<Option<Role>> {
     Ok(c.query_row(
         &format!("SELECT {ROLE_COLS} FROM roles WHERE id = ?1"),
         [id],
@@ -407,7 +419,7 @@ pub fn role_get(c: &Connection, id: &str) -> ApiResult<Option<Role>> {
     .optional()?)
 }
 
-pub fn role_by_name(c: &Connection, name: &str) -> ApiResult<Option<Role>> {
+pub(crate) fn role_by_name(c: &Connection, name: &str) -> ApiResult<Option<Role>> {
     Ok(c.query_row(
         &format!("SELECT {ROLE_COLS} FROM roles WHERE name = ?1 AND domain_id IS NULL"),
         [name],
@@ -416,18 +428,18 @@ pub fn role_by_name(c: &Connection, name: &str) -> ApiResult<Option<Role>> {
     .optional()?)
 }
 
-pub fn role_list(c: &Connection) -> ApiResult<Vec<Role>> {
+pub(crate) fn role_list(c: &Connection) -> ApiResult<Vec<Role>> {
     let mut st = c.prepare(&format!("SELECT {ROLE_COLS} FROM roles ORDER BY id"))?;
     let rows = st.query_map([], role_row)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
-pub fn role_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn role_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM roles WHERE id = ?1", [id])?;
     Ok(())
 }
 
-pub fn implied_role_add(c: &Connection, prior: &str, implied: &str) -> ApiResult<()> {
+pub(crate) fn implied_role_add(c: &Connection, prior: &str, implied: &str) -> ApiResult<()> {
     c.execute(
         "INSERT OR IGNORE INTO implied_roles (prior_role_id, implied_role_id) VALUES (?1, ?2)",
         [prior, implied],
@@ -435,7 +447,7 @@ pub fn implied_role_add(c: &Connection, prior: &str, implied: &str) -> ApiResult
     Ok(())
 }
 
-pub fn implied_role_remove(c: &Connection, prior: &str, implied: &str) -> ApiResult<bool> {
+pub(crate) fn implied_role_remove(c: &Connection, prior: &str, implied: &str) -> ApiResult<bool> {
     Ok(c.execute(
         "DELETE FROM implied_roles WHERE prior_role_id = ?1 AND implied_role_id = ?2",
         [prior, implied],
@@ -443,7 +455,7 @@ pub fn implied_role_remove(c: &Connection, prior: &str, implied: &str) -> ApiRes
 }
 
 /// Every (prior, implied) pair.
-pub fn implied_role_list(c: &Connection) -> ApiResult<Vec<(String, String)>> {
+pub(crate) fn implied_role_list(c: &Connection) -> ApiResult<Vec<(String, String)>> {
     let mut st =
         c.prepare("SELECT prior_role_id, implied_role_id FROM implied_roles ORDER BY 1, 2")?;
     let rows = st
@@ -467,7 +479,7 @@ fn assignment_row(r: &Row) -> rusqlite::Result<Assignment> {
     })
 }
 
-pub fn assignment_add(c: &Connection, a: &Assignment) -> ApiResult<()> {
+pub(crate) fn assignment_add(c: &Connection, a: &Assignment) -> ApiResult<()> {
     c.execute(
         "INSERT OR IGNORE INTO assignments (actor_type, actor_id, target_type, target_id, role_id, inherited)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -476,7 +488,7 @@ pub fn assignment_add(c: &Connection, a: &Assignment) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn assignment_remove(c: &Connection, a: &Assignment) -> ApiResult<bool> {
+pub(crate) fn assignment_remove(c: &Connection, a: &Assignment) -> ApiResult<bool> {
     Ok(c.execute(
         "DELETE FROM assignments WHERE actor_type = ?1 AND actor_id = ?2 AND target_type = ?3
            AND target_id = ?4 AND role_id = ?5 AND inherited = ?6",
@@ -491,7 +503,7 @@ pub fn assignment_remove(c: &Connection, a: &Assignment) -> ApiResult<bool> {
     )? > 0)
 }
 
-pub fn assignment_exists(c: &Connection, a: &Assignment) -> ApiResult<bool> {
+pub(crate) fn assignment_exists(c: &Connection, a: &Assignment) -> ApiResult<bool> {
     Ok(c.query_row(
         "SELECT EXISTS (SELECT 1 FROM assignments WHERE actor_type = ?1 AND actor_id = ?2 AND target_type = ?3
            AND target_id = ?4 AND role_id = ?5 AND inherited = ?6)",
@@ -500,7 +512,7 @@ pub fn assignment_exists(c: &Connection, a: &Assignment) -> ApiResult<bool> {
     )?)
 }
 
-pub fn assignment_list(c: &Connection) -> ApiResult<Vec<Assignment>> {
+pub(crate) fn assignment_list(c: &Connection) -> ApiResult<Vec<Assignment>> {
     let mut st = c.prepare(
         "SELECT actor_type, actor_id, target_type, target_id, role_id, inherited FROM assignments
          ORDER BY actor_type, actor_id, target_type, target_id, role_id",
@@ -513,7 +525,11 @@ pub fn assignment_list(c: &Connection) -> ApiResult<Vec<Assignment>> {
 
 /// The roles a user holds on the given targets, directly or through a group, with
 /// implied roles expanded. `targets` are `type:id:inherited` keys.
-pub fn effective_roles(c: &Connection, user_id: &str, targets: &[String]) -> ApiResult<Vec<Role>> {
+pub(crate) fn effective_roles(
+    c: &Connection,
+    user_id: &str,
+    targets: &[String],
+) -> ApiResult<Vec<Role>> {
     let targets = to_json(&targets);
     let mut st = c.prepare_cached(
         "WITH RECURSIVE
@@ -536,7 +552,7 @@ pub fn effective_roles(c: &Connection, user_id: &str, targets: &[String]) -> Api
 
 /// Every project on which a user holds any role (directly, via a group, or inherited
 /// from the project's domain).
-pub fn projects_with_roles(c: &Connection, user_id: &str) -> ApiResult<Vec<Project>> {
+pub(crate) fn projects_with_roles(c: &Connection, user_id: &str) -> ApiResult<Vec<Project>> {
     let mut st = c.prepare(&format!(
         "SELECT {} FROM projects p WHERE EXISTS (
             SELECT 1 FROM assignments a
@@ -554,7 +570,7 @@ pub fn projects_with_roles(c: &Connection, user_id: &str) -> ApiResult<Vec<Proje
 }
 
 /// Every domain on which a user holds a (non-inherited) role.
-pub fn domains_with_roles(c: &Connection, user_id: &str) -> ApiResult<Vec<Domain>> {
+pub(crate) fn domains_with_roles(c: &Connection, user_id: &str) -> ApiResult<Vec<Domain>> {
     let mut st = c.prepare(&format!(
         "SELECT {} FROM domains d WHERE EXISTS (
             SELECT 1 FROM assignments a
@@ -580,7 +596,7 @@ fn region_row(r: &Row) -> rusqlite::Result<Region> {
     })
 }
 
-pub fn region_insert(c: &Connection, r: &Region) -> ApiResult<()> {
+pub(crate) fn region_insert(c: &Connection, r: &Region) -> ApiResult<()> {
     c.execute(
         "INSERT INTO regions (id, description, parent_region_id) VALUES (?1, ?2, ?3)",
         params![r.id, r.description, r.parent_region_id],
@@ -589,7 +605,7 @@ pub fn region_insert(c: &Connection, r: &Region) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn region_update(c: &Connection, r: &Region) -> ApiResult<()> {
+pub(crate) fn region_update(c: &Connection, r: &Region) -> ApiResult<()> {
     c.execute(
         "UPDATE regions SET description = ?2, parent_region_id = ?3 WHERE id = ?1",
         params![r.id, r.description, r.parent_region_id],
@@ -597,7 +613,7 @@ pub fn region_update(c: &Connection, r: &Region) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn region_get(c: &Connection, id: &str) -> ApiResult<Option<Region>> {
+pub(crate) fn region_get(c: &Connection, id: &str) -> ApiResult<Option<Region>> {
     Ok(c.query_row(
         "SELECT id, description, parent_region_id FROM regions WHERE id = ?1",
         [id],
@@ -606,13 +622,13 @@ pub fn region_get(c: &Connection, id: &str) -> ApiResult<Option<Region>> {
     .optional()?)
 }
 
-pub fn region_list(c: &Connection) -> ApiResult<Vec<Region>> {
+pub(crate) fn region_list(c: &Connection) -> ApiResult<Vec<Region>> {
     let mut st = c.prepare("SELECT id, description, parent_region_id FROM regions ORDER BY id")?;
     let rows = st.query_map([], region_row)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
-pub fn region_in_use(c: &Connection, id: &str) -> ApiResult<bool> {
+pub(crate) fn region_in_use(c: &Connection, id: &str) -> ApiResult<bool> {
     Ok(c.query_row(
         "SELECT EXISTS (SELECT 1 FROM endpoints WHERE region_id = ?1)
              OR EXISTS (SELECT 1 FROM regions WHERE parent_region_id = ?1)",
@@ -621,7 +637,7 @@ pub fn region_in_use(c: &Connection, id: &str) -> ApiResult<bool> {
     )?)
 }
 
-pub fn region_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn region_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM regions WHERE id = ?1", [id])?;
     Ok(())
 }
@@ -636,7 +652,7 @@ fn service_row(r: &Row) -> rusqlite::Result<Service> {
     })
 }
 
-pub fn service_insert(c: &Connection, s: &Service) -> ApiResult<()> {
+pub(crate) fn service_insert(c: &Connection, s: &Service) -> ApiResult<()> {
     c.execute(
         "INSERT INTO services (id, type, name, description, enabled) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![s.id, s.service_type, s.name, s.description, s.enabled],
@@ -644,7 +660,7 @@ pub fn service_insert(c: &Connection, s: &Service) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn service_update(c: &Connection, s: &Service) -> ApiResult<()> {
+pub(crate) fn service_update(c: &Connection, s: &Service) -> ApiResult<()> {
     c.execute(
         "UPDATE services SET type = ?2, name = ?3, description = ?4, enabled = ?5 WHERE id = ?1",
         params![s.id, s.service_type, s.name, s.description, s.enabled],
@@ -652,7 +668,7 @@ pub fn service_update(c: &Connection, s: &Service) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn service_get(c: &Connection, id: &str) -> ApiResult<Option<Service>> {
+pub(crate) fn service_get(c: &Connection, id: &str) -> ApiResult<Option<Service>> {
     Ok(c.query_row(
         "SELECT id, type, name, description, enabled FROM services WHERE id = ?1",
         [id],
@@ -661,14 +677,14 @@ pub fn service_get(c: &Connection, id: &str) -> ApiResult<Option<Service>> {
     .optional()?)
 }
 
-pub fn service_list(c: &Connection) -> ApiResult<Vec<Service>> {
+pub(crate) fn service_list(c: &Connection) -> ApiResult<Vec<Service>> {
     let mut st =
         c.prepare("SELECT id, type, name, description, enabled FROM services ORDER BY id")?;
     let rows = st.query_map([], service_row)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
-pub fn service_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn service_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM endpoints WHERE service_id = ?1", [id])?;
     c.execute("DELETE FROM services WHERE id = ?1", [id])?;
     Ok(())
@@ -687,7 +703,7 @@ fn endpoint_row(r: &Row) -> rusqlite::Result<Endpoint> {
 
 const ENDPOINT_COLS: &str = "id, service_id, interface, region_id, url, enabled";
 
-pub fn endpoint_insert(c: &Connection, e: &Endpoint) -> ApiResult<()> {
+pub(crate) fn endpoint_insert(c: &Connection, e: &Endpoint) -> ApiResult<()> {
     c.execute(
         "INSERT INTO endpoints (id, service_id, interface, region_id, url, enabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![e.id, e.service_id, e.interface, e.region_id, e.url, e.enabled],
@@ -695,7 +711,7 @@ pub fn endpoint_insert(c: &Connection, e: &Endpoint) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn endpoint_update(c: &Connection, e: &Endpoint) -> ApiResult<()> {
+pub(crate) fn endpoint_update(c: &Connection, e: &Endpoint) -> ApiResult<()> {
     c.execute(
         "UPDATE endpoints SET service_id = ?2, interface = ?3, region_id = ?4, url = ?5, enabled = ?6 WHERE id = ?1",
         params![e.id, e.service_id, e.interface, e.region_id, e.url, e.enabled],
@@ -703,7 +719,7 @@ pub fn endpoint_update(c: &Connection, e: &Endpoint) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn endpoint_get(c: &Connection, id: &str) -> ApiResult<Option<Endpoint>> {
+pub(crate) fn endpoint_get(c: &Connection, id: &str) -> ApiResult<Option<Endpoint>> {
     Ok(c.query_row(
         &format!("SELECT {ENDPOINT_COLS} FROM endpoints WHERE id = ?1"),
         [id],
@@ -712,7 +728,7 @@ pub fn endpoint_get(c: &Connection, id: &str) -> ApiResult<Option<Endpoint>> {
     .optional()?)
 }
 
-pub fn endpoint_list(c: &Connection) -> ApiResult<Vec<Endpoint>> {
+pub(crate) fn endpoint_list(c: &Connection) -> ApiResult<Vec<Endpoint>> {
     let mut st = c.prepare(&format!(
         "SELECT {ENDPOINT_COLS} FROM endpoints ORDER BY id"
     ))?;
@@ -720,7 +736,7 @@ pub fn endpoint_list(c: &Connection) -> ApiResult<Vec<Endpoint>> {
     Ok(rows)
 }
 
-pub fn endpoint_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn endpoint_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM endpoints WHERE id = ?1", [id])?;
     Ok(())
 }
@@ -753,7 +769,7 @@ fn with_rules(c: &Connection, mut a: AppCredential) -> ApiResult<AppCredential> 
     Ok(a)
 }
 
-pub fn app_cred_insert(c: &Connection, a: &AppCredential) -> ApiResult<()> {
+pub(crate) fn app_cred_insert(c: &Connection, a: &AppCredential) -> ApiResult<()> {
     c.execute(
         "INSERT INTO application_credentials (id, name, user_id, project_id, secret_hash, description,
             expires_at, unrestricted, roles, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -769,7 +785,7 @@ pub fn app_cred_insert(c: &Connection, a: &AppCredential) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn app_cred_get(c: &Connection, id: &str) -> ApiResult<Option<AppCredential>> {
+pub(crate) fn app_cred_get(c: &Connection, id: &str) -> ApiResult<Option<AppCredential>> {
     c.query_row(
         &format!("SELECT {APP_CRED_COLS} FROM application_credentials WHERE id = ?1"),
         [id],
@@ -780,7 +796,7 @@ pub fn app_cred_get(c: &Connection, id: &str) -> ApiResult<Option<AppCredential>
     .transpose()
 }
 
-pub fn app_cred_by_name(
+pub(crate) fn app_cred_by_name(
     c: &Connection,
     user_id: &str,
     name: &str,
@@ -797,7 +813,7 @@ pub fn app_cred_by_name(
     .transpose()
 }
 
-pub fn app_cred_list(c: &Connection, user_id: &str) -> ApiResult<Vec<AppCredential>> {
+pub(crate) fn app_cred_list(c: &Connection, user_id: &str) -> ApiResult<Vec<AppCredential>> {
     let mut st = c.prepare(&format!(
         "SELECT {APP_CRED_COLS} FROM application_credentials WHERE user_id = ?1 ORDER BY id"
     ))?;
@@ -807,14 +823,14 @@ pub fn app_cred_list(c: &Connection, user_id: &str) -> ApiResult<Vec<AppCredenti
     rows.into_iter().map(|a| with_rules(c, a)).collect()
 }
 
-pub fn app_cred_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn app_cred_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM application_credentials WHERE id = ?1", [id])?;
     Ok(())
 }
 
 // --- revocations ----------------------------------------------------------------
 
-pub fn revocation_add(c: &Connection, e: &RevocationEvent) -> ApiResult<()> {
+pub(crate) fn revocation_add(c: &Connection, e: &RevocationEvent) -> ApiResult<()> {
     c.execute(
         "INSERT INTO revocation_events (audit_id, user_id, project_id, issued_before, revoked_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -830,7 +846,7 @@ pub fn revocation_add(c: &Connection, e: &RevocationEvent) -> ApiResult<()> {
 }
 
 /// Whether any revocation event matches a token with these attributes.
-pub fn is_revoked(
+pub(crate) fn is_revoked(
     c: &Connection,
     audit_ids: &[String],
     user_id: &str,
@@ -850,14 +866,14 @@ pub fn is_revoked(
 }
 
 /// Drops events that can no longer match a live token.
-pub fn revocation_prune(c: &Connection, older_than: DateTime<Utc>) -> ApiResult<usize> {
+pub(crate) fn revocation_prune(c: &Connection, older_than: DateTime<Utc>) -> ApiResult<usize> {
     Ok(c.execute(
         "DELETE FROM revocation_events WHERE revoked_at < ?1",
         [ts(older_than)],
     )?)
 }
 
-pub fn counts(c: &Connection) -> ApiResult<Vec<(&'static str, i64)>> {
+pub(crate) fn counts(c: &Connection) -> ApiResult<Vec<(&'static str, i64)>> {
     let mut out = Vec::new();
     for (label, table) in [
         ("domains", "domains"),
@@ -876,7 +892,7 @@ pub fn counts(c: &Connection) -> ApiResult<Vec<(&'static str, i64)>> {
 // --- credentials and policies ---------------------------------------------------
 
 /// A credential row; `sealed_blob` is the blob encrypted with the credential keys.
-pub struct CredentialRow {
+pub(crate) struct CredentialRow {
     pub id: String,
     pub user_id: String,
     pub project_id: Option<String>,
@@ -894,7 +910,7 @@ fn credential_row(r: &Row) -> rusqlite::Result<CredentialRow> {
     })
 }
 
-pub fn credential_insert(c: &Connection, r: &CredentialRow) -> ApiResult<()> {
+pub(crate) fn credential_insert(c: &Connection, r: &CredentialRow) -> ApiResult<()> {
     c.execute(
         "INSERT INTO credentials (id, user_id, project_id, type, sealed_blob)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -904,7 +920,7 @@ pub fn credential_insert(c: &Connection, r: &CredentialRow) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn credential_get(c: &Connection, id: &str) -> ApiResult<Option<CredentialRow>> {
+pub(crate) fn credential_get(c: &Connection, id: &str) -> ApiResult<Option<CredentialRow>> {
     Ok(c.query_row(
         "SELECT id, user_id, project_id, type, sealed_blob FROM credentials WHERE id = ?1",
         [id],
@@ -913,7 +929,7 @@ pub fn credential_get(c: &Connection, id: &str) -> ApiResult<Option<CredentialRo
     .optional()?)
 }
 
-pub fn credential_list(c: &Connection) -> ApiResult<Vec<CredentialRow>> {
+pub(crate) fn credential_list(c: &Connection) -> ApiResult<Vec<CredentialRow>> {
     let mut st = c.prepare(
         "SELECT id, user_id, project_id, type, sealed_blob FROM credentials ORDER BY id",
     )?;
@@ -921,7 +937,7 @@ pub fn credential_list(c: &Connection) -> ApiResult<Vec<CredentialRow>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn credential_update(c: &Connection, r: &CredentialRow) -> ApiResult<()> {
+pub(crate) fn credential_update(c: &Connection, r: &CredentialRow) -> ApiResult<()> {
     c.execute(
         "UPDATE credentials SET user_id = ?2, project_id = ?3, type = ?4, sealed_blob = ?5
          WHERE id = ?1",
@@ -930,13 +946,13 @@ pub fn credential_update(c: &Connection, r: &CredentialRow) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn credential_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn credential_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM credentials WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// A deleted user's credentials go with it (Keystone deletes them too).
-pub fn credentials_delete_for_user(c: &Connection, user_id: &str) -> ApiResult<()> {
+pub(crate) fn credentials_delete_for_user(c: &Connection, user_id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM credentials WHERE user_id = ?1", [user_id])?;
     Ok(())
 }
@@ -949,7 +965,7 @@ fn policy_row(r: &Row) -> rusqlite::Result<Policy> {
     })
 }
 
-pub fn policy_insert(c: &Connection, p: &Policy) -> ApiResult<()> {
+pub(crate) fn policy_insert(c: &Connection, p: &Policy) -> ApiResult<()> {
     c.execute(
         "INSERT INTO policies (id, type, blob) VALUES (?1, ?2, ?3)",
         params![p.id, p.policy_type, p.blob],
@@ -957,7 +973,7 @@ pub fn policy_insert(c: &Connection, p: &Policy) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn policy_get(c: &Connection, id: &str) -> ApiResult<Option<Policy>> {
+pub(crate) fn policy_get(c: &Connection, id: &str) -> ApiResult<Option<Policy>> {
     Ok(c.query_row(
         "SELECT id, type, blob FROM policies WHERE id = ?1",
         [id],
@@ -966,13 +982,13 @@ pub fn policy_get(c: &Connection, id: &str) -> ApiResult<Option<Policy>> {
     .optional()?)
 }
 
-pub fn policy_list(c: &Connection) -> ApiResult<Vec<Policy>> {
+pub(crate) fn policy_list(c: &Connection) -> ApiResult<Vec<Policy>> {
     let mut st = c.prepare("SELECT id, type, blob FROM policies ORDER BY id")?;
     let rows = st.query_map([], policy_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn policy_update(c: &Connection, p: &Policy) -> ApiResult<()> {
+pub(crate) fn policy_update(c: &Connection, p: &Policy) -> ApiResult<()> {
     c.execute(
         "UPDATE policies SET type = ?2, blob = ?3 WHERE id = ?1",
         params![p.id, p.policy_type, p.blob],
@@ -980,7 +996,7 @@ pub fn policy_update(c: &Connection, p: &Policy) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn policy_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn policy_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM policies WHERE id = ?1", [id])?;
     Ok(())
 }

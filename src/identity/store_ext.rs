@@ -18,7 +18,7 @@ fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
 
 /// A trust (OS-TRUST): the trustor delegates `role_ids` on `project_id` to the trustee.
 #[derive(Debug, Clone)]
-pub struct Trust {
+pub(crate) struct Trust {
     pub id: String,
     pub trustor_user_id: String,
     pub trustee_user_id: String,
@@ -35,7 +35,7 @@ pub struct Trust {
 impl Trust {
     /// Deleted trusts are not read back at all; an expired one, or one whose uses
     /// are spent, is as good as gone.
-    pub fn usable(&self) -> bool {
+    pub(crate) fn usable(&self) -> bool {
         self.expires_at.is_none_or(|e| e > Utc::now()) && self.remaining_uses != Some(0)
     }
 }
@@ -62,7 +62,7 @@ fn trust_row(r: &Row) -> rusqlite::Result<Trust> {
     })
 }
 
-pub fn trust_insert(c: &Connection, t: &Trust) -> ApiResult<()> {
+pub(crate) fn trust_insert(c: &Connection, t: &Trust) -> ApiResult<()> {
     c.execute(
         "INSERT INTO trusts (id, trustor_user_id, trustee_user_id, project_id, impersonation,
             expires_at, remaining_uses, allow_redelegation, redelegation_count,
@@ -87,7 +87,7 @@ pub fn trust_insert(c: &Connection, t: &Trust) -> ApiResult<()> {
 }
 
 /// A trust that is not deleted (expired ones included; callers decide).
-pub fn trust_get(c: &Connection, id: &str) -> ApiResult<Option<Trust>> {
+pub(crate) fn trust_get(c: &Connection, id: &str) -> ApiResult<Option<Trust>> {
     Ok(c.query_row(
         &format!("SELECT {TRUST_COLS} FROM trusts WHERE id = ?1 AND deleted_at IS NULL"),
         [id],
@@ -96,7 +96,7 @@ pub fn trust_get(c: &Connection, id: &str) -> ApiResult<Option<Trust>> {
     .optional()?)
 }
 
-pub fn trust_list(c: &Connection) -> ApiResult<Vec<Trust>> {
+pub(crate) fn trust_list(c: &Connection) -> ApiResult<Vec<Trust>> {
     let mut st = c.prepare(&format!(
         "SELECT {TRUST_COLS} FROM trusts WHERE deleted_at IS NULL ORDER BY created_at, id"
     ))?;
@@ -105,7 +105,7 @@ pub fn trust_list(c: &Connection) -> ApiResult<Vec<Trust>> {
 }
 
 /// Soft delete, as Keystone keeps deleted trusts (tokens are checked against them).
-pub fn trust_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn trust_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute(
         "UPDATE trusts SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
         params![id, ts(Utc::now())],
@@ -114,7 +114,7 @@ pub fn trust_delete(c: &Connection, id: &str) -> ApiResult<()> {
 }
 
 /// Spends one use of a trust with limited uses; false when none was left.
-pub fn trust_consume(c: &Connection, id: &str) -> ApiResult<bool> {
+pub(crate) fn trust_consume(c: &Connection, id: &str) -> ApiResult<bool> {
     let n = c.execute(
         "UPDATE trusts SET remaining_uses = remaining_uses - 1
          WHERE id = ?1 AND deleted_at IS NULL AND remaining_uses IS NOT NULL AND remaining_uses > 0",
@@ -138,7 +138,7 @@ pub fn trust_consume(c: &Connection, id: &str) -> ApiResult<bool> {
 /// One rule of an application credential: the service type, the request method and
 /// a path template (`*` one segment, `**` any number) it may call.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AccessRule {
+pub(crate) struct AccessRule {
     pub id: String,
     pub service: String,
     pub path: String,
@@ -155,7 +155,7 @@ fn access_rule_row(r: &Row) -> rusqlite::Result<AccessRule> {
 }
 
 /// The user's rule with these service, path and method, if one exists already.
-pub fn access_rule_find(
+pub(crate) fn access_rule_find(
     c: &Connection,
     user_id: &str,
     rule: &AccessRule,
@@ -169,7 +169,11 @@ pub fn access_rule_find(
     .optional()?)
 }
 
-pub fn access_rule_get(c: &Connection, user_id: &str, id: &str) -> ApiResult<Option<AccessRule>> {
+pub(crate) fn access_rule_get(
+    c: &Connection,
+    user_id: &str,
+    id: &str,
+) -> ApiResult<Option<AccessRule>> {
     Ok(c.query_row(
         "SELECT id, service, path, method FROM access_rules WHERE user_id = ?1 AND id = ?2",
         [user_id, id],
@@ -178,7 +182,11 @@ pub fn access_rule_get(c: &Connection, user_id: &str, id: &str) -> ApiResult<Opt
     .optional()?)
 }
 
-pub fn access_rule_insert(c: &Connection, user_id: &str, rule: &AccessRule) -> ApiResult<()> {
+pub(crate) fn access_rule_insert(
+    c: &Connection,
+    user_id: &str,
+    rule: &AccessRule,
+) -> ApiResult<()> {
     c.execute(
         "INSERT INTO access_rules (id, user_id, service, path, method) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![rule.id, user_id, rule.service, rule.path, rule.method],
@@ -186,7 +194,7 @@ pub fn access_rule_insert(c: &Connection, user_id: &str, rule: &AccessRule) -> A
     Ok(())
 }
 
-pub fn access_rule_list(c: &Connection, user_id: &str) -> ApiResult<Vec<AccessRule>> {
+pub(crate) fn access_rule_list(c: &Connection, user_id: &str) -> ApiResult<Vec<AccessRule>> {
     let mut st = c.prepare(
         "SELECT id, service, path, method FROM access_rules WHERE user_id = ?1 ORDER BY id",
     )?;
@@ -196,7 +204,7 @@ pub fn access_rule_list(c: &Connection, user_id: &str) -> ApiResult<Vec<AccessRu
     Ok(rows)
 }
 
-pub fn access_rule_in_use(c: &Connection, id: &str) -> ApiResult<bool> {
+pub(crate) fn access_rule_in_use(c: &Connection, id: &str) -> ApiResult<bool> {
     Ok(c.query_row(
         "SELECT EXISTS (SELECT 1 FROM application_credential_access_rules WHERE access_rule_id = ?1)",
         [id],
@@ -204,12 +212,16 @@ pub fn access_rule_in_use(c: &Connection, id: &str) -> ApiResult<bool> {
     )?)
 }
 
-pub fn access_rule_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn access_rule_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM access_rules WHERE id = ?1", [id])?;
     Ok(())
 }
 
-pub fn app_cred_rules_link(c: &Connection, app_cred_id: &str, rule_id: &str) -> ApiResult<()> {
+pub(crate) fn app_cred_rules_link(
+    c: &Connection,
+    app_cred_id: &str,
+    rule_id: &str,
+) -> ApiResult<()> {
     c.execute(
         "INSERT OR IGNORE INTO application_credential_access_rules
             (application_credential_id, access_rule_id) VALUES (?1, ?2)",
@@ -218,7 +230,7 @@ pub fn app_cred_rules_link(c: &Connection, app_cred_id: &str, rule_id: &str) -> 
     Ok(())
 }
 
-pub fn app_cred_rules(c: &Connection, app_cred_id: &str) -> ApiResult<Vec<AccessRule>> {
+pub(crate) fn app_cred_rules(c: &Connection, app_cred_id: &str) -> ApiResult<Vec<AccessRule>> {
     let mut st = c.prepare_cached(
         "SELECT r.id, r.service, r.path, r.method FROM access_rules r
          JOIN application_credential_access_rules l ON l.access_rule_id = r.id
@@ -233,7 +245,7 @@ pub fn app_cred_rules(c: &Connection, app_cred_id: &str) -> ApiResult<Vec<Access
 // --- endpoint groups ------------------------------------------------------------
 
 #[derive(Debug, Clone)]
-pub struct EndpointGroup {
+pub(crate) struct EndpointGroup {
     pub id: String,
     pub name: String,
     pub description: String,
@@ -250,7 +262,7 @@ fn endpoint_group_row(r: &Row) -> rusqlite::Result<EndpointGroup> {
     })
 }
 
-pub fn endpoint_group_upsert(c: &Connection, g: &EndpointGroup) -> ApiResult<()> {
+pub(crate) fn endpoint_group_upsert(c: &Connection, g: &EndpointGroup) -> ApiResult<()> {
     c.execute(
         "INSERT INTO endpoint_groups (id, name, description, filters) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (id) DO UPDATE SET name = ?2, description = ?3, filters = ?4",
@@ -264,7 +276,7 @@ pub fn endpoint_group_upsert(c: &Connection, g: &EndpointGroup) -> ApiResult<()>
     Ok(())
 }
 
-pub fn endpoint_group_get(c: &Connection, id: &str) -> ApiResult<Option<EndpointGroup>> {
+pub(crate) fn endpoint_group_get(c: &Connection, id: &str) -> ApiResult<Option<EndpointGroup>> {
     Ok(c.query_row(
         "SELECT id, name, description, filters FROM endpoint_groups WHERE id = ?1",
         [id],
@@ -273,7 +285,7 @@ pub fn endpoint_group_get(c: &Connection, id: &str) -> ApiResult<Option<Endpoint
     .optional()?)
 }
 
-pub fn endpoint_group_list(c: &Connection) -> ApiResult<Vec<EndpointGroup>> {
+pub(crate) fn endpoint_group_list(c: &Connection) -> ApiResult<Vec<EndpointGroup>> {
     let mut st =
         c.prepare("SELECT id, name, description, filters FROM endpoint_groups ORDER BY id")?;
     let rows = st
@@ -282,12 +294,16 @@ pub fn endpoint_group_list(c: &Connection) -> ApiResult<Vec<EndpointGroup>> {
     Ok(rows)
 }
 
-pub fn endpoint_group_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn endpoint_group_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM endpoint_groups WHERE id = ?1", [id])?;
     Ok(())
 }
 
-pub fn endpoint_group_project_add(c: &Connection, group: &str, project: &str) -> ApiResult<()> {
+pub(crate) fn endpoint_group_project_add(
+    c: &Connection,
+    group: &str,
+    project: &str,
+) -> ApiResult<()> {
     c.execute(
         "INSERT OR IGNORE INTO project_endpoint_groups (endpoint_group_id, project_id) VALUES (?1, ?2)",
         [group, project],
@@ -295,7 +311,7 @@ pub fn endpoint_group_project_add(c: &Connection, group: &str, project: &str) ->
     Ok(())
 }
 
-pub fn endpoint_group_project_remove(
+pub(crate) fn endpoint_group_project_remove(
     c: &Connection,
     group: &str,
     project: &str,
@@ -306,7 +322,7 @@ pub fn endpoint_group_project_remove(
     )? == 1)
 }
 
-pub fn endpoint_group_project_exists(
+pub(crate) fn endpoint_group_project_exists(
     c: &Connection,
     group: &str,
     project: &str,
@@ -318,7 +334,7 @@ pub fn endpoint_group_project_exists(
     )?)
 }
 
-pub fn endpoint_group_projects(c: &Connection, group: &str) -> ApiResult<Vec<String>> {
+pub(crate) fn endpoint_group_projects(c: &Connection, group: &str) -> ApiResult<Vec<String>> {
     let mut st = c.prepare(
         "SELECT project_id FROM project_endpoint_groups WHERE endpoint_group_id = ?1 ORDER BY 1",
     )?;
@@ -328,7 +344,10 @@ pub fn endpoint_group_projects(c: &Connection, group: &str) -> ApiResult<Vec<Str
     Ok(rows)
 }
 
-pub fn project_endpoint_groups(c: &Connection, project: &str) -> ApiResult<Vec<EndpointGroup>> {
+pub(crate) fn project_endpoint_groups(
+    c: &Connection,
+    project: &str,
+) -> ApiResult<Vec<EndpointGroup>> {
     let mut st = c.prepare(
         "SELECT g.id, g.name, g.description, g.filters FROM endpoint_groups g
          JOIN project_endpoint_groups p ON p.endpoint_group_id = g.id
@@ -340,7 +359,7 @@ pub fn project_endpoint_groups(c: &Connection, project: &str) -> ApiResult<Vec<E
     Ok(rows)
 }
 
-pub fn project_endpoint_add(c: &Connection, endpoint: &str, project: &str) -> ApiResult<()> {
+pub(crate) fn project_endpoint_add(c: &Connection, endpoint: &str, project: &str) -> ApiResult<()> {
     c.execute(
         "INSERT OR IGNORE INTO project_endpoints (endpoint_id, project_id) VALUES (?1, ?2)",
         [endpoint, project],
@@ -348,7 +367,11 @@ pub fn project_endpoint_add(c: &Connection, endpoint: &str, project: &str) -> Ap
     Ok(())
 }
 
-pub fn project_endpoint_remove(c: &Connection, endpoint: &str, project: &str) -> ApiResult<bool> {
+pub(crate) fn project_endpoint_remove(
+    c: &Connection,
+    endpoint: &str,
+    project: &str,
+) -> ApiResult<bool> {
     Ok(c.execute(
         "DELETE FROM project_endpoints WHERE endpoint_id = ?1 AND project_id = ?2",
         [endpoint, project],
@@ -356,7 +379,7 @@ pub fn project_endpoint_remove(c: &Connection, endpoint: &str, project: &str) ->
 }
 
 /// Endpoint ids associated directly with a project.
-pub fn project_endpoints(c: &Connection, project: &str) -> ApiResult<Vec<String>> {
+pub(crate) fn project_endpoints(c: &Connection, project: &str) -> ApiResult<Vec<String>> {
     let mut st =
         c.prepare("SELECT endpoint_id FROM project_endpoints WHERE project_id = ?1 ORDER BY 1")?;
     let rows = st
@@ -366,7 +389,7 @@ pub fn project_endpoints(c: &Connection, project: &str) -> ApiResult<Vec<String>
 }
 
 /// Projects an endpoint is associated with directly.
-pub fn endpoint_projects(c: &Connection, endpoint: &str) -> ApiResult<Vec<String>> {
+pub(crate) fn endpoint_projects(c: &Connection, endpoint: &str) -> ApiResult<Vec<String>> {
     let mut st =
         c.prepare("SELECT project_id FROM project_endpoints WHERE endpoint_id = ?1 ORDER BY 1")?;
     let rows = st
@@ -376,7 +399,7 @@ pub fn endpoint_projects(c: &Connection, endpoint: &str) -> ApiResult<Vec<String
 }
 
 /// Whether any project has an endpoint filter (groups or direct associations).
-pub fn project_has_endpoint_filter(c: &Connection, project: &str) -> ApiResult<bool> {
+pub(crate) fn project_has_endpoint_filter(c: &Connection, project: &str) -> ApiResult<bool> {
     Ok(c.query_row(
         "SELECT EXISTS (SELECT 1 FROM project_endpoint_groups WHERE project_id = ?1)
              OR EXISTS (SELECT 1 FROM project_endpoints WHERE project_id = ?1)",
@@ -388,9 +411,9 @@ pub fn project_has_endpoint_filter(c: &Connection, project: &str) -> ApiResult<b
 // --- domain configuration -------------------------------------------------------
 
 /// `(group, option, value, sensitive)` rows of a domain's configuration.
-pub type ConfigRow = (String, String, serde_json::Value, bool);
+pub(crate) type ConfigRow = (String, String, serde_json::Value, bool);
 
-pub fn domain_config_get(c: &Connection, domain_id: &str) -> ApiResult<Vec<ConfigRow>> {
+pub(crate) fn domain_config_get(c: &Connection, domain_id: &str) -> ApiResult<Vec<ConfigRow>> {
     let mut st = c.prepare(
         "SELECT grp, option, value, sensitive FROM domain_configs WHERE domain_id = ?1 ORDER BY 1, 2",
     )?;
@@ -408,7 +431,7 @@ pub fn domain_config_get(c: &Connection, domain_id: &str) -> ApiResult<Vec<Confi
     Ok(rows)
 }
 
-pub fn domain_config_set(c: &Connection, domain_id: &str, row: &ConfigRow) -> ApiResult<()> {
+pub(crate) fn domain_config_set(c: &Connection, domain_id: &str, row: &ConfigRow) -> ApiResult<()> {
     c.execute(
         "INSERT INTO domain_configs (domain_id, grp, option, value, sensitive) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (domain_id, grp, option) DO UPDATE SET value = ?4, sensitive = ?5",
@@ -418,7 +441,7 @@ pub fn domain_config_set(c: &Connection, domain_id: &str, row: &ConfigRow) -> Ap
 }
 
 /// Deletes the whole configuration, a group (`option` None) or one option.
-pub fn domain_config_delete(
+pub(crate) fn domain_config_delete(
     c: &Connection,
     domain_id: &str,
     group: Option<&str>,

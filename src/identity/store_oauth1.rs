@@ -24,7 +24,7 @@ fn ids_text(ids: &[String]) -> String {
 
 /// A consumer: a third party that may ask users for delegated access.
 #[derive(Debug, Clone)]
-pub struct Consumer {
+pub(crate) struct Consumer {
     pub id: String,
     pub description: Option<String>,
     pub extra: Map<String, Value>,
@@ -43,7 +43,7 @@ fn consumer_row(r: &Row) -> rusqlite::Result<Consumer> {
 
 const CONSUMER_COLS: &str = "id, description, extra, sealed_secret";
 
-pub fn consumer_insert(c: &Connection, x: &Consumer) -> ApiResult<()> {
+pub(crate) fn consumer_insert(c: &Connection, x: &Consumer) -> ApiResult<()> {
     c.execute(
         "INSERT INTO oauth1_consumers (id, description, extra, sealed_secret, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -58,7 +58,7 @@ pub fn consumer_insert(c: &Connection, x: &Consumer) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn consumer_get(c: &Connection, id: &str) -> ApiResult<Option<Consumer>> {
+pub(crate) fn consumer_get(c: &Connection, id: &str) -> ApiResult<Option<Consumer>> {
     Ok(c.query_row(
         &format!("SELECT {CONSUMER_COLS} FROM oauth1_consumers WHERE id = ?1"),
         [id],
@@ -67,7 +67,7 @@ pub fn consumer_get(c: &Connection, id: &str) -> ApiResult<Option<Consumer>> {
     .optional()?)
 }
 
-pub fn consumer_list(c: &Connection) -> ApiResult<Vec<Consumer>> {
+pub(crate) fn consumer_list(c: &Connection) -> ApiResult<Vec<Consumer>> {
     let mut st = c.prepare(&format!(
         "SELECT {CONSUMER_COLS} FROM oauth1_consumers ORDER BY id"
     ))?;
@@ -75,7 +75,7 @@ pub fn consumer_list(c: &Connection) -> ApiResult<Vec<Consumer>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn consumer_update(c: &Connection, x: &Consumer) -> ApiResult<()> {
+pub(crate) fn consumer_update(c: &Connection, x: &Consumer) -> ApiResult<()> {
     c.execute(
         "UPDATE oauth1_consumers SET description = ?2, extra = ?3 WHERE id = ?1",
         params![
@@ -88,14 +88,14 @@ pub fn consumer_update(c: &Connection, x: &Consumer) -> ApiResult<()> {
 }
 
 /// Deletes the consumer and, by cascade, its request and access tokens.
-pub fn consumer_delete(c: &Connection, id: &str) -> ApiResult<bool> {
+pub(crate) fn consumer_delete(c: &Connection, id: &str) -> ApiResult<bool> {
     Ok(c.execute("DELETE FROM oauth1_consumers WHERE id = ?1", [id])? > 0)
 }
 
 /// A request token; `authorizing_user_id`, `role_ids` and `verifier` are set once a
 /// user authorizes it.
 #[derive(Debug, Clone)]
-pub struct RequestToken {
+pub(crate) struct RequestToken {
     pub id: String,
     pub consumer_id: String,
     pub sealed_secret: String,
@@ -106,7 +106,7 @@ pub struct RequestToken {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-pub fn request_token_insert(c: &Connection, t: &RequestToken) -> ApiResult<()> {
+pub(crate) fn request_token_insert(c: &Connection, t: &RequestToken) -> ApiResult<()> {
     c.execute(
         "INSERT INTO oauth1_request_tokens
            (id, consumer_id, sealed_secret, requested_project_id, expires_at)
@@ -122,7 +122,7 @@ pub fn request_token_insert(c: &Connection, t: &RequestToken) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn request_token_get(c: &Connection, id: &str) -> ApiResult<Option<RequestToken>> {
+pub(crate) fn request_token_get(c: &Connection, id: &str) -> ApiResult<Option<RequestToken>> {
     Ok(c.query_row(
         "SELECT id, consumer_id, sealed_secret, requested_project_id, authorizing_user_id,
                 role_ids, verifier, expires_at
@@ -146,7 +146,7 @@ pub fn request_token_get(c: &Connection, id: &str) -> ApiResult<Option<RequestTo
 
 /// Records the authorization of a request token that no one has authorized yet;
 /// false when it is gone or already authorized.
-pub fn request_token_authorize(
+pub(crate) fn request_token_authorize(
     c: &Connection,
     id: &str,
     user_id: &str,
@@ -160,14 +160,14 @@ pub fn request_token_authorize(
     )? > 0)
 }
 
-pub fn request_token_delete(c: &Connection, id: &str) -> ApiResult<bool> {
+pub(crate) fn request_token_delete(c: &Connection, id: &str) -> ApiResult<bool> {
     Ok(c.execute("DELETE FROM oauth1_request_tokens WHERE id = ?1", [id])? > 0)
 }
 
 /// An access token: the consumer acts for `authorizing_user_id` on `project_id`
 /// with `role_ids`.
 #[derive(Debug, Clone)]
-pub struct AccessToken {
+pub(crate) struct AccessToken {
     pub id: String,
     pub consumer_id: String,
     pub sealed_secret: String,
@@ -192,7 +192,7 @@ fn access_row(r: &Row) -> rusqlite::Result<AccessToken> {
     })
 }
 
-pub fn access_token_insert(c: &Connection, t: &AccessToken) -> ApiResult<()> {
+pub(crate) fn access_token_insert(c: &Connection, t: &AccessToken) -> ApiResult<()> {
     c.execute(
         &format!(
             "INSERT INTO oauth1_access_tokens ({ACCESS_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
@@ -210,7 +210,7 @@ pub fn access_token_insert(c: &Connection, t: &AccessToken) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn access_token_get(c: &Connection, id: &str) -> ApiResult<Option<AccessToken>> {
+pub(crate) fn access_token_get(c: &Connection, id: &str) -> ApiResult<Option<AccessToken>> {
     Ok(c.query_row(
         &format!("SELECT {ACCESS_COLS} FROM oauth1_access_tokens WHERE id = ?1"),
         [id],
@@ -219,7 +219,7 @@ pub fn access_token_get(c: &Connection, id: &str) -> ApiResult<Option<AccessToke
     .optional()?)
 }
 
-pub fn access_tokens_of_user(c: &Connection, user_id: &str) -> ApiResult<Vec<AccessToken>> {
+pub(crate) fn access_tokens_of_user(c: &Connection, user_id: &str) -> ApiResult<Vec<AccessToken>> {
     let mut st = c.prepare(&format!(
         "SELECT {ACCESS_COLS} FROM oauth1_access_tokens WHERE authorizing_user_id = ?1 ORDER BY id"
     ))?;
@@ -227,6 +227,6 @@ pub fn access_tokens_of_user(c: &Connection, user_id: &str) -> ApiResult<Vec<Acc
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn access_token_delete(c: &Connection, id: &str) -> ApiResult<bool> {
+pub(crate) fn access_token_delete(c: &Connection, id: &str) -> ApiResult<bool> {
     Ok(c.execute("DELETE FROM oauth1_access_tokens WHERE id = ?1", [id])? > 0)
 }

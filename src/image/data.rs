@@ -19,13 +19,13 @@ use crate::logged::OrLog;
 /// Where image files live: `images/<id>` once complete, `staging/<id>` for
 /// interoperable import, `.tmp-*` while being written.
 #[derive(Clone)]
-pub struct ImageFiles {
+pub(crate) struct ImageFiles {
     images: PathBuf,
     staging: PathBuf,
 }
 
 /// What an upload produced: sizes and hashes, plus the format the bytes really are.
-pub struct Received {
+pub(crate) struct Received {
     pub data: ImageData,
     pub detected: Detected,
 }
@@ -80,7 +80,7 @@ impl Digester {
 }
 
 impl ImageFiles {
-    pub fn open(state_dir: &Path) -> anyhow::Result<ImageFiles> {
+    pub(crate) fn open(state_dir: &Path) -> anyhow::Result<ImageFiles> {
         let files = ImageFiles {
             images: state_dir.join("images"),
             staging: state_dir.join("staging"),
@@ -92,11 +92,11 @@ impl ImageFiles {
         Ok(files)
     }
 
-    pub fn path(&self, id: &str) -> PathBuf {
+    pub(crate) fn path(&self, id: &str) -> PathBuf {
         self.images.join(id)
     }
 
-    pub fn staging_path(&self, id: &str) -> PathBuf {
+    pub(crate) fn staging_path(&self, id: &str) -> PathBuf {
         self.staging.join(id)
     }
 
@@ -106,7 +106,7 @@ impl ImageFiles {
     }
 
     /// Removes temp files left by uploads that a crash cut short.
-    pub fn sweep_temps(&self) -> usize {
+    pub(crate) fn sweep_temps(&self) -> usize {
         let Ok(entries) = std::fs::read_dir(&self.images) else {
             return 0;
         };
@@ -119,7 +119,7 @@ impl ImageFiles {
 
     /// Streams a request body into `dest` through a temp file; at most `limit` bytes
     /// are accepted (413 beyond). Nothing is left behind on failure.
-    pub async fn receive(
+    pub(crate) async fn receive(
         &self,
         id: &str,
         body: Body,
@@ -131,7 +131,7 @@ impl ImageFiles {
     }
 
     /// As `receive`, from any stream of chunks (a web-download's response body).
-    pub async fn receive_stream<S, E>(
+    pub(crate) async fn receive_stream<S, E>(
         &self,
         id: &str,
         stream: S,
@@ -160,7 +160,7 @@ impl ImageFiles {
     }
 
     /// Reads a file already on disk (a staged import) for its hashes and format.
-    pub async fn digest_file(path: &Path) -> anyhow::Result<Received> {
+    pub(crate) async fn digest_file(path: &Path) -> anyhow::Result<Received> {
         let mut f = tokio::fs::File::open(path).await?;
         let mut d = Digester::new();
         let mut buf = vec![0u8; 256 * 1024];
@@ -174,7 +174,7 @@ impl ImageFiles {
         Ok(d.finish())
     }
 
-    pub async fn remove(&self, id: &str) {
+    pub(crate) async fn remove(&self, id: &str) {
         for p in [self.path(id), self.staging_path(id)] {
             match tokio::fs::remove_file(&p).await {
                 Ok(()) => {}
@@ -227,7 +227,7 @@ async fn sync_dir(path: &Path) {
 }
 
 /// A parsed `Range: bytes=a-b` header against a file of `size` bytes.
-pub fn parse_range(header: &str, size: u64) -> Option<(u64, u64)> {
+pub(crate) fn parse_range(header: &str, size: u64) -> Option<(u64, u64)> {
     let spec = header.strip_prefix("bytes=")?;
     if spec.contains(',') || size == 0 {
         return None;
@@ -245,7 +245,7 @@ pub fn parse_range(header: &str, size: u64) -> Option<(u64, u64)> {
 }
 
 /// Opens `path` and returns a body streaming bytes `start..=end`.
-pub async fn stream_file(path: &Path, start: u64, end: u64) -> anyhow::Result<Body> {
+pub(crate) async fn stream_file(path: &Path, start: u64, end: u64) -> anyhow::Result<Body> {
     let mut f = tokio::fs::File::open(path).await?;
     f.seek(std::io::SeekFrom::Start(start)).await?;
     let reader = f.take(end + 1 - start);

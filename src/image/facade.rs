@@ -6,6 +6,6 @@ use rusqlite::Connection;
 use crate::http::error::ApiResult;
 
 /// How many images exist, for `onestack status`.
-pub fn count(c: &Connection) -> ApiResult<i64> {
+pub(crate) fn count(c: &Connection) -> ApiResult<i64> {
     super::store::count(c)
 }

@@ -3,12 +3,12 @@
 //! inspector does), and `virtual_size` is known without running qemu-img.
 
 /// How many leading bytes detection needs (the ISO 9660 volume descriptor ends here).
-pub const HEAD_LEN: usize = 34 * 1024;
+pub(crate) const HEAD_LEN: usize = 34 * 1024;
 /// The VHD footer sits in the last 512 bytes of a fixed VHD.
-pub const TAIL_LEN: usize = 512;
+pub(crate) const TAIL_LEN: usize = 512;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Detected {
+pub(crate) struct Detected {
     /// "qcow2", "vmdk", "vdi", "vhd", "vhdx", "iso" or "raw".
     pub format: &'static str,
     pub virtual_size: i64,
@@ -126,7 +126,7 @@ fn iso(head: &[u8]) -> Option<Detected> {
 
 /// Detects the format of an image from its first `HEAD_LEN` bytes, its last
 /// `TAIL_LEN` bytes and its size.
-pub fn detect(head: &[u8], tail: &[u8], size: i64) -> Detected {
+pub(crate) fn detect(head: &[u8], tail: &[u8], size: i64) -> Detected {
     qcow2(head)
         .or_else(|| vmdk(head))
         .or_else(|| vdi(head))
@@ -143,7 +143,7 @@ pub fn detect(head: &[u8], tail: &[u8], size: i64) -> Detected {
 /// Whether bytes detected as `detected` may be stored under `declared`.
 /// Raw-like formats (raw, ami, aki, ari) take anything that is not a container
 /// format (an ISO is raw bytes too); container formats must be what they say.
-pub fn matches_declared(declared: &str, detected: &Detected) -> bool {
+pub(crate) fn matches_declared(declared: &str, detected: &Detected) -> bool {
     match declared {
         "raw" | "ami" | "aki" | "ari" => matches!(detected.format, "raw" | "iso"),
         "ploop" => detected.format == "raw",

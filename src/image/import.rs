@@ -14,7 +14,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::policy;
 use crate::profile::ImageSection;
 
-pub const IMPORT_METHODS: &[&str] = &["glance-direct", "web-download"];
+pub(super) const IMPORT_METHODS: &[&str] = &["glance-direct", "web-download"];
 const TASK_TYPE: &str = "api_image_import";
 /// Glance's older task type: create an image from `image_properties` and fill it
 /// from `import_from`.
@@ -24,7 +24,12 @@ const STORE: &str = "local";
 
 impl ImageService {
     /// `PUT /v2/images/{id}/stage`: queued -> uploading, bytes kept in staging.
-    pub async fn image_stage(&self, ctx: &RequestContext, id: String, body: Body) -> ApiResult<()> {
+    pub(crate) async fn image_stage(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        body: Body,
+    ) -> ApiResult<()> {
         let image = self.visible_image(ctx, id.clone()).await?;
         super::check_owner(ctx, &image)?;
         let limit = self
@@ -44,7 +49,7 @@ impl ImageService {
 
     /// `POST /v2/images/{id}/import`: uploading -> importing, then a background task
     /// verifies the staged bytes and activates the image.
-    pub async fn image_import(
+    pub(crate) async fn image_import(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -120,7 +125,7 @@ impl ImageService {
     /// digest the staged file, check its format, move it into place, activate the
     /// image and record the task's outcome. A failure puts the image back to
     /// `queued` with `os_glance_failed_import` naming the store, as Glance does.
-    pub async fn run_import(&self, mut task: Task) {
+    pub(crate) async fn run_import(&self, mut task: Task) {
         let Some(id) = task.image_id.clone() else {
             return;
         };
@@ -249,7 +254,7 @@ impl ImageService {
     /// `tasks_api_access`): type `import` with `input` naming `import_from`,
     /// `import_from_format` and `image_properties`. The image is made from the
     /// properties and filled from the URL by the same task as a web-download.
-    pub async fn task_create(
+    pub(crate) async fn task_create(
         &self,
         ctx: &RequestContext,
         task_type: String,
@@ -336,7 +341,7 @@ impl ImageService {
     }
 
     /// Resumes imports that a crash interrupted.
-    pub async fn resume_imports(&self, image_ids: Vec<String>) {
+    pub(crate) async fn resume_imports(&self, image_ids: Vec<String>) {
         let tasks = self
             .read(|c| {
                 let mut tasks = store::tasks_in_status(c, "processing")?;
@@ -358,7 +363,7 @@ impl ImageService {
     }
 
     /// `GET /v2/tasks/{id}`: the owner or an admin.
-    pub async fn task_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Task> {
+    pub(crate) async fn task_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Task> {
         let task = self
             .read(move |c| {
                 store::task_get(c, &id)?.ok_or_else(|| {
@@ -378,7 +383,7 @@ impl ImageService {
 
     /// `GET /v2/tasks` (admin: all; others: their project's) and
     /// `GET /v2/images/{id}/tasks`.
-    pub async fn task_list(
+    pub(crate) async fn task_list(
         &self,
         ctx: &RequestContext,
         image_id: Option<String>,

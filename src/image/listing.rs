@@ -9,8 +9,8 @@ use super::{ImageService, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 
-pub const DEFAULT_LIMIT: usize = 25;
-pub const MAX_LIMIT: usize = 1000;
+pub(super) const DEFAULT_LIMIT: usize = 25;
+pub(super) const MAX_LIMIT: usize = 1000;
 
 /// Query keys that are not extra-property filters: paging, sorting and the
 /// filters on core attributes handled above (or not filterable).
@@ -63,7 +63,7 @@ const SORT_KEYS: &[&str] = &[
 
 /// The raw query pairs (repeated keys kept: `tag`, `sort_key`, `sort_dir`).
 #[derive(Debug, Default, Clone)]
-pub struct ListQuery(pub Vec<(String, String)>);
+pub(crate) struct ListQuery(pub Vec<(String, String)>);
 
 impl ListQuery {
     fn get(&self, key: &str) -> Option<&str> {
@@ -83,7 +83,7 @@ impl ListQuery {
 }
 
 /// A page of images and the marker for the next page, if any.
-pub struct ImagePage {
+pub(crate) struct ImagePage {
     pub images: Vec<Image>,
     pub next_marker: Option<String>,
     pub limit: usize,
@@ -203,7 +203,11 @@ fn parse_bool(key: &str, v: &str) -> ApiResult<bool> {
 
 impl ImageService {
     /// `GET /v2/images` as the caller may see it.
-    pub async fn image_list(&self, ctx: &RequestContext, q: ListQuery) -> ApiResult<ImagePage> {
+    pub(crate) async fn image_list(
+        &self,
+        ctx: &RequestContext,
+        q: ListQuery,
+    ) -> ApiResult<ImagePage> {
         let limit = match q.get("limit") {
             None => DEFAULT_LIMIT,
             Some(l) => l

@@ -11,7 +11,7 @@ const MEMBER_STATUSES: &[&str] = &["pending", "accepted", "rejected"];
 
 impl ImageService {
     /// `POST /v2/images/{id}/members`: only the owner shares, only shared images.
-    pub async fn member_create(
+    pub(crate) async fn member_create(
         &self,
         ctx: &RequestContext,
         image_id: String,
@@ -42,7 +42,7 @@ impl ImageService {
     }
 
     /// `GET /v2/images/{id}/members`: the owner sees all; a member only itself.
-    pub async fn member_list(
+    pub(crate) async fn member_list(
         &self,
         ctx: &RequestContext,
         image_id: String,
@@ -68,7 +68,7 @@ impl ImageService {
         Ok(list)
     }
 
-    pub async fn member_get(
+    pub(crate) async fn member_get(
         &self,
         ctx: &RequestContext,
         image_id: String,
@@ -84,7 +84,7 @@ impl ImageService {
     }
 
     /// `PUT /v2/images/{id}/members/{member_id}`: only the member project decides.
-    pub async fn member_update(
+    pub(crate) async fn member_update(
         &self,
         ctx: &RequestContext,
         image_id: String,
@@ -115,7 +115,7 @@ impl ImageService {
     }
 
     /// `DELETE /v2/images/{id}/members/{member_id}`: the owner's call.
-    pub async fn member_delete(
+    pub(crate) async fn member_delete(
         &self,
         ctx: &RequestContext,
         image_id: String,

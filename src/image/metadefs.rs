@@ -502,7 +502,7 @@ fn definition_insert(
 
 /// Which table holds a kind of definition, and how its absence reads.
 #[derive(Clone, Copy)]
-pub enum DefKind {
+pub(crate) enum DefKind {
     Object,
     Property,
 }
@@ -565,7 +565,7 @@ const NAMESPACE_KEYS: &[&str] = &[
 
 /// Filters of `GET /v2/metadefs/namespaces`.
 #[derive(Debug, Default)]
-pub struct NamespaceQuery {
+pub(crate) struct NamespaceQuery {
     pub visibility: Option<String>,
     pub resource_types: Vec<String>,
     pub limit: Option<usize>,
@@ -574,7 +574,7 @@ pub struct NamespaceQuery {
 
 impl ImageService {
     /// `GET /v2/metadefs/namespaces`.
-    pub async fn metadef_namespace_list(
+    pub(crate) async fn metadef_namespace_list(
         &self,
         ctx: &RequestContext,
         q: NamespaceQuery,
@@ -624,7 +624,7 @@ impl ImageService {
 
     /// `POST /v2/metadefs/namespaces`, with optional associations, objects,
     /// properties and tags created in the same transaction.
-    pub async fn metadef_namespace_create(
+    pub(crate) async fn metadef_namespace_create(
         &self,
         ctx: &RequestContext,
         body: Map<String, Value>,
@@ -704,7 +704,7 @@ impl ImageService {
     }
 
     /// `GET /v2/metadefs/namespaces/{ns}`: the namespace with everything in it.
-    pub async fn metadef_namespace_get(
+    pub(crate) async fn metadef_namespace_get(
         &self,
         ctx: &RequestContext,
         name: String,
@@ -742,7 +742,7 @@ impl ImageService {
 
     /// `PUT /v2/metadefs/namespaces/{ns}`: attributes not sent return to their
     /// defaults, as in Glance; the contents stay.
-    pub async fn metadef_namespace_update(
+    pub(crate) async fn metadef_namespace_update(
         &self,
         ctx: &RequestContext,
         name: String,
@@ -765,7 +765,7 @@ impl ImageService {
     }
 
     /// `DELETE /v2/metadefs/namespaces/{ns}`: with everything in it, unless protected.
-    pub async fn metadef_namespace_delete(
+    pub(crate) async fn metadef_namespace_delete(
         &self,
         ctx: &RequestContext,
         name: String,
@@ -789,7 +789,10 @@ impl ImageService {
     }
 
     /// `GET /v2/metadefs/resource_types`.
-    pub async fn metadef_resource_types(&self, ctx: &RequestContext) -> ApiResult<Vec<Value>> {
+    pub(crate) async fn metadef_resource_types(
+        &self,
+        ctx: &RequestContext,
+    ) -> ApiResult<Vec<Value>> {
         if !ctx.can_read() {
             return Err(ApiError::forbidden());
         }
@@ -811,7 +814,7 @@ impl ImageService {
     }
 
     /// `GET /v2/metadefs/namespaces/{ns}/resource_types`.
-    pub async fn metadef_association_list(
+    pub(crate) async fn metadef_association_list(
         &self,
         ctx: &RequestContext,
         ns: String,
@@ -826,7 +829,7 @@ impl ImageService {
 
     /// `POST /v2/metadefs/namespaces/{ns}/resource_types`: an unknown resource type
     /// is created on the way, as Glance does.
-    pub async fn metadef_association_create(
+    pub(crate) async fn metadef_association_create(
         &self,
         ctx: &RequestContext,
         ns: String,
@@ -842,7 +845,7 @@ impl ImageService {
     }
 
     /// `DELETE /v2/metadefs/namespaces/{ns}/resource_types/{name}`.
-    pub async fn metadef_association_delete(
+    pub(crate) async fn metadef_association_delete(
         &self,
         ctx: &RequestContext,
         ns: String,
@@ -871,7 +874,7 @@ impl ImageService {
     }
 
     /// `GET /v2/metadefs/namespaces/{ns}/{objects|properties}`.
-    pub async fn metadef_definition_list(
+    pub(crate) async fn metadef_definition_list(
         &self,
         ctx: &RequestContext,
         kind: DefKind,
@@ -889,7 +892,7 @@ impl ImageService {
     }
 
     /// `GET /v2/metadefs/namespaces/{ns}/{objects|properties}/{name}`.
-    pub async fn metadef_definition_get(
+    pub(crate) async fn metadef_definition_get(
         &self,
         ctx: &RequestContext,
         kind: DefKind,
@@ -907,7 +910,7 @@ impl ImageService {
     }
 
     /// `POST /v2/metadefs/namespaces/{ns}/{objects|properties}`.
-    pub async fn metadef_definition_create(
+    pub(crate) async fn metadef_definition_create(
         &self,
         ctx: &RequestContext,
         kind: DefKind,
@@ -928,7 +931,7 @@ impl ImageService {
 
     /// `PUT /v2/metadefs/namespaces/{ns}/{objects|properties}/{name}`: the new
     /// definition replaces the old one, and may rename it.
-    pub async fn metadef_definition_update(
+    pub(crate) async fn metadef_definition_update(
         &self,
         ctx: &RequestContext,
         kind: DefKind,
@@ -966,7 +969,7 @@ impl ImageService {
 
     /// `DELETE /v2/metadefs/namespaces/{ns}/{objects|properties}[/{name}]`: one
     /// definition, or all of them when `name` is `None`.
-    pub async fn metadef_definition_delete(
+    pub(crate) async fn metadef_definition_delete(
         &self,
         ctx: &RequestContext,
         kind: DefKind,
@@ -1006,7 +1009,7 @@ impl ImageService {
     }
 
     /// `GET /v2/metadefs/namespaces/{ns}/tags`.
-    pub async fn metadef_tag_list(
+    pub(crate) async fn metadef_tag_list(
         &self,
         ctx: &RequestContext,
         ns: String,
@@ -1021,7 +1024,7 @@ impl ImageService {
 
     /// `POST /v2/metadefs/namespaces/{ns}/tags`: the namespace's tags become the
     /// given ones, or are added to when `append` (`X-Openstack-Append: true`).
-    pub async fn metadef_tags_create(
+    pub(crate) async fn metadef_tags_create(
         &self,
         ctx: &RequestContext,
         ns: String,
@@ -1057,7 +1060,7 @@ impl ImageService {
     }
 
     /// `GET /v2/metadefs/namespaces/{ns}/tags/{tag}`.
-    pub async fn metadef_tag_get(
+    pub(crate) async fn metadef_tag_get(
         &self,
         ctx: &RequestContext,
         ns: String,
@@ -1072,7 +1075,7 @@ impl ImageService {
     }
 
     /// `POST /v2/metadefs/namespaces/{ns}/tags/{tag}`.
-    pub async fn metadef_tag_create(
+    pub(crate) async fn metadef_tag_create(
         &self,
         ctx: &RequestContext,
         ns: String,
@@ -1093,7 +1096,7 @@ impl ImageService {
     }
 
     /// `PUT /v2/metadefs/namespaces/{ns}/tags/{tag}`: renames the tag.
-    pub async fn metadef_tag_update(
+    pub(crate) async fn metadef_tag_update(
         &self,
         ctx: &RequestContext,
         ns: String,
@@ -1124,7 +1127,7 @@ impl ImageService {
     }
 
     /// `DELETE /v2/metadefs/namespaces/{ns}/tags[/{tag}]`.
-    pub async fn metadef_tag_delete(
+    pub(crate) async fn metadef_tag_delete(
         &self,
         ctx: &RequestContext,
         ns: String,

@@ -1,17 +1,17 @@
 //! Glance v2: images with streamed uploads and downloads, format checks, sharing
 //! through members, interoperable import with tasks, tags and per-project quotas.
 
-pub mod api;
+pub(crate) mod api;
 mod data;
-pub mod facade;
-pub mod format;
+pub(crate) mod facade;
+pub(crate) mod format;
 mod import;
 mod listing;
 mod members;
-pub mod metadefs;
-pub mod model;
+pub(crate) mod metadefs;
+pub(crate) mod model;
 mod patch;
-pub mod registration;
+pub(crate) mod registration;
 pub(crate) mod store;
 
 use crate::logged::OrLog;
@@ -27,23 +27,23 @@ use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::policy;
 use crate::profile::ImageSection;
-pub use data::{ImageFiles, parse_range as data_range, stream_file as data_stream};
-pub use listing::ListQuery;
+pub(crate) use data::{ImageFiles, parse_range as data_range, stream_file as data_stream};
+pub(crate) use listing::ListQuery;
 use model::*;
 
 /// Import methods this cloud offers (`GET /v2/info/import`).
-pub fn import_methods() -> &'static [&'static str] {
+pub(crate) fn import_methods() -> &'static [&'static str] {
     import::IMPORT_METHODS
 }
 
 /// Whether the caller may use `POST /v2/tasks` (Glance's `tasks_api_access`: admin).
-pub fn task_create_allowed(ctx: &RequestContext) -> ApiResult<()> {
+pub(crate) fn task_create_allowed(ctx: &RequestContext) -> ApiResult<()> {
     policy::ADMIN.enforce(ctx, None)
 }
 
 /// The image service. Cloning is cheap; clones share state.
 #[derive(Clone)]
-pub struct ImageService {
+pub(crate) struct ImageService {
     inner: Arc<Inner>,
 }
 
@@ -74,7 +74,7 @@ const READ_ONLY: &[&str] = &[
 ];
 
 impl ImageService {
-    pub fn new(db: Db, files: ImageFiles, config: ImageSection) -> ImageService {
+    pub(crate) fn new(db: Db, files: ImageFiles, config: ImageSection) -> ImageService {
         ImageService {
             inner: Arc::new(Inner { db, files, config }),
         }
@@ -120,7 +120,7 @@ impl ImageService {
     // --- images -------------------------------------------------------------------
 
     /// `POST /v2/images`.
-    pub async fn image_create(
+    pub(crate) async fn image_create(
         &self,
         ctx: &RequestContext,
         body: Map<String, Value>,
@@ -178,17 +178,17 @@ impl ImageService {
     }
 
     /// Where an active image's bytes live (the compute service builds disks from it).
-    pub fn file_path(&self, id: &str) -> std::path::PathBuf {
+    pub(crate) fn file_path(&self, id: &str) -> std::path::PathBuf {
         self.inner.files.path(id)
     }
 
     /// `GET /v2/images/{id}`.
-    pub async fn image_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Image> {
+    pub(crate) async fn image_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Image> {
         self.visible_image(ctx, id).await
     }
 
     /// `PATCH /v2/images/{id}` with a JSON patch.
-    pub async fn image_update(
+    pub(crate) async fn image_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -217,7 +217,7 @@ impl ImageService {
     }
 
     /// `DELETE /v2/images/{id}`.
-    pub async fn image_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn image_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         let image = self.owned_image(ctx, id.clone()).await?;
         if image.protected {
             return Err(ApiError::Forbidden(format!(
@@ -230,7 +230,7 @@ impl ImageService {
     }
 
     /// `POST /v2/images/{id}/actions/{deactivate|reactivate}`.
-    pub async fn image_set_active(
+    pub(crate) async fn image_set_active(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -258,7 +258,7 @@ impl ImageService {
     }
 
     /// `PUT|DELETE /v2/images/{id}/tags/{tag}`.
-    pub async fn image_tag(
+    pub(crate) async fn image_tag(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -325,7 +325,7 @@ impl ImageService {
     /// `PUT /v2/images/{id}/file`: queued -> saving -> active, or back to queued on
     /// any failure. The status is persisted before the bytes flow, so a crash leaves
     /// `saving`, which start-up turns back into `queued`.
-    pub async fn image_upload(
+    pub(crate) async fn image_upload(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -401,7 +401,7 @@ impl ImageService {
     }
 
     /// `GET /v2/images/{id}/file`: `None` when the image has no data (Glance's 204).
-    pub async fn image_download(
+    pub(crate) async fn image_download(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -423,7 +423,7 @@ impl ImageService {
     }
 
     /// Usage and limits of the caller's project (`GET /v2/info/usage`).
-    pub async fn usage(&self, ctx: &RequestContext) -> ApiResult<(i64, i64, i64, i64)> {
+    pub(crate) async fn usage(&self, ctx: &RequestContext) -> ApiResult<(i64, i64, i64, i64)> {
         let project = ctx.project_id().ok_or_else(ApiError::forbidden)?.to_owned();
         let (count, bytes) = self
             .read(move |c| store::project_usage(c, &project))
@@ -438,7 +438,7 @@ impl ImageService {
 
     /// Start-up recovery: uploads cut by a crash go back to `queued` (their partial
     /// files are removed), interrupted imports are resumed.
-    pub fn recover(&self) -> anyhow::Result<Vec<String>> {
+    pub(crate) fn recover(&self) -> anyhow::Result<Vec<String>> {
         let swept = self.inner.files.sweep_temps();
         if swept > 0 {
             tracing::info!(files = swept, "removed partial image uploads");
@@ -500,7 +500,7 @@ fn check_format(image: &Image, detected: &format::Detected) -> ApiResult<()> {
 impl ImageService {
     /// Whether any image a server could boot from is active (kernel and ramdisk
     /// images alone are not).
-    pub async fn has_bootable_image(&self) -> ApiResult<bool> {
+    pub(crate) async fn has_bootable_image(&self) -> ApiResult<bool> {
         self.read(|c| {
             Ok(store::image_list(c)?.iter().any(|i| {
                 i.status == ImageStatus::Active
@@ -517,7 +517,10 @@ impl ImageService {
     /// CirrOS): Nova then boots the kernel directly, which under QEMU emulation reaches
     /// the guest's ready line several times faster than a firmware disk boot.
     /// Returns the disk image's id when this call imported it.
-    pub async fn register_bootstrap_image(&self, owner: String) -> ApiResult<Option<String>> {
+    pub(crate) async fn register_bootstrap_image(
+        &self,
+        owner: String,
+    ) -> ApiResult<Option<String>> {
         let cfg = self.inner.config.clone();
         if cfg.bootstrap_image.is_empty() || !Path::new(&cfg.bootstrap_image).is_file() {
             return Ok(None);

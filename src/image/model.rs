@@ -9,7 +9,7 @@ use crate::http::error::ApiError;
 /// Image status, as Glance names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ImageStatus {
+pub(crate) enum ImageStatus {
     Queued,
     Saving,
     Uploading,
@@ -20,7 +20,7 @@ pub enum ImageStatus {
 }
 
 impl ImageStatus {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ImageStatus::Queued => "queued",
             ImageStatus::Saving => "saving",
@@ -32,13 +32,13 @@ impl ImageStatus {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
     }
 
     /// The one place that decides which status changes are legal; anything else is
     /// a 409 as Glance answers.
-    pub fn transition(self, to: ImageStatus) -> Result<ImageStatus, ApiError> {
+    pub(crate) fn transition(self, to: ImageStatus) -> Result<ImageStatus, ApiError> {
         use ImageStatus::*;
         let ok = matches!(
             (self, to),
@@ -74,10 +74,10 @@ impl fmt::Display for ImageStatus {
     }
 }
 
-pub const DISK_FORMATS: &[&str] = &[
+pub(crate) const DISK_FORMATS: &[&str] = &[
     "ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop",
 ];
-pub const CONTAINER_FORMATS: &[&str] = &[
+pub(crate) const CONTAINER_FORMATS: &[&str] = &[
     "ami",
     "ari",
     "aki",
@@ -87,10 +87,10 @@ pub const CONTAINER_FORMATS: &[&str] = &[
     "docker",
     "compressed",
 ];
-pub const VISIBILITIES: &[&str] = &["public", "private", "shared", "community"];
+pub(crate) const VISIBILITIES: &[&str] = &["public", "private", "shared", "community"];
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Image {
+pub(crate) struct Image {
     pub id: String,
     pub name: Option<String>,
     pub owner: Option<String>,
@@ -115,7 +115,7 @@ pub struct Image {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Member {
+pub(crate) struct Member {
     pub image_id: String,
     pub member_id: String,
     pub status: String,
@@ -124,7 +124,7 @@ pub struct Member {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Task {
+pub(crate) struct Task {
     pub id: String,
     pub task_type: String,
     pub status: String,
@@ -143,14 +143,14 @@ pub struct Task {
 
 /// Checksums and sizes computed while the bytes streamed in.
 #[derive(Debug, Clone)]
-pub struct ImageData {
+pub(crate) struct ImageData {
     pub size: i64,
     pub virtual_size: i64,
     pub checksum: String,
     pub os_hash_value: String,
 }
 
-pub const HASH_ALGO: &str = "sha512";
+pub(crate) const HASH_ALGO: &str = "sha512";
 
 #[cfg(test)]
 mod tests {

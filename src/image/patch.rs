@@ -13,7 +13,7 @@ use crate::http::policy::{self, Target};
 
 /// One change of a JSON patch, whichever dialect it came in.
 #[derive(Debug, Deserialize)]
-pub struct PatchOp {
+pub(crate) struct PatchOp {
     pub op: String,
     pub path: String,
     #[serde(default)]
@@ -29,13 +29,13 @@ const OPERATIONS: &[&str] = &["add", "remove", "replace"];
 /// The patch dialects Glance accepts: `true` for the older one (JSON Schema
 /// draft 4, `{"replace": "/name", "value": ...}`), `false` for the current one
 /// (`{"op": "replace", "path": "/name", "value": ...}`).
-pub const PATCH_TYPES: &[(&str, bool)] = &[
+pub(super) const PATCH_TYPES: &[(&str, bool)] = &[
     ("application/openstack-images-v2.0-json-patch", true),
     ("application/openstack-images-v2.1-json-patch", false),
 ];
 
 /// Parses a patch body in either dialect, with Glance's messages for bad shapes.
-pub fn parse_patch(body: Value, draft4: bool) -> ApiResult<Vec<PatchOp>> {
+pub(super) fn parse_patch(body: Value, draft4: bool) -> ApiResult<Vec<PatchOp>> {
     let Value::Array(changes) = body else {
         return Err(ApiError::bad_request(
             "Request body must be a JSON array of operation objects.",
@@ -143,7 +143,7 @@ fn optional_enum(key: &str, v: Value, allowed: &[&str]) -> ApiResult<Option<Stri
 }
 
 /// Sets one attribute on an image being created (`creating`) or patched.
-pub fn set_attribute(
+pub(super) fn set_attribute(
     ctx: &RequestContext,
     image: &mut Image,
     key: &str,
@@ -274,7 +274,7 @@ fn path_key(path: &str) -> ApiResult<String> {
 }
 
 /// Applies one JSON patch operation.
-pub fn apply(ctx: &RequestContext, image: &mut Image, op: PatchOp) -> ApiResult<()> {
+pub(super) fn apply(ctx: &RequestContext, image: &mut Image, op: PatchOp) -> ApiResult<()> {
     if op.path == "/locations" || op.path.starts_with("/locations/") {
         return Err(ApiError::Forbidden(
             "Image locations are not exposed by this cloud.".into(),

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::model::*;
 use crate::http::error::{ApiError, ApiResult};
 
-pub fn now() -> String {
+pub(crate) fn now() -> String {
     crate::http::time::iso_seconds(chrono::Utc::now())
 }
 
@@ -41,7 +41,7 @@ fn image_row(r: &Row) -> rusqlite::Result<Image> {
     })
 }
 
-pub fn image_insert(c: &Connection, i: &Image) -> ApiResult<()> {
+pub(crate) fn image_insert(c: &Connection, i: &Image) -> ApiResult<()> {
     c.execute(
         &format!("INSERT INTO images ({IMAGE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"),
         params![
@@ -58,7 +58,7 @@ pub fn image_insert(c: &Connection, i: &Image) -> ApiResult<()> {
 }
 
 /// Writes every mutable column of an image.
-pub fn image_update(c: &Connection, i: &Image) -> ApiResult<()> {
+pub(crate) fn image_update(c: &Connection, i: &Image) -> ApiResult<()> {
     c.execute(
         "UPDATE images SET name = ?2, owner = ?3, status = ?4, visibility = ?5, protected = ?6,
             os_hidden = ?7, disk_format = ?8, container_format = ?9, min_disk = ?10, min_ram = ?11,
@@ -89,7 +89,7 @@ pub fn image_update(c: &Connection, i: &Image) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn image_get(c: &Connection, id: &str) -> ApiResult<Option<Image>> {
+pub(crate) fn image_get(c: &Connection, id: &str) -> ApiResult<Option<Image>> {
     Ok(c.query_row(
         &format!("SELECT {IMAGE_COLS} FROM images WHERE id = ?1"),
         [id],
@@ -98,13 +98,13 @@ pub fn image_get(c: &Connection, id: &str) -> ApiResult<Option<Image>> {
     .optional()?)
 }
 
-pub fn image_list(c: &Connection) -> ApiResult<Vec<Image>> {
+pub(crate) fn image_list(c: &Connection) -> ApiResult<Vec<Image>> {
     let mut st = c.prepare(&format!("SELECT {IMAGE_COLS} FROM images"))?;
     let rows = st.query_map([], image_row)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
-pub fn images_in_status(c: &Connection, status: ImageStatus) -> ApiResult<Vec<Image>> {
+pub(crate) fn images_in_status(c: &Connection, status: ImageStatus) -> ApiResult<Vec<Image>> {
     let mut st = c.prepare(&format!(
         "SELECT {IMAGE_COLS} FROM images WHERE status = ?1"
     ))?;
@@ -114,13 +114,13 @@ pub fn images_in_status(c: &Connection, status: ImageStatus) -> ApiResult<Vec<Im
     Ok(rows)
 }
 
-pub fn image_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn image_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM images WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// Images and stored bytes a project owns, for quotas.
-pub fn project_usage(c: &Connection, owner: &str) -> ApiResult<(i64, i64)> {
+pub(crate) fn project_usage(c: &Connection, owner: &str) -> ApiResult<(i64, i64)> {
     Ok(c.query_row(
         "SELECT count(*), coalesce(sum(size), 0) FROM images WHERE owner = ?1",
         [owner],
@@ -140,7 +140,7 @@ fn member_row(r: &Row) -> rusqlite::Result<Member> {
     })
 }
 
-pub fn member_insert(c: &Connection, m: &Member) -> ApiResult<()> {
+pub(crate) fn member_insert(c: &Connection, m: &Member) -> ApiResult<()> {
     c.execute(
         "INSERT INTO image_members (image_id, member_id, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![m.image_id, m.member_id, m.status, m.created_at, m.updated_at],
@@ -151,7 +151,7 @@ pub fn member_insert(c: &Connection, m: &Member) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn member_update(c: &Connection, m: &Member) -> ApiResult<()> {
+pub(crate) fn member_update(c: &Connection, m: &Member) -> ApiResult<()> {
     c.execute(
         "UPDATE image_members SET status = ?3, updated_at = ?4 WHERE image_id = ?1 AND member_id = ?2",
         params![m.image_id, m.member_id, m.status, m.updated_at],
@@ -159,7 +159,11 @@ pub fn member_update(c: &Connection, m: &Member) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn member_get(c: &Connection, image_id: &str, member_id: &str) -> ApiResult<Option<Member>> {
+pub(crate) fn member_get(
+    c: &Connection,
+    image_id: &str,
+    member_id: &str,
+) -> ApiResult<Option<Member>> {
     Ok(c.query_row(
         "SELECT image_id, member_id, status, created_at, updated_at FROM image_members WHERE image_id = ?1 AND member_id = ?2",
         [image_id, member_id],
@@ -168,7 +172,7 @@ pub fn member_get(c: &Connection, image_id: &str, member_id: &str) -> ApiResult<
     .optional()?)
 }
 
-pub fn member_list(c: &Connection, image_id: &str) -> ApiResult<Vec<Member>> {
+pub(crate) fn member_list(c: &Connection, image_id: &str) -> ApiResult<Vec<Member>> {
     let mut st = c.prepare(
         "SELECT image_id, member_id, status, created_at, updated_at FROM image_members WHERE image_id = ?1 ORDER BY created_at, member_id",
     )?;
@@ -179,7 +183,7 @@ pub fn member_list(c: &Connection, image_id: &str) -> ApiResult<Vec<Member>> {
 }
 
 /// Every membership of a project, keyed by image, for listing.
-pub fn memberships_of(c: &Connection, member_id: &str) -> ApiResult<Vec<Member>> {
+pub(crate) fn memberships_of(c: &Connection, member_id: &str) -> ApiResult<Vec<Member>> {
     let mut st = c.prepare(
         "SELECT image_id, member_id, status, created_at, updated_at FROM image_members WHERE member_id = ?1",
     )?;
@@ -189,7 +193,7 @@ pub fn memberships_of(c: &Connection, member_id: &str) -> ApiResult<Vec<Member>>
     Ok(rows)
 }
 
-pub fn member_delete(c: &Connection, image_id: &str, member_id: &str) -> ApiResult<bool> {
+pub(crate) fn member_delete(c: &Connection, image_id: &str, member_id: &str) -> ApiResult<bool> {
     Ok(c.execute(
         "DELETE FROM image_members WHERE image_id = ?1 AND member_id = ?2",
         [image_id, member_id],
@@ -221,7 +225,7 @@ fn task_row(r: &Row) -> rusqlite::Result<Task> {
     })
 }
 
-pub fn task_upsert(c: &Connection, t: &Task) -> ApiResult<()> {
+pub(crate) fn task_upsert(c: &Connection, t: &Task) -> ApiResult<()> {
     c.execute(
         &format!("INSERT INTO image_tasks ({TASK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
           ON CONFLICT (id) DO UPDATE SET status = excluded.status, result = excluded.result,
@@ -235,7 +239,7 @@ pub fn task_upsert(c: &Connection, t: &Task) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn task_get(c: &Connection, id: &str) -> ApiResult<Option<Task>> {
+pub(crate) fn task_get(c: &Connection, id: &str) -> ApiResult<Option<Task>> {
     Ok(c.query_row(
         &format!("SELECT {TASK_COLS} FROM image_tasks WHERE id = ?1"),
         [id],
@@ -244,7 +248,7 @@ pub fn task_get(c: &Connection, id: &str) -> ApiResult<Option<Task>> {
     .optional()?)
 }
 
-pub fn task_list(c: &Connection) -> ApiResult<Vec<Task>> {
+pub(crate) fn task_list(c: &Connection) -> ApiResult<Vec<Task>> {
     let mut st = c.prepare(&format!(
         "SELECT {TASK_COLS} FROM image_tasks ORDER BY created_at DESC, id"
     ))?;
@@ -252,7 +256,7 @@ pub fn task_list(c: &Connection) -> ApiResult<Vec<Task>> {
     Ok(rows)
 }
 
-pub fn tasks_in_status(c: &Connection, status: &str) -> ApiResult<Vec<Task>> {
+pub(crate) fn tasks_in_status(c: &Connection, status: &str) -> ApiResult<Vec<Task>> {
     let mut st = c.prepare(&format!(
         "SELECT {TASK_COLS} FROM image_tasks WHERE status = ?1"
     ))?;
@@ -262,10 +266,10 @@ pub fn tasks_in_status(c: &Connection, status: &str) -> ApiResult<Vec<Task>> {
     Ok(rows)
 }
 
-pub fn not_found(id: &str) -> ApiError {
+pub(crate) fn not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("No image found with ID {id}"))
 }
 
-pub fn count(c: &Connection) -> ApiResult<i64> {
+pub(crate) fn count(c: &Connection) -> ApiResult<i64> {
     Ok(c.query_row("SELECT count(*) FROM images", [], |r| r.get(0))?)
 }

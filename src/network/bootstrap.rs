@@ -29,10 +29,10 @@ fn service_context(project_id: &str, project_name: &str) -> RequestContext {
 const MARKER: &str = "network_defaults_created";
 
 /// The shared default IPv4 pool's name in DevStack (SUBNETPOOL_NAME_V4).
-pub const DEFAULT_POOL_V4: &str = "shared-default-subnetpool-v4";
+pub(super) const DEFAULT_POOL_V4: &str = "shared-default-subnetpool-v4";
 
 /// The shared default IPv6 pool's name in DevStack (SUBNETPOOL_NAME_V6).
-pub const DEFAULT_POOL_V6: &str = "shared-default-subnetpool-v6";
+pub(super) const DEFAULT_POOL_V6: &str = "shared-default-subnetpool-v6";
 
 /// DevStack's `fd$IPV6_GLOBAL_ID::/56`: a random 40-bit global ID (RFC 4193).
 fn random_ula56() -> Ipv6Net {
@@ -120,7 +120,7 @@ fn private_subnet6_input(
 impl NetworkService {
     /// Creates the default networks unless they were made before (even if a user
     /// deleted them since: a deliberate deletion is respected).
-    pub async fn create_default_networks(
+    pub(crate) async fn create_default_networks(
         &self,
         cfg: &NetworkSection,
         admin_project: &str,

@@ -6,6 +6,6 @@ use rusqlite::Connection;
 use crate::http::error::ApiResult;
 
 /// Resource counts per kind (`network`, `port`, ...), for `onestack status`.
-pub fn counts(c: &Connection) -> ApiResult<Vec<(String, i64)>> {
+pub(crate) fn counts(c: &Connection) -> ApiResult<Vec<(String, i64)>> {
     super::store::counts(c)
 }

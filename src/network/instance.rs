@@ -14,11 +14,11 @@ use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult, neutron};
 
 /// `device_owner` of ports that carry an instance NIC (Nova: `compute:<az>`).
-pub const OWNER_COMPUTE: &str = "compute:nova";
+pub(crate) const OWNER_COMPUTE: &str = "compute:nova";
 
 /// One NIC as the compute service shows and wires it.
 #[derive(Debug, Clone)]
-pub struct InstanceNic {
+pub(crate) struct InstanceNic {
     pub port: Port,
     pub network: Network,
     pub subnets: Vec<Subnet>,
@@ -29,7 +29,7 @@ pub struct InstanceNic {
 impl NetworkService {
     /// Resolves `"auto"`: the one network the project can use (its own or shared,
     /// not external), as Nova's get-me-a-network would settle on.
-    pub async fn network_auto(&self, ctx: &RequestContext) -> ApiResult<String> {
+    pub(crate) async fn network_auto(&self, ctx: &RequestContext) -> ApiResult<String> {
         self.network_if_any(ctx).await?.ok_or_else(|| {
             ApiError::bad_request(
                 "Unable to automatically allocate a network for project: no network is available.",
@@ -39,7 +39,7 @@ impl NetworkService {
 
     /// The one network the project can use, or `None` when it has none (Nova then
     /// boots a server that asked for no network in particular without a NIC).
-    pub async fn network_if_any(&self, ctx: &RequestContext) -> ApiResult<Option<String>> {
+    pub(crate) async fn network_if_any(&self, ctx: &RequestContext) -> ApiResult<Option<String>> {
         let ctx = ctx.clone();
         self.read(move |c| {
             let candidates: Vec<Network> = store::list::<Network>(c)?
@@ -60,7 +60,11 @@ impl NetworkService {
     }
 
     /// Checks that a network exists for the caller (400 as Nova answers, not 404).
-    pub async fn network_for_boot(&self, ctx: &RequestContext, id: String) -> ApiResult<Network> {
+    pub(crate) async fn network_for_boot(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<Network> {
         let ctx = ctx.clone();
         self.read(move |c| {
             let net: Network = load_visible(c, &ctx, &id)
@@ -80,7 +84,7 @@ impl NetworkService {
 
     /// Creates the port of a new NIC with the caller's rights and binds it to
     /// `host` for `device_id`. Security groups may be given by name or id.
-    pub async fn instance_port_create(
+    pub(crate) async fn instance_port_create(
         &self,
         ctx: &RequestContext,
         network_id: String,
@@ -121,7 +125,7 @@ impl NetworkService {
 
     /// Binds a port the user made to `device_id` on `host`: it must be the
     /// caller's and free.
-    pub async fn instance_port_bind(
+    pub(crate) async fn instance_port_bind(
         &self,
         ctx: &RequestContext,
         port_id: String,
@@ -147,7 +151,11 @@ impl NetworkService {
 
     /// Gives a NIC's port back: deleted when compute made it, else unbound. A port
     /// that is already gone is fine (replayed after a crash).
-    pub async fn instance_port_release(&self, port_id: String, delete: bool) -> ApiResult<()> {
+    pub(crate) async fn instance_port_release(
+        &self,
+        port_id: String,
+        delete: bool,
+    ) -> ApiResult<()> {
         self.write(move |c| {
             let Some(mut port) = store::get::<Port>(c, &port_id)? else {
                 return Ok(());
@@ -167,7 +175,7 @@ impl NetworkService {
     }
 
     /// Adds or removes a security group (by name or id) on every given port.
-    pub async fn instance_security_group(
+    pub(crate) async fn instance_security_group(
         &self,
         ctx: &RequestContext,
         port_ids: Vec<String>,
@@ -219,7 +227,7 @@ impl NetworkService {
     }
 
     /// The NICs behind `port_ids`, in that order (missing ports are skipped).
-    pub async fn instance_nics(&self, port_ids: Vec<String>) -> ApiResult<Vec<InstanceNic>> {
+    pub(crate) async fn instance_nics(&self, port_ids: Vec<String>) -> ApiResult<Vec<InstanceNic>> {
         self.read(move |c| {
             if port_ids.is_empty() {
                 return Ok(vec![]);
@@ -257,7 +265,11 @@ impl NetworkService {
     }
 
     /// The port on `network_id` holding `ip`, for the metadata service.
-    pub async fn port_by_address(&self, network_id: String, ip: String) -> ApiResult<Option<Port>> {
+    pub(crate) async fn port_by_address(
+        &self,
+        network_id: String,
+        ip: String,
+    ) -> ApiResult<Option<Port>> {
         self.read(move |c| {
             Ok(store::list::<Port>(c)?.into_iter().find(|p| {
                 p.network_id == network_id && p.fixed_ips.iter().any(|f| f.ip_address == ip)
@@ -268,7 +280,7 @@ impl NetworkService {
 
     /// Waits until the dataplane converged every change committed before this call
     /// (or `timeout` passes: the caller then goes on and the VMM reports any gap).
-    pub async fn wait_converged(&self, timeout: Duration) -> bool {
+    pub(crate) async fn wait_converged(&self, timeout: Duration) -> bool {
         let target = self.change_seq();
         let mut rx = self.inner.converged.subscribe();
         let done = tokio::time::timeout(timeout, rx.wait_for(|seen| *seen >= target)).await;
@@ -322,7 +334,7 @@ fn group_ids(c: &Connection, project: &str, wanted: &[String]) -> ApiResult<Vec<
 
 impl NetworkService {
     /// Security group id → name, for server views.
-    pub async fn security_group_names(
+    pub(crate) async fn security_group_names(
         &self,
     ) -> ApiResult<std::collections::HashMap<String, String>> {
         self.read(|c| {
@@ -335,7 +347,8 @@ impl NetworkService {
     }
 
     /// Ports whose device is `device_id` (a server), for os-interface.
-    pub async fn ports_of_device(&self, device_id: String) -> ApiResult<Vec<Port>> {
+    #[cfg(test)]
+    pub(crate) async fn ports_of_device(&self, device_id: String) -> ApiResult<Vec<Port>> {
         self.read(move |c| {
             Ok(store::list::<Port>(c)?
                 .into_iter()
@@ -347,7 +360,7 @@ impl NetworkService {
     /// What Nova's API checks before it accepts a server create: every given
     /// port is the caller's and free, every named security group resolves in
     /// the caller's project (by name or id) or is shared.
-    pub async fn instance_boot_check(
+    pub(crate) async fn instance_boot_check(
         &self,
         ctx: &RequestContext,
         port_ids: Vec<String>,

@@ -14,7 +14,7 @@ fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::bad_request(format!("Invalid input for operation: {}", msg.into()))
 }
 
-pub fn to_u128(ip: IpAddr) -> u128 {
+pub(crate) fn to_u128(ip: IpAddr) -> u128 {
     match ip {
         IpAddr::V4(v4) => u128::from(u32::from(v4)),
         IpAddr::V6(v6) => u128::from(v6),
@@ -30,7 +30,7 @@ fn from_u128(n: u128, v6: bool) -> IpAddr {
 }
 
 /// Parses a subnet CIDR, refusing host bits as Neutron does.
-pub fn parse_cidr(cidr: &str, ip_version: u8) -> ApiResult<IpNet> {
+pub(crate) fn parse_cidr(cidr: &str, ip_version: u8) -> ApiResult<IpNet> {
     let net: IpNet = cidr
         .parse()
         .map_err(|_| bad(format!("'{cidr}' is not a valid IP subnet.")))?;
@@ -55,13 +55,13 @@ pub fn parse_cidr(cidr: &str, ip_version: u8) -> ApiResult<IpNet> {
     Ok(net)
 }
 
-pub fn parse_ip(s: &str) -> ApiResult<IpAddr> {
+pub(crate) fn parse_ip(s: &str) -> ApiResult<IpAddr> {
     s.parse()
         .map_err(|_| bad(format!("'{s}' is not a valid IP address.")))
 }
 
 /// First and last usable host addresses of a subnet.
-pub fn host_range(net: &IpNet) -> (u128, u128) {
+pub(crate) fn host_range(net: &IpNet) -> (u128, u128) {
     let first = to_u128(net.network()) + 1;
     let last = match net {
         IpNet::V4(_) => to_u128(net.broadcast()) - 1,
@@ -70,12 +70,12 @@ pub fn host_range(net: &IpNet) -> (u128, u128) {
     (first, last)
 }
 
-pub fn default_gateway(net: &IpNet) -> IpAddr {
+pub(crate) fn default_gateway(net: &IpNet) -> IpAddr {
     from_u128(host_range(net).0, net.addr().is_ipv6())
 }
 
 /// The whole host range minus the gateway, as at most two pools.
-pub fn default_pools(net: &IpNet, gateway: Option<IpAddr>) -> Vec<AllocationPool> {
+pub(crate) fn default_pools(net: &IpNet, gateway: Option<IpAddr>) -> Vec<AllocationPool> {
     let v6 = net.addr().is_ipv6();
     let (first, last) = host_range(net);
     let mut ranges = vec![(first, last)];
@@ -93,7 +93,7 @@ pub fn default_pools(net: &IpNet, gateway: Option<IpAddr>) -> Vec<AllocationPool
 }
 
 /// Checks given pools: inside the subnet, ordered, not overlapping, gateway outside.
-pub fn check_pools(
+pub(crate) fn check_pools(
     net: &IpNet,
     pools: &[AllocationPool],
     gateway: Option<IpAddr>,
@@ -128,19 +128,8 @@ pub fn check_pools(
     Ok(ranges)
 }
 
-/// Whether an address lies inside one of the pools.
-pub fn in_pools(ip: IpAddr, pools: &[AllocationPool]) -> bool {
-    let n = to_u128(ip);
-    pools.iter().any(
-        |p| match (p.start.parse::<IpAddr>(), p.end.parse::<IpAddr>()) {
-            (Ok(a), Ok(b)) => (to_u128(a)..=to_u128(b)).contains(&n),
-            _ => false,
-        },
-    )
-}
-
 /// The lowest free address of the pools, or 409 when the subnet is full.
-pub fn next_free(
+pub(crate) fn next_free(
     net: &IpNet,
     pools: &[AllocationPool],
     used: &HashSet<String>,
@@ -164,7 +153,7 @@ pub fn next_free(
     ))
 }
 
-pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+pub(crate) fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
@@ -172,7 +161,7 @@ pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
 
 /// Parses a subnet pool's prefix list as Neutron does: CIDRs without host bits, all
 /// of one IP version, merged and sorted. Returns the IP version and the prefixes.
-pub fn pool_prefixes(prefixes: &[String]) -> ApiResult<(u8, Vec<IpNet>)> {
+pub(crate) fn pool_prefixes(prefixes: &[String]) -> ApiResult<(u8, Vec<IpNet>)> {
     let mut nets = Vec::with_capacity(prefixes.len());
     for p in prefixes {
         let net: IpNet = p.parse().map_err(|_| {
@@ -206,7 +195,7 @@ fn bounds(n: &IpNet) -> (u128, u128) {
 
 /// `have` minus `take` as the fewest aligned CIDR blocks, in address order (what
 /// netaddr's `IPSet.iter_cidrs()` yields). Both lists must be of one IP version.
-pub fn difference(have: &[IpNet], take: &[IpNet]) -> Vec<IpNet> {
+pub(crate) fn difference(have: &[IpNet], take: &[IpNet]) -> Vec<IpNet> {
     let v6 = have.first().is_some_and(|n| n.addr().is_ipv6());
     let mut take: Vec<(u128, u128)> = take.iter().map(bounds).collect();
     take.sort_unstable();
@@ -241,7 +230,7 @@ pub fn difference(have: &[IpNet], take: &[IpNet]) -> Vec<IpNet> {
 /// Neutron's pick for "any /prefixlen" from the free blocks of a pool: the smallest
 /// block that can hold it (lowest address first among equals), its first prefix.
 /// Taking from the tightest block keeps large blocks whole for large requests.
-pub fn pick_prefix(free: &[IpNet], prefixlen: u8) -> Option<IpNet> {
+pub(crate) fn pick_prefix(free: &[IpNet], prefixlen: u8) -> Option<IpNet> {
     let mut blocks = free.to_vec();
     blocks.sort_by_key(|b| std::cmp::Reverse(b.prefix_len()));
     blocks
@@ -251,7 +240,7 @@ pub fn pick_prefix(free: &[IpNet], prefixlen: u8) -> Option<IpNet> {
 }
 
 /// The size of a prefix in subnet pool quota units: addresses for IPv4, /64s for IPv6.
-pub fn quota_units(net: &IpNet) -> u128 {
+pub(crate) fn quota_units(net: &IpNet) -> u128 {
     match net {
         IpNet::V4(n) => 1u128 << (32 - n.prefix_len()),
         IpNet::V6(n) => 1u128 << 64u8.saturating_sub(n.prefix_len()),
@@ -259,7 +248,7 @@ pub fn quota_units(net: &IpNet) -> u128 {
 }
 
 /// A random MAC with OpenStack's `fa:16:3e` prefix.
-pub fn random_mac() -> String {
+pub(crate) fn random_mac() -> String {
     let b: [u8; 3] = rand::random();
     format!("fa:16:3e:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2])
 }

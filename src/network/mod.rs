@@ -2,23 +2,23 @@
 //! their port forwardings, security groups and quotas, kept in the database and
 //! converged onto the Linux dataplane.
 
-pub mod api;
+pub(crate) mod api;
 mod bootstrap;
-pub mod facade;
-pub mod instance;
-pub mod ipam;
-pub mod model;
-pub mod networks;
-pub mod plan;
-pub mod port_forwarding;
+pub(crate) mod facade;
+pub(crate) mod instance;
+pub(crate) mod ipam;
+pub(crate) mod model;
+pub(crate) mod networks;
+pub(crate) mod plan;
+pub(crate) mod port_forwarding;
 mod port_status;
-pub mod ports;
+pub(crate) mod ports;
 mod quotas;
-pub mod registration;
-pub mod routers;
-pub mod security;
+pub(crate) mod registration;
+pub(crate) mod routers;
+pub(crate) mod security;
 pub(crate) mod store;
-pub mod subnetpools;
+pub(crate) mod subnetpools;
 
 use std::sync::Arc;
 
@@ -33,11 +33,9 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::policy;
 use model::*;
 
-pub use ports::PortCreate;
-
 /// The networking service. Cloning is cheap; clones share state.
 #[derive(Clone)]
-pub struct NetworkService {
+pub(crate) struct NetworkService {
     inner: Arc<Inner>,
 }
 
@@ -55,7 +53,7 @@ struct Inner {
 }
 
 impl NetworkService {
-    pub fn new(db: Db) -> NetworkService {
+    pub(crate) fn new(db: Db) -> NetworkService {
         NetworkService {
             inner: Arc::new(Inner {
                 db,
@@ -69,12 +67,12 @@ impl NetworkService {
     }
 
     /// Held through a converge (see `Inner::converging`).
-    pub fn converge_gate(&self) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn converge_gate(&self) -> Arc<tokio::sync::Mutex<()>> {
         self.inner.converging.clone()
     }
 
     /// What the dataplane reconciler waits on.
-    pub fn changes(&self) -> Arc<Notify> {
+    pub(crate) fn changes(&self) -> Arc<Notify> {
         self.inner.changed.clone()
     }
 
@@ -99,12 +97,12 @@ impl NetworkService {
     }
 
     /// How many changes were committed so far (read before building a plan).
-    pub fn change_seq(&self) -> u64 {
+    pub(crate) fn change_seq(&self) -> u64 {
         self.inner.changes.load(Ordering::SeqCst)
     }
 
     /// The reconciler converged every change up to `seq`.
-    pub fn mark_converged(&self, seq: u64) {
+    pub(crate) fn mark_converged(&self, seq: u64) {
         self.inner.converged.send_if_modified(|v| {
             let newer = seq > *v;
             if newer {
@@ -115,7 +113,7 @@ impl NetworkService {
     }
 
     /// The whole desired host plan, for the reconciler.
-    pub async fn host_plan(
+    pub(crate) async fn host_plan(
         &self,
         external_bridge: String,
         masquerade: bool,
@@ -187,7 +185,7 @@ fn shared_with_all(c: &Connection, kind: &str, id: &str) -> ApiResult<bool> {
 }
 
 /// Rejects a write whose `If-Match: revision_number=N` no longer holds.
-pub fn check_revision(std: &Std, if_match: Option<&str>) -> ApiResult<()> {
+pub(crate) fn check_revision(std: &Std, if_match: Option<&str>) -> ApiResult<()> {
     let Some(want) = if_match.and_then(|h| h.trim().strip_prefix("revision_number=")) else {
         return Ok(());
     };
@@ -203,7 +201,7 @@ pub fn check_revision(std: &Std, if_match: Option<&str>) -> ApiResult<()> {
 
 impl NetworkService {
     /// `GET /v2.0/network-ip-availabilities[/{id}]` (admin): pool sizes and use.
-    pub async fn ip_availability(
+    pub(crate) async fn ip_availability(
         &self,
         ctx: &RequestContext,
         network_id: Option<String>,
@@ -262,7 +260,7 @@ impl NetworkService {
 }
 
 /// `/v2.0/<collection>/{id}/tags` operations (the standard-attr-tag extension).
-pub enum TagOp {
+pub(crate) enum TagOp {
     Get,
     Check(String),
     Add(String),
@@ -320,7 +318,7 @@ fn apply_tag_op<T: Resource>(
 
 impl NetworkService {
     /// Reads or changes the tags of any taggable resource, by collection name.
-    pub async fn tags(
+    pub(crate) async fn tags(
         &self,
         ctx: &RequestContext,
         collection: String,

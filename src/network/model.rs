@@ -4,23 +4,23 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub const NETWORK: &str = "network";
-pub const SUBNET: &str = "subnet";
-pub const SUBNETPOOL: &str = "subnetpool";
-pub const PORT: &str = "port";
-pub const ROUTER: &str = "router";
-pub const FLOATING_IP: &str = "floatingip";
-pub const SECURITY_GROUP: &str = "security_group";
-pub const SECURITY_GROUP_RULE: &str = "security_group_rule";
+pub(crate) const NETWORK: &str = "network";
+pub(crate) const SUBNET: &str = "subnet";
+pub(crate) const SUBNETPOOL: &str = "subnetpool";
+pub(crate) const PORT: &str = "port";
+pub(crate) const ROUTER: &str = "router";
+pub(crate) const FLOATING_IP: &str = "floatingip";
+pub(crate) const SECURITY_GROUP: &str = "security_group";
+pub(crate) const SECURITY_GROUP_RULE: &str = "security_group_rule";
 
-pub const OWNER_DHCP: &str = "network:dhcp";
-pub const OWNER_ROUTER_INTERFACE: &str = "network:router_interface";
-pub const OWNER_ROUTER_GATEWAY: &str = "network:router_gateway";
-pub const OWNER_FLOATING_IP: &str = "network:floatingip";
+pub(crate) const OWNER_DHCP: &str = "network:dhcp";
+pub(crate) const OWNER_ROUTER_INTERFACE: &str = "network:router_interface";
+pub(crate) const OWNER_ROUTER_GATEWAY: &str = "network:router_gateway";
+pub(crate) const OWNER_FLOATING_IP: &str = "network:floatingip";
 
 /// Attributes every Neutron resource has (standard-attr-* extensions).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Std {
+pub(crate) struct Std {
     pub id: String,
     pub project_id: String,
     pub description: String,
@@ -31,7 +31,7 @@ pub struct Std {
 }
 
 impl Std {
-    pub fn new(project_id: &str, description: Option<String>) -> Std {
+    pub(crate) fn new(project_id: &str, description: Option<String>) -> Std {
         let now = crate::http::time::iso_seconds(chrono::Utc::now());
         Std {
             id: uuid::Uuid::new_v4().to_string(),
@@ -45,14 +45,16 @@ impl Std {
     }
 
     /// Marks a change: newer `updated_at`, next revision.
-    pub fn touch(&mut self) {
+    pub(crate) fn touch(&mut self) {
         self.updated_at = crate::http::time::iso_seconds(chrono::Utc::now());
         self.revision_number += 1;
     }
 }
 
 /// Common access to the standard attributes of any resource.
-pub trait Resource: Serialize + for<'de> Deserialize<'de> + Clone + Send + 'static {
+pub(crate) trait Resource:
+    Serialize + for<'de> Deserialize<'de> + Clone + Send + 'static
+{
     const KIND: &'static str;
     fn std(&self) -> &Std;
     fn std_mut(&mut self) -> &mut Std;
@@ -73,7 +75,7 @@ macro_rules! resource {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Network {
+pub(crate) struct Network {
     #[serde(flatten)]
     pub std: Std,
     pub name: String,
@@ -102,19 +104,19 @@ pub struct Network {
 resource!(Network, NETWORK);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AllocationPool {
+pub(crate) struct AllocationPool {
     pub start: String,
     pub end: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HostRoute {
+pub(crate) struct HostRoute {
     pub destination: String,
     pub nexthop: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Subnet {
+pub(crate) struct Subnet {
     #[serde(flatten)]
     pub std: Std,
     pub name: String,
@@ -141,7 +143,7 @@ resource!(Subnet, SUBNET);
 /// A pool of prefixes that subnets are carved from (Neutron's subnet_allocation).
 /// `prefixes` is kept compacted (merged and sorted), as Neutron shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SubnetPool {
+pub(crate) struct SubnetPool {
     #[serde(flatten)]
     pub std: Std,
     pub name: String,
@@ -160,19 +162,19 @@ pub struct SubnetPool {
 resource!(SubnetPool, SUBNETPOOL);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FixedIp {
+pub(crate) struct FixedIp {
     pub subnet_id: String,
     pub ip_address: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AddressPair {
+pub(crate) struct AddressPair {
     pub ip_address: String,
     pub mac_address: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Port {
+pub(crate) struct Port {
     #[serde(flatten)]
     pub std: Std,
     pub name: String,
@@ -205,20 +207,20 @@ pub struct Port {
 resource!(Port, PORT);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GatewayInfo {
+pub(crate) struct GatewayInfo {
     pub network_id: String,
     pub enable_snat: bool,
     pub external_fixed_ips: Vec<FixedIp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Route {
+pub(crate) struct Route {
     pub destination: String,
     pub nexthop: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Router {
+pub(crate) struct Router {
     #[serde(flatten)]
     pub std: Std,
     pub name: String,
@@ -235,7 +237,7 @@ pub struct Router {
 resource!(Router, ROUTER);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FloatingIp {
+pub(crate) struct FloatingIp {
     #[serde(flatten)]
     pub std: Std,
     pub floating_ip_address: String,
@@ -251,7 +253,7 @@ pub struct FloatingIp {
 resource!(FloatingIp, FLOATING_IP);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SecurityGroup {
+pub(crate) struct SecurityGroup {
     #[serde(flatten)]
     pub std: Std,
     pub name: String,
@@ -261,7 +263,7 @@ pub struct SecurityGroup {
 resource!(SecurityGroup, SECURITY_GROUP);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SecurityGroupRule {
+pub(crate) struct SecurityGroupRule {
     #[serde(flatten)]
     pub std: Std,
     pub security_group_id: String,
@@ -279,7 +281,7 @@ pub struct SecurityGroupRule {
 resource!(SecurityGroupRule, SECURITY_GROUP_RULE);
 
 /// Neutron's default quotas; -1 is unlimited.
-pub const DEFAULT_QUOTAS: &[(&str, i64)] = &[
+pub(crate) const DEFAULT_QUOTAS: &[(&str, i64)] = &[
     ("network", 100),
     ("subnet", 100),
     ("subnetpool", -1),
@@ -295,7 +297,7 @@ pub const DEFAULT_QUOTAS: &[(&str, i64)] = &[
 /// `internal` ports. Not a standard-attribute resource: no project, tags or
 /// timestamps of its own; it belongs to its floating IP.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortForwarding {
+pub(crate) struct PortForwarding {
     pub id: String,
     pub floatingip_id: String,
     pub internal_port_id: String,
@@ -312,7 +314,7 @@ pub struct PortForwarding {
 impl PortForwarding {
     /// The summary a floating IP shows of each of its forwardings (Neutron's
     /// expose-port-forwarding-in-fip fields).
-    pub fn summary(&self) -> Value {
+    pub(crate) fn summary(&self) -> Value {
         let single = |(a, b): (u16, u16)| (a == b).then_some(a);
         serde_json::json!({
             "id": self.id,
@@ -326,7 +328,7 @@ impl PortForwarding {
 
     /// The API view: a single port shows as `external_port` and as a range of one
     /// (`"22:22"`); a range shows `external_port: null`.
-    pub fn view(&self) -> Value {
+    pub(crate) fn view(&self) -> Value {
         let single = |(a, b): (u16, u16)| (a == b).then_some(a);
         serde_json::json!({
             "id": self.id,

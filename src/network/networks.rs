@@ -15,7 +15,7 @@ use crate::http::error::{ApiError, ApiResult, neutron};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct NetworkInput {
+pub(crate) struct NetworkInput {
     pub name: Option<String>,
     pub description: Option<String>,
     pub admin_state_up: Option<bool>,
@@ -40,7 +40,7 @@ pub struct NetworkInput {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct SubnetInput {
+pub(crate) struct SubnetInput {
     pub name: Option<String>,
     pub description: Option<String>,
     pub network_id: Option<String>,
@@ -106,7 +106,7 @@ fn provider_requested(i: &NetworkInput) -> bool {
 
 impl NetworkService {
     /// `POST /v2.0/networks`.
-    pub async fn network_create(
+    pub(crate) async fn network_create(
         &self,
         ctx: &RequestContext,
         input: NetworkInput,
@@ -176,11 +176,11 @@ impl NetworkService {
         .await
     }
 
-    pub async fn network_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Network> {
+    pub(crate) async fn network_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Network> {
         self.get_visible(ctx, id).await
     }
 
-    pub async fn network_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Network>> {
+    pub(crate) async fn network_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Network>> {
         let ctx = ctx.clone();
         self.read(move |c| {
             Ok(store::list::<Network>(c)?
@@ -191,7 +191,7 @@ impl NetworkService {
         .await
     }
 
-    pub async fn network_update(
+    pub(crate) async fn network_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -257,7 +257,7 @@ impl NetworkService {
     }
 
     /// `DELETE /v2.0/networks/{id}`: 409 while ports other than DHCP are in use.
-    pub async fn network_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn network_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         let ctx = ctx.clone();
         self.write(move |c| {
             let net: Network = load_visible(c, &ctx, &id)?;
@@ -301,7 +301,7 @@ impl NetworkService {
     // --- subnets ------------------------------------------------------------------
 
     /// `POST /v2.0/subnets`.
-    pub async fn subnet_create(
+    pub(crate) async fn subnet_create(
         &self,
         ctx: &RequestContext,
         input: SubnetInput,
@@ -310,7 +310,7 @@ impl NetworkService {
         self.write(move |c| subnet_create_tx(c, &ctx, input)).await
     }
 
-    pub async fn subnet_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Subnet> {
+    pub(crate) async fn subnet_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Subnet> {
         let ctx = ctx.clone();
         self.read(move |c| {
             let s: Subnet = store::get(c, &id)?.ok_or_else(|| not_found(SUBNET, &id))?;
@@ -323,7 +323,7 @@ impl NetworkService {
         .await
     }
 
-    pub async fn subnet_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Subnet>> {
+    pub(crate) async fn subnet_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Subnet>> {
         let ctx = ctx.clone();
         self.read(move |c| {
             let mut out = Vec::new();
@@ -339,7 +339,7 @@ impl NetworkService {
         .await
     }
 
-    pub async fn subnet_update(
+    pub(crate) async fn subnet_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -398,7 +398,7 @@ impl NetworkService {
     }
 
     /// `DELETE /v2.0/subnets/{id}`: 409 while addresses other than DHCP are allocated.
-    pub async fn subnet_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn subnet_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         let ctx = ctx.clone();
         self.write(move |c| {
             let s: Subnet = store::get(c, &id)?.filter(|s: &Subnet| sees(&ctx, &s.std.project_id)).ok_or_else(|| not_found(SUBNET, &id))?;

@@ -18,7 +18,7 @@ use crate::http::error::ApiResult;
 
 /// Whether a port stands for an instance NIC the dataplane must wire: bound to a
 /// host, or owned by compute.
-pub fn is_instance_port(p: &Port) -> bool {
+pub(crate) fn is_instance_port(p: &Port) -> bool {
     !p.device_owner.starts_with("network:")
         && (!p.binding_host_id.is_empty() || p.device_owner.starts_with("compute:"))
 }
@@ -68,7 +68,11 @@ fn address_mode(s: &Subnet) -> Ipv6Mode {
         .unwrap_or(Ipv6Mode::Dhcpv6Stateful)
 }
 
-pub fn build(c: &Connection, external_bridge: &str, masquerade: bool) -> ApiResult<HostPlan> {
+pub(crate) fn build(
+    c: &Connection,
+    external_bridge: &str,
+    masquerade: bool,
+) -> ApiResult<HostPlan> {
     let idx = Index {
         networks: store::list::<Network>(c)?
             .into_iter()

@@ -18,7 +18,7 @@ use crate::http::error::{ApiError, ApiResult, neutron};
 /// The `port_forwarding` body of a create or update.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct PortForwardingInput {
+pub(crate) struct PortForwardingInput {
     pub external_port: Option<Value>,
     pub internal_port: Option<Value>,
     pub external_port_range: Option<Value>,
@@ -315,7 +315,7 @@ fn bind_fip(c: &Connection, fip: &mut FloatingIp, router: Option<String>) -> Api
 
 /// The 409 Neutron gives when a floating IP with forwardings would be associated
 /// with a port or deleted.
-pub fn check_fip_free(c: &Connection, fip_id: &str) -> ApiResult<()> {
+pub(crate) fn check_fip_free(c: &Connection, fip_id: &str) -> ApiResult<()> {
     if store::pf_list(c, Some(fip_id))?.is_empty() {
         Ok(())
     } else {
@@ -328,7 +328,7 @@ pub fn check_fip_free(c: &Connection, fip_id: &str) -> ApiResult<()> {
 
 /// Drops the forwardings to `port_id` whose address is not in `keep` (a port that
 /// is deleted keeps nothing), freeing floating IPs left without forwardings.
-pub fn forget_port(c: &Connection, port_id: &str, keep: &[FixedIp]) -> ApiResult<()> {
+pub(crate) fn forget_port(c: &Connection, port_id: &str, keep: &[FixedIp]) -> ApiResult<()> {
     for pf in store::pf_list_for_port(c, port_id)? {
         if keep.iter().any(|f| f.ip_address == pf.internal_ip_address) {
             continue;
@@ -345,7 +345,11 @@ pub fn forget_port(c: &Connection, port_id: &str, keep: &[FixedIp]) -> ApiResult
 
 /// Whether a forwarding through `router_id` targets an address in `subnet_id`
 /// (the router interface on that subnet is then in use).
-pub fn router_subnet_in_use(c: &Connection, router_id: &str, subnet_id: &str) -> ApiResult<bool> {
+pub(crate) fn router_subnet_in_use(
+    c: &Connection,
+    router_id: &str,
+    subnet_id: &str,
+) -> ApiResult<bool> {
     for pf in store::pf_list(c, None)? {
         let through = store::get::<FloatingIp>(c, &pf.floatingip_id)?
             .is_some_and(|f| f.router_id.as_deref() == Some(router_id));
@@ -365,7 +369,7 @@ impl NetworkService {
     /// Every forwarding by floating IP id, for the `port_forwardings` attribute
     /// of floating IPs (expose-port-forwarding-in-fip). Callers pass only floating
     /// IPs the caller may see.
-    pub async fn port_forwardings_by_fip(
+    pub(crate) async fn port_forwardings_by_fip(
         &self,
     ) -> ApiResult<std::collections::HashMap<String, Vec<PortForwarding>>> {
         self.read(|c| {
@@ -380,7 +384,7 @@ impl NetworkService {
     }
 
     /// `POST /v2.0/floatingips/{floatingip_id}/port_forwardings`.
-    pub async fn port_forwarding_create(
+    pub(crate) async fn port_forwarding_create(
         &self,
         ctx: &RequestContext,
         fip_id: String,
@@ -422,7 +426,7 @@ impl NetworkService {
     }
 
     /// `GET /v2.0/floatingips/{floatingip_id}/port_forwardings`.
-    pub async fn port_forwarding_list(
+    pub(crate) async fn port_forwarding_list(
         &self,
         ctx: &RequestContext,
         fip_id: String,
@@ -436,7 +440,7 @@ impl NetworkService {
     }
 
     /// `GET /v2.0/floatingips/{floatingip_id}/port_forwardings/{id}`.
-    pub async fn port_forwarding_get(
+    pub(crate) async fn port_forwarding_get(
         &self,
         ctx: &RequestContext,
         fip_id: String,
@@ -452,7 +456,7 @@ impl NetworkService {
 
     /// `PUT /v2.0/floatingips/{floatingip_id}/port_forwardings/{id}`: any attribute;
     /// the result is validated as a create is.
-    pub async fn port_forwarding_update(
+    pub(crate) async fn port_forwarding_update(
         &self,
         ctx: &RequestContext,
         fip_id: String,
@@ -488,7 +492,7 @@ impl NetworkService {
 
     /// `DELETE /v2.0/floatingips/{floatingip_id}/port_forwardings/{id}`: the last
     /// one frees the floating IP from its router.
-    pub async fn port_forwarding_delete(
+    pub(crate) async fn port_forwarding_delete(
         &self,
         ctx: &RequestContext,
         fip_id: String,

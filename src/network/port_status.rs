@@ -17,7 +17,7 @@ const DOWN: &str = "DOWN";
 /// Port id -> new status, for each port whose status differs from what the host
 /// showed. Ports the host did not report on (not wired by the dataplane) keep the
 /// status the API gave them.
-pub fn status_changes<'a>(
+pub(super) fn status_changes<'a>(
     current: impl IntoIterator<Item = (&'a str, &'a str)>,
     observed: &BTreeMap<String, bool>,
 ) -> BTreeMap<String, &'static str> {
@@ -52,7 +52,10 @@ impl NetworkService {
     /// Writes back the port status the dataplane observed (port id -> up), in one
     /// transaction and only when some port changed. Returns how many changed.
     /// It does not wake the reconciler: a status is an outcome, not an intent.
-    pub async fn port_status_sync(&self, observed: BTreeMap<String, bool>) -> ApiResult<usize> {
+    pub(crate) async fn port_status_sync(
+        &self,
+        observed: BTreeMap<String, bool>,
+    ) -> ApiResult<usize> {
         if observed.is_empty() {
             return Ok(0);
         }

@@ -18,14 +18,14 @@ use crate::http::error::{ApiError, ApiResult, neutron};
 
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
-pub struct FixedIpRequest {
+pub(crate) struct FixedIpRequest {
     pub subnet_id: Option<String>,
     pub ip_address: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
-pub struct PortCreate {
+pub(crate) struct PortCreate {
     pub name: Option<String>,
     pub description: Option<String>,
     pub network_id: Option<String>,
@@ -54,7 +54,7 @@ pub struct PortCreate {
 
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
-pub struct AddressPairRequest {
+pub(crate) struct AddressPairRequest {
     pub ip_address: String,
     pub mac_address: Option<String>,
 }
@@ -208,7 +208,7 @@ fn allocate(
 }
 
 /// What the service itself asks for when it makes a port.
-pub struct PortSpec {
+pub(crate) struct PortSpec {
     pub project_id: String,
     pub network_id: String,
     pub name: String,
@@ -218,7 +218,7 @@ pub struct PortSpec {
 }
 
 /// Creates a port for the service's own use (DHCP, router leg, gateway, floating IP).
-pub fn create_service_port(c: &Connection, spec: PortSpec) -> ApiResult<Port> {
+pub(crate) fn create_service_port(c: &Connection, spec: PortSpec) -> ApiResult<Port> {
     let net: Network =
         store::get(c, &spec.network_id)?.ok_or_else(|| not_found(NETWORK, &spec.network_id))?;
     let mut std = Std::new(&spec.project_id, None);
@@ -256,7 +256,7 @@ pub fn create_service_port(c: &Connection, spec: PortSpec) -> ApiResult<Port> {
 
 /// Removes a port with its addresses and MAC, unhooks floating IPs from it and
 /// drops the port forwardings to it.
-pub fn delete_port_tx(c: &Connection, port: &Port) -> ApiResult<()> {
+pub(crate) fn delete_port_tx(c: &Connection, port: &Port) -> ApiResult<()> {
     super::port_forwarding::forget_port(c, &port.std.id, &[])?;
     store::ip_release_port(c, &port.std.id)?;
     store::mac_release_port(c, &port.std.id)?;
@@ -276,7 +276,7 @@ pub fn delete_port_tx(c: &Connection, port: &Port) -> ApiResult<()> {
 
 /// Keeps the network's DHCP port in step with its DHCP-enabled subnets: created
 /// with the first one, one address per such subnet, removed with the last.
-pub fn sync_dhcp_port(c: &Connection, network_id: &str) -> ApiResult<()> {
+pub(crate) fn sync_dhcp_port(c: &Connection, network_id: &str) -> ApiResult<()> {
     let Some(net) = store::get::<Network>(c, network_id)? else {
         return Ok(());
     };
@@ -342,7 +342,7 @@ pub fn sync_dhcp_port(c: &Connection, network_id: &str) -> ApiResult<()> {
 /// external network a new stateful IPv6 subnet gives each router gateway port that
 /// has no IPv6 address one (so a gateway set before `ipv6-public-subnet` existed
 /// routes IPv6 too). DHCP ports follow `sync_dhcp_port`.
-pub fn add_subnet_to_existing_ports(
+pub(crate) fn add_subnet_to_existing_ports(
     c: &Connection,
     net: &Network,
     subnet: &Subnet,
@@ -456,20 +456,24 @@ fn resolve_groups(
 
 impl NetworkService {
     /// `POST /v2.0/ports`.
-    pub async fn port_create(&self, ctx: &RequestContext, input: PortCreate) -> ApiResult<Port> {
+    pub(crate) async fn port_create(
+        &self,
+        ctx: &RequestContext,
+        input: PortCreate,
+    ) -> ApiResult<Port> {
         let ctx = ctx.clone();
         self.write(move |c| port_create_tx(c, &ctx, input)).await
     }
 
-    pub async fn port_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Port> {
+    pub(crate) async fn port_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Port> {
         self.get_visible(ctx, id).await
     }
 
-    pub async fn port_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Port>> {
+    pub(crate) async fn port_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Port>> {
         self.list_owned(ctx).await
     }
 
-    pub async fn port_update(
+    pub(crate) async fn port_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -576,7 +580,7 @@ impl NetworkService {
     }
 
     /// `DELETE /v2.0/ports/{id}`: router legs and gateways go through the router API.
-    pub async fn port_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn port_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         let ctx = ctx.clone();
         self.write(move |c| {
             let p: Port = load_visible(c, &ctx, &id)?;
@@ -715,7 +719,11 @@ fn check_update_policy(ctx: &RequestContext, net: &Network, input: &PortCreate) 
     Ok(())
 }
 
-pub fn port_create_tx(c: &Connection, ctx: &RequestContext, input: PortCreate) -> ApiResult<Port> {
+pub(crate) fn port_create_tx(
+    c: &Connection,
+    ctx: &RequestContext,
+    input: PortCreate,
+) -> ApiResult<Port> {
     let network_id = input
         .network_id
         .clone()

@@ -10,7 +10,7 @@ use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult, neutron};
 
 /// The quotas in force for a project: defaults overridden per project.
-pub fn limits(c: &Connection, project_id: &str) -> ApiResult<BTreeMap<String, i64>> {
+pub(super) fn limits(c: &Connection, project_id: &str) -> ApiResult<BTreeMap<String, i64>> {
     let mut out: BTreeMap<String, i64> = DEFAULT_QUOTAS
         .iter()
         .map(|(k, v)| (k.to_string(), *v))
@@ -22,7 +22,7 @@ pub fn limits(c: &Connection, project_id: &str) -> ApiResult<BTreeMap<String, i6
 }
 
 /// Refuses to create one more `kind` when the project is at its quota.
-pub fn check(c: &Connection, kind: &str, project_id: &str) -> ApiResult<()> {
+pub(super) fn check(c: &Connection, kind: &str, project_id: &str) -> ApiResult<()> {
     let limit = limits(c, project_id)?.get(kind).copied().unwrap_or(-1);
     if limit >= 0 && store::count(c, kind, project_id)? >= limit {
         return Err(ApiError::conflict_typed(
@@ -34,7 +34,7 @@ pub fn check(c: &Connection, kind: &str, project_id: &str) -> ApiResult<()> {
 }
 
 impl NetworkService {
-    pub async fn quota_get(
+    pub(crate) async fn quota_get(
         &self,
         ctx: &RequestContext,
         project_id: String,
@@ -46,7 +46,7 @@ impl NetworkService {
     }
 
     /// Limit and current use of each resource (`/v2.0/quotas/{id}/details`).
-    pub async fn quota_details(
+    pub(crate) async fn quota_details(
         &self,
         ctx: &RequestContext,
         project_id: String,
@@ -65,7 +65,7 @@ impl NetworkService {
         .await
     }
 
-    pub async fn quota_list(
+    pub(crate) async fn quota_list(
         &self,
         ctx: &RequestContext,
     ) -> ApiResult<Vec<(String, BTreeMap<String, i64>)>> {
@@ -79,7 +79,7 @@ impl NetworkService {
         .await
     }
 
-    pub async fn quota_update(
+    pub(crate) async fn quota_update(
         &self,
         ctx: &RequestContext,
         project_id: String,
@@ -113,7 +113,11 @@ impl NetworkService {
         .await
     }
 
-    pub async fn quota_reset(&self, ctx: &RequestContext, project_id: String) -> ApiResult<()> {
+    pub(crate) async fn quota_reset(
+        &self,
+        ctx: &RequestContext,
+        project_id: String,
+    ) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| store::quota_reset(c, &project_id))
             .await

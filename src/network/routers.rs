@@ -14,7 +14,7 @@ use crate::http::error::{ApiError, ApiResult, neutron};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct RouterInput {
+pub(crate) struct RouterInput {
     pub name: Option<String>,
     pub description: Option<String>,
     pub admin_state_up: Option<bool>,
@@ -47,7 +47,7 @@ fn explicit_null<'de, D: serde::Deserializer<'de>>(
 
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
-pub struct GatewayRequest {
+pub(crate) struct GatewayRequest {
     pub network_id: String,
     pub enable_snat: Option<bool>,
     pub external_fixed_ips: Option<Vec<FixedIpRequest>>,
@@ -55,14 +55,14 @@ pub struct GatewayRequest {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct InterfaceRequest {
+pub(crate) struct InterfaceRequest {
     pub subnet_id: Option<String>,
     pub port_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct FloatingIpInput {
+pub(crate) struct FloatingIpInput {
     pub floating_network_id: Option<String>,
     pub floating_ip_address: Option<String>,
     pub subnet_id: Option<String>,
@@ -91,7 +91,7 @@ fn explicit_null_str<'de, D: serde::Deserializer<'de>>(
 
 /// What `add_router_interface` / `remove_router_interface` answer.
 #[derive(Debug, Clone)]
-pub struct InterfaceInfo {
+pub(crate) struct InterfaceInfo {
     pub router_id: String,
     pub project_id: String,
     pub port_id: String,
@@ -253,7 +253,7 @@ fn check_routes(c: &Connection, router_id: &str, routes: &[Route]) -> ApiResult<
 }
 
 impl NetworkService {
-    pub async fn router_create(
+    pub(crate) async fn router_create(
         &self,
         ctx: &RequestContext,
         input: RouterInput,
@@ -299,15 +299,15 @@ impl NetworkService {
         .await
     }
 
-    pub async fn router_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Router> {
+    pub(crate) async fn router_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Router> {
         self.get_visible(ctx, id).await
     }
 
-    pub async fn router_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Router>> {
+    pub(crate) async fn router_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Router>> {
         self.list_owned(ctx).await
     }
 
-    pub async fn router_update(
+    pub(crate) async fn router_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -346,7 +346,7 @@ impl NetworkService {
     }
 
     /// `DELETE /v2.0/routers/{id}`: 409 while interfaces are attached.
-    pub async fn router_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn router_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         let ctx = ctx.clone();
         self.write(move |c| {
             let mut router: Router = load_visible(c, &ctx, &id)?;
@@ -367,7 +367,7 @@ impl NetworkService {
     }
 
     /// `PUT /v2.0/routers/{id}/add_router_interface`.
-    pub async fn router_add_interface(
+    pub(crate) async fn router_add_interface(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -454,7 +454,7 @@ impl NetworkService {
     }
 
     /// `PUT /v2.0/routers/{id}/remove_router_interface`.
-    pub async fn router_remove_interface(
+    pub(crate) async fn router_remove_interface(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -503,7 +503,7 @@ impl NetworkService {
 
     // --- floating IPs -----------------------------------------------------------------
 
-    pub async fn floating_ip_create(
+    pub(crate) async fn floating_ip_create(
         &self,
         ctx: &RequestContext,
         input: FloatingIpInput,
@@ -562,16 +562,23 @@ impl NetworkService {
         .await
     }
 
-    pub async fn floating_ip_get(&self, ctx: &RequestContext, id: String) -> ApiResult<FloatingIp> {
+    pub(crate) async fn floating_ip_get(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<FloatingIp> {
         self.get_visible(ctx, id).await
     }
 
-    pub async fn floating_ip_list(&self, ctx: &RequestContext) -> ApiResult<Vec<FloatingIp>> {
+    pub(crate) async fn floating_ip_list(
+        &self,
+        ctx: &RequestContext,
+    ) -> ApiResult<Vec<FloatingIp>> {
         self.list_owned(ctx).await
     }
 
     /// `PUT /v2.0/floatingips/{id}`: associate with a port, or disassociate with null.
-    pub async fn floating_ip_update(
+    pub(crate) async fn floating_ip_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -622,7 +629,11 @@ impl NetworkService {
         .await
     }
 
-    pub async fn floating_ip_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn floating_ip_delete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<()> {
         let ctx = ctx.clone();
         self.write(move |c| {
             let fip: FloatingIp = load_visible(c, &ctx, &id)?;

@@ -13,7 +13,7 @@ use crate::http::error::{ApiError, ApiResult, neutron};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct GroupInput {
+pub(crate) struct GroupInput {
     pub name: Option<String>,
     pub description: Option<String>,
     pub stateful: Option<bool>,
@@ -24,7 +24,7 @@ pub struct GroupInput {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct RuleInput {
+pub(crate) struct RuleInput {
     pub security_group_id: Option<String>,
     pub direction: Option<String>,
     pub ethertype: Option<String>,
@@ -36,7 +36,15 @@ pub struct RuleInput {
     pub remote_group_id: Option<String>,
     pub remote_address_group_id: Option<String>,
     pub description: Option<String>,
+    #[expect(
+        dead_code,
+        reason = "accepted as Neutron accepts it; a rule belongs to its group's project"
+    )]
     pub project_id: Option<String>,
+    #[expect(
+        dead_code,
+        reason = "accepted as Neutron accepts it; a rule belongs to its group's project"
+    )]
     pub tenant_id: Option<String>,
 }
 
@@ -90,7 +98,7 @@ fn rule(
 
 /// Returns the project's `default` group, creating it with Neutron's default rules
 /// (ingress from members of the group, all egress) when missing.
-pub fn ensure_default_group(c: &Connection, project_id: &str) -> ApiResult<String> {
+pub(crate) fn ensure_default_group(c: &Connection, project_id: &str) -> ApiResult<String> {
     if let Some(sg) = store::list::<SecurityGroup>(c)?
         .into_iter()
         .find(|g| g.std.project_id == project_id && g.name == "default")
@@ -118,7 +126,7 @@ pub fn ensure_default_group(c: &Connection, project_id: &str) -> ApiResult<Strin
     Ok(sg.std.id)
 }
 
-pub fn rules_of(c: &Connection, group_id: &str) -> ApiResult<Vec<SecurityGroupRule>> {
+pub(crate) fn rules_of(c: &Connection, group_id: &str) -> ApiResult<Vec<SecurityGroupRule>> {
     Ok(store::list::<SecurityGroupRule>(c)?
         .into_iter()
         .filter(|r| r.security_group_id == group_id)
@@ -231,7 +239,7 @@ fn check_ports(protocol: Option<&str>, min: Option<u32>, max: Option<u32>) -> Ap
 }
 
 impl NetworkService {
-    pub async fn security_group_create(
+    pub(crate) async fn security_group_create(
         &self,
         ctx: &RequestContext,
         input: GroupInput,
@@ -269,7 +277,7 @@ impl NetworkService {
         .await
     }
 
-    pub async fn security_group_get(
+    pub(crate) async fn security_group_get(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -284,7 +292,7 @@ impl NetworkService {
     }
 
     /// Lists groups; a project's `default` group appears on its first listing.
-    pub async fn security_group_list(
+    pub(crate) async fn security_group_list(
         &self,
         ctx: &RequestContext,
     ) -> ApiResult<Vec<(SecurityGroup, Vec<SecurityGroupRule>)>> {
@@ -311,7 +319,7 @@ impl NetworkService {
         .await
     }
 
-    pub async fn security_group_update(
+    pub(crate) async fn security_group_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -353,7 +361,11 @@ impl NetworkService {
         .await
     }
 
-    pub async fn security_group_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn security_group_delete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<()> {
         let ctx = ctx.clone();
         self.write(move |c| {
             let sg: SecurityGroup = load_visible(c, &ctx, &id)?;
@@ -385,7 +397,7 @@ impl NetworkService {
         .await
     }
 
-    pub async fn security_group_rule_create(
+    pub(crate) async fn security_group_rule_create(
         &self,
         ctx: &RequestContext,
         input: RuleInput,
@@ -454,7 +466,7 @@ impl NetworkService {
         .await
     }
 
-    pub async fn security_group_rule_get(
+    pub(crate) async fn security_group_rule_get(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -462,14 +474,14 @@ impl NetworkService {
         self.get_visible(ctx, id).await
     }
 
-    pub async fn security_group_rule_list(
+    pub(crate) async fn security_group_rule_list(
         &self,
         ctx: &RequestContext,
     ) -> ApiResult<Vec<SecurityGroupRule>> {
         self.list_owned(ctx).await
     }
 
-    pub async fn security_group_rule_delete(
+    pub(crate) async fn security_group_rule_delete(
         &self,
         ctx: &RequestContext,
         id: String,

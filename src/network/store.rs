@@ -12,7 +12,7 @@ fn decode<T: Resource>(doc: String) -> ApiResult<T> {
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("corrupt {} document: {e}", T::KIND)))
 }
 
-pub fn put<T: Resource>(c: &Connection, r: &T) -> ApiResult<()> {
+pub(crate) fn put<T: Resource>(c: &Connection, r: &T) -> ApiResult<()> {
     let doc = serde_json::to_string(r).map_err(|e| ApiError::Internal(e.into()))?;
     c.execute(
         "INSERT INTO net_resources (kind, id, project_id, doc) VALUES (?1, ?2, ?3, ?4)
@@ -22,7 +22,7 @@ pub fn put<T: Resource>(c: &Connection, r: &T) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn get<T: Resource>(c: &Connection, id: &str) -> ApiResult<Option<T>> {
+pub(crate) fn get<T: Resource>(c: &Connection, id: &str) -> ApiResult<Option<T>> {
     let doc: Option<String> = c
         .query_row(
             "SELECT doc FROM net_resources WHERE kind = ?1 AND id = ?2",
@@ -33,7 +33,7 @@ pub fn get<T: Resource>(c: &Connection, id: &str) -> ApiResult<Option<T>> {
     doc.map(decode).transpose()
 }
 
-pub fn list<T: Resource>(c: &Connection) -> ApiResult<Vec<T>> {
+pub(crate) fn list<T: Resource>(c: &Connection) -> ApiResult<Vec<T>> {
     let mut st = c.prepare_cached("SELECT doc FROM net_resources WHERE kind = ?1 ORDER BY id")?;
     let docs: Vec<String> = st
         .query_map([T::KIND], |r| r.get(0))?
@@ -41,7 +41,7 @@ pub fn list<T: Resource>(c: &Connection) -> ApiResult<Vec<T>> {
     docs.into_iter().map(decode).collect()
 }
 
-pub fn count(c: &Connection, kind: &str, project_id: &str) -> ApiResult<i64> {
+pub(crate) fn count(c: &Connection, kind: &str, project_id: &str) -> ApiResult<i64> {
     Ok(c.query_row(
         "SELECT count(*) FROM net_resources WHERE kind = ?1 AND project_id = ?2",
         params![kind, project_id],
@@ -49,7 +49,7 @@ pub fn count(c: &Connection, kind: &str, project_id: &str) -> ApiResult<i64> {
     )?)
 }
 
-pub fn delete<T: Resource>(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn delete<T: Resource>(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute(
         "DELETE FROM net_resources WHERE kind = ?1 AND id = ?2",
         params![T::KIND, id],
@@ -60,7 +60,7 @@ pub fn delete<T: Resource>(c: &Connection, id: &str) -> ApiResult<()> {
 // --- allocations ----------------------------------------------------------------
 
 /// Records an address; a second holder of the same address is a 409.
-pub fn ip_allocate(
+pub(crate) fn ip_allocate(
     c: &Connection,
     subnet_id: &str,
     ip: &str,
@@ -78,13 +78,13 @@ pub fn ip_allocate(
     Ok(())
 }
 
-pub fn ip_release_port(c: &Connection, port_id: &str) -> ApiResult<()> {
+pub(crate) fn ip_release_port(c: &Connection, port_id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM ip_allocations WHERE port_id = ?1", [port_id])?;
     Ok(())
 }
 
 /// Releases `port_id`'s addresses in one subnet.
-pub fn ip_release(c: &Connection, subnet_id: &str, port_id: &str) -> ApiResult<()> {
+pub(crate) fn ip_release(c: &Connection, subnet_id: &str, port_id: &str) -> ApiResult<()> {
     c.execute(
         "DELETE FROM ip_allocations WHERE subnet_id = ?1 AND port_id = ?2",
         [subnet_id, port_id],
@@ -92,7 +92,7 @@ pub fn ip_release(c: &Connection, subnet_id: &str, port_id: &str) -> ApiResult<(
     Ok(())
 }
 
-pub fn ips_in_subnet(c: &Connection, subnet_id: &str) -> ApiResult<Vec<(String, String)>> {
+pub(crate) fn ips_in_subnet(c: &Connection, subnet_id: &str) -> ApiResult<Vec<(String, String)>> {
     let mut st =
         c.prepare_cached("SELECT ip_address, port_id FROM ip_allocations WHERE subnet_id = ?1")?;
     let rows = st
@@ -101,7 +101,7 @@ pub fn ips_in_subnet(c: &Connection, subnet_id: &str) -> ApiResult<Vec<(String, 
     Ok(rows)
 }
 
-pub fn mac_allocate(c: &Connection, mac: &str, port_id: &str) -> ApiResult<()> {
+pub(crate) fn mac_allocate(c: &Connection, mac: &str, port_id: &str) -> ApiResult<()> {
     c.execute(
         "INSERT INTO mac_allocations (mac_address, port_id) VALUES (?1, ?2)",
         params![mac, port_id],
@@ -117,7 +117,7 @@ pub fn mac_allocate(c: &Connection, mac: &str, port_id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn mac_release_port(c: &Connection, port_id: &str) -> ApiResult<()> {
+pub(crate) fn mac_release_port(c: &Connection, port_id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM mac_allocations WHERE port_id = ?1", [port_id])?;
     Ok(())
 }
@@ -125,7 +125,7 @@ pub fn mac_release_port(c: &Connection, port_id: &str) -> ApiResult<()> {
 // --- subnet pool allocations -----------------------------------------------------
 
 /// Records that `subnet_id` holds `cidr` from a pool; the same prefix twice is a 409.
-pub fn pool_allocation_add(
+pub(crate) fn pool_allocation_add(
     c: &Connection,
     subnetpool_id: &str,
     cidr: &str,
@@ -146,7 +146,10 @@ pub fn pool_allocation_add(
 }
 
 /// The prefixes allocated from a pool, with the project holding each.
-pub fn pool_allocations(c: &Connection, subnetpool_id: &str) -> ApiResult<Vec<(String, String)>> {
+pub(crate) fn pool_allocations(
+    c: &Connection,
+    subnetpool_id: &str,
+) -> ApiResult<Vec<(String, String)>> {
     let mut st = c.prepare_cached(
         "SELECT cidr, project_id FROM subnetpool_allocations WHERE subnetpool_id = ?1 ORDER BY cidr",
     )?;
@@ -157,7 +160,7 @@ pub fn pool_allocations(c: &Connection, subnetpool_id: &str) -> ApiResult<Vec<(S
 }
 
 /// Returns a deleted subnet's prefix to its pool (a no-op for other subnets).
-pub fn pool_allocation_release(c: &Connection, subnet_id: &str) -> ApiResult<()> {
+pub(crate) fn pool_allocation_release(c: &Connection, subnet_id: &str) -> ApiResult<()> {
     c.execute(
         "DELETE FROM subnetpool_allocations WHERE subnet_id = ?1",
         [subnet_id],
@@ -167,7 +170,7 @@ pub fn pool_allocation_release(c: &Connection, subnet_id: &str) -> ApiResult<()>
 
 // --- quotas ---------------------------------------------------------------------
 
-pub fn quota_overrides(c: &Connection, project_id: &str) -> ApiResult<Vec<(String, i64)>> {
+pub(crate) fn quota_overrides(c: &Connection, project_id: &str) -> ApiResult<Vec<(String, i64)>> {
     let mut st = c.prepare("SELECT resource, quota FROM net_quotas WHERE project_id = ?1")?;
     let rows = st
         .query_map([project_id], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -175,13 +178,18 @@ pub fn quota_overrides(c: &Connection, project_id: &str) -> ApiResult<Vec<(Strin
     Ok(rows)
 }
 
-pub fn quota_projects(c: &Connection) -> ApiResult<Vec<String>> {
+pub(crate) fn quota_projects(c: &Connection) -> ApiResult<Vec<String>> {
     let mut st = c.prepare("SELECT DISTINCT project_id FROM net_quotas ORDER BY 1")?;
     let rows = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
-pub fn quota_set(c: &Connection, project_id: &str, resource: &str, quota: i64) -> ApiResult<()> {
+pub(crate) fn quota_set(
+    c: &Connection,
+    project_id: &str,
+    resource: &str,
+    quota: i64,
+) -> ApiResult<()> {
     c.execute(
         "INSERT INTO net_quotas (project_id, resource, quota) VALUES (?1, ?2, ?3)
          ON CONFLICT (project_id, resource) DO UPDATE SET quota = excluded.quota",
@@ -190,13 +198,13 @@ pub fn quota_set(c: &Connection, project_id: &str, resource: &str, quota: i64) -
     Ok(())
 }
 
-pub fn quota_reset(c: &Connection, project_id: &str) -> ApiResult<()> {
+pub(crate) fn quota_reset(c: &Connection, project_id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM net_quotas WHERE project_id = ?1", [project_id])?;
     Ok(())
 }
 
 /// Resources per kind, for `onestack status`.
-pub fn counts(c: &Connection) -> ApiResult<Vec<(String, i64)>> {
+pub(crate) fn counts(c: &Connection) -> ApiResult<Vec<(String, i64)>> {
     let mut st =
         c.prepare("SELECT kind, count(*) FROM net_resources GROUP BY kind ORDER BY kind")?;
     let rows = st
@@ -225,7 +233,7 @@ fn pf_row(r: &rusqlite::Row) -> rusqlite::Result<PortForwarding> {
 
 /// Inserts or replaces a port forwarding; a second rule for the same floating IP,
 /// protocol and first external port is a 409.
-pub fn pf_put(c: &Connection, pf: &PortForwarding) -> ApiResult<()> {
+pub(crate) fn pf_put(c: &Connection, pf: &PortForwarding) -> ApiResult<()> {
     c.execute(
         &format!(
             "INSERT INTO net_port_forwardings ({PF_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -259,7 +267,7 @@ pub fn pf_put(c: &Connection, pf: &PortForwarding) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn pf_get(c: &Connection, id: &str) -> ApiResult<Option<PortForwarding>> {
+pub(crate) fn pf_get(c: &Connection, id: &str) -> ApiResult<Option<PortForwarding>> {
     Ok(c.query_row(
         &format!("SELECT {PF_COLUMNS} FROM net_port_forwardings WHERE id = ?1"),
         [id],
@@ -269,7 +277,10 @@ pub fn pf_get(c: &Connection, id: &str) -> ApiResult<Option<PortForwarding>> {
 }
 
 /// The forwardings of one floating IP, or of every floating IP with `None`.
-pub fn pf_list(c: &Connection, floatingip_id: Option<&str>) -> ApiResult<Vec<PortForwarding>> {
+pub(crate) fn pf_list(
+    c: &Connection,
+    floatingip_id: Option<&str>,
+) -> ApiResult<Vec<PortForwarding>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {PF_COLUMNS} FROM net_port_forwardings
          WHERE ?1 IS NULL OR floatingip_id = ?1 ORDER BY id"
@@ -280,7 +291,7 @@ pub fn pf_list(c: &Connection, floatingip_id: Option<&str>) -> ApiResult<Vec<Por
     Ok(rows)
 }
 
-pub fn pf_list_for_port(c: &Connection, port_id: &str) -> ApiResult<Vec<PortForwarding>> {
+pub(crate) fn pf_list_for_port(c: &Connection, port_id: &str) -> ApiResult<Vec<PortForwarding>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {PF_COLUMNS} FROM net_port_forwardings WHERE internal_port_id = ?1 ORDER BY id"
     ))?;
@@ -288,7 +299,7 @@ pub fn pf_list_for_port(c: &Connection, port_id: &str) -> ApiResult<Vec<PortForw
     Ok(rows)
 }
 
-pub fn pf_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn pf_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM net_port_forwardings WHERE id = ?1", [id])?;
     Ok(())
 }

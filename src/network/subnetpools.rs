@@ -18,7 +18,7 @@ use crate::http::error::{ApiError, ApiResult, neutron};
 /// kept as raw JSON because Neutron converts them from numbers or numeric strings.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct SubnetPoolInput {
+pub(crate) struct SubnetPoolInput {
     pub name: Option<String>,
     pub description: Option<String>,
     pub prefixes: Option<Vec<String>>,
@@ -196,7 +196,7 @@ fn visible_pools(c: &Connection, ctx: &RequestContext) -> ApiResult<Vec<SubnetPo
 
 impl NetworkService {
     /// `POST /v2.0/subnetpools`: shared and default pools are for administrators.
-    pub async fn subnetpool_create(
+    pub(crate) async fn subnetpool_create(
         &self,
         ctx: &RequestContext,
         input: SubnetPoolInput,
@@ -265,18 +265,22 @@ impl NetworkService {
     }
 
     /// `GET /v2.0/subnetpools/{id}`: the caller's pools and shared ones.
-    pub async fn subnetpool_get(&self, ctx: &RequestContext, id: String) -> ApiResult<SubnetPool> {
+    pub(crate) async fn subnetpool_get(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<SubnetPool> {
         self.get_visible(ctx, id).await
     }
 
     /// `GET /v2.0/subnetpools`.
-    pub async fn subnetpool_list(&self, ctx: &RequestContext) -> ApiResult<Vec<SubnetPool>> {
+    pub(crate) async fn subnetpool_list(&self, ctx: &RequestContext) -> ApiResult<Vec<SubnetPool>> {
         let ctx = ctx.clone();
         self.read(move |c| visible_pools(c, &ctx)).await
     }
 
     /// `PUT /v2.0/subnetpools/{id}`: prefixes may only grow; `shared` is fixed.
-    pub async fn subnetpool_update(
+    pub(crate) async fn subnetpool_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -295,7 +299,11 @@ impl NetworkService {
     }
 
     /// `DELETE /v2.0/subnetpools/{id}`: refused while subnets hold its prefixes.
-    pub async fn subnetpool_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn subnetpool_delete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<()> {
         let ctx = ctx.clone();
         self.write(move |c| {
             let pool: SubnetPool = load_visible(c, &ctx, &id)?;
@@ -312,7 +320,7 @@ impl NetworkService {
     }
 
     /// `PUT /v2.0/subnetpools/{id}/add_prefixes`: returns the new prefix list.
-    pub async fn subnetpool_add_prefixes(
+    pub(crate) async fn subnetpool_add_prefixes(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -331,7 +339,7 @@ impl NetworkService {
     }
 
     /// `PUT /v2.0/subnetpools/{id}/remove_prefixes`: refused for prefixes in use.
-    pub async fn subnetpool_remove_prefixes(
+    pub(crate) async fn subnetpool_remove_prefixes(
         &self,
         ctx: &RequestContext,
         id: String,

@@ -13,26 +13,26 @@ use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 /// The byte stream both front-ends hand to the service and get back from it.
-pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
 /// Directory of object files, below the state directory.
-pub const OBJECTS_DIR: &str = "objects";
+pub(crate) const OBJECTS_DIR: &str = "objects";
 
 #[derive(Clone)]
-pub struct Blobs {
+pub(crate) struct Blobs {
     dir: PathBuf,
 }
 
 /// A finished write: the new file's id, its size and MD5 (hex).
 #[derive(Debug)]
-pub struct Written {
+pub(crate) struct Written {
     pub blob: String,
     pub size: u64,
     pub md5: String,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum WriteError {
+pub(crate) enum WriteError {
     #[error("object too large")]
     TooLarge,
     #[error("the client stopped sending: {0}")]
@@ -43,7 +43,7 @@ pub enum WriteError {
 
 impl Blobs {
     /// Opens the store, emptying `tmp/` (writes a crash interrupted).
-    pub fn open(state_dir: &Path) -> anyhow::Result<Blobs> {
+    pub(crate) fn open(state_dir: &Path) -> anyhow::Result<Blobs> {
         let dir = state_dir.join(OBJECTS_DIR);
         let tmp = dir.join("tmp");
         if tmp.exists() {
@@ -53,14 +53,18 @@ impl Blobs {
         Ok(Blobs { dir })
     }
 
-    pub fn path(&self, blob: &str) -> PathBuf {
+    pub(crate) fn path(&self, blob: &str) -> PathBuf {
         let shard = blob.get(..2).unwrap_or("00");
         self.dir.join(shard).join(blob)
     }
 
     /// Streams `body` into a new file: temp, fsync, rename, fsync of the directory.
     /// The file is durable when this returns; the caller commits the row naming it.
-    pub async fn write(&self, mut body: ByteStream, limit: u64) -> Result<Written, WriteError> {
+    pub(crate) async fn write(
+        &self,
+        mut body: ByteStream,
+        limit: u64,
+    ) -> Result<Written, WriteError> {
         let blob = uuid::Uuid::new_v4().simple().to_string();
         let tmp = self.dir.join("tmp").join(&blob);
         let mut f = tokio::fs::File::create(&tmp).await?;
@@ -107,7 +111,12 @@ impl Blobs {
     }
 
     /// `len` bytes of the file from `start`, as a stream of 64 KiB chunks.
-    pub async fn read(&self, blob: &str, start: u64, len: u64) -> std::io::Result<ByteStream> {
+    pub(crate) async fn read(
+        &self,
+        blob: &str,
+        start: u64,
+        len: u64,
+    ) -> std::io::Result<ByteStream> {
         let mut f = tokio::fs::File::open(self.path(blob)).await?;
         if start > 0 {
             f.seek(SeekFrom::Start(start)).await?;
@@ -117,7 +126,7 @@ impl Blobs {
     }
 
     /// Unlinks a file no row references; a missing file is already gone.
-    pub async fn remove(&self, blob: &str) -> std::io::Result<()> {
+    pub(crate) async fn remove(&self, blob: &str) -> std::io::Result<()> {
         match tokio::fs::remove_file(self.path(blob)).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -126,7 +135,7 @@ impl Blobs {
 
     /// Every file in the store (for the start-up sweep of files a crash left
     /// behind between their rename and the commit of their row).
-    pub fn list(&self) -> std::io::Result<Vec<String>> {
+    pub(crate) fn list(&self) -> std::io::Result<Vec<String>> {
         let mut out = Vec::new();
         for shard in std::fs::read_dir(&self.dir)? {
             let shard = shard?;
@@ -142,7 +151,7 @@ impl Blobs {
 }
 
 /// A stream of one in-memory buffer (manifests, listings).
-pub fn once(b: Bytes) -> ByteStream {
+pub(crate) fn once(b: Bytes) -> ByteStream {
     Box::pin(futures_util::stream::once(async move { Ok(b) }))
 }
 

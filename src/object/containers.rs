@@ -7,10 +7,10 @@ use crate::http::error::{ApiError, ApiResult};
 
 /// Metadata changes from a request: a header set to a value, or removed (`None`, an
 /// empty value or an `X-Remove-...` header).
-pub type MetaChanges = Vec<(String, Option<String>)>;
+pub(super) type MetaChanges = Vec<(String, Option<String>)>;
 
 /// Applies `changes` to `meta` and checks the user metadata under `prefix`.
-pub fn apply_changes(meta: &mut Meta, changes: &MetaChanges, prefix: &str) -> ApiResult<()> {
+pub(super) fn apply_changes(meta: &mut Meta, changes: &MetaChanges, prefix: &str) -> ApiResult<()> {
     for (k, v) in changes {
         match v {
             Some(v) if !v.is_empty() => {
@@ -27,7 +27,7 @@ pub fn apply_changes(meta: &mut Meta, changes: &MetaChanges, prefix: &str) -> Ap
 impl ObjectService {
     /// Account usage and metadata; an account never written shows as empty (Swift's
     /// `account_autocreate`).
-    pub async fn account_show(&self, account: &str) -> ApiResult<Account> {
+    pub(crate) async fn account_show(&self, account: &str) -> ApiResult<Account> {
         let a = account.to_owned();
         let found = self
             .read(move |c| store::account_get(c, &a).map_err(sql))
@@ -47,7 +47,11 @@ impl ObjectService {
     }
 
     /// Account POST: metadata and temp URL keys.
-    pub async fn account_update(&self, account: &str, changes: MetaChanges) -> ApiResult<()> {
+    pub(crate) async fn account_update(
+        &self,
+        account: &str,
+        changes: MetaChanges,
+    ) -> ApiResult<()> {
         let a = account.to_owned();
         self.write(move |tx| {
             store::account_ensure(tx, &a, model::now_ts()).map_err(sql)?;
@@ -61,7 +65,7 @@ impl ObjectService {
         .await
     }
 
-    pub async fn container_list(
+    pub(crate) async fn container_list(
         &self,
         account: &str,
         q: ListQuery,
@@ -72,7 +76,7 @@ impl ObjectService {
     }
 
     /// Container PUT: creates it (true) or updates its metadata (false).
-    pub async fn container_create(
+    pub(crate) async fn container_create(
         &self,
         account: &str,
         name: &str,
@@ -99,7 +103,7 @@ impl ObjectService {
         .await
     }
 
-    pub async fn container_show(&self, account: &str, name: &str) -> ApiResult<Container> {
+    pub(crate) async fn container_show(&self, account: &str, name: &str) -> ApiResult<Container> {
         let (a, n) = (account.to_owned(), name.to_owned());
         self.read(move |c| store::container_get(c, &a, &n).map_err(sql))
             .await?
@@ -107,13 +111,17 @@ impl ObjectService {
     }
 
     /// The container if it exists (for ACL checks before a listing or an object call).
-    pub async fn container_find(&self, account: &str, name: &str) -> ApiResult<Option<Container>> {
+    pub(crate) async fn container_find(
+        &self,
+        account: &str,
+        name: &str,
+    ) -> ApiResult<Option<Container>> {
         let (a, n) = (account.to_owned(), name.to_owned());
         self.read(move |c| store::container_get(c, &a, &n).map_err(sql))
             .await
     }
 
-    pub async fn container_update(
+    pub(crate) async fn container_update(
         &self,
         account: &str,
         name: &str,
@@ -132,7 +140,7 @@ impl ObjectService {
     }
 
     /// Container DELETE: 409 while it holds objects.
-    pub async fn container_delete(&self, account: &str, name: &str) -> ApiResult<()> {
+    pub(crate) async fn container_delete(&self, account: &str, name: &str) -> ApiResult<()> {
         let (a, n) = (account.to_owned(), name.to_owned());
         self.write(move |tx| {
             store::container_get(tx, &a, &n)

@@ -18,7 +18,7 @@ impl ObjectService {
     /// them (its project's reader or member, or a container ACL naming it), at
     /// most `max` bytes. A refusal is a 403, a missing object a 404; an object
     /// that is too large a 400.
-    pub async fn object_read_as(
+    pub(crate) async fn object_read_as(
         &self,
         ctx: &RequestContext,
         project: &str,

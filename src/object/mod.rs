@@ -8,18 +8,18 @@
 //! and `objects.rs` (the service logic), `tasks.rs` (the expirer, the reaper and the
 //! start-up sweep).
 
-pub mod api;
-pub mod blobs;
+pub(crate) mod api;
+pub(crate) mod blobs;
 mod containers;
 mod facade;
-pub mod model;
+pub(crate) mod model;
 pub(crate) mod objects;
-pub mod registration;
-pub mod s3;
+pub(crate) mod registration;
+pub(crate) mod s3;
 pub(crate) mod store;
-pub mod sync;
-pub mod tar;
-pub mod tasks;
+pub(crate) mod sync;
+pub(crate) mod tar;
+pub(crate) mod tasks;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,11 +31,11 @@ use crate::db::Db;
 use crate::http::error::{ApiError, ApiResult};
 use blobs::Blobs;
 
-pub use objects::{ObjectBody, Piece, PutInput};
+pub(crate) use objects::{ObjectBody, Piece, PutInput};
 
 /// The object storage service.
 #[derive(Clone)]
-pub struct ObjectService {
+pub(crate) struct ObjectService {
     inner: Arc<Inner>,
 }
 
@@ -46,7 +46,7 @@ struct Inner {
 
 impl ObjectService {
     /// Opens the file store in `state_dir/objects` (emptying its temp directory).
-    pub fn open(db: Db, state_dir: &Path) -> anyhow::Result<ObjectService> {
+    pub(crate) fn open(db: Db, state_dir: &Path) -> anyhow::Result<ObjectService> {
         Ok(ObjectService {
             inner: Arc::new(Inner {
                 db,

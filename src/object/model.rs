@@ -5,29 +5,33 @@ use std::collections::BTreeMap;
 
 /// Header name (lower case) -> value: user metadata and the system headers Swift
 /// keeps beside it (ACLs, versioning, quotas, temp URL keys).
-pub type Meta = BTreeMap<String, String>;
+pub(crate) type Meta = BTreeMap<String, String>;
 
-pub const MAX_FILE_SIZE: u64 = 5_368_709_122;
-pub const MAX_META_NAME_LENGTH: usize = 128;
-pub const MAX_META_VALUE_LENGTH: usize = 256;
-pub const MAX_META_COUNT: usize = 90;
-pub const MAX_META_OVERALL_SIZE: usize = 4096;
-pub const MAX_OBJECT_NAME_LENGTH: usize = 1024;
-pub const MAX_CONTAINER_NAME_LENGTH: usize = 256;
-pub const LISTING_LIMIT: usize = 10_000;
-pub const MAX_MANIFEST_SEGMENTS: usize = 1000;
-pub const MAX_MANIFEST_SIZE: usize = 8 * 1024 * 1024;
-pub const MAX_BULK_DELETES: usize = 10_000;
+pub(crate) const MAX_FILE_SIZE: u64 = 5_368_709_122;
+pub(crate) const MAX_META_NAME_LENGTH: usize = 128;
+pub(crate) const MAX_META_VALUE_LENGTH: usize = 256;
+pub(crate) const MAX_META_COUNT: usize = 90;
+pub(crate) const MAX_META_OVERALL_SIZE: usize = 4096;
+pub(crate) const MAX_OBJECT_NAME_LENGTH: usize = 1024;
+pub(crate) const MAX_CONTAINER_NAME_LENGTH: usize = 256;
+pub(crate) const LISTING_LIMIT: usize = 10_000;
+pub(crate) const MAX_MANIFEST_SEGMENTS: usize = 1000;
+pub(crate) const MAX_MANIFEST_SIZE: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_BULK_DELETES: usize = 10_000;
 
 /// Account metadata holding its quotas (bytes: either key; objects).
-pub const ACCOUNT_QUOTA_KEYS: &[&str] = &[
+pub(crate) const ACCOUNT_QUOTA_KEYS: &[&str] = &[
     "x-account-meta-quota-bytes",
     "x-account-quota-bytes",
     "x-account-quota-count",
 ];
 
 #[derive(Debug, Clone)]
-pub struct Account {
+pub(crate) struct Account {
+    #[expect(
+        dead_code,
+        reason = "the row's key, kept for logs and debugging; callers already know the account"
+    )]
     pub account: String,
     pub created_at: f64,
     pub put_ts: f64,
@@ -38,7 +42,7 @@ pub struct Account {
 }
 
 #[derive(Debug, Clone)]
-pub struct Container {
+pub(crate) struct Container {
     pub name: String,
     pub created_at: f64,
     pub put_ts: f64,
@@ -48,7 +52,7 @@ pub struct Container {
 }
 
 #[derive(Debug, Clone)]
-pub struct Object {
+pub(crate) struct Object {
     pub account: String,
     pub container: String,
     pub name: String,
@@ -65,7 +69,7 @@ pub struct Object {
 
 /// One segment of a static large object, as stored (the `multipart-manifest=get` form).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct SloSegment {
+pub(crate) struct SloSegment {
     /// `/container/object`
     pub name: String,
     pub hash: String,
@@ -79,7 +83,7 @@ pub struct SloSegment {
 
 /// Listing parameters shared by account and container GETs.
 #[derive(Debug, Clone, Default)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     pub limit: usize,
     pub marker: Option<String>,
     pub end_marker: Option<String>,
@@ -90,13 +94,13 @@ pub struct ListQuery {
 
 /// A listing entry: an item, or a `subdir` rolled up by the delimiter.
 #[derive(Debug, Clone)]
-pub enum Entry<T> {
+pub(crate) enum Entry<T> {
     Item(T),
     Subdir(String),
 }
 
 impl<T> Entry<T> {
-    pub fn key<'a>(&'a self, name: impl Fn(&'a T) -> &'a str) -> &'a str {
+    pub(crate) fn key<'a>(&'a self, name: impl Fn(&'a T) -> &'a str) -> &'a str {
         match self {
             Entry::Item(t) => name(t),
             Entry::Subdir(s) => s,
@@ -105,24 +109,24 @@ impl<T> Entry<T> {
 }
 
 /// Swift's timestamp: seconds with five decimals, as `X-Timestamp` shows it.
-pub fn now_ts() -> f64 {
+pub(crate) fn now_ts() -> f64 {
     let now = chrono::Utc::now();
     let micros = now.timestamp_micros() as f64 / 1e6;
     (micros * 1e5).round() / 1e5
 }
 
-pub fn ts_header(ts: f64) -> String {
+pub(crate) fn ts_header(ts: f64) -> String {
     format!("{ts:.5}")
 }
 
 /// `Last-Modified`: the timestamp rounded up to the second, as an HTTP date.
-pub fn http_date(ts: f64) -> String {
+pub(crate) fn http_date(ts: f64) -> String {
     let secs = ts.ceil().max(0.0) as u64;
     httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
 /// Listing `last_modified`: ISO 8601 with microseconds, no zone (Swift's form).
-pub fn iso_date(ts: f64) -> String {
+pub(crate) fn iso_date(ts: f64) -> String {
     let micros = (ts * 1e6).round() as i64;
     chrono::DateTime::from_timestamp_micros(micros)
         .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
@@ -130,7 +134,7 @@ pub fn iso_date(ts: f64) -> String {
 }
 
 /// Names Swift refuses: empty, too long, NUL, or (containers) with a slash.
-pub fn check_container_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_container_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("Container name required".into());
     }
@@ -150,7 +154,7 @@ pub fn check_container_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn check_object_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_object_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("Object name required".into());
     }
@@ -169,7 +173,7 @@ pub fn check_object_name(name: &str) -> Result<(), String> {
 
 /// Checks user metadata against Swift's limits (`prefix` is e.g. `x-object-meta-`);
 /// the message is Swift's.
-pub fn check_meta(meta: &Meta, prefix: &str) -> Result<(), String> {
+pub(crate) fn check_meta(meta: &Meta, prefix: &str) -> Result<(), String> {
     let mut count = 0;
     let mut size = 0;
     for (k, v) in meta {

@@ -15,7 +15,7 @@ use crate::logged::OrLog;
 
 /// What a PUT carries besides its bytes.
 #[derive(Debug, Clone, Default)]
-pub struct PutInput {
+pub(crate) struct PutInput {
     pub content_type: String,
     /// User metadata (`x-object-meta-*`) and the stored system headers
     /// (`content-disposition`, `content-encoding`, ...).
@@ -33,7 +33,7 @@ pub struct PutInput {
 
 /// A piece of an object's content: part of a file, or bytes in memory.
 #[derive(Debug, Clone)]
-pub enum Piece {
+pub(crate) enum Piece {
     File { blob: String, start: u64, len: u64 },
     Bytes(Bytes),
 }
@@ -50,7 +50,7 @@ impl Piece {
 /// An object ready to be read: its row, its total size and ETag (a large object's
 /// are computed from its segments) and the pieces its content is made of.
 #[derive(Debug, Clone)]
-pub struct ObjectBody {
+pub(crate) struct ObjectBody {
     pub object: Object,
     pub size: u64,
     pub etag: String,
@@ -58,7 +58,7 @@ pub struct ObjectBody {
 }
 
 /// Part of `pieces` from byte `start`, `len` bytes long.
-pub fn slice(pieces: &[Piece], start: u64, len: u64) -> Vec<Piece> {
+pub(crate) fn slice(pieces: &[Piece], start: u64, len: u64) -> Vec<Piece> {
     let mut out = Vec::new();
     let (mut pos, end) = (0u64, start + len);
     for p in pieces {
@@ -167,7 +167,7 @@ fn write_error(e: WriteError) -> ApiError {
 impl ObjectService {
     /// Object PUT: streams the body into a new file, then one transaction replaces
     /// the row (archiving the old one in a versioned container) and fixes the usage.
-    pub async fn object_put(
+    pub(crate) async fn object_put(
         &self,
         account: &str,
         container: &str,
@@ -181,7 +181,7 @@ impl ObjectService {
 
     /// `object_put` with the object's timestamp given (container sync keeps the
     /// source's, so both containers list the same object alike).
-    pub async fn object_put_at(
+    pub(crate) async fn object_put_at(
         &self,
         account: &str,
         container: &str,
@@ -302,7 +302,7 @@ impl ObjectService {
 
     /// Static large object manifest PUT (`?multipart-manifest=put`): every segment
     /// must exist and match the ETag and size given for it.
-    pub async fn object_put_slo(
+    pub(crate) async fn object_put_slo(
         &self,
         account: &str,
         container: &str,
@@ -415,7 +415,7 @@ impl ObjectService {
     }
 
     /// The live object's row, if any.
-    pub async fn object_find(
+    pub(crate) async fn object_find(
         &self,
         account: &str,
         container: &str,
@@ -426,7 +426,7 @@ impl ObjectService {
             .await
     }
 
-    pub async fn object_show(
+    pub(crate) async fn object_show(
         &self,
         account: &str,
         container: &str,
@@ -438,7 +438,7 @@ impl ObjectService {
     }
 
     /// Resolves an object's content: its file, or the segments of a large object.
-    pub async fn object_body(&self, object: Object) -> ApiResult<ObjectBody> {
+    pub(crate) async fn object_body(&self, object: Object) -> ApiResult<ObjectBody> {
         if let Some(m) = &object.slo_manifest {
             let segs: Vec<SloSegment> =
                 serde_json::from_str(m).map_err(|e| ApiError::Internal(e.into()))?;
@@ -529,7 +529,7 @@ impl ObjectService {
     }
 
     /// The bytes of `pieces`, read lazily one piece after the other.
-    pub fn stream(&self, pieces: Vec<Piece>) -> ByteStream {
+    pub(crate) fn stream(&self, pieces: Vec<Piece>) -> ByteStream {
         let blobs = self.blobs().clone();
         Box::pin(
             futures_util::stream::iter(pieces)
@@ -548,7 +548,7 @@ impl ObjectService {
 
     /// Object POST: replaces the user metadata (Swift's fast-POST), content type and
     /// expiry.
-    pub async fn object_update(
+    pub(crate) async fn object_update(
         &self,
         account: &str,
         container: &str,
@@ -589,7 +589,7 @@ impl ObjectService {
     /// Adds one system metadata item to the object just written (its ETag still
     /// `etag`), leaving its timestamp: what the write learned only at the body's
     /// end (an S3 trailer checksum). An object replaced meanwhile is left alone.
-    pub async fn object_sysmeta_set(
+    pub(crate) async fn object_sysmeta_set(
         &self,
         account: &str,
         container: &str,
@@ -619,7 +619,12 @@ impl ObjectService {
 
     /// Object DELETE: in a versioned container (stack mode) the newest archived
     /// version takes its place; in history mode the object is archived first.
-    pub async fn object_delete(&self, account: &str, container: &str, name: &str) -> ApiResult<()> {
+    pub(crate) async fn object_delete(
+        &self,
+        account: &str,
+        container: &str,
+        name: &str,
+    ) -> ApiResult<()> {
         let (a, c, n) = (account.to_owned(), container.to_owned(), name.to_owned());
         self.write(move |tx| {
             let ct = store::container_get(tx, &a, &c)
@@ -694,7 +699,7 @@ impl ObjectService {
         Ok(())
     }
 
-    pub async fn object_list(
+    pub(crate) async fn object_list(
         &self,
         account: &str,
         container: &str,
@@ -712,7 +717,7 @@ impl ObjectService {
 
     /// Deletes a static large object and its segments (`?multipart-manifest=delete`):
     /// (deleted, not found).
-    pub async fn slo_delete(
+    pub(crate) async fn slo_delete(
         &self,
         account: &str,
         container: &str,
@@ -734,7 +739,11 @@ impl ObjectService {
     }
 
     /// Bulk delete: each `container/object` (or `container`) path.
-    pub async fn bulk_delete(&self, account: &str, paths: Vec<String>) -> ApiResult<BulkResult> {
+    pub(crate) async fn bulk_delete(
+        &self,
+        account: &str,
+        paths: Vec<String>,
+    ) -> ApiResult<BulkResult> {
         let mut out = BulkResult::default();
         for p in paths {
             let p = p.trim_start_matches('/');
@@ -756,7 +765,7 @@ impl ObjectService {
 }
 
 #[derive(Debug, Default)]
-pub struct BulkResult {
+pub(crate) struct BulkResult {
     pub deleted: u64,
     pub not_found: u64,
     pub errors: Vec<(String, StatusCode)>,
@@ -765,7 +774,7 @@ pub struct BulkResult {
 /// One entry of a static large object manifest as clients PUT it.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SloPutSegment {
+pub(crate) struct SloPutSegment {
     pub path: String,
     #[serde(default)]
     pub etag: Option<String>,
@@ -776,7 +785,7 @@ pub struct SloPutSegment {
 }
 
 #[derive(Debug, Clone)]
-pub struct ObjectUpdate {
+pub(crate) struct ObjectUpdate {
     pub meta: Meta,
     pub content_type: Option<String>,
     pub delete_at: DeleteAt,
@@ -786,7 +795,7 @@ pub struct ObjectUpdate {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub enum DeleteAt {
+pub(crate) enum DeleteAt {
     Keep,
     Set(i64),
     Remove,

@@ -8,7 +8,7 @@ use crate::cloud::Cloud;
 use crate::profile::ServiceName;
 use crate::services::{Service, StartFuture};
 
-pub struct Registration;
+pub(crate) struct Registration;
 
 impl Service for Registration {
     fn name(&self) -> ServiceName {

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::model::{Account, Container, Entry, ListQuery, Meta, Object};
 
-pub type Res<T> = rusqlite::Result<T>;
+pub(crate) type Res<T> = rusqlite::Result<T>;
 
 fn meta_of(s: String) -> Meta {
     serde_json::from_str(&s).unwrap_or_default()
@@ -15,7 +15,7 @@ fn meta_json(m: &Meta) -> String {
     serde_json::to_string(m).unwrap_or_else(|_| "{}".into())
 }
 
-pub fn account_get(c: &Connection, account: &str) -> Res<Option<Account>> {
+pub(crate) fn account_get(c: &Connection, account: &str) -> Res<Option<Account>> {
     let row = c
         .query_row(
             "SELECT created_at, put_ts, meta FROM swift_accounts WHERE account = ?1",
@@ -56,7 +56,7 @@ pub fn account_get(c: &Connection, account: &str) -> Res<Option<Account>> {
 }
 
 /// Creates the account on first use (Swift's `account_autocreate`).
-pub fn account_ensure(c: &Connection, account: &str, ts: f64) -> Res<()> {
+pub(crate) fn account_ensure(c: &Connection, account: &str, ts: f64) -> Res<()> {
     c.execute(
         "INSERT OR IGNORE INTO swift_accounts (account, created_at, put_ts) VALUES (?1, ?2, ?2)",
         params![account, ts],
@@ -64,7 +64,7 @@ pub fn account_ensure(c: &Connection, account: &str, ts: f64) -> Res<()> {
     Ok(())
 }
 
-pub fn account_set_meta(c: &Connection, account: &str, meta: &Meta) -> Res<()> {
+pub(crate) fn account_set_meta(c: &Connection, account: &str, meta: &Meta) -> Res<()> {
     c.execute(
         "UPDATE swift_accounts SET meta = ?2 WHERE account = ?1",
         params![account, meta_json(meta)],
@@ -85,7 +85,7 @@ fn container_row(r: &Row) -> Res<Container> {
 
 const CONTAINER_COLS: &str = "name, created_at, put_ts, meta, object_count, bytes_used";
 
-pub fn container_get(c: &Connection, account: &str, name: &str) -> Res<Option<Container>> {
+pub(crate) fn container_get(c: &Connection, account: &str, name: &str) -> Res<Option<Container>> {
     c.query_row(
         &format!("SELECT {CONTAINER_COLS} FROM swift_containers WHERE account = ?1 AND name = ?2"),
         params![account, name],
@@ -95,7 +95,7 @@ pub fn container_get(c: &Connection, account: &str, name: &str) -> Res<Option<Co
 }
 
 /// Creates the container; false when it already existed.
-pub fn container_insert(
+pub(crate) fn container_insert(
     c: &Connection,
     account: &str,
     name: &str,
@@ -110,7 +110,12 @@ pub fn container_insert(
     Ok(n == 1)
 }
 
-pub fn container_set_meta(c: &Connection, account: &str, name: &str, meta: &Meta) -> Res<()> {
+pub(crate) fn container_set_meta(
+    c: &Connection,
+    account: &str,
+    name: &str,
+    meta: &Meta,
+) -> Res<()> {
     c.execute(
         "UPDATE swift_containers SET meta = ?3 WHERE account = ?1 AND name = ?2",
         params![account, name, meta_json(meta)],
@@ -118,7 +123,7 @@ pub fn container_set_meta(c: &Connection, account: &str, name: &str, meta: &Meta
     Ok(())
 }
 
-pub fn container_delete(c: &Connection, account: &str, name: &str) -> Res<()> {
+pub(crate) fn container_delete(c: &Connection, account: &str, name: &str) -> Res<()> {
     c.execute(
         "DELETE FROM swift_containers WHERE account = ?1 AND name = ?2",
         params![account, name],
@@ -224,7 +229,11 @@ fn list_names(
     Ok(out)
 }
 
-pub fn container_list(c: &Connection, account: &str, q: &ListQuery) -> Res<Vec<Entry<Container>>> {
+pub(crate) fn container_list(
+    c: &Connection,
+    account: &str,
+    q: &ListQuery,
+) -> Res<Vec<Entry<Container>>> {
     let names = list_names(
         c,
         "SELECT name FROM swift_containers WHERE account = ?1",
@@ -266,7 +275,7 @@ fn object_row(r: &Row) -> Res<Object> {
 }
 
 /// The live object (an expired one is gone at once, before the expirer reaps it).
-pub fn object_get(
+pub(crate) fn object_get(
     c: &Connection,
     account: &str,
     container: &str,
@@ -286,7 +295,7 @@ pub fn object_get(
 
 /// Objects of a listing; expired ones are filtered after the page is cut, which can
 /// only shorten a page while they wait for the expirer.
-pub fn object_list(
+pub(crate) fn object_list(
     c: &Connection,
     account: &str,
     container: &str,
@@ -315,7 +324,7 @@ pub fn object_list(
 
 /// Removes the object's row, fixes the counters and queues its file for reaping.
 /// Returns the removed row.
-pub fn object_remove(
+pub(crate) fn object_remove(
     c: &Connection,
     account: &str,
     container: &str,
@@ -348,7 +357,7 @@ pub fn object_remove(
 }
 
 /// Takes the row out without reaping its file (the file moves to another row).
-pub fn object_detach(
+pub(crate) fn object_detach(
     c: &Connection,
     account: &str,
     container: &str,
@@ -362,7 +371,7 @@ pub fn object_detach(
 }
 
 /// Inserts (the caller removed any previous row first) and counts the object.
-pub fn object_insert(c: &Connection, o: &Object) -> Res<()> {
+pub(crate) fn object_insert(c: &Connection, o: &Object) -> Res<()> {
     c.execute(
         &format!("INSERT INTO swift_objects ({OBJECT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
         params![
@@ -389,7 +398,7 @@ pub fn object_insert(c: &Connection, o: &Object) -> Res<()> {
 }
 
 /// Metadata-only update (POST): user metadata, content type, expiry.
-pub fn object_update_meta(c: &Connection, o: &Object) -> Res<()> {
+pub(crate) fn object_update_meta(c: &Connection, o: &Object) -> Res<()> {
     c.execute(
         "UPDATE swift_objects SET meta = ?4, content_type = ?5, delete_at = ?6, ts = ?7,
          dlo_manifest = ?8
@@ -410,7 +419,7 @@ pub fn object_update_meta(c: &Connection, o: &Object) -> Res<()> {
 
 /// Whether the container holds any row (expired ones still count until reaped,
 /// as in Swift).
-pub fn container_has_objects(c: &Connection, account: &str, container: &str) -> Res<bool> {
+pub(crate) fn container_has_objects(c: &Connection, account: &str, container: &str) -> Res<bool> {
     c.query_row(
         "SELECT EXISTS (SELECT 1 FROM swift_objects WHERE account = ?1 AND container = ?2)",
         params![account, container],
@@ -419,7 +428,11 @@ pub fn container_has_objects(c: &Connection, account: &str, container: &str) -> 
 }
 
 /// Expired objects, oldest first.
-pub fn expired(c: &Connection, now: i64, limit: usize) -> Res<Vec<(String, String, String)>> {
+pub(crate) fn expired(
+    c: &Connection,
+    now: i64,
+    limit: usize,
+) -> Res<Vec<(String, String, String)>> {
     let mut st = c.prepare_cached(
         "SELECT account, container, name FROM swift_objects
          WHERE delete_at IS NOT NULL AND delete_at <= ?1 ORDER BY delete_at LIMIT ?2",
@@ -430,7 +443,7 @@ pub fn expired(c: &Connection, now: i64, limit: usize) -> Res<Vec<(String, Strin
     rows.collect()
 }
 
-pub fn reap_push(c: &Connection, blob: &str) -> Res<()> {
+pub(crate) fn reap_push(c: &Connection, blob: &str) -> Res<()> {
     c.execute(
         "INSERT OR IGNORE INTO swift_reap (blob) VALUES (?1)",
         [blob],
@@ -438,26 +451,26 @@ pub fn reap_push(c: &Connection, blob: &str) -> Res<()> {
     Ok(())
 }
 
-pub fn reap_list(c: &Connection) -> Res<Vec<String>> {
+pub(crate) fn reap_list(c: &Connection) -> Res<Vec<String>> {
     let mut st = c.prepare_cached("SELECT blob FROM swift_reap LIMIT 1000")?;
     let rows = st.query_map([], |r| r.get(0))?;
     rows.collect()
 }
 
-pub fn reap_done(c: &Connection, blob: &str) -> Res<()> {
+pub(crate) fn reap_done(c: &Connection, blob: &str) -> Res<()> {
     c.execute("DELETE FROM swift_reap WHERE blob = ?1", [blob])?;
     Ok(())
 }
 
 /// Every file a row references (for the start-up sweep of orphans).
-pub fn all_blobs(c: &Connection) -> Res<std::collections::HashSet<String>> {
+pub(crate) fn all_blobs(c: &Connection) -> Res<std::collections::HashSet<String>> {
     let mut st = c.prepare("SELECT blob FROM swift_objects WHERE blob IS NOT NULL")?;
     let rows = st.query_map([], |r| r.get(0))?;
     rows.collect()
 }
 
 /// Containers that sync to another (`X-Container-Sync-To` set): (account, name, meta).
-pub fn sync_sources(c: &Connection) -> Res<Vec<(String, String, Meta)>> {
+pub(crate) fn sync_sources(c: &Connection) -> Res<Vec<(String, String, Meta)>> {
     let mut st = c.prepare_cached(
         "SELECT account, name, meta FROM swift_containers
          WHERE meta LIKE '%\"x-container-sync-to\"%'",
@@ -469,7 +482,7 @@ pub fn sync_sources(c: &Connection) -> Res<Vec<(String, String, Meta)>> {
 }
 
 /// Records (or moves forward) the delete of `name` in a syncing container.
-pub fn tombstone_put(
+pub(crate) fn tombstone_put(
     c: &Connection,
     account: &str,
     container: &str,
@@ -485,7 +498,7 @@ pub fn tombstone_put(
 }
 
 /// Deletes in a container after `ts` as (name, timestamp), oldest first.
-pub fn tombstones_since(
+pub(crate) fn tombstones_since(
     c: &Connection,
     account: &str,
     container: &str,
@@ -503,7 +516,7 @@ pub fn tombstones_since(
 }
 
 /// Forgets deletes older than `before` (seconds since the epoch).
-pub fn tombstones_reap(c: &Connection, before: f64) -> Res<usize> {
+pub(crate) fn tombstones_reap(c: &Connection, before: f64) -> Res<usize> {
     c.execute(
         "DELETE FROM swift_tombstones WHERE ts < ?1",
         params![before],
@@ -511,7 +524,7 @@ pub fn tombstones_reap(c: &Connection, before: f64) -> Res<usize> {
 }
 
 /// Live objects of a container changed after `ts`, oldest first.
-pub fn objects_since(
+pub(crate) fn objects_since(
     c: &Connection,
     account: &str,
     container: &str,

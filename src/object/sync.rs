@@ -21,10 +21,10 @@ use super::{ObjectService, PutInput, now_secs, sql, store};
 use crate::http::error::{ApiError, ApiResult};
 
 /// The realm and cluster of `//realm/cluster/account/container`.
-pub const REALM: &str = "realm1";
-pub const CLUSTER: &str = "name1";
+pub(crate) const REALM: &str = "realm1";
+pub(crate) const CLUSTER: &str = "name1";
 /// How often the sync pass runs (tempest's `container_sync_interval` is 5 s).
-pub const SYNC_INTERVAL: Duration = Duration::from_secs(2);
+pub(crate) const SYNC_INTERVAL: Duration = Duration::from_secs(2);
 /// How far behind the clock the sync point stays, in seconds.
 const SETTLE_SECS: f64 = 5.0;
 /// Objects copied (and deletes passed on) per container per pass.
@@ -35,19 +35,19 @@ const RECLAIM_SECS: f64 = 7.0 * 24.0 * 3600.0;
 /// How far a container's sync got: the timestamps up to which its objects were
 /// copied and its deletes passed on.
 #[derive(Clone, Copy, Default)]
-pub struct SyncPoint {
+pub(crate) struct SyncPoint {
     objects: f64,
     deletes: f64,
 }
 
 /// Whether a container syncs to another (its deletes are then remembered).
-pub fn syncs(meta: &Meta) -> bool {
+pub(crate) fn syncs(meta: &Meta) -> bool {
     meta.get("x-container-sync-to")
         .is_some_and(|v| !v.is_empty())
 }
 
 /// The (account, container) an `X-Container-Sync-To` names, or Swift's 400 message.
-pub fn parse_sync_to(value: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_sync_to(value: &str) -> Result<(String, String), String> {
     if let Some(rest) = value.strip_prefix("//") {
         let parts: Vec<&str> = rest.split('/').collect();
         if parts.len() != 4 || parts.iter().any(|p| p.is_empty()) {
@@ -104,7 +104,7 @@ pub fn parse_sync_to(value: &str) -> Result<(String, String), String> {
 impl ObjectService {
     /// One sync pass over every syncing container; `points` keeps, per container,
     /// the timestamp up to which its objects were copied.
-    pub async fn sync_once(
+    pub(crate) async fn sync_once(
         &self,
         points: &mut HashMap<(String, String), SyncPoint>,
     ) -> ApiResult<usize> {
@@ -208,7 +208,7 @@ impl ObjectService {
     }
 
     /// The sync loop, for the daemon's lifetime.
-    pub async fn run_sync(self) {
+    pub(crate) async fn run_sync(self) {
         let mut points = HashMap::new();
         loop {
             match self.sync_once(&mut points).await {

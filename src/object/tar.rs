@@ -8,7 +8,7 @@ const BLOCK: usize = 512;
 
 /// What a header says of the member that follows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
+pub(crate) struct Member {
     pub name: String,
     pub size: u64,
     /// A regular file (the only kind bulk extract stores).
@@ -17,7 +17,7 @@ pub struct Member {
 
 /// A damaged archive, worded as Python's `tarfile` (which Swift's answer quotes).
 #[derive(Debug, thiserror::Error)]
-pub enum TarError {
+pub(crate) enum TarError {
     #[error("{0}")]
     Invalid(&'static str),
     #[error("{0}")]
@@ -25,7 +25,7 @@ pub enum TarError {
 }
 
 /// Reads members from an archive stream in order.
-pub struct TarReader<R> {
+pub(crate) struct TarReader<R> {
     inner: R,
     /// Bytes of the current member not yet read, and its padding to the block.
     remaining: u64,
@@ -91,7 +91,7 @@ fn pax_records(data: &[u8]) -> (Option<String>, Option<u64>) {
 const MAX_META: u64 = 1024 * 1024;
 
 impl<R: AsyncRead + Unpin> TarReader<R> {
-    pub fn new(inner: R) -> TarReader<R> {
+    pub(crate) fn new(inner: R) -> TarReader<R> {
         TarReader {
             inner,
             remaining: 0,
@@ -101,7 +101,7 @@ impl<R: AsyncRead + Unpin> TarReader<R> {
     }
 
     /// Reads up to `max` bytes of the current member; empty at its end.
-    pub async fn read_data(&mut self, max: usize) -> Result<bytes::Bytes, TarError> {
+    pub(crate) async fn read_data(&mut self, max: usize) -> Result<bytes::Bytes, TarError> {
         let want = (self.remaining.min(max as u64)) as usize;
         if want == 0 {
             return Ok(bytes::Bytes::new());
@@ -165,7 +165,7 @@ impl<R: AsyncRead + Unpin> TarReader<R> {
 
     /// The next member (after skipping the rest of the current one), or None at the
     /// end of the archive.
-    pub async fn next_member(&mut self) -> Result<Option<Member>, TarError> {
+    pub(crate) async fn next_member(&mut self) -> Result<Option<Member>, TarError> {
         self.skip_rest().await?;
         if self.done {
             return Ok(None);

@@ -9,7 +9,7 @@ use crate::http::error::ApiResult;
 
 /// How often the expirer looks for expired objects; they are hidden from reads at
 /// once, this only frees their space.
-pub const EXPIRER_INTERVAL: Duration = Duration::from_secs(2);
+pub(crate) const EXPIRER_INTERVAL: Duration = Duration::from_secs(2);
 
 impl ObjectService {
     /// Unlinks the files queued for reaping; a failure leaves them queued.
@@ -37,7 +37,7 @@ impl ObjectService {
     }
 
     /// Deletes up to 1000 expired objects; returns how many.
-    pub async fn expire_once(&self) -> ApiResult<usize> {
+    pub(crate) async fn expire_once(&self) -> ApiResult<usize> {
         let n = self
             .write(|tx| {
                 let rows = store::expired(tx, now_secs(), 1000).map_err(sql)?;
@@ -52,7 +52,7 @@ impl ObjectService {
     }
 
     /// The expirer loop, for the daemon's lifetime.
-    pub async fn run_expirer(self) {
+    pub(crate) async fn run_expirer(self) {
         loop {
             match self.expire_once().await {
                 Ok(0) => tokio::time::sleep(EXPIRER_INTERVAL).await,
@@ -67,7 +67,7 @@ impl ObjectService {
 
     /// At start: unlinks queued files and files no row names (a crash after a
     /// PUT's rename and before its commit: the PUT was never acknowledged).
-    pub async fn recover(&self) -> anyhow::Result<()> {
+    pub(crate) async fn recover(&self) -> anyhow::Result<()> {
         self.reap().await;
         let referenced = self
             .read(|c| store::all_blobs(c).map_err(sql))

@@ -20,7 +20,7 @@ use crate::http::error::{ApiError, ApiResult};
 
 /// What an engine run does to a stack.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Op {
+pub(crate) enum Op {
     Create,
     /// Bring the resources to the stack's (new) template and parameters.
     Update,
@@ -33,8 +33,8 @@ pub enum Op {
 }
 
 /// What `cancel` asks of a running operation.
-pub const CANCEL_ROLLBACK: &str = "rollback";
-pub const CANCEL_NO_ROLLBACK: &str = "no_rollback";
+pub(super) const CANCEL_ROLLBACK: &str = "rollback";
+pub(super) const CANCEL_NO_ROLLBACK: &str = "no_rollback";
 /// Heat's reason for a cancelled operation (`ForcedCancel`).
 const CANCELLED: &str = "Operation cancelled";
 
@@ -45,7 +45,7 @@ const ROLLBACK: &str = "ROLLBACK";
 const DEFAULT_TIMEOUT_MINS: i64 = 60;
 
 /// A new event row for a stack or one of its resources.
-pub fn event(
+pub(super) fn event(
     stack: &Stack,
     resource: Option<&Resource>,
     action: &str,
@@ -115,7 +115,7 @@ impl template::Scope for RunScope<'_> {
 
 /// Evaluates a value of the template against the stack's current resources,
 /// reading the live attributes of every resource it names with `get_attr`.
-pub async fn evaluate(
+pub(super) async fn evaluate(
     cloud: &Cloud,
     ctx: &RequestContext,
     stack: &Stack,
@@ -190,7 +190,7 @@ fn attr_targets(v: &Value, out: &mut BTreeMap<String, super::nested::Wanted>) {
 
 /// Checks every `get_attr` with literal names against the attributes its
 /// resource's type has (Heat refuses such a template at validation).
-pub fn check_attributes(t: &Template, nested: &dyn Fn(&str) -> bool) -> ApiResult<()> {
+pub(super) fn check_attributes(t: &Template, nested: &dyn Fn(&str) -> bool) -> ApiResult<()> {
     fn walk(v: &Value, t: &Template, nested: &dyn Fn(&str) -> bool) -> ApiResult<()> {
         match v {
             Value::Object(m) => {
@@ -884,7 +884,7 @@ impl OrchestrationService {
     /// id, and otherwise fails (the call may or may not have happened), rolling
     /// back when the stack asked for it. Returns how many stacks were resumed and
     /// how many failed.
-    pub async fn recover(&self, cloud: &Cloud) -> ApiResult<(usize, usize)> {
+    pub(crate) async fn recover(&self, cloud: &Cloud) -> ApiResult<(usize, usize)> {
         let stacks = self.read(store::stacks_in_progress).await?;
         let (mut resumed, mut failed) = (0, 0);
         for stack in stacks {

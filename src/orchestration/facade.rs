@@ -9,13 +9,13 @@ use super::OrchestrationService;
 
 impl OrchestrationService {
     /// The service on the state database.
-    pub fn open(db: Db) -> OrchestrationService {
+    pub(crate) fn open(db: Db) -> OrchestrationService {
         OrchestrationService::new(db)
     }
 
     /// Resumes or fails the stack operations a restart interrupted. Run once at
     /// start, after the other services recovered.
-    pub async fn recover_stacks(&self, cloud: &Cloud) {
+    pub(crate) async fn recover_stacks(&self, cloud: &Cloud) {
         match self.recover(cloud).await {
             Ok((resumed, failed)) => {
                 tracing::info!(resumed, failed, "stack operations recovered")
@@ -26,22 +26,22 @@ impl OrchestrationService {
 }
 
 /// The resource types templates may use.
-pub fn resource_types() -> Vec<&'static str> {
+pub(crate) fn resource_types() -> Vec<&'static str> {
     super::resources::type_names()
 }
 
 /// A resource type's schema (`None`: no such type).
-pub fn resource_type_schema(kind: &str) -> Option<serde_json::Value> {
+pub(crate) fn resource_type_schema(kind: &str) -> Option<serde_json::Value> {
     super::resources::type_schema(kind)
 }
 
 /// A resource type's generated template (`None`: no such type).
-pub fn resource_type_template(kind: &str) -> Option<serde_json::Value> {
+pub(crate) fn resource_type_template(kind: &str) -> Option<serde_json::Value> {
     super::resources::type_template(kind)
 }
 
 /// The intrinsic functions of HOT, with Heat's descriptions.
-pub fn template_functions() -> &'static [(&'static str, &'static str)] {
+pub(crate) fn template_functions() -> &'static [(&'static str, &'static str)] {
     &[
         ("get_attr", "A function for resolving resource attributes."),
         ("get_file", "A function for including a file inline."),
@@ -115,6 +115,6 @@ pub fn template_functions() -> &'static [(&'static str, &'static str)] {
 }
 
 /// The HOT versions accepted.
-pub fn template_versions() -> &'static [&'static str] {
+pub(crate) fn template_versions() -> &'static [&'static str] {
     super::template::VERSIONS
 }

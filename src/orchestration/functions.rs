@@ -14,7 +14,7 @@ fn bad(name: &str, why: &str) -> ApiError {
 }
 
 /// Calls the function `name` on its resolved argument.
-pub fn call(name: &str, arg: &Value) -> ApiResult<Value> {
+pub(super) fn call(name: &str, arg: &Value) -> ApiResult<Value> {
     match name {
         "equals" => equals(arg),
         "not" => Ok(Value::Bool(!truth(arg))),

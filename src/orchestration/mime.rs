@@ -8,7 +8,7 @@ use base64::Engine;
 
 /// One part: its text, MIME subtype (`plain` when empty) and file name.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Part {
+pub(crate) struct Part {
     pub text: String,
     pub subtype: String,
     pub filename: String,
@@ -17,7 +17,7 @@ pub struct Part {
 impl Part {
     /// A part as Heat makes one: without a subtype, the file name's stem
     /// (`os.path.splitext(filename)[0]`) is the subtype.
-    pub fn new(text: &str, subtype: &str, filename: &str) -> Part {
+    pub(crate) fn new(text: &str, subtype: &str, filename: &str) -> Part {
         let subtype = if subtype.is_empty() && !filename.is_empty() {
             match filename.rfind('.') {
                 Some(i) if i > 0 => filename[..i].to_owned(),
@@ -67,7 +67,7 @@ impl Part {
 }
 
 /// `MIMEMultipart(_subparts=parts).as_string()`.
-pub fn multipart(parts: &[Part]) -> String {
+pub(crate) fn multipart(parts: &[Part]) -> String {
     use rand::Rng;
     let n: u64 = rand::rng().random_range(1_000_000_000_000_000_000..u64::MAX);
     let boundary = format!("==============={n}==");
@@ -105,7 +105,7 @@ fn param(value: &str, name: &str) -> Option<String> {
 /// The parts of a multipart message (`None`: the text is not one), each
 /// decoded from base64 when it was sent so: what Heat reads with
 /// `email.message_from_string(...).get_payload()`.
-pub fn parts_of(text: &str) -> Option<Vec<Part>> {
+pub(crate) fn parts_of(text: &str) -> Option<Vec<Part>> {
     let text = text.replace("\r\n", "\n");
     let (headers, body) = text.split_once("\n\n")?;
     let ctype = header(headers, "Content-Type")?;
@@ -157,7 +157,7 @@ const CLOUD_CONFIG: &str = "#cloud-config\n# Made by onestack's orchestration fo
 /// A server's user data for `user_data_format: SOFTWARE_CONFIG`: the
 /// cloud-config part, then the user data's own parts when it is a multipart
 /// message, else the user data as one part.
-pub fn software_config_user_data(user_data: &str) -> String {
+pub(crate) fn software_config_user_data(user_data: &str) -> String {
     let mut parts = vec![Part::new(CLOUD_CONFIG, "cloud-config", "cloud-config")];
     match parts_of(user_data) {
         Some(ps) => parts.extend(ps),

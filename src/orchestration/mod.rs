@@ -8,20 +8,20 @@
 //! services' facades), `engine.rs` (create/delete runs and their `recover()`),
 //! `facade.rs` (what the rest of onestack may call).
 
-pub mod api;
+pub(crate) mod api;
 mod engine;
-pub mod facade;
+pub(crate) mod facade;
 mod functions;
 pub(crate) mod mime;
 pub(crate) mod model;
 pub(crate) mod nested;
-pub mod registration;
+pub(crate) mod registration;
 mod remote;
 mod resources;
 pub(crate) mod software;
 mod stacks;
 pub(crate) mod store;
-pub mod template;
+pub(crate) mod template;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,7 +35,7 @@ use model::Stack;
 
 /// The orchestration service: the stacks' state and the engine's per-stack locks.
 #[derive(Clone)]
-pub struct OrchestrationService {
+pub(crate) struct OrchestrationService {
     inner: Arc<Inner>,
 }
 
@@ -48,7 +48,7 @@ struct Inner {
 }
 
 impl OrchestrationService {
-    pub fn new(db: Db) -> OrchestrationService {
+    pub(crate) fn new(db: Db) -> OrchestrationService {
         OrchestrationService {
             inner: Arc::new(Inner {
                 db,

@@ -9,7 +9,7 @@ use crate::http::context::{NamedRef, RequestContext, Scope};
 /// Who created a stack: enough to rebuild a request context after a restart
 /// (Heat keeps a trust for this; no token or secret is stored).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Owner {
+pub(crate) struct Owner {
     pub user_id: String,
     pub user_name: String,
     pub user_domain_id: String,
@@ -23,7 +23,7 @@ pub struct Owner {
 
 impl Owner {
     /// The owner of a stack created by this project-scoped caller.
-    pub fn of(ctx: &RequestContext) -> Option<Owner> {
+    pub(crate) fn of(ctx: &RequestContext) -> Option<Owner> {
         let Scope::Project { project, domain } = &ctx.scope else {
             return None;
         };
@@ -45,7 +45,7 @@ impl Owner {
     }
 
     /// The context the engine acts with on the owner's behalf.
-    pub fn context(&self) -> RequestContext {
+    pub(crate) fn context(&self) -> RequestContext {
         let now = chrono::Utc::now();
         RequestContext {
             user: NamedRef {
@@ -85,7 +85,7 @@ impl Owner {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Stack {
+pub(crate) struct Stack {
     pub id: String,
     pub name: String,
     pub project_id: String,
@@ -112,18 +112,18 @@ pub struct Stack {
 impl Stack {
     /// The template as this stack runs it: parsed, with its conditions decided
     /// by the stack's parameters.
-    pub fn definition(&self) -> crate::http::error::ApiResult<super::template::Template> {
+    pub(crate) fn definition(&self) -> crate::http::error::ApiResult<super::template::Template> {
         super::template::Template::parse(self.template.clone())?.with_conditions(&self.parameters)
     }
 
     /// `CREATE_IN_PROGRESS` and friends.
-    pub fn full_status(&self) -> String {
+    pub(crate) fn full_status(&self) -> String {
         format!("{}_{}", self.action, self.status)
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Resource {
+pub(crate) struct Resource {
     pub stack_id: String,
     pub name: String,
     pub kind: String,
@@ -144,7 +144,7 @@ pub struct Resource {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Event {
+pub(crate) struct Event {
     pub id: String,
     pub stack_id: String,
     pub resource_name: String,
@@ -157,17 +157,17 @@ pub struct Event {
 }
 
 /// Actions and statuses, as Heat spells them.
-pub const CREATE: &str = "CREATE";
-pub const DELETE: &str = "DELETE";
-pub const UPDATE: &str = "UPDATE";
-pub const IN_PROGRESS: &str = "IN_PROGRESS";
-pub const COMPLETE: &str = "COMPLETE";
-pub const FAILED: &str = "FAILED";
-pub const INIT: &str = "INIT";
+pub(crate) const CREATE: &str = "CREATE";
+pub(crate) const DELETE: &str = "DELETE";
+pub(crate) const UPDATE: &str = "UPDATE";
+pub(crate) const IN_PROGRESS: &str = "IN_PROGRESS";
+pub(crate) const COMPLETE: &str = "COMPLETE";
+pub(crate) const FAILED: &str = "FAILED";
+pub(crate) const INIT: &str = "INIT";
 
 /// A software config (Heat's `/software_configs`): immutable once made.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SoftwareConfig {
+pub(crate) struct SoftwareConfig {
     pub id: String,
     pub project_id: String,
     pub name: String,
@@ -181,7 +181,7 @@ pub struct SoftwareConfig {
 
 /// A config deployed to a server (Heat's `/software_deployments`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct SoftwareDeployment {
+pub(crate) struct SoftwareDeployment {
     pub id: String,
     pub project_id: String,
     pub config_id: String,
@@ -197,7 +197,7 @@ pub struct SoftwareDeployment {
 
 /// One signal a wait condition handle received.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Signal {
+pub(crate) struct Signal {
     pub handle_id: String,
     pub signal_id: String,
     pub status: String,

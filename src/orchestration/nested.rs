@@ -21,25 +21,25 @@ use crate::cloud::Cloud;
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 
-pub const GROUP: &str = "OS::Heat::ResourceGroup";
-pub const STACK: &str = "OS::Heat::Stack";
+pub(crate) const GROUP: &str = "OS::Heat::ResourceGroup";
+pub(crate) const STACK: &str = "OS::Heat::Stack";
 
 /// The properties of the built-in nested types.
-pub const GROUP_PROPS: &[&str] = &[
+pub(crate) const GROUP_PROPS: &[&str] = &[
     "count",
     "resource_def",
     "index_var",
     "removal_policies",
     "removal_policies_mode",
 ];
-pub const STACK_PROPS: &[&str] = &["template", "parameters", "timeout", "context"];
+pub(crate) const STACK_PROPS: &[&str] = &["template", "parameters", "timeout", "context"];
 
 /// How deep templates may nest (Heat's `max_nested_stack_depth`).
 const MAX_DEPTH: usize = 5;
 
 /// What kind of child stack a resource type makes.
 #[derive(Debug, Clone)]
-pub enum Nested {
+pub(crate) enum Nested {
     /// A template resource: the file's template, the properties its parameters.
     Template(Value),
     Group,
@@ -48,7 +48,7 @@ pub enum Nested {
 
 /// Whether a resource type is a nested stack, given the stack's files and
 /// registry; a type naming a template file that was not sent is Heat's error.
-pub fn nested_of(
+pub(crate) fn nested_of(
     files: &Map<String, Value>,
     registry: &Map<String, Value>,
     kind: &str,
@@ -92,7 +92,10 @@ fn with_index(v: &Value, var: &str, i: usize) -> Value {
 
 /// The template and given parameter values of a child stack, from its
 /// resource's resolved properties.
-pub fn child_of(n: &Nested, props: &Map<String, Value>) -> ApiResult<(Value, Map<String, Value>)> {
+pub(crate) fn child_of(
+    n: &Nested,
+    props: &Map<String, Value>,
+) -> ApiResult<(Value, Map<String, Value>)> {
     match n {
         Nested::Template(t) => Ok((t.clone(), props.clone())),
         Nested::Stack => {
@@ -156,7 +159,7 @@ pub fn child_of(n: &Nested, props: &Map<String, Value>) -> ApiResult<(Value, Map
 
 /// Checks a resource definition, following template resources and group
 /// members into their templates.
-pub fn check_resource(
+pub(crate) fn check_resource(
     files: &Map<String, Value>,
     registry: &Map<String, Value>,
     name: &str,
@@ -223,7 +226,7 @@ pub fn check_resource(
 }
 
 /// Checks every resource of a template and its `get_attr`s.
-pub fn check_template(
+pub(crate) fn check_template(
     files: &Map<String, Value>,
     registry: &Map<String, Value>,
     t: &Template,
@@ -239,7 +242,7 @@ pub fn check_template(
 
 /// The attributes a template asks of a nested resource: `(attribute, the next
 /// path element)`, which a group's `attributes` and `resource.N` need.
-pub type Wanted = Vec<(String, Option<String>)>;
+pub(crate) type Wanted = Vec<(String, Option<String>)>;
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

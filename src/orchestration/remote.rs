@@ -80,7 +80,11 @@ fn is_url(s: &str) -> bool {
 /// Fills a request's template from its `template_url`, and its `files` with
 /// what its `get_file`s name by URL (absolute, or relative to `template_url`)
 /// and it did not send. A request without URLs is unchanged.
-pub async fn resolve(cloud: &Cloud, ctx: &RequestContext, req: &mut StackCreate) -> ApiResult<()> {
+pub(super) async fn resolve(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    req: &mut StackCreate,
+) -> ApiResult<()> {
     if req.template.is_none()
         && let Some(url) = req.template_url.clone()
     {

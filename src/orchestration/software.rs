@@ -15,7 +15,7 @@ use crate::http::error::{ApiError, ApiResult};
 
 /// `POST /software_configs`.
 #[derive(Debug, Deserialize)]
-pub struct ConfigCreate {
+pub(crate) struct ConfigCreate {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
@@ -32,7 +32,7 @@ pub struct ConfigCreate {
 
 /// `POST /software_deployments`, and `PUT` (where every field is optional).
 #[derive(Debug, Deserialize)]
-pub struct DeploymentInput {
+pub(crate) struct DeploymentInput {
     #[serde(default)]
     pub config_id: Option<String>,
     #[serde(default)]
@@ -52,7 +52,7 @@ pub struct DeploymentInput {
 /// What a wait condition handle's signal carries (every field optional, as
 /// Heat's `curl_cli` sends `{"status": "SUCCESS"}` or nothing at all).
 #[derive(Debug, Default, Deserialize)]
-pub struct SignalInput {
+pub(crate) struct SignalInput {
     #[serde(default)]
     pub status: Option<String>,
     #[serde(default)]
@@ -372,7 +372,7 @@ fn check_status(s: &str) -> ApiResult<()> {
 
 /// A config as heat-api shows it (`detail`: with its body, inputs, outputs and
 /// options, as show does; the list gives the summary).
-pub fn config_view(sc: &SoftwareConfig, detail: bool) -> Value {
+pub(crate) fn config_view(sc: &SoftwareConfig, detail: bool) -> Value {
     let mut v = json!({
         "id": sc.id,
         "name": sc.name,
@@ -389,7 +389,7 @@ pub fn config_view(sc: &SoftwareConfig, detail: bool) -> Value {
 }
 
 /// A deployment as heat-api shows it.
-pub fn deployment_view(d: &SoftwareDeployment) -> Value {
+pub(crate) fn deployment_view(d: &SoftwareDeployment) -> Value {
     json!({
         "id": d.id,
         "config_id": d.config_id,

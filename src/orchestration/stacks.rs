@@ -42,7 +42,7 @@ impl super::template::Scope for PreviewScope<'_> {
 /// The body of `POST /stacks` (and of `POST /validate`, which reads the template
 /// and environment only).
 #[derive(Debug, Deserialize, Default)]
-pub struct StackCreate {
+pub(crate) struct StackCreate {
     pub stack_name: Option<String>,
     pub template: Option<Value>,
     pub template_url: Option<String>,
@@ -51,7 +51,15 @@ pub struct StackCreate {
     pub environment: Option<Value>,
     #[serde(default)]
     pub files: Map<String, Value>,
+    #[expect(
+        dead_code,
+        reason = "accepted as Heat accepts it; the client merges environment files into `environment`"
+    )]
     pub environment_files: Option<Vec<String>>,
+    #[expect(
+        dead_code,
+        reason = "accepted as Heat accepts it; templates from a Swift container are not supported yet"
+    )]
     pub files_container: Option<String>,
     pub disable_rollback: Option<bool>,
     pub timeout_mins: Option<Value>,
@@ -60,7 +68,7 @@ pub struct StackCreate {
 }
 
 /// The template of a request, given inline as a mapping or as text.
-pub fn template_of(req: &StackCreate) -> ApiResult<Template> {
+pub(super) fn template_of(req: &StackCreate) -> ApiResult<Template> {
     let raw = match (&req.template, &req.template_url) {
         (Some(Value::String(text)), _) => super::template::parse_text(text)?,
         (Some(v @ Value::Object(_)), _) => v.clone(),
@@ -100,7 +108,7 @@ pub fn template_of(req: &StackCreate) -> ApiResult<Template> {
 
 /// Reads what a request names by URL from this cloud's object store (see
 /// `remote.rs`).
-pub async fn resolve_remote(
+pub(super) async fn resolve_remote(
     cloud: &Cloud,
     ctx: &RequestContext,
     req: &mut StackCreate,
@@ -109,7 +117,7 @@ pub async fn resolve_remote(
 }
 
 /// The request's `files`: name to text.
-pub fn files_of(req: &StackCreate) -> ApiResult<Map<String, Value>> {
+pub(super) fn files_of(req: &StackCreate) -> ApiResult<Map<String, Value>> {
     if let Some((k, _)) = req.files.iter().find(|(_, v)| !v.is_string()) {
         return Err(ApiError::bad_request(format!(
             "The file {k} in \"files\" is not text."
@@ -120,7 +128,7 @@ pub fn files_of(req: &StackCreate) -> ApiResult<Map<String, Value>> {
 
 /// The environment's `resource_registry`: type to type or file (its
 /// per-resource `resources:` overrides are not supported).
-pub fn registry_of(req: &StackCreate) -> ApiResult<Map<String, Value>> {
+pub(super) fn registry_of(req: &StackCreate) -> ApiResult<Map<String, Value>> {
     match environment_of(req)?.get("resource_registry") {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(m)) => Ok(m
@@ -187,7 +195,7 @@ pub(crate) fn init_rows(stack: &Stack, live: &Template) -> ApiResult<Vec<Resourc
 
 /// The parameter values of a request: the environment's `parameter_defaults`,
 /// then its `parameters`, then the request's own, later ones winning.
-pub fn given_parameters(req: &StackCreate) -> ApiResult<Map<String, Value>> {
+pub(super) fn given_parameters(req: &StackCreate) -> ApiResult<Map<String, Value>> {
     let env = environment_of(req)?;
     let mut out = Map::new();
     for section in ["parameter_defaults", "parameters"] {
@@ -293,7 +301,7 @@ fn timeout_of(v: &Option<Value>) -> ApiResult<Option<i64>> {
 impl OrchestrationService {
     /// `POST /stacks`: validates everything, records the stack and its resources
     /// (INIT) with the owner's identity, and starts the engine.
-    pub async fn stack_create(
+    pub(crate) async fn stack_create(
         &self,
         cloud: &Cloud,
         ctx: &RequestContext,
@@ -371,7 +379,7 @@ impl OrchestrationService {
     /// with their properties resolved as far as they can be before anything
     /// exists (a `get_resource` is the resource's name, a `get_attr` null, as
     /// Heat previews them). Nothing is recorded or created.
-    pub async fn stack_preview(
+    pub(crate) async fn stack_preview(
         &self,
         cloud: &Cloud,
         ctx: &RequestContext,
@@ -406,7 +414,7 @@ impl OrchestrationService {
     /// `PUT /stacks/{name}/{id}` (`patch`: `PATCH`, Heat's `--existing`, where the
     /// stored template and parameters stay unless given): records the new
     /// definition with UPDATE_IN_PROGRESS in one transaction and starts the engine.
-    pub async fn stack_update(
+    pub(crate) async fn stack_update(
         &self,
         cloud: &Cloud,
         ctx: &RequestContext,
@@ -477,7 +485,7 @@ impl OrchestrationService {
     /// engine reads before its next resource (the resource in progress
     /// finishes first). Heat's 400 when the stack is not in an operation that
     /// can be cancelled that way.
-    pub async fn stack_cancel(
+    pub(crate) async fn stack_cancel(
         &self,
         ctx: &RequestContext,
         stack: &Stack,
@@ -507,7 +515,7 @@ impl OrchestrationService {
 
     /// `DELETE /stacks/{name}/{id}`: records DELETE_IN_PROGRESS at once (a running
     /// create stops at its next resource) and starts the engine.
-    pub async fn stack_delete(
+    pub(crate) async fn stack_delete(
         &self,
         cloud: &Cloud,
         ctx: &RequestContext,
@@ -530,7 +538,11 @@ impl OrchestrationService {
 
     /// Live stacks of the caller's project (every project for an admin asking
     /// `global_tenant`).
-    pub async fn stack_list(&self, ctx: &RequestContext, global: bool) -> ApiResult<Vec<Stack>> {
+    pub(crate) async fn stack_list(
+        &self,
+        ctx: &RequestContext,
+        global: bool,
+    ) -> ApiResult<Vec<Stack>> {
         if !ctx.can_read() {
             return Err(ApiError::forbidden());
         }
@@ -547,18 +559,18 @@ impl OrchestrationService {
             .await
     }
 
-    pub async fn stack_resources(&self, stack: &Stack) -> ApiResult<Vec<Resource>> {
+    pub(crate) async fn stack_resources(&self, stack: &Stack) -> ApiResult<Vec<Resource>> {
         let id = stack.id.clone();
         self.read(move |c| store::resource_list(c, &id)).await
     }
 
-    pub async fn stack_events(&self, stack: &Stack) -> ApiResult<Vec<super::model::Event>> {
+    pub(crate) async fn stack_events(&self, stack: &Stack) -> ApiResult<Vec<super::model::Event>> {
         let id = stack.id.clone();
         self.read(move |c| store::event_list(c, &id)).await
     }
 
     /// The outputs, evaluated now: `(key, description, value or error)`.
-    pub async fn stack_outputs(
+    pub(crate) async fn stack_outputs(
         &self,
         cloud: &Cloud,
         stack: &Stack,
@@ -585,20 +597,20 @@ impl OrchestrationService {
 /// `PATCH /stacks/{name}/{id}/resources/{resource}`: Heat's mark-unhealthy body.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MarkUnhealthy {
+pub(crate) struct MarkUnhealthy {
     pub mark_unhealthy: Option<Value>,
     #[serde(default)]
     pub resource_status_reason: Option<String>,
 }
 
 /// The wait condition handle type, the one resource type here that takes signals.
-pub const HANDLE: &str = "OS::Heat::WaitConditionHandle";
+pub(super) const HANDLE: &str = "OS::Heat::WaitConditionHandle";
 
 impl OrchestrationService {
     /// Marks a resource CHECK_FAILED (its next stack update replaces it), or
     /// back to CHECK_COMPLETE, as `openstack stack resource mark unhealthy`
     /// does; refused (409) while an engine run holds the stack.
-    pub async fn resource_mark_unhealthy(
+    pub(crate) async fn resource_mark_unhealthy(
         &self,
         ctx: &RequestContext,
         stack: &Stack,
@@ -667,7 +679,7 @@ impl OrchestrationService {
 
     /// `POST .../resources/{resource}/signal`: a wait condition handle records
     /// the signal; other types take none (Heat's 400).
-    pub async fn resource_signal(
+    pub(crate) async fn resource_signal(
         &self,
         ctx: &RequestContext,
         stack: &Stack,

@@ -15,7 +15,7 @@ fn json_err(e: serde_json::Error) -> ApiError {
 }
 
 /// Heat's timestamp form: `2026-01-01T00:00:00Z`.
-pub fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
@@ -77,7 +77,7 @@ fn finish(row: StackRow) -> ApiResult<Stack> {
 }
 
 /// Inserts a stack; a live stack of the same name in the project is Heat's 409.
-pub fn stack_insert(c: &Connection, s: &Stack) -> ApiResult<()> {
+pub(crate) fn stack_insert(c: &Connection, s: &Stack) -> ApiResult<()> {
     let r = c.execute(
         &format!("INSERT INTO heat_stacks ({STACK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"),
         params![
@@ -111,7 +111,7 @@ pub fn stack_insert(c: &Connection, s: &Stack) -> ApiResult<()> {
     }
 }
 
-pub fn stack_get(c: &Connection, id: &str) -> ApiResult<Option<Stack>> {
+pub(crate) fn stack_get(c: &Connection, id: &str) -> ApiResult<Option<Stack>> {
     c.query_row(
         &format!("SELECT {STACK_COLS} FROM heat_stacks WHERE id = ?1"),
         [id],
@@ -124,7 +124,7 @@ pub fn stack_get(c: &Connection, id: &str) -> ApiResult<Option<Stack>> {
 }
 
 /// A live stack of a project by name.
-pub fn stack_by_name(c: &Connection, project: &str, name: &str) -> ApiResult<Option<Stack>> {
+pub(crate) fn stack_by_name(c: &Connection, project: &str, name: &str) -> ApiResult<Option<Stack>> {
     c.query_row(
         &format!("SELECT {STACK_COLS} FROM heat_stacks WHERE project_id = ?1 AND name = ?2 AND deleted_at IS NULL"),
         [project, name],
@@ -137,7 +137,7 @@ pub fn stack_by_name(c: &Connection, project: &str, name: &str) -> ApiResult<Opt
 }
 
 /// Live stacks, of one project or of all, oldest first.
-pub fn stack_list(c: &Connection, project: Option<&str>) -> ApiResult<Vec<Stack>> {
+pub(crate) fn stack_list(c: &Connection, project: Option<&str>) -> ApiResult<Vec<Stack>> {
     let mut st = c
         .prepare_cached(&format!(
             "SELECT {STACK_COLS} FROM heat_stacks WHERE deleted_at IS NULL \
@@ -153,7 +153,7 @@ pub fn stack_list(c: &Connection, project: Option<&str>) -> ApiResult<Vec<Stack>
 }
 
 /// Stacks an engine was working on (any project).
-pub fn stacks_in_progress(c: &Connection) -> ApiResult<Vec<Stack>> {
+pub(crate) fn stacks_in_progress(c: &Connection) -> ApiResult<Vec<Stack>> {
     let mut st = c
         .prepare_cached(&format!(
             "SELECT {STACK_COLS} FROM heat_stacks WHERE status = 'IN_PROGRESS' AND deleted_at IS NULL"
@@ -167,7 +167,7 @@ pub fn stacks_in_progress(c: &Connection) -> ApiResult<Vec<Stack>> {
     rows.into_iter().map(finish).collect()
 }
 
-pub fn stack_set_status(
+pub(crate) fn stack_set_status(
     c: &Connection,
     id: &str,
     action: &str,
@@ -184,7 +184,7 @@ pub fn stack_set_status(
 
 /// A deleted stack stays readable by id (`DELETE_COMPLETE`), as in Heat, but
 /// leaves the listing and frees its name.
-pub fn stack_mark_deleted(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn stack_mark_deleted(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute(
         "UPDATE heat_stacks SET deleted_at = ?2 WHERE id = ?1",
         params![id, now()],
@@ -217,7 +217,7 @@ fn resource_row(r: &Row) -> rusqlite::Result<(Resource, String, String)> {
     ))
 }
 
-pub fn resource_put(c: &Connection, r: &Resource) -> ApiResult<()> {
+pub(crate) fn resource_put(c: &Connection, r: &Resource) -> ApiResult<()> {
     c.execute(
         &format!("INSERT OR REPLACE INTO heat_resources ({RES_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
         params![
@@ -240,7 +240,7 @@ pub fn resource_put(c: &Connection, r: &Resource) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn resource_list(c: &Connection, stack_id: &str) -> ApiResult<Vec<Resource>> {
+pub(crate) fn resource_list(c: &Connection, stack_id: &str) -> ApiResult<Vec<Resource>> {
     let mut st = c
         .prepare_cached(&format!(
             "SELECT {RES_COLS} FROM heat_resources WHERE stack_id = ?1 ORDER BY created_at, name"
@@ -261,7 +261,7 @@ pub fn resource_list(c: &Connection, stack_id: &str) -> ApiResult<Vec<Resource>>
 }
 
 /// Removes a resource an update dropped from the template.
-pub fn resource_delete(c: &Connection, stack_id: &str, name: &str) -> ApiResult<()> {
+pub(crate) fn resource_delete(c: &Connection, stack_id: &str, name: &str) -> ApiResult<()> {
     c.execute(
         "DELETE FROM heat_resources WHERE stack_id = ?1 AND name = ?2",
         params![stack_id, name],
@@ -271,7 +271,7 @@ pub fn resource_delete(c: &Connection, stack_id: &str, name: &str) -> ApiResult<
 }
 
 /// Replaces a stack's template and parameters when an update is accepted.
-pub fn stack_set_definition(
+pub(crate) fn stack_set_definition(
     c: &Connection,
     id: &str,
     template: &Value,
@@ -293,7 +293,7 @@ pub fn stack_set_definition(
 }
 
 /// Replaces the files and registry a stack's template resources read.
-pub fn stack_set_environment(
+pub(crate) fn stack_set_environment(
     c: &Connection,
     id: &str,
     files: &serde_json::Map<String, Value>,
@@ -313,7 +313,7 @@ pub fn stack_set_environment(
 
 /// Records the definition an update replaces (`Value::Null`: none), what a
 /// rollback returns to.
-pub fn stack_set_previous(c: &Connection, id: &str, previous: &Value) -> ApiResult<()> {
+pub(crate) fn stack_set_previous(c: &Connection, id: &str, previous: &Value) -> ApiResult<()> {
     let text = if previous.is_null() {
         String::new()
     } else {
@@ -328,7 +328,7 @@ pub fn stack_set_previous(c: &Connection, id: &str, previous: &Value) -> ApiResu
 }
 
 /// The definition a rollback returns to (`Value::Null`: none).
-pub fn stack_previous(c: &Connection, id: &str) -> ApiResult<Value> {
+pub(crate) fn stack_previous(c: &Connection, id: &str) -> ApiResult<Value> {
     let text: Option<String> = c
         .query_row(
             "SELECT previous FROM heat_stacks WHERE id = ?1",
@@ -345,7 +345,7 @@ pub fn stack_previous(c: &Connection, id: &str) -> ApiResult<Value> {
 
 /// Asks the running create or update to stop (`rollback`, `no_rollback`; ''
 /// clears the request).
-pub fn stack_set_cancel(c: &Connection, id: &str, cancel: &str) -> ApiResult<()> {
+pub(crate) fn stack_set_cancel(c: &Connection, id: &str, cancel: &str) -> ApiResult<()> {
     c.execute(
         "UPDATE heat_stacks SET cancel = ?2 WHERE id = ?1",
         params![id, cancel],
@@ -355,7 +355,7 @@ pub fn stack_set_cancel(c: &Connection, id: &str, cancel: &str) -> ApiResult<()>
 }
 
 /// The cancel asked of a stack's running operation ('' none).
-pub fn stack_cancel(c: &Connection, id: &str) -> ApiResult<String> {
+pub(crate) fn stack_cancel(c: &Connection, id: &str) -> ApiResult<String> {
     Ok(
         c.query_row("SELECT cancel FROM heat_stacks WHERE id = ?1", [id], |r| {
             r.get::<_, String>(0)
@@ -366,7 +366,7 @@ pub fn stack_cancel(c: &Connection, id: &str) -> ApiResult<String> {
     )
 }
 
-pub fn event_add(c: &Connection, e: &Event) -> ApiResult<()> {
+pub(crate) fn event_add(c: &Connection, e: &Event) -> ApiResult<()> {
     c.execute(
         "INSERT INTO heat_events (id, stack_id, resource_name, resource_type, physical_id, action, status, reason, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -387,7 +387,7 @@ pub fn event_add(c: &Connection, e: &Event) -> ApiResult<()> {
 }
 
 /// A stack's events in the order they happened.
-pub fn event_list(c: &Connection, stack_id: &str) -> ApiResult<Vec<Event>> {
+pub(crate) fn event_list(c: &Connection, stack_id: &str) -> ApiResult<Vec<Event>> {
     let mut st = c
         .prepare_cached(
             "SELECT id, stack_id, resource_name, resource_type, physical_id, action, status, reason, created_at \
@@ -444,7 +444,7 @@ fn config_finish(
     Ok(sc)
 }
 
-pub fn config_insert(c: &Connection, sc: &SoftwareConfig) -> ApiResult<()> {
+pub(crate) fn config_insert(c: &Connection, sc: &SoftwareConfig) -> ApiResult<()> {
     c.execute(
         &format!("INSERT INTO heat_software_configs ({CONFIG_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
         params![
@@ -463,7 +463,7 @@ pub fn config_insert(c: &Connection, sc: &SoftwareConfig) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn config_get(c: &Connection, id: &str) -> ApiResult<Option<SoftwareConfig>> {
+pub(crate) fn config_get(c: &Connection, id: &str) -> ApiResult<Option<SoftwareConfig>> {
     c.query_row(
         &format!("SELECT {CONFIG_COLS} FROM heat_software_configs WHERE id = ?1"),
         [id],
@@ -476,7 +476,7 @@ pub fn config_get(c: &Connection, id: &str) -> ApiResult<Option<SoftwareConfig>>
 }
 
 /// Configs of one project (or of all), oldest first.
-pub fn config_list(c: &Connection, project: Option<&str>) -> ApiResult<Vec<SoftwareConfig>> {
+pub(crate) fn config_list(c: &Connection, project: Option<&str>) -> ApiResult<Vec<SoftwareConfig>> {
     let mut st = c
         .prepare_cached(&format!(
             "SELECT {CONFIG_COLS} FROM heat_software_configs \
@@ -492,7 +492,7 @@ pub fn config_list(c: &Connection, project: Option<&str>) -> ApiResult<Vec<Softw
 }
 
 /// Whether a deployment still uses a config.
-pub fn config_in_use(c: &Connection, id: &str) -> ApiResult<bool> {
+pub(crate) fn config_in_use(c: &Connection, id: &str) -> ApiResult<bool> {
     c.query_row(
         "SELECT EXISTS(SELECT 1 FROM heat_software_deployments WHERE config_id = ?1)",
         [id],
@@ -501,7 +501,7 @@ pub fn config_in_use(c: &Connection, id: &str) -> ApiResult<bool> {
     .map_err(sql)
 }
 
-pub fn config_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn config_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM heat_software_configs WHERE id = ?1", [id])
         .map_err(sql)?;
     Ok(())
@@ -538,7 +538,7 @@ fn deployment_finish(
 }
 
 /// Inserts or replaces a deployment (an update writes the whole row).
-pub fn deployment_put(c: &Connection, d: &SoftwareDeployment) -> ApiResult<()> {
+pub(crate) fn deployment_put(c: &Connection, d: &SoftwareDeployment) -> ApiResult<()> {
     c.execute(
         &format!("INSERT OR REPLACE INTO heat_software_deployments ({DEPLOY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
         params![
@@ -559,7 +559,7 @@ pub fn deployment_put(c: &Connection, d: &SoftwareDeployment) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn deployment_get(c: &Connection, id: &str) -> ApiResult<Option<SoftwareDeployment>> {
+pub(crate) fn deployment_get(c: &Connection, id: &str) -> ApiResult<Option<SoftwareDeployment>> {
     c.query_row(
         &format!("SELECT {DEPLOY_COLS} FROM heat_software_deployments WHERE id = ?1"),
         [id],
@@ -572,7 +572,7 @@ pub fn deployment_get(c: &Connection, id: &str) -> ApiResult<Option<SoftwareDepl
 }
 
 /// Deployments of one project (or of all), optionally of one server, oldest first.
-pub fn deployment_list(
+pub(crate) fn deployment_list(
     c: &Connection,
     project: Option<&str>,
     server: Option<&str>,
@@ -592,7 +592,7 @@ pub fn deployment_list(
     rows.into_iter().map(deployment_finish).collect()
 }
 
-pub fn deployment_delete(c: &Connection, id: &str) -> ApiResult<()> {
+pub(crate) fn deployment_delete(c: &Connection, id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM heat_software_deployments WHERE id = ?1", [id])
         .map_err(sql)?;
     Ok(())
@@ -600,7 +600,7 @@ pub fn deployment_delete(c: &Connection, id: &str) -> ApiResult<()> {
 
 // --------------------------------------------------------------------- signals
 
-pub fn signal_add(c: &Connection, s: &Signal) -> ApiResult<()> {
+pub(crate) fn signal_add(c: &Connection, s: &Signal) -> ApiResult<()> {
     c.execute(
         "INSERT INTO heat_signals (handle_id, signal_id, status, reason, data, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -618,7 +618,7 @@ pub fn signal_add(c: &Connection, s: &Signal) -> ApiResult<()> {
 }
 
 /// A handle's signals in arrival order.
-pub fn signal_list(c: &Connection, handle_id: &str) -> ApiResult<Vec<Signal>> {
+pub(crate) fn signal_list(c: &Connection, handle_id: &str) -> ApiResult<Vec<Signal>> {
     let mut st = c
         .prepare_cached(
             "SELECT handle_id, signal_id, status, reason, data, created_at FROM heat_signals \
@@ -651,7 +651,7 @@ pub fn signal_list(c: &Connection, handle_id: &str) -> ApiResult<Vec<Signal>> {
 }
 
 /// Forgets a deleted handle's signals.
-pub fn signal_clear(c: &Connection, handle_id: &str) -> ApiResult<()> {
+pub(crate) fn signal_clear(c: &Connection, handle_id: &str) -> ApiResult<()> {
     c.execute("DELETE FROM heat_signals WHERE handle_id = ?1", [handle_id])
         .map_err(sql)?;
     Ok(())

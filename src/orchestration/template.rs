@@ -10,7 +10,7 @@ use super::functions;
 use crate::http::error::{ApiError, ApiResult};
 
 /// The HOT versions accepted, by date and by release name.
-pub const VERSIONS: &[&str] = &[
+pub(crate) const VERSIONS: &[&str] = &[
     "2013-05-23",
     "2014-10-16",
     "2015-04-30",
@@ -32,7 +32,7 @@ pub const VERSIONS: &[&str] = &[
 
 /// One declared parameter.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ParamDef {
+pub(crate) struct ParamDef {
     pub kind: ParamType,
     pub default: Option<Value>,
     pub description: String,
@@ -42,7 +42,7 @@ pub struct ParamDef {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ParamType {
+pub(crate) enum ParamType {
     String,
     Number,
     Boolean,
@@ -51,7 +51,7 @@ pub enum ParamType {
 }
 
 impl ParamType {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             ParamType::String => "String",
             ParamType::Number => "Number",
@@ -64,7 +64,7 @@ impl ParamType {
 
 /// One declared resource.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ResourceDef {
+pub(crate) struct ResourceDef {
     pub kind: String,
     pub properties: Value,
     pub depends_on: Vec<String>,
@@ -73,7 +73,7 @@ pub struct ResourceDef {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct OutputDef {
+pub(crate) struct OutputDef {
     pub value: Value,
     pub description: String,
     pub condition: Option<Value>,
@@ -81,7 +81,7 @@ pub struct OutputDef {
 
 /// A parsed, structurally checked template.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Template {
+pub(crate) struct Template {
     pub version: String,
     pub description: String,
     pub parameters: BTreeMap<String, ParamDef>,
@@ -99,7 +99,7 @@ fn invalid(msg: impl Into<String>) -> ApiError {
 
 /// Parses a template given as text (YAML, of which JSON is a subset); a syntax
 /// error names the line, as Heat's "Error parsing template".
-pub fn parse_text(text: &str) -> ApiResult<Value> {
+pub(crate) fn parse_text(text: &str) -> ApiResult<Value> {
     let v: Value = serde_yaml_ng::from_str(text).map_err(|e| {
         let at = e
             .location()
@@ -126,7 +126,7 @@ impl Template {
     /// Checks the structure of a template value (a mapping with a known
     /// `heat_template_version`, sections of the right shapes, resources with a
     /// type, `depends_on` naming resources of this template, no dependency cycle).
-    pub fn parse(raw: Value) -> ApiResult<Template> {
+    pub(crate) fn parse(raw: Value) -> ApiResult<Template> {
         let Value::Object(top) = &raw else {
             return Err(invalid(
                 "The template is not a JSON object or YAML mapping.",
@@ -276,7 +276,7 @@ impl Template {
     }
 
     /// The resources each resource depends on (explicitly or through a function).
-    pub fn dependencies(&self) -> BTreeMap<String, BTreeSet<String>> {
+    pub(crate) fn dependencies(&self) -> BTreeMap<String, BTreeSet<String>> {
         self.resources
             .iter()
             .map(|(name, r)| {
@@ -292,7 +292,7 @@ impl Template {
 
     /// The creation order (dependencies first; ties by name, so it is stable); a
     /// cycle is Heat's "Circular Dependency Found".
-    pub fn order(&self) -> ApiResult<Vec<String>> {
+    pub(crate) fn order(&self) -> ApiResult<Vec<String>> {
         let deps = self.dependencies();
         let mut done: Vec<String> = Vec::new();
         let mut left: BTreeMap<String, BTreeSet<String>> = deps;
@@ -320,7 +320,10 @@ impl Template {
     /// The values of every parameter: given ones (converted to their type and
     /// checked against their constraints), or the defaults; a missing one is
     /// Heat's "The Parameter (x) was not provided."
-    pub fn resolve_parameters(&self, given: &Map<String, Value>) -> ApiResult<Map<String, Value>> {
+    pub(crate) fn resolve_parameters(
+        &self,
+        given: &Map<String, Value>,
+    ) -> ApiResult<Map<String, Value>> {
         if let Some(k) = given.keys().find(|k| !self.parameters.contains_key(*k)) {
             return Err(invalid(format!(
                 "The Parameter ({k}) was not defined in template."
@@ -361,7 +364,7 @@ impl Template {
     /// The template as a stack with these parameter values runs it: resources
     /// and outputs whose condition is false left out and every `if` decided
     /// (conditions read parameters only, so this is known before any resource).
-    pub fn with_conditions(&self, params: &Map<String, Value>) -> ApiResult<Template> {
+    pub(crate) fn with_conditions(&self, params: &Map<String, Value>) -> ApiResult<Template> {
         let mut t = self.clone();
         let scope = Params(params);
         let mut values = BTreeMap::new();
@@ -488,7 +491,7 @@ impl Template {
 }
 
 /// Pseudo parameters every stack has.
-pub const PSEUDO: &[&str] = &["OS::stack_name", "OS::stack_id", "OS::project_id"];
+pub(crate) const PSEUDO: &[&str] = &["OS::stack_name", "OS::stack_id", "OS::project_id"];
 
 fn parse_param(name: &str, p: &Value) -> ApiResult<ParamDef> {
     let Value::Object(m) = p else {
@@ -624,7 +627,7 @@ fn parse_resource(name: &str, r: &Value) -> ApiResult<ResourceDef> {
 }
 
 /// Names of the resources a value refers to through `get_resource` / `get_attr`.
-pub fn collect_refs(v: &Value, out: &mut BTreeSet<String>) {
+pub(crate) fn collect_refs(v: &Value, out: &mut BTreeSet<String>) {
     match v {
         Value::Object(m) => {
             if m.len() == 1 {
@@ -668,7 +671,7 @@ fn collect_params(v: &Value, out: &mut BTreeSet<String>) {
 }
 
 /// A parameter value converted to its declared type.
-pub fn coerce(name: &str, kind: ParamType, v: &Value) -> ApiResult<Value> {
+pub(crate) fn coerce(name: &str, kind: ParamType, v: &Value) -> ApiResult<Value> {
     let bad = || {
         invalid(format!(
             "Parameter '{name}' is invalid: value {v} is not a valid {}",
@@ -725,7 +728,7 @@ fn num(v: Option<&Value>) -> Option<f64> {
 
 /// Heat's constraint checks: `range`, `length`, `allowed_values`, `allowed_pattern`
 /// (custom constraints are checked when the resource uses the value).
-pub fn check_constraints(name: &str, def: &ParamDef, v: &Value) -> ApiResult<()> {
+pub(crate) fn check_constraints(name: &str, def: &ParamDef, v: &Value) -> ApiResult<()> {
     for c in &def.constraints {
         let Value::Object(cm) = c else { continue };
         let desc = cm.get("description").and_then(Value::as_str);
@@ -804,7 +807,7 @@ pub fn check_constraints(name: &str, def: &ParamDef, v: &Value) -> ApiResult<()>
 }
 
 /// What the intrinsic functions read from a running stack.
-pub trait Scope {
+pub(crate) trait Scope {
     fn param(&self, name: &str) -> Option<Value>;
     /// The physical id of a resource (`get_resource`).
     fn resource_id(&self, name: &str) -> Option<String>;
@@ -818,7 +821,7 @@ fn bad_fn(name: &str, why: &str) -> ApiError {
 
 /// Evaluates the intrinsic functions of a value. A resource that has no physical
 /// id yet resolves to `null`, as in Heat before the resource exists.
-pub fn resolve(v: &Value, scope: &dyn Scope) -> ApiResult<Value> {
+pub(crate) fn resolve(v: &Value, scope: &dyn Scope) -> ApiResult<Value> {
     match v {
         Value::Array(a) => Ok(Value::Array(
             a.iter()
@@ -980,7 +983,7 @@ enum Strict {
 }
 
 /// A condition's value: booleans as they are; Heat's strings "true"/"false".
-pub fn truth(v: &Value) -> bool {
+pub(crate) fn truth(v: &Value) -> bool {
     match v {
         Value::Bool(b) => *b,
         Value::String(s) => s.eq_ignore_ascii_case("true"),

@@ -7,7 +7,7 @@ impl PlacementService {
     /// Replaces the allocations of `consumer` against `provider` with `resources`,
     /// atomically; capacity is checked without the consumer's own current allocations.
     /// `Err(ApiError::Conflict(..))` when there is no room.
-    pub async fn claim(
+    pub(crate) async fn claim(
         &self,
         consumer: &str,
         project_id: &str,
@@ -47,14 +47,14 @@ impl PlacementService {
     }
 
     /// Deletes every allocation of `consumer` (idempotent).
-    pub async fn release(&self, consumer: &str) -> ApiResult<()> {
+    pub(crate) async fn release(&self, consumer: &str) -> ApiResult<()> {
         let consumer = consumer.to_owned();
         self.write(move |tx| delete_consumer_allocations(tx, &consumer).map(|_| ()))
             .await
     }
 
     /// (class, used) for a provider.
-    pub async fn provider_usages(&self, provider: &str) -> ApiResult<Vec<(String, i64)>> {
+    pub(crate) async fn provider_usages(&self, provider: &str) -> ApiResult<Vec<(String, i64)>> {
         let provider = provider.to_owned();
         self.read(move |c| {
             load_provider(c, &provider)?;
@@ -65,7 +65,7 @@ impl PlacementService {
 
     // --- allocations and usages -------------------------------------------------------
 
-    pub async fn allocations_get(&self, consumer: &str) -> ApiResult<ConsumerView> {
+    pub(crate) async fn allocations_get(&self, consumer: &str) -> ApiResult<ConsumerView> {
         let consumer = consumer.to_owned();
         self.read(move |c| {
             let mut view = ConsumerView {
@@ -89,11 +89,14 @@ impl PlacementService {
 
     /// PUT /allocations/{c} (one consumer) and POST /allocations (several): one
     /// transaction, so either every consumer's allocations change or none does.
-    pub async fn allocations_put(&self, requests: Vec<ConsumerAllocations>) -> ApiResult<()> {
+    pub(crate) async fn allocations_put(
+        &self,
+        requests: Vec<ConsumerAllocations>,
+    ) -> ApiResult<()> {
         self.write(move |tx| write_allocations(tx, &requests)).await
     }
 
-    pub async fn allocations_delete(&self, consumer: &str) -> ApiResult<()> {
+    pub(crate) async fn allocations_delete(&self, consumer: &str) -> ApiResult<()> {
         let consumer = consumer.to_owned();
         self.write(move |tx| {
             if delete_consumer_allocations(tx, &consumer)? {
@@ -108,7 +111,7 @@ impl PlacementService {
     }
 
     /// consumer -> class -> used on one provider, with the provider's generation.
-    pub async fn provider_allocations(
+    pub(crate) async fn provider_allocations(
         &self,
         uuid: &str,
     ) -> ApiResult<(i64, BTreeMap<String, BTreeMap<String, i64>>)> {
@@ -125,7 +128,10 @@ impl PlacementService {
     }
 
     /// Usage per inventoried class (0 when unused) and the provider's generation.
-    pub async fn provider_usage_view(&self, uuid: &str) -> ApiResult<(i64, BTreeMap<String, i64>)> {
+    pub(crate) async fn provider_usage_view(
+        &self,
+        uuid: &str,
+    ) -> ApiResult<(i64, BTreeMap<String, i64>)> {
         let uuid = uuid.to_owned();
         self.read(move |c| {
             let p = load_provider(c, &uuid)?;
@@ -139,7 +145,7 @@ impl PlacementService {
         .await
     }
 
-    pub async fn project_usages(
+    pub(crate) async fn project_usages(
         &self,
         project: String,
         user: Option<String>,

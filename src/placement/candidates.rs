@@ -6,7 +6,7 @@ impl PlacementService {
     // --- allocation candidates --------------------------------------------------------
 
     /// Providers that alone can satisfy every requested class, with their summaries.
-    pub async fn allocation_candidates(
+    pub(crate) async fn allocation_candidates(
         &self,
         req: CandidateRequest,
     ) -> ApiResult<Vec<ProviderUsage>> {

@@ -5,7 +5,7 @@ use super::*;
 impl PlacementService {
     // --- resource classes -----------------------------------------------------------
 
-    pub async fn classes_list(&self) -> ApiResult<Vec<String>> {
+    pub(crate) async fn classes_list(&self) -> ApiResult<Vec<String>> {
         self.read(|c| {
             let mut all: Vec<String> = STANDARD_CLASSES.iter().map(|s| s.to_string()).collect();
             all.extend(store::custom_classes(c)?);
@@ -14,7 +14,7 @@ impl PlacementService {
         .await
     }
 
-    pub async fn class_get(&self, name: &str) -> ApiResult<()> {
+    pub(crate) async fn class_get(&self, name: &str) -> ApiResult<()> {
         let name = name.to_owned();
         self.read(move |c| {
             if is_standard_class(&name) || store::custom_class_exists(c, &name)? {
@@ -28,7 +28,7 @@ impl PlacementService {
 
     /// POST (`idempotent = false`: an existing class is 409) or, from 1.7, PUT
     /// (`idempotent = true`). Returns whether the class was created.
-    pub async fn class_create(&self, name: &str, idempotent: bool) -> ApiResult<bool> {
+    pub(crate) async fn class_create(&self, name: &str, idempotent: bool) -> ApiResult<bool> {
         check_custom(name, "resource class")?;
         let name = name.to_owned();
         self.write(move |tx| {
@@ -46,7 +46,7 @@ impl PlacementService {
         .await
     }
 
-    pub async fn class_delete(&self, name: &str) -> ApiResult<()> {
+    pub(crate) async fn class_delete(&self, name: &str) -> ApiResult<()> {
         let name = name.to_owned();
         self.write(move |tx| {
             if is_standard_class(&name) {

@@ -19,7 +19,7 @@ const DISK_RATIO: f64 = 1.0;
 const RESERVED_HOST_MEMORY_MB: i64 = 512;
 
 /// This host's name as the kernel knows it (`localhost` if unreadable).
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .ok()
@@ -28,12 +28,12 @@ pub fn hostname() -> String {
 }
 
 /// The compute node's resource provider UUID: v5 of the hostname.
-pub fn compute_node_uuid() -> String {
+pub(crate) fn compute_node_uuid() -> String {
     uuid::Uuid::new_v5(&NODE_NAMESPACE, hostname().as_bytes()).to_string()
 }
 
 /// VCPU, MEMORY_MB and DISK_GB of this host, with Nova's initial ratios.
-pub fn host_inventory(state_dir: &Path) -> anyhow::Result<Vec<InventorySpec>> {
+pub(crate) fn host_inventory(state_dir: &Path) -> anyhow::Result<Vec<InventorySpec>> {
     let cpus = online_cpus()?;
     let meminfo = std::fs::read_to_string("/proc/meminfo").context("reading /proc/meminfo")?;
     let mem_mb = mem_total_kb(&meminfo).context("no MemTotal in /proc/meminfo")? / 1024;
@@ -66,7 +66,7 @@ pub fn host_inventory(state_dir: &Path) -> anyhow::Result<Vec<InventorySpec>> {
 }
 
 /// `HW_CPU_X86_*` traits for the flags in /proc/cpuinfo, plus the architecture.
-pub fn host_cpu_traits() -> Vec<String> {
+pub(crate) fn host_cpu_traits() -> Vec<String> {
     let text = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let mut traits = cpu_traits(&text);
     if std::env::consts::ARCH == "x86_64" {

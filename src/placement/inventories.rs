@@ -5,7 +5,10 @@ use super::*;
 
 impl PlacementService {
     /// The provider's inventories (for os-hypervisors).
-    pub async fn provider_inventories(&self, provider: &str) -> ApiResult<Vec<InventorySpec>> {
+    pub(crate) async fn provider_inventories(
+        &self,
+        provider: &str,
+    ) -> ApiResult<Vec<InventorySpec>> {
         let provider = provider.to_owned();
         self.read(move |c| {
             load_provider(c, &provider)?;
@@ -16,7 +19,7 @@ impl PlacementService {
 
     // --- inventories ----------------------------------------------------------------
 
-    pub async fn inventories_get(&self, uuid: &str) -> ApiResult<(i64, Vec<InventorySpec>)> {
+    pub(crate) async fn inventories_get(&self, uuid: &str) -> ApiResult<(i64, Vec<InventorySpec>)> {
         let uuid = uuid.to_owned();
         self.read(move |c| {
             let p = load_provider(c, &uuid)?;
@@ -26,7 +29,7 @@ impl PlacementService {
     }
 
     /// Replaces all inventories if `generation` is still current.
-    pub async fn inventories_put(
+    pub(crate) async fn inventories_put(
         &self,
         uuid: &str,
         generation: i64,
@@ -48,7 +51,7 @@ impl PlacementService {
     }
 
     /// `DELETE /resource_providers/{uuid}/inventories` (1.5).
-    pub async fn inventories_delete(&self, uuid: &str) -> ApiResult<()> {
+    pub(crate) async fn inventories_delete(&self, uuid: &str) -> ApiResult<()> {
         let uuid = uuid.to_owned();
         self.write(move |tx| {
             load_provider(tx, &uuid)?;
@@ -59,7 +62,11 @@ impl PlacementService {
         .await
     }
 
-    pub async fn inventory_get(&self, uuid: &str, class: &str) -> ApiResult<(i64, InventorySpec)> {
+    pub(crate) async fn inventory_get(
+        &self,
+        uuid: &str,
+        class: &str,
+    ) -> ApiResult<(i64, InventorySpec)> {
         let (uuid, class) = (uuid.to_owned(), class.to_owned());
         self.read(move |c| {
             let p = load_provider(c, &uuid)?;
@@ -76,7 +83,7 @@ impl PlacementService {
 
     /// PUT (`create = false`, the class must already have inventory) or POST
     /// (`create = true`, it must not) of one inventory record.
-    pub async fn inventory_write(
+    pub(crate) async fn inventory_write(
         &self,
         uuid: &str,
         generation: i64,
@@ -110,7 +117,7 @@ impl PlacementService {
         .await
     }
 
-    pub async fn inventory_delete(&self, uuid: &str, class: &str) -> ApiResult<()> {
+    pub(crate) async fn inventory_delete(&self, uuid: &str, class: &str) -> ApiResult<()> {
         let (uuid, class) = (uuid.to_owned(), class.to_owned());
         self.write(move |tx| {
             load_provider(tx, &uuid)?;

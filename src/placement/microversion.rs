@@ -3,13 +3,13 @@
 
 /// Oldest and newest microversion served. 1.25+ granular request groups (numbered
 /// `resourcesN=`) are refused, so the newest is 1.28, before nested candidates (1.29).
-pub const MIN: Version = Version(1, 0);
-pub const MAX: Version = Version(1, 28);
+pub(crate) const MIN: Version = Version(1, 0);
+pub(crate) const MAX: Version = Version(1, 28);
 
 use crate::http::microversion::Spec;
-pub use crate::http::microversion::{HEADER, Refused, Version};
+pub(crate) use crate::http::microversion::{HEADER, Refused, Version};
 
-pub const SERVICE: &str = "placement";
+pub(crate) const SERVICE: &str = "placement";
 
 const SPEC: Spec = Spec {
     service: SERVICE,
@@ -20,7 +20,7 @@ const SPEC: Spec = Spec {
 /// The version a request asks for, from all its `OpenStack-API-Version` values
 /// (the shared parser), with Placement's own wording of refusals.
 /// Values naming another service are ignored; none for placement means MIN.
-pub fn negotiate<'a>(values: impl Iterator<Item = &'a str>) -> Result<Version, Refused> {
+pub(crate) fn negotiate<'a>(values: impl Iterator<Item = &'a str>) -> Result<Version, Refused> {
     let Some(ver) = SPEC.requested(values) else {
         return Ok(MIN);
     };

@@ -4,15 +4,15 @@
 //! (`ensure_provider`, `claim`, `release`, ...); `api` serves the HTTP surface.
 
 mod allocations;
-pub mod api;
+pub(crate) mod api;
 mod candidates;
 mod classes;
-pub mod host;
+pub(crate) mod host;
 mod inventories;
-pub mod microversion;
-pub mod model;
+pub(crate) mod microversion;
+pub(crate) mod model;
 mod providers;
-pub mod registration;
+pub(crate) mod registration;
 pub(crate) mod store;
 mod traits;
 
@@ -22,8 +22,8 @@ use rusqlite::{Connection, Transaction};
 
 use crate::db::Db;
 use crate::http::error::{ApiError, ApiResult, placement as codes};
-pub use host::{compute_node_uuid, host_cpu_traits, host_inventory};
-pub use model::InventorySpec;
+pub(crate) use host::{compute_node_uuid, host_cpu_traits, host_inventory};
+pub(crate) use model::InventorySpec;
 use model::*;
 use store::Consumer;
 
@@ -32,17 +32,17 @@ use candidates::{check_traits_exist, has_room, is_descendant, member_of_matches,
 
 /// Owner recorded for allocations written before microversion 1.8, which sent none
 /// (Placement's `incomplete_consumer_project_id`/`user_id`).
-pub const INCOMPLETE_CONSUMER: &str = "00000000-0000-0000-0000-000000000000";
+pub(crate) const INCOMPLETE_CONSUMER: &str = "00000000-0000-0000-0000-000000000000";
 
 /// The Placement service. Cloning is cheap; clones share the database handle.
 #[derive(Clone)]
-pub struct PlacementService {
+pub(crate) struct PlacementService {
     db: Db,
 }
 
 /// `GET /resource_providers` filters; each `None` means "not filtered".
 #[derive(Debug, Default, Clone)]
-pub struct ProviderFilter {
+pub(crate) struct ProviderFilter {
     pub name: Option<String>,
     pub uuid: Option<String>,
     /// Each entry is a set of aggregates of which the provider must be in one.
@@ -54,7 +54,7 @@ pub struct ProviderFilter {
 
 /// One provider with what a view needs besides its own row.
 #[derive(Debug, Clone)]
-pub struct ProviderUsage {
+pub(crate) struct ProviderUsage {
     pub provider: Provider,
     pub inventories: Vec<InventorySpec>,
     pub usages: BTreeMap<String, i64>,
@@ -63,7 +63,7 @@ pub struct ProviderUsage {
 
 /// The allocations of one consumer as `GET /allocations/{consumer}` shows them.
 #[derive(Debug, Clone, Default)]
-pub struct ConsumerView {
+pub(crate) struct ConsumerView {
     pub consumer: Option<Consumer>,
     /// provider -> (provider generation, class -> used)
     pub allocations: BTreeMap<String, (i64, BTreeMap<String, i64>)>,
@@ -71,7 +71,7 @@ pub struct ConsumerView {
 
 /// One `GET /allocation_candidates` query.
 #[derive(Debug, Clone, Default)]
-pub struct CandidateRequest {
+pub(crate) struct CandidateRequest {
     pub resources: BTreeMap<String, i64>,
     pub traits: TraitFilter,
     pub member_of: Vec<Vec<String>>,
@@ -79,7 +79,7 @@ pub struct CandidateRequest {
 }
 
 impl PlacementService {
-    pub fn new(db: Db) -> PlacementService {
+    pub(crate) fn new(db: Db) -> PlacementService {
         PlacementService { db }
     }
 
@@ -249,7 +249,7 @@ fn check_custom(name: &str, what: &str) -> ApiResult<()> {
 }
 
 /// A UUID in canonical (lowercase, dashed) form, or 400 naming the field.
-pub fn normalize_uuid(s: &str, field: &str) -> ApiResult<String> {
+pub(crate) fn normalize_uuid(s: &str, field: &str) -> ApiResult<String> {
     uuid::Uuid::parse_str(s)
         .map(|u| u.to_string())
         .map_err(|_| {

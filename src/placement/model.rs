@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::http::error::{ApiError, ApiResult};
 
 /// Resource classes every Placement knows (os-resource-classes).
-pub const STANDARD_CLASSES: &[&str] = &[
+pub(crate) const STANDARD_CLASSES: &[&str] = &[
     "VCPU",
     "MEMORY_MB",
     "DISK_GB",
@@ -34,7 +34,7 @@ pub const STANDARD_CLASSES: &[&str] = &[
 
 /// x86 CPU feature traits (os-traits `HW_CPU_X86_*`) with the /proc/cpuinfo flag
 /// that reveals each one.
-pub const X86_CPU_TRAITS: &[(&str, &str)] = &[
+pub(crate) const X86_CPU_TRAITS: &[(&str, &str)] = &[
     ("HW_CPU_X86_AVX", "avx"),
     ("HW_CPU_X86_AVX2", "avx2"),
     ("HW_CPU_X86_CLMUL", "pclmulqdq"),
@@ -86,7 +86,7 @@ pub const X86_CPU_TRAITS: &[(&str, &str)] = &[
 ];
 
 /// The other standard traits served (a subset of os-traits).
-pub const OTHER_TRAITS: &[&str] = &[
+pub(crate) const OTHER_TRAITS: &[&str] = &[
     "COMPUTE_ACCELERATORS",
     "COMPUTE_ARCH_AARCH64",
     "COMPUTE_ARCH_X86_64",
@@ -144,18 +144,18 @@ pub const OTHER_TRAITS: &[&str] = &[
 ];
 
 /// Largest integer Placement stores for any amount (its DB columns are 32-bit).
-pub const MAX_INT: i64 = 2_147_483_647;
+pub(crate) const MAX_INT: i64 = 2_147_483_647;
 
-pub fn is_standard_class(name: &str) -> bool {
+pub(crate) fn is_standard_class(name: &str) -> bool {
     STANDARD_CLASSES.contains(&name)
 }
 
-pub fn is_standard_trait(name: &str) -> bool {
+pub(crate) fn is_standard_trait(name: &str) -> bool {
     OTHER_TRAITS.contains(&name) || X86_CPU_TRAITS.iter().any(|(t, _)| *t == name)
 }
 
 /// Every standard trait name, sorted.
-pub fn standard_traits() -> Vec<String> {
+pub(crate) fn standard_traits() -> Vec<String> {
     let mut all: Vec<String> = OTHER_TRAITS
         .iter()
         .map(|s| s.to_string())
@@ -166,7 +166,7 @@ pub fn standard_traits() -> Vec<String> {
 }
 
 /// `CUSTOM_` followed by `A-Z0-9_`, at most 255 characters, as Placement's schema says.
-pub fn is_custom_name(name: &str) -> bool {
+pub(crate) fn is_custom_name(name: &str) -> bool {
     name.len() <= 255
         && name.len() > "CUSTOM_".len()
         && name.starts_with("CUSTOM_")
@@ -177,7 +177,7 @@ pub fn is_custom_name(name: &str) -> bool {
 
 /// A resource provider as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Provider {
+pub(crate) struct Provider {
     pub uuid: String,
     pub name: String,
     pub generation: i64,
@@ -187,7 +187,7 @@ pub struct Provider {
 
 /// One inventory record of a provider; also what the compute service reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InventorySpec {
+pub(crate) struct InventorySpec {
     pub resource_class: String,
     pub total: i64,
     pub reserved: i64,
@@ -199,12 +199,12 @@ pub struct InventorySpec {
 
 impl InventorySpec {
     /// `(total - reserved) * allocation_ratio`, what allocations may add up to.
-    pub fn capacity(&self) -> i64 {
+    pub(crate) fn capacity(&self) -> i64 {
         ((self.total - self.reserved) as f64 * self.allocation_ratio) as i64
     }
 
     /// The amounts' own rules; `reserved_can_be_total` from microversion 1.26.
-    pub fn validate(&self, provider: &str, reserved_can_be_total: bool) -> ApiResult<()> {
+    pub(crate) fn validate(&self, provider: &str, reserved_can_be_total: bool) -> ApiResult<()> {
         let ints = [
             ("total", self.total, 1),
             ("reserved", self.reserved, 0),
@@ -257,7 +257,7 @@ impl InventorySpec {
 /// An inventory body without its class: the JSON fields with Placement's defaults.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct InventoryFields {
+pub(crate) struct InventoryFields {
     pub total: i64,
     #[serde(default)]
     pub reserved: i64,
@@ -282,7 +282,7 @@ fn ratio() -> f64 {
 }
 
 impl InventoryFields {
-    pub fn with_class(self, resource_class: String) -> InventorySpec {
+    pub(crate) fn with_class(self, resource_class: String) -> InventorySpec {
         InventorySpec {
             resource_class,
             total: self.total,
@@ -296,11 +296,11 @@ impl InventoryFields {
 }
 
 /// Per-provider allocations of one consumer: provider -> class -> amount.
-pub type ProviderResources = BTreeMap<String, BTreeMap<String, i64>>;
+pub(crate) type ProviderResources = BTreeMap<String, BTreeMap<String, i64>>;
 
 /// What a consumer's allocations are replaced with.
 #[derive(Debug, Clone)]
-pub struct ConsumerAllocations {
+pub(crate) struct ConsumerAllocations {
     pub consumer: String,
     pub project_id: String,
     pub user_id: String,
@@ -311,7 +311,7 @@ pub struct ConsumerAllocations {
 }
 
 /// Parses `VCPU:1,MEMORY_MB:512` into (class, amount) pairs.
-pub fn parse_resources(s: &str) -> ApiResult<BTreeMap<String, i64>> {
+pub(crate) fn parse_resources(s: &str) -> ApiResult<BTreeMap<String, i64>> {
     let bad = || {
         ApiError::bad_request(format!(
             "Badly formed resources parameter. Expected resources query string \
@@ -342,13 +342,13 @@ pub fn parse_resources(s: &str) -> ApiResult<BTreeMap<String, i64>> {
 
 /// Traits a request requires and forbids (`HW_CPU_X86_AVX,!CUSTOM_SLOW`).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct TraitFilter {
+pub(crate) struct TraitFilter {
     pub required: Vec<String>,
     pub forbidden: Vec<String>,
 }
 
 /// Parses a `required=` value; `!` (forbidden) needs microversion 1.22.
-pub fn parse_required(s: &str, allow_forbidden: bool) -> ApiResult<TraitFilter> {
+pub(crate) fn parse_required(s: &str, allow_forbidden: bool) -> ApiResult<TraitFilter> {
     let mut f = TraitFilter::default();
     for t in s.split(',').map(str::trim) {
         match t.strip_prefix('!') {
@@ -366,7 +366,7 @@ pub fn parse_required(s: &str, allow_forbidden: bool) -> ApiResult<TraitFilter> 
 }
 
 /// Parses `member_of=in:a,b` or `member_of=a` into aggregate UUIDs (any of them).
-pub fn parse_member_of(s: &str) -> ApiResult<Vec<String>> {
+pub(crate) fn parse_member_of(s: &str) -> ApiResult<Vec<String>> {
     let list = s.strip_prefix("in:").unwrap_or(s);
     let out: Vec<String> = list.split(',').map(|a| a.trim().to_owned()).collect();
     if out.iter().any(|a| uuid::Uuid::parse_str(a).is_err()) {

@@ -8,7 +8,8 @@ impl PlacementService {
 
     /// The compute node's provider at start: create if missing, else update its name
     /// and inventories (idempotent; the generation moves only on a real change).
-    pub async fn ensure_provider(
+    #[cfg(test)]
+    pub(crate) async fn ensure_provider(
         &self,
         uuid: &str,
         name: &str,
@@ -21,7 +22,7 @@ impl PlacementService {
 
     /// `ensure_provider` plus `ensure_provider_traits` in one transaction, for
     /// start-up code that runs before the async runtime serves requests.
-    pub fn register_blocking(
+    pub(crate) fn register_blocking(
         &self,
         uuid: &str,
         name: &str,
@@ -34,17 +35,14 @@ impl PlacementService {
         })
     }
 
-    /// Sets the provider's standard traits to `traits` (custom ones stay), bumping its
-    /// generation when they change; the compute node reports its CPU features this way.
-    pub async fn ensure_provider_traits(&self, uuid: &str, traits: Vec<String>) -> ApiResult<()> {
-        let uuid = uuid.to_owned();
-        self.write(move |tx| ensure_traits_tx(tx, &uuid, traits))
-            .await
-    }
-
     /// Adds (`present`) or removes one standard trait on a provider, bumping its
     /// generation only on a change; compute mirrors its service status this way.
-    pub async fn provider_trait_set(&self, uuid: &str, name: &str, present: bool) -> ApiResult<()> {
+    pub(crate) async fn provider_trait_set(
+        &self,
+        uuid: &str,
+        name: &str,
+        present: bool,
+    ) -> ApiResult<()> {
         let (uuid, name) = (uuid.to_owned(), name.to_owned());
         self.write(move |tx| {
             load_provider(tx, &uuid)?;
@@ -65,7 +63,7 @@ impl PlacementService {
 
     // --- resource providers -----------------------------------------------------
 
-    pub async fn provider_list(&self, f: ProviderFilter) -> ApiResult<Vec<Provider>> {
+    pub(crate) async fn provider_list(&self, f: ProviderFilter) -> ApiResult<Vec<Provider>> {
         self.read(move |c| {
             let all = store::provider_list(c)?;
             // An unknown `in_tree` provider matches nothing, as in Placement.
@@ -95,13 +93,13 @@ impl PlacementService {
         .await
     }
 
-    pub async fn provider_get(&self, uuid: &str) -> ApiResult<Provider> {
+    pub(crate) async fn provider_get(&self, uuid: &str) -> ApiResult<Provider> {
         let uuid = uuid.to_owned();
         self.read(move |c| load_provider(c, &uuid)).await
     }
 
     /// Creates a provider; a parent puts it in the parent's tree.
-    pub async fn provider_create(
+    pub(crate) async fn provider_create(
         &self,
         uuid: Option<String>,
         name: String,
@@ -139,7 +137,7 @@ impl PlacementService {
     }
 
     /// Renames and (from 1.14) sets the parent; re-parenting needs `allow_reparent`.
-    pub async fn provider_update(
+    pub(crate) async fn provider_update(
         &self,
         uuid: &str,
         name: String,
@@ -186,7 +184,7 @@ impl PlacementService {
         .await
     }
 
-    pub async fn provider_delete(&self, uuid: &str) -> ApiResult<()> {
+    pub(crate) async fn provider_delete(&self, uuid: &str) -> ApiResult<()> {
         let uuid = uuid.to_owned();
         self.write(move |tx| {
             load_provider(tx, &uuid)?;
@@ -213,7 +211,7 @@ impl PlacementService {
 
     // --- aggregates ------------------------------------------------------------------
 
-    pub async fn aggregates_get(&self, uuid: &str) -> ApiResult<(i64, Vec<String>)> {
+    pub(crate) async fn aggregates_get(&self, uuid: &str) -> ApiResult<(i64, Vec<String>)> {
         let uuid = uuid.to_owned();
         self.read(move |c| {
             let p = load_provider(c, &uuid)?;
@@ -223,7 +221,7 @@ impl PlacementService {
     }
 
     /// Replaces a provider's aggregates; from 1.19 guarded by and bumping the generation.
-    pub async fn aggregates_put(
+    pub(crate) async fn aggregates_put(
         &self,
         uuid: &str,
         generation: Option<i64>,

@@ -26,12 +26,12 @@ const PROVIDER_COLS: &str = "uuid, name, generation, parent_uuid, root_uuid";
 
 // --- providers ------------------------------------------------------------------
 
-pub fn provider_get(c: &Connection, uuid: &str) -> ApiResult<Option<Provider>> {
+pub(crate) fn provider_get(c: &Connection, uuid: &str) -> ApiResult<Option<Provider>> {
     let sql = format!("SELECT {PROVIDER_COLS} FROM placement_providers WHERE uuid = ?1");
     Ok(c.query_row(&sql, [uuid], provider_row).optional()?)
 }
 
-pub fn provider_list(c: &Connection) -> ApiResult<Vec<Provider>> {
+pub(crate) fn provider_list(c: &Connection) -> ApiResult<Vec<Provider>> {
     let sql = format!("SELECT {PROVIDER_COLS} FROM placement_providers ORDER BY created_at, uuid");
     let mut st = c.prepare_cached(&sql)?;
     let rows = st.query_map([], provider_row)?;
@@ -49,7 +49,7 @@ fn duplicate_name(e: rusqlite::Error, name: &str) -> ApiError {
     }
 }
 
-pub fn provider_insert(c: &Connection, p: &Provider) -> ApiResult<()> {
+pub(crate) fn provider_insert(c: &Connection, p: &Provider) -> ApiResult<()> {
     let t = now();
     c.execute(
         "INSERT INTO placement_providers (uuid, name, generation, parent_uuid, root_uuid, created_at, updated_at)
@@ -72,7 +72,7 @@ pub fn provider_insert(c: &Connection, p: &Provider) -> ApiResult<()> {
 }
 
 /// Renames and re-parents one provider (its generation is left alone, as in Placement).
-pub fn provider_update(
+pub(crate) fn provider_update(
     c: &Connection,
     uuid: &str,
     name: &str,
@@ -89,7 +89,7 @@ pub fn provider_update(
 
 /// Increments a provider's generation; with `expected`, only if it still matches
 /// (the optimistic concurrency Placement clients rely on). Returns the new value.
-pub fn provider_bump(c: &Connection, uuid: &str, expected: Option<i64>) -> ApiResult<i64> {
+pub(crate) fn provider_bump(c: &Connection, uuid: &str, expected: Option<i64>) -> ApiResult<i64> {
     let n = match expected {
         Some(g) => c.execute(
             "UPDATE placement_providers SET generation = generation + 1, updated_at = ?3
@@ -114,12 +114,12 @@ pub fn provider_bump(c: &Connection, uuid: &str, expected: Option<i64>) -> ApiRe
     )?)
 }
 
-pub fn provider_delete(c: &Connection, uuid: &str) -> ApiResult<()> {
+pub(crate) fn provider_delete(c: &Connection, uuid: &str) -> ApiResult<()> {
     c.execute("DELETE FROM placement_providers WHERE uuid = ?1", [uuid])?;
     Ok(())
 }
 
-pub fn provider_has_children(c: &Connection, uuid: &str) -> ApiResult<bool> {
+pub(crate) fn provider_has_children(c: &Connection, uuid: &str) -> ApiResult<bool> {
     Ok(c.query_row(
         "SELECT EXISTS (SELECT 1 FROM placement_providers WHERE parent_uuid = ?1)",
         [uuid],
@@ -127,7 +127,7 @@ pub fn provider_has_children(c: &Connection, uuid: &str) -> ApiResult<bool> {
     )?)
 }
 
-pub fn provider_has_allocations(c: &Connection, uuid: &str) -> ApiResult<bool> {
+pub(crate) fn provider_has_allocations(c: &Connection, uuid: &str) -> ApiResult<bool> {
     Ok(c.query_row(
         "SELECT EXISTS (SELECT 1 FROM placement_allocations WHERE provider_uuid = ?1)",
         [uuid],
@@ -137,7 +137,7 @@ pub fn provider_has_allocations(c: &Connection, uuid: &str) -> ApiResult<bool> {
 
 // --- inventories ----------------------------------------------------------------
 
-pub fn inventories(c: &Connection, provider: &str) -> ApiResult<Vec<InventorySpec>> {
+pub(crate) fn inventories(c: &Connection, provider: &str) -> ApiResult<Vec<InventorySpec>> {
     let mut st = c.prepare_cached(
         "SELECT resource_class, total, reserved, min_unit, max_unit, step_size, allocation_ratio
          FROM placement_inventories WHERE provider_uuid = ?1 ORDER BY resource_class",
@@ -156,7 +156,7 @@ pub fn inventories(c: &Connection, provider: &str) -> ApiResult<Vec<InventorySpe
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn inventory_upsert(c: &Connection, provider: &str, i: &InventorySpec) -> ApiResult<()> {
+pub(crate) fn inventory_upsert(c: &Connection, provider: &str, i: &InventorySpec) -> ApiResult<()> {
     c.execute(
         "INSERT INTO placement_inventories
            (provider_uuid, resource_class, total, reserved, min_unit, max_unit, step_size, allocation_ratio)
@@ -179,7 +179,7 @@ pub fn inventory_upsert(c: &Connection, provider: &str, i: &InventorySpec) -> Ap
     Ok(())
 }
 
-pub fn inventory_delete(c: &Connection, provider: &str, class: &str) -> ApiResult<bool> {
+pub(crate) fn inventory_delete(c: &Connection, provider: &str, class: &str) -> ApiResult<bool> {
     Ok(c.execute(
         "DELETE FROM placement_inventories WHERE provider_uuid = ?1 AND resource_class = ?2",
         params![provider, class],
@@ -187,7 +187,7 @@ pub fn inventory_delete(c: &Connection, provider: &str, class: &str) -> ApiResul
 }
 
 /// Amount allocated per class on one provider.
-pub fn provider_usages(c: &Connection, provider: &str) -> ApiResult<BTreeMap<String, i64>> {
+pub(crate) fn provider_usages(c: &Connection, provider: &str) -> ApiResult<BTreeMap<String, i64>> {
     let mut st = c.prepare_cached(
         "SELECT resource_class, SUM(used) FROM placement_allocations
          WHERE provider_uuid = ?1 GROUP BY resource_class",
@@ -197,7 +197,7 @@ pub fn provider_usages(c: &Connection, provider: &str) -> ApiResult<BTreeMap<Str
 }
 
 /// Amount allocated per class by the consumers of a project (and user).
-pub fn project_usages(
+pub(crate) fn project_usages(
     c: &Connection,
     project: &str,
     user: Option<&str>,
@@ -213,7 +213,7 @@ pub fn project_usages(
 }
 
 /// Whether any inventory or allocation uses `class`.
-pub fn class_in_use(c: &Connection, class: &str) -> ApiResult<bool> {
+pub(crate) fn class_in_use(c: &Connection, class: &str) -> ApiResult<bool> {
     Ok(c.query_row(
         "SELECT EXISTS (SELECT 1 FROM placement_inventories WHERE resource_class = ?1)
              OR EXISTS (SELECT 1 FROM placement_allocations WHERE resource_class = ?1)",
@@ -230,11 +230,11 @@ fn names(c: &Connection, sql: &str) -> ApiResult<Vec<String>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn custom_classes(c: &Connection) -> ApiResult<Vec<String>> {
+pub(crate) fn custom_classes(c: &Connection) -> ApiResult<Vec<String>> {
     names(c, "SELECT name FROM placement_custom_classes ORDER BY name")
 }
 
-pub fn custom_class_exists(c: &Connection, name: &str) -> ApiResult<bool> {
+pub(crate) fn custom_class_exists(c: &Connection, name: &str) -> ApiResult<bool> {
     Ok(c.query_row(
         "SELECT EXISTS (SELECT 1 FROM placement_custom_classes WHERE name = ?1)",
         [name],
@@ -242,7 +242,7 @@ pub fn custom_class_exists(c: &Connection, name: &str) -> ApiResult<bool> {
     )?)
 }
 
-pub fn custom_class_insert(c: &Connection, name: &str) -> ApiResult<()> {
+pub(crate) fn custom_class_insert(c: &Connection, name: &str) -> ApiResult<()> {
     c.execute(
         "INSERT INTO placement_custom_classes (name, created_at) VALUES (?1, ?2)",
         params![name, now()],
@@ -255,18 +255,18 @@ pub fn custom_class_insert(c: &Connection, name: &str) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn custom_class_delete(c: &Connection, name: &str) -> ApiResult<bool> {
+pub(crate) fn custom_class_delete(c: &Connection, name: &str) -> ApiResult<bool> {
     Ok(c.execute(
         "DELETE FROM placement_custom_classes WHERE name = ?1",
         [name],
     )? > 0)
 }
 
-pub fn custom_traits(c: &Connection) -> ApiResult<Vec<String>> {
+pub(crate) fn custom_traits(c: &Connection) -> ApiResult<Vec<String>> {
     names(c, "SELECT name FROM placement_custom_traits ORDER BY name")
 }
 
-pub fn custom_trait_exists(c: &Connection, name: &str) -> ApiResult<bool> {
+pub(crate) fn custom_trait_exists(c: &Connection, name: &str) -> ApiResult<bool> {
     Ok(c.query_row(
         "SELECT EXISTS (SELECT 1 FROM placement_custom_traits WHERE name = ?1)",
         [name],
@@ -275,21 +275,21 @@ pub fn custom_trait_exists(c: &Connection, name: &str) -> ApiResult<bool> {
 }
 
 /// Inserts a custom trait; false when it already existed.
-pub fn custom_trait_insert(c: &Connection, name: &str) -> ApiResult<bool> {
+pub(crate) fn custom_trait_insert(c: &Connection, name: &str) -> ApiResult<bool> {
     Ok(c.execute(
         "INSERT INTO placement_custom_traits (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
         params![name, now()],
     )? > 0)
 }
 
-pub fn custom_trait_delete(c: &Connection, name: &str) -> ApiResult<bool> {
+pub(crate) fn custom_trait_delete(c: &Connection, name: &str) -> ApiResult<bool> {
     Ok(c.execute(
         "DELETE FROM placement_custom_traits WHERE name = ?1",
         [name],
     )? > 0)
 }
 
-pub fn trait_in_use(c: &Connection, name: &str) -> ApiResult<bool> {
+pub(crate) fn trait_in_use(c: &Connection, name: &str) -> ApiResult<bool> {
     Ok(c.query_row(
         "SELECT EXISTS (SELECT 1 FROM placement_provider_traits WHERE trait = ?1)",
         [name],
@@ -298,7 +298,7 @@ pub fn trait_in_use(c: &Connection, name: &str) -> ApiResult<bool> {
 }
 
 /// Every trait some provider has.
-pub fn associated_traits(c: &Connection) -> ApiResult<Vec<String>> {
+pub(crate) fn associated_traits(c: &Connection) -> ApiResult<Vec<String>> {
     names(
         c,
         "SELECT DISTINCT trait FROM placement_provider_traits ORDER BY trait",
@@ -307,7 +307,7 @@ pub fn associated_traits(c: &Connection) -> ApiResult<Vec<String>> {
 
 // --- provider traits and aggregates ----------------------------------------------
 
-pub fn provider_traits(c: &Connection, provider: &str) -> ApiResult<Vec<String>> {
+pub(crate) fn provider_traits(c: &Connection, provider: &str) -> ApiResult<Vec<String>> {
     let mut st = c.prepare_cached(
         "SELECT trait FROM placement_provider_traits WHERE provider_uuid = ?1 ORDER BY trait",
     )?;
@@ -315,7 +315,11 @@ pub fn provider_traits(c: &Connection, provider: &str) -> ApiResult<Vec<String>>
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn provider_traits_set(c: &Connection, provider: &str, traits: &[String]) -> ApiResult<()> {
+pub(crate) fn provider_traits_set(
+    c: &Connection,
+    provider: &str,
+    traits: &[String],
+) -> ApiResult<()> {
     c.execute(
         "DELETE FROM placement_provider_traits WHERE provider_uuid = ?1",
         [provider],
@@ -329,7 +333,7 @@ pub fn provider_traits_set(c: &Connection, provider: &str, traits: &[String]) ->
     Ok(())
 }
 
-pub fn provider_aggregates(c: &Connection, provider: &str) -> ApiResult<Vec<String>> {
+pub(crate) fn provider_aggregates(c: &Connection, provider: &str) -> ApiResult<Vec<String>> {
     let mut st = c.prepare_cached(
         "SELECT aggregate_uuid FROM placement_provider_aggregates WHERE provider_uuid = ?1 ORDER BY aggregate_uuid",
     )?;
@@ -337,7 +341,11 @@ pub fn provider_aggregates(c: &Connection, provider: &str) -> ApiResult<Vec<Stri
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn provider_aggregates_set(c: &Connection, provider: &str, aggs: &[String]) -> ApiResult<()> {
+pub(crate) fn provider_aggregates_set(
+    c: &Connection,
+    provider: &str,
+    aggs: &[String],
+) -> ApiResult<()> {
     c.execute(
         "DELETE FROM placement_provider_aggregates WHERE provider_uuid = ?1",
         [provider],
@@ -355,14 +363,14 @@ pub fn provider_aggregates_set(c: &Connection, provider: &str, aggs: &[String]) 
 
 /// A consumer record: who owns the allocations and its generation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Consumer {
+pub(crate) struct Consumer {
     pub uuid: String,
     pub project_id: String,
     pub user_id: String,
     pub generation: i64,
 }
 
-pub fn consumer_get(c: &Connection, uuid: &str) -> ApiResult<Option<Consumer>> {
+pub(crate) fn consumer_get(c: &Connection, uuid: &str) -> ApiResult<Option<Consumer>> {
     Ok(c.query_row(
         "SELECT uuid, project_id, user_id, generation FROM placement_consumers WHERE uuid = ?1",
         [uuid],
@@ -379,7 +387,12 @@ pub fn consumer_get(c: &Connection, uuid: &str) -> ApiResult<Option<Consumer>> {
 }
 
 /// Creates the consumer or records its new owner, and moves its generation on.
-pub fn consumer_save(c: &Connection, uuid: &str, project: &str, user: &str) -> ApiResult<()> {
+pub(crate) fn consumer_save(
+    c: &Connection,
+    uuid: &str,
+    project: &str,
+    user: &str,
+) -> ApiResult<()> {
     let t = now();
     c.execute(
         "INSERT INTO placement_consumers (uuid, project_id, user_id, generation, created_at, updated_at)
@@ -391,13 +404,13 @@ pub fn consumer_save(c: &Connection, uuid: &str, project: &str, user: &str) -> A
     Ok(())
 }
 
-pub fn consumer_delete(c: &Connection, uuid: &str) -> ApiResult<()> {
+pub(crate) fn consumer_delete(c: &Connection, uuid: &str) -> ApiResult<()> {
     c.execute("DELETE FROM placement_consumers WHERE uuid = ?1", [uuid])?;
     Ok(())
 }
 
 /// (provider, class, used) of one consumer.
-pub fn consumer_allocations(
+pub(crate) fn consumer_allocations(
     c: &Connection,
     consumer: &str,
 ) -> ApiResult<Vec<(String, String, i64)>> {
@@ -410,7 +423,7 @@ pub fn consumer_allocations(
 }
 
 /// (consumer, class, used) on one provider.
-pub fn provider_allocations(
+pub(crate) fn provider_allocations(
     c: &Connection,
     provider: &str,
 ) -> ApiResult<Vec<(String, String, i64)>> {
@@ -422,14 +435,14 @@ pub fn provider_allocations(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn consumer_allocations_delete(c: &Connection, consumer: &str) -> ApiResult<usize> {
+pub(crate) fn consumer_allocations_delete(c: &Connection, consumer: &str) -> ApiResult<usize> {
     Ok(c.execute(
         "DELETE FROM placement_allocations WHERE consumer_uuid = ?1",
         [consumer],
     )?)
 }
 
-pub fn allocation_insert(
+pub(crate) fn allocation_insert(
     c: &Connection,
     consumer: &str,
     provider: &str,
@@ -445,7 +458,7 @@ pub fn allocation_insert(
 }
 
 /// Amount of `class` allocated on `provider` by everyone.
-pub fn used(c: &Connection, provider: &str, class: &str) -> ApiResult<i64> {
+pub(crate) fn used(c: &Connection, provider: &str, class: &str) -> ApiResult<i64> {
     Ok(c.query_row(
         "SELECT COALESCE(SUM(used), 0) FROM placement_allocations
          WHERE provider_uuid = ?1 AND resource_class = ?2",

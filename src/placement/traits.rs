@@ -6,7 +6,7 @@ impl PlacementService {
     // --- traits ----------------------------------------------------------------------
 
     /// All traits, filtered by `name=in:a,b` / `startswith:X` and `associated=`.
-    pub async fn traits_list(
+    pub(crate) async fn traits_list(
         &self,
         name_filter: Option<String>,
         associated: Option<bool>,
@@ -31,7 +31,7 @@ impl PlacementService {
         .await
     }
 
-    pub async fn trait_exists(&self, name: &str) -> ApiResult<()> {
+    pub(crate) async fn trait_exists(&self, name: &str) -> ApiResult<()> {
         let name = name.to_owned();
         self.read(move |c| {
             if is_standard_trait(&name) || store::custom_trait_exists(c, &name)? {
@@ -44,7 +44,7 @@ impl PlacementService {
     }
 
     /// Creates a custom trait; false when it already existed.
-    pub async fn trait_put(&self, name: &str) -> ApiResult<bool> {
+    pub(crate) async fn trait_put(&self, name: &str) -> ApiResult<bool> {
         if !is_custom_name(name) {
             return Err(ApiError::bad_request(
                 "The trait is invalid. A valid trait must be no longer than 255 characters, \
@@ -57,7 +57,7 @@ impl PlacementService {
             .await
     }
 
-    pub async fn trait_delete(&self, name: &str) -> ApiResult<()> {
+    pub(crate) async fn trait_delete(&self, name: &str) -> ApiResult<()> {
         let name = name.to_owned();
         self.write(move |tx| {
             if is_standard_trait(&name) {
@@ -79,7 +79,7 @@ impl PlacementService {
         .await
     }
 
-    pub async fn provider_traits_get(&self, uuid: &str) -> ApiResult<(i64, Vec<String>)> {
+    pub(crate) async fn provider_traits_get(&self, uuid: &str) -> ApiResult<(i64, Vec<String>)> {
         let uuid = uuid.to_owned();
         self.read(move |c| {
             let p = load_provider(c, &uuid)?;
@@ -89,7 +89,7 @@ impl PlacementService {
     }
 
     /// Replaces a provider's traits if `generation` is current; unknown traits are 400.
-    pub async fn provider_traits_put(
+    pub(crate) async fn provider_traits_put(
         &self,
         uuid: &str,
         generation: i64,
@@ -117,7 +117,7 @@ impl PlacementService {
         .await
     }
 
-    pub async fn provider_traits_delete(&self, uuid: &str) -> ApiResult<()> {
+    pub(crate) async fn provider_traits_delete(&self, uuid: &str) -> ApiResult<()> {
         let uuid = uuid.to_owned();
         self.write(move |tx| {
             load_provider(tx, &uuid)?;

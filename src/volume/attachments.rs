@@ -125,7 +125,7 @@ fn new_attachment(
 
 /// A volume attached to a guest, as the compute service plugs it.
 #[derive(Debug, Clone)]
-pub struct GuestVolume {
+pub(crate) struct GuestVolume {
     pub attachment_id: String,
     pub volume_id: String,
     /// `/dev/vdb`.
@@ -219,7 +219,7 @@ impl VolumeService {
     /// Step 1 of a hot attach: an `attaching` attachment of `volume_id` to
     /// `instance` under a free device name. The caller plugs the disk, then calls
     /// `guest_attach_done` or `guest_attach_undo`.
-    pub async fn guest_attach_begin(
+    pub(crate) async fn guest_attach_begin(
         &self,
         ctx: &RequestContext,
         volume_id: String,
@@ -260,7 +260,7 @@ impl VolumeService {
     /// one step since no guest runs yet: the root volume as `/dev/vda`, others
     /// under the next free name. Already attached to `instance` (a resumed
     /// build): that attachment.
-    pub async fn guest_attach_boot(
+    pub(crate) async fn guest_attach_boot(
         &self,
         ctx: &RequestContext,
         volume_id: String,
@@ -313,7 +313,7 @@ impl VolumeService {
     }
 
     /// The disk is in the guest: the attachment is `attached`, the volume in-use.
-    pub async fn guest_attach_done(&self, attachment_id: String) -> ApiResult<()> {
+    pub(crate) async fn guest_attach_done(&self, attachment_id: String) -> ApiResult<()> {
         self.write(move |c| {
             let mut a = store::attachment_get(c, &attachment_id)
                 .map_err(sql)?
@@ -332,7 +332,7 @@ impl VolumeService {
 
     /// The plug failed (or a crash interrupted it): the attachment goes, the
     /// volume returns to available (in-use if other attachments remain).
-    pub async fn guest_attach_undo(&self, attachment_id: String) -> ApiResult<()> {
+    pub(crate) async fn guest_attach_undo(&self, attachment_id: String) -> ApiResult<()> {
         self.write(move |c| drop_attachment(c, &attachment_id, true))
             .await?;
         self.release_exports().await;
@@ -349,7 +349,7 @@ impl VolumeService {
 
     /// Step 1 of a detach: the attachment of `volume_id` to `instance` goes to
     /// `detaching` (404 when the volume is not attached to it).
-    pub async fn guest_detach_begin(
+    pub(crate) async fn guest_detach_begin(
         &self,
         ctx: &RequestContext,
         volume_id: String,
@@ -383,7 +383,7 @@ impl VolumeService {
     }
 
     /// The disk left the guest: the attachment goes.
-    pub async fn guest_detach_done(&self, attachment_id: String) -> ApiResult<()> {
+    pub(crate) async fn guest_detach_done(&self, attachment_id: String) -> ApiResult<()> {
         self.write(move |c| drop_attachment(c, &attachment_id, false))
             .await?;
         self.release_exports().await;
@@ -392,7 +392,7 @@ impl VolumeService {
 
     /// The unplug failed: the attachment is `attached` again, the volume back
     /// from `detaching` to in-use (as `recover_attachments` does after a crash).
-    pub async fn guest_detach_undo(&self, attachment_id: String) -> ApiResult<()> {
+    pub(crate) async fn guest_detach_undo(&self, attachment_id: String) -> ApiResult<()> {
         self.write(move |c| {
             let mut a = store::attachment_get(c, &attachment_id)
                 .map_err(sql)?
@@ -410,7 +410,7 @@ impl VolumeService {
     }
 
     /// The volumes attached to `instance` (for os-volume_attachments), oldest first.
-    pub async fn guest_volumes(&self, instance: String) -> ApiResult<Vec<GuestVolume>> {
+    pub(crate) async fn guest_volumes(&self, instance: String) -> ApiResult<Vec<GuestVolume>> {
         let me = self.clone();
         self.read(move |c| me.guest_volumes_tx(c, &instance)).await
     }
@@ -431,7 +431,7 @@ impl VolumeService {
 
     /// The attached volumes a guest is (re)built with; synchronous because the
     /// compute service builds a VM spec synchronously (one indexed read).
-    pub fn guest_volumes_blocking(&self, instance: &str) -> Vec<GuestVolume> {
+    pub(crate) fn guest_volumes_blocking(&self, instance: &str) -> Vec<GuestVolume> {
         self.inner
             .db
             .read_blocking(|c| self.guest_volumes_tx(c, instance))
@@ -443,7 +443,7 @@ impl VolumeService {
 
     /// Removes every attachment of a deleted instance (Nova detaches its volumes
     /// when the server goes).
-    pub async fn guest_forget(&self, instance: String) -> ApiResult<()> {
+    pub(crate) async fn guest_forget(&self, instance: String) -> ApiResult<()> {
         self.write(move |c| {
             for a in store::attachments_of_instance(c, &instance).map_err(sql)? {
                 drop_attachment(c, &a.id, false)?;
@@ -491,7 +491,7 @@ impl VolumeService {
 
     /// `POST /attachments`: reserves the volume for `instance`; with a
     /// connector the attachment is also connected (`attaching`).
-    pub async fn attachment_create(
+    pub(crate) async fn attachment_create(
         &self,
         ctx: &RequestContext,
         volume_id: String,
@@ -556,7 +556,7 @@ impl VolumeService {
     }
 
     /// `PUT /attachments/{id}`: gives the connector; returns the connection info.
-    pub async fn attachment_update(
+    pub(crate) async fn attachment_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -588,7 +588,11 @@ impl VolumeService {
 
     /// `POST /attachments/{id}/action {"os-complete": null}`: the consumer
     /// connected; the volume is in-use.
-    pub async fn attachment_complete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn attachment_complete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<()> {
         let ctx = ctx.clone();
         self.write(move |c| {
             let (mut a, v) = visible_attachment(c, &ctx, &id)?;
@@ -604,7 +608,11 @@ impl VolumeService {
 
     /// `DELETE /attachments/{id}`: the volume is available again unless other
     /// attachments remain.
-    pub async fn attachment_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn attachment_delete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<()> {
         let ctx = ctx.clone();
         self.write(move |c| {
             let (a, v) = visible_attachment(c, &ctx, &id)?;
@@ -616,14 +624,18 @@ impl VolumeService {
         Ok(())
     }
 
-    pub async fn attachment_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Attachment> {
+    pub(crate) async fn attachment_get(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<Attachment> {
         let ctx = ctx.clone();
         self.read(move |c| visible_attachment(c, &ctx, &id).map(|(a, _)| a))
             .await
     }
 
     /// The caller's attachments (every project's for an admin with all_tenants).
-    pub async fn attachment_list(
+    pub(crate) async fn attachment_list(
         &self,
         ctx: &RequestContext,
         all_projects: bool,
@@ -647,7 +659,10 @@ impl VolumeService {
     }
 
     /// The connection info of an attachment (attachment views of 3.27+).
-    pub async fn attachment_connection_info(&self, a: &Attachment) -> ApiResult<Option<Value>> {
+    pub(crate) async fn attachment_connection_info(
+        &self,
+        a: &Attachment,
+    ) -> ApiResult<Option<Value>> {
         if a.connector.is_none() {
             return Ok(None);
         }
@@ -666,7 +681,7 @@ impl VolumeService {
     // ---- the older volume actions ---------------------------------------------
 
     /// The volume actions of the attach flow before attachments existed.
-    pub async fn attach_action(
+    pub(crate) async fn attach_action(
         &self,
         ctx: &RequestContext,
         volume_id: String,

@@ -10,10 +10,10 @@ use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-pub const GIB: u64 = 1 << 30;
+pub(super) const GIB: u64 = 1 << 30;
 
 /// Storage for volumes.
-pub trait Backend: Send + Sync {
+pub(super) trait Backend: Send + Sync {
     /// Makes a blank volume of `size_gib`, or finds the one a previous attempt made.
     fn create(&self, id: &str, size_gib: u64) -> io::Result<()>;
     /// Makes a volume of `size_gib` holding a copy of the file at `source` (a
@@ -59,12 +59,12 @@ pub trait Backend: Send + Sync {
 }
 
 /// Sparse raw files in one directory.
-pub struct FileBackend {
+pub(super) struct FileBackend {
     dir: PathBuf,
 }
 
 impl FileBackend {
-    pub fn open(dir: &Path) -> io::Result<FileBackend> {
+    pub(super) fn open(dir: &Path) -> io::Result<FileBackend> {
         std::fs::create_dir_all(dir)?;
         // Volumes hold tenants' data: owner-only, whatever the umask gave.
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
@@ -100,7 +100,7 @@ impl FileBackend {
 
 /// Writes an image file in `format` as raw data onto the existing `dest`
 /// (`qemu-img convert -n`: no new file, zeros not written), then syncs it.
-pub fn convert_into(image: &Path, format: &str, dest: &Path) -> io::Result<()> {
+pub(super) fn convert_into(image: &Path, format: &str, dest: &Path) -> io::Result<()> {
     let out = std::process::Command::new("qemu-img")
         .args([
             "convert",
@@ -128,7 +128,7 @@ pub fn convert_into(image: &Path, format: &str, dest: &Path) -> io::Result<()> {
 /// Copies `source` to `dest` (replacing it) through `dest.tmp`, sparse, owner-only,
 /// at least `min_len` long; `dest` appears only complete, and the directory entry is
 /// synced. Running it again after a crash redoes the copy.
-pub fn copy_whole(source: &Path, dest: &Path, min_len: u64) -> io::Result<()> {
+pub(super) fn copy_whole(source: &Path, dest: &Path, min_len: u64) -> io::Result<()> {
     let tmp = dest.with_extension("tmp");
     let mut src = File::open(source)?;
     let mut out = OpenOptions::new()

@@ -20,12 +20,12 @@ use sha2::{Digest, Sha256};
 
 /// The chunk size (Cinder's posix driver defaults to 1.9 GB objects with 32 KiB
 /// hash blocks; 1 MiB keeps a 1 GiB volume's list at 32 KiB).
-pub const CHUNK: usize = 1 << 20;
+pub(super) const CHUNK: usize = 1 << 20;
 
 type Hash = [u8; 32];
 
 /// The hash list beside a backup's data file.
-pub fn hashes_path(data: &Path) -> PathBuf {
+pub(super) fn hashes_path(data: &Path) -> PathBuf {
     let mut name = data.as_os_str().to_owned();
     name.push(".sha256");
     PathBuf::from(name)
@@ -33,7 +33,7 @@ pub fn hashes_path(data: &Path) -> PathBuf {
 
 /// Whether a backup's data file holds only changed chunks (it has a hash list and
 /// a parent).
-pub fn is_delta(data: &Path, has_parent: bool) -> bool {
+pub(super) fn is_delta(data: &Path, has_parent: bool) -> bool {
     has_parent && hashes_path(data).exists()
 }
 
@@ -114,14 +114,14 @@ fn hashes_of(data: &Path) -> io::Result<Vec<Hash>> {
 }
 
 /// Records the hash list of a full backup just written at `data`.
-pub fn record_full(data: &Path) -> io::Result<()> {
+pub(super) fn record_full(data: &Path) -> io::Result<()> {
     let hashes = hash_file(data)?;
     write_hashes(data, &hashes)
 }
 
 /// Writes an incremental backup of `source` at `dest`: only the chunks whose hash
 /// differs from `parent`'s are written. Returns how many chunks it carries.
-pub fn write_delta(source: &Path, parent: &Path, dest: &Path) -> io::Result<usize> {
+pub(super) fn write_delta(source: &Path, parent: &Path, dest: &Path) -> io::Result<usize> {
     let before = hashes_of(parent)?;
     let mut src = File::open(source)?;
     let tmp = dest.with_extension("tmp");
@@ -162,7 +162,7 @@ pub fn write_delta(source: &Path, parent: &Path, dest: &Path) -> io::Result<usiz
 
 /// Builds the volume a chain of backups describes (`chain[0]` the backup to
 /// restore, each next one its parent, the last a whole backup) at `out`.
-pub fn materialize(chain: &[PathBuf], out: &Path) -> io::Result<()> {
+pub(super) fn materialize(chain: &[PathBuf], out: &Path) -> io::Result<()> {
     let Some((base, deltas)) = chain.split_last() else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty chain"));
     };
@@ -195,7 +195,7 @@ pub fn materialize(chain: &[PathBuf], out: &Path) -> io::Result<()> {
 }
 
 /// Removes a backup's files (data, hash list, and what a crash left half-written).
-pub fn remove(data: &Path) -> io::Result<()> {
+pub(super) fn remove(data: &Path) -> io::Result<()> {
     let list = hashes_path(data);
     for p in [
         data.to_owned(),

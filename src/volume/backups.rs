@@ -19,11 +19,11 @@ use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 
 /// Directory of the backups, below the state directory.
-pub const BACKUPS_DIR: &str = "backups";
+pub(crate) const BACKUPS_DIR: &str = "backups";
 
 /// A new backup, as the API validated it.
 #[derive(Debug, Default)]
-pub struct BackupCreate {
+pub(crate) struct BackupCreate {
     pub volume_id: String,
     pub snapshot_id: Option<String>,
     pub name: Option<String>,
@@ -36,7 +36,7 @@ pub struct BackupCreate {
 
 /// The backup service an exported record names: Cinder's POSIX (directory) driver
 /// is what these files are.
-pub const BACKUP_SERVICE: &str = "cinder.backup.drivers.posix";
+pub(crate) const BACKUP_SERVICE: &str = "cinder.backup.drivers.posix";
 
 /// An exported backup record (`backup_url`, base64 JSON): enough to make the
 /// backup again from its data file after its row is lost.
@@ -63,13 +63,13 @@ struct Record {
 }
 
 /// What a restore answers.
-pub struct Restored {
+pub(crate) struct Restored {
     pub backup_id: String,
     pub volume_id: String,
     pub volume_name: String,
 }
 
-pub fn backup_not_found(id: &str) -> ApiError {
+pub(crate) fn backup_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("Backup {id} could not be found."))
 }
 
@@ -134,7 +134,7 @@ impl VolumeService {
         Ok(chain)
     }
 
-    pub async fn backup_create(
+    pub(crate) async fn backup_create(
         &self,
         ctx: &RequestContext,
         req: BackupCreate,
@@ -231,7 +231,7 @@ impl VolumeService {
         Ok(b)
     }
 
-    pub async fn backup_list(
+    pub(crate) async fn backup_list(
         &self,
         ctx: &RequestContext,
         all_projects: bool,
@@ -249,13 +249,13 @@ impl VolumeService {
             .await
     }
 
-    pub async fn backup_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Backup> {
+    pub(crate) async fn backup_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Backup> {
         let ctx = ctx.clone();
         self.read(move |c| visible_tx(c, &ctx, &id)).await
     }
 
     /// 3.9: name and description; 3.43: metadata (replaced).
-    pub async fn backup_update(
+    pub(crate) async fn backup_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -282,7 +282,7 @@ impl VolumeService {
 
     /// Starts a delete: available or error backups (any, with `force`, admin) without
     /// incremental backups on them.
-    pub async fn backup_delete(
+    pub(crate) async fn backup_delete(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -319,7 +319,7 @@ impl VolumeService {
     }
 
     /// Restores into `volume_id` (available, large enough) or a new volume.
-    pub async fn backup_restore(
+    pub(crate) async fn backup_restore(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -414,7 +414,11 @@ impl VolumeService {
     }
 
     /// `GET /backups/{id}/export_record` (admin): the record of an available backup.
-    pub async fn backup_export(&self, ctx: &RequestContext, id: String) -> ApiResult<String> {
+    pub(crate) async fn backup_export(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<String> {
         use base64::Engine;
         ctx.require_admin()?;
         let b = self.backup_get(ctx, id).await?;
@@ -444,7 +448,7 @@ impl VolumeService {
     /// `POST /backups/import_record` (admin): a backup again from an exported
     /// record, in the caller's project, sharing the record's data file (a hard
     /// link, so deleting either backup keeps the other's data).
-    pub async fn backup_import(
+    pub(crate) async fn backup_import(
         &self,
         ctx: &RequestContext,
         service: String,
@@ -521,7 +525,7 @@ impl VolumeService {
     }
 
     /// `os-reset_status` (admin): sets the status, dropping any task.
-    pub async fn backup_reset_status(
+    pub(crate) async fn backup_reset_status(
         &self,
         ctx: &RequestContext,
         id: String,

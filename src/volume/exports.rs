@@ -14,11 +14,11 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::virt::IscsiDisk;
 
 /// The settings key of this cloud's IQN prefix.
-pub const IQN_PREFIX_KEY: &str = "volume.iqn_prefix";
+pub(super) const IQN_PREFIX_KEY: &str = "volume.iqn_prefix";
 
 /// This cloud's IQN prefix, drawn once and kept in the settings table, so two
 /// clouds on one host (or one tgtd) never share a target name.
-pub fn iqn_prefix(c: &Connection) -> rusqlite::Result<String> {
+pub(super) fn iqn_prefix(c: &Connection) -> rusqlite::Result<String> {
     if let Some(p) = crate::db::settings::get(c, IQN_PREFIX_KEY)? {
         return Ok(p);
     }
@@ -29,7 +29,7 @@ pub fn iqn_prefix(c: &Connection) -> rusqlite::Result<String> {
 }
 
 /// The iSCSI side of the service: tgtd and the keys that seal CHAP secrets.
-pub struct Exporter {
+pub(super) struct Exporter {
     pub tgt: Arc<Tgt>,
     pub keys: crate::identity::token::CredentialKeys,
 }

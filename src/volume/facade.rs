@@ -10,7 +10,8 @@ use super::VolumeService;
 impl VolumeService {
     /// The service on the file backend in `<state_dir>/volumes`; `host` names this
     /// machine in the services listing; `image` is where volumes from images come from.
-    pub fn open(
+    #[cfg(test)]
+    pub(crate) fn open(
         db: Db,
         state_dir: &Path,
         host: String,
@@ -28,7 +29,7 @@ impl VolumeService {
 
     /// The service as the profile's `[volume]` section sets it up (backend and
     /// iSCSI export); `netns` is where the guests run.
-    pub fn open_profile(
+    pub(crate) fn open_profile(
         db: Db,
         state_dir: &Path,
         host: String,
@@ -42,7 +43,7 @@ impl VolumeService {
     /// Finishes or rolls back the volume operations a crash interrupted, so no
     /// volume stays `creating`, `extending`, `deleting`, `backing-up` or
     /// `restoring-backup`. Run once at start.
-    pub async fn recover(&self) -> super::tasks::RecoveryReport {
+    pub(crate) async fn recover(&self) -> super::tasks::RecoveryReport {
         let mut report = self.recover_tasks().await;
         // After the member tasks: groups and group snapshots a crash left
         // creating or deleting settle on what their members became.
@@ -84,7 +85,7 @@ impl VolumeService {
 /// `os-server-external-events`. Set once at start by the compute service
 /// (block storage cannot name compute: compute already depends on it).
 #[async_trait::async_trait]
-pub trait ComputeEvents: Send + Sync {
+pub(crate) trait ComputeEvents: Send + Sync {
     /// `volume-extended`: `volume_id`, attached to `server`, is now `bytes` long.
     async fn volume_extended(
         &self,
@@ -99,7 +100,7 @@ pub trait ComputeEvents: Send + Sync {
 
 impl VolumeService {
     /// Connects the compute service's event sink (once, at start).
-    pub fn set_compute_events(&self, sink: std::sync::Arc<dyn ComputeEvents>) {
+    pub(crate) fn set_compute_events(&self, sink: std::sync::Arc<dyn ComputeEvents>) {
         if self.inner.compute.set(sink).is_err() {
             tracing::warn!("compute's event sink was connected twice; the first stays");
         }
@@ -108,7 +109,7 @@ impl VolumeService {
 
 /// The stable id of this host's volume service (Cinder's `service_uuid`), derived
 /// from the host string so it survives restarts.
-pub fn service_uuid(host: &str) -> String {
+pub(crate) fn service_uuid(host: &str) -> String {
     uuid::Uuid::new_v5(
         &uuid::Uuid::NAMESPACE_OID,
         format!("cinder-volume:{host}").as_bytes(),
@@ -117,12 +118,10 @@ pub fn service_uuid(host: &str) -> String {
 }
 
 /// The typed input of a volume create, for callers other than the API.
-pub use super::volumes::VolumeCreate;
+pub(crate) use super::volumes::VolumeCreate;
 
 /// What the compute API's deprecated os-volumes/os-snapshots proxies pass and
 /// read (Nova's proxies call Cinder's volume and snapshot API as the user).
-pub use super::model::{Snapshot, Volume};
-pub use super::snapshots::SnapshotCreate;
-pub use super::volumes::ListOptions;
-/// The filters of a volume listing, for callers other than the API.
-pub use super::volumes::ListOptions as VolumeListOptions;
+pub(crate) use super::model::{Snapshot, Volume};
+pub(crate) use super::snapshots::SnapshotCreate;
+pub(crate) use super::volumes::ListOptions;

@@ -31,7 +31,7 @@ fn with_specs(c: &Connection, mut t: GroupType) -> rusqlite::Result<GroupType> {
 }
 
 /// A group type by id, else by name.
-pub fn type_find(c: &Connection, id_or_name: &str) -> rusqlite::Result<Option<GroupType>> {
+pub(super) fn type_find(c: &Connection, id_or_name: &str) -> rusqlite::Result<Option<GroupType>> {
     let mut t = c
         .query_row(
             &format!("SELECT {TYPE_COLS} FROM volume_group_types WHERE id = ?1"),
@@ -51,7 +51,7 @@ pub fn type_find(c: &Connection, id_or_name: &str) -> rusqlite::Result<Option<Gr
     t.map(|t| with_specs(c, t)).transpose()
 }
 
-pub fn type_list(c: &Connection) -> rusqlite::Result<Vec<GroupType>> {
+pub(super) fn type_list(c: &Connection) -> rusqlite::Result<Vec<GroupType>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {TYPE_COLS} FROM volume_group_types ORDER BY created_at, id"
     ))?;
@@ -61,7 +61,7 @@ pub fn type_list(c: &Connection) -> rusqlite::Result<Vec<GroupType>> {
     types.into_iter().map(|t| with_specs(c, t)).collect()
 }
 
-pub fn type_insert(c: &Connection, t: &GroupType) -> rusqlite::Result<()> {
+pub(super) fn type_insert(c: &Connection, t: &GroupType) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO volume_group_types (id, name, description, is_public, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -70,7 +70,7 @@ pub fn type_insert(c: &Connection, t: &GroupType) -> rusqlite::Result<()> {
     specs_set(c, &t.id, &t.group_specs)
 }
 
-pub fn type_update(c: &Connection, t: &GroupType, now: &str) -> rusqlite::Result<()> {
+pub(super) fn type_update(c: &Connection, t: &GroupType, now: &str) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE volume_group_types SET name = ?2, description = ?3, is_public = ?4, \
          updated_at = ?5 WHERE id = ?1",
@@ -79,13 +79,13 @@ pub fn type_update(c: &Connection, t: &GroupType, now: &str) -> rusqlite::Result
     Ok(())
 }
 
-pub fn type_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
+pub(super) fn type_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM volume_group_types WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// Whether a group (not yet deleted) uses the type.
-pub fn type_in_use(c: &Connection, id: &str) -> rusqlite::Result<bool> {
+pub(super) fn type_in_use(c: &Connection, id: &str) -> rusqlite::Result<bool> {
     c.query_row(
         "SELECT EXISTS (SELECT 1 FROM volume_groups WHERE group_type_id = ?1)",
         [id],
@@ -94,7 +94,7 @@ pub fn type_in_use(c: &Connection, id: &str) -> rusqlite::Result<bool> {
 }
 
 /// Adds or replaces specs.
-pub fn specs_set(
+pub(super) fn specs_set(
     c: &Connection,
     type_id: &str,
     specs: &BTreeMap<String, String>,
@@ -110,7 +110,7 @@ pub fn specs_set(
 }
 
 /// Removes one spec; false when the type had none by that key.
-pub fn spec_delete(c: &Connection, type_id: &str, key: &str) -> rusqlite::Result<bool> {
+pub(super) fn spec_delete(c: &Connection, type_id: &str, key: &str) -> rusqlite::Result<bool> {
     Ok(c.execute(
         "DELETE FROM volume_group_type_specs WHERE type_id = ?1 AND key = ?2",
         params![type_id, key],
@@ -150,7 +150,7 @@ fn with_volume_types(c: &Connection, mut g: Group) -> rusqlite::Result<Group> {
     Ok(g)
 }
 
-pub fn group_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Group>> {
+pub(super) fn group_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Group>> {
     let g = c
         .query_row(
             &format!("SELECT {GROUP_COLS} FROM volume_groups WHERE id = ?1"),
@@ -162,7 +162,7 @@ pub fn group_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Group>> {
 }
 
 /// Groups of `project` (every project's when None), newest first.
-pub fn group_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<Group>> {
+pub(super) fn group_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<Group>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {GROUP_COLS} FROM volume_groups WHERE ?1 IS NULL OR project_id = ?1 \
          ORDER BY created_at DESC, id DESC"
@@ -177,7 +177,7 @@ pub fn group_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec
 }
 
 /// Groups in `status` (start-up recovery).
-pub fn groups_in_status(c: &Connection, status: &str) -> rusqlite::Result<Vec<Group>> {
+pub(super) fn groups_in_status(c: &Connection, status: &str) -> rusqlite::Result<Vec<Group>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {GROUP_COLS} FROM volume_groups WHERE status = ?1"
     ))?;
@@ -190,7 +190,7 @@ pub fn groups_in_status(c: &Connection, status: &str) -> rusqlite::Result<Vec<Gr
         .collect()
 }
 
-pub fn group_insert(c: &Connection, g: &Group) -> rusqlite::Result<()> {
+pub(super) fn group_insert(c: &Connection, g: &Group) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO volume_groups (id, project_id, user_id, name, description, status, \
          availability_zone, group_type_id, group_snapshot_id, source_group_id, created_at) \
@@ -219,7 +219,7 @@ pub fn group_insert(c: &Connection, g: &Group) -> rusqlite::Result<()> {
 }
 
 /// Name, description and status.
-pub fn group_update(c: &Connection, g: &Group, now: &str) -> rusqlite::Result<()> {
+pub(super) fn group_update(c: &Connection, g: &Group, now: &str) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE volume_groups SET name = ?2, description = ?3, status = ?4, updated_at = ?5 \
          WHERE id = ?1",
@@ -228,26 +228,29 @@ pub fn group_update(c: &Connection, g: &Group, now: &str) -> rusqlite::Result<()
     Ok(())
 }
 
-pub fn group_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
+pub(super) fn group_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM volume_groups WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// Ids of the volumes in a group.
-pub fn group_volume_ids(c: &Connection, group_id: &str) -> rusqlite::Result<Vec<String>> {
+pub(super) fn group_volume_ids(c: &Connection, group_id: &str) -> rusqlite::Result<Vec<String>> {
     let mut st =
         c.prepare_cached("SELECT id FROM volumes WHERE group_id = ?1 ORDER BY created_at, id")?;
     st.query_map([group_id], |r| r.get(0))?.collect()
 }
 
 /// Statuses of a group's volumes.
-pub fn group_volume_statuses(c: &Connection, group_id: &str) -> rusqlite::Result<Vec<String>> {
+pub(super) fn group_volume_statuses(
+    c: &Connection,
+    group_id: &str,
+) -> rusqlite::Result<Vec<String>> {
     let mut st = c.prepare_cached("SELECT status FROM volumes WHERE group_id = ?1")?;
     st.query_map([group_id], |r| r.get(0))?.collect()
 }
 
 /// Puts a volume into a group, or out of any (None).
-pub fn volume_set_group(
+pub(super) fn volume_set_group(
     c: &Connection,
     volume_id: &str,
     group_id: Option<&str>,
@@ -279,7 +282,7 @@ fn snap_from_row(r: &Row) -> rusqlite::Result<GroupSnapshot> {
     })
 }
 
-pub fn snapshot_get(c: &Connection, id: &str) -> rusqlite::Result<Option<GroupSnapshot>> {
+pub(super) fn snapshot_get(c: &Connection, id: &str) -> rusqlite::Result<Option<GroupSnapshot>> {
     c.query_row(
         &format!("SELECT {SNAP_COLS} FROM volume_group_snapshots WHERE id = ?1"),
         [id],
@@ -288,7 +291,7 @@ pub fn snapshot_get(c: &Connection, id: &str) -> rusqlite::Result<Option<GroupSn
     .optional()
 }
 
-pub fn snapshot_list(
+pub(super) fn snapshot_list(
     c: &Connection,
     project: Option<&str>,
 ) -> rusqlite::Result<Vec<GroupSnapshot>> {
@@ -299,21 +302,27 @@ pub fn snapshot_list(
     st.query_map([project], snap_from_row)?.collect()
 }
 
-pub fn snapshots_in_status(c: &Connection, status: &str) -> rusqlite::Result<Vec<GroupSnapshot>> {
+pub(super) fn snapshots_in_status(
+    c: &Connection,
+    status: &str,
+) -> rusqlite::Result<Vec<GroupSnapshot>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {SNAP_COLS} FROM volume_group_snapshots WHERE status = ?1"
     ))?;
     st.query_map([status], snap_from_row)?.collect()
 }
 
-pub fn snapshots_of_group(c: &Connection, group_id: &str) -> rusqlite::Result<Vec<GroupSnapshot>> {
+pub(super) fn snapshots_of_group(
+    c: &Connection,
+    group_id: &str,
+) -> rusqlite::Result<Vec<GroupSnapshot>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {SNAP_COLS} FROM volume_group_snapshots WHERE group_id = ?1"
     ))?;
     st.query_map([group_id], snap_from_row)?.collect()
 }
 
-pub fn snapshot_insert(c: &Connection, s: &GroupSnapshot) -> rusqlite::Result<()> {
+pub(super) fn snapshot_insert(c: &Connection, s: &GroupSnapshot) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO volume_group_snapshots (id, project_id, user_id, group_id, group_type_id, \
          name, description, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -332,7 +341,7 @@ pub fn snapshot_insert(c: &Connection, s: &GroupSnapshot) -> rusqlite::Result<()
     Ok(())
 }
 
-pub fn snapshot_set_status(
+pub(super) fn snapshot_set_status(
     c: &Connection,
     id: &str,
     status: &str,
@@ -345,13 +354,13 @@ pub fn snapshot_set_status(
     Ok(())
 }
 
-pub fn snapshot_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
+pub(super) fn snapshot_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM volume_group_snapshots WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// The member snapshots of a group snapshot: (snapshot id, volume id, status).
-pub fn snapshot_members(
+pub(super) fn snapshot_members(
     c: &Connection,
     group_snapshot_id: &str,
 ) -> rusqlite::Result<Vec<(String, String, String)>> {

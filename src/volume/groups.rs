@@ -23,7 +23,7 @@ use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 
 /// A new group type.
-pub struct GroupTypeCreate {
+pub(crate) struct GroupTypeCreate {
     pub name: String,
     pub description: Option<String>,
     pub is_public: bool,
@@ -31,14 +31,14 @@ pub struct GroupTypeCreate {
 }
 
 /// Changes to a group type; None leaves a field as it is.
-pub struct GroupTypeUpdate {
+pub(crate) struct GroupTypeUpdate {
     pub name: Option<String>,
     pub description: Option<String>,
     pub is_public: Option<bool>,
 }
 
 /// A new empty group.
-pub struct GroupCreate {
+pub(crate) struct GroupCreate {
     pub name: Option<String>,
     pub description: Option<String>,
     pub group_type: String,
@@ -47,14 +47,14 @@ pub struct GroupCreate {
 }
 
 /// What a new group is copied from (`create-from-src`).
-pub enum GroupSource {
+pub(crate) enum GroupSource {
     Group(String),
     GroupSnapshot(String),
 }
 
 /// A group's update: name, description, volumes in and out.
 #[derive(Default)]
-pub struct GroupUpdate {
+pub(crate) struct GroupUpdate {
     pub name: Option<String>,
     pub description: Option<String>,
     pub add_volumes: Vec<String>,
@@ -74,15 +74,15 @@ enum Settle {
     SnapshotDelete(String),
 }
 
-pub fn group_type_not_found(id: &str) -> ApiError {
+pub(super) fn group_type_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("Group type with id {id} could not be found."))
 }
 
-pub fn group_not_found(id: &str) -> ApiError {
+pub(super) fn group_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("Group {id} could not be found."))
 }
 
-pub fn group_snapshot_not_found(id: &str) -> ApiError {
+pub(super) fn group_snapshot_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("GroupSnapshot {id} could not be found."))
 }
 
@@ -305,7 +305,7 @@ impl VolumeService {
 
     // ---- group types ------------------------------------------------------------
 
-    pub async fn group_type_list(
+    pub(crate) async fn group_type_list(
         &self,
         ctx: &RequestContext,
         filter: PublicFilter,
@@ -323,12 +323,16 @@ impl VolumeService {
         .await
     }
 
-    pub async fn group_type_get(&self, ctx: &RequestContext, id: String) -> ApiResult<GroupType> {
+    pub(crate) async fn group_type_get(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<GroupType> {
         let ctx = ctx.clone();
         self.read(move |c| visible_type_tx(c, &ctx, &id)).await
     }
 
-    pub async fn group_type_create(
+    pub(crate) async fn group_type_create(
         &self,
         ctx: &RequestContext,
         req: GroupTypeCreate,
@@ -358,7 +362,7 @@ impl VolumeService {
         .await
     }
 
-    pub async fn group_type_update(
+    pub(crate) async fn group_type_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -399,7 +403,11 @@ impl VolumeService {
         .await
     }
 
-    pub async fn group_type_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn group_type_delete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
             let t = gstore::type_find(c, &id)
@@ -417,7 +425,7 @@ impl VolumeService {
     }
 
     /// Adds or replaces group specs (admin).
-    pub async fn group_specs_set(
+    pub(crate) async fn group_specs_set(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -436,7 +444,7 @@ impl VolumeService {
     }
 
     /// The group specs of a type (admin, as Cinder's `group:access_group_types_specs`).
-    pub async fn group_specs_get(
+    pub(crate) async fn group_specs_get(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -451,7 +459,7 @@ impl VolumeService {
         .await
     }
 
-    pub async fn group_spec_delete(
+    pub(crate) async fn group_spec_delete(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -475,7 +483,11 @@ impl VolumeService {
 
     // ---- groups -------------------------------------------------------------------
 
-    pub async fn group_create(&self, ctx: &RequestContext, req: GroupCreate) -> ApiResult<Group> {
+    pub(crate) async fn group_create(
+        &self,
+        ctx: &RequestContext,
+        req: GroupCreate,
+    ) -> ApiResult<Group> {
         let project = caller_project(ctx)?;
         may_change(ctx, &project)?;
         check_text("name", &req.name)?;
@@ -522,7 +534,7 @@ impl VolumeService {
     /// `create-from-src` (3.14): a new group of the source group's type and volume
     /// types with a copy of each of its volumes, or of each snapshot of a group
     /// snapshot. The group is `creating` until its volumes are made.
-    pub async fn group_create_from_src(
+    pub(crate) async fn group_create_from_src(
         &self,
         ctx: &RequestContext,
         name: Option<String>,
@@ -629,14 +641,14 @@ impl VolumeService {
         Ok(group)
     }
 
-    pub async fn group_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Group> {
+    pub(crate) async fn group_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Group> {
         let ctx = ctx.clone();
         self.read(move |c| visible_group_tx(c, &ctx, &id)).await
     }
 
     /// The caller's groups, or every project's for an admin asking `all_tenants`,
     /// each with its volumes' ids.
-    pub async fn group_list(
+    pub(crate) async fn group_list(
         &self,
         ctx: &RequestContext,
         all_projects: bool,
@@ -661,12 +673,12 @@ impl VolumeService {
     }
 
     /// The ids of a group's volumes (3.25's `volumes` in the group view).
-    pub async fn group_volumes(&self, id: String) -> ApiResult<Vec<String>> {
+    pub(crate) async fn group_volumes(&self, id: String) -> ApiResult<Vec<String>> {
         self.read(move |c| gstore::group_volume_ids(c, &id).map_err(sql))
             .await
     }
 
-    pub async fn group_update(
+    pub(crate) async fn group_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -764,7 +776,7 @@ impl VolumeService {
     /// `delete` action: refused while group snapshots exist, or while volumes
     /// remain without `delete-volumes`; with it, the volumes are deleted by their
     /// own tasks and the group goes when they are gone.
-    pub async fn group_delete(
+    pub(crate) async fn group_delete(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -821,7 +833,7 @@ impl VolumeService {
     }
 
     /// `reset_status` (3.20, admin).
-    pub async fn group_reset_status(
+    pub(crate) async fn group_reset_status(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -846,7 +858,7 @@ impl VolumeService {
 
     /// A snapshot of each volume of the group, made by the snapshot task, recorded
     /// with the group snapshot in one transaction.
-    pub async fn group_snapshot_create(
+    pub(crate) async fn group_snapshot_create(
         &self,
         ctx: &RequestContext,
         group_id: String,
@@ -911,7 +923,7 @@ impl VolumeService {
         Ok(gs)
     }
 
-    pub async fn group_snapshot_get(
+    pub(crate) async fn group_snapshot_get(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -920,7 +932,7 @@ impl VolumeService {
         self.read(move |c| visible_snapshot_tx(c, &ctx, &id)).await
     }
 
-    pub async fn group_snapshot_list(
+    pub(crate) async fn group_snapshot_list(
         &self,
         ctx: &RequestContext,
         all_projects: bool,
@@ -935,7 +947,11 @@ impl VolumeService {
             .await
     }
 
-    pub async fn group_snapshot_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn group_snapshot_delete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<()> {
         let ctx = ctx.clone();
         let gsid = id.clone();
         let snaps = self
@@ -975,7 +991,7 @@ impl VolumeService {
     }
 
     /// `reset_status` (3.19, admin).
-    pub async fn group_snapshot_reset_status(
+    pub(crate) async fn group_snapshot_reset_status(
         &self,
         ctx: &RequestContext,
         id: String,

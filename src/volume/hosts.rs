@@ -11,15 +11,15 @@ use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 
 /// What the backend reports of itself, as a Cinder volume driver does.
-pub const VENDOR: &str = "Open Source";
-pub const DRIVER_VERSION: &str = "1.0.0";
+pub(crate) const VENDOR: &str = "Open Source";
+pub(crate) const DRIVER_VERSION: &str = "1.0.0";
 /// Hypervisors open the volume's file directly (the attachments' `local` connector).
-pub const PROTOCOL: &str = "local";
+pub(crate) const PROTOCOL: &str = "local";
 
 /// The first of a type's extra specs that names a capability this backend lacks,
 /// as Cinder's scheduler (CapabilitiesFilter) checks them; `None` when it fits.
 /// Scoped keys (`capabilities:x` aside, `scope:key`) are not capabilities.
-pub fn unmet_spec(t: &VolumeType) -> Option<(String, String)> {
+pub(crate) fn unmet_spec(t: &VolumeType) -> Option<(String, String)> {
     t.extra_specs.iter().find_map(|(k, v)| {
         let key = k.strip_prefix("capabilities:").unwrap_or(k);
         let have = match key {
@@ -39,11 +39,11 @@ pub fn unmet_spec(t: &VolumeType) -> Option<(String, String)> {
 }
 
 /// A project's share of the backend: volumes, their GiB, snapshots, their GiB.
-pub type ProjectUsage = [i64; 4];
+pub(crate) type ProjectUsage = [i64; 4];
 
 impl VolumeService {
     /// Per-project usage of the backend (admin), for `GET /os-hosts/{host}`.
-    pub async fn host_usage(
+    pub(crate) async fn host_usage(
         &self,
         ctx: &RequestContext,
     ) -> ApiResult<BTreeMap<String, ProjectUsage>> {
@@ -53,7 +53,7 @@ impl VolumeService {
 
     /// (total, free) GiB of the backend's storage; (0, 0) when it cannot be read,
     /// as Cinder reports a backend whose stats are unknown.
-    pub async fn pool_capacity(&self) -> (u64, u64) {
+    pub(crate) async fn pool_capacity(&self) -> (u64, u64) {
         let backend = self.inner.backend.clone();
         match tokio::task::spawn_blocking(move || backend.capacity_gib()).await {
             Ok(Ok(c)) => c,
@@ -80,6 +80,6 @@ impl VolumeService {
 }
 
 /// Cinder's 404 for an unknown host.
-pub fn host_not_found(host: &str) -> ApiError {
+pub(crate) fn host_not_found(host: &str) -> ApiError {
     ApiError::Missing(format!("Host {host} could not be found."))
 }

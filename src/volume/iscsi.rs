@@ -22,14 +22,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The IQN namespace Cinder uses (`iscsi_target_prefix`).
-pub const IQN_BASE: &str = "iqn.2010-10.org.openstack";
+pub(crate) const IQN_BASE: &str = "iqn.2010-10.org.openstack";
 
 /// Cinder's tgt driver puts the volume on LUN 1 (LUN 0 is tgt's controller).
-pub const LUN: u32 = 1;
+pub(crate) const LUN: u32 = 1;
 
 /// One volume as tgtd should export it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Export {
+pub(crate) struct Export {
     pub volume_id: String,
     pub iqn: String,
     pub user: String,
@@ -52,7 +52,7 @@ impl std::fmt::Debug for Export {
 
 /// A target as `tgtadm --mode target --op show` lists it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Listed {
+pub(crate) struct Listed {
     pub tid: u32,
     pub iqn: String,
     /// Backing store of LUN 1, if the target has one.
@@ -62,12 +62,12 @@ pub struct Listed {
 }
 
 /// The IQN of volume `volume_id`'s target under this cloud's `prefix`.
-pub fn target_iqn(prefix: &str, volume_id: &str) -> String {
+pub(crate) fn target_iqn(prefix: &str, volume_id: &str) -> String {
     format!("{prefix}:volume-{volume_id}")
 }
 
 /// Parses `tgtadm --mode target --op show`.
-pub fn parse_targets(show: &str) -> Vec<Listed> {
+pub(crate) fn parse_targets(show: &str) -> Vec<Listed> {
     #[derive(PartialEq)]
     enum Section {
         Other,
@@ -124,7 +124,7 @@ pub fn parse_targets(show: &str) -> Vec<Listed> {
 }
 
 /// The lowest target id no listed target uses.
-pub fn free_tid(listed: &[Listed]) -> u32 {
+pub(crate) fn free_tid(listed: &[Listed]) -> u32 {
     (1..)
         .find(|t| !listed.iter().any(|l| l.tid == *t))
         .unwrap_or(1)
@@ -133,7 +133,7 @@ pub fn free_tid(listed: &[Listed]) -> u32 {
 /// One `tgtadm` call: its arguments after `--lld iscsi`, and whether they carry
 /// the CHAP secret (then they are never shown).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
+pub(crate) struct Step {
     pub args: Vec<String>,
     pub secret: bool,
     /// An "already exists" answer counts as done (a step a crash interrupted).
@@ -152,7 +152,7 @@ fn step(args: &[&str]) -> Step {
 /// volume, the CHAP account bound to it, and initiators from any address (CHAP
 /// guards the target, as with Cinder's tgt driver). Steps already done are
 /// skipped, so a half-made export is completed.
-pub fn plan_export(e: &Export, listed: &[Listed]) -> Vec<Step> {
+pub(crate) fn plan_export(e: &Export, listed: &[Listed]) -> Vec<Step> {
     let mut plan = Vec::new();
     let (tid, have) = match listed.iter().find(|l| l.iqn == e.iqn) {
         Some(l) => (l.tid, Some(l)),
@@ -246,7 +246,7 @@ fn lun_new(tid: &str, path: &str) -> Step {
 
 /// What removes target `l` (even with initiators logged in: the volume is being
 /// detached) and its CHAP accounts.
-pub fn plan_unexport(l: &Listed) -> Vec<Step> {
+pub(crate) fn plan_unexport(l: &Listed) -> Vec<Step> {
     let tid = l.tid.to_string();
     let mut plan = vec![step(&[
         "--mode", "target", "--op", "delete", "--force", "--tid", &tid,
@@ -259,7 +259,7 @@ pub fn plan_unexport(l: &Listed) -> Vec<Step> {
 
 /// The CHAP user name of a volume's export (unique per volume, so deleting one
 /// never touches another's account in a shared tgtd).
-pub fn chap_user(volume_id: &str) -> String {
+pub(crate) fn chap_user(volume_id: &str) -> String {
     let clean: String = volume_id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
@@ -268,7 +268,7 @@ pub fn chap_user(volume_id: &str) -> String {
 }
 
 /// A fresh CHAP secret (tgt accepts 12 to 16 characters in its interop mode; 16).
-pub fn chap_secret() -> String {
+pub(crate) fn chap_secret() -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
@@ -279,7 +279,7 @@ pub fn chap_secret() -> String {
 
 /// How this cloud reaches its tgtd.
 #[derive(Debug, Clone)]
-pub struct TgtConfig {
+pub(crate) struct TgtConfig {
     pub portal: SocketAddr,
     pub control_port: u16,
     pub managed: bool,
@@ -292,7 +292,7 @@ pub struct TgtConfig {
 }
 
 /// The tgt daemon as this cloud uses it.
-pub struct Tgt {
+pub(crate) struct Tgt {
     cfg: TgtConfig,
     /// One tgtadm sequence at a time: a plan is computed from a listing.
     lock: std::sync::Mutex<()>,
@@ -303,18 +303,18 @@ fn other(msg: String) -> io::Error {
 }
 
 impl Tgt {
-    pub fn new(cfg: TgtConfig) -> Tgt {
+    pub(crate) fn new(cfg: TgtConfig) -> Tgt {
         Tgt {
             cfg,
             lock: std::sync::Mutex::new(()),
         }
     }
 
-    pub fn portal(&self) -> String {
+    pub(crate) fn portal(&self) -> String {
         self.cfg.portal.to_string()
     }
 
-    pub fn iqn(&self, volume_id: &str) -> String {
+    pub(crate) fn iqn(&self, volume_id: &str) -> String {
         target_iqn(&self.cfg.iqn_prefix, volume_id)
     }
 
@@ -365,7 +365,7 @@ impl Tgt {
     /// Makes sure tgtd answers: adopts the managed one a previous run started
     /// (its pid file and command line), or starts it; an unmanaged one must
     /// already run.
-    pub fn ensure_daemon(&self) -> io::Result<()> {
+    pub(crate) fn ensure_daemon(&self) -> io::Result<()> {
         if self.list().is_ok() {
             return Ok(());
         }
@@ -397,7 +397,7 @@ impl Tgt {
 
     /// The pid of the tgtd this cloud started, if it still runs (a tgtd on our
     /// management channel, so an unrelated process is never taken for it).
-    pub fn managed_pid(&self) -> Option<u32> {
+    pub(crate) fn managed_pid(&self) -> Option<u32> {
         managed_pid(&self.pid_file(), self.cfg.control_port)
     }
 
@@ -461,7 +461,7 @@ impl Tgt {
 
     /// Makes tgtd hold exactly `wanted` among this cloud's targets; every error
     /// is collected and the rest still applied.
-    pub fn reconcile(&self, wanted: &[Export]) -> Result<usize, Vec<io::Error>> {
+    pub(crate) fn reconcile(&self, wanted: &[Export]) -> Result<usize, Vec<io::Error>> {
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut errors = Vec::new();
         let listed = match self.list() {
@@ -492,7 +492,7 @@ impl Tgt {
 }
 
 /// The pid in `pid_file` if that process is a live `tgtd -f -C <control_port>`.
-pub fn managed_pid(pid_file: &Path, control_port: u16) -> Option<u32> {
+pub(crate) fn managed_pid(pid_file: &Path, control_port: u16) -> Option<u32> {
     let pid: u32 = std::fs::read_to_string(pid_file)
         .ok()?
         .trim()

@@ -18,7 +18,7 @@ use super::backend::{Backend, GIB};
 
 /// One command: program and arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cmd {
+pub(crate) struct Cmd {
     pub program: String,
     pub args: Vec<String>,
 }
@@ -31,13 +31,13 @@ fn cmd(program: &str, args: &[&str]) -> Cmd {
 }
 
 /// Runs commands; the host's runs them for real.
-pub trait Runner: Send + Sync {
+pub(crate) trait Runner: Send + Sync {
     /// Runs `c`; its stdout, or an error with its stderr.
     fn run(&self, c: &Cmd) -> io::Result<String>;
 }
 
 /// Runs commands on this host.
-pub struct HostRunner;
+pub(crate) struct HostRunner;
 
 impl Runner for HostRunner {
     fn run(&self, c: &Cmd) -> io::Result<String> {
@@ -61,32 +61,32 @@ impl Runner for HostRunner {
 
 /// Names and command plans for one volume group and thin pool.
 #[derive(Debug, Clone)]
-pub struct Plans {
+pub(crate) struct Plans {
     pub vg: String,
     pub pool: String,
 }
 
 impl Plans {
-    pub fn volume_lv(id: &str) -> String {
+    pub(crate) fn volume_lv(id: &str) -> String {
         format!("volume-{id}")
     }
 
-    pub fn snapshot_lv(id: &str) -> String {
+    pub(crate) fn snapshot_lv(id: &str) -> String {
         format!("_snapshot-{id}")
     }
 
     /// `vg/lv`.
-    pub fn full(&self, lv: &str) -> String {
+    pub(crate) fn full(&self, lv: &str) -> String {
         format!("{}/{lv}", self.vg)
     }
 
     /// The device a hypervisor or tgt opens.
-    pub fn device(&self, lv: &str) -> PathBuf {
+    pub(crate) fn device(&self, lv: &str) -> PathBuf {
         PathBuf::from(format!("/dev/{}/{lv}", self.vg))
     }
 
     /// Asks whether `lv` exists (exit 0 with its name) and its size in bytes.
-    pub fn lv_size(&self, lv: &str) -> Cmd {
+    pub(crate) fn lv_size(&self, lv: &str) -> Cmd {
         cmd(
             "lvs",
             &[
@@ -102,7 +102,7 @@ impl Plans {
     }
 
     /// A thin volume of `size_gib` in the pool (Cinder's `lvcreate -T -V`).
-    pub fn create(&self, id: &str, size_gib: u64) -> Vec<Cmd> {
+    pub(crate) fn create(&self, id: &str, size_gib: u64) -> Vec<Cmd> {
         vec![cmd(
             "lvcreate",
             &[
@@ -118,7 +118,7 @@ impl Plans {
 
     /// A thin snapshot `new` of `origin`, activated (thin snapshots skip
     /// activation by default) and grown to `size_gib` when larger.
-    pub fn clone_lv(&self, origin: &str, new: &str, size_gib: Option<u64>) -> Vec<Cmd> {
+    pub(crate) fn clone_lv(&self, origin: &str, new: &str, size_gib: Option<u64>) -> Vec<Cmd> {
         let mut plan = vec![
             cmd("lvcreate", &["-s", "-n", new, &self.full(origin)]),
             cmd("lvchange", &["-ay", "-K", &self.full(new)]),
@@ -131,20 +131,20 @@ impl Plans {
 
     /// Grows `lv` to `size_gib` (`-r` is not used: the volume holds the
     /// tenant's file system, not ours).
-    pub fn extend_lv(&self, lv: &str, size_gib: u64) -> Cmd {
+    pub(crate) fn extend_lv(&self, lv: &str, size_gib: u64) -> Cmd {
         cmd("lvextend", &["-L", &format!("{size_gib}g"), &self.full(lv)])
     }
 
-    pub fn remove(&self, lv: &str) -> Cmd {
+    pub(crate) fn remove(&self, lv: &str) -> Cmd {
         cmd("lvremove", &["-f", &self.full(lv)])
     }
 
-    pub fn rename(&self, from: &str, to: &str) -> Cmd {
+    pub(crate) fn rename(&self, from: &str, to: &str) -> Cmd {
         cmd("lvrename", &[&self.vg, from, to])
     }
 
     /// Writes an image into the (already created) volume, as raw.
-    pub fn write_image(&self, id: &str, image: &Path, format: &str) -> Cmd {
+    pub(crate) fn write_image(&self, id: &str, image: &Path, format: &str) -> Cmd {
         let dev = self.device(&Self::volume_lv(id));
         cmd(
             "qemu-img",
@@ -163,7 +163,7 @@ impl Plans {
     }
 
     /// Copies a file (a backup) onto the volume's device.
-    pub fn write_file(&self, id: &str, source: &Path) -> Cmd {
+    pub(crate) fn write_file(&self, id: &str, source: &Path) -> Cmd {
         let dev = self.device(&Self::volume_lv(id));
         cmd(
             "dd",
@@ -178,7 +178,7 @@ impl Plans {
     }
 
     /// Total and free bytes of the thin pool's data (`vgs` of the group).
-    pub fn capacity(&self) -> Cmd {
+    pub(crate) fn capacity(&self) -> Cmd {
         cmd(
             "vgs",
             &[
@@ -195,13 +195,13 @@ impl Plans {
 }
 
 /// Thin volumes in a volume group.
-pub struct LvmBackend {
+pub(crate) struct LvmBackend {
     plans: Plans,
     runner: Arc<dyn Runner>,
 }
 
 /// Why live LVM cannot run on this host, if it cannot (no device-mapper).
-pub fn unavailable_reason() -> Option<String> {
+pub(crate) fn unavailable_reason() -> Option<String> {
     let misc = std::fs::read_to_string("/proc/misc").unwrap_or_default();
     let dm = Path::new("/dev/mapper/control").exists()
         || misc.lines().any(|l| l.trim().ends_with("device-mapper"));
@@ -213,7 +213,7 @@ pub fn unavailable_reason() -> Option<String> {
 
 impl LvmBackend {
     /// Opens the backend on `vg`/`pool`, checking that the pool exists.
-    pub fn open(vg: &str, pool: &str, runner: Arc<dyn Runner>) -> io::Result<LvmBackend> {
+    pub(crate) fn open(vg: &str, pool: &str, runner: Arc<dyn Runner>) -> io::Result<LvmBackend> {
         if let Some(why) = unavailable_reason() {
             return Err(io::Error::other(format!(
                 "the LVM volume backend cannot run here: {why}"
@@ -229,7 +229,7 @@ impl LvmBackend {
     }
 
     /// Without the checks (tests drive it with a recording runner).
-    pub fn with_runner(vg: &str, pool: &str, runner: Arc<dyn Runner>) -> LvmBackend {
+    pub(crate) fn with_runner(vg: &str, pool: &str, runner: Arc<dyn Runner>) -> LvmBackend {
         LvmBackend {
             plans: Plans {
                 vg: vg.to_owned(),

@@ -12,7 +12,7 @@ use crate::http::error::{ApiError, ApiResult};
 
 /// A volume to take over.
 #[derive(Debug, Default)]
-pub struct ManageVolume {
+pub(crate) struct ManageVolume {
     pub host: String,
     pub source_name: String,
     pub name: Option<String>,
@@ -25,7 +25,7 @@ pub struct ManageVolume {
 
 /// A snapshot to take over.
 #[derive(Debug, Default)]
-pub struct ManageSnapshot {
+pub(crate) struct ManageSnapshot {
     pub volume_id: String,
     pub source_name: String,
     pub name: Option<String>,
@@ -62,7 +62,7 @@ impl VolumeService {
         Ok(bytes.div_ceil(super::backend::GIB).max(1) as i64)
     }
 
-    pub async fn volume_manage(
+    pub(crate) async fn volume_manage(
         &self,
         ctx: &RequestContext,
         req: ManageVolume,
@@ -139,7 +139,7 @@ impl VolumeService {
 
     /// `os-unmanage` (admin): forgets an available volume without snapshots; its
     /// data stays in the backend as `volume-<id>`.
-    pub async fn volume_unmanage(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn volume_unmanage(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         ctx.require_admin()?;
         let vid = id.clone();
         self.write(move |c| {
@@ -164,7 +164,7 @@ impl VolumeService {
         Ok(())
     }
 
-    pub async fn snapshot_manage(
+    pub(crate) async fn snapshot_manage(
         &self,
         ctx: &RequestContext,
         req: ManageSnapshot,
@@ -213,7 +213,11 @@ impl VolumeService {
     }
 
     /// `os-unmanage` on a snapshot (admin): its data stays as `snapshot-<id>`.
-    pub async fn snapshot_unmanage(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn snapshot_unmanage(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<()> {
         ctx.require_admin()?;
         let sid = id.clone();
         self.write(move |c| {

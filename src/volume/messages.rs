@@ -11,18 +11,18 @@ use crate::http::error::{ApiError, ApiResult};
 const TTL_DAYS: i64 = 30;
 
 /// Cinder's event id and text for "the scheduler found no backend".
-pub const NO_VALID_BACKEND: (&str, &str) = (
+pub(super) const NO_VALID_BACKEND: (&str, &str) = (
     "VOLUME_VOLUME_001_002",
     "schedule allocate volume: Could not find any available weighted backend.",
 );
 
-pub fn message_not_found(id: &str) -> ApiError {
+pub(super) fn message_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("Message {id} could not be found."))
 }
 
 /// Records an error message about a volume for its project (inside the caller's
 /// transaction, so the message exists exactly when the failure is recorded).
-pub fn record_tx(
+pub(super) fn record_tx(
     c: &rusqlite::Connection,
     project: &str,
     volume: &str,
@@ -57,7 +57,7 @@ fn visible_tx(c: &rusqlite::Connection, ctx: &RequestContext, id: &str) -> ApiRe
 
 impl VolumeService {
     /// The caller project's messages (an admin's: every project's), unexpired.
-    pub async fn message_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Message>> {
+    pub(crate) async fn message_list(&self, ctx: &RequestContext) -> ApiResult<Vec<Message>> {
         let own = caller_project(ctx)?;
         if !ctx.can_read() {
             return Err(ApiError::forbidden());
@@ -73,12 +73,12 @@ impl VolumeService {
             .collect())
     }
 
-    pub async fn message_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Message> {
+    pub(crate) async fn message_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Message> {
         let ctx = ctx.clone();
         self.read(move |c| visible_tx(c, &ctx, &id)).await
     }
 
-    pub async fn message_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn message_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         let ctx = ctx.clone();
         self.write(move |c| {
             let m = visible_tx(c, &ctx, &id)?;

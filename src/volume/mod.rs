@@ -7,13 +7,13 @@
 //! service logic), `backend.rs` (storage), `tasks.rs` (persisted multi-step work and
 //! its `recover()`), `facade.rs` (what other services may call).
 
-pub mod api;
-pub mod attachments;
+pub(crate) mod api;
+pub(crate) mod attachments;
 mod backend;
 mod backup_chunks;
 pub(crate) mod backups;
 mod exports;
-pub mod facade;
+pub(crate) mod facade;
 mod group_store;
 mod groups;
 pub(crate) mod hosts;
@@ -24,7 +24,7 @@ mod messages;
 pub(crate) mod model;
 mod qos;
 mod quotas;
-pub mod registration;
+pub(crate) mod registration;
 mod reimage;
 mod snapshots;
 pub(crate) mod store;
@@ -46,12 +46,12 @@ use backend::{Backend, FileBackend};
 
 /// The block storage service; other services use only what `facade.rs` offers.
 #[derive(Clone)]
-pub struct VolumeService {
+pub(crate) struct VolumeService {
     inner: Arc<Inner>,
 }
 
 /// Directory of the file backend, below the state directory.
-pub const VOLUMES_DIR: &str = "volumes";
+pub(crate) const VOLUMES_DIR: &str = "volumes";
 
 struct Inner {
     db: Db,

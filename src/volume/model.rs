@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// A volume's status, as Cinder names it on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VolumeStatus {
+pub(crate) enum VolumeStatus {
     Creating,
     Available,
     Reserved,
@@ -34,7 +34,7 @@ pub enum VolumeStatus {
 }
 
 impl VolumeStatus {
-    pub const ALL: [VolumeStatus; 18] = [
+    pub(crate) const ALL: [VolumeStatus; 18] = [
         VolumeStatus::Creating,
         VolumeStatus::Available,
         VolumeStatus::Reserved,
@@ -55,7 +55,7 @@ impl VolumeStatus {
         VolumeStatus::Downloading,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             VolumeStatus::Creating => "creating",
             VolumeStatus::Available => "available",
@@ -78,14 +78,14 @@ impl VolumeStatus {
         }
     }
 
-    pub fn parse(s: &str) -> Option<VolumeStatus> {
+    pub(crate) fn parse(s: &str) -> Option<VolumeStatus> {
         VolumeStatus::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 
 /// What happens to a volume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     /// The backend made the volume's storage.
     Created,
     CreateFailed,
@@ -160,7 +160,7 @@ pub enum Event {
 
 /// A refused move: the action and the status that forbids it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
+pub(crate) struct Refused {
     pub action: &'static str,
     pub needs: &'static str,
     pub current: VolumeStatus,
@@ -180,7 +180,7 @@ impl std::fmt::Display for Refused {
 
 impl VolumeStatus {
     /// The status after `event`, or why the event is not allowed now.
-    pub fn transition(self, event: Event) -> Result<VolumeStatus, Refused> {
+    pub(crate) fn transition(self, event: Event) -> Result<VolumeStatus, Refused> {
         use VolumeStatus as S;
         let refuse = |action, needs| Refused {
             action,
@@ -299,7 +299,7 @@ impl VolumeStatus {
 
 /// A volume row.
 #[derive(Debug, Clone)]
-pub struct Volume {
+pub(crate) struct Volume {
     pub id: String,
     pub project_id: String,
     pub user_id: String,
@@ -320,6 +320,10 @@ pub struct Volume {
     pub error_reason: Option<String>,
     pub created_at: String,
     pub updated_at: Option<String>,
+    #[expect(
+        dead_code,
+        reason = "stored with the row as Cinder stores it; the volume API does not show it"
+    )]
     pub launched_at: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub image_metadata: BTreeMap<String, String>,
@@ -332,7 +336,7 @@ pub struct Volume {
 
 /// One consumer's hold on a volume (Cinder's volume attachment).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attachment {
+pub(crate) struct Attachment {
     pub id: String,
     pub volume_id: String,
     pub instance_uuid: Option<String>,
@@ -355,7 +359,7 @@ pub struct Attachment {
 /// `tasks::recover` can finish or undo it after a crash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub enum Task {
+pub(crate) enum Task {
     /// Make the backing storage of `size` GiB: blank, or a copy of `source`.
     Create {
         size: i64,
@@ -386,7 +390,7 @@ pub enum Task {
 /// What a new volume is copied from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Source {
+pub(crate) enum Source {
     Snapshot {
         id: String,
     },
@@ -406,7 +410,7 @@ pub enum Source {
 
 /// A snapshot's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SnapshotStatus {
+pub(crate) enum SnapshotStatus {
     Creating,
     Available,
     Deleting,
@@ -416,7 +420,7 @@ pub enum SnapshotStatus {
 
 /// What happens to a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SnapshotEvent {
+pub(crate) enum SnapshotEvent {
     Created,
     CreateFailed,
     DeleteStart { force: bool },
@@ -425,7 +429,7 @@ pub enum SnapshotEvent {
 }
 
 impl SnapshotStatus {
-    pub const ALL: [SnapshotStatus; 5] = [
+    pub(crate) const ALL: [SnapshotStatus; 5] = [
         SnapshotStatus::Creating,
         SnapshotStatus::Available,
         SnapshotStatus::Deleting,
@@ -433,7 +437,7 @@ impl SnapshotStatus {
         SnapshotStatus::ErrorDeleting,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SnapshotStatus::Creating => "creating",
             SnapshotStatus::Available => "available",
@@ -443,12 +447,12 @@ impl SnapshotStatus {
         }
     }
 
-    pub fn parse(s: &str) -> Option<SnapshotStatus> {
+    pub(crate) fn parse(s: &str) -> Option<SnapshotStatus> {
         SnapshotStatus::ALL.into_iter().find(|v| v.as_str() == s)
     }
 
     /// The status after `event`, or Cinder's refusal message.
-    pub fn transition(self, event: SnapshotEvent) -> Result<SnapshotStatus, String> {
+    pub(crate) fn transition(self, event: SnapshotEvent) -> Result<SnapshotStatus, String> {
         use SnapshotStatus as S;
         match (event, self) {
             (SnapshotEvent::Created, S::Creating) => Ok(S::Available),
@@ -474,7 +478,7 @@ impl SnapshotStatus {
 
 /// A snapshot row.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub id: String,
     pub volume_id: String,
     pub project_id: String,
@@ -486,6 +490,10 @@ pub struct Snapshot {
     pub metadata: BTreeMap<String, String>,
     /// `create` or `delete` while that step is under way.
     pub task: Option<String>,
+    #[expect(
+        dead_code,
+        reason = "stored with the row; the snapshot API does not show it"
+    )]
     pub error_reason: Option<String>,
     pub created_at: String,
     pub updated_at: Option<String>,
@@ -497,13 +505,17 @@ pub struct Snapshot {
 
 /// A volume type with its extra specs.
 #[derive(Debug, Clone)]
-pub struct VolumeType {
+pub(crate) struct VolumeType {
     pub id: String,
     pub name: String,
     pub description: Option<String>,
     pub is_public: bool,
     pub extra_specs: BTreeMap<String, String>,
     pub created_at: String,
+    #[expect(
+        dead_code,
+        reason = "stored with the row; the volume type API does not show it"
+    )]
     pub updated_at: Option<String>,
     /// The QoS specs the type is associated with.
     pub qos_specs_id: Option<String>,
@@ -511,7 +523,7 @@ pub struct VolumeType {
 
 /// A group type (3.11+) with its group specs.
 #[derive(Debug, Clone)]
-pub struct GroupType {
+pub(crate) struct GroupType {
     pub id: String,
     pub name: String,
     pub description: Option<String>,
@@ -522,7 +534,7 @@ pub struct GroupType {
 
 /// Cinder's group and group-snapshot statuses (`GroupStatus`,
 /// `GroupSnapshotStatus`); what admins may reset a group to.
-pub const GROUP_STATUSES: &[&str] = &[
+pub(crate) const GROUP_STATUSES: &[&str] = &[
     "error",
     "available",
     "creating",
@@ -532,7 +544,7 @@ pub const GROUP_STATUSES: &[&str] = &[
     "in-use",
     "error_deleting",
 ];
-pub const GROUP_SNAPSHOT_STATUSES: &[&str] = &[
+pub(crate) const GROUP_SNAPSHOT_STATUSES: &[&str] = &[
     "error",
     "available",
     "creating",
@@ -544,7 +556,7 @@ pub const GROUP_SNAPSHOT_STATUSES: &[&str] = &[
 
 /// A generic volume group (3.13+).
 #[derive(Debug, Clone)]
-pub struct Group {
+pub(crate) struct Group {
     pub id: String,
     pub project_id: String,
     pub user_id: String,
@@ -558,12 +570,16 @@ pub struct Group {
     pub group_snapshot_id: Option<String>,
     pub source_group_id: Option<String>,
     pub created_at: String,
+    #[expect(
+        dead_code,
+        reason = "stored with the row; the group API does not show it"
+    )]
     pub updated_at: Option<String>,
 }
 
 /// A snapshot of every volume of a group at once (3.14+).
 #[derive(Debug, Clone)]
-pub struct GroupSnapshot {
+pub(crate) struct GroupSnapshot {
     pub id: String,
     pub project_id: String,
     pub user_id: String,
@@ -573,12 +589,16 @@ pub struct GroupSnapshot {
     pub description: Option<String>,
     pub status: String,
     pub created_at: String,
+    #[expect(
+        dead_code,
+        reason = "stored with the row; the group API does not show it"
+    )]
     pub updated_at: Option<String>,
 }
 
 /// A pending volume transfer; only the auth key's salted hash is kept.
 #[derive(Debug, Clone)]
-pub struct Transfer {
+pub(crate) struct Transfer {
     pub id: String,
     pub volume_id: String,
     pub name: Option<String>,
@@ -591,7 +611,7 @@ pub struct Transfer {
 
 /// QoS specs: key/value limits for a consumer (front-end, back-end or both).
 #[derive(Debug, Clone)]
-pub struct QosSpecs {
+pub(crate) struct QosSpecs {
     pub id: String,
     pub name: String,
     pub consumer: String,
@@ -601,7 +621,7 @@ pub struct QosSpecs {
 
 /// A user message (3.3): why an asynchronous operation failed.
 #[derive(Debug, Clone)]
-pub struct Message {
+pub(crate) struct Message {
     pub id: String,
     pub project_id: String,
     pub request_id: String,
@@ -616,7 +636,7 @@ pub struct Message {
 
 /// A backup's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackupStatus {
+pub(crate) enum BackupStatus {
     Creating,
     Available,
     Deleting,
@@ -626,7 +646,7 @@ pub enum BackupStatus {
 }
 
 impl BackupStatus {
-    pub const ALL: [BackupStatus; 6] = [
+    pub(crate) const ALL: [BackupStatus; 6] = [
         BackupStatus::Creating,
         BackupStatus::Available,
         BackupStatus::Deleting,
@@ -635,7 +655,7 @@ impl BackupStatus {
         BackupStatus::ErrorDeleting,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             BackupStatus::Creating => "creating",
             BackupStatus::Available => "available",
@@ -646,14 +666,14 @@ impl BackupStatus {
         }
     }
 
-    pub fn parse(s: &str) -> Option<BackupStatus> {
+    pub(crate) fn parse(s: &str) -> Option<BackupStatus> {
         BackupStatus::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 
 /// What a restore gives back besides the data.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackedUpMeta {
+pub(crate) struct BackedUpMeta {
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
     #[serde(default)]
@@ -664,7 +684,7 @@ pub struct BackedUpMeta {
 
 /// A backup row.
 #[derive(Debug, Clone)]
-pub struct Backup {
+pub(crate) struct Backup {
     pub id: String,
     pub volume_id: String,
     pub snapshot_id: Option<String>,
@@ -692,13 +712,13 @@ pub struct Backup {
 }
 
 /// Cinder's built-in type, which always exists.
-pub const DEFAULT_TYPE_NAME: &str = "__DEFAULT__";
+pub(crate) const DEFAULT_TYPE_NAME: &str = "__DEFAULT__";
 /// DevStack's LVM backend type, the cloud's default volume type.
-pub const DEVSTACK_TYPE_NAME: &str = "lvmdriver-1";
+pub(crate) const DEVSTACK_TYPE_NAME: &str = "lvmdriver-1";
 /// The availability zone of every volume (Cinder's storage_availability_zone).
-pub const ZONE: &str = "nova";
+pub(crate) const ZONE: &str = "nova";
 /// The volume backend name (DevStack's `lvmdriver-1` section).
-pub const BACKEND_NAME: &str = "lvmdriver-1";
+pub(crate) const BACKEND_NAME: &str = "lvmdriver-1";
 
 #[cfg(test)]
 mod tests {

@@ -10,9 +10,9 @@ use super::{VolumeService, sql, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 
-pub const CONSUMERS: [&str; 3] = ["front-end", "back-end", "both"];
+pub(super) const CONSUMERS: [&str; 3] = ["front-end", "back-end", "both"];
 
-pub fn qos_not_found(id: &str) -> ApiError {
+pub(super) fn qos_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("QoS Specs {id} could not be found."))
 }
 
@@ -37,7 +37,7 @@ fn get_tx(c: &rusqlite::Connection, id: &str) -> ApiResult<QosSpecs> {
 }
 
 impl VolumeService {
-    pub async fn qos_create(
+    pub(crate) async fn qos_create(
         &self,
         ctx: &RequestContext,
         name: String,
@@ -73,18 +73,18 @@ impl VolumeService {
         .await
     }
 
-    pub async fn qos_list(&self, ctx: &RequestContext) -> ApiResult<Vec<QosSpecs>> {
+    pub(crate) async fn qos_list(&self, ctx: &RequestContext) -> ApiResult<Vec<QosSpecs>> {
         ctx.require_admin()?;
         self.read(|c| store::qos_list(c).map_err(sql)).await
     }
 
-    pub async fn qos_get(&self, ctx: &RequestContext, id: String) -> ApiResult<QosSpecs> {
+    pub(crate) async fn qos_get(&self, ctx: &RequestContext, id: String) -> ApiResult<QosSpecs> {
         ctx.require_admin()?;
         self.read(move |c| get_tx(c, &id)).await
     }
 
     /// Sets keys (`consumer` changes the consumer); answers what was set.
-    pub async fn qos_set_keys(
+    pub(crate) async fn qos_set_keys(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -110,7 +110,7 @@ impl VolumeService {
     }
 
     /// Removes keys; an absent key is Cinder's 404.
-    pub async fn qos_unset_keys(
+    pub(crate) async fn qos_unset_keys(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -132,7 +132,12 @@ impl VolumeService {
     }
 
     /// Deletes QoS specs; associated ones only with `force` (which disassociates).
-    pub async fn qos_delete(&self, ctx: &RequestContext, id: String, force: bool) -> ApiResult<()> {
+    pub(crate) async fn qos_delete(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+        force: bool,
+    ) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
             let q = get_tx(c, &id)?;
@@ -148,7 +153,7 @@ impl VolumeService {
     }
 
     /// (id, name) of the types associated with QoS specs `id`.
-    pub async fn qos_associations(
+    pub(crate) async fn qos_associations(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -162,7 +167,7 @@ impl VolumeService {
     }
 
     /// Associates a type; a type has at most one QoS specs (Cinder's 400 otherwise).
-    pub async fn qos_associate(
+    pub(crate) async fn qos_associate(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -186,7 +191,7 @@ impl VolumeService {
     }
 
     /// Disassociates one type (`Some`) or every type (`None`).
-    pub async fn qos_disassociate(
+    pub(crate) async fn qos_disassociate(
         &self,
         ctx: &RequestContext,
         id: String,

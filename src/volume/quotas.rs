@@ -12,7 +12,7 @@ use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 
 /// Cinder's default quota class.
-pub const DEFAULTS: &[(&str, i64)] = &[
+pub(super) const DEFAULTS: &[(&str, i64)] = &[
     ("volumes", 10),
     ("snapshots", 10),
     ("gigabytes", 1000),
@@ -26,7 +26,7 @@ pub const DEFAULTS: &[(&str, i64)] = &[
 const PER_TYPE: &[&str] = &["volumes", "gigabytes", "snapshots"];
 
 /// Every quota resource of `project`: defaults, then what an admin set.
-pub fn limits_tx(c: &Connection, project: &str) -> ApiResult<BTreeMap<String, i64>> {
+pub(super) fn limits_tx(c: &Connection, project: &str) -> ApiResult<BTreeMap<String, i64>> {
     let mut out: BTreeMap<String, i64> = DEFAULTS.iter().map(|(k, v)| ((*k).into(), *v)).collect();
     for t in store::type_list(c).map_err(sql)? {
         for r in PER_TYPE {
@@ -69,7 +69,7 @@ fn in_use(u: &Usage, resource: &str) -> i64 {
 
 /// Checks that `project` may add `volumes` volumes and `gigabytes` GiB of type
 /// `type_name` (a new volume of `size`, or an extend by `gigabytes`); 413 otherwise.
-pub fn check_tx(
+pub(super) fn check_tx(
     c: &Connection,
     project: &str,
     type_name: &str,
@@ -115,14 +115,14 @@ pub fn check_tx(
 }
 
 /// One resource's limit and use, as `?usage=True` shows it.
-pub struct QuotaUsage {
+pub(crate) struct QuotaUsage {
     pub limit: i64,
     pub in_use: i64,
 }
 
 impl VolumeService {
     /// `GET /os-quota-sets/{project}`: a reader of that project, or an admin.
-    pub async fn quota_show(
+    pub(crate) async fn quota_show(
         &self,
         ctx: &RequestContext,
         project: String,
@@ -145,12 +145,12 @@ impl VolumeService {
     }
 
     /// The default quotas (any caller).
-    pub async fn quota_defaults(&self) -> ApiResult<BTreeMap<String, i64>> {
+    pub(crate) async fn quota_defaults(&self) -> ApiResult<BTreeMap<String, i64>> {
         self.read(|c| limits_tx(c, "")).await
     }
 
     /// `PUT /os-quota-sets/{project}` (admin): sets the given limits (each >= -1).
-    pub async fn quota_update(
+    pub(crate) async fn quota_update(
         &self,
         ctx: &RequestContext,
         project: String,
@@ -184,7 +184,11 @@ impl VolumeService {
     }
 
     /// `DELETE /os-quota-sets/{project}` (admin): back to the defaults.
-    pub async fn quota_delete(&self, ctx: &RequestContext, project: String) -> ApiResult<()> {
+    pub(crate) async fn quota_delete(
+        &self,
+        ctx: &RequestContext,
+        project: String,
+    ) -> ApiResult<()> {
         ctx.require_admin()?;
         if project.is_empty() {
             return Err(ApiError::bad_request("A project id is required."));
@@ -194,7 +198,10 @@ impl VolumeService {
     }
 
     /// The caller project's limits and use, for `GET /limits`.
-    pub async fn limits(&self, ctx: &RequestContext) -> ApiResult<(BTreeMap<String, i64>, Usage)> {
+    pub(crate) async fn limits(
+        &self,
+        ctx: &RequestContext,
+    ) -> ApiResult<(BTreeMap<String, i64>, Usage)> {
         let project = caller_project(ctx)?;
         self.read(move |c| {
             Ok((

@@ -17,7 +17,7 @@ impl VolumeService {
     /// reserved with `reimage_reserved`), an unknown or inactive image, an image
     /// larger than the volume. `reimage_reserved` is for the compute service
     /// (admin or the `service` role).
-    pub async fn volume_reimage(
+    pub(crate) async fn volume_reimage(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -37,7 +37,7 @@ impl VolumeService {
     /// The compute service's reimage of a server's root volume, which it has
     /// taken to `reserved` (`guest_reimage_reserve`) with the server's owner's
     /// context: Nova calls Cinder with `reimage_reserved` and a service token.
-    pub async fn guest_reimage(
+    pub(crate) async fn guest_reimage(
         &self,
         ctx: &RequestContext,
         volume_id: String,
@@ -139,7 +139,7 @@ impl VolumeService {
     /// volume goes back to `reserved` (no connector), and so does the volume, as
     /// Nova's new attachment does before it deletes the old one. Already
     /// reserved (a rebuild resumed after a crash): nothing changes.
-    pub async fn guest_reimage_reserve(
+    pub(crate) async fn guest_reimage_reserve(
         &self,
         volume_id: String,
         instance: String,

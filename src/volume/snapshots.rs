@@ -14,7 +14,7 @@ use crate::http::error::{ApiError, ApiResult};
 
 /// A new snapshot, as the API validated it.
 #[derive(Debug, Default)]
-pub struct SnapshotCreate {
+pub(crate) struct SnapshotCreate {
     pub volume_id: String,
     pub name: Option<String>,
     pub description: Option<String>,
@@ -22,12 +22,16 @@ pub struct SnapshotCreate {
     pub force: bool,
 }
 
-pub fn snapshot_not_found(id: &str) -> ApiError {
+pub(super) fn snapshot_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("Snapshot {id} could not be found."))
 }
 
 /// The snapshot the caller may see, or 404.
-pub fn visible_tx(c: &rusqlite::Connection, ctx: &RequestContext, id: &str) -> ApiResult<Snapshot> {
+pub(super) fn visible_tx(
+    c: &rusqlite::Connection,
+    ctx: &RequestContext,
+    id: &str,
+) -> ApiResult<Snapshot> {
     match store::snapshot_get(c, id).map_err(sql)? {
         Some(s) if sees(ctx, &s.project_id) => Ok(s),
         _ => Err(snapshot_not_found(id)),
@@ -106,7 +110,7 @@ pub(super) fn snapshot_delete_tx(
 }
 
 impl VolumeService {
-    pub async fn snapshot_create(
+    pub(crate) async fn snapshot_create(
         &self,
         ctx: &RequestContext,
         req: SnapshotCreate,
@@ -124,7 +128,7 @@ impl VolumeService {
         Ok(s)
     }
 
-    pub async fn snapshot_list(
+    pub(crate) async fn snapshot_list(
         &self,
         ctx: &RequestContext,
         all_projects: bool,
@@ -142,13 +146,17 @@ impl VolumeService {
             .await
     }
 
-    pub async fn snapshot_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Snapshot> {
+    pub(crate) async fn snapshot_get(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<Snapshot> {
         let ctx = ctx.clone();
         self.read(move |c| visible_tx(c, &ctx, &id)).await
     }
 
     /// Name, description and (replacing or merging) metadata; `delete_key` removes one.
-    pub async fn snapshot_update(
+    pub(crate) async fn snapshot_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -188,7 +196,7 @@ impl VolumeService {
         .await
     }
 
-    pub async fn snapshot_delete(
+    pub(crate) async fn snapshot_delete(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -203,7 +211,7 @@ impl VolumeService {
     }
 
     /// `os-reset_status` on a snapshot (admin).
-    pub async fn snapshot_reset_status(
+    pub(crate) async fn snapshot_reset_status(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -225,7 +233,7 @@ impl VolumeService {
     /// `os-update_snapshot_status`: the snapshot's creator (Nova, for assisted
     /// snapshots) reports its status and progress; Cinder allows only creating ->
     /// creating/available/error and deleting -> deleting/error_deleting.
-    pub async fn snapshot_update_status(
+    pub(crate) async fn snapshot_update_status(
         &self,
         ctx: &RequestContext,
         id: String,

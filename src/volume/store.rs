@@ -10,7 +10,7 @@ use super::model::{
 };
 
 /// Cinder's timestamp form: `2026-01-01T00:00:00.000000`, UTC without a zone.
-pub fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.6f")
         .to_string()
@@ -42,7 +42,7 @@ fn with_specs(c: &Connection, mut t: VolumeType) -> rusqlite::Result<VolumeType>
     Ok(t)
 }
 
-pub fn type_list(c: &Connection) -> rusqlite::Result<Vec<VolumeType>> {
+pub(crate) fn type_list(c: &Connection) -> rusqlite::Result<Vec<VolumeType>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {TYPE_COLS} FROM volume_types ORDER BY name"
     ))?;
@@ -53,7 +53,7 @@ pub fn type_list(c: &Connection) -> rusqlite::Result<Vec<VolumeType>> {
 }
 
 /// A type by id, or else by name.
-pub fn type_find(c: &Connection, id_or_name: &str) -> rusqlite::Result<Option<VolumeType>> {
+pub(crate) fn type_find(c: &Connection, id_or_name: &str) -> rusqlite::Result<Option<VolumeType>> {
     let t = c
         .query_row(
             &format!("SELECT {TYPE_COLS} FROM volume_types WHERE id = ?1"),
@@ -74,7 +74,7 @@ pub fn type_find(c: &Connection, id_or_name: &str) -> rusqlite::Result<Option<Vo
     t.map(|t| with_specs(c, t)).transpose()
 }
 
-pub fn type_insert(c: &Connection, t: &VolumeType) -> rusqlite::Result<()> {
+pub(crate) fn type_insert(c: &Connection, t: &VolumeType) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO volume_types (id, name, description, is_public, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -83,7 +83,7 @@ pub fn type_insert(c: &Connection, t: &VolumeType) -> rusqlite::Result<()> {
     extra_specs_set(c, &t.id, &t.extra_specs)
 }
 
-pub fn type_update(c: &Connection, t: &VolumeType) -> rusqlite::Result<()> {
+pub(crate) fn type_update(c: &Connection, t: &VolumeType) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE volume_types SET name = ?2, description = ?3, is_public = ?4, updated_at = ?5 \
          WHERE id = ?1",
@@ -92,13 +92,13 @@ pub fn type_update(c: &Connection, t: &VolumeType) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn type_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
+pub(crate) fn type_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM volume_types WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// Whether a volume has the type or a generic group allows it.
-pub fn type_in_use(c: &Connection, id: &str) -> rusqlite::Result<bool> {
+pub(crate) fn type_in_use(c: &Connection, id: &str) -> rusqlite::Result<bool> {
     c.query_row(
         "SELECT EXISTS (SELECT 1 FROM volumes WHERE type_id = ?1) \
          OR EXISTS (SELECT 1 FROM volume_group_volume_types WHERE type_id = ?1)",
@@ -107,7 +107,7 @@ pub fn type_in_use(c: &Connection, id: &str) -> rusqlite::Result<bool> {
     )
 }
 
-pub fn extra_specs_set(
+pub(crate) fn extra_specs_set(
     c: &Connection,
     type_id: &str,
     specs: &BTreeMap<String, String>,
@@ -122,28 +122,40 @@ pub fn extra_specs_set(
     Ok(())
 }
 
-pub fn extra_spec_delete(c: &Connection, type_id: &str, key: &str) -> rusqlite::Result<bool> {
+pub(crate) fn extra_spec_delete(
+    c: &Connection,
+    type_id: &str,
+    key: &str,
+) -> rusqlite::Result<bool> {
     Ok(c.execute(
         "DELETE FROM volume_type_extra_specs WHERE type_id = ?1 AND key = ?2",
         params![type_id, key],
     )? > 0)
 }
 
-pub fn type_projects(c: &Connection, type_id: &str) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn type_projects(c: &Connection, type_id: &str) -> rusqlite::Result<Vec<String>> {
     let mut st = c.prepare_cached(
         "SELECT project_id FROM volume_type_projects WHERE type_id = ?1 ORDER BY project_id",
     )?;
     st.query_map([type_id], |r| r.get(0))?.collect()
 }
 
-pub fn type_project_add(c: &Connection, type_id: &str, project: &str) -> rusqlite::Result<bool> {
+pub(crate) fn type_project_add(
+    c: &Connection,
+    type_id: &str,
+    project: &str,
+) -> rusqlite::Result<bool> {
     Ok(c.execute(
         "INSERT OR IGNORE INTO volume_type_projects (type_id, project_id) VALUES (?1, ?2)",
         params![type_id, project],
     )? > 0)
 }
 
-pub fn type_project_remove(c: &Connection, type_id: &str, project: &str) -> rusqlite::Result<bool> {
+pub(crate) fn type_project_remove(
+    c: &Connection,
+    type_id: &str,
+    project: &str,
+) -> rusqlite::Result<bool> {
     Ok(c.execute(
         "DELETE FROM volume_type_projects WHERE type_id = ?1 AND project_id = ?2",
         params![type_id, project],
@@ -210,7 +222,7 @@ fn with_metadata(c: &Connection, mut v: Volume) -> rusqlite::Result<Volume> {
     Ok(v)
 }
 
-pub fn volume_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Volume>> {
+pub(crate) fn volume_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Volume>> {
     let v = c
         .query_row(
             &format!(
@@ -225,7 +237,7 @@ pub fn volume_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Volume>> 
 }
 
 /// Every volume of `project` (every project's when None), with metadata.
-pub fn volume_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<Volume>> {
+pub(crate) fn volume_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<Volume>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {VOLUME_COLS} FROM volumes v JOIN volume_types t ON t.id = v.type_id \
          WHERE ?1 IS NULL OR v.project_id = ?1"
@@ -237,7 +249,7 @@ pub fn volume_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Ve
 }
 
 /// Volumes with a task under way (for recovery).
-pub fn volumes_with_task(c: &Connection) -> rusqlite::Result<Vec<Volume>> {
+pub(crate) fn volumes_with_task(c: &Connection) -> rusqlite::Result<Vec<Volume>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {VOLUME_COLS} FROM volumes v JOIN volume_types t ON t.id = v.type_id \
          WHERE v.task IS NOT NULL"
@@ -245,7 +257,7 @@ pub fn volumes_with_task(c: &Connection) -> rusqlite::Result<Vec<Volume>> {
     st.query_map([], volume_from_row)?.collect()
 }
 
-pub fn volume_insert(c: &Connection, v: &Volume) -> rusqlite::Result<()> {
+pub(crate) fn volume_insert(c: &Connection, v: &Volume) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO volumes (id, project_id, user_id, name, description, size, status, \
          attach_status, availability_zone, type_id, bootable, multiattach, snapshot_id, \
@@ -284,7 +296,7 @@ fn task_json(t: Option<&Task>) -> Option<String> {
 }
 
 /// Records a status, the task now under way (None when done) and the error reason.
-pub fn volume_set_state(
+pub(crate) fn volume_set_state(
     c: &Connection,
     id: &str,
     status: VolumeStatus,
@@ -300,7 +312,7 @@ pub fn volume_set_state(
     Ok(())
 }
 
-pub fn volume_set_size(c: &Connection, id: &str, size: i64) -> rusqlite::Result<()> {
+pub(crate) fn volume_set_size(c: &Connection, id: &str, size: i64) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE volumes SET size = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, size, now()],
@@ -308,7 +320,7 @@ pub fn volume_set_size(c: &Connection, id: &str, size: i64) -> rusqlite::Result<
     Ok(())
 }
 
-pub fn volume_update(
+pub(crate) fn volume_update(
     c: &Connection,
     id: &str,
     name: Option<&str>,
@@ -322,7 +334,7 @@ pub fn volume_update(
 }
 
 /// The image a volume was last written from (`os-reimage`).
-pub fn volume_set_image(c: &Connection, id: &str, image_id: &str) -> rusqlite::Result<()> {
+pub(crate) fn volume_set_image(c: &Connection, id: &str, image_id: &str) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE volumes SET image_id = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, image_id, now()],
@@ -330,7 +342,11 @@ pub fn volume_set_image(c: &Connection, id: &str, image_id: &str) -> rusqlite::R
     Ok(())
 }
 
-pub fn volume_set_bootable(c: &Connection, id: &str, bootable: bool) -> rusqlite::Result<()> {
+pub(crate) fn volume_set_bootable(
+    c: &Connection,
+    id: &str,
+    bootable: bool,
+) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE volumes SET bootable = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, bootable, now()],
@@ -338,13 +354,13 @@ pub fn volume_set_bootable(c: &Connection, id: &str, bootable: bool) -> rusqlite
     Ok(())
 }
 
-pub fn volume_delete_row(c: &Connection, id: &str) -> rusqlite::Result<()> {
+pub(crate) fn volume_delete_row(c: &Connection, id: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM volume_attachments WHERE volume_id = ?1", [id])?;
     c.execute("DELETE FROM volumes WHERE id = ?1", [id])?;
     Ok(())
 }
 
-pub fn metadata_replace(
+pub(crate) fn metadata_replace(
     c: &Connection,
     id: &str,
     kind: &str,
@@ -357,7 +373,7 @@ pub fn metadata_replace(
     metadata_merge(c, id, kind, map)
 }
 
-pub fn metadata_merge(
+pub(crate) fn metadata_merge(
     c: &Connection,
     id: &str,
     kind: &str,
@@ -373,7 +389,12 @@ pub fn metadata_merge(
     Ok(())
 }
 
-pub fn metadata_delete(c: &Connection, id: &str, kind: &str, key: &str) -> rusqlite::Result<bool> {
+pub(crate) fn metadata_delete(
+    c: &Connection,
+    id: &str,
+    kind: &str,
+    key: &str,
+) -> rusqlite::Result<bool> {
     Ok(c.execute(
         "DELETE FROM volume_metadata WHERE volume_id = ?1 AND kind = ?2 AND key = ?3",
         params![id, kind, key],
@@ -385,7 +406,7 @@ pub fn metadata_delete(c: &Connection, id: &str, kind: &str, key: &str) -> rusql
 /// Volumes, snapshots and gigabytes (of both) a project holds, in all and per
 /// type name.
 #[derive(Debug, Default, Clone)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub volumes: i64,
     pub snapshots: i64,
     pub gigabytes: i64,
@@ -393,7 +414,7 @@ pub struct Usage {
     pub per_type: BTreeMap<String, (i64, i64, i64)>,
 }
 
-pub fn usage(c: &Connection, project: &str) -> rusqlite::Result<Usage> {
+pub(crate) fn usage(c: &Connection, project: &str) -> rusqlite::Result<Usage> {
     let mut st = c.prepare_cached(
         "SELECT t.name, COUNT(*), COALESCE(SUM(v.size), 0) FROM volumes v \
          JOIN volume_types t ON t.id = v.type_id WHERE v.project_id = ?1 GROUP BY t.name",
@@ -434,7 +455,7 @@ pub fn usage(c: &Connection, project: &str) -> rusqlite::Result<Usage> {
 }
 
 /// Per project: (volumes, their GiB, snapshots, their GiB), for `os-hosts/{host}`.
-pub fn usage_by_project(c: &Connection) -> rusqlite::Result<BTreeMap<String, [i64; 4]>> {
+pub(crate) fn usage_by_project(c: &Connection) -> rusqlite::Result<BTreeMap<String, [i64; 4]>> {
     let mut out: BTreeMap<String, [i64; 4]> = BTreeMap::new();
     let mut st = c.prepare_cached(
         "SELECT project_id, COUNT(*), COALESCE(SUM(size), 0) FROM volumes GROUP BY project_id",
@@ -471,14 +492,14 @@ pub fn usage_by_project(c: &Connection) -> rusqlite::Result<BTreeMap<String, [i6
 }
 
 /// The limits set for `project` ('' holds the defaults an admin changed).
-pub fn quota_get(c: &Connection, project: &str) -> rusqlite::Result<BTreeMap<String, i64>> {
+pub(crate) fn quota_get(c: &Connection, project: &str) -> rusqlite::Result<BTreeMap<String, i64>> {
     let mut st =
         c.prepare_cached("SELECT resource, hard_limit FROM volume_quotas WHERE project_id = ?1")?;
     st.query_map([project], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect()
 }
 
-pub fn quota_set(
+pub(crate) fn quota_set(
     c: &Connection,
     project: &str,
     resource: &str,
@@ -492,7 +513,7 @@ pub fn quota_set(
     Ok(())
 }
 
-pub fn quota_delete(c: &Connection, project: &str) -> rusqlite::Result<()> {
+pub(crate) fn quota_delete(c: &Connection, project: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM volume_quotas WHERE project_id = ?1", [project])?;
     Ok(())
 }
@@ -524,7 +545,7 @@ fn snapshot_from_row(r: &Row) -> rusqlite::Result<Snapshot> {
     })
 }
 
-pub fn snapshot_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Snapshot>> {
+pub(crate) fn snapshot_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Snapshot>> {
     c.query_row(
         &format!("SELECT {SNAPSHOT_COLS} FROM volume_snapshots WHERE id = ?1"),
         [id],
@@ -534,7 +555,10 @@ pub fn snapshot_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Snapsho
 }
 
 /// Snapshots of `project` (every project's when None).
-pub fn snapshot_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<Snapshot>> {
+pub(crate) fn snapshot_list(
+    c: &Connection,
+    project: Option<&str>,
+) -> rusqlite::Result<Vec<Snapshot>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {SNAPSHOT_COLS} FROM volume_snapshots WHERE ?1 IS NULL OR project_id = ?1 \
          ORDER BY created_at DESC, id DESC"
@@ -542,21 +566,21 @@ pub fn snapshot_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<
     st.query_map([project], snapshot_from_row)?.collect()
 }
 
-pub fn snapshots_of_volume(c: &Connection, volume: &str) -> rusqlite::Result<Vec<Snapshot>> {
+pub(crate) fn snapshots_of_volume(c: &Connection, volume: &str) -> rusqlite::Result<Vec<Snapshot>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {SNAPSHOT_COLS} FROM volume_snapshots WHERE volume_id = ?1"
     ))?;
     st.query_map([volume], snapshot_from_row)?.collect()
 }
 
-pub fn snapshots_with_task(c: &Connection) -> rusqlite::Result<Vec<Snapshot>> {
+pub(crate) fn snapshots_with_task(c: &Connection) -> rusqlite::Result<Vec<Snapshot>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {SNAPSHOT_COLS} FROM volume_snapshots WHERE task IS NOT NULL"
     ))?;
     st.query_map([], snapshot_from_row)?.collect()
 }
 
-pub fn snapshot_insert(c: &Connection, s: &Snapshot) -> rusqlite::Result<()> {
+pub(crate) fn snapshot_insert(c: &Connection, s: &Snapshot) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO volume_snapshots (id, volume_id, project_id, user_id, name, description, \
          size, status, metadata, task, created_at, group_snapshot_id) \
@@ -579,7 +603,7 @@ pub fn snapshot_insert(c: &Connection, s: &Snapshot) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn snapshot_set_state(
+pub(crate) fn snapshot_set_state(
     c: &Connection,
     id: &str,
     status: SnapshotStatus,
@@ -594,7 +618,7 @@ pub fn snapshot_set_state(
     Ok(())
 }
 
-pub fn snapshot_update(
+pub(crate) fn snapshot_update(
     c: &Connection,
     id: &str,
     name: Option<&str>,
@@ -615,7 +639,7 @@ pub fn snapshot_update(
     Ok(())
 }
 
-pub fn snapshot_delete_row(c: &Connection, id: &str) -> rusqlite::Result<()> {
+pub(crate) fn snapshot_delete_row(c: &Connection, id: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM volume_snapshots WHERE id = ?1", [id])?;
     Ok(())
 }
@@ -642,7 +666,7 @@ fn attachment_from_row(r: &Row) -> rusqlite::Result<Attachment> {
     })
 }
 
-pub fn attachment_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Attachment>> {
+pub(crate) fn attachment_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Attachment>> {
     c.query_row(
         &format!("SELECT {ATTACHMENT_COLS} FROM volume_attachments WHERE id = ?1"),
         [id],
@@ -651,7 +675,10 @@ pub fn attachment_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Attac
     .optional()
 }
 
-pub fn attachments_of_volume(c: &Connection, volume: &str) -> rusqlite::Result<Vec<Attachment>> {
+pub(crate) fn attachments_of_volume(
+    c: &Connection,
+    volume: &str,
+) -> rusqlite::Result<Vec<Attachment>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {ATTACHMENT_COLS} FROM volume_attachments WHERE volume_id = ?1 \
          ORDER BY created_at, id"
@@ -659,7 +686,7 @@ pub fn attachments_of_volume(c: &Connection, volume: &str) -> rusqlite::Result<V
     st.query_map([volume], attachment_from_row)?.collect()
 }
 
-pub fn attachments_of_instance(
+pub(crate) fn attachments_of_instance(
     c: &Connection,
     instance: &str,
 ) -> rusqlite::Result<Vec<Attachment>> {
@@ -671,14 +698,14 @@ pub fn attachments_of_instance(
 }
 
 /// Every attachment (of every project's volumes); callers filter by visibility.
-pub fn attachment_list(c: &Connection) -> rusqlite::Result<Vec<Attachment>> {
+pub(crate) fn attachment_list(c: &Connection) -> rusqlite::Result<Vec<Attachment>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {ATTACHMENT_COLS} FROM volume_attachments ORDER BY created_at, id"
     ))?;
     st.query_map([], attachment_from_row)?.collect()
 }
 
-pub fn attachment_insert(c: &Connection, a: &Attachment) -> rusqlite::Result<()> {
+pub(crate) fn attachment_insert(c: &Connection, a: &Attachment) -> rusqlite::Result<()> {
     c.execute(
         &format!(
             "INSERT INTO volume_attachments ({ATTACHMENT_COLS}) \
@@ -702,7 +729,7 @@ pub fn attachment_insert(c: &Connection, a: &Attachment) -> rusqlite::Result<()>
 }
 
 /// Rewrites an attachment's changeable fields.
-pub fn attachment_update(c: &Connection, a: &Attachment) -> rusqlite::Result<()> {
+pub(crate) fn attachment_update(c: &Connection, a: &Attachment) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE volume_attachments SET instance_uuid = ?2, mountpoint = ?3, attach_mode = ?4, \
          status = ?5, connector = ?6, attached_at = ?7, updated_at = ?8 WHERE id = ?1",
@@ -720,13 +747,13 @@ pub fn attachment_update(c: &Connection, a: &Attachment) -> rusqlite::Result<()>
     Ok(())
 }
 
-pub fn attachment_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
+pub(crate) fn attachment_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM volume_attachments WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// Sets a volume's attach_status (`attached` / `detached`).
-pub fn volume_set_attach_status(c: &Connection, id: &str, s: &str) -> rusqlite::Result<()> {
+pub(crate) fn volume_set_attach_status(c: &Connection, id: &str, s: &str) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE volumes SET attach_status = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, s, now()],
@@ -752,7 +779,7 @@ fn transfer_from_row(r: &Row) -> rusqlite::Result<Transfer> {
     })
 }
 
-pub fn transfer_insert(c: &Connection, t: &Transfer) -> rusqlite::Result<()> {
+pub(crate) fn transfer_insert(c: &Connection, t: &Transfer) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO volume_transfers (id, volume_id, name, source_project_id, salt, \
          crypt_hash, no_snapshots, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -770,7 +797,7 @@ pub fn transfer_insert(c: &Connection, t: &Transfer) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn transfer_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Transfer>> {
+pub(crate) fn transfer_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Transfer>> {
     c.query_row(
         &format!("SELECT {TRANSFER_COLS} FROM volume_transfers WHERE id = ?1"),
         [id],
@@ -780,7 +807,10 @@ pub fn transfer_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Transfe
 }
 
 /// Transfers offered by `project` (every project's when None), newest first.
-pub fn transfer_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<Transfer>> {
+pub(crate) fn transfer_list(
+    c: &Connection,
+    project: Option<&str>,
+) -> rusqlite::Result<Vec<Transfer>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {TRANSFER_COLS} FROM volume_transfers \
          WHERE ?1 IS NULL OR source_project_id = ?1 ORDER BY created_at DESC, id DESC"
@@ -788,13 +818,13 @@ pub fn transfer_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<
     st.query_map([project], transfer_from_row)?.collect()
 }
 
-pub fn transfer_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
+pub(crate) fn transfer_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM volume_transfers WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// Gives a volume (and, unless `volume_only`, its snapshots) to another owner.
-pub fn volume_give(
+pub(crate) fn volume_give(
     c: &Connection,
     volume: &str,
     project: &str,
@@ -828,7 +858,7 @@ fn qos_from_row(r: &Row) -> rusqlite::Result<QosSpecs> {
     })
 }
 
-pub fn qos_list(c: &Connection) -> rusqlite::Result<Vec<QosSpecs>> {
+pub(crate) fn qos_list(c: &Connection) -> rusqlite::Result<Vec<QosSpecs>> {
     let mut st = c.prepare_cached(
         "SELECT id, name, consumer, specs, created_at FROM volume_qos_specs \
          ORDER BY created_at DESC, id DESC",
@@ -836,7 +866,7 @@ pub fn qos_list(c: &Connection) -> rusqlite::Result<Vec<QosSpecs>> {
     st.query_map([], qos_from_row)?.collect()
 }
 
-pub fn qos_get(c: &Connection, id: &str) -> rusqlite::Result<Option<QosSpecs>> {
+pub(crate) fn qos_get(c: &Connection, id: &str) -> rusqlite::Result<Option<QosSpecs>> {
     c.query_row(
         "SELECT id, name, consumer, specs, created_at FROM volume_qos_specs WHERE id = ?1",
         [id],
@@ -845,7 +875,7 @@ pub fn qos_get(c: &Connection, id: &str) -> rusqlite::Result<Option<QosSpecs>> {
     .optional()
 }
 
-pub fn qos_name_taken(c: &Connection, name: &str) -> rusqlite::Result<bool> {
+pub(crate) fn qos_name_taken(c: &Connection, name: &str) -> rusqlite::Result<bool> {
     c.query_row(
         "SELECT EXISTS (SELECT 1 FROM volume_qos_specs WHERE name = ?1)",
         [name],
@@ -854,7 +884,7 @@ pub fn qos_name_taken(c: &Connection, name: &str) -> rusqlite::Result<bool> {
 }
 
 /// Inserts or rewrites a QoS specs row.
-pub fn qos_put(c: &Connection, q: &QosSpecs) -> rusqlite::Result<()> {
+pub(crate) fn qos_put(c: &Connection, q: &QosSpecs) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO volume_qos_specs (id, name, consumer, specs, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE SET \
@@ -870,7 +900,7 @@ pub fn qos_put(c: &Connection, q: &QosSpecs) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn qos_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
+pub(crate) fn qos_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE volume_types SET qos_specs_id = NULL WHERE qos_specs_id = ?1",
         [id],
@@ -880,7 +910,7 @@ pub fn qos_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
 }
 
 /// (id, name) of the volume types associated with QoS specs `id`.
-pub fn qos_types(c: &Connection, id: &str) -> rusqlite::Result<Vec<(String, String)>> {
+pub(crate) fn qos_types(c: &Connection, id: &str) -> rusqlite::Result<Vec<(String, String)>> {
     let mut st = c.prepare_cached(
         "SELECT id, name FROM volume_types WHERE qos_specs_id = ?1 ORDER BY name",
     )?;
@@ -889,7 +919,11 @@ pub fn qos_types(c: &Connection, id: &str) -> rusqlite::Result<Vec<(String, Stri
 }
 
 /// Associates a type with QoS specs (`None`: disassociates it).
-pub fn type_set_qos(c: &Connection, type_id: &str, qos: Option<&str>) -> rusqlite::Result<()> {
+pub(crate) fn type_set_qos(
+    c: &Connection,
+    type_id: &str,
+    qos: Option<&str>,
+) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE volume_types SET qos_specs_id = ?2 WHERE id = ?1",
         params![type_id, qos],
@@ -897,7 +931,7 @@ pub fn type_set_qos(c: &Connection, type_id: &str, qos: Option<&str>) -> rusqlit
     Ok(())
 }
 
-pub fn type_qos(c: &Connection, type_id: &str) -> rusqlite::Result<Option<String>> {
+pub(crate) fn type_qos(c: &Connection, type_id: &str) -> rusqlite::Result<Option<String>> {
     c.query_row(
         "SELECT qos_specs_id FROM volume_types WHERE id = ?1",
         [type_id],
@@ -927,7 +961,7 @@ fn message_from_row(r: &Row) -> rusqlite::Result<Message> {
     })
 }
 
-pub fn message_insert(c: &Connection, m: &Message) -> rusqlite::Result<()> {
+pub(crate) fn message_insert(c: &Connection, m: &Message) -> rusqlite::Result<()> {
     c.execute(
         &format!("INSERT INTO volume_messages ({MESSAGE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
         params![
@@ -946,7 +980,7 @@ pub fn message_insert(c: &Connection, m: &Message) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn message_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Message>> {
+pub(crate) fn message_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Message>> {
     c.query_row(
         &format!("SELECT {MESSAGE_COLS} FROM volume_messages WHERE id = ?1"),
         [id],
@@ -956,7 +990,10 @@ pub fn message_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Message>
 }
 
 /// Messages of `project` (every project's when None), newest first.
-pub fn message_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<Message>> {
+pub(crate) fn message_list(
+    c: &Connection,
+    project: Option<&str>,
+) -> rusqlite::Result<Vec<Message>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {MESSAGE_COLS} FROM volume_messages WHERE ?1 IS NULL OR project_id = ?1 \
          ORDER BY created_at DESC, id DESC"
@@ -964,7 +1001,7 @@ pub fn message_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<V
     st.query_map([project], message_from_row)?.collect()
 }
 
-pub fn message_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
+pub(crate) fn message_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM volume_messages WHERE id = ?1", [id])?;
     Ok(())
 }
@@ -1007,7 +1044,7 @@ fn backup_from_row(r: &Row) -> rusqlite::Result<Backup> {
     })
 }
 
-pub fn backup_insert(c: &Connection, b: &Backup) -> rusqlite::Result<()> {
+pub(crate) fn backup_insert(c: &Connection, b: &Backup) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO volume_backups (id, volume_id, snapshot_id, project_id, user_id, name, \
          description, size, status, availability_zone, container, is_incremental, parent_id, \
@@ -1040,7 +1077,7 @@ pub fn backup_insert(c: &Connection, b: &Backup) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn backup_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Backup>> {
+pub(crate) fn backup_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Backup>> {
     c.query_row(
         &format!("SELECT {BACKUP_COLS} FROM volume_backups b WHERE b.id = ?1"),
         [id],
@@ -1050,7 +1087,7 @@ pub fn backup_get(c: &Connection, id: &str) -> rusqlite::Result<Option<Backup>> 
 }
 
 /// Backups of `project` (every project's when None), newest first.
-pub fn backup_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<Backup>> {
+pub(crate) fn backup_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<Backup>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {BACKUP_COLS} FROM volume_backups b WHERE ?1 IS NULL OR b.project_id = ?1 \
          ORDER BY b.created_at DESC, b.id DESC"
@@ -1058,7 +1095,7 @@ pub fn backup_list(c: &Connection, project: Option<&str>) -> rusqlite::Result<Ve
     st.query_map([project], backup_from_row)?.collect()
 }
 
-pub fn backups_with_task(c: &Connection) -> rusqlite::Result<Vec<Backup>> {
+pub(crate) fn backups_with_task(c: &Connection) -> rusqlite::Result<Vec<Backup>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {BACKUP_COLS} FROM volume_backups b WHERE b.task IS NOT NULL"
     ))?;
@@ -1066,7 +1103,10 @@ pub fn backups_with_task(c: &Connection) -> rusqlite::Result<Vec<Backup>> {
 }
 
 /// The newest available backup of a volume: the parent of an incremental one.
-pub fn backup_latest_of_volume(c: &Connection, volume: &str) -> rusqlite::Result<Option<Backup>> {
+pub(crate) fn backup_latest_of_volume(
+    c: &Connection,
+    volume: &str,
+) -> rusqlite::Result<Option<Backup>> {
     c.query_row(
         &format!(
             "SELECT {BACKUP_COLS} FROM volume_backups b WHERE b.volume_id = ?1 \
@@ -1079,7 +1119,7 @@ pub fn backup_latest_of_volume(c: &Connection, volume: &str) -> rusqlite::Result
 }
 
 /// Whether a backup is being made from snapshot `id` (its data must stay).
-pub fn backup_reads_snapshot(c: &Connection, id: &str) -> rusqlite::Result<bool> {
+pub(crate) fn backup_reads_snapshot(c: &Connection, id: &str) -> rusqlite::Result<bool> {
     c.query_row(
         "SELECT EXISTS (SELECT 1 FROM volume_backups WHERE snapshot_id = ?1 AND task = 'create')",
         [id],
@@ -1087,7 +1127,7 @@ pub fn backup_reads_snapshot(c: &Connection, id: &str) -> rusqlite::Result<bool>
     )
 }
 
-pub fn backup_set_state(
+pub(crate) fn backup_set_state(
     c: &Connection,
     id: &str,
     status: BackupStatus,
@@ -1102,7 +1142,7 @@ pub fn backup_set_state(
     Ok(())
 }
 
-pub fn backup_update(
+pub(crate) fn backup_update(
     c: &Connection,
     id: &str,
     name: Option<&str>,
@@ -1123,13 +1163,13 @@ pub fn backup_update(
     Ok(())
 }
 
-pub fn backup_delete_row(c: &Connection, id: &str) -> rusqlite::Result<()> {
+pub(crate) fn backup_delete_row(c: &Connection, id: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM volume_backups WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// (count, GiB) of `project`'s backups, for the backup quotas.
-pub fn backup_usage(c: &Connection, project: &str) -> rusqlite::Result<(i64, i64)> {
+pub(crate) fn backup_usage(c: &Connection, project: &str) -> rusqlite::Result<(i64, i64)> {
     c.query_row(
         "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM volume_backups WHERE project_id = ?1",
         [project],
@@ -1139,7 +1179,7 @@ pub fn backup_usage(c: &Connection, project: &str) -> rusqlite::Result<(i64, i64
 
 /// Restores what a backup recorded of its volume: metadata (merged), image
 /// metadata and the bootable flag.
-pub fn volume_apply_backup_meta(
+pub(crate) fn volume_apply_backup_meta(
     c: &Connection,
     id: &str,
     m: &BackedUpMeta,
@@ -1153,7 +1193,7 @@ pub fn volume_apply_backup_meta(
 }
 
 /// `os-update_snapshot_status`: the status and progress a snapshot's creator reports.
-pub fn snapshot_set_progress(
+pub(crate) fn snapshot_set_progress(
     c: &Connection,
     id: &str,
     status: SnapshotStatus,
@@ -1171,7 +1211,7 @@ pub fn snapshot_set_progress(
 
 /// A volume's iSCSI export; `chap_secret` is sealed.
 #[derive(Debug, Clone)]
-pub struct ExportRow {
+pub(crate) struct ExportRow {
     pub volume_id: String,
     pub target_iqn: String,
     pub chap_user: String,
@@ -1187,7 +1227,7 @@ fn export_row(r: &rusqlite::Row) -> rusqlite::Result<ExportRow> {
     })
 }
 
-pub fn export_get(c: &Connection, volume_id: &str) -> rusqlite::Result<Option<ExportRow>> {
+pub(crate) fn export_get(c: &Connection, volume_id: &str) -> rusqlite::Result<Option<ExportRow>> {
     c.query_row(
         "SELECT volume_id, target_iqn, chap_user, chap_secret FROM volume_exports
          WHERE volume_id = ?1",
@@ -1197,7 +1237,7 @@ pub fn export_get(c: &Connection, volume_id: &str) -> rusqlite::Result<Option<Ex
     .optional()
 }
 
-pub fn export_list(c: &Connection) -> rusqlite::Result<Vec<ExportRow>> {
+pub(crate) fn export_list(c: &Connection) -> rusqlite::Result<Vec<ExportRow>> {
     let mut st = c.prepare(
         "SELECT volume_id, target_iqn, chap_user, chap_secret FROM volume_exports
          ORDER BY created_at, volume_id",
@@ -1205,7 +1245,7 @@ pub fn export_list(c: &Connection) -> rusqlite::Result<Vec<ExportRow>> {
     st.query_map([], export_row)?.collect()
 }
 
-pub fn export_insert(c: &Connection, e: &ExportRow) -> rusqlite::Result<()> {
+pub(crate) fn export_insert(c: &Connection, e: &ExportRow) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO volume_exports (volume_id, target_iqn, chap_user, chap_secret, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1214,7 +1254,7 @@ pub fn export_insert(c: &Connection, e: &ExportRow) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn export_delete(c: &Connection, volume_id: &str) -> rusqlite::Result<()> {
+pub(crate) fn export_delete(c: &Connection, volume_id: &str) -> rusqlite::Result<()> {
     c.execute(
         "DELETE FROM volume_exports WHERE volume_id = ?1",
         [volume_id],

@@ -14,7 +14,7 @@ use crate::http::error::{ApiError, ApiResult};
 
 /// What the start-up recovery did.
 #[derive(Debug, Default, Clone, Serialize)]
-pub struct RecoveryReport {
+pub(crate) struct RecoveryReport {
     pub finished: usize,
     pub failed: usize,
 }

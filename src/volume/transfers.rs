@@ -16,7 +16,7 @@ use crate::http::error::{ApiError, ApiResult};
 const KEY_LEN: usize = 16;
 const SALT_LEN: usize = 8;
 
-pub fn transfer_not_found(id: &str) -> ApiError {
+pub(super) fn transfer_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("Transfer {id} could not be found."))
 }
 
@@ -41,13 +41,13 @@ fn visible_tx(c: &rusqlite::Connection, ctx: &RequestContext, id: &str) -> ApiRe
 }
 
 /// A new transfer with its one-time auth key (shown once, at create).
-pub struct Offer {
+pub(crate) struct Offer {
     pub transfer: Transfer,
     pub auth_key: String,
 }
 
 impl VolumeService {
-    pub async fn transfer_create(
+    pub(crate) async fn transfer_create(
         &self,
         ctx: &RequestContext,
         volume_id: String,
@@ -105,12 +105,16 @@ impl VolumeService {
         Ok(offer)
     }
 
-    pub async fn transfer_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Transfer> {
+    pub(crate) async fn transfer_get(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<Transfer> {
         let ctx = ctx.clone();
         self.read(move |c| visible_tx(c, &ctx, &id)).await
     }
 
-    pub async fn transfer_list(
+    pub(crate) async fn transfer_list(
         &self,
         ctx: &RequestContext,
         all_projects: bool,
@@ -129,7 +133,7 @@ impl VolumeService {
     }
 
     /// Withdraws an offer: the volume is available to its owner again.
-    pub async fn transfer_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn transfer_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         let ctx = ctx.clone();
         let tid = id.clone();
         self.write(move |c| {
@@ -149,7 +153,7 @@ impl VolumeService {
 
     /// Accepts a transfer with its auth key: the caller's project becomes the owner,
     /// within its quota (413 otherwise).
-    pub async fn transfer_accept(
+    pub(crate) async fn transfer_accept(
         &self,
         ctx: &RequestContext,
         id: String,

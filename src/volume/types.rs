@@ -20,14 +20,14 @@ const USER_VISIBLE_SPECS: &[&str] = &[
 
 /// Which types a list shows an admin (`is_public` in the query).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PublicFilter {
+pub(crate) enum PublicFilter {
     Public,
     Private,
     All,
 }
 
 /// A new type.
-pub struct TypeCreate {
+pub(crate) struct TypeCreate {
     pub name: String,
     pub description: Option<String>,
     pub is_public: bool,
@@ -35,7 +35,7 @@ pub struct TypeCreate {
 }
 
 /// Changes to a type; None leaves a field as it is.
-pub struct TypeUpdate {
+pub(crate) struct TypeUpdate {
     pub name: Option<String>,
     pub description: Option<String>,
     pub is_public: Option<bool>,
@@ -61,7 +61,7 @@ fn visible_tx(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<Volum
 }
 
 /// What the caller sees of a type's extra specs.
-pub fn shown_to(ctx: &RequestContext, mut t: VolumeType) -> VolumeType {
+pub(super) fn shown_to(ctx: &RequestContext, mut t: VolumeType) -> VolumeType {
     if !ctx.allowed(crate::http::policy::VOLUME_TYPE_EXTRA_SPECS) {
         t.extra_specs
             .retain(|k, _| USER_VISIBLE_SPECS.contains(&k.as_str()));
@@ -70,7 +70,7 @@ pub fn shown_to(ctx: &RequestContext, mut t: VolumeType) -> VolumeType {
 }
 
 /// The cloud's default type: DevStack's `lvmdriver-1`, or `__DEFAULT__` without it.
-pub fn default_type_tx(c: &Connection) -> ApiResult<VolumeType> {
+pub(super) fn default_type_tx(c: &Connection) -> ApiResult<VolumeType> {
     for name in [DEVSTACK_TYPE_NAME, DEFAULT_TYPE_NAME] {
         if let Some(t) = store::type_find(c, name).map_err(sql)? {
             return Ok(t);
@@ -82,7 +82,7 @@ pub fn default_type_tx(c: &Connection) -> ApiResult<VolumeType> {
 }
 
 /// The type a new volume gets: the named one (if the caller may use it) or the default.
-pub fn type_for_volume_tx(
+pub(super) fn type_for_volume_tx(
     c: &Connection,
     ctx: &RequestContext,
     wanted: Option<&str>,
@@ -120,7 +120,7 @@ fn check_specs(specs: &BTreeMap<String, String>) -> ApiResult<()> {
 }
 
 impl VolumeService {
-    pub async fn type_list(
+    pub(crate) async fn type_list(
         &self,
         ctx: &RequestContext,
         filter: PublicFilter,
@@ -152,19 +152,19 @@ impl VolumeService {
         .await
     }
 
-    pub async fn type_get(&self, ctx: &RequestContext, id: String) -> ApiResult<VolumeType> {
+    pub(crate) async fn type_get(&self, ctx: &RequestContext, id: String) -> ApiResult<VolumeType> {
         let ctx = ctx.clone();
         self.read(move |c| Ok(shown_to(&ctx, visible_tx(c, &ctx, &id)?)))
             .await
     }
 
-    pub async fn type_default(&self, ctx: &RequestContext) -> ApiResult<VolumeType> {
+    pub(crate) async fn type_default(&self, ctx: &RequestContext) -> ApiResult<VolumeType> {
         let ctx = ctx.clone();
         self.read(move |c| Ok(shown_to(&ctx, default_type_tx(c)?)))
             .await
     }
 
-    pub async fn type_create(
+    pub(crate) async fn type_create(
         &self,
         ctx: &RequestContext,
         req: TypeCreate,
@@ -195,7 +195,7 @@ impl VolumeService {
         .await
     }
 
-    pub async fn type_update(
+    pub(crate) async fn type_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -242,7 +242,7 @@ impl VolumeService {
         .await
     }
 
-    pub async fn type_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn type_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
             let t = store::type_find(c, &id)
@@ -265,7 +265,7 @@ impl VolumeService {
     }
 
     /// Adds or replaces extra specs (admin).
-    pub async fn extra_specs_set(
+    pub(crate) async fn extra_specs_set(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -283,7 +283,7 @@ impl VolumeService {
         .await
     }
 
-    pub async fn extra_spec_delete(
+    pub(crate) async fn extra_spec_delete(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -306,7 +306,7 @@ impl VolumeService {
     }
 
     /// Projects with access to a private type (admin).
-    pub async fn type_access_list(
+    pub(crate) async fn type_access_list(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -327,7 +327,7 @@ impl VolumeService {
     }
 
     /// `addProjectAccess` / `removeProjectAccess` (admin).
-    pub async fn type_access_change(
+    pub(crate) async fn type_access_change(
         &self,
         ctx: &RequestContext,
         id: String,

@@ -20,7 +20,7 @@ const CONTAINER_FORMATS: &[&str] = &["bare", "ovf", "ova", "compressed"];
 
 /// The request, as the API validated its types.
 #[derive(Debug)]
-pub struct UploadRequest {
+pub(crate) struct UploadRequest {
     pub image_name: String,
     pub force: bool,
     pub disk_format: String,
@@ -36,7 +36,7 @@ fn service_context(project_id: &str) -> RequestContext {
 }
 
 impl VolumeService {
-    pub async fn volume_upload_image(
+    pub(crate) async fn volume_upload_image(
         &self,
         ctx: &RequestContext,
         id: String,

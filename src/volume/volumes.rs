@@ -15,7 +15,7 @@ use crate::http::error::{ApiError, ApiResult};
 
 /// A new volume, as the API validated it.
 #[derive(Debug, Default)]
-pub struct VolumeCreate {
+pub(crate) struct VolumeCreate {
     pub size: i64,
     pub name: Option<String>,
     pub description: Option<String>,
@@ -60,7 +60,7 @@ pub(super) fn image_metadata(i: &crate::image::model::Image) -> BTreeMap<String,
 
 /// Changes to a volume's name, description and metadata.
 #[derive(Debug, Default)]
-pub struct VolumeUpdate {
+pub(crate) struct VolumeUpdate {
     pub name: Option<Option<String>>,
     pub description: Option<Option<String>>,
     pub metadata: Option<BTreeMap<String, String>>,
@@ -68,7 +68,7 @@ pub struct VolumeUpdate {
 
 /// A list's filters (exact or, with `like`, substring) and sort keys.
 #[derive(Debug, Default, Clone)]
-pub struct ListOptions {
+pub(crate) struct ListOptions {
     /// Every project's volumes (admin's `all_tenants`).
     pub all_projects: bool,
     /// Only this project's (admin, with `all_tenants`).
@@ -87,13 +87,13 @@ pub struct ListOptions {
 
 /// A name filter: exact, or substring for `name~` (3.34).
 #[derive(Debug, Clone)]
-pub enum Filter {
+pub(crate) enum Filter {
     Exact(String),
     Like(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortKey {
+pub(crate) enum SortKey {
     Id,
     Name,
     Status,
@@ -105,7 +105,7 @@ pub enum SortKey {
 }
 
 impl SortKey {
-    pub fn parse(s: &str) -> Option<SortKey> {
+    pub(crate) fn parse(s: &str) -> Option<SortKey> {
         Some(match s {
             "id" => SortKey::Id,
             "name" | "display_name" => SortKey::Name,
@@ -134,7 +134,7 @@ impl SortKey {
 }
 
 /// Applies the filters, then sorts (default: newest first), ties broken by id.
-pub fn filter_and_sort(vols: Vec<Volume>, o: &ListOptions) -> Vec<Volume> {
+pub(super) fn filter_and_sort(vols: Vec<Volume>, o: &ListOptions) -> Vec<Volume> {
     let mut out: Vec<Volume> = vols
         .into_iter()
         .filter(|v| match &o.name {
@@ -189,7 +189,7 @@ fn check_text(field: &str, v: &Option<String>) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn check_metadata(m: &BTreeMap<String, String>) -> ApiResult<()> {
+pub(super) fn check_metadata(m: &BTreeMap<String, String>) -> ApiResult<()> {
     for (k, v) in m {
         if k.is_empty() || k.chars().count() > 255 {
             return Err(ApiError::bad_request(
@@ -449,7 +449,7 @@ impl VolumeService {
         Ok(i)
     }
 
-    pub async fn volume_create(
+    pub(crate) async fn volume_create(
         &self,
         ctx: &RequestContext,
         req: VolumeCreate,
@@ -461,7 +461,7 @@ impl VolumeService {
     /// volumes when the server is recorded): a volume with that id already there
     /// is the one a crashed build began, and is returned (its task resumed)
     /// instead of making a second one.
-    pub async fn volume_create_with_id(
+    pub(crate) async fn volume_create_with_id(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -535,7 +535,7 @@ impl VolumeService {
         Ok(v)
     }
 
-    pub async fn volume_list(
+    pub(crate) async fn volume_list(
         &self,
         ctx: &RequestContext,
         o: ListOptions,
@@ -555,12 +555,12 @@ impl VolumeService {
         Ok(filter_and_sort(vols, &o))
     }
 
-    pub async fn volume_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Volume> {
+    pub(crate) async fn volume_get(&self, ctx: &RequestContext, id: String) -> ApiResult<Volume> {
         let ctx = ctx.clone();
         self.read(move |c| visible_tx(c, &ctx, &id)).await
     }
 
-    pub async fn volume_update(
+    pub(crate) async fn volume_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -589,7 +589,7 @@ impl VolumeService {
 
     /// Starts a delete (202); `force` (admin) also takes volumes a failure left
     /// behind. `cascade` would also delete snapshots, which do not exist yet.
-    pub async fn volume_delete(
+    pub(crate) async fn volume_delete(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -610,7 +610,7 @@ impl VolumeService {
     /// compute service asks once their attachments are gone). A volume still
     /// being made is deleted as by a forced delete; one gone already is skipped;
     /// one that cannot go (snapshots, attached elsewhere) stays, with a warning.
-    pub async fn volumes_delete_for_server(&self, ids: Vec<String>) {
+    pub(crate) async fn volumes_delete_for_server(&self, ids: Vec<String>) {
         for id in ids {
             let vid = id.clone();
             let started = self
@@ -648,7 +648,7 @@ impl VolumeService {
     /// `os-extend`: grows an available volume, or (`in_use_ok`, 3.42+) an
     /// attached one: the file grows, then the compute service is told
     /// (`volume-extended`) so the running guest sees the new size.
-    pub async fn volume_extend(
+    pub(crate) async fn volume_extend(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -684,7 +684,7 @@ impl VolumeService {
     }
 
     /// Metadata changes: `replace` the whole set, else merge `set`; then `delete`.
-    pub async fn metadata_change(
+    pub(crate) async fn metadata_change(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -716,7 +716,7 @@ impl VolumeService {
 
     /// `os-retype`: to another type served by this backend (no data moves); a type
     /// this backend cannot serve would need a migration, which is not offered.
-    pub async fn volume_retype(
+    pub(crate) async fn volume_retype(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -758,7 +758,7 @@ impl VolumeService {
     }
 
     /// `os-set_image_metadata` (merge `set`) and `os-unset_image_metadata` (`delete`).
-    pub async fn image_metadata_change(
+    pub(crate) async fn image_metadata_change(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -784,7 +784,7 @@ impl VolumeService {
     }
 
     /// `os-set_bootable`.
-    pub async fn volume_set_bootable(
+    pub(crate) async fn volume_set_bootable(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -800,7 +800,7 @@ impl VolumeService {
     }
 
     /// `os-update_readonly_flag`: recorded in the admin metadata as Cinder does.
-    pub async fn volume_set_readonly(
+    pub(crate) async fn volume_set_readonly(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -825,7 +825,7 @@ impl VolumeService {
 
     /// `os-reset_status` (admin): sets the status (and attach status) as given,
     /// dropping any task, as an operator's repair.
-    pub async fn volume_reset_status(
+    pub(crate) async fn volume_reset_status(
         &self,
         ctx: &RequestContext,
         id: String,

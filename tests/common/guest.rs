@@ -12,7 +12,13 @@ use super::{Server, json_of};
 
 /// A request at the microversions these tests are written for (volume 3.60,
 /// compute 2.79), chosen by the path's service.
-pub fn req(s: &Server, token: &str, method: Method, path: &str, body: Option<Value>) -> Response {
+pub(crate) fn req(
+    s: &Server,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Response {
     let (service, version) = if path.starts_with("/volume") {
         ("volume", "3.60")
     } else {
@@ -29,7 +35,7 @@ pub fn req(s: &Server, token: &str, method: Method, path: &str, body: Option<Val
     r.send().expect("request")
 }
 
-pub fn console(s: &Server, token: &str, id: &str) -> String {
+pub(crate) fn console(s: &Server, token: &str, id: &str) -> String {
     let r = req(
         s,
         token,
@@ -42,7 +48,14 @@ pub fn console(s: &Server, token: &str, id: &str) -> String {
 }
 
 /// Waits until the console holds `n` occurrences of `needle`.
-pub fn wait_console(s: &Server, token: &str, id: &str, needle: &str, n: usize, within: Duration) {
+pub(crate) fn wait_console(
+    s: &Server,
+    token: &str,
+    id: &str,
+    needle: &str,
+    n: usize,
+    within: Duration,
+) {
     let deadline = Instant::now() + within;
     loop {
         let out = console(s, token, id);
@@ -59,7 +72,7 @@ pub fn wait_console(s: &Server, token: &str, id: &str, needle: &str, n: usize, w
 }
 
 /// Waits until the server is `status` with no task left; fails at once on ERROR.
-pub fn wait_server(s: &Server, token: &str, id: &str, status: &str, within: Duration) {
+pub(crate) fn wait_server(s: &Server, token: &str, id: &str, status: &str, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
         let v = json_of(req(
@@ -79,7 +92,7 @@ pub fn wait_server(s: &Server, token: &str, id: &str, status: &str, within: Dura
     }
 }
 
-pub fn volume(s: &Server, token: &str, project: &str, id: &str) -> Value {
+pub(crate) fn volume(s: &Server, token: &str, project: &str, id: &str) -> Value {
     json_of(req(
         s,
         token,
@@ -90,7 +103,7 @@ pub fn volume(s: &Server, token: &str, project: &str, id: &str) -> Value {
         .clone()
 }
 
-pub fn wait_volume(s: &Server, token: &str, project: &str, id: &str, status: &str) -> Value {
+pub(crate) fn wait_volume(s: &Server, token: &str, project: &str, id: &str, status: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let v = volume(s, token, project, id);
@@ -103,7 +116,7 @@ pub fn wait_volume(s: &Server, token: &str, project: &str, id: &str, status: &st
 }
 
 /// A 1 GiB volume, once available.
-pub fn create_volume(s: &Server, token: &str, project: &str, name: &str) -> String {
+pub(crate) fn create_volume(s: &Server, token: &str, project: &str, name: &str) -> String {
     let r = req(
         s,
         token,
@@ -119,7 +132,7 @@ pub fn create_volume(s: &Server, token: &str, project: &str, name: &str) -> Stri
 
 /// How a test boots its guest: its name, the user_data script, and how long the
 /// guest may take to become ACTIVE and then to print its ready line.
-pub struct Guest<'a> {
+pub(crate) struct Guest<'a> {
     pub name: &'a str,
     pub user_data: &'a str,
     pub active_within: Duration,
@@ -128,7 +141,7 @@ pub struct Guest<'a> {
 
 /// Boots the test guest (`cirros`, flavor 42, no network, config drive) and waits
 /// for its ready line on the console.
-pub fn boot_guest(s: &Server, token: &str, g: &Guest<'_>) -> String {
+pub(crate) fn boot_guest(s: &Server, token: &str, g: &Guest<'_>) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     let image_id = loop {
         let images = json_of(req(

@@ -3,8 +3,8 @@
 
 #![allow(dead_code)]
 
-pub mod guest;
-pub mod neutron;
+pub(crate) mod guest;
+pub(crate) mod neutron;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,7 +14,7 @@ use reqwest::Method;
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
 
-pub struct Server {
+pub(crate) struct Server {
     pub dir: tempfile::TempDir,
     pub child: Option<Child>,
     pub base: String,
@@ -25,19 +25,19 @@ pub struct Server {
 /// The binary under test: `ONESTACK_TEST_BIN` if set (a copy taken right after the
 /// build, when a shared target directory may be rebuilt by another checkout), else
 /// the one Cargo built for this test.
-pub fn bin() -> String {
+pub(crate) fn bin() -> String {
     std::env::var("ONESTACK_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_onestack").to_owned())
 }
 
 impl Server {
     /// Starts with the default profile, the dataplane off: tests never touch the
     /// machine's own networking (dataplane tests bring their own namespace).
-    pub fn start() -> Server {
+    pub(crate) fn start() -> Server {
         Server::start_with_profile(Some(&test_profile()))
     }
 
     /// Starts with a profile file written from `text` (the built-in default otherwise).
-    pub fn start_with_profile(text: Option<&str>) -> Server {
+    pub(crate) fn start_with_profile(text: Option<&str>) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = Server {
             dir,
@@ -55,12 +55,12 @@ impl Server {
         s
     }
 
-    pub fn state_dir(&self) -> &Path {
+    pub(crate) fn state_dir(&self) -> &Path {
         self.dir.path()
     }
 
     /// Starts (or restarts) the process on the same state directory.
-    pub fn launch(&mut self) {
+    pub(crate) fn launch(&mut self) {
         let runtime = self.state_dir().join("runtime.json");
         let _ = std::fs::remove_file(&runtime);
         let log = std::fs::File::create(self.state_dir().join("server.log")).expect("log");
@@ -101,18 +101,18 @@ impl Server {
         }
     }
 
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.state_dir().join("server.log")).unwrap_or_default()
     }
 
-    pub fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             c.kill().expect("kill -9");
             c.wait().expect("reap");
         }
     }
 
-    pub fn password(&self, user: &str) -> String {
+    pub(crate) fn password(&self, user: &str) -> String {
         let v: Value = serde_json::from_str(
             &std::fs::read_to_string(self.state_dir().join("credentials.json"))
                 .expect("credentials"),
@@ -124,11 +124,11 @@ impl Server {
             .to_owned()
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}/identity/v3{path}", self.base)
     }
 
-    pub fn req(
+    pub(crate) fn req(
         &self,
         method: Method,
         path: &str,
@@ -145,16 +145,16 @@ impl Server {
         r.send().expect("request")
     }
 
-    pub fn get(&self, path: &str, token: &str) -> Response {
+    pub(crate) fn get(&self, path: &str, token: &str) -> Response {
         self.req(Method::GET, path, Some(token), None)
     }
 
-    pub fn post(&self, path: &str, token: &str, body: Value) -> Response {
+    pub(crate) fn post(&self, path: &str, token: &str, body: Value) -> Response {
         self.req(Method::POST, path, Some(token), Some(body))
     }
 
     /// `GET /v3/auth/tokens` of `subject` with `auth` as the caller.
-    pub fn validate(&self, auth: &str, subject: &str) -> Response {
+    pub(crate) fn validate(&self, auth: &str, subject: &str) -> Response {
         self.client
             .get(self.url("/auth/tokens"))
             .header("X-Auth-Token", auth)
@@ -164,7 +164,7 @@ impl Server {
     }
 
     /// Password auth scoped to a project in the default domain; returns the token.
-    pub fn token(&self, user: &str, password: &str, project: Option<&str>) -> String {
+    pub(crate) fn token(&self, user: &str, password: &str, project: Option<&str>) -> String {
         let r = self.auth(
             user,
             password,
@@ -177,7 +177,7 @@ impl Server {
             .to_owned()
     }
 
-    pub fn auth(&self, user: &str, password: &str, scope: Option<Value>) -> Response {
+    pub(crate) fn auth(&self, user: &str, password: &str, scope: Option<Value>) -> Response {
         let mut auth = json!({"identity": {"methods": ["password"], "password": {"user": {
             "name": user, "domain": {"name": "Default"}, "password": password}}}});
         if let Some(s) = scope {
@@ -191,15 +191,15 @@ impl Server {
         )
     }
 
-    pub fn admin(&self) -> String {
+    pub(crate) fn admin(&self) -> String {
         self.token("admin", &self.password("admin"), Some("admin"))
     }
 
-    pub fn demo(&self) -> String {
+    pub(crate) fn demo(&self) -> String {
         self.token("demo", &self.password("demo"), Some("demo"))
     }
 
-    pub fn onestack(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn onestack(&self, args: &[&str]) -> std::process::Output {
         Command::new(bin())
             .arg("--state-dir")
             .arg(self.state_dir())
@@ -219,7 +219,7 @@ impl Drop for Server {
 
 /// Ends the tgtd a cloud with `tgt_managed` started (it outlives onestack like the
 /// guests): the pid in `<state>/tgt/tgtd.pid`, only if that process is a tgtd.
-pub fn kill_tgtd(state_dir: &Path) {
+pub(crate) fn kill_tgtd(state_dir: &Path) {
     let pidfile = state_dir.join("tgt").join("tgtd.pid");
     let Some(pid) = std::fs::read_to_string(&pidfile)
         .ok()
@@ -238,7 +238,7 @@ pub fn kill_tgtd(state_dir: &Path) {
 /// Ends the VMM processes the server started (they outlive it by design): every
 /// `qemu.pid`/`vmm.pid` under `<state>/instances`, checked against the instance id
 /// in the process's command line so an unrelated process is never touched.
-pub fn kill_vmms(state_dir: &Path) {
+pub(crate) fn kill_vmms(state_dir: &Path) {
     let Ok(dirs) = std::fs::read_dir(state_dir.join("instances")) else {
         return;
     };
@@ -261,7 +261,7 @@ pub fn kill_vmms(state_dir: &Path) {
 }
 
 /// True while `pid` is a process that has not finished exiting (a zombie has).
-pub fn process_alive(pid: i32) -> bool {
+pub(crate) fn process_alive(pid: i32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
@@ -281,20 +281,20 @@ fn wait_gone(pid: i32) {
 }
 
 /// The default profile with the dataplane switched off.
-pub fn test_profile() -> String {
+pub(crate) fn test_profile() -> String {
     let text = include_str!("../../profiles/default.toml");
     assert!(text.contains("dataplane = \"host\""));
     text.replace("dataplane = \"host\"", "dataplane = \"off\"")
 }
 
-pub fn json_of(r: Response) -> Value {
+pub(crate) fn json_of(r: Response) -> Value {
     let status = r.status();
     let text = r.text().expect("body");
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("status {status}, not JSON: {text}"))
 }
 
 /// Asserts a status and the Keystone fault shape, returning the message.
-pub fn expect_error(r: Response, status: u16) -> String {
+pub(crate) fn expect_error(r: Response, status: u16) -> String {
     assert_eq!(r.status().as_u16(), status, "expected {status}");
     assert!(r.headers().contains_key("x-openstack-request-id"));
     let v = json_of(r);
@@ -305,7 +305,7 @@ pub fn expect_error(r: Response, status: u16) -> String {
 /// The locally built test guest (`$ONESTACK_TEST_IMAGE`, else
 /// `target/test-image/test-image.qcow2`) when QEMU is installed too; otherwise None,
 /// with the reason printed so the calling test skips loudly.
-pub fn guest_image() -> Option<PathBuf> {
+pub(crate) fn guest_image() -> Option<PathBuf> {
     let path = std::env::var_os("ONESTACK_TEST_IMAGE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -331,7 +331,7 @@ pub fn guest_image() -> Option<PathBuf> {
 
 /// The test profile with compute on QEMU and, when given, `image` registered at
 /// start as the public `cirros` image.
-pub fn compute_profile(image: Option<&Path>) -> String {
+pub(crate) fn compute_profile(image: Option<&Path>) -> String {
     let mut p = test_profile().replace("hypervisor = \"auto\"", "hypervisor = \"qemu\"");
     if let Some(i) = image {
         p = p.replace(

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------- environment
 
-pub fn skip_reason() -> Option<String> {
+pub(crate) fn skip_reason() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let uid = status
         .lines()
@@ -45,7 +45,7 @@ macro_rules! require_privileges {
     };
 }
 
-pub fn sh(args: &[&str]) -> String {
+pub(crate) fn sh(args: &[&str]) -> String {
     let out = Command::new(args[0])
         .args(&args[1..])
         .output()
@@ -60,25 +60,31 @@ pub fn sh(args: &[&str]) -> String {
 
 // ------------------------------------------------------- namespace-bound sockets
 
-pub mod sys {
+pub(crate) mod sys {
     use std::ffi::c_void;
     unsafe extern "C" {
-        pub fn setns(fd: i32, nstype: i32) -> i32;
-        pub fn socket(domain: i32, ty: i32, protocol: i32) -> i32;
-        pub fn setsockopt(fd: i32, level: i32, name: i32, val: *const c_void, len: u32) -> i32;
+        pub(crate) fn setns(fd: i32, nstype: i32) -> i32;
+        pub(crate) fn socket(domain: i32, ty: i32, protocol: i32) -> i32;
+        pub(crate) fn setsockopt(
+            fd: i32,
+            level: i32,
+            name: i32,
+            val: *const c_void,
+            len: u32,
+        ) -> i32;
     }
-    pub const CLONE_NEWNET: i32 = 0x4000_0000;
-    pub const AF_INET: i32 = 2;
-    pub const SOCK_RAW: i32 = 3;
-    pub const IPPROTO_ICMP: i32 = 1;
-    pub const AF_INET6: i32 = 10;
-    pub const IPPROTO_ICMPV6: i32 = 58;
-    pub const SOL_SOCKET: i32 = 1;
-    pub const SO_BINDTODEVICE: i32 = 25;
+    pub(crate) const CLONE_NEWNET: i32 = 0x4000_0000;
+    pub(crate) const AF_INET: i32 = 2;
+    pub(crate) const SOCK_RAW: i32 = 3;
+    pub(crate) const IPPROTO_ICMP: i32 = 1;
+    pub(crate) const AF_INET6: i32 = 10;
+    pub(crate) const IPPROTO_ICMPV6: i32 = 58;
+    pub(crate) const SOL_SOCKET: i32 = 1;
+    pub(crate) const SO_BINDTODEVICE: i32 = 25;
 }
 
 /// Runs `f` on a thread that entered namespace `ns`; sockets it creates stay there.
-pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(crate) fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let path = format!("/run/netns/{ns}");
     std::thread::spawn(move || {
         let file = std::fs::File::open(&path).expect("open netns");
@@ -91,7 +97,7 @@ pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'sta
     .expect("netns thread panicked")
 }
 
-pub fn bind_to_device(fd: i32, dev: &str) {
+pub(crate) fn bind_to_device(fd: i32, dev: &str) {
     // SAFETY: the pointer and length describe `dev`'s bytes, valid for the call.
     let rc = unsafe {
         sys::setsockopt(
@@ -113,7 +119,7 @@ pub fn bind_to_device(fd: i32, dev: &str) {
 // ------------------------------------------------------------------ DHCP client
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Lease {
+pub(crate) struct Lease {
     pub ip: Ipv4Addr,
     pub prefix: u8,
     pub router: Option<Ipv4Addr>,
@@ -123,7 +129,7 @@ pub struct Lease {
 }
 
 /// Decodes option 121 (RFC 3442): width, significant octets of the destination, router.
-pub fn classless_routes(b: &[u8]) -> Vec<(String, Ipv4Addr)> {
+pub(crate) fn classless_routes(b: &[u8]) -> Vec<(String, Ipv4Addr)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
@@ -141,7 +147,7 @@ pub fn classless_routes(b: &[u8]) -> Vec<(String, Ipv4Addr)> {
     out
 }
 
-pub fn dhcp_packet(xid: u32, mac: [u8; 6], kind: u8, extra: &[(u8, Vec<u8>)]) -> Vec<u8> {
+pub(crate) fn dhcp_packet(xid: u32, mac: [u8; 6], kind: u8, extra: &[(u8, Vec<u8>)]) -> Vec<u8> {
     let mut p = vec![0u8; 236];
     p[0] = 1; // BOOTREQUEST
     p[1] = 1; // ethernet
@@ -161,9 +167,9 @@ pub fn dhcp_packet(xid: u32, mac: [u8; 6], kind: u8, extra: &[(u8, Vec<u8>)]) ->
 
 /// (message type, yiaddr, options) of a reply to `xid`.
 /// A DHCP option: (code, value).
-pub type DhcpOpt = (u8, Vec<u8>);
+pub(crate) type DhcpOpt = (u8, Vec<u8>);
 
-pub fn dhcp_parse(p: &[u8], xid: u32) -> Option<(u8, Ipv4Addr, Vec<DhcpOpt>)> {
+pub(crate) fn dhcp_parse(p: &[u8], xid: u32) -> Option<(u8, Ipv4Addr, Vec<DhcpOpt>)> {
     if p.len() < 240
         || p[0] != 2
         || p[4..8] != xid.to_be_bytes()
@@ -187,20 +193,20 @@ pub fn dhcp_parse(p: &[u8], xid: u32) -> Option<(u8, Ipv4Addr, Vec<DhcpOpt>)> {
     Some((kind, yiaddr, opts))
 }
 
-pub fn opt(opts: &[DhcpOpt], code: u8) -> Option<&[u8]> {
+pub(crate) fn opt(opts: &[DhcpOpt], code: u8) -> Option<&[u8]> {
     opts.iter()
         .find(|(c, _)| *c == code)
         .map(|(_, v)| v.as_slice())
 }
 
-pub fn v4(b: &[u8]) -> Option<Ipv4Addr> {
+pub(crate) fn v4(b: &[u8]) -> Option<Ipv4Addr> {
     (b.len() >= 4).then(|| Ipv4Addr::new(b[0], b[1], b[2], b[3]))
 }
 
 /// DISCOVER/OFFER/REQUEST/ACK on `eth0` of `ns`; configures the address and the
 /// routes the way a DHCP client does: the option 121 routes when there are any
 /// (the router option is then ignored, RFC 3442), else the default route.
-pub fn dhcp(ns: &str, mac: &str) -> Result<Lease, String> {
+pub(crate) fn dhcp(ns: &str, mac: &str) -> Result<Lease, String> {
     let mac_bytes: Vec<u8> = mac
         .split(':')
         .map(|h| u8::from_str_radix(h, 16).unwrap_or(0))
@@ -237,12 +243,12 @@ pub fn dhcp(ns: &str, mac: &str) -> Result<Lease, String> {
     Ok(lease)
 }
 
-pub fn dhcp_exchange(mac: [u8; 6]) -> Result<Lease, String> {
+pub(crate) fn dhcp_exchange(mac: [u8; 6]) -> Result<Lease, String> {
     dhcp_exchange_on("eth0", mac)
 }
 
 /// The DHCP exchange over device `dev` of the calling thread's namespace.
-pub fn dhcp_exchange_on(dev: &str, mac: [u8; 6]) -> Result<Lease, String> {
+pub(crate) fn dhcp_exchange_on(dev: &str, mac: [u8; 6]) -> Result<Lease, String> {
     let sock = UdpSocket::bind("0.0.0.0:68").map_err(|e| e.to_string())?;
     bind_to_device(sock.as_raw_fd(), dev);
     sock.set_broadcast(true).map_err(|e| e.to_string())?;
@@ -298,7 +304,7 @@ pub fn dhcp_exchange_on(dev: &str, mac: [u8; 6]) -> Result<Lease, String> {
     Err("no DHCP answer within 15 s".into())
 }
 
-pub fn rand_xid() -> u32 {
+pub(crate) fn rand_xid() -> u32 {
     uuid::Uuid::new_v4().as_u128() as u32
 }
 
@@ -307,7 +313,7 @@ pub fn rand_xid() -> u32 {
 /// DHCPv6 Solicit from `eth0` of `ns` (client id DUID-LL from `mac`, one IA_NA);
 /// returns the address the server's Advertise offers. Enough to prove which
 /// address a stateful server hands this MAC, without a full client.
-pub fn dhcp6_solicit(ns: &str, mac: &str) -> Result<Ipv6Addr, String> {
+pub(crate) fn dhcp6_solicit(ns: &str, mac: &str) -> Result<Ipv6Addr, String> {
     let mac6: Vec<u8> = mac
         .split(':')
         .map(|h| u8::from_str_radix(h, 16).unwrap_or(0))
@@ -370,7 +376,7 @@ pub fn dhcp6_solicit(ns: &str, mac: &str) -> Result<Ipv6Addr, String> {
 
 // --------------------------------------------------------------- ping and TCP
 
-pub fn checksum(data: &[u8]) -> u16 {
+pub(crate) fn checksum(data: &[u8]) -> u16 {
     let mut sum: u32 = data
         .chunks(2)
         .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
@@ -382,12 +388,12 @@ pub fn checksum(data: &[u8]) -> u16 {
 }
 
 /// One ICMP echo from `ns` to `dst`; true when the reply came within `wait`.
-pub fn ping(ns: &str, dst: Ipv4Addr, wait: Duration) -> bool {
+pub(crate) fn ping(ns: &str, dst: Ipv4Addr, wait: Duration) -> bool {
     echo(ns, IpAddr::V4(dst), wait)
 }
 
 /// One ICMPv6 echo from `ns` to `dst`; true when the reply came within `wait`.
-pub fn ping6(ns: &str, dst: Ipv6Addr, wait: Duration) -> bool {
+pub(crate) fn ping6(ns: &str, dst: Ipv6Addr, wait: Duration) -> bool {
     echo(ns, IpAddr::V6(dst), wait)
 }
 
@@ -443,7 +449,7 @@ fn echo(ns: &str, dst: IpAddr, wait: Duration) -> bool {
 }
 
 /// A TCP listener in `ns` that answers each connection with the peer's address.
-pub fn serve_peer_address(ns: &str, port: u16) {
+pub(crate) fn serve_peer_address(ns: &str, port: u16) {
     let listener = in_netns(ns, move || {
         TcpListener::bind(("0.0.0.0", port)).expect("bind")
     });
@@ -460,7 +466,7 @@ pub fn serve_peer_address(ns: &str, port: u16) {
 
 /// Connects from `ns` and returns what the server wrote (the address it saw), or
 /// the error kind (a timeout means the SYN was dropped).
-pub fn tcp_peer(
+pub(crate) fn tcp_peer(
     ns: &str,
     dst: Ipv4Addr,
     port: u16,
@@ -477,7 +483,7 @@ pub fn tcp_peer(
 }
 
 /// Polls `f` until true or the deadline (links and ARP settle in milliseconds).
-pub fn eventually(wait: Duration, mut f: impl FnMut() -> bool) -> bool {
+pub(crate) fn eventually(wait: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + wait;
     loop {
         if f() {

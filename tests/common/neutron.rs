@@ -6,7 +6,13 @@ use serde_json::{Value, json};
 
 use super::{Server, json_of};
 
-pub fn call(s: &Server, m: Method, path: &str, token: &str, body: Option<Value>) -> Response {
+pub(crate) fn call(
+    s: &Server,
+    m: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Response {
     let mut r = s
         .client
         .request(m, format!("{}/networking/v2.0{path}", s.base))
@@ -17,7 +23,7 @@ pub fn call(s: &Server, m: Method, path: &str, token: &str, body: Option<Value>)
     r.send().expect("request")
 }
 
-pub fn post(s: &Server, token: &str, coll: &str, key: &str, body: Value) -> Value {
+pub(crate) fn post(s: &Server, token: &str, coll: &str, key: &str, body: Value) -> Value {
     let r = call(
         s,
         Method::POST,
@@ -30,11 +36,11 @@ pub fn post(s: &Server, token: &str, coll: &str, key: &str, body: Value) -> Valu
 }
 
 /// POST /subnets with `body` as the subnet; returns the created subnet.
-pub fn post_subnet(s: &Server, token: &str, body: Value) -> Value {
+pub(crate) fn post_subnet(s: &Server, token: &str, body: Value) -> Value {
     post(s, token, "subnets", "subnet", body)
 }
 
-pub fn neutron_error(r: Response, code: u16) -> String {
+pub(crate) fn neutron_error(r: Response, code: u16) -> String {
     assert_eq!(r.status().as_u16(), code);
     let v = json_of(r);
     v["NeutronError"]["message"]
@@ -43,14 +49,14 @@ pub fn neutron_error(r: Response, code: u16) -> String {
         .to_owned()
 }
 
-pub fn id(v: &Value) -> String {
+pub(crate) fn id(v: &Value) -> String {
     v["id"].as_str().expect("id").to_owned()
 }
 
 /// Checks that the first-start bootstrap finished (it does before the API answers;
 /// the wait only bounds a regression): `router1`'s leg on `private-subnet` is the
 /// last thing it makes.
-pub fn wait_default_networks(s: &Server, token: &str) {
+pub(crate) fn wait_default_networks(s: &Server, token: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let routers = json_of(call(s, Method::GET, "/routers?name=router1", token, None));

@@ -58,7 +58,7 @@ fn evacuate_host(value: &Value, mv: Microversion) -> ApiResult<Option<String>> {
 }
 
 /// Runs `action` if it is one of these; None when it is not.
-pub async fn dispatch(
+pub(super) async fn dispatch(
     cloud: &Cloud,
     ctx: &RequestContext,
     mv: Microversion,

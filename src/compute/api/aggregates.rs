@@ -15,7 +15,7 @@ use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/os-aggregates", get(list).post(create))
         .route("/os-aggregates/{id}", get(show).put(update).delete(delete))

@@ -17,7 +17,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 use crate::http::policy::COMPUTE_ASSISTED_VOLUME_SNAPSHOTS as POLICY;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/os-assisted-volume-snapshots", post(snapshot_create))
         .route(

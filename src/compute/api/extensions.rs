@@ -12,7 +12,7 @@ use crate::cloud::Cloud;
 use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/extensions", get(extension_list))
         .route("/extensions/{alias}", get(extension_show))

@@ -16,7 +16,7 @@ use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/flavors", get(flavor_list).post(flavor_create))
         .route("/flavors/detail", get(flavor_list_detail))
@@ -48,7 +48,7 @@ fn brief(h: &HeaderMap, mv: Microversion, f: &Flavor) -> Value {
 }
 
 /// The full view of show, create and `/flavors/detail`.
-pub fn view(h: &HeaderMap, mv: Microversion, f: &Flavor) -> Value {
+pub(super) fn view(h: &HeaderMap, mv: Microversion, f: &Flavor) -> Value {
     let mut v = json!({
         "id": f.id,
         "name": f.name,

@@ -20,7 +20,7 @@ use crate::http::context::{Ctx, RequestContext};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/os-hosts", get(list))
         .route("/os-hosts/{host}", get(show).put(update))
@@ -28,7 +28,7 @@ pub fn routes() -> Router<Cloud> {
 }
 
 /// The API is gone from 2.43 on: Nova answers 404 there.
-pub fn until(mv: Microversion, last: u32) -> ApiResult<()> {
+pub(super) fn until(mv: Microversion, last: u32) -> ApiResult<()> {
     if mv.at_least(last + 1) {
         Err(ApiError::Missing("The resource could not be found.".into()))
     } else {

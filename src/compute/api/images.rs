@@ -23,7 +23,7 @@ use crate::image::model::Image;
 /// The last microversion that has the proxy APIs.
 const LAST: u32 = 35;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/images", get(list))
         .route("/images/detail", get(list_detail))

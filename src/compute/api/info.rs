@@ -23,7 +23,7 @@ use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/os-availability-zone", get(availability_zone_list))
         .route(

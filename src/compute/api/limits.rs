@@ -17,7 +17,7 @@ use crate::http::context::Ctx;
 use crate::http::error::ApiResult;
 use crate::http::json::Json;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/limits", get(limits_show))
         .route(

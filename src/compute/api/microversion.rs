@@ -13,32 +13,32 @@ use crate::http::microversion::{HEADER, Spec, Version};
 /// What the compute API serves, negotiated by the one mechanism in
 /// [`crate::http::microversion`]. The newest is the last version whose
 /// behaviour onestack implements.
-pub const SPEC: Spec = Spec {
+pub(crate) const SPEC: Spec = Spec {
     service: "compute",
     min: Version(2, 1),
     max: Version(2, 104),
 };
-pub const MIN: Microversion = Microversion(SPEC.min.0, SPEC.min.1);
-pub const MAX: Microversion = Microversion(SPEC.max.0, SPEC.max.1);
+pub(crate) const MIN: Microversion = Microversion(SPEC.min.0, SPEC.min.1);
+pub(crate) const MAX: Microversion = Microversion(SPEC.max.0, SPEC.max.1);
 
 /// The microversion a request asked for (2.1 when it named none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Microversion(pub u32, pub u32);
+pub(crate) struct Microversion(pub u32, pub u32);
 
 impl Microversion {
     /// Whether the request asked for at least `2.minor`.
-    pub fn at_least(self, minor: u32) -> bool {
+    pub(crate) fn at_least(self, minor: u32) -> bool {
         self >= Microversion(2, minor)
     }
 
-    pub fn label(self) -> String {
+    pub(crate) fn label(self) -> String {
         format!("{}.{}", self.0, self.1)
     }
 }
 
 /// Reads the requested version from the headers: `OpenStack-API-Version: compute X.Y`
 /// wins over Nova's legacy `X-OpenStack-Nova-API-Version: X.Y`.
-pub fn requested(headers: &HeaderMap) -> Result<Microversion, ApiError> {
+pub(crate) fn requested(headers: &HeaderMap) -> Result<Microversion, ApiError> {
     let modern = SPEC.requested(
         headers
             .get_all(HEADER)
@@ -60,7 +60,7 @@ pub fn requested(headers: &HeaderMap) -> Result<Microversion, ApiError> {
 
 /// Middleware: rejects unsupported versions, stores the version for handlers and
 /// announces it on the response.
-pub async fn layer(mut req: Request, next: Next) -> Response {
+pub(crate) async fn layer(mut req: Request, next: Next) -> Response {
     let mv = match requested(req.headers()) {
         Ok(mv) => mv,
         Err(e) => {

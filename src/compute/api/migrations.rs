@@ -13,7 +13,7 @@ use crate::compute::store::migrations::MigrationRow;
 use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new().route("/os-migrations", get(migration_list))
 }
 

@@ -11,7 +11,7 @@ mod images;
 mod info;
 mod keypairs;
 mod limits;
-pub mod microversion;
+pub(crate) mod microversion;
 mod migrations;
 mod network_proxy;
 mod params;
@@ -24,8 +24,8 @@ mod server_admin;
 mod server_extras;
 mod server_groups;
 mod server_shares;
-pub mod servers;
-pub mod view;
+pub(crate) mod servers;
+pub(crate) mod view;
 mod volume_attachments;
 mod volume_proxy;
 
@@ -35,11 +35,11 @@ use axum::middleware::from_fn;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-pub use microversion::Microversion;
+pub(crate) use microversion::Microversion;
 
 use crate::cloud::Cloud;
 
-pub fn router() -> Router<Cloud> {
+pub(crate) fn router() -> Router<Cloud> {
     let v21 = Router::new()
         .route("/", get(version_v21))
         .merge(resources())
@@ -146,7 +146,7 @@ fn version_doc_v2(headers: &HeaderMap) -> Value {
 }
 
 /// `GET /compute/`: the API versions (no token needed), v2.0 first as in Nova.
-pub async fn versions(headers: HeaderMap) -> axum::Json<Value> {
+pub(crate) async fn versions(headers: HeaderMap) -> axum::Json<Value> {
     axum::Json(json!({"versions": [version_doc_v2(&headers), version_doc(&headers)]}))
 }
 

@@ -24,7 +24,7 @@ const LAST: u32 = 35;
 /// The last microversion of addFloatingIp/removeFloatingIp (2.44 removed them).
 const LAST_ACTIONS: u32 = 43;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/os-floating-ips", get(fip_list).post(fip_create))
         .route("/os-floating-ips/{id}", get(fip_show).delete(fip_delete))
@@ -343,7 +343,7 @@ fn address_of(action: &str, value: &Value) -> ApiResult<String> {
 }
 
 /// addFloatingIp / removeFloatingIp; None when `action` is neither.
-pub async fn dispatch(
+pub(super) async fn dispatch(
     cloud: &Cloud,
     ctx: &RequestContext,
     mv: Microversion,

@@ -8,14 +8,14 @@ use serde_json::{Value, json};
 use crate::http::error::{ApiError, ApiResult};
 
 /// The query string as a map (the last value of a repeated key wins).
-pub fn query(raw: Option<String>) -> ApiResult<HashMap<String, String>> {
+pub(super) fn query(raw: Option<String>) -> ApiResult<HashMap<String, String>> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::bad_request(format!("Invalid query string: {e}")))?;
     Ok(pairs.into_iter().collect())
 }
 
 /// Nova's boolean query values (`True`, `1`, `yes`...); absent = false.
-pub fn flag(q: &HashMap<String, String>, key: &str) -> bool {
+pub(super) fn flag(q: &HashMap<String, String>, key: &str) -> bool {
     q.get(key).is_some_and(|v| {
         matches!(
             v.to_ascii_lowercase().as_str(),
@@ -25,12 +25,12 @@ pub fn flag(q: &HashMap<String, String>, key: &str) -> bool {
 }
 
 /// `http://host/compute`, the root of self and bookmark links.
-pub fn compute_root(h: &HeaderMap) -> String {
+pub(super) fn compute_root(h: &HeaderMap) -> String {
     format!("{}/compute", crate::http::base_url(h))
 }
 
 /// Nova's `links`: a versioned self link and an unversioned bookmark.
-pub fn links(h: &HeaderMap, collection: &str, id: &str) -> Value {
+pub(super) fn links(h: &HeaderMap, collection: &str, id: &str) -> Value {
     let root = compute_root(h);
     json!([
         {"rel": "self", "href": format!("{root}/v2.1/{collection}/{id}")},
@@ -39,7 +39,12 @@ pub fn links(h: &HeaderMap, collection: &str, id: &str) -> Value {
 }
 
 /// A `next` link carrying the marker (and other query parameters but `marker`).
-pub fn next_link(h: &HeaderMap, path: &str, q: &HashMap<String, String>, marker: &str) -> Value {
+pub(super) fn next_link(
+    h: &HeaderMap,
+    path: &str,
+    q: &HashMap<String, String>,
+    marker: &str,
+) -> Value {
     let mut params: Vec<(String, String)> = q
         .iter()
         .filter(|(k, _)| *k != "marker")

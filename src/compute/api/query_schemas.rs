@@ -213,7 +213,11 @@ fn stages(method: &Method, path: &str) -> Option<Stages> {
 }
 
 /// The parameters `path` takes at `mv`, or None when it takes any.
-pub fn allowed(method: &Method, path: &str, mv: Microversion) -> Option<&'static [&'static str]> {
+pub(super) fn allowed(
+    method: &Method,
+    path: &str,
+    mv: Microversion,
+) -> Option<&'static [&'static str]> {
     stages(method, path)?
         .iter()
         .rev()
@@ -236,7 +240,7 @@ fn route_path(matched: &str) -> &str {
 
 /// Route middleware: refuses unknown query parameters where the route's schema
 /// at the request's version is strict.
-pub async fn layer(req: Request, next: Next) -> Response {
+pub(super) async fn layer(req: Request, next: Next) -> Response {
     let mv = req
         .extensions()
         .get::<Microversion>()

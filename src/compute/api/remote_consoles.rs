@@ -22,13 +22,13 @@ use crate::http::json::Json;
 use crate::logged::OrLog;
 
 /// Routes under `/compute/v2.1`.
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new().route("/servers/{id}/remote-consoles", post(remote_console_create))
 }
 
 /// The serial proxy under `/compute` (outside the versioned API: clients reach it
 /// with the URL's token, not a Keystone token).
-pub fn proxy_routes() -> Router<Cloud> {
+pub(super) fn proxy_routes() -> Router<Cloud> {
     Router::new().route("/serial/", get(serial_proxy))
 }
 
@@ -69,7 +69,7 @@ fn serial_url(headers: &HeaderMap, token: &str) -> String {
 }
 
 /// A serial console URL for the server, after Nova's checks.
-pub async fn serial_console_url(
+pub(super) async fn serial_console_url(
     cloud: &Cloud,
     ctx: &RequestContext,
     headers: &HeaderMap,

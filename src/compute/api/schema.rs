@@ -9,7 +9,11 @@ fn bad(msg: String) -> ApiError {
 }
 
 /// `body[key]` as an object whose keys are all in `known`.
-pub fn object<'a>(body: &'a Value, key: &str, known: &[&str]) -> ApiResult<&'a Map<String, Value>> {
+pub(super) fn object<'a>(
+    body: &'a Value,
+    key: &str,
+    known: &[&str],
+) -> ApiResult<&'a Map<String, Value>> {
     let o = body
         .get(key)
         .ok_or_else(|| bad(format!("'{key}' is a required property")))?
@@ -30,7 +34,13 @@ pub fn object<'a>(body: &'a Value, key: &str, known: &[&str]) -> ApiResult<&'a M
 
 /// A string of `min..=max` characters; with `trimmed`, no leading or trailing
 /// whitespace (Nova's `parameter_types.name`).
-pub fn string(name: &str, v: &Value, min: usize, max: usize, trimmed: bool) -> ApiResult<String> {
+pub(super) fn string(
+    name: &str,
+    v: &Value,
+    min: usize,
+    max: usize,
+    trimmed: bool,
+) -> ApiResult<String> {
     let s = v.as_str().ok_or_else(|| {
         bad(format!(
             "Invalid input for field/attribute {name}. Value: {v}. {v} is not of type 'string'"
@@ -56,7 +66,12 @@ pub fn string(name: &str, v: &Value, min: usize, max: usize, trimmed: bool) -> A
 }
 
 /// A required string field of `o`.
-pub fn required(o: &Map<String, Value>, name: &str, min: usize, max: usize) -> ApiResult<String> {
+pub(super) fn required(
+    o: &Map<String, Value>,
+    name: &str,
+    min: usize,
+    max: usize,
+) -> ApiResult<String> {
     let v = o
         .get(name)
         .ok_or_else(|| bad(format!("'{name}' is a required property")))?;
@@ -64,7 +79,7 @@ pub fn required(o: &Map<String, Value>, name: &str, min: usize, max: usize) -> A
 }
 
 /// An optional string field that may also be `null` (`Some(None)`).
-pub fn nullable(
+pub(super) fn nullable(
     o: &Map<String, Value>,
     name: &str,
     min: usize,

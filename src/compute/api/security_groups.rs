@@ -24,7 +24,7 @@ use crate::network::security::{GroupInput, RuleInput};
 
 const LAST: u32 = 35;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/os-security-groups", get(list).post(create))
         .route(

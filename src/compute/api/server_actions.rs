@@ -22,7 +22,7 @@ use crate::http::context::{Ctx, RequestContext};
 use crate::http::error::{ApiError, ApiResult};
 use crate::logged::OrLog;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new().route("/servers/{id}/action", post(server_action))
 }
 

@@ -22,7 +22,7 @@ use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/servers/{id}/shares", get(list).post(create))
         .route("/servers/{id}/shares/{share_id}", get(show).delete(delete))

@@ -21,7 +21,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 use crate::http::pagination::{Dialect, PageQuery};
 
-pub fn routes() -> Router<Cloud> {
+pub(crate) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/servers", get(server_list).post(server_create))
         .route("/servers/detail", get(server_list_detail))
@@ -32,7 +32,7 @@ pub fn routes() -> Router<Cloud> {
 }
 
 /// Renders servers with their NICs and security group names fetched in one go.
-pub async fn render(
+pub(crate) async fn render(
     cloud: &Cloud,
     headers: &HeaderMap,
     mv: Microversion,
@@ -71,7 +71,7 @@ pub async fn render(
     Ok(out)
 }
 
-pub async fn render_one(
+pub(crate) async fn render_one(
     cloud: &Cloud,
     headers: &HeaderMap,
     mv: Microversion,
@@ -241,7 +241,7 @@ pub(super) fn admin_pass() -> String {
 /// extended attributes (zone, states, usage, config drive, security groups,
 /// volumes, host) and addresses without their type and MAC; a rebuild shows
 /// `key_name` from 2.54 and `user_data` from 2.57.
-pub fn basic_view(doc: &mut Value, mv: Microversion, rebuild: bool) {
+pub(crate) fn basic_view(doc: &mut Value, mv: Microversion, rebuild: bool) {
     if mv.at_least(75) {
         return;
     }

@@ -12,7 +12,7 @@ use crate::http::policy;
 use crate::network::instance::InstanceNic;
 
 /// What a view needs beyond the server row.
-pub struct ViewCtx<'a> {
+pub(crate) struct ViewCtx<'a> {
     pub base: &'a str,
     pub mv: Microversion,
     pub ctx: &'a RequestContext,
@@ -21,7 +21,7 @@ pub struct ViewCtx<'a> {
     pub nics: &'a HashMap<String, InstanceNic>,
 }
 
-pub fn links(base: &str, kind: &str, id: &str) -> Value {
+pub(crate) fn links(base: &str, kind: &str, id: &str) -> Value {
     json!([
         {"rel": "self", "href": format!("{base}/compute/v2.1/{kind}/{id}")},
         {"rel": "bookmark", "href": format!("{base}/compute/{kind}/{id}")},
@@ -29,12 +29,12 @@ pub fn links(base: &str, kind: &str, id: &str) -> Value {
 }
 
 /// `GET /servers` entries.
-pub fn brief(base: &str, s: &Server) -> Value {
+pub(crate) fn brief(base: &str, s: &Server) -> Value {
     json!({"id": s.id, "name": s.name, "links": links(base, "servers", &s.id)})
 }
 
 /// Nova's hostId: sha224 of project id and host, hiding the host itself.
-pub fn host_id(project_id: &str, host: &str) -> String {
+pub(crate) fn host_id(project_id: &str, host: &str) -> String {
     hex::encode(Sha224::digest(format!("{project_id}{host}").as_bytes()))
 }
 
@@ -55,7 +55,7 @@ fn flavor_view(v: &ViewCtx, f: &Flavor) -> Value {
 }
 
 /// `addresses`: per network name, fixed then floating addresses of each NIC.
-pub fn addresses(s: &Server, nics: &HashMap<String, InstanceNic>) -> Map<String, Value> {
+pub(crate) fn addresses(s: &Server, nics: &HashMap<String, InstanceNic>) -> Map<String, Value> {
     let mut out = Map::new();
     for sp in &s.ports {
         let Some(nic) = nics.get(&sp.port_id) else {
@@ -111,7 +111,7 @@ fn security_groups(
 }
 
 /// The full server document (`GET /servers/{id}`, `/servers/detail`).
-pub fn detail(v: &ViewCtx, s: &Server, group_names: &HashMap<String, String>) -> Value {
+pub(crate) fn detail(v: &ViewCtx, s: &Server, group_names: &HashMap<String, String>) -> Value {
     let ext_attrs = v.ctx.allowed(policy::COMPUTE_EXTENDED_ATTRIBUTES);
     let host_status = v.ctx.allowed(policy::COMPUTE_HOST_STATUS);
     let fault_details = v.ctx.allowed(policy::COMPUTE_ADMIN_CONTEXT);

@@ -23,7 +23,7 @@ use crate::volume::facade::{ListOptions, Snapshot, SnapshotCreate, Volume, Volum
 /// The last microversion of the proxy APIs (2.36 removed them).
 const LAST: u32 = 35;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/os-volumes", get(volume_list).post(volume_create))
         .route("/os-volumes/detail", get(volume_list_detail))

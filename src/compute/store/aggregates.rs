@@ -15,7 +15,7 @@ fn row(id: i64, uuid: String, name: String, doc: &str) -> ApiResult<Aggregate> {
 }
 
 /// Inserts a new aggregate and returns its id.
-pub fn insert(c: &Connection, a: &Aggregate) -> ApiResult<i64> {
+pub(crate) fn insert(c: &Connection, a: &Aggregate) -> ApiResult<i64> {
     c.execute(
         "INSERT INTO compute_aggregates (uuid, name, doc) VALUES (?1, ?2, ?3)",
         params![a.uuid, a.name, encode(a)?],
@@ -28,7 +28,7 @@ pub fn insert(c: &Connection, a: &Aggregate) -> ApiResult<i64> {
     Ok(c.last_insert_rowid())
 }
 
-pub fn put(c: &Connection, a: &Aggregate) -> ApiResult<()> {
+pub(crate) fn put(c: &Connection, a: &Aggregate) -> ApiResult<()> {
     c.execute(
         "UPDATE compute_aggregates SET name = ?2, doc = ?3 WHERE id = ?1",
         params![a.id, a.name, encode(a)?],
@@ -41,7 +41,7 @@ pub fn put(c: &Connection, a: &Aggregate) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn get(c: &Connection, id: i64) -> ApiResult<Option<Aggregate>> {
+pub(crate) fn get(c: &Connection, id: i64) -> ApiResult<Option<Aggregate>> {
     let r: Option<(String, String, String)> = c
         .query_row(
             "SELECT uuid, name, doc FROM compute_aggregates WHERE id = ?1",
@@ -53,7 +53,7 @@ pub fn get(c: &Connection, id: i64) -> ApiResult<Option<Aggregate>> {
         .transpose()
 }
 
-pub fn list(c: &Connection) -> ApiResult<Vec<Aggregate>> {
+pub(crate) fn list(c: &Connection) -> ApiResult<Vec<Aggregate>> {
     let mut st = c.prepare("SELECT id, uuid, name, doc FROM compute_aggregates ORDER BY id")?;
     let rows = st.query_map([], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?))
@@ -66,7 +66,7 @@ pub fn list(c: &Connection) -> ApiResult<Vec<Aggregate>> {
     Ok(out)
 }
 
-pub fn delete(c: &Connection, id: i64) -> ApiResult<()> {
+pub(crate) fn delete(c: &Connection, id: i64) -> ApiResult<()> {
     c.execute("DELETE FROM compute_aggregates WHERE id = ?1", [id])?;
     Ok(())
 }

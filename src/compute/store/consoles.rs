@@ -9,7 +9,7 @@ use crate::compute::serial::ConsoleGrant;
 use crate::http::error::ApiResult;
 
 /// A token about to be recorded.
-pub struct NewConsoleToken<'a> {
+pub(crate) struct NewConsoleToken<'a> {
     pub token_hash: &'a str,
     pub server_id: &'a str,
     pub console_type: &'a str,
@@ -18,7 +18,7 @@ pub struct NewConsoleToken<'a> {
     pub expires_at: i64,
 }
 
-pub fn console_token_insert(c: &Connection, t: &NewConsoleToken) -> ApiResult<()> {
+pub(crate) fn console_token_insert(c: &Connection, t: &NewConsoleToken) -> ApiResult<()> {
     c.execute(
         "INSERT INTO console_auth_tokens
              (token_hash, instance_uuid, console_type, access_path, expires_at, created_at)
@@ -37,31 +37,30 @@ pub fn console_token_insert(c: &Connection, t: &NewConsoleToken) -> ApiResult<()
 
 /// The grant behind a token hash of `console_type`, if it has not expired at `now`
 /// (Unix seconds) and its server still exists.
-pub fn console_token_get(
+pub(crate) fn console_token_get(
     c: &Connection,
     token_hash: &str,
     console_type: &str,
     now: i64,
 ) -> ApiResult<Option<ConsoleGrant>> {
-    let row: Option<(String, String, i64)> = c
+    let row: Option<(String, String)> = c
         .query_row(
-            "SELECT t.instance_uuid, t.access_path, t.expires_at
+            "SELECT t.instance_uuid, t.access_path
              FROM console_auth_tokens t
              JOIN servers s ON s.id = t.instance_uuid AND s.deleted_at IS NULL
              WHERE t.token_hash = ?1 AND t.console_type = ?2 AND t.expires_at > ?3",
             params![token_hash, console_type, now],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    Ok(row.map(|(server_id, socket, expires_at)| ConsoleGrant {
+    Ok(row.map(|(server_id, socket)| ConsoleGrant {
         server_id,
         socket: PathBuf::from(socket),
-        expires_at,
     }))
 }
 
 /// Drops every token expired at `now`; returns how many.
-pub fn console_tokens_delete_expired(c: &Connection, now: i64) -> ApiResult<usize> {
+pub(crate) fn console_tokens_delete_expired(c: &Connection, now: i64) -> ApiResult<usize> {
     Ok(c.execute(
         "DELETE FROM console_auth_tokens WHERE expires_at <= ?1",
         [now],
@@ -69,7 +68,10 @@ pub fn console_tokens_delete_expired(c: &Connection, now: i64) -> ApiResult<usiz
 }
 
 /// Drops every token of a server (it is being deleted); returns how many.
-pub fn console_tokens_delete_for_server(c: &Connection, server_id: &str) -> ApiResult<usize> {
+pub(crate) fn console_tokens_delete_for_server(
+    c: &Connection,
+    server_id: &str,
+) -> ApiResult<usize> {
     Ok(c.execute(
         "DELETE FROM console_auth_tokens WHERE instance_uuid = ?1",
         [server_id],
@@ -102,7 +104,6 @@ mod tests {
             let g = console_token_get(c, "h1", "serial", 1599)?.expect("live token");
             assert_eq!(g.server_id, "s1");
             assert_eq!(g.socket, PathBuf::from("/i/s/serial.sock"));
-            assert_eq!(g.expires_at, 1600);
             assert!(
                 console_token_get(c, "h1", "serial", 1600)?.is_none(),
                 "expired"

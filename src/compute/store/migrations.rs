@@ -6,7 +6,7 @@ use crate::http::error::ApiResult;
 
 /// One migration record as stored, with the flavors' instance type ids resolved.
 #[derive(Debug, Clone)]
-pub struct MigrationRow {
+pub(crate) struct MigrationRow {
     pub id: i64,
     pub uuid: String,
     pub server_id: String,
@@ -23,7 +23,7 @@ pub struct MigrationRow {
 }
 
 /// What a new record says.
-pub struct NewMigration<'a> {
+pub(crate) struct NewMigration<'a> {
     pub server_id: &'a str,
     pub project_id: &'a str,
     pub user_id: &'a str,
@@ -34,7 +34,7 @@ pub struct NewMigration<'a> {
     pub now: &'a str,
 }
 
-pub fn insert(c: &Connection, m: &NewMigration) -> ApiResult<()> {
+pub(crate) fn insert(c: &Connection, m: &NewMigration) -> ApiResult<()> {
     c.execute(
         "INSERT INTO compute_migrations (uuid, server_id, project_id, user_id, migration_type,
              status, source_compute, dest_compute, old_flavor_id, new_flavor_id, created_at)
@@ -55,7 +55,7 @@ pub fn insert(c: &Connection, m: &NewMigration) -> ApiResult<()> {
 }
 
 /// Moves the server's newest migration from one of `from` to `to`.
-pub fn set_status(
+pub(crate) fn set_status(
     c: &Connection,
     server_id: &str,
     from: &[&str],
@@ -86,7 +86,7 @@ pub fn set_status(
 }
 
 /// Every record, newest first.
-pub fn list(c: &Connection) -> ApiResult<Vec<MigrationRow>> {
+pub(crate) fn list(c: &Connection) -> ApiResult<Vec<MigrationRow>> {
     let mut st = c.prepare_cached(
         "SELECT m.id, m.uuid, m.server_id, m.project_id, m.user_id, m.migration_type, m.status,
                 m.source_compute, m.dest_compute,

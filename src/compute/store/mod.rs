@@ -1,10 +1,10 @@
 //! All compute SQL: servers and their actions here, the catalog resources (flavors,
 //! keypairs, server groups, quotas) in `catalog`, console access tokens in `consoles`.
 
-pub mod aggregates;
-pub mod catalog;
-pub mod consoles;
-pub mod migrations;
+pub(crate) mod aggregates;
+pub(crate) mod catalog;
+pub(crate) mod consoles;
+pub(crate) mod migrations;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -22,7 +22,7 @@ fn encode<T: serde::Serialize>(v: &T) -> ApiResult<String> {
 
 /// Reserves the row and returns its sequence number (Nova's instance name is
 /// derived from it); the document is written by `server_put`.
-pub fn server_insert(c: &Connection, s: &Server) -> ApiResult<i64> {
+pub(crate) fn server_insert(c: &Connection, s: &Server) -> ApiResult<i64> {
     c.execute(
         "INSERT INTO servers (id, project_id, user_id, name, created_at, generation, doc)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -44,7 +44,7 @@ pub fn server_insert(c: &Connection, s: &Server) -> ApiResult<i64> {
 
 /// Writes `s` if nobody wrote a newer generation since it was read; bumps its
 /// generation. A stale writer gets a 409.
-pub fn server_put(c: &Connection, s: &mut Server) -> ApiResult<()> {
+pub(crate) fn server_put(c: &Connection, s: &mut Server) -> ApiResult<()> {
     let read_generation = s.generation;
     s.generation += 1;
     s.updated_at = crate::http::time::iso_seconds(chrono::Utc::now());
@@ -71,7 +71,7 @@ pub fn server_put(c: &Connection, s: &mut Server) -> ApiResult<()> {
 }
 
 /// A server that is not deleted.
-pub fn server_get(c: &Connection, id: &str) -> ApiResult<Option<Server>> {
+pub(crate) fn server_get(c: &Connection, id: &str) -> ApiResult<Option<Server>> {
     let doc: Option<String> = c
         .query_row(
             "SELECT doc FROM servers WHERE id = ?1 AND deleted_at IS NULL",
@@ -83,7 +83,7 @@ pub fn server_get(c: &Connection, id: &str) -> ApiResult<Option<Server>> {
 }
 
 /// A server, deleted or not (instance actions of deleted servers stay readable).
-pub fn server_get_any(c: &Connection, id: &str) -> ApiResult<Option<Server>> {
+pub(crate) fn server_get_any(c: &Connection, id: &str) -> ApiResult<Option<Server>> {
     let doc: Option<String> = c
         .query_row("SELECT doc FROM servers WHERE id = ?1", [id], |r| r.get(0))
         .optional()?;
@@ -92,7 +92,11 @@ pub fn server_get_any(c: &Connection, id: &str) -> ApiResult<Option<Server>> {
 
 /// Servers in creation order, newest first as Nova lists them; `project` None = all
 /// projects; `deleted` includes soft-deleted rows.
-pub fn server_list(c: &Connection, project: Option<&str>, deleted: bool) -> ApiResult<Vec<Server>> {
+pub(crate) fn server_list(
+    c: &Connection,
+    project: Option<&str>,
+    deleted: bool,
+) -> ApiResult<Vec<Server>> {
     let mut st = c.prepare_cached(
         "SELECT doc FROM servers
          WHERE (?1 IS NULL OR project_id = ?1) AND (?2 OR deleted_at IS NULL)
@@ -105,14 +109,14 @@ pub fn server_list(c: &Connection, project: Option<&str>, deleted: bool) -> ApiR
 }
 
 /// (instances, cores, ram MiB) a project uses, for quotas and limits.
-pub fn project_usage(c: &Connection, project_id: &str) -> ApiResult<(i64, i64, i64)> {
+pub(crate) fn project_usage(c: &Connection, project_id: &str) -> ApiResult<(i64, i64, i64)> {
     let servers = server_list(c, Some(project_id), false)?;
     Ok(servers.iter().fold((0, 0, 0), |(n, cores, ram), s| {
         (n + 1, cores + s.flavor.vcpus, ram + s.flavor.ram)
     }))
 }
 
-pub fn action_put(c: &Connection, a: &InstanceAction) -> ApiResult<()> {
+pub(crate) fn action_put(c: &Connection, a: &InstanceAction) -> ApiResult<()> {
     c.execute(
         "INSERT INTO instance_actions (request_id, server_id, start_time, doc) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (server_id, request_id) DO UPDATE SET doc = excluded.doc",
@@ -121,7 +125,7 @@ pub fn action_put(c: &Connection, a: &InstanceAction) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn action_get(
+pub(crate) fn action_get(
     c: &Connection,
     server_id: &str,
     request_id: &str,
@@ -137,7 +141,7 @@ pub fn action_get(
 }
 
 /// Newest first, as Nova lists them.
-pub fn action_list(c: &Connection, server_id: &str) -> ApiResult<Vec<InstanceAction>> {
+pub(crate) fn action_list(c: &Connection, server_id: &str) -> ApiResult<Vec<InstanceAction>> {
     let mut st = c.prepare_cached(
         "SELECT doc FROM instance_actions WHERE server_id = ?1 ORDER BY start_time DESC, rowid DESC",
     )?;
@@ -149,7 +153,7 @@ pub fn action_list(c: &Connection, server_id: &str) -> ApiResult<Vec<InstanceAct
 
 /// Servers that are not deleted, per API status (`ACTIVE`, `SHUTOFF`, ...), for
 /// `onestack status`.
-pub fn status_counts(c: &Connection) -> ApiResult<Vec<(String, i64)>> {
+pub(crate) fn status_counts(c: &Connection) -> ApiResult<Vec<(String, i64)>> {
     let mut st = c.prepare(
         "SELECT json_extract(doc, '$.vm_state'), json_extract(doc, '$.task_state'), count(*)
          FROM servers WHERE deleted_at IS NULL GROUP BY 1, 2",

@@ -54,7 +54,7 @@ async fn access(d: &Dash, sess: &Session) -> Result<(Access, Value), PageError> 
 }
 
 /// `GET /dashboard/project/api-access`.
-pub async fn api_access(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn api_access(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
     let (_, catalog) = access(&d, &sess).await?;
     let mut t = Table::new(
@@ -144,7 +144,7 @@ fn clouds_yaml(sess: &Session, a: &Access) -> String {
 }
 
 /// `GET /dashboard/project/api-access/{file}`: `openrc` or `clouds.yaml`.
-pub async fn api_access_file(
+pub(super) async fn api_access_file(
     State(d): State<Dash>,
     headers: HeaderMap,
     Path(file): Path<String>,

@@ -27,7 +27,7 @@ pub(super) async fn admin_session(d: &Dash, headers: &HeaderMap) -> Result<Sessi
 }
 
 /// `GET /dashboard/admin/hypervisors`: the compute node and its usage.
-pub async fn hypervisors(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn hypervisors(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = admin_session(&d, &headers).await?;
     let v = d
         .backend
@@ -77,7 +77,7 @@ pub async fn hypervisors(State(d): State<Dash>, headers: HeaderMap) -> PageResul
 }
 
 /// `GET /dashboard/admin/instances`: every project's servers.
-pub async fn instances(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn instances(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = admin_session(&d, &headers).await?;
     let v = d
         .backend
@@ -125,7 +125,7 @@ pub async fn instances(State(d): State<Dash>, headers: HeaderMap) -> PageResult 
 }
 
 /// `GET /dashboard/admin/flavors`: public and private flavors.
-pub async fn flavors(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn flavors(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = admin_session(&d, &headers).await?;
     let v = d
         .backend
@@ -176,7 +176,7 @@ pub async fn flavors(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
 }
 
 /// `GET /dashboard/admin/projects`.
-pub async fn projects(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn projects(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = admin_session(&d, &headers).await?;
     let v = d.backend.get(&sess.token, "/identity/v3/projects").await?;
     let mut t = Table::new(
@@ -204,7 +204,7 @@ pub async fn projects(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
 }
 
 /// `GET /dashboard/admin/users`.
-pub async fn users(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn users(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = admin_session(&d, &headers).await?;
     let v = d.backend.get(&sess.token, "/identity/v3/users").await?;
     let mut t = Table::new(
@@ -285,7 +285,7 @@ async fn listing(
 }
 
 /// `GET /dashboard/admin/groups`.
-pub async fn groups(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn groups(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     listing(
         &d,
         &headers,
@@ -307,7 +307,7 @@ pub async fn groups(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
 
 /// `GET /dashboard/admin/roles`: the roles, and who holds which where (the role
 /// assignments, with names).
-pub async fn roles(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn roles(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = admin_session(&d, &headers).await?;
     let t = &sess.token;
     let (roles, assignments) = tokio::join!(
@@ -382,7 +382,7 @@ pub async fn roles(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
 }
 
 /// `GET /dashboard/admin/images`: every project's images, each with its edit page.
-pub async fn images(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn images(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = admin_session(&d, &headers).await?;
     let v = d
         .backend
@@ -420,7 +420,7 @@ pub async fn images(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
 
 /// `GET /dashboard/admin/networks`: every project's networks, a create form for
 /// any project (shared, external) and each network's edit page.
-pub async fn networks(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn networks(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = admin_session(&d, &headers).await?;
     let (v, create) = tokio::join!(
         d.backend.get(&sess.token, "/networking/v2.0/networks"),
@@ -484,7 +484,7 @@ async fn extra_specs(d: &Dash, token: &str, ids: &[String]) -> Vec<String> {
 
 /// `GET /dashboard/admin/info`: system information — the catalog's services and
 /// endpoints, the compute and volume services and the network agents, with state.
-pub async fn info(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn info(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = admin_session(&d, &headers).await?;
     let t = &sess.token;
     let (catalog, compute, volume, agents) = tokio::join!(

@@ -70,7 +70,7 @@ async fn edit_page(
 // ---- projects ----
 
 /// The create form of the projects page.
-pub fn project_form() -> UiForm {
+pub(super) fn project_form() -> UiForm {
     UiForm::new(
         "project-create",
         "Create Project",
@@ -87,7 +87,7 @@ pub fn project_form() -> UiForm {
 }
 
 /// `POST /dashboard/admin/projects`: a project in the admin's domain.
-pub async fn project_create(State(d): State<Dash>, p: Posted) -> PageResult {
+pub(super) async fn project_create(State(d): State<Dash>, p: Posted) -> PageResult {
     let (sess, f) = admin_post(p)?;
     let made = d
         .backend
@@ -110,7 +110,7 @@ pub async fn project_create(State(d): State<Dash>, p: Posted) -> PageResult {
 
 /// `GET /dashboard/admin/projects/{id}`: edit form, members (role assignments on
 /// the project) and a form to add one.
-pub async fn project_edit(
+pub(super) async fn project_edit(
     State(d): State<Dash>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -208,7 +208,7 @@ pub async fn project_edit(
 }
 
 /// `POST /dashboard/admin/projects/{id}`: name, description, enabled.
-pub async fn project_update(
+pub(super) async fn project_update(
     State(d): State<Dash>,
     Path(id): Path<String>,
     p: Posted,
@@ -231,7 +231,7 @@ pub async fn project_update(
 }
 
 /// `POST /dashboard/admin/projects/{id}/delete`.
-pub async fn project_delete(
+pub(super) async fn project_delete(
     State(d): State<Dash>,
     Path(id): Path<String>,
     p: Posted,
@@ -248,7 +248,7 @@ pub async fn project_delete(
 
 /// `POST /dashboard/admin/projects/{id}/members` (grant) and `.../members/remove`
 /// (revoke): a user's role on the project.
-pub async fn project_member_add(
+pub(super) async fn project_member_add(
     State(d): State<Dash>,
     Path(id): Path<String>,
     p: Posted,
@@ -256,7 +256,7 @@ pub async fn project_member_add(
     member(d, id, p, Method::PUT).await
 }
 
-pub async fn project_member_remove(
+pub(super) async fn project_member_remove(
     State(d): State<Dash>,
     Path(id): Path<String>,
     p: Posted,
@@ -284,7 +284,7 @@ async fn member(d: Dash, id: String, p: Posted, method: Method) -> PageResult {
 
 /// The create form of the users page: name, password, email, a primary project
 /// and the role the user gets on it.
-pub async fn user_form(d: &Dash, token: &str) -> UiForm {
+pub(super) async fn user_form(d: &Dash, token: &str) -> UiForm {
     let (projects, roles) = tokio::join!(
         d.backend.get(token, format!("{KS}/projects")),
         d.backend.get(token, format!("{KS}/roles")),
@@ -326,7 +326,7 @@ pub async fn user_form(d: &Dash, token: &str) -> UiForm {
 
 /// `POST /dashboard/admin/users`: the user, then its role on the primary project.
 /// A refused grant leaves the user (it is shown on the users page) and reports why.
-pub async fn user_create(State(d): State<Dash>, p: Posted) -> PageResult {
+pub(super) async fn user_create(State(d): State<Dash>, p: Posted) -> PageResult {
     let (sess, f) = admin_post(p)?;
     let mut user = Map::new();
     user.insert("name".into(), f.required("name", "User name")?.into());
@@ -369,7 +369,7 @@ pub async fn user_create(State(d): State<Dash>, p: Posted) -> PageResult {
 
 /// `GET /dashboard/admin/users/{id}`: edit form (a new password only when typed)
 /// and the user's role assignments.
-pub async fn user_edit(
+pub(super) async fn user_edit(
     State(d): State<Dash>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -438,7 +438,11 @@ pub async fn user_edit(
 }
 
 /// `POST /dashboard/admin/users/{id}`.
-pub async fn user_update(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+pub(super) async fn user_update(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
     let (sess, f) = admin_post(p)?;
     let seg = segment(&id)?;
     let mut user = Map::new();
@@ -468,14 +472,18 @@ pub async fn user_update(State(d): State<Dash>, Path(id): Path<String>, p: Poste
 }
 
 /// `POST /dashboard/admin/users/{id}/delete`.
-pub async fn user_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+pub(super) async fn user_delete(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
     delete_then_back(&d, p, &format!("{KS}/users"), &id, "/dashboard/admin/users").await
 }
 
 // ---- groups and roles ----
 
 /// The create form of the groups page.
-pub fn group_form() -> UiForm {
+pub(super) fn group_form() -> UiForm {
     UiForm::new(
         "group-create",
         "Create Group",
@@ -489,7 +497,7 @@ pub fn group_form() -> UiForm {
 }
 
 /// `POST /dashboard/admin/groups`: a group in the default domain.
-pub async fn group_create(State(d): State<Dash>, p: Posted) -> PageResult {
+pub(super) async fn group_create(State(d): State<Dash>, p: Posted) -> PageResult {
     let (sess, f) = admin_post(p)?;
     d.backend
         .post(
@@ -506,7 +514,11 @@ pub async fn group_create(State(d): State<Dash>, p: Posted) -> PageResult {
 }
 
 /// `POST /dashboard/admin/groups/{id}/delete`.
-pub async fn group_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+pub(super) async fn group_delete(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
     delete_then_back(
         &d,
         p,
@@ -518,7 +530,7 @@ pub async fn group_delete(State(d): State<Dash>, Path(id): Path<String>, p: Post
 }
 
 /// The create form of the roles page.
-pub fn role_form() -> UiForm {
+pub(super) fn role_form() -> UiForm {
     UiForm::new(
         "role-create",
         "Create Role",
@@ -530,7 +542,7 @@ pub fn role_form() -> UiForm {
 
 /// `POST /dashboard/admin/roles`: a global role (Keystone refuses a duplicate name
 /// with 409, shown).
-pub async fn role_create(State(d): State<Dash>, p: Posted) -> PageResult {
+pub(super) async fn role_create(State(d): State<Dash>, p: Posted) -> PageResult {
     let (sess, f) = admin_post(p)?;
     d.backend
         .post(
@@ -543,14 +555,18 @@ pub async fn role_create(State(d): State<Dash>, p: Posted) -> PageResult {
 }
 
 /// `POST /dashboard/admin/roles/{id}/delete`: with its assignments, as Keystone does.
-pub async fn role_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+pub(super) async fn role_delete(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
     delete_then_back(&d, p, &format!("{KS}/roles"), &id, "/dashboard/admin/roles").await
 }
 
 // ---- flavors ----
 
 /// The create form of the flavors page.
-pub fn flavor_form() -> UiForm {
+pub(super) fn flavor_form() -> UiForm {
     UiForm::new(
         "flavor-create",
         "Create Flavor",
@@ -581,7 +597,7 @@ pub fn flavor_form() -> UiForm {
 }
 
 /// `POST /dashboard/admin/flavors`.
-pub async fn flavor_create(State(d): State<Dash>, p: Posted) -> PageResult {
+pub(super) async fn flavor_create(State(d): State<Dash>, p: Posted) -> PageResult {
     let (sess, f) = admin_post(p)?;
     let mut flavor = json!({
         "name": f.required("name", "Name")?,
@@ -611,7 +627,7 @@ pub async fn flavor_create(State(d): State<Dash>, p: Posted) -> PageResult {
 
 /// `GET /dashboard/admin/flavors/{id}`: its facts, extra specs (each removable) and
 /// a form to set one.
-pub async fn flavor_edit(
+pub(super) async fn flavor_edit(
     State(d): State<Dash>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -801,7 +817,11 @@ async fn flavor_make(d: &Dash, token: &str, parts: &FlavorParts) -> Result<(), P
 /// (servers keep their own copy of the flavor they were built with). Should Nova
 /// refuse the new values, the old flavor is made again as it was and the refusal
 /// is shown.
-pub async fn flavor_update(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+pub(super) async fn flavor_update(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
     let (sess, f) = admin_post(p)?;
     let seg = segment(&id)?;
     let t = &sess.token;
@@ -892,7 +912,7 @@ async fn replace_flavor(
 
 /// `POST /dashboard/admin/flavors/{id}/access` (give) and `.../access/remove`: a
 /// project's access to a private flavor.
-pub async fn flavor_access_add(
+pub(super) async fn flavor_access_add(
     State(d): State<Dash>,
     Path(id): Path<String>,
     p: Posted,
@@ -900,7 +920,7 @@ pub async fn flavor_access_add(
     flavor_access(d, id, p, "addTenantAccess").await
 }
 
-pub async fn flavor_access_remove(
+pub(super) async fn flavor_access_remove(
     State(d): State<Dash>,
     Path(id): Path<String>,
     p: Posted,
@@ -925,7 +945,7 @@ async fn flavor_access(d: Dash, id: String, p: Posted, action: &str) -> PageResu
 
 /// `GET /dashboard/admin/routers`: every project's routers, each with its external
 /// gateway set or cleared and a Delete button.
-pub async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = admin_session(&d, &headers).await?;
     let t = &sess.token;
     let (routers, nets, projects) = tokio::join!(
@@ -997,7 +1017,7 @@ pub async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
 }
 
 /// `POST /dashboard/admin/routers/{id}/gateway` (set) and `.../gateway/clear`.
-pub async fn router_gateway_set(
+pub(super) async fn router_gateway_set(
     State(d): State<Dash>,
     Path(id): Path<String>,
     p: Posted,
@@ -1009,7 +1029,7 @@ pub async fn router_gateway_set(
     router_gateway(d, id, p, json!({"network_id": network})).await
 }
 
-pub async fn router_gateway_clear(
+pub(super) async fn router_gateway_clear(
     State(d): State<Dash>,
     Path(id): Path<String>,
     p: Posted,
@@ -1033,7 +1053,11 @@ async fn router_gateway(d: Dash, id: String, p: Posted, info: Value) -> PageResu
 
 /// `POST /dashboard/admin/routers/{id}/delete`: Neutron refuses a router with
 /// interfaces (409), shown.
-pub async fn router_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+pub(super) async fn router_delete(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
     delete_then_back(
         &d,
         p,
@@ -1045,7 +1069,7 @@ pub async fn router_delete(State(d): State<Dash>, Path(id): Path<String>, p: Pos
 }
 
 /// `POST /dashboard/admin/flavors/{id}/extra-specs`: sets (adds or replaces) one.
-pub async fn flavor_spec_set(
+pub(super) async fn flavor_spec_set(
     State(d): State<Dash>,
     Path(id): Path<String>,
     p: Posted,
@@ -1064,7 +1088,7 @@ pub async fn flavor_spec_set(
 }
 
 /// `POST /dashboard/admin/flavors/{id}/extra-specs/delete`.
-pub async fn flavor_spec_delete(
+pub(super) async fn flavor_spec_delete(
     State(d): State<Dash>,
     Path(id): Path<String>,
     p: Posted,
@@ -1086,7 +1110,11 @@ pub async fn flavor_spec_delete(
 }
 
 /// `POST /dashboard/admin/flavors/{id}/delete`.
-pub async fn flavor_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+pub(super) async fn flavor_delete(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
     delete_then_back(
         &d,
         p,
@@ -1100,7 +1128,7 @@ pub async fn flavor_delete(State(d): State<Dash>, Path(id): Path<String>, p: Pos
 // ---- images (any project's) ----
 
 /// `GET /dashboard/admin/images/{id}`: name, visibility, protection and minimums.
-pub async fn image_edit(
+pub(super) async fn image_edit(
     State(d): State<Dash>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -1154,7 +1182,11 @@ pub async fn image_edit(
 }
 
 /// `POST /dashboard/admin/images/{id}`: one JSON-patch of the changed properties.
-pub async fn image_update(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+pub(super) async fn image_update(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
     let (sess, f) = admin_post(p)?;
     let seg = segment(&id)?;
     let path = format!("/image/v2/images/{seg}");
@@ -1188,7 +1220,11 @@ pub async fn image_update(State(d): State<Dash>, Path(id): Path<String>, p: Post
 }
 
 /// `POST /dashboard/admin/images/{id}/delete`: Glance refuses a protected image.
-pub async fn image_delete(State(d): State<Dash>, Path(id): Path<String>, p: Posted) -> PageResult {
+pub(super) async fn image_delete(
+    State(d): State<Dash>,
+    Path(id): Path<String>,
+    p: Posted,
+) -> PageResult {
     delete_then_back(&d, p, "/image/v2/images", &id, "/dashboard/admin/images").await
 }
 
@@ -1196,7 +1232,7 @@ pub async fn image_delete(State(d): State<Dash>, Path(id): Path<String>, p: Post
 
 /// The create form of the admin networks page: for any project, shared or external,
 /// with an optional first subnet.
-pub async fn network_form(d: &Dash, token: &str) -> UiForm {
+pub(super) async fn network_form(d: &Dash, token: &str) -> UiForm {
     let projects = d
         .backend
         .get(token, format!("{KS}/projects"))
@@ -1225,7 +1261,7 @@ pub async fn network_form(d: &Dash, token: &str) -> UiForm {
 
 /// `POST /dashboard/admin/networks`: the network, then its subnet when a CIDR is
 /// given (a refused subnet leaves the network, listed, and reports why).
-pub async fn network_create(State(d): State<Dash>, p: Posted) -> PageResult {
+pub(super) async fn network_create(State(d): State<Dash>, p: Posted) -> PageResult {
     let (sess, f) = admin_post(p)?;
     let made = d
         .backend
@@ -1260,7 +1296,7 @@ pub async fn network_create(State(d): State<Dash>, p: Posted) -> PageResult {
 }
 
 /// `GET /dashboard/admin/networks/{id}`: edit form and the network's subnets.
-pub async fn network_edit(
+pub(super) async fn network_edit(
     State(d): State<Dash>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -1315,7 +1351,7 @@ pub async fn network_edit(
 }
 
 /// `POST /dashboard/admin/networks/{id}`.
-pub async fn network_update(
+pub(super) async fn network_update(
     State(d): State<Dash>,
     Path(id): Path<String>,
     p: Posted,
@@ -1340,7 +1376,7 @@ pub async fn network_update(
 
 /// `POST /dashboard/admin/networks/{id}/delete`: Neutron refuses a network with
 /// ports in use (409), shown.
-pub async fn network_delete(
+pub(super) async fn network_delete(
     State(d): State<Dash>,
     Path(id): Path<String>,
     p: Posted,

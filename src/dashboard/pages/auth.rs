@@ -14,7 +14,7 @@ use super::super::{Dash, PageError, PageResult, render, store};
 use super::Posted;
 
 /// `GET /dashboard/auth/login`: the form, with a fresh pre-login CSRF cookie.
-pub async fn login_page(State(d): State<Dash>, headers: HeaderMap) -> Response {
+pub(super) async fn login_page(State(d): State<Dash>, headers: HeaderMap) -> Response {
     if d.session(&headers).await.is_ok() {
         return Redirect::to("/dashboard/project/overview").into_response();
     }
@@ -118,7 +118,7 @@ async fn start_session(
 
 /// `POST /dashboard/auth/login`: password login, then the session scoped to the
 /// user's own project (the one named after the user, else the first).
-pub async fn login(
+pub(super) async fn login(
     State(d): State<Dash>,
     headers: HeaderMap,
     Form(f): Form<Vec<(String, String)>>,
@@ -174,7 +174,10 @@ pub async fn login(
 
 /// `POST /dashboard/auth/switch`: rescopes to another of the user's projects,
 /// under a new session id.
-pub async fn switch_project(State(d): State<Dash>, Posted { sess, form: f }: Posted) -> PageResult {
+pub(super) async fn switch_project(
+    State(d): State<Dash>,
+    Posted { sess, form: f }: Posted,
+) -> PageResult {
     let project = f.required("project_id", "Project")?;
     let (token, body) = issue(
         &d,
@@ -193,7 +196,7 @@ pub async fn switch_project(State(d): State<Dash>, Posted { sess, form: f }: Pos
 }
 
 /// `POST /dashboard/auth/logout`: ends the session server-side and revokes its token.
-pub async fn logout(State(d): State<Dash>, Posted { sess, .. }: Posted) -> PageResult {
+pub(super) async fn logout(State(d): State<Dash>, Posted { sess, .. }: Posted) -> PageResult {
     let key = sess.id_hash.clone();
     d.cloud
         .db

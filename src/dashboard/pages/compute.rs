@@ -17,7 +17,7 @@ use crate::profile::ServiceName;
 
 /// `GET /dashboard/project/overview`: the project's quota usage (Horizon's pie
 /// charts as bars): instances, vCPUs, RAM, volumes, floating IPs, security groups.
-pub async fn overview(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn overview(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
     let t = &sess.token;
     let mut usage: Vec<Value> = vec![];
@@ -86,7 +86,7 @@ pub async fn overview(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
 
 /// `GET /dashboard/project/instances`: the project's servers; the page refreshes
 /// itself while any is in a transitional state.
-pub async fn instances(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn instances(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
     let t = &sess.token;
     let servers = d.backend.get(t, "/compute/v2.1/servers/detail").await?;
@@ -189,7 +189,7 @@ fn addresses(sv: &Value) -> String {
 
 /// `GET /dashboard/project/instances/launch`: the launch form, its choices read
 /// from the services as the user.
-pub async fn launch_page(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn launch_page(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
     let t = &sess.token;
     let volumes_path = format!("/volume/v3/{}/volumes/detail", sess.project_id);
@@ -335,7 +335,7 @@ pub async fn launch_page(State(d): State<Dash>, headers: HeaderMap) -> PageResul
 }
 
 /// `POST /dashboard/project/instances`: creates the server(s) as the user.
-pub async fn instance_launch(
+pub(super) async fn instance_launch(
     State(d): State<Dash>,
     Posted { sess, form: f }: Posted,
 ) -> PageResult {
@@ -426,7 +426,7 @@ pub async fn instance_launch(
 /// stop, reboot, pause, suspend, lock and their undos, resize with its confirm and
 /// revert, rebuild, snapshot), interface and volume attach/detach, and delete; each
 /// is one compute API call as the user.
-pub async fn instance_action(
+pub(super) async fn instance_action(
     State(d): State<Dash>,
     Path(id): Path<String>,
     Posted { sess, form: f }: Posted,
@@ -521,7 +521,7 @@ fn simple_ops(status: &str, locked: bool) -> Vec<(&'static str, &'static str)> {
 /// for the actions that need a choice (resize, rebuild, snapshot, attach an
 /// interface or a volume), its interfaces and volumes, the console log and the
 /// serial console (opened by the page's script).
-pub async fn instance_detail(
+pub(super) async fn instance_detail(
     State(d): State<Dash>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -779,7 +779,7 @@ fn volume_name(v: &Value) -> &str {
 /// `POST /dashboard/project/instances/{id}/console` (script, `X-CSRF-Token`): a
 /// serial console URL for the page's WebSocket. The URL carries Nova's short-lived
 /// console token, not the user's Keystone token.
-pub async fn instance_console(
+pub(super) async fn instance_console(
     State(d): State<Dash>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -799,7 +799,7 @@ pub async fn instance_console(
 }
 
 /// `GET /dashboard/project/key-pairs`.
-pub async fn keypairs(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn keypairs(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
     keypairs_page(&d, &sess, None).await
 }
@@ -860,7 +860,10 @@ async fn keypairs_page(d: &Dash, sess: &super::Session, notice: Option<Value>) -
 
 /// `POST /dashboard/project/key-pairs`: creates (the private key is shown once, with
 /// a download link) or imports a key pair.
-pub async fn keypair_create(State(d): State<Dash>, Posted { sess, form: f }: Posted) -> PageResult {
+pub(super) async fn keypair_create(
+    State(d): State<Dash>,
+    Posted { sess, form: f }: Posted,
+) -> PageResult {
     let mut kp = json!({"name": f.required("name", "Key pair name")?});
     if !f.get("public_key").is_empty() {
         kp["public_key"] = json!(f.get("public_key"));
@@ -887,7 +890,7 @@ pub async fn keypair_create(State(d): State<Dash>, Posted { sess, form: f }: Pos
 }
 
 /// `POST /dashboard/project/key-pairs/{name}/delete`.
-pub async fn keypair_delete(
+pub(super) async fn keypair_delete(
     State(d): State<Dash>,
     Path(name): Path<String>,
     Posted { sess, .. }: Posted,

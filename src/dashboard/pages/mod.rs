@@ -26,7 +26,7 @@ use super::view::{Form, FormData, Table, list, s};
 use super::{Dash, PageError, PageResult, render};
 use crate::profile::ServiceName;
 
-pub fn routes() -> Router<Dash> {
+pub(super) fn routes() -> Router<Dash> {
     Router::new()
         .route("/", get(home))
         .route("/static/{file}", get(asset))
@@ -597,7 +597,7 @@ fn options(
 /// A posted dashboard form, already checked: the live session it came with and its
 /// fields, which carried that session's CSRF token. Every form handler starts from
 /// this, so none can forget the check.
-pub struct Posted {
+pub(super) struct Posted {
     pub sess: Session,
     pub form: FormData,
 }
@@ -617,7 +617,7 @@ impl FromRequest<Dash> for Posted {
 
 /// The session of a request sent by the page's script, which carries the CSRF
 /// token in `X-CSRF-Token` (uploads, the serial console) instead of a form field.
-pub async fn script_session(d: &Dash, headers: &HeaderMap) -> Result<Session, PageError> {
+pub(super) async fn script_session(d: &Dash, headers: &HeaderMap) -> Result<Session, PageError> {
     let sess = d.session(headers).await?;
     let sent = headers
         .get("x-csrf-token")

@@ -15,7 +15,7 @@ use super::{Posted, back, options, page, panel, segment};
 const NET: &str = "/networking/v2.0";
 
 /// `GET /dashboard/project/networks`.
-pub async fn networks(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn networks(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
     let t = &sess.token;
     let (nets, subnets) = tokio::join!(
@@ -88,7 +88,10 @@ fn subnet_cidrs(subnets: &Value) -> HashMap<String, Vec<String>> {
 
 /// `POST /dashboard/project/networks`: the network and, when a CIDR is given, its
 /// subnet; a refused subnet removes the network again (nothing half made).
-pub async fn network_create(State(d): State<Dash>, Posted { sess, form: f }: Posted) -> PageResult {
+pub(super) async fn network_create(
+    State(d): State<Dash>,
+    Posted { sess, form: f }: Posted,
+) -> PageResult {
     let name = f.required("name", "Network name")?;
     let net = d
         .backend
@@ -133,7 +136,7 @@ pub async fn network_create(State(d): State<Dash>, Posted { sess, form: f }: Pos
 }
 
 /// `POST /dashboard/project/networks/{id}/delete`.
-pub async fn network_delete(
+pub(super) async fn network_delete(
     State(d): State<Dash>,
     Path(id): Path<String>,
     Posted { sess, .. }: Posted,
@@ -146,7 +149,7 @@ pub async fn network_delete(
 
 /// `GET /dashboard/project/topology`: networks, routers, instances and their
 /// floating IPs as one SVG picture.
-pub async fn topology(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn topology(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
     let t = &sess.token;
     let (nets, subnets, ports, routers, servers, fips) = tokio::join!(
@@ -177,7 +180,7 @@ pub async fn topology(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
 }
 
 /// `GET /dashboard/project/routers`.
-pub async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
     let t = &sess.token;
     let (routers, nets, subnets) = tokio::join!(
@@ -260,7 +263,10 @@ pub async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
 }
 
 /// `POST /dashboard/project/routers`.
-pub async fn router_create(State(d): State<Dash>, Posted { sess, form: f }: Posted) -> PageResult {
+pub(super) async fn router_create(
+    State(d): State<Dash>,
+    Posted { sess, form: f }: Posted,
+) -> PageResult {
     let mut router = json!({"name": f.required("name", "Router name")?});
     if !f.get("external_network").is_empty() {
         router["external_gateway_info"] = json!({"network_id": f.get("external_network")});
@@ -276,7 +282,7 @@ pub async fn router_create(State(d): State<Dash>, Posted { sess, form: f }: Post
 }
 
 /// `POST /dashboard/project/routers/{id}/interface`: attaches a subnet.
-pub async fn router_interface_add(
+pub(super) async fn router_interface_add(
     State(d): State<Dash>,
     Path(id): Path<String>,
     Posted { sess, form: f }: Posted,
@@ -295,7 +301,7 @@ pub async fn router_interface_add(
 
 /// `POST /dashboard/project/routers/{id}/delete`: removes its subnet interfaces
 /// first, as Horizon does, then the router.
-pub async fn router_delete(
+pub(super) async fn router_delete(
     State(d): State<Dash>,
     Path(id): Path<String>,
     Posted { sess, .. }: Posted,
@@ -327,7 +333,7 @@ pub async fn router_delete(
 }
 
 /// `GET /dashboard/project/security-groups`.
-pub async fn security_groups(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn security_groups(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
     let v = d
         .backend
@@ -385,7 +391,7 @@ pub async fn security_groups(State(d): State<Dash>, headers: HeaderMap) -> PageR
 }
 
 /// `POST /dashboard/project/security-groups`.
-pub async fn security_group_create(
+pub(super) async fn security_group_create(
     State(d): State<Dash>,
     Posted { sess, form: f }: Posted,
 ) -> PageResult {
@@ -401,7 +407,7 @@ pub async fn security_group_create(
 }
 
 /// `POST /dashboard/project/security-groups/{id}/delete`.
-pub async fn security_group_delete(
+pub(super) async fn security_group_delete(
     State(d): State<Dash>,
     Path(id): Path<String>,
     Posted { sess, .. }: Posted,
@@ -416,7 +422,7 @@ pub async fn security_group_delete(
 }
 
 /// `GET /dashboard/project/security-groups/{id}`: the rules, and a form to add one.
-pub async fn security_group_detail(
+pub(super) async fn security_group_detail(
     State(d): State<Dash>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -508,7 +514,7 @@ pub async fn security_group_detail(
 }
 
 /// `POST /dashboard/project/security-groups/{id}/rules`.
-pub async fn security_group_rule_create(
+pub(super) async fn security_group_rule_create(
     State(d): State<Dash>,
     Path(id): Path<String>,
     Posted { sess, form: f }: Posted,
@@ -552,7 +558,7 @@ pub async fn security_group_rule_create(
 }
 
 /// `POST /dashboard/project/security-groups/{id}/rules/{rule}/delete`.
-pub async fn security_group_rule_delete(
+pub(super) async fn security_group_rule_delete(
     State(d): State<Dash>,
     Path((id, rule)): Path<(String, String)>,
     Posted { sess, .. }: Posted,
@@ -570,7 +576,7 @@ pub async fn security_group_rule_delete(
 }
 
 /// `GET /dashboard/project/floating-ips`.
-pub async fn floating_ips(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn floating_ips(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
     let t = &sess.token;
     let (fips, nets, ports, servers) = tokio::join!(
@@ -675,7 +681,7 @@ pub async fn floating_ips(State(d): State<Dash>, headers: HeaderMap) -> PageResu
 }
 
 /// `POST /dashboard/project/floating-ips`: allocates one from a pool.
-pub async fn floating_ip_allocate(
+pub(super) async fn floating_ip_allocate(
     State(d): State<Dash>,
     Posted { sess, form: f }: Posted,
 ) -> PageResult {
@@ -708,7 +714,7 @@ async fn floating_ip_set_port(
 }
 
 /// `POST /dashboard/project/floating-ips/{id}/associate`.
-pub async fn floating_ip_associate(
+pub(super) async fn floating_ip_associate(
     State(d): State<Dash>,
     Path(id): Path<String>,
     Posted { sess, form: f }: Posted,
@@ -719,7 +725,7 @@ pub async fn floating_ip_associate(
 }
 
 /// `POST /dashboard/project/floating-ips/{id}/disassociate`.
-pub async fn floating_ip_disassociate(
+pub(super) async fn floating_ip_disassociate(
     State(d): State<Dash>,
     Path(id): Path<String>,
     Posted { sess, .. }: Posted,
@@ -729,7 +735,7 @@ pub async fn floating_ip_disassociate(
 }
 
 /// `POST /dashboard/project/floating-ips/{id}/delete`.
-pub async fn floating_ip_release(
+pub(super) async fn floating_ip_release(
     State(d): State<Dash>,
     Path(id): Path<String>,
     Posted { sess, .. }: Posted,

@@ -66,7 +66,7 @@ fn is_public(read_acl: &str) -> bool {
 }
 
 /// `GET /dashboard/project/containers`.
-pub async fn containers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn containers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
     let acct = account(&sess);
     let v = d
@@ -160,7 +160,7 @@ pub async fn containers(State(d): State<Dash>, headers: HeaderMap) -> PageResult
 }
 
 /// `POST /dashboard/project/containers`.
-pub async fn container_create(
+pub(super) async fn container_create(
     State(d): State<Dash>,
     Posted { sess, form: f }: Posted,
 ) -> PageResult {
@@ -175,7 +175,7 @@ pub async fn container_create(
 
 /// `POST /dashboard/project/containers/{container}/delete`: Swift refuses a
 /// container that still holds objects (409), and that refusal is shown.
-pub async fn container_delete(
+pub(super) async fn container_delete(
     State(d): State<Dash>,
     Path(container): Path<String>,
     Posted { sess, .. }: Posted,
@@ -189,7 +189,7 @@ pub async fn container_delete(
 
 /// `POST /dashboard/project/containers/{container}/access`: public read (and
 /// listing) on or off, as Horizon's "Public Access" checkbox.
-pub async fn container_access(
+pub(super) async fn container_access(
     State(d): State<Dash>,
     Path(container): Path<String>,
     Posted { sess, form: f }: Posted,
@@ -225,14 +225,14 @@ async fn container_call(
 }
 
 #[derive(Deserialize, Default)]
-pub struct Browse {
+pub(super) struct Browse {
     #[serde(default)]
     prefix: String,
 }
 
 /// `GET /dashboard/project/containers/{container}/?prefix=`: one folder level of
 /// the container (Swift's `delimiter=/` listing: subdirs, then objects).
-pub async fn container_objects(
+pub(super) async fn container_objects(
     State(d): State<Dash>,
     headers: HeaderMap,
     Path(container): Path<String>,
@@ -330,13 +330,13 @@ pub async fn container_objects(
 }
 
 #[derive(Deserialize)]
-pub struct ObjectName {
+pub(super) struct ObjectName {
     name: String,
 }
 
 /// `PUT /dashboard/project/containers/{container}/upload?name=` (script,
 /// `X-CSRF-Token`): the file's bytes to Swift as the object `name`.
-pub async fn object_upload(
+pub(super) async fn object_upload(
     State(d): State<Dash>,
     headers: HeaderMap,
     Path(container): Path<String>,
@@ -382,7 +382,7 @@ pub async fn object_upload(
 
 /// `GET /dashboard/project/containers/{container}/download?name=`: the object, as
 /// an attachment, streamed from Swift to the browser (never held whole here).
-pub async fn object_download(
+pub(super) async fn object_download(
     State(d): State<Dash>,
     headers: HeaderMap,
     Path(container): Path<String>,
@@ -460,7 +460,7 @@ fn folder_url(container_seg: &str, prefix: &str) -> String {
 }
 
 /// `POST /dashboard/project/containers/{container}/objects/delete`.
-pub async fn object_delete(
+pub(super) async fn object_delete(
     State(d): State<Dash>,
     Path(container): Path<String>,
     Posted { sess, form: f }: Posted,
@@ -475,7 +475,7 @@ pub async fn object_delete(
 
 /// `POST /dashboard/project/containers/{container}/folder`: a folder is a
 /// zero-byte `application/directory` object named `prefix/name/`, as Horizon makes.
-pub async fn folder_create(
+pub(super) async fn folder_create(
     State(d): State<Dash>,
     Path(container): Path<String>,
     Posted { sess, form: f }: Posted,

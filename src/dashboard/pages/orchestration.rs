@@ -32,7 +32,7 @@ fn stack_status(st: &str) -> Cell {
 }
 
 /// `GET /dashboard/project/stacks`.
-pub async fn stacks(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn stacks(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
     let v = d.backend.get(&sess.token, base(&sess.project_id)).await?;
     let mut table = Table::new(
@@ -112,7 +112,10 @@ fn parameters(text: &str) -> Result<Map<String, Value>, PageError> {
 
 /// `POST /dashboard/project/stacks`: the template is sent as text, which Heat
 /// parses (a YAML or JSON error comes back as its message).
-pub async fn stack_create(State(d): State<Dash>, Posted { sess, form: f }: Posted) -> PageResult {
+pub(super) async fn stack_create(
+    State(d): State<Dash>,
+    Posted { sess, form: f }: Posted,
+) -> PageResult {
     let body = json!({
         "stack_name": f.required("stack_name", "Stack name")?,
         "template": f.required("template", "Template")?,
@@ -131,7 +134,7 @@ pub async fn stack_create(State(d): State<Dash>, Posted { sess, form: f }: Poste
 
 /// `GET /dashboard/project/stacks/{name}/{id}`: its facts, resources, events,
 /// outputs and template, read in parallel.
-pub async fn stack_detail(
+pub(super) async fn stack_detail(
     State(d): State<Dash>,
     headers: HeaderMap,
     Path((name, id)): Path<(String, String)>,
@@ -274,7 +277,7 @@ pub async fn stack_detail(
 /// `POST /dashboard/project/stacks/{name}/{id}/update`: the new template and
 /// parameters, as `openstack stack update` sends them (a full PUT); Heat answers at
 /// once and the stack's page follows the update live.
-pub async fn stack_update(
+pub(super) async fn stack_update(
     State(d): State<Dash>,
     Path((name, id)): Path<(String, String)>,
     Posted { sess, form: f }: Posted,
@@ -320,7 +323,7 @@ fn resource_link(kind: &str, id: &str) -> Cell {
 }
 
 /// `POST /dashboard/project/stacks/{name}/{id}/delete`.
-pub async fn stack_delete(
+pub(super) async fn stack_delete(
     State(d): State<Dash>,
     Path((name, id)): Path<(String, String)>,
     Posted { sess, .. }: Posted,

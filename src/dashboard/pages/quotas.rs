@@ -95,7 +95,7 @@ fn limits(f: &FormData) -> Map<String, Value> {
 }
 
 /// `GET /dashboard/admin/projects/{id}/quotas`: a form per served service.
-pub async fn project_quotas(
+pub(super) async fn project_quotas(
     State(d): State<Dash>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -142,7 +142,7 @@ pub async fn project_quotas(
 }
 
 /// `POST /dashboard/admin/projects/{id}/quotas`: one service's limits.
-pub async fn project_quotas_update(
+pub(super) async fn project_quotas_update(
     State(d): State<Dash>,
     Path(id): Path<String>,
     p: Posted,
@@ -163,7 +163,7 @@ pub async fn project_quotas_update(
 
 /// `GET /dashboard/admin/defaults`: the default quotas (what a new project gets),
 /// editable for compute and block storage.
-pub async fn defaults(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn defaults(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = admin_session(&d, &headers).await?;
     let t = &sess.token;
     let p = &sess.project_id;
@@ -214,7 +214,7 @@ pub async fn defaults(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
 }
 
 /// `POST /dashboard/admin/defaults`: one service's default quota class.
-pub async fn defaults_update(State(d): State<Dash>, p: Posted) -> PageResult {
+pub(super) async fn defaults_update(State(d): State<Dash>, p: Posted) -> PageResult {
     let (sess, f) = super::admin_edit::admin_post(p)?;
     let a = api(f.get("service"))?;
     let Some(path) = a.class_path else {

@@ -12,7 +12,7 @@ use super::super::{Dash, PageError, PageResult};
 use super::{Posted, back, page, panel, script_session, segment};
 
 /// `GET /dashboard/project/images`.
-pub async fn images(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn images(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
     let v = d.backend.get(&sess.token, "/image/v2/images").await?;
     let mut table = Table::new(
@@ -74,7 +74,7 @@ pub(super) fn human_size(b: u64) -> String {
 
 /// `POST /dashboard/project/images`: the image record. The page's script asks for
 /// JSON (the id, to upload the file to); without a script the record stays queued.
-pub async fn image_create(
+pub(super) async fn image_create(
     State(d): State<Dash>,
     headers: HeaderMap,
     Posted { sess, form: f }: Posted,
@@ -101,7 +101,7 @@ pub async fn image_create(
 
 /// `PUT /dashboard/project/images/{id}/data` (script, `X-CSRF-Token`): streams the
 /// file to the image API's upload as the user.
-pub async fn image_upload(
+pub(super) async fn image_upload(
     State(d): State<Dash>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -122,7 +122,7 @@ pub async fn image_upload(
 
 /// `GET /dashboard/project/images/{id}/download`: the image's data, streamed from
 /// the image store to the browser as `<name>.<disk format>`.
-pub async fn image_download(
+pub(super) async fn image_download(
     State(d): State<Dash>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -149,7 +149,7 @@ pub async fn image_download(
 }
 
 /// `POST /dashboard/project/images/{id}/delete`.
-pub async fn image_delete(
+pub(super) async fn image_delete(
     State(d): State<Dash>,
     Path(id): Path<String>,
     Posted { sess, .. }: Posted,
@@ -165,7 +165,7 @@ fn volumes_base(project: &str) -> String {
 }
 
 /// `GET /dashboard/project/volumes`.
-pub async fn volumes(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
+pub(super) async fn volumes(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
     let t = &sess.token;
     let base = volumes_base(&sess.project_id);
@@ -317,7 +317,7 @@ pub async fn volumes(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
 
 /// `POST /dashboard/project/volumes/{id}/snapshot`: `force` as Horizon sends it,
 /// so an attached (in-use) volume can be snapshotted too.
-pub async fn volume_snapshot_create(
+pub(super) async fn volume_snapshot_create(
     State(d): State<Dash>,
     Path(id): Path<String>,
     Posted { sess, form: f }: Posted,
@@ -337,7 +337,7 @@ pub async fn volume_snapshot_create(
 }
 
 /// `POST /dashboard/project/snapshots/{id}/delete`.
-pub async fn snapshot_delete(
+pub(super) async fn snapshot_delete(
     State(d): State<Dash>,
     Path(id): Path<String>,
     Posted { sess, .. }: Posted,
@@ -357,7 +357,7 @@ pub async fn snapshot_delete(
 
 /// `POST /dashboard/project/snapshots/{id}/volume`: a new volume from the
 /// snapshot, of the snapshot's size.
-pub async fn snapshot_volume_create(
+pub(super) async fn snapshot_volume_create(
     State(d): State<Dash>,
     Path(id): Path<String>,
     Posted { sess, form: f }: Posted,
@@ -383,7 +383,10 @@ pub async fn snapshot_volume_create(
 }
 
 /// `POST /dashboard/project/volumes`.
-pub async fn volume_create(State(d): State<Dash>, Posted { sess, form: f }: Posted) -> PageResult {
+pub(super) async fn volume_create(
+    State(d): State<Dash>,
+    Posted { sess, form: f }: Posted,
+) -> PageResult {
     let size: u32 = f
         .required("size", "Size")?
         .parse()
@@ -407,7 +410,7 @@ pub async fn volume_create(State(d): State<Dash>, Posted { sess, form: f }: Post
 }
 
 /// `POST /dashboard/project/volumes/{id}/delete`.
-pub async fn volume_delete(
+pub(super) async fn volume_delete(
     State(d): State<Dash>,
     Path(id): Path<String>,
     Posted { sess, .. }: Posted,
@@ -426,7 +429,7 @@ pub async fn volume_delete(
 }
 
 /// `POST /dashboard/project/volumes/{id}/attach`: through compute, as Horizon does.
-pub async fn volume_attach(
+pub(super) async fn volume_attach(
     State(d): State<Dash>,
     Path(id): Path<String>,
     Posted { sess, form: f }: Posted,
@@ -443,7 +446,7 @@ pub async fn volume_attach(
 }
 
 /// `POST /dashboard/project/volumes/{id}/detach`.
-pub async fn volume_detach(
+pub(super) async fn volume_detach(
     State(d): State<Dash>,
     Path(id): Path<String>,
     Posted { sess, form: f }: Posted,

@@ -25,7 +25,7 @@ struct GrantKind {
     inherited: bool,
 }
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     let mut r = Router::new().route("/v3/role_assignments", get(role_assignment_list));
     for (target, tseg) in [
         (TargetType::Project, "projects"),

@@ -19,7 +19,7 @@ use crate::http::json::Json;
 use crate::identity::AuthRequest;
 use crate::identity::catalog::CatalogEntry;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route(
             "/v3/auth/tokens",

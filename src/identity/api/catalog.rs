@@ -19,7 +19,7 @@ use crate::http::json::Json;
 use crate::identity::catalog::{EndpointInput, RegionInput, ServiceInput};
 use crate::identity::model::{Endpoint, Region, Service};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/v3/regions", get(list::<Region>).post(create::<Region>))
         .route(

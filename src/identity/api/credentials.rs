@@ -18,7 +18,7 @@ use crate::http::json::Json;
 use crate::identity::credentials::{CredentialInput, PolicyInput};
 use crate::identity::model::{Credential, Policy};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route(
             "/v3/credentials",

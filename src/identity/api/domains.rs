@@ -13,7 +13,7 @@ use crate::cloud::Cloud;
 use crate::identity::model::Domain;
 use crate::identity::resources::DomainInput;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/v3/domains", get(list::<Domain>).post(create::<Domain>))
         .route(
@@ -29,7 +29,7 @@ pub(crate) struct Body {
     domain: DomainInput,
 }
 
-pub fn view(h: &HeaderMap, d: &Domain) -> Value {
+pub(super) fn view(h: &HeaderMap, d: &Domain) -> Value {
     json!({
         "id": d.id, "name": d.name, "description": d.description, "enabled": d.enabled,
         "tags": d.tags, "options": {}, "links": self_link(h, &format!("domains/{}", d.id)),

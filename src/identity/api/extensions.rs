@@ -20,7 +20,7 @@ use crate::http::json::Json;
 use crate::identity::extensions::{Association, EndpointGroupInput};
 use crate::identity::store_ext::{AccessRule, EndpointGroup};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/v3/domains/config/default", get(config_default))
         .route(

@@ -19,7 +19,7 @@ use crate::http::error::ApiResult;
 use crate::identity::model::Group;
 use crate::identity::resources::GroupInput;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/v3/groups", get(list::<Group>).post(create::<Group>))
         .route(
@@ -43,7 +43,7 @@ pub(crate) struct Body {
     group: GroupInput,
 }
 
-pub fn view(h: &HeaderMap, g: &Group) -> Value {
+pub(super) fn view(h: &HeaderMap, g: &Group) -> Value {
     json!({
         "id": g.id, "name": g.name, "domain_id": g.domain_id, "description": g.description,
         "links": self_link(h, &format!("groups/{}", g.id)),

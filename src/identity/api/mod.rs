@@ -30,7 +30,7 @@ use crate::http::pagination::PageQuery;
 const VERSION_ID: &str = "v3.14";
 const VERSION_UPDATED: &str = "2020-04-07T00:00:00Z";
 
-pub fn router() -> Router<Cloud> {
+pub(crate) fn router() -> Router<Cloud> {
     Router::new()
         .route("/", get(versions))
         .route("/v3", get(version_v3))
@@ -60,7 +60,7 @@ fn version_doc(headers: &HeaderMap) -> Value {
 }
 
 /// `GET /identity`: 300 Multiple Choices listing v3, as Keystone answers.
-pub async fn versions(headers: HeaderMap) -> Response {
+pub(crate) async fn versions(headers: HeaderMap) -> Response {
     let body = json!({"versions": {"values": [version_doc(&headers)]}});
     (StatusCode::MULTIPLE_CHOICES, axum::Json(body)).into_response()
 }
@@ -71,7 +71,7 @@ async fn version_v3(headers: HeaderMap) -> Response {
 }
 
 /// Absolute URL of `/identity/v3` as the client reached it.
-pub fn v3_url(headers: &HeaderMap) -> String {
+pub(crate) fn v3_url(headers: &HeaderMap) -> String {
     format!("{}/identity/v3", crate::http::base_url(headers))
 }
 

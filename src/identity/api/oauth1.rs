@@ -23,7 +23,7 @@ use crate::identity::oauth1::signature::{self, SignedRequest};
 use crate::identity::oauth1::{ConsumerView, IssuedPair, RoleRef};
 use crate::identity::store_oauth1::AccessToken;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route(
             "/v3/OS-OAUTH1/consumers",

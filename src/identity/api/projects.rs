@@ -20,7 +20,7 @@ use crate::http::json::Json;
 use crate::identity::model::Project;
 use crate::identity::resources::ProjectInput;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/v3/projects", get(project_list).post(create::<Project>))
         .route(
@@ -172,7 +172,7 @@ pub(crate) struct Body {
 
 /// Top-level projects report their domain as parent, as Keystone does; a project
 /// acting as a domain has neither domain nor parent.
-pub fn view(h: &HeaderMap, p: &Project) -> Value {
+pub(super) fn view(h: &HeaderMap, p: &Project) -> Value {
     let (domain_id, parent_id) = if p.is_domain {
         (Value::Null, Value::Null)
     } else {

@@ -17,7 +17,7 @@ use crate::http::error::ApiResult;
 use crate::identity::model::Role;
 use crate::identity::resources::RoleInput;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/v3/roles", get(list::<Role>).post(create::<Role>))
         .route(
@@ -42,7 +42,7 @@ pub(crate) struct Body {
     role: RoleInput,
 }
 
-pub fn view(h: &HeaderMap, r: &Role) -> Value {
+pub(super) fn view(h: &HeaderMap, r: &Role) -> Value {
     json!({
         "id": r.id, "name": r.name, "domain_id": r.domain_id, "description": r.description,
         "options": {}, "links": self_link(h, &format!("roles/{}", r.id)),

@@ -21,7 +21,7 @@ use crate::identity::model::Role;
 use crate::identity::store_ext::Trust;
 use crate::identity::trusts::{TrustFilter, TrustInput};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/v3/OS-TRUST/trusts", get(trust_list).post(trust_create))
         // tempest's client lists with a trailing slash, which Keystone accepts.

@@ -21,7 +21,7 @@ use crate::http::json::Json;
 use crate::identity::model::{AppCredential, User};
 use crate::identity::resources::{AppCredInput, PasswordChange, UserInput};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/v3/users", get(list::<User>).post(create::<User>))
         .route(
@@ -58,7 +58,7 @@ struct AppCredBody {
     application_credential: AppCredInput,
 }
 
-pub fn view(h: &HeaderMap, u: &User) -> Value {
+pub(super) fn view(h: &HeaderMap, u: &User) -> Value {
     let mut v = json!({
         "id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
         "password_expires_at": null, "options": {},

@@ -5,7 +5,7 @@
 //! token, and then gets Keystone tokens with the `oauth1` method, acting as the user
 //! with the delegated roles, until the access token or consumer is deleted.
 
-pub mod signature;
+pub(crate) mod signature;
 
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
@@ -25,7 +25,7 @@ const ACCESS_TOKEN_DURATION: Duration = Duration::seconds(86_400);
 
 /// A consumer as shown: its secret only in the answer to its creation.
 #[derive(Debug, Clone)]
-pub struct ConsumerView {
+pub(crate) struct ConsumerView {
     pub id: String,
     pub description: Option<String>,
     pub extra: Map<String, Value>,
@@ -34,7 +34,7 @@ pub struct ConsumerView {
 
 /// A token pair handed to a consumer (`oauth_token`, `oauth_token_secret`).
 #[derive(Debug, Clone)]
-pub struct IssuedPair {
+pub(crate) struct IssuedPair {
     pub key: String,
     pub secret: String,
     pub expires_at: Option<DateTime<Utc>>,
@@ -42,7 +42,7 @@ pub struct IssuedPair {
 
 /// A role a user delegates when authorizing: by id or by name.
 #[derive(Debug, Clone)]
-pub enum RoleRef {
+pub(crate) enum RoleRef {
     Id(String),
     Name(String),
 }
@@ -120,7 +120,7 @@ impl Identity {
 
     /// `POST /v3/OS-OAUTH1/consumers`: `description` (a string or null) and any other
     /// attributes, kept as they are.
-    pub async fn consumer_create(
+    pub(crate) async fn consumer_create(
         &self,
         ctx: &RequestContext,
         mut input: Map<String, Value>,
@@ -141,7 +141,7 @@ impl Identity {
         Ok(Self::consumer_view(consumer, Some(secret)))
     }
 
-    pub async fn consumer_list(&self, ctx: &RequestContext) -> ApiResult<Vec<ConsumerView>> {
+    pub(crate) async fn consumer_list(&self, ctx: &RequestContext) -> ApiResult<Vec<ConsumerView>> {
         policy::IDENTITY_ADMIN.enforce(ctx, None)?;
         let rows = self.read(so::consumer_list).await?;
         Ok(rows
@@ -150,7 +150,11 @@ impl Identity {
             .collect())
     }
 
-    pub async fn consumer_get(&self, ctx: &RequestContext, id: String) -> ApiResult<ConsumerView> {
+    pub(crate) async fn consumer_get(
+        &self,
+        ctx: &RequestContext,
+        id: String,
+    ) -> ApiResult<ConsumerView> {
         policy::IDENTITY_ADMIN.enforce(ctx, None)?;
         let c = self
             .read(move |c| found(so::consumer_get(c, &id)?, "consumer", &id))
@@ -159,7 +163,7 @@ impl Identity {
     }
 
     /// `PATCH /v3/OS-OAUTH1/consumers/{id}`: the secret cannot be changed, nor the id.
-    pub async fn consumer_update(
+    pub(crate) async fn consumer_update(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -204,7 +208,7 @@ impl Identity {
 
     /// `DELETE /v3/OS-OAUTH1/consumers/{id}`: its request and access tokens go too,
     /// and with them every Keystone token issued through them.
-    pub async fn consumer_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn consumer_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         policy::IDENTITY_ADMIN.enforce(ctx, None)?;
         self.write(move |c| {
             if so::consumer_delete(c, &id)? {
@@ -220,7 +224,7 @@ impl Identity {
 
     /// `POST /v3/OS-OAUTH1/request_token`, signed with the consumer's secret, for
     /// the project in `Requested-Project-Id`.
-    pub async fn request_token_create(
+    pub(crate) async fn request_token_create(
         &self,
         req: SignedRequest,
         requested_project_id: Option<String>,
@@ -259,7 +263,7 @@ impl Identity {
 
     /// `PUT /v3/OS-OAUTH1/authorize/{request_token_id}`: the caller delegates `roles`
     /// it holds on the requested project; answers the verifier.
-    pub async fn request_token_authorize(
+    pub(crate) async fn request_token_authorize(
         &self,
         ctx: &RequestContext,
         request_token_id: String,
@@ -312,7 +316,7 @@ impl Identity {
 
     /// `POST /v3/OS-OAUTH1/access_token`, signed with the consumer's and the request
     /// token's secrets and carrying the verifier; the request token is spent.
-    pub async fn access_token_create(&self, req: SignedRequest) -> ApiResult<IssuedPair> {
+    pub(crate) async fn access_token_create(&self, req: SignedRequest) -> ApiResult<IssuedPair> {
         let consumer_id = required(&req, "oauth_consumer_key")?;
         let request_token_id = required(&req, "oauth_token")?;
         let verifier = required(&req, "oauth_verifier")?;
@@ -412,7 +416,7 @@ impl Identity {
 
     /// The access token and consumer behind an OAuth1-derived Keystone token, for
     /// the token's `OS-OAUTH1` attribute.
-    pub async fn oauth1_of_token(&self, token: &str) -> ApiResult<Option<(String, String)>> {
+    pub(crate) async fn oauth1_of_token(&self, token: &str) -> ApiResult<Option<(String, String)>> {
         let Some(access_id) = self
             .inner
             .tokens
@@ -433,7 +437,7 @@ impl Identity {
         policy::IDENTITY_OWNER.enforce_target(ctx, Target::user(user_id))
     }
 
-    pub async fn access_token_list(
+    pub(crate) async fn access_token_list(
         &self,
         ctx: &RequestContext,
         user_id: String,
@@ -453,7 +457,7 @@ impl Identity {
         .await
     }
 
-    pub async fn access_token_get(
+    pub(crate) async fn access_token_get(
         &self,
         ctx: &RequestContext,
         user_id: String,
@@ -470,7 +474,7 @@ impl Identity {
 
     /// `DELETE /v3/users/{user_id}/OS-OAUTH1/access_tokens/{id}`: the consumer loses
     /// access, and the Keystone tokens obtained with it stop validating.
-    pub async fn access_token_delete(
+    pub(crate) async fn access_token_delete(
         &self,
         ctx: &RequestContext,
         user_id: String,
@@ -488,7 +492,7 @@ impl Identity {
     }
 
     /// The roles an access token delegates (roles deleted since are left out).
-    pub async fn access_token_roles(
+    pub(crate) async fn access_token_roles(
         &self,
         ctx: &RequestContext,
         user_id: String,

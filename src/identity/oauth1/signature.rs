@@ -17,7 +17,7 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 
 /// How far a request's `oauth_timestamp` may be from now (oauthlib's default, which
 /// Keystone uses).
-pub const TIMESTAMP_LIFETIME_SECS: i64 = 600;
+pub(crate) const TIMESTAMP_LIFETIME_SECS: i64 = 600;
 
 fn enc(s: &str) -> String {
     utf8_percent_encode(s, UNRESERVED).to_string()
@@ -30,7 +30,7 @@ fn dec(s: &str) -> String {
 /// A request as signed: method, the base URL (`scheme://host[:port]/path`), its
 /// query parameters and the `oauth_*` parameters of its Authorization header.
 #[derive(Debug, Clone, Default)]
-pub struct SignedRequest {
+pub(crate) struct SignedRequest {
     pub method: String,
     pub base_url: String,
     pub query: Vec<(String, String)>,
@@ -39,7 +39,7 @@ pub struct SignedRequest {
 
 impl SignedRequest {
     /// The value of one `oauth_*` parameter.
-    pub fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.oauth
             .iter()
             .find(|(k, _)| k == name)
@@ -49,7 +49,7 @@ impl SignedRequest {
 
 /// The parameters of an `Authorization: OAuth k="v", ...` header (decoded), or None
 /// when the header is not of the OAuth scheme.
-pub fn parse_authorization(header: &str) -> Option<Vec<(String, String)>> {
+pub(crate) fn parse_authorization(header: &str) -> Option<Vec<(String, String)>> {
     let header = header.trim();
     let (scheme, rest) = header.split_at(header.find(' ').unwrap_or(header.len()));
     if !scheme.eq_ignore_ascii_case("OAuth") {
@@ -70,7 +70,7 @@ pub fn parse_authorization(header: &str) -> Option<Vec<(String, String)>> {
 
 /// `scheme://host[:port]/path` as RFC 5849 §3.4.1.2 wants it: scheme and host in
 /// lower case, the default port left out.
-pub fn base_url(scheme: &str, host: &str, path: &str) -> String {
+pub(crate) fn base_url(scheme: &str, host: &str, path: &str) -> String {
     let scheme = scheme.to_ascii_lowercase();
     let mut host = host.to_ascii_lowercase();
     let default_port = if scheme == "https" { ":443" } else { ":80" };
@@ -81,7 +81,7 @@ pub fn base_url(scheme: &str, host: &str, path: &str) -> String {
 }
 
 /// The signature base string (RFC 5849 §3.4.1).
-pub fn base_string(req: &SignedRequest) -> String {
+pub(crate) fn base_string(req: &SignedRequest) -> String {
     let mut params: Vec<(String, String)> = req
         .oauth
         .iter()
@@ -104,7 +104,7 @@ pub fn base_string(req: &SignedRequest) -> String {
 }
 
 /// The HMAC-SHA1 signature, base64, of `req` with the two secrets.
-pub fn sign(req: &SignedRequest, consumer_secret: &str, token_secret: &str) -> String {
+pub(crate) fn sign(req: &SignedRequest, consumer_secret: &str, token_secret: &str) -> String {
     let key = format!("{}&{}", enc(consumer_secret), enc(token_secret));
     let mut mac = Hmac::<Sha1>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
     mac.update(base_string(req).as_bytes());
@@ -113,7 +113,7 @@ pub fn sign(req: &SignedRequest, consumer_secret: &str, token_secret: &str) -> S
 
 /// Why a signed request is refused, in Keystone's words where it has them.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     Missing(&'static str),
     UnsupportedMethod,
     BadTimestamp,
@@ -122,7 +122,7 @@ pub enum Refusal {
 
 /// Checks the mandatory parameters, the signature method, the timestamp (within
 /// `TIMESTAMP_LIFETIME_SECS` of `now`) and the signature.
-pub fn verify(
+pub(crate) fn verify(
     req: &SignedRequest,
     consumer_secret: &str,
     token_secret: &str,

@@ -19,7 +19,7 @@ use crate::image::ListQuery;
 use crate::image::model::Image;
 use crate::image::patch::{PATCH_TYPES, parse_patch};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/v2/images", get(image_list).post(image_create))
         .route(
@@ -48,7 +48,7 @@ pub fn routes() -> Router<Cloud> {
 
 /// The image as Glance shows it: every core field (null when unset), custom
 /// properties flattened beside them, relative links.
-pub fn view(i: &Image) -> Value {
+pub(super) fn view(i: &Image) -> Value {
     let mut v = json!({
         "id": i.id, "name": i.name, "status": i.status.as_str(), "visibility": i.visibility,
         "protected": i.protected, "os_hidden": i.os_hidden, "owner": i.owner,

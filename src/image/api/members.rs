@@ -14,7 +14,7 @@ use crate::http::error::ApiResult;
 use crate::http::json::Json;
 use crate::image::model::{Member, Task};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route(
             "/v2/images/{image_id}/members",

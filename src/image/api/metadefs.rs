@@ -14,7 +14,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 use crate::image::metadefs::{DefKind, NamespaceQuery};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/v2/schemas/metadefs/{name}", get(schema))
         .route("/v2/metadefs/resource_types", get(resource_types))

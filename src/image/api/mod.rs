@@ -18,7 +18,7 @@ use crate::http::error::ApiResult;
 /// Image API minor versions served; the newest is CURRENT.
 const MAX_MINOR: u32 = 16;
 
-pub fn router() -> Router<Cloud> {
+pub(crate) fn router() -> Router<Cloud> {
     Router::new()
         .route("/", get(versions_choice))
         .route("/versions", get(versions_list))
@@ -49,7 +49,7 @@ fn versions(headers: &HeaderMap) -> Value {
 }
 
 /// `GET /image`: 300 Multiple Choices, as glance-api answers an unversioned URL.
-pub async fn versions_choice(headers: HeaderMap) -> Response {
+pub(crate) async fn versions_choice(headers: HeaderMap) -> Response {
     (StatusCode::MULTIPLE_CHOICES, axum::Json(versions(&headers))).into_response()
 }
 

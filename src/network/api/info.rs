@@ -15,7 +15,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 use crate::http::policy;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/", get(versions))
         .route("/v2.0", get(resources))
@@ -194,7 +194,7 @@ fn extension_view(alias: &str, name: &str, description: &str) -> Value {
 }
 
 /// `GET /networking` and `/networking/`: the API versions.
-pub async fn versions(headers: HeaderMap) -> axum::Json<Value> {
+pub(crate) async fn versions(headers: HeaderMap) -> axum::Json<Value> {
     let href = format!("{}/networking/v2.0/", crate::http::base_url(&headers));
     axum::Json(
         json!({"versions": [{"id": "v2.0", "status": "CURRENT", "links": [{"rel": "self", "href": href}]}]}),

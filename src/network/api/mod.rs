@@ -13,9 +13,9 @@ use axum::Router;
 
 use crate::cloud::Cloud;
 
-pub use info::versions;
+pub(crate) use info::versions;
 
-pub fn router() -> Router<Cloud> {
+pub(crate) fn router() -> Router<Cloud> {
     Router::new()
         .merge(info::routes())
         .merge(resources::routes())

@@ -19,7 +19,7 @@ use crate::http::error::ApiResult;
 use crate::http::json::Json;
 use crate::network::port_forwarding::PortForwardingInput;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route(
             "/v2.0/floatingips/{fip}/port_forwardings",

@@ -26,7 +26,7 @@ use crate::network::ports::PortCreate;
 use crate::network::routers::{FloatingIpInput, InterfaceInfo, InterfaceRequest, RouterInput};
 use crate::network::security::{GroupInput, RuleInput};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route(
             "/v2.0/networks",
@@ -364,7 +364,7 @@ async fn security_group_delete(
 }
 
 /// Tag routes of every taggable collection.
-pub fn tag_routes() -> Router<Cloud> {
+pub(super) fn tag_routes() -> Router<Cloud> {
     Router::new()
         .route(
             "/v2.0/{collection}/{id}/tags",

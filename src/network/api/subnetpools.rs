@@ -15,7 +15,7 @@ use crate::http::json::Json;
 use crate::network::model::SubnetPool;
 use crate::network::subnetpools::SubnetPoolInput;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route(
             "/v2.0/subnetpools",

@@ -26,7 +26,7 @@ const RESERVED: &[&str] = &[
     "verbose",
 ];
 
-pub fn view<T: Resource>(r: &T, ctx: &RequestContext) -> Value {
+pub(super) fn view<T: Resource>(r: &T, ctx: &RequestContext) -> Value {
     let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
     if let Some(obj) = v.as_object_mut() {
         obj.insert("tenant_id".into(), json!(r.std().project_id));
@@ -81,7 +81,7 @@ fn tags_ok(item: &Value, q: &[(String, String)]) -> bool {
 }
 
 /// Keeps only the requested `fields`.
-pub fn select_fields(v: Value, q: &[(String, String)]) -> Value {
+pub(super) fn select_fields(v: Value, q: &[(String, String)]) -> Value {
     let fields: Vec<&str> = q
         .iter()
         .filter(|(k, _)| k == "fields")
@@ -109,7 +109,7 @@ fn cmp_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
 }
 
 /// Filters, sorts, pages and wraps a collection as `{"<plural>": [...], "<plural>_links": [...]}`.
-pub fn list_body(
+pub(super) fn list_body(
     headers: &HeaderMap,
     plural: &str,
     items: Vec<Value>,
@@ -120,7 +120,7 @@ pub fn list_body(
 
 /// `list_body` for a collection served under `path` (a sub-resource such as
 /// `floatingips/{id}/port_forwardings`), which the next-page link points at.
-pub fn list_body_at(
+pub(super) fn list_body_at(
     headers: &HeaderMap,
     plural: &str,
     path: &str,

@@ -16,10 +16,10 @@ use crate::object::model::Meta;
 /// Roles that own a project's account (DevStack's `operator_roles`).
 const OPERATOR_ROLES: &[&str] = &["admin", "member", "swiftoperator"];
 const READER_ROLES: &[&str] = &["reader"];
-pub const RESELLER_ADMIN_ROLE: &str = "ResellerAdmin";
+pub(crate) const RESELLER_ADMIN_ROLE: &str = "ResellerAdmin";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     AccountRead,
     AccountWrite,
     ContainerRead,
@@ -39,7 +39,7 @@ fn in_project(ctx: &RequestContext, project: &str) -> bool {
 }
 
 /// Full control of the account.
-pub fn is_owner(ctx: &RequestContext, project: &str) -> bool {
+pub(crate) fn is_owner(ctx: &RequestContext, project: &str) -> bool {
     ctx.has_role(RESELLER_ADMIN_ROLE)
         || (in_project(ctx, project) && OPERATOR_ROLES.iter().any(|r| ctx.has_role(r)))
 }
@@ -61,7 +61,7 @@ fn acl_names(ctx: &RequestContext, element: &str) -> bool {
 }
 
 /// Split an ACL header into its elements.
-pub fn acl_elements(acl: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn acl_elements(acl: &str) -> impl Iterator<Item = &str> {
     acl.split(',').map(str::trim).filter(|e| !e.is_empty())
 }
 
@@ -89,7 +89,7 @@ fn host_of(url: &str) -> Option<String> {
 
 /// Checks `op` on the account of `project` (and `container`'s ACLs); the refusal
 /// is 401 for an anonymous caller and 403 for a known one.
-pub fn authorize(
+pub(crate) fn authorize(
     call: &Call,
     project: &str,
     container: Option<&Meta>,
@@ -150,7 +150,7 @@ pub fn authorize(
 }
 
 /// Checks an ACL header value as Swift does before storing it.
-pub fn check_acl(header: &str, value: &str) -> Result<(), String> {
+pub(crate) fn check_acl(header: &str, value: &str) -> Result<(), String> {
     for e in acl_elements(value) {
         if let Some(r) = e
             .strip_prefix(".r:")
@@ -229,7 +229,7 @@ pub(super) fn parse_sig(sig: &str) -> Option<(&'static str, Vec<u8>)> {
 /// `temp_url_prefix`) checked against the keys; true when it grants this request.
 /// `paths` are the object path forms a client may have signed (with and without
 /// our `/object-storage` prefix).
-pub fn tempurl_grants(call: &Call, paths: &[String], object: &str, keys: &[String]) -> bool {
+pub(crate) fn tempurl_grants(call: &Call, paths: &[String], object: &str, keys: &[String]) -> bool {
     let (Some(sig), Some(expires)) = (call.q("temp_url_sig"), call.q("temp_url_expires")) else {
         return false;
     };

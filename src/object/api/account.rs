@@ -15,7 +15,7 @@ use crate::cloud::Cloud;
 use crate::object::model;
 
 /// Every method on an account.
-pub async fn account(
+pub(super) async fn account(
     State(cloud): State<Cloud>,
     Path(account): Path<String>,
     req: Request,

@@ -44,7 +44,7 @@ fn status_line(s: StatusCode) -> String {
 }
 
 /// Whether a request asks for an extract (any method but PUT is not one).
-pub fn is_extract(call: &Call) -> bool {
+pub(super) fn is_extract(call: &Call) -> bool {
     call.method == axum::http::Method::PUT && call.q("extract-archive").is_some()
 }
 
@@ -58,7 +58,7 @@ struct Outcome {
 
 /// `PUT /v1/AUTH_x[/container[/prefix]]?extract-archive=FORMAT`; `base` is the
 /// path below the account (empty, a container, or a container and prefix).
-pub fn extract(cloud: &Cloud, account: &str, base: &str, call: Call) -> Response {
+pub(super) fn extract(cloud: &Cloud, account: &str, base: &str, call: Call) -> Response {
     let call = Arc::new(call);
     let resp = start(cloud, account, base, &call);
     super::finish(resp, &call)

@@ -13,7 +13,7 @@ use crate::cloud::Cloud;
 use crate::object::containers::MetaChanges;
 
 /// Every method on a container.
-pub async fn container(
+pub(super) async fn container(
     State(cloud): State<Cloud>,
     Path((account, name)): Path<(String, String)>,
     req: Request,
@@ -29,7 +29,7 @@ pub async fn container(
 /// The metadata changes a request's headers ask for: `X-<Kind>-Meta-*` set (or
 /// cleared by an empty value), `X-Remove-<Kind>-Meta-*` removed, and for containers
 /// the system headers Swift stores beside them.
-pub fn meta_changes(call: &Call, kind: &str) -> Result<MetaChanges, Response> {
+pub(super) fn meta_changes(call: &Call, kind: &str) -> Result<MetaChanges, Response> {
     let set = format!("x-{kind}-meta-");
     let remove = format!("x-remove-{kind}-meta-");
     let system: &[&str] = if kind == "container" {

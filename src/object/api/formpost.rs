@@ -22,7 +22,7 @@ use crate::object::model;
 const MAX_VALUE_LENGTH: usize = 4096;
 
 /// Whether a request is a form post: a POST with a multipart form body.
-pub fn is_formpost(call: &Call) -> bool {
+pub(super) fn is_formpost(call: &Call) -> bool {
     call.method == Method::POST
         && call
             .header("content-type")
@@ -36,7 +36,7 @@ enum Refusal {
 }
 
 /// The form POST to `/v1/AUTH_x/<container>[/<prefix>]`.
-pub async fn formpost(
+pub(super) async fn formpost(
     cloud: &Cloud,
     account: &str,
     container: &str,

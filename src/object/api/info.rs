@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::object::model;
 
 /// Swift's `/info` document for what this service implements.
-pub async fn info() -> Json<Value> {
+pub(crate) async fn info() -> Json<Value> {
     Json(json!({
         "swift": {
             "version": "2.34.0",
@@ -78,7 +78,7 @@ fn document(req: Request, content_type: &'static str, body: &'static str) -> Res
 
 /// `GET /crossdomain.xml`: the cross-domain policy of Swift's `crossdomain` middleware
 /// (its default: any domain), which Flash and Silverlight clients read.
-pub async fn crossdomain(req: Request) -> Response {
+pub(super) async fn crossdomain(req: Request) -> Response {
     document(
         req,
         "application/xml; charset=utf-8",
@@ -87,6 +87,6 @@ pub async fn crossdomain(req: Request) -> Response {
 }
 
 /// `GET /healthcheck`: Swift's `healthcheck` middleware, for load balancers.
-pub async fn healthcheck(req: Request) -> Response {
+pub(super) async fn healthcheck(req: Request) -> Response {
     document(req, "text/plain", "OK")
 }

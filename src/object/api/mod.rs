@@ -27,11 +27,11 @@ use crate::cloud::Cloud;
 use crate::http::context::{Auth, RequestContext};
 use crate::http::error::ApiError;
 
-pub use info::info;
+pub(crate) use info::info;
 
 /// The routes below `/object-storage`; each handler dispatches on the method, so
 /// Swift's `COPY` reaches the object handler too.
-pub fn router() -> Router<Cloud> {
+pub(crate) fn router() -> Router<Cloud> {
     Router::new()
         .route("/info", get(info::info))
         .route("/crossdomain.xml", get(info::crossdomain))
@@ -100,7 +100,7 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    pub fn from_request(req: Request) -> Call {
+    pub(crate) fn from_request(req: Request) -> Call {
         let (parts, body) = req.into_parts();
         let ctx = match parts.extensions.get::<Auth>() {
             Some(Auth::Valid(c)) => Some(c.clone()),
@@ -127,20 +127,20 @@ impl Call {
         }
     }
 
-    pub fn q(&self, key: &str) -> Option<&str> {
+    pub(crate) fn q(&self, key: &str) -> Option<&str> {
         self.query
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.headers
             .get(name)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
     }
 
-    pub fn is_head(&self) -> bool {
+    pub(crate) fn is_head(&self) -> bool {
         self.method == Method::HEAD
     }
 }

@@ -29,7 +29,7 @@ const STORED_HEADERS: &[&str] = &[
 ];
 
 /// Every method on an object (COPY included).
-pub async fn object(
+pub(super) async fn object(
     State(cloud): State<Cloud>,
     Path((account, container, name)): Path<(String, String, String)>,
     req: Request,

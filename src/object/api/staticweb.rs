@@ -18,7 +18,7 @@ use crate::cloud::Cloud;
 use crate::object::model::{self, Container, Entry, ListQuery};
 
 /// Whether static web answers this request at all.
-pub fn applies(call: &Call) -> bool {
+pub(super) fn applies(call: &Call) -> bool {
     matches!(call.method, Method::GET | Method::HEAD)
         && (call.ctx.is_none() || call.header("x-web-mode").is_some_and(|v| model_true(&v)))
 }
@@ -77,7 +77,7 @@ fn redirect_with_slash(last_segment: &str) -> Response {
 
 /// An anonymous GET of a container: the index page, the listing, or `None` when the
 /// container is no web site (the ordinary container GET answers).
-pub async fn container(
+pub(super) async fn container(
     cloud: &Cloud,
     account: &str,
     project: &str,
@@ -110,7 +110,7 @@ pub async fn container(
 /// An anonymous GET of an object in a web site: `None` when the object is there
 /// (the ordinary GET answers), else the directory's index, its listing, a redirect
 /// to the directory's slash form or the error page.
-pub async fn object(
+pub(super) async fn object(
     cloud: &Cloud,
     account: &str,
     project: &str,

@@ -10,7 +10,7 @@ use super::Call;
 use crate::object::model::{self, Account, Container, Entry, ListQuery, Object};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(super) enum Format {
     Plain,
     Json,
     Xml,
@@ -18,7 +18,7 @@ pub enum Format {
 
 impl Format {
     /// `?format=` first, then the `Accept` header, as Swift chooses.
-    pub fn of(call: &Call) -> Format {
+    pub(super) fn of(call: &Call) -> Format {
         match call.q("format").map(str::to_ascii_lowercase).as_deref() {
             Some("json") => return Format::Json,
             Some("xml") => return Format::Xml,
@@ -38,7 +38,7 @@ impl Format {
         }
     }
 
-    pub fn content_type(self) -> &'static str {
+    pub(super) fn content_type(self) -> &'static str {
         match self {
             Format::Plain => "text/plain; charset=utf-8",
             Format::Json => "application/json; charset=utf-8",
@@ -48,7 +48,7 @@ impl Format {
 }
 
 /// Listing parameters, refused with Swift's 412 messages.
-pub fn list_query(call: &Call) -> Result<ListQuery, Response> {
+pub(super) fn list_query(call: &Call) -> Result<ListQuery, Response> {
     let bad = |m: &str| super::fault(StatusCode::PRECONDITION_FAILED, Some(m), call.is_head());
     let limit = match call.q("limit") {
         None | Some("") => model::LISTING_LIMIT,
@@ -91,14 +91,14 @@ pub fn list_query(call: &Call) -> Result<ListQuery, Response> {
 }
 
 /// Python's `quote()`, as Swift encodes paths: unreserved characters and `/` kept.
-pub const PATH_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+pub(super) const PATH_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
     .remove(b'~')
     .remove(b'/');
 
-pub fn xml_escape(s: &str) -> String {
+pub(super) fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -137,7 +137,7 @@ fn listing(format: Format, body: String, empty: bool, head: bool) -> Response {
     r
 }
 
-pub fn container_listing(
+pub(super) fn container_listing(
     account: &str,
     entries: &[Entry<Container>],
     format: Format,
@@ -196,7 +196,7 @@ fn listed_etag(o: &Object) -> String {
     o.etag.trim_matches('"').to_owned()
 }
 
-pub fn object_listing(
+pub(super) fn object_listing(
     container: &str,
     entries: &[Entry<Object>],
     format: Format,
@@ -258,7 +258,7 @@ pub fn object_listing(
     listing(format, body, entries.is_empty(), head)
 }
 
-pub fn put_header(h: &mut HeaderMap, name: &str, value: &str) {
+pub(super) fn put_header(h: &mut HeaderMap, name: &str, value: &str) {
     if let (Ok(n), Ok(v)) = (
         HeaderName::from_bytes(name.as_bytes()),
         HeaderValue::from_str(value),
@@ -267,7 +267,7 @@ pub fn put_header(h: &mut HeaderMap, name: &str, value: &str) {
     }
 }
 
-pub fn account_headers(h: &mut HeaderMap, a: &Account, owner: bool) {
+pub(super) fn account_headers(h: &mut HeaderMap, a: &Account, owner: bool) {
     put_header(
         h,
         "x-account-container-count",
@@ -300,7 +300,7 @@ pub fn account_headers(h: &mut HeaderMap, a: &Account, owner: bool) {
     }
 }
 
-pub fn container_headers(h: &mut HeaderMap, c: &Container, owner: bool) {
+pub(super) fn container_headers(h: &mut HeaderMap, c: &Container, owner: bool) {
     put_header(h, "x-container-object-count", &c.object_count.to_string());
     put_header(h, "x-container-bytes-used", &c.bytes_used.to_string());
     put_header(h, "x-timestamp", &model::ts_header(c.created_at));

@@ -17,7 +17,7 @@ const MAX_SKEW_SECS: i64 = 15 * 60;
 const MAX_PRESIGN_SECS: i64 = 7 * 24 * 3600;
 
 /// The parts of a request the signature covers.
-pub struct Signed<'a> {
+pub(super) struct Signed<'a> {
     pub method: &'a str,
     /// The path as the client sent it (still percent-encoded), prefix included.
     pub raw_path: &'a str,
@@ -27,7 +27,7 @@ pub struct Signed<'a> {
 
 /// What the payload of a request is declared to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Payload {
+pub(super) enum Payload {
     /// `UNSIGNED-PAYLOAD`, Signature V2, or a presigned URL: not checked.
     Unsigned,
     /// The hex SHA-256 of the body, checked as it streams in.
@@ -38,7 +38,7 @@ pub enum Payload {
 
 /// What a signed `aws-chunked` body needs to check each chunk's signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChunkSigner {
+pub(super) struct ChunkSigner {
     pub key: Vec<u8>,
     pub amz_date: String,
     pub scope: String,
@@ -46,7 +46,7 @@ pub struct ChunkSigner {
 }
 
 /// A request's claim: the access key, and how to check it once the secret is known.
-pub enum Claim {
+pub(super) enum Claim {
     V4 {
         access: String,
         /// `date/region/service/aws4_request`
@@ -65,7 +65,7 @@ pub enum Claim {
 }
 
 impl Claim {
-    pub fn access(&self) -> &str {
+    pub(super) fn access(&self) -> &str {
         match self {
             Claim::V4 { access, .. } | Claim::V2 { access, .. } => access,
         }
@@ -84,7 +84,7 @@ fn header<'a>(r: &'a Signed, name: &str) -> Option<&'a str> {
 }
 
 /// Reads the claim a request makes; `None` for an anonymous request.
-pub fn claim(r: &Signed) -> Result<Option<Claim>, S3Error> {
+pub(super) fn claim(r: &Signed) -> Result<Option<Claim>, S3Error> {
     if let Some(auth) = header(r, "authorization") {
         if let Some(rest) = auth.strip_prefix("AWS4-HMAC-SHA256 ") {
             let mut cred = None;
@@ -212,7 +212,7 @@ fn v4_claim(
 }
 
 /// `20130524T000000Z` as seconds since the epoch.
-pub fn parse_amz_date(s: &str) -> Option<i64> {
+pub(super) fn parse_amz_date(s: &str) -> Option<i64> {
     chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
         .ok()
         .map(|d| d.and_utc().timestamp())
@@ -226,7 +226,7 @@ fn http_to_amz_date(s: &str) -> Option<String> {
 
 /// AWS's URI encoding: unreserved characters kept, everything else `%XX` (upper case);
 /// `/` kept when `slash` (paths).
-pub fn uri_encode(s: &str, slash: bool) -> String {
+pub(super) fn uri_encode(s: &str, slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
@@ -308,7 +308,7 @@ fn canonical_request(r: &Signed, signed_headers: &[String], presigned: bool) -> 
 }
 
 /// Checks the claim with the key's secret; on success, what the payload must be.
-pub fn verify(r: &Signed, claim: &Claim, secret: &str) -> Result<Payload, S3Error> {
+pub(super) fn verify(r: &Signed, claim: &Claim, secret: &str) -> Result<Payload, S3Error> {
     match claim {
         Claim::V4 {
             scope,
@@ -509,7 +509,7 @@ fn v2_string_to_sign(r: &Signed, path: &str, expires: Option<&str>) -> String {
 }
 
 /// The signature a chunk of a signed `aws-chunked` body must carry.
-pub fn chunk_signature(s: &ChunkSigner, previous: &str, chunk: &[u8]) -> String {
+pub(super) fn chunk_signature(s: &ChunkSigner, previous: &str, chunk: &[u8]) -> String {
     let sts = format!(
         "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{previous}\n{}\n{}",
         s.amz_date,

@@ -17,7 +17,11 @@ const MAX_KEYS: usize = 1000;
 const MAX_DELETE_KEYS: usize = 1000;
 
 /// 404 `NoSuchBucket` unless the bucket exists in the caller's account.
-pub async fn require(cloud: &Cloud, r: &S3Req, bucket: &str) -> Result<model::Container, S3Error> {
+pub(super) async fn require(
+    cloud: &Cloud,
+    r: &S3Req,
+    bucket: &str,
+) -> Result<model::Container, S3Error> {
     cloud
         .object
         .container_find(&r.account, bucket)
@@ -48,7 +52,7 @@ fn check_bucket_name(name: &str) -> Result<(), S3Error> {
     }
 }
 
-pub async fn dispatch(cloud: &Cloud, r: &S3Req, bucket: &str) -> S3Result {
+pub(super) async fn dispatch(cloud: &Cloud, r: &S3Req, bucket: &str) -> S3Result {
     match r.method {
         Method::PUT => {
             if [
@@ -110,7 +114,7 @@ pub async fn dispatch(cloud: &Cloud, r: &S3Req, bucket: &str) -> S3Result {
 }
 
 /// The one grant every bucket and object has here: its project, full control.
-pub fn acl(project: &str) -> String {
+pub(super) fn acl(project: &str) -> String {
     let mut d = Doc::new("AccessControlPolicy", true);
     d.open("Owner")
         .leaf("ID", project)
@@ -126,7 +130,7 @@ pub fn acl(project: &str) -> String {
 }
 
 /// ListBuckets (`GET /`): the project's containers, without multipart part stores.
-pub async fn list_buckets(cloud: &Cloud, r: &S3Req) -> S3Result {
+pub(super) async fn list_buckets(cloud: &Cloud, r: &S3Req) -> S3Result {
     let mut d = Doc::new("ListAllMyBucketsResult", true);
     d.open("Owner")
         .leaf("ID", &r.project)
@@ -217,7 +221,7 @@ async fn bucket_delete(cloud: &Cloud, r: &S3Req, bucket: &str) -> S3Result {
 
 /// What S3 shows as an object's ETag: a multipart upload's `md5-of-md5s-N` when it
 /// has one, else the MD5.
-pub fn s3_etag(o: &Object) -> String {
+pub(super) fn s3_etag(o: &Object) -> String {
     o.meta
         .get(multipart::ETAG_SYSMETA)
         .cloned()

@@ -8,7 +8,7 @@ use sha1::Digest as _;
 
 /// The checksum algorithms S3 defines (CRC64NVME is not offered).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
+pub(super) enum Algorithm {
     Crc32,
     Crc32c,
     Sha1,
@@ -16,7 +16,7 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    pub fn from_header(name: &str) -> Option<Algorithm> {
+    pub(super) fn from_header(name: &str) -> Option<Algorithm> {
         Some(
             match name
                 .trim()
@@ -32,7 +32,7 @@ impl Algorithm {
         )
     }
 
-    pub fn header(self) -> &'static str {
+    pub(super) fn header(self) -> &'static str {
         match self {
             Algorithm::Crc32 => "x-amz-checksum-crc32",
             Algorithm::Crc32c => "x-amz-checksum-crc32c",
@@ -42,7 +42,7 @@ impl Algorithm {
     }
 
     /// The name S3's messages use (`CRC32`).
-    pub fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             Algorithm::Crc32 => "CRC32",
             Algorithm::Crc32c => "CRC32C",
@@ -60,7 +60,7 @@ impl Algorithm {
     }
 
     /// Whether a base64 value has this algorithm's length.
-    pub fn valid_value(self, b64: &str) -> bool {
+    pub(super) fn valid_value(self, b64: &str) -> bool {
         base64::engine::general_purpose::STANDARD
             .decode(b64.trim())
             .is_ok_and(|v| v.len() == self.digest_len())
@@ -68,7 +68,7 @@ impl Algorithm {
 }
 
 /// A running checksum.
-pub enum Hasher {
+pub(super) enum Hasher {
     Crc32(crc32fast::Hasher),
     Crc32c(u32),
     Sha1(sha1::Sha1),
@@ -76,7 +76,7 @@ pub enum Hasher {
 }
 
 impl Hasher {
-    pub fn new(alg: Algorithm) -> Hasher {
+    pub(super) fn new(alg: Algorithm) -> Hasher {
         match alg {
             Algorithm::Crc32 => Hasher::Crc32(crc32fast::Hasher::new()),
             Algorithm::Crc32c => Hasher::Crc32c(0),
@@ -85,7 +85,7 @@ impl Hasher {
         }
     }
 
-    pub fn update(&mut self, data: &[u8]) {
+    pub(super) fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Crc32(h) => h.update(data),
             Hasher::Crc32c(c) => *c = crc32c::crc32c_append(*c, data),
@@ -95,7 +95,7 @@ impl Hasher {
     }
 
     /// The checksum as S3 writes it: base64 of the big-endian digest.
-    pub fn finish(self) -> String {
+    pub(super) fn finish(self) -> String {
         let raw: Vec<u8> = match self {
             Hasher::Crc32(h) => h.finalize().to_be_bytes().to_vec(),
             Hasher::Crc32c(c) => c.to_be_bytes().to_vec(),
@@ -109,13 +109,13 @@ impl Hasher {
 /// What a request asks to be checked: the algorithm and, for a header, its value
 /// (a trailer's value comes at the end of the `aws-chunked` body).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expected {
+pub(super) struct Expected {
     pub alg: Algorithm,
     pub value: Option<String>,
 }
 
 /// The checksum a request declares, or the `InvalidRequest` message of a bad one.
-pub fn expected(headers: &axum::http::HeaderMap) -> Result<Option<Expected>, String> {
+pub(super) fn expected(headers: &axum::http::HeaderMap) -> Result<Option<Expected>, String> {
     let mut found = None;
     for (name, value) in headers {
         let Some(alg) = Algorithm::from_header(name.as_str()) else {

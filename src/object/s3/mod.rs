@@ -33,16 +33,16 @@ use crate::http::error::ApiError;
 use crate::object::blobs::ByteStream;
 
 /// Where the S3 API is mounted; the catalog lists it as service type `s3`.
-pub const PREFIX: &str = "/s3";
+pub(crate) const PREFIX: &str = "/s3";
 
 /// The suffix of the container holding a bucket's multipart parts (s3api's name).
-pub const SEGMENTS_SUFFIX: &str = "+segments";
+pub(crate) const SEGMENTS_SUFFIX: &str = "+segments";
 
 /// Every path below the prefix goes to one handler: S3 names its operations by
 /// method, path depth and query sub-resource, not by route. The methods S3 uses are
 /// named (tests/routes.txt lists them); any other reaches the handler too, which
 /// answers S3's `MethodNotAllowed`.
-pub fn router() -> Router<Cloud> {
+pub(crate) fn router() -> Router<Cloud> {
     Router::new()
         .route(
             "/",
@@ -66,7 +66,7 @@ pub fn router() -> Router<Cloud> {
 
 /// An S3 fault: status, S3's code and message, and extra elements of `<Error>`.
 #[derive(Debug)]
-pub struct S3Error {
+pub(crate) struct S3Error {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
@@ -74,7 +74,11 @@ pub struct S3Error {
 }
 
 impl S3Error {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> S3Error {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> S3Error {
         S3Error {
             status,
             code,
@@ -86,34 +90,34 @@ impl S3Error {
         self.extra.push((k, v.into()));
         self
     }
-    pub fn access_denied(m: &str) -> S3Error {
+    pub(crate) fn access_denied(m: &str) -> S3Error {
         S3Error::new(StatusCode::FORBIDDEN, "AccessDenied", m)
     }
-    pub fn authorization_header_malformed() -> S3Error {
+    pub(crate) fn authorization_header_malformed() -> S3Error {
         S3Error::new(
             StatusCode::BAD_REQUEST,
             "AuthorizationHeaderMalformed",
             "The authorization header is malformed.",
         )
     }
-    pub fn authorization_query_malformed(m: &str) -> S3Error {
+    pub(crate) fn authorization_query_malformed(m: &str) -> S3Error {
         S3Error::new(
             StatusCode::BAD_REQUEST,
             "AuthorizationQueryParametersError",
             m,
         )
     }
-    pub fn invalid_argument(m: &str) -> S3Error {
+    pub(crate) fn invalid_argument(m: &str) -> S3Error {
         S3Error::new(StatusCode::BAD_REQUEST, "InvalidArgument", m)
     }
-    pub fn request_time_too_skewed() -> S3Error {
+    pub(crate) fn request_time_too_skewed() -> S3Error {
         S3Error::new(
             StatusCode::FORBIDDEN,
             "RequestTimeTooSkewed",
             "The difference between the request time and the current time is too large.",
         )
     }
-    pub fn signature_does_not_match(sts: &str, creq: &str) -> S3Error {
+    pub(crate) fn signature_does_not_match(sts: &str, creq: &str) -> S3Error {
         let e = S3Error::new(
             StatusCode::FORBIDDEN,
             "SignatureDoesNotMatch",
@@ -126,7 +130,7 @@ impl S3Error {
             e.with("CanonicalRequest", creq)
         }
     }
-    pub fn no_such_bucket(b: &str) -> S3Error {
+    pub(crate) fn no_such_bucket(b: &str) -> S3Error {
         S3Error::new(
             StatusCode::NOT_FOUND,
             "NoSuchBucket",
@@ -134,7 +138,7 @@ impl S3Error {
         )
         .with("BucketName", b)
     }
-    pub fn no_such_key(k: &str) -> S3Error {
+    pub(crate) fn no_such_key(k: &str) -> S3Error {
         S3Error::new(
             StatusCode::NOT_FOUND,
             "NoSuchKey",
@@ -142,7 +146,7 @@ impl S3Error {
         )
         .with("Key", k)
     }
-    pub fn no_such_upload(id: &str) -> S3Error {
+    pub(crate) fn no_such_upload(id: &str) -> S3Error {
         S3Error::new(
             StatusCode::NOT_FOUND,
             "NoSuchUpload",
@@ -150,21 +154,21 @@ impl S3Error {
         )
         .with("UploadId", id)
     }
-    pub fn malformed_xml() -> S3Error {
+    pub(crate) fn malformed_xml() -> S3Error {
         S3Error::new(
             StatusCode::BAD_REQUEST,
             "MalformedXML",
             "The XML you provided was not well-formed or did not validate against our published schema",
         )
     }
-    pub fn not_implemented() -> S3Error {
+    pub(crate) fn not_implemented() -> S3Error {
         S3Error::new(
             StatusCode::NOT_IMPLEMENTED,
             "NotImplemented",
             "A header you provided implies functionality that is not implemented",
         )
     }
-    pub fn method_not_allowed() -> S3Error {
+    pub(crate) fn method_not_allowed() -> S3Error {
         S3Error::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
@@ -174,7 +178,7 @@ impl S3Error {
 
     /// A service error from the shared object storage logic, in S3's terms; a 404
     /// there means the key (callers check the bucket first).
-    pub fn from_api(e: ApiError, key: &str) -> S3Error {
+    pub(crate) fn from_api(e: ApiError, key: &str) -> S3Error {
         match e {
             ApiError::Missing(_) | ApiError::NotFound { .. } => S3Error::no_such_key(key),
             ApiError::OverQuota(m) => S3Error::new(StatusCode::FORBIDDEN, "QuotaExceeded", m),
@@ -216,15 +220,12 @@ impl S3Error {
 }
 
 /// An S3 request, taken apart and authenticated.
-pub struct S3Req {
+pub(crate) struct S3Req {
     pub method: Method,
     pub headers: HeaderMap,
     pub query: Vec<(String, String)>,
-    /// The path as sent, prefix included (what the signature covers).
-    pub raw_path: String,
     pub bucket: Option<String>,
     pub key: Option<String>,
-    pub request_id: String,
     /// `AUTH_<project_id>` of the signing credential.
     pub account: String,
     pub project: String,
@@ -243,25 +244,25 @@ pub struct S3Req {
 }
 
 impl S3Req {
-    pub fn q(&self, key: &str) -> Option<&str> {
+    pub(crate) fn q(&self, key: &str) -> Option<&str> {
         self.query
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
-    pub fn has(&self, key: &str) -> bool {
+    pub(crate) fn has(&self, key: &str) -> bool {
         self.query.iter().any(|(k, _)| k == key)
     }
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.headers
             .get(name)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
     }
-    pub fn is_head(&self) -> bool {
+    pub(crate) fn is_head(&self) -> bool {
         self.method == Method::HEAD
     }
     /// The body as a stream checked against what the signature declared.
-    pub fn body(&self) -> ByteStream {
+    pub(crate) fn body(&self) -> ByteStream {
         use futures_util::TryStreamExt;
         let body = self
             .body
@@ -284,7 +285,7 @@ impl S3Req {
         )
     }
     /// A small body (an XML document) read whole, up to `limit` bytes.
-    pub async fn body_bytes(&self, limit: usize) -> Result<Vec<u8>, S3Error> {
+    pub(crate) async fn body_bytes(&self, limit: usize) -> Result<Vec<u8>, S3Error> {
         use futures_util::StreamExt;
         let mut s = self.body();
         let mut out = Vec::new();
@@ -298,7 +299,7 @@ impl S3Req {
         Ok(out)
     }
     /// The fault of a body that failed while read: a checksum mismatch or a cut.
-    pub fn body_error(&self) -> S3Error {
+    pub(crate) fn body_error(&self) -> S3Error {
         if self.checksum_bad.load(Ordering::Acquire) {
             let label = self.checksum.as_ref().map_or("checksum", |c| c.alg.label());
             return S3Error::new(
@@ -323,7 +324,7 @@ impl S3Req {
     }
     /// Echoes a checksum the request declared in a header (and that the body
     /// matched) on the response, as S3 does.
-    pub fn echo_checksum(&self, h: &mut HeaderMap) {
+    pub(crate) fn echo_checksum(&self, h: &mut HeaderMap) {
         if let Some(c) = &self.checksum
             && let Some(v) = &c.value
         {
@@ -332,7 +333,7 @@ impl S3Req {
     }
     /// The body's checksum as stored with the object (system metadata), once the
     /// whole body matched it: from a header or an `aws-chunked` trailer.
-    pub fn verified_checksum(&self) -> Option<(String, String)> {
+    pub(crate) fn verified_checksum(&self) -> Option<(String, String)> {
         let alg = self.checksum.as_ref()?.alg;
         let value = self.checksum_verified.lock().ok()?.clone()?;
         Some((
@@ -343,7 +344,7 @@ impl S3Req {
     /// The checksum a header declared, as stored with the object: known before
     /// the body, so it is written with the object (which is only stored when the
     /// body matched it). A trailer's comes from `verified_checksum` afterwards.
-    pub fn declared_checksum(&self) -> Option<(String, String)> {
+    pub(crate) fn declared_checksum(&self) -> Option<(String, String)> {
         let c = self.checksum.as_ref()?;
         let value = c.value.as_ref()?;
         Some((
@@ -352,7 +353,7 @@ impl S3Req {
         ))
     }
     /// A service error from a call that consumed the body.
-    pub fn put_error(&self, e: ApiError, key: &str) -> S3Error {
+    pub(crate) fn put_error(&self, e: ApiError, key: &str) -> S3Error {
         if self.payload_bad.load(Ordering::Acquire) || self.checksum_bad.load(Ordering::Acquire) {
             return self.body_error();
         }
@@ -360,12 +361,12 @@ impl S3Req {
     }
 }
 
-pub type S3Result = Result<Response, S3Error>;
+pub(crate) type S3Result = Result<Response, S3Error>;
 
 /// Where an object keeps the `x-amz-checksum-*` it was written with, as
 /// `<header> <base64 value>`; GetObject and HeadObject return it when asked with
 /// `x-amz-checksum-mode: ENABLED`.
-pub const CHECKSUM_SYSMETA: &str = "x-object-sysmeta-s3api-checksum";
+pub(crate) const CHECKSUM_SYSMETA: &str = "x-object-sysmeta-s3api-checksum";
 
 async fn entry(State(cloud): State<Cloud>, req: Request) -> Response {
     let request_id = req
@@ -375,7 +376,7 @@ async fn entry(State(cloud): State<Cloud>, req: Request) -> Response {
         .unwrap_or_default();
     let head = req.method() == Method::HEAD;
     let resource = req.uri().path().to_owned();
-    let resp = match authenticate(&cloud, req, request_id.clone()).await {
+    let resp = match authenticate(&cloud, req).await {
         Ok(r) => dispatch(&cloud, &r).await,
         Err(e) => Err(e),
     };
@@ -389,7 +390,7 @@ async fn entry(State(cloud): State<Cloud>, req: Request) -> Response {
 
 /// Splits the request, reads the signature's claim, looks up the key through
 /// identity's facade and checks the signature.
-async fn authenticate(cloud: &Cloud, req: Request, request_id: String) -> Result<S3Req, S3Error> {
+async fn authenticate(cloud: &Cloud, req: Request) -> Result<S3Req, S3Error> {
     let (parts, body) = req.into_parts();
     let raw_path = parts
         .extensions
@@ -450,10 +451,8 @@ async fn authenticate(cloud: &Cloud, req: Request, request_id: String) -> Result
         method: parts.method,
         headers: parts.headers,
         query,
-        raw_path,
         bucket,
         key,
-        request_id,
         account: format!("AUTH_{}", key_pair.project_id),
         project: key_pair.project_id,
         roles: key_pair.roles,
@@ -527,7 +526,7 @@ fn render(e: S3Error, resource: &str, request_id: &str, head: bool) -> Response 
 }
 
 /// A 200 with an XML document.
-pub fn xml_body(text: String) -> Response {
+pub(crate) fn xml_body(text: String) -> Response {
     let mut r = Response::new(Body::from(text));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -537,13 +536,13 @@ pub fn xml_body(text: String) -> Response {
 }
 
 /// An empty response with `status`.
-pub fn empty(status: StatusCode) -> Response {
+pub(crate) fn empty(status: StatusCode) -> Response {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = status;
     r
 }
 
-pub fn put_header(h: &mut HeaderMap, name: &str, value: &str) {
+pub(crate) fn put_header(h: &mut HeaderMap, name: &str, value: &str) {
     if let (Ok(n), Ok(v)) = (
         axum::http::HeaderName::from_bytes(name.as_bytes()),
         HeaderValue::from_str(value),

@@ -21,8 +21,8 @@ use crate::object::objects::{SloPutSegment, slice};
 
 /// System metadata (never shown through Swift) of a completed upload: its S3 ETag,
 /// and its part count.
-pub const ETAG_SYSMETA: &str = "x-object-sysmeta-s3api-etag";
-pub const PARTS_SYSMETA: &str = "x-object-sysmeta-s3api-parts";
+pub(super) const ETAG_SYSMETA: &str = "x-object-sysmeta-s3api-etag";
+pub(super) const PARTS_SYSMETA: &str = "x-object-sysmeta-s3api-parts";
 /// Marks an upload's marker object.
 const UPLOAD_SYSMETA: &str = "x-object-sysmeta-s3api-upload";
 /// The smallest part but the last (S3's 5 MiB).
@@ -30,7 +30,7 @@ const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// The most parts of one upload: the most segments a static large object holds.
 const MAX_PARTS: u32 = crate::object::model::MAX_MANIFEST_SEGMENTS as u32;
 
-pub async fn dispatch(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Result {
+pub(super) async fn dispatch(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Result {
     match (&r.method, r.q("uploadId")) {
         (&Method::POST, None) if r.has("uploads") => upload_create(cloud, r, bucket, key).await,
         (&Method::PUT, Some(id)) => part_upload(cloud, r, bucket, key, id).await,
@@ -406,7 +406,7 @@ async fn upload_complete(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str, id: 
 }
 
 /// ListMultipartUploads (`GET /bucket?uploads`): the markers in the part store.
-pub async fn uploads_list(cloud: &Cloud, r: &S3Req, bucket: &str) -> S3Result {
+pub(super) async fn uploads_list(cloud: &Cloud, r: &S3Req, bucket: &str) -> S3Result {
     let q = ListQuery {
         limit: crate::object::model::LISTING_LIMIT,
         prefix: r.q("prefix").filter(|p| !p.is_empty()).map(str::to_owned),

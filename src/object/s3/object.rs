@@ -26,7 +26,7 @@ const STORED_HEADERS: &[&str] = &[
     "expires",
 ];
 
-pub async fn dispatch(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Result {
+pub(super) async fn dispatch(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Result {
     if ["acl", "tagging", "retention", "legal-hold", "torrent"]
         .iter()
         .any(|s| r.has(s))
@@ -67,7 +67,7 @@ async fn object_found(
 }
 
 /// `x-amz-meta-*` and the stored headers of a request, checked against Swift's limits.
-pub fn meta_of(r: &S3Req) -> Result<Meta, S3Error> {
+pub(super) fn meta_of(r: &S3Req) -> Result<Meta, S3Error> {
     let mut meta = Meta::new();
     for (n, v) in &r.headers {
         let n = n.as_str();
@@ -85,7 +85,7 @@ pub fn meta_of(r: &S3Req) -> Result<Meta, S3Error> {
 
 /// `Content-MD5` (base64) as the hex MD5 the store checks; a malformed one is
 /// `InvalidDigest`.
-pub fn content_md5(r: &S3Req) -> Result<Option<String>, S3Error> {
+pub(super) fn content_md5(r: &S3Req) -> Result<Option<String>, S3Error> {
     let Some(v) = r.header("content-md5") else {
         return Ok(None);
     };
@@ -105,7 +105,7 @@ pub fn content_md5(r: &S3Req) -> Result<Option<String>, S3Error> {
 
 /// The declared length of the body's content (`x-amz-decoded-content-length` for
 /// an `aws-chunked` body).
-pub fn content_length(r: &S3Req) -> Result<Option<u64>, S3Error> {
+pub(super) fn content_length(r: &S3Req) -> Result<Option<u64>, S3Error> {
     let v = r
         .header("x-amz-decoded-content-length")
         .or_else(|| r.header("content-length"));
@@ -128,7 +128,7 @@ pub fn content_length(r: &S3Req) -> Result<Option<u64>, S3Error> {
     }
 }
 
-pub fn put_input(r: &S3Req, meta: Meta) -> Result<PutInput, S3Error> {
+pub(super) fn put_input(r: &S3Req, meta: Meta) -> Result<PutInput, S3Error> {
     Ok(PutInput {
         content_type: r
             .header("content-type")
@@ -180,7 +180,7 @@ async fn object_put(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Resu
 }
 
 /// `x-amz-copy-source`: `bucket/key` (optionally with a leading `/`), URL-encoded.
-pub fn copy_source(r: &S3Req) -> Result<(String, String), S3Error> {
+pub(super) fn copy_source(r: &S3Req) -> Result<(String, String), S3Error> {
     let src = r.header("x-amz-copy-source").unwrap_or_default();
     let src = src.split('?').next().unwrap_or_default();
     let src = percent_encoding::percent_decode_str(src)
@@ -485,7 +485,12 @@ async fn object_get(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Resu
 
 /// DeleteObject: a missing key is no error (S3's answer is 204 either way); the parts
 /// of a completed multipart upload go with its manifest.
-pub async fn delete_one(cloud: &Cloud, account: &str, bucket: &str, key: &str) -> ApiResult<()> {
+pub(super) async fn delete_one(
+    cloud: &Cloud,
+    account: &str,
+    bucket: &str,
+    key: &str,
+) -> ApiResult<()> {
     let svc = &cloud.object;
     let found = svc.object_find(account, bucket, key).await?;
     let from_upload = found
@@ -504,7 +509,7 @@ pub async fn delete_one(cloud: &Cloud, account: &str, bucket: &str, key: &str) -
 
 /// After `old` was replaced by a write: when it was a completed multipart upload,
 /// its parts go too (nothing else refers to them). Failures only leave files behind.
-pub async fn reap_parts(cloud: &Cloud, account: &str, old: Option<Object>) {
+pub(super) async fn reap_parts(cloud: &Cloud, account: &str, old: Option<Object>) {
     let Some(old) = old.filter(|o| o.meta.contains_key(multipart::ETAG_SYSMETA)) else {
         return;
     };
@@ -524,6 +529,6 @@ pub async fn reap_parts(cloud: &Cloud, account: &str, old: Option<Object>) {
 }
 
 /// The container of a bucket's multipart parts.
-pub fn segments_of(bucket: &str) -> String {
+pub(super) fn segments_of(bucket: &str) -> String {
     format!("{bucket}{SEGMENTS_SUFFIX}")
 }

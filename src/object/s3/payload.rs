@@ -23,11 +23,11 @@ fn bad(flag: &AtomicBool, why: &str) -> std::io::Error {
 }
 
 /// Where a body's checksum lands once the whole body matched it.
-pub type Verified = Arc<std::sync::Mutex<Option<String>>>;
+pub(super) type Verified = Arc<std::sync::Mutex<Option<String>>>;
 
 /// The checks on a request body: the declared `x-amz-checksum-*` and where to
 /// report it, `sum_bad` set when it does not match.
-pub struct ChecksumCheck {
+pub(super) struct ChecksumCheck {
     pub expected: Expected,
     pub bad: Arc<AtomicBool>,
     pub verified: Verified,
@@ -35,7 +35,7 @@ pub struct ChecksumCheck {
 
 /// `raw` checked against `payload` and the declared checksum; `flag` is set when
 /// the payload check fails.
-pub fn checked(
+pub(super) fn checked(
     raw: ByteStream,
     payload: Payload,
     flag: Arc<AtomicBool>,

@@ -5,9 +5,9 @@
 
 use super::S3Error;
 
-pub const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+pub(super) const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
-pub fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -54,14 +54,14 @@ fn unescape(s: &str) -> Option<String> {
 }
 
 /// A response document under construction.
-pub struct Doc {
+pub(super) struct Doc {
     text: String,
     open: Vec<String>,
 }
 
 impl Doc {
     /// A document whose root is `root` (with S3's namespace when `ns`).
-    pub fn new(root: &str, ns: bool) -> Doc {
+    pub(super) fn new(root: &str, ns: bool) -> Doc {
         let mut text = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         if ns {
             text.push_str(&format!("<{root} xmlns=\"{NS}\">"));
@@ -73,28 +73,28 @@ impl Doc {
             open: vec![root.to_owned()],
         }
     }
-    pub fn leaf(&mut self, name: &str, value: &str) -> &mut Doc {
+    pub(super) fn leaf(&mut self, name: &str, value: &str) -> &mut Doc {
         self.text
             .push_str(&format!("<{name}>{}</{name}>", escape(value)));
         self
     }
-    pub fn open(&mut self, name: &str) -> &mut Doc {
+    pub(super) fn open(&mut self, name: &str) -> &mut Doc {
         self.text.push_str(&format!("<{name}>"));
         self.open.push(name.to_owned());
         self
     }
-    pub fn close(&mut self) -> &mut Doc {
+    pub(super) fn close(&mut self) -> &mut Doc {
         if let Some(n) = self.open.pop() {
             self.text.push_str(&format!("</{n}>"));
         }
         self
     }
     /// Pre-built markup (attributes the writer has no form for).
-    pub fn text_raw(&mut self, markup: &str) -> &mut Doc {
+    pub(super) fn text_raw(&mut self, markup: &str) -> &mut Doc {
         self.text.push_str(markup);
         self
     }
-    pub fn finish(mut self) -> String {
+    pub(super) fn finish(mut self) -> String {
         while let Some(n) = self.open.pop() {
             self.text.push_str(&format!("</{n}>"));
         }
@@ -104,7 +104,7 @@ impl Doc {
 
 /// The text of every `<child>` inside every `<parent>` element, in order: one map per
 /// `parent` (child name -> text).
-pub fn records(
+pub(super) fn records(
     doc: &[u8],
     parent: &str,
 ) -> Result<Vec<std::collections::BTreeMap<String, String>>, S3Error> {
@@ -126,7 +126,7 @@ pub fn records(
 }
 
 /// The text of the first `<name>` element anywhere in the document.
-pub fn first(doc: &[u8], name: &str) -> Option<String> {
+pub(super) fn first(doc: &[u8], name: &str) -> Option<String> {
     let text = std::str::from_utf8(doc).ok()?;
     let open = format!("<{name}>");
     let i = text.find(&open)? + open.len();
@@ -161,7 +161,7 @@ fn children(body: &str) -> Result<std::collections::BTreeMap<String, String>, S3
 }
 
 /// S3's `LastModified` form: ISO 8601 with milliseconds, in UTC.
-pub fn iso(ts: f64) -> String {
+pub(super) fn iso(ts: f64) -> String {
     let millis = (ts * 1000.0) as i64;
     chrono::DateTime::from_timestamp_millis(millis)
         .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())

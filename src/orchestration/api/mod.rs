@@ -22,7 +22,7 @@ use crate::http::error::ApiError;
 
 /// The routes under `/orchestration`; the caller adds the fault layer (Plain),
 /// which `heat_faults` then reshapes.
-pub fn router() -> Router<Cloud> {
+pub(crate) fn router() -> Router<Cloud> {
     let v1 = Router::new()
         .merge(stacks::routes())
         .merge(software::routes())
@@ -74,7 +74,7 @@ fn error_type(status: StatusCode) -> &'static str {
 
 /// Reshapes `{"code", "title", "message"}` into Heat's fault body, which
 /// heatclient reads `error.message` from.
-pub async fn heat_faults(req: Request, next: Next) -> Response {
+pub(crate) async fn heat_faults(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {

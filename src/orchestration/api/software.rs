@@ -16,7 +16,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 use crate::orchestration::software::{ConfigCreate, DeploymentInput, config_view, deployment_view};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/software_configs", get(config_list).post(config_create))
         .route(

@@ -21,7 +21,7 @@ use crate::orchestration::model::Stack;
 use crate::orchestration::software::SignalInput;
 use crate::orchestration::stacks::{MarkUnhealthy, StackCreate, given_parameters, template_of};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/stacks", get(stack_list).post(stack_create))
         .route("/stacks/preview", post(stack_preview))

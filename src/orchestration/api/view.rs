@@ -5,11 +5,11 @@ use serde_json::{Map, Value, json};
 use crate::orchestration::model::{Event, Resource, Stack};
 
 /// `http://host/orchestration/v1/<tenant>`.
-pub fn root(base: &str, tenant: &str) -> String {
+pub(super) fn root(base: &str, tenant: &str) -> String {
     format!("{base}/orchestration/v1/{tenant}")
 }
 
-pub fn stack_url(root: &str, s: &Stack) -> String {
+pub(super) fn stack_url(root: &str, s: &Stack) -> String {
     format!("{root}/stacks/{}/{}", s.name, s.id)
 }
 
@@ -44,7 +44,7 @@ fn description(s: &Stack) -> String {
 }
 
 /// A stack in a listing.
-pub fn stack_summary(root: &str, s: &Stack) -> Value {
+pub(super) fn stack_summary(root: &str, s: &Stack) -> Value {
     json!({
         "id": s.id,
         "stack_name": s.name,
@@ -64,7 +64,7 @@ pub fn stack_summary(root: &str, s: &Stack) -> Value {
 }
 
 /// A stack in full; `outputs` are the evaluated outputs, when asked for.
-pub fn stack_detail(root: &str, s: &Stack, outputs: Option<Vec<Value>>) -> Value {
+pub(super) fn stack_detail(root: &str, s: &Stack, outputs: Option<Vec<Value>>) -> Value {
     let mut v = stack_summary(root, s);
     if let Value::Object(m) = &mut v {
         m.insert("parameters".into(), parameters(s));
@@ -78,7 +78,7 @@ pub fn stack_detail(root: &str, s: &Stack, outputs: Option<Vec<Value>>) -> Value
     v
 }
 
-pub fn output(
+pub(super) fn output(
     key: &str,
     description: &str,
     value: &Result<Value, String>,
@@ -101,7 +101,7 @@ pub fn output(
     Value::Object(m)
 }
 
-pub fn resource(root: &str, s: &Stack, r: &Resource, required_by: Vec<String>) -> Value {
+pub(super) fn resource(root: &str, s: &Stack, r: &Resource, required_by: Vec<String>) -> Value {
     let stack = stack_url(root, s);
     json!({
         "resource_name": r.name,
@@ -123,7 +123,7 @@ pub fn resource(root: &str, s: &Stack, r: &Resource, required_by: Vec<String>) -
 
 /// A resource of a preview: Heat's resource view plus its resolved
 /// properties, identity and (empty) attributes.
-pub fn resource_preview(
+pub(super) fn resource_preview(
     root: &str,
     s: &Stack,
     r: &Resource,
@@ -150,7 +150,7 @@ pub fn resource_preview(
     v
 }
 
-pub fn event(root: &str, s: &Stack, e: &Event) -> Value {
+pub(super) fn event(root: &str, s: &Stack, e: &Event) -> Value {
     let stack = stack_url(root, s);
     json!({
         "id": e.id,

@@ -20,7 +20,7 @@ use crate::placement::model::{
 };
 use crate::placement::{CandidateRequest, INCOMPLETE_CONSUMER, normalize_uuid};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/allocations", axum::routing::post(allocation_manage))
         .route(

@@ -14,7 +14,7 @@ use crate::cloud::Cloud;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route(
             "/resource_classes",

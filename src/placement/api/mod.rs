@@ -28,7 +28,7 @@ const PREFIX: &str = "/placement";
 
 /// Everything under `/placement` (with and without the trailing slash on the root),
 /// behind the microversion layer; the caller adds the fault layer.
-pub fn router() -> Router<Cloud> {
+pub(crate) fn router() -> Router<Cloud> {
     let inner = Router::new()
         .route("/", get(root))
         .merge(providers::routes())
@@ -126,7 +126,7 @@ fn refusal(refused: Refused, rid: Option<RequestId>) -> Response {
 
 /// The microversion of this request (set by the layer; MIN if absent).
 #[derive(Clone, Copy)]
-pub struct Mv(pub Version);
+pub(crate) struct Mv(pub Version);
 
 impl<S: Send + Sync> FromRequestParts<S> for Mv {
     type Rejection = ApiError;
@@ -141,12 +141,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Mv {
 }
 
 impl Mv {
-    pub fn at_least(self, minor: u32) -> bool {
+    pub(crate) fn at_least(self, minor: u32) -> bool {
         self.0.at_least(minor)
     }
 
     /// 404 for a route that only exists from `1.minor`, as Placement answers.
-    pub fn require(self, minor: u32) -> ApiResult<()> {
+    pub(crate) fn require(self, minor: u32) -> ApiResult<()> {
         if self.at_least(minor) {
             Ok(())
         } else {
@@ -157,7 +157,7 @@ impl Mv {
 
 /// An authenticated administrator: Placement's default policy for every route
 /// (`role:admin`); the compute service uses the Rust API instead.
-pub struct Admin(#[allow(dead_code)] pub Arc<RequestContext>);
+pub(crate) struct Admin(#[allow(dead_code)] pub Arc<RequestContext>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Admin {
     type Rejection = ApiError;
@@ -175,13 +175,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
 }
 
 /// Query pairs of a request, for parameters that may repeat (`member_of`).
-pub fn query_pairs(raw: Option<String>) -> ApiResult<Vec<(String, String)>> {
+pub(crate) fn query_pairs(raw: Option<String>) -> ApiResult<Vec<(String, String)>> {
     serde_urlencoded::from_str(&raw.unwrap_or_default())
         .map_err(|e| ApiError::bad_request(format!("Invalid query string parameters: {e}")))
 }
 
 /// Refuses parameters the schema of this microversion does not know.
-pub fn check_params(pairs: &[(String, String)], allowed: &[&str]) -> ApiResult<()> {
+pub(crate) fn check_params(pairs: &[(String, String)], allowed: &[&str]) -> ApiResult<()> {
     match pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
         Some((k, _)) => Err(ApiError::bad_request(format!(
             "Invalid query string parameters: Additional properties are not allowed \
@@ -192,7 +192,7 @@ pub fn check_params(pairs: &[(String, String)], allowed: &[&str]) -> ApiResult<(
 }
 
 /// The single value of a parameter; a repeated one is a 400.
-pub fn single<'a>(pairs: &'a [(String, String)], key: &str) -> ApiResult<Option<&'a str>> {
+pub(crate) fn single<'a>(pairs: &'a [(String, String)], key: &str) -> ApiResult<Option<&'a str>> {
     let mut it = pairs.iter().filter(|(k, _)| k == key);
     let first = it.next().map(|(_, v)| v.as_str());
     if it.next().is_some() {
@@ -204,7 +204,10 @@ pub fn single<'a>(pairs: &'a [(String, String)], key: &str) -> ApiResult<Option<
 }
 
 /// An absolute `Location` (clients GET it as is), as WebOb makes Placement's.
-pub fn location(headers: &axum::http::HeaderMap, path: &str) -> [(header::HeaderName, String); 1] {
+pub(crate) fn location(
+    headers: &axum::http::HeaderMap,
+    path: &str,
+) -> [(header::HeaderName, String); 1] {
     [(
         header::LOCATION,
         format!("{}{path}", crate::http::base_url(headers)),

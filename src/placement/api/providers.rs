@@ -22,7 +22,7 @@ use crate::placement::model::{
 };
 use crate::placement::{ProviderFilter, normalize_uuid};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route(
             "/resource_providers",

@@ -16,7 +16,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 use crate::volume::model::Attachment;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/attachments", get(list).post(create))
         .route("/attachments/detail", get(list_detail))

@@ -14,7 +14,7 @@ use crate::http::error::ApiResult;
 use crate::volume::hosts::{DRIVER_VERSION, PROTOCOL, VENDOR, host_not_found};
 use crate::volume::model::{BACKEND_NAME, ZONE};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/os-hosts", get(host_list))
         .route("/os-hosts/{host}", get(host_show))

@@ -23,7 +23,7 @@ use crate::http::pagination::{Dialect, PageQuery};
 use crate::volume::backups::BackupCreate;
 use crate::volume::model::{Backup, BackupStatus};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/backups", get(list).post(create))
         .route("/backups/detail", get(list_detail))

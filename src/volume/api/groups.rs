@@ -20,7 +20,7 @@ use crate::volume::groups::{
 use crate::volume::model::{Group, GroupSnapshot, GroupType};
 use crate::volume::types::PublicFilter;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/group_types", get(group_type_list).post(group_type_create))
         .route("/group_types/default", get(group_type_default))

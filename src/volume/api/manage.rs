@@ -17,7 +17,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 use crate::volume::manage::{ManageSnapshot, ManageVolume};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/os-volume-manage", post(manage_volume))
         .route("/manageable_volumes", post(manage_volume))

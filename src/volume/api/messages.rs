@@ -15,7 +15,7 @@ use crate::volume::model::Message;
 /// The microversion that adds messages.
 const MESSAGES: u32 = 3;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/messages", get(list))
         .route("/messages/{id}", get(show).delete(delete))

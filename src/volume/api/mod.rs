@@ -35,7 +35,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::microversion::{Spec, Version};
 
 /// 3.0 to 3.70, what the SDK asks for; behaviours of later versions are not served.
-pub const SPEC: Spec = Spec {
+pub(crate) const SPEC: Spec = Spec {
     service: "volume",
     min: Version(3, 0),
     max: Version(3, 70),
@@ -43,7 +43,7 @@ pub const SPEC: Spec = Spec {
 
 /// The routes under `/volume`; the caller adds the fault layer. The inner router
 /// sees paths with the project segment taken off (see `project_segment`).
-pub fn router(cloud: Cloud) -> Router<Cloud> {
+pub(crate) fn router(cloud: Cloud) -> Router<Cloud> {
     let v3 = Router::new()
         .route("/", get(version_v3))
         .merge(volumes::routes())
@@ -117,11 +117,11 @@ async fn project_segment(mut req: Request, next: Next) -> Response {
 
 /// The project named in the URL, for links.
 #[derive(Debug, Clone)]
-pub struct UrlProject(pub String);
+pub(crate) struct UrlProject(pub String);
 
 /// Negotiates the version, hands it to handlers and announces it on the response.
 async fn microversion_layer(mut req: Request, next: Next) -> Response {
-    let v = match SPEC.from_headers(req.headers()) {
+    let v = match SPEC.negotiate_headers(req.headers()) {
         Ok(v) => v,
         Err(refused) => {
             let mut r = ApiError::from(refused).into_response();
@@ -137,10 +137,10 @@ async fn microversion_layer(mut req: Request, next: Next) -> Response {
 
 /// The microversion of a block storage request.
 #[derive(Debug, Clone, Copy)]
-pub struct Mv(pub Version);
+pub(crate) struct Mv(pub Version);
 
 impl Mv {
-    pub fn at_least(self, minor: u32) -> bool {
+    pub(crate) fn at_least(self, minor: u32) -> bool {
         self.0.at_least(minor)
     }
 }
@@ -188,14 +188,14 @@ async fn version_v3(headers: HeaderMap) -> axum::Json<Value> {
 }
 
 /// The query string as a map (the last value of a repeated key wins).
-pub fn query(raw: Option<String>) -> ApiResult<HashMap<String, String>> {
+pub(crate) fn query(raw: Option<String>) -> ApiResult<HashMap<String, String>> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::bad_request(format!("Invalid query string: {e}")))?;
     Ok(pairs.into_iter().collect())
 }
 
 /// Cinder's boolean strings (`True`, `1`, `yes`, ...); anything else is a 400.
-pub fn parse_bool(field: &str, v: &str) -> ApiResult<bool> {
+pub(crate) fn parse_bool(field: &str, v: &str) -> ApiResult<bool> {
     match v.to_ascii_lowercase().as_str() {
         "1" | "t" | "true" | "on" | "y" | "yes" => Ok(true),
         "0" | "f" | "false" | "off" | "n" | "no" => Ok(false),
@@ -206,7 +206,7 @@ pub fn parse_bool(field: &str, v: &str) -> ApiResult<bool> {
 }
 
 /// A JSON boolean, or one of Cinder's boolean strings.
-pub fn json_bool(field: &str, v: &Value) -> ApiResult<bool> {
+pub(crate) fn json_bool(field: &str, v: &Value) -> ApiResult<bool> {
     match v {
         Value::Bool(b) => Ok(*b),
         Value::String(s) => parse_bool(field, s),
@@ -217,7 +217,7 @@ pub fn json_bool(field: &str, v: &Value) -> ApiResult<bool> {
 }
 
 /// `http://host/volume/v3/<project>` or the project-less root, for links.
-pub fn v3_root(h: &HeaderMap, project: &Option<UrlProject>) -> String {
+pub(crate) fn v3_root(h: &HeaderMap, project: &Option<UrlProject>) -> String {
     let base = crate::http::base_url(h);
     match project {
         Some(UrlProject(p)) => format!("{base}/volume/v3/{p}"),
@@ -226,7 +226,12 @@ pub fn v3_root(h: &HeaderMap, project: &Option<UrlProject>) -> String {
 }
 
 /// A `next` link carrying the marker (and the other query parameters).
-pub fn next_link(root: &str, path: &str, q: &HashMap<String, String>, marker: &str) -> Value {
+pub(crate) fn next_link(
+    root: &str,
+    path: &str,
+    q: &HashMap<String, String>,
+    marker: &str,
+) -> Value {
     let mut params: Vec<(String, String)> = q
         .iter()
         .filter(|(k, _)| *k != "marker")
@@ -239,14 +244,17 @@ pub fn next_link(root: &str, path: &str, q: &HashMap<String, String>, marker: &s
 }
 
 /// The object under `key` of a request body (Cinder: "Missing required element").
-pub fn envelope<'a>(body: &'a Value, key: &str) -> ApiResult<&'a serde_json::Map<String, Value>> {
+pub(crate) fn envelope<'a>(
+    body: &'a Value,
+    key: &str,
+) -> ApiResult<&'a serde_json::Map<String, Value>> {
     body.get(key).and_then(Value::as_object).ok_or_else(|| {
         ApiError::bad_request(format!("Missing required element '{key}' in request body."))
     })
 }
 
 /// A string-to-string map (metadata, extra specs); other value types are a 400.
-pub fn string_map(
+pub(crate) fn string_map(
     field: &str,
     v: Option<&Value>,
 ) -> ApiResult<std::collections::BTreeMap<String, String>> {
@@ -270,7 +278,7 @@ pub fn string_map(
 }
 
 /// An optional string field (null allowed).
-pub fn opt_string(field: &str, v: Option<&Value>) -> ApiResult<Option<String>> {
+pub(crate) fn opt_string(field: &str, v: Option<&Value>) -> ApiResult<Option<String>> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),

@@ -16,7 +16,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 use crate::volume::model::QosSpecs;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/qos-specs", get(list).post(create))
         .route("/qos-specs/{id}", get(show).put(set_keys).delete(delete))

@@ -22,7 +22,7 @@ use crate::http::pagination::{Dialect, PageQuery};
 use crate::volume::model::{Snapshot, SnapshotStatus};
 use crate::volume::snapshots::SnapshotCreate;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/snapshots", get(snapshot_list).post(snapshot_create))
         .route("/snapshots/detail", get(snapshot_list_detail))

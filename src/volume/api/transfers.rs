@@ -21,7 +21,7 @@ const NEW_API: u32 = 55;
 /// The microversion that shows the projects and `accepted`.
 const WITH_PROJECTS: u32 = 57;
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/os-volume-transfer", get(list).post(create))
         .route("/os-volume-transfer/detail", get(list_detail))

@@ -15,7 +15,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 use crate::volume::types::{PublicFilter, TypeCreate, TypeUpdate};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/types", get(type_list).post(type_create))
         .route("/types/default", get(type_default))

@@ -8,7 +8,7 @@ use crate::http::policy;
 use crate::volume::model::{Volume, VolumeType};
 
 /// Cinder's `links`: a versioned self link and an unversioned bookmark.
-pub fn links(root: &str, collection: &str, id: &str) -> Value {
+pub(super) fn links(root: &str, collection: &str, id: &str) -> Value {
     let bookmark = root.replacen("/volume/v3", "/volume", 1);
     json!([
         {"rel": "self", "href": format!("{root}/{collection}/{id}")},
@@ -45,12 +45,18 @@ fn shown_metadata(v: &Volume) -> std::collections::BTreeMap<String, String> {
 }
 
 /// The list form: id, name and links.
-pub fn volume_summary(root: &str, v: &Volume) -> Value {
+pub(super) fn volume_summary(root: &str, v: &Volume) -> Value {
     json!({"id": v.id, "name": v.name, "links": links(root, "volumes", &v.id)})
 }
 
 /// The detail form, with the admin-only attributes for admins.
-pub fn volume_detail(root: &str, v: &Volume, mv: Mv, ctx: &RequestContext, host: &str) -> Value {
+pub(super) fn volume_detail(
+    root: &str,
+    v: &Volume,
+    mv: Mv,
+    ctx: &RequestContext,
+    host: &str,
+) -> Value {
     let mut out = json!({
         "id": v.id,
         "name": v.name,
@@ -117,7 +123,7 @@ pub fn volume_detail(root: &str, v: &Volume, mv: Mv, ctx: &RequestContext, host:
 
 /// The volume as create and update answer it: Cinder adds the tenant, host,
 /// migration and image-metadata attributes only to show and list.
-pub fn volume_written(mut v: Value) -> Value {
+pub(super) fn volume_written(mut v: Value) -> Value {
     if let Value::Object(m) = &mut v {
         m.retain(|k, _| {
             !k.starts_with("os-vol-") && k != "volume_image_metadata" && k != "cluster_name"
@@ -128,7 +134,7 @@ pub fn volume_written(mut v: Value) -> Value {
 
 /// A volume type as create (`creating`) and update answer it: without the QoS
 /// id, and update also without the older is_public spelling (Cinder's views).
-pub fn volume_type_written(t: &VolumeType, creating: bool) -> Value {
+pub(super) fn volume_type_written(t: &VolumeType, creating: bool) -> Value {
     let mut v = volume_type(t);
     if let Value::Object(m) = &mut v {
         m.remove("qos_specs_id");
@@ -140,7 +146,7 @@ pub fn volume_type_written(t: &VolumeType, creating: bool) -> Value {
 }
 
 /// A volume type; `os-volume-type-access:is_public` is Cinder's older spelling.
-pub fn volume_type(t: &VolumeType) -> Value {
+pub(super) fn volume_type(t: &VolumeType) -> Value {
     json!({
         "id": t.id,
         "name": t.name,

@@ -23,7 +23,7 @@ use crate::http::pagination::{Dialect, PageQuery};
 use crate::volume::model::{Volume, VolumeStatus};
 use crate::volume::volumes::{Filter, ListOptions, SortKey, VolumeCreate, VolumeUpdate};
 
-pub fn routes() -> Router<Cloud> {
+pub(super) fn routes() -> Router<Cloud> {
     Router::new()
         .route("/volumes", get(volume_list).post(volume_create))
         .route("/volumes/detail", get(volume_list_detail))
