@@ -191,6 +191,38 @@ fn addresses(sv: &Value) -> String {
 /// from the services as the user.
 pub async fn launch_page(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
+    let choices = launch_choices(&d, &sess).await?;
+    let form = UiForm::new(
+        "launch",
+        "Launch Instance",
+        "/dashboard/project/instances",
+        "Launch",
+        launch_fields(d.serves(ServiceName::Volume), &choices),
+    );
+    Ok(page(
+        &d,
+        &sess,
+        "instances",
+        "Launch Instance",
+        "launch.html",
+        json!({"form": form}),
+    )
+    .await)
+}
+
+/// What the launch form offers, read as the user; only images and flavors must be
+/// readable, the other lists are empty when their service does not answer.
+struct LaunchChoices {
+    images: Value,
+    flavors: Value,
+    nets: Value,
+    keys: Value,
+    sgs: Value,
+    vols: Value,
+}
+
+/// Reads the launch form's choices from the services at once.
+async fn launch_choices(d: &Dash, sess: &super::Session) -> Result<LaunchChoices, PageError> {
     let t = &sess.token;
     let volumes_path = format!("/volume/v3/{}/volumes/detail", sess.project_id);
     let (images, flavors, nets, keys, sgs, vols) = tokio::join!(
@@ -207,68 +239,20 @@ pub async fn launch_page(State(d): State<Dash>, headers: HeaderMap) -> PageResul
             }
         },
     );
-    let (images, flavors) = (images?, flavors?);
-    let (nets, keys, sgs, vols) = (
-        nets.unwrap_or_default(),
-        keys.unwrap_or_default(),
-        sgs.unwrap_or_default(),
-        vols.unwrap_or_default(),
-    );
-    // The volumes an instance can boot from: bootable and not attached (Horizon's
-    // "Volume" boot source lists the same).
-    let volume_opts: Vec<(String, String)> = list(&vols, "volumes")
-        .iter()
-        .filter(|v| s(v, "bootable") == "true" && s(v, "status") == "available")
-        .map(|v| {
-            let name = match s(v, "name") {
-                "" => s(v, "id"),
-                n => n,
-            };
-            (
-                s(v, "id").to_owned(),
-                format!("{name} ({} GB)", text(v, "size")),
-            )
-        })
-        .collect();
-    let mut flavor_list: Vec<&Value> = list(&flavors, "flavors").iter().collect();
-    flavor_list.sort_by_key(|f| f.get("ram").and_then(Value::as_i64).unwrap_or(0));
-    let flavor_opts: Vec<(String, String)> = flavor_list
-        .iter()
-        .map(|f| {
-            (
-                s(f, "id").to_owned(),
-                format!(
-                    "{} ({} vCPU, {} MB RAM, {} GB disk)",
-                    s(f, "name"),
-                    text(f, "vcpus"),
-                    text(f, "ram"),
-                    text(f, "disk")
-                ),
-            )
-        })
-        .collect();
-    let net_opts: Vec<(String, String)> = list(&nets, "networks")
-        .iter()
-        .filter(|n| {
-            n.get("router:external") != Some(&Value::Bool(true))
-                || n.get("shared") == Some(&Value::Bool(true))
-        })
-        .map(|n| (s(n, "id").to_owned(), s(n, "name").to_owned()))
-        .collect();
-    let mut key_opts = vec![(String::new(), "(none)".to_owned())];
-    key_opts.extend(list(&keys, "keypairs").iter().map(|k| {
-        (
-            s(&k["keypair"], "name").to_owned(),
-            s(&k["keypair"], "name").to_owned(),
-        )
-    }));
-    let mut sg_names: Vec<String> = list(&sgs, "security_groups")
-        .iter()
-        .map(|g| s(g, "name").to_owned())
-        .collect();
-    sg_names.dedup();
+    Ok(LaunchChoices {
+        images: images?,
+        flavors: flavors?,
+        nets: nets.unwrap_or_default(),
+        keys: keys.unwrap_or_default(),
+        sgs: sgs.unwrap_or_default(),
+        vols: vols.unwrap_or_default(),
+    })
+}
+
+/// The launch form's fields, the volume boot sources only where Block Storage is served.
+fn launch_fields(volumes: bool, c: &LaunchChoices) -> Vec<Field> {
     let mut sources = vec![("image".to_owned(), "Image".to_owned())];
-    if d.serves(ServiceName::Volume) {
+    if volumes {
         sources.push(("volume".to_owned(), "Volume".to_owned()));
         sources.push((
             "image-volume".to_owned(),
@@ -281,57 +265,106 @@ pub async fn launch_page(State(d): State<Dash>, headers: HeaderMap) -> PageResul
         Field::select(
             "image",
             "Image",
-            options(list(&images, "images"), "id", |i| s(i, "name").to_owned()),
+            options(list(&c.images, "images"), "id", |i| s(i, "name").to_owned()),
         ),
     ];
-    if d.serves(ServiceName::Volume) {
-        fields.extend([
-            Field::select("volume", "Volume (boot source Volume)", volume_opts),
-            Field::text("volume_size", "New volume size (GB)")
-                .kind("number")
-                .value("1"),
-            Field::text(
-                "delete_on_termination",
-                "Delete the volume with the instance",
-            )
-            .kind("checkbox"),
-        ]);
+    if volumes {
+        fields.extend(boot_volume_fields(&c.vols));
     }
+    let mut flavors: Vec<Value> = list(&c.flavors, "flavors").to_vec();
+    flavors.sort_by_key(|f| f.get("ram").and_then(Value::as_i64).unwrap_or(0));
     fields.extend([
-        Field::select("flavor", "Flavor", flavor_opts),
+        Field::select("flavor", "Flavor", options(&flavors, "id", flavor_label)),
         Field {
             kind: "multiselect",
-            ..Field::select("network", "Networks", net_opts)
+            ..Field::select("network", "Networks", launch_network_options(&c.nets))
         },
-        Field::select("key_name", "Key pair", key_opts),
+        Field::select("key_name", "Key pair", keypair_options(&c.keys)),
         Field {
             kind: "multiselect",
             value: "default".into(),
             ..Field::select(
                 "security_group",
                 "Security groups",
-                sg_names.iter().map(|n| (n.clone(), n.clone())).collect(),
+                security_group_options(&c.sgs),
             )
         },
         Field::text("user_data", "User data (cloud-init, optional)").kind("textarea"),
         Field::text("count", "Count").kind("number").value("1"),
     ]);
-    let form = UiForm::new(
-        "launch",
-        "Launch Instance",
-        "/dashboard/project/instances",
-        "Launch",
-        fields,
-    );
-    Ok(page(
-        &d,
-        &sess,
-        "instances",
-        "Launch Instance",
-        "launch.html",
-        json!({"form": form}),
+    fields
+}
+
+/// The fields of the volume boot sources: an existing volume, or the size and
+/// lifetime of a new one made from the image.
+fn boot_volume_fields(vols: &Value) -> [Field; 3] {
+    // The volumes an instance can boot from: bootable and not attached (Horizon's
+    // "Volume" boot source lists the same).
+    let bootable: Vec<Value> = list(vols, "volumes")
+        .iter()
+        .filter(|v| s(v, "bootable") == "true" && s(v, "status") == "available")
+        .cloned()
+        .collect();
+    let volume_opts = options(&bootable, "id", |v| {
+        format!("{} ({} GB)", volume_name(v), text(v, "size"))
+    });
+    [
+        Field::select("volume", "Volume (boot source Volume)", volume_opts),
+        Field::text("volume_size", "New volume size (GB)")
+            .kind("number")
+            .value("1"),
+        Field::text(
+            "delete_on_termination",
+            "Delete the volume with the instance",
+        )
+        .kind("checkbox"),
+    ]
+}
+
+/// A flavor as the forms offer it: name and size.
+fn flavor_label(f: &Value) -> String {
+    format!(
+        "{} ({} vCPU, {} MB RAM, {} GB disk)",
+        s(f, "name"),
+        text(f, "vcpus"),
+        text(f, "ram"),
+        text(f, "disk")
     )
-    .await)
+}
+
+/// The networks a server may be launched on: the project's own and shared ones,
+/// not an external network the project does not share.
+fn launch_network_options(nets: &Value) -> Vec<(String, String)> {
+    list(nets, "networks")
+        .iter()
+        .filter(|n| {
+            n.get("router:external") != Some(&Value::Bool(true))
+                || n.get("shared") == Some(&Value::Bool(true))
+        })
+        .map(|n| (s(n, "id").to_owned(), s(n, "name").to_owned()))
+        .collect()
+}
+
+/// The user's key pairs, after a "(none)" choice.
+fn keypair_options(keys: &Value) -> Vec<(String, String)> {
+    let mut key_opts = vec![(String::new(), "(none)".to_owned())];
+    key_opts.extend(list(keys, "keypairs").iter().map(|k| {
+        (
+            s(&k["keypair"], "name").to_owned(),
+            s(&k["keypair"], "name").to_owned(),
+        )
+    }));
+    key_opts
+}
+
+/// Security groups by name, as Nova takes them at boot.
+fn security_group_options(sgs: &Value) -> Vec<(String, String)> {
+    let mut sg_names: Vec<String> = list(sgs, "security_groups")
+        .iter()
+        .map(|g| s(g, "name").to_owned())
+        .collect();
+    sg_names.dedup();
+    sg_names.into_iter().map(|n| (n.clone(), n)).collect()
 }
 
 /// `POST /dashboard/project/instances`: creates the server(s) as the user.
@@ -614,92 +647,120 @@ fn instance_forms(
     vols: &Value,
 ) -> (Vec<UiForm>, Vec<Table>) {
     let to = format!("/dashboard/project/instances/{id}/action");
-    let form = |fid: &str, title: &str, op: &str, mut fields: Vec<Field>| {
-        fields.push(Field::text("op", "").kind("hidden").value(op));
-        fields.push(Field::text("next", "").kind("hidden").value("detail"));
-        UiForm::new(fid, title, &to, title, fields)
-    };
     let mut forms = vec![];
     if matches!(st, "ACTIVE" | "SHUTOFF") {
-        let other: Vec<Value> = list(flavors, "flavors")
-            .iter()
-            .filter(|f| s(f, "id") != flavor_id)
-            .cloned()
-            .collect();
-        forms.push(form(
-            "instance-resize",
-            "Resize Instance",
-            "resize",
-            vec![Field::select(
-                "flavor",
-                "New flavor",
-                options(&other, "id", |f| {
-                    format!(
-                        "{} ({} vCPU, {} MB RAM, {} GB disk)",
-                        s(f, "name"),
-                        text(f, "vcpus"),
-                        text(f, "ram"),
-                        text(f, "disk")
-                    )
-                }),
-            )],
-        ));
-        forms.push(form(
-            "instance-rebuild",
-            "Rebuild Instance",
-            "rebuild",
-            vec![Field::select(
-                "image",
-                "Image",
-                options(list(images, "images"), "id", |i| s(i, "name").to_owned()),
-            )],
-        ));
-        forms.push(form(
-            "instance-snapshot",
-            "Create Snapshot",
-            "snapshot",
-            vec![Field::text("name", "Snapshot name").required()],
-        ));
-        let attachable: Vec<Value> = list(nets, "networks")
-            .iter()
-            .filter(|n| n.get("router:external") != Some(&Value::Bool(true)))
-            .cloned()
-            .collect();
-        forms.push(form(
-            "instance-attach-interface",
-            "Attach Interface",
-            "attach-interface",
-            vec![Field::select(
-                "network",
-                "Network",
-                options(&attachable, "id", |n| s(n, "name").to_owned()),
-            )],
-        ));
-        let available: Vec<Value> = list(vols, "volumes")
-            .iter()
-            .filter(|v| s(v, "status") == "available")
-            .cloned()
-            .collect();
-        if !vols.is_null() {
-            forms.push(form(
-                "instance-attach-volume",
-                "Attach Volume",
-                "attach-volume",
+        forms.extend([
+            resize_form(&to, flavor_id, flavors),
+            action_form(
+                &to,
+                "instance-rebuild",
+                "Rebuild Instance",
+                "rebuild",
                 vec![Field::select(
-                    "volume",
-                    "Volume",
-                    options(&available, "id", |v| {
-                        format!("{} ({} GiB)", volume_name(v), text(v, "size"))
-                    }),
+                    "image",
+                    "Image",
+                    options(list(images, "images"), "id", |i| s(i, "name").to_owned()),
                 )],
-            ));
+            ),
+            action_form(
+                &to,
+                "instance-snapshot",
+                "Create Snapshot",
+                "snapshot",
+                vec![Field::text("name", "Snapshot name").required()],
+            ),
+            attach_interface_form(&to, nets),
+        ]);
+        if !vols.is_null() {
+            forms.push(attach_volume_form(&to, vols));
         }
     }
-    let op = |label: &str, op: &str| {
-        Action::new(label, to.clone())
-            .field("op", op)
-            .field("next", "detail")
-    };
+    let mut tables = vec![interfaces_table(&to, nets, ifaces)];
+    if !vols.is_null() {
+        tables.push(instance_volumes_table(id, &to, vols));
+    }
+    (forms, tables)
+}
+
+/// A form posting server action `op` to `to`, back to the instance page after.
+fn action_form(to: &str, fid: &str, title: &str, op: &str, mut fields: Vec<Field>) -> UiForm {
+    fields.push(Field::text("op", "").kind("hidden").value(op));
+    fields.push(Field::text("next", "").kind("hidden").value("detail"));
+    UiForm::new(fid, title, to, title, fields)
+}
+
+/// A row button posting server action `op` to `to`, back to the instance page after.
+fn detail_action(to: &str, label: &str, op: &str) -> Action {
+    Action::new(label, to.to_owned())
+        .field("op", op)
+        .field("next", "detail")
+}
+
+/// Resize: any flavor but the server's own.
+fn resize_form(to: &str, flavor_id: &str, flavors: &Value) -> UiForm {
+    let other: Vec<Value> = list(flavors, "flavors")
+        .iter()
+        .filter(|f| s(f, "id") != flavor_id)
+        .cloned()
+        .collect();
+    action_form(
+        to,
+        "instance-resize",
+        "Resize Instance",
+        "resize",
+        vec![Field::select(
+            "flavor",
+            "New flavor",
+            options(&other, "id", flavor_label),
+        )],
+    )
+}
+
+/// Attach an interface on any network but an external one.
+fn attach_interface_form(to: &str, nets: &Value) -> UiForm {
+    let attachable: Vec<Value> = list(nets, "networks")
+        .iter()
+        .filter(|n| n.get("router:external") != Some(&Value::Bool(true)))
+        .cloned()
+        .collect();
+    action_form(
+        to,
+        "instance-attach-interface",
+        "Attach Interface",
+        "attach-interface",
+        vec![Field::select(
+            "network",
+            "Network",
+            options(&attachable, "id", |n| s(n, "name").to_owned()),
+        )],
+    )
+}
+
+/// Attach one of the project's available volumes.
+fn attach_volume_form(to: &str, vols: &Value) -> UiForm {
+    let available: Vec<Value> = list(vols, "volumes")
+        .iter()
+        .filter(|v| s(v, "status") == "available")
+        .cloned()
+        .collect();
+    action_form(
+        to,
+        "instance-attach-volume",
+        "Attach Volume",
+        "attach-volume",
+        vec![Field::select(
+            "volume",
+            "Volume",
+            options(&available, "id", |v| {
+                format!("{} ({} GiB)", volume_name(v), text(v, "size"))
+            }),
+        )],
+    )
+}
+
+/// The server's interfaces, each with a Detach button; a read failure shows as the
+/// empty text.
+fn interfaces_table(to: &str, nets: &Value, ifaces: &Value) -> Table {
     let mut ports = Table::new(
         "interfaces",
         "Interfaces",
@@ -729,43 +790,44 @@ fn instance_forms(
                 status(s(i, "port_state")),
             ],
             vec![
-                op("Detach", "detach-interface")
+                detail_action(to, "Detach", "detach-interface")
                     .field("port_id", port)
                     .danger(),
             ],
         );
     }
-    let mut tables = vec![ports];
-    if !vols.is_null() {
-        let mut attached = Table::new(
-            "instance-volumes",
-            "Volumes",
-            vec!["Volume", "Size", "Device"],
-        );
-        attached.empty = "No volumes attached.".into();
-        for v in list(vols, "volumes") {
-            for a in list(v, "attachments")
-                .iter()
-                .filter(|a| s(a, "server_id") == id)
-            {
-                attached.row(
-                    s(v, "id"),
-                    vec![
-                        Cell::from(volume_name(v)),
-                        Cell::from(format!("{} GiB", text(v, "size"))),
-                        Cell::from(s(a, "device")),
-                    ],
-                    vec![
-                        op("Detach", "detach-volume")
-                            .field("volume", s(v, "id"))
-                            .danger(),
-                    ],
-                );
-            }
+    ports
+}
+
+/// The volumes attached to server `id`, each with a Detach button.
+fn instance_volumes_table(id: &str, to: &str, vols: &Value) -> Table {
+    let mut attached = Table::new(
+        "instance-volumes",
+        "Volumes",
+        vec!["Volume", "Size", "Device"],
+    );
+    attached.empty = "No volumes attached.".into();
+    for v in list(vols, "volumes") {
+        for a in list(v, "attachments")
+            .iter()
+            .filter(|a| s(a, "server_id") == id)
+        {
+            attached.row(
+                s(v, "id"),
+                vec![
+                    Cell::from(volume_name(v)),
+                    Cell::from(format!("{} GiB", text(v, "size"))),
+                    Cell::from(s(a, "device")),
+                ],
+                vec![
+                    detail_action(to, "Detach", "detach-volume")
+                        .field("volume", s(v, "id"))
+                        .danger(),
+                ],
+            );
         }
-        tables.push(attached);
     }
-    (forms, tables)
+    attached
 }
 
 /// A volume's name, or its id when it has none.
