@@ -630,64 +630,11 @@ pub async fn flavor_edit(
     let flavor = flavor?;
     let fl = &flavor["flavor"];
     let here = format!("/dashboard/admin/flavors/{seg}");
-    let edit = UiForm::new(
-        "flavor-edit",
-        "Edit Flavor",
-        &here,
-        "Save",
-        vec![
-            Field::text("name", "Name").value(s(fl, "name")).required(),
-            Field::text("vcpus", "vCPUs")
-                .kind("number")
-                .value(text(fl, "vcpus"))
-                .required(),
-            Field::text("ram", "RAM (MB)")
-                .kind("number")
-                .value(text(fl, "ram"))
-                .required(),
-            Field::text("disk", "Root disk (GB)")
-                .kind("number")
-                .value(text(fl, "disk"))
-                .required(),
-            Field::text("ephemeral", "Ephemeral disk (GB)")
-                .kind("number")
-                .value(text(fl, "OS-FLV-EXT-DATA:ephemeral")),
-            Field::text("swap", "Swap (MB)").kind("number").value(
-                match text(fl, "swap").as_str() {
-                    "" => "0".to_owned(),
-                    v => v.to_owned(),
-                },
-            ),
-        ],
-    );
     let projects = projects.unwrap_or_default();
-    let pname = |id: &str| {
-        list(&projects, "projects")
-            .iter()
-            .find(|p| s(p, "id") == id)
-            .map_or(id.to_owned(), |p| s(p, "name").to_owned())
-    };
     let public = fl["os-flavor-access:is_public"] != Value::Bool(false);
-    let mut forms = vec![edit];
-    let mut access_table = Table::new("flavor-access", "Project Access", vec!["Project", "ID"]);
-    access_table.empty = if public {
-        "A public flavor is every project's.".into()
-    } else {
-        "No project has access.".into()
-    };
+    let mut forms = vec![flavor_edit_form(&here, fl)];
+    let access_table = flavor_access_table(&here, public, &access.unwrap_or_default(), &projects);
     if !public {
-        for a in list(&access.unwrap_or_default(), "flavor_access") {
-            let pid = s(a, "tenant_id");
-            access_table.row(
-                pid,
-                vec![Cell::from(pname(pid)), Cell::from(pid)],
-                vec![
-                    Action::new("Remove", format!("{here}/access/remove"))
-                        .field("project", pid)
-                        .danger(),
-                ],
-            );
-        }
         forms.push(UiForm::new(
             "flavor-access-add",
             "Give a Project Access",
@@ -702,6 +649,89 @@ pub async fn flavor_edit(
             )],
         ));
     }
+    forms.push(UiForm::new(
+        "extra-spec-set",
+        "Set Extra Spec",
+        &format!("{here}/extra-specs"),
+        "Set",
+        vec![
+            Field::text("key", "Key (e.g. hw:cpu_policy)").required(),
+            Field::text("value", "Value").required(),
+        ],
+    ));
+    let tables = vec![
+        flavor_facts_table(fl),
+        extra_specs_table(&here, &specs.unwrap_or_default()),
+        access_table,
+    ];
+    let title = format!("Flavor {}", s(fl, "name"));
+    edit_page(&d, &sess, "admin-flavors", &title, forms, tables).await
+}
+
+/// The flavor's editable sizes, filled with its current ones.
+fn flavor_edit_form(here: &str, fl: &Value) -> UiForm {
+    let number = |name: &str, label: &str, key: &str| {
+        Field::text(name, label).kind("number").value(text(fl, key))
+    };
+    let swap = match text(fl, "swap").as_str() {
+        "" => "0".to_owned(),
+        v => v.to_owned(),
+    };
+    UiForm::new(
+        "flavor-edit",
+        "Edit Flavor",
+        here,
+        "Save",
+        vec![
+            Field::text("name", "Name").value(s(fl, "name")).required(),
+            number("vcpus", "vCPUs", "vcpus").required(),
+            number("ram", "RAM (MB)", "ram").required(),
+            number("disk", "Root disk (GB)", "disk").required(),
+            number(
+                "ephemeral",
+                "Ephemeral disk (GB)",
+                "OS-FLV-EXT-DATA:ephemeral",
+            ),
+            Field::text("swap", "Swap (MB)").kind("number").value(swap),
+        ],
+    )
+}
+
+/// The projects a private flavor is shared with, each removable; a public flavor
+/// lists none.
+fn flavor_access_table(here: &str, public: bool, access: &Value, projects: &Value) -> Table {
+    let pname = |id: &str| {
+        list(projects, "projects")
+            .iter()
+            .find(|p| s(p, "id") == id)
+            .map_or(id.to_owned(), |p| s(p, "name").to_owned())
+    };
+    let mut access_table = Table::new("flavor-access", "Project Access", vec!["Project", "ID"]);
+    access_table.empty = if public {
+        "A public flavor is every project's.".into()
+    } else {
+        "No project has access.".into()
+    };
+    if public {
+        return access_table;
+    }
+    for a in list(access, "flavor_access") {
+        let pid = s(a, "tenant_id");
+        access_table.row(
+            pid,
+            vec![Cell::from(pname(pid)), Cell::from(pid)],
+            vec![
+                Action::new("Remove", format!("{here}/access/remove"))
+                    .field("project", pid)
+                    .danger(),
+            ],
+        );
+    }
+    access_table
+}
+
+/// The flavor's facts as a property table.
+fn flavor_facts_table(fl: &Value) -> Table {
     let mut facts = Table::new("flavor-facts", "Flavor", vec!["Property", "Value"]);
     for (k, label) in [
         ("id", "ID"),
@@ -714,9 +744,14 @@ pub async fn flavor_edit(
     ] {
         facts.row(k, vec![Cell::from(label), Cell::from(text(fl, k))], vec![]);
     }
+    facts
+}
+
+/// The flavor's extra specs, each with a Delete button.
+fn extra_specs_table(here: &str, specs: &Value) -> Table {
     let mut st = Table::new("extra-specs", "Extra Specs", vec!["Key", "Value"]);
     st.empty = "No extra specs.".into();
-    if let Some(m) = specs.unwrap_or_default()["extra_specs"].as_object() {
+    if let Some(m) = specs["extra_specs"].as_object() {
         for (k, v) in m {
             st.row(
                 k,
@@ -732,27 +767,7 @@ pub async fn flavor_edit(
             );
         }
     }
-    let set = UiForm::new(
-        "extra-spec-set",
-        "Set Extra Spec",
-        &format!("{here}/extra-specs"),
-        "Set",
-        vec![
-            Field::text("key", "Key (e.g. hw:cpu_policy)").required(),
-            Field::text("value", "Value").required(),
-        ],
-    );
-    let title = format!("Flavor {}", s(fl, "name"));
-    forms.push(set);
-    edit_page(
-        &d,
-        &sess,
-        "admin-flavors",
-        &title,
-        forms,
-        vec![facts, st, access_table],
-    )
-    .await
+    st
 }
 
 /// What a flavor is made of, read before an edit replaces it.

@@ -19,59 +19,12 @@ use crate::profile::ServiceName;
 /// charts as bars): instances, vCPUs, RAM, volumes, floating IPs, security groups.
 pub async fn overview(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
-    let t = &sess.token;
-    let mut usage: Vec<Value> = vec![];
-    let mut add = |label: &str, used: i64, limit: i64| {
-        let pct = if limit > 0 {
-            (used * 100 / limit).clamp(0, 100)
-        } else {
-            0
-        };
-        usage.push(json!({"label": label, "used": used, "limit": if limit < 0 { "unlimited".to_owned() } else { limit.to_string() }, "pct": pct}));
-    };
-    let n = |v: &Value, k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);
-    if let Ok(l) = d.backend.get(t, "/compute/v2.1/limits").await {
-        let a = &l["limits"]["absolute"];
-        add(
-            "Instances",
-            n(a, "totalInstancesUsed"),
-            n(a, "maxTotalInstances"),
-        );
-        add("VCPUs", n(a, "totalCoresUsed"), n(a, "maxTotalCores"));
-        add("RAM (MB)", n(a, "totalRAMUsed"), n(a, "maxTotalRAMSize"));
+    let mut usage = compute_usage(&d, &sess).await;
+    if d.serves(ServiceName::Volume) {
+        usage.extend(volume_usage(&d, &sess).await);
     }
-    if d.serves(crate::profile::ServiceName::Volume)
-        && let Ok(l) = d
-            .backend
-            .get(t, &format!("/volume/v3/{}/limits", sess.project_id))
-            .await
-    {
-        let a = &l["limits"]["absolute"];
-        add("Volumes", n(a, "totalVolumesUsed"), n(a, "maxTotalVolumes"));
-        add(
-            "Volume storage (GB)",
-            n(a, "totalGigabytesUsed"),
-            n(a, "maxTotalVolumeGigabytes"),
-        );
-    }
-    if d.serves(crate::profile::ServiceName::Network)
-        && let Ok(q) = d
-            .backend
-            .get(
-                t,
-                &format!("/networking/v2.0/quotas/{}/details", sess.project_id),
-            )
-            .await
-    {
-        let q = &q["quota"];
-        for (k, label) in [
-            ("floatingip", "Floating IPs"),
-            ("security_group", "Security groups"),
-            ("network", "Networks"),
-            ("router", "Routers"),
-        ] {
-            add(label, n(&q[k], "used"), n(&q[k], "limit"));
-        }
+    if d.serves(ServiceName::Network) {
+        usage.extend(network_usage(&d, &sess).await);
     }
     Ok(page(
         &d,
@@ -82,6 +35,81 @@ pub async fn overview(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
         json!({"usage": usage}),
     )
     .await)
+}
+
+/// One usage bar: used of limit, a negative limit being unlimited.
+fn usage_bar(label: &str, used: i64, limit: i64) -> Value {
+    let pct = if limit > 0 {
+        (used * 100 / limit).clamp(0, 100)
+    } else {
+        0
+    };
+    let limit = if limit < 0 {
+        "unlimited".to_owned()
+    } else {
+        limit.to_string()
+    };
+    json!({"label": label, "used": used, "limit": limit, "pct": pct})
+}
+
+/// An integer of a limits or quota body, 0 when absent.
+fn count(v: &Value, k: &str) -> i64 {
+    v.get(k).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// Bars from an absolute-limits body: each (label, used key, max key).
+fn absolute_bars(a: &Value, rows: &[(&str, &str, &str)]) -> Vec<Value> {
+    rows.iter()
+        .map(|(label, used, max)| usage_bar(label, count(a, used), count(a, max)))
+        .collect()
+}
+
+/// Nova's absolute limits: instances, vCPUs, RAM (none when unreadable).
+async fn compute_usage(d: &Dash, sess: &super::Session) -> Vec<Value> {
+    let Ok(l) = d.backend.get(&sess.token, "/compute/v2.1/limits").await else {
+        return vec![];
+    };
+    let rows = [
+        ("Instances", "totalInstancesUsed", "maxTotalInstances"),
+        ("VCPUs", "totalCoresUsed", "maxTotalCores"),
+        ("RAM (MB)", "totalRAMUsed", "maxTotalRAMSize"),
+    ];
+    absolute_bars(&l["limits"]["absolute"], &rows)
+}
+
+/// Cinder's absolute limits: volumes and their gigabytes.
+async fn volume_usage(d: &Dash, sess: &super::Session) -> Vec<Value> {
+    let path = format!("/volume/v3/{}/limits", sess.project_id);
+    let Ok(l) = d.backend.get(&sess.token, path).await else {
+        return vec![];
+    };
+    let rows = [
+        ("Volumes", "totalVolumesUsed", "maxTotalVolumes"),
+        (
+            "Volume storage (GB)",
+            "totalGigabytesUsed",
+            "maxTotalVolumeGigabytes",
+        ),
+    ];
+    absolute_bars(&l["limits"]["absolute"], &rows)
+}
+
+/// Neutron's quota details: floating IPs, security groups, networks, routers.
+async fn network_usage(d: &Dash, sess: &super::Session) -> Vec<Value> {
+    let path = format!("/networking/v2.0/quotas/{}/details", sess.project_id);
+    let Ok(q) = d.backend.get(&sess.token, path).await else {
+        return vec![];
+    };
+    let q = &q["quota"];
+    [
+        ("floatingip", "Floating IPs"),
+        ("security_group", "Security groups"),
+        ("network", "Networks"),
+        ("router", "Routers"),
+    ]
+    .iter()
+    .map(|(k, label)| usage_bar(label, count(&q[k], "used"), count(&q[k], "limit")))
+    .collect()
 }
 
 /// `GET /dashboard/project/instances`: the project's servers; the page refreshes
@@ -106,51 +134,7 @@ pub async fn instances(State(d): State<Dash>, headers: HeaderMap) -> PageResult 
     );
     table.empty = "No instances yet: launch one.".into();
     for sv in list(&servers, "servers") {
-        let id = s(sv, "id");
-        let flavor = s(&sv["flavor"], "id");
-        let task = text(sv, "OS-EXT-STS:task_state");
-        let power = match sv.get("OS-EXT-STS:power_state").and_then(Value::as_i64) {
-            Some(1) => "Running",
-            Some(3) => "Paused",
-            Some(4) => "Shut down",
-            Some(7) => "Suspended",
-            Some(0) | None => "No state",
-            Some(_) => "Other",
-        };
-        let state = s(sv, "status");
-        let mut actions = vec![];
-        let act = |label: &str, op: &str| {
-            Action::new(label, format!("/dashboard/project/instances/{id}/action")).field("op", op)
-        };
-        match state {
-            "SHUTOFF" => actions.push(act("Start", "start")),
-            "ACTIVE" => {
-                actions.push(act("Stop", "stop"));
-                actions.push(act("Reboot", "reboot"));
-            }
-            "VERIFY_RESIZE" => {
-                actions.push(act("Confirm resize", "confirm-resize"));
-                actions.push(act("Revert resize", "revert-resize"));
-            }
-            _ => {}
-        }
-        actions.push(act("Delete", "delete").danger());
-        let mut st = status(state);
-        if !task.is_empty() {
-            st.class = Some("live".into());
-        }
-        table.row(
-            id,
-            vec![
-                link(s(sv, "name"), format!("/dashboard/project/instances/{id}")),
-                Cell::from(addresses(sv)),
-                Cell::from(*flavor_names.get(flavor).unwrap_or(&flavor)),
-                st,
-                Cell::from(task),
-                Cell::from(power),
-            ],
-            actions,
-        );
+        instance_row(&mut table, sv, &flavor_names);
     }
     let launch = UiForm::new(
         "launch-link",
@@ -171,7 +155,61 @@ pub async fn instances(State(d): State<Dash>, headers: HeaderMap) -> PageResult 
     .await
 }
 
-/// A server's addresses as "net: ip, ip; ...".
+/// One server's row of the instances table, with the actions its state allows.
+fn instance_row(table: &mut Table, sv: &Value, flavor_names: &HashMap<&str, &str>) {
+    let id = s(sv, "id");
+    let flavor = s(&sv["flavor"], "id");
+    let task = text(sv, "OS-EXT-STS:task_state");
+    let state = s(sv, "status");
+    let mut st = status(state);
+    if !task.is_empty() {
+        st.class = Some("live".into());
+    }
+    table.row(
+        id,
+        vec![
+            link(s(sv, "name"), format!("/dashboard/project/instances/{id}")),
+            Cell::from(addresses(sv)),
+            Cell::from(*flavor_names.get(flavor).unwrap_or(&flavor)),
+            st,
+            Cell::from(task),
+            Cell::from(power_label(sv)),
+        ],
+        instance_row_actions(id, state),
+    );
+}
+
+/// Nova's power state as Horizon names it.
+fn power_label(sv: &Value) -> &'static str {
+    match sv.get("OS-EXT-STS:power_state").and_then(Value::as_i64) {
+        Some(1) => "Running",
+        Some(3) => "Paused",
+        Some(4) => "Shut down",
+        Some(7) => "Suspended",
+        Some(0) | None => "No state",
+        Some(_) => "Other",
+    }
+}
+
+/// The row buttons of a server in `state`; Delete always.
+fn instance_row_actions(id: &str, state: &str) -> Vec<Action> {
+    let act = |label: &str, op: &str| {
+        Action::new(label, format!("/dashboard/project/instances/{id}/action")).field("op", op)
+    };
+    let mut actions = match state {
+        "SHUTOFF" => vec![act("Start", "start")],
+        "ACTIVE" => vec![act("Stop", "stop"), act("Reboot", "reboot")],
+        "VERIFY_RESIZE" => vec![
+            act("Confirm resize", "confirm-resize"),
+            act("Revert resize", "revert-resize"),
+        ],
+        _ => vec![],
+    };
+    actions.push(act("Delete", "delete").danger());
+    actions
+}
+
+/// A server's addresses as "net: ip, ip; ..."./// A server's addresses as "net: ip, ip; ...".
 fn addresses(sv: &Value) -> String {
     let Some(map) = sv.get("addresses").and_then(Value::as_object) else {
         return String::new();
@@ -560,10 +598,51 @@ pub async fn instance_detail(
     Path(id): Path<String>,
 ) -> PageResult {
     let sess = d.session(&headers).await?;
-    let t = &sess.token;
     let id = segment(&id)?;
+    let r = instance_reads(&d, &sess, &id).await?;
+    let sv = &r.server["server"];
+    let locked = sv.get("locked").and_then(Value::as_bool).unwrap_or(false);
+    let facts = instance_facts(sv, &r.flavors, locked);
+    let st = s(sv, "status");
+    let (forms, tables) = instance_forms(&id, st, s(&sv["flavor"], "id"), &r);
+    Ok(page(
+        &d,
+        &sess,
+        "instances",
+        &format!("Instance {}", s(sv, "name")),
+        "instance.html",
+        json!({
+            "server": {"id": s(sv, "id"), "name": s(sv, "name"), "status": st},
+            "facts": facts, "log": r.log, "ops": simple_ops(st, locked),
+            "live": !text(sv, "OS-EXT-STS:task_state").is_empty(),
+            "forms": forms, "tables": tables,
+        }),
+    )
+    .await)
+}
+
+/// What the instance page reads as the user: the server (which must be readable),
+/// its console log and interfaces (a failure shown in their place), and the
+/// flavors, images, networks and volumes its forms offer.
+struct InstanceReads {
+    server: Value,
+    log: String,
+    flavors: Value,
+    images: Value,
+    nets: Value,
+    ifaces: Value,
+    vols: Value,
+}
+
+/// Reads everything the instance page shows at once.
+async fn instance_reads(
+    d: &Dash,
+    sess: &super::Session,
+    id: &str,
+) -> Result<InstanceReads, PageError> {
+    let t = &sess.token;
     let server = format!("/compute/v2.1/servers/{id}");
-    let volumes = d.serves(crate::profile::ServiceName::Volume);
+    let volumes = d.serves(ServiceName::Volume);
     let console = format!("{server}/action");
     let (sv, log, flavors, images, nets, ifaces, vols) = tokio::join!(
         d.backend.get(t, server.clone()),
@@ -583,27 +662,29 @@ pub async fn instance_detail(
             }
         },
     );
-    let sv = sv?;
-    let sv = &sv["server"];
-    let log = log
-        .map(|v| text(&v, "output"))
-        .unwrap_or_else(|e| format!("(no console log: {})", e.message));
-    let (flavors, images, nets, ifaces, vols) = (
-        flavors.unwrap_or_default(),
-        images.unwrap_or_default(),
-        nets.unwrap_or_default(),
-        ifaces.unwrap_or_else(
+    Ok(InstanceReads {
+        server: sv?,
+        log: log
+            .map(|v| text(&v, "output"))
+            .unwrap_or_else(|e| format!("(no console log: {})", e.message)),
+        flavors: flavors.unwrap_or_default(),
+        images: images.unwrap_or_default(),
+        nets: nets.unwrap_or_default(),
+        ifaces: ifaces.unwrap_or_else(
             |e| json!({"error": format!("Interfaces could not be read: {}", e.message)}),
         ),
-        vols.unwrap_or_default(),
-    );
+        vols: vols.unwrap_or_default(),
+    })
+}
+
+/// The instance page's facts, the flavor by name when it can be read.
+fn instance_facts(sv: &Value, flavors: &Value, locked: bool) -> Vec<(&'static str, String)> {
     let flavor_id = s(&sv["flavor"], "id");
-    let flavor_name = list(&flavors, "flavors")
+    let flavor_name = list(flavors, "flavors")
         .iter()
         .find(|f| s(f, "id") == flavor_id)
         .map_or(flavor_id, |f| s(f, "name"));
-    let locked = sv.get("locked").and_then(Value::as_bool).unwrap_or(false);
-    let facts: Vec<(&str, String)> = vec![
+    vec![
         ("ID", text(sv, "id")),
         ("Status", text(sv, "status")),
         ("Task", text(sv, "OS-EXT-STS:task_state")),
@@ -613,39 +694,19 @@ pub async fn instance_detail(
         ("Key pair", text(sv, "key_name")),
         ("Created", text(sv, "created")),
         ("Locked", if locked { "yes" } else { "no" }.to_owned()),
-    ];
-    let st = s(sv, "status");
-    let (forms, tables) =
-        instance_forms(&id, st, flavor_id, &flavors, &images, &nets, &ifaces, &vols);
-    Ok(page(
-        &d,
-        &sess,
-        "instances",
-        &format!("Instance {}", s(sv, "name")),
-        "instance.html",
-        json!({
-            "server": {"id": s(sv, "id"), "name": s(sv, "name"), "status": st},
-            "facts": facts, "log": log, "ops": simple_ops(st, locked),
-            "live": !text(sv, "OS-EXT-STS:task_state").is_empty(),
-            "forms": forms, "tables": tables,
-        }),
-    )
-    .await)
+    ]
 }
 
 /// The instance page's forms (actions with a choice) and its interface and volume
 /// tables.
-#[allow(clippy::too_many_arguments)]
 fn instance_forms(
     id: &str,
     st: &str,
     flavor_id: &str,
-    flavors: &Value,
-    images: &Value,
-    nets: &Value,
-    ifaces: &Value,
-    vols: &Value,
+    r: &InstanceReads,
 ) -> (Vec<UiForm>, Vec<Table>) {
+    let (flavors, images, nets, ifaces, vols) =
+        (&r.flavors, &r.images, &r.nets, &r.ifaces, &r.vols);
     let to = format!("/dashboard/project/instances/{id}/action");
     let mut forms = vec![];
     if matches!(st, "ACTIVE" | "SHUTOFF") {
