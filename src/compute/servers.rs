@@ -649,6 +649,289 @@ pub struct CreatePlan {
     pub hints: BTreeMap<String, Vec<String>>,
 }
 
+/// What every server of one create shares, worked out once from the plan.
+struct CreateCommon {
+    project: String,
+    user: String,
+    now: String,
+    reservation_id: String,
+    requested: Value,
+    security_groups: Vec<String>,
+    config_drive: bool,
+    image_id: String,
+    image_properties: BTreeMap<String, String>,
+}
+
+impl CreateCommon {
+    fn new(
+        ctx: &RequestContext,
+        plan: &CreatePlan,
+        networks: &RequestedNetworks,
+    ) -> ApiResult<Self> {
+        let project = caller_project(ctx)?;
+        let requested = match networks {
+            RequestedNetworks::Auto => Value::String("auto".into()),
+            RequestedNetworks::Any => Value::String("any".into()),
+            RequestedNetworks::None => Value::String("none".into()),
+            RequestedNetworks::List(n) => {
+                serde_json::to_value(n).map_err(|e| ApiError::Internal(e.into()))?
+            }
+        };
+        let mut security_groups: Vec<String> = plan
+            .req
+            .security_groups
+            .iter()
+            .flatten()
+            .map(|g| g.name.clone())
+            .collect();
+        if security_groups.is_empty() {
+            security_groups = vec!["default".into()];
+        }
+        Ok(Self {
+            project,
+            user: ctx.user.id.clone(),
+            now: crate::http::time::iso_seconds(chrono::Utc::now()),
+            reservation_id: format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            requested,
+            security_groups,
+            config_drive: config_drive(&plan.req.config_drive)?,
+            image_id: plan
+                .image
+                .as_ref()
+                .map(|i| i.id.clone())
+                .unwrap_or_default(),
+            image_properties: plan
+                .image
+                .as_ref()
+                .map(|i| crate::compute::model::image_properties(&i.properties))
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// Server `i` of a create, in BUILD/scheduling; a count over one numbers the names.
+fn new_server(plan: &CreatePlan, common: &CreateCommon, i: u32) -> Server {
+    let req = &plan.req;
+    let name = if plan.count > 1 {
+        format!("{}-{}", plan.name, i + 1)
+    } else {
+        plan.name.clone()
+    };
+    Server {
+        id: uuid::Uuid::new_v4().to_string(),
+        instance_name: String::new(),
+        hostname: req.hostname.clone().unwrap_or_else(|| hostname_for(&name)),
+        name,
+        description: req.description.clone(),
+        project_id: common.project.clone(),
+        user_id: common.user.clone(),
+        image_id: common.image_id.clone(),
+        flavor: plan.flavor.clone(),
+        old_flavor: None,
+        key_name: plan.keypair.as_ref().map(|k| k.name.clone()),
+        key_data: plan.keypair.as_ref().map(|k| k.public_key.clone()),
+        user_data: req.user_data.clone(),
+        metadata: req.metadata.clone().unwrap_or_default(),
+        tags: req.tags.clone().unwrap_or_default(),
+        security_groups: common.security_groups.clone(),
+        availability_zone: plan.zone.clone(),
+        config_drive: common.config_drive,
+        disk_config: req.disk_config.clone().unwrap_or_else(|| "MANUAL".into()),
+        access_ipv4: req.access_ipv4.clone().unwrap_or_default(),
+        access_ipv6: canonical_ipv6(req.access_ipv6.clone().unwrap_or_default()),
+        vm_state: VmState::Building,
+        task_state: Some(TaskState::Scheduling),
+        power_state: 0,
+        locked: false,
+        locked_reason: None,
+        locked_by: None,
+        launch_index: i,
+        reservation_id: common.reservation_id.clone(),
+        fault: None,
+        ports: vec![],
+        requested_networks: common.requested.clone(),
+        server_group: plan.group.clone(),
+        rescue_image_id: None,
+        shelved_image_id: None,
+        rebuild_image_id: None,
+        volume_overlays: BTreeMap::new(),
+        block_devices: own_new_volumes(&plan.block_devices),
+        pinned_availability_zone: plan.pinned_zone.clone(),
+        scheduler_hints: plan.hints.clone(),
+        image_properties: common.image_properties.clone(),
+        attached_delete_on_termination: Default::default(),
+        progress: 0,
+        created_at: common.now.clone(),
+        updated_at: common.now.clone(),
+        launched_at: None,
+        terminated_at: None,
+        deleted_at: None,
+        generation: 1,
+    }
+}
+
+/// Each server gets its own new volumes: a fresh id on every mapping without one.
+fn own_new_volumes(devices: &[BlockDevice]) -> Vec<BlockDevice> {
+    devices
+        .iter()
+        .cloned()
+        .map(|mut d| {
+            if d.volume_id.is_empty() {
+                d.volume_id = uuid::Uuid::new_v4().to_string();
+            }
+            d
+        })
+        .collect()
+}
+
+/// Stores one new server, its instance name from the row sequence, its group
+/// membership and its "create" action.
+fn insert_created_server(
+    c: &rusqlite::Connection,
+    mut s: Server,
+    ctx: &RequestContext,
+    request_id: &str,
+    now: &str,
+) -> ApiResult<Server> {
+    let seq = store::server_insert(c, &s)?;
+    s.instance_name = format!("instance-{seq:08x}");
+    store::server_put(c, &mut s)?;
+    if let Some(g) = &s.server_group {
+        match super::server_groups::add_member(c, g, &s.id, ctx) {
+            Ok(()) => {}
+            // The scheduler's answer for a policy this one host cannot
+            // meet: the server exists, in ERROR with NoValidHost.
+            Err(ApiError::Conflict(m)) => {
+                s.vm_state = VmState::Error;
+                s.task_state = None;
+                s.fault = Some(ServerFault {
+                    code: 500,
+                    message: "No valid host was found. ".into(),
+                    details: m,
+                    created: now.to_owned(),
+                });
+                store::server_put(c, &mut s)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    store::action_put(c, &new_action(&s, "create", request_id, ctx))?;
+    Ok(s)
+}
+
+/// The request checks Nova's schema and API make before anything is read: the
+/// name, the fields each microversion allows, metadata, user data, config drive.
+/// Returns the server name.
+fn check_create_request(req: &ServerCreate, mv: Microversion) -> ApiResult<String> {
+    let name = req.name.clone().ok_or_else(|| {
+        ApiError::bad_request(
+            "Invalid input for field/attribute name. 'name' is a required property.",
+        )
+    })?;
+    check_name(&name)?;
+    check_description(&req.description)?;
+    check_create_microversion(req, mv)?;
+    check_hostname(&req.hostname, mv)?;
+    check_tags(req.tags.as_deref().unwrap_or_default())?;
+    check_access(&req.disk_config, &req.access_ipv4, &req.access_ipv6)?;
+    check_metadata(&req.metadata.clone().unwrap_or_default())?;
+    if let Some(ud) = &req.user_data {
+        check_user_data(ud)?;
+    }
+    config_drive(&req.config_drive)?;
+    Ok(name)
+}
+
+/// The create fields that came or went with a microversion: `description` (2.19),
+/// `tags` (2.52), `personality` (gone in 2.57), `host`/`hypervisor_hostname` (2.74).
+fn check_create_microversion(req: &ServerCreate, mv: Microversion) -> ApiResult<()> {
+    if req.description.is_some() && !mv.at_least(19) {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute description: needs microversion 2.19.",
+        ));
+    }
+    if req.tags.is_some() && !mv.at_least(52) {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute tags: needs microversion 2.52.",
+        ));
+    }
+    if req.personality.is_some() && mv.at_least(57) {
+        return Err(ApiError::bad_request(
+            "Additional properties are not allowed ('personality' was unexpected).",
+        ));
+    }
+    if (req.host.is_some() || req.hypervisor_hostname.is_some()) && !mv.at_least(74) {
+        return Err(ApiError::bad_request(
+            "Additional properties are not allowed ('host' was unexpected).",
+        ));
+    }
+    Ok(())
+}
+
+/// User data must be base 64 of at most 64 KiB.
+fn check_user_data(ud: &str) -> ApiResult<()> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(ud.trim())
+        .map_err(|_| ApiError::bad_request("User data needs to be valid base 64."))?;
+    if raw.len() > 65535 {
+        return Err(ApiError::bad_request(
+            "User data too large. User data must be no larger than 65535 bytes once base64 encoded.",
+        ));
+    }
+    Ok(())
+}
+
+/// `min_count`/`max_count` as (min, max), 1 by default.
+fn create_counts(req: &ServerCreate) -> ApiResult<(u32, u32)> {
+    let min = count(&req.min_count, "min_count")?.unwrap_or(1);
+    let max = count(&req.max_count, "max_count")?.unwrap_or(min);
+    if min > max {
+        return Err(ApiError::bad_request("min_count must be <= max_count"));
+    }
+    if req.hostname.is_some() && max > 1 {
+        return Err(ApiError::bad_request(
+            "Unable to allocate a single hostname to multiple instances",
+        ));
+    }
+    Ok((min, max))
+}
+
+/// More than one server cannot share a port the request names.
+fn check_multi_create_ports(max: u32, networks: &RequestedNetworks) -> ApiResult<()> {
+    if max > 1
+        && matches!(networks, RequestedNetworks::List(n) if n.iter().any(|x| matches!(x, RequestedNic::Port { .. })))
+    {
+        return Err(ApiError::bad_request(
+            "Multiple instances cannot use the same port: max_count > 1 with a port.",
+        ));
+    }
+    Ok(())
+}
+
+/// More than one server cannot attach the same existing volume.
+fn check_multi_create_volumes(max: u32, block_devices: &[BlockDevice]) -> ApiResult<()> {
+    if max > 1
+        && block_devices
+            .iter()
+            .any(|d| d.source == BlockSource::Existing)
+    {
+        return Err(ApiError::bad_request(
+            "Multiple instances cannot attach the same volume: max_count > 1 with a volume mapping.",
+        ));
+    }
+    Ok(())
+}
+
+/// Nova's request spec keeps the zone the create named: the server stays pinned
+/// to it.
+fn pinned_zone(req: &ServerCreate) -> Option<String> {
+    req.availability_zone
+        .as_deref()
+        .and_then(|az| az.split(':').next())
+        .filter(|az| !az.is_empty())
+        .map(str::to_owned)
+}
+
 impl ComputeService {
     /// Validates a create against the image, flavor, network and keypair services.
     pub async fn server_create_plan(
@@ -662,77 +945,12 @@ impl ComputeService {
             return Err(ApiError::forbidden());
         }
         let project = caller_project(ctx)?;
-        let name = req.name.clone().ok_or_else(|| {
-            ApiError::bad_request(
-                "Invalid input for field/attribute name. 'name' is a required property.",
-            )
-        })?;
-        check_name(&name)?;
-        check_description(&req.description)?;
-        if req.description.is_some() && !mv.at_least(19) {
-            return Err(ApiError::bad_request(
-                "Invalid input for field/attribute description: needs microversion 2.19.",
-            ));
-        }
-        if req.tags.is_some() && !mv.at_least(52) {
-            return Err(ApiError::bad_request(
-                "Invalid input for field/attribute tags: needs microversion 2.52.",
-            ));
-        }
-        if req.personality.is_some() && mv.at_least(57) {
-            return Err(ApiError::bad_request(
-                "Additional properties are not allowed ('personality' was unexpected).",
-            ));
-        }
-        if (req.host.is_some() || req.hypervisor_hostname.is_some()) && !mv.at_least(74) {
-            return Err(ApiError::bad_request(
-                "Additional properties are not allowed ('host' was unexpected).",
-            ));
-        }
-        check_hostname(&req.hostname, mv)?;
-        check_tags(req.tags.as_deref().unwrap_or_default())?;
-        check_access(&req.disk_config, &req.access_ipv4, &req.access_ipv6)?;
-        let metadata = req.metadata.clone().unwrap_or_default();
-        check_metadata(&metadata)?;
-        if let Some(ud) = &req.user_data {
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(ud.trim())
-                .map_err(|_| ApiError::bad_request("User data needs to be valid base 64."))?;
-            if raw.len() > 65535 {
-                return Err(ApiError::bad_request(
-                    "User data too large. User data must be no larger than 65535 bytes once base64 encoded.",
-                ));
-            }
-        }
-        config_drive(&req.config_drive)?;
-        let min = count(&req.min_count, "min_count")?.unwrap_or(1);
-        let max = count(&req.max_count, "max_count")?.unwrap_or(min);
-        if min > max {
-            return Err(ApiError::bad_request("min_count must be <= max_count"));
-        }
-        if req.hostname.is_some() && max > 1 {
-            return Err(ApiError::bad_request(
-                "Unable to allocate a single hostname to multiple instances",
-            ));
-        }
+        let name = check_create_request(&req, mv)?;
+        let (min, max) = create_counts(&req)?;
         let networks = parse_networks(&req.networks, mv)?;
-        if max > 1
-            && matches!(&networks, RequestedNetworks::List(n) if n.iter().any(|x| matches!(x, RequestedNic::Port { .. })))
-        {
-            return Err(ApiError::bad_request(
-                "Multiple instances cannot use the same port: max_count > 1 with a port.",
-            ));
-        }
+        check_multi_create_ports(max, &networks)?;
         let (image_id, block_devices) = parse_block_devices(&req)?;
-        if max > 1
-            && block_devices
-                .iter()
-                .any(|d| d.source == BlockSource::Existing)
-        {
-            return Err(ApiError::bad_request(
-                "Multiple instances cannot attach the same volume: max_count > 1 with a volume mapping.",
-            ));
-        }
+        check_multi_create_volumes(max, &block_devices)?;
         let flavor_ref = flavor_id(&req.flavor_ref)?;
         let hints = body
             .scheduler_hints
@@ -749,27 +967,53 @@ impl ComputeService {
             None => None,
         };
         self.check_block_devices(ctx, &block_devices).await?;
-        let flavor = {
-            let ctx = ctx.clone();
-            let id = flavor_ref.clone();
-            self.read(move |c| super::flavors::flavor_for_boot(c, &ctx, &id))
-                .await?
-        };
+        let flavor = self.flavor_for_boot(ctx, flavor_ref).await?;
         if let Some(image) = &image {
             check_image_fits(image, &flavor)?;
         }
         let keypair = match &req.key_name {
             None => None,
-            Some(k) => {
-                let user = ctx.user.id.clone();
-                let k = k.clone();
-                Some(
-                    self.read(move |c| super::keypairs::keypair_for_boot(c, &user, &k))
-                        .await?,
-                )
-            }
+            Some(k) => Some(self.keypair_for_boot(ctx, k.clone()).await?),
         };
         self.check_networks(ctx, &networks, &req).await?;
+        self.check_create_quota(project, min, &flavor).await?;
+        Ok(CreatePlan {
+            name,
+            image,
+            block_devices,
+            flavor,
+            networks,
+            keypair,
+            count: max,
+            pinned_zone: pinned_zone(&req),
+            req,
+            group,
+            hints: crate::compute::model::request_spec_hints(&hints),
+            zone,
+        })
+    }
+
+    /// The flavor a server boots with, as the caller may use it.
+    async fn flavor_for_boot(&self, ctx: &RequestContext, id: String) -> ApiResult<Flavor> {
+        let ctx = ctx.clone();
+        self.read(move |c| super::flavors::flavor_for_boot(c, &ctx, &id))
+            .await
+    }
+
+    /// The caller's key pair a server boots with.
+    async fn keypair_for_boot(&self, ctx: &RequestContext, name: String) -> ApiResult<Keypair> {
+        let user = ctx.user.id.clone();
+        self.read(move |c| super::keypairs::keypair_for_boot(c, &user, &name))
+            .await
+    }
+
+    /// The project's instance, core and RAM quota must hold `min` more servers.
+    async fn check_create_quota(
+        &self,
+        project: String,
+        min: u32,
+        flavor: &Flavor,
+    ) -> ApiResult<()> {
         let (vcpus, ram) = (flavor.vcpus, flavor.ram);
         self.read(move |c| {
             super::quotas::check_server_quota(
@@ -780,29 +1024,7 @@ impl ComputeService {
                 ram * i64::from(min),
             )
         })
-        .await?;
-        // Nova's request spec keeps the zone the create named: the server stays
-        // pinned to it.
-        let pinned_zone = req
-            .availability_zone
-            .as_deref()
-            .and_then(|az| az.split(':').next())
-            .filter(|az| !az.is_empty())
-            .map(str::to_owned);
-        Ok(CreatePlan {
-            name,
-            image,
-            block_devices,
-            flavor,
-            networks,
-            keypair,
-            count: max,
-            req,
-            group,
-            pinned_zone,
-            hints: crate::compute::model::request_spec_hints(&hints),
-            zone,
-        })
+        .await
     }
 
     /// The active image a server boots from (Nova's 400s otherwise).
@@ -970,146 +1192,17 @@ impl ComputeService {
         networks: RequestedNetworks,
         request_id: String,
     ) -> ApiResult<Vec<Server>> {
-        let project = caller_project(ctx)?;
-        let ctx = ctx.clone();
-        let now = crate::http::time::iso_seconds(chrono::Utc::now());
-        let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let requested = match &networks {
-            RequestedNetworks::Auto => Value::String("auto".into()),
-            RequestedNetworks::Any => Value::String("any".into()),
-            RequestedNetworks::None => Value::String("none".into()),
-            RequestedNetworks::List(n) => {
-                serde_json::to_value(n).map_err(|e| ApiError::Internal(e.into()))?
-            }
-        };
-        let security_groups: Vec<String> = plan
-            .req
-            .security_groups
-            .iter()
-            .flatten()
-            .map(|g| g.name.clone())
+        let common = CreateCommon::new(ctx, &plan, &networks)?;
+        let servers: Vec<Server> = (0..plan.count)
+            .map(|i| new_server(&plan, &common, i))
             .collect();
-        let cfg_drive = config_drive(&plan.req.config_drive)?;
-        let group = plan.group.clone();
-        let mut servers = Vec::new();
-        for i in 0..plan.count {
-            let name = if plan.count > 1 {
-                format!("{}-{}", plan.name, i + 1)
-            } else {
-                plan.name.clone()
-            };
-            servers.push(Server {
-                id: uuid::Uuid::new_v4().to_string(),
-                instance_name: String::new(),
-                hostname: plan
-                    .req
-                    .hostname
-                    .clone()
-                    .unwrap_or_else(|| hostname_for(&name)),
-                name,
-                description: plan.req.description.clone(),
-                project_id: project.clone(),
-                user_id: ctx.user.id.clone(),
-                image_id: plan
-                    .image
-                    .as_ref()
-                    .map(|i| i.id.clone())
-                    .unwrap_or_default(),
-                flavor: plan.flavor.clone(),
-                old_flavor: None,
-                key_name: plan.keypair.as_ref().map(|k| k.name.clone()),
-                key_data: plan.keypair.as_ref().map(|k| k.public_key.clone()),
-                user_data: plan.req.user_data.clone(),
-                metadata: plan.req.metadata.clone().unwrap_or_default(),
-                tags: plan.req.tags.clone().unwrap_or_default(),
-                security_groups: if security_groups.is_empty() {
-                    vec!["default".into()]
-                } else {
-                    security_groups.clone()
-                },
-                availability_zone: plan.zone.clone(),
-                config_drive: cfg_drive,
-                disk_config: plan
-                    .req
-                    .disk_config
-                    .clone()
-                    .unwrap_or_else(|| "MANUAL".into()),
-                access_ipv4: plan.req.access_ipv4.clone().unwrap_or_default(),
-                access_ipv6: canonical_ipv6(plan.req.access_ipv6.clone().unwrap_or_default()),
-                vm_state: VmState::Building,
-                task_state: Some(TaskState::Scheduling),
-                power_state: 0,
-                locked: false,
-                locked_reason: None,
-                locked_by: None,
-                launch_index: i,
-                reservation_id: reservation_id.clone(),
-                fault: None,
-                ports: vec![],
-                requested_networks: requested.clone(),
-                server_group: group.clone(),
-                rescue_image_id: None,
-                shelved_image_id: None,
-                rebuild_image_id: None,
-                volume_overlays: BTreeMap::new(),
-                // Each server gets its own new volumes.
-                block_devices: plan
-                    .block_devices
-                    .iter()
-                    .cloned()
-                    .map(|mut d| {
-                        if d.volume_id.is_empty() {
-                            d.volume_id = uuid::Uuid::new_v4().to_string();
-                        }
-                        d
-                    })
-                    .collect(),
-                pinned_availability_zone: plan.pinned_zone.clone(),
-                scheduler_hints: plan.hints.clone(),
-                image_properties: plan
-                    .image
-                    .as_ref()
-                    .map(|i| crate::compute::model::image_properties(&i.properties))
-                    .unwrap_or_default(),
-                attached_delete_on_termination: Default::default(),
-                progress: 0,
-                created_at: now.clone(),
-                updated_at: now.clone(),
-                launched_at: None,
-                terminated_at: None,
-                deleted_at: None,
-                generation: 1,
-            });
-        }
+        let ctx = ctx.clone();
+        let now = common.now;
         self.write(move |c| {
-            let mut out = Vec::new();
-            for mut s in servers {
-                let seq = store::server_insert(c, &s)?;
-                s.instance_name = format!("instance-{seq:08x}");
-                store::server_put(c, &mut s)?;
-                if let Some(g) = &s.server_group {
-                    match super::server_groups::add_member(c, g, &s.id, &ctx) {
-                        Ok(()) => {}
-                        // The scheduler's answer for a policy this one host cannot
-                        // meet: the server exists, in ERROR with NoValidHost.
-                        Err(ApiError::Conflict(m)) => {
-                            s.vm_state = VmState::Error;
-                            s.task_state = None;
-                            s.fault = Some(ServerFault {
-                                code: 500,
-                                message: "No valid host was found. ".into(),
-                                details: m,
-                                created: now.clone(),
-                            });
-                            store::server_put(c, &mut s)?;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                store::action_put(c, &new_action(&s, "create", &request_id, &ctx))?;
-                out.push(s);
-            }
-            Ok(out)
+            servers
+                .into_iter()
+                .map(|s| insert_created_server(c, s, &ctx, &request_id, &now))
+                .collect()
         })
         .await
     }
