@@ -298,75 +298,82 @@ pub fn parse_networks(v: &Option<Value>, mv: Microversion) -> ApiResult<Requeste
         None => Ok(RequestedNetworks::Any),
         Some(Value::String(s)) if mv.at_least(37) && s == "auto" => Ok(RequestedNetworks::Auto),
         Some(Value::String(s)) if mv.at_least(37) && s == "none" => Ok(RequestedNetworks::None),
-        Some(Value::Array(items)) => {
-            let mut nics = Vec::new();
-            for item in items {
-                let obj = item.as_object().ok_or_else(|| {
-                    ApiError::bad_request(
-                        "Invalid input for field/attribute networks. Each entry must be an object.",
-                    )
-                })?;
-                for key in obj.keys() {
-                    if !["uuid", "port", "fixed_ip", "tag"].contains(&key.as_str()) {
-                        return Err(ApiError::bad_request(format!(
-                            "Invalid input for field/attribute networks. Additional properties are not allowed ('{key}' was unexpected)."
-                        )));
-                    }
-                }
-                let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
-                let tag = text("tag");
-                if tag.is_some() && !mv.at_least(32) {
-                    return Err(ApiError::bad_request(
-                        "Invalid input for field/attribute networks. 'tag' needs microversion 2.32.",
-                    ));
-                }
-                match (text("port"), text("uuid")) {
-                    (Some(port), _) => {
-                        if !is_uuid(&port) {
-                            return Err(ApiError::bad_request(format!(
-                                "Bad networks format: port uuid ({port}) is not in proper format"
-                            )));
-                        }
-                        if obj.contains_key("fixed_ip") {
-                            return Err(ApiError::bad_request(
-                                "Specified Fixed IP cannot be used with port: the port already has a Fixed IP allocated.",
-                            ));
-                        }
-                        nics.push(RequestedNic::Port { id: port, tag });
-                    }
-                    (None, Some(net)) => {
-                        if !is_uuid(&net) {
-                            return Err(ApiError::bad_request(format!(
-                                "Bad networks format: network uuid is not in proper format ({net})"
-                            )));
-                        }
-                        let fixed_ip = text("fixed_ip");
-                        if let Some(ip) = &fixed_ip
-                            && ip.parse::<std::net::IpAddr>().is_err()
-                        {
-                            return Err(ApiError::bad_request(format!(
-                                "Invalid fixed IP address ({ip})"
-                            )));
-                        }
-                        nics.push(RequestedNic::Network {
-                            id: net,
-                            fixed_ip,
-                            tag,
-                        });
-                    }
-                    (None, None) => {
-                        return Err(ApiError::bad_request(
-                            "Bad networks format: each entry needs a 'uuid' or a 'port'.",
-                        ));
-                    }
-                }
-            }
-            Ok(RequestedNetworks::List(nics))
-        }
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| parse_nic(item, mv))
+            .collect::<ApiResult<Vec<_>>>()
+            .map(RequestedNetworks::List),
         Some(other) => Err(ApiError::bad_request(format!(
             "Invalid input for field/attribute networks. Value: {other}. It must be 'auto', 'none' or a list."
         ))),
     }
+}
+
+/// One entry of `networks`: a port, or a network with an optional fixed IP.
+fn parse_nic(item: &Value, mv: Microversion) -> ApiResult<RequestedNic> {
+    let obj = item.as_object().ok_or_else(|| {
+        ApiError::bad_request(
+            "Invalid input for field/attribute networks. Each entry must be an object.",
+        )
+    })?;
+    for key in obj.keys() {
+        if !["uuid", "port", "fixed_ip", "tag"].contains(&key.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute networks. Additional properties are not allowed ('{key}' was unexpected)."
+            )));
+        }
+    }
+    let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
+    let tag = text("tag");
+    if tag.is_some() && !mv.at_least(32) {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute networks. 'tag' needs microversion 2.32.",
+        ));
+    }
+    match (text("port"), text("uuid")) {
+        (Some(port), _) => {
+            if !is_uuid(&port) {
+                return Err(ApiError::bad_request(format!(
+                    "Bad networks format: port uuid ({port}) is not in proper format"
+                )));
+            }
+            if obj.contains_key("fixed_ip") {
+                return Err(ApiError::bad_request(
+                    "Specified Fixed IP cannot be used with port: the port already has a Fixed IP allocated.",
+                ));
+            }
+            Ok(RequestedNic::Port { id: port, tag })
+        }
+        (None, Some(net)) => network_nic(net, text("fixed_ip"), tag),
+        (None, None) => Err(ApiError::bad_request(
+            "Bad networks format: each entry needs a 'uuid' or a 'port'.",
+        )),
+    }
+}
+
+/// A NIC on network `net`, with the fixed IP asked for if any.
+fn network_nic(
+    net: String,
+    fixed_ip: Option<String>,
+    tag: Option<String>,
+) -> ApiResult<RequestedNic> {
+    if !is_uuid(&net) {
+        return Err(ApiError::bad_request(format!(
+            "Bad networks format: network uuid is not in proper format ({net})"
+        )));
+    }
+    if let Some(ip) = &fixed_ip
+        && ip.parse::<std::net::IpAddr>().is_err()
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid fixed IP address ({ip})"
+        )));
+    }
+    Ok(RequestedNic::Network {
+        id: net,
+        fixed_ip,
+        tag,
+    })
 }
 
 /// Nova's 400 for a block device mapping it cannot honour.
@@ -421,77 +428,15 @@ pub fn parse_block_devices(req: &ServerCreate) -> ApiResult<(Option<String>, Vec
     let mut devices = Vec::new();
     let mut boot_entries = 0;
     for b in req.block_device_mapping_v2.iter().flatten() {
-        let source = b.source_type.as_deref().unwrap_or("volume");
-        if !["volume", "image", "snapshot", "blank"].contains(&source) {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input for field/attribute source_type. Value: {source}. '{source}' is not one of ['volume', 'image', 'snapshot', 'blank']"
-            )));
-        }
-        let dest = b.destination_type.as_deref();
-        if let Some(d) = dest.filter(|d| !["local", "volume"].contains(d)) {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input for field/attribute destination_type. Value: {d}. '{d}' is not one of ['local', 'volume']"
-            )));
-        }
-        let index = boot_index(b)?;
-        let size = volume_size(b)?;
+        let (index, mapping) = parse_mapping(b)?;
         if index == Some(0) {
             boot_entries += 1;
         }
-        let uuid = || {
-            b.uuid.clone().filter(|u| is_uuid(u)).ok_or_else(|| {
-                bdm_invalid(&format!(
-                    "a {source} mapping needs the uuid of its {source}."
-                ))
-            })
-        };
-        let source = match (source, dest) {
-            ("image", Some("local") | None) => {
-                if index != Some(0) {
-                    return Err(bdm_invalid("Mapping image to local is not supported."));
-                }
-                local_boot_image = Some(uuid()?);
-                continue;
-            }
-            ("blank", Some("local") | None) => {
-                if index == Some(0) {
-                    return Err(ApiError::bad_request(
-                        "Blank boot devices are not supported.",
-                    ));
-                }
-                // Ephemeral and swap disks beside the root disk are not made.
-                continue;
-            }
-            ("volume", Some("local")) | ("snapshot", Some("local")) => {
-                return Err(bdm_invalid(&format!(
-                    "Mapping {source} to local is not supported."
-                )));
-            }
-            ("volume", _) => BlockSource::Existing,
-            ("image", Some("volume")) => BlockSource::Image { id: uuid()? },
-            ("snapshot", _) => BlockSource::Snapshot { id: uuid()? },
-            _ => BlockSource::Blank,
-        };
-        if matches!(source, BlockSource::Image { .. } | BlockSource::Blank) && size == 0 {
-            return Err(ApiError::bad_request(
-                "Images with destination_type 'volume' need to have a non-zero size specified",
-            ));
+        match mapping {
+            Mapping::LocalImage(id) => local_boot_image = Some(id),
+            Mapping::NotMade => {}
+            Mapping::Volume(d) => devices.push(d),
         }
-        devices.push(BlockDevice {
-            volume_id: if source == BlockSource::Existing {
-                uuid()?
-            } else {
-                String::new()
-            },
-            boot_index: index,
-            source,
-            size,
-            volume_type: b.volume_type.clone(),
-            // Nova's default for a mapping the API is given.
-            delete_on_termination: b.delete_on_termination.unwrap_or(false),
-            device_name: b.device_name.clone().filter(|d| !d.is_empty()),
-            tag: b.tag.clone(),
-        });
     }
     if boot_entries > 1 {
         return Err(bdm_invalid(
@@ -510,20 +455,121 @@ pub fn parse_block_devices(req: &ServerCreate) -> ApiResult<(Option<String>, Vec
             ));
         }
     };
-    let image = match image {
-        None => None,
-        Some(image) => {
-            // imageRef may be a URL ending in the id, as in the v2.0 API.
-            let id = image.rsplit('/').next().unwrap_or(&image).to_owned();
-            if !is_uuid(&id) {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid imageRef provided: {image}"
-                )));
-            }
-            Some(id)
-        }
+    Ok((image.map(|i| image_id_of(&i)).transpose()?, devices))
+}
+
+/// The image id of an `imageRef`, which may be a URL ending in the id (as in the
+/// v2.0 API).
+fn image_id_of(image: &str) -> ApiResult<String> {
+    let id = image.rsplit('/').next().unwrap_or(image).to_owned();
+    if !is_uuid(&id) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid imageRef provided: {image}"
+        )));
+    }
+    Ok(id)
+}
+
+/// What one block device mapping asks for.
+enum Mapping {
+    /// The image of the local root disk.
+    LocalImage(String),
+    /// A local disk beside the root disk (ephemeral or swap), which is not made.
+    NotMade,
+    /// A volume to attach (made first unless it exists).
+    Volume(BlockDevice),
+}
+
+/// The schema's enums for `source_type` and `destination_type`.
+fn check_mapping_types(source: &str, dest: Option<&str>) -> ApiResult<()> {
+    if !["volume", "image", "snapshot", "blank"].contains(&source) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute source_type. Value: {source}. '{source}' is not one of ['volume', 'image', 'snapshot', 'blank']"
+        )));
+    }
+    if let Some(d) = dest.filter(|d| !["local", "volume"].contains(d)) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute destination_type. Value: {d}. '{d}' is not one of ['local', 'volume']"
+        )));
+    }
+    Ok(())
+}
+
+/// One entry of `block_device_mapping_v2` and its boot index, by Nova's schema
+/// and `_validate_bdm`.
+fn parse_mapping(b: &BlockDeviceMapping) -> ApiResult<(Option<i64>, Mapping)> {
+    let source = b.source_type.as_deref().unwrap_or("volume");
+    let dest = b.destination_type.as_deref();
+    check_mapping_types(source, dest)?;
+    let index = boot_index(b)?;
+    let size = volume_size(b)?;
+    let uuid = || {
+        b.uuid.clone().filter(|u| is_uuid(u)).ok_or_else(|| {
+            bdm_invalid(&format!(
+                "a {source} mapping needs the uuid of its {source}."
+            ))
+        })
     };
-    Ok((image, devices))
+    let source = match (source, dest) {
+        ("image", Some("local") | None) => {
+            if index != Some(0) {
+                return Err(bdm_invalid("Mapping image to local is not supported."));
+            }
+            return Ok((index, Mapping::LocalImage(uuid()?)));
+        }
+        ("blank", Some("local") | None) => {
+            if index == Some(0) {
+                return Err(ApiError::bad_request(
+                    "Blank boot devices are not supported.",
+                ));
+            }
+            return Ok((index, Mapping::NotMade));
+        }
+        ("volume", Some("local")) | ("snapshot", Some("local")) => {
+            return Err(bdm_invalid(&format!(
+                "Mapping {source} to local is not supported."
+            )));
+        }
+        ("volume", _) => BlockSource::Existing,
+        ("image", Some("volume")) => BlockSource::Image { id: uuid()? },
+        ("snapshot", _) => BlockSource::Snapshot { id: uuid()? },
+        _ => BlockSource::Blank,
+    };
+    if matches!(source, BlockSource::Image { .. } | BlockSource::Blank) && size == 0 {
+        return Err(ApiError::bad_request(
+            "Images with destination_type 'volume' need to have a non-zero size specified",
+        ));
+    }
+    let volume_id = if source == BlockSource::Existing {
+        uuid()?
+    } else {
+        String::new()
+    };
+    Ok((
+        index,
+        Mapping::Volume(volume_device(b, volume_id, index, source, size)),
+    ))
+}
+
+/// The volume a mapping attaches, as the server records it.
+fn volume_device(
+    b: &BlockDeviceMapping,
+    volume_id: String,
+    boot_index: Option<i64>,
+    source: BlockSource,
+    size: i64,
+) -> BlockDevice {
+    BlockDevice {
+        volume_id,
+        boot_index,
+        source,
+        size,
+        volume_type: b.volume_type.clone(),
+        // Nova's default for a mapping the API is given.
+        delete_on_termination: b.delete_on_termination.unwrap_or(false),
+        device_name: b.device_name.clone().filter(|d| !d.is_empty()),
+        tag: b.tag.clone(),
+    }
 }
 
 fn flavor_id(v: &Option<Value>) -> ApiResult<String> {
