@@ -146,48 +146,8 @@ pub async fn project_edit(
                 .value(yes(p["enabled"] != Value::Bool(false))),
         ],
     );
-    let add = UiForm::new(
-        "project-member-add",
-        "Add Member",
-        &format!("{here}/members"),
-        "Add",
-        vec![
-            Field::select(
-                "user",
-                "User",
-                options(list(&users, "users"), "id", |u| s(u, "name").to_owned()),
-            ),
-            Field::select(
-                "role",
-                "Role",
-                options(list(&roles, "roles"), "id", |r| s(r, "name").to_owned()),
-            )
-            .value(
-                list(&roles, "roles")
-                    .iter()
-                    .find(|r| s(r, "name") == "member")
-                    .map_or("", |r| s(r, "id")),
-            ),
-        ],
-    );
-    let mut members = Table::new("project-members", "Members", vec!["User", "Role"]);
-    members.empty = "No user has a role on this project.".into();
-    for (i, a) in list(&assignments.unwrap_or_default(), "role_assignments")
-        .iter()
-        .enumerate()
-    {
-        let Some(u) = a.get("user") else { continue };
-        members.row(
-            &i.to_string(),
-            vec![Cell::from(s(u, "name")), Cell::from(s(&a["role"], "name"))],
-            vec![
-                Action::new("Remove", format!("{here}/members/remove"))
-                    .field("user", s(u, "id"))
-                    .field("role", s(&a["role"], "id"))
-                    .danger(),
-            ],
-        );
-    }
+    let add = member_add_form(&here, &users, &roles);
+    let members = members_table(&here, &assignments.unwrap_or_default());
     let title = format!("Project {}", s(p, "name"));
     let quotas = UiForm::new(
         "project-quotas-link",
@@ -205,6 +165,54 @@ pub async fn project_edit(
         vec![members],
     )
     .await
+}
+
+/// Give a user a role on the project (the `member` role chosen first).
+fn member_add_form(here: &str, users: &Value, roles: &Value) -> UiForm {
+    UiForm::new(
+        "project-member-add",
+        "Add Member",
+        &format!("{here}/members"),
+        "Add",
+        vec![
+            Field::select(
+                "user",
+                "User",
+                options(list(users, "users"), "id", |u| s(u, "name").to_owned()),
+            ),
+            Field::select(
+                "role",
+                "Role",
+                options(list(roles, "roles"), "id", |r| s(r, "name").to_owned()),
+            )
+            .value(
+                list(roles, "roles")
+                    .iter()
+                    .find(|r| s(r, "name") == "member")
+                    .map_or("", |r| s(r, "id")),
+            ),
+        ],
+    )
+}
+
+/// The project's user role assignments, each removable.
+fn members_table(here: &str, assignments: &Value) -> Table {
+    let mut members = Table::new("project-members", "Members", vec!["User", "Role"]);
+    members.empty = "No user has a role on this project.".into();
+    for (i, a) in list(assignments, "role_assignments").iter().enumerate() {
+        let Some(u) = a.get("user") else { continue };
+        members.row(
+            &i.to_string(),
+            vec![Cell::from(s(u, "name")), Cell::from(s(&a["role"], "name"))],
+            vec![
+                Action::new("Remove", format!("{here}/members/remove"))
+                    .field("user", s(u, "id"))
+                    .field("role", s(&a["role"], "id"))
+                    .danger(),
+            ],
+        );
+    }
+    members
 }
 
 /// `POST /dashboard/admin/projects/{id}`: name, description, enabled.
