@@ -375,6 +375,28 @@ pub async fn user_create(State(d): State<Dash>, p: Posted) -> PageResult {
     back(&format!("/dashboard/admin/users/{uid}"))
 }
 
+/// The user's role assignments and where each holds (project, domain or system).
+fn user_roles_table(assignments: &Value) -> Table {
+    let mut roles = Table::new("user-roles", "Role Assignments", vec!["Role", "On"]);
+    roles.empty = "This user holds no role.".into();
+    for (i, a) in list(assignments, "role_assignments").iter().enumerate() {
+        let scope = &a["scope"];
+        let on = if let Some(p) = scope.get("project") {
+            format!("project {}", s(p, "name"))
+        } else if let Some(dm) = scope.get("domain") {
+            format!("domain {}", s(dm, "name"))
+        } else {
+            "system".to_owned()
+        };
+        roles.row(
+            &i.to_string(),
+            vec![Cell::from(s(&a["role"], "name")), Cell::from(on)],
+            vec![],
+        );
+    }
+    roles
+}
+
 /// `GET /dashboard/admin/users/{id}`: edit form (a new password only when typed)
 /// and the user's role assignments.
 pub async fn user_edit(
@@ -421,26 +443,7 @@ pub async fn user_edit(
                 .value(yes(u["enabled"] != Value::Bool(false))),
         ],
     );
-    let mut roles = Table::new("user-roles", "Role Assignments", vec!["Role", "On"]);
-    roles.empty = "This user holds no role.".into();
-    for (i, a) in list(&assignments.unwrap_or_default(), "role_assignments")
-        .iter()
-        .enumerate()
-    {
-        let scope = &a["scope"];
-        let on = if let Some(p) = scope.get("project") {
-            format!("project {}", s(p, "name"))
-        } else if let Some(dm) = scope.get("domain") {
-            format!("domain {}", s(dm, "name"))
-        } else {
-            "system".to_owned()
-        };
-        roles.row(
-            &i.to_string(),
-            vec![Cell::from(s(&a["role"], "name")), Cell::from(on)],
-            vec![],
-        );
-    }
+    let roles = user_roles_table(&assignments.unwrap_or_default());
     let title = format!("User {}", s(u, "name"));
     edit_page(&d, &sess, "admin-users", &title, vec![edit], vec![roles]).await
 }
@@ -865,17 +868,7 @@ pub async fn flavor_update(State(d): State<Dash>, Path(id): Path<String>, p: Pos
         "swap": size("swap", "Swap")?,
         "os-flavor-access:is_public": public,
     });
-    let mut was = json!({
-        "id": s(fl, "id"),
-        "name": s(fl, "name"),
-        "vcpus": fl["vcpus"],
-        "ram": fl["ram"],
-        "disk": fl["disk"],
-        "OS-FLV-EXT-DATA:ephemeral": fl.get("OS-FLV-EXT-DATA:ephemeral").cloned().unwrap_or(json!(0)),
-        // Nova shows no swap as "".
-        "swap": if fl["swap"].is_number() { fl["swap"].clone() } else { json!(0) },
-        "os-flavor-access:is_public": public,
-    });
+    let mut was = flavor_as_was(fl, public);
     if let Some(desc) = fl.get("description").filter(|v| v.is_string()) {
         body["description"] = desc.clone();
         was["description"] = desc.clone();
@@ -891,6 +884,21 @@ pub async fn flavor_update(State(d): State<Dash>, Path(id): Path<String>, p: Pos
         access,
     };
     replace_flavor(&d, t, &seg, new, old).await
+}
+
+/// The flavor's body as it was, to make it again should Nova refuse an edit.
+fn flavor_as_was(fl: &Value, public: bool) -> Value {
+    json!({
+        "id": s(fl, "id"),
+        "name": s(fl, "name"),
+        "vcpus": fl["vcpus"],
+        "ram": fl["ram"],
+        "disk": fl["disk"],
+        "OS-FLV-EXT-DATA:ephemeral": fl.get("OS-FLV-EXT-DATA:ephemeral").cloned().unwrap_or(json!(0)),
+        // Nova shows no swap as "".
+        "swap": if fl["swap"].is_number() { fl["swap"].clone() } else { json!(0) },
+        "os-flavor-access:is_public": public,
+    })
 }
 
 /// Deletes the flavor and makes `new`; when that is refused, makes `old` again.
@@ -966,45 +974,18 @@ pub async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
             .map_or(id.to_owned(), |p| s(p, "name").to_owned())
     };
     let externals = list(&nets, "networks");
-    let net_name = |id: &str| {
-        externals
-            .iter()
-            .find(|n| s(n, "id") == id)
-            .map_or(id.to_owned(), |n| s(n, "name").to_owned())
-    };
     let mut t = Table::new(
         "routers",
         "Routers",
         vec!["Project", "Name", "External gateway", "Status"],
     );
     for r in list(&routers, "routers") {
-        let gw = &r["external_gateway_info"];
-        let gw_text = if gw.is_object() && !s(gw, "network_id").is_empty() {
-            let ips = list(gw, "external_fixed_ips")
-                .iter()
-                .map(|f| s(f, "ip_address"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("{} {ips}", net_name(s(gw, "network_id")))
-        } else {
-            String::new()
-        };
+        let gw_text = gateway_text(&r["external_gateway_info"], externals);
         let here = match segment(s(r, "id")) {
             Ok(seg) => format!("/dashboard/admin/routers/{seg}"),
             Err(_) => continue,
         };
-        let mut actions =
-            vec![
-                Action::new("Set Gateway", format!("{here}/gateway")).input(Field::select(
-                    "network",
-                    "External network",
-                    options(externals, "id", |n| s(n, "name").to_owned()),
-                )),
-            ];
-        if !gw_text.is_empty() {
-            actions.push(Action::new("Clear Gateway", format!("{here}/gateway/clear")).danger());
-        }
-        actions.push(Action::new("Delete", format!("{here}/delete")).danger());
+        let actions = admin_router_actions(&here, externals, !gw_text.is_empty());
         t.row(
             s(r, "id"),
             vec![
@@ -1017,6 +998,41 @@ pub async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
         );
     }
     super::panel(&d, &sess, "admin-routers", "Routers", vec![], vec![t], None).await
+}
+
+/// A router's external gateway as "network ip, ip" (empty without one).
+fn gateway_text(gw: &Value, externals: &[Value]) -> String {
+    if !gw.is_object() || s(gw, "network_id").is_empty() {
+        return String::new();
+    }
+    let id = s(gw, "network_id");
+    let net = externals
+        .iter()
+        .find(|n| s(n, "id") == id)
+        .map_or(id.to_owned(), |n| s(n, "name").to_owned());
+    let ips = list(gw, "external_fixed_ips")
+        .iter()
+        .map(|f| s(f, "ip_address"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("{net} {ips}")
+}
+
+/// An admin's router buttons: set the gateway, clear it (when set), delete.
+fn admin_router_actions(here: &str, externals: &[Value], has_gateway: bool) -> Vec<Action> {
+    let mut actions =
+        vec![
+            Action::new("Set Gateway", format!("{here}/gateway")).input(Field::select(
+                "network",
+                "External network",
+                options(externals, "id", |n| s(n, "name").to_owned()),
+            )),
+        ];
+    if has_gateway {
+        actions.push(Action::new("Clear Gateway", format!("{here}/gateway/clear")).danger());
+    }
+    actions.push(Action::new("Delete", format!("{here}/delete")).danger());
+    actions
 }
 
 /// `POST /dashboard/admin/routers/{id}/gateway` (set) and `.../gateway/clear`.
