@@ -188,21 +188,7 @@ impl ComputeService {
         };
         // The overlay is made (empty) and recorded before the guest moves to it:
         // a crash in between leaves a guest whose next start reads the same data.
-        run_tool(
-            "qemu-img",
-            &[
-                "create".into(),
-                "-q".into(),
-                "-f".into(),
-                "qcow2".into(),
-                "-b".into(),
-                top.to_string_lossy().into_owned(),
-                "-F".into(),
-                top_format.into(),
-                new.to_string_lossy().into_owned(),
-            ],
-        )
-        .await?;
+        create_overlay(&top, top_format, &new).await?;
         let running = self.guest_running(&s).await?;
         let (vid, file) = (volume_id.clone(), info.new_file.clone());
         let recorded = self
@@ -219,28 +205,42 @@ impl ComputeService {
             }
         };
         if running {
-            let nics = self.server_nics(&recorded).await?;
-            let spec = self.vm_spec(&recorded, &nics);
-            if let Err(e) = self
-                .inner
-                .hypervisor
-                .snapshot_disk(&spec, &volume_id, &new)
-                .await
-            {
-                tracing::warn!(server = %s.id, volume = %volume_id, error = %e, "overlay not taken by the guest; undone");
-                let (vid, file) = (volume_id.clone(), info.new_file.clone());
-                self.mutate(&s.id, move |s| {
-                    forget_overlay(s, &vid, &file);
-                    Ok(())
-                })
+            self.guest_take_overlay(&recorded, &volume_id, &info.new_file, &new)
                 .await?;
-                crate::fsutil::discard_async(&new).await;
-                return Err(super::actions::virt(e));
-            }
         }
         tracing::info!(server = %s.id, volume = %volume_id, snapshot = %info.snapshot_id,
             overlay = %new.display(), running, "assisted volume snapshot taken");
         Ok(info.id)
+    }
+
+    /// Points the running guest's disk at the recorded overlay; when the guest
+    /// does not take it, the record and the file are undone.
+    async fn guest_take_overlay(
+        &self,
+        recorded: &Server,
+        volume_id: &str,
+        file: &str,
+        new: &Path,
+    ) -> ApiResult<()> {
+        let nics = self.server_nics(recorded).await?;
+        let spec = self.vm_spec(recorded, &nics);
+        let Err(e) = self
+            .inner
+            .hypervisor
+            .snapshot_disk(&spec, volume_id, new)
+            .await
+        else {
+            return Ok(());
+        };
+        tracing::warn!(server = %recorded.id, volume = %volume_id, error = %e, "overlay not taken by the guest; undone");
+        let (vid, file) = (volume_id.to_owned(), file.to_owned());
+        self.mutate(&recorded.id, move |s| {
+            forget_overlay(s, &vid, &file);
+            Ok(())
+        })
+        .await?;
+        crate::fsutil::discard_async(new).await;
+        Err(super::actions::virt(e))
     }
 
     /// `DELETE /os-assisted-volume-snapshots/{id}?delete_info=...`: merges the
@@ -278,63 +278,10 @@ impl ComputeService {
             .parent()
             .map(Path::to_path_buf)
             .ok_or_else(|| no_bdm(&volume_id))?;
-        let base_name = g
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        // Every layer, bottom (the volume's own file) to top.
-        let mut layers = vec![base_name.clone()];
-        layers.extend(chain.iter().cloned());
-        let pos = |name: &str| layers.iter().position(|l| l == name);
-        let bad = |what: &str, name: &str| {
-            ApiError::bad_request(format!(
-                "Invalid input: {what} {name} is not in the chain of volume {volume_id}."
-            ))
-        };
-        let (merge, removed): (DiskMerge, Vec<String>) = match &info.merge_target_file {
-            // Stream: the layers between `file_to_merge` and the top go.
-            Some(None) => {
-                let base = info
-                    .file_to_merge
-                    .clone()
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "Invalid input: the data of volume {volume_id} must stay in its own file; a stream needs file_to_merge."
-                        ))
-                    })?;
-                let b = pos(&base).ok_or_else(|| bad("file_to_merge", &base))?;
-                if b + 1 >= layers.len() {
-                    return Err(bad("file_to_merge", &base));
-                }
-                (
-                    DiskMerge::Stream {
-                        base: dir.join(&base),
-                    },
-                    layers[b + 1..layers.len() - 1].to_vec(),
-                )
-            }
-            // Commit `file_to_merge` (default: the top) into the file below it.
-            target => {
-                let top = info.file_to_merge.clone().unwrap_or(top_name.clone());
-                let t = pos(&top)
-                    .filter(|t| *t > 0)
-                    .ok_or_else(|| bad("file_to_merge", &top))?;
-                let base = layers[t - 1].clone();
-                if let Some(Some(want)) = target
-                    && *want != base
-                {
-                    return Err(bad("merge_target_file", want));
-                }
-                (
-                    DiskMerge::Commit {
-                        top: dir.join(&top),
-                        base: dir.join(&base),
-                        active: t == layers.len() - 1,
-                    },
-                    vec![top],
-                )
-            }
+        let layers = volume_layers(&g.path, &chain);
+        let (merge, removed) = match &info.merge_target_file {
+            Some(None) => stream_plan(&info, &layers, &dir)?,
+            target => commit_plan(&info, target, &top_name, &layers, &dir)?,
         };
         let running = self.guest_running(&s).await?;
         if running {
@@ -348,21 +295,35 @@ impl ComputeService {
         } else {
             merge_offline(&merge, &layers, &dir).await?;
         }
-        let (vid, gone) = (volume_id.clone(), removed.clone());
-        self.mutate(&s.id, move |s| {
+        self.forget_merged(&s.id, &volume_id, &removed, &dir)
+            .await?;
+        tracing::info!(server = %s.id, volume = %volume_id, snapshot = %snapshot_id,
+            merged = ?removed, running, "assisted volume snapshot deleted");
+        Ok(())
+    }
+
+    /// Takes the merged layers off the server's record, then removes their files
+    /// (a file left behind is only litter).
+    async fn forget_merged(
+        &self,
+        server_id: &str,
+        volume_id: &str,
+        removed: &[String],
+        dir: &Path,
+    ) -> ApiResult<()> {
+        let (vid, gone) = (volume_id.to_owned(), removed.to_vec());
+        self.mutate(server_id, move |s| {
             for f in &gone {
                 forget_overlay(s, &vid, f);
             }
             Ok(())
         })
         .await?;
-        for f in &removed {
+        for f in removed {
             if let Err(e) = tokio::fs::remove_file(dir.join(f)).await {
                 tracing::warn!(file = %f, error = %e, "removing a merged overlay");
             }
         }
-        tracing::info!(server = %s.id, volume = %volume_id, snapshot = %snapshot_id,
-            merged = ?removed, running, "assisted volume snapshot deleted");
         Ok(())
     }
 
@@ -498,6 +459,107 @@ fn forget_overlay(s: &mut Server, volume_id: &str, file: &str) {
             s.volume_overlays.remove(volume_id);
         }
     }
+}
+
+/// Makes an empty qcow2 overlay `new` on `top` (of format `top_format`).
+async fn create_overlay(top: &Path, top_format: &str, new: &Path) -> ApiResult<()> {
+    run_tool(
+        "qemu-img",
+        &[
+            "create".into(),
+            "-q".into(),
+            "-f".into(),
+            "qcow2".into(),
+            "-b".into(),
+            top.to_string_lossy().into_owned(),
+            "-F".into(),
+            top_format.into(),
+            new.to_string_lossy().into_owned(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every layer of a volume by file name, bottom (the volume's own file) to top.
+fn volume_layers(volume_path: &Path, chain: &[String]) -> Vec<String> {
+    let base_name = volume_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut layers = vec![base_name];
+    layers.extend(chain.iter().cloned());
+    layers
+}
+
+/// The 400 for a `delete_info` file that is not a layer of the volume.
+fn not_in_chain(what: &str, name: &str, volume_id: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "Invalid input: {what} {name} is not in the chain of volume {volume_id}."
+    ))
+}
+
+/// Stream (`merge_target_file` null): the layers between `file_to_merge` and the
+/// top are pulled into the top and go.
+fn stream_plan(
+    info: &DeleteInfo,
+    layers: &[String],
+    dir: &Path,
+) -> ApiResult<(DiskMerge, Vec<String>)> {
+    let volume_id = &info.volume_id;
+    let base = info.file_to_merge.clone().ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Invalid input: the data of volume {volume_id} must stay in its own file; a stream needs file_to_merge."
+        ))
+    })?;
+    let b = layers
+        .iter()
+        .position(|l| *l == base)
+        .ok_or_else(|| not_in_chain("file_to_merge", &base, volume_id))?;
+    if b + 1 >= layers.len() {
+        return Err(not_in_chain("file_to_merge", &base, volume_id));
+    }
+    Ok((
+        DiskMerge::Stream {
+            base: dir.join(&base),
+        },
+        layers[b + 1..layers.len() - 1].to_vec(),
+    ))
+}
+
+/// Commit `file_to_merge` (default: the top) into the file below it, which must be
+/// `merge_target_file` when that is given.
+fn commit_plan(
+    info: &DeleteInfo,
+    target: &Option<Option<String>>,
+    top_name: &str,
+    layers: &[String],
+    dir: &Path,
+) -> ApiResult<(DiskMerge, Vec<String>)> {
+    let volume_id = &info.volume_id;
+    let top = info
+        .file_to_merge
+        .clone()
+        .unwrap_or_else(|| top_name.to_owned());
+    let t = layers
+        .iter()
+        .position(|l| *l == top)
+        .filter(|t| *t > 0)
+        .ok_or_else(|| not_in_chain("file_to_merge", &top, volume_id))?;
+    let base = layers[t - 1].clone();
+    if let Some(Some(want)) = target
+        && *want != base
+    {
+        return Err(not_in_chain("merge_target_file", want, volume_id));
+    }
+    Ok((
+        DiskMerge::Commit {
+            top: dir.join(&top),
+            base: dir.join(&base),
+            active: t == layers.len() - 1,
+        },
+        vec![top],
+    ))
 }
 
 #[cfg(test)]

@@ -307,6 +307,49 @@ pub(crate) fn parse_create(body: &Value, description_allowed: bool) -> ApiResult
                 "Invalid input for field/attribute flavor. 'flavor' is a required property",
             )
         })?;
+    check_flavor_keys(f, description_allowed)?;
+    let name = match f.get("name") {
+        Some(Value::String(s)) if valid_name(s) => s.clone(),
+        Some(v) => return Err(invalid("name", v, "is not a valid name")),
+        None => return Err(ApiError::bad_request("'name' is a required property")),
+    };
+    let id = flavor_id_of(f.get("id"))?;
+    let required = |field: &str, min: i64| -> ApiResult<i64> {
+        int_field(f, field, min)?
+            .ok_or_else(|| ApiError::bad_request(format!("'{field}' is a required property")))
+    };
+    let ram = required("ram", 1)?;
+    let vcpus = required("vcpus", 1)?;
+    let disk = required("disk", 0)?;
+    let ephemeral = int_field(f, "OS-FLV-EXT-DATA:ephemeral", 0)?.unwrap_or(0);
+    let swap = match f.get("swap") {
+        Some(Value::String(s)) if s.is_empty() => 0,
+        _ => int_field(f, "swap", 0)?.unwrap_or(0),
+    };
+    let rxtx_factor = parse_rxtx_factor(f.get("rxtx_factor"))?;
+    let is_public = parse_is_public(f.get("os-flavor-access:is_public"))?;
+    let description = parse_description(f.get("description"))?;
+    Ok(Flavor {
+        id,
+        name,
+        ram,
+        vcpus,
+        disk,
+        ephemeral,
+        swap,
+        rxtx_factor,
+        is_public,
+        disabled: false,
+        description,
+        extra_specs: BTreeMap::new(),
+    })
+}
+
+/// The create body's keys must be known (`description` only from 2.55).
+fn check_flavor_keys(
+    f: &serde_json::Map<String, Value>,
+    description_allowed: bool,
+) -> ApiResult<()> {
     const KNOWN: &[&str] = &[
         "name",
         "id",
@@ -327,65 +370,47 @@ pub(crate) fn parse_create(body: &Value, description_allowed: bool) -> ApiResult
             "Additional properties are not allowed ('{k}' was unexpected)"
         )));
     }
-    let name = match f.get("name") {
-        Some(Value::String(s)) if valid_name(s) => s.clone(),
-        Some(v) => return Err(invalid("name", v, "is not a valid name")),
-        None => return Err(ApiError::bad_request("'name' is a required property")),
-    };
-    let id = match f.get("id") {
-        None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
-        Some(Value::String(s)) if s == "auto" => uuid::Uuid::new_v4().to_string(),
-        Some(Value::String(s)) if valid_flavor_id(s) => s.clone(),
+    Ok(())
+}
+
+/// The new flavor's id: given (a string or a number, stored as text), or a new
+/// UUID for none or `auto`.
+fn flavor_id_of(v: Option<&Value>) -> ApiResult<String> {
+    match v {
+        None | Some(Value::Null) => Ok(uuid::Uuid::new_v4().to_string()),
+        Some(Value::String(s)) if s == "auto" => Ok(uuid::Uuid::new_v4().to_string()),
+        Some(Value::String(s)) if valid_flavor_id(s) => Ok(s.clone()),
         // Nova's schema takes a number too and stores its text form.
-        Some(Value::Number(n)) if valid_flavor_id(&n.to_string()) => n.to_string(),
-        Some(v) => return Err(invalid("id", v, "is not a valid flavor id")),
-    };
-    let required = |field: &str, min: i64| -> ApiResult<i64> {
-        int_field(f, field, min)?
-            .ok_or_else(|| ApiError::bad_request(format!("'{field}' is a required property")))
-    };
-    let ram = required("ram", 1)?;
-    let vcpus = required("vcpus", 1)?;
-    let disk = required("disk", 0)?;
-    let ephemeral = int_field(f, "OS-FLV-EXT-DATA:ephemeral", 0)?.unwrap_or(0);
-    let swap = match f.get("swap") {
-        Some(Value::String(s)) if s.is_empty() => 0,
-        _ => int_field(f, "swap", 0)?.unwrap_or(0),
-    };
-    let rxtx_factor = match f.get("rxtx_factor") {
-        None => 1.0,
+        Some(Value::Number(n)) if valid_flavor_id(&n.to_string()) => Ok(n.to_string()),
+        Some(v) => Err(invalid("id", v, "is not a valid flavor id")),
+    }
+}
+
+/// `rxtx_factor`: a positive float, 1.0 when absent.
+fn parse_rxtx_factor(v: Option<&Value>) -> ApiResult<f64> {
+    match v {
+        None => Ok(1.0),
         Some(v) => match v.as_f64() {
-            Some(x) if x > 0.0 && x <= 3.40282e38 => x,
-            _ => return Err(invalid("rxtx_factor", v, "must be a number greater than 0")),
+            Some(x) if x > 0.0 && x <= 3.40282e38 => Ok(x),
+            _ => Err(invalid("rxtx_factor", v, "must be a number greater than 0")),
         },
-    };
-    let is_public = match f.get("os-flavor-access:is_public") {
-        None => true,
-        Some(Value::Bool(b)) => *b,
+    }
+}
+
+/// `os-flavor-access:is_public`: a boolean or its text, true when absent.
+fn parse_is_public(v: Option<&Value>) -> ApiResult<bool> {
+    match v {
+        None => Ok(true),
+        Some(Value::Bool(b)) => Ok(*b),
         Some(Value::String(s)) => parse_bool(s).ok_or_else(|| {
             invalid(
                 "os-flavor-access:is_public",
                 &Value::String(s.clone()),
                 "is not a boolean",
             )
-        })?,
-        Some(v) => return Err(invalid("os-flavor-access:is_public", v, "is not a boolean")),
-    };
-    let description = parse_description(f.get("description"))?;
-    Ok(Flavor {
-        id,
-        name,
-        ram,
-        vcpus,
-        disk,
-        ephemeral,
-        swap,
-        rxtx_factor,
-        is_public,
-        disabled: false,
-        description,
-        extra_specs: BTreeMap::new(),
-    })
+        }),
+        Some(v) => Err(invalid("os-flavor-access:is_public", v, "is not a boolean")),
+    }
 }
 
 fn parse_description(v: Option<&Value>) -> ApiResult<Option<String>> {

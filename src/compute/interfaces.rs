@@ -11,6 +11,7 @@ use super::{ComputeService, may_change, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 use crate::network::instance::InstanceNic;
+use crate::network::model::Port;
 use crate::virt::PowerState;
 
 #[derive(Debug, Deserialize)]
@@ -29,6 +30,9 @@ pub(crate) struct FixedIpArg {
 }
 
 impl ComputeService {
+    /// `POST /servers/{id}/os-interface`: bind the port (or make one on the
+    /// network), record it on the server, then hot-plug it into a running guest;
+    /// a failed hot-plug undoes the attach.
     pub(crate) async fn interface_attach(
         &self,
         ctx: &RequestContext,
@@ -44,48 +48,9 @@ impl ComputeService {
         }
         let lock = self.server_lock(&id);
         let _held = lock.lock().await;
-        let host = self.inner.config.host.clone();
-        let (port, created) = match (req.port_id, req.net_id) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::bad_request(
-                    "Must not input both network_id and port_id",
-                ));
-            }
-            (Some(p), None) => {
-                if req.fixed_ips.is_some() {
-                    return Err(ApiError::bad_request(
-                        "Must input network_id when requesting IP address",
-                    ));
-                }
-                (
-                    self.inner
-                        .network
-                        .instance_port_bind(ctx, p, s.id.clone(), host)
-                        .await?,
-                    false,
-                )
-            }
-            (None, net) => {
-                let net = match net {
-                    Some(n) => n,
-                    None => self.inner.network.network_auto(ctx).await?,
-                };
-                self.inner
-                    .network
-                    .network_for_boot(ctx, net.clone())
-                    .await?;
-                let ip = req
-                    .fixed_ips
-                    .and_then(|f| f.into_iter().next())
-                    .map(|f| f.ip_address);
-                let p = self
-                    .inner
-                    .network
-                    .instance_port_create(ctx, net, ip, vec![], s.id.clone(), host)
-                    .await?;
-                (p, true)
-            }
-        };
+        let (port, created) = self
+            .interface_port(ctx, &s.id, req.port_id, req.net_id, req.fixed_ips)
+            .await?;
         let record = ServerPort {
             port_id: port.std.id.clone(),
             network_id: port.network_id.clone(),
@@ -114,42 +79,97 @@ impl ComputeService {
             .find(|n| n.port.std.id == port.std.id)
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("attached port vanished")))?;
         if running {
-            if self.inner.config.dataplane {
-                self.inner
-                    .network
-                    .wait_converged(std::time::Duration::from_secs(20))
-                    .await;
-            }
-            let nic_spec = spec.nics.iter().find(|n| n.port_id == port.std.id).cloned();
-            if let Some(n) = nic_spec
-                && let Err(e) = self.inner.hypervisor.attach_nic(&spec, &n).await
-            {
-                tracing::warn!(server = updated.id, error = %e, "hot-plug failed; rolling back the attach");
-                let pid = port.std.id.clone();
-                let sid = updated.id.clone();
-                self.write(move |c| {
-                    if let Some(mut s) = store::server_get(c, &sid)? {
-                        s.ports.retain(|p| p.port_id != pid);
-                        store::server_put(c, &mut s)?;
-                    }
-                    Ok::<(), ApiError>(())
-                })
-                .await
-                .or_log(
-                    &updated.id,
-                    "removing the port of a failed hot-plug from the server",
-                );
-                self.inner
-                    .network
-                    .instance_port_release(port.std.id.clone(), created)
-                    .await
-                    .or_log(&updated.id, "releasing the port of a failed hot-plug");
-                return Err(ApiError::Internal(anyhow::anyhow!(
-                    "Failed to attach network adapter device: {e}"
-                )));
-            }
+            self.interface_hot_plug(&updated.id, &spec, &port.std.id, created)
+                .await?;
         }
         Ok(nic)
+    }
+
+    /// The port to attach and whether compute made it: the caller's port bound to
+    /// the server, or a new port on the network asked for (or the auto network).
+    async fn interface_port(
+        &self,
+        ctx: &RequestContext,
+        server_id: &str,
+        port_id: Option<String>,
+        net_id: Option<String>,
+        fixed_ips: Option<Vec<FixedIpArg>>,
+    ) -> ApiResult<(Port, bool)> {
+        let host = self.inner.config.host.clone();
+        let network = &self.inner.network;
+        match (port_id, net_id) {
+            (Some(_), Some(_)) => Err(ApiError::bad_request(
+                "Must not input both network_id and port_id",
+            )),
+            (Some(_), None) if fixed_ips.is_some() => Err(ApiError::bad_request(
+                "Must input network_id when requesting IP address",
+            )),
+            (Some(p), None) => {
+                let port = network
+                    .instance_port_bind(ctx, p, server_id.to_owned(), host)
+                    .await?;
+                Ok((port, false))
+            }
+            (None, net) => {
+                let net = match net {
+                    Some(n) => n,
+                    None => network.network_auto(ctx).await?,
+                };
+                network.network_for_boot(ctx, net.clone()).await?;
+                let ip = fixed_ips
+                    .and_then(|f| f.into_iter().next())
+                    .map(|f| f.ip_address);
+                let port = network
+                    .instance_port_create(ctx, net, ip, vec![], server_id.to_owned(), host)
+                    .await?;
+                Ok((port, true))
+            }
+        }
+    }
+
+    /// Plugs the attached port into the running guest once the dataplane has its
+    /// tap; on failure takes the port off the server and releases it.
+    async fn interface_hot_plug(
+        &self,
+        server_id: &str,
+        spec: &crate::virt::VmSpec,
+        port_id: &str,
+        created: bool,
+    ) -> ApiResult<()> {
+        if self.inner.config.dataplane {
+            self.inner
+                .network
+                .wait_converged(std::time::Duration::from_secs(20))
+                .await;
+        }
+        let nic_spec = spec.nics.iter().find(|n| n.port_id == port_id).cloned();
+        let Some(n) = nic_spec else { return Ok(()) };
+        let Err(e) = self.inner.hypervisor.attach_nic(spec, &n).await else {
+            return Ok(());
+        };
+        tracing::warn!(server = server_id, error = %e, "hot-plug failed; rolling back the attach");
+        let pid = port_id.to_owned();
+        let sid = server_id.to_owned();
+        self.write(move |c| {
+            if let Some(mut s) = store::server_get(c, &sid)? {
+                s.ports.retain(|p| p.port_id != pid);
+                store::server_put(c, &mut s)?;
+            }
+            Ok::<(), ApiError>(())
+        })
+        .await
+        .or_log(
+            server_id,
+            "removing the port of a failed hot-plug from the server",
+        );
+        self.inner
+            .network
+            .instance_port_release(port_id.to_owned(), created)
+            .await
+            .or_log(server_id, "releasing the port of a failed hot-plug");
+        Err(ApiError::Internal(anyhow::anyhow!(
+            "Failed to attach network adapter device: {e}"
+        )))
     }
 
     pub(crate) async fn interface_detach(

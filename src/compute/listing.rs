@@ -126,7 +126,13 @@ impl ServerFilter {
             // An admin-only filter in Nova (ignored for others).
             f.host = get("host").map(str::to_owned);
         }
-        if let Some(k) = get("sort_key") {
+        f.set_sort(get("sort_key"), get("sort_dir"))?;
+        Ok(f)
+    }
+
+    /// `sort_key` (one of the keys Nova sorts servers by) and `sort_dir`.
+    fn set_sort(&mut self, key: Option<&str>, dir: Option<&str>) -> ApiResult<()> {
+        if let Some(k) = key {
             let allowed = [
                 "created_at",
                 "display_name",
@@ -142,16 +148,16 @@ impl ServerFilter {
             if !allowed.contains(&k) {
                 return Err(ApiError::bad_request(format!("Invalid sort_key: {k}")));
             }
-            f.sort_key = k.to_owned();
+            self.sort_key = k.to_owned();
         }
-        if let Some(d) = get("sort_dir") {
-            f.sort_desc = match d {
+        if let Some(d) = dir {
+            self.sort_desc = match d {
                 "asc" => false,
                 "desc" => true,
                 other => return Err(ApiError::bad_request(format!("Invalid sort_dir: {other}"))),
             };
         }
-        Ok(f)
+        Ok(())
     }
 
     fn keeps(&self, s: &Server) -> bool {

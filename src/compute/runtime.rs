@@ -26,6 +26,18 @@ pub(crate) struct InstancePaths {
     pub ramdisk: PathBuf,
 }
 
+/// A disk backed by a file on this host; a CD-ROM is read-only.
+fn host_disk(id: &str, path: &std::path::Path, format: DiskFormat, kind: DiskKind) -> DiskSpec {
+    DiskSpec {
+        id: id.into(),
+        path: path.to_path_buf(),
+        format,
+        kind,
+        read_only: kind == DiskKind::Cdrom,
+        iscsi: None,
+    }
+}
+
 impl ComputeService {
     pub(crate) fn paths(&self, id: &str) -> InstancePaths {
         let dir = self.inner.config.instances_dir.join(id);
@@ -50,38 +62,23 @@ impl ComputeService {
             .boot_volume()
             .and_then(|b| volumes.iter().position(|d| d.id == b.volume_id))
             .map(|i| volumes.remove(i));
-        let mut disks = vec![root_volume.unwrap_or_else(|| DiskSpec {
-            id: "root".into(),
-            path: p.disk.clone(),
-            format: DiskFormat::Qcow2,
-            kind: DiskKind::Disk,
-            read_only: false,
-            iscsi: None,
-        })];
+        let mut disks = vec![
+            root_volume
+                .unwrap_or_else(|| host_disk("root", &p.disk, DiskFormat::Qcow2, DiskKind::Disk)),
+        ];
         if s.vm_state == super::model::VmState::Rescued && p.rescue_disk.exists() {
             // Nova's rescue: the rescue image boots, the original disk comes second.
             disks[0].id = "disk".into();
-            disks.insert(
-                0,
-                DiskSpec {
-                    id: "rescue".into(),
-                    path: p.rescue_disk.clone(),
-                    format: DiskFormat::Qcow2,
-                    kind: DiskKind::Disk,
-                    read_only: false,
-                    iscsi: None,
-                },
-            );
+            let rescue = host_disk("rescue", &p.rescue_disk, DiskFormat::Qcow2, DiskKind::Disk);
+            disks.insert(0, rescue);
         }
         if s.config_drive && p.config_drive.exists() {
-            disks.push(DiskSpec {
-                id: "config".into(),
-                path: p.config_drive.clone(),
-                format: DiskFormat::Raw,
-                kind: DiskKind::Cdrom,
-                read_only: true,
-                iscsi: None,
-            });
+            disks.push(host_disk(
+                "config",
+                &p.config_drive,
+                DiskFormat::Raw,
+                DiskKind::Cdrom,
+            ));
         }
         disks.extend(volumes);
         let boot = if p.kernel.exists() {

@@ -84,59 +84,11 @@ pub(crate) fn parse_create(body: &Value, minor: u32) -> ApiResult<GroupCreate> {
         }
         None => return Err(bad("'name' is a required property")),
     };
-    let allowed = policies_at(minor);
-    let policy = if minor >= 64 {
-        match g.get("policy") {
-            Some(Value::String(p)) if allowed.contains(&p.as_str()) => p.clone(),
-            Some(v) => {
-                return Err(bad(format!(
-                    "Invalid input for field/attribute policy. Value: {v}. {v} is not one of {allowed:?}"
-                )));
-            }
-            None => return Err(bad("'policy' is a required property")),
-        }
-    } else {
-        match g
-            .get("policies")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-        {
-            Some([Value::String(p)]) if allowed.contains(&p.as_str()) => p.clone(),
-            Some(_) | None if g.contains_key("policies") => {
-                return Err(bad(format!(
-                    "Invalid input for field/attribute policies. Value: {}. It must be a list of one of {allowed:?}",
-                    g["policies"]
-                )));
-            }
-            _ => return Err(bad("'policies' is a required property")),
-        }
-    };
+    let policy = group_policy(g, minor)?;
     let max_server_per_host = match g.get("rules") {
         None => None,
         Some(Value::Object(r)) if r.is_empty() => None,
-        Some(Value::Object(r)) => {
-            if policy != "anti-affinity" {
-                return Err(bad("Only anti-affinity policy supports rules."));
-            }
-            if let Some(k) = r.keys().find(|k| *k != "max_server_per_host") {
-                return Err(bad(format!(
-                    "Additional properties are not allowed ('{k}' was unexpected)"
-                )));
-            }
-            let v = &r["max_server_per_host"];
-            let n = match v {
-                Value::Number(n) => n.as_i64(),
-                Value::String(s) => s.parse().ok(),
-                _ => None,
-            }
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| {
-                bad(format!(
-                    "Invalid input for field/attribute max_server_per_host. Value: {v}. It must be a positive integer."
-                ))
-            })?;
-            Some(n)
-        }
+        Some(Value::Object(r)) => Some(parse_max_server_per_host(r, &policy)?),
         Some(v) => {
             return Err(bad(format!(
                 "Invalid input for field/attribute rules. Value: {v}."
@@ -147,6 +99,56 @@ pub(crate) fn parse_create(body: &Value, minor: u32) -> ApiResult<GroupCreate> {
         name,
         policy,
         max_server_per_host,
+    })
+}
+
+/// The group's policy: `policy` from 2.64, the one entry of `policies` before.
+fn group_policy(g: &serde_json::Map<String, Value>, minor: u32) -> ApiResult<String> {
+    let allowed = policies_at(minor);
+    if minor >= 64 {
+        return match g.get("policy") {
+            Some(Value::String(p)) if allowed.contains(&p.as_str()) => Ok(p.clone()),
+            Some(v) => Err(bad(format!(
+                "Invalid input for field/attribute policy. Value: {v}. {v} is not one of {allowed:?}"
+            ))),
+            None => Err(bad("'policy' is a required property")),
+        };
+    }
+    match g
+        .get("policies")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
+        Some([Value::String(p)]) if allowed.contains(&p.as_str()) => Ok(p.clone()),
+        Some(_) | None if g.contains_key("policies") => Err(bad(format!(
+            "Invalid input for field/attribute policies. Value: {}. It must be a list of one of {allowed:?}",
+            g["policies"]
+        ))),
+        _ => Err(bad("'policies' is a required property")),
+    }
+}
+
+/// The `max_server_per_host` rule (2.64): anti-affinity only, a positive integer.
+fn parse_max_server_per_host(r: &serde_json::Map<String, Value>, policy: &str) -> ApiResult<i64> {
+    if policy != "anti-affinity" {
+        return Err(bad("Only anti-affinity policy supports rules."));
+    }
+    if let Some(k) = r.keys().find(|k| *k != "max_server_per_host") {
+        return Err(bad(format!(
+            "Additional properties are not allowed ('{k}' was unexpected)"
+        )));
+    }
+    let v = &r["max_server_per_host"];
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+    .filter(|n| *n >= 1)
+    .ok_or_else(|| {
+        bad(format!(
+            "Invalid input for field/attribute max_server_per_host. Value: {v}. It must be a positive integer."
+        ))
     })
 }
 

@@ -327,75 +327,82 @@ pub(crate) fn parse_networks(v: &Option<Value>, mv: Microversion) -> ApiResult<R
         None => Ok(RequestedNetworks::Any),
         Some(Value::String(s)) if mv.at_least(37) && s == "auto" => Ok(RequestedNetworks::Auto),
         Some(Value::String(s)) if mv.at_least(37) && s == "none" => Ok(RequestedNetworks::None),
-        Some(Value::Array(items)) => {
-            let mut nics = Vec::new();
-            for item in items {
-                let obj = item.as_object().ok_or_else(|| {
-                    ApiError::bad_request(
-                        "Invalid input for field/attribute networks. Each entry must be an object.",
-                    )
-                })?;
-                for key in obj.keys() {
-                    if !["uuid", "port", "fixed_ip", "tag"].contains(&key.as_str()) {
-                        return Err(ApiError::bad_request(format!(
-                            "Invalid input for field/attribute networks. Additional properties are not allowed ('{key}' was unexpected)."
-                        )));
-                    }
-                }
-                let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
-                let tag = text("tag");
-                if tag.is_some() && !mv.at_least(32) {
-                    return Err(ApiError::bad_request(
-                        "Invalid input for field/attribute networks. 'tag' needs microversion 2.32.",
-                    ));
-                }
-                match (text("port"), text("uuid")) {
-                    (Some(port), _) => {
-                        if !is_uuid(&port) {
-                            return Err(ApiError::bad_request(format!(
-                                "Bad networks format: port uuid ({port}) is not in proper format"
-                            )));
-                        }
-                        if obj.contains_key("fixed_ip") {
-                            return Err(ApiError::bad_request(
-                                "Specified Fixed IP cannot be used with port: the port already has a Fixed IP allocated.",
-                            ));
-                        }
-                        nics.push(RequestedNic::Port { id: port, tag });
-                    }
-                    (None, Some(net)) => {
-                        if !is_uuid(&net) {
-                            return Err(ApiError::bad_request(format!(
-                                "Bad networks format: network uuid is not in proper format ({net})"
-                            )));
-                        }
-                        let fixed_ip = text("fixed_ip");
-                        if let Some(ip) = &fixed_ip
-                            && ip.parse::<std::net::IpAddr>().is_err()
-                        {
-                            return Err(ApiError::bad_request(format!(
-                                "Invalid fixed IP address ({ip})"
-                            )));
-                        }
-                        nics.push(RequestedNic::Network {
-                            id: net,
-                            fixed_ip,
-                            tag,
-                        });
-                    }
-                    (None, None) => {
-                        return Err(ApiError::bad_request(
-                            "Bad networks format: each entry needs a 'uuid' or a 'port'.",
-                        ));
-                    }
-                }
-            }
-            Ok(RequestedNetworks::List(nics))
-        }
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| parse_nic(item, mv))
+            .collect::<ApiResult<Vec<_>>>()
+            .map(RequestedNetworks::List),
         Some(other) => Err(ApiError::bad_request(format!(
             "Invalid input for field/attribute networks. Value: {other}. It must be 'auto', 'none' or a list."
         ))),
     }
+}
+
+/// One entry of `networks`: a port, or a network with an optional fixed IP.
+fn parse_nic(item: &Value, mv: Microversion) -> ApiResult<RequestedNic> {
+    let obj = item.as_object().ok_or_else(|| {
+        ApiError::bad_request(
+            "Invalid input for field/attribute networks. Each entry must be an object.",
+        )
+    })?;
+    for key in obj.keys() {
+        if !["uuid", "port", "fixed_ip", "tag"].contains(&key.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute networks. Additional properties are not allowed ('{key}' was unexpected)."
+            )));
+        }
+    }
+    let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
+    let tag = text("tag");
+    if tag.is_some() && !mv.at_least(32) {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute networks. 'tag' needs microversion 2.32.",
+        ));
+    }
+    match (text("port"), text("uuid")) {
+        (Some(port), _) => {
+            if !is_uuid(&port) {
+                return Err(ApiError::bad_request(format!(
+                    "Bad networks format: port uuid ({port}) is not in proper format"
+                )));
+            }
+            if obj.contains_key("fixed_ip") {
+                return Err(ApiError::bad_request(
+                    "Specified Fixed IP cannot be used with port: the port already has a Fixed IP allocated.",
+                ));
+            }
+            Ok(RequestedNic::Port { id: port, tag })
+        }
+        (None, Some(net)) => network_nic(net, text("fixed_ip"), tag),
+        (None, None) => Err(ApiError::bad_request(
+            "Bad networks format: each entry needs a 'uuid' or a 'port'.",
+        )),
+    }
+}
+
+/// A NIC on network `net`, with the fixed IP asked for if any.
+fn network_nic(
+    net: String,
+    fixed_ip: Option<String>,
+    tag: Option<String>,
+) -> ApiResult<RequestedNic> {
+    if !is_uuid(&net) {
+        return Err(ApiError::bad_request(format!(
+            "Bad networks format: network uuid is not in proper format ({net})"
+        )));
+    }
+    if let Some(ip) = &fixed_ip
+        && ip.parse::<std::net::IpAddr>().is_err()
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid fixed IP address ({ip})"
+        )));
+    }
+    Ok(RequestedNic::Network {
+        id: net,
+        fixed_ip,
+        tag,
+    })
 }
 
 /// Nova's 400 for a block device mapping it cannot honour.
@@ -452,77 +459,15 @@ pub(crate) fn parse_block_devices(
     let mut devices = Vec::new();
     let mut boot_entries = 0;
     for b in req.block_device_mapping_v2.iter().flatten() {
-        let source = b.source_type.as_deref().unwrap_or("volume");
-        if !["volume", "image", "snapshot", "blank"].contains(&source) {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input for field/attribute source_type. Value: {source}. '{source}' is not one of ['volume', 'image', 'snapshot', 'blank']"
-            )));
-        }
-        let dest = b.destination_type.as_deref();
-        if let Some(d) = dest.filter(|d| !["local", "volume"].contains(d)) {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input for field/attribute destination_type. Value: {d}. '{d}' is not one of ['local', 'volume']"
-            )));
-        }
-        let index = boot_index(b)?;
-        let size = volume_size(b)?;
+        let (index, mapping) = parse_mapping(b)?;
         if index == Some(0) {
             boot_entries += 1;
         }
-        let uuid = || {
-            b.uuid.clone().filter(|u| is_uuid(u)).ok_or_else(|| {
-                bdm_invalid(&format!(
-                    "a {source} mapping needs the uuid of its {source}."
-                ))
-            })
-        };
-        let source = match (source, dest) {
-            ("image", Some("local") | None) => {
-                if index != Some(0) {
-                    return Err(bdm_invalid("Mapping image to local is not supported."));
-                }
-                local_boot_image = Some(uuid()?);
-                continue;
-            }
-            ("blank", Some("local") | None) => {
-                if index == Some(0) {
-                    return Err(ApiError::bad_request(
-                        "Blank boot devices are not supported.",
-                    ));
-                }
-                // Ephemeral and swap disks beside the root disk are not made.
-                continue;
-            }
-            ("volume", Some("local")) | ("snapshot", Some("local")) => {
-                return Err(bdm_invalid(&format!(
-                    "Mapping {source} to local is not supported."
-                )));
-            }
-            ("volume", _) => BlockSource::Existing,
-            ("image", Some("volume")) => BlockSource::Image { id: uuid()? },
-            ("snapshot", _) => BlockSource::Snapshot { id: uuid()? },
-            _ => BlockSource::Blank,
-        };
-        if matches!(source, BlockSource::Image { .. } | BlockSource::Blank) && size == 0 {
-            return Err(ApiError::bad_request(
-                "Images with destination_type 'volume' need to have a non-zero size specified",
-            ));
+        match mapping {
+            Mapping::LocalImage(id) => local_boot_image = Some(id),
+            Mapping::NotMade => {}
+            Mapping::Volume(d) => devices.push(d),
         }
-        devices.push(BlockDevice {
-            volume_id: if source == BlockSource::Existing {
-                uuid()?
-            } else {
-                String::new()
-            },
-            boot_index: index,
-            source,
-            size,
-            volume_type: b.volume_type.clone(),
-            // Nova's default for a mapping the API is given.
-            delete_on_termination: b.delete_on_termination.unwrap_or(false),
-            device_name: b.device_name.clone().filter(|d| !d.is_empty()),
-            tag: b.tag.clone(),
-        });
     }
     if boot_entries > 1 {
         return Err(bdm_invalid(
@@ -541,20 +486,121 @@ pub(crate) fn parse_block_devices(
             ));
         }
     };
-    let image = match image {
-        None => None,
-        Some(image) => {
-            // imageRef may be a URL ending in the id, as in the v2.0 API.
-            let id = image.rsplit('/').next().unwrap_or(&image).to_owned();
-            if !is_uuid(&id) {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid imageRef provided: {image}"
-                )));
-            }
-            Some(id)
-        }
+    Ok((image.map(|i| image_id_of(&i)).transpose()?, devices))
+}
+
+/// The image id of an `imageRef`, which may be a URL ending in the id (as in the
+/// v2.0 API).
+fn image_id_of(image: &str) -> ApiResult<String> {
+    let id = image.rsplit('/').next().unwrap_or(image).to_owned();
+    if !is_uuid(&id) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid imageRef provided: {image}"
+        )));
+    }
+    Ok(id)
+}
+
+/// What one block device mapping asks for.
+enum Mapping {
+    /// The image of the local root disk.
+    LocalImage(String),
+    /// A local disk beside the root disk (ephemeral or swap), which is not made.
+    NotMade,
+    /// A volume to attach (made first unless it exists).
+    Volume(BlockDevice),
+}
+
+/// The schema's enums for `source_type` and `destination_type`.
+fn check_mapping_types(source: &str, dest: Option<&str>) -> ApiResult<()> {
+    if !["volume", "image", "snapshot", "blank"].contains(&source) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute source_type. Value: {source}. '{source}' is not one of ['volume', 'image', 'snapshot', 'blank']"
+        )));
+    }
+    if let Some(d) = dest.filter(|d| !["local", "volume"].contains(d)) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute destination_type. Value: {d}. '{d}' is not one of ['local', 'volume']"
+        )));
+    }
+    Ok(())
+}
+
+/// One entry of `block_device_mapping_v2` and its boot index, by Nova's schema
+/// and `_validate_bdm`.
+fn parse_mapping(b: &BlockDeviceMapping) -> ApiResult<(Option<i64>, Mapping)> {
+    let source = b.source_type.as_deref().unwrap_or("volume");
+    let dest = b.destination_type.as_deref();
+    check_mapping_types(source, dest)?;
+    let index = boot_index(b)?;
+    let size = volume_size(b)?;
+    let uuid = || {
+        b.uuid.clone().filter(|u| is_uuid(u)).ok_or_else(|| {
+            bdm_invalid(&format!(
+                "a {source} mapping needs the uuid of its {source}."
+            ))
+        })
     };
-    Ok((image, devices))
+    let source = match (source, dest) {
+        ("image", Some("local") | None) => {
+            if index != Some(0) {
+                return Err(bdm_invalid("Mapping image to local is not supported."));
+            }
+            return Ok((index, Mapping::LocalImage(uuid()?)));
+        }
+        ("blank", Some("local") | None) => {
+            if index == Some(0) {
+                return Err(ApiError::bad_request(
+                    "Blank boot devices are not supported.",
+                ));
+            }
+            return Ok((index, Mapping::NotMade));
+        }
+        ("volume", Some("local")) | ("snapshot", Some("local")) => {
+            return Err(bdm_invalid(&format!(
+                "Mapping {source} to local is not supported."
+            )));
+        }
+        ("volume", _) => BlockSource::Existing,
+        ("image", Some("volume")) => BlockSource::Image { id: uuid()? },
+        ("snapshot", _) => BlockSource::Snapshot { id: uuid()? },
+        _ => BlockSource::Blank,
+    };
+    if matches!(source, BlockSource::Image { .. } | BlockSource::Blank) && size == 0 {
+        return Err(ApiError::bad_request(
+            "Images with destination_type 'volume' need to have a non-zero size specified",
+        ));
+    }
+    let volume_id = if source == BlockSource::Existing {
+        uuid()?
+    } else {
+        String::new()
+    };
+    Ok((
+        index,
+        Mapping::Volume(volume_device(b, volume_id, index, source, size)),
+    ))
+}
+
+/// The volume a mapping attaches, as the server records it.
+fn volume_device(
+    b: &BlockDeviceMapping,
+    volume_id: String,
+    boot_index: Option<i64>,
+    source: BlockSource,
+    size: i64,
+) -> BlockDevice {
+    BlockDevice {
+        volume_id,
+        boot_index,
+        source,
+        size,
+        volume_type: b.volume_type.clone(),
+        // Nova's default for a mapping the API is given.
+        delete_on_termination: b.delete_on_termination.unwrap_or(false),
+        device_name: b.device_name.clone().filter(|d| !d.is_empty()),
+        tag: b.tag.clone(),
+    }
 }
 
 fn flavor_id(v: &Option<Value>) -> ApiResult<String> {
@@ -680,6 +726,289 @@ pub(crate) struct CreatePlan {
     pub hints: BTreeMap<String, Vec<String>>,
 }
 
+/// What every server of one create shares, worked out once from the plan.
+struct CreateCommon {
+    project: String,
+    user: String,
+    now: String,
+    reservation_id: String,
+    requested: Value,
+    security_groups: Vec<String>,
+    config_drive: bool,
+    image_id: String,
+    image_properties: BTreeMap<String, String>,
+}
+
+impl CreateCommon {
+    fn new(
+        ctx: &RequestContext,
+        plan: &CreatePlan,
+        networks: &RequestedNetworks,
+    ) -> ApiResult<Self> {
+        let project = caller_project(ctx)?;
+        let requested = match networks {
+            RequestedNetworks::Auto => Value::String("auto".into()),
+            RequestedNetworks::Any => Value::String("any".into()),
+            RequestedNetworks::None => Value::String("none".into()),
+            RequestedNetworks::List(n) => {
+                serde_json::to_value(n).map_err(|e| ApiError::Internal(e.into()))?
+            }
+        };
+        let mut security_groups: Vec<String> = plan
+            .req
+            .security_groups
+            .iter()
+            .flatten()
+            .map(|g| g.name.clone())
+            .collect();
+        if security_groups.is_empty() {
+            security_groups = vec!["default".into()];
+        }
+        Ok(Self {
+            project,
+            user: ctx.user.id.clone(),
+            now: crate::http::time::iso_seconds(chrono::Utc::now()),
+            reservation_id: format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            requested,
+            security_groups,
+            config_drive: config_drive(&plan.req.config_drive)?,
+            image_id: plan
+                .image
+                .as_ref()
+                .map(|i| i.id.clone())
+                .unwrap_or_default(),
+            image_properties: plan
+                .image
+                .as_ref()
+                .map(|i| crate::compute::model::image_properties(&i.properties))
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// Server `i` of a create, in BUILD/scheduling; a count over one numbers the names.
+fn new_server(plan: &CreatePlan, common: &CreateCommon, i: u32) -> Server {
+    let req = &plan.req;
+    let name = if plan.count > 1 {
+        format!("{}-{}", plan.name, i + 1)
+    } else {
+        plan.name.clone()
+    };
+    Server {
+        id: uuid::Uuid::new_v4().to_string(),
+        instance_name: String::new(),
+        hostname: req.hostname.clone().unwrap_or_else(|| hostname_for(&name)),
+        name,
+        description: req.description.clone(),
+        project_id: common.project.clone(),
+        user_id: common.user.clone(),
+        image_id: common.image_id.clone(),
+        flavor: plan.flavor.clone(),
+        old_flavor: None,
+        key_name: plan.keypair.as_ref().map(|k| k.name.clone()),
+        key_data: plan.keypair.as_ref().map(|k| k.public_key.clone()),
+        user_data: req.user_data.clone(),
+        metadata: req.metadata.clone().unwrap_or_default(),
+        tags: req.tags.clone().unwrap_or_default(),
+        security_groups: common.security_groups.clone(),
+        availability_zone: plan.zone.clone(),
+        config_drive: common.config_drive,
+        disk_config: req.disk_config.clone().unwrap_or_else(|| "MANUAL".into()),
+        access_ipv4: req.access_ipv4.clone().unwrap_or_default(),
+        access_ipv6: canonical_ipv6(req.access_ipv6.clone().unwrap_or_default()),
+        vm_state: VmState::Building,
+        task_state: Some(TaskState::Scheduling),
+        power_state: 0,
+        locked: false,
+        locked_reason: None,
+        locked_by: None,
+        launch_index: i,
+        reservation_id: common.reservation_id.clone(),
+        fault: None,
+        ports: vec![],
+        requested_networks: common.requested.clone(),
+        server_group: plan.group.clone(),
+        rescue_image_id: None,
+        shelved_image_id: None,
+        rebuild_image_id: None,
+        volume_overlays: BTreeMap::new(),
+        block_devices: own_new_volumes(&plan.block_devices),
+        pinned_availability_zone: plan.pinned_zone.clone(),
+        scheduler_hints: plan.hints.clone(),
+        image_properties: common.image_properties.clone(),
+        attached_delete_on_termination: Default::default(),
+        progress: 0,
+        created_at: common.now.clone(),
+        updated_at: common.now.clone(),
+        launched_at: None,
+        terminated_at: None,
+        deleted_at: None,
+        generation: 1,
+    }
+}
+
+/// Each server gets its own new volumes: a fresh id on every mapping without one.
+fn own_new_volumes(devices: &[BlockDevice]) -> Vec<BlockDevice> {
+    devices
+        .iter()
+        .cloned()
+        .map(|mut d| {
+            if d.volume_id.is_empty() {
+                d.volume_id = uuid::Uuid::new_v4().to_string();
+            }
+            d
+        })
+        .collect()
+}
+
+/// Stores one new server, its instance name from the row sequence, its group
+/// membership and its "create" action.
+fn insert_created_server(
+    c: &rusqlite::Connection,
+    mut s: Server,
+    ctx: &RequestContext,
+    request_id: &str,
+    now: &str,
+) -> ApiResult<Server> {
+    let seq = store::server_insert(c, &s)?;
+    s.instance_name = format!("instance-{seq:08x}");
+    store::server_put(c, &mut s)?;
+    if let Some(g) = &s.server_group {
+        match super::server_groups::add_member(c, g, &s.id, ctx) {
+            Ok(()) => {}
+            // The scheduler's answer for a policy this one host cannot
+            // meet: the server exists, in ERROR with NoValidHost.
+            Err(ApiError::Conflict(m)) => {
+                s.vm_state = VmState::Error;
+                s.task_state = None;
+                s.fault = Some(ServerFault {
+                    code: 500,
+                    message: "No valid host was found. ".into(),
+                    details: m,
+                    created: now.to_owned(),
+                });
+                store::server_put(c, &mut s)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    store::action_put(c, &new_action(&s, "create", request_id, ctx))?;
+    Ok(s)
+}
+
+/// The request checks Nova's schema and API make before anything is read: the
+/// name, the fields each microversion allows, metadata, user data, config drive.
+/// Returns the server name.
+fn check_create_request(req: &ServerCreate, mv: Microversion) -> ApiResult<String> {
+    let name = req.name.clone().ok_or_else(|| {
+        ApiError::bad_request(
+            "Invalid input for field/attribute name. 'name' is a required property.",
+        )
+    })?;
+    check_name(&name)?;
+    check_description(&req.description)?;
+    check_create_microversion(req, mv)?;
+    check_hostname(&req.hostname, mv)?;
+    check_tags(req.tags.as_deref().unwrap_or_default())?;
+    check_access(&req.disk_config, &req.access_ipv4, &req.access_ipv6)?;
+    check_metadata(&req.metadata.clone().unwrap_or_default())?;
+    if let Some(ud) = &req.user_data {
+        check_user_data(ud)?;
+    }
+    config_drive(&req.config_drive)?;
+    Ok(name)
+}
+
+/// The create fields that came or went with a microversion: `description` (2.19),
+/// `tags` (2.52), `personality` (gone in 2.57), `host`/`hypervisor_hostname` (2.74).
+fn check_create_microversion(req: &ServerCreate, mv: Microversion) -> ApiResult<()> {
+    if req.description.is_some() && !mv.at_least(19) {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute description: needs microversion 2.19.",
+        ));
+    }
+    if req.tags.is_some() && !mv.at_least(52) {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute tags: needs microversion 2.52.",
+        ));
+    }
+    if req.personality.is_some() && mv.at_least(57) {
+        return Err(ApiError::bad_request(
+            "Additional properties are not allowed ('personality' was unexpected).",
+        ));
+    }
+    if (req.host.is_some() || req.hypervisor_hostname.is_some()) && !mv.at_least(74) {
+        return Err(ApiError::bad_request(
+            "Additional properties are not allowed ('host' was unexpected).",
+        ));
+    }
+    Ok(())
+}
+
+/// User data must be base 64 of at most 64 KiB.
+fn check_user_data(ud: &str) -> ApiResult<()> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(ud.trim())
+        .map_err(|_| ApiError::bad_request("User data needs to be valid base 64."))?;
+    if raw.len() > 65535 {
+        return Err(ApiError::bad_request(
+            "User data too large. User data must be no larger than 65535 bytes once base64 encoded.",
+        ));
+    }
+    Ok(())
+}
+
+/// `min_count`/`max_count` as (min, max), 1 by default.
+fn create_counts(req: &ServerCreate) -> ApiResult<(u32, u32)> {
+    let min = count(&req.min_count, "min_count")?.unwrap_or(1);
+    let max = count(&req.max_count, "max_count")?.unwrap_or(min);
+    if min > max {
+        return Err(ApiError::bad_request("min_count must be <= max_count"));
+    }
+    if req.hostname.is_some() && max > 1 {
+        return Err(ApiError::bad_request(
+            "Unable to allocate a single hostname to multiple instances",
+        ));
+    }
+    Ok((min, max))
+}
+
+/// More than one server cannot share a port the request names.
+fn check_multi_create_ports(max: u32, networks: &RequestedNetworks) -> ApiResult<()> {
+    if max > 1
+        && matches!(networks, RequestedNetworks::List(n) if n.iter().any(|x| matches!(x, RequestedNic::Port { .. })))
+    {
+        return Err(ApiError::bad_request(
+            "Multiple instances cannot use the same port: max_count > 1 with a port.",
+        ));
+    }
+    Ok(())
+}
+
+/// More than one server cannot attach the same existing volume.
+fn check_multi_create_volumes(max: u32, block_devices: &[BlockDevice]) -> ApiResult<()> {
+    if max > 1
+        && block_devices
+            .iter()
+            .any(|d| d.source == BlockSource::Existing)
+    {
+        return Err(ApiError::bad_request(
+            "Multiple instances cannot attach the same volume: max_count > 1 with a volume mapping.",
+        ));
+    }
+    Ok(())
+}
+
+/// Nova's request spec keeps the zone the create named: the server stays pinned
+/// to it.
+fn pinned_zone(req: &ServerCreate) -> Option<String> {
+    req.availability_zone
+        .as_deref()
+        .and_then(|az| az.split(':').next())
+        .filter(|az| !az.is_empty())
+        .map(str::to_owned)
+}
+
 impl ComputeService {
     /// Validates a create against the image, flavor, network and keypair services.
     pub(crate) async fn server_create_plan(
@@ -693,77 +1022,12 @@ impl ComputeService {
             return Err(ApiError::forbidden());
         }
         let project = caller_project(ctx)?;
-        let name = req.name.clone().ok_or_else(|| {
-            ApiError::bad_request(
-                "Invalid input for field/attribute name. 'name' is a required property.",
-            )
-        })?;
-        check_name(&name)?;
-        check_description(&req.description)?;
-        if req.description.is_some() && !mv.at_least(19) {
-            return Err(ApiError::bad_request(
-                "Invalid input for field/attribute description: needs microversion 2.19.",
-            ));
-        }
-        if req.tags.is_some() && !mv.at_least(52) {
-            return Err(ApiError::bad_request(
-                "Invalid input for field/attribute tags: needs microversion 2.52.",
-            ));
-        }
-        if req.personality.is_some() && mv.at_least(57) {
-            return Err(ApiError::bad_request(
-                "Additional properties are not allowed ('personality' was unexpected).",
-            ));
-        }
-        if (req.host.is_some() || req.hypervisor_hostname.is_some()) && !mv.at_least(74) {
-            return Err(ApiError::bad_request(
-                "Additional properties are not allowed ('host' was unexpected).",
-            ));
-        }
-        check_hostname(&req.hostname, mv)?;
-        check_tags(req.tags.as_deref().unwrap_or_default())?;
-        check_access(&req.disk_config, &req.access_ipv4, &req.access_ipv6)?;
-        let metadata = req.metadata.clone().unwrap_or_default();
-        check_metadata(&metadata)?;
-        if let Some(ud) = &req.user_data {
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(ud.trim())
-                .map_err(|_| ApiError::bad_request("User data needs to be valid base 64."))?;
-            if raw.len() > 65535 {
-                return Err(ApiError::bad_request(
-                    "User data too large. User data must be no larger than 65535 bytes once base64 encoded.",
-                ));
-            }
-        }
-        config_drive(&req.config_drive)?;
-        let min = count(&req.min_count, "min_count")?.unwrap_or(1);
-        let max = count(&req.max_count, "max_count")?.unwrap_or(min);
-        if min > max {
-            return Err(ApiError::bad_request("min_count must be <= max_count"));
-        }
-        if req.hostname.is_some() && max > 1 {
-            return Err(ApiError::bad_request(
-                "Unable to allocate a single hostname to multiple instances",
-            ));
-        }
+        let name = check_create_request(&req, mv)?;
+        let (min, max) = create_counts(&req)?;
         let networks = parse_networks(&req.networks, mv)?;
-        if max > 1
-            && matches!(&networks, RequestedNetworks::List(n) if n.iter().any(|x| matches!(x, RequestedNic::Port { .. })))
-        {
-            return Err(ApiError::bad_request(
-                "Multiple instances cannot use the same port: max_count > 1 with a port.",
-            ));
-        }
+        check_multi_create_ports(max, &networks)?;
         let (image_id, block_devices) = parse_block_devices(&req)?;
-        if max > 1
-            && block_devices
-                .iter()
-                .any(|d| d.source == BlockSource::Existing)
-        {
-            return Err(ApiError::bad_request(
-                "Multiple instances cannot attach the same volume: max_count > 1 with a volume mapping.",
-            ));
-        }
+        check_multi_create_volumes(max, &block_devices)?;
         let flavor_ref = flavor_id(&req.flavor_ref)?;
         let hints = body
             .scheduler_hints
@@ -780,27 +1044,53 @@ impl ComputeService {
             None => None,
         };
         self.check_block_devices(ctx, &block_devices).await?;
-        let flavor = {
-            let ctx = ctx.clone();
-            let id = flavor_ref.clone();
-            self.read(move |c| super::flavors::flavor_for_boot(c, &ctx, &id))
-                .await?
-        };
+        let flavor = self.flavor_for_boot(ctx, flavor_ref).await?;
         if let Some(image) = &image {
             check_image_fits(image, &flavor)?;
         }
         let keypair = match &req.key_name {
             None => None,
-            Some(k) => {
-                let user = ctx.user.id.clone();
-                let k = k.clone();
-                Some(
-                    self.read(move |c| super::keypairs::keypair_for_boot(c, &user, &k))
-                        .await?,
-                )
-            }
+            Some(k) => Some(self.keypair_for_boot(ctx, k.clone()).await?),
         };
         self.check_networks(ctx, &networks, &req).await?;
+        self.check_create_quota(project, min, &flavor).await?;
+        Ok(CreatePlan {
+            name,
+            image,
+            block_devices,
+            flavor,
+            networks,
+            keypair,
+            count: max,
+            pinned_zone: pinned_zone(&req),
+            req,
+            group,
+            hints: crate::compute::model::request_spec_hints(&hints),
+            zone,
+        })
+    }
+
+    /// The flavor a server boots with, as the caller may use it.
+    async fn flavor_for_boot(&self, ctx: &RequestContext, id: String) -> ApiResult<Flavor> {
+        let ctx = ctx.clone();
+        self.read(move |c| super::flavors::flavor_for_boot(c, &ctx, &id))
+            .await
+    }
+
+    /// The caller's key pair a server boots with.
+    async fn keypair_for_boot(&self, ctx: &RequestContext, name: String) -> ApiResult<Keypair> {
+        let user = ctx.user.id.clone();
+        self.read(move |c| super::keypairs::keypair_for_boot(c, &user, &name))
+            .await
+    }
+
+    /// The project's instance, core and RAM quota must hold `min` more servers.
+    async fn check_create_quota(
+        &self,
+        project: String,
+        min: u32,
+        flavor: &Flavor,
+    ) -> ApiResult<()> {
         let (vcpus, ram) = (flavor.vcpus, flavor.ram);
         self.read(move |c| {
             super::quotas::check_server_quota(
@@ -811,29 +1101,7 @@ impl ComputeService {
                 ram * i64::from(min),
             )
         })
-        .await?;
-        // Nova's request spec keeps the zone the create named: the server stays
-        // pinned to it.
-        let pinned_zone = req
-            .availability_zone
-            .as_deref()
-            .and_then(|az| az.split(':').next())
-            .filter(|az| !az.is_empty())
-            .map(str::to_owned);
-        Ok(CreatePlan {
-            name,
-            image,
-            block_devices,
-            flavor,
-            networks,
-            keypair,
-            count: max,
-            req,
-            group,
-            pinned_zone,
-            hints: crate::compute::model::request_spec_hints(&hints),
-            zone,
-        })
+        .await
     }
 
     /// The active image a server boots from (Nova's 400s otherwise).
@@ -1001,146 +1269,17 @@ impl ComputeService {
         networks: RequestedNetworks,
         request_id: String,
     ) -> ApiResult<Vec<Server>> {
-        let project = caller_project(ctx)?;
-        let ctx = ctx.clone();
-        let now = crate::http::time::iso_seconds(chrono::Utc::now());
-        let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let requested = match &networks {
-            RequestedNetworks::Auto => Value::String("auto".into()),
-            RequestedNetworks::Any => Value::String("any".into()),
-            RequestedNetworks::None => Value::String("none".into()),
-            RequestedNetworks::List(n) => {
-                serde_json::to_value(n).map_err(|e| ApiError::Internal(e.into()))?
-            }
-        };
-        let security_groups: Vec<String> = plan
-            .req
-            .security_groups
-            .iter()
-            .flatten()
-            .map(|g| g.name.clone())
+        let common = CreateCommon::new(ctx, &plan, &networks)?;
+        let servers: Vec<Server> = (0..plan.count)
+            .map(|i| new_server(&plan, &common, i))
             .collect();
-        let cfg_drive = config_drive(&plan.req.config_drive)?;
-        let group = plan.group.clone();
-        let mut servers = Vec::new();
-        for i in 0..plan.count {
-            let name = if plan.count > 1 {
-                format!("{}-{}", plan.name, i + 1)
-            } else {
-                plan.name.clone()
-            };
-            servers.push(Server {
-                id: uuid::Uuid::new_v4().to_string(),
-                instance_name: String::new(),
-                hostname: plan
-                    .req
-                    .hostname
-                    .clone()
-                    .unwrap_or_else(|| hostname_for(&name)),
-                name,
-                description: plan.req.description.clone(),
-                project_id: project.clone(),
-                user_id: ctx.user.id.clone(),
-                image_id: plan
-                    .image
-                    .as_ref()
-                    .map(|i| i.id.clone())
-                    .unwrap_or_default(),
-                flavor: plan.flavor.clone(),
-                old_flavor: None,
-                key_name: plan.keypair.as_ref().map(|k| k.name.clone()),
-                key_data: plan.keypair.as_ref().map(|k| k.public_key.clone()),
-                user_data: plan.req.user_data.clone(),
-                metadata: plan.req.metadata.clone().unwrap_or_default(),
-                tags: plan.req.tags.clone().unwrap_or_default(),
-                security_groups: if security_groups.is_empty() {
-                    vec!["default".into()]
-                } else {
-                    security_groups.clone()
-                },
-                availability_zone: plan.zone.clone(),
-                config_drive: cfg_drive,
-                disk_config: plan
-                    .req
-                    .disk_config
-                    .clone()
-                    .unwrap_or_else(|| "MANUAL".into()),
-                access_ipv4: plan.req.access_ipv4.clone().unwrap_or_default(),
-                access_ipv6: canonical_ipv6(plan.req.access_ipv6.clone().unwrap_or_default()),
-                vm_state: VmState::Building,
-                task_state: Some(TaskState::Scheduling),
-                power_state: 0,
-                locked: false,
-                locked_reason: None,
-                locked_by: None,
-                launch_index: i,
-                reservation_id: reservation_id.clone(),
-                fault: None,
-                ports: vec![],
-                requested_networks: requested.clone(),
-                server_group: group.clone(),
-                rescue_image_id: None,
-                shelved_image_id: None,
-                rebuild_image_id: None,
-                volume_overlays: BTreeMap::new(),
-                // Each server gets its own new volumes.
-                block_devices: plan
-                    .block_devices
-                    .iter()
-                    .cloned()
-                    .map(|mut d| {
-                        if d.volume_id.is_empty() {
-                            d.volume_id = uuid::Uuid::new_v4().to_string();
-                        }
-                        d
-                    })
-                    .collect(),
-                pinned_availability_zone: plan.pinned_zone.clone(),
-                scheduler_hints: plan.hints.clone(),
-                image_properties: plan
-                    .image
-                    .as_ref()
-                    .map(|i| crate::compute::model::image_properties(&i.properties))
-                    .unwrap_or_default(),
-                attached_delete_on_termination: Default::default(),
-                progress: 0,
-                created_at: now.clone(),
-                updated_at: now.clone(),
-                launched_at: None,
-                terminated_at: None,
-                deleted_at: None,
-                generation: 1,
-            });
-        }
+        let ctx = ctx.clone();
+        let now = common.now;
         self.write(move |c| {
-            let mut out = Vec::new();
-            for mut s in servers {
-                let seq = store::server_insert(c, &s)?;
-                s.instance_name = format!("instance-{seq:08x}");
-                store::server_put(c, &mut s)?;
-                if let Some(g) = &s.server_group {
-                    match super::server_groups::add_member(c, g, &s.id, &ctx) {
-                        Ok(()) => {}
-                        // The scheduler's answer for a policy this one host cannot
-                        // meet: the server exists, in ERROR with NoValidHost.
-                        Err(ApiError::Conflict(m)) => {
-                            s.vm_state = VmState::Error;
-                            s.task_state = None;
-                            s.fault = Some(ServerFault {
-                                code: 500,
-                                message: "No valid host was found. ".into(),
-                                details: m,
-                                created: now.clone(),
-                            });
-                            store::server_put(c, &mut s)?;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                store::action_put(c, &new_action(&s, "create", &request_id, &ctx))?;
-                out.push(s);
-            }
-            Ok(out)
+            servers
+                .into_iter()
+                .map(|s| insert_created_server(c, s, &ctx, &request_id, &now))
+                .collect()
         })
         .await
     }

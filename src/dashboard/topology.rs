@@ -48,6 +48,8 @@ const FIRST_BAR: u32 = 260;
 const BAR_GAP: u32 = 150;
 const ROW: u32 = 72;
 
+/// Lays out the project's networks, routers, instances and floating IPs (the
+/// services' list answers).
 pub(super) fn layout(
     nets: &Value,
     subnets: &Value,
@@ -56,6 +58,71 @@ pub(super) fn layout(
     servers: &Value,
     fips: &Value,
 ) -> Picture {
+    let networks = network_bars(nets, subnets);
+    let bar_x: HashMap<&str, u32> = networks.iter().map(|n| (n.id.as_str(), n.x)).collect();
+    let (mut by_device, fip_of_device) = device_links(ports, fips, &bar_x);
+    let mut devices = vec![];
+    for r in list(routers, "routers") {
+        let id = s(r, "id");
+        let links = router_links(r, by_device.remove(id).unwrap_or_default(), &bar_x);
+        let href = "/dashboard/project/routers".into();
+        let fip = fip_of_device.get(id).copied();
+        devices.push(device(
+            "router",
+            id,
+            s(r, "name"),
+            href,
+            links,
+            fip,
+            devices.len(),
+        ));
+    }
+    for sv in list(servers, "servers") {
+        let id = s(sv, "id");
+        let links = by_device.remove(id).unwrap_or_default();
+        let href = format!("/dashboard/project/instances/{id}");
+        let fip = fip_of_device.get(id).copied();
+        devices.push(device(
+            "instance",
+            id,
+            s(sv, "name"),
+            href,
+            links,
+            fip,
+            devices.len(),
+        ));
+    }
+    let width = FIRST_BAR + networks.len().max(1) as u32 * BAR_GAP;
+    let height = (60 + devices.len() as u32 * ROW + 40).max(300);
+    Picture {
+        width,
+        height,
+        networks,
+        devices,
+    }
+}
+
+/// A router's links: its interface ports' and its gateway's on the external bar.
+fn router_links(r: &Value, mut links: Vec<Link>, bar_x: &HashMap<&str, u32>) -> Vec<Link> {
+    let gw = &r["external_gateway_info"];
+    let gateway = bar_x.get(s(gw, "network_id")).map(|&x| Link {
+        x,
+        ip: list(gw, "external_fixed_ips")
+            .first()
+            .map_or("", |i| s(i, "ip_address"))
+            .to_owned(),
+    });
+    if let Some(l) = gateway
+        && !links.iter().any(|k| k.x == l.x)
+    {
+        links.push(l);
+    }
+    links
+}
+
+/// The networks as bars left to right, external ones first (as Horizon draws
+/// them), each with its subnets' CIDRs.
+fn network_bars(nets: &Value, subnets: &Value) -> Vec<NetBar> {
     let mut cidrs: HashMap<&str, Vec<&str>> = HashMap::new();
     for sn in list(subnets, "subnets") {
         cidrs
@@ -63,7 +130,6 @@ pub(super) fn layout(
             .or_default()
             .push(s(sn, "cidr"));
     }
-    // External networks first, as Horizon draws them.
     let mut net_list: Vec<&Value> = list(nets, "networks").iter().collect();
     net_list.sort_by_key(|n| {
         (
@@ -71,7 +137,7 @@ pub(super) fn layout(
             s(n, "name").to_owned(),
         )
     });
-    let networks: Vec<NetBar> = net_list
+    net_list
         .iter()
         .enumerate()
         .map(|(i, n)| NetBar {
@@ -84,9 +150,16 @@ pub(super) fn layout(
             external: n.get("router:external") == Some(&Value::Bool(true)),
             x: FIRST_BAR + i as u32 * BAR_GAP,
         })
-        .collect();
-    let bar_x: HashMap<&str, u32> = networks.iter().map(|n| (n.id.as_str(), n.x)).collect();
-    // Ports by the device they belong to, in a stable order.
+        .collect()
+}
+
+/// The links of each device to the bars its ports are on (in a stable order),
+/// and the floating IP of each device that has one.
+fn device_links<'a>(
+    ports: &'a Value,
+    fips: &'a Value,
+    bar_x: &HashMap<&str, u32>,
+) -> (BTreeMap<&'a str, Vec<Link>>, HashMap<&'a str, &'a str>) {
     let mut by_device: BTreeMap<&str, Vec<Link>> = BTreeMap::new();
     let mut fip_of_port: HashMap<&str, &str> = HashMap::new();
     for f in list(fips, "floatingips") {
@@ -108,72 +181,41 @@ pub(super) fn layout(
             fip_of_device.insert(s(p, "device_id"), f);
         }
     }
-    let mut devices = vec![];
-    let mut place =
-        |kind: &'static str, id: &str, name: &str, href: String, extra: Option<Link>| {
-            let mut links = by_device.remove(id).unwrap_or_default();
-            if let Some(l) = extra
-                && !links.iter().any(|k| k.x == l.x)
-            {
-                links.push(l);
-            }
-            let name: String = if name.is_empty() {
-                id.chars().take(8).collect()
-            } else {
-                name.to_owned()
-            };
-            let label = if name.chars().count() > 18 {
-                format!("{}…", name.chars().take(17).collect::<String>())
-            } else {
-                name.clone()
-            };
-            devices.push(Device {
-                kind,
-                label,
-                name,
-                href,
-                y: 60 + devices.len() as u32 * ROW,
-                links,
-                fip: fip_of_device
-                    .get(id)
-                    .map(|f| f.to_string())
-                    .unwrap_or_default(),
-            });
-        };
-    for r in list(routers, "routers") {
-        let gw = &r["external_gateway_info"];
-        let extra = bar_x.get(s(gw, "network_id")).map(|&x| Link {
-            x,
-            ip: list(gw, "external_fixed_ips")
-                .first()
-                .map_or("", |i| s(i, "ip_address"))
-                .to_owned(),
-        });
-        place(
-            "router",
-            s(r, "id"),
-            s(r, "name"),
-            "/dashboard/project/routers".into(),
-            extra,
-        );
+    (by_device, fip_of_device)
+}
+
+/// A name cut to `max` characters, the last one an ellipsis.
+fn cut_to(name: &str, max: usize) -> String {
+    if name.chars().count() > max {
+        format!("{}…", name.chars().take(max - 1).collect::<String>())
+    } else {
+        name.to_owned()
     }
-    for sv in list(servers, "servers") {
-        let id = s(sv, "id");
-        place(
-            "instance",
-            id,
-            s(sv, "name"),
-            format!("/dashboard/project/instances/{id}"),
-            None,
-        );
-    }
-    let width = FIRST_BAR + networks.len().max(1) as u32 * BAR_GAP;
-    let height = (60 + devices.len() as u32 * ROW + 40).max(300);
-    Picture {
-        width,
-        height,
-        networks,
-        devices,
+}
+
+/// The `row`th device box; a device without a name shows its id's start.
+fn device(
+    kind: &'static str,
+    id: &str,
+    name: &str,
+    href: String,
+    links: Vec<Link>,
+    fip: Option<&str>,
+    row: usize,
+) -> Device {
+    let name: String = if name.is_empty() {
+        id.chars().take(8).collect()
+    } else {
+        name.to_owned()
+    };
+    Device {
+        kind,
+        label: cut_to(&name, 18),
+        name,
+        href,
+        y: 60 + row as u32 * ROW,
+        links,
+        fip: fip.map(str::to_owned).unwrap_or_default(),
     }
 }
 
@@ -221,35 +263,8 @@ pub(super) fn stack_layout(
     href: impl Fn(&str, &str) -> Option<String>,
 ) -> StackPicture {
     let items = list(resources, "resources");
-    let index: HashMap<&str, usize> = items
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (s(r, "resource_name"), i))
-        .collect();
-    // needs[b] = the resources b needs (a is in needs[b] when b is in a's required_by).
-    let mut needs: Vec<Vec<usize>> = vec![vec![]; items.len()];
-    for (a, r) in items.iter().enumerate() {
-        for b in list(r, "required_by") {
-            if let Some(&b) = b.as_str().and_then(|n| index.get(n)) {
-                needs[b].push(a);
-            }
-        }
-    }
-    // Depth by relaxation; at most n rounds, so a (malformed) cycle cannot loop.
-    let mut depth = vec![0u32; items.len()];
-    for _ in 0..items.len() {
-        let mut changed = false;
-        for b in 0..items.len() {
-            let want = needs[b].iter().map(|&a| depth[a] + 1).max().unwrap_or(0);
-            if want > depth[b] && want < items.len() as u32 {
-                depth[b] = want;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
+    let needs = dependencies(items);
+    let depth = depths(&needs);
     // Within a column, by name, so the picture is stable between refreshes.
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by_key(|&i| (depth[i], s(&items[i], "resource_name").to_owned()));
@@ -262,33 +277,8 @@ pub(super) fn stack_layout(
     }
     let nodes = items
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let name = s(r, "resource_name").to_owned();
-            let status = s(r, "resource_status").to_owned();
-            let class = if status.ends_with("_COMPLETE") {
-                "ok"
-            } else if status.ends_with("_FAILED") {
-                "bad"
-            } else {
-                "live"
-            };
-            let label = if name.chars().count() > 20 {
-                format!("{}…", name.chars().take(19).collect::<String>())
-            } else {
-                name.clone()
-            };
-            StackNode {
-                label,
-                kind: s(r, "resource_type").to_owned(),
-                status,
-                class,
-                href: href(s(r, "resource_type"), s(r, "physical_resource_id")),
-                x: pos[i].0,
-                y: pos[i].1,
-                name,
-            }
-        })
+        .zip(&pos)
+        .map(|(r, &p)| stack_node(r, p, &href))
         .collect();
     let mut edges = vec![];
     for (b, from) in needs.iter().enumerate() {
@@ -308,6 +298,73 @@ pub(super) fn stack_layout(
         height: (40 + tallest.saturating_sub(1) * ROW_GAP + NODE_H).max(100),
         nodes,
         edges,
+    }
+}
+
+/// needs[b] = the resources b needs (a is in needs[b] when b is in a's
+/// `required_by`), by index in `items`.
+fn dependencies(items: &[Value]) -> Vec<Vec<usize>> {
+    let index: HashMap<&str, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (s(r, "resource_name"), i))
+        .collect();
+    let mut needs: Vec<Vec<usize>> = vec![vec![]; items.len()];
+    for (a, r) in items.iter().enumerate() {
+        for b in list(r, "required_by") {
+            if let Some(&b) = b.as_str().and_then(|n| index.get(n)) {
+                needs[b].push(a);
+            }
+        }
+    }
+    needs
+}
+
+/// Each resource's depth in the dependency graph, by relaxation; at most n
+/// rounds, so a (malformed) cycle cannot loop.
+fn depths(needs: &[Vec<usize>]) -> Vec<u32> {
+    let n = needs.len();
+    let mut depth = vec![0u32; n];
+    for _ in 0..n {
+        let mut changed = false;
+        for b in 0..n {
+            let want = needs[b].iter().map(|&a| depth[a] + 1).max().unwrap_or(0);
+            if want > depth[b] && want < n as u32 {
+                depth[b] = want;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    depth
+}
+
+/// One resource's box at `pos`, classed by its status as the status cells are.
+fn stack_node(
+    r: &Value,
+    (x, y): (u32, u32),
+    href: &impl Fn(&str, &str) -> Option<String>,
+) -> StackNode {
+    let name = s(r, "resource_name").to_owned();
+    let status = s(r, "resource_status").to_owned();
+    let class = if status.ends_with("_COMPLETE") {
+        "ok"
+    } else if status.ends_with("_FAILED") {
+        "bad"
+    } else {
+        "live"
+    };
+    StackNode {
+        label: cut_to(&name, 20),
+        kind: s(r, "resource_type").to_owned(),
+        status,
+        class,
+        href: href(s(r, "resource_type"), s(r, "physical_resource_id")),
+        x,
+        y,
+        name,
     }
 }
 

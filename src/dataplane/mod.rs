@@ -339,20 +339,8 @@ impl Dataplane {
                 errors.push(format!("bridge {name}: {e}"));
             }
         }
-        if let Some(ext) = &plan.external
-            && let Some(addr) = ext.host_address.as_deref().and_then(router::canonical_addr)
-        {
-            // IPv4 here, IPv6 below: each family's address is synced on its own.
-            let have: Vec<String> = host_links
-                .get(&ext.bridge)
-                .map(|l| l.addrs.clone())
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|a| !a.contains(':'))
-                .collect();
-            for e in links::sync_addrs(r, &host, &ext.bridge, &have, &[addr]).await {
-                errors.push(format!("external bridge {}: {e}", ext.bridge));
-            }
+        if let Some(ext) = &plan.external {
+            errors.extend(self.sync_bridge_addr4(host_links, ext).await);
         }
         if let Some(ext) = &plan.external {
             errors.extend(self.sync_bridge_addr6(host_links, ext).await);
@@ -374,27 +362,9 @@ impl Dataplane {
         }
         for p in &plan.ports {
             let mtu = mtus.get(&p.bridge).copied().unwrap_or(1500);
-            // Carrier as observed before this converge: a device created or brought
-            // up just now has none yet, and a later converge will see it.
-            let carrier = host_links.get(&p.tap).is_some_and(|l| l.carrier);
-            let res = links::ensure_port_device(
-                r,
-                &self.config.owner,
-                &host,
-                host_links,
-                &p.tap,
-                &p.bridge,
-                mtu,
-                p.admin_state_up,
-            );
-            let wired = match res.await {
-                Ok(()) => true,
-                Err(e) => {
-                    errors.push(format!("port {}: {e}", p.id));
-                    false
-                }
-            };
-            ports_up.insert(p.id.clone(), wired && p.admin_state_up && carrier);
+            let (up, err) = self.converge_port(host_links, p, mtu).await;
+            errors.extend(err);
+            ports_up.insert(p.id.clone(), up);
             wanted.insert(p.tap.clone());
         }
         errors.extend(self.remove_stale_devices(host_links, &wanted).await);
@@ -402,6 +372,54 @@ impl Dataplane {
             errors.push(format!("host forwarding: {e}"));
         }
         errors
+    }
+
+    /// The external IPv4 gateway address on the external bridge (IPv6 is synced on
+    /// its own, by `sync_bridge_addr6`).
+    async fn sync_bridge_addr4(&self, host_links: &Links, ext: &plan::ExternalPlan) -> Vec<String> {
+        let Some(addr) = ext.host_address.as_deref().and_then(router::canonical_addr) else {
+            return Vec::new();
+        };
+        let have: Vec<String> = host_links
+            .get(&ext.bridge)
+            .map(|l| l.addrs.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| !a.contains(':'))
+            .collect();
+        links::sync_addrs(&self.runner, &self.host(), &ext.bridge, &have, &[addr])
+            .await
+            .into_iter()
+            .map(|e| format!("external bridge {}: {e}", ext.bridge))
+            .collect()
+    }
+
+    /// Wires one port's tap to its bridge. Returns whether the port is up (wired,
+    /// administratively up and with carrier) and the error, if any.
+    async fn converge_port(
+        &self,
+        host_links: &mut Links,
+        p: &plan::PortPlan,
+        mtu: u32,
+    ) -> (bool, Option<String>) {
+        // Carrier as observed before this converge: a device created or brought
+        // up just now has none yet, and a later converge will see it.
+        let carrier = host_links.get(&p.tap).is_some_and(|l| l.carrier);
+        let host = self.host();
+        let res = links::ensure_port_device(
+            &self.runner,
+            &self.config.owner,
+            &host,
+            host_links,
+            &p.tap,
+            &p.bridge,
+            mtu,
+            p.admin_state_up,
+        );
+        match res.await {
+            Ok(()) => (p.admin_state_up && carrier, None),
+            Err(e) => (false, Some(format!("port {}: {e}", p.id))),
+        }
     }
 
     /// The external IPv6 gateway address on the external bridge. A bridge onestack

@@ -48,22 +48,83 @@ pub async fn converge(
     if let Err(e) = ensure_forwarding(dp, &ns).await {
         errors.push(format!("{item}: {e}"));
     }
-    // NAT before addresses (its rules name devices, which need not exist yet): a
-    // floating IP on the qg- leg without its DNAT would be answered by the router
-    // itself, and announced by gratuitous ARP, while the instance is unreachable.
+    if let Err(e) = apply_nat(dp, &ns, router).await {
+        errors.push(format!("{item}: nat: {e}"));
+    }
+    let legs = router_legs(router);
+    let mut host_devices = Vec::new();
+    let mut inner_devices = BTreeSet::from(["lo".to_string()]);
+    let mut relinked = false;
+    let mtu_of = |bridge: &str| mtus.get(bridge).copied().unwrap_or(1500);
+    for leg in &legs {
+        let inner = device_name(leg.prefix, leg.port_id);
+        let outer = tap_name(leg.port_id);
+        let mtu = mtu_of(leg.bridge);
+        let (recreated, errs) = ensure_leg(
+            dp,
+            host_links,
+            &ns,
+            &mut inner_links,
+            leg,
+            &outer,
+            &inner,
+            mtu,
+        )
+        .await;
+        relinked |= recreated && leg.advertises;
+        errors.extend(
+            errs.into_iter()
+                .map(|e| format!("{item} port {}: {e}", leg.port_id)),
+        );
+        host_devices.push(outer);
+        inner_devices.insert(inner);
+    }
+    for e in remove_stale_links(dp, &ns, &inner_links, &inner_devices).await {
+        errors.push(format!("{item}: {e}"));
+    }
+    errors.extend(super::ra::converge(dp, router, mtu_of, relinked).await);
+    errors.extend(
+        sync_routes(dp, &ns, router)
+            .await
+            .into_iter()
+            .map(|e| format!("{item}: {e}")),
+    );
+    (host_devices, errors)
+}
+
+/// Deletes the router namespace's devices that are no longer legs of it.
+async fn remove_stale_links(
+    dp: &Dataplane,
+    ns: &Ns,
+    inner_links: &Links,
+    keep: &BTreeSet<String>,
+) -> Vec<CmdError> {
+    let mut errors = Vec::new();
+    for stale in inner_links.keys().filter(|n| !keep.contains(*n)) {
+        if let Err(e) = links::delete_link(&dp.runner, ns, stale).await {
+            errors.push(e);
+        }
+    }
+    errors
+}
+
+/// NAT before addresses (its rules name devices, which need not exist yet): a
+/// floating IP on the qg- leg without its DNAT would be answered by the router
+/// itself, and announced by gratuitous ARP, while the instance is unreachable.
+async fn apply_nat(dp: &Dataplane, ns: &Ns, router: &RouterPlan) -> Result<(), CmdError> {
     let qg = router
         .gateway
         .as_ref()
         .map(|g| device_name("qg-", &g.port_id));
     let nat = qg.and_then(|qg| super::nft::router_nat(router, &qg));
-    if let Err(e) = dp
-        .nft
-        .apply(&dp.runner, &ns, "ip", super::nft::TABLE, nat.as_deref())
+    dp.nft
+        .apply(&dp.runner, ns, "ip", super::nft::TABLE, nat.as_deref())
         .await
-    {
-        errors.push(format!("{item}: nat: {e}"));
-    }
-    // One leg per port: a port with an IPv4 and an IPv6 address is one device.
+}
+
+/// The router's legs: one `qr-` per interface port (a port with an IPv4 and an
+/// IPv6 address is one device), and the `qg-` leg on the external network.
+fn router_legs(router: &RouterPlan) -> Vec<Leg<'_>> {
     let mut legs: Vec<Leg> = Vec::new();
     for i in &router.interfaces {
         match legs.iter_mut().find(|l| l.port_id == i.port_id) {
@@ -102,46 +163,7 @@ pub async fn converge(
             advertises: false,
         });
     }
-    let mut host_devices = Vec::new();
-    let mut inner_devices = BTreeSet::from(["lo".to_string()]);
-    let mut relinked = false;
-    for leg in &legs {
-        let mtu = mtus.get(leg.bridge).copied().unwrap_or(1500);
-        let inner = device_name(leg.prefix, leg.port_id);
-        let outer = tap_name(leg.port_id);
-        let res = ensure_leg(
-            dp,
-            host_links,
-            &ns,
-            &mut inner_links,
-            leg,
-            &outer,
-            &inner,
-            mtu,
-        );
-        let (recreated, errs) = res.await;
-        relinked |= recreated && leg.advertises;
-        errors.extend(
-            errs.into_iter()
-                .map(|e| format!("{item} port {}: {e}", leg.port_id)),
-        );
-        host_devices.push(outer);
-        inner_devices.insert(inner);
-    }
-    for stale in inner_links.keys().filter(|n| !inner_devices.contains(*n)) {
-        if let Err(e) = links::delete_link(&dp.runner, &ns, stale).await {
-            errors.push(format!("{item}: {e}"));
-        }
-    }
-    let mtu_of = |bridge: &str| mtus.get(bridge).copied().unwrap_or(1500);
-    errors.extend(super::ra::converge(dp, router, mtu_of, relinked).await);
-    errors.extend(
-        sync_routes(dp, &ns, router)
-            .await
-            .into_iter()
-            .map(|e| format!("{item}: {e}")),
-    );
-    (host_devices, errors)
+    legs
 }
 
 #[allow(clippy::too_many_arguments)]

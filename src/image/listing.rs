@@ -201,36 +201,20 @@ fn parse_bool(key: &str, v: &str) -> ApiResult<bool> {
     }
 }
 
-impl ImageService {
-    /// `GET /v2/images` as the caller may see it.
-    pub(crate) async fn image_list(
-        &self,
-        ctx: &RequestContext,
-        q: ListQuery,
-    ) -> ApiResult<ImagePage> {
-        let limit = match q.get("limit") {
-            None => DEFAULT_LIMIT,
-            Some(l) => l
-                .parse::<usize>()
-                .map_err(|_| ApiError::bad_request(format!("Invalid limit: {l}")))?
-                .min(MAX_LIMIT),
-        };
-        let sort = parse_sort(&q)?;
-        let project = ctx.project_id().map(str::to_owned);
-        let admin = ctx.allowed(crate::http::policy::IMAGE_ADMIN_CONTEXT);
-        let (images, memberships) = self
-            .read(move |c| {
-                let members: HashMap<String, String> = match &project {
-                    Some(p) => store::memberships_of(c, p)?
-                        .into_iter()
-                        .map(|m| (m.image_id, m.status))
-                        .collect(),
-                    None => HashMap::new(),
-                };
-                Ok((store::image_list(c)?, members))
-            })
-            .await?;
-        let project = ctx.project_id();
+/// The list filters on visibility and core attributes, checked once per request.
+struct ImageFilters<'q> {
+    visibility: Option<&'q str>,
+    member_status: &'q str,
+    hidden: bool,
+    protected: Option<bool>,
+    size_min: Option<i64>,
+    size_max: Option<i64>,
+    tags: Vec<&'q str>,
+}
+
+impl<'q> ImageFilters<'q> {
+    /// Reads and validates the filters Glance rejects with 400 when malformed.
+    fn parse(q: &'q ListQuery) -> ApiResult<Self> {
         let visibility = q.get("visibility");
         if let Some(v) = visibility.filter(|v| *v != "all" && !VISIBILITIES.contains(v)) {
             return Err(ApiError::bad_request(format!(
@@ -243,139 +227,207 @@ impl ImageService {
                 "Invalid status value: {member_status}"
             )));
         }
-        let hidden = q
-            .get("os_hidden")
-            .map(|v| parse_bool("os_hidden", v))
-            .transpose()?
-            .unwrap_or(false);
-        let protected = q
-            .get("protected")
-            .map(|v| parse_bool("protected", v))
-            .transpose()?;
-        let size_min = q
-            .get("size_min")
-            .map(|v| {
-                v.parse::<i64>()
-                    .map_err(|_| ApiError::bad_request("Invalid size_min"))
-            })
-            .transpose()?;
-        let size_max = q
-            .get("size_max")
-            .map(|v| {
-                v.parse::<i64>()
-                    .map_err(|_| ApiError::bad_request("Invalid size_max"))
-            })
-            .transpose()?;
-        let tags = q.all("tag");
+        let flag = |key| q.get(key).map(|v| parse_bool(key, v)).transpose();
+        Ok(Self {
+            visibility,
+            member_status,
+            hidden: flag("os_hidden")?.unwrap_or(false),
+            protected: flag("protected")?,
+            size_min: parse_size(q, "size_min")?,
+            size_max: parse_size(q, "size_max")?,
+            tags: q.all("tag"),
+        })
+    }
 
+    /// Glance's visibility rule: which images the `visibility` and `member_status`
+    /// filters list for this caller (`membership` is the caller's, if any).
+    fn lists(&self, image: &Image, own: bool, membership: Option<&str>, admin: bool) -> bool {
+        let status = self.member_status;
+        let shared_ok = image.visibility == "shared"
+            && membership.is_some_and(|s| status == "all" || s == status);
+        match self.visibility {
+            None => {
+                own || image.visibility == "public"
+                    || shared_ok
+                    || (admin && image.visibility != "community")
+            }
+            Some("all") => {
+                own || image.visibility == "public"
+                    || image.visibility == "community"
+                    || shared_ok
+                    || admin
+            }
+            Some("shared") => {
+                image.visibility == "shared"
+                    && (shared_ok || own || (admin && membership.is_none() && status == "all"))
+            }
+            Some(v) => image.visibility == v && (own || admin || v == "public" || v == "community"),
+        }
+    }
+
+    /// The `protected`, size and `tag` filters.
+    fn flags_match(&self, image: &Image) -> bool {
+        self.protected.is_none_or(|p| p == image.protected)
+            && self.size_min.is_none_or(|m| image.size.unwrap_or(0) >= m)
+            && self.size_max.is_none_or(|m| image.size.unwrap_or(0) <= m)
+            && self
+                .tags
+                .iter()
+                .all(|t| image.tags.iter().any(|it| it == t))
+    }
+}
+
+/// `limit`, capped at [`MAX_LIMIT`].
+fn parse_limit(q: &ListQuery) -> ApiResult<usize> {
+    match q.get("limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some(l) => Ok(l
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_request(format!("Invalid limit: {l}")))?
+            .min(MAX_LIMIT)),
+    }
+}
+
+/// `size_min` / `size_max` in bytes.
+fn parse_size(q: &ListQuery, key: &str) -> ApiResult<Option<i64>> {
+    q.get(key)
+        .map(|v| {
+            v.parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("Invalid {key}")))
+        })
+        .transpose()
+}
+
+/// The exact-or-`in:` filters on core text attributes (`name`, `status`, ...).
+fn text_filters_match(q: &ListQuery, image: &Image) -> bool {
+    let text_filters = [
+        ("name", image.name.as_deref()),
+        ("status", Some(image.status.as_str())),
+        ("owner", image.owner.as_deref()),
+        ("disk_format", image.disk_format.as_deref()),
+        ("container_format", image.container_format.as_deref()),
+        ("id", Some(image.id.as_str())),
+    ];
+    text_filters
+        .iter()
+        .all(|(k, actual)| q.get(k).is_none_or(|f| value_matches(f, *actual)))
+}
+
+/// `changes-since`, `created_at` and `updated_at`; a malformed time is a 400.
+fn time_filters_match(q: &ListQuery, image: &Image) -> ApiResult<bool> {
+    let mut time_ok = match q.get("changes-since") {
+        Some(since) => time_matches(&format!("gte:{since}"), &image.updated_at)?,
+        None => true,
+    };
+    for (key, actual) in [
+        ("created_at", &image.created_at),
+        ("updated_at", &image.updated_at),
+    ] {
+        if let Some(f) = q.get(key) {
+            time_ok &= time_matches(f, actual)?;
+        }
+    }
+    Ok(time_ok)
+}
+
+/// Any other key filters on an extra property, and (as in Glance) an image
+/// without that property does not match.
+fn property_filters_match(q: &ListQuery, image: &Image) -> bool {
+    q.0.iter().all(|(k, v)| match image.properties.get(k) {
+        _ if NOT_PROPERTY_FILTERS.contains(&k.as_str()) => true,
+        Some(serde_json::Value::String(s)) => s == v,
+        Some(other) => serde_json::from_str::<serde_json::Value>(v).ok().as_ref() == Some(other),
+        None => false,
+    })
+}
+
+/// Orders images by the parsed sort keys, each ascending or descending.
+fn sort_images(images: &mut [Image], sort: &[(String, bool)]) {
+    images.sort_by(|a, b| {
+        for (key, desc) in sort {
+            let ord = sort_value(a, key).cmp(&sort_value(b, key));
+            let ord = if *desc { ord.reverse() } else { ord };
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        }
+        Ordering::Equal
+    });
+}
+
+/// The page after `marker` (a 400 if it is not in the list) of at most `limit` images.
+fn page_after_marker(images: Vec<Image>, q: &ListQuery, limit: usize) -> ApiResult<ImagePage> {
+    let start = match q.get("marker") {
+        None => 0,
+        Some(m) => images
+            .iter()
+            .position(|i| i.id == m)
+            .map(|p| p + 1)
+            .ok_or_else(|| ApiError::bad_request(format!("marker {m} could not be found.")))?,
+    };
+    let mut page: Vec<Image> = images.into_iter().skip(start).collect();
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let next_marker = if more {
+        page.last().map(|i| i.id.clone())
+    } else {
+        None
+    };
+    Ok(ImagePage {
+        images: page,
+        next_marker,
+        limit,
+    })
+}
+
+impl ImageService {
+    /// `GET /v2/images` as the caller may see it.
+    pub(crate) async fn image_list(
+        &self,
+        ctx: &RequestContext,
+        q: ListQuery,
+    ) -> ApiResult<ImagePage> {
+        let limit = parse_limit(&q)?;
+        let sort = parse_sort(&q)?;
+        let admin = ctx.allowed(crate::http::policy::IMAGE_ADMIN_CONTEXT);
+        let (images, memberships) = self.images_and_memberships(ctx).await?;
+        let filters = ImageFilters::parse(&q)?;
+        let project = ctx.project_id();
         let mut out = Vec::new();
         for image in images {
             let own = project.is_some() && image.owner.as_deref() == project;
             let membership = memberships.get(&image.id).map(String::as_str);
-            let shared_ok = image.visibility == "shared"
-                && membership.is_some_and(|s| member_status == "all" || s == member_status);
-            let listed = match visibility {
-                None => {
-                    own || image.visibility == "public"
-                        || shared_ok
-                        || (admin && image.visibility != "community")
-                }
-                Some("all") => {
-                    own || image.visibility == "public"
-                        || image.visibility == "community"
-                        || shared_ok
-                        || admin
-                }
-                Some("shared") => {
-                    image.visibility == "shared"
-                        && (shared_ok
-                            || own
-                            || (admin && membership.is_none() && member_status == "all"))
-                }
-                Some(v) => {
-                    image.visibility == v && (own || admin || v == "public" || v == "community")
-                }
-            };
-            if !listed || image.os_hidden != hidden {
-                continue;
-            }
-            let text_filters = [
-                ("name", image.name.as_deref()),
-                ("status", Some(image.status.as_str())),
-                ("owner", image.owner.as_deref()),
-                ("disk_format", image.disk_format.as_deref()),
-                ("container_format", image.container_format.as_deref()),
-                ("id", Some(image.id.as_str())),
-            ];
-            if text_filters
-                .iter()
-                .any(|(k, actual)| q.get(k).is_some_and(|f| !value_matches(f, *actual)))
+            if !filters.lists(&image, own, membership, admin)
+                || image.os_hidden != filters.hidden
+                || !text_filters_match(&q, &image)
+                || !filters.flags_match(&image)
             {
                 continue;
             }
-            if protected.is_some_and(|p| p != image.protected)
-                || size_min.is_some_and(|m| image.size.unwrap_or(0) < m)
-                || size_max.is_some_and(|m| image.size.unwrap_or(0) > m)
-                || !tags.iter().all(|t| image.tags.iter().any(|it| it == t))
-            {
-                continue;
-            }
-            let mut time_ok = match q.get("changes-since") {
-                Some(since) => time_matches(&format!("gte:{since}"), &image.updated_at)?,
-                None => true,
-            };
-            for (key, actual) in [
-                ("created_at", &image.created_at),
-                ("updated_at", &image.updated_at),
-            ] {
-                if let Some(f) = q.get(key) {
-                    time_ok &= time_matches(f, actual)?;
-                }
-            }
-            // Any other key filters on an extra property, and (as in Glance) an
-            // image without that property does not match.
-            let props_ok = q.0.iter().all(|(k, v)| match image.properties.get(k) {
-                _ if NOT_PROPERTY_FILTERS.contains(&k.as_str()) => true,
-                Some(serde_json::Value::String(s)) => s == v,
-                Some(other) => {
-                    serde_json::from_str::<serde_json::Value>(v).ok().as_ref() == Some(other)
-                }
-                None => false,
-            });
-            if time_ok && props_ok {
+            if time_filters_match(&q, &image)? && property_filters_match(&q, &image) {
                 out.push(image);
             }
         }
-        out.sort_by(|a, b| {
-            for (key, desc) in &sort {
-                let ord = sort_value(a, key).cmp(&sort_value(b, key));
-                let ord = if *desc { ord.reverse() } else { ord };
-                if ord != Ordering::Equal {
-                    return ord;
-                }
-            }
-            Ordering::Equal
-        });
-        let start = match q.get("marker") {
-            None => 0,
-            Some(m) => out
-                .iter()
-                .position(|i| i.id == m)
-                .map(|p| p + 1)
-                .ok_or_else(|| ApiError::bad_request(format!("marker {m} could not be found.")))?,
-        };
-        let mut page: Vec<Image> = out.into_iter().skip(start).collect();
-        let more = page.len() > limit;
-        page.truncate(limit);
-        let next_marker = if more {
-            page.last().map(|i| i.id.clone())
-        } else {
-            None
-        };
-        Ok(ImagePage {
-            images: page,
-            next_marker,
-            limit,
+        sort_images(&mut out, &sort);
+        page_after_marker(out, &q, limit)
+    }
+
+    /// Every image, and the caller's project's member status on each image shared with it.
+    async fn images_and_memberships(
+        &self,
+        ctx: &RequestContext,
+    ) -> ApiResult<(Vec<Image>, HashMap<String, String>)> {
+        let project = ctx.project_id().map(str::to_owned);
+        self.read(move |c| {
+            let members: HashMap<String, String> = match &project {
+                Some(p) => store::memberships_of(c, p)?
+                    .into_iter()
+                    .map(|m| (m.image_id, m.status))
+                    .collect(),
+                None => HashMap::new(),
+            };
+            Ok((store::image_list(c)?, members))
         })
+        .await
     }
 }

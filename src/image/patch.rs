@@ -169,53 +169,15 @@ pub(super) fn set_attribute(
                 _ => return Err(bad_type(key, "a string of at most 255 characters or null")),
             }
         }
-        "visibility" => {
-            let v = one_of(key, &value, VISIBILITIES)?;
-            if v == "public" && !crate::http::policy::IMAGE_PUBLICIZE.allows(ctx, None) {
-                return Err(ApiError::Forbidden(
-                    "You are not authorized to complete publicize_image action.".into(),
-                ));
-            }
-            image.visibility = v;
-        }
+        "visibility" => image.visibility = visibility(ctx, &value)?,
         "protected" => {
             image.protected = value.as_bool().ok_or_else(|| bad_type(key, "a boolean"))?
         }
         "os_hidden" => {
             image.os_hidden = value.as_bool().ok_or_else(|| bad_type(key, "a boolean"))?
         }
-        "tags" => {
-            let tags: Vec<String> =
-                serde_json::from_value(value).map_err(|_| bad_type(key, "a list of strings"))?;
-            if tags.iter().any(|t| t.is_empty() || t.len() > 255) {
-                return Err(bad_type(key, "tags of 1 to 255 characters"));
-            }
-            let mut unique = Vec::new();
-            for t in tags {
-                if !unique.contains(&t) {
-                    unique.push(t);
-                }
-            }
-            image.tags = unique;
-        }
-        "disk_format" | "container_format" => {
-            if !creating && image.status != ImageStatus::Queued {
-                return Err(ApiError::Forbidden(format!(
-                    "Attribute {key} can be only replaced for a queued image."
-                )));
-            }
-            let allowed = if key == "disk_format" {
-                DISK_FORMATS
-            } else {
-                CONTAINER_FORMATS
-            };
-            let v = optional_enum(key, value, allowed)?;
-            if key == "disk_format" {
-                image.disk_format = v;
-            } else {
-                image.container_format = v;
-            }
-        }
+        "tags" => image.tags = unique_tags(value)?,
+        "disk_format" | "container_format" => set_format(image, key, value, creating)?,
         "min_disk" | "min_ram" => {
             let n = value
                 .as_i64()
@@ -227,40 +189,89 @@ pub(super) fn set_attribute(
                 image.min_ram = n;
             }
         }
-        "owner" => {
-            let owner = match value {
-                Value::Null => None,
-                Value::String(s) => Some(s),
-                _ => return Err(bad_type(key, "a project id")),
-            };
-            if !policy::IMAGE_OWNER.allows_target(
-                ctx,
-                Target {
-                    project: owner.as_deref(),
-                    ..Target::default()
-                },
-            ) {
-                return Err(ApiError::Forbidden(
-                    "Only an administrator may change the owner of an image.".into(),
-                ));
-            }
-            image.owner = owner;
-        }
-        extra => {
-            if extra.is_empty() || extra.len() > 255 {
-                return Err(ApiError::bad_request(
-                    "Property names must be 1 to 255 characters.",
-                ));
-            }
-            match value {
-                Value::String(s) => {
-                    image.properties.insert(extra.to_owned(), Value::String(s));
-                }
-                _ => return Err(bad_type(extra, "a string (custom properties are strings)")),
-            }
-        }
+        "owner" => image.owner = new_owner(ctx, value)?,
+        extra => set_property(image, extra, value)?,
     }
     Ok(())
+}
+
+/// A new visibility; making an image public is a policy of its own.
+fn visibility(ctx: &RequestContext, value: &Value) -> ApiResult<String> {
+    let v = one_of("visibility", value, VISIBILITIES)?;
+    if v == "public" && !crate::http::policy::IMAGE_PUBLICIZE.allows(ctx, None) {
+        return Err(ApiError::Forbidden(
+            "You are not authorized to complete publicize_image action.".into(),
+        ));
+    }
+    Ok(v)
+}
+
+/// The tags, 1 to 255 characters each, duplicates dropped in order.
+fn unique_tags(value: Value) -> ApiResult<Vec<String>> {
+    let tags: Vec<String> =
+        serde_json::from_value(value).map_err(|_| bad_type("tags", "a list of strings"))?;
+    if tags.iter().any(|t| t.is_empty() || t.len() > 255) {
+        return Err(bad_type("tags", "tags of 1 to 255 characters"));
+    }
+    let mut unique = Vec::new();
+    for t in tags {
+        if !unique.contains(&t) {
+            unique.push(t);
+        }
+    }
+    Ok(unique)
+}
+
+/// `disk_format` or `container_format`: settable only while the image is queued.
+fn set_format(image: &mut Image, key: &str, value: Value, creating: bool) -> ApiResult<()> {
+    if !creating && image.status != ImageStatus::Queued {
+        return Err(ApiError::Forbidden(format!(
+            "Attribute {key} can be only replaced for a queued image."
+        )));
+    }
+    if key == "disk_format" {
+        image.disk_format = optional_enum(key, value, DISK_FORMATS)?;
+    } else {
+        image.container_format = optional_enum(key, value, CONTAINER_FORMATS)?;
+    }
+    Ok(())
+}
+
+/// A new owner project (or none), as the owner policy allows.
+fn new_owner(ctx: &RequestContext, value: Value) -> ApiResult<Option<String>> {
+    let owner = match value {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        _ => return Err(bad_type("owner", "a project id")),
+    };
+    if !policy::IMAGE_OWNER.allows_target(
+        ctx,
+        Target {
+            project: owner.as_deref(),
+            ..Target::default()
+        },
+    ) {
+        return Err(ApiError::Forbidden(
+            "Only an administrator may change the owner of an image.".into(),
+        ));
+    }
+    Ok(owner)
+}
+
+/// A custom property: a name of 1 to 255 characters and a string value.
+fn set_property(image: &mut Image, name: &str, value: Value) -> ApiResult<()> {
+    if name.is_empty() || name.len() > 255 {
+        return Err(ApiError::bad_request(
+            "Property names must be 1 to 255 characters.",
+        ));
+    }
+    match value {
+        Value::String(s) => {
+            image.properties.insert(name.to_owned(), Value::String(s));
+            Ok(())
+        }
+        _ => Err(bad_type(name, "a string (custom properties are strings)")),
+    }
 }
 
 fn path_key(path: &str) -> ApiResult<String> {

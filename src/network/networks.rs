@@ -535,12 +535,15 @@ fn check_ipv6_modes(input: &SubnetInput, ip_version: u8, cidr: &ipnet::IpNet) ->
     Ok(())
 }
 
+/// `POST /v2.0/subnets` in one transaction: check the network and the caller,
+/// choose the CIDR (given, or from a subnet pool), check it against the network's
+/// other subnets, then record the subnet and its DHCP port.
 fn subnet_create_tx(c: &Connection, ctx: &RequestContext, input: SubnetInput) -> ApiResult<Subnet> {
     let network_id = input
         .network_id
         .clone()
         .ok_or_else(|| ApiError::bad_request("Invalid input: network_id is required."))?;
-    let mut net: Network = load_visible(c, ctx, &network_id)?;
+    let net: Network = load_visible(c, ctx, &network_id)?;
     if !crate::http::policy::NETWORK_OWNER_MEMBER.allows(ctx, Some(net.std.project_id.as_str())) {
         return Err(ApiError::Forbidden(
             "Only the owner of a network may add subnets to it.".into(),
@@ -550,6 +553,53 @@ fn subnet_create_tx(c: &Connection, ctx: &RequestContext, input: SubnetInput) ->
     if !ctx.can_write() {
         return Err(ApiError::forbidden());
     }
+    let (ip_version, cidr, pool) = subnet_cidr(c, ctx, &input, &project)?;
+    check_name(&input.name)?;
+    check_ipv6_modes(&input, ip_version, &cidr)?;
+    check_subnet_overlap(c, &network_id, &cidr)?;
+    let gateway = match &input.gateway_ip {
+        None => Some(ipam::default_gateway(&cidr)),
+        Some(g) => check_gateway(&cidr, g.as_deref())?,
+    };
+    let pools = match input.allocation_pools {
+        Some(p) if !p.is_empty() => {
+            ipam::check_pools(&cidr, &p, gateway)?;
+            p
+        }
+        _ => ipam::default_pools(&cidr, gateway),
+    };
+    quotas::check(c, SUBNET, &project)?;
+    let mut std = Std::new(&project, input.description);
+    std.tags = input.tags.unwrap_or_default();
+    let subnet = Subnet {
+        std,
+        name: input.name.unwrap_or_default(),
+        network_id,
+        ip_version,
+        cidr: cidr.to_string(),
+        gateway_ip: gateway.map(|g| g.to_string()),
+        allocation_pools: pools,
+        dns_nameservers: check_dns(input.dns_nameservers.unwrap_or_default())?,
+        host_routes: check_routes(input.host_routes.unwrap_or_default())?,
+        enable_dhcp: input.enable_dhcp.unwrap_or(true),
+        ipv6_ra_mode: input.ipv6_ra_mode,
+        ipv6_address_mode: input.ipv6_address_mode,
+        subnetpool_id: pool.as_ref().map(|p| p.std.id.clone()),
+        service_types: input.service_types.unwrap_or_default(),
+        segment_id: input.segment_id,
+        router_external: net.external,
+    };
+    subnet_record(c, net, subnet, pool.as_ref(), &project)
+}
+
+/// The new subnet's IP version, CIDR and subnet pool: the CIDR given, or one the
+/// pool (named, or the default one) allocates at `prefixlen`.
+fn subnet_cidr(
+    c: &Connection,
+    ctx: &RequestContext,
+    input: &SubnetInput,
+    project: &str,
+) -> ApiResult<(u8, ipnet::IpNet, Option<SubnetPool>)> {
     let bad = |msg: &str| ApiError::bad_request(format!("Bad subnets request: {msg}."));
     let prefixlen = input
         .prefixlen
@@ -594,15 +644,18 @@ fn subnet_create_tx(c: &Connection, ctx: &RequestContext, input: SubnetInput) ->
             )));
         }
         Some(p) => {
-            let net = subnetpools::allocate(c, p, &project, requested, prefixlen)?;
+            let net = subnetpools::allocate(c, p, project, requested, prefixlen)?;
             // The usual subnet rules still apply (e.g. room for addresses).
             ipam::parse_cidr(&net.to_string(), ip_version)?
         }
         None => requested
             .ok_or_else(|| bad("A cidr must be specified in the absence of a subnet pool"))?,
     };
-    check_name(&input.name)?;
-    check_ipv6_modes(&input, ip_version, &cidr)?;
+    Ok((ip_version, cidr, pool))
+}
+
+/// A network's subnets may not overlap (Neutron's 400).
+fn check_subnet_overlap(c: &Connection, network_id: &str, cidr: &ipnet::IpNet) -> ApiResult<()> {
     for other in store::list::<Subnet>(c)?
         .iter()
         .filter(|s| s.network_id == network_id)
@@ -610,55 +663,35 @@ fn subnet_create_tx(c: &Connection, ctx: &RequestContext, input: SubnetInput) ->
         let overlapping = other
             .cidr
             .parse::<ipnet::IpNet>()
-            .is_ok_and(|o| ipam::overlaps(&o, &cidr));
+            .is_ok_and(|o| ipam::overlaps(&o, cidr));
         if overlapping {
             return Err(ApiError::bad_request(format!(
                 "Invalid input for operation: Requested subnet with cidr: {cidr} for network: {network_id} overlaps with another subnet."
             )));
         }
     }
-    let gateway = match &input.gateway_ip {
-        None => Some(ipam::default_gateway(&cidr)),
-        Some(g) => check_gateway(&cidr, g.as_deref())?,
-    };
-    let pools = match input.allocation_pools {
-        Some(p) if !p.is_empty() => {
-            ipam::check_pools(&cidr, &p, gateway)?;
-            p
-        }
-        _ => ipam::default_pools(&cidr, gateway),
-    };
-    quotas::check(c, SUBNET, &project)?;
-    let mut std = Std::new(&project, input.description);
-    std.tags = input.tags.unwrap_or_default();
-    let subnet = Subnet {
-        std,
-        name: input.name.unwrap_or_default(),
-        network_id: network_id.clone(),
-        ip_version,
-        cidr: cidr.to_string(),
-        gateway_ip: gateway.map(|g| g.to_string()),
-        allocation_pools: pools,
-        dns_nameservers: check_dns(input.dns_nameservers.unwrap_or_default())?,
-        host_routes: check_routes(input.host_routes.unwrap_or_default())?,
-        enable_dhcp: input.enable_dhcp.unwrap_or(true),
-        ipv6_ra_mode: input.ipv6_ra_mode,
-        ipv6_address_mode: input.ipv6_address_mode,
-        subnetpool_id: pool.as_ref().map(|p| p.std.id.clone()),
-        service_types: input.service_types.unwrap_or_default(),
-        segment_id: input.segment_id,
-        router_external: net.external,
-    };
-    if let Some(p) = &pool {
+    Ok(())
+}
+
+/// Stores a checked subnet: its pool prefix, the subnet, its network's list, and
+/// the network's DHCP port and existing ports updated for it.
+fn subnet_record(
+    c: &Connection,
+    mut net: Network,
+    subnet: Subnet,
+    pool: Option<&SubnetPool>,
+    project: &str,
+) -> ApiResult<Subnet> {
+    if let Some(p) = pool {
         let cidr = subnet.cidr.as_str();
-        store::pool_allocation_add(c, &p.std.id, cidr, &subnet.std.id, &project)?;
+        store::pool_allocation_add(c, &p.std.id, cidr, &subnet.std.id, project)?;
         tracing::info!(subnet = %subnet.std.id, pool = %p.std.id, cidr, "prefix allocated from subnet pool");
     }
     store::put(c, &subnet)?;
     net.subnets.push(subnet.std.id.clone());
     net.std.touch();
     store::put(c, &net)?;
-    ports::sync_dhcp_port(c, &network_id)?;
+    ports::sync_dhcp_port(c, &subnet.network_id)?;
     ports::add_subnet_to_existing_ports(c, &net, &subnet)?;
     Ok(subnet)
 }

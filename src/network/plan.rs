@@ -355,6 +355,8 @@ fn dhcp(idx: &Index, net: &Network, router_advertised: &BTreeSet<String>) -> Opt
     })
 }
 
+/// A router's namespace as the dataplane builds it: its interface legs, its
+/// gateway leg (with SNAT for the internal IPv4 subnets), floating IPs and routes.
 fn router_plan(
     idx: &Index,
     router: &Router,
@@ -366,75 +368,11 @@ fn router_plan(
         .iter()
         .filter(|p| p.device_id == router.std.id)
         .collect();
-    let mut interfaces = Vec::new();
-    let mut internal = Vec::new();
-    for p in ports
-        .iter()
-        .filter(|p| p.device_owner == OWNER_ROUTER_INTERFACE)
-    {
-        for f in &p.fixed_ips {
-            let Some(address) = idx.with_prefix(f) else {
-                continue;
-            };
-            if let Some(s) = idx.subnets.get(&f.subnet_id) {
-                // SNAT is IPv4 only; IPv6 is routed as it is.
-                if s.ip_version == 4 {
-                    internal.push(s.cidr.clone());
-                }
-                let ra_mode = if s.ip_version == 6 { ra_mode(s) } else { None };
-                let dns_servers = match ra_mode {
-                    Some(Ipv6Mode::Slaac) => s
-                        .dns_nameservers
-                        .iter()
-                        .filter_map(|d| d.parse().ok())
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                interfaces.push(RouterInterface {
-                    port_id: p.std.id.clone(),
-                    bridge: idx.bridge(&p.network_id, external_bridge),
-                    mac: p.mac_address.clone(),
-                    address,
-                    ra_mode,
-                    dns_servers,
-                });
-            }
-        }
-    }
+    let (interfaces, internal) = router_interfaces(idx, &ports, external_bridge);
     let gateway = ports
         .iter()
         .find(|p| p.device_owner == OWNER_ROUTER_GATEWAY)
-        .and_then(|p| {
-            let f = p
-                .fixed_ips
-                .iter()
-                .find(|f| f.ip_address.parse::<Ipv4Addr>().is_ok())?;
-            // Neutron gives the gateway port one address on the first IPv6 subnet
-            // of the external network too; that leg routes the tenant IPv6 subnets.
-            let f6 = p
-                .fixed_ips
-                .iter()
-                .find(|f| f.ip_address.parse::<Ipv6Addr>().is_ok());
-            Some(RouterGateway {
-                address6: f6.and_then(|f| idx.with_prefix(f)),
-                next_hop6: f6
-                    .and_then(|f| idx.subnets.get(&f.subnet_id))
-                    .and_then(|s| s.gateway_ip.as_ref()?.parse().ok()),
-                port_id: p.std.id.clone(),
-                bridge: external_bridge.to_owned(),
-                mac: p.mac_address.clone(),
-                address: idx.with_prefix(f)?,
-                next_hop: idx
-                    .subnets
-                    .get(&f.subnet_id)
-                    .and_then(|s| s.gateway_ip.as_ref()?.parse().ok()),
-                snat: router
-                    .external_gateway_info
-                    .as_ref()
-                    .is_some_and(|g| g.enable_snat),
-                internal_cidrs: internal.clone(),
-            })
-        });
+        .and_then(|p| router_gateway(idx, router, p, external_bridge, internal));
     let floating_ips = fips
         .iter()
         .filter(|f| f.router_id.as_deref() == Some(router.std.id.as_str()))
@@ -458,6 +396,91 @@ fn router_plan(
             .collect(),
         port_forwardings: vec![],
     }
+}
+
+/// One leg address per fixed IP of the router's interface ports, and the IPv4
+/// subnets behind them (SNAT is IPv4 only; IPv6 is routed as it is).
+fn router_interfaces(
+    idx: &Index,
+    ports: &[&Port],
+    external_bridge: &str,
+) -> (Vec<RouterInterface>, Vec<String>) {
+    let mut interfaces = Vec::new();
+    let mut internal = Vec::new();
+    for p in ports
+        .iter()
+        .filter(|p| p.device_owner == OWNER_ROUTER_INTERFACE)
+    {
+        for f in &p.fixed_ips {
+            let Some(address) = idx.with_prefix(f) else {
+                continue;
+            };
+            let Some(s) = idx.subnets.get(&f.subnet_id) else {
+                continue;
+            };
+            if s.ip_version == 4 {
+                internal.push(s.cidr.clone());
+            }
+            let ra_mode = if s.ip_version == 6 { ra_mode(s) } else { None };
+            let dns_servers = match ra_mode {
+                Some(Ipv6Mode::Slaac) => s
+                    .dns_nameservers
+                    .iter()
+                    .filter_map(|d| d.parse().ok())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            interfaces.push(RouterInterface {
+                port_id: p.std.id.clone(),
+                bridge: idx.bridge(&p.network_id, external_bridge),
+                mac: p.mac_address.clone(),
+                address,
+                ra_mode,
+                dns_servers,
+            });
+        }
+    }
+    (interfaces, internal)
+}
+
+/// The gateway leg on the external network, from the gateway port's IPv4
+/// address; none when it has none.
+fn router_gateway(
+    idx: &Index,
+    router: &Router,
+    p: &Port,
+    external_bridge: &str,
+    internal_cidrs: Vec<String>,
+) -> Option<RouterGateway> {
+    let f = p
+        .fixed_ips
+        .iter()
+        .find(|f| f.ip_address.parse::<Ipv4Addr>().is_ok())?;
+    // Neutron gives the gateway port one address on the first IPv6 subnet
+    // of the external network too; that leg routes the tenant IPv6 subnets.
+    let f6 = p
+        .fixed_ips
+        .iter()
+        .find(|f| f.ip_address.parse::<Ipv6Addr>().is_ok());
+    Some(RouterGateway {
+        address6: f6.and_then(|f| idx.with_prefix(f)),
+        next_hop6: f6
+            .and_then(|f| idx.subnets.get(&f.subnet_id))
+            .and_then(|s| s.gateway_ip.as_ref()?.parse().ok()),
+        port_id: p.std.id.clone(),
+        bridge: external_bridge.to_owned(),
+        mac: p.mac_address.clone(),
+        address: idx.with_prefix(f)?,
+        next_hop: idx
+            .subnets
+            .get(&f.subnet_id)
+            .and_then(|s| s.gateway_ip.as_ref()?.parse().ok()),
+        snat: router
+            .external_gateway_info
+            .as_ref()
+            .is_some_and(|g| g.enable_snat),
+        internal_cidrs,
+    })
 }
 
 /// The port forwardings of the floating IPs bound to `router`, in a stable order.

@@ -140,126 +140,18 @@ pub fn command_line(
     qboot: Option<&Path>,
     incoming: Option<&Path>,
 ) -> Vec<String> {
-    let f = RunFiles::of(spec);
-    let mut a: Vec<String> = Vec::new();
-    let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
-    let (accel_opt, cpu) = match accel {
-        Accel::Kvm => ("kvm".to_string(), "host"),
-        // A bounded translation cache keeps an idle TCG guest's RSS small.
-        Accel::Tcg => ("tcg,tb-size=64".to_string(), "max"),
-    };
-    push(&["-name", &format!("guest={}", spec.name.replace(',', ",,"))]);
-    push(&["-uuid", &spec.instance_id]);
-    push(&["-machine", "pc", "-accel", &accel_opt, "-cpu", cpu]);
-    push(&["-m", &spec.memory_mb.to_string()]);
-    push(&["-smp", &spec.vcpus.max(1).to_string()]);
-    push(&["-nodefaults", "-no-user-config", "-display", "none"]);
-    push(&["-daemonize", "-pidfile", &opt_escape(&f.pid)]);
-    push(&[
-        "-qmp",
-        &format!("unix:{},server=on,wait=off", opt_escape(&f.qmp)),
-    ]);
-    // The serial port is a listening unix socket (the interactive console) that
-    // also tees everything the guest prints into console.log (os-getConsoleOutput).
-    // wait=off: the guest runs whether or not anyone is attached.
-    push(&[
-        "-chardev",
-        &format!(
-            "socket,id=serial0,path={},server=on,wait=off,logfile={},logappend=on",
-            opt_escape(&spec.serial_socket()),
-            opt_escape(&spec.console_log())
-        ),
-        "-device",
-        "isa-serial,chardev=serial0",
-    ]);
-    // The firmware boots the root disk; a direct kernel boot takes boot index 0 for
-    // QEMU's own linuxboot ROM, and a disk claiming it too makes QEMU refuse to start.
-    let root = spec
-        .disks
-        .iter()
-        .find(|d| d.id == "root" && d.kind == DiskKind::Disk)
-        .or_else(|| spec.disks.iter().find(|d| d.kind == DiskKind::Disk))
-        .filter(|_| matches!(spec.boot, BootSource::Firmware))
-        .map(|d| d.id.clone());
+    let mut a = machine_args(spec, accel);
+    a.extend(serial_args(spec));
+    let root = firmware_root_disk(spec);
     for d in &spec.disks {
-        let drive = qemu_id("drive", &d.id);
-        let fmt = match d.format {
-            DiskFormat::Qcow2 => "qcow2",
-            DiskFormat::Raw => "raw",
-        };
-        let boot = if root.as_deref() == Some(d.id.as_str()) {
-            ",bootindex=0"
-        } else {
-            ""
-        };
-        if let (DiskKind::Disk, Some(i)) = (d.kind, &d.iscsi) {
-            // The secret comes from a file, so it is not on the command line.
-            let node = node_name(&d.id);
-            let sid = secret_id(&d.id);
-            push(&[
-                "-object",
-                &format!(
-                    "secret,id={sid},format=raw,file={}",
-                    opt_escape(&secret_file(spec, &d.id))
-                ),
-                "-blockdev",
-                &iscsi_blockdev(&node, i, &sid, d.read_only).to_string(),
-                "-device",
-                &format!(
-                    "virtio-blk-pci,drive={node},id={}{boot}",
-                    qemu_id("disk", &d.id)
-                ),
-            ]);
-            continue;
-        }
-        match d.kind {
-            DiskKind::Disk => {
-                push(&[
-                    "-drive",
-                    &format!(
-                        "if=none,id={drive},file={},format={fmt},readonly={}",
-                        opt_escape(&d.path),
-                        if d.read_only { "on" } else { "off" }
-                    ),
-                ]);
-                push(&[
-                    "-device",
-                    &format!(
-                        "virtio-blk-pci,drive={drive},id={}{boot}",
-                        qemu_id("disk", &d.id)
-                    ),
-                ]);
-            }
-            DiskKind::Cdrom => {
-                push(&[
-                    "-drive",
-                    &format!(
-                        "if=none,id={drive},file={},format={fmt},media=cdrom,readonly=on",
-                        opt_escape(&d.path)
-                    ),
-                ]);
-                push(&[
-                    "-device",
-                    &format!("ide-cd,drive={drive},id={}", qemu_id("disk", &d.id)),
-                ]);
-            }
-        }
+        let boot = root == Some(d.id.as_str());
+        a.extend(match (d.kind, &d.iscsi) {
+            (DiskKind::Disk, Some(i)) => iscsi_disk_args(spec, d, i, boot),
+            _ => file_disk_args(d, boot),
+        });
     }
     for n in &spec.nics {
-        let netdev = qemu_id("net", &n.port_id);
-        push(&[
-            "-netdev",
-            &format!(
-                "tap,id={netdev},ifname={},script=no,downscript=no,vhost=off",
-                n.tap
-            ),
-            "-device",
-            &format!(
-                "virtio-net-pci,netdev={netdev},mac={},id={}",
-                n.mac,
-                qemu_id("nic", &n.port_id)
-            ),
-        ]);
+        a.extend(nic_args(n));
     }
     if let BootSource::Kernel {
         kernel,
@@ -268,18 +160,165 @@ pub fn command_line(
     } = &spec.boot
     {
         if let Some(q) = qboot {
-            push(&["-bios", &q.display().to_string()]);
+            a.extend(args(&["-bios", &q.display().to_string()]));
         }
-        push(&["-kernel", &kernel.display().to_string()]);
+        a.extend(args(&["-kernel", &kernel.display().to_string()]));
         if let Some(i) = initrd {
-            push(&["-initrd", &i.display().to_string()]);
+            a.extend(args(&["-initrd", &i.display().to_string()]));
         }
-        push(&["-append", cmdline]);
+        a.extend(args(&["-append", cmdline]));
     }
     if let Some(state) = incoming {
-        push(&["-incoming", &format!("file:{}", state.display())]);
+        a.extend(args(&["-incoming", &format!("file:{}", state.display())]));
     }
     a
+}
+
+/// Owned command-line words.
+fn args(xs: &[&str]) -> Vec<String> {
+    xs.iter().map(|s| s.to_string()).collect()
+}
+
+/// The machine, its accelerator and size, and the daemon's pid file and QMP socket.
+fn machine_args(spec: &VmSpec, accel: Accel) -> Vec<String> {
+    let f = RunFiles::of(spec);
+    let (accel_opt, cpu) = match accel {
+        Accel::Kvm => ("kvm".to_string(), "host"),
+        // A bounded translation cache keeps an idle TCG guest's RSS small.
+        Accel::Tcg => ("tcg,tb-size=64".to_string(), "max"),
+    };
+    args(&[
+        "-name",
+        &format!("guest={}", spec.name.replace(',', ",,")),
+        "-uuid",
+        &spec.instance_id,
+        "-machine",
+        "pc",
+        "-accel",
+        &accel_opt,
+        "-cpu",
+        cpu,
+        "-m",
+        &spec.memory_mb.to_string(),
+        "-smp",
+        &spec.vcpus.max(1).to_string(),
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-daemonize",
+        "-pidfile",
+        &opt_escape(&f.pid),
+        "-qmp",
+        &format!("unix:{},server=on,wait=off", opt_escape(&f.qmp)),
+    ])
+}
+
+/// The serial port is a listening unix socket (the interactive console) that
+/// also tees everything the guest prints into console.log (os-getConsoleOutput).
+/// wait=off: the guest runs whether or not anyone is attached.
+fn serial_args(spec: &VmSpec) -> Vec<String> {
+    args(&[
+        "-chardev",
+        &format!(
+            "socket,id=serial0,path={},server=on,wait=off,logfile={},logappend=on",
+            opt_escape(&spec.serial_socket()),
+            opt_escape(&spec.console_log())
+        ),
+        "-device",
+        "isa-serial,chardev=serial0",
+    ])
+}
+
+/// The disk the firmware boots (boot index 0): `root`, else the first disk. None
+/// for a direct kernel boot, which takes boot index 0 for QEMU's own linuxboot ROM
+/// (a disk claiming it too makes QEMU refuse to start).
+fn firmware_root_disk(spec: &VmSpec) -> Option<&str> {
+    spec.disks
+        .iter()
+        .find(|d| d.id == "root" && d.kind == DiskKind::Disk)
+        .or_else(|| spec.disks.iter().find(|d| d.kind == DiskKind::Disk))
+        .filter(|_| matches!(spec.boot, BootSource::Firmware))
+        .map(|d| d.id.as_str())
+}
+
+/// A disk QEMU reaches over iSCSI itself; the CHAP secret comes from a file, so it
+/// is not on the command line.
+fn iscsi_disk_args(
+    spec: &VmSpec,
+    d: &super::DiskSpec,
+    i: &super::IscsiDisk,
+    boot: bool,
+) -> Vec<String> {
+    let node = node_name(&d.id);
+    let sid = secret_id(&d.id);
+    let boot = if boot { ",bootindex=0" } else { "" };
+    args(&[
+        "-object",
+        &format!(
+            "secret,id={sid},format=raw,file={}",
+            opt_escape(&secret_file(spec, &d.id))
+        ),
+        "-blockdev",
+        &iscsi_blockdev(&node, i, &sid, d.read_only).to_string(),
+        "-device",
+        &format!(
+            "virtio-blk-pci,drive={node},id={}{boot}",
+            qemu_id("disk", &d.id)
+        ),
+    ])
+}
+
+/// A disk or CD-ROM backed by a host file (an image or a local volume).
+fn file_disk_args(d: &super::DiskSpec, boot: bool) -> Vec<String> {
+    let drive = qemu_id("drive", &d.id);
+    let fmt = match d.format {
+        DiskFormat::Qcow2 => "qcow2",
+        DiskFormat::Raw => "raw",
+    };
+    let boot = if boot { ",bootindex=0" } else { "" };
+    match d.kind {
+        DiskKind::Disk => args(&[
+            "-drive",
+            &format!(
+                "if=none,id={drive},file={},format={fmt},readonly={}",
+                opt_escape(&d.path),
+                if d.read_only { "on" } else { "off" }
+            ),
+            "-device",
+            &format!(
+                "virtio-blk-pci,drive={drive},id={}{boot}",
+                qemu_id("disk", &d.id)
+            ),
+        ]),
+        DiskKind::Cdrom => args(&[
+            "-drive",
+            &format!(
+                "if=none,id={drive},file={},format={fmt},media=cdrom,readonly=on",
+                opt_escape(&d.path)
+            ),
+            "-device",
+            &format!("ide-cd,drive={drive},id={}", qemu_id("disk", &d.id)),
+        ]),
+    }
+}
+
+/// A NIC on the port's tap device.
+fn nic_args(n: &super::NicSpec) -> Vec<String> {
+    let netdev = qemu_id("net", &n.port_id);
+    args(&[
+        "-netdev",
+        &format!(
+            "tap,id={netdev},ifname={},script=no,downscript=no,vhost=off",
+            n.tap
+        ),
+        "-device",
+        &format!(
+            "virtio-net-pci,netdev={netdev},mac={},id={}",
+            n.mac,
+            qemu_id("nic", &n.port_id)
+        ),
+    ])
 }
 
 /// How often an unanswered volume unplug request is repeated to the guest, and

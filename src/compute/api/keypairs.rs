@@ -73,13 +73,9 @@ async fn keypair_list(
     Ok(axum::Json(body))
 }
 
-/// Create Or Import Keypair: `POST /os-keypairs` -> 200 (201 from 2.2).
-async fn keypair_create(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    mv: Microversion,
-    Json(body): Json<Value>,
-) -> ApiResult<Response> {
+/// The create body as Nova's schema for `mv` takes it: `type` from 2.2,
+/// `user_id` from 2.10, and from 2.92 an imported public key only.
+fn parse_keypair_create(body: &Value, mv: Microversion) -> ApiResult<KeypairCreate> {
     let kp = body
         .get("keypair")
         .and_then(Value::as_object)
@@ -120,13 +116,23 @@ async fn keypair_create(
             "Invalid input for field/attribute keypair. 'public_key' is a required property",
         ));
     }
-    let req = KeypairCreate {
+    Ok(KeypairCreate {
         name,
         public_key,
         key_type,
         user_id: string("user_id")?,
         with_at_dot: mv.at_least(92),
-    };
+    })
+}
+
+/// Create Or Import Keypair: `POST /os-keypairs` -> 200 (201 from 2.2).
+async fn keypair_create(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    mv: Microversion,
+    Json(body): Json<Value>,
+) -> ApiResult<Response> {
+    let req = parse_keypair_create(&body, mv)?;
     let (k, private_key) = cloud.compute.keypair_create(&ctx, req).await?;
     let mut v = json!({
         "name": k.name,

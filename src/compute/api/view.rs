@@ -112,21 +112,52 @@ fn security_groups(
 
 /// The full server document (`GET /servers/{id}`, `/servers/detail`).
 pub(crate) fn detail(v: &ViewCtx, s: &Server, group_names: &HashMap<String, String>) -> Value {
-    let ext_attrs = v.ctx.allowed(policy::COMPUTE_EXTENDED_ATTRIBUTES);
-    let host_status = v.ctx.allowed(policy::COMPUTE_HOST_STATUS);
-    let fault_details = v.ctx.allowed(policy::COMPUTE_ADMIN_CONTEXT);
-    let mv = v.mv;
-    let image = if s.image_id.is_empty() {
-        Value::String(String::new())
-    } else {
-        let mut image = json!({"id": s.image_id, "links": [{"rel": "bookmark", "href": format!("{}/compute/images/{}", v.base, s.image_id)}]});
-        // 2.98: the image's standard properties as the server was built with them.
-        if mv.at_least(98) {
-            image["properties"] = json!(s.image_properties);
+    let mut d = base_detail(v, s, group_names);
+    let Value::Object(m) = &mut d else { return d };
+    // Nova leaves `security_groups` out of a server that has none.
+    if m.get("security_groups")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+    {
+        m.remove("security_groups");
+    }
+    if v.ctx.allowed(policy::COMPUTE_EXTENDED_ATTRIBUTES) {
+        insert_extended_attributes(m, v, s);
+    }
+    insert_microversion_fields(m, v, s);
+    if s.vm_state != VmState::Active && s.vm_state != VmState::Building {
+        m.remove("progress");
+    }
+    if let (Some(f), VmState::Error) = (&s.fault, s.vm_state) {
+        let mut fault = json!({"code": f.code, "message": f.message, "created": f.created});
+        if v.ctx.allowed(policy::COMPUTE_ADMIN_CONTEXT) || f.code != 500 {
+            fault["details"] = f.details.clone().into();
         }
-        image
+        m.insert("fault".into(), fault);
+    }
+    d
+}
+
+/// The server's image reference: empty for a volume-backed server; from 2.98 with
+/// the image properties the server was built with.
+fn image_ref(v: &ViewCtx, s: &Server) -> Value {
+    if s.image_id.is_empty() {
+        return Value::String(String::new());
+    }
+    let mut image = json!({"id": s.image_id, "links": [{"rel": "bookmark", "href": format!("{}/compute/images/{}", v.base, s.image_id)}]});
+    if v.mv.at_least(98) {
+        image["properties"] = json!(s.image_properties);
+    }
+    image
+}
+
+/// The fields every caller sees at every microversion.
+fn base_detail(v: &ViewCtx, s: &Server, group_names: &HashMap<String, String>) -> Value {
+    let usage_time = |t: &Option<String>| {
+        t.as_deref()
+            .map(|t| t.trim_end_matches('Z').to_owned() + ".000000")
     };
-    let mut d = json!({
+    json!({
         "id": s.id,
         "name": s.name,
         "status": s.status(),
@@ -134,7 +165,7 @@ pub(crate) fn detail(v: &ViewCtx, s: &Server, group_names: &HashMap<String, Stri
         "user_id": s.user_id,
         "metadata": s.metadata,
         "hostId": if s.vm_state == VmState::Building && s.launched_at.is_none() && s.ports.is_empty() { String::new() } else { host_id(&s.project_id, v.host) },
-        "image": image,
+        "image": image_ref(v, s),
         "flavor": flavor_view(v, &s.flavor),
         "created": s.created_at,
         "updated": s.updated_at,
@@ -147,49 +178,49 @@ pub(crate) fn detail(v: &ViewCtx, s: &Server, group_names: &HashMap<String, Stri
         "OS-EXT-AZ:availability_zone": s.availability_zone,
         "config_drive": if s.config_drive { "True" } else { "" },
         "key_name": s.key_name,
-        "OS-SRV-USG:launched_at": s.launched_at.as_deref().map(|t| t.trim_end_matches('Z').to_owned() + ".000000"),
-        "OS-SRV-USG:terminated_at": s.terminated_at.as_deref().map(|t| t.trim_end_matches('Z').to_owned() + ".000000"),
+        "OS-SRV-USG:launched_at": usage_time(&s.launched_at),
+        "OS-SRV-USG:terminated_at": usage_time(&s.terminated_at),
         "security_groups": security_groups(s, v.nics, group_names),
         "OS-EXT-STS:task_state": s.task_state.map(|t| t.as_str()),
         "OS-EXT-STS:vm_state": s.vm_state.as_str(),
         "OS-EXT-STS:power_state": s.power_state,
         "os-extended-volumes:volumes_attached": [],
-    });
-    let Value::Object(m) = &mut d else { return d };
-    // Nova leaves `security_groups` out of a server that has none.
-    if m.get("security_groups")
-        .and_then(Value::as_array)
-        .is_some_and(Vec::is_empty)
-    {
-        m.remove("security_groups");
+    })
+}
+
+/// The `OS-EXT-SRV-ATTR` fields an admin sees (more of them from 2.3).
+fn insert_extended_attributes(m: &mut serde_json::Map<String, Value>, v: &ViewCtx, s: &Server) {
+    m.insert("OS-EXT-SRV-ATTR:host".into(), v.host.into());
+    m.insert(
+        "OS-EXT-SRV-ATTR:instance_name".into(),
+        s.instance_name.clone().into(),
+    );
+    m.insert("OS-EXT-SRV-ATTR:hypervisor_hostname".into(), v.host.into());
+    if !v.mv.at_least(3) {
+        return;
     }
-    if ext_attrs {
-        m.insert("OS-EXT-SRV-ATTR:host".into(), v.host.into());
-        m.insert(
-            "OS-EXT-SRV-ATTR:instance_name".into(),
-            s.instance_name.clone().into(),
-        );
-        m.insert("OS-EXT-SRV-ATTR:hypervisor_hostname".into(), v.host.into());
-        if mv.at_least(3) {
-            m.insert(
-                "OS-EXT-SRV-ATTR:reservation_id".into(),
-                s.reservation_id.clone().into(),
-            );
-            m.insert("OS-EXT-SRV-ATTR:launch_index".into(), s.launch_index.into());
-            m.insert("OS-EXT-SRV-ATTR:hostname".into(), s.hostname.clone().into());
-            m.insert("OS-EXT-SRV-ATTR:kernel_id".into(), "".into());
-            m.insert("OS-EXT-SRV-ATTR:ramdisk_id".into(), "".into());
-            m.insert("OS-EXT-SRV-ATTR:root_device_name".into(), "/dev/vda".into());
-            m.insert(
-                "OS-EXT-SRV-ATTR:user_data".into(),
-                s.user_data.clone().into(),
-            );
-        }
-    }
+    m.insert(
+        "OS-EXT-SRV-ATTR:reservation_id".into(),
+        s.reservation_id.clone().into(),
+    );
+    m.insert("OS-EXT-SRV-ATTR:launch_index".into(), s.launch_index.into());
+    m.insert("OS-EXT-SRV-ATTR:hostname".into(), s.hostname.clone().into());
+    m.insert("OS-EXT-SRV-ATTR:kernel_id".into(), "".into());
+    m.insert("OS-EXT-SRV-ATTR:ramdisk_id".into(), "".into());
+    m.insert("OS-EXT-SRV-ATTR:root_device_name".into(), "/dev/vda".into());
+    m.insert(
+        "OS-EXT-SRV-ATTR:user_data".into(),
+        s.user_data.clone().into(),
+    );
+}
+
+/// The fields later microversions added, each from its own version.
+fn insert_microversion_fields(m: &mut serde_json::Map<String, Value>, v: &ViewCtx, s: &Server) {
+    let mv = v.mv;
     if mv.at_least(9) {
         m.insert("locked".into(), s.locked.into());
     }
-    if mv.at_least(16) && host_status {
+    if mv.at_least(16) && v.ctx.allowed(policy::COMPUTE_HOST_STATUS) {
         m.insert("host_status".into(), "UP".into());
     }
     if mv.at_least(19) {
@@ -223,15 +254,4 @@ pub(crate) fn detail(v: &ViewCtx, s: &Server, group_names: &HashMap<String, Stri
     if mv.at_least(100) {
         m.insert("scheduler_hints".into(), json!(s.scheduler_hints));
     }
-    if s.vm_state != VmState::Active && s.vm_state != VmState::Building {
-        m.remove("progress");
-    }
-    if let (Some(f), VmState::Error) = (&s.fault, s.vm_state) {
-        let mut fault = json!({"code": f.code, "message": f.message, "created": f.created});
-        if fault_details || f.code != 500 {
-            fault["details"] = f.details.clone().into();
-        }
-        m.insert("fault".into(), fault);
-    }
-    d
 }

@@ -328,6 +328,21 @@ pub(super) async fn roles(State(d): State<Dash>, headers: HeaderMap) -> PageResu
             vec![delete(&edit_href("roles", s(r, "id")))],
         );
     }
+    let at = role_assignments_table(&assignments);
+    panel(
+        &d,
+        &sess,
+        "admin-roles",
+        "Roles",
+        vec![admin_edit::role_form()],
+        vec![rt, at],
+        None,
+    )
+    .await
+}
+
+/// Every role assignment: the role, who holds it, where, and whether inherited.
+fn role_assignments_table(assignments: &Value) -> Table {
     let mut at = Table::new(
         "role-assignments",
         "Role Assignments",
@@ -337,7 +352,7 @@ pub(super) async fn roles(State(d): State<Dash>, headers: HeaderMap) -> PageResu
         "" => s(v, "id").to_owned(),
         n => n.to_owned(),
     };
-    for (i, a) in list(&assignments, "role_assignments").iter().enumerate() {
+    for (i, a) in list(assignments, "role_assignments").iter().enumerate() {
         let who = if a.get("user").is_some() {
             format!("user {}", name(&a["user"]))
         } else {
@@ -369,16 +384,7 @@ pub(super) async fn roles(State(d): State<Dash>, headers: HeaderMap) -> PageResu
             vec![],
         );
     }
-    panel(
-        &d,
-        &sess,
-        "admin-roles",
-        "Roles",
-        vec![admin_edit::role_form()],
-        vec![rt, at],
-        None,
-    )
-    .await
+    at
 }
 
 /// `GET /dashboard/admin/images`: every project's images, each with its edit page.
@@ -493,12 +499,31 @@ pub(super) async fn info(State(d): State<Dash>, headers: HeaderMap) -> PageResul
         d.backend.get(t, "/volume/v3/os-services"),
         d.backend.get(t, "/networking/v2.0/agents"),
     );
+    let tables = vec![
+        catalog_table(&catalog.unwrap_or_default()),
+        service_states_table(compute.unwrap_or_default(), volume.unwrap_or_default()),
+        agents_table(&agents.unwrap_or_default()),
+    ];
+    panel(
+        &d,
+        &sess,
+        "admin-info",
+        "System Information",
+        vec![],
+        tables,
+        None,
+    )
+    .await
+}
+
+/// The catalog's services with their public endpoints.
+fn catalog_table(catalog: &Value) -> Table {
     let mut cat = Table::new(
         "services",
         "Services",
         vec!["Name", "Type", "Region", "Public endpoint"],
     );
-    for sv in list(&catalog.unwrap_or_default(), "catalog") {
+    for sv in list(catalog, "catalog") {
         let ep = list(sv, "endpoints")
             .iter()
             .find(|e| s(e, "interface") == "public");
@@ -513,13 +538,18 @@ pub(super) async fn info(State(d): State<Dash>, headers: HeaderMap) -> PageResul
             vec![],
         );
     }
+    cat
+}
+
+/// The compute and volume services with their status and state.
+fn service_states_table(compute: Value, volume: Value) -> Table {
     let mut svc = Table::new(
         "service-states",
         "Compute and Block Storage Services",
         vec!["Name", "Host", "Zone", "Status", "State", "Updated"],
     );
     for (kind, v) in [("compute", compute), ("volume", volume)] {
-        for x in list(&v.unwrap_or_default(), "services") {
+        for x in list(&v, "services") {
             svc.row(
                 &format!("{kind}-{}", text(x, "id")),
                 vec![
@@ -534,12 +564,17 @@ pub(super) async fn info(State(d): State<Dash>, headers: HeaderMap) -> PageResul
             );
         }
     }
+    svc
+}
+
+/// The network agents, alive and administratively up or down.
+fn agents_table(agents: &Value) -> Table {
     let mut ag = Table::new(
         "agents",
         "Network Agents",
         vec!["Type", "Binary", "Host", "Alive", "State"],
     );
-    for a in list(&agents.unwrap_or_default(), "agents") {
+    for a in list(agents, "agents") {
         ag.row(
             s(a, "id"),
             vec![
@@ -556,14 +591,5 @@ pub(super) async fn info(State(d): State<Dash>, headers: HeaderMap) -> PageResul
             vec![],
         );
     }
-    panel(
-        &d,
-        &sess,
-        "admin-info",
-        "System Information",
-        vec![],
-        vec![cat, svc, ag],
-        None,
-    )
-    .await
+    ag
 }

@@ -146,48 +146,8 @@ pub(super) async fn project_edit(
                 .value(yes(p["enabled"] != Value::Bool(false))),
         ],
     );
-    let add = UiForm::new(
-        "project-member-add",
-        "Add Member",
-        &format!("{here}/members"),
-        "Add",
-        vec![
-            Field::select(
-                "user",
-                "User",
-                options(list(&users, "users"), "id", |u| s(u, "name").to_owned()),
-            ),
-            Field::select(
-                "role",
-                "Role",
-                options(list(&roles, "roles"), "id", |r| s(r, "name").to_owned()),
-            )
-            .value(
-                list(&roles, "roles")
-                    .iter()
-                    .find(|r| s(r, "name") == "member")
-                    .map_or("", |r| s(r, "id")),
-            ),
-        ],
-    );
-    let mut members = Table::new("project-members", "Members", vec!["User", "Role"]);
-    members.empty = "No user has a role on this project.".into();
-    for (i, a) in list(&assignments.unwrap_or_default(), "role_assignments")
-        .iter()
-        .enumerate()
-    {
-        let Some(u) = a.get("user") else { continue };
-        members.row(
-            &i.to_string(),
-            vec![Cell::from(s(u, "name")), Cell::from(s(&a["role"], "name"))],
-            vec![
-                Action::new("Remove", format!("{here}/members/remove"))
-                    .field("user", s(u, "id"))
-                    .field("role", s(&a["role"], "id"))
-                    .danger(),
-            ],
-        );
-    }
+    let add = member_add_form(&here, &users, &roles);
+    let members = members_table(&here, &assignments.unwrap_or_default());
     let title = format!("Project {}", s(p, "name"));
     let quotas = UiForm::new(
         "project-quotas-link",
@@ -205,6 +165,54 @@ pub(super) async fn project_edit(
         vec![members],
     )
     .await
+}
+
+/// Give a user a role on the project (the `member` role chosen first).
+fn member_add_form(here: &str, users: &Value, roles: &Value) -> UiForm {
+    UiForm::new(
+        "project-member-add",
+        "Add Member",
+        &format!("{here}/members"),
+        "Add",
+        vec![
+            Field::select(
+                "user",
+                "User",
+                options(list(users, "users"), "id", |u| s(u, "name").to_owned()),
+            ),
+            Field::select(
+                "role",
+                "Role",
+                options(list(roles, "roles"), "id", |r| s(r, "name").to_owned()),
+            )
+            .value(
+                list(roles, "roles")
+                    .iter()
+                    .find(|r| s(r, "name") == "member")
+                    .map_or("", |r| s(r, "id")),
+            ),
+        ],
+    )
+}
+
+/// The project's user role assignments, each removable.
+fn members_table(here: &str, assignments: &Value) -> Table {
+    let mut members = Table::new("project-members", "Members", vec!["User", "Role"]);
+    members.empty = "No user has a role on this project.".into();
+    for (i, a) in list(assignments, "role_assignments").iter().enumerate() {
+        let Some(u) = a.get("user") else { continue };
+        members.row(
+            &i.to_string(),
+            vec![Cell::from(s(u, "name")), Cell::from(s(&a["role"], "name"))],
+            vec![
+                Action::new("Remove", format!("{here}/members/remove"))
+                    .field("user", s(u, "id"))
+                    .field("role", s(&a["role"], "id"))
+                    .danger(),
+            ],
+        );
+    }
+    members
 }
 
 /// `POST /dashboard/admin/projects/{id}`: name, description, enabled.
@@ -367,6 +375,28 @@ pub(super) async fn user_create(State(d): State<Dash>, p: Posted) -> PageResult 
     back(&format!("/dashboard/admin/users/{uid}"))
 }
 
+/// The user's role assignments and where each holds (project, domain or system).
+fn user_roles_table(assignments: &Value) -> Table {
+    let mut roles = Table::new("user-roles", "Role Assignments", vec!["Role", "On"]);
+    roles.empty = "This user holds no role.".into();
+    for (i, a) in list(assignments, "role_assignments").iter().enumerate() {
+        let scope = &a["scope"];
+        let on = if let Some(p) = scope.get("project") {
+            format!("project {}", s(p, "name"))
+        } else if let Some(dm) = scope.get("domain") {
+            format!("domain {}", s(dm, "name"))
+        } else {
+            "system".to_owned()
+        };
+        roles.row(
+            &i.to_string(),
+            vec![Cell::from(s(&a["role"], "name")), Cell::from(on)],
+            vec![],
+        );
+    }
+    roles
+}
+
 /// `GET /dashboard/admin/users/{id}`: edit form (a new password only when typed)
 /// and the user's role assignments.
 pub(super) async fn user_edit(
@@ -413,26 +443,7 @@ pub(super) async fn user_edit(
                 .value(yes(u["enabled"] != Value::Bool(false))),
         ],
     );
-    let mut roles = Table::new("user-roles", "Role Assignments", vec!["Role", "On"]);
-    roles.empty = "This user holds no role.".into();
-    for (i, a) in list(&assignments.unwrap_or_default(), "role_assignments")
-        .iter()
-        .enumerate()
-    {
-        let scope = &a["scope"];
-        let on = if let Some(p) = scope.get("project") {
-            format!("project {}", s(p, "name"))
-        } else if let Some(dm) = scope.get("domain") {
-            format!("domain {}", s(dm, "name"))
-        } else {
-            "system".to_owned()
-        };
-        roles.row(
-            &i.to_string(),
-            vec![Cell::from(s(&a["role"], "name")), Cell::from(on)],
-            vec![],
-        );
-    }
+    let roles = user_roles_table(&assignments.unwrap_or_default());
     let title = format!("User {}", s(u, "name"));
     edit_page(&d, &sess, "admin-users", &title, vec![edit], vec![roles]).await
 }
@@ -646,64 +657,11 @@ pub(super) async fn flavor_edit(
     let flavor = flavor?;
     let fl = &flavor["flavor"];
     let here = format!("/dashboard/admin/flavors/{seg}");
-    let edit = UiForm::new(
-        "flavor-edit",
-        "Edit Flavor",
-        &here,
-        "Save",
-        vec![
-            Field::text("name", "Name").value(s(fl, "name")).required(),
-            Field::text("vcpus", "vCPUs")
-                .kind("number")
-                .value(text(fl, "vcpus"))
-                .required(),
-            Field::text("ram", "RAM (MB)")
-                .kind("number")
-                .value(text(fl, "ram"))
-                .required(),
-            Field::text("disk", "Root disk (GB)")
-                .kind("number")
-                .value(text(fl, "disk"))
-                .required(),
-            Field::text("ephemeral", "Ephemeral disk (GB)")
-                .kind("number")
-                .value(text(fl, "OS-FLV-EXT-DATA:ephemeral")),
-            Field::text("swap", "Swap (MB)").kind("number").value(
-                match text(fl, "swap").as_str() {
-                    "" => "0".to_owned(),
-                    v => v.to_owned(),
-                },
-            ),
-        ],
-    );
     let projects = projects.unwrap_or_default();
-    let pname = |id: &str| {
-        list(&projects, "projects")
-            .iter()
-            .find(|p| s(p, "id") == id)
-            .map_or(id.to_owned(), |p| s(p, "name").to_owned())
-    };
     let public = fl["os-flavor-access:is_public"] != Value::Bool(false);
-    let mut forms = vec![edit];
-    let mut access_table = Table::new("flavor-access", "Project Access", vec!["Project", "ID"]);
-    access_table.empty = if public {
-        "A public flavor is every project's.".into()
-    } else {
-        "No project has access.".into()
-    };
+    let mut forms = vec![flavor_edit_form(&here, fl)];
+    let access_table = flavor_access_table(&here, public, &access.unwrap_or_default(), &projects);
     if !public {
-        for a in list(&access.unwrap_or_default(), "flavor_access") {
-            let pid = s(a, "tenant_id");
-            access_table.row(
-                pid,
-                vec![Cell::from(pname(pid)), Cell::from(pid)],
-                vec![
-                    Action::new("Remove", format!("{here}/access/remove"))
-                        .field("project", pid)
-                        .danger(),
-                ],
-            );
-        }
         forms.push(UiForm::new(
             "flavor-access-add",
             "Give a Project Access",
@@ -718,6 +676,89 @@ pub(super) async fn flavor_edit(
             )],
         ));
     }
+    forms.push(UiForm::new(
+        "extra-spec-set",
+        "Set Extra Spec",
+        &format!("{here}/extra-specs"),
+        "Set",
+        vec![
+            Field::text("key", "Key (e.g. hw:cpu_policy)").required(),
+            Field::text("value", "Value").required(),
+        ],
+    ));
+    let tables = vec![
+        flavor_facts_table(fl),
+        extra_specs_table(&here, &specs.unwrap_or_default()),
+        access_table,
+    ];
+    let title = format!("Flavor {}", s(fl, "name"));
+    edit_page(&d, &sess, "admin-flavors", &title, forms, tables).await
+}
+
+/// The flavor's editable sizes, filled with its current ones.
+fn flavor_edit_form(here: &str, fl: &Value) -> UiForm {
+    let number = |name: &str, label: &str, key: &str| {
+        Field::text(name, label).kind("number").value(text(fl, key))
+    };
+    let swap = match text(fl, "swap").as_str() {
+        "" => "0".to_owned(),
+        v => v.to_owned(),
+    };
+    UiForm::new(
+        "flavor-edit",
+        "Edit Flavor",
+        here,
+        "Save",
+        vec![
+            Field::text("name", "Name").value(s(fl, "name")).required(),
+            number("vcpus", "vCPUs", "vcpus").required(),
+            number("ram", "RAM (MB)", "ram").required(),
+            number("disk", "Root disk (GB)", "disk").required(),
+            number(
+                "ephemeral",
+                "Ephemeral disk (GB)",
+                "OS-FLV-EXT-DATA:ephemeral",
+            ),
+            Field::text("swap", "Swap (MB)").kind("number").value(swap),
+        ],
+    )
+}
+
+/// The projects a private flavor is shared with, each removable; a public flavor
+/// lists none.
+fn flavor_access_table(here: &str, public: bool, access: &Value, projects: &Value) -> Table {
+    let pname = |id: &str| {
+        list(projects, "projects")
+            .iter()
+            .find(|p| s(p, "id") == id)
+            .map_or(id.to_owned(), |p| s(p, "name").to_owned())
+    };
+    let mut access_table = Table::new("flavor-access", "Project Access", vec!["Project", "ID"]);
+    access_table.empty = if public {
+        "A public flavor is every project's.".into()
+    } else {
+        "No project has access.".into()
+    };
+    if public {
+        return access_table;
+    }
+    for a in list(access, "flavor_access") {
+        let pid = s(a, "tenant_id");
+        access_table.row(
+            pid,
+            vec![Cell::from(pname(pid)), Cell::from(pid)],
+            vec![
+                Action::new("Remove", format!("{here}/access/remove"))
+                    .field("project", pid)
+                    .danger(),
+            ],
+        );
+    }
+    access_table
+}
+
+/// The flavor's facts as a property table.
+fn flavor_facts_table(fl: &Value) -> Table {
     let mut facts = Table::new("flavor-facts", "Flavor", vec!["Property", "Value"]);
     for (k, label) in [
         ("id", "ID"),
@@ -730,9 +771,14 @@ pub(super) async fn flavor_edit(
     ] {
         facts.row(k, vec![Cell::from(label), Cell::from(text(fl, k))], vec![]);
     }
+    facts
+}
+
+/// The flavor's extra specs, each with a Delete button.
+fn extra_specs_table(here: &str, specs: &Value) -> Table {
     let mut st = Table::new("extra-specs", "Extra Specs", vec!["Key", "Value"]);
     st.empty = "No extra specs.".into();
-    if let Some(m) = specs.unwrap_or_default()["extra_specs"].as_object() {
+    if let Some(m) = specs["extra_specs"].as_object() {
         for (k, v) in m {
             st.row(
                 k,
@@ -748,27 +794,7 @@ pub(super) async fn flavor_edit(
             );
         }
     }
-    let set = UiForm::new(
-        "extra-spec-set",
-        "Set Extra Spec",
-        &format!("{here}/extra-specs"),
-        "Set",
-        vec![
-            Field::text("key", "Key (e.g. hw:cpu_policy)").required(),
-            Field::text("value", "Value").required(),
-        ],
-    );
-    let title = format!("Flavor {}", s(fl, "name"));
-    forms.push(set);
-    edit_page(
-        &d,
-        &sess,
-        "admin-flavors",
-        &title,
-        forms,
-        vec![facts, st, access_table],
-    )
-    .await
+    st
 }
 
 /// What a flavor is made of, read before an edit replaces it.
@@ -862,17 +888,7 @@ pub(super) async fn flavor_update(
         "swap": size("swap", "Swap")?,
         "os-flavor-access:is_public": public,
     });
-    let mut was = json!({
-        "id": s(fl, "id"),
-        "name": s(fl, "name"),
-        "vcpus": fl["vcpus"],
-        "ram": fl["ram"],
-        "disk": fl["disk"],
-        "OS-FLV-EXT-DATA:ephemeral": fl.get("OS-FLV-EXT-DATA:ephemeral").cloned().unwrap_or(json!(0)),
-        // Nova shows no swap as "".
-        "swap": if fl["swap"].is_number() { fl["swap"].clone() } else { json!(0) },
-        "os-flavor-access:is_public": public,
-    });
+    let mut was = flavor_as_was(fl, public);
     if let Some(desc) = fl.get("description").filter(|v| v.is_string()) {
         body["description"] = desc.clone();
         was["description"] = desc.clone();
@@ -888,6 +904,21 @@ pub(super) async fn flavor_update(
         access,
     };
     replace_flavor(&d, t, &seg, new, old).await
+}
+
+/// The flavor's body as it was, to make it again should Nova refuse an edit.
+fn flavor_as_was(fl: &Value, public: bool) -> Value {
+    json!({
+        "id": s(fl, "id"),
+        "name": s(fl, "name"),
+        "vcpus": fl["vcpus"],
+        "ram": fl["ram"],
+        "disk": fl["disk"],
+        "OS-FLV-EXT-DATA:ephemeral": fl.get("OS-FLV-EXT-DATA:ephemeral").cloned().unwrap_or(json!(0)),
+        // Nova shows no swap as "".
+        "swap": if fl["swap"].is_number() { fl["swap"].clone() } else { json!(0) },
+        "os-flavor-access:is_public": public,
+    })
 }
 
 /// Deletes the flavor and makes `new`; when that is refused, makes `old` again.
@@ -963,45 +994,18 @@ pub(super) async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageRe
             .map_or(id.to_owned(), |p| s(p, "name").to_owned())
     };
     let externals = list(&nets, "networks");
-    let net_name = |id: &str| {
-        externals
-            .iter()
-            .find(|n| s(n, "id") == id)
-            .map_or(id.to_owned(), |n| s(n, "name").to_owned())
-    };
     let mut t = Table::new(
         "routers",
         "Routers",
         vec!["Project", "Name", "External gateway", "Status"],
     );
     for r in list(&routers, "routers") {
-        let gw = &r["external_gateway_info"];
-        let gw_text = if gw.is_object() && !s(gw, "network_id").is_empty() {
-            let ips = list(gw, "external_fixed_ips")
-                .iter()
-                .map(|f| s(f, "ip_address"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("{} {ips}", net_name(s(gw, "network_id")))
-        } else {
-            String::new()
-        };
+        let gw_text = gateway_text(&r["external_gateway_info"], externals);
         let here = match segment(s(r, "id")) {
             Ok(seg) => format!("/dashboard/admin/routers/{seg}"),
             Err(_) => continue,
         };
-        let mut actions =
-            vec![
-                Action::new("Set Gateway", format!("{here}/gateway")).input(Field::select(
-                    "network",
-                    "External network",
-                    options(externals, "id", |n| s(n, "name").to_owned()),
-                )),
-            ];
-        if !gw_text.is_empty() {
-            actions.push(Action::new("Clear Gateway", format!("{here}/gateway/clear")).danger());
-        }
-        actions.push(Action::new("Delete", format!("{here}/delete")).danger());
+        let actions = admin_router_actions(&here, externals, !gw_text.is_empty());
         t.row(
             s(r, "id"),
             vec![
@@ -1014,6 +1018,41 @@ pub(super) async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageRe
         );
     }
     super::panel(&d, &sess, "admin-routers", "Routers", vec![], vec![t], None).await
+}
+
+/// A router's external gateway as "network ip, ip" (empty without one).
+fn gateway_text(gw: &Value, externals: &[Value]) -> String {
+    if !gw.is_object() || s(gw, "network_id").is_empty() {
+        return String::new();
+    }
+    let id = s(gw, "network_id");
+    let net = externals
+        .iter()
+        .find(|n| s(n, "id") == id)
+        .map_or(id.to_owned(), |n| s(n, "name").to_owned());
+    let ips = list(gw, "external_fixed_ips")
+        .iter()
+        .map(|f| s(f, "ip_address"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("{net} {ips}")
+}
+
+/// An admin's router buttons: set the gateway, clear it (when set), delete.
+fn admin_router_actions(here: &str, externals: &[Value], has_gateway: bool) -> Vec<Action> {
+    let mut actions =
+        vec![
+            Action::new("Set Gateway", format!("{here}/gateway")).input(Field::select(
+                "network",
+                "External network",
+                options(externals, "id", |n| s(n, "name").to_owned()),
+            )),
+        ];
+    if has_gateway {
+        actions.push(Action::new("Clear Gateway", format!("{here}/gateway/clear")).danger());
+    }
+    actions.push(Action::new("Delete", format!("{here}/delete")).danger());
+    actions
 }
 
 /// `POST /dashboard/admin/routers/{id}/gateway` (set) and `.../gateway/clear`.

@@ -19,59 +19,12 @@ use crate::profile::ServiceName;
 /// charts as bars): instances, vCPUs, RAM, volumes, floating IPs, security groups.
 pub(super) async fn overview(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
-    let t = &sess.token;
-    let mut usage: Vec<Value> = vec![];
-    let mut add = |label: &str, used: i64, limit: i64| {
-        let pct = if limit > 0 {
-            (used * 100 / limit).clamp(0, 100)
-        } else {
-            0
-        };
-        usage.push(json!({"label": label, "used": used, "limit": if limit < 0 { "unlimited".to_owned() } else { limit.to_string() }, "pct": pct}));
-    };
-    let n = |v: &Value, k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);
-    if let Ok(l) = d.backend.get(t, "/compute/v2.1/limits").await {
-        let a = &l["limits"]["absolute"];
-        add(
-            "Instances",
-            n(a, "totalInstancesUsed"),
-            n(a, "maxTotalInstances"),
-        );
-        add("VCPUs", n(a, "totalCoresUsed"), n(a, "maxTotalCores"));
-        add("RAM (MB)", n(a, "totalRAMUsed"), n(a, "maxTotalRAMSize"));
+    let mut usage = compute_usage(&d, &sess).await;
+    if d.serves(ServiceName::Volume) {
+        usage.extend(volume_usage(&d, &sess).await);
     }
-    if d.serves(crate::profile::ServiceName::Volume)
-        && let Ok(l) = d
-            .backend
-            .get(t, &format!("/volume/v3/{}/limits", sess.project_id))
-            .await
-    {
-        let a = &l["limits"]["absolute"];
-        add("Volumes", n(a, "totalVolumesUsed"), n(a, "maxTotalVolumes"));
-        add(
-            "Volume storage (GB)",
-            n(a, "totalGigabytesUsed"),
-            n(a, "maxTotalVolumeGigabytes"),
-        );
-    }
-    if d.serves(crate::profile::ServiceName::Network)
-        && let Ok(q) = d
-            .backend
-            .get(
-                t,
-                &format!("/networking/v2.0/quotas/{}/details", sess.project_id),
-            )
-            .await
-    {
-        let q = &q["quota"];
-        for (k, label) in [
-            ("floatingip", "Floating IPs"),
-            ("security_group", "Security groups"),
-            ("network", "Networks"),
-            ("router", "Routers"),
-        ] {
-            add(label, n(&q[k], "used"), n(&q[k], "limit"));
-        }
+    if d.serves(ServiceName::Network) {
+        usage.extend(network_usage(&d, &sess).await);
     }
     Ok(page(
         &d,
@@ -82,6 +35,81 @@ pub(super) async fn overview(State(d): State<Dash>, headers: HeaderMap) -> PageR
         json!({"usage": usage}),
     )
     .await)
+}
+
+/// One usage bar: used of limit, a negative limit being unlimited.
+fn usage_bar(label: &str, used: i64, limit: i64) -> Value {
+    let pct = if limit > 0 {
+        (used * 100 / limit).clamp(0, 100)
+    } else {
+        0
+    };
+    let limit = if limit < 0 {
+        "unlimited".to_owned()
+    } else {
+        limit.to_string()
+    };
+    json!({"label": label, "used": used, "limit": limit, "pct": pct})
+}
+
+/// An integer of a limits or quota body, 0 when absent.
+fn count(v: &Value, k: &str) -> i64 {
+    v.get(k).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// Bars from an absolute-limits body: each (label, used key, max key).
+fn absolute_bars(a: &Value, rows: &[(&str, &str, &str)]) -> Vec<Value> {
+    rows.iter()
+        .map(|(label, used, max)| usage_bar(label, count(a, used), count(a, max)))
+        .collect()
+}
+
+/// Nova's absolute limits: instances, vCPUs, RAM (none when unreadable).
+async fn compute_usage(d: &Dash, sess: &super::Session) -> Vec<Value> {
+    let Ok(l) = d.backend.get(&sess.token, "/compute/v2.1/limits").await else {
+        return vec![];
+    };
+    let rows = [
+        ("Instances", "totalInstancesUsed", "maxTotalInstances"),
+        ("VCPUs", "totalCoresUsed", "maxTotalCores"),
+        ("RAM (MB)", "totalRAMUsed", "maxTotalRAMSize"),
+    ];
+    absolute_bars(&l["limits"]["absolute"], &rows)
+}
+
+/// Cinder's absolute limits: volumes and their gigabytes.
+async fn volume_usage(d: &Dash, sess: &super::Session) -> Vec<Value> {
+    let path = format!("/volume/v3/{}/limits", sess.project_id);
+    let Ok(l) = d.backend.get(&sess.token, path).await else {
+        return vec![];
+    };
+    let rows = [
+        ("Volumes", "totalVolumesUsed", "maxTotalVolumes"),
+        (
+            "Volume storage (GB)",
+            "totalGigabytesUsed",
+            "maxTotalVolumeGigabytes",
+        ),
+    ];
+    absolute_bars(&l["limits"]["absolute"], &rows)
+}
+
+/// Neutron's quota details: floating IPs, security groups, networks, routers.
+async fn network_usage(d: &Dash, sess: &super::Session) -> Vec<Value> {
+    let path = format!("/networking/v2.0/quotas/{}/details", sess.project_id);
+    let Ok(q) = d.backend.get(&sess.token, path).await else {
+        return vec![];
+    };
+    let q = &q["quota"];
+    [
+        ("floatingip", "Floating IPs"),
+        ("security_group", "Security groups"),
+        ("network", "Networks"),
+        ("router", "Routers"),
+    ]
+    .iter()
+    .map(|(k, label)| usage_bar(label, count(&q[k], "used"), count(&q[k], "limit")))
+    .collect()
 }
 
 /// `GET /dashboard/project/instances`: the project's servers; the page refreshes
@@ -106,51 +134,7 @@ pub(super) async fn instances(State(d): State<Dash>, headers: HeaderMap) -> Page
     );
     table.empty = "No instances yet: launch one.".into();
     for sv in list(&servers, "servers") {
-        let id = s(sv, "id");
-        let flavor = s(&sv["flavor"], "id");
-        let task = text(sv, "OS-EXT-STS:task_state");
-        let power = match sv.get("OS-EXT-STS:power_state").and_then(Value::as_i64) {
-            Some(1) => "Running",
-            Some(3) => "Paused",
-            Some(4) => "Shut down",
-            Some(7) => "Suspended",
-            Some(0) | None => "No state",
-            Some(_) => "Other",
-        };
-        let state = s(sv, "status");
-        let mut actions = vec![];
-        let act = |label: &str, op: &str| {
-            Action::new(label, format!("/dashboard/project/instances/{id}/action")).field("op", op)
-        };
-        match state {
-            "SHUTOFF" => actions.push(act("Start", "start")),
-            "ACTIVE" => {
-                actions.push(act("Stop", "stop"));
-                actions.push(act("Reboot", "reboot"));
-            }
-            "VERIFY_RESIZE" => {
-                actions.push(act("Confirm resize", "confirm-resize"));
-                actions.push(act("Revert resize", "revert-resize"));
-            }
-            _ => {}
-        }
-        actions.push(act("Delete", "delete").danger());
-        let mut st = status(state);
-        if !task.is_empty() {
-            st.class = Some("live".into());
-        }
-        table.row(
-            id,
-            vec![
-                link(s(sv, "name"), format!("/dashboard/project/instances/{id}")),
-                Cell::from(addresses(sv)),
-                Cell::from(*flavor_names.get(flavor).unwrap_or(&flavor)),
-                st,
-                Cell::from(task),
-                Cell::from(power),
-            ],
-            actions,
-        );
+        instance_row(&mut table, sv, &flavor_names);
     }
     let launch = UiForm::new(
         "launch-link",
@@ -171,7 +155,61 @@ pub(super) async fn instances(State(d): State<Dash>, headers: HeaderMap) -> Page
     .await
 }
 
-/// A server's addresses as "net: ip, ip; ...".
+/// One server's row of the instances table, with the actions its state allows.
+fn instance_row(table: &mut Table, sv: &Value, flavor_names: &HashMap<&str, &str>) {
+    let id = s(sv, "id");
+    let flavor = s(&sv["flavor"], "id");
+    let task = text(sv, "OS-EXT-STS:task_state");
+    let state = s(sv, "status");
+    let mut st = status(state);
+    if !task.is_empty() {
+        st.class = Some("live".into());
+    }
+    table.row(
+        id,
+        vec![
+            link(s(sv, "name"), format!("/dashboard/project/instances/{id}")),
+            Cell::from(addresses(sv)),
+            Cell::from(*flavor_names.get(flavor).unwrap_or(&flavor)),
+            st,
+            Cell::from(task),
+            Cell::from(power_label(sv)),
+        ],
+        instance_row_actions(id, state),
+    );
+}
+
+/// Nova's power state as Horizon names it.
+fn power_label(sv: &Value) -> &'static str {
+    match sv.get("OS-EXT-STS:power_state").and_then(Value::as_i64) {
+        Some(1) => "Running",
+        Some(3) => "Paused",
+        Some(4) => "Shut down",
+        Some(7) => "Suspended",
+        Some(0) | None => "No state",
+        Some(_) => "Other",
+    }
+}
+
+/// The row buttons of a server in `state`; Delete always.
+fn instance_row_actions(id: &str, state: &str) -> Vec<Action> {
+    let act = |label: &str, op: &str| {
+        Action::new(label, format!("/dashboard/project/instances/{id}/action")).field("op", op)
+    };
+    let mut actions = match state {
+        "SHUTOFF" => vec![act("Start", "start")],
+        "ACTIVE" => vec![act("Stop", "stop"), act("Reboot", "reboot")],
+        "VERIFY_RESIZE" => vec![
+            act("Confirm resize", "confirm-resize"),
+            act("Revert resize", "revert-resize"),
+        ],
+        _ => vec![],
+    };
+    actions.push(act("Delete", "delete").danger());
+    actions
+}
+
+/// A server's addresses as "net: ip, ip; ..."./// A server's addresses as "net: ip, ip; ...".
 fn addresses(sv: &Value) -> String {
     let Some(map) = sv.get("addresses").and_then(Value::as_object) else {
         return String::new();
@@ -191,6 +229,38 @@ fn addresses(sv: &Value) -> String {
 /// from the services as the user.
 pub(super) async fn launch_page(State(d): State<Dash>, headers: HeaderMap) -> PageResult {
     let sess = d.session(&headers).await?;
+    let choices = launch_choices(&d, &sess).await?;
+    let form = UiForm::new(
+        "launch",
+        "Launch Instance",
+        "/dashboard/project/instances",
+        "Launch",
+        launch_fields(d.serves(ServiceName::Volume), &choices),
+    );
+    Ok(page(
+        &d,
+        &sess,
+        "instances",
+        "Launch Instance",
+        "launch.html",
+        json!({"form": form}),
+    )
+    .await)
+}
+
+/// What the launch form offers, read as the user; only images and flavors must be
+/// readable, the other lists are empty when their service does not answer.
+struct LaunchChoices {
+    images: Value,
+    flavors: Value,
+    nets: Value,
+    keys: Value,
+    sgs: Value,
+    vols: Value,
+}
+
+/// Reads the launch form's choices from the services at once.
+async fn launch_choices(d: &Dash, sess: &super::Session) -> Result<LaunchChoices, PageError> {
     let t = &sess.token;
     let volumes_path = format!("/volume/v3/{}/volumes/detail", sess.project_id);
     let (images, flavors, nets, keys, sgs, vols) = tokio::join!(
@@ -207,68 +277,20 @@ pub(super) async fn launch_page(State(d): State<Dash>, headers: HeaderMap) -> Pa
             }
         },
     );
-    let (images, flavors) = (images?, flavors?);
-    let (nets, keys, sgs, vols) = (
-        nets.unwrap_or_default(),
-        keys.unwrap_or_default(),
-        sgs.unwrap_or_default(),
-        vols.unwrap_or_default(),
-    );
-    // The volumes an instance can boot from: bootable and not attached (Horizon's
-    // "Volume" boot source lists the same).
-    let volume_opts: Vec<(String, String)> = list(&vols, "volumes")
-        .iter()
-        .filter(|v| s(v, "bootable") == "true" && s(v, "status") == "available")
-        .map(|v| {
-            let name = match s(v, "name") {
-                "" => s(v, "id"),
-                n => n,
-            };
-            (
-                s(v, "id").to_owned(),
-                format!("{name} ({} GB)", text(v, "size")),
-            )
-        })
-        .collect();
-    let mut flavor_list: Vec<&Value> = list(&flavors, "flavors").iter().collect();
-    flavor_list.sort_by_key(|f| f.get("ram").and_then(Value::as_i64).unwrap_or(0));
-    let flavor_opts: Vec<(String, String)> = flavor_list
-        .iter()
-        .map(|f| {
-            (
-                s(f, "id").to_owned(),
-                format!(
-                    "{} ({} vCPU, {} MB RAM, {} GB disk)",
-                    s(f, "name"),
-                    text(f, "vcpus"),
-                    text(f, "ram"),
-                    text(f, "disk")
-                ),
-            )
-        })
-        .collect();
-    let net_opts: Vec<(String, String)> = list(&nets, "networks")
-        .iter()
-        .filter(|n| {
-            n.get("router:external") != Some(&Value::Bool(true))
-                || n.get("shared") == Some(&Value::Bool(true))
-        })
-        .map(|n| (s(n, "id").to_owned(), s(n, "name").to_owned()))
-        .collect();
-    let mut key_opts = vec![(String::new(), "(none)".to_owned())];
-    key_opts.extend(list(&keys, "keypairs").iter().map(|k| {
-        (
-            s(&k["keypair"], "name").to_owned(),
-            s(&k["keypair"], "name").to_owned(),
-        )
-    }));
-    let mut sg_names: Vec<String> = list(&sgs, "security_groups")
-        .iter()
-        .map(|g| s(g, "name").to_owned())
-        .collect();
-    sg_names.dedup();
+    Ok(LaunchChoices {
+        images: images?,
+        flavors: flavors?,
+        nets: nets.unwrap_or_default(),
+        keys: keys.unwrap_or_default(),
+        sgs: sgs.unwrap_or_default(),
+        vols: vols.unwrap_or_default(),
+    })
+}
+
+/// The launch form's fields, the volume boot sources only where Block Storage is served.
+fn launch_fields(volumes: bool, c: &LaunchChoices) -> Vec<Field> {
     let mut sources = vec![("image".to_owned(), "Image".to_owned())];
-    if d.serves(ServiceName::Volume) {
+    if volumes {
         sources.push(("volume".to_owned(), "Volume".to_owned()));
         sources.push((
             "image-volume".to_owned(),
@@ -281,57 +303,106 @@ pub(super) async fn launch_page(State(d): State<Dash>, headers: HeaderMap) -> Pa
         Field::select(
             "image",
             "Image",
-            options(list(&images, "images"), "id", |i| s(i, "name").to_owned()),
+            options(list(&c.images, "images"), "id", |i| s(i, "name").to_owned()),
         ),
     ];
-    if d.serves(ServiceName::Volume) {
-        fields.extend([
-            Field::select("volume", "Volume (boot source Volume)", volume_opts),
-            Field::text("volume_size", "New volume size (GB)")
-                .kind("number")
-                .value("1"),
-            Field::text(
-                "delete_on_termination",
-                "Delete the volume with the instance",
-            )
-            .kind("checkbox"),
-        ]);
+    if volumes {
+        fields.extend(boot_volume_fields(&c.vols));
     }
+    let mut flavors: Vec<Value> = list(&c.flavors, "flavors").to_vec();
+    flavors.sort_by_key(|f| f.get("ram").and_then(Value::as_i64).unwrap_or(0));
     fields.extend([
-        Field::select("flavor", "Flavor", flavor_opts),
+        Field::select("flavor", "Flavor", options(&flavors, "id", flavor_label)),
         Field {
             kind: "multiselect",
-            ..Field::select("network", "Networks", net_opts)
+            ..Field::select("network", "Networks", launch_network_options(&c.nets))
         },
-        Field::select("key_name", "Key pair", key_opts),
+        Field::select("key_name", "Key pair", keypair_options(&c.keys)),
         Field {
             kind: "multiselect",
             value: "default".into(),
             ..Field::select(
                 "security_group",
                 "Security groups",
-                sg_names.iter().map(|n| (n.clone(), n.clone())).collect(),
+                security_group_options(&c.sgs),
             )
         },
         Field::text("user_data", "User data (cloud-init, optional)").kind("textarea"),
         Field::text("count", "Count").kind("number").value("1"),
     ]);
-    let form = UiForm::new(
-        "launch",
-        "Launch Instance",
-        "/dashboard/project/instances",
-        "Launch",
-        fields,
-    );
-    Ok(page(
-        &d,
-        &sess,
-        "instances",
-        "Launch Instance",
-        "launch.html",
-        json!({"form": form}),
+    fields
+}
+
+/// The fields of the volume boot sources: an existing volume, or the size and
+/// lifetime of a new one made from the image.
+fn boot_volume_fields(vols: &Value) -> [Field; 3] {
+    // The volumes an instance can boot from: bootable and not attached (Horizon's
+    // "Volume" boot source lists the same).
+    let bootable: Vec<Value> = list(vols, "volumes")
+        .iter()
+        .filter(|v| s(v, "bootable") == "true" && s(v, "status") == "available")
+        .cloned()
+        .collect();
+    let volume_opts = options(&bootable, "id", |v| {
+        format!("{} ({} GB)", volume_name(v), text(v, "size"))
+    });
+    [
+        Field::select("volume", "Volume (boot source Volume)", volume_opts),
+        Field::text("volume_size", "New volume size (GB)")
+            .kind("number")
+            .value("1"),
+        Field::text(
+            "delete_on_termination",
+            "Delete the volume with the instance",
+        )
+        .kind("checkbox"),
+    ]
+}
+
+/// A flavor as the forms offer it: name and size.
+fn flavor_label(f: &Value) -> String {
+    format!(
+        "{} ({} vCPU, {} MB RAM, {} GB disk)",
+        s(f, "name"),
+        text(f, "vcpus"),
+        text(f, "ram"),
+        text(f, "disk")
     )
-    .await)
+}
+
+/// The networks a server may be launched on: the project's own and shared ones,
+/// not an external network the project does not share.
+fn launch_network_options(nets: &Value) -> Vec<(String, String)> {
+    list(nets, "networks")
+        .iter()
+        .filter(|n| {
+            n.get("router:external") != Some(&Value::Bool(true))
+                || n.get("shared") == Some(&Value::Bool(true))
+        })
+        .map(|n| (s(n, "id").to_owned(), s(n, "name").to_owned()))
+        .collect()
+}
+
+/// The user's key pairs, after a "(none)" choice.
+fn keypair_options(keys: &Value) -> Vec<(String, String)> {
+    let mut key_opts = vec![(String::new(), "(none)".to_owned())];
+    key_opts.extend(list(keys, "keypairs").iter().map(|k| {
+        (
+            s(&k["keypair"], "name").to_owned(),
+            s(&k["keypair"], "name").to_owned(),
+        )
+    }));
+    key_opts
+}
+
+/// Security groups by name, as Nova takes them at boot.
+fn security_group_options(sgs: &Value) -> Vec<(String, String)> {
+    let mut sg_names: Vec<String> = list(sgs, "security_groups")
+        .iter()
+        .map(|g| s(g, "name").to_owned())
+        .collect();
+    sg_names.dedup();
+    sg_names.into_iter().map(|n| (n.clone(), n)).collect()
 }
 
 /// `POST /dashboard/project/instances`: creates the server(s) as the user.
@@ -527,10 +598,51 @@ pub(super) async fn instance_detail(
     Path(id): Path<String>,
 ) -> PageResult {
     let sess = d.session(&headers).await?;
-    let t = &sess.token;
     let id = segment(&id)?;
+    let r = instance_reads(&d, &sess, &id).await?;
+    let sv = &r.server["server"];
+    let locked = sv.get("locked").and_then(Value::as_bool).unwrap_or(false);
+    let facts = instance_facts(sv, &r.flavors, locked);
+    let st = s(sv, "status");
+    let (forms, tables) = instance_forms(&id, st, s(&sv["flavor"], "id"), &r);
+    Ok(page(
+        &d,
+        &sess,
+        "instances",
+        &format!("Instance {}", s(sv, "name")),
+        "instance.html",
+        json!({
+            "server": {"id": s(sv, "id"), "name": s(sv, "name"), "status": st},
+            "facts": facts, "log": r.log, "ops": simple_ops(st, locked),
+            "live": !text(sv, "OS-EXT-STS:task_state").is_empty(),
+            "forms": forms, "tables": tables,
+        }),
+    )
+    .await)
+}
+
+/// What the instance page reads as the user: the server (which must be readable),
+/// its console log and interfaces (a failure shown in their place), and the
+/// flavors, images, networks and volumes its forms offer.
+struct InstanceReads {
+    server: Value,
+    log: String,
+    flavors: Value,
+    images: Value,
+    nets: Value,
+    ifaces: Value,
+    vols: Value,
+}
+
+/// Reads everything the instance page shows at once.
+async fn instance_reads(
+    d: &Dash,
+    sess: &super::Session,
+    id: &str,
+) -> Result<InstanceReads, PageError> {
+    let t = &sess.token;
     let server = format!("/compute/v2.1/servers/{id}");
-    let volumes = d.serves(crate::profile::ServiceName::Volume);
+    let volumes = d.serves(ServiceName::Volume);
     let console = format!("{server}/action");
     let (sv, log, flavors, images, nets, ifaces, vols) = tokio::join!(
         d.backend.get(t, server.clone()),
@@ -550,27 +662,29 @@ pub(super) async fn instance_detail(
             }
         },
     );
-    let sv = sv?;
-    let sv = &sv["server"];
-    let log = log
-        .map(|v| text(&v, "output"))
-        .unwrap_or_else(|e| format!("(no console log: {})", e.message));
-    let (flavors, images, nets, ifaces, vols) = (
-        flavors.unwrap_or_default(),
-        images.unwrap_or_default(),
-        nets.unwrap_or_default(),
-        ifaces.unwrap_or_else(
+    Ok(InstanceReads {
+        server: sv?,
+        log: log
+            .map(|v| text(&v, "output"))
+            .unwrap_or_else(|e| format!("(no console log: {})", e.message)),
+        flavors: flavors.unwrap_or_default(),
+        images: images.unwrap_or_default(),
+        nets: nets.unwrap_or_default(),
+        ifaces: ifaces.unwrap_or_else(
             |e| json!({"error": format!("Interfaces could not be read: {}", e.message)}),
         ),
-        vols.unwrap_or_default(),
-    );
+        vols: vols.unwrap_or_default(),
+    })
+}
+
+/// The instance page's facts, the flavor by name when it can be read.
+fn instance_facts(sv: &Value, flavors: &Value, locked: bool) -> Vec<(&'static str, String)> {
     let flavor_id = s(&sv["flavor"], "id");
-    let flavor_name = list(&flavors, "flavors")
+    let flavor_name = list(flavors, "flavors")
         .iter()
         .find(|f| s(f, "id") == flavor_id)
         .map_or(flavor_id, |f| s(f, "name"));
-    let locked = sv.get("locked").and_then(Value::as_bool).unwrap_or(false);
-    let facts: Vec<(&str, String)> = vec![
+    vec![
         ("ID", text(sv, "id")),
         ("Status", text(sv, "status")),
         ("Task", text(sv, "OS-EXT-STS:task_state")),
@@ -580,126 +694,134 @@ pub(super) async fn instance_detail(
         ("Key pair", text(sv, "key_name")),
         ("Created", text(sv, "created")),
         ("Locked", if locked { "yes" } else { "no" }.to_owned()),
-    ];
-    let st = s(sv, "status");
-    let (forms, tables) =
-        instance_forms(&id, st, flavor_id, &flavors, &images, &nets, &ifaces, &vols);
-    Ok(page(
-        &d,
-        &sess,
-        "instances",
-        &format!("Instance {}", s(sv, "name")),
-        "instance.html",
-        json!({
-            "server": {"id": s(sv, "id"), "name": s(sv, "name"), "status": st},
-            "facts": facts, "log": log, "ops": simple_ops(st, locked),
-            "live": !text(sv, "OS-EXT-STS:task_state").is_empty(),
-            "forms": forms, "tables": tables,
-        }),
-    )
-    .await)
+    ]
 }
 
 /// The instance page's forms (actions with a choice) and its interface and volume
 /// tables.
-#[allow(clippy::too_many_arguments)]
 fn instance_forms(
     id: &str,
     st: &str,
     flavor_id: &str,
-    flavors: &Value,
-    images: &Value,
-    nets: &Value,
-    ifaces: &Value,
-    vols: &Value,
+    r: &InstanceReads,
 ) -> (Vec<UiForm>, Vec<Table>) {
+    let (flavors, images, nets, ifaces, vols) =
+        (&r.flavors, &r.images, &r.nets, &r.ifaces, &r.vols);
     let to = format!("/dashboard/project/instances/{id}/action");
-    let form = |fid: &str, title: &str, op: &str, mut fields: Vec<Field>| {
-        fields.push(Field::text("op", "").kind("hidden").value(op));
-        fields.push(Field::text("next", "").kind("hidden").value("detail"));
-        UiForm::new(fid, title, &to, title, fields)
-    };
     let mut forms = vec![];
     if matches!(st, "ACTIVE" | "SHUTOFF") {
-        let other: Vec<Value> = list(flavors, "flavors")
-            .iter()
-            .filter(|f| s(f, "id") != flavor_id)
-            .cloned()
-            .collect();
-        forms.push(form(
-            "instance-resize",
-            "Resize Instance",
-            "resize",
-            vec![Field::select(
-                "flavor",
-                "New flavor",
-                options(&other, "id", |f| {
-                    format!(
-                        "{} ({} vCPU, {} MB RAM, {} GB disk)",
-                        s(f, "name"),
-                        text(f, "vcpus"),
-                        text(f, "ram"),
-                        text(f, "disk")
-                    )
-                }),
-            )],
-        ));
-        forms.push(form(
-            "instance-rebuild",
-            "Rebuild Instance",
-            "rebuild",
-            vec![Field::select(
-                "image",
-                "Image",
-                options(list(images, "images"), "id", |i| s(i, "name").to_owned()),
-            )],
-        ));
-        forms.push(form(
-            "instance-snapshot",
-            "Create Snapshot",
-            "snapshot",
-            vec![Field::text("name", "Snapshot name").required()],
-        ));
-        let attachable: Vec<Value> = list(nets, "networks")
-            .iter()
-            .filter(|n| n.get("router:external") != Some(&Value::Bool(true)))
-            .cloned()
-            .collect();
-        forms.push(form(
-            "instance-attach-interface",
-            "Attach Interface",
-            "attach-interface",
-            vec![Field::select(
-                "network",
-                "Network",
-                options(&attachable, "id", |n| s(n, "name").to_owned()),
-            )],
-        ));
-        let available: Vec<Value> = list(vols, "volumes")
-            .iter()
-            .filter(|v| s(v, "status") == "available")
-            .cloned()
-            .collect();
-        if !vols.is_null() {
-            forms.push(form(
-                "instance-attach-volume",
-                "Attach Volume",
-                "attach-volume",
+        forms.extend([
+            resize_form(&to, flavor_id, flavors),
+            action_form(
+                &to,
+                "instance-rebuild",
+                "Rebuild Instance",
+                "rebuild",
                 vec![Field::select(
-                    "volume",
-                    "Volume",
-                    options(&available, "id", |v| {
-                        format!("{} ({} GiB)", volume_name(v), text(v, "size"))
-                    }),
+                    "image",
+                    "Image",
+                    options(list(images, "images"), "id", |i| s(i, "name").to_owned()),
                 )],
-            ));
+            ),
+            action_form(
+                &to,
+                "instance-snapshot",
+                "Create Snapshot",
+                "snapshot",
+                vec![Field::text("name", "Snapshot name").required()],
+            ),
+            attach_interface_form(&to, nets),
+        ]);
+        if !vols.is_null() {
+            forms.push(attach_volume_form(&to, vols));
         }
     }
-    let op = |label: &str, op: &str| {
-        Action::new(label, to.clone())
-            .field("op", op)
-            .field("next", "detail")
-    };
+    let mut tables = vec![interfaces_table(&to, nets, ifaces)];
+    if !vols.is_null() {
+        tables.push(instance_volumes_table(id, &to, vols));
+    }
+    (forms, tables)
+}
+
+/// A form posting server action `op` to `to`, back to the instance page after.
+fn action_form(to: &str, fid: &str, title: &str, op: &str, mut fields: Vec<Field>) -> UiForm {
+    fields.push(Field::text("op", "").kind("hidden").value(op));
+    fields.push(Field::text("next", "").kind("hidden").value("detail"));
+    UiForm::new(fid, title, to, title, fields)
+}
+
+/// A row button posting server action `op` to `to`, back to the instance page after.
+fn detail_action(to: &str, label: &str, op: &str) -> Action {
+    Action::new(label, to.to_owned())
+        .field("op", op)
+        .field("next", "detail")
+}
+
+/// Resize: any flavor but the server's own.
+fn resize_form(to: &str, flavor_id: &str, flavors: &Value) -> UiForm {
+    let other: Vec<Value> = list(flavors, "flavors")
+        .iter()
+        .filter(|f| s(f, "id") != flavor_id)
+        .cloned()
+        .collect();
+    action_form(
+        to,
+        "instance-resize",
+        "Resize Instance",
+        "resize",
+        vec![Field::select(
+            "flavor",
+            "New flavor",
+            options(&other, "id", flavor_label),
+        )],
+    )
+}
+
+/// Attach an interface on any network but an external one.
+fn attach_interface_form(to: &str, nets: &Value) -> UiForm {
+    let attachable: Vec<Value> = list(nets, "networks")
+        .iter()
+        .filter(|n| n.get("router:external") != Some(&Value::Bool(true)))
+        .cloned()
+        .collect();
+    action_form(
+        to,
+        "instance-attach-interface",
+        "Attach Interface",
+        "attach-interface",
+        vec![Field::select(
+            "network",
+            "Network",
+            options(&attachable, "id", |n| s(n, "name").to_owned()),
+        )],
+    )
+}
+
+/// Attach one of the project's available volumes.
+fn attach_volume_form(to: &str, vols: &Value) -> UiForm {
+    let available: Vec<Value> = list(vols, "volumes")
+        .iter()
+        .filter(|v| s(v, "status") == "available")
+        .cloned()
+        .collect();
+    action_form(
+        to,
+        "instance-attach-volume",
+        "Attach Volume",
+        "attach-volume",
+        vec![Field::select(
+            "volume",
+            "Volume",
+            options(&available, "id", |v| {
+                format!("{} ({} GiB)", volume_name(v), text(v, "size"))
+            }),
+        )],
+    )
+}
+
+/// The server's interfaces, each with a Detach button; a read failure shows as the
+/// empty text.
+fn interfaces_table(to: &str, nets: &Value, ifaces: &Value) -> Table {
     let mut ports = Table::new(
         "interfaces",
         "Interfaces",
@@ -729,43 +851,44 @@ fn instance_forms(
                 status(s(i, "port_state")),
             ],
             vec![
-                op("Detach", "detach-interface")
+                detail_action(to, "Detach", "detach-interface")
                     .field("port_id", port)
                     .danger(),
             ],
         );
     }
-    let mut tables = vec![ports];
-    if !vols.is_null() {
-        let mut attached = Table::new(
-            "instance-volumes",
-            "Volumes",
-            vec!["Volume", "Size", "Device"],
-        );
-        attached.empty = "No volumes attached.".into();
-        for v in list(vols, "volumes") {
-            for a in list(v, "attachments")
-                .iter()
-                .filter(|a| s(a, "server_id") == id)
-            {
-                attached.row(
-                    s(v, "id"),
-                    vec![
-                        Cell::from(volume_name(v)),
-                        Cell::from(format!("{} GiB", text(v, "size"))),
-                        Cell::from(s(a, "device")),
-                    ],
-                    vec![
-                        op("Detach", "detach-volume")
-                            .field("volume", s(v, "id"))
-                            .danger(),
-                    ],
-                );
-            }
+    ports
+}
+
+/// The volumes attached to server `id`, each with a Detach button.
+fn instance_volumes_table(id: &str, to: &str, vols: &Value) -> Table {
+    let mut attached = Table::new(
+        "instance-volumes",
+        "Volumes",
+        vec!["Volume", "Size", "Device"],
+    );
+    attached.empty = "No volumes attached.".into();
+    for v in list(vols, "volumes") {
+        for a in list(v, "attachments")
+            .iter()
+            .filter(|a| s(a, "server_id") == id)
+        {
+            attached.row(
+                s(v, "id"),
+                vec![
+                    Cell::from(volume_name(v)),
+                    Cell::from(format!("{} GiB", text(v, "size"))),
+                    Cell::from(s(a, "device")),
+                ],
+                vec![
+                    detail_action(to, "Detach", "detach-volume")
+                        .field("volume", s(v, "id"))
+                        .danger(),
+                ],
+            );
         }
-        tables.push(attached);
     }
-    (forms, tables)
+    attached
 }
 
 /// A volume's name, or its id when it has none.

@@ -26,13 +26,37 @@ use super::view::{Form, FormData, Table, list, s};
 use super::{Dash, PageError, PageResult, render};
 use crate::profile::ServiceName;
 
+/// The dashboard's routes, one group per panel.
 pub(super) fn routes() -> Router<Dash> {
     Router::new()
         .route("/", get(home))
         .route("/static/{file}", get(asset))
+        .merge(auth_routes())
+        .merge(instance_routes())
+        .merge(image_routes())
+        .merge(volume_routes())
+        .merge(network_routes())
+        .merge(security_group_routes())
+        .merge(floating_ip_routes())
+        .merge(container_routes())
+        .merge(stack_routes())
+        .merge(admin_compute_routes())
+        .merge(admin_identity_routes())
+        .merge(admin_network_routes())
+        .merge(admin_info_routes())
+}
+
+/// The login, logout and project-switch forms.
+fn auth_routes() -> Router<Dash> {
+    Router::new()
         .route("/auth/login", get(auth::login_page).post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/switch", post(auth::switch_project))
+}
+
+/// The Overview and the Compute panels: instances and key pairs.
+fn instance_routes() -> Router<Dash> {
+    Router::new()
         .route("/project/overview", get(compute::overview))
         .route(
             "/project/instances",
@@ -56,6 +80,11 @@ pub(super) fn routes() -> Router<Dash> {
             "/project/key-pairs/{name}/delete",
             post(compute::keypair_delete),
         )
+}
+
+/// The project Images panel.
+fn image_routes() -> Router<Dash> {
+    Router::new()
         .route(
             "/project/images",
             get(storage::images).post(storage::image_create),
@@ -66,6 +95,11 @@ pub(super) fn routes() -> Router<Dash> {
             get(storage::image_download),
         )
         .route("/project/images/{id}/delete", post(storage::image_delete))
+}
+
+/// The Volumes panel and its snapshots.
+fn volume_routes() -> Router<Dash> {
+    Router::new()
         .route(
             "/project/volumes",
             get(storage::volumes).post(storage::volume_create),
@@ -73,6 +107,23 @@ pub(super) fn routes() -> Router<Dash> {
         .route("/project/volumes/{id}/delete", post(storage::volume_delete))
         .route("/project/volumes/{id}/attach", post(storage::volume_attach))
         .route("/project/volumes/{id}/detach", post(storage::volume_detach))
+        .route(
+            "/project/volumes/{id}/snapshot",
+            post(storage::volume_snapshot_create),
+        )
+        .route(
+            "/project/snapshots/{id}/delete",
+            post(storage::snapshot_delete),
+        )
+        .route(
+            "/project/snapshots/{id}/volume",
+            post(storage::snapshot_volume_create),
+        )
+}
+
+/// The Networks, Topology and Routers panels.
+fn network_routes() -> Router<Dash> {
+    Router::new()
         .route(
             "/project/networks",
             get(network::networks).post(network::network_create),
@@ -91,6 +142,11 @@ pub(super) fn routes() -> Router<Dash> {
             post(network::router_interface_add),
         )
         .route("/project/routers/{id}/delete", post(network::router_delete))
+}
+
+/// The Security Groups panel.
+fn security_group_routes() -> Router<Dash> {
+    Router::new()
         .route(
             "/project/security-groups",
             get(network::security_groups).post(network::security_group_create),
@@ -111,6 +167,11 @@ pub(super) fn routes() -> Router<Dash> {
             "/project/security-groups/{id}/rules/{rule}/delete",
             post(network::security_group_rule_delete),
         )
+}
+
+/// The Floating IPs panel.
+fn floating_ip_routes() -> Router<Dash> {
+    Router::new()
         .route(
             "/project/floating-ips",
             get(network::floating_ips).post(network::floating_ip_allocate),
@@ -127,18 +188,11 @@ pub(super) fn routes() -> Router<Dash> {
             "/project/floating-ips/{id}/delete",
             post(network::floating_ip_release),
         )
-        .route(
-            "/project/volumes/{id}/snapshot",
-            post(storage::volume_snapshot_create),
-        )
-        .route(
-            "/project/snapshots/{id}/delete",
-            post(storage::snapshot_delete),
-        )
-        .route(
-            "/project/snapshots/{id}/volume",
-            post(storage::snapshot_volume_create),
-        )
+}
+
+/// The Containers panel (object storage).
+fn container_routes() -> Router<Dash> {
+    Router::new()
         .route(
             "/project/containers",
             get(object::containers).post(object::container_create),
@@ -171,6 +225,11 @@ pub(super) fn routes() -> Router<Dash> {
             "/project/containers/{container}/folder",
             post(object::folder_create),
         )
+}
+
+/// The Stacks panel and the API Access page.
+fn stack_routes() -> Router<Dash> {
+    Router::new()
         .route(
             "/project/stacks",
             get(orchestration::stacks).post(orchestration::stack_create),
@@ -189,8 +248,46 @@ pub(super) fn routes() -> Router<Dash> {
         )
         .route("/project/api-access", get(access::api_access))
         .route("/project/api-access/{file}", get(access::api_access_file))
+}
+
+/// The admin Hypervisors, All Instances and Flavors panels.
+fn admin_compute_routes() -> Router<Dash> {
+    Router::new()
         .route("/admin/hypervisors", get(admin::hypervisors))
         .route("/admin/instances", get(admin::instances))
+        .route(
+            "/admin/flavors",
+            get(admin::flavors).post(admin_edit::flavor_create),
+        )
+        .route(
+            "/admin/flavors/{id}",
+            get(admin_edit::flavor_edit).post(admin_edit::flavor_update),
+        )
+        .route(
+            "/admin/flavors/{id}/access",
+            post(admin_edit::flavor_access_add),
+        )
+        .route(
+            "/admin/flavors/{id}/access/remove",
+            post(admin_edit::flavor_access_remove),
+        )
+        .route(
+            "/admin/flavors/{id}/extra-specs",
+            post(admin_edit::flavor_spec_set),
+        )
+        .route(
+            "/admin/flavors/{id}/extra-specs/delete",
+            post(admin_edit::flavor_spec_delete),
+        )
+        .route(
+            "/admin/flavors/{id}/delete",
+            post(admin_edit::flavor_delete),
+        )
+}
+
+/// The admin Projects (with quotas), Users, Groups and Roles panels.
+fn admin_identity_routes() -> Router<Dash> {
+    Router::new()
         .route(
             "/admin/projects",
             get(admin::projects).post(admin_edit::project_create),
@@ -221,37 +318,24 @@ pub(super) fn routes() -> Router<Dash> {
         )
         .route("/admin/users/{id}/delete", post(admin_edit::user_delete))
         .route(
-            "/admin/flavors",
-            get(admin::flavors).post(admin_edit::flavor_create),
-        )
-        .route(
-            "/admin/flavors/{id}",
-            get(admin_edit::flavor_edit).post(admin_edit::flavor_update),
-        )
-        .route(
-            "/admin/flavors/{id}/access",
-            post(admin_edit::flavor_access_add),
-        )
-        .route(
-            "/admin/flavors/{id}/access/remove",
-            post(admin_edit::flavor_access_remove),
-        )
-        .route(
             "/admin/projects/{id}/quotas",
             get(quotas::project_quotas).post(quotas::project_quotas_update),
         )
         .route(
-            "/admin/flavors/{id}/extra-specs",
-            post(admin_edit::flavor_spec_set),
+            "/admin/groups",
+            get(admin::groups).post(admin_edit::group_create),
         )
+        .route("/admin/groups/{id}/delete", post(admin_edit::group_delete))
         .route(
-            "/admin/flavors/{id}/extra-specs/delete",
-            post(admin_edit::flavor_spec_delete),
+            "/admin/roles",
+            get(admin::roles).post(admin_edit::role_create),
         )
-        .route(
-            "/admin/flavors/{id}/delete",
-            post(admin_edit::flavor_delete),
-        )
+        .route("/admin/roles/{id}/delete", post(admin_edit::role_delete))
+}
+
+/// The admin Images, Networks and Routers panels.
+fn admin_network_routes() -> Router<Dash> {
+    Router::new()
         .route("/admin/images", get(admin::images))
         .route(
             "/admin/images/{id}",
@@ -283,16 +367,11 @@ pub(super) fn routes() -> Router<Dash> {
             "/admin/routers/{id}/delete",
             post(admin_edit::router_delete),
         )
-        .route(
-            "/admin/groups",
-            get(admin::groups).post(admin_edit::group_create),
-        )
-        .route("/admin/groups/{id}/delete", post(admin_edit::group_delete))
-        .route(
-            "/admin/roles",
-            get(admin::roles).post(admin_edit::role_create),
-        )
-        .route("/admin/roles/{id}/delete", post(admin_edit::role_delete))
+}
+
+/// The admin Defaults and System Information panels.
+fn admin_info_routes() -> Router<Dash> {
+    Router::new()
         .route(
             "/admin/defaults",
             get(quotas::defaults).post(quotas::defaults_update),
@@ -340,150 +419,167 @@ struct Panel {
 
 /// The panels of the services this cloud serves (as Horizon reads its catalog).
 fn panels(d: &Dash, admin: bool) -> (Vec<Panel>, Vec<Panel>) {
-    let mut project = vec![Panel {
-        href: "/dashboard/project/overview",
-        label: "Overview",
-        key: "overview",
-    }];
-    if d.serves(ServiceName::Compute) {
-        project.push(Panel {
-            href: "/dashboard/project/instances",
-            label: "Instances",
-            key: "instances",
-        });
-    }
-    if d.serves(ServiceName::Image) {
-        project.push(Panel {
-            href: "/dashboard/project/images",
-            label: "Images",
-            key: "images",
-        });
-    }
-    if d.serves(ServiceName::Volume) {
-        project.push(Panel {
-            href: "/dashboard/project/volumes",
-            label: "Volumes",
-            key: "volumes",
-        });
-    }
-    if d.serves(ServiceName::Network) {
-        for (href, label, key) in [
-            (
-                "/dashboard/project/topology",
-                "Network Topology",
-                "topology",
-            ),
-            ("/dashboard/project/networks", "Networks", "networks"),
-            ("/dashboard/project/routers", "Routers", "routers"),
-            (
-                "/dashboard/project/security-groups",
-                "Security Groups",
-                "security-groups",
-            ),
-            (
-                "/dashboard/project/floating-ips",
-                "Floating IPs",
-                "floating-ips",
-            ),
-        ] {
-            project.push(Panel { href, label, key });
-        }
-    }
-    if d.serves(ServiceName::Compute) {
-        project.push(Panel {
-            href: "/dashboard/project/key-pairs",
-            label: "Key Pairs",
-            key: "key-pairs",
-        });
-    }
-    if d.serves(ServiceName::ObjectStore) {
-        project.push(Panel {
-            href: "/dashboard/project/containers",
-            label: "Containers",
-            key: "containers",
-        });
-    }
-    if d.serves(ServiceName::Orchestration) {
-        project.push(Panel {
-            href: "/dashboard/project/stacks",
-            label: "Stacks",
-            key: "stacks",
-        });
-    }
-    project.push(Panel {
-        href: "/dashboard/project/api-access",
-        label: "API Access",
-        key: "api-access",
-    });
-    let mut adm = vec![];
-    if admin {
-        let compute = d.serves(ServiceName::Compute);
-        let network = d.serves(ServiceName::Network);
-        for (href, label, key, shown) in [
-            (
-                "/dashboard/admin/hypervisors",
-                "Hypervisors",
-                "admin-hypervisors",
-                compute,
-            ),
-            (
-                "/dashboard/admin/instances",
-                "All Instances",
-                "admin-instances",
-                compute,
-            ),
-            (
-                "/dashboard/admin/flavors",
-                "Flavors",
-                "admin-flavors",
-                compute,
-            ),
-            (
-                "/dashboard/admin/images",
-                "Images",
-                "admin-images",
-                d.serves(ServiceName::Image),
-            ),
-            (
-                "/dashboard/admin/networks",
-                "Networks",
-                "admin-networks",
-                network,
-            ),
-            (
-                "/dashboard/admin/routers",
-                "Routers",
-                "admin-routers",
-                network,
-            ),
-            (
-                "/dashboard/admin/defaults",
-                "Defaults",
-                "admin-defaults",
-                true,
-            ),
-            (
-                "/dashboard/admin/info",
-                "System Information",
-                "admin-info",
-                true,
-            ),
-            (
-                "/dashboard/admin/projects",
-                "Projects",
-                "admin-projects",
-                true,
-            ),
-            ("/dashboard/admin/users", "Users", "admin-users", true),
-            ("/dashboard/admin/groups", "Groups", "admin-groups", true),
-            ("/dashboard/admin/roles", "Roles", "admin-roles", true),
-        ] {
-            if shown {
-                adm.push(Panel { href, label, key });
-            }
-        }
-    }
-    (project, adm)
+    let adm = if admin {
+        shown_panels(d, ADMIN_PANELS)
+    } else {
+        vec![]
+    };
+    (shown_panels(d, PROJECT_PANELS), adm)
+}
+
+/// One row of a panel table: link, label, key and the service it needs (none: always).
+type PanelRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<ServiceName>,
+);
+
+/// The Project dashboard's panels, in Horizon's order.
+const PROJECT_PANELS: &[PanelRow] = {
+    use ServiceName::{Compute, Image, Network, ObjectStore, Orchestration, Volume};
+    &[
+        ("/dashboard/project/overview", "Overview", "overview", None),
+        (
+            "/dashboard/project/instances",
+            "Instances",
+            "instances",
+            Some(Compute),
+        ),
+        ("/dashboard/project/images", "Images", "images", Some(Image)),
+        (
+            "/dashboard/project/volumes",
+            "Volumes",
+            "volumes",
+            Some(Volume),
+        ),
+        (
+            "/dashboard/project/topology",
+            "Network Topology",
+            "topology",
+            Some(Network),
+        ),
+        (
+            "/dashboard/project/networks",
+            "Networks",
+            "networks",
+            Some(Network),
+        ),
+        (
+            "/dashboard/project/routers",
+            "Routers",
+            "routers",
+            Some(Network),
+        ),
+        (
+            "/dashboard/project/security-groups",
+            "Security Groups",
+            "security-groups",
+            Some(Network),
+        ),
+        (
+            "/dashboard/project/floating-ips",
+            "Floating IPs",
+            "floating-ips",
+            Some(Network),
+        ),
+        (
+            "/dashboard/project/key-pairs",
+            "Key Pairs",
+            "key-pairs",
+            Some(Compute),
+        ),
+        (
+            "/dashboard/project/containers",
+            "Containers",
+            "containers",
+            Some(ObjectStore),
+        ),
+        (
+            "/dashboard/project/stacks",
+            "Stacks",
+            "stacks",
+            Some(Orchestration),
+        ),
+        (
+            "/dashboard/project/api-access",
+            "API Access",
+            "api-access",
+            None,
+        ),
+    ]
+};
+
+/// The Admin dashboard's panels, shown to cloud admins only.
+const ADMIN_PANELS: &[PanelRow] = {
+    use ServiceName::{Compute, Image, Network};
+    &[
+        (
+            "/dashboard/admin/hypervisors",
+            "Hypervisors",
+            "admin-hypervisors",
+            Some(Compute),
+        ),
+        (
+            "/dashboard/admin/instances",
+            "All Instances",
+            "admin-instances",
+            Some(Compute),
+        ),
+        (
+            "/dashboard/admin/flavors",
+            "Flavors",
+            "admin-flavors",
+            Some(Compute),
+        ),
+        (
+            "/dashboard/admin/images",
+            "Images",
+            "admin-images",
+            Some(Image),
+        ),
+        (
+            "/dashboard/admin/networks",
+            "Networks",
+            "admin-networks",
+            Some(Network),
+        ),
+        (
+            "/dashboard/admin/routers",
+            "Routers",
+            "admin-routers",
+            Some(Network),
+        ),
+        (
+            "/dashboard/admin/defaults",
+            "Defaults",
+            "admin-defaults",
+            None,
+        ),
+        (
+            "/dashboard/admin/info",
+            "System Information",
+            "admin-info",
+            None,
+        ),
+        (
+            "/dashboard/admin/projects",
+            "Projects",
+            "admin-projects",
+            None,
+        ),
+        ("/dashboard/admin/users", "Users", "admin-users", None),
+        ("/dashboard/admin/groups", "Groups", "admin-groups", None),
+        ("/dashboard/admin/roles", "Roles", "admin-roles", None),
+    ]
+};
+
+/// The rows of a panel table whose service this cloud serves, in table order.
+fn shown_panels(d: &Dash, rows: &[PanelRow]) -> Vec<Panel> {
+    rows.iter()
+        .filter(|(_, _, _, service)| service.is_none_or(|s| d.serves(s)))
+        .map(|&(href, label, key, _)| Panel { href, label, key })
+        .collect()
 }
 
 /// What the frame of every page shows: who is logged in, the project switcher, the

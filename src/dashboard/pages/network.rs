@@ -189,10 +189,6 @@ pub(super) async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageRe
         d.backend.get(t, &format!("{NET}/subnets")),
     );
     let (routers, nets, subnets) = (routers?, nets?, subnets?);
-    let net_name: HashMap<&str, &str> = list(&nets, "networks")
-        .iter()
-        .map(|n| (s(n, "id"), s(n, "name")))
-        .collect();
     let subnet_opts = options(
         &list(&subnets, "subnets")
             .iter()
@@ -202,36 +198,7 @@ pub(super) async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageRe
         "id",
         |sn| format!("{} ({})", s(sn, "name"), s(sn, "cidr")),
     );
-    let mut table = Table::new(
-        "routers",
-        "Routers",
-        vec!["Name", "External network", "Status", "Admin state"],
-    );
-    for r in list(&routers, "routers") {
-        let id = s(r, "id");
-        let ext = s(&r["external_gateway_info"], "network_id");
-        table.row(
-            id,
-            vec![
-                Cell::from(s(r, "name")),
-                Cell::from(*net_name.get(ext).unwrap_or(&ext)),
-                status(s(r, "status")),
-                Cell::from(if r.get("admin_state_up") == Some(&Value::Bool(true)) {
-                    "UP"
-                } else {
-                    "DOWN"
-                }),
-            ],
-            vec![
-                Action::new(
-                    "Add interface",
-                    format!("/dashboard/project/routers/{id}/interface"),
-                )
-                .input(Field::select("subnet_id", "Subnet", subnet_opts.clone())),
-                Action::new("Delete", format!("/dashboard/project/routers/{id}/delete")).danger(),
-            ],
-        );
-    }
+    let table = routers_table(&routers, &nets, subnet_opts);
     let mut ext_opts = vec![(String::new(), "(no gateway)".to_owned())];
     ext_opts.extend(
         list(&nets, "networks")
@@ -260,6 +227,46 @@ pub(super) async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageRe
         None,
     )
     .await
+}
+
+/// The project's routers, their external networks by name, each with Add
+/// interface (on one of the project's subnets) and Delete.
+fn routers_table(routers: &Value, nets: &Value, subnet_opts: Vec<(String, String)>) -> Table {
+    let net_name: HashMap<&str, &str> = list(nets, "networks")
+        .iter()
+        .map(|n| (s(n, "id"), s(n, "name")))
+        .collect();
+    let mut table = Table::new(
+        "routers",
+        "Routers",
+        vec!["Name", "External network", "Status", "Admin state"],
+    );
+    for r in list(routers, "routers") {
+        let id = s(r, "id");
+        let ext = s(&r["external_gateway_info"], "network_id");
+        table.row(
+            id,
+            vec![
+                Cell::from(s(r, "name")),
+                Cell::from(*net_name.get(ext).unwrap_or(&ext)),
+                status(s(r, "status")),
+                Cell::from(if r.get("admin_state_up") == Some(&Value::Bool(true)) {
+                    "UP"
+                } else {
+                    "DOWN"
+                }),
+            ],
+            vec![
+                Action::new(
+                    "Add interface",
+                    format!("/dashboard/project/routers/{id}/interface"),
+                )
+                .input(Field::select("subnet_id", "Subnet", subnet_opts.clone())),
+                Action::new("Delete", format!("/dashboard/project/routers/{id}/delete")).danger(),
+            ],
+        );
+    }
+    table
 }
 
 /// `POST /dashboard/project/routers`.
@@ -434,55 +441,7 @@ pub(super) async fn security_group_detail(
         .get(&sess.token, &format!("{NET}/security-groups/{id}"))
         .await?;
     let g = &g["security_group"];
-    let mut table = Table::new(
-        "rules",
-        "Rules",
-        vec![
-            "Direction",
-            "Ether type",
-            "Protocol",
-            "Port range",
-            "Remote",
-        ],
-    );
-    for r in list(g, "security_group_rules") {
-        let rid = s(r, "id");
-        let ports = match (text(r, "port_range_min"), text(r, "port_range_max")) {
-            (a, b) if a.is_empty() => b,
-            (a, b) if a == b => a,
-            (a, b) => format!("{a}-{b}"),
-        };
-        let remote = match (s(r, "remote_ip_prefix"), s(r, "remote_group_id")) {
-            ("", "") => String::new(),
-            ("", grp) => format!("group {grp}"),
-            (cidr, _) => cidr.to_owned(),
-        };
-        table.row(
-            rid,
-            vec![
-                Cell::from(s(r, "direction")),
-                Cell::from(s(r, "ethertype")),
-                Cell::from(if s(r, "protocol").is_empty() {
-                    "any"
-                } else {
-                    s(r, "protocol")
-                }),
-                Cell::from(if ports.is_empty() {
-                    "any".to_owned()
-                } else {
-                    ports
-                }),
-                Cell::from(remote),
-            ],
-            vec![
-                Action::new(
-                    "Delete",
-                    format!("/dashboard/project/security-groups/{id}/rules/{rid}/delete"),
-                )
-                .danger(),
-            ],
-        );
-    }
+    let table = rules_table(&id, g);
     let opt = |v: &[&str]| {
         v.iter()
             .map(|x| (x.to_string(), x.to_string()))
@@ -511,6 +470,69 @@ pub(super) async fn security_group_detail(
         None,
     )
     .await
+}
+
+/// A security group's rules, each with Delete.
+fn rules_table(id: &str, g: &Value) -> Table {
+    let mut table = Table::new(
+        "rules",
+        "Rules",
+        vec![
+            "Direction",
+            "Ether type",
+            "Protocol",
+            "Port range",
+            "Remote",
+        ],
+    );
+    for r in list(g, "security_group_rules") {
+        let rid = s(r, "id");
+        table.row(
+            rid,
+            vec![
+                Cell::from(s(r, "direction")),
+                Cell::from(s(r, "ethertype")),
+                Cell::from(if s(r, "protocol").is_empty() {
+                    "any"
+                } else {
+                    s(r, "protocol")
+                }),
+                Cell::from(rule_ports(r)),
+                Cell::from(rule_remote(r)),
+            ],
+            vec![
+                Action::new(
+                    "Delete",
+                    format!("/dashboard/project/security-groups/{id}/rules/{rid}/delete"),
+                )
+                .danger(),
+            ],
+        );
+    }
+    table
+}
+
+/// A rule's port range: one port, `min-max`, or "any".
+fn rule_ports(r: &Value) -> String {
+    let ports = match (text(r, "port_range_min"), text(r, "port_range_max")) {
+        (a, b) if a.is_empty() => b,
+        (a, b) if a == b => a,
+        (a, b) => format!("{a}-{b}"),
+    };
+    if ports.is_empty() {
+        "any".to_owned()
+    } else {
+        ports
+    }
+}
+
+/// A rule's remote end: a CIDR, a group, or nothing.
+fn rule_remote(r: &Value) -> String {
+    match (s(r, "remote_ip_prefix"), s(r, "remote_group_id")) {
+        ("", "") => String::new(),
+        ("", grp) => format!("group {grp}"),
+        (cidr, _) => cidr.to_owned(),
+    }
 }
 
 /// `POST /dashboard/project/security-groups/{id}/rules`.
@@ -588,78 +610,8 @@ pub(super) async fn floating_ips(State(d): State<Dash>, headers: HeaderMap) -> P
     );
     let (fips, nets, ports) = (fips?, nets?, ports?);
     let servers = servers.unwrap_or_default();
-    let server_name: HashMap<&str, &str> = list(&servers, "servers")
-        .iter()
-        .map(|sv| (s(sv, "id"), s(sv, "name")))
-        .collect();
-    let port_opts: Vec<(String, String)> = list(&ports, "ports")
-        .iter()
-        .filter(|p| s(p, "device_owner").starts_with("compute:"))
-        .map(|p| {
-            let ip = list(p, "fixed_ips")
-                .first()
-                .map_or("", |i| s(i, "ip_address"));
-            let dev = s(p, "device_id");
-            (
-                s(p, "id").to_owned(),
-                format!("{}: {ip}", server_name.get(dev).unwrap_or(&dev)),
-            )
-        })
-        .collect();
-    let port_label: HashMap<&str, &str> = port_opts
-        .iter()
-        .map(|(id, l)| (id.as_str(), l.as_str()))
-        .collect();
-    let mut table = Table::new(
-        "floating-ips",
-        "Floating IPs",
-        vec!["IP address", "Mapped fixed IP", "Pool", "Status"],
-    );
-    let pool_name: HashMap<&str, &str> = list(&nets, "networks")
-        .iter()
-        .map(|n| (s(n, "id"), s(n, "name")))
-        .collect();
-    for fip in list(&fips, "floatingips") {
-        let id = s(fip, "id");
-        let port = s(fip, "port_id");
-        let mut actions = vec![];
-        if port.is_empty() {
-            actions.push(
-                Action::new(
-                    "Associate",
-                    format!("/dashboard/project/floating-ips/{id}/associate"),
-                )
-                .input(Field::select("port_id", "Port", port_opts.clone())),
-            );
-        } else {
-            actions.push(Action::new(
-                "Disassociate",
-                format!("/dashboard/project/floating-ips/{id}/disassociate"),
-            ));
-        }
-        actions.push(
-            Action::new(
-                "Release",
-                format!("/dashboard/project/floating-ips/{id}/delete"),
-            )
-            .danger(),
-        );
-        let net = s(fip, "floating_network_id");
-        table.row(
-            id,
-            vec![
-                Cell::from(s(fip, "floating_ip_address")),
-                Cell::from(
-                    port_label
-                        .get(port)
-                        .map_or_else(|| s(fip, "fixed_ip_address").to_owned(), |l| l.to_string()),
-                ),
-                Cell::from(*pool_name.get(net).unwrap_or(&net)),
-                status(s(fip, "status")),
-            ],
-            actions,
-        );
-    }
+    let port_opts = instance_port_options(&ports, &servers);
+    let table = floating_ips_table(&fips, &nets, &port_opts);
     let pools = options(list(&nets, "networks"), "id", |n| s(n, "name").to_owned());
     let alloc = UiForm::new(
         "fip-allocate",
@@ -678,6 +630,88 @@ pub(super) async fn floating_ips(State(d): State<Dash>, headers: HeaderMap) -> P
         None,
     )
     .await
+}
+
+/// The instance ports a floating IP can go to, labelled "server: fixed IP".
+fn instance_port_options(ports: &Value, servers: &Value) -> Vec<(String, String)> {
+    let server_name: HashMap<&str, &str> = list(servers, "servers")
+        .iter()
+        .map(|sv| (s(sv, "id"), s(sv, "name")))
+        .collect();
+    list(ports, "ports")
+        .iter()
+        .filter(|p| s(p, "device_owner").starts_with("compute:"))
+        .map(|p| {
+            let ip = list(p, "fixed_ips")
+                .first()
+                .map_or("", |i| s(i, "ip_address"));
+            let dev = s(p, "device_id");
+            (
+                s(p, "id").to_owned(),
+                format!("{}: {ip}", server_name.get(dev).unwrap_or(&dev)),
+            )
+        })
+        .collect()
+}
+
+/// The project's floating IPs, their ports by label and pools by name.
+fn floating_ips_table(fips: &Value, nets: &Value, port_opts: &[(String, String)]) -> Table {
+    let port_label: HashMap<&str, &str> = port_opts
+        .iter()
+        .map(|(id, l)| (id.as_str(), l.as_str()))
+        .collect();
+    let mut table = Table::new(
+        "floating-ips",
+        "Floating IPs",
+        vec!["IP address", "Mapped fixed IP", "Pool", "Status"],
+    );
+    let pool_name: HashMap<&str, &str> = list(nets, "networks")
+        .iter()
+        .map(|n| (s(n, "id"), s(n, "name")))
+        .collect();
+    for fip in list(fips, "floatingips") {
+        let port = s(fip, "port_id");
+        let net = s(fip, "floating_network_id");
+        table.row(
+            s(fip, "id"),
+            vec![
+                Cell::from(s(fip, "floating_ip_address")),
+                Cell::from(
+                    port_label
+                        .get(port)
+                        .map_or_else(|| s(fip, "fixed_ip_address").to_owned(), |l| l.to_string()),
+                ),
+                Cell::from(*pool_name.get(net).unwrap_or(&net)),
+                status(s(fip, "status")),
+            ],
+            floating_ip_actions(s(fip, "id"), port, port_opts),
+        );
+    }
+    table
+}
+
+/// A floating IP's buttons: associate (free) or disassociate (in use), release.
+fn floating_ip_actions(id: &str, port: &str, port_opts: &[(String, String)]) -> Vec<Action> {
+    let first = if port.is_empty() {
+        Action::new(
+            "Associate",
+            format!("/dashboard/project/floating-ips/{id}/associate"),
+        )
+        .input(Field::select("port_id", "Port", port_opts.to_vec()))
+    } else {
+        Action::new(
+            "Disassociate",
+            format!("/dashboard/project/floating-ips/{id}/disassociate"),
+        )
+    };
+    vec![
+        first,
+        Action::new(
+            "Release",
+            format!("/dashboard/project/floating-ips/{id}/delete"),
+        )
+        .danger(),
+    ]
 }
 
 /// `POST /dashboard/project/floating-ips`: allocates one from a pool.

@@ -77,28 +77,52 @@ pub(super) async fn containers(State(d): State<Dash>, headers: HeaderMap) -> Pag
         .as_array()
         .map_or(vec![], |a| a.iter().map(|c| s(c, "name")).collect());
     // The listing carries no ACLs: one HEAD per container, all at once.
-    let heads = futures_util::future::join_all(names.iter().map(|n| {
-        let path = container_seg(n).map(|c| format!("{acct}/{c}"));
-        let d = &d;
-        let token = &sess.token;
-        async move {
-            match path {
-                Ok(p) => d
-                    .backend
-                    .send(Some(token), Method::HEAD, &p, Body::empty(), None)
-                    .await
-                    .ok()
-                    .and_then(|(_, h, _)| {
-                        h.get("x-container-read")
-                            .and_then(|v| v.to_str().ok())
-                            .map(is_public)
-                    })
-                    .unwrap_or(false),
-                Err(_) => false,
-            }
-        }
-    }))
-    .await;
+    let heads =
+        futures_util::future::join_all(names.iter().map(|n| container_public(&d, &sess, n))).await;
+    let table = containers_table(&v, heads);
+    let create = UiForm::new(
+        "container-create",
+        "Create Container",
+        "/dashboard/project/containers",
+        "Create Container",
+        vec![
+            Field::text("name", "Container name").required(),
+            Field::text("public", "Public (anyone may read and list it)").kind("checkbox"),
+        ],
+    );
+    super::panel(
+        &d,
+        &sess,
+        "containers",
+        "Containers",
+        vec![create],
+        vec![table],
+        None,
+    )
+    .await
+}
+
+/// Whether a container's read ACL (read with a HEAD) makes it public; false when
+/// it cannot be read.
+async fn container_public(d: &Dash, sess: &Session, name: &str) -> bool {
+    let Ok(c) = container_seg(name) else {
+        return false;
+    };
+    let path = format!("{}/{c}", account(sess));
+    d.backend
+        .send(Some(&sess.token), Method::HEAD, &path, Body::empty(), None)
+        .await
+        .ok()
+        .and_then(|(_, h, _)| {
+            h.get("x-container-read")
+                .and_then(|v| v.to_str().ok())
+                .map(is_public)
+        })
+        .unwrap_or(false)
+}
+
+/// The account's containers, each with its access toggle and Delete.
+fn containers_table(v: &Value, public: Vec<bool>) -> Table {
     let mut table = Table::new(
         "containers",
         "Containers",
@@ -109,7 +133,7 @@ pub(super) async fn containers(State(d): State<Dash>, headers: HeaderMap) -> Pag
         .as_array()
         .map_or(&[][..], Vec::as_slice)
         .iter()
-        .zip(heads)
+        .zip(public)
     {
         let name = s(c, "name");
         let Ok(seg) = container_seg(name) else {
@@ -137,26 +161,7 @@ pub(super) async fn containers(State(d): State<Dash>, headers: HeaderMap) -> Pag
             ],
         );
     }
-    let create = UiForm::new(
-        "container-create",
-        "Create Container",
-        "/dashboard/project/containers",
-        "Create Container",
-        vec![
-            Field::text("name", "Container name").required(),
-            Field::text("public", "Public (anyone may read and list it)").kind("checkbox"),
-        ],
-    );
-    super::panel(
-        &d,
-        &sess,
-        "containers",
-        "Containers",
-        vec![create],
-        vec![table],
-        None,
-    )
-    .await
+    table
 }
 
 /// `POST /dashboard/project/containers`.
@@ -252,59 +257,8 @@ pub(super) async fn container_objects(
         )
         .await?;
     let here = format!("/dashboard/project/containers/{seg}");
-    let mut table = Table::new(
-        "objects",
-        "Objects",
-        vec!["Name", "Size", "Type", "Last modified"],
-    );
-    table.empty = "This folder is empty.".into();
-    for o in v.as_array().map_or(&[][..], Vec::as_slice) {
-        if let Some(dir) = o.get("subdir").and_then(Value::as_str) {
-            let label = dir.strip_prefix(b.prefix.as_str()).unwrap_or(dir);
-            table.row(
-                dir,
-                vec![
-                    link(label, format!("{here}/?prefix={}", q(dir))),
-                    Cell::from(""),
-                    Cell::from("folder"),
-                    Cell::from(""),
-                ],
-                vec![],
-            );
-            continue;
-        }
-        let name = s(o, "name");
-        let label = name.strip_prefix(b.prefix.as_str()).unwrap_or(name);
-        if label.is_empty() {
-            // The folder's own marker object.
-            continue;
-        }
-        table.row(
-            name,
-            vec![
-                link(label, format!("{here}/download?name={}", q(name))),
-                Cell::from(super::storage::human_size(
-                    o.get("bytes").and_then(Value::as_u64).unwrap_or(0),
-                )),
-                Cell::from(s(o, "content_type")),
-                Cell::from(s(o, "last_modified")),
-            ],
-            vec![
-                Action::new("Delete", format!("{here}/objects/delete"))
-                    .field("name", name)
-                    .field("prefix", &b.prefix)
-                    .danger(),
-            ],
-        );
-    }
-    // The path above this folder, each part a link.
-    let mut crumbs = vec![json!({"label": container, "href": format!("{here}/")})];
-    let mut acc = String::new();
-    for part in b.prefix.split('/').filter(|p| !p.is_empty()) {
-        acc.push_str(part);
-        acc.push('/');
-        crumbs.push(json!({"label": part, "href": format!("{here}/?prefix={}", q(&acc))}));
-    }
+    let table = objects_table(&v, &here, &b.prefix);
+    let crumbs = breadcrumbs(&container, &here, &b.prefix);
     let folder = UiForm::new(
         "folder-create",
         "Create Folder",
@@ -327,6 +281,68 @@ pub(super) async fn container_objects(
         }),
     )
     .await)
+}
+
+/// One folder level: subfolders (links one level down), then objects (download
+/// links, each with Delete); the folder's own marker object is left out.
+fn objects_table(v: &Value, here: &str, prefix: &str) -> Table {
+    let mut table = Table::new(
+        "objects",
+        "Objects",
+        vec!["Name", "Size", "Type", "Last modified"],
+    );
+    table.empty = "This folder is empty.".into();
+    for o in v.as_array().map_or(&[][..], Vec::as_slice) {
+        if let Some(dir) = o.get("subdir").and_then(Value::as_str) {
+            let label = dir.strip_prefix(prefix).unwrap_or(dir);
+            table.row(
+                dir,
+                vec![
+                    link(label, format!("{here}/?prefix={}", q(dir))),
+                    Cell::from(""),
+                    Cell::from("folder"),
+                    Cell::from(""),
+                ],
+                vec![],
+            );
+            continue;
+        }
+        let name = s(o, "name");
+        let label = name.strip_prefix(prefix).unwrap_or(name);
+        if label.is_empty() {
+            continue;
+        }
+        table.row(
+            name,
+            vec![
+                link(label, format!("{here}/download?name={}", q(name))),
+                Cell::from(super::storage::human_size(
+                    o.get("bytes").and_then(Value::as_u64).unwrap_or(0),
+                )),
+                Cell::from(s(o, "content_type")),
+                Cell::from(s(o, "last_modified")),
+            ],
+            vec![
+                Action::new("Delete", format!("{here}/objects/delete"))
+                    .field("name", name)
+                    .field("prefix", prefix)
+                    .danger(),
+            ],
+        );
+    }
+    table
+}
+
+/// The path above this folder, each part a link.
+fn breadcrumbs(container: &str, here: &str, prefix: &str) -> Vec<Value> {
+    let mut crumbs = vec![json!({"label": container, "href": format!("{here}/")})];
+    let mut acc = String::new();
+    for part in prefix.split('/').filter(|p| !p.is_empty()) {
+        acc.push_str(part);
+        acc.push('/');
+        crumbs.push(json!({"label": part, "href": format!("{here}/?prefix={}", q(&acc))}));
+    }
+    crumbs
 }
 
 #[derive(Deserialize)]

@@ -141,12 +141,8 @@ pub(super) async fn stack_detail(
 ) -> PageResult {
     let sess = d.session(&headers).await?;
     let t = &sess.token;
-    let path = format!(
-        "{}/{}/{}",
-        base(&sess.project_id),
-        segment(&name)?,
-        segment(&id)?
-    );
+    let (name, id) = (segment(&name)?, segment(&id)?);
+    let path = format!("{}/{name}/{id}", base(&sess.project_id));
     let (stack, resources, events, template) = tokio::join!(
         d.backend.get(t, path.clone()),
         d.backend.get(t, format!("{path}/resources")),
@@ -168,13 +164,38 @@ pub(super) async fn stack_detail(
         ("Updated", text(st, "updated_time")),
         ("Description", text(st, "description")),
     ];
+    let template_text =
+        serde_yaml_ng::to_string(&template).unwrap_or_else(|_| template.to_string());
+    let live = !s(st, "stack_status").ends_with("_COMPLETE")
+        && !s(st, "stack_status").ends_with("_FAILED");
+    let picture = topology::stack_layout(&resources, resource_href);
+    let update = stack_update_form(&name, &id, st, &template_text);
+    let tables = [
+        stack_resources_table(&resources),
+        stack_outputs_table(st),
+        stack_events_table(&events),
+    ];
+    Ok(page(
+        &d,
+        &sess,
+        "stacks",
+        &format!("Stack {}", s(st, "stack_name")),
+        "stack.html",
+        json!({"facts": facts, "forms": [update], "tables": tables,
+               "template": template_text, "live": live, "topo": picture}),
+    )
+    .await)
+}
+
+/// The stack's resources, each physical id linked to its own page.
+fn stack_resources_table(resources: &Value) -> Table {
     let mut res = Table::new(
         "stack-resources",
         "Resources",
         vec!["Name", "Type", "Physical ID", "Status", "Reason"],
     );
     res.empty = "No resources.".into();
-    for r in list(&resources, "resources") {
+    for r in list(resources, "resources") {
         res.row(
             s(r, "resource_name"),
             vec![
@@ -187,6 +208,11 @@ pub(super) async fn stack_detail(
             vec![],
         );
     }
+    res
+}
+
+/// The stack's outputs; an output that could not be resolved shows its error.
+fn stack_outputs_table(st: &Value) -> Table {
     let mut outs = Table::new(
         "stack-outputs",
         "Outputs",
@@ -209,13 +235,18 @@ pub(super) async fn stack_detail(
             vec![],
         );
     }
+    outs
+}
+
+/// The stack's events, newest first.
+fn stack_events_table(events: &Value) -> Table {
     let mut evs = Table::new(
         "stack-events",
         "Events",
         vec!["Time", "Resource", "Status", "Reason"],
     );
     evs.empty = "No events.".into();
-    for e in list(&events, "events").iter().rev() {
+    for e in list(events, "events").iter().rev() {
         evs.row(
             s(e, "id"),
             vec![
@@ -227,12 +258,12 @@ pub(super) async fn stack_detail(
             vec![],
         );
     }
-    let template_text =
-        serde_yaml_ng::to_string(&template).unwrap_or_else(|_| template.to_string());
-    let live = !s(st, "stack_status").ends_with("_COMPLETE")
-        && !s(st, "stack_status").ends_with("_FAILED");
-    let picture = topology::stack_layout(&resources, resource_href);
-    // The current parameters (less Heat's own OS::* ones) as the form's lines.
+    evs
+}
+
+/// The update form, filled with the stack's template and its current parameters
+/// (less Heat's own OS::* ones), one `name=value` a line.
+fn stack_update_form(name: &str, id: &str, st: &Value, template_text: &str) -> UiForm {
     let params: String = st["parameters"]
         .as_object()
         .into_iter()
@@ -240,14 +271,10 @@ pub(super) async fn stack_detail(
         .filter(|(k, _)| !k.starts_with("OS::"))
         .map(|(k, v)| format!("{k}={}\n", v.as_str().map_or(v.to_string(), str::to_owned)))
         .collect();
-    let update = UiForm::new(
+    UiForm::new(
         "stack-update",
         "Update Stack",
-        &format!(
-            "/dashboard/project/stacks/{}/{}/update",
-            segment(&name)?,
-            segment(&id)?
-        ),
+        &format!("/dashboard/project/stacks/{name}/{id}/update"),
         "Update",
         vec![
             Field::text("template_file", "Template file (fills the text below)")
@@ -255,23 +282,13 @@ pub(super) async fn stack_detail(
                 .value("template"),
             Field::text("template", "Template (HOT, YAML or JSON)")
                 .kind("textarea")
-                .value(template_text.clone())
+                .value(template_text)
                 .required(),
             Field::text("parameters", "Parameters, one name=value a line")
                 .kind("textarea")
                 .value(params),
         ],
-    );
-    Ok(page(
-        &d,
-        &sess,
-        "stacks",
-        &format!("Stack {}", s(st, "stack_name")),
-        "stack.html",
-        json!({"facts": facts, "forms": [update], "tables": [res, outs, evs],
-               "template": template_text, "live": live, "topo": picture}),
     )
-    .await)
 }
 
 /// `POST /dashboard/project/stacks/{name}/{id}/update`: the new template and

@@ -180,65 +180,6 @@ pub(super) async fn volumes(State(d): State<Dash>, headers: HeaderMap) -> PageRe
         .iter()
         .map(|sv| (s(sv, "id").to_owned(), s(sv, "name").to_owned()))
         .collect();
-    let name_of = |id: &str| {
-        server_opts
-            .iter()
-            .find(|(i, _)| i == id)
-            .map_or(id.to_owned(), |(_, n)| n.clone())
-    };
-    let mut table = Table::new(
-        "volumes",
-        "Volumes",
-        vec!["Name", "Size", "Status", "Type", "Attached to", "Bootable"],
-    );
-    for v in list(&vols, "volumes") {
-        let id = s(v, "id");
-        let attached: Vec<String> = list(v, "attachments")
-            .iter()
-            .map(|a| format!("{} on {}", name_of(s(a, "server_id")), s(a, "device")))
-            .collect();
-        let mut actions = vec![];
-        if s(v, "status") == "available" {
-            actions.push(
-                Action::new("Attach", format!("/dashboard/project/volumes/{id}/attach"))
-                    .input(Field::select("server_id", "Instance", server_opts.clone())),
-            );
-        }
-        for a in list(v, "attachments") {
-            actions.push(
-                Action::new("Detach", format!("/dashboard/project/volumes/{id}/detach"))
-                    .field("server_id", s(a, "server_id")),
-            );
-        }
-        if matches!(s(v, "status"), "available" | "in-use") {
-            actions.push(
-                Action::new(
-                    "Create snapshot",
-                    format!("/dashboard/project/volumes/{id}/snapshot"),
-                )
-                .input(Field::text("name", "Snapshot name")),
-            );
-        }
-        actions.push(
-            Action::new("Delete", format!("/dashboard/project/volumes/{id}/delete")).danger(),
-        );
-        table.row(
-            id,
-            vec![
-                Cell::from(if s(v, "name").is_empty() {
-                    id
-                } else {
-                    s(v, "name")
-                }),
-                Cell::from(format!("{} GiB", text(v, "size"))),
-                status(s(v, "status")),
-                Cell::from(s(v, "volume_type")),
-                Cell::from(attached.join(", ")),
-                Cell::from(s(v, "bootable")),
-            ],
-            actions,
-        );
-    }
     let create = UiForm::new(
         "volume-create",
         "Create Volume",
@@ -253,8 +194,89 @@ pub(super) async fn volumes(State(d): State<Dash>, headers: HeaderMap) -> PageRe
             Field::text("description", "Description"),
         ],
     );
+    let tables = vec![
+        volumes_table(&vols, &server_opts),
+        snapshots_table(&snaps, &vols),
+    ];
+    panel(&d, &sess, "volumes", "Volumes", vec![create], tables, None).await
+}
+
+/// A resource's name, or its id when it has none.
+fn name_or_id(v: &Value) -> &str {
+    match s(v, "name") {
+        "" => s(v, "id"),
+        n => n,
+    }
+}
+
+/// The project's volumes, with where each is attached (servers by name).
+fn volumes_table(vols: &Value, server_opts: &[(String, String)]) -> Table {
+    let name_of = |id: &str| {
+        server_opts
+            .iter()
+            .find(|(i, _)| i == id)
+            .map_or(id.to_owned(), |(_, n)| n.clone())
+    };
+    let mut table = Table::new(
+        "volumes",
+        "Volumes",
+        vec!["Name", "Size", "Status", "Type", "Attached to", "Bootable"],
+    );
+    for v in list(vols, "volumes") {
+        let attached: Vec<String> = list(v, "attachments")
+            .iter()
+            .map(|a| format!("{} on {}", name_of(s(a, "server_id")), s(a, "device")))
+            .collect();
+        table.row(
+            s(v, "id"),
+            vec![
+                Cell::from(name_or_id(v)),
+                Cell::from(format!("{} GiB", text(v, "size"))),
+                status(s(v, "status")),
+                Cell::from(s(v, "volume_type")),
+                Cell::from(attached.join(", ")),
+                Cell::from(s(v, "bootable")),
+            ],
+            volume_actions(v, server_opts),
+        );
+    }
+    table
+}
+
+/// A volume's buttons: attach when available, detach per attachment, snapshot
+/// when available or in use, delete.
+fn volume_actions(v: &Value, server_opts: &[(String, String)]) -> Vec<Action> {
+    let id = s(v, "id");
+    let mut actions = vec![];
+    if s(v, "status") == "available" {
+        actions.push(
+            Action::new("Attach", format!("/dashboard/project/volumes/{id}/attach"))
+                .input(Field::select("server_id", "Instance", server_opts.to_vec())),
+        );
+    }
+    for a in list(v, "attachments") {
+        actions.push(
+            Action::new("Detach", format!("/dashboard/project/volumes/{id}/detach"))
+                .field("server_id", s(a, "server_id")),
+        );
+    }
+    if matches!(s(v, "status"), "available" | "in-use") {
+        actions.push(
+            Action::new(
+                "Create snapshot",
+                format!("/dashboard/project/volumes/{id}/snapshot"),
+            )
+            .input(Field::text("name", "Snapshot name")),
+        );
+    }
+    actions.push(Action::new("Delete", format!("/dashboard/project/volumes/{id}/delete")).danger());
+    actions
+}
+
+/// The project's volume snapshots, their volumes by name.
+fn snapshots_table(snaps: &Value, vols: &Value) -> Table {
     let vol_name = |id: &str| {
-        list(&vols, "volumes")
+        list(vols, "volumes")
             .iter()
             .find(|v| s(v, "id") == id)
             .map_or(id.to_owned(), |v| match s(v, "name") {
@@ -268,7 +290,7 @@ pub(super) async fn volumes(State(d): State<Dash>, headers: HeaderMap) -> PageRe
         vec!["Name", "Size", "Status", "Volume", "Created"],
     );
     snap_table.empty = "No snapshots.".into();
-    for sn in list(&snaps, "snapshots") {
+    for sn in list(snaps, "snapshots") {
         let id = s(sn, "id");
         let mut actions = vec![];
         if s(sn, "status") == "available" {
@@ -290,11 +312,7 @@ pub(super) async fn volumes(State(d): State<Dash>, headers: HeaderMap) -> PageRe
         snap_table.row(
             id,
             vec![
-                Cell::from(if s(sn, "name").is_empty() {
-                    id
-                } else {
-                    s(sn, "name")
-                }),
+                Cell::from(name_or_id(sn)),
                 Cell::from(format!("{} GiB", text(sn, "size"))),
                 status(s(sn, "status")),
                 Cell::from(vol_name(s(sn, "volume_id"))),
@@ -303,16 +321,7 @@ pub(super) async fn volumes(State(d): State<Dash>, headers: HeaderMap) -> PageRe
             actions,
         );
     }
-    panel(
-        &d,
-        &sess,
-        "volumes",
-        "Volumes",
-        vec![create],
-        vec![table, snap_table],
-        None,
-    )
-    .await
+    snap_table
 }
 
 /// `POST /dashboard/project/volumes/{id}/snapshot`: `force` as Horizon sends it,

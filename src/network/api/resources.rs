@@ -26,7 +26,16 @@ use crate::network::ports::PortCreate;
 use crate::network::routers::{FloatingIpInput, InterfaceInfo, InterfaceRequest, RouterInput};
 use crate::network::security::{GroupInput, RuleInput};
 
+/// Neutron's core resources and the L3 and security group extensions.
 pub(super) fn routes() -> Router<Cloud> {
+    Router::new()
+        .merge(core_routes())
+        .merge(l3_routes())
+        .merge(security_group_routes())
+}
+
+/// Networks, subnets and ports.
+fn core_routes() -> Router<Cloud> {
     Router::new()
         .route(
             "/v2.0/networks",
@@ -50,6 +59,11 @@ pub(super) fn routes() -> Router<Cloud> {
             "/v2.0/ports/{id}",
             get(show::<Port>).put(update::<Port>).delete(delete::<Port>),
         )
+}
+
+/// Routers, their interfaces, and floating IPs.
+fn l3_routes() -> Router<Cloud> {
+    Router::new()
         .route(
             "/v2.0/routers",
             get(list::<model::Router>).post(create::<model::Router>),
@@ -78,6 +92,11 @@ pub(super) fn routes() -> Router<Cloud> {
                 .put(floating_ip_update)
                 .delete(floating_ip_delete),
         )
+}
+
+/// Security groups and their rules.
+fn security_group_routes() -> Router<Cloud> {
+    Router::new()
         .route(
             "/v2.0/security-groups",
             get(security_group_list).post(security_group_create),

@@ -118,37 +118,31 @@ pub(super) fn list_body(
     list_body_at(headers, plural, plural, items, q)
 }
 
-/// `list_body` for a collection served under `path` (a sub-resource such as
-/// `floatingips/{id}/port_forwardings`), which the next-page link points at.
-pub(super) fn list_body_at(
-    headers: &HeaderMap,
-    plural: &str,
-    path: &str,
-    items: Vec<Value>,
-    q: &[(String, String)],
-) -> ApiResult<Value> {
-    let mut items: Vec<Value> = items
-        .into_iter()
-        .filter(|item| {
-            let mut keys: Vec<&str> = q
-                .iter()
-                .map(|(k, _)| k.as_str())
-                .filter(|k| !RESERVED.contains(k))
-                .collect();
-            keys.dedup();
-            keys.iter().all(|k| {
-                let wants: Vec<&str> = q
-                    .iter()
-                    .filter(|(qk, _)| qk == k)
-                    .map(|(_, v)| v.as_str())
-                    .collect();
-                match item.get(*k) {
-                    Some(actual) => wants.iter().any(|w| matches_value(actual, w)),
-                    None => true,
-                }
-            }) && tags_ok(item, q)
-        })
+/// Neutron's attribute filters: every query key that is not paging, sorting or
+/// fields must match one of its values (an item without the attribute passes).
+fn attributes_match(item: &Value, q: &[(String, String)]) -> bool {
+    let mut keys: Vec<&str> = q
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !RESERVED.contains(k))
         .collect();
+    keys.dedup();
+    keys.iter().all(|k| {
+        let wants: Vec<&str> = q
+            .iter()
+            .filter(|(qk, _)| qk == k)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        match item.get(*k) {
+            Some(actual) => wants.iter().any(|w| matches_value(actual, w)),
+            None => true,
+        }
+    })
+}
+
+/// Sorts by the `sort_key`s, each with its `sort_dir` (ascending when it has
+/// none); a direction other than asc or desc is a 400.
+fn sort_items(items: &mut [Value], q: &[(String, String)]) -> ApiResult<()> {
     let keys: Vec<&str> = q
         .iter()
         .filter(|(k, _)| k == "sort_key")
@@ -182,6 +176,23 @@ pub(super) fn list_body_at(
             Ordering::Equal
         });
     }
+    Ok(())
+}
+
+/// `list_body` for a collection served under `path` (a sub-resource such as
+/// `floatingips/{id}/port_forwardings`), which the next-page link points at.
+pub(super) fn list_body_at(
+    headers: &HeaderMap,
+    plural: &str,
+    path: &str,
+    items: Vec<Value>,
+    q: &[(String, String)],
+) -> ApiResult<Value> {
+    let mut items: Vec<Value> = items
+        .into_iter()
+        .filter(|item| attributes_match(item, q) && tags_ok(item, q))
+        .collect();
+    sort_items(&mut items, q)?;
     let get = |k: &str| {
         q.iter()
             .rev()
