@@ -337,15 +337,8 @@ fn write_client_files(
     if created {
         changes.push("generate admin and demo passwords".into());
     }
-    let public_url = profile.public_url();
-    let info = CloudInfo {
-        auth_url: format!("{public_url}/identity"),
-        region: profile.cloud.region.clone(),
-        public_url,
-        network: Some(profile.network.clone()),
-    };
     let cloud_file = o.state_dir.join(state::CLOUD_FILE);
-    let info = serde_json::to_string_pretty(&info)?;
+    let info = serde_json::to_string_pretty(&CloudInfo::of(profile))?;
     write_file(changes, &cloud_file, &info, 0o600, false)?;
     let os_dir = o.etc_dir.join("openstack");
     let clouds = crate::cli::clouds_yaml(&o.state_dir)?;
@@ -496,71 +489,82 @@ pub struct UninstallOptions {
 /// addresses back, our nft table, the client files; with `purge` the state too.
 /// Keeps going past failures and reports them all at the end.
 pub async fn uninstall(o: &UninstallOptions) -> anyhow::Result<String> {
-    let mut out = String::new();
-    let mut errors: Vec<String> = Vec::new();
+    let mut t = Teardown::default();
     // Horizon's unit (`install --horizon`) first: it needs the cloud.
-    match systemd::remove_unit(&o.unit_dir, horizon::UNIT_NAME) {
-        Ok(done) => done.iter().for_each(|d| {
-            let _ = writeln!(out, "{d}");
-        }),
-        Err(e) => errors.push(format!("{e:#}")),
-    }
-    match systemd::remove(&o.unit_dir) {
-        Ok(done) => done.iter().for_each(|d| {
-            let _ = writeln!(out, "{d}");
-        }),
-        Err(e) => errors.push(format!("{e:#}")),
-    }
-    match crate::cli::stop(&o.state_dir) {
-        Ok(t) => out += &t,
-        Err(e) => errors.push(format!("{e:#}")),
-    }
+    t.lines(systemd::remove_unit(&o.unit_dir, horizon::UNIT_NAME));
+    t.lines(systemd::remove(&o.unit_dir));
+    t.text(crate::cli::stop(&o.state_dir));
     // Their taps and bridges go with the host networking below.
-    match crate::cli::stop_instances(&o.state_dir) {
-        Ok(t) => out += &t,
-        Err(e) => errors.push(format!("{e:#}")),
-    }
-    match crate::cli::purge_network(&o.state_dir).await {
-        Ok(t) => out += &t,
-        Err(e) => errors.push(format!("{e:#}")),
-    }
-    match state::read_json::<Installed>(&o.state_dir, RECORD_FILE) {
-        Ok(Some(rec)) => {
-            let mut host = Host::new(Ns::from_option(rec.netns.as_deref()), false);
-            errors.extend(apply::revert(&mut host, &rec.plan, rec.created_bridge));
-            for c in &host.changes {
-                let _ = writeln!(out, "{c}");
-            }
-            if let Err(e) = std::fs::remove_file(o.state_dir.join(RECORD_FILE)) {
-                errors.push(format!("removing {RECORD_FILE}: {e}"));
-            }
-        }
-        Ok(None) => out += "no host setup recorded\n",
-        Err(e) => errors.push(format!("{e:#}")),
-    }
+    t.text(crate::cli::stop_instances(&o.state_dir));
+    t.text(crate::cli::purge_network(&o.state_dir).await);
+    revert_host_setup(&o.state_dir, &mut t);
     let os_dir = o.etc_dir.join("openstack");
     for f in ["clouds.yaml", "admin-openrc.sh", "demo-openrc.sh"] {
         let p = os_dir.join(f);
         match std::fs::remove_file(&p) {
             Ok(()) => {
-                let _ = writeln!(out, "removed {}", p.display());
+                let _ = writeln!(t.out, "removed {}", p.display());
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => errors.push(format!("{}: {e}", p.display())),
+            Err(e) => t.errors.push(format!("{}: {e}", p.display())),
         }
     }
     if o.purge {
-        match crate::cli::reset(&o.state_dir, true) {
-            Ok(t) => out += &t,
-            Err(e) => errors.push(format!("{e:#}")),
-        }
+        t.text(crate::cli::reset(&o.state_dir, true));
     }
-    if errors.is_empty() {
-        Ok(out)
+    if t.errors.is_empty() {
+        Ok(t.out)
     } else {
         anyhow::bail!(
-            "{out}uninstall finished with errors:\n  {}",
-            errors.join("\n  ")
+            "{}uninstall finished with errors:\n  {}",
+            t.out,
+            t.errors.join("\n  ")
         )
+    }
+}
+
+/// What an uninstall has done and what failed, so far.
+#[derive(Default)]
+struct Teardown {
+    out: String,
+    errors: Vec<String>,
+}
+
+impl Teardown {
+    /// A step that reports in text.
+    fn text(&mut self, r: anyhow::Result<String>) {
+        match r {
+            Ok(t) => self.out += &t,
+            Err(e) => self.errors.push(format!("{e:#}")),
+        }
+    }
+
+    /// A step that reports one line per change.
+    fn lines(&mut self, r: anyhow::Result<Vec<String>>) {
+        match r {
+            Ok(done) => done.iter().for_each(|d| {
+                let _ = writeln!(self.out, "{d}");
+            }),
+            Err(e) => self.errors.push(format!("{e:#}")),
+        }
+    }
+}
+
+/// Reverts the host networking `install` recorded, then the record.
+fn revert_host_setup(state_dir: &Path, t: &mut Teardown) {
+    match state::read_json::<Installed>(state_dir, RECORD_FILE) {
+        Ok(Some(rec)) => {
+            let mut host = Host::new(Ns::from_option(rec.netns.as_deref()), false);
+            t.errors
+                .extend(apply::revert(&mut host, &rec.plan, rec.created_bridge));
+            for c in &host.changes {
+                let _ = writeln!(t.out, "{c}");
+            }
+            if let Err(e) = std::fs::remove_file(state_dir.join(RECORD_FILE)) {
+                t.errors.push(format!("removing {RECORD_FILE}: {e}"));
+            }
+        }
+        Ok(None) => t.out += "no host setup recorded\n",
+        Err(e) => t.errors.push(format!("{e:#}")),
     }
 }

@@ -469,35 +469,7 @@ impl ObjectService {
     /// Resolves an object's content: its file, or the segments of a large object.
     pub async fn object_body(&self, object: Object) -> ApiResult<ObjectBody> {
         if let Some(m) = &object.slo_manifest {
-            let segs: Vec<SloSegment> =
-                serde_json::from_str(m).map_err(|e| ApiError::Internal(e.into()))?;
-            let mut pieces = Vec::new();
-            for s in segs {
-                let path = s.name.trim_start_matches('/');
-                let Some((c, o)) = path.split_once('/') else {
-                    continue;
-                };
-                let seg = self
-                    .object_find(&object.account, c, o)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::Conflict(format!(
-                            "Segment {path} of a static large object is gone"
-                        ))
-                    })?;
-                let blob = seg.blob.ok_or_else(|| {
-                    ApiError::Conflict("Nested large objects are not supported".into())
-                })?;
-                let (start, len) = match s
-                    .range
-                    .as_deref()
-                    .and_then(|r| parse_segment_range(r, seg.size))
-                {
-                    Some((a, b)) => (a, b - a + 1),
-                    None => (0, seg.size),
-                };
-                pieces.push(Piece::File { blob, start, len });
-            }
+            let pieces = self.slo_pieces(&object.account, m).await?;
             let size = pieces.iter().map(Piece::len).sum();
             let etag = format!("\"{}\"", object.etag);
             return Ok(ObjectBody {
@@ -508,32 +480,8 @@ impl ObjectService {
             });
         }
         if let Some(m) = &object.dlo_manifest {
-            let (c, prefix) = m.split_once('/').unwrap_or((m.as_str(), ""));
-            let q = ListQuery {
-                limit: model::LISTING_LIMIT,
-                prefix: Some(prefix.to_owned()),
-                ..Default::default()
-            };
-            let (a, c2) = (object.account.clone(), c.to_owned());
-            let listed = self
-                .read(move |db| store::object_list(db, &a, &c2, &q, now_secs()).map_err(sql))
-                .await?;
-            let mut md5 = Md5::new();
-            let mut pieces = Vec::new();
-            for e in listed {
-                if let Entry::Item(o) = e
-                    && let Some(blob) = o.blob
-                {
-                    md5.update(o.etag.as_bytes());
-                    pieces.push(Piece::File {
-                        blob,
-                        start: 0,
-                        len: o.size,
-                    });
-                }
-            }
+            let (pieces, etag) = self.dlo_pieces(&object.account, m).await?;
             let size = pieces.iter().map(Piece::len).sum();
-            let etag = format!("\"{}\"", hex::encode(md5.finalize()));
             return Ok(ObjectBody {
                 object,
                 size,
@@ -555,6 +503,66 @@ impl ObjectService {
             object,
             pieces,
         })
+    }
+
+    /// A static large object's data: each segment of its manifest (or the
+    /// range of it the manifest names), which must still be there.
+    async fn slo_pieces(&self, account: &str, manifest: &str) -> ApiResult<Vec<Piece>> {
+        let segs: Vec<SloSegment> =
+            serde_json::from_str(manifest).map_err(|e| ApiError::Internal(e.into()))?;
+        let mut pieces = Vec::new();
+        for s in segs {
+            let path = s.name.trim_start_matches('/');
+            let Some((c, o)) = path.split_once('/') else {
+                continue;
+            };
+            let seg = self.object_find(account, c, o).await?.ok_or_else(|| {
+                ApiError::Conflict(format!("Segment {path} of a static large object is gone"))
+            })?;
+            let blob = seg.blob.ok_or_else(|| {
+                ApiError::Conflict("Nested large objects are not supported".into())
+            })?;
+            let (start, len) = match s
+                .range
+                .as_deref()
+                .and_then(|r| parse_segment_range(r, seg.size))
+            {
+                Some((a, b)) => (a, b - a + 1),
+                None => (0, seg.size),
+            };
+            pieces.push(Piece::File { blob, start, len });
+        }
+        Ok(pieces)
+    }
+
+    /// A dynamic large object's data: the objects under its manifest's
+    /// `<container>/<prefix>` now, and its ETag (quoted), the MD5 of theirs.
+    async fn dlo_pieces(&self, account: &str, manifest: &str) -> ApiResult<(Vec<Piece>, String)> {
+        let (c, prefix) = manifest.split_once('/').unwrap_or((manifest, ""));
+        let q = ListQuery {
+            limit: model::LISTING_LIMIT,
+            prefix: Some(prefix.to_owned()),
+            ..Default::default()
+        };
+        let (a, c2) = (account.to_owned(), c.to_owned());
+        let listed = self
+            .read(move |db| store::object_list(db, &a, &c2, &q, now_secs()).map_err(sql))
+            .await?;
+        let mut md5 = Md5::new();
+        let mut pieces = Vec::new();
+        for e in listed {
+            if let Entry::Item(o) = e
+                && let Some(blob) = o.blob
+            {
+                md5.update(o.etag.as_bytes());
+                pieces.push(Piece::File {
+                    blob,
+                    start: 0,
+                    len: o.size,
+                });
+            }
+        }
+        Ok((pieces, format!("\"{}\"", hex::encode(md5.finalize()))))
     }
 
     /// The bytes of `pieces`, read lazily one piece after the other.

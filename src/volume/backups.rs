@@ -182,6 +182,73 @@ fn new_backup(v: &Volume, user: String, req: BackupCreate, parent_id: Option<Str
     }
 }
 
+/// A restore over an existing volume (one the caller may change, large
+/// enough), which moves to `restoring-backup`; its id and name.
+fn restore_over_tx(
+    c: &Connection,
+    ctx: &RequestContext,
+    vid: &str,
+    b: &Backup,
+) -> ApiResult<(String, String)> {
+    let v = volume_tx(c, ctx, vid)?;
+    may_change(ctx, &v.project_id)?;
+    if v.size < b.size {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: volume size {} is too small to restore backup of size {}.",
+            v.size, b.size
+        )));
+    }
+    let to = v
+        .status
+        .transition(Event::RestoreStart)
+        .map_err(|r| ApiError::bad_request(r.to_string()))?;
+    store::volume_set_state(c, &v.id, to, None, None).map_err(sql)?;
+    Ok((v.id, v.name.unwrap_or_default()))
+}
+
+/// A restore into a new volume of the backup's size and the default type,
+/// within the project's quotas; its id and name.
+fn restore_volume_new_tx(
+    c: &Connection,
+    ctx: &RequestContext,
+    (project, user): (&str, &str),
+    name: String,
+    b: &Backup,
+) -> ApiResult<(String, String)> {
+    let t = types::type_for_volume_tx(c, ctx, None)?;
+    quotas::check_tx(c, project, &t.name, 1, 0, b.size, b.size)?;
+    let v = Volume {
+        id: uuid::Uuid::new_v4().to_string(),
+        project_id: project.to_owned(),
+        user_id: user.to_owned(),
+        name: Some(name.clone()),
+        description: Some("auto-created_from_restore_from_backup".into()),
+        size: b.size,
+        status: VolumeStatus::RestoringBackup,
+        attach_status: "detached".into(),
+        availability_zone: ZONE.into(),
+        type_id: t.id,
+        type_name: t.name,
+        bootable: false,
+        multiattach: false,
+        snapshot_id: None,
+        source_volid: None,
+        image_id: None,
+        task: None,
+        error_reason: None,
+        created_at: store::now(),
+        updated_at: None,
+        launched_at: None,
+        metadata: BTreeMap::new(),
+        image_metadata: BTreeMap::new(),
+        admin_metadata: BTreeMap::new(),
+        attachments: Vec::new(),
+        group_id: None,
+    };
+    store::volume_insert(c, &v).map_err(sql)?;
+    Ok((v.id, name))
+}
+
 impl VolumeService {
     fn backup_path(&self, id: &str) -> PathBuf {
         self.inner.backup_dir.join(format!("backup-{id}"))
@@ -366,56 +433,10 @@ impl VolumeService {
                     )));
                 }
                 let (vid, vname) = match volume_id {
-                    Some(vid) => {
-                        let v = volume_tx(c, &ctx2, &vid)?;
-                        may_change(&ctx2, &v.project_id)?;
-                        if v.size < b.size {
-                            return Err(ApiError::bad_request(format!(
-                                "Invalid volume: volume size {} is too small to restore backup of size {}.",
-                                v.size, b.size
-                            )));
-                        }
-                        let to = v
-                            .status
-                            .transition(Event::RestoreStart)
-                            .map_err(|r| ApiError::bad_request(r.to_string()))?;
-                        store::volume_set_state(c, &v.id, to, None, None).map_err(sql)?;
-                        (v.id, v.name.unwrap_or_default())
-                    }
+                    Some(vid) => restore_over_tx(c, &ctx2, &vid, &b)?,
                     None => {
-                        let t = types::type_for_volume_tx(c, &ctx2, None)?;
-                        quotas::check_tx(c, &project, &t.name, 1, 0, b.size, b.size)?;
                         let name = name.unwrap_or_else(|| format!("restore_backup_{}", b.id));
-                        let v = Volume {
-                            id: uuid::Uuid::new_v4().to_string(),
-                            project_id: project.clone(),
-                            user_id: user,
-                            name: Some(name.clone()),
-                            description: Some("auto-created_from_restore_from_backup".into()),
-                            size: b.size,
-                            status: VolumeStatus::RestoringBackup,
-                            attach_status: "detached".into(),
-                            availability_zone: ZONE.into(),
-                            type_id: t.id,
-                            type_name: t.name,
-                            bootable: false,
-                            multiattach: false,
-                            snapshot_id: None,
-                            source_volid: None,
-                            image_id: None,
-                            task: None,
-                            error_reason: None,
-                            created_at: store::now(),
-                            updated_at: None,
-                            launched_at: None,
-                            metadata: BTreeMap::new(),
-                            image_metadata: BTreeMap::new(),
-                            admin_metadata: BTreeMap::new(),
-                            attachments: Vec::new(),
-                            group_id: None,
-                        };
-                        store::volume_insert(c, &v).map_err(sql)?;
-                        (v.id, name)
+                        restore_volume_new_tx(c, &ctx2, (&project, &user), name, &b)?
                     }
                 };
                 store::backup_set_state(

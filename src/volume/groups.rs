@@ -617,26 +617,7 @@ impl VolumeService {
         id: String,
         req: GroupUpdate,
     ) -> ApiResult<()> {
-        check_text("name", &req.name)?;
-        check_text("description", &req.description)?;
-        if req.name.is_none()
-            && req.description.is_none()
-            && req.add_volumes.is_empty()
-            && req.remove_volumes.is_empty()
-        {
-            return Err(ApiError::bad_request(
-                "Name, description, add_volumes, and remove_volumes can not be all empty in the request body.",
-            ));
-        }
-        if let Some(v) = req
-            .add_volumes
-            .iter()
-            .find(|v| req.remove_volumes.contains(v))
-        {
-            return Err(ApiError::bad_request(format!(
-                "Invalid volume: Volume {v} cannot be both added to and removed from the group."
-            )));
-        }
+        check_group_update(&req)?;
         let ctx = ctx.clone();
         self.write(move |c| {
             let mut g = visible_group_tx(c, &ctx, &id)?;
@@ -648,52 +629,10 @@ impl VolumeService {
                 )));
             }
             for vid in &req.add_volumes {
-                let v = match store::volume_get(c, vid).map_err(sql)? {
-                    Some(v) if v.project_id == g.project_id => v,
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "Invalid volume: Cannot add volume {vid} to group {id} because volume cannot be found."
-                        )));
-                    }
-                };
-                if let Some(other) = &v.group_id {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid volume: Volume {vid} is already in a group ({other})."
-                    )));
-                }
-                if !g.volume_types.contains(&v.type_id) {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid volume: Cannot add volume {vid} to group {id} because volume type {} is not supported by the group.",
-                        v.type_id
-                    )));
-                }
-                if !matches!(v.status.as_str(), "available" | "in-use") {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid volume: Cannot add volume {vid} to group {id} because volume is in an invalid state: {}. Valid states are: ('available', 'in-use').",
-                        v.status.as_str()
-                    )));
-                }
-                gstore::volume_set_group(c, vid, Some(&g.id)).map_err(sql)?;
+                group_add_volume_tx(c, &g, vid)?;
             }
             for vid in &req.remove_volumes {
-                let v = match store::volume_get(c, vid).map_err(sql)? {
-                    Some(v) if v.group_id.as_deref() == Some(g.id.as_str()) => v,
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "Invalid volume: Volume {vid} is not in group {id}."
-                        )));
-                    }
-                };
-                if !matches!(
-                    v.status.as_str(),
-                    "available" | "in-use" | "error" | "error_deleting"
-                ) {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid volume: Cannot remove volume {vid} from group {id} because volume is in an invalid state: {}.",
-                        v.status.as_str()
-                    )));
-                }
-                gstore::volume_set_group(c, vid, None).map_err(sql)?;
+                group_remove_volume_tx(c, &g, vid)?;
             }
             if let Some(n) = req.name {
                 g.name = Some(n);
@@ -939,6 +878,86 @@ impl VolumeService {
         })
         .await
     }
+}
+
+/// A group update changes something, and adds no volume it also removes.
+fn check_group_update(req: &GroupUpdate) -> ApiResult<()> {
+    check_text("name", &req.name)?;
+    check_text("description", &req.description)?;
+    if req.name.is_none()
+        && req.description.is_none()
+        && req.add_volumes.is_empty()
+        && req.remove_volumes.is_empty()
+    {
+        return Err(ApiError::bad_request(
+            "Name, description, add_volumes, and remove_volumes can not be all empty in the request body.",
+        ));
+    }
+    if let Some(v) = req
+        .add_volumes
+        .iter()
+        .find(|v| req.remove_volumes.contains(v))
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: Volume {v} cannot be both added to and removed from the group."
+        )));
+    }
+    Ok(())
+}
+
+/// Adds a volume of the group's project, in no group, of one of its types,
+/// available or in use.
+fn group_add_volume_tx(c: &Connection, g: &Group, vid: &str) -> ApiResult<()> {
+    let id = &g.id;
+    let v = match store::volume_get(c, vid).map_err(sql)? {
+        Some(v) if v.project_id == g.project_id => v,
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid volume: Cannot add volume {vid} to group {id} because volume cannot be found."
+            )));
+        }
+    };
+    if let Some(other) = &v.group_id {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: Volume {vid} is already in a group ({other})."
+        )));
+    }
+    if !g.volume_types.contains(&v.type_id) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: Cannot add volume {vid} to group {id} because volume type {} is not supported by the group.",
+            v.type_id
+        )));
+    }
+    if !matches!(v.status.as_str(), "available" | "in-use") {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: Cannot add volume {vid} to group {id} because volume is in an invalid state: {}. Valid states are: ('available', 'in-use').",
+            v.status.as_str()
+        )));
+    }
+    gstore::volume_set_group(c, vid, Some(id)).map_err(sql)
+}
+
+/// Removes one of the group's volumes, unless it is busy.
+fn group_remove_volume_tx(c: &Connection, g: &Group, vid: &str) -> ApiResult<()> {
+    let id = &g.id;
+    let v = match store::volume_get(c, vid).map_err(sql)? {
+        Some(v) if v.group_id.as_deref() == Some(id.as_str()) => v,
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid volume: Volume {vid} is not in group {id}."
+            )));
+        }
+    };
+    if !matches!(
+        v.status.as_str(),
+        "available" | "in-use" | "error" | "error_deleting"
+    ) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: Cannot remove volume {vid} from group {id} because volume is in an invalid state: {}.",
+            v.status.as_str()
+        )));
+    }
+    gstore::volume_set_group(c, vid, None).map_err(sql)
 }
 
 /// A source group (available) and a copy of each of its volumes.
