@@ -317,101 +317,118 @@ pub const STATUS_NOT_RUNNING: u8 = 3;
 /// The `status` report and its exit code (`STATUS_*`).
 pub fn status(dir: &Path) -> anyhow::Result<(String, u8)> {
     let mut out = String::new();
-    let code;
-    let runtime: Option<RuntimeInfo> = state::read_json(dir, state::RUNTIME_FILE)?;
-    match runtime.filter(|r| state::pid_alive(r.pid)) {
-        Some(r) => {
-            let answering = if probe(&r.listen) {
-                code = STATUS_UP;
-                "answering"
-            } else {
-                code = STATUS_NOT_ANSWERING;
-                "NOT answering"
-            };
-            out += &format!(
-                "onestack is up (pid {}, {} on {}, since {})\n",
-                r.pid, answering, r.listen, r.started_at
-            );
-            out += &format!("services: {}\n", r.services.join(", "));
-        }
-        None => {
-            code = STATUS_NOT_RUNNING;
-            out += &format!(
-                "onestack is not running (state directory {})\n",
-                dir.display()
-            );
-        }
-    }
-    if let Some(d) =
-        state::read_json::<crate::reconcile::DataplaneStatus>(dir, crate::reconcile::STATUS_FILE)?
-    {
-        out += &format!(
-            "dataplane: converged at {} in {} ms ({}, {}, {} wired of which {} of instances), {}\n",
-            d.converged_at,
-            d.millis,
-            counted(d.networks, "network"),
-            counted(d.routers, "router"),
-            counted(d.wired_ports, "port"),
-            d.ports,
-            counted(d.errors.len(), "error")
-        );
-        for e in d.errors.iter().take(10) {
-            out += &format!("  error: {e}\n");
-        }
-    }
-    if let Some(c) = state::read_json::<state::ComputeStatus>(dir, state::COMPUTE_STATUS_FILE)? {
-        out += &format!("compute: {} ({})\n", c.hypervisor, c.reason);
-        out += &match (&c.recovery, &c.recovered_at) {
-            (Some(r), Some(at)) => format!(
-                "instance restore at last start ({at}): {} adopted, {} restarted, {} builds resumed, {} tasks finished, {} errors\n",
-                r.adopted,
-                r.restarted,
-                r.resumed_builds,
-                r.finished_tasks,
-                r.errors.len()
-            ),
-            _ => format!(
-                "instance restore at last start ({}): not finished\n",
-                c.started_at
-            ),
-        };
-        if let Some(r) = &c.recovery {
-            for e in r.errors.iter().take(10) {
-                out += &format!("  error: {e}\n");
-            }
-        }
-    }
+    let code = process_status(dir, &mut out)?;
+    dataplane_status(dir, &mut out)?;
+    compute_status(dir, &mut out)?;
     let db_path = dir.join(state::DB_FILE);
     if db_path.exists() {
-        let conn = rusqlite::Connection::open_with_flags(
-            &db_path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )?;
-        let counts = crate::identity::facade::counts(&conn).map_err(|e| anyhow::anyhow!("{e}"))?;
-        for (what, n) in counts {
-            out += &format!("{what}: {n}\n");
-        }
-        let err = |e: crate::http::error::ApiError| anyhow::anyhow!("{e}");
-        out += &format!(
-            "images: {}\n",
-            crate::image::facade::count(&conn).map_err(err)?
-        );
-        for (kind, n) in crate::network::facade::counts(&conn).map_err(err)? {
-            out += &format!("{kind}s: {n}\n");
-        }
-        let per_status = crate::compute::facade::status_counts(&conn).map_err(err)?;
-        let total: i64 = per_status.iter().map(|(_, n)| n).sum();
-        let detail: Vec<String> = per_status
-            .iter()
-            .map(|(status, n)| format!("{status} {n}"))
-            .collect();
-        if detail.is_empty() {
-            out += "servers: 0\n";
-        } else {
-            out += &format!("servers: {total} ({})\n", detail.join(", "));
-        }
+        resource_counts(&db_path, &mut out)?;
     }
     Ok((out, code))
+}
+
+/// Whether the cloud's process runs and answers; the status's exit code.
+fn process_status(dir: &Path, out: &mut String) -> anyhow::Result<u8> {
+    let runtime: Option<RuntimeInfo> = state::read_json(dir, state::RUNTIME_FILE)?;
+    let Some(r) = runtime.filter(|r| state::pid_alive(r.pid)) else {
+        *out += &format!(
+            "onestack is not running (state directory {})\n",
+            dir.display()
+        );
+        return Ok(STATUS_NOT_RUNNING);
+    };
+    let (code, answering) = if probe(&r.listen) {
+        (STATUS_UP, "answering")
+    } else {
+        (STATUS_NOT_ANSWERING, "NOT answering")
+    };
+    *out += &format!(
+        "onestack is up (pid {}, {} on {}, since {})\n",
+        r.pid, answering, r.listen, r.started_at
+    );
+    *out += &format!("services: {}\n", r.services.join(", "));
+    Ok(code)
+}
+
+/// The last dataplane converge, with its first errors.
+fn dataplane_status(dir: &Path, out: &mut String) -> anyhow::Result<()> {
+    let Some(d) =
+        state::read_json::<crate::reconcile::DataplaneStatus>(dir, crate::reconcile::STATUS_FILE)?
+    else {
+        return Ok(());
+    };
+    *out += &format!(
+        "dataplane: converged at {} in {} ms ({}, {}, {} wired of which {} of instances), {}\n",
+        d.converged_at,
+        d.millis,
+        counted(d.networks, "network"),
+        counted(d.routers, "router"),
+        counted(d.wired_ports, "port"),
+        d.ports,
+        counted(d.errors.len(), "error")
+    );
+    for e in d.errors.iter().take(10) {
+        *out += &format!("  error: {e}\n");
+    }
+    Ok(())
+}
+
+/// The hypervisor, and what the instance restore at the last start did.
+fn compute_status(dir: &Path, out: &mut String) -> anyhow::Result<()> {
+    let Some(c) = state::read_json::<state::ComputeStatus>(dir, state::COMPUTE_STATUS_FILE)? else {
+        return Ok(());
+    };
+    *out += &format!("compute: {} ({})\n", c.hypervisor, c.reason);
+    *out += &match (&c.recovery, &c.recovered_at) {
+        (Some(r), Some(at)) => format!(
+            "instance restore at last start ({at}): {} adopted, {} restarted, {} builds resumed, {} tasks finished, {} errors\n",
+            r.adopted,
+            r.restarted,
+            r.resumed_builds,
+            r.finished_tasks,
+            r.errors.len()
+        ),
+        _ => format!(
+            "instance restore at last start ({}): not finished\n",
+            c.started_at
+        ),
+    };
+    if let Some(r) = &c.recovery {
+        for e in r.errors.iter().take(10) {
+            *out += &format!("  error: {e}\n");
+        }
+    }
+    Ok(())
+}
+
+/// How many of each resource the database holds, read-only.
+fn resource_counts(db_path: &Path, out: &mut String) -> anyhow::Result<()> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let counts = crate::identity::facade::counts(&conn).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for (what, n) in counts {
+        *out += &format!("{what}: {n}\n");
+    }
+    let err = |e: crate::http::error::ApiError| anyhow::anyhow!("{e}");
+    *out += &format!(
+        "images: {}\n",
+        crate::image::facade::count(&conn).map_err(err)?
+    );
+    for (kind, n) in crate::network::facade::counts(&conn).map_err(err)? {
+        *out += &format!("{kind}s: {n}\n");
+    }
+    let per_status = crate::compute::facade::status_counts(&conn).map_err(err)?;
+    let total: i64 = per_status.iter().map(|(_, n)| n).sum();
+    let detail: Vec<String> = per_status
+        .iter()
+        .map(|(status, n)| format!("{status} {n}"))
+        .collect();
+    if detail.is_empty() {
+        *out += "servers: 0\n";
+    } else {
+        *out += &format!("servers: {total} ({})\n", detail.join(", "));
+    }
+    Ok(())
 }
 
 pub fn reset(dir: &Path, yes: bool) -> anyhow::Result<String> {

@@ -2,7 +2,7 @@
 //! listener and runs until SIGINT/SIGTERM.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,17 +81,7 @@ pub(crate) fn prepare(opts: UpOptions, lock: std::fs::File) -> anyhow::Result<Pr
             token_expiration: chrono::Duration::seconds(profile.identity.token_expiration.into()),
         },
     );
-    let public_url = profile.public_url();
-    state::write_json(
-        &dir,
-        state::CLOUD_FILE,
-        &CloudInfo {
-            auth_url: format!("{public_url}/identity"),
-            region: profile.cloud.region.clone(),
-            public_url,
-            network: Some(profile.network.clone()),
-        },
-    )?;
+    state::write_json(&dir, state::CLOUD_FILE, &CloudInfo::of(&profile))?;
     let image = ImageService::new(db.clone(), ImageFiles::open(&dir)?, profile.image.clone());
     let network = NetworkService::new(db.clone());
     let placement = PlacementService::new(db.clone());
@@ -284,29 +274,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     };
     let prepared = tokio::task::spawn_blocking(move || prepare(opts, lock)).await??;
     let cloud = prepared.cloud.clone();
-    let services: Vec<String> = SERVICES
-        .iter()
-        .filter(|s| s.implemented && cloud.profile.services.enabled.contains(&s.name))
-        .map(|s| s.catalog_type.to_owned())
-        .collect();
-    state::write_json(
-        &state_dir,
-        state::RUNTIME_FILE,
-        &RuntimeInfo {
-            pid: std::process::id(),
-            listen: local.to_string(),
-            started_at: chrono::Utc::now().to_rfc3339(),
-            services: services.clone(),
-        },
-    )?;
-    let pending: Vec<&str> = SERVICES
-        .iter()
-        .filter(|s| !s.implemented && cloud.profile.services.enabled.contains(&s.name))
-        .map(|s| s.catalog_type)
-        .collect();
-    if !pending.is_empty() {
-        tracing::warn!(services = ?pending, "enabled in the profile but not available in this build yet");
-    }
+    let services = record_runtime(&cloud, &state_dir, local)?;
     // Before serving: each service finishes or undoes what a crash interrupted, in
     // registry order; then their long-running tasks start.
     for service in crate::services::enabled(&cloud) {
@@ -318,18 +286,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     for service in crate::services::enabled(&cloud) {
         service.spawn_background(&cloud);
     }
-    let public = cloud.profile.public_url();
-    tracing::info!(listen = %local, ms = started.elapsed().as_millis() as u64, "onestack is ready");
-    println!(
-        "onestack is up in {} ms, listening on {local}",
-        started.elapsed().as_millis()
-    );
-    println!("  identity (auth URL): {public}/identity");
-    println!("  services: {}", services.join(", "));
-    println!(
-        "  credentials: onestack openrc --state-dir {} [--user admin|demo], or onestack clouds-yaml",
-        state_dir.display()
-    );
+    announce_ready(&cloud, &state_dir, local, started, &services);
     let http = &cloud.profile.http;
     let limits = crate::http::listener::Limits {
         max_connections: crate::http::listener::connection_cap(http.max_connections),
@@ -356,6 +313,62 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     tracing::info!("onestack stopped");
     drop(prepared);
     Ok(())
+}
+
+/// Writes `runtime.json` (pid, address, services) for `status` and `stop`,
+/// and warns of services the profile enables that this build lacks; the
+/// services served.
+fn record_runtime(
+    cloud: &Cloud,
+    state_dir: &Path,
+    local: SocketAddr,
+) -> anyhow::Result<Vec<String>> {
+    let services: Vec<String> = SERVICES
+        .iter()
+        .filter(|s| s.implemented && cloud.profile.services.enabled.contains(&s.name))
+        .map(|s| s.catalog_type.to_owned())
+        .collect();
+    state::write_json(
+        state_dir,
+        state::RUNTIME_FILE,
+        &RuntimeInfo {
+            pid: std::process::id(),
+            listen: local.to_string(),
+            started_at: chrono::Utc::now().to_rfc3339(),
+            services: services.clone(),
+        },
+    )?;
+    let pending: Vec<&str> = SERVICES
+        .iter()
+        .filter(|s| !s.implemented && cloud.profile.services.enabled.contains(&s.name))
+        .map(|s| s.catalog_type)
+        .collect();
+    if !pending.is_empty() {
+        tracing::warn!(services = ?pending, "enabled in the profile but not available in this build yet");
+    }
+    Ok(services)
+}
+
+/// Tells the log and the terminal that the cloud serves, and how to reach it.
+fn announce_ready(
+    cloud: &Cloud,
+    state_dir: &Path,
+    local: SocketAddr,
+    started: Instant,
+    services: &[String],
+) {
+    let public = cloud.profile.public_url();
+    tracing::info!(listen = %local, ms = started.elapsed().as_millis() as u64, "onestack is ready");
+    println!(
+        "onestack is up in {} ms, listening on {local}",
+        started.elapsed().as_millis()
+    );
+    println!("  identity (auth URL): {public}/identity");
+    println!("  services: {}", services.join(", "));
+    println!(
+        "  credentials: onestack openrc --state-dir {} [--user admin|demo], or onestack clouds-yaml",
+        state_dir.display()
+    );
 }
 
 async fn shutdown_signal() {

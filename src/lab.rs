@@ -144,17 +144,7 @@ impl Api {
 
 /// `onestack lab create`.
 pub fn create(o: &LabOptions) -> anyhow::Result<String> {
-    if o.students == 0 || o.students > 500 {
-        bail!("--students must be between 1 and 500");
-    }
-    if o.prefix.is_empty()
-        || !o
-            .prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        bail!("--prefix must be letters, digits, - or _");
-    }
+    check_options(o)?;
     let info: CloudInfo =
         state::read_json(&o.state_dir, state::CLOUD_FILE)?.with_context(|| {
             format!(
@@ -178,11 +168,7 @@ pub fn create(o: &LabOptions) -> anyhow::Result<String> {
             "the cloud has no external network (start it with create_default_networks = true)",
         )?;
     let pw_path = o.state_dir.join(PASSWORDS_FILE);
-    let mut passwords: BTreeMap<String, String> = match std::fs::read(&pw_path) {
-        Ok(b) => serde_json::from_slice(&b)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-        Err(e) => return Err(e.into()),
-    };
+    let mut passwords = load_passwords(&pw_path)?;
     let mut students = Vec::new();
     let mut warnings = Vec::new();
     for i in 1..=o.students {
@@ -208,6 +194,33 @@ pub fn create(o: &LabOptions) -> anyhow::Result<String> {
     Ok(table(&students, &o.out_dir, &warnings))
 }
 
+/// The student count (1 to 500) and a name prefix usable in every service.
+fn check_options(o: &LabOptions) -> anyhow::Result<()> {
+    if o.students == 0 || o.students > 500 {
+        bail!("--students must be between 1 and 500");
+    }
+    if o.prefix.is_empty()
+        || !o
+            .prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        bail!("--prefix must be letters, digits, - or _");
+    }
+    Ok(())
+}
+
+/// The passwords earlier runs gave, so a rerun keeps them.
+fn load_passwords(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(serde_json::from_slice(&b)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One student: a project, a user with the member role on it, the lab's
+/// quotas, and a network routed to the external one.
 fn student(
     api: &Api,
     lab: &LabSection,
@@ -224,30 +237,58 @@ fn student(
         &format!("{id}/projects"),
         json!({"project": {"name": name, "domain_id": "default", "description": "onestack lab"}}),
     )?;
-    let user_body = json!({"user": {"name": name, "domain_id": "default", "password": password, "default_project_id": project_id}});
-    let user_id = match api.find(
-        &format!("{id}/users?name={name}&domain_id=default"),
-        "users",
-    )? {
-        Some(u) => {
-            // Known password, whatever happened since the last run.
-            api.call(
-                Method::PATCH,
-                &format!("{id}/users/{u}"),
-                Some(json!({"user": {"password": password}})),
-            )?;
-            u
-        }
-        None => api.call(Method::POST, &format!("{id}/users"), Some(user_body))?["user"]["id"]
-            .as_str()
-            .context("no id in the created user")?
-            .to_owned(),
-    };
+    let user_id = student_user(api, name, password, &project_id)?;
     api.call(
         Method::PUT,
         &format!("{id}/projects/{project_id}/users/{user_id}/roles/{member}"),
         None,
     )?;
+    student_quotas(api, lab, name, &project_id, warnings)?;
+    let (network_id, router_id) = student_network(api, lab, name, &project_id, external)?;
+    Ok(Student {
+        name: name.to_owned(),
+        password: password.to_owned(),
+        project_id,
+        network_id,
+        router_id,
+    })
+}
+
+/// The student's user, made or given the known password again (whatever
+/// happened since the last run).
+fn student_user(api: &Api, name: &str, password: &str, project_id: &str) -> anyhow::Result<String> {
+    let id = &api.identity;
+    let user_body = json!({"user": {"name": name, "domain_id": "default", "password": password, "default_project_id": project_id}});
+    Ok(
+        match api.find(
+            &format!("{id}/users?name={name}&domain_id=default"),
+            "users",
+        )? {
+            Some(u) => {
+                api.call(
+                    Method::PATCH,
+                    &format!("{id}/users/{u}"),
+                    Some(json!({"user": {"password": password}})),
+                )?;
+                u
+            }
+            None => api.call(Method::POST, &format!("{id}/users"), Some(user_body))?["user"]["id"]
+                .as_str()
+                .context("no id in the created user")?
+                .to_owned(),
+        },
+    )
+}
+
+/// The lab's network and compute quotas on the student's project; compute's
+/// are a warning when they cannot be set.
+fn student_quotas(
+    api: &Api,
+    lab: &LabSection,
+    name: &str,
+    project_id: &str,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<()> {
     let net = &api.network;
     api.call(
         Method::PUT,
@@ -267,6 +308,19 @@ fn student(
             warnings.push(format!("{name}: compute quotas not set: {e}"));
         }
     }
+    Ok(())
+}
+
+/// The student's network, subnet and router (on the external network), the
+/// router plugged into the subnet; the network's and the router's ids.
+fn student_network(
+    api: &Api,
+    lab: &LabSection,
+    name: &str,
+    project_id: &str,
+    external: &str,
+) -> anyhow::Result<(String, String)> {
+    let net = &api.network;
     let net_name = format!("{name}-net");
     let network_id = api.ensure(
         &format!("{net}/v2.0/networks?name={net_name}&project_id={project_id}"),
@@ -301,13 +355,7 @@ fn student(
             Some(json!({"subnet_id": subnet_id})),
         )?;
     }
-    Ok(Student {
-        name: name.to_owned(),
-        password: password.to_owned(),
-        project_id,
-        network_id,
-        router_id,
-    })
+    Ok((network_id, router_id))
 }
 
 fn write_clouds_yaml(out_dir: &Path, info: &CloudInfo, s: &Student) -> anyhow::Result<()> {

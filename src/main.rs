@@ -3,6 +3,7 @@
 use clap::Parser;
 use onestack::cli::{self, Cli, Command};
 use onestack::daemon::{self, UpOptions};
+use onestack::host;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -26,36 +27,9 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let dir = cli.state_dir();
     let text = match cli.command {
-        Command::Up { profile, listen } => {
-            let profile = cli::up_profile(&dir, profile.as_deref())?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            return runtime.block_on(daemon::run(UpOptions {
-                profile,
-                state_dir: dir,
-                listen,
-            }));
-        }
-        Command::BuildImage { profile } => {
-            let profile = cli::chosen_profile(&dir, profile.as_deref())?;
-            let done = onestack::host::test_image::ensure(&profile.image)?;
-            if done.is_empty() {
-                "The test image is in place; nothing to do.\n".to_owned()
-            } else {
-                done.iter().map(|c| format!("{c}\n")).collect()
-            }
-        }
-        Command::Status => {
-            let (text, code) = cli::status(&dir)?;
-            print!("{text}");
-            use std::io::Write as _;
-            std::io::stdout().flush()?;
-            if code != cli::STATUS_UP {
-                std::process::exit(code.into());
-            }
-            return Ok(());
-        }
+        Command::Up { profile, listen } => return up(dir, profile.as_deref(), listen),
+        Command::BuildImage { profile } => build_image(&dir, profile.as_deref())?,
+        Command::Status => return status(&dir),
         Command::Openrc { user } => {
             cli::private_stdout();
             cli::openrc(&dir, &user)?
@@ -65,16 +39,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cli::clouds_yaml(&dir)?
         }
         Command::FernetRotate => cli::fernet_rotate(&dir)?,
-        Command::Down { purge_network } => {
-            let mut text = cli::stop(&dir)?;
-            if purge_network {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                text += &runtime.block_on(cli::purge_network(&dir))?;
-            }
-            text
-        }
+        Command::Down { purge_network } => down(&dir, purge_network)?,
         Command::Reset { yes } => cli::reset(&dir, yes)?,
         Command::Install {
             profile,
@@ -86,20 +51,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             no_image,
             horizon,
         } => {
-            let report = onestack::host::install(&onestack::host::InstallOptions {
+            onestack::host::install(&host::InstallOptions {
                 state_dir: dir,
                 profile,
                 dry_run,
                 netns,
-                unit_dir: unit_dir
-                    .unwrap_or_else(|| onestack::host::systemd::default_unit_dir(&etc_dir)),
+                unit_dir: unit_dir.unwrap_or_else(|| host::systemd::default_unit_dir(&etc_dir)),
                 etc_dir,
                 no_packages,
                 no_image,
                 binary: std::env::current_exe()?,
                 horizon,
-            })?;
-            report.text
+            })?
+            .text
         }
         Command::Horizon {
             venv,
@@ -108,42 +72,104 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             unit_dir,
             etc_dir,
             no_unit,
-        } => onestack::cli::horizon(&dir, venv, bind, keystone_url, unit_dir, &etc_dir, no_unit)?,
+        } => cli::horizon(&dir, venv, bind, keystone_url, unit_dir, &etc_dir, no_unit)?,
         Command::Uninstall {
             purge,
             etc_dir,
             unit_dir,
-        } => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(onestack::host::uninstall(
-                &onestack::host::UninstallOptions {
-                    state_dir: dir,
-                    unit_dir: unit_dir
-                        .unwrap_or_else(|| onestack::host::systemd::default_unit_dir(&etc_dir)),
-                    etc_dir,
-                    purge,
-                },
-            ))?
-        }
-        Command::HostRestore => onestack::host::restore(&dir)?,
-        Command::Lab {
-            command:
-                cli::LabCommand::Create {
-                    students,
-                    prefix,
-                    profile,
-                    out_dir,
-                },
+        } => uninstall(dir, purge, etc_dir, unit_dir)?,
+        Command::HostRestore => host::restore(&dir)?,
+        Command::Lab { command } => lab(dir, command)?,
+    };
+    print!("{text}");
+    Ok(())
+}
+
+/// `onestack up`: the cloud in this process, on a multi-threaded runtime.
+fn up(
+    dir: std::path::PathBuf,
+    profile: Option<&str>,
+    listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    let profile = cli::up_profile(&dir, profile)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(daemon::run(UpOptions {
+        profile,
+        state_dir: dir,
+        listen,
+    }))
+}
+
+/// A runtime for the commands that make a few async calls.
+fn current_thread() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// `onestack build-image`.
+fn build_image(dir: &std::path::Path, profile: Option<&str>) -> anyhow::Result<String> {
+    let profile = cli::chosen_profile(dir, profile)?;
+    let done = host::test_image::ensure(&profile.image)?;
+    Ok(if done.is_empty() {
+        "The test image is in place; nothing to do.\n".to_owned()
+    } else {
+        done.iter().map(|c| format!("{c}\n")).collect()
+    })
+}
+
+/// `onestack status`: exits with the status code when the cloud is not up.
+fn status(dir: &std::path::Path) -> anyhow::Result<()> {
+    let (text, code) = cli::status(dir)?;
+    print!("{text}");
+    use std::io::Write as _;
+    std::io::stdout().flush()?;
+    if code != cli::STATUS_UP {
+        std::process::exit(code.into());
+    }
+    Ok(())
+}
+
+/// `onestack down`, and with `--purge-network` the host networking too.
+fn down(dir: &std::path::Path, purge_network: bool) -> anyhow::Result<String> {
+    let mut text = cli::stop(dir)?;
+    if purge_network {
+        text += &current_thread()?.block_on(cli::purge_network(dir))?;
+    }
+    Ok(text)
+}
+
+/// `onestack uninstall`.
+fn uninstall(
+    dir: std::path::PathBuf,
+    purge: bool,
+    etc_dir: std::path::PathBuf,
+    unit_dir: Option<std::path::PathBuf>,
+) -> anyhow::Result<String> {
+    current_thread()?.block_on(host::uninstall(&host::UninstallOptions {
+        state_dir: dir,
+        unit_dir: unit_dir.unwrap_or_else(|| host::systemd::default_unit_dir(&etc_dir)),
+        etc_dir,
+        purge,
+    }))
+}
+
+/// `onestack lab ...`.
+fn lab(dir: std::path::PathBuf, command: cli::LabCommand) -> anyhow::Result<String> {
+    match command {
+        cli::LabCommand::Create {
+            students,
+            prefix,
+            profile,
+            out_dir,
         } => onestack::lab::create(&onestack::lab::LabOptions {
             out_dir: out_dir.unwrap_or_else(|| dir.join("lab")),
             state_dir: dir,
             students,
             prefix,
             profile: cli::load_profile(&profile)?,
-        })?,
-    };
-    print!("{text}");
-    Ok(())
+        }),
+    }
 }

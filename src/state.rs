@@ -50,6 +50,19 @@ pub(crate) struct CloudInfo {
     pub network: Option<crate::profile::NetworkSection>,
 }
 
+impl CloudInfo {
+    /// Where clients reach the cloud a profile describes.
+    pub(crate) fn of(profile: &crate::profile::Profile) -> CloudInfo {
+        let public_url = profile.public_url();
+        CloudInfo {
+            auth_url: format!("{public_url}/identity"),
+            region: profile.cloud.region.clone(),
+            public_url,
+            network: Some(profile.network.clone()),
+        }
+    }
+}
+
 /// The running process, recorded by `up` and removed on a clean stop.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct RuntimeInfo {

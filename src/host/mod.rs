@@ -84,19 +84,83 @@ const VOLUME_GROUP_GIB: u64 = 24;
 
 /// `onestack install`.
 pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
-    let mut out = String::new();
+    let mut rep = Progress::default();
     let pre = preflight::run(&o.state_dir);
-    out += "Preflight:\n";
+    rep.out += "Preflight:\n";
     for l in &pre.lines {
-        let _ = writeln!(out, "  {l}");
+        let _ = writeln!(rep.out, "  {l}");
     }
-    let mut changes: Vec<String> = Vec::new();
+    install_packages(o, &pre.os, &mut rep)?;
+    let previous: Option<Installed> = state::read_json(&o.state_dir, RECORD_FILE).unwrap_or(None);
+    let base = base_profile(o, previous.as_ref(), &mut rep.out);
+    let mut profile = Profile::load(&base)?;
+    let ns = Ns::from_option(o.netns.as_deref());
+    let observed = nics::observe(&ns, &nics::lease_dirs())?;
+    let nic_list = nics::classify(&observed);
+    let plan = plan::choose(&observed, nic_list, &profile.network.external_bridge)?;
+    effective_profile(&mut profile, &plan, o.netns.as_deref())?;
+    install_volume_group(o, &profile, &mut rep)?;
+    free_tenant_ranges(&observed, &plan, &mut profile.network, &mut rep.out);
+    let _ = write!(rep.out, "{}", plan.describe(&profile.public_url()));
+    install_test_image(o, &profile, &mut rep)?;
+
+    let bridge_existed = observed.links.iter().any(|l| l.name == plan.bridge);
+    let mut host = Host::new(ns, o.dry_run);
+    apply::apply(&mut host, &plan).context("applying the host networking plan")?;
+    rep.changes.extend(host.changes);
+
+    let record = Installed {
+        plan: plan.clone(),
+        netns: o.netns.clone(),
+        created_bridge: previous.as_ref().is_some_and(|p| p.created_bridge) || !bridge_existed,
+        profile: Some(base.clone()),
+    };
+    let restart = write_record_and_unit(o, previous.as_ref(), &record, &profile, &base, &mut rep)?;
+    if !o.dry_run {
+        write_client_files(o, &profile, &mut rep.changes)?;
+    }
+    let manage_service = start_service(o, restart, &mut rep)?;
+    if o.horizon {
+        install_horizon(o, &profile, manage_service, &mut rep)?;
+    }
+    let verb = if o.dry_run { "would make" } else { "made" };
+    let _ = writeln!(rep.out, "Changes: {verb} {}", rep.changes.len());
+    for c in &rep.changes {
+        let _ = writeln!(rep.out, "  {c}");
+    }
+    if !o.dry_run {
+        let _ = writeln!(
+            rep.out,
+            "Credentials: {}/openstack/clouds.yaml (clouds onestack, onestack-admin), `onestack openrc --user admin`",
+            o.etc_dir.display()
+        );
+    }
+    Ok(InstallReport {
+        text: rep.out,
+        changes: rep.changes,
+        plan,
+    })
+}
+
+/// What an install has printed and changed so far.
+#[derive(Default)]
+struct Progress {
+    out: String,
+    changes: Vec<String>,
+}
+
+/// The OS packages: installed, or listed on a dry run, or skipped.
+fn install_packages(
+    o: &InstallOptions,
+    os: &preflight::OsRelease,
+    rep: &mut Progress,
+) -> anyhow::Result<()> {
     if o.no_packages {
-        out += "Packages: skipped (--no-packages)\n";
+        rep.out += "Packages: skipped (--no-packages)\n";
     } else if o.dry_run {
         let m = packages::missing();
         let _ = writeln!(
-            out,
+            rep.out,
             "Packages: would install {}",
             if m.is_empty() {
                 "nothing".into()
@@ -105,15 +169,17 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
             }
         );
     } else {
-        let done = packages::ensure(&pre.os)?;
-        changes.extend(done);
+        rep.changes.extend(packages::ensure(os)?);
     }
+    Ok(())
+}
 
-    let previous: Option<Installed> = state::read_json(&o.state_dir, RECORD_FILE).unwrap_or(None);
+/// The base profile: the one given, else the last install's, else `default`.
+fn base_profile(o: &InstallOptions, previous: Option<&Installed>, out: &mut String) -> String {
     let base = o
         .profile
         .clone()
-        .or_else(|| previous.as_ref().and_then(|p| p.profile.clone()))
+        .or_else(|| previous.and_then(|p| p.profile.clone()))
         .unwrap_or_else(|| "default".into());
     if o.profile.is_none() && base != "default" {
         let _ = writeln!(
@@ -121,30 +187,42 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
             "Profile: {base} (as the last install; --profile changes it)"
         );
     }
-    let mut profile = Profile::load(&base)?;
-    let ns = Ns::from_option(o.netns.as_deref());
-    let observed = nics::observe(&ns, &nics::lease_dirs())?;
-    let nic_list = nics::classify(&observed);
-    let plan = plan::choose(&observed, nic_list, &profile.network.external_bridge)?;
-    effective_profile(&mut profile, &plan, o.netns.as_deref())?;
-    if profile.volume.backend == crate::profile::VolumeBackend::Lvm {
-        // The `lvm` backend's group on a loop file, attached again at every boot.
-        let done = volume_group::ensure(
-            &o.state_dir,
-            &o.unit_dir,
-            VOLUME_GROUP_GIB,
-            &profile.volume.volume_group,
-            &profile.volume.thin_pool,
-            o.dry_run,
-        )?;
-        for d in &done {
-            let _ = writeln!(out, "Volume group: {d}");
-        }
-        if !o.dry_run {
-            changes.extend(done);
-        }
+    base
+}
+
+/// The `lvm` backend's group on a loop file, attached again at every boot.
+fn install_volume_group(
+    o: &InstallOptions,
+    profile: &Profile,
+    rep: &mut Progress,
+) -> anyhow::Result<()> {
+    if profile.volume.backend != crate::profile::VolumeBackend::Lvm {
+        return Ok(());
     }
-    let net = &mut profile.network;
+    let done = volume_group::ensure(
+        &o.state_dir,
+        &o.unit_dir,
+        VOLUME_GROUP_GIB,
+        &profile.volume.volume_group,
+        &profile.volume.thin_pool,
+        o.dry_run,
+    )?;
+    for d in &done {
+        let _ = writeln!(rep.out, "Volume group: {d}");
+    }
+    if !o.dry_run {
+        rep.changes.extend(done);
+    }
+    Ok(())
+}
+
+/// Moves the tenant ranges off the host's own networks.
+fn free_tenant_ranges(
+    observed: &nics::Observed,
+    plan: &SetupPlan,
+    net: &mut crate::profile::NetworkSection,
+    out: &mut String,
+) {
     for (key, range) in [
         (
             "ipv4_addrs_safe_to_use",
@@ -154,7 +232,7 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
     ] {
         let Some(range) = range else { continue };
         let (addr, prefix) =
-            plan::free_fixed_range(&observed, &plan.bridge, (range.addr, range.prefix));
+            plan::free_fixed_range(observed, &plan.bridge, (range.addr, range.prefix));
         if (addr, prefix) != (range.addr, range.prefix) {
             let _ = writeln!(
                 out,
@@ -165,169 +243,178 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
             range.prefix = prefix;
         }
     }
-    let _ = write!(out, "{}", plan.describe(&profile.public_url()));
+}
+
+/// The test image the profile names: built when missing, unless skipped.
+fn install_test_image(
+    o: &InstallOptions,
+    profile: &Profile,
+    rep: &mut Progress,
+) -> anyhow::Result<()> {
     let image_missing = test_image::missing(&profile.image);
-    if !image_missing.is_empty() {
-        if o.no_image {
-            out += "Test image: skipped (--no-image); `up` says how to add one\n";
-        } else if o.dry_run {
-            let names: Vec<String> = image_missing
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
-            let _ = writeln!(
-                out,
-                "Test image: would build it from distribution packages for {}",
-                names.join(", ")
-            );
-        } else {
-            changes.extend(test_image::ensure(&profile.image).context("the test image")?);
-        }
+    if image_missing.is_empty() {
+        return Ok(());
     }
+    if o.no_image {
+        rep.out += "Test image: skipped (--no-image); `up` says how to add one\n";
+    } else if o.dry_run {
+        let names: Vec<String> = image_missing
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let _ = writeln!(
+            rep.out,
+            "Test image: would build it from distribution packages for {}",
+            names.join(", ")
+        );
+    } else {
+        rep.changes
+            .extend(test_image::ensure(&profile.image).context("the test image")?);
+    }
+    Ok(())
+}
 
-    let bridge_existed = observed.links.iter().any(|l| l.name == plan.bridge);
-    let mut host = Host::new(ns, o.dry_run);
-    apply::apply(&mut host, &plan).context("applying the host networking plan")?;
-    changes.extend(host.changes);
+/// Writes a file when its text changed, counting it as a change.
+fn write_file(
+    changes: &mut Vec<String>,
+    path: &Path,
+    text: &str,
+    mode: u32,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    if systemd::write_if_changed(path, text, mode, dry_run)? {
+        changes.push(format!("write {}", path.display()));
+    }
+    Ok(())
+}
 
-    let record = Installed {
-        plan: plan.clone(),
-        netns: o.netns.clone(),
-        created_bridge: previous.as_ref().is_some_and(|p| p.created_bridge) || !bridge_existed,
-        profile: Some(base.clone()),
-    };
+/// The install record, the effective profile and the unit; whether the running
+/// cloud needs a restart (a new unit or a new effective profile).
+fn write_record_and_unit(
+    o: &InstallOptions,
+    previous: Option<&Installed>,
+    record: &Installed,
+    profile: &Profile,
+    base: &str,
+    rep: &mut Progress,
+) -> anyhow::Result<bool> {
     let profile_path = o.state_dir.join(PROFILE_FILE);
     let profile_text = format!(
         "# Written by `onestack install` from profile `{}` and the host's networks; `install` rewrites it.\n{}",
         base,
-        toml::to_string(&profile).context("serializing the effective profile")?
+        toml::to_string(profile).context("serializing the effective profile")?
     );
-    let file =
-        |changes: &mut Vec<String>, path: &Path, text: &str, mode: u32| -> anyhow::Result<()> {
-            if systemd::write_if_changed(path, text, mode, o.dry_run)? {
-                changes.push(format!("write {}", path.display()));
-            }
-            Ok(())
-        };
     if !o.dry_run {
         std::fs::create_dir_all(&o.state_dir)
             .with_context(|| format!("creating {}", o.state_dir.display()))?;
         // The record is bookkeeping, not a host change: it does not count.
-        if previous.as_ref() != Some(&record) {
-            state::write_json(&o.state_dir, RECORD_FILE, &record)?;
+        if previous != Some(record) {
+            state::write_json(&o.state_dir, RECORD_FILE, record)?;
         }
     }
-    file(&mut changes, &profile_path, &profile_text, 0o644)?;
+    write_file(
+        &mut rep.changes,
+        &profile_path,
+        &profile_text,
+        0o644,
+        o.dry_run,
+    )?;
     let unit = systemd::unit_text(&o.binary, &o.state_dir, &profile_path);
     let unit_path = o.unit_dir.join(systemd::UNIT_NAME);
-    // A new unit or a new effective profile needs the running cloud restarted.
     let restart = std::fs::read_to_string(&unit_path).ok().as_deref() != Some(unit.as_str())
         || std::fs::read_to_string(&profile_path).ok().as_deref() != Some(profile_text.as_str());
-    file(&mut changes, &unit_path, &unit, 0o644)?;
+    write_file(&mut rep.changes, &unit_path, &unit, 0o644, o.dry_run)?;
+    Ok(restart)
+}
 
-    if !o.dry_run {
-        let (_, created) = Credentials::resolve(&o.state_dir, &profile)?;
-        if created {
-            changes.push("generate admin and demo passwords".into());
-        }
-        let public_url = profile.public_url();
-        let info = CloudInfo {
-            auth_url: format!("{public_url}/identity"),
-            region: profile.cloud.region.clone(),
-            public_url,
-            network: Some(profile.network.clone()),
-        };
-        file(
-            &mut changes,
-            &o.state_dir.join(state::CLOUD_FILE),
-            &serde_json::to_string_pretty(&info)?,
-            0o600,
-        )?;
-        let os_dir = o.etc_dir.join("openstack");
-        file(
-            &mut changes,
-            &os_dir.join("clouds.yaml"),
-            &crate::cli::clouds_yaml(&o.state_dir)?,
-            0o600,
-        )?;
-        for user in ["admin", "demo"] {
-            file(
-                &mut changes,
-                &os_dir.join(format!("{user}-openrc.sh")),
-                &crate::cli::openrc(&o.state_dir, user)?,
-                0o600,
-            )?;
-        }
+/// The passwords, `cloud.json`, `clouds.yaml` and the openrc files.
+fn write_client_files(
+    o: &InstallOptions,
+    profile: &Profile,
+    changes: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let (_, created) = Credentials::resolve(&o.state_dir, profile)?;
+    if created {
+        changes.push("generate admin and demo passwords".into());
     }
+    let cloud_file = o.state_dir.join(state::CLOUD_FILE);
+    let info = serde_json::to_string_pretty(&CloudInfo::of(profile))?;
+    write_file(changes, &cloud_file, &info, 0o600, false)?;
+    let os_dir = o.etc_dir.join("openstack");
+    let clouds = crate::cli::clouds_yaml(&o.state_dir)?;
+    write_file(changes, &os_dir.join("clouds.yaml"), &clouds, 0o600, false)?;
+    for user in ["admin", "demo"] {
+        let path = os_dir.join(format!("{user}-openrc.sh"));
+        let text = crate::cli::openrc(&o.state_dir, user)?;
+        write_file(changes, &path, &text, 0o600, false)?;
+    }
+    Ok(())
+}
 
+/// Enables (and restarts when asked) the unit where this install manages it,
+/// else says why not; whether it manages the service.
+fn start_service(o: &InstallOptions, restart: bool, rep: &mut Progress) -> anyhow::Result<bool> {
     let manage_service = !o.dry_run
         && o.netns.is_none()
         && systemd::systemd_booted()
         && o.unit_dir == Path::new("/etc/systemd/system");
     if manage_service {
-        changes.extend(systemd::enable(restart)?);
-    } else {
-        let _ = writeln!(
-            out,
-            "Service: not started here ({}); it would run: systemctl daemon-reload && systemctl enable --now {}",
-            if o.dry_run {
-                "dry run"
-            } else if o.netns.is_some() {
-                "--netns"
-            } else if !systemd::systemd_booted() {
-                "systemd is not PID 1"
-            } else {
-                "unit written outside /etc/systemd/system"
-            },
-            systemd::UNIT_NAME
-        );
+        rep.changes.extend(systemd::enable(restart)?);
+        return Ok(true);
     }
-    if o.horizon {
-        if !o.no_packages && !o.dry_run {
-            changes.extend(packages::ensure_horizon()?);
-        }
-        let hz = horizon::HorizonOptions {
-            state_dir: o.state_dir.clone(),
-            venv: o.state_dir.join(horizon::DIR).join("venv"),
-            python: "python3".into(),
-            keystone_url: format!("{}/identity/v3", profile.public_url()),
-            region: profile.cloud.region.clone(),
-            bind: horizon::DEFAULT_BIND.parse().context("Horizon's address")?,
-            unit_dir: Some(o.unit_dir.clone()),
-            dry_run: o.dry_run,
-        };
-        let done = horizon::setup(&hz).context("setting up Horizon")?;
-        let unit_changed = done.iter().any(|c| c.ends_with(horizon::UNIT_NAME));
-        let settings_changed = done.iter().any(|c| c.contains("local_settings"));
-        changes.extend(done);
-        if manage_service && (unit_changed || settings_changed || !horizon_active()) {
-            changes.extend(horizon::enable()?);
-        }
-        let _ = writeln!(
-            out,
-            "Horizon: {}/horizon/ (gunicorn on {}, unit {})",
-            profile.public_url(),
-            hz.bind,
-            horizon::UNIT_NAME
-        );
+    let _ = writeln!(
+        rep.out,
+        "Service: not started here ({}); it would run: systemctl daemon-reload && systemctl enable --now {}",
+        if o.dry_run {
+            "dry run"
+        } else if o.netns.is_some() {
+            "--netns"
+        } else if !systemd::systemd_booted() {
+            "systemd is not PID 1"
+        } else {
+            "unit written outside /etc/systemd/system"
+        },
+        systemd::UNIT_NAME
+    );
+    Ok(false)
+}
+
+/// The real Horizon (`--horizon`): its packages, venv, settings and unit,
+/// started or restarted when this install manages services.
+fn install_horizon(
+    o: &InstallOptions,
+    profile: &Profile,
+    manage_service: bool,
+    rep: &mut Progress,
+) -> anyhow::Result<()> {
+    if !o.no_packages && !o.dry_run {
+        rep.changes.extend(packages::ensure_horizon()?);
     }
-    let verb = if o.dry_run { "would make" } else { "made" };
-    let _ = writeln!(out, "Changes: {verb} {}", changes.len());
-    for c in &changes {
-        let _ = writeln!(out, "  {c}");
+    let hz = horizon::HorizonOptions {
+        state_dir: o.state_dir.clone(),
+        venv: o.state_dir.join(horizon::DIR).join("venv"),
+        python: "python3".into(),
+        keystone_url: format!("{}/identity/v3", profile.public_url()),
+        region: profile.cloud.region.clone(),
+        bind: horizon::DEFAULT_BIND.parse().context("Horizon's address")?,
+        unit_dir: Some(o.unit_dir.clone()),
+        dry_run: o.dry_run,
+    };
+    let done = horizon::setup(&hz).context("setting up Horizon")?;
+    let unit_changed = done.iter().any(|c| c.ends_with(horizon::UNIT_NAME));
+    let settings_changed = done.iter().any(|c| c.contains("local_settings"));
+    rep.changes.extend(done);
+    if manage_service && (unit_changed || settings_changed || !horizon_active()) {
+        rep.changes.extend(horizon::enable()?);
     }
-    if !o.dry_run {
-        let _ = writeln!(
-            out,
-            "Credentials: {}/openstack/clouds.yaml (clouds onestack, onestack-admin), `onestack openrc --user admin`",
-            o.etc_dir.display()
-        );
-    }
-    Ok(InstallReport {
-        text: out,
-        changes,
-        plan,
-    })
+    let _ = writeln!(
+        rep.out,
+        "Horizon: {}/horizon/ (gunicorn on {}, unit {})",
+        profile.public_url(),
+        hz.bind,
+        horizon::UNIT_NAME
+    );
+    Ok(())
 }
 
 /// Whether Horizon's unit is running.
@@ -402,71 +489,82 @@ pub struct UninstallOptions {
 /// addresses back, our nft table, the client files; with `purge` the state too.
 /// Keeps going past failures and reports them all at the end.
 pub async fn uninstall(o: &UninstallOptions) -> anyhow::Result<String> {
-    let mut out = String::new();
-    let mut errors: Vec<String> = Vec::new();
+    let mut t = Teardown::default();
     // Horizon's unit (`install --horizon`) first: it needs the cloud.
-    match systemd::remove_unit(&o.unit_dir, horizon::UNIT_NAME) {
-        Ok(done) => done.iter().for_each(|d| {
-            let _ = writeln!(out, "{d}");
-        }),
-        Err(e) => errors.push(format!("{e:#}")),
-    }
-    match systemd::remove(&o.unit_dir) {
-        Ok(done) => done.iter().for_each(|d| {
-            let _ = writeln!(out, "{d}");
-        }),
-        Err(e) => errors.push(format!("{e:#}")),
-    }
-    match crate::cli::stop(&o.state_dir) {
-        Ok(t) => out += &t,
-        Err(e) => errors.push(format!("{e:#}")),
-    }
+    t.lines(systemd::remove_unit(&o.unit_dir, horizon::UNIT_NAME));
+    t.lines(systemd::remove(&o.unit_dir));
+    t.text(crate::cli::stop(&o.state_dir));
     // Their taps and bridges go with the host networking below.
-    match crate::cli::stop_instances(&o.state_dir) {
-        Ok(t) => out += &t,
-        Err(e) => errors.push(format!("{e:#}")),
-    }
-    match crate::cli::purge_network(&o.state_dir).await {
-        Ok(t) => out += &t,
-        Err(e) => errors.push(format!("{e:#}")),
-    }
-    match state::read_json::<Installed>(&o.state_dir, RECORD_FILE) {
-        Ok(Some(rec)) => {
-            let mut host = Host::new(Ns::from_option(rec.netns.as_deref()), false);
-            errors.extend(apply::revert(&mut host, &rec.plan, rec.created_bridge));
-            for c in &host.changes {
-                let _ = writeln!(out, "{c}");
-            }
-            if let Err(e) = std::fs::remove_file(o.state_dir.join(RECORD_FILE)) {
-                errors.push(format!("removing {RECORD_FILE}: {e}"));
-            }
-        }
-        Ok(None) => out += "no host setup recorded\n",
-        Err(e) => errors.push(format!("{e:#}")),
-    }
+    t.text(crate::cli::stop_instances(&o.state_dir));
+    t.text(crate::cli::purge_network(&o.state_dir).await);
+    revert_host_setup(&o.state_dir, &mut t);
     let os_dir = o.etc_dir.join("openstack");
     for f in ["clouds.yaml", "admin-openrc.sh", "demo-openrc.sh"] {
         let p = os_dir.join(f);
         match std::fs::remove_file(&p) {
             Ok(()) => {
-                let _ = writeln!(out, "removed {}", p.display());
+                let _ = writeln!(t.out, "removed {}", p.display());
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => errors.push(format!("{}: {e}", p.display())),
+            Err(e) => t.errors.push(format!("{}: {e}", p.display())),
         }
     }
     if o.purge {
-        match crate::cli::reset(&o.state_dir, true) {
-            Ok(t) => out += &t,
-            Err(e) => errors.push(format!("{e:#}")),
-        }
+        t.text(crate::cli::reset(&o.state_dir, true));
     }
-    if errors.is_empty() {
-        Ok(out)
+    if t.errors.is_empty() {
+        Ok(t.out)
     } else {
         anyhow::bail!(
-            "{out}uninstall finished with errors:\n  {}",
-            errors.join("\n  ")
+            "{}uninstall finished with errors:\n  {}",
+            t.out,
+            t.errors.join("\n  ")
         )
+    }
+}
+
+/// What an uninstall has done and what failed, so far.
+#[derive(Default)]
+struct Teardown {
+    out: String,
+    errors: Vec<String>,
+}
+
+impl Teardown {
+    /// A step that reports in text.
+    fn text(&mut self, r: anyhow::Result<String>) {
+        match r {
+            Ok(t) => self.out += &t,
+            Err(e) => self.errors.push(format!("{e:#}")),
+        }
+    }
+
+    /// A step that reports one line per change.
+    fn lines(&mut self, r: anyhow::Result<Vec<String>>) {
+        match r {
+            Ok(done) => done.iter().for_each(|d| {
+                let _ = writeln!(self.out, "{d}");
+            }),
+            Err(e) => self.errors.push(format!("{e:#}")),
+        }
+    }
+}
+
+/// Reverts the host networking `install` recorded, then the record.
+fn revert_host_setup(state_dir: &Path, t: &mut Teardown) {
+    match state::read_json::<Installed>(state_dir, RECORD_FILE) {
+        Ok(Some(rec)) => {
+            let mut host = Host::new(Ns::from_option(rec.netns.as_deref()), false);
+            t.errors
+                .extend(apply::revert(&mut host, &rec.plan, rec.created_bridge));
+            for c in &host.changes {
+                let _ = writeln!(t.out, "{c}");
+            }
+            if let Err(e) = std::fs::remove_file(state_dir.join(RECORD_FILE)) {
+                t.errors.push(format!("removing {RECORD_FILE}: {e}"));
+            }
+        }
+        Ok(None) => t.out += "no host setup recorded\n",
+        Err(e) => t.errors.push(format!("{e:#}")),
     }
 }

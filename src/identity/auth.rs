@@ -132,89 +132,78 @@ enum Proven {
     OAuth1(AccessToken),
 }
 
+/// A token's issue time and the expiry it gets by default (microseconds).
+#[derive(Clone, Copy)]
+struct Times {
+    now: i64,
+    default_exp: i64,
+}
+
+/// A new unscoped token for a user by one method, expiring by default.
+fn new_payload(user_id: String, method: &str, times: Times) -> TokenPayload {
+    TokenPayload {
+        user_id,
+        methods: vec![method.into()],
+        scope: ScopePayload::Unscoped,
+        issued_at: times.now,
+        expires_at: times.default_exp,
+        audit_ids: vec![new_audit_id()],
+        app_cred_id: None,
+        trust_id: None,
+        oauth_access_token_id: None,
+    }
+}
+
+/// Every method named is one Keystone knows and has its section.
+fn check_methods(id: &AuthIdentity) -> ApiResult<()> {
+    if id.methods.is_empty() {
+        return Err(ApiError::bad_request(
+            "Invalid input for field 'identity/methods': [] is too short",
+        ));
+    }
+    for m in &id.methods {
+        let present = match m.as_str() {
+            "password" => id.password.is_some(),
+            "token" => id.token.is_some(),
+            "application_credential" => id.application_credential.is_some(),
+            "oauth1" => id.oauth1.is_some(),
+            _ => {
+                return Err(unauthorized(
+                    "Attempted to authenticate with an unsupported method.",
+                ));
+            }
+        };
+        if !present {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field 'identity': '{m}' is a required property"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Identity {
     /// `POST /v3/auth/tokens`.
     pub(crate) async fn authenticate(&self, req: AuthRequest) -> ApiResult<IssuedToken> {
         let proven = self.prove_identity(&req).await?;
         let scope_req = req.scope;
         let now = Utc::now();
-        let default_exp = (now + self.inner.config.token_expiration).timestamp_micros();
+        let times = Times {
+            now: now.timestamp_micros(),
+            default_exp: (now + self.inner.config.token_expiration).timestamp_micros(),
+        };
         let payload = match proven {
-            Proven::AppCred(ac) => {
-                if requested_trust(scope_req.as_ref()).is_some() {
-                    return Err(ApiError::Forbidden(
-                        "Application credentials cannot request a trust scope.".into(),
-                    ));
-                }
-                if scope_req.is_some() {
-                    let wanted = self
-                        .read(move |c| resolve_scope(c, scope_req.as_ref()))
-                        .await?;
-                    if wanted != ScopePayload::Project(ac.project_id.clone()) {
-                        return Err(unauthorized(
-                            "Application credentials cannot request a scope other than their project.",
-                        ));
-                    }
-                }
-                let exp = ac
-                    .expires_at
-                    .map(|e| e.timestamp_micros().min(default_exp))
-                    .unwrap_or(default_exp);
-                TokenPayload {
-                    user_id: ac.user_id.clone(),
-                    methods: vec!["application_credential".into()],
-                    scope: ScopePayload::Project(ac.project_id.clone()),
-                    issued_at: now.timestamp_micros(),
-                    expires_at: exp,
-                    audit_ids: vec![new_audit_id()],
-                    app_cred_id: Some(ac.id.clone()),
-                    trust_id: None,
-                    oauth_access_token_id: None,
-                }
-            }
+            Proven::AppCred(ac) => self.app_cred_payload(ac, scope_req, times).await?,
             // The access token decides user, project and roles; a scope in the
             // request is not consulted, as in Keystone.
-            Proven::OAuth1(a) => TokenPayload {
-                user_id: a.authorizing_user_id.clone(),
-                methods: vec!["oauth1".into()],
-                scope: ScopePayload::Project(a.project_id.clone()),
-                issued_at: now.timestamp_micros(),
-                expires_at: a
-                    .expires_at
-                    .map_or(default_exp, |e| e.timestamp_micros().min(default_exp)),
-                audit_ids: vec![new_audit_id()],
-                app_cred_id: None,
-                trust_id: None,
-                oauth_access_token_id: Some(a.id.clone()),
-            },
-            Proven::User {
-                user_id,
-                methods,
-                expires_at,
-                parent_audit,
-            } if requested_trust(scope_req.as_ref()).is_some() => {
-                let trust_id = requested_trust(scope_req.as_ref())
-                    .unwrap_or_default()
-                    .to_owned();
-                let tid = trust_id.clone();
-                let (acting_user, scope, trust_expiry) = self
-                    .write(move |c| consume_trust(c, &tid, &user_id))
-                    .await?;
-                let trust_id = Some(trust_id);
-                let mut audit_ids = vec![new_audit_id()];
-                audit_ids.extend(parent_audit);
-                let exp = expires_at.unwrap_or(default_exp);
-                TokenPayload {
-                    user_id: acting_user,
-                    methods,
-                    scope,
-                    issued_at: now.timestamp_micros(),
-                    expires_at: trust_expiry.map_or(exp, |t| t.timestamp_micros().min(exp)),
-                    audit_ids,
-                    app_cred_id: None,
-                    trust_id,
-                    oauth_access_token_id: None,
-                }
+            Proven::OAuth1(a) => {
+                let mut p = new_payload(a.authorizing_user_id.clone(), "oauth1", times);
+                p.scope = ScopePayload::Project(a.project_id.clone());
+                p.expires_at = a.expires_at.map_or(times.default_exp, |e| {
+                    e.timestamp_micros().min(times.default_exp)
+                });
+                p.oauth_access_token_id = Some(a.id.clone());
+                p
             }
             Proven::User {
                 user_id,
@@ -222,31 +211,20 @@ impl Identity {
                 expires_at,
                 parent_audit,
             } => {
-                let uid = user_id.clone();
-                let scope = self
-                    .read(move |c| {
-                        let explicit = resolve_scope(c, scope_req.as_ref())?;
-                        Ok(match explicit {
-                            ScopePayload::Unscoped if scope_req.is_none() => {
-                                default_scope(c, &uid)?
-                            }
-                            other => other,
-                        })
-                    })
-                    .await?;
                 let mut audit_ids = vec![new_audit_id()];
                 audit_ids.extend(parent_audit);
-                TokenPayload {
+                let p = TokenPayload {
                     user_id,
                     methods,
-                    scope,
-                    issued_at: now.timestamp_micros(),
-                    expires_at: expires_at.unwrap_or(default_exp),
+                    scope: ScopePayload::Unscoped,
+                    issued_at: times.now,
+                    expires_at: expires_at.unwrap_or(times.default_exp),
                     audit_ids,
                     app_cred_id: None,
                     trust_id: None,
                     oauth_access_token_id: None,
-                }
+                };
+                self.user_payload(p, scope_req).await?
             }
         };
         let context = self.resolve(payload.clone()).await.map_err(|e| match e {
@@ -257,31 +235,74 @@ impl Identity {
         Ok(IssuedToken { token, context })
     }
 
-    async fn prove_identity(&self, req: &AuthRequest) -> ApiResult<Proven> {
-        let id = &req.identity;
-        if id.methods.is_empty() {
-            return Err(ApiError::bad_request(
-                "Invalid input for field 'identity/methods': [] is too short",
+    /// An application credential's token: scoped to its project only, no later
+    /// than the credential expires.
+    async fn app_cred_payload(
+        &self,
+        ac: AppCredential,
+        scope_req: Option<ScopeRequest>,
+        times: Times,
+    ) -> ApiResult<TokenPayload> {
+        if requested_trust(scope_req.as_ref()).is_some() {
+            return Err(ApiError::Forbidden(
+                "Application credentials cannot request a trust scope.".into(),
             ));
         }
-        for m in &id.methods {
-            let present = match m.as_str() {
-                "password" => id.password.is_some(),
-                "token" => id.token.is_some(),
-                "application_credential" => id.application_credential.is_some(),
-                "oauth1" => id.oauth1.is_some(),
-                _ => {
-                    return Err(unauthorized(
-                        "Attempted to authenticate with an unsupported method.",
-                    ));
-                }
-            };
-            if !present {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid input for field 'identity': '{m}' is a required property"
-                )));
+        if scope_req.is_some() {
+            let wanted = self
+                .read(move |c| resolve_scope(c, scope_req.as_ref()))
+                .await?;
+            if wanted != ScopePayload::Project(ac.project_id.clone()) {
+                return Err(unauthorized(
+                    "Application credentials cannot request a scope other than their project.",
+                ));
             }
         }
+        let mut p = new_payload(ac.user_id.clone(), "application_credential", times);
+        p.scope = ScopePayload::Project(ac.project_id.clone());
+        p.expires_at = ac
+            .expires_at
+            .map(|e| e.timestamp_micros().min(times.default_exp))
+            .unwrap_or(times.default_exp);
+        p.app_cred_id = Some(ac.id.clone());
+        Ok(p)
+    }
+
+    /// A proven user's token (`p`, unscoped so far): trust-scoped as the
+    /// trust's acting user, no later than the trust expires (a use of it
+    /// consumed); else the scope asked for, or the user's default project.
+    async fn user_payload(
+        &self,
+        mut p: TokenPayload,
+        scope_req: Option<ScopeRequest>,
+    ) -> ApiResult<TokenPayload> {
+        if let Some(trust_id) = requested_trust(scope_req.as_ref()).map(str::to_owned) {
+            let (tid, uid) = (trust_id.clone(), p.user_id.clone());
+            let (acting_user, scope, trust_expiry) =
+                self.write(move |c| consume_trust(c, &tid, &uid)).await?;
+            p.user_id = acting_user;
+            p.scope = scope;
+            p.expires_at =
+                trust_expiry.map_or(p.expires_at, |t| t.timestamp_micros().min(p.expires_at));
+            p.trust_id = Some(trust_id);
+            return Ok(p);
+        }
+        let uid = p.user_id.clone();
+        p.scope = self
+            .read(move |c| {
+                let explicit = resolve_scope(c, scope_req.as_ref())?;
+                Ok(match explicit {
+                    ScopePayload::Unscoped if scope_req.is_none() => default_scope(c, &uid)?,
+                    other => other,
+                })
+            })
+            .await?;
+        Ok(p)
+    }
+
+    async fn prove_identity(&self, req: &AuthRequest) -> ApiResult<Proven> {
+        let id = &req.identity;
+        check_methods(id)?;
         if id.methods.iter().any(|m| m == "application_credential") {
             let ac = id
                 .application_credential
@@ -312,6 +333,13 @@ impl Identity {
             });
         }
         let tok = id.token.as_ref().ok_or_else(|| unauthorized(AUTH_FAILED))?;
+        self.prove_rescope(tok).await
+    }
+
+    /// The `token` method: a token rescoped (not one of an application
+    /// credential, a trust or OAuth1), keeping its methods, expiry and audit
+    /// chain.
+    async fn prove_rescope(&self, tok: &TokenMethod) -> ApiResult<Proven> {
         let payload = self
             .inner
             .tokens
@@ -637,73 +665,14 @@ fn resolve_payload(c: &Connection, p: &TokenPayload) -> ApiResult<RequestContext
         None => None,
         Some(id) => Some(oauth1::check_access_token(c, id, &user.id)?),
     };
-    let (scope, mut roles) = match &p.scope {
-        ScopePayload::Unscoped => (Scope::Unscoped, Vec::new()),
-        ScopePayload::Project(id) => {
-            let project = found(store::project_get(c, id)?, "project", id)
-                .map_err(|_| unauthorized("The project of the token no longer exists."))?;
-            let domain = found(
-                store::domain_get(c, &project.domain_id)?,
-                "domain",
-                &project.domain_id,
-            )?;
-            if !project.enabled || !domain.enabled {
-                return Err(unauthorized("The project of the token is disabled."));
-            }
-            let targets = super::assignment::project_targets(c, &project)?;
-            let roles = match &trust {
-                // A trust's token carries the delegated roles the trustor still holds.
-                Some(t) => trust_token_roles(c, t, &targets)?,
-                None => store::effective_roles(c, &user.id, &targets)?,
-            };
-            let scope = Scope::Project {
-                project: named(&project.id, &project.name),
-                domain: named(&domain.id, &domain.name),
-            };
-            (scope, roles)
-        }
-        ScopePayload::Domain(id) => {
-            let domain = store::domain_get(c, id)?
-                .ok_or_else(|| unauthorized("The domain of the token no longer exists."))?;
-            if !domain.enabled {
-                return Err(unauthorized("The domain of the token is disabled."));
-            }
-            let roles = store::effective_roles(c, &user.id, &[format!("domain:{id}:0")])?;
-            (Scope::Domain(named(&domain.id, &domain.name)), roles)
-        }
-        ScopePayload::System => {
-            let roles = store::effective_roles(c, &user.id, &[format!("system:{SYSTEM_ALL}:0")])?;
-            (Scope::System, roles)
-        }
-    };
+    let (scope, mut roles) = token_scope_roles(c, &p.scope, &user.id, trust.as_ref())?;
     // An OAuth1 token carries the delegated roles the user still holds.
     if let Some(delegated) = &oauth_roles {
         roles.retain(|r| delegated.contains(&r.id));
     }
     let application_credential = match &p.app_cred_id {
         None => None,
-        Some(id) => {
-            let ac = store::app_cred_get(c, id)?
-                .ok_or_else(|| unauthorized("The application credential was deleted."))?;
-            if ac.expires_at.is_some_and(|e| e <= Utc::now()) {
-                return Err(unauthorized("The application credential has expired."));
-            }
-            roles.retain(|r| ac.roles.iter().any(|a| a.id == r.id));
-            Some(AppCredRef {
-                id: ac.id,
-                name: ac.name,
-                unrestricted: ac.unrestricted,
-                access_rules: ac
-                    .access_rules
-                    .into_iter()
-                    .map(|r| AccessRuleRef {
-                        service: r.service,
-                        method: r.method,
-                        path: r.path,
-                    })
-                    .collect(),
-            })
-        }
+        Some(id) => Some(token_app_cred(c, id, &mut roles)?),
     };
     if scope != Scope::Unscoped && roles.is_empty() {
         return Err(unauthorized(&format!(
@@ -727,6 +696,88 @@ fn resolve_payload(c: &Connection, p: &TokenPayload) -> ApiResult<RequestContext
             trustor_user_id: t.trustor_user_id,
             trustee_user_id: t.trustee_user_id,
         }),
+    })
+}
+
+/// A token's scope as it stands now (its project or domain still there and
+/// enabled) and the roles the user holds on it.
+fn token_scope_roles(
+    c: &Connection,
+    scope: &ScopePayload,
+    user_id: &str,
+    trust: Option<&store_ext::Trust>,
+) -> ApiResult<(Scope, Vec<Role>)> {
+    match scope {
+        ScopePayload::Unscoped => Ok((Scope::Unscoped, Vec::new())),
+        ScopePayload::Project(id) => token_project_roles(c, id, user_id, trust),
+        ScopePayload::Domain(id) => {
+            let domain = store::domain_get(c, id)?
+                .ok_or_else(|| unauthorized("The domain of the token no longer exists."))?;
+            if !domain.enabled {
+                return Err(unauthorized("The domain of the token is disabled."));
+            }
+            let roles = store::effective_roles(c, user_id, &[format!("domain:{id}:0")])?;
+            Ok((Scope::Domain(named(&domain.id, &domain.name)), roles))
+        }
+        ScopePayload::System => {
+            let roles = store::effective_roles(c, user_id, &[format!("system:{SYSTEM_ALL}:0")])?;
+            Ok((Scope::System, roles))
+        }
+    }
+}
+
+/// A project-scoped token's project and roles; a trust's token carries the
+/// delegated roles the trustor still holds.
+fn token_project_roles(
+    c: &Connection,
+    id: &str,
+    user_id: &str,
+    trust: Option<&store_ext::Trust>,
+) -> ApiResult<(Scope, Vec<Role>)> {
+    let project = found(store::project_get(c, id)?, "project", id)
+        .map_err(|_| unauthorized("The project of the token no longer exists."))?;
+    let domain = found(
+        store::domain_get(c, &project.domain_id)?,
+        "domain",
+        &project.domain_id,
+    )?;
+    if !project.enabled || !domain.enabled {
+        return Err(unauthorized("The project of the token is disabled."));
+    }
+    let targets = super::assignment::project_targets(c, &project)?;
+    let roles = match trust {
+        Some(t) => trust_token_roles(c, t, &targets)?,
+        None => store::effective_roles(c, user_id, &targets)?,
+    };
+    let scope = Scope::Project {
+        project: named(&project.id, &project.name),
+        domain: named(&domain.id, &domain.name),
+    };
+    Ok((scope, roles))
+}
+
+/// The application credential a token was issued for, still there and
+/// current; the token's roles are cut to the credential's.
+fn token_app_cred(c: &Connection, id: &str, roles: &mut Vec<Role>) -> ApiResult<AppCredRef> {
+    let ac = store::app_cred_get(c, id)?
+        .ok_or_else(|| unauthorized("The application credential was deleted."))?;
+    if ac.expires_at.is_some_and(|e| e <= Utc::now()) {
+        return Err(unauthorized("The application credential has expired."));
+    }
+    roles.retain(|r| ac.roles.iter().any(|a| a.id == r.id));
+    Ok(AppCredRef {
+        id: ac.id,
+        name: ac.name,
+        unrestricted: ac.unrestricted,
+        access_rules: ac
+            .access_rules
+            .into_iter()
+            .map(|r| AccessRuleRef {
+                service: r.service,
+                method: r.method,
+                path: r.path,
+            })
+            .collect(),
     })
 }
 

@@ -142,6 +142,60 @@ fn require<T>(v: Option<T>, field: &str) -> ApiResult<T> {
     })
 }
 
+/// The project a new application credential is for: the caller's own
+/// project-scoped token, not one of a restricted application credential.
+fn app_cred_creator_project(ctx: &RequestContext, user_id: &str) -> ApiResult<String> {
+    if ctx.user.id != user_id {
+        return Err(ApiError::forbidden());
+    }
+    if ctx
+        .application_credential
+        .as_ref()
+        .is_some_and(|a| !a.unrestricted)
+    {
+        return Err(ApiError::Forbidden(
+            "A restricted application credential cannot create another application credential."
+                .into(),
+        ));
+    }
+    Ok(ctx
+        .project_id()
+        .ok_or_else(|| {
+            ApiError::bad_request("Application credentials need a project-scoped token.")
+        })?
+        .to_owned())
+}
+
+/// The roles a new application credential carries: those asked for, each one
+/// the token holds; none asked (or an empty list, what the CLI sends without
+/// --role) means all of the token's roles.
+fn app_cred_roles(ctx: &RequestContext, wanted: Option<&[RoleSelector]>) -> ApiResult<Vec<Role>> {
+    let role = |r: &crate::http::context::NamedRef| Role {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        domain_id: None,
+        description: String::new(),
+    };
+    let Some(wanted) = wanted.filter(|r| !r.is_empty()) else {
+        return Ok(ctx.roles.iter().map(role).collect());
+    };
+    wanted
+        .iter()
+        .map(|w| {
+            ctx.roles
+                .iter()
+                .find(|r| Some(&r.id) == w.id.as_ref() || Some(&r.name) == w.name.as_ref())
+                .map(role)
+                .ok_or_else(|| {
+                    ApiError::Forbidden(
+                        "An application credential can only carry roles its user holds on the project."
+                            .into(),
+                    )
+                })
+        })
+        .collect()
+}
+
 impl Identity {
     // --- domains ----------------------------------------------------------------
 
@@ -822,25 +876,7 @@ impl Identity {
         user_id: String,
         input: AppCredInput,
     ) -> ApiResult<(AppCredential, String)> {
-        if ctx.user.id != user_id {
-            return Err(ApiError::forbidden());
-        }
-        if ctx
-            .application_credential
-            .as_ref()
-            .is_some_and(|a| !a.unrestricted)
-        {
-            return Err(ApiError::Forbidden(
-                "A restricted application credential cannot create another application credential."
-                    .into(),
-            ));
-        }
-        let project_id = ctx
-            .project_id()
-            .ok_or_else(|| {
-                ApiError::bad_request("Application credentials need a project-scoped token.")
-            })?
-            .to_owned();
+        let project_id = app_cred_creator_project(ctx, &user_id)?;
         check_name("application_credential", &input.name)?;
         let expires_at = match input.expires_at.as_deref() {
             None => None,
@@ -851,38 +887,7 @@ impl Identity {
                 "The expiration time must be in the future.",
             ));
         }
-        // An empty list (what the CLI sends without --role) means all of the token's roles.
-        let roles: Vec<Role> = match input.roles.as_ref().filter(|r| !r.is_empty()) {
-            None => ctx
-                .roles
-                .iter()
-                .map(|r| Role {
-                    id: r.id.clone(),
-                    name: r.name.clone(),
-                    domain_id: None,
-                    description: String::new(),
-                })
-                .collect(),
-            Some(wanted) => {
-                let mut out = Vec::new();
-                for w in wanted {
-                    let held = ctx
-                        .roles
-                        .iter()
-                        .find(|r| Some(&r.id) == w.id.as_ref() || Some(&r.name) == w.name.as_ref());
-                    let held = held.ok_or_else(|| ApiError::Forbidden(
-                        "An application credential can only carry roles its user holds on the project.".into(),
-                    ))?;
-                    out.push(Role {
-                        id: held.id.clone(),
-                        name: held.name.clone(),
-                        domain_id: None,
-                        description: String::new(),
-                    });
-                }
-                out
-            }
-        };
+        let roles = app_cred_roles(ctx, input.roles.as_deref())?;
         let secret = input
             .secret
             .clone()

@@ -18,7 +18,7 @@ use crate::http::policy::{self, Target};
 const MAX_REDELEGATION_COUNT: i64 = 3;
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct TrustInput {
+pub struct TrustInput {
     pub trustor_user_id: Option<String>,
     pub trustee_user_id: Option<String>,
     pub project_id: Option<String>,
@@ -31,14 +31,14 @@ pub(crate) struct TrustInput {
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct TrustRoleRef {
+pub struct TrustRoleRef {
     pub id: Option<String>,
     pub name: Option<String>,
 }
 
 /// A list query: `trustor_user_id` and `trustee_user_id` filters.
 #[derive(Debug, Default)]
-pub(crate) struct TrustFilter {
+pub struct TrustFilter {
     pub trustor_user_id: Option<String>,
     pub trustee_user_id: Option<String>,
 }
@@ -60,48 +60,33 @@ fn visible(ctx: &RequestContext, t: &Trust) -> bool {
         .any(|u| policy::IDENTITY_READER_OR_OWNER.allows_target(ctx, Target::user(u)))
 }
 
-impl Identity {
-    /// `POST /v3/OS-TRUST/trusts`.
-    pub(crate) async fn trust_create(
-        &self,
-        ctx: &RequestContext,
-        input: TrustInput,
-        via_trust: Option<String>,
-    ) -> ApiResult<(Trust, Vec<Role>)> {
+/// A trust request, checked before the database is asked.
+struct TrustRequest {
+    trustor: String,
+    trustee: String,
+    project_id: Option<String>,
+    impersonation: bool,
+    expires_at: Option<DateTime<Utc>>,
+    remaining_uses: Option<i64>,
+    roles: Vec<TrustRoleRef>,
+    allow_redelegation: bool,
+    redelegation_count: Option<i64>,
+}
+
+impl TrustRequest {
+    /// Keystone's checks of a trust's body against the caller: the caller is
+    /// the trustor, the trustee someone else, the expiry in the future, and
+    /// roles given exactly when a project is.
+    fn parse(ctx: &RequestContext, input: TrustInput) -> ApiResult<TrustRequest> {
         let trustor = input
             .trustor_user_id
-            .clone()
             .ok_or_else(|| required("trustor_user_id"))?;
         let trustee = input
             .trustee_user_id
-            .clone()
             .ok_or_else(|| required("trustee_user_id"))?;
-        let impersonation = match input.impersonation {
-            Some(Value::Bool(b)) => b,
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid input for field 'impersonation': {other} is not of type 'boolean'"
-                )));
-            }
-            None => return Err(required("impersonation")),
-        };
-        let remaining_uses = match input.remaining_uses {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) if n.as_i64().is_some_and(|n| n > 0) => n.as_i64(),
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid input for field 'remaining_uses': {other} is not a positive integer"
-                )));
-            }
-        };
-        let expires_at: Option<DateTime<Utc>> = match input.expires_at.as_deref() {
-            None => None,
-            Some(s) => Some(crate::http::time::parse(s).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "Invalid input for field 'expires_at': '{s}' is not a valid date-time"
-                ))
-            })?),
-        };
+        let impersonation = trust_impersonation(input.impersonation)?;
+        let remaining_uses = trust_remaining_uses(input.remaining_uses)?;
+        let expires_at = trust_expires_at(input.expires_at.as_deref())?;
         if ctx.user.id != trustor {
             return Err(ApiError::Forbidden(
                 "The authenticated user should match the trustor".into(),
@@ -117,82 +102,161 @@ impl Identity {
                 "Invalid input for field 'expires_at': the expiration time is in the past",
             ));
         }
-        let roles_in = input.roles.unwrap_or_default();
-        if input.project_id.is_some() && roles_in.is_empty() {
+        let roles = input.roles.unwrap_or_default();
+        if input.project_id.is_some() && roles.is_empty() {
             return Err(ApiError::bad_request(
                 "At least one role should be specified",
             ));
         }
-        if input.project_id.is_none() && !roles_in.is_empty() {
+        if input.project_id.is_none() && !roles.is_empty() {
             return Err(ApiError::Forbidden(
                 "A trust with roles needs a project_id".into(),
             ));
         }
-        let allow_redelegation = input.allow_redelegation.unwrap_or(false);
-        let requested_count = input.redelegation_count;
+        Ok(TrustRequest {
+            trustor,
+            trustee,
+            project_id: input.project_id,
+            impersonation,
+            expires_at,
+            remaining_uses,
+            roles,
+            allow_redelegation: input.allow_redelegation.unwrap_or(false),
+            redelegation_count: input.redelegation_count,
+        })
+    }
+}
+
+/// `impersonation`: required, a boolean.
+fn trust_impersonation(v: Option<Value>) -> ApiResult<bool> {
+    match v {
+        Some(Value::Bool(b)) => Ok(b),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "Invalid input for field 'impersonation': {other} is not of type 'boolean'"
+        ))),
+        None => Err(required("impersonation")),
+    }
+}
+
+/// `remaining_uses`: unlimited (null or absent), or a positive integer.
+fn trust_remaining_uses(v: Option<Value>) -> ApiResult<Option<i64>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|n| n > 0) => Ok(n.as_i64()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "Invalid input for field 'remaining_uses': {other} is not a positive integer"
+        ))),
+    }
+}
+
+/// `expires_at`: a date-time, if given.
+fn trust_expires_at(s: Option<&str>) -> ApiResult<Option<DateTime<Utc>>> {
+    s.map(|s| {
+        crate::http::time::parse(s).map_err(|_| {
+            ApiError::bad_request(format!(
+                "Invalid input for field 'expires_at': '{s}' is not a valid date-time"
+            ))
+        })
+    })
+    .transpose()
+}
+
+/// The roles a trust delegates, by id or name, each one the trustor holds on
+/// the project (duplicates once).
+fn trust_roles_tx(c: &Connection, req: &TrustRequest) -> ApiResult<Vec<Role>> {
+    let held = match &req.project_id {
+        None => Vec::new(),
+        Some(pid) => {
+            let project = found(store::project_get(c, pid)?, "project", pid)?;
+            let targets = super::assignment::project_targets(c, &project)?;
+            store::effective_roles(c, &req.trustor, &targets)?
+        }
+    };
+    let mut roles: Vec<Role> = Vec::new();
+    for r in &req.roles {
+        let role = match (&r.id, &r.name) {
+            (Some(id), _) => found(store::role_get(c, id)?, "role", id)?,
+            (None, Some(name)) => store::role_by_name(c, name)?
+                .ok_or_else(|| ApiError::not_found("role", name.clone()))?,
+            _ => return Err(ApiError::bad_request("A role needs an id or a name")),
+        };
+        if !held.iter().any(|h| h.id == role.id) {
+            return Err(ApiError::Forbidden(format!(
+                "User {} does not have role {} in project {}",
+                req.trustor,
+                role.id,
+                req.project_id.as_deref().unwrap_or_default()
+            )));
+        }
+        if !roles.iter().any(|x| x.id == role.id) {
+            roles.push(role);
+        }
+    }
+    Ok(roles)
+}
+
+/// A trust's redelegation depth and parent. A trust made with a trust-scoped
+/// token is a redelegation: it may not widen the parent's roles, time or
+/// project, and counts down the chain.
+fn redelegation_tx(
+    c: &Connection,
+    req: &TrustRequest,
+    roles: &[Role],
+    via_trust: Option<&str>,
+) -> ApiResult<(i64, Option<String>)> {
+    let (count, parent) = match via_trust {
+        None if req.allow_redelegation => (
+            req.redelegation_count.unwrap_or(MAX_REDELEGATION_COUNT),
+            None,
+        ),
+        None => (0, None),
+        Some(parent_id) => {
+            let parent = sx::trust_get(c, parent_id)?
+                .filter(Trust::usable)
+                .ok_or_else(|| trust_not_found(parent_id))?;
+            redelegation_checks(
+                &parent,
+                roles,
+                req.project_id.as_deref(),
+                req.expires_at,
+                req.impersonation,
+            )?;
+            let count = parent.redelegation_count - 1;
+            let count = req.redelegation_count.map_or(count, |r| r.min(count));
+            (count, Some(parent.id))
+        }
+    };
+    if count > MAX_REDELEGATION_COUNT {
+        return Err(ApiError::Forbidden(format!(
+            "Remaining redelegation depth of {count} out of allowed range of [0..{MAX_REDELEGATION_COUNT}]"
+        )));
+    }
+    Ok((count, parent))
+}
+
+impl Identity {
+    /// `POST /v3/OS-TRUST/trusts`.
+    pub async fn trust_create(
+        &self,
+        ctx: &RequestContext,
+        input: TrustInput,
+        via_trust: Option<String>,
+    ) -> ApiResult<(Trust, Vec<Role>)> {
+        let req = TrustRequest::parse(ctx, input)?;
         self.write(move |c| {
-            found(store::user_get(c, &trustee)?, "user", &trustee)?;
-            let held = match &input.project_id {
-                None => Vec::new(),
-                Some(pid) => {
-                    let project = found(store::project_get(c, pid)?, "project", pid)?;
-                    let targets = super::assignment::project_targets(c, &project)?;
-                    store::effective_roles(c, &trustor, &targets)?
-                }
-            };
-            let mut roles: Vec<Role> = Vec::new();
-            for r in &roles_in {
-                let role = match (&r.id, &r.name) {
-                    (Some(id), _) => found(store::role_get(c, id)?, "role", id)?,
-                    (None, Some(name)) => store::role_by_name(c, name)?
-                        .ok_or_else(|| ApiError::not_found("role", name.clone()))?,
-                    _ => return Err(ApiError::bad_request("A role needs an id or a name")),
-                };
-                if !held.iter().any(|h| h.id == role.id) {
-                    return Err(ApiError::Forbidden(format!(
-                        "User {trustor} does not have role {} in project {}",
-                        role.id,
-                        input.project_id.as_deref().unwrap_or_default()
-                    )));
-                }
-                if !roles.iter().any(|x| x.id == role.id) {
-                    roles.push(role);
-                }
-            }
-            // A trust made with a trust-scoped token is a redelegation: it may not
-            // widen the parent's roles, time or project, and counts down the chain.
-            let (redelegation_count, redelegated_trust_id) = match &via_trust {
-                None => (
-                    if allow_redelegation {
-                        requested_count.unwrap_or(MAX_REDELEGATION_COUNT)
-                    } else {
-                        0
-                    },
-                    None,
-                ),
-                Some(parent_id) => {
-                    let parent = sx::trust_get(c, parent_id)?
-                        .filter(Trust::usable)
-                        .ok_or_else(|| trust_not_found(parent_id))?;
-                    redelegation_checks(&parent, &roles, input.project_id.as_deref(), expires_at, impersonation)?;
-                    let count = parent.redelegation_count - 1;
-                    (requested_count.map_or(count, |r| r.min(count)), Some(parent.id))
-                }
-            };
-            if redelegation_count > MAX_REDELEGATION_COUNT {
-                return Err(ApiError::Forbidden(format!(
-                    "Remaining redelegation depth of {redelegation_count} out of allowed range of [0..{MAX_REDELEGATION_COUNT}]"
-                )));
-            }
+            found(store::user_get(c, &req.trustee)?, "user", &req.trustee)?;
+            let roles = trust_roles_tx(c, &req)?;
+            let (redelegation_count, redelegated_trust_id) =
+                redelegation_tx(c, &req, &roles, via_trust.as_deref())?;
             let t = Trust {
                 id: new_id(),
-                trustor_user_id: trustor,
-                trustee_user_id: trustee,
-                project_id: input.project_id,
-                impersonation,
-                expires_at,
-                remaining_uses,
-                allow_redelegation: allow_redelegation && redelegation_count > 0,
+                trustor_user_id: req.trustor,
+                trustee_user_id: req.trustee,
+                project_id: req.project_id,
+                impersonation: req.impersonation,
+                expires_at: req.expires_at,
+                remaining_uses: req.remaining_uses,
+                allow_redelegation: req.allow_redelegation && redelegation_count > 0,
                 redelegation_count,
                 redelegated_trust_id,
                 role_ids: roles.iter().map(|r| r.id.clone()).collect(),
@@ -205,7 +269,7 @@ impl Identity {
 
     /// `GET /v3/OS-TRUST/trusts`: without a filter, administrators only; a filter
     /// naming another user is refused.
-    pub(crate) async fn trust_list(
+    pub async fn trust_list(
         &self,
         ctx: &RequestContext,
         filter: TrustFilter,
@@ -243,7 +307,7 @@ impl Identity {
     }
 
     /// `GET /v3/OS-TRUST/trusts/{id}`.
-    pub(crate) async fn trust_get(
+    pub async fn trust_get(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -264,7 +328,7 @@ impl Identity {
 
     /// `DELETE /v3/OS-TRUST/trusts/{id}`: the trustor (or an administrator) ends it,
     /// with the trusts redelegated from it; tokens scoped to them stop validating.
-    pub(crate) async fn trust_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub async fn trust_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         let ctx = ctx.clone();
         self.write(move |c| {
             let t = sx::trust_get(c, &id)?.ok_or_else(|| trust_not_found(&id))?;
@@ -285,7 +349,7 @@ impl Identity {
     }
 
     /// `GET`/`HEAD /v3/OS-TRUST/trusts/{id}/roles/{role_id}`.
-    pub(crate) async fn trust_role(
+    pub async fn trust_role(
         &self,
         ctx: &RequestContext,
         id: String,

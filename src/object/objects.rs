@@ -164,6 +164,47 @@ fn write_error(e: WriteError) -> ApiError {
     }
 }
 
+/// The row of a static large object: its manifest, the segments' total size
+/// and the manifest's ETag.
+fn manifest_object(
+    (account, container, name): (&str, &str, &str),
+    input: PutInput,
+    size: u64,
+    etag: String,
+    manifest: String,
+) -> Object {
+    Object {
+        account: account.to_owned(),
+        container: container.to_owned(),
+        name: name.to_owned(),
+        size,
+        etag,
+        content_type: input.content_type,
+        ts: model::now_ts(),
+        meta: input.meta,
+        blob: None,
+        delete_at: input.delete_at,
+        dlo_manifest: None,
+        slo_manifest: Some(manifest),
+    }
+}
+
+/// A manifest has one segment at least, and no more than Swift allows.
+fn check_slo_manifest(manifest: &[SloPutSegment]) -> ApiResult<()> {
+    if manifest.is_empty() {
+        return Err(ApiError::BadRequest(
+            "Manifest must have at least one segment.".into(),
+        ));
+    }
+    if manifest.len() > model::MAX_MANIFEST_SEGMENTS {
+        return Err(ApiError::BadRequest(format!(
+            "Too many segments; max {}",
+            model::MAX_MANIFEST_SEGMENTS
+        )));
+    }
+    Ok(())
+}
+
 impl ObjectService {
     /// Object PUT: streams the body into a new file, then one transaction replaces
     /// the row (archiving the old one in a versioned container) and fixes the usage.
@@ -312,70 +353,25 @@ impl ObjectService {
     ) -> ApiResult<Object> {
         model::check_object_name(name).map_err(ApiError::BadRequest)?;
         self.container_show(account, container).await?;
-        if manifest.is_empty() {
-            return Err(ApiError::BadRequest(
-                "Manifest must have at least one segment.".into(),
-            ));
-        }
-        if manifest.len() > model::MAX_MANIFEST_SEGMENTS {
-            return Err(ApiError::BadRequest(format!(
-                "Too many segments; max {}",
-                model::MAX_MANIFEST_SEGMENTS
-            )));
-        }
+        check_slo_manifest(&manifest)?;
         let mut errors = Vec::new();
         let mut segments = Vec::new();
         let mut md5 = Md5::new();
         let mut total = 0u64;
         for seg in manifest {
-            let path = seg.path.trim_start_matches('/');
-            let Some((c, o)) = path.split_once('/') else {
-                errors.push(format!("{}, Invalid segment path", seg.path));
-                continue;
+            let (s, len) = match self.slo_segment(account, &seg).await? {
+                Ok(found) => found,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
             };
-            let Some(found) = self.object_find(account, c, o).await? else {
-                errors.push(format!("/{path}, 404 Not Found"));
-                continue;
-            };
-            let body = self.object_body(found).await?;
-            if let Some(e) = &seg.etag
-                && !e
-                    .trim_matches('"')
-                    .eq_ignore_ascii_case(body.etag.trim_matches('"'))
-            {
-                errors.push(format!("/{path}, Etag Mismatch"));
-                continue;
-            }
-            if let Some(s) = seg.size_bytes
-                && s != body.size
-            {
-                errors.push(format!("/{path}, Size Mismatch"));
-                continue;
-            }
-            let (range, len) = match &seg.range {
-                Some(r) => match parse_segment_range(r, body.size) {
-                    Some((s, e)) => (Some(format!("{s}-{e}")), e - s + 1),
-                    None => {
-                        errors.push(format!("/{path}, Unsatisfiable Range"));
-                        continue;
-                    }
-                },
-                None => (None, body.size),
-            };
-            let hash = body.etag.trim_matches('"').to_owned();
-            match &range {
-                Some(r) => md5.update(format!("{hash}:{r};").as_bytes()),
-                None => md5.update(hash.as_bytes()),
+            match &s.range {
+                Some(r) => md5.update(format!("{}:{r};", s.hash).as_bytes()),
+                None => md5.update(s.hash.as_bytes()),
             }
             total += len;
-            segments.push(SloSegment {
-                name: format!("/{path}"),
-                hash,
-                bytes: body.size,
-                content_type: body.object.content_type.clone(),
-                last_modified: model::iso_date(body.object.ts),
-                range,
-            });
+            segments.push(s);
         }
         if !errors.is_empty() {
             return Err(ApiError::typed(
@@ -395,23 +391,56 @@ impl ObjectService {
         }
         let manifest =
             serde_json::to_string(&segments).map_err(|e| ApiError::Internal(e.into()))?;
-        let obj = Object {
-            account: account.to_owned(),
-            container: container.to_owned(),
-            name: name.to_owned(),
-            size: total,
-            etag,
-            content_type: input.content_type,
-            ts: model::now_ts(),
-            meta: input.meta,
-            blob: None,
-            delete_at: input.delete_at,
-            dlo_manifest: None,
-            slo_manifest: Some(manifest),
-        };
+        let obj = manifest_object((account, container, name), input, total, etag, manifest);
         let result = self.commit_object(obj).await;
         self.reap().await;
         result
+    }
+
+    /// One segment of a manifest PUT, checked against the object it names
+    /// (its ETag, size and range): the segment and the bytes it contributes,
+    /// or the line Swift reports for it.
+    async fn slo_segment(
+        &self,
+        account: &str,
+        seg: &SloPutSegment,
+    ) -> ApiResult<Result<(SloSegment, u64), String>> {
+        let path = seg.path.trim_start_matches('/');
+        let Some((c, o)) = path.split_once('/') else {
+            return Ok(Err(format!("{}, Invalid segment path", seg.path)));
+        };
+        let Some(found) = self.object_find(account, c, o).await? else {
+            return Ok(Err(format!("/{path}, 404 Not Found")));
+        };
+        let body = self.object_body(found).await?;
+        if let Some(e) = &seg.etag
+            && !e
+                .trim_matches('"')
+                .eq_ignore_ascii_case(body.etag.trim_matches('"'))
+        {
+            return Ok(Err(format!("/{path}, Etag Mismatch")));
+        }
+        if let Some(s) = seg.size_bytes
+            && s != body.size
+        {
+            return Ok(Err(format!("/{path}, Size Mismatch")));
+        }
+        let (range, len) = match &seg.range {
+            Some(r) => match parse_segment_range(r, body.size) {
+                Some((s, e)) => (Some(format!("{s}-{e}")), e - s + 1),
+                None => return Ok(Err(format!("/{path}, Unsatisfiable Range"))),
+            },
+            None => (None, body.size),
+        };
+        let segment = SloSegment {
+            name: format!("/{path}"),
+            hash: body.etag.trim_matches('"').to_owned(),
+            bytes: body.size,
+            content_type: body.object.content_type.clone(),
+            last_modified: model::iso_date(body.object.ts),
+            range,
+        };
+        Ok(Ok((segment, len)))
     }
 
     /// The live object's row, if any.
@@ -440,35 +469,7 @@ impl ObjectService {
     /// Resolves an object's content: its file, or the segments of a large object.
     pub(crate) async fn object_body(&self, object: Object) -> ApiResult<ObjectBody> {
         if let Some(m) = &object.slo_manifest {
-            let segs: Vec<SloSegment> =
-                serde_json::from_str(m).map_err(|e| ApiError::Internal(e.into()))?;
-            let mut pieces = Vec::new();
-            for s in segs {
-                let path = s.name.trim_start_matches('/');
-                let Some((c, o)) = path.split_once('/') else {
-                    continue;
-                };
-                let seg = self
-                    .object_find(&object.account, c, o)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::Conflict(format!(
-                            "Segment {path} of a static large object is gone"
-                        ))
-                    })?;
-                let blob = seg.blob.ok_or_else(|| {
-                    ApiError::Conflict("Nested large objects are not supported".into())
-                })?;
-                let (start, len) = match s
-                    .range
-                    .as_deref()
-                    .and_then(|r| parse_segment_range(r, seg.size))
-                {
-                    Some((a, b)) => (a, b - a + 1),
-                    None => (0, seg.size),
-                };
-                pieces.push(Piece::File { blob, start, len });
-            }
+            let pieces = self.slo_pieces(&object.account, m).await?;
             let size = pieces.iter().map(Piece::len).sum();
             let etag = format!("\"{}\"", object.etag);
             return Ok(ObjectBody {
@@ -479,32 +480,8 @@ impl ObjectService {
             });
         }
         if let Some(m) = &object.dlo_manifest {
-            let (c, prefix) = m.split_once('/').unwrap_or((m.as_str(), ""));
-            let q = ListQuery {
-                limit: model::LISTING_LIMIT,
-                prefix: Some(prefix.to_owned()),
-                ..Default::default()
-            };
-            let (a, c2) = (object.account.clone(), c.to_owned());
-            let listed = self
-                .read(move |db| store::object_list(db, &a, &c2, &q, now_secs()).map_err(sql))
-                .await?;
-            let mut md5 = Md5::new();
-            let mut pieces = Vec::new();
-            for e in listed {
-                if let Entry::Item(o) = e
-                    && let Some(blob) = o.blob
-                {
-                    md5.update(o.etag.as_bytes());
-                    pieces.push(Piece::File {
-                        blob,
-                        start: 0,
-                        len: o.size,
-                    });
-                }
-            }
+            let (pieces, etag) = self.dlo_pieces(&object.account, m).await?;
             let size = pieces.iter().map(Piece::len).sum();
-            let etag = format!("\"{}\"", hex::encode(md5.finalize()));
             return Ok(ObjectBody {
                 object,
                 size,
@@ -526,6 +503,66 @@ impl ObjectService {
             object,
             pieces,
         })
+    }
+
+    /// A static large object's data: each segment of its manifest (or the
+    /// range of it the manifest names), which must still be there.
+    async fn slo_pieces(&self, account: &str, manifest: &str) -> ApiResult<Vec<Piece>> {
+        let segs: Vec<SloSegment> =
+            serde_json::from_str(manifest).map_err(|e| ApiError::Internal(e.into()))?;
+        let mut pieces = Vec::new();
+        for s in segs {
+            let path = s.name.trim_start_matches('/');
+            let Some((c, o)) = path.split_once('/') else {
+                continue;
+            };
+            let seg = self.object_find(account, c, o).await?.ok_or_else(|| {
+                ApiError::Conflict(format!("Segment {path} of a static large object is gone"))
+            })?;
+            let blob = seg.blob.ok_or_else(|| {
+                ApiError::Conflict("Nested large objects are not supported".into())
+            })?;
+            let (start, len) = match s
+                .range
+                .as_deref()
+                .and_then(|r| parse_segment_range(r, seg.size))
+            {
+                Some((a, b)) => (a, b - a + 1),
+                None => (0, seg.size),
+            };
+            pieces.push(Piece::File { blob, start, len });
+        }
+        Ok(pieces)
+    }
+
+    /// A dynamic large object's data: the objects under its manifest's
+    /// `<container>/<prefix>` now, and its ETag (quoted), the MD5 of theirs.
+    async fn dlo_pieces(&self, account: &str, manifest: &str) -> ApiResult<(Vec<Piece>, String)> {
+        let (c, prefix) = manifest.split_once('/').unwrap_or((manifest, ""));
+        let q = ListQuery {
+            limit: model::LISTING_LIMIT,
+            prefix: Some(prefix.to_owned()),
+            ..Default::default()
+        };
+        let (a, c2) = (account.to_owned(), c.to_owned());
+        let listed = self
+            .read(move |db| store::object_list(db, &a, &c2, &q, now_secs()).map_err(sql))
+            .await?;
+        let mut md5 = Md5::new();
+        let mut pieces = Vec::new();
+        for e in listed {
+            if let Entry::Item(o) = e
+                && let Some(blob) = o.blob
+            {
+                md5.update(o.etag.as_bytes());
+                pieces.push(Piece::File {
+                    blob,
+                    start: 0,
+                    len: o.size,
+                });
+            }
+        }
+        Ok((pieces, format!("\"{}\"", hex::encode(md5.finalize()))))
     }
 
     /// The bytes of `pieces`, read lazily one piece after the other.

@@ -187,21 +187,7 @@ impl<R: AsyncRead + Unpin> TarReader<R> {
                 self.done = true;
                 return Ok(None);
             }
-            let stored = octal(&block[148..156]).ok_or(TarError::Invalid("bad checksum"))?;
-            let sum: u64 = block
-                .iter()
-                .enumerate()
-                .map(|(i, b)| {
-                    if (148..156).contains(&i) {
-                        u64::from(b' ')
-                    } else {
-                        u64::from(*b)
-                    }
-                })
-                .sum();
-            if sum != stored {
-                return Err(TarError::Invalid("bad checksum"));
-            }
+            check_sum(&block)?;
             let size = octal(&block[124..136]).ok_or(TarError::Invalid("invalid header"))?;
             let kind = block[156];
             match kind {
@@ -225,24 +211,7 @@ impl<R: AsyncRead + Unpin> TarReader<R> {
                 }
                 _ => {}
             }
-            let name = match long_name.take() {
-                Some(n) => n,
-                None => {
-                    let base = cstr(&block[0..100]);
-                    // POSIX ustar splits long names into a prefix (GNU tar uses the
-                    // same bytes for other fields and says so with "ustar  ").
-                    if &block[257..263] == b"ustar\0" {
-                        let prefix = cstr(&block[345..500]);
-                        if prefix.is_empty() {
-                            base
-                        } else {
-                            format!("{prefix}/{base}")
-                        }
-                    } else {
-                        base
-                    }
-                }
-            };
+            let name = long_name.take().unwrap_or_else(|| header_name(&block));
             let size = pax_size.take().unwrap_or(size);
             // Directories, links and devices carry no data that extract stores;
             // their size field is skipped as any other.
@@ -255,6 +224,43 @@ impl<R: AsyncRead + Unpin> TarReader<R> {
                 is_file,
             }));
         }
+    }
+}
+
+/// A header block's checksum: the sum of its bytes, the checksum field
+/// counted as spaces.
+fn check_sum(block: &[u8]) -> Result<(), TarError> {
+    let stored = octal(&block[148..156]).ok_or(TarError::Invalid("bad checksum"))?;
+    let sum: u64 = block
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                u64::from(b' ')
+            } else {
+                u64::from(*b)
+            }
+        })
+        .sum();
+    if sum != stored {
+        return Err(TarError::Invalid("bad checksum"));
+    }
+    Ok(())
+}
+
+/// A member's name from its header. POSIX ustar splits long names into a
+/// prefix (GNU tar uses the same bytes for other fields and says so with
+/// "ustar  ").
+fn header_name(block: &[u8]) -> String {
+    let base = cstr(&block[0..100]);
+    if &block[257..263] != b"ustar\0" {
+        return base;
+    }
+    let prefix = cstr(&block[345..500]);
+    if prefix.is_empty() {
+        base
+    } else {
+        format!("{prefix}/{base}")
     }
 }
 

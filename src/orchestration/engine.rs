@@ -501,23 +501,12 @@ impl OrchestrationService {
                     self.update_one(cloud, &ctx, &stack, &current, r, &def.properties, deadline)
                         .await
                 }
+                // A resource whose type changed is replaced.
                 other => {
-                    let mut r = Resource {
-                        stack_id: stack.id.clone(),
-                        name: name.clone(),
-                        kind: def.kind.clone(),
-                        physical_id: String::new(),
-                        action: INIT.into(),
-                        status: COMPLETE.into(),
-                        status_reason: String::new(),
-                        attributes: Value::Object(Map::new()),
-                        properties: Value::Object(Map::new()),
-                        // A resource whose type changed is replaced.
-                        replaced_id: other.map(|o| o.physical_id).unwrap_or_default(),
-                        intent: String::new(),
-                        created_at: store::now(),
-                        updated_at: None,
-                    };
+                    let replaced = other.map(|o| o.physical_id).unwrap_or_default();
+                    let mut r =
+                        Resource::init(&stack.id, name.clone(), def.kind.clone(), store::now());
+                    r.replaced_id = replaced;
                     match self
                         .create_one(cloud, &ctx, &stack, &t, &current, &mut r, deadline)
                         .await
@@ -527,21 +516,60 @@ impl OrchestrationService {
                     }
                 }
             };
-            if let Err((mut r, e)) = outcome {
-                let reason = format!("{}: resources.{name}: {}", error_type(&e), e);
-                r.action = UPDATE.into();
-                r.status = FAILED.into();
-                r.status_reason = reason.clone();
-                self.record(&stack, &r, &reason).await?;
-                let why = format!("Resource UPDATE failed: {reason}");
-                if action == UPDATE && !stack.disable_rollback {
-                    return self.rollback_update(cloud, &stack, &why).await;
-                }
-                return self.stack_state(&stack, action, FAILED, &why).await;
+            if let Err((r, e)) = outcome {
+                return self.update_failed(cloud, &stack, action, r, e).await;
             }
         }
-        // Clean-up: what was replaced, then what left the template.
-        let mut current: Vec<Resource> = self.resources_of(stack_id).await?.into_values().collect();
+        if let Some(why) = self
+            .update_clean_up(cloud, &ctx, &stack, &t, &before, deadline)
+            .await?
+        {
+            return self.stack_state(&stack, action, FAILED, &why).await;
+        }
+        self.stack_state(
+            &stack,
+            action,
+            COMPLETE,
+            &format!("Stack {action} completed successfully"),
+        )
+        .await
+    }
+
+    /// Records a resource's failed update, then rolls the update back when the
+    /// stack allows it, else fails the stack.
+    async fn update_failed(
+        &self,
+        cloud: &Cloud,
+        stack: &Stack,
+        action: &str,
+        mut r: Resource,
+        e: ApiError,
+    ) -> ApiResult<()> {
+        let reason = format!("{}: resources.{}: {}", error_type(&e), r.name, e);
+        r.action = UPDATE.into();
+        r.status = FAILED.into();
+        r.status_reason = reason.clone();
+        self.record(stack, &r, &reason).await?;
+        let why = format!("Resource UPDATE failed: {reason}");
+        if action == UPDATE && !stack.disable_rollback {
+            return self.rollback_update(cloud, stack, &why).await;
+        }
+        self.stack_state(stack, action, FAILED, &why).await
+    }
+
+    /// The clean-up at the end of an update, newest first: what was replaced,
+    /// then what left the template. `Some(reason)` when a delete failed.
+    async fn update_clean_up(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        stack: &Stack,
+        t: &Template,
+        before: &BTreeMap<String, Resource>,
+        deadline: tokio::time::Instant,
+    ) -> ApiResult<Option<String>> {
+        let mut current: Vec<Resource> =
+            self.resources_of(&stack.id).await?.into_values().collect();
         current.sort_by(|a, b| b.created_at.cmp(&a.created_at));
         for mut r in current {
             let removed = !t.resources.contains_key(&r.name);
@@ -558,17 +586,16 @@ impl OrchestrationService {
                 continue;
             }
             if let Err(e) = self
-                .delete_resource(cloud, &ctx, &stack, &kind, &id, deadline)
+                .delete_resource(cloud, ctx, stack, &kind, &id, deadline)
                 .await
             {
                 let reason = format!("{}: resources.{}: {}", error_type(&e), r.name, e);
-                let why = format!("Resource DELETE failed: {reason}");
-                return self.stack_state(&stack, action, FAILED, &why).await;
+                return Ok(Some(format!("Resource DELETE failed: {reason}")));
             }
             if removed {
                 r.action = DELETE.into();
                 r.status = COMPLETE.into();
-                let ev = event(&stack, Some(&r), DELETE, COMPLETE, "state changed");
+                let ev = event(stack, Some(&r), DELETE, COMPLETE, "state changed");
                 let (sid, name) = (stack.id.clone(), r.name.clone());
                 self.write(move |c| {
                     store::resource_delete(c, &sid, &name)?;
@@ -581,13 +608,7 @@ impl OrchestrationService {
                 self.write(move |c| store::resource_put(c, &rr)).await?;
             }
         }
-        self.stack_state(
-            &stack,
-            action,
-            COMPLETE,
-            &format!("Stack {action} completed successfully"),
-        )
-        .await
+        Ok(None)
     }
 
     /// The cancel asked of a stack's running operation ('' none).
@@ -676,12 +697,33 @@ impl OrchestrationService {
         properties: &Value,
         deadline: tokio::time::Instant,
     ) -> Result<(), (Resource, ApiError)> {
-        let props: Map<String, Value> = match evaluate(cloud, ctx, stack, current, properties).await
+        match self
+            .update_steps(cloud, ctx, stack, current, &mut r, properties, deadline)
+            .await
         {
-            Ok(Value::Object(m)) => m.into_iter().filter(|(_, v)| !v.is_null()).collect(),
-            Ok(_) => Map::new(),
-            Err(e) => return Err((r, e)),
-        };
+            Ok(()) => Ok(()),
+            Err(e) => Err((r, e)),
+        }
+    }
+
+    /// The steps of [`Self::update_one`]: the new properties evaluated, then
+    /// the resource updated in place when its type allows it, else replaced.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_steps(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        stack: &Stack,
+        current: &BTreeMap<String, Resource>,
+        r: &mut Resource,
+        properties: &Value,
+        deadline: tokio::time::Instant,
+    ) -> ApiResult<()> {
+        let props: Map<String, Value> =
+            match evaluate(cloud, ctx, stack, current, properties).await? {
+                Value::Object(m) => m.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+                _ => Map::new(),
+            };
         // A resource marked unhealthy is replaced even when unchanged.
         let unhealthy = r.action == "CHECK" && r.status == FAILED;
         if Value::Object(props.clone()) == r.properties && !unhealthy {
@@ -690,77 +732,26 @@ impl OrchestrationService {
         r.action = UPDATE.into();
         r.status = IN_PROGRESS.into();
         r.updated_at = Some(store::now());
-        if let Err(e) = self.record(stack, &r, "state changed").await {
-            return Err((r, e));
-        }
+        self.record(stack, r, "state changed").await?;
         let old = match &r.properties {
             Value::Object(m) => m.clone(),
             _ => Map::new(),
         };
-        let nested = match super::nested::nested_of(&stack.files, &stack.registry, &r.kind) {
-            Ok(n) => n,
-            Err(e) => return Err((r, e)),
-        };
-        let in_place = match &nested {
+        let in_place = match super::nested::nested_of(&stack.files, &stack.registry, &r.kind)? {
             // A nested stack is always updated in place: its child follows.
             Some(n) => self
-                .nested_update(cloud, &r.physical_id, n, &props, deadline)
+                .nested_update(cloud, &r.physical_id, &n, &props, deadline)
                 .await
-                .map(|()| true),
-            None if unhealthy => Ok(false),
+                .map(|()| true)?,
+            None if unhealthy => false,
             None => {
-                resources::update_in_place(cloud, ctx, &r.kind, &r.physical_id, &old, &props).await
+                resources::update_in_place(cloud, ctx, &r.kind, &r.physical_id, &old, &props)
+                    .await?
             }
         };
-        match in_place {
-            Ok(true) => {}
-            Ok(false) => {
-                // Replace: the new resource first (its intent recorded before
-                // the call, so a restart removes a half-made replacement); the
-                // old id waits for clean-up. One an earlier replacement left
-                // (an update rolled back before its clean-up) goes now.
-                if !r.replaced_id.is_empty() {
-                    let old = r.replaced_id.clone();
-                    if let Err(e) = self
-                        .delete_resource(cloud, ctx, stack, &r.kind, &old, deadline)
-                        .await
-                    {
-                        return Err((r, e));
-                    }
-                    r.replaced_id = String::new();
-                }
-                r.intent = resources::intent_name(&stack.name, &r.name, &props);
-                r.updated_at = Some(store::now());
-                let rr = r.clone();
-                if let Err(e) = self.write(move |c| store::resource_put(c, &rr)).await {
-                    return Err((r, e));
-                }
-                let created = match self.make(cloud, ctx, stack, &r, &props).await {
-                    Ok(c) => c,
-                    Err(e) => return Err((r, e)),
-                };
-                r.intent = String::new();
-                r.replaced_id = std::mem::replace(&mut r.physical_id, created.physical_id);
-                r.attributes = Value::Object(created.attributes);
-                let rr = r.clone();
-                if let Err(e) = self.write(move |c| store::resource_put(c, &rr)).await {
-                    return Err((r, e));
-                }
-                r.properties = Value::Object(props.clone());
-                if let Err(e) = self.wait_resource(cloud, ctx, stack, &r, deadline).await {
-                    return Err((r, e));
-                }
-                if r.kind == WAIT_CONDITION {
-                    match self
-                        .wait_condition(&stack.id, &r.properties, deadline)
-                        .await
-                    {
-                        Ok(a) => r.attributes = Value::Object(a),
-                        Err(e) => return Err((r, e)),
-                    }
-                }
-            }
-            Err(e) => return Err((r, e)),
+        if !in_place {
+            self.replace_one(cloud, ctx, stack, r, &props, deadline)
+                .await?;
         }
         if let Some(a) = resources::internal_attributes(&r.kind, &props) {
             r.attributes = Value::Object(a);
@@ -768,8 +759,45 @@ impl OrchestrationService {
         r.properties = Value::Object(props);
         r.status = COMPLETE.into();
         r.status_reason = "state changed".into();
-        if let Err(e) = self.record(stack, &r, "state changed").await {
-            return Err((r, e));
+        self.record(stack, r, "state changed").await
+    }
+
+    /// Replaces a resource: the new one first (its intent recorded before the
+    /// call, so a restart removes a half-made replacement); the old id waits
+    /// for clean-up. One an earlier replacement left (an update rolled back
+    /// before its clean-up) goes now.
+    async fn replace_one(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        stack: &Stack,
+        r: &mut Resource,
+        props: &Map<String, Value>,
+        deadline: tokio::time::Instant,
+    ) -> ApiResult<()> {
+        if !r.replaced_id.is_empty() {
+            let old = r.replaced_id.clone();
+            self.delete_resource(cloud, ctx, stack, &r.kind, &old, deadline)
+                .await?;
+            r.replaced_id = String::new();
+        }
+        r.intent = resources::intent_name(&stack.name, &r.name, props);
+        r.updated_at = Some(store::now());
+        let rr = r.clone();
+        self.write(move |c| store::resource_put(c, &rr)).await?;
+        let created = self.make(cloud, ctx, stack, r, props).await?;
+        r.intent = String::new();
+        r.replaced_id = std::mem::replace(&mut r.physical_id, created.physical_id);
+        r.attributes = Value::Object(created.attributes);
+        let rr = r.clone();
+        self.write(move |c| store::resource_put(c, &rr)).await?;
+        r.properties = Value::Object(props.clone());
+        self.wait_resource(cloud, ctx, stack, r, deadline).await?;
+        if r.kind == WAIT_CONDITION {
+            r.attributes = Value::Object(
+                self.wait_condition(&stack.id, &r.properties, deadline)
+                    .await?,
+            );
         }
         Ok(())
     }
@@ -796,87 +824,85 @@ impl OrchestrationService {
             _ => (DELETE, "Stack DELETE completed successfully"),
         };
         for name in names {
-            let Some(mut r) = current.get(&name).cloned() else {
+            let Some(r) = current.get(&name).cloned() else {
                 continue;
             };
             if r.action == DELETE && r.status == COMPLETE {
                 continue;
             }
-            // What a failed update replaced but had not yet deleted goes too.
-            if !r.replaced_id.is_empty() {
-                let old = r.replaced_id.clone();
-                if let Err(e) = self
-                    .delete_resource(cloud, &ctx, &stack, &r.kind, &old, deadline)
-                    .await
-                {
-                    tracing::warn!(error = %e, resource = %name, id = %old, "could not delete a replaced resource");
-                }
-            }
-            if r.physical_id.is_empty() && !r.intent.is_empty() {
-                // A create interrupted before its id was recorded: what it made
-                // goes too.
-                let since = r
-                    .updated_at
-                    .as_deref()
-                    .and_then(|t| crate::http::time::parse(t).ok())
-                    .unwrap_or_default();
-                let props = match &r.properties {
-                    Value::Object(m) => m.clone(),
-                    _ => Map::new(),
-                };
-                match resources::find_intended(cloud, &ctx, &r.kind, &r.intent, since, &props).await
-                {
-                    Ok(Some(id)) => r.physical_id = id,
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, resource = %name, "could not look for what an interrupted create made")
-                    }
-                }
-                r.intent = String::new();
-            }
-            if r.physical_id.is_empty() {
-                // Never created (INIT, or a create that failed before the call
-                // returned an id): nothing to remove.
-                if r.action != INIT {
-                    r.action = DELETE.into();
-                    r.status = COMPLETE.into();
-                    self.record(&stack, &r, "state changed").await?;
-                }
-                continue;
-            }
-            r.action = DELETE.into();
-            r.status = IN_PROGRESS.into();
-            r.updated_at = Some(store::now());
-            self.record(&stack, &r, "state changed").await?;
-            match self
-                .delete_resource(cloud, &ctx, &stack, &r.kind, &r.physical_id, deadline)
-                .await
-            {
-                Ok(()) => {
-                    r.status = COMPLETE.into();
-                    r.status_reason = "state changed".into();
-                    self.record(&stack, &r, "state changed").await?;
-                }
-                Err(e) => {
-                    let reason = format!("{}: resources.{name}: {}", error_type(&e), e);
-                    r.status = FAILED.into();
-                    r.status_reason = reason.clone();
-                    self.record(&stack, &r, &reason).await?;
-                    self.cancel(stack_id, false);
-                    return self
-                        .stack_state(
-                            &stack,
-                            action,
-                            FAILED,
-                            &format!("Resource DELETE failed: {reason}"),
-                        )
-                        .await;
-                }
+            if let Some(reason) = self.delete_one(cloud, &ctx, &stack, r, deadline).await? {
+                self.cancel(stack_id, false);
+                return self
+                    .stack_state(
+                        &stack,
+                        action,
+                        FAILED,
+                        &format!("Resource DELETE failed: {reason}"),
+                    )
+                    .await;
             }
         }
         self.cancel(stack_id, false);
         self.stack_state(&stack, action, COMPLETE, done_reason)
             .await
+    }
+
+    /// Deletes one resource of a stack being deleted, with what a failed update
+    /// replaced and what an interrupted create made; `Some(reason)` when the
+    /// delete failed (recorded on the resource).
+    async fn delete_one(
+        &self,
+        cloud: &Cloud,
+        ctx: &RequestContext,
+        stack: &Stack,
+        mut r: Resource,
+        deadline: tokio::time::Instant,
+    ) -> ApiResult<Option<String>> {
+        // What a failed update replaced but had not yet deleted goes too.
+        if !r.replaced_id.is_empty() {
+            let old = r.replaced_id.clone();
+            if let Err(e) = self
+                .delete_resource(cloud, ctx, stack, &r.kind, &old, deadline)
+                .await
+            {
+                tracing::warn!(error = %e, resource = %r.name, id = %old, "could not delete a replaced resource");
+            }
+        }
+        if r.physical_id.is_empty() && !r.intent.is_empty() {
+            adopt_intended(cloud, ctx, &mut r).await;
+        }
+        if r.physical_id.is_empty() {
+            // Never created (INIT, or a create that failed before the call
+            // returned an id): nothing to remove.
+            if r.action != INIT {
+                r.action = DELETE.into();
+                r.status = COMPLETE.into();
+                self.record(stack, &r, "state changed").await?;
+            }
+            return Ok(None);
+        }
+        r.action = DELETE.into();
+        r.status = IN_PROGRESS.into();
+        r.updated_at = Some(store::now());
+        self.record(stack, &r, "state changed").await?;
+        match self
+            .delete_resource(cloud, ctx, stack, &r.kind, &r.physical_id, deadline)
+            .await
+        {
+            Ok(()) => {
+                r.status = COMPLETE.into();
+                r.status_reason = "state changed".into();
+                self.record(stack, &r, "state changed").await?;
+                Ok(None)
+            }
+            Err(e) => {
+                let reason = format!("{}: resources.{}: {}", error_type(&e), r.name, e);
+                r.status = FAILED.into();
+                r.status_reason = reason.clone();
+                self.record(stack, &r, &reason).await?;
+                Ok(Some(reason))
+            }
+        }
     }
 
     /// After a restart: a delete or rollback resumes (deletes are idempotent); a
@@ -905,47 +931,74 @@ impl OrchestrationService {
                     resumed += 1;
                 }
                 _ => {
-                    self.settle_intents(cloud, &stack).await?;
-                    let current = self.resources_of(&stack.id).await?;
-                    let lost: Vec<Resource> = current
-                        .values()
-                        .filter(|r| {
-                            r.status == IN_PROGRESS
-                                && r.physical_id.is_empty()
-                                && r.intent.is_empty()
-                        })
-                        .cloned()
-                        .collect();
-                    if lost.is_empty() {
-                        let op = if stack.action == UPDATE {
-                            Op::Update
-                        } else {
-                            Op::Create
-                        };
-                        self.spawn(cloud.clone(), stack.id.clone(), op);
+                    if self.recover_create(cloud, &stack).await? {
                         resumed += 1;
-                        continue;
+                    } else {
+                        failed += 1;
                     }
-                    let reason = "Engine restarted while the resource was being created";
-                    for mut r in lost {
-                        r.status = FAILED.into();
-                        r.status_reason = reason.into();
-                        self.record(&stack, &r, reason).await?;
-                    }
-                    let why = format!("Resource {} failed: {reason}", stack.action);
-                    self.stack_state(&stack, &stack.action, FAILED, &why)
-                        .await?;
-                    if !stack.disable_rollback && stack.action == CREATE {
-                        self.stack_state(&stack, "ROLLBACK", IN_PROGRESS, &why)
-                            .await?;
-                        self.spawn(cloud.clone(), stack.id.clone(), Op::Rollback);
-                    }
-                    failed += 1;
                 }
             }
         }
         Ok((resumed, failed))
     }
+
+    /// Recovers a create or update: resumed (`true`) when every interrupted
+    /// resource has a recorded physical id or intent; otherwise those fail, and
+    /// so does the stack, rolling back a create when the stack asked for it.
+    async fn recover_create(&self, cloud: &Cloud, stack: &Stack) -> ApiResult<bool> {
+        self.settle_intents(cloud, stack).await?;
+        let current = self.resources_of(&stack.id).await?;
+        let lost: Vec<Resource> = current
+            .values()
+            .filter(|r| r.status == IN_PROGRESS && r.physical_id.is_empty() && r.intent.is_empty())
+            .cloned()
+            .collect();
+        if lost.is_empty() {
+            let op = if stack.action == UPDATE {
+                Op::Update
+            } else {
+                Op::Create
+            };
+            self.spawn(cloud.clone(), stack.id.clone(), op);
+            return Ok(true);
+        }
+        let reason = "Engine restarted while the resource was being created";
+        for mut r in lost {
+            r.status = FAILED.into();
+            r.status_reason = reason.into();
+            self.record(stack, &r, reason).await?;
+        }
+        let why = format!("Resource {} failed: {reason}", stack.action);
+        self.stack_state(stack, &stack.action, FAILED, &why).await?;
+        if !stack.disable_rollback && stack.action == CREATE {
+            self.stack_state(stack, "ROLLBACK", IN_PROGRESS, &why)
+                .await?;
+            self.spawn(cloud.clone(), stack.id.clone(), Op::Rollback);
+        }
+        Ok(false)
+    }
+}
+
+/// A create interrupted before its id was recorded: what it made (found by its
+/// intent) becomes the resource's physical id, so the delete removes it too.
+async fn adopt_intended(cloud: &Cloud, ctx: &RequestContext, r: &mut Resource) {
+    let since = r
+        .updated_at
+        .as_deref()
+        .and_then(|t| crate::http::time::parse(t).ok())
+        .unwrap_or_default();
+    let props = match &r.properties {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    match resources::find_intended(cloud, ctx, &r.kind, &r.intent, since, &props).await {
+        Ok(Some(id)) => r.physical_id = id,
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, resource = %r.name, "could not look for what an interrupted create made")
+        }
+    }
+    r.intent = String::new();
 }
 
 impl OrchestrationService {

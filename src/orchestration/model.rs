@@ -143,6 +143,28 @@ pub(crate) struct Resource {
     pub updated_at: Option<String>,
 }
 
+impl Resource {
+    /// A resource of a stack not yet created (INIT_COMPLETE), made at
+    /// `created_at`.
+    pub(crate) fn init(stack_id: &str, name: String, kind: String, created_at: String) -> Resource {
+        Resource {
+            stack_id: stack_id.to_owned(),
+            name,
+            kind,
+            physical_id: String::new(),
+            action: INIT.into(),
+            status: COMPLETE.into(),
+            status_reason: String::new(),
+            attributes: Value::Object(Map::new()),
+            properties: Value::Object(Map::new()),
+            replaced_id: String::new(),
+            intent: String::new(),
+            created_at,
+            updated_at: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Event {
     pub id: String,

@@ -430,92 +430,129 @@ impl OrchestrationService {
                 .into_iter()
                 .map(|r| (r.name.clone(), r))
                 .collect();
-            let eval = |v: Value| {
-                let (child, current) = (&child, &current);
-                async move { engine::evaluate(cloud, ctx, child, current, &v).await }
+            let view = ChildView {
+                cloud,
+                ctx,
+                child: &child,
+                current: &current,
             };
-            let mut out = Map::new();
             match n {
-                Nested::Group => {
-                    let mut members: Vec<(usize, &Resource)> = current
-                        .values()
-                        .filter_map(|r| r.name.parse::<usize>().ok().map(|i| (i, r)))
-                        .collect();
-                    members.sort_by_key(|(i, _)| *i);
-                    for (attr, next) in wanted {
-                        let v = match attr.as_str() {
-                            "refs" => json!(
-                                members
-                                    .iter()
-                                    .map(|(_, r)| r.physical_id.clone())
-                                    .collect::<Vec<_>>()
-                            ),
-                            "refs_map" => Value::Object(
-                                members
-                                    .iter()
-                                    .map(|(i, r)| (i.to_string(), json!(r.physical_id)))
-                                    .collect(),
-                            ),
-                            "removed_rsrc_list" => json!([]),
-                            "attributes" => {
-                                let Some(x) = next else { continue };
-                                let mut per = Map::new();
-                                for (i, _) in &members {
-                                    per.insert(
-                                        i.to_string(),
-                                        eval(json!({"get_attr": [i.to_string(), x]})).await?,
-                                    );
-                                }
-                                json!({ x: per })
-                            }
-                            a if a.starts_with("resource.") => {
-                                let rest = &a["resource.".len()..];
-                                match (rest.split_once('.'), next) {
-                                    (Some((i, x)), _) => eval(json!({"get_attr": [i, x]})).await?,
-                                    (None, Some(x)) => {
-                                        json!({ x: eval(json!({"get_attr": [rest, x]})).await? })
-                                    }
-                                    (None, None) => eval(json!({"get_resource": rest})).await?,
-                                }
-                            }
-                            other => {
-                                let mut list = Vec::new();
-                                for (i, _) in &members {
-                                    list.push(
-                                        eval(json!({"get_attr": [i.to_string(), other]})).await?,
-                                    );
-                                }
-                                Value::Array(list)
-                            }
-                        };
-                        out.insert(attr.clone(), v);
-                    }
-                }
-                Nested::Template(_) | Nested::Stack => {
-                    let t = child.definition()?;
-                    for (attr, _) in wanted {
-                        let v = match attr.as_str() {
-                            "OS::stack_id" => json!(child.id),
-                            "stack_name" => json!(child.name),
-                            "outputs" => {
-                                let mut all = Map::new();
-                                for (k, o) in &t.outputs {
-                                    all.insert(k.clone(), eval(o.value.clone()).await?);
-                                }
-                                Value::Object(all)
-                            }
-                            other => match t.outputs.get(other) {
-                                Some(o) => eval(o.value.clone()).await?,
-                                None => continue,
-                            },
-                        };
-                        out.insert(attr.clone(), v);
-                    }
-                }
+                Nested::Group => group_attributes(&view, wanted).await,
+                Nested::Template(_) | Nested::Stack => stack_attributes(&view, wanted).await,
             }
-            Ok(out)
         })
     }
+}
+
+/// A child stack as its parent's `get_attr` sees it: expressions evaluated
+/// against the child's resources.
+struct ChildView<'a> {
+    cloud: &'a Cloud,
+    ctx: &'a RequestContext,
+    child: &'a Stack,
+    current: &'a BTreeMap<String, Resource>,
+}
+
+impl ChildView<'_> {
+    async fn eval(&self, v: Value) -> ApiResult<Value> {
+        engine::evaluate(self.cloud, self.ctx, self.child, self.current, &v).await
+    }
+}
+
+/// A group's attributes; its members are the child's resources named by
+/// their index.
+async fn group_attributes(view: &ChildView<'_>, wanted: &Wanted) -> ApiResult<Map<String, Value>> {
+    let mut members: Vec<(usize, &Resource)> = view
+        .current
+        .values()
+        .filter_map(|r| r.name.parse::<usize>().ok().map(|i| (i, r)))
+        .collect();
+    members.sort_by_key(|(i, _)| *i);
+    let mut out = Map::new();
+    for (attr, next) in wanted {
+        if let Some(v) = group_attribute(view, &members, attr, next.as_deref()).await? {
+            out.insert(attr.clone(), v);
+        }
+    }
+    Ok(out)
+}
+
+/// One attribute of a group (`next`: the attribute path's next part); `None`
+/// for `attributes` without the member attribute it needs.
+async fn group_attribute(
+    view: &ChildView<'_>,
+    members: &[(usize, &Resource)],
+    attr: &str,
+    next: Option<&str>,
+) -> ApiResult<Option<Value>> {
+    let v = match attr {
+        "refs" => json!(
+            members
+                .iter()
+                .map(|(_, r)| r.physical_id.clone())
+                .collect::<Vec<_>>()
+        ),
+        "refs_map" => Value::Object(
+            members
+                .iter()
+                .map(|(i, r)| (i.to_string(), json!(r.physical_id)))
+                .collect(),
+        ),
+        "removed_rsrc_list" => json!([]),
+        "attributes" => {
+            let Some(x) = next else { return Ok(None) };
+            let mut per = Map::new();
+            for (i, _) in members {
+                let v = view.eval(json!({"get_attr": [i.to_string(), x]})).await?;
+                per.insert(i.to_string(), v);
+            }
+            json!({ x: per })
+        }
+        a if a.starts_with("resource.") => {
+            let rest = &a["resource.".len()..];
+            match (rest.split_once('.'), next) {
+                (Some((i, x)), _) => view.eval(json!({"get_attr": [i, x]})).await?,
+                (None, Some(x)) => json!({ x: view.eval(json!({"get_attr": [rest, x]})).await? }),
+                (None, None) => view.eval(json!({"get_resource": rest})).await?,
+            }
+        }
+        other => {
+            let mut list = Vec::new();
+            for (i, _) in members {
+                list.push(
+                    view.eval(json!({"get_attr": [i.to_string(), other]}))
+                        .await?,
+                );
+            }
+            Value::Array(list)
+        }
+    };
+    Ok(Some(v))
+}
+
+/// A child stack's attributes: its id and name, and its outputs.
+async fn stack_attributes(view: &ChildView<'_>, wanted: &Wanted) -> ApiResult<Map<String, Value>> {
+    let t = view.child.definition()?;
+    let mut out = Map::new();
+    for (attr, _) in wanted {
+        let v = match attr.as_str() {
+            "OS::stack_id" => json!(view.child.id),
+            "stack_name" => json!(view.child.name),
+            "outputs" => {
+                let mut all = Map::new();
+                for (k, o) in &t.outputs {
+                    all.insert(k.clone(), view.eval(o.value.clone()).await?);
+                }
+                Value::Object(all)
+            }
+            other => match t.outputs.get(other) {
+                Some(o) => view.eval(o.value.clone()).await?,
+                None => continue,
+            },
+        };
+        out.insert(attr.clone(), v);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -225,7 +225,7 @@ const REQUIRED: &[(&str, &[&str])] = &[
 ];
 
 /// Every type name served, for `GET /resource_types`.
-pub(super) fn type_names() -> Vec<&'static str> {
+pub fn type_names() -> Vec<&'static str> {
     let mut out: Vec<&str> = TYPES.iter().map(|(t, _)| *t).collect();
     out.extend([super::nested::GROUP, super::nested::STACK]);
     out.sort_unstable();
@@ -235,7 +235,7 @@ pub(super) fn type_names() -> Vec<&'static str> {
 /// A type's schema for `GET /resource_types/{type}`: its properties (whether
 /// required, whether an update changes them in place, the defaults Heat
 /// documents) and attributes.
-pub(super) fn type_schema(kind: &str) -> Option<Value> {
+pub fn type_schema(kind: &str) -> Option<Value> {
     let props: &[&str] = match kind {
         super::nested::GROUP => super::nested::GROUP_PROPS,
         super::nested::STACK => super::nested::STACK_PROPS,
@@ -295,7 +295,7 @@ pub(super) fn type_schema(kind: &str) -> Option<Value> {
 
 /// The HOT template that makes one resource of a type from parameters, for
 /// `GET /resource_types/{type}/template`.
-pub(super) fn type_template(kind: &str) -> Option<Value> {
+pub fn type_template(kind: &str) -> Option<Value> {
     let schema = type_schema(kind)?;
     let props = schema.get("properties").and_then(Value::as_object)?;
     let attrs = schema.get("attributes").and_then(Value::as_object)?;
@@ -327,7 +327,7 @@ pub(super) fn type_template(kind: &str) -> Option<Value> {
 }
 
 /// Checks a resource's type and property names before anything is created.
-pub(super) fn check_definition(name: &str, kind: &str, props: &Value) -> ApiResult<()> {
+pub fn check_definition(name: &str, kind: &str, props: &Value) -> ApiResult<()> {
     let Some((_, allowed)) = TYPES.iter().find(|(t, _)| *t == kind) else {
         return Err(ApiError::bad_request(format!(
             "Failed to validate: The Resource Type ({kind}) could not be found. (resource {name})"
@@ -350,19 +350,22 @@ pub(super) fn check_definition(name: &str, kind: &str, props: &Value) -> ApiResu
     Ok(())
 }
 
-/// The attributes `get_attr` may name for a type (besides `show`); `None` when
-/// the type takes any.
-pub(super) fn attribute_names(kind: &str) -> Option<&'static [&'static str]> {
-    Some(match kind {
-        "OS::Heat::RandomString" => &["value"],
-        "OS::Heat::Value" => &["value"],
-        "OS::Heat::TestResource" => &["output"],
-        "OS::Heat::SoftwareConfig" | "OS::Heat::CloudConfig" | "OS::Heat::MultipartMime" => {
-            &["config"]
-        }
-        "OS::Heat::WaitConditionHandle" => &["token", "endpoint", "curl_cli", "signal"],
-        "OS::Heat::WaitCondition" => &["data"],
-        "OS::Neutron::Net" => &[
+/// The attributes `get_attr` may name for each type (besides `show`).
+const ATTRIBUTES: &[(&str, &[&str])] = &[
+    ("OS::Heat::RandomString", &["value"]),
+    ("OS::Heat::Value", &["value"]),
+    ("OS::Heat::TestResource", &["output"]),
+    ("OS::Heat::SoftwareConfig", &["config"]),
+    ("OS::Heat::CloudConfig", &["config"]),
+    ("OS::Heat::MultipartMime", &["config"]),
+    (
+        "OS::Heat::WaitConditionHandle",
+        &["token", "endpoint", "curl_cli", "signal"],
+    ),
+    ("OS::Heat::WaitCondition", &["data"]),
+    (
+        "OS::Neutron::Net",
+        &[
             "name",
             "status",
             "subnets",
@@ -372,7 +375,10 @@ pub(super) fn attribute_names(kind: &str) -> Option<&'static [&'static str]> {
             "tenant_id",
             "shared",
         ],
-        "OS::Neutron::Subnet" => &[
+    ),
+    (
+        "OS::Neutron::Subnet",
+        &[
             "name",
             "cidr",
             "gateway_ip",
@@ -384,14 +390,20 @@ pub(super) fn attribute_names(kind: &str) -> Option<&'static [&'static str]> {
             "host_routes",
             "tenant_id",
         ],
-        "OS::Neutron::Router" => &[
+    ),
+    (
+        "OS::Neutron::Router",
+        &[
             "name",
             "status",
             "external_gateway_info",
             "admin_state_up",
             "tenant_id",
         ],
-        "OS::Neutron::Port" => &[
+    ),
+    (
+        "OS::Neutron::Port",
+        &[
             "name",
             "fixed_ips",
             "mac_address",
@@ -405,8 +417,11 @@ pub(super) fn attribute_names(kind: &str) -> Option<&'static [&'static str]> {
             "subnets",
             "network",
         ],
-        "OS::Neutron::SecurityGroup" => &[],
-        "OS::Neutron::FloatingIP" => &[
+    ),
+    ("OS::Neutron::SecurityGroup", &[]),
+    (
+        "OS::Neutron::FloatingIP",
+        &[
             "floating_ip_address",
             "fixed_ip_address",
             "floating_network_id",
@@ -414,8 +429,11 @@ pub(super) fn attribute_names(kind: &str) -> Option<&'static [&'static str]> {
             "router_id",
             "tenant_id",
         ],
-        "OS::Nova::KeyPair" => &["public_key", "private_key"],
-        "OS::Nova::Server" => &[
+    ),
+    ("OS::Nova::KeyPair", &["public_key", "private_key"]),
+    (
+        "OS::Nova::Server",
+        &[
             "first_address",
             "addresses",
             "networks",
@@ -425,7 +443,10 @@ pub(super) fn attribute_names(kind: &str) -> Option<&'static [&'static str]> {
             "accessIPv6",
             "console_urls",
         ],
-        "OS::Cinder::Volume" => &[
+    ),
+    (
+        "OS::Cinder::Volume",
+        &[
             "size",
             "status",
             "display_name",
@@ -438,13 +459,19 @@ pub(super) fn attribute_names(kind: &str) -> Option<&'static [&'static str]> {
             "availability_zone",
             "created_at",
         ],
-        _ => &[],
-    })
+    ),
+];
+
+/// The attributes `get_attr` may name for a type (besides `show`); `None` when
+/// the type takes any.
+pub fn attribute_names(kind: &str) -> Option<&'static [&'static str]> {
+    let names = ATTRIBUTES.iter().find(|(k, _)| *k == kind);
+    Some(names.map_or(&[], |(_, names)| *names))
 }
 
 /// A created resource: its physical id and the attributes known only at create
 /// time (a random string's value, a generated private key).
-pub(super) struct Created {
+pub struct Created {
     pub physical_id: String,
     pub attributes: Map<String, Value>,
 }
@@ -558,7 +585,7 @@ async fn multipart_of(
 }
 
 /// Heat's default physical name: `<stack>-<resource>-<12 random characters>`.
-pub(super) fn physical_name(stack: &str, res: &str) -> String {
+pub fn physical_name(stack: &str, res: &str) -> String {
     format!("{stack}-{res}-{}", random_string(12, LOWER_DIGITS))
 }
 
@@ -760,13 +787,14 @@ async fn flavor_id(
 /// The name a create will give the thing it makes (the `name` property, else
 /// Heat's generated physical name): the intent the engine records before it
 /// calls the service.
-pub(super) fn intent_name(stack_name: &str, res: &str, props: &Map<String, Value>) -> String {
+pub fn intent_name(stack_name: &str, res: &str, props: &Map<String, Value>) -> String {
     s(props, "name").unwrap_or_else(|| physical_name(stack_name, res))
 }
 
 /// Creates one resource from its resolved properties; `physical` is the name
-/// recorded as its intent (see [`intent_name`]).
-pub(super) async fn create(
+/// recorded as its intent (see [`intent_name`]). One function per resource
+/// type, as Heat has one resource plugin per type.
+pub async fn create(
     cloud: &Cloud,
     ctx: &RequestContext,
     physical: &str,
@@ -776,434 +804,585 @@ pub(super) async fn create(
 ) -> ApiResult<Created> {
     let name = || s(props, "name").unwrap_or_else(|| physical.to_owned());
     match kind {
-        "OS::Heat::RandomString" => {
-            let len = props
-                .get("length")
-                .and_then(Value::as_u64)
-                .unwrap_or(32)
-                .min(512) as usize;
-            let chars = match props.get("sequence").and_then(Value::as_str) {
-                Some("lettersdigits") | None => {
-                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-                }
-                Some("letters") => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
-                Some("lowercase") => "abcdefghijklmnopqrstuvwxyz",
-                Some("uppercase") => "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-                Some("digits") => "0123456789",
-                Some("hexdigits") => "0123456789abcdef",
-                Some("octdigits") => "01234567",
-                Some(other) => {
-                    return Err(prop_err(
-                        res,
-                        format!("sequence: \"{other}\" is not an allowed value"),
-                    ));
-                }
-            };
-            let value = random_string(len, chars);
-            let mut c = Created::id(physical.to_owned());
-            c.attributes.insert("value".into(), Value::String(value));
-            Ok(c)
-        }
-        "OS::Heat::Value" => {
-            let mut c = Created::id(physical.to_owned());
-            c.attributes.insert(
-                "value".into(),
-                props.get("value").cloned().unwrap_or(Value::Null),
-            );
-            Ok(c)
-        }
+        "OS::Heat::RandomString" => random_string_create(physical, res, props),
+        "OS::Heat::Value" => Ok(value_create(physical, props)),
         "OS::Heat::None" => Ok(Created::id(physical.to_owned())),
-        "OS::Heat::SoftwareConfig" => {
-            let input = crate::orchestration::software::ConfigCreate {
-                name: Some(physical.to_owned()),
-                group: s(props, "group"),
-                config: props.get("config").cloned(),
-                inputs: props.get("inputs").and_then(Value::as_array).cloned(),
-                outputs: props.get("outputs").and_then(Value::as_array).cloned(),
-                options: props.get("options").and_then(Value::as_object).cloned(),
-            };
-            let sc = cloud.orchestration.config_create(ctx, input).await?;
-            let mut c = Created::id(sc.id);
-            c.attributes
-                .insert("config".into(), Value::String(sc.config));
-            Ok(c)
-        }
-        // A cloud-config as Heat writes it: the `#cloud-config` line, then the
-        // property as YAML.
-        "OS::Heat::CloudConfig" => {
-            let cc = props
-                .get("cloud_config")
-                .cloned()
-                .unwrap_or_else(|| json!({}));
-            if !cc.is_object() {
-                return Err(prop_err(res, "cloud_config: Value must be a map"));
-            }
-            let yaml = serde_yaml_ng::to_string(&cc).map_err(|e| prop_err(res, e))?;
-            config_resource(cloud, ctx, physical, None, format!("#cloud-config\n{yaml}")).await
-        }
+        "OS::Heat::SoftwareConfig" => software_config_create(cloud, ctx, physical, props).await,
+        "OS::Heat::CloudConfig" => cloud_config_create(cloud, ctx, physical, res, props).await,
         "OS::Heat::MultipartMime" => {
             let text = multipart_of(cloud, ctx, res, props).await?;
             config_resource(cloud, ctx, physical, s(props, "group"), text).await
         }
-        // The handle's properties are checked here; its credential (whose id
-        // is the handle's and names its signals), token and URLs are made by
-        // the engine, which knows the stack.
-        "OS::Heat::WaitConditionHandle" => {
-            match s(props, "signal_transport").as_deref() {
-                None | Some("TOKEN_SIGNAL") => {}
-                Some(other) => {
-                    return Err(prop_err(
-                        res,
-                        format!(
-                            "signal_transport: \"{other}\" is not supported (only TOKEN_SIGNAL)"
-                        ),
-                    ));
-                }
-            }
-            Ok(Created::id(uuid::Uuid::new_v4().to_string()))
-        }
+        "OS::Heat::WaitConditionHandle" => wait_condition_handle_create(res, props),
         // The wait itself is the engine's (`wait_ready` of the stack's run).
         "OS::Heat::WaitCondition" => Ok(Created::id(physical.to_owned())),
-        "OS::Heat::TestResource" => {
-            test_resource_wait(props, "create").await;
-            if props
-                .get("fail")
-                .is_some_and(crate::orchestration::template::truth)
-            {
-                return Err(ApiError::Conflict(
-                    "Test Resource failed TestResource".into(),
-                ));
-            }
-            let mut c = Created::id(physical.to_owned());
-            c.attributes = internal_attributes(kind, props).unwrap_or_default();
-            Ok(c)
-        }
-        "OS::Neutron::Net" => {
-            let mut body = pick(
-                props,
-                &[
-                    "admin_state_up",
-                    "shared",
-                    "port_security_enabled",
-                    "dns_domain",
-                    "tags",
-                    "mtu",
-                ],
-            );
-            body.insert("name".into(), Value::String(name()));
-            if let Some(Value::Object(vs)) = props.get("value_specs") {
-                body.extend(vs.clone());
-            }
-            let input = typed(res, Value::Object(body))?;
-            Ok(Created::id(
-                cloud.network.network_create(ctx, input).await?.std.id,
-            ))
-        }
-        "OS::Neutron::Subnet" => {
-            let net = s(props, "network")
-                .or_else(|| s(props, "network_id"))
-                .ok_or_else(|| prop_err(res, "Property network not assigned"))?;
-            let mut body = pick(
-                props,
-                &[
-                    "cidr",
-                    "ip_version",
-                    "gateway_ip",
-                    "enable_dhcp",
-                    "dns_nameservers",
-                    "allocation_pools",
-                    "host_routes",
-                    "prefixlen",
-                    "ipv6_ra_mode",
-                    "ipv6_address_mode",
-                    "tags",
-                ],
-            );
-            body.insert("name".into(), Value::String(name()));
-            body.insert(
-                "network_id".into(),
-                Value::String(network_id(cloud, ctx, res, &net).await?),
-            );
-            body.entry("ip_version").or_insert(json!(4));
-            if let Some(p) = s(props, "subnetpool") {
-                body.insert("subnetpool_id".into(), Value::String(p));
-            }
-            if let Some(Value::Object(vs)) = props.get("value_specs") {
-                body.extend(vs.clone());
-            }
-            let input = typed(res, Value::Object(body))?;
-            Ok(Created::id(
-                cloud.network.subnet_create(ctx, input).await?.std.id,
-            ))
-        }
-        "OS::Neutron::Router" => {
-            let mut body = pick(props, &["admin_state_up", "tags"]);
-            body.insert("name".into(), Value::String(name()));
-            if let Some(Value::Object(gw)) = props.get("external_gateway_info") {
-                let net = s(gw, "network")
-                    .or_else(|| s(gw, "network_id"))
-                    .ok_or_else(|| prop_err(res, "external_gateway_info needs a network"))?;
-                let mut g = pick(gw, &["enable_snat"]);
-                g.insert(
-                    "network_id".into(),
-                    Value::String(network_id(cloud, ctx, res, &net).await?),
-                );
-                body.insert("external_gateway_info".into(), Value::Object(g));
-            }
-            if let Some(Value::Object(vs)) = props.get("value_specs") {
-                body.extend(vs.clone());
-            }
-            let input = typed(res, Value::Object(body))?;
-            Ok(Created::id(
-                cloud.network.router_create(ctx, input).await?.std.id,
-            ))
-        }
-        "OS::Neutron::RouterInterface" => {
-            let router = s(props, "router")
-                .or_else(|| s(props, "router_id"))
-                .ok_or_else(|| prop_err(res, "Property router not assigned"))?;
-            let router = router_id(cloud, ctx, res, &router).await?;
-            let (key, req) = if let Some(sub) = s(props, "subnet").or_else(|| s(props, "subnet_id"))
-            {
-                let sub = subnet_id(cloud, ctx, res, &sub).await?;
-                (format!("subnet_id={sub}"), json!({"subnet_id": sub}))
-            } else if let Some(port) = s(props, "port").or_else(|| s(props, "port_id")) {
-                (format!("port_id={port}"), json!({"port_id": port}))
-            } else {
-                return Err(prop_err(
-                    res,
-                    "At least one of the following properties must be specified: subnet, port.",
-                ));
-            };
-            cloud
-                .network
-                .router_add_interface(ctx, router.clone(), typed(res, req)?)
-                .await?;
-            Ok(Created::id(format!("{router}:{key}")))
-        }
-        "OS::Neutron::Port" => {
-            let net = s(props, "network")
-                .or_else(|| s(props, "network_id"))
-                .ok_or_else(|| prop_err(res, "Property network not assigned"))?;
-            let mut body = pick(
-                props,
-                &[
-                    "mac_address",
-                    "admin_state_up",
-                    "port_security_enabled",
-                    "allowed_address_pairs",
-                    "device_id",
-                    "device_owner",
-                    "binding:vnic_type",
-                    "tags",
-                    "dns_name",
-                ],
-            );
-            body.insert("name".into(), Value::String(name()));
-            body.insert(
-                "network_id".into(),
-                Value::String(network_id(cloud, ctx, res, &net).await?),
-            );
-            if let Some(Value::Array(ips)) = props.get("fixed_ips") {
-                let mut out = Vec::new();
-                for ip in ips {
-                    let Value::Object(ip) = ip else {
-                        return Err(prop_err(res, "fixed_ips must be a list of maps"));
-                    };
-                    let mut o = Map::new();
-                    if let Some(sub) = s(ip, "subnet").or_else(|| s(ip, "subnet_id")) {
-                        o.insert(
-                            "subnet_id".into(),
-                            Value::String(subnet_id(cloud, ctx, res, &sub).await?),
-                        );
-                    }
-                    if let Some(a) = s(ip, "ip_address") {
-                        o.insert("ip_address".into(), Value::String(a));
-                    }
-                    out.push(Value::Object(o));
-                }
-                body.insert("fixed_ips".into(), Value::Array(out));
-            }
-            if let Some(g) = props.get("security_groups").filter(|v| !v.is_null()) {
-                body.insert(
-                    "security_groups".into(),
-                    json!(security_group_ids(cloud, ctx, res, g).await?),
-                );
-            }
-            if let Some(Value::Object(vs)) = props.get("value_specs") {
-                body.extend(vs.clone());
-            }
-            let input = typed(res, Value::Object(body))?;
-            Ok(Created::id(
-                cloud.network.port_create(ctx, input).await?.std.id,
-            ))
-        }
-        "OS::Neutron::SecurityGroup" => {
-            let mut body = pick(props, &["description"]);
-            body.insert("name".into(), Value::String(name()));
-            let sg = cloud
-                .network
-                .security_group_create(ctx, typed(res, Value::Object(body))?)
-                .await?;
-            let id = sg.std.id.clone();
-            if let Some(Value::Array(rules)) = props.get("rules") {
-                for r in rules {
-                    let Value::Object(r) = r else {
-                        return Err(prop_err(res, "rules must be a list of maps"));
-                    };
-                    if let Err(e) = add_rule(cloud, ctx, res, &id, r).await {
-                        // The group was created: remove it so nothing is left behind.
-                        if let Err(de) = cloud.network.security_group_delete(ctx, id.clone()).await
-                        {
-                            tracing::warn!(error = %de, group = %id, "could not remove a half-created security group");
-                        }
-                        return Err(e);
-                    }
-                }
-            }
-            Ok(Created::id(id))
-        }
+        "OS::Heat::TestResource" => test_resource_create(physical, kind, props).await,
+        "OS::Neutron::Net" => net_create(cloud, ctx, res, name(), props).await,
+        "OS::Neutron::Subnet" => subnet_create(cloud, ctx, res, name(), props).await,
+        "OS::Neutron::Router" => router_create(cloud, ctx, res, name(), props).await,
+        "OS::Neutron::RouterInterface" => router_interface_create(cloud, ctx, res, props).await,
+        "OS::Neutron::Port" => port_create(cloud, ctx, res, name(), props).await,
+        "OS::Neutron::SecurityGroup" => security_group_create(cloud, ctx, res, name(), props).await,
         "OS::Neutron::SecurityGroupRule" => {
-            let sg = s(props, "security_group")
-                .ok_or_else(|| prop_err(res, "Property security_group not assigned"))?;
-            let sg = security_group_ids(cloud, ctx, res, &json!([sg]))
-                .await?
-                .remove(0);
-            let mut r = props.clone();
-            if let Some(g) = s(props, "remote_group") {
-                r.insert("remote_group_id".into(), Value::String(g));
-            }
-            r.remove("security_group");
-            r.remove("remote_group");
-            Ok(Created::id(add_rule(cloud, ctx, res, &sg, &r).await?))
+            security_group_rule_create(cloud, ctx, res, props).await
         }
-        "OS::Neutron::FloatingIP" => {
-            let net = s(props, "floating_network")
-                .or_else(|| s(props, "floating_network_id"))
-                .ok_or_else(|| prop_err(res, "Property floating_network not assigned"))?;
-            let mut body = pick(
-                props,
-                &["port_id", "fixed_ip_address", "floating_ip_address"],
-            );
-            body.insert(
-                "floating_network_id".into(),
-                Value::String(network_id(cloud, ctx, res, &net).await?),
-            );
-            if let Some(sub) = s(props, "floating_subnet") {
-                body.insert(
-                    "subnet_id".into(),
-                    Value::String(subnet_id(cloud, ctx, res, &sub).await?),
-                );
-            }
-            let input = typed(res, Value::Object(body))?;
-            Ok(Created::id(
-                cloud.network.floating_ip_create(ctx, input).await?.std.id,
-            ))
-        }
+        "OS::Neutron::FloatingIP" => floating_ip_create(cloud, ctx, res, props).await,
         "OS::Neutron::FloatingIPAssociation" => {
-            let fip = s(props, "floatingip_id")
-                .ok_or_else(|| prop_err(res, "Property floatingip_id not assigned"))?;
-            let body = pick(props, &["port_id", "fixed_ip_address"]);
-            cloud
-                .network
-                .floating_ip_update(ctx, fip.clone(), typed(res, Value::Object(body))?, None)
-                .await?;
-            Ok(Created::id(fip))
+            floating_ip_association_create(cloud, ctx, res, props).await
         }
-        "OS::Nova::KeyPair" => {
-            let name =
-                s(props, "name").ok_or_else(|| prop_err(res, "Property name not assigned"))?;
-            let req = crate::compute::keypairs::KeypairCreate {
-                name: name.clone(),
-                public_key: s(props, "public_key"),
-                key_type: s(props, "type").unwrap_or_else(|| "ssh".into()),
-                user_id: None,
-                // Heat generates key pairs, which Nova allows below 2.92 only.
-                with_at_dot: false,
-            };
-            let (kp, private) = cloud.compute.keypair_create(ctx, req).await?;
-            let mut c = Created::id(name);
-            c.attributes
-                .insert("public_key".into(), Value::String(kp.public_key));
-            let save = props
-                .get("save_private_key")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            c.attributes.insert(
-                "private_key".into(),
-                Value::String(if save {
-                    private.unwrap_or_default()
-                } else {
-                    String::new()
-                }),
-            );
-            Ok(c)
-        }
+        "OS::Nova::KeyPair" => keypair_create(cloud, ctx, res, props).await,
         "OS::Nova::Server" => server_create(cloud, ctx, res, name(), props).await,
-        "OS::Cinder::Volume" => {
-            let size = props.get("size").and_then(|v| {
-                v.as_i64()
-                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            });
-            let image = match s(props, "image") {
-                Some(i) => Some(image_id(cloud, ctx, res, &i).await?),
-                None => None,
-            };
-            let metadata = match props.get("metadata") {
-                Some(Value::Object(m)) => m
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            v.as_str().map(str::to_owned).unwrap_or(v.to_string()),
-                        )
-                    })
-                    .collect(),
-                _ => Default::default(),
-            };
-            let req = crate::volume::facade::VolumeCreate {
-                size: size.unwrap_or(0),
-                name: Some(name()),
-                description: s(props, "description"),
-                volume_type: s(props, "volume_type"),
-                availability_zone: s(props, "availability_zone"),
-                metadata,
-                multiattach: false,
-                snapshot_id: s(props, "snapshot_id"),
-                source_volid: s(props, "source_volid"),
-                image_ref: image,
-                group_id: None,
-            };
-            Ok(Created::id(cloud.volume.volume_create(ctx, req).await?.id))
-        }
-        "OS::Cinder::VolumeAttachment" => {
-            let server = s(props, "instance_uuid")
-                .ok_or_else(|| prop_err(res, "Property instance_uuid not assigned"))?;
-            let volume = s(props, "volume_id")
-                .ok_or_else(|| prop_err(res, "Property volume_id not assigned"))?;
-            // Through the compute facade, as Heat goes through Nova: the guest
-            // gets the disk hot-plugged.
-            cloud
-                .compute
-                .volume_attach(
-                    ctx,
-                    server.clone(),
-                    volume.clone(),
-                    s(props, "mountpoint"),
-                    format!("req-{}", uuid::Uuid::new_v4()),
-                    // Heat calls Nova at a microversion past 2.20, where a shelved
-                    // server takes volumes too.
-                    true,
-                    // OS::Cinder::VolumeAttachment leaves the volume behind.
-                    false,
-                )
-                .await?;
-            Ok(Created::id(format!("{server}:{volume}")))
-        }
+        "OS::Cinder::Volume" => volume_create(cloud, ctx, res, name(), props).await,
+        "OS::Cinder::VolumeAttachment" => volume_attachment_create(cloud, ctx, res, props).await,
         other => Err(ApiError::bad_request(format!(
             "The Resource Type ({other}) could not be found."
         ))),
     }
+}
+
+/// `OS::Heat::RandomString`: `length` characters (at most 512) drawn from the
+/// named `sequence`.
+fn random_string_create(
+    physical: &str,
+    res: &str,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let len = props
+        .get("length")
+        .and_then(Value::as_u64)
+        .unwrap_or(32)
+        .min(512) as usize;
+    let chars = match props.get("sequence").and_then(Value::as_str) {
+        Some("lettersdigits") | None => {
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+        }
+        Some("letters") => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+        Some("lowercase") => "abcdefghijklmnopqrstuvwxyz",
+        Some("uppercase") => "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        Some("digits") => "0123456789",
+        Some("hexdigits") => "0123456789abcdef",
+        Some("octdigits") => "01234567",
+        Some(other) => {
+            return Err(prop_err(
+                res,
+                format!("sequence: \"{other}\" is not an allowed value"),
+            ));
+        }
+    };
+    let value = random_string(len, chars);
+    let mut c = Created::id(physical.to_owned());
+    c.attributes.insert("value".into(), Value::String(value));
+    Ok(c)
+}
+
+/// `OS::Heat::Value`: its `value` property as its `value` attribute.
+fn value_create(physical: &str, props: &Map<String, Value>) -> Created {
+    let mut c = Created::id(physical.to_owned());
+    c.attributes.insert(
+        "value".into(),
+        props.get("value").cloned().unwrap_or(Value::Null),
+    );
+    c
+}
+
+/// `OS::Heat::SoftwareConfig`: a software config with the properties as given.
+async fn software_config_create(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    physical: &str,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let input = crate::orchestration::software::ConfigCreate {
+        name: Some(physical.to_owned()),
+        group: s(props, "group"),
+        config: props.get("config").cloned(),
+        inputs: props.get("inputs").and_then(Value::as_array).cloned(),
+        outputs: props.get("outputs").and_then(Value::as_array).cloned(),
+        options: props.get("options").and_then(Value::as_object).cloned(),
+    };
+    let sc = cloud.orchestration.config_create(ctx, input).await?;
+    let mut c = Created::id(sc.id);
+    c.attributes
+        .insert("config".into(), Value::String(sc.config));
+    Ok(c)
+}
+
+/// `OS::Heat::CloudConfig`: a cloud-config as Heat writes it, the
+/// `#cloud-config` line, then the property as YAML.
+async fn cloud_config_create(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    physical: &str,
+    res: &str,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let cc = props
+        .get("cloud_config")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    if !cc.is_object() {
+        return Err(prop_err(res, "cloud_config: Value must be a map"));
+    }
+    let yaml = serde_yaml_ng::to_string(&cc).map_err(|e| prop_err(res, e))?;
+    config_resource(cloud, ctx, physical, None, format!("#cloud-config\n{yaml}")).await
+}
+
+/// `OS::Heat::WaitConditionHandle`: only its properties are checked here; its
+/// credential (whose id is the handle's and names its signals), token and URLs
+/// are made by the engine, which knows the stack.
+fn wait_condition_handle_create(res: &str, props: &Map<String, Value>) -> ApiResult<Created> {
+    match s(props, "signal_transport").as_deref() {
+        None | Some("TOKEN_SIGNAL") => Ok(Created::id(uuid::Uuid::new_v4().to_string())),
+        Some(other) => Err(prop_err(
+            res,
+            format!("signal_transport: \"{other}\" is not supported (only TOKEN_SIGNAL)"),
+        )),
+    }
+}
+
+/// `OS::Heat::TestResource`: waits as asked, then fails when `fail` is set.
+async fn test_resource_create(
+    physical: &str,
+    kind: &str,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    test_resource_wait(props, "create").await;
+    test_resource_fail(props)?;
+    let mut c = Created::id(physical.to_owned());
+    c.attributes = internal_attributes(kind, props).unwrap_or_default();
+    Ok(c)
+}
+
+/// The failure a test resource was told (`fail: true`) to report.
+fn test_resource_fail(props: &Map<String, Value>) -> ApiResult<()> {
+    if props
+        .get("fail")
+        .is_some_and(crate::orchestration::template::truth)
+    {
+        return Err(ApiError::Conflict(
+            "Test Resource failed TestResource".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A property given by name or by id (`network` or `network_id`), else the
+/// fault Heat gives for the missing property.
+fn named_or_id(res: &str, props: &Map<String, Value>, key: &str) -> ApiResult<String> {
+    s(props, key)
+        .or_else(|| s(props, &format!("{key}_id")))
+        .ok_or_else(|| prop_err(res, format!("Property {key} not assigned")))
+}
+
+/// Adds `value_specs`, Heat's pass-through of extra Neutron attributes.
+fn add_value_specs(body: &mut Map<String, Value>, props: &Map<String, Value>) {
+    if let Some(Value::Object(vs)) = props.get("value_specs") {
+        body.extend(vs.clone());
+    }
+}
+
+/// A property value as text: strings as they are, anything else as JSON.
+fn text_of(v: &Value) -> String {
+    v.as_str().map(str::to_owned).unwrap_or(v.to_string())
+}
+
+/// `OS::Neutron::Net`.
+async fn net_create(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    name: String,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let mut body = pick(
+        props,
+        &[
+            "admin_state_up",
+            "shared",
+            "port_security_enabled",
+            "dns_domain",
+            "tags",
+            "mtu",
+        ],
+    );
+    body.insert("name".into(), Value::String(name));
+    add_value_specs(&mut body, props);
+    let input = typed(res, Value::Object(body))?;
+    Ok(Created::id(
+        cloud.network.network_create(ctx, input).await?.std.id,
+    ))
+}
+
+/// `OS::Neutron::Subnet`, on a network given by name or id.
+async fn subnet_create(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    name: String,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let net = named_or_id(res, props, "network")?;
+    let mut body = pick(
+        props,
+        &[
+            "cidr",
+            "ip_version",
+            "gateway_ip",
+            "enable_dhcp",
+            "dns_nameservers",
+            "allocation_pools",
+            "host_routes",
+            "prefixlen",
+            "ipv6_ra_mode",
+            "ipv6_address_mode",
+            "tags",
+        ],
+    );
+    body.insert("name".into(), Value::String(name));
+    body.insert(
+        "network_id".into(),
+        Value::String(network_id(cloud, ctx, res, &net).await?),
+    );
+    body.entry("ip_version").or_insert(json!(4));
+    if let Some(p) = s(props, "subnetpool") {
+        body.insert("subnetpool_id".into(), Value::String(p));
+    }
+    add_value_specs(&mut body, props);
+    let input = typed(res, Value::Object(body))?;
+    Ok(Created::id(
+        cloud.network.subnet_create(ctx, input).await?.std.id,
+    ))
+}
+
+/// `OS::Neutron::Router`, with its external gateway's network by name or id.
+async fn router_create(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    name: String,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let mut body = pick(props, &["admin_state_up", "tags"]);
+    body.insert("name".into(), Value::String(name));
+    if let Some(Value::Object(gw)) = props.get("external_gateway_info") {
+        let net = s(gw, "network")
+            .or_else(|| s(gw, "network_id"))
+            .ok_or_else(|| prop_err(res, "external_gateway_info needs a network"))?;
+        let mut g = pick(gw, &["enable_snat"]);
+        g.insert(
+            "network_id".into(),
+            Value::String(network_id(cloud, ctx, res, &net).await?),
+        );
+        body.insert("external_gateway_info".into(), Value::Object(g));
+    }
+    add_value_specs(&mut body, props);
+    let input = typed(res, Value::Object(body))?;
+    Ok(Created::id(
+        cloud.network.router_create(ctx, input).await?.std.id,
+    ))
+}
+
+/// `OS::Neutron::RouterInterface`: a subnet or a port plugged into a router;
+/// its id is `<router>:subnet_id=<id>` or `<router>:port_id=<id>`.
+async fn router_interface_create(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let router = named_or_id(res, props, "router")?;
+    let router = router_id(cloud, ctx, res, &router).await?;
+    let (key, req) = if let Some(sub) = s(props, "subnet").or_else(|| s(props, "subnet_id")) {
+        let sub = subnet_id(cloud, ctx, res, &sub).await?;
+        (format!("subnet_id={sub}"), json!({"subnet_id": sub}))
+    } else if let Some(port) = s(props, "port").or_else(|| s(props, "port_id")) {
+        (format!("port_id={port}"), json!({"port_id": port}))
+    } else {
+        return Err(prop_err(
+            res,
+            "At least one of the following properties must be specified: subnet, port.",
+        ));
+    };
+    cloud
+        .network
+        .router_add_interface(ctx, router.clone(), typed(res, req)?)
+        .await?;
+    Ok(Created::id(format!("{router}:{key}")))
+}
+
+/// `OS::Neutron::Port`, its network, subnets and security groups by name or id.
+async fn port_create(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    name: String,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let net = named_or_id(res, props, "network")?;
+    let mut body = pick(
+        props,
+        &[
+            "mac_address",
+            "admin_state_up",
+            "port_security_enabled",
+            "allowed_address_pairs",
+            "device_id",
+            "device_owner",
+            "binding:vnic_type",
+            "tags",
+            "dns_name",
+        ],
+    );
+    body.insert("name".into(), Value::String(name));
+    body.insert(
+        "network_id".into(),
+        Value::String(network_id(cloud, ctx, res, &net).await?),
+    );
+    if let Some(Value::Array(ips)) = props.get("fixed_ips") {
+        body.insert(
+            "fixed_ips".into(),
+            Value::Array(port_fixed_ips(cloud, ctx, res, ips).await?),
+        );
+    }
+    if let Some(g) = props.get("security_groups").filter(|v| !v.is_null()) {
+        body.insert(
+            "security_groups".into(),
+            json!(security_group_ids(cloud, ctx, res, g).await?),
+        );
+    }
+    add_value_specs(&mut body, props);
+    let input = typed(res, Value::Object(body))?;
+    Ok(Created::id(
+        cloud.network.port_create(ctx, input).await?.std.id,
+    ))
+}
+
+/// A port's `fixed_ips` as Neutron takes them, subnets named or by id.
+async fn port_fixed_ips(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    ips: &[Value],
+) -> ApiResult<Vec<Value>> {
+    let mut out = Vec::new();
+    for ip in ips {
+        let Value::Object(ip) = ip else {
+            return Err(prop_err(res, "fixed_ips must be a list of maps"));
+        };
+        let mut o = Map::new();
+        if let Some(sub) = s(ip, "subnet").or_else(|| s(ip, "subnet_id")) {
+            o.insert(
+                "subnet_id".into(),
+                Value::String(subnet_id(cloud, ctx, res, &sub).await?),
+            );
+        }
+        if let Some(a) = s(ip, "ip_address") {
+            o.insert("ip_address".into(), Value::String(a));
+        }
+        out.push(Value::Object(o));
+    }
+    Ok(out)
+}
+
+/// `OS::Neutron::SecurityGroup` and its `rules`; a group whose rules cannot all
+/// be added is removed, so nothing is left behind.
+async fn security_group_create(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    name: String,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let mut body = pick(props, &["description"]);
+    body.insert("name".into(), Value::String(name));
+    let sg = cloud
+        .network
+        .security_group_create(ctx, typed(res, Value::Object(body))?)
+        .await?;
+    let id = sg.std.id.clone();
+    if let Some(Value::Array(rules)) = props.get("rules") {
+        for r in rules {
+            let Value::Object(r) = r else {
+                return Err(prop_err(res, "rules must be a list of maps"));
+            };
+            if let Err(e) = add_rule(cloud, ctx, res, &id, r).await {
+                if let Err(de) = cloud.network.security_group_delete(ctx, id.clone()).await {
+                    tracing::warn!(error = %de, group = %id, "could not remove a half-created security group");
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(Created::id(id))
+}
+
+/// `OS::Neutron::SecurityGroupRule`, its group and remote group by name or id.
+async fn security_group_rule_create(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let sg = s(props, "security_group")
+        .ok_or_else(|| prop_err(res, "Property security_group not assigned"))?;
+    let sg = security_group_ids(cloud, ctx, res, &json!([sg]))
+        .await?
+        .remove(0);
+    let mut r = props.clone();
+    if let Some(g) = s(props, "remote_group") {
+        r.insert("remote_group_id".into(), Value::String(g));
+    }
+    r.remove("security_group");
+    r.remove("remote_group");
+    Ok(Created::id(add_rule(cloud, ctx, res, &sg, &r).await?))
+}
+
+/// `OS::Neutron::FloatingIP` on an external network (and subnet) by name or id.
+async fn floating_ip_create(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let net = named_or_id(res, props, "floating_network")?;
+    let mut body = pick(
+        props,
+        &["port_id", "fixed_ip_address", "floating_ip_address"],
+    );
+    body.insert(
+        "floating_network_id".into(),
+        Value::String(network_id(cloud, ctx, res, &net).await?),
+    );
+    if let Some(sub) = s(props, "floating_subnet") {
+        body.insert(
+            "subnet_id".into(),
+            Value::String(subnet_id(cloud, ctx, res, &sub).await?),
+        );
+    }
+    let input = typed(res, Value::Object(body))?;
+    Ok(Created::id(
+        cloud.network.floating_ip_create(ctx, input).await?.std.id,
+    ))
+}
+
+/// `OS::Neutron::FloatingIPAssociation`: the floating IP's id, now on a port.
+async fn floating_ip_association_create(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let fip = s(props, "floatingip_id")
+        .ok_or_else(|| prop_err(res, "Property floatingip_id not assigned"))?;
+    let body = pick(props, &["port_id", "fixed_ip_address"]);
+    cloud
+        .network
+        .floating_ip_update(ctx, fip.clone(), typed(res, Value::Object(body))?, None)
+        .await?;
+    Ok(Created::id(fip))
+}
+
+/// `OS::Nova::KeyPair`: its public key, and its private key when
+/// `save_private_key` asks for it.
+async fn keypair_create(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let name = s(props, "name").ok_or_else(|| prop_err(res, "Property name not assigned"))?;
+    let req = crate::compute::keypairs::KeypairCreate {
+        name: name.clone(),
+        public_key: s(props, "public_key"),
+        key_type: s(props, "type").unwrap_or_else(|| "ssh".into()),
+        user_id: None,
+        // Heat generates key pairs, which Nova allows below 2.92 only.
+        with_at_dot: false,
+    };
+    let (kp, private) = cloud.compute.keypair_create(ctx, req).await?;
+    let mut c = Created::id(name);
+    c.attributes
+        .insert("public_key".into(), Value::String(kp.public_key));
+    let save = props
+        .get("save_private_key")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    c.attributes.insert(
+        "private_key".into(),
+        Value::String(if save {
+            private.unwrap_or_default()
+        } else {
+            String::new()
+        }),
+    );
+    Ok(c)
+}
+
+/// `OS::Cinder::Volume`, from an image by name or id, a snapshot or a volume.
+async fn volume_create(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    name: String,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let size = props.get("size").and_then(|v| {
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    });
+    let image = match s(props, "image") {
+        Some(i) => Some(image_id(cloud, ctx, res, &i).await?),
+        None => None,
+    };
+    let metadata = match props.get("metadata") {
+        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), text_of(v))).collect(),
+        _ => Default::default(),
+    };
+    let req = crate::volume::facade::VolumeCreate {
+        size: size.unwrap_or(0),
+        name: Some(name),
+        description: s(props, "description"),
+        volume_type: s(props, "volume_type"),
+        availability_zone: s(props, "availability_zone"),
+        metadata,
+        multiattach: false,
+        snapshot_id: s(props, "snapshot_id"),
+        source_volid: s(props, "source_volid"),
+        image_ref: image,
+        group_id: None,
+    };
+    Ok(Created::id(cloud.volume.volume_create(ctx, req).await?.id))
+}
+
+/// `OS::Cinder::VolumeAttachment`, through the compute facade as Heat goes
+/// through Nova: the guest gets the disk hot-plugged. Its id is
+/// `<server>:<volume>`.
+async fn volume_attachment_create(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    props: &Map<String, Value>,
+) -> ApiResult<Created> {
+    let server = s(props, "instance_uuid")
+        .ok_or_else(|| prop_err(res, "Property instance_uuid not assigned"))?;
+    let volume =
+        s(props, "volume_id").ok_or_else(|| prop_err(res, "Property volume_id not assigned"))?;
+    cloud
+        .compute
+        .volume_attach(
+            ctx,
+            server.clone(),
+            volume.clone(),
+            s(props, "mountpoint"),
+            format!("req-{}", uuid::Uuid::new_v4()),
+            // Heat calls Nova at a microversion past 2.20, where a shelved
+            // server takes volumes too.
+            true,
+            // OS::Cinder::VolumeAttachment leaves the volume behind.
+            false,
+        )
+        .await?;
+    Ok(Created::id(format!("{server}:{volume}")))
 }
 
 async fn add_rule(
@@ -1251,6 +1430,8 @@ async fn add_rule(
         .id)
 }
 
+/// `OS::Nova::Server`: the properties turned into Nova's create body, then the
+/// server planned, recorded and its build started as Nova's API would.
 async fn server_create(
     cloud: &Cloud,
     ctx: &RequestContext,
@@ -1258,6 +1439,40 @@ async fn server_create(
     name: String,
     props: &Map<String, Value>,
 ) -> ApiResult<Created> {
+    let server = server_body(cloud, ctx, res, name, props).await?;
+    let body: crate::compute::servers::ServerCreateBody = typed(res, json!({"server": server}))?;
+    // 2.52 (tags) and 2.19 (description) are below what the create uses here.
+    let mv = crate::compute::api::microversion::Microversion(2, 52);
+    let plan = cloud.compute.server_create_plan(ctx, body, mv).await?;
+    let nets = plan.networks.clone();
+    let request_id = format!("req-{}", uuid::Uuid::new_v4());
+    let servers = cloud
+        .compute
+        .server_create_records(ctx, plan, nets, request_id.clone())
+        .await?;
+    let first = servers
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no server was created")))?;
+    if first.vm_state == crate::compute::model::VmState::Building {
+        cloud.compute.spawn_build(
+            first.id.clone(),
+            std::sync::Arc::new(ctx.clone()),
+            request_id,
+        );
+    }
+    Ok(Created::id(first.id))
+}
+
+/// The `server` object of Nova's create request for a server's properties,
+/// flavor and images by name or id.
+async fn server_body(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    name: String,
+    props: &Map<String, Value>,
+) -> ApiResult<Map<String, Value>> {
     let mut server = Map::new();
     server.insert("name".into(), Value::String(name));
     let flavor = s(props, "flavor").ok_or_else(|| prop_err(res, "Property flavor not assigned"))?;
@@ -1284,45 +1499,14 @@ async fn server_create(
         server.insert("config_drive".into(), v.clone());
     }
     if let Some(Value::Object(m)) = props.get("metadata") {
-        let m: Map<String, Value> = m
+        let m = m
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    Value::String(v.as_str().map(str::to_owned).unwrap_or(v.to_string())),
-                )
-            })
+            .map(|(k, v)| (k.clone(), Value::String(text_of(v))))
             .collect();
         server.insert("metadata".into(), Value::Object(m));
     }
-    let format = s(props, "user_data_format").unwrap_or_else(|| "HEAT_CFNTOOLS".into());
-    if !["HEAT_CFNTOOLS", "RAW", "SOFTWARE_CONFIG"].contains(&format.as_str()) {
-        return Err(prop_err(
-            res,
-            format!(
-                "user_data_format: \"{format}\" is not an allowed value [HEAT_CFNTOOLS, RAW, SOFTWARE_CONFIG]"
-            ),
-        ));
-    }
-    if let Some(mut ud) = s(props, "user_data") {
-        use base64::Engine;
-        // RAW and SOFTWARE_CONFIG user data naming a software config (a
-        // SoftwareConfig, CloudConfig or MultipartMime resource) is its text.
-        if format != "HEAT_CFNTOOLS"
-            && is_uuid(&ud)
-            && let Ok(sc) = cloud.orchestration.config_get(ctx, &ud).await
-        {
-            ud = sc.config;
-        }
-        // HEAT_CFNTOOLS (Heat's default, for heat-cfntools guests) is passed as
-        // given, like RAW: no guest here runs cfn-init.
-        if format == "SOFTWARE_CONFIG" {
-            ud = crate::orchestration::mime::software_config_user_data(&ud);
-        }
-        server.insert(
-            "user_data".into(),
-            Value::String(base64::engine::general_purpose::STANDARD.encode(ud)),
-        );
+    if let Some(ud) = server_user_data(cloud, ctx, res, props).await? {
+        server.insert("user_data".into(), Value::String(ud));
     }
     if let Some(Value::Array(groups)) = props.get("security_groups") {
         let g: Vec<Value> = groups
@@ -1333,93 +1517,130 @@ async fn server_create(
         server.insert("security_groups".into(), Value::Array(g));
     }
     if let Some(Value::Array(bdm)) = props.get("block_device_mapping_v2") {
-        let mut out = Vec::new();
-        for b in bdm {
-            let Value::Object(b) = b else { continue };
-            let mut o = pick(
-                b,
-                &[
-                    "boot_index",
-                    "delete_on_termination",
-                    "device_name",
-                    "disk_bus",
-                    "device_type",
-                    "volume_size",
-                ],
-            );
-            if let Some(v) = s(b, "volume_id") {
-                o.insert("uuid".into(), Value::String(v));
-                o.insert("source_type".into(), json!("volume"));
-                o.insert("destination_type".into(), json!("volume"));
-            } else if let Some(i) = s(b, "image").or_else(|| s(b, "image_id")) {
-                o.insert(
-                    "uuid".into(),
-                    Value::String(image_id(cloud, ctx, res, &i).await?),
-                );
-                o.insert("source_type".into(), json!("image"));
-                o.insert("destination_type".into(), json!("volume"));
-            }
-            out.push(Value::Object(o));
-        }
+        let out = server_block_devices(cloud, ctx, res, bdm).await?;
         server.insert("block_device_mapping_v2".into(), Value::Array(out));
     }
-    let networks = match props.get("networks") {
-        Some(Value::Array(nets)) => {
-            let mut out = Vec::new();
-            for n in nets {
-                let Value::Object(n) = n else {
-                    return Err(prop_err(res, "networks must be a list of maps"));
-                };
-                let mut o = Map::new();
-                if let Some(p) = s(n, "port") {
-                    o.insert("port".into(), Value::String(p));
-                } else if let Some(net) = s(n, "network") {
-                    o.insert(
-                        "uuid".into(),
-                        Value::String(network_id(cloud, ctx, res, &net).await?),
-                    );
-                } else if let Some(sub) = s(n, "subnet") {
-                    let sub = subnet_id(cloud, ctx, res, &sub).await?;
-                    let subnet = cloud.network.subnet_get(ctx, sub).await?;
-                    o.insert("uuid".into(), Value::String(subnet.network_id.clone()));
-                } else {
-                    return Err(prop_err(
-                        res,
-                        "each network needs a network, port or subnet",
-                    ));
-                }
-                if let Some(ip) = s(n, "fixed_ip") {
-                    o.insert("fixed_ip".into(), Value::String(ip));
-                }
-                out.push(Value::Object(o));
-            }
-            Value::Array(out)
-        }
-        _ => Value::String("auto".into()),
-    };
+    let networks = server_networks(cloud, ctx, res, props).await?;
     server.insert("networks".into(), networks);
-    let body: crate::compute::servers::ServerCreateBody = typed(res, json!({"server": server}))?;
-    // 2.52 (tags) and 2.19 (description) are below what the create uses here.
-    let mv = crate::compute::api::microversion::Microversion(2, 52);
-    let plan = cloud.compute.server_create_plan(ctx, body, mv).await?;
-    let nets = plan.networks.clone();
-    let request_id = format!("req-{}", uuid::Uuid::new_v4());
-    let servers = cloud
-        .compute
-        .server_create_records(ctx, plan, nets, request_id.clone())
-        .await?;
-    let first = servers
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no server was created")))?;
-    if first.vm_state == crate::compute::model::VmState::Building {
-        cloud.compute.spawn_build(
-            first.id.clone(),
-            std::sync::Arc::new(ctx.clone()),
-            request_id,
-        );
+    Ok(server)
+}
+
+/// A server's `user_data`, base64 as Nova takes it, after its
+/// `user_data_format` is checked.
+async fn server_user_data(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    props: &Map<String, Value>,
+) -> ApiResult<Option<String>> {
+    use base64::Engine;
+    let format = s(props, "user_data_format").unwrap_or_else(|| "HEAT_CFNTOOLS".into());
+    if !["HEAT_CFNTOOLS", "RAW", "SOFTWARE_CONFIG"].contains(&format.as_str()) {
+        return Err(prop_err(
+            res,
+            format!(
+                "user_data_format: \"{format}\" is not an allowed value [HEAT_CFNTOOLS, RAW, SOFTWARE_CONFIG]"
+            ),
+        ));
     }
-    Ok(Created::id(first.id))
+    let Some(mut ud) = s(props, "user_data") else {
+        return Ok(None);
+    };
+    // RAW and SOFTWARE_CONFIG user data naming a software config (a
+    // SoftwareConfig, CloudConfig or MultipartMime resource) is its text.
+    if format != "HEAT_CFNTOOLS"
+        && is_uuid(&ud)
+        && let Ok(sc) = cloud.orchestration.config_get(ctx, &ud).await
+    {
+        ud = sc.config;
+    }
+    // HEAT_CFNTOOLS (Heat's default, for heat-cfntools guests) is passed as
+    // given, like RAW: no guest here runs cfn-init.
+    if format == "SOFTWARE_CONFIG" {
+        ud = crate::orchestration::mime::software_config_user_data(&ud);
+    }
+    Ok(Some(base64::engine::general_purpose::STANDARD.encode(ud)))
+}
+
+/// A server's `block_device_mapping_v2`: volumes by id, images by name or id
+/// (made into volumes).
+async fn server_block_devices(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    bdm: &[Value],
+) -> ApiResult<Vec<Value>> {
+    let mut out = Vec::new();
+    for b in bdm {
+        let Value::Object(b) = b else { continue };
+        let mut o = pick(
+            b,
+            &[
+                "boot_index",
+                "delete_on_termination",
+                "device_name",
+                "disk_bus",
+                "device_type",
+                "volume_size",
+            ],
+        );
+        if let Some(v) = s(b, "volume_id") {
+            o.insert("uuid".into(), Value::String(v));
+            o.insert("source_type".into(), json!("volume"));
+            o.insert("destination_type".into(), json!("volume"));
+        } else if let Some(i) = s(b, "image").or_else(|| s(b, "image_id")) {
+            o.insert(
+                "uuid".into(),
+                Value::String(image_id(cloud, ctx, res, &i).await?),
+            );
+            o.insert("source_type".into(), json!("image"));
+            o.insert("destination_type".into(), json!("volume"));
+        }
+        out.push(Value::Object(o));
+    }
+    Ok(out)
+}
+
+/// A server's `networks`: each a port, a network by name or id, or a subnet's
+/// network; `auto` when none are given.
+async fn server_networks(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    res: &str,
+    props: &Map<String, Value>,
+) -> ApiResult<Value> {
+    let Some(Value::Array(nets)) = props.get("networks") else {
+        return Ok(Value::String("auto".into()));
+    };
+    let mut out = Vec::new();
+    for n in nets {
+        let Value::Object(n) = n else {
+            return Err(prop_err(res, "networks must be a list of maps"));
+        };
+        let mut o = Map::new();
+        if let Some(p) = s(n, "port") {
+            o.insert("port".into(), Value::String(p));
+        } else if let Some(net) = s(n, "network") {
+            o.insert(
+                "uuid".into(),
+                Value::String(network_id(cloud, ctx, res, &net).await?),
+            );
+        } else if let Some(sub) = s(n, "subnet") {
+            let sub = subnet_id(cloud, ctx, res, &sub).await?;
+            let subnet = cloud.network.subnet_get(ctx, sub).await?;
+            o.insert("uuid".into(), Value::String(subnet.network_id.clone()));
+        } else {
+            return Err(prop_err(
+                res,
+                "each network needs a network, port or subnet",
+            ));
+        }
+        if let Some(ip) = s(n, "fixed_ip") {
+            o.insert("fixed_ip".into(), Value::String(ip));
+        }
+        out.push(Value::Object(o));
+    }
+    Ok(Value::Array(out))
 }
 
 /// Whether a service timestamp is at or after `since` (one that cannot be read
@@ -1434,7 +1655,7 @@ fn made_since(ts: &str, since: chrono::DateTime<chrono::Utc>) -> bool {
 /// never taken. `None` when nothing was made, or when what was made is
 /// incomplete and was removed here (a security group whose rules were being
 /// added); the create then simply runs again.
-pub(super) async fn find_intended(
+pub async fn find_intended(
     cloud: &Cloud,
     ctx: &RequestContext,
     kind: &str,
@@ -1443,24 +1664,72 @@ pub(super) async fn find_intended(
     props: &Map<String, Value>,
 ) -> ApiResult<Option<String>> {
     let fresh = |name: &str, ts: &str| name == intent && made_since(ts, since);
+    match kind {
+        "OS::Neutron::Net"
+        | "OS::Neutron::Subnet"
+        | "OS::Neutron::Router"
+        | "OS::Neutron::Port" => network_intended(cloud, ctx, kind, &fresh).await,
+        "OS::Neutron::SecurityGroup" => {
+            security_group_intended_removed(cloud, ctx, &fresh).await?;
+            Ok(None)
+        }
+        "OS::Neutron::FloatingIP" => floating_ip_intended(cloud, ctx, since, props).await,
+        "OS::Neutron::RouterInterface" => router_interface_intended(cloud, ctx, props).await,
+        "OS::Heat::WaitConditionHandle" => cloud.identity.call_credential_find(ctx, intent).await,
+        "OS::Heat::SoftwareConfig" | "OS::Heat::CloudConfig" | "OS::Heat::MultipartMime" => {
+            Ok(cloud
+                .orchestration
+                .config_list(ctx)
+                .await?
+                .into_iter()
+                .find(|c| fresh(&c.name, &c.created_at))
+                .map(|c| c.id))
+        }
+        "OS::Nova::KeyPair" => keypair_intended(cloud, ctx, intent, since).await,
+        "OS::Nova::Server" => Ok(cloud
+            .compute
+            .server_list(ctx, false, None, false)
+            .await?
+            .into_iter()
+            .find(|v| fresh(&v.name, &v.created_at))
+            .map(|v| v.id)),
+        "OS::Cinder::Volume" => Ok(cloud
+            .volume
+            .volume_list(ctx, Default::default())
+            .await?
+            .into_iter()
+            .find(|v| v.name.as_deref() == Some(intent) && made_since(&v.created_at, since))
+            .map(|v| v.id)),
+        "OS::Cinder::VolumeAttachment" => Ok(volume_attachment_intended(cloud, ctx, props).await),
+        // Nothing outside the engine (random strings, values), or a change that
+        // is simply made again (an association), or a child stack whose id is
+        // recorded before it is made.
+        _ => Ok(None),
+    }
+}
+
+/// The intended network, subnet (both of the caller's project), router or port.
+async fn network_intended(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    kind: &str,
+    fresh: &impl Fn(&str, &str) -> bool,
+) -> ApiResult<Option<String>> {
+    let own = |project: &str| ctx.project_id() == Some(project);
     let found = match kind {
         "OS::Neutron::Net" => cloud
             .network
             .network_list(ctx)
             .await?
             .into_iter()
-            .find(|n| {
-                fresh(&n.name, &n.std.created_at) && ctx.project_id() == Some(&n.std.project_id)
-            })
+            .find(|n| fresh(&n.name, &n.std.created_at) && own(&n.std.project_id))
             .map(|n| n.std.id),
         "OS::Neutron::Subnet" => cloud
             .network
             .subnet_list(ctx)
             .await?
             .into_iter()
-            .find(|n| {
-                fresh(&n.name, &n.std.created_at) && ctx.project_id() == Some(&n.std.project_id)
-            })
+            .find(|n| fresh(&n.name, &n.std.created_at) && own(&n.std.project_id))
             .map(|n| n.std.id),
         "OS::Neutron::Router" => cloud
             .network
@@ -1476,112 +1745,122 @@ pub(super) async fn find_intended(
             .into_iter()
             .find(|n| fresh(&n.name, &n.std.created_at))
             .map(|n| n.std.id),
-        "OS::Neutron::SecurityGroup" => {
-            let made = cloud
-                .network
-                .security_group_list(ctx)
-                .await?
-                .into_iter()
-                .find(|(g, _)| fresh(&g.name, &g.std.created_at))
-                .map(|(g, _)| g.std.id);
-            // Its rules may be half added: remove it and let the create run again.
-            if let Some(id) = made {
-                match cloud.network.security_group_delete(ctx, id).await {
-                    Ok(()) => {}
-                    Err(e) if gone(&e) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            None
-        }
-        "OS::Neutron::FloatingIP" => {
-            let port = s(props, "port_id");
-            cloud
-                .network
-                .floating_ip_list(ctx)
-                .await?
-                .into_iter()
-                .filter(|f| made_since(&f.std.created_at, since))
-                .find(|f| port.is_none() || f.port_id == port)
-                .map(|f| f.std.id)
-        }
-        "OS::Neutron::RouterInterface" => {
-            let router = s(props, "router").or_else(|| s(props, "router_id"));
-            let sub = s(props, "subnet").or_else(|| s(props, "subnet_id"));
-            let port = s(props, "port").or_else(|| s(props, "port_id"));
-            match (router, sub, port) {
-                (Some(router), Some(sub), _) => {
-                    let router = router_id(cloud, ctx, "recover", &router).await?;
-                    let sub = subnet_id(cloud, ctx, "recover", &sub).await?;
-                    let plugged = cloud.network.port_list(ctx).await?.into_iter().any(|p| {
-                        p.device_id == router
-                            && p.device_owner == crate::network::model::OWNER_ROUTER_INTERFACE
-                            && p.fixed_ips.iter().any(|f| f.subnet_id == sub)
-                    });
-                    plugged.then(|| format!("{router}:subnet_id={sub}"))
-                }
-                (Some(router), None, Some(port)) => {
-                    let router = router_id(cloud, ctx, "recover", &router).await?;
-                    let plugged = cloud
-                        .network
-                        .port_get(ctx, port.clone())
-                        .await
-                        .is_ok_and(|p| p.device_id == router);
-                    plugged.then(|| format!("{router}:port_id={port}"))
-                }
-                _ => None,
-            }
-        }
-        "OS::Heat::WaitConditionHandle" => cloud.identity.call_credential_find(ctx, intent).await?,
-        "OS::Heat::SoftwareConfig" | "OS::Heat::CloudConfig" | "OS::Heat::MultipartMime" => cloud
-            .orchestration
-            .config_list(ctx)
-            .await?
-            .into_iter()
-            .find(|c| c.name == intent && made_since(&c.created_at, since))
-            .map(|c| c.id),
-        "OS::Nova::KeyPair" => match cloud
-            .compute
-            .keypair_show(ctx, intent.to_owned(), None)
-            .await
-        {
-            Ok((_, k)) if made_since(&k.created_at, since) => Some(k.name),
-            Ok(_) => None,
-            Err(e) if gone(&e) => None,
-            Err(e) => return Err(e),
-        },
-        "OS::Nova::Server" => cloud
-            .compute
-            .server_list(ctx, false, None, false)
-            .await?
-            .into_iter()
-            .find(|v| fresh(&v.name, &v.created_at))
-            .map(|v| v.id),
-        "OS::Cinder::Volume" => cloud
-            .volume
-            .volume_list(ctx, Default::default())
-            .await?
-            .into_iter()
-            .find(|v| v.name.as_deref() == Some(intent) && made_since(&v.created_at, since))
-            .map(|v| v.id),
-        "OS::Cinder::VolumeAttachment" => {
-            let (Some(server), Some(vol)) = (s(props, "instance_uuid"), s(props, "volume_id"))
-            else {
-                return Ok(None);
-            };
-            cloud
-                .compute
-                .volume_attachment_get(ctx, server.clone(), vol.clone())
-                .await
-                .is_ok()
-                .then(|| format!("{server}:{vol}"))
-        }
-        // Nothing outside the engine (random strings, values), or a change that
-        // is simply made again (an association), or a child stack whose id is
-        // recorded before it is made.
         _ => None,
     };
     Ok(found)
+}
+
+/// An intended security group's rules may be half added: it is removed, and
+/// the create runs again.
+async fn security_group_intended_removed(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    fresh: &impl Fn(&str, &str) -> bool,
+) -> ApiResult<()> {
+    let made = cloud
+        .network
+        .security_group_list(ctx)
+        .await?
+        .into_iter()
+        .find(|(g, _)| fresh(&g.name, &g.std.created_at))
+        .map(|(g, _)| g.std.id);
+    if let Some(id) = made {
+        match cloud.network.security_group_delete(ctx, id).await {
+            Ok(()) => {}
+            Err(e) if gone(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A floating IP has no name: the one made since the intent, on the intended
+/// port when one was given.
+async fn floating_ip_intended(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    since: chrono::DateTime<chrono::Utc>,
+    props: &Map<String, Value>,
+) -> ApiResult<Option<String>> {
+    let port = s(props, "port_id");
+    Ok(cloud
+        .network
+        .floating_ip_list(ctx)
+        .await?
+        .into_iter()
+        .filter(|f| made_since(&f.std.created_at, since))
+        .find(|f| port.is_none() || f.port_id == port)
+        .map(|f| f.std.id))
+}
+
+/// A router interface is found by the router's port on the subnet, or by the
+/// given port now on the router.
+async fn router_interface_intended(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    props: &Map<String, Value>,
+) -> ApiResult<Option<String>> {
+    let router = s(props, "router").or_else(|| s(props, "router_id"));
+    let sub = s(props, "subnet").or_else(|| s(props, "subnet_id"));
+    let port = s(props, "port").or_else(|| s(props, "port_id"));
+    match (router, sub, port) {
+        (Some(router), Some(sub), _) => {
+            let router = router_id(cloud, ctx, "recover", &router).await?;
+            let sub = subnet_id(cloud, ctx, "recover", &sub).await?;
+            let plugged = cloud.network.port_list(ctx).await?.into_iter().any(|p| {
+                p.device_id == router
+                    && p.device_owner == crate::network::model::OWNER_ROUTER_INTERFACE
+                    && p.fixed_ips.iter().any(|f| f.subnet_id == sub)
+            });
+            Ok(plugged.then(|| format!("{router}:subnet_id={sub}")))
+        }
+        (Some(router), None, Some(port)) => {
+            let router = router_id(cloud, ctx, "recover", &router).await?;
+            let plugged = cloud
+                .network
+                .port_get(ctx, port.clone())
+                .await
+                .is_ok_and(|p| p.device_id == router);
+            Ok(plugged.then(|| format!("{router}:port_id={port}")))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A key pair is named by the intent itself; it counts when made since.
+async fn keypair_intended(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    intent: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> ApiResult<Option<String>> {
+    match cloud
+        .compute
+        .keypair_show(ctx, intent.to_owned(), None)
+        .await
+    {
+        Ok((_, k)) if made_since(&k.created_at, since) => Ok(Some(k.name)),
+        Ok(_) => Ok(None),
+        Err(e) if gone(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A volume attachment is there when the server has the volume.
+async fn volume_attachment_intended(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    props: &Map<String, Value>,
+) -> Option<String> {
+    let (Some(server), Some(vol)) = (s(props, "instance_uuid"), s(props, "volume_id")) else {
+        return None;
+    };
+    cloud
+        .compute
+        .volume_attachment_get(ctx, server.clone(), vol.clone())
+        .await
+        .is_ok()
+        .then(|| format!("{server}:{vol}"))
 }
 
 /// Heat's test resource (`OS::Heat::TestResource`, which its own functional
@@ -1604,10 +1883,7 @@ async fn test_resource_wait(props: &Map<String, Value>, action: &str) {
 
 /// The attributes of the types that live in the engine only, from their
 /// properties (`None` for the others).
-pub(super) fn internal_attributes(
-    kind: &str,
-    props: &Map<String, Value>,
-) -> Option<Map<String, Value>> {
+pub fn internal_attributes(kind: &str, props: &Map<String, Value>) -> Option<Map<String, Value>> {
     let (key, v) = match kind {
         "OS::Heat::Value" => ("value", props.get("value")),
         "OS::Heat::TestResource" => ("output", props.get("value")),
@@ -1650,7 +1926,7 @@ fn updatable(kind: &str) -> &'static [&'static str] {
 
 /// Applies changed properties in place when the type allows it for every
 /// changed one (`Ok(false)`: the resource must be replaced instead).
-pub(super) async fn update_in_place(
+pub async fn update_in_place(
     cloud: &Cloud,
     ctx: &RequestContext,
     kind: &str,
@@ -1679,6 +1955,19 @@ pub(super) async fn update_in_place(
         .iter()
         .filter_map(|k| new.get(*k).map(|v| ((*k).clone(), v.clone())))
         .collect();
+    update_apply(cloud, ctx, kind, id, body, new).await
+}
+
+/// Sends the changed properties (`body`) to the owning service; `Ok(false)`
+/// when the resource must be replaced instead.
+async fn update_apply(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    kind: &str,
+    id: &str,
+    body: Map<String, Value>,
+    new: &Map<String, Value>,
+) -> ApiResult<bool> {
     match kind {
         "OS::Neutron::Net" => {
             let input = typed("update", Value::Object(body))?;
@@ -1703,14 +1992,7 @@ pub(super) async fn update_in_place(
                 return Ok(false);
             }
             test_resource_wait(new, "update").await;
-            if new
-                .get("fail")
-                .is_some_and(crate::orchestration::template::truth)
-            {
-                return Err(ApiError::Conflict(
-                    "Test Resource failed TestResource".into(),
-                ));
-            }
+            test_resource_fail(new)?;
         }
         _ => return Ok(false),
     }
@@ -1718,58 +2000,15 @@ pub(super) async fn update_in_place(
 }
 
 /// Waits until a resource is usable: a server ACTIVE, a volume available.
-pub(super) async fn wait_ready(
+pub async fn wait_ready(
     cloud: &Cloud,
     ctx: &RequestContext,
     kind: &str,
     id: &str,
     deadline: tokio::time::Instant,
 ) -> ApiResult<()> {
-    use crate::compute::model::VmState;
     loop {
-        let done = match kind {
-            "OS::Nova::Server" => {
-                let s = cloud.compute.server_get(ctx, id.to_owned()).await?;
-                match s.vm_state {
-                    VmState::Active => true,
-                    VmState::Error => {
-                        let why = s.fault.map(|f| f.message).unwrap_or_default();
-                        return Err(ApiError::Conflict(format!(
-                            "Went to status ERROR due to \"Message: {why}\""
-                        )));
-                    }
-                    _ => false,
-                }
-            }
-            "OS::Cinder::VolumeAttachment" => {
-                let (_, vol) = id.split_once(':').unwrap_or(("", id));
-                let v = cloud.volume.volume_get(ctx, vol.to_owned()).await?;
-                match v.status.as_str() {
-                    "in-use" => true,
-                    "error" | "error_attaching" | "available" => {
-                        return Err(ApiError::Conflict(format!(
-                            "Volume {vol} went to status {} while attaching",
-                            v.status.as_str()
-                        )));
-                    }
-                    _ => false,
-                }
-            }
-            "OS::Cinder::Volume" => {
-                let v = cloud.volume.volume_get(ctx, id.to_owned()).await?;
-                match v.status.as_str() {
-                    "available" => true,
-                    "error" => {
-                        return Err(ApiError::Conflict(
-                            "Went to status error due to \"Unknown\"".into(),
-                        ));
-                    }
-                    _ => false,
-                }
-            }
-            _ => true,
-        };
-        if done {
+        if ready(cloud, ctx, kind, id).await? {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
@@ -1781,8 +2020,52 @@ pub(super) async fn wait_ready(
     }
 }
 
+/// Whether a resource is usable now; a status it cannot leave for a usable one
+/// is the create's failure.
+async fn ready(cloud: &Cloud, ctx: &RequestContext, kind: &str, id: &str) -> ApiResult<bool> {
+    use crate::compute::model::VmState;
+    match kind {
+        "OS::Nova::Server" => {
+            let s = cloud.compute.server_get(ctx, id.to_owned()).await?;
+            match s.vm_state {
+                VmState::Active => Ok(true),
+                VmState::Error => {
+                    let why = s.fault.map(|f| f.message).unwrap_or_default();
+                    Err(ApiError::Conflict(format!(
+                        "Went to status ERROR due to \"Message: {why}\""
+                    )))
+                }
+                _ => Ok(false),
+            }
+        }
+        "OS::Cinder::VolumeAttachment" => {
+            let (_, vol) = id.split_once(':').unwrap_or(("", id));
+            let v = cloud.volume.volume_get(ctx, vol.to_owned()).await?;
+            match v.status.as_str() {
+                "in-use" => Ok(true),
+                "error" | "error_attaching" | "available" => Err(ApiError::Conflict(format!(
+                    "Volume {vol} went to status {} while attaching",
+                    v.status.as_str()
+                ))),
+                _ => Ok(false),
+            }
+        }
+        "OS::Cinder::Volume" => {
+            let v = cloud.volume.volume_get(ctx, id.to_owned()).await?;
+            match v.status.as_str() {
+                "available" => Ok(true),
+                "error" => Err(ApiError::Conflict(
+                    "Went to status error due to \"Unknown\"".into(),
+                )),
+                _ => Ok(false),
+            }
+        }
+        _ => Ok(true),
+    }
+}
+
 /// The attributes of a resource now, merged over what its create recorded.
-pub(super) async fn attributes(
+pub async fn attributes(
     cloud: &Cloud,
     ctx: &RequestContext,
     kind: &str,
@@ -1793,79 +2076,18 @@ pub(super) async fn attributes(
         Value::Object(m) => m.clone(),
         _ => Map::new(),
     };
+    let net = &cloud.network;
     let show: Value = match kind {
-        "OS::Neutron::Net" => to_json(cloud.network.network_get(ctx, id.to_owned()).await?),
-        "OS::Neutron::Subnet" => to_json(cloud.network.subnet_get(ctx, id.to_owned()).await?),
-        "OS::Neutron::Router" => to_json(cloud.network.router_get(ctx, id.to_owned()).await?),
-        "OS::Neutron::Port" => {
-            let p = to_json(cloud.network.port_get(ctx, id.to_owned()).await?);
-            if let Value::Object(m) = &p {
-                let subnets: Vec<Value> = m
-                    .get("fixed_ips")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|f| f.get("subnet_id").cloned())
-                    .collect();
-                out.insert("subnets".into(), Value::Array(subnets));
-            }
-            p
+        "OS::Neutron::Net" => to_json(net.network_get(ctx, id.to_owned()).await?),
+        "OS::Neutron::Subnet" => to_json(net.subnet_get(ctx, id.to_owned()).await?),
+        "OS::Neutron::Router" => to_json(net.router_get(ctx, id.to_owned()).await?),
+        "OS::Neutron::Port" => port_attributes(cloud, ctx, id, &mut out).await?,
+        "OS::Neutron::SecurityGroup" => {
+            to_json(net.security_group_get(ctx, id.to_owned()).await?.0)
         }
-        "OS::Neutron::SecurityGroup" => to_json(
-            cloud
-                .network
-                .security_group_get(ctx, id.to_owned())
-                .await?
-                .0,
-        ),
-        "OS::Neutron::FloatingIP" => {
-            to_json(cloud.network.floating_ip_get(ctx, id.to_owned()).await?)
-        }
-        "OS::Nova::Server" => {
-            let s = cloud.compute.server_get(ctx, id.to_owned()).await?;
-            let mut addresses = Map::new();
-            let mut networks = Map::new();
-            let mut first = String::new();
-            for sp in &s.ports {
-                let Ok(port) = cloud.network.port_get(ctx, sp.port_id.clone()).await else {
-                    continue;
-                };
-                let net_name = cloud
-                    .network
-                    .network_get(ctx, port.network_id.clone())
-                    .await
-                    .map(|n| n.name)
-                    .unwrap_or_else(|_| port.network_id.clone());
-                for ip in &port.fixed_ips {
-                    if first.is_empty() {
-                        first = ip.ip_address.clone();
-                    }
-                    let v = if ip.ip_address.contains(':') { 6 } else { 4 };
-                    let addr = json!({"addr": ip.ip_address, "version": v, "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": port.mac_address, "port": port.std.id});
-                    push(&mut addresses, &net_name, addr);
-                    push(&mut networks, &net_name, json!(ip.ip_address));
-                    push(&mut networks, &port.network_id, json!(ip.ip_address));
-                }
-            }
-            out.insert("first_address".into(), Value::String(first));
-            out.insert("addresses".into(), Value::Object(addresses));
-            out.insert("networks".into(), Value::Object(networks));
-            out.insert(
-                "instance_name".into(),
-                Value::String(s.instance_name.clone()),
-            );
-            out.insert("accessIPv4".into(), Value::String(s.access_ipv4.clone()));
-            out.insert("accessIPv6".into(), Value::String(s.access_ipv6.clone()));
-            json!({"id": s.id, "name": s.name, "status": format!("{:?}", s.vm_state).to_uppercase(), "flavor": {"id": s.flavor.id}, "image": {"id": s.image_id}, "key_name": s.key_name, "metadata": s.metadata})
-        }
-        "OS::Cinder::Volume" => {
-            let v = cloud.volume.volume_get(ctx, id.to_owned()).await?;
-            out.insert("display_name".into(), json!(v.name));
-            out.insert("display_description".into(), json!(v.description));
-            out.insert("attachments".into(), json!([]));
-            out.insert("attachments_list".into(), json!([]));
-            json!({"id": v.id, "name": v.name, "description": v.description, "size": v.size, "status": v.status.as_str(), "bootable": v.bootable, "volume_type": v.type_name, "availability_zone": v.availability_zone, "metadata": v.metadata, "created_at": v.created_at})
-        }
+        "OS::Neutron::FloatingIP" => to_json(net.floating_ip_get(ctx, id.to_owned()).await?),
+        "OS::Nova::Server" => server_attributes(cloud, ctx, id, &mut out).await?,
+        "OS::Cinder::Volume" => volume_attributes(cloud, ctx, id, &mut out).await?,
         _ => Value::Object(out.clone()),
     };
     if let Value::Object(m) = &show {
@@ -1875,6 +2097,102 @@ pub(super) async fn attributes(
     }
     out.insert("show".into(), show);
     Ok(Value::Object(out))
+}
+
+/// A port's `show`, and its `subnets` attribute.
+async fn port_attributes(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    id: &str,
+    out: &mut Map<String, Value>,
+) -> ApiResult<Value> {
+    let p = to_json(cloud.network.port_get(ctx, id.to_owned()).await?);
+    if let Value::Object(m) = &p {
+        let subnets: Vec<Value> = m
+            .get("fixed_ips")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.get("subnet_id").cloned())
+            .collect();
+        out.insert("subnets".into(), Value::Array(subnets));
+    }
+    Ok(p)
+}
+
+/// A server's `show`, and its address attributes (`first_address`,
+/// `addresses`, `networks`) and names.
+async fn server_attributes(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    id: &str,
+    out: &mut Map<String, Value>,
+) -> ApiResult<Value> {
+    let s = cloud.compute.server_get(ctx, id.to_owned()).await?;
+    let (first, addresses, networks) = server_addresses(cloud, ctx, &s.ports).await;
+    out.insert("first_address".into(), Value::String(first));
+    out.insert("addresses".into(), Value::Object(addresses));
+    out.insert("networks".into(), Value::Object(networks));
+    out.insert(
+        "instance_name".into(),
+        Value::String(s.instance_name.clone()),
+    );
+    out.insert("accessIPv4".into(), Value::String(s.access_ipv4.clone()));
+    out.insert("accessIPv6".into(), Value::String(s.access_ipv6.clone()));
+    Ok(
+        json!({"id": s.id, "name": s.name, "status": format!("{:?}", s.vm_state).to_uppercase(), "flavor": {"id": s.flavor.id}, "image": {"id": s.image_id}, "key_name": s.key_name, "metadata": s.metadata}),
+    )
+}
+
+/// A server's first fixed address, its `addresses` by network name as Nova
+/// shows them, and its `networks` (addresses by network name and by id).
+async fn server_addresses(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    ports: &[crate::compute::model::ServerPort],
+) -> (String, Map<String, Value>, Map<String, Value>) {
+    let mut addresses = Map::new();
+    let mut networks = Map::new();
+    let mut first = String::new();
+    for sp in ports {
+        let Ok(port) = cloud.network.port_get(ctx, sp.port_id.clone()).await else {
+            continue;
+        };
+        let net_name = cloud
+            .network
+            .network_get(ctx, port.network_id.clone())
+            .await
+            .map(|n| n.name)
+            .unwrap_or_else(|_| port.network_id.clone());
+        for ip in &port.fixed_ips {
+            if first.is_empty() {
+                first = ip.ip_address.clone();
+            }
+            let v = if ip.ip_address.contains(':') { 6 } else { 4 };
+            let addr = json!({"addr": ip.ip_address, "version": v, "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": port.mac_address, "port": port.std.id});
+            push(&mut addresses, &net_name, addr);
+            push(&mut networks, &net_name, json!(ip.ip_address));
+            push(&mut networks, &port.network_id, json!(ip.ip_address));
+        }
+    }
+    (first, addresses, networks)
+}
+
+/// A volume's `show`, and the attributes Heat names in Cinder's v1 words.
+async fn volume_attributes(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    id: &str,
+    out: &mut Map<String, Value>,
+) -> ApiResult<Value> {
+    let v = cloud.volume.volume_get(ctx, id.to_owned()).await?;
+    out.insert("display_name".into(), json!(v.name));
+    out.insert("display_description".into(), json!(v.description));
+    out.insert("attachments".into(), json!([]));
+    out.insert("attachments_list".into(), json!([]));
+    Ok(
+        json!({"id": v.id, "name": v.name, "description": v.description, "size": v.size, "status": v.status.as_str(), "bootable": v.bootable, "volume_type": v.type_name, "availability_zone": v.availability_zone, "metadata": v.metadata, "created_at": v.created_at}),
+    )
 }
 
 /// Appends to the list under `key`, starting it when missing.
@@ -1895,7 +2213,7 @@ fn gone(e: &ApiError) -> bool {
 
 /// Deletes a resource and waits until it is gone; one already gone is fine, so
 /// a delete can be replayed after a restart.
-pub(super) async fn delete(
+pub async fn delete(
     cloud: &Cloud,
     ctx: &RequestContext,
     kind: &str,
@@ -1905,122 +2223,14 @@ pub(super) async fn delete(
     if id.is_empty() {
         return Ok(());
     }
-    let r = match kind {
-        "OS::Neutron::Net" => cloud.network.network_delete(ctx, id.to_owned()).await,
-        "OS::Neutron::Subnet" => cloud.network.subnet_delete(ctx, id.to_owned()).await,
-        "OS::Neutron::Router" => cloud.network.router_delete(ctx, id.to_owned()).await,
-        "OS::Neutron::RouterInterface" => {
-            let (router, key) = id.split_once(':').unwrap_or((id, ""));
-            let req = match key.split_once('=') {
-                Some(("subnet_id", s)) => json!({"subnet_id": s}),
-                Some(("port_id", p)) => json!({"port_id": p}),
-                _ => return Ok(()),
-            };
-            cloud
-                .network
-                .router_remove_interface(ctx, router.to_owned(), typed("interface", req)?)
-                .await
-                .map(drop)
-        }
-        "OS::Neutron::Port" => cloud.network.port_delete(ctx, id.to_owned()).await,
-        "OS::Neutron::SecurityGroup" => {
-            cloud
-                .network
-                .security_group_delete(ctx, id.to_owned())
-                .await
-        }
-        "OS::Neutron::SecurityGroupRule" => {
-            cloud
-                .network
-                .security_group_rule_delete(ctx, id.to_owned())
-                .await
-        }
-        "OS::Neutron::FloatingIP" => cloud.network.floating_ip_delete(ctx, id.to_owned()).await,
-        "OS::Neutron::FloatingIPAssociation" => {
-            let input = typed("association", json!({"port_id": null}))?;
-            cloud
-                .network
-                .floating_ip_update(ctx, id.to_owned(), input, None)
-                .await
-                .map(drop)
-        }
-        "OS::Nova::KeyPair" => cloud.compute.keypair_delete(ctx, id.to_owned(), None).await,
-        "OS::Heat::SoftwareConfig" | "OS::Heat::CloudConfig" | "OS::Heat::MultipartMime" => {
-            cloud.orchestration.config_delete(ctx, id).await
-        }
-        "OS::Heat::WaitConditionHandle" => {
-            cloud.orchestration.signals_clear(id).await?;
-            // Its credential goes with it (a handle made before handles had
-            // one has none of that id: nothing to revoke).
-            cloud.identity.call_credential_revoke(ctx, id).await
-        }
-        "OS::Cinder::VolumeAttachment" => {
-            let Some((server, vol)) = id.split_once(':') else {
-                return Ok(());
-            };
-            cloud
-                .compute
-                .volume_detach(
-                    ctx,
-                    server.to_owned(),
-                    vol.to_owned(),
-                    format!("req-{}", uuid::Uuid::new_v4()),
-                    true,
-                )
-                .await
-        }
-        "OS::Nova::Server" => {
-            cloud
-                .compute
-                .server_delete(ctx, id.to_owned(), format!("req-{}", uuid::Uuid::new_v4()))
-                .await
-        }
-        "OS::Cinder::Volume" => {
-            cloud
-                .volume
-                .volume_delete(ctx, id.to_owned(), false, false)
-                .await
-        }
-        _ => Ok(()),
-    };
-    match r {
-        Ok(()) => {}
+    match delete_call(cloud, ctx, kind, id).await {
+        Ok(true) => {}
+        Ok(false) => return Ok(()),
         Err(e) if gone(&e) => return Ok(()),
         Err(e) => return Err(e),
     }
     loop {
-        let still = match kind {
-            "OS::Nova::Server" => match cloud.compute.server_get(ctx, id.to_owned()).await {
-                Ok(s) => s.vm_state != crate::compute::model::VmState::Deleted,
-                Err(e) if gone(&e) => false,
-                Err(e) => return Err(e),
-            },
-            // The detach goes on in the background until the guest lets go.
-            "OS::Cinder::VolumeAttachment" => {
-                let (server, vol) = id.split_once(':').unwrap_or(("", id));
-                match cloud
-                    .compute
-                    .volume_attachment_get(ctx, server.to_owned(), vol.to_owned())
-                    .await
-                {
-                    Ok(_) => true,
-                    Err(e) if gone(&e) => false,
-                    Err(e) => return Err(e),
-                }
-            }
-            "OS::Cinder::Volume" => match cloud.volume.volume_get(ctx, id.to_owned()).await {
-                Ok(v) if v.status.as_str() == "error_deleting" => {
-                    return Err(ApiError::Conflict(format!(
-                        "Volume {id} went to status error_deleting"
-                    )));
-                }
-                Ok(_) => true,
-                Err(e) if gone(&e) => false,
-                Err(e) => return Err(e),
-            },
-            _ => false,
-        };
-        if !still {
+        if !still_there(cloud, ctx, kind, id).await? {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
@@ -2029,6 +2239,124 @@ pub(super) async fn delete(
             )));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Asks the owning service to delete a resource; `false` when its id names
+/// nothing to delete (and so nothing to wait for).
+async fn delete_call(cloud: &Cloud, ctx: &RequestContext, kind: &str, id: &str) -> ApiResult<bool> {
+    let req_id = || format!("req-{}", uuid::Uuid::new_v4());
+    match kind {
+        k if k.starts_with("OS::Neutron::") => return network_delete_call(cloud, ctx, k, id).await,
+        "OS::Nova::KeyPair" => {
+            cloud
+                .compute
+                .keypair_delete(ctx, id.to_owned(), None)
+                .await?
+        }
+        "OS::Heat::SoftwareConfig" | "OS::Heat::CloudConfig" | "OS::Heat::MultipartMime" => {
+            cloud.orchestration.config_delete(ctx, id).await?
+        }
+        "OS::Heat::WaitConditionHandle" => {
+            cloud.orchestration.signals_clear(id).await?;
+            // Its credential goes with it (a handle made before handles had
+            // one has none of that id: nothing to revoke).
+            cloud.identity.call_credential_revoke(ctx, id).await?
+        }
+        "OS::Cinder::VolumeAttachment" => {
+            let Some((server, vol)) = id.split_once(':') else {
+                return Ok(false);
+            };
+            let (server, vol) = (server.to_owned(), vol.to_owned());
+            cloud
+                .compute
+                .volume_detach(ctx, server, vol, req_id(), true)
+                .await?
+        }
+        "OS::Nova::Server" => {
+            cloud
+                .compute
+                .server_delete(ctx, id.to_owned(), req_id())
+                .await?
+        }
+        "OS::Cinder::Volume" => {
+            cloud
+                .volume
+                .volume_delete(ctx, id.to_owned(), false, false)
+                .await?
+        }
+        _ => {}
+    }
+    Ok(true)
+}
+
+/// The Neutron side of [`delete_call`].
+async fn network_delete_call(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    kind: &str,
+    id: &str,
+) -> ApiResult<bool> {
+    let net = &cloud.network;
+    let id_ = id.to_owned();
+    match kind {
+        "OS::Neutron::Net" => net.network_delete(ctx, id_).await?,
+        "OS::Neutron::Subnet" => net.subnet_delete(ctx, id_).await?,
+        "OS::Neutron::Router" => net.router_delete(ctx, id_).await?,
+        "OS::Neutron::RouterInterface" => {
+            let (router, key) = id.split_once(':').unwrap_or((id, ""));
+            let req = match key.split_once('=') {
+                Some(("subnet_id", s)) => json!({"subnet_id": s}),
+                Some(("port_id", p)) => json!({"port_id": p}),
+                _ => return Ok(false),
+            };
+            net.router_remove_interface(ctx, router.to_owned(), typed("interface", req)?)
+                .await?;
+        }
+        "OS::Neutron::Port" => net.port_delete(ctx, id_).await?,
+        "OS::Neutron::SecurityGroup" => net.security_group_delete(ctx, id_).await?,
+        "OS::Neutron::SecurityGroupRule" => net.security_group_rule_delete(ctx, id_).await?,
+        "OS::Neutron::FloatingIP" => net.floating_ip_delete(ctx, id_).await?,
+        "OS::Neutron::FloatingIPAssociation" => {
+            let input = typed("association", json!({"port_id": null}))?;
+            net.floating_ip_update(ctx, id_, input, None).await?;
+        }
+        _ => {}
+    }
+    Ok(true)
+}
+
+/// Whether a deleted resource is still there: a server until it is DELETED, an
+/// attachment until the guest lets go (the detach goes on in the background),
+/// a volume until it is gone (its `error_deleting` is a failure).
+async fn still_there(cloud: &Cloud, ctx: &RequestContext, kind: &str, id: &str) -> ApiResult<bool> {
+    let r = match kind {
+        "OS::Nova::Server" => cloud
+            .compute
+            .server_get(ctx, id.to_owned())
+            .await
+            .map(|s| s.vm_state != crate::compute::model::VmState::Deleted),
+        "OS::Cinder::VolumeAttachment" => {
+            let (server, vol) = id.split_once(':').unwrap_or(("", id));
+            cloud
+                .compute
+                .volume_attachment_get(ctx, server.to_owned(), vol.to_owned())
+                .await
+                .map(|_| true)
+        }
+        "OS::Cinder::Volume" => match cloud.volume.volume_get(ctx, id.to_owned()).await {
+            Ok(v) if v.status.as_str() == "error_deleting" => {
+                return Err(ApiError::Conflict(format!(
+                    "Volume {id} went to status error_deleting"
+                )));
+            }
+            r => r.map(|_| true),
+        },
+        _ => Ok(false),
+    };
+    match r {
+        Err(e) if gone(&e) => Ok(false),
+        r => r,
     }
 }
 

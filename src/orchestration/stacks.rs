@@ -175,21 +175,7 @@ pub(crate) fn init_rows(stack: &Stack, live: &Template) -> ApiResult<Vec<Resourc
         .order()?
         .into_iter()
         .filter_map(|n| live.resources.get(&n).map(|d| (n, d.kind.clone())))
-        .map(|(name, kind)| Resource {
-            stack_id: stack.id.clone(),
-            name,
-            kind,
-            physical_id: String::new(),
-            action: INIT.into(),
-            status: COMPLETE.into(),
-            status_reason: String::new(),
-            attributes: Value::Object(Map::new()),
-            properties: Value::Object(Map::new()),
-            replaced_id: String::new(),
-            intent: String::new(),
-            created_at: now.clone(),
-            updated_at: None,
-        })
+        .map(|(name, kind)| Resource::init(&stack.id, name, kind, now.clone()))
         .collect())
 }
 

@@ -122,6 +122,60 @@ fn as_str_field<'a>(
     }
 }
 
+/// The template's `heat_template_version`, one of the HOT versions known.
+fn template_version(top: &Map<String, Value>) -> ApiResult<String> {
+    let version = match top.get("heat_template_version") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) | None => {
+            if top.contains_key("AWSTemplateFormatVersion") {
+                return Err(invalid(
+                    "Template format AWSTemplateFormatVersion is not supported; use HOT (heat_template_version).",
+                ));
+            }
+            return Err(invalid("Template format version not found."));
+        }
+    };
+    if !VERSIONS.contains(&version.as_str()) {
+        return Err(invalid(format!(
+            "\"heat_template_version: {version}\". \"heat_template_version\" should be one of: {}",
+            VERSIONS.join(", ")
+        )));
+    }
+    Ok(version)
+}
+
+/// A template section that maps names to definitions (absent or null: none),
+/// each parsed by `each`.
+fn section<T>(
+    top: &Map<String, Value>,
+    key: &str,
+    each: impl Fn(&str, &Value) -> ApiResult<T>,
+) -> ApiResult<BTreeMap<String, T>> {
+    match top.get(key) {
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(name, v)| Ok((name.clone(), each(name, v)?)))
+            .collect(),
+        Some(_) => Err(invalid(format!("The \"{key}\" section must be a map."))),
+    }
+}
+
+/// One output: its value, description and condition.
+fn parse_output(name: &str, o: &Value) -> ApiResult<OutputDef> {
+    let Value::Object(om) = o else {
+        return Err(invalid(format!("Output {name} must be a map.")));
+    };
+    Ok(OutputDef {
+        value: om.get("value").cloned().unwrap_or(Value::Null),
+        description: as_str_field(om, "description", name)?
+            .unwrap_or("No description given")
+            .to_owned(),
+        condition: om.get("condition").cloned(),
+    })
+}
+
 impl Template {
     /// Checks the structure of a template value (a mapping with a known
     /// `heat_template_version`, sections of the right shapes, resources with a
@@ -132,24 +186,7 @@ impl Template {
                 "The template is not a JSON object or YAML mapping.",
             ));
         };
-        let version = match top.get("heat_template_version") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            Some(_) | None => {
-                if top.contains_key("AWSTemplateFormatVersion") {
-                    return Err(invalid(
-                        "Template format AWSTemplateFormatVersion is not supported; use HOT (heat_template_version).",
-                    ));
-                }
-                return Err(invalid("Template format version not found."));
-            }
-        };
-        if !VERSIONS.contains(&version.as_str()) {
-            return Err(invalid(format!(
-                "\"heat_template_version: {version}\". \"heat_template_version\" should be one of: {}",
-                VERSIONS.join(", ")
-            )));
-        }
+        let version = template_version(top)?;
         const SECTIONS: &[&str] = &[
             "heat_template_version",
             "description",
@@ -165,53 +202,10 @@ impl Template {
         let description = as_str_field(top, "description", "Template")?
             .unwrap_or_default()
             .to_owned();
-        let mut parameters = BTreeMap::new();
-        match top.get("parameters") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(ps)) => {
-                for (name, p) in ps {
-                    parameters.insert(name.clone(), parse_param(name, p)?);
-                }
-            }
-            Some(_) => return Err(invalid("The \"parameters\" section must be a map.")),
-        }
-        let mut resources = BTreeMap::new();
-        match top.get("resources") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(rs)) => {
-                for (name, r) in rs {
-                    resources.insert(name.clone(), parse_resource(name, r)?);
-                }
-            }
-            Some(_) => return Err(invalid("The \"resources\" section must be a map.")),
-        }
-        let mut outputs = BTreeMap::new();
-        match top.get("outputs") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(os)) => {
-                for (name, o) in os {
-                    let Value::Object(om) = o else {
-                        return Err(invalid(format!("Output {name} must be a map.")));
-                    };
-                    outputs.insert(
-                        name.clone(),
-                        OutputDef {
-                            value: om.get("value").cloned().unwrap_or(Value::Null),
-                            description: as_str_field(om, "description", name)?
-                                .unwrap_or("No description given")
-                                .to_owned(),
-                            condition: om.get("condition").cloned(),
-                        },
-                    );
-                }
-            }
-            Some(_) => return Err(invalid("The \"outputs\" section must be a map.")),
-        }
-        let conditions = match top.get("conditions") {
-            None | Some(Value::Null) => BTreeMap::new(),
-            Some(Value::Object(cs)) => cs.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            Some(_) => return Err(invalid("The \"conditions\" section must be a map.")),
-        };
+        let parameters = section(top, "parameters", parse_param)?;
+        let resources = section(top, "resources", parse_resource)?;
+        let outputs = section(top, "outputs", parse_output)?;
+        let conditions = section(top, "conditions", |_, v| Ok(v.clone()))?;
         let t = Template {
             version,
             description,

@@ -695,138 +695,148 @@ impl VolumeService {
             .write(move |c| {
                 let v = visible_volume(c, &ctx, &volume_id)?;
                 may_change(&ctx, &v.project_id)?;
-                let pending = v
-                    .attachments
-                    .iter()
-                    .find(|a| matches!(a.status.as_str(), "reserved" | "attaching"))
-                    .cloned();
-                match action.as_str() {
-                    "os-reserve" => {
-                        check_attachable(&v, None)?;
-                        let a = new_attachment(&v, None, None, "rw", "attaching", false);
-                        store::attachment_insert(c, &a).map_err(sql)?;
-                        move_volume(c, &v, Event::AttachStart)?;
-                    }
-                    "os-unreserve" => {
-                        if let Some(a) = pending {
-                            drop_attachment(c, &a.id, true)?;
-                        } else if v.status == VolumeStatus::Attaching {
-                            move_volume(c, &v, Event::Unreserve { others: false })?;
-                        }
-                    }
-                    "os-attach" => {
-                        let instance = args
-                            .get("instance_uuid")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned);
-                        let host = args.get("host_name").and_then(Value::as_str);
-                        if instance.is_none() && host.is_none() {
-                            return Err(ApiError::bad_request(
-                                "Invalid request to attach volume to an invalid target",
-                            ));
-                        }
-                        if let Some(i) = &instance
-                            && uuid::Uuid::parse_str(i).is_err()
-                        {
-                            return Err(ApiError::bad_request(
-                                "Invalid request to attach volume to an instance with an invalid \
-                             instance_uuid",
-                            ));
-                        }
-                        let mountpoint = args
-                            .get("mountpoint")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned);
-                        let mode = args
-                            .get("mode")
-                            .and_then(Value::as_str)
-                            .unwrap_or("rw")
-                            .to_owned();
-                        if !matches!(mode.as_str(), "rw" | "ro") {
-                            return Err(ApiError::bad_request(
-                                "Invalid request to attach volume with an invalid mode. \
-                             Attaching mode should be 'rw' or 'ro'",
-                            ));
-                        }
-                        let mut a = match pending {
-                            Some(a) => a,
-                            None => {
-                                check_attachable(&v, instance.as_deref())?;
-                                let a = new_attachment(&v, None, None, &mode, "attaching", false);
-                                store::attachment_insert(c, &a).map_err(sql)?;
-                                a
-                            }
-                        };
-                        a.instance_uuid = instance;
-                        a.mountpoint = mountpoint;
-                        a.attach_mode = mode;
-                        a.status = "attached".into();
-                        a.attached_at = Some(store::now());
-                        store::attachment_update(c, &a).map_err(sql)?;
-                        move_volume(c, &v, Event::Attached)?;
-                    }
-                    "os-begin_detaching" => {
-                        move_volume(c, &v, Event::DetachStart)?;
-                    }
-                    "os-roll_detaching" => {
-                        move_volume(c, &v, Event::DetachRollback)?;
-                    }
-                    "os-detach" => {
-                        let wanted = args.get("attachment_id").and_then(Value::as_str);
-                        let a = match wanted {
-                            Some(id) => v.attachments.iter().find(|a| a.id == id),
-                            None if v.attachments.len() <= 1 => v.attachments.first(),
-                            None => {
-                                return Err(ApiError::bad_request(
-                                    "Invalid volume: Volume has more than one attachment; \
-                                 an attachment_id is required.",
-                                ));
-                            }
-                        };
-                        match a {
-                            Some(a) => drop_attachment(c, &a.id, false)?,
-                            None if wanted.is_some() => {
-                                return Err(attachment_not_found(wanted.unwrap_or_default()));
-                            }
-                            None => {
-                                move_volume(c, &v, Event::Detached { others: false })?;
-                            }
-                        }
-                    }
-                    "os-initialize_connection" => {
-                        let connector = args.get("connector").cloned().filter(Value::is_object);
-                        let Some(connector) = connector else {
-                            return Err(ApiError::bad_request(
-                                "Invalid input received: Must specify 'connector'.",
-                            ));
-                        };
-                        let mut a = pending.unwrap_or_else(|| {
-                            new_attachment(&v, None, None, "rw", "reserved", false)
-                        });
-                        a.connector = Some(connector);
-                        let iscsi = me.export_ensure_tx(c, &v.id)?;
-                        let info = me.connection_info(&v, &a, iscsi.as_ref());
-                        return Ok(Some(json!({"connection_info": info})));
-                    }
-                    "os-terminate_connection" => {
-                        if !args.get("connector").is_some_and(Value::is_object) {
-                            return Err(ApiError::bad_request(
-                                "Invalid input received: Must specify 'connector'.",
-                            ));
-                        }
-                    }
-                    other => {
-                        return Err(ApiError::bad_request(format!(
-                            "There is no such action: {other}"
-                        )));
-                    }
-                }
-                Ok(None)
+                me.attach_action_tx(c, &v, &action, &args)
             })
             .await?;
         // Exports follow the attachments these actions made or dropped.
         self.sync_exports().await?;
         Ok(out)
+    }
+
+    /// One older attach-flow action on a visible volume the caller may change,
+    /// in the caller's transaction.
+    fn attach_action_tx(
+        &self,
+        c: &Connection,
+        v: &Volume,
+        action: &str,
+        args: &Value,
+    ) -> ApiResult<Option<Value>> {
+        let pending = v
+            .attachments
+            .iter()
+            .find(|a| matches!(a.status.as_str(), "reserved" | "attaching"))
+            .cloned();
+        match action {
+            "os-reserve" => {
+                check_attachable(v, None)?;
+                let a = new_attachment(v, None, None, "rw", "attaching", false);
+                store::attachment_insert(c, &a).map_err(sql)?;
+                move_volume(c, v, Event::AttachStart)?;
+            }
+            "os-unreserve" => {
+                if let Some(a) = pending {
+                    drop_attachment(c, &a.id, true)?;
+                } else if v.status == VolumeStatus::Attaching {
+                    move_volume(c, v, Event::Unreserve { others: false })?;
+                }
+            }
+            "os-attach" => legacy_attach_tx(c, v, pending, args)?,
+            "os-begin_detaching" => {
+                move_volume(c, v, Event::DetachStart)?;
+            }
+            "os-roll_detaching" => {
+                move_volume(c, v, Event::DetachRollback)?;
+            }
+            "os-detach" => legacy_detach_tx(c, v, args)?,
+            "os-initialize_connection" => {
+                let connector = args.get("connector").cloned().filter(Value::is_object);
+                let Some(connector) = connector else {
+                    return Err(ApiError::bad_request(
+                        "Invalid input received: Must specify 'connector'.",
+                    ));
+                };
+                let mut a = pending
+                    .unwrap_or_else(|| new_attachment(v, None, None, "rw", "reserved", false));
+                a.connector = Some(connector);
+                let iscsi = self.export_ensure_tx(c, &v.id)?;
+                let info = self.connection_info(v, &a, iscsi.as_ref());
+                return Ok(Some(json!({"connection_info": info})));
+            }
+            "os-terminate_connection" => {
+                if !args.get("connector").is_some_and(Value::is_object) {
+                    return Err(ApiError::bad_request(
+                        "Invalid input received: Must specify 'connector'.",
+                    ));
+                }
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "There is no such action: {other}"
+                )));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// `os-attach`: the pending reservation (or a new attachment) marked attached
+/// to an instance or a host, with its mountpoint and mode.
+fn legacy_attach_tx(
+    c: &Connection,
+    v: &Volume,
+    pending: Option<Attachment>,
+    args: &Value,
+) -> ApiResult<()> {
+    let text = |k: &str| args.get(k).and_then(Value::as_str);
+    let instance = text("instance_uuid").map(str::to_owned);
+    if instance.is_none() && text("host_name").is_none() {
+        return Err(ApiError::bad_request(
+            "Invalid request to attach volume to an invalid target",
+        ));
+    }
+    if let Some(i) = &instance
+        && uuid::Uuid::parse_str(i).is_err()
+    {
+        return Err(ApiError::bad_request(
+            "Invalid request to attach volume to an instance with an invalid \
+             instance_uuid",
+        ));
+    }
+    let mountpoint = text("mountpoint").map(str::to_owned);
+    let mode = text("mode").unwrap_or("rw").to_owned();
+    if !matches!(mode.as_str(), "rw" | "ro") {
+        return Err(ApiError::bad_request(
+            "Invalid request to attach volume with an invalid mode. \
+             Attaching mode should be 'rw' or 'ro'",
+        ));
+    }
+    let mut a = match pending {
+        Some(a) => a,
+        None => {
+            check_attachable(v, instance.as_deref())?;
+            let a = new_attachment(v, None, None, &mode, "attaching", false);
+            store::attachment_insert(c, &a).map_err(sql)?;
+            a
+        }
+    };
+    a.instance_uuid = instance;
+    a.mountpoint = mountpoint;
+    a.attach_mode = mode;
+    a.status = "attached".into();
+    a.attached_at = Some(store::now());
+    store::attachment_update(c, &a).map_err(sql)?;
+    move_volume(c, v, Event::Attached).map(drop)
+}
+
+/// `os-detach`: the named attachment, or the only one, dropped; a volume with
+/// none is moved as detached.
+fn legacy_detach_tx(c: &Connection, v: &Volume, args: &Value) -> ApiResult<()> {
+    let wanted = args.get("attachment_id").and_then(Value::as_str);
+    let a = match wanted {
+        Some(id) => v.attachments.iter().find(|a| a.id == id),
+        None if v.attachments.len() <= 1 => v.attachments.first(),
+        None => {
+            return Err(ApiError::bad_request(
+                "Invalid volume: Volume has more than one attachment; \
+                 an attachment_id is required.",
+            ));
+        }
+    };
+    match a {
+        Some(a) => drop_attachment(c, &a.id, false),
+        None if wanted.is_some() => Err(attachment_not_found(wanted.unwrap_or_default())),
+        None => move_volume(c, v, Event::Detached { others: false }).map(drop),
     }
 }
 

@@ -8,6 +8,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use rusqlite::{Connection, Transaction};
+
+use super::backend::Backend;
 use super::model::{
     BackedUpMeta, Backup, BackupStatus, Event, SnapshotStatus, Volume, VolumeStatus, ZONE,
 };
@@ -107,6 +110,145 @@ fn check_quota_tx(c: &rusqlite::Connection, project: &str, size: i64) -> ApiResu
     Ok(())
 }
 
+/// A snapshot to back up: of the volume, and available.
+fn check_backup_snapshot_tx(
+    c: &Connection,
+    ctx: &RequestContext,
+    sid: &str,
+    v: &Volume,
+) -> ApiResult<()> {
+    let s = super::snapshots::visible_tx(c, ctx, sid)?;
+    if s.volume_id != v.id {
+        return Err(ApiError::bad_request(format!(
+            "Invalid snapshot: Snapshot {sid} is not a snapshot of volume {}.",
+            v.id
+        )));
+    }
+    if s.status != SnapshotStatus::Available {
+        return Err(ApiError::bad_request(format!(
+            "Invalid snapshot: Snapshot to be backed up must be available, but the current status is \"{}\".",
+            s.status.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// A volume's own backup: an in-use one only with `force`; the volume moves
+/// to `backing-up`.
+fn start_volume_backup_tx(c: &Connection, v: &Volume, force: bool) -> ApiResult<()> {
+    if v.status == VolumeStatus::InUse && !force {
+        return Err(ApiError::bad_request(
+            "Invalid volume: Backing up an in-use volume must use the force flag.",
+        ));
+    }
+    let to = v
+        .status
+        .transition(Event::BackupStart { force })
+        .map_err(|r| ApiError::bad_request(r.to_string()))?;
+    store::volume_set_state(c, &v.id, to, None, None).map_err(sql)
+}
+
+/// A new backup row (`creating`, its `create` task pending) of the volume as
+/// it is now, its metadata kept for a restore.
+fn new_backup(v: &Volume, user: String, req: BackupCreate, parent_id: Option<String>) -> Backup {
+    let now = store::now();
+    Backup {
+        id: uuid::Uuid::new_v4().to_string(),
+        volume_id: v.id.clone(),
+        snapshot_id: req.snapshot_id,
+        project_id: v.project_id.clone(),
+        user_id: user,
+        name: req.name,
+        description: req.description,
+        size: v.size,
+        status: BackupStatus::Creating,
+        availability_zone: ZONE.into(),
+        container: req.container,
+        is_incremental: parent_id.is_some(),
+        parent_id,
+        object_count: 0,
+        metadata: req.metadata,
+        volume_meta: BackedUpMeta {
+            metadata: v.metadata.clone(),
+            image_metadata: v.image_metadata.clone(),
+            bootable: v.bootable,
+        },
+        task: Some("create".into()),
+        fail_reason: None,
+        data_timestamp: now.clone(),
+        created_at: now,
+        updated_at: None,
+        has_dependents: false,
+    }
+}
+
+/// A restore over an existing volume (one the caller may change, large
+/// enough), which moves to `restoring-backup`; its id and name.
+fn restore_over_tx(
+    c: &Connection,
+    ctx: &RequestContext,
+    vid: &str,
+    b: &Backup,
+) -> ApiResult<(String, String)> {
+    let v = volume_tx(c, ctx, vid)?;
+    may_change(ctx, &v.project_id)?;
+    if v.size < b.size {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: volume size {} is too small to restore backup of size {}.",
+            v.size, b.size
+        )));
+    }
+    let to = v
+        .status
+        .transition(Event::RestoreStart)
+        .map_err(|r| ApiError::bad_request(r.to_string()))?;
+    store::volume_set_state(c, &v.id, to, None, None).map_err(sql)?;
+    Ok((v.id, v.name.unwrap_or_default()))
+}
+
+/// A restore into a new volume of the backup's size and the default type,
+/// within the project's quotas; its id and name.
+fn restore_volume_new_tx(
+    c: &Connection,
+    ctx: &RequestContext,
+    (project, user): (&str, &str),
+    name: String,
+    b: &Backup,
+) -> ApiResult<(String, String)> {
+    let t = types::type_for_volume_tx(c, ctx, None)?;
+    quotas::check_tx(c, project, &t.name, 1, 0, b.size, b.size)?;
+    let v = Volume {
+        id: uuid::Uuid::new_v4().to_string(),
+        project_id: project.to_owned(),
+        user_id: user.to_owned(),
+        name: Some(name.clone()),
+        description: Some("auto-created_from_restore_from_backup".into()),
+        size: b.size,
+        status: VolumeStatus::RestoringBackup,
+        attach_status: "detached".into(),
+        availability_zone: ZONE.into(),
+        type_id: t.id,
+        type_name: t.name,
+        bootable: false,
+        multiattach: false,
+        snapshot_id: None,
+        source_volid: None,
+        image_id: None,
+        task: None,
+        error_reason: None,
+        created_at: store::now(),
+        updated_at: None,
+        launched_at: None,
+        metadata: BTreeMap::new(),
+        image_metadata: BTreeMap::new(),
+        admin_metadata: BTreeMap::new(),
+        attachments: Vec::new(),
+        group_id: None,
+    };
+    store::volume_insert(c, &v).map_err(sql)?;
+    Ok((v.id, name))
+}
+
 impl VolumeService {
     fn backup_path(&self, id: &str) -> PathBuf {
         self.inner.backup_dir.join(format!("backup-{id}"))
@@ -154,31 +296,9 @@ impl VolumeService {
                         v.status.as_str()
                     )));
                 }
-                if let Some(sid) = &req.snapshot_id {
-                    let s = super::snapshots::visible_tx(c, &ctx2, sid)?;
-                    if s.volume_id != v.id {
-                        return Err(ApiError::bad_request(format!(
-                            "Invalid snapshot: Snapshot {sid} is not a snapshot of volume {}.",
-                            v.id
-                        )));
-                    }
-                    if s.status != SnapshotStatus::Available {
-                        return Err(ApiError::bad_request(format!(
-                            "Invalid snapshot: Snapshot to be backed up must be available, but the current status is \"{}\".",
-                            s.status.as_str()
-                        )));
-                    }
-                } else {
-                    if v.status == VolumeStatus::InUse && !req.force {
-                        return Err(ApiError::bad_request(
-                            "Invalid volume: Backing up an in-use volume must use the force flag.",
-                        ));
-                    }
-                    let to = v
-                        .status
-                        .transition(Event::BackupStart { force: req.force })
-                        .map_err(|r| ApiError::bad_request(r.to_string()))?;
-                    store::volume_set_state(c, &v.id, to, None, None).map_err(sql)?;
+                match &req.snapshot_id {
+                    Some(sid) => check_backup_snapshot_tx(c, &ctx2, sid, &v)?,
+                    None => start_volume_backup_tx(c, &v, req.force)?,
                 }
                 let parent_id = if req.incremental {
                     let p = store::backup_latest_of_volume(c, &v.id)
@@ -193,35 +313,7 @@ impl VolumeService {
                     None
                 };
                 check_quota_tx(c, &v.project_id, v.size)?;
-                let now = store::now();
-                let b = Backup {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    volume_id: v.id.clone(),
-                    snapshot_id: req.snapshot_id,
-                    project_id: v.project_id.clone(),
-                    user_id: user,
-                    name: req.name,
-                    description: req.description,
-                    size: v.size,
-                    status: BackupStatus::Creating,
-                    availability_zone: ZONE.into(),
-                    container: req.container,
-                    is_incremental: parent_id.is_some(),
-                    parent_id,
-                    object_count: 0,
-                    metadata: req.metadata,
-                    volume_meta: BackedUpMeta {
-                        metadata: v.metadata.clone(),
-                        image_metadata: v.image_metadata.clone(),
-                        bootable: v.bootable,
-                    },
-                    task: Some("create".into()),
-                    fail_reason: None,
-                    data_timestamp: now.clone(),
-                    created_at: now,
-                    updated_at: None,
-                    has_dependents: false,
-                };
+                let b = new_backup(&v, user, req, parent_id);
                 store::backup_insert(c, &b).map_err(sql)?;
                 Ok(b)
             })
@@ -341,56 +433,10 @@ impl VolumeService {
                     )));
                 }
                 let (vid, vname) = match volume_id {
-                    Some(vid) => {
-                        let v = volume_tx(c, &ctx2, &vid)?;
-                        may_change(&ctx2, &v.project_id)?;
-                        if v.size < b.size {
-                            return Err(ApiError::bad_request(format!(
-                                "Invalid volume: volume size {} is too small to restore backup of size {}.",
-                                v.size, b.size
-                            )));
-                        }
-                        let to = v
-                            .status
-                            .transition(Event::RestoreStart)
-                            .map_err(|r| ApiError::bad_request(r.to_string()))?;
-                        store::volume_set_state(c, &v.id, to, None, None).map_err(sql)?;
-                        (v.id, v.name.unwrap_or_default())
-                    }
+                    Some(vid) => restore_over_tx(c, &ctx2, &vid, &b)?,
                     None => {
-                        let t = types::type_for_volume_tx(c, &ctx2, None)?;
-                        quotas::check_tx(c, &project, &t.name, 1, 0, b.size, b.size)?;
                         let name = name.unwrap_or_else(|| format!("restore_backup_{}", b.id));
-                        let v = Volume {
-                            id: uuid::Uuid::new_v4().to_string(),
-                            project_id: project.clone(),
-                            user_id: user,
-                            name: Some(name.clone()),
-                            description: Some("auto-created_from_restore_from_backup".into()),
-                            size: b.size,
-                            status: VolumeStatus::RestoringBackup,
-                            attach_status: "detached".into(),
-                            availability_zone: ZONE.into(),
-                            type_id: t.id,
-                            type_name: t.name,
-                            bootable: false,
-                            multiattach: false,
-                            snapshot_id: None,
-                            source_volid: None,
-                            image_id: None,
-                            task: None,
-                            error_reason: None,
-                            created_at: store::now(),
-                            updated_at: None,
-                            launched_at: None,
-                            metadata: BTreeMap::new(),
-                            image_metadata: BTreeMap::new(),
-                            admin_metadata: BTreeMap::new(),
-                            attachments: Vec::new(),
-                            group_id: None,
-                        };
-                        store::volume_insert(c, &v).map_err(sql)?;
-                        (v.id, name)
+                        restore_volume_new_tx(c, &ctx2, (&project, &user), name, &b)?
                     }
                 };
                 store::backup_set_state(
@@ -564,8 +610,22 @@ impl VolumeService {
         let Some(task) = b.task.clone() else {
             return Ok(());
         };
+        let work = self.backup_work(&b, &task).await?;
         let backend = self.inner.backend.clone();
-        let path = self.backup_path(&b.id);
+        let step = tokio::task::spawn_blocking(move || work.run(backend.as_ref()))
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("backup task panicked: {e}")))?;
+        let outcome = step.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        let bid = id.to_owned();
+        self.write(move |c| record_backup_outcome(c, &bid, &task, &outcome))
+            .await?;
+        step.map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))
+    }
+
+    /// What a backup's task will do with the data: the files it reads (an
+    /// import's or a restore's chain of data files, a new increment's parent)
+    /// and writes.
+    async fn backup_work(&self, b: &Backup, task: &str) -> ApiResult<BackupWork> {
         let restore_to = task.strip_prefix("restore:").map(str::to_owned);
         let restore_size = match &restore_to {
             Some(vid) => {
@@ -576,8 +636,6 @@ impl VolumeService {
             }
             None => None,
         };
-        // What the task reads: an import's or a restore's chain of data files, and
-        // a new increment's parent.
         let chain = match (task.strip_prefix("import:"), &restore_to) {
             (Some(data), _) => match data.strip_prefix("backup-") {
                 Some(source) => self.backup_chain(source).await?,
@@ -586,142 +644,17 @@ impl VolumeService {
             (None, Some(_)) => self.backup_chain(&b.id).await?,
             (None, None) => Vec::new(),
         };
-        let parent = b.parent_id.as_deref().map(|p| self.backup_path(p));
-        let (t, snap, vid, size) = (
-            task.clone(),
-            b.snapshot_id.clone(),
-            b.volume_id.clone(),
-            b.size,
-        );
-        let step = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let assembled = path.with_extension("restore");
-            if let Some(data) = t.strip_prefix("import:") {
-                if path.exists() {
-                    return Ok(());
-                }
-                // A whole backup's data is shared (a hard link); an increment's
-                // chain is assembled into a whole copy, which needs no parent.
-                if chain.len() <= 1 {
-                    return std::fs::hard_link(path.with_file_name(data), &path);
-                }
-                backup_chunks::materialize(&chain, &assembled)?;
-                backup_chunks::record_full(&assembled)?;
-                std::fs::rename(
-                    backup_chunks::hashes_path(&assembled),
-                    backup_chunks::hashes_path(&path),
-                )?;
-                return std::fs::rename(&assembled, &path);
-            }
-            if t == "create" {
-                let source = match &snap {
-                    Some(s) => backend.snapshot_path(s),
-                    None => backend.local_path(&vid),
-                };
-                match &parent {
-                    Some(parent) => {
-                        let changed = backup_chunks::write_delta(&source, parent, &path)?;
-                        tracing::info!(chunks = changed, "incremental backup written");
-                        Ok(())
-                    }
-                    None => {
-                        super::backend::copy_whole(&source, &path, 0)?;
-                        backup_chunks::record_full(&path)
-                    }
-                }
-            } else if let Some(target) = &restore_to {
-                let gib = restore_size.unwrap_or(size).max(size).max(0) as u64;
-                if chain.len() <= 1 {
-                    return backend.restore_from(target, gib, &path);
-                }
-                backup_chunks::materialize(&chain, &assembled)?;
-                let done = backend.restore_from(target, gib, &assembled);
-                backup_chunks::remove(&assembled)?;
-                done
-            } else {
-                backup_chunks::remove(&assembled)?;
-                backup_chunks::remove(&path)
-            }
+        Ok(BackupWork {
+            task: task.to_owned(),
+            path: self.backup_path(&b.id),
+            chain,
+            parent: b.parent_id.as_deref().map(|p| self.backup_path(p)),
+            snapshot_id: b.snapshot_id.clone(),
+            volume_id: b.volume_id.clone(),
+            size: b.size,
+            restore_to,
+            restore_size,
         })
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("backup task panicked: {e}")))?;
-        let outcome = step.as_ref().map(|_| ()).map_err(|e| e.to_string());
-        let bid = id.to_owned();
-        self.write(move |c| {
-            let Some(now) = store::backup_get(c, &bid).map_err(sql)? else {
-                return Ok(());
-            };
-            if now.task.as_deref() != Some(task.as_str()) {
-                return Ok(());
-            }
-            if task.starts_with("import:") {
-                return match &outcome {
-                    Ok(()) => {
-                        c.execute(
-                            "UPDATE volume_backups SET object_count = 1 WHERE id = ?1",
-                            [&bid],
-                        )
-                        .map_err(sql)?;
-                        store::backup_set_state(c, &bid, BackupStatus::Available, None, None)
-                            .map_err(sql)
-                    }
-                    Err(e) => store::backup_set_state(c, &bid, BackupStatus::Error, None, Some(e))
-                        .map_err(sql),
-                };
-            }
-            if task == "create" {
-                if now.snapshot_id.is_none()
-                    && let Some(v) = store::volume_get(c, &now.volume_id).map_err(sql)?
-                    && v.status == VolumeStatus::BackingUp
-                {
-                    let attached = v.attach_status == "attached";
-                    let to = v
-                        .status
-                        .transition(Event::CopyDone { attached })
-                        .unwrap_or(VolumeStatus::Error);
-                    store::volume_set_state(c, &v.id, to, None, None).map_err(sql)?;
-                }
-                return match &outcome {
-                    Ok(()) => {
-                        c.execute(
-                            "UPDATE volume_backups SET object_count = 1 WHERE id = ?1",
-                            [&bid],
-                        )
-                        .map_err(sql)?;
-                        store::backup_set_state(c, &bid, BackupStatus::Available, None, None)
-                            .map_err(sql)
-                    }
-                    Err(e) => store::backup_set_state(c, &bid, BackupStatus::Error, None, Some(e))
-                        .map_err(sql),
-                };
-            }
-            if let Some(vid) = task.strip_prefix("restore:") {
-                if let Some(v) = store::volume_get(c, vid).map_err(sql)?
-                    && v.status == VolumeStatus::RestoringBackup
-                {
-                    let (event, reason) = match &outcome {
-                        Ok(()) => (Event::Restored, None),
-                        Err(e) => (Event::RestoreFailed, Some(e.as_str())),
-                    };
-                    let to = v.status.transition(event).unwrap_or(VolumeStatus::Error);
-                    store::volume_set_state(c, &v.id, to, None, reason).map_err(sql)?;
-                    if outcome.is_ok() {
-                        store::volume_apply_backup_meta(c, &v.id, &now.volume_meta).map_err(sql)?;
-                    }
-                }
-                // The backup itself is intact whatever became of the restore.
-                return store::backup_set_state(c, &bid, BackupStatus::Available, None, None)
-                    .map_err(sql);
-            }
-            match &outcome {
-                Ok(()) => store::backup_delete_row(c, &bid).map_err(sql),
-                Err(e) => {
-                    store::backup_set_state(c, &bid, BackupStatus::ErrorDeleting, None, Some(e))
-                        .map_err(sql)
-                }
-            }
-        })
-        .await?;
-        step.map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))
     }
 
     /// Finishes every backup task a crash interrupted (before the API serves).
@@ -749,4 +682,177 @@ impl VolumeService {
         }
         report
     }
+}
+
+/// The data side of a backup task, run on the blocking pool.
+struct BackupWork {
+    /// `create`, `import:<data file>`, `restore:<volume>` or `delete`.
+    task: String,
+    /// The backup's data file.
+    path: PathBuf,
+    /// The data files an import or a restore reads, oldest first.
+    chain: Vec<PathBuf>,
+    /// The parent's data file of an incremental backup.
+    parent: Option<PathBuf>,
+    snapshot_id: Option<String>,
+    volume_id: String,
+    size: i64,
+    restore_to: Option<String>,
+    /// The size of the volume restored to.
+    restore_size: Option<i64>,
+}
+
+impl BackupWork {
+    fn run(&self, backend: &dyn Backend) -> std::io::Result<()> {
+        if let Some(data) = self.task.strip_prefix("import:") {
+            return self.import(data);
+        }
+        if self.task == "create" {
+            return self.write_data(backend);
+        }
+        if let Some(target) = &self.restore_to {
+            return self.restore(backend, target);
+        }
+        backup_chunks::remove(&self.assembled())?;
+        backup_chunks::remove(&self.path)
+    }
+
+    /// Where a chain of increments is assembled into one whole copy.
+    fn assembled(&self) -> PathBuf {
+        self.path.with_extension("restore")
+    }
+
+    /// An import: a whole backup's data is shared (a hard link); an
+    /// increment's chain is assembled into a whole copy, which needs no parent.
+    fn import(&self, data: &str) -> std::io::Result<()> {
+        if self.path.exists() {
+            return Ok(());
+        }
+        if self.chain.len() <= 1 {
+            return std::fs::hard_link(self.path.with_file_name(data), &self.path);
+        }
+        let assembled = self.assembled();
+        backup_chunks::materialize(&self.chain, &assembled)?;
+        backup_chunks::record_full(&assembled)?;
+        std::fs::rename(
+            backup_chunks::hashes_path(&assembled),
+            backup_chunks::hashes_path(&self.path),
+        )?;
+        std::fs::rename(&assembled, &self.path)
+    }
+
+    /// A new backup of the volume or snapshot: the chunks changed since the
+    /// parent, or a whole copy.
+    fn write_data(&self, backend: &dyn Backend) -> std::io::Result<()> {
+        let source = match &self.snapshot_id {
+            Some(s) => backend.snapshot_path(s),
+            None => backend.local_path(&self.volume_id),
+        };
+        match &self.parent {
+            Some(parent) => {
+                let changed = backup_chunks::write_delta(&source, parent, &self.path)?;
+                tracing::info!(chunks = changed, "incremental backup written");
+                Ok(())
+            }
+            None => {
+                super::backend::copy_whole(&source, &self.path, 0)?;
+                backup_chunks::record_full(&self.path)
+            }
+        }
+    }
+
+    /// A restore over `target`, at least the backup's size.
+    fn restore(&self, backend: &dyn Backend, target: &str) -> std::io::Result<()> {
+        let size = self.size;
+        let gib = self.restore_size.unwrap_or(size).max(size).max(0) as u64;
+        if self.chain.len() <= 1 {
+            return backend.restore_from(target, gib, &self.path);
+        }
+        let assembled = self.assembled();
+        backup_chunks::materialize(&self.chain, &assembled)?;
+        let done = backend.restore_from(target, gib, &assembled);
+        backup_chunks::remove(&assembled)?;
+        done
+    }
+}
+
+/// Records a backup task's outcome on the backup and its volume, unless a
+/// later task took its place.
+fn record_backup_outcome(
+    c: &Transaction,
+    bid: &str,
+    task: &str,
+    outcome: &Result<(), String>,
+) -> ApiResult<()> {
+    let Some(now) = store::backup_get(c, bid).map_err(sql)? else {
+        return Ok(());
+    };
+    if now.task.as_deref() != Some(task) {
+        return Ok(());
+    }
+    if task.starts_with("import:") {
+        return backup_written(c, bid, outcome);
+    }
+    if task == "create" {
+        if now.snapshot_id.is_none()
+            && let Some(v) = store::volume_get(c, &now.volume_id).map_err(sql)?
+            && v.status == VolumeStatus::BackingUp
+        {
+            let attached = v.attach_status == "attached";
+            let to = v
+                .status
+                .transition(Event::CopyDone { attached })
+                .unwrap_or(VolumeStatus::Error);
+            store::volume_set_state(c, &v.id, to, None, None).map_err(sql)?;
+        }
+        return backup_written(c, bid, outcome);
+    }
+    if let Some(vid) = task.strip_prefix("restore:") {
+        return restore_finished(c, &now, vid, outcome);
+    }
+    match outcome {
+        Ok(()) => store::backup_delete_row(c, bid).map_err(sql),
+        Err(e) => {
+            store::backup_set_state(c, bid, BackupStatus::ErrorDeleting, None, Some(e)).map_err(sql)
+        }
+    }
+}
+
+/// A backup's data written (a create or an import): available, else error.
+fn backup_written(c: &Transaction, bid: &str, outcome: &Result<(), String>) -> ApiResult<()> {
+    match outcome {
+        Ok(()) => {
+            c.execute(
+                "UPDATE volume_backups SET object_count = 1 WHERE id = ?1",
+                [bid],
+            )
+            .map_err(sql)?;
+            store::backup_set_state(c, bid, BackupStatus::Available, None, None).map_err(sql)
+        }
+        Err(e) => store::backup_set_state(c, bid, BackupStatus::Error, None, Some(e)).map_err(sql),
+    }
+}
+
+/// A restore done: the volume restored (with the backed-up metadata) or
+/// failed; the backup itself is intact whatever became of the restore.
+fn restore_finished(
+    c: &Transaction,
+    b: &Backup,
+    vid: &str,
+    outcome: &Result<(), String>,
+) -> ApiResult<()> {
+    if let Some(v) = store::volume_get(c, vid).map_err(sql)?
+        && v.status == VolumeStatus::RestoringBackup
+    {
+        let (event, reason) = match outcome {
+            Ok(()) => (Event::Restored, None),
+            Err(e) => (Event::RestoreFailed, Some(e.as_str())),
+        };
+        let to = v.status.transition(event).unwrap_or(VolumeStatus::Error);
+        store::volume_set_state(c, &v.id, to, None, reason).map_err(sql)?;
+        if outcome.is_ok() {
+            store::volume_apply_backup_meta(c, &v.id, &b.volume_meta).map_err(sql)?;
+        }
+    }
+    store::backup_set_state(c, &b.id, BackupStatus::Available, None, None).map_err(sql)
 }

@@ -549,55 +549,9 @@ impl VolumeService {
         let user = ctx.user.id.clone();
         let (group, volumes) = self
             .write(move |c| {
-                // (the source group, and per new volume: its VolumeCreate)
                 let (src_group, copies) = match &source {
-                    GroupSource::Group(gid) => {
-                        let g = visible_group_tx(c, &ctx2, gid)?;
-                        if g.status != "available" {
-                            return Err(ApiError::bad_request(format!(
-                                "Invalid group: Source group {gid} status must be available, but current status is: {}.",
-                                g.status
-                            )));
-                        }
-                        let mut copies = Vec::new();
-                        for vid in gstore::group_volume_ids(c, gid).map_err(sql)? {
-                            let v = store::volume_get(c, &vid)
-                                .map_err(sql)?
-                                .ok_or_else(|| super::volume_not_found(&vid))?;
-                            copies.push(VolumeCreate {
-                                name: v.name.clone(),
-                                description: v.description.clone(),
-                                volume_type: Some(v.type_id.clone()),
-                                source_volid: Some(v.id.clone()),
-                                ..Default::default()
-                            });
-                        }
-                        (g, copies)
-                    }
-                    GroupSource::GroupSnapshot(sid) => {
-                        let s = visible_snapshot_tx(c, &ctx2, sid)?;
-                        if s.status != "available" {
-                            return Err(ApiError::bad_request(format!(
-                                "Invalid group snapshot: Group snapshot {sid} status must be available, but current status is: {}.",
-                                s.status
-                            )));
-                        }
-                        let g = gstore::group_get(c, &s.group_id)
-                            .map_err(sql)?
-                            .ok_or_else(|| group_not_found(&s.group_id))?;
-                        let mut copies = Vec::new();
-                        for (snap_id, vid, _) in gstore::snapshot_members(c, sid).map_err(sql)? {
-                            let v = store::volume_get(c, &vid).map_err(sql)?;
-                            copies.push(VolumeCreate {
-                                name: v.as_ref().and_then(|v| v.name.clone()),
-                                description: v.as_ref().and_then(|v| v.description.clone()),
-                                volume_type: v.map(|v| v.type_id),
-                                snapshot_id: Some(snap_id),
-                                ..Default::default()
-                            });
-                        }
-                        (g, copies)
-                    }
+                    GroupSource::Group(gid) => group_copies_tx(c, &ctx2, gid)?,
+                    GroupSource::GroupSnapshot(sid) => group_snapshot_copies_tx(c, &ctx2, sid)?,
                 };
                 check_group_quota_tx(c, &project)?;
                 let (group_snapshot_id, source_group_id) = match source {
@@ -620,16 +574,7 @@ impl VolumeService {
                     updated_at: None,
                 };
                 gstore::group_insert(c, &g).map_err(sql)?;
-                let mut ids = Vec::new();
-                for req in copies {
-                    // Recorded outside the group, then put in: the group is
-                    // `creating`, which a volume joining by its own create may not.
-                    let v = volume_new_tx(c, &ctx2, req, None, None)?;
-                    gstore::volume_set_group(c, &v.id, Some(&g.id)).map_err(sql)?;
-                    if v.task.is_some() {
-                        ids.push(v.id);
-                    }
-                }
+                let ids = group_volumes_new_tx(c, &ctx2, &g, copies)?;
                 Ok((g, ids))
             })
             .await?;
@@ -684,26 +629,7 @@ impl VolumeService {
         id: String,
         req: GroupUpdate,
     ) -> ApiResult<()> {
-        check_text("name", &req.name)?;
-        check_text("description", &req.description)?;
-        if req.name.is_none()
-            && req.description.is_none()
-            && req.add_volumes.is_empty()
-            && req.remove_volumes.is_empty()
-        {
-            return Err(ApiError::bad_request(
-                "Name, description, add_volumes, and remove_volumes can not be all empty in the request body.",
-            ));
-        }
-        if let Some(v) = req
-            .add_volumes
-            .iter()
-            .find(|v| req.remove_volumes.contains(v))
-        {
-            return Err(ApiError::bad_request(format!(
-                "Invalid volume: Volume {v} cannot be both added to and removed from the group."
-            )));
-        }
+        check_group_update(&req)?;
         let ctx = ctx.clone();
         self.write(move |c| {
             let mut g = visible_group_tx(c, &ctx, &id)?;
@@ -715,52 +641,10 @@ impl VolumeService {
                 )));
             }
             for vid in &req.add_volumes {
-                let v = match store::volume_get(c, vid).map_err(sql)? {
-                    Some(v) if v.project_id == g.project_id => v,
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "Invalid volume: Cannot add volume {vid} to group {id} because volume cannot be found."
-                        )));
-                    }
-                };
-                if let Some(other) = &v.group_id {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid volume: Volume {vid} is already in a group ({other})."
-                    )));
-                }
-                if !g.volume_types.contains(&v.type_id) {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid volume: Cannot add volume {vid} to group {id} because volume type {} is not supported by the group.",
-                        v.type_id
-                    )));
-                }
-                if !matches!(v.status.as_str(), "available" | "in-use") {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid volume: Cannot add volume {vid} to group {id} because volume is in an invalid state: {}. Valid states are: ('available', 'in-use').",
-                        v.status.as_str()
-                    )));
-                }
-                gstore::volume_set_group(c, vid, Some(&g.id)).map_err(sql)?;
+                group_add_volume_tx(c, &g, vid)?;
             }
             for vid in &req.remove_volumes {
-                let v = match store::volume_get(c, vid).map_err(sql)? {
-                    Some(v) if v.group_id.as_deref() == Some(g.id.as_str()) => v,
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "Invalid volume: Volume {vid} is not in group {id}."
-                        )));
-                    }
-                };
-                if !matches!(
-                    v.status.as_str(),
-                    "available" | "in-use" | "error" | "error_deleting"
-                ) {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid volume: Cannot remove volume {vid} from group {id} because volume is in an invalid state: {}.",
-                        v.status.as_str()
-                    )));
-                }
-                gstore::volume_set_group(c, vid, None).map_err(sql)?;
+                group_remove_volume_tx(c, &g, vid)?;
             }
             if let Some(n) = req.name {
                 g.name = Some(n);
@@ -1010,6 +894,165 @@ impl VolumeService {
         })
         .await
     }
+}
+
+/// A group update changes something, and adds no volume it also removes.
+fn check_group_update(req: &GroupUpdate) -> ApiResult<()> {
+    check_text("name", &req.name)?;
+    check_text("description", &req.description)?;
+    if req.name.is_none()
+        && req.description.is_none()
+        && req.add_volumes.is_empty()
+        && req.remove_volumes.is_empty()
+    {
+        return Err(ApiError::bad_request(
+            "Name, description, add_volumes, and remove_volumes can not be all empty in the request body.",
+        ));
+    }
+    if let Some(v) = req
+        .add_volumes
+        .iter()
+        .find(|v| req.remove_volumes.contains(v))
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: Volume {v} cannot be both added to and removed from the group."
+        )));
+    }
+    Ok(())
+}
+
+/// Adds a volume of the group's project, in no group, of one of its types,
+/// available or in use.
+fn group_add_volume_tx(c: &Connection, g: &Group, vid: &str) -> ApiResult<()> {
+    let id = &g.id;
+    let v = match store::volume_get(c, vid).map_err(sql)? {
+        Some(v) if v.project_id == g.project_id => v,
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid volume: Cannot add volume {vid} to group {id} because volume cannot be found."
+            )));
+        }
+    };
+    if let Some(other) = &v.group_id {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: Volume {vid} is already in a group ({other})."
+        )));
+    }
+    if !g.volume_types.contains(&v.type_id) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: Cannot add volume {vid} to group {id} because volume type {} is not supported by the group.",
+            v.type_id
+        )));
+    }
+    if !matches!(v.status.as_str(), "available" | "in-use") {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: Cannot add volume {vid} to group {id} because volume is in an invalid state: {}. Valid states are: ('available', 'in-use').",
+            v.status.as_str()
+        )));
+    }
+    gstore::volume_set_group(c, vid, Some(id)).map_err(sql)
+}
+
+/// Removes one of the group's volumes, unless it is busy.
+fn group_remove_volume_tx(c: &Connection, g: &Group, vid: &str) -> ApiResult<()> {
+    let id = &g.id;
+    let v = match store::volume_get(c, vid).map_err(sql)? {
+        Some(v) if v.group_id.as_deref() == Some(id.as_str()) => v,
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid volume: Volume {vid} is not in group {id}."
+            )));
+        }
+    };
+    if !matches!(
+        v.status.as_str(),
+        "available" | "in-use" | "error" | "error_deleting"
+    ) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid volume: Cannot remove volume {vid} from group {id} because volume is in an invalid state: {}.",
+            v.status.as_str()
+        )));
+    }
+    gstore::volume_set_group(c, vid, None).map_err(sql)
+}
+
+/// A source group (available) and a copy of each of its volumes.
+fn group_copies_tx(
+    c: &Connection,
+    ctx: &RequestContext,
+    gid: &str,
+) -> ApiResult<(Group, Vec<VolumeCreate>)> {
+    let g = visible_group_tx(c, ctx, gid)?;
+    if g.status != "available" {
+        return Err(ApiError::bad_request(format!(
+            "Invalid group: Source group {gid} status must be available, but current status is: {}.",
+            g.status
+        )));
+    }
+    let mut copies = Vec::new();
+    for vid in gstore::group_volume_ids(c, gid).map_err(sql)? {
+        let v = store::volume_get(c, &vid)
+            .map_err(sql)?
+            .ok_or_else(|| super::volume_not_found(&vid))?;
+        copies.push(VolumeCreate {
+            name: v.name.clone(),
+            description: v.description.clone(),
+            volume_type: Some(v.type_id.clone()),
+            source_volid: Some(v.id.clone()),
+            ..Default::default()
+        });
+    }
+    Ok((g, copies))
+}
+
+/// A source group snapshot's group, and a volume from each of its snapshots.
+fn group_snapshot_copies_tx(
+    c: &Connection,
+    ctx: &RequestContext,
+    sid: &str,
+) -> ApiResult<(Group, Vec<VolumeCreate>)> {
+    let s = visible_snapshot_tx(c, ctx, sid)?;
+    if s.status != "available" {
+        return Err(ApiError::bad_request(format!(
+            "Invalid group snapshot: Group snapshot {sid} status must be available, but current status is: {}.",
+            s.status
+        )));
+    }
+    let g = gstore::group_get(c, &s.group_id)
+        .map_err(sql)?
+        .ok_or_else(|| group_not_found(&s.group_id))?;
+    let mut copies = Vec::new();
+    for (snap_id, vid, _) in gstore::snapshot_members(c, sid).map_err(sql)? {
+        let v = store::volume_get(c, &vid).map_err(sql)?;
+        copies.push(VolumeCreate {
+            name: v.as_ref().and_then(|v| v.name.clone()),
+            description: v.as_ref().and_then(|v| v.description.clone()),
+            volume_type: v.map(|v| v.type_id),
+            snapshot_id: Some(snap_id),
+            ..Default::default()
+        });
+    }
+    Ok((g, copies))
+}
+
+/// The new group's volumes, each recorded outside the group, then put in: the
+/// group is `creating`, which a volume joining by its own create may not. The
+/// ids of those with a task to run.
+fn group_volumes_new_tx(
+    c: &Connection,
+    ctx: &RequestContext,
+    g: &Group,
+    copies: Vec<VolumeCreate>,
+) -> ApiResult<Vec<String>> {
+    let mut ids = Vec::new();
+    for req in copies {
+        let v = volume_new_tx(c, ctx, req, None, None)?;
+        gstore::volume_set_group(c, &v.id, Some(&g.id)).map_err(sql)?;
+        if v.task.is_some() {
+            ids.push(v.id);
+        }
+    }
+    Ok(ids)
 }
 
 /// Cinder's `groups` quota (413 when the project has as many as it may).

@@ -9,6 +9,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::model::{Event, SnapshotEvent, SnapshotStatus, Source, Task, VolumeStatus};
+use rusqlite::Transaction;
+
+use super::backend::Backend;
 use super::{VolumeService, sql, store};
 use crate::http::error::{ApiError, ApiResult};
 
@@ -61,41 +64,85 @@ impl VolumeService {
                 Box::pin(self.run_snapshot_task(&s.id)).await?;
             }
         }
-        if let Task::Upload {
+        if let Task::Upload { .. } = &task {
+            return self.run_upload_task(id, &v.project_id, task).await;
+        }
+        let step = self.task_backend_step(id, &task, v.size).await?;
+        let outcome = step.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        let (vid, t) = (id.to_owned(), task.clone());
+        self.write(move |c| record_task_outcome(c, &vid, &t, &outcome))
+            .await?;
+        match step {
+            Ok(()) => {
+                tracing::info!(volume = %id, task = ?v.task, "volume task done");
+                if let Task::Extend {
+                    attached: true,
+                    new_size,
+                } = task
+                {
+                    self.notify_extended(id, new_size).await;
+                }
+                if matches!(task, Task::Reimage { .. }) {
+                    self.notify_reimaged(id, true).await;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if matches!(task, Task::Reimage { .. }) {
+                    self.notify_reimaged(id, false).await;
+                }
+                Err(ApiError::Internal(anyhow::anyhow!("{e}")))
+            }
+        }
+    }
+
+    /// An upload to an image: the copy, then the volume back to what it was
+    /// (it is intact whatever became of the upload), unless a later task took
+    /// its place.
+    async fn run_upload_task(&self, id: &str, project_id: &str, task: Task) -> ApiResult<()> {
+        let Task::Upload {
             image_id,
             disk_format,
         } = &task
-        {
-            let outcome = self
-                .run_upload(id, &v.project_id, image_id, disk_format)
-                .await;
-            let (vid, t) = (id.to_owned(), task.clone());
-            self.write(move |c| {
-                let Some(now) = store::volume_get(c, &vid).map_err(sql)? else {
-                    return Ok(());
-                };
-                if now.task.as_ref() != Some(&t) {
-                    return Ok(());
-                }
-                // The volume itself is intact whatever became of the upload.
-                let attached = now.attach_status == "attached";
-                let to = now
-                    .status
-                    .transition(Event::CopyDone { attached })
-                    .unwrap_or(VolumeStatus::Error);
-                store::volume_set_state(c, &vid, to, None, None).map_err(sql)
-            })
-            .await?;
-            return match outcome {
-                Ok(()) => {
-                    tracing::info!(volume = %id, image = %image_id, "volume uploaded to image");
-                    Ok(())
-                }
-                Err(e) => Err(ApiError::Internal(anyhow::anyhow!("{e}"))),
+        else {
+            return Ok(());
+        };
+        let outcome = self.run_upload(id, project_id, image_id, disk_format).await;
+        let (vid, t) = (id.to_owned(), task.clone());
+        self.write(move |c| {
+            let Some(now) = store::volume_get(c, &vid).map_err(sql)? else {
+                return Ok(());
             };
+            if now.task.as_ref() != Some(&t) {
+                return Ok(());
+            }
+            let attached = now.attach_status == "attached";
+            let to = now
+                .status
+                .transition(Event::CopyDone { attached })
+                .unwrap_or(VolumeStatus::Error);
+            store::volume_set_state(c, &vid, to, None, None).map_err(sql)
+        })
+        .await?;
+        match outcome {
+            Ok(()) => {
+                tracing::info!(volume = %id, image = %image_id, "volume uploaded to image");
+                Ok(())
+            }
+            Err(e) => Err(ApiError::Internal(anyhow::anyhow!("{e}"))),
         }
+    }
+
+    /// The backend's (blocking) step of a task, off the async threads; `size`
+    /// is the volume's, which a reimage keeps.
+    async fn task_backend_step(
+        &self,
+        id: &str,
+        task: &Task,
+        size: i64,
+    ) -> ApiResult<std::io::Result<()>> {
         let backend = self.inner.backend.clone();
-        let image_path = match &task {
+        let image_path = match task {
             Task::Create {
                 source: Some(Source::Image { id, .. }),
                 ..
@@ -105,117 +152,113 @@ impl VolumeService {
             }
             _ => None,
         };
-        let vid = id.to_owned();
-        let step = {
-            let task = task.clone();
-            tokio::task::spawn_blocking(move || match task {
-                Task::Create { size, source: None } => backend.create(&vid, size.max(0) as u64),
-                Task::Create {
-                    size,
-                    source: Some(src),
-                } => {
-                    let size = size.max(0) as u64;
-                    match &src {
-                        Source::Snapshot { id } => {
-                            backend.create_from(&vid, size, &backend.snapshot_path(id))
-                        }
-                        Source::Volume { id } => {
-                            backend.create_from(&vid, size, &backend.local_path(id))
-                        }
-                        Source::Existing { name } => backend
-                            .adopt(&vid, name, false)
-                            .and_then(|()| backend.extend(&vid, size)),
-                        Source::Image { format, .. } => match &image_path {
-                            Some(p) => backend.create_from_image(&vid, size, p, format),
-                            None => Err(std::io::Error::other("no image service")),
-                        },
-                    }
-                }
-                Task::Extend { new_size, .. } => backend.extend(&vid, new_size.max(0) as u64),
-                Task::Reimage { format, .. } => match &image_path {
-                    Some(p) => backend.reimage(&vid, v.size.max(0) as u64, p, &format),
-                    None => Err(std::io::Error::other("no image service")),
-                },
-                Task::Delete => backend.delete(&vid),
-                // Handled above, without a blocking step.
-                Task::Upload { .. } => Ok(()),
-            })
-            .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("volume task panicked: {e}")))?
-        };
-        let vid = id.to_owned();
-        let outcome = step.as_ref().map(|_| ()).map_err(|e| e.to_string());
-        let task_run = task.clone();
-        self.write(move |c| {
-            let Some(now) = store::volume_get(c, &vid).map_err(sql)? else {
-                return Ok(());
-            };
-            if now.task.as_ref() != Some(&task) {
-                return Ok(());
-            }
-            let done = |event: Event, reason: Option<&str>| -> ApiResult<()> {
-                let to = now.status.transition(event).unwrap_or(VolumeStatus::Error);
-                store::volume_set_state(c, &vid, to, None, reason).map_err(sql)
-            };
-            match (&task, &outcome) {
-                (Task::Create { .. }, Ok(())) => done(Event::Created, None),
-                (Task::Create { .. }, Err(e)) => done(Event::CreateFailed, Some(e)),
-                (Task::Extend { new_size, attached }, Ok(())) => {
-                    store::volume_set_size(c, &vid, *new_size).map_err(sql)?;
-                    done(
-                        Event::Extended {
-                            attached: *attached,
-                        },
-                        None,
-                    )
-                }
-                (Task::Extend { .. }, Err(e)) => done(Event::ExtendFailed, Some(e)),
-                (
-                    Task::Reimage {
-                        previous,
-                        image_metadata,
-                        image_id,
-                        ..
-                    },
-                    Ok(()),
-                ) => {
-                    let back_to = VolumeStatus::parse(previous).unwrap_or(VolumeStatus::Available);
-                    store::metadata_replace(c, &vid, "image", image_metadata).map_err(sql)?;
-                    store::volume_set_bootable(c, &vid, true).map_err(sql)?;
-                    store::volume_set_image(c, &vid, image_id).map_err(sql)?;
-                    done(Event::Reimaged { back_to }, None)
-                }
-                (Task::Reimage { .. }, Err(e)) => done(Event::ReimageFailed, Some(e)),
-                (Task::Delete, Ok(())) => store::volume_delete_row(c, &vid).map_err(sql),
-                (Task::Delete, Err(e)) => done(Event::DeleteFailed, Some(e)),
-                (Task::Upload { .. }, _) => Ok(()),
-            }
+        let (vid, task) = (id.to_owned(), task.clone());
+        tokio::task::spawn_blocking(move || {
+            backend_step(backend.as_ref(), &vid, task, image_path.as_deref(), size)
         })
-        .await?;
-        match step {
-            Ok(()) => {
-                tracing::info!(volume = %id, task = ?v.task, "volume task done");
-                if let Task::Extend {
-                    attached: true,
-                    new_size,
-                } = task_run
-                {
-                    self.notify_extended(id, new_size).await;
-                }
-                if matches!(task_run, Task::Reimage { .. }) {
-                    self.notify_reimaged(id, true).await;
-                }
-                Ok(())
-            }
-            Err(e) => {
-                if matches!(task_run, Task::Reimage { .. }) {
-                    self.notify_reimaged(id, false).await;
-                }
-                Err(ApiError::Internal(anyhow::anyhow!("{e}")))
-            }
-        }
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("volume task panicked: {e}")))
     }
+}
 
+/// What the backend does for a task (an upload has no blocking step here).
+fn backend_step(
+    backend: &dyn Backend,
+    vid: &str,
+    task: Task,
+    image_path: Option<&std::path::Path>,
+    volume_size: i64,
+) -> std::io::Result<()> {
+    let no_image = || std::io::Error::other("no image service");
+    match task {
+        Task::Create { size, source: None } => backend.create(vid, size.max(0) as u64),
+        Task::Create {
+            size,
+            source: Some(src),
+        } => create_from_source(backend, vid, size.max(0) as u64, &src, image_path),
+        Task::Extend { new_size, .. } => backend.extend(vid, new_size.max(0) as u64),
+        Task::Reimage { format, .. } => match image_path {
+            Some(p) => backend.reimage(vid, volume_size.max(0) as u64, p, &format),
+            None => Err(no_image()),
+        },
+        Task::Delete => backend.delete(vid),
+        Task::Upload { .. } => Ok(()),
+    }
+}
+
+/// A volume made from a snapshot, another volume, an existing backend volume
+/// (manage) or an image.
+fn create_from_source(
+    backend: &dyn Backend,
+    vid: &str,
+    size: u64,
+    src: &Source,
+    image_path: Option<&std::path::Path>,
+) -> std::io::Result<()> {
+    match src {
+        Source::Snapshot { id } => backend.create_from(vid, size, &backend.snapshot_path(id)),
+        Source::Volume { id } => backend.create_from(vid, size, &backend.local_path(id)),
+        Source::Existing { name } => backend
+            .adopt(vid, name, false)
+            .and_then(|()| backend.extend(vid, size)),
+        Source::Image { format, .. } => match image_path {
+            Some(p) => backend.create_from_image(vid, size, p, format),
+            None => Err(std::io::Error::other("no image service")),
+        },
+    }
+}
+
+/// Records a task's outcome on its volume (new status, size, image, or the
+/// row gone after a delete) and clears the task, unless a later task took its
+/// place.
+fn record_task_outcome(
+    c: &Transaction,
+    vid: &str,
+    task: &Task,
+    outcome: &Result<(), String>,
+) -> ApiResult<()> {
+    let Some(now) = store::volume_get(c, vid).map_err(sql)? else {
+        return Ok(());
+    };
+    if now.task.as_ref() != Some(task) {
+        return Ok(());
+    }
+    let done = |event: Event, reason: Option<&str>| -> ApiResult<()> {
+        let to = now.status.transition(event).unwrap_or(VolumeStatus::Error);
+        store::volume_set_state(c, vid, to, None, reason).map_err(sql)
+    };
+    match (task, outcome) {
+        (Task::Create { .. }, Ok(())) => done(Event::Created, None),
+        (Task::Create { .. }, Err(e)) => done(Event::CreateFailed, Some(e)),
+        (Task::Extend { new_size, attached }, Ok(())) => {
+            store::volume_set_size(c, vid, *new_size).map_err(sql)?;
+            let attached = *attached;
+            done(Event::Extended { attached }, None)
+        }
+        (Task::Extend { .. }, Err(e)) => done(Event::ExtendFailed, Some(e)),
+        (
+            Task::Reimage {
+                previous,
+                image_metadata,
+                image_id,
+                ..
+            },
+            Ok(()),
+        ) => {
+            let back_to = VolumeStatus::parse(previous).unwrap_or(VolumeStatus::Available);
+            store::metadata_replace(c, vid, "image", image_metadata).map_err(sql)?;
+            store::volume_set_bootable(c, vid, true).map_err(sql)?;
+            store::volume_set_image(c, vid, image_id).map_err(sql)?;
+            done(Event::Reimaged { back_to }, None)
+        }
+        (Task::Reimage { .. }, Err(e)) => done(Event::ReimageFailed, Some(e)),
+        (Task::Delete, Ok(())) => store::volume_delete_row(c, vid).map_err(sql),
+        (Task::Delete, Err(e)) => done(Event::DeleteFailed, Some(e)),
+        (Task::Upload { .. }, _) => Ok(()),
+    }
+}
+
+impl VolumeService {
     /// Tells the compute service that an attached volume grew, once per server
     /// it is attached to (Cinder's `volume-extended` external event to Nova).
     /// A server that cannot take the news is logged: the volume has grown, and

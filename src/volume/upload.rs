@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::model::{Event, Task, VolumeStatus};
+use super::model::{Event, Task, Volume, VolumeStatus};
 use super::{VolumeService, may_change, sees, sql, store, volume_not_found};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
@@ -35,6 +35,56 @@ fn service_context(project_id: &str) -> RequestContext {
     RequestContext::internal(project_id, project_id, chrono::Duration::hours(1))
 }
 
+/// The disk and container formats Cinder accepts for the image.
+fn check_formats(req: &UploadRequest) -> ApiResult<()> {
+    if !DISK_FORMATS.contains(&req.disk_format.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid disk-format '{}' is specified. Allowed disk-formats are {}.",
+            req.disk_format,
+            DISK_FORMATS.join(", ")
+        )));
+    }
+    if !CONTAINER_FORMATS.contains(&req.container_format.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid container-format '{}' is specified.",
+            req.container_format
+        )));
+    }
+    Ok(())
+}
+
+/// The new image's record. The volume's image metadata travels back to Glance
+/// as properties, as Cinder copies the Glance metadata (not the ones Glance
+/// owns).
+fn image_body(req: &UploadRequest, v: &Volume) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("name".into(), json!(req.image_name));
+    body.insert("disk_format".into(), json!(req.disk_format));
+    body.insert("container_format".into(), json!(req.container_format));
+    if let Some(vis) = &req.visibility {
+        body.insert("visibility".into(), json!(vis));
+    }
+    if req.protected {
+        body.insert("protected".into(), json!(true));
+    }
+    for (k, val) in &v.image_metadata {
+        if !matches!(
+            k.as_str(),
+            "image_id"
+                | "image_name"
+                | "checksum"
+                | "size"
+                | "disk_format"
+                | "container_format"
+                | "min_disk"
+                | "min_ram"
+        ) {
+            body.insert(k.clone(), json!(val));
+        }
+    }
+    body
+}
+
 impl VolumeService {
     pub(crate) async fn volume_upload_image(
         &self,
@@ -42,19 +92,7 @@ impl VolumeService {
         id: String,
         req: UploadRequest,
     ) -> ApiResult<Value> {
-        if !DISK_FORMATS.contains(&req.disk_format.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "Invalid disk-format '{}' is specified. Allowed disk-formats are {}.",
-                req.disk_format,
-                DISK_FORMATS.join(", ")
-            )));
-        }
-        if !CONTAINER_FORMATS.contains(&req.container_format.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "Invalid container-format '{}' is specified.",
-                req.container_format
-            )));
-        }
+        check_formats(&req)?;
         let images =
             self.inner.image.clone().ok_or_else(|| {
                 ApiError::bad_request("Invalid input received: no image service.")
@@ -65,57 +103,9 @@ impl VolumeService {
         v.status
             .transition(Event::UploadStart { force: req.force })
             .map_err(|r| ApiError::bad_request(r.to_string()))?;
-        let mut body = Map::new();
-        body.insert("name".into(), json!(req.image_name));
-        body.insert("disk_format".into(), json!(req.disk_format));
-        body.insert("container_format".into(), json!(req.container_format));
-        if let Some(vis) = &req.visibility {
-            body.insert("visibility".into(), json!(vis));
-        }
-        if req.protected {
-            body.insert("protected".into(), json!(true));
-        }
-        // The volume's image metadata travels back to Glance as properties, as
-        // Cinder copies the Glance metadata (not the ones Glance owns).
-        for (k, val) in &v.image_metadata {
-            if !matches!(
-                k.as_str(),
-                "image_id"
-                    | "image_name"
-                    | "checksum"
-                    | "size"
-                    | "disk_format"
-                    | "container_format"
-                    | "min_disk"
-                    | "min_ram"
-            ) {
-                body.insert(k.clone(), json!(val));
-            }
-        }
-        let image = images.image_create(ctx, body).await?;
+        let image = images.image_create(ctx, image_body(&req, &v)).await?;
         let image_id = image.id.clone();
-        let ctx2 = ctx.clone();
-        let (vid, iid, fmt) = (id.clone(), image_id.clone(), req.disk_format.clone());
-        let force = req.force;
-        let moved = self
-            .write(move |c| {
-                let v = match store::volume_get(c, &vid).map_err(sql)? {
-                    Some(v) if sees(&ctx2, &v.project_id) => v,
-                    _ => return Err(volume_not_found(&vid)),
-                };
-                let to = v
-                    .status
-                    .transition(Event::UploadStart { force })
-                    .map_err(|r| ApiError::bad_request(r.to_string()))?;
-                let task = Task::Upload {
-                    image_id: iid,
-                    disk_format: fmt,
-                };
-                store::volume_set_state(c, &v.id, to, Some(&task), None).map_err(sql)?;
-                Ok(v)
-            })
-            .await;
-        let v = match moved {
+        let v = match self.upload_start(ctx, &id, &image_id, &req).await {
             Ok(v) => v,
             Err(e) => {
                 images
@@ -141,6 +131,37 @@ impl VolumeService {
             "protected": req.protected,
             "visibility": req.visibility.unwrap_or_else(|| "shared".into()),
         }))
+    }
+
+    /// Moves the volume to `uploading` with its `Upload` task, in one
+    /// transaction; the volume as it was.
+    async fn upload_start(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        image_id: &str,
+        req: &UploadRequest,
+    ) -> ApiResult<Volume> {
+        let ctx = ctx.clone();
+        let (vid, iid, fmt) = (id.to_owned(), image_id.to_owned(), req.disk_format.clone());
+        let force = req.force;
+        self.write(move |c| {
+            let v = match store::volume_get(c, &vid).map_err(sql)? {
+                Some(v) if sees(&ctx, &v.project_id) => v,
+                _ => return Err(volume_not_found(&vid)),
+            };
+            let to = v
+                .status
+                .transition(Event::UploadStart { force })
+                .map_err(|r| ApiError::bad_request(r.to_string()))?;
+            let task = Task::Upload {
+                image_id: iid,
+                disk_format: fmt,
+            };
+            store::volume_set_state(c, &v.id, to, Some(&task), None).map_err(sql)?;
+            Ok(v)
+        })
+        .await
     }
 
     /// The `Upload` task's work: convert and upload; the caller records the outcome.

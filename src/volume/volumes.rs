@@ -281,46 +281,12 @@ pub(super) fn volume_new_tx(
     let project = caller_project(ctx)?;
     let user = ctx.user.id.clone();
     let zone = req.availability_zone.clone().unwrap_or_else(|| ZONE.into());
-    let (mut source, source_size, source_type) = source_tx(c, ctx, &req)?;
-    let mut image_meta = BTreeMap::new();
-    if let Some(i) = &image {
-        source = Some(Source::Image {
-            id: i.id.clone(),
-            format: i.disk_format.clone().unwrap_or_else(|| "raw".into()),
-        });
-        image_meta = image_metadata(i);
-    }
-    // A copy of a bootable volume (or of its snapshot) is bootable and
-    // keeps the image metadata, as Cinder copies the Glance metadata.
-    let origin = match (&req.source_volid, &req.snapshot_id) {
-        (Some(vid), _) => store::volume_get(c, vid).map_err(sql)?,
-        (None, Some(sid)) => match store::snapshot_get(c, sid).map_err(sql)? {
-            Some(s) => store::volume_get(c, &s.volume_id).map_err(sql)?,
-            None => None,
-        },
-        _ => None,
-    };
-    let (copied_bootable, copied_image_meta) = origin
-        .map(|o| (o.bootable, o.image_metadata))
-        .unwrap_or_default();
-    if image.is_none() && copied_bootable {
-        image_meta = copied_image_meta;
-    }
-    let size = if req.size == 0 { source_size } else { req.size };
-    if size < source_size {
-        return Err(ApiError::bad_request(format!(
-            "Invalid input received: Volume size '{size}'GB cannot be smaller than the snapshot or source volume size {source_size}GB."
-        )));
-    }
-    let wanted = req.volume_type.clone().or(source_type);
-    let t = types::type_for_volume_tx(c, ctx, wanted.as_deref())?;
-    if let Some(gid) = &req.group_id {
-        super::groups::check_volume_joins_tx(c, ctx, gid, &t.id)?;
-    }
-    quotas::check_tx(c, &project, &t.name, 1, 0, size, size)?;
+    let p = plan_volume_tx(c, ctx, &project, &req, image)?;
     // Cinder's scheduler: a type asking for a capability this backend
     // lacks leaves the volume in error, with a message for its owner.
-    let unmet = super::hosts::unmet_spec(&t);
+    let unmet = super::hosts::unmet_spec(&p.volume_type);
+    let t = p.volume_type;
+    let size = p.size;
     let v = Volume {
         id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         project_id: project,
@@ -335,15 +301,18 @@ pub(super) fn volume_new_tx(
         },
         attach_status: "detached".into(),
         availability_zone: zone,
-        type_id: t.id,
-        type_name: t.name,
-        bootable: image.is_some() || copied_bootable,
+        bootable: p.bootable,
         multiattach: req.multiattach
             || t.extra_specs.get("multiattach").map(String::as_str) == Some("<is> True"),
+        type_id: t.id,
+        type_name: t.name,
         snapshot_id: req.snapshot_id.clone(),
         source_volid: req.source_volid.clone(),
         image_id: image.as_ref().map(|i| i.id.clone()),
-        task: unmet.is_none().then_some(Task::Create { size, source }),
+        task: unmet.is_none().then_some(Task::Create {
+            size,
+            source: p.source,
+        }),
         error_reason: unmet
             .as_ref()
             .map(|(k, v)| format!("No valid backend was found: no backend has {k}={v}.")),
@@ -351,7 +320,7 @@ pub(super) fn volume_new_tx(
         updated_at: None,
         launched_at: None,
         metadata: req.metadata,
-        image_metadata: image_meta,
+        image_metadata: p.image_metadata,
         admin_metadata: BTreeMap::new(),
         attachments: Vec::new(),
         group_id: req.group_id.clone(),
@@ -361,6 +330,78 @@ pub(super) fn volume_new_tx(
         super::messages::record_tx(c, &v.project_id, &v.id, super::messages::NO_VALID_BACKEND)?;
     }
     Ok(v)
+}
+
+/// What a new volume will be, from its request and source.
+struct VolumePlan {
+    size: i64,
+    source: Option<Source>,
+    volume_type: super::model::VolumeType,
+    image_metadata: BTreeMap<String, String>,
+    bootable: bool,
+}
+
+/// Plans a new volume: its source (an image, a snapshot, a volume), size (no
+/// smaller than the source), type (the source's by default), group and quota
+/// checked.
+fn plan_volume_tx(
+    c: &rusqlite::Connection,
+    ctx: &RequestContext,
+    project: &str,
+    req: &VolumeCreate,
+    image: Option<&crate::image::model::Image>,
+) -> ApiResult<VolumePlan> {
+    let (mut source, source_size, source_type) = source_tx(c, ctx, req)?;
+    let (copied_bootable, copied_image_meta) = copied_origin_tx(c, req)?;
+    let mut image_meta = BTreeMap::new();
+    if let Some(i) = &image {
+        source = Some(Source::Image {
+            id: i.id.clone(),
+            format: i.disk_format.clone().unwrap_or_else(|| "raw".into()),
+        });
+        image_meta = image_metadata(i);
+    } else if copied_bootable {
+        image_meta = copied_image_meta;
+    }
+    let size = if req.size == 0 { source_size } else { req.size };
+    if size < source_size {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input received: Volume size '{size}'GB cannot be smaller than the snapshot or source volume size {source_size}GB."
+        )));
+    }
+    let wanted = req.volume_type.clone().or(source_type);
+    let t = types::type_for_volume_tx(c, ctx, wanted.as_deref())?;
+    if let Some(gid) = &req.group_id {
+        super::groups::check_volume_joins_tx(c, ctx, gid, &t.id)?;
+    }
+    quotas::check_tx(c, project, &t.name, 1, 0, size, size)?;
+    Ok(VolumePlan {
+        size,
+        source,
+        volume_type: t,
+        image_metadata: image_meta,
+        bootable: image.is_some() || copied_bootable,
+    })
+}
+
+/// A copy of a bootable volume (or of its snapshot) is bootable and keeps the
+/// image metadata, as Cinder copies the Glance metadata: the origin's
+/// bootable flag and image metadata.
+fn copied_origin_tx(
+    c: &rusqlite::Connection,
+    req: &VolumeCreate,
+) -> ApiResult<(bool, BTreeMap<String, String>)> {
+    let origin = match (&req.source_volid, &req.snapshot_id) {
+        (Some(vid), _) => store::volume_get(c, vid).map_err(sql)?,
+        (None, Some(sid)) => match store::snapshot_get(c, sid).map_err(sql)? {
+            Some(s) => store::volume_get(c, &s.volume_id).map_err(sql)?,
+            None => None,
+        },
+        _ => None,
+    };
+    Ok(origin
+        .map(|o| (o.bootable, o.image_metadata))
+        .unwrap_or_default())
 }
 
 /// Starts a volume's delete (status `deleting`, with its task; a cascade marks its

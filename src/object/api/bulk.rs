@@ -80,7 +80,6 @@ fn start(cloud: &Cloud, account: &str, base: &str, call: &Arc<Call>) -> Response
             false,
         );
     }
-    let format = Format::of(call);
     let chunked = call
         .header("transfer-encoding")
         .is_some_and(|t| t.eq_ignore_ascii_case("chunked"));
@@ -98,19 +97,7 @@ fn start(cloud: &Cloud, account: &str, base: &str, call: &Arc<Call>) -> Response
         Ok(_) => None,
         Err(r) => return r,
     };
-    let body = take_body(call);
-    let reader: Pin<Box<dyn AsyncRead + Send>> = {
-        let raw = StreamReader::new(body);
-        match kind.as_str() {
-            "tar.gz" => Box::pin(async_compression::tokio::bufread::GzipDecoder::new(
-                BufReader::new(raw),
-            )),
-            "tar.bz2" => Box::pin(async_compression::tokio::bufread::BzDecoder::new(
-                BufReader::new(raw),
-            )),
-            _ => Box::pin(raw),
-        }
-    };
+    let reader = archive_reader(&kind, call);
     let job = Job {
         cloud: cloud.clone(),
         account: account.to_owned(),
@@ -120,6 +107,26 @@ fn start(cloud: &Cloud, account: &str, base: &str, call: &Arc<Call>) -> Response
         delete_at,
         call: call.clone(),
     };
+    extract_response(job, reader, Format::of(call))
+}
+
+/// The request's body as the archive it is: plain, gzip or bzip2.
+fn archive_reader(kind: &str, call: &Call) -> Pin<Box<dyn AsyncRead + Send>> {
+    let raw = StreamReader::new(take_body(call));
+    match kind {
+        "tar.gz" => Box::pin(async_compression::tokio::bufread::GzipDecoder::new(
+            BufReader::new(raw),
+        )),
+        "tar.bz2" => Box::pin(async_compression::tokio::bufread::BzDecoder::new(
+            BufReader::new(raw),
+        )),
+        _ => Box::pin(raw),
+    }
+}
+
+/// Runs the extract in the background and answers at once with a body that
+/// keeps the connection alive (a space every `KEEPALIVE`) until the summary.
+fn extract_response(job: Job, reader: Pin<Box<dyn AsyncRead + Send>>, format: Format) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     tokio::spawn(async move {
         let work = job.run(reader);
@@ -307,38 +314,7 @@ impl Job {
         size: u64,
     ) -> Result<(), Failure> {
         let svc = &self.cloud.object;
-        let refused = |r: Response| {
-            if r.status() == StatusCode::UNAUTHORIZED {
-                Failure::Stop(StatusCode::UNAUTHORIZED)
-            } else {
-                Failure::One(r.status())
-            }
-        };
-        let ct = svc
-            .container_find(&self.account, container)
-            .await
-            .map_err(|e| Failure::One(e.status()))?;
-        let ct = match ct {
-            Some(c) => c,
-            None if known.len() >= MAX_CONTAINERS => {
-                return Err(Failure::Damaged(format!(
-                    "More than {MAX_CONTAINERS} containers to create from tar."
-                )));
-            }
-            None => {
-                authorize(&self.call, &self.project, None, Op::AccountWrite).map_err(refused)?;
-                if let Err(m) = model::check_container_name(container) {
-                    tracing::debug!(container, reason = %m, "bulk extract: bad container name");
-                    return Err(Failure::One(StatusCode::BAD_REQUEST));
-                }
-                svc.container_create(&self.account, container, Vec::new())
-                    .await
-                    .map_err(|e| Failure::One(e.status()))?;
-                svc.container_show(&self.account, container)
-                    .await
-                    .map_err(|e| Failure::One(e.status()))?
-            }
-        };
+        let ct = self.container_for(known, container).await?;
         known.insert(container.to_owned());
         authorize(&self.call, &self.project, Some(&ct.meta), Op::ObjectWrite).map_err(refused)?;
         let input = PutInput {
@@ -355,28 +331,7 @@ impl Job {
             rx.recv().await.map(|b| (b, rx))
         }));
         let put = svc.object_put(&self.account, container, object, input, body);
-        // Feeds the member's bytes to the writer; when the writer gave up early the
-        // rest is still read so the next header is found.
-        let feed = async move {
-            let mut open = true;
-            loop {
-                match tar.read_data(CHUNK).await {
-                    Ok(b) if b.is_empty() => return Ok(()),
-                    Ok(b) => {
-                        if open && tx.send(Ok(b)).await.is_err() {
-                            open = false;
-                        }
-                    }
-                    Err(e) => {
-                        tx.send(Err(std::io::Error::other("archive ended early")))
-                            .await
-                            .or_debug("bulk", "telling the reader the archive ended");
-                        return Err(e);
-                    }
-                }
-            }
-        };
-        let (put, fed) = tokio::join!(put, feed);
+        let (put, fed) = tokio::join!(put, feed_member(tar, tx));
         if fed.is_err() {
             let why = match fed {
                 Err(TarError::Invalid(m)) => m.to_owned(),
@@ -386,5 +341,72 @@ impl Job {
             return Err(Failure::Damaged(format!("Invalid Tar File: {why}")));
         }
         put.map(|_| ()).map_err(|e| Failure::One(e.status()))
+    }
+
+    /// The member's container: found, or created (the caller must own the
+    /// account; no more than `MAX_CONTAINERS` per extract).
+    async fn container_for(
+        &self,
+        known: &HashSet<String>,
+        container: &str,
+    ) -> Result<model::Container, Failure> {
+        let svc = &self.cloud.object;
+        let ct = svc
+            .container_find(&self.account, container)
+            .await
+            .map_err(|e| Failure::One(e.status()))?;
+        match ct {
+            Some(c) => Ok(c),
+            None if known.len() >= MAX_CONTAINERS => Err(Failure::Damaged(format!(
+                "More than {MAX_CONTAINERS} containers to create from tar."
+            ))),
+            None => {
+                authorize(&self.call, &self.project, None, Op::AccountWrite).map_err(refused)?;
+                if let Err(m) = model::check_container_name(container) {
+                    tracing::debug!(container, reason = %m, "bulk extract: bad container name");
+                    return Err(Failure::One(StatusCode::BAD_REQUEST));
+                }
+                svc.container_create(&self.account, container, Vec::new())
+                    .await
+                    .map_err(|e| Failure::One(e.status()))?;
+                svc.container_show(&self.account, container)
+                    .await
+                    .map_err(|e| Failure::One(e.status()))
+            }
+        }
+    }
+}
+
+/// A refused request: an unauthorized one stops the whole extract.
+fn refused(r: Response) -> Failure {
+    if r.status() == StatusCode::UNAUTHORIZED {
+        Failure::Stop(StatusCode::UNAUTHORIZED)
+    } else {
+        Failure::One(r.status())
+    }
+}
+
+/// Feeds the member's bytes to the writer; when the writer gave up early the
+/// rest is still read so the next header is found.
+async fn feed_member<R: AsyncRead + Unpin>(
+    tar: &mut TarReader<R>,
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+) -> Result<(), TarError> {
+    let mut open = true;
+    loop {
+        match tar.read_data(CHUNK).await {
+            Ok(b) if b.is_empty() => return Ok(()),
+            Ok(b) => {
+                if open && tx.send(Ok(b)).await.is_err() {
+                    open = false;
+                }
+            }
+            Err(e) => {
+                tx.send(Err(std::io::Error::other("archive ended early")))
+                    .await
+                    .or_debug("bulk", "telling the reader the archive ended");
+                return Err(e);
+            }
+        }
     }
 }

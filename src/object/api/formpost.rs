@@ -119,6 +119,15 @@ fn signed(signature: &str, msg: &str, keys: &[String]) -> bool {
     })
 }
 
+/// What the form's files came to: the status line of the last file stored (or
+/// of the refusal), and Swift's message for a form refused part way.
+#[derive(Default)]
+struct FormOutcome {
+    attrs: std::collections::HashMap<String, String>,
+    status: String,
+    message: String,
+}
+
 async fn run(
     cloud: &Cloud,
     account: &str,
@@ -130,24 +139,47 @@ async fn run(
     let boundary = multer::parse_boundary(&ctype)
         .map_err(|_| Refusal::Invalid("invalid starting boundary".into()))?;
     let keys = keys(cloud, account, container).await;
-    // The paths the form may have been signed for: as the client sent it, and with
-    // or without the prefix the cloud is mounted under.
+    let paths = signed_paths(account, container, prefix, call);
+    let form = multer::Multipart::new(take_body(call), boundary);
+    let mut out = read_form(cloud, (account, container, prefix), form, &paths, &keys).await?;
+    if out.status.is_empty() {
+        out.status = status_line(StatusCode::BAD_REQUEST);
+        out.message = "no files to process".into();
+    }
+    Ok(match out.attrs.get("redirect").filter(|r| !r.is_empty()) {
+        Some(redirect) => redirect_answer(redirect, &out.status, &out.message),
+        None => plain_answer(&out.status, &out.message),
+    })
+}
+
+/// The paths the form may have been signed for: as the client sent it, and
+/// with or without the prefix the cloud is mounted under.
+fn signed_paths(account: &str, container: &str, prefix: &str, call: &Call) -> [String; 4] {
     let tail = if prefix.is_empty() {
         format!("/v1/{account}/{container}")
     } else {
         format!("/v1/{account}/{container}/{prefix}")
     };
-    let paths = [
+    [
         tail.clone(),
         format!("/object-storage{tail}"),
         call.path.clone(),
         format!("/object-storage{}", call.path),
-    ];
-    let mut form = multer::Multipart::new(take_body(call), boundary);
-    let mut attrs: std::collections::HashMap<String, String> = Default::default();
+    ]
+}
+
+/// Reads the form in order: its fields become attributes, each file is
+/// stored as it arrives (with the attributes seen before it), until the
+/// first file that fails or one past `max_file_count`.
+async fn read_form(
+    cloud: &Cloud,
+    at: (&str, &str, &str),
+    mut form: multer::Multipart<'static>,
+    paths: &[String],
+    keys: &[String],
+) -> Result<FormOutcome, Refusal> {
+    let mut out = FormOutcome::default();
     let mut file_count: u64 = 0;
-    let mut status = String::new();
-    let mut message = String::new();
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
@@ -155,85 +187,92 @@ async fn run(
             Err(e) => return Err(Refusal::Invalid(e.to_string())),
         };
         let filename = field.file_name().map(str::to_owned);
-        if let Some(filename) = filename.filter(|f| !f.is_empty()) {
-            file_count += 1;
-            let max_count: u64 = attrs
-                .get("max_file_count")
-                .map(String::as_str)
-                .filter(|v| !v.is_empty())
-                .unwrap_or("0")
-                .parse()
-                .map_err(|_| Refusal::Invalid("max_file_count not an integer".into()))?;
-            if file_count > max_count {
-                status = status_line(StatusCode::BAD_REQUEST);
-                message = "max file count exceeded".into();
-                break;
-            }
-            let file_type = field.content_type().map(|m| m.to_string());
-            let s = store(
-                cloud,
-                (account, container, prefix),
-                &attrs,
-                &filename,
-                file_type,
-                &paths,
-                &keys,
-                field,
-            )
-            .await?;
-            status = status_line(s);
-            if !s.is_success() {
-                break;
-            }
-        } else {
+        let Some(filename) = filename.filter(|f| !f.is_empty()) else {
             let name = field.name().map(str::to_ascii_lowercase);
-            let mut data = Vec::new();
-            let mut field = field;
-            loop {
-                match field.chunk().await {
-                    Ok(Some(c)) => {
-                        let room = MAX_VALUE_LENGTH.saturating_sub(data.len());
-                        data.extend_from_slice(&c[..c.len().min(room)]);
-                    }
-                    Ok(None) => break,
-                    Err(e) => return Err(Refusal::Invalid(e.to_string())),
-                }
-            }
+            let data = field_value(field).await?;
             if let Some(name) = name {
                 let v = String::from_utf8_lossy(&data);
-                attrs.insert(name, v.trim_end_matches(['\r', '\n', '-']).to_owned());
+                let v = v.trim_end_matches(['\r', '\n', '-']).to_owned();
+                out.attrs.insert(name, v);
             }
+            continue;
+        };
+        file_count += 1;
+        if file_count > max_file_count(&out.attrs)? {
+            out.status = status_line(StatusCode::BAD_REQUEST);
+            out.message = "max file count exceeded".into();
+            break;
+        }
+        let file_type = field.content_type().map(|m| m.to_string());
+        let s = store(
+            cloud, at, &out.attrs, &filename, file_type, paths, keys, field,
+        )
+        .await?;
+        out.status = status_line(s);
+        if !s.is_success() {
+            break;
         }
     }
-    if status.is_empty() {
-        status = status_line(StatusCode::BAD_REQUEST);
-        message = "no files to process".into();
+    Ok(out)
+}
+
+/// The form's `max_file_count` (none: 0).
+fn max_file_count(attrs: &std::collections::HashMap<String, String>) -> Result<u64, Refusal> {
+    attrs
+        .get("max_file_count")
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .unwrap_or("0")
+        .parse()
+        .map_err(|_| Refusal::Invalid("max_file_count not an integer".into()))
+}
+
+/// A form field's value, of which Swift reads the first `MAX_VALUE_LENGTH`
+/// bytes.
+async fn field_value(mut field: multer::Field<'static>) -> Result<Vec<u8>, Refusal> {
+    let mut data = Vec::new();
+    loop {
+        match field.chunk().await {
+            Ok(Some(c)) => {
+                let room = MAX_VALUE_LENGTH.saturating_sub(data.len());
+                data.extend_from_slice(&c[..c.len().min(room)]);
+            }
+            Ok(None) => return Ok(data),
+            Err(e) => return Err(Refusal::Invalid(e.to_string())),
+        }
     }
+}
+
+/// The answer to a form without a redirect: the status line (and message) as
+/// text, with that status.
+fn plain_answer(status: &str, message: &str) -> Response {
     let code = status
         .get(..3)
         .and_then(|c| c.parse::<u16>().ok())
         .and_then(|c| StatusCode::from_u16(c).ok())
         .unwrap_or(StatusCode::BAD_REQUEST);
-    let redirect = attrs.get("redirect").filter(|r| !r.is_empty());
-    let Some(redirect) = redirect else {
-        let mut body = status.clone();
-        if !message.is_empty() {
-            body = format!("{status}\r\nFormPost: {}", title(&message));
-        }
-        let mut r = Response::new(axum::body::Body::from(body.clone()));
-        *r.status_mut() = code;
-        r.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        r.headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        return Ok(r);
-    };
+    let mut body = status.to_owned();
+    if !message.is_empty() {
+        body = format!("{status}\r\nFormPost: {}", title(message));
+    }
+    let mut r = Response::new(axum::body::Body::from(body.clone()));
+    *r.status_mut() = code;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    r
+}
+
+/// The answer to a form with a redirect: a 303 to it, with `status` and
+/// `message` in its query.
+fn redirect_answer(redirect: &str, status: &str, message: &str) -> Response {
     let q = |s: &str| percent_encoding::utf8_percent_encode(s, super::view::PATH_SET).to_string();
     let sep = if redirect.contains('?') { '&' } else { '?' };
     let location = format!(
         "{redirect}{sep}status={}&message={}",
         q(&status[..3.min(status.len())]),
-        q(&message)
+        q(message)
     );
     let body = format!(
         "<html><body><p><a href=\"{}\">Click to continue...</a></p></body></html>",
@@ -250,7 +289,7 @@ async fn run(
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     r.headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    Ok(r)
+    r
 }
 
 /// Checks the form's signature and expiry (as Swift does, for each file) and
@@ -275,19 +314,7 @@ async fn store(
         .parse()
         .map_err(|_| Refusal::Invalid("max_file_size not an integer".into()))?;
     let now = chrono::Utc::now().timestamp();
-    let delete_at = match (attr("x_delete_at"), attr("x_delete_after")) {
-        (Some(v), _) => Some(v.parse::<i64>().map_err(|_| {
-            Refusal::Invalid("x_delete_at not an integer: Unix timestamp required.".into())
-        })?),
-        (None, Some(v)) => Some(
-            now + v.parse::<i64>().map_err(|_| {
-                Refusal::Invalid(
-                    "x_delete_after not an integer: Number of seconds required.".into(),
-                )
-            })?,
-        ),
-        _ => None,
-    };
+    let delete_at = form_delete_at(attr("x_delete_at"), attr("x_delete_after"), now)?;
     let expires: i64 = attr("expires")
         .unwrap_or("0")
         .parse()
@@ -309,7 +336,6 @@ async fn store(
     if expires < now {
         return Err(Refusal::Unauthorized("form expired"));
     }
-    let name = format!("{prefix}{filename}");
     let content_type = attr("content-type")
         .map(str::to_owned)
         .or(file_type)
@@ -327,8 +353,44 @@ async fn store(
         content_length: None,
         if_none_match_star: false,
     };
-    // The file is capped at `max_file_size`: past it the write fails and the form
-    // is refused.
+    let name = format!("{prefix}{filename}");
+    put_file(
+        cloud,
+        (account, container, &name),
+        input,
+        field,
+        max_file_size,
+    )
+    .await
+}
+
+/// The expiry a form gives its objects: `x_delete_at`, else now plus
+/// `x_delete_after`.
+fn form_delete_at(at: Option<&str>, after: Option<&str>, now: i64) -> Result<Option<i64>, Refusal> {
+    match (at, after) {
+        (Some(v), _) => Ok(Some(v.parse::<i64>().map_err(|_| {
+            Refusal::Invalid("x_delete_at not an integer: Unix timestamp required.".into())
+        })?)),
+        (None, Some(v)) => Ok(Some(
+            now + v.parse::<i64>().map_err(|_| {
+                Refusal::Invalid(
+                    "x_delete_after not an integer: Number of seconds required.".into(),
+                )
+            })?,
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// Streams one file into its object, capped at `max_file_size`: past it the
+/// write fails and the form is refused.
+async fn put_file(
+    cloud: &Cloud,
+    (account, container, name): (&str, &str, &str),
+    input: PutInput,
+    field: multer::Field<'static>,
+    max_file_size: u64,
+) -> Result<StatusCode, Refusal> {
     let over = Arc::new(AtomicBool::new(false));
     let flag = over.clone();
     let mut seen = 0u64;
@@ -343,7 +405,7 @@ async fn store(
     });
     let r = cloud
         .object
-        .object_put(account, container, &name, input, Box::pin(body))
+        .object_put(account, container, name, input, Box::pin(body))
         .await;
     if over.load(Ordering::Relaxed) {
         return Err(Refusal::Invalid("max_file_size exceeded".into()));

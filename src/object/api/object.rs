@@ -274,51 +274,7 @@ pub(super) async fn get(
         return Ok(r);
     }
     let size = body.size;
-    let range = call.header("range").and_then(|h| parse_ranges(&h, size));
-    let (status, pieces, len, ctype) = match range {
-        None => (StatusCode::OK, body.pieces.clone(), size, None),
-        Some(Err(())) => {
-            let mut r = fault(StatusCode::RANGE_NOT_SATISFIABLE, None, head);
-            put_header(r.headers_mut(), "content-range", &format!("bytes */{size}"));
-            return Err(r);
-        }
-        Some(Ok(rs)) if rs.len() == 1 => {
-            let (s, e) = rs[0];
-            (
-                StatusCode::PARTIAL_CONTENT,
-                slice(&body.pieces, s, e - s + 1),
-                e - s + 1,
-                None,
-            )
-        }
-        Some(Ok(rs)) => {
-            let boundary = uuid::Uuid::new_v4().simple().to_string();
-            let mut pieces = Vec::new();
-            for (s, e) in &rs {
-                let part = format!(
-                    "--{boundary}\r\nContent-Type: {}\r\nContent-Range: bytes {s}-{e}/{size}\r\n\r\n",
-                    body.object.content_type
-                );
-                pieces.push(Piece::Bytes(part.into()));
-                pieces.extend(slice(&body.pieces, *s, e - s + 1));
-                pieces.push(Piece::Bytes("\r\n".into()));
-            }
-            pieces.push(Piece::Bytes(format!("--{boundary}--").into()));
-            let len = pieces
-                .iter()
-                .map(|p| match p {
-                    Piece::Bytes(b) => b.len() as u64,
-                    Piece::File { len, .. } => *len,
-                })
-                .sum();
-            (
-                StatusCode::PARTIAL_CONTENT,
-                pieces,
-                len,
-                Some(format!("multipart/byteranges;boundary={boundary}")),
-            )
-        }
-    };
+    let (status, pieces, len, ctype) = ranged(call, &body, head)?;
     let mut resp = if head {
         Response::new(Body::empty())
     } else {
@@ -340,21 +296,82 @@ pub(super) async fn get(
         HeaderValue::from(if status == StatusCode::OK { size } else { len }),
     );
     if tempurl && call.method == Method::GET {
-        // `&inline` (with or without a value) shows the object in the browser; a
-        // `filename` is then only named, not forced as a download.
-        let disposition = match (call.q("inline").is_some(), call.q("filename")) {
-            (true, None) => "inline".to_owned(),
-            (true, Some(f)) => format!("inline; filename=\"{}\"", f.replace('"', "\\\"")),
-            (false, f) => {
-                let file = f
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| name.rsplit('/').next().unwrap_or(name).to_owned());
-                format!("attachment; filename=\"{}\"", file.replace('"', "\\\""))
-            }
-        };
-        put_header(h, "content-disposition", &disposition);
+        put_header(h, "content-disposition", &tempurl_disposition(call, name));
     }
     Ok(resp)
+}
+
+/// The part of an object a GET asks for (`Range`): the status, pieces and
+/// length of the body, and its content type when it is several ranges; an
+/// unsatisfiable range is refused.
+#[allow(clippy::type_complexity)]
+fn ranged(
+    call: &Call,
+    body: &ObjectBody,
+    head: bool,
+) -> Result<(StatusCode, Vec<Piece>, u64, Option<String>), Response> {
+    let size = body.size;
+    let range = call.header("range").and_then(|h| parse_ranges(&h, size));
+    Ok(match range {
+        None => (StatusCode::OK, body.pieces.clone(), size, None),
+        Some(Err(())) => {
+            let mut r = fault(StatusCode::RANGE_NOT_SATISFIABLE, None, head);
+            put_header(r.headers_mut(), "content-range", &format!("bytes */{size}"));
+            return Err(r);
+        }
+        Some(Ok(rs)) if rs.len() == 1 => {
+            let (s, e) = rs[0];
+            let pieces = slice(&body.pieces, s, e - s + 1);
+            (StatusCode::PARTIAL_CONTENT, pieces, e - s + 1, None)
+        }
+        Some(Ok(rs)) => {
+            let (pieces, len, ctype) = byteranges(body, &rs);
+            (StatusCode::PARTIAL_CONTENT, pieces, len, Some(ctype))
+        }
+    })
+}
+
+/// Several ranges as one `multipart/byteranges` body: its pieces, length and
+/// content type.
+fn byteranges(body: &ObjectBody, rs: &[(u64, u64)]) -> (Vec<Piece>, u64, String) {
+    let size = body.size;
+    let boundary = uuid::Uuid::new_v4().simple().to_string();
+    let mut pieces = Vec::new();
+    for (s, e) in rs {
+        let part = format!(
+            "--{boundary}\r\nContent-Type: {}\r\nContent-Range: bytes {s}-{e}/{size}\r\n\r\n",
+            body.object.content_type
+        );
+        pieces.push(Piece::Bytes(part.into()));
+        pieces.extend(slice(&body.pieces, *s, e - s + 1));
+        pieces.push(Piece::Bytes("\r\n".into()));
+    }
+    pieces.push(Piece::Bytes(format!("--{boundary}--").into()));
+    let len = pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Bytes(b) => b.len() as u64,
+            Piece::File { len, .. } => *len,
+        })
+        .sum();
+    let ctype = format!("multipart/byteranges;boundary={boundary}");
+    (pieces, len, ctype)
+}
+
+/// A temp URL GET's `Content-Disposition`: `&inline` (with or without a value)
+/// shows the object in the browser, a `filename` then only named, not forced
+/// as a download.
+fn tempurl_disposition(call: &Call, name: &str) -> String {
+    match (call.q("inline").is_some(), call.q("filename")) {
+        (true, None) => "inline".to_owned(),
+        (true, Some(f)) => format!("inline; filename=\"{}\"", f.replace('"', "\\\"")),
+        (false, f) => {
+            let file = f
+                .map(str::to_owned)
+                .unwrap_or_else(|| name.rsplit('/').next().unwrap_or(name).to_owned());
+            format!("attachment; filename=\"{}\"", file.replace('"', "\\\""))
+        }
+    }
 }
 
 /// `?multipart-manifest=get`: the stored segment list (or, with `format=raw`, the

@@ -260,13 +260,9 @@ async fn listing(
     let head = call.is_head();
     let s = site(ct);
     if !s.listings {
-        let body = format!(
-            "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01 Transitional//EN\"\n \"http://www.w3.org/TR/html4/loose.dtd\">\n<html>\n <head>\n  <title>Listing of {}</title>\n </head>\n <body>\n  <h1>Web Listing Disabled</h1>\n  <p>The owner of this web site has disabled web listing.</p>\n  <p>If you are the owner of this web site, you can enable web listing by setting X-Container-Meta-Web-Listings.</p>\n </body>\n</html>\n",
-            html_escape(&call.path)
-        );
         let mut r = error_page(cloud, account, project, ct, StatusCode::NOT_FOUND, call).await;
         if s.error.is_none() {
-            r = html(StatusCode::NOT_FOUND, body, head);
+            r = html(StatusCode::NOT_FOUND, listing_disabled(&call.path), head);
         }
         return r;
     }
@@ -292,7 +288,30 @@ async fn listing(
     let mut body = format!(
         "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01 Transitional//EN\"\n \"http://www.w3.org/TR/html4/loose.dtd\">\n<html>\n <head>\n  <title>Listing of {label}</title>\n"
     );
-    match s.css {
+    body.push_str(&listing_style(s.css, prefix));
+    body.push_str(&format!(
+        " </head>\n <body>\n  <h1 id=\"title\">Listing of {label}</h1>\n  <table id=\"listing\">\n   <tr id=\"heading\">\n    <th class=\"colname\">Name</th>\n    <th class=\"colsize\">Size</th>\n    <th class=\"coldate\">Date</th>\n   </tr>\n"
+    ));
+    if !prefix.is_empty() {
+        body.push_str("   <tr id=\"parent\" class=\"item\">\n    <td class=\"colname\"><a href=\"../\">../</a></td>\n    <td class=\"colsize\">&nbsp;</td>\n    <td class=\"coldate\">&nbsp;</td>\n   </tr>\n");
+    }
+    listing_rows(&mut body, &list, prefix);
+    body.push_str("  </table>\n </body>\n</html>\n");
+    html(StatusCode::OK, body, head)
+}
+
+/// Swift's page for a container whose listings are off.
+fn listing_disabled(path: &str) -> String {
+    format!(
+        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01 Transitional//EN\"\n \"http://www.w3.org/TR/html4/loose.dtd\">\n<html>\n <head>\n  <title>Listing of {}</title>\n </head>\n <body>\n  <h1>Web Listing Disabled</h1>\n  <p>The owner of this web site has disabled web listing.</p>\n  <p>If you are the owner of this web site, you can enable web listing by setting X-Container-Meta-Web-Listings.</p>\n </body>\n</html>\n",
+        html_escape(path)
+    )
+}
+
+/// A listing's style: the container's `-Web-Listings-CSS` (relative to the
+/// container's root, or absolute), else Swift's own.
+fn listing_style(css: Option<&str>, prefix: &str) -> String {
+    match css {
         Some(css) => {
             let href = if css.starts_with('/') || css.contains("://") {
                 const CSS_SET: &percent_encoding::AsciiSet = &PATH_SET.remove(b':');
@@ -300,21 +319,16 @@ async fn listing(
             } else {
                 format!("{}{}", "../".repeat(prefix.matches('/').count()), quote(css))
             };
-            body.push_str(&format!(
-                "  <link rel=\"stylesheet\" type=\"text/css\" href=\"{href}\" />\n"
-            ));
+            format!("  <link rel=\"stylesheet\" type=\"text/css\" href=\"{href}\" />\n")
         }
-        None => body.push_str(
-            "  <style type=\"text/css\">\n   h1 {font-size: 1em; font-weight: bold;}\n   th {text-align: left; padding: 0px 1em 0px 1em;}\n   td {padding: 0px 1em 0px 1em;}\n   a {text-decoration: none;}\n  </style>\n",
-        ),
+        None => "  <style type=\"text/css\">\n   h1 {font-size: 1em; font-weight: bold;}\n   th {text-align: left; padding: 0px 1em 0px 1em;}\n   td {padding: 0px 1em 0px 1em;}\n   a {text-decoration: none;}\n  </style>\n".to_owned(),
     }
-    body.push_str(&format!(
-        " </head>\n <body>\n  <h1 id=\"title\">Listing of {label}</h1>\n  <table id=\"listing\">\n   <tr id=\"heading\">\n    <th class=\"colname\">Name</th>\n    <th class=\"colsize\">Size</th>\n    <th class=\"coldate\">Date</th>\n   </tr>\n"
-    ));
-    if !prefix.is_empty() {
-        body.push_str("   <tr id=\"parent\" class=\"item\">\n    <td class=\"colname\"><a href=\"../\">../</a></td>\n    <td class=\"colsize\">&nbsp;</td>\n    <td class=\"coldate\">&nbsp;</td>\n   </tr>\n");
-    }
-    for e in &list {
+}
+
+/// A listing's rows: the subdirectories, then the objects with their types,
+/// sizes and dates.
+fn listing_rows(body: &mut String, list: &[Entry<model::Object>], prefix: &str) {
+    for e in list {
         if let Entry::Subdir(d) = e {
             let d = d.strip_prefix(prefix).unwrap_or(d);
             body.push_str(&format!(
@@ -324,7 +338,7 @@ async fn listing(
             ));
         }
     }
-    for e in &list {
+    for e in list {
         if let Entry::Item(o) = e {
             let n = o.name.strip_prefix(prefix).unwrap_or(&o.name);
             let types: Vec<String> = o
@@ -344,8 +358,6 @@ async fn listing(
             ));
         }
     }
-    body.push_str("  </table>\n </body>\n</html>\n");
-    html(StatusCode::OK, body, head)
 }
 
 fn html(status: StatusCode, body: String, head: bool) -> Response {

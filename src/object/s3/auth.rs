@@ -86,80 +86,10 @@ fn header<'a>(r: &'a Signed, name: &str) -> Option<&'a str> {
 /// Reads the claim a request makes; `None` for an anonymous request.
 pub(super) fn claim(r: &Signed) -> Result<Option<Claim>, S3Error> {
     if let Some(auth) = header(r, "authorization") {
-        if let Some(rest) = auth.strip_prefix("AWS4-HMAC-SHA256 ") {
-            let mut cred = None;
-            let mut signed = None;
-            let mut sig = None;
-            for part in rest.split(',') {
-                let (k, v) = part.trim().split_once('=').unwrap_or(("", ""));
-                match k {
-                    "Credential" => cred = Some(v),
-                    "SignedHeaders" => signed = Some(v),
-                    "Signature" => sig = Some(v),
-                    _ => {}
-                }
-            }
-            let (Some(cred), Some(signed), Some(sig)) = (cred, signed, sig) else {
-                return Err(S3Error::authorization_header_malformed());
-            };
-            let amz_date = header(r, "x-amz-date")
-                .map(str::to_owned)
-                .or_else(|| header(r, "date").and_then(http_to_amz_date))
-                .ok_or_else(|| {
-                    S3Error::access_denied(
-                        "AWS authentication requires a valid Date or x-amz-date header",
-                    )
-                })?;
-            return v4_claim(cred, signed, sig, amz_date, false).map(Some);
-        }
-        if let Some(rest) = auth.strip_prefix("AWS ") {
-            let (access, sig) = rest
-                .rsplit_once(':')
-                .ok_or_else(S3Error::authorization_header_malformed)?;
-            return Ok(Some(Claim::V2 {
-                access: access.to_owned(),
-                signature: sig.to_owned(),
-                expires: None,
-            }));
-        }
-        return Err(S3Error::authorization_header_malformed());
+        return header_claim(r, auth).map(Some);
     }
     if let Some(alg) = q(r.query, "X-Amz-Algorithm") {
-        if alg != "AWS4-HMAC-SHA256" {
-            return Err(S3Error::invalid_argument(
-                "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"",
-            ));
-        }
-        let get = |k: &str| {
-            q(r.query, k).ok_or_else(|| {
-                S3Error::authorization_query_malformed(&format!(
-                    "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters. ({k} is missing)"
-                ))
-            })
-        };
-        let (cred, signed, sig, date, expires) = (
-            get("X-Amz-Credential")?,
-            get("X-Amz-SignedHeaders")?,
-            get("X-Amz-Signature")?,
-            get("X-Amz-Date")?,
-            get("X-Amz-Expires")?,
-        );
-        let expires: i64 = expires
-            .parse()
-            .ok()
-            .filter(|e| (0..=MAX_PRESIGN_SECS).contains(e))
-            .ok_or_else(|| {
-                S3Error::authorization_query_malformed(
-                    "X-Amz-Expires must be a number of seconds between 0 and 604800",
-                )
-            })?;
-        let t = parse_amz_date(date).ok_or_else(|| {
-            S3Error::authorization_query_malformed("X-Amz-Date must be in the ISO8601 Long Format")
-        })?;
-        if chrono::Utc::now().timestamp() > t + expires {
-            return Err(S3Error::access_denied("Request has expired"));
-        }
-        return v4_claim(cred, signed, sig, date.to_owned(), true).map(Some);
+        return presigned_v4_claim(r, alg).map(Some);
     }
     if let (Some(access), Some(sig), Some(exp)) = (
         q(r.query, "AWSAccessKeyId"),
@@ -179,6 +109,86 @@ pub(super) fn claim(r: &Signed) -> Result<Option<Claim>, S3Error> {
         }));
     }
     Ok(None)
+}
+
+/// The claim of an `Authorization` header: SigV4 or V2.
+fn header_claim(r: &Signed, auth: &str) -> Result<Claim, S3Error> {
+    if let Some(rest) = auth.strip_prefix("AWS4-HMAC-SHA256 ") {
+        let mut cred = None;
+        let mut signed = None;
+        let mut sig = None;
+        for part in rest.split(',') {
+            let (k, v) = part.trim().split_once('=').unwrap_or(("", ""));
+            match k {
+                "Credential" => cred = Some(v),
+                "SignedHeaders" => signed = Some(v),
+                "Signature" => sig = Some(v),
+                _ => {}
+            }
+        }
+        let (Some(cred), Some(signed), Some(sig)) = (cred, signed, sig) else {
+            return Err(S3Error::authorization_header_malformed());
+        };
+        let amz_date = header(r, "x-amz-date")
+            .map(str::to_owned)
+            .or_else(|| header(r, "date").and_then(http_to_amz_date))
+            .ok_or_else(|| {
+                S3Error::access_denied(
+                    "AWS authentication requires a valid Date or x-amz-date header",
+                )
+            })?;
+        return v4_claim(cred, signed, sig, amz_date, false);
+    }
+    if let Some(rest) = auth.strip_prefix("AWS ") {
+        let (access, sig) = rest
+            .rsplit_once(':')
+            .ok_or_else(S3Error::authorization_header_malformed)?;
+        return Ok(Claim::V2 {
+            access: access.to_owned(),
+            signature: sig.to_owned(),
+            expires: None,
+        });
+    }
+    Err(S3Error::authorization_header_malformed())
+}
+
+/// The claim of a SigV4 presigned URL, refused once it has expired.
+fn presigned_v4_claim(r: &Signed, alg: &str) -> Result<Claim, S3Error> {
+    if alg != "AWS4-HMAC-SHA256" {
+        return Err(S3Error::invalid_argument(
+            "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"",
+        ));
+    }
+    let get = |k: &str| {
+        q(r.query, k).ok_or_else(|| {
+            S3Error::authorization_query_malformed(&format!(
+                "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters. ({k} is missing)"
+            ))
+        })
+    };
+    let (cred, signed, sig, date, expires) = (
+        get("X-Amz-Credential")?,
+        get("X-Amz-SignedHeaders")?,
+        get("X-Amz-Signature")?,
+        get("X-Amz-Date")?,
+        get("X-Amz-Expires")?,
+    );
+    let expires: i64 = expires
+        .parse()
+        .ok()
+        .filter(|e| (0..=MAX_PRESIGN_SECS).contains(e))
+        .ok_or_else(|| {
+            S3Error::authorization_query_malformed(
+                "X-Amz-Expires must be a number of seconds between 0 and 604800",
+            )
+        })?;
+    let t = parse_amz_date(date).ok_or_else(|| {
+        S3Error::authorization_query_malformed("X-Amz-Date must be in the ISO8601 Long Format")
+    })?;
+    if chrono::Utc::now().timestamp() > t + expires {
+        return Err(S3Error::access_denied("Request has expired"));
+    }
+    v4_claim(cred, signed, sig, date.to_owned(), true)
 }
 
 fn v4_claim(
@@ -318,106 +328,144 @@ pub(super) fn verify(r: &Signed, claim: &Claim, secret: &str) -> Result<Payload,
             presigned,
             ..
         } => {
-            if !presigned {
-                let t = parse_amz_date(amz_date)
-                    .ok_or_else(|| S3Error::access_denied("Invalid x-amz-date"))?;
-                if (chrono::Utc::now().timestamp() - t).abs() > MAX_SKEW_SECS {
-                    return Err(S3Error::request_time_too_skewed());
-                }
-            }
-            if !signed_headers.iter().any(|h| h == "host") {
-                return Err(S3Error::access_denied("Host must be a signed header"));
-            }
-            let creq = canonical_request(r, signed_headers, *presigned);
-            let sts = format!(
-                "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-                hex::encode(Sha256::digest(creq.as_bytes()))
-            );
-            let key = signing_key(secret, scope);
-            let expected = hex::encode(hmac256(&key, sts.as_bytes()));
-            if !constant_eq(expected.as_bytes(), signature.as_bytes()) {
-                tracing::debug!(canonical_request = %creq, "S3 signature mismatch");
-                return Err(S3Error::signature_does_not_match(&sts, &creq));
-            }
-            if *presigned {
-                return Ok(Payload::Unsigned);
-            }
-            Ok(match header(r, "x-amz-content-sha256") {
-                None | Some("UNSIGNED-PAYLOAD") => Payload::Unsigned,
-                Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
-                | Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") => {
-                    Payload::Chunked(Some(ChunkSigner {
-                        key,
-                        amz_date: amz_date.clone(),
-                        scope: scope.clone(),
-                        seed: signature.clone(),
-                    }))
-                }
-                Some("STREAMING-UNSIGNED-PAYLOAD-TRAILER") => Payload::Chunked(None),
-                Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                    Payload::Sha256(h.to_ascii_lowercase())
-                }
-                Some(_) => {
-                    return Err(S3Error::invalid_argument(
-                        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-..., or a valid sha256 value.",
-                    ));
-                }
-            })
+            let v4 = V4Sig {
+                scope,
+                amz_date,
+                signed_headers,
+                signature,
+                presigned: *presigned,
+            };
+            verify_v4(r, &v4, secret)
         }
         Claim::V2 {
             signature, expires, ..
         } => {
-            // Clients sign V2 over the path below the endpoint (botocore's
-            // `auth_path`, a bucket with a trailing slash) or over the whole path; the
-            // key decides which one is meant.
-            let below = r
-                .raw_path
-                .strip_prefix(super::PREFIX)
-                .filter(|p| p.starts_with('/'))
-                .unwrap_or(r.raw_path);
-            let mut paths = vec![r.raw_path.to_owned(), below.to_owned()];
-            if below.matches('/').count() == 1 && below.len() > 1 {
-                paths.push(format!("{below}/"));
-            }
-            let mut first = None;
-            let mut matched = false;
-            for path in &paths {
-                let sts = v2_string_to_sign(r, path, expires.as_deref());
-                let mut m = <HmacSha1 as Mac>::new_from_slice(secret.as_bytes())
-                    .unwrap_or_else(|_| unreachable!());
-                m.update(sts.as_bytes());
-                use base64::Engine;
-                let expected =
-                    base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes());
-                if constant_eq(expected.as_bytes(), signature.as_bytes()) {
-                    matched = true;
-                    break;
-                }
-                first.get_or_insert(sts);
-            }
-            if !matched {
-                return Err(S3Error::signature_does_not_match(
-                    first.as_deref().unwrap_or_default(),
-                    "",
-                ));
-            }
+            verify_v2_signature(r, signature, expires.as_deref(), secret)?;
             if expires.is_none() {
-                let date = header(r, "x-amz-date").or_else(|| header(r, "date"));
-                let t = date
-                    .and_then(|d| httpdate::parse_http_date(d).ok())
-                    .map(|t| chrono::DateTime::<chrono::Utc>::from(t).timestamp())
-                    .ok_or_else(|| {
-                        S3Error::access_denied(
-                            "AWS authentication requires a valid Date or x-amz-date header",
-                        )
-                    })?;
-                if (chrono::Utc::now().timestamp() - t).abs() > MAX_SKEW_SECS {
-                    return Err(S3Error::request_time_too_skewed());
-                }
+                check_v2_date(r)?;
             }
             Ok(Payload::Unsigned)
         }
     }
+}
+
+/// The parts of a SigV4 claim its check reads.
+struct V4Sig<'a> {
+    scope: &'a str,
+    amz_date: &'a str,
+    signed_headers: &'a [String],
+    signature: &'a str,
+    presigned: bool,
+}
+
+/// A SigV4 signature: its time (a header's, within the skew), `host` signed,
+/// then the signature over the canonical request.
+fn verify_v4(r: &Signed, v4: &V4Sig, secret: &str) -> Result<Payload, S3Error> {
+    if !v4.presigned {
+        let t = parse_amz_date(v4.amz_date)
+            .ok_or_else(|| S3Error::access_denied("Invalid x-amz-date"))?;
+        if (chrono::Utc::now().timestamp() - t).abs() > MAX_SKEW_SECS {
+            return Err(S3Error::request_time_too_skewed());
+        }
+    }
+    if !v4.signed_headers.iter().any(|h| h == "host") {
+        return Err(S3Error::access_denied("Host must be a signed header"));
+    }
+    let creq = canonical_request(r, v4.signed_headers, v4.presigned);
+    let sts = format!(
+        "AWS4-HMAC-SHA256\n{}\n{}\n{}",
+        v4.amz_date,
+        v4.scope,
+        hex::encode(Sha256::digest(creq.as_bytes()))
+    );
+    let key = signing_key(secret, v4.scope);
+    let expected = hex::encode(hmac256(&key, sts.as_bytes()));
+    if !constant_eq(expected.as_bytes(), v4.signature.as_bytes()) {
+        tracing::debug!(canonical_request = %creq, "S3 signature mismatch");
+        return Err(S3Error::signature_does_not_match(&sts, &creq));
+    }
+    if v4.presigned {
+        return Ok(Payload::Unsigned);
+    }
+    declared_payload(r, v4, key)
+}
+
+/// What a header-signed SigV4 request declares of its payload
+/// (`x-amz-content-sha256`): unsigned, chunks (signed with `key`) or a hash.
+fn declared_payload(r: &Signed, v4: &V4Sig, key: Vec<u8>) -> Result<Payload, S3Error> {
+    Ok(match header(r, "x-amz-content-sha256") {
+        None | Some("UNSIGNED-PAYLOAD") => Payload::Unsigned,
+        Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+        | Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") => {
+            Payload::Chunked(Some(ChunkSigner {
+                key,
+                amz_date: v4.amz_date.to_owned(),
+                scope: v4.scope.to_owned(),
+                seed: v4.signature.to_owned(),
+            }))
+        }
+        Some("STREAMING-UNSIGNED-PAYLOAD-TRAILER") => Payload::Chunked(None),
+        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Payload::Sha256(h.to_ascii_lowercase())
+        }
+        Some(_) => {
+            return Err(S3Error::invalid_argument(
+                "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-..., or a valid sha256 value.",
+            ));
+        }
+    })
+}
+
+/// A V2 signature. Clients sign V2 over the path below the endpoint
+/// (botocore's `auth_path`, a bucket with a trailing slash) or over the whole
+/// path; the key decides which one is meant.
+fn verify_v2_signature(
+    r: &Signed,
+    signature: &str,
+    expires: Option<&str>,
+    secret: &str,
+) -> Result<(), S3Error> {
+    use base64::Engine;
+    let below = r
+        .raw_path
+        .strip_prefix(super::PREFIX)
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or(r.raw_path);
+    let mut paths = vec![r.raw_path.to_owned(), below.to_owned()];
+    if below.matches('/').count() == 1 && below.len() > 1 {
+        paths.push(format!("{below}/"));
+    }
+    let mut first = None;
+    for path in &paths {
+        let sts = v2_string_to_sign(r, path, expires);
+        let mut m =
+            <HmacSha1 as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
+        m.update(sts.as_bytes());
+        let expected = base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes());
+        if constant_eq(expected.as_bytes(), signature.as_bytes()) {
+            return Ok(());
+        }
+        first.get_or_insert(sts);
+    }
+    Err(S3Error::signature_does_not_match(
+        first.as_deref().unwrap_or_default(),
+        "",
+    ))
+}
+
+/// A header-signed V2 request's date, within the allowed skew.
+fn check_v2_date(r: &Signed) -> Result<(), S3Error> {
+    let date = header(r, "x-amz-date").or_else(|| header(r, "date"));
+    let t = date
+        .and_then(|d| httpdate::parse_http_date(d).ok())
+        .map(|t| chrono::DateTime::<chrono::Utc>::from(t).timestamp())
+        .ok_or_else(|| {
+            S3Error::access_denied("AWS authentication requires a valid Date or x-amz-date header")
+        })?;
+    if (chrono::Utc::now().timestamp() - t).abs() > MAX_SKEW_SECS {
+        return Err(S3Error::request_time_too_skewed());
+    }
+    Ok(())
 }
 
 /// Sub-resources that are part of a V2 signature's resource.

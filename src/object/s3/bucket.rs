@@ -237,59 +237,77 @@ fn enc(r: &S3Req, s: &str) -> String {
     }
 }
 
-/// ListObjects (v1, `marker`) and ListObjectsV2 (`list-type=2`, continuation token,
-/// `start-after`), with prefix and delimiter (common prefixes).
-async fn objects_list(cloud: &Cloud, r: &S3Req, bucket: &str) -> S3Result {
-    let v2 = r.q("list-type") == Some("2");
-    let max_keys = match r.q("max-keys") {
-        None => MAX_KEYS,
-        Some(m) => m
-            .parse::<usize>()
-            .map_err(|_| {
-                S3Error::invalid_argument(
-                    "Provided max-keys not an integer or within integer range",
-                )
-            })?
-            .min(MAX_KEYS),
-    };
-    let delimiter = r.q("delimiter").filter(|d| !d.is_empty());
-    let delim_char = match delimiter {
-        None => None,
-        Some(d) if d.chars().count() == 1 => d.chars().next(),
-        Some(_) => {
+/// What a ListObjects request asks for.
+struct ListParams<'a> {
+    v2: bool,
+    max_keys: usize,
+    delimiter: Option<&'a str>,
+    marker: Option<String>,
+    prefix: String,
+}
+
+impl<'a> ListParams<'a> {
+    /// The query of ListObjects (v1: `marker`) or ListObjectsV2 (a
+    /// continuation token, else `start-after`).
+    fn parse(r: &'a S3Req) -> Result<ListParams<'a>, S3Error> {
+        let v2 = r.q("list-type") == Some("2");
+        let max_keys = match r.q("max-keys") {
+            None => MAX_KEYS,
+            Some(m) => m
+                .parse::<usize>()
+                .map_err(|_| {
+                    S3Error::invalid_argument(
+                        "Provided max-keys not an integer or within integer range",
+                    )
+                })?
+                .min(MAX_KEYS),
+        };
+        let delimiter = r.q("delimiter").filter(|d| !d.is_empty());
+        if delimiter.is_some_and(|d| d.chars().count() != 1) {
             return Err(S3Error::invalid_argument(
                 "Only a single-character delimiter is supported",
             ));
         }
+        let marker = if v2 {
+            continuation_token(r)?.or_else(|| r.q("start-after").map(str::to_owned))
+        } else {
+            r.q("marker").map(str::to_owned)
+        };
+        Ok(ListParams {
+            v2,
+            max_keys,
+            delimiter,
+            marker,
+            prefix: r.q("prefix").unwrap_or_default().to_owned(),
+        })
+    }
+}
+
+/// A V2 continuation token: the last key of the previous page, base64.
+fn continuation_token(r: &S3Req) -> Result<Option<String>, S3Error> {
+    let Some(t) = r.q("continuation-token") else {
+        return Ok(None);
     };
-    let token = match (v2, r.q("continuation-token")) {
-        (true, Some(t)) => Some(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(t)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    S3Error::invalid_argument("The continuation token provided is incorrect")
-                })?,
-        ),
-        _ => None,
-    };
-    let marker = if v2 {
-        token
-            .clone()
-            .or_else(|| r.q("start-after").map(str::to_owned))
-    } else {
-        r.q("marker").map(str::to_owned)
-    };
-    let prefix = r.q("prefix").unwrap_or_default().to_owned();
-    let entries = if max_keys == 0 {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .map(Some)
+        .ok_or_else(|| S3Error::invalid_argument("The continuation token provided is incorrect"))
+}
+
+/// ListObjects (v1, `marker`) and ListObjectsV2 (`list-type=2`, continuation token,
+/// `start-after`), with prefix and delimiter (common prefixes).
+async fn objects_list(cloud: &Cloud, r: &S3Req, bucket: &str) -> S3Result {
+    let p = ListParams::parse(r)?;
+    let entries = if p.max_keys == 0 {
         Vec::new()
     } else {
         let q = ListQuery {
-            limit: max_keys + 1,
-            marker: marker.clone().filter(|m| !m.is_empty()),
-            prefix: (!prefix.is_empty()).then(|| prefix.clone()),
-            delimiter: delim_char,
+            limit: p.max_keys + 1,
+            marker: p.marker.clone().filter(|m| !m.is_empty()),
+            prefix: (!p.prefix.is_empty()).then(|| p.prefix.clone()),
+            delimiter: p.delimiter.and_then(|d| d.chars().next()),
             ..Default::default()
         };
         cloud
@@ -298,44 +316,58 @@ async fn objects_list(cloud: &Cloud, r: &S3Req, bucket: &str) -> S3Result {
             .await
             .map_err(|e| S3Error::from_api(e, ""))?
     };
-    let truncated = entries.len() > max_keys;
-    let entries: Vec<_> = entries.into_iter().take(max_keys).collect();
-    let last = entries
-        .last()
-        .map(|e| e.key(|o: &Object| o.name.as_str()).to_owned());
+    let truncated = entries.len() > p.max_keys;
+    let entries: Vec<_> = entries.into_iter().take(p.max_keys).collect();
     let mut d = Doc::new("ListBucketResult", true);
     d.leaf("Name", bucket);
-    d.leaf("Prefix", &enc(r, &prefix));
-    if v2 {
-        if let Some(t) = r.q("continuation-token") {
-            d.leaf("ContinuationToken", t);
-        }
-        if let Some(s) = r.q("start-after") {
-            d.leaf("StartAfter", &enc(r, s));
-        }
-        d.leaf("KeyCount", &entries.len().to_string());
-        if truncated && let Some(l) = &last {
-            d.leaf(
-                "NextContinuationToken",
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(l),
-            );
-        }
-    } else {
-        d.leaf("Marker", &enc(r, marker.as_deref().unwrap_or_default()));
-        if truncated && let Some(l) = &last {
-            d.leaf("NextMarker", &enc(r, l));
-        }
-    }
-    d.leaf("MaxKeys", &max_keys.to_string());
-    if let Some(dl) = delimiter {
+    d.leaf("Prefix", &enc(r, &p.prefix));
+    let next = truncated
+        .then(|| entries.last())
+        .flatten()
+        .map(|e| e.key(|o: &Object| o.name.as_str()).to_owned());
+    list_page_marks(&mut d, r, &p, entries.len(), next.as_deref());
+    d.leaf("MaxKeys", &p.max_keys.to_string());
+    if let Some(dl) = p.delimiter {
         d.leaf("Delimiter", &enc(r, dl));
     }
     if r.q("encoding-type") == Some("url") {
         d.leaf("EncodingType", "url");
     }
     d.leaf("IsTruncated", if truncated { "true" } else { "false" });
-    let owner = !v2 || r.q("fetch-owner") == Some("true");
-    for e in &entries {
+    let owner = !p.v2 || r.q("fetch-owner") == Some("true");
+    list_contents(&mut d, r, &entries, owner);
+    Ok(xml_body(d.finish()))
+}
+
+/// Where a page starts and where the next one does (`next`, the last key of a
+/// truncated page): V2's tokens and key count, or v1's markers.
+fn list_page_marks(d: &mut Doc, r: &S3Req, p: &ListParams, count: usize, next: Option<&str>) {
+    if p.v2 {
+        if let Some(t) = r.q("continuation-token") {
+            d.leaf("ContinuationToken", t);
+        }
+        if let Some(s) = r.q("start-after") {
+            d.leaf("StartAfter", &enc(r, s));
+        }
+        d.leaf("KeyCount", &count.to_string());
+        if let Some(l) = next {
+            d.leaf(
+                "NextContinuationToken",
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(l),
+            );
+        }
+    } else {
+        d.leaf("Marker", &enc(r, p.marker.as_deref().unwrap_or_default()));
+        if let Some(l) = next {
+            d.leaf("NextMarker", &enc(r, l));
+        }
+    }
+}
+
+/// The page's objects (`Contents`, with their owner when asked), then its
+/// common prefixes.
+fn list_contents(d: &mut Doc, r: &S3Req, entries: &[Entry<Object>], owner: bool) {
+    for e in entries {
         if let Entry::Item(o) = e {
             d.open("Contents")
                 .leaf("Key", &enc(r, &o.name))
@@ -352,12 +384,11 @@ async fn objects_list(cloud: &Cloud, r: &S3Req, bucket: &str) -> S3Result {
             d.close();
         }
     }
-    for e in &entries {
+    for e in entries {
         if let Entry::Subdir(s) = e {
             d.open("CommonPrefixes").leaf("Prefix", &enc(r, s)).close();
         }
     }
-    Ok(xml_body(d.finish()))
 }
 
 /// DeleteObjects (`POST /bucket?delete`): each key deleted (a missing key counts as

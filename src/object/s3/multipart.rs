@@ -307,51 +307,8 @@ async fn upload_complete(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str, id: 
     }
     let have = parts(cloud, r, bucket, key, id).await?;
     let segs = segments_of(bucket);
-    let mut chosen: Vec<(u32, &Object)> = Vec::new();
-    for p in &listed {
-        let n: u32 = p
-            .get("PartNumber")
-            .and_then(|n| n.trim().parse().ok())
-            .ok_or_else(S3Error::malformed_xml)?;
-        if chosen.last().is_some_and(|(prev, _)| *prev >= n) {
-            return Err(S3Error::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidPartOrder",
-                "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
-            ));
-        }
-        let etag = p.get("ETag").map(|e| e.trim().trim_matches('"').to_owned());
-        let Some((_, o)) = have.iter().find(|(m, _)| *m == n) else {
-            return Err(invalid_part(n));
-        };
-        if etag.is_some_and(|e| !e.eq_ignore_ascii_case(&o.etag)) {
-            return Err(invalid_part(n));
-        }
-        chosen.push((n, o));
-    }
-    let last = chosen.len() - 1;
-    let mut md5 = Md5::new();
-    let mut manifest = Vec::with_capacity(chosen.len());
-    for (i, (n, o)) in chosen.iter().enumerate() {
-        if i < last && o.size < MIN_PART_SIZE {
-            return Err(S3Error::new(
-                StatusCode::BAD_REQUEST,
-                "EntityTooSmall",
-                "Your proposed upload is smaller than the minimum allowed object size.",
-            )
-            .with("PartNumber", n.to_string())
-            .with("ProposedSize", o.size.to_string())
-            .with("MinSizeAllowed", MIN_PART_SIZE.to_string()));
-        }
-        md5.update(hex::decode(&o.etag).unwrap_or_default());
-        manifest.push(SloPutSegment {
-            path: format!("/{segs}/{}", o.name),
-            etag: Some(o.etag.clone()),
-            size_bytes: Some(o.size),
-            range: None,
-        });
-    }
-    let s3_etag = format!("{}-{}", hex::encode(md5.finalize()), chosen.len());
+    let chosen = chosen_parts(&listed, &have)?;
+    let (manifest, s3_etag) = part_manifest(&chosen, &segs)?;
     let mut meta: Meta = mark
         .meta
         .iter()
@@ -387,22 +344,99 @@ async fn upload_complete(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str, id: 
             e => S3Error::from_api(e, key),
         })?;
     super::object::reap_parts(cloud, &r.account, replaced).await;
-    for (n, p) in &have {
-        if !used.contains(n) {
-            super::object::delete_one(cloud, &r.account, &segs, &p.name)
-                .await
-                .or_warn(&p.name, "deleting a part the completed upload did not use");
-        }
-    }
-    if let Err(e) = super::object::delete_one(cloud, &r.account, &segs, &mark.name).await {
-        tracing::warn!(error = %e, upload = id, "the completed upload's marker stays");
-    }
+    completed_clean_up(cloud, &r.account, &segs, &have, &used, &mark.name, id).await;
     let mut d = Doc::new("CompleteMultipartUploadResult", true);
     d.leaf("Location", &format!("{}/{bucket}/{key}", super::PREFIX))
         .leaf("Bucket", bucket)
         .leaf("Key", key)
         .leaf("ETag", &format!("\"{s3_etag}\""));
     Ok(xml_body(d.finish()))
+}
+
+/// The uploaded parts a completion lists, in ascending order, each with the
+/// ETag given for it.
+fn chosen_parts<'a>(
+    listed: &[std::collections::BTreeMap<String, String>],
+    have: &'a [(u32, Object)],
+) -> Result<Vec<(u32, &'a Object)>, S3Error> {
+    let mut chosen: Vec<(u32, &Object)> = Vec::new();
+    for p in listed {
+        let n: u32 = p
+            .get("PartNumber")
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(S3Error::malformed_xml)?;
+        if chosen.last().is_some_and(|(prev, _)| *prev >= n) {
+            return Err(S3Error::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidPartOrder",
+                "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
+            ));
+        }
+        let etag = p.get("ETag").map(|e| e.trim().trim_matches('"').to_owned());
+        let Some((_, o)) = have.iter().find(|(m, _)| *m == n) else {
+            return Err(invalid_part(n));
+        };
+        if etag.is_some_and(|e| !e.eq_ignore_ascii_case(&o.etag)) {
+            return Err(invalid_part(n));
+        }
+        chosen.push((n, o));
+    }
+    Ok(chosen)
+}
+
+/// The manifest of the completed object's parts (all but the last at least
+/// `MIN_PART_SIZE`) and S3's ETag for it: the MD5 of the parts' MD5s, then
+/// the number of parts.
+fn part_manifest(
+    chosen: &[(u32, &Object)],
+    segs: &str,
+) -> Result<(Vec<SloPutSegment>, String), S3Error> {
+    let last = chosen.len() - 1;
+    let mut md5 = Md5::new();
+    let mut manifest = Vec::with_capacity(chosen.len());
+    for (i, (n, o)) in chosen.iter().enumerate() {
+        if i < last && o.size < MIN_PART_SIZE {
+            return Err(S3Error::new(
+                StatusCode::BAD_REQUEST,
+                "EntityTooSmall",
+                "Your proposed upload is smaller than the minimum allowed object size.",
+            )
+            .with("PartNumber", n.to_string())
+            .with("ProposedSize", o.size.to_string())
+            .with("MinSizeAllowed", MIN_PART_SIZE.to_string()));
+        }
+        md5.update(hex::decode(&o.etag).unwrap_or_default());
+        manifest.push(SloPutSegment {
+            path: format!("/{segs}/{}", o.name),
+            etag: Some(o.etag.clone()),
+            size_bytes: Some(o.size),
+            range: None,
+        });
+    }
+    let s3_etag = format!("{}-{}", hex::encode(md5.finalize()), chosen.len());
+    Ok((manifest, s3_etag))
+}
+
+/// After a completion: the parts it did not use and the upload's marker go.
+async fn completed_clean_up(
+    cloud: &Cloud,
+    account: &str,
+    segs: &str,
+    have: &[(u32, Object)],
+    used: &[u32],
+    marker_name: &str,
+    id: &str,
+) {
+    for (n, p) in have {
+        if !used.contains(n) {
+            super::object::delete_one(cloud, account, segs, &p.name)
+                .await
+                .or_warn(&p.name, "deleting a part the completed upload did not use");
+        }
+    }
+    if let Err(e) = super::object::delete_one(cloud, account, segs, marker_name).await {
+        tracing::warn!(error = %e, upload = id, "the completed upload's marker stays");
+    }
 }
 
 /// ListMultipartUploads (`GET /bucket?uploads`): the markers in the part store.

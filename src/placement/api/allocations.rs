@@ -236,6 +236,15 @@ async fn allocation_candidate_list(
 ) -> ApiResult<axum::Json<Value>> {
     mv.require(10)?;
     let pairs = query_pairs(raw)?;
+    let req = candidate_request(&mv, &pairs)?;
+    let wanted = req.resources.clone();
+    let found = cloud.placement.allocation_candidates(req).await?;
+    Ok(axum::Json(candidates_view(&mv, &wanted, &found)))
+}
+
+/// The query of a candidates request at this microversion: only the
+/// unnumbered group, only the parameters the version knows.
+fn candidate_request(mv: &Mv, pairs: &[(String, String)]) -> ApiResult<CandidateRequest> {
     if mv.at_least(25)
         && let Some((k, _)) = pairs.iter().find(|(k, _)| {
             ["resources", "required", "member_of"]
@@ -259,15 +268,15 @@ async fn allocation_candidate_list(
             allowed.push(key);
         }
     }
-    check_params(&pairs, &allowed)?;
-    let resources = single(&pairs, "resources")?.ok_or_else(|| {
+    check_params(pairs, &allowed)?;
+    let resources = single(pairs, "resources")?.ok_or_else(|| {
         ApiError::bad_request("Invalid query string parameters: 'resources' is a required property")
     })?;
     let mut req = CandidateRequest {
         resources: parse_resources(resources)?,
         ..Default::default()
     };
-    if let Some(r) = single(&pairs, "required")? {
+    if let Some(r) = single(pairs, "required")? {
         req.traits = parse_required(r, mv.at_least(22))?;
     }
     let member_of: Vec<&str> = pairs
@@ -276,13 +285,13 @@ async fn allocation_candidate_list(
         .map(|(_, v)| v.as_str())
         .collect();
     if member_of.len() > 1 && !mv.at_least(24) {
-        single(&pairs, "member_of")?;
+        single(pairs, "member_of")?;
     }
     req.member_of = member_of
         .into_iter()
         .map(parse_member_of)
         .collect::<ApiResult<_>>()?;
-    if let Some(l) = single(&pairs, "limit")? {
+    if let Some(l) = single(pairs, "limit")? {
         let n: usize = l.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "Invalid query string parameters: 'limit' must be a positive integer, got {l}"
@@ -290,11 +299,20 @@ async fn allocation_candidate_list(
         })?;
         req.limit = Some(n);
     }
-    let wanted = req.resources.clone();
-    let found = cloud.placement.allocation_candidates(req).await?;
+    Ok(req)
+}
+
+/// The candidates as Placement shows them: an allocation request each (a map
+/// from 1.12), and each provider's summary (every class from 1.27, traits
+/// from 1.17).
+fn candidates_view(
+    mv: &Mv,
+    wanted: &BTreeMap<String, i64>,
+    found: &[crate::placement::ProviderUsage],
+) -> Value {
     let mut requests = vec![];
     let mut summaries = Map::new();
-    for c in &found {
+    for c in found {
         let uuid = &c.provider.uuid;
         requests.push(if mv.at_least(12) {
             json!({"allocations": {uuid.clone(): {"resources": wanted}}})
@@ -319,8 +337,8 @@ async fn allocation_candidate_list(
         }
         summaries.insert(uuid.clone(), summary);
     }
-    Ok(axum::Json(json!({
+    json!({
         "allocation_requests": requests,
         "provider_summaries": summaries,
-    })))
+    })
 }

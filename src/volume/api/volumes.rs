@@ -20,6 +20,7 @@ use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 use crate::http::pagination::{Dialect, PageQuery};
+use crate::volume::VolumeService;
 use crate::volume::model::{Volume, VolumeStatus};
 use crate::volume::volumes::{Filter, ListOptions, SortKey, VolumeCreate, VolumeUpdate};
 
@@ -447,7 +448,8 @@ async fn volume_delete(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// `POST /volumes/{id}/action`: one action per body.
+/// `POST /volumes/{id}/action`: one action per body, each parsed by its own
+/// function (api-ref "Volume actions").
 async fn volume_action(
     State(cloud): State<Cloud>,
     ctx: Ctx,
@@ -464,59 +466,12 @@ async fn volume_action(
         .next()
         .ok_or_else(|| ApiError::bad_request("Malformed request body"))?;
     let s = &cloud.volume;
+    let a = || envelope(&body, action);
     match action.as_str() {
-        "os-extend" => {
-            let a = envelope(&body, action)?;
-            let size = parse_size("new_size", a.get("new_size"))?.ok_or_else(|| {
-                ApiError::bad_request("Invalid input received: new_size is required.")
-            })?;
-            // 3.42+: an in-use volume too, the guest told by the compute service.
-            s.volume_extend(&ctx, id, size, mv.at_least(42)).await?;
-        }
-        "os-set_bootable" => {
-            let a = envelope(&body, action)?;
-            let b = a
-                .get("bootable")
-                .ok_or_else(|| ApiError::bad_request("Must specify bootable in request."))?;
-            s.volume_set_bootable(&ctx, id, json_bool("bootable", b)?)
-                .await?;
-            return Ok(StatusCode::OK.into_response());
-        }
-        "os-update_readonly_flag" => {
-            let a = envelope(&body, action)?;
-            let r = a
-                .get("readonly")
-                .ok_or_else(|| ApiError::bad_request("Must specify readonly in request."))?;
-            s.volume_set_readonly(&ctx, id, json_bool("readonly", r)?)
-                .await?;
-        }
-        "os-reset_status" => {
-            let a = envelope(&body, action)?;
-            let status = match opt_string("status", a.get("status"))? {
-                None => None,
-                Some(st) => Some(VolumeStatus::parse(&st.to_ascii_lowercase()).ok_or_else(
-                    || {
-                        ApiError::bad_request(format!(
-                            "Invalid input received: Invalid status {st}."
-                        ))
-                    },
-                )?),
-            };
-            let attach = opt_string("attach_status", a.get("attach_status"))?;
-            if let Some(at) = &attach
-                && !matches!(at.as_str(), "attached" | "detached")
-            {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid input received: Must specify a valid attach status {at}."
-                )));
-            }
-            if status.is_none() && attach.is_none() && a.get("migration_status").is_none() {
-                return Err(ApiError::bad_request(
-                    "Must specify 'status', 'attach_status' or 'migration_status' for update.",
-                ));
-            }
-            s.volume_reset_status(&ctx, id, status, attach).await?;
-        }
+        "os-extend" => volume_action_extend(s, &ctx, id, a()?, mv).await,
+        "os-set_bootable" => volume_action_set_bootable(s, &ctx, id, a()?).await,
+        "os-update_readonly_flag" => volume_action_update_readonly(s, &ctx, id, a()?).await,
+        "os-reset_status" => volume_action_reset_status(s, &ctx, id, a()?).await,
         "os-reserve"
         | "os-unreserve"
         | "os-attach"
@@ -524,131 +479,267 @@ async fn volume_action(
         | "os-begin_detaching"
         | "os-roll_detaching"
         | "os-initialize_connection"
-        | "os-terminate_connection" => {
-            if !args.is_null() && !args.is_object() {
-                return Err(ApiError::bad_request("Malformed request body"));
-            }
-            if let Some(out) = s.attach_action(&ctx, id, action, args.clone()).await? {
-                return Ok(axum::Json(out).into_response());
-            }
-        }
-        "os-force_detach" => {
-            ctx.require_admin()?;
-            if !args.is_null() && !args.is_object() {
-                return Err(ApiError::bad_request("Malformed request body"));
-            }
-            let mut a = args.clone();
-            if a.is_null() {
-                a = json!({});
-            }
-            s.attach_action(&ctx, id, "os-detach", a).await?;
-        }
-        "os-retype" => {
-            let a = envelope(&body, action)?;
-            let new_type = opt_string("new_type", a.get("new_type"))?
-                .ok_or_else(|| ApiError::bad_request("New volume type must be specified."))?;
-            let policy = opt_string("migration_policy", a.get("migration_policy"))?
-                .unwrap_or_else(|| "never".into());
-            if !matches!(policy.as_str(), "never" | "on-demand") {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid input received: Invalid migration policy {policy}."
-                )));
-            }
-            s.volume_retype(&ctx, id, new_type).await?;
-        }
-        "os-set_image_metadata" => {
-            let a = envelope(&body, action)?;
-            let set = string_map("metadata", a.get("metadata"))?;
-            if a.get("metadata").is_none() {
-                return Err(ApiError::bad_request("Malformed request body."));
-            }
-            let out = s.image_metadata_change(&ctx, id, set, None).await?;
-            return Ok(axum::Json(json!({"metadata": out})).into_response());
-        }
-        "os-unset_image_metadata" => {
-            let a = envelope(&body, action)?;
-            let key = opt_string("key", a.get("key"))?
-                .ok_or_else(|| ApiError::bad_request("Malformed request body."))?;
-            s.image_metadata_change(&ctx, id, Default::default(), Some(key))
-                .await?;
-            return Ok(StatusCode::OK.into_response());
-        }
+        | "os-terminate_connection" => volume_action_attach(s, &ctx, id, action, args).await,
+        "os-force_detach" => volume_action_force_detach(s, &ctx, id, args).await,
+        "os-retype" => volume_action_retype(s, &ctx, id, a()?).await,
+        "os-set_image_metadata" => volume_action_set_image_metadata(s, &ctx, id, a()?).await,
+        "os-unset_image_metadata" => volume_action_unset_image_metadata(s, &ctx, id, a()?).await,
         "os-show_image_metadata" => {
             let v = s.volume_get(&ctx, id).await?;
-            return Ok(axum::Json(json!({"metadata": v.image_metadata})).into_response());
+            Ok(axum::Json(json!({"metadata": v.image_metadata})).into_response())
         }
-        "os-volume_upload_image" => {
-            let a = envelope(&body, action)?;
-            let image_name = opt_string("image_name", a.get("image_name"))?
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| ApiError::bad_request("No image_name was specified in request."))?;
-            let force = match a.get("force") {
-                None | Some(Value::Null) => false,
-                Some(v) => json_bool("force", v)?,
-            };
-            let disk_format =
-                opt_string("disk_format", a.get("disk_format"))?.unwrap_or_else(|| "raw".into());
-            let container_format = opt_string("container_format", a.get("container_format"))?
-                .unwrap_or_else(|| "bare".into());
-            let visibility = opt_string("visibility", a.get("visibility"))?;
-            let protected = match a.get("protected") {
-                None | Some(Value::Null) => false,
-                Some(v) => json_bool("protected", v)?,
-            };
-            let req = crate::volume::upload::UploadRequest {
-                image_name,
-                force,
-                disk_format,
-                container_format,
-                visibility,
-                protected,
-            };
-            let out = s.volume_upload_image(&ctx, id, req).await?;
-            return Ok((
-                StatusCode::ACCEPTED,
-                axum::Json(json!({"os-volume_upload_image": out})),
-            )
-                .into_response());
-        }
+        "os-volume_upload_image" => volume_action_upload_image(s, &ctx, id, a()?).await,
         "os-unmanage" => {
             s.volume_unmanage(&ctx, id).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
         }
         // 3.68: the volume's data replaced by an image's.
-        "os-reimage" if mv.at_least(68) => {
-            let a = envelope(&body, action)?;
-            if let Some(k) = a
-                .keys()
-                .find(|k| !matches!(k.as_str(), "image_id" | "reimage_reserved"))
-            {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid input for field/attribute os-reimage. Additional properties are not allowed ('{k}' was unexpected)"
-                )));
-            }
-            let image_id = opt_string("image_id", a.get("image_id"))?
-                .filter(|i| uuid::Uuid::parse_str(i).is_ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "Invalid input for field/attribute image_id. 'image_id' is a required property and must be a UUID.",
-                    )
-                })?;
-            let reserved = match a.get("reimage_reserved") {
-                None => false,
-                Some(v) => json_bool("reimage_reserved", v)?,
-            };
-            s.volume_reimage(&ctx, id, image_id, reserved).await?;
-        }
+        "os-reimage" if mv.at_least(68) => volume_action_reimage(s, &ctx, id, a()?).await,
         "os-force_delete" => {
-            if !args.is_null() && !args.is_object() {
-                return Err(ApiError::bad_request("Malformed request body"));
-            }
+            action_args_object(args)?;
             s.volume_delete(&ctx, id, true, false).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
         }
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "There is no such action: {other}"
-            )));
-        }
+        other => Err(ApiError::bad_request(format!(
+            "There is no such action: {other}"
+        ))),
     }
+}
+
+type Args = serde_json::Map<String, Value>;
+
+/// An action whose arguments are optional: they are an object or null.
+fn action_args_object(args: &Value) -> ApiResult<()> {
+    if !args.is_null() && !args.is_object() {
+        return Err(ApiError::bad_request("Malformed request body"));
+    }
+    Ok(())
+}
+
+/// `os-extend`: 3.42+ extends an in-use volume too, the guest told by the
+/// compute service.
+async fn volume_action_extend(
+    s: &VolumeService,
+    ctx: &Ctx,
+    id: String,
+    a: &Args,
+    mv: Mv,
+) -> ApiResult<Response> {
+    let size = parse_size("new_size", a.get("new_size"))?
+        .ok_or_else(|| ApiError::bad_request("Invalid input received: new_size is required."))?;
+    s.volume_extend(ctx, id, size, mv.at_least(42)).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// `os-set_bootable`.
+async fn volume_action_set_bootable(
+    s: &VolumeService,
+    ctx: &Ctx,
+    id: String,
+    a: &Args,
+) -> ApiResult<Response> {
+    let b = a
+        .get("bootable")
+        .ok_or_else(|| ApiError::bad_request("Must specify bootable in request."))?;
+    s.volume_set_bootable(ctx, id, json_bool("bootable", b)?)
+        .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `os-update_readonly_flag`.
+async fn volume_action_update_readonly(
+    s: &VolumeService,
+    ctx: &Ctx,
+    id: String,
+    a: &Args,
+) -> ApiResult<Response> {
+    let r = a
+        .get("readonly")
+        .ok_or_else(|| ApiError::bad_request("Must specify readonly in request."))?;
+    s.volume_set_readonly(ctx, id, json_bool("readonly", r)?)
+        .await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// `os-reset_status`: a status, an attach status or a migration status.
+async fn volume_action_reset_status(
+    s: &VolumeService,
+    ctx: &Ctx,
+    id: String,
+    a: &Args,
+) -> ApiResult<Response> {
+    let status = match opt_string("status", a.get("status"))? {
+        None => None,
+        Some(st) => Some(
+            VolumeStatus::parse(&st.to_ascii_lowercase()).ok_or_else(|| {
+                ApiError::bad_request(format!("Invalid input received: Invalid status {st}."))
+            })?,
+        ),
+    };
+    let attach = opt_string("attach_status", a.get("attach_status"))?;
+    if let Some(at) = &attach
+        && !matches!(at.as_str(), "attached" | "detached")
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input received: Must specify a valid attach status {at}."
+        )));
+    }
+    if status.is_none() && attach.is_none() && a.get("migration_status").is_none() {
+        return Err(ApiError::bad_request(
+            "Must specify 'status', 'attach_status' or 'migration_status' for update.",
+        ));
+    }
+    s.volume_reset_status(ctx, id, status, attach).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// The attach protocol's actions (`os-reserve` ... `os-terminate_connection`);
+/// a connection's info is the answer when there is one.
+async fn volume_action_attach(
+    s: &VolumeService,
+    ctx: &Ctx,
+    id: String,
+    action: &str,
+    args: &Value,
+) -> ApiResult<Response> {
+    action_args_object(args)?;
+    match s.attach_action(ctx, id, action, args.clone()).await? {
+        Some(out) => Ok(axum::Json(out).into_response()),
+        None => Ok(StatusCode::ACCEPTED.into_response()),
+    }
+}
+
+/// `os-force_detach` (admin): an `os-detach` whatever the volume's state.
+async fn volume_action_force_detach(
+    s: &VolumeService,
+    ctx: &Ctx,
+    id: String,
+    args: &Value,
+) -> ApiResult<Response> {
+    ctx.require_admin()?;
+    action_args_object(args)?;
+    let a = if args.is_null() {
+        json!({})
+    } else {
+        args.clone()
+    };
+    s.attach_action(ctx, id, "os-detach", a).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// `os-retype`; only the `never` and `on-demand` migration policies exist.
+async fn volume_action_retype(
+    s: &VolumeService,
+    ctx: &Ctx,
+    id: String,
+    a: &Args,
+) -> ApiResult<Response> {
+    let new_type = opt_string("new_type", a.get("new_type"))?
+        .ok_or_else(|| ApiError::bad_request("New volume type must be specified."))?;
+    let policy = opt_string("migration_policy", a.get("migration_policy"))?
+        .unwrap_or_else(|| "never".into());
+    if !matches!(policy.as_str(), "never" | "on-demand") {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input received: Invalid migration policy {policy}."
+        )));
+    }
+    s.volume_retype(ctx, id, new_type).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// `os-set_image_metadata`: answers with the whole image metadata.
+async fn volume_action_set_image_metadata(
+    s: &VolumeService,
+    ctx: &Ctx,
+    id: String,
+    a: &Args,
+) -> ApiResult<Response> {
+    let set = string_map("metadata", a.get("metadata"))?;
+    if a.get("metadata").is_none() {
+        return Err(ApiError::bad_request("Malformed request body."));
+    }
+    let out = s.image_metadata_change(ctx, id, set, None).await?;
+    Ok(axum::Json(json!({"metadata": out})).into_response())
+}
+
+/// `os-unset_image_metadata`: one key.
+async fn volume_action_unset_image_metadata(
+    s: &VolumeService,
+    ctx: &Ctx,
+    id: String,
+    a: &Args,
+) -> ApiResult<Response> {
+    let key = opt_string("key", a.get("key"))?
+        .ok_or_else(|| ApiError::bad_request("Malformed request body."))?;
+    s.image_metadata_change(ctx, id, Default::default(), Some(key))
+        .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `os-volume_upload_image`: the volume's data as a new image.
+async fn volume_action_upload_image(
+    s: &VolumeService,
+    ctx: &Ctx,
+    id: String,
+    a: &Args,
+) -> ApiResult<Response> {
+    let image_name = opt_string("image_name", a.get("image_name"))?
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("No image_name was specified in request."))?;
+    let flag = |k: &str| match a.get(k) {
+        None | Some(Value::Null) => Ok(false),
+        Some(v) => json_bool(k, v),
+    };
+    let force = flag("force")?;
+    let disk_format =
+        opt_string("disk_format", a.get("disk_format"))?.unwrap_or_else(|| "raw".into());
+    let container_format =
+        opt_string("container_format", a.get("container_format"))?.unwrap_or_else(|| "bare".into());
+    let visibility = opt_string("visibility", a.get("visibility"))?;
+    let protected = flag("protected")?;
+    let req = crate::volume::upload::UploadRequest {
+        image_name,
+        force,
+        disk_format,
+        container_format,
+        visibility,
+        protected,
+    };
+    let out = s.volume_upload_image(ctx, id, req).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"os-volume_upload_image": out})),
+    )
+        .into_response())
+}
+
+/// `os-reimage` (3.68): the volume's data replaced by an image's.
+async fn volume_action_reimage(
+    s: &VolumeService,
+    ctx: &Ctx,
+    id: String,
+    a: &Args,
+) -> ApiResult<Response> {
+    if let Some(k) = a
+        .keys()
+        .find(|k| !matches!(k.as_str(), "image_id" | "reimage_reserved"))
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute os-reimage. Additional properties are not allowed ('{k}' was unexpected)"
+        )));
+    }
+    let image_id = opt_string("image_id", a.get("image_id"))?
+        .filter(|i| uuid::Uuid::parse_str(i).is_ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "Invalid input for field/attribute image_id. 'image_id' is a required property and must be a UUID.",
+            )
+        })?;
+    let reserved = match a.get("reimage_reserved") {
+        None => false,
+        Some(v) => json_bool("reimage_reserved", v)?,
+    };
+    s.volume_reimage(ctx, id, image_id, reserved).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
