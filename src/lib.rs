@@ -1,5 +1,6 @@
 //! onestack: a single-process, restart-safe OpenStack-compatible cloud for one machine.
 
+pub(crate) mod bytestream;
 pub mod cli;
 pub(crate) mod cloud;
 pub mod compute;

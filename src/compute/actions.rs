@@ -14,6 +14,7 @@ use super::servers::{new_action, visible};
 use super::{ComputeService, may_change, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
+use crate::image::ImageCreate;
 use crate::virt::{Hypervisor, PowerState, VmSpec};
 
 /// The state-changing work an accepted action runs.
@@ -184,47 +185,58 @@ async fn power_work(hv: &dyn Hypervisor, spec: &VmSpec, work: &Work) -> ApiResul
     }
 }
 
+/// A private snapshot image of `disk_format` with Nova's `properties`, before
+/// the user's name and metadata are set on it.
+fn snapshot_image(disk_format: &str, properties: &[(&str, &str)]) -> ImageCreate {
+    ImageCreate {
+        disk_format: Some(disk_format.into()),
+        container_format: Some("bare".into()),
+        visibility: Some("private".into()),
+        properties: properties
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..ImageCreate::default()
+    }
+}
+
 /// The image record of a volume-backed snapshot: no data, the block device
 /// `mapping` naming the volume snapshot, the volume's image metadata (not Glance's
 /// own attributes: min_disk and min_ram are integers there) as Nova carries it,
 /// then the request's `metadata`.
 fn volume_snapshot_image(
+    ctx: &RequestContext,
     s: &Server,
     name: String,
     mapping: &serde_json::Value,
     volume_meta: BTreeMap<String, String>,
     metadata: BTreeMap<String, String>,
-) -> serde_json::Map<String, serde_json::Value> {
-    const GLANCE_OWN: &[&str] = &[
-        "image_id",
-        "image_name",
-        "checksum",
-        "size",
-        "disk_format",
-        "container_format",
-        "min_disk",
-        "min_ram",
-    ];
-    let mut body = serde_json::Map::new();
-    body.insert("name".into(), name.into());
-    body.insert("disk_format".into(), "raw".into());
-    body.insert("container_format".into(), "bare".into());
-    body.insert("visibility".into(), "private".into());
-    body.insert("image_type".into(), "snapshot".into());
-    body.insert("instance_uuid".into(), s.id.clone().into());
-    body.insert("user_id".into(), s.user_id.clone().into());
-    body.insert("bdm_v2".into(), "True".into());
-    body.insert("root_device_name".into(), "/dev/vda".into());
-    body.insert("block_device_mapping".into(), mapping.to_string().into());
-    for (k, v) in volume_meta {
-        if !GLANCE_OWN.contains(&k.as_str()) {
-            body.entry(k).or_insert(v.into());
-        }
-    }
-    for (k, v) in metadata {
-        body.insert(k, v.into());
-    }
-    body
+) -> ApiResult<ImageCreate> {
+    let mapping = mapping.to_string();
+    let mut image = snapshot_image(
+        "raw",
+        &[
+            ("image_type", "snapshot"),
+            ("instance_uuid", &s.id),
+            ("user_id", &s.user_id),
+            ("bdm_v2", "True"),
+            ("root_device_name", "/dev/vda"),
+            ("block_device_mapping", &mapping),
+        ],
+    );
+    // The volume's metadata fills only what the snapshot does not set itself.
+    let mut chosen: BTreeMap<String, String> = volume_meta
+        .into_iter()
+        .filter(|(k, _)| {
+            !crate::image::GLANCE_OWN_METADATA.contains(&k.as_str())
+                && !matches!(k.as_str(), "name" | "visibility")
+                && !image.properties.contains_key(k)
+        })
+        .collect();
+    chosen.insert("name".into(), name);
+    chosen.extend(metadata);
+    image.set_all(ctx, chosen)?;
+    Ok(image)
 }
 
 /// What the server row says as soon as `work` is accepted: the rescue or shelve
@@ -740,7 +752,7 @@ impl ComputeService {
         })
         .await?;
         let file = tokio::fs::File::open(tmp).await.map_err(io_err)?;
-        let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+        let body = crate::bytestream::from_reader(file);
         self.inner
             .image
             .image_upload(ctx, image_id.to_owned(), body)
@@ -924,13 +936,14 @@ impl ComputeService {
             "tag": root.tag,
             "no_device": null,
         }]);
-        let body = volume_snapshot_image(s, name, &mapping, root_volume.image_metadata, metadata);
-        let image = self.inner.image.image_create(ctx, body).await?;
+        let req =
+            volume_snapshot_image(ctx, s, name, &mapping, root_volume.image_metadata, metadata)?;
+        let image = self.inner.image.image_create(ctx, req).await?;
         // No data: the volume snapshot holds the disk; an empty upload makes the
         // image active (size 0), as a volume-backed snapshot is in Glance.
         self.inner
             .image
-            .image_upload(ctx, image.id.clone(), axum::body::Body::empty())
+            .image_upload(ctx, image.id.clone(), crate::bytestream::empty())
             .await?;
         tracing::info!(server = %s.id, image = %image.id, snapshot = %snap.id, "volume-backed snapshot");
         Ok(image.id)
@@ -944,15 +957,6 @@ impl ComputeService {
         name: String,
         metadata: BTreeMap<String, String>,
     ) -> ApiResult<String> {
-        let mut body = serde_json::Map::new();
-        body.insert("name".into(), name.into());
-        body.insert("disk_format".into(), "qcow2".into());
-        body.insert("container_format".into(), "bare".into());
-        body.insert("visibility".into(), "private".into());
-        body.insert("image_type".into(), "snapshot".into());
-        body.insert("instance_uuid".into(), s.id.clone().into());
-        body.insert("base_image_ref".into(), s.image_id.clone().into());
-        body.insert("user_id".into(), s.user_id.clone().into());
         // As Nova does from the instance's image metadata: the snapshot needs the
         // memory its base image needed, and at least the disk the server had.
         let base = match s.image_id.as_str() {
@@ -960,12 +964,22 @@ impl ComputeService {
             id => self.inner.image.image_get(ctx, id.to_owned()).await.ok(),
         };
         let (min_ram, min_disk) = base.map_or((0, 0), |i| (i.min_ram, i.min_disk));
-        body.insert("min_ram".into(), min_ram.into());
-        body.insert("min_disk".into(), min_disk.max(s.flavor.disk).into());
-        for (k, v) in metadata {
-            body.insert(k, v.into());
-        }
-        Ok(self.inner.image.image_create(ctx, body).await?.id)
+        let mut req = snapshot_image(
+            "qcow2",
+            &[
+                ("image_type", "snapshot"),
+                ("instance_uuid", &s.id),
+                ("base_image_ref", &s.image_id),
+                ("user_id", &s.user_id),
+            ],
+        );
+        req.min_ram = min_ram;
+        req.min_disk = min_disk.max(s.flavor.disk);
+        // The metadata may rename the image, as it may set anything else.
+        let mut chosen = metadata;
+        chosen.entry("name".into()).or_insert(name);
+        req.set_all(ctx, chosen)?;
+        Ok(self.inner.image.image_create(ctx, req).await?.id)
     }
 }
 

@@ -76,15 +76,21 @@ impl Harness {
         let created = image
             .image_create(
                 &ctx,
-                json!({"name": "disk", "disk_format": "raw", "container_format": "bare"})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
+                crate::image::ImageCreate {
+                    name: Some("disk".into()),
+                    disk_format: Some("raw".into()),
+                    container_format: Some("bare".into()),
+                    ..Default::default()
+                },
             )
             .await
             .expect("image create");
         image
-            .image_upload(&ctx, created.id.clone(), vec![0u8; 1 << 20].into())
+            .image_upload(
+                &ctx,
+                created.id.clone(),
+                crate::bytestream::once(vec![0u8; 1 << 20].into()),
+            )
             .await
             .expect("image upload");
         Harness {

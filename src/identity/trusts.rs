@@ -18,7 +18,7 @@ use crate::http::policy::{self, Target};
 const MAX_REDELEGATION_COUNT: i64 = 3;
 
 #[derive(Debug, Deserialize)]
-pub struct TrustInput {
+pub(crate) struct TrustInput {
     pub trustor_user_id: Option<String>,
     pub trustee_user_id: Option<String>,
     pub project_id: Option<String>,
@@ -31,14 +31,14 @@ pub struct TrustInput {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct TrustRoleRef {
+pub(crate) struct TrustRoleRef {
     pub id: Option<String>,
     pub name: Option<String>,
 }
 
 /// A list query: `trustor_user_id` and `trustee_user_id` filters.
 #[derive(Debug, Default)]
-pub struct TrustFilter {
+pub(crate) struct TrustFilter {
     pub trustor_user_id: Option<String>,
     pub trustee_user_id: Option<String>,
 }
@@ -236,7 +236,7 @@ fn redelegation_tx(
 
 impl Identity {
     /// `POST /v3/OS-TRUST/trusts`.
-    pub async fn trust_create(
+    pub(crate) async fn trust_create(
         &self,
         ctx: &RequestContext,
         input: TrustInput,
@@ -269,7 +269,7 @@ impl Identity {
 
     /// `GET /v3/OS-TRUST/trusts`: without a filter, administrators only; a filter
     /// naming another user is refused.
-    pub async fn trust_list(
+    pub(crate) async fn trust_list(
         &self,
         ctx: &RequestContext,
         filter: TrustFilter,
@@ -307,7 +307,7 @@ impl Identity {
     }
 
     /// `GET /v3/OS-TRUST/trusts/{id}`.
-    pub async fn trust_get(
+    pub(crate) async fn trust_get(
         &self,
         ctx: &RequestContext,
         id: String,
@@ -328,7 +328,7 @@ impl Identity {
 
     /// `DELETE /v3/OS-TRUST/trusts/{id}`: the trustor (or an administrator) ends it,
     /// with the trusts redelegated from it; tokens scoped to them stop validating.
-    pub async fn trust_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
+    pub(crate) async fn trust_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         let ctx = ctx.clone();
         self.write(move |c| {
             let t = sx::trust_get(c, &id)?.ok_or_else(|| trust_not_found(&id))?;
@@ -349,7 +349,7 @@ impl Identity {
     }
 
     /// `GET`/`HEAD /v3/OS-TRUST/trusts/{id}/roles/{role_id}`.
-    pub async fn trust_role(
+    pub(crate) async fn trust_role(
         &self,
         ctx: &RequestContext,
         id: String,

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use axum::body::Body;
 use futures_util::StreamExt;
 use md5::Md5;
 use sha2::{Digest, Sha512};
@@ -13,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::format::{self, Detected, HEAD_LEN, TAIL_LEN};
 use super::model::ImageData;
+use crate::bytestream::ByteStream;
 use crate::http::error::ApiError;
 use crate::logged::OrLog;
 
@@ -117,21 +117,10 @@ impl ImageFiles {
             .count()
     }
 
-    /// Streams a request body into `dest` through a temp file; at most `limit` bytes
-    /// are accepted (413 beyond). Nothing is left behind on failure.
-    pub(crate) async fn receive(
-        &self,
-        id: &str,
-        body: Body,
-        dest: &Path,
-        limit: i64,
-    ) -> Result<Received, ApiError> {
-        self.receive_stream(id, body.into_data_stream(), dest, limit)
-            .await
-    }
-
-    /// As `receive`, from any stream of chunks (a web-download's response body).
-    pub(crate) async fn receive_stream<S, E>(
+    /// Streams an upload (or a web-download's response body) into `dest` through
+    /// a temp file; at most `limit` bytes are accepted (413 beyond). Nothing is
+    /// left behind on failure.
+    pub(crate) async fn receive<S, E>(
         &self,
         id: &str,
         stream: S,
@@ -244,14 +233,11 @@ pub(crate) fn parse_range(header: &str, size: u64) -> Option<(u64, u64)> {
     (start <= end && start < size).then_some((start, end))
 }
 
-/// Opens `path` and returns a body streaming bytes `start..=end`.
-pub(crate) async fn stream_file(path: &Path, start: u64, end: u64) -> anyhow::Result<Body> {
+/// Opens `path` and returns its bytes `start..=end` as a stream.
+pub(crate) async fn stream_file(path: &Path, start: u64, end: u64) -> anyhow::Result<ByteStream> {
     let mut f = tokio::fs::File::open(path).await?;
     f.seek(std::io::SeekFrom::Start(start)).await?;
-    let reader = f.take(end + 1 - start);
-    Ok(Body::from_stream(
-        tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024),
-    ))
+    Ok(crate::bytestream::from_reader(f.take(end + 1 - start)))
 }
 
 #[cfg(test)]
@@ -272,18 +258,25 @@ mod tests {
 
     #[tokio::test]
     async fn receive_hashes_and_enforces_limit() {
+        use crate::bytestream::once;
+        use bytes::Bytes;
         let dir = tempfile::tempdir().expect("tempdir");
         let files = ImageFiles::open(dir.path()).expect("files");
         let dest = files.path("img");
         let r = files
-            .receive("img", Body::from("hello"), &dest, 10)
+            .receive("img", once(Bytes::from_static(b"hello")), &dest, 10)
             .await
             .expect("receive");
         assert_eq!(r.data.size, 5);
         assert_eq!(r.data.checksum, "5d41402abc4b2a76b9719d911017c592");
         assert_eq!(std::fs::read(&dest).expect("read"), b"hello");
         let err = files
-            .receive("img2", Body::from("0123456789ab"), &files.path("img2"), 10)
+            .receive(
+                "img2",
+                once(Bytes::from_static(b"0123456789ab")),
+                &files.path("img2"),
+                10,
+            )
             .await;
         assert!(matches!(err, Err(ApiError::PayloadTooLarge(_))));
         assert!(!files.path("img2").exists());

@@ -3,8 +3,8 @@
 //! (also reached through Glance's older `POST /v2/tasks` of type `import`). Each
 //! import runs as a persisted task that start-up resumes.
 
+use crate::bytestream::ByteStream;
 use crate::logged::OrLog;
-use axum::body::Body;
 use serde_json::{Value, json};
 
 use super::model::*;
@@ -28,7 +28,7 @@ impl ImageService {
         &self,
         ctx: &RequestContext,
         id: String,
-        body: Body,
+        body: ByteStream,
     ) -> ApiResult<()> {
         let image = self.visible_image(ctx, id.clone()).await?;
         super::check_owner(ctx, &image)?;
@@ -233,7 +233,7 @@ impl ImageService {
         tracing::info!(image = %id, %url, "fetching image data");
         self.inner
             .files
-            .receive_stream(id, response.bytes_stream(), &staged, limit)
+            .receive(id, response.bytes_stream(), &staged, limit)
             .await?;
         Ok(())
     }
@@ -290,7 +290,8 @@ impl ImageService {
             ));
         };
         self.check_import_uri(&url, "import_from")?;
-        let image = self.image_create(ctx, properties.clone()).await?;
+        let req = super::ImageCreate::from_body(ctx, properties.clone())?;
+        let image = self.image_create(ctx, req).await?;
         let now = store::now();
         let task = Task {
             id: uuid::Uuid::new_v4().to_string(),

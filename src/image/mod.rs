@@ -18,10 +18,10 @@ use crate::logged::OrLog;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::body::Body;
 use rusqlite::{Connection, Transaction};
 use serde_json::{Map, Value};
 
+use crate::bytestream::ByteStream;
 use crate::db::Db;
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
@@ -30,6 +30,8 @@ use crate::profile::ImageSection;
 pub(crate) use data::{ImageFiles, parse_range as data_range, stream_file as data_stream};
 pub(crate) use listing::ListQuery;
 use model::*;
+pub(crate) use patch::GLANCE_OWN_METADATA;
+pub(crate) use patch::ImageCreate;
 
 /// Import methods this cloud offers (`GET /v2/info/import`).
 pub(crate) fn import_methods() -> &'static [&'static str] {
@@ -39,6 +41,48 @@ pub(crate) fn import_methods() -> &'static [&'static str] {
 /// Whether the caller may use `POST /v2/tasks` (Glance's `tasks_api_access`: admin).
 pub(crate) fn task_create_allowed(ctx: &RequestContext) -> ApiResult<()> {
     policy::ADMIN.enforce(ctx, None)
+}
+
+/// Whether the caller may create images: a project-scoped token with write
+/// access. Returns the project the image belongs to unless the request names
+/// another owner.
+fn image_create_allowed(ctx: &RequestContext) -> ApiResult<String> {
+    let project = ctx.project_id().ok_or_else(ApiError::forbidden)?.to_owned();
+    if !ctx.can_write() {
+        return Err(ApiError::forbidden());
+    }
+    Ok(project)
+}
+
+/// The queued record a create makes.
+fn new_image(project: String, req: ImageCreate) -> Image {
+    let now = store::now();
+    Image {
+        id: req.id.unwrap_or_else(uuid::Uuid::new_v4).to_string(),
+        name: req.name,
+        owner: req.owner.unwrap_or(Some(project)),
+        status: ImageStatus::Queued,
+        visibility: req.visibility.unwrap_or_else(|| "shared".into()),
+        protected: req.protected,
+        os_hidden: req.os_hidden,
+        disk_format: req.disk_format,
+        container_format: req.container_format,
+        min_disk: req.min_disk,
+        min_ram: req.min_ram,
+        size: None,
+        virtual_size: None,
+        checksum: None,
+        os_hash_algo: None,
+        os_hash_value: None,
+        properties: req
+            .properties
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+        tags: req.tags,
+        created_at: now.clone(),
+        updated_at: now,
+    }
 }
 
 /// The image service. Cloning is cheap; clones share state.
@@ -119,49 +163,15 @@ impl ImageService {
 
     // --- images -------------------------------------------------------------------
 
-    /// `POST /v2/images`.
+    /// `POST /v2/images` (Image API v2: Create image): a queued record.
     pub(crate) async fn image_create(
         &self,
         ctx: &RequestContext,
-        body: Map<String, Value>,
+        req: ImageCreate,
     ) -> ApiResult<Image> {
-        let project = ctx.project_id().ok_or_else(ApiError::forbidden)?.to_owned();
-        if !ctx.can_write() {
-            return Err(ApiError::forbidden());
-        }
-        let now = store::now();
-        let mut image = Image {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: None,
-            owner: Some(project),
-            status: ImageStatus::Queued,
-            visibility: "shared".into(),
-            protected: false,
-            os_hidden: false,
-            disk_format: None,
-            container_format: None,
-            min_disk: 0,
-            min_ram: 0,
-            size: None,
-            virtual_size: None,
-            checksum: None,
-            os_hash_algo: None,
-            os_hash_value: None,
-            properties: Map::new(),
-            tags: vec![],
-            created_at: now.clone(),
-            updated_at: now,
-        };
-        for (key, value) in body {
-            if key == "id" {
-                let id = value.as_str().and_then(|s| uuid::Uuid::parse_str(s).ok());
-                image.id = id
-                    .ok_or_else(|| ApiError::bad_request("Invalid id: it must be a UUID."))?
-                    .to_string();
-                continue;
-            }
-            patch::set_attribute(ctx, &mut image, &key, value, true)?;
-        }
+        let project = image_create_allowed(ctx)?;
+        req.authorize(ctx)?;
+        let image = new_image(project, req);
         let quota = self.inner.config.quota_images;
         self.write(move |c| {
             let owner = image.owner.clone().unwrap_or_default();
@@ -329,7 +339,7 @@ impl ImageService {
         &self,
         ctx: &RequestContext,
         id: String,
-        body: Body,
+        body: ByteStream,
     ) -> ApiResult<()> {
         let image = self.owned_image(ctx, id.clone()).await?;
         if image.disk_format.is_none() || image.container_format.is_none() {
@@ -598,7 +608,7 @@ impl ImageService {
         let data = tokio::fs::File::open(&source_path)
             .await
             .map_err(|e| ApiError::Internal(e.into()))?;
-        let body = Body::from_stream(tokio_util::io::ReaderStream::new(data));
+        let body = crate::bytestream::from_reader(data);
         let dest = self.inner.files.path(&id);
         let received = self
             .inner

@@ -3,7 +3,9 @@
 //! read-only, reserved and typed attributes.
 
 use serde::Deserialize;
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
 
 use super::READ_ONLY;
 use super::model::*;
@@ -142,14 +144,27 @@ fn optional_enum(key: &str, v: Value, allowed: &[&str]) -> ApiResult<Option<Stri
     }
 }
 
-/// Sets one attribute on an image being created (`creating`) or patched.
-pub(super) fn set_attribute(
-    ctx: &RequestContext,
-    image: &mut Image,
-    key: &str,
-    value: Value,
-    creating: bool,
-) -> ApiResult<()> {
+/// One attribute a client may set, its value checked against Glance's image
+/// schema; policy (who may publicize or give an image away) is asked apart.
+#[derive(Debug, Clone, PartialEq)]
+enum Attribute {
+    Name(Option<String>),
+    Visibility(String),
+    Protected(bool),
+    OsHidden(bool),
+    Tags(Vec<String>),
+    DiskFormat(Option<String>),
+    ContainerFormat(Option<String>),
+    MinDisk(i64),
+    MinRam(i64),
+    Owner(Option<String>),
+    /// A custom property: Glance keeps these as strings.
+    Property(String, String),
+}
+
+/// Checks one attribute as a client named it: read-only and reserved names are
+/// 403, values of the wrong type 400, in Glance's words.
+fn parse_attribute(key: &str, value: Value) -> ApiResult<Attribute> {
     if READ_ONLY.contains(&key) {
         return Err(ApiError::Forbidden(format!(
             "Attribute '{key}' is read-only."
@@ -160,58 +175,52 @@ pub(super) fn set_attribute(
             "Attribute '{key}' is reserved."
         )));
     }
-    match key {
+    Ok(match key {
         "id" => return Err(ApiError::Forbidden("Attribute 'id' is read-only.".into())),
-        "name" => {
-            image.name = match value {
-                Value::Null => None,
-                Value::String(s) if s.len() <= 255 => Some(s),
-                _ => return Err(bad_type(key, "a string of at most 255 characters or null")),
-            }
-        }
-        "visibility" => image.visibility = visibility(ctx, &value)?,
+        "name" => Attribute::Name(match value {
+            Value::Null => None,
+            Value::String(s) if s.len() <= 255 => Some(s),
+            _ => return Err(bad_type(key, "a string of at most 255 characters or null")),
+        }),
+        "visibility" => Attribute::Visibility(one_of(key, &value, VISIBILITIES)?),
         "protected" => {
-            image.protected = value.as_bool().ok_or_else(|| bad_type(key, "a boolean"))?
+            Attribute::Protected(value.as_bool().ok_or_else(|| bad_type(key, "a boolean"))?)
         }
         "os_hidden" => {
-            image.os_hidden = value.as_bool().ok_or_else(|| bad_type(key, "a boolean"))?
+            Attribute::OsHidden(value.as_bool().ok_or_else(|| bad_type(key, "a boolean"))?)
         }
-        "tags" => image.tags = unique_tags(value)?,
-        "disk_format" | "container_format" => set_format(image, key, value, creating)?,
-        "min_disk" | "min_ram" => {
-            let n = value
-                .as_i64()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| bad_type(key, "a non-negative integer"))?;
-            if key == "min_disk" {
-                image.min_disk = n;
-            } else {
-                image.min_ram = n;
+        "tags" => Attribute::Tags(parse_tags(key, value)?),
+        "disk_format" => Attribute::DiskFormat(optional_enum(key, value, DISK_FORMATS)?),
+        "container_format" => {
+            Attribute::ContainerFormat(optional_enum(key, value, CONTAINER_FORMATS)?)
+        }
+        "min_disk" => Attribute::MinDisk(non_negative(key, &value)?),
+        "min_ram" => Attribute::MinRam(non_negative(key, &value)?),
+        "owner" => Attribute::Owner(match value {
+            Value::Null => None,
+            Value::String(s) => Some(s),
+            _ => return Err(bad_type(key, "a project id")),
+        }),
+        extra => {
+            if extra.is_empty() || extra.len() > 255 {
+                return Err(ApiError::bad_request(
+                    "Property names must be 1 to 255 characters.",
+                ));
+            }
+            match value {
+                Value::String(s) => Attribute::Property(extra.to_owned(), s),
+                _ => return Err(bad_type(extra, "a string (custom properties are strings)")),
             }
         }
-        "owner" => image.owner = new_owner(ctx, value)?,
-        extra => set_property(image, extra, value)?,
-    }
-    Ok(())
+    })
 }
 
-/// A new visibility; making an image public is a policy of its own.
-fn visibility(ctx: &RequestContext, value: &Value) -> ApiResult<String> {
-    let v = one_of("visibility", value, VISIBILITIES)?;
-    if v == "public" && !crate::http::policy::IMAGE_PUBLICIZE.allows(ctx, None) {
-        return Err(ApiError::Forbidden(
-            "You are not authorized to complete publicize_image action.".into(),
-        ));
-    }
-    Ok(v)
-}
-
-/// The tags, 1 to 255 characters each, duplicates dropped in order.
-fn unique_tags(value: Value) -> ApiResult<Vec<String>> {
+/// A tag list: 1 to 255 characters each, duplicates dropped (first kept).
+fn parse_tags(key: &str, value: Value) -> ApiResult<Vec<String>> {
     let tags: Vec<String> =
-        serde_json::from_value(value).map_err(|_| bad_type("tags", "a list of strings"))?;
+        serde_json::from_value(value).map_err(|_| bad_type(key, "a list of strings"))?;
     if tags.iter().any(|t| t.is_empty() || t.len() > 255) {
-        return Err(bad_type("tags", "tags of 1 to 255 characters"));
+        return Err(bad_type(key, "tags of 1 to 255 characters"));
     }
     let mut unique = Vec::new();
     for t in tags {
@@ -222,55 +231,182 @@ fn unique_tags(value: Value) -> ApiResult<Vec<String>> {
     Ok(unique)
 }
 
-/// `disk_format` or `container_format`: settable only while the image is queued.
-fn set_format(image: &mut Image, key: &str, value: Value, creating: bool) -> ApiResult<()> {
-    if !creating && image.status != ImageStatus::Queued {
-        return Err(ApiError::Forbidden(format!(
-            "Attribute {key} can be only replaced for a queued image."
-        )));
-    }
-    if key == "disk_format" {
-        image.disk_format = optional_enum(key, value, DISK_FORMATS)?;
-    } else {
-        image.container_format = optional_enum(key, value, CONTAINER_FORMATS)?;
+fn non_negative(key: &str, value: &Value) -> ApiResult<i64> {
+    value
+        .as_i64()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| bad_type(key, "a non-negative integer"))
+}
+
+/// `publicize_image`: only an administrator makes an image public.
+fn authorize_visibility(ctx: &RequestContext, visibility: &str) -> ApiResult<()> {
+    if visibility == "public" && !policy::IMAGE_PUBLICIZE.allows(ctx, None) {
+        return Err(ApiError::Forbidden(
+            "You are not authorized to complete publicize_image action.".into(),
+        ));
     }
     Ok(())
 }
 
-/// A new owner project (or none), as the owner policy allows.
-fn new_owner(ctx: &RequestContext, value: Value) -> ApiResult<Option<String>> {
-    let owner = match value {
-        Value::Null => None,
-        Value::String(s) => Some(s),
-        _ => return Err(bad_type("owner", "a project id")),
+/// Giving an image to another project (or to none) is for administrators.
+fn authorize_owner(ctx: &RequestContext, owner: Option<&str>) -> ApiResult<()> {
+    let target = Target {
+        project: owner,
+        ..Target::default()
     };
-    if !policy::IMAGE_OWNER.allows_target(
-        ctx,
-        Target {
-            project: owner.as_deref(),
-            ..Target::default()
-        },
-    ) {
+    if !policy::IMAGE_OWNER.allows_target(ctx, target) {
         return Err(ApiError::Forbidden(
             "Only an administrator may change the owner of an image.".into(),
         ));
     }
-    Ok(owner)
+    Ok(())
 }
 
-/// A custom property: a name of 1 to 255 characters and a string value.
-fn set_property(image: &mut Image, name: &str, value: Value) -> ApiResult<()> {
-    if name.is_empty() || name.len() > 255 {
-        return Err(ApiError::bad_request(
-            "Property names must be 1 to 255 characters.",
-        ));
+/// The policy an attribute's value is under, if any.
+fn authorize(ctx: &RequestContext, attribute: &Attribute) -> ApiResult<()> {
+    match attribute {
+        Attribute::Visibility(v) => authorize_visibility(ctx, v),
+        Attribute::Owner(owner) => authorize_owner(ctx, owner.as_deref()),
+        _ => Ok(()),
     }
-    match value {
-        Value::String(s) => {
-            image.properties.insert(name.to_owned(), Value::String(s));
-            Ok(())
+}
+
+/// Writes a checked and authorized attribute onto an image.
+fn assign(image: &mut Image, attribute: Attribute) {
+    match attribute {
+        Attribute::Name(v) => image.name = v,
+        Attribute::Visibility(v) => image.visibility = v,
+        Attribute::Protected(v) => image.protected = v,
+        Attribute::OsHidden(v) => image.os_hidden = v,
+        Attribute::Tags(v) => image.tags = v,
+        Attribute::DiskFormat(v) => image.disk_format = v,
+        Attribute::ContainerFormat(v) => image.container_format = v,
+        Attribute::MinDisk(v) => image.min_disk = v,
+        Attribute::MinRam(v) => image.min_ram = v,
+        Attribute::Owner(v) => image.owner = v,
+        Attribute::Property(k, v) => {
+            image.properties.insert(k, Value::String(v));
         }
-        _ => Err(bad_type(name, "a string (custom properties are strings)")),
+    }
+}
+
+/// Sets one attribute of an image being patched.
+fn set_attribute(
+    ctx: &RequestContext,
+    image: &mut Image,
+    key: &str,
+    value: Value,
+) -> ApiResult<()> {
+    if matches!(key, "disk_format" | "container_format") && image.status != ImageStatus::Queued {
+        return Err(ApiError::Forbidden(format!(
+            "Attribute {key} can be only replaced for a queued image."
+        )));
+    }
+    let attribute = parse_attribute(key, value)?;
+    authorize(ctx, &attribute)?;
+    assign(image, attribute);
+    Ok(())
+}
+
+/// The keys of a volume's image metadata that are Glance's own attributes of the
+/// image it came from; Nova and Cinder leave them out when they make an image
+/// from the volume (min_disk and min_ram are integers to Glance).
+pub(crate) const GLANCE_OWN_METADATA: &[&str] = &[
+    "image_id",
+    "image_name",
+    "checksum",
+    "size",
+    "disk_format",
+    "container_format",
+    "min_disk",
+    "min_ram",
+];
+
+/// `POST /v2/images` as the image service takes it: Glance's attributes typed,
+/// the custom properties (strings, as Glance keeps them) in one map. The API
+/// builds it from the request body; compute and block storage build it for the
+/// images they make.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ImageCreate {
+    pub id: Option<uuid::Uuid>,
+    pub name: Option<String>,
+    /// `shared` when not given.
+    pub visibility: Option<String>,
+    pub protected: bool,
+    pub os_hidden: bool,
+    pub tags: Vec<String>,
+    pub disk_format: Option<String>,
+    pub container_format: Option<String>,
+    pub min_disk: i64,
+    pub min_ram: i64,
+    /// `None`: the caller's project; `Some(None)`: no owner (`"owner": null`).
+    pub owner: Option<Option<String>>,
+    pub properties: BTreeMap<String, String>,
+}
+
+impl ImageCreate {
+    /// The request from a `POST /v2/images` body, with Glance's errors for its
+    /// first bad attribute (in the body's key order). A caller who may not
+    /// create images is refused whatever the body says.
+    pub(crate) fn from_body(ctx: &RequestContext, body: Map<String, Value>) -> ApiResult<Self> {
+        super::image_create_allowed(ctx)?;
+        let mut req = ImageCreate::default();
+        req.set_all(ctx, body)?;
+        Ok(req)
+    }
+
+    /// Sets the attributes a client chose, in the order given (a JSON body's
+    /// order is its keys sorted), stopping at the first refused one.
+    pub(crate) fn set_all<V: Into<Value>>(
+        &mut self,
+        ctx: &RequestContext,
+        attributes: impl IntoIterator<Item = (String, V)>,
+    ) -> ApiResult<()> {
+        attributes
+            .into_iter()
+            .try_for_each(|(key, value)| self.set(ctx, &key, value.into()))
+    }
+
+    /// Sets one attribute a client chose, by its Glance name, under the rules of
+    /// a create: `id` must be a UUID, the rest as `parse_attribute` and the
+    /// attribute's policy say.
+    pub(crate) fn set(&mut self, ctx: &RequestContext, key: &str, value: Value) -> ApiResult<()> {
+        if key == "id" {
+            let id = value.as_str().and_then(|s| uuid::Uuid::parse_str(s).ok());
+            self.id =
+                Some(id.ok_or_else(|| ApiError::bad_request("Invalid id: it must be a UUID."))?);
+            return Ok(());
+        }
+        let attribute = parse_attribute(key, value)?;
+        authorize(ctx, &attribute)?;
+        match attribute {
+            Attribute::Name(v) => self.name = v,
+            Attribute::Visibility(v) => self.visibility = Some(v),
+            Attribute::Protected(v) => self.protected = v,
+            Attribute::OsHidden(v) => self.os_hidden = v,
+            Attribute::Tags(v) => self.tags = v,
+            Attribute::DiskFormat(v) => self.disk_format = v,
+            Attribute::ContainerFormat(v) => self.container_format = v,
+            Attribute::MinDisk(v) => self.min_disk = v,
+            Attribute::MinRam(v) => self.min_ram = v,
+            Attribute::Owner(v) => self.owner = Some(v),
+            Attribute::Property(k, v) => {
+                self.properties.insert(k, v);
+            }
+        }
+        Ok(())
+    }
+
+    /// The policy checks of a create: giving the image away, then publicizing it
+    /// (the order a body's keys are checked in).
+    pub(crate) fn authorize(&self, ctx: &RequestContext) -> ApiResult<()> {
+        if let Some(owner) = &self.owner {
+            authorize_owner(ctx, owner.as_deref())?;
+        }
+        if let Some(visibility) = &self.visibility {
+            authorize_visibility(ctx, visibility)?;
+        }
+        Ok(())
     }
 }
 
@@ -314,7 +450,7 @@ pub(super) fn apply(ctx: &RequestContext, image: &mut Image, op: PatchOp) -> Api
                     "Property {key} already present."
                 )));
             }
-            set_attribute(ctx, image, &key, value, false)
+            set_attribute(ctx, image, &key, value)
         }
         "remove" => {
             if READ_ONLY.contains(&key.as_str()) {
@@ -336,5 +472,91 @@ pub(super) fn apply(ctx: &RequestContext, image: &mut Image, op: PatchOp) -> Api
         other => Err(ApiError::bad_request(format!(
             "Invalid operation: `{other}`. It must be one of the following: add, replace, remove."
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn member() -> RequestContext {
+        RequestContext::scoped("u1", "p1", &["member", "reader"])
+    }
+
+    fn create(ctx: &RequestContext, body: Value) -> ApiResult<ImageCreate> {
+        let Value::Object(body) = body else {
+            panic!("test bodies are objects")
+        };
+        ImageCreate::from_body(ctx, body)
+    }
+
+    #[test]
+    fn a_create_body_becomes_typed_fields_and_string_properties() {
+        let id = "7b2d4a8e-1c1f-4f5e-9a3b-2f6d0c9e8a11";
+        let req = create(
+            &member(),
+            json!({
+                "id": id, "name": "cirros", "disk_format": "qcow2", "min_ram": 64,
+                "tags": ["a", "b", "a"], "owner": "p1", "hw_disk_bus": "virtio",
+            }),
+        )
+        .map_err(|e| e.to_string());
+        assert_eq!(
+            req,
+            Ok(ImageCreate {
+                id: uuid::Uuid::parse_str(id).ok(),
+                name: Some("cirros".into()),
+                disk_format: Some("qcow2".into()),
+                min_ram: 64,
+                tags: vec!["a".into(), "b".into()],
+                owner: Some(Some("p1".into())),
+                properties: BTreeMap::from([("hw_disk_bus".into(), "virtio".into())]),
+                ..ImageCreate::default()
+            })
+        );
+    }
+
+    #[test]
+    fn the_first_bad_key_of_a_create_body_names_the_error() {
+        let refused = |body| create(&member(), body).map_err(|e| e.to_string()).err();
+        assert_eq!(
+            refused(json!({"id": "nope"})).as_deref(),
+            Some("Invalid id: it must be a UUID.")
+        );
+        assert_eq!(
+            refused(json!({"status": "active", "min_ram": -1})).as_deref(),
+            Some("Invalid value for 'min_ram': expected a non-negative integer."),
+            "keys are checked in sorted order"
+        );
+        assert_eq!(
+            refused(json!({"os_glance_x": "1"})).as_deref(),
+            Some("Attribute 'os_glance_x' is reserved.")
+        );
+        assert_eq!(
+            refused(json!({"owner": "p2", "protected": "yes"})).as_deref(),
+            Some("Only an administrator may change the owner of an image."),
+            "policy is asked key by key, as the body is read"
+        );
+        assert_eq!(
+            refused(json!({"visibility": "public"})).as_deref(),
+            Some("You are not authorized to complete publicize_image action.")
+        );
+        assert_eq!(
+            refused(json!({"hw_cpu_cores": 2})).as_deref(),
+            Some(
+                "Invalid value for 'hw_cpu_cores': expected a string (custom properties are strings)."
+            )
+        );
+    }
+
+    #[test]
+    fn a_reader_may_not_create_whatever_the_body() {
+        let reader = RequestContext::scoped("u1", "p1", &["reader"]);
+        assert!(matches!(
+            create(&reader, json!({"min_ram": "x"})),
+            Err(ApiError::Forbidden(_))
+        ));
     }
 }

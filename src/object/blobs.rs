@@ -5,15 +5,13 @@
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 
-use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 /// The byte stream both front-ends hand to the service and get back from it.
-pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+pub(crate) use crate::bytestream::ByteStream;
 
 /// Directory of object files, below the state directory.
 pub(crate) const OBJECTS_DIR: &str = "objects";
@@ -150,14 +148,10 @@ impl Blobs {
     }
 }
 
-/// A stream of one in-memory buffer (manifests, listings).
-pub(crate) fn once(b: Bytes) -> ByteStream {
-    Box::pin(futures_util::stream::once(async move { Ok(b) }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn chunks(parts: &[&'static [u8]]) -> ByteStream {
         let v: Vec<std::io::Result<Bytes>> =

@@ -574,7 +574,7 @@ impl ObjectService {
                     let blobs = blobs.clone();
                     async move {
                         match p {
-                            Piece::Bytes(b) => Ok(super::blobs::once(b)),
+                            Piece::Bytes(b) => Ok(crate::bytestream::once(b)),
                             Piece::File { blob, start, len } => blobs.read(&blob, start, len).await,
                         }
                     }

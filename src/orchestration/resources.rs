@@ -225,7 +225,7 @@ const REQUIRED: &[(&str, &[&str])] = &[
 ];
 
 /// Every type name served, for `GET /resource_types`.
-pub fn type_names() -> Vec<&'static str> {
+pub(super) fn type_names() -> Vec<&'static str> {
     let mut out: Vec<&str> = TYPES.iter().map(|(t, _)| *t).collect();
     out.extend([super::nested::GROUP, super::nested::STACK]);
     out.sort_unstable();
@@ -235,7 +235,7 @@ pub fn type_names() -> Vec<&'static str> {
 /// A type's schema for `GET /resource_types/{type}`: its properties (whether
 /// required, whether an update changes them in place, the defaults Heat
 /// documents) and attributes.
-pub fn type_schema(kind: &str) -> Option<Value> {
+pub(super) fn type_schema(kind: &str) -> Option<Value> {
     let props: &[&str] = match kind {
         super::nested::GROUP => super::nested::GROUP_PROPS,
         super::nested::STACK => super::nested::STACK_PROPS,
@@ -295,7 +295,7 @@ pub fn type_schema(kind: &str) -> Option<Value> {
 
 /// The HOT template that makes one resource of a type from parameters, for
 /// `GET /resource_types/{type}/template`.
-pub fn type_template(kind: &str) -> Option<Value> {
+pub(super) fn type_template(kind: &str) -> Option<Value> {
     let schema = type_schema(kind)?;
     let props = schema.get("properties").and_then(Value::as_object)?;
     let attrs = schema.get("attributes").and_then(Value::as_object)?;
@@ -327,7 +327,7 @@ pub fn type_template(kind: &str) -> Option<Value> {
 }
 
 /// Checks a resource's type and property names before anything is created.
-pub fn check_definition(name: &str, kind: &str, props: &Value) -> ApiResult<()> {
+pub(super) fn check_definition(name: &str, kind: &str, props: &Value) -> ApiResult<()> {
     let Some((_, allowed)) = TYPES.iter().find(|(t, _)| *t == kind) else {
         return Err(ApiError::bad_request(format!(
             "Failed to validate: The Resource Type ({kind}) could not be found. (resource {name})"
@@ -464,14 +464,14 @@ const ATTRIBUTES: &[(&str, &[&str])] = &[
 
 /// The attributes `get_attr` may name for a type (besides `show`); `None` when
 /// the type takes any.
-pub fn attribute_names(kind: &str) -> Option<&'static [&'static str]> {
+pub(super) fn attribute_names(kind: &str) -> Option<&'static [&'static str]> {
     let names = ATTRIBUTES.iter().find(|(k, _)| *k == kind);
     Some(names.map_or(&[], |(_, names)| *names))
 }
 
 /// A created resource: its physical id and the attributes known only at create
 /// time (a random string's value, a generated private key).
-pub struct Created {
+pub(super) struct Created {
     pub physical_id: String,
     pub attributes: Map<String, Value>,
 }
@@ -585,7 +585,7 @@ async fn multipart_of(
 }
 
 /// Heat's default physical name: `<stack>-<resource>-<12 random characters>`.
-pub fn physical_name(stack: &str, res: &str) -> String {
+pub(super) fn physical_name(stack: &str, res: &str) -> String {
     format!("{stack}-{res}-{}", random_string(12, LOWER_DIGITS))
 }
 
@@ -787,14 +787,14 @@ async fn flavor_id(
 /// The name a create will give the thing it makes (the `name` property, else
 /// Heat's generated physical name): the intent the engine records before it
 /// calls the service.
-pub fn intent_name(stack_name: &str, res: &str, props: &Map<String, Value>) -> String {
+pub(super) fn intent_name(stack_name: &str, res: &str, props: &Map<String, Value>) -> String {
     s(props, "name").unwrap_or_else(|| physical_name(stack_name, res))
 }
 
 /// Creates one resource from its resolved properties; `physical` is the name
 /// recorded as its intent (see [`intent_name`]). One function per resource
 /// type, as Heat has one resource plugin per type.
-pub async fn create(
+pub(super) async fn create(
     cloud: &Cloud,
     ctx: &RequestContext,
     physical: &str,
@@ -1655,7 +1655,7 @@ fn made_since(ts: &str, since: chrono::DateTime<chrono::Utc>) -> bool {
 /// never taken. `None` when nothing was made, or when what was made is
 /// incomplete and was removed here (a security group whose rules were being
 /// added); the create then simply runs again.
-pub async fn find_intended(
+pub(super) async fn find_intended(
     cloud: &Cloud,
     ctx: &RequestContext,
     kind: &str,
@@ -1883,7 +1883,10 @@ async fn test_resource_wait(props: &Map<String, Value>, action: &str) {
 
 /// The attributes of the types that live in the engine only, from their
 /// properties (`None` for the others).
-pub fn internal_attributes(kind: &str, props: &Map<String, Value>) -> Option<Map<String, Value>> {
+pub(super) fn internal_attributes(
+    kind: &str,
+    props: &Map<String, Value>,
+) -> Option<Map<String, Value>> {
     let (key, v) = match kind {
         "OS::Heat::Value" => ("value", props.get("value")),
         "OS::Heat::TestResource" => ("output", props.get("value")),
@@ -1926,7 +1929,7 @@ fn updatable(kind: &str) -> &'static [&'static str] {
 
 /// Applies changed properties in place when the type allows it for every
 /// changed one (`Ok(false)`: the resource must be replaced instead).
-pub async fn update_in_place(
+pub(super) async fn update_in_place(
     cloud: &Cloud,
     ctx: &RequestContext,
     kind: &str,
@@ -2000,7 +2003,7 @@ async fn update_apply(
 }
 
 /// Waits until a resource is usable: a server ACTIVE, a volume available.
-pub async fn wait_ready(
+pub(super) async fn wait_ready(
     cloud: &Cloud,
     ctx: &RequestContext,
     kind: &str,
@@ -2065,7 +2068,7 @@ async fn ready(cloud: &Cloud, ctx: &RequestContext, kind: &str, id: &str) -> Api
 }
 
 /// The attributes of a resource now, merged over what its create recorded.
-pub async fn attributes(
+pub(super) async fn attributes(
     cloud: &Cloud,
     ctx: &RequestContext,
     kind: &str,
@@ -2213,7 +2216,7 @@ fn gone(e: &ApiError) -> bool {
 
 /// Deletes a resource and waits until it is gone; one already gone is fine, so
 /// a delete can be replayed after a restart.
-pub async fn delete(
+pub(super) async fn delete(
     cloud: &Cloud,
     ctx: &RequestContext,
     kind: &str,

@@ -6,7 +6,9 @@
 //! After a crash the task runs again: the image service has put the half-uploaded
 //! image back to `queued`, so the upload starts over.
 
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
 
 use super::model::{Event, Task, Volume, VolumeStatus};
 use super::{VolumeService, may_change, sees, sql, store, volume_not_found};
@@ -53,36 +55,31 @@ fn check_formats(req: &UploadRequest) -> ApiResult<()> {
     Ok(())
 }
 
-/// The new image's record. The volume's image metadata travels back to Glance
-/// as properties, as Cinder copies the Glance metadata (not the ones Glance
-/// owns).
-fn image_body(req: &UploadRequest, v: &Volume) -> Map<String, Value> {
-    let mut body = Map::new();
-    body.insert("name".into(), json!(req.image_name));
-    body.insert("disk_format".into(), json!(req.disk_format));
-    body.insert("container_format".into(), json!(req.container_format));
+/// The new image's request. The volume's image metadata travels back to Glance
+/// as properties, as Cinder copies the Glance metadata (not the ones Glance owns).
+fn image_request(
+    ctx: &RequestContext,
+    req: &UploadRequest,
+    v: &Volume,
+) -> ApiResult<crate::image::ImageCreate> {
+    let mut image = crate::image::ImageCreate {
+        disk_format: Some(req.disk_format.clone()),
+        container_format: Some(req.container_format.clone()),
+        protected: req.protected,
+        ..Default::default()
+    };
+    let mut chosen = BTreeMap::from([("name".to_owned(), req.image_name.clone())]);
     if let Some(vis) = &req.visibility {
-        body.insert("visibility".into(), json!(vis));
+        chosen.insert("visibility".into(), vis.clone());
     }
-    if req.protected {
-        body.insert("protected".into(), json!(true));
-    }
-    for (k, val) in &v.image_metadata {
-        if !matches!(
-            k.as_str(),
-            "image_id"
-                | "image_name"
-                | "checksum"
-                | "size"
-                | "disk_format"
-                | "container_format"
-                | "min_disk"
-                | "min_ram"
-        ) {
-            body.insert(k.clone(), json!(val));
-        }
-    }
-    body
+    chosen.extend(
+        v.image_metadata
+            .iter()
+            .filter(|(k, _)| !crate::image::GLANCE_OWN_METADATA.contains(&k.as_str()))
+            .map(|(k, val)| (k.clone(), val.clone())),
+    );
+    image.set_all(ctx, chosen)?;
+    Ok(image)
 }
 
 impl VolumeService {
@@ -103,7 +100,9 @@ impl VolumeService {
         v.status
             .transition(Event::UploadStart { force: req.force })
             .map_err(|r| ApiError::bad_request(r.to_string()))?;
-        let image = images.image_create(ctx, image_body(&req, &v)).await?;
+        let image = images
+            .image_create(ctx, image_request(ctx, &req, &v)?)
+            .await?;
         let image_id = image.id.clone();
         let v = match self.upload_start(ctx, &id, &image_id, &req).await {
             Ok(v) => v,
@@ -197,7 +196,7 @@ impl VolumeService {
         let ctx = service_context(project_id);
         let uploaded = match tokio::fs::File::open(&tmp).await {
             Ok(file) => {
-                let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+                let body = crate::bytestream::from_reader(file);
                 images
                     .image_upload(&ctx, image_id.to_owned(), body)
                     .await

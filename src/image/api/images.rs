@@ -15,9 +15,9 @@ use crate::http::RequestId;
 use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{Json, parse};
-use crate::image::ListQuery;
 use crate::image::model::Image;
 use crate::image::patch::{PATCH_TYPES, parse_patch};
+use crate::image::{ImageCreate, ListQuery};
 
 pub(super) fn routes() -> Router<Cloud> {
     Router::new()
@@ -109,7 +109,8 @@ async fn image_create(
     ctx: Ctx,
     Json(body): Json<Map<String, Value>>,
 ) -> ApiResult<Response> {
-    let image = cloud.image.image_create(&ctx, body).await?;
+    let req = ImageCreate::from_body(&ctx, body)?;
+    let image = cloud.image.image_create(&ctx, req).await?;
     let mut resp = (StatusCode::CREATED, axum::Json(view(&image))).into_response();
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&format!("/v2/images/{}", image.id)) {
@@ -196,7 +197,7 @@ async fn image_upload(
     require_octet_stream(&headers).map_err(ClosingError)?;
     cloud
         .image
-        .image_upload(&ctx, id, body)
+        .image_upload(&ctx, id, crate::bytestream::from_body(body))
         .await
         .map_err(ClosingError)?;
     Ok(StatusCode::NO_CONTENT)
@@ -241,9 +242,10 @@ async fn image_download(
     let body = if size == 0 {
         Body::empty()
     } else {
-        crate::image::data_stream(&path, start, end)
+        let bytes = crate::image::data_stream(&path, start, end)
             .await
-            .map_err(ApiError::Internal)?
+            .map_err(ApiError::Internal)?;
+        Body::from_stream(bytes)
     };
     let len = if size == 0 { 0 } else { end + 1 - start };
     let mut resp = (status, body).into_response();
@@ -279,7 +281,7 @@ async fn image_stage(
     require_octet_stream(&headers).map_err(ClosingError)?;
     cloud
         .image
-        .image_stage(&ctx, id, body)
+        .image_stage(&ctx, id, crate::bytestream::from_body(body))
         .await
         .map_err(ClosingError)?;
     Ok(StatusCode::NO_CONTENT)

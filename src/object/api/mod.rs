@@ -237,12 +237,11 @@ pub(crate) fn empty(status: StatusCode) -> Response {
 
 /// The request body as the service's byte stream (empty when already taken).
 pub(crate) fn take_body(call: &Call) -> crate::object::blobs::ByteStream {
-    use futures_util::TryStreamExt;
     let body = call
         .body
         .lock()
         .ok()
         .and_then(|mut b| b.take())
         .unwrap_or_else(Body::empty);
-    Box::pin(body.into_data_stream().map_err(std::io::Error::other))
+    crate::bytestream::from_body(body)
 }

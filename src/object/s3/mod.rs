@@ -263,14 +263,13 @@ impl S3Req {
     }
     /// The body as a stream checked against what the signature declared.
     pub(crate) fn body(&self) -> ByteStream {
-        use futures_util::TryStreamExt;
         let body = self
             .body
             .lock()
             .ok()
             .and_then(|mut b| b.take())
             .unwrap_or_else(Body::empty);
-        let raw: ByteStream = Box::pin(body.into_data_stream().map_err(std::io::Error::other));
+        let raw: ByteStream = crate::bytestream::from_body(body);
         payload::checked(
             raw,
             self.payload.clone(),

@@ -95,7 +95,7 @@ async fn upload_create(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3R
         &segs,
         &marker_name(key, &id),
         input,
-        crate::object::blobs::once(bytes::Bytes::new()),
+        crate::bytestream::once(bytes::Bytes::new()),
     )
     .await
     .map_err(|e| S3Error::from_api(e, key))?;
