@@ -5,15 +5,12 @@ pub mod cloud;
 pub mod compute;
 pub mod daemon;
 pub mod dashboard;
-pub mod dataplane;
 pub mod db;
-pub mod fsutil;
 pub mod host;
 pub mod http;
 pub mod identity;
 pub mod image;
 pub mod lab;
-pub mod logged;
 pub mod network;
 pub mod object;
 pub mod orchestration;
@@ -22,5 +19,9 @@ pub mod profile;
 pub mod reconcile;
 pub mod services;
 pub mod state;
-pub mod virt;
 pub mod volume;
+
+// Leaf modules built as crates of their own (crates/), kept at their old paths.
+pub use onestack_common::{fsutil, logged};
+pub use onestack_dataplane as dataplane;
+pub use onestack_virt as virt;
