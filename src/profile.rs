@@ -259,13 +259,8 @@ pub enum ServiceName {
     Dashboard,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Hypervisor {
-    Auto,
-    Qemu,
-    CloudHypervisor,
-}
+/// `[compute] hypervisor`: the driver choice lives with the drivers that honour it.
+pub use crate::virt::detect::Choice as Hypervisor;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

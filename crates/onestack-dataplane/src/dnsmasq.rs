@@ -222,7 +222,7 @@ async fn write_if_changed(path: &Path, text: &str) -> Result<bool, String> {
     if tokio::fs::read_to_string(path).await.ok().as_deref() == Some(text) {
         return Ok(false);
     }
-    crate::fsutil::write_atomic(path, text.as_bytes(), 0o644)
+    onestack_common::fsutil::write_atomic(path, text.as_bytes(), 0o644)
         .map_err(|e| format!("write {}: {e}", path.display()))?;
     Ok(true)
 }
@@ -518,7 +518,7 @@ pub(super) async fn remove_stale_under(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataplane::plan::{Dhcp6Host, Dhcp6Subnet, DhcpHost, DhcpSubnet};
+    use crate::plan::{Dhcp6Host, Dhcp6Subnet, DhcpHost, DhcpSubnet};
 
     fn plan() -> DhcpPlan {
         DhcpPlan {

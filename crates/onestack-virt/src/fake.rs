@@ -262,7 +262,7 @@ impl Hypervisor for FakeHypervisor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::virt::BootSource;
+    use crate::BootSource;
 
     fn spec() -> VmSpec {
         VmSpec {

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 
 /// Replaces `path` with `data` so that a crash leaves either the old or the new file.
-pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path
         .parent()
@@ -34,19 +34,19 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> anyhow::Resul
 /// Removes a file a step leaves behind (a temp file, a disk of a deleted guest):
 /// already gone is fine; any other failure is logged with its cause, as the
 /// caller has nothing better to do than go on.
-pub(crate) fn discard(path: impl AsRef<Path>) {
+pub fn discard(path: impl AsRef<Path>) {
     let path = path.as_ref();
     warn_unless_gone(std::fs::remove_file(path), path);
 }
 
 /// `discard` for a directory tree.
-pub(crate) fn discard_dir(path: impl AsRef<Path>) {
+pub fn discard_dir(path: impl AsRef<Path>) {
     let path = path.as_ref();
     warn_unless_gone(std::fs::remove_dir_all(path), path);
 }
 
 /// `discard` off the async threads.
-pub(crate) async fn discard_async(path: impl AsRef<Path>) {
+pub async fn discard_async(path: impl AsRef<Path>) {
     let path = path.as_ref();
     warn_unless_gone(tokio::fs::remove_file(path).await, path);
 }
@@ -61,7 +61,7 @@ fn warn_unless_gone(removed: std::io::Result<()>, path: &Path) {
 
 /// Makes a state file owner-only (0600), or a state directory (0700), whatever the
 /// umask gave it; a missing path is left alone.
-pub(crate) fn make_private(path: &Path) -> anyhow::Result<()> {
+pub fn make_private(path: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,

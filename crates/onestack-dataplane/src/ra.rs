@@ -161,7 +161,7 @@ fn config(files: &Files, legs: &[AdvertLeg]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataplane::plan::RouterInterface;
+    use crate::plan::RouterInterface;
     use std::path::PathBuf;
 
     fn leg(port: &str, address: &str, ra_mode: Option<Ipv6Mode>) -> RouterInterface {

@@ -11,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::virt::{DiskKind, DiskSpec};
+use crate::{DiskKind, DiskSpec};
 
 /// A `vm.counters` answer of cloud-hypervisor v54 for a booted VM with one disk
 /// never written to and one NIC (the counter names of its block and net devices;
@@ -458,11 +458,11 @@ async fn errors_carry_the_body_text() {
 
 #[tokio::test]
 async fn live_cloud_hypervisor_boots() {
-    let Some(binary) = crate::virt::detect::which("cloud-hypervisor") else {
+    let Some(binary) = crate::detect::which("cloud-hypervisor") else {
         eprintln!("SKIP live_cloud_hypervisor_boots: cloud-hypervisor is not installed");
         return;
     };
-    if let Err(why) = crate::virt::detect::kvm_usable() {
+    if let Err(why) = crate::detect::kvm_usable() {
         eprintln!("SKIP live_cloud_hypervisor_boots: KVM not usable: {why}");
         return;
     }

@@ -21,7 +21,7 @@ use super::{
     BootSource, DiskFormat, DiskKind, DiskMerge, DiskSpec, Hypervisor, HypervisorKind, NicSpec,
     PowerState, VirtError, VirtResult, VmSpec,
 };
-use crate::logged::OrLog;
+use onestack_common::logged::OrLog;
 
 /// How QEMU executes guest code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -754,7 +754,7 @@ impl Hypervisor for QemuDriver {
             Err(e) => Err(failed("suspend", e)),
         };
         if let Err(e) = saved {
-            crate::fsutil::discard(&f.state_tmp);
+            onestack_common::fsutil::discard(&f.state_tmp);
             qmp.run("cont")
                 .await
                 .or_warn(&spec.instance_id, "resuming the guest after a failed save");
@@ -1120,7 +1120,7 @@ impl Hypervisor for QemuDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::virt::{DiskSpec, NicSpec};
+    use crate::{DiskSpec, NicSpec};
 
     fn spec() -> VmSpec {
         VmSpec {
@@ -1215,7 +1215,7 @@ mod tests {
             format: DiskFormat::Raw,
             kind: DiskKind::Disk,
             read_only: false,
-            iscsi: Some(crate::virt::IscsiDisk {
+            iscsi: Some(crate::IscsiDisk {
                 portal: "127.0.0.1:3260".into(),
                 target: "iqn.2010-10.org.openstack:os-c:volume-v".into(),
                 lun: 1,

@@ -22,7 +22,7 @@ use super::{
     BootSource, DiskFormat, Hypervisor, HypervisorKind, NicSpec, PowerState, VirtError, VirtResult,
     VmSpec,
 };
-use crate::logged::OrLog;
+use onestack_common::logged::OrLog;
 
 const API_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -747,7 +747,7 @@ impl Hypervisor for CloudHypervisorDriver {
             destination_url: format!("file://{}", f.snapshot_tmp.display()),
         };
         if let Err(e) = client.put("suspend", "vm.snapshot", Some(&snap)).await {
-            crate::fsutil::discard_dir(&f.snapshot_tmp);
+            onestack_common::fsutil::discard_dir(&f.snapshot_tmp);
             client.put_empty("suspend", "vm.resume").await.or_warn(
                 &spec.instance_id,
                 "resuming the guest after a failed snapshot",

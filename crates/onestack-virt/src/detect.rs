@@ -5,10 +5,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use super::Hypervisor;
 use super::cloud_hypervisor::CloudHypervisorDriver;
 use super::qemu::{Accel, QemuDriver};
-use crate::profile::Hypervisor as Choice;
+
+/// The profile's `[compute] hypervisor`: one driver, or `auto` to let `select` pick
+/// from what the host can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Choice {
+    Auto,
+    Qemu,
+    CloudHypervisor,
+}
 
 /// Where the VMMs and their firmware live; every field falls back to a default.
 #[derive(Debug, Clone)]
@@ -268,7 +279,7 @@ mod tests {
             ..VirtConfig::default()
         };
         let (driver, reason) = select(Choice::Auto, cfg).unwrap();
-        assert_eq!(driver.kind(), super::super::HypervisorKind::Qemu);
+        assert_eq!(driver.kind(), crate::HypervisorKind::Qemu);
         assert!(reason.starts_with("QEMU with"), "{reason}");
         assert!(
             reason.contains("cloud-hypervisor is not installed"),

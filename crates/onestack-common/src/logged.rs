@@ -3,7 +3,7 @@
 
 /// `result.or_log(subject, what)`: on error, an error-level log naming the object
 /// (`subject`, e.g. a server id), what was being done and the cause.
-pub(crate) trait OrLog {
+pub trait OrLog {
     fn or_log(self, subject: &str, what: &str);
     /// A warning: a cleanup after a failure that could not finish (a temp file, a
     /// half-made device), which leaves litter but no wrong state.

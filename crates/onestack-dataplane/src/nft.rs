@@ -688,7 +688,7 @@ async fn list_table(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataplane::plan::FloatingIpPlan;
+    use crate::plan::FloatingIpPlan;
 
     #[test]
     fn external_masquerade_goes_out_of_the_uplinks_only() {
