@@ -979,9 +979,13 @@ impl OrchestrationService {
     }
 }
 
-/// A create interrupted before its id was recorded: what it made (found by its
-/// intent) becomes the resource's physical id, so the delete removes it too.
-async fn adopt_intended(cloud: &Cloud, ctx: &RequestContext, r: &mut Resource) {
+/// What a resource's recorded intent made, if anything: looked up among the
+/// objects of its type made since the resource last changed.
+async fn intended_made(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    r: &Resource,
+) -> ApiResult<Option<String>> {
     let since = r
         .updated_at
         .as_deref()
@@ -991,7 +995,13 @@ async fn adopt_intended(cloud: &Cloud, ctx: &RequestContext, r: &mut Resource) {
         Value::Object(m) => m.clone(),
         _ => Map::new(),
     };
-    match resources::find_intended(cloud, ctx, &r.kind, &r.intent, since, &props).await {
+    resources::find_intended(cloud, ctx, &r.kind, &r.intent, since, &props).await
+}
+
+/// A create interrupted before its id was recorded: what it made (found by its
+/// intent) becomes the resource's physical id, so the delete removes it too.
+async fn adopt_intended(cloud: &Cloud, ctx: &RequestContext, r: &mut Resource) {
+    match intended_made(cloud, ctx, r).await {
         Ok(Some(id)) => r.physical_id = id,
         Ok(None) => {}
         Err(e) => {
@@ -1014,17 +1024,7 @@ impl OrchestrationService {
             if r.intent.is_empty() || r.status != IN_PROGRESS {
                 continue;
             }
-            let since = r
-                .updated_at
-                .as_deref()
-                .and_then(|t| crate::http::time::parse(t).ok())
-                .unwrap_or_default();
-            let props = match &r.properties {
-                Value::Object(m) => m.clone(),
-                _ => Map::new(),
-            };
-            let found =
-                resources::find_intended(cloud, &ctx, &r.kind, &r.intent, since, &props).await?;
+            let found = intended_made(cloud, &ctx, &r).await?;
             match (r.action.as_str(), found) {
                 (CREATE, Some(id)) if r.physical_id.is_empty() => {
                     tracing::info!(stack = %stack.id, resource = %r.name, id = %id, "adopted what an interrupted create made");
