@@ -2,6 +2,7 @@
 //! service makes for itself: DHCP, router legs and floating IPs.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 
 use rusqlite::Connection;
 use serde::Deserialize;
@@ -103,9 +104,8 @@ fn is_auto_address(s: &Subnet) -> bool {
 }
 
 /// Resolves requested fixed IPs into concrete (subnet, address) pairs and records
-/// them. With no request, as Neutron: one address from the first IPv4 subnet (or
-/// the first subnet when there is none), one from the first stateful IPv6 subnet,
-/// and the SLAAC address on every auto-address IPv6 subnet.
+/// them. With no request, the addresses Neutron picks by default
+/// (`default_requests`).
 fn allocate(
     c: &Connection,
     net: &Network,
@@ -114,90 +114,11 @@ fn allocate(
     requests: Option<Vec<FixedIpRequest>>,
 ) -> ApiResult<Vec<FixedIp>> {
     let subnets = subnets_of(c, &net.std.id)?;
-    let requests = match requests {
-        Some(r) => r,
-        None => {
-            let mut chosen: Vec<&Subnet> = Vec::new();
-            if let Some(s) = subnets.iter().find(|s| s.ip_version == 4) {
-                chosen.push(s);
-            }
-            if let Some(s) = subnets
-                .iter()
-                .find(|s| s.ip_version == 6 && !is_auto_address(s))
-            {
-                chosen.push(s);
-            }
-            chosen.extend(subnets.iter().filter(|s| is_auto_address(s)));
-            if chosen.is_empty() {
-                chosen.extend(subnets.first());
-            }
-            chosen
-                .into_iter()
-                .map(|s| FixedIpRequest {
-                    subnet_id: Some(s.std.id.clone()),
-                    ip_address: None,
-                })
-                .collect()
-        }
-    };
+    let requests = requests.unwrap_or_else(|| default_requests(&subnets));
     let mut out = Vec::new();
     for r in requests {
-        let subnet = match (&r.subnet_id, &r.ip_address) {
-            (Some(id), _) => subnets.iter().find(|s| s.std.id == *id).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "Invalid input for operation: Failed to find subnet {id} on network {}.",
-                    net.std.id
-                ))
-            })?,
-            (None, Some(ip)) => {
-                let addr = ipam::parse_ip(ip)?;
-                subnets
-                    .iter()
-                    .find(|s| s.cidr.parse::<ipnet::IpNet>().is_ok_and(|n| n.contains(&addr)))
-                    .ok_or_else(|| ApiError::bad_request(format!("Invalid input for operation: IP address {ip} is not a valid IP for the specified network.")))?
-            }
-            (None, None) => {
-                return Err(ApiError::bad_request(
-                    "Invalid input for fixed_ips: each entry needs a subnet_id or an ip_address.",
-                ));
-            }
-        };
-        let cidr = ipam::parse_cidr(&subnet.cidr, subnet.ip_version)?;
-        let ip = match &r.ip_address {
-            Some(ip) => {
-                let addr = ipam::parse_ip(ip)?;
-                if !cidr.contains(&addr)
-                    || addr == cidr.network()
-                    || (cidr.addr().is_ipv4() && addr == cidr.broadcast())
-                {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid input for operation: IP address {ip} is not a valid IP for the specified subnet."
-                    )));
-                }
-                addr
-            }
-            None if is_auto_address(subnet) => {
-                let prefix = match cidr.network() {
-                    std::net::IpAddr::V6(p) => p,
-                    std::net::IpAddr::V4(_) => {
-                        return Err(ApiError::bad_request("An IPv6 subnet has an IPv4 cidr."));
-                    }
-                };
-                let addr = eui64(prefix, mac).ok_or_else(|| {
-                    ApiError::bad_request(format!("Invalid mac_address {mac} for SLAAC."))
-                })?;
-                std::net::IpAddr::V6(addr)
-            }
-            None => {
-                let mut used = used_ips(c, &subnet.std.id)?;
-                used.extend(
-                    out.iter()
-                        .filter(|f: &&FixedIp| f.subnet_id == subnet.std.id)
-                        .map(|f| f.ip_address.clone()),
-                );
-                ipam::next_free(&cidr, &subnet.allocation_pools, &used)?
-            }
-        };
+        let subnet = requested_subnet(&subnets, &net.std.id, &r)?;
+        let ip = choose_address(c, subnet, mac, r.ip_address.as_deref(), &out)?;
         store::ip_allocate(c, &subnet.std.id, &ip.to_string(), port_id, &net.std.id)?;
         out.push(FixedIp {
             subnet_id: subnet.std.id.clone(),
@@ -205,6 +126,108 @@ fn allocate(
         });
     }
     Ok(out)
+}
+
+/// Neutron's choice when a port asks for no address: one from the first IPv4
+/// subnet (or the first subnet when there is none), one from the first stateful
+/// IPv6 subnet, and the SLAAC address on every auto-address IPv6 subnet.
+fn default_requests(subnets: &[Subnet]) -> Vec<FixedIpRequest> {
+    let mut chosen: Vec<&Subnet> = Vec::new();
+    if let Some(s) = subnets.iter().find(|s| s.ip_version == 4) {
+        chosen.push(s);
+    }
+    if let Some(s) = subnets
+        .iter()
+        .find(|s| s.ip_version == 6 && !is_auto_address(s))
+    {
+        chosen.push(s);
+    }
+    chosen.extend(subnets.iter().filter(|s| is_auto_address(s)));
+    if chosen.is_empty() {
+        chosen.extend(subnets.first());
+    }
+    chosen
+        .into_iter()
+        .map(|s| FixedIpRequest {
+            subnet_id: Some(s.std.id.clone()),
+            ip_address: None,
+        })
+        .collect()
+}
+
+/// The subnet a fixed-IP request names, or the one whose CIDR holds its address.
+fn requested_subnet<'a>(
+    subnets: &'a [Subnet],
+    network_id: &str,
+    r: &FixedIpRequest,
+) -> ApiResult<&'a Subnet> {
+    match (&r.subnet_id, &r.ip_address) {
+        (Some(id), _) => subnets.iter().find(|s| s.std.id == *id).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Invalid input for operation: Failed to find subnet {id} on network {network_id}."
+            ))
+        }),
+        (None, Some(ip)) => {
+            let addr = ipam::parse_ip(ip)?;
+            subnets
+                .iter()
+                .find(|s| s.cidr.parse::<ipnet::IpNet>().is_ok_and(|n| n.contains(&addr)))
+                .ok_or_else(|| ApiError::bad_request(format!("Invalid input for operation: IP address {ip} is not a valid IP for the specified network.")))
+        }
+        (None, None) => Err(ApiError::bad_request(
+            "Invalid input for fixed_ips: each entry needs a subnet_id or an ip_address.",
+        )),
+    }
+}
+
+/// The address a port gets on `subnet`: the requested one, its SLAAC address, or
+/// the next free one (not counting addresses `taken` earlier in the same request).
+fn choose_address(
+    c: &Connection,
+    subnet: &Subnet,
+    mac: &str,
+    requested: Option<&str>,
+    taken: &[FixedIp],
+) -> ApiResult<IpAddr> {
+    let cidr = ipam::parse_cidr(&subnet.cidr, subnet.ip_version)?;
+    match requested {
+        Some(ip) => requested_address(&cidr, ip),
+        None if is_auto_address(subnet) => slaac_address(&cidr, mac),
+        None => {
+            let mut used = used_ips(c, &subnet.std.id)?;
+            used.extend(
+                taken
+                    .iter()
+                    .filter(|f| f.subnet_id == subnet.std.id)
+                    .map(|f| f.ip_address.clone()),
+            );
+            ipam::next_free(&cidr, &subnet.allocation_pools, &used)
+        }
+    }
+}
+
+/// A requested address, if it is a host address of the subnet.
+fn requested_address(cidr: &ipnet::IpNet, ip: &str) -> ApiResult<IpAddr> {
+    let addr = ipam::parse_ip(ip)?;
+    if !cidr.contains(&addr)
+        || addr == cidr.network()
+        || (cidr.addr().is_ipv4() && addr == cidr.broadcast())
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for operation: IP address {ip} is not a valid IP for the specified subnet."
+        )));
+    }
+    Ok(addr)
+}
+
+/// The address a host forms from the subnet's prefix and its MAC (EUI-64).
+fn slaac_address(cidr: &ipnet::IpNet, mac: &str) -> ApiResult<IpAddr> {
+    let IpAddr::V6(prefix) = cidr.network() else {
+        return Err(ApiError::bad_request("An IPv6 subnet has an IPv4 cidr."));
+    };
+    let addr = eui64(prefix, mac)
+        .ok_or_else(|| ApiError::bad_request(format!("Invalid mac_address {mac} for SLAAC.")))?;
+    Ok(IpAddr::V6(addr))
 }
 
 /// What the service itself asks for when it makes a port.
@@ -473,6 +496,7 @@ impl NetworkService {
         self.list_owned(ctx).await
     }
 
+    /// `PUT /v2.0/ports/{id}`.
     pub(crate) async fn port_update(
         &self,
         ctx: &RequestContext,
@@ -481,102 +505,8 @@ impl NetworkService {
         if_match: Option<String>,
     ) -> ApiResult<Port> {
         let ctx = ctx.clone();
-        self.write(move |c| {
-            let mut p: Port = load_visible(c, &ctx, &id)?;
-            may_change(&ctx, &p.std.project_id)?;
-            super::check_revision(&p.std, if_match.as_deref())?;
-            if input
-                .network_id
-                .as_ref()
-                .is_some_and(|n| *n != p.network_id)
-            {
-                return Err(ApiError::bad_request(
-                    "Cannot update read-only attribute network_id",
-                ));
-            }
-            let net: Network =
-                store::get(c, &p.network_id)?.ok_or_else(|| not_found(NETWORK, &p.network_id))?;
-            check_update_policy(&ctx, &net, &input)?;
-            if let Some(v) = input.name {
-                p.name = v;
-            }
-            if let Some(v) = input.description {
-                p.std.description = v;
-            }
-            if let Some(v) = input.admin_state_up {
-                p.admin_state_up = v;
-            }
-            if let Some(v) = input.device_id {
-                p.device_id = v;
-            }
-            if let Some(v) = input.device_owner {
-                p.device_owner = v;
-            }
-            if let Some(v) = input.dns_name {
-                p.dns_name = v;
-            }
-            if let Some(v) = input.tags {
-                p.std.tags = v;
-            }
-            if let Some(v) = input.extra_dhcp_opts {
-                p.extra_dhcp_opts = v;
-            }
-            if let Some(h) = input.binding_host_id {
-                p.binding_vif_type = if h.is_empty() {
-                    "unbound".into()
-                } else {
-                    "bridge".into()
-                };
-                p.status = if h.is_empty() {
-                    "DOWN".into()
-                } else {
-                    "ACTIVE".into()
-                };
-                p.binding_host_id = h;
-            }
-            if let Some(v) = input.binding_profile {
-                p.binding_profile = v;
-            }
-            if let Some(mac) = input.mac_address {
-                let mac = check_mac(&mac)?;
-                if mac != p.mac_address {
-                    store::mac_release_port(c, &p.std.id)?;
-                    store::mac_allocate(c, &mac, &p.std.id)?;
-                    p.mac_address = mac;
-                }
-            }
-            if let Some(pairs) = input.allowed_address_pairs {
-                p.allowed_address_pairs = address_pairs(pairs, &p.mac_address)?;
-            }
-            let port_security = input
-                .port_security_enabled
-                .unwrap_or(p.port_security_enabled);
-            if input.port_security_enabled.is_some() || input.security_groups.is_some() {
-                let requested = input.security_groups.or_else(|| {
-                    if port_security {
-                        Some(p.security_groups.clone())
-                    } else {
-                        Some(vec![])
-                    }
-                });
-                let requested = requested.filter(|g| !g.is_empty() || !port_security);
-                p.security_groups =
-                    resolve_groups(c, &p.std.project_id, requested, port_security, false)?;
-                p.port_security_enabled = port_security;
-            }
-            if let Some(reqs) = input.fixed_ips {
-                let net: Network = store::get(c, &p.network_id)?
-                    .ok_or_else(|| not_found(NETWORK, &p.network_id))?;
-                store::ip_release_port(c, &p.std.id)?;
-                p.fixed_ips = allocate(c, &net, &p.std.id, &p.mac_address, Some(reqs))?;
-                // Forwardings to an address the port no longer has go, as in Neutron.
-                super::port_forwarding::forget_port(c, &p.std.id, &p.fixed_ips)?;
-            }
-            p.std.touch();
-            store::put(c, &p)?;
-            Ok(p)
-        })
-        .await
+        self.write(move |c| port_update_tx(c, &ctx, &id, input, if_match.as_deref()))
+            .await
     }
 
     /// `DELETE /v2.0/ports/{id}`: router legs and gateways go through the router API.
@@ -604,6 +534,136 @@ impl NetworkService {
         })
         .await
     }
+}
+
+/// Checks an update against the port's revision and the update policy, then
+/// applies it attribute group by attribute group.
+fn port_update_tx(
+    c: &Connection,
+    ctx: &RequestContext,
+    id: &str,
+    mut input: PortCreate,
+    if_match: Option<&str>,
+) -> ApiResult<Port> {
+    let mut p: Port = load_visible(c, ctx, id)?;
+    may_change(ctx, &p.std.project_id)?;
+    super::check_revision(&p.std, if_match)?;
+    if input
+        .network_id
+        .as_ref()
+        .is_some_and(|n| *n != p.network_id)
+    {
+        return Err(ApiError::bad_request(
+            "Cannot update read-only attribute network_id",
+        ));
+    }
+    let net: Network =
+        store::get(c, &p.network_id)?.ok_or_else(|| not_found(NETWORK, &p.network_id))?;
+    check_update_policy(ctx, &net, &input)?;
+    update_descriptive(&mut p, &mut input);
+    if let Some(host) = input.binding_host_id.take() {
+        bind_host(&mut p, host);
+    }
+    if let Some(mac) = input.mac_address.take() {
+        change_mac(c, &mut p, &mac)?;
+    }
+    if let Some(pairs) = input.allowed_address_pairs.take() {
+        p.allowed_address_pairs = address_pairs(pairs, &p.mac_address)?;
+    }
+    update_security(
+        c,
+        &mut p,
+        input.port_security_enabled,
+        input.security_groups,
+    )?;
+    if let Some(reqs) = input.fixed_ips {
+        store::ip_release_port(c, &p.std.id)?;
+        p.fixed_ips = allocate(c, &net, &p.std.id, &p.mac_address, Some(reqs))?;
+        // Forwardings to an address the port no longer has go, as in Neutron.
+        super::port_forwarding::forget_port(c, &p.std.id, &p.fixed_ips)?;
+    }
+    p.std.touch();
+    store::put(c, &p)?;
+    Ok(p)
+}
+
+/// The attributes an update simply overwrites when given.
+fn update_descriptive(p: &mut Port, input: &mut PortCreate) {
+    if let Some(v) = input.name.take() {
+        p.name = v;
+    }
+    if let Some(v) = input.description.take() {
+        p.std.description = v;
+    }
+    if let Some(v) = input.admin_state_up {
+        p.admin_state_up = v;
+    }
+    if let Some(v) = input.device_id.take() {
+        p.device_id = v;
+    }
+    if let Some(v) = input.device_owner.take() {
+        p.device_owner = v;
+    }
+    if let Some(v) = input.dns_name.take() {
+        p.dns_name = v;
+    }
+    if let Some(v) = input.tags.take() {
+        p.std.tags = v;
+    }
+    if let Some(v) = input.extra_dhcp_opts.take() {
+        p.extra_dhcp_opts = v;
+    }
+    if let Some(v) = input.binding_profile.take() {
+        p.binding_profile = v;
+    }
+}
+
+/// The VIF type of a port bound to `host` (empty: unbound).
+fn vif_type(host: &str) -> String {
+    if host.is_empty() { "unbound" } else { "bridge" }.into()
+}
+
+/// Binding a port to a host brings it up; unbinding (empty host) takes it down.
+fn bind_host(p: &mut Port, host: String) {
+    p.binding_vif_type = vif_type(&host);
+    p.status = if host.is_empty() { "DOWN" } else { "ACTIVE" }.into();
+    p.binding_host_id = host;
+}
+
+/// A new MAC replaces the port's reservation of the old one.
+fn change_mac(c: &Connection, p: &mut Port, mac: &str) -> ApiResult<()> {
+    let mac = check_mac(mac)?;
+    if mac != p.mac_address {
+        store::mac_release_port(c, &p.std.id)?;
+        store::mac_allocate(c, &mac, &p.std.id)?;
+        p.mac_address = mac;
+    }
+    Ok(())
+}
+
+/// Port security and security groups change together: turning security on with
+/// no groups named keeps the port's groups, turning it off needs none left.
+fn update_security(
+    c: &Connection,
+    p: &mut Port,
+    enabled: Option<bool>,
+    groups: Option<Vec<String>>,
+) -> ApiResult<()> {
+    if enabled.is_none() && groups.is_none() {
+        return Ok(());
+    }
+    let port_security = enabled.unwrap_or(p.port_security_enabled);
+    let requested = groups.or_else(|| {
+        if port_security {
+            Some(p.security_groups.clone())
+        } else {
+            Some(vec![])
+        }
+    });
+    let requested = requested.filter(|g| !g.is_empty() || !port_security);
+    p.security_groups = resolve_groups(c, &p.std.project_id, requested, port_security, false)?;
+    p.port_security_enabled = port_security;
+    Ok(())
 }
 
 /// Neutron's default policy: whether the caller is an admin or a member of the
@@ -719,6 +779,8 @@ fn check_update_policy(ctx: &RequestContext, net: &Network, input: &PortCreate) 
     Ok(())
 }
 
+/// `POST /v2.0/ports` in the write transaction: the caller may use the network,
+/// the project has quota left, then the port is made.
 pub(crate) fn port_create_tx(
     c: &Connection,
     ctx: &RequestContext,
@@ -735,14 +797,18 @@ pub(crate) fn port_create_tx(
     }
     check_create_policy(ctx, &net, &input)?;
     quotas::check(c, PORT, &project)?;
-    let mut std = Std::new(&project, input.description);
+    let port = new_port(c, &net, &project, input)?;
+    store::put(c, &port)?;
+    Ok(port)
+}
+
+/// The port a create request describes, its MAC and addresses reserved. Ports the
+/// network owns (`network:*`) are up at once and have no security groups.
+fn new_port(c: &Connection, net: &Network, project: &str, input: PortCreate) -> ApiResult<Port> {
+    let mut std = Std::new(project, input.description);
     std.tags = input.tags.unwrap_or_default();
-    let mac = match input.mac_address {
-        Some(m) => check_mac(&m)?,
-        None => ipam::random_mac(),
-    };
-    store::mac_allocate(c, &mac, &std.id)?;
-    let fixed_ips = allocate(c, &net, &std.id, &mac, input.fixed_ips)?;
+    let mac = reserve_mac(c, input.mac_address.as_deref(), &std.id)?;
+    let fixed_ips = allocate(c, net, &std.id, &mac, input.fixed_ips)?;
     let device_owner = input.device_owner.unwrap_or_default();
     let service_port = device_owner.starts_with("network:");
     let port_security = input
@@ -750,15 +816,15 @@ pub(crate) fn port_create_tx(
         .unwrap_or(net.port_security_enabled);
     let security_groups = resolve_groups(
         c,
-        &project,
+        project,
         input.security_groups,
         port_security && !service_port,
         service_port,
     )?;
     let host = input.binding_host_id.unwrap_or_default();
-    let port = Port {
+    Ok(Port {
         name: input.name.unwrap_or_default(),
-        network_id,
+        network_id: net.std.id.clone(),
         allowed_address_pairs: address_pairs(
             input.allowed_address_pairs.unwrap_or_default(),
             &mac,
@@ -766,21 +832,18 @@ pub(crate) fn port_create_tx(
         mac_address: mac,
         admin_state_up: input.admin_state_up.unwrap_or(true),
         status: if service_port || !host.is_empty() {
-            "ACTIVE".into()
+            "ACTIVE"
         } else {
-            "DOWN".into()
-        },
+            "DOWN"
+        }
+        .into(),
         fixed_ips,
         device_id: input.device_id.unwrap_or_default(),
         device_owner,
         security_groups,
         extra_dhcp_opts: input.extra_dhcp_opts.unwrap_or_default(),
         port_security_enabled: port_security,
-        binding_vif_type: if host.is_empty() {
-            "unbound".into()
-        } else {
-            "bridge".into()
-        },
+        binding_vif_type: vif_type(&host),
         binding_host_id: host,
         binding_vnic_type: input.binding_vnic_type.unwrap_or_else(|| "normal".into()),
         binding_profile: input
@@ -792,7 +855,15 @@ pub(crate) fn port_create_tx(
         qos_policy_id: input.qos_policy_id,
         propagate_uplink_status: input.propagate_uplink_status.unwrap_or(false),
         std,
+    })
+}
+
+/// Records the port's MAC: the requested one if valid and free, else a random one.
+fn reserve_mac(c: &Connection, requested: Option<&str>, port_id: &str) -> ApiResult<String> {
+    let mac = match requested {
+        Some(m) => check_mac(m)?,
+        None => ipam::random_mac(),
     };
-    store::put(c, &port)?;
-    Ok(port)
+    store::mac_allocate(c, &mac, port_id)?;
+    Ok(mac)
 }
