@@ -68,55 +68,83 @@ fn address_mode(s: &Subnet) -> Ipv6Mode {
         .unwrap_or(Ipv6Mode::Dhcpv6Stateful)
 }
 
+impl Index {
+    /// Every network, subnet and port, read once for the whole plan.
+    fn load(c: &Connection) -> ApiResult<Self> {
+        Ok(Index {
+            networks: store::list::<Network>(c)?
+                .into_iter()
+                .map(|n| (n.std.id.clone(), n))
+                .collect(),
+            subnets: store::list::<Subnet>(c)?
+                .into_iter()
+                .map(|s| (s.std.id.clone(), s))
+                .collect(),
+            ports: store::list::<Port>(c)?,
+        })
+    }
+}
+
+/// The host plan: the external network, the routers that are up, every network
+/// with its DHCP, the instance ports and the security groups they need.
 pub(crate) fn build(
     c: &Connection,
     external_bridge: &str,
     masquerade: bool,
 ) -> ApiResult<HostPlan> {
-    let idx = Index {
-        networks: store::list::<Network>(c)?
-            .into_iter()
-            .map(|n| (n.std.id.clone(), n))
-            .collect(),
-        subnets: store::list::<Subnet>(c)?
-            .into_iter()
-            .map(|s| (s.std.id.clone(), s))
-            .collect(),
-        ports: store::list::<Port>(c)?,
-    };
+    let idx = Index::load(c)?;
     let mut plan = HostPlan {
         external: external(&idx, external_bridge, masquerade),
+        routers: router_plans(c, &idx, external_bridge)?,
         ..Default::default()
     };
-    let fips = store::list::<FloatingIp>(c)?;
-    let forwardings = store::pf_list(c, None)?;
-    for router in store::list::<Router>(c)?
-        .into_iter()
-        .filter(|r| r.admin_state_up)
-    {
-        let mut r = router_plan(&idx, &router, &fips, external_bridge);
-        r.port_forwardings = port_forwardings(&router, &fips, &forwardings);
-        plan.routers.push(r);
-    }
     if let Some(ext) = plan.external.as_mut().filter(|e| e.host_address6.is_some()) {
         ext.routes6 = host_routes6(&plan.routers);
     }
-    let advertised = router_advertised(&idx, &plan.routers);
+    plan.networks = network_plans(&idx, &plan.routers, external_bridge);
+    plan.ports = port_plans(&idx, external_bridge);
+    plan.security_groups = security_group_plans(c, &idx)?;
+    Ok(plan)
+}
+
+/// The routers that are up, each with its port forwardings.
+fn router_plans(c: &Connection, idx: &Index, external_bridge: &str) -> ApiResult<Vec<RouterPlan>> {
+    let fips = store::list::<FloatingIp>(c)?;
+    let forwardings = store::pf_list(c, None)?;
+    Ok(store::list::<Router>(c)?
+        .into_iter()
+        .filter(|r| r.admin_state_up)
+        .map(|router| {
+            let mut r = router_plan(idx, &router, &fips, external_bridge);
+            r.port_forwardings = port_forwardings(&router, &fips, &forwardings);
+            r
+        })
+        .collect())
+}
+
+/// Every network in id order, with its bridge and DHCP service.
+fn network_plans(idx: &Index, routers: &[RouterPlan], external_bridge: &str) -> Vec<NetworkPlan> {
+    let advertised = router_advertised(idx, routers);
     let mut networks: Vec<&Network> = idx.networks.values().collect();
     networks.sort_by(|a, b| a.std.id.cmp(&b.std.id));
-    for net in networks {
-        plan.networks.push(NetworkPlan {
+    networks
+        .into_iter()
+        .map(|net| NetworkPlan {
             id: net.std.id.clone(),
             bridge: idx.bridge(&net.std.id, external_bridge),
             mtu: net.mtu,
             admin_state_up: net.admin_state_up,
-            dhcp: dhcp(&idx, net, &advertised),
-        });
-    }
-    let mut groups: BTreeSet<String> = BTreeSet::new();
-    for p in idx.ports.iter().filter(|p| is_instance_port(p)) {
-        groups.extend(p.security_groups.iter().cloned());
-        plan.ports.push(PortPlan {
+            dhcp: dhcp(idx, net, &advertised),
+        })
+        .collect()
+}
+
+/// The instance NICs the dataplane wires: tap, bridge, addresses and filtering.
+fn port_plans(idx: &Index, external_bridge: &str) -> Vec<PortPlan> {
+    idx.ports
+        .iter()
+        .filter(|p| is_instance_port(p))
+        .map(|p| PortPlan {
             id: p.std.id.clone(),
             tap: tap_name(&p.std.id),
             bridge: idx.bridge(&p.network_id, external_bridge),
@@ -131,39 +159,45 @@ pub(crate) fn build(
                 .iter()
                 .map(|a| (a.ip_address.clone(), a.mac_address.clone()))
                 .collect(),
-        });
-    }
+        })
+        .collect()
+}
+
+/// The security groups of instance ports, and the remote groups their rules
+/// name (whose member addresses the rules match), in id order.
+fn security_group_plans(c: &Connection, idx: &Index) -> ApiResult<Vec<SecurityGroupPlan>> {
+    let mut groups: BTreeSet<String> = idx
+        .ports
+        .iter()
+        .filter(|p| is_instance_port(p))
+        .flat_map(|p| p.security_groups.iter().cloned())
+        .collect();
     let rules = store::list::<SecurityGroupRule>(c)?;
-    // Remote groups named by the rules need their member addresses too.
     let remote: Vec<String> = rules
         .iter()
         .filter(|r| groups.contains(&r.security_group_id))
         .filter_map(|r| r.remote_group_id.clone())
         .collect();
     groups.extend(remote);
-    for g in groups {
-        plan.security_groups.push(SecurityGroupPlan {
-            rules: rules
-                .iter()
-                .filter(|r| r.security_group_id == g)
-                .map(rule_plan)
-                .collect(),
-            member_ips: idx
-                .ports
-                .iter()
-                .filter(|p| p.security_groups.contains(&g))
-                .flat_map(|p| idx.v4(&p.fixed_ips))
-                .collect(),
-            member_ips6: idx
-                .ports
-                .iter()
-                .filter(|p| p.security_groups.contains(&g))
-                .flat_map(|p| idx.v6(&p.fixed_ips))
-                .collect(),
-            id: g,
-        });
+    Ok(groups
+        .into_iter()
+        .map(|g| security_group_plan(idx, &rules, g))
+        .collect())
+}
+
+/// One group's rules and the addresses of the ports in it.
+fn security_group_plan(idx: &Index, rules: &[SecurityGroupRule], g: String) -> SecurityGroupPlan {
+    let members = || idx.ports.iter().filter(|p| p.security_groups.contains(&g));
+    SecurityGroupPlan {
+        rules: rules
+            .iter()
+            .filter(|r| r.security_group_id == g)
+            .map(rule_plan)
+            .collect(),
+        member_ips: members().flat_map(|p| idx.v4(&p.fixed_ips)).collect(),
+        member_ips6: members().flat_map(|p| idx.v6(&p.fixed_ips)).collect(),
+        id: g,
     }
-    Ok(plan)
 }
 
 fn external(idx: &Index, bridge: &str, masquerade: bool) -> Option<ExternalPlan> {
@@ -260,53 +294,44 @@ fn served_addresses<'a, A: std::str::FromStr>(
         })
 }
 
+/// A network's DHCP service, when it has a DHCP port: the dnsmasq hosts and
+/// subnets for IPv4 and for IPv6.
 fn dhcp(idx: &Index, net: &Network, router_advertised: &BTreeSet<String>) -> Option<DhcpPlan> {
     let port = idx
         .ports
         .iter()
         .find(|p| p.network_id == net.std.id && p.device_owner == OWNER_DHCP)?;
-    let subnets: Vec<&Subnet> = idx
-        .subnets
+    let subnets = dhcp_subnets_of(idx, net, 4);
+    let subnets6 = dhcp_subnets_of(idx, net, 6);
+    Some(DhcpPlan {
+        namespace: format!("qdhcp-{}", net.std.id),
+        port_id: port.std.id.clone(),
+        mac: port.mac_address.clone(),
+        addresses: port
+            .fixed_ips
+            .iter()
+            .filter_map(|f| idx.with_prefix(f))
+            .collect(),
+        hosts: dhcp_hosts(idx, net, port, &subnets),
+        subnets: dhcp_subnet_plans(net, &subnets),
+        hosts6: dhcp6_hosts(idx, net, port, &subnets6),
+        subnets6: dhcp6_subnet_plans(net, &subnets6, router_advertised),
+    })
+}
+
+/// The network's DHCP-enabled subnets of one IP version.
+fn dhcp_subnets_of<'a>(idx: &'a Index, net: &Network, ip_version: u8) -> Vec<&'a Subnet> {
+    idx.subnets
         .values()
-        .filter(|s| s.network_id == net.std.id && s.enable_dhcp && s.ip_version == 4)
-        .collect();
-    let subnets6: Vec<&Subnet> = idx
-        .subnets
-        .values()
-        .filter(|s| s.network_id == net.std.id && s.enable_dhcp && s.ip_version == 6)
-        .collect();
-    let stateful6: BTreeSet<&str> = subnets6
-        .iter()
-        .filter(|s| address_mode(s) == Ipv6Mode::Dhcpv6Stateful)
-        .map(|s| s.std.id.as_str())
-        .collect();
-    let mut hosts6: Vec<Dhcp6Host> = served_addresses(idx, net, port, &stateful6)
-        .map(|(p, ip)| Dhcp6Host {
-            mac: p.mac_address.clone(),
-            ip,
-            hostname: p.dns_name.clone(),
-        })
-        .collect();
-    hosts6.sort_by_key(|h| h.ip);
-    let mut subnet6_plans: Vec<Dhcp6Subnet> = subnets6
-        .iter()
-        .map(|s| Dhcp6Subnet {
-            subnet_id: s.std.id.clone(),
-            cidr: s.cidr.clone(),
-            address_mode: address_mode(s),
-            advertise: ra_mode(s).is_some() && !router_advertised.contains(&s.std.id),
-            dns_servers: s
-                .dns_nameservers
-                .iter()
-                .filter_map(|d| d.parse().ok())
-                .collect(),
-            lease_seconds: 86_400,
-            mtu: net.mtu,
-        })
-        .collect();
-    subnet6_plans.sort_by(|a, b| a.subnet_id.cmp(&b.subnet_id));
-    let dhcp_ids: BTreeSet<&str> = subnets.iter().map(|s| s.std.id.as_str()).collect();
-    let mut hosts: Vec<DhcpHost> = served_addresses(idx, net, port, &dhcp_ids)
+        .filter(|s| s.network_id == net.std.id && s.enable_dhcp && s.ip_version == ip_version)
+        .collect()
+}
+
+/// DHCPv4 host entries, by address; a port without a DNS name gets
+/// `host-10-0-0-5` as Neutron names it.
+fn dhcp_hosts(idx: &Index, net: &Network, port: &Port, subnets: &[&Subnet]) -> Vec<DhcpHost> {
+    let ids: BTreeSet<&str> = subnets.iter().map(|s| s.std.id.as_str()).collect();
+    let mut hosts: Vec<DhcpHost> = served_addresses(idx, net, port, &ids)
         .map(|(p, ip): (&Port, Ipv4Addr)| DhcpHost {
             mac: p.mac_address.clone(),
             ip,
@@ -318,7 +343,12 @@ fn dhcp(idx: &Index, net: &Network, router_advertised: &BTreeSet<String>) -> Opt
         })
         .collect();
     hosts.sort_by_key(|h| h.ip);
-    let mut subnet_plans: Vec<DhcpSubnet> = subnets
+    hosts
+}
+
+/// The IPv4 subnets dnsmasq serves, by subnet id.
+fn dhcp_subnet_plans(net: &Network, subnets: &[&Subnet]) -> Vec<DhcpSubnet> {
+    let mut plans: Vec<DhcpSubnet> = subnets
         .iter()
         .map(|s| DhcpSubnet {
             subnet_id: s.std.id.clone(),
@@ -338,21 +368,53 @@ fn dhcp(idx: &Index, net: &Network, router_advertised: &BTreeSet<String>) -> Opt
             mtu: net.mtu,
         })
         .collect();
-    subnet_plans.sort_by(|a, b| a.subnet_id.cmp(&b.subnet_id));
-    Some(DhcpPlan {
-        namespace: format!("qdhcp-{}", net.std.id),
-        port_id: port.std.id.clone(),
-        mac: port.mac_address.clone(),
-        addresses: port
-            .fixed_ips
-            .iter()
-            .filter_map(|f| idx.with_prefix(f))
-            .collect(),
-        subnets: subnet_plans,
-        hosts,
-        subnets6: subnet6_plans,
-        hosts6,
-    })
+    plans.sort_by(|a, b| a.subnet_id.cmp(&b.subnet_id));
+    plans
+}
+
+/// DHCPv6 host entries, by address: only stateful subnets hand out addresses.
+fn dhcp6_hosts(idx: &Index, net: &Network, port: &Port, subnets6: &[&Subnet]) -> Vec<Dhcp6Host> {
+    let stateful6: BTreeSet<&str> = subnets6
+        .iter()
+        .filter(|s| address_mode(s) == Ipv6Mode::Dhcpv6Stateful)
+        .map(|s| s.std.id.as_str())
+        .collect();
+    let mut hosts6: Vec<Dhcp6Host> = served_addresses(idx, net, port, &stateful6)
+        .map(|(p, ip)| Dhcp6Host {
+            mac: p.mac_address.clone(),
+            ip,
+            hostname: p.dns_name.clone(),
+        })
+        .collect();
+    hosts6.sort_by_key(|h| h.ip);
+    hosts6
+}
+
+/// The IPv6 subnets dnsmasq serves, by subnet id; it advertises those with an RA
+/// mode that no router advertises already.
+fn dhcp6_subnet_plans(
+    net: &Network,
+    subnets6: &[&Subnet],
+    router_advertised: &BTreeSet<String>,
+) -> Vec<Dhcp6Subnet> {
+    let mut plans: Vec<Dhcp6Subnet> = subnets6
+        .iter()
+        .map(|s| Dhcp6Subnet {
+            subnet_id: s.std.id.clone(),
+            cidr: s.cidr.clone(),
+            address_mode: address_mode(s),
+            advertise: ra_mode(s).is_some() && !router_advertised.contains(&s.std.id),
+            dns_servers: s
+                .dns_nameservers
+                .iter()
+                .filter_map(|d| d.parse().ok())
+                .collect(),
+            lease_seconds: 86_400,
+            mtu: net.mtu,
+        })
+        .collect();
+    plans.sort_by(|a, b| a.subnet_id.cmp(&b.subnet_id));
+    plans
 }
 
 /// A router's namespace as the dataplane builds it: its interface legs, its
