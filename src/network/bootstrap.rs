@@ -88,6 +88,76 @@ fn private_subnet_input(
     }
 }
 
+/// `public` as DevStack makes it: external, flat on physnet `public`.
+fn public_network_input(cfg: &NetworkSection) -> NetworkInput {
+    NetworkInput {
+        name: Some("public".into()),
+        external: Some(true),
+        // DevStack's `--is-default`, given with the default pools.
+        is_default: Some(cfg.use_subnetpool),
+        shared: Some(false),
+        network_type: Some("flat".into()),
+        physical_network: Some("public".into()),
+        ..Default::default()
+    }
+}
+
+/// `public-subnet`: the floating range, its pool when the profile bounds it, no DHCP.
+fn public_subnet_input(cfg: &NetworkSection, network_id: String) -> SubnetInput {
+    SubnetInput {
+        name: Some("public-subnet".into()),
+        network_id: Some(network_id),
+        ip_version: Some(4),
+        cidr: Some(cfg.floating_range.into()),
+        gateway_ip: Some(Some(cfg.public_gateway.to_string())),
+        allocation_pools: match (cfg.floating_pool_start, cfg.floating_pool_end) {
+            (Some(start), Some(end)) => Some(vec![AllocationPool {
+                start: start.to_string(),
+                end: end.to_string(),
+            }]),
+            _ => None,
+        },
+        enable_dhcp: Some(false),
+        ..Default::default()
+    }
+}
+
+/// `ipv6-public-subnet`: IPV6_PUBLIC_RANGE with the host's end as gateway, no DHCP.
+fn public_subnet6_input(cfg: &NetworkSection, network_id: String) -> SubnetInput {
+    SubnetInput {
+        name: Some("ipv6-public-subnet".into()),
+        network_id: Some(network_id),
+        ip_version: Some(6),
+        cidr: Some(cfg.ipv6_public_range.to_string()),
+        gateway_ip: Some(Some(cfg.ipv6_public_network_gateway.to_string())),
+        enable_dhcp: Some(false),
+        ..Default::default()
+    }
+}
+
+/// `router1`'s gateway on `public`. Without IPv6 the gateway takes what Neutron
+/// picks; with it, router1 holds DevStack's IPV6_ROUTER_GW_IP, the next hop of the
+/// host's IPv6 route.
+fn router1_gateway(cfg: &NetworkSection, public: Public) -> GatewayRequest {
+    let external_fixed_ips = public.subnet6.as_ref().map(|v6| {
+        vec![
+            FixedIpRequest {
+                subnet_id: Some(public.subnet4.clone()),
+                ip_address: None,
+            },
+            FixedIpRequest {
+                subnet_id: Some(v6.clone()),
+                ip_address: Some(cfg.ipv6_router_gw_ip.to_string()),
+            },
+        ]
+    });
+    GatewayRequest {
+        network_id: public.network,
+        enable_snat: None,
+        external_fixed_ips,
+    }
+}
+
 /// `ipv6-private-subnet` as DevStack asks for it: IPV6_RA_MODE / IPV6_ADDRESS_MODE,
 /// a block of the IPv6 pool's default size, or without a pool FIXED_RANGE_V6 (the
 /// first /64 of the IPv6 space).
@@ -248,20 +318,8 @@ impl NetworkService {
         let public = match made_before(found, admin_project, "public", |n| &n.name) {
             Some(n) => n,
             None => {
-                self.network_create(
-                    admin,
-                    NetworkInput {
-                        name: Some("public".into()),
-                        external: Some(true),
-                        // DevStack's `--is-default`, given with the default pools.
-                        is_default: Some(cfg.use_subnetpool),
-                        shared: Some(false),
-                        network_type: Some("flat".into()),
-                        physical_network: Some("public".into()),
-                        ..Default::default()
-                    },
-                )
-                .await?
+                self.network_create(admin, public_network_input(cfg))
+                    .await?
             }
         };
         let subnets = self.subnet_list(admin).await?;
@@ -274,45 +332,13 @@ impl NetworkService {
         let subnet4 = match on_public("public-subnet") {
             Some(id) => id,
             None => {
-                self.subnet_create(
-                    admin,
-                    SubnetInput {
-                        name: Some("public-subnet".into()),
-                        network_id: Some(public.std.id.clone()),
-                        ip_version: Some(4),
-                        cidr: Some(cfg.floating_range.into()),
-                        gateway_ip: Some(Some(cfg.public_gateway.to_string())),
-                        allocation_pools: match (cfg.floating_pool_start, cfg.floating_pool_end) {
-                            (Some(start), Some(end)) => Some(vec![AllocationPool {
-                                start: start.to_string(),
-                                end: end.to_string(),
-                            }]),
-                            _ => None,
-                        },
-                        enable_dhcp: Some(false),
-                        ..Default::default()
-                    },
-                )
-                .await?
-                .std
-                .id
+                let input = public_subnet_input(cfg, public.std.id.clone());
+                self.subnet_create(admin, input).await?.std.id
             }
         };
         if cfg.with_ipv6() && subnet6.is_none() {
-            let made = self
-                .subnet_create(
-                    admin,
-                    SubnetInput {
-                        name: Some("ipv6-public-subnet".into()),
-                        network_id: Some(public.std.id.clone()),
-                        ip_version: Some(6),
-                        cidr: Some(cfg.ipv6_public_range.to_string()),
-                        gateway_ip: Some(Some(cfg.ipv6_public_network_gateway.to_string())),
-                        enable_dhcp: Some(false),
-                        ..Default::default()
-                    },
-                )
-                .await?;
+            let input = public_subnet6_input(cfg, public.std.id.clone());
+            let made = self.subnet_create(admin, input).await?;
             tracing::info!(cidr = %made.cidr, "created ipv6-public-subnet");
             subnet6 = Some(made.std.id);
         }
@@ -391,37 +417,16 @@ impl NetworkService {
         public: Public,
         subnets: Vec<String>,
     ) -> ApiResult<()> {
-        // Without IPv6 the gateway takes what Neutron picks; with it, router1 holds
-        // DevStack's IPV6_ROUTER_GW_IP, the next hop of the host's IPv6 route.
-        let external_fixed_ips = public.subnet6.as_ref().map(|v6| {
-            vec![
-                FixedIpRequest {
-                    subnet_id: Some(public.subnet4.clone()),
-                    ip_address: None,
-                },
-                FixedIpRequest {
-                    subnet_id: Some(v6.clone()),
-                    ip_address: Some(cfg.ipv6_router_gw_ip.to_string()),
-                },
-            ]
-        });
         let found = self.router_list(demo).await?;
         let router = match made_before(found, demo_project, "router1", |r| &r.name) {
             Some(r) => r,
             None => {
-                self.router_create(
-                    demo,
-                    RouterInput {
-                        name: Some("router1".into()),
-                        external_gateway_info: Some(Some(GatewayRequest {
-                            network_id: public.network,
-                            enable_snat: None,
-                            external_fixed_ips,
-                        })),
-                        ..Default::default()
-                    },
-                )
-                .await?
+                let input = RouterInput {
+                    name: Some("router1".into()),
+                    external_gateway_info: Some(Some(router1_gateway(cfg, public))),
+                    ..Default::default()
+                };
+                self.router_create(demo, input).await?
             }
         };
         for subnet_id in subnets {
@@ -431,15 +436,12 @@ impl NetworkService {
                     && p.fixed_ips.iter().any(|ip| ip.subnet_id == subnet_id)
             });
             if !attached {
-                self.router_add_interface(
-                    demo,
-                    router.std.id.clone(),
-                    InterfaceRequest {
-                        subnet_id: Some(subnet_id),
-                        port_id: None,
-                    },
-                )
-                .await?;
+                let leg = InterfaceRequest {
+                    subnet_id: Some(subnet_id),
+                    port_id: None,
+                };
+                self.router_add_interface(demo, router.std.id.clone(), leg)
+                    .await?;
             }
         }
         Ok(())

@@ -106,68 +106,72 @@ fn router_ports(c: &Connection, router_id: &str) -> ApiResult<Vec<Port>> {
         .collect())
 }
 
-/// Sets, changes or clears a router's external gateway.
+/// Sets, changes or clears a router's external gateway. On the same network with
+/// no addresses asked for, only SNAT may change; otherwise the old gateway port
+/// goes and a new one is made.
 fn set_gateway(
     c: &Connection,
     ctx: &RequestContext,
     router: &mut Router,
     request: Option<GatewayRequest>,
 ) -> ApiResult<()> {
-    let current = router.external_gateway_info.clone();
-    if let (Some(cur), Some(req)) = (&current, &request)
+    if let (Some(cur), Some(req)) = (&router.external_gateway_info, &request)
         && cur.network_id == req.network_id
         && req.external_fixed_ips.is_none()
     {
-        {
-            if let Some(snat) = req.enable_snat {
-                router.external_gateway_info = Some(GatewayInfo {
-                    enable_snat: snat,
-                    ..cur.clone()
-                });
-            }
-            return Ok(());
+        if let Some(snat) = req.enable_snat {
+            router.external_gateway_info = Some(GatewayInfo {
+                enable_snat: snat,
+                ..cur.clone()
+            });
         }
+        return Ok(());
     }
-    if current.is_some() {
-        if request.is_none()
-            && store::list::<FloatingIp>(c)?
-                .iter()
-                .any(|f| f.router_id.as_deref() == Some(router.std.id.as_str()))
-        {
-            return Err(ApiError::conflict_typed(
-                neutron::ROUTER_EXTERNAL_GATEWAY_IN_USE_BY_FLOATING_IP,
-                format!(
-                    "Gateway cannot be updated for router {}, since a gateway to external network is required by one or more floating IPs.",
-                    router.std.id
-                ),
-            ));
-        }
-        for p in router_ports(c, &router.std.id)?
-            .into_iter()
-            .filter(|p| p.device_owner == OWNER_ROUTER_GATEWAY)
-        {
-            delete_port_tx(c, &p)?;
-        }
-        router.external_gateway_info = None;
+    if router.external_gateway_info.is_some() {
+        clear_gateway(c, router, request.is_none())?;
     }
-    let Some(req) = request else { return Ok(()) };
+    match request {
+        Some(req) => attach_gateway(c, ctx, router, req),
+        None => Ok(()),
+    }
+}
+
+/// Removes the router's gateway ports. Clearing the gateway for good is refused
+/// while floating IPs go through the router.
+fn clear_gateway(c: &Connection, router: &mut Router, for_good: bool) -> ApiResult<()> {
+    if for_good
+        && store::list::<FloatingIp>(c)?
+            .iter()
+            .any(|f| f.router_id.as_deref() == Some(router.std.id.as_str()))
+    {
+        return Err(ApiError::conflict_typed(
+            neutron::ROUTER_EXTERNAL_GATEWAY_IN_USE_BY_FLOATING_IP,
+            format!(
+                "Gateway cannot be updated for router {}, since a gateway to external network is required by one or more floating IPs.",
+                router.std.id
+            ),
+        ));
+    }
+    for p in router_ports(c, &router.std.id)?
+        .into_iter()
+        .filter(|p| p.device_owner == OWNER_ROUTER_GATEWAY)
+    {
+        delete_port_tx(c, &p)?;
+    }
+    router.external_gateway_info = None;
+    Ok(())
+}
+
+/// Gives the router a gateway port on an external network.
+fn attach_gateway(
+    c: &Connection,
+    ctx: &RequestContext,
+    router: &mut Router,
+    req: GatewayRequest,
+) -> ApiResult<()> {
     let net: Network =
         store::get(c, &req.network_id)?.ok_or_else(|| not_found(NETWORK, &req.network_id))?;
-    if !net.external {
-        return Err(ApiError::bad_request(format!(
-            "Bad router request: Network {} is not an external network.",
-            net.std.id
-        )));
-    }
-    if req.enable_snat == Some(false) && !crate::http::policy::ROUTER_GATEWAY_SNAT.allows(ctx, None)
-    {
-        return Err(ApiError::forbidden());
-    }
-    if req.external_fixed_ips.is_some()
-        && !crate::http::policy::ROUTER_GATEWAY_FIXED_IPS.allows(ctx, None)
-    {
-        return Err(ApiError::forbidden());
-    }
+    check_gateway_request(ctx, &net, &req)?;
     let port = create_service_port(
         c,
         PortSpec {
@@ -184,6 +188,31 @@ fn set_gateway(
         enable_snat: req.enable_snat.unwrap_or(true),
         external_fixed_ips: port.fixed_ips,
     });
+    Ok(())
+}
+
+/// A gateway goes on an external network; turning SNAT off and choosing the
+/// gateway's addresses are admin-only by default.
+fn check_gateway_request(
+    ctx: &RequestContext,
+    net: &Network,
+    req: &GatewayRequest,
+) -> ApiResult<()> {
+    if !net.external {
+        return Err(ApiError::bad_request(format!(
+            "Bad router request: Network {} is not an external network.",
+            net.std.id
+        )));
+    }
+    if req.enable_snat == Some(false) && !crate::http::policy::ROUTER_GATEWAY_SNAT.allows(ctx, None)
+    {
+        return Err(ApiError::forbidden());
+    }
+    if req.external_fixed_ips.is_some()
+        && !crate::http::policy::ROUTER_GATEWAY_FIXED_IPS.allows(ctx, None)
+    {
+        return Err(ApiError::forbidden());
+    }
     Ok(())
 }
 
@@ -247,6 +276,164 @@ fn check_routes(c: &Connection, router_id: &str, routes: &[Route]) -> ApiResult<
                 "Invalid format for routes: the nexthop {} is not connected with router {router_id}.",
                 r.nexthop
             )));
+        }
+    }
+    Ok(())
+}
+
+/// The subnets a router's legs hold already.
+struct AttachedSubnets {
+    /// On any leg, the gateway's included: a subnet is attached once.
+    all: Vec<String>,
+    /// On interface legs only: what a new subnet must not overlap.
+    interfaces: Vec<String>,
+}
+
+impl AttachedSubnets {
+    fn of(c: &Connection, router_id: &str) -> ApiResult<Self> {
+        let legs = router_ports(c, router_id)?;
+        let subnets = |p: &Port| {
+            p.fixed_ips
+                .iter()
+                .map(|f| f.subnet_id.clone())
+                .collect::<Vec<_>>()
+        };
+        Ok(Self {
+            all: legs.iter().flat_map(subnets).collect(),
+            interfaces: legs
+                .iter()
+                .filter(|p| p.device_owner == OWNER_ROUTER_INTERFACE)
+                .flat_map(subnets)
+                .collect(),
+        })
+    }
+}
+
+/// `add_router_interface` in the write transaction: by subnet (a new leg on its
+/// gateway address) or by port (an existing port becomes the leg).
+fn add_interface_tx(
+    c: &Connection,
+    ctx: &RequestContext,
+    id: &str,
+    req: InterfaceRequest,
+) -> ApiResult<InterfaceInfo> {
+    let mut router: Router = load_visible(c, ctx, id)?;
+    may_change(ctx, &router.std.project_id)?;
+    let attached = AttachedSubnets::of(c, id)?;
+    let port = match (req.subnet_id, req.port_id) {
+        (Some(_), Some(_)) | (None, None) => Err(ApiError::bad_request(
+            "Bad router request: Cannot specify both subnet-id and port-id, or neither.",
+        )),
+        (Some(subnet_id), None) => interface_on_subnet(c, ctx, &router, &attached, subnet_id),
+        (None, Some(port_id)) => interface_from_port(c, ctx, id, &attached, &port_id),
+    }?;
+    router.std.touch();
+    store::put(c, &router)?;
+    Ok(InterfaceInfo {
+        router_id: id.to_owned(),
+        project_id: router.std.project_id,
+        subnet_id: port
+            .fixed_ips
+            .first()
+            .map(|f| f.subnet_id.clone())
+            .unwrap_or_default(),
+        network_id: port.network_id,
+        port_id: port.std.id,
+    })
+}
+
+/// A new interface leg holding the subnet's gateway address.
+fn interface_on_subnet(
+    c: &Connection,
+    ctx: &RequestContext,
+    router: &Router,
+    attached: &AttachedSubnets,
+    subnet_id: String,
+) -> ApiResult<Port> {
+    let subnet: Subnet = store::get(c, &subnet_id)?
+        .filter(|s: &Subnet| {
+            sees(ctx, &s.std.project_id)
+                || super::shared_with_all(c, NETWORK, &s.network_id).unwrap_or(false)
+        })
+        .ok_or_else(|| not_found(SUBNET, &subnet_id))?;
+    let gateway = subnet.gateway_ip.clone().ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Bad router request: Subnet {subnet_id} does not have a gateway IP."
+        ))
+    })?;
+    if attached.all.contains(&subnet_id) {
+        return Err(ApiError::bad_request(format!(
+            "Bad router request: Router already has a port on subnet {subnet_id}."
+        )));
+    }
+    refuse_overlap(c, &attached.interfaces, &subnet)?;
+    refuse_external_ra(&subnet)?;
+    create_service_port(
+        c,
+        PortSpec {
+            project_id: router.std.project_id.clone(),
+            network_id: subnet.network_id.clone(),
+            name: String::new(),
+            device_id: router.std.id.clone(),
+            device_owner: OWNER_ROUTER_INTERFACE.into(),
+            fixed_ips: Some(vec![FixedIpRequest {
+                subnet_id: Some(subnet_id),
+                ip_address: Some(gateway),
+            }]),
+        },
+    )
+}
+
+/// An unused port with addresses on new, non-overlapping subnets becomes an
+/// interface leg of router `router_id`.
+fn interface_from_port(
+    c: &Connection,
+    ctx: &RequestContext,
+    router_id: &str,
+    attached: &AttachedSubnets,
+    port_id: &str,
+) -> ApiResult<Port> {
+    let mut port: Port = load_visible(c, ctx, port_id)?;
+    check_interface_port(c, &port, attached)?;
+    port.device_id = router_id.to_owned();
+    port.device_owner = OWNER_ROUTER_INTERFACE.into();
+    port.security_groups.clear();
+    port.port_security_enabled = false;
+    port.status = "ACTIVE".into();
+    port.std.touch();
+    store::put(c, &port)?;
+    Ok(port)
+}
+
+/// Whether `port` may become a router leg: unused, with addresses, none on a
+/// subnet the router has, none overlapping its interfaces or served by an
+/// outside router.
+fn check_interface_port(c: &Connection, port: &Port, attached: &AttachedSubnets) -> ApiResult<()> {
+    let port_id = &port.std.id;
+    if !port.device_id.is_empty() || !port.device_owner.is_empty() {
+        return Err(ApiError::conflict_typed(
+            neutron::PORT_IN_USE,
+            format!("Port {port_id} is in use by {}.", port.device_owner),
+        ));
+    }
+    if port.fixed_ips.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Bad router request: Router port {port_id} must have at least one fixed IP."
+        )));
+    }
+    if port
+        .fixed_ips
+        .iter()
+        .any(|f| attached.all.contains(&f.subnet_id))
+    {
+        return Err(ApiError::bad_request(
+            "Bad router request: Router already has a port on that subnet.",
+        ));
+    }
+    for f in &port.fixed_ips {
+        if let Some(subnet) = store::get::<Subnet>(c, &f.subnet_id)? {
+            refuse_overlap(c, &attached.interfaces, &subnet)?;
+            refuse_external_ra(&subnet)?;
         }
     }
     Ok(())
@@ -374,83 +561,8 @@ impl NetworkService {
         req: InterfaceRequest,
     ) -> ApiResult<InterfaceInfo> {
         let ctx = ctx.clone();
-        self.write(move |c| {
-            let mut router: Router = load_visible(c, &ctx, &id)?;
-            may_change(&ctx, &router.std.project_id)?;
-            let legs = router_ports(c, &id)?;
-            let attached: Vec<String> = legs.iter().flat_map(|p| p.fixed_ips.iter().map(|f| f.subnet_id.clone())).collect();
-            // Overlap is checked against the interfaces only, not the gateway.
-            let interfaces: Vec<String> = legs
-                .iter()
-                .filter(|p| p.device_owner == OWNER_ROUTER_INTERFACE)
-                .flat_map(|p| p.fixed_ips.iter().map(|f| f.subnet_id.clone()))
-                .collect();
-            let port = match (req.subnet_id, req.port_id) {
-                (Some(_), Some(_)) | (None, None) => {
-                    return Err(ApiError::bad_request("Bad router request: Cannot specify both subnet-id and port-id, or neither."));
-                }
-                (Some(subnet_id), None) => {
-                    let subnet: Subnet = store::get(c, &subnet_id)?
-                        .filter(|s: &Subnet| sees(&ctx, &s.std.project_id) || super::shared_with_all(c, NETWORK, &s.network_id).unwrap_or(false))
-                        .ok_or_else(|| not_found(SUBNET, &subnet_id))?;
-                    let gateway = subnet.gateway_ip.clone().ok_or_else(|| {
-                        ApiError::bad_request(format!("Bad router request: Subnet {subnet_id} does not have a gateway IP."))
-                    })?;
-                    if attached.contains(&subnet_id) {
-                        return Err(ApiError::bad_request(format!("Bad router request: Router already has a port on subnet {subnet_id}.")));
-                    }
-                    refuse_overlap(c, &interfaces, &subnet)?;
-                    refuse_external_ra(&subnet)?;
-                    create_service_port(
-                        c,
-                        PortSpec {
-                            project_id: router.std.project_id.clone(),
-                            network_id: subnet.network_id.clone(),
-                            name: String::new(),
-                            device_id: id.clone(),
-                            device_owner: OWNER_ROUTER_INTERFACE.into(),
-                            fixed_ips: Some(vec![FixedIpRequest { subnet_id: Some(subnet_id), ip_address: Some(gateway) }]),
-                        },
-                    )?
-                }
-                (None, Some(port_id)) => {
-                    let mut port: Port = load_visible(c, &ctx, &port_id)?;
-                    if !port.device_id.is_empty() || !port.device_owner.is_empty() {
-                        return Err(ApiError::conflict_typed(neutron::PORT_IN_USE, format!("Port {port_id} is in use by {}.", port.device_owner)));
-                    }
-                    if port.fixed_ips.is_empty() {
-                        return Err(ApiError::bad_request(format!("Bad router request: Router port {port_id} must have at least one fixed IP.")));
-                    }
-                    if port.fixed_ips.iter().any(|f| attached.contains(&f.subnet_id)) {
-                        return Err(ApiError::bad_request("Bad router request: Router already has a port on that subnet."));
-                    }
-                    for f in &port.fixed_ips {
-                        if let Some(subnet) = store::get::<Subnet>(c, &f.subnet_id)? {
-                            refuse_overlap(c, &interfaces, &subnet)?;
-                            refuse_external_ra(&subnet)?;
-                        }
-                    }
-                    port.device_id = id.clone();
-                    port.device_owner = OWNER_ROUTER_INTERFACE.into();
-                    port.security_groups.clear();
-                    port.port_security_enabled = false;
-                    port.status = "ACTIVE".into();
-                    port.std.touch();
-                    store::put(c, &port)?;
-                    port
-                }
-            };
-            router.std.touch();
-            store::put(c, &router)?;
-            Ok(InterfaceInfo {
-                router_id: id,
-                project_id: router.std.project_id,
-                subnet_id: port.fixed_ips.first().map(|f| f.subnet_id.clone()).unwrap_or_default(),
-                network_id: port.network_id,
-                port_id: port.std.id,
-            })
-        })
-        .await
+        self.write(move |c| add_interface_tx(c, &ctx, &id, req))
+            .await
     }
 
     /// `PUT /v2.0/routers/{id}/remove_router_interface`.
