@@ -124,14 +124,7 @@ impl ComputeService {
         };
         // 1. Scheduling: this host must take new servers, then a claim against
         //    its provider.
-        let scheduled = match self.ensure_schedulable().await {
-            Ok(()) => self.claim_flavor(&s, &s.flavor).await,
-            Err(e) => Err(e),
-        };
-        scheduled.map_err(|e| match e {
-            ApiError::Conflict(m) => BuildFailure::no_valid_host(&m),
-            other => BuildFailure::from_api("scheduling", other),
-        })?;
+        self.schedule(&s).await?;
         self.set_task(id, TaskState::Networking).await?;
 
         // 2. Networking: one port per requested NIC, recorded as soon as made.
@@ -148,6 +141,26 @@ impl ComputeService {
         self.set_task(id, TaskState::Spawning).await?;
 
         // 4. Spawning: the dataplane wires the taps, then the VMM starts.
+        let nics = self.wired_nics(&s).await?;
+        self.spawn(&s, &nics).await
+    }
+
+    /// This host must take new servers; then the flavor is claimed against its
+    /// provider. A refused claim is Nova's "No valid host".
+    async fn schedule(&self, s: &Server) -> Result<(), BuildFailure> {
+        let scheduled = match self.ensure_schedulable().await {
+            Ok(()) => self.claim_flavor(s, &s.flavor).await,
+            Err(e) => Err(e),
+        };
+        scheduled.map_err(|e| match e {
+            ApiError::Conflict(m) => BuildFailure::no_valid_host(&m),
+            other => BuildFailure::from_api("scheduling", other),
+        })
+    }
+
+    /// The server's NICs, once the dataplane has wired their taps (or the wait
+    /// timed out: the launch goes ahead, as Nova's does without vif events).
+    async fn wired_nics(&self, s: &Server) -> Result<Vec<InstanceNic>, BuildFailure> {
         let nics = self
             .inner
             .network
@@ -159,18 +172,28 @@ impl ComputeService {
             && !self.inner.network.wait_converged(WIRING_TIMEOUT).await
         {
             tracing::warn!(
-                server = id,
+                server = s.id,
                 "the dataplane did not converge in time; launching anyway"
             );
         }
-        let spec = self.vm_spec(&s, &nics);
+        Ok(nics)
+    }
+
+    /// Launches the VMM and marks the server ACTIVE with its power state;
+    /// Ok(false) when a delete came first.
+    async fn spawn(&self, s: &Server, nics: &[InstanceNic]) -> Result<bool, BuildFailure> {
+        let spec = self.vm_spec(s, nics);
         self.inner
             .hypervisor
             .launch(&spec)
             .await
             .map_err(|e| BuildFailure {
                 code: 500,
-                message: format!("Build of instance {id} aborted: {}", short(&e.to_string())),
+                message: format!(
+                    "Build of instance {} aborted: {}",
+                    s.id,
+                    short(&e.to_string())
+                ),
                 details: e.to_string(),
             })?;
         let power = self
@@ -180,21 +203,19 @@ impl ComputeService {
             .await
             .map(|p| p.code())
             .unwrap_or(1);
-        let alive = self
-            .mutate(id, move |s| {
-                if s.task_state == Some(TaskState::Deleting) {
-                    return Ok(false);
-                }
-                s.vm_state = VmState::Active;
-                s.task_state = None;
-                s.power_state = power;
-                s.progress = 100;
-                s.launched_at = Some(crate::http::time::iso_seconds(chrono::Utc::now()));
-                Ok(true)
-            })
-            .await
-            .map_err(|e| BuildFailure::from_api("spawning", e))?;
-        Ok(alive)
+        self.mutate(&s.id, move |s| {
+            if s.task_state == Some(TaskState::Deleting) {
+                return Ok(false);
+            }
+            s.vm_state = VmState::Active;
+            s.task_state = None;
+            s.power_state = power;
+            s.progress = 100;
+            s.launched_at = Some(crate::http::time::iso_seconds(chrono::Utc::now()));
+            Ok(true)
+        })
+        .await
+        .map_err(|e| BuildFailure::from_api("spawning", e))
     }
 
     /// The server if it is still to be built (not deleted, not being deleted).
@@ -222,74 +243,9 @@ impl ComputeService {
     /// (a replayed build) are kept.
     async fn allocate_ports(&self, s: &Server, ctx: &RequestContext) -> Result<(), BuildFailure> {
         let fail = |e| BuildFailure::from_api("networking", e);
-        let requested = match &s.requested_networks {
-            serde_json::Value::String(v) if v == "none" => RequestedNetworks::None,
-            serde_json::Value::String(v) if v == "any" => RequestedNetworks::Any,
-            serde_json::Value::String(_) => RequestedNetworks::Auto,
-            other => RequestedNetworks::List(
-                serde_json::from_value(other.clone())
-                    .map_err(|e| fail(ApiError::Internal(e.into())))?,
-            ),
-        };
-        let nics = match requested {
-            RequestedNetworks::None => vec![],
-            RequestedNetworks::Auto => {
-                let net = self.inner.network.network_auto(ctx).await.map_err(fail)?;
-                vec![RequestedNic::Network {
-                    id: net,
-                    fixed_ip: None,
-                    tag: None,
-                }]
-            }
-            RequestedNetworks::Any => match self.inner.network.network_if_any(ctx).await {
-                Ok(Some(net)) => vec![RequestedNic::Network {
-                    id: net,
-                    fixed_ip: None,
-                    tag: None,
-                }],
-                Ok(None) => vec![],
-                Err(e) => return Err(fail(e)),
-            },
-            RequestedNetworks::List(n) => n,
-        };
-        let host = self.inner.config.host.clone();
-        for (i, nic) in nics.into_iter().enumerate() {
-            if s.ports.len() > i {
-                continue;
-            }
-            let (port, created, tag) = match nic {
-                RequestedNic::Network { id, fixed_ip, tag } => {
-                    let p = self
-                        .inner
-                        .network
-                        .instance_port_create(
-                            ctx,
-                            id,
-                            fixed_ip,
-                            s.security_groups.clone(),
-                            s.id.clone(),
-                            host.clone(),
-                        )
-                        .await
-                        .map_err(fail)?;
-                    (p, true, tag)
-                }
-                RequestedNic::Port { id, tag } => {
-                    let p = self
-                        .inner
-                        .network
-                        .instance_port_bind(ctx, id, s.id.clone(), host.clone())
-                        .await
-                        .map_err(fail)?;
-                    (p, false, tag)
-                }
-            };
-            let record = ServerPort {
-                port_id: port.std.id.clone(),
-                network_id: port.network_id.clone(),
-                created_by_compute: created,
-                tag,
-            };
+        let nics = self.requested_nics(s, ctx).await?;
+        for nic in nics.into_iter().skip(s.ports.len()) {
+            let record = self.nic_port(s, ctx, nic).await?;
             self.mutate(&s.id, move |s| {
                 if !s.ports.iter().any(|p| p.port_id == record.port_id) {
                     s.ports.push(record);
@@ -300,6 +256,83 @@ impl ComputeService {
             .map_err(fail)?;
         }
         Ok(())
+    }
+
+    /// The NICs the create asked for, `auto` and `any` resolved to the project's
+    /// network (`any` to none when it has none).
+    async fn requested_nics(
+        &self,
+        s: &Server,
+        ctx: &RequestContext,
+    ) -> Result<Vec<RequestedNic>, BuildFailure> {
+        let fail = |e| BuildFailure::from_api("networking", e);
+        let on = |net: String| RequestedNic::Network {
+            id: net,
+            fixed_ip: None,
+            tag: None,
+        };
+        let requested = match &s.requested_networks {
+            serde_json::Value::String(v) if v == "none" => RequestedNetworks::None,
+            serde_json::Value::String(v) if v == "any" => RequestedNetworks::Any,
+            serde_json::Value::String(_) => RequestedNetworks::Auto,
+            other => RequestedNetworks::List(
+                serde_json::from_value(other.clone())
+                    .map_err(|e| fail(ApiError::Internal(e.into())))?,
+            ),
+        };
+        Ok(match requested {
+            RequestedNetworks::None => vec![],
+            RequestedNetworks::Auto => {
+                vec![on(self
+                    .inner
+                    .network
+                    .network_auto(ctx)
+                    .await
+                    .map_err(fail)?)]
+            }
+            RequestedNetworks::Any => (self.inner.network.network_if_any(ctx).await)
+                .map_err(fail)?
+                .map(on)
+                .into_iter()
+                .collect(),
+            RequestedNetworks::List(n) => n,
+        })
+    }
+
+    /// The port of one NIC: created on the network asked for (with the server's
+    /// security groups), or the user's port bound to this host.
+    async fn nic_port(
+        &self,
+        s: &Server,
+        ctx: &RequestContext,
+        nic: RequestedNic,
+    ) -> Result<ServerPort, BuildFailure> {
+        let fail = |e| BuildFailure::from_api("networking", e);
+        let host = self.inner.config.host.clone();
+        let network = &self.inner.network;
+        let (port, created, tag) = match nic {
+            RequestedNic::Network { id, fixed_ip, tag } => {
+                let groups = s.security_groups.clone();
+                let p = network
+                    .instance_port_create(ctx, id, fixed_ip, groups, s.id.clone(), host)
+                    .await
+                    .map_err(fail)?;
+                (p, true, tag)
+            }
+            RequestedNic::Port { id, tag } => {
+                let p = network
+                    .instance_port_bind(ctx, id, s.id.clone(), host)
+                    .await
+                    .map_err(fail)?;
+                (p, false, tag)
+            }
+        };
+        Ok(ServerPort {
+            port_id: port.std.id.clone(),
+            network_id: port.network_id.clone(),
+            created_by_compute: created,
+            tag,
+        })
     }
 
     /// Root disk from the image, kernel/ramdisk for aki/ari images, config drive.

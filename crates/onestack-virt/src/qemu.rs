@@ -113,6 +113,24 @@ fn secret_file(spec: &VmSpec, raw: &str) -> PathBuf {
     spec.run_dir.join(format!("{}.secret", node_name(raw)))
 }
 
+/// The block node of a hot-plugged file disk (a qcow2 or raw image on the host).
+fn file_blockdev(node: &str, disk: &DiskSpec) -> Value {
+    let fmt = match disk.format {
+        DiskFormat::Qcow2 => "qcow2",
+        DiskFormat::Raw => "raw",
+    };
+    serde_json::json!({
+        "driver": fmt,
+        "node-name": node,
+        "read-only": disk.read_only,
+        "file": {
+            "driver": "file",
+            "filename": disk.path,
+            "read-only": disk.read_only,
+        },
+    })
+}
+
 /// The block node of a disk QEMU opens with its own iSCSI initiator (libiscsi),
 /// authenticating with CHAP through the secret object `secret`.
 fn iscsi_blockdev(node: &str, i: &super::IscsiDisk, secret: &str, read_only: bool) -> Value {
@@ -575,6 +593,128 @@ impl QemuDriver {
             Self::live_pid(spec).ok_or_else(|| VirtError::NotRunning(spec.instance_id.clone()))?;
         Ok((pid, Self::qmp(spec, op).await?))
     }
+
+    /// Adds the block node of a hot-plugged disk: a file image, or an iSCSI LUN
+    /// behind its CHAP secret object. Both steps accept what an attach that died
+    /// half way left behind.
+    async fn add_disk_node(qmp: &mut Qmp, disk: &DiskSpec, node: &str) -> VirtResult<()> {
+        let args = match &disk.iscsi {
+            Some(i) => {
+                let sid = secret_id(&disk.id);
+                Self::add_chap_secret(qmp, &sid, &i.password).await?;
+                iscsi_blockdev(node, i, &sid, disk.read_only)
+            }
+            None => file_blockdev(node, disk),
+        };
+        let add = qmp.execute::<_, Value>("blockdev-add", Some(&args)).await;
+        if let Err(e) = add {
+            // Left over from an attach that died between the two steps.
+            if !matches!(&e, QmpError::Command { desc, .. } if desc.contains("Duplicate")) {
+                return Err(failed("attach_disk", e));
+            }
+        }
+        Ok(())
+    }
+
+    /// The secret object `id` holding an iSCSI disk's CHAP password.
+    async fn add_chap_secret(qmp: &mut Qmp, id: &str, password: &str) -> VirtResult<()> {
+        let secret = qmp
+            .execute::<_, Value>(
+                "object-add",
+                Some(&serde_json::json!({
+                    "qom-type": "secret",
+                    "id": id,
+                    "format": "raw",
+                    "data": password,
+                })),
+            )
+            .await;
+        if let Err(e) = secret {
+            // Left over from an attach that died half way: same secret id.
+            if !e.to_string().contains("uplicate") {
+                return Err(failed("attach_disk", e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the guest to release device `dev` and waits until it has: its
+    /// `DEVICE_DELETED` event, or the device gone from the tree (the event may
+    /// have gone to another connection). With `resend`, the request is repeated
+    /// that often: a guest still booting when asked (no ACPI hotplug handler
+    /// yet) never answers it, so Nova's libvirt driver asks again.
+    async fn unplug_device(
+        qmp: &mut Qmp,
+        dev: &str,
+        op: &'static str,
+        timeout: Duration,
+        resend: Option<Duration>,
+    ) -> VirtResult<()> {
+        match qmp
+            .execute::<_, Value>("device_del", Some(&IdArgs { id: dev }))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(failed(op, e)),
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut resend_at = resend.map(|every| tokio::time::Instant::now() + every);
+        loop {
+            if qmp
+                .wait_device_event("DEVICE_DELETED", dev, Duration::from_millis(250))
+                .await
+                || !Self::device_present(qmp, dev, op).await?
+            {
+                return Ok(());
+            }
+            if let (Some(every), Some(at)) = (resend, resend_at)
+                && tokio::time::Instant::now() >= at
+            {
+                resend_at = Some(tokio::time::Instant::now() + every);
+                if let Err(e) = qmp
+                    .execute::<_, Value>("device_del", Some(&IdArgs { id: dev }))
+                    .await
+                {
+                    tracing::debug!(device = %dev, error = %e, "unplug request repeated");
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(failed(
+                    op,
+                    format!("the guest did not release {dev} within {timeout:?}"),
+                ));
+            }
+        }
+    }
+
+    /// Removes a hot-plugged disk's block node (a boot-time `-drive` went with
+    /// its device) and an iSCSI disk's CHAP secret object (file disks have none).
+    async fn remove_disk_node(qmp: &mut Qmp, disk_id: &str) -> VirtResult<()> {
+        match qmp
+            .execute::<_, Value>(
+                "blockdev-del",
+                Some(&serde_json::json!({ "node-name": node_name(disk_id) })),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) || e.to_string().contains("Failed to find") => {}
+            Err(e) => return Err(failed("detach_disk", e)),
+        }
+        if let Err(e) = qmp
+            .execute::<_, Value>(
+                "object-del",
+                Some(&IdArgs {
+                    id: &secret_id(disk_id),
+                }),
+            )
+            .await
+        {
+            tracing::debug!(disk = disk_id, error = %e, "no secret object to remove");
+        }
+        Ok(())
+    }
 }
 
 /// Writes the CHAP secret of each iSCSI disk where the command line's secret
@@ -827,35 +967,8 @@ impl Hypervisor for QemuDriver {
         let dev = qemu_id("nic", port_id);
         let netdev = qemu_id("net", port_id);
         if Self::device_present(&mut qmp, &dev, "detach_nic").await? {
-            match qmp
-                .execute::<_, Value>("device_del", Some(&IdArgs { id: &dev }))
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(failed("detach_nic", e)),
-            }
-            let deadline = tokio::time::Instant::now() + self.cfg.detach_timeout;
-            // The guest must acknowledge the unplug; wait for its event, polling
-            // the device tree in case the event went to another connection.
-            loop {
-                if qmp
-                    .wait_device_event("DEVICE_DELETED", &dev, Duration::from_millis(250))
-                    .await
-                    || !Self::device_present(&mut qmp, &dev, "detach_nic").await?
-                {
-                    break;
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(failed(
-                        "detach_nic",
-                        format!(
-                            "the guest did not release {dev} within {:?}",
-                            self.cfg.detach_timeout
-                        ),
-                    ));
-                }
-            }
+            let timeout = self.cfg.detach_timeout;
+            Self::unplug_device(&mut qmp, &dev, "detach_nic", timeout, None).await?;
         }
         match qmp
             .execute::<_, Value>("netdev_del", Some(&IdArgs { id: &netdev }))
@@ -876,50 +989,7 @@ impl Hypervisor for QemuDriver {
             return Ok(());
         }
         let node = node_name(&disk.id);
-        let fmt = match disk.format {
-            DiskFormat::Qcow2 => "qcow2",
-            DiskFormat::Raw => "raw",
-        };
-        let args = match &disk.iscsi {
-            Some(i) => {
-                let sid = secret_id(&disk.id);
-                let secret = qmp
-                    .execute::<_, Value>(
-                        "object-add",
-                        Some(&serde_json::json!({
-                            "qom-type": "secret",
-                            "id": sid,
-                            "format": "raw",
-                            "data": i.password,
-                        })),
-                    )
-                    .await;
-                if let Err(e) = secret {
-                    // Left over from an attach that died half way: same secret id.
-                    if !e.to_string().contains("uplicate") {
-                        return Err(failed("attach_disk", e));
-                    }
-                }
-                iscsi_blockdev(&node, i, &sid, disk.read_only)
-            }
-            None => serde_json::json!({
-                "driver": fmt,
-                "node-name": node,
-                "read-only": disk.read_only,
-                "file": {
-                    "driver": "file",
-                    "filename": disk.path,
-                    "read-only": disk.read_only,
-                },
-            }),
-        };
-        let add = qmp.execute::<_, Value>("blockdev-add", Some(&args)).await;
-        if let Err(e) = add {
-            // Left over from an attach that died between the two steps.
-            if !matches!(&e, QmpError::Command { desc, .. } if desc.contains("Duplicate")) {
-                return Err(failed("attach_disk", e));
-            }
-        }
+        Self::add_disk_node(&mut qmp, disk, &node).await?;
         let added = qmp
             .execute::<_, Value>(
                 "device_add",
@@ -975,73 +1045,10 @@ impl Hypervisor for QemuDriver {
         let (_, mut qmp) = Self::require_qmp(spec, "detach_disk").await?;
         let dev = qemu_id("disk", disk_id);
         if Self::device_present(&mut qmp, &dev, "detach_disk").await? {
-            match qmp
-                .execute::<_, Value>("device_del", Some(&IdArgs { id: &dev }))
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(failed("detach_disk", e)),
-            }
-            let deadline = tokio::time::Instant::now() + VOLUME_DETACH_TIMEOUT;
-            let mut resend = tokio::time::Instant::now() + DETACH_RESEND;
-            loop {
-                if qmp
-                    .wait_device_event("DEVICE_DELETED", &dev, Duration::from_millis(250))
-                    .await
-                    || !Self::device_present(&mut qmp, &dev, "detach_disk").await?
-                {
-                    break;
-                }
-                // A guest that was still booting when asked (no ACPI hotplug
-                // handler yet) never answers that request: ask again, as Nova's
-                // libvirt driver does, until the guest releases the disk.
-                if tokio::time::Instant::now() >= resend {
-                    resend = tokio::time::Instant::now() + DETACH_RESEND;
-                    if let Err(e) = qmp
-                        .execute::<_, Value>("device_del", Some(&IdArgs { id: &dev }))
-                        .await
-                    {
-                        tracing::debug!(device = %dev, error = %e, "unplug request repeated");
-                    }
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(failed(
-                        "detach_disk",
-                        format!(
-                            "the guest did not release {dev} within {:?}",
-                            VOLUME_DETACH_TIMEOUT
-                        ),
-                    ));
-                }
-            }
+            let (timeout, resend) = (VOLUME_DETACH_TIMEOUT, Some(DETACH_RESEND));
+            Self::unplug_device(&mut qmp, &dev, "detach_disk", timeout, resend).await?;
         }
-        // A hot-plugged disk's node stays until deleted; a boot-time `-drive`
-        // went with its device.
-        match qmp
-            .execute::<_, Value>(
-                "blockdev-del",
-                Some(&serde_json::json!({ "node-name": node_name(disk_id) })),
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if is_not_found(&e) || e.to_string().contains("Failed to find") => {}
-            Err(e) => return Err(failed("detach_disk", e)),
-        }
-        // An iSCSI disk's CHAP secret object goes with it (file disks have none).
-        if let Err(e) = qmp
-            .execute::<_, Value>(
-                "object-del",
-                Some(&IdArgs {
-                    id: &secret_id(disk_id),
-                }),
-            )
-            .await
-        {
-            tracing::debug!(disk = disk_id, error = %e, "no secret object to remove");
-        }
-        Ok(())
+        Self::remove_disk_node(&mut qmp, disk_id).await
     }
 
     async fn snapshot_disk(&self, spec: &VmSpec, disk_id: &str, overlay: &Path) -> VirtResult<()> {
