@@ -25,12 +25,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::Dataplane;
 use super::cmd::{CmdError, Ns};
 use super::ipv4;
-use super::links::{self, Links, Want};
+use super::links::{self, Links};
 use super::plan::{DhcpPlan, Ipv6Mode, NetworkPlan, device_name, tap_name};
 use super::router::canonical_addr;
+use super::{Dataplane, NsLeg};
 
 /// The files of one dnsmasq: a network's (`{state_dir}/dhcp/<network id>/`) or a
 /// router's (`{state_dir}/ra/<router id>/`, see `ra.rs`).
@@ -108,66 +108,44 @@ async fn ensure_leg(
     outer: &str,
 ) -> Result<(bool, Vec<String>), CmdError> {
     let r = &dp.runner;
-    let host = dp.host();
     links::ensure_namespace(r, &dp.config.owner, name).await?;
     let ns = Ns::Named(name.to_string());
     let mut inner_links = links::dump(r, &ns).await?;
     let inner = device_name("ns-", &dhcp.port_id);
-    let relinked = links::ensure_veth(
-        r,
-        &dp.config.owner,
-        &host,
-        host_links,
+    let leg = NsLeg {
         outer,
-        name,
-        &mut inner_links,
-        &inner,
-    )
-    .await?;
+        inner: &inner,
+        bridge: &net.bridge,
+        mac: &dhcp.mac,
+        mtu: net.mtu,
+    };
+    let relinked = dp
+        .ensure_leg_veth(host_links, name, &mut inner_links, &leg)
+        .await?;
     let mut errors = Vec::new();
     if relinked {
         // As Neutron's DHCP agent: the DHCP port takes no router advertisements
         // (no default route, no addresses of its own from a router's prefixes).
         let key = format!("net.ipv6.conf.{inner}.accept_ra=0");
         if let Err(e) = r.mutate(ns.exec(&["sysctl", "-q", "-w", &key])).await {
-            errors.push(e.to_string());
+            errors.push(e);
         }
     }
-    let owned = dp.config.owner.owned_alias();
-    let outer_want = Want {
-        master: Some(&net.bridge),
-        mtu: Some(net.mtu),
-        up: true,
-        alias: Some(&owned),
-        mac: None,
-    };
-    if let Err(e) = links::fix(r, &host, &host_links[outer], &outer_want).await {
-        errors.push(e.to_string());
-    }
     let have = inner_links[&inner].clone();
-    let inner_want = Want {
-        mtu: Some(net.mtu),
-        mac: Some(&dhcp.mac),
-        up: true,
-        ..Want::default()
-    };
-    if let Err(e) = links::fix(r, &ns, &have, &inner_want).await {
-        errors.push(e.to_string());
-    }
+    errors.extend(dp.fix_leg_ends(host_links, &ns, &have, &leg).await);
     let mut want: Vec<String> = dhcp
         .addresses
         .iter()
         .filter_map(|a| canonical_addr(a))
         .collect();
     want.push(super::metadata::METADATA_CIDR.to_string());
-    let addr_errors = links::sync_addrs(r, &ns, &inner, &have.addrs, &want).await;
-    errors.extend(addr_errors.into_iter().map(|e| e.to_string()));
+    errors.extend(links::sync_addrs(r, &ns, &inner, &have.addrs, &want).await);
     for stale in inner_links.keys().filter(|n| *n != "lo" && **n != inner) {
         if let Err(e) = links::delete_link(r, &ns, stale).await {
-            errors.push(e.to_string());
+            errors.push(e);
         }
     }
-    Ok((relinked, errors))
+    Ok((relinked, errors.iter().map(|e| e.to_string()).collect()))
 }
 
 /// Writes the files and makes sure the right dnsmasq runs with them.

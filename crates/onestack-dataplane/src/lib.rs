@@ -674,3 +674,72 @@ fn desired_bridges(plan: &HostPlan) -> BTreeMap<String, (u32, bool)> {
     }
     b
 }
+
+/// A veth leg from the host into a router or DHCP namespace, as it should be:
+/// the host end `outer` in `bridge`, the namespace end `inner` with the port's
+/// MAC, both up at the network's MTU.
+pub(crate) struct NsLeg<'a> {
+    pub outer: &'a str,
+    pub inner: &'a str,
+    pub bridge: &'a str,
+    pub mac: &'a str,
+    pub mtu: u32,
+}
+
+impl Dataplane {
+    /// Makes the leg's veth pair into namespace `ns` (rebuilt when half there);
+    /// true when it was (re)created.
+    pub(crate) async fn ensure_leg_veth(
+        &self,
+        host_links: &mut Links,
+        ns: &str,
+        inner_links: &mut Links,
+        leg: &NsLeg<'_>,
+    ) -> Result<bool, cmd::CmdError> {
+        links::ensure_veth(
+            &self.runner,
+            &self.config.owner,
+            &self.host(),
+            host_links,
+            leg.outer,
+            ns,
+            inner_links,
+            leg.inner,
+        )
+        .await
+    }
+
+    /// Brings both ends of the leg in line (the host end marked ours), carrying
+    /// on past a failed end; returns every error.
+    pub(crate) async fn fix_leg_ends(
+        &self,
+        host_links: &Links,
+        ns: &Ns,
+        inner: &links::Link,
+        leg: &NsLeg<'_>,
+    ) -> Vec<cmd::CmdError> {
+        let mut errors = Vec::new();
+        let owned = self.config.owner.owned_alias();
+        let outer_want = links::Want {
+            master: Some(leg.bridge),
+            mtu: Some(leg.mtu),
+            up: true,
+            alias: Some(&owned),
+            mac: None,
+        };
+        let outer = &host_links[leg.outer];
+        if let Err(e) = links::fix(&self.runner, &self.host(), outer, &outer_want).await {
+            errors.push(e);
+        }
+        let inner_want = links::Want {
+            mtu: Some(leg.mtu),
+            mac: Some(leg.mac),
+            up: true,
+            ..links::Want::default()
+        };
+        if let Err(e) = links::fix(&self.runner, ns, inner, &inner_want).await {
+            errors.push(e);
+        }
+        errors
+    }
+}

@@ -265,26 +265,9 @@ fn spoofing_rules(port: &PortPlan, id: &str) -> Vec<String> {
 fn spoofing_rules6(port: &PortPlan, id: &str) -> Vec<String> {
     let p = &port.id;
     let mac = port.mac.to_lowercase();
-    let mut own: Vec<String> = link_local(&mac)
-        .into_iter()
-        .map(|a| a.to_string())
-        .collect();
-    own.extend(port.ips6.iter().map(|a| a.to_string()));
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    if !own.is_empty() {
-        pairs.push((mac.clone(), format!("{{ {} }}", own.join(", "))));
-    }
-    for (cidr, pmac) in &port.allowed_address_pairs {
-        let Some(net) = network6(cidr) else {
-            continue;
-        };
-        let pmac = if pmac.is_empty() {
-            mac.clone()
-        } else {
-            pmac.to_lowercase()
-        };
-        pairs.push((pmac, net));
-    }
+    let own = own_source6(port, &mac);
+    let mut pairs: Vec<(String, String)> = own.iter().cloned().collect();
+    pairs.extend(pair_sources6(port, &mac));
     let mut v = vec![
         format!(
             "ether type ip6 ether saddr {mac} ip6 saddr :: icmpv6 type \
@@ -301,7 +284,7 @@ fn spoofing_rules6(port: &PortPlan, id: &str) -> Vec<String> {
             comment(&format!("port {p}: no dhcpv6 server"))
         ),
     ];
-    if let Some((m, ips)) = pairs.first().filter(|_| !own.is_empty()) {
+    if let Some((m, ips)) = &own {
         v.insert(
             2,
             format!(
@@ -323,6 +306,31 @@ fn spoofing_rules6(port: &PortPlan, id: &str) -> Vec<String> {
         ));
     }
     v
+}
+
+/// The port's own IPv6 sources: its MAC with the set of its link-local and
+/// fixed addresses.
+fn own_source6(port: &PortPlan, mac: &str) -> Option<(String, String)> {
+    let mut own: Vec<String> = link_local(mac).into_iter().map(|a| a.to_string()).collect();
+    own.extend(port.ips6.iter().map(|a| a.to_string()));
+    (!own.is_empty()).then(|| (mac.to_owned(), format!("{{ {} }}", own.join(", "))))
+}
+
+/// The IPv6 allowed address pairs as (MAC, network); a pair without a MAC uses
+/// the port's.
+fn pair_sources6(port: &PortPlan, mac: &str) -> Vec<(String, String)> {
+    port.allowed_address_pairs
+        .iter()
+        .filter_map(|(cidr, pmac)| {
+            let net = network6(cidr)?;
+            let pmac = if pmac.is_empty() {
+                mac.to_owned()
+            } else {
+                pmac.to_lowercase()
+            };
+            Some((pmac, net))
+        })
+        .collect()
 }
 
 /// `fd00::5/64` -> `fd00::/64` (nft refuses host bits); None unless IPv6.
@@ -387,38 +395,77 @@ pub fn rule_match(
         "ipv6" => true,
         _ => return Ok(None),
     };
-    let remote = if rule.direction == "ingress" {
-        "saddr"
-    } else {
-        "daddr"
-    };
-    let fam = if v6 { "ip6" } else { "ip" };
-    let mut m = format!("ether type {fam}");
-    if let Some(prefix) = &rule.remote_ip_prefix {
-        if prefix.contains(':') != v6 {
-            return Ok(None);
-        }
-        let net = if v6 {
-            network6(prefix)
+    let side = RemoteSide {
+        v6,
+        fam: if v6 { "ip6" } else { "ip" },
+        field: if rule.direction == "ingress" {
+            "saddr"
         } else {
-            ipv4::network(prefix)
-        };
-        let net = net.ok_or_else(|| format!("bad remote_ip_prefix {prefix}"))?;
-        if net != "0.0.0.0/0" && net != "::/0" {
-            let _ = write!(m, " {fam} {remote} {net}");
-        }
+            "daddr"
+        },
+    };
+    let mut m = format!("ether type {}", side.fam);
+    let matches = match_remote_prefix(&mut m, rule, &side)?
+        && match_remote_group(&mut m, rule, groups, &side)
+        && match_protocol(&mut m, rule, v6)?;
+    Ok(matches.then_some(m))
+}
+
+/// How a rule names the far end: its address family and the address field
+/// (`saddr` for ingress, `daddr` for egress).
+struct RemoteSide {
+    v6: bool,
+    fam: &'static str,
+    field: &'static str,
+}
+
+/// Appends the rule's `remote_ip_prefix` (none for a whole family); false when
+/// the prefix is of the other family.
+fn match_remote_prefix(m: &mut String, rule: &RulePlan, side: &RemoteSide) -> Result<bool, String> {
+    let Some(prefix) = &rule.remote_ip_prefix else {
+        return Ok(true);
+    };
+    if prefix.contains(':') != side.v6 {
+        return Ok(false);
     }
-    if let Some(gid) = &rule.remote_group_id {
-        let ips: Vec<String> = match groups.get(gid.as_str()) {
-            Some(g) if v6 => g.member_ips6.iter().map(|i| i.to_string()).collect(),
-            Some(g) => g.member_ips.iter().map(|i| i.to_string()).collect(),
-            None => Vec::new(),
-        };
-        if ips.is_empty() {
-            return Ok(None);
-        }
-        let _ = write!(m, " {fam} {remote} {{ {} }}", ips.join(", "));
+    let net = if side.v6 {
+        network6(prefix)
+    } else {
+        ipv4::network(prefix)
+    };
+    let net = net.ok_or_else(|| format!("bad remote_ip_prefix {prefix}"))?;
+    if net != "0.0.0.0/0" && net != "::/0" {
+        let _ = write!(m, " {} {} {net}", side.fam, side.field);
     }
+    Ok(true)
+}
+
+/// Appends the member addresses of the rule's remote group; false when the group
+/// has none of the rule's family.
+fn match_remote_group(
+    m: &mut String,
+    rule: &RulePlan,
+    groups: &HashMap<&str, &SecurityGroupPlan>,
+    side: &RemoteSide,
+) -> bool {
+    let Some(gid) = &rule.remote_group_id else {
+        return true;
+    };
+    let ips: Vec<String> = match groups.get(gid.as_str()) {
+        Some(g) if side.v6 => g.member_ips6.iter().map(|i| i.to_string()).collect(),
+        Some(g) => g.member_ips.iter().map(|i| i.to_string()).collect(),
+        None => Vec::new(),
+    };
+    if ips.is_empty() {
+        return false;
+    }
+    let _ = write!(m, " {} {} {{ {} }}", side.fam, side.field, ips.join(", "));
+    true
+}
+
+/// Appends the rule's protocol and ports or ICMP type and code; false for ICMPv6
+/// on an IPv4 rule.
+fn match_protocol(m: &mut String, rule: &RulePlan, v6: bool) -> Result<bool, String> {
     let proto = rule.protocol.as_deref().map(str::to_ascii_lowercase);
     match proto.as_deref() {
         None | Some("any") | Some("") => {}
@@ -426,24 +473,10 @@ pub fn rule_match(
         Some("udp" | "17") => m.push_str(&ports("udp", rule)),
         // Neutron reads `icmp` on an IPv6 rule as ICMPv6.
         Some("icmp" | "1" | "ipv6-icmp" | "icmpv6" | "58") if v6 => {
-            m.push_str(" meta l4proto ipv6-icmp");
-            if let Some(t) = rule.port_range_min {
-                let _ = write!(m, " icmpv6 type {t}");
-                if let Some(c) = rule.port_range_max {
-                    let _ = write!(m, " icmpv6 code {c}");
-                }
-            }
+            icmp_match(m, "ipv6-icmp", "icmpv6", rule);
         }
-        Some("icmp" | "1") => {
-            m.push_str(" meta l4proto icmp");
-            if let Some(t) = rule.port_range_min {
-                let _ = write!(m, " icmp type {t}");
-                if let Some(c) = rule.port_range_max {
-                    let _ = write!(m, " icmp code {c}");
-                }
-            }
-        }
-        Some("ipv6-icmp" | "icmpv6" | "58") => return Ok(None),
+        Some("icmp" | "1") => icmp_match(m, "icmp", "icmp", rule),
+        Some("ipv6-icmp" | "icmpv6" | "58") => return Ok(false),
         Some(other) => {
             let n = named_protocol(other)
                 .or_else(|| other.parse::<u8>().ok())
@@ -451,7 +484,18 @@ pub fn rule_match(
             let _ = write!(m, " meta l4proto {n}");
         }
     }
-    Ok(Some(m))
+    Ok(true)
+}
+
+/// An ICMP(v6) match: the port range fields carry the type and code.
+fn icmp_match(m: &mut String, l4proto: &str, keyword: &str, rule: &RulePlan) {
+    let _ = write!(m, " meta l4proto {l4proto}");
+    if let Some(t) = rule.port_range_min {
+        let _ = write!(m, " {keyword} type {t}");
+        if let Some(c) = rule.port_range_max {
+            let _ = write!(m, " {keyword} code {c}");
+        }
+    }
 }
 
 fn named_protocol(name: &str) -> Option<u8> {

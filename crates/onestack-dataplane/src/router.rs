@@ -9,12 +9,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::Dataplane;
 use super::cmd::{CmdError, Ns, ip_json};
 use super::garp;
 use super::ipv4;
-use super::links::{self, Links, Want};
+use super::links::{self, Links};
 use super::plan::{RouterPlan, device_name, tap_name};
+use super::{Dataplane, NsLeg};
 
 /// One veth leg of a router: host end on `bridge`, inner end in the router.
 struct Leg<'a> {
@@ -34,43 +34,26 @@ pub async fn converge(
     mtus: &BTreeMap<String, u32>,
     router: &RouterPlan,
 ) -> (Vec<String>, Vec<String>) {
-    let name = dp.ns_name(&router.namespace);
     let item = format!("router {}", router.id);
-    if let Err(e) = links::ensure_namespace(&dp.runner, &dp.config.owner, &name).await {
-        return (Vec::new(), vec![format!("{item}: {e}")]);
-    }
-    let ns = Ns::Named(name.clone());
-    let mut errors = Vec::new();
-    let mut inner_links = match links::dump(&dp.runner, &ns).await {
-        Ok(l) => l,
-        Err(e) => return (Vec::new(), vec![format!("{item}: {e}")]),
+    let (ns, mut inner_links, mut errors) = match prepare_namespace(dp, router, &item).await {
+        Ok(prepared) => prepared,
+        Err(e) => return (Vec::new(), vec![e]),
     };
-    if let Err(e) = ensure_forwarding(dp, &ns).await {
-        errors.push(format!("{item}: {e}"));
-    }
-    if let Err(e) = apply_nat(dp, &ns, router).await {
-        errors.push(format!("{item}: nat: {e}"));
-    }
-    let legs = router_legs(router);
     let mut host_devices = Vec::new();
     let mut inner_devices = BTreeSet::from(["lo".to_string()]);
     let mut relinked = false;
     let mtu_of = |bridge: &str| mtus.get(bridge).copied().unwrap_or(1500);
-    for leg in &legs {
+    for leg in &router_legs(router) {
         let inner = device_name(leg.prefix, leg.port_id);
         let outer = tap_name(leg.port_id);
-        let mtu = mtu_of(leg.bridge);
-        let (recreated, errs) = ensure_leg(
-            dp,
-            host_links,
-            &ns,
-            &mut inner_links,
-            leg,
-            &outer,
-            &inner,
-            mtu,
-        )
-        .await;
+        let ends = NsLeg {
+            outer: &outer,
+            inner: &inner,
+            bridge: leg.bridge,
+            mac: leg.mac,
+            mtu: mtu_of(leg.bridge),
+        };
+        let (recreated, errs) = ensure_leg(dp, host_links, &ns, &mut inner_links, leg, &ends).await;
         relinked |= recreated && leg.advertises;
         errors.extend(
             errs.into_iter()
@@ -90,6 +73,32 @@ pub async fn converge(
             .map(|e| format!("{item}: {e}")),
     );
     (host_devices, errors)
+}
+
+/// The router's namespace, its devices, forwarding on and its NAT table. Err
+/// when there is no namespace to work in; forwarding and NAT errors are
+/// reported with the rest.
+async fn prepare_namespace(
+    dp: &Dataplane,
+    router: &RouterPlan,
+    item: &str,
+) -> Result<(Ns, Links, Vec<String>), String> {
+    let name = dp.ns_name(&router.namespace);
+    links::ensure_namespace(&dp.runner, &dp.config.owner, &name)
+        .await
+        .map_err(|e| format!("{item}: {e}"))?;
+    let ns = Ns::Named(name);
+    let inner_links = links::dump(&dp.runner, &ns)
+        .await
+        .map_err(|e| format!("{item}: {e}"))?;
+    let mut errors = Vec::new();
+    if let Err(e) = ensure_forwarding(dp, &ns).await {
+        errors.push(format!("{item}: {e}"));
+    }
+    if let Err(e) = apply_nat(dp, &ns, router).await {
+        errors.push(format!("{item}: nat: {e}"));
+    }
+    Ok((ns, inner_links, errors))
 }
 
 /// Deletes the router namespace's devices that are no longer legs of it.
@@ -166,62 +175,42 @@ fn router_legs(router: &RouterPlan) -> Vec<Leg<'_>> {
     legs
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One leg: its veth pair, both ends fixed, its addresses; returns whether the
+/// pair was (re)created, and the errors.
 async fn ensure_leg(
     dp: &Dataplane,
     host_links: &mut Links,
     ns: &Ns,
     inner_links: &mut Links,
     leg: &Leg<'_>,
-    outer: &str,
-    inner: &str,
-    mtu: u32,
+    ends: &NsLeg<'_>,
 ) -> (bool, Vec<CmdError>) {
-    let host = dp.host();
-    let r = &dp.runner;
-    let ns_name = ns.label().to_string();
-    let relinked = match links::ensure_veth(
-        r,
-        &dp.config.owner,
-        &host,
-        host_links,
-        outer,
-        &ns_name,
-        inner_links,
-        inner,
-    )
-    .await
+    let relinked = match dp
+        .ensure_leg_veth(host_links, ns.label(), inner_links, ends)
+        .await
     {
         Ok(v) => v,
         Err(e) => return (false, vec![e]),
     };
-    let mut errors = Vec::new();
-    let owned = dp.config.owner.owned_alias();
-    let outer_want = Want {
-        master: Some(leg.bridge),
-        mtu: Some(mtu),
-        up: true,
-        alias: Some(&owned),
-        mac: None,
-    };
-    if let Err(e) = links::fix(r, &host, &host_links[outer], &outer_want).await {
-        errors.push(e);
-    }
-    let inner_want = Want {
-        mtu: Some(mtu),
-        mac: Some(leg.mac),
-        up: true,
-        ..Want::default()
-    };
-    let have = inner_links[inner].clone();
-    if let Err(e) = links::fix(r, ns, &have, &inner_want).await {
-        errors.push(e);
-    }
+    let have = inner_links[ends.inner].clone();
+    let mut errors = dp.fix_leg_ends(host_links, ns, &have, ends).await;
+    errors.extend(sync_leg_addrs(dp, ns, &have, leg, ends.inner).await);
+    (relinked, errors)
+}
+
+/// Gives the leg's inner end exactly its addresses. The external leg announces
+/// the addresses it just took on (its gateway IP, a floating IP), so the outside
+/// stops sending to wherever they were before.
+async fn sync_leg_addrs(
+    dp: &Dataplane,
+    ns: &Ns,
+    have: &links::Link,
+    leg: &Leg<'_>,
+    inner: &str,
+) -> Vec<CmdError> {
     let want_addrs: Vec<String> = leg.addrs.iter().filter_map(|a| canonical_addr(a)).collect();
     let added = new_ipv4(&have.addrs, &want_addrs);
-    let addr_errors = links::sync_addrs(r, ns, inner, &have.addrs, &want_addrs).await;
-    // The external leg announces the addresses it just took on (its gateway IP, a
-    // floating IP), so the outside stops sending to wherever they were before.
+    let addr_errors = links::sync_addrs(&dp.runner, ns, inner, &have.addrs, &want_addrs).await;
     if leg.prefix == "qg-" && addr_errors.is_empty() && !added.is_empty() {
         garp::announce(garp::Announcement {
             netns: match ns {
@@ -233,8 +222,7 @@ async fn ensure_leg(
             addresses: added,
         });
     }
-    errors.extend(addr_errors);
-    (relinked, errors)
+    addr_errors
 }
 
 /// IPv4 addresses in `want` (`a.b.c.d/len`) that `have` lacks.
