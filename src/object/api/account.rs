@@ -2,7 +2,7 @@
 //! container listing), POST (metadata, temp URL keys, `?bulk-delete`).
 
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use serde_json::json;
@@ -89,12 +89,7 @@ async fn account_show(cloud: &Cloud, account: &str, call: &Call, owner: bool) ->
         Err(r) => return r,
     };
     let mut resp = if head {
-        let mut r = super::empty(StatusCode::NO_CONTENT);
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(format.content_type()),
-        );
-        r
+        view::listing_head(format)
     } else {
         match svc.container_list(account, q).await {
             Ok(list) => view::container_listing(account, &list, format, false),

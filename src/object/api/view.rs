@@ -47,6 +47,17 @@ impl Format {
     }
 }
 
+/// The answer to a HEAD on an account or container: no body, but the content
+/// type its listing would have.
+pub(super) fn listing_head(format: Format) -> Response {
+    let mut r = super::empty(StatusCode::NO_CONTENT);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    r
+}
+
 /// Listing parameters, refused with Swift's 412 messages.
 pub(super) fn list_query(call: &Call) -> Result<ListQuery, Response> {
     let bad = |m: &str| super::fault(StatusCode::PRECONDITION_FAILED, Some(m), call.is_head());
