@@ -161,6 +161,29 @@ fn check_text(field: &str, v: &Option<String>) -> ApiResult<()> {
     Ok(())
 }
 
+/// The group a group snapshot is asked of: one the caller sees (else 400, as
+/// Cinder answers) and may change, available.
+fn snapshottable_group_tx(
+    c: &Connection,
+    ctx: &RequestContext,
+    group_id: &str,
+) -> ApiResult<Group> {
+    let g = visible_group_tx(c, ctx, group_id).map_err(|e| match e {
+        ApiError::Missing(_) => ApiError::bad_request(format!(
+            "Invalid input received: Group {group_id} could not be found."
+        )),
+        other => other,
+    })?;
+    may_change(ctx, &g.project_id)?;
+    if g.status != "available" {
+        return Err(ApiError::bad_request(format!(
+            "Invalid group: Group {group_id} status must be available, but current status is: {}.",
+            g.status
+        )));
+    }
+    Ok(g)
+}
+
 /// One settling step; true when there is nothing more to wait for.
 fn settle_tx(c: &Connection, what: &Settle) -> ApiResult<bool> {
     let now = store::now();
@@ -770,19 +793,7 @@ impl VolumeService {
         let user = ctx.user.id.clone();
         let (gs, snaps) = self
             .write(move |c| {
-                let g = visible_group_tx(c, &ctx2, &group_id).map_err(|e| match e {
-                    ApiError::Missing(_) => ApiError::bad_request(format!(
-                        "Invalid input received: Group {group_id} could not be found."
-                    )),
-                    other => other,
-                })?;
-                may_change(&ctx2, &g.project_id)?;
-                if g.status != "available" {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid group: Group {group_id} status must be available, but current status is: {}.",
-                        g.status
-                    )));
-                }
+                let g = snapshottable_group_tx(c, &ctx2, &group_id)?;
                 let gs = GroupSnapshot {
                     id: uuid::Uuid::new_v4().to_string(),
                     project_id: g.project_id.clone(),
