@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 
-use super::blobs::{ByteStream, WriteError};
+use super::blobs::{ByteStream, WriteError, Written};
 use super::model::{self, Entry, ListQuery, Meta, Object, SloSegment};
 use super::{ObjectService, not_found, now_secs, sql, status, store, sync};
 use crate::http::error::{ApiError, ApiResult};
@@ -88,6 +88,118 @@ fn version_name(name: &str, ts: f64) -> String {
 
 fn version_prefix(name: &str) -> String {
     format!("{:03x}{name}/", name.len())
+}
+
+/// The body as written must match the client's `ETag` (422) and declared length
+/// (499: the client went away mid-upload).
+fn check_written(input: &PutInput, written: &Written) -> ApiResult<()> {
+    if let Some(expected) = &input.etag
+        && !expected
+            .trim_matches('"')
+            .eq_ignore_ascii_case(&written.md5)
+    {
+        return Err(status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unable to process the contained instructions",
+        ));
+    }
+    if let Some(len) = input.content_length
+        && len != written.size
+    {
+        return Err(status(
+            StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+            "Client Disconnect",
+        ));
+    }
+    Ok(())
+}
+
+/// Object DELETE in one transaction; see `ObjectService::object_delete`.
+fn object_delete_tx(tx: &rusqlite::Transaction, a: &str, c: &str, n: &str) -> ApiResult<()> {
+    let ct = store::container_get(tx, a, c)
+        .map_err(sql)?
+        .ok_or_else(not_found)?;
+    let now = now_secs();
+    let live = store::object_get(tx, a, c, n, now).map_err(sql)?;
+    let deleted = match (versions_of(&ct.meta), live) {
+        (None, None) => {
+            // An expired row is gone for the client; reap it now.
+            store::object_remove(tx, a, c, n).map_err(sql)?;
+            Err(not_found())
+        }
+        (None, Some(_)) => {
+            store::object_remove(tx, a, c, n).map_err(sql)?;
+            Ok(())
+        }
+        (Some((archive, true)), live) => delete_into_history_tx(tx, (a, c, n), &archive, live),
+        (Some((archive, false)), live) => {
+            delete_restoring_version_tx(tx, (a, c, n), &archive, live, now)
+        }
+    };
+    // A syncing container remembers the delete so container sync passes it on.
+    if deleted.is_ok() && sync::syncs(&ct.meta) {
+        store::tombstone_put(tx, a, c, n, model::now_ts()).map_err(sql)?;
+    }
+    deleted
+}
+
+/// History mode: the deleted object is archived.
+fn delete_into_history_tx(
+    tx: &rusqlite::Transaction,
+    (a, c, n): (&str, &str, &str),
+    archive: &str,
+    live: Option<Object>,
+) -> ApiResult<()> {
+    let old = store::object_detach(tx, a, c, n).map_err(sql)?;
+    match (old, live) {
+        (Some(old), Some(_)) => archive_tx(tx, a, archive, old),
+        (Some(old), None) => {
+            if let Some(b) = &old.blob {
+                store::reap_push(tx, b).map_err(sql)?;
+            }
+            Err(not_found())
+        }
+        _ => Err(not_found()),
+    }
+}
+
+/// Stack mode: the newest archived version takes the deleted object's place.
+fn delete_restoring_version_tx(
+    tx: &rusqlite::Transaction,
+    (a, c, n): (&str, &str, &str),
+    archive: &str,
+    live: Option<Object>,
+    now: i64,
+) -> ApiResult<()> {
+    store::object_remove(tx, a, c, n).map_err(sql)?;
+    let q = ListQuery {
+        limit: 1,
+        prefix: Some(version_prefix(n)),
+        reverse: true,
+        ..Default::default()
+    };
+    let newest = store::object_list(tx, a, archive, &q, now).map_err(sql)?;
+    let restored = match newest.into_iter().next() {
+        Some(Entry::Item(v)) => {
+            store::object_detach(tx, a, archive, &v.name).map_err(sql)?;
+            store::object_insert(
+                tx,
+                &Object {
+                    container: c.to_owned(),
+                    name: n.to_owned(),
+                    ..v
+                },
+            )
+            .map_err(sql)?;
+            true
+        }
+        _ => false,
+    };
+    if live.is_some() || restored {
+        Ok(())
+    } else {
+        Err(not_found())
+    }
 }
 
 /// The archive container of a versioned container, and whether it is history mode.
@@ -231,51 +343,15 @@ impl ObjectService {
         body: ByteStream,
         ts: Option<f64>,
     ) -> ApiResult<Object> {
-        model::check_object_name(name).map_err(ApiError::BadRequest)?;
-        let ct = self.container_show(account, container).await?;
-        if let Some(len) = input.content_length {
-            if len > model::MAX_FILE_SIZE {
-                return Err(ApiError::PayloadTooLarge(
-                    "Your request is too large.".into(),
-                ));
-            }
-            quota_check(&ct.meta, ct.object_count + 1, ct.bytes_used + len)?;
-            let acct = self.account_show(account).await?;
-            account_quota_check(&acct.meta, acct.object_count + 1, acct.bytes_used + len)?;
-        }
-        if input.if_none_match_star && self.object_find(account, container, name).await?.is_some() {
-            return Err(ApiError::PreconditionFailed("Precondition Failed".into()));
-        }
+        self.put_precheck(account, container, name, &input).await?;
         let written = self
             .blobs()
             .write(body, model::MAX_FILE_SIZE)
             .await
             .map_err(write_error)?;
-        if let Some(expected) = &input.etag
-            && !expected
-                .trim_matches('"')
-                .eq_ignore_ascii_case(&written.md5)
-        {
-            self.blobs()
-                .remove(&written.blob)
-                .await
-                .or_warn(&written.blob, "removing the blob of a refused upload");
-            return Err(status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Unable to process the contained instructions",
-            ));
-        }
-        if let Some(len) = input.content_length
-            && len != written.size
-        {
-            self.blobs()
-                .remove(&written.blob)
-                .await
-                .or_warn(&written.blob, "removing the blob of a refused upload");
-            return Err(status(
-                StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
-                "Client Disconnect",
-            ));
+        if let Err(e) = check_written(&input, &written) {
+            self.drop_refused_blob(&written.blob).await;
+            return Err(e);
         }
         let obj = Object {
             account: account.to_owned(),
@@ -293,13 +369,45 @@ impl ObjectService {
         };
         let result = self.commit_object(obj).await;
         if result.is_err() {
-            self.blobs()
-                .remove(&written.blob)
-                .await
-                .or_warn(&written.blob, "removing the blob of a refused upload");
+            self.drop_refused_blob(&written.blob).await;
         }
         self.reap().await;
         result
+    }
+
+    /// What a PUT is refused for before its body is read: the name, the declared
+    /// size against the file limit and the quotas, and `If-None-Match: *`.
+    async fn put_precheck(
+        &self,
+        account: &str,
+        container: &str,
+        name: &str,
+        input: &PutInput,
+    ) -> ApiResult<()> {
+        model::check_object_name(name).map_err(ApiError::BadRequest)?;
+        let ct = self.container_show(account, container).await?;
+        if let Some(len) = input.content_length {
+            if len > model::MAX_FILE_SIZE {
+                return Err(ApiError::PayloadTooLarge(
+                    "Your request is too large.".into(),
+                ));
+            }
+            quota_check(&ct.meta, ct.object_count + 1, ct.bytes_used + len)?;
+            let acct = self.account_show(account).await?;
+            account_quota_check(&acct.meta, acct.object_count + 1, acct.bytes_used + len)?;
+        }
+        if input.if_none_match_star && self.object_find(account, container, name).await?.is_some() {
+            return Err(ApiError::PreconditionFailed("Precondition Failed".into()));
+        }
+        Ok(())
+    }
+
+    /// Removes the blob of an upload that was refused after it was written.
+    async fn drop_refused_blob(&self, blob: &str) {
+        self.blobs()
+            .remove(blob)
+            .await
+            .or_warn(blob, "removing the blob of a refused upload");
     }
 
     /// The transaction of a PUT: replace the row, archive the old one, count usage.
@@ -663,75 +771,8 @@ impl ObjectService {
         name: &str,
     ) -> ApiResult<()> {
         let (a, c, n) = (account.to_owned(), container.to_owned(), name.to_owned());
-        self.write(move |tx| {
-            let ct = store::container_get(tx, &a, &c)
-                .map_err(sql)?
-                .ok_or_else(not_found)?;
-            let now = now_secs();
-            let live = store::object_get(tx, &a, &c, &n, now).map_err(sql)?;
-            let versions = versions_of(&ct.meta);
-            let deleted = match (versions, live) {
-                (None, None) => {
-                    // An expired row is gone for the client; reap it now.
-                    store::object_remove(tx, &a, &c, &n).map_err(sql)?;
-                    Err(not_found())
-                }
-                (None, Some(_)) => {
-                    store::object_remove(tx, &a, &c, &n).map_err(sql)?;
-                    Ok(())
-                }
-                (Some((archive, true)), live) => {
-                    let old = store::object_detach(tx, &a, &c, &n).map_err(sql)?;
-                    match (old, live) {
-                        (Some(old), Some(_)) => archive_tx(tx, &a, &archive, old),
-                        (Some(old), None) => {
-                            if let Some(b) = &old.blob {
-                                store::reap_push(tx, b).map_err(sql)?;
-                            }
-                            Err(not_found())
-                        }
-                        _ => Err(not_found()),
-                    }
-                }
-                (Some((archive, false)), live) => {
-                    store::object_remove(tx, &a, &c, &n).map_err(sql)?;
-                    let q = ListQuery {
-                        limit: 1,
-                        prefix: Some(version_prefix(&n)),
-                        reverse: true,
-                        ..Default::default()
-                    };
-                    let newest = store::object_list(tx, &a, &archive, &q, now).map_err(sql)?;
-                    let restored = match newest.into_iter().next() {
-                        Some(Entry::Item(v)) => {
-                            store::object_detach(tx, &a, &archive, &v.name).map_err(sql)?;
-                            store::object_insert(
-                                tx,
-                                &Object {
-                                    container: c.clone(),
-                                    name: n.clone(),
-                                    ..v
-                                },
-                            )
-                            .map_err(sql)?;
-                            true
-                        }
-                        _ => false,
-                    };
-                    if live.is_some() || restored {
-                        Ok(())
-                    } else {
-                        Err(not_found())
-                    }
-                }
-            };
-            // A syncing container remembers the delete so container sync passes it on.
-            if deleted.is_ok() && sync::syncs(&ct.meta) {
-                store::tombstone_put(tx, &a, &c, &n, model::now_ts()).map_err(sql)?;
-            }
-            deleted
-        })
-        .await?;
+        self.write(move |tx| object_delete_tx(tx, &a, &c, &n))
+            .await?;
         self.reap().await;
         Ok(())
     }

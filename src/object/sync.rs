@@ -131,24 +131,47 @@ impl ObjectService {
         meta: &Meta,
         points: &mut HashMap<(String, String), SyncPoint>,
     ) -> ApiResult<usize> {
+        let Some((to_account, to_container)) = self.sync_target(meta).await? else {
+            return Ok(0);
+        };
+        let to = (to_account.as_str(), to_container.as_str());
+        let point = points
+            .entry((account.to_owned(), name.to_owned()))
+            .or_default();
+        let copied = self.sync_copies(account, name, to, point).await?;
+        Ok(copied + self.sync_deletes(account, name, to, point).await?)
+    }
+
+    /// The container a syncing container's metadata names, when it exists and
+    /// holds the same key (Swift's realm check).
+    async fn sync_target(&self, meta: &Meta) -> ApiResult<Option<(String, String)>> {
         let (Some(to), Some(key)) = (
             meta.get("x-container-sync-to").filter(|v| !v.is_empty()),
             meta.get("x-container-sync-key").filter(|v| !v.is_empty()),
         ) else {
-            return Ok(0);
+            return Ok(None);
         };
         let Ok((to_account, to_container)) = parse_sync_to(to) else {
-            return Ok(0);
+            return Ok(None);
         };
         let Some(target) = self.container_find(&to_account, &to_container).await? else {
-            return Ok(0);
+            return Ok(None);
         };
-        // The receiving container must hold the same key (Swift's realm check).
         if target.meta.get("x-container-sync-key") != Some(key) {
-            return Ok(0);
+            return Ok(None);
         }
-        let point_key = (account.to_owned(), name.to_owned());
-        let point = points.get(&point_key).copied().unwrap_or_default();
+        Ok(Some((to_account, to_container)))
+    }
+
+    /// Copies the objects written since the point to the target, when the copy
+    /// there is missing or older and different; moves the point on.
+    async fn sync_copies(
+        &self,
+        account: &str,
+        name: &str,
+        (to_account, to_container): (&str, &str),
+        point: &mut SyncPoint,
+    ) -> ApiResult<usize> {
         let since = point.objects;
         let (a, c) = (account.to_owned(), name.to_owned());
         let objects = self
@@ -157,54 +180,73 @@ impl ObjectService {
         let mut copied = 0;
         for o in objects {
             let ts = o.ts;
-            let there = self
-                .object_find(&to_account, &to_container, &o.name)
-                .await?;
+            let there = self.object_find(to_account, to_container, &o.name).await?;
             if there.is_none_or(|t| t.etag != o.etag && t.ts < o.ts) {
-                let body = self.object_body(o.clone()).await?;
-                let input = PutInput {
-                    content_type: o.content_type.clone(),
-                    meta: o.meta.clone(),
-                    delete_at: o.delete_at,
-                    dlo_manifest: None,
-                    etag: None,
-                    content_length: Some(body.size),
-                    if_none_match_star: false,
-                };
-                let stream = self.stream(body.pieces);
-                self.object_put_at(&to_account, &to_container, &o.name, input, stream, Some(ts))
-                    .await?;
+                self.sync_object_copy(to_account, to_container, o).await?;
                 copied += 1;
             }
             // The point stays a few seconds behind the clock: a PUT whose timestamp
             // was taken just before another's but committed after this pass is still
             // seen by the next one.
             let settled = model::now_ts() - SETTLE_SECS;
-            points.entry(point_key.clone()).or_default().objects = ts.min(settled).max(since);
+            point.objects = ts.min(settled).max(since);
         }
-        let (a, c, since) = (account.to_owned(), name.to_owned(), point.deletes);
+        Ok(copied)
+    }
+
+    /// Writes one object's whole content into the target with its own timestamp.
+    async fn sync_object_copy(
+        &self,
+        to_account: &str,
+        to_container: &str,
+        o: model::Object,
+    ) -> ApiResult<()> {
+        let ts = o.ts;
+        let body = self.object_body(o.clone()).await?;
+        let input = PutInput {
+            content_type: o.content_type.clone(),
+            meta: o.meta.clone(),
+            delete_at: o.delete_at,
+            dlo_manifest: None,
+            etag: None,
+            content_length: Some(body.size),
+            if_none_match_star: false,
+        };
+        let stream = self.stream(body.pieces);
+        self.object_put_at(to_account, to_container, &o.name, input, stream, Some(ts))
+            .await?;
+        Ok(())
+    }
+
+    /// Passes the deletes since the point on to the target, where its copy is
+    /// older than the delete; moves the point on.
+    async fn sync_deletes(
+        &self,
+        account: &str,
+        name: &str,
+        (to_account, to_container): (&str, &str),
+        point: &mut SyncPoint,
+    ) -> ApiResult<usize> {
+        let since = point.deletes;
+        let (a, c) = (account.to_owned(), name.to_owned());
         let deletes = self
             .read(move |db| store::tombstones_since(db, &a, &c, since, BATCH).map_err(sql))
             .await?;
+        let mut deleted = 0;
         for (object, ts) in deletes {
-            let there = self
-                .object_find(&to_account, &to_container, &object)
-                .await?;
+            let there = self.object_find(to_account, to_container, &object).await?;
             if there.is_some_and(|t| t.ts < ts) {
-                match self
-                    .object_delete(&to_account, &to_container, &object)
-                    .await
-                {
-                    Ok(()) => copied += 1,
+                match self.object_delete(to_account, to_container, &object).await {
+                    Ok(()) => deleted += 1,
                     // Deleted there meanwhile: nothing left to pass on.
                     Err(ApiError::Missing(_)) => {}
                     Err(e) => return Err(e),
                 }
             }
             let settled = model::now_ts() - SETTLE_SECS;
-            points.entry(point_key.clone()).or_default().deletes = ts.min(settled).max(since);
+            point.deletes = ts.min(settled).max(since);
         }
-        Ok(copied)
+        Ok(deleted)
     }
 
     /// The sync loop, for the daemon's lifetime.

@@ -320,6 +320,7 @@ fn list_concat(arg: &Value, unique: bool) -> ApiResult<Value> {
     Ok(Value::Array(out))
 }
 
+/// `make_url`: a URL from its parts, each optional.
 fn make_url(arg: &Value) -> ApiResult<Value> {
     let Value::Object(m) = arg else {
         return Err(bad("make_url", "must be a map"));
@@ -335,6 +336,59 @@ fn make_url(arg: &Value) -> ApiResult<Value> {
         Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
     };
+    let mut url = String::new();
+    let scheme = text("scheme");
+    if !scheme.is_empty() {
+        url.push_str(&scheme);
+        url.push_str("://");
+    }
+    url.push_str(&url_authority(
+        &text("username"),
+        &text("password"),
+        &text("host"),
+        &text("port"),
+    ));
+    let path = text("path");
+    if !path.starts_with('/') {
+        url.push('/');
+    }
+    url.push_str(&path);
+    if let Some(Value::Object(q)) = m.get("query") {
+        url.push_str(&url_query(q));
+    }
+    let frag = text("fragment");
+    if !frag.is_empty() {
+        url.push('#');
+        url.push_str(&frag);
+    }
+    Ok(Value::String(url))
+}
+
+/// `user:password@host:port`, an IPv6 host in brackets.
+fn url_authority(user: &str, password: &str, host: &str, port: &str) -> String {
+    let mut out = String::new();
+    if !user.is_empty() {
+        out.push_str(user);
+        if !password.is_empty() {
+            out.push(':');
+            out.push_str(password);
+        }
+        out.push('@');
+    }
+    if host.contains(':') && !host.starts_with('[') {
+        out.push_str(&format!("[{host}]"));
+    } else {
+        out.push_str(host);
+    }
+    if !port.is_empty() {
+        out.push(':');
+        out.push_str(port);
+    }
+    out
+}
+
+/// `?k=v&...` in key order, each part percent-encoded; empty for no parameters.
+fn url_query(q: &serde_json::Map<String, Value>) -> String {
     use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
     const Q: &AsciiSet = &CONTROLS
         .add(b' ')
@@ -343,62 +397,23 @@ fn make_url(arg: &Value) -> ApiResult<Value> {
         .add(b'#')
         .add(b'+')
         .add(b'%');
-    let mut url = String::new();
-    let scheme = text("scheme");
-    if !scheme.is_empty() {
-        url.push_str(&scheme);
-        url.push_str("://");
-    }
-    let user = text("username");
-    if !user.is_empty() {
-        url.push_str(&user);
-        let pw = text("password");
-        if !pw.is_empty() {
-            url.push(':');
-            url.push_str(&pw);
-        }
-        url.push('@');
-    }
-    let host = text("host");
-    if host.contains(':') && !host.starts_with('[') {
-        url.push_str(&format!("[{host}]"));
+    let sorted: BTreeMap<&String, &Value> = q.iter().collect();
+    let parts: Vec<String> = sorted
+        .into_iter()
+        .map(|(k, v)| {
+            let v = v.as_str().map(str::to_owned).unwrap_or(v.to_string());
+            format!(
+                "{}={}",
+                utf8_percent_encode(k, Q),
+                utf8_percent_encode(&v, Q)
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
     } else {
-        url.push_str(&host);
+        format!("?{}", parts.join("&"))
     }
-    let port = text("port");
-    if !port.is_empty() {
-        url.push(':');
-        url.push_str(&port);
-    }
-    let path = text("path");
-    if !path.starts_with('/') {
-        url.push('/');
-    }
-    url.push_str(&path);
-    if let Some(Value::Object(q)) = m.get("query") {
-        let sorted: BTreeMap<&String, &Value> = q.iter().collect();
-        let parts: Vec<String> = sorted
-            .into_iter()
-            .map(|(k, v)| {
-                let v = v.as_str().map(str::to_owned).unwrap_or(v.to_string());
-                format!(
-                    "{}={}",
-                    utf8_percent_encode(k, Q),
-                    utf8_percent_encode(&v, Q)
-                )
-            })
-            .collect();
-        if !parts.is_empty() {
-            url.push('?');
-            url.push_str(&parts.join("&"));
-        }
-    }
-    let frag = text("fragment");
-    if !frag.is_empty() {
-        url.push('#');
-        url.push_str(&frag);
-    }
-    Ok(Value::String(url))
 }
 
 fn digest(arg: &Value) -> ApiResult<Value> {

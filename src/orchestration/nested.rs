@@ -98,63 +98,68 @@ pub(crate) fn child_of(
 ) -> ApiResult<(Value, Map<String, Value>)> {
     match n {
         Nested::Template(t) => Ok((t.clone(), props.clone())),
-        Nested::Stack => {
-            let t = match props.get("template") {
-                Some(Value::String(text)) => template::parse_text(text)?,
-                Some(v @ Value::Object(_)) => v.clone(),
-                _ => {
-                    return Err(ApiError::bad_request(
-                        "Property error: properties.template: Property template not assigned",
-                    ));
-                }
-            };
-            let params = match props.get("parameters") {
-                Some(Value::Object(p)) => p.clone(),
-                _ => Map::new(),
-            };
-            Ok((t, params))
-        }
-        Nested::Group => {
-            let count = match props.get("count") {
-                None | Some(Value::Null) => 1,
-                Some(v) => v
-                    .as_u64()
-                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "Property error: properties.count: Value '{v}' is not an integer"
-                        ))
-                    })?,
-            };
-            let Some(Value::Object(def)) = props.get("resource_def") else {
-                return Err(ApiError::bad_request(
-                    "Property error: properties.resource_def: Property resource_def not assigned",
-                ));
-            };
-            let kind = def.get("type").and_then(Value::as_str).ok_or_else(|| {
-                ApiError::bad_request(
-                    "Property error: properties.resource_def: Property type not assigned",
-                )
-            })?;
-            let var = props
-                .get("index_var")
-                .and_then(Value::as_str)
-                .unwrap_or("%index%");
-            let mut members = Map::new();
-            for i in 0..count as usize {
-                let mut m = Map::new();
-                m.insert("type".into(), Value::String(kind.to_owned()));
-                if let Some(p) = def.get("properties").filter(|p| !p.is_null()) {
-                    m.insert("properties".into(), with_index(p, var, i));
-                }
-                members.insert(i.to_string(), Value::Object(m));
-            }
-            Ok((
-                json!({"heat_template_version": "2018-08-31", "resources": members}),
-                Map::new(),
-            ))
-        }
+        Nested::Stack => stack_child(props),
+        Nested::Group => group_child(props),
     }
+}
+
+/// `OS::Heat::Stack`: the template given inline (text or map) and its parameters.
+fn stack_child(props: &Map<String, Value>) -> ApiResult<(Value, Map<String, Value>)> {
+    let t = match props.get("template") {
+        Some(Value::String(text)) => template::parse_text(text)?,
+        Some(v @ Value::Object(_)) => v.clone(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "Property error: properties.template: Property template not assigned",
+            ));
+        }
+    };
+    let params = match props.get("parameters") {
+        Some(Value::Object(p)) => p.clone(),
+        _ => Map::new(),
+    };
+    Ok((t, params))
+}
+
+/// `OS::Heat::ResourceGroup`: a template of `count` copies of `resource_def`,
+/// named `0`, `1`, ..., each with its index put in for `index_var`.
+fn group_child(props: &Map<String, Value>) -> ApiResult<(Value, Map<String, Value>)> {
+    let count = match props.get("count") {
+        None | Some(Value::Null) => 1,
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Property error: properties.count: Value '{v}' is not an integer"
+                ))
+            })?,
+    };
+    let Some(Value::Object(def)) = props.get("resource_def") else {
+        return Err(ApiError::bad_request(
+            "Property error: properties.resource_def: Property resource_def not assigned",
+        ));
+    };
+    let kind = def.get("type").and_then(Value::as_str).ok_or_else(|| {
+        ApiError::bad_request("Property error: properties.resource_def: Property type not assigned")
+    })?;
+    let var = props
+        .get("index_var")
+        .and_then(Value::as_str)
+        .unwrap_or("%index%");
+    let mut members = Map::new();
+    for i in 0..count as usize {
+        let mut m = Map::new();
+        m.insert("type".into(), Value::String(kind.to_owned()));
+        if let Some(p) = def.get("properties").filter(|p| !p.is_null()) {
+            m.insert("properties".into(), with_index(p, var, i));
+        }
+        members.insert(i.to_string(), Value::Object(m));
+    }
+    Ok((
+        json!({"heat_template_version": "2018-08-31", "resources": members}),
+        Map::new(),
+    ))
 }
 
 /// Checks a resource definition, following template resources and group
@@ -172,35 +177,15 @@ pub(crate) fn check_resource(
             "Recursion depth exceeds {MAX_DEPTH}."
         )));
     }
-    let prop_keys = || {
-        props
-            .as_object()
-            .map(|m| m.keys().cloned().collect::<Vec<_>>())
-            .unwrap_or_default()
-    };
     match nested_of(files, registry, kind)? {
         None => resources::check_definition(name, kind, props),
         Some(Nested::Template(raw)) => {
             let t = Template::parse(raw)?;
-            if let Some(k) = prop_keys()
-                .into_iter()
-                .find(|k| !t.parameters.contains_key(k))
-            {
-                return Err(ApiError::bad_request(format!(
-                    "Property error: resources.{name}.properties: Unknown Property {k}"
-                )));
-            }
+            check_known_properties(name, props, |k| t.parameters.contains_key(k))?;
             check_template(files, registry, &t, depth + 1)
         }
         Some(Nested::Group) => {
-            if let Some(k) = prop_keys()
-                .into_iter()
-                .find(|k| !GROUP_PROPS.contains(&k.as_str()))
-            {
-                return Err(ApiError::bad_request(format!(
-                    "Property error: resources.{name}.properties: Unknown Property {k}"
-                )));
-            }
+            check_known_properties(name, props, |k| GROUP_PROPS.contains(&k))?;
             if let Some(Value::Object(def)) = props.get("resource_def")
                 && let Some(Value::String(k)) = def.get("type")
             {
@@ -211,17 +196,24 @@ pub(crate) fn check_resource(
             }
             Ok(())
         }
-        Some(Nested::Stack) => {
-            if let Some(k) = prop_keys()
-                .into_iter()
-                .find(|k| !STACK_PROPS.contains(&k.as_str()))
-            {
-                return Err(ApiError::bad_request(format!(
-                    "Property error: resources.{name}.properties: Unknown Property {k}"
-                )));
-            }
-            Ok(())
-        }
+        Some(Nested::Stack) => check_known_properties(name, props, |k| STACK_PROPS.contains(&k)),
+    }
+}
+
+/// Heat's 400 for the first property the nested type does not know.
+fn check_known_properties(
+    name: &str,
+    props: &Value,
+    known: impl Fn(&str) -> bool,
+) -> ApiResult<()> {
+    let unknown = props
+        .as_object()
+        .and_then(|m| m.keys().find(|k| !known(k.as_str())));
+    match unknown {
+        Some(k) => Err(ApiError::bad_request(format!(
+            "Property error: resources.{name}.properties: Unknown Property {k}"
+        ))),
+        None => Ok(()),
     }
 }
 

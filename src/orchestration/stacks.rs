@@ -181,6 +181,28 @@ pub(crate) fn init_rows(stack: &Stack, live: &Template) -> ApiResult<Vec<Resourc
 
 /// The parameter values of a request: the environment's `parameter_defaults`,
 /// then its `parameters`, then the request's own, later ones winning.
+/// The parameters an update gives: on a patch the stack's current values (for
+/// parameters the template still has) under the request's.
+fn update_parameters(
+    stack: &Stack,
+    t: &Template,
+    req: &StackCreate,
+    patch: bool,
+) -> ApiResult<Map<String, Value>> {
+    let mut given = Map::new();
+    if patch {
+        given.extend(
+            stack
+                .parameters
+                .iter()
+                .filter(|(k, _)| t.parameters.contains_key(*k))
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+    }
+    given.extend(given_parameters(req)?);
+    Ok(given)
+}
+
 pub(super) fn given_parameters(req: &StackCreate) -> ApiResult<Map<String, Value>> {
     let env = environment_of(req)?;
     let mut out = Map::new();
@@ -431,18 +453,7 @@ impl OrchestrationService {
         } else {
             (files_of(&req)?, registry_of(&req)?)
         };
-        let mut given = Map::new();
-        if patch {
-            given.extend(
-                stack
-                    .parameters
-                    .iter()
-                    .filter(|(k, _)| t.parameters.contains_key(*k))
-                    .map(|(k, v)| (k.clone(), v.clone())),
-            );
-        }
-        given.extend(given_parameters(&req)?);
-        let parameters = t.resolve_parameters(&given)?;
+        let parameters = t.resolve_parameters(&update_parameters(&stack, &t, &req, patch)?)?;
         let timeout = timeout_of(&req.timeout_mins)?.or(stack.timeout_mins);
         let ev = engine::event(&stack, None, UPDATE, IN_PROGRESS, "Stack UPDATE started");
         let (id, raw) = (stack.id.clone(), t.raw.clone());
@@ -589,6 +600,21 @@ pub(crate) struct MarkUnhealthy {
     pub resource_status_reason: Option<String>,
 }
 
+/// `mark_unhealthy`, required: a boolean or its string form.
+fn mark_unhealthy_flag(v: Option<&Value>) -> ApiResult<bool> {
+    match v {
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(true),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(false),
+        None => Err(ApiError::bad_request(
+            "Missing required parameter in request body: mark_unhealthy",
+        )),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "Unrecognized value '{other}' for 'mark_unhealthy', acceptable values are: true, false"
+        ))),
+    }
+}
+
 /// The wait condition handle type, the one resource type here that takes signals.
 pub(super) const HANDLE: &str = "OS::Heat::WaitConditionHandle";
 
@@ -604,21 +630,7 @@ impl OrchestrationService {
         body: MarkUnhealthy,
     ) -> ApiResult<()> {
         may_change(ctx, &stack.project_id)?;
-        let mark = match &body.mark_unhealthy {
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
-            None => {
-                return Err(ApiError::bad_request(
-                    "Missing required parameter in request body: mark_unhealthy",
-                ));
-            }
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "Unrecognized value '{other}' for 'mark_unhealthy', acceptable values are: true, false"
-                )));
-            }
-        };
+        let mark = mark_unhealthy_flag(body.mark_unhealthy.as_ref())?;
         let lock = self.lock_of(&stack.id);
         let Ok(_held) = lock.try_lock() else {
             return Err(ApiError::Conflict(format!(

@@ -487,27 +487,26 @@ impl Template {
 /// Pseudo parameters every stack has.
 pub(crate) const PSEUDO: &[&str] = &["OS::stack_name", "OS::stack_id", "OS::project_id"];
 
-fn parse_param(name: &str, p: &Value) -> ApiResult<ParamDef> {
-    let Value::Object(m) = p else {
-        return Err(invalid(format!("Parameter {name} must be a map.")));
-    };
-    let kind = match as_str_field(m, "type", name)? {
-        Some("string") => ParamType::String,
-        Some("number") => ParamType::Number,
-        Some("boolean") => ParamType::Boolean,
-        Some("json") => ParamType::Json,
-        Some("comma_delimited_list") => ParamType::CommaDelimitedList,
-        Some(other) => {
-            return Err(invalid(format!(
-                "Invalid type ({other}) for parameter {name}"
-            )));
-        }
-        None => {
-            return Err(invalid(format!(
-                "Missing parameter type for parameter: {name}"
-            )));
-        }
-    };
+/// A parameter's `type`, which it must have.
+fn param_type(m: &Map<String, Value>, name: &str) -> ApiResult<ParamType> {
+    match as_str_field(m, "type", name)? {
+        Some("string") => Ok(ParamType::String),
+        Some("number") => Ok(ParamType::Number),
+        Some("boolean") => Ok(ParamType::Boolean),
+        Some("json") => Ok(ParamType::Json),
+        Some("comma_delimited_list") => Ok(ParamType::CommaDelimitedList),
+        Some(other) => Err(invalid(format!(
+            "Invalid type ({other}) for parameter {name}"
+        ))),
+        None => Err(invalid(format!(
+            "Missing parameter type for parameter: {name}"
+        ))),
+    }
+}
+
+/// A parameter's `constraints`: a list of maps, each naming a known constraint,
+/// any `allowed_pattern` a valid regular expression.
+fn param_constraints(m: &Map<String, Value>, name: &str) -> ApiResult<Vec<Value>> {
     let constraints = match m.get("constraints") {
         None | Some(Value::Null) => vec![],
         Some(Value::Array(cs)) => cs.clone(),
@@ -544,6 +543,15 @@ fn parse_param(name: &str, p: &Value) -> ApiResult<ParamDef> {
             )));
         }
     }
+    Ok(constraints)
+}
+
+fn parse_param(name: &str, p: &Value) -> ApiResult<ParamDef> {
+    let Value::Object(m) = p else {
+        return Err(invalid(format!("Parameter {name} must be a map.")));
+    };
+    let kind = param_type(m, name)?;
+    let constraints = param_constraints(m, name)?;
     let def = ParamDef {
         kind,
         default: m.get("default").filter(|v| !v.is_null()).cloned(),
@@ -726,76 +734,108 @@ pub(crate) fn check_constraints(name: &str, def: &ParamDef, v: &Value) -> ApiRes
     for c in &def.constraints {
         let Value::Object(cm) = c else { continue };
         let desc = cm.get("description").and_then(Value::as_str);
-        let fail = |default: String| {
+        check_constraint(cm, v).map_err(|default| {
             invalid(format!(
                 "Parameter '{name}' is invalid: {}",
                 desc.map(str::to_owned).unwrap_or(default)
             ))
-        };
-        if let Some(Value::Object(r)) = cm.get("range") {
-            let x = v.as_f64().unwrap_or(f64::NAN);
-            let (min, max) = (num(r.get("min")), num(r.get("max")));
-            if x.is_nan() || min.is_some_and(|m| x < m) || max.is_some_and(|m| x > m) {
-                return Err(fail(format!(
-                    "{v} is out of range (min: {}, max: {})",
-                    min.map(|m| m.to_string()).unwrap_or("None".into()),
-                    max.map(|m| m.to_string()).unwrap_or("None".into())
-                )));
-            }
-        }
-        if let Some(Value::Object(r)) = cm.get("length") {
-            let len = match v {
-                Value::String(s) => s.chars().count(),
-                Value::Array(a) => a.len(),
-                Value::Object(o) => o.len(),
-                _ => 0,
-            } as f64;
-            let (min, max) = (num(r.get("min")), num(r.get("max")));
-            if min.is_some_and(|m| len < m) || max.is_some_and(|m| len > m) {
-                return Err(fail(format!(
-                    "length ({len}) is out of range (min: {}, max: {})",
-                    min.map(|m| m.to_string()).unwrap_or("None".into()),
-                    max.map(|m| m.to_string()).unwrap_or("None".into())
-                )));
-            }
-        }
-        if let Some(Value::Array(allowed)) = cm.get("allowed_values") {
-            let items: Vec<&Value> = match v {
-                Value::Array(a) => a.iter().collect(),
-                other => vec![other],
-            };
-            let ok = items.iter().all(|x| {
-                allowed.iter().any(|a| {
-                    a == *x
-                        || (a.as_f64().is_some() && a.as_f64() == x.as_f64())
-                        || a.as_str().zip(x.as_str()).is_some_and(|(p, q)| p == q)
-                        || (a.is_number() && x.as_str().is_some_and(|s| *a.to_string() == *s))
-                })
-            });
-            if !ok {
-                let list: Vec<String> = allowed
-                    .iter()
-                    .map(|a| match a {
-                        Value::String(s) => format!("'{s}'"),
-                        o => o.to_string(),
-                    })
-                    .collect();
-                return Err(fail(format!(
-                    "\"{}\" is not an allowed value [{}]",
-                    v.as_str().map(str::to_owned).unwrap_or(v.to_string()),
-                    list.join(", ")
-                )));
-            }
-        }
-        if let Some(Value::String(p)) = cm.get("allowed_pattern") {
-            let re = regex::Regex::new(&format!("^(?:{p})$"))
-                .map_err(|_| fail(format!("invalid pattern {p}")))?;
-            if let Some(s) = v.as_str()
-                && !re.is_match(s)
-            {
-                return Err(fail(format!("\"{s}\" does not match pattern \"{p}\"")));
-            }
-        }
+        })?;
+    }
+    Ok(())
+}
+
+/// One constraint's checks, in Heat's order; on failure Heat's own message,
+/// which the constraint's description replaces.
+fn check_constraint(cm: &Map<String, Value>, v: &Value) -> Result<(), String> {
+    if let Some(Value::Object(r)) = cm.get("range") {
+        check_range(r, v)?;
+    }
+    if let Some(Value::Object(r)) = cm.get("length") {
+        check_length(r, v)?;
+    }
+    if let Some(Value::Array(allowed)) = cm.get("allowed_values") {
+        check_allowed_values(allowed, v)?;
+    }
+    if let Some(Value::String(p)) = cm.get("allowed_pattern") {
+        check_allowed_pattern(p, v)?;
+    }
+    Ok(())
+}
+
+/// `(min: 1, max: None)`, as Heat writes a range's bounds.
+fn bounds_text(min: Option<f64>, max: Option<f64>) -> String {
+    format!(
+        "(min: {}, max: {})",
+        min.map(|m| m.to_string()).unwrap_or("None".into()),
+        max.map(|m| m.to_string()).unwrap_or("None".into())
+    )
+}
+
+fn check_range(r: &Map<String, Value>, v: &Value) -> Result<(), String> {
+    let x = v.as_f64().unwrap_or(f64::NAN);
+    let (min, max) = (num(r.get("min")), num(r.get("max")));
+    if x.is_nan() || min.is_some_and(|m| x < m) || max.is_some_and(|m| x > m) {
+        return Err(format!("{v} is out of range {}", bounds_text(min, max)));
+    }
+    Ok(())
+}
+
+fn check_length(r: &Map<String, Value>, v: &Value) -> Result<(), String> {
+    let len = match v {
+        Value::String(s) => s.chars().count(),
+        Value::Array(a) => a.len(),
+        Value::Object(o) => o.len(),
+        _ => 0,
+    } as f64;
+    let (min, max) = (num(r.get("min")), num(r.get("max")));
+    if min.is_some_and(|m| len < m) || max.is_some_and(|m| len > m) {
+        return Err(format!(
+            "length ({len}) is out of range {}",
+            bounds_text(min, max)
+        ));
+    }
+    Ok(())
+}
+
+/// Every item of a list (or the one value) must be allowed; numbers match
+/// their string forms, as Heat compares them.
+fn check_allowed_values(allowed: &[Value], v: &Value) -> Result<(), String> {
+    let items: Vec<&Value> = match v {
+        Value::Array(a) => a.iter().collect(),
+        other => vec![other],
+    };
+    let ok = items.iter().all(|x| {
+        allowed.iter().any(|a| {
+            a == *x
+                || (a.as_f64().is_some() && a.as_f64() == x.as_f64())
+                || a.as_str().zip(x.as_str()).is_some_and(|(p, q)| p == q)
+                || (a.is_number() && x.as_str().is_some_and(|s| *a.to_string() == *s))
+        })
+    });
+    if ok {
+        return Ok(());
+    }
+    let list: Vec<String> = allowed
+        .iter()
+        .map(|a| match a {
+            Value::String(s) => format!("'{s}'"),
+            o => o.to_string(),
+        })
+        .collect();
+    Err(format!(
+        "\"{}\" is not an allowed value [{}]",
+        v.as_str().map(str::to_owned).unwrap_or(v.to_string()),
+        list.join(", ")
+    ))
+}
+
+fn check_allowed_pattern(p: &str, v: &Value) -> Result<(), String> {
+    let re =
+        regex::Regex::new(&format!("^(?:{p})$")).map_err(|_| format!("invalid pattern {p}"))?;
+    if let Some(s) = v.as_str()
+        && !re.is_match(s)
+    {
+        return Err(format!("\"{s}\" does not match pattern \"{p}\""));
     }
     Ok(())
 }
@@ -830,40 +870,14 @@ pub(crate) fn resolve(v: &Value, scope: &dyn Scope) -> ApiResult<Value> {
                     let r = arg
                         .as_str()
                         .ok_or_else(|| bad_fn(k, "must be a resource name"))?;
-                    Ok(scope
-                        .resource_id(r)
-                        .map(Value::String)
-                        .unwrap_or(Value::Null))
+                    Ok(scope.resource_id(r).map_or(Value::Null, Value::String))
                 }
                 "get_attr" => get_attr(arg, scope),
                 "str_replace" => str_replace(&resolve(arg, scope)?, Strict::No),
                 "str_replace_strict" => str_replace(&resolve(arg, scope)?, Strict::Keys),
                 "str_replace_vstrict" => str_replace(&resolve(arg, scope)?, Strict::Values),
                 "list_join" => list_join(&resolve(arg, scope)?),
-                "if" => {
-                    let Value::Array(a) = arg else {
-                        return Err(bad_fn(
-                            "if",
-                            "must be a list [condition, if-true, if-false]",
-                        ));
-                    };
-                    let [c, yes, no] = a.as_slice() else {
-                        return Err(bad_fn(
-                            "if",
-                            "must be a list [condition, if-true, if-false]",
-                        ));
-                    };
-                    let c = match c {
-                        // A condition by name (the conditions section, applied
-                        // before a run, leaves none of these; a bare resolve
-                        // treats the name as unknown).
-                        Value::String(n) => {
-                            return Err(invalid(format!("Invalid condition \"{n}\"")));
-                        }
-                        other => truth(&resolve(other, scope)?),
-                    };
-                    resolve(if c { yes } else { no }, scope)
-                }
+                "if" => resolve_if(arg, scope),
                 "equals" | "not" | "and" | "or" | "contains" => {
                     functions::call(k, &resolve(arg, scope)?)
                 }
@@ -871,20 +885,46 @@ pub(crate) fn resolve(v: &Value, scope: &dyn Scope) -> ApiResult<Value> {
                 | "list_concat_unique" | "make_url" | "digest" => {
                     functions::call(k, &resolve(arg, scope)?)
                 }
-                _ => Ok(Value::Object(
-                    m.iter()
-                        .map(|(k, x)| Ok((k.clone(), resolve(x, scope)?)))
-                        .collect::<ApiResult<_>>()?,
-                )),
+                _ => resolve_map(m, scope),
             }
         }
-        Value::Object(m) => Ok(Value::Object(
-            m.iter()
-                .map(|(k, x)| Ok((k.clone(), resolve(x, scope)?)))
-                .collect::<ApiResult<_>>()?,
-        )),
+        Value::Object(m) => resolve_map(m, scope),
         other => Ok(other.clone()),
     }
+}
+
+/// A plain map: each value resolved.
+fn resolve_map(m: &Map<String, Value>, scope: &dyn Scope) -> ApiResult<Value> {
+    Ok(Value::Object(
+        m.iter()
+            .map(|(k, x)| Ok((k.clone(), resolve(x, scope)?)))
+            .collect::<ApiResult<_>>()?,
+    ))
+}
+
+/// `if: [condition, if-true, if-false]`: only the chosen branch is resolved.
+fn resolve_if(arg: &Value, scope: &dyn Scope) -> ApiResult<Value> {
+    let Value::Array(a) = arg else {
+        return Err(bad_fn(
+            "if",
+            "must be a list [condition, if-true, if-false]",
+        ));
+    };
+    let [c, yes, no] = a.as_slice() else {
+        return Err(bad_fn(
+            "if",
+            "must be a list [condition, if-true, if-false]",
+        ));
+    };
+    let c = match c {
+        // A condition by name (the conditions section, applied before a run,
+        // leaves none of these; a bare resolve treats the name as unknown).
+        Value::String(n) => {
+            return Err(invalid(format!("Invalid condition \"{n}\"")));
+        }
+        other => truth(&resolve(other, scope)?),
+    };
+    resolve(if c { yes } else { no }, scope)
 }
 
 /// Follows a path of keys and indexes into a value.

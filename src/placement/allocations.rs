@@ -177,26 +177,7 @@ fn write_allocations(tx: &Transaction, requests: &[ConsumerAllocations]) -> ApiR
     for r in requests {
         let existing = store::consumer_get(tx, &r.consumer)?;
         if let Some(expected) = r.consumer_generation {
-            match (&existing, expected) {
-                (Some(k), Some(g)) if k.generation == g => {}
-                (None, None) => {}
-                (Some(k), got) => {
-                    return Err(ApiError::conflict_typed(
-                        codes::CONCURRENT_UPDATE,
-                        format!(
-                            "consumer generation conflict - expected {} but got {}",
-                            k.generation,
-                            got.map_or("None".to_owned(), |g| g.to_string())
-                        ),
-                    ));
-                }
-                (None, Some(g)) => {
-                    return Err(ApiError::conflict_typed(
-                        codes::CONCURRENT_UPDATE,
-                        format!("consumer generation conflict - expected null but got {g}"),
-                    ));
-                }
-            }
+            check_consumer_generation(existing.as_ref(), expected)?;
         }
         for (p, _, _) in store::consumer_allocations(tx, &r.consumer)? {
             touched.insert(p);
@@ -210,40 +191,76 @@ fn write_allocations(tx: &Transaction, requests: &[ConsumerAllocations]) -> ApiR
         }
         store::consumer_save(tx, &r.consumer, &r.project_id, &r.user_id)?;
         for (provider, resources) in &r.allocations {
-            if store::provider_get(tx, provider)?.is_none() {
-                return Err(ApiError::bad_request(format!(
-                    "Allocation for resource provider '{provider}' that does not exist."
-                )));
-            }
-            let inventories = store::inventories(tx, provider)?;
-            for (class, &amount) in resources {
-                if !is_standard_class(class) && !store::custom_class_exists(tx, class)? {
-                    return Err(ApiError::bad_request(format!(
-                        "Unable to allocate inventory: No such resource class {class}."
-                    )));
-                }
-                if amount < 1 {
-                    return Err(ApiError::bad_request(format!(
-                        "JSON does not validate: {amount} is less than the minimum of 1 ({class})"
-                    )));
-                }
-                let inv = inventories
-                    .iter()
-                    .find(|i| &i.resource_class == class)
-                    .ok_or_else(|| {
-                        ApiError::Conflict(format!(
-                            "Unable to allocate inventory: Inventory for '{class}' on resource \
-                             provider '{provider}' invalid."
-                        ))
-                    })?;
-                check_amount(tx, provider, inv, amount)?;
-                store::allocation_insert(tx, &r.consumer, provider, class, amount)?;
-            }
+            allocate_on_provider(tx, &r.consumer, provider, resources)?;
             touched.insert(provider.clone());
         }
     }
     for p in &touched {
         store::provider_bump(tx, p, None)?;
+    }
+    Ok(())
+}
+
+/// The generation the caller saw must be the consumer's (`None`: it believes
+/// the consumer is new).
+fn check_consumer_generation(
+    existing: Option<&store::Consumer>,
+    expected: Option<i64>,
+) -> ApiResult<()> {
+    match (existing, expected) {
+        (Some(k), Some(g)) if k.generation == g => Ok(()),
+        (None, None) => Ok(()),
+        (Some(k), got) => Err(ApiError::conflict_typed(
+            codes::CONCURRENT_UPDATE,
+            format!(
+                "consumer generation conflict - expected {} but got {}",
+                k.generation,
+                got.map_or("None".to_owned(), |g| g.to_string())
+            ),
+        )),
+        (None, Some(g)) => Err(ApiError::conflict_typed(
+            codes::CONCURRENT_UPDATE,
+            format!("consumer generation conflict - expected null but got {g}"),
+        )),
+    }
+}
+
+/// Inserts a consumer's allocations against one provider, each checked: the
+/// provider and class exist, the amount is positive and fits the inventory.
+fn allocate_on_provider(
+    tx: &Transaction,
+    consumer: &str,
+    provider: &str,
+    resources: &BTreeMap<String, i64>,
+) -> ApiResult<()> {
+    if store::provider_get(tx, provider)?.is_none() {
+        return Err(ApiError::bad_request(format!(
+            "Allocation for resource provider '{provider}' that does not exist."
+        )));
+    }
+    let inventories = store::inventories(tx, provider)?;
+    for (class, &amount) in resources {
+        if !is_standard_class(class) && !store::custom_class_exists(tx, class)? {
+            return Err(ApiError::bad_request(format!(
+                "Unable to allocate inventory: No such resource class {class}."
+            )));
+        }
+        if amount < 1 {
+            return Err(ApiError::bad_request(format!(
+                "JSON does not validate: {amount} is less than the minimum of 1 ({class})"
+            )));
+        }
+        let inv = inventories
+            .iter()
+            .find(|i| &i.resource_class == class)
+            .ok_or_else(|| {
+                ApiError::Conflict(format!(
+                    "Unable to allocate inventory: Inventory for '{class}' on resource \
+                     provider '{provider}' invalid."
+                ))
+            })?;
+        check_amount(tx, provider, inv, amount)?;
+        store::allocation_insert(tx, consumer, provider, class, amount)?;
     }
     Ok(())
 }

@@ -100,6 +100,37 @@ fn check_attachable(v: &Volume, instance: Option<&str>) -> ApiResult<()> {
     }
 }
 
+/// The attachment `POST /attachments` makes: reserved, or attaching with a
+/// connector (whose mountpoint it keeps); mode `rw` unless `ro` is asked.
+fn requested_attachment(
+    v: &Volume,
+    instance: Option<String>,
+    mode: Option<String>,
+    connector: Option<Value>,
+) -> ApiResult<Attachment> {
+    let mode = mode.unwrap_or_else(|| "rw".into());
+    if !matches!(mode.as_str(), "rw" | "ro") {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input received: Invalid attach mode {mode}."
+        )));
+    }
+    let status = if connector.is_some() {
+        "attaching"
+    } else {
+        "reserved"
+    };
+    let mut a = new_attachment(v, instance, None, &mode, status, false);
+    if let Some(m) = connector
+        .as_ref()
+        .and_then(|c| c.get("mountpoint"))
+        .and_then(Value::as_str)
+    {
+        a.mountpoint = Some(m.to_owned());
+    }
+    a.connector = connector;
+    Ok(a)
+}
+
 fn new_attachment(
     v: &Volume,
     instance: Option<String>,
@@ -506,26 +537,7 @@ impl VolumeService {
                 let v = visible_volume(c, &ctx, &volume_id)?;
                 may_change(&ctx, &v.project_id)?;
                 check_attachable(&v, instance.as_deref())?;
-                let mode = mode.unwrap_or_else(|| "rw".into());
-                if !matches!(mode.as_str(), "rw" | "ro") {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid input received: Invalid attach mode {mode}."
-                    )));
-                }
-                let status = if connector.is_some() {
-                    "attaching"
-                } else {
-                    "reserved"
-                };
-                let mut a = new_attachment(&v, instance, None, &mode, status, false);
-                a.connector = connector.clone();
-                if let Some(m) = connector
-                    .as_ref()
-                    .and_then(|c| c.get("mountpoint"))
-                    .and_then(Value::as_str)
-                {
-                    a.mountpoint = Some(m.to_owned());
-                }
+                let a = requested_attachment(&v, instance, mode, connector.clone())?;
                 store::attachment_insert(c, &a).map_err(sql)?;
                 let v2 = store::volume_get(c, &v.id)
                     .map_err(sql)?
@@ -718,19 +730,8 @@ impl VolumeService {
             .find(|a| matches!(a.status.as_str(), "reserved" | "attaching"))
             .cloned();
         match action {
-            "os-reserve" => {
-                check_attachable(v, None)?;
-                let a = new_attachment(v, None, None, "rw", "attaching", false);
-                store::attachment_insert(c, &a).map_err(sql)?;
-                move_volume(c, v, Event::AttachStart)?;
-            }
-            "os-unreserve" => {
-                if let Some(a) = pending {
-                    drop_attachment(c, &a.id, true)?;
-                } else if v.status == VolumeStatus::Attaching {
-                    move_volume(c, v, Event::Unreserve { others: false })?;
-                }
-            }
+            "os-reserve" => legacy_reserve_tx(c, v)?,
+            "os-unreserve" => legacy_unreserve_tx(c, v, pending)?,
             "os-attach" => legacy_attach_tx(c, v, pending, args)?,
             "os-begin_detaching" => {
                 move_volume(c, v, Event::DetachStart)?;
@@ -740,18 +741,7 @@ impl VolumeService {
             }
             "os-detach" => legacy_detach_tx(c, v, args)?,
             "os-initialize_connection" => {
-                let connector = args.get("connector").cloned().filter(Value::is_object);
-                let Some(connector) = connector else {
-                    return Err(ApiError::bad_request(
-                        "Invalid input received: Must specify 'connector'.",
-                    ));
-                };
-                let mut a = pending
-                    .unwrap_or_else(|| new_attachment(v, None, None, "rw", "reserved", false));
-                a.connector = Some(connector);
-                let iscsi = self.export_ensure_tx(c, &v.id)?;
-                let info = self.connection_info(v, &a, iscsi.as_ref());
-                return Ok(Some(json!({"connection_info": info})));
+                return self.initialize_connection_tx(c, v, pending, args).map(Some);
             }
             "os-terminate_connection" => {
                 if !args.get("connector").is_some_and(Value::is_object) {
@@ -768,6 +758,49 @@ impl VolumeService {
         }
         Ok(None)
     }
+
+    /// `os-initialize_connection`: the connection info for the connector, on
+    /// the pending reservation or a new one (not stored: `os-attach` stores it).
+    fn initialize_connection_tx(
+        &self,
+        c: &Connection,
+        v: &Volume,
+        pending: Option<Attachment>,
+        args: &Value,
+    ) -> ApiResult<Value> {
+        let connector = args.get("connector").cloned().filter(Value::is_object);
+        let Some(connector) = connector else {
+            return Err(ApiError::bad_request(
+                "Invalid input received: Must specify 'connector'.",
+            ));
+        };
+        let mut a =
+            pending.unwrap_or_else(|| new_attachment(v, None, None, "rw", "reserved", false));
+        a.connector = Some(connector);
+        let iscsi = self.export_ensure_tx(c, &v.id)?;
+        let info = self.connection_info(v, &a, iscsi.as_ref());
+        Ok(json!({"connection_info": info}))
+    }
+}
+
+/// `os-reserve`: a new attachment, the volume attaching.
+fn legacy_reserve_tx(c: &Connection, v: &Volume) -> ApiResult<()> {
+    check_attachable(v, None)?;
+    let a = new_attachment(v, None, None, "rw", "attaching", false);
+    store::attachment_insert(c, &a).map_err(sql)?;
+    move_volume(c, v, Event::AttachStart)?;
+    Ok(())
+}
+
+/// `os-unreserve`: the pending reservation dropped, or an attaching volume
+/// without one set back.
+fn legacy_unreserve_tx(c: &Connection, v: &Volume, pending: Option<Attachment>) -> ApiResult<()> {
+    if let Some(a) = pending {
+        drop_attachment(c, &a.id, true)?;
+    } else if v.status == VolumeStatus::Attaching {
+        move_volume(c, v, Event::Unreserve { others: false })?;
+    }
+    Ok(())
 }
 
 /// `os-attach`: the pending reservation (or a new attachment) marked attached

@@ -249,6 +249,35 @@ fn restore_volume_new_tx(
     Ok((v.id, name))
 }
 
+/// The backup an imported record makes: the caller's, creating until its task
+/// links the record's data file.
+fn imported_backup(r: Record, project_id: String, user_id: String) -> Backup {
+    Backup {
+        id: r.id,
+        volume_id: r.volume_id,
+        snapshot_id: r.snapshot_id,
+        project_id,
+        user_id,
+        name: r.name,
+        description: r.description,
+        size: r.size,
+        status: BackupStatus::Creating,
+        availability_zone: ZONE.into(),
+        container: r.container,
+        is_incremental: false,
+        parent_id: None,
+        object_count: 0,
+        metadata: r.metadata,
+        volume_meta: r.volume_meta,
+        task: Some(format!("import:{}", r.data)),
+        fail_reason: None,
+        data_timestamp: r.data_timestamp,
+        created_at: store::now(),
+        updated_at: None,
+        has_dependents: false,
+    }
+}
+
 impl VolumeService {
     fn backup_path(&self, id: &str) -> PathBuf {
         self.inner.backup_dir.join(format!("backup-{id}"))
@@ -491,23 +520,10 @@ impl VolumeService {
         Ok(base64::engine::general_purpose::STANDARD.encode(text))
     }
 
-    /// `POST /backups/import_record` (admin): a backup again from an exported
-    /// record, in the caller's project, sharing the record's data file (a hard
-    /// link, so deleting either backup keeps the other's data).
-    pub(crate) async fn backup_import(
-        &self,
-        ctx: &RequestContext,
-        service: String,
-        url: String,
-    ) -> ApiResult<Backup> {
+    /// An exported record decoded and checked: its ids are uuids and its data
+    /// file is in this cloud's backups.
+    fn import_record(&self, url: &str) -> ApiResult<Record> {
         use base64::Engine;
-        ctx.require_admin()?;
-        let project = caller_project(ctx)?;
-        if service != BACKUP_SERVICE {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input received: Unsupported backup service {service}."
-            )));
-        }
         let bad = |why: &str| {
             ApiError::bad_request(format!(
                 "Invalid input received: Invalid backup record: {why}."
@@ -527,6 +543,26 @@ impl VolumeService {
         if !self.inner.backup_dir.join(&r.data).exists() {
             return Err(bad("its data is not in this cloud's backups"));
         }
+        Ok(r)
+    }
+
+    /// `POST /backups/import_record` (admin): a backup again from an exported
+    /// record, in the caller's project, sharing the record's data file (a hard
+    /// link, so deleting either backup keeps the other's data).
+    pub(crate) async fn backup_import(
+        &self,
+        ctx: &RequestContext,
+        service: String,
+        url: String,
+    ) -> ApiResult<Backup> {
+        ctx.require_admin()?;
+        let project = caller_project(ctx)?;
+        if service != BACKUP_SERVICE {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input received: Unsupported backup service {service}."
+            )));
+        }
+        let r = self.import_record(&url)?;
         let user = ctx.user.id.clone();
         let b = self
             .write(move |c| {
@@ -536,31 +572,7 @@ impl VolumeService {
                         r.id
                     )));
                 }
-                let now = store::now();
-                let b = Backup {
-                    id: r.id,
-                    volume_id: r.volume_id,
-                    snapshot_id: r.snapshot_id,
-                    project_id: project,
-                    user_id: user,
-                    name: r.name,
-                    description: r.description,
-                    size: r.size,
-                    status: BackupStatus::Creating,
-                    availability_zone: ZONE.into(),
-                    container: r.container,
-                    is_incremental: false,
-                    parent_id: None,
-                    object_count: 0,
-                    metadata: r.metadata,
-                    volume_meta: r.volume_meta,
-                    task: Some(format!("import:{}", r.data)),
-                    fail_reason: None,
-                    data_timestamp: r.data_timestamp,
-                    created_at: now,
-                    updated_at: None,
-                    has_dependents: false,
-                };
+                let b = imported_backup(r, project, user);
                 store::backup_insert(c, &b).map_err(sql)?;
                 Ok(b)
             })

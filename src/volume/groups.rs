@@ -161,93 +161,129 @@ fn check_text(field: &str, v: &Option<String>) -> ApiResult<()> {
     Ok(())
 }
 
+/// The group a group snapshot is asked of: one the caller sees (else 400, as
+/// Cinder answers) and may change, available.
+fn snapshottable_group_tx(
+    c: &Connection,
+    ctx: &RequestContext,
+    group_id: &str,
+) -> ApiResult<Group> {
+    let g = visible_group_tx(c, ctx, group_id).map_err(|e| match e {
+        ApiError::Missing(_) => ApiError::bad_request(format!(
+            "Invalid input received: Group {group_id} could not be found."
+        )),
+        other => other,
+    })?;
+    may_change(ctx, &g.project_id)?;
+    if g.status != "available" {
+        return Err(ApiError::bad_request(format!(
+            "Invalid group: Group {group_id} status must be available, but current status is: {}.",
+            g.status
+        )));
+    }
+    Ok(g)
+}
+
 /// One settling step; true when there is nothing more to wait for.
 fn settle_tx(c: &Connection, what: &Settle) -> ApiResult<bool> {
     let now = store::now();
     match what {
-        Settle::GroupCreate(id) => {
-            let Some(mut g) = gstore::group_get(c, id).map_err(sql)? else {
-                return Ok(true);
-            };
-            if g.status != "creating" {
-                return Ok(true);
-            }
-            let statuses = gstore::group_volume_statuses(c, id).map_err(sql)?;
-            if statuses.iter().any(|s| s == "creating") {
-                return Ok(false);
-            }
-            g.status = if statuses.iter().all(|s| s == "available") {
-                "available".into()
-            } else {
-                "error".into()
-            };
-            gstore::group_update(c, &g, &now).map_err(sql)?;
-            tracing::info!(group = %id, status = %g.status, "group create settled");
-            Ok(true)
-        }
-        Settle::GroupDelete(id) => {
-            let Some(mut g) = gstore::group_get(c, id).map_err(sql)? else {
-                return Ok(true);
-            };
-            if g.status != "deleting" {
-                return Ok(true);
-            }
-            let statuses = gstore::group_volume_statuses(c, id).map_err(sql)?;
-            if statuses.is_empty() {
-                gstore::group_delete(c, id).map_err(sql)?;
-                tracing::info!(group = %id, "group deleted");
-                return Ok(true);
-            }
-            if statuses.iter().any(|s| s == "deleting") {
-                return Ok(false);
-            }
-            // A member's delete failed: the group stays, as Cinder leaves it.
-            g.status = "error_deleting".into();
-            gstore::group_update(c, &g, &now).map_err(sql)?;
-            tracing::warn!(group = %id, "a volume of the group could not be deleted");
-            Ok(true)
-        }
-        Settle::SnapshotCreate(id) => {
-            let Some(s) = gstore::snapshot_get(c, id).map_err(sql)? else {
-                return Ok(true);
-            };
-            if s.status != "creating" {
-                return Ok(true);
-            }
-            let members = gstore::snapshot_members(c, id).map_err(sql)?;
-            if members.iter().any(|(_, _, st)| st == "creating") {
-                return Ok(false);
-            }
-            let to = if members.iter().all(|(_, _, st)| st == "available") {
-                "available"
-            } else {
-                "error"
-            };
-            gstore::snapshot_set_status(c, id, to, &now).map_err(sql)?;
-            tracing::info!(group_snapshot = %id, status = to, "group snapshot create settled");
-            Ok(true)
-        }
-        Settle::SnapshotDelete(id) => {
-            let Some(s) = gstore::snapshot_get(c, id).map_err(sql)? else {
-                return Ok(true);
-            };
-            if s.status != "deleting" {
-                return Ok(true);
-            }
-            let members = gstore::snapshot_members(c, id).map_err(sql)?;
-            if members.is_empty() {
-                gstore::snapshot_delete(c, id).map_err(sql)?;
-                tracing::info!(group_snapshot = %id, "group snapshot deleted");
-                return Ok(true);
-            }
-            if members.iter().any(|(_, _, st)| st == "deleting") {
-                return Ok(false);
-            }
-            gstore::snapshot_set_status(c, id, "error_deleting", &now).map_err(sql)?;
-            tracing::warn!(group_snapshot = %id, "a snapshot of the group snapshot could not be deleted");
-            Ok(true)
-        }
+        Settle::GroupCreate(id) => settle_group_create(c, id, &now),
+        Settle::GroupDelete(id) => settle_group_delete(c, id, &now),
+        Settle::SnapshotCreate(id) => settle_group_snapshot_create(c, id, &now),
+        Settle::SnapshotDelete(id) => settle_group_snapshot_delete(c, id, &now),
     }
+}
+
+/// A creating group becomes available once every member volume is, or
+/// error once any member ends otherwise.
+fn settle_group_create(c: &Connection, id: &str, now: &str) -> ApiResult<bool> {
+    let Some(mut g) = gstore::group_get(c, id).map_err(sql)? else {
+        return Ok(true);
+    };
+    if g.status != "creating" {
+        return Ok(true);
+    }
+    let statuses = gstore::group_volume_statuses(c, id).map_err(sql)?;
+    if statuses.iter().any(|s| s == "creating") {
+        return Ok(false);
+    }
+    g.status = if statuses.iter().all(|s| s == "available") {
+        "available".into()
+    } else {
+        "error".into()
+    };
+    gstore::group_update(c, &g, now).map_err(sql)?;
+    tracing::info!(group = %id, status = %g.status, "group create settled");
+    Ok(true)
+}
+
+/// A deleting group goes once its member volumes are gone.
+fn settle_group_delete(c: &Connection, id: &str, now: &str) -> ApiResult<bool> {
+    let Some(mut g) = gstore::group_get(c, id).map_err(sql)? else {
+        return Ok(true);
+    };
+    if g.status != "deleting" {
+        return Ok(true);
+    }
+    let statuses = gstore::group_volume_statuses(c, id).map_err(sql)?;
+    if statuses.is_empty() {
+        gstore::group_delete(c, id).map_err(sql)?;
+        tracing::info!(group = %id, "group deleted");
+        return Ok(true);
+    }
+    if statuses.iter().any(|s| s == "deleting") {
+        return Ok(false);
+    }
+    // A member's delete failed: the group stays, as Cinder leaves it.
+    g.status = "error_deleting".into();
+    gstore::group_update(c, &g, now).map_err(sql)?;
+    tracing::warn!(group = %id, "a volume of the group could not be deleted");
+    Ok(true)
+}
+
+/// A creating group snapshot becomes available once every member snapshot is.
+fn settle_group_snapshot_create(c: &Connection, id: &str, now: &str) -> ApiResult<bool> {
+    let Some(s) = gstore::snapshot_get(c, id).map_err(sql)? else {
+        return Ok(true);
+    };
+    if s.status != "creating" {
+        return Ok(true);
+    }
+    let members = gstore::snapshot_members(c, id).map_err(sql)?;
+    if members.iter().any(|(_, _, st)| st == "creating") {
+        return Ok(false);
+    }
+    let to = if members.iter().all(|(_, _, st)| st == "available") {
+        "available"
+    } else {
+        "error"
+    };
+    gstore::snapshot_set_status(c, id, to, now).map_err(sql)?;
+    tracing::info!(group_snapshot = %id, status = to, "group snapshot create settled");
+    Ok(true)
+}
+
+/// A deleting group snapshot goes once its member snapshots are gone.
+fn settle_group_snapshot_delete(c: &Connection, id: &str, now: &str) -> ApiResult<bool> {
+    let Some(s) = gstore::snapshot_get(c, id).map_err(sql)? else {
+        return Ok(true);
+    };
+    if s.status != "deleting" {
+        return Ok(true);
+    }
+    let members = gstore::snapshot_members(c, id).map_err(sql)?;
+    if members.is_empty() {
+        gstore::snapshot_delete(c, id).map_err(sql)?;
+        tracing::info!(group_snapshot = %id, "group snapshot deleted");
+        return Ok(true);
+    }
+    if members.iter().any(|(_, _, st)| st == "deleting") {
+        return Ok(false);
+    }
+    gstore::snapshot_set_status(c, id, "error_deleting", now).map_err(sql)?;
+    tracing::warn!(group_snapshot = %id, "a snapshot of the group snapshot could not be deleted");
+    Ok(true)
 }
 
 impl VolumeService {
@@ -757,19 +793,7 @@ impl VolumeService {
         let user = ctx.user.id.clone();
         let (gs, snaps) = self
             .write(move |c| {
-                let g = visible_group_tx(c, &ctx2, &group_id).map_err(|e| match e {
-                    ApiError::Missing(_) => ApiError::bad_request(format!(
-                        "Invalid input received: Group {group_id} could not be found."
-                    )),
-                    other => other,
-                })?;
-                may_change(&ctx2, &g.project_id)?;
-                if g.status != "available" {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid group: Group {group_id} status must be available, but current status is: {}.",
-                        g.status
-                    )));
-                }
+                let g = snapshottable_group_tx(c, &ctx2, &group_id)?;
                 let gs = GroupSnapshot {
                     id: uuid::Uuid::new_v4().to_string(),
                     project_id: g.project_id.clone(),

@@ -161,56 +161,19 @@ pub(crate) fn plan_export(e: &Export, listed: &[Listed]) -> Vec<Step> {
     let tid_s = tid.to_string();
     let path = e.path.display().to_string();
     if have.is_none() {
-        plan.push(step(&[
-            "--mode",
-            "target",
-            "--op",
-            "new",
-            "--tid",
-            &tid_s,
-            "--targetname",
-            &e.iqn,
-        ]));
+        plan.push(target_new(&tid_s, &e.iqn));
     }
     match have.and_then(|l| l.lun_path.as_deref()) {
         Some(p) if p == path => {}
         Some(_) => {
             // Backed by something else (a stale export): replace the LUN.
-            plan.push(step(&[
-                "--mode",
-                "logicalunit",
-                "--op",
-                "delete",
-                "--tid",
-                &tid_s,
-                "--lun",
-                &LUN.to_string(),
-            ]));
+            plan.push(lun_delete(&tid_s));
             plan.push(lun_new(&tid_s, &path));
         }
         None => plan.push(lun_new(&tid_s, &path)),
     }
     if !have.is_some_and(|l| l.accounts.contains(&e.user)) {
-        plan.push(Step {
-            args: [
-                "--mode",
-                "account",
-                "--op",
-                "new",
-                "--user",
-                &e.user,
-                "--password",
-                &e.password,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-            secret: true,
-            exists_ok: true,
-        });
-        plan.push(step(&[
-            "--mode", "account", "--op", "bind", "--tid", &tid_s, "--user", &e.user,
-        ]));
+        plan.extend(account_bound(&tid_s, &e.user, &e.password));
     }
     if !have.is_some_and(|l| l.acls.iter().any(|a| a == "ALL")) {
         plan.push(step(&[
@@ -225,6 +188,58 @@ pub(crate) fn plan_export(e: &Export, listed: &[Listed]) -> Vec<Step> {
         ]));
     }
     plan
+}
+
+fn target_new(tid: &str, iqn: &str) -> Step {
+    step(&[
+        "--mode",
+        "target",
+        "--op",
+        "new",
+        "--tid",
+        tid,
+        "--targetname",
+        iqn,
+    ])
+}
+
+fn lun_delete(tid: &str) -> Step {
+    step(&[
+        "--mode",
+        "logicalunit",
+        "--op",
+        "delete",
+        "--tid",
+        tid,
+        "--lun",
+        &LUN.to_string(),
+    ])
+}
+
+/// The CHAP account (its password kept out of logs; one left from before is
+/// fine) and its binding to the target.
+fn account_bound(tid: &str, user: &str, password: &str) -> [Step; 2] {
+    let new = Step {
+        args: [
+            "--mode",
+            "account",
+            "--op",
+            "new",
+            "--user",
+            user,
+            "--password",
+            password,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        secret: true,
+        exists_ok: true,
+    };
+    let bind = step(&[
+        "--mode", "account", "--op", "bind", "--tid", tid, "--user", user,
+    ]);
+    [new, bind]
 }
 
 fn lun_new(tid: &str, path: &str) -> Step {

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use super::model::{Snapshot, SnapshotStatus, Source, Task, Volume, VolumeStatus, ZONE};
+use super::model::{
+    Snapshot, SnapshotStatus, Source, Task, Volume, VolumeStatus, VolumeType, ZONE,
+};
 use super::{VolumeService, quotas, sql, store, types, volume_not_found};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
@@ -45,6 +47,50 @@ fn check_name(name: &str, prefix: &str) -> ApiResult<String> {
     Ok(id.to_owned())
 }
 
+/// The volume a manage request makes: creating until its task adopts the
+/// backend's `volume-<uuid>`.
+fn managed_volume(
+    req: ManageVolume,
+    (project_id, user_id): (String, String),
+    zone: String,
+    size: i64,
+    t: VolumeType,
+) -> Volume {
+    Volume {
+        id: uuid::Uuid::new_v4().to_string(),
+        project_id,
+        user_id,
+        name: req.name,
+        description: req.description,
+        size,
+        status: VolumeStatus::Creating,
+        attach_status: "detached".into(),
+        availability_zone: zone,
+        type_id: t.id,
+        type_name: t.name,
+        bootable: req.bootable,
+        multiattach: false,
+        snapshot_id: None,
+        source_volid: None,
+        image_id: None,
+        task: Some(Task::Create {
+            size,
+            source: Some(Source::Existing {
+                name: req.source_name,
+            }),
+        }),
+        error_reason: None,
+        created_at: store::now(),
+        updated_at: None,
+        launched_at: None,
+        metadata: req.metadata,
+        image_metadata: BTreeMap::new(),
+        admin_metadata: BTreeMap::new(),
+        attachments: Vec::new(),
+        group_id: None,
+    }
+}
+
 impl VolumeService {
     /// Size in GiB (rounded up) of unmanaged storage `name`; 400 when it is absent.
     async fn unmanaged_gib(&self, name: &str) -> ApiResult<i64> {
@@ -62,13 +108,10 @@ impl VolumeService {
         Ok(bytes.div_ceil(super::backend::GIB).max(1) as i64)
     }
 
-    pub(crate) async fn volume_manage(
-        &self,
-        ctx: &RequestContext,
-        req: ManageVolume,
-    ) -> ApiResult<Volume> {
-        ctx.require_admin()?;
-        let project = super::caller_project(ctx)?;
+    /// What a manage request names, checked: this backend's host, a
+    /// `volume-<uuid>` in it, and our zone. Returns the uuid, the size in GiB and
+    /// the zone.
+    async fn manage_target(&self, req: &ManageVolume) -> ApiResult<(String, i64, String)> {
         if !self.is_backend(&req.host) {
             return Err(ApiError::bad_request(format!(
                 "Invalid input received: Host {} is not a volume service host.",
@@ -83,6 +126,17 @@ impl VolumeService {
                 "Invalid input received: Availability zone '{zone}' is invalid."
             )));
         }
+        Ok((old_id, size, zone))
+    }
+
+    pub(crate) async fn volume_manage(
+        &self,
+        ctx: &RequestContext,
+        req: ManageVolume,
+    ) -> ApiResult<Volume> {
+        ctx.require_admin()?;
+        let project = super::caller_project(ctx)?;
+        let (old_id, size, zone) = self.manage_target(&req).await?;
         let ctx2 = ctx.clone();
         let user = ctx.user.id.clone();
         let v = self
@@ -95,39 +149,7 @@ impl VolumeService {
                 }
                 let t = types::type_for_volume_tx(c, &ctx2, req.volume_type.as_deref())?;
                 quotas::check_tx(c, &project, &t.name, 1, 0, size, size)?;
-                let v = Volume {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    project_id: project,
-                    user_id: user,
-                    name: req.name,
-                    description: req.description,
-                    size,
-                    status: VolumeStatus::Creating,
-                    attach_status: "detached".into(),
-                    availability_zone: zone,
-                    type_id: t.id,
-                    type_name: t.name,
-                    bootable: req.bootable,
-                    multiattach: false,
-                    snapshot_id: None,
-                    source_volid: None,
-                    image_id: None,
-                    task: Some(Task::Create {
-                        size,
-                        source: Some(Source::Existing {
-                            name: req.source_name,
-                        }),
-                    }),
-                    error_reason: None,
-                    created_at: store::now(),
-                    updated_at: None,
-                    launched_at: None,
-                    metadata: req.metadata,
-                    image_metadata: BTreeMap::new(),
-                    admin_metadata: BTreeMap::new(),
-                    attachments: Vec::new(),
-                    group_id: None,
-                };
+                let v = managed_volume(req, (project, user), zone, size, t);
                 store::volume_insert(c, &v).map_err(sql)?;
                 Ok(v)
             })

@@ -71,6 +71,53 @@ struct Inner {
     locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// The backend the profile names: files in `state_dir/volumes`, or LVM.
+fn open_backend(
+    state_dir: &Path,
+    cfg: &crate::profile::VolumeSection,
+) -> anyhow::Result<Arc<dyn Backend>> {
+    Ok(match cfg.backend {
+        crate::profile::VolumeBackend::File => {
+            Arc::new(FileBackend::open(&state_dir.join(VOLUMES_DIR))?)
+        }
+        crate::profile::VolumeBackend::Lvm => Arc::new(lvm::LvmBackend::open(
+            &cfg.volume_group,
+            &cfg.thin_pool,
+            Arc::new(lvm::HostRunner),
+        )?),
+    })
+}
+
+/// The iSCSI exporter through tgtd: its IQN prefix kept in the database, CHAP
+/// secrets sealed with the credential keys.
+fn open_exporter(
+    db: &Db,
+    state_dir: &Path,
+    cfg: &crate::profile::VolumeSection,
+    netns: Option<String>,
+) -> anyhow::Result<exports::Exporter> {
+    let prefix = db
+        .write_blocking(|c| exports::iqn_prefix(c).map_err(sql))
+        .map_err(|e| anyhow::anyhow!("the iSCSI IQN prefix: {e}"))?;
+    let keys = crate::identity::token::CredentialKeys::open(
+        &state_dir
+            .join(crate::state::FERNET_DIR)
+            .with_file_name("credential-keys"),
+    )?;
+    let tgt = iscsi::Tgt::new(iscsi::TgtConfig {
+        portal: cfg.iscsi_portal,
+        control_port: cfg.tgt_control_port,
+        managed: cfg.tgt_managed,
+        iqn_prefix: prefix,
+        netns,
+        dir: state_dir.join("tgt"),
+    });
+    Ok(exports::Exporter {
+        tgt: Arc::new(tgt),
+        keys,
+    })
+}
+
 impl VolumeService {
     /// Opens the backend the profile names (files in `state_dir/volumes` by
     /// default) and, with `target_helper = "tgtadm"`, the iSCSI exporter; `netns`
@@ -83,39 +130,11 @@ impl VolumeService {
         cfg: &crate::profile::VolumeSection,
         netns: Option<String>,
     ) -> anyhow::Result<VolumeService> {
-        let backend: Arc<dyn Backend> = match cfg.backend {
-            crate::profile::VolumeBackend::File => {
-                Arc::new(FileBackend::open(&state_dir.join(VOLUMES_DIR))?)
-            }
-            crate::profile::VolumeBackend::Lvm => Arc::new(lvm::LvmBackend::open(
-                &cfg.volume_group,
-                &cfg.thin_pool,
-                Arc::new(lvm::HostRunner),
-            )?),
-        };
+        let backend = open_backend(state_dir, cfg)?;
         let exporter = match cfg.target_helper {
             crate::profile::TargetHelper::None => None,
             crate::profile::TargetHelper::Tgtadm => {
-                let prefix = db
-                    .write_blocking(|c| exports::iqn_prefix(c).map_err(sql))
-                    .map_err(|e| anyhow::anyhow!("the iSCSI IQN prefix: {e}"))?;
-                let keys = crate::identity::token::CredentialKeys::open(
-                    &state_dir
-                        .join(crate::state::FERNET_DIR)
-                        .with_file_name("credential-keys"),
-                )?;
-                let tgt = iscsi::Tgt::new(iscsi::TgtConfig {
-                    portal: cfg.iscsi_portal,
-                    control_port: cfg.tgt_control_port,
-                    managed: cfg.tgt_managed,
-                    iqn_prefix: prefix,
-                    netns,
-                    dir: state_dir.join("tgt"),
-                });
-                Some(exports::Exporter {
-                    tgt: Arc::new(tgt),
-                    keys,
-                })
+                Some(open_exporter(&db, state_dir, cfg, netns)?)
             }
         };
         let backup_dir = state_dir.join(backups::BACKUPS_DIR);

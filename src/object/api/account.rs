@@ -2,7 +2,7 @@
 //! container listing), POST (metadata, temp URL keys, `?bulk-delete`).
 
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use serde_json::json;
@@ -13,6 +13,7 @@ use super::view::{self, Format};
 use super::{Call, error, fault, finish, project_of};
 use crate::cloud::Cloud;
 use crate::object::model;
+use crate::object::objects::BulkResult;
 
 /// Every method on an account.
 pub(super) async fn account(
@@ -48,24 +49,36 @@ async fn handle(cloud: &Cloud, account: &str, method: Method, call: &Call) -> Re
     if method == Method::PUT || (method == Method::DELETE && !bulk) {
         return fault(StatusCode::METHOD_NOT_ALLOWED, None, head);
     }
-    let owner = call.ctx.as_deref().is_some_and(|c| is_owner(c, project));
-    let svc = &cloud.object;
     if bulk && matches!(method, Method::POST | Method::DELETE) {
         return bulk_delete(cloud, account, call).await;
     }
     if method == Method::POST {
-        let changes = match meta_changes(call, "account") {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
-        if let Err(r) = check_quota_changes(call, &changes) {
-            return r;
-        }
-        return match svc.account_update(account, changes).await {
-            Ok(()) => super::empty(StatusCode::NO_CONTENT),
-            Err(e) => error(e, head),
-        };
+        return account_update(cloud, account, call).await;
     }
+    let owner = call.ctx.as_deref().is_some_and(|c| is_owner(c, project));
+    account_show(cloud, account, call, owner).await
+}
+
+/// `POST /`: metadata and quota changes.
+async fn account_update(cloud: &Cloud, account: &str, call: &Call) -> Response {
+    let changes = match meta_changes(call, "account") {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_quota_changes(call, &changes) {
+        return r;
+    }
+    match cloud.object.account_update(account, changes).await {
+        Ok(()) => super::empty(StatusCode::NO_CONTENT),
+        Err(e) => error(e, call.is_head()),
+    }
+}
+
+/// `HEAD /` and `GET /`: the account's usage and metadata, and on GET its
+/// container listing.
+async fn account_show(cloud: &Cloud, account: &str, call: &Call, owner: bool) -> Response {
+    let head = call.is_head();
+    let svc = &cloud.object;
     let acct = match svc.account_show(account).await {
         Ok(a) => a,
         Err(e) => return error(e, head),
@@ -76,12 +89,7 @@ async fn handle(cloud: &Cloud, account: &str, method: Method, call: &Call) -> Re
         Err(r) => return r,
     };
     let mut resp = if head {
-        let mut r = super::empty(StatusCode::NO_CONTENT);
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(format.content_type()),
-        );
-        r
+        view::listing_head(format)
     } else {
         match svc.container_list(account, q).await {
             Ok(list) => view::container_listing(account, &list, format, false),
@@ -128,6 +136,22 @@ fn check_quota_changes(
 
 /// `POST /?bulk-delete`: a newline-separated list of URL-encoded paths.
 async fn bulk_delete(cloud: &Cloud, account: &str, call: &Call) -> Response {
+    let body = match bulk_delete_body(call).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let paths = match bulk_delete_paths(&body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match cloud.object.bulk_delete(account, paths).await {
+        Ok(out) => bulk_delete_report(&out, Format::of(call)),
+        Err(e) => error(e, false),
+    }
+}
+
+/// The whole request body, refused past 10 MiB as Swift's bulk middleware does.
+async fn bulk_delete_body(call: &Call) -> Result<Vec<u8>, Response> {
     const MAX_BODY: usize = 10 * 1024 * 1024;
     let mut body = Vec::new();
     let mut stream = call_body(call);
@@ -136,18 +160,22 @@ async fn bulk_delete(cloud: &Cloud, account: &str, call: &Call) -> Response {
             Ok(Some(chunk)) => {
                 body.extend_from_slice(&chunk);
                 if body.len() > MAX_BODY {
-                    return fault(
+                    return Err(fault(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         Some("Your request is too large."),
                         false,
-                    );
+                    ));
                 }
             }
-            Ok(None) => break,
-            Err(_) => return fault(StatusCode::BAD_REQUEST, Some("Invalid body"), false),
+            Ok(None) => return Ok(body),
+            Err(_) => return Err(fault(StatusCode::BAD_REQUEST, Some("Invalid body"), false)),
         }
     }
-    let text = String::from_utf8_lossy(&body);
+}
+
+/// The decoded paths of the body, one a line, at most `MAX_BULK_DELETES`.
+fn bulk_delete_paths(body: &[u8]) -> Result<Vec<String>, Response> {
+    let text = String::from_utf8_lossy(body);
     let paths: Vec<String> = text
         .lines()
         .map(str::trim)
@@ -159,41 +187,43 @@ async fn bulk_delete(cloud: &Cloud, account: &str, call: &Call) -> Response {
         })
         .collect();
     if paths.len() > model::MAX_BULK_DELETES {
-        return fault(
+        return Err(fault(
             StatusCode::PAYLOAD_TOO_LARGE,
             Some(&format!(
                 "Maximum Bulk Deletes: {} per request",
                 model::MAX_BULK_DELETES
             )),
             false,
-        );
+        ));
     }
-    let out = match cloud.object.bulk_delete(account, paths).await {
-        Ok(o) => o,
-        Err(e) => return error(e, false),
-    };
+    Ok(paths)
+}
+
+/// The bulk delete's report: counts, status and errors, as JSON or plain text.
+fn bulk_delete_report(out: &BulkResult, format: Format) -> Response {
     let status = if out.errors.is_empty() {
         "200 OK"
     } else {
         "400 Bad Request"
     };
-    let errors: Vec<_> = out
-        .errors
-        .iter()
-        .map(|(p, s)| {
-            json!([
-                p,
-                format!("{} {}", s.as_u16(), s.canonical_reason().unwrap_or(""))
-            ])
-        })
-        .collect();
-    let format = Format::of(call);
     let text = match format {
-        Format::Json => json!({
-            "Number Deleted": out.deleted, "Number Not Found": out.not_found,
-            "Response Body": "", "Response Status": status, "Errors": errors,
-        })
-        .to_string(),
+        Format::Json => {
+            let errors: Vec<_> = out
+                .errors
+                .iter()
+                .map(|(p, s)| {
+                    json!([
+                        p,
+                        format!("{} {}", s.as_u16(), s.canonical_reason().unwrap_or(""))
+                    ])
+                })
+                .collect();
+            json!({
+                "Number Deleted": out.deleted, "Number Not Found": out.not_found,
+                "Response Body": "", "Response Status": status, "Errors": errors,
+            })
+            .to_string()
+        }
         _ => format!(
             "Number Deleted: {}\nNumber Not Found: {}\nResponse Body: \nResponse Status: {status}\nErrors:\n{}",
             out.deleted,

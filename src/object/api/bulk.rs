@@ -56,6 +56,20 @@ struct Outcome {
     errors: Vec<(String, String)>,
 }
 
+impl Outcome {
+    /// The final status of a whole archive read: 502 when a file failed, 400 when
+    /// none was stored.
+    fn settle(mut self) -> Self {
+        if !self.errors.is_empty() {
+            self.status = status_line(StatusCode::BAD_GATEWAY);
+        } else if self.created == 0 {
+            self.status = status_line(StatusCode::BAD_REQUEST);
+            self.body = "Invalid Tar File: No Valid Files".into();
+        }
+        self
+    }
+}
+
 /// `PUT /v1/AUTH_x[/container[/prefix]]?extract-archive=FORMAT`; `base` is the
 /// path below the account (empty, a container, or a container and prefix).
 pub(super) fn extract(cloud: &Cloud, account: &str, base: &str, call: Call) -> Response {
@@ -256,13 +270,7 @@ impl Job {
             if !member.is_file {
                 continue;
             }
-            let name = member.name.strip_prefix("./").unwrap_or(&member.name);
-            let name = name.trim_start_matches('/');
-            let path = if self.base.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{}/{name}", self.base)
-            };
+            let path = self.member_path(&member.name);
             let Some((container, object)) = path.split_once('/') else {
                 // A file at the top of an archive extracted into the account.
                 continue;
@@ -294,13 +302,18 @@ impl Job {
                 break;
             }
         }
-        if !out.errors.is_empty() {
-            out.status = status_line(StatusCode::BAD_GATEWAY);
-        } else if out.created == 0 {
-            out.status = status_line(StatusCode::BAD_REQUEST);
-            out.body = "Invalid Tar File: No Valid Files".into();
+        out.settle()
+    }
+
+    /// Where a member goes: its archive path below the request's path.
+    fn member_path(&self, member: &str) -> String {
+        let name = member.strip_prefix("./").unwrap_or(member);
+        let name = name.trim_start_matches('/');
+        if self.base.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}/{name}", self.base)
         }
-        out
     }
 
     /// Creates the container when needed (the caller must own the account) and

@@ -3,7 +3,7 @@
 //! DELETE (409 while not empty).
 
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 
 use super::access::{Op, authorize, check_acl, is_owner};
@@ -11,6 +11,7 @@ use super::view::{self, Format};
 use super::{Call, error, fault, finish, project_of};
 use crate::cloud::Cloud;
 use crate::object::containers::MetaChanges;
+use crate::object::model::Container;
 
 /// Every method on a container.
 pub(super) async fn container(
@@ -116,29 +117,9 @@ async fn handle(cloud: &Cloud, account: &str, name: &str, call: &Call) -> Respon
     if let Err(r) = authorize(call, project, existing.as_ref().map(|c| &c.meta), op) {
         return r;
     }
-    let owner = call.ctx.as_deref().is_some_and(|c| is_owner(c, project));
     match call.method {
-        Method::PUT => {
-            let changes = match meta_changes(call, "container") {
-                Ok(c) => c,
-                Err(r) => return r,
-            };
-            match svc.container_create(account, name, changes).await {
-                Ok(true) => super::empty(StatusCode::CREATED),
-                Ok(false) => super::empty(StatusCode::ACCEPTED),
-                Err(e) => error(e, head),
-            }
-        }
-        Method::POST => {
-            let changes = match meta_changes(call, "container") {
-                Ok(c) => c,
-                Err(r) => return r,
-            };
-            match svc.container_update(account, name, changes).await {
-                Ok(()) => super::empty(StatusCode::NO_CONTENT),
-                Err(e) => error(e, head),
-            }
-        }
+        Method::PUT => container_create(cloud, account, name, call).await,
+        Method::POST => container_update(cloud, account, name, call).await,
         Method::DELETE => match svc.container_delete(account, name).await {
             Ok(()) => super::empty(StatusCode::NO_CONTENT),
             Err(e) => error(e, head),
@@ -147,26 +128,60 @@ async fn handle(cloud: &Cloud, account: &str, name: &str, call: &Call) -> Respon
             let Some(ct) = existing else {
                 return fault(StatusCode::NOT_FOUND, None, head);
             };
-            let format = Format::of(call);
-            let mut resp = if head {
-                let mut r = super::empty(StatusCode::NO_CONTENT);
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(format.content_type()),
-                );
-                r
-            } else {
-                let q = match view::list_query(call) {
-                    Ok(q) => q,
-                    Err(r) => return r,
-                };
-                match svc.object_list(account, name, q).await {
-                    Ok(list) => view::object_listing(name, &list, format, false),
-                    Err(e) => return error(e, head),
-                }
-            };
-            view::container_headers(resp.headers_mut(), &ct, owner);
-            resp
+            let owner = call.ctx.as_deref().is_some_and(|c| is_owner(c, project));
+            container_show(cloud, account, name, &ct, call, owner).await
         }
     }
+}
+
+/// `PUT`: creates the container (201) or updates its metadata (202).
+async fn container_create(cloud: &Cloud, account: &str, name: &str, call: &Call) -> Response {
+    let changes = match meta_changes(call, "container") {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match cloud.object.container_create(account, name, changes).await {
+        Ok(true) => super::empty(StatusCode::CREATED),
+        Ok(false) => super::empty(StatusCode::ACCEPTED),
+        Err(e) => error(e, call.is_head()),
+    }
+}
+
+/// `POST`: metadata, ACLs, versioning and quotas.
+async fn container_update(cloud: &Cloud, account: &str, name: &str, call: &Call) -> Response {
+    let changes = match meta_changes(call, "container") {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match cloud.object.container_update(account, name, changes).await {
+        Ok(()) => super::empty(StatusCode::NO_CONTENT),
+        Err(e) => error(e, call.is_head()),
+    }
+}
+
+/// `HEAD` and `GET`: the container's headers, and on GET its object listing.
+async fn container_show(
+    cloud: &Cloud,
+    account: &str,
+    name: &str,
+    ct: &Container,
+    call: &Call,
+    owner: bool,
+) -> Response {
+    let head = call.is_head();
+    let format = Format::of(call);
+    let mut resp = if head {
+        view::listing_head(format)
+    } else {
+        let q = match view::list_query(call) {
+            Ok(q) => q,
+            Err(r) => return r,
+        };
+        match cloud.object.object_list(account, name, q).await {
+            Ok(list) => view::object_listing(name, &list, format, false),
+            Err(e) => return error(e, head),
+        }
+    };
+    view::container_headers(resp.headers_mut(), ct, owner);
+    resp
 }

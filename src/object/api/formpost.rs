@@ -308,7 +308,7 @@ async fn store(
     if keys.is_empty() {
         return Err(Refusal::Unauthorized("invalid signature"));
     }
-    let attr = |k: &str| attrs.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let attr = |k: &str| form_attr(attrs, k);
     let max_file_size: u64 = attr("max_file_size")
         .unwrap_or("0")
         .parse()
@@ -319,40 +319,13 @@ async fn store(
         .unwrap_or("0")
         .parse()
         .map_err(|_| Refusal::Invalid("expired not an integer".into()))?;
-    let signature = attrs.get("signature").map(String::as_str).unwrap_or("");
-    let ok = paths.iter().any(|p| {
-        let msg = format!(
-            "{p}\n{}\n{}\n{}\n{}",
-            attr("redirect").unwrap_or(""),
-            attr("max_file_size").unwrap_or("0"),
-            attr("max_file_count").unwrap_or("0"),
-            attr("expires").unwrap_or("0"),
-        );
-        signed(signature, &msg, keys)
-    });
-    if !ok {
+    if !form_signed(attrs, paths, keys) {
         return Err(Refusal::Unauthorized("invalid signature"));
     }
     if expires < now {
         return Err(Refusal::Unauthorized("form expired"));
     }
-    let content_type = attr("content-type")
-        .map(str::to_owned)
-        .or(file_type)
-        .unwrap_or_else(|| "application/octet-stream".into());
-    let mut meta = model::Meta::new();
-    if let Some(enc) = attr("content-encoding") {
-        meta.insert("content-encoding".into(), enc.to_owned());
-    }
-    let input = PutInput {
-        content_type,
-        meta,
-        delete_at,
-        dlo_manifest: None,
-        etag: None,
-        content_length: None,
-        if_none_match_star: false,
-    };
+    let input = form_put_input(attrs, file_type, delete_at);
     let name = format!("{prefix}{filename}");
     put_file(
         cloud,
@@ -362,6 +335,59 @@ async fn store(
         max_file_size,
     )
     .await
+}
+
+/// A form field's value; an empty one counts as absent.
+fn form_attr<'a>(attrs: &'a std::collections::HashMap<String, String>, k: &str) -> Option<&'a str> {
+    attrs.get(k).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+/// Whether the form's signature is an HMAC, under one of the keys, of its
+/// fields for one of the paths the container is reached by.
+fn form_signed(
+    attrs: &std::collections::HashMap<String, String>,
+    paths: &[String],
+    keys: &[String],
+) -> bool {
+    let attr = |k: &str| form_attr(attrs, k);
+    let signature = attrs.get("signature").map(String::as_str).unwrap_or("");
+    paths.iter().any(|p| {
+        let msg = format!(
+            "{p}\n{}\n{}\n{}\n{}",
+            attr("redirect").unwrap_or(""),
+            attr("max_file_size").unwrap_or("0"),
+            attr("max_file_count").unwrap_or("0"),
+            attr("expires").unwrap_or("0"),
+        );
+        signed(signature, &msg, keys)
+    })
+}
+
+/// The object a form's file becomes: the form's content type (else the
+/// file's), its content encoding and expiry.
+fn form_put_input(
+    attrs: &std::collections::HashMap<String, String>,
+    file_type: Option<String>,
+    delete_at: Option<i64>,
+) -> PutInput {
+    let attr = |k: &str| form_attr(attrs, k);
+    let content_type = attr("content-type")
+        .map(str::to_owned)
+        .or(file_type)
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let mut meta = model::Meta::new();
+    if let Some(enc) = attr("content-encoding") {
+        meta.insert("content-encoding".into(), enc.to_owned());
+    }
+    PutInput {
+        content_type,
+        meta,
+        delete_at,
+        dlo_manifest: None,
+        etag: None,
+        content_length: None,
+        if_none_match_star: false,
+    }
 }
 
 /// The expiry a form gives its objects: `x_delete_at`, else now plus

@@ -70,34 +70,8 @@ async fn handle(
         return r;
     }
     if tempurl {
-        let mut keys = Vec::new();
-        if let Ok(a) = svc.account_show(account).await {
-            keys.extend(
-                [
-                    "x-account-meta-temp-url-key",
-                    "x-account-meta-temp-url-key-2",
-                ]
-                .iter()
-                .filter_map(|k| a.meta.get(*k).cloned()),
-            );
-        }
-        if let Some(c) = &ct {
-            keys.extend(
-                [
-                    "x-container-meta-temp-url-key",
-                    "x-container-meta-temp-url-key-2",
-                ]
-                .iter()
-                .filter_map(|k| c.meta.get(*k).cloned()),
-            );
-        }
-        let tail = format!("/v1/{account}/{container}/{name}");
-        let paths = [
-            tail.clone(),
-            format!("/object-storage{tail}"),
-            call.path.clone(),
-        ];
-        if !tempurl_grants(call, &paths, name, &keys) {
+        let names = (account, container, name);
+        if !tempurl_valid(cloud, names, ct.as_ref(), call).await {
             return fault(StatusCode::UNAUTHORIZED, None, head);
         }
     } else {
@@ -122,6 +96,44 @@ async fn handle(
         _ => Err(fault(StatusCode::METHOD_NOT_ALLOWED, None, head)),
     };
     r.unwrap_or_else(|e| e)
+}
+
+/// Whether the request's temp URL signature holds for one of the account's or
+/// the container's temp URL keys, over any of the paths the object is reached by.
+async fn tempurl_valid(
+    cloud: &Cloud,
+    (account, container, name): (&str, &str, &str),
+    ct: Option<&model::Container>,
+    call: &Call,
+) -> bool {
+    let mut keys = Vec::new();
+    if let Ok(a) = cloud.object.account_show(account).await {
+        keys.extend(
+            [
+                "x-account-meta-temp-url-key",
+                "x-account-meta-temp-url-key-2",
+            ]
+            .iter()
+            .filter_map(|k| a.meta.get(*k).cloned()),
+        );
+    }
+    if let Some(c) = ct {
+        keys.extend(
+            [
+                "x-container-meta-temp-url-key",
+                "x-container-meta-temp-url-key-2",
+            ]
+            .iter()
+            .filter_map(|k| c.meta.get(*k).cloned()),
+        );
+    }
+    let tail = format!("/v1/{account}/{container}/{name}");
+    let paths = [
+        tail.clone(),
+        format!("/object-storage{tail}"),
+        call.path.clone(),
+    ];
+    tempurl_grants(call, &paths, name, &keys)
 }
 
 type Res = Result<Response, Response>;
@@ -485,6 +497,18 @@ pub(super) fn object_meta(call: &Call) -> Result<Meta, Response> {
     Ok(meta)
 }
 
+/// A dynamic large object's `X-Object-Manifest` names `<container>/<prefix>`.
+fn check_dlo_manifest(call: &Call, manifest: &str) -> Result<(), Response> {
+    let m = percent_encoding::percent_decode_str(manifest).decode_utf8_lossy();
+    if !m.contains('/') || m.starts_with('/') {
+        return Err(bad(
+            call,
+            "X-Object-Manifest must be in the format container/prefix",
+        ));
+    }
+    Ok(())
+}
+
 fn put_input(call: &Call, name: &str) -> Result<PutInput, Response> {
     let content_type = match call.header("content-type") {
         Some(c)
@@ -500,13 +524,7 @@ fn put_input(call: &Call, name: &str) -> Result<PutInput, Response> {
     };
     let dlo_manifest = call.header("x-object-manifest").filter(|m| !m.is_empty());
     if let Some(m) = &dlo_manifest {
-        let m = percent_encoding::percent_decode_str(m).decode_utf8_lossy();
-        if !m.contains('/') || m.starts_with('/') {
-            return Err(bad(
-                call,
-                "X-Object-Manifest must be in the format container/prefix",
-            ));
-        }
+        check_dlo_manifest(call, m)?;
     }
     Ok(PutInput {
         content_type,
@@ -532,20 +550,46 @@ async fn put(cloud: &Cloud, account: &str, container: &str, name: &str, call: &C
         return Err(bad(call, &m));
     }
     if let Some(src) = call.header("x-copy-from") {
-        let src = percent_encoding::percent_decode_str(&src)
-            .decode_utf8_lossy()
-            .into_owned();
-        let src = src.trim_start_matches('/');
-        let Some((sc, so)) = src.split_once('/').filter(|(_, o)| !o.is_empty()) else {
-            return Err(fault(
-                StatusCode::PRECONDITION_FAILED,
-                Some("X-Copy-From header must be of the form <container name>/<object name>"),
-                false,
-            ));
-        };
-        let project = project_of(account).unwrap_or_default();
-        return copy_to(cloud, call, account, project, (sc, so), (container, name)).await;
+        return put_copy_from(cloud, account, (container, name), &src, call).await;
     }
+    let length = put_length(call)?;
+    let mut input = put_input(call, name)?;
+    input.content_length = length;
+    if call.q("multipart-manifest") == Some("put") {
+        return put_slo_manifest(cloud, account, (container, name), input, call).await;
+    }
+    let o = svc
+        .object_put(account, container, name, input, take_body(call))
+        .await
+        .map_err(err(call))?;
+    Ok(created(&o, &o.etag))
+}
+
+/// PUT with `X-Copy-From: <container>/<object>`.
+async fn put_copy_from(
+    cloud: &Cloud,
+    account: &str,
+    dest: (&str, &str),
+    src: &str,
+    call: &Call,
+) -> Res {
+    let src = percent_encoding::percent_decode_str(src)
+        .decode_utf8_lossy()
+        .into_owned();
+    let src = src.trim_start_matches('/');
+    let Some((sc, so)) = src.split_once('/').filter(|(_, o)| !o.is_empty()) else {
+        return Err(fault(
+            StatusCode::PRECONDITION_FAILED,
+            Some("X-Copy-From header must be of the form <container name>/<object name>"),
+            false,
+        ));
+    };
+    let project = project_of(account).unwrap_or_default();
+    copy_to(cloud, call, account, project, (sc, so), dest).await
+}
+
+/// The body's declared length; a PUT needs one unless it is chunked.
+fn put_length(call: &Call) -> Result<Option<u64>, Response> {
     let chunked = call
         .header("transfer-encoding")
         .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
@@ -559,35 +603,38 @@ async fn put(cloud: &Cloud, account: &str, container: &str, name: &str, call: &C
     if length.is_none() && !chunked {
         return Err(fault(StatusCode::LENGTH_REQUIRED, None, false));
     }
-    let mut input = put_input(call, name)?;
-    input.content_length = length;
-    if call.q("multipart-manifest") == Some("put") {
-        let mut body = Vec::new();
-        let mut s = take_body(call);
-        while let Some(c) = s.try_next().await.map_err(|_| bad(call, "Invalid body"))? {
-            body.extend_from_slice(&c);
-            if body.len() > model::MAX_MANIFEST_SIZE {
-                return Err(fault(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    Some("Manifest File > 8388608 bytes"),
-                    false,
-                ));
-            }
+    Ok(length)
+}
+
+/// PUT `?multipart-manifest=put`: a static large object from its JSON manifest.
+async fn put_slo_manifest(
+    cloud: &Cloud,
+    account: &str,
+    (container, name): (&str, &str),
+    mut input: PutInput,
+    call: &Call,
+) -> Res {
+    let mut body = Vec::new();
+    let mut s = take_body(call);
+    while let Some(c) = s.try_next().await.map_err(|_| bad(call, "Invalid body"))? {
+        body.extend_from_slice(&c);
+        if body.len() > model::MAX_MANIFEST_SIZE {
+            return Err(fault(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Some("Manifest File > 8388608 bytes"),
+                false,
+            ));
         }
-        let segs: Vec<SloPutSegment> = serde_json::from_slice(&body)
-            .map_err(|_| bad(call, "Manifest must be valid JSON.\n"))?;
-        input.content_length = None;
-        let o = svc
-            .object_put_slo(account, container, name, input, segs)
-            .await
-            .map_err(err(call))?;
-        return Ok(created(&o, &format!("\"{}\"", o.etag)));
     }
-    let o = svc
-        .object_put(account, container, name, input, take_body(call))
+    let segs: Vec<SloPutSegment> =
+        serde_json::from_slice(&body).map_err(|_| bad(call, "Manifest must be valid JSON.\n"))?;
+    input.content_length = None;
+    let o = cloud
+        .object
+        .object_put_slo(account, container, name, input, segs)
         .await
         .map_err(err(call))?;
-    Ok(created(&o, &o.etag))
+    Ok(created(&o, &format!("\"{}\"", o.etag)))
 }
 
 async fn copy(
@@ -680,6 +727,20 @@ async fn copy_into(
     svc.container_show(da, dc).await.map_err(err(call))?;
     let src = svc.object_show(sa, sc, so).await.map_err(err(call))?;
     let body = svc.object_body(src.clone()).await.map_err(err(call))?;
+    let input = copy_input(call, &src, body.size)?;
+    let stream = svc.stream(body.pieces.clone());
+    let o = svc
+        .object_put(da, dc, dobj, input, stream)
+        .await
+        .map_err(err(call))?;
+    let mut r = created(&o, &o.etag);
+    copied_headers(r.headers_mut(), &o, &src, (sa, sc, so), da);
+    Ok(r)
+}
+
+/// What a copy writes: the source's type and metadata (unless
+/// `X-Fresh-Metadata`), overridden by the request's own.
+fn copy_input(call: &Call, src: &Object, size: u64) -> Result<PutInput, Response> {
     let fresh = call
         .header("x-fresh-metadata")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
@@ -703,54 +764,47 @@ async fn copy_into(
         .header("content-type")
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| src.content_type.clone());
-    let input = PutInput {
+    Ok(PutInput {
         content_type,
         meta,
         delete_at,
         dlo_manifest: None,
         etag: None,
-        content_length: Some(body.size),
+        content_length: Some(size),
         if_none_match_star: false,
-    };
-    let stream = svc.stream(body.pieces.clone());
-    let o = svc
-        .object_put(da, dc, dobj, input, stream)
-        .await
-        .map_err(err(call))?;
-    let mut r = created(&o, &o.etag);
-    // Swift's COPY answers with the new object's type and metadata.
-    put_header(r.headers_mut(), "content-type", &o.content_type);
+    })
+}
+
+/// Swift's COPY answers with the new object's type and metadata and where it
+/// was copied from.
+fn copied_headers(
+    h: &mut HeaderMap,
+    o: &Object,
+    src: &Object,
+    (sa, sc, so): (&str, &str, &str),
+    da: &str,
+) {
+    put_header(h, "content-type", &o.content_type);
     for (k, v) in o
         .meta
         .iter()
         .filter(|(k, _)| !k.starts_with("x-object-sysmeta-"))
     {
-        put_header(r.headers_mut(), k, v);
+        put_header(h, k, v);
     }
     let from = format!("{sc}/{so}");
     let enc = percent_encoding::utf8_percent_encode(&from, super::view::PATH_SET).to_string();
-    put_header(r.headers_mut(), "x-copied-from", &enc);
-    put_header(
-        r.headers_mut(),
-        "x-copied-from-last-modified",
-        &model::http_date(src.ts),
-    );
+    put_header(h, "x-copied-from", &enc);
+    put_header(h, "x-copied-from-last-modified", &model::http_date(src.ts));
     if sa != da {
-        put_header(r.headers_mut(), "x-copied-from-account", sa);
+        put_header(h, "x-copied-from-account", sa);
     }
-    Ok(r)
 }
 
 async fn post(cloud: &Cloud, account: &str, container: &str, name: &str, call: &Call) -> Res {
     let dlo_manifest = call.header("x-object-manifest");
     if let Some(m) = dlo_manifest.as_deref().filter(|m| !m.is_empty()) {
-        let m = percent_encoding::percent_decode_str(m).decode_utf8_lossy();
-        if !m.contains('/') || m.starts_with('/') {
-            return Err(bad(
-                call,
-                "X-Object-Manifest must be in the format container/prefix",
-            ));
-        }
+        check_dlo_manifest(call, m)?;
     }
     let update = ObjectUpdate {
         meta: object_meta(call)?,

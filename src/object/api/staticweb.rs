@@ -158,20 +158,7 @@ pub(super) async fn object(
     }
     if !name.ends_with('/') {
         // A "directory" (objects below `name/`) gets its slash; anything else is 404.
-        let q = ListQuery {
-            limit: 1,
-            marker: None,
-            end_marker: None,
-            prefix: Some(dir.clone()),
-            delimiter: Some('/'),
-            reverse: false,
-        };
-        let any = cloud
-            .object
-            .object_list(account, &ct.name, q)
-            .await
-            .is_ok_and(|l| !l.is_empty());
-        if !any {
+        if !has_entries_below(cloud, account, ct, &dir).await {
             return Some(
                 error_page(cloud, account, project, ct, StatusCode::NOT_FOUND, call).await,
             );
@@ -180,6 +167,23 @@ pub(super) async fn object(
         return Some(redirect_with_slash(last));
     }
     Some(listing(cloud, account, project, ct, &dir, call).await)
+}
+
+/// Whether any object lies below `dir` (a "directory" of the site).
+async fn has_entries_below(cloud: &Cloud, account: &str, ct: &Container, dir: &str) -> bool {
+    let q = ListQuery {
+        limit: 1,
+        marker: None,
+        end_marker: None,
+        prefix: Some(dir.to_owned()),
+        delimiter: Some('/'),
+        reverse: false,
+    };
+    cloud
+        .object
+        .object_list(account, &ct.name, q)
+        .await
+        .is_ok_and(|l| !l.is_empty())
 }
 
 /// GET of one object of the site, through the read ACL; the refusal's status.

@@ -47,6 +47,17 @@ impl Format {
     }
 }
 
+/// The answer to a HEAD on an account or container: no body, but the content
+/// type its listing would have.
+pub(super) fn listing_head(format: Format) -> Response {
+    let mut r = super::empty(StatusCode::NO_CONTENT);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    r
+}
+
 /// Listing parameters, refused with Swift's 412 messages.
 pub(super) fn list_query(call: &Call) -> Result<ListQuery, Response> {
     let bad = |m: &str| super::fault(StatusCode::PRECONDITION_FAILED, Some(m), call.is_head());
@@ -196,6 +207,43 @@ fn listed_etag(o: &Object) -> String {
     o.etag.trim_matches('"').to_owned()
 }
 
+/// One entry of a JSON object listing.
+fn listed_object_json(e: &Entry<Object>) -> serde_json::Value {
+    match e {
+        Entry::Subdir(s) => json!({"subdir": s}),
+        Entry::Item(o) => {
+            let mut v = json!({
+                "name": o.name, "hash": listed_etag(o), "bytes": o.size,
+                "content_type": o.content_type,
+                "last_modified": model::iso_date(o.ts),
+            });
+            if o.slo_manifest.is_some() {
+                v["slo_etag"] = json!(format!("\"{}\"", o.etag));
+            }
+            v
+        }
+    }
+}
+
+/// One entry of an XML object listing.
+fn listed_object_xml(e: &Entry<Object>) -> String {
+    match e {
+        Entry::Subdir(d) => format!(
+            "<subdir name=\"{0}\"><name>{0}</name></subdir>",
+            xml_escape(d)
+        ),
+        Entry::Item(o) => format!(
+            "<object><name>{}</name><hash>{}</hash><bytes>{}</bytes><content_type>{}</content_type><last_modified>{}</last_modified></object>",
+            xml_escape(&o.name),
+            listed_etag(o),
+            o.size,
+            xml_escape(&o.content_type),
+            model::iso_date(o.ts)
+        ),
+    }
+}
+
+/// An object listing (`GET` on a container) in the asked format.
 pub(super) fn object_listing(
     container: &str,
     entries: &[Entry<Object>],
@@ -207,50 +255,16 @@ pub(super) fn object_listing(
             .iter()
             .map(|e| format!("{}\n", e.key(|o| &o.name)))
             .collect(),
-        Format::Json => serde_json::Value::Array(
-            entries
-                .iter()
-                .map(|e| match e {
-                    Entry::Subdir(s) => json!({"subdir": s}),
-                    Entry::Item(o) => {
-                        let mut v = json!({
-                            "name": o.name, "hash": listed_etag(o), "bytes": o.size,
-                            "content_type": o.content_type,
-                            "last_modified": model::iso_date(o.ts),
-                        });
-                        if o.slo_manifest.is_some() {
-                            v["slo_etag"] = json!(format!("\"{}\"", o.etag));
-                        }
-                        v
-                    }
-                })
-                .collect(),
-        )
-        .to_string(),
+        Format::Json => {
+            serde_json::Value::Array(entries.iter().map(listed_object_json).collect()).to_string()
+        }
         Format::Xml => {
             let mut s = format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<container name=\"{}\">",
                 xml_escape(container)
             );
             for e in entries {
-                match e {
-                    Entry::Subdir(d) => {
-                        s += &format!(
-                            "<subdir name=\"{0}\"><name>{0}</name></subdir>",
-                            xml_escape(d)
-                        )
-                    }
-                    Entry::Item(o) => {
-                        s += &format!(
-                            "<object><name>{}</name><hash>{}</hash><bytes>{}</bytes><content_type>{}</content_type><last_modified>{}</last_modified></object>",
-                            xml_escape(&o.name),
-                            listed_etag(o),
-                            o.size,
-                            xml_escape(&o.content_type),
-                            model::iso_date(o.ts)
-                        )
-                    }
-                }
+                s += &listed_object_xml(e);
             }
             s + "</container>"
         }

@@ -391,37 +391,9 @@ async fn entry(State(cloud): State<Cloud>, req: Request) -> Response {
 /// identity's facade and checks the signature.
 async fn authenticate(cloud: &Cloud, req: Request) -> Result<S3Req, S3Error> {
     let (parts, body) = req.into_parts();
-    let raw_path = parts
-        .extensions
-        .get::<crate::http::SentPath>()
-        .map(|p| p.0.clone())
-        .or_else(|| {
-            parts
-                .extensions
-                .get::<OriginalUri>()
-                .map(|u| u.0.path().to_owned())
-        })
-        .unwrap_or_else(|| parts.uri.path().to_owned());
-    let query: Vec<(String, String)> = parts
-        .uri
-        .query()
-        .map(|q| {
-            q.split('&')
-                .filter(|p| !p.is_empty())
-                .map(|p| {
-                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    (decode(k), decode(v))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let nested = parts.uri.path().trim_start_matches('/');
-    let (bucket, key) = match nested.split_once('/') {
-        Some((b, k)) => (b, Some(k)),
-        None => (nested, None),
-    };
-    let bucket = (!bucket.is_empty()).then(|| decode(bucket));
-    let key = key.filter(|k| !k.is_empty()).map(decode);
+    let raw_path = signed_path(&parts);
+    let query = query_pairs(parts.uri.query());
+    let (bucket, key) = bucket_and_key(parts.uri.path());
     let signed = auth::Signed {
         method: parts.method.as_str(),
         raw_path: &raw_path,
@@ -430,18 +402,7 @@ async fn authenticate(cloud: &Cloud, req: Request) -> Result<S3Req, S3Error> {
     };
     let claim = auth::claim(&signed)?
         .ok_or_else(|| S3Error::access_denied("Anonymous access is not allowed here."))?;
-    let key_pair = cloud
-        .identity
-        .ec2_key(claim.access())
-        .await
-        .map_err(|e| S3Error::from_api(e, ""))?
-        .ok_or_else(|| {
-            S3Error::new(
-                StatusCode::FORBIDDEN,
-                "InvalidAccessKeyId",
-                "The AWS Access Key Id you provided does not exist in our records.",
-            )
-        })?;
+    let key_pair = ec2_key(cloud, claim.access()).await?;
     let payload = auth::verify(&signed, &claim, &key_pair.secret)?;
     let checksum = checksum::expected(&parts.headers)
         .map_err(|m| S3Error::new(StatusCode::BAD_REQUEST, "InvalidRequest", m))?;
@@ -462,6 +423,64 @@ async fn authenticate(cloud: &Cloud, req: Request) -> Result<S3Req, S3Error> {
         checksum_verified: payload::Verified::default(),
         body: std::sync::Mutex::new(Some(body)),
     })
+}
+
+/// The path as the client sent (and signed) it, before any rewriting.
+fn signed_path(parts: &axum::http::request::Parts) -> String {
+    parts
+        .extensions
+        .get::<crate::http::SentPath>()
+        .map(|p| p.0.clone())
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<OriginalUri>()
+                .map(|u| u.0.path().to_owned())
+        })
+        .unwrap_or_else(|| parts.uri.path().to_owned())
+}
+
+/// The query string's decoded pairs, in order.
+fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .map(|q| {
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (decode(k), decode(v))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The bucket and key a path-style request names, decoded; either may be absent.
+fn bucket_and_key(path: &str) -> (Option<String>, Option<String>) {
+    let nested = path.trim_start_matches('/');
+    let (bucket, key) = match nested.split_once('/') {
+        Some((b, k)) => (b, Some(k)),
+        None => (nested, None),
+    };
+    let bucket = (!bucket.is_empty()).then(|| decode(bucket));
+    let key = key.filter(|k| !k.is_empty()).map(decode);
+    (bucket, key)
+}
+
+/// The EC2 credential of an access key, through identity's facade.
+async fn ec2_key(cloud: &Cloud, access: &str) -> Result<crate::identity::facade::Ec2Key, S3Error> {
+    cloud
+        .identity
+        .ec2_key(access)
+        .await
+        .map_err(|e| S3Error::from_api(e, ""))?
+        .ok_or_else(|| {
+            S3Error::new(
+                StatusCode::FORBIDDEN,
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.",
+            )
+        })
 }
 
 fn decode(s: &str) -> String {

@@ -117,6 +117,27 @@ fn part_number(r: &S3Req) -> Result<u32, S3Error> {
         })
 }
 
+/// `x-amz-copy-source-range: bytes=first-last`, within the source: (start,
+/// length); the whole source without it.
+fn copy_source_range(r: &S3Req, size: u64) -> Result<(u64, u64), S3Error> {
+    let Some(h) = r.header("x-amz-copy-source-range") else {
+        return Ok((0, size));
+    };
+    let (a, b) = h
+        .strip_prefix("bytes=")
+        .and_then(|s| s.split_once('-'))
+        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+        .filter(|(a, b)| a <= b && *b < size)
+        .ok_or_else(|| {
+            S3Error::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidArgument",
+                "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
+            )
+        })?;
+    Ok((a, b - a + 1))
+}
+
 /// UploadPart (`PUT ?partNumber&uploadId`), and UploadPartCopy with
 /// `x-amz-copy-source` (and `x-amz-copy-source-range`).
 async fn part_upload(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str, id: &str) -> S3Result {
@@ -136,24 +157,7 @@ async fn part_upload(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str, id: &str
             .object_body(src)
             .await
             .map_err(|e| S3Error::from_api(e, &sk))?;
-        let (start, len) = match r.header("x-amz-copy-source-range") {
-            None => (0, body.size),
-            Some(h) => {
-                let (a, b) = h
-                    .strip_prefix("bytes=")
-                    .and_then(|s| s.split_once('-'))
-                    .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
-                    .filter(|(a, b)| a <= b && *b < body.size)
-                    .ok_or_else(|| {
-                        S3Error::new(
-                            StatusCode::BAD_REQUEST,
-                            "InvalidArgument",
-                            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
-                        )
-                    })?;
-                (a, b - a + 1)
-            }
-        };
+        let (start, len) = copy_source_range(r, body.size)?;
         let input = PutInput {
             content_type: "application/octet-stream".into(),
             content_length: Some(len),
@@ -439,6 +443,26 @@ async fn completed_clean_up(
     }
 }
 
+/// The uploads under way, from their markers in the part store: (key, upload
+/// id, initiated) for at most `max`, and whether more were left out.
+fn open_uploads(listed: Vec<Entry<Object>>, max: usize) -> (Vec<(String, String, f64)>, bool) {
+    let mut uploads = Vec::new();
+    for e in listed {
+        let Entry::Item(o) = e else { continue };
+        if !o.meta.contains_key(UPLOAD_SYSMETA) {
+            continue;
+        }
+        let Some((key, id)) = o.name.rsplit_once('/') else {
+            continue;
+        };
+        if uploads.len() == max {
+            return (uploads, true);
+        }
+        uploads.push((key.to_owned(), id.to_owned(), o.ts));
+    }
+    (uploads, false)
+}
+
 /// ListMultipartUploads (`GET /bucket?uploads`): the markers in the part store.
 pub(super) async fn uploads_list(cloud: &Cloud, r: &S3Req, bucket: &str) -> S3Result {
     let q = ListQuery {
@@ -468,24 +492,7 @@ pub(super) async fn uploads_list(cloud: &Cloud, r: &S3Req, bucket: &str) -> S3Re
         r.q("upload-id-marker").unwrap_or_default(),
     );
     d.leaf("MaxUploads", &max.to_string());
-    let mut count = 0;
-    let mut truncated = false;
-    let mut uploads = Vec::new();
-    for e in listed {
-        let Entry::Item(o) = e else { continue };
-        if !o.meta.contains_key(UPLOAD_SYSMETA) {
-            continue;
-        }
-        let Some((key, id)) = o.name.rsplit_once('/') else {
-            continue;
-        };
-        if count == max {
-            truncated = true;
-            break;
-        }
-        count += 1;
-        uploads.push((key.to_owned(), id.to_owned(), o.ts));
-    }
+    let (uploads, truncated) = open_uploads(listed, max);
     d.leaf("IsTruncated", if truncated { "true" } else { "false" });
     for (key, id, ts) in uploads {
         d.open("Upload").leaf("Key", &key).leaf("UploadId", &id);

@@ -4,7 +4,7 @@
 //! `x-object-meta-k`, and the stored system headers are the same.
 
 use axum::body::Body;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
 
@@ -205,13 +205,7 @@ async fn object_copy(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Res
         .object_show(&r.account, &sb, &sk)
         .await
         .map_err(|e| S3Error::from_api(e, &sk))?;
-    let replace = match r.header("x-amz-metadata-directive").as_deref() {
-        None | Some("COPY") => false,
-        Some("REPLACE") => true,
-        Some(_) => {
-            return Err(S3Error::invalid_argument("Unknown metadata directive."));
-        }
-    };
+    let replace = replaces_metadata(r)?;
     if !replace && sb == bucket && sk == key {
         return Err(S3Error::new(
             StatusCode::BAD_REQUEST,
@@ -226,6 +220,35 @@ async fn object_copy(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Res
     if let Some(resp) = copy_conditions(r, &body)? {
         return Ok(resp);
     }
+    let input = copy_input(r, &src, replace, body.size)?;
+    let old = svc
+        .object_find(&r.account, bucket, key)
+        .await
+        .map_err(|e| S3Error::from_api(e, key))?;
+    let stream = svc.stream(body.pieces.clone());
+    let o = svc
+        .object_put(&r.account, bucket, key, input, stream)
+        .await
+        .map_err(|e| S3Error::from_api(e, key))?;
+    reap_parts(cloud, &r.account, old).await;
+    let mut d = Doc::new("CopyObjectResult", true);
+    d.leaf("LastModified", &xml::iso(o.ts));
+    d.leaf("ETag", &format!("\"{}\"", o.etag));
+    Ok(xml_body(d.finish()))
+}
+
+/// `x-amz-metadata-directive`: whether the copy takes the request's metadata
+/// (`REPLACE`) rather than the source's (`COPY`, the default).
+fn replaces_metadata(r: &S3Req) -> Result<bool, S3Error> {
+    match r.header("x-amz-metadata-directive").as_deref() {
+        None | Some("COPY") => Ok(false),
+        Some("REPLACE") => Ok(true),
+        Some(_) => Err(S3Error::invalid_argument("Unknown metadata directive.")),
+    }
+}
+
+/// What CopyObject writes: the source's type and metadata, or the request's.
+fn copy_input(r: &S3Req, src: &Object, replace: bool, size: u64) -> Result<PutInput, S3Error> {
     let (meta, content_type) = if replace {
         (
             meta_of(r)?,
@@ -242,29 +265,15 @@ async fn object_copy(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Res
             .collect();
         (keep, src.content_type.clone())
     };
-    let input = PutInput {
+    Ok(PutInput {
         content_type,
         meta,
         delete_at: None,
         dlo_manifest: None,
         etag: None,
-        content_length: Some(body.size),
+        content_length: Some(size),
         if_none_match_star: false,
-    };
-    let old = svc
-        .object_find(&r.account, bucket, key)
-        .await
-        .map_err(|e| S3Error::from_api(e, key))?;
-    let stream = svc.stream(body.pieces.clone());
-    let o = svc
-        .object_put(&r.account, bucket, key, input, stream)
-        .await
-        .map_err(|e| S3Error::from_api(e, key))?;
-    reap_parts(cloud, &r.account, old).await;
-    let mut d = Doc::new("CopyObjectResult", true);
-    d.leaf("LastModified", &xml::iso(o.ts));
-    d.leaf("ETag", &format!("\"{}\"", o.etag));
-    Ok(xml_body(d.finish()))
+    })
 }
 
 /// `x-amz-copy-source-if-*`: 412 `PreconditionFailed` when one does not hold.
@@ -437,8 +446,20 @@ async fn object_get(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Resu
         Response::new(Body::from_stream(svc.stream(pieces)))
     };
     *resp.status_mut() = status;
-    let o = &body.object;
     let h = resp.headers_mut();
+    object_headers(h, r, &body.object, crange.is_none());
+    if let Some(c) = crange {
+        put_header(h, "content-range", &c);
+    }
+    response_overrides(h, r);
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Ok(resp)
+}
+
+/// An object's headers on GetObject and HeadObject: type, ETag, date, user
+/// metadata as `x-amz-meta-*`, parts count, and on a whole object its stored
+/// checksum when the client asks for it.
+fn object_headers(h: &mut HeaderMap, r: &S3Req, o: &Object, whole: bool) {
     put_header(h, "content-type", &o.content_type);
     put_header(h, "etag", &format!("\"{}\"", s3_etag(o)));
     put_header(h, "last-modified", &model::http_date(o.ts));
@@ -453,8 +474,7 @@ async fn object_get(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Resu
     if let Some(n) = o.meta.get(multipart::PARTS_SYSMETA) {
         put_header(h, "x-amz-mp-parts-count", n);
     }
-    // A whole object's stored checksum, when the client asks for it.
-    if crange.is_none()
+    if whole
         && r.header("x-amz-checksum-mode")
             .is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
         && let Some((name, value)) = o
@@ -464,9 +484,10 @@ async fn object_get(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Resu
     {
         put_header(h, name, value);
     }
-    if let Some(c) = crange {
-        put_header(h, "content-range", &c);
-    }
+}
+
+/// The `response-*` query parameters, which override the stored headers.
+fn response_overrides(h: &mut HeaderMap, r: &S3Req) {
     for (q, name) in [
         ("response-content-type", "content-type"),
         ("response-content-language", "content-language"),
@@ -479,8 +500,6 @@ async fn object_get(cloud: &Cloud, r: &S3Req, bucket: &str, key: &str) -> S3Resu
             put_header(h, name, v);
         }
     }
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    Ok(resp)
 }
 
 /// DeleteObject: a missing key is no error (S3's answer is 204 either way); the parts

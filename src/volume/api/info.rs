@@ -139,83 +139,85 @@ async fn service_action(
     }
 }
 
+/// The API extensions Cinder lists that onestack serves: name, alias, description.
+const EXTS: &[(&str, &str, &str)] = &[
+    (
+        "AvailabilityZones",
+        "os-availability-zone",
+        "Describe Availability Zones.",
+    ),
+    ("Backups", "backups", "Backups support."),
+    ("Capabilities", "capabilities", "Capabilities support."),
+    (
+        "ExtendedSnapshotAttributes",
+        "os-extended-snapshot-attributes",
+        "Extended attributes for snapshots.",
+    ),
+    ("Hosts", "os-hosts", "Admin-only host administration."),
+    (
+        "QuotaClasses",
+        "os-quota-class-sets",
+        "Quota classes management support.",
+    ),
+    ("Quotas", "os-quota-sets", "Quota management support."),
+    ("Qos_specs_manage", "qos-specs", "QoS specs support."),
+    (
+        "SchedulerStats",
+        "scheduler-stats",
+        "Scheduler stats support.",
+    ),
+    ("Services", "os-services", "Services support."),
+    (
+        "SnapshotActions",
+        "os-snapshot-actions",
+        "Enable snapshot manager actions.",
+    ),
+    (
+        "TypesExtraSpecs",
+        "os-types-extra-specs",
+        "Type extra specs support.",
+    ),
+    ("TypesManage", "os-types-manage", "Types manage support."),
+    (
+        "VolumeActions",
+        "os-volume-actions",
+        "Enable volume actions.",
+    ),
+    (
+        "VolumeHostAttribute",
+        "os-vol-host-attr",
+        "Expose host as an attribute of a volume.",
+    ),
+    (
+        "VolumeImageMetadata",
+        "os-vol-image-meta",
+        "Show image metadata associated with the volume.",
+    ),
+    (
+        "VolumeMigStatusAttribute",
+        "os-vol-mig-status-attr",
+        "Expose migration_status as an attribute of a volume.",
+    ),
+    (
+        "VolumeTenantAttribute",
+        "os-vol-tenant-attr",
+        "Expose the internal project_id as an attribute of a volume.",
+    ),
+    (
+        "VolumeTransfer",
+        "os-volume-transfer",
+        "Volume transfer management support.",
+    ),
+    (
+        "VolumeTypeAccess",
+        "os-volume-type-access",
+        "Volume type access support.",
+    ),
+    ("AdminActions", "os-admin-actions", "Enable admin actions."),
+];
+
 /// `GET /extensions`: the API extensions Cinder lists that onestack serves.
 async fn extensions(_ctx: Ctx) -> axum::Json<Value> {
-    const EXTS: &[(&str, &str, &str)] = &[
-        (
-            "AvailabilityZones",
-            "os-availability-zone",
-            "Describe Availability Zones.",
-        ),
-        ("Backups", "backups", "Backups support."),
-        ("Capabilities", "capabilities", "Capabilities support."),
-        (
-            "ExtendedSnapshotAttributes",
-            "os-extended-snapshot-attributes",
-            "Extended attributes for snapshots.",
-        ),
-        ("Hosts", "os-hosts", "Admin-only host administration."),
-        (
-            "QuotaClasses",
-            "os-quota-class-sets",
-            "Quota classes management support.",
-        ),
-        ("Quotas", "os-quota-sets", "Quota management support."),
-        ("Qos_specs_manage", "qos-specs", "QoS specs support."),
-        (
-            "SchedulerStats",
-            "scheduler-stats",
-            "Scheduler stats support.",
-        ),
-        ("Services", "os-services", "Services support."),
-        (
-            "SnapshotActions",
-            "os-snapshot-actions",
-            "Enable snapshot manager actions.",
-        ),
-        (
-            "TypesExtraSpecs",
-            "os-types-extra-specs",
-            "Type extra specs support.",
-        ),
-        ("TypesManage", "os-types-manage", "Types manage support."),
-        (
-            "VolumeActions",
-            "os-volume-actions",
-            "Enable volume actions.",
-        ),
-        (
-            "VolumeHostAttribute",
-            "os-vol-host-attr",
-            "Expose host as an attribute of a volume.",
-        ),
-        (
-            "VolumeImageMetadata",
-            "os-vol-image-meta",
-            "Show image metadata associated with the volume.",
-        ),
-        (
-            "VolumeMigStatusAttribute",
-            "os-vol-mig-status-attr",
-            "Expose migration_status as an attribute of a volume.",
-        ),
-        (
-            "VolumeTenantAttribute",
-            "os-vol-tenant-attr",
-            "Expose the internal project_id as an attribute of a volume.",
-        ),
-        (
-            "VolumeTransfer",
-            "os-volume-transfer",
-            "Volume transfer management support.",
-        ),
-        (
-            "VolumeTypeAccess",
-            "os-volume-type-access",
-            "Volume type access support.",
-        ),
-        ("AdminActions", "os-admin-actions", "Enable admin actions."),
-    ];
     let list: Vec<Value> = EXTS
         .iter()
         .map(|(name, alias, desc)| {

@@ -144,8 +144,9 @@ fn filtered(q: &HashMap<String, String>, snaps: Vec<Snapshot>) -> Vec<Snapshot> 
         .collect()
 }
 
-/// `sort=key:dir,...` or `sort_key`/`sort_dir` (default: newest first).
-fn sort(q: &HashMap<String, String>, snaps: &mut [Snapshot]) -> ApiResult<()> {
+/// The sort keys asked, each with whether it is ascending: `sort=key:dir,...`
+/// or `sort_key`/`sort_dir`.
+fn sort_keys(q: &HashMap<String, String>) -> ApiResult<Vec<(String, bool)>> {
     let mut keys: Vec<(String, bool)> = Vec::new();
     let dir = |d: Option<&str>| -> ApiResult<bool> {
         match d.map(str::to_ascii_lowercase).as_deref() {
@@ -185,6 +186,12 @@ fn sort(q: &HashMap<String, String>, snaps: &mut [Snapshot]) -> ApiResult<()> {
             )));
         }
     }
+    Ok(keys)
+}
+
+/// `sort=key:dir,...` or `sort_key`/`sort_dir` (default: newest first).
+fn sort(q: &HashMap<String, String>, snaps: &mut [Snapshot]) -> ApiResult<()> {
+    let keys = sort_keys(q)?;
     if keys.is_empty() {
         return Ok(());
     }

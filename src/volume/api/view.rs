@@ -57,7 +57,24 @@ pub(super) fn volume_detail(
     ctx: &RequestContext,
     host: &str,
 ) -> Value {
-    let mut out = json!({
+    let mut out = volume_attributes(root, v);
+    if !v.image_metadata.is_empty() {
+        out["volume_image_metadata"] = json!(v.image_metadata);
+    }
+    if ctx.allowed(policy::VOLUME_HOST_ATTRIBUTE) {
+        out["os-vol-host-attr:host"] = json!(host);
+    }
+    if ctx.allowed(policy::VOLUME_MIG_STATUS_ATTRIBUTE) {
+        out["os-vol-mig-status-attr:migstat"] = Value::Null;
+        out["os-vol-mig-status-attr:name_id"] = Value::Null;
+    }
+    microversion_attributes(&mut out, v, mv, ctx, host);
+    out
+}
+
+/// The attributes every microversion shows.
+fn volume_attributes(root: &str, v: &Volume) -> Value {
+    json!({
         "id": v.id,
         "name": v.name,
         "description": v.description,
@@ -80,17 +97,11 @@ pub(super) fn volume_detail(
         "consistencygroup_id": null,
         "migration_status": null,
         "os-vol-tenant-attr:tenant_id": v.project_id,
-    });
-    if !v.image_metadata.is_empty() {
-        out["volume_image_metadata"] = json!(v.image_metadata);
-    }
-    if ctx.allowed(policy::VOLUME_HOST_ATTRIBUTE) {
-        out["os-vol-host-attr:host"] = json!(host);
-    }
-    if ctx.allowed(policy::VOLUME_MIG_STATUS_ATTRIBUTE) {
-        out["os-vol-mig-status-attr:migstat"] = Value::Null;
-        out["os-vol-mig-status-attr:name_id"] = Value::Null;
-    }
+    })
+}
+
+/// The attributes later microversions add (some for admins only).
+fn microversion_attributes(out: &mut Value, v: &Volume, mv: Mv, ctx: &RequestContext, host: &str) {
     if mv.at_least(13) {
         out["group_id"] = json!(v.group_id);
     }
@@ -118,7 +129,6 @@ pub(super) fn volume_detail(
     if mv.at_least(65) {
         out["consumes_quota"] = json!(true);
     }
-    out
 }
 
 /// The volume as create and update answer it: Cinder adds the tenant, host,
