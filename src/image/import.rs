@@ -8,7 +8,7 @@ use crate::logged::OrLog;
 use serde_json::{Value, json};
 
 use super::model::*;
-use super::{ImageService, check_format, store};
+use super::{ImageCreate, ImageService, check_format, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::policy;
@@ -21,6 +21,57 @@ const TASK_TYPE: &str = "api_image_import";
 const LEGACY_TASK_TYPE: &str = "import";
 /// The store id an import lands in (`GET /v2/info/stores`).
 const STORE: &str = "local";
+
+/// `POST /v2/tasks` as the service takes it: Glance's older `import` task.
+pub(crate) struct TaskCreate {
+    /// `input.import_from`: the URL the image is filled from.
+    pub(crate) import_from: String,
+    /// `input.image_properties`: the image to make.
+    pub(crate) image: ImageCreate,
+    /// The input as sent, which the task shows back.
+    pub(crate) input: Value,
+}
+
+impl TaskCreate {
+    /// Reads a task's `type` and `input` with Glance's messages: the type must be
+    /// `import`, the input an object with `import_from` (a string),
+    /// `import_from_format` and `image_properties` (an object).
+    pub(crate) fn from_body(task_type: &str, input: Value) -> ApiResult<Self> {
+        if task_type != LEGACY_TASK_TYPE {
+            return Err(ApiError::bad_request(format!(
+                "Invalid type value: {task_type}. Task type must be one of: {LEGACY_TASK_TYPE}."
+            )));
+        }
+        let Some(fields) = input.as_object() else {
+            return Err(ApiError::bad_request(
+                "Invalid input: it must be an object.",
+            ));
+        };
+        for field in ["import_from", "import_from_format", "image_properties"] {
+            if !fields.contains_key(field) {
+                return Err(ApiError::bad_request(format!(
+                    "Input does not contain '{field}' field"
+                )));
+            }
+        }
+        let import_from = fields
+            .get("import_from")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::bad_request("Invalid input: import_from must be a string."))?
+            .to_owned();
+        let Some(properties) = fields.get("image_properties").and_then(Value::as_object) else {
+            return Err(ApiError::bad_request(
+                "Invalid input: image_properties must be an object.",
+            ));
+        };
+        let image = ImageCreate::from_body(properties.clone());
+        Ok(TaskCreate {
+            import_from,
+            image,
+            input,
+        })
+    }
+}
 
 impl ImageService {
     /// `PUT /v2/images/{id}/stage`: queued -> uploading, bytes kept in staging.
@@ -251,47 +302,24 @@ impl ImageService {
     }
 
     /// `POST /v2/tasks` (Glance's older import, admin only as Glance's
-    /// `tasks_api_access`): type `import` with `input` naming `import_from`,
-    /// `import_from_format` and `image_properties`. The image is made from the
-    /// properties and filled from the URL by the same task as a web-download.
+    /// `tasks_api_access`). `req` is the request as the API read it, or why its
+    /// body was refused: Glance answers 403 to a caller without access whatever
+    /// the body says. The image is made from the properties and filled from the
+    /// URL by the same task as a web-download.
     pub(crate) async fn task_create(
         &self,
         ctx: &RequestContext,
-        task_type: String,
-        input: Value,
+        req: ApiResult<TaskCreate>,
         request_id: String,
     ) -> ApiResult<Task> {
         policy::ADMIN.enforce(ctx, None)?;
-        if task_type != LEGACY_TASK_TYPE {
-            return Err(ApiError::bad_request(format!(
-                "Invalid type value: {task_type}. Task type must be one of: {LEGACY_TASK_TYPE}."
-            )));
-        }
-        let Some(fields) = input.as_object() else {
-            return Err(ApiError::bad_request(
-                "Invalid input: it must be an object.",
-            ));
-        };
-        for field in ["import_from", "import_from_format", "image_properties"] {
-            if !fields.contains_key(field) {
-                return Err(ApiError::bad_request(format!(
-                    "Input does not contain '{field}' field"
-                )));
-            }
-        }
-        let url = fields
-            .get("import_from")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ApiError::bad_request("Invalid input: import_from must be a string."))?
-            .to_owned();
-        let Some(properties) = fields.get("image_properties").and_then(Value::as_object) else {
-            return Err(ApiError::bad_request(
-                "Invalid input: image_properties must be an object.",
-            ));
-        };
+        let TaskCreate {
+            import_from: url,
+            image,
+            input,
+        } = req?;
         self.check_import_uri(&url, "import_from")?;
-        let req = super::ImageCreate::from_body(ctx, properties.clone())?;
-        let image = self.image_create(ctx, req).await?;
+        let image = self.image_create(ctx, image).await?;
         let now = store::now();
         let task = Task {
             id: uuid::Uuid::new_v4().to_string(),
