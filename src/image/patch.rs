@@ -36,6 +36,48 @@ pub(super) const PATCH_TYPES: &[(&str, bool)] = &[
     ("application/openstack-images-v2.1-json-patch", false),
 ];
 
+/// The operation and path of a change in the older dialect, where the
+/// operation's name is the member holding the path.
+fn draft4_operation(change: &mut Map<String, Value>) -> ApiResult<(String, Option<Value>)> {
+    let mut found = OPERATIONS.iter().filter(|o| change.contains_key(**o));
+    let op = found.next().ok_or_else(|| {
+        ApiError::bad_request(
+            "Operation objects must contain exactly one member named \"add\", \"remove\", or \"replace\".",
+        )
+    })?;
+    if found.next().is_some() {
+        return Err(ApiError::bad_request(
+            "Operation objects must contain only one member named \"add\", \"remove\", or \"replace\".",
+        ));
+    }
+    Ok((op.to_string(), change.remove(*op)))
+}
+
+/// The operation and path of a change in the current dialect (`op`, `path`).
+fn operation(change: &mut Map<String, Value>) -> ApiResult<(String, Option<Value>)> {
+    let op = match change.remove("op") {
+        Some(Value::String(op)) if OPERATIONS.contains(&op.as_str()) => op,
+        Some(other) => {
+            let shown = other
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or(other.to_string());
+            return Err(ApiError::bad_request(format!(
+                "Invalid operation: `{shown}`. It must be one of the following: add, replace, remove."
+            )));
+        }
+        None => {
+            return Err(ApiError::bad_request(
+                "Unable to find `op` in JSON Schema change. It must be one of the following: add, replace, remove.",
+            ));
+        }
+    };
+    let path = change
+        .remove("path")
+        .ok_or_else(|| ApiError::bad_request("Unable to find 'path' in JSON Schema change"))?;
+    Ok((op, Some(path)))
+}
+
 /// Parses a patch body in either dialect, with Glance's messages for bad shapes.
 pub(super) fn parse_patch(body: Value, draft4: bool) -> ApiResult<Vec<PatchOp>> {
     let Value::Array(changes) = body else {
@@ -49,40 +91,9 @@ pub(super) fn parse_patch(body: Value, draft4: bool) -> ApiResult<Vec<PatchOp>> 
             return Err(ApiError::bad_request("Operations must be JSON objects."));
         };
         let (op, path) = if draft4 {
-            let mut found = OPERATIONS.iter().filter(|o| change.contains_key(**o));
-            let op = found.next().ok_or_else(|| {
-                ApiError::bad_request(
-                    "Operation objects must contain exactly one member named \"add\", \"remove\", or \"replace\".",
-                )
-            })?;
-            if found.next().is_some() {
-                return Err(ApiError::bad_request(
-                    "Operation objects must contain only one member named \"add\", \"remove\", or \"replace\".",
-                ));
-            }
-            (op.to_string(), change.remove(*op))
+            draft4_operation(&mut change)?
         } else {
-            let op = match change.remove("op") {
-                Some(Value::String(op)) if OPERATIONS.contains(&op.as_str()) => op,
-                Some(other) => {
-                    let shown = other
-                        .as_str()
-                        .map(str::to_owned)
-                        .unwrap_or(other.to_string());
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid operation: `{shown}`. It must be one of the following: add, replace, remove."
-                    )));
-                }
-                None => {
-                    return Err(ApiError::bad_request(
-                        "Unable to find `op` in JSON Schema change. It must be one of the following: add, replace, remove.",
-                    ));
-                }
-            };
-            let path = change.remove("path").ok_or_else(|| {
-                ApiError::bad_request("Unable to find 'path' in JSON Schema change")
-            })?;
-            (op, Some(path))
+            operation(&mut change)?
         };
         let path = match path {
             Some(Value::String(p)) => p,
