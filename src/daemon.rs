@@ -34,7 +34,7 @@ pub struct UpOptions {
 
 /// Everything `up` needs before it accepts connections.
 pub(crate) struct Prepared {
-    pub cloud: Cloud,
+    pub(crate) cloud: Cloud,
     _lock: std::fs::File,
 }
 

@@ -31,12 +31,10 @@ pub struct LabOptions {
 
 /// One student's resources.
 #[derive(Debug, Clone)]
-pub struct Student {
-    pub name: String,
-    pub password: String,
-    pub project_id: String,
-    pub network_id: String,
-    pub router_id: String,
+pub(crate) struct Student {
+    pub(crate) name: String,
+    pub(crate) password: String,
+    pub(crate) router_id: String,
 }
 
 /// An admin session against the cloud's public endpoints.
@@ -244,12 +242,10 @@ fn student(
         None,
     )?;
     student_quotas(api, lab, name, &project_id, warnings)?;
-    let (network_id, router_id) = student_network(api, lab, name, &project_id, external)?;
+    let (_network_id, router_id) = student_network(api, lab, name, &project_id, external)?;
     Ok(Student {
         name: name.to_owned(),
         password: password.to_owned(),
-        project_id,
-        network_id,
         router_id,
     })
 }

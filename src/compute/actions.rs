@@ -205,13 +205,12 @@ fn snapshot_image(disk_format: &str, properties: &[(&str, &str)]) -> ImageCreate
 /// own attributes: min_disk and min_ram are integers there) as Nova carries it,
 /// then the request's `metadata`.
 fn volume_snapshot_image(
-    ctx: &RequestContext,
     s: &Server,
     name: String,
     mapping: &serde_json::Value,
     volume_meta: BTreeMap<String, String>,
     metadata: BTreeMap<String, String>,
-) -> ApiResult<ImageCreate> {
+) -> ImageCreate {
     let mapping = mapping.to_string();
     let mut image = snapshot_image(
         "raw",
@@ -235,8 +234,8 @@ fn volume_snapshot_image(
         .collect();
     chosen.insert("name".into(), name);
     chosen.extend(metadata);
-    image.set_all(ctx, chosen)?;
-    Ok(image)
+    image.set_all(chosen);
+    image
 }
 
 /// What the server row says as soon as `work` is accepted: the rescue or shelve
@@ -936,8 +935,7 @@ impl ComputeService {
             "tag": root.tag,
             "no_device": null,
         }]);
-        let req =
-            volume_snapshot_image(ctx, s, name, &mapping, root_volume.image_metadata, metadata)?;
+        let req = volume_snapshot_image(s, name, &mapping, root_volume.image_metadata, metadata);
         let image = self.inner.image.image_create(ctx, req).await?;
         // No data: the volume snapshot holds the disk; an empty upload makes the
         // image active (size 0), as a volume-backed snapshot is in Glance.
@@ -978,7 +976,7 @@ impl ComputeService {
         // The metadata may rename the image, as it may set anything else.
         let mut chosen = metadata;
         chosen.entry("name".into()).or_insert(name);
-        req.set_all(ctx, chosen)?;
+        req.set_all(chosen);
         Ok(self.inner.image.image_create(ctx, req).await?.id)
     }
 }

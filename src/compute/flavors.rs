@@ -386,6 +386,35 @@ fn flavor_id_of(v: Option<&Value>) -> ApiResult<String> {
     }
 }
 
+/// `PUT /flavors/{flavor_id}` as the service takes it: the description is all
+/// Nova lets change (`None` clears it).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FlavorUpdate {
+    pub(crate) description: Option<String>,
+}
+
+/// Validates `{"flavor": {"description": ...}}`, Nova's update schema: the
+/// description is required and nothing else is allowed.
+pub(crate) fn parse_update(body: &Value) -> ApiResult<FlavorUpdate> {
+    let obj = body
+        .get("flavor")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ApiError::bad_request("'flavor' is a required property"))?;
+    if let Some(k) = obj.keys().find(|k| *k != "description") {
+        return Err(ApiError::bad_request(format!(
+            "Additional properties are not allowed ('{k}' was unexpected)"
+        )));
+    }
+    if !obj.contains_key("description") {
+        return Err(ApiError::bad_request(
+            "'description' is a required property",
+        ));
+    }
+    Ok(FlavorUpdate {
+        description: parse_description(obj.get("description"))?,
+    })
+}
+
 /// `rxtx_factor`: a positive float, 1.0 when absent.
 fn parse_rxtx_factor(v: Option<&Value>) -> ApiResult<f64> {
     match v {
@@ -508,27 +537,12 @@ impl ComputeService {
         &self,
         ctx: &RequestContext,
         id: String,
-        body: Value,
+        update: FlavorUpdate,
     ) -> ApiResult<Flavor> {
         ctx.require_admin()?;
-        let obj = body
-            .get("flavor")
-            .and_then(Value::as_object)
-            .ok_or_else(|| ApiError::bad_request("'flavor' is a required property"))?;
-        if let Some(k) = obj.keys().find(|k| *k != "description") {
-            return Err(ApiError::bad_request(format!(
-                "Additional properties are not allowed ('{k}' was unexpected)"
-            )));
-        }
-        if !obj.contains_key("description") {
-            return Err(ApiError::bad_request(
-                "'description' is a required property",
-            ));
-        }
-        let description = parse_description(obj.get("description"))?;
         self.write(move |c| {
             let mut f = store::flavor_get(c, &id)?.ok_or_else(|| flavor_missing(&id))?;
-            f.description = description;
+            f.description = update.description;
             store::flavor_put(c, &f)?;
             Ok(f)
         })

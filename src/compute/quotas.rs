@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use rusqlite::Connection;
-use serde_json::Value;
 
 use super::ComputeService;
 use super::store::{self, catalog};
@@ -157,80 +156,13 @@ pub(crate) fn check_resize_quota(
     Ok(())
 }
 
-/// Parses a `{"quota_set": {...}}` update: known resources (at this microversion)
-/// to integers >= -1, and `force`.
-pub(crate) fn parse_update(body: &Value, minor: u32) -> ApiResult<(BTreeMap<String, i64>, bool)> {
-    parse_limits(body, "quota_set", |k| shown_at(k, minor))
-}
-
-/// Parses a `{"quota_class_set": {...}}` update (no `force` in Nova's schema, but
-/// an `id` is tolerated as for quota sets).
-pub(crate) fn parse_class_update(body: &Value, minor: u32) -> ApiResult<BTreeMap<String, i64>> {
-    let obj = body.get("quota_class_set").and_then(Value::as_object);
-    if obj.is_some_and(|o| o.contains_key("force")) {
-        return Err(ApiError::bad_request(
-            "Additional properties are not allowed ('force' was unexpected)",
-        ));
-    }
-    Ok(parse_limits(body, "quota_class_set", |k| class_shown_at(k, minor))?.0)
-}
-
-/// The limits of a quota update body under `key`: resources `allowed` at this
-/// microversion, each an integer >= -1; and `force`.
-fn parse_limits(
-    body: &Value,
-    key: &str,
-    allowed: impl Fn(&str) -> bool,
-) -> ApiResult<(BTreeMap<String, i64>, bool)> {
-    let obj = body
-        .get(key)
-        .and_then(Value::as_object)
-        .ok_or_else(|| ApiError::bad_request(format!("'{key}' is a required property")))?;
-    let mut out = BTreeMap::new();
-    let mut force = false;
-    for (k, v) in obj {
-        if k == "force" {
-            force = match v {
-                Value::Bool(b) => *b,
-                Value::String(s) => match s.to_ascii_lowercase().as_str() {
-                    "true" | "1" | "yes" | "on" | "t" | "y" => true,
-                    "false" | "0" | "no" | "off" | "f" | "n" => false,
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "Invalid input for field/attribute force. Value: {v}."
-                        )));
-                    }
-                },
-                _ => {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid input for field/attribute force. Value: {v}."
-                    )));
-                }
-            };
-            continue;
-        }
-        if k == "id" {
-            continue;
-        }
-        if !DEFAULTS.iter().any(|(r, _)| r == k) || !allowed(k) {
-            return Err(ApiError::bad_request(format!(
-                "Additional properties are not allowed ('{k}' was unexpected)"
-            )));
-        }
-        let n = match v {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse::<i64>().ok(),
-            _ => None,
-        }
-        .filter(|n| *n >= -1 && *n <= i64::from(i32::MAX))
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "Invalid input for field/attribute {k}. Value: {v}. It must be an integer of at least -1."
-            ))
-        })?;
-        out.insert(k.clone(), n);
-    }
-    Ok((out, force))
+/// `PUT /os-quota-sets/{tenant_id}` as the service takes it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct QuotaSetUpdate {
+    /// New limits by resource name (-1: unlimited).
+    pub(crate) limits: BTreeMap<String, i64>,
+    /// Set a limit even below what the project already uses.
+    pub(crate) force: bool,
 }
 
 impl ComputeService {
@@ -281,8 +213,7 @@ impl ComputeService {
         &self,
         ctx: &RequestContext,
         project_id: String,
-        changes: BTreeMap<String, i64>,
-        force: bool,
+        update: QuotaSetUpdate,
     ) -> ApiResult<BTreeMap<String, i64>> {
         ctx.require_admin()?;
         self.write(move |c| {
@@ -292,9 +223,9 @@ impl ComputeService {
                 )));
             }
             let used = usage(c, &project_id)?;
-            for (k, v) in &changes {
+            for (k, v) in &update.limits {
                 let in_use = used.get(k.as_str()).copied().unwrap_or(0);
-                if !force && *v >= 0 && *v < in_use {
+                if !update.force && *v >= 0 && *v < in_use {
                     return Err(ApiError::bad_request(format!(
                         "Quota limit {v} for {k} must be greater than or equal to already used and reserved {in_use}."
                     )));
@@ -495,22 +426,5 @@ pub(crate) mod tests {
         assert!(shown_at("injected_files", 56));
         assert!(!shown_at("injected_files", 57));
         assert!(shown_at("instances", 79));
-    }
-
-    #[test]
-    fn update_parsing() {
-        let (m, force) = parse_update(
-            &json!({"quota_set": {"instances": 20, "cores": "-1", "force": "True"}}),
-            1,
-        )
-        .expect("valid");
-        assert_eq!(m["instances"], 20);
-        assert_eq!(m["cores"], -1);
-        assert!(force);
-        assert!(parse_update(&json!({"quota_set": {"instances": -2}}), 1).is_err());
-        assert!(parse_update(&json!({"quota_set": {"bogus": 1}}), 1).is_err());
-        assert!(parse_update(&json!({"quota_set": {"floating_ips": 1}}), 36).is_err());
-        assert!(parse_update(&json!({"quota_set": {"instances": "x"}}), 1).is_err());
-        assert!(parse_update(&json!({"quotas": {}}), 1).is_err());
     }
 }

@@ -10,19 +10,19 @@ use super::nics::{self, ObservedLink};
 use super::plan::SetupPlan;
 
 /// Our own nftables table (the dataplane's is `onestack`).
-pub const NFT_TABLE: &str = "onestack-host";
+pub(crate) const NFT_TABLE: &str = "onestack-host";
 
 /// Runs host commands in one namespace and records the changing ones.
 #[derive(Debug)]
-pub struct Host {
-    pub ns: Ns,
-    pub changes: Vec<String>,
+pub(crate) struct Host {
+    pub(crate) ns: Ns,
+    pub(crate) changes: Vec<String>,
     /// Print instead of doing (dry run).
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 impl Host {
-    pub fn new(ns: Ns, dry_run: bool) -> Host {
+    pub(crate) fn new(ns: Ns, dry_run: bool) -> Host {
         Host {
             ns,
             changes: Vec::new(),
@@ -63,7 +63,7 @@ impl Host {
 
 /// Applies `plan`; returns on the first failure (the next run resumes: every step
 /// checks before it acts).
-pub fn apply(host: &mut Host, plan: &SetupPlan) -> Result<(), CmdError> {
+pub(crate) fn apply(host: &mut Host, plan: &SetupPlan) -> Result<(), CmdError> {
     let links = host.links()?;
     let find = |n: &str| links.iter().find(|l| l.name == n).cloned();
     let br = plan.bridge.as_str();
@@ -151,7 +151,7 @@ fn ensure_forwarding(host: &mut Host) -> Result<(), CmdError> {
 }
 
 /// The whole `ip onestack-host` table as nft reads it.
-pub fn nft_table(plan: &SetupPlan) -> String {
+pub(crate) fn nft_table(plan: &SetupPlan) -> String {
     let mut rules = String::new();
     for r in &plan.nat {
         let net = crate::dataplane::ipv4::network(&r.source).unwrap_or_else(|| r.source.clone());
@@ -197,7 +197,7 @@ fn ensure_nft(host: &mut Host, plan: &SetupPlan) -> Result<(), CmdError> {
 /// Undoes `apply`: the NIC leaves the bridge and gets its addresses and routes
 /// back, the bridge goes (when `install` created it), our table goes. Keeps going
 /// past failures and returns them all.
-pub fn revert(host: &mut Host, plan: &SetupPlan, created_bridge: bool) -> Vec<String> {
+pub(crate) fn revert(host: &mut Host, plan: &SetupPlan, created_bridge: bool) -> Vec<String> {
     let mut errors = Vec::new();
     let links = match host.links() {
         Ok(l) => l,

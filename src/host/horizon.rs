@@ -20,17 +20,17 @@ use anyhow::{Context, bail};
 use super::systemd::write_if_changed;
 
 /// The unit `install --horizon` writes beside onestack's.
-pub const UNIT_NAME: &str = "onestack-horizon.service";
+pub(crate) const UNIT_NAME: &str = "onestack-horizon.service";
 /// Horizon's directory in the state directory.
-pub const DIR: &str = "horizon";
+pub(crate) const DIR: &str = "horizon";
 /// The file (in `DIR`) holding the address `/horizon` is forwarded to.
-pub const UPSTREAM_FILE: &str = "upstream";
+pub(crate) const UPSTREAM_FILE: &str = "upstream";
 /// Where gunicorn listens unless told otherwise.
-pub const DEFAULT_BIND: &str = "127.0.0.1:8091";
+pub(crate) const DEFAULT_BIND: &str = "127.0.0.1:8091";
 /// What the venv holds, pinned: the release tried against onestack, the WSGI
 /// server and the static-file middleware. scripts/horizon-venv.sh installs the
 /// same list and writes the same stamp, so a venv it made is reused as is.
-pub const REQUIREMENTS: &[&str] = &[
+pub(crate) const REQUIREMENTS: &[&str] = &[
     "horizon==27.0.0",
     "heat-dashboard==16.0.0",
     "gunicorn==27.0.1",
@@ -40,37 +40,37 @@ pub const REQUIREMENTS: &[&str] = &[
 /// runs as root): Horizon is a Django app with a secret key and the users'
 /// sessions, and nothing in it needs root, so a flaw in it reaches only its own
 /// files.
-pub const USER: &str = "onestack-horizon";
+pub(crate) const USER: &str = "onestack-horizon";
 /// The venv's record of what was installed into it.
-pub const STAMP: &str = ".onestack-horizon-requirements";
+pub(crate) const STAMP: &str = ".onestack-horizon-requirements";
 
 #[derive(Debug, Clone)]
-pub struct HorizonOptions {
-    pub state_dir: PathBuf,
+pub(crate) struct HorizonOptions {
+    pub(crate) state_dir: PathBuf,
     /// The venv (created when missing; pip runs only when its stamp differs).
-    pub venv: PathBuf,
+    pub(crate) venv: PathBuf,
     /// The Python that creates the venv.
-    pub python: String,
+    pub(crate) python: String,
     /// Keystone as Horizon calls it (`http://HOST/identity/v3`).
-    pub keystone_url: String,
+    pub(crate) keystone_url: String,
     /// The region Horizon picks endpoints of.
-    pub region: String,
+    pub(crate) region: String,
     /// Where gunicorn listens (loopback: the cloud's listener fronts it).
-    pub bind: SocketAddr,
+    pub(crate) bind: SocketAddr,
     /// Where the unit goes; None: no unit (the caller runs Horizon itself).
-    pub unit_dir: Option<PathBuf>,
-    pub dry_run: bool,
+    pub(crate) unit_dir: Option<PathBuf>,
+    pub(crate) dry_run: bool,
 }
 
 /// The stamp text a venv with `REQUIREMENTS` carries.
-pub fn stamp_text() -> String {
+pub(crate) fn stamp_text() -> String {
     REQUIREMENTS.iter().map(|r| format!("{r}\n")).collect()
 }
 
 /// The settings Horizon reads (`local/local_settings.py`): Keystone's URL, no
 /// memcached (file sessions, a per-process cache), the secret key from its file,
 /// offline-compressed static files, served under `/horizon`.
-pub fn settings_text(o: &HorizonOptions) -> String {
+pub(crate) fn settings_text(o: &HorizonOptions) -> String {
     let home = o.state_dir.join(DIR);
     let py = |p: &Path| format!("{:?}", p.display().to_string());
     format!(
@@ -126,7 +126,7 @@ from whitenoise import WhiteNoise\n\
 application = WhiteNoise(_django, root=settings.STATIC_ROOT, prefix='static/', max_age=3600)\n";
 
 /// The environment Horizon's processes run with.
-pub fn environment(state_dir: &Path) -> Vec<(String, String)> {
+pub(crate) fn environment(state_dir: &Path) -> Vec<(String, String)> {
     vec![
         (
             "PYTHONPATH".into(),
@@ -142,7 +142,7 @@ pub fn environment(state_dir: &Path) -> Vec<(String, String)> {
 
 /// The command that serves Horizon: gunicorn with two workers on `bind`, its
 /// control socket in Horizon's directory (not one shared per user).
-pub fn serve_command(o: &HorizonOptions) -> Vec<String> {
+pub(crate) fn serve_command(o: &HorizonOptions) -> Vec<String> {
     let home = o.state_dir.join(DIR);
     vec![
         o.venv.join("bin/gunicorn").display().to_string(),
@@ -162,7 +162,7 @@ pub fn serve_command(o: &HorizonOptions) -> Vec<String> {
 
 /// The unit: after onestack, restarted whenever it stops (sessions and the key are
 /// files, so a restart loses nothing).
-pub fn unit_text(o: &HorizonOptions) -> String {
+pub(crate) fn unit_text(o: &HorizonOptions) -> String {
     let mut env = String::new();
     for (k, v) in environment(&o.state_dir) {
         let _ = writeln!(env, "Environment=\"{k}={v}\"");
@@ -255,7 +255,7 @@ fn ensure_venv(o: &HorizonOptions, changes: &mut Vec<String>) -> anyhow::Result<
 
 /// Sets Horizon up (see the module's doc) and returns the changes made; a second
 /// run with the same options changes nothing.
-pub fn setup(o: &HorizonOptions) -> anyhow::Result<Vec<String>> {
+pub(crate) fn setup(o: &HorizonOptions) -> anyhow::Result<Vec<String>> {
     let mut changes = Vec::new();
     ensure_venv(o, &mut changes)?;
     let home = o.state_dir.join(DIR);
@@ -412,7 +412,7 @@ fn own_files(o: &HorizonOptions, changes: &mut Vec<String>) -> anyhow::Result<()
 }
 
 /// `systemctl daemon-reload`, then enable and (re)start Horizon's unit.
-pub fn enable() -> anyhow::Result<Vec<String>> {
+pub(crate) fn enable() -> anyhow::Result<Vec<String>> {
     let mut done = Vec::new();
     for args in [
         vec!["daemon-reload"],

@@ -7,15 +7,15 @@
 //! `nics` (NIC roles), `plan` (the external network choice), `apply` (host
 //! changes), `systemd` (unit and client files), `test_image` (the bootable guest).
 
-pub mod apply;
-pub mod horizon;
-pub mod nics;
-pub mod packages;
-pub mod plan;
-pub mod preflight;
+pub(crate) mod apply;
+pub(crate) mod horizon;
+pub(crate) mod nics;
+pub(crate) mod packages;
+pub(crate) mod plan;
+pub(crate) mod preflight;
 pub mod systemd;
 pub mod test_image;
-pub mod volume_group;
+pub(crate) mod volume_group;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -32,21 +32,21 @@ use plan::SetupPlan;
 
 /// What `install` applied, kept in the state directory for `host-restore` (at
 /// boot, from the unit) and `uninstall`.
-pub const RECORD_FILE: &str = "host-setup.json";
+pub(crate) const RECORD_FILE: &str = "host-setup.json";
 /// The effective profile `install` writes and the unit passes to `up`.
-pub const PROFILE_FILE: &str = "profile.toml";
+pub(crate) const PROFILE_FILE: &str = "profile.toml";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Installed {
-    pub plan: SetupPlan,
+pub(crate) struct Installed {
+    pub(crate) plan: SetupPlan,
     /// The namespace playing the host (tests), None in production.
-    pub netns: Option<String>,
+    pub(crate) netns: Option<String>,
     /// Whether `install` created the bridge (then `uninstall` deletes it).
-    pub created_bridge: bool,
+    pub(crate) created_bridge: bool,
     /// The base profile given (built-in name or file), which a later `install`
     /// without `--profile` keeps.
     #[serde(default)]
-    pub profile: Option<String>,
+    pub(crate) profile: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -74,8 +74,6 @@ pub struct InstallOptions {
 #[derive(Debug, Clone)]
 pub struct InstallReport {
     pub text: String,
-    pub changes: Vec<String>,
-    pub plan: SetupPlan,
 }
 
 /// Size of the loop file behind the `lvm` backend's volume group (DevStack's
@@ -135,11 +133,7 @@ pub fn install(o: &InstallOptions) -> anyhow::Result<InstallReport> {
             o.etc_dir.display()
         );
     }
-    Ok(InstallReport {
-        text: rep.out,
-        changes: rep.changes,
-        plan,
-    })
+    Ok(InstallReport { text: rep.out })
 }
 
 /// What an install has printed and changed so far.

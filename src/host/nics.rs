@@ -14,7 +14,7 @@ use crate::dataplane::links::is_onestack_alias;
 /// What VirtualBox network a NIC is attached to, as far as the guest can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum NicRole {
+pub(crate) enum NicRole {
     /// VirtualBox NAT: 10.0.2.0/24, default route via 10.0.2.2.
     Nat,
     /// A VirtualBox NAT Network: a default route via the network's .1.
@@ -44,26 +44,23 @@ impl std::fmt::Display for NicRole {
 
 /// An IPv4 address on a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Addr {
-    pub ip: Ipv4Addr,
-    pub prefix: u8,
+pub(crate) struct Addr {
+    pub(crate) ip: Ipv4Addr,
+    pub(crate) prefix: u8,
     /// Set by a DHCP client (a finite lifetime).
-    pub dynamic: bool,
+    pub(crate) dynamic: bool,
 }
 
 impl Addr {
-    pub fn cidr(&self) -> String {
+    pub(crate) fn cidr(&self) -> String {
         format!("{}/{}", self.ip, self.prefix)
     }
-    pub fn network(&self) -> Ipv4Addr {
+    pub(crate) fn network(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.ip) & mask(self.prefix))
-    }
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip) & mask(self.prefix) == u32::from(self.network())
     }
 }
 
-pub fn mask(prefix: u8) -> u32 {
+pub(crate) fn mask(prefix: u8) -> u32 {
     if prefix == 0 {
         0
     } else {
@@ -73,69 +70,69 @@ pub fn mask(prefix: u8) -> u32 {
 
 /// One device as `ip -d -j addr show` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ObservedLink {
-    pub name: String,
-    pub kind: Option<String>,
-    pub link_type: String,
-    pub mac: String,
-    pub master: Option<String>,
-    pub alias: Option<String>,
-    pub up: bool,
-    pub addrs: Vec<Addr>,
+pub(crate) struct ObservedLink {
+    pub(crate) name: String,
+    pub(crate) kind: Option<String>,
+    pub(crate) link_type: String,
+    pub(crate) mac: String,
+    pub(crate) master: Option<String>,
+    pub(crate) alias: Option<String>,
+    pub(crate) up: bool,
+    pub(crate) addrs: Vec<Addr>,
 }
 
 /// One IPv4 route of the main table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Route {
+pub(crate) struct Route {
     /// `default`, `10.0.2.0/24` or a bare address.
-    pub dst: String,
-    pub gateway: Option<Ipv4Addr>,
-    pub dev: String,
-    pub protocol: String,
-    pub metric: u32,
+    pub(crate) dst: String,
+    pub(crate) gateway: Option<Ipv4Addr>,
+    pub(crate) dev: String,
+    pub(crate) protocol: String,
+    pub(crate) metric: u32,
 }
 
 /// A DHCP lease found in a client's lease file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Lease {
-    pub interface: String,
-    pub address: Option<Ipv4Addr>,
-    pub router: Option<Ipv4Addr>,
-    pub server: Option<Ipv4Addr>,
+pub(crate) struct Lease {
+    pub(crate) interface: String,
+    pub(crate) address: Option<Ipv4Addr>,
+    pub(crate) router: Option<Ipv4Addr>,
+    pub(crate) server: Option<Ipv4Addr>,
 }
 
 /// Everything the classification reads.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Observed {
-    pub links: Vec<ObservedLink>,
-    pub routes: Vec<Route>,
+pub(crate) struct Observed {
+    pub(crate) links: Vec<ObservedLink>,
+    pub(crate) routes: Vec<Route>,
     /// Neighbours that answered (address, device).
-    pub neighbours: Vec<(Ipv4Addr, String)>,
-    pub leases: Vec<Lease>,
+    pub(crate) neighbours: Vec<(Ipv4Addr, String)>,
+    pub(crate) leases: Vec<Lease>,
 }
 
 /// A NIC and the role it was given, with the evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Nic {
-    pub name: String,
-    pub mac: String,
-    pub role: NicRole,
+pub(crate) struct Nic {
+    pub(crate) name: String,
+    pub(crate) mac: String,
+    pub(crate) role: NicRole,
     /// Its IPv4 addresses (on its bridge when it is enslaved to one).
-    pub addrs: Vec<Addr>,
+    pub(crate) addrs: Vec<Addr>,
     /// The bridge it is enslaved to, if any.
-    pub bridge: Option<String>,
+    pub(crate) bridge: Option<String>,
     /// Gateway of its default route, if it has one.
-    pub gateway: Option<Ipv4Addr>,
+    pub(crate) gateway: Option<Ipv4Addr>,
     /// Whether it carries the default route with the lowest metric.
-    pub primary: bool,
-    pub dhcp: bool,
+    pub(crate) primary: bool,
+    pub(crate) dhcp: bool,
     /// Why this role, in words.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// Directories searched for DHCP lease files (dhclient, systemd-networkd,
 /// NetworkManager); `ONESTACK_LEASE_DIRS` (colon-separated) replaces them.
-pub fn lease_dirs() -> Vec<PathBuf> {
+pub(crate) fn lease_dirs() -> Vec<PathBuf> {
     match std::env::var("ONESTACK_LEASE_DIRS") {
         Ok(v) if !v.is_empty() => v.split(':').map(PathBuf::from).collect(),
         _ => [
@@ -151,7 +148,7 @@ pub fn lease_dirs() -> Vec<PathBuf> {
 }
 
 /// Reads devices, routes and neighbours of `ns`, and the lease files.
-pub fn observe(ns: &Ns, lease_dirs: &[PathBuf]) -> Result<Observed, CmdError> {
+pub(crate) fn observe(ns: &Ns, lease_dirs: &[PathBuf]) -> Result<Observed, CmdError> {
     let addrs = run_sync(&ns.ip(&["-d", "-j", "addr", "show"]), None)?;
     let routes = run_sync(
         &ns.ip(&["-j", "-4", "route", "show", "table", "main"]),
@@ -172,7 +169,7 @@ pub fn observe(ns: &Ns, lease_dirs: &[PathBuf]) -> Result<Observed, CmdError> {
     })
 }
 
-pub fn parse_links(json: &str) -> Result<Vec<ObservedLink>, CmdError> {
+pub(crate) fn parse_links(json: &str) -> Result<Vec<ObservedLink>, CmdError> {
     Ok(ip_json(json)?
         .iter()
         .filter_map(|v| {
@@ -214,7 +211,7 @@ fn parse_addr(a: &Value) -> Option<Addr> {
     })
 }
 
-pub fn parse_routes(json: &str) -> Result<Vec<Route>, CmdError> {
+pub(crate) fn parse_routes(json: &str) -> Result<Vec<Route>, CmdError> {
     Ok(ip_json(json)?
         .iter()
         .filter_map(|v| {
@@ -249,7 +246,7 @@ fn parse_neighbours(json: &str) -> Result<Vec<(Ipv4Addr, String)>, CmdError> {
 /// Lease files of dhclient (`lease { interface "x"; fixed-address ...; }`) and of
 /// systemd-networkd / NetworkManager's internal client (`KEY=value`, named by
 /// ifindex or with the interface name in the file name).
-pub fn read_leases(dir: &Path, links: &[ObservedLink]) -> Vec<Lease> {
+pub(crate) fn read_leases(dir: &Path, links: &[ObservedLink]) -> Vec<Lease> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -275,7 +272,7 @@ pub fn read_leases(dir: &Path, links: &[ObservedLink]) -> Vec<Lease> {
     out
 }
 
-pub fn parse_dhclient(text: &str) -> Vec<Lease> {
+pub(crate) fn parse_dhclient(text: &str) -> Vec<Lease> {
     let mut out: Vec<Lease> = Vec::new();
     for block in text.split("lease {").skip(1) {
         let body = block.split('}').next().unwrap_or("");
@@ -308,7 +305,7 @@ pub fn parse_dhclient(text: &str) -> Vec<Lease> {
 
 /// systemd-networkd leases are named by ifindex; the caller passes the interface
 /// when the file name gives it, otherwise the address identifies the device later.
-pub fn parse_keyvalue(text: &str, interface: Option<String>) -> Option<Lease> {
+pub(crate) fn parse_keyvalue(text: &str, interface: Option<String>) -> Option<Lease> {
     let get = |k: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{k}=")))
@@ -341,7 +338,7 @@ fn private(ip: Ipv4Addr) -> bool {
 
 /// Gives each NIC a role. A NIC enslaved to a bridge is judged by the bridge's
 /// addresses and routes, so a second `install` sees the same roles as the first.
-pub fn classify(obs: &Observed) -> Vec<Nic> {
+pub(crate) fn classify(obs: &Observed) -> Vec<Nic> {
     let primary_dev = obs
         .routes
         .iter()

@@ -7,7 +7,7 @@ use super::preflight::OsRelease;
 /// Always needed. `genisoimage` makes config drives; `tgt` exports volumes over
 /// iSCSI and `qemu-block-extra` is QEMU's iSCSI initiator (libiscsi) that opens
 /// them; `lvm2` and `thin-provisioning-tools` run the LVM volume backend.
-pub const PACKAGES: &[&str] = &[
+pub(crate) const PACKAGES: &[&str] = &[
     "qemu-utils",
     "dnsmasq-base",
     "nftables",
@@ -19,7 +19,7 @@ pub const PACKAGES: &[&str] = &[
 ];
 
 /// Installed when the distribution ships it.
-pub const OPTIONAL: &[&str] = &["cloud-hypervisor"];
+pub(crate) const OPTIONAL: &[&str] = &["cloud-hypervisor"];
 
 fn installed(pkg: &str) -> bool {
     let argv: Vec<String> = ["dpkg-query", "-W", "-f=${Status}", pkg]
@@ -34,7 +34,7 @@ fn available(pkg: &str) -> bool {
 }
 
 /// What `ensure` would install, in the order it would.
-pub fn missing() -> Vec<String> {
+pub(crate) fn missing() -> Vec<String> {
     let mut m: Vec<String> = PACKAGES
         .iter()
         .filter(|p| !installed(p))
@@ -57,7 +57,7 @@ pub fn missing() -> Vec<String> {
 /// Installs what is missing. On Debian 12, qemu-system-x86 comes from
 /// bookworm-backports, to match the backported qemu-utils (the plain bookworm one
 /// conflicts with it); the suite is added reusing the configured Debian mirror.
-pub fn ensure(os: &OsRelease) -> anyhow::Result<Vec<String>> {
+pub(crate) fn ensure(os: &OsRelease) -> anyhow::Result<Vec<String>> {
     let missing = missing();
     if missing.is_empty() {
         return Ok(Vec::new());
@@ -100,10 +100,10 @@ pub fn ensure(os: &OsRelease) -> anyhow::Result<Vec<String>> {
 }
 
 /// What `install --horizon` needs besides: a Python that makes venvs.
-pub const HORIZON: &[&str] = &["python3-venv"];
+pub(crate) const HORIZON: &[&str] = &["python3-venv"];
 
 /// Installs what of `HORIZON` is missing; returns the commands it ran.
-pub fn ensure_horizon() -> anyhow::Result<Vec<String>> {
+pub(crate) fn ensure_horizon() -> anyhow::Result<Vec<String>> {
     let missing: Vec<&str> = HORIZON.iter().copied().filter(|p| !installed(p)).collect();
     if missing.is_empty() {
         return Ok(Vec::new());
@@ -141,7 +141,7 @@ fn ensure_backports() -> anyhow::Result<bool> {
 
 /// The Debian mirror URI of a sources.list (`deb URI bookworm main`) or deb822
 /// (`URIs: URI`) text, skipping the security archive.
-pub fn mirror(sources: &str) -> Option<String> {
+pub(crate) fn mirror(sources: &str) -> Option<String> {
     sources.lines().map(str::trim).find_map(|l| {
         let uri = if let Some(rest) = l.strip_prefix("URIs:") {
             rest.split_whitespace().next()

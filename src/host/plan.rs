@@ -10,59 +10,59 @@ use super::nics::{Addr, Nic, NicRole, Observed, mask};
 
 /// What `onestack install` makes true on the host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SetupPlan {
-    pub nics: Vec<Nic>,
+pub(crate) struct SetupPlan {
+    pub(crate) nics: Vec<Nic>,
     /// The NIC instances reach the internet through (the primary default route).
-    pub uplink: Option<String>,
+    pub(crate) uplink: Option<String>,
     /// The external bridge (`br-ex`).
-    pub bridge: String,
+    pub(crate) bridge: String,
     /// The host's address on the bridge, `a.b.c.d/len`.
-    pub bridge_address: String,
+    pub(crate) bridge_address: String,
     /// The NIC the bridge takes over (host-only or bridged), if any.
-    pub takeover: Option<Takeover>,
+    pub(crate) takeover: Option<Takeover>,
     /// The external subnet.
-    pub floating_range: String,
-    pub pool_start: Ipv4Addr,
-    pub pool_end: Ipv4Addr,
+    pub(crate) floating_range: String,
+    pub(crate) pool_start: Ipv4Addr,
+    pub(crate) pool_end: Ipv4Addr,
     /// Gateway of the external subnet: the host's own address on the bridge.
-    pub public_gateway: Ipv4Addr,
-    pub nat: Vec<NatRule>,
+    pub(crate) public_gateway: Ipv4Addr,
+    pub(crate) nat: Vec<NatRule>,
     /// The host name put in the catalog.
-    pub public_host: String,
-    pub notes: Vec<String>,
+    pub(crate) public_host: String,
+    pub(crate) notes: Vec<String>,
 }
 
 /// A NIC whose addresses move to the bridge, which it then joins as a port.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Takeover {
-    pub nic: String,
-    pub role: NicRole,
+pub(crate) struct Takeover {
+    pub(crate) nic: String,
+    pub(crate) role: NicRole,
     /// The bridge takes the NIC's MAC, so neighbours' ARP caches and DHCP
     /// reservations stay valid.
-    pub mac: String,
-    pub addresses: Vec<String>,
+    pub(crate) mac: String,
+    pub(crate) addresses: Vec<String>,
     /// Gateway routes through the NIC (a bridged NIC's own default route too),
     /// moved to the bridge with their metric.
-    pub routes: Vec<MovedRoute>,
+    pub(crate) routes: Vec<MovedRoute>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MovedRoute {
-    pub dst: String,
-    pub via: Ipv4Addr,
-    pub metric: u32,
+pub(crate) struct MovedRoute {
+    pub(crate) dst: String,
+    pub(crate) via: Ipv4Addr,
+    pub(crate) metric: u32,
 }
 
 /// A masquerade rule of the `ip onestack-host` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NatRule {
-    pub source: String,
-    pub out_interface: String,
-    pub comment: String,
+pub(crate) struct NatRule {
+    pub(crate) source: String,
+    pub(crate) out_interface: String,
+    pub(crate) comment: String,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum PlanError {
+pub(crate) enum PlanError {
     #[error(
         "no IPv4 range for the external network is free: every 172.24.x.0/24 and 10.x.0.0/24 is in use"
     )]
@@ -74,7 +74,7 @@ pub enum PlanError {
 /// Chooses the external network. Host-only beats bridged (the laptop reaches it
 /// even off-LAN); a NIC carrying the primary default route is never taken over, so
 /// the session that runs `install` is not cut.
-pub fn choose(obs: &Observed, nics: Vec<Nic>, bridge: &str) -> Result<SetupPlan, PlanError> {
+pub(crate) fn choose(obs: &Observed, nics: Vec<Nic>, bridge: &str) -> Result<SetupPlan, PlanError> {
     let uplink = nics.iter().find(|n| n.primary).map(|n| n.name.clone());
     let pick = |role: NicRole| {
         nics.iter().find(|n| {
@@ -186,7 +186,7 @@ fn takeover_plan(
 
 /// The upper half of the subnet, minus the broadcast, the laptop's .1 and the
 /// host's own address (the larger side of it when it falls inside).
-pub fn upper_half(addr: &Addr) -> Option<(Ipv4Addr, Ipv4Addr)> {
+pub(crate) fn upper_half(addr: &Addr) -> Option<(Ipv4Addr, Ipv4Addr)> {
     if addr.prefix > 29 {
         return None;
     }
@@ -226,7 +226,7 @@ fn standalone_plan(obs: &Observed, bridge: &str) -> Result<SetupPlan, PlanError>
 
 /// DevStack's 172.24.4.0/24 unless an address or route (other than the external
 /// bridge's own) overlaps it; then the next 172.24.x.0/24, then 10.x.0.0/24.
-pub fn free_range(obs: &Observed, bridge: &str) -> Option<Ipv4Addr> {
+pub(crate) fn free_range(obs: &Observed, bridge: &str) -> Option<Ipv4Addr> {
     let mut used: Vec<(u32, u8)> = Vec::new();
     for l in obs.links.iter().filter(|l| l.name != bridge) {
         used.extend(l.addrs.iter().map(|a| (u32::from(a.network()), a.prefix)));
@@ -258,7 +258,11 @@ pub fn free_range(obs: &Observed, bridge: &str) -> Option<Ipv4Addr> {
 /// NAT network 10.0.2.0/24, and a router would then send instances' traffic for
 /// 10.0.2.2 back into the tenant network instead of out through SNAT — then the
 /// first free 10.x.0.0 of the same size.
-pub fn free_fixed_range(obs: &Observed, bridge: &str, want: (Ipv4Addr, u8)) -> (Ipv4Addr, u8) {
+pub(crate) fn free_fixed_range(
+    obs: &Observed,
+    bridge: &str,
+    want: (Ipv4Addr, u8),
+) -> (Ipv4Addr, u8) {
     let mut used: Vec<(u32, u8)> = Vec::new();
     for l in obs.links.iter().filter(|l| l.name != bridge) {
         used.extend(l.addrs.iter().map(|a| (u32::from(a.network()), a.prefix)));
@@ -287,7 +291,7 @@ pub fn free_fixed_range(obs: &Observed, bridge: &str, want: (Ipv4Addr, u8)) -> (
 
 impl SetupPlan {
     /// The plan as a person reads it.
-    pub fn describe(&self, url: &str) -> String {
+    pub(crate) fn describe(&self, url: &str) -> String {
         let mut s = String::from("NICs:\n");
         for n in &self.nics {
             let addrs: Vec<String> = n.addrs.iter().map(Addr::cidr).collect();

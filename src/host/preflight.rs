@@ -5,13 +5,13 @@ use std::path::Path;
 
 /// `/etc/os-release` fields onestack cares about.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct OsRelease {
-    pub id: String,
-    pub version_id: String,
-    pub pretty_name: String,
+pub(crate) struct OsRelease {
+    pub(crate) id: String,
+    pub(crate) version_id: String,
+    pub(crate) pretty_name: String,
 }
 
-pub fn parse_os_release(text: &str) -> OsRelease {
+pub(crate) fn parse_os_release(text: &str) -> OsRelease {
     let get = |k: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{k}=")))
@@ -25,20 +25,20 @@ pub fn parse_os_release(text: &str) -> OsRelease {
     }
 }
 
-pub fn os_release() -> OsRelease {
+pub(crate) fn os_release() -> OsRelease {
     parse_os_release(&std::fs::read_to_string("/etc/os-release").unwrap_or_default())
 }
 
 /// Whether a guest can run under KVM, and if not, why.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Kvm {
+pub(crate) enum Kvm {
     Usable,
     Unusable(String),
 }
 
 /// KVM needs the vmx/svm CPU flag *and* the kvm_intel/kvm_amd module: a `/dev/kvm`
 /// alone (e.g. a paravirtual KVM) may still be unable to run a guest.
-pub fn kvm(cpuinfo: &str, modules: &str, dev_kvm: bool) -> Kvm {
+pub(crate) fn kvm(cpuinfo: &str, modules: &str, dev_kvm: bool) -> Kvm {
     let flags: Vec<&str> = cpuinfo
         .lines()
         .find(|l| l.starts_with("flags"))
@@ -69,22 +69,19 @@ pub fn kvm(cpuinfo: &str, modules: &str, dev_kvm: bool) -> Kvm {
 }
 
 /// VirtualBox names itself in the DMI tables.
-pub fn in_virtualbox(sys_vendor: &str, product_name: &str) -> bool {
+pub(crate) fn in_virtualbox(sys_vendor: &str, product_name: &str) -> bool {
     sys_vendor.trim() == "innotek GmbH" || product_name.trim() == "VirtualBox"
 }
 
 /// Minimums below which onestack still runs but instances will not fit.
-pub const MIN_MEMORY_MB: u64 = 2048;
-pub const MIN_DISK_GB: u64 = 10;
+pub(crate) const MIN_MEMORY_MB: u64 = 2048;
+pub(crate) const MIN_DISK_GB: u64 = 10;
 
 #[derive(Debug, Clone, Default)]
-pub struct Preflight {
-    pub os: OsRelease,
-    pub memory_mb: u64,
-    pub disk_free_gb: Option<u64>,
-    pub kvm_usable: bool,
+pub(crate) struct Preflight {
+    pub(crate) os: OsRelease,
     /// One line per finding, `ok:` or `warning:`.
-    pub lines: Vec<String>,
+    pub(crate) lines: Vec<String>,
 }
 
 fn read(p: &str) -> String {
@@ -92,7 +89,7 @@ fn read(p: &str) -> String {
 }
 
 /// Runs every check against this machine; `state_dir` is where disks will live.
-pub fn run(state_dir: &Path) -> Preflight {
+pub(crate) fn run(state_dir: &Path) -> Preflight {
     let os = os_release();
     let mut lines = Vec::new();
     let supported = matches!(
@@ -141,7 +138,6 @@ pub fn run(state_dir: &Path) -> Preflight {
         &read("/proc/modules"),
         Path::new("/dev/kvm").exists(),
     );
-    let kvm_usable = k == Kvm::Usable;
     match k {
         Kvm::Usable => lines.push("ok: KVM can run guests".into()),
         Kvm::Unusable(why) => {
@@ -156,13 +152,7 @@ pub fn run(state_dir: &Path) -> Preflight {
             }
         }
     }
-    Preflight {
-        os,
-        memory_mb,
-        disk_free_gb,
-        kvm_usable,
-        lines,
-    }
+    Preflight { os, lines }
 }
 
 /// Free space of the filesystem holding `dir` (or its nearest existing parent).

@@ -7,13 +7,13 @@ use anyhow::Context;
 
 use crate::dataplane::cmd::run_sync;
 
-pub const UNIT_NAME: &str = "onestack.service";
+pub(crate) const UNIT_NAME: &str = "onestack.service";
 
 /// The unit: after the network is online, restarted on failure. `KillMode=process`
 /// stops only the control plane, so instances' VMM processes (and dnsmasq) survive
 /// a service restart and are re-adopted by the reconciler. `ExecStartPre` puts back
 /// the host networking that a reboot loses (br-ex, its address, the NAT table).
-pub fn unit_text(binary: &Path, state_dir: &Path, profile: &Path) -> String {
+pub(crate) fn unit_text(binary: &Path, state_dir: &Path, profile: &Path) -> String {
     let bin = binary.display();
     let state = state_dir.display();
     let profile = profile.display();
@@ -40,12 +40,17 @@ pub fn unit_text(binary: &Path, state_dir: &Path, profile: &Path) -> String {
 }
 
 /// Whether systemd runs this machine (PID 1), as `sd_booted()` decides.
-pub fn systemd_booted() -> bool {
+pub(crate) fn systemd_booted() -> bool {
     Path::new("/run/systemd/system").is_dir()
 }
 
 /// Writes `path` with `mode` when its content differs; returns whether it changed.
-pub fn write_if_changed(path: &Path, data: &str, mode: u32, dry_run: bool) -> anyhow::Result<bool> {
+pub(crate) fn write_if_changed(
+    path: &Path,
+    data: &str,
+    mode: u32,
+    dry_run: bool,
+) -> anyhow::Result<bool> {
     use std::os::unix::fs::PermissionsExt;
     let same = std::fs::read(path).is_ok_and(|b| b == data.as_bytes())
         && std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o777 == mode);
@@ -62,7 +67,7 @@ pub fn write_if_changed(path: &Path, data: &str, mode: u32, dry_run: bool) -> an
 
 /// `systemctl daemon-reload` and a restart when the unit or profile changed, then
 /// enable and start the unit when it is not yet. Returns the commands it ran.
-pub fn enable(restart: bool) -> anyhow::Result<Vec<String>> {
+pub(crate) fn enable(restart: bool) -> anyhow::Result<Vec<String>> {
     let mut done = Vec::new();
     let sc = |args: &[&str]| -> Vec<String> {
         std::iter::once("systemctl")
@@ -90,12 +95,12 @@ pub fn enable(restart: bool) -> anyhow::Result<Vec<String>> {
 }
 
 /// Stops and disables the unit (when systemd runs) and removes its file.
-pub fn remove(unit_dir: &Path) -> anyhow::Result<Vec<String>> {
+pub(crate) fn remove(unit_dir: &Path) -> anyhow::Result<Vec<String>> {
     remove_unit(unit_dir, UNIT_NAME)
 }
 
 /// Stops and disables the unit `name` (when systemd runs) and removes its file.
-pub fn remove_unit(unit_dir: &Path, name: &str) -> anyhow::Result<Vec<String>> {
+pub(crate) fn remove_unit(unit_dir: &Path, name: &str) -> anyhow::Result<Vec<String>> {
     let mut done = Vec::new();
     let path = unit_dir.join(name);
     if systemd_booted() && path.exists() {

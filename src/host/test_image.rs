@@ -47,7 +47,7 @@ fn absent(image: &ImageSection) -> Vec<Wanted> {
 }
 
 /// The files the profile names that are not in place.
-pub fn missing(image: &ImageSection) -> Vec<PathBuf> {
+pub(crate) fn missing(image: &ImageSection) -> Vec<PathBuf> {
     absent(image).into_iter().map(|w| w.dest).collect()
 }
 

@@ -10,16 +10,16 @@ use std::path::{Path, PathBuf};
 
 use crate::dataplane::cmd::run_sync;
 
-pub const UNIT_NAME: &str = "onestack-volume-group.service";
+pub(crate) const UNIT_NAME: &str = "onestack-volume-group.service";
 
 /// The loop file behind volume group `vg`.
-pub fn backing_file(state_dir: &Path, vg: &str) -> PathBuf {
+pub(crate) fn backing_file(state_dir: &Path, vg: &str) -> PathBuf {
     state_dir.join(format!("{vg}-backing-file"))
 }
 
 /// Commands making `vg` with thin pool `pool` on a sparse `size_gib` loop file;
 /// `{loop}` in an argument stands for the device `losetup` printed.
-pub fn plan(file: &Path, size_gib: u64, vg: &str, pool: &str) -> Vec<Vec<String>> {
+pub(crate) fn plan(file: &Path, size_gib: u64, vg: &str, pool: &str) -> Vec<Vec<String>> {
     let f = file.display().to_string();
     let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     vec![
@@ -34,7 +34,7 @@ pub fn plan(file: &Path, size_gib: u64, vg: &str, pool: &str) -> Vec<Vec<String>
 
 /// The unit that attaches the loop file again at boot, before LVM activates
 /// volume groups, then activates this one.
-pub fn unit_text(file: &Path, vg: &str) -> String {
+pub(crate) fn unit_text(file: &Path, vg: &str) -> String {
     let f = file.display();
     format!(
         "[Unit]\n\
@@ -55,13 +55,13 @@ pub fn unit_text(file: &Path, vg: &str) -> String {
 }
 
 /// Whether `vg` exists.
-pub fn exists(vg: &str) -> bool {
+pub(crate) fn exists(vg: &str) -> bool {
     run_sync(&["vgs".to_string(), vg.to_string()], None).is_ok()
 }
 
 /// Makes the group and its thin pool when missing (`dry_run`: only says so) and
 /// writes the boot unit; returns what it did.
-pub fn ensure(
+pub(crate) fn ensure(
     state_dir: &Path,
     unit_dir: &Path,
     size_gib: u64,

@@ -143,6 +143,81 @@ fn config_rows(config: &Map<String, Value>) -> ApiResult<Vec<ConfigRow>> {
     Ok(rows)
 }
 
+/// A change of a domain's configuration: the options it sets, each checked
+/// against Keystone's whitelist, and the group (and option) the URL names, which
+/// must already be configured.
+#[derive(Debug, Clone)]
+pub(crate) struct DomainConfigChange {
+    group: Option<String>,
+    option: Option<String>,
+    rows: Vec<ConfigRow>,
+}
+
+impl DomainConfigChange {
+    /// Reads the `config` of a `PATCH` to the whole configuration, to one
+    /// `group`, or to one `option` of it, with Keystone's messages.
+    pub(crate) fn from_body(
+        group: Option<String>,
+        option: Option<String>,
+        config: &Map<String, Value>,
+    ) -> ApiResult<Self> {
+        let rows = match (&group, &option) {
+            (None, _) => config_rows(config)?,
+            (Some(g), None) => {
+                if config.keys().any(|k| k != g) {
+                    return Err(invalid_config(format_args!(
+                        "Trying to update group {g}, so that, and only that, group must be specified in the config"
+                    )));
+                }
+                config_rows(config)?
+            }
+            (Some(g), Some(o)) => vec![option_row(g, o, config)?],
+        };
+        Ok(DomainConfigChange {
+            group,
+            option,
+            rows,
+        })
+    }
+}
+
+/// The row of a `PATCH` to one option: the body holds that option alone.
+fn option_row(group: &str, option: &str, config: &Map<String, Value>) -> ApiResult<ConfigRow> {
+    check_option(group, option)?;
+    match (config.len(), config.get(option)) {
+        (1, Some(v)) => Ok((
+            group.to_owned(),
+            option.to_owned(),
+            v.clone(),
+            is_sensitive(group, option),
+        )),
+        _ => Err(invalid_config(format_args!(
+            "Trying to update option {option} in group {group}, so that, and only that, option must be specified in the config"
+        ))),
+    }
+}
+
+/// Keystone updates what exists: the group (or option) named in the URL must
+/// already be configured.
+fn check_configured(
+    current: &[ConfigRow],
+    domain_id: &str,
+    group: &str,
+    option: Option<&str>,
+) -> ApiResult<()> {
+    let present = current
+        .iter()
+        .any(|(cg, co, _, _)| cg == group && option.is_none_or(|o| o == co));
+    if present {
+        return Ok(());
+    }
+    let what = match option {
+        Some(o) => format!("option {o} in group {group}"),
+        None => format!("group {group}"),
+    };
+    Err(config_not_found(domain_id, &what))
+}
+
 /// `{group: {option: value}}` of the visible (not sensitive) rows.
 fn config_view(rows: &[ConfigRow], group: Option<&str>) -> Map<String, Value> {
     let mut out = Map::new();
@@ -165,15 +240,16 @@ impl Identity {
         found(store::domain_get(c, id)?, "domain", id).map(drop)
     }
 
-    /// `PUT /v3/domains/{id}/config`: replaces the configuration; true when it is new.
+    /// `PUT /v3/domains/{id}/config`: replaces the configuration; true when it is
+    /// new. A refused `config` is reported to an admin only, as in `domain_config_update`.
     pub(crate) async fn domain_config_create(
         &self,
         ctx: &RequestContext,
         domain_id: String,
-        config: Map<String, Value>,
+        config: ApiResult<DomainConfigChange>,
     ) -> ApiResult<(bool, Map<String, Value>)> {
         ctx.require_admin()?;
-        let rows = config_rows(&config)?;
+        let rows = config?.rows;
         self.write(move |c| {
             Self::domain_must_exist(c, &domain_id)?;
             let existed = sx::domain_config_delete(c, &domain_id, None, None)? > 0;
@@ -230,56 +306,26 @@ impl Identity {
     }
 
     /// `PATCH /v3/domains/{id}/config[/{group}[/{option}]]`: merges the given options
-    /// and answers the whole configuration. At group level the body names that group
-    /// only; at option level the body is `{option: value}`.
+    /// and answers the whole configuration. `change` is the change as the API read
+    /// it, or why its body was refused: a caller who is not an admin is refused
+    /// whatever the body says.
     pub(crate) async fn domain_config_update(
         &self,
         ctx: &RequestContext,
         domain_id: String,
-        group: Option<String>,
-        option: Option<String>,
-        body: Map<String, Value>,
+        change: ApiResult<DomainConfigChange>,
     ) -> ApiResult<Map<String, Value>> {
         ctx.require_admin()?;
-        let rows = match (&group, &option) {
-            (None, _) => config_rows(&body)?,
-            (Some(g), None) => {
-                if body.keys().any(|k| k != g) {
-                    return Err(invalid_config(format_args!(
-                        "Trying to update group {g}, so that, and only that, group must be specified in the config"
-                    )));
-                }
-                config_rows(&body)?
-            }
-            (Some(g), Some(o)) => {
-                check_option(g, o)?;
-                let value = match (body.len(), body.get(o)) {
-                    (1, Some(v)) => v.clone(),
-                    _ => {
-                        return Err(invalid_config(format_args!(
-                            "Trying to update option {o} in group {g}, so that, and only that, option must be specified in the config"
-                        )));
-                    }
-                };
-                vec![(g.clone(), o.clone(), value, is_sensitive(g, o))]
-            }
-        };
+        let DomainConfigChange {
+            group,
+            option,
+            rows,
+        } = change?;
         self.write(move |c| {
             Self::domain_must_exist(c, &domain_id)?;
-            let current = sx::domain_config_get(c, &domain_id)?;
-            // Keystone updates what exists: the group (or option) named in the URL
-            // must already be configured.
             if let Some(g) = &group {
-                let present = current
-                    .iter()
-                    .any(|(cg, co, _, _)| cg == g && option.as_ref().is_none_or(|o| o == co));
-                if !present {
-                    let what = match &option {
-                        Some(o) => format!("option {o} in group {g}"),
-                        None => format!("group {g}"),
-                    };
-                    return Err(config_not_found(&domain_id, &what));
-                }
+                let current = sx::domain_config_get(c, &domain_id)?;
+                check_configured(&current, &domain_id, g, option.as_deref())?;
             }
             for r in &rows {
                 sx::domain_config_set(c, &domain_id, r)?;

@@ -8,7 +8,7 @@ use crate::logged::OrLog;
 use serde_json::{Value, json};
 
 use super::model::*;
-use super::{ImageService, check_format, store};
+use super::{ImageCreate, ImageService, check_format, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::policy;
@@ -21,6 +21,84 @@ const TASK_TYPE: &str = "api_image_import";
 const LEGACY_TASK_TYPE: &str = "import";
 /// The store id an import lands in (`GET /v2/info/stores`).
 const STORE: &str = "local";
+
+/// A new import task of the caller's on `image`, owned by the image's owner.
+fn import_task(
+    ctx: &RequestContext,
+    image: &Image,
+    task_type: &str,
+    status: &str,
+    input: Value,
+    request_id: String,
+) -> Task {
+    let now = store::now();
+    Task {
+        id: uuid::Uuid::new_v4().to_string(),
+        task_type: task_type.into(),
+        status: status.into(),
+        owner: image.owner.clone().unwrap_or_default(),
+        image_id: Some(image.id.clone()),
+        input,
+        result: None,
+        message: String::new(),
+        created_at: now.clone(),
+        updated_at: now,
+        expires_at: None,
+        request_id: Some(request_id),
+        user_id: Some(ctx.user.id.clone()),
+    }
+}
+
+/// `POST /v2/tasks` as the service takes it: Glance's older `import` task.
+pub(crate) struct TaskCreate {
+    /// `input.import_from`: the URL the image is filled from.
+    pub(crate) import_from: String,
+    /// `input.image_properties`: the image to make.
+    pub(crate) image: ImageCreate,
+    /// The input as sent, which the task shows back.
+    pub(crate) input: Value,
+}
+
+impl TaskCreate {
+    /// Reads a task's `type` and `input` with Glance's messages: the type must be
+    /// `import`, the input an object with `import_from` (a string),
+    /// `import_from_format` and `image_properties` (an object).
+    pub(crate) fn from_body(task_type: &str, input: Value) -> ApiResult<Self> {
+        if task_type != LEGACY_TASK_TYPE {
+            return Err(ApiError::bad_request(format!(
+                "Invalid type value: {task_type}. Task type must be one of: {LEGACY_TASK_TYPE}."
+            )));
+        }
+        let Some(fields) = input.as_object() else {
+            return Err(ApiError::bad_request(
+                "Invalid input: it must be an object.",
+            ));
+        };
+        for field in ["import_from", "import_from_format", "image_properties"] {
+            if !fields.contains_key(field) {
+                return Err(ApiError::bad_request(format!(
+                    "Input does not contain '{field}' field"
+                )));
+            }
+        }
+        let import_from = fields
+            .get("import_from")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::bad_request("Invalid input: import_from must be a string."))?
+            .to_owned();
+        let Some(properties) = fields.get("image_properties").and_then(Value::as_object) else {
+            return Err(ApiError::bad_request(
+                "Invalid input: image_properties must be an object.",
+            ));
+        };
+        let image = ImageCreate::from_body(properties.clone());
+        Ok(TaskCreate {
+            import_from,
+            image,
+            input,
+        })
+    }
+}
 
 impl ImageService {
     /// `PUT /v2/images/{id}/stage`: queued -> uploading, bytes kept in staging.
@@ -59,7 +137,19 @@ impl ImageService {
     ) -> ApiResult<Task> {
         let image = self.visible_image(ctx, id.clone()).await?;
         super::check_owner(ctx, &image)?;
-        let method_req = match method.as_str() {
+        let method_req = self.import_method(&image, &method, uri)?;
+        let input =
+            json!({"image_id": id, "import_req": {"method": method_req}, "backend": [STORE]});
+        let task = import_task(ctx, &image, TASK_TYPE, "processing", input, request_id);
+        self.import_start(task).await
+    }
+
+    /// The `method` of an import request (Glance's `import_req.method`), once the
+    /// image is in the state that method starts from and a web-download's URI
+    /// passes the import filter.
+    fn import_method(&self, image: &Image, method: &str, uri: Option<String>) -> ApiResult<Value> {
+        let id = &image.id;
+        match method {
             "glance-direct" => {
                 if image.status != ImageStatus::Uploading {
                     return Err(ApiError::Conflict(format!(
@@ -67,7 +157,7 @@ impl ImageService {
                         image.status
                     )));
                 }
-                json!({"name": method})
+                Ok(json!({"name": method}))
             }
             "web-download" => {
                 if image.status != ImageStatus::Queued {
@@ -82,32 +172,20 @@ impl ImageService {
                     )
                 })?;
                 self.check_import_uri(&uri, "URI for web-download")?;
-                json!({"name": method, "uri": uri})
+                Ok(json!({"name": method, "uri": uri}))
             }
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "Import method {method} is not supported by this cloud; supported: {}.",
-                    IMPORT_METHODS.join(", ")
-                )));
-            }
-        };
-        let now = store::now();
-        let task = Task {
-            id: uuid::Uuid::new_v4().to_string(),
-            task_type: TASK_TYPE.into(),
-            status: "processing".into(),
-            owner: image.owner.clone().unwrap_or_default(),
-            image_id: Some(id.clone()),
-            input: json!({"image_id": id, "import_req": {"method": method_req}, "backend": [STORE]}),
-            result: None,
-            message: String::new(),
-            created_at: now.clone(),
-            updated_at: now,
-            expires_at: None,
-            request_id: Some(request_id),
-            user_id: Some(ctx.user.id.clone()),
-        };
+            _ => Err(ApiError::bad_request(format!(
+                "Import method {method} is not supported by this cloud; supported: {}.",
+                IMPORT_METHODS.join(", ")
+            ))),
+        }
+    }
+
+    /// Moves the task's image to `importing` and records the task, in one
+    /// transaction, then runs the import in the background.
+    async fn import_start(&self, task: Task) -> ApiResult<Task> {
         let record = task.clone();
+        let id = task.image_id.clone().unwrap_or_default();
         self.write(move |c| {
             let mut image = store::image_get(c, &id)?.ok_or_else(|| store::not_found(&id))?;
             start_importing(&mut image)?;
@@ -251,76 +329,26 @@ impl ImageService {
     }
 
     /// `POST /v2/tasks` (Glance's older import, admin only as Glance's
-    /// `tasks_api_access`): type `import` with `input` naming `import_from`,
-    /// `import_from_format` and `image_properties`. The image is made from the
-    /// properties and filled from the URL by the same task as a web-download.
+    /// `tasks_api_access`). `req` is the request as the API read it, or why its
+    /// body was refused: Glance answers 403 to a caller without access whatever
+    /// the body says. The image is made from the properties and filled from the
+    /// URL by the same task as a web-download.
     pub(crate) async fn task_create(
         &self,
         ctx: &RequestContext,
-        task_type: String,
-        input: Value,
+        req: ApiResult<TaskCreate>,
         request_id: String,
     ) -> ApiResult<Task> {
         policy::ADMIN.enforce(ctx, None)?;
-        if task_type != LEGACY_TASK_TYPE {
-            return Err(ApiError::bad_request(format!(
-                "Invalid type value: {task_type}. Task type must be one of: {LEGACY_TASK_TYPE}."
-            )));
-        }
-        let Some(fields) = input.as_object() else {
-            return Err(ApiError::bad_request(
-                "Invalid input: it must be an object.",
-            ));
-        };
-        for field in ["import_from", "import_from_format", "image_properties"] {
-            if !fields.contains_key(field) {
-                return Err(ApiError::bad_request(format!(
-                    "Input does not contain '{field}' field"
-                )));
-            }
-        }
-        let url = fields
-            .get("import_from")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ApiError::bad_request("Invalid input: import_from must be a string."))?
-            .to_owned();
-        let Some(properties) = fields.get("image_properties").and_then(Value::as_object) else {
-            return Err(ApiError::bad_request(
-                "Invalid input: image_properties must be an object.",
-            ));
-        };
-        self.check_import_uri(&url, "import_from")?;
-        let req = super::ImageCreate::from_body(ctx, properties.clone())?;
-        let image = self.image_create(ctx, req).await?;
-        let now = store::now();
-        let task = Task {
-            id: uuid::Uuid::new_v4().to_string(),
-            task_type: LEGACY_TASK_TYPE.into(),
-            status: "pending".into(),
-            owner: image.owner.clone().unwrap_or_default(),
-            image_id: Some(image.id.clone()),
+        let TaskCreate {
+            import_from: url,
+            image,
             input,
-            result: None,
-            message: String::new(),
-            created_at: now.clone(),
-            updated_at: now,
-            expires_at: None,
-            request_id: Some(request_id),
-            user_id: Some(ctx.user.id.clone()),
-        };
-        let record = task.clone();
-        let id = image.id.clone();
-        self.write(move |c| {
-            let mut image = store::image_get(c, &id)?.ok_or_else(|| store::not_found(&id))?;
-            start_importing(&mut image)?;
-            store::image_update(c, &image)?;
-            store::task_upsert(c, &record)
-        })
-        .await?;
-        let svc = self.clone();
-        let run = task.clone();
-        tokio::spawn(async move { svc.run_import(run).await });
-        Ok(task)
+        } = req?;
+        self.check_import_uri(&url, "import_from")?;
+        let image = self.image_create(ctx, image).await?;
+        let task = import_task(ctx, &image, LEGACY_TASK_TYPE, "pending", input, request_id);
+        self.import_start(task).await
     }
 
     async fn import_staged(&self, id: &str) -> ApiResult<()> {

@@ -15,8 +15,6 @@ use crate::http::policy;
 /// The longest namespace, object, property, tag or resource type name Glance takes.
 const NAME_MAX: usize = 80;
 
-const PROPERTY_TYPES: &[&str] = &["array", "boolean", "integer", "number", "object", "string"];
-
 /// A namespace row.
 #[derive(Debug, Clone)]
 struct Namespace {
@@ -28,6 +26,45 @@ struct Namespace {
     owner: String,
     created_at: String,
     updated_at: String,
+}
+
+/// A namespace's own attributes as a create or update sets them.
+#[derive(Debug, Clone)]
+pub(crate) struct NamespaceFields {
+    pub(crate) namespace: String,
+    pub(crate) display_name: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) visibility: String,
+    pub(crate) protected: bool,
+    /// `None`: the caller's project on create, the current owner on update.
+    pub(crate) owner: Option<String>,
+}
+
+/// `POST /v2/metadefs/namespaces` as the service takes it: the namespace and
+/// what it holds from the start.
+#[derive(Debug, Clone)]
+pub(crate) struct NamespaceCreate {
+    pub(crate) fields: NamespaceFields,
+    pub(crate) associations: Vec<Association>,
+    pub(crate) objects: Vec<NewDefinition>,
+    pub(crate) properties: Vec<NewDefinition>,
+    pub(crate) tags: Vec<String>,
+}
+
+/// An association of the namespace with a resource type (`POST .../resource_types`).
+#[derive(Debug, Clone)]
+pub(crate) struct Association {
+    pub(crate) name: String,
+    pub(crate) prefix: Option<String>,
+    pub(crate) properties_target: Option<String>,
+}
+
+/// An object or property as a create or update names it. Its definition is a
+/// JSON schema that Glance keeps as given beyond the keywords it checks.
+#[derive(Debug, Clone)]
+pub(crate) struct NewDefinition {
+    pub(crate) name: String,
+    pub(crate) schema: Map<String, Value>,
 }
 
 fn ns_missing(name: &str) -> ApiError {
@@ -42,7 +79,9 @@ fn protected(kind: &str, name: &str) -> ApiError {
     ))
 }
 
-fn name_field(body: &Map<String, Value>, key: &str) -> ApiResult<String> {
+/// A namespace, object, property, tag or resource type name under `key`: Glance's
+/// names are 1 to 80 characters, not only blanks.
+pub(crate) fn name_field(body: &Map<String, Value>, key: &str) -> ApiResult<String> {
     match body.get(key) {
         Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= NAME_MAX => {
             Ok(s.clone())
@@ -54,23 +93,6 @@ fn name_field(body: &Map<String, Value>, key: &str) -> ApiResult<String> {
         None => Err(ApiError::bad_request(format!(
             "'{key}' is a required property"
         ))),
-    }
-}
-
-fn optional_string(body: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ApiError::bad_request(format!("'{key}' must be a string."))),
-    }
-}
-
-fn check_keys(body: &Map<String, Value>, allowed: &[&str]) -> ApiResult<()> {
-    match body.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(ApiError::bad_request(format!(
-            "Additional properties are not allowed ('{k}' was unexpected)"
-        ))),
-        None => Ok(()),
     }
 }
 
@@ -296,119 +318,75 @@ fn property_view(name: &str, body: &Map<String, Value>) -> Value {
     v
 }
 
-// --- validation of definitions ----------------------------------------------------
-
-/// A property definition (`title` and `type` required, JSON-schema keywords beside).
-fn property_definition(body: &Map<String, Value>) -> ApiResult<(String, Map<String, Value>)> {
-    let name = name_field(body, "name")?;
-    match body.get("title") {
-        Some(Value::String(_)) => {}
-        Some(_) => return Err(ApiError::bad_request("'title' must be a string.")),
-        None => return Err(ApiError::bad_request("'title' is a required property")),
-    }
-    match body.get("type").and_then(Value::as_str) {
-        Some(t) if PROPERTY_TYPES.contains(&t) => {}
-        Some(t) => {
-            return Err(ApiError::bad_request(format!(
-                "'{t}' is not one of {PROPERTY_TYPES:?}"
-            )));
-        }
-        None => return Err(ApiError::bad_request("'type' is a required property")),
-    }
-    if let Some(e) = body.get("enum")
-        && !e.is_array()
-    {
-        return Err(ApiError::bad_request("'enum' must be an array."));
-    }
-    let mut def = body.clone();
-    def.remove("name");
-    Ok((name, def))
-}
-
-/// An object definition (`name` required; `properties` a map of property definitions).
-fn object_definition(body: &Map<String, Value>) -> ApiResult<(String, Map<String, Value>)> {
-    check_keys(
-        body,
-        &[
-            "name",
-            "description",
-            "required",
-            "properties",
-            "schema",
-            "self",
-            "created_at",
-            "updated_at",
-        ],
-    )?;
-    let name = name_field(body, "name")?;
-    optional_string(body, "description")?;
-    let mut def = Map::new();
-    if let Some(d) = body.get("description").filter(|d| !d.is_null()) {
-        def.insert("description".into(), d.clone());
-    }
-    match body.get("required") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(r)) if r.iter().all(Value::is_string) => {
-            def.insert("required".into(), Value::Array(r.clone()));
-        }
-        Some(_) => return Err(ApiError::bad_request("'required' must be a list of names.")),
-    }
-    match body.get("properties") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(props)) => {
-            let mut checked = Map::new();
-            for (pname, pdef) in props {
-                let Value::Object(pdef) = pdef else {
-                    return Err(ApiError::bad_request(format!(
-                        "Property {pname} must be an object."
-                    )));
-                };
-                let mut with_name = pdef.clone();
-                with_name.insert("name".into(), json!(pname));
-                let (_, d) = property_definition(&with_name)?;
-                checked.insert(pname.clone(), Value::Object(d));
-            }
-            def.insert("properties".into(), Value::Object(checked));
-        }
-        Some(_) => return Err(ApiError::bad_request("'properties' must be an object.")),
-    }
-    Ok((name, def))
-}
-
-/// Namespace attributes from a create or update body.
-fn namespace_fields(
-    ctx: &RequestContext,
-    body: &Map<String, Value>,
-    now: &str,
-) -> ApiResult<Namespace> {
-    let visibility = match body.get("visibility") {
-        None | Some(Value::Null) => "private".to_owned(),
-        Some(Value::String(v)) if v == "public" || v == "private" => v.clone(),
-        Some(v) => {
-            return Err(ApiError::bad_request(format!(
-                "{v} is not one of ['public', 'private']"
-            )));
-        }
-    };
-    let protected = match body.get("protected") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(ApiError::bad_request("'protected' must be a boolean.")),
-    };
-    let owner = match optional_string(body, "owner")? {
+/// The namespace row a create or update writes: the owner, when not given, is the
+/// caller's project (an update keeps the current one instead).
+fn namespace_row(ctx: &RequestContext, fields: NamespaceFields, now: &str) -> ApiResult<Namespace> {
+    let owner = match fields.owner {
         Some(o) => o,
         None => ctx.project_id().ok_or_else(ApiError::forbidden)?.to_owned(),
     };
     Ok(Namespace {
-        namespace: name_field(body, "namespace")?,
-        display_name: optional_string(body, "display_name")?,
-        description: optional_string(body, "description")?,
-        visibility,
-        protected,
+        namespace: fields.namespace,
+        display_name: fields.display_name,
+        description: fields.description,
+        visibility: fields.visibility,
+        protected: fields.protected,
         owner,
         created_at: now.to_owned(),
         updated_at: now.to_owned(),
     })
+}
+
+/// Writes what a new namespace holds from the start; the views of its
+/// associations.
+fn contents_insert(
+    c: &Connection,
+    ns: &str,
+    req: &NamespaceCreate,
+    now: &str,
+) -> ApiResult<Vec<Value>> {
+    let associations = req
+        .associations
+        .iter()
+        .map(|a| association_insert(c, ns, a, now))
+        .collect::<ApiResult<Vec<_>>>()?;
+    for o in &req.objects {
+        definition_insert(c, DefKind::Object.table(), ns, &o.name, &o.schema, now)?;
+    }
+    for p in &req.properties {
+        definition_insert(c, DefKind::Property.table(), ns, &p.name, &p.schema, now)?;
+    }
+    for t in &req.tags {
+        tag_insert(c, ns, t, now)?;
+    }
+    Ok(associations)
+}
+
+/// The answer to a namespace create: the namespace with the contents it was
+/// given, each part shown only when there is some.
+fn created_view(ns: &Namespace, associations: Vec<Value>, req: &NamespaceCreate) -> Value {
+    let name = ns.namespace.as_str();
+    let mut v = ns_view(ns, associations);
+    if !req.objects.is_empty() {
+        v["objects"] = Value::Array(
+            req.objects
+                .iter()
+                .map(|o| object_view(name, &o.name, &o.schema, &ns.created_at, &ns.created_at))
+                .collect(),
+        );
+    }
+    if !req.properties.is_empty() {
+        v["properties"] = Value::Object(
+            req.properties
+                .iter()
+                .map(|p| (p.name.clone(), Value::Object(p.schema.clone())))
+                .collect(),
+        );
+    }
+    if !req.tags.is_empty() {
+        v["tags"] = Value::Array(req.tags.iter().map(|t| json!({"name": t})).collect());
+    }
+    v
 }
 
 fn may_see(ctx: &RequestContext, ns: &Namespace) -> bool {
@@ -424,25 +402,12 @@ fn visible(c: &Connection, ctx: &RequestContext, name: &str) -> ApiResult<Namesp
     }
 }
 
-fn association_insert(
-    c: &Connection,
-    ns: &str,
-    body: &Map<String, Value>,
-    now: &str,
-) -> ApiResult<Value> {
-    check_keys(
-        body,
-        &[
-            "name",
-            "prefix",
-            "properties_target",
-            "created_at",
-            "updated_at",
-        ],
-    )?;
-    let name = name_field(body, "name")?;
-    let prefix = optional_string(body, "prefix")?;
-    let target = optional_string(body, "properties_target")?;
+fn association_insert(c: &Connection, ns: &str, a: &Association, now: &str) -> ApiResult<Value> {
+    let Association {
+        name,
+        prefix,
+        properties_target: target,
+    } = a.clone();
     c.execute(
         "INSERT OR IGNORE INTO metadef_resource_types (name, protected, created_at, updated_at)
          VALUES (?1, 0, ?2, ?2)",
@@ -529,13 +494,6 @@ impl DefKind {
         ))
     }
 
-    fn parse(self, body: &Map<String, Value>) -> ApiResult<(String, Map<String, Value>)> {
-        match self {
-            DefKind::Object => object_definition(body),
-            DefKind::Property => property_definition(body),
-        }
-    }
-
     fn view(self, ns: &str, (name, body, created, updated): &Definition) -> Value {
         match self {
             DefKind::Object => object_view(ns, name, body, created, updated),
@@ -543,25 +501,6 @@ impl DefKind {
         }
     }
 }
-
-/// What a namespace body may hold (its schema has no additional properties); the
-/// contents are taken on create and ignored on update, as in Glance.
-const NAMESPACE_KEYS: &[&str] = &[
-    "namespace",
-    "display_name",
-    "description",
-    "visibility",
-    "protected",
-    "owner",
-    "resource_type_associations",
-    "properties",
-    "objects",
-    "tags",
-    "schema",
-    "self",
-    "created_at",
-    "updated_at",
-];
 
 /// Filters of `GET /v2/metadefs/namespaces`.
 #[derive(Debug, Default)]
@@ -623,82 +562,22 @@ impl ImageService {
     }
 
     /// `POST /v2/metadefs/namespaces`, with optional associations, objects,
-    /// properties and tags created in the same transaction.
+    /// properties and tags created in the same transaction. `req` is the request
+    /// as the API read it, or why its body was refused: a caller without
+    /// `metadef_admin` is refused whatever the body says.
     pub(crate) async fn metadef_namespace_create(
         &self,
         ctx: &RequestContext,
-        body: Map<String, Value>,
+        req: ApiResult<NamespaceCreate>,
     ) -> ApiResult<Value> {
         ctx.require_admin()?;
-        check_keys(&body, NAMESPACE_KEYS)?;
+        let req = req?;
         let now = store::now();
-        let ns = namespace_fields(ctx, &body, &now)?;
-        let list = |key: &str| -> ApiResult<Vec<Map<String, Value>>> {
-            match body.get(key) {
-                None | Some(Value::Null) => Ok(vec![]),
-                Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
-                    ApiError::bad_request(format!("'{key}' must be a list of objects."))
-                }),
-            }
-        };
-        let assocs = list("resource_type_associations")?;
-        let objects = list("objects")?
-            .iter()
-            .map(object_definition)
-            .collect::<ApiResult<Vec<_>>>()?;
-        let tag_names = list("tags")?
-            .iter()
-            .map(|t| name_field(t, "name"))
-            .collect::<ApiResult<Vec<_>>>()?;
-        let properties = match body.get("properties") {
-            None | Some(Value::Null) => vec![],
-            Some(Value::Object(props)) => props
-                .iter()
-                .map(|(name, def)| {
-                    let mut d = def.as_object().cloned().unwrap_or_default();
-                    d.insert("name".into(), json!(name));
-                    property_definition(&d)
-                })
-                .collect::<ApiResult<Vec<_>>>()?,
-            Some(_) => return Err(ApiError::bad_request("'properties' must be an object.")),
-        };
+        let ns = namespace_row(ctx, req.fields.clone(), &now)?;
         self.write(move |c| {
             ns_write(c, None, &ns)?;
-            let name = ns.namespace.as_str();
-            let mut views = Vec::new();
-            for a in &assocs {
-                views.push(association_insert(c, name, a, &now)?);
-            }
-            for (oname, def) in &objects {
-                definition_insert(c, "metadef_objects", name, oname, def, &now)?;
-            }
-            for (pname, def) in &properties {
-                definition_insert(c, "metadef_properties", name, pname, def, &now)?;
-            }
-            for t in &tag_names {
-                tag_insert(c, name, t, &now)?;
-            }
-            let mut v = ns_view(&ns, views);
-            if !objects.is_empty() {
-                v["objects"] = Value::Array(
-                    objects
-                        .iter()
-                        .map(|(n, d)| object_view(name, n, d, &now, &now))
-                        .collect(),
-                );
-            }
-            if !properties.is_empty() {
-                v["properties"] = Value::Object(
-                    properties
-                        .iter()
-                        .map(|(n, d)| (n.clone(), Value::Object(d.clone())))
-                        .collect(),
-                );
-            }
-            if !tag_names.is_empty() {
-                v["tags"] = Value::Array(tag_names.iter().map(|t| json!({"name": t})).collect());
-            }
-            Ok(v)
+            let associations = contents_insert(c, &ns.namespace, &req, &now)?;
+            Ok(created_view(&ns, associations, &req))
         })
         .await
     }
@@ -741,20 +620,22 @@ impl ImageService {
     }
 
     /// `PUT /v2/metadefs/namespaces/{ns}`: attributes not sent return to their
-    /// defaults, as in Glance; the contents stay.
+    /// defaults, as in Glance; the contents stay. A refused body (`fields`) is
+    /// reported once the namespace is found and the caller may change it.
     pub(crate) async fn metadef_namespace_update(
         &self,
         ctx: &RequestContext,
         name: String,
-        body: Map<String, Value>,
+        fields: ApiResult<NamespaceFields>,
     ) -> ApiResult<Value> {
-        check_keys(&body, NAMESPACE_KEYS)?;
         let ctx = ctx.clone();
         self.write(move |c| {
             let current = visible(c, &ctx, &name)?;
             ctx.require_admin()?;
-            let mut ns = namespace_fields(&ctx, &body, &store::now())?;
-            if body.get("owner").is_none_or(Value::is_null) {
+            let fields = fields?;
+            let keeps_owner = fields.owner.is_none();
+            let mut ns = namespace_row(&ctx, fields, &store::now())?;
+            if keeps_owner {
                 ns.owner = current.owner.clone();
             }
             ns.created_at = current.created_at;
@@ -828,18 +709,19 @@ impl ImageService {
     }
 
     /// `POST /v2/metadefs/namespaces/{ns}/resource_types`: an unknown resource type
-    /// is created on the way, as Glance does.
+    /// is created on the way, as Glance does. A refused body is reported once
+    /// the namespace is found and the caller may change it.
     pub(crate) async fn metadef_association_create(
         &self,
         ctx: &RequestContext,
         ns: String,
-        body: Map<String, Value>,
+        association: ApiResult<Association>,
     ) -> ApiResult<Value> {
         let ctx = ctx.clone();
         self.write(move |c| {
             visible(c, &ctx, &ns)?;
             ctx.require_admin()?;
-            association_insert(c, &ns, &body, &store::now())
+            association_insert(c, &ns, &association?, &store::now())
         })
         .await
     }
@@ -909,19 +791,20 @@ impl ImageService {
         .await
     }
 
-    /// `POST /v2/metadefs/namespaces/{ns}/{objects|properties}`.
+    /// `POST /v2/metadefs/namespaces/{ns}/{objects|properties}`. A refused body
+    /// is reported once the namespace is found and the caller may change it.
     pub(crate) async fn metadef_definition_create(
         &self,
         ctx: &RequestContext,
         kind: DefKind,
         ns: String,
-        body: Map<String, Value>,
+        definition: ApiResult<NewDefinition>,
     ) -> ApiResult<Value> {
         let ctx = ctx.clone();
         self.write(move |c| {
             visible(c, &ctx, &ns)?;
             ctx.require_admin()?;
-            let (name, def) = kind.parse(&body)?;
+            let NewDefinition { name, schema: def } = definition?;
             let now = store::now();
             definition_insert(c, kind.table(), &ns, &name, &def, &now)?;
             Ok(kind.view(&ns, &(name, def, now.clone(), now)))
@@ -930,14 +813,15 @@ impl ImageService {
     }
 
     /// `PUT /v2/metadefs/namespaces/{ns}/{objects|properties}/{name}`: the new
-    /// definition replaces the old one, and may rename it.
+    /// definition replaces the old one, and may rename it. A refused body is
+    /// reported once the definition is found and the caller may change it.
     pub(crate) async fn metadef_definition_update(
         &self,
         ctx: &RequestContext,
         kind: DefKind,
         ns: String,
         name: String,
-        body: Map<String, Value>,
+        replacement: ApiResult<NewDefinition>,
     ) -> ApiResult<Value> {
         let ctx = ctx.clone();
         self.write(move |c| {
@@ -945,7 +829,10 @@ impl ImageService {
             ctx.require_admin()?;
             let current =
                 definition(c, kind.table(), &ns, &name)?.ok_or_else(|| kind.missing(&ns, &name))?;
-            let (new_name, def) = kind.parse(&body)?;
+            let NewDefinition {
+                name: new_name,
+                schema: def,
+            } = replacement?;
             let now = store::now();
             c.execute(
                 &format!(
@@ -1028,19 +915,9 @@ impl ImageService {
         &self,
         ctx: &RequestContext,
         ns: String,
-        body: Map<String, Value>,
+        names: Vec<String>,
         append: bool,
     ) -> ApiResult<Vec<String>> {
-        check_keys(&body, &["tags"])?;
-        let list: Vec<Map<String, Value>> = match body.get("tags") {
-            Some(v) => serde_json::from_value(v.clone())
-                .map_err(|_| ApiError::bad_request("'tags' must be a list of objects."))?,
-            None => return Err(ApiError::bad_request("'tags' is a required property")),
-        };
-        let names = list
-            .iter()
-            .map(|t| name_field(t, "name"))
-            .collect::<ApiResult<Vec<_>>>()?;
         let ctx = ctx.clone();
         self.write(move |c| {
             visible(c, &ctx, &ns)?;
@@ -1101,10 +978,8 @@ impl ImageService {
         ctx: &RequestContext,
         ns: String,
         tag: String,
-        body: Map<String, Value>,
+        new_name: String,
     ) -> ApiResult<Value> {
-        check_keys(&body, &["name", "created_at", "updated_at"])?;
-        let new_name = name_field(&body, "name")?;
         let ctx = ctx.clone();
         self.write(move |c| {
             visible(c, &ctx, &ns)?;

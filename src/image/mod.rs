@@ -28,6 +28,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::policy;
 use crate::profile::ImageSection;
 pub(crate) use data::{ImageFiles, parse_range as data_range, stream_file as data_stream};
+pub(crate) use import::TaskCreate;
 pub(crate) use listing::ListQuery;
 use model::*;
 pub(crate) use patch::GLANCE_OWN_METADATA;
@@ -36,11 +37,6 @@ pub(crate) use patch::ImageCreate;
 /// Import methods this cloud offers (`GET /v2/info/import`).
 pub(crate) fn import_methods() -> &'static [&'static str] {
     import::IMPORT_METHODS
-}
-
-/// Whether the caller may use `POST /v2/tasks` (Glance's `tasks_api_access`: admin).
-pub(crate) fn task_create_allowed(ctx: &RequestContext) -> ApiResult<()> {
-    policy::ADMIN.enforce(ctx, None)
 }
 
 /// Whether the caller may create images: a project-scoped token with write

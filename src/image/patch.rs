@@ -36,6 +36,48 @@ pub(super) const PATCH_TYPES: &[(&str, bool)] = &[
     ("application/openstack-images-v2.1-json-patch", false),
 ];
 
+/// The operation and path of a change in the older dialect, where the
+/// operation's name is the member holding the path.
+fn draft4_operation(change: &mut Map<String, Value>) -> ApiResult<(String, Option<Value>)> {
+    let mut found = OPERATIONS.iter().filter(|o| change.contains_key(**o));
+    let op = found.next().ok_or_else(|| {
+        ApiError::bad_request(
+            "Operation objects must contain exactly one member named \"add\", \"remove\", or \"replace\".",
+        )
+    })?;
+    if found.next().is_some() {
+        return Err(ApiError::bad_request(
+            "Operation objects must contain only one member named \"add\", \"remove\", or \"replace\".",
+        ));
+    }
+    Ok((op.to_string(), change.remove(*op)))
+}
+
+/// The operation and path of a change in the current dialect (`op`, `path`).
+fn operation(change: &mut Map<String, Value>) -> ApiResult<(String, Option<Value>)> {
+    let op = match change.remove("op") {
+        Some(Value::String(op)) if OPERATIONS.contains(&op.as_str()) => op,
+        Some(other) => {
+            let shown = other
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or(other.to_string());
+            return Err(ApiError::bad_request(format!(
+                "Invalid operation: `{shown}`. It must be one of the following: add, replace, remove."
+            )));
+        }
+        None => {
+            return Err(ApiError::bad_request(
+                "Unable to find `op` in JSON Schema change. It must be one of the following: add, replace, remove.",
+            ));
+        }
+    };
+    let path = change
+        .remove("path")
+        .ok_or_else(|| ApiError::bad_request("Unable to find 'path' in JSON Schema change"))?;
+    Ok((op, Some(path)))
+}
+
 /// Parses a patch body in either dialect, with Glance's messages for bad shapes.
 pub(super) fn parse_patch(body: Value, draft4: bool) -> ApiResult<Vec<PatchOp>> {
     let Value::Array(changes) = body else {
@@ -49,40 +91,9 @@ pub(super) fn parse_patch(body: Value, draft4: bool) -> ApiResult<Vec<PatchOp>> 
             return Err(ApiError::bad_request("Operations must be JSON objects."));
         };
         let (op, path) = if draft4 {
-            let mut found = OPERATIONS.iter().filter(|o| change.contains_key(**o));
-            let op = found.next().ok_or_else(|| {
-                ApiError::bad_request(
-                    "Operation objects must contain exactly one member named \"add\", \"remove\", or \"replace\".",
-                )
-            })?;
-            if found.next().is_some() {
-                return Err(ApiError::bad_request(
-                    "Operation objects must contain only one member named \"add\", \"remove\", or \"replace\".",
-                ));
-            }
-            (op.to_string(), change.remove(*op))
+            draft4_operation(&mut change)?
         } else {
-            let op = match change.remove("op") {
-                Some(Value::String(op)) if OPERATIONS.contains(&op.as_str()) => op,
-                Some(other) => {
-                    let shown = other
-                        .as_str()
-                        .map(str::to_owned)
-                        .unwrap_or(other.to_string());
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid operation: `{shown}`. It must be one of the following: add, replace, remove."
-                    )));
-                }
-                None => {
-                    return Err(ApiError::bad_request(
-                        "Unable to find `op` in JSON Schema change. It must be one of the following: add, replace, remove.",
-                    ));
-                }
-            };
-            let path = change.remove("path").ok_or_else(|| {
-                ApiError::bad_request("Unable to find 'path' in JSON Schema change")
-            })?;
-            (op, Some(path))
+            operation(&mut change)?
         };
         let path = match path {
             Some(Value::String(p)) => p,
@@ -325,7 +336,8 @@ pub(crate) const GLANCE_OWN_METADATA: &[&str] = &[
 /// `POST /v2/images` as the image service takes it: Glance's attributes typed,
 /// the custom properties (strings, as Glance keeps them) in one map. The API
 /// builds it from the request body; compute and block storage build it for the
-/// images they make.
+/// images they make. Who may create what is the service's to decide
+/// (`authorize`), once, when the image is made.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ImageCreate {
     pub id: Option<uuid::Uuid>,
@@ -342,44 +354,74 @@ pub(crate) struct ImageCreate {
     /// `None`: the caller's project; `Some(None)`: no owner (`"owner": null`).
     pub owner: Option<Option<String>>,
     pub properties: BTreeMap<String, String>,
+    /// The first attribute the client set that Glance's image schema refuses.
+    /// Reading stops there, and the refusal is reported after the policy of the
+    /// attributes read before it: Glance reads a body key by key.
+    pub refused: Option<RefusedAttribute>,
+}
+
+/// Why an attribute of a create was refused, in Glance's words: read-only and
+/// reserved names are 403, bad values 400.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RefusedAttribute {
+    Forbidden(String),
+    Invalid(String),
+}
+
+impl From<ApiError> for RefusedAttribute {
+    /// Attribute checks refuse with a 403 or a 400 only.
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Forbidden(m) => RefusedAttribute::Forbidden(m),
+            other => RefusedAttribute::Invalid(other.to_string()),
+        }
+    }
+}
+
+impl From<RefusedAttribute> for ApiError {
+    fn from(r: RefusedAttribute) -> Self {
+        match r {
+            RefusedAttribute::Forbidden(m) => ApiError::Forbidden(m),
+            RefusedAttribute::Invalid(m) => ApiError::BadRequest(m),
+        }
+    }
 }
 
 impl ImageCreate {
-    /// The request from a `POST /v2/images` body, with Glance's errors for its
-    /// first bad attribute (in the body's key order). A caller who may not
-    /// create images is refused whatever the body says.
-    pub(crate) fn from_body(ctx: &RequestContext, body: Map<String, Value>) -> ApiResult<Self> {
-        super::image_create_allowed(ctx)?;
+    /// The request from a `POST /v2/images` body, read in the body's key order
+    /// up to its first refused attribute.
+    pub(crate) fn from_body(body: Map<String, Value>) -> Self {
         let mut req = ImageCreate::default();
-        req.set_all(ctx, body)?;
-        Ok(req)
+        req.set_all(body);
+        req
     }
 
     /// Sets the attributes a client chose, in the order given (a JSON body's
-    /// order is its keys sorted), stopping at the first refused one.
+    /// order is its keys sorted), stopping at the first refused one, which is
+    /// kept for `authorize` to report.
     pub(crate) fn set_all<V: Into<Value>>(
         &mut self,
-        ctx: &RequestContext,
         attributes: impl IntoIterator<Item = (String, V)>,
-    ) -> ApiResult<()> {
-        attributes
+    ) {
+        if self.refused.is_some() {
+            return;
+        }
+        let read = attributes
             .into_iter()
-            .try_for_each(|(key, value)| self.set(ctx, &key, value.into()))
+            .try_for_each(|(key, value)| self.set(&key, value.into()));
+        self.refused = read.err().map(RefusedAttribute::from);
     }
 
     /// Sets one attribute a client chose, by its Glance name, under the rules of
-    /// a create: `id` must be a UUID, the rest as `parse_attribute` and the
-    /// attribute's policy say.
-    pub(crate) fn set(&mut self, ctx: &RequestContext, key: &str, value: Value) -> ApiResult<()> {
+    /// a create: `id` must be a UUID, the rest as `parse_attribute` says.
+    fn set(&mut self, key: &str, value: Value) -> ApiResult<()> {
         if key == "id" {
             let id = value.as_str().and_then(|s| uuid::Uuid::parse_str(s).ok());
             self.id =
                 Some(id.ok_or_else(|| ApiError::bad_request("Invalid id: it must be a UUID."))?);
             return Ok(());
         }
-        let attribute = parse_attribute(key, value)?;
-        authorize(ctx, &attribute)?;
-        match attribute {
+        match parse_attribute(key, value)? {
             Attribute::Name(v) => self.name = v,
             Attribute::Visibility(v) => self.visibility = Some(v),
             Attribute::Protected(v) => self.protected = v,
@@ -397,8 +439,9 @@ impl ImageCreate {
         Ok(())
     }
 
-    /// The policy checks of a create: giving the image away, then publicizing it
-    /// (the order a body's keys are checked in).
+    /// The policy checks of a create, in the order a body's keys are read:
+    /// giving the image away, then publicizing it; then the attribute that
+    /// stopped the reading, which came after both.
     pub(crate) fn authorize(&self, ctx: &RequestContext) -> ApiResult<()> {
         if let Some(owner) = &self.owner {
             authorize_owner(ctx, owner.as_deref())?;
@@ -406,7 +449,10 @@ impl ImageCreate {
         if let Some(visibility) = &self.visibility {
             authorize_visibility(ctx, visibility)?;
         }
-        Ok(())
+        match &self.refused {
+            Some(refused) => Err(refused.clone().into()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -485,11 +531,16 @@ mod tests {
         RequestContext::scoped("u1", "p1", &["member", "reader"])
     }
 
+    /// A create body as the service judges it: the caller may create images,
+    /// then the policy and attributes of the body.
     fn create(ctx: &RequestContext, body: Value) -> ApiResult<ImageCreate> {
         let Value::Object(body) = body else {
             panic!("test bodies are objects")
         };
-        ImageCreate::from_body(ctx, body)
+        let req = ImageCreate::from_body(body);
+        super::super::image_create_allowed(ctx)?;
+        req.authorize(ctx)?;
+        Ok(req)
     }
 
     #[test]

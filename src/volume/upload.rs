@@ -57,11 +57,7 @@ fn check_formats(req: &UploadRequest) -> ApiResult<()> {
 
 /// The new image's request. The volume's image metadata travels back to Glance
 /// as properties, as Cinder copies the Glance metadata (not the ones Glance owns).
-fn image_request(
-    ctx: &RequestContext,
-    req: &UploadRequest,
-    v: &Volume,
-) -> ApiResult<crate::image::ImageCreate> {
+fn image_request(req: &UploadRequest, v: &Volume) -> crate::image::ImageCreate {
     let mut image = crate::image::ImageCreate {
         disk_format: Some(req.disk_format.clone()),
         container_format: Some(req.container_format.clone()),
@@ -78,8 +74,8 @@ fn image_request(
             .filter(|(k, _)| !crate::image::GLANCE_OWN_METADATA.contains(&k.as_str()))
             .map(|(k, val)| (k.clone(), val.clone())),
     );
-    image.set_all(ctx, chosen)?;
-    Ok(image)
+    image.set_all(chosen);
+    image
 }
 
 impl VolumeService {
@@ -100,9 +96,7 @@ impl VolumeService {
         v.status
             .transition(Event::UploadStart { force: req.force })
             .map_err(|r| ApiError::bad_request(r.to_string()))?;
-        let image = images
-            .image_create(ctx, image_request(ctx, &req, &v)?)
-            .await?;
+        let image = images.image_create(ctx, image_request(&req, &v)).await?;
         let image_id = image.id.clone();
         let v = match self.upload_start(ctx, &id, &image_id, &req).await {
             Ok(v) => v,

@@ -193,7 +193,9 @@ async fn flavor_update(
         // Nova has no such method below 2.55: VersionNotFoundForAPIMethod, a 404.
         return Err(ApiError::Missing("The resource could not be found.".into()));
     }
-    let f = cloud.compute.flavor_update(&ctx, id, body).await?;
+    ctx.require_admin()?;
+    let update = flavors::parse_update(&body)?;
+    let f = cloud.compute.flavor_update(&ctx, id, update).await?;
     Ok(axum::Json(json!({"flavor": view(&h, mv, &f)})))
 }
 

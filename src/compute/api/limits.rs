@@ -12,9 +12,9 @@ use serde_json::{Map, Value, json};
 use super::Microversion;
 use super::params::query;
 use crate::cloud::Cloud;
-use crate::compute::quotas;
+use crate::compute::quotas::{self, QuotaSetUpdate};
 use crate::http::context::Ctx;
-use crate::http::error::ApiResult;
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
 
 pub(super) fn routes() -> Router<Cloud> {
@@ -161,7 +161,7 @@ async fn quota_class_update(
     Json(body): Json<Value>,
 ) -> ApiResult<axum::Json<Value>> {
     ctx.require_admin()?;
-    let changes = quotas::parse_class_update(&body, mv.1)?;
+    let changes = parse_class_update(&body, mv.1)?;
     let lim = cloud.compute.quota_class_update(&ctx, id, changes).await?;
     Ok(axum::Json(quota_class_set(None, mv, lim)))
 }
@@ -175,11 +175,8 @@ async fn quota_update(
     Json(body): Json<Value>,
 ) -> ApiResult<axum::Json<Value>> {
     ctx.require_admin()?;
-    let (changes, force) = quotas::parse_update(&body, mv.1)?;
-    let lim = cloud
-        .compute
-        .quota_update(&ctx, tenant, changes, force)
-        .await?;
+    let update = parse_update(&body, mv.1)?;
+    let lim = cloud.compute.quota_update(&ctx, tenant, update).await?;
     Ok(axum::Json(quota_set(None, mv, numbers(lim))))
 }
 
@@ -191,4 +188,106 @@ async fn quota_delete(
 ) -> ApiResult<StatusCode> {
     cloud.compute.quota_delete(&ctx, tenant).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Parses a `{"quota_set": {...}}` update: known resources (at this microversion)
+/// to integers >= -1, and `force`.
+fn parse_update(body: &Value, minor: u32) -> ApiResult<QuotaSetUpdate> {
+    let (limits, force) = parse_limits(body, "quota_set", |k| quotas::shown_at(k, minor))?;
+    Ok(QuotaSetUpdate { limits, force })
+}
+
+/// Parses a `{"quota_class_set": {...}}` update (no `force` in Nova's schema, but
+/// an `id` is tolerated as for quota sets).
+fn parse_class_update(body: &Value, minor: u32) -> ApiResult<BTreeMap<String, i64>> {
+    let obj = body.get("quota_class_set").and_then(Value::as_object);
+    if obj.is_some_and(|o| o.contains_key("force")) {
+        return Err(ApiError::bad_request(
+            "Additional properties are not allowed ('force' was unexpected)",
+        ));
+    }
+    Ok(parse_limits(body, "quota_class_set", |k| {
+        quotas::class_shown_at(k, minor)
+    })?
+    .0)
+}
+
+/// The limits of a quota update body under `key`: resources `allowed` at this
+/// microversion, each an integer >= -1; and `force`.
+fn parse_limits(
+    body: &Value,
+    key: &str,
+    allowed: impl Fn(&str) -> bool,
+) -> ApiResult<(BTreeMap<String, i64>, bool)> {
+    let obj = body
+        .get(key)
+        .and_then(Value::as_object)
+        .ok_or_else(|| ApiError::bad_request(format!("'{key}' is a required property")))?;
+    let mut out = BTreeMap::new();
+    let mut force = false;
+    for (k, v) in obj {
+        if k == "force" {
+            force = match v {
+                Value::Bool(b) => *b,
+                Value::String(s) => match s.to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" | "t" | "y" => true,
+                    "false" | "0" | "no" | "off" | "f" | "n" => false,
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "Invalid input for field/attribute force. Value: {v}."
+                        )));
+                    }
+                },
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input for field/attribute force. Value: {v}."
+                    )));
+                }
+            };
+            continue;
+        }
+        if k == "id" {
+            continue;
+        }
+        if !quotas::DEFAULTS.iter().any(|(r, _)| r == k) || !allowed(k) {
+            return Err(ApiError::bad_request(format!(
+                "Additional properties are not allowed ('{k}' was unexpected)"
+            )));
+        }
+        let n = match v {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse::<i64>().ok(),
+            _ => None,
+        }
+        .filter(|n| *n >= -1 && *n <= i64::from(i32::MAX))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Invalid input for field/attribute {k}. Value: {v}. It must be an integer of at least -1."
+            ))
+        })?;
+        out.insert(k.clone(), n);
+    }
+    Ok((out, force))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_parsing() {
+        let update = parse_update(
+            &json!({"quota_set": {"instances": 20, "cores": "-1", "force": "True"}}),
+            1,
+        )
+        .expect("valid");
+        assert_eq!(update.limits["instances"], 20);
+        assert_eq!(update.limits["cores"], -1);
+        assert!(update.force);
+        assert!(parse_update(&json!({"quota_set": {"instances": -2}}), 1).is_err());
+        assert!(parse_update(&json!({"quota_set": {"bogus": 1}}), 1).is_err());
+        assert!(parse_update(&json!({"quota_set": {"floating_ips": 1}}), 36).is_err());
+        assert!(parse_update(&json!({"quota_set": {"instances": "x"}}), 1).is_err());
+        assert!(parse_update(&json!({"quotas": {}}), 1).is_err());
+    }
 }

@@ -17,7 +17,7 @@ use crate::cloud::Cloud;
 use crate::http::context::Ctx;
 use crate::http::error::ApiResult;
 use crate::http::json::Json;
-use crate::identity::extensions::{Association, EndpointGroupInput};
+use crate::identity::extensions::{Association, DomainConfigChange, EndpointGroupInput};
 use crate::identity::store_ext::{AccessRule, EndpointGroup};
 
 pub(super) fn routes() -> Router<Cloud> {
@@ -151,7 +151,11 @@ async fn config_create(
 ) -> ApiResult<Response> {
     let (new, m) = cloud
         .identity
-        .domain_config_create(&ctx, domain_id, b.config)
+        .domain_config_create(
+            &ctx,
+            domain_id,
+            DomainConfigChange::from_body(None, None, &b.config),
+        )
         .await?;
     let status = if new {
         StatusCode::CREATED
@@ -209,7 +213,11 @@ async fn config_update(
     Ok(config(
         cloud
             .identity
-            .domain_config_update(&ctx, domain_id, None, None, b.config)
+            .domain_config_update(
+                &ctx,
+                domain_id,
+                DomainConfigChange::from_body(None, None, &b.config),
+            )
             .await?,
     ))
 }
@@ -223,7 +231,11 @@ async fn config_group_update(
     Ok(config(
         cloud
             .identity
-            .domain_config_update(&ctx, domain_id, Some(group), None, b.config)
+            .domain_config_update(
+                &ctx,
+                domain_id,
+                DomainConfigChange::from_body(Some(group), None, &b.config),
+            )
             .await?,
     ))
 }
@@ -237,7 +249,11 @@ async fn config_option_update(
     Ok(config(
         cloud
             .identity
-            .domain_config_update(&ctx, domain_id, Some(group), Some(option), b.config)
+            .domain_config_update(
+                &ctx,
+                domain_id,
+                DomainConfigChange::from_body(Some(group), Some(option), &b.config),
+            )
             .await?,
     ))
 }

@@ -109,7 +109,7 @@ async fn image_create(
     ctx: Ctx,
     Json(body): Json<Map<String, Value>>,
 ) -> ApiResult<Response> {
-    let req = ImageCreate::from_body(&ctx, body)?;
+    let req = ImageCreate::from_body(body);
     let image = cloud.image.image_create(&ctx, req).await?;
     let mut resp = (StatusCode::CREATED, axum::Json(view(&image))).into_response();
     let h = resp.headers_mut();

@@ -12,6 +12,7 @@ use crate::http::RequestId;
 use crate::http::context::Ctx;
 use crate::http::error::ApiResult;
 use crate::http::json::Json;
+use crate::image::TaskCreate;
 use crate::image::model::{Member, Task};
 
 pub(super) fn routes() -> Router<Cloud> {
@@ -137,6 +138,13 @@ struct TaskCreateBody {
     input: Value,
 }
 
+/// A task body: JSON, with a `type` and the `input` of that type.
+fn task_request(headers: &axum::http::HeaderMap, body: &[u8]) -> ApiResult<TaskCreate> {
+    crate::http::json::require_json(headers)?;
+    let b: TaskCreateBody = crate::http::json::parse(body)?;
+    TaskCreate::from_body(&b.task_type, b.input)
+}
+
 /// `POST /v2/tasks` (Image API v2: Create task): 201 with the task, which
 /// continues in the background.
 async fn task_create(
@@ -147,14 +155,9 @@ async fn task_create(
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     // Glance answers a project member 403 whatever the body (tasks_api_access
-    // comes first), so the body is read after the policy.
-    crate::image::task_create_allowed(&ctx)?;
-    crate::http::json::require_json(&headers)?;
-    let b: TaskCreateBody = crate::http::json::parse(&body)?;
-    let task = cloud
-        .image
-        .task_create(&ctx, b.task_type, b.input, request_id)
-        .await?;
+    // comes first), so a refused body goes to the service to report after it.
+    let req = task_request(&headers, &body);
+    let task = cloud.image.task_create(&ctx, req, request_id).await?;
     Ok((StatusCode::CREATED, axum::Json(task_view(&task))))
 }
 

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
+use super::metadef_requests;
 use crate::cloud::Cloud;
 use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
@@ -128,7 +129,8 @@ async fn namespace_create(
     ctx: Ctx,
     Json(body): Json<Map<String, Value>>,
 ) -> ApiResult<Response> {
-    let v = cloud.image.metadef_namespace_create(&ctx, body).await?;
+    let req = metadef_requests::namespace_create(&body);
+    let v = cloud.image.metadef_namespace_create(&ctx, req).await?;
     let location = v["self"].as_str().map(str::to_owned);
     Ok(created(v, location))
 }
@@ -149,8 +151,13 @@ async fn namespace_update(
     Path(ns): Path<String>,
     Json(body): Json<Map<String, Value>>,
 ) -> ApiResult<axum::Json<Value>> {
+    metadef_requests::namespace_keys(&body)?;
+    let fields = metadef_requests::namespace_fields(&body);
     Ok(axum::Json(
-        cloud.image.metadef_namespace_update(&ctx, ns, body).await?,
+        cloud
+            .image
+            .metadef_namespace_update(&ctx, ns, fields)
+            .await?,
     ))
 }
 
@@ -180,7 +187,7 @@ async fn association_create(
 ) -> ApiResult<Response> {
     let v = cloud
         .image
-        .metadef_association_create(&ctx, ns, body)
+        .metadef_association_create(&ctx, ns, metadef_requests::association(&body))
         .await?;
     Ok(created(v, None))
 }
@@ -220,7 +227,12 @@ async fn object_create(
 ) -> ApiResult<Response> {
     let v = cloud
         .image
-        .metadef_definition_create(&ctx, DefKind::Object, ns, body)
+        .metadef_definition_create(
+            &ctx,
+            DefKind::Object,
+            ns,
+            metadef_requests::definition(DefKind::Object, &body),
+        )
         .await?;
     let location = v["self"].as_str().map(str::to_owned);
     Ok(created(v, location))
@@ -248,7 +260,13 @@ async fn object_update(
     Ok(axum::Json(
         cloud
             .image
-            .metadef_definition_update(&ctx, DefKind::Object, ns, name, body)
+            .metadef_definition_update(
+                &ctx,
+                DefKind::Object,
+                ns,
+                name,
+                metadef_requests::definition(DefKind::Object, &body),
+            )
             .await?,
     ))
 }
@@ -307,7 +325,12 @@ async fn property_create(
 ) -> ApiResult<Response> {
     let v = cloud
         .image
-        .metadef_definition_create(&ctx, DefKind::Property, ns, body)
+        .metadef_definition_create(
+            &ctx,
+            DefKind::Property,
+            ns,
+            metadef_requests::definition(DefKind::Property, &body),
+        )
         .await?;
     Ok(created(v, None))
 }
@@ -334,7 +357,13 @@ async fn property_update(
     Ok(axum::Json(
         cloud
             .image
-            .metadef_definition_update(&ctx, DefKind::Property, ns, name, body)
+            .metadef_definition_update(
+                &ctx,
+                DefKind::Property,
+                ns,
+                name,
+                metadef_requests::definition(DefKind::Property, &body),
+            )
             .await?,
     ))
 }
@@ -384,9 +413,10 @@ async fn tags_create(
         .get("x-openstack-append")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let names = metadef_requests::tags(&body)?;
     let names = cloud
         .image
-        .metadef_tags_create(&ctx, ns, body, append)
+        .metadef_tags_create(&ctx, ns, names, append)
         .await?;
     let tags: Vec<Value> = names.into_iter().map(|n| json!({"name": n})).collect();
     Ok(created(json!({"tags": tags}), None))
@@ -426,8 +456,12 @@ async fn tag_update(
     Path((ns, tag)): Path<(String, String)>,
     Json(body): Json<Map<String, Value>>,
 ) -> ApiResult<axum::Json<Value>> {
+    let new_name = metadef_requests::tag_rename(&body)?;
     Ok(axum::Json(
-        cloud.image.metadef_tag_update(&ctx, ns, tag, body).await?,
+        cloud
+            .image
+            .metadef_tag_update(&ctx, ns, tag, new_name)
+            .await?,
     ))
 }
 

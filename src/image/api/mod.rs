@@ -2,6 +2,7 @@
 
 mod images;
 mod members;
+mod metadef_requests;
 mod metadefs;
 
 use axum::Router;
