@@ -104,6 +104,116 @@ fn provider_requested(i: &NetworkInput) -> bool {
     i.network_type.is_some() || i.physical_network.is_some() || i.segmentation_id.is_some()
 }
 
+/// Sharing, external and provider attributes are admin-only by default; the
+/// name and MTU must be valid.
+fn check_network_create(ctx: &RequestContext, input: &NetworkInput) -> ApiResult<()> {
+    let privileged = input.shared == Some(true)
+        || input.external == Some(true)
+        || input.is_default == Some(true)
+        || provider_requested(input);
+    if privileged && !crate::http::policy::NETWORK_PRIVILEGED_ATTRIBUTES.allows(ctx, None) {
+        return Err(ApiError::Forbidden(
+            "(rule:create_network and (rule:create_network:shared or rule:create_network:router:external or rule:create_network:provider)) is disallowed by policy".into(),
+        ));
+    }
+    check_name(&input.name)?;
+    if input.mtu.is_some_and(|m| !(68..=9000).contains(&m)) {
+        return Err(ApiError::bad_request(
+            "Invalid input for mtu: it must be between 68 and 9000.",
+        ));
+    }
+    Ok(())
+}
+
+/// The network a create request describes, with Neutron's defaults: an external
+/// network is flat on physnet `public`, any other `local`.
+fn new_network(project: &str, input: NetworkInput) -> Network {
+    let external = input.external.unwrap_or(false);
+    let mut std = Std::new(project, input.description);
+    std.tags = input.tags.unwrap_or_default();
+    Network {
+        std,
+        name: input.name.unwrap_or_default(),
+        admin_state_up: input.admin_state_up.unwrap_or(true),
+        status: "ACTIVE".into(),
+        subnets: vec![],
+        shared: input.shared.unwrap_or(false),
+        external,
+        mtu: input.mtu.unwrap_or(DEFAULT_MTU),
+        port_security_enabled: input.port_security_enabled.unwrap_or(true),
+        network_type: input
+            .network_type
+            .unwrap_or_else(|| if external { "flat" } else { "local" }.into()),
+        physical_network: input
+            .physical_network
+            .or_else(|| external.then(|| "public".into())),
+        segmentation_id: input.segmentation_id,
+        availability_zone_hints: input.availability_zone_hints.unwrap_or_default(),
+        availability_zones: vec!["nova".into()],
+        ipv4_address_scope: None,
+        ipv6_address_scope: None,
+        // Only an external network can be the default one (Neutron keeps the
+        // flag with the network's external record).
+        is_default: external && input.is_default.unwrap_or(false),
+        dns_domain: input.dns_domain.unwrap_or_default(),
+        l2_adjacency: true,
+    }
+}
+
+/// Changing sharing, external or provider attributes is admin-only by default;
+/// the owner is read-only; a new name must be valid.
+fn check_network_update(ctx: &RequestContext, input: &NetworkInput) -> ApiResult<()> {
+    let privileged = input.shared.is_some()
+        || input.external.is_some()
+        || input.is_default.is_some()
+        || provider_requested(input);
+    if privileged && !crate::http::policy::NETWORK_PRIVILEGED_ATTRIBUTES.allows(ctx, None) {
+        return Err(ApiError::forbidden());
+    }
+    if input.project_id.is_some() || input.tenant_id.is_some() {
+        return Err(ApiError::bad_request(
+            "Cannot update read-only attribute project_id",
+        ));
+    }
+    check_name(&input.name)
+}
+
+/// Overwrites the attributes the update gives; only an external network stays
+/// the default one.
+fn apply_network_update(net: &mut Network, input: NetworkInput) {
+    if let Some(v) = input.name {
+        net.name = v;
+    }
+    if let Some(v) = input.description {
+        net.std.description = v;
+    }
+    if let Some(v) = input.admin_state_up {
+        net.admin_state_up = v;
+    }
+    if let Some(v) = input.shared {
+        net.shared = v;
+    }
+    if let Some(v) = input.external {
+        net.external = v;
+    }
+    if let Some(v) = input.is_default {
+        net.is_default = v;
+    }
+    net.is_default &= net.external;
+    if let Some(v) = input.mtu {
+        net.mtu = v;
+    }
+    if let Some(v) = input.port_security_enabled {
+        net.port_security_enabled = v;
+    }
+    if let Some(v) = input.dns_domain {
+        net.dns_domain = v;
+    }
+    if let Some(v) = input.tags {
+        net.std.tags = v;
+    }
+}
+
 impl NetworkService {
     /// `POST /v2.0/networks`.
     pub(crate) async fn network_create(
@@ -115,55 +225,8 @@ impl NetworkService {
         if !ctx.can_write() {
             return Err(ApiError::forbidden());
         }
-        let privileged = input.shared == Some(true)
-            || input.external == Some(true)
-            || input.is_default == Some(true)
-            || provider_requested(&input);
-        if privileged && !crate::http::policy::NETWORK_PRIVILEGED_ATTRIBUTES.allows(ctx, None) {
-            return Err(ApiError::Forbidden(
-                "(rule:create_network and (rule:create_network:shared or rule:create_network:router:external or rule:create_network:provider)) is disallowed by policy".into(),
-            ));
-        }
-        check_name(&input.name)?;
-        if input.mtu.is_some_and(|m| !(68..=9000).contains(&m)) {
-            return Err(ApiError::bad_request(
-                "Invalid input for mtu: it must be between 68 and 9000.",
-            ));
-        }
-        let external = input.external.unwrap_or(false);
-        let mut std = Std::new(&project, input.description);
-        std.tags = input.tags.unwrap_or_default();
-        let net = Network {
-            std,
-            name: input.name.unwrap_or_default(),
-            admin_state_up: input.admin_state_up.unwrap_or(true),
-            status: "ACTIVE".into(),
-            subnets: vec![],
-            shared: input.shared.unwrap_or(false),
-            external,
-            mtu: input.mtu.unwrap_or(DEFAULT_MTU),
-            port_security_enabled: input.port_security_enabled.unwrap_or(true),
-            network_type: input.network_type.unwrap_or_else(|| {
-                if external {
-                    "flat".into()
-                } else {
-                    "local".into()
-                }
-            }),
-            physical_network: input
-                .physical_network
-                .or_else(|| external.then(|| "public".into())),
-            segmentation_id: input.segmentation_id,
-            availability_zone_hints: input.availability_zone_hints.unwrap_or_default(),
-            availability_zones: vec!["nova".into()],
-            ipv4_address_scope: None,
-            ipv6_address_scope: None,
-            // Only an external network can be the default one (Neutron keeps the
-            // flag with the network's external record).
-            is_default: external && input.is_default.unwrap_or(false),
-            dns_domain: input.dns_domain.unwrap_or_default(),
-            l2_adjacency: true,
-        };
+        check_network_create(ctx, &input)?;
+        let net = new_network(&project, input);
         self.write(move |c| {
             quotas::check(c, NETWORK, &net.std.project_id)?;
             only_default_external(c, &net)?;
@@ -191,6 +254,7 @@ impl NetworkService {
         .await
     }
 
+    /// `PUT /v2.0/networks/{id}`.
     pub(crate) async fn network_update(
         &self,
         ctx: &RequestContext,
@@ -203,52 +267,9 @@ impl NetworkService {
             let mut net: Network = load_visible(c, &ctx, &id)?;
             may_change(&ctx, &net.std.project_id)?;
             super::check_revision(&net.std, if_match.as_deref())?;
-            let privileged = input.shared.is_some()
-                || input.external.is_some()
-                || input.is_default.is_some()
-                || provider_requested(&input);
-            if privileged && !crate::http::policy::NETWORK_PRIVILEGED_ATTRIBUTES.allows(&ctx, None)
-            {
-                return Err(ApiError::forbidden());
-            }
-            if input.project_id.is_some() || input.tenant_id.is_some() {
-                return Err(ApiError::bad_request(
-                    "Cannot update read-only attribute project_id",
-                ));
-            }
-            check_name(&input.name)?;
-            if let Some(v) = input.name {
-                net.name = v;
-            }
-            if let Some(v) = input.description {
-                net.std.description = v;
-            }
-            if let Some(v) = input.admin_state_up {
-                net.admin_state_up = v;
-            }
-            if let Some(v) = input.shared {
-                net.shared = v;
-            }
-            if let Some(v) = input.external {
-                net.external = v;
-            }
-            if let Some(v) = input.is_default {
-                net.is_default = v;
-            }
-            net.is_default &= net.external;
+            check_network_update(&ctx, &input)?;
+            apply_network_update(&mut net, input);
             only_default_external(c, &net)?;
-            if let Some(v) = input.mtu {
-                net.mtu = v;
-            }
-            if let Some(v) = input.port_security_enabled {
-                net.port_security_enabled = v;
-            }
-            if let Some(v) = input.dns_domain {
-                net.dns_domain = v;
-            }
-            if let Some(v) = input.tags {
-                net.std.tags = v;
-            }
             net.std.touch();
             store::put(c, &net)?;
             Ok(net)

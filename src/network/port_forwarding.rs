@@ -175,6 +175,30 @@ fn check_internal(
     let port: Port = store::get(c, &pf.internal_port_id)?
         .filter(|p: &Port| sees(ctx, &p.std.project_id))
         .ok_or_else(|| not_found(PORT, &pf.internal_port_id))?;
+    let fixed = internal_address(&port, pf)?;
+    let router = router_for_subnet(c, &fip.floating_network_id, &fixed.subnet_id)?.ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "External network {} is not reachable from subnet {}. Cannot set Port forwarding for port {} with Floating IP {}",
+            fip.floating_network_id, fixed.subnet_id, port.std.id, fip.std.id
+        ))
+    })?;
+    if let Some(bound) = fip.router_id.as_deref().filter(|r| *r != router) {
+        return Err(ApiError::bad_request(format!(
+            "The Floating IP {} had been set on router {bound}, the internal Neutron port {} can not reach it",
+            fip.std.id, port.std.id
+        )));
+    }
+    // Neutron: a port whose address already has a floating IP of its own cannot
+    // become the target of port forwardings (checked when the port is named).
+    if new_port {
+        refuse_port_with_floating_ip(c, &port, pf)?;
+    }
+    Ok(router)
+}
+
+/// The port's IPv4 fixed IP the forwarding goes to: the one asked for, or the
+/// port's first; `pf` gets it in canonical form.
+fn internal_address<'a>(port: &'a Port, pf: &mut PortForwarding) -> ApiResult<&'a FixedIp> {
     let v4: Vec<&FixedIp> = port
         .fixed_ips
         .iter()
@@ -196,30 +220,20 @@ fn check_internal(
         )
     })?;
     pf.internal_ip_address = wanted.to_string();
-    let fixed = v4.iter().find(|f| f.ip_address.parse::<Ipv4Addr>().ok() == Some(wanted)).ok_or_else(|| {
+    let found = v4
+        .iter()
+        .find(|f| f.ip_address.parse::<Ipv4Addr>().ok() == Some(wanted));
+    found.copied().ok_or_else(|| {
         let ips: Vec<&str> = v4.iter().map(|f| f.ip_address.as_str()).collect();
         ApiError::bad_request(format!(
             "Requested internal IP address {} is not suitable for internal neutron port {}, as its fixed_ips are {ips:?}",
             pf.internal_ip_address, port.std.id
         ))
-    })?;
-    let router = router_for_subnet(c, &fip.floating_network_id, &fixed.subnet_id)?.ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "External network {} is not reachable from subnet {}. Cannot set Port forwarding for port {} with Floating IP {}",
-            fip.floating_network_id, fixed.subnet_id, port.std.id, fip.std.id
-        ))
-    })?;
-    if let Some(bound) = fip.router_id.as_deref().filter(|r| *r != router) {
-        return Err(ApiError::bad_request(format!(
-            "The Floating IP {} had been set on router {bound}, the internal Neutron port {} can not reach it",
-            fip.std.id, port.std.id
-        )));
-    }
-    // Neutron: a port whose address already has a floating IP of its own cannot
-    // become the target of port forwardings (checked when the port is named).
-    if !new_port {
-        return Ok(router);
-    }
+    })
+}
+
+/// 409 when the port already has a floating IP of its own.
+fn refuse_port_with_floating_ip(c: &Connection, port: &Port, pf: &PortForwarding) -> ApiResult<()> {
     if let Some(other) = store::list::<FloatingIp>(c)?
         .into_iter()
         .find(|f| f.port_id.as_deref() == Some(port.std.id.as_str()))
@@ -232,7 +246,7 @@ fn check_internal(
             ),
         ));
     }
-    Ok(router)
+    Ok(())
 }
 
 /// Applies an input onto `pf` (a blank one for a create) and validates the result.

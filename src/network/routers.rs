@@ -775,32 +775,7 @@ fn associate(
     let port: Port = store::get(c, port_id)?
         .filter(|p: &Port| sees(ctx, &p.std.project_id))
         .ok_or_else(|| not_found(PORT, port_id))?;
-    let fixed_ip = match fixed {
-        Some(ip) => port
-            .fixed_ips
-            .iter()
-            .find(|f| f.ip_address == ip)
-            .cloned()
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "Bad floatingip request: Port {port_id} does not have fixed ip {ip}."
-                ))
-            })?,
-        None => port
-            .fixed_ips
-            .iter()
-            .find(|f| {
-                f.ip_address
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|a| a.is_ipv4())
-            })
-            .cloned()
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "Bad floatingip request: Port {port_id} has no IPv4 address."
-                ))
-            })?,
-    };
+    let fixed_ip = floating_target(&port, fixed)?;
     let taken = store::list::<FloatingIp>(c)?.into_iter().find(|f| {
         f.std.id != fip.std.id
             && f.port_id.as_deref() == Some(port_id)
@@ -827,6 +802,38 @@ fn associate(
     fip.router_id = Some(router);
     fip.status = "ACTIVE".into();
     Ok(())
+}
+
+/// The port's fixed IP a floating IP maps to: the one asked for, or the port's
+/// first IPv4 address.
+fn floating_target(port: &Port, fixed: Option<&str>) -> ApiResult<FixedIp> {
+    let port_id = &port.std.id;
+    match fixed {
+        Some(ip) => port
+            .fixed_ips
+            .iter()
+            .find(|f| f.ip_address == ip)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Bad floatingip request: Port {port_id} does not have fixed ip {ip}."
+                ))
+            }),
+        None => port
+            .fixed_ips
+            .iter()
+            .find(|f| {
+                f.ip_address
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|a| a.is_ipv4())
+            })
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Bad floatingip request: Port {port_id} has no IPv4 address."
+                ))
+            }),
+    }
 }
 
 /// The router with a gateway on `external_network_id` and an interface on

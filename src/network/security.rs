@@ -238,6 +238,130 @@ fn check_ports(protocol: Option<&str>, min: Option<u32>, max: Option<u32>) -> Ap
     Ok(())
 }
 
+/// A new rule in its group: validated, within quota and not a duplicate; the
+/// group's revision moves with it.
+fn rule_create_tx(
+    c: &Connection,
+    ctx: &RequestContext,
+    input: RuleInput,
+) -> ApiResult<SecurityGroupRule> {
+    let group_id = input
+        .security_group_id
+        .clone()
+        .ok_or_else(|| ApiError::bad_request("Invalid input: security_group_id is required."))?;
+    let sg: SecurityGroup = load_visible(c, ctx, &group_id)?;
+    may_change(ctx, &sg.std.project_id)?;
+    let (direction, ethertype) = rule_direction(&input)?;
+    let protocol = normalize_protocol(input.protocol.clone())?;
+    let port_min = port_value(input.port_range_min.clone())?;
+    let port_max = port_value(input.port_range_max.clone())?;
+    check_ports(protocol.as_deref(), port_min, port_max)?;
+    let prefix = remote_prefix(&input, &ethertype)?;
+    if let Some(g) = &input.remote_group_id {
+        // Another project's group is as absent as a missing one (unless shared).
+        store::get::<SecurityGroup>(c, g)?
+            .filter(|r| sees(ctx, &r.std.project_id) || r.shared)
+            .ok_or_else(|| ApiError::Missing(format!("Security group {g} does not exist")))?;
+    }
+    quotas::check(c, SECURITY_GROUP_RULE, &sg.std.project_id)?;
+    let remote_group = input.remote_group_id.as_deref();
+    let mut r = rule(
+        &sg.std.project_id,
+        &group_id,
+        &direction,
+        &ethertype,
+        remote_group,
+    );
+    r.std.description = input.description.unwrap_or_default();
+    r.protocol = protocol;
+    r.port_range_min = port_min;
+    r.port_range_max = port_max;
+    r.remote_ip_prefix = prefix.map(|p| p.to_string());
+    r.normalized_cidr = prefix.map(|p| p.trunc().to_string());
+    r.remote_address_group_id = input.remote_address_group_id;
+    r.belongs_to_default_sg = sg.name == "default";
+    refuse_duplicate_rule(c, &r)?;
+    store::put(c, &r)?;
+    let mut group = sg;
+    group.std.touch();
+    store::put(c, &group)?;
+    Ok(r)
+}
+
+/// The rule's direction and ethertype (IPv4 unless given), each one Neutron knows.
+fn rule_direction(input: &RuleInput) -> ApiResult<(String, String)> {
+    let direction = input.direction.clone().unwrap_or_default();
+    if !["ingress", "egress"].contains(&direction.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for direction. Reason: '{direction}' is not in ['ingress', 'egress']."
+        )));
+    }
+    let ethertype = input.ethertype.clone().unwrap_or_else(|| "IPv4".into());
+    if !["IPv4", "IPv6"].contains(&ethertype.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for ethertype. Reason: '{ethertype}' is not in ['IPv4', 'IPv6']."
+        )));
+    }
+    Ok((direction, ethertype))
+}
+
+/// The rule's `remote_ip_prefix` (a bare address is a host prefix), of the
+/// rule's ethertype; a rule names a remote prefix or a remote group, not both.
+fn remote_prefix(input: &RuleInput, ethertype: &str) -> ApiResult<Option<ipnet::IpNet>> {
+    if input.remote_ip_prefix.is_some() && input.remote_group_id.is_some() {
+        return Err(ApiError::bad_request(
+            "Only remote_ip_prefix or remote_group_id may be provided.",
+        ));
+    }
+    let Some(p) = &input.remote_ip_prefix else {
+        return Ok(None);
+    };
+    let net: ipnet::IpNet = p
+        .parse()
+        .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "Invalid input for remote_ip_prefix: '{p}' is not a valid CIDR."
+            ))
+        })?;
+    let v = if net.addr().is_ipv4() { "IPv4" } else { "IPv6" };
+    if v != ethertype {
+        return Err(ApiError::bad_request(format!(
+            "Conflicting value ethertype {ethertype} for CIDR {p}"
+        )));
+    }
+    Ok(Some(net))
+}
+
+/// 409 when the group has a rule matching the same traffic already.
+fn refuse_duplicate_rule(c: &Connection, r: &SecurityGroupRule) -> ApiResult<()> {
+    let key = |o: &SecurityGroupRule| {
+        (
+            o.direction.clone(),
+            o.ethertype.clone(),
+            o.protocol.clone(),
+            o.port_range_min,
+            o.port_range_max,
+            o.normalized_cidr.clone(),
+            o.remote_group_id.clone(),
+        )
+    };
+    let wanted = key(r);
+    if let Some(dup) = rules_of(c, &r.security_group_id)?
+        .iter()
+        .find(|o| key(o) == wanted)
+    {
+        return Err(ApiError::conflict_typed(
+            neutron::SECURITY_GROUP_RULE_EXISTS,
+            format!(
+                "Security group rule already exists. Rule id is {}.",
+                dup.std.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl NetworkService {
     pub(crate) async fn security_group_create(
         &self,
@@ -397,73 +521,14 @@ impl NetworkService {
         .await
     }
 
+    /// `POST /v2.0/security-group-rules`.
     pub(crate) async fn security_group_rule_create(
         &self,
         ctx: &RequestContext,
         input: RuleInput,
     ) -> ApiResult<SecurityGroupRule> {
         let ctx = ctx.clone();
-        self.write(move |c| {
-            let group_id = input.security_group_id.clone().ok_or_else(|| ApiError::bad_request("Invalid input: security_group_id is required."))?;
-            let sg: SecurityGroup = load_visible(c, &ctx, &group_id)?;
-            may_change(&ctx, &sg.std.project_id)?;
-            let direction = input.direction.clone().unwrap_or_default();
-            if !["ingress", "egress"].contains(&direction.as_str()) {
-                return Err(ApiError::bad_request(format!("Invalid input for direction. Reason: '{direction}' is not in ['ingress', 'egress'].")));
-            }
-            let ethertype = input.ethertype.clone().unwrap_or_else(|| "IPv4".into());
-            if !["IPv4", "IPv6"].contains(&ethertype.as_str()) {
-                return Err(ApiError::bad_request(format!("Invalid input for ethertype. Reason: '{ethertype}' is not in ['IPv4', 'IPv6'].")));
-            }
-            let protocol = normalize_protocol(input.protocol.clone())?;
-            let port_min = port_value(input.port_range_min.clone())?;
-            let port_max = port_value(input.port_range_max.clone())?;
-            check_ports(protocol.as_deref(), port_min, port_max)?;
-            if input.remote_ip_prefix.is_some() && input.remote_group_id.is_some() {
-                return Err(ApiError::bad_request("Only remote_ip_prefix or remote_group_id may be provided."));
-            }
-            let prefix = match &input.remote_ip_prefix {
-                None => None,
-                Some(p) => {
-                    let net: ipnet::IpNet = p.parse().or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                        .map_err(|_| ApiError::bad_request(format!("Invalid input for remote_ip_prefix: '{p}' is not a valid CIDR.")))?;
-                    let v = if net.addr().is_ipv4() { "IPv4" } else { "IPv6" };
-                    if v != ethertype {
-                        return Err(ApiError::bad_request(format!("Conflicting value ethertype {ethertype} for CIDR {p}")));
-                    }
-                    Some(net)
-                }
-            };
-            if let Some(g) = &input.remote_group_id {
-                // Another project's group is as absent as a missing one (unless shared).
-                store::get::<SecurityGroup>(c, g)?
-                    .filter(|r| sees(&ctx, &r.std.project_id) || r.shared)
-                    .ok_or_else(|| ApiError::Missing(format!("Security group {g} does not exist")))?;
-            }
-            quotas::check(c, SECURITY_GROUP_RULE, &sg.std.project_id)?;
-            let mut r = rule(&sg.std.project_id, &group_id, &direction, &ethertype, input.remote_group_id.as_deref());
-            r.std.description = input.description.unwrap_or_default();
-            r.protocol = protocol;
-            r.port_range_min = port_min;
-            r.port_range_max = port_max;
-            r.remote_ip_prefix = prefix.map(|p| p.to_string());
-            r.normalized_cidr = prefix.map(|p| p.trunc().to_string());
-            r.remote_address_group_id = input.remote_address_group_id;
-            r.belongs_to_default_sg = sg.name == "default";
-            let same = |o: &SecurityGroupRule| {
-                (o.direction.as_str(), o.ethertype.as_str(), &o.protocol, o.port_range_min, o.port_range_max, &o.normalized_cidr, &o.remote_group_id)
-                    == (r.direction.as_str(), r.ethertype.as_str(), &r.protocol, r.port_range_min, r.port_range_max, &r.normalized_cidr, &r.remote_group_id)
-            };
-            if let Some(dup) = rules_of(c, &group_id)?.iter().find(|o| same(o)) {
-                return Err(ApiError::conflict_typed(neutron::SECURITY_GROUP_RULE_EXISTS, format!("Security group rule already exists. Rule id is {}.", dup.std.id)));
-            }
-            store::put(c, &r)?;
-            let mut group = sg;
-            group.std.touch();
-            store::put(c, &group)?;
-            Ok(r)
-        })
-        .await
+        self.write(move |c| rule_create_tx(c, &ctx, input)).await
     }
 
     pub(crate) async fn security_group_rule_get(

@@ -194,6 +194,66 @@ fn visible_pools(c: &Connection, ctx: &RequestContext) -> ApiResult<Vec<SubnetPo
         .collect())
 }
 
+/// A prefix length attribute of a pool body, or `current` when absent or null.
+fn prefixlen_or(v: &Option<Value>, attr: &str, current: u8) -> ApiResult<u8> {
+    v.as_ref()
+        .filter(|v| !v.is_null())
+        .map_or(Ok(current), |v| prefixlen(v, attr))
+}
+
+/// Shared and default pools are admin-only by default.
+fn check_pool_create_policy(ctx: &RequestContext, input: &SubnetPoolInput) -> ApiResult<()> {
+    for (flag, attr, rule) in [
+        (
+            input.shared,
+            "shared",
+            crate::http::policy::SUBNETPOOL_SHARED,
+        ),
+        (
+            input.is_default,
+            "is_default",
+            crate::http::policy::SUBNETPOOL_DEFAULT,
+        ),
+    ] {
+        if flag == Some(true) && !rule.allows(ctx, None) {
+            return Err(ApiError::Forbidden(format!(
+                "(rule:create_subnetpool and rule:create_subnetpool:{attr}) is disallowed by policy"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The pool a create body describes: named, with prefixes of one IP version and
+/// prefix lengths within the family's bounds (by default the whole range, the
+/// default length the minimum).
+fn new_pool(project: &str, input: SubnetPoolInput) -> ApiResult<SubnetPool> {
+    let name = required(input.name, "name")?;
+    check_name(&name)?;
+    let (ip_version, prefixes) = ipam::pool_prefixes(&required(input.prefixes, "prefixes")?)?;
+    let (bits_min, bits_max) = if ip_version == 4 { (8, 32) } else { (64, 128) };
+    let min = prefixlen_or(&input.min_prefixlen, "min_prefixlen", bits_min)?;
+    let max = prefixlen_or(&input.max_prefixlen, "max_prefixlen", bits_max)?;
+    let default = prefixlen_or(&input.default_prefixlen, "default_prefixlen", min)?;
+    check_bounds(ip_version, min, max, default)?;
+    check_address_scope(&input.address_scope_id)?;
+    let mut std = Std::new(project, input.description);
+    std.tags = input.tags.unwrap_or_default();
+    Ok(SubnetPool {
+        std,
+        name,
+        prefixes: to_strings(&prefixes),
+        default_prefixlen: default,
+        min_prefixlen: min,
+        max_prefixlen: max,
+        default_quota: quota_value(&input.default_quota)?.flatten(),
+        ip_version,
+        shared: input.shared.unwrap_or(false),
+        is_default: input.is_default.unwrap_or(false),
+        address_scope_id: None,
+    })
+}
+
 impl NetworkService {
     /// `POST /v2.0/subnetpools`: shared and default pools are for administrators.
     pub(crate) async fn subnetpool_create(
@@ -205,53 +265,8 @@ impl NetworkService {
         if !ctx.can_write() {
             return Err(ApiError::forbidden());
         }
-        for (flag, attr, rule) in [
-            (
-                input.shared,
-                "shared",
-                crate::http::policy::SUBNETPOOL_SHARED,
-            ),
-            (
-                input.is_default,
-                "is_default",
-                crate::http::policy::SUBNETPOOL_DEFAULT,
-            ),
-        ] {
-            if flag == Some(true) && !rule.allows(ctx, None) {
-                return Err(ApiError::Forbidden(format!(
-                    "(rule:create_subnetpool and rule:create_subnetpool:{attr}) is disallowed by policy"
-                )));
-            }
-        }
-        let name = required(input.name, "name")?;
-        check_name(&name)?;
-        let (ip_version, prefixes) = ipam::pool_prefixes(&required(input.prefixes, "prefixes")?)?;
-        let (bits_min, bits_max) = if ip_version == 4 { (8, 32) } else { (64, 128) };
-        let lens = |v: &Option<Value>, attr, default| {
-            v.as_ref()
-                .filter(|v| !v.is_null())
-                .map_or(Ok(default), |v| prefixlen(v, attr))
-        };
-        let min = lens(&input.min_prefixlen, "min_prefixlen", bits_min)?;
-        let max = lens(&input.max_prefixlen, "max_prefixlen", bits_max)?;
-        let default = lens(&input.default_prefixlen, "default_prefixlen", min)?;
-        check_bounds(ip_version, min, max, default)?;
-        check_address_scope(&input.address_scope_id)?;
-        let mut std = Std::new(&project, input.description);
-        std.tags = input.tags.unwrap_or_default();
-        let pool = SubnetPool {
-            std,
-            name,
-            prefixes: to_strings(&prefixes),
-            default_prefixlen: default,
-            min_prefixlen: min,
-            max_prefixlen: max,
-            default_quota: quota_value(&input.default_quota)?.flatten(),
-            ip_version,
-            shared: input.shared.unwrap_or(false),
-            is_default: input.is_default.unwrap_or(false),
-            address_scope_id: None,
-        };
+        check_pool_create_policy(ctx, &input)?;
+        let pool = new_pool(&project, input)?;
         self.write(move |c| {
             if pool.is_default {
                 check_single_default(c, pool.ip_version, &pool.std.id)?;
@@ -402,49 +417,17 @@ fn update_pool(
     pool: &mut SubnetPool,
     input: SubnetPoolInput,
 ) -> ApiResult<()> {
-    if input.shared.is_some() {
-        return Err(ApiError::bad_request(
-            "Cannot update read-only attribute shared",
-        ));
-    }
-    if input.project_id.is_some() || input.tenant_id.is_some() {
-        return Err(ApiError::bad_request(
-            "Cannot update read-only attribute project_id",
-        ));
-    }
-    if input.is_default.is_some() && !crate::http::policy::SUBNETPOOL_DEFAULT.allows(ctx, None) {
-        return Err(ApiError::Forbidden(
-            "(rule:update_subnetpool and rule:update_subnetpool:is_default) is disallowed by policy".into(),
-        ));
-    }
-    check_address_scope(&input.address_scope_id)?;
+    check_pool_update(ctx, &input)?;
     if let Some(name) = input.name {
         check_name(&name)?;
         pool.name = name;
     }
     if let Some(prefixes) = input.prefixes {
-        let (version, new) = ipam::pool_prefixes(&prefixes)?;
-        if version != pool.ip_version {
-            return Err(ApiError::bad_request(
-                "Cannot mix IPv4 and IPv6 prefixes in a subnet pool.",
-            ));
-        }
-        // Growing only: every old address must still be inside the new prefixes.
-        if !ipam::difference(&pool_nets(pool)?, &new).is_empty() {
-            return Err(ApiError::bad_request(
-                "Illegal update to prefixes: Existing prefixes must be a subset of the new prefixes.",
-            ));
-        }
-        pool.prefixes = to_strings(&new);
+        grow_prefixes(pool, &prefixes)?;
     }
-    let lens = |v: &Option<Value>, attr, current| {
-        v.as_ref()
-            .filter(|v| !v.is_null())
-            .map_or(Ok(current), |v| prefixlen(v, attr))
-    };
-    pool.min_prefixlen = lens(&input.min_prefixlen, "min_prefixlen", pool.min_prefixlen)?;
-    pool.max_prefixlen = lens(&input.max_prefixlen, "max_prefixlen", pool.max_prefixlen)?;
-    pool.default_prefixlen = lens(
+    pool.min_prefixlen = prefixlen_or(&input.min_prefixlen, "min_prefixlen", pool.min_prefixlen)?;
+    pool.max_prefixlen = prefixlen_or(&input.max_prefixlen, "max_prefixlen", pool.max_prefixlen)?;
+    pool.default_prefixlen = prefixlen_or(
         &input.default_prefixlen,
         "default_prefixlen",
         pool.default_prefixlen,
@@ -472,6 +455,45 @@ fn update_pool(
     }
     pool.std.touch();
     store::put(c, pool)
+}
+
+/// What an update may not touch: sharing and ownership are read-only, the default
+/// flag is admin-only, and an address scope is not supported.
+fn check_pool_update(ctx: &RequestContext, input: &SubnetPoolInput) -> ApiResult<()> {
+    if input.shared.is_some() {
+        return Err(ApiError::bad_request(
+            "Cannot update read-only attribute shared",
+        ));
+    }
+    if input.project_id.is_some() || input.tenant_id.is_some() {
+        return Err(ApiError::bad_request(
+            "Cannot update read-only attribute project_id",
+        ));
+    }
+    if input.is_default.is_some() && !crate::http::policy::SUBNETPOOL_DEFAULT.allows(ctx, None) {
+        return Err(ApiError::Forbidden(
+            "(rule:update_subnetpool and rule:update_subnetpool:is_default) is disallowed by policy".into(),
+        ));
+    }
+    check_address_scope(&input.address_scope_id)
+}
+
+/// New prefixes for a pool: of its IP version, and growing only (every old
+/// address still inside them).
+fn grow_prefixes(pool: &mut SubnetPool, prefixes: &[String]) -> ApiResult<()> {
+    let (version, new) = ipam::pool_prefixes(prefixes)?;
+    if version != pool.ip_version {
+        return Err(ApiError::bad_request(
+            "Cannot mix IPv4 and IPv6 prefixes in a subnet pool.",
+        ));
+    }
+    if !ipam::difference(&pool_nets(pool)?, &new).is_empty() {
+        return Err(ApiError::bad_request(
+            "Illegal update to prefixes: Existing prefixes must be a subset of the new prefixes.",
+        ));
+    }
+    pool.prefixes = to_strings(&new);
+    Ok(())
 }
 
 /// The pool a subnet create names, by `subnetpool_id` or `use_default_subnetpool`.

@@ -323,7 +323,32 @@ fn failed(op: &'static str, e: impl std::fmt::Display) -> VirtError {
 
 /// The `vm.create` body for `spec`.
 pub fn vm_config(spec: &VmSpec, firmware: Option<&Path>) -> VirtResult<VmConfig> {
-    let payload = match &spec.boot {
+    Ok(VmConfig {
+        cpus: CpusConfig {
+            boot_vcpus: spec.vcpus.max(1),
+            max_vcpus: spec.vcpus.max(1),
+        },
+        memory: MemoryConfig {
+            size: spec.memory_mb * 1024 * 1024,
+        },
+        payload: payload_config(&spec.boot, firmware)?,
+        disks: spec.disks.iter().map(disk_config).collect(),
+        net: spec.nics.iter().map(net_config).collect(),
+        serial: Some(ConsoleConfig {
+            mode: "File".into(),
+            file: Some(spec.console_log().display().to_string()),
+        }),
+        console: Some(ConsoleConfig {
+            mode: "Off".into(),
+            file: None,
+        }),
+    })
+}
+
+/// What the VM boots: a direct kernel, or the firmware found on this host
+/// (a firmware boot without one is unavailable, not a failure).
+fn payload_config(boot: &BootSource, firmware: Option<&Path>) -> VirtResult<PayloadConfig> {
+    Ok(match boot {
         BootSource::Kernel {
             kernel,
             initrd,
@@ -348,42 +373,23 @@ pub fn vm_config(spec: &VmSpec, firmware: Option<&Path>) -> VirtResult<VmConfig>
             ),
             ..PayloadConfig::default()
         },
-    };
-    Ok(VmConfig {
-        cpus: CpusConfig {
-            boot_vcpus: spec.vcpus.max(1),
-            max_vcpus: spec.vcpus.max(1),
-        },
-        memory: MemoryConfig {
-            size: spec.memory_mb * 1024 * 1024,
-        },
-        payload,
-        disks: spec
-            .disks
-            .iter()
-            .map(|d| DiskConfig {
-                path: d.path.display().to_string(),
-                readonly: d.read_only || d.kind == super::DiskKind::Cdrom,
-                id: Some(d.id.clone()),
-                image_type: Some(
-                    match d.format {
-                        DiskFormat::Qcow2 => "Qcow2",
-                        DiskFormat::Raw => "Raw",
-                    }
-                    .into(),
-                ),
-            })
-            .collect(),
-        net: spec.nics.iter().map(net_config).collect(),
-        serial: Some(ConsoleConfig {
-            mode: "File".into(),
-            file: Some(spec.console_log().display().to_string()),
-        }),
-        console: Some(ConsoleConfig {
-            mode: "Off".into(),
-            file: None,
-        }),
     })
+}
+
+/// One disk; a CD-ROM is always read-only.
+fn disk_config(d: &super::DiskSpec) -> DiskConfig {
+    DiskConfig {
+        path: d.path.display().to_string(),
+        readonly: d.read_only || d.kind == super::DiskKind::Cdrom,
+        id: Some(d.id.clone()),
+        image_type: Some(
+            match d.format {
+                DiskFormat::Qcow2 => "Qcow2",
+                DiskFormat::Raw => "Raw",
+            }
+            .into(),
+        ),
+    }
 }
 
 fn net_config(n: &NicSpec) -> NetConfig {
@@ -464,11 +470,21 @@ impl CloudHypervisorDriver {
         Ok(())
     }
 
+    /// Starts a VMM for `spec` and waits until its API socket answers.
     async fn spawn_vmm(&self, spec: &VmSpec) -> VirtResult<u32> {
         let f = RunFiles::of(spec);
         std::fs::create_dir_all(&spec.run_dir)?;
         super::sockpath::prepare(&spec.run_dir)?;
         Self::clean_run_files(spec)?;
+        let cmd = self.vmm_command(spec, &f)?;
+        let pid = self.launch_vmm(cmd, &f)?;
+        Self::await_vmm_api(spec, &f, pid).await?;
+        Ok(pid)
+    }
+
+    /// The VMM command line: in the instance's network namespace if it has one,
+    /// output to the VMM log, and in a session of its own.
+    fn vmm_command(&self, spec: &VmSpec, f: &RunFiles) -> VirtResult<tokio::process::Command> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -497,6 +513,11 @@ impl CloudHypervisorDriver {
                 Ok(())
             });
         }
+        Ok(cmd)
+    }
+
+    /// Spawns the VMM, records its pid file and reaps it in the background.
+    fn launch_vmm(&self, mut cmd: tokio::process::Command, f: &RunFiles) -> VirtResult<u32> {
         let mut child = cmd
             .spawn()
             .map_err(|e| failed("launch", format!("{}: {e}", self.binary.display())))?;
@@ -511,11 +532,17 @@ impl CloudHypervisorDriver {
                 .await
                 .or_debug("cloud-hypervisor", "reaping the VMM");
         });
+        Ok(pid)
+    }
+
+    /// Waits up to 10 s for the VMM's API to answer; a VMM that dies or stays
+    /// silent is killed so no half-started process is left behind.
+    async fn await_vmm_api(spec: &VmSpec, f: &RunFiles, pid: u32) -> VirtResult<()> {
         let client = Self::client(spec);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             if client.ping().await.is_ok() {
-                return Ok(pid);
+                return Ok(());
             }
             if !process::alive(pid) || tokio::time::Instant::now() >= deadline {
                 process::kill_and_wait(pid)
