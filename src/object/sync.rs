@@ -40,6 +40,15 @@ pub(crate) struct SyncPoint {
     deletes: f64,
 }
 
+/// Where a pass's point moves once it has handled the change at `ts`. The point
+/// stays a few seconds behind the clock: a PUT (or DELETE) whose timestamp was
+/// taken just before another's but committed after this pass is still seen by
+/// the next one; it never moves back before `since`.
+fn point_after(ts: f64, since: f64) -> f64 {
+    let settled = model::now_ts() - SETTLE_SECS;
+    ts.min(settled).max(since)
+}
+
 /// Whether a container syncs to another (its deletes are then remembered).
 pub(crate) fn syncs(meta: &Meta) -> bool {
     meta.get("x-container-sync-to")
@@ -185,11 +194,7 @@ impl ObjectService {
                 self.sync_object_copy(to_account, to_container, o).await?;
                 copied += 1;
             }
-            // The point stays a few seconds behind the clock: a PUT whose timestamp
-            // was taken just before another's but committed after this pass is still
-            // seen by the next one.
-            let settled = model::now_ts() - SETTLE_SECS;
-            point.objects = ts.min(settled).max(since);
+            point.objects = point_after(ts, since);
         }
         Ok(copied)
     }
@@ -243,8 +248,7 @@ impl ObjectService {
                     Err(e) => return Err(e),
                 }
             }
-            let settled = model::now_ts() - SETTLE_SECS;
-            point.deletes = ts.min(settled).max(since);
+            point.deletes = point_after(ts, since);
         }
         Ok(deleted)
     }

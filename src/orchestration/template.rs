@@ -450,18 +450,7 @@ impl Template {
     fn decide_ifs(&self, v: &Value, scope: &Params) -> ApiResult<Value> {
         Ok(match v {
             Value::Object(m) if m.len() == 1 && m.contains_key("if") => {
-                let Some(Value::Array(a)) = m.get("if") else {
-                    return Err(bad_fn(
-                        "if",
-                        "must be a list [condition, if-true, if-false]",
-                    ));
-                };
-                let [c, yes, no] = a.as_slice() else {
-                    return Err(bad_fn(
-                        "if",
-                        "must be a list [condition, if-true, if-false]",
-                    ));
-                };
+                let (c, yes, no) = if_args(m.get("if"))?;
                 let pick = if self.condition(c, scope, 0)? {
                     yes
                 } else {
@@ -902,20 +891,22 @@ fn resolve_map(m: &Map<String, Value>, scope: &dyn Scope) -> ApiResult<Value> {
     ))
 }
 
+/// The three arguments of `if`: condition, if-true, if-false.
+fn if_args(arg: Option<&Value>) -> ApiResult<(&Value, &Value, &Value)> {
+    if let Some(Value::Array(a)) = arg
+        && let [c, yes, no] = a.as_slice()
+    {
+        return Ok((c, yes, no));
+    }
+    Err(bad_fn(
+        "if",
+        "must be a list [condition, if-true, if-false]",
+    ))
+}
+
 /// `if: [condition, if-true, if-false]`: only the chosen branch is resolved.
 fn resolve_if(arg: &Value, scope: &dyn Scope) -> ApiResult<Value> {
-    let Value::Array(a) = arg else {
-        return Err(bad_fn(
-            "if",
-            "must be a list [condition, if-true, if-false]",
-        ));
-    };
-    let [c, yes, no] = a.as_slice() else {
-        return Err(bad_fn(
-            "if",
-            "must be a list [condition, if-true, if-false]",
-        ));
-    };
+    let (c, yes, no) = if_args(Some(arg))?;
     let c = match c {
         // A condition by name (the conditions section, applied before a run,
         // leaves none of these; a bare resolve treats the name as unknown).

@@ -218,32 +218,16 @@ fn restore_volume_new_tx(
     let t = types::type_for_volume_tx(c, ctx, None)?;
     quotas::check_tx(c, project, &t.name, 1, 0, b.size, b.size)?;
     let v = Volume {
-        id: uuid::Uuid::new_v4().to_string(),
-        project_id: project.to_owned(),
-        user_id: user.to_owned(),
         name: Some(name.clone()),
         description: Some("auto-created_from_restore_from_backup".into()),
-        size: b.size,
-        status: VolumeStatus::RestoringBackup,
-        attach_status: "detached".into(),
-        availability_zone: ZONE.into(),
-        type_id: t.id,
-        type_name: t.name,
-        bootable: false,
-        multiattach: false,
-        snapshot_id: None,
-        source_volid: None,
-        image_id: None,
-        task: None,
-        error_reason: None,
-        created_at: store::now(),
-        updated_at: None,
-        launched_at: None,
-        metadata: BTreeMap::new(),
-        image_metadata: BTreeMap::new(),
-        admin_metadata: BTreeMap::new(),
-        attachments: Vec::new(),
-        group_id: None,
+        ..Volume::detached(
+            (project.to_owned(), user.to_owned()),
+            b.size,
+            VolumeStatus::RestoringBackup,
+            ZONE.into(),
+            (t.id, t.name),
+            store::now(),
+        )
     };
     store::volume_insert(c, &v).map_err(sql)?;
     Ok((v.id, name))

@@ -78,6 +78,13 @@ pub(super) fn group_type_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("Group type with id {id} could not be found."))
 }
 
+/// The group type `id` names; 404 when there is none.
+fn group_type_tx(c: &Connection, id: &str) -> ApiResult<GroupType> {
+    gstore::type_find(c, id)
+        .map_err(sql)?
+        .ok_or_else(|| group_type_not_found(id))
+}
+
 pub(super) fn group_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("Group {id} could not be found."))
 }
@@ -195,24 +202,69 @@ fn settle_tx(c: &Connection, what: &Settle) -> ApiResult<bool> {
     }
 }
 
+/// Where a create waiting on its members stands (groups and group snapshots
+/// alike): `None` while one is still creating; then available when all are,
+/// error otherwise.
+fn create_outcome(members: &[String]) -> Option<&'static str> {
+    if members.iter().any(|s| s == "creating") {
+        return None;
+    }
+    Some(if members.iter().all(|s| s == "available") {
+        "available"
+    } else {
+        "error"
+    })
+}
+
+/// Where a delete waiting on its members stands.
+#[derive(Debug, PartialEq, Eq)]
+enum DeleteOutcome {
+    /// Every member is gone: the group (snapshot) goes too.
+    Gone,
+    /// A member is still deleting.
+    Waiting,
+    /// A member's delete failed: the group (snapshot) stays, as Cinder leaves it.
+    Failed,
+}
+
+fn delete_outcome(members: &[String]) -> DeleteOutcome {
+    if members.is_empty() {
+        DeleteOutcome::Gone
+    } else if members.iter().any(|s| s == "deleting") {
+        DeleteOutcome::Waiting
+    } else {
+        DeleteOutcome::Failed
+    }
+}
+
+/// The group when it still has `status`: what a settling step waits on.
+fn group_in(c: &Connection, id: &str, status: &str) -> ApiResult<Option<Group>> {
+    let g = gstore::group_get(c, id).map_err(sql)?;
+    Ok(g.filter(|g| g.status == status))
+}
+
+/// True when the group snapshot still has `status`: what a settling step waits on.
+fn group_snapshot_in(c: &Connection, id: &str, status: &str) -> ApiResult<bool> {
+    let s = gstore::snapshot_get(c, id).map_err(sql)?;
+    Ok(s.is_some_and(|s| s.status == status))
+}
+
+/// The statuses of a group snapshot's member snapshots.
+fn group_snapshot_members(c: &Connection, id: &str) -> ApiResult<Vec<String>> {
+    let members = gstore::snapshot_members(c, id).map_err(sql)?;
+    Ok(members.into_iter().map(|(_, _, st)| st).collect())
+}
+
 /// A creating group becomes available once every member volume is, or
 /// error once any member ends otherwise.
 fn settle_group_create(c: &Connection, id: &str, now: &str) -> ApiResult<bool> {
-    let Some(mut g) = gstore::group_get(c, id).map_err(sql)? else {
+    let Some(mut g) = group_in(c, id, "creating")? else {
         return Ok(true);
     };
-    if g.status != "creating" {
-        return Ok(true);
-    }
-    let statuses = gstore::group_volume_statuses(c, id).map_err(sql)?;
-    if statuses.iter().any(|s| s == "creating") {
+    let Some(to) = create_outcome(&gstore::group_volume_statuses(c, id).map_err(sql)?) else {
         return Ok(false);
-    }
-    g.status = if statuses.iter().all(|s| s == "available") {
-        "available".into()
-    } else {
-        "error".into()
     };
+    g.status = to.into();
     gstore::group_update(c, &g, now).map_err(sql)?;
     tracing::info!(group = %id, status = %g.status, "group create settled");
     Ok(true)
@@ -220,44 +272,31 @@ fn settle_group_create(c: &Connection, id: &str, now: &str) -> ApiResult<bool> {
 
 /// A deleting group goes once its member volumes are gone.
 fn settle_group_delete(c: &Connection, id: &str, now: &str) -> ApiResult<bool> {
-    let Some(mut g) = gstore::group_get(c, id).map_err(sql)? else {
+    let Some(mut g) = group_in(c, id, "deleting")? else {
         return Ok(true);
     };
-    if g.status != "deleting" {
-        return Ok(true);
+    match delete_outcome(&gstore::group_volume_statuses(c, id).map_err(sql)?) {
+        DeleteOutcome::Waiting => return Ok(false),
+        DeleteOutcome::Gone => {
+            gstore::group_delete(c, id).map_err(sql)?;
+            tracing::info!(group = %id, "group deleted");
+        }
+        DeleteOutcome::Failed => {
+            g.status = "error_deleting".into();
+            gstore::group_update(c, &g, now).map_err(sql)?;
+            tracing::warn!(group = %id, "a volume of the group could not be deleted");
+        }
     }
-    let statuses = gstore::group_volume_statuses(c, id).map_err(sql)?;
-    if statuses.is_empty() {
-        gstore::group_delete(c, id).map_err(sql)?;
-        tracing::info!(group = %id, "group deleted");
-        return Ok(true);
-    }
-    if statuses.iter().any(|s| s == "deleting") {
-        return Ok(false);
-    }
-    // A member's delete failed: the group stays, as Cinder leaves it.
-    g.status = "error_deleting".into();
-    gstore::group_update(c, &g, now).map_err(sql)?;
-    tracing::warn!(group = %id, "a volume of the group could not be deleted");
     Ok(true)
 }
 
 /// A creating group snapshot becomes available once every member snapshot is.
 fn settle_group_snapshot_create(c: &Connection, id: &str, now: &str) -> ApiResult<bool> {
-    let Some(s) = gstore::snapshot_get(c, id).map_err(sql)? else {
-        return Ok(true);
-    };
-    if s.status != "creating" {
+    if !group_snapshot_in(c, id, "creating")? {
         return Ok(true);
     }
-    let members = gstore::snapshot_members(c, id).map_err(sql)?;
-    if members.iter().any(|(_, _, st)| st == "creating") {
+    let Some(to) = create_outcome(&group_snapshot_members(c, id)?) else {
         return Ok(false);
-    }
-    let to = if members.iter().all(|(_, _, st)| st == "available") {
-        "available"
-    } else {
-        "error"
     };
     gstore::snapshot_set_status(c, id, to, now).map_err(sql)?;
     tracing::info!(group_snapshot = %id, status = to, "group snapshot create settled");
@@ -266,23 +305,20 @@ fn settle_group_snapshot_create(c: &Connection, id: &str, now: &str) -> ApiResul
 
 /// A deleting group snapshot goes once its member snapshots are gone.
 fn settle_group_snapshot_delete(c: &Connection, id: &str, now: &str) -> ApiResult<bool> {
-    let Some(s) = gstore::snapshot_get(c, id).map_err(sql)? else {
-        return Ok(true);
-    };
-    if s.status != "deleting" {
+    if !group_snapshot_in(c, id, "deleting")? {
         return Ok(true);
     }
-    let members = gstore::snapshot_members(c, id).map_err(sql)?;
-    if members.is_empty() {
-        gstore::snapshot_delete(c, id).map_err(sql)?;
-        tracing::info!(group_snapshot = %id, "group snapshot deleted");
-        return Ok(true);
+    match delete_outcome(&group_snapshot_members(c, id)?) {
+        DeleteOutcome::Waiting => return Ok(false),
+        DeleteOutcome::Gone => {
+            gstore::snapshot_delete(c, id).map_err(sql)?;
+            tracing::info!(group_snapshot = %id, "group snapshot deleted");
+        }
+        DeleteOutcome::Failed => {
+            gstore::snapshot_set_status(c, id, "error_deleting", now).map_err(sql)?;
+            tracing::warn!(group_snapshot = %id, "a snapshot of the group snapshot could not be deleted");
+        }
     }
-    if members.iter().any(|(_, _, st)| st == "deleting") {
-        return Ok(false);
-    }
-    gstore::snapshot_set_status(c, id, "error_deleting", now).map_err(sql)?;
-    tracing::warn!(group_snapshot = %id, "a snapshot of the group snapshot could not be deleted");
     Ok(true)
 }
 
@@ -415,9 +451,7 @@ impl VolumeService {
             ));
         }
         self.write(move |c| {
-            let mut t = gstore::type_find(c, &id)
-                .map_err(sql)?
-                .ok_or_else(|| group_type_not_found(&id))?;
+            let mut t = group_type_tx(c, &id)?;
             if let Some(n) = req.name {
                 let n = n.trim().to_owned();
                 if n != t.name && gstore::type_find(c, &n).map_err(sql)?.is_some() {
@@ -446,9 +480,7 @@ impl VolumeService {
     ) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
-            let t = gstore::type_find(c, &id)
-                .map_err(sql)?
-                .ok_or_else(|| group_type_not_found(&id))?;
+            let t = group_type_tx(c, &id)?;
             if gstore::type_in_use(c, &t.id).map_err(sql)? {
                 return Err(ApiError::bad_request(format!(
                     "Group Type {} deletion is not allowed with groups present with the type.",
@@ -470,9 +502,7 @@ impl VolumeService {
         ctx.require_admin()?;
         check_specs(&specs)?;
         self.write(move |c| {
-            let t = gstore::type_find(c, &id)
-                .map_err(sql)?
-                .ok_or_else(|| group_type_not_found(&id))?;
+            let t = group_type_tx(c, &id)?;
             gstore::specs_set(c, &t.id, &specs).map_err(sql)?;
             Ok(specs)
         })
@@ -486,13 +516,8 @@ impl VolumeService {
         id: String,
     ) -> ApiResult<BTreeMap<String, String>> {
         ctx.require_admin()?;
-        self.read(move |c| {
-            Ok(gstore::type_find(c, &id)
-                .map_err(sql)?
-                .ok_or_else(|| group_type_not_found(&id))?
-                .group_specs)
-        })
-        .await
+        self.read(move |c| Ok(group_type_tx(c, &id)?.group_specs))
+            .await
     }
 
     pub(crate) async fn group_spec_delete(
@@ -503,9 +528,7 @@ impl VolumeService {
     ) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
-            let t = gstore::type_find(c, &id)
-                .map_err(sql)?
-                .ok_or_else(|| group_type_not_found(&id))?;
+            let t = group_type_tx(c, &id)?;
             if !gstore::spec_delete(c, &t.id, &key).map_err(sql)? {
                 return Err(ApiError::Missing(format!(
                     "Group Type {} has no specs with key {key}.",
@@ -1095,4 +1118,39 @@ fn check_group_quota_tx(c: &Connection, project: &str) -> ApiResult<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn create_waits_for_creating_members_then_needs_all_available() {
+        assert_eq!(create_outcome(&strs(&["available", "creating"])), None);
+        assert_eq!(
+            create_outcome(&strs(&["available", "available"])),
+            Some("available")
+        );
+        assert_eq!(
+            create_outcome(&strs(&["available", "error"])),
+            Some("error")
+        );
+    }
+
+    #[test]
+    fn delete_goes_when_empty_waits_while_deleting_else_failed() {
+        assert_eq!(delete_outcome(&[]), DeleteOutcome::Gone);
+        assert_eq!(
+            delete_outcome(&strs(&["deleting", "error_deleting"])),
+            DeleteOutcome::Waiting
+        );
+        assert_eq!(
+            delete_outcome(&strs(&["error_deleting"])),
+            DeleteOutcome::Failed
+        );
+    }
 }

@@ -57,37 +57,24 @@ fn managed_volume(
     t: VolumeType,
 ) -> Volume {
     Volume {
-        id: uuid::Uuid::new_v4().to_string(),
-        project_id,
-        user_id,
         name: req.name,
         description: req.description,
-        size,
-        status: VolumeStatus::Creating,
-        attach_status: "detached".into(),
-        availability_zone: zone,
-        type_id: t.id,
-        type_name: t.name,
         bootable: req.bootable,
-        multiattach: false,
-        snapshot_id: None,
-        source_volid: None,
-        image_id: None,
         task: Some(Task::Create {
             size,
             source: Some(Source::Existing {
                 name: req.source_name,
             }),
         }),
-        error_reason: None,
-        created_at: store::now(),
-        updated_at: None,
-        launched_at: None,
         metadata: req.metadata,
-        image_metadata: BTreeMap::new(),
-        admin_metadata: BTreeMap::new(),
-        attachments: Vec::new(),
-        group_id: None,
+        ..Volume::detached(
+            (project_id, user_id),
+            size,
+            VolumeStatus::Creating,
+            zone,
+            (t.id, t.name),
+            store::now(),
+        )
     }
 }
 

@@ -334,6 +334,49 @@ pub(crate) struct Volume {
     pub group_id: Option<String>,
 }
 
+impl Volume {
+    /// A new detached volume with a fresh id and no source, task, metadata,
+    /// attachment or group: what a create, a manage and a restore share before
+    /// each sets its own fields.
+    pub(crate) fn detached(
+        (project_id, user_id): (String, String),
+        size: i64,
+        status: VolumeStatus,
+        availability_zone: String,
+        (type_id, type_name): (String, String),
+        created_at: String,
+    ) -> Volume {
+        Volume {
+            id: uuid::Uuid::new_v4().to_string(),
+            project_id,
+            user_id,
+            name: None,
+            description: None,
+            size,
+            status,
+            attach_status: "detached".into(),
+            availability_zone,
+            type_id,
+            type_name,
+            bootable: false,
+            multiattach: false,
+            snapshot_id: None,
+            source_volid: None,
+            image_id: None,
+            task: None,
+            error_reason: None,
+            created_at,
+            updated_at: None,
+            launched_at: None,
+            metadata: BTreeMap::new(),
+            image_metadata: BTreeMap::new(),
+            admin_metadata: BTreeMap::new(),
+            attachments: Vec::new(),
+            group_id: None,
+        }
+    }
+}
+
 /// One consumer's hold on a volume (Cinder's volume attachment).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Attachment {

@@ -45,11 +45,16 @@ fn type_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("Volume type with id {id} could not be found."))
 }
 
+/// The volume type `id` names; 404 when there is none.
+fn type_tx(c: &Connection, id: &str) -> ApiResult<VolumeType> {
+    store::type_find(c, id)
+        .map_err(sql)?
+        .ok_or_else(|| type_not_found(id))
+}
+
 /// The type a caller may see, found by id or name.
 fn visible_tx(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<VolumeType> {
-    let t = store::type_find(c, id)
-        .map_err(sql)?
-        .ok_or_else(|| type_not_found(id))?;
+    let t = type_tx(c, id)?;
     if t.is_public || ctx.allowed(crate::http::policy::VOLUME_ADMIN_CONTEXT) {
         return Ok(t);
     }
@@ -211,9 +216,7 @@ impl VolumeService {
             ));
         }
         self.write(move |c| {
-            let mut t = store::type_find(c, &id)
-                .map_err(sql)?
-                .ok_or_else(|| type_not_found(&id))?;
+            let mut t = type_tx(c, &id)?;
             if let Some(n) = req.name {
                 let n = n.trim().to_owned();
                 if t.name == DEFAULT_TYPE_NAME && n != t.name {
@@ -245,9 +248,7 @@ impl VolumeService {
     pub(crate) async fn type_delete(&self, ctx: &RequestContext, id: String) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
-            let t = store::type_find(c, &id)
-                .map_err(sql)?
-                .ok_or_else(|| type_not_found(&id))?;
+            let t = type_tx(c, &id)?;
             if t.name == DEFAULT_TYPE_NAME {
                 return Err(ApiError::bad_request(
                     "The volume type __DEFAULT__ is the default volume type and cannot be deleted.",
@@ -274,9 +275,7 @@ impl VolumeService {
         ctx.require_admin()?;
         check_specs(&specs)?;
         self.write(move |c| {
-            let t = store::type_find(c, &id)
-                .map_err(sql)?
-                .ok_or_else(|| type_not_found(&id))?;
+            let t = type_tx(c, &id)?;
             store::extra_specs_set(c, &t.id, &specs).map_err(sql)?;
             Ok(specs)
         })
@@ -291,9 +290,7 @@ impl VolumeService {
     ) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
-            let t = store::type_find(c, &id)
-                .map_err(sql)?
-                .ok_or_else(|| type_not_found(&id))?;
+            let t = type_tx(c, &id)?;
             if !store::extra_spec_delete(c, &t.id, &key).map_err(sql)? {
                 return Err(ApiError::Missing(format!(
                     "Volume Type {} has no extra specs with key {key}.",
@@ -313,9 +310,7 @@ impl VolumeService {
     ) -> ApiResult<(String, Vec<String>)> {
         ctx.require_admin()?;
         self.read(move |c| {
-            let t = store::type_find(c, &id)
-                .map_err(sql)?
-                .ok_or_else(|| type_not_found(&id))?;
+            let t = type_tx(c, &id)?;
             if t.is_public {
                 return Err(ApiError::Missing(
                     "Access list not available for public volume types.".into(),
@@ -336,9 +331,7 @@ impl VolumeService {
     ) -> ApiResult<()> {
         ctx.require_admin()?;
         self.write(move |c| {
-            let t = store::type_find(c, &id)
-                .map_err(sql)?
-                .ok_or_else(|| type_not_found(&id))?;
+            let t = type_tx(c, &id)?;
             if t.is_public {
                 return Err(ApiError::bad_request(
                     "Invalid volume type: Type access modification is not applicable to public volume type.",

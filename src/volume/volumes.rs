@@ -287,25 +287,27 @@ pub(super) fn volume_new_tx(
     let unmet = super::hosts::unmet_spec(&p.volume_type);
     let t = p.volume_type;
     let size = p.size;
+    let multiattach = req.multiattach
+        || t.extra_specs.get("multiattach").map(String::as_str) == Some("<is> True");
+    let status = if unmet.is_some() {
+        VolumeStatus::Error
+    } else {
+        VolumeStatus::Creating
+    };
+    let fresh = Volume::detached(
+        (project, user),
+        size,
+        status,
+        zone,
+        (t.id, t.name),
+        store::now(),
+    );
     let v = Volume {
-        id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-        project_id: project,
-        user_id: user,
+        id: id.unwrap_or_else(|| fresh.id.clone()),
         name: req.name,
         description: req.description,
-        size,
-        status: if unmet.is_some() {
-            VolumeStatus::Error
-        } else {
-            VolumeStatus::Creating
-        },
-        attach_status: "detached".into(),
-        availability_zone: zone,
         bootable: p.bootable,
-        multiattach: req.multiattach
-            || t.extra_specs.get("multiattach").map(String::as_str) == Some("<is> True"),
-        type_id: t.id,
-        type_name: t.name,
+        multiattach,
         snapshot_id: req.snapshot_id.clone(),
         source_volid: req.source_volid.clone(),
         image_id: image.as_ref().map(|i| i.id.clone()),
@@ -316,14 +318,10 @@ pub(super) fn volume_new_tx(
         error_reason: unmet
             .as_ref()
             .map(|(k, v)| format!("No valid backend was found: no backend has {k}={v}.")),
-        created_at: store::now(),
-        updated_at: None,
-        launched_at: None,
         metadata: req.metadata,
         image_metadata: p.image_metadata,
-        admin_metadata: BTreeMap::new(),
-        attachments: Vec::new(),
         group_id: req.group_id.clone(),
+        ..fresh
     };
     store::volume_insert(c, &v).map_err(sql)?;
     if unmet.is_some() {
@@ -900,31 +898,15 @@ mod tests {
     fn vol(id: &str, name: &str, size: i64, created: &str) -> Volume {
         Volume {
             id: id.into(),
-            project_id: "p".into(),
-            user_id: "u".into(),
             name: Some(name.into()),
-            description: None,
-            size,
-            status: VolumeStatus::Available,
-            attach_status: "detached".into(),
-            availability_zone: ZONE.into(),
-            type_id: "t".into(),
-            type_name: "lvmdriver-1".into(),
-            bootable: false,
-            multiattach: false,
-            snapshot_id: None,
-            source_volid: None,
-            image_id: None,
-            task: None,
-            error_reason: None,
-            created_at: created.into(),
-            updated_at: None,
-            launched_at: None,
-            metadata: BTreeMap::new(),
-            image_metadata: BTreeMap::new(),
-            admin_metadata: BTreeMap::new(),
-            attachments: Vec::new(),
-            group_id: None,
+            ..Volume::detached(
+                ("p".into(), "u".into()),
+                size,
+                VolumeStatus::Available,
+                ZONE.into(),
+                ("t".into(), "lvmdriver-1".into()),
+                created.into(),
+            )
         }
     }
 

@@ -573,19 +573,24 @@ async fn put_copy_from(
     src: &str,
     call: &Call,
 ) -> Res {
-    let src = percent_encoding::percent_decode_str(src)
-        .decode_utf8_lossy()
-        .into_owned();
-    let src = src.trim_start_matches('/');
-    let Some((sc, so)) = src.split_once('/').filter(|(_, o)| !o.is_empty()) else {
-        return Err(fault(
-            StatusCode::PRECONDITION_FAILED,
-            Some("X-Copy-From header must be of the form <container name>/<object name>"),
-            false,
-        ));
-    };
+    let (sc, so) = container_and_object(src, "X-Copy-From")?;
     let project = project_of(account).unwrap_or_default();
-    copy_to(cloud, call, account, project, (sc, so), dest).await
+    copy_to(cloud, call, account, project, (&sc, &so), dest).await
+}
+
+/// A copy header's `<container>/<object>`, URL-decoded (412 otherwise).
+fn container_and_object(value: &str, header: &str) -> Result<(String, String), Response> {
+    let path = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+    match path.trim_start_matches('/').split_once('/') {
+        Some((c, o)) if !o.is_empty() => Ok((c.to_owned(), o.to_owned())),
+        _ => Err(fault(
+            StatusCode::PRECONDITION_FAILED,
+            Some(&format!(
+                "{header} header must be of the form <container name>/<object name>"
+            )),
+            false,
+        )),
+    }
 }
 
 /// The body's declared length; a PUT needs one unless it is chunked.
@@ -652,24 +657,14 @@ async fn copy(
             false,
         ));
     };
-    let dest = percent_encoding::percent_decode_str(&dest)
-        .decode_utf8_lossy()
-        .into_owned();
-    let dest = dest.trim_start_matches('/');
-    let Some((dc, dobj)) = dest.split_once('/').filter(|(_, o)| !o.is_empty()) else {
-        return Err(fault(
-            StatusCode::PRECONDITION_FAILED,
-            Some("Destination header must be of the form <container name>/<object name>"),
-            false,
-        ));
-    };
+    let (dc, dobj) = container_and_object(&dest, "Destination")?;
     let dest_account = call
         .header("destination-account")
         .unwrap_or_else(|| account.to_owned());
     let dproject = project_of(&dest_account).unwrap_or_default().to_owned();
     let dct = cloud
         .object
-        .container_find(&dest_account, dc)
+        .container_find(&dest_account, &dc)
         .await
         .map_err(err(call))?;
     authorize(
@@ -682,7 +677,7 @@ async fn copy(
         cloud,
         call,
         (account, container, name),
-        (&dest_account, dc, dobj),
+        (&dest_account, &dc, &dobj),
     )
     .await
 }
