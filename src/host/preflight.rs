@@ -91,12 +91,18 @@ fn read(p: &str) -> String {
 /// Runs every check against this machine; `state_dir` is where disks will live.
 pub(crate) fn run(state_dir: &Path) -> Preflight {
     let os = os_release();
-    let mut lines = Vec::new();
+    let mut lines = vec![os_finding(&os), memory_finding(), disk_finding(state_dir)];
+    lines.extend(kvm_findings());
+    Preflight { os, lines }
+}
+
+/// Whether the OS is one onestack is tested on.
+fn os_finding(os: &OsRelease) -> String {
     let supported = matches!(
         (os.id.as_str(), os.version_id.as_str()),
         ("ubuntu", "22.04" | "24.04") | ("debian", "12")
     );
-    lines.push(if supported {
+    if supported {
         format!("ok: {} is supported", os.pretty_name)
     } else {
         format!(
@@ -107,52 +113,62 @@ pub(crate) fn run(state_dir: &Path) -> Preflight {
                 &os.pretty_name
             }
         )
-    });
+    }
+}
+
+/// Whether the machine has the memory instances need.
+fn memory_finding() -> String {
     let memory_mb = read("/proc/meminfo")
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
         .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         .unwrap_or(0)
         / 1024;
-    lines.push(if memory_mb >= MIN_MEMORY_MB {
+    if memory_mb >= MIN_MEMORY_MB {
         format!("ok: {memory_mb} MB of memory")
     } else {
-        format!("warning: {memory_mb} MB of memory; give the VM at least {MIN_MEMORY_MB} MB (VBoxManage modifyvm <vm> --memory 4096) or instances will not fit")
-    });
-    let disk_free_gb = free_gb(state_dir);
-    match disk_free_gb {
-        Some(g) if g >= MIN_DISK_GB => {
-            lines.push(format!("ok: {g} GB free for {}", state_dir.display()))
-        }
-        Some(g) => lines.push(format!(
+        format!(
+            "warning: {memory_mb} MB of memory; give the VM at least {MIN_MEMORY_MB} MB (VBoxManage modifyvm <vm> --memory 4096) or instances will not fit"
+        )
+    }
+}
+
+/// Whether the disk holding `state_dir` has room for images and disks.
+fn disk_finding(state_dir: &Path) -> String {
+    match free_gb(state_dir) {
+        Some(g) if g >= MIN_DISK_GB => format!("ok: {g} GB free for {}", state_dir.display()),
+        Some(g) => format!(
             "warning: only {g} GB free for {}; images and disks need at least {MIN_DISK_GB} GB",
             state_dir.display()
-        )),
-        None => lines.push(format!(
+        ),
+        None => format!(
             "warning: could not measure free space for {}",
             state_dir.display()
-        )),
+        ),
     }
+}
+
+/// Whether guests get KVM, and if not why, with a hint for VirtualBox.
+fn kvm_findings() -> Vec<String> {
     let k = kvm(
         &read("/proc/cpuinfo"),
         &read("/proc/modules"),
         Path::new("/dev/kvm").exists(),
     );
-    match k {
-        Kvm::Usable => lines.push("ok: KVM can run guests".into()),
-        Kvm::Unusable(why) => {
-            lines.push(format!(
-                "warning: {why}: instances will use QEMU emulation (TCG), several times slower"
-            ));
-            if in_virtualbox(
-                &read("/sys/class/dmi/id/sys_vendor"),
-                &read("/sys/class/dmi/id/product_name"),
-            ) {
-                lines.push("hint: this is a VirtualBox VM; power it off and on the laptop run: VBoxManage modifyvm <vm> --nested-hw-virt on".into());
-            }
-        }
+    let why = match k {
+        Kvm::Usable => return vec!["ok: KVM can run guests".into()],
+        Kvm::Unusable(why) => why,
+    };
+    let mut lines = vec![format!(
+        "warning: {why}: instances will use QEMU emulation (TCG), several times slower"
+    )];
+    if in_virtualbox(
+        &read("/sys/class/dmi/id/sys_vendor"),
+        &read("/sys/class/dmi/id/product_name"),
+    ) {
+        lines.push("hint: this is a VirtualBox VM; power it off and on the laptop run: VBoxManage modifyvm <vm> --nested-hw-virt on".into());
     }
-    Preflight { os, lines }
+    lines
 }
 
 /// Free space of the filesystem holding `dir` (or its nearest existing parent).

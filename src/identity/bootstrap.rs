@@ -181,11 +181,39 @@ fn grant(
     )
 }
 
+/// What `keystone-manage bootstrap` and DevStack set up: the default domain,
+/// the standard roles, the admin, demo and service projects with their users,
+/// the region and the catalog.
 fn bootstrap(
     c: &Connection,
     profile: &Profile,
     hashes: Option<&(String, String)>,
 ) -> ApiResult<()> {
+    ensure_default_domain(c)?;
+    let roles = ensure_roles(c)?;
+    let admin_project =
+        ensure_project(c, "admin", "Bootstrap project for initializing the cloud.")?;
+    let demo_project = ensure_project(c, "demo", "The demo project.")?;
+    ensure_project(c, "service", "Project for the cloud's own service users.")?;
+    let admin = ensure_user(c, "admin", &admin_project, hashes.map(|h| &h.0))?;
+    let demo = ensure_user(c, "demo", &demo_project, hashes.map(|h| &h.1))?;
+    for project in [&admin_project, &demo_project] {
+        grant(c, &admin, TargetType::Project, &project.id, &roles.admin)?;
+    }
+    grant(c, &admin, TargetType::System, SYSTEM_ALL, &roles.admin)?;
+    grant(
+        c,
+        &demo,
+        TargetType::Project,
+        &demo_project.id,
+        &roles.member,
+    )?;
+    let region = ensure_region(c, &profile.cloud.region)?;
+    register_services(c, profile, &region)?;
+    Ok(())
+}
+
+fn ensure_default_domain(c: &Connection) -> ApiResult<()> {
     if store::domain_get(c, DEFAULT_DOMAIN_ID)?.is_none() {
         store::domain_insert(
             c,
@@ -198,6 +226,18 @@ fn bootstrap(
             },
         )?;
     }
+    Ok(())
+}
+
+/// The roles bootstrap grants.
+struct BootstrapRoles {
+    admin: Role,
+    member: Role,
+}
+
+/// The standard roles and their implications: admin implies manager and
+/// member, manager implies member, member implies reader.
+fn ensure_roles(c: &Connection) -> ApiResult<BootstrapRoles> {
     let admin_role = ensure_role(c, "admin")?;
     let member = ensure_role(c, "member")?;
     let reader = ensure_role(c, "reader")?;
@@ -212,43 +252,25 @@ fn bootstrap(
     store::implied_role_add(c, &admin_role.id, &manager.id)?;
     store::implied_role_add(c, &manager.id, &member.id)?;
     store::implied_role_add(c, &member.id, &reader.id)?;
+    Ok(BootstrapRoles {
+        admin: admin_role,
+        member,
+    })
+}
 
-    let admin_project =
-        ensure_project(c, "admin", "Bootstrap project for initializing the cloud.")?;
-    let demo_project = ensure_project(c, "demo", "The demo project.")?;
-    ensure_project(c, "service", "Project for the cloud's own service users.")?;
-    let admin = ensure_user(c, "admin", &admin_project, hashes.map(|h| &h.0))?;
-    let demo = ensure_user(c, "demo", &demo_project, hashes.map(|h| &h.1))?;
-    grant(
-        c,
-        &admin,
-        TargetType::Project,
-        &admin_project.id,
-        &admin_role,
-    )?;
-    grant(
-        c,
-        &admin,
-        TargetType::Project,
-        &demo_project.id,
-        &admin_role,
-    )?;
-    grant(c, &admin, TargetType::System, SYSTEM_ALL, &admin_role)?;
-    grant(c, &demo, TargetType::Project, &demo_project.id, &member)?;
-
-    let region = profile.cloud.region.clone();
-    if store::region_get(c, &region)?.is_none() {
+/// The profile's region, created when missing; its name.
+fn ensure_region(c: &Connection, region: &str) -> ApiResult<String> {
+    if store::region_get(c, region)?.is_none() {
         store::region_insert(
             c,
             &Region {
-                id: region.clone(),
+                id: region.to_owned(),
                 description: String::new(),
                 parent_region_id: None,
             },
         )?;
     }
-    register_services(c, profile, &region)?;
-    Ok(())
+    Ok(region.to_owned())
 }
 
 /// One service and a public/internal/admin endpoint per enabled, implemented service;

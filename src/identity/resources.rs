@@ -26,6 +26,23 @@ fn check_name_len(kind: &str, name: &str, max: usize) -> ApiResult<()> {
     Ok(())
 }
 
+/// The domain of a new project: its parent's (which a requested domain must
+/// match), else the requested one or the caller's.
+fn project_domain(
+    c: &Connection,
+    parent: Option<&Project>,
+    requested: Option<&str>,
+    ctx: &RequestContext,
+) -> ApiResult<String> {
+    match (parent, requested) {
+        (Some(p), None) => Ok(p.domain_id.clone()),
+        (Some(p), Some(d)) if p.domain_id != d => Err(ApiError::bad_request(
+            "The parent project is in another domain.",
+        )),
+        (_, requested) => domain_id_of(c, requested, ctx),
+    }
+}
+
 fn domain_id_of(
     c: &Connection,
     requested: Option<&str>,
@@ -274,6 +291,37 @@ impl Identity {
 
     // --- projects ---------------------------------------------------------------
 
+    /// A project acting as a domain is a domain: Keystone stores both alike. It
+    /// has neither a parent nor a domain of its own.
+    async fn project_as_domain_create(
+        &self,
+        ctx: &RequestContext,
+        input: ProjectInput,
+    ) -> ApiResult<Project> {
+        if input.parent_id.is_some() {
+            return Err(ApiError::bad_request(
+                "Invalid input for field 'parent_id': a project acting as a domain has no parent.",
+            ));
+        }
+        if input.domain_id.is_some() {
+            return Err(ApiError::bad_request(
+                "Invalid input for field 'domain_id': a project acting as a domain has no domain.",
+            ));
+        }
+        let d = self
+            .domain_create(
+                ctx,
+                DomainInput {
+                    name: input.name,
+                    description: input.description,
+                    enabled: input.enabled,
+                    tags: input.tags,
+                },
+            )
+            .await?;
+        Ok(Project::from_domain(d))
+    }
+
     pub(crate) async fn project_create(
         &self,
         ctx: &RequestContext,
@@ -281,29 +329,7 @@ impl Identity {
     ) -> ApiResult<Project> {
         ctx.require_admin()?;
         if input.is_domain == Some(true) {
-            // A project acting as a domain is a domain: Keystone stores both alike.
-            if input.parent_id.is_some() {
-                return Err(ApiError::bad_request(
-                    "Invalid input for field 'parent_id': a project acting as a domain has no parent.",
-                ));
-            }
-            if input.domain_id.is_some() {
-                return Err(ApiError::bad_request(
-                    "Invalid input for field 'domain_id': a project acting as a domain has no domain.",
-                ));
-            }
-            let d = self
-                .domain_create(
-                    ctx,
-                    DomainInput {
-                        name: input.name,
-                        description: input.description,
-                        enabled: input.enabled,
-                        tags: input.tags,
-                    },
-                )
-                .await?;
-            return Ok(Project::from_domain(d));
+            return self.project_as_domain_create(ctx, input).await;
         }
         let name = require(input.name, "name")?;
         check_name_len("project", &name, 64)?;
@@ -313,15 +339,7 @@ impl Identity {
                 Some(pid) => Some(found(store::project_get(c, pid)?, "project", pid)?),
                 None => None,
             };
-            let domain_id = match (&parent, input.domain_id.as_deref()) {
-                (Some(p), None) => p.domain_id.clone(),
-                (Some(p), Some(d)) if p.domain_id != d => {
-                    return Err(ApiError::bad_request(
-                        "The parent project is in another domain.",
-                    ));
-                }
-                (_, requested) => domain_id_of(c, requested, &ctx2)?,
-            };
+            let domain_id = project_domain(c, parent.as_ref(), input.domain_id.as_deref(), &ctx2)?;
             let p = Project {
                 id: new_id(),
                 name,

@@ -41,23 +41,25 @@ pub(super) fn routes() -> Router<Cloud> {
             "/v2/metadefs/namespaces/{ns}/objects",
             get(object_list)
                 .post(object_create)
-                .delete(object_delete_all),
+                .delete(definition_delete_all::<Objects>),
         )
         .route(
             "/v2/metadefs/namespaces/{ns}/objects/{name}",
-            get(object_show).put(object_update).delete(object_delete),
+            get(definition_show::<Objects>)
+                .put(definition_update::<Objects>)
+                .delete(definition_delete::<Objects>),
         )
         .route(
             "/v2/metadefs/namespaces/{ns}/properties",
             get(property_list)
                 .post(property_create)
-                .delete(property_delete_all),
+                .delete(definition_delete_all::<Properties>),
         )
         .route(
             "/v2/metadefs/namespaces/{ns}/properties/{name}",
-            get(property_show)
-                .put(property_update)
-                .delete(property_delete),
+            get(definition_show::<Properties>)
+                .put(definition_update::<Properties>)
+                .delete(definition_delete::<Properties>),
         )
         .route(
             "/v2/metadefs/namespaces/{ns}/tags",
@@ -204,6 +206,80 @@ async fn association_delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Which definitions a route serves: objects and properties share their
+/// show, update and delete handlers.
+trait Definitions {
+    const KIND: DefKind;
+}
+
+struct Objects;
+
+impl Definitions for Objects {
+    const KIND: DefKind = DefKind::Object;
+}
+
+struct Properties;
+
+impl Definitions for Properties {
+    const KIND: DefKind = DefKind::Property;
+}
+
+/// `GET .../{objects|properties}/{name}`.
+async fn definition_show<K: Definitions>(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path((ns, name)): Path<(String, String)>,
+) -> ApiResult<axum::Json<Value>> {
+    Ok(axum::Json(
+        cloud
+            .image
+            .metadef_definition_get(&ctx, K::KIND, ns, name)
+            .await?,
+    ))
+}
+
+/// `PUT .../{objects|properties}/{name}`.
+async fn definition_update<K: Definitions>(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path((ns, name)): Path<(String, String)>,
+    Json(body): Json<Map<String, Value>>,
+) -> ApiResult<axum::Json<Value>> {
+    let replacement = metadef_requests::definition(K::KIND, &body);
+    Ok(axum::Json(
+        cloud
+            .image
+            .metadef_definition_update(&ctx, K::KIND, ns, name, replacement)
+            .await?,
+    ))
+}
+
+/// `DELETE .../{objects|properties}/{name}`.
+async fn definition_delete<K: Definitions>(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path((ns, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    cloud
+        .image
+        .metadef_definition_delete(&ctx, K::KIND, ns, Some(name))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE .../{objects|properties}`: all of them.
+async fn definition_delete_all<K: Definitions>(
+    State(cloud): State<Cloud>,
+    ctx: Ctx,
+    Path(ns): Path<String>,
+) -> ApiResult<StatusCode> {
+    cloud
+        .image
+        .metadef_definition_delete(&ctx, K::KIND, ns, None)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn object_list(
     State(cloud): State<Cloud>,
     ctx: Ctx,
@@ -236,63 +312,6 @@ async fn object_create(
         .await?;
     let location = v["self"].as_str().map(str::to_owned);
     Ok(created(v, location))
-}
-
-async fn object_show(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path((ns, name)): Path<(String, String)>,
-) -> ApiResult<axum::Json<Value>> {
-    Ok(axum::Json(
-        cloud
-            .image
-            .metadef_definition_get(&ctx, DefKind::Object, ns, name)
-            .await?,
-    ))
-}
-
-async fn object_update(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path((ns, name)): Path<(String, String)>,
-    Json(body): Json<Map<String, Value>>,
-) -> ApiResult<axum::Json<Value>> {
-    Ok(axum::Json(
-        cloud
-            .image
-            .metadef_definition_update(
-                &ctx,
-                DefKind::Object,
-                ns,
-                name,
-                metadef_requests::definition(DefKind::Object, &body),
-            )
-            .await?,
-    ))
-}
-
-async fn object_delete(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path((ns, name)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    cloud
-        .image
-        .metadef_definition_delete(&ctx, DefKind::Object, ns, Some(name))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn object_delete_all(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(ns): Path<String>,
-) -> ApiResult<StatusCode> {
-    cloud
-        .image
-        .metadef_definition_delete(&ctx, DefKind::Object, ns, None)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Properties are listed as a map from name to definition, as Glance does.
@@ -333,63 +352,6 @@ async fn property_create(
         )
         .await?;
     Ok(created(v, None))
-}
-
-async fn property_show(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path((ns, name)): Path<(String, String)>,
-) -> ApiResult<axum::Json<Value>> {
-    Ok(axum::Json(
-        cloud
-            .image
-            .metadef_definition_get(&ctx, DefKind::Property, ns, name)
-            .await?,
-    ))
-}
-
-async fn property_update(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path((ns, name)): Path<(String, String)>,
-    Json(body): Json<Map<String, Value>>,
-) -> ApiResult<axum::Json<Value>> {
-    Ok(axum::Json(
-        cloud
-            .image
-            .metadef_definition_update(
-                &ctx,
-                DefKind::Property,
-                ns,
-                name,
-                metadef_requests::definition(DefKind::Property, &body),
-            )
-            .await?,
-    ))
-}
-
-async fn property_delete(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path((ns, name)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    cloud
-        .image
-        .metadef_definition_delete(&ctx, DefKind::Property, ns, Some(name))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn property_delete_all(
-    State(cloud): State<Cloud>,
-    ctx: Ctx,
-    Path(ns): Path<String>,
-) -> ApiResult<StatusCode> {
-    cloud
-        .image
-        .metadef_definition_delete(&ctx, DefKind::Property, ns, None)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn tag_list(
