@@ -7,7 +7,7 @@
 use crate::dataplane::cmd::{CmdError, Ns, run_sync};
 
 use super::nics::{self, ObservedLink};
-use super::plan::SetupPlan;
+use super::plan::{SetupPlan, Takeover};
 
 /// Our own nftables table (the dataplane's is `onestack`).
 pub(crate) const NFT_TABLE: &str = "onestack-host";
@@ -67,7 +67,31 @@ pub(crate) fn apply(host: &mut Host, plan: &SetupPlan) -> Result<(), CmdError> {
     let links = host.links()?;
     let find = |n: &str| links.iter().find(|l| l.name == n).cloned();
     let br = plan.bridge.as_str();
-    match find(br) {
+    let bridge = find(br);
+    ensure_bridge(host, plan, bridge.as_ref())?;
+    let on_bridge: Vec<String> = bridge
+        .map(|l| l.addrs.iter().map(|a| a.cidr()).collect())
+        .unwrap_or_default();
+    if !on_bridge.contains(&plan.bridge_address) {
+        host.ip(&["addr", "add", &plan.bridge_address, "dev", br])?;
+    }
+    if let Some(t) = &plan.takeover {
+        enslave_nic(host, t, br, find(&t.nic))?;
+        move_routes(host, t, br)?;
+    }
+    ensure_forwarding(host)?;
+    ensure_nft(host, plan)
+}
+
+/// The bridge exists, is up and (on a takeover) carries the NIC's MAC; a link
+/// of that name that is not a bridge is a conflict we do not resolve.
+fn ensure_bridge(
+    host: &mut Host,
+    plan: &SetupPlan,
+    bridge: Option<&ObservedLink>,
+) -> Result<(), CmdError> {
+    let br = plan.bridge.as_str();
+    match bridge {
         None => {
             let mut args = vec!["link", "add", "name", br];
             if let Some(t) = &plan.takeover {
@@ -82,15 +106,13 @@ pub(crate) fn apply(host: &mut Host, plan: &SetupPlan) -> Result<(), CmdError> {
                 "1",
             ]);
             host.ip(&args)?;
-            host.ip(&["link", "set", "dev", br, "up"])?;
+            host.ip(&["link", "set", "dev", br, "up"])
         }
-        Some(l) if l.kind.as_deref() != Some("bridge") => {
-            return Err(CmdError::Failed {
-                command: format!("ensure bridge {br}"),
-                status: "conflict".into(),
-                stderr: format!("{br} exists and is not a bridge"),
-            });
-        }
+        Some(l) if l.kind.as_deref() != Some("bridge") => Err(CmdError::Failed {
+            command: format!("ensure bridge {br}"),
+            status: "conflict".into(),
+            stderr: format!("{br} exists and is not a bridge"),
+        }),
         Some(l) => {
             if let Some(t) = &plan.takeover
                 && !l.mac.eq_ignore_ascii_case(&t.mac)
@@ -100,43 +122,49 @@ pub(crate) fn apply(host: &mut Host, plan: &SetupPlan) -> Result<(), CmdError> {
             if !l.up {
                 host.ip(&["link", "set", "dev", br, "up"])?;
             }
+            Ok(())
         }
     }
-    let on_bridge: Vec<String> = find(br)
-        .map(|l| l.addrs.iter().map(|a| a.cidr()).collect())
-        .unwrap_or_default();
-    if !on_bridge.contains(&plan.bridge_address) {
-        host.ip(&["addr", "add", &plan.bridge_address, "dev", br])?;
+}
+
+/// The taken-over NIC is a port of the bridge, up, with no address of its own.
+fn enslave_nic(
+    host: &mut Host,
+    t: &Takeover,
+    br: &str,
+    nic: Option<ObservedLink>,
+) -> Result<(), CmdError> {
+    if nic.as_ref().and_then(|n| n.master.as_deref()) != Some(br) {
+        host.ip(&["link", "set", "dev", &t.nic, "master", br])?;
     }
-    if let Some(t) = &plan.takeover {
-        let nic = find(&t.nic);
-        if nic.as_ref().and_then(|n| n.master.as_deref()) != Some(br) {
-            host.ip(&["link", "set", "dev", &t.nic, "master", br])?;
-        }
-        if nic.as_ref().is_some_and(|n| !n.up) {
-            host.ip(&["link", "set", "dev", &t.nic, "up"])?;
-        }
-        for a in nic.map(|n| n.addrs).unwrap_or_default() {
-            host.ip(&["addr", "del", &a.cidr(), "dev", &t.nic])?;
-        }
-        let routes = nics::parse_routes(
-            &host.query(host.ns.ip(&["-j", "-4", "route", "show", "table", "main"]))?,
-        )?;
-        for m in &t.routes {
-            let present = routes
-                .iter()
-                .any(|r| r.dst == m.dst && r.dev == br && r.gateway == Some(m.via));
-            if !present {
-                let (via, metric) = (m.via.to_string(), m.metric.to_string());
-                let argv = [
-                    "route", "replace", &m.dst, "via", &via, "dev", br, "metric", &metric,
-                ];
-                host.ip(&argv)?;
-            }
+    if nic.as_ref().is_some_and(|n| !n.up) {
+        host.ip(&["link", "set", "dev", &t.nic, "up"])?;
+    }
+    for a in nic.map(|n| n.addrs).unwrap_or_default() {
+        host.ip(&["addr", "del", &a.cidr(), "dev", &t.nic])?;
+    }
+    Ok(())
+}
+
+/// The gateway routes that went through the NIC go through the bridge, with
+/// their metric; a route already there is left alone.
+fn move_routes(host: &mut Host, t: &Takeover, br: &str) -> Result<(), CmdError> {
+    let routes = nics::parse_routes(
+        &host.query(host.ns.ip(&["-j", "-4", "route", "show", "table", "main"]))?,
+    )?;
+    for m in &t.routes {
+        let present = routes
+            .iter()
+            .any(|r| r.dst == m.dst && r.dev == br && r.gateway == Some(m.via));
+        if !present {
+            let (via, metric) = (m.via.to_string(), m.metric.to_string());
+            let argv = [
+                "route", "replace", &m.dst, "via", &via, "dev", br, "metric", &metric,
+            ];
+            host.ip(&argv)?;
         }
     }
-    ensure_forwarding(host)?;
-    ensure_nft(host, plan)
+    Ok(())
 }
 
 fn ensure_forwarding(host: &mut Host) -> Result<(), CmdError> {
@@ -198,44 +226,20 @@ fn ensure_nft(host: &mut Host, plan: &SetupPlan) -> Result<(), CmdError> {
 /// back, the bridge goes (when `install` created it), our table goes. Keeps going
 /// past failures and returns them all.
 pub(crate) fn revert(host: &mut Host, plan: &SetupPlan, created_bridge: bool) -> Vec<String> {
-    let mut errors = Vec::new();
     let links = match host.links() {
         Ok(l) => l,
         Err(e) => return vec![e.to_string()],
     };
-    let find = |n: &str| links.iter().find(|l| l.name == n).cloned();
+    let find = |n: &str| links.iter().find(|l| l.name == n);
     let br = plan.bridge.as_str();
+    let bridge = find(br);
+    let mut errors = Vec::new();
     if let Some(t) = &plan.takeover
         && let Some(nic) = find(&t.nic)
     {
-        if nic.master.as_deref() == Some(br)
-            && let Err(e) = host.ip(&["link", "set", "dev", &t.nic, "nomaster"])
-        {
-            errors.push(e.to_string());
-        }
-        let have: Vec<String> = nic.addrs.iter().map(|a| a.cidr()).collect();
-        for a in t.addresses.iter().filter(|a| !have.contains(a)) {
-            if let Some(b) = find(br)
-                && b.addrs.iter().any(|x| &x.cidr() == a)
-                && let Err(e) = host.ip(&["addr", "del", a, "dev", br])
-            {
-                errors.push(e.to_string());
-            }
-            if let Err(e) = host.ip(&["addr", "add", a, "dev", &t.nic]) {
-                errors.push(e.to_string());
-            }
-        }
-        for m in &t.routes {
-            let (via, metric) = (m.via.to_string(), m.metric.to_string());
-            let argv = [
-                "route", "replace", &m.dst, "via", &via, "dev", &t.nic, "metric", &metric,
-            ];
-            if let Err(e) = host.ip(&argv) {
-                errors.push(e.to_string());
-            }
-        }
+        release_nic(host, t, nic, br, bridge, &mut errors);
     }
-    if let Some(b) = find(br) {
+    if let Some(b) = bridge {
         let res = if created_bridge {
             host.ip(&["link", "del", "dev", br])
         } else if b.addrs.iter().any(|a| a.cidr() == plan.bridge_address) {
@@ -243,20 +247,52 @@ pub(crate) fn revert(host: &mut Host, plan: &SetupPlan, created_bridge: bool) ->
         } else {
             Ok(())
         };
-        if let Err(e) = res {
-            errors.push(e.to_string());
-        }
+        errors.extend(res.err().map(|e| e.to_string()));
     }
+    errors.extend(drop_nft(host).err().map(|e| e.to_string()));
+    errors
+}
+
+/// The NIC leaves the bridge and gets back the addresses and gateway routes the
+/// bridge held for it; each failure is recorded and the rest still run.
+fn release_nic(
+    host: &mut Host,
+    t: &Takeover,
+    nic: &ObservedLink,
+    br: &str,
+    bridge: Option<&ObservedLink>,
+    errors: &mut Vec<String>,
+) {
+    let mut record = |res: Result<(), CmdError>| errors.extend(res.err().map(|e| e.to_string()));
+    if nic.master.as_deref() == Some(br) {
+        record(host.ip(&["link", "set", "dev", &t.nic, "nomaster"]));
+    }
+    let have: Vec<String> = nic.addrs.iter().map(|a| a.cidr()).collect();
+    for a in t.addresses.iter().filter(|a| !have.contains(a)) {
+        if bridge.is_some_and(|b| b.addrs.iter().any(|x| &x.cidr() == a)) {
+            record(host.ip(&["addr", "del", a, "dev", br]));
+        }
+        record(host.ip(&["addr", "add", a, "dev", &t.nic]));
+    }
+    for m in &t.routes {
+        let (via, metric) = (m.via.to_string(), m.metric.to_string());
+        let argv = [
+            "route", "replace", &m.dst, "via", &via, "dev", &t.nic, "metric", &metric,
+        ];
+        record(host.ip(&argv));
+    }
+}
+
+/// Deletes our nft table when it is there.
+fn drop_nft(host: &mut Host) -> Result<(), CmdError> {
     if host
         .query(host.ns.exec(&["nft", "list", "table", "ip", NFT_TABLE]))
-        .is_ok()
+        .is_err()
     {
-        let argv = host.ns.exec(&["nft", "delete", "table", "ip", NFT_TABLE]);
-        if let Err(e) = host.change(argv, None) {
-            errors.push(e.to_string());
-        }
+        return Ok(());
     }
-    errors
+    let argv = host.ns.exec(&["nft", "delete", "table", "ip", NFT_TABLE]);
+    host.change(argv, None)
 }
 
 #[cfg(test)]

@@ -259,33 +259,7 @@ pub(crate) fn setup(o: &HorizonOptions) -> anyhow::Result<Vec<String>> {
     let mut changes = Vec::new();
     ensure_venv(o, &mut changes)?;
     let home = o.state_dir.join(DIR);
-    let conf = home.join("conf");
-    let dry = o.dry_run;
-    let file = |changes: &mut Vec<String>, path: PathBuf, text: &str, mode: u32| {
-        let changed = write_if_changed(&path, text, mode, dry)?;
-        if changed {
-            changes.push(format!("write {}", path.display()));
-        }
-        anyhow::Ok(changed)
-    };
-    let mut settings_changed = file(&mut changes, conf.join("local/__init__.py"), "", 0o644)?;
-    settings_changed |= file(
-        &mut changes,
-        conf.join("local/local_settings.py"),
-        &settings_text(o),
-        0o644,
-    )?;
-    file(
-        &mut changes,
-        conf.join("onestack_horizon_wsgi.py"),
-        WSGI,
-        0o644,
-    )?;
-    let key = home.join("secret_key");
-    if !key.exists() {
-        let secret = crate::dashboard::session::random_secret();
-        file(&mut changes, key, &format!("{secret}\n"), 0o600)?;
-    }
+    let settings_changed = write_settings(o, &home, &mut changes)?;
     if !o.dry_run {
         for dir in ["sessions", "run"] {
             std::fs::create_dir_all(home.join(dir))
@@ -301,35 +275,89 @@ pub(crate) fn setup(o: &HorizonOptions) -> anyhow::Result<Vec<String>> {
     if settings_changed || !marker.exists() {
         changes.push("collect and compress Horizon's static files".into());
         if !o.dry_run {
-            let env = environment(&o.state_dir);
-            let python = o.venv.join("bin/python").display().to_string();
-            for (args, what) in [
-                (
-                    ["collectstatic", "--noinput", "--clear"].as_slice(),
-                    "collecting Horizon's static files",
-                ),
-                (
-                    ["compress", "--force"].as_slice(),
-                    "compressing Horizon's static files",
-                ),
-            ] {
-                let mut argv = vec![python.clone(), "-m".into(), "django".into()];
-                argv.extend(args.iter().map(|a| a.to_string()));
-                run(&argv, &env, what)?;
-            }
+            compress_static(o)?;
             write_if_changed(&marker, "", 0o644, false)?;
         }
     }
-    file(
+    write_file(
+        o,
         &mut changes,
         home.join(UPSTREAM_FILE),
         &format!("{}\n", o.bind),
         0o644,
     )?;
     if let Some(dir) = &o.unit_dir {
-        file(&mut changes, dir.join(UNIT_NAME), &unit_text(o), 0o644)?;
+        write_file(o, &mut changes, dir.join(UNIT_NAME), &unit_text(o), 0o644)?;
     }
     Ok(changes)
+}
+
+/// Writes `text` to `path` unless it is there already (nothing on a dry run),
+/// records the write, and says whether the file changed.
+fn write_file(
+    o: &HorizonOptions,
+    changes: &mut Vec<String>,
+    path: PathBuf,
+    text: &str,
+    mode: u32,
+) -> anyhow::Result<bool> {
+    let changed = write_if_changed(&path, text, mode, o.dry_run)?;
+    if changed {
+        changes.push(format!("write {}", path.display()));
+    }
+    Ok(changed)
+}
+
+/// Django's settings, the WSGI entry and the secret key; says whether the
+/// settings changed (the static files are then compressed again).
+fn write_settings(
+    o: &HorizonOptions,
+    home: &Path,
+    changes: &mut Vec<String>,
+) -> anyhow::Result<bool> {
+    let conf = home.join("conf");
+    let mut settings_changed = write_file(o, changes, conf.join("local/__init__.py"), "", 0o644)?;
+    settings_changed |= write_file(
+        o,
+        changes,
+        conf.join("local/local_settings.py"),
+        &settings_text(o),
+        0o644,
+    )?;
+    write_file(
+        o,
+        changes,
+        conf.join("onestack_horizon_wsgi.py"),
+        WSGI,
+        0o644,
+    )?;
+    let key = home.join("secret_key");
+    if !key.exists() {
+        let secret = crate::dashboard::session::random_secret();
+        write_file(o, changes, key, &format!("{secret}\n"), 0o600)?;
+    }
+    Ok(settings_changed)
+}
+
+/// Django's `collectstatic` then `compress`, in Horizon's environment.
+fn compress_static(o: &HorizonOptions) -> anyhow::Result<()> {
+    let env = environment(&o.state_dir);
+    let python = o.venv.join("bin/python").display().to_string();
+    for (args, what) in [
+        (
+            ["collectstatic", "--noinput", "--clear"].as_slice(),
+            "collecting Horizon's static files",
+        ),
+        (
+            ["compress", "--force"].as_slice(),
+            "compressing Horizon's static files",
+        ),
+    ] {
+        let mut argv = vec![python.clone(), "-m".into(), "django".into()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        run(&argv, &env, what)?;
+    }
+    Ok(())
 }
 
 /// The uid and gid of `name`, when it exists.
@@ -360,21 +388,7 @@ fn own_files(o: &HorizonOptions, changes: &mut Vec<String>) -> anyhow::Result<()
         if o.dry_run {
             return Ok(());
         }
-        run(
-            &[
-                "useradd".into(),
-                "--system".into(),
-                "--user-group".into(),
-                "--no-create-home".into(),
-                "--home-dir".into(),
-                home.display().to_string(),
-                "--shell".into(),
-                "/usr/sbin/nologin".into(),
-                USER.into(),
-            ],
-            &[],
-            "creating Horizon's system user",
-        )?;
+        create_user(&home)?;
     }
     let (uid, gid) = user_ids(USER).with_context(|| format!("the user {USER} is missing"))?;
     // Sessions written while Horizon ran as root (before it had its own user) go
@@ -390,22 +404,53 @@ fn own_files(o: &HorizonOptions, changes: &mut Vec<String>) -> anyhow::Result<()
     .into_iter()
     .chain(sessions)
     {
-        use std::os::unix::fs::MetadataExt;
-        let meta = match std::fs::metadata(&path) {
-            Ok(meta) => meta,
-            // A dry run made none of them: each would be made, then given.
-            Err(e) if o.dry_run && e.kind() == std::io::ErrorKind::NotFound => {
-                changes.push(format!("give {} to {USER}", path.display()));
-                continue;
-            }
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
-        if meta.uid() != uid || meta.gid() != gid {
+        give(o, &path, (uid, gid), changes)?;
+    }
+    Ok(())
+}
+
+/// `useradd` for `USER`: a system user with its own group, no shell, and
+/// Horizon's directory as its home (not created by useradd).
+fn create_user(home: &Path) -> anyhow::Result<()> {
+    run(
+        &[
+            "useradd".into(),
+            "--system".into(),
+            "--user-group".into(),
+            "--no-create-home".into(),
+            "--home-dir".into(),
+            home.display().to_string(),
+            "--shell".into(),
+            "/usr/sbin/nologin".into(),
+            USER.into(),
+        ],
+        &[],
+        "creating Horizon's system user",
+    )
+}
+
+/// Gives `path` to `USER` unless it is its already.
+fn give(
+    o: &HorizonOptions,
+    path: &Path,
+    (uid, gid): (u32, u32),
+    changes: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        // A dry run made none of them: each would be made, then given.
+        Err(e) if o.dry_run && e.kind() == std::io::ErrorKind::NotFound => {
             changes.push(format!("give {} to {USER}", path.display()));
-            if !o.dry_run {
-                std::os::unix::fs::chown(&path, Some(uid), Some(gid))
-                    .with_context(|| format!("chown {}", path.display()))?;
-            }
+            return Ok(());
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    if meta.uid() != uid || meta.gid() != gid {
+        changes.push(format!("give {} to {USER}", path.display()));
+        if !o.dry_run {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                .with_context(|| format!("chown {}", path.display()))?;
         }
     }
     Ok(())

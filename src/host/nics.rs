@@ -390,6 +390,8 @@ pub(crate) fn classify(obs: &Observed) -> Vec<Nic> {
     nics
 }
 
+/// The role VirtualBox gave a NIC, judged from its first address, its gateway
+/// and its DHCP lease, with the reason shown to the user.
 fn role_of(
     addrs: &[Addr],
     gateway: Option<Ipv4Addr>,
@@ -401,42 +403,53 @@ fn role_of(
     let Some(addr) = addrs.first() else {
         return (NicRole::Unconfigured, "no IPv4 address".into());
     };
+    match gateway.or_else(|| lease.and_then(|l| l.router)) {
+        Some(gw) => routed_role(addr, gw, lease),
+        None => unrouted_role(addr, lease, dhcp, dev, obs),
+    }
+}
+
+/// The `n`th address of `addr`'s subnet.
+fn nth_host(addr: &Addr, n: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(addr.network()) + n)
+}
+
+/// A NIC with a default route: VirtualBox NAT, a NAT Network, or bridged.
+fn routed_role(addr: &Addr, gw: Ipv4Addr, lease: Option<&Lease>) -> (NicRole, String) {
     let net = addr.network();
-    let host = |n: u32| Ipv4Addr::from(u32::from(net) + n);
-    let router = gateway.or_else(|| lease.and_then(|l| l.router));
-    if let Some(gw) = router {
-        if net == Ipv4Addr::new(10, 0, 2, 0)
-            && addr.prefix == 24
-            && gw == Ipv4Addr::new(10, 0, 2, 2)
-        {
-            return (
-                NicRole::Nat,
-                "default route via 10.0.2.2 in 10.0.2.0/24 (VirtualBox NAT)".into(),
-            );
-        }
-        let natnet_dhcp = lease.and_then(|l| l.server) == Some(host(3));
-        if gw == host(1)
-            && private(gw)
-            && (natnet_dhcp || net.octets()[0] == 10 && addr.prefix >= 16 && gw.octets()[1] == 0)
-        {
-            return (
-                NicRole::NatNetwork,
-                format!(
-                    "default route via {gw}, the .1 of a private subnet (VirtualBox NAT Network)"
-                ),
-            );
-        }
+    if net == Ipv4Addr::new(10, 0, 2, 0) && addr.prefix == 24 && gw == Ipv4Addr::new(10, 0, 2, 2) {
         return (
-            NicRole::Bridged,
-            format!("default route via {gw}, a router of a LAN (bridged)"),
+            NicRole::Nat,
+            "default route via 10.0.2.2 in 10.0.2.0/24 (VirtualBox NAT)".into(),
         );
     }
+    let natnet_dhcp = lease.and_then(|l| l.server) == Some(nth_host(addr, 3));
+    if gw == nth_host(addr, 1)
+        && private(gw)
+        && (natnet_dhcp || net.octets()[0] == 10 && addr.prefix >= 16 && gw.octets()[1] == 0)
+    {
+        return (
+            NicRole::NatNetwork,
+            format!("default route via {gw}, the .1 of a private subnet (VirtualBox NAT Network)"),
+        );
+    }
+    (
+        NicRole::Bridged,
+        format!("default route via {gw}, a router of a LAN (bridged)"),
+    )
+}
+
+/// A NIC without a default route: host-only (the laptop answers or serves
+/// DHCP) or an internal network.
+fn unrouted_role(
+    addr: &Addr,
+    lease: Option<&Lease>,
+    dhcp: bool,
+    dev: &str,
+    obs: &Observed,
+) -> (NicRole, String) {
     let vbox_hostonly =
         (u32::from(addr.ip) & mask(21)) == u32::from(Ipv4Addr::new(192, 168, 56, 0));
-    let dot1_answers = obs
-        .neighbours
-        .iter()
-        .any(|(ip, d)| *ip == host(1) && d == dev);
     if vbox_hostonly {
         return (
             NicRole::HostOnly,
@@ -446,16 +459,18 @@ fn role_of(
             ),
         );
     }
-    if lease.and_then(|l| l.server) == Some(host(100)) {
+    if lease.and_then(|l| l.server) == Some(nth_host(addr, 100)) {
         return (
             NicRole::HostOnly,
             "no default route, DHCP from .100 (VirtualBox host-only DHCP server)".into(),
         );
     }
+    let dot1 = nth_host(addr, 1);
+    let dot1_answers = obs.neighbours.iter().any(|(ip, d)| *ip == dot1 && d == dev);
     if dot1_answers || dhcp {
         return (
             NicRole::HostOnly,
-            format!("no default route, {} answers (the laptop)", host(1)),
+            format!("no default route, {dot1} answers (the laptop)"),
         );
     }
     (

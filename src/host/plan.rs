@@ -138,19 +138,7 @@ fn takeover_plan(
         nic: nic.name.clone(),
         cidr: format!("{}/{}", addr.network(), addr.prefix),
     })?;
-    let dev = nic.bridge.clone().unwrap_or_else(|| nic.name.clone());
-    let routes = obs
-        .routes
-        .iter()
-        .filter(|r| r.dev == dev || r.dev == bridge || r.dev == nic.name)
-        .filter_map(|r| {
-            Some(MovedRoute {
-                dst: r.dst.clone(),
-                via: r.gateway?,
-                metric: r.metric,
-            })
-        })
-        .collect();
+    let routes = moved_routes(obs, nic, bridge);
     if nic.dhcp {
         notes.push(format!(
             "{} got its address by DHCP; it is kept as a static address on {bridge}: configure it statically (netplan) so a reboot gives the same one",
@@ -182,6 +170,23 @@ fn takeover_plan(
         public_host: addr.ip.to_string(),
         notes: Vec::new(),
     })
+}
+
+/// The gateway routes through the NIC (or the bridge that already holds it),
+/// which move to the bridge with their metric.
+fn moved_routes(obs: &Observed, nic: &Nic, bridge: &str) -> Vec<MovedRoute> {
+    let dev = nic.bridge.as_deref().unwrap_or(&nic.name);
+    obs.routes
+        .iter()
+        .filter(|r| r.dev == dev || r.dev == bridge || r.dev == nic.name)
+        .filter_map(|r| {
+            Some(MovedRoute {
+                dst: r.dst.clone(),
+                via: r.gateway?,
+                metric: r.metric,
+            })
+        })
+        .collect()
 }
 
 /// The upper half of the subnet, minus the broadcast, the laptop's .1 and the
@@ -293,6 +298,31 @@ impl SetupPlan {
     /// The plan as a person reads it.
     pub(crate) fn describe(&self, url: &str) -> String {
         let mut s = String::from("NICs:\n");
+        self.describe_nics(&mut s);
+        let _ = writeln!(s, "External network:");
+        self.describe_external(&mut s);
+        let _ = writeln!(s, "NAT (nft table ip {}):", super::apply::NFT_TABLE);
+        for r in &self.nat {
+            let _ = writeln!(s, "  masquerade {} out of {}", r.source, r.out_interface);
+        }
+        if self.nat.is_empty() {
+            let _ = writeln!(s, "  none");
+        }
+        let _ = writeln!(s, "URLs:");
+        if crate::services::spec(crate::profile::ServiceName::Dashboard)
+            .is_some_and(|d| d.implemented)
+        {
+            let _ = writeln!(s, "  dashboard  {url}/dashboard");
+        }
+        let _ = writeln!(s, "  identity   {url}/identity/v3");
+        for n in &self.notes {
+            let _ = writeln!(s, "note: {n}");
+        }
+        s
+    }
+
+    /// One line per NIC: name, role, addresses, why, and which is the uplink.
+    fn describe_nics(&self, s: &mut String) {
         for n in &self.nics {
             let addrs: Vec<String> = n.addrs.iter().map(Addr::cidr).collect();
             let _ = writeln!(
@@ -309,7 +339,10 @@ impl SetupPlan {
                 if n.primary { " [uplink]" } else { "" }
             );
         }
-        let _ = writeln!(s, "External network:");
+    }
+
+    /// The external bridge (taking over a NIC or standing alone) and its range.
+    fn describe_external(&self, s: &mut String) {
         match &self.takeover {
             Some(t) => {
                 let _ = writeln!(
@@ -336,24 +369,6 @@ impl SetupPlan {
             "  floating range {} (pool {} - {}), gateway {}",
             self.floating_range, self.pool_start, self.pool_end, self.public_gateway
         );
-        let _ = writeln!(s, "NAT (nft table ip {}):", super::apply::NFT_TABLE);
-        for r in &self.nat {
-            let _ = writeln!(s, "  masquerade {} out of {}", r.source, r.out_interface);
-        }
-        if self.nat.is_empty() {
-            let _ = writeln!(s, "  none");
-        }
-        let _ = writeln!(s, "URLs:");
-        if crate::services::spec(crate::profile::ServiceName::Dashboard)
-            .is_some_and(|d| d.implemented)
-        {
-            let _ = writeln!(s, "  dashboard  {url}/dashboard");
-        }
-        let _ = writeln!(s, "  identity   {url}/identity/v3");
-        for n in &self.notes {
-            let _ = writeln!(s, "note: {n}");
-        }
-        s
     }
 }
 
