@@ -16,6 +16,7 @@ use super::hosts::until;
 use crate::cloud::Cloud;
 use crate::http::context::{Ctx, RequestContext};
 use crate::http::error::{ApiError, ApiResult, neutron};
+use crate::network::instance::InstanceNic;
 use crate::network::model::{FloatingIp, Network};
 use crate::network::routers::FloatingIpInput;
 
@@ -379,35 +380,8 @@ async fn add_floating_ip(
     let s = cloud.compute.server_get(ctx, id.clone()).await?;
     crate::compute::may_change(ctx, &s.project_id)?;
     let nics = cloud.compute.server_nics(&s).await?;
-    if nics.is_empty() {
-        return Err(ApiError::bad_request("Instance network is not ready yet"));
-    }
-    let fixed: Vec<(String, String)> = nics
-        .iter()
-        .flat_map(|n| {
-            n.port
-                .fixed_ips
-                .iter()
-                .map(|f| (n.port.std.id.clone(), f.ip_address.clone()))
-        })
-        .collect();
-    if fixed.is_empty() {
-        return Err(ApiError::bad_request("No fixed IPs associated to instance"));
-    }
-    let (port, fixed_address) = match &fixed_wanted {
-        Some(want) => fixed.iter().find(|(_, a)| a == want).cloned().ok_or_else(|| {
-            ApiError::bad_request("Specified fixed address not assigned to instance")
-        })?,
-        None => fixed
-            .iter()
-            .find(|(_, a)| a.parse::<std::net::Ipv4Addr>().is_ok())
-            .cloned()
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "Unable to associate floating IP {address} to any fixed IPs for instance {id}. Instance has no fixed IPv4 addresses to associate."
-                ))
-            })?,
-    };
+    let fixed = server_fixed_ips(&nics)?;
+    let (port, fixed_address) = fixed_ip_for_floating(&fixed, fixed_wanted, &address, &id)?;
     let fip = fip_by_address(cloud, ctx, &address).await?;
     let input = FloatingIpInput {
         port_id: Some(Some(port)),
@@ -425,6 +399,51 @@ async fn add_floating_ip(
             )),
         })?;
     Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// The server's (port, fixed address) pairs; a server without ports or
+/// without addresses cannot take a floating IP yet.
+fn server_fixed_ips(nics: &[InstanceNic]) -> ApiResult<Vec<(String, String)>> {
+    if nics.is_empty() {
+        return Err(ApiError::bad_request("Instance network is not ready yet"));
+    }
+    let fixed: Vec<(String, String)> = nics
+        .iter()
+        .flat_map(|n| {
+            n.port
+                .fixed_ips
+                .iter()
+                .map(|f| (n.port.std.id.clone(), f.ip_address.clone()))
+        })
+        .collect();
+    if fixed.is_empty() {
+        return Err(ApiError::bad_request("No fixed IPs associated to instance"));
+    }
+    Ok(fixed)
+}
+
+/// The fixed address the floating IP maps to: the one asked for, or else the
+/// server's first IPv4 address, as Nova picks it.
+fn fixed_ip_for_floating(
+    fixed: &[(String, String)],
+    fixed_wanted: Option<String>,
+    address: &str,
+    id: &str,
+) -> ApiResult<(String, String)> {
+    match &fixed_wanted {
+        Some(want) => fixed.iter().find(|(_, a)| a == want).cloned().ok_or_else(|| {
+            ApiError::bad_request("Specified fixed address not assigned to instance")
+        }),
+        None => fixed
+            .iter()
+            .find(|(_, a)| a.parse::<std::net::Ipv4Addr>().is_ok())
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Unable to associate floating IP {address} to any fixed IPs for instance {id}. Instance has no fixed IPv4 addresses to associate."
+                ))
+            }),
+    }
 }
 
 async fn remove_floating_ip(

@@ -263,8 +263,8 @@ fn port(o: &Map<String, Value>, key: &str) -> ApiResult<Option<i64>> {
     }
 }
 
-/// Nova's rule checks, then the Neutron rule it stands for.
-fn rule_input(o: &Map<String, Value>) -> ApiResult<RuleInput> {
+/// The rule's group: required, and a UUID.
+fn parent_group_id(o: &Map<String, Value>) -> ApiResult<&str> {
     let parent = o
         .get("parent_group_id")
         .and_then(Value::as_str)
@@ -274,38 +274,50 @@ fn rule_input(o: &Map<String, Value>) -> ApiResult<RuleInput> {
             "Invalid parent_group_id {parent}"
         )));
     }
+    Ok(parent)
+}
+
+/// Nova's `from_port`/`to_port` as Neutron's port range: a TCP or UDP port
+/// range, or an ICMP type and code where -1 means any.
+fn rule_port_range(
+    proto: Option<&str>,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> ApiResult<(Option<u32>, Option<u32>)> {
+    match proto {
+        Some("tcp") | Some("udp") => match (from, to) {
+            (Some(f), Some(t))
+                if (1..=65535).contains(&f) && (1..=65535).contains(&t) && f <= t =>
+            {
+                Ok((Some(f as u32), Some(t as u32)))
+            }
+            _ => Err(ApiError::bad_request(format!(
+                "Invalid port range {from:?}:{to:?}."
+            ))),
+        },
+        Some("icmp") => match (from, to) {
+            (Some(f), Some(t)) if (-1..=255).contains(&f) && (-1..=255).contains(&t) => {
+                let p = |n: i64| (n >= 0).then_some(n as u32);
+                Ok((p(f), p(t)))
+            }
+            _ => Err(ApiError::bad_request(
+                "ICMP type and code must be in -1..255.",
+            )),
+        },
+        Some(p) => Err(ApiError::bad_request(format!("Invalid IP protocol {p}."))),
+        None => Ok((None, None)),
+    }
+}
+
+/// Nova's rule checks, then the Neutron rule it stands for.
+fn rule_input(o: &Map<String, Value>) -> ApiResult<RuleInput> {
+    let parent = parent_group_id(o)?;
     let proto = o
         .get("ip_protocol")
         .and_then(Value::as_str)
         .map(str::to_ascii_lowercase);
     let (from, to) = (port(o, "from_port")?, port(o, "to_port")?);
-    let (min, max) = match proto.as_deref() {
-        Some("tcp") | Some("udp") => match (from, to) {
-            (Some(f), Some(t))
-                if (1..=65535).contains(&f) && (1..=65535).contains(&t) && f <= t =>
-            {
-                (Some(f as u32), Some(t as u32))
-            }
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid port range {from:?}:{to:?}."
-                )));
-            }
-        },
-        Some("icmp") => match (from, to) {
-            (Some(f), Some(t)) if (-1..=255).contains(&f) && (-1..=255).contains(&t) => {
-                let p = |n: i64| (n >= 0).then_some(n as u32);
-                (p(f), p(t))
-            }
-            _ => {
-                return Err(ApiError::bad_request(
-                    "ICMP type and code must be in -1..255.",
-                ));
-            }
-        },
-        Some(p) => return Err(ApiError::bad_request(format!("Invalid IP protocol {p}."))),
-        None => (None, None),
-    };
+    let (min, max) = rule_port_range(proto.as_deref(), from, to)?;
     let group_id = o.get("group_id").and_then(Value::as_str).map(str::to_owned);
     let cidr = o.get("cidr").and_then(Value::as_str).map(str::to_owned);
     let ethertype = cidr
