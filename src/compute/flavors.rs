@@ -130,6 +130,29 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// Nova's flavor sort keys (`flavorid` when none is given).
+fn sort_key(key: Option<&str>) -> ApiResult<SortKey> {
+    Ok(match key {
+        None | Some("flavorid") | Some("id") => SortKey::FlavorId,
+        Some("name") => SortKey::Name,
+        Some("memory_mb") => SortKey::MemoryMb,
+        Some("root_gb") => SortKey::RootGb,
+        Some("vcpus") => SortKey::Vcpus,
+        Some("ephemeral_gb") => SortKey::EphemeralGb,
+        Some("swap") => SortKey::Swap,
+        Some("rxtx_factor") => SortKey::RxtxFactor,
+        Some("created_at") | Some("updated_at") => SortKey::CreatedAt,
+        Some("description") => SortKey::Description,
+        Some("disabled") => SortKey::Disabled,
+        Some("is_public") => SortKey::IsPublic,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for query parameters sort_key. Value: {other}."
+            )));
+        }
+    })
+}
+
 impl FlavorQuery {
     /// Reads the query string as Nova does. Non-admins always get public flavors
     /// plus those shared with their project, whatever `is_public` says.
@@ -153,25 +176,7 @@ impl FlavorQuery {
                     .ok_or_else(|| ApiError::bad_request(format!("Invalid {label} filter [{v}]"))),
             }
         };
-        let sort_key = match q.get("sort_key").map(String::as_str) {
-            None | Some("flavorid") | Some("id") => SortKey::FlavorId,
-            Some("name") => SortKey::Name,
-            Some("memory_mb") => SortKey::MemoryMb,
-            Some("root_gb") => SortKey::RootGb,
-            Some("vcpus") => SortKey::Vcpus,
-            Some("ephemeral_gb") => SortKey::EphemeralGb,
-            Some("swap") => SortKey::Swap,
-            Some("rxtx_factor") => SortKey::RxtxFactor,
-            Some("created_at") | Some("updated_at") => SortKey::CreatedAt,
-            Some("description") => SortKey::Description,
-            Some("disabled") => SortKey::Disabled,
-            Some("is_public") => SortKey::IsPublic,
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid input for query parameters sort_key. Value: {other}."
-                )));
-            }
-        };
+        let sort_key = sort_key(q.get("sort_key").map(String::as_str))?;
         let descending = match q.get("sort_dir").map(String::as_str) {
             None | Some("asc") => false,
             Some("desc") => true,

@@ -67,38 +67,24 @@ pub(crate) fn x509_fingerprint(pem: &str) -> ApiResult<String> {
 /// RustCrypto's `x509-cert` builder and `rsa`, never hand-made DER.
 async fn generate_x509(user_id: &str) -> ApiResult<(String, String)> {
     use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-    use std::str::FromStr;
     use x509_cert::builder::{Builder, CertificateBuilder, Profile};
     use x509_cert::der::EncodePem;
     use x509_cert::ext::pkix::ExtendedKeyUsage;
-    use x509_cert::name::Name;
-    use x509_cert::serial_number::SerialNumber;
     use x509_cert::spki::SubjectPublicKeyInfoOwned;
     use x509_cert::time::Validity;
 
-    let failed = |what: &str, e: &dyn std::fmt::Display| {
-        ApiError::Internal(anyhow::anyhow!("x509 key pair: {what}: {e}"))
-    };
     let user_id = user_id.to_owned();
     // RSA key generation is CPU work of a few hundred milliseconds.
     tokio::task::spawn_blocking(move || {
         let mut rng = rsa::rand_core::OsRng;
-        let key = rsa::RsaPrivateKey::new(&mut rng, 2048).map_err(|e| failed("key", &e))?;
+        let key = rsa::RsaPrivateKey::new(&mut rng, 2048).map_err(|e| x509_failed("key", &e))?;
         let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone());
         let spki = SubjectPublicKeyInfoOwned::from_key(key.to_public_key())
-            .map_err(|e| failed("public key", &e))?;
-        // The user id is a hex UUID or a name; quote-free either way for an RDN.
-        let cn: String = user_id
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
-            .collect();
-        let subject = Name::from_str(&format!("CN={cn}")).map_err(|e| failed("subject", &e))?;
-        let mut serial = [0u8; 16];
-        rsa::rand_core::RngCore::fill_bytes(&mut rng, &mut serial);
-        serial[0] &= 0x7f;
-        let serial = SerialNumber::new(&serial).map_err(|e| failed("serial", &e))?;
+            .map_err(|e| x509_failed("public key", &e))?;
+        let subject = certificate_subject(&user_id)?;
+        let serial = random_serial(&mut rng)?;
         let validity = Validity::from_now(std::time::Duration::from_secs(3650 * 86400))
-            .map_err(|e| failed("validity", &e))?;
+            .map_err(|e| x509_failed("validity", &e))?;
         let profile = Profile::Leaf {
             issuer: subject.clone(),
             enable_key_agreement: false,
@@ -106,25 +92,51 @@ async fn generate_x509(user_id: &str) -> ApiResult<(String, String)> {
         };
         let mut builder =
             CertificateBuilder::new(profile, serial, validity, subject, spki, &signer)
-                .map_err(|e| failed("builder", &e))?;
+                .map_err(|e| x509_failed("builder", &e))?;
         builder
             .add_extension(&ExtendedKeyUsage(vec![
                 x509_cert::der::oid::db::rfc5280::ID_KP_CLIENT_AUTH,
             ]))
-            .map_err(|e| failed("extension", &e))?;
+            .map_err(|e| x509_failed("extension", &e))?;
         let cert = builder
             .build::<rsa::pkcs1v15::Signature>()
-            .map_err(|e| failed("signing", &e))?;
+            .map_err(|e| x509_failed("signing", &e))?;
         let cert_pem = cert
             .to_pem(x509_cert::der::pem::LineEnding::LF)
-            .map_err(|e| failed("certificate PEM", &e))?;
+            .map_err(|e| x509_failed("certificate PEM", &e))?;
         let key_pem = key
             .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| failed("private key PEM", &e))?;
+            .map_err(|e| x509_failed("private key PEM", &e))?;
         Ok((cert_pem, key_pem.to_string()))
     })
     .await
     .map_err(|e| ApiError::Internal(anyhow::anyhow!("x509 key pair task: {e}")))?
+}
+
+/// An x509 key pair that could not be made: a fault of ours, not the caller's.
+fn x509_failed(what: &str, e: &dyn std::fmt::Display) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("x509 key pair: {what}: {e}"))
+}
+
+/// `CN=<user id>`. The user id is a hex UUID or a name; only characters that
+/// need no quoting in an RDN are kept.
+fn certificate_subject(user_id: &str) -> ApiResult<x509_cert::name::Name> {
+    use std::str::FromStr;
+    let cn: String = user_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+        .collect();
+    x509_cert::name::Name::from_str(&format!("CN={cn}")).map_err(|e| x509_failed("subject", &e))
+}
+
+/// A random positive 128-bit serial number, as RFC 5280 asks.
+fn random_serial(
+    rng: &mut rsa::rand_core::OsRng,
+) -> ApiResult<x509_cert::serial_number::SerialNumber> {
+    let mut serial = [0u8; 16];
+    rsa::rand_core::RngCore::fill_bytes(rng, &mut serial);
+    serial[0] &= 0x7f;
+    x509_cert::serial_number::SerialNumber::new(&serial).map_err(|e| x509_failed("serial", &e))
 }
 
 /// Nova's key name rule before 2.92: 1-255 of letters, digits, `_`, `-` and space.

@@ -96,34 +96,54 @@ impl ComputeService {
                 report.finished_tasks += 1;
                 self.finish_interrupted(s, task, power).await?;
             }
-            (VmState::Active | VmState::Resized | VmState::Rescued, None) => match power {
+            (state, None) => {
+                self.converge_idle(state, &spec, power, &s.id, report)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// A server with no task: its VMM is made to show the state the API shows
+    /// (adopted when it does, started, paused or stopped when not).
+    async fn converge_idle(
+        &self,
+        state: VmState,
+        spec: &crate::virt::VmSpec,
+        power: PowerState,
+        id: &str,
+        report: &mut RecoveryReport,
+    ) -> Result<(), crate::http::error::ApiError> {
+        let hv = &self.inner.hypervisor;
+        match state {
+            VmState::Active | VmState::Resized | VmState::Rescued => match power {
                 PowerState::Running => report.adopted += 1,
                 PowerState::Paused => {
-                    hv.unpause(&spec).await.map_err(virt)?;
+                    hv.unpause(spec).await.map_err(virt)?;
                     report.adopted += 1;
                 }
                 _ => {
-                    hv.launch(&spec).await.map_err(virt)?;
+                    hv.launch(spec).await.map_err(virt)?;
                     report.restarted += 1;
-                    self.record_power(&s.id, PowerState::Running).await?;
+                    self.record_power(id, PowerState::Running).await?;
                 }
             },
-            (VmState::Paused, None) => match power {
+            VmState::Paused => match power {
                 PowerState::Paused => report.adopted += 1,
-                PowerState::Running => hv.pause(&spec).await.map_err(virt)?,
+                PowerState::Running => hv.pause(spec).await.map_err(virt)?,
                 _ => {
-                    hv.launch(&spec).await.map_err(virt)?;
-                    hv.pause(&spec).await.map_err(virt)?;
+                    hv.launch(spec).await.map_err(virt)?;
+                    hv.pause(spec).await.map_err(virt)?;
                     report.restarted += 1;
-                    self.record_power(&s.id, PowerState::Paused).await?;
+                    self.record_power(id, PowerState::Paused).await?;
                 }
             },
-            (VmState::Stopped | VmState::Shelved | VmState::ShelvedOffloaded, None) => {
+            VmState::Stopped | VmState::Shelved | VmState::ShelvedOffloaded => {
                 if matches!(power, PowerState::Running | PowerState::Paused) {
-                    hv.destroy(&spec).await.map_err(virt)?;
+                    hv.destroy(spec).await.map_err(virt)?;
                 }
             }
-            (VmState::Suspended | VmState::Error | VmState::Deleted, None) => {}
+            VmState::Building | VmState::Suspended | VmState::Error | VmState::Deleted => {}
         }
         Ok(())
     }

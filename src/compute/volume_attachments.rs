@@ -431,6 +431,35 @@ impl crate::volume::facade::ComputeEvents for ComputeService {
     }
 }
 
+/// An attachment update may repeat its other fields but change none of them:
+/// Nova's 400 names the first that differs.
+fn only_termination_changes(
+    change: &AttachmentChange,
+    volume_id: &str,
+    server_id: &str,
+    device: &str,
+) -> ApiResult<()> {
+    let immutable =
+        |field: &str| ApiError::bad_request(format!("The {field} property is not mutable"));
+    if change.id.as_ref().is_some_and(|v| v != volume_id) {
+        return Err(immutable("id"));
+    }
+    if change.server_id.as_ref().is_some_and(|v| v != server_id) {
+        return Err(immutable("serverId"));
+    }
+    if change
+        .device
+        .as_ref()
+        .is_some_and(|d| d.as_deref() != Some(device))
+    {
+        return Err(immutable("device"));
+    }
+    if change.tag.as_ref().is_some_and(|t| t.is_some()) {
+        return Err(immutable("tag"));
+    }
+    Ok(())
+}
+
 impl ComputeService {
     /// Update a volume attachment (2.85): only `delete_on_termination` changes;
     /// the attachment's other fields may be repeated but not changed (400).
@@ -446,24 +475,7 @@ impl ComputeService {
             .await?;
         let s = self.server_get(ctx, id.clone()).await?;
         may_change(ctx, &s.project_id)?;
-        let immutable =
-            |field: &str| ApiError::bad_request(format!("The {field} property is not mutable"));
-        if change.id.as_ref().is_some_and(|v| *v != volume_id) {
-            return Err(immutable("id"));
-        }
-        if change.server_id.as_ref().is_some_and(|v| *v != s.id) {
-            return Err(immutable("serverId"));
-        }
-        if change
-            .device
-            .as_ref()
-            .is_some_and(|d| d.as_deref() != Some(current.device.as_str()))
-        {
-            return Err(immutable("device"));
-        }
-        if change.tag.as_ref().is_some_and(|t| t.is_some()) {
-            return Err(immutable("tag"));
-        }
+        only_termination_changes(&change, &volume_id, &s.id, &current.device)?;
         let Some(dot) = change.delete_on_termination else {
             return Ok(());
         };
