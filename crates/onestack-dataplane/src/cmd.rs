@@ -48,6 +48,16 @@ impl CmdError {
             _ => "",
         }
     }
+
+    /// Whether `ip` failed because the device is not there. iproute2 says
+    /// "Cannot find device" when its own name lookup fails, and the kernel
+    /// answers "No such device" when the device went between that lookup and
+    /// the request: a tap whose VMM just exited, a veth peer of a namespace
+    /// being deleted.
+    pub fn device_gone(&self) -> bool {
+        let e = self.stderr();
+        e.contains("Cannot find device") || e.contains("No such device")
+    }
 }
 
 /// Where a command runs: the root namespace or a named one (`/run/netns/NAME`).
@@ -178,5 +188,32 @@ pub fn run_sync(argv: &[String], stdin: Option<&str>) -> Result<String, CmdError
             status: out.status.to_string(),
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CmdError;
+
+    fn failed(stderr: &str) -> CmdError {
+        CmdError::Failed {
+            command: "ip link del dev tap0".into(),
+            status: "exit status: 1".into(),
+            stderr: stderr.into(),
+        }
+    }
+
+    #[test]
+    fn a_device_gone_before_or_during_the_request_is_gone() {
+        assert!(failed("Cannot find device \"tap0\"").device_gone());
+        assert!(failed("RTNETLINK answers: No such device").device_gone());
+        assert!(!failed("RTNETLINK answers: Operation not permitted").device_gone());
+        assert!(
+            !CmdError::Spawn {
+                command: "ip".into(),
+                source: std::io::Error::other("no ip"),
+            }
+            .device_gone()
+        );
     }
 }

@@ -318,10 +318,11 @@ pub async fn ensure_veth(
 }
 
 /// Deletes a device; one already gone is fine (a namespace deletion takes its veth
-/// peers with it, asynchronously, so a dump can still list them).
+/// peers with it, asynchronously, so a dump can still list them; a tap goes
+/// with its VMM).
 pub async fn delete_link(r: &Runner, ns: &Ns, name: &str) -> Result<(), CmdError> {
     match r.mutate(ns.ip(&["link", "del", "dev", name])).await {
-        Err(e) if e.stderr().contains("Cannot find device") => Ok(()),
+        Err(e) if e.device_gone() => Ok(()),
         other => other.map(drop),
     }
 }
