@@ -72,9 +72,8 @@ impl ComputeService {
     ) -> Result<(), crate::http::error::ApiError> {
         let nics = self.server_nics(s).await?;
         let spec = self.vm_spec(s, &nics);
-        let hv = self.inner.hypervisor.clone();
-        let power =
-            super::actions::shown_power(hv.power_state(&spec).await.unwrap_or(PowerState::NoState));
+        let observed = self.inner.hypervisor.power_state(&spec).await;
+        let power = super::actions::shown_power(observed.unwrap_or(PowerState::NoState));
         let request_id = self.last_request_id(&s.id).await;
         let ctx = owner_context(s);
         match (s.vm_state, s.task_state) {
@@ -143,6 +142,7 @@ impl ComputeService {
                     hv.destroy(spec).await.map_err(virt)?;
                 }
             }
+            // A build is resumed before it gets here; the others leave the VMM be.
             VmState::Building | VmState::Suspended | VmState::Error | VmState::Deleted => {}
         }
         Ok(())
