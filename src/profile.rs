@@ -16,57 +16,57 @@ const BUILTIN: &[(&str, &str)] = &[
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
-    pub cloud: CloudSection,
-    pub identity: IdentitySection,
-    pub services: ServicesSection,
-    pub compute: ComputeSection,
-    pub network: NetworkSection,
+    pub(crate) cloud: CloudSection,
+    pub(crate) identity: IdentitySection,
+    pub(crate) services: ServicesSection,
+    pub(crate) compute: ComputeSection,
+    pub(crate) network: NetworkSection,
     #[serde(default)]
     pub image: ImageSection,
     #[serde(default)]
-    pub lab: LabSection,
+    pub(crate) lab: LabSection,
     #[serde(default)]
-    pub http: HttpSection,
+    pub(crate) http: HttpSection,
     #[serde(default)]
-    pub volume: VolumeSection,
+    pub(crate) volume: VolumeSection,
 }
 
 /// Block storage: where volumes live and how guests reach them (DevStack's
 /// CINDER_ENABLED_BACKENDS, VOLUME_GROUP_NAME and CINDER_TARGET_HELPER).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct VolumeSection {
+pub(crate) struct VolumeSection {
     /// `file` (sparse raw files in the state directory) or `lvm` (thin volumes).
-    pub backend: VolumeBackend,
+    pub(crate) backend: VolumeBackend,
     /// The LVM volume group (`backend = "lvm"`); `onestack install` can make it
     /// on a loop file.
-    pub volume_group: String,
+    pub(crate) volume_group: String,
     /// The thin pool inside the volume group.
-    pub thin_pool: String,
+    pub(crate) thin_pool: String,
     /// `none` (the hypervisor opens the volume directly) or `tgtadm` (volumes are
     /// exported over iSCSI with CHAP by the userspace tgt daemon and QEMU opens
     /// them with its own initiator).
-    pub target_helper: TargetHelper,
+    pub(crate) target_helper: TargetHelper,
     /// `address:port` the iSCSI targets listen on.
-    pub iscsi_portal: SocketAddr,
+    pub(crate) iscsi_portal: SocketAddr,
     /// tgtd's management channel (`tgtd -C`, socket `/var/run/tgtd/socket.N`,
     /// at most 32767); 0 is the system's tgt service.
-    pub tgt_control_port: u16,
+    pub(crate) tgt_control_port: u16,
     /// Start and supervise a tgtd of our own on `tgt_control_port` and
     /// `iscsi_portal` (false: use the running one, e.g. the system's tgt service).
-    pub tgt_managed: bool,
+    pub(crate) tgt_managed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum VolumeBackend {
+pub(crate) enum VolumeBackend {
     File,
     Lvm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum TargetHelper {
+pub(crate) enum TargetHelper {
     None,
     Tgtadm,
 }
@@ -88,21 +88,21 @@ impl Default for VolumeSection {
 /// The API listener's limits (see `http::listener`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct HttpSection {
+pub(crate) struct HttpSection {
     /// Connections held open at once; a new one over the cap closes the oldest idle one.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// Connections held open from one client address.
-    pub max_connections_per_address: usize,
+    pub(crate) max_connections_per_address: usize,
     /// Seconds a client has to send a request's headers; also how long an idle
     /// keep-alive connection stays open.
-    pub header_timeout_secs: u64,
+    pub(crate) header_timeout_secs: u64,
     /// Longest pause, in seconds, while a client sends a request body.
-    pub body_timeout_secs: u64,
+    pub(crate) body_timeout_secs: u64,
     /// Largest JSON request body, in bytes (oslo.middleware's max_request_body_size).
-    pub max_json_body: usize,
+    pub(crate) max_json_body: usize,
     /// Build links in responses from the request's Host and X-Forwarded-Proto
     /// headers (behind a proxy that sets them) instead of the configured public host.
-    pub links_from_request: bool,
+    pub(crate) links_from_request: bool,
 }
 
 impl Default for HttpSection {
@@ -121,21 +121,21 @@ impl Default for HttpSection {
 /// A classroom (`onestack lab create`): what each student gets.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct LabSection {
+pub(crate) struct LabSection {
     /// Each student's private subnet (the same range in every project: routers keep
     /// them apart).
-    pub private_cidr: Cidr,
-    pub dns_nameservers: Vec<Ipv4Addr>,
-    pub quota_networks: i64,
-    pub quota_subnets: i64,
-    pub quota_ports: i64,
-    pub quota_routers: i64,
-    pub quota_floating_ips: i64,
-    pub quota_security_groups: i64,
+    pub(crate) private_cidr: Cidr,
+    pub(crate) dns_nameservers: Vec<Ipv4Addr>,
+    pub(crate) quota_networks: i64,
+    pub(crate) quota_subnets: i64,
+    pub(crate) quota_ports: i64,
+    pub(crate) quota_routers: i64,
+    pub(crate) quota_floating_ips: i64,
+    pub(crate) quota_security_groups: i64,
     /// Compute quotas, applied when the cloud serves compute.
-    pub quota_instances: i64,
-    pub quota_cores: i64,
-    pub quota_ram_mb: i64,
+    pub(crate) quota_instances: i64,
+    pub(crate) quota_cores: i64,
+    pub(crate) quota_ram_mb: i64,
 }
 
 impl Default for LabSection {
@@ -163,36 +163,36 @@ impl Default for LabSection {
 #[serde(deny_unknown_fields, default)]
 pub struct ImageSection {
     /// Images a project may own; -1 is unlimited.
-    pub quota_images: i64,
+    pub(crate) quota_images: i64,
     /// Bytes of image data a project may store; -1 is unlimited.
-    pub quota_bytes: i64,
+    pub(crate) quota_bytes: i64,
     /// The largest single image accepted, in bytes (Glance's image_size_cap).
-    pub size_cap: i64,
+    pub(crate) size_cap: i64,
     /// A bootable image registered as public on start when the file exists, as
     /// DevStack does with CirrOS. Empty = none.
-    pub bootstrap_image: String,
-    pub bootstrap_image_name: String,
-    pub bootstrap_image_format: String,
+    pub(crate) bootstrap_image: String,
+    pub(crate) bootstrap_image_name: String,
+    pub(crate) bootstrap_image_format: String,
     /// The bootstrap image's `min_ram` (MiB) and `min_disk` (GiB): the test image
     /// needs 128 MiB (a smaller flavor would boot a guest that hangs) and 1 GiB.
-    pub bootstrap_image_min_ram: i64,
-    pub bootstrap_image_min_disk: i64,
+    pub(crate) bootstrap_image_min_ram: i64,
+    pub(crate) bootstrap_image_min_disk: i64,
     /// A kernel (and initramfs) registered beside the bootstrap image as its own
     /// `<name>-kernel` (aki) and `<name>-ramdisk` (ari) images, named by the disk
     /// image's `kernel_id`/`ramdisk_id`, so servers boot the kernel directly
     /// (DevStack's AMI-style CirrOS). Empty or missing file = firmware disk boot.
-    pub bootstrap_kernel: String,
-    pub bootstrap_ramdisk: String,
+    pub(crate) bootstrap_kernel: String,
+    pub(crate) bootstrap_ramdisk: String,
     /// Glance's `[import_filtering_opts]` for `web-download` and `/v2/tasks` imports:
     /// a URL passes when its scheme, host and port pass. An allowed list, when not
     /// empty, wins over the disallowed one; a URL without a port is checked as its
     /// scheme's default port (Glance's defaults: http and https, ports 80 and 443).
-    pub import_allowed_schemes: Vec<String>,
-    pub import_disallowed_schemes: Vec<String>,
-    pub import_allowed_hosts: Vec<String>,
-    pub import_disallowed_hosts: Vec<String>,
-    pub import_allowed_ports: Vec<u16>,
-    pub import_disallowed_ports: Vec<u16>,
+    pub(crate) import_allowed_schemes: Vec<String>,
+    pub(crate) import_disallowed_schemes: Vec<String>,
+    pub(crate) import_allowed_hosts: Vec<String>,
+    pub(crate) import_disallowed_hosts: Vec<String>,
+    pub(crate) import_allowed_ports: Vec<u16>,
+    pub(crate) import_disallowed_ports: Vec<u16>,
 }
 
 impl Default for ImageSection {
@@ -220,33 +220,33 @@ impl Default for ImageSection {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct CloudSection {
-    pub listen: SocketAddr,
+pub(crate) struct CloudSection {
+    pub(crate) listen: SocketAddr,
     #[serde(default)]
-    pub public_host: String,
-    pub region: String,
+    pub(crate) public_host: String,
+    pub(crate) region: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct IdentitySection {
+pub(crate) struct IdentitySection {
     #[serde(default)]
-    pub admin_password: String,
+    pub(crate) admin_password: String,
     #[serde(default)]
-    pub demo_password: String,
-    pub token_expiration: u32,
+    pub(crate) demo_password: String,
+    pub(crate) token_expiration: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServicesSection {
-    pub enabled: Vec<ServiceName>,
+pub(crate) struct ServicesSection {
+    pub(crate) enabled: Vec<ServiceName>,
 }
 
 /// The OpenStack services onestack knows by their catalog type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum ServiceName {
+pub(crate) enum ServiceName {
     Identity,
     Compute,
     Image,
@@ -260,101 +260,101 @@ pub enum ServiceName {
 }
 
 /// `[compute] hypervisor`: the driver choice lives with the drivers that honour it.
-pub use crate::virt::detect::Choice as Hypervisor;
+pub(crate) use crate::virt::detect::Choice as Hypervisor;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct ComputeSection {
-    pub hypervisor: Hypervisor,
+pub(crate) struct ComputeSection {
+    pub(crate) hypervisor: Hypervisor,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct NetworkSection {
-    pub floating_range: Cidr,
-    pub public_gateway: Ipv4Addr,
+pub(crate) struct NetworkSection {
+    pub(crate) floating_range: Cidr,
+    pub(crate) public_gateway: Ipv4Addr,
     /// First and last floating IP of the public subnet's allocation pool; unset =
     /// the whole floating range. `onestack install` sets them when the floating IPs
     /// share a subnet with the host (a VirtualBox host-only or bridged network).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub floating_pool_start: Option<Ipv4Addr>,
+    pub(crate) floating_pool_start: Option<Ipv4Addr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub floating_pool_end: Option<Ipv4Addr>,
+    pub(crate) floating_pool_end: Option<Ipv4Addr>,
     /// DevStack's IPV4_ADDRS_SAFE_TO_USE: the tenants' IPv4 address space, the prefix
     /// of the shared default pool `shared-default-subnetpool-v4`.
     #[serde(default = "default_ipv4_addrs_safe_to_use")]
-    pub ipv4_addrs_safe_to_use: Cidr,
+    pub(crate) ipv4_addrs_safe_to_use: Cidr,
     /// DevStack's USE_SUBNETPOOL: create the shared default pool on first start and
     /// carve `private-subnet` out of it.
     #[serde(default = "default_true")]
-    pub use_subnetpool: bool,
+    pub(crate) use_subnetpool: bool,
     /// DevStack's SUBNETPOOL_SIZE_V4: the pool's default prefix length, which
     /// `private-subnet` and every subnet asked of the pool without a size get.
     #[serde(default = "default_subnetpool_size_v4")]
-    pub subnetpool_size_v4: u8,
+    pub(crate) subnetpool_size_v4: u8,
     /// A fixed range for `private-subnet` instead of the pool's first block; unset =
     /// from the pool (or all of `ipv4_addrs_safe_to_use` with `use_subnetpool` off,
     /// DevStack's FIXED_RANGE default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fixed_range: Option<Cidr>,
+    pub(crate) fixed_range: Option<Cidr>,
     /// DevStack's IP_VERSION: `4`, or `4+6` for the IPv6 half of the default
     /// networks too (the pool `shared-default-subnetpool-v6`, `ipv6-private-subnet`
     /// on router1, `ipv6-public-subnet` on `public`, routed to the host).
     #[serde(default = "default_ip_version")]
-    pub ip_version: IpVersion,
+    pub(crate) ip_version: IpVersion,
     /// DevStack's IPV6_ADDRS_SAFE_TO_USE: the tenants' IPv6 space and the prefix of
     /// the default IPv6 pool; unset = a random RFC 4193 `fdXX:XXXX:XXXX::/56` drawn
     /// on first start (DevStack's `fd$IPV6_GLOBAL_ID::/56`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ipv6_addrs_safe_to_use: Option<ipnet::Ipv6Net>,
+    pub(crate) ipv6_addrs_safe_to_use: Option<ipnet::Ipv6Net>,
     /// DevStack's SUBNETPOOL_SIZE_V6.
     #[serde(default = "default_subnetpool_size_v6")]
-    pub subnetpool_size_v6: u8,
+    pub(crate) subnetpool_size_v6: u8,
     /// DevStack's IPV6_RA_MODE and IPV6_ADDRESS_MODE for `ipv6-private-subnet`
     /// (`slaac`, `dhcpv6-stateless` or `dhcpv6-stateful`).
     #[serde(default = "default_ipv6_mode")]
-    pub ipv6_ra_mode: String,
+    pub(crate) ipv6_ra_mode: String,
     #[serde(default = "default_ipv6_mode")]
-    pub ipv6_address_mode: String,
+    pub(crate) ipv6_address_mode: String,
     /// DevStack's IPV6_PUBLIC_RANGE: `ipv6-public-subnet` on `public`.
     #[serde(default = "default_ipv6_public_range")]
-    pub ipv6_public_range: ipnet::Ipv6Net,
+    pub(crate) ipv6_public_range: ipnet::Ipv6Net,
     /// DevStack's IPV6_PUBLIC_NETWORK_GATEWAY: the host's address on the external
     /// bridge, the routers' IPv6 default gateway.
     #[serde(default = "default_ipv6_public_network_gateway")]
-    pub ipv6_public_network_gateway: Ipv6Addr,
+    pub(crate) ipv6_public_network_gateway: Ipv6Addr,
     /// DevStack's IPV6_ROUTER_GW_IP: router1's address on `ipv6-public-subnet`,
     /// through which the host routes to `ipv6-private-subnet`.
     #[serde(default = "default_ipv6_router_gw_ip")]
-    pub ipv6_router_gw_ip: Ipv6Addr,
+    pub(crate) ipv6_router_gw_ip: Ipv6Addr,
     /// `host`: converge bridges, namespaces, nftables and dnsmasq on this machine;
     /// `off`: the networking API only.
     #[serde(default = "default_dataplane")]
-    pub dataplane: DataplaneMode,
+    pub(crate) dataplane: DataplaneMode,
     #[serde(default = "default_external_bridge")]
-    pub external_bridge: String,
+    pub(crate) external_bridge: String,
     /// Run the dataplane inside this network namespace instead of the host's own
     /// (a whole fake host, for tests).
     #[serde(default)]
-    pub host_netns: String,
+    pub(crate) host_netns: String,
     /// Prefix of the router/DHCP namespaces onestack creates. Empty: none for the
     /// installed cloud (`/var/lib/onestack`, DevStack's `qrouter-<id>`), else
     /// `os<tag>-` with a tag derived from the state directory, so that clouds on one
     /// machine never share names (see `dataplane::Owner`).
     #[serde(default)]
-    pub namespace_prefix: String,
+    pub(crate) namespace_prefix: String,
     /// Masquerade the floating range out of the host (instances reach the internet).
     #[serde(default = "default_true")]
-    pub masquerade: bool,
+    pub(crate) masquerade: bool,
     /// Create DevStack's `public` network, the demo `private` network and `router1`
     /// on first start.
     #[serde(default = "default_true")]
-    pub create_default_networks: bool,
+    pub(crate) create_default_networks: bool,
 }
 
 /// DevStack's IP_VERSION values onestack's bootstrap supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-pub enum IpVersion {
+pub(crate) enum IpVersion {
     #[serde(rename = "4")]
     V4,
     #[serde(rename = "4+6")]
@@ -391,7 +391,7 @@ fn default_ipv6_router_gw_ip() -> Ipv6Addr {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum DataplaneMode {
+pub(crate) enum DataplaneMode {
     Host,
     Off,
 }
@@ -424,12 +424,12 @@ fn default_subnetpool_size_v4() -> u8 {
 impl NetworkSection {
     /// The range `private-subnet` is made with when it does not come from the pool:
     /// `fixed_range`, else DevStack's FIXED_RANGE default, the whole safe range.
-    pub fn private_range(&self) -> Cidr {
+    pub(crate) fn private_range(&self) -> Cidr {
         self.fixed_range.unwrap_or(self.ipv4_addrs_safe_to_use)
     }
 
     /// Whether the default networks get their IPv6 half (IP_VERSION `4+6`).
-    pub fn with_ipv6(&self) -> bool {
+    pub(crate) fn with_ipv6(&self) -> bool {
         self.ip_version == IpVersion::V4V6
     }
 
@@ -518,9 +518,9 @@ impl NetworkSection {
 /// An IPv4 prefix such as `172.24.4.0/24`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Cidr {
-    pub addr: Ipv4Addr,
-    pub prefix: u8,
+pub(crate) struct Cidr {
+    pub(crate) addr: Ipv4Addr,
+    pub(crate) prefix: u8,
 }
 
 impl TryFrom<String> for Cidr {
@@ -549,17 +549,17 @@ impl Cidr {
     }
 
     /// No host bits set (`10.0.0.0/22`, not `10.0.0.1/22`).
-    pub fn is_network(&self) -> bool {
+    pub(crate) fn is_network(&self) -> bool {
         u32::from(self.addr) & !self.mask() == 0
     }
 
     /// Whether `other` lies wholly inside this prefix.
-    pub fn contains(&self, other: &Cidr) -> bool {
+    pub(crate) fn contains(&self, other: &Cidr) -> bool {
         other.prefix >= self.prefix
             && u32::from(other.addr) & self.mask() == u32::from(self.addr) & self.mask()
     }
 
-    pub fn overlaps(&self, other: &Cidr) -> bool {
+    pub(crate) fn overlaps(&self, other: &Cidr) -> bool {
         self.contains(other) || other.contains(self)
     }
 }
@@ -587,7 +587,7 @@ pub enum ProfileError {
 
 impl Profile {
     /// Loads a built-in profile by name, or a file when `name` looks like a path.
-    pub fn load(name: &str) -> Result<Profile, ProfileError> {
+    pub(crate) fn load(name: &str) -> Result<Profile, ProfileError> {
         if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name) {
             return Profile::parse(text, &format!("profiles/{name}.toml"));
         }
@@ -608,7 +608,7 @@ impl Profile {
     }
 
     /// Parses and checks a profile; toml's messages carry the line, column and key.
-    pub fn parse(text: &str, file: &str) -> Result<Profile, ProfileError> {
+    pub(crate) fn parse(text: &str, file: &str) -> Result<Profile, ProfileError> {
         let invalid = |message: String| ProfileError::Invalid {
             file: file.to_owned(),
             message,
@@ -658,7 +658,7 @@ impl Profile {
     }
 
     /// The host put in catalog URLs.
-    pub fn public_host(&self) -> String {
+    pub(crate) fn public_host(&self) -> String {
         if !self.cloud.public_host.is_empty() {
             return self.cloud.public_host.clone();
         }
@@ -671,7 +671,7 @@ impl Profile {
     }
 
     /// `http://host[:port]`, the root of every service URL in the catalog.
-    pub fn public_url(&self) -> String {
+    pub(crate) fn public_url(&self) -> String {
         let port = self.cloud.listen.port();
         let host = self.public_host();
         let host = if host.contains(':') && !host.starts_with('[') {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use onestack::profile::Hypervisor as Choice;
+use onestack::virt::detect::Choice;
 use onestack::virt::qmp::{NoArgs, ObjectProperty, PathArgs, Qmp, StatusInfo};
 use onestack::virt::{
     BootSource, DiskFormat, DiskKind, DiskSpec, Hypervisor, NicSpec, PowerState, VirtConfig,
