@@ -355,6 +355,94 @@ def test_multipart_20_mib_and_parts(s3, cloud, tmp_path):
     s3.delete_bucket(Bucket=b)
 
 
+def test_upload_part_copy_with_ranges(s3, tmp_path):
+    """UploadPartCopy: parts copied from an existing object, whole or by
+    `x-amz-copy-source-range`, mixed with an uploaded part; bad ranges and a
+    missing source get S3's errors."""
+    b = unique("mpc").lower().replace("_", "-")
+    s3.create_bucket(Bucket=b)
+    src = os.urandom(6 * MiB + 321)
+    s3.put_object(Bucket=b, Key="src/obj", Body=src)
+    uid = s3.create_multipart_upload(Bucket=b, Key="assembled")["UploadId"]
+    copy = {"Bucket": b, "Key": "src/obj"}
+    p1 = s3.upload_part_copy(Bucket=b, Key="assembled", UploadId=uid, PartNumber=1,
+                             CopySource=copy, CopySourceRange=f"bytes=0-{5 * MiB - 1}")
+    p2 = s3.upload_part_copy(Bucket=b, Key="assembled", UploadId=uid, PartNumber=2,
+                             CopySource=copy, CopySourceRange=f"bytes={5 * MiB}-{len(src) - 1}")
+    whole = s3.upload_part_copy(Bucket=b, Key="assembled", UploadId=uid, PartNumber=3,
+                                CopySource=copy)
+    p4 = s3.upload_part(Bucket=b, Key="assembled", UploadId=uid, PartNumber=4, Body=b"tail")
+    # A copied part's ETag is the MD5 of the bytes it holds.
+    assert p1["CopyPartResult"]["ETag"] == f'"{hashlib.md5(src[:5 * MiB]).hexdigest()}"'
+    assert whole["CopyPartResult"]["ETag"] == f'"{hashlib.md5(src).hexdigest()}"'
+    sizes = [(p["PartNumber"], p["Size"])
+             for p in s3.list_parts(Bucket=b, Key="assembled", UploadId=uid)["Parts"]]
+    assert sizes == [(1, 5 * MiB), (2, len(src) - 5 * MiB), (3, len(src)), (4, 4)]
+
+    for bad in (f"bytes=10-5", f"bytes=0-{len(src)}", "bytes=abc", "5-10"):
+        with pytest.raises(ClientError) as e:
+            s3.upload_part_copy(Bucket=b, Key="assembled", UploadId=uid, PartNumber=5,
+                                CopySource=copy, CopySourceRange=bad)
+        assert code(e.value) == "InvalidArgument", bad
+    with pytest.raises(ClientError) as e:
+        s3.upload_part_copy(Bucket=b, Key="assembled", UploadId=uid, PartNumber=5,
+                            CopySource={"Bucket": b, "Key": "no/such"})
+    assert code(e.value) == "NoSuchKey"
+    # The refused copies left no part behind.
+    assert len(s3.list_parts(Bucket=b, Key="assembled", UploadId=uid)["Parts"]) == 4
+
+    # Part 2 is under 5 MiB and not last: the upload uses parts 1, 3 and 4.
+    parts = [{"PartNumber": 1, "ETag": p1["CopyPartResult"]["ETag"]},
+             {"PartNumber": 3, "ETag": whole["CopyPartResult"]["ETag"]},
+             {"PartNumber": 4, "ETag": p4["ETag"]}]
+    done = s3.complete_multipart_upload(Bucket=b, Key="assembled", UploadId=uid,
+                                        MultipartUpload={"Parts": parts})
+    assert done["ETag"].endswith('-3"')
+    got = s3.get_object(Bucket=b, Key="assembled")["Body"].read()
+    assert got == src[:5 * MiB] + src + b"tail"
+    for k in ("assembled", "src/obj"):
+        s3.delete_object(Bucket=b, Key=k)
+    s3.delete_bucket(Bucket=b)
+
+
+def test_list_multipart_uploads_pages_prefixes_and_markers(s3):
+    """ListMultipartUploads as boto3's paginator walks it: key then upload-id
+    order, `max-uploads` pages with Next markers, `prefix` and `delimiter`."""
+    b = unique("mpl").lower().replace("_", "-")
+    s3.create_bucket(Bucket=b)
+    made = [(k, s3.create_multipart_upload(Bucket=b, Key=k)["UploadId"])
+            for k in ("logs/a", "logs/b", "m", "m", "z", "m-1")]
+    expected = sorted(made)
+
+    pages = list(s3.get_paginator("list_multipart_uploads").paginate(
+        Bucket=b, PaginationConfig={"PageSize": 2}))
+    assert [p["IsTruncated"] for p in pages] == [True, True, False]
+    assert [(u["Key"], u["UploadId"]) for p in pages for u in p.get("Uploads", [])] == expected
+    assert pages[0]["NextKeyMarker"] == expected[1][0]
+    assert pages[0]["NextUploadIdMarker"] == expected[1][1]
+
+    # The marker's key with a later id, then later keys.
+    m_ids = sorted(i for k, i in made if k == "m")
+    after = s3.list_multipart_uploads(Bucket=b, KeyMarker="m", UploadIdMarker=m_ids[0])
+    assert [(u["Key"], u["UploadId"]) for u in after["Uploads"]] == \
+        [("m", m_ids[1])] + [e for e in expected if e[0] > "m"]
+    # A key marker alone skips that key entirely.
+    after = s3.list_multipart_uploads(Bucket=b, KeyMarker="m")
+    assert [u["Key"] for u in after["Uploads"]] == ["m-1", "z"]
+
+    rolled = s3.list_multipart_uploads(Bucket=b, Delimiter="/")
+    assert [p["Prefix"] for p in rolled["CommonPrefixes"]] == ["logs/"]
+    assert [u["Key"] for u in rolled["Uploads"]] == ["m", "m", "m-1", "z"]
+    under = s3.list_multipart_uploads(Bucket=b, Prefix="logs/", Delimiter="/")
+    assert [u["Key"] for u in under["Uploads"]] == ["logs/a", "logs/b"]
+    assert "CommonPrefixes" not in under
+
+    for k, i in made:
+        s3.abort_multipart_upload(Bucket=b, Key=k, UploadId=i)
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=b)
+    s3.delete_bucket(Bucket=b)
+
+
 def test_aws_cli(cloud, demo, tmp_path):
     access, secret = ec2_keys(demo)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "AWS_"))}

@@ -82,7 +82,7 @@ pub(super) async fn dispatch(cloud: &Cloud, r: &S3Req, bucket: &str) -> S3Result
         Method::GET => {
             require(cloud, r, bucket).await?;
             if r.has("uploads") {
-                return multipart::uploads_list(cloud, r, bucket).await;
+                return super::uploads::uploads_list(cloud, r, bucket).await;
             }
             if r.has("location") {
                 // Empty: the one region, as S3 answers for us-east-1.
@@ -229,7 +229,7 @@ pub(super) fn s3_etag(o: &Object) -> String {
 }
 
 /// `encoding-type=url`: keys percent-encoded (boto3 asks for it and decodes).
-fn enc(r: &S3Req, s: &str) -> String {
+pub(super) fn enc(r: &S3Req, s: &str) -> String {
     if r.q("encoding-type") == Some("url") {
         super::auth::uri_encode(s, true)
     } else {

@@ -16,6 +16,7 @@ mod checksum;
 mod multipart;
 mod object;
 mod payload;
+mod uploads;
 mod xml;
 
 use std::sync::Arc;

@@ -24,7 +24,7 @@ use crate::object::objects::{SloPutSegment, slice};
 pub(super) const ETAG_SYSMETA: &str = "x-object-sysmeta-s3api-etag";
 pub(super) const PARTS_SYSMETA: &str = "x-object-sysmeta-s3api-parts";
 /// Marks an upload's marker object.
-const UPLOAD_SYSMETA: &str = "x-object-sysmeta-s3api-upload";
+pub(super) const UPLOAD_SYSMETA: &str = "x-object-sysmeta-s3api-upload";
 /// The smallest part but the last (S3's 5 MiB).
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// The most parts of one upload: the most segments a static large object holds.
@@ -441,72 +441,4 @@ async fn completed_clean_up(
     if let Err(e) = super::object::delete_one(cloud, account, segs, marker_name).await {
         tracing::warn!(error = %e, upload = id, "the completed upload's marker stays");
     }
-}
-
-/// The uploads under way, from their markers in the part store: (key, upload
-/// id, initiated) for at most `max`, and whether more were left out.
-fn open_uploads(listed: Vec<Entry<Object>>, max: usize) -> (Vec<(String, String, f64)>, bool) {
-    let mut uploads = Vec::new();
-    for e in listed {
-        let Entry::Item(o) = e else { continue };
-        if !o.meta.contains_key(UPLOAD_SYSMETA) {
-            continue;
-        }
-        let Some((key, id)) = o.name.rsplit_once('/') else {
-            continue;
-        };
-        if uploads.len() == max {
-            return (uploads, true);
-        }
-        uploads.push((key.to_owned(), id.to_owned(), o.ts));
-    }
-    (uploads, false)
-}
-
-/// ListMultipartUploads (`GET /bucket?uploads`): the markers in the part store.
-pub(super) async fn uploads_list(cloud: &Cloud, r: &S3Req, bucket: &str) -> S3Result {
-    let q = ListQuery {
-        limit: crate::object::model::LISTING_LIMIT,
-        prefix: r.q("prefix").filter(|p| !p.is_empty()).map(str::to_owned),
-        ..Default::default()
-    };
-    let listed = match cloud
-        .object
-        .object_list(&r.account, &segments_of(bucket), q)
-        .await
-    {
-        Ok(l) => l,
-        Err(ApiError::Missing(_)) => Vec::new(),
-        Err(e) => return Err(S3Error::from_api(e, "")),
-    };
-    let max: usize = r
-        .q("max-uploads")
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(1000)
-        .min(1000);
-    let mut d = Doc::new("ListMultipartUploadsResult", true);
-    d.leaf("Bucket", bucket);
-    d.leaf("KeyMarker", r.q("key-marker").unwrap_or_default());
-    d.leaf(
-        "UploadIdMarker",
-        r.q("upload-id-marker").unwrap_or_default(),
-    );
-    d.leaf("MaxUploads", &max.to_string());
-    let (uploads, truncated) = open_uploads(listed, max);
-    d.leaf("IsTruncated", if truncated { "true" } else { "false" });
-    for (key, id, ts) in uploads {
-        d.open("Upload").leaf("Key", &key).leaf("UploadId", &id);
-        d.open("Initiator")
-            .leaf("ID", &r.project)
-            .leaf("DisplayName", &r.project)
-            .close();
-        d.open("Owner")
-            .leaf("ID", &r.project)
-            .leaf("DisplayName", &r.project)
-            .close();
-        d.leaf("StorageClass", "STANDARD")
-            .leaf("Initiated", &xml::iso(ts))
-            .close();
-    }
-    Ok(xml_body(d.finish()))
 }
