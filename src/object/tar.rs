@@ -31,6 +31,9 @@ pub(crate) struct TarReader<R> {
     remaining: u64,
     padding: u64,
     done: bool,
+    /// Whether a header has been read: past the first one, a header that cannot
+    /// be read ends the archive instead of failing it (see `read_header`).
+    started: bool,
 }
 
 fn octal(field: &[u8]) -> Option<u64> {
@@ -97,6 +100,7 @@ impl<R: AsyncRead + Unpin> TarReader<R> {
             remaining: 0,
             padding: 0,
             done: false,
+            started: false,
         }
     }
 
@@ -142,7 +146,7 @@ impl<R: AsyncRead + Unpin> TarReader<R> {
                 if got == 0 {
                     return Ok(None);
                 }
-                return Err(TarError::Invalid("unexpected end of data"));
+                return Err(TarError::Invalid("truncated header"));
             }
             got += n;
         }
@@ -163,6 +167,44 @@ impl<R: AsyncRead + Unpin> TarReader<R> {
         Ok(data)
     }
 
+    /// The next header block and its size field, or None where the archive ends.
+    ///
+    /// Python's `tarfile`, which Swift's bulk extract runs, fails an archive whose
+    /// first header is missing, cut or damaged, and a member whose long-name or pax
+    /// header is not followed by a good one (`after_meta`); anywhere else such a
+    /// header ends the archive, as do the zero blocks, so an archive without its
+    /// end blocks extracts as it does in Swift.
+    async fn read_header(
+        &mut self,
+        after_meta: bool,
+    ) -> Result<Option<([u8; BLOCK], u64)>, TarError> {
+        let strict = !self.started || after_meta;
+        let block = match self.read_block().await {
+            Ok(Some(b)) => b,
+            Ok(None) if !self.started => return Err(TarError::Invalid("empty file")),
+            Ok(None) if after_meta => return Err(TarError::Invalid("empty header")),
+            Ok(None) => return Ok(None),
+            Err(e) if strict => return Err(e),
+            Err(_) => return Ok(None),
+        };
+        if block.iter().all(|b| *b == 0) {
+            if after_meta {
+                return Err(TarError::Invalid("end of file header"));
+            }
+            return Ok(None);
+        }
+        let size = check_sum(&block)
+            .and_then(|()| octal(&block[124..136]).ok_or(TarError::Invalid("invalid header")));
+        match size {
+            Ok(size) => {
+                self.started = true;
+                Ok(Some((block, size)))
+            }
+            Err(e) if strict => Err(e),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// The next member (after skipping the rest of the current one), or None at the
     /// end of the archive.
     pub(crate) async fn next_member(&mut self) -> Result<Option<Member>, TarError> {
@@ -172,23 +214,13 @@ impl<R: AsyncRead + Unpin> TarReader<R> {
         }
         let mut long_name: Option<String> = None;
         let mut pax_size: Option<u64> = None;
-        let mut first = true;
+        let mut after_meta = false;
         loop {
-            let Some(block) = self.read_block().await? else {
-                if first {
-                    // An empty stream is not an archive.
-                    return Err(TarError::Invalid("empty file"));
-                }
+            let Some((block, size)) = self.read_header(after_meta).await? else {
                 self.done = true;
                 return Ok(None);
             };
-            first = false;
-            if block.iter().all(|b| *b == 0) {
-                self.done = true;
-                return Ok(None);
-            }
-            check_sum(&block)?;
-            let size = octal(&block[124..136]).ok_or(TarError::Invalid("invalid header"))?;
+            after_meta = true;
             let kind = block[156];
             match kind {
                 b'L' => {
@@ -321,6 +353,95 @@ mod tests {
         let junk = vec![1u8; BLOCK];
         assert!(TarReader::new(&junk[..]).next_member().await.is_err());
         assert!(TarReader::new(&b""[..]).next_member().await.is_err());
+    }
+
+    /// Each member's name and data, to the archive's end.
+    async fn read_all(tar: &[u8]) -> Result<Vec<(String, Vec<u8>)>, TarError> {
+        let mut r = TarReader::new(tar);
+        let mut out = Vec::new();
+        while let Some(m) = r.next_member().await? {
+            let mut data = Vec::new();
+            loop {
+                let chunk = r.read_data(4096).await?;
+                if chunk.is_empty() {
+                    break;
+                }
+                data.extend_from_slice(&chunk);
+            }
+            out.push((m.name, data));
+        }
+        Ok(out)
+    }
+
+    fn message(e: TarError) -> String {
+        e.to_string()
+    }
+
+    #[tokio::test]
+    async fn past_the_first_member_a_bad_or_missing_header_ends_the_archive() {
+        let mut tar = member("a", b"one");
+        tar.extend(member("b", &[2u8; 700]));
+        let both = vec![
+            ("a".to_owned(), b"one".to_vec()),
+            ("b".to_owned(), vec![2u8; 700]),
+        ];
+        // No end blocks at all.
+        assert_eq!(read_all(&tar).await.expect("no end blocks"), both);
+        // Garbage, or half a header, where the next header would be.
+        for tail in [vec![1u8; BLOCK], vec![b'x'; 100]] {
+            let mut t = tar.clone();
+            t.extend(tail);
+            assert_eq!(read_all(&t).await.expect("tail ignored"), both);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cut_first_header_cut_data_or_a_bad_header_after_a_long_name_fail() {
+        let cut_header = &member("a", b"one")[..300];
+        assert_eq!(
+            message(read_all(cut_header).await.expect_err("cut")),
+            "truncated header"
+        );
+        let cut_data = &member("a", &[1u8; 2000])[..BLOCK + 1000];
+        assert_eq!(
+            message(read_all(cut_data).await.expect_err("cut")),
+            "unexpected end of data"
+        );
+        let mut ln = header("././@LongLink", 4, b'L');
+        ln.extend_from_slice(b"abc\0");
+        ln.resize(2 * BLOCK, 0);
+        let mut bad = member("first", b"1");
+        bad.extend(ln.clone());
+        bad.extend(vec![1u8; BLOCK]);
+        assert_eq!(
+            message(read_all(&bad).await.expect_err("bad")),
+            "bad checksum"
+        );
+        let mut ended = member("first", b"1");
+        ended.extend(ln);
+        assert_eq!(
+            message(read_all(&ended).await.expect_err("end")),
+            "empty header"
+        );
+    }
+
+    #[tokio::test]
+    async fn ustar_prefix_and_base_256_sizes_are_read() {
+        let mut h = header("name", 0, b'0');
+        h[345..351].copy_from_slice(b"a/long");
+        // GNU base-256: the high bit of the first byte, the size in the rest.
+        h[124..136].fill(0);
+        h[124] = 0x80;
+        h[135] = 3;
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        h.extend_from_slice(b"xyz");
+        h.resize(2 * BLOCK, 0);
+        assert_eq!(
+            read_all(&h).await.expect("read"),
+            [("a/long/name".to_owned(), b"xyz".to_vec())]
+        );
     }
 
     #[test]
