@@ -15,6 +15,8 @@ use super::{ComputeService, may_change, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
 use crate::image::ImageCreate;
+use crate::image::model::Image;
+use crate::network::instance::InstanceNic;
 use crate::virt::{Hypervisor, PowerState, VmSpec};
 
 /// The state-changing work an accepted action runs.
@@ -75,6 +77,60 @@ pub(crate) struct Rebuild {
     /// 2.93, volume-backed: the root volume is rewritten with the image
     /// (`rebuild_volume.rs`).
     pub reimage: bool,
+}
+
+impl Rebuild {
+    /// `s` as the guest sees it after the rebuild: the new image and its
+    /// properties, and the hostname, user data and key the request changes.
+    fn applied_to(&self, s: &Server, image: &Image) -> Server {
+        let mut rebuilt = s.clone();
+        rebuilt.image_id = image.id.clone();
+        rebuilt.image_properties = super::model::image_properties(&image.properties);
+        self.apply_to_guest(&mut rebuilt);
+        rebuilt
+    }
+
+    /// The changes the guest sees (its config drive carries them): hostname,
+    /// user data and key.
+    pub(super) fn apply_to_guest(&self, s: &mut Server) {
+        if let Some(h) = &self.hostname {
+            s.hostname = h.clone();
+        }
+        if let Some(ud) = &self.user_data {
+            s.user_data = ud.clone();
+        }
+        if let Some(k) = &self.key {
+            s.key_name = k.as_ref().map(|k| k.name.clone());
+            s.key_data = k.as_ref().map(|k| k.public_key.clone());
+        }
+    }
+
+    /// The changes that are the server record's alone: name, metadata and
+    /// description.
+    pub(super) fn apply_to_record(&self, s: &mut Server) {
+        if let Some(n) = &self.name {
+            s.name = n.clone();
+        }
+        if let Some(m) = &self.metadata {
+            s.metadata = m.clone();
+        }
+        if let Some(d) = &self.description {
+            s.description = d.clone();
+        }
+    }
+}
+
+/// A finished rebuild: running again if it ran before, stopped otherwise, with
+/// no task and no fault.
+pub(super) fn settle_rebuilt(s: &mut Server, was_running: bool, power: PowerState) {
+    s.vm_state = if was_running {
+        VmState::Active
+    } else {
+        VmState::Stopped
+    };
+    s.task_state = None;
+    s.power_state = power.code();
+    s.fault = None;
 }
 
 impl Work {
@@ -495,28 +551,9 @@ impl ComputeService {
         crate::fsutil::discard_async(&p.disk).await;
         crate::fsutil::discard_async(&p.kernel).await;
         crate::fsutil::discard_async(&p.ramdisk).await;
-        let mut rebuilt = s.clone();
-        rebuilt.image_id = image.id.clone();
-        rebuilt.image_properties = super::model::image_properties(&image.properties);
-        if let Some(h) = &r.hostname {
-            rebuilt.hostname = h.clone();
-        }
-        if let Some(ud) = &r.user_data {
-            rebuilt.user_data = ud.clone();
-        }
-        if let Some(k) = &r.key {
-            rebuilt.key_name = k.as_ref().map(|k| k.name.clone());
-            rebuilt.key_data = k.as_ref().map(|k| k.public_key.clone());
-        }
+        let rebuilt = r.applied_to(s, &image);
         self.prepare_root_disk(&rebuilt, &image, &p.disk).await?;
-        if rebuilt.config_drive {
-            self.write_config_drive(&rebuilt).await?;
-        }
-        let spec = self.vm_spec(&rebuilt, &nics);
-        if was_running {
-            hv.launch(&spec).await.map_err(virt)?;
-        }
-        let power = shown_power(hv.power_state(&spec).await.map_err(virt)?);
+        let power = self.relaunch_rebuilt(&rebuilt, &nics, was_running).await?;
         let r = r.clone();
         self.mutate(&s.id, move |s| {
             s.image_id = rebuilt.image_id;
@@ -525,26 +562,31 @@ impl ComputeService {
             s.user_data = rebuilt.user_data;
             s.key_name = rebuilt.key_name;
             s.key_data = rebuilt.key_data;
-            if let Some(n) = r.name {
-                s.name = n;
-            }
-            if let Some(m) = r.metadata {
-                s.metadata = m;
-            }
-            if let Some(d) = r.description {
-                s.description = d;
-            }
-            s.vm_state = if was_running {
-                VmState::Active
-            } else {
-                VmState::Stopped
-            };
-            s.task_state = None;
-            s.power_state = power.code();
-            s.fault = None;
+            r.apply_to_record(s);
+            settle_rebuilt(s, was_running, power);
             Ok(())
         })
         .await
+    }
+
+    /// The rebuilt guest's first start: its config drive written again (it carries
+    /// the new image, user data and key), the VMM launched if the server was
+    /// running before; answers the power state to show.
+    pub(super) async fn relaunch_rebuilt(
+        &self,
+        rebuilt: &Server,
+        nics: &[InstanceNic],
+        was_running: bool,
+    ) -> ApiResult<PowerState> {
+        if rebuilt.config_drive {
+            self.write_config_drive(rebuilt).await?;
+        }
+        let hv = &self.inner.hypervisor;
+        let spec = self.vm_spec(rebuilt, nics);
+        if was_running {
+            hv.launch(&spec).await.map_err(virt)?;
+        }
+        Ok(shown_power(hv.power_state(&spec).await.map_err(virt)?))
     }
 
     /// Resize on this one host: claim the new flavor, keep the old disk aside,

@@ -38,12 +38,53 @@ fn context() -> RequestContext {
     RequestContext::scoped("harness-user", PROJECT, &["admin", "member", "reader"])
 }
 
+/// The database with Nova's default flavors, in `dir`.
+fn database(dir: &std::path::Path) -> Db {
+    let db = Db::open(&dir.join("state.db")).expect("database");
+    db.write_blocking(super::flavors::bootstrap_flavors)
+        .expect("flavors");
+    db
+}
+
+/// Registers this host's compute node with placement; returns its provider uuid.
+fn compute_node(placement: &PlacementService, dir: &std::path::Path) -> String {
+    let provider = crate::placement::compute_node_uuid();
+    let inventory = crate::placement::host_inventory(dir).expect("inventory");
+    placement
+        .register_blocking(&provider, "harness-host", &inventory, vec![])
+        .expect("compute node provider");
+    provider
+}
+
+/// A 1 MiB raw image, uploaded; returns its id.
+async fn raw_image(image: &ImageService, ctx: &RequestContext) -> String {
+    let created = image
+        .image_create(
+            ctx,
+            crate::image::ImageCreate {
+                name: Some("disk".into()),
+                disk_format: Some("raw".into()),
+                container_format: Some("bare".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("image create");
+    image
+        .image_upload(
+            ctx,
+            created.id.clone(),
+            crate::bytestream::once(vec![0u8; 1 << 20].into()),
+        )
+        .await
+        .expect("image upload");
+    created.id
+}
+
 impl Harness {
     async fn new() -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = Db::open(&dir.path().join("state.db")).expect("database");
-        db.write_blocking(super::flavors::bootstrap_flavors)
-            .expect("flavors");
+        let db = database(dir.path());
         let profile = crate::profile::Profile::load("default").expect("default profile");
         let image = ImageService::new(
             db.clone(),
@@ -52,11 +93,7 @@ impl Harness {
         );
         let network = NetworkService::new(db.clone());
         let placement = PlacementService::new(db.clone());
-        let provider = crate::placement::compute_node_uuid();
-        let inventory = crate::placement::host_inventory(dir.path()).expect("inventory");
-        placement
-            .register_blocking(&provider, "harness-host", &inventory, vec![])
-            .expect("compute node provider");
+        let provider = compute_node(&placement, dir.path());
         let fake = Arc::new(FakeHypervisor::new());
         let compute = ComputeService::new(
             db,
@@ -73,26 +110,7 @@ impl Harness {
             placement.clone(),
         );
         let ctx = context();
-        let created = image
-            .image_create(
-                &ctx,
-                crate::image::ImageCreate {
-                    name: Some("disk".into()),
-                    disk_format: Some("raw".into()),
-                    container_format: Some("bare".into()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("image create");
-        image
-            .image_upload(
-                &ctx,
-                created.id.clone(),
-                crate::bytestream::once(vec![0u8; 1 << 20].into()),
-            )
-            .await
-            .expect("image upload");
+        let image_id = raw_image(&image, &ctx).await;
         Harness {
             _dir: dir,
             compute,
@@ -101,7 +119,7 @@ impl Harness {
             network,
             placement,
             ctx,
-            image_id: created.id,
+            image_id,
         }
     }
 

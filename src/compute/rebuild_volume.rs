@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use super::ComputeService;
-use super::actions::{Rebuild, shown_power, virt};
+use super::actions::{Rebuild, settle_rebuilt, virt};
 use super::model::*;
 use super::runtime::owner_context;
 use crate::http::context::RequestContext;
@@ -30,25 +30,8 @@ const REIMAGE_MIN_WAIT: Duration = Duration::from_secs(120);
 /// API saves the new attributes at once; the image goes to the volume, never to
 /// the server (its `image` stays empty).
 pub(super) fn accept(s: &mut Server, r: &Rebuild) {
-    if let Some(n) = &r.name {
-        s.name = n.clone();
-    }
-    if let Some(m) = &r.metadata {
-        s.metadata = m.clone();
-    }
-    if let Some(d) = &r.description {
-        s.description = d.clone();
-    }
-    if let Some(h) = &r.hostname {
-        s.hostname = h.clone();
-    }
-    if let Some(ud) = &r.user_data {
-        s.user_data = ud.clone();
-    }
-    if let Some(k) = &r.key {
-        s.key_name = k.as_ref().map(|k| k.name.clone());
-        s.key_data = k.as_ref().map(|k| k.public_key.clone());
-    }
+    r.apply_to_record(s);
+    r.apply_to_guest(s);
     if r.reimage {
         s.task_state = Some(TaskState::RebuildBlockDeviceMapping);
         s.rebuild_image_id = Some(r.image_id.clone());
@@ -114,8 +97,11 @@ impl ComputeService {
             .ok_or_else(|| ApiError::bad_request("The server has no root volume."))?;
         let nics = self.server_nics(s).await?;
         let was_running = s.vm_state != VmState::Stopped;
-        let hv = self.inner.hypervisor.clone();
-        hv.destroy(&self.vm_spec(s, &nics)).await.map_err(virt)?;
+        self.inner
+            .hypervisor
+            .destroy(&self.vm_spec(s, &nics))
+            .await
+            .map_err(virt)?;
         let image_id = if r.reimage {
             self.reimage_root(s, &root.volume_id, &r.image_id).await?;
             Some(r.image_id.clone())
@@ -132,27 +118,13 @@ impl ComputeService {
                 Ok(s.clone())
             })
             .await?;
-        if rebuilt.config_drive {
-            self.write_config_drive(&rebuilt).await?;
-        }
-        let spec = self.vm_spec(&rebuilt, &nics);
-        if was_running {
-            hv.launch(&spec).await.map_err(virt)?;
-        }
-        let power = shown_power(hv.power_state(&spec).await.map_err(virt)?);
+        let power = self.relaunch_rebuilt(&rebuilt, &nics, was_running).await?;
         self.mutate(&s.id, move |s| {
             if let Some(i) = &image {
                 s.image_properties = super::model::image_properties(&i.properties);
             }
             s.rebuild_image_id = None;
-            s.vm_state = if was_running {
-                VmState::Active
-            } else {
-                VmState::Stopped
-            };
-            s.task_state = None;
-            s.power_state = power.code();
-            s.fault = None;
+            settle_rebuilt(s, was_running, power);
             Ok(())
         })
         .await

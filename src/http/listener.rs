@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -176,22 +176,13 @@ pub(crate) async fn serve(
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
+            accepted = accept(&listener) => match accepted {
+                Some(a) => a,
+                None => continue,
             },
             () = &mut shutdown => break,
         };
-        let admitted = match registry.lock() {
-            Ok(mut r) => r.admit(peer.ip(), &limits),
-            Err(_) => None,
-        };
-        let Some(admitted) = admitted else {
+        let Some(admitted) = admit(&registry, peer.ip(), &limits) else {
             tracing::debug!(peer = %peer, "connection refused: connection cap reached");
             drop(stream);
             continue;
@@ -211,7 +202,35 @@ pub(crate) async fn serve(
         tokio::spawn(conn.run(stream, admitted));
     }
     drop(listener);
-    if stop_tx.send(true).is_err() {
+    drain(&stop_tx, &live, &drained).await;
+}
+
+/// The next connection; `None` after a failed accept, once a short pause has
+/// passed, so that EMFILE and friends back off instead of spinning.
+async fn accept(listener: &TcpListener) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    match listener.accept().await {
+        Ok(a) => Some(a),
+        Err(e) => {
+            tracing::warn!(error = %e, "accept failed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            None
+        }
+    }
+}
+
+/// A place in the registry for a connection from `addr`, or `None` when the caps
+/// leave none (or the registry is poisoned).
+fn admit(registry: &Mutex<Registry>, addr: IpAddr, limits: &Limits) -> Option<Admitted> {
+    match registry.lock() {
+        Ok(mut r) => r.admit(addr, limits),
+        Err(_) => None,
+    }
+}
+
+/// At shutdown: tells every connection to stop and waits up to `DRAIN` for the
+/// requests in flight (`live` counts the connections still open).
+async fn drain(stop: &watch::Sender<bool>, live: &AtomicUsize, drained: &Notify) {
+    if stop.send(true).is_err() {
         tracing::debug!("no connection to stop");
     }
     let wait = async {

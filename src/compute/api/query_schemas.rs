@@ -139,9 +139,42 @@ const MIGRATIONS_280: &[&str] = &[
 const NONE_FROM_2102: Stages = &[(102, &[])];
 const USER_ID_FROM_275: Stages = &[(75, &["user_id"])];
 
+/// The GET routes Nova's 2.102 gave an empty query schema; they take any
+/// parameter below it.
+const GETS_NONE_FROM_2102: &[&str] = &[
+    "/servers/{id}",
+    "/servers/{id}/ips",
+    "/servers/{id}/ips/{network}",
+    "/servers/{id}/metadata",
+    "/servers/{id}/metadata/{key}",
+    "/servers/{id}/os-instance-actions/{request_id}",
+    "/servers/{id}/os-interface",
+    "/servers/{id}/os-interface/{port_id}",
+    "/servers/{id}/diagnostics",
+    "/servers/{id}/os-server-password",
+    "/servers/{id}/os-security-groups",
+    "/flavors/{id}",
+    "/flavors/{id}/os-extra_specs",
+    "/flavors/{id}/os-extra_specs/{key}",
+    "/flavors/{id}/os-flavor-access",
+    "/os-availability-zone",
+    "/os-availability-zone/detail",
+    "/os-quota-class-sets/{id}",
+    "/os-server-groups/{id}",
+    "/os-aggregates",
+    "/os-aggregates/{id}",
+    "/extensions",
+    "/extensions/{alias}",
+    "/os-instance_usage_audit_log",
+    "/os-instance_usage_audit_log/{before}",
+];
+
 /// The stages of a route (path as the router names it, below `/v2.1`).
 fn stages(method: &Method, path: &str) -> Option<Stages> {
     let get = *method == Method::GET;
+    if get && GETS_NONE_FROM_2102.contains(&path) {
+        return Some(NONE_FROM_2102);
+    }
     Some(match path {
         "/servers" | "/servers/detail" if get => &[(75, SERVER_LIST)],
         "/servers/{id}/os-instance-actions" if get => &[
@@ -150,35 +183,6 @@ fn stages(method: &Method, path: &str) -> Option<Stages> {
         ],
         "/servers/{id}/os-volume_attachments" if get => &[(75, &["limit", "offset"])],
         "/servers/{id}/shares" | "/servers/{id}/shares/{share_id}" if get => &[(97, &[])],
-        "/servers/{id}"
-        | "/servers/{id}/ips"
-        | "/servers/{id}/ips/{network}"
-        | "/servers/{id}/metadata"
-        | "/servers/{id}/metadata/{key}"
-        | "/servers/{id}/os-instance-actions/{request_id}"
-        | "/servers/{id}/os-interface"
-        | "/servers/{id}/os-interface/{port_id}"
-        | "/servers/{id}/diagnostics"
-        | "/servers/{id}/os-server-password"
-        | "/servers/{id}/os-security-groups"
-        | "/flavors/{id}"
-        | "/flavors/{id}/os-extra_specs"
-        | "/flavors/{id}/os-extra_specs/{key}"
-        | "/flavors/{id}/os-flavor-access"
-        | "/os-availability-zone"
-        | "/os-availability-zone/detail"
-        | "/os-quota-class-sets/{id}"
-        | "/os-server-groups/{id}"
-        | "/os-aggregates"
-        | "/os-aggregates/{id}"
-        | "/extensions"
-        | "/extensions/{alias}"
-        | "/os-instance_usage_audit_log"
-        | "/os-instance_usage_audit_log/{before}"
-            if get =>
-        {
-            NONE_FROM_2102
-        }
         "/flavors" | "/flavors/detail" if get => &[(75, FLAVOR_LIST_275), (102, FLAVOR_LIST_2102)],
         "/limits" if get => &[(75, &["tenant_id"])],
         "/os-hypervisors" | "/os-hypervisors/detail" if get => &[(

@@ -150,56 +150,34 @@ fn text(o: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
     }
 }
 
+/// The members an os-volumes create may carry (Nova's schema has
+/// `additionalProperties: false`).
+const VOLUME_CREATE_MEMBERS: &[&str] = &[
+    "volume_type",
+    "metadata",
+    "snapshot_id",
+    "size",
+    "availability_zone",
+    "display_name",
+    "display_description",
+];
+
 /// The `volume` member of an os-volumes create, checked against Nova's schema.
 fn parse_volume_create(body: &Value) -> ApiResult<VolumeCreate> {
     let o = body
         .get("volume")
         .and_then(Value::as_object)
         .ok_or_else(|| ApiError::bad_request("'volume' is a required property"))?;
-    const KNOWN: &[&str] = &[
-        "volume_type",
-        "metadata",
-        "snapshot_id",
-        "size",
-        "availability_zone",
-        "display_name",
-        "display_description",
-    ];
-    if let Some(k) = o.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+    if let Some(k) = o
+        .keys()
+        .find(|k| !VOLUME_CREATE_MEMBERS.contains(&k.as_str()))
+    {
         return Err(ApiError::bad_request(format!(
             "Additional properties are not allowed ('{k}' was unexpected)"
         )));
     }
-    let size = match o.get("size") {
-        None => return Err(ApiError::bad_request("'size' is a required property")),
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-            s.parse::<i64>().ok()
-        }
-        Some(_) => None,
-    }
-    .filter(|n| *n >= 1)
-    .ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "Invalid input for field/attribute size. Value: {}. It must be an integer of at least 1.",
-            o.get("size").map(Value::to_string).unwrap_or_default()
-        ))
-    })?;
-    let metadata: BTreeMap<String, String> = match o.get("metadata") {
-        None => BTreeMap::new(),
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| {
-                let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                (k.clone(), v)
-            })
-            .collect(),
-        Some(v) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input for field/attribute metadata. Value: {v}. {v} is not of type 'object'"
-            )));
-        }
-    };
+    let size = volume_size(o)?;
+    let metadata = volume_metadata(o)?;
     Ok(VolumeCreate {
         size,
         name: text(o, "display_name")?,
@@ -213,6 +191,44 @@ fn parse_volume_create(body: &Value) -> ApiResult<VolumeCreate> {
         image_ref: None,
         group_id: None,
     })
+}
+
+/// The required `size`: a positive integer, or a string of digits naming one
+/// (Nova's schema takes both).
+fn volume_size(o: &Map<String, Value>) -> ApiResult<i64> {
+    match o.get("size") {
+        None => return Err(ApiError::bad_request("'size' is a required property")),
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse::<i64>().ok()
+        }
+        Some(_) => None,
+    }
+    .filter(|n| *n >= 1)
+    .ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Invalid input for field/attribute size. Value: {}. It must be an integer of at least 1.",
+            o.get("size").map(Value::to_string).unwrap_or_default()
+        ))
+    })
+}
+
+/// The optional `metadata` object; a value that is not a string is kept as its
+/// JSON text.
+fn volume_metadata(o: &Map<String, Value>) -> ApiResult<BTreeMap<String, String>> {
+    match o.get("metadata") {
+        None => Ok(BTreeMap::new()),
+        Some(Value::Object(m)) => Ok(m
+            .iter()
+            .map(|(k, v)| {
+                let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                (k.clone(), v)
+            })
+            .collect()),
+        Some(v) => Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute metadata. Value: {v}. {v} is not of type 'object'"
+        ))),
+    }
 }
 
 /// Create Volume: `POST /os-volumes` -> 200 with Nova's view and a Location.

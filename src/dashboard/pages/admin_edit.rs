@@ -607,18 +607,31 @@ pub(super) fn flavor_form() -> UiForm {
     )
 }
 
+/// A flavor's name and sizes as posted (an empty ephemeral disk or swap is none),
+/// with its visibility: the body of Nova's flavor create.
+fn flavor_body(f: &FormData, public: bool) -> Result<Value, PageError> {
+    let optional = |name: &str, label: &str| -> Result<u64, PageError> {
+        if f.get(name).is_empty() {
+            Ok(0)
+        } else {
+            number(f, name, label)
+        }
+    };
+    Ok(json!({
+        "name": f.required("name", "Name")?,
+        "vcpus": number(f, "vcpus", "vCPUs")?,
+        "ram": number(f, "ram", "RAM")?,
+        "disk": number(f, "disk", "Root disk")?,
+        "OS-FLV-EXT-DATA:ephemeral": optional("ephemeral", "Ephemeral disk")?,
+        "swap": optional("swap", "Swap")?,
+        "os-flavor-access:is_public": public,
+    }))
+}
+
 /// `POST /dashboard/admin/flavors`.
 pub(super) async fn flavor_create(State(d): State<Dash>, p: Posted) -> PageResult {
     let (sess, f) = admin_post(p)?;
-    let mut flavor = json!({
-        "name": f.required("name", "Name")?,
-        "vcpus": number(&f, "vcpus", "vCPUs")?,
-        "ram": number(&f, "ram", "RAM")?,
-        "disk": number(&f, "disk", "Root disk")?,
-        "OS-FLV-EXT-DATA:ephemeral": if f.get("ephemeral").is_empty() { 0 } else { number(&f, "ephemeral", "Ephemeral disk")? },
-        "swap": if f.get("swap").is_empty() { 0 } else { number(&f, "swap", "Swap")? },
-        "os-flavor-access:is_public": checked(&f, "public"),
-    });
+    let mut flavor = flavor_body(&f, checked(&f, "public"))?;
     if !f.get("id").is_empty() {
         flavor["id"] = f.get("id").into();
     }
@@ -804,6 +817,13 @@ struct FlavorParts {
     access: Vec<String>,
 }
 
+impl FlavorParts {
+    /// Whether the flavor is public: `flavor_as_was` always writes the flag.
+    fn is_public(&self) -> bool {
+        self.body["os-flavor-access:is_public"] == Value::Bool(true)
+    }
+}
+
 /// Creates a flavor from `parts` (its id, sizes and visibility), then sets its
 /// extra specs and gives its projects access again.
 async fn flavor_make(d: &Dash, token: &str, parts: &FlavorParts) -> Result<(), PageError> {
@@ -851,6 +871,23 @@ pub(super) async fn flavor_update(
     let (sess, f) = admin_post(p)?;
     let seg = segment(&id)?;
     let t = &sess.token;
+    let old = flavor_stored(&d, t, &seg).await?;
+    let mut body = flavor_body(&f, old.is_public())?;
+    body["id"] = old.body["id"].clone();
+    if let Some(desc) = old.body.get("description") {
+        body["description"] = desc.clone();
+    }
+    let new = FlavorParts {
+        body,
+        specs: old.specs.clone(),
+        access: old.access.clone(),
+    };
+    replace_flavor(&d, t, &seg, new, old).await
+}
+
+/// The flavor as Nova has it now: its body, extra specs and, when it is private,
+/// the projects with access.
+async fn flavor_stored(d: &Dash, t: &str, seg: &str) -> Result<FlavorParts, PageError> {
     let old = d.backend.get(t, format!("{NOVA}/flavors/{seg}")).await?;
     let fl = &old["flavor"];
     let specs = d
@@ -871,39 +908,15 @@ pub(super) async fn flavor_update(
             .map(|a| s(a, "tenant_id").to_owned())
             .collect()
     };
-    let size = |name: &str, label: &str| -> Result<u64, PageError> {
-        if f.get(name).is_empty() {
-            Ok(0)
-        } else {
-            number(&f, name, label)
-        }
-    };
-    let mut body = json!({
-        "id": s(fl, "id"),
-        "name": f.required("name", "Name")?,
-        "vcpus": number(&f, "vcpus", "vCPUs")?,
-        "ram": number(&f, "ram", "RAM")?,
-        "disk": number(&f, "disk", "Root disk")?,
-        "OS-FLV-EXT-DATA:ephemeral": size("ephemeral", "Ephemeral disk")?,
-        "swap": size("swap", "Swap")?,
-        "os-flavor-access:is_public": public,
-    });
-    let mut was = flavor_as_was(fl, public);
+    let mut body = flavor_as_was(fl, public);
     if let Some(desc) = fl.get("description").filter(|v| v.is_string()) {
         body["description"] = desc.clone();
-        was["description"] = desc.clone();
     }
-    let new = FlavorParts {
+    Ok(FlavorParts {
         body,
-        specs: specs.clone(),
-        access: access.clone(),
-    };
-    let old = FlavorParts {
-        body: was,
         specs,
         access,
-    };
-    replace_flavor(&d, t, &seg, new, old).await
+    })
 }
 
 /// The flavor's body as it was, to make it again should Nova refuse an edit.

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
+use axum::handler::Handler;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::{get, put};
+use axum::routing::{MethodRouter, get, put};
 use serde_json::{Value, json};
 
 use super::{list_response, no_content, roles, v3_url};
@@ -31,85 +32,96 @@ pub(super) fn routes() -> Router<Cloud> {
         (TargetType::Project, "projects"),
         (TargetType::Domain, "domains"),
     ] {
-        for (actor, aseg) in [(ActorType::User, "users"), (ActorType::Group, "groups")] {
+        for (actor, aseg) in ACTORS {
             let k = GrantKind {
                 target,
                 actor,
                 inherited: false,
             };
-            r = r
-                .route(
-                    &format!("/v3/{tseg}/{{target_id}}/{aseg}/{{actor_id}}/roles"),
-                    get(move |s: State<Cloud>, c: Ctx, h: HeaderMap, p: GrantPath| {
-                        grant_list(k, s, c, h, p)
-                    }),
-                )
-                .route(
-                    &format!("/v3/{tseg}/{{target_id}}/{aseg}/{{actor_id}}/roles/{{role_id}}"),
-                    grant_methods(k),
-                );
-            let inherited = GrantKind {
-                inherited: true,
-                ..k
-            };
-            r = r
-                .route(
-                    &format!("/v3/OS-INHERIT/{tseg}/{{target_id}}/{aseg}/{{actor_id}}/roles/inherited_to_projects"),
-                    get(move |s: State<Cloud>, c: Ctx, h: HeaderMap, p: GrantPath| grant_list(inherited, s, c, h, p)),
-                )
-                .route(
-                    &format!("/v3/OS-INHERIT/{tseg}/{{target_id}}/{aseg}/{{actor_id}}/roles/{{role_id}}/inherited_to_projects"),
-                    grant_methods(inherited),
-                );
+            r = target_grant_routes(r, k, tseg, aseg);
         }
     }
-    for (actor, aseg) in [(ActorType::User, "users"), (ActorType::Group, "groups")] {
-        let k = GrantKind {
-            target: TargetType::System,
-            actor,
-            inherited: false,
-        };
-        r = r
-            .route(
-                &format!("/v3/system/{aseg}/{{actor_id}}/roles"),
-                get(
-                    move |s: State<Cloud>, c: Ctx, h: HeaderMap, Path(a): Path<String>| {
-                        grant_list(k, s, c, h, Path((SYSTEM_ALL.to_owned(), a)))
-                    },
-                ),
-            )
-            .route(
-                &format!("/v3/system/{aseg}/{{actor_id}}/roles/{{role_id}}"),
-                put(
-                    move |s: State<Cloud>, c: Ctx, Path((a, role)): Path<(String, String)>| {
-                        grant_op(k, s, c, Path((SYSTEM_ALL.to_owned(), a, role)), Op::Put)
-                    },
-                )
-                .head(
-                    move |s: State<Cloud>, c: Ctx, Path((a, role)): Path<(String, String)>| {
-                        grant_op(k, s, c, Path((SYSTEM_ALL.to_owned(), a, role)), Op::Check)
-                    },
-                )
-                .get(
-                    move |s: State<Cloud>, c: Ctx, Path((a, role)): Path<(String, String)>| {
-                        grant_op(k, s, c, Path((SYSTEM_ALL.to_owned(), a, role)), Op::Check)
-                    },
-                )
-                .delete(
-                    move |s: State<Cloud>, c: Ctx, Path((a, role)): Path<(String, String)>| {
-                        grant_op(k, s, c, Path((SYSTEM_ALL.to_owned(), a, role)), Op::Delete)
-                    },
-                ),
-            );
+    for (actor, aseg) in ACTORS {
+        r = system_grant_routes(r, actor, aseg);
     }
     r
 }
 
-fn grant_methods(k: GrantKind) -> axum::routing::MethodRouter<Cloud> {
-    put(move |s: State<Cloud>, c: Ctx, p: RolePath| grant_op(k, s, c, p, Op::Put))
-        .head(move |s: State<Cloud>, c: Ctx, p: RolePath| grant_op(k, s, c, p, Op::Check))
-        .get(move |s: State<Cloud>, c: Ctx, p: RolePath| grant_op(k, s, c, p, Op::Check))
-        .delete(move |s: State<Cloud>, c: Ctx, p: RolePath| grant_op(k, s, c, p, Op::Delete))
+/// Who holds a grant, with the path segment that names them.
+const ACTORS: [(ActorType, &str); 2] = [(ActorType::User, "users"), (ActorType::Group, "groups")];
+
+/// A user's or group's grants on a project or domain (`k`), and its OS-INHERIT
+/// grants there, which reach the projects below.
+fn target_grant_routes(r: Router<Cloud>, k: GrantKind, tseg: &str, aseg: &str) -> Router<Cloud> {
+    let roles = format!("/v3/{tseg}/{{target_id}}/{aseg}/{{actor_id}}/roles");
+    let inherited_roles = format!("/v3/OS-INHERIT/{tseg}/{{target_id}}/{aseg}/{{actor_id}}/roles");
+    let inherited = GrantKind {
+        inherited: true,
+        ..k
+    };
+    r.route(&roles, grant_list_methods(k))
+        .route(&format!("{roles}/{{role_id}}"), grant_methods(k))
+        .route(
+            &format!("{inherited_roles}/inherited_to_projects"),
+            grant_list_methods(inherited),
+        )
+        .route(
+            &format!("{inherited_roles}/{{role_id}}/inherited_to_projects"),
+            grant_methods(inherited),
+        )
+}
+
+/// A user's or group's grants on the system: the paths name no target, since
+/// there is only the one (`SYSTEM_ALL`).
+fn system_grant_routes(r: Router<Cloud>, actor: ActorType, aseg: &str) -> Router<Cloud> {
+    let k = GrantKind {
+        target: TargetType::System,
+        actor,
+        inherited: false,
+    };
+    r.route(
+        &format!("/v3/system/{aseg}/{{actor_id}}/roles"),
+        get(
+            move |s: State<Cloud>, c: Ctx, h: HeaderMap, Path(a): Path<String>| {
+                grant_list(k, s, c, h, Path((SYSTEM_ALL.to_owned(), a)))
+            },
+        ),
+    )
+    .route(
+        &format!("/v3/system/{aseg}/{{actor_id}}/roles/{{role_id}}"),
+        system_grant_methods(k),
+    )
+}
+
+fn grant_list_methods(k: GrantKind) -> MethodRouter<Cloud> {
+    get(move |s: State<Cloud>, c: Ctx, h: HeaderMap, p: GrantPath| grant_list(k, s, c, h, p))
+}
+
+fn grant_methods(k: GrantKind) -> MethodRouter<Cloud> {
+    grant_op_methods(move |op: Op| {
+        move |s: State<Cloud>, c: Ctx, p: RolePath| grant_op(k, s, c, p, op)
+    })
+}
+
+fn system_grant_methods(k: GrantKind) -> MethodRouter<Cloud> {
+    grant_op_methods(move |op: Op| {
+        move |s: State<Cloud>, c: Ctx, Path((a, role)): Path<(String, String)>| {
+            grant_op(k, s, c, Path((SYSTEM_ALL.to_owned(), a, role)), op)
+        }
+    })
+}
+
+/// PUT, HEAD, GET and DELETE on one grant, each answered by the handler `on`
+/// makes for its operation.
+fn grant_op_methods<H, T>(on: impl Fn(Op) -> H) -> MethodRouter<Cloud>
+where
+    H: Handler<T, Cloud>,
+    T: 'static,
+{
+    put(on(Op::Put))
+        .head(on(Op::Check))
+        .get(on(Op::Check))
+        .delete(on(Op::Delete))
 }
 
 type GrantPath = Path<(String, String)>;
@@ -218,30 +230,8 @@ fn assignment_view(h: &HeaderMap, e: &AssignmentEntry, names: Option<&Names>) ->
         if let Some(r) = t.roles.get(&a.role_id) {
             role["name"] = json!(r.name);
         }
-        let actor_domain = match a.actor_type {
-            ActorType::User => t
-                .users
-                .get(&a.actor_id)
-                .map(|u| (u.name.clone(), u.domain_id.clone())),
-            ActorType::Group => t
-                .groups
-                .get(&a.actor_id)
-                .map(|g| (g.name.clone(), g.domain_id.clone())),
-        };
-        if let Some((name, domain_id)) = actor_domain {
-            actor["name"] = json!(name);
-            actor["domain"] = domain_brief(t, &domain_id);
-        }
-        match a.target_type {
-            TargetType::Project => {
-                if let Some(p) = t.projects.get(&a.target_id) {
-                    scope_target["name"] = json!(p.name);
-                    scope_target["domain"] = domain_brief(t, &p.domain_id);
-                }
-            }
-            TargetType::Domain => scope_target = domain_brief(t, &a.target_id),
-            TargetType::System => {}
-        }
+        name_actor(&mut actor, a, t);
+        name_scope_target(&mut scope_target, a, t);
     }
     let mut scope = match a.target_type {
         TargetType::Project => json!({"project": scope_target}),
@@ -251,6 +241,47 @@ fn assignment_view(h: &HeaderMap, e: &AssignmentEntry, names: Option<&Names>) ->
     if a.inherited {
         scope["OS-INHERIT:inherited_to"] = json!("projects");
     }
+    let (actor_key, links) = assignment_links(h, e);
+    json!({"role": role, actor_key: actor, "scope": scope, "links": links})
+}
+
+/// `include_names`: the user's or group's name and its domain.
+fn name_actor(actor: &mut Value, a: &Assignment, t: &Names) {
+    let actor_domain = match a.actor_type {
+        ActorType::User => t
+            .users
+            .get(&a.actor_id)
+            .map(|u| (u.name.clone(), u.domain_id.clone())),
+        ActorType::Group => t
+            .groups
+            .get(&a.actor_id)
+            .map(|g| (g.name.clone(), g.domain_id.clone())),
+    };
+    if let Some((name, domain_id)) = actor_domain {
+        actor["name"] = json!(name);
+        actor["domain"] = domain_brief(t, &domain_id);
+    }
+}
+
+/// `include_names`: the project's name and domain, or the domain's name.
+fn name_scope_target(scope_target: &mut Value, a: &Assignment, t: &Names) {
+    match a.target_type {
+        TargetType::Project => {
+            if let Some(p) = t.projects.get(&a.target_id) {
+                scope_target["name"] = json!(p.name);
+                scope_target["domain"] = domain_brief(t, &p.domain_id);
+            }
+        }
+        TargetType::Domain => *scope_target = domain_brief(t, &a.target_id),
+        TargetType::System => {}
+    }
+}
+
+/// The assignment's links, and the key its actor is shown under: a grant that
+/// reaches a user through a group (`effective`) is shown as the user's, linking
+/// the group's grant and the membership, and an implied role links its prior role.
+fn assignment_links(h: &HeaderMap, e: &AssignmentEntry) -> (&'static str, Value) {
+    let a = &e.assignment;
     let base = v3_url(h);
     let target_seg = match a.target_type {
         TargetType::Project => format!("projects/{}", a.target_id),
@@ -269,5 +300,5 @@ fn assignment_view(h: &HeaderMap, e: &AssignmentEntry, names: Option<&Names>) ->
     if let Some(p) = &e.prior_role {
         links["prior_role"] = json!(format!("{base}/roles/{p}"));
     }
-    json!({"role": role, actor_key: actor, "scope": scope, "links": links})
+    (actor_key, links)
 }

@@ -191,7 +191,6 @@ async fn token_view(
     ctx: &RequestContext,
     with_catalog: bool,
 ) -> ApiResult<Value> {
-    let domain_ref = |id: &str, name: &str| json!({"id": id, "name": name});
     let mut token = json!({
         "methods": ctx.methods,
         "user": {
@@ -204,6 +203,30 @@ async fn token_view(
         "expires_at": fmt_time(ctx.expires_at),
         "issued_at": fmt_time(ctx.issued_at),
     });
+    token_scope(&mut token, ctx);
+    token_delegation(&mut token, ctx);
+    if ctx.methods.iter().any(|m| m == "oauth1")
+        && let Some((access_token_id, consumer_id)) =
+            cloud.identity.oauth1_of_token(token_id).await?
+    {
+        token["OS-OAUTH1"] =
+            json!({"access_token_id": access_token_id, "consumer_id": consumer_id});
+    }
+    if with_catalog && ctx.scope != Scope::Unscoped {
+        let catalog = cloud.identity.catalog().await?;
+        let filter = cloud.identity.catalog_filter(ctx.project_id()).await?;
+        token["catalog"] = json!(catalog_view(&catalog, ctx.project_id(), filter.as_ref()));
+    }
+    Ok(json!({"token": token}))
+}
+
+/// A domain as a token names it: the user's, the project's or the scope's own.
+fn domain_ref(id: &str, name: &str) -> Value {
+    json!({"id": id, "name": name})
+}
+
+/// The token's scope (project, domain or system) and, when it has one, its roles.
+fn token_scope(token: &mut Value, ctx: &RequestContext) {
     match &ctx.scope {
         Scope::Unscoped => {}
         Scope::Project { project, domain } => {
@@ -221,6 +244,10 @@ async fn token_view(
                 .collect::<Vec<_>>()
         );
     }
+}
+
+/// The application credential or trust the token was issued through, if any.
+fn token_delegation(token: &mut Value, ctx: &RequestContext) {
     if let Some(ac) = &ctx.application_credential {
         token["application_credential"] =
             json!({"id": ac.id, "name": ac.name, "restricted": !ac.unrestricted});
@@ -232,19 +259,6 @@ async fn token_view(
             "trustee_user": {"id": t.trustee_user_id},
         });
     }
-    if ctx.methods.iter().any(|m| m == "oauth1")
-        && let Some((access_token_id, consumer_id)) =
-            cloud.identity.oauth1_of_token(token_id).await?
-    {
-        token["OS-OAUTH1"] =
-            json!({"access_token_id": access_token_id, "consumer_id": consumer_id});
-    }
-    if with_catalog && ctx.scope != Scope::Unscoped {
-        let catalog = cloud.identity.catalog().await?;
-        let filter = cloud.identity.catalog_filter(ctx.project_id()).await?;
-        token["catalog"] = json!(catalog_view(&catalog, ctx.project_id(), filter.as_ref()));
-    }
-    Ok(json!({"token": token}))
 }
 
 /// Catalog entries with `$(project_id)s` filled in; endpoints that need a project

@@ -21,6 +21,18 @@ use crate::identity::extensions::{Association, DomainConfigChange, EndpointGroup
 use crate::identity::store_ext::{AccessRule, EndpointGroup};
 
 pub(super) fn routes() -> Router<Cloud> {
+    domain_config_routes()
+        .merge(endpoint_filter_routes())
+        .route("/v3/users/{user_id}/access_rules", get(access_rule_list))
+        .route(
+            "/v3/users/{user_id}/access_rules/{access_rule_id}",
+            get(access_rule_show).delete(access_rule_delete),
+        )
+}
+
+/// Domain configuration: the defaults, and a domain's whole config, one group of
+/// it or one option.
+fn domain_config_routes() -> Router<Cloud> {
     Router::new()
         .route("/v3/domains/config/default", get(config_default))
         .route(
@@ -50,6 +62,12 @@ pub(super) fn routes() -> Router<Cloud> {
                 .patch(config_option_update)
                 .delete(config_option_delete),
         )
+}
+
+/// OS-EP-FILTER: endpoint groups, and the endpoints and groups a project is
+/// associated with.
+fn endpoint_filter_routes() -> Router<Cloud> {
+    Router::new()
         .route(
             "/v3/OS-EP-FILTER/endpoint_groups",
             get(group_list).post(group_create),
@@ -87,11 +105,6 @@ pub(super) fn routes() -> Router<Cloud> {
         .route(
             "/v3/OS-EP-FILTER/endpoints/{endpoint_id}/projects",
             get(endpoint_projects),
-        )
-        .route("/v3/users/{user_id}/access_rules", get(access_rule_list))
-        .route(
-            "/v3/users/{user_id}/access_rules/{access_rule_id}",
-            get(access_rule_show).delete(access_rule_delete),
         )
 }
 

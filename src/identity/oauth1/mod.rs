@@ -94,6 +94,37 @@ fn delegated(ctx: &RequestContext) -> bool {
         || ctx.methods.iter().any(|m| m == "oauth1")
 }
 
+/// The consumer exchanging `token`: the token must be unexpired and the consumer
+/// exist and be the one the token was issued to.
+fn exchanging_consumer(token: &RequestToken, consumer: Option<Consumer>) -> ApiResult<Consumer> {
+    if expired(token.expires_at) {
+        return Err(unauthorized("Request token is expired"));
+    }
+    let consumer = consumer.ok_or_else(|| unauthorized("Provided consumer does not exist."))?;
+    if token.consumer_id != consumer.id {
+        return Err(unauthorized(
+            "Provided consumer key does not match stored consumer key.",
+        ));
+    }
+    Ok(consumer)
+}
+
+/// The user who authorized `token`, once `verifier` matches the one it was given;
+/// a token nobody authorized has no verifier yet, and Keystone says so.
+fn verified_user(token: &RequestToken, verifier: &str) -> ApiResult<String> {
+    if token.verifier.as_deref() != Some(verifier) {
+        return Err(unauthorized(if token.authorizing_user_id.is_none() {
+            "Request Token does not have an authorizing user id."
+        } else {
+            "Provided verifier does not match stored verifier"
+        }));
+    }
+    token
+        .authorizing_user_id
+        .clone()
+        .ok_or_else(|| unauthorized("Request Token does not have an authorizing user id."))
+}
+
 impl Identity {
     fn seal_secret(&self, clear: &str) -> ApiResult<String> {
         Ok(self.credential_keys()?.seal(clear))
@@ -320,45 +351,12 @@ impl Identity {
         let consumer_id = required(&req, "oauth_consumer_key")?;
         let request_token_id = required(&req, "oauth_token")?;
         let verifier = required(&req, "oauth_verifier")?;
-        let rid = request_token_id.clone();
-        let cid = consumer_id.clone();
         let (token, consumer) = self
-            .read(move |c| {
-                let t = found(so::request_token_get(c, &rid)?, "request token", &rid)?;
-                let consumer = so::consumer_get(c, &cid)?;
-                Ok((t, consumer))
-            })
+            .request_token_and_consumer(request_token_id.clone(), consumer_id)
             .await?;
-        if expired(token.expires_at) {
-            return Err(unauthorized("Request token is expired"));
-        }
-        let consumer = consumer.ok_or_else(|| unauthorized("Provided consumer does not exist."))?;
-        if token.consumer_id != consumer.id {
-            return Err(unauthorized(
-                "Provided consumer key does not match stored consumer key.",
-            ));
-        }
-        let consumer_secret = self.unseal_secret(&consumer.sealed_secret, "a consumer")?;
-        let token_secret = self.unseal_secret(&token.sealed_secret, "a request token")?;
-        signature::verify(
-            &req,
-            &consumer_secret,
-            &token_secret,
-            Utc::now().timestamp(),
-        )
-        .map_err(refused)?;
-        if token.verifier.as_deref() != Some(verifier.as_str()) {
-            return Err(unauthorized(if token.authorizing_user_id.is_none() {
-                "Request Token does not have an authorizing user id."
-            } else {
-                "Provided verifier does not match stored verifier"
-            }));
-        }
-        let Some(user_id) = token.authorizing_user_id.clone() else {
-            return Err(unauthorized(
-                "Request Token does not have an authorizing user id.",
-            ));
-        };
+        let consumer = exchanging_consumer(&token, consumer)?;
+        self.verify_signature(&req, &consumer, &token.sealed_secret, "a request token")?;
+        let user_id = verified_user(&token, &verifier)?;
         let secret = random_text(32);
         let access = AccessToken {
             id: new_id(),
@@ -369,20 +367,63 @@ impl Identity {
             role_ids: token.role_ids.clone(),
             expires_at: Some(Utc::now() + ACCESS_TOKEN_DURATION),
         };
-        let row = access.clone();
-        self.write(move |c| {
-            // Spent once: a second exchange of the same request token finds nothing.
-            if !so::request_token_delete(c, &request_token_id)? {
-                return Err(ApiError::not_found("request token", request_token_id));
-            }
-            so::access_token_insert(c, &row)
-        })
-        .await?;
+        self.request_token_spend(request_token_id, access.clone())
+            .await?;
         Ok(IssuedPair {
             key: access.id,
             secret,
             expires_at: access.expires_at,
         })
+    }
+
+    /// The request token being exchanged (404 when there is none) and the consumer
+    /// the request names, if it exists: judged by `exchanging_consumer`.
+    async fn request_token_and_consumer(
+        &self,
+        request_token_id: String,
+        consumer_id: String,
+    ) -> ApiResult<(RequestToken, Option<Consumer>)> {
+        self.read(move |c| {
+            let t = found(
+                so::request_token_get(c, &request_token_id)?,
+                "request token",
+                &request_token_id,
+            )?;
+            let consumer = so::consumer_get(c, &consumer_id)?;
+            Ok((t, consumer))
+        })
+        .await
+    }
+
+    /// Checks the request's signature with the consumer's secret and the secret of
+    /// the token it is signed with (`what` names that token in a decryption error).
+    fn verify_signature(
+        &self,
+        req: &SignedRequest,
+        consumer: &Consumer,
+        token_sealed_secret: &str,
+        what: &str,
+    ) -> ApiResult<()> {
+        let consumer_secret = self.unseal_secret(&consumer.sealed_secret, "a consumer")?;
+        let token_secret = self.unseal_secret(token_sealed_secret, what)?;
+        signature::verify(req, &consumer_secret, &token_secret, Utc::now().timestamp())
+            .map_err(refused)
+    }
+
+    /// Stores the access token in place of the request token it was exchanged for.
+    async fn request_token_spend(
+        &self,
+        request_token_id: String,
+        access: AccessToken,
+    ) -> ApiResult<()> {
+        self.write(move |c| {
+            // Spent once: a second exchange of the same request token finds nothing.
+            if !so::request_token_delete(c, &request_token_id)? {
+                return Err(ApiError::not_found("request token", request_token_id));
+            }
+            so::access_token_insert(c, &access)
+        })
+        .await
     }
 
     /// The `oauth1` authentication method: a request signed with the consumer's and
@@ -407,10 +448,7 @@ impl Identity {
             .ok_or_else(|| {
                 unauthorized("Provided consumer key does not match stored consumer key.")
             })?;
-        let consumer_secret = self.unseal_secret(&consumer.sealed_secret, "a consumer")?;
-        let token_secret = self.unseal_secret(&access.sealed_secret, "an access token")?;
-        signature::verify(req, &consumer_secret, &token_secret, Utc::now().timestamp())
-            .map_err(refused)?;
+        self.verify_signature(req, &consumer, &access.sealed_secret, "an access token")?;
         Ok(access)
     }
 

@@ -22,6 +22,14 @@ use crate::orchestration::software::SignalInput;
 use crate::orchestration::stacks::{MarkUnhealthy, StackCreate, given_parameters, template_of};
 
 pub(super) fn routes() -> Router<Cloud> {
+    stack_routes()
+        .merge(stack_part_routes())
+        .merge(template_routes())
+        .route("/build_info", get(build_info))
+}
+
+/// Stacks and their actions, by name alone or by name and id.
+fn stack_routes() -> Router<Cloud> {
     Router::new()
         .route("/stacks", get(stack_list).post(stack_create))
         .route("/stacks/preview", post(stack_preview))
@@ -46,6 +54,11 @@ pub(super) fn routes() -> Router<Cloud> {
             "/stacks/{stack_name}/{stack_id}/actions",
             post(stack_action),
         )
+}
+
+/// A stack's resources, events, outputs and template.
+fn stack_part_routes() -> Router<Cloud> {
+    Router::new()
         .route("/stacks/{stack_name}/resources", get(resource_list))
         .route(
             "/stacks/{stack_name}/{stack_id}/resources",
@@ -76,6 +89,12 @@ pub(super) fn routes() -> Router<Cloud> {
             "/stacks/{stack_name}/{stack_id}/template",
             get(template_show),
         )
+}
+
+/// Templates apart from any stack: validation, resource types and template
+/// versions with their functions.
+fn template_routes() -> Router<Cloud> {
+    Router::new()
         .route("/validate", post(template_validate))
         .route("/resource_types", get(resource_type_list))
         .route("/resource_types/{type_name}", get(resource_type_show))
@@ -88,7 +107,6 @@ pub(super) fn routes() -> Router<Cloud> {
             "/template_versions/{template_version}/functions",
             get(template_function_list),
         )
-        .route("/build_info", get(build_info))
 }
 
 type Params = Path<HashMap<String, String>>;
