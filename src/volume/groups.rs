@@ -16,26 +16,11 @@ use super::model::{
     GROUP_SNAPSHOT_STATUSES, GROUP_STATUSES, Group, GroupSnapshot, GroupType, ZONE,
 };
 use super::snapshots::{SnapshotCreate, snapshot_delete_tx, snapshot_new_tx};
-use super::types::PublicFilter;
+use super::type_kinds::visible_type_tx;
 use super::volumes::{VolumeCreate, volume_delete_tx, volume_new_tx};
 use super::{VolumeService, caller_project, may_change, quotas, sees, sql, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
-
-/// A new group type.
-pub(crate) struct GroupTypeCreate {
-    pub name: String,
-    pub description: Option<String>,
-    pub is_public: bool,
-    pub group_specs: BTreeMap<String, String>,
-}
-
-/// Changes to a group type; None leaves a field as it is.
-pub(crate) struct GroupTypeUpdate {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub is_public: Option<bool>,
-}
 
 /// A new empty group.
 pub(crate) struct GroupCreate {
@@ -74,31 +59,12 @@ enum Settle {
     SnapshotDelete(String),
 }
 
-pub(super) fn group_type_not_found(id: &str) -> ApiError {
-    ApiError::Missing(format!("Group type with id {id} could not be found."))
-}
-
-/// The group type `id` names; 404 when there is none.
-fn group_type_tx(c: &Connection, id: &str) -> ApiResult<GroupType> {
-    gstore::type_find(c, id)
-        .map_err(sql)?
-        .ok_or_else(|| group_type_not_found(id))
-}
-
 pub(super) fn group_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("Group {id} could not be found."))
 }
 
 pub(super) fn group_snapshot_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("GroupSnapshot {id} could not be found."))
-}
-
-/// The group type a caller may see (public ones; every one for admins).
-fn visible_type_tx(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<GroupType> {
-    match gstore::type_find(c, id).map_err(sql)? {
-        Some(t) if t.is_public || ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT) => Ok(t),
-        _ => Err(group_type_not_found(id)),
-    }
 }
 
 fn visible_group_tx(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<Group> {
@@ -139,27 +105,7 @@ pub(super) fn check_volume_joins_tx(
     Ok(())
 }
 
-fn check_name(name: &str) -> ApiResult<()> {
-    if name.trim().is_empty() || name.chars().count() > 255 {
-        return Err(ApiError::bad_request(
-            "Group type name can not be empty and must be at most 255 characters.",
-        ));
-    }
-    Ok(())
-}
-
-fn check_specs(specs: &BTreeMap<String, String>) -> ApiResult<()> {
-    for (k, v) in specs {
-        if k.is_empty() || k.chars().count() > 255 || v.chars().count() > 255 {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input for field/attribute group_specs. Value: {k}. The key and value of a group spec must be 1 to 255 characters."
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn check_text(field: &str, v: &Option<String>) -> ApiResult<()> {
+pub(super) fn check_text(field: &str, v: &Option<String>) -> ApiResult<()> {
     if v.as_ref().is_some_and(|s| s.chars().count() > 255) {
         return Err(ApiError::bad_request(format!(
             "Invalid input for field/attribute {field}. It must be at most 255 characters."
@@ -375,171 +321,6 @@ impl VolumeService {
         Ok(n)
     }
 
-    // ---- group types ------------------------------------------------------------
-
-    pub(crate) async fn group_type_list(
-        &self,
-        ctx: &RequestContext,
-        filter: PublicFilter,
-    ) -> ApiResult<Vec<GroupType>> {
-        let admin = ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT);
-        self.read(move |c| {
-            let mut types = gstore::type_list(c).map_err(sql)?;
-            types.retain(|t| match (admin, filter) {
-                (true, PublicFilter::All) => true,
-                (true, PublicFilter::Private) => !t.is_public,
-                _ => t.is_public,
-            });
-            Ok(types)
-        })
-        .await
-    }
-
-    pub(crate) async fn group_type_get(
-        &self,
-        ctx: &RequestContext,
-        id: String,
-    ) -> ApiResult<GroupType> {
-        let ctx = ctx.clone();
-        self.read(move |c| visible_type_tx(c, &ctx, &id)).await
-    }
-
-    pub(crate) async fn group_type_create(
-        &self,
-        ctx: &RequestContext,
-        req: GroupTypeCreate,
-    ) -> ApiResult<GroupType> {
-        ctx.require_admin()?;
-        check_name(&req.name)?;
-        check_text("description", &req.description)?;
-        check_specs(&req.group_specs)?;
-        let t = GroupType {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: req.name.trim().to_owned(),
-            description: req.description,
-            is_public: req.is_public,
-            group_specs: req.group_specs,
-            created_at: store::now(),
-        };
-        self.write(move |c| {
-            if gstore::type_find(c, &t.name).map_err(sql)?.is_some() {
-                return Err(ApiError::Conflict(format!(
-                    "Group Type {} already exists.",
-                    t.name
-                )));
-            }
-            gstore::type_insert(c, &t).map_err(sql)?;
-            Ok(t)
-        })
-        .await
-    }
-
-    pub(crate) async fn group_type_update(
-        &self,
-        ctx: &RequestContext,
-        id: String,
-        req: GroupTypeUpdate,
-    ) -> ApiResult<GroupType> {
-        ctx.require_admin()?;
-        if let Some(n) = &req.name {
-            check_name(n)?;
-        }
-        check_text("description", &req.description)?;
-        if req.name.is_none() && req.description.is_none() && req.is_public.is_none() {
-            return Err(ApiError::bad_request(
-                "Specify group type name, description or a combination thereof.",
-            ));
-        }
-        self.write(move |c| {
-            let mut t = group_type_tx(c, &id)?;
-            if let Some(n) = req.name {
-                let n = n.trim().to_owned();
-                if n != t.name && gstore::type_find(c, &n).map_err(sql)?.is_some() {
-                    return Err(ApiError::Conflict(format!(
-                        "Group Type {n} already exists."
-                    )));
-                }
-                t.name = n;
-            }
-            if let Some(d) = req.description {
-                t.description = Some(d);
-            }
-            if let Some(p) = req.is_public {
-                t.is_public = p;
-            }
-            gstore::type_update(c, &t, &store::now()).map_err(sql)?;
-            Ok(t)
-        })
-        .await
-    }
-
-    pub(crate) async fn group_type_delete(
-        &self,
-        ctx: &RequestContext,
-        id: String,
-    ) -> ApiResult<()> {
-        ctx.require_admin()?;
-        self.write(move |c| {
-            let t = group_type_tx(c, &id)?;
-            if gstore::type_in_use(c, &t.id).map_err(sql)? {
-                return Err(ApiError::bad_request(format!(
-                    "Group Type {} deletion is not allowed with groups present with the type.",
-                    t.id
-                )));
-            }
-            gstore::type_delete(c, &t.id).map_err(sql)
-        })
-        .await
-    }
-
-    /// Adds or replaces group specs (admin).
-    pub(crate) async fn group_specs_set(
-        &self,
-        ctx: &RequestContext,
-        id: String,
-        specs: BTreeMap<String, String>,
-    ) -> ApiResult<BTreeMap<String, String>> {
-        ctx.require_admin()?;
-        check_specs(&specs)?;
-        self.write(move |c| {
-            let t = group_type_tx(c, &id)?;
-            gstore::specs_set(c, &t.id, &specs).map_err(sql)?;
-            Ok(specs)
-        })
-        .await
-    }
-
-    /// The group specs of a type (admin, as Cinder's `group:access_group_types_specs`).
-    pub(crate) async fn group_specs_get(
-        &self,
-        ctx: &RequestContext,
-        id: String,
-    ) -> ApiResult<BTreeMap<String, String>> {
-        ctx.require_admin()?;
-        self.read(move |c| Ok(group_type_tx(c, &id)?.group_specs))
-            .await
-    }
-
-    pub(crate) async fn group_spec_delete(
-        &self,
-        ctx: &RequestContext,
-        id: String,
-        key: String,
-    ) -> ApiResult<()> {
-        ctx.require_admin()?;
-        self.write(move |c| {
-            let t = group_type_tx(c, &id)?;
-            if !gstore::spec_delete(c, &t.id, &key).map_err(sql)? {
-                return Err(ApiError::Missing(format!(
-                    "Group Type {} has no specs with key {key}.",
-                    t.id
-                )));
-            }
-            Ok(())
-        })
-        .await
-    }
-
     // ---- groups -------------------------------------------------------------------
 
     pub(crate) async fn group_create(
@@ -560,7 +341,7 @@ impl VolumeService {
         let ctx2 = ctx.clone();
         let user = ctx.user.id.clone();
         self.write(move |c| {
-            let gt = visible_type_tx(c, &ctx2, &req.group_type)?;
+            let gt = visible_type_tx::<GroupType>(c, &ctx2, &req.group_type)?;
             let mut types = Vec::new();
             for t in &req.volume_types {
                 let t = super::types::type_for_volume_tx(c, &ctx2, Some(t))?;

@@ -9,16 +9,15 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
+use super::types::{one_spec, public_filter, required_name, specs_body};
 use super::{Mv, envelope, json_bool, opt_string, parse_bool, query, string_map};
 use crate::cloud::Cloud;
 use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
-use crate::volume::groups::{
-    GroupCreate, GroupSource, GroupTypeCreate, GroupTypeUpdate, GroupUpdate,
-};
+use crate::volume::groups::{GroupCreate, GroupSource, GroupUpdate};
 use crate::volume::model::{Group, GroupSnapshot, GroupType};
-use crate::volume::types::PublicFilter;
+use crate::volume::type_kinds::{TypeCreate, TypeUpdate, spec_not_found};
 
 pub(super) fn routes() -> Router<Cloud> {
     Router::new()
@@ -173,18 +172,10 @@ async fn group_type_list(
 ) -> ApiResult<axum::Json<Value>> {
     since(mv, 11)?;
     let q = query(raw)?;
-    let filter = match q.get("is_public").map(|s| s.to_ascii_lowercase()) {
-        None => PublicFilter::Public,
-        Some(s) if s == "none" => PublicFilter::All,
-        Some(s) => {
-            if parse_bool("is_public", &s)? {
-                PublicFilter::Public
-            } else {
-                PublicFilter::Private
-            }
-        }
-    };
-    let mut types = cloud.volume.group_type_list(&ctx, filter).await?;
+    let mut types = cloud
+        .volume
+        .type_list::<GroupType>(&ctx, public_filter(&q)?)
+        .await?;
     sort_group_types(&mut types, &q)?;
     let admin = ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT);
     Ok(axum::Json(json!({
@@ -207,7 +198,7 @@ async fn group_type_show(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     since(mv, 11)?;
-    let t = cloud.volume.group_type_get(&ctx, id).await?;
+    let t = cloud.volume.type_get::<GroupType>(&ctx, id).await?;
     Ok(axum::Json(
         json!({"group_type": group_type_view(&t, ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT))}),
     ))
@@ -228,18 +219,13 @@ async fn group_type_create(
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     since(mv, 11)?;
     let t = envelope(&body, "group_type")?;
-    let name = opt_string("name", t.get("name"))?.ok_or_else(|| {
-        ApiError::bad_request(
-            "Invalid input for field/attribute name. 'name' is a required property",
-        )
-    })?;
-    let req = GroupTypeCreate {
-        name,
+    let req = TypeCreate {
+        name: required_name(t)?,
         description: opt_string("description", t.get("description"))?,
         is_public: public_flag(t)?.unwrap_or(true),
-        group_specs: string_map("group_specs", t.get("group_specs"))?,
+        specs: string_map("group_specs", t.get("group_specs"))?,
     };
-    let t = cloud.volume.group_type_create(&ctx, req).await?;
+    let t = cloud.volume.type_create::<GroupType>(&ctx, req).await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({"group_type": group_type_view(&t, true)})),
@@ -255,12 +241,12 @@ async fn group_type_update(
 ) -> ApiResult<axum::Json<Value>> {
     since(mv, 11)?;
     let t = envelope(&body, "group_type")?;
-    let req = GroupTypeUpdate {
+    let req = TypeUpdate {
         name: opt_string("name", t.get("name"))?,
         description: opt_string("description", t.get("description"))?,
         is_public: public_flag(t)?,
     };
-    let t = cloud.volume.group_type_update(&ctx, id, req).await?;
+    let t = cloud.volume.type_update::<GroupType>(&ctx, id, req).await?;
     Ok(axum::Json(json!({"group_type": group_type_view(&t, true)})))
 }
 
@@ -271,7 +257,7 @@ async fn group_type_delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     since(mv, 11)?;
-    cloud.volume.group_type_delete(&ctx, id).await?;
+    cloud.volume.type_delete::<GroupType>(&ctx, id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -294,9 +280,11 @@ async fn group_specs_create(
     Json(body): Json<Value>,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     since(mv, 11)?;
-    envelope(&body, "group_specs")?;
-    let specs = string_map("group_specs", body.get("group_specs"))?;
-    let out = cloud.volume.group_specs_set(&ctx, id, specs).await?;
+    let specs = specs_body("group_specs", &body)?;
+    let out = cloud
+        .volume
+        .type_specs_set::<GroupType>(&ctx, id, specs)
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({"group_specs": out})),
@@ -311,9 +299,9 @@ async fn group_spec_show(
 ) -> ApiResult<axum::Json<Value>> {
     since(mv, 11)?;
     let specs = cloud.volume.group_specs_get(&ctx, id.clone()).await?;
-    let v = specs.get(&key).ok_or_else(|| {
-        ApiError::Missing(format!("Group Type {id} has no specs with key {key}."))
-    })?;
+    let v = specs
+        .get(&key)
+        .ok_or_else(|| spec_not_found::<GroupType>(&id, &key))?;
     Ok(axum::Json(json!({key: v})))
 }
 
@@ -325,16 +313,11 @@ async fn group_spec_update(
     Json(body): Json<Value>,
 ) -> ApiResult<axum::Json<Value>> {
     since(mv, 11)?;
-    let specs = string_map("group_specs", Some(&body))?;
-    if specs.len() > 1 {
-        return Err(ApiError::bad_request(
-            "Request body contains too many items.",
-        ));
-    }
-    if !specs.contains_key(&key) {
-        return Err(ApiError::bad_request("Request body and URI mismatch"));
-    }
-    let out = cloud.volume.group_specs_set(&ctx, id, specs).await?;
+    let specs = one_spec("group_specs", &body, &key)?;
+    let out = cloud
+        .volume
+        .type_specs_set::<GroupType>(&ctx, id, specs)
+        .await?;
     Ok(axum::Json(json!(out)))
 }
 
@@ -345,7 +328,10 @@ async fn group_spec_delete(
     Path((id, key)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     since(mv, 11)?;
-    cloud.volume.group_spec_delete(&ctx, id, key).await?;
+    cloud
+        .volume
+        .type_spec_delete::<GroupType>(&ctx, id, key)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
