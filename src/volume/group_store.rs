@@ -228,6 +228,20 @@ pub(super) fn group_update(c: &Connection, g: &Group, now: &str) -> rusqlite::Re
     Ok(())
 }
 
+/// A group's status alone (settling, status resets).
+pub(super) fn group_set_status(
+    c: &Connection,
+    id: &str,
+    status: &str,
+    now: &str,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE volume_groups SET status = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, status, now],
+    )?;
+    Ok(())
+}
+
 pub(super) fn group_delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM volume_groups WHERE id = ?1", [id])?;
     Ok(())

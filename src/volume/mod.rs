@@ -14,6 +14,7 @@ mod backup_chunks;
 pub(crate) mod backups;
 mod exports;
 pub(crate) mod facade;
+mod group_settle;
 mod group_store;
 mod group_types;
 mod groups;

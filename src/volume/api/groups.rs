@@ -12,9 +12,10 @@ use serde_json::{Map, Value, json};
 use super::types::{one_spec, public_filter, required_name, specs_body};
 use super::{Mv, envelope, json_bool, opt_string, parse_bool, query, string_map};
 use crate::cloud::Cloud;
-use crate::http::context::Ctx;
+use crate::http::context::{Ctx, RequestContext};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
+use crate::volume::group_settle::GroupKind;
 use crate::volume::groups::{GroupCreate, GroupSource, GroupUpdate};
 use crate::volume::model::{Group, GroupSnapshot, GroupType};
 use crate::volume::type_kinds::{TypeCreate, TypeUpdate, spec_not_found};
@@ -438,12 +439,14 @@ async fn group_list(
     mv: Mv,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<axum::Json<Value>> {
-    since(mv, 13)?;
-    let q = query(raw)?;
-    let groups = cloud.volume.group_list(&ctx, all_tenants(&q)?).await?;
-    Ok(axum::Json(json!({
-        "groups": groups.iter().map(|(g, _)| json!({"id": g.id, "name": g.name})).collect::<Vec<_>>()
-    })))
+    groups_shown(
+        &cloud,
+        &ctx,
+        mv,
+        raw,
+        |g, _| json!({"id": g.id, "name": g.name}),
+    )
+    .await
 }
 
 async fn group_list_detail(
@@ -452,11 +455,22 @@ async fn group_list_detail(
     mv: Mv,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<axum::Json<Value>> {
+    groups_shown(&cloud, &ctx, mv, raw, |g, vols| group_view(g, vols, mv)).await
+}
+
+/// The groups a list or detail list shows (3.13+), each as `view` renders it.
+async fn groups_shown(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    mv: Mv,
+    raw: Option<String>,
+    view: impl Fn(&Group, &[String]) -> Value,
+) -> ApiResult<axum::Json<Value>> {
     since(mv, 13)?;
     let q = query(raw)?;
-    let groups = cloud.volume.group_list(&ctx, all_tenants(&q)?).await?;
+    let groups = cloud.volume.group_list(ctx, all_tenants(&q)?).await?;
     Ok(axum::Json(json!({
-        "groups": groups.iter().map(|(g, vols)| group_view(g, vols, mv)).collect::<Vec<_>>()
+        "groups": groups.iter().map(|(g, vols)| view(g, vols)).collect::<Vec<_>>()
     })))
 }
 
@@ -519,7 +533,10 @@ async fn group_action(
     if body.get("reset_status").is_some() {
         since(mv, 20)?;
         let status = reset_status(&body)?;
-        cloud.volume.group_reset_status(&ctx, id, status).await?;
+        cloud
+            .volume
+            .group_record_reset_status(&ctx, GroupKind::Group, id, status)
+            .await?;
         return Ok(StatusCode::ACCEPTED);
     }
     Err(ApiError::bad_request(
@@ -562,15 +579,14 @@ async fn group_snapshot_list(
     mv: Mv,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<axum::Json<Value>> {
-    since(mv, 14)?;
-    let q = query(raw)?;
-    let list = cloud
-        .volume
-        .group_snapshot_list(&ctx, all_tenants(&q)?)
-        .await?;
-    Ok(axum::Json(json!({
-        "group_snapshots": list.iter().map(|s| json!({"id": s.id, "name": s.name})).collect::<Vec<_>>()
-    })))
+    group_snapshots_shown(
+        &cloud,
+        &ctx,
+        mv,
+        raw,
+        |s| json!({"id": s.id, "name": s.name}),
+    )
+    .await
 }
 
 async fn group_snapshot_list_detail(
@@ -579,14 +595,26 @@ async fn group_snapshot_list_detail(
     mv: Mv,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<axum::Json<Value>> {
+    group_snapshots_shown(&cloud, &ctx, mv, raw, group_snapshot_view).await
+}
+
+/// The group snapshots a list or detail list shows (3.14+), each as `view`
+/// renders it.
+async fn group_snapshots_shown(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    mv: Mv,
+    raw: Option<String>,
+    view: impl Fn(&GroupSnapshot) -> Value,
+) -> ApiResult<axum::Json<Value>> {
     since(mv, 14)?;
     let q = query(raw)?;
     let list = cloud
         .volume
-        .group_snapshot_list(&ctx, all_tenants(&q)?)
+        .group_snapshot_list(ctx, all_tenants(&q)?)
         .await?;
     Ok(axum::Json(json!({
-        "group_snapshots": list.iter().map(group_snapshot_view).collect::<Vec<_>>()
+        "group_snapshots": list.iter().map(view).collect::<Vec<_>>()
     })))
 }
 
@@ -631,7 +659,7 @@ async fn group_snapshot_action(
     let status = reset_status(&body)?;
     cloud
         .volume
-        .group_snapshot_reset_status(&ctx, id, status)
+        .group_record_reset_status(&ctx, GroupKind::GroupSnapshot, id, status)
         .await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -666,28 +694,26 @@ mod tests {
         }
     }
 
+    /// The names in the order a `sort` query puts them.
+    fn sorted(types: &mut [GroupType], sort: &str) -> ApiResult<Vec<String>> {
+        let q = [("sort".to_string(), sort.to_string())]
+            .into_iter()
+            .collect();
+        sort_group_types(types, &q)?;
+        Ok(types.iter().map(|t| t.name.clone()).collect())
+    }
+
     #[test]
     fn group_types_sort_by_the_keys_given() {
         let mut types = vec![gt("b", "1"), gt("a", "2"), gt("c", "0")];
-        let q = [("sort".to_string(), "name:asc".to_string())]
-            .into_iter()
-            .collect();
-        sort_group_types(&mut types, &q).expect("sorted");
         assert_eq!(
-            types.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            sorted(&mut types, "name:asc").expect("sorted"),
             ["a", "b", "c"]
         );
-        let q = [("sort".to_string(), "name:desc".to_string())]
-            .into_iter()
-            .collect();
-        sort_group_types(&mut types, &q).expect("sorted");
         assert_eq!(
-            types.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            sorted(&mut types, "name:desc").expect("sorted"),
             ["c", "b", "a"]
         );
-        let q = [("sort".to_string(), "bogus:asc".to_string())]
-            .into_iter()
-            .collect();
-        assert!(sort_group_types(&mut types, &q).is_err());
+        assert!(sorted(&mut types, "bogus:asc").is_err());
     }
 }
