@@ -54,12 +54,7 @@ impl GroupKind {
     }
 
     pub(super) fn set_status(self, c: &Connection, id: &str, status: &str) -> ApiResult<()> {
-        let now = store::now();
-        let done = match self {
-            GroupKind::Group => gstore::group_set_status(c, id, status, &now),
-            GroupKind::GroupSnapshot => gstore::snapshot_set_status(c, id, status, &now),
-        };
-        done.map_err(sql)
+        gstore::status_set(c, self, id, status, &store::now()).map_err(sql)
     }
 
     fn delete(self, c: &Connection, id: &str) -> ApiResult<()> {

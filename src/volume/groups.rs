@@ -508,7 +508,7 @@ impl VolumeService {
                     }
                     ids.push(sid);
                 }
-                gstore::snapshot_set_status(c, &gsid, "deleting", &store::now()).map_err(sql)?;
+                GroupKind::GroupSnapshot.set_status(c, &gsid, "deleting")?;
                 Ok(ids)
             })
             .await?;
