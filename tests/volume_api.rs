@@ -62,9 +62,34 @@ fn call(
 }
 
 fn get(s: &Server, u: &U, path: &str) -> Value {
-    let r = call(s, u, Method::GET, path, Some("3.70"), None);
+    let r = call_new(s, u, Method::GET, path, None);
     assert_eq!(r.status(), 200, "GET {path}");
     json_of(r)
+}
+
+/// A request at the newest microversion, 3.70.
+fn call_new(s: &Server, u: &U, m: Method, path: &str, body: Option<Value>) -> Response {
+    call(s, u, m, path, Some("3.70"), body)
+}
+
+/// `GET path` without a microversion header; the response as it comes.
+fn get_raw(s: &Server, u: &U, path: &str) -> Response {
+    call(s, u, Method::GET, path, None, None)
+}
+
+/// `POST path` with `body`, without a microversion header.
+fn post(s: &Server, u: &U, path: &str, body: Value) -> Response {
+    call(s, u, Method::POST, path, None, Some(body))
+}
+
+/// `PUT path` with `body`, without a microversion header.
+fn put(s: &Server, u: &U, path: &str, body: Value) -> Response {
+    call(s, u, Method::PUT, path, None, Some(body))
+}
+
+/// `DELETE path` without a microversion header.
+fn delete(s: &Server, u: &U, path: &str) -> Response {
+    call(s, u, Method::DELETE, path, None, None)
 }
 
 /// Asserts Cinder's fault shape (`{"<kind>": {"code", "message"}}`); returns the message.
@@ -76,40 +101,46 @@ fn fault(r: Response, status: u16, kind: &str) -> String {
 }
 
 fn create(s: &Server, u: &U, body: Value) -> Value {
-    let r = call(
+    let r = call_new(
         s,
         u,
         Method::POST,
         "/volumes",
-        Some("3.70"),
         Some(json!({"volume": body})),
     );
     assert_eq!(r.status(), 202, "create");
     json_of(r)["volume"].clone()
 }
 
-fn wait_status(s: &Server, u: &U, id: &str, want: &str) -> Value {
+/// Polls `GET path` until the `key` record's status is `want` (20 s at most);
+/// the record.
+fn wait_for(s: &Server, u: &U, path: &str, key: &str, want: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let v = get(s, u, &format!("/volumes/{id}"))["volume"].clone();
+        let v = get(s, u, path)[key].clone();
         if v["status"] == want {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "volume {id} stuck in {}",
-            v["status"]
-        );
+        assert!(Instant::now() < deadline, "{path} stuck in {}", v["status"]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_status(s: &Server, u: &U, id: &str, want: &str) -> Value {
+    wait_for(s, u, &format!("/volumes/{id}"), "volume", want)
+}
+
+/// Polls `GET path` until it answers 404 (20 s at most).
+fn gone(s: &Server, u: &U, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while call_new(s, u, Method::GET, path, None).status() != 404 {
+        assert!(Instant::now() < deadline, "{path} not deleted");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 fn wait_gone(s: &Server, u: &U, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while call(s, u, Method::GET, &format!("/volumes/{id}"), None, None).status() != 404 {
-        assert!(Instant::now() < deadline, "volume {id} not deleted");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    gone(s, u, &format!("/volumes/{id}"));
 }
 
 fn file_of(s: &Server, id: &str) -> std::path::PathBuf {
@@ -139,7 +170,7 @@ fn discovery_microversions_and_catalog() {
     let r = call(&s, &admin, Method::GET, "/volumes", Some("latest"), None);
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["openstack-api-version"], "volume 3.70");
-    let r = call(&s, &admin, Method::GET, "/volumes", None, None);
+    let r = get_raw(&s, &admin, "/volumes");
     assert_eq!(r.headers()["openstack-api-version"], "volume 3.0");
     fault(
         call(&s, &admin, Method::GET, "/volumes", Some("3.71"), None),
@@ -224,76 +255,53 @@ fn volume_lifecycle_on_sparse_files() {
     let md = std::fs::metadata(file_of(&s, &id)).expect("backing file");
     assert_eq!(md.len(), GIB);
     // Update and metadata.
-    let r = call(
+    let r = call_new(
         &s,
         &u,
         Method::PUT,
         &format!("/volumes/{id}"),
-        Some("3.70"),
         Some(json!({"volume": {"name": "renamed", "description": "d"}})),
     );
     assert_eq!(r.status(), 200);
     assert_eq!(json_of(r)["volume"]["name"], "renamed");
-    let r = call(
+    let r = post(
         &s,
         &u,
-        Method::POST,
         &format!("/volumes/{id}/metadata"),
-        None,
-        Some(json!({"metadata": {"b": "2"}})),
+        json!({"metadata": {"b": "2"}}),
     );
     assert_eq!(json_of(r)["metadata"], json!({"a": "1", "b": "2"}));
-    let r = call(
+    let r = put(
         &s,
         &u,
-        Method::PUT,
         &format!("/volumes/{id}/metadata/b"),
-        None,
-        Some(json!({"meta": {"b": "3"}})),
+        json!({"meta": {"b": "3"}}),
     );
     assert_eq!(json_of(r)["meta"]["b"], "3");
-    let r = call(
-        &s,
-        &u,
-        Method::DELETE,
-        &format!("/volumes/{id}/metadata/a"),
-        None,
-        None,
-    );
+    let r = delete(&s, &u, &format!("/volumes/{id}/metadata/a"));
     assert_eq!(r.status(), 200);
     assert_eq!(
         get(&s, &u, &format!("/volumes/{id}/metadata"))["metadata"],
         json!({"b": "3"})
     );
     fault(
-        call(
-            &s,
-            &u,
-            Method::GET,
-            &format!("/volumes/{id}/metadata/a"),
-            None,
-            None,
-        ),
+        get_raw(&s, &u, &format!("/volumes/{id}/metadata/a")),
         404,
         "itemNotFound",
     );
     // Bootable flag and extend.
-    let r = call(
+    let r = post(
         &s,
         &u,
-        Method::POST,
         &format!("/volumes/{id}/action"),
-        None,
-        Some(json!({"os-set_bootable": {"bootable": true}})),
+        json!({"os-set_bootable": {"bootable": true}}),
     );
     assert_eq!(r.status(), 200);
-    let r = call(
+    let r = post(
         &s,
         &u,
-        Method::POST,
         &format!("/volumes/{id}/action"),
-        None,
-        Some(json!({"os-extend": {"new_size": 3}})),
+        json!({"os-extend": {"new_size": 3}}),
     );
     assert_eq!(r.status(), 202);
     let v = wait_status(&s, &u, &id, "available");
@@ -304,52 +312,39 @@ fn volume_lifecycle_on_sparse_files() {
         3 * GIB
     );
     let m = fault(
-        call(
+        post(
             &s,
             &u,
-            Method::POST,
             &format!("/volumes/{id}/action"),
-            None,
-            Some(json!({"os-extend": {"new_size": 2}})),
+            json!({"os-extend": {"new_size": 2}}),
         ),
         400,
         "badRequest",
     );
     assert!(m.contains("greater than current size"), "{m}");
     fault(
-        call(
+        post(
             &s,
             &u,
-            Method::POST,
             &format!("/volumes/{id}/action"),
-            None,
-            Some(json!({"os-bogus": {}})),
+            json!({"os-bogus": {}}),
         ),
         400,
         "badRequest",
     );
     // An admin-only action is refused to a member.
     fault(
-        call(
+        post(
             &s,
             &u,
-            Method::POST,
             &format!("/volumes/{id}/action"),
-            None,
-            Some(json!({"os-reset_status": {"status": "error"}})),
+            json!({"os-reset_status": {"status": "error"}}),
         ),
         403,
         "forbidden",
     );
     // Delete removes the row and the file.
-    let r = call(
-        &s,
-        &u,
-        Method::DELETE,
-        &format!("/volumes/{id}?cascade=False&force=False"),
-        None,
-        None,
-    );
+    let r = delete(&s, &u, &format!("/volumes/{id}?cascade=False&force=False"));
     assert_eq!(r.status(), 202);
     wait_gone(&s, &u, &id);
     assert!(!file_of(&s, &id).exists());
@@ -367,70 +362,43 @@ fn bad_input_gets_cinder_faults() {
         json!(null),
         json!([1]),
     ] {
-        let r = call(
-            &s,
-            &u,
-            Method::POST,
-            "/volumes",
-            None,
-            Some(json!({"volume": {"size": size}})),
-        );
+        let r = post(&s, &u, "/volumes", json!({"volume": {"size": size}}));
         fault(r, 400, "badRequest");
     }
     // A string of digits is a size, as in Cinder's schema.
-    let r = call(
-        &s,
-        &u,
-        Method::POST,
-        "/volumes",
-        None,
-        Some(json!({"volume": {"size": "1"}})),
-    );
+    let r = post(&s, &u, "/volumes", json!({"volume": {"size": "1"}}));
     assert_eq!(r.status(), 202);
     fault(
-        call(
+        post(&s, &u, "/volumes", json!({"size": 1})),
+        400,
+        "badRequest",
+    );
+    fault(
+        post(
             &s,
             &u,
-            Method::POST,
             "/volumes",
-            None,
-            Some(json!({"size": 1})),
+            json!({"volume": {"size": 1, "availability_zone": "elsewhere"}}),
         ),
         400,
         "badRequest",
     );
     fault(
-        call(
+        post(
             &s,
             &u,
-            Method::POST,
             "/volumes",
-            None,
-            Some(json!({"volume": {"size": 1, "availability_zone": "elsewhere"}})),
-        ),
-        400,
-        "badRequest",
-    );
-    fault(
-        call(
-            &s,
-            &u,
-            Method::POST,
-            "/volumes",
-            None,
-            Some(json!({"volume": {"size": 1, "volume_type": "nope"}})),
+            json!({"volume": {"size": 1, "volume_type": "nope"}}),
         ),
         404,
         "itemNotFound",
     );
     fault(
-        call(
+        post(
             &s,
             &u,
-            Method::POST,
             "/volumes",
-            None,
-            Some(json!({"volume": {"size": 1, "metadata": {"k": {"nested": 1}}}})),
+            json!({"volume": {"size": 1, "metadata": {"k": {"nested": 1}}}}),
         ),
         400,
         "badRequest",
@@ -445,32 +413,18 @@ fn bad_input_gets_cinder_faults() {
         .expect("post");
     fault(r, 400, "badRequest");
     let m = fault(
-        call(&s, &u, Method::GET, "/volumes/no-such-volume", None, None),
+        get_raw(&s, &u, "/volumes/no-such-volume"),
         404,
         "itemNotFound",
     );
     assert_eq!(m, "Volume no-such-volume could not be found.");
     fault(
-        call(
-            &s,
-            &u,
-            Method::GET,
-            "/volumes/detail?sort=bogus:asc",
-            None,
-            None,
-        ),
+        get_raw(&s, &u, "/volumes/detail?sort=bogus:asc"),
         400,
         "badRequest",
     );
     fault(
-        call(
-            &s,
-            &u,
-            Method::GET,
-            "/volumes/detail?marker=nope",
-            None,
-            None,
-        ),
+        get_raw(&s, &u, "/volumes/detail?marker=nope"),
         400,
         "badRequest",
     );
@@ -550,37 +504,21 @@ fn projects_are_isolated_and_admin_routes_refuse_members() {
     wait_status(&s, &admin, &id, "available");
     // Another project's volume is not found, for reads and writes alike.
     fault(
-        call(
-            &s,
-            &demo,
-            Method::GET,
-            &format!("/volumes/{id}"),
-            None,
-            None,
-        ),
+        get_raw(&s, &demo, &format!("/volumes/{id}")),
         404,
         "itemNotFound",
     );
     fault(
-        call(
-            &s,
-            &demo,
-            Method::DELETE,
-            &format!("/volumes/{id}"),
-            None,
-            None,
-        ),
+        delete(&s, &demo, &format!("/volumes/{id}")),
         404,
         "itemNotFound",
     );
     fault(
-        call(
+        put(
             &s,
             &demo,
-            Method::PUT,
             &format!("/volumes/{id}"),
-            None,
-            Some(json!({"volume": {"name": "x"}})),
+            json!({"volume": {"name": "x"}}),
         ),
         404,
         "itemNotFound",
@@ -613,44 +551,24 @@ fn projects_are_isolated_and_admin_routes_refuse_members() {
         2
     );
     // Admin-only routes.
+    fault(get_raw(&s, &demo, "/os-services"), 403, "forbidden");
     fault(
-        call(&s, &demo, Method::GET, "/os-services", None, None),
+        post(&s, &demo, "/types", json!({"volume_type": {"name": "t"}})),
         403,
         "forbidden",
     );
     fault(
-        call(
+        put(
             &s,
             &demo,
-            Method::POST,
-            "/types",
-            None,
-            Some(json!({"volume_type": {"name": "t"}})),
-        ),
-        403,
-        "forbidden",
-    );
-    fault(
-        call(
-            &s,
-            &demo,
-            Method::PUT,
             &format!("/os-quota-sets/{}", demo.project),
-            None,
-            Some(json!({"quota_set": {"volumes": 100}})),
+            json!({"quota_set": {"volumes": 100}}),
         ),
         403,
         "forbidden",
     );
     fault(
-        call(
-            &s,
-            &demo,
-            Method::GET,
-            &format!("/os-quota-sets/{}", admin.project),
-            None,
-            None,
-        ),
+        get_raw(&s, &demo, &format!("/os-quota-sets/{}", admin.project)),
         403,
         "forbidden",
     );
@@ -673,34 +591,28 @@ fn projects_are_isolated_and_admin_routes_refuse_members() {
     assert_eq!(zones["availabilityZoneInfo"][0]["zoneName"], "nova");
     // A forced delete is an admin's.
     fault(
-        call(
+        post(
             &s,
             &demo,
-            Method::POST,
             &format!("/volumes/{id}/action"),
-            None,
-            Some(json!({"os-force_delete": {}})),
+            json!({"os-force_delete": {}}),
         ),
         404,
         "itemNotFound",
     );
-    let r = call(
+    let r = post(
         &s,
         &admin,
-        Method::POST,
         &format!("/volumes/{id}/action"),
-        None,
-        Some(json!({"os-reset_status": {"status": "error"}})),
+        json!({"os-reset_status": {"status": "error"}}),
     );
     assert_eq!(r.status(), 202);
     wait_status(&s, &admin, &id, "error");
-    let r = call(
+    let r = post(
         &s,
         &admin,
-        Method::POST,
         &format!("/volumes/{id}/action"),
-        None,
-        Some(json!({"os-force_delete": {}})),
+        json!({"os-force_delete": {}}),
     );
     assert_eq!(r.status(), 202);
     wait_gone(&s, &admin, &id);
@@ -730,44 +642,38 @@ fn types_extra_specs_and_access() {
     let d = get(&s, &admin, "/types/default")["volume_type"].clone();
     assert_eq!(d["extra_specs"]["volume_backend_name"], "lvmdriver-1");
     // Create a private type with extra specs; demo sees it only once given access.
-    let r = call(
+    let r = post(
         &s,
         &admin,
-        Method::POST,
         "/types",
-        None,
-        Some(json!({"volume_type": {
+        json!({"volume_type": {
         "name": "gold", "description": "fast", "os-volume-type-access:is_public": false,
-        "extra_specs": {"volume_backend_name": "lvmdriver-1", "multiattach": "<is> True"}}})),
+        "extra_specs": {"volume_backend_name": "lvmdriver-1", "multiattach": "<is> True"}}}),
     );
     assert_eq!(r.status(), 200);
     let t = json_of(r)["volume_type"].clone();
     let tid = t["id"].as_str().expect("id").to_owned();
     assert_eq!(t["is_public"], false);
     fault(
-        call(
+        post(
             &s,
             &admin,
-            Method::POST,
             "/types",
-            None,
-            Some(json!({"volume_type": {"name": "gold"}})),
+            json!({"volume_type": {"name": "gold"}}),
         ),
         409,
         "conflictingRequest",
     );
     fault(
-        call(&s, &demo, Method::GET, &format!("/types/{tid}"), None, None),
+        get_raw(&s, &demo, &format!("/types/{tid}")),
         404,
         "itemNotFound",
     );
-    let r = call(
+    let r = post(
         &s,
         &admin,
-        Method::POST,
         &format!("/types/{tid}/action"),
-        None,
-        Some(json!({"addProjectAccess": {"project": demo.project}})),
+        json!({"addProjectAccess": {"project": demo.project}}),
     );
     assert_eq!(r.status(), 202);
     let acc = get(&s, &admin, &format!("/types/{tid}/os-volume-type-access"));
@@ -779,23 +685,19 @@ fn types_extra_specs_and_access() {
     let t = get(&s, &demo, &format!("/types/{tid}"))["volume_type"].clone();
     assert_eq!(t["extra_specs"], json!({"multiattach": "<is> True"}));
     // Extra specs one by one.
-    let r = call(
+    let r = put(
         &s,
         &admin,
-        Method::PUT,
         &format!("/types/{tid}/extra_specs/tier"),
-        None,
-        Some(json!({"tier": "1"})),
+        json!({"tier": "1"}),
     );
     assert_eq!(json_of(r), json!({"tier": "1"}));
     fault(
-        call(
+        put(
             &s,
             &admin,
-            Method::PUT,
             &format!("/types/{tid}/extra_specs/tier"),
-            None,
-            Some(json!({"other": "1"})),
+            json!({"other": "1"}),
         ),
         400,
         "badRequest",
@@ -804,24 +706,10 @@ fn types_extra_specs_and_access() {
         get(&s, &admin, &format!("/types/{tid}/extra_specs/tier"))["tier"],
         "1"
     );
-    let r = call(
-        &s,
-        &admin,
-        Method::DELETE,
-        &format!("/types/{tid}/extra_specs/tier"),
-        None,
-        None,
-    );
+    let r = delete(&s, &admin, &format!("/types/{tid}/extra_specs/tier"));
     assert_eq!(r.status(), 202);
     fault(
-        call(
-            &s,
-            &admin,
-            Method::GET,
-            &format!("/types/{tid}/extra_specs/tier"),
-            None,
-            None,
-        ),
+        get_raw(&s, &admin, &format!("/types/{tid}/extra_specs/tier")),
         404,
         "itemNotFound",
     );
@@ -830,14 +718,7 @@ fn types_extra_specs_and_access() {
     assert_eq!(v["volume_type"], "gold");
     assert_eq!(v["multiattach"], true);
     fault(
-        call(
-            &s,
-            &admin,
-            Method::DELETE,
-            &format!("/types/{tid}"),
-            None,
-            None,
-        ),
+        delete(&s, &admin, &format!("/types/{tid}")),
         400,
         "badRequest",
     );
@@ -851,24 +732,15 @@ fn types_extra_specs_and_access() {
         .expect("default")
         .to_owned();
     fault(
-        call(
-            &s,
-            &admin,
-            Method::DELETE,
-            &format!("/types/{default_id}"),
-            None,
-            None,
-        ),
+        delete(&s, &admin, &format!("/types/{default_id}")),
         400,
         "badRequest",
     );
-    let r = call(
+    let r = put(
         &s,
         &admin,
-        Method::PUT,
         &format!("/types/{tid}"),
-        None,
-        Some(json!({"volume_type": {"description": "faster"}})),
+        json!({"volume_type": {"description": "faster"}}),
     );
     assert_eq!(json_of(r)["volume_type"]["description"], "faster");
 }
@@ -882,49 +754,36 @@ fn quotas_and_limits() {
     assert_eq!(q["volumes"], 10);
     assert_eq!(q["gigabytes"], 1000);
     assert_eq!(q["volumes_lvmdriver-1"], -1);
-    let r = call(
+    let r = put(
         &s,
         &admin,
-        Method::PUT,
         &format!("/os-quota-sets/{}", demo.project),
-        None,
-        Some(json!({"quota_set": {"volumes": 2, "gigabytes": 5}})),
+        json!({"quota_set": {"volumes": 2, "gigabytes": 5}}),
     );
     assert_eq!(r.status(), 200);
     assert_eq!(json_of(r)["quota_set"]["volumes"], 2);
     fault(
-        call(
+        put(
             &s,
             &admin,
-            Method::PUT,
             &format!("/os-quota-sets/{}", demo.project),
-            None,
-            Some(json!({"quota_set": {"bogus": 2}})),
+            json!({"quota_set": {"bogus": 2}}),
         ),
         400,
         "badRequest",
     );
     fault(
-        call(
+        put(
             &s,
             &admin,
-            Method::PUT,
             &format!("/os-quota-sets/{}", demo.project),
-            None,
-            Some(json!({"quota_set": {"volumes": -5}})),
+            json!({"quota_set": {"volumes": -5}}),
         ),
         400,
         "badRequest",
     );
     let m = fault(
-        call(
-            &s,
-            &demo,
-            Method::POST,
-            "/volumes",
-            None,
-            Some(json!({"volume": {"size": 6}})),
-        ),
+        post(&s, &demo, "/volumes", json!({"volume": {"size": 6}})),
         413,
         "overLimit",
     );
@@ -932,14 +791,7 @@ fn quotas_and_limits() {
     let a = create(&s, &demo, json!({"size": 2}));
     create(&s, &demo, json!({"size": 2}));
     let m = fault(
-        call(
-            &s,
-            &demo,
-            Method::POST,
-            "/volumes",
-            None,
-            Some(json!({"volume": {"size": 1}})),
-        ),
+        post(&s, &demo, "/volumes", json!({"volume": {"size": 1}})),
         413,
         "overLimit",
     );
@@ -948,13 +800,11 @@ fn quotas_and_limits() {
     wait_status(&s, &demo, id, "available");
     // Extending past the gigabytes quota is refused too.
     fault(
-        call(
+        post(
             &s,
             &demo,
-            Method::POST,
             &format!("/volumes/{id}/action"),
-            None,
-            Some(json!({"os-extend": {"new_size": 4}})),
+            json!({"os-extend": {"new_size": 4}}),
         ),
         413,
         "overLimit",
@@ -974,14 +824,7 @@ fn quotas_and_limits() {
     assert_eq!(l["maxTotalVolumes"], 2);
     assert_eq!(l["totalVolumesUsed"], 2);
     assert_eq!(l["totalGigabytesUsed"], 4);
-    let r = call(
-        &s,
-        &admin,
-        Method::DELETE,
-        &format!("/os-quota-sets/{}", demo.project),
-        None,
-        None,
-    );
+    let r = delete(&s, &admin, &format!("/os-quota-sets/{}", demo.project));
     assert_eq!(r.status(), 200);
     assert_eq!(
         get(&s, &demo, &format!("/os-quota-sets/{}", demo.project))["quota_set"]["volumes"],
@@ -1049,14 +892,7 @@ fn interrupted_tasks_finish_after_kill9() {
         2 * GIB
     );
     fault(
-        call(
-            &s,
-            &u,
-            Method::GET,
-            &format!("/volumes/{}", ids[2]),
-            None,
-            None,
-        ),
+        get_raw(&s, &u, &format!("/volumes/{}", ids[2])),
         404,
         "itemNotFound",
     );
@@ -1073,19 +909,7 @@ fn interrupted_tasks_finish_after_kill9() {
 }
 
 fn snap_status(s: &Server, u: &U, id: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let v = get(s, u, &format!("/snapshots/{id}"))["snapshot"].clone();
-        if v["status"] == want {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "snapshot {id} stuck in {}",
-            v["status"]
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(s, u, &format!("/snapshots/{id}"), "snapshot", want)
 }
 
 fn write_at(path: &std::path::Path, offset: u64, data: &[u8]) {
@@ -1122,12 +946,11 @@ fn snapshots_and_volumes_from_snapshots_and_volumes() {
     let vid = v["id"].as_str().expect("id").to_owned();
     wait_status(&s, &u, &vid, "available");
     write_at(&file_of(&s, &vid), 512 << 20, b"before");
-    let r = call(
+    let r = call_new(
         &s,
         &u,
         Method::POST,
         "/snapshots",
-        Some("3.70"),
         Some(
             json!({"snapshot": {"volume_id": vid, "name": "s1", "metadata": {"k": "v"}, "force": false}}),
         ),
@@ -1144,13 +967,11 @@ fn snapshots_and_volumes_from_snapshots_and_volumes() {
     write_at(&file_of(&s, &vid), 512 << 20, b"after!");
     let list = get(&s, &u, "/snapshots/detail?name=s1");
     assert_eq!(list["snapshots"].as_array().expect("list").len(), 1);
-    let r = call(
+    let r = put(
         &s,
         &u,
-        Method::PUT,
         &format!("/snapshots/{sid}"),
-        None,
-        Some(json!({"snapshot": {"name": "s2"}})),
+        json!({"snapshot": {"name": "s2"}}),
     );
     assert_eq!(json_of(r)["snapshot"]["name"], "s2");
     // A volume from the snapshot (bigger, type inherited) and one from the volume.
@@ -1172,13 +993,11 @@ fn snapshots_and_volumes_from_snapshots_and_volumes() {
     assert_eq!(read_at(&file_of(&s, &bid), 512 << 20, 6), b"after!");
     // Two sources at once: refused.
     fault(
-        call(
+        post(
             &s,
             &u,
-            Method::POST,
             "/volumes",
-            None,
-            Some(json!({"volume": {"size": 1, "snapshot_id": sid, "source_volid": vid}})),
+            json!({"volume": {"size": 1, "snapshot_id": sid, "source_volid": vid}}),
         ),
         400,
         "badRequest",
@@ -1189,37 +1008,16 @@ fn snapshots_and_volumes_from_snapshots_and_volumes() {
     assert_eq!(q["gigabytes"]["in_use"], 5);
     // The source volume has a snapshot: delete needs cascade.
     let m = fault(
-        call(
-            &s,
-            &u,
-            Method::DELETE,
-            &format!("/volumes/{vid}"),
-            None,
-            None,
-        ),
+        delete(&s, &u, &format!("/volumes/{vid}")),
         400,
         "badRequest",
     );
     assert!(m.contains("dependent snapshots"), "{m}");
-    let r = call(
-        &s,
-        &u,
-        Method::DELETE,
-        &format!("/volumes/{vid}?cascade=True"),
-        None,
-        None,
-    );
+    let r = delete(&s, &u, &format!("/volumes/{vid}?cascade=True"));
     assert_eq!(r.status(), 202);
     wait_gone(&s, &u, &vid);
     fault(
-        call(
-            &s,
-            &u,
-            Method::GET,
-            &format!("/snapshots/{sid}"),
-            None,
-            None,
-        ),
+        get_raw(&s, &u, &format!("/snapshots/{sid}")),
         404,
         "itemNotFound",
     );
@@ -1240,42 +1038,34 @@ fn snapshot_of_a_volume_in_error_is_refused_and_snapshot_delete_finishes_after_k
     let v = create(&s, &u, json!({"size": 1}));
     let vid = v["id"].as_str().expect("id").to_owned();
     wait_status(&s, &u, &vid, "available");
-    let r = call(
+    let r = post(
         &s,
         &admin,
-        Method::POST,
         &format!("/volumes/{vid}/action"),
-        None,
-        Some(json!({"os-reset_status": {"status": "error"}})),
+        json!({"os-reset_status": {"status": "error"}}),
     );
     assert_eq!(r.status(), 202);
     fault(
-        call(
+        post(
             &s,
             &u,
-            Method::POST,
             "/snapshots",
-            None,
-            Some(json!({"snapshot": {"volume_id": vid}})),
+            json!({"snapshot": {"volume_id": vid}}),
         ),
         400,
         "badRequest",
     );
-    call(
+    post(
         &s,
         &admin,
-        Method::POST,
         &format!("/volumes/{vid}/action"),
-        None,
-        Some(json!({"os-reset_status": {"status": "available"}})),
+        json!({"os-reset_status": {"status": "available"}}),
     );
-    let r = call(
+    let r = post(
         &s,
         &u,
-        Method::POST,
         "/snapshots",
-        None,
-        Some(json!({"snapshot": {"volume_id": vid}})),
+        json!({"snapshot": {"volume_id": vid}}),
     );
     let sid = json_of(r)["snapshot"]["id"]
         .as_str()
@@ -1294,14 +1084,7 @@ fn snapshot_of_a_volume_in_error_is_refused_and_snapshot_delete_finishes_after_k
     s.launch();
     let u = login(&s, "demo");
     fault(
-        call(
-            &s,
-            &u,
-            Method::GET,
-            &format!("/snapshots/{sid}"),
-            None,
-            None,
-        ),
+        get_raw(&s, &u, &format!("/snapshots/{sid}")),
         404,
         "itemNotFound",
     );
@@ -1310,14 +1093,7 @@ fn snapshot_of_a_volume_in_error_is_refused_and_snapshot_delete_finishes_after_k
             .join(format!("volumes/snapshot-{sid}"))
             .exists()
     );
-    let r = call(
-        &s,
-        &u,
-        Method::DELETE,
-        &format!("/volumes/{vid}"),
-        None,
-        None,
-    );
+    let r = delete(&s, &u, &format!("/volumes/{vid}"));
     assert_eq!(r.status(), 202);
 }
 
@@ -1389,25 +1165,21 @@ fn volumes_from_images() {
         );
     }
     fault(
-        call(
+        post(
             &s,
             &u,
-            Method::POST,
             "/volumes",
-            None,
-            Some(json!({"volume": {"size": 1, "imageRef": "no-such-image"}})),
+            json!({"volume": {"size": 1, "imageRef": "no-such-image"}}),
         ),
         400,
         "badRequest",
     );
     fault(
-        call(
+        post(
             &s,
             &u,
-            Method::POST,
             "/volumes",
-            None,
-            Some(json!({"volume": {"imageRef": "no-such-image"}})),
+            json!({"volume": {"imageRef": "no-such-image"}}),
         ),
         400,
         "badRequest",
@@ -1455,43 +1227,17 @@ fn interrupted_create_from_image_is_redone_after_kill9() {
 }
 
 fn group_status(s: &Server, u: &U, id: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let g = get(s, u, &format!("/groups/{id}"))["group"].clone();
-        if g["status"] == want {
-            return g;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "group {id} stuck in {}",
-            g["status"]
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(s, u, &format!("/groups/{id}"), "group", want)
 }
 
 fn gsnap_status(s: &Server, u: &U, id: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let g = get(s, u, &format!("/group_snapshots/{id}"))["group_snapshot"].clone();
-        if g["status"] == want {
-            return g;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "group snapshot {id} stuck in {}",
-            g["status"]
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn gone(s: &Server, u: &U, path: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while call(s, u, Method::GET, path, Some("3.70"), None).status() != 404 {
-        assert!(Instant::now() < deadline, "{path} not deleted");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(
+        s,
+        u,
+        &format!("/group_snapshots/{id}"),
+        "group_snapshot",
+        want,
+    )
 }
 
 #[test]
@@ -1500,8 +1246,7 @@ fn generic_groups_types_snapshots_and_copies() {
     let admin = login(&s, "admin");
     let demo = login(&s, "demo");
     let v = |minor: u32| format!("3.{minor}");
-    let post =
-        |u: &U, path: &str, body: Value| call(&s, u, Method::POST, path, Some("3.70"), Some(body));
+    let post = |u: &U, path: &str, body: Value| call_new(&s, u, Method::POST, path, Some(body));
 
     // Group types: admin-only to change, older microversions do not have them.
     let body =
@@ -1543,22 +1288,20 @@ fn generic_groups_types_snapshots_and_copies() {
         get(&s, &admin, &format!("/group_types/{gt_id}/group_specs"))["group_specs"],
         json!({"k": "v", "a": "1"})
     );
-    let r = call(
+    let r = call_new(
         &s,
         &admin,
         Method::DELETE,
         &format!("/group_types/{gt_id}/group_specs/a"),
-        Some("3.70"),
         None,
     );
     assert_eq!(r.status(), 202);
     fault(
-        call(
+        call_new(
             &s,
             &admin,
             Method::GET,
             &format!("/group_types/{gt_id}/group_specs/a"),
-            Some("3.70"),
             None,
         ),
         404,
@@ -1605,28 +1348,18 @@ fn generic_groups_types_snapshots_and_copies() {
     wait_status(&s, &demo, &other_id, "available");
     // The group type is in use; so is the volume type.
     fault(
-        call(
+        call_new(
             &s,
             &admin,
             Method::DELETE,
             &format!("/group_types/{gt_id}"),
-            Some("3.70"),
             None,
         ),
         400,
         "badRequest",
     );
     // Add and remove volumes.
-    let put = |body: Value| {
-        call(
-            &s,
-            &demo,
-            Method::PUT,
-            &format!("/groups/{g1}"),
-            Some("3.70"),
-            Some(body),
-        )
-    };
+    let put = |body: Value| call_new(&s, &demo, Method::PUT, &format!("/groups/{g1}"), Some(body));
     assert_eq!(
         put(json!({"group": {"add_volumes": other_id}})).status(),
         202
@@ -1734,12 +1467,11 @@ fn generic_groups_types_snapshots_and_copies() {
 
     // Deleting the group snapshot deletes its snapshots; a kill -9 while they are
     // being deleted is settled at the next start.
-    let r = call(
+    let r = call_new(
         &s,
         &demo,
         Method::DELETE,
         &format!("/group_snapshots/{gs_id}"),
-        Some("3.70"),
         None,
     );
     assert_eq!(r.status(), 202);
@@ -1757,12 +1489,11 @@ fn generic_groups_types_snapshots_and_copies() {
     // Delete without delete-volumes is refused while volumes remain; with it the
     // volumes go first, then the group.
     let msg = fault(
-        call(
+        call_new(
             &s,
             &demo,
             Method::POST,
             &format!("/groups/{g1}/action"),
-            Some("3.70"),
             Some(json!({"delete": {"delete-volumes": false}})),
         ),
         400,
@@ -1770,12 +1501,11 @@ fn generic_groups_types_snapshots_and_copies() {
     );
     assert!(msg.contains("delete-volumes"), "{msg}");
     for g in [&g1, &g2, &g3] {
-        let r = call(
+        let r = call_new(
             &s,
             &demo,
             Method::POST,
             &format!("/groups/{g}/action"),
-            Some("3.70"),
             Some(json!({"delete": {"delete-volumes": true}})),
         );
         assert_eq!(r.status(), 202, "delete {g}");
@@ -1792,12 +1522,11 @@ fn generic_groups_types_snapshots_and_copies() {
             .as_array()
             .is_some_and(Vec::is_empty)
     );
-    let r = call(
+    let r = call_new(
         &s,
         &admin,
         Method::DELETE,
         &format!("/group_types/{gt_id}"),
-        Some("3.70"),
         None,
     );
     assert_eq!(r.status(), 202);

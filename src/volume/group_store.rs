@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::group_settle::GroupKind;
 use super::model::{Group, GroupSnapshot, GroupType};
 
 // ---- group types ------------------------------------------------------------
@@ -341,16 +342,21 @@ pub(super) fn snapshot_insert(c: &Connection, s: &GroupSnapshot) -> rusqlite::Re
     Ok(())
 }
 
-pub(super) fn snapshot_set_status(
+/// A group's or a group snapshot's status alone (settling, status resets).
+pub(super) fn status_set(
     c: &Connection,
+    kind: GroupKind,
     id: &str,
     status: &str,
     now: &str,
 ) -> rusqlite::Result<()> {
-    c.execute(
-        "UPDATE volume_group_snapshots SET status = ?2, updated_at = ?3 WHERE id = ?1",
-        params![id, status, now],
-    )?;
+    let sql = match kind {
+        GroupKind::Group => "UPDATE volume_groups SET status = ?2, updated_at = ?3 WHERE id = ?1",
+        GroupKind::GroupSnapshot => {
+            "UPDATE volume_group_snapshots SET status = ?2, updated_at = ?3 WHERE id = ?1"
+        }
+    };
+    c.execute(sql, params![id, status, now])?;
     Ok(())
 }
 

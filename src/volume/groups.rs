@@ -7,35 +7,20 @@
 //! done, and start-up settles those a crash interrupted.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use rusqlite::Connection;
 
+use super::group_settle::{GroupKind, Settle};
 use super::group_store as gstore;
 use super::model::{
     GROUP_SNAPSHOT_STATUSES, GROUP_STATUSES, Group, GroupSnapshot, GroupType, ZONE,
 };
 use super::snapshots::{SnapshotCreate, snapshot_delete_tx, snapshot_new_tx};
-use super::types::PublicFilter;
+use super::type_kinds::visible_type_tx;
 use super::volumes::{VolumeCreate, volume_delete_tx, volume_new_tx};
 use super::{VolumeService, caller_project, may_change, quotas, sees, sql, store};
 use crate::http::context::RequestContext;
 use crate::http::error::{ApiError, ApiResult};
-
-/// A new group type.
-pub(crate) struct GroupTypeCreate {
-    pub name: String,
-    pub description: Option<String>,
-    pub is_public: bool,
-    pub group_specs: BTreeMap<String, String>,
-}
-
-/// Changes to a group type; None leaves a field as it is.
-pub(crate) struct GroupTypeUpdate {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub is_public: Option<bool>,
-}
 
 /// A new empty group.
 pub(crate) struct GroupCreate {
@@ -61,30 +46,6 @@ pub(crate) struct GroupUpdate {
     pub remove_volumes: Vec<String>,
 }
 
-/// What a settling step waits for.
-#[derive(Debug, Clone)]
-enum Settle {
-    /// A group made from a source: available once its volumes are made.
-    GroupCreate(String),
-    /// A group being deleted: gone once its volumes are.
-    GroupDelete(String),
-    /// A group snapshot: available once its snapshots are made.
-    SnapshotCreate(String),
-    /// A group snapshot being deleted: gone once its snapshots are.
-    SnapshotDelete(String),
-}
-
-pub(super) fn group_type_not_found(id: &str) -> ApiError {
-    ApiError::Missing(format!("Group type with id {id} could not be found."))
-}
-
-/// The group type `id` names; 404 when there is none.
-fn group_type_tx(c: &Connection, id: &str) -> ApiResult<GroupType> {
-    gstore::type_find(c, id)
-        .map_err(sql)?
-        .ok_or_else(|| group_type_not_found(id))
-}
-
 pub(super) fn group_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("Group {id} could not be found."))
 }
@@ -93,26 +54,38 @@ pub(super) fn group_snapshot_not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("GroupSnapshot {id} could not be found."))
 }
 
-/// The group type a caller may see (public ones; every one for admins).
-fn visible_type_tx(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<GroupType> {
-    match gstore::type_find(c, id).map_err(sql)? {
-        Some(t) if t.is_public || ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT) => Ok(t),
-        _ => Err(group_type_not_found(id)),
+/// `found` when the caller sees its project, else the 404 `missing`.
+fn seen_or<T>(
+    ctx: &RequestContext,
+    found: Option<T>,
+    project: impl Fn(&T) -> &str,
+    missing: ApiError,
+) -> ApiResult<T> {
+    match found {
+        Some(x) if sees(ctx, project(&x)) => Ok(x),
+        _ => Err(missing),
     }
 }
 
 fn visible_group_tx(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<Group> {
-    match gstore::group_get(c, id).map_err(sql)? {
-        Some(g) if sees(ctx, &g.project_id) => Ok(g),
-        _ => Err(group_not_found(id)),
-    }
+    let found = gstore::group_get(c, id).map_err(sql)?;
+    seen_or(ctx, found, |g| &g.project_id, group_not_found(id))
 }
 
 fn visible_snapshot_tx(c: &Connection, ctx: &RequestContext, id: &str) -> ApiResult<GroupSnapshot> {
-    match gstore::snapshot_get(c, id).map_err(sql)? {
-        Some(s) if sees(ctx, &s.project_id) => Ok(s),
-        _ => Err(group_snapshot_not_found(id)),
+    let found = gstore::snapshot_get(c, id).map_err(sql)?;
+    seen_or(ctx, found, |s| &s.project_id, group_snapshot_not_found(id))
+}
+
+/// A group a change needs `available`.
+fn check_available(g: &Group) -> ApiResult<()> {
+    if g.status != "available" {
+        return Err(ApiError::bad_request(format!(
+            "Invalid group: Group {} status must be available, but current status is: {}.",
+            g.id, g.status
+        )));
     }
+    Ok(())
 }
 
 /// Whether a new volume of type `type_id` may join group `group_id` (a volume
@@ -125,12 +98,7 @@ pub(super) fn check_volume_joins_tx(
 ) -> ApiResult<()> {
     let g = visible_group_tx(c, ctx, group_id)?;
     may_change(ctx, &g.project_id)?;
-    if g.status != "available" {
-        return Err(ApiError::bad_request(format!(
-            "Invalid group: Group {group_id} status must be available, but current status is: {}.",
-            g.status
-        )));
-    }
+    check_available(&g)?;
     if !g.volume_types.iter().any(|t| t == type_id) {
         return Err(ApiError::bad_request(format!(
             "Invalid input received: Invalid volume_type provided: {type_id}. The group {group_id} does not support this volume type."
@@ -139,27 +107,7 @@ pub(super) fn check_volume_joins_tx(
     Ok(())
 }
 
-fn check_name(name: &str) -> ApiResult<()> {
-    if name.trim().is_empty() || name.chars().count() > 255 {
-        return Err(ApiError::bad_request(
-            "Group type name can not be empty and must be at most 255 characters.",
-        ));
-    }
-    Ok(())
-}
-
-fn check_specs(specs: &BTreeMap<String, String>) -> ApiResult<()> {
-    for (k, v) in specs {
-        if k.is_empty() || k.chars().count() > 255 || v.chars().count() > 255 {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input for field/attribute group_specs. Value: {k}. The key and value of a group spec must be 1 to 255 characters."
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn check_text(field: &str, v: &Option<String>) -> ApiResult<()> {
+pub(super) fn check_text(field: &str, v: &Option<String>) -> ApiResult<()> {
     if v.as_ref().is_some_and(|s| s.chars().count() > 255) {
         return Err(ApiError::bad_request(format!(
             "Invalid input for field/attribute {field}. It must be at most 255 characters."
@@ -182,364 +130,35 @@ fn snapshottable_group_tx(
         other => other,
     })?;
     may_change(ctx, &g.project_id)?;
-    if g.status != "available" {
-        return Err(ApiError::bad_request(format!(
-            "Invalid group: Group {group_id} status must be available, but current status is: {}.",
-            g.status
-        )));
-    }
+    check_available(&g)?;
     Ok(g)
 }
 
-/// One settling step; true when there is nothing more to wait for.
-fn settle_tx(c: &Connection, what: &Settle) -> ApiResult<bool> {
-    let now = store::now();
-    match what {
-        Settle::GroupCreate(id) => settle_group_create(c, id, &now),
-        Settle::GroupDelete(id) => settle_group_delete(c, id, &now),
-        Settle::SnapshotCreate(id) => settle_group_snapshot_create(c, id, &now),
-        Settle::SnapshotDelete(id) => settle_group_snapshot_delete(c, id, &now),
+/// The project a new group or group snapshot is made in (the caller's, which it
+/// may change), its name and description checked.
+fn new_in_project(
+    ctx: &RequestContext,
+    name: &Option<String>,
+    description: &Option<String>,
+) -> ApiResult<String> {
+    let project = caller_project(ctx)?;
+    may_change(ctx, &project)?;
+    check_text("name", name)?;
+    check_text("description", description)?;
+    Ok(project)
+}
+
+/// Whose groups or group snapshots a list shows: the caller's project's, or
+/// every project's (None) for an admin asking `all_tenants`.
+fn list_scope(ctx: &RequestContext, all_projects: bool) -> ApiResult<Option<String>> {
+    let own = caller_project(ctx)?;
+    if !ctx.can_read() {
+        return Err(ApiError::forbidden());
     }
-}
-
-/// Where a create waiting on its members stands (groups and group snapshots
-/// alike): `None` while one is still creating; then available when all are,
-/// error otherwise.
-fn create_outcome(members: &[String]) -> Option<&'static str> {
-    if members.iter().any(|s| s == "creating") {
-        return None;
-    }
-    Some(if members.iter().all(|s| s == "available") {
-        "available"
-    } else {
-        "error"
-    })
-}
-
-/// Where a delete waiting on its members stands.
-#[derive(Debug, PartialEq, Eq)]
-enum DeleteOutcome {
-    /// Every member is gone: the group (snapshot) goes too.
-    Gone,
-    /// A member is still deleting.
-    Waiting,
-    /// A member's delete failed: the group (snapshot) stays, as Cinder leaves it.
-    Failed,
-}
-
-fn delete_outcome(members: &[String]) -> DeleteOutcome {
-    if members.is_empty() {
-        DeleteOutcome::Gone
-    } else if members.iter().any(|s| s == "deleting") {
-        DeleteOutcome::Waiting
-    } else {
-        DeleteOutcome::Failed
-    }
-}
-
-/// The group when it still has `status`: what a settling step waits on.
-fn group_in(c: &Connection, id: &str, status: &str) -> ApiResult<Option<Group>> {
-    let g = gstore::group_get(c, id).map_err(sql)?;
-    Ok(g.filter(|g| g.status == status))
-}
-
-/// True when the group snapshot still has `status`: what a settling step waits on.
-fn group_snapshot_in(c: &Connection, id: &str, status: &str) -> ApiResult<bool> {
-    let s = gstore::snapshot_get(c, id).map_err(sql)?;
-    Ok(s.is_some_and(|s| s.status == status))
-}
-
-/// The statuses of a group snapshot's member snapshots.
-fn group_snapshot_members(c: &Connection, id: &str) -> ApiResult<Vec<String>> {
-    let members = gstore::snapshot_members(c, id).map_err(sql)?;
-    Ok(members.into_iter().map(|(_, _, st)| st).collect())
-}
-
-/// A creating group becomes available once every member volume is, or
-/// error once any member ends otherwise.
-fn settle_group_create(c: &Connection, id: &str, now: &str) -> ApiResult<bool> {
-    let Some(mut g) = group_in(c, id, "creating")? else {
-        return Ok(true);
-    };
-    let Some(to) = create_outcome(&gstore::group_volume_statuses(c, id).map_err(sql)?) else {
-        return Ok(false);
-    };
-    g.status = to.into();
-    gstore::group_update(c, &g, now).map_err(sql)?;
-    tracing::info!(group = %id, status = %g.status, "group create settled");
-    Ok(true)
-}
-
-/// A deleting group goes once its member volumes are gone.
-fn settle_group_delete(c: &Connection, id: &str, now: &str) -> ApiResult<bool> {
-    let Some(mut g) = group_in(c, id, "deleting")? else {
-        return Ok(true);
-    };
-    match delete_outcome(&gstore::group_volume_statuses(c, id).map_err(sql)?) {
-        DeleteOutcome::Waiting => return Ok(false),
-        DeleteOutcome::Gone => {
-            gstore::group_delete(c, id).map_err(sql)?;
-            tracing::info!(group = %id, "group deleted");
-        }
-        DeleteOutcome::Failed => {
-            g.status = "error_deleting".into();
-            gstore::group_update(c, &g, now).map_err(sql)?;
-            tracing::warn!(group = %id, "a volume of the group could not be deleted");
-        }
-    }
-    Ok(true)
-}
-
-/// A creating group snapshot becomes available once every member snapshot is.
-fn settle_group_snapshot_create(c: &Connection, id: &str, now: &str) -> ApiResult<bool> {
-    if !group_snapshot_in(c, id, "creating")? {
-        return Ok(true);
-    }
-    let Some(to) = create_outcome(&group_snapshot_members(c, id)?) else {
-        return Ok(false);
-    };
-    gstore::snapshot_set_status(c, id, to, now).map_err(sql)?;
-    tracing::info!(group_snapshot = %id, status = to, "group snapshot create settled");
-    Ok(true)
-}
-
-/// A deleting group snapshot goes once its member snapshots are gone.
-fn settle_group_snapshot_delete(c: &Connection, id: &str, now: &str) -> ApiResult<bool> {
-    if !group_snapshot_in(c, id, "deleting")? {
-        return Ok(true);
-    }
-    match delete_outcome(&group_snapshot_members(c, id)?) {
-        DeleteOutcome::Waiting => return Ok(false),
-        DeleteOutcome::Gone => {
-            gstore::snapshot_delete(c, id).map_err(sql)?;
-            tracing::info!(group_snapshot = %id, "group snapshot deleted");
-        }
-        DeleteOutcome::Failed => {
-            gstore::snapshot_set_status(c, id, "error_deleting", now).map_err(sql)?;
-            tracing::warn!(group_snapshot = %id, "a snapshot of the group snapshot could not be deleted");
-        }
-    }
-    Ok(true)
+    Ok((!(ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT) && all_projects)).then_some(own))
 }
 
 impl VolumeService {
-    /// Waits (in the background) for a group's or group snapshot's members to
-    /// finish their tasks, then settles it. The tasks always end (done or error),
-    /// so this ends too; a crash meanwhile is picked up by `recover_groups`.
-    fn spawn_settle(&self, what: Settle) {
-        let svc = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let step = what.clone();
-                match svc.write(move |c| settle_tx(c, &step)).await {
-                    Ok(true) => return,
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::error!(?what, error = %e, "could not settle a group");
-                        return;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        });
-    }
-
-    /// Start-up: groups and group snapshots a crash left `creating` or `deleting`
-    /// settle once their members' tasks (resumed before this) are done.
-    pub(super) async fn recover_groups(&self) -> ApiResult<usize> {
-        let pending = self
-            .read(|c| {
-                let mut out = Vec::new();
-                for g in gstore::groups_in_status(c, "creating").map_err(sql)? {
-                    if g.group_snapshot_id.is_some() || g.source_group_id.is_some() {
-                        out.push(Settle::GroupCreate(g.id));
-                    }
-                }
-                for g in gstore::groups_in_status(c, "deleting").map_err(sql)? {
-                    out.push(Settle::GroupDelete(g.id));
-                }
-                for s in gstore::snapshots_in_status(c, "creating").map_err(sql)? {
-                    out.push(Settle::SnapshotCreate(s.id));
-                }
-                for s in gstore::snapshots_in_status(c, "deleting").map_err(sql)? {
-                    out.push(Settle::SnapshotDelete(s.id));
-                }
-                Ok(out)
-            })
-            .await?;
-        let n = pending.len();
-        for what in pending {
-            tracing::info!(?what, "settling an interrupted group operation");
-            self.spawn_settle(what);
-        }
-        Ok(n)
-    }
-
-    // ---- group types ------------------------------------------------------------
-
-    pub(crate) async fn group_type_list(
-        &self,
-        ctx: &RequestContext,
-        filter: PublicFilter,
-    ) -> ApiResult<Vec<GroupType>> {
-        let admin = ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT);
-        self.read(move |c| {
-            let mut types = gstore::type_list(c).map_err(sql)?;
-            types.retain(|t| match (admin, filter) {
-                (true, PublicFilter::All) => true,
-                (true, PublicFilter::Private) => !t.is_public,
-                _ => t.is_public,
-            });
-            Ok(types)
-        })
-        .await
-    }
-
-    pub(crate) async fn group_type_get(
-        &self,
-        ctx: &RequestContext,
-        id: String,
-    ) -> ApiResult<GroupType> {
-        let ctx = ctx.clone();
-        self.read(move |c| visible_type_tx(c, &ctx, &id)).await
-    }
-
-    pub(crate) async fn group_type_create(
-        &self,
-        ctx: &RequestContext,
-        req: GroupTypeCreate,
-    ) -> ApiResult<GroupType> {
-        ctx.require_admin()?;
-        check_name(&req.name)?;
-        check_text("description", &req.description)?;
-        check_specs(&req.group_specs)?;
-        let t = GroupType {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: req.name.trim().to_owned(),
-            description: req.description,
-            is_public: req.is_public,
-            group_specs: req.group_specs,
-            created_at: store::now(),
-        };
-        self.write(move |c| {
-            if gstore::type_find(c, &t.name).map_err(sql)?.is_some() {
-                return Err(ApiError::Conflict(format!(
-                    "Group Type {} already exists.",
-                    t.name
-                )));
-            }
-            gstore::type_insert(c, &t).map_err(sql)?;
-            Ok(t)
-        })
-        .await
-    }
-
-    pub(crate) async fn group_type_update(
-        &self,
-        ctx: &RequestContext,
-        id: String,
-        req: GroupTypeUpdate,
-    ) -> ApiResult<GroupType> {
-        ctx.require_admin()?;
-        if let Some(n) = &req.name {
-            check_name(n)?;
-        }
-        check_text("description", &req.description)?;
-        if req.name.is_none() && req.description.is_none() && req.is_public.is_none() {
-            return Err(ApiError::bad_request(
-                "Specify group type name, description or a combination thereof.",
-            ));
-        }
-        self.write(move |c| {
-            let mut t = group_type_tx(c, &id)?;
-            if let Some(n) = req.name {
-                let n = n.trim().to_owned();
-                if n != t.name && gstore::type_find(c, &n).map_err(sql)?.is_some() {
-                    return Err(ApiError::Conflict(format!(
-                        "Group Type {n} already exists."
-                    )));
-                }
-                t.name = n;
-            }
-            if let Some(d) = req.description {
-                t.description = Some(d);
-            }
-            if let Some(p) = req.is_public {
-                t.is_public = p;
-            }
-            gstore::type_update(c, &t, &store::now()).map_err(sql)?;
-            Ok(t)
-        })
-        .await
-    }
-
-    pub(crate) async fn group_type_delete(
-        &self,
-        ctx: &RequestContext,
-        id: String,
-    ) -> ApiResult<()> {
-        ctx.require_admin()?;
-        self.write(move |c| {
-            let t = group_type_tx(c, &id)?;
-            if gstore::type_in_use(c, &t.id).map_err(sql)? {
-                return Err(ApiError::bad_request(format!(
-                    "Group Type {} deletion is not allowed with groups present with the type.",
-                    t.id
-                )));
-            }
-            gstore::type_delete(c, &t.id).map_err(sql)
-        })
-        .await
-    }
-
-    /// Adds or replaces group specs (admin).
-    pub(crate) async fn group_specs_set(
-        &self,
-        ctx: &RequestContext,
-        id: String,
-        specs: BTreeMap<String, String>,
-    ) -> ApiResult<BTreeMap<String, String>> {
-        ctx.require_admin()?;
-        check_specs(&specs)?;
-        self.write(move |c| {
-            let t = group_type_tx(c, &id)?;
-            gstore::specs_set(c, &t.id, &specs).map_err(sql)?;
-            Ok(specs)
-        })
-        .await
-    }
-
-    /// The group specs of a type (admin, as Cinder's `group:access_group_types_specs`).
-    pub(crate) async fn group_specs_get(
-        &self,
-        ctx: &RequestContext,
-        id: String,
-    ) -> ApiResult<BTreeMap<String, String>> {
-        ctx.require_admin()?;
-        self.read(move |c| Ok(group_type_tx(c, &id)?.group_specs))
-            .await
-    }
-
-    pub(crate) async fn group_spec_delete(
-        &self,
-        ctx: &RequestContext,
-        id: String,
-        key: String,
-    ) -> ApiResult<()> {
-        ctx.require_admin()?;
-        self.write(move |c| {
-            let t = group_type_tx(c, &id)?;
-            if !gstore::spec_delete(c, &t.id, &key).map_err(sql)? {
-                return Err(ApiError::Missing(format!(
-                    "Group Type {} has no specs with key {key}.",
-                    t.id
-                )));
-            }
-            Ok(())
-        })
-        .await
-    }
-
     // ---- groups -------------------------------------------------------------------
 
     pub(crate) async fn group_create(
@@ -547,10 +166,7 @@ impl VolumeService {
         ctx: &RequestContext,
         req: GroupCreate,
     ) -> ApiResult<Group> {
-        let project = caller_project(ctx)?;
-        may_change(ctx, &project)?;
-        check_text("name", &req.name)?;
-        check_text("description", &req.description)?;
+        let project = new_in_project(ctx, &req.name, &req.description)?;
         let zone = req.availability_zone.clone().unwrap_or_else(|| ZONE.into());
         if zone != ZONE {
             return Err(ApiError::bad_request(format!(
@@ -560,7 +176,7 @@ impl VolumeService {
         let ctx2 = ctx.clone();
         let user = ctx.user.id.clone();
         self.write(move |c| {
-            let gt = visible_type_tx(c, &ctx2, &req.group_type)?;
+            let gt = visible_type_tx::<GroupType>(c, &ctx2, &req.group_type)?;
             let mut types = Vec::new();
             for t in &req.volume_types {
                 let t = super::types::type_for_volume_tx(c, &ctx2, Some(t))?;
@@ -600,10 +216,7 @@ impl VolumeService {
         description: Option<String>,
         source: GroupSource,
     ) -> ApiResult<Group> {
-        let project = caller_project(ctx)?;
-        may_change(ctx, &project)?;
-        check_text("name", &name)?;
-        check_text("description", &description)?;
+        let project = new_in_project(ctx, &name, &description)?;
         let ctx2 = ctx.clone();
         let user = ctx.user.id.clone();
         let (group, volumes) = self
@@ -638,10 +251,7 @@ impl VolumeService {
             })
             .await?;
         tracing::info!(group = %group.id, volumes = volumes.len(), "group create from source accepted");
-        for id in volumes {
-            self.spawn_task(id);
-        }
-        self.spawn_settle(Settle::GroupCreate(group.id.clone()));
+        self.spawn_settling(Settle::Create(GroupKind::Group, group.id.clone()), volumes);
         Ok(group)
     }
 
@@ -657,12 +267,7 @@ impl VolumeService {
         ctx: &RequestContext,
         all_projects: bool,
     ) -> ApiResult<Vec<(Group, Vec<String>)>> {
-        let own = caller_project(ctx)?;
-        if !ctx.can_read() {
-            return Err(ApiError::forbidden());
-        }
-        let scope = (!(ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT) && all_projects))
-            .then_some(own);
+        let scope = list_scope(ctx, all_projects)?;
         self.read(move |c| {
             gstore::group_list(c, scope.as_deref())
                 .map_err(sql)?
@@ -693,12 +298,7 @@ impl VolumeService {
         self.write(move |c| {
             let mut g = visible_group_tx(c, &ctx, &id)?;
             may_change(&ctx, &g.project_id)?;
-            if g.status != "available" {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid group: Group {id} status must be available, but current status is: {}.",
-                    g.status
-                )));
-            }
+            check_available(&g)?;
             for vid in &req.add_volumes {
                 group_add_volume_tx(c, &g, vid)?;
             }
@@ -767,32 +367,41 @@ impl VolumeService {
             .await?;
         tracing::info!(group = %id, volumes = volumes.len(), "group delete accepted");
         if !volumes.is_empty() {
-            for vid in volumes {
-                self.spawn_task(vid);
-            }
-            self.spawn_settle(Settle::GroupDelete(id));
+            self.spawn_settling(Settle::Delete(GroupKind::Group, id), volumes);
         }
         Ok(())
     }
 
-    /// `reset_status` (3.20, admin).
-    pub(crate) async fn group_reset_status(
+    /// `reset_status` of a group (3.20) or a group snapshot (3.19), admin only.
+    pub(crate) async fn group_record_reset_status(
         &self,
         ctx: &RequestContext,
+        kind: GroupKind,
         id: String,
         status: String,
     ) -> ApiResult<()> {
         ctx.require_admin()?;
-        if !GROUP_STATUSES.contains(&status.as_str()) {
+        let (allowed, title) = match kind {
+            GroupKind::Group => (GROUP_STATUSES, "Group"),
+            GroupKind::GroupSnapshot => (GROUP_SNAPSHOT_STATUSES, "Group snapshot"),
+        };
+        if !allowed.contains(&status.as_str()) {
             return Err(ApiError::bad_request(format!(
-                "Invalid input received: Group status {status} not allowed."
+                "Invalid input received: {title} status {status} not allowed."
             )));
         }
         let ctx = ctx.clone();
         self.write(move |c| {
-            let mut g = visible_group_tx(c, &ctx, &id)?;
-            g.status = status;
-            gstore::group_update(c, &g, &store::now()).map_err(sql)
+            // Only one the caller sees is reset (a 404 otherwise).
+            match kind {
+                GroupKind::Group => {
+                    visible_group_tx(c, &ctx, &id)?;
+                }
+                GroupKind::GroupSnapshot => {
+                    visible_snapshot_tx(c, &ctx, &id)?;
+                }
+            }
+            kind.set_status(c, &id, &status)
         })
         .await
     }
@@ -808,10 +417,7 @@ impl VolumeService {
         name: Option<String>,
         description: Option<String>,
     ) -> ApiResult<GroupSnapshot> {
-        let project = caller_project(ctx)?;
-        may_change(ctx, &project)?;
-        check_text("name", &name)?;
-        check_text("description", &description)?;
+        new_in_project(ctx, &name, &description)?;
         let ctx2 = ctx.clone();
         let user = ctx.user.id.clone();
         let (gs, snaps) = self
@@ -847,10 +453,10 @@ impl VolumeService {
             })
             .await?;
         tracing::info!(group_snapshot = %gs.id, snapshots = snaps.len(), "group snapshot create accepted");
-        for sid in snaps {
-            self.spawn_snapshot_task(sid);
-        }
-        self.spawn_settle(Settle::SnapshotCreate(gs.id.clone()));
+        self.spawn_settling(
+            Settle::Create(GroupKind::GroupSnapshot, gs.id.clone()),
+            snaps,
+        );
         Ok(gs)
     }
 
@@ -868,12 +474,7 @@ impl VolumeService {
         ctx: &RequestContext,
         all_projects: bool,
     ) -> ApiResult<Vec<GroupSnapshot>> {
-        let own = caller_project(ctx)?;
-        if !ctx.can_read() {
-            return Err(ApiError::forbidden());
-        }
-        let scope = (!(ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT) && all_projects))
-            .then_some(own);
+        let scope = list_scope(ctx, all_projects)?;
         self.read(move |c| gstore::snapshot_list(c, scope.as_deref()).map_err(sql))
             .await
     }
@@ -907,39 +508,15 @@ impl VolumeService {
                     }
                     ids.push(sid);
                 }
-                gstore::snapshot_set_status(c, &gsid, "deleting", &store::now()).map_err(sql)?;
+                GroupKind::GroupSnapshot.set_status(c, &gsid, "deleting")?;
                 Ok(ids)
             })
             .await?;
         tracing::info!(group_snapshot = %id, snapshots = snaps.len(), "group snapshot delete accepted");
         if !snaps.is_empty() {
-            for sid in snaps {
-                self.spawn_snapshot_task(sid);
-            }
-            self.spawn_settle(Settle::SnapshotDelete(id));
+            self.spawn_settling(Settle::Delete(GroupKind::GroupSnapshot, id), snaps);
         }
         Ok(())
-    }
-
-    /// `reset_status` (3.19, admin).
-    pub(crate) async fn group_snapshot_reset_status(
-        &self,
-        ctx: &RequestContext,
-        id: String,
-        status: String,
-    ) -> ApiResult<()> {
-        ctx.require_admin()?;
-        if !GROUP_SNAPSHOT_STATUSES.contains(&status.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input received: Group snapshot status {status} not allowed."
-            )));
-        }
-        let ctx = ctx.clone();
-        self.write(move |c| {
-            let s = visible_snapshot_tx(c, &ctx, &id)?;
-            gstore::snapshot_set_status(c, &s.id, &status, &store::now()).map_err(sql)
-        })
-        .await
     }
 }
 
@@ -1118,39 +695,4 @@ fn check_group_quota_tx(c: &Connection, project: &str) -> ApiResult<()> {
         )));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn strs(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    #[test]
-    fn create_waits_for_creating_members_then_needs_all_available() {
-        assert_eq!(create_outcome(&strs(&["available", "creating"])), None);
-        assert_eq!(
-            create_outcome(&strs(&["available", "available"])),
-            Some("available")
-        );
-        assert_eq!(
-            create_outcome(&strs(&["available", "error"])),
-            Some("error")
-        );
-    }
-
-    #[test]
-    fn delete_goes_when_empty_waits_while_deleting_else_failed() {
-        assert_eq!(delete_outcome(&[]), DeleteOutcome::Gone);
-        assert_eq!(
-            delete_outcome(&strs(&["deleting", "error_deleting"])),
-            DeleteOutcome::Waiting
-        );
-        assert_eq!(
-            delete_outcome(&strs(&["error_deleting"])),
-            DeleteOutcome::Failed
-        );
-    }
 }

@@ -31,6 +31,67 @@ pub(super) fn admin_post(p: Posted) -> Result<(Session, FormData), PageError> {
     Ok((p.sess, p.form))
 }
 
+/// The one API call an admin form asks for, and the page to go back to after it.
+struct Change {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    then: String,
+}
+
+/// Every admin form that changes one thing by id: the admin check (403 before the
+/// form is read), the id as one path segment, the call `change` makes of the form
+/// and that segment (a missing or malformed field is refused before anything is
+/// sent), one call with the admin's token (a refusal shows in the service's own
+/// words), then back to the page the change names.
+async fn admin_change(
+    d: &Dash,
+    p: Posted,
+    id: &str,
+    change: impl FnOnce(&FormData, &str) -> Result<Change, PageError>,
+) -> PageResult {
+    let (sess, f) = admin_post(p)?;
+    let seg = segment(id)?;
+    let c = change(&f, &seg)?;
+    d.backend
+        .call(&sess.token, c.method, &c.path, c.body)
+        .await?;
+    back(&c.then)
+}
+
+/// Every admin create form: the admin check (403 before the form is read), the
+/// body `body` makes of the form (a missing or malformed field is refused before
+/// anything is sent), one POST to `path` with the admin's token; the service's
+/// answer, which names what it made.
+async fn admin_create(
+    d: &Dash,
+    p: Posted,
+    path: &str,
+    body: impl FnOnce(&FormData) -> Result<Value, PageError>,
+) -> Result<Value, PageError> {
+    let (sess, f) = admin_post(p)?;
+    let body = body(&f)?;
+    Ok(d.backend.post(&sess.token, path, body).await?)
+}
+
+/// The session of an admin page about one item, and the item's id as one path
+/// segment (refused before any call when it is not one).
+async fn admin_item(
+    d: &Dash,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<(Session, String), PageError> {
+    let sess = admin_session(d, headers).await?;
+    let seg = segment(id)?;
+    Ok((sess, seg))
+}
+
+/// Back to the page of what a create made: `{page}/{id}`, the id from the
+/// answer's `key` envelope.
+fn back_to_made(made: &Value, key: &str, page: &str) -> PageResult {
+    back(&format!("{page}/{}", segment(s(&made[key], "id"))?))
+}
+
 /// A checkbox's posted state.
 fn checked(f: &FormData, name: &str) -> bool {
     f.get(name) == "1"
@@ -41,6 +102,45 @@ fn number(f: &FormData, name: &str, label: &str) -> Result<u64, PageError> {
     f.required(name, label)?
         .parse()
         .map_err(|_| PageError::BadInput(format!("{label} must be a whole number.")))
+}
+
+/// A size a flavor form may leave blank: 0 then.
+fn size(f: &FormData, name: &str, label: &str) -> Result<u64, PageError> {
+    if f.get(name).is_empty() {
+        Ok(0)
+    } else {
+        number(f, name, label)
+    }
+}
+
+/// The name of the item of `items` with `id`, or the id when none has it.
+fn name_or_id(items: &[Value], id: &str) -> String {
+    items
+        .iter()
+        .find(|i| s(i, "id") == id)
+        .map_or(id.to_owned(), |i| s(i, "name").to_owned())
+}
+
+/// A primary-project choice: none, or one of the projects.
+fn project_choices(projects: &Value) -> Vec<(String, String)> {
+    let mut choices = vec![(String::new(), "(none)".to_owned())];
+    choices.extend(options(list(projects, "projects"), "id", |p| {
+        s(p, "name").to_owned()
+    }));
+    choices
+}
+
+/// A role choice, by name.
+fn role_choices(roles: &Value) -> Vec<(String, String)> {
+    options(list(roles, "roles"), "id", |r| s(r, "name").to_owned())
+}
+
+/// The id of the `member` role, the one a role choice starts on.
+fn member_role(roles: &Value) -> &str {
+    list(roles, "roles")
+        .iter()
+        .find(|r| s(r, "name") == "member")
+        .map_or("", |r| s(r, "id"))
 }
 
 fn yes(v: bool) -> &'static str {
@@ -88,24 +188,16 @@ pub(super) fn project_form() -> UiForm {
 
 /// `POST /dashboard/admin/projects`: a project in the admin's domain.
 pub(super) async fn project_create(State(d): State<Dash>, p: Posted) -> PageResult {
-    let (sess, f) = admin_post(p)?;
-    let made = d
-        .backend
-        .post(
-            &sess.token,
-            &format!("{KS}/projects"),
-            json!({"project": {
-                "name": f.required("name", "Name")?,
-                "description": f.get("description"),
-                "enabled": checked(&f, "enabled"),
-                "domain_id": "default",
-            }}),
-        )
-        .await?;
-    back(&format!(
-        "/dashboard/admin/projects/{}",
-        segment(s(&made["project"], "id"))?
-    ))
+    let made = admin_create(&d, p, &format!("{KS}/projects"), |f| {
+        Ok(json!({"project": {
+            "name": f.required("name", "Name")?,
+            "description": f.get("description"),
+            "enabled": checked(f, "enabled"),
+            "domain_id": "default",
+        }}))
+    })
+    .await?;
+    back_to_made(&made, "project", "/dashboard/admin/projects")
 }
 
 /// `GET /dashboard/admin/projects/{id}`: edit form, members (role assignments on
@@ -115,8 +207,7 @@ pub(super) async fn project_edit(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> PageResult {
-    let sess = admin_session(&d, &headers).await?;
-    let seg = segment(&id)?;
+    let (sess, seg) = admin_item(&d, &headers, &id).await?;
     let t = &sess.token;
     let (proj, assignments, users, roles) = tokio::join!(
         d.backend.get(t, format!("{KS}/projects/{seg}")),
@@ -180,17 +271,7 @@ fn member_add_form(here: &str, users: &Value, roles: &Value) -> UiForm {
                 "User",
                 options(list(users, "users"), "id", |u| s(u, "name").to_owned()),
             ),
-            Field::select(
-                "role",
-                "Role",
-                options(list(roles, "roles"), "id", |r| s(r, "name").to_owned()),
-            )
-            .value(
-                list(roles, "roles")
-                    .iter()
-                    .find(|r| s(r, "name") == "member")
-                    .map_or("", |r| s(r, "id")),
-            ),
+            Field::select("role", "Role", role_choices(roles)).value(member_role(roles)),
         ],
     )
 }
@@ -221,21 +302,19 @@ pub(super) async fn project_update(
     Path(id): Path<String>,
     p: Posted,
 ) -> PageResult {
-    let (sess, f) = admin_post(p)?;
-    let seg = segment(&id)?;
-    d.backend
-        .call(
-            &sess.token,
-            Method::PATCH,
-            &format!("{KS}/projects/{seg}"),
-            Some(json!({"project": {
+    admin_change(&d, p, &id, |f, seg| {
+        Ok(Change {
+            method: Method::PATCH,
+            path: format!("{KS}/projects/{seg}"),
+            body: Some(json!({"project": {
                 "name": f.required("name", "Name")?,
                 "description": f.get("description"),
-                "enabled": checked(&f, "enabled"),
+                "enabled": checked(f, "enabled"),
             }})),
-        )
-        .await?;
-    back(&format!("/dashboard/admin/projects/{seg}"))
+            then: format!("/dashboard/admin/projects/{seg}"),
+        })
+    })
+    .await
 }
 
 /// `POST /dashboard/admin/projects/{id}/delete`.
@@ -273,19 +352,17 @@ pub(super) async fn project_member_remove(
 }
 
 async fn member(d: Dash, id: String, p: Posted, method: Method) -> PageResult {
-    let (sess, f) = admin_post(p)?;
-    let seg = segment(&id)?;
-    let user = segment(f.required("user", "User")?)?;
-    let role = segment(f.required("role", "Role")?)?;
-    d.backend
-        .call(
-            &sess.token,
+    admin_change(&d, p, &id, |f, seg| {
+        let user = segment(f.required("user", "User")?)?;
+        let role = segment(f.required("role", "Role")?)?;
+        Ok(Change {
             method,
-            &format!("{KS}/projects/{seg}/users/{user}/roles/{role}"),
-            None,
-        )
-        .await?;
-    back(&format!("/dashboard/admin/projects/{seg}"))
+            path: format!("{KS}/projects/{seg}/users/{user}/roles/{role}"),
+            body: None,
+            then: format!("/dashboard/admin/projects/{seg}"),
+        })
+    })
+    .await
 }
 
 // ---- users ----
@@ -298,14 +375,6 @@ pub(super) async fn user_form(d: &Dash, token: &str) -> UiForm {
         d.backend.get(token, format!("{KS}/roles")),
     );
     let (projects, roles) = (projects.unwrap_or_default(), roles.unwrap_or_default());
-    let mut project_opts = vec![(String::new(), "(none)".to_owned())];
-    project_opts.extend(options(list(&projects, "projects"), "id", |p| {
-        s(p, "name").to_owned()
-    }));
-    let member = list(&roles, "roles")
-        .iter()
-        .find(|r| s(r, "name") == "member")
-        .map_or("", |r| s(r, "id"));
     UiForm::new(
         "user-create",
         "Create User",
@@ -318,13 +387,8 @@ pub(super) async fn user_form(d: &Dash, token: &str) -> UiForm {
                 .required(),
             Field::text("email", "Email"),
             Field::text("description", "Description"),
-            Field::select("project", "Primary project", project_opts),
-            Field::select(
-                "role",
-                "Role on it",
-                options(list(&roles, "roles"), "id", |r| s(r, "name").to_owned()),
-            )
-            .value(member),
+            Field::select("project", "Primary project", project_choices(&projects)),
+            Field::select("role", "Role on it", role_choices(&roles)).value(member_role(&roles)),
             Field::text("enabled", "Enabled")
                 .kind("checkbox")
                 .value("1"),
@@ -404,8 +468,7 @@ pub(super) async fn user_edit(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> PageResult {
-    let sess = admin_session(&d, &headers).await?;
-    let seg = segment(&id)?;
+    let (sess, seg) = admin_item(&d, &headers, &id).await?;
     let t = &sess.token;
     let (user, projects, assignments) = tokio::join!(
         d.backend.get(t, format!("{KS}/users/{seg}")),
@@ -417,12 +480,7 @@ pub(super) async fn user_edit(
     );
     let user = user?;
     let u = &user["user"];
-    let mut project_opts = vec![(String::new(), "(none)".to_owned())];
-    project_opts.extend(options(
-        list(&projects.unwrap_or_default(), "projects"),
-        "id",
-        |p| s(p, "name").to_owned(),
-    ));
+    let project_opts = project_choices(&projects.unwrap_or_default());
     let here = format!("/dashboard/admin/users/{seg}");
     let edit = UiForm::new(
         "user-edit",
@@ -454,13 +512,24 @@ pub(super) async fn user_update(
     Path(id): Path<String>,
     p: Posted,
 ) -> PageResult {
-    let (sess, f) = admin_post(p)?;
-    let seg = segment(&id)?;
+    admin_change(&d, p, &id, |f, seg| {
+        Ok(Change {
+            method: Method::PATCH,
+            path: format!("{KS}/users/{seg}"),
+            body: Some(json!({ "user": user_changes(f)? })),
+            then: format!("/dashboard/admin/users/{seg}"),
+        })
+    })
+    .await
+}
+
+/// A user's edit form as Keystone's user update: a new password only when typed.
+fn user_changes(f: &FormData) -> Result<Map<String, Value>, PageError> {
     let mut user = Map::new();
     user.insert("name".into(), f.required("name", "User name")?.into());
     user.insert("email".into(), f.get("email").into());
     user.insert("description".into(), f.get("description").into());
-    user.insert("enabled".into(), checked(&f, "enabled").into());
+    user.insert("enabled".into(), checked(f, "enabled").into());
     user.insert(
         "default_project_id".into(),
         match f.get("project") {
@@ -471,15 +540,7 @@ pub(super) async fn user_update(
     if !f.get("password").is_empty() {
         user.insert("password".into(), f.get("password").into());
     }
-    d.backend
-        .call(
-            &sess.token,
-            Method::PATCH,
-            &format!("{KS}/users/{seg}"),
-            Some(json!({ "user": user })),
-        )
-        .await?;
-    back(&format!("/dashboard/admin/users/{seg}"))
+    Ok(user)
 }
 
 /// `POST /dashboard/admin/users/{id}/delete`.
@@ -509,18 +570,14 @@ pub(super) fn group_form() -> UiForm {
 
 /// `POST /dashboard/admin/groups`: a group in the default domain.
 pub(super) async fn group_create(State(d): State<Dash>, p: Posted) -> PageResult {
-    let (sess, f) = admin_post(p)?;
-    d.backend
-        .post(
-            &sess.token,
-            &format!("{KS}/groups"),
-            json!({"group": {
-                "name": f.required("name", "Name")?,
-                "description": f.get("description"),
-                "domain_id": "default",
-            }}),
-        )
-        .await?;
+    admin_create(&d, p, &format!("{KS}/groups"), |f| {
+        Ok(json!({"group": {
+            "name": f.required("name", "Name")?,
+            "description": f.get("description"),
+            "domain_id": "default",
+        }}))
+    })
+    .await?;
     back("/dashboard/admin/groups")
 }
 
@@ -554,14 +611,10 @@ pub(super) fn role_form() -> UiForm {
 /// `POST /dashboard/admin/roles`: a global role (Keystone refuses a duplicate name
 /// with 409, shown).
 pub(super) async fn role_create(State(d): State<Dash>, p: Posted) -> PageResult {
-    let (sess, f) = admin_post(p)?;
-    d.backend
-        .post(
-            &sess.token,
-            &format!("{KS}/roles"),
-            json!({"role": {"name": f.required("name", "Name")?}}),
-        )
-        .await?;
+    admin_create(&d, p, &format!("{KS}/roles"), |f| {
+        Ok(json!({"role": {"name": f.required("name", "Name")?}}))
+    })
+    .await?;
     back("/dashboard/admin/roles")
 }
 
@@ -610,43 +663,28 @@ pub(super) fn flavor_form() -> UiForm {
 /// A flavor's name and sizes as posted (an empty ephemeral disk or swap is none),
 /// with its visibility: the body of Nova's flavor create.
 fn flavor_body(f: &FormData, public: bool) -> Result<Value, PageError> {
-    let optional = |name: &str, label: &str| -> Result<u64, PageError> {
-        if f.get(name).is_empty() {
-            Ok(0)
-        } else {
-            number(f, name, label)
-        }
-    };
     Ok(json!({
         "name": f.required("name", "Name")?,
         "vcpus": number(f, "vcpus", "vCPUs")?,
         "ram": number(f, "ram", "RAM")?,
         "disk": number(f, "disk", "Root disk")?,
-        "OS-FLV-EXT-DATA:ephemeral": optional("ephemeral", "Ephemeral disk")?,
-        "swap": optional("swap", "Swap")?,
+        "OS-FLV-EXT-DATA:ephemeral": size(f, "ephemeral", "Ephemeral disk")?,
+        "swap": size(f, "swap", "Swap")?,
         "os-flavor-access:is_public": public,
     }))
 }
 
 /// `POST /dashboard/admin/flavors`.
 pub(super) async fn flavor_create(State(d): State<Dash>, p: Posted) -> PageResult {
-    let (sess, f) = admin_post(p)?;
-    let mut flavor = flavor_body(&f, checked(&f, "public"))?;
-    if !f.get("id").is_empty() {
-        flavor["id"] = f.get("id").into();
-    }
-    let made = d
-        .backend
-        .post(
-            &sess.token,
-            &format!("{NOVA}/flavors"),
-            json!({ "flavor": flavor }),
-        )
-        .await?;
-    back(&format!(
-        "/dashboard/admin/flavors/{}",
-        segment(s(&made["flavor"], "id"))?
-    ))
+    let made = admin_create(&d, p, &format!("{NOVA}/flavors"), |f| {
+        let mut flavor = flavor_body(f, checked(f, "public"))?;
+        if !f.get("id").is_empty() {
+            flavor["id"] = f.get("id").into();
+        }
+        Ok(json!({ "flavor": flavor }))
+    })
+    .await?;
+    back_to_made(&made, "flavor", "/dashboard/admin/flavors")
 }
 
 /// `GET /dashboard/admin/flavors/{id}`: its facts, extra specs (each removable) and
@@ -656,8 +694,7 @@ pub(super) async fn flavor_edit(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> PageResult {
-    let sess = admin_session(&d, &headers).await?;
-    let seg = segment(&id)?;
+    let (sess, seg) = admin_item(&d, &headers, &id).await?;
     let t = &sess.token;
     let (flavor, specs, access, projects) = tokio::join!(
         d.backend.get(t, format!("{NOVA}/flavors/{seg}")),
@@ -740,12 +777,7 @@ fn flavor_edit_form(here: &str, fl: &Value) -> UiForm {
 /// The projects a private flavor is shared with, each removable; a public flavor
 /// lists none.
 fn flavor_access_table(here: &str, public: bool, access: &Value, projects: &Value) -> Table {
-    let pname = |id: &str| {
-        list(projects, "projects")
-            .iter()
-            .find(|p| s(p, "id") == id)
-            .map_or(id.to_owned(), |p| s(p, "name").to_owned())
-    };
+    let pname = |id: &str| name_or_id(list(projects, "projects"), id);
     let mut access_table = Table::new("flavor-access", "Project Access", vec!["Project", "ID"]);
     access_table.empty = if public {
         "A public flavor is every project's.".into()
@@ -973,16 +1005,15 @@ pub(super) async fn flavor_access_remove(
 }
 
 async fn flavor_access(d: Dash, id: String, p: Posted, action: &str) -> PageResult {
-    let (sess, f) = admin_post(p)?;
-    let seg = segment(&id)?;
-    d.backend
-        .post(
-            &sess.token,
-            &format!("{NOVA}/flavors/{seg}/action"),
-            json!({ action: {"tenant": f.required("project", "Project")?} }),
-        )
-        .await?;
-    back(&format!("/dashboard/admin/flavors/{seg}"))
+    admin_change(&d, p, &id, |f, seg| {
+        Ok(Change {
+            method: Method::POST,
+            path: format!("{NOVA}/flavors/{seg}/action"),
+            body: Some(json!({ action: {"tenant": f.required("project", "Project")?} })),
+            then: format!("/dashboard/admin/flavors/{seg}"),
+        })
+    })
+    .await
 }
 
 // ---- routers (any project's) ----
@@ -1000,12 +1031,7 @@ pub(super) async fn routers(State(d): State<Dash>, headers: HeaderMap) -> PageRe
     );
     let routers = routers?;
     let (nets, projects) = (nets.unwrap_or_default(), projects.unwrap_or_default());
-    let pname = |id: &str| {
-        list(&projects, "projects")
-            .iter()
-            .find(|p| s(p, "id") == id)
-            .map_or(id.to_owned(), |p| s(p, "name").to_owned())
-    };
+    let pname = |id: &str| name_or_id(list(&projects, "projects"), id);
     let externals = list(&nets, "networks");
     let mut t = Table::new(
         "routers",
@@ -1039,10 +1065,7 @@ fn gateway_text(gw: &Value, externals: &[Value]) -> String {
         return String::new();
     }
     let id = s(gw, "network_id");
-    let net = externals
-        .iter()
-        .find(|n| s(n, "id") == id)
-        .map_or(id.to_owned(), |n| s(n, "name").to_owned());
+    let net = name_or_id(externals, id);
     let ips = list(gw, "external_fixed_ips")
         .iter()
         .map(|f| s(f, "ip_address"))
@@ -1090,17 +1113,15 @@ pub(super) async fn router_gateway_clear(
 }
 
 async fn router_gateway(d: Dash, id: String, p: Posted, info: Value) -> PageResult {
-    let (sess, _) = admin_post(p)?;
-    let seg = segment(&id)?;
-    d.backend
-        .call(
-            &sess.token,
-            Method::PUT,
-            &format!("{NET}/routers/{seg}"),
-            Some(json!({"router": {"external_gateway_info": info}})),
-        )
-        .await?;
-    back("/dashboard/admin/routers")
+    admin_change(&d, p, &id, |_, seg| {
+        Ok(Change {
+            method: Method::PUT,
+            path: format!("{NET}/routers/{seg}"),
+            body: Some(json!({"router": {"external_gateway_info": info}})),
+            then: "/dashboard/admin/routers".into(),
+        })
+    })
+    .await
 }
 
 /// `POST /dashboard/admin/routers/{id}/delete`: Neutron refuses a router with
@@ -1126,17 +1147,16 @@ pub(super) async fn flavor_spec_set(
     Path(id): Path<String>,
     p: Posted,
 ) -> PageResult {
-    let (sess, f) = admin_post(p)?;
-    let seg = segment(&id)?;
-    let key = f.required("key", "Key")?;
-    d.backend
-        .post(
-            &sess.token,
-            &format!("{NOVA}/flavors/{seg}/os-extra_specs"),
-            json!({"extra_specs": {key: f.required("value", "Value")?}}),
-        )
-        .await?;
-    back(&format!("/dashboard/admin/flavors/{seg}"))
+    admin_change(&d, p, &id, |f, seg| {
+        let key = f.required("key", "Key")?;
+        Ok(Change {
+            method: Method::POST,
+            path: format!("{NOVA}/flavors/{seg}/os-extra_specs"),
+            body: Some(json!({"extra_specs": {key: f.required("value", "Value")?}})),
+            then: format!("/dashboard/admin/flavors/{seg}"),
+        })
+    })
+    .await
 }
 
 /// `POST /dashboard/admin/flavors/{id}/extra-specs/delete`.
@@ -1145,20 +1165,20 @@ pub(super) async fn flavor_spec_delete(
     Path(id): Path<String>,
     p: Posted,
 ) -> PageResult {
-    let (sess, f) = admin_post(p)?;
-    let seg = segment(&id)?;
-    let key = f.required("key", "Key")?;
-    // Extra spec keys carry ':' (hw:cpu_policy): escaped as one path segment.
-    let key: String = url::form_urlencoded::byte_serialize(key.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20");
-    d.backend
-        .delete(
-            &sess.token,
-            &format!("{NOVA}/flavors/{seg}/os-extra_specs/{key}"),
-        )
-        .await?;
-    back(&format!("/dashboard/admin/flavors/{seg}"))
+    admin_change(&d, p, &id, |f, seg| {
+        let key = f.required("key", "Key")?;
+        // Extra spec keys carry ':' (hw:cpu_policy): escaped as one path segment.
+        let key: String = url::form_urlencoded::byte_serialize(key.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20");
+        Ok(Change {
+            method: Method::DELETE,
+            path: format!("{NOVA}/flavors/{seg}/os-extra_specs/{key}"),
+            body: None,
+            then: format!("/dashboard/admin/flavors/{seg}"),
+        })
+    })
+    .await
 }
 
 /// `POST /dashboard/admin/flavors/{id}/delete`.
@@ -1185,8 +1205,7 @@ pub(super) async fn image_edit(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> PageResult {
-    let sess = admin_session(&d, &headers).await?;
-    let seg = segment(&id)?;
+    let (sess, seg) = admin_item(&d, &headers, &id).await?;
     let img = d
         .backend
         .get(&sess.token, format!("/image/v2/images/{seg}"))
@@ -1353,8 +1372,7 @@ pub(super) async fn network_edit(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> PageResult {
-    let sess = admin_session(&d, &headers).await?;
-    let seg = segment(&id)?;
+    let (sess, seg) = admin_item(&d, &headers, &id).await?;
     let t = &sess.token;
     let (net, subnets) = tokio::join!(
         d.backend.get(t, format!("{NET}/networks/{seg}")),
@@ -1408,22 +1426,20 @@ pub(super) async fn network_update(
     Path(id): Path<String>,
     p: Posted,
 ) -> PageResult {
-    let (sess, f) = admin_post(p)?;
-    let seg = segment(&id)?;
-    d.backend
-        .call(
-            &sess.token,
-            Method::PUT,
-            &format!("{NET}/networks/{seg}"),
-            Some(json!({"network": {
+    admin_change(&d, p, &id, |f, seg| {
+        Ok(Change {
+            method: Method::PUT,
+            path: format!("{NET}/networks/{seg}"),
+            body: Some(json!({"network": {
                 "name": f.get("name"),
-                "shared": checked(&f, "shared"),
-                "router:external": checked(&f, "external"),
-                "admin_state_up": checked(&f, "admin_state_up"),
+                "shared": checked(f, "shared"),
+                "router:external": checked(f, "external"),
+                "admin_state_up": checked(f, "admin_state_up"),
             }})),
-        )
-        .await?;
-    back(&format!("/dashboard/admin/networks/{seg}"))
+            then: format!("/dashboard/admin/networks/{seg}"),
+        })
+    })
+    .await
 }
 
 /// `POST /dashboard/admin/networks/{id}/delete`: Neutron refuses a network with
@@ -1453,9 +1469,13 @@ async fn delete_then_back(
     id: &str,
     list: &str,
 ) -> PageResult {
-    let (sess, _) = admin_post(p)?;
-    d.backend
-        .delete(&sess.token, &format!("{collection}/{}", segment(id)?))
-        .await?;
-    back(list)
+    admin_change(d, p, id, |_, seg| {
+        Ok(Change {
+            method: Method::DELETE,
+            path: format!("{collection}/{seg}"),
+            body: None,
+            then: list.into(),
+        })
+    })
+    .await
 }

@@ -9,16 +9,16 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
+use super::types::{one_spec, public_filter, required_name, specs_body};
 use super::{Mv, envelope, json_bool, opt_string, parse_bool, query, string_map};
 use crate::cloud::Cloud;
-use crate::http::context::Ctx;
+use crate::http::context::{Ctx, RequestContext};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
-use crate::volume::groups::{
-    GroupCreate, GroupSource, GroupTypeCreate, GroupTypeUpdate, GroupUpdate,
-};
+use crate::volume::group_settle::GroupKind;
+use crate::volume::groups::{GroupCreate, GroupSource, GroupUpdate};
 use crate::volume::model::{Group, GroupSnapshot, GroupType};
-use crate::volume::types::PublicFilter;
+use crate::volume::type_kinds::{TypeCreate, TypeUpdate, spec_not_found};
 
 pub(super) fn routes() -> Router<Cloud> {
     Router::new()
@@ -173,18 +173,10 @@ async fn group_type_list(
 ) -> ApiResult<axum::Json<Value>> {
     since(mv, 11)?;
     let q = query(raw)?;
-    let filter = match q.get("is_public").map(|s| s.to_ascii_lowercase()) {
-        None => PublicFilter::Public,
-        Some(s) if s == "none" => PublicFilter::All,
-        Some(s) => {
-            if parse_bool("is_public", &s)? {
-                PublicFilter::Public
-            } else {
-                PublicFilter::Private
-            }
-        }
-    };
-    let mut types = cloud.volume.group_type_list(&ctx, filter).await?;
+    let mut types = cloud
+        .volume
+        .type_list::<GroupType>(&ctx, public_filter(&q)?)
+        .await?;
     sort_group_types(&mut types, &q)?;
     let admin = ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT);
     Ok(axum::Json(json!({
@@ -207,7 +199,7 @@ async fn group_type_show(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     since(mv, 11)?;
-    let t = cloud.volume.group_type_get(&ctx, id).await?;
+    let t = cloud.volume.type_get::<GroupType>(&ctx, id).await?;
     Ok(axum::Json(
         json!({"group_type": group_type_view(&t, ctx.allowed(crate::http::policy::GROUP_ADMIN_CONTEXT))}),
     ))
@@ -228,18 +220,13 @@ async fn group_type_create(
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     since(mv, 11)?;
     let t = envelope(&body, "group_type")?;
-    let name = opt_string("name", t.get("name"))?.ok_or_else(|| {
-        ApiError::bad_request(
-            "Invalid input for field/attribute name. 'name' is a required property",
-        )
-    })?;
-    let req = GroupTypeCreate {
-        name,
+    let req = TypeCreate {
+        name: required_name(t)?,
         description: opt_string("description", t.get("description"))?,
         is_public: public_flag(t)?.unwrap_or(true),
-        group_specs: string_map("group_specs", t.get("group_specs"))?,
+        specs: string_map("group_specs", t.get("group_specs"))?,
     };
-    let t = cloud.volume.group_type_create(&ctx, req).await?;
+    let t = cloud.volume.type_create::<GroupType>(&ctx, req).await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({"group_type": group_type_view(&t, true)})),
@@ -255,12 +242,12 @@ async fn group_type_update(
 ) -> ApiResult<axum::Json<Value>> {
     since(mv, 11)?;
     let t = envelope(&body, "group_type")?;
-    let req = GroupTypeUpdate {
+    let req = TypeUpdate {
         name: opt_string("name", t.get("name"))?,
         description: opt_string("description", t.get("description"))?,
         is_public: public_flag(t)?,
     };
-    let t = cloud.volume.group_type_update(&ctx, id, req).await?;
+    let t = cloud.volume.type_update::<GroupType>(&ctx, id, req).await?;
     Ok(axum::Json(json!({"group_type": group_type_view(&t, true)})))
 }
 
@@ -271,7 +258,7 @@ async fn group_type_delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     since(mv, 11)?;
-    cloud.volume.group_type_delete(&ctx, id).await?;
+    cloud.volume.type_delete::<GroupType>(&ctx, id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -294,9 +281,11 @@ async fn group_specs_create(
     Json(body): Json<Value>,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     since(mv, 11)?;
-    envelope(&body, "group_specs")?;
-    let specs = string_map("group_specs", body.get("group_specs"))?;
-    let out = cloud.volume.group_specs_set(&ctx, id, specs).await?;
+    let specs = specs_body("group_specs", &body)?;
+    let out = cloud
+        .volume
+        .type_specs_set::<GroupType>(&ctx, id, specs)
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({"group_specs": out})),
@@ -311,9 +300,9 @@ async fn group_spec_show(
 ) -> ApiResult<axum::Json<Value>> {
     since(mv, 11)?;
     let specs = cloud.volume.group_specs_get(&ctx, id.clone()).await?;
-    let v = specs.get(&key).ok_or_else(|| {
-        ApiError::Missing(format!("Group Type {id} has no specs with key {key}."))
-    })?;
+    let v = specs
+        .get(&key)
+        .ok_or_else(|| spec_not_found::<GroupType>(&id, &key))?;
     Ok(axum::Json(json!({key: v})))
 }
 
@@ -325,16 +314,11 @@ async fn group_spec_update(
     Json(body): Json<Value>,
 ) -> ApiResult<axum::Json<Value>> {
     since(mv, 11)?;
-    let specs = string_map("group_specs", Some(&body))?;
-    if specs.len() > 1 {
-        return Err(ApiError::bad_request(
-            "Request body contains too many items.",
-        ));
-    }
-    if !specs.contains_key(&key) {
-        return Err(ApiError::bad_request("Request body and URI mismatch"));
-    }
-    let out = cloud.volume.group_specs_set(&ctx, id, specs).await?;
+    let specs = one_spec("group_specs", &body, &key)?;
+    let out = cloud
+        .volume
+        .type_specs_set::<GroupType>(&ctx, id, specs)
+        .await?;
     Ok(axum::Json(json!(out)))
 }
 
@@ -345,7 +329,10 @@ async fn group_spec_delete(
     Path((id, key)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     since(mv, 11)?;
-    cloud.volume.group_spec_delete(&ctx, id, key).await?;
+    cloud
+        .volume
+        .type_spec_delete::<GroupType>(&ctx, id, key)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -452,12 +439,14 @@ async fn group_list(
     mv: Mv,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<axum::Json<Value>> {
-    since(mv, 13)?;
-    let q = query(raw)?;
-    let groups = cloud.volume.group_list(&ctx, all_tenants(&q)?).await?;
-    Ok(axum::Json(json!({
-        "groups": groups.iter().map(|(g, _)| json!({"id": g.id, "name": g.name})).collect::<Vec<_>>()
-    })))
+    groups_shown(
+        &cloud,
+        &ctx,
+        mv,
+        raw,
+        |g, _| json!({"id": g.id, "name": g.name}),
+    )
+    .await
 }
 
 async fn group_list_detail(
@@ -466,11 +455,22 @@ async fn group_list_detail(
     mv: Mv,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<axum::Json<Value>> {
+    groups_shown(&cloud, &ctx, mv, raw, |g, vols| group_view(g, vols, mv)).await
+}
+
+/// The groups a list or detail list shows (3.13+), each as `view` renders it.
+async fn groups_shown(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    mv: Mv,
+    raw: Option<String>,
+    view: impl Fn(&Group, &[String]) -> Value,
+) -> ApiResult<axum::Json<Value>> {
     since(mv, 13)?;
     let q = query(raw)?;
-    let groups = cloud.volume.group_list(&ctx, all_tenants(&q)?).await?;
+    let groups = cloud.volume.group_list(ctx, all_tenants(&q)?).await?;
     Ok(axum::Json(json!({
-        "groups": groups.iter().map(|(g, vols)| group_view(g, vols, mv)).collect::<Vec<_>>()
+        "groups": groups.iter().map(|(g, vols)| view(g, vols)).collect::<Vec<_>>()
     })))
 }
 
@@ -533,7 +533,10 @@ async fn group_action(
     if body.get("reset_status").is_some() {
         since(mv, 20)?;
         let status = reset_status(&body)?;
-        cloud.volume.group_reset_status(&ctx, id, status).await?;
+        cloud
+            .volume
+            .group_record_reset_status(&ctx, GroupKind::Group, id, status)
+            .await?;
         return Ok(StatusCode::ACCEPTED);
     }
     Err(ApiError::bad_request(
@@ -576,15 +579,14 @@ async fn group_snapshot_list(
     mv: Mv,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<axum::Json<Value>> {
-    since(mv, 14)?;
-    let q = query(raw)?;
-    let list = cloud
-        .volume
-        .group_snapshot_list(&ctx, all_tenants(&q)?)
-        .await?;
-    Ok(axum::Json(json!({
-        "group_snapshots": list.iter().map(|s| json!({"id": s.id, "name": s.name})).collect::<Vec<_>>()
-    })))
+    group_snapshots_shown(
+        &cloud,
+        &ctx,
+        mv,
+        raw,
+        |s| json!({"id": s.id, "name": s.name}),
+    )
+    .await
 }
 
 async fn group_snapshot_list_detail(
@@ -593,14 +595,26 @@ async fn group_snapshot_list_detail(
     mv: Mv,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<axum::Json<Value>> {
+    group_snapshots_shown(&cloud, &ctx, mv, raw, group_snapshot_view).await
+}
+
+/// The group snapshots a list or detail list shows (3.14+), each as `view`
+/// renders it.
+async fn group_snapshots_shown(
+    cloud: &Cloud,
+    ctx: &RequestContext,
+    mv: Mv,
+    raw: Option<String>,
+    view: impl Fn(&GroupSnapshot) -> Value,
+) -> ApiResult<axum::Json<Value>> {
     since(mv, 14)?;
     let q = query(raw)?;
     let list = cloud
         .volume
-        .group_snapshot_list(&ctx, all_tenants(&q)?)
+        .group_snapshot_list(ctx, all_tenants(&q)?)
         .await?;
     Ok(axum::Json(json!({
-        "group_snapshots": list.iter().map(group_snapshot_view).collect::<Vec<_>>()
+        "group_snapshots": list.iter().map(view).collect::<Vec<_>>()
     })))
 }
 
@@ -645,7 +659,7 @@ async fn group_snapshot_action(
     let status = reset_status(&body)?;
     cloud
         .volume
-        .group_snapshot_reset_status(&ctx, id, status)
+        .group_record_reset_status(&ctx, GroupKind::GroupSnapshot, id, status)
         .await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -680,28 +694,26 @@ mod tests {
         }
     }
 
+    /// The names in the order a `sort` query puts them.
+    fn sorted(types: &mut [GroupType], sort: &str) -> ApiResult<Vec<String>> {
+        let q = [("sort".to_string(), sort.to_string())]
+            .into_iter()
+            .collect();
+        sort_group_types(types, &q)?;
+        Ok(types.iter().map(|t| t.name.clone()).collect())
+    }
+
     #[test]
     fn group_types_sort_by_the_keys_given() {
         let mut types = vec![gt("b", "1"), gt("a", "2"), gt("c", "0")];
-        let q = [("sort".to_string(), "name:asc".to_string())]
-            .into_iter()
-            .collect();
-        sort_group_types(&mut types, &q).expect("sorted");
         assert_eq!(
-            types.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            sorted(&mut types, "name:asc").expect("sorted"),
             ["a", "b", "c"]
         );
-        let q = [("sort".to_string(), "name:desc".to_string())]
-            .into_iter()
-            .collect();
-        sort_group_types(&mut types, &q).expect("sorted");
         assert_eq!(
-            types.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            sorted(&mut types, "name:desc").expect("sorted"),
             ["c", "b", "a"]
         );
-        let q = [("sort".to_string(), "bogus:asc".to_string())]
-            .into_iter()
-            .collect();
-        assert!(sort_group_types(&mut types, &q).is_err());
+        assert!(sorted(&mut types, "bogus:asc").is_err());
     }
 }

@@ -1,6 +1,8 @@
 //! Volume types (api-ref: block storage v3 "Volume types (types)", "Volume type
 //! access (types, action)"): routes and request parsing.
 
+use std::collections::{BTreeMap, HashMap};
+
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -13,7 +15,8 @@ use crate::cloud::Cloud;
 use crate::http::context::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Json;
-use crate::volume::types::{PublicFilter, TypeCreate, TypeUpdate};
+use crate::volume::model::VolumeType;
+use crate::volume::type_kinds::{PublicFilter, TypeCreate, TypeUpdate, spec_not_found};
 
 pub(super) fn routes() -> Router<Cloud> {
     Router::new()
@@ -38,18 +41,10 @@ async fn type_list(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<axum::Json<Value>> {
     let q = query(raw)?;
-    let filter = match q.get("is_public").map(|s| s.to_ascii_lowercase()) {
-        None => PublicFilter::Public,
-        Some(s) if s == "none" => PublicFilter::All,
-        Some(s) => {
-            if super::parse_bool("is_public", &s)? {
-                PublicFilter::Public
-            } else {
-                PublicFilter::Private
-            }
-        }
-    };
-    let types = cloud.volume.type_list(&ctx, filter).await?;
+    let types = cloud
+        .volume
+        .type_list::<VolumeType>(&ctx, public_filter(&q)?)
+        .await?;
     Ok(axum::Json(
         json!({"volume_types": types.iter().map(volume_type).collect::<Vec<_>>()}),
     ))
@@ -60,13 +55,56 @@ async fn type_show(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    let t = cloud.volume.type_get(&ctx, id).await?;
+    let t = cloud.volume.type_get::<VolumeType>(&ctx, id).await?;
     Ok(axum::Json(json!({"volume_type": volume_type(&t)})))
 }
 
 async fn type_default(State(cloud): State<Cloud>, ctx: Ctx) -> ApiResult<axum::Json<Value>> {
     let t = cloud.volume.type_default(&ctx).await?;
     Ok(axum::Json(json!({"volume_type": volume_type(&t)})))
+}
+
+/// The list's `is_public` query: true, false or `none` (every type, for admins).
+pub(super) fn public_filter(q: &HashMap<String, String>) -> ApiResult<PublicFilter> {
+    Ok(match q.get("is_public").map(|s| s.to_ascii_lowercase()) {
+        None => PublicFilter::Public,
+        Some(s) if s == "none" => PublicFilter::All,
+        Some(s) if super::parse_bool("is_public", &s)? => PublicFilter::Public,
+        Some(_) => PublicFilter::Private,
+    })
+}
+
+/// A create's `name`, which Cinder's schema requires.
+pub(super) fn required_name(t: &serde_json::Map<String, Value>) -> ApiResult<String> {
+    opt_string("name", t.get("name"))?.ok_or_else(|| {
+        ApiError::bad_request(
+            "Invalid input for field/attribute name. 'name' is a required property",
+        )
+    })
+}
+
+/// The specs a set request carries in its `field` envelope.
+pub(super) fn specs_body(field: &str, body: &Value) -> ApiResult<BTreeMap<String, String>> {
+    envelope(body, field)?;
+    string_map(field, body.get(field))
+}
+
+/// The body of a one-key spec update: exactly the key the path names.
+pub(super) fn one_spec(
+    field: &str,
+    body: &Value,
+    key: &str,
+) -> ApiResult<BTreeMap<String, String>> {
+    let specs = string_map(field, Some(body))?;
+    if specs.len() > 1 {
+        return Err(ApiError::bad_request(
+            "Request body contains too many items.",
+        ));
+    }
+    if !specs.contains_key(key) {
+        return Err(ApiError::bad_request("Request body and URI mismatch"));
+    }
+    Ok(specs)
 }
 
 fn public_flag(t: &serde_json::Map<String, Value>) -> ApiResult<Option<bool>> {
@@ -85,18 +123,13 @@ async fn type_create(
     Json(body): Json<Value>,
 ) -> ApiResult<axum::Json<Value>> {
     let t = envelope(&body, "volume_type")?;
-    let name = opt_string("name", t.get("name"))?.ok_or_else(|| {
-        ApiError::bad_request(
-            "Invalid input for field/attribute name. 'name' is a required property",
-        )
-    })?;
     let req = TypeCreate {
-        name,
+        name: required_name(t)?,
         description: opt_string("description", t.get("description"))?,
         is_public: public_flag(t)?.unwrap_or(true),
-        extra_specs: string_map("extra_specs", t.get("extra_specs"))?,
+        specs: string_map("extra_specs", t.get("extra_specs"))?,
     };
-    let t = cloud.volume.type_create(&ctx, req).await?;
+    let t = cloud.volume.type_create::<VolumeType>(&ctx, req).await?;
     Ok(axum::Json(
         json!({"volume_type": super::view::volume_type_written(&t, true)}),
     ))
@@ -114,7 +147,10 @@ async fn type_update(
         description: opt_string("description", t.get("description"))?,
         is_public: public_flag(t)?,
     };
-    let t = cloud.volume.type_update(&ctx, id, req).await?;
+    let t = cloud
+        .volume
+        .type_update::<VolumeType>(&ctx, id, req)
+        .await?;
     Ok(axum::Json(
         json!({"volume_type": super::view::volume_type_written(&t, false)}),
     ))
@@ -125,7 +161,7 @@ async fn type_delete(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    cloud.volume.type_delete(&ctx, id).await?;
+    cloud.volume.type_delete::<VolumeType>(&ctx, id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -134,7 +170,7 @@ async fn specs_show(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    let t = cloud.volume.type_get(&ctx, id).await?;
+    let t = cloud.volume.type_get::<VolumeType>(&ctx, id).await?;
     Ok(axum::Json(json!({"extra_specs": t.extra_specs})))
 }
 
@@ -144,9 +180,11 @@ async fn specs_set(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> ApiResult<axum::Json<Value>> {
-    envelope(&body, "extra_specs")?;
-    let specs = string_map("extra_specs", body.get("extra_specs"))?;
-    let out = cloud.volume.extra_specs_set(&ctx, id, specs).await?;
+    let specs = specs_body("extra_specs", &body)?;
+    let out = cloud
+        .volume
+        .type_specs_set::<VolumeType>(&ctx, id, specs)
+        .await?;
     Ok(axum::Json(json!({"extra_specs": out})))
 }
 
@@ -155,13 +193,11 @@ async fn spec_show(
     ctx: Ctx,
     Path((id, key)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<Value>> {
-    let t = cloud.volume.type_get(&ctx, id).await?;
-    let v = t.extra_specs.get(&key).ok_or_else(|| {
-        ApiError::Missing(format!(
-            "Volume Type {} has no extra specs with key {key}.",
-            t.id
-        ))
-    })?;
+    let t = cloud.volume.type_get::<VolumeType>(&ctx, id).await?;
+    let v = t
+        .extra_specs
+        .get(&key)
+        .ok_or_else(|| spec_not_found::<VolumeType>(&t.id, &key))?;
     Ok(axum::Json(json!({key: v})))
 }
 
@@ -171,16 +207,11 @@ async fn spec_set(
     Path((id, key)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> ApiResult<axum::Json<Value>> {
-    let specs = string_map("extra_specs", Some(&body))?;
-    if specs.len() > 1 {
-        return Err(ApiError::bad_request(
-            "Request body contains too many items.",
-        ));
-    }
-    if !specs.contains_key(&key) {
-        return Err(ApiError::bad_request("Request body and URI mismatch"));
-    }
-    let out = cloud.volume.extra_specs_set(&ctx, id, specs).await?;
+    let specs = one_spec("extra_specs", &body, &key)?;
+    let out = cloud
+        .volume
+        .type_specs_set::<VolumeType>(&ctx, id, specs)
+        .await?;
     Ok(axum::Json(json!(out)))
 }
 
@@ -189,7 +220,10 @@ async fn spec_delete(
     ctx: Ctx,
     Path((id, key)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    cloud.volume.extra_spec_delete(&ctx, id, key).await?;
+    cloud
+        .volume
+        .type_spec_delete::<VolumeType>(&ctx, id, key)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
