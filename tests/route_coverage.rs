@@ -81,30 +81,98 @@ fn parse_table(text: &str) -> Vec<Row> {
 }
 
 /// `(service, METHOD, path)` for every `.route("path", get(..).post(..))` in a
-/// service's `api/` source: what its routers serve, below their mount point.
-fn routes_in_source(files: &[(String, String)]) -> BTreeSet<Route> {
+/// service's `api/` source: what its routers serve, below their mount point. A
+/// method router built by a function of the same sources (`fn x(..) ->
+/// MethodRouter`) is read through that function. A `.route(` whose path is not a
+/// literal, or whose methods cannot be read, is returned as unreadable: the table
+/// cannot cover what the scan cannot see.
+fn routes_in_source(files: &[(String, String)]) -> (BTreeSet<Route>, Vec<String>) {
     let route = regex::Regex::new(r#"\.route\(\s*"([^"]*)"\s*,"#).expect("regex");
-    let method = regex::Regex::new(r"(?:^|[\s.(])(get|post|put|patch|delete|head)\(").expect("re");
+    let any_route = regex::Regex::new(r"\.route\(").expect("regex");
+    let builders = method_router_fns(files);
     let mut out = BTreeSet::new();
+    let mut unreadable = Vec::new();
     for (service, text) in files {
+        let literal = route.captures_iter(text).count();
+        if literal != any_route.find_iter(text).count() {
+            unreadable.push(format!("{service}: a .route( whose path is not a literal"));
+        }
         for m in route.captures_iter(text) {
             let whole = m.get(0).expect("match");
             // The method router: up to the parenthesis that closes `.route(`.
-            let mut depth = 1;
             let rest = &text[whole.end()..];
-            let end = rest
+            let verbs = verbs_in(&rest[..closing(rest)], &builders, 3);
+            if verbs.is_empty() {
+                unreadable.push(format!(
+                    "{service}: {} has no method the scan can read",
+                    &m[1]
+                ));
+            }
+            for verb in verbs {
+                out.insert((service.clone(), verb, m[1].to_owned()));
+            }
+        }
+    }
+    (out, unreadable)
+}
+
+/// Where the parenthesis left open before `text` closes.
+fn closing(text: &str) -> usize {
+    let mut depth = 1;
+    text.char_indices()
+        .find(|&(_, c)| {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            depth == 0
+        })
+        .map_or(text.len(), |(i, _)| i)
+}
+
+/// The bodies of the functions that build a method router, by name.
+fn method_router_fns(files: &[(String, String)]) -> std::collections::HashMap<String, String> {
+    let head = regex::Regex::new(r"fn\s+(\w+)[^{;]*->\s*MethodRouter[^{;]*\{").expect("regex");
+    let mut out = std::collections::HashMap::new();
+    for (_, text) in files {
+        for m in head.captures_iter(text) {
+            let body = &text[m.get(0).expect("match").end()..];
+            let mut depth = 1;
+            let end = body
                 .char_indices()
                 .find(|&(_, c)| {
                     match c {
-                        '(' => depth += 1,
-                        ')' => depth -= 1,
+                        '{' => depth += 1,
+                        '}' => depth -= 1,
                         _ => {}
                     }
                     depth == 0
                 })
-                .map_or(rest.len(), |(i, _)| i);
-            for verb in method.captures_iter(&rest[..end]) {
-                out.insert((service.clone(), verb[1].to_uppercase(), m[1].to_owned()));
+                .map_or(body.len(), |(i, _)| i);
+            out.insert(m[1].to_owned(), body[..end].to_owned());
+        }
+    }
+    out
+}
+
+/// The HTTP methods a method router expression serves: its `get(..)`, `.post(..)`
+/// and the like, and those of the builder functions it calls (`depth` deep).
+fn verbs_in(
+    text: &str,
+    builders: &std::collections::HashMap<String, String>,
+    depth: usize,
+) -> BTreeSet<String> {
+    let method = regex::Regex::new(r"(?:^|[\s.(:])(get|post|put|patch|delete|head)\(").expect("re");
+    let call = regex::Regex::new(r"\b(\w+)\(").expect("re");
+    let mut out: BTreeSet<String> = method
+        .captures_iter(text)
+        .map(|v| v[1].to_uppercase())
+        .collect();
+    if depth > 0 {
+        for c in call.captures_iter(text) {
+            if let Some(body) = builders.get(&c[1]) {
+                out.extend(verbs_in(body, builders, depth - 1));
             }
         }
     }
@@ -169,7 +237,11 @@ fn table() -> Vec<Row> {
 
 #[test]
 fn every_route_has_a_row() {
-    let source = routes_in_source(&api_sources());
+    let (source, unreadable) = routes_in_source(&api_sources());
+    assert!(
+        unreadable.is_empty(),
+        "routes the scan cannot read: {unreadable:#?}"
+    );
     let rows = table();
     println!(
         "{} routes in the routers, {} rows",
@@ -201,8 +273,9 @@ fn a_new_route_without_a_row_is_caught() {
                 get(show::<Thing>).delete(delete::<Thing>),
             )
     "#;
-    let source = routes_in_source(&[("network".into(), src.into())]);
+    let (source, unreadable) = routes_in_source(&[("network".into(), src.into())]);
     assert_eq!(source.len(), 4, "{source:?}");
+    assert!(unreadable.is_empty(), "{unreadable:?}");
     let rows = parse_table(
         "network GET /networking/v2.0/things token\n\
          network POST /networking/v2.0/things member-write {\"thing\": {}}\n\
@@ -223,6 +296,33 @@ fn a_new_route_without_a_row_is_caught() {
         )]
     );
     assert_eq!(stale, vec!["network PUT /networking/v2.0/gone".to_string()]);
+}
+
+#[test]
+fn method_router_builders_are_read_and_built_paths_are_refused() {
+    let src = r#"
+        Router::new()
+            .route("/v3/things/{id}/roles/{role_id}", grant_methods(k))
+            .route(&format!("/v3/{seg}/roles"), get(list))
+            .route("/v3/opaque", opaque_router())
+
+        fn grant_methods(k: Kind) -> MethodRouter<Cloud> {
+            ops(move |op: Op| move |s: State<Cloud>| handle(k, s, op))
+        }
+
+        fn ops<H, T>(on: impl Fn(Op) -> H) -> MethodRouter<Cloud>
+        where
+            H: Handler<T, Cloud>,
+        {
+            put(on(Op::Put)).head(on(Op::Check)).delete(on(Op::Delete))
+        }
+    "#;
+    let (source, unreadable) = routes_in_source(&[("identity".into(), src.into())]);
+    let verbs: Vec<&str> = source.iter().map(|(_, m, _)| m.as_str()).collect();
+    assert_eq!(verbs, ["DELETE", "HEAD", "PUT"], "{source:?}");
+    assert_eq!(unreadable.len(), 2, "{unreadable:?}");
+    assert!(unreadable[0].contains("not a literal"), "{unreadable:?}");
+    assert!(unreadable[1].contains("/v3/opaque"), "{unreadable:?}");
 }
 
 /// A URL to call: a project id parameter names another project than the caller's
