@@ -101,7 +101,7 @@ fn routes_in_source(files: &[(String, String)]) -> (BTreeSet<Route>, Vec<String>
             let whole = m.get(0).expect("match");
             // The method router: up to the parenthesis that closes `.route(`.
             let rest = &text[whole.end()..];
-            let verbs = verbs_in(&rest[..closing(rest)], &builders, 3);
+            let verbs = verbs_in(&rest[..closing(rest, '(', ')')], &builders, 3);
             if verbs.is_empty() {
                 unreadable.push(format!(
                     "{service}: {} has no method the scan can read",
@@ -116,15 +116,15 @@ fn routes_in_source(files: &[(String, String)]) -> (BTreeSet<Route>, Vec<String>
     (out, unreadable)
 }
 
-/// Where the parenthesis left open before `text` closes.
-fn closing(text: &str) -> usize {
+/// Where the bracket (`open`, `close`) left open before `text` closes.
+fn closing(text: &str, open: char, close: char) -> usize {
     let mut depth = 1;
     text.char_indices()
         .find(|&(_, c)| {
-            match c {
-                '(' => depth += 1,
-                ')' => depth -= 1,
-                _ => {}
+            if c == open {
+                depth += 1;
+            } else if c == close {
+                depth -= 1;
             }
             depth == 0
         })
@@ -138,18 +138,7 @@ fn method_router_fns(files: &[(String, String)]) -> std::collections::HashMap<St
     for (_, text) in files {
         for m in head.captures_iter(text) {
             let body = &text[m.get(0).expect("match").end()..];
-            let mut depth = 1;
-            let end = body
-                .char_indices()
-                .find(|&(_, c)| {
-                    match c {
-                        '{' => depth += 1,
-                        '}' => depth -= 1,
-                        _ => {}
-                    }
-                    depth == 0
-                })
-                .map_or(body.len(), |(i, _)| i);
+            let end = closing(body, '{', '}');
             out.insert(m[1].to_owned(), body[..end].to_owned());
         }
     }
