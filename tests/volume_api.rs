@@ -2,7 +2,8 @@
 //! volumes on the file backend (create, list with filters/sort/paging, update,
 //! metadata, extend, delete), types and extra specs, quotas and limits, zones and
 //! services, project isolation and admin-only routes, Cinder's fault shape, and
-//! interrupted volume tasks finished after kill -9.
+//! volumes from images and uploaded to images (raw and qcow2), and interrupted volume
+//! tasks finished after kill -9.
 
 mod common;
 
@@ -1183,6 +1184,108 @@ fn volumes_from_images() {
         ),
         400,
         "badRequest",
+    );
+}
+
+/// A Glance image by id, as the caller sees it.
+fn image_get(s: &Server, u: &U, id: &str) -> Value {
+    let r = s
+        .client
+        .get(format!("{}/image/v2/images/{id}", s.base))
+        .header("X-Auth-Token", &u.token)
+        .send()
+        .expect("image get");
+    assert_eq!(r.status(), 200);
+    json_of(r)
+}
+
+/// The first `len` bytes of an image's data (the rest of the stream is dropped).
+fn image_head(s: &Server, u: &U, id: &str, len: usize) -> Vec<u8> {
+    use std::io::Read;
+    let r = s
+        .client
+        .get(format!("{}/image/v2/images/{id}/file", s.base))
+        .header("X-Auth-Token", &u.token)
+        .send()
+        .expect("image download");
+    assert_eq!(r.status(), 200);
+    let mut out = vec![0u8; len];
+    r.take(len as u64).read_exact(&mut out).expect("image data");
+    out
+}
+
+/// `os-volume_upload_image`: the volume's data becomes an active Glance image in
+/// the asked format (raw as it is, qcow2 converted), the volume returns to
+/// `available`, and bad formats or a missing volume get Cinder's faults.
+#[test]
+fn volumes_upload_to_images() {
+    let s = Server::start();
+    let u = login(&s, "demo");
+    let v = create(&s, &u, json!({"size": 1, "name": "to-upload"}));
+    let id = v["id"].as_str().expect("id").to_owned();
+    wait_status(&s, &u, &id, "available");
+    write_at(&file_of(&s, &id), 4096, b"upload");
+    let upload = |format: &str| {
+        let r = post(
+            &s,
+            &u,
+            &format!("/volumes/{id}/action"),
+            json!({"os-volume_upload_image": {
+                "image_name": format!("from-volume-{format}"),
+                "disk_format": format,
+                "container_format": "bare",
+            }}),
+        );
+        assert_eq!(r.status(), 202, "upload as {format}");
+        let out = json_of(r)["os-volume_upload_image"].clone();
+        assert_eq!(out["disk_format"], format, "{out}");
+        out["image_id"].as_str().expect("image id").to_owned()
+    };
+    let wait_active = |image: &str| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let i = image_get(&s, &u, image);
+            if i["status"] == "active" {
+                return i;
+            }
+            assert!(
+                Instant::now() < deadline && i["status"] != "killed",
+                "image {image}: {i}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+
+    let raw = upload("raw");
+    let image = wait_active(&raw);
+    assert_eq!(image["size"], GIB, "{image}");
+    assert_eq!(&image_head(&s, &u, &raw, 4102)[4096..], b"upload");
+    wait_status(&s, &u, &id, "available");
+
+    let qcow2 = upload("qcow2");
+    let image = wait_active(&qcow2);
+    assert_eq!(image["disk_format"], "qcow2");
+    assert!(image["size"].as_u64().expect("size") < GIB, "{image}");
+    assert_eq!(image_head(&s, &u, &qcow2, 4), b"QFI\xfb");
+    wait_status(&s, &u, &id, "available");
+
+    let bad = post(
+        &s,
+        &u,
+        &format!("/volumes/{id}/action"),
+        json!({"os-volume_upload_image": {"image_name": "x", "disk_format": "iso"}}),
+    );
+    let m = fault(bad, 400, "badRequest");
+    assert!(m.contains("Invalid disk-format 'iso'"), "{m}");
+    fault(
+        post(
+            &s,
+            &u,
+            "/volumes/00000000-0000-4000-8000-000000000000/action",
+            json!({"os-volume_upload_image": {"image_name": "x"}}),
+        ),
+        404,
+        "itemNotFound",
     );
 }
 
