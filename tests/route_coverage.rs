@@ -8,8 +8,10 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use common::Server;
+use regex::Regex;
 use reqwest::Method;
 
 /// Service directory -> the URL prefixes its routers are mounted under (longest first).
@@ -87,20 +89,21 @@ fn parse_table(text: &str) -> Vec<Row> {
 /// literal, or whose methods cannot be read, is returned as unreadable: the table
 /// cannot cover what the scan cannot see.
 fn routes_in_source(files: &[(String, String)]) -> (BTreeSet<Route>, Vec<String>) {
-    let route = regex::Regex::new(r#"\.route\(\s*"([^"]*)"\s*,"#).expect("regex");
-    let any_route = regex::Regex::new(r"\.route\(").expect("regex");
     let builders = method_router_fns(files);
     let mut out = BTreeSet::new();
     let mut unreadable = Vec::new();
     for (service, text) in files {
-        let literal = route.captures_iter(text).count();
-        if literal != any_route.find_iter(text).count() {
-            unreadable.push(format!("{service}: a .route( whose path is not a literal"));
-        }
-        for m in route.captures_iter(text) {
-            let whole = m.get(0).expect("match");
+        for at in text.match_indices(".route(").map(|(i, _)| i) {
+            let here = &text[at..];
+            let Some(m) = LITERAL_ROUTE.captures(here) else {
+                let call = here.lines().next().unwrap_or_default();
+                unreadable.push(format!(
+                    "{service}: a .route( whose path is not a literal: {call}"
+                ));
+                continue;
+            };
             // The method router: up to the parenthesis that closes `.route(`.
-            let rest = &text[whole.end()..];
+            let rest = &here[m.get(0).expect("match").end()..];
             let verbs = verbs_in(&rest[..closing(rest, '(', ')')], &builders, 3);
             if verbs.is_empty() {
                 unreadable.push(format!(
@@ -115,6 +118,16 @@ fn routes_in_source(files: &[(String, String)]) -> (BTreeSet<Route>, Vec<String>
     }
     (out, unreadable)
 }
+
+/// A `.route(` call whose path is a string literal, at the start of the text.
+static LITERAL_ROUTE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"^\.route\(\s*"([^"]*)"\s*,"#).expect("regex"));
+/// A method router's verb: `get(`, `.post(`, `axum::routing::delete(`.
+static VERB: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[\s.(:])(get|post|put|patch|delete|head)\(").expect("regex")
+});
+/// A function call, to read a builder function through.
+static CALL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(\w+)\(").expect("regex"));
 
 /// Where the bracket (`open`, `close`) left open before `text` closes.
 fn closing(text: &str, open: char, close: char) -> usize {
@@ -133,7 +146,7 @@ fn closing(text: &str, open: char, close: char) -> usize {
 
 /// The bodies of the functions that build a method router, by name.
 fn method_router_fns(files: &[(String, String)]) -> std::collections::HashMap<String, String> {
-    let head = regex::Regex::new(r"fn\s+(\w+)[^{;]*->\s*MethodRouter[^{;]*\{").expect("regex");
+    let head = Regex::new(r"fn\s+(\w+)[^{;]*->\s*MethodRouter[^{;]*\{").expect("regex");
     let mut out = std::collections::HashMap::new();
     for (_, text) in files {
         for m in head.captures_iter(text) {
@@ -152,14 +165,12 @@ fn verbs_in(
     builders: &std::collections::HashMap<String, String>,
     depth: usize,
 ) -> BTreeSet<String> {
-    let method = regex::Regex::new(r"(?:^|[\s.(:])(get|post|put|patch|delete|head)\(").expect("re");
-    let call = regex::Regex::new(r"\b(\w+)\(").expect("re");
-    let mut out: BTreeSet<String> = method
+    let mut out: BTreeSet<String> = VERB
         .captures_iter(text)
         .map(|v| v[1].to_uppercase())
         .collect();
     if depth > 0 {
-        for c in call.captures_iter(text) {
+        for c in CALL.captures_iter(text) {
             if let Some(body) = builders.get(&c[1]) {
                 out.extend(verbs_in(body, builders, depth - 1));
             }
@@ -317,7 +328,7 @@ fn method_router_builders_are_read_and_built_paths_are_refused() {
 /// A URL to call: a project id parameter names another project than the caller's
 /// (the admin's), every other path parameter an id that names nothing.
 fn concrete(url: &str, project: &str) -> String {
-    let re = regex::Regex::new(r"\{[^}]*\}").expect("regex");
+    let re = Regex::new(r"\{[^}]*\}").expect("regex");
     let url = url
         .replace("{project_id}", project)
         .replace("{tenant_id}", project);

@@ -373,10 +373,6 @@ mod tests {
         Ok(out)
     }
 
-    fn message(e: TarError) -> String {
-        e.to_string()
-    }
-
     #[tokio::test]
     async fn past_the_first_member_a_bad_or_missing_header_ends_the_archive() {
         let mut tar = member("a", b"one");
@@ -399,12 +395,12 @@ mod tests {
     async fn a_cut_first_header_cut_data_or_a_bad_header_after_a_long_name_fail() {
         let cut_header = &member("a", b"one")[..300];
         assert_eq!(
-            message(read_all(cut_header).await.expect_err("cut")),
+            read_all(cut_header).await.expect_err("cut").to_string(),
             "truncated header"
         );
         let cut_data = &member("a", &[1u8; 2000])[..BLOCK + 1000];
         assert_eq!(
-            message(read_all(cut_data).await.expect_err("cut")),
+            read_all(cut_data).await.expect_err("cut").to_string(),
             "unexpected end of data"
         );
         let mut ln = header("././@LongLink", 4, b'L');
@@ -414,13 +410,13 @@ mod tests {
         bad.extend(ln.clone());
         bad.extend(vec![1u8; BLOCK]);
         assert_eq!(
-            message(read_all(&bad).await.expect_err("bad")),
+            read_all(&bad).await.expect_err("bad").to_string(),
             "bad checksum"
         );
         let mut ended = member("first", b"1");
         ended.extend(ln);
         assert_eq!(
-            message(read_all(&ended).await.expect_err("end")),
+            read_all(&ended).await.expect_err("end").to_string(),
             "empty header"
         );
     }
